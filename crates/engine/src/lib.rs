@@ -1,0 +1,175 @@
+//! Gabarit's use cases, with no CLI or HTTP in them.
+//!
+//! [`FaceService`] turns files into faces: a pool of workers, each with its own detector and
+//! embedder sessions, decodes and analyses photos in parallel (decoding, detection and
+//! embedding of different photos overlap), and hands results back in input order. A bad file
+//! yields a [`FileError`] for that file and the batch goes on.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use gabarit_inference::{Pack, SessionOptions};
+use gabarit_media::{DecodeLimits, decode_file};
+use gabarit_pipeline::{DetectorInput, StageTimes};
+use gabarit_types::Face;
+use serde::Serialize;
+
+/// Errors that stop a whole operation (as opposed to one file's [`FileError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Models or runtime could not be loaded.
+    #[error(transparent)]
+    Inference(#[from] gabarit_inference::Error),
+    /// A worker thread died.
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why one file produced no result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileError {
+    /// Stable code (`corrupt_image`, `too_many_pixels`, `model`…).
+    pub code: String,
+    /// Human-readable message naming the file.
+    pub message: String,
+}
+
+/// The faces of one photo.
+#[derive(Debug, Clone)]
+pub struct ImageFaces {
+    /// Width after EXIF orientation.
+    pub width: u32,
+    /// Height after EXIF orientation.
+    pub height: u32,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Faces, highest detector score first.
+    pub faces: Vec<Face>,
+    /// Per-stage wall time.
+    pub times: StageTimes,
+}
+
+impl ImageFaces {
+    /// The face to use when one face stands for the photo: the largest usable face, else the
+    /// largest face.
+    pub fn best_face(&self) -> Option<&Face> {
+        let by_area = |a: &&Face, b: &&Face| a.bbox.area().total_cmp(&b.bbox.area());
+        self.faces
+            .iter()
+            .filter(|f| f.quality.usable)
+            .max_by(by_area)
+            .or_else(|| self.faces.iter().max_by(by_area))
+    }
+}
+
+/// Configuration of a [`FaceService`].
+#[derive(Debug, Clone)]
+pub struct FaceServiceConfig {
+    /// Directory holding the runtime library and the pack's models.
+    pub models_dir: PathBuf,
+    /// The model pack.
+    pub pack: Pack,
+    /// Parallel workers, each with its own sessions.
+    pub workers: usize,
+    /// ONNX Runtime options per session.
+    pub session: SessionOptions,
+    /// Decoding limits.
+    pub limits: DecodeLimits,
+    /// Overrides the pack's detector input sizing.
+    pub detector_input: Option<DetectorInput>,
+}
+
+/// Analyses photo files with a pool of face engines.
+pub struct FaceService {
+    config: FaceServiceConfig,
+}
+
+impl FaceService {
+    /// Checks that the models load, then returns the service.
+    pub fn new(config: FaceServiceConfig) -> Result<Self> {
+        gabarit_inference::open_engine(&config.models_dir, &config.pack, config.session)?;
+        Ok(FaceService { config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FaceServiceConfig {
+        &self.config
+    }
+
+    /// Analyses `paths` in parallel and calls `sink(index, path, result)` for each in input
+    /// order. `embed` computes templates as well as detections.
+    pub fn analyze_files(
+        &self,
+        paths: &[PathBuf],
+        embed: bool,
+        mut sink: impl FnMut(usize, &Path, std::result::Result<ImageFaces, FileError>),
+    ) -> Result<()> {
+        let workers = self.config.workers.clamp(1, paths.len().max(1));
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = crossbeam_channel::bounded(workers * 4);
+        std::thread::scope(|scope| -> Result<()> {
+            let mut handles = Vec::new();
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let next = &next;
+                let config = &self.config;
+                handles.push(scope.spawn(move || -> Result<()> {
+                    let mut engine = gabarit_inference::open_engine(&config.models_dir, &config.pack, config.session)?;
+                    if let Some(input) = config.detector_input {
+                        engine.set_detector_input(input);
+                    }
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        let result = analyze_one(&mut engine, path, &config.limits, embed);
+                        if tx.send((i, result)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(())
+                }));
+            }
+            drop(tx);
+            // Re-order: results arrive as workers finish them.
+            let mut pending = std::collections::BTreeMap::new();
+            let mut emitted = 0;
+            for (i, result) in rx {
+                pending.insert(i, result);
+                while let Some(result) = pending.remove(&emitted) {
+                    sink(emitted, &paths[emitted], result);
+                    emitted += 1;
+                }
+            }
+            for h in handles {
+                h.join().map_err(|_| Error::Worker("a worker panicked".into()))??;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn analyze_one(
+    engine: &mut gabarit_inference::OrtFaceEngine,
+    path: &Path,
+    limits: &DecodeLimits,
+    embed: bool,
+) -> std::result::Result<ImageFaces, FileError> {
+    let t0 = Instant::now();
+    let img = decode_file(path, limits).map_err(|e| FileError { code: e.code().into(), message: e.to_string() })?;
+    let decode = t0.elapsed();
+    let mut analysis = engine
+        .analyze(&img.rgb, embed)
+        .map_err(|e| FileError { code: "model".into(), message: format!("{}: {e}", path.display()) })?;
+    analysis.times.decode = decode;
+    Ok(ImageFaces {
+        width: img.width(),
+        height: img.height(),
+        sha256: img.sha256,
+        faces: analysis.faces,
+        times: analysis.times,
+    })
+}

