@@ -93,7 +93,7 @@ fn parse_det_size(s: &str) -> Result<DetSize, String> {
     }
     let parse = |v: &str| -> Result<u32, String> {
         let n: u32 = v.parse().map_err(|_| format!("`{s}`: expected auto, adaptive:N or N"))?;
-        if n < 32 || n % 32 != 0 || n > 4096 {
+        if n < 32 || !n.is_multiple_of(32) || n > 4096 {
             return Err(format!("`{s}`: size must be a multiple of 32 between 32 and 4096"));
         }
         Ok(n)

@@ -58,11 +58,7 @@ impl ImageFaces {
     /// largest face.
     pub fn best_face(&self) -> Option<&Face> {
         let by_area = |a: &&Face, b: &&Face| a.bbox.area().total_cmp(&b.bbox.area());
-        self.faces
-            .iter()
-            .filter(|f| f.quality.usable)
-            .max_by(by_area)
-            .or_else(|| self.faces.iter().max_by(by_area))
+        self.faces.iter().filter(|f| f.quality.usable).max_by(by_area).or_else(|| self.faces.iter().max_by(by_area))
     }
 }
 

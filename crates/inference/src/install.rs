@@ -104,7 +104,9 @@ fn check_pip(py: &str) -> Result<()> {
         .output()
         .map_err(|e| Error::PipMissing { detail: format!("cannot run {py}: {e}") })?;
     if !out.status.success() {
-        return Err(Error::PipMissing { detail: format!("`{py} -m pip --version` failed: {}", last_lines(&out.stderr, 3)) });
+        return Err(Error::PipMissing {
+            detail: format!("`{py} -m pip --version` failed: {}", last_lines(&out.stderr, 3)),
+        });
     }
     Ok(())
 }
@@ -121,10 +123,8 @@ fn pip_download(py: &str, package: &str, pip_args: &[String], into: &Path) -> Re
     if !out.status.success() {
         return Err(Error::PipFailed { package: package.to_string(), detail: last_lines(&out.stderr, 6) });
     }
-    let mut files: Vec<PathBuf> = fs_err::read_dir(into)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        fs_err::read_dir(into)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     files.sort();
     match files.as_slice() {
         [one] => Ok(one.clone()),

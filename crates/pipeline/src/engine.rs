@@ -90,8 +90,7 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
         let plan = letterbox::plan(img.width(), img.height(), spec.input);
         letterbox::fill_tensor(img, &plan, spec.mean, spec.std, &mut self.det_input);
         let t1 = Instant::now();
-        let outputs =
-            self.detector.run(&self.det_input, plan.input_height as usize, plan.input_width as usize)?;
+        let outputs = self.detector.run(&self.det_input, plan.input_height as usize, plan.input_width as usize)?;
         let t2 = Instant::now();
         let dets = scrfd::decode(&outputs, &plan, spec)?;
         let t3 = Instant::now();
@@ -102,7 +101,13 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
     }
 
     /// Aligns, assesses and (if `embed`) embeds the given detections of `img`.
-    pub fn describe(&mut self, img: &RgbImage, dets: &[Detection], embed: bool, times: &mut StageTimes) -> Result<Vec<Face>> {
+    pub fn describe(
+        &mut self,
+        img: &RgbImage,
+        dets: &[Detection],
+        embed: bool,
+        times: &mut StageTimes,
+    ) -> Result<Vec<Face>> {
         let spec = self.config.embedder.clone();
         let size = spec.size as usize;
         let per_face = 3 * size * size;

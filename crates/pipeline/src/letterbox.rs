@@ -34,11 +34,8 @@ pub fn plan(width: u32, height: u32, input: DetectorInput) -> LetterboxPlan {
         DetectorInput::Fixed(size) => {
             // InsightFace: the longer side fills the square, the other truncated.
             let ratio = h as f64 / w as f64;
-            let (nw, nh) = if ratio > 1.0 {
-                ((size as f64 / ratio) as u32, size)
-            } else {
-                (size, (size as f64 * ratio) as u32)
-            };
+            let (nw, nh) =
+                if ratio > 1.0 { ((size as f64 / ratio) as u32, size) } else { (size, (size as f64 * ratio) as u32) };
             let (nw, nh) = (nw.max(1), nh.max(1));
             // One scale for both axes, from the height, exactly as the reference maps back.
             let scale = nh as f32 / h as f32;
@@ -192,7 +189,14 @@ mod tests {
     fn downscale_by_two_averages_neighbours_like_opencv() {
         // OpenCV INTER_LINEAR at exactly 1/2 samples at (2d + 0.5), i.e. the mean of a 2x2 block.
         let img = RgbImage::from_fn(4, 4, |x, y| Rgb([(x * 40 + y * 4) as u8, 0, 0]));
-        let p = LetterboxPlan { input_width: 2, input_height: 2, resized_width: 2, resized_height: 2, scale_x: 0.5, scale_y: 0.5 };
+        let p = LetterboxPlan {
+            input_width: 2,
+            input_height: 2,
+            resized_width: 2,
+            resized_height: 2,
+            scale_x: 0.5,
+            scale_y: 0.5,
+        };
         let mut t = Vec::new();
         fill_tensor(&img, &p, 0.0, 1.0, &mut t);
         // block (0..2, 0..2): values 0, 40, 4, 44 -> mean 22

@@ -75,15 +75,7 @@ pub fn assess(det: &Detection, sharpness: f32, policy: &QualityPolicy) -> Qualit
         && size_px >= policy.min_size_px
         && sharpness >= policy.min_sharpness
         && yaw.abs() <= policy.max_abs_yaw_deg;
-    Quality {
-        detector_score: det.score,
-        size_px,
-        sharpness,
-        yaw_deg: yaw,
-        pitch_deg: pitch,
-        roll_deg: roll,
-        usable,
-    }
+    Quality { detector_score: det.score, size_px, sharpness, yaw_deg: yaw, pitch_deg: pitch, roll_deg: roll, usable }
 }
 
 #[cfg(test)]

