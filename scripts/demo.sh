@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GABARIT_MODELS="${GABARIT_MODELS:-$PWD/.gabarit/models}"
 export GABARIT_SAMPLES="${GABARIT_SAMPLES:-$PWD/.gabarit/samples}"
+bash scripts/system-packages.sh
 cargo build --release --locked -p gabarit-cli
 g=./target/release/gabarit
 $g models install

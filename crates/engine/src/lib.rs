@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use gabarit_inference::{Pack, SessionOptions};
+use std::sync::Mutex;
+
+use gabarit_inference::{OrtFaceEngine, Pack, SessionOptions};
 use gabarit_media::{DecodeLimits, decode_file};
 use gabarit_pipeline::{DetectorInput, StageTimes};
 use gabarit_types::Face;
@@ -79,16 +81,32 @@ pub struct FaceServiceConfig {
     pub detector_input: Option<DetectorInput>,
 }
 
-/// Analyses photo files with a pool of face engines.
+/// Analyses photo files with a pool of face engines (one per worker, created once and reused
+/// across calls, so model loading is paid once).
 pub struct FaceService {
     config: FaceServiceConfig,
+    engines: Mutex<Vec<OrtFaceEngine>>,
 }
 
 impl FaceService {
-    /// Checks that the models load, then returns the service.
+    /// Loads one engine per worker (checking the models' hashes), then returns the service.
     pub fn new(config: FaceServiceConfig) -> Result<Self> {
-        gabarit_inference::open_engine(&config.models_dir, &config.pack, config.session)?;
-        Ok(FaceService { config })
+        let engines = (0..config.workers.max(1)).map(|_| open(&config)).collect::<Result<Vec<_>>>()?;
+        Ok(FaceService { config, engines: Mutex::new(engines) })
+    }
+
+    fn take_engine(&self) -> Result<OrtFaceEngine> {
+        let pooled = self.engines.lock().map_err(|_| Error::Worker("engine pool poisoned".into()))?.pop();
+        match pooled {
+            Some(e) => Ok(e),
+            None => open(&self.config),
+        }
+    }
+
+    fn return_engine(&self, engine: OrtFaceEngine) {
+        if let Ok(mut pool) = self.engines.lock() {
+            pool.push(engine);
+        }
     }
 
     /// The configuration.
@@ -114,10 +132,7 @@ impl FaceService {
                 let next = &next;
                 let config = &self.config;
                 handles.push(scope.spawn(move || -> Result<()> {
-                    let mut engine = gabarit_inference::open_engine(&config.models_dir, &config.pack, config.session)?;
-                    if let Some(input) = config.detector_input {
-                        engine.set_detector_input(input);
-                    }
+                    let mut engine = self.take_engine()?;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = paths.get(i) else { break };
@@ -126,6 +141,7 @@ impl FaceService {
                             break;
                         }
                     }
+                    self.return_engine(engine);
                     Ok(())
                 }));
             }
@@ -148,8 +164,16 @@ impl FaceService {
     }
 }
 
+fn open(config: &FaceServiceConfig) -> Result<OrtFaceEngine> {
+    let mut engine = gabarit_inference::open_engine(&config.models_dir, &config.pack, config.session)?;
+    if let Some(input) = config.detector_input {
+        engine.set_detector_input(input);
+    }
+    Ok(engine)
+}
+
 fn analyze_one(
-    engine: &mut gabarit_inference::OrtFaceEngine,
+    engine: &mut OrtFaceEngine,
     path: &Path,
     limits: &DecodeLimits,
     embed: bool,

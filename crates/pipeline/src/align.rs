@@ -75,33 +75,49 @@ pub fn warp_into(img: &RgbImage, m: &Affine, size: u32, mean: f32, std: f32, out
     let inv = invert(m).unwrap_or([0.0; 6]);
     let (w, h) = (img.width() as i64, img.height() as i64);
     let src = img.as_raw();
-    let inv_std = 1.0 / std;
     let row = w as usize * 3;
+    // One lookup from an 8-bit level to its normalised value.
+    let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) / std);
+    let (r_out, rest) = out.split_at_mut(plane);
+    let (g_out, b_out) = rest.split_at_mut(plane);
     for y in 0..size {
+        // Positions in 1/32 pixel: OpenCV's fixed-point sampling grid.
+        let base_x = inv[1] * y as f64 + inv[2];
+        let base_y = inv[4] * y as f64 + inv[5];
         for x in 0..size {
-            let sx = inv[0] * x as f64 + inv[1] * y as f64 + inv[2];
-            let sy = inv[3] * x as f64 + inv[4] * y as f64 + inv[5];
-            let qx = (sx * SUBPIXEL_STEPS).round();
-            let qy = (sy * SUBPIXEL_STEPS).round();
-            let (x0, y0) = ((qx / SUBPIXEL_STEPS).floor(), (qy / SUBPIXEL_STEPS).floor());
-            let fx = ((qx - x0 * SUBPIXEL_STEPS) / SUBPIXEL_STEPS) as f32;
-            let fy = ((qy - y0 * SUBPIXEL_STEPS) / SUBPIXEL_STEPS) as f32;
-            let (x0, y0) = (x0 as i64, y0 as i64);
+            let qx = ((inv[0] * x as f64 + base_x) * SUBPIXEL_STEPS).round() as i64;
+            let qy = ((inv[3] * x as f64 + base_y) * SUBPIXEL_STEPS).round() as i64;
+            let (x0, y0) = (qx.div_euclid(32), qy.div_euclid(32));
+            let fx = qx.rem_euclid(32) as f32 / 32.0;
+            let fy = qy.rem_euclid(32) as f32 / 32.0;
             let weights = [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy];
             let mut acc = [0.0f32; 3];
-            for (k, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
-                let (px, py) = (x0 + dx, y0 + dy);
-                if px < 0 || py < 0 || px >= w || py >= h {
-                    continue;
-                }
-                let o = py as usize * row + px as usize * 3;
+            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                let o = y0 as usize * row + x0 as usize * 3;
+                let (p0, p1) = (&src[o..o + 6], &src[o + row..o + row + 6]);
                 for c in 0..3 {
-                    acc[c] += src[o + c] as f32 * weights[k];
+                    acc[c] = p0[c] as f32 * weights[0]
+                        + p0[3 + c] as f32 * weights[1]
+                        + p1[c] as f32 * weights[2]
+                        + p1[3 + c] as f32 * weights[3];
+                }
+            } else {
+                for (k, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+                    let (px, py) = (x0 + dx, y0 + dy);
+                    if px < 0 || py < 0 || px >= w || py >= h {
+                        continue;
+                    }
+                    let o = py as usize * row + px as usize * 3;
+                    for c in 0..3 {
+                        acc[c] += src[o + c] as f32 * weights[k];
+                    }
                 }
             }
-            for (c, v) in acc.into_iter().enumerate() {
-                out[c * plane + y * size + x] = ((v + 0.5).floor().clamp(0.0, 255.0) - mean) * inv_std;
-            }
+            let i = y * size + x;
+            let level = |v: f32| lut[((v + 0.5) as i32).clamp(0, 255) as usize];
+            r_out[i] = level(acc[0]);
+            g_out[i] = level(acc[1]);
+            b_out[i] = level(acc[2]);
         }
     }
 }
