@@ -122,6 +122,15 @@ pub fn warp_into(img: &RgbImage, m: &Affine, size: u32, mean: f32, std: f32, out
     }
 }
 
+/// Writes the horizontal mirror image of a `3 × size × size` crop into `out`.
+pub fn mirror_into(crop: &[f32], size: usize, out: &mut [f32]) {
+    for (src_row, dst_row) in crop.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
+        for (d, s) in dst_row.iter_mut().zip(src_row.iter().rev()) {
+            *d = *s;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +153,15 @@ mod tests {
         let inv = invert(&m).expect("invertible");
         let back = apply(&inv, dst[2]);
         assert!((back[0] - src[2][0]).abs() < 1e-3 && (back[1] - src[2][1]).abs() < 1e-3);
+    }
+
+    #[test]
+    fn mirror_reverses_each_row_of_each_plane() {
+        let crop: Vec<f32> = (0..2 * 3 * 3).map(|v| v as f32).collect(); // 2 planes of 3x3
+        let mut out = vec![0.0; crop.len()];
+        mirror_into(&crop, 3, &mut out);
+        assert_eq!(&out[..6], &[2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+        assert_eq!(&out[9..12], &[11.0, 10.0, 9.0]);
     }
 
     #[test]

@@ -101,23 +101,23 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
     }
 
     /// Aligns, assesses and (if `embed`) embeds the given detections of `img`.
-    pub fn describe(
-        &mut self,
-        img: &RgbImage,
-        dets: &[Detection],
-        embed: bool,
-        times: &mut StageTimes,
-    ) -> Result<Vec<Face>> {
+    pub fn describe(&mut self, img: &RgbImage, dets: &[Detection], embed: bool, times: &mut StageTimes) -> Result<Vec<Face>> {
         let spec = self.config.embedder.clone();
         let size = spec.size as usize;
         let per_face = 3 * size * size;
+        // With flip averaging each face has two crops: itself and its mirror image.
+        let views = if spec.flip_average { 2 } else { 1 };
         let t0 = Instant::now();
         self.emb_input.clear();
-        self.emb_input.resize(per_face * dets.len(), 0.0);
+        self.emb_input.resize(per_face * views * dets.len(), 0.0);
         let mut faces = Vec::with_capacity(dets.len());
-        for (det, crop) in dets.iter().zip(self.emb_input.chunks_exact_mut(per_face)) {
+        for (det, crops) in dets.iter().zip(self.emb_input.chunks_exact_mut(per_face * views)) {
+            let (crop, mirror) = crops.split_at_mut(per_face);
             let m = align::umeyama(&det.landmarks.0, &spec.template);
             align::warp_into(img, &m, spec.size, spec.mean, spec.std, crop);
+            if views == 2 {
+                align::mirror_into(crop, size, mirror);
+            }
             let grey = quality::grey_from_tensor(crop, size, spec.mean, spec.std);
             let sharpness = quality::laplacian_variance(&grey, size);
             faces.push(Face {
@@ -133,8 +133,9 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
             return Ok(faces);
         }
         let dim = spec.dim;
-        let batch = spec.max_batch.max(1);
-        for (chunk_idx, chunk) in self.emb_input.chunks(per_face * batch).enumerate() {
+        // A batch holds whole faces (both views when flip averaging).
+        let faces_per_batch = (spec.max_batch / views).max(1);
+        for (chunk_idx, chunk) in self.emb_input.chunks(per_face * views * faces_per_batch).enumerate() {
             let n = chunk.len() / per_face;
             let t1 = Instant::now();
             let raw = self.embedder.run(chunk, n)?;
@@ -145,15 +146,23 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
                     detail: format!("expected {n} x {dim} values, got {}", raw.len()),
                 });
             }
-            for (j, v) in raw.chunks_exact(dim).enumerate() {
-                let mut v = v.to_vec();
+            for (j, views_of_face) in raw.chunks_exact(dim * views).enumerate() {
+                let mut v = views_of_face[..dim].to_vec();
+                for other in views_of_face[dim..].chunks_exact(dim) {
+                    v.iter_mut().zip(other).for_each(|(a, b)| *a += b);
+                }
                 l2_normalize(&mut v);
-                faces[chunk_idx * batch + j].template = Some(Template(v));
+                faces[chunk_idx * faces_per_batch + j].template = Some(Template(v));
             }
             times.emb_infer += t2 - t1;
             times.emb_post += t2.elapsed();
         }
         Ok(faces)
+    }
+
+    /// Turns flip averaging on or off (for evaluation).
+    pub fn set_flip_average(&mut self, on: bool) {
+        self.config.embedder.flip_average = on;
     }
 
     /// Detects and describes every face of `img`.

@@ -48,6 +48,10 @@ pub struct EmbedderSpec {
     pub template: [[f32; 2]; 5],
     /// Largest number of faces per embedder run.
     pub max_batch: usize,
+    /// Average each face's embedding with its mirror image's (twice the embedder's cost).
+    /// Templates made with and without it must not be mixed in one gallery.
+    #[serde(default)]
+    pub flip_average: bool,
 }
 
 /// What counts as a usable face.
