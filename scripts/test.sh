@@ -26,3 +26,22 @@ else
   cargo test --release --locked --workspace --no-fail-fast
 fi
 cargo test --release --locked --workspace --doc
+
+step "accuracy on ../shared/eval and ../shared/fixtures (skipped cleanly when absent)"
+shared="${GABARIT_SHARED:-$(cd .. && pwd)/shared}"
+mkdir -p test-artifacts
+if [ -d "$shared/eval/lfw-dev" ] && [ -f "$shared/eval/lfw-dev-pairs.txt" ]; then
+  ./target/release/gabarit eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
+    --out test-artifacts/eval-lfw-dev
+  python3 scripts/check-eval.py test-artifacts/eval-lfw-dev/report.json lfw
+else
+  echo "skipped: $shared/eval is not here"
+fi
+if [ -d "$shared/fixtures/faces" ]; then
+  f="$shared/fixtures/faces"
+  ./target/release/gabarit eval "$f" --skip-folder group --skip-folder noface --skip-folder corrupt \
+    --distractors "$f/group" --out test-artifacts/eval-fixtures
+  python3 scripts/check-eval.py test-artifacts/eval-fixtures/report.json fixtures
+else
+  echo "skipped: $shared/fixtures is not here"
+fi

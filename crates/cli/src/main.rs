@@ -43,6 +43,62 @@ enum Command {
     Faces(FacesArgs),
     /// Compare the best face of two photos.
     Compare(CompareArgs),
+    /// Measure accuracy on a labelled dataset (`<identity>/<photo>` folders): FTA, FMR/FNMR,
+    /// EER, FNIR/FPIR, with a JSON and an HTML report.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Folder of identity folders.
+    dataset: PathBuf,
+    /// LFW-style pairs file for k-fold accuracy.
+    #[arg(long)]
+    pairs: Option<PathBuf>,
+    /// Folder of distractor photos added to the identification gallery.
+    #[arg(long)]
+    distractors: Option<PathBuf>,
+    /// CSV `image,group` for per-group figures.
+    #[arg(long)]
+    groups: Option<PathBuf>,
+    /// Where to write report.json and report.html.
+    #[arg(long, default_value = "gabarit-eval")]
+    out: PathBuf,
+    /// Largest number of impostor pairs (a seeded sample above it).
+    #[arg(long, default_value_t = 20_000_000)]
+    max_impostor_pairs: usize,
+    /// Seed of the impostor sample.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Which face stands for a photo with several.
+    #[arg(long, value_enum, default_value = "central")]
+    face: FaceChoiceArg,
+    /// Mirror-average templates (overrides the pack).
+    #[arg(long)]
+    flip: Option<bool>,
+    /// Template cache (default: under the models directory's parent, per settings).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Folder of the dataset that is not an identity (repeatable).
+    #[arg(long, value_name = "NAME")]
+    skip_folder: Vec<String>,
+    /// Write the impostor score distribution to this calibration file.
+    #[arg(long, value_name = "FILE")]
+    write_calibration: Option<PathBuf>,
+    /// Describe the data source in the calibration file.
+    #[arg(long, default_value = "")]
+    calibration_source: String,
+    /// Fail (exit 1) if the pairs-file k-fold accuracy is below this.
+    #[arg(long)]
+    min_pairs_accuracy: Option<f64>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FaceChoiceArg {
+    Central,
+    Largest,
 }
 
 #[derive(Subcommand)]
@@ -180,6 +236,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Faces(args) => faces(&models, pack, args),
         Command::Compare(args) => compare(&models, pack, args),
+        Command::Eval(args) => eval(&models, pack, args),
     }
 }
 
@@ -297,6 +354,7 @@ fn faces(models: &Path, pack: Pack, args: FacesArgs) -> Result<ExitCode> {
 
 fn compare(models: &Path, pack: Pack, args: CompareArgs) -> Result<ExitCode> {
     let threshold = pack.thresholds.verification;
+    let calibration = pack.calibration()?;
     let service = service(models, pack, &args.engine, 2)?;
     let paths = vec![args.a.clone(), args.b.clone()];
     let mut results: Vec<Option<ImageFaces>> = vec![None, None];
@@ -320,6 +378,7 @@ fn compare(models: &Path, pack: Pack, args: CompareArgs) -> Result<ExitCode> {
     };
     let similarity = ta.similarity(tb);
     let same = similarity >= threshold;
+    let fmr = calibration.as_ref().map(|c| c.fmr_at(similarity));
     if args.json {
         println!(
             "{}",
@@ -329,6 +388,7 @@ fn compare(models: &Path, pack: Pack, args: CompareArgs) -> Result<ExitCode> {
                 "similarity": round(similarity, 5),
                 "threshold": threshold,
                 "same_person": same,
+                "false_match_rate_at_score": fmr,
             })
         );
     } else {
@@ -336,6 +396,134 @@ fn compare(models: &Path, pack: Pack, args: CompareArgs) -> Result<ExitCode> {
             "similarity {similarity:.4} (threshold {threshold:.2}): {}",
             if same { "same person (candidate match, for human review)" } else { "different people" }
         );
+        if let Some(fmr) = fmr.filter(|_| same) {
+            if fmr > 0.0 {
+                println!(
+                    "  two different people score this high in about 1 of {:.0} comparisons (LFW calibration)",
+                    1.0 / fmr
+                );
+            } else {
+                println!("  no two different people scored this high in the calibration's comparisons");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<ExitCode> {
+    use gabarit_engine::eval::{EvalOptions, FaceChoice, evaluate};
+    if let Some(flip) = args.flip {
+        pack.engine.embedder.flip_average = flip;
+    }
+    let face_choice = match args.face {
+        FaceChoiceArg::Central => FaceChoice::Central,
+        FaceChoiceArg::Largest => FaceChoice::Largest,
+    };
+    let threshold = pack.thresholds.verification;
+    let pack_name = pack.name.clone();
+    let service = service(models, pack, &args.engine, usize::MAX)?;
+    let cfg = service.config();
+    let det = cfg.detector_input.unwrap_or(cfg.pack.engine.detector.input);
+    let settings = format!("{det:?}, flip_average={}, face={face_choice:?}", cfg.pack.engine.embedder.flip_average);
+    let cache = match args.cache {
+        Some(c) => c,
+        None => {
+            let key: String = settings.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            models.parent().unwrap_or(models).join("eval-cache").join(format!("{pack_name}-{key}.jsonl"))
+        }
+    };
+    let opts = EvalOptions {
+        dataset: args.dataset.clone(),
+        pairs: args.pairs.clone(),
+        distractors: args.distractors.clone(),
+        groups: args.groups.clone(),
+        max_impostor_pairs: args.max_impostor_pairs,
+        seed: args.seed,
+        face_choice,
+        cache,
+        threshold,
+        skip_folders: args.skip_folder.clone(),
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} photos {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (report, impostor) = evaluate(&service, &opts, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    fs_err::create_dir_all(&args.out)?;
+    fs_err::write(args.out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    let html = gabarit_engine::report::html(&report).map_err(|e| anyhow::anyhow!("drawing the report: {e}"))?;
+    fs_err::write(args.out.join("report.html"), html)?;
+    let v = &report.verification;
+    println!(
+        "{}: {} photos of {} people; failures to acquire: {} ({:.3}%)",
+        report.dataset,
+        report.photos,
+        report.identities,
+        report.fta_photos.len(),
+        report.fta.value * 100.0
+    );
+    println!("verification: {} genuine, {} impostor comparisons", v.genuine_comparisons, v.impostor_comparisons);
+    if let Some(e) = &v.eer {
+        println!("  EER {:.3}% at {:.4}", e.eer * 100.0, e.threshold);
+    }
+    for f in &v.fnmr_at_fmr {
+        println!(
+            "  FNMR@FMR={:.0e}: {:.3}% [{:.3}, {:.3}] at threshold {:.4}",
+            f.target_fmr,
+            f.fnmr.value * 100.0,
+            f.fnmr.ci95.0 * 100.0,
+            f.fnmr.ci95.1 * 100.0,
+            f.threshold
+        );
+    }
+    let mut below_minimum = false;
+    if let Some((p, k)) = report.pairs.as_ref().and_then(|p| p.kfold.as_ref().map(|k| (p, k))) {
+        println!("pairs: {} pairs, {}-fold accuracy {:.3}% ± {:.3}", p.pairs, p.folds, k.mean * 100.0, k.std * 100.0);
+        if let Some(min) = args.min_pairs_accuracy {
+            below_minimum = k.mean < min;
+        }
+    }
+    let id = &report.identification;
+    println!(
+        "identification: N = {}, {} mated searches, rank-1 {:.3}%, rank-5 {:.3}%",
+        id.gallery_size,
+        id.mated_searches,
+        id.rank1.unwrap_or(f64::NAN) * 100.0,
+        id.rank5.unwrap_or(f64::NAN) * 100.0
+    );
+    for p in &id.fnir_at_fpir {
+        println!(
+            "  FNIR {:.3}% at FPIR {:.1e} (threshold {:.4}; {} non-mated searches)",
+            p.fnir * 100.0,
+            p.fpir,
+            p.threshold,
+            p.nonmated_count
+        );
+    }
+    println!("report: {}", args.out.join("report.html").display());
+    if let Some(file) = &args.write_calibration {
+        let (Some(imp), Some(gen_h)) = (&v.impostor_histogram, &v.genuine_histogram) else {
+            bail!("no comparisons to calibrate from");
+        };
+        let cal = gabarit_inference::Calibration {
+            pack: report.pack.clone(),
+            source: args.calibration_source.clone(),
+            settings: settings.clone(),
+            impostor_comparisons: impostor.len() as u64,
+            genuine_comparisons: v.genuine_comparisons,
+            impostor: imp.clone(),
+            genuine: gen_h.clone(),
+        };
+        fs_err::write(file, serde_json::to_string(&cal)?)?;
+        println!("calibration: {}", file.display());
+    }
+    if below_minimum {
+        eprintln!("pairs accuracy below the required {:.3}%", args.min_pairs_accuracy.unwrap_or(0.0) * 100.0);
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

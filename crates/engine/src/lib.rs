@@ -5,6 +5,9 @@
 //! embedding of different photos overlap), and hands results back in input order. A bad file
 //! yields a [`FileError`] for that file and the batch goes on.
 
+pub mod eval;
+pub mod report;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;

@@ -16,7 +16,7 @@ pub mod pack;
 pub mod runtime;
 
 pub use install::{Artifact, InstallReport, install_artifacts};
-pub use pack::{Pack, Thresholds};
+pub use pack::{Calibration, Pack, Thresholds};
 pub use runtime::{OrtDetector, OrtEmbedder, OrtFaceEngine, SessionOptions, open_engine};
 
 /// Errors of model installation and loading.

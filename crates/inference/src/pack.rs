@@ -40,6 +40,7 @@ struct ArtifactList {
 }
 
 const BUFFALO_S: &str = include_str!("../packs/buffalo_s.toml");
+const BUFFALO_S_CALIBRATION: &str = include_str!("../packs/buffalo_s.calibration.json");
 const RUNTIME: &str = include_str!("../packs/runtime.toml");
 const SAMPLES: &str = include_str!("../packs/samples.toml");
 
@@ -62,6 +63,14 @@ impl Pack {
             }
         };
         Self::parse(name, text)
+    }
+
+    /// The pack's shipped calibration (see `gabarit eval --write-calibration`), if any.
+    pub fn calibration(&self) -> Result<Option<Calibration>> {
+        match self.name.as_str() {
+            "buffalo_s" => Calibration::parse("buffalo_s.calibration.json", BUFFALO_S_CALIBRATION).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Parses a manifest.
@@ -104,5 +113,65 @@ mod tests {
         }
         assert!(pack.licence.contains("NON-COMMERCIAL"));
         assert!(Pack::builtin("nope").is_err());
+    }
+
+    #[test]
+    fn shipped_calibration_is_consistent_with_the_threshold() {
+        let pack = Pack::builtin("buffalo_s").expect("pack");
+        let cal = pack.calibration().expect("parses").expect("shipped");
+        assert_eq!(cal.pack, "buffalo_s");
+        assert!(cal.impostor_comparisons > 1_000_000, "millions of impostor pairs");
+        assert_eq!(cal.impostor.total(), cal.impostor_comparisons);
+        // At the verification threshold the false match rate is small but not zero, and it
+        // falls as the score rises.
+        let fmr = cal.fmr_at(pack.thresholds.verification);
+        assert!(fmr > 1e-6 && fmr < 1e-3, "{fmr}");
+        assert!(cal.fmr_at(0.5) < fmr && cal.fmr_at(0.1) > fmr);
+        // Bigger galleries need higher thresholds for the same FPIR.
+        let (small, large) = (cal.threshold_for_fpir(1e-3, 1_000), cal.threshold_for_fpir(1e-3, 1_000_000));
+        assert!(large > small, "{small} {large}");
+        assert!((cal.expected_false_candidates(0.3, 1_000_000) - cal.fmr_at(0.3) * 1e6).abs() < 1e-6);
+    }
+}
+
+/// What a score means for a pack: the impostor score distribution measured on a labelled
+/// dataset (derived statistics only, no images or templates), from which search estimates
+/// false-match rates and expected false candidates at any gallery size.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Calibration {
+    /// Pack it was measured with.
+    pub pack: String,
+    /// Where the data came from and how it was measured.
+    pub source: String,
+    /// Detector input and template settings of the run.
+    pub settings: String,
+    /// Impostor comparisons behind the histogram.
+    pub impostor_comparisons: u64,
+    /// Genuine comparisons of the same run.
+    pub genuine_comparisons: u64,
+    /// Impostor score distribution.
+    pub impostor: gabarit_metrics::ScoreHistogram,
+    /// Genuine score distribution.
+    pub genuine: gabarit_metrics::ScoreHistogram,
+}
+
+impl Calibration {
+    /// False match rate at `score`: share of impostor comparisons scoring at least that.
+    pub fn fmr_at(&self, score: f32) -> f64 {
+        self.impostor.tail_fraction(score)
+    }
+    /// Expected number of false candidates at or above `score` in a gallery of `n` templates.
+    pub fn expected_false_candidates(&self, score: f32, n: u64) -> f64 {
+        gabarit_metrics::expected_false_candidates(self.fmr_at(score), n)
+    }
+    /// The threshold keeping FPIR at most `target_fpir` in a gallery of `n` templates.
+    pub fn threshold_for_fpir(&self, target_fpir: f64, n: u64) -> f32 {
+        // FPIR = 1 - (1 - FMR)^N  =>  FMR = 1 - (1 - FPIR)^(1/N)
+        let fmr = -((-target_fpir).ln_1p() / n.max(1) as f64).exp_m1();
+        self.impostor.threshold_for_tail(fmr)
+    }
+    /// Parses a calibration file.
+    pub fn parse(name: &str, text: &str) -> Result<Calibration> {
+        serde_json::from_str(text).map_err(|e| Error::Manifest { name: name.to_string(), detail: e.to_string() })
     }
 }

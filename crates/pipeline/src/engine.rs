@@ -101,7 +101,13 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
     }
 
     /// Aligns, assesses and (if `embed`) embeds the given detections of `img`.
-    pub fn describe(&mut self, img: &RgbImage, dets: &[Detection], embed: bool, times: &mut StageTimes) -> Result<Vec<Face>> {
+    pub fn describe(
+        &mut self,
+        img: &RgbImage,
+        dets: &[Detection],
+        embed: bool,
+        times: &mut StageTimes,
+    ) -> Result<Vec<Face>> {
         let spec = self.config.embedder.clone();
         let size = spec.size as usize;
         let per_face = 3 * size * size;

@@ -1,0 +1,738 @@
+//! `gabarit eval`: how often the engine is wrong, measured the way ISO/IEC 19795-1 and NIST
+//! FRTE report it.
+//!
+//! A dataset is a folder of identity folders (`<identity>/<photo>`). Every photo goes through
+//! the face engine once (templates are cached by content hash, so a run can be interrupted
+//! and resumed); photos where no face is found are failures to acquire (FTA), reported apart.
+//! Verification compares all genuine pairs and all impostor pairs (or a seeded sample when
+//! there are too many), and an LFW-style pairs file when given; identification enrols one
+//! photo per identity (plus distractors) and searches with the others.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use gabarit_media::has_image_extension;
+use gabarit_metrics as m;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::{FaceService, ImageFaces};
+
+/// Which face stands for a photo that shows several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaceChoice {
+    /// The face whose box centre is nearest the photo's centre (portrait datasets such as LFW
+    /// are centred on the person they are labelled with).
+    Central,
+    /// The largest usable face.
+    Largest,
+}
+
+/// What to evaluate and how.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Folder of identity folders.
+    pub dataset: PathBuf,
+    /// LFW-style pairs file (`folds<TAB>n`, then per fold n matched and n mismatched lines).
+    pub pairs: Option<PathBuf>,
+    /// Extra gallery photos of people not among the identities.
+    pub distractors: Option<PathBuf>,
+    /// CSV `image,group` for per-group figures.
+    pub groups: Option<PathBuf>,
+    /// Largest number of impostor pairs; above it, a seeded sample of that size.
+    pub max_impostor_pairs: usize,
+    /// Seed of the impostor sample.
+    pub seed: u64,
+    /// Face choice for photos with several faces.
+    pub face_choice: FaceChoice,
+    /// Template cache file (JSON lines, appended as photos are processed).
+    pub cache: PathBuf,
+    /// The pack's verification threshold.
+    pub threshold: f32,
+    /// Folder names in the dataset that are not identities.
+    pub skip_folders: Vec<String>,
+}
+
+/// Errors of an evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The dataset or a side file is malformed.
+    #[error("{path}: {detail}")]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
+}
+
+/// One photo of the dataset.
+#[derive(Debug, Clone)]
+struct Sample {
+    identity: String,
+    path: PathBuf,
+    rel: String,
+    template: Option<Vec<f32>>,
+    distractor: bool,
+}
+
+/// A rate with how many trials it rests on and its 95% Wilson interval.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rate {
+    /// The rate.
+    pub value: f64,
+    /// Number of trials behind it.
+    pub trials: u64,
+    /// 95% confidence interval.
+    pub ci95: (f64, f64),
+}
+
+impl Rate {
+    fn new(errors: u64, trials: u64) -> Option<Rate> {
+        let ci95 = m::wilson_interval(errors, trials, m::Z_95)?;
+        Some(Rate { value: errors as f64 / trials as f64, trials, ci95 })
+    }
+}
+
+/// FNMR at a target FMR.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FnmrAtFmr {
+    /// Target FMR.
+    pub target_fmr: f64,
+    /// Threshold reaching it.
+    pub threshold: f32,
+    /// Achieved FMR.
+    pub fmr: f64,
+    /// FNMR there, with its interval.
+    pub fnmr: Rate,
+    /// Impostor comparisons behind the FMR.
+    pub impostor_comparisons: u64,
+}
+
+/// Verification figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verification {
+    /// Genuine comparisons.
+    pub genuine_comparisons: u64,
+    /// Impostor comparisons.
+    pub impostor_comparisons: u64,
+    /// Whether the impostor pairs are a sample (seeded) rather than all of them.
+    pub impostors_sampled: bool,
+    /// Equal error rate and its threshold.
+    pub eer: Option<m::Eer>,
+    /// FNMR at FMR 1e-2 … 1e-6, where the data supports it.
+    pub fnmr_at_fmr: Vec<FnmrAtFmr>,
+    /// The pack's threshold.
+    pub threshold: f32,
+    /// FMR at the pack's threshold.
+    pub fmr_at_threshold: Option<Rate>,
+    /// FNMR at the pack's threshold.
+    pub fnmr_at_threshold: Option<Rate>,
+    /// DET curve, thinned to at most 400 points.
+    pub det: Vec<m::DetPoint>,
+    /// Genuine score histogram.
+    pub genuine_histogram: Option<m::ScoreHistogram>,
+    /// Impostor score histogram.
+    pub impostor_histogram: Option<m::ScoreHistogram>,
+}
+
+/// Figures on an LFW-style pairs file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairsResult {
+    /// Number of pairs.
+    pub pairs: usize,
+    /// Folds in the file.
+    pub folds: usize,
+    /// Pairs where a photo had no face (scored as a rejection).
+    pub pairs_with_fta: usize,
+    /// k-fold accuracy, threshold chosen on the other folds.
+    pub kfold: Option<m::KFoldAccuracy>,
+    /// Accuracy at the pack's threshold.
+    pub accuracy_at_threshold: Option<Rate>,
+}
+
+/// Open-set identification figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Identification {
+    /// Gallery size N (one photo per identity, plus distractors).
+    pub gallery_size: usize,
+    /// Of which distractors.
+    pub distractors: usize,
+    /// Mated searches (a photo of an enrolled identity, its gallery photo excluded).
+    pub mated_searches: usize,
+    /// Non-mated searches (the same probes with their mate removed from the gallery).
+    pub nonmated_searches: usize,
+    /// Share of mated searches whose mate ranks first.
+    pub rank1: Option<f64>,
+    /// Share of mated searches whose mate ranks in the top 5.
+    pub rank5: Option<f64>,
+    /// FNIR at FPIR 1e-1, 1e-2, 1e-3 (mate at rank 1 at or above the threshold), where the
+    /// data supports it.
+    pub fnir_at_fpir: Vec<m::IdentificationPoint>,
+}
+
+/// Figures for one group of the groups CSV.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupReport {
+    /// Group label.
+    pub group: String,
+    /// Photos in the group.
+    pub photos: usize,
+    /// Verification within the group.
+    pub verification: Verification,
+    /// Identification with probes of the group.
+    pub identification: Identification,
+}
+
+/// The report of `gabarit eval`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvalReport {
+    /// Dataset folder.
+    pub dataset: String,
+    /// Model pack.
+    pub pack: String,
+    /// Detector input setting.
+    pub detector_input: String,
+    /// Whether templates are mirror-averaged.
+    pub flip_average: bool,
+    /// Face choice.
+    pub face_choice: FaceChoice,
+    /// Identities.
+    pub identities: usize,
+    /// Photos.
+    pub photos: usize,
+    /// Failures to acquire (no face found, or an unreadable photo).
+    pub fta: Rate,
+    /// Photos that failed, with the reason.
+    pub fta_photos: Vec<(String, String)>,
+    /// Verification.
+    pub verification: Verification,
+    /// Pairs-file figures.
+    pub pairs: Option<PairsResult>,
+    /// Identification.
+    pub identification: Identification,
+    /// Per group, when a groups CSV was given.
+    pub groups: Vec<GroupReport>,
+}
+
+/// Runs an evaluation. `progress(done, total)` is called as photos are processed.
+pub fn evaluate(
+    service: &FaceService,
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(EvalReport, Vec<f32>), EvalError> {
+    let mut samples = scan_identities(&opts.dataset, &opts.skip_folders)?;
+    if let Some(d) = &opts.distractors {
+        samples.extend(scan_distractors(d)?);
+    }
+    let failures = compute_templates(service, &mut samples, opts, progress)?;
+    let people: Vec<usize> = (0..samples.len()).filter(|&i| !samples[i].distractor).collect();
+    let identities =
+        people.iter().map(|&i| samples[i].identity.as_str()).collect::<std::collections::BTreeSet<_>>().len();
+    let fta_count = people.iter().filter(|&&i| samples[i].template.is_none()).count();
+    let (verification, impostor_scores) = verify(&samples, &people, opts);
+    let pairs = match &opts.pairs {
+        Some(p) => Some(pairs_file(p, &samples, opts)?),
+        None => None,
+    };
+    let identification = identify(&samples, &people);
+    let mut groups = Vec::new();
+    if let Some(csv) = &opts.groups {
+        for (group, members) in read_groups(csv, &samples)? {
+            let (v, _) = verify(&samples, &members, opts);
+            groups.push(GroupReport {
+                group,
+                photos: members.len(),
+                verification: v,
+                identification: identify_probes(&samples, &people, Some(&members)),
+            });
+        }
+    }
+    let engine = service.config();
+    let report = EvalReport {
+        dataset: opts.dataset.display().to_string(),
+        pack: engine.pack.name.clone(),
+        detector_input: format!("{:?}", engine.detector_input.unwrap_or(engine.pack.engine.detector.input)),
+        flip_average: engine.pack.engine.embedder.flip_average,
+        face_choice: opts.face_choice,
+        identities,
+        photos: people.len(),
+        fta: Rate::new(fta_count as u64, people.len() as u64).unwrap_or(Rate {
+            value: 0.0,
+            trials: 0,
+            ci95: (0.0, 1.0),
+        }),
+        fta_photos: failures,
+        verification,
+        pairs,
+        identification,
+        groups,
+    };
+    Ok((report, impostor_scores))
+}
+
+fn scan_identities(dir: &Path, skip: &[String]) -> Result<Vec<Sample>, EvalError> {
+    let mut out = Vec::new();
+    let mut identities: Vec<PathBuf> = fs_err::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && !skip.iter().any(|s| p.file_name().is_some_and(|n| n == s.as_str())))
+        .collect();
+    identities.sort();
+    for id_dir in identities {
+        let identity = id_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let mut photos: Vec<PathBuf> = fs_err::read_dir(&id_dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| has_image_extension(p))
+            .collect();
+        photos.sort();
+        for path in photos {
+            let rel = format!("{identity}/{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+            out.push(Sample { identity: identity.clone(), path, rel, template: None, distractor: false });
+        }
+    }
+    if out.is_empty() {
+        return Err(EvalError::Input { path: dir.to_path_buf(), detail: "no <identity>/<photo> images found".into() });
+    }
+    Ok(out)
+}
+
+fn scan_distractors(dir: &Path) -> Result<Vec<Sample>, EvalError> {
+    let mut paths = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs_err::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if has_image_extension(&p) {
+                paths.push(p);
+            }
+        }
+    }
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let rel = path.display().to_string();
+            Sample { identity: format!("distractor:{rel}"), path, rel, template: None, distractor: true }
+        })
+        .collect())
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheLine {
+    sha256: String,
+    template: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn encode_template(t: &[f32]) -> String {
+    let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode_template(s: &str) -> Option<Vec<f32>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// The face standing for a photo.
+pub fn choose_face(img: &ImageFaces, choice: FaceChoice) -> Option<&gabarit_types::Face> {
+    match choice {
+        FaceChoice::Largest => img.best_face(),
+        FaceChoice::Central => {
+            let (cx, cy) = (img.width as f32 / 2.0, img.height as f32 / 2.0);
+            let dist = |f: &&gabarit_types::Face| {
+                let (fx, fy) = ((f.bbox.x1 + f.bbox.x2) / 2.0, (f.bbox.y1 + f.bbox.y2) / 2.0);
+                (fx - cx).powi(2) + (fy - cy).powi(2)
+            };
+            img.faces.iter().min_by(|a, b| dist(a).total_cmp(&dist(b)))
+        }
+    }
+}
+
+/// Fills in templates from the cache, processes the rest and appends them to the cache as
+/// they come (one flushed line per photo), so an interrupted run resumes where it stopped.
+fn compute_templates(
+    service: &FaceService,
+    samples: &mut [Sample],
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<(String, String)>, EvalError> {
+    let mut cached: HashMap<String, CacheLine> = HashMap::new();
+    if opts.cache.is_file() {
+        for line in std::io::BufReader::new(fs_err::File::open(&opts.cache)?).lines() {
+            // A line cut by an interruption is simply recomputed.
+            if let Ok(c) = serde_json::from_str::<CacheLine>(&line?) {
+                cached.insert(c.sha256.clone(), c);
+            }
+        }
+    }
+    if let Some(parent) = opts.cache.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    let mut cache = fs_err::OpenOptions::new().create(true).append(true).open(&opts.cache)?;
+    let mut failures = Vec::new();
+    let mut todo = Vec::new();
+    let mut hashes = Vec::with_capacity(samples.len());
+    for (i, s) in samples.iter_mut().enumerate() {
+        let sha = match fs_err::read(&s.path) {
+            Ok(bytes) => gabarit_media::sha256_hex(&bytes),
+            Err(e) => {
+                failures.push((s.rel.clone(), e.to_string()));
+                hashes.push(String::new());
+                continue;
+            }
+        };
+        match cached.get(&sha) {
+            Some(c) => {
+                s.template = c.template.as_deref().and_then(decode_template);
+                if s.template.is_none() {
+                    failures.push((s.rel.clone(), c.error.clone().unwrap_or_else(|| "no face".into())));
+                }
+            }
+            None => todo.push(i),
+        }
+        hashes.push(sha);
+    }
+    let total = samples.len();
+    let mut done = total - todo.len();
+    progress(done, total);
+    let paths: Vec<PathBuf> = todo.iter().map(|&i| samples[i].path.clone()).collect();
+    let mut write_error = None;
+    service.analyze_files(&paths, true, |k, _, result| {
+        let s = &mut samples[todo[k]];
+        let (template, error) = match result {
+            Ok(img) => match choose_face(&img, opts.face_choice).and_then(|f| f.template.clone()) {
+                Some(t) => (Some(t.0), None),
+                None => (None, Some("no face".to_string())),
+            },
+            Err(e) => (None, Some(format!("{}: {}", e.code, e.message))),
+        };
+        if let Some(err) = &error {
+            failures.push((s.rel.clone(), err.clone()));
+        }
+        let line =
+            CacheLine { sha256: hashes[todo[k]].clone(), template: template.as_deref().map(encode_template), error };
+        s.template = template;
+        if let Err(e) = serde_json::to_string(&line).map_err(std::io::Error::other).and_then(|l| {
+            writeln!(cache, "{l}")?;
+            cache.flush()
+        }) {
+            write_error.get_or_insert(e);
+        }
+        done += 1;
+        progress(done, total);
+    })?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    failures.sort();
+    Ok(failures)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent accumulators let the compiler vectorise the loop.
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+const FMR_TARGETS: [f64; 5] = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+const HIST_BINS: usize = 1500;
+
+fn verify(samples: &[Sample], members: &[usize], opts: &EvalOptions) -> (Verification, Vec<f32>) {
+    let with_t: Vec<usize> = members.iter().copied().filter(|&i| samples[i].template.is_some()).collect();
+    let t = |i: usize| samples[i].template.as_deref().unwrap_or(&[]);
+    let mut genuine = Vec::new();
+    let mut by_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in &with_t {
+        by_id.entry(samples[i].identity.as_str()).or_default().push(i);
+    }
+    for ids in by_id.values() {
+        for (a, &i) in ids.iter().enumerate() {
+            for &j in &ids[a + 1..] {
+                genuine.push(dot(t(i), t(j)));
+            }
+        }
+    }
+    let n = with_t.len();
+    let all_pairs = n * n.saturating_sub(1) / 2;
+    let impostor_total = all_pairs - genuine.len();
+    let sampled = impostor_total > opts.max_impostor_pairs;
+    let impostor: Vec<f32> = if !sampled {
+        // Every cross-identity pair, split over the cores.
+        let rows: Vec<usize> = (0..n).collect();
+        let threads = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
+        let (with_t, t, rows) = (&with_t, &t, &rows);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = rows
+                .chunks(1)
+                .take(threads)
+                .map(|first| {
+                    // Interleaved rows balance the triangle of pairs between threads.
+                    let part = rows[first[0]..].iter().step_by(threads);
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        for &a in part {
+                            let (i, id) = (with_t[a], samples[with_t[a]].identity.as_str());
+                            for &j in &with_t[a + 1..] {
+                                if samples[j].identity != id {
+                                    out.push(dot(t(i), t(j)));
+                                }
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
+    } else {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+        let mut out = Vec::with_capacity(opts.max_impostor_pairs);
+        while out.len() < opts.max_impostor_pairs {
+            let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+            let (i, j) = (with_t[a], with_t[b]);
+            if samples[i].identity != samples[j].identity {
+                out.push(dot(t(i), t(j)));
+            }
+        }
+        out
+    };
+    let verification = verification_figures(&genuine, &impostor, sampled, opts.threshold);
+    (verification, impostor)
+}
+
+/// All verification figures from score lists.
+pub fn verification_figures(genuine: &[f32], impostor: &[f32], sampled: bool, threshold: f32) -> Verification {
+    let det = m::det_curve(genuine, impostor);
+    let step = det.len().div_ceil(400).max(1);
+    let mut thin: Vec<m::DetPoint> = det.iter().step_by(step).copied().collect();
+    if let (Some(last), Some(end)) = (det.last(), thin.last())
+        && last != end
+    {
+        thin.push(*last);
+    }
+    let fnmr_at_fmr = FMR_TARGETS
+        .iter()
+        .filter_map(|&target| {
+            let op = m::fnmr_at_fmr(genuine, impostor, target)?;
+            let misses = (op.fnmr * op.genuine_count as f64).round() as u64;
+            Some(FnmrAtFmr {
+                target_fmr: target,
+                threshold: op.threshold,
+                fmr: op.fmr,
+                fnmr: Rate::new(misses, op.genuine_count as u64)?,
+                impostor_comparisons: op.impostor_count as u64,
+            })
+        })
+        .collect();
+    let false_matches = impostor.iter().filter(|&&s| s >= threshold).count() as u64;
+    let false_non_matches = genuine.iter().filter(|&&s| s < threshold).count() as u64;
+    Verification {
+        genuine_comparisons: genuine.len() as u64,
+        impostor_comparisons: impostor.len() as u64,
+        impostors_sampled: sampled,
+        eer: m::eer(genuine, impostor),
+        fnmr_at_fmr,
+        threshold,
+        fmr_at_threshold: Rate::new(false_matches, impostor.len() as u64),
+        fnmr_at_threshold: Rate::new(false_non_matches, genuine.len() as u64),
+        det: thin,
+        genuine_histogram: m::ScoreHistogram::from_scores(genuine, -0.5, 1.0, HIST_BINS).ok(),
+        impostor_histogram: m::ScoreHistogram::from_scores(impostor, -0.5, 1.0, HIST_BINS).ok(),
+    }
+}
+
+fn pairs_file(path: &Path, samples: &[Sample], opts: &EvalOptions) -> Result<PairsResult, EvalError> {
+    let text = fs_err::read_to_string(path)?;
+    let bad = |line: usize, detail: &str| EvalError::Input {
+        path: path.to_path_buf(),
+        detail: format!("line {line}: {detail}"),
+    };
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| bad(1, "empty file"))?;
+    let head: Vec<usize> = header.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let (folds, per_fold) = match head.as_slice() {
+        [f, n] if *f > 0 && *n > 0 => (*f, *n),
+        _ => return Err(bad(1, "expected `<folds> <pairs per fold>`")),
+    };
+    let by_rel: HashMap<&str, &Sample> = samples.iter().map(|s| (s.rel.as_str(), s)).collect();
+    let file = |name: &str, n: &str, line: usize| -> Result<String, EvalError> {
+        let n: u32 = n.parse().map_err(|_| bad(line, "image number expected"))?;
+        Ok(format!("{name}/{name}_{n:04}.jpg"))
+    };
+    let mut scored = Vec::new();
+    let mut with_fta = 0;
+    for fold in 0..folds {
+        for k in 0..2 * per_fold {
+            let (no, line) = lines.next().ok_or_else(|| bad(0, "fewer pairs than the header says"))?;
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (a, b, same) = match f.as_slice() {
+                [name, n1, n2] => (file(name, n1, no + 1)?, file(name, n2, no + 1)?, true),
+                [n1a, n1, n2a, n2] => (file(n1a, n1, no + 1)?, file(n2a, n2, no + 1)?, false),
+                _ => return Err(bad(no + 1, "expected 3 or 4 fields")),
+            };
+            if same != (k < per_fold) {
+                return Err(bad(no + 1, "matched pairs must come before mismatched ones in each fold"));
+            }
+            let get = |rel: &str| by_rel.get(rel).ok_or_else(|| bad(no + 1, &format!("{rel} is not in the dataset")));
+            let (sa, sb) = (get(&a)?, get(&b)?);
+            let score = match (&sa.template, &sb.template) {
+                (Some(x), Some(y)) => dot(x, y),
+                _ => {
+                    with_fta += 1;
+                    -1.0 // no face: the pair is rejected
+                }
+            };
+            scored.push((score, same, fold));
+        }
+    }
+    let correct = scored.iter().filter(|(s, same, _)| (*s >= opts.threshold) == *same).count() as u64;
+    Ok(PairsResult {
+        pairs: scored.len(),
+        folds,
+        pairs_with_fta: with_fta,
+        kfold: m::kfold_accuracy(&scored, folds),
+        accuracy_at_threshold: Rate::new(correct, scored.len() as u64),
+    })
+}
+
+fn identify(samples: &[Sample], people: &[usize]) -> Identification {
+    identify_probes(samples, people, None)
+}
+
+/// Gallery: the first photo with a template of each identity, plus distractors. Probes: the
+/// other photos with templates (restricted to `only` when given). Each probe gives a mated
+/// search (its mate's score and rank) and a non-mated one (its best score among the others).
+fn identify_probes(samples: &[Sample], people: &[usize], only: Option<&[usize]>) -> Identification {
+    let mut gallery: Vec<usize> = Vec::new();
+    let mut enrolled: HashMap<&str, usize> = HashMap::new();
+    let mut probes = Vec::new();
+    for &i in people {
+        if samples[i].template.is_none() {
+            continue;
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = enrolled.entry(samples[i].identity.as_str()) {
+            e.insert(gallery.len());
+            gallery.push(i);
+        } else {
+            probes.push(i);
+        }
+    }
+    let distractors: Vec<usize> =
+        (0..samples.len()).filter(|&i| samples[i].distractor && samples[i].template.is_some()).collect();
+    gallery.extend(&distractors);
+    if let Some(only) = only {
+        let keep: std::collections::HashSet<usize> = only.iter().copied().collect();
+        probes.retain(|p| keep.contains(p));
+    }
+    let mut mated = Vec::with_capacity(probes.len());
+    let mut nonmated = Vec::with_capacity(probes.len());
+    let mut ranks = Vec::with_capacity(probes.len());
+    let mut others = Vec::with_capacity(gallery.len());
+    for &p in &probes {
+        let tp = samples[p].template.as_deref().unwrap_or(&[]);
+        let mate = enrolled[samples[p].identity.as_str()];
+        others.clear();
+        let mut mate_score = f32::NAN;
+        for (g, &gi) in gallery.iter().enumerate() {
+            let s = dot(tp, samples[gi].template.as_deref().unwrap_or(&[]));
+            if g == mate {
+                mate_score = s;
+            } else {
+                others.push(s);
+            }
+        }
+        let rank = m::mate_rank(mate_score, &others);
+        ranks.push(rank);
+        mated.push((mate_score, rank));
+        nonmated.push(others.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+    }
+    Identification {
+        gallery_size: gallery.len(),
+        distractors: distractors.len(),
+        mated_searches: mated.len(),
+        nonmated_searches: nonmated.len(),
+        rank1: m::rank_k_rate(&ranks, 1),
+        rank5: m::rank_k_rate(&ranks, 5),
+        fnir_at_fpir: [1e-1, 1e-2, 1e-3].iter().filter_map(|&t| m::fnir_at_fpir(&mated, &nonmated, t, 1)).collect(),
+    }
+}
+
+fn read_groups(csv: &Path, samples: &[Sample]) -> Result<BTreeMap<String, Vec<usize>>, EvalError> {
+    let text = fs_err::read_to_string(csv)?;
+    let mut by_key: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        by_key.insert(s.rel.as_str(), i);
+        if let Some(name) = s.path.file_name().and_then(|n| n.to_str()) {
+            by_key.entry(name).or_insert(i);
+        }
+    }
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (no, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (no == 0 && line.eq_ignore_ascii_case("image,group")) {
+            continue;
+        }
+        let (image, group) = line.split_once(',').ok_or_else(|| EvalError::Input {
+            path: csv.to_path_buf(),
+            detail: format!("line {}: expected `image,group`", no + 1),
+        })?;
+        let i = *by_key.get(image.trim()).ok_or_else(|| EvalError::Input {
+            path: csv.to_path_buf(),
+            detail: format!("line {}: {} is not in the dataset", no + 1, image.trim()),
+        })?;
+        groups.entry(group.trim().to_string()).or_default().push(i);
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_the_naive_sum() {
+        let a: Vec<f32> = (0..517).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..517).map(|i| (i as f32 * 0.11).cos()).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-3);
+    }
+
+    #[test]
+    fn templates_round_trip_through_the_cache_encoding() {
+        let t = vec![0.5f32, -0.25, 1e-7, 3.0];
+        assert_eq!(decode_template(&encode_template(&t)), Some(t));
+    }
+
+    #[test]
+    fn verification_figures_on_separated_scores() {
+        let genuine = vec![0.6, 0.7, 0.8, 0.2];
+        let impostor: Vec<f32> = (0..1000).map(|i| -0.1 + 0.0003 * i as f32).collect();
+        let v = verification_figures(&genuine, &impostor, false, 0.3);
+        assert_eq!(v.genuine_comparisons, 4);
+        assert_eq!(v.fmr_at_threshold.as_ref().map(|r| r.value), Some(0.0));
+        assert_eq!(v.fnmr_at_threshold.as_ref().map(|r| r.value), Some(0.25));
+        // FMR 1e-2 is supported by 1000 impostors, 1e-3 too, 1e-4 not.
+        let targets: Vec<f64> = v.fnmr_at_fmr.iter().map(|f| f.target_fmr).collect();
+        assert_eq!(targets, vec![1e-2, 1e-3]);
+    }
+}
