@@ -11,11 +11,15 @@ report = json.load(open(sys.argv[1]))
 kind = sys.argv[2]
 v, ident = report["verification"], report["identification"]
 fails = []
+passed = 0
 
 
 def need(ok, what):
+    global passed
     print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
+    if ok:
+        passed += 1
+    else:
         fails.append(what)
 
 
@@ -43,4 +47,5 @@ elif kind == "fixtures":
     need(v["fmr_at_threshold"]["value"] <= 0.01, "FMR at the pack threshold at most 1% (sisters included)")
 else:
     sys.exit(f"unknown kind {kind}")
+print(f"eval: {passed} passed, {len(fails)} failed")
 sys.exit(1 if fails else 0)

@@ -20,12 +20,12 @@ step "format and lints"
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 step "tests"
+cargo test --release --locked --workspace --doc
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --release --locked --workspace --no-fail-fast
 else
   cargo test --release --locked --workspace --no-fail-fast
 fi
-cargo test --release --locked --workspace --doc
 
 step "accuracy on ../shared/eval and ../shared/fixtures (skipped cleanly when absent)"
 shared="${GABARIT_SHARED:-$(cd .. && pwd)/shared}"

@@ -1,0 +1,674 @@
+//! The catalog: what Gabarit holds and where it came from, in SQLite.
+//!
+//! Collections contain sources; sources yield images (identified by the SHA-256 of their
+//! content, unique within a collection); images hold faces (box, landmarks, quality); faces
+//! have templates (int8-quantised vectors with their scale). Ingestion jobs record each
+//! file's outcome. Every face traces back to its image, source and collection.
+//!
+//! The database runs in WAL mode with foreign keys on; schema changes are numbered
+//! migrations (`PRAGMA user_version`). Each batch of images is stored in one transaction, so
+//! an interrupted ingestion leaves either whole images or nothing. This crate is the only
+//! user of `rusqlite`; it holds no policy and no biometric maths.
+
+use std::path::{Path, PathBuf};
+
+use gabarit_types::{BBox, Landmarks, Quality};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+mod migrations;
+pub use migrations::SCHEMA_VERSION;
+
+/// Catalog errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("catalog {path}: {source}")]
+    Sqlite {
+        /// Database file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A named thing does not exist.
+    #[error("no {kind} named {name:?}")]
+    NotFound {
+        /// What was looked for.
+        kind: &'static str,
+        /// Its name or id.
+        name: String,
+    },
+    /// A name is already taken.
+    #[error("a {kind} named {name:?} already exists")]
+    AlreadyExists {
+        /// What.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The input is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database was written by a newer Gabarit.
+    #[error("catalog {path} has schema version {found}, newer than this Gabarit's {supported}; upgrade Gabarit")]
+    TooNew {
+        /// Database file.
+        path: PathBuf,
+        /// Version in the file.
+        found: i64,
+        /// Latest known.
+        supported: i64,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collection {
+    /// Id.
+    pub id: u32,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+/// A collection with its counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionSummary {
+    /// The collection.
+    #[serde(flatten)]
+    pub collection: Collection,
+    /// Images.
+    pub images: u64,
+    /// Faces.
+    pub faces: u64,
+    /// Templates.
+    pub templates: u64,
+}
+
+/// A face to store, with its template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFace {
+    /// Box.
+    pub bbox: BBox,
+    /// Landmarks.
+    pub landmarks: Landmarks,
+    /// Detector score.
+    pub score: f32,
+    /// Quality.
+    pub quality: Quality,
+    /// Quantised template and its scale (absent for faces not embedded).
+    pub template: Option<(Vec<i8>, f32)>,
+}
+
+/// An image to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewImage {
+    /// Content hash.
+    pub sha256: String,
+    /// Path or URI (`archive.zip!/inner/path` for archive members).
+    pub uri: String,
+    /// The source it came from (a folder, file or archive named by the operator).
+    pub source_uri: String,
+    /// Kind of source (`folder`, `file`, `zip`, `tar`).
+    pub source_kind: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Format.
+    pub format: String,
+    /// EXIF capture time, when present.
+    pub captured_at: Option<String>,
+    /// EXIF camera make and model, when present.
+    pub camera: Option<String>,
+    /// Faces.
+    pub faces: Vec<NewFace>,
+}
+
+/// One file of an ingestion batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchItem {
+    /// A decoded image with its faces.
+    Image(NewImage),
+    /// A file that was not ingested, and why.
+    Failed {
+        /// Path or URI.
+        uri: String,
+        /// Stable code.
+        code: String,
+        /// Message.
+        message: String,
+    },
+}
+
+/// What storing one item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// New image stored; ids of its faces that have templates, with their collection.
+    Inserted {
+        /// Image id.
+        image_id: u64,
+        /// Face ids with templates.
+        template_faces: Vec<u64>,
+    },
+    /// The same content is already in the collection.
+    Duplicate,
+    /// Recorded as failed.
+    Failed,
+}
+
+/// A stored face with where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    /// Face id.
+    pub face_id: u64,
+    /// Position of the face in its image (0 = highest detector score).
+    pub index: u32,
+    /// Image id.
+    pub image_id: u64,
+    /// Collection id.
+    pub collection_id: u32,
+    /// Collection name.
+    pub collection: String,
+    /// Image path or URI.
+    pub uri: String,
+    /// Source the image came from.
+    pub source: String,
+    /// Box.
+    pub bbox: BBox,
+    /// Landmarks.
+    pub landmarks: Landmarks,
+    /// Detector score.
+    pub score: f32,
+    /// Quality.
+    pub quality: Quality,
+    /// EXIF capture time.
+    pub captured_at: Option<String>,
+    /// Whether a template is stored.
+    pub has_template: bool,
+}
+
+/// A stored image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Id.
+    pub id: u64,
+    /// Collection.
+    pub collection: String,
+    /// Content hash.
+    pub sha256: String,
+    /// Path or URI.
+    pub uri: String,
+    /// Source.
+    pub source: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Format.
+    pub format: String,
+    /// EXIF capture time.
+    pub captured_at: Option<String>,
+    /// EXIF camera.
+    pub camera: Option<String>,
+    /// When it was ingested.
+    pub ingested_at: String,
+}
+
+/// A stored template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTemplate {
+    /// Face id.
+    pub face_id: u64,
+    /// Collection id.
+    pub collection_id: u32,
+    /// Quantised vector.
+    pub vector: Vec<i8>,
+    /// Its scale.
+    pub scale: f32,
+}
+
+/// The SQLite catalog.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+impl Catalog {
+    /// Opens (creating and migrating if needed) the catalog at `path`.
+    pub fn open(path: &Path) -> Result<Catalog> {
+        let conn = Connection::open(path).map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
+        let mut cat = Catalog { conn, path: path.to_path_buf() };
+        cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")?;
+        migrations::migrate(&mut cat)?;
+        Ok(cat)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        |source| Error::Sqlite { path: self.path.clone(), source }
+    }
+
+    fn exec_batch(&self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(self.err())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a collection.
+    pub fn create_collection(&self, name: &str, description: &str) -> Result<Collection> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid(format!("invalid collection name {name:?}: 1 to 200 printable characters")));
+        }
+        if self.collection(name).is_ok() {
+            return Err(Error::AlreadyExists { kind: "collection", name: name.into() });
+        }
+        let created_at = now();
+        self.conn
+            .execute(
+                "INSERT INTO collections (name, description, created_at) VALUES (?1, ?2, ?3)",
+                params![name, description, created_at],
+            )
+            .map_err(self.err())?;
+        self.collection(name)
+    }
+
+    /// The collection called `name`.
+    pub fn collection(&self, name: &str) -> Result<Collection> {
+        self.conn
+            .query_row("SELECT id, name, description, created_at FROM collections WHERE name = ?1", [name], |r| {
+                Ok(Collection { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, created_at: r.get(3)? })
+            })
+            .optional()
+            .map_err(self.err())?
+            .ok_or_else(|| Error::NotFound { kind: "collection", name: name.into() })
+    }
+
+    /// Every collection with its counts.
+    pub fn collections(&self) -> Result<Vec<CollectionSummary>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.id, c.name, c.description, c.created_at,
+                    (SELECT COUNT(*) FROM images i WHERE i.collection_id = c.id),
+                    (SELECT COUNT(*) FROM faces f JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id),
+                    (SELECT COUNT(*) FROM templates t JOIN faces f ON t.face_id = f.id JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id)
+                 FROM collections c ORDER BY c.name",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(CollectionSummary {
+                    collection: Collection {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        description: r.get(2)?,
+                        created_at: r.get(3)?,
+                    },
+                    images: r.get::<_, i64>(4)? as u64,
+                    faces: r.get::<_, i64>(5)? as u64,
+                    templates: r.get::<_, i64>(6)? as u64,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// Whether the collection already holds this content.
+    pub fn has_image(&self, collection_id: u32, sha256: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM images WHERE collection_id = ?1 AND sha256 = ?2",
+                params![collection_id, sha256],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
+    /// Starts an ingestion job and returns its id.
+    pub fn begin_job(&self, collection_id: u32, inputs: &[String]) -> Result<u64> {
+        let args = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.conn
+            .execute(
+                "INSERT INTO jobs (kind, collection_id, args, state, started_at) VALUES ('ingest', ?1, ?2, 'running', ?3)",
+                params![collection_id, args, now()],
+            )
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid() as u64)
+    }
+
+    /// Marks a job finished.
+    pub fn finish_job(&self, job: u64, state: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE jobs SET state = ?1, finished_at = ?2 WHERE id = ?3", params![state, now(), job as i64])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records a file that was skipped before analysis (e.g. already present).
+    pub fn record_outcome(&self, job: u64, uri: &str, outcome: &str, detail: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO job_files (job_id, uri, outcome, detail, faces) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![job as i64, uri, outcome, detail],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Stores a batch of items in one transaction: all or nothing.
+    pub fn store_batch(&mut self, job: u64, collection_id: u32, items: &[BatchItem]) -> Result<Vec<StoreOutcome>> {
+        let path = self.path.clone();
+        let err = |source| Error::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        let ingested_at = now();
+        for item in items {
+            match item {
+                BatchItem::Failed { uri, code, message } => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO job_files (job_id, uri, outcome, detail, faces) VALUES (?1, ?2, 'failed', ?3, 0)",
+                        params![job as i64, uri, format!("{code}: {message}")],
+                    )
+                    .map_err(err)?;
+                    outcomes.push(StoreOutcome::Failed);
+                }
+                BatchItem::Image(img) => {
+                    let exists: Option<i64> = tx
+                        .query_row(
+                            "SELECT id FROM images WHERE collection_id = ?1 AND sha256 = ?2",
+                            params![collection_id, img.sha256],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(err)?;
+                    if exists.is_some() {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO job_files (job_id, uri, outcome, detail, faces) VALUES (?1, ?2, 'duplicate', 'same content already in the collection', 0)",
+                            params![job as i64, img.uri],
+                        )
+                        .map_err(err)?;
+                        outcomes.push(StoreOutcome::Duplicate);
+                        continue;
+                    }
+                    tx.execute(
+                        "INSERT OR IGNORE INTO sources (collection_id, uri, kind, added_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![collection_id, img.source_uri, img.source_kind, ingested_at],
+                    )
+                    .map_err(err)?;
+                    let source_id: i64 = tx
+                        .query_row(
+                            "SELECT id FROM sources WHERE collection_id = ?1 AND uri = ?2",
+                            params![collection_id, img.source_uri],
+                            |r| r.get(0),
+                        )
+                        .map_err(err)?;
+                    tx.execute(
+                        "INSERT INTO images (collection_id, source_id, sha256, uri, bytes, width, height, format, captured_at, camera, ingested_at, job_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        params![
+                            collection_id,
+                            source_id,
+                            img.sha256,
+                            img.uri,
+                            img.bytes as i64,
+                            img.width,
+                            img.height,
+                            img.format,
+                            img.captured_at,
+                            img.camera,
+                            ingested_at,
+                            job as i64
+                        ],
+                    )
+                    .map_err(err)?;
+                    let image_id = tx.last_insert_rowid();
+                    let mut template_faces = Vec::new();
+                    for (idx, f) in img.faces.iter().enumerate() {
+                        let q = &f.quality;
+                        tx.execute(
+                            "INSERT INTO faces (image_id, idx, x1, y1, x2, y2, landmarks, score, size_px, sharpness, yaw, pitch, roll, usable)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                            params![
+                                image_id,
+                                idx as i64,
+                                f.bbox.x1,
+                                f.bbox.y1,
+                                f.bbox.x2,
+                                f.bbox.y2,
+                                serde_json::to_string(&f.landmarks).unwrap_or_default(),
+                                f.score,
+                                q.size_px,
+                                q.sharpness,
+                                q.yaw_deg,
+                                q.pitch_deg,
+                                q.roll_deg,
+                                q.usable
+                            ],
+                        )
+                        .map_err(err)?;
+                        let face_id = tx.last_insert_rowid();
+                        if let Some((vector, scale)) = &f.template {
+                            let blob: Vec<u8> = vector.iter().map(|v| *v as u8).collect();
+                            tx.execute(
+                                "INSERT INTO templates (face_id, collection_id, scale, vector) VALUES (?1, ?2, ?3, ?4)",
+                                params![face_id, collection_id, scale, blob],
+                            )
+                            .map_err(err)?;
+                            template_faces.push(face_id as u64);
+                        }
+                    }
+                    tx.execute(
+                        "INSERT OR REPLACE INTO job_files (job_id, uri, outcome, detail, faces) VALUES (?1, ?2, 'ingested', '', ?3)",
+                        params![job as i64, img.uri, img.faces.len() as i64],
+                    )
+                    .map_err(err)?;
+                    outcomes.push(StoreOutcome::Inserted { image_id: image_id as u64, template_faces });
+                }
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(outcomes)
+    }
+
+    /// Every stored template (for building or checking the vector index).
+    pub fn templates(&self, mut each: impl FnMut(StoredTemplate)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT face_id, collection_id, scale, vector FROM templates ORDER BY face_id")
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let blob: Vec<u8> = r.get(3).map_err(self.err())?;
+            each(StoredTemplate {
+                face_id: r.get::<_, i64>(0).map_err(self.err())? as u64,
+                collection_id: r.get(1).map_err(self.err())?,
+                scale: r.get(2).map_err(self.err())?,
+                vector: blob.into_iter().map(|b| b as i8).collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Number of templates, in the given collections or all.
+    pub fn template_count(&self, collections: Option<&[u32]>) -> Result<u64> {
+        match collections {
+            None => self
+                .conn
+                .query_row("SELECT COUNT(*) FROM templates", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(self.err()),
+            Some(ids) => {
+                let mut n = 0u64;
+                for id in ids {
+                    let c: i64 = self
+                        .conn
+                        .query_row("SELECT COUNT(*) FROM templates WHERE collection_id = ?1", [id], |r| r.get(0))
+                        .map_err(self.err())?;
+                    n += c as u64;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    const FACE_SELECT: &'static str =
+        "SELECT f.id, f.idx, i.id, c.id, c.name, i.uri, s.uri, f.x1, f.y1, f.x2, f.y2, f.landmarks, f.score,
+            f.size_px, f.sharpness, f.yaw, f.pitch, f.roll, f.usable, i.captured_at,
+            EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id)
+         FROM faces f JOIN images i ON f.image_id = i.id JOIN collections c ON i.collection_id = c.id
+         LEFT JOIN sources s ON i.source_id = s.id";
+
+    fn face_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FaceRecord> {
+        let landmarks: String = r.get(11)?;
+        let score: f32 = r.get(12)?;
+        let bbox = BBox { x1: r.get(7)?, y1: r.get(8)?, x2: r.get(9)?, y2: r.get(10)? };
+        Ok(FaceRecord {
+            face_id: r.get::<_, i64>(0)? as u64,
+            index: r.get(1)?,
+            image_id: r.get::<_, i64>(2)? as u64,
+            collection_id: r.get(3)?,
+            collection: r.get(4)?,
+            uri: r.get(5)?,
+            source: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            bbox,
+            landmarks: serde_json::from_str(&landmarks).unwrap_or(Landmarks([[0.0; 2]; 5])),
+            score,
+            quality: Quality {
+                detector_score: score,
+                size_px: r.get(13)?,
+                sharpness: r.get(14)?,
+                yaw_deg: r.get(15)?,
+                pitch_deg: r.get(16)?,
+                roll_deg: r.get(17)?,
+                usable: r.get(18)?,
+            },
+            captured_at: r.get(19)?,
+            has_template: r.get(20)?,
+        })
+    }
+
+    /// The face with this id and its provenance.
+    pub fn face(&self, face_id: u64) -> Result<FaceRecord> {
+        let sql = format!("{} WHERE f.id = ?1", Self::FACE_SELECT);
+        self.conn
+            .query_row(&sql, [face_id as i64], Self::face_row)
+            .optional()
+            .map_err(self.err())?
+            .ok_or_else(|| Error::NotFound { kind: "face", name: face_id.to_string() })
+    }
+
+    /// The faces of an image.
+    pub fn faces_of_image(&self, image_id: u64) -> Result<Vec<FaceRecord>> {
+        let sql = format!("{} WHERE i.id = ?1 ORDER BY f.idx", Self::FACE_SELECT);
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt.query_map([image_id as i64], Self::face_row).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    const IMAGE_SELECT: &'static str =
+        "SELECT i.id, c.name, i.sha256, i.uri, COALESCE(s.uri, ''), i.bytes, i.width, i.height, i.format,
+            i.captured_at, i.camera, i.ingested_at
+         FROM images i JOIN collections c ON i.collection_id = c.id LEFT JOIN sources s ON i.source_id = s.id";
+
+    fn image_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
+        Ok(ImageRecord {
+            id: r.get::<_, i64>(0)? as u64,
+            collection: r.get(1)?,
+            sha256: r.get(2)?,
+            uri: r.get(3)?,
+            source: r.get(4)?,
+            bytes: r.get::<_, i64>(5)? as u64,
+            width: r.get(6)?,
+            height: r.get(7)?,
+            format: r.get(8)?,
+            captured_at: r.get(9)?,
+            camera: r.get(10)?,
+            ingested_at: r.get(11)?,
+        })
+    }
+
+    /// The image with this id.
+    pub fn image(&self, id: u64) -> Result<ImageRecord> {
+        let sql = format!("{} WHERE i.id = ?1", Self::IMAGE_SELECT);
+        self.conn
+            .query_row(&sql, [id as i64], Self::image_row)
+            .optional()
+            .map_err(self.err())?
+            .ok_or_else(|| Error::NotFound { kind: "image", name: id.to_string() })
+    }
+
+    /// Images with this content hash, in any collection.
+    pub fn images_by_sha256(&self, sha256: &str) -> Result<Vec<ImageRecord>> {
+        let sql = format!("{} WHERE i.sha256 = ?1 ORDER BY i.id", Self::IMAGE_SELECT);
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt.query_map([sha256], Self::image_row).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// A canonical, id-free description of the catalog's content (collection, content hash,
+    /// URI, faces with their boxes and whether they have templates), sorted: two catalogs with
+    /// the same content give the same snapshot whatever order things were stored in.
+    pub fn content_snapshot(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.name, i.sha256, i.uri, i.width, i.height,
+                    (SELECT group_concat(printf('%d:%.2f,%.2f,%.2f,%.2f:%d', f.idx, f.x1, f.y1, f.x2, f.y2,
+                        EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id)), ';')
+                     FROM (SELECT * FROM faces WHERE image_id = i.id ORDER BY idx) f)
+                 FROM images i JOIN collections c ON i.collection_id = c.id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "{}|{}|{}|{}x{}|{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<String>>(5)?.unwrap_or_default()
+                ))
+            })
+            .map_err(self.err())?;
+        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Outcomes of a job: (uri, outcome, detail, faces).
+    pub fn job_files(&self, job: u64) -> Result<Vec<(String, String, String, u32)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT uri, outcome, detail, faces FROM job_files WHERE job_id = ?1 ORDER BY uri")
+            .map_err(self.err())?;
+        let rows =
+            stmt.query_map([job as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests;

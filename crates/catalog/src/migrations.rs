@@ -1,0 +1,99 @@
+//! Numbered schema migrations. Version N is `MIGRATIONS[N - 1]`; the database's
+//! `PRAGMA user_version` says which have run. Never edit a released migration: add one.
+
+use crate::{Catalog, Error, Result};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: collections, sources, images, faces, templates, jobs.
+    "CREATE TABLE collections (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        uri TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        UNIQUE (collection_id, uri)
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        collection_id INTEGER REFERENCES collections(id) ON DELETE SET NULL,
+        args TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE job_files (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        uri TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        faces INTEGER NOT NULL,
+        PRIMARY KEY (job_id, uri)
+    );
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        source_id INTEGER REFERENCES sources(id) ON DELETE SET NULL,
+        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+        sha256 TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        captured_at TEXT,
+        camera TEXT,
+        ingested_at TEXT NOT NULL,
+        UNIQUE (collection_id, sha256)
+    );
+    CREATE INDEX images_sha256 ON images (sha256);
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+        landmarks TEXT NOT NULL,
+        score REAL NOT NULL,
+        size_px REAL NOT NULL,
+        sharpness REAL NOT NULL,
+        yaw REAL NOT NULL,
+        pitch REAL NOT NULL,
+        roll REAL NOT NULL,
+        usable INTEGER NOT NULL,
+        UNIQUE (image_id, idx)
+    );
+    CREATE TABLE templates (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        scale REAL NOT NULL,
+        vector BLOB NOT NULL
+    );
+    CREATE INDEX templates_collection ON templates (collection_id);",
+];
+
+/// Runs the migrations the database has not seen.
+pub(crate) fn migrate(cat: &mut Catalog) -> Result<()> {
+    let path = cat.path.clone();
+    let err = |source| Error::Sqlite { path: path.clone(), source };
+    let version: i64 = cat.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+    let latest = MIGRATIONS.len() as i64;
+    if version > latest {
+        return Err(Error::TooNew { path: cat.path.clone(), found: version, supported: latest });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = cat.conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
