@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use gabarit_engine::store::Store;
 use gabarit_engine::{FaceService, FaceServiceConfig, ImageFaces};
 use gabarit_inference::{Pack, SessionOptions, install_artifacts, pack};
 use gabarit_media::DecodeLimits;
@@ -24,6 +25,9 @@ struct Cli {
     /// Model pack.
     #[arg(long, global = true, env = "GABARIT_PACK", default_value = pack::DEFAULT_PACK)]
     pack: String,
+    /// Data directory (catalog and vector index).
+    #[arg(long, global = true, env = "GABARIT_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
     /// Log more (repeat for more detail). Logs go to stderr and never contain templates.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -43,9 +47,114 @@ enum Command {
     Faces(FacesArgs),
     /// Compare the best face of two photos.
     Compare(CompareArgs),
+    /// Create the data directory (catalog and index).
+    Init,
+    /// Create, list or show collections.
+    #[command(subcommand)]
+    Collection(CollectionCommand),
+    /// Ingest folders, files and zip/tar archives into a collection.
+    Ingest(IngestArgs),
+    /// Search the collections with the faces of a photo.
+    Search(SearchArgs),
+    /// What the catalog holds for a photo file (found by its content).
+    FacesOf {
+        /// The photo.
+        image: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect catalog records.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Measure accuracy on a labelled dataset (`<identity>/<photo>` folders): FTA, FMR/FNMR,
     /// EER, FNIR/FPIR, with a JSON and an HTML report.
     Eval(EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum CollectionCommand {
+    /// Create a collection.
+    Create {
+        /// Unique name.
+        name: String,
+        /// What it holds.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List collections with their counts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one collection.
+    Show {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Show an image record and its faces.
+    Show {
+        /// Image id.
+        id: u64,
+    },
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Folders (recursive), photo files, zip or tar archives.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Target collection.
+    #[arg(long)]
+    collection: String,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Images per catalog transaction.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// The query photo.
+    photo: PathBuf,
+    /// Collections to search (repeatable; default all).
+    #[arg(long)]
+    collection: Vec<String>,
+    /// Candidates per query face.
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
+    /// Minimum score (default: the pack's verification threshold).
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Search only this face of the photo (0 = highest detector score).
+    #[arg(long)]
+    face: Option<usize>,
+    /// Exhaustive scan (the current index is always exhaustive).
+    #[arg(long)]
+    exact: bool,
+    /// FPIR target for the suggested threshold.
+    #[arg(long, default_value_t = 1e-3)]
+    target_fpir: f64,
+    /// Write face crops of the candidates into this folder, for review.
+    #[arg(long)]
+    crops: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(Args)]
@@ -207,6 +316,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let models = models_dir(cli.models.as_deref())?;
+    let data = match &cli.data {
+        Some(d) => d.clone(),
+        None => directories::ProjectDirs::from("", "", "gabarit")
+            .context("cannot determine the user's data directory; pass --data DIR or set GABARIT_DATA")?
+            .data_dir()
+            .join("data"),
+    };
     let pack = Pack::builtin(&cli.pack)?;
     match cli.command {
         Command::Models(ModelsCommand::Install) => models_install(&models, &pack),
@@ -237,6 +353,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Faces(args) => faces(&models, pack, args),
         Command::Compare(args) => compare(&models, pack, args),
         Command::Eval(args) => eval(&models, pack, args),
+        Command::Init => {
+            let store = Store::open(&data)?;
+            println!(
+                "data directory ready: {} (catalog schema v{})",
+                store.root().display(),
+                gabarit_catalog::SCHEMA_VERSION
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Collection(cmd) => collection(&data, cmd),
+        Command::Ingest(args) => ingest(&models, &data, pack, args),
+        Command::Search(args) => search(&models, &data, pack, args),
+        Command::FacesOf { image, json } => faces_of(&data, &image, json),
+        Command::Image(ImageCommand::Show { id }) => image_show(&data, id),
     }
 }
 
@@ -525,5 +655,175 @@ fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<ExitCode> {
         eprintln!("pairs accuracy below the required {:.3}%", args.min_pairs_accuracy.unwrap_or(0.0) * 100.0);
         return Ok(ExitCode::from(1));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_existing(data: &Path) -> Result<Store> {
+    if !data.join("catalog.db").is_file() {
+        bail!("{} has no catalog: run `gabarit init` (or pass --data DIR / set GABARIT_DATA)", data.display());
+    }
+    Ok(Store::open(data)?)
+}
+
+fn collection(data: &Path, cmd: CollectionCommand) -> Result<ExitCode> {
+    let store = Store::open(data)?;
+    match cmd {
+        CollectionCommand::Create { name, description } => {
+            let c = store.catalog.create_collection(&name, &description)?;
+            println!("collection {} created (id {})", c.name, c.id);
+        }
+        CollectionCommand::List { json } => {
+            let all = store.catalog.collections()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!("{:<24} {:>8} {:>8} {:>10}  description", "name", "images", "faces", "templates");
+                for c in all {
+                    println!(
+                        "{:<24} {:>8} {:>8} {:>10}  {}",
+                        c.collection.name, c.images, c.faces, c.templates, c.collection.description
+                    );
+                }
+            }
+        }
+        CollectionCommand::Show { name } => {
+            let c = store.catalog.collections()?.into_iter().find(|c| c.collection.name == name);
+            let c = c.ok_or_else(|| anyhow::anyhow!("no collection named {name:?}"))?;
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<ExitCode> {
+    use gabarit_engine::ingest::{IngestOptions, ingest};
+    let mut store = open_existing(data)?;
+    store.catalog.collection(&args.collection)?;
+    let service = service(models, pack, &args.engine, usize::MAX)?;
+    let opts = IngestOptions {
+        collection: args.collection.clone(),
+        inputs: args.inputs.clone(),
+        batch_size: args.batch,
+        limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
+    };
+    let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} {msg} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let report = ingest(&service, &mut store, &opts, &mut |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("{:.1} faces/s", p.faces as f64 / started.elapsed().as_secs_f64().max(1e-3)));
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} files, {} images ingested, {} already present, {} failed; {} faces ({} usable), {} templates; {:.1} files/s, {:.1} faces/s",
+        report.collection,
+        report.files,
+        report.ingested,
+        report.duplicates,
+        report.failed.len(),
+        report.faces,
+        report.usable_faces,
+        report.templates,
+        report.files_per_s,
+        report.faces_per_s
+    );
+    for f in &report.failed {
+        eprintln!("skipped {}: {}", f.uri, f.message);
+    }
+    if let Some(path) = &args.report {
+        fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
+    use gabarit_engine::search::{SearchOptions, search, write_crops};
+    let store = open_existing(data)?;
+    let calibration = pack.calibration()?;
+    let threshold = pack.thresholds.verification;
+    let service = service(models, pack, &args.engine, 1)?;
+    let opts = SearchOptions {
+        collections: args.collection.clone(),
+        top_k: args.top_k.max(1),
+        threshold: args.threshold,
+        face: args.face,
+        target_fpir: args.target_fpir,
+    };
+    let result = search(&service, &store, &args.photo, &opts, calibration.as_ref(), threshold)?;
+    if let Some(dir) = &args.crops {
+        let limits = DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() };
+        let files = write_crops(&result.candidates, dir, &limits)?;
+        eprintln!("{} crops written to {}", files.len(), dir.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} face(s) in {}; searched {} templates in {} (exhaustive); threshold {:.2}{}",
+        result.faces.len(),
+        result.query,
+        result.gallery_size,
+        result.collections.join(", "),
+        result.threshold,
+        result
+            .fpir_threshold
+            .map(|t| format!(" (for FPIR {:.0e} at this gallery size: {t:.2})", result.target_fpir))
+            .unwrap_or_default()
+    );
+    for face in &result.faces {
+        println!("\nquery face {} at {:?}: {} candidate(s)", face.index, <[f32; 4]>::from(face.bbox), face.candidates);
+        for c in result.candidates.iter().filter(|c| c.query_face == face.index) {
+            let meaning = c
+                .expected_false_candidates
+                .map(|e| format!("~{e:.2e} false candidates expected at this score"))
+                .unwrap_or_default();
+            println!(
+                "  {:>2}. {:.3}  {:<14} {}  face {} {:?}  {}  {}",
+                c.rank,
+                c.score,
+                c.collection,
+                c.path,
+                c.face_id,
+                <[f32; 4]>::from(c.bbox).map(|v| v.round()),
+                c.captured_at.as_deref().unwrap_or("-"),
+                meaning
+            );
+        }
+    }
+    println!("\nCandidates are for human review, not identifications.");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode> {
+    let store = open_existing(data)?;
+    let bytes = fs_err::read(image)?;
+    let sha = gabarit_media::sha256_hex(&bytes);
+    let mut out = Vec::new();
+    for img in store.catalog.images_by_sha256(&sha)? {
+        let faces = store.catalog.faces_of_image(img.id)?;
+        out.push(json!({"image": img, "faces": faces}));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if out.is_empty() {
+        println!("{}: not in the catalog (sha256 {sha})", image.display());
+    } else {
+        for entry in &out {
+            println!("{}", serde_json::to_string_pretty(entry)?);
+        }
+    }
+    Ok(if out.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
+    let store = open_existing(data)?;
+    let img = store.catalog.image(id)?;
+    let faces = store.catalog.faces_of_image(id)?;
+    println!("{}", serde_json::to_string_pretty(&json!({"image": img, "faces": faces}))?);
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,10 @@
 //! yields a [`FileError`] for that file and the batch goes on.
 
 pub mod eval;
+pub mod ingest;
 pub mod report;
+pub mod search;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +32,18 @@ pub enum Error {
     /// A worker thread died.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] gabarit_catalog::Error),
+    /// The vector index failed.
+    #[error(transparent)]
+    Index(#[from] gabarit_index::Error),
+    /// A file-system error (names its path).
+    #[error(transparent)]
+    Io(std::io::Error),
+    /// The request is invalid.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Result alias of this crate.
@@ -98,7 +113,7 @@ impl FaceService {
         Ok(FaceService { config, engines: Mutex::new(engines) })
     }
 
-    fn take_engine(&self) -> Result<OrtFaceEngine> {
+    pub(crate) fn take_engine(&self) -> Result<OrtFaceEngine> {
         let pooled = self.engines.lock().map_err(|_| Error::Worker("engine pool poisoned".into()))?.pop();
         match pooled {
             Some(e) => Ok(e),
@@ -106,7 +121,7 @@ impl FaceService {
         }
     }
 
-    fn return_engine(&self, engine: OrtFaceEngine) {
+    pub(crate) fn return_engine(&self, engine: OrtFaceEngine) {
         if let Ok(mut pool) = self.engines.lock() {
             pool.push(engine);
         }

@@ -205,6 +205,38 @@ fn decode_jpeg_libjpeg(bytes: &[u8], width: u32, height: u32) -> Option<RgbImage
     .flatten()
 }
 
+/// What EXIF says about when and with what a photo was taken.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExifInfo {
+    /// `DateTimeOriginal` (else `DateTime`), as `YYYY-MM-DDTHH:MM:SS` local camera time.
+    pub captured_at: Option<String>,
+    /// Camera make and model.
+    pub camera: Option<String>,
+}
+
+/// Reads capture time and camera from a photo's EXIF, if any (never fails: absent or
+/// malformed EXIF gives empty fields).
+pub fn exif_info(bytes: &[u8]) -> ExifInfo {
+    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
+        return ExifInfo::default();
+    };
+    let text = |tag: exif::Tag| {
+        exif.get_field(tag, exif::In::PRIMARY)
+            .map(|f| f.display_value().to_string().trim_matches('"').trim().to_string())
+    };
+    let captured_at = text(exif::Tag::DateTimeOriginal)
+        .or_else(|| text(exif::Tag::DateTime))
+        .map(|t| t.replacen(' ', "T", 1))
+        .filter(|t| t.len() >= 10);
+    let camera = match (text(exif::Tag::Make), text(exif::Tag::Model)) {
+        (Some(make), Some(model)) if model.starts_with(&make) => Some(model),
+        (Some(make), Some(model)) => Some(format!("{make} {model}")),
+        (a, b) => a.or(b),
+    }
+    .filter(|c| !c.is_empty());
+    ExifInfo { captured_at, camera }
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -313,6 +345,13 @@ mod tests {
         fs_err::write(&p, encode(ImageFormat::Png, &gradient(32, 32))).expect("write");
         let limits = DecodeLimits { max_file_bytes: 10, ..DecodeLimits::default() };
         assert!(matches!(decode_file(&p, &limits), Err(MediaError::FileTooLarge { max: 10, .. })));
+    }
+
+    #[test]
+    fn photos_without_exif_have_no_capture_time() {
+        let jpeg = encode(ImageFormat::Jpeg, &gradient(8, 8));
+        assert_eq!(exif_info(&jpeg), ExifInfo::default());
+        assert_eq!(exif_info(b"garbage"), ExifInfo::default());
     }
 
     #[test]

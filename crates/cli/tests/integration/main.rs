@@ -5,6 +5,7 @@
 //! directories named by `GABARIT_MODELS` and `GABARIT_SAMPLES`).
 
 mod bad_input;
+mod catalog;
 mod install;
 mod parity;
 mod verification;

@@ -1,0 +1,206 @@
+//! Catalog, ingestion and search on the embedded default (one data directory).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::{gabarit, run, sample};
+
+fn data_cmd(data: &Path) -> std::process::Command {
+    let mut c = gabarit();
+    c.env("GABARIT_DATA", data);
+    c
+}
+
+fn ok(cmd: &mut std::process::Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn new_collection(data: &Path, name: &str) {
+    ok(data_cmd(data).arg("init"));
+    ok(data_cmd(data).args(["collection", "create", name]));
+}
+
+fn search_json(data: &Path, photo: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = ok(data_cmd(data).arg("search").arg(photo).arg("--json").args(extra));
+    serde_json::from_str(&out).expect("search JSON")
+}
+
+fn file_name(v: &serde_json::Value) -> String {
+    Path::new(v["path"].as_str().expect("path")).file_name().expect("name").to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_planted_face_is_found_at_rank_one_and_biden_is_not_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, gallery) = (dir.path().join("data"), dir.path().join("gallery"));
+    fs_err::create_dir_all(&gallery).unwrap();
+    for n in ["players.jpg", "gdp.jpg", "yaoming.jpg", "biden.jpg", "obama2.jpg"] {
+        fs_err::copy(sample(n), gallery.join(n)).unwrap();
+    }
+    new_collection(&data, "press");
+    ok(data_cmd(&data).args(["ingest", "--quiet", "--collection", "press"]).arg(&gallery));
+    let result = search_json(&data, &sample("obama.jpg"), &[]);
+    assert_eq!(result["gallery_size"], 30, "22 + 5 + 1 + 1 + 1 templates");
+    let candidates = result["candidates"].as_array().unwrap();
+    assert!(!candidates.is_empty());
+    assert_eq!(file_name(&candidates[0]), "obama2.jpg", "{result}");
+    assert!(candidates[0]["score"].as_f64().unwrap() > 0.5);
+    assert!(candidates[0]["expected_false_candidates"].as_f64().unwrap() < 0.01);
+    assert!(candidates.iter().all(|c| file_name(c) != "biden.jpg"), "biden is not above the threshold");
+    // Biden's own photo finds biden only (and obama2 is not returned for it).
+    let result = search_json(&data, &sample("biden.jpg"), &[]);
+    let names: Vec<String> = result["candidates"].as_array().unwrap().iter().map(file_name).collect();
+    assert_eq!(names, vec!["biden.jpg".to_string()]);
+    // Restricting to another (empty) collection finds nothing.
+    ok(data_cmd(&data).args(["collection", "create", "other"]));
+    let result = search_json(&data, &sample("obama.jpg"), &["--collection", "other"]);
+    assert_eq!(result["gallery_size"], 0);
+    assert!(result["candidates"].as_array().unwrap().is_empty());
+    // Crops for review.
+    let crops = dir.path().join("crops");
+    ok(data_cmd(&data).arg("search").arg(sample("obama3.jpg")).arg("--crops").arg(&crops));
+    let written: Vec<_> = fs_err::read_dir(&crops).unwrap().collect();
+    assert_eq!(written.len(), 1, "one candidate (obama2), one crop");
+}
+
+/// Distinct photos made from the samples: crops at different offsets, re-encoded.
+fn make_gallery(dir: &Path, copies: u32) -> Vec<PathBuf> {
+    fs_err::create_dir_all(dir).unwrap();
+    let mut out = Vec::new();
+    for n in ["players.jpg", "gdp.jpg", "obama.jpg", "obama2.jpg", "biden.jpg"] {
+        let img = image::open(sample(n)).unwrap().to_rgb8();
+        for k in 0..copies {
+            let (w, h) = (img.width(), img.height());
+            let crop = image::imageops::crop_imm(&img, k * 3, k * 2, w - k * 3, h - k * 2).to_image();
+            let p = dir.join(format!("{}-{k}.jpg", n.trim_end_matches(".jpg")));
+            crop.save(&p).unwrap();
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn snapshot(data: &Path) -> Vec<String> {
+    let cat = gabarit_catalog::Catalog::open(&data.join("catalog.db")).unwrap();
+    cat.content_snapshot().unwrap()
+}
+
+fn candidate_set(data: &Path) -> Vec<(String, i64)> {
+    let r = search_json(data, &sample("obama.jpg"), &["--top-k", "50"]);
+    let mut v: Vec<(String, i64)> = r["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (file_name(c), (c["score"].as_f64().unwrap() * 1e4).round() as i64))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn killed_ingestion_resumes_to_the_same_catalog_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = dir.path().join("gallery");
+    make_gallery(&gallery, 8);
+    // Reference: one uninterrupted run.
+    let reference = dir.path().join("reference");
+    new_collection(&reference, "c");
+    ok(data_cmd(&reference).args(["ingest", "--quiet", "--batch", "4", "--collection", "c"]).arg(&gallery));
+    let want = snapshot(&reference);
+    assert_eq!(want.len(), 40);
+    // Interrupted: SIGKILL at different moments, then run to the end.
+    let data = dir.path().join("killed");
+    new_collection(&data, "c");
+    let mut kills = 0;
+    for delay_ms in [700u64, 1500, 2600] {
+        let mut child = data_cmd(&data)
+            .args(["ingest", "--quiet", "--batch", "4", "--collection", "c"])
+            .arg(&gallery)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(delay_ms) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 1, "at least one run was killed mid-way");
+    let partial = snapshot(&data).len();
+    assert!(partial < 40 || kills < 3, "the kills interrupted real work ({partial} stored)");
+    let out = ok(data_cmd(&data).args(["ingest", "--quiet", "--batch", "4", "--collection", "c"]).arg(&gallery));
+    assert!(out.contains("0 failed"), "{out}");
+    assert_eq!(snapshot(&data), want, "same images, same faces, no duplicates, nothing lost");
+    assert_eq!(candidate_set(&data), candidate_set(&reference), "the index agrees with the catalog");
+}
+
+#[test]
+fn archives_and_bad_files_are_ingested_or_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection(&data, "c");
+    // A zip with two photos and a text file, a tar.gz with one photo, and a corrupt photo.
+    let zip_path = dir.path().join("photos.zip");
+    {
+        let mut z = zip::ZipWriter::new(fs_err::File::create(&zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        for n in ["obama2.jpg", "yaoming.jpg"] {
+            z.start_file(format!("inner/{n}"), opts).unwrap();
+            z.write_all(&fs_err::read(sample(n)).unwrap()).unwrap();
+        }
+        z.start_file("readme.txt", opts).unwrap();
+        z.write_all(b"not a photo").unwrap();
+        z.finish().unwrap();
+    }
+    let tar_path = dir.path().join("more.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(fs_err::File::create(&tar_path).unwrap(), flate2::Compression::fast());
+        let mut t = tar::Builder::new(gz);
+        t.append_path_with_name(sample("biden.jpg"), "deep/biden.jpg").unwrap();
+        t.into_inner().unwrap().finish().unwrap();
+    }
+    let bad = dir.path().join("broken.jpg");
+    fs_err::write(&bad, b"\xFF\xD8\xFF\xE0 definitely not a jpeg").unwrap();
+    let report = dir.path().join("report.json");
+    let out = run(data_cmd(&data)
+        .args(["ingest", "--quiet", "--collection", "c", "--report"])
+        .arg(&report)
+        .arg(&zip_path)
+        .arg(&tar_path)
+        .arg(&bad));
+    assert_eq!(out.status.code(), Some(1), "one file failed: exit 1");
+    let r: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["files"], 4, "2 zip photos + 1 tar photo + 1 broken; the text file is not a photo");
+    assert_eq!(r["ingested"], 3);
+    assert_eq!(r["faces"], 3);
+    assert_eq!(r["failed"].as_array().unwrap().len(), 1);
+    assert!(r["failed"][0]["uri"].as_str().unwrap().ends_with("broken.jpg"));
+    // Archive members are traceable and searchable.
+    let result = search_json(&data, &sample("obama.jpg"), &[]);
+    let top = result["candidates"][0]["path"].as_str().unwrap();
+    assert!(top.ends_with("photos.zip!/inner/obama2.jpg"), "{top}");
+    // faces-of finds the catalog record of a file by its content.
+    let shown = ok(data_cmd(&data).args(["faces-of", "--json"]).arg(sample("biden.jpg")));
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v[0]["faces"].as_array().unwrap().len(), 1);
+    assert!(v[0]["image"]["uri"].as_str().unwrap().ends_with("more.tar.gz!/deep/biden.jpg"));
+    let id = v[0]["image"]["id"].as_u64().unwrap();
+    let shown = ok(data_cmd(&data).args(["image", "show", &id.to_string()]));
+    assert!(shown.contains("deep/biden.jpg"));
+    // Searching a data directory that does not exist says what to do.
+    let out = run(gabarit().env("GABARIT_DATA", dir.path().join("nowhere")).arg("search").arg(sample("obama.jpg")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gabarit init"));
+}

@@ -1,0 +1,558 @@
+//! Ingestion: folders, files and zip/tar archives named by the operator go into a
+//! collection. Three stages overlap: one reader (reads and hashes files, skips content the
+//! collection already holds), the face-engine workers (decode, detect, embed), and the writer
+//! (stores batches in one transaction each, then feeds the vector index).
+//!
+//! Idempotent and resumable: content is identified by its SHA-256, unique within a
+//! collection, and each batch is committed atomically; a run killed at any moment and started
+//! again skips what was stored and does the rest, without duplicates or losses.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use gabarit_catalog::{BatchItem, Catalog, NewFace, NewImage, StoreOutcome};
+use gabarit_index::VectorIndex;
+use gabarit_media::{DecodeLimits, decode_bytes, exif_info, has_image_extension, sha256_hex};
+use serde::Serialize;
+
+use crate::store::Store;
+use crate::{Error, FaceService, Result};
+
+/// What to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Target collection (must exist).
+    pub collection: String,
+    /// Folders (recursive), files and archives.
+    pub inputs: Vec<PathBuf>,
+    /// Images per catalog transaction.
+    pub batch_size: usize,
+    /// Decoding limits.
+    pub limits: DecodeLimits,
+}
+
+/// A file that was not ingested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedFile {
+    /// Path or URI.
+    pub uri: String,
+    /// Stable code.
+    pub code: String,
+    /// Reason.
+    pub message: String,
+}
+
+/// Summary of an ingestion run.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    /// Job id in the catalog.
+    pub job: u64,
+    /// Collection.
+    pub collection: String,
+    /// Image files found in the inputs.
+    pub files: usize,
+    /// Newly stored images.
+    pub ingested: usize,
+    /// Files whose content the collection already held.
+    pub duplicates: usize,
+    /// Files that failed, with reasons.
+    pub failed: Vec<SkippedFile>,
+    /// Faces stored.
+    pub faces: usize,
+    /// Of which usable by the pack's quality policy.
+    pub usable_faces: usize,
+    /// Templates added to the index.
+    pub templates: usize,
+    /// Wall time.
+    pub seconds: f64,
+    /// Files per second.
+    pub files_per_s: f64,
+    /// Faces per second.
+    pub faces_per_s: f64,
+}
+
+/// Progress of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestProgress {
+    /// Files handled.
+    pub done: usize,
+    /// Files in all.
+    pub total: usize,
+    /// Faces stored so far.
+    pub faces: usize,
+}
+
+/// Where an input file's bytes are.
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    Zip { archive: PathBuf, index: usize },
+    Tar { archive: PathBuf, name: String },
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    uri: String,
+    source_uri: String,
+    source_kind: &'static str,
+    location: Location,
+}
+
+fn is_zip(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
+fn is_tar(p: &Path) -> bool {
+    let n = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    n.ends_with(".tar") || n.ends_with(".tar.gz") || n.ends_with(".tgz")
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("{}: {e}", path.display()))
+}
+
+fn tar_reader(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
+    let f = fs_err::File::open(path).map_err(Error::Io)?;
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let r: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    Ok(tar::Archive::new(r))
+}
+
+/// Lists every image in the inputs, in a stable order.
+fn list_inputs(inputs: &[PathBuf]) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    for input in inputs {
+        let source_uri = fs_err::canonicalize(input).map_err(Error::Io)?.display().to_string();
+        if input.is_dir() {
+            let mut files = Vec::new();
+            let mut stack = vec![input.clone()];
+            while let Some(dir) = stack.pop() {
+                for e in fs_err::read_dir(&dir).map_err(Error::Io)? {
+                    let p = e.map_err(Error::Io)?.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if has_image_extension(&p) {
+                        files.push(p);
+                    }
+                }
+            }
+            files.sort();
+            for p in files {
+                let uri = fs_err::canonicalize(&p)
+                    .map(|c| c.display().to_string())
+                    .unwrap_or_else(|_| p.display().to_string());
+                items.push(Item {
+                    uri,
+                    source_uri: source_uri.clone(),
+                    source_kind: "folder",
+                    location: Location::File(p),
+                });
+            }
+        } else if is_zip(input) {
+            let f = fs_err::File::open(input).map_err(Error::Io)?;
+            let mut zip =
+                zip::ZipArchive::new(f).map_err(|e| io_err(input, format!("not a readable zip archive: {e}")))?;
+            for index in 0..zip.len() {
+                let entry = zip.by_index_raw(index).map_err(|e| io_err(input, e))?;
+                let name = entry.name().to_string();
+                if entry.is_file() && has_image_extension(Path::new(&name)) {
+                    items.push(Item {
+                        uri: format!("{source_uri}!/{name}"),
+                        source_uri: source_uri.clone(),
+                        source_kind: "zip",
+                        location: Location::Zip { archive: input.clone(), index },
+                    });
+                }
+            }
+        } else if is_tar(input) {
+            let mut tar = tar_reader(input)?;
+            for entry in tar.entries().map_err(|e| io_err(input, e))? {
+                let entry = entry.map_err(|e| io_err(input, format!("corrupt tar archive: {e}")))?;
+                let name = entry.path().map_err(|e| io_err(input, e))?.display().to_string();
+                if entry.header().entry_type().is_file() && has_image_extension(Path::new(&name)) {
+                    items.push(Item {
+                        uri: format!("{source_uri}!/{name}"),
+                        source_uri: source_uri.clone(),
+                        source_kind: "tar",
+                        location: Location::Tar { archive: input.clone(), name },
+                    });
+                }
+            }
+        } else if input.is_file() {
+            items.push(Item {
+                uri: source_uri.clone(),
+                source_uri: source_uri.clone(),
+                source_kind: "file",
+                location: Location::File(input.clone()),
+            });
+        } else {
+            return Err(Error::Invalid(format!("{}: not a file, folder, zip or tar archive", input.display())));
+        }
+    }
+    Ok(items)
+}
+
+/// Reads at most `max` bytes; more is an error (a bomb or an unexpected giant).
+fn read_limited(r: impl Read, max: u64, uri: &str) -> std::result::Result<Vec<u8>, (String, String)> {
+    let mut buf = Vec::new();
+    r.take(max + 1).read_to_end(&mut buf).map_err(|e| ("io".to_string(), format!("{uri}: {e}")))?;
+    if buf.len() as u64 > max {
+        return Err(("file_too_large".into(), format!("{uri}: larger than the limit of {max} bytes")));
+    }
+    Ok(buf)
+}
+
+enum ToWriter {
+    Analyzed { image: Box<NewImage>, templates: Vec<Vec<f32>> },
+    Duplicate { item: Item },
+    Failed { item: Item, code: String, message: String },
+}
+
+struct Work {
+    item: Item,
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+/// The reader stage: reads every item in order, hashes it, skips known content.
+fn read_all(
+    items: Vec<Item>,
+    catalog_path: &Path,
+    collection_id: u32,
+    limits: &DecodeLimits,
+    work: &Sender<Work>,
+    done: &Sender<ToWriter>,
+) -> Result<()> {
+    let catalog = Catalog::open(catalog_path)?;
+    let mut zip_cache: Option<(PathBuf, zip::ZipArchive<fs_err::File>)> = None;
+    let mut i = 0;
+    while i < items.len() {
+        // A tar archive is read once, front to back, for all its items.
+        if let Location::Tar { archive, .. } = &items[i].location {
+            let archive = archive.clone();
+            let mut group = Vec::new();
+            while i < items.len() && matches!(&items[i].location, Location::Tar { archive: a, .. } if *a == archive) {
+                group.push(items[i].clone());
+                i += 1;
+            }
+            read_tar(&archive, group, &catalog, collection_id, limits, work, done)?;
+            continue;
+        }
+        let item = items[i].clone();
+        i += 1;
+        let bytes = match &item.location {
+            Location::File(p) => match fs_err::metadata(p) {
+                Ok(m) if m.len() > limits.max_file_bytes => Err((
+                    "file_too_large".to_string(),
+                    format!("{}: larger than the limit of {} bytes", item.uri, limits.max_file_bytes),
+                )),
+                Ok(_) => fs_err::read(p).map_err(|e| ("io".to_string(), e.to_string())),
+                Err(e) => Err(("io".to_string(), e.to_string())),
+            },
+            Location::Zip { archive, index } => {
+                if zip_cache.as_ref().is_none_or(|(p, _)| p != archive) {
+                    let f = fs_err::File::open(archive).map_err(Error::Io)?;
+                    let z = zip::ZipArchive::new(f).map_err(|e| io_err(archive, e))?;
+                    zip_cache = Some((archive.clone(), z));
+                }
+                match zip_cache.as_mut().map(|(_, z)| z.by_index(*index)) {
+                    Some(Ok(entry)) if entry.size() > limits.max_file_bytes => Err((
+                        "file_too_large".to_string(),
+                        format!(
+                            "{}: declares {} bytes, over the limit of {}",
+                            item.uri,
+                            entry.size(),
+                            limits.max_file_bytes
+                        ),
+                    )),
+                    Some(Ok(entry)) => read_limited(entry, limits.max_file_bytes, &item.uri),
+                    Some(Err(e)) => Err(("corrupt_archive".to_string(), format!("{}: {e}", item.uri))),
+                    None => Err(("io".to_string(), format!("{}: archive not open", item.uri))),
+                }
+            }
+            Location::Tar { .. } => continue,
+        };
+        if !dispatch(item, bytes, &catalog, collection_id, work, done)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn read_tar(
+    archive: &Path,
+    group: Vec<Item>,
+    catalog: &Catalog,
+    collection_id: u32,
+    limits: &DecodeLimits,
+    work: &Sender<Work>,
+    done: &Sender<ToWriter>,
+) -> Result<()> {
+    let mut by_name: std::collections::HashMap<String, Item> = group
+        .into_iter()
+        .filter_map(|it| match &it.location {
+            Location::Tar { name, .. } => Some((name.clone(), it.clone())),
+            Location::File(_) | Location::Zip { .. } => None,
+        })
+        .collect();
+    let mut tar = tar_reader(archive)?;
+    for entry in tar.entries().map_err(|e| io_err(archive, e))? {
+        let Ok(entry) = entry else { break };
+        let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+        let Some(item) = by_name.remove(&name) else { continue };
+        let bytes = if entry.header().size().unwrap_or(u64::MAX) > limits.max_file_bytes {
+            Err((
+                "file_too_large".to_string(),
+                format!("{}: over the limit of {} bytes", item.uri, limits.max_file_bytes),
+            ))
+        } else {
+            read_limited(entry, limits.max_file_bytes, &item.uri)
+        };
+        if !dispatch(item, bytes, catalog, collection_id, work, done)? {
+            return Ok(());
+        }
+    }
+    // Entries listed before but unreadable now (a truncated archive).
+    for (_, item) in by_name {
+        let message = format!("{}: could not be read from the archive", item.uri);
+        if done.send(ToWriter::Failed { item, code: "corrupt_archive".into(), message }).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Sends an item on; returns false when the pipeline has shut down.
+fn dispatch(
+    item: Item,
+    bytes: std::result::Result<Vec<u8>, (String, String)>,
+    catalog: &Catalog,
+    collection_id: u32,
+    work: &Sender<Work>,
+    done: &Sender<ToWriter>,
+) -> Result<bool> {
+    let sent = match bytes {
+        Err((code, message)) => done.send(ToWriter::Failed { item, code, message }).is_ok(),
+        Ok(bytes) => {
+            let sha256 = sha256_hex(&bytes);
+            if catalog.has_image(collection_id, &sha256)? {
+                done.send(ToWriter::Duplicate { item }).is_ok()
+            } else {
+                work.send(Work { item, bytes, sha256 }).is_ok()
+            }
+        }
+    };
+    Ok(sent)
+}
+
+/// The worker stage: decode, detect, embed.
+fn analyze_all(
+    service: &FaceService,
+    limits: &DecodeLimits,
+    work: Receiver<Work>,
+    done: Sender<ToWriter>,
+) -> Result<()> {
+    let mut engine = service.take_engine()?;
+    for Work { item, bytes, sha256 } in work {
+        let msg = match decode_bytes(&bytes, Path::new(&item.uri), limits) {
+            Err(e) => ToWriter::Failed { item, code: e.code().into(), message: e.to_string() },
+            Ok(img) => match engine.analyze(&img.rgb, true) {
+                Err(e) => ToWriter::Failed { message: format!("{}: {e}", item.uri), item, code: "model".into() },
+                Ok(analysis) => {
+                    let exif = exif_info(&bytes);
+                    let mut templates = Vec::new();
+                    let faces = analysis
+                        .faces
+                        .into_iter()
+                        .map(|f| {
+                            let template = f.template.map(|t| {
+                                let q = gabarit_index::quant::quantize(&t.0);
+                                templates.push(t.0);
+                                q
+                            });
+                            NewFace {
+                                bbox: f.bbox,
+                                landmarks: f.landmarks,
+                                score: f.score,
+                                quality: f.quality,
+                                template,
+                            }
+                        })
+                        .collect();
+                    let image = NewImage {
+                        sha256,
+                        uri: item.uri.clone(),
+                        source_uri: item.source_uri.clone(),
+                        source_kind: item.source_kind.to_string(),
+                        bytes: bytes.len() as u64,
+                        width: img.width(),
+                        height: img.height(),
+                        format: img.format.to_string(),
+                        captured_at: exif.captured_at,
+                        camera: exif.camera,
+                        faces,
+                    };
+                    ToWriter::Analyzed { image: Box::new(image), templates }
+                }
+            },
+        };
+        if done.send(msg).is_err() {
+            break;
+        }
+    }
+    service.return_engine(engine);
+    Ok(())
+}
+
+/// Ingests the inputs into the collection.
+pub fn ingest(
+    service: &FaceService,
+    store: &mut Store,
+    opts: &IngestOptions,
+    progress: &mut dyn FnMut(IngestProgress),
+) -> Result<IngestReport> {
+    let collection = store.catalog.collection(&opts.collection)?;
+    let items = list_inputs(&opts.inputs)?;
+    let total = items.len();
+    let inputs: Vec<String> = opts.inputs.iter().map(|p| p.display().to_string()).collect();
+    let job = store.catalog.begin_job(collection.id, &inputs)?;
+    let started = Instant::now();
+    let workers = service.config().workers.max(1);
+    let (work_tx, work_rx) = bounded::<Work>(workers * 2);
+    let (done_tx, done_rx) = bounded::<ToWriter>(opts.batch_size.max(1) * 2);
+    let catalog_path = store.catalog.path().to_path_buf();
+    let mut report = IngestReport {
+        job,
+        collection: collection.name.clone(),
+        files: total,
+        ingested: 0,
+        duplicates: 0,
+        failed: Vec::new(),
+        faces: 0,
+        usable_faces: 0,
+        templates: 0,
+        seconds: 0.0,
+        files_per_s: 0.0,
+        faces_per_s: 0.0,
+    };
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let reader = {
+            let (done_tx, limits) = (done_tx.clone(), opts.limits);
+            let catalog_path = &catalog_path;
+            scope.spawn(move || read_all(items, catalog_path, collection.id, &limits, &work_tx, &done_tx))
+        };
+        let mut analyzers = Vec::new();
+        for _ in 0..workers {
+            let (rx, tx, limits) = (work_rx.clone(), done_tx.clone(), opts.limits);
+            analyzers.push(scope.spawn(move || analyze_all(service, &limits, rx, tx)));
+        }
+        drop((work_rx, done_tx));
+        let written =
+            write_all(store, job, collection.id, opts.batch_size.max(1), &done_rx, &mut report, total, progress);
+        // Whatever happened, let the other stages finish before reporting.
+        drop(done_rx);
+        let read = reader.join().map_err(|_| Error::Worker("the reader panicked".into()))?;
+        for a in analyzers {
+            a.join().map_err(|_| Error::Worker("a worker panicked".into()))??;
+        }
+        written?;
+        read
+    });
+    let state = if result.is_ok() { "done" } else { "failed" };
+    store.index.flush()?;
+    store.catalog.finish_job(job, state)?;
+    result?;
+    let secs = started.elapsed().as_secs_f64();
+    report.seconds = secs;
+    report.files_per_s = total as f64 / secs.max(1e-9);
+    report.faces_per_s = report.faces as f64 / secs.max(1e-9);
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_all(
+    store: &mut Store,
+    job: u64,
+    collection_id: u32,
+    batch_size: usize,
+    rx: &Receiver<ToWriter>,
+    report: &mut IngestReport,
+    total: usize,
+    progress: &mut dyn FnMut(IngestProgress),
+) -> Result<()> {
+    let mut batch: Vec<ToWriter> = Vec::new();
+    let mut done = 0usize;
+    let mut last_flush = Instant::now();
+    loop {
+        let next = rx.recv_timeout(Duration::from_millis(200));
+        let closed = matches!(next, Err(RecvTimeoutError::Disconnected));
+        if let Ok(msg) = next {
+            batch.push(msg);
+        }
+        let due = batch.len() >= batch_size
+            || (!batch.is_empty() && (closed || last_flush.elapsed() > Duration::from_millis(500)));
+        if due {
+            done += batch.len();
+            store_batch(store, job, collection_id, std::mem::take(&mut batch), report)?;
+            last_flush = Instant::now();
+            progress(IngestProgress { done, total, faces: report.faces });
+        }
+        if closed {
+            return Ok(());
+        }
+    }
+}
+
+fn store_batch(
+    store: &mut Store,
+    job: u64,
+    collection_id: u32,
+    batch: Vec<ToWriter>,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let mut items = Vec::new();
+    let mut templates = Vec::new();
+    for msg in batch {
+        match msg {
+            ToWriter::Duplicate { item } => {
+                store.catalog.record_outcome(job, &item.uri, "duplicate", "same content already in the collection")?;
+                report.duplicates += 1;
+            }
+            ToWriter::Failed { item, code, message } => {
+                report.failed.push(SkippedFile { uri: item.uri.clone(), code: code.clone(), message: message.clone() });
+                items.push(BatchItem::Failed { uri: item.uri, code, message });
+                templates.push(Vec::new());
+            }
+            ToWriter::Analyzed { image, templates: t } => {
+                items.push(BatchItem::Image(*image));
+                templates.push(t);
+            }
+        }
+    }
+    if items.is_empty() {
+        return Ok(());
+    }
+    let outcomes = store.catalog.store_batch(job, collection_id, &items)?;
+    for ((outcome, item), vectors) in outcomes.iter().zip(&items).zip(templates) {
+        match (outcome, item) {
+            (StoreOutcome::Inserted { template_faces, .. }, BatchItem::Image(img)) => {
+                report.ingested += 1;
+                report.faces += img.faces.len();
+                report.usable_faces += img.faces.iter().filter(|f| f.quality.usable).count();
+                for (face_id, v) in template_faces.iter().zip(&vectors) {
+                    store.index.insert(*face_id, collection_id, v)?;
+                    report.templates += 1;
+                }
+            }
+            (StoreOutcome::Duplicate, _) => report.duplicates += 1,
+            (StoreOutcome::Failed, _) | (StoreOutcome::Inserted { .. }, BatchItem::Failed { .. }) => {}
+        }
+    }
+    Ok(())
+}

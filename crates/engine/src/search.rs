@@ -1,0 +1,247 @@
+//! Search by photo: every face of the query photo (or the one chosen) against the templates
+//! of the chosen collections, with provenance and what each score means at this gallery
+//! size. Results are candidates for human review, never identifications.
+
+use std::io::Read;
+use std::path::Path;
+
+use gabarit_index::VectorIndex;
+use gabarit_inference::Calibration;
+use gabarit_media::DecodeLimits;
+use gabarit_types::{BBox, Quality};
+use serde::Serialize;
+
+use crate::store::Store;
+use crate::{Error, FaceService, Result};
+
+/// How to search.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// Collections to search (empty: all).
+    pub collections: Vec<String>,
+    /// Candidates per query face.
+    pub top_k: usize,
+    /// Minimum score (default: the pack's verification threshold).
+    pub threshold: Option<f32>,
+    /// Search only this face of the query photo (0 = highest detector score).
+    pub face: Option<usize>,
+    /// FPIR target for the suggested threshold at the current gallery size.
+    pub target_fpir: f64,
+}
+
+/// One candidate face.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// Index of the query face it answers.
+    pub query_face: usize,
+    /// Rank among that face's candidates (1 = best).
+    pub rank: usize,
+    /// Cosine similarity.
+    pub score: f32,
+    /// Share of impostor comparisons scoring at least this (pack calibration).
+    pub false_match_rate: Option<f64>,
+    /// Expected number of faces of other people scoring at least this in a gallery of this
+    /// size: FMR × N.
+    pub expected_false_candidates: Option<f64>,
+    /// Face id.
+    pub face_id: u64,
+    /// Image id.
+    pub image_id: u64,
+    /// Collection.
+    pub collection: String,
+    /// Image path or URI.
+    pub path: String,
+    /// Source the image came from.
+    pub source: String,
+    /// Face box in the image.
+    pub bbox: BBox,
+    /// EXIF capture time.
+    pub captured_at: Option<String>,
+}
+
+/// A face of the query photo.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryFace {
+    /// Index in the photo (0 = highest detector score).
+    pub index: usize,
+    /// Box.
+    pub bbox: BBox,
+    /// Quality.
+    pub quality: Quality,
+    /// Number of candidates found for it.
+    pub candidates: usize,
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    /// Query photo.
+    pub query: String,
+    /// SHA-256 of the query photo (what the audit log keeps, never the image).
+    pub query_sha256: String,
+    /// Collections searched.
+    pub collections: Vec<String>,
+    /// Templates searched (N).
+    pub gallery_size: u64,
+    /// Score threshold applied.
+    pub threshold: f32,
+    /// Threshold that would keep FPIR at `target_fpir` for this N (pack calibration).
+    pub fpir_threshold: Option<f32>,
+    /// FPIR target.
+    pub target_fpir: f64,
+    /// Whether the search scanned every template (it does: the index is exact).
+    pub exhaustive: bool,
+    /// Faces found in the query photo.
+    pub faces: Vec<QueryFace>,
+    /// Candidates, per query face then by rank.
+    pub candidates: Vec<Candidate>,
+}
+
+/// Searches the store with the faces of `photo`.
+pub fn search(
+    service: &FaceService,
+    store: &Store,
+    photo: &Path,
+    opts: &SearchOptions,
+    calibration: Option<&Calibration>,
+    pack_threshold: f32,
+) -> Result<SearchResult> {
+    let (names, ids): (Vec<String>, Option<Vec<u32>>) = if opts.collections.is_empty() {
+        (store.catalog.collections()?.into_iter().map(|c| c.collection.name).collect(), None)
+    } else {
+        let mut ids = Vec::new();
+        for name in &opts.collections {
+            ids.push(store.catalog.collection(name)?.id);
+        }
+        (opts.collections.clone(), Some(ids))
+    };
+    let gallery_size = store.catalog.template_count(ids.as_deref())?;
+    let mut analysed = None;
+    service.analyze_files(&[photo.to_path_buf()], true, |_, _, r| analysed = Some(r))?;
+    let img = match analysed {
+        Some(Ok(img)) => img,
+        Some(Err(e)) => return Err(Error::Invalid(e.message)),
+        None => return Err(Error::Invalid(format!("{}: not analysed", photo.display()))),
+    };
+    if img.faces.is_empty() {
+        return Err(Error::Invalid(format!("{}: no face found in the query photo", photo.display())));
+    }
+    if let Some(k) = opts.face
+        && k >= img.faces.len()
+    {
+        return Err(Error::Invalid(format!(
+            "{}: --face {k} asked, but the photo has {} face(s) (0 to {})",
+            photo.display(),
+            img.faces.len(),
+            img.faces.len() - 1
+        )));
+    }
+    let threshold = opts.threshold.unwrap_or(pack_threshold);
+    let mut faces = Vec::new();
+    let mut candidates = Vec::new();
+    for (index, face) in img.faces.iter().enumerate() {
+        if opts.face.is_some_and(|k| k != index) {
+            continue;
+        }
+        let Some(template) = &face.template else { continue };
+        let hits = store.index.search(&template.0, opts.top_k, ids.as_deref())?;
+        let mut n = 0;
+        for hit in hits.into_iter().filter(|h| h.score >= threshold) {
+            let rec = store.catalog.face(hit.id)?;
+            n += 1;
+            let fmr = calibration.map(|c| c.fmr_at(hit.score));
+            candidates.push(Candidate {
+                query_face: index,
+                rank: n,
+                score: hit.score,
+                false_match_rate: fmr,
+                expected_false_candidates: fmr.map(|f| gabarit_metrics::expected_false_candidates(f, gallery_size)),
+                face_id: rec.face_id,
+                image_id: rec.image_id,
+                collection: rec.collection,
+                path: rec.uri,
+                source: rec.source,
+                bbox: rec.bbox,
+                captured_at: rec.captured_at,
+            });
+        }
+        faces.push(QueryFace { index, bbox: face.bbox, quality: face.quality, candidates: n });
+    }
+    Ok(SearchResult {
+        query: photo.display().to_string(),
+        query_sha256: img.sha256.clone(),
+        collections: names,
+        gallery_size,
+        threshold,
+        fpir_threshold: calibration.map(|c| c.threshold_for_fpir(opts.target_fpir, gallery_size.max(1))),
+        target_fpir: opts.target_fpir,
+        exhaustive: true,
+        faces,
+        candidates,
+    })
+}
+
+/// Reads the bytes behind a catalog URI: a file, or `archive!/member` of a zip or tar archive.
+pub fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
+    let too_big = || Error::Invalid(format!("{uri}: larger than {} bytes", limits.max_file_bytes));
+    match uri.split_once("!/") {
+        None => {
+            let bytes = fs_err::read(uri).map_err(Error::Io)?;
+            if bytes.len() as u64 > limits.max_file_bytes { Err(too_big()) } else { Ok(bytes) }
+        }
+        Some((archive, member)) => {
+            let lower = archive.to_ascii_lowercase();
+            let mut buf = Vec::new();
+            if lower.ends_with(".zip") {
+                let f = fs_err::File::open(archive).map_err(Error::Io)?;
+                let mut z = zip::ZipArchive::new(f).map_err(|e| Error::Invalid(format!("{archive}: {e}")))?;
+                let entry = z.by_name(member).map_err(|e| Error::Invalid(format!("{uri}: {e}")))?;
+                entry.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map_err(Error::Io)?;
+            } else {
+                let f = fs_err::File::open(archive).map_err(Error::Io)?;
+                let r: Box<dyn Read> = if lower.ends_with(".gz") || lower.ends_with(".tgz") {
+                    Box::new(flate2::read::GzDecoder::new(f))
+                } else {
+                    Box::new(f)
+                };
+                let mut tar = tar::Archive::new(r);
+                let mut found = false;
+                for entry in tar.entries().map_err(Error::Io)? {
+                    let entry = entry.map_err(Error::Io)?;
+                    if entry.path().map(|p| p.display().to_string()).ok().as_deref() == Some(member) {
+                        entry.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map_err(Error::Io)?;
+                        found = true;
+                        break;
+                    }
+                }
+                if !found {
+                    return Err(Error::Invalid(format!("{uri}: not in the archive")));
+                }
+            }
+            if buf.len() as u64 > limits.max_file_bytes { Err(too_big()) } else { Ok(buf) }
+        }
+    }
+}
+
+/// Writes a crop of each candidate's face (the box with a quarter of margin) as JPEG into
+/// `dir`, named `q<face>-r<rank>-face<id>.jpg`; returns the files written.
+pub fn write_crops(candidates: &[Candidate], dir: &Path, limits: &DecodeLimits) -> Result<Vec<std::path::PathBuf>> {
+    fs_err::create_dir_all(dir).map_err(Error::Io)?;
+    let mut written = Vec::new();
+    for c in candidates {
+        let bytes = read_uri(&c.path, limits)?;
+        let img = gabarit_media::decode_bytes(&bytes, Path::new(&c.path), limits)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let m = 0.25 * c.bbox.width().max(c.bbox.height());
+        let x1 = (c.bbox.x1 - m).clamp(0.0, w - 1.0) as u32;
+        let y1 = (c.bbox.y1 - m).clamp(0.0, h - 1.0) as u32;
+        let x2 = (c.bbox.x2 + m).clamp(x1 as f32 + 1.0, w) as u32;
+        let y2 = (c.bbox.y2 + m).clamp(y1 as f32 + 1.0, h) as u32;
+        let crop = image::imageops::crop_imm(&img.rgb, x1, y1, x2 - x1, y2 - y1).to_image();
+        let path = dir.join(format!("q{}-r{}-face{}.jpg", c.query_face, c.rank, c.face_id));
+        crop.save(&path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,315 @@
+//! `index-bench`: builds a `FlatIndex` of synthetic face-like templates and measures build
+//! time, size per vector, and exact top-10 search latency (one thread and all threads per
+//! query) and throughput. Prints one JSON line.
+//!
+//! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep]`
+//! (N defaults to 1,000,000, D to 512, Q to 200; PATH must not exist and is deleted at the end
+//! unless `--keep`; by default a directory under the system temp dir).
+//!
+//! Data: N/5 identities, each a random unit centre; a template is
+//! `normalise(centre + noise)` with uniform noise of norm sqrt(2/3), so two templates of one
+//! identity score about 0.6 and templates of different identities 0.0 ± 0.045 (D = 512).
+//! Template `id = identity × 5 + j`; probes are fresh templates of random identities.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use gabarit_index::{FlatIndex, VectorIndex};
+
+const PER_IDENTITY: u64 = 5;
+const SEED: u64 = 0x6A62_7269_7420_2021;
+
+/// wyrand: fast, good enough for synthetic data.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut r = Rng(seed);
+        r.next();
+        r
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xA076_1D64_78BD_642F);
+        let t = u128::from(self.0) * u128::from(self.0 ^ 0xE703_7ED1_A0B4_28DB);
+        ((t >> 64) as u64) ^ (t as u64)
+    }
+    /// Fills `out` with uniforms in `[-amp, amp)`, two per draw.
+    fn fill_symmetric(&mut self, out: &mut [f32], amp: f32) {
+        let k = amp / (1u64 << 31) as f32;
+        let mut chunks = out.chunks_exact_mut(2);
+        for pair in &mut chunks {
+            let x = self.next();
+            pair[0] = (x as u32 as i32) as f32 * k;
+            pair[1] = ((x >> 32) as u32 as i32) as f32 * k;
+        }
+        for last in chunks.into_remainder() {
+            *last = (self.next() as u32 as i32) as f32 * k;
+        }
+    }
+}
+
+fn normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+fn centre(identity: u64, dim: usize, out: &mut [f32]) {
+    Rng::new(SEED ^ identity.wrapping_mul(0x9E37_79B9_7F4A_7C15)).fill_symmetric(out, 1.0);
+    debug_assert_eq!(out.len(), dim);
+    normalise(out);
+}
+
+/// One template of `identity`: its centre plus fresh noise (seeded by `draw`).
+fn template(identity: u64, draw: u64, dim: usize, centre_buf: &mut [f32], out: &mut [f32]) {
+    centre(identity, dim, centre_buf);
+    // Noise of squared norm 2/3: uniform amplitude a with dim × a²/3 = 2/3.
+    let amp = (2.0 / dim as f32).sqrt();
+    Rng::new(SEED.rotate_left(17) ^ draw).fill_symmetric(out, amp);
+    for (o, c) in out.iter_mut().zip(centre_buf.iter()) {
+        *o += c;
+    }
+    normalise(out);
+}
+
+/// Templates `first..first + count` (id order), generated on `threads` threads.
+fn generate(first: u64, count: usize, dim: usize, threads: usize) -> Vec<f32> {
+    let mut out = vec![0f32; count * dim];
+    let per = count.div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (t, part) in out.chunks_mut(per * dim).enumerate() {
+            s.spawn(move || {
+                let mut c = vec![0f32; dim];
+                for (j, v) in part.chunks_exact_mut(dim).enumerate() {
+                    let id = first + (t * per + j) as u64;
+                    template(id / PER_IDENTITY, id, dim, &mut c, v);
+                }
+            });
+        }
+    });
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+struct Latency {
+    p50_ms: f64,
+    p99_ms: f64,
+    mean_ms: f64,
+    top1_correct: usize,
+}
+
+fn time_queries(index: &FlatIndex, probes: &[(u64, Vec<f32>)]) -> Result<Latency, Box<dyn Error>> {
+    let mut times = Vec::with_capacity(probes.len());
+    let mut top1_correct = 0;
+    for (identity, q) in probes {
+        let t = Instant::now();
+        let hits = index.search(q, 10, None)?;
+        times.push(t.elapsed());
+        if hits.first().is_some_and(|h| h.id / PER_IDENTITY == *identity) {
+            top1_correct += 1;
+        }
+    }
+    let mean_ms = times.iter().map(|d| d.as_secs_f64()).sum::<f64>() * 1e3 / times.len().max(1) as f64;
+    times.sort_unstable();
+    Ok(Latency { p50_ms: percentile(&times, 0.5), p99_ms: percentile(&times, 0.99), mean_ms, top1_correct })
+}
+
+fn rss_bytes() -> Option<u64> {
+    let status = fs_err::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+struct Args {
+    n: u64,
+    dim: usize,
+    queries: usize,
+    dir: Option<PathBuf>,
+    keep: bool,
+}
+
+fn parse_args() -> Result<Args, Box<dyn Error>> {
+    let mut args = Args { n: 1_000_000, dim: 512, queries: 200, dir: None, keep: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--dim" => args.dim = value("--dim")?.parse()?,
+            "--queries" => args.queries = value("--queries")?.parse()?,
+            "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
+            "--keep" => args.keep = true,
+            "-h" | "--help" => {
+                println!("usage: index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep]");
+                std::process::exit(0);
+            }
+            n => args.n = n.replace('_', "").parse().map_err(|e| format!("N: {n}: {e}"))?,
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = parse_args()?;
+    let (n, dim) = (args.n, args.dim);
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("gabarit-index-bench-{}", std::process::id())));
+    if dir.exists() {
+        return Err(format!("{}: already exists", dir.display()).into());
+    }
+
+    // Build: generation (timed apart) and insertion, in batches.
+    let mut index = FlatIndex::open(&dir, dim)?;
+    index.reserve(usize::try_from(n)?);
+    let (mut generate_time, mut insert_time) = (Duration::ZERO, Duration::ZERO);
+    let batch = 50_000u64;
+    let mut first = 0;
+    while first < n {
+        let count = batch.min(n - first);
+        let t = Instant::now();
+        let vectors = generate(first, usize::try_from(count)?, dim, cores);
+        generate_time += t.elapsed();
+        let t = Instant::now();
+        for (j, v) in vectors.chunks_exact(dim).enumerate() {
+            let id = first + j as u64;
+            index.insert(id, (id % 4) as u32, v)?;
+        }
+        insert_time += t.elapsed();
+        first += count;
+    }
+    let t = Instant::now();
+    index.flush()?;
+    let flush_time = t.elapsed();
+    let stats = index.stats();
+
+    // Probes: fresh templates of random identities, and their expected similarity levels.
+    let identities = n.div_ceil(PER_IDENTITY);
+    let mut rng = Rng::new(SEED ^ 0xFEED);
+    let mut c = vec![0f32; dim];
+    let probes: Vec<(u64, Vec<f32>)> = (0..args.queries)
+        .map(|i| {
+            let identity = rng.next() % identities;
+            let mut v = vec![0f32; dim];
+            template(identity, u64::MAX - i as u64, dim, &mut c, &mut v);
+            (identity, v)
+        })
+        .collect();
+    let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    let mut own = vec![0f32; dim];
+    for (identity, q) in probes.iter().take(50) {
+        template(*identity, identity * PER_IDENTITY, dim, &mut c, &mut own);
+        genuine.push(cos(q, &own));
+        let other = (identity + 1 + rng.next() % (identities - 1).max(1)) % identities;
+        template(other, other * PER_IDENTITY, dim, &mut c, &mut own);
+        impostor.push(cos(q, &own));
+    }
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+    let sd = |v: &[f32]| {
+        let m = mean(v);
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / v.len().max(1) as f32).sqrt()
+    };
+
+    // Warm-up, then single-thread and all-thread latency.
+    index.set_search_threads(1);
+    for (_, q) in probes.iter().take(3) {
+        index.search(q, 10, None)?;
+    }
+    let one = time_queries(&index, &probes)?;
+    index.set_search_threads(0);
+    let all = time_queries(&index, &probes)?;
+
+    // Throughput: one single-threaded query stream per core, sharing the index.
+    index.set_search_threads(1);
+    let t = Instant::now();
+    let shared = &index;
+    let per_stream = probes.len().div_ceil(cores);
+    std::thread::scope(|s| -> Result<(), String> {
+        let streams: Vec<_> = probes
+            .chunks(per_stream.max(1))
+            .map(|chunk| {
+                s.spawn(move || -> Result<(), String> {
+                    for (_, q) in chunk {
+                        shared.search(q, 10, None).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for stream in streams {
+            stream.join().map_err(|_| "query stream panicked".to_string())??;
+        }
+        Ok(())
+    })?;
+    let stream_qps = probes.len() as f64 / t.elapsed().as_secs_f64();
+
+    // Exhaustive threshold search (access and erasure requests), all threads.
+    index.set_search_threads(0);
+    let t = Instant::now();
+    let mut above = 0;
+    let threshold_queries = probes.len().min(20);
+    for (_, q) in probes.iter().take(threshold_queries) {
+        above += index.search_threshold(q, 0.3, None)?.len();
+    }
+    let threshold_ms = t.elapsed().as_secs_f64() * 1e3 / threshold_queries.max(1) as f64;
+    let rss = rss_bytes().unwrap_or(0);
+
+    println!(
+        concat!(
+            "{{\"bench\":\"gabarit-index flat\",\"n\":{},\"dim\":{},\"cores\":{},\"queries\":{},",
+            "\"generate_s\":{:.2},\"build_s\":{:.2},\"insert_s\":{:.2},\"flush_s\":{:.2},",
+            "\"disk_bytes_per_vector\":{:.1},\"memory_bytes_per_vector\":{:.1},\"rss_bytes_per_vector\":{:.1},",
+            "\"search_1t_p50_ms\":{:.1},\"search_1t_p99_ms\":{:.1},\"search_1t_qps\":{:.2},",
+            "\"search_{}t_p50_ms\":{:.1},\"search_{}t_p99_ms\":{:.1},\"search_{}t_qps\":{:.2},",
+            "\"streams_{}x1t_qps\":{:.2},\"threshold_0.3_ms\":{:.1},\"threshold_0.3_mean_hits\":{:.1},",
+            "\"top1_identity_correct\":{:.3},\"genuine_cos\":[{:.3},{:.3}],\"impostor_cos\":[{:.3},{:.3}]}}"
+        ),
+        n,
+        dim,
+        cores,
+        probes.len(),
+        generate_time.as_secs_f64(),
+        (insert_time + flush_time).as_secs_f64(),
+        insert_time.as_secs_f64(),
+        flush_time.as_secs_f64(),
+        stats.disk_bytes_per_vector,
+        stats.memory_bytes_per_vector,
+        rss as f64 / n.max(1) as f64,
+        one.p50_ms,
+        one.p99_ms,
+        1e3 / one.mean_ms,
+        cores,
+        all.p50_ms,
+        cores,
+        all.p99_ms,
+        cores,
+        1e3 / all.mean_ms,
+        cores,
+        stream_qps,
+        threshold_ms,
+        above as f64 / threshold_queries.max(1) as f64,
+        (one.top1_correct + all.top1_correct) as f64 / (2 * probes.len()).max(1) as f64,
+        mean(&genuine),
+        sd(&genuine),
+        mean(&impostor),
+        sd(&impostor),
+    );
+
+    drop(index);
+    if !args.keep {
+        fs_err::remove_dir_all(&dir)?;
+    }
+    Ok(())
+}

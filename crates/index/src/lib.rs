@@ -1,0 +1,187 @@
+//! Vector index for face templates.
+//!
+//! What it is:
+//! - [`quant`]: symmetric per-vector int8 quantisation and the integer dot product (pure
+//!   functions). Scores are approximate cosines, within about 0.002 of the f32 cosine on
+//!   512-dimensional templates.
+//! - [`VectorIndex`]: the trait every backend implements (this exact index now; an ANN index or
+//!   PostgreSQL/pgvector later). Object-safe, `Send + Sync`.
+//! - [`FlatIndex`]: an exact, persistent index. Templates are held in memory as int8 and
+//!   scanned in full (in parallel above 20,000 vectors); on disk they live in an append-only
+//!   record file with a tombstone log. [`VectorIndex::compact`] rewrites the files so that the
+//!   bytes of removed templates are physically gone from the directory: deletion is a purge,
+//!   not a flag.
+//! - `testing` (feature `testing`): the contract suite every backend must pass.
+//!
+//! What it is not: it does not normalise templates (callers pass L2-normalised vectors, so the
+//! dot product is the cosine), it does not know people, media or legal bases (the catalog and
+//! governance do), and it does no locking: writes take `&mut self`, searches `&self`, so a
+//! shared index sits behind an `RwLock`.
+//!
+//! ```
+//! use gabarit_index::{FlatIndex, VectorIndex};
+//! # fn main() -> gabarit_index::Result<()> {
+//! let dir = std::env::temp_dir().join(format!("gabarit-index-doctest-{}", std::process::id()));
+//! let mut index = FlatIndex::open(&dir, 4)?;
+//! index.insert(7, 1, &[0.5, 0.5, 0.5, 0.5])?;
+//! index.insert(8, 2, &[1.0, 0.0, 0.0, 0.0])?;
+//! index.flush()?;
+//! let hits = index.search(&[1.0, 0.0, 0.0, 0.0], 1, None)?;
+//! assert_eq!(hits[0].id, 8);
+//! let hits = index.search(&[1.0, 0.0, 0.0, 0.0], 10, Some(&[1]))?;
+//! assert_eq!(hits.len(), 1);
+//! # drop(index);
+//! # fs_err::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+mod flat;
+pub mod quant;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use flat::{FlatIndex, FlatStats, MAX_DIM, PARALLEL_MIN_VECTORS};
+
+/// Why an index operation failed. Caller mistakes (wrong dimension, NaN, duplicate id) are
+/// apart from storage failures (I/O, corrupt or foreign files); every storage error names its
+/// file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A vector or query does not have the index's dimension.
+    #[error("vector has dimension {found}, the index expects {expected}")]
+    WrongDimension {
+        /// The index's dimension.
+        expected: usize,
+        /// The vector's length.
+        found: usize,
+    },
+    /// A vector or query holds NaN or an infinity.
+    #[error("vector component {position} is not finite")]
+    NonFinite {
+        /// Index of the first offending component.
+        position: usize,
+    },
+    /// A search threshold is NaN.
+    #[error("search threshold is NaN")]
+    NanThreshold,
+    /// `insert` was given an id that is already live (remove it first).
+    #[error("id {id} is already in the index")]
+    DuplicateId {
+        /// The id.
+        id: u64,
+    },
+    /// The dimension asked at open is not usable (0, or above [`MAX_DIM`]).
+    #[error("unsupported dimension {dim} (1 to {max})")]
+    UnsupportedDimension {
+        /// The dimension asked.
+        dim: usize,
+        /// The largest supported dimension.
+        max: usize,
+    },
+    /// The index on disk was built for another dimension.
+    #[error("{path}: index has dimension {found}, opened with {expected}")]
+    IndexDimension {
+        /// The data file.
+        path: PathBuf,
+        /// The dimension asked at open.
+        expected: usize,
+        /// The dimension recorded in the file.
+        found: usize,
+    },
+    /// A file is not an index file, has an unknown format version, or is damaged beyond the
+    /// torn tail that a crash can leave (which is repaired silently).
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading, writing or syncing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One search result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The template's id.
+    pub id: u64,
+    /// The collection the template was inserted into.
+    pub collection: u32,
+    /// Approximate cosine similarity with the query (higher is more similar).
+    pub score: f32,
+}
+
+/// A searchable, persistent set of templates, each with an id and a collection.
+///
+/// The contract (checked by the `testing` suite, feature `testing`):
+/// - Vectors have the index's [`dim`](Self::dim) and finite components; anything else is
+///   rejected with [`Error::WrongDimension`] or [`Error::NonFinite`] and changes nothing.
+/// - An id is live at most once: inserting a live id is [`Error::DuplicateId`]; after
+///   [`remove`](Self::remove) the id may be inserted again.
+/// - Results are ordered best first (higher score), ties broken by the smaller id. Removed
+///   vectors are never returned.
+/// - `collections: None` searches everything; `Some(list)` only those collections
+///   (`Some(&[])` finds nothing).
+/// - After [`flush`](Self::flush) returns, everything done before is durable; reopening the
+///   same storage gives identical results.
+/// - After [`compact`](Self::compact) returns, removed templates are physically gone from the
+///   backend's storage, not merely hidden.
+pub trait VectorIndex: Send + Sync {
+    /// Dimension of every vector.
+    fn dim(&self) -> usize;
+
+    /// Number of live (inserted and not removed) vectors.
+    fn len(&self) -> usize;
+
+    /// Whether the index holds no live vector.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds `vector` under `id` in `collection`.
+    fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()>;
+
+    /// Removes `id`; returns whether it was live.
+    fn remove(&mut self, id: u64) -> Result<bool>;
+
+    /// The `k` live vectors most similar to `query` (fewer if the index holds fewer), best
+    /// first, restricted to `collections` when given.
+    fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>>;
+
+    /// Every live vector scoring at least `threshold` against `query`, best first. Exhaustive
+    /// (never approximate), for access and erasure requests.
+    fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>>;
+
+    /// Makes every previous insert and remove durable.
+    fn flush(&mut self) -> Result<()>;
+
+    /// Rewrites storage so that removed vectors' bytes are physically gone; implies a flush.
+    fn compact(&mut self) -> Result<()>;
+}
+
+/// Checks a vector's length and values against the dimension (shared by backends).
+pub fn validate_vector(vector: &[f32], dim: usize) -> Result<()> {
+    if vector.len() != dim {
+        return Err(Error::WrongDimension { expected: dim, found: vector.len() });
+    }
+    if let Some(position) = vector.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite { position });
+    }
+    Ok(())
+}

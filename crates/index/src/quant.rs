@@ -1,0 +1,213 @@
+//! Symmetric per-vector int8 quantisation and the integer dot product.
+//!
+//! A template `v` is stored as `q = round(v / scale)` clamped to `[-127, 127]` with
+//! `scale = max|v| / 127`, so every component is off by at most `scale / 2`. The cosine of two
+//! quantised templates is approximated by `dot_i8(qa, qb) as f32 * scale_a * scale_b`; on
+//! L2-normalised templates of dimension 512 the error is below 0.002 (tested below 0.01).
+//!
+//! The kernels are plain Rust written so that LLVM vectorises them on the baseline x86-64
+//! target (SSE2: `punpcklbw`/`psraw` to widen, `pmaddwd` to multiply-add): chunks of 32 with
+//! 32 independent `i32` accumulators measured fastest (about 100 ms per million 512-byte
+//! vectors on one core, against 170–230 ms for the plain iterator and 300 ms for chunks of
+//! 64). Search widens the query to `i16` once ([`widen_query`]) and uses [`dot_i16_i8`], which
+//! saves the query-side widening (about 15% faster). Both return the exact integer dot product,
+//! so they are interchangeable.
+
+/// Largest magnitude of a quantised component (the code `-128` is never produced).
+pub const QMAX: f32 = 127.0;
+
+/// Quantises `v` to int8 with one symmetric scale: returns the codes and `scale`, such that
+/// `v[i] ≈ codes[i] as f32 * scale` within `scale / 2`.
+///
+/// `scale = max|v| / 127`. An all-zero vector gives all-zero codes and a scale of 0. The caller
+/// must pass finite values (the index checks before calling).
+pub fn quantize(v: &[f32]) -> (Vec<i8>, f32) {
+    let mut codes = vec![0i8; v.len()];
+    let scale = quantize_into(v, &mut codes);
+    (codes, scale)
+}
+
+/// Like [`quantize`], writing the codes into `out` (same length as `v`) and returning the scale.
+///
+/// # Panics
+/// If `out.len() != v.len()`.
+pub fn quantize_into(v: &[f32], out: &mut [i8]) -> f32 {
+    assert_eq!(v.len(), out.len(), "quantize_into: length mismatch");
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 || !max.is_finite() {
+        out.fill(0);
+        return 0.0;
+    }
+    let scale = max / QMAX;
+    for (o, &x) in out.iter_mut().zip(v) {
+        // `as i8` saturates; the clamp documents the symmetric range.
+        *o = (x / scale).round().clamp(-QMAX, QMAX) as i8;
+    }
+    scale
+}
+
+/// Reconstructs the f32 vector from codes and scale (`codes[i] as f32 * scale`).
+pub fn dequantize(codes: &[i8], scale: f32) -> Vec<f32> {
+    codes.iter().map(|&c| c as f32 * scale).collect()
+}
+
+/// Exact integer dot product of two int8 vectors of equal length.
+///
+/// Cannot overflow for lengths up to 133,000 (each product is at most 127² = 16,129).
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    assert_eq!(a.len(), b.len(), "dot_i8: length mismatch");
+    let mut acc = [0i32; 32];
+    let ca = a.chunks_exact(32);
+    let cb = b.chunks_exact(32);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..32 {
+            acc[i] += x[i] as i32 * y[i] as i32;
+        }
+    }
+    let mut sum: i32 = acc.iter().sum();
+    for (&x, &y) in ra.iter().zip(rb) {
+        sum += x as i32 * y as i32;
+    }
+    sum
+}
+
+/// Widens a quantised query to `i16` once, for [`dot_i16_i8`].
+pub fn widen_query(codes: &[i8]) -> Vec<i16> {
+    codes.iter().map(|&c| c as i16).collect()
+}
+
+/// Exact integer dot product of a widened query (see [`widen_query`]) and an int8 vector;
+/// equal to `dot_i8` on the original codes.
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn dot_i16_i8(q: &[i16], b: &[i8]) -> i32 {
+    assert_eq!(q.len(), b.len(), "dot_i16_i8: length mismatch");
+    let mut acc = [0i32; 32];
+    let cq = q.chunks_exact(32);
+    let cb = b.chunks_exact(32);
+    let (rq, rb) = (cq.remainder(), cb.remainder());
+    for (x, y) in cq.zip(cb) {
+        for i in 0..32 {
+            acc[i] += x[i] as i32 * y[i] as i32;
+        }
+    }
+    let mut sum: i32 = acc.iter().sum();
+    for (&x, &y) in rq.iter().zip(rb) {
+        sum += x as i32 * y as i32;
+    }
+    sum
+}
+
+/// The approximate cosine from an integer dot product and the two scales:
+/// `dot as f32 * scale_a * scale_b`, multiplied in this order everywhere so that scores are
+/// bit-identical whichever code path computes them.
+#[inline]
+pub fn score(dot: i32, scale_a: f32, scale_b: f32) -> f32 {
+    dot as f32 * scale_a * scale_b
+}
+
+/// Approximate cosine of two quantised vectors: `score(dot_i8(a, b), scale_a, scale_b)`.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn approx_cosine(a: &[i8], scale_a: f32, b: &[i8], scale_b: f32) -> f32 {
+    score(dot_i8(a, b), scale_a, scale_b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    fn unit(rng: &mut rand::rngs::StdRng, d: usize) -> Vec<f32> {
+        // Sum of uniforms is close enough to Gaussian for a random direction.
+        let mut v: Vec<f32> = (0..d).map(|_| (0..4).map(|_| rng.random_range(-1.0f32..1.0)).sum::<f32>()).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn quantisation_error_is_at_most_half_a_step() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for d in [1, 3, 31, 32, 33, 512, 1000] {
+            for _ in 0..50 {
+                let v = unit(&mut rng, d);
+                let (q, s) = quantize(&v);
+                assert!(s > 0.0);
+                let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                assert!((s * 127.0 - max).abs() <= max * 1e-6);
+                assert!(q.iter().all(|&c| c != i8::MIN));
+                assert!(q.iter().any(|&c| c.abs() == 127), "the largest component maps to ±127");
+                for (x, y) in v.iter().zip(dequantize(&q, s)) {
+                    assert!((x - y).abs() <= s * 0.5 * (1.0 + 1e-5), "{x} vs {y} at scale {s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_and_tiny_vectors() {
+        let (q, s) = quantize(&[0.0; 8]);
+        assert_eq!(s, 0.0);
+        assert!(q.iter().all(|&c| c == 0));
+        let (q, s) = quantize(&[1e-30, -2e-30]);
+        assert!(s > 0.0);
+        assert_eq!(q, vec![64, -127]);
+        let (q, s) = quantize(&[]);
+        assert!(q.is_empty() && s == 0.0);
+    }
+
+    #[test]
+    fn cosine_error_vs_f32_below_001_on_random_unit_vectors() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let d = 512;
+        let mut worst = 0.0f32;
+        for i in 0..2000 {
+            let a = unit(&mut rng, d);
+            // Half the pairs unrelated (cosine ~ 0), half correlated (cosine ~ 0.5–0.9).
+            let b = if i % 2 == 0 {
+                unit(&mut rng, d)
+            } else {
+                let n = unit(&mut rng, d);
+                let w = rng.random_range(0.3f32..1.5);
+                let mut b: Vec<f32> = a.iter().zip(&n).map(|(x, y)| x + w * y).collect();
+                let norm = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+                b.iter_mut().for_each(|x| *x /= norm);
+                b
+            };
+            let (qa, sa) = quantize(&a);
+            let (qb, sb) = quantize(&b);
+            let err = (approx_cosine(&qa, sa, &qb, sb) - dot_f32(&a, &b)).abs();
+            worst = worst.max(err);
+        }
+        assert!(worst < 0.01, "worst cosine error {worst}");
+        // In practice it is far smaller.
+        assert!(worst < 0.003, "worst cosine error {worst}");
+    }
+
+    #[test]
+    fn kernels_agree_with_the_naive_sum() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for d in [0, 1, 7, 31, 32, 33, 64, 100, 512, 513] {
+            let a: Vec<i8> = (0..d).map(|_| rng.random_range(-127i32..=127) as i8).collect();
+            let b: Vec<i8> = (0..d).map(|_| rng.random_range(-127i32..=127) as i8).collect();
+            let naive: i32 = a.iter().zip(&b).map(|(&x, &y)| x as i32 * y as i32).sum();
+            assert_eq!(dot_i8(&a, &b), naive);
+            assert_eq!(dot_i16_i8(&widen_query(&a), &b), naive);
+        }
+        let extreme = vec![-127i8; 4096];
+        assert_eq!(dot_i8(&extreme, &extreme), 4096 * 127 * 127);
+    }
+}

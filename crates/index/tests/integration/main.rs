@@ -1,0 +1,19 @@
+//! Integration tests of `gabarit-index`, one binary: the contract suite against `FlatIndex`,
+//! physical erasure, crash recovery, and a model-based proptest.
+
+mod contract;
+mod crash;
+mod erasure;
+mod model;
+
+use std::path::Path;
+
+use gabarit_index::{FlatIndex, VectorIndex};
+
+/// Dimension used by the tests (the production one).
+pub const DIM: usize = 512;
+
+/// Opens a `FlatIndex` of dimension [`DIM`] in `dir`.
+pub fn open_flat(dir: &Path) -> Box<dyn VectorIndex> {
+    Box::new(FlatIndex::open(dir, DIM).expect("open flat index"))
+}
