@@ -19,6 +19,19 @@ step "models and sample photos (by package name)"
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
+step "evaluation report in headless Chromium"
+bash scripts/browser-setup.sh
+rm -rf test-artifacts/eval-samples test-artifacts/samples-by-person
+mkdir -p test-artifacts/samples-by-person/{obama,biden,yao_ming}
+for f in obama obama2 obama3 obama_partial_face obama_partial_face2; do
+  ln -s "$GABARIT_SAMPLES/$f.jpg" test-artifacts/samples-by-person/obama/
+done
+ln -s "$GABARIT_SAMPLES/biden.jpg" test-artifacts/samples-by-person/biden/
+ln -s "$GABARIT_SAMPLES/yaoming.jpg" test-artifacts/samples-by-person/yao_ming/
+./target/release/gabarit eval test-artifacts/samples-by-person --out test-artifacts/eval-samples \
+  --cache test-artifacts/eval-samples-cache.jsonl
+(cd tests/browser && npm test)
+
 step "tests"
 cargo test --release --locked --workspace --doc
 if cargo nextest --version >/dev/null 2>&1; then

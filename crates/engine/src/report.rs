@@ -25,7 +25,7 @@ pub fn det_svg(v: &Verification) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(60)
-            .build_cartesian_2d((floor..1.0f64).log_scale(), (1e-4f64..1.0f64).log_scale())
+            .build_cartesian_2d((floor / 2.0..1.0f64).log_scale(), (5e-5f64..1.0f64).log_scale())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
