@@ -188,6 +188,9 @@ struct EvalArgs {
     /// Template cache (default: under the models directory's parent, per settings).
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Compare int8-quantised templates, as the index stores them.
+    #[arg(long)]
+    quantize: bool,
     /// Folder of the dataset that is not an identity (repeatable).
     #[arg(long, value_name = "NAME")]
     skip_folder: Vec<String>,
@@ -573,6 +576,7 @@ fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<ExitCode> {
         cache,
         threshold,
         skip_folders: args.skip_folder.clone(),
+        quantize: args.quantize,
     };
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} photos {per_sec} ETA {eta}")

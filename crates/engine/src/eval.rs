@@ -54,6 +54,9 @@ pub struct EvalOptions {
     pub threshold: f32,
     /// Folder names in the dataset that are not identities.
     pub skip_folders: Vec<String>,
+    /// Compare int8-quantised templates, as the vector index stores them (to measure the
+    /// effect of quantisation on accuracy).
+    pub quantize: bool,
 }
 
 /// Errors of an evaluation.
@@ -235,6 +238,14 @@ pub fn evaluate(
         samples.extend(scan_distractors(d)?);
     }
     let failures = compute_templates(service, &mut samples, opts, progress)?;
+    if opts.quantize {
+        for s in &mut samples {
+            if let Some(t) = &mut s.template {
+                let (codes, scale) = gabarit_index::quant::quantize(t);
+                *t = gabarit_index::quant::dequantize(&codes, scale);
+            }
+        }
+    }
     let people: Vec<usize> = (0..samples.len()).filter(|&i| !samples[i].distractor).collect();
     let identities =
         people.iter().map(|&i| samples[i].identity.as_str()).collect::<std::collections::BTreeSet<_>>().len();

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::quant::{dot_i16_i8, quantize_into, score, widen_query};
+use crate::quant::{QueryKernel, quantize_into, score, to_offset};
 use crate::{Error, Hit, Result, VectorIndex, validate_vector};
 
 /// Largest supported dimension (keeps every integer dot product far from `i32` overflow).
@@ -87,8 +87,8 @@ pub struct FlatIndex {
     tomb_path: PathBuf,
     dim: usize,
     generation: u64,
-    /// `slots × dim` codes, contiguous.
-    codes: Vec<i8>,
+    /// `slots × dim` codes in offset form (`code + 128`, see [`to_offset`]), contiguous.
+    codes: Vec<u8>,
     ids: Vec<u64>,
     collections: Vec<u32>,
     scales: Vec<f32>,
@@ -101,6 +101,7 @@ pub struct FlatIndex {
     /// Keeps the directory lock for the index's lifetime.
     _lock: fs_err::File,
     record: Vec<u8>,
+    scratch: Vec<i8>,
     threads: usize,
     /// Set when a write failed half-way: the files may end with a torn record, which only a
     /// reopen repairs.
@@ -258,12 +259,6 @@ impl Filter {
     }
 }
 
-/// A quantised query, widened for the kernel.
-struct Query {
-    wide: Vec<i16>,
-    scale: f32,
-}
-
 impl FlatIndex {
     /// Opens the index stored in `dir`, creating the directory and an empty index if needed.
     ///
@@ -345,6 +340,7 @@ impl FlatIndex {
             tomb: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&tomb_path)?),
             _lock: lock,
             record: Vec::with_capacity(RECORD_PREFIX + dim),
+            scratch: vec![0; dim],
             threads: 0,
             broken: false,
             dir,
@@ -388,7 +384,7 @@ impl FlatIndex {
                 self.collections.push(collection);
                 self.scales.push(scale);
                 self.live.push(true);
-                self.codes.extend(rec[RECORD_PREFIX..].iter().map(|&b| b as i8));
+                self.codes.extend(rec[RECORD_PREFIX..].iter().map(|&b| b ^ 0x80));
                 slot += 1;
             }
         }
@@ -400,11 +396,10 @@ impl FlatIndex {
         let path = self.tomb_path.clone();
         let file = self.tomb.get_mut();
         let len = file.metadata().map_err(io_err(&path))?.len();
-        let mut reset = len == 0;
-        if len > 0 {
-            if len < HEADER_LEN {
-                return Err(corrupt(&path, "shorter than its header"));
-            }
+        // Shorter than a header: created (or reset) by a run that crashed before the header
+        // was written, so it held no entry yet.
+        let mut reset = len < HEADER_LEN;
+        if !reset {
             let mut h = [0u8; HEADER_LEN as usize];
             file.read_exact(&mut h).map_err(io_err(&path))?;
             let (_, generation) = parse_header(&path, &h, TOMB_MAGIC)?;
@@ -448,7 +443,7 @@ impl FlatIndex {
             self.live[slot] = false;
             self.dead += 1;
             self.scales[slot] = 0.0;
-            self.codes[slot * self.dim..(slot + 1) * self.dim].fill(0);
+            self.codes[slot * self.dim..(slot + 1) * self.dim].fill(to_offset(0));
         }
     }
 
@@ -498,7 +493,8 @@ impl FlatIndex {
             + self.slot_of.capacity() * 8 / 7 * (size_of::<(u64, usize)>() + 1)
             + self.data.capacity()
             + self.tomb.capacity()
-            + self.record.capacity();
+            + self.record.capacity()
+            + self.scratch.capacity();
         let per = |b: f64| if live == 0 { 0.0 } else { b / live as f64 };
         FlatStats {
             dim: self.dim,
@@ -522,15 +518,15 @@ impl FlatIndex {
         Ok(())
     }
 
-    fn prepare_query(&self, query: &[f32]) -> Result<Query> {
+    fn prepare_query(&self, query: &[f32]) -> Result<QueryKernel> {
         validate_vector(query, self.dim)?;
         let mut codes = vec![0i8; self.dim];
         let scale = quantize_into(query, &mut codes);
-        Ok(Query { wide: widen_query(&codes), scale })
+        Ok(QueryKernel::new(&codes, scale))
     }
 
     /// Scores the live, accepted slots of `start..end` into `sink`.
-    fn scan<S: Sink>(&self, q: &Query, filter: &Filter, start: usize, end: usize, sink: &mut S) {
+    fn scan<S: Sink>(&self, q: &QueryKernel, filter: &Filter, start: usize, end: usize, sink: &mut S) {
         let dim = self.dim;
         let codes = self.codes[start * dim..end * dim].chunks_exact(dim);
         let meta = self.ids[start..end]
@@ -540,7 +536,7 @@ impl FlatIndex {
             .zip(&self.live[start..end]);
         for (slot, (v, (((&id, &collection), &scale), &live))) in (start..).zip(codes.zip(meta)) {
             if live && filter.accepts(collection) {
-                sink.offer(score(dot_i16_i8(&q.wide, v), q.scale, scale), id, slot);
+                sink.offer(score(q.dot_offset(v), q.scale(), scale), id, slot);
             }
         }
     }
@@ -560,7 +556,7 @@ impl FlatIndex {
 
     /// Runs a scan over every slot, split over the search threads, and returns the candidates
     /// sorted best first.
-    fn run<S: Sink>(&self, q: &Query, filter: &Filter, make: impl Fn() -> S + Sync) -> Vec<Cand> {
+    fn run<S: Sink>(&self, q: &QueryKernel, filter: &Filter, make: impl Fn() -> S + Sync) -> Vec<Cand> {
         let slots = self.ids.len();
         let threads = self.search_threads();
         let mut cands = if threads <= 1 {
@@ -696,7 +692,7 @@ impl FlatIndex {
         self.record.extend_from_slice(&self.ids[slot].to_le_bytes());
         self.record.extend_from_slice(&self.collections[slot].to_le_bytes());
         self.record.extend_from_slice(&self.scales[slot].to_le_bytes());
-        self.record.extend(self.codes[slot * self.dim..(slot + 1) * self.dim].iter().map(|&c| c as u8));
+        self.record.extend(self.codes[slot * self.dim..(slot + 1) * self.dim].iter().map(|&u| u ^ 0x80));
     }
 }
 
@@ -717,8 +713,8 @@ impl VectorIndex for FlatIndex {
         self.check_writable()?;
         let slot = self.ids.len();
         let start = slot * self.dim;
-        self.codes.resize(start + self.dim, 0);
-        let scale = quantize_into(vector, &mut self.codes[start..]);
+        let scale = quantize_into(vector, &mut self.scratch);
+        self.codes.extend(self.scratch.iter().map(|&c| to_offset(c)));
         self.ids.push(id);
         self.collections.push(collection);
         self.scales.push(scale);

@@ -29,9 +29,12 @@ pub const SCORE_TOLERANCE: f32 = 0.01;
 /// Two candidates whose f32 cosines are closer than this may come in either order.
 pub const RANK_TOLERANCE: f32 = 0.005;
 
+/// One check of the suite: a fresh directory and the opener.
+pub type Check = fn(&Path, Opener<'_>);
+
 /// Runs every check, each in its own subdirectory of `scratch`.
 pub fn contract_tests(scratch: &Path, open: Opener<'_>) {
-    let checks: [(&str, fn(&Path, Opener<'_>)); 10] = [
+    let checks: [(&str, Check); 10] = [
         ("empty", check_empty),
         ("search_matches_brute_force", check_search_matches_brute_force),
         ("ties_by_smaller_id", check_ties_by_smaller_id),

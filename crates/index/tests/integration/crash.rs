@@ -194,3 +194,21 @@ fn a_directory_is_open_once() {
     drop(first);
     FlatIndex::open(tmp.path(), DIM).unwrap();
 }
+
+#[test]
+fn tombstone_log_torn_at_creation_is_recreated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut rng = TestRng::new(27);
+    build(dir, 4, &mut rng);
+    let tomb = dir.join("tombstones.log");
+    let header = fs_err::read(&tomb).unwrap();
+    fs_err::write(&tomb, &header[..5]).unwrap();
+    let mut index = FlatIndex::open(dir, DIM).unwrap();
+    assert_eq!(index.len(), 4);
+    assert_eq!(len(&tomb), HEADER);
+    index.remove(1).unwrap();
+    index.flush().unwrap();
+    drop(index);
+    assert_eq!(FlatIndex::open(dir, DIM).unwrap().ids().collect::<Vec<_>>(), [0, 2, 3]);
+}

@@ -1,6 +1,9 @@
 //! Integration tests of `gabarit-index`, one binary: the contract suite against `FlatIndex`,
 //! physical erasure, crash recovery, and a model-based proptest.
 
+// clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
+#![allow(clippy::unwrap_used)]
+
 mod contract;
 mod crash;
 mod erasure;
