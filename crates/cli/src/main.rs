@@ -780,7 +780,8 @@ fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<Ex
             .unwrap_or_default()
     );
     for face in &result.faces {
-        println!("\nquery face {} at {:?}: {} candidate(s)", face.index, <[f32; 4]>::from(face.bbox), face.candidates);
+        let bbox = <[f32; 4]>::from(face.bbox).map(|v| v.round());
+        println!("\nquery face {} at {bbox:?}: {} candidate(s)", face.index, face.candidates);
         for c in result.candidates.iter().filter(|c| c.query_face == face.index) {
             let meaning = c
                 .expected_false_candidates
