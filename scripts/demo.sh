@@ -17,13 +17,20 @@ echo; echo "== a sample collection: press photos (group photos, biden, one photo
 rm -rf "$GABARIT_DATA"
 mkdir -p "$GABARIT_DATA/../demo-gallery"
 for f in players.jpg gdp.jpg yaoming.jpg biden.jpg obama2.jpg; do cp "$s/$f" "$GABARIT_DATA/../demo-gallery/"; done
-$g init
-$g collection create press --description "sample press photos"
-$g ingest "$GABARIT_DATA/../demo-gallery" --collection press
-$g collection list
+$g init --admin admin
+$g --as admin user add curator --role curator
+$g --as admin user add ines --role investigator
+$g --as curator collection create press --description "sample press photos" \
+  --controller "Agence Exemple" --controller-contact dpo@agence.example \
+  --purpose "press archive: find the photos of a person for editorial and rights work" \
+  --purpose-category archive --legal-basis legitimate_interests --condition archiving \
+  --jurisdiction FR --retention-days 3650 --dpia DPIA-2026-001
+$g --as admin user grant ines press
+$g --as curator ingest "$GABARIT_DATA/../demo-gallery" --collection press
+$g --as curator collection list
 
-echo; echo "== search the collection with another photo of obama"
-$g search "$s/obama.jpg"
+echo; echo "== search the collection with another photo of obama (purpose-bound, audited)"
+$g --as ines search "$s/obama.jpg" --case DEMO-1 --purpose "demonstration search"
 
 echo; echo "== compare two photos directly"
 $g compare "$s/obama.jpg" "$s/obama3.jpg"

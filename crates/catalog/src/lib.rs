@@ -16,7 +16,9 @@ use gabarit_types::{BBox, Landmarks, Quality};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+mod access;
 mod migrations;
+pub use access::{CandidateRecord, UserRecord};
 pub use migrations::SCHEMA_VERSION;
 
 /// Catalog errors.
@@ -245,7 +247,7 @@ pub struct Catalog {
     path: PathBuf,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 

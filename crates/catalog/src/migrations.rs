@@ -75,6 +75,69 @@ const MIGRATIONS: &[&str] = &[
         vector BLOB NOT NULL
     );
     CREATE INDEX templates_collection ON templates (collection_id);",
+    // 2: governance of collections, users and keys, grants, the audit chain, searches and
+    // their candidates with reviews.
+    "ALTER TABLE collections ADD COLUMN governance TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        roles TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        prefix TEXT NOT NULL UNIQUE,
+        salt TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE grants (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, collection_id)
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE searches (
+        id INTEGER PRIMARY KEY,
+        actor TEXT NOT NULL,
+        case_ref TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        query_sha256 TEXT NOT NULL,
+        collections TEXT NOT NULL,
+        gallery_size INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL
+    );
+    CREATE TABLE candidates (
+        id INTEGER PRIMARY KEY,
+        search_id INTEGER NOT NULL REFERENCES searches(id) ON DELETE CASCADE,
+        face_id INTEGER NOT NULL,
+        query_face INTEGER NOT NULL,
+        rank INTEGER NOT NULL,
+        score REAL NOT NULL
+    );
+    CREATE TABLE reviews (
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id) ON DELETE CASCADE,
+        reviewer TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('confirm', 'reject')),
+        at TEXT NOT NULL,
+        PRIMARY KEY (candidate_id, reviewer)
+    );",
 ];
 
 /// Runs the migrations the database has not seen.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use gabarit_engine::governed;
 use gabarit_engine::store::Store;
 use gabarit_engine::{FaceService, FaceServiceConfig, ImageFaces};
 use gabarit_inference::{Pack, SessionOptions, install_artifacts, pack};
@@ -28,6 +29,9 @@ struct Cli {
     /// Data directory (catalog and vector index).
     #[arg(long, global = true, env = "GABARIT_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// The user acting (every operation on a data directory is authorised and audited).
+    #[arg(long = "as", global = true, env = "GABARIT_USER", value_name = "USER")]
+    acting: Option<String>,
     /// Log more (repeat for more detail). Logs go to stderr and never contain templates.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -47,8 +51,26 @@ enum Command {
     Faces(FacesArgs),
     /// Compare the best face of two photos.
     Compare(CompareArgs),
-    /// Create the data directory (catalog and index).
-    Init,
+    /// Create the data directory (catalog and index), and its first admin.
+    Init {
+        /// Name of the first admin (prints their API key once).
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Users, roles, grants and API keys (admin).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Confirm or reject a search candidate (reviewer).
+    Review {
+        /// `confirm` or `reject`.
+        #[arg(value_parser = ["confirm", "reject"])]
+        decision: String,
+        /// Candidate id (from `gabarit search`).
+        candidate: u64,
+    },
+    /// Verify or export the audit chain (dpo).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Create, list or show collections.
     #[command(subcommand)]
     Collection(CollectionCommand),
@@ -73,14 +95,153 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user with roles; prints their API key once.
+    Add {
+        /// User name.
+        name: String,
+        /// Role (repeatable): admin, curator, investigator, reviewer, dpo.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Replace a user's roles.
+    Roles {
+        /// User name.
+        name: String,
+        /// Role (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Grant a user search access to a collection.
+    Grant {
+        /// User name.
+        name: String,
+        /// Collection.
+        collection: String,
+    },
+    /// Issue a new API key (shown once).
+    Key {
+        /// User name.
+        name: String,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; names the first broken entry.
+    Verify,
+    /// Write entries as JSON lines.
+    Export {
+        /// From (RFC 3339 or a prefix such as 2026-11).
+        #[arg(long)]
+        from: Option<String>,
+        /// To (RFC 3339 or a prefix).
+        #[arg(long)]
+        to: Option<String>,
+        /// Output file (default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Default)]
+struct GovernanceArgs {
+    /// Controller's name.
+    #[arg(long)]
+    controller: Option<String>,
+    /// Controller's contact (email or address).
+    #[arg(long)]
+    controller_contact: Option<String>,
+    /// Purpose, in plain words.
+    #[arg(long)]
+    purpose: Option<String>,
+    /// Purpose category: archive, investigation, event_photos, fraud_prevention, research.
+    #[arg(long)]
+    purpose_category: Option<String>,
+    /// GDPR art. 6(1) basis: a..f or its name (e.g. legitimate_interests).
+    #[arg(long)]
+    legal_basis: Option<String>,
+    /// GDPR art. 9(2) condition: a..j or its name (e.g. archiving).
+    #[arg(long)]
+    condition: Option<String>,
+    /// Jurisdiction, ISO 3166-1 alpha-2 (repeatable).
+    #[arg(long = "jurisdiction")]
+    jurisdictions: Vec<String>,
+    /// Retention in days after ingestion.
+    #[arg(long, conflicts_with = "retention_until")]
+    retention_days: Option<u32>,
+    /// Retention until this date (YYYY-MM-DD).
+    #[arg(long)]
+    retention_until: Option<String>,
+    /// DPIA reference.
+    #[arg(long)]
+    dpia: Option<String>,
+}
+
+impl GovernanceArgs {
+    /// Applies the flags given on top of `draft`.
+    fn apply(&self, mut d: gabarit_governance::GovernanceDraft) -> Result<gabarit_governance::GovernanceDraft> {
+        use gabarit_governance as g;
+        if let Some(v) = &self.controller {
+            d.controller = Some(v.clone());
+        }
+        if let Some(v) = &self.controller_contact {
+            d.controller_contact = Some(v.clone());
+        }
+        if let Some(v) = &self.purpose {
+            d.purpose = Some(v.clone());
+        }
+        if let Some(v) = &self.purpose_category {
+            d.purpose_category = Some(g::PurposeCategory::parse(v)?);
+        }
+        if let Some(v) = &self.legal_basis {
+            d.legal_basis = Some(g::LegalBasis::parse(v)?);
+        }
+        if let Some(v) = &self.condition {
+            d.condition = Some(g::Condition::parse(v)?);
+        }
+        if !self.jurisdictions.is_empty() {
+            d.jurisdictions = self.jurisdictions.iter().map(|j| g::parse_jurisdiction(j)).collect::<Result<_, _>>()?;
+        }
+        if let Some(days) = self.retention_days {
+            if days == 0 {
+                bail!("--retention-days must be at least 1");
+            }
+            d.retention = Some(g::Retention::Days(days));
+        }
+        if let Some(date) = &self.retention_until {
+            let date: jiff::civil::Date =
+                date.parse().with_context(|| format!("--retention-until {date:?}: expected YYYY-MM-DD"))?;
+            d.retention = Some(g::Retention::Until(date));
+        }
+        if let Some(v) = &self.dpia {
+            d.dpia = Some(v.clone());
+        }
+        Ok(d)
+    }
+}
+
+#[derive(Subcommand)]
 enum CollectionCommand {
-    /// Create a collection.
+    /// Create a collection with its controller, purpose, legal basis, jurisdiction, retention
+    /// and DPIA (ingestion refuses a collection without them).
     Create {
         /// Unique name.
         name: String,
         /// What it holds.
         #[arg(long, default_value = "")]
         description: String,
+        #[command(flatten)]
+        governance: GovernanceArgs,
+    },
+    /// Change governance fields of a collection (logged with before and after).
+    Update {
+        /// Collection.
+        name: String,
+        #[command(flatten)]
+        governance: GovernanceArgs,
     },
     /// List collections with their counts.
     List {
@@ -144,6 +305,12 @@ struct SearchArgs {
     /// Exhaustive scan (the current index is always exhaustive).
     #[arg(long)]
     exact: bool,
+    /// Case reference (required: every search is purpose-bound).
+    #[arg(long = "case", required = true)]
+    case_ref: String,
+    /// Purpose of the search (required).
+    #[arg(long, required = true)]
+    purpose: String,
     /// FPIR target for the suggested threshold.
     #[arg(long, default_value_t = 1e-3)]
     target_fpir: f64,
@@ -356,18 +523,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Faces(args) => faces(&models, pack, args),
         Command::Compare(args) => compare(&models, pack, args),
         Command::Eval(args) => eval(&models, pack, args),
-        Command::Init => {
-            let store = Store::open(&data)?;
+        Command::Init { admin } => {
+            let mut store = Store::open(&data)?;
             println!(
                 "data directory ready: {} (catalog schema v{})",
                 store.root().display(),
                 gabarit_catalog::SCHEMA_VERSION
             );
+            if let Some(name) = admin {
+                let key = governed::bootstrap_admin(&mut store, &name)?;
+                println!("admin {name} created; API key (shown once, store it safely): {key}");
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Collection(cmd) => collection(&data, cmd),
-        Command::Ingest(args) => ingest(&models, &data, pack, args),
-        Command::Search(args) => search(&models, &data, pack, args),
+        Command::User(cmd) => user(&data, cli.acting.as_deref(), cmd),
+        Command::Review { decision, candidate } => {
+            let mut store = open_existing(&data)?;
+            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let state = governed::review(&mut store, &who, candidate, decision == "confirm")?;
+            println!(
+                "candidate {candidate}: confirmed by [{}], rejected by [{}]: {}",
+                state.candidate.confirmed_by.join(", "),
+                state.candidate.rejected_by.join(", "),
+                if state.confirmed {
+                    "CONFIRMED (two different reviewers)"
+                } else {
+                    "not confirmed (needs two different reviewers and no rejection)"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(cmd) => audit(&data, cli.acting.as_deref(), cmd),
+        Command::Collection(cmd) => collection(&data, cli.acting.as_deref(), cmd),
+        Command::Ingest(args) => ingest(&models, &data, cli.acting.as_deref(), pack, args),
+        Command::Search(args) => search(&models, &data, cli.acting.as_deref(), pack, args),
         Command::FacesOf { image, json } => faces_of(&data, &image, json),
         Command::Image(ImageCommand::Show { id }) => image_show(&data, id),
     }
@@ -669,12 +858,23 @@ fn open_existing(data: &Path) -> Result<Store> {
     Ok(Store::open(data)?)
 }
 
-fn collection(data: &Path, cmd: CollectionCommand) -> Result<ExitCode> {
-    let store = Store::open(data)?;
+fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Result<ExitCode> {
+    let mut store = open_existing(data)?;
+    let who = governed::actor(&store, acting)?;
     match cmd {
-        CollectionCommand::Create { name, description } => {
-            let c = store.catalog.create_collection(&name, &description)?;
-            println!("collection {} created (id {})", c.name, c.id);
+        CollectionCommand::Create { name, description, governance } => {
+            let draft = governance.apply(Default::default())?;
+            governed::create_collection(&mut store, &who, &name, &description, &draft)?;
+            println!("collection {name} created");
+            let missing = draft.missing();
+            if !missing.is_empty() {
+                println!("note: ingestion is refused until these are set: --{}", missing.join(", --"));
+            }
+        }
+        CollectionCommand::Update { name, governance } => {
+            let draft = governance.apply(store.catalog.governance(&name)?)?;
+            governed::update_collection(&mut store, &who, &name, &draft)?;
+            println!("collection {name} updated");
         }
         CollectionCommand::List { json } => {
             let all = store.catalog.collections()?;
@@ -693,16 +893,22 @@ fn collection(data: &Path, cmd: CollectionCommand) -> Result<ExitCode> {
         CollectionCommand::Show { name } => {
             let c = store.catalog.collections()?.into_iter().find(|c| c.collection.name == name);
             let c = c.ok_or_else(|| anyhow::anyhow!("no collection named {name:?}"))?;
-            println!("{}", serde_json::to_string_pretty(&c)?);
+            let g = store.catalog.governance(&name)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"collection": c, "governance": g, "missing": g.missing()}))?
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<ExitCode> {
-    use gabarit_engine::ingest::{IngestOptions, ingest};
+fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: IngestArgs) -> Result<ExitCode> {
+    use gabarit_engine::ingest::IngestOptions;
     let mut store = open_existing(data)?;
-    store.catalog.collection(&args.collection)?;
+    let who = governed::actor(&store, acting)?;
+    gabarit_governance::authorize::<gabarit_governance::actions::Ingest>(&who, gabarit_governance::Action::Ingest)?;
+    store.catalog.governance(&args.collection)?.complete(&args.collection)?;
     let service = service(models, pack, &args.engine, usize::MAX)?;
     let opts = IngestOptions {
         collection: args.collection.clone(),
@@ -716,7 +922,7 @@ fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<Ex
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let report = ingest(&service, &mut store, &opts, &mut |p| {
+    let report = governed::governed_ingest(&service, &mut store, &who, &opts, &mut |p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
         bar.set_message(format!("{:.1} faces/s", p.faces as f64 / started.elapsed().as_secs_f64().max(1e-3)));
@@ -744,9 +950,10 @@ fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<Ex
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
-    use gabarit_engine::search::{SearchOptions, search, write_crops};
-    let store = open_existing(data)?;
+fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
+    use gabarit_engine::search::{SearchOptions, write_crops};
+    let mut store = open_existing(data)?;
+    let who = governed::actor(&store, acting)?;
     let calibration = pack.calibration()?;
     let threshold = pack.thresholds.verification;
     let service = service(models, pack, &args.engine, 1)?;
@@ -757,16 +964,28 @@ fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<Ex
         face: args.face,
         target_fpir: args.target_fpir,
     };
-    let result = search(&service, &store, &args.photo, &opts, calibration.as_ref(), threshold)?;
+    let governed = governed::governed_search(
+        &service,
+        &mut store,
+        &who,
+        &args.case_ref,
+        &args.purpose,
+        &args.photo,
+        &opts,
+        calibration.as_ref(),
+        threshold,
+    )?;
+    let result = &governed.result;
     if let Some(dir) = &args.crops {
         let limits = DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() };
         let files = write_crops(&result.candidates, dir, &limits)?;
         eprintln!("{} crops written to {}", files.len(), dir.display());
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        println!("{}", serde_json::to_string_pretty(&governed)?);
         return Ok(ExitCode::SUCCESS);
     }
+    println!("search {} for case {:?} ({})", governed.search_id, governed.case_ref, governed.purpose);
     println!(
         "{} face(s) in {}; searched {} templates in {} (exhaustive); threshold {:.2}{}",
         result.faces.len(),
@@ -782,13 +1001,14 @@ fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<Ex
     for face in &result.faces {
         let bbox = <[f32; 4]>::from(face.bbox).map(|v| v.round());
         println!("\nquery face {} at {bbox:?}: {} candidate(s)", face.index, face.candidates);
-        for c in result.candidates.iter().filter(|c| c.query_face == face.index) {
+        for (c, id) in result.candidates.iter().zip(&governed.candidate_ids).filter(|(c, _)| c.query_face == face.index)
+        {
             let meaning = c
                 .expected_false_candidates
                 .map(|e| format!("~{e:.2e} false candidates expected at this score"))
                 .unwrap_or_default();
             println!(
-                "  {:>2}. {:.3}  {:<14} {}  face {} {:?}  {}  {}",
+                "  {:>2}. candidate {id}  {:.3}  {:<14} {}  face {} {:?}  {}  {}",
                 c.rank,
                 c.score,
                 c.collection,
@@ -800,7 +1020,9 @@ fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<Ex
             );
         }
     }
-    println!("\nCandidates are for human review, not identifications.");
+    println!(
+        "\nCandidates are for human review, not identifications: `gabarit review confirm|reject CANDIDATE` (two different reviewers confirm)."
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -831,4 +1053,75 @@ fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
     let faces = store.catalog.faces_of_image(id)?;
     println!("{}", serde_json::to_string_pretty(&json!({"image": img, "faces": faces}))?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_governance::Role>> {
+    Ok(roles.iter().map(|r| gabarit_governance::Role::parse(r)).collect::<Result<_, _>>()?)
+}
+
+fn user(data: &Path, acting: Option<&str>, cmd: UserCommand) -> Result<ExitCode> {
+    let mut store = open_existing(data)?;
+    let who = governed::actor(&store, acting)?;
+    match cmd {
+        UserCommand::Add { name, roles } => {
+            let key = governed::add_user(&mut store, &who, &name, &parse_roles(&roles)?)?;
+            println!("user {name} created; API key (shown once, store it safely): {key}");
+        }
+        UserCommand::Roles { name, roles } => {
+            governed::set_roles(&mut store, &who, &name, &parse_roles(&roles)?)?;
+            println!("user {name}: roles {}", roles.join(", "));
+        }
+        UserCommand::Grant { name, collection } => {
+            governed::grant(&mut store, &who, &name, &collection)?;
+            println!("user {name} may search {collection}");
+        }
+        UserCommand::Key { name } => {
+            let key = governed::issue_key(&mut store, &who, &name)?;
+            println!("API key for {name} (shown once): {key}");
+        }
+        UserCommand::List => {
+            gabarit_governance::authorize::<gabarit_governance::actions::Other>(
+                &who,
+                gabarit_governance::Action::ManageUsers,
+            )?;
+            for u in store.catalog.users()? {
+                let roles: Vec<&str> = u.roles.iter().map(|r| r.name()).collect();
+                println!("{:<20} {:<30} {}", u.name, roles.join(","), u.collections.join(","));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit(data: &Path, acting: Option<&str>, cmd: AuditCommand) -> Result<ExitCode> {
+    let mut store = open_existing(data)?;
+    let who = governed::actor(&store, acting)?;
+    match cmd {
+        AuditCommand::Verify => {
+            let (n, broken) = governed::audit_verify(&mut store, &who)?;
+            match broken {
+                None => {
+                    println!("audit chain intact: {n} entries");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    println!("audit chain BROKEN at entry {} (seq {}): {}", b.position, b.seq, b.reason);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        AuditCommand::Export { from, to, out } => {
+            let entries = governed::audit_export(&mut store, &who, from.as_deref(), to.as_deref())?;
+            let mut text = String::new();
+            for e in &entries {
+                text.push_str(&serde_json::to_string(e)?);
+                text.push('\n');
+            }
+            match out {
+                Some(p) => fs_err::write(&p, text)?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! yields a [`FileError`] for that file and the batch goes on.
 
 pub mod eval;
+pub mod governed;
 pub mod ingest;
 pub mod report;
 pub mod search;
@@ -44,6 +45,9 @@ pub enum Error {
     /// The request is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A policy refused the request.
+    #[error(transparent)]
+    Policy(#[from] gabarit_governance::Error),
 }
 
 /// Result alias of this crate.

@@ -8,10 +8,37 @@ use std::time::{Duration, Instant};
 use crate::{gabarit, run, sample};
 
 fn data_cmd(data: &Path) -> std::process::Command {
+    as_user(data, "cur")
+}
+
+/// The command acting as `user` on `data`.
+pub fn as_user(data: &Path, user: &str) -> std::process::Command {
     let mut c = gabarit();
-    c.env("GABARIT_DATA", data);
+    c.env("GABARIT_DATA", data).env("GABARIT_USER", user);
     c
 }
+
+/// Full governance flags of a collection.
+pub const GOVERNANCE: &[&str] = &[
+    "--controller",
+    "Agence Exemple",
+    "--controller-contact",
+    "dpo@agence.example",
+    "--purpose",
+    "press photo archive: find every photo of a person for editorial and rights work",
+    "--purpose-category",
+    "archive",
+    "--legal-basis",
+    "f",
+    "--condition",
+    "j",
+    "--jurisdiction",
+    "FR",
+    "--retention-days",
+    "3650",
+    "--dpia",
+    "DPIA-2026-007",
+];
 
 fn ok(cmd: &mut std::process::Command) -> String {
     let out = run(cmd);
@@ -19,13 +46,25 @@ fn ok(cmd: &mut std::process::Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn new_collection(data: &Path, name: &str) {
-    ok(data_cmd(data).arg("init"));
-    ok(data_cmd(data).args(["collection", "create", name]));
+/// A data directory with an admin, a curator `cur`, an investigator `inv` (granted the
+/// collection), reviewers `rita` and `raoul`, a dpo `dora`, and one governed collection.
+pub fn new_collection(data: &Path, name: &str) {
+    ok(gabarit().env("GABARIT_DATA", data).args(["init", "--admin", "admin"]));
+    for (user, role) in
+        [("cur", "curator"), ("inv", "investigator"), ("rita", "reviewer"), ("raoul", "reviewer"), ("dora", "dpo")]
+    {
+        ok(as_user(data, "admin").args(["user", "add", user, "--role", role]));
+    }
+    ok(data_cmd(data).args(["collection", "create", name]).args(GOVERNANCE));
+    ok(as_user(data, "admin").args(["user", "grant", "inv", name]));
 }
 
-fn search_json(data: &Path, photo: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = ok(data_cmd(data).arg("search").arg(photo).arg("--json").args(extra));
+pub fn search_json(data: &Path, photo: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = ok(as_user(data, "inv")
+        .arg("search")
+        .arg(photo)
+        .args(["--json", "--case", "CASE-1", "--purpose", "test"])
+        .args(extra));
     serde_json::from_str(&out).expect("search JSON")
 }
 
@@ -56,13 +95,18 @@ fn a_planted_face_is_found_at_rank_one_and_biden_is_not_returned() {
     let names: Vec<String> = result["candidates"].as_array().unwrap().iter().map(file_name).collect();
     assert_eq!(names, vec!["biden.jpg".to_string()]);
     // Restricting to another (empty) collection finds nothing.
-    ok(data_cmd(&data).args(["collection", "create", "other"]));
+    ok(data_cmd(&data).args(["collection", "create", "other"]).args(GOVERNANCE));
+    ok(as_user(&data, "admin").args(["user", "grant", "inv", "other"]));
     let result = search_json(&data, &sample("obama.jpg"), &["--collection", "other"]);
     assert_eq!(result["gallery_size"], 0);
     assert!(result["candidates"].as_array().unwrap().is_empty());
     // Crops for review.
     let crops = dir.path().join("crops");
-    ok(data_cmd(&data).arg("search").arg(sample("obama3.jpg")).arg("--crops").arg(&crops));
+    ok(as_user(&data, "inv")
+        .arg("search")
+        .arg(sample("obama3.jpg"))
+        .args(["--case", "CASE-1", "--purpose", "test", "--collection", "press", "--crops"])
+        .arg(&crops));
     let written: Vec<_> = fs_err::read_dir(&crops).unwrap().collect();
     assert_eq!(written.len(), 1, "one candidate (obama2), one crop");
 }
@@ -200,7 +244,12 @@ fn archives_and_bad_files_are_ingested_or_reported() {
     let shown = ok(data_cmd(&data).args(["image", "show", &id.to_string()]));
     assert!(shown.contains("deep/biden.jpg"));
     // Searching a data directory that does not exist says what to do.
-    let out = run(gabarit().env("GABARIT_DATA", dir.path().join("nowhere")).arg("search").arg(sample("obama.jpg")));
+    let out = run(as_user(&dir.path().join("nowhere"), "inv").arg("search").arg(sample("obama.jpg")).args([
+        "--case",
+        "C",
+        "--purpose",
+        "P",
+    ]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("gabarit init"));
 }

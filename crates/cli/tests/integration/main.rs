@@ -4,8 +4,12 @@
 //! and `gabarit samples install` first (into `.gabarit/` of the workspace, or the
 //! directories named by `GABARIT_MODELS` and `GABARIT_SAMPLES`).
 
+// Helpers outside #[test] functions may unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod bad_input;
 mod catalog;
+mod governance;
 mod install;
 mod parity;
 mod verification;

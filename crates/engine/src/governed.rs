@@ -1,0 +1,251 @@
+//! Governed use cases: every operation on collections and biometric data names the user
+//! acting, is authorised by the core's policy (`gabarit-governance`), and is written to the
+//! audit chain. The CLI and the server call these, never the raw operations.
+
+use gabarit_governance::audit::{Break, verify};
+use gabarit_governance::{Action, GovernanceDraft, Principal, Role, actions, authorize, authorize_search, confirmed};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::ingest::{IngestOptions, IngestProgress, IngestReport, ingest};
+use crate::search::{SearchOptions, SearchResult, search};
+use crate::store::Store;
+use crate::{Error, FaceService, Result};
+
+/// Resolves the acting user. The CLI never acts as an anonymous superuser: a data directory
+/// without users must first get an admin (`gabarit init --admin NAME`).
+pub fn actor(store: &Store, name: Option<&str>) -> Result<Principal> {
+    let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
+        return Err(Error::Invalid("say who is acting: --as USER (or GABARIT_USER)".into()));
+    };
+    if store.catalog.user_count()? == 0 {
+        return Err(Error::Invalid(
+            "this data directory has no users yet: create the first admin with `gabarit init --admin NAME`".into(),
+        ));
+    }
+    Ok(store.catalog.principal(name)?)
+}
+
+/// Creates the first admin of an empty data directory; returns their API key (shown once).
+pub fn bootstrap_admin(store: &mut Store, name: &str) -> Result<String> {
+    if store.catalog.user_count()? > 0 {
+        return Err(Error::Invalid(
+            "this data directory already has users: an admin adds more with `gabarit user add`".into(),
+        ));
+    }
+    store.catalog.create_user(name, &[Role::Admin])?;
+    let key = store.catalog.issue_key(name)?;
+    store.catalog.audit(name, "user_create", json!({"user": name, "roles": ["admin"], "bootstrap": true}))?;
+    Ok(key)
+}
+
+/// Adds a user with roles (admin only).
+pub fn add_user(store: &mut Store, who: &Principal, name: &str, roles: &[Role]) -> Result<String> {
+    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    store.catalog.create_user(name, roles)?;
+    let key = store.catalog.issue_key(name)?;
+    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+    store.catalog.audit(&who.name, "user_create", json!({"user": name, "roles": names}))?;
+    Ok(key)
+}
+
+/// Changes a user's roles (admin only).
+pub fn set_roles(store: &mut Store, who: &Principal, name: &str, roles: &[Role]) -> Result<()> {
+    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    let before = store.catalog.principal(name)?.roles;
+    store.catalog.set_roles(name, roles)?;
+    store.catalog.audit(&who.name, "role_change", json!({"user": name, "before": before, "after": roles}))?;
+    Ok(())
+}
+
+/// Grants a user search access to a collection (admin only).
+pub fn grant(store: &mut Store, who: &Principal, user: &str, collection: &str) -> Result<()> {
+    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    store.catalog.grant(user, collection)?;
+    store.catalog.audit(&who.name, "grant", json!({"user": user, "collection": collection}))?;
+    Ok(())
+}
+
+/// Issues a new API key (admin only).
+pub fn issue_key(store: &mut Store, who: &Principal, user: &str) -> Result<String> {
+    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    let key = store.catalog.issue_key(user)?;
+    store.catalog.audit(&who.name, "key_issue", json!({"user": user}))?;
+    Ok(key)
+}
+
+/// Creates a collection with its governance fields (curator).
+pub fn create_collection(
+    store: &mut Store,
+    who: &Principal,
+    name: &str,
+    description: &str,
+    draft: &GovernanceDraft,
+) -> Result<()> {
+    authorize::<actions::Other>(who, Action::ManageCollections)?;
+    store.catalog.create_collection(name, description)?;
+    store.catalog.set_governance(name, draft)?;
+    store.catalog.audit(
+        &who.name,
+        "collection_create",
+        json!({"collection": name, "governance": draft, "missing": draft.missing()}),
+    )?;
+    Ok(())
+}
+
+/// Changes governance fields of a collection (curator); logged with before and after.
+pub fn update_collection(store: &mut Store, who: &Principal, name: &str, draft: &GovernanceDraft) -> Result<()> {
+    authorize::<actions::Other>(who, Action::ManageCollections)?;
+    let before = store.catalog.governance(name)?;
+    store.catalog.set_governance(name, draft)?;
+    store.catalog.audit(
+        &who.name,
+        "collection_update",
+        json!({"collection": name, "before": before, "after": draft}),
+    )?;
+    Ok(())
+}
+
+/// Ingests into a collection (curator), refusing a collection whose governance is incomplete.
+pub fn governed_ingest(
+    service: &FaceService,
+    store: &mut Store,
+    who: &Principal,
+    opts: &IngestOptions,
+    progress: &mut dyn FnMut(IngestProgress),
+) -> Result<IngestReport> {
+    authorize::<actions::Ingest>(who, Action::Ingest)?;
+    store.catalog.governance(&opts.collection)?.complete(&opts.collection)?;
+    let report = ingest(service, store, opts, progress)?;
+    store.catalog.audit(
+        &who.name,
+        "ingest",
+        json!({
+            "collection": report.collection, "job": report.job, "inputs": opts.inputs,
+            "files": report.files, "ingested": report.ingested, "duplicates": report.duplicates,
+            "failed": report.failed.len(), "faces": report.faces, "templates": report.templates,
+        }),
+    )?;
+    Ok(report)
+}
+
+/// A search with its purpose and the ids of its candidates (for review).
+#[derive(Debug, Clone, Serialize)]
+pub struct GovernedSearch {
+    /// Search id.
+    pub search_id: u64,
+    /// Case reference.
+    pub case_ref: String,
+    /// Purpose.
+    pub purpose: String,
+    /// Candidate ids, parallel to `result.candidates`.
+    pub candidate_ids: Vec<u64>,
+    /// The result.
+    #[serde(flatten)]
+    pub result: SearchResult,
+}
+
+/// Purpose-bound search (investigator, within granted collections): needs a case reference
+/// and a purpose; the search, its collections, the query's content hash (never the image) and
+/// the candidates returned are recorded and audited.
+#[allow(clippy::too_many_arguments)]
+pub fn governed_search(
+    service: &FaceService,
+    store: &mut Store,
+    who: &Principal,
+    case_ref: &str,
+    purpose: &str,
+    photo: &std::path::Path,
+    opts: &SearchOptions,
+    calibration: Option<&gabarit_inference::Calibration>,
+    pack_threshold: f32,
+) -> Result<GovernedSearch> {
+    if case_ref.trim().is_empty() || purpose.trim().is_empty() {
+        return Err(Error::Invalid("every search needs a case reference (--case) and a purpose (--purpose)".into()));
+    }
+    let started = jiff::Timestamp::now().to_string();
+    // Without --collection an investigator searches the collections granted to them.
+    let mut opts = opts.clone();
+    if opts.collections.is_empty() {
+        opts.collections = store.catalog.user(&who.name)?.map(|u| u.collections).unwrap_or_default();
+        if opts.collections.is_empty() {
+            return Err(Error::Invalid(format!("{} has no collection granted for search", who.name)));
+        }
+    }
+    let mut named = Vec::new();
+    for c in &opts.collections {
+        named.push((store.catalog.collection(c)?.id, c.clone()));
+    }
+    authorize_search(who, &named)?;
+    let result = search(service, store, photo, &opts, calibration, pack_threshold)?;
+    let cands: Vec<(u64, usize, usize, f32)> =
+        result.candidates.iter().map(|c| (c.face_id, c.query_face, c.rank, c.score)).collect();
+    let (search_id, candidate_ids) = store.catalog.record_search(
+        &who.name,
+        case_ref,
+        purpose,
+        &result.query_sha256,
+        &result.collections,
+        result.gallery_size,
+        &started,
+        &cands,
+    )?;
+    store.catalog.audit(
+        &who.name,
+        "search",
+        json!({
+            "search": search_id, "case": case_ref, "purpose": purpose,
+            "period": {"from": started, "to": jiff::Timestamp::now().to_string()},
+            "collections": result.collections, "gallery_size": result.gallery_size,
+            "input_sha256": result.query_sha256, "threshold": result.threshold,
+            "candidates": candidate_ids.iter().zip(&result.candidates)
+                .map(|(id, c)| json!({"candidate": id, "face": c.face_id, "score": c.score})).collect::<Vec<_>>(),
+        }),
+    )?;
+    Ok(GovernedSearch { search_id, case_ref: case_ref.into(), purpose: purpose.into(), candidate_ids, result })
+}
+
+/// The state of a candidate after a review.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewState {
+    /// The candidate.
+    pub candidate: gabarit_catalog::CandidateRecord,
+    /// Whether two different reviewers confirmed it and nobody rejected it.
+    pub confirmed: bool,
+}
+
+/// A reviewer confirms or rejects a candidate; logged (AI Act art. 14(5)).
+pub fn review(store: &mut Store, who: &Principal, candidate: u64, confirm: bool) -> Result<ReviewState> {
+    authorize::<actions::Other>(who, Action::Review)?;
+    let c = store.catalog.review(candidate, &who.name, confirm)?;
+    let done = confirmed(&c.confirmed_by, &c.rejected_by);
+    store.catalog.audit(
+        &who.name,
+        if confirm { "candidate_confirm" } else { "candidate_reject" },
+        json!({"candidate": candidate, "search": c.search_id, "case": c.case_ref, "face": c.face_id, "confirmed": done}),
+    )?;
+    Ok(ReviewState { candidate: c, confirmed: done })
+}
+
+/// Recomputes the audit chain (dpo); the first broken entry, if any.
+pub fn audit_verify(store: &mut Store, who: &Principal) -> Result<(usize, Option<Break>)> {
+    authorize::<actions::Other>(who, Action::Audit)?;
+    let entries = store.catalog.audit_entries(None, None)?;
+    let broken = verify(&entries);
+    let n = entries.len();
+    store.catalog.audit(&who.name, "audit_verify", json!({"entries": n, "intact": broken.is_none()}))?;
+    Ok((n, broken))
+}
+
+/// Audit entries in a period (dpo), for export as JSON lines.
+pub fn audit_export(
+    store: &mut Store,
+    who: &Principal,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Vec<gabarit_governance::audit::Entry>> {
+    authorize::<actions::Other>(who, Action::Audit)?;
+    let entries = store.catalog.audit_entries(from, to)?;
+    store.catalog.audit(&who.name, "audit_export", json!({"from": from, "to": to, "entries": entries.len()}))?;
+    Ok(entries)
+}
