@@ -17,6 +17,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 mod access;
+mod rights;
+pub use rights::{Deleted, RightsRequest};
 mod migrations;
 pub use access::{CandidateRecord, UserRecord};
 pub use migrations::SCHEMA_VERSION;
@@ -256,7 +258,7 @@ impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         let conn = Connection::open(path).map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
         let mut cat = Catalog { conn, path: path.to_path_buf() };
-        cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")?;
+        cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")?;
         migrations::migrate(&mut cat)?;
         Ok(cat)
     }

@@ -138,6 +138,27 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         PRIMARY KEY (candidate_id, reviewer)
     );",
+    // 3: rights requests and suppression templates (objections).
+    "CREATE TABLE rights_requests (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('access', 'erasure', 'objection')),
+        requester TEXT NOT NULL,
+        verification TEXT NOT NULL,
+        received_on TEXT NOT NULL,
+        deadline TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        photo_sha256 TEXT,
+        outcome TEXT
+    );
+    CREATE TABLE suppressions (
+        id INTEGER PRIMARY KEY,
+        request_id INTEGER NOT NULL REFERENCES rights_requests(id),
+        created_at TEXT NOT NULL,
+        scale REAL NOT NULL,
+        vector BLOB NOT NULL
+    );",
 ];
 
 /// Runs the migrations the database has not seen.

@@ -71,6 +71,15 @@ enum Command {
     /// Verify or export the audit chain (dpo).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rights requests by face: access, erasure, objection (dpo).
+    #[command(subcommand)]
+    Rights(RightsCommand),
+    /// Delete what has outlived its collection's retention (dpo).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Reports for the data protection officer.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Create, list or show collections.
     #[command(subcommand)]
     Collection(CollectionCommand),
@@ -126,6 +135,75 @@ enum UserCommand {
     },
     /// List users.
     List,
+}
+
+#[derive(Subcommand)]
+enum RightsCommand {
+    /// Record a request: who asks, how their identity was verified, when it was received.
+    Open {
+        /// access, erasure or objection.
+        #[arg(long, value_parser = ["access", "erasure", "objection"])]
+        kind: String,
+        /// Requester reference (name or file number).
+        #[arg(long)]
+        requester: String,
+        /// How identity was verified (e.g. "ID document checked", "existing account").
+        #[arg(long)]
+        verification: String,
+        /// Date received (YYYY-MM-DD); the deadline is one month later.
+        #[arg(long)]
+        received: String,
+    },
+    /// List requests with their deadlines.
+    List,
+    /// Report every face of the requester (exhaustive), as JSON and HTML.
+    Access {
+        /// Request id.
+        request: u64,
+        /// The requester's photo.
+        photo: PathBuf,
+        /// Folder for access-<id>.json and access-<id>.html.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// List, then (with --confirm N) erase every face of the requester.
+    Erase {
+        /// Request id.
+        request: u64,
+        /// The requester's photo.
+        photo: PathBuf,
+        /// The number of faces listed by the run without --confirm.
+        #[arg(long)]
+        confirm: Option<usize>,
+    },
+    /// Keep the requester's template as a suppression template: matching faces are never
+    /// stored again and never returned by search.
+    Object {
+        /// Request id.
+        request: u64,
+        /// The requester's photo.
+        photo: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Delete expired images, faces and templates (logged).
+    Run {
+        /// Evaluate expiry at this instant instead of now (RFC 3339; for checks and tests).
+        #[arg(long, hide = true)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Record of processing activities (GDPR art. 30), per collection.
+    Processing {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -554,6 +632,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(cmd) => audit(&data, cli.acting.as_deref(), cmd),
+        Command::Rights(cmd) => rights(&models, &data, cli.acting.as_deref(), pack, cmd),
+        Command::Retention(RetentionCommand::Run { now }) => {
+            let mut store = open_existing(&data)?;
+            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let now = match now {
+                Some(t) => t.parse::<jiff::Timestamp>().with_context(|| format!("--now {t:?}: expected RFC 3339"))?,
+                None => jiff::Timestamp::now(),
+            };
+            let r = gabarit_engine::rights::retention_run(&mut store, &who, now)?;
+            if r.collections.is_empty() {
+                println!("nothing has expired");
+            }
+            for (c, d) in r.collections {
+                println!("{c}: {} image(s), {} face(s), {} template(s) deleted", d.images, d.faces, d.templates);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(ReportCommand::Processing { json }) => {
+            let mut store = open_existing(&data)?;
+            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let record = governed::processing_record(&mut store, &who)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                print!("{}", governed::processing_record_text(&record));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Collection(cmd) => collection(&data, cli.acting.as_deref(), cmd),
         Command::Ingest(args) => ingest(&models, &data, cli.acting.as_deref(), pack, args),
         Command::Search(args) => search(&models, &data, cli.acting.as_deref(), pack, args),
@@ -905,6 +1011,7 @@ fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Resu
 
 fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: IngestArgs) -> Result<ExitCode> {
     use gabarit_engine::ingest::IngestOptions;
+    let rights_threshold = pack.thresholds.rights;
     let mut store = open_existing(data)?;
     let who = governed::actor(&store, acting)?;
     gabarit_governance::authorize::<gabarit_governance::actions::Ingest>(&who, gabarit_governance::Action::Ingest)?;
@@ -915,6 +1022,8 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
         inputs: args.inputs.clone(),
         batch_size: args.batch,
         limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
+        suppressions: Vec::new(),
+        suppression_threshold: rights_threshold,
     };
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(
@@ -929,7 +1038,7 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
     })?;
     bar.finish_and_clear();
     println!(
-        "{}: {} files, {} images ingested, {} already present, {} failed; {} faces ({} usable), {} templates; {:.1} files/s, {:.1} faces/s",
+        "{}: {} files, {} images ingested, {} already present, {} failed; {} faces ({} usable), {} templates, {} suppressed by objection; {:.1} files/s, {:.1} faces/s",
         report.collection,
         report.files,
         report.ingested,
@@ -938,6 +1047,7 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
         report.faces,
         report.usable_faces,
         report.templates,
+        report.suppressed_by_objection,
         report.files_per_s,
         report.faces_per_s
     );
@@ -956,6 +1066,7 @@ fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: Se
     let who = governed::actor(&store, acting)?;
     let calibration = pack.calibration()?;
     let threshold = pack.thresholds.verification;
+    let rights_threshold = pack.thresholds.rights;
     let service = service(models, pack, &args.engine, 1)?;
     let opts = SearchOptions {
         collections: args.collection.clone(),
@@ -963,6 +1074,7 @@ fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: Se
         threshold: args.threshold,
         face: args.face,
         target_fpir: args.target_fpir,
+        suppression_threshold: Some(rights_threshold),
     };
     let governed = governed::governed_search(
         &service,
@@ -1124,4 +1236,95 @@ fn audit(data: &Path, acting: Option<&str>, cmd: AuditCommand) -> Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn rights(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
+    use gabarit_engine::rights;
+    let mut store = open_existing(data)?;
+    let who = governed::actor(&store, acting)?;
+    let threshold = pack.thresholds.rights;
+    let engine = EngineArgs {
+        workers: Some(1),
+        threads: 1,
+        det_size: DetSize::Pack,
+        max_pixels: DecodeLimits::default().max_pixels,
+    };
+    let print = |r: &rights::RightsReport| {
+        println!(
+            "request {} ({}): {} face(s) match among {} templates (threshold {:.2}, exhaustive)",
+            r.request.id,
+            r.request.kind,
+            r.matches.len(),
+            r.templates_searched,
+            r.threshold
+        );
+        for m in &r.matches {
+            println!(
+                "  face {:>6}  {:.3}  {:<14} {}  {}",
+                m.face_id,
+                m.score,
+                m.collection,
+                m.path,
+                m.captured_at.as_deref().unwrap_or("-")
+            );
+        }
+    };
+    match cmd {
+        RightsCommand::Open { kind, requester, verification, received } => {
+            let r = rights::open_request(&mut store, &who, &kind, &requester, &verification, &received)?;
+            println!("request {} ({}) recorded; answer due by {}", r.id, r.kind, r.deadline);
+        }
+        RightsCommand::List => {
+            gabarit_governance::authorize::<gabarit_governance::actions::Rights>(
+                &who,
+                gabarit_governance::Action::Rights,
+            )?;
+            for r in store.catalog.requests()? {
+                println!(
+                    "{:>4} {:<9} {:<6} received {} due {}  {}  {}",
+                    r.id,
+                    r.kind,
+                    r.status,
+                    r.received_on,
+                    r.deadline,
+                    r.requester,
+                    r.outcome.unwrap_or_default()
+                );
+            }
+        }
+        RightsCommand::Access { request, photo, out } => {
+            let service = service(models, pack, &engine, 1)?;
+            let r = rights::access(&service, &mut store, &who, request, &photo, threshold)?;
+            fs_err::create_dir_all(&out)?;
+            let (json_path, html_path) =
+                (out.join(format!("access-{request}.json")), out.join(format!("access-{request}.html")));
+            fs_err::write(&json_path, serde_json::to_string_pretty(&r)?)?;
+            fs_err::write(&html_path, rights::report_html(&r))?;
+            print(&r);
+            println!("report: {} and {}", json_path.display(), html_path.display());
+        }
+        RightsCommand::Erase { request, photo, confirm } => {
+            let service = service(models, pack, &engine, 1)?;
+            let (r, deleted) = rights::erase(&service, &mut store, &who, request, &photo, threshold, confirm)?;
+            print(&r);
+            match deleted {
+                None => println!(
+                    "nothing deleted yet: to erase these {} face(s), run again with --confirm {}",
+                    r.matches.len(),
+                    r.matches.len()
+                ),
+                Some(d) => println!(
+                    "erased: {} template(s), {} face(s), {} image(s) left without a face; index compacted, catalog vacuumed",
+                    d.templates, d.faces, d.images
+                ),
+            }
+        }
+        RightsCommand::Object { request, photo } => {
+            let service = service(models, pack, &engine, 1)?;
+            let r = rights::object(&service, &mut store, &who, request, &photo, threshold)?;
+            print(&r);
+            println!("suppression template stored: these faces are hidden from search and never ingested again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

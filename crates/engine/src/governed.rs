@@ -116,7 +116,9 @@ pub fn governed_ingest(
 ) -> Result<IngestReport> {
     authorize::<actions::Ingest>(who, Action::Ingest)?;
     store.catalog.governance(&opts.collection)?.complete(&opts.collection)?;
-    let report = ingest(service, store, opts, progress)?;
+    let mut opts = opts.clone();
+    opts.suppressions = crate::rights::suppression_vectors(store)?;
+    let report = ingest(service, store, &opts, progress)?;
     store.catalog.audit(
         &who.name,
         "ingest",
@@ -124,6 +126,7 @@ pub fn governed_ingest(
             "collection": report.collection, "job": report.job, "inputs": opts.inputs,
             "files": report.files, "ingested": report.ingested, "duplicates": report.duplicates,
             "failed": report.failed.len(), "faces": report.faces, "templates": report.templates,
+            "suppressed_by_objection": report.suppressed_by_objection,
         }),
     )?;
     Ok(report)
@@ -248,4 +251,100 @@ pub fn audit_export(
     let entries = store.catalog.audit_entries(from, to)?;
     store.catalog.audit(&who.name, "audit_export", json!({"from": from, "to": to, "entries": entries.len()}))?;
     Ok(entries)
+}
+
+/// One collection in the record of processing activities (GDPR art. 30).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessingEntry {
+    /// Collection.
+    pub collection: String,
+    /// Description.
+    pub description: String,
+    /// Governance fields.
+    pub governance: GovernanceDraft,
+    /// Categories of personal data.
+    pub data_categories: Vec<&'static str>,
+    /// Images, faces, templates held.
+    pub counts: (u64, u64, u64),
+    /// Who has access: users and roles.
+    pub recipients: Vec<String>,
+}
+
+/// The record of processing activities (dpo).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessingRecord {
+    /// When.
+    pub generated_at: String,
+    /// Per collection.
+    pub collections: Vec<ProcessingEntry>,
+    /// Rights requests handled: (kind, status, count).
+    pub rights_requests: Vec<(String, String, u64)>,
+}
+
+/// Builds the record of processing activities (dpo).
+pub fn processing_record(store: &mut Store, who: &Principal) -> Result<ProcessingRecord> {
+    authorize::<actions::Other>(who, Action::Reports)?;
+    let users = store.catalog.users()?;
+    let mut collections = Vec::new();
+    for c in store.catalog.collections()? {
+        let name = c.collection.name.clone();
+        let recipients = users
+            .iter()
+            .filter(|u| u.collections.contains(&name) || u.roles.iter().any(|r| matches!(r, Role::Curator | Role::Dpo)))
+            .map(|u| format!("{} ({})", u.name, u.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")))
+            .collect();
+        collections.push(ProcessingEntry {
+            governance: store.catalog.governance(&name)?,
+            collection: name,
+            description: c.collection.description,
+            data_categories: vec![
+                "photographs of persons (image files, by reference)",
+                "biometric templates of faces (GDPR art. 9)",
+                "face positions and quality measures",
+                "EXIF capture time and camera",
+            ],
+            counts: (c.images, c.faces, c.templates),
+            recipients,
+        });
+    }
+    let record = ProcessingRecord {
+        generated_at: jiff::Timestamp::now().to_string(),
+        collections,
+        rights_requests: store.catalog.request_counts()?,
+    };
+    store.catalog.audit(&who.name, "report_processing", json!({"collections": record.collections.len()}))?;
+    Ok(record)
+}
+
+/// The record as readable text.
+pub fn processing_record_text(r: &ProcessingRecord) -> String {
+    let mut out = format!("Record of processing activities (GDPR art. 30), generated {}\n", r.generated_at);
+    for c in &r.collections {
+        let g = &c.governance;
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "MISSING".into());
+        out.push_str(&format!(
+            "\n## {}\n{}\ncontroller: {} <{}>\npurpose: {} ({})\nlegal basis: {}; condition: {}\njurisdictions: {}\nretention: {}\nDPIA: {}\ndata: {}\nheld: {} images, {} faces, {} templates\nrecipients: {}\n",
+            c.collection,
+            c.description,
+            opt(&g.controller),
+            opt(&g.controller_contact),
+            opt(&g.purpose),
+            g.purpose_category.map(|p| p.name()).unwrap_or("MISSING"),
+            g.legal_basis.map(|b| b.to_string()).unwrap_or("MISSING".into()),
+            g.condition.map(|b| b.to_string()).unwrap_or("MISSING".into()),
+            g.jurisdictions.join(", "),
+            g.retention.map(|x| format!("{x:?}")).unwrap_or("MISSING".into()),
+            opt(&g.dpia),
+            c.data_categories.join("; "),
+            c.counts.0,
+            c.counts.1,
+            c.counts.2,
+            c.recipients.join(", "),
+        ));
+    }
+    out.push_str("\n## Rights requests\n");
+    for (kind, status, n) in &r.rights_requests {
+        out.push_str(&format!("{kind} {status}: {n}\n"));
+    }
+    out
 }

@@ -31,6 +31,10 @@ pub struct IngestOptions {
     pub batch_size: usize,
     /// Decoding limits.
     pub limits: DecodeLimits,
+    /// Suppression templates (objections): matching faces are dropped before storage.
+    pub suppressions: Vec<Vec<f32>>,
+    /// Similarity at or above which a face matches a suppression template.
+    pub suppression_threshold: f32,
 }
 
 /// A file that was not ingested.
@@ -63,6 +67,8 @@ pub struct IngestReport {
     pub faces: usize,
     /// Of which usable by the pack's quality policy.
     pub usable_faces: usize,
+    /// Faces dropped before storage because they match an objection.
+    pub suppressed_by_objection: usize,
     /// Templates added to the index.
     pub templates: usize,
     /// Wall time.
@@ -209,7 +215,7 @@ fn read_limited(r: impl Read, max: u64, uri: &str) -> std::result::Result<Vec<u8
 }
 
 enum ToWriter {
-    Analyzed { image: Box<NewImage>, templates: Vec<Vec<f32>> },
+    Analyzed { image: Box<NewImage>, templates: Vec<Vec<f32>>, suppressed: usize },
     Duplicate { item: Item },
     Failed { item: Item, code: String, message: String },
 }
@@ -354,10 +360,12 @@ fn dispatch(
 /// The worker stage: decode, detect, embed.
 fn analyze_all(
     service: &FaceService,
-    limits: &DecodeLimits,
+    opts: &IngestOptions,
     work: Receiver<Work>,
     done: Sender<ToWriter>,
 ) -> Result<()> {
+    let limits = &opts.limits;
+    let objected = |t: &[f32]| opts.suppressions.iter().any(|s| dot(s, t) >= opts.suppression_threshold);
     let mut engine = service.take_engine()?;
     for Work { item, bytes, sha256 } in work {
         let msg = match decode_bytes(&bytes, Path::new(&item.uri), limits) {
@@ -367,9 +375,11 @@ fn analyze_all(
                 Ok(analysis) => {
                     let exif = exif_info(&bytes);
                     let mut templates = Vec::new();
-                    let faces = analysis
+                    let before = analysis.faces.len();
+                    let faces: Vec<NewFace> = analysis
                         .faces
                         .into_iter()
+                        .filter(|f| f.template.as_ref().is_none_or(|t| !objected(&t.0)))
                         .map(|f| {
                             let template = f.template.map(|t| {
                                 let q = gabarit_index::quant::quantize(&t.0);
@@ -385,6 +395,7 @@ fn analyze_all(
                             }
                         })
                         .collect();
+                    let suppressed = before - faces.len();
                     let image = NewImage {
                         sha256,
                         uri: item.uri.clone(),
@@ -398,7 +409,7 @@ fn analyze_all(
                         camera: exif.camera,
                         faces,
                     };
-                    ToWriter::Analyzed { image: Box::new(image), templates }
+                    ToWriter::Analyzed { image: Box::new(image), templates, suppressed }
                 }
             },
         };
@@ -436,6 +447,7 @@ pub fn ingest(
         failed: Vec::new(),
         faces: 0,
         usable_faces: 0,
+        suppressed_by_objection: 0,
         templates: 0,
         seconds: 0.0,
         files_per_s: 0.0,
@@ -449,8 +461,8 @@ pub fn ingest(
         };
         let mut analyzers = Vec::new();
         for _ in 0..workers {
-            let (rx, tx, limits) = (work_rx.clone(), done_tx.clone(), opts.limits);
-            analyzers.push(scope.spawn(move || analyze_all(service, &limits, rx, tx)));
+            let (rx, tx) = (work_rx.clone(), done_tx.clone());
+            analyzers.push(scope.spawn(move || analyze_all(service, opts, rx, tx)));
         }
         drop((work_rx, done_tx));
         let written =
@@ -529,7 +541,8 @@ fn store_batch(
                 items.push(BatchItem::Failed { uri: item.uri, code, message });
                 templates.push(Vec::new());
             }
-            ToWriter::Analyzed { image, templates: t } => {
+            ToWriter::Analyzed { image, templates: t, suppressed } => {
+                report.suppressed_by_objection += suppressed;
                 items.push(BatchItem::Image(*image));
                 templates.push(t);
             }
@@ -555,4 +568,8 @@ fn store_batch(
         }
     }
     Ok(())
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

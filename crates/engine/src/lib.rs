@@ -9,6 +9,7 @@ pub mod eval;
 pub mod governed;
 pub mod ingest;
 pub mod report;
+pub mod rights;
 pub mod search;
 pub mod store;
 

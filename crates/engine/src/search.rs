@@ -27,6 +27,9 @@ pub struct SearchOptions {
     pub face: Option<usize>,
     /// FPIR target for the suggested threshold at the current gallery size.
     pub target_fpir: f64,
+    /// Faces matching a suppression template (objection) at this threshold are never
+    /// returned; `None` disables the check (only for tests of the raw search).
+    pub suppression_threshold: Option<f32>,
 }
 
 /// One candidate face.
@@ -137,6 +140,10 @@ pub fn search(
         )));
     }
     let threshold = opts.threshold.unwrap_or(pack_threshold);
+    let hidden = match opts.suppression_threshold {
+        Some(t) => crate::rights::suppressed_faces(store, t)?,
+        None => Default::default(),
+    };
     let mut faces = Vec::new();
     let mut candidates = Vec::new();
     for (index, face) in img.faces.iter().enumerate() {
@@ -144,9 +151,9 @@ pub fn search(
             continue;
         }
         let Some(template) = &face.template else { continue };
-        let hits = store.index.search(&template.0, opts.top_k, ids.as_deref())?;
+        let hits = store.index.search(&template.0, opts.top_k + hidden.len(), ids.as_deref())?;
         let mut n = 0;
-        for hit in hits.into_iter().filter(|h| h.score >= threshold) {
+        for hit in hits.into_iter().filter(|h| h.score >= threshold && !hidden.contains(&h.id)).take(opts.top_k) {
             let rec = store.catalog.face(hit.id)?;
             n += 1;
             let fmr = calibration.map(|c| c.fmr_at(hit.score));

@@ -11,6 +11,8 @@ use crate::{Error, Result};
 pub struct Thresholds {
     /// At or above: `compare` reports the same person.
     pub verification: f32,
+    /// Rights requests and objections: more inclusive than `verification`.
+    pub rights: f32,
 }
 
 /// A model pack.

@@ -12,6 +12,7 @@ mod catalog;
 mod governance;
 mod install;
 mod parity;
+mod rights;
 mod verification;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,230 @@
+//! Rights requests, suppression templates, and physical deletion of faces and images.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Catalog, Error, Result, now};
+
+/// A rights request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RightsRequest {
+    /// Id.
+    pub id: u64,
+    /// access, erasure or objection.
+    pub kind: String,
+    /// Requester reference (a name or file number; no biometric data).
+    pub requester: String,
+    /// How identity was verified (ID document, existing account…).
+    pub verification: String,
+    /// Date received (YYYY-MM-DD).
+    pub received_on: String,
+    /// Legal deadline: one month after receipt (GDPR art. 12(3)).
+    pub deadline: String,
+    /// DPO who recorded it.
+    pub created_by: String,
+    /// open or done.
+    pub status: String,
+    /// SHA-256 of the photo used, once run.
+    pub photo_sha256: Option<String>,
+    /// Outcome summary, once run.
+    pub outcome: Option<String>,
+}
+
+/// What a physical deletion removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    /// Templates.
+    pub templates: u64,
+    /// Faces.
+    pub faces: u64,
+    /// Images left without faces, deleted too.
+    pub images: u64,
+}
+
+fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RightsRequest> {
+    Ok(RightsRequest {
+        id: r.get::<_, i64>(0)? as u64,
+        kind: r.get(1)?,
+        requester: r.get(2)?,
+        verification: r.get(3)?,
+        received_on: r.get(4)?,
+        deadline: r.get(5)?,
+        created_by: r.get(6)?,
+        status: r.get(7)?,
+        photo_sha256: r.get(8)?,
+        outcome: r.get(9)?,
+    })
+}
+
+const REQUEST_SELECT: &str = "SELECT id, kind, requester, verification, received_on, deadline, created_by, status, photo_sha256, outcome FROM rights_requests";
+
+impl Catalog {
+    /// Records a rights request.
+    pub fn open_request(
+        &self,
+        kind: &str,
+        requester: &str,
+        verification: &str,
+        received_on: &str,
+        deadline: &str,
+        created_by: &str,
+    ) -> Result<RightsRequest> {
+        if !matches!(kind, "access" | "erasure" | "objection") {
+            return Err(Error::Invalid(format!("request kind {kind:?}: access, erasure or objection")));
+        }
+        if requester.trim().is_empty() || verification.trim().is_empty() {
+            return Err(Error::Invalid(
+                "a rights request needs a requester reference and how identity was verified".into(),
+            ));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO rights_requests (kind, requester, verification, received_on, deadline, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![kind, requester, verification, received_on, deadline, created_by, now()],
+            )
+            .map_err(self.err())?;
+        self.request(self.conn.last_insert_rowid() as u64)
+    }
+
+    /// A rights request.
+    pub fn request(&self, id: u64) -> Result<RightsRequest> {
+        self.conn
+            .query_row(&format!("{REQUEST_SELECT} WHERE id = ?1"), [id as i64], request_row)
+            .optional()
+            .map_err(self.err())?
+            .ok_or_else(|| Error::NotFound { kind: "rights request", name: id.to_string() })
+    }
+
+    /// Every rights request, newest first.
+    pub fn requests(&self) -> Result<Vec<RightsRequest>> {
+        let mut stmt = self.conn.prepare(&format!("{REQUEST_SELECT} ORDER BY id DESC")).map_err(self.err())?;
+        let rows = stmt.query_map([], request_row).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// Records the outcome of a request.
+    pub fn close_request(&self, id: u64, photo_sha256: &str, outcome: &str, done: bool) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE rights_requests SET photo_sha256 = ?1, outcome = ?2, status = ?3 WHERE id = ?4",
+                params![photo_sha256, outcome, if done { "done" } else { "open" }, id as i64],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Stores a suppression template (objection).
+    pub fn add_suppression(&self, request: u64, vector: &[i8], scale: f32) -> Result<u64> {
+        let blob: Vec<u8> = vector.iter().map(|v| *v as u8).collect();
+        self.conn
+            .execute(
+                "INSERT INTO suppressions (request_id, created_at, scale, vector) VALUES (?1, ?2, ?3, ?4)",
+                params![request as i64, now(), scale, blob],
+            )
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid() as u64)
+    }
+
+    /// Every suppression template as (vector, scale).
+    pub fn suppressions(&self) -> Result<Vec<(Vec<i8>, f32)>> {
+        let mut stmt = self.conn.prepare("SELECT vector, scale FROM suppressions ORDER BY id").map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                let blob: Vec<u8> = r.get(0)?;
+                Ok((blob.into_iter().map(|b| b as i8).collect(), r.get(1)?))
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// Deletes faces (and their templates), then the images left without any face, in one
+    /// transaction; then checkpoints the WAL and vacuums so deleted bytes leave the files.
+    pub fn delete_faces(&mut self, face_ids: &[u64]) -> Result<Deleted> {
+        let path = self.path.clone();
+        let err = |source| Error::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut d = Deleted::default();
+        let mut images = Vec::new();
+        for &id in face_ids {
+            let image: Option<i64> = tx
+                .query_row("SELECT image_id FROM faces WHERE id = ?1", [id as i64], |r| r.get(0))
+                .optional()
+                .map_err(err)?;
+            let Some(image) = image else { continue };
+            d.templates += tx.execute("DELETE FROM templates WHERE face_id = ?1", [id as i64]).map_err(err)? as u64;
+            d.faces += tx.execute("DELETE FROM faces WHERE id = ?1", [id as i64]).map_err(err)? as u64;
+            images.push(image);
+        }
+        images.sort_unstable();
+        images.dedup();
+        for image in images {
+            d.images += tx
+                .execute(
+                    "DELETE FROM images WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = ?1)",
+                    [image],
+                )
+                .map_err(err)? as u64;
+        }
+        tx.commit().map_err(err)?;
+        self.purge_free_pages()?;
+        Ok(d)
+    }
+
+    /// Images ingested into `collection` before `before` (RFC 3339), with their face ids.
+    pub fn images_ingested_before(&self, collection: u32, before: &str) -> Result<Vec<(u64, Vec<u64>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM images WHERE collection_id = ?1 AND ingested_at < ?2 ORDER BY id")
+            .map_err(self.err())?;
+        let ids = stmt
+            .query_map(params![collection, before], |r| r.get::<_, i64>(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for id in ids {
+            let faces = self.faces_of_image(id as u64)?.into_iter().map(|f| f.face_id).collect();
+            out.push((id as u64, faces));
+        }
+        Ok(out)
+    }
+
+    /// Deletes images (faces without any left included) by id; then purges the files.
+    pub fn delete_images(&mut self, image_ids: &[u64]) -> Result<Deleted> {
+        let path = self.path.clone();
+        let err = |source| Error::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut d = Deleted::default();
+        for &id in image_ids {
+            d.templates += tx
+                .execute(
+                    "DELETE FROM templates WHERE face_id IN (SELECT id FROM faces WHERE image_id = ?1)",
+                    [id as i64],
+                )
+                .map_err(err)? as u64;
+            d.faces += tx.execute("DELETE FROM faces WHERE image_id = ?1", [id as i64]).map_err(err)? as u64;
+            d.images += tx.execute("DELETE FROM images WHERE id = ?1", [id as i64]).map_err(err)? as u64;
+        }
+        tx.commit().map_err(err)?;
+        self.purge_free_pages()?;
+        Ok(d)
+    }
+
+    /// Makes deleted rows physically absent: secure_delete zeroes freed content, the WAL is
+    /// checkpointed and truncated, and VACUUM rewrites the file.
+    fn purge_free_pages(&self) -> Result<()> {
+        self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+    }
+
+    /// Counts of rights requests per kind and status.
+    pub fn request_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, status, COUNT(*) FROM rights_requests GROUP BY kind, status ORDER BY kind, status")
+            .map_err(self.err())?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+}

@@ -1,0 +1,371 @@
+//! Rights by face (GDPR art. 15, 17, 21), run by the data protection officer on a recorded
+//! request: the request photo's template is compared exhaustively (exact scan, never
+//! approximate) with every template of every collection, at the pack's rights threshold.
+//!
+//! - access: a report listing each matching face with its collection, source, capture time,
+//!   legal basis, purpose and retention;
+//! - erasure: after a confirmation naming how many faces will go, deletes those templates and
+//!   faces, and the images left without a face; compacts the index and vacuums the catalog so
+//!   the bytes are gone from the files;
+//! - objection: keeps the template as a suppression template; ingestion drops matching faces
+//!   before they are stored and search never returns them.
+
+use std::path::Path;
+
+use gabarit_catalog::RightsRequest;
+use gabarit_governance::{Action, GovernanceDraft, Principal, actions, authorize};
+use gabarit_index::VectorIndex;
+use gabarit_types::BBox;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::store::Store;
+use crate::{Error, FaceService, Result};
+
+/// One face matching a rights request.
+#[derive(Debug, Clone, Serialize)]
+pub struct RightsMatch {
+    /// Face id.
+    pub face_id: u64,
+    /// Similarity with the request photo.
+    pub score: f32,
+    /// Collection.
+    pub collection: String,
+    /// Image path or URI.
+    pub path: String,
+    /// Source the image came from.
+    pub source: String,
+    /// Face box.
+    pub bbox: BBox,
+    /// EXIF capture time.
+    pub captured_at: Option<String>,
+    /// When it was ingested.
+    pub ingested_at: String,
+    /// The collection's controller, purpose, legal basis, condition, jurisdictions, retention.
+    pub governance: GovernanceDraft,
+}
+
+/// The answer to a rights request.
+#[derive(Debug, Clone, Serialize)]
+pub struct RightsReport {
+    /// The request.
+    pub request: RightsRequest,
+    /// SHA-256 of the request photo (the photo itself is not kept).
+    pub photo_sha256: String,
+    /// Threshold used (the pack's rights threshold).
+    pub threshold: f32,
+    /// Templates compared (all collections).
+    pub templates_searched: u64,
+    /// Every matching face.
+    pub matches: Vec<RightsMatch>,
+    /// When the report was produced.
+    pub generated_at: String,
+}
+
+/// Records a request; the deadline is one month after receipt (GDPR art. 12(3)).
+pub fn open_request(
+    store: &mut Store,
+    who: &Principal,
+    kind: &str,
+    requester: &str,
+    verification: &str,
+    received_on: &str,
+) -> Result<RightsRequest> {
+    authorize::<actions::Rights>(who, Action::Rights)?;
+    let received: jiff::civil::Date =
+        received_on.parse().map_err(|_| Error::Invalid(format!("--received {received_on:?}: expected YYYY-MM-DD")))?;
+    let deadline = received
+        .checked_add(jiff::Span::new().months(1))
+        .map_err(|e| Error::Invalid(format!("deadline of {received}: {e}")))?;
+    let req = store.catalog.open_request(
+        kind,
+        requester,
+        verification,
+        &received.to_string(),
+        &deadline.to_string(),
+        &who.name,
+    )?;
+    store.catalog.audit(
+        &who.name,
+        "rights_request_open",
+        json!({"request": req.id, "kind": kind, "requester": requester, "verification": verification, "received_on": req.received_on, "deadline": req.deadline}),
+    )?;
+    Ok(req)
+}
+
+/// The template standing for the requester: the largest usable face of the photo.
+fn request_template(service: &FaceService, photo: &Path) -> Result<(Vec<f32>, String)> {
+    let mut analysed = None;
+    service.analyze_files(&[photo.to_path_buf()], true, |_, _, r| analysed = Some(r))?;
+    let img = match analysed {
+        Some(Ok(img)) => img,
+        Some(Err(e)) => return Err(Error::Invalid(e.message)),
+        None => return Err(Error::Invalid(format!("{}: not analysed", photo.display()))),
+    };
+    let face =
+        img.best_face().ok_or_else(|| Error::Invalid(format!("{}: no face in the request photo", photo.display())))?;
+    let t = face.template.clone().ok_or_else(|| Error::Invalid("the face was not embedded".into()))?;
+    Ok((t.0, img.sha256.clone()))
+}
+
+fn find(store: &Store, template: &[f32], threshold: f32) -> Result<Vec<RightsMatch>> {
+    let hits = store.index.search_threshold(template, threshold, None)?;
+    let mut out = Vec::with_capacity(hits.len());
+    for h in hits {
+        let f = store.catalog.face(h.id)?;
+        let img = store.catalog.image(f.image_id)?;
+        out.push(RightsMatch {
+            face_id: f.face_id,
+            score: h.score,
+            governance: store.catalog.governance(&f.collection)?,
+            collection: f.collection,
+            path: f.uri,
+            source: f.source,
+            bbox: f.bbox,
+            captured_at: f.captured_at,
+            ingested_at: img.ingested_at,
+        });
+    }
+    Ok(out)
+}
+
+fn check_kind(req: &RightsRequest, kinds: &[&str]) -> Result<()> {
+    if kinds.contains(&req.kind.as_str()) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("request {} is an {} request, not {}", req.id, req.kind, kinds.join(" or "))))
+    }
+}
+
+/// Access (art. 15): every face of the requester across all collections.
+pub fn access(
+    service: &FaceService,
+    store: &mut Store,
+    who: &Principal,
+    request: u64,
+    photo: &Path,
+    threshold: f32,
+) -> Result<RightsReport> {
+    authorize::<actions::Rights>(who, Action::Rights)?;
+    let req = store.catalog.request(request)?;
+    check_kind(&req, &["access", "erasure", "objection"])?;
+    let (template, sha) = request_template(service, photo)?;
+    let matches = find(store, &template, threshold)?;
+    let templates_searched = store.catalog.template_count(None)?;
+    if req.kind == "access" {
+        store.catalog.close_request(request, &sha, &format!("{} face(s) reported", matches.len()), true)?;
+    }
+    store.catalog.audit(
+        &who.name,
+        "rights_access",
+        json!({"request": request, "input_sha256": sha, "threshold": threshold, "templates_searched": templates_searched,
+               "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()}),
+    )?;
+    Ok(RightsReport {
+        request: store.catalog.request(request)?,
+        photo_sha256: sha,
+        threshold,
+        templates_searched,
+        matches,
+        generated_at: jiff::Timestamp::now().to_string(),
+    })
+}
+
+/// Erasure (art. 17). Without `confirm` only lists what would go (the plan); with `confirm`
+/// equal to the number of faces listed, deletes them physically.
+pub fn erase(
+    service: &FaceService,
+    store: &mut Store,
+    who: &Principal,
+    request: u64,
+    photo: &Path,
+    threshold: f32,
+    confirm: Option<usize>,
+) -> Result<(RightsReport, Option<gabarit_catalog::Deleted>)> {
+    authorize::<actions::Rights>(who, Action::Rights)?;
+    let req = store.catalog.request(request)?;
+    check_kind(&req, &["erasure"])?;
+    let (template, sha) = request_template(service, photo)?;
+    let matches = find(store, &template, threshold)?;
+    let templates_searched = store.catalog.template_count(None)?;
+    let report = |store: &Store, matches| -> Result<RightsReport> {
+        Ok(RightsReport {
+            request: store.catalog.request(request)?,
+            photo_sha256: sha.clone(),
+            threshold,
+            templates_searched,
+            matches,
+            generated_at: jiff::Timestamp::now().to_string(),
+        })
+    };
+    let Some(n) = confirm else {
+        return Ok((report(store, matches)?, None));
+    };
+    if n != matches.len() {
+        return Err(Error::Invalid(format!(
+            "confirmation for {n} face(s), but {} match now: run without --confirm to see the list again",
+            matches.len()
+        )));
+    }
+    let ids: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
+    let deleted = store.catalog.delete_faces(&ids)?;
+    for id in &ids {
+        store.index.remove(*id)?;
+    }
+    store.index.compact()?;
+    store.catalog.close_request(
+        request,
+        &sha,
+        &format!("{} face(s), {} image(s) erased", deleted.faces, deleted.images),
+        true,
+    )?;
+    store.catalog.audit(
+        &who.name,
+        "rights_erasure",
+        json!({"request": request, "input_sha256": sha, "threshold": threshold, "faces": ids,
+               "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images}}),
+    )?;
+    Ok((report(store, matches)?, Some(deleted)))
+}
+
+/// Objection (art. 21): the request's template becomes a suppression template.
+pub fn object(
+    service: &FaceService,
+    store: &mut Store,
+    who: &Principal,
+    request: u64,
+    photo: &Path,
+    threshold: f32,
+) -> Result<RightsReport> {
+    authorize::<actions::Rights>(who, Action::Rights)?;
+    let req = store.catalog.request(request)?;
+    check_kind(&req, &["objection"])?;
+    let (template, sha) = request_template(service, photo)?;
+    let (codes, scale) = gabarit_index::quant::quantize(&template);
+    let id = store.catalog.add_suppression(request, &codes, scale)?;
+    let matches = find(store, &template, threshold)?;
+    store.catalog.close_request(
+        request,
+        &sha,
+        &format!("suppression template {id} stored; {} existing face(s) hidden", matches.len()),
+        true,
+    )?;
+    store.catalog.audit(
+        &who.name,
+        "rights_objection",
+        json!({"request": request, "input_sha256": sha, "suppression": id, "hidden_faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()}),
+    )?;
+    Ok(RightsReport {
+        request: store.catalog.request(request)?,
+        photo_sha256: sha,
+        threshold,
+        templates_searched: store.catalog.template_count(None)?,
+        matches,
+        generated_at: jiff::Timestamp::now().to_string(),
+    })
+}
+
+/// The suppression templates, as vectors.
+pub fn suppression_vectors(store: &Store) -> Result<Vec<Vec<f32>>> {
+    Ok(store.catalog.suppressions()?.into_iter().map(|(v, s)| gabarit_index::quant::dequantize(&v, s)).collect())
+}
+
+/// Faces hidden by objections: every stored face matching a suppression template.
+pub fn suppressed_faces(store: &Store, threshold: f32) -> Result<std::collections::HashSet<u64>> {
+    let mut out = std::collections::HashSet::new();
+    for v in suppression_vectors(store)? {
+        out.extend(store.index.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
+    }
+    Ok(out)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The report as a readable, self-contained HTML page.
+pub fn report_html(r: &RightsReport) -> String {
+    let mut rows = String::new();
+    for m in &r.matches {
+        let g = &m.governance;
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            m.face_id,
+            m.score,
+            esc(&m.collection),
+            esc(&m.path),
+            esc(&m.source),
+            esc(m.captured_at.as_deref().unwrap_or("-")),
+            esc(g.controller.as_deref().unwrap_or("-")),
+            esc(g.purpose.as_deref().unwrap_or("-")),
+            g.legal_basis.map(|b| b.to_string()).unwrap_or("-".into()) + " / " + &g.condition.map(|c| c.to_string()).unwrap_or("-".into()),
+            g.retention.map(|r| format!("{r:?}")).unwrap_or("-".into()),
+        ));
+    }
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rights request {id}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 6px;text-align:left;font-size:90%}}</style></head><body>
+<h1>Rights request {id} ({kind})</h1>
+<p>Requester: {requester}. Identity verified by: {verification}. Received {received}, answer due by {deadline}.</p>
+<p>The request photo (SHA-256 {sha}, not kept) was compared with every one of the {n} templates held, exhaustively, at threshold {thr:.2}. {count} face(s) match.</p>
+<table id="matches"><tr><th>face</th><th>score</th><th>collection</th><th>image</th><th>source</th><th>captured</th><th>controller</th><th>purpose</th><th>legal basis / condition</th><th>retention</th></tr>{rows}</table>
+<p><small>Generated {at} by Gabarit.</small></p></body></html>"#,
+        id = r.request.id,
+        kind = esc(&r.request.kind),
+        requester = esc(&r.request.requester),
+        verification = esc(&r.request.verification),
+        received = esc(&r.request.received_on),
+        deadline = esc(&r.request.deadline),
+        sha = r.photo_sha256,
+        n = r.templates_searched,
+        thr = r.threshold,
+        count = r.matches.len(),
+        at = r.generated_at,
+    )
+}
+
+/// What retention deleted.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionReport {
+    /// Per collection: name and what was deleted.
+    pub collections: Vec<(String, gabarit_catalog::Deleted)>,
+}
+
+/// Deletes what has expired at `now` under each collection's retention (dpo).
+pub fn retention_run(store: &mut Store, who: &Principal, now: jiff::Timestamp) -> Result<RetentionReport> {
+    authorize::<actions::Other>(who, Action::Retention)?;
+    let mut out = Vec::new();
+    for c in store.catalog.collections()? {
+        let name = c.collection.name.clone();
+        let Some(retention) = store.catalog.governance(&name)?.retention else { continue };
+        let cutoff = match retention {
+            gabarit_governance::Retention::Days(d) => now - jiff::SignedDuration::from_hours(24 * i64::from(d)),
+            gabarit_governance::Retention::Until(date) => {
+                if jiff::tz::TimeZone::UTC.to_datetime(now).date() > date {
+                    now + jiff::SignedDuration::from_secs(1)
+                } else {
+                    continue;
+                }
+            }
+        };
+        let expired = store.catalog.images_ingested_before(c.collection.id, &cutoff.to_string())?;
+        if expired.is_empty() {
+            continue;
+        }
+        let images: Vec<u64> = expired.iter().map(|(id, _)| *id).collect();
+        let deleted = store.catalog.delete_images(&images)?;
+        for (_, faces) in &expired {
+            for f in faces {
+                store.index.remove(*f)?;
+            }
+        }
+        store.index.compact()?;
+        store.catalog.audit(
+            &who.name,
+            "retention_delete",
+            json!({"collection": name, "cutoff": cutoff.to_string(), "now": now.to_string(), "images": deleted.images, "faces": deleted.faces, "templates": deleted.templates}),
+        )?;
+        out.push((name, deleted));
+    }
+    Ok(RetentionReport { collections: out })
+}
