@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export GABARIT_MODELS="${GABARIT_MODELS:-$PWD/.gabarit/models}"
 export GABARIT_SAMPLES="${GABARIT_SAMPLES:-$PWD/.gabarit/samples}"
 export GABARIT_DATA="${GABARIT_DATA:-$PWD/.gabarit/demo-data}"
+# Templates are encrypted at rest; the key-encryption key lives outside the data directory.
+export GABARIT_KEK_FILE="${GABARIT_KEK_FILE:-$PWD/.gabarit/demo.kek}"
 bash scripts/system-packages.sh
 cargo build --release --locked -p gabarit-cli
 g=./target/release/gabarit

@@ -247,6 +247,20 @@ pub struct StoredTemplate {
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    /// Seals templates and suppression templates at rest.
+    key: Option<std::sync::Arc<gabarit_crypto::DataKey>>,
+}
+
+/// The bytes sealed for a template: scale (f32 LE) then the codes.
+fn template_plaintext(vector: &[i8], scale: f32) -> Vec<u8> {
+    let mut p = scale.to_le_bytes().to_vec();
+    p.extend(vector.iter().map(|v| *v as u8));
+    p
+}
+
+fn split_plaintext(p: &[u8]) -> (Vec<i8>, f32) {
+    let scale = f32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+    (p[4..].iter().map(|b| *b as i8).collect(), scale)
 }
 
 pub(crate) fn now() -> String {
@@ -257,7 +271,7 @@ impl Catalog {
     /// Opens (creating and migrating if needed) the catalog at `path`.
     pub fn open(path: &Path) -> Result<Catalog> {
         let conn = Connection::open(path).map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
-        let mut cat = Catalog { conn, path: path.to_path_buf() };
+        let mut cat = Catalog { conn, path: path.to_path_buf(), key: None };
         cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")?;
         migrations::migrate(&mut cat)?;
         Ok(cat)
@@ -269,6 +283,43 @@ impl Catalog {
 
     fn exec_batch(&self, sql: &str) -> Result<()> {
         self.conn.execute_batch(sql).map_err(self.err())
+    }
+
+    /// Seals templates with `key` from now on, and opens sealed ones with it.
+    pub fn set_data_key(&mut self, key: std::sync::Arc<gabarit_crypto::DataKey>) {
+        self.key = Some(key);
+    }
+
+    /// Seals a template for storage (aad binds it to its row), or stores it plain without key.
+    pub(crate) fn seal_template(&self, vector: &[i8], scale: f32, aad: &[u8]) -> Result<(Vec<u8>, f32)> {
+        match &self.key {
+            None => Ok((vector.iter().map(|v| *v as u8).collect(), scale)),
+            Some(k) => {
+                let sealed = k
+                    .seal(&template_plaintext(vector, scale), aad)
+                    .map_err(|e| Error::Invalid(format!("cannot encrypt a template: {e}")))?;
+                Ok((sealed, 0.0))
+            }
+        }
+    }
+
+    /// Opens a stored template.
+    pub(crate) fn open_template(&self, blob: &[u8], scale: f32, aad: &[u8]) -> Result<(Vec<i8>, f32)> {
+        match &self.key {
+            None => Ok((blob.iter().map(|b| *b as i8).collect(), scale)),
+            Some(k) => {
+                let plain = k.open(blob, aad).map_err(|e| {
+                    Error::Invalid(format!(
+                        "{}: a template cannot be decrypted with this key ({e})",
+                        self.path.display()
+                    ))
+                })?;
+                if plain.len() < 4 {
+                    return Err(Error::Invalid(format!("{}: a decrypted template is too short", self.path.display())));
+                }
+                Ok(split_plaintext(&plain))
+            }
+        }
     }
 
     /// The database file.
@@ -382,6 +433,17 @@ impl Catalog {
 
     /// Stores a batch of items in one transaction: all or nothing.
     pub fn store_batch(&mut self, job: u64, collection_id: u32, items: &[BatchItem]) -> Result<Vec<StoreOutcome>> {
+        let key = self.key.clone();
+        let db = self.path.clone();
+        let seal = |vector: &[i8], scale: f32, aad: &[u8]| -> Result<(Vec<u8>, f32)> {
+            match &key {
+                None => Ok((vector.iter().map(|v| *v as u8).collect(), scale)),
+                Some(k) => k
+                    .seal(&template_plaintext(vector, scale), aad)
+                    .map(|s| (s, 0.0))
+                    .map_err(|e| Error::Invalid(format!("{}: cannot encrypt a template: {e}", db.display()))),
+            }
+        };
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
@@ -473,10 +535,10 @@ impl Catalog {
                         .map_err(err)?;
                         let face_id = tx.last_insert_rowid();
                         if let Some((vector, scale)) = &f.template {
-                            let blob: Vec<u8> = vector.iter().map(|v| *v as u8).collect();
+                            let (blob, stored_scale) = seal(vector, *scale, &(face_id as u64).to_le_bytes())?;
                             tx.execute(
                                 "INSERT INTO templates (face_id, collection_id, scale, vector) VALUES (?1, ?2, ?3, ?4)",
-                                params![face_id, collection_id, scale, blob],
+                                params![face_id, collection_id, stored_scale, blob],
                             )
                             .map_err(err)?;
                             template_faces.push(face_id as u64);
@@ -504,12 +566,9 @@ impl Catalog {
         let mut rows = stmt.query([]).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
             let blob: Vec<u8> = r.get(3).map_err(self.err())?;
-            each(StoredTemplate {
-                face_id: r.get::<_, i64>(0).map_err(self.err())? as u64,
-                collection_id: r.get(1).map_err(self.err())?,
-                scale: r.get(2).map_err(self.err())?,
-                vector: blob.into_iter().map(|b| b as i8).collect(),
-            });
+            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
+            let (vector, scale) = self.open_template(&blob, r.get(2).map_err(self.err())?, &face_id.to_le_bytes())?;
+            each(StoredTemplate { face_id, collection_id: r.get(1).map_err(self.err())?, scale, vector });
         }
         Ok(())
     }

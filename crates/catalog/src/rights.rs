@@ -116,7 +116,7 @@ impl Catalog {
 
     /// Stores a suppression template (objection).
     pub fn add_suppression(&self, request: u64, vector: &[i8], scale: f32) -> Result<u64> {
-        let blob: Vec<u8> = vector.iter().map(|v| *v as u8).collect();
+        let (blob, scale) = self.seal_template(vector, scale, &suppression_aad(request))?;
         self.conn
             .execute(
                 "INSERT INTO suppressions (request_id, created_at, scale, vector) VALUES (?1, ?2, ?3, ?4)",
@@ -128,14 +128,16 @@ impl Catalog {
 
     /// Every suppression template as (vector, scale).
     pub fn suppressions(&self) -> Result<Vec<(Vec<i8>, f32)>> {
-        let mut stmt = self.conn.prepare("SELECT vector, scale FROM suppressions ORDER BY id").map_err(self.err())?;
+        let mut stmt =
+            self.conn.prepare("SELECT vector, scale, request_id FROM suppressions ORDER BY id").map_err(self.err())?;
         let rows = stmt
-            .query_map([], |r| {
-                let blob: Vec<u8> = r.get(0)?;
-                Ok((blob.into_iter().map(|b| b as i8).collect(), r.get(1)?))
-            })
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, f32>(1)?, r.get::<_, i64>(2)? as u64)))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+        rows.into_iter()
+            .map(|(blob, scale, request)| self.open_template(&blob, scale, &suppression_aad(request)))
+            .collect()
     }
 
     /// Deletes faces (and their templates), then the images left without any face, in one
@@ -227,4 +229,10 @@ impl Catalog {
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
+}
+
+fn suppression_aad(request: u64) -> Vec<u8> {
+    let mut aad = b"suppression:".to_vec();
+    aad.extend_from_slice(&request.to_le_bytes());
+    aad
 }

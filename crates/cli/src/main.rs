@@ -29,6 +29,10 @@ struct Cli {
     /// Data directory (catalog and vector index).
     #[arg(long, global = true, env = "GABARIT_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Key-encryption key file (32 bytes, raw or hex, mode 0600) protecting the data key of
+    /// the data directory; keep it outside the data directory. `GABARIT_KEK` (hex) also works.
+    #[arg(long, global = true, env = "GABARIT_KEK_FILE", value_name = "FILE")]
+    kek_file: Option<PathBuf>,
     /// The user acting (every operation on a data directory is authorised and audited).
     #[arg(long = "as", global = true, env = "GABARIT_USER", value_name = "USER")]
     acting: Option<String>,
@@ -80,6 +84,9 @@ enum Command {
     /// Reports for the data protection officer.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Key management (admin).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Create, list or show collections.
     #[command(subcommand)]
     Collection(CollectionCommand),
@@ -193,6 +200,16 @@ enum RetentionCommand {
         /// Evaluate expiry at this instant instead of now (RFC 3339; for checks and tests).
         #[arg(long, hide = true)]
         now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap the data key under a new key-encryption key (created if the file is missing).
+    Rotate {
+        /// The new key-encryption key file.
+        #[arg(long)]
+        new_kek_file: PathBuf,
     },
 }
 
@@ -563,6 +580,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let _ = KEK_FILE.set(cli.kek_file.clone());
     let models = models_dir(cli.models.as_deref())?;
     let data = match &cli.data {
         Some(d) => d.clone(),
@@ -602,7 +620,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(args) => compare(&models, pack, args),
         Command::Eval(args) => eval(&models, pack, args),
         Command::Init { admin } => {
-            let mut store = Store::open(&data)?;
+            let kek = match KEK_FILE.get().cloned().flatten() {
+                Some(path) if !path.exists() => {
+                    let kek = gabarit_crypto::Kek::generate_to_file(&path)?;
+                    println!(
+                        "new key-encryption key written to {} (mode 0600): back it up; without it the templates cannot be read",
+                        path.display()
+                    );
+                    kek
+                }
+                _ => load_kek()?,
+            };
+            let mut store = Store::create(&data, &kek)?;
             println!(
                 "data directory ready: {} (catalog schema v{})",
                 store.root().display(),
@@ -647,6 +676,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for (c, d) in r.collections {
                 println!("{c}: {} image(s), {} face(s), {} template(s) deleted", d.images, d.faces, d.templates);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Rotate { new_kek_file }) => {
+            let store = open_existing(&data)?;
+            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let new = if new_kek_file.exists() {
+                gabarit_crypto::Kek::from_file(&new_kek_file)?
+            } else {
+                gabarit_crypto::Kek::generate_to_file(&new_kek_file)?
+            };
+            let mut store = store;
+            governed::rotate_keys(&mut store, &who, &load_kek()?, &new)?;
+            println!(
+                "data key re-wrapped under the key in {} (id {}); the old key no longer opens this data directory",
+                new_kek_file.display(),
+                new.id()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(ReportCommand::Processing { json }) => {
@@ -957,11 +1003,26 @@ fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+static KEK_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// The key-encryption key, from `--kek-file`/`GABARIT_KEK_FILE` or `GABARIT_KEK` (hex).
+fn load_kek() -> Result<gabarit_crypto::Kek> {
+    if let Some(path) = KEK_FILE.get().cloned().flatten() {
+        return Ok(gabarit_crypto::Kek::from_file(&path)?);
+    }
+    if std::env::var_os("GABARIT_KEK").is_some() {
+        return Ok(gabarit_crypto::Kek::from_env("GABARIT_KEK")?);
+    }
+    bail!(
+        "templates are encrypted at rest: give the key-encryption key with --kek-file FILE (or GABARIT_KEK_FILE / GABARIT_KEK); `gabarit init --kek-file FILE` creates one"
+    )
+}
+
 fn open_existing(data: &Path) -> Result<Store> {
     if !data.join("catalog.db").is_file() {
         bail!("{} has no catalog: run `gabarit init` (or pass --data DIR / set GABARIT_DATA)", data.display());
     }
-    Ok(Store::open(data)?)
+    Ok(Store::open(data, &load_kek()?)?)
 }
 
 fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Result<ExitCode> {

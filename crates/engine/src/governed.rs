@@ -348,3 +348,16 @@ pub fn processing_record_text(r: &ProcessingRecord) -> String {
     }
     out
 }
+
+/// Re-wraps the data key under a new key-encryption key (admin); logged with both key ids.
+pub fn rotate_keys(
+    store: &mut Store,
+    who: &Principal,
+    old: &gabarit_crypto::Kek,
+    new: &gabarit_crypto::Kek,
+) -> Result<()> {
+    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    store.rotate_kek(old, new)?;
+    store.catalog.audit(&who.name, "keys_rotate", json!({"old_kek_id": old.id(), "new_kek_id": new.id()}))?;
+    Ok(())
+}

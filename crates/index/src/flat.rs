@@ -26,11 +26,12 @@
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::quant::{QueryKernel, quantize_into, score, to_offset};
-use crate::{Error, Hit, Result, VectorIndex, validate_vector};
+use crate::{Error, Hit, RecordCipher, Result, VectorIndex, validate_vector};
 
 /// Largest supported dimension (keeps every integer dot product far from `i32` overflow).
 pub const MAX_DIM: usize = 65_536;
@@ -48,6 +49,8 @@ const TOMB_MAGIC: [u8; 8] = *b"GBRTDEL\0";
 const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: u64 = 24;
 const RECORD_PREFIX: usize = 16;
+/// Bit of the data header's dimension word saying that records are sealed.
+const SEALED_FLAG: u32 = 1 << 31;
 const TOMB_ENTRY: u64 = 16;
 const WRITE_BUFFER: usize = 1 << 20;
 const READ_CHUNK: usize = 8 << 20;
@@ -103,6 +106,10 @@ pub struct FlatIndex {
     record: Vec<u8>,
     scratch: Vec<i8>,
     threads: usize,
+    /// Seals each record's scale and codes at rest (None: plaintext records).
+    cipher: Option<Arc<dyn RecordCipher>>,
+    /// Bytes of one record on disk.
+    record_len: usize,
     /// Set when a write failed half-way: the files may end with a torn record, which only a
     /// reopen repairs.
     broken: bool,
@@ -267,6 +274,14 @@ impl FlatIndex {
     /// the stored index has another dimension, [`Error::Corrupt`] if a file is damaged
     /// otherwise, and [`Error::Io`] if the directory is locked by another open index.
     pub fn open(dir: impl AsRef<Path>, dim: usize) -> Result<FlatIndex> {
+        Self::open_with(dir, dim, None)
+    }
+
+    /// Opens the index with its records sealed by `cipher` at rest: each record's scale and
+    /// codes are encrypted with the record id as associated data, and decrypted into memory
+    /// at open. The data file's header says whether records are sealed; opening a sealed
+    /// index without a cipher, or a plain one with a cipher, is [`Error::Encryption`].
+    pub fn open_with(dir: impl AsRef<Path>, dim: usize, cipher: Option<Arc<dyn RecordCipher>>) -> Result<FlatIndex> {
         let dir = dir.as_ref().to_path_buf();
         if dim == 0 || dim > MAX_DIM {
             return Err(Error::UnsupportedDimension { dim, max: MAX_DIM });
@@ -299,7 +314,8 @@ impl FlatIndex {
         let generation = if len == 0 {
             created = true;
             let dim32 = u32::try_from(dim).map_err(|_| Error::UnsupportedDimension { dim, max: MAX_DIM })?;
-            data.write_all(&header(DATA_MAGIC, dim32, 0)).map_err(io_err(&data_path))?;
+            let word = if cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
+            data.write_all(&header(DATA_MAGIC, word, 0)).map_err(io_err(&data_path))?;
             data.sync_all().map_err(io_err(&data_path))?;
             0
         } else {
@@ -308,13 +324,26 @@ impl FlatIndex {
             }
             let mut h = [0u8; HEADER_LEN as usize];
             data.read_exact(&mut h).map_err(io_err(&data_path))?;
-            let (found, generation) = parse_header(&data_path, &h, DATA_MAGIC)?;
+            let (word, generation) = parse_header(&data_path, &h, DATA_MAGIC)?;
+            let sealed = word & SEALED_FLAG != 0;
+            if sealed != cipher.is_some() {
+                return Err(Error::Encryption {
+                    path: data_path,
+                    reason: if sealed {
+                        "the records are encrypted: open the index with its data key".into()
+                    } else {
+                        "the records are not encrypted, but a data key was given".into()
+                    },
+                });
+            }
+            let found = word & !SEALED_FLAG;
             if found as usize != dim {
                 return Err(Error::IndexDimension { path: data_path, expected: dim, found: found as usize });
             }
             generation
         };
-        let record_len = (RECORD_PREFIX + dim) as u64;
+        let overhead = cipher.as_ref().map_or(0, |c| c.overhead());
+        let record_len = (RECORD_PREFIX + dim + overhead) as u64;
         let len = len.max(HEADER_LEN);
         let slots = (len - HEADER_LEN) / record_len;
         let intact = HEADER_LEN + slots * record_len;
@@ -339,9 +368,11 @@ impl FlatIndex {
             data: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&data_path)?),
             tomb: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&tomb_path)?),
             _lock: lock,
-            record: Vec::with_capacity(RECORD_PREFIX + dim),
+            record: Vec::with_capacity(record_len as usize),
             scratch: vec![0; dim],
             threads: 0,
+            cipher,
+            record_len: record_len as usize,
             broken: false,
             dir,
             data_path,
@@ -359,7 +390,7 @@ impl FlatIndex {
     }
 
     fn load_records(&mut self, file: &mut fs_err::File, slots: usize) -> Result<()> {
-        let record_len = RECORD_PREFIX + self.dim;
+        let record_len = self.record_len;
         file.seek(SeekFrom::Start(HEADER_LEN)).map_err(io_err(&self.data_path))?;
         let per_chunk = (READ_CHUNK / record_len).max(1);
         let mut buf = vec![0u8; per_chunk.min(slots.max(1)) * record_len];
@@ -368,8 +399,20 @@ impl FlatIndex {
             let n = per_chunk.min(slots - slot);
             let chunk = &mut buf[..n * record_len];
             file.read_exact(chunk).map_err(io_err(&self.data_path))?;
-            for rec in chunk.chunks_exact(record_len) {
-                let id = u64_at(rec, 0);
+            for sealed in chunk.chunks_exact(record_len) {
+                let id = u64_at(sealed, 0);
+                let opened;
+                let rec: &[u8] = match &self.cipher {
+                    None => sealed,
+                    Some(c) => {
+                        let payload = c.open(&sealed[12..], &id.to_le_bytes()).map_err(|reason| Error::Encryption {
+                            path: self.data_path.clone(),
+                            reason: format!("record {slot}: {reason}"),
+                        })?;
+                        opened = [&sealed[..12], &payload[..]].concat();
+                        &opened
+                    }
+                };
                 let collection = u32_at(rec, 8);
                 let scale = f32::from_bits(u32_at(rec, 12));
                 if !scale.is_finite() || scale < 0.0 {
@@ -481,7 +524,7 @@ impl FlatIndex {
     /// Sizes on disk and in memory.
     pub fn stats(&self) -> FlatStats {
         let live = self.slot_of.len();
-        let record_bytes = RECORD_PREFIX + self.dim;
+        let record_bytes = self.record_len;
         let disk_bytes =
             HEADER_LEN + self.ids.len() as u64 * record_bytes as u64 + HEADER_LEN + self.tomb_entries * TOMB_ENTRY;
         let memory_bytes = self.codes.capacity()
@@ -596,8 +639,8 @@ impl FlatIndex {
     /// Overwrites the scale and codes of every dead record in the current data file with zeros
     /// (ids and collections stay, so tombstones still match), then syncs it.
     fn scrub_dead_records(&mut self) -> Result<()> {
-        let record_len = (RECORD_PREFIX + self.dim) as u64;
-        let zeros = vec![0u8; self.dim + 4];
+        let record_len = self.record_len as u64;
+        let zeros = vec![0u8; self.record_len - 12];
         let path = self.data_path.clone();
         self.data.flush().map_err(io_err(&path))?;
         let file = self.data.get_mut();
@@ -622,12 +665,13 @@ impl FlatIndex {
         let data_tmp = self.dir.join(DATA_TMP);
         let file = fs_err::File::create(&data_tmp).map_err(io_err(&data_tmp))?;
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
-        w.write_all(&header(DATA_MAGIC, dim32, generation)).map_err(io_err(&data_tmp))?;
+        let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
+        w.write_all(&header(DATA_MAGIC, word, generation)).map_err(io_err(&data_tmp))?;
         for slot in 0..self.ids.len() {
             if !self.live[slot] {
                 continue;
             }
-            self.fill_record(slot);
+            self.fill_record(slot)?;
             w.write_all(&self.record).map_err(io_err(&data_tmp))?;
         }
         let file = w.into_inner().map_err(|e| Error::Io { path: data_tmp.clone(), source: e.into_error() })?;
@@ -686,13 +730,22 @@ impl FlatIndex {
         self.dead = 0;
     }
 
-    /// Serialises slot `slot` into `self.record`.
-    fn fill_record(&mut self, slot: usize) {
+    /// Serialises slot `slot` into `self.record` (sealing scale and codes when encrypted).
+    fn fill_record(&mut self, slot: usize) -> Result<()> {
         self.record.clear();
         self.record.extend_from_slice(&self.ids[slot].to_le_bytes());
         self.record.extend_from_slice(&self.collections[slot].to_le_bytes());
         self.record.extend_from_slice(&self.scales[slot].to_le_bytes());
         self.record.extend(self.codes[slot * self.dim..(slot + 1) * self.dim].iter().map(|&u| u ^ 0x80));
+        if let Some(c) = &self.cipher {
+            let sealed = c
+                .seal(&self.record[12..], &self.ids[slot].to_le_bytes())
+                .map_err(|reason| Error::Encryption { path: self.data_path.clone(), reason })?;
+            self.record.truncate(12);
+            self.record.extend_from_slice(&sealed);
+        }
+        debug_assert_eq!(self.record.len(), self.record_len);
+        Ok(())
     }
 }
 
@@ -719,15 +772,16 @@ impl VectorIndex for FlatIndex {
         self.collections.push(collection);
         self.scales.push(scale);
         self.live.push(true);
-        self.fill_record(slot);
-        if let Err(e) = self.data.write_all(&self.record) {
+        let written =
+            self.fill_record(slot).and_then(|()| self.data.write_all(&self.record).map_err(io_err(&self.data_path)));
+        if let Err(e) = written {
             self.broken = true;
             self.codes.truncate(start);
             self.ids.pop();
             self.collections.pop();
             self.scales.pop();
             self.live.pop();
-            return Err(io_err(&self.data_path)(e));
+            return Err(e);
         }
         self.slot_of.insert(id, slot);
         Ok(())

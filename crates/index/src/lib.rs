@@ -102,6 +102,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Records could not be sealed or opened (wrong key, altered data, or a key given for a
+    /// plain index and vice versa).
+    #[error("{path}: {reason}")]
+    Encryption {
+        /// The data file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// Reading, writing or syncing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -115,6 +124,17 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Encryption of records at rest, implemented outside this crate (with the data key of the
+/// data directory). `seal` output is `overhead()` bytes longer than its input.
+pub trait RecordCipher: Send + Sync + std::fmt::Debug {
+    /// Bytes added by sealing.
+    fn overhead(&self) -> usize;
+    /// Encrypts and authenticates `plain`, binding it to `aad`.
+    fn seal(&self, plain: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, String>;
+    /// Decrypts `sealed`, failing if it was altered or bound to another `aad`.
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, String>;
+}
 
 /// One search result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

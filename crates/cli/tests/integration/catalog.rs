@@ -14,8 +14,14 @@ fn data_cmd(data: &Path) -> std::process::Command {
 /// The command acting as `user` on `data`.
 pub fn as_user(data: &Path, user: &str) -> std::process::Command {
     let mut c = gabarit();
-    c.env("GABARIT_DATA", data).env("GABARIT_USER", user);
+    c.env("GABARIT_USER", user);
+    with_data(&mut c, data);
     c
+}
+
+/// Points a command at a data directory and its key-encryption key (kept beside it, outside).
+pub fn with_data<'a>(c: &'a mut std::process::Command, data: &Path) -> &'a mut std::process::Command {
+    c.env("GABARIT_DATA", data).env("GABARIT_KEK_FILE", data.with_extension("kek")).env_remove("GABARIT_KEK")
 }
 
 /// Full governance flags of a collection.
@@ -49,7 +55,7 @@ fn ok(cmd: &mut std::process::Command) -> String {
 /// A data directory with an admin, a curator `cur`, an investigator `inv` (granted the
 /// collection), reviewers `rita` and `raoul`, a dpo `dora`, and one governed collection.
 pub fn new_collection(data: &Path, name: &str) {
-    ok(gabarit().env("GABARIT_DATA", data).args(["init", "--admin", "admin"]));
+    ok(with_data(&mut gabarit(), data).args(["init", "--admin", "admin"]));
     for (user, role) in
         [("cur", "curator"), ("inv", "investigator"), ("rita", "reviewer"), ("raoul", "reviewer"), ("dora", "dpo")]
     {

@@ -9,6 +9,7 @@
 
 mod bad_input;
 mod catalog;
+mod encryption;
 mod governance;
 mod install;
 mod parity;

@@ -6,6 +6,7 @@
 
 mod contract;
 mod crash;
+mod encrypted;
 mod erasure;
 mod model;
 

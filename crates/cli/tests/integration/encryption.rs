@@ -1,0 +1,76 @@
+//! Templates encrypted at rest: without the key-encryption key the data directory reveals no
+//! template, and rotating the key keeps everything readable with the new key only.
+
+use std::path::Path;
+
+use crate::catalog::{as_user, new_collection, search_json, with_data};
+use crate::{gabarit, run, sample};
+
+fn files(dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs_err::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(fs_err::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_data_directory_without_the_key_reveals_no_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection(&data, "press");
+    let gallery = dir.path().join("g");
+    fs_err::create_dir_all(&gallery).unwrap();
+    fs_err::copy(sample("obama2.jpg"), gallery.join("obama2.jpg")).unwrap();
+    assert!(
+        run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(&gallery)).status.success()
+    );
+    // The template as Gabarit computes it, quantised as stored.
+    let out = run(gabarit().args(["faces", "--embeddings"]).arg(gallery.join("obama2.jpg")));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t: Vec<f32> =
+        v["faces"][0]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+    let (codes, _) = gabarit_index::quant::quantize(&t);
+    let plain: Vec<u8> = codes.iter().map(|c| *c as u8).collect();
+    let offset: Vec<u8> = plain.iter().map(|b| b.wrapping_add(128)).collect();
+    // No run of 32 template bytes, in either stored form, anywhere in the data directory.
+    for bytes in files(&data) {
+        for needle in [&plain, &offset] {
+            assert!(!needle.windows(32).any(|n| bytes.windows(32).any(|w| w == n)), "a template run is readable");
+        }
+    }
+    // Without the key: refused; with another key: refused.
+    let mut no_key = gabarit();
+    with_data(&mut no_key, &data).env_remove("GABARIT_KEK_FILE").env("GABARIT_USER", "inv");
+    let out = run(no_key.arg("search").arg(sample("obama.jpg")).args(["--case", "C", "--purpose", "p"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--kek-file"));
+    let wrong = dir.path().join("wrong.kek");
+    let mut other = gabarit();
+    with_data(&mut other, &dir.path().join("elsewhere")).args(["init"]);
+    let _ = other.env("GABARIT_KEK_FILE", &wrong).output();
+    let mut wrong_key = as_user(&data, "inv");
+    wrong_key.env("GABARIT_KEK_FILE", &wrong);
+    let out = run(wrong_key.arg("search").arg(sample("obama.jpg")).args(["--case", "C", "--purpose", "p"]));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // Rotation: the new key opens everything, the old one no longer does.
+    let new_kek = dir.path().join("new.kek");
+    let out = run(as_user(&data, "admin").args(["keys", "rotate", "--new-kek-file"]).arg(&new_kek));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        run(as_user(&data, "inv").arg("search").arg(sample("obama.jpg")).args(["--case", "C", "--purpose", "p"]))
+            .status
+            .code()
+            == Some(2)
+    );
+    fs_err::rename(&new_kek, data.with_extension("kek")).unwrap();
+    assert_eq!(search_json(&data, &sample("obama.jpg"), &[])["candidates"].as_array().unwrap().len(), 1);
+}

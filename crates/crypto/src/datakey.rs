@@ -1,0 +1,160 @@
+//! The data key (DEK) and record sealing with AES-256-GCM.
+
+use std::fmt;
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut as _, Key, KeyInit as _, Nonce, Tag};
+
+use crate::error::{Error, Result};
+use crate::{
+    KEY_LEN, NONCE_LEN, SEAL_OVERHEAD, SEALED_TEMPLATE_RECORD_LEN, TAG_LEN, TEMPLATE_RECORD_LEN, random_bytes,
+    sealed_len,
+};
+
+/// The 256-bit data-encryption key (DEK) that seals records.
+///
+/// Obtained from [`crate::Keyring::create`] or [`crate::Keyring::open`]; it
+/// exists in clear only in memory (its AES key schedule is zeroized on drop)
+/// and is never formatted (`Debug` is redacted).
+///
+/// Each [`seal`](Self::seal) draws a fresh random 96-bit nonce from the OS;
+/// the sealed form is `nonce (12) || ciphertext (len) || tag (16)`. With
+/// random nonces NIST SP 800-38D bounds one key to 2^32 seals (counting
+/// re-seals of updated records): ample for a face index, but a deployment
+/// approaching it must re-key (new keyring, re-encrypt).
+///
+/// `DataKey` is `Send + Sync`: share one `&DataKey` between threads.
+pub struct DataKey {
+    cipher: Box<Aes256Gcm>,
+}
+
+impl DataKey {
+    pub(crate) fn from_bytes(key: &[u8; KEY_LEN]) -> Self {
+        let key: &Key<Aes256Gcm> = key.into();
+        Self { cipher: Box::new(Aes256Gcm::new(key)) }
+    }
+
+    /// Encrypts and authenticates `plaintext`, binding it to `aad`
+    /// (associated data, authenticated but not encrypted nor stored: pass
+    /// the record id so that a ciphertext cannot be moved to another
+    /// record). Returns `nonce || ciphertext || tag`,
+    /// [`sealed_len`]`(plaintext.len())` bytes.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the OS random generator fails; [`Error::TooLong`]
+    /// beyond AES-GCM's ~64 GiB limit.
+    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; sealed_len(plaintext.len())];
+        self.seal_into(plaintext, aad, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`seal`](Self::seal), writing into `out`, which must be exactly
+    /// [`sealed_len`]`(plaintext.len())` bytes (no allocation).
+    ///
+    /// # Errors
+    /// [`Error::BufferLength`], [`Error::Rng`], [`Error::TooLong`].
+    pub fn seal_into(&self, plaintext: &[u8], aad: &[u8], out: &mut [u8]) -> Result<()> {
+        let expected = sealed_len(plaintext.len());
+        if out.len() != expected {
+            return Err(Error::BufferLength { expected, actual: out.len() });
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        random_bytes(&mut nonce)?;
+        let (nonce_out, rest) = out.split_at_mut(NONCE_LEN);
+        let (body, tag_out) = rest.split_at_mut(plaintext.len());
+        nonce_out.copy_from_slice(&nonce);
+        body.copy_from_slice(plaintext);
+        let nonce: &Nonce<Aes256Gcm> = (&nonce).into();
+        match self.cipher.encrypt_inout_detached(nonce, aad, body.into()) {
+            Ok(tag) => {
+                tag_out.copy_from_slice(&tag);
+                Ok(())
+            }
+            Err(_) => {
+                out.fill(0);
+                Err(Error::TooLong)
+            }
+        }
+    }
+
+    /// Verifies and decrypts a sealed record produced with the same `aad`.
+    ///
+    /// # Errors
+    /// [`Error::SealedTooShort`] for input shorter than 28 bytes,
+    /// [`Error::Authentication`] if it was altered, sealed with other
+    /// associated data, or sealed under another data key. Never panics.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let len = opened_len(sealed.len())?;
+        let mut out = vec![0u8; len];
+        self.open_into(sealed, aad, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`open`](Self::open), writing the plaintext into `out`, which
+    /// must be exactly `sealed.len() - 28` bytes. On failure `out` is zeroed.
+    ///
+    /// # Errors
+    /// [`Error::SealedTooShort`], [`Error::BufferLength`],
+    /// [`Error::Authentication`].
+    pub fn open_into(&self, sealed: &[u8], aad: &[u8], out: &mut [u8]) -> Result<()> {
+        let expected = opened_len(sealed.len())?;
+        if out.len() != expected {
+            return Err(Error::BufferLength { expected, actual: out.len() });
+        }
+        let too_short = || Error::SealedTooShort { len: sealed.len(), min: SEAL_OVERHEAD };
+        let (nonce, rest) = sealed.split_first_chunk::<NONCE_LEN>().ok_or_else(too_short)?;
+        let (body, tag) = rest.split_last_chunk::<TAG_LEN>().ok_or_else(too_short)?;
+        let nonce: &Nonce<Aes256Gcm> = nonce.into();
+        let tag: &Tag<Aes256Gcm> = tag.into();
+        out.copy_from_slice(body);
+        if self.cipher.decrypt_inout_detached(nonce, aad, (&mut *out).into(), tag).is_err() {
+            out.fill(0);
+            return Err(Error::Authentication);
+        }
+        Ok(())
+    }
+
+    /// Seals one vector-index record (512 int8 components + 4-byte scale,
+    /// [`TEMPLATE_RECORD_LEN`] bytes) into a fixed
+    /// [`SEALED_TEMPLATE_RECORD_LEN`]-byte (544) slot.
+    ///
+    /// # Errors
+    /// [`Error::Rng`].
+    pub fn seal_template(
+        &self,
+        record: &[u8; TEMPLATE_RECORD_LEN],
+        aad: &[u8],
+    ) -> Result<[u8; SEALED_TEMPLATE_RECORD_LEN]> {
+        let mut out = [0u8; SEALED_TEMPLATE_RECORD_LEN];
+        self.seal_into(record, aad, &mut out)?;
+        Ok(out)
+    }
+
+    /// Opens a fixed-size slot written by [`seal_template`](Self::seal_template).
+    ///
+    /// # Errors
+    /// [`Error::Authentication`].
+    pub fn open_template(
+        &self,
+        sealed: &[u8; SEALED_TEMPLATE_RECORD_LEN],
+        aad: &[u8],
+    ) -> Result<[u8; TEMPLATE_RECORD_LEN]> {
+        let mut out = [0u8; TEMPLATE_RECORD_LEN];
+        self.open_into(sealed, aad, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Plaintext length of a sealed record of `sealed_len` bytes.
+fn opened_len(sealed_len: usize) -> Result<usize> {
+    sealed_len.checked_sub(SEAL_OVERHEAD).ok_or(Error::SealedTooShort { len: sealed_len, min: SEAL_OVERHEAD })
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKey").field("algorithm", &"AES-256-GCM").field("key", &"<redacted>").finish()
+    }
+}
+
+const _: () = assert!(SEALED_TEMPLATE_RECORD_LEN == NONCE_LEN + TEMPLATE_RECORD_LEN + TAG_LEN);
