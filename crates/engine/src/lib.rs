@@ -137,6 +137,17 @@ impl FaceService {
         &self.config
     }
 
+    /// Analyses one photo (with templates); a file error becomes [`Error::Invalid`].
+    pub fn analyze_photo(&self, photo: &Path) -> Result<ImageFaces> {
+        let mut analysed = None;
+        self.analyze_files(&[photo.to_path_buf()], true, |_, _, r| analysed = Some(r))?;
+        match analysed {
+            Some(Ok(img)) => Ok(img),
+            Some(Err(e)) => Err(Error::Invalid(e.message)),
+            None => Err(Error::Invalid(format!("{}: not analysed", photo.display()))),
+        }
+    }
+
     /// Analyses `paths` in parallel and calls `sink(index, path, result)` for each in input
     /// order. `embed` computes templates as well as detections.
     pub fn analyze_files(

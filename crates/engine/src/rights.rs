@@ -95,13 +95,7 @@ pub fn open_request(
 
 /// The template standing for the requester: the largest usable face of the photo.
 fn request_template(service: &FaceService, photo: &Path) -> Result<(Vec<f32>, String)> {
-    let mut analysed = None;
-    service.analyze_files(&[photo.to_path_buf()], true, |_, _, r| analysed = Some(r))?;
-    let img = match analysed {
-        Some(Ok(img)) => img,
-        Some(Err(e)) => return Err(Error::Invalid(e.message)),
-        None => return Err(Error::Invalid(format!("{}: not analysed", photo.display()))),
-    };
+    let img = service.analyze_photo(photo)?;
     let face =
         img.best_face().ok_or_else(|| Error::Invalid(format!("{}: no face in the request photo", photo.display())))?;
     let t = face.template.clone().ok_or_else(|| Error::Invalid("the face was not embedded".into()))?;

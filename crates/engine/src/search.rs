@@ -119,13 +119,7 @@ pub fn search(
         (opts.collections.clone(), Some(ids))
     };
     let gallery_size = store.catalog.template_count(ids.as_deref())?;
-    let mut analysed = None;
-    service.analyze_files(&[photo.to_path_buf()], true, |_, _, r| analysed = Some(r))?;
-    let img = match analysed {
-        Some(Ok(img)) => img,
-        Some(Err(e)) => return Err(Error::Invalid(e.message)),
-        None => return Err(Error::Invalid(format!("{}: not analysed", photo.display()))),
-    };
+    let img = service.analyze_photo(photo)?;
     if img.faces.is_empty() {
         return Err(Error::Invalid(format!("{}: no face found in the query photo", photo.display())));
     }

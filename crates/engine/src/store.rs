@@ -34,7 +34,7 @@ pub struct Store {
 
 /// The data key as the index's record cipher.
 #[derive(Debug)]
-struct Sealer(Arc<DataKey>);
+pub struct Sealer(pub Arc<DataKey>);
 
 impl RecordCipher for Sealer {
     fn overhead(&self) -> usize {

@@ -9,23 +9,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use gabarit_crypto::{Kek, Keyring};
+use gabarit_engine::store::Sealer;
 use gabarit_index::{FlatIndex, RecordCipher, VectorIndex};
 use rand::{RngExt, SeedableRng};
-
-#[derive(Debug)]
-struct Sealer(gabarit_crypto::DataKey);
-
-impl RecordCipher for Sealer {
-    fn overhead(&self) -> usize {
-        gabarit_crypto::SEAL_OVERHEAD
-    }
-    fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
-        self.0.seal(plain, aad).map_err(|e| e.to_string())
-    }
-    fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
-        self.0.open(sealed, aad).map_err(|e| e.to_string())
-    }
-}
 
 fn normalise(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -58,7 +44,9 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let kek = Kek::generate()?;
     Keyring::create(dir.path().join("keyring.json"), &kek)?;
-    let sealer = || -> Result<Arc<dyn RecordCipher>> { Ok(Arc::new(Sealer(Keyring::open(dir.path().join("keyring.json"), &kek)?))) };
+    let sealer = || -> Result<Arc<dyn RecordCipher>> {
+        Ok(Arc::new(Sealer(Arc::new(Keyring::open(dir.path().join("keyring.json"), &kek)?))))
+    };
     let mut results = serde_json::Map::new();
     for (name, cipher) in [("plain", None), ("sealed", Some(sealer()?))] {
         let path = dir.path().join(name);
@@ -96,7 +84,8 @@ fn main() -> Result<()> {
         .map(|i| -> Result<f64> {
             let t = Instant::now();
             let started = jiff::Timestamp::now().to_string();
-            let (id, _) = cat.record_search("bench", "CASE", "bench", "ab", &["c".into()], n as u64, &started, &cands)?;
+            let (id, _) =
+                cat.record_search("bench", "CASE", "bench", "ab", &["c".into()], n as u64, &started, &cands)?;
             cat.audit("bench", "search", serde_json::json!({"search": id, "i": i, "candidates": cands.len()}))?;
             Ok(t.elapsed().as_secs_f64() * 1000.0)
         })

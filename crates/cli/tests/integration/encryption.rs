@@ -1,26 +1,8 @@
 //! Templates encrypted at rest: without the key-encryption key the data directory reveals no
 //! template, and rotating the key keeps everything readable with the new key only.
 
-use std::path::Path;
-
 use crate::catalog::{as_user, new_collection, search_json, with_data};
 use crate::{gabarit, run, sample};
-
-fn files(dir: &Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs_err::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(fs_err::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
 
 #[test]
 fn the_data_directory_without_the_key_reveals_no_template() {
@@ -42,7 +24,7 @@ fn the_data_directory_without_the_key_reveals_no_template() {
     let plain: Vec<u8> = codes.iter().map(|c| *c as u8).collect();
     let offset: Vec<u8> = plain.iter().map(|b| b.wrapping_add(128)).collect();
     // No run of 32 template bytes, in either stored form, anywhere in the data directory.
-    for bytes in files(&data) {
+    for (_, bytes) in crate::all_files(&data) {
         for needle in [&plain, &offset] {
             assert!(!needle.windows(32).any(|n| bytes.windows(32).any(|w| w == n)), "a template run is readable");
         }

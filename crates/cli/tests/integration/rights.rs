@@ -51,19 +51,11 @@ fn access_json(data: &Path, dir: &Path, request: u64) -> serde_json::Value {
 }
 
 fn files_contain(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs_err::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if fs_err::read(&p).unwrap().windows(needle.len()).any(|w| w == needle) {
-                hits.push(p);
-            }
-        }
-    }
-    hits
+    crate::all_files(dir)
+        .into_iter()
+        .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
+        .map(|(p, _)| p)
+        .collect()
 }
 
 #[test]
