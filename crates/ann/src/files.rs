@@ -1,0 +1,286 @@
+//! File formats of the index directory.
+//!
+//! `vectors.dat` and `tombstones.log` are those of [`gabarit_index::FlatIndex`] (format
+//! version 1), so a flat index's directory opens as an ANN index (the graph is built at the
+//! first open) and the record bytes are the same. `graph.dat` is this crate's:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 56 | header: `b"GBRTHNS\0"`, version `u32` = 1, `m` `u32`, generation `u64` (that of `vectors.dat`), slots `u64`, entry slot `u32` (`u32::MAX`: none), entry level `u32`, construction breadth `u32`, reserved `u32`, seed `u64` |
+//! | slots | level of each slot, `u8` |
+//! | slots × 2m × 4 | level-0 neighbours of each slot, `u32`, padded with `u32::MAX` |
+//! | Σ level × m × 4 | upper-level neighbours of each slot above level 0, in slot order, level 1 first |
+//! | 4 | CRC-32 of everything before |
+//!
+//! The graph covers the first `slots` records; records after them are linked again at open
+//! (in order, one thread: the same inserts rebuild the same graph). A graph file that is
+//! missing, damaged, or of another generation is rebuilt from the records.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use gabarit_index::{Error, Result};
+
+use crate::graph::{Entry, Graph, MAX_LEVEL, NONE};
+
+pub(crate) const DATA_FILE: &str = "vectors.dat";
+pub(crate) const TOMB_FILE: &str = "tombstones.log";
+pub(crate) const GRAPH_FILE: &str = "graph.dat";
+pub(crate) const LOCK_FILE: &str = "index.lock";
+pub(crate) const DATA_TMP: &str = "vectors.dat.tmp";
+pub(crate) const TOMB_TMP: &str = "tombstones.log.tmp";
+pub(crate) const GRAPH_TMP: &str = "graph.dat.tmp";
+pub(crate) const DATA_MAGIC: [u8; 8] = *b"GBRTVEC\0";
+pub(crate) const TOMB_MAGIC: [u8; 8] = *b"GBRTDEL\0";
+const GRAPH_MAGIC: [u8; 8] = *b"GBRTHNS\0";
+pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const HEADER_LEN: u64 = 24;
+const GRAPH_HEADER_LEN: usize = 56;
+pub(crate) const SEALED_FLAG: u32 = 1 << 31;
+/// `[id u64][collection u32]` before the (possibly sealed) scale and codes.
+pub(crate) const RECORD_PREFIX: usize = 12;
+pub(crate) const TOMB_ENTRY: u64 = 16;
+pub(crate) const WRITE_BUFFER: usize = 1 << 20;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let d = fs_err::File::open(dir).map_err(io_err(dir))?;
+    d.sync_all().map_err(io_err(dir))
+}
+
+pub(crate) fn open_rw(path: &Path) -> Result<fs_err::File> {
+    fs_err::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err(path))
+}
+
+pub(crate) fn header(magic: [u8; 8], word: u32, generation: u64) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[..8].copy_from_slice(&magic);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&word.to_le_bytes());
+    h[16..24].copy_from_slice(&generation.to_le_bytes());
+    h
+}
+
+/// Parses a data or tombstone header: returns (word, generation).
+pub(crate) fn parse_header(path: &Path, h: &[u8], magic: [u8; 8]) -> Result<(u32, u64)> {
+    if h[..8] != magic {
+        return Err(corrupt(path, "not a Gabarit index file (bad magic)"));
+    }
+    let version = u32_at(h, 8);
+    if version != FORMAT_VERSION {
+        return Err(corrupt(path, format!("format version {version}, this build reads {FORMAT_VERSION}")));
+    }
+    Ok((u32_at(h, 12), u64_at(h, 16)))
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// What a graph file says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GraphMeta {
+    pub m: usize,
+    pub generation: u64,
+    pub slots: usize,
+    pub ef_construction: usize,
+    pub seed: u64,
+}
+
+/// Writes `graph` (all its slots) to `dir/graph.dat` through a temporary file and a rename.
+pub(crate) fn write_graph(dir: &Path, graph: &Graph, generation: u64, ef_construction: usize) -> Result<()> {
+    let tmp = dir.join(GRAPH_TMP);
+    let path = dir.join(GRAPH_FILE);
+    write_graph_to(&tmp, graph, generation, ef_construction)?;
+    fs_err::rename(&tmp, &path).map_err(io_err(&path))?;
+    sync_dir(dir)
+}
+
+/// Writes `graph` to `path` and syncs it (no rename).
+pub(crate) fn write_graph_to(path: &Path, graph: &Graph, generation: u64, ef_construction: usize) -> Result<()> {
+    let file = fs_err::File::create(path).map_err(io_err(path))?;
+    let mut w = HashingWriter { inner: BufWriter::with_capacity(WRITE_BUFFER, file), crc: crc32fast::Hasher::new() };
+    let slots = graph.slots();
+    let entry = graph.entry();
+    let mut h = [0u8; GRAPH_HEADER_LEN];
+    h[..8].copy_from_slice(&GRAPH_MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&(graph.m() as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&generation.to_le_bytes());
+    h[24..32].copy_from_slice(&(slots as u64).to_le_bytes());
+    h[32..36].copy_from_slice(&entry.slot.to_le_bytes());
+    h[36..40].copy_from_slice(&u32::from(entry.level).to_le_bytes());
+    h[40..44].copy_from_slice(&(ef_construction as u32).to_le_bytes());
+    h[48..56].copy_from_slice(&graph.seed().to_le_bytes());
+    w.write(path, &h)?;
+    let levels: Vec<u8> = (0..slots as u32).map(|s| graph.level(s)).collect();
+    w.write(path, &levels)?;
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut list = |w: &mut HashingWriter, slot: u32, level: usize, width: usize| -> Result<()> {
+        let mut count = 0;
+        for nb in graph.neighbours(slot, level) {
+            buf.extend_from_slice(&nb.to_le_bytes());
+            count += 1;
+        }
+        for _ in count..width {
+            buf.extend_from_slice(&NONE.to_le_bytes());
+        }
+        if buf.len() >= 1 << 15 {
+            w.write(path, &buf)?;
+            buf.clear();
+        }
+        Ok(())
+    };
+    for slot in 0..slots as u32 {
+        list(&mut w, slot, 0, 2 * graph.m())?;
+    }
+    for slot in 0..slots as u32 {
+        for level in 1..=usize::from(graph.level(slot)) {
+            list(&mut w, slot, level, graph.m())?;
+        }
+    }
+    w.write(path, &buf)?;
+    let crc = w.crc.clone().finalize();
+    w.inner.write_all(&crc.to_le_bytes()).map_err(io_err(path))?;
+    let file = w.inner.into_inner().map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into_error() })?;
+    file.sync_all().map_err(io_err(path))
+}
+
+struct HashingWriter {
+    inner: BufWriter<fs_err::File>,
+    crc: crc32fast::Hasher,
+}
+
+impl HashingWriter {
+    fn write(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.crc.update(bytes);
+        self.inner.write_all(bytes).map_err(io_err(path))
+    }
+}
+
+struct HashingReader {
+    inner: BufReader<fs_err::File>,
+    crc: crc32fast::Hasher,
+    path: PathBuf,
+}
+
+impl HashingReader {
+    fn read(&mut self, out: &mut [u8]) -> Result<()> {
+        self.inner.read_exact(out).map_err(io_err(&self.path))?;
+        self.crc.update(out);
+        Ok(())
+    }
+}
+
+/// Reads `dir/graph.dat`. `Ok(None)` if there is none; `Err(Corrupt)` if it is damaged or
+/// inconsistent (the caller rebuilds the graph then).
+pub(crate) fn read_graph(dir: &Path) -> Result<Option<(GraphMeta, Graph)>> {
+    let path = dir.join(GRAPH_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let file = fs_err::File::open(&path).map_err(io_err(&path))?;
+    let len = file.metadata().map_err(io_err(&path))?.len();
+    let mut r =
+        HashingReader { inner: BufReader::with_capacity(WRITE_BUFFER, file), crc: crc32fast::Hasher::new(), path };
+    let path = r.path.clone();
+    if len < GRAPH_HEADER_LEN as u64 + 4 {
+        return Err(corrupt(&path, "shorter than its header"));
+    }
+    let mut h = [0u8; GRAPH_HEADER_LEN];
+    r.read(&mut h)?;
+    if h[..8] != GRAPH_MAGIC {
+        return Err(corrupt(&path, "not a Gabarit graph file (bad magic)"));
+    }
+    let version = u32_at(&h, 8);
+    if version != FORMAT_VERSION {
+        return Err(corrupt(&path, format!("format version {version}, this build reads {FORMAT_VERSION}")));
+    }
+    let m = u32_at(&h, 12) as usize;
+    let meta = GraphMeta {
+        m,
+        generation: u64_at(&h, 16),
+        slots: usize::try_from(u64_at(&h, 24)).map_err(|_| corrupt(&path, "too many slots"))?,
+        ef_construction: u32_at(&h, 40) as usize,
+        seed: u64_at(&h, 48),
+    };
+    let entry = Entry { slot: u32_at(&h, 32), level: u8::try_from(u32_at(&h, 36)).unwrap_or(u8::MAX) };
+    if !(2..=255).contains(&m) || meta.slots >= NONE as usize {
+        return Err(corrupt(&path, "invalid parameters"));
+    }
+    let slots = meta.slots;
+    let mut levels = vec![0u8; slots];
+    r.read(&mut levels)?;
+    if levels.iter().any(|&l| l > MAX_LEVEL) {
+        return Err(corrupt(&path, "invalid level"));
+    }
+    let upper: u64 = levels.iter().map(|&l| u64::from(l)).sum();
+    let expected = GRAPH_HEADER_LEN as u64 + slots as u64 * (1 + 8 * m as u64) + upper * 4 * m as u64 + 4;
+    if len != expected {
+        return Err(corrupt(&path, format!("{len} bytes, expected {expected}")));
+    }
+    let mut graph = Graph::new(m, meta.seed);
+    graph.reserve(slots);
+    for &l in &levels {
+        graph.push_slot(l);
+    }
+    let mut buf = vec![0u8; 2 * m * 4];
+    let mut items = Vec::with_capacity(2 * m);
+    let mut read_list = |r: &mut HashingReader, graph: &Graph, slot: u32, level: usize, width: usize| -> Result<()> {
+        r.read(&mut buf[..width * 4])?;
+        items.clear();
+        for c in buf[..width * 4].chunks_exact(4) {
+            let nb = u32_at(c, 0);
+            if nb == NONE {
+                break;
+            }
+            if nb as usize >= slots || usize::from(levels[nb as usize]) < level {
+                return Err(corrupt(&r.path, format!("slot {slot} links to invalid slot {nb}")));
+            }
+            items.push(nb);
+        }
+        graph.set_neighbours(slot, level, &items);
+        Ok(())
+    };
+    for slot in 0..slots as u32 {
+        read_list(&mut r, &graph, slot, 0, 2 * m)?;
+    }
+    for slot in 0..slots as u32 {
+        for level in 1..=usize::from(levels[slot as usize]) {
+            read_list(&mut r, &graph, slot, level, m)?;
+        }
+    }
+    let computed = r.crc.clone().finalize();
+    let mut stored = [0u8; 4];
+    r.inner.read_exact(&mut stored).map_err(io_err(&path))?;
+    if u32::from_le_bytes(stored) != computed {
+        return Err(corrupt(&path, "checksum mismatch"));
+    }
+    let valid_entry = if slots == 0 {
+        entry.slot == NONE
+    } else {
+        (entry.slot as usize) < slots
+            && levels[entry.slot as usize] == entry.level
+            && levels.iter().all(|&l| l <= entry.level)
+    };
+    if !valid_entry {
+        return Err(corrupt(&path, "invalid entry point"));
+    }
+    graph.set_entry(if slots == 0 { Entry { slot: NONE, level: 0 } } else { entry });
+    Ok(Some((meta, graph)))
+}
