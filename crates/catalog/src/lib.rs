@@ -109,6 +109,41 @@ pub struct NewFace {
     pub quality: Quality,
     /// Quantised template and its scale (absent for faces not embedded).
     pub template: Option<(Vec<i8>, f32)>,
+    /// For a face from a video: its track and the time of its frame.
+    pub moment: Option<Moment>,
+}
+
+/// Where in a video a face was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Moment {
+    /// Track number within the video (0 = first to appear).
+    pub track: u32,
+    /// Time of the frame, seconds.
+    pub time_s: f64,
+}
+
+/// What a video record holds beyond an image's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoMeta {
+    /// Duration, seconds.
+    pub duration_s: f64,
+    /// Average frame rate.
+    pub frame_rate: f64,
+    /// Codec.
+    pub codec: String,
+}
+
+/// One appearance of a face in a video.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackSpan {
+    /// Track number within the video.
+    pub track: u32,
+    /// First sighting, seconds.
+    pub start_s: f64,
+    /// Last sighting, seconds.
+    pub end_s: f64,
+    /// Sampled frames it was seen in.
+    pub sightings: u32,
 }
 
 /// An image to store.
@@ -136,6 +171,8 @@ pub struct NewImage {
     pub camera: Option<String>,
     /// Faces.
     pub faces: Vec<NewFace>,
+    /// For a video: its metadata and tracks (faces then carry their [`Moment`]).
+    pub video: Option<(VideoMeta, Vec<TrackSpan>)>,
 }
 
 /// One file of an ingestion batch.
@@ -199,6 +236,8 @@ pub struct FaceRecord {
     pub captured_at: Option<String>,
     /// Whether a template is stored.
     pub has_template: bool,
+    /// For a face from a video: track and time.
+    pub moment: Option<Moment>,
 }
 
 /// A stored image.
@@ -228,6 +267,8 @@ pub struct ImageRecord {
     pub camera: Option<String>,
     /// When it was ingested.
     pub ingested_at: String,
+    /// For a video: duration, frame rate, codec.
+    pub video: Option<VideoMeta>,
 }
 
 /// A stored template.
@@ -490,8 +531,9 @@ impl Catalog {
                         )
                         .map_err(err)?;
                     tx.execute(
-                        "INSERT INTO images (collection_id, source_id, sha256, uri, bytes, width, height, format, captured_at, camera, ingested_at, job_id)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        "INSERT INTO images (collection_id, source_id, sha256, uri, bytes, width, height, format, captured_at, camera, ingested_at, job_id,
+                            kind, duration_s, frame_rate, codec)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                         params![
                             collection_id,
                             source_id,
@@ -504,17 +546,28 @@ impl Catalog {
                             img.captured_at,
                             img.camera,
                             ingested_at,
-                            job as i64
+                            job as i64,
+                            if img.video.is_some() { "video" } else { "photo" },
+                            img.video.as_ref().map(|v| v.0.duration_s),
+                            img.video.as_ref().map(|v| v.0.frame_rate),
+                            img.video.as_ref().map(|v| v.0.codec.clone()),
                         ],
                     )
                     .map_err(err)?;
                     let image_id = tx.last_insert_rowid();
+                    for t in img.video.iter().flat_map(|v| &v.1) {
+                        tx.execute(
+                            "INSERT INTO tracks (image_id, track, start_s, end_s, sightings) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![image_id, t.track, t.start_s, t.end_s, t.sightings],
+                        )
+                        .map_err(err)?;
+                    }
                     let mut template_faces = Vec::new();
                     for (idx, f) in img.faces.iter().enumerate() {
                         let q = &f.quality;
                         tx.execute(
-                            "INSERT INTO faces (image_id, idx, x1, y1, x2, y2, landmarks, score, size_px, sharpness, yaw, pitch, roll, usable)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                            "INSERT INTO faces (image_id, idx, x1, y1, x2, y2, landmarks, score, size_px, sharpness, yaw, pitch, roll, usable, track, time_s)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                             params![
                                 image_id,
                                 idx as i64,
@@ -529,7 +582,9 @@ impl Catalog {
                                 q.yaw_deg,
                                 q.pitch_deg,
                                 q.roll_deg,
-                                q.usable
+                                q.usable,
+                                f.moment.map(|m| m.track),
+                                f.moment.map(|m| m.time_s),
                             ],
                         )
                         .map_err(err)?;
@@ -598,7 +653,7 @@ impl Catalog {
     const FACE_SELECT: &'static str =
         "SELECT f.id, f.idx, i.id, c.id, c.name, i.uri, s.uri, f.x1, f.y1, f.x2, f.y2, f.landmarks, f.score,
             f.size_px, f.sharpness, f.yaw, f.pitch, f.roll, f.usable, i.captured_at,
-            EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id)
+            EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id), f.track, f.time_s
          FROM faces f JOIN images i ON f.image_id = i.id JOIN collections c ON i.collection_id = c.id
          LEFT JOIN sources s ON i.source_id = s.id";
 
@@ -628,6 +683,10 @@ impl Catalog {
             },
             captured_at: r.get(19)?,
             has_template: r.get(20)?,
+            moment: match (r.get::<_, Option<u32>>(21)?, r.get::<_, Option<f64>>(22)?) {
+                (Some(track), Some(time_s)) => Some(Moment { track, time_s }),
+                _ => None,
+            },
         })
     }
 
@@ -641,6 +700,20 @@ impl Catalog {
             .ok_or_else(|| Error::NotFound { kind: "face", name: face_id.to_string() })
     }
 
+    /// The tracks of a video, in order.
+    pub fn tracks_of_image(&self, image_id: u64) -> Result<Vec<TrackSpan>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT track, start_s, end_s, sightings FROM tracks WHERE image_id = ?1 ORDER BY track")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([image_id as i64], |r| {
+                Ok(TrackSpan { track: r.get(0)?, start_s: r.get(1)?, end_s: r.get(2)?, sightings: r.get(3)? })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
     /// The faces of an image.
     pub fn faces_of_image(&self, image_id: u64) -> Result<Vec<FaceRecord>> {
         let sql = format!("{} WHERE i.id = ?1 ORDER BY f.idx", Self::FACE_SELECT);
@@ -651,7 +724,7 @@ impl Catalog {
 
     const IMAGE_SELECT: &'static str =
         "SELECT i.id, c.name, i.sha256, i.uri, COALESCE(s.uri, ''), i.bytes, i.width, i.height, i.format,
-            i.captured_at, i.camera, i.ingested_at
+            i.captured_at, i.camera, i.ingested_at, i.duration_s, i.frame_rate, i.codec
          FROM images i JOIN collections c ON i.collection_id = c.id LEFT JOIN sources s ON i.source_id = s.id";
 
     fn image_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
@@ -668,6 +741,10 @@ impl Catalog {
             captured_at: r.get(9)?,
             camera: r.get(10)?,
             ingested_at: r.get(11)?,
+            video: match (r.get::<_, Option<f64>>(12)?, r.get::<_, Option<f64>>(13)?, r.get::<_, Option<String>>(14)?) {
+                (Some(duration_s), Some(frame_rate), Some(codec)) => Some(VideoMeta { duration_s, frame_rate, codec }),
+                _ => None,
+            },
         })
     }
 
@@ -697,8 +774,9 @@ impl Catalog {
             .conn
             .prepare(
                 "SELECT c.name, i.sha256, i.uri, i.width, i.height,
-                    (SELECT group_concat(printf('%d:%.2f,%.2f,%.2f,%.2f:%d', f.idx, f.x1, f.y1, f.x2, f.y2,
-                        EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id)), ';')
+                    (SELECT group_concat(printf('%d:%.2f,%.2f,%.2f,%.2f:%d%s', f.idx, f.x1, f.y1, f.x2, f.y2,
+                        EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id),
+                        CASE WHEN f.track IS NULL THEN '' ELSE printf('@%d/%.3f', f.track, f.time_s) END), ';')
                      FROM (SELECT * FROM faces WHERE image_id = i.id ORDER BY idx) f)
                  FROM images i JOIN collections c ON i.collection_id = c.id",
             )

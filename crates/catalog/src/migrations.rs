@@ -159,6 +159,22 @@ const MIGRATIONS: &[&str] = &[
         scale REAL NOT NULL,
         vector BLOB NOT NULL
     );",
+    // 4: videos. An image row is a photo or a video (duration, frame rate, codec); a face from
+    // a video carries its track and the time of its frame; tracks give each appearance's span.
+    "ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo';
+    ALTER TABLE images ADD COLUMN duration_s REAL;
+    ALTER TABLE images ADD COLUMN frame_rate REAL;
+    ALTER TABLE images ADD COLUMN codec TEXT;
+    ALTER TABLE faces ADD COLUMN track INTEGER;
+    ALTER TABLE faces ADD COLUMN time_s REAL;
+    CREATE TABLE tracks (
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        track INTEGER NOT NULL,
+        start_s REAL NOT NULL,
+        end_s REAL NOT NULL,
+        sightings INTEGER NOT NULL,
+        PRIMARY KEY (image_id, track)
+    );",
 ];
 
 /// Runs the migrations the database has not seen.

@@ -16,6 +16,7 @@ fn face(x: f32, template: bool) -> NewFace {
             usable: true,
         },
         template: template.then(|| (vec![1i8, -2, 3], 0.01)),
+        moment: None,
     }
 }
 
@@ -32,6 +33,7 @@ fn image(sha: &str, faces: Vec<NewFace>) -> BatchItem {
         captured_at: Some("2024-05-01T10:00:00".into()),
         camera: None,
         faces,
+        video: None,
     })
 }
 
@@ -120,4 +122,47 @@ fn bad_names_are_refused() {
     let cat = Catalog::open(&dir.path().join("c.db")).unwrap();
     assert!(matches!(cat.create_collection("  ", ""), Err(Error::Invalid(_))));
     assert!(matches!(cat.collection("nope"), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn a_video_keeps_its_tracks_and_each_face_its_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = Catalog::open(&dir.path().join("c.db")).unwrap();
+    let col = cat.create_collection("clips", "").unwrap();
+    let job = cat.begin_job(col.id, &[]).unwrap();
+    let mut faces = vec![face(1.0, true), face(30.0, true), face(60.0, true)];
+    for (i, f) in faces.iter_mut().enumerate() {
+        f.moment = Some(Moment { track: (i / 2) as u32, time_s: 0.5 * i as f64 });
+    }
+    let BatchItem::Image(mut img) = image("v1", faces) else { unreachable!() };
+    img.format = "mp4".into();
+    img.video = Some((
+        VideoMeta { duration_s: 8.0, frame_rate: 25.0, codec: "h264".into() },
+        vec![
+            TrackSpan { track: 0, start_s: 0.0, end_s: 2.5, sightings: 6 },
+            TrackSpan { track: 1, start_s: 5.0, end_s: 7.5, sightings: 6 },
+        ],
+    ));
+    let out = cat.store_batch(job, col.id, &[BatchItem::Image(img)]).unwrap();
+    let StoreOutcome::Inserted { image_id, template_faces } = &out[0] else { panic!("{out:?}") };
+    assert_eq!(template_faces.len(), 3);
+    let rec = cat.image(*image_id).unwrap();
+    assert_eq!(rec.video, Some(VideoMeta { duration_s: 8.0, frame_rate: 25.0, codec: "h264".into() }));
+    let tracks = cat.tracks_of_image(*image_id).unwrap();
+    assert_eq!(tracks.len(), 2);
+    assert_eq!((tracks[1].start_s, tracks[1].end_s, tracks[1].sightings), (5.0, 7.5, 6));
+    let moments: Vec<_> = cat.faces_of_image(*image_id).unwrap().iter().map(|f| f.moment).collect();
+    assert_eq!(
+        moments,
+        vec![
+            Some(Moment { track: 0, time_s: 0.0 }),
+            Some(Moment { track: 0, time_s: 0.5 }),
+            Some(Moment { track: 1, time_s: 1.0 })
+        ]
+    );
+    // A photo has neither.
+    cat.store_batch(job, col.id, &[image("p1", vec![face(1.0, true)])]).unwrap();
+    let photo = cat.images_by_sha256("p1").unwrap().remove(0);
+    assert_eq!(photo.video, None);
+    assert_eq!(cat.faces_of_image(photo.id).unwrap()[0].moment, None);
 }

@@ -362,7 +362,7 @@ enum ImageCommand {
 
 #[derive(Args)]
 struct IngestArgs {
-    /// Folders (recursive), photo files, zip or tar archives.
+    /// Folders (recursive), photo and video files, zip or tar archives (photos inside them).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Target collection.
@@ -377,6 +377,21 @@ struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Video: frames sampled per second (plus the first frame after each cut).
+    #[arg(long, default_value_t = 2.0)]
+    video_rate: f64,
+    /// Video: scene-change score (0–1) that marks a cut.
+    #[arg(long, default_value_t = 0.3)]
+    scene_threshold: f64,
+    /// Video: a quick pass that decodes keyframes only.
+    #[arg(long)]
+    keyframes_only: bool,
+    /// Video: best faces kept per track.
+    #[arg(long, default_value_t = 3)]
+    track_templates: usize,
+    /// Video: frames are scaled down to this longer side before detection.
+    #[arg(long, default_value_t = 1920)]
+    video_max_side: u32,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -1085,6 +1100,7 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
         limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
         suppressions: Vec::new(),
         suppression_threshold: rights_threshold,
+        video: video_options(&args)?,
     };
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(
@@ -1095,7 +1111,17 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
     let report = governed::governed_ingest(&service, &mut store, &who, &opts, &mut |p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
-        bar.set_message(format!("{:.1} faces/s", p.faces as f64 / started.elapsed().as_secs_f64().max(1e-3)));
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let mut msg = format!("{:.1} faces/s", p.faces as f64 / secs);
+        if p.video_seconds_total > 0.0 {
+            msg += &format!(
+                ", video {:.0}/{:.0} s ({:.2} video-s/s)",
+                p.video_seconds_done,
+                p.video_seconds_total,
+                p.video_seconds_done / secs
+            );
+        }
+        bar.set_message(msg);
     })?;
     bar.finish_and_clear();
     println!(
@@ -1112,6 +1138,17 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
         report.files_per_s,
         report.faces_per_s
     );
+    if report.videos > 0 {
+        println!(
+            "videos: {} ({:.1} s), {} frames sampled with {} faces, {} tracks, {} templates kept",
+            report.videos,
+            report.video_seconds,
+            report.sampled_frames,
+            report.sampled_faces,
+            report.tracks,
+            report.templates
+        );
+    }
     for f in &report.failed {
         eprintln!("skipped {}: {}", f.uri, f.message);
     }
@@ -1119,6 +1156,31 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
         fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn video_options(args: &IngestArgs) -> Result<gabarit_engine::ingest::VideoOptions> {
+    if !(args.video_rate.is_finite() && args.video_rate > 0.0 && args.video_rate <= 120.0) {
+        anyhow::bail!("--video-rate: {} is not a rate between 0 and 120 frames per second", args.video_rate);
+    }
+    if !(0.0..=1.0).contains(&args.scene_threshold) {
+        anyhow::bail!("--scene-threshold: {} is not between 0 and 1", args.scene_threshold);
+    }
+    if args.track_templates == 0 || args.video_max_side < 64 {
+        anyhow::bail!("--track-templates must be at least 1 and --video-max-side at least 64");
+    }
+    let sampling = gabarit_video::Sampling {
+        interval_s: 1.0 / args.video_rate,
+        scene_threshold: args.scene_threshold,
+        keyframes_only: args.keyframes_only,
+        max_side: args.video_max_side,
+    };
+    // A track may skip one sample (a missed detection) and still continue.
+    let tracker = gabarit_video::TrackerOptions {
+        keep: args.track_templates,
+        max_gap_s: 2.5 * sampling.interval_s,
+        ..gabarit_video::TrackerOptions::default()
+    };
+    Ok(gabarit_engine::ingest::VideoOptions { sampling, limits: gabarit_video::VideoLimits::default(), tracker })
 }
 
 fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
@@ -1180,8 +1242,9 @@ fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: Se
                 .expected_false_candidates
                 .map(|e| format!("~{e:.2e} false candidates expected at this score"))
                 .unwrap_or_default();
+            let at = c.video.as_ref().map(|v| format!(" at {}", v.timestamp)).unwrap_or_default();
             println!(
-                "  {:>2}. candidate {id}  {:.3}  {:<14} {}  face {} {:?}  {}  {}",
+                "  {:>2}. candidate {id}  {:.3}  {:<14} {}{at}  face {} {:?}  {}  {}",
                 c.rank,
                 c.score,
                 c.collection,
@@ -1201,12 +1264,12 @@ fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: Se
 
 fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode> {
     let store = open_existing(data)?;
-    let bytes = fs_err::read(image)?;
-    let sha = gabarit_media::sha256_hex(&bytes);
+    let (sha, _) = gabarit_engine::ingest::sha256_file(image)?;
     let mut out = Vec::new();
     for img in store.catalog.images_by_sha256(&sha)? {
         let faces = store.catalog.faces_of_image(img.id)?;
-        out.push(json!({"image": img, "faces": faces}));
+        let tracks = store.catalog.tracks_of_image(img.id)?;
+        out.push(json!({"image": img, "faces": faces, "tracks": tracks}));
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -1224,7 +1287,8 @@ fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
     let store = open_existing(data)?;
     let img = store.catalog.image(id)?;
     let faces = store.catalog.faces_of_image(id)?;
-    println!("{}", serde_json::to_string_pretty(&json!({"image": img, "faces": faces}))?);
+    let tracks = store.catalog.tracks_of_image(id)?;
+    println!("{}", serde_json::to_string_pretty(&json!({"image": img, "faces": faces, "tracks": tracks}))?);
     Ok(ExitCode::SUCCESS)
 }
 

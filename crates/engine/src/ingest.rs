@@ -6,16 +6,25 @@
 //! Idempotent and resumable: content is identified by its SHA-256, unique within a
 //! collection, and each batch is committed atomically; a run killed at any moment and started
 //! again skips what was stored and does the rest, without duplicates or losses.
+//!
+//! Videos (files only, not archive members) are read through FFmpeg by one worker each:
+//! sampled frames go through the face engine, faces are linked into tracks, and each track
+//! keeps its best few faces as templates. A video is stored whole, in one transaction, or not
+//! at all: a run killed half-way through a video redoes that video.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use gabarit_catalog::{BatchItem, Catalog, NewFace, NewImage, StoreOutcome};
+use gabarit_catalog::{BatchItem, Catalog, Moment, NewFace, NewImage, StoreOutcome, TrackSpan, VideoMeta};
 use gabarit_index::VectorIndex;
 use gabarit_media::{DecodeLimits, decode_bytes, exif_info, has_image_extension, sha256_hex};
+use gabarit_types::{Face, Quality};
+use gabarit_video::{Sampling, Sighting, Tracker, TrackerOptions, VideoLimits, has_video_extension};
 use serde::Serialize;
+use sha2::Digest;
 
 use crate::store::Store;
 use crate::{Error, FaceService, Result};
@@ -35,6 +44,19 @@ pub struct IngestOptions {
     pub suppressions: Vec<Vec<f32>>,
     /// Similarity at or above which a face matches a suppression template.
     pub suppression_threshold: f32,
+    /// How videos are read.
+    pub video: VideoOptions,
+}
+
+/// How videos are sampled, bounded and tracked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VideoOptions {
+    /// Frames picked.
+    pub sampling: Sampling,
+    /// Limits checked before decoding.
+    pub limits: VideoLimits,
+    /// Track linking and faces kept per track.
+    pub tracker: TrackerOptions,
 }
 
 /// A file that was not ingested.
@@ -71,6 +93,16 @@ pub struct IngestReport {
     pub suppressed_by_objection: usize,
     /// Templates added to the index.
     pub templates: usize,
+    /// Videos stored.
+    pub videos: usize,
+    /// Seconds of video stored.
+    pub video_seconds: f64,
+    /// Frames sampled from the stored videos.
+    pub sampled_frames: usize,
+    /// Faces seen in those frames (what one template per face per sampled frame would store).
+    pub sampled_faces: usize,
+    /// Tracks stored (each keeps up to the tracker's `keep` faces).
+    pub tracks: usize,
     /// Wall time.
     pub seconds: f64,
     /// Files per second.
@@ -88,6 +120,29 @@ pub struct IngestProgress {
     pub total: usize,
     /// Faces stored so far.
     pub faces: usize,
+    /// Seconds of video decoded and analysed so far (stored or not).
+    pub video_seconds_done: f64,
+    /// Seconds of video known so far (each video's duration counts once it is probed).
+    pub video_seconds_total: f64,
+}
+
+/// Video seconds done and known, in milliseconds, shared by the workers.
+#[derive(Debug, Default)]
+struct VideoClock {
+    done_ms: AtomicU64,
+    total_ms: AtomicU64,
+}
+
+impl VideoClock {
+    fn add_done(&self, seconds: f64) {
+        self.done_ms.fetch_add((seconds.max(0.0) * 1000.0) as u64, Ordering::Relaxed);
+    }
+    fn add_total(&self, seconds: f64) {
+        self.total_ms.fetch_add((seconds.max(0.0) * 1000.0) as u64, Ordering::Relaxed);
+    }
+    fn read(&self) -> (f64, f64) {
+        (self.done_ms.load(Ordering::Relaxed) as f64 / 1000.0, self.total_ms.load(Ordering::Relaxed) as f64 / 1000.0)
+    }
 }
 
 /// Where an input file's bytes are.
@@ -143,7 +198,7 @@ fn list_inputs(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                     let p = e.map_err(Error::Io)?.path();
                     if p.is_dir() {
                         stack.push(p);
-                    } else if has_image_extension(&p) {
+                    } else if has_image_extension(&p) || has_video_extension(&p) {
                         files.push(p);
                     }
                 }
@@ -167,7 +222,7 @@ fn list_inputs(inputs: &[PathBuf]) -> Result<Vec<Item>> {
             for index in 0..zip.len() {
                 let entry = zip.by_index_raw(index).map_err(|e| io_err(input, e))?;
                 let name = entry.name().to_string();
-                if entry.is_file() && has_image_extension(Path::new(&name)) {
+                if entry.is_file() && (has_image_extension(Path::new(&name)) || has_video_extension(Path::new(&name))) {
                     items.push(Item {
                         uri: format!("{source_uri}!/{name}"),
                         source_uri: source_uri.clone(),
@@ -181,7 +236,9 @@ fn list_inputs(inputs: &[PathBuf]) -> Result<Vec<Item>> {
             for entry in tar.entries().map_err(|e| io_err(input, e))? {
                 let entry = entry.map_err(|e| io_err(input, format!("corrupt tar archive: {e}")))?;
                 let name = entry.path().map_err(|e| io_err(input, e))?.display().to_string();
-                if entry.header().entry_type().is_file() && has_image_extension(Path::new(&name)) {
+                if entry.header().entry_type().is_file()
+                    && (has_image_extension(Path::new(&name)) || has_video_extension(Path::new(&name)))
+                {
                     items.push(Item {
                         uri: format!("{source_uri}!/{name}"),
                         source_uri: source_uri.clone(),
@@ -214,16 +271,48 @@ fn read_limited(r: impl Read, max: u64, uri: &str) -> std::result::Result<Vec<u8
     Ok(buf)
 }
 
+/// What sampling a stored video took.
+#[derive(Debug, Clone, Copy, Default)]
+struct VideoTally {
+    seconds: f64,
+    frames: usize,
+    faces: usize,
+    tracks: usize,
+}
+
 enum ToWriter {
-    Analyzed { image: Box<NewImage>, templates: Vec<Vec<f32>>, suppressed: usize },
+    Analyzed { image: Box<NewImage>, templates: Vec<Vec<f32>>, suppressed: usize, video: Option<VideoTally> },
     Duplicate { item: Item },
     Failed { item: Item, code: String, message: String },
 }
 
+/// What a worker gets: a photo's bytes, or a video's path (videos are streamed by FFmpeg).
+enum Payload {
+    Photo(Vec<u8>),
+    Video { path: PathBuf, bytes: u64 },
+}
+
 struct Work {
     item: Item,
-    bytes: Vec<u8>,
+    payload: Payload,
     sha256: String,
+}
+
+/// SHA-256 of a file (hex) and its size, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = fs_err::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
 }
 
 /// The reader stage: reads every item in order, hashes it, skips known content.
@@ -252,6 +341,26 @@ fn read_all(
         }
         let item = items[i].clone();
         i += 1;
+        if has_video_extension(Path::new(&item.uri)) {
+            let sent = match &item.location {
+                Location::File(p) => match sha256_file(p) {
+                    Ok((sha256, bytes)) => {
+                        if catalog.has_image(collection_id, &sha256)? {
+                            done.send(ToWriter::Duplicate { item }).is_ok()
+                        } else {
+                            let payload = Payload::Video { path: p.clone(), bytes };
+                            work.send(Work { item, payload, sha256 }).is_ok()
+                        }
+                    }
+                    Err(e) => done.send(ToWriter::Failed { item, code: "io".into(), message: e.to_string() }).is_ok(),
+                },
+                Location::Zip { .. } | Location::Tar { .. } => video_in_archive(item, done),
+            };
+            if !sent {
+                return Ok(());
+            }
+            continue;
+        }
         let bytes = match &item.location {
             Location::File(p) => match fs_err::metadata(p) {
                 Ok(m) if m.len() > limits.max_file_bytes => Err((
@@ -312,6 +421,12 @@ fn read_tar(
         let Ok(entry) = entry else { break };
         let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
         let Some(item) = by_name.remove(&name) else { continue };
+        if has_video_extension(Path::new(&name)) {
+            if !video_in_archive(item, done) {
+                return Ok(());
+            }
+            continue;
+        }
         let bytes = if entry.header().size().unwrap_or(u64::MAX) > limits.max_file_bytes {
             Err((
                 "file_too_large".to_string(),
@@ -334,6 +449,13 @@ fn read_tar(
     Ok(())
 }
 
+/// Videos are read by FFmpeg from files, which archive members are not.
+fn video_in_archive(item: Item, done: &Sender<ToWriter>) -> bool {
+    let message =
+        format!("{}: videos inside archives are not read; extract the archive and ingest the folder", item.uri);
+    done.send(ToWriter::Failed { item, code: "video_in_archive".into(), message }).is_ok()
+}
+
 /// Sends an item on; returns false when the pipeline has shut down.
 fn dispatch(
     item: Item,
@@ -350,7 +472,7 @@ fn dispatch(
             if catalog.has_image(collection_id, &sha256)? {
                 done.send(ToWriter::Duplicate { item }).is_ok()
             } else {
-                work.send(Work { item, bytes, sha256 }).is_ok()
+                work.send(Work { item, payload: Payload::Photo(bytes), sha256 }).is_ok()
             }
         }
     };
@@ -361,13 +483,27 @@ fn dispatch(
 fn analyze_all(
     service: &FaceService,
     opts: &IngestOptions,
+    clock: &VideoClock,
     work: Receiver<Work>,
     done: Sender<ToWriter>,
 ) -> Result<()> {
     let limits = &opts.limits;
     let objected = |t: &[f32]| opts.suppressions.iter().any(|s| dot(s, t) >= opts.suppression_threshold);
     let mut engine = service.take_engine()?;
-    for Work { item, bytes, sha256 } in work {
+    for Work { item, payload, sha256 } in work {
+        let bytes = match payload {
+            Payload::Photo(bytes) => bytes,
+            Payload::Video { path, bytes } => {
+                let msg = match analyze_video(&mut engine, &path, &item, sha256, bytes, opts, clock) {
+                    Ok(msg) => msg,
+                    Err((code, message)) => ToWriter::Failed { item, code, message },
+                };
+                if done.send(msg).is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
         let msg = match decode_bytes(&bytes, Path::new(&item.uri), limits) {
             Err(e) => ToWriter::Failed { item, code: e.code().into(), message: e.to_string() },
             Ok(img) => match engine.analyze(&img.rgb, true) {
@@ -392,6 +528,7 @@ fn analyze_all(
                                 score: f.score,
                                 quality: f.quality,
                                 template,
+                                moment: None,
                             }
                         })
                         .collect();
@@ -408,8 +545,9 @@ fn analyze_all(
                         captured_at: exif.captured_at,
                         camera: exif.camera,
                         faces,
+                        video: None,
                     };
-                    ToWriter::Analyzed { image: Box::new(image), templates, suppressed }
+                    ToWriter::Analyzed { image: Box::new(image), templates, suppressed, video: None }
                 }
             },
         };
@@ -419,6 +557,117 @@ fn analyze_all(
     }
     service.return_engine(engine);
     Ok(())
+}
+
+/// How well a face stands for its track: usable first, then a large, frontal, confident face.
+fn track_quality(q: &Quality) -> f32 {
+    let size = (q.size_px / 112.0).clamp(0.0, 1.0);
+    let frontal = (1.0 - q.yaw_deg.abs() / 90.0).clamp(0.0, 1.0);
+    f32::from(u8::from(q.usable)) + q.detector_score * size * frontal
+}
+
+/// Samples, analyses and tracks one video; the result is the whole video or an error.
+fn analyze_video(
+    engine: &mut gabarit_inference::OrtFaceEngine,
+    path: &Path,
+    item: &Item,
+    sha256: String,
+    bytes: u64,
+    opts: &IngestOptions,
+    clock: &VideoClock,
+) -> std::result::Result<ToWriter, (String, String)> {
+    let video_err = |e: gabarit_video::Error| (e.code().to_string(), e.to_string());
+    let v = &opts.video;
+    let info = gabarit_video::probe(path, &v.limits).map_err(video_err)?;
+    clock.add_total(info.duration_s);
+    let objected = |t: &[f32]| opts.suppressions.iter().any(|s| dot(s, t) >= opts.suppression_threshold);
+    let mut tracker: Tracker<Face> = Tracker::new(v.tracker);
+    let (mut frames, mut seen, mut suppressed) = (0usize, 0usize, 0usize);
+    let mut reached = 0.0f64;
+    let decoded = gabarit_video::frames(path, &info, &v.sampling).map_err(video_err)?;
+    let (width, height) = decoded.size();
+    for frame in decoded {
+        let frame = frame.map_err(video_err)?;
+        let analysis = engine
+            .analyze(&frame.rgb, true)
+            .map_err(|e| ("model".to_string(), format!("{} at {:.3} s: {e}", item.uri, frame.time_s)))?;
+        frames += 1;
+        seen += analysis.faces.len();
+        let mut sightings = Vec::new();
+        for face in analysis.faces {
+            let Some(template) = face.template.as_ref().map(|t| t.0.clone()) else { continue };
+            if objected(&template) {
+                suppressed += 1;
+                continue;
+            }
+            let quality = track_quality(&face.quality);
+            let reliable = face.quality.usable;
+            sightings.push(Sighting {
+                time_s: frame.time_s,
+                bbox: face.bbox,
+                template,
+                quality,
+                reliable,
+                payload: face,
+            });
+        }
+        tracker.push(frame.time_s, sightings);
+        let t = frame.time_s.min(info.duration_s);
+        clock.add_done(t - reached);
+        reached = reached.max(t);
+    }
+    clock.add_done(info.duration_s - reached);
+    let mut faces = Vec::new();
+    let mut templates = Vec::new();
+    let mut spans = Vec::new();
+    for track in tracker.finish() {
+        // A track is one person: if any kept face matches an objection, none of it is stored.
+        if track.kept.iter().any(|s| objected(&s.template)) {
+            suppressed += track.sightings;
+            continue;
+        }
+        let number = spans.len() as u32;
+        spans.push(TrackSpan {
+            track: number,
+            start_s: track.start_s,
+            end_s: track.end_s,
+            sightings: u32::try_from(track.sightings).unwrap_or(u32::MAX),
+        });
+        let mut kept = track.kept;
+        kept.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+        for s in kept {
+            let f = s.payload;
+            let template = f.template.map(|t| {
+                let q = gabarit_index::quant::quantize(&t.0);
+                templates.push(t.0);
+                q
+            });
+            faces.push(NewFace {
+                bbox: f.bbox,
+                landmarks: f.landmarks,
+                score: f.score,
+                quality: f.quality,
+                template,
+                moment: Some(Moment { track: number, time_s: s.time_s }),
+            });
+        }
+    }
+    let tally = VideoTally { seconds: info.duration_s, frames, faces: seen, tracks: spans.len() };
+    let image = NewImage {
+        sha256,
+        uri: item.uri.clone(),
+        source_uri: item.source_uri.clone(),
+        source_kind: item.source_kind.to_string(),
+        bytes,
+        width,
+        height,
+        format: info.container.split(',').next().unwrap_or("video").to_string(),
+        captured_at: info.created.clone(),
+        camera: None,
+        faces,
+        video: Some((VideoMeta { duration_s: info.duration_s, frame_rate: info.frame_rate, codec: info.codec }, spans)),
+    };
+    Ok(ToWriter::Analyzed { image: Box::new(image), templates, suppressed, video: Some(tally) })
 }
 
 /// Ingests the inputs into the collection.
@@ -438,6 +687,7 @@ pub fn ingest(
     let (work_tx, work_rx) = bounded::<Work>(workers * 2);
     let (done_tx, done_rx) = bounded::<ToWriter>(opts.batch_size.max(1) * 2);
     let catalog_path = store.catalog.path().to_path_buf();
+    let clock = VideoClock::default();
     let mut report = IngestReport {
         job,
         collection: collection.name.clone(),
@@ -449,6 +699,11 @@ pub fn ingest(
         usable_faces: 0,
         suppressed_by_objection: 0,
         templates: 0,
+        videos: 0,
+        video_seconds: 0.0,
+        sampled_frames: 0,
+        sampled_faces: 0,
+        tracks: 0,
         seconds: 0.0,
         files_per_s: 0.0,
         faces_per_s: 0.0,
@@ -462,11 +717,20 @@ pub fn ingest(
         let mut analyzers = Vec::new();
         for _ in 0..workers {
             let (rx, tx) = (work_rx.clone(), done_tx.clone());
-            analyzers.push(scope.spawn(move || analyze_all(service, opts, rx, tx)));
+            let clock = &clock;
+            analyzers.push(scope.spawn(move || analyze_all(service, opts, clock, rx, tx)));
         }
         drop((work_rx, done_tx));
-        let written =
-            write_all(store, job, collection.id, opts.batch_size.max(1), &done_rx, &mut report, total, progress);
+        let written = write_all(
+            store,
+            job,
+            collection.id,
+            opts.batch_size.max(1),
+            &done_rx,
+            &mut report,
+            (total, &clock),
+            progress,
+        );
         // Whatever happened, let the other stages finish before reporting.
         drop(done_rx);
         let read = reader.join().map_err(|_| Error::Worker("the reader panicked".into()))?;
@@ -495,12 +759,17 @@ fn write_all(
     batch_size: usize,
     rx: &Receiver<ToWriter>,
     report: &mut IngestReport,
-    total: usize,
+    (total, clock): (usize, &VideoClock),
     progress: &mut dyn FnMut(IngestProgress),
 ) -> Result<()> {
     let mut batch: Vec<ToWriter> = Vec::new();
     let mut done = 0usize;
     let mut last_flush = Instant::now();
+    let mut last_video = (0.0, 0.0);
+    let mut tell = |done: usize, faces: usize| {
+        let (video_seconds_done, video_seconds_total) = clock.read();
+        progress(IngestProgress { done, total, faces, video_seconds_done, video_seconds_total });
+    };
     loop {
         let next = rx.recv_timeout(Duration::from_millis(200));
         let closed = matches!(next, Err(RecvTimeoutError::Disconnected));
@@ -513,7 +782,11 @@ fn write_all(
             done += batch.len();
             store_batch(store, job, collection_id, std::mem::take(&mut batch), report)?;
             last_flush = Instant::now();
-            progress(IngestProgress { done, total, faces: report.faces });
+            tell(done, report.faces);
+        } else if clock.read() != last_video {
+            // A long video moves the bar while no file finishes.
+            last_video = clock.read();
+            tell(done, report.faces);
         }
         if closed {
             return Ok(());
@@ -530,6 +803,7 @@ fn store_batch(
 ) -> Result<()> {
     let mut items = Vec::new();
     let mut templates = Vec::new();
+    let mut tallies = Vec::new();
     for msg in batch {
         match msg {
             ToWriter::Duplicate { item } => {
@@ -540,11 +814,13 @@ fn store_batch(
                 report.failed.push(SkippedFile { uri: item.uri.clone(), code: code.clone(), message: message.clone() });
                 items.push(BatchItem::Failed { uri: item.uri, code, message });
                 templates.push(Vec::new());
+                tallies.push(None);
             }
-            ToWriter::Analyzed { image, templates: t, suppressed } => {
+            ToWriter::Analyzed { image, templates: t, suppressed, video } => {
                 report.suppressed_by_objection += suppressed;
                 items.push(BatchItem::Image(*image));
                 templates.push(t);
+                tallies.push(video);
             }
         }
     }
@@ -552,10 +828,17 @@ fn store_batch(
         return Ok(());
     }
     let outcomes = store.catalog.store_batch(job, collection_id, &items)?;
-    for ((outcome, item), vectors) in outcomes.iter().zip(&items).zip(templates) {
+    for (((outcome, item), vectors), tally) in outcomes.iter().zip(&items).zip(templates).zip(tallies) {
         match (outcome, item) {
             (StoreOutcome::Inserted { template_faces, .. }, BatchItem::Image(img)) => {
                 report.ingested += 1;
+                if let Some(t) = tally {
+                    report.videos += 1;
+                    report.video_seconds += t.seconds;
+                    report.sampled_frames += t.frames;
+                    report.sampled_faces += t.faces;
+                    report.tracks += t.tracks;
+                }
                 report.faces += img.faces.len();
                 report.usable_faces += img.faces.iter().filter(|f| f.quality.usable).count();
                 for (face_id, v) in template_faces.iter().zip(&vectors) {

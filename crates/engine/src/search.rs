@@ -58,8 +58,25 @@ pub struct Candidate {
     pub source: String,
     /// Face box in the image.
     pub bbox: BBox,
-    /// EXIF capture time.
+    /// EXIF capture time (for a video, the container's creation time).
     pub captured_at: Option<String>,
+    /// For a face from a video: where in it.
+    pub video: Option<VideoPlace>,
+}
+
+/// Where in a video a candidate face was seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VideoPlace {
+    /// Time of the frame, seconds.
+    pub time_s: f64,
+    /// The same as `hh:mm:ss.mmm`.
+    pub timestamp: String,
+    /// Track number within the video.
+    pub track: u32,
+    /// Size of the sampled frames the box refers to.
+    pub frame_width: u32,
+    /// Height of those frames.
+    pub frame_height: u32,
 }
 
 /// A face of the query photo.
@@ -149,6 +166,19 @@ pub fn search(
         let mut n = 0;
         for hit in hits.into_iter().filter(|h| h.score >= threshold && !hidden.contains(&h.id)).take(opts.top_k) {
             let rec = store.catalog.face(hit.id)?;
+            let video = match rec.moment {
+                None => None,
+                Some(m) => {
+                    let image = store.catalog.image(rec.image_id)?;
+                    Some(VideoPlace {
+                        time_s: m.time_s,
+                        timestamp: gabarit_video::format_timestamp(m.time_s),
+                        track: m.track,
+                        frame_width: image.width,
+                        frame_height: image.height,
+                    })
+                }
+            };
             n += 1;
             let fmr = calibration.map(|c| c.fmr_at(hit.score));
             candidates.push(Candidate {
@@ -164,6 +194,7 @@ pub fn search(
                 source: rec.source,
                 bbox: rec.bbox,
                 captured_at: rec.captured_at,
+                video,
             });
         }
         faces.push(QueryFace { index, bbox: face.bbox, quality: face.quality, candidates: n });
@@ -230,19 +261,45 @@ pub fn write_crops(candidates: &[Candidate], dir: &Path, limits: &DecodeLimits) 
     fs_err::create_dir_all(dir).map_err(Error::Io)?;
     let mut written = Vec::new();
     for c in candidates {
-        let bytes = read_uri(&c.path, limits)?;
-        let img = gabarit_media::decode_bytes(&bytes, Path::new(&c.path), limits)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let rgb = match &c.video {
+            None => {
+                let bytes = read_uri(&c.path, limits)?;
+                gabarit_media::decode_bytes(&bytes, Path::new(&c.path), limits)
+                    .map_err(|e| Error::Invalid(e.to_string()))?
+                    .rgb
+            }
+            Some(place) => video_frame(&c.path, place)?,
+        };
+        let img = &rgb;
         let (w, h) = (img.width() as f32, img.height() as f32);
         let m = 0.25 * c.bbox.width().max(c.bbox.height());
         let x1 = (c.bbox.x1 - m).clamp(0.0, w - 1.0) as u32;
         let y1 = (c.bbox.y1 - m).clamp(0.0, h - 1.0) as u32;
         let x2 = (c.bbox.x2 + m).clamp(x1 as f32 + 1.0, w) as u32;
         let y2 = (c.bbox.y2 + m).clamp(y1 as f32 + 1.0, h) as u32;
-        let crop = image::imageops::crop_imm(&img.rgb, x1, y1, x2 - x1, y2 - y1).to_image();
-        let path = dir.join(format!("q{}-r{}-face{}.jpg", c.query_face, c.rank, c.face_id));
+        let crop = image::imageops::crop_imm(img, x1, y1, x2 - x1, y2 - y1).to_image();
+        let at = c.video.as_ref().map(|p| format!("-t{:.3}", p.time_s)).unwrap_or_default();
+        let path = dir.join(format!("q{}-r{}-face{}{at}.jpg", c.query_face, c.rank, c.face_id));
         crop.save(&path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// The sampled frame a video candidate was found in, at the size its box refers to.
+pub fn video_frame(path: &str, place: &VideoPlace) -> Result<image::RgbImage> {
+    let invalid = |e: gabarit_video::Error| Error::Invalid(e.to_string());
+    let info = gabarit_video::probe(Path::new(path), &gabarit_video::VideoLimits::default()).map_err(invalid)?;
+    let max_side = place.frame_width.max(place.frame_height);
+    let frame = gabarit_video::frame_at(Path::new(path), &info, place.time_s, max_side).map_err(invalid)?;
+    if frame.dimensions() != (place.frame_width, place.frame_height) {
+        return Err(Error::Invalid(format!(
+            "{path}: frames are {}x{} now, {}x{} when ingested: the file changed",
+            frame.width(),
+            frame.height(),
+            place.frame_width,
+            place.frame_height
+        )));
+    }
+    Ok(frame)
 }

@@ -15,6 +15,7 @@ mod install;
 mod parity;
 mod rights;
 mod verification;
+mod video;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
