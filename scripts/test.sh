@@ -9,7 +9,7 @@ export GABARIT_SAMPLES="${GABARIT_SAMPLES:-$PWD/.gabarit/samples}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "optional system packages"
+step "system packages (ffmpeg; nasm optional)"
 bash scripts/system-packages.sh
 step "build"
 cargo build --release --locked --workspace --all-targets

@@ -60,6 +60,11 @@ enum Command {
         /// Name of the first admin (prints their API key once).
         #[arg(long)]
         admin: Option<String>,
+        /// Vector index: `graph` (HNSW, for interactive search at millions of templates;
+        /// `search --exact` and rights requests still scan everything) or `exact` (flat scan).
+        /// Default: graph for a new directory; an existing one keeps its kind.
+        #[arg(long, value_parser = ["graph", "exact"])]
+        index: Option<String>,
     },
     /// Users, roles, grants and API keys (admin).
     #[command(subcommand)]
@@ -412,7 +417,7 @@ struct SearchArgs {
     /// Search only this face of the photo (0 = highest detector score).
     #[arg(long)]
     face: Option<usize>,
-    /// Exhaustive scan (the current index is always exhaustive).
+    /// Scan every template (exhaustive) instead of walking the graph index.
     #[arg(long)]
     exact: bool,
     /// Case reference (required: every search is purpose-bound).
@@ -634,7 +639,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Faces(args) => faces(&models, pack, args),
         Command::Compare(args) => compare(&models, pack, args),
         Command::Eval(args) => eval(&models, pack, args),
-        Command::Init { admin } => {
+        Command::Init { admin, index } => {
             let kek = match KEK_FILE.get().cloned().flatten() {
                 Some(path) if !path.exists() => {
                     let kek = gabarit_crypto::Kek::generate_to_file(&path)?;
@@ -646,11 +651,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 _ => load_kek()?,
             };
-            let mut store = Store::create(&data, &kek)?;
+            let kind = match index {
+                Some(name) => gabarit_engine::store::IndexKind::parse(&name)?,
+                None if data.join("catalog.db").exists() => Store::kind_of(&data)?,
+                None => gabarit_engine::store::IndexKind::default(),
+            };
+            let mut store = Store::create_with(&data, &kek, kind)?;
             println!(
-                "data directory ready: {} (catalog schema v{})",
+                "data directory ready: {} (catalog schema v{}, {} index)",
                 store.root().display(),
-                gabarit_catalog::SCHEMA_VERSION
+                gabarit_catalog::SCHEMA_VERSION,
+                store.index_kind.name()
             );
             if let Some(name) = admin {
                 let key = governed::bootstrap_admin(&mut store, &name)?;
@@ -1198,6 +1209,7 @@ fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: Se
         face: args.face,
         target_fpir: args.target_fpir,
         suppression_threshold: Some(rights_threshold),
+        exact: args.exact,
     };
     let governed = governed::governed_search(
         &service,

@@ -30,6 +30,8 @@ pub struct SearchOptions {
     /// Faces matching a suppression template (objection) at this threshold are never
     /// returned; `None` disables the check (only for tests of the raw search).
     pub suppression_threshold: Option<f32>,
+    /// Scan every template instead of walking the graph index.
+    pub exact: bool,
 }
 
 /// One candidate face.
@@ -109,7 +111,8 @@ pub struct SearchResult {
     pub fpir_threshold: Option<f32>,
     /// FPIR target.
     pub target_fpir: f64,
-    /// Whether the search scanned every template (it does: the index is exact).
+    /// Whether the search scanned every template (`--exact`, or an exact index); otherwise the
+    /// graph index answered, which may miss a few of the true top-k.
     pub exhaustive: bool,
     /// Faces found in the query photo.
     pub faces: Vec<QueryFace>,
@@ -162,7 +165,12 @@ pub fn search(
             continue;
         }
         let Some(template) = &face.template else { continue };
-        let hits = store.index.search(&template.0, opts.top_k + hidden.len(), ids.as_deref())?;
+        let k = opts.top_k + hidden.len();
+        let hits = if opts.exact {
+            store.index.search_exact(&template.0, k, ids.as_deref())?
+        } else {
+            store.index.search(&template.0, k, ids.as_deref())?
+        };
         let mut n = 0;
         for hit in hits.into_iter().filter(|h| h.score >= threshold && !hidden.contains(&h.id)).take(opts.top_k) {
             let rec = store.catalog.face(hit.id)?;
@@ -207,7 +215,7 @@ pub fn search(
         threshold,
         fpir_threshold: calibration.map(|c| c.threshold_for_fpir(opts.target_fpir, gallery_size.max(1))),
         target_fpir: opts.target_fpir,
-        exhaustive: true,
+        exhaustive: opts.exact || store.index.is_exhaustive(),
         faces,
         candidates,
     })

@@ -6,6 +6,12 @@
 //! differ) and rebuilds the index from the catalog's templates, so search always sees exactly
 //! what the catalog holds.
 //!
+//! The index is one of two kinds, chosen when the directory is created and recorded in its
+//! `index-kind` file: `graph` (default: an HNSW graph over the int8 templates, for
+//! interactive top-k search at millions of templates, with exact scans on request and for
+//! threshold searches) or `exact` (a flat scan only). Directories made before the choice
+//! existed have no such file and are `exact`.
+//!
 //! Templates are encrypted at rest (AES-256-GCM) in both the catalog and the index files,
 //! under the data directory's data key, itself stored only wrapped by a key-encryption key
 //! (KEK) kept outside the data directory (`keyring.json` holds the wrapped key).
@@ -13,21 +19,149 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use gabarit_ann::{AnnIndex, AnnOptions};
 use gabarit_catalog::Catalog;
 use gabarit_crypto::{DataKey, Kek, Keyring};
-use gabarit_index::{FlatIndex, RecordCipher, VectorIndex};
+use gabarit_index::{FlatIndex, Hit, RecordCipher, VectorIndex};
 
 use crate::{Error, Result};
 
 /// The dimension of templates (the current pack's).
 pub const TEMPLATE_DIM: usize = 512;
 
+/// Which vector index a data directory keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndexKind {
+    /// HNSW graph over int8 templates: approximate top-k, exact on request.
+    #[default]
+    Graph,
+    /// Flat int8 scan: every search exact.
+    Exact,
+}
+
+impl IndexKind {
+    /// Name as written in `index-kind` and taken by `--index`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexKind::Graph => "graph",
+            IndexKind::Exact => "exact",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(name: &str) -> Result<IndexKind> {
+        match name.trim() {
+            "graph" => Ok(IndexKind::Graph),
+            "exact" => Ok(IndexKind::Exact),
+            other => Err(Error::Invalid(format!("index kind {other:?}: expected graph or exact"))),
+        }
+    }
+
+    fn dir(self, root: &Path) -> PathBuf {
+        match self {
+            IndexKind::Graph => root.join("graph"),
+            IndexKind::Exact => root.join("index"),
+        }
+    }
+
+    fn open(self, dir: &Path, cipher: Arc<dyn RecordCipher>) -> std::result::Result<Index, gabarit_index::Error> {
+        match self {
+            IndexKind::Exact => FlatIndex::open_with(dir, TEMPLATE_DIM, Some(cipher)).map(Index::Exact),
+            IndexKind::Graph => AnnIndex::open_with(dir, TEMPLATE_DIM, AnnOptions::default(), Some(cipher))
+                .map(|i| Index::Graph(Box::new(i)))
+                .map_err(|e| match e {
+                    gabarit_ann::Error::Index(e) => e,
+                    other @ gabarit_ann::Error::Option { .. } => gabarit_index::Error::Io {
+                        path: dir.to_path_buf(),
+                        source: std::io::Error::other(other.to_string()),
+                    },
+                }),
+        }
+    }
+}
+
+/// The vector index of a data directory.
+pub enum Index {
+    /// Flat scan.
+    Exact(FlatIndex),
+    /// Graph.
+    Graph(Box<AnnIndex>),
+}
+
+impl Index {
+    /// Whether top-k searches scan every template.
+    pub fn is_exhaustive(&self) -> bool {
+        matches!(self, Index::Exact(_))
+    }
+
+    /// Top-k by scanning every template, whatever the kind.
+    pub fn search_exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        collections: Option<&[u32]>,
+    ) -> gabarit_index::Result<Vec<Hit>> {
+        match self {
+            Index::Exact(i) => i.search(query, k, collections),
+            Index::Graph(i) => i.search_exact(query, k, collections),
+        }
+    }
+
+    fn inner(&self) -> &dyn VectorIndex {
+        match self {
+            Index::Exact(i) => i,
+            Index::Graph(i) => i.as_ref(),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn VectorIndex {
+        match self {
+            Index::Exact(i) => i,
+            Index::Graph(i) => i.as_mut(),
+        }
+    }
+}
+
+impl VectorIndex for Index {
+    fn dim(&self) -> usize {
+        self.inner().dim()
+    }
+    fn len(&self) -> usize {
+        self.inner().len()
+    }
+    fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> gabarit_index::Result<()> {
+        self.inner_mut().insert(id, collection, vector)
+    }
+    fn remove(&mut self, id: u64) -> gabarit_index::Result<bool> {
+        self.inner_mut().remove(id)
+    }
+    fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> gabarit_index::Result<Vec<Hit>> {
+        self.inner().search(query, k, collections)
+    }
+    fn search_threshold(
+        &self,
+        query: &[f32],
+        threshold: f32,
+        collections: Option<&[u32]>,
+    ) -> gabarit_index::Result<Vec<Hit>> {
+        self.inner().search_threshold(query, threshold, collections)
+    }
+    fn flush(&mut self) -> gabarit_index::Result<()> {
+        self.inner_mut().flush()
+    }
+    fn compact(&mut self) -> gabarit_index::Result<()> {
+        self.inner_mut().compact()
+    }
+}
+
 /// A data directory opened for use.
 pub struct Store {
     /// The catalog.
     pub catalog: Catalog,
-    /// The exact vector index.
-    pub index: FlatIndex,
+    /// The vector index.
+    pub index: Index,
+    /// Its kind.
+    pub index_kind: IndexKind,
     root: PathBuf,
     keyring: PathBuf,
 }
@@ -53,9 +187,30 @@ fn crypto_err(e: gabarit_crypto::Error) -> Error {
 }
 
 impl Store {
-    /// Creates the data directory `root` (catalog and keyring) if needed, then opens it.
+    /// Creates the data directory `root` (catalog and keyring) with the default index kind if
+    /// needed, then opens it.
     pub fn create(root: &Path, kek: &Kek) -> Result<Store> {
+        Self::create_with(root, kek, IndexKind::default())
+    }
+
+    /// Creates the data directory `root` with this index kind if needed, then opens it. An
+    /// existing directory keeps its kind; asking for another is an error.
+    pub fn create_with(root: &Path, kek: &Kek, kind: IndexKind) -> Result<Store> {
         fs_err::create_dir_all(root).map_err(Error::Io)?;
+        let kind_file = root.join("index-kind");
+        if root.join("catalog.db").exists() {
+            let existing = Self::kind_of(root)?;
+            if existing != kind {
+                return Err(Error::Invalid(format!(
+                    "{}: this data directory keeps a {} index, not {}",
+                    root.display(),
+                    existing.name(),
+                    kind.name()
+                )));
+            }
+        } else {
+            fs_err::write(&kind_file, format!("{}\n", kind.name())).map_err(Error::Io)?;
+        }
         let keyring = root.join("keyring.json");
         if !keyring.exists() {
             if root.join("catalog.db").exists() {
@@ -69,6 +224,17 @@ impl Store {
         Self::open(root, kek)
     }
 
+    /// The index kind recorded in a data directory (`exact` when none is: older directories).
+    pub fn kind_of(root: &Path) -> Result<IndexKind> {
+        let kind_file = root.join("index-kind");
+        if kind_file.is_file() {
+            IndexKind::parse(&fs_err::read_to_string(&kind_file).map_err(Error::Io)?)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", kind_file.display())))
+        } else {
+            Ok(IndexKind::Exact)
+        }
+    }
+
     /// Opens the data directory `root` with the key-encryption key.
     pub fn open(root: &Path, kek: &Kek) -> Result<Store> {
         let keyring = root.join("keyring.json");
@@ -78,9 +244,10 @@ impl Store {
         let key = Arc::new(Keyring::open(&keyring, kek).map_err(crypto_err)?);
         let mut catalog = Catalog::open(&root.join("catalog.db"))?;
         catalog.set_data_key(key.clone());
-        let cipher = || -> Option<Arc<dyn RecordCipher>> { Some(Arc::new(Sealer(key.clone()))) };
-        let index_dir = root.join("index");
-        let opened = FlatIndex::open_with(&index_dir, TEMPLATE_DIM, cipher());
+        let cipher = || -> Arc<dyn RecordCipher> { Arc::new(Sealer(key.clone())) };
+        let index_kind = Self::kind_of(root)?;
+        let index_dir = index_kind.dir(root);
+        let opened = index_kind.open(&index_dir, cipher());
         let expected = catalog.template_count(None)?;
         let mut index = match opened {
             Ok(i) if i.len() as u64 == expected => i,
@@ -101,7 +268,7 @@ impl Store {
                 if index_dir.exists() {
                     fs_err::remove_dir_all(&index_dir).map_err(Error::Io)?;
                 }
-                FlatIndex::open_with(&index_dir, TEMPLATE_DIM, cipher())?
+                index_kind.open(&index_dir, cipher())?
             }
         };
         if index.is_empty() && expected > 0 {
@@ -119,7 +286,7 @@ impl Store {
             }
             index.flush()?;
         }
-        Ok(Store { catalog, index, root: root.to_path_buf(), keyring })
+        Ok(Store { catalog, index, index_kind, root: root.to_path_buf(), keyring })
     }
 
     /// The data directory.
