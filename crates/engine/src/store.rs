@@ -66,7 +66,7 @@ impl IndexKind {
 
     fn open(self, dir: &Path, cipher: Arc<dyn RecordCipher>) -> std::result::Result<Index, gabarit_index::Error> {
         match self {
-            IndexKind::Exact => FlatIndex::open_with(dir, TEMPLATE_DIM, Some(cipher)).map(Index::Exact),
+            IndexKind::Exact => FlatIndex::open_with(dir, TEMPLATE_DIM, Some(cipher)).map(|i| Index::Exact(Box::new(i))),
             IndexKind::Graph => AnnIndex::open_with(dir, TEMPLATE_DIM, AnnOptions::default(), Some(cipher))
                 .map(|i| Index::Graph(Box::new(i)))
                 .map_err(|e| match e {
@@ -83,7 +83,7 @@ impl IndexKind {
 /// The vector index of a data directory.
 pub enum Index {
     /// Flat scan.
-    Exact(FlatIndex),
+    Exact(Box<FlatIndex>),
     /// Graph.
     Graph(Box<AnnIndex>),
 }
@@ -109,14 +109,14 @@ impl Index {
 
     fn inner(&self) -> &dyn VectorIndex {
         match self {
-            Index::Exact(i) => i,
+            Index::Exact(i) => i.as_ref(),
             Index::Graph(i) => i.as_ref(),
         }
     }
 
     fn inner_mut(&mut self) -> &mut dyn VectorIndex {
         match self {
-            Index::Exact(i) => i,
+            Index::Exact(i) => i.as_mut(),
             Index::Graph(i) => i.as_mut(),
         }
     }
