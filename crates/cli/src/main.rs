@@ -97,6 +97,8 @@ enum Command {
     Collection(CollectionCommand),
     /// Ingest folders, files and zip/tar archives into a collection.
     Ingest(IngestArgs),
+    /// Serve the HTTP API (REST under /api/v1, OpenAPI at /api/v1/openapi.json) on loopback.
+    Serve(ServeArgs),
     /// Search the collections with the faces of a photo.
     Search(SearchArgs),
     /// What the catalog holds for a photo file (found by its content).
@@ -397,6 +399,18 @@ struct IngestArgs {
     /// Video: frames are scaled down to this longer side before detection.
     #[arg(long, default_value_t = 1920)]
     video_max_side: u32,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback by default; put a TLS proxy in front for anything else).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Largest upload, MiB (more is refused with 413).
+    #[arg(long, default_value_t = 20)]
+    max_upload_mib: usize,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -735,6 +749,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Collection(cmd) => collection(&data, cli.acting.as_deref(), cmd),
         Command::Ingest(args) => ingest(&models, &data, cli.acting.as_deref(), pack, args),
         Command::Search(args) => search(&models, &data, cli.acting.as_deref(), pack, args),
+        Command::Serve(args) => serve(&models, &data, pack, args),
         Command::FacesOf { image, json } => faces_of(&data, &image, json),
         Command::Image(ImageCommand::Show { id }) => image_show(&data, id),
     }
@@ -1192,6 +1207,47 @@ fn video_options(args: &IngestArgs) -> Result<gabarit_engine::ingest::VideoOptio
         ..gabarit_video::TrackerOptions::default()
     };
     Ok(gabarit_engine::ingest::VideoOptions { sampling, limits: gabarit_video::VideoLimits::default(), tracker })
+}
+
+fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<ExitCode> {
+    let store = open_existing(data)?;
+    let calibration = pack.calibration()?;
+    let opts = gabarit_server::ServerOptions {
+        max_upload_bytes: args.max_upload_mib.max(1) << 20,
+        verification_threshold: pack.thresholds.verification,
+        rights_threshold: pack.thresholds.rights,
+    };
+    let service = service(models, pack, &args.engine, usize::MAX)?;
+    let state = std::sync::Arc::new(gabarit_server::AppState::new(store, service, calibration, &opts));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        println!("listening on http://{}", listener.local_addr()?);
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        gabarit_server::serve(listener, state, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    eprintln!("server stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: SearchArgs) -> Result<ExitCode> {

@@ -163,6 +163,8 @@ pub fn governed_search(
     calibration: Option<&gabarit_inference::Calibration>,
     pack_threshold: f32,
 ) -> Result<GovernedSearch> {
+    // Who may search at all is decided before anything about the request is looked at.
+    authorize::<actions::Search>(who, Action::Search)?;
     if case_ref.trim().is_empty() || purpose.trim().is_empty() {
         return Err(Error::Invalid("every search needs a case reference (--case) and a purpose (--purpose)".into()));
     }
@@ -360,4 +362,37 @@ pub fn rotate_keys(
     store.rotate_kek(old, new)?;
     store.catalog.audit(&who.name, "keys_rotate", json!({"old_kek_id": old.id(), "new_kek_id": new.id()}))?;
     Ok(())
+}
+
+/// Every user with roles and grants (admin).
+pub fn list_users(store: &Store, who: &Principal) -> Result<Vec<gabarit_catalog::UserRecord>> {
+    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    Ok(store.catalog.users()?)
+}
+
+/// Collections with their counts (any user: names and counts hold no personal data).
+pub fn list_collections(store: &Store, _who: &Principal) -> Result<Vec<gabarit_catalog::CollectionSummary>> {
+    Ok(store.catalog.collections()?)
+}
+
+/// What the catalog holds for one image or video: the record, its faces (boxes, quality,
+/// times; never templates) and its tracks. Curators and dpos see every collection;
+/// investigators and reviewers only collections granted to them.
+pub fn image_record(store: &Store, who: &Principal, id: u64) -> Result<serde_json::Value> {
+    let image = store.catalog.image(id)?;
+    let collection = store.catalog.collection(&image.collection)?;
+    let may = |action: Action| authorize::<actions::Other>(who, action).is_ok();
+    let broad = may(Action::ManageCollections) || may(Action::Rights);
+    let granted = who.collections.contains(&collection.id) && (may(Action::Search) || may(Action::Review));
+    if !broad && !granted {
+        return Err(gabarit_governance::Error::Forbidden {
+            user: who.name.clone(),
+            roles: who.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "),
+            action: format!("view image {id} of collection {:?}", collection.name),
+        }
+        .into());
+    }
+    let faces = store.catalog.faces_of_image(id)?;
+    let tracks = store.catalog.tracks_of_image(id)?;
+    Ok(json!({"image": image, "faces": faces, "tracks": tracks}))
 }

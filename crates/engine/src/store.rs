@@ -66,7 +66,9 @@ impl IndexKind {
 
     fn open(self, dir: &Path, cipher: Arc<dyn RecordCipher>) -> std::result::Result<Index, gabarit_index::Error> {
         match self {
-            IndexKind::Exact => FlatIndex::open_with(dir, TEMPLATE_DIM, Some(cipher)).map(|i| Index::Exact(Box::new(i))),
+            IndexKind::Exact => {
+                FlatIndex::open_with(dir, TEMPLATE_DIM, Some(cipher)).map(|i| Index::Exact(Box::new(i)))
+            }
             IndexKind::Graph => AnnIndex::open_with(dir, TEMPLATE_DIM, AnnOptions::default(), Some(cipher))
                 .map(|i| Index::Graph(Box::new(i)))
                 .map_err(|e| match e {

@@ -14,6 +14,7 @@ mod governance;
 mod install;
 mod parity;
 mod rights;
+mod server;
 mod verification;
 mod video;
 

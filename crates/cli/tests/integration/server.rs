@@ -1,0 +1,266 @@
+//! `gabarit serve`: the HTTP API on loopback, against a data directory ingested from the
+//! sample photos. Security: every route refuses without a valid key or with a role the core's
+//! policy does not permit, uploads over the limit get 413, a bad image a JSON error.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use reqwest::blocking::{Client, multipart};
+use serde_json::Value;
+
+use crate::catalog::{as_user, new_collection};
+use crate::{run, sample};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &Path, extra: &[&str]) -> Server {
+    let mut child = as_user(data, "admin")
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    Server { child, base }
+}
+
+fn key(data: &Path, user: &str) -> String {
+    let out = run(as_user(data, "admin").args(["user", "key", user]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().last().unwrap().to_string()
+}
+
+/// A data directory with the sample gallery ingested and a key per user.
+fn gallery(dir: &Path) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
+    let (data, photos) = (dir.join("data"), dir.join("gallery"));
+    fs_err::create_dir_all(&photos).unwrap();
+    for n in ["players.jpg", "gdp.jpg", "yaoming.jpg", "biden.jpg", "obama2.jpg"] {
+        fs_err::copy(sample(n), photos.join(n)).unwrap();
+    }
+    new_collection(&data, "press");
+    let out = run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(&photos));
+    assert!(out.status.success());
+    let keys = ["admin", "cur", "inv", "rita", "raoul", "dora"].into_iter().map(|u| (u, key(&data, u))).collect();
+    (data, keys)
+}
+
+fn search_form(photo: &[u8], name: &str) -> multipart::Form {
+    multipart::Form::new()
+        .part("image", multipart::Part::bytes(photo.to_vec()).file_name(name.to_string()))
+        .text("case_ref", "CASE-7")
+        .text("purpose", "test of the API")
+}
+
+/// Who the core's policy lets through each route: a user who may, one who may not.
+fn allowed_and_refused(path: &str) -> (&'static str, Option<&'static str>) {
+    match path {
+        "/api/v1/me" | "/api/v1/collections" | "/api/v1/collections/{name}" => ("rita", None),
+        "/api/v1/search" => ("inv", Some("dora")),
+        "/api/v1/candidates/{id}/review" => ("rita", Some("inv")),
+        "/api/v1/images/{id}" => ("cur", Some("rita")),
+        "/api/v1/users" => ("admin", Some("inv")),
+        "/api/v1/audit" | "/api/v1/audit/verify" | "/api/v1/reports/processing" => ("dora", Some("inv")),
+        other => panic!("route {other} has no row in the security table: add one"),
+    }
+}
+
+fn error_code(resp: reqwest::blocking::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().unwrap_or_else(|e| panic!("a JSON error body was expected ({status}): {e}"));
+    (status, body["error"]["code"].as_str().unwrap_or_else(|| panic!("{body}")).to_string())
+}
+
+#[test]
+fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery(dir.path());
+    let server = start(&data, &[]);
+    let http = Client::new();
+    let spec: Value = http.get(format!("{}/api/v1/openapi.json", server.base)).send().unwrap().json().unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{}", spec["openapi"]);
+    // Small bodies: a server refusing a request does not read a large one.
+    let photo = b"not a photo".to_vec();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let url = format!("{}{}", server.base, path.replace("{id}", "1").replace("{name}", "press"));
+            let request = |key: Option<&str>| {
+                let mut r = match method.as_str() {
+                    "get" => http.get(&url),
+                    "post" if path.ends_with("/search") => http.post(&url).multipart(search_form(&photo, "obama.jpg")),
+                    "post" => http.post(&url).json(&serde_json::json!({"decision": "confirm"})),
+                    other => panic!("{other} {path}: add it to the test"),
+                };
+                if let Some(k) = key {
+                    r = r.header("X-Api-Key", k);
+                }
+                r.send().unwrap()
+            };
+            assert_eq!(error_code(request(None)), (401, "unauthenticated".into()), "{method} {path} without a key");
+            let forged = "gbk_000000000000_00000000000000000000000000000000";
+            assert_eq!(error_code(request(Some(forged))), (401, "invalid_key".into()), "{method} {path} forged key");
+            let (allowed, refused) = allowed_and_refused(path);
+            if let Some(user) = refused {
+                assert_eq!(
+                    error_code(request(Some(&keys[user]))),
+                    (403, "forbidden".into()),
+                    "{method} {path} as {user}"
+                );
+            }
+            let ok = request(Some(&keys[allowed]));
+            assert!(
+                ok.status().as_u16() != 401 && ok.status().as_u16() != 403,
+                "{method} {path} as {allowed}: {}",
+                ok.status()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 10, "every route of the API is in the spec and was checked");
+    // Public: health, metrics (counts, never ids or people), the spec itself.
+    assert_eq!(http.get(format!("{}/healthz", server.base)).send().unwrap().text().unwrap(), "ok\n");
+    let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
+    assert!(metrics.contains("gabarit_templates 30"), "{metrics}");
+    assert!(
+        metrics.contains(r#"gabarit_http_requests_total{method="GET",route="/api/v1/users",status="403"} 1"#),
+        "{metrics}"
+    );
+}
+
+/// POSTs a multipart search with an `image` of `size` bytes over a raw socket, writing from
+/// another thread, and reads the response whatever happens to the write.
+fn raw_multipart_post(base: &str, path: &str, key: &str, size: usize) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let boundary = "gabarit-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"case_ref\"\r\n\r\nC\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\np\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(std::iter::repeat_n(0u8, size));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nX-Api-Key: {key}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body));
+    });
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn has_long_number_array(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => (a.len() >= 64 && a.iter().all(Value::is_number)) || a.iter().any(has_long_number_array),
+        Value::Object(o) => o.values().any(has_long_number_array),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
+    }
+}
+
+#[test]
+fn search_review_and_bad_uploads_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery(dir.path());
+    let server = start(&data, &["--max-upload-mib", "1"]);
+    let http = Client::new();
+    let post_search = |form: multipart::Form| {
+        http.post(format!("{}/api/v1/search", server.base))
+            .header("X-Api-Key", &keys["inv"])
+            .multipart(form)
+            .send()
+            .unwrap()
+    };
+    let photo = fs_err::read(sample("obama.jpg")).unwrap();
+    let found: Value = post_search(search_form(&photo, "obama.jpg")).json().unwrap();
+    assert!(!has_long_number_array(&found), "no template or embedding in a response: {found}");
+    let candidates = found["candidates"].as_array().unwrap();
+    assert!(candidates[0]["path"].as_str().unwrap().ends_with("obama2.jpg"), "{found}");
+    assert!(candidates.iter().all(|c| !c["path"].as_str().unwrap().ends_with("biden.jpg")), "{found}");
+    assert_eq!(found["query"], "obama.jpg", "the upload's name, not a temporary path");
+    let candidate = found["candidate_ids"][0].as_u64().unwrap();
+    // Two different reviewers confirm.
+    let review = |user: &str| -> Value {
+        http.post(format!("{}/api/v1/candidates/{candidate}/review", server.base))
+            .header("Authorization", format!("Bearer {}", keys[user]))
+            .json(&serde_json::json!({"decision": "confirm"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(review("rita")["confirmed"], false);
+    assert_eq!(review("raoul")["confirmed"], true);
+    // The image record of the candidate: boxes and quality, no template.
+    let image: Value = http
+        .get(format!("{}/api/v1/images/{}", server.base, candidates[0]["image_id"]))
+        .header("X-Api-Key", &keys["inv"])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(image["faces"].as_array().unwrap().len(), 1, "{image}");
+    assert!(!has_long_number_array(&image), "{image}");
+    // Over the upload limit: 413 with a JSON error (sent raw: the server answers before it
+    // has read the body, and stops reading).
+    let (status, body) = raw_multipart_post(&server.base, "/api/v1/search", &keys["inv"], 2 << 20);
+    assert_eq!(status, 413, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "too_large", "{body}");
+    // Not an image: a JSON error naming the upload.
+    let resp = post_search(search_form(b"GIF89a but not really", "broken.jpg"));
+    assert_eq!(resp.status().as_u16(), 422);
+    let body: Value = resp.json().unwrap();
+    assert_eq!(body["error"]["code"], "invalid");
+    assert!(body["error"]["message"].as_str().unwrap().contains("broken.jpg"), "{body}");
+    // Missing fields are named.
+    let form = multipart::Form::new().text("case_ref", "C").text("purpose", "p");
+    let resp = post_search(form);
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().unwrap().contains("field image"));
+    // And the server still serves.
+    let again: Value = post_search(search_form(&photo, "obama.jpg")).json().unwrap();
+    assert_eq!(again["candidates"][0]["path"], candidates[0]["path"]);
+    // The audit chain recorded it all and is intact.
+    let verify: Value = http
+        .get(format!("{}/api/v1/audit/verify", server.base))
+        .header("X-Api-Key", &keys["dora"])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(verify["intact"], true, "{verify}");
+    let entries: Value = http
+        .get(format!("{}/api/v1/audit", server.base))
+        .header("X-Api-Key", &keys["dora"])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let actions: Vec<&str> = entries.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "search").count(), 2, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == "candidate_confirm").count(), 2, "{actions:?}");
+}

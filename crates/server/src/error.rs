@@ -1,0 +1,83 @@
+//! The one table from engine errors to HTTP statuses and stable codes.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error as the API returns it: a status, a stable code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// 500.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// 400 for a missing or malformed request field.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<gabarit_engine::Error> for ApiError {
+    fn from(e: gabarit_engine::Error) -> Self {
+        use gabarit_engine::Error as E;
+        let message = e.to_string();
+        match e {
+            E::Policy(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::Invalid(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+            E::Catalog(c) => match c {
+                gabarit_catalog::Error::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+                gabarit_catalog::Error::AlreadyExists { .. } => Self::new(StatusCode::CONFLICT, "conflict", message),
+                gabarit_catalog::Error::Invalid(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+                gabarit_catalog::Error::Sqlite { .. } | gabarit_catalog::Error::TooNew { .. } => {
+                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "catalog", message)
+                }
+            },
+            E::Inference(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "model", message),
+            E::Index(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "index", message),
+            E::Io(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message),
+            E::Worker(_) => Self::internal(message),
+        }
+    }
+}
+
+impl From<axum::extract::multipart::MultipartError> for ApiError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
+        Self::new(status, code, e.body_text())
+    }
+}

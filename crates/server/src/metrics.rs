@@ -1,0 +1,50 @@
+//! Prometheus metrics: requests by route and status, latencies, requests in flight, and the
+//! number of templates (read at scrape time).
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct LatencyLabels {
+    pub route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 14))
+}
+
+pub(crate) struct Metrics {
+    pub registry: Registry,
+    pub requests: Family<RouteLabels, Counter>,
+    pub latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    pub in_flight: Gauge,
+    pub templates: Gauge<u64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gabarit");
+        let requests = Family::<RouteLabels, Counter>::default();
+        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let in_flight = Gauge::default();
+        let templates = Gauge::<u64, AtomicU64>::default();
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("http_request_seconds", "HTTP request latency", latency.clone());
+        registry.register("http_requests_in_flight", "Requests being served (queue depth)", in_flight.clone());
+        registry.register("templates", "Templates in the vector index", templates.clone());
+        Metrics { registry, requests, latency, in_flight, templates }
+    }
+}
