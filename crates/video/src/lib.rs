@@ -10,6 +10,8 @@
 //! What it is not: a face engine (callers run the models on the frames) or a store.
 
 pub mod ffmpeg;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod track;
 
 pub use ffmpeg::{Frame, Frames, Sampling, VideoInfo, VideoLimits, available, frame_at, frames, probe};

@@ -20,6 +20,7 @@ use gabarit_engine::store::Store;
 use gabarit_engine::{FaceService, FaceServiceConfig};
 use gabarit_inference::{Pack, SessionOptions};
 use gabarit_media::DecodeLimits;
+use gabarit_video::testing::{Part, slideshow};
 use gabarit_video::{Sampling, TrackerOptions, VideoLimits};
 
 #[derive(Parser)]
@@ -44,67 +45,20 @@ struct Args {
     threads: usize,
 }
 
-fn ffmpeg(args: &[&str]) -> Result<()> {
-    let out = Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).output()?;
-    if !out.status.success() {
-        bail!("ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
-}
-
-/// obama2, grey, players, obama2 (panning 10 px/s), `part` seconds each, 1280x720 at 25/s.
+/// obama2, grey, players, obama2 (panning 4 px/s), `part` seconds each, 1280x720 at 25/s.
 fn build_video(samples: &Path, part: u32, out: &Path) -> Result<()> {
-    let p = part.to_string();
+    let seconds = f64::from(part);
     let (obama, players) = (samples.join("obama2.jpg"), samples.join("players.jpg"));
-    let (obama, players) = (obama.to_str().context("path")?, players.to_str().context("path")?);
-    let grey = format!("color=c=gray:s=1280x720:r=25:d={part}");
-    ffmpeg(&[
-        "-loop",
-        "1",
-        "-framerate",
-        "25",
-        "-t",
-        &p,
-        "-i",
-        obama,
-        "-f",
-        "lavfi",
-        "-i",
-        &grey,
-        "-loop",
-        "1",
-        "-framerate",
-        "25",
-        "-t",
-        &p,
-        "-i",
-        players,
-        "-loop",
-        "1",
-        "-framerate",
-        "25",
-        "-t",
-        &p,
-        "-i",
-        obama,
-        "-filter_complex",
-        "[0:v]scale=-2:800,pad=1400:800:(ow-iw)/2:0,crop=1280:720:40+4*t:40,setsar=1,format=yuv420p[a];\
-         [1:v]setsar=1,format=yuv420p[b];\
-         [2:v]scale=1400:-2,crop=1280:720:20+4*t:20,setsar=1,format=yuv420p[c];\
-         [3:v]scale=-2:760,pad=1400:800:(ow-iw)/2:20,crop=1280:720:100-4*t:30,setsar=1,format=yuv420p[d];\
-         [a][b][c][d]concat=n=4:v=1:a=0[v]",
-        "-map",
-        "[v]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "20",
-        "-r",
-        "25",
-        out.to_str().context("path")?,
-    ])
+    slideshow(
+        &[
+            Part::Still { photo: &obama, seconds, pan_px_per_s: 4.0 },
+            Part::Blank { seconds },
+            Part::Still { photo: &players, seconds, pan_px_per_s: 4.0 },
+            Part::Still { photo: &obama, seconds, pan_px_per_s: -4.0 },
+        ],
+        out,
+    )
+    .context("building the benchmark video")
 }
 
 fn decode_only(video: &Path, sampling: &Sampling) -> Result<serde_json::Value> {

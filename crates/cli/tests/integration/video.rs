@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use gabarit_video::testing::{Part, slideshow};
+
 use crate::catalog::{as_user, new_collection, search_json};
 use crate::{gabarit, json_lines, run, sample};
 
@@ -21,44 +23,15 @@ fn ffmpeg(args: &[&str]) {
 fn test_video(dir: &Path) -> PathBuf {
     let out = dir.join("clip.mp4");
     let (obama, players) = (sample("obama2.jpg"), sample("players.jpg"));
-    ffmpeg(&[
-        "-loop",
-        "1",
-        "-framerate",
-        "25",
-        "-t",
-        "3",
-        "-i",
-        obama.to_str().unwrap(),
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:s=1280x720:r=25:d=2",
-        "-loop",
-        "1",
-        "-framerate",
-        "25",
-        "-t",
-        "3",
-        "-i",
-        players.to_str().unwrap(),
-        "-filter_complex",
-        "[0:v]scale=-2:800,pad=1400:800:(ow-iw)/2:0,crop=1280:720:40+10*t:40,setsar=1,format=yuv420p[a];\
-         [1:v]setsar=1,format=yuv420p[b];\
-         [2:v]scale=1400:-2,crop=1280:720:20+10*t:20,setsar=1,format=yuv420p[c];\
-         [a][b][c]concat=n=3:v=1:a=0[v]",
-        "-map",
-        "[v]",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "18",
-        "-r",
-        "25",
-        out.to_str().unwrap(),
-    ]);
+    slideshow(
+        &[
+            Part::Still { photo: &obama, seconds: 3.0, pan_px_per_s: 10.0 },
+            Part::Blank { seconds: 2.0 },
+            Part::Still { photo: &players, seconds: 3.0, pan_px_per_s: 10.0 },
+        ],
+        &out,
+    )
+    .expect("ffmpeg is installed by the README's setup (scripts/system-packages.sh)");
     out
 }
 
