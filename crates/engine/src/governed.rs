@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ingest::{IngestOptions, IngestProgress, IngestReport, ingest};
-use crate::search::{SearchOptions, SearchResult, search};
+use crate::search::{SearchOptions, SearchResult, search_faces};
 use crate::store::Store;
 use crate::{Error, FaceService, Result};
 
@@ -163,6 +163,31 @@ pub fn governed_search(
     calibration: Option<&gabarit_inference::Calibration>,
     pack_threshold: f32,
 ) -> Result<GovernedSearch> {
+    let img = analyze_query(service, who, photo)?;
+    let query = photo.display().to_string();
+    governed_search_faces(store, who, case_ref, purpose, &query, &img, opts, calibration, pack_threshold)
+}
+
+/// The faces of a query photo, for a user who may search (checked first: nobody else's
+/// photo is analysed). Needs no store, so a server runs it outside the store's lock.
+pub fn analyze_query(service: &FaceService, who: &Principal, photo: &std::path::Path) -> Result<crate::ImageFaces> {
+    authorize::<actions::Search>(who, Action::Search)?;
+    service.analyze_photo(photo)
+}
+
+/// [`governed_search`] with the query photo already analysed by [`analyze_query`].
+#[allow(clippy::too_many_arguments)]
+pub fn governed_search_faces(
+    store: &mut Store,
+    who: &Principal,
+    case_ref: &str,
+    purpose: &str,
+    query: &str,
+    img: &crate::ImageFaces,
+    opts: &SearchOptions,
+    calibration: Option<&gabarit_inference::Calibration>,
+    pack_threshold: f32,
+) -> Result<GovernedSearch> {
     // Who may search at all is decided before anything about the request is looked at.
     authorize::<actions::Search>(who, Action::Search)?;
     if case_ref.trim().is_empty() || purpose.trim().is_empty() {
@@ -182,7 +207,7 @@ pub fn governed_search(
         named.push((store.catalog.collection(c)?.id, c.clone()));
     }
     authorize_search(who, &named)?;
-    let result = search(service, store, photo, &opts, calibration, pack_threshold)?;
+    let result = search_faces(store, query, img, &opts, calibration, pack_threshold)?;
     let cands: Vec<(u64, usize, usize, f32)> =
         result.candidates.iter().map(|c| (c.face_id, c.query_face, c.rank, c.score)).collect();
     let (search_id, candidate_ids) = store.catalog.record_search(

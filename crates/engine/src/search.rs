@@ -129,6 +129,20 @@ pub fn search(
     calibration: Option<&Calibration>,
     pack_threshold: f32,
 ) -> Result<SearchResult> {
+    let img = service.analyze_photo(photo)?;
+    search_faces(store, &photo.display().to_string(), &img, opts, calibration, pack_threshold)
+}
+
+/// Searches the store with the faces of a query photo already analysed (named `query` in
+/// messages and in the result): the models run before, without the store.
+pub fn search_faces(
+    store: &Store,
+    query: &str,
+    img: &crate::ImageFaces,
+    opts: &SearchOptions,
+    calibration: Option<&Calibration>,
+    pack_threshold: f32,
+) -> Result<SearchResult> {
     let (names, ids): (Vec<String>, Option<Vec<u32>>) = if opts.collections.is_empty() {
         (store.catalog.collections()?.into_iter().map(|c| c.collection.name).collect(), None)
     } else {
@@ -139,16 +153,14 @@ pub fn search(
         (opts.collections.clone(), Some(ids))
     };
     let gallery_size = store.catalog.template_count(ids.as_deref())?;
-    let img = service.analyze_photo(photo)?;
     if img.faces.is_empty() {
-        return Err(Error::Invalid(format!("{}: no face found in the query photo", photo.display())));
+        return Err(Error::Invalid(format!("{query}: no face found in the query photo")));
     }
     if let Some(k) = opts.face
         && k >= img.faces.len()
     {
         return Err(Error::Invalid(format!(
-            "{}: --face {k} asked, but the photo has {} face(s) (0 to {})",
-            photo.display(),
+            "{query}: --face {k} asked, but the photo has {} face(s) (0 to {})",
             img.faces.len(),
             img.faces.len() - 1
         )));
@@ -208,7 +220,7 @@ pub fn search(
         faces.push(QueryFace { index, bbox: face.bbox, quality: face.quality, candidates: n });
     }
     Ok(SearchResult {
-        query: photo.display().to_string(),
+        query: query.to_string(),
         query_sha256: img.sha256.clone(),
         collections: names,
         gallery_size,

@@ -237,30 +237,27 @@ async fn search(State(state): Shared, Caller(who): Caller, mut form: Multipart) 
             .map_err(|e| ApiError::internal(e.to_string()))?;
         fs_err::write(upload.path(), &image).map_err(|e| ApiError::internal(e.to_string()))?;
         let temp = upload.path().display().to_string();
+        // Messages name the uploaded file, not the temporary copy.
+        let named = |e: gabarit_engine::Error| {
+            let mut api = ApiError::from(e);
+            api.message = api.message.replace(&temp, &name);
+            api
+        };
+        // The models run without the store's lock: searches analyse their photos in parallel.
+        let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(named)?;
         let mut store = state.store()?;
-        let out = governed::governed_search(
-            &state.service,
+        governed::governed_search_faces(
             &mut store,
             &who,
             &case_ref,
             &purpose,
-            upload.path(),
+            &name,
+            &img,
             &opts,
             state.calibration.as_ref(),
             state.verification_threshold,
-        );
-        // Messages and the result name the uploaded file, not the temporary copy.
-        match out {
-            Ok(mut g) => {
-                g.result.query = name;
-                Ok(g)
-            }
-            Err(e) => {
-                let mut api = ApiError::from(e);
-                api.message = api.message.replace(&temp, &name);
-                Err(api)
-            }
-        }
+        )
+        .map_err(named)
     })
     .await?;
     Ok(Json(json!(result)))
