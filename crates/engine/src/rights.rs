@@ -123,6 +123,31 @@ fn find(store: &Store, template: &[f32], threshold: f32) -> Result<Vec<RightsMat
     Ok(out)
 }
 
+/// The report of a request as it stands now, over `templates_searched` templates.
+fn report(
+    store: &Store,
+    request: u64,
+    photo_sha256: &str,
+    threshold: f32,
+    templates_searched: u64,
+    matches: Vec<RightsMatch>,
+) -> Result<RightsReport> {
+    Ok(RightsReport {
+        request: store.catalog.request(request)?,
+        photo_sha256: photo_sha256.to_string(),
+        threshold,
+        templates_searched,
+        matches,
+        generated_at: jiff::Timestamp::now().to_string(),
+    })
+}
+
+/// Every rights request, newest first, with its deadline and status (dpo).
+pub fn list_requests(store: &Store, who: &Principal) -> Result<Vec<RightsRequest>> {
+    authorize::<actions::Rights>(who, Action::Rights)?;
+    Ok(store.catalog.requests()?)
+}
+
 fn check_kind(req: &RightsRequest, kinds: &[&str]) -> Result<()> {
     if kinds.contains(&req.kind.as_str()) {
         Ok(())
@@ -155,14 +180,7 @@ pub fn access(
         json!({"request": request, "input_sha256": sha, "threshold": threshold, "templates_searched": templates_searched,
                "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()}),
     )?;
-    Ok(RightsReport {
-        request: store.catalog.request(request)?,
-        photo_sha256: sha,
-        threshold,
-        templates_searched,
-        matches,
-        generated_at: jiff::Timestamp::now().to_string(),
-    })
+    report(store, request, &sha, threshold, templates_searched, matches)
 }
 
 /// Erasure (art. 17). Without `confirm` only lists what would go (the plan); with `confirm`
@@ -182,18 +200,8 @@ pub fn erase(
     let (template, sha) = request_template(service, photo)?;
     let matches = find(store, &template, threshold)?;
     let templates_searched = store.catalog.template_count(None)?;
-    let report = |store: &Store, matches| -> Result<RightsReport> {
-        Ok(RightsReport {
-            request: store.catalog.request(request)?,
-            photo_sha256: sha.clone(),
-            threshold,
-            templates_searched,
-            matches,
-            generated_at: jiff::Timestamp::now().to_string(),
-        })
-    };
     let Some(n) = confirm else {
-        return Ok((report(store, matches)?, None));
+        return Ok((report(store, request, &sha, threshold, templates_searched, matches)?, None));
     };
     if n != matches.len() {
         return Err(Error::Invalid(format!(
@@ -219,7 +227,7 @@ pub fn erase(
         json!({"request": request, "input_sha256": sha, "threshold": threshold, "faces": ids,
                "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images}}),
     )?;
-    Ok((report(store, matches)?, Some(deleted)))
+    Ok((report(store, request, &sha, threshold, templates_searched, matches)?, Some(deleted)))
 }
 
 /// Objection (art. 21): the request's template becomes a suppression template.
@@ -249,14 +257,8 @@ pub fn object(
         "rights_objection",
         json!({"request": request, "input_sha256": sha, "suppression": id, "hidden_faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()}),
     )?;
-    Ok(RightsReport {
-        request: store.catalog.request(request)?,
-        photo_sha256: sha,
-        threshold,
-        templates_searched: store.catalog.template_count(None)?,
-        matches,
-        generated_at: jiff::Timestamp::now().to_string(),
-    })
+    let templates_searched = store.catalog.template_count(None)?;
+    report(store, request, &sha, threshold, templates_searched, matches)
 }
 
 /// The suppression templates, as vectors.

@@ -338,6 +338,7 @@ pub struct Governance {
 
 /// Governance fields as entered, possibly incomplete.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GovernanceDraft {
     /// Controller's name.
     pub controller: Option<String>,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Multipart, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -57,6 +57,15 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(audit_entries))
         .routes(routes!(audit_verify))
         .routes(routes!(processing_record))
+        .routes(routes!(create_user))
+        .routes(routes!(issue_key))
+        .routes(routes!(grant))
+        .routes(routes!(create_collection))
+        .routes(routes!(list_rights, open_rights))
+        .routes(routes!(rights_access))
+        .routes(routes!(rights_erase))
+        .routes(routes!(rights_object))
+        .routes(routes!(retention_run))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .with_state(state.clone())
@@ -131,6 +140,30 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// A JSON body whose rejection is an [`ApiError`] (`bad_request`, naming what is wrong).
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+struct Body<T>(T);
+
+/// A path parameter whose rejection is an [`ApiError`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+struct Param<T>(T);
+
+/// Query parameters whose rejection is an [`ApiError`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+struct Params<T>(T);
+
+impl axum::extract::FromRequest<Arc<AppState>> for Form {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let multipart = Multipart::from_request(req, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        read_form(multipart).await
+    }
+}
+
 /// Runs blocking work (SQLite, the face models) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))?
@@ -155,7 +188,7 @@ async fn list_collections(State(state): Shared, Caller(who): Caller) -> Result<J
 async fn show_collection(
     State(state): Shared,
     Caller(who): Caller,
-    Path(name): Path<String>,
+    Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store()?;
     let summary = governed::list_collections(&store, &who)?
@@ -189,6 +222,51 @@ struct SearchForm {
     exact: Option<bool>,
 }
 
+/// A multipart form: the `image` file (if any), its name, and the text fields in order.
+struct Form {
+    image: Option<axum::body::Bytes>,
+    name: String,
+    fields: Vec<(String, String)>,
+}
+
+async fn read_form(mut form: Multipart) -> Result<Form, ApiError> {
+    let mut out = Form { image: None, name: "upload".into(), fields: Vec::new() };
+    while let Some(field) = form.next_field().await? {
+        let field_name = field.name().unwrap_or_default().to_string();
+        if field_name == "image" {
+            out.name = field.file_name().unwrap_or("upload").to_string();
+            out.image = Some(field.bytes().await?);
+        } else {
+            let value = field.text().await?;
+            out.fields.push((field_name, value));
+        }
+    }
+    Ok(out)
+}
+
+impl Form {
+    /// Writes the image to a temporary file (the engine reads files), or names what is missing.
+    fn image_file(&self) -> Result<tempfile::NamedTempFile, ApiError> {
+        let image = self.image.as_ref().ok_or_else(|| ApiError::bad_request("field image: the photo is missing"))?;
+        let file = tempfile::Builder::new()
+            .prefix("gabarit-upload-")
+            .tempfile()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        fs_err::write(file.path(), image).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(file)
+    }
+
+    /// Turns an engine error into an API error naming the upload, not the temporary copy.
+    fn named(&self, file: &tempfile::NamedTempFile) -> impl Fn(gabarit_engine::Error) -> ApiError + use<> {
+        let (temp, name) = (file.path().display().to_string(), self.name.clone());
+        move |e| {
+            let mut api = ApiError::from(e);
+            api.message = api.message.replace(&temp, &name);
+            api
+        }
+    }
+}
+
 fn parse<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, ApiError> {
     value.trim().parse().map_err(|_| ApiError::bad_request(format!("field {field}: {value:?} is not valid")))
 }
@@ -197,8 +275,7 @@ fn parse<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, ApiError> 
     request_body(content = SearchForm, content_type = "multipart/form-data"),
     responses((status = 200, description = "Candidates for human review, with the search id"),
         (status = 413, description = "Upload over the limit"), (status = 422, description = "No face, not an image…")))]
-async fn search(State(state): Shared, Caller(who): Caller, mut form: Multipart) -> Result<Json<Value>, ApiError> {
-    let (mut image, mut name) = (None, String::from("upload"));
+async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result<Json<Value>, ApiError> {
     let (mut case_ref, mut purpose) = (String::new(), String::new());
     let mut opts = SearchOptions {
         collections: Vec::new(),
@@ -209,55 +286,36 @@ async fn search(State(state): Shared, Caller(who): Caller, mut form: Multipart) 
         suppression_threshold: Some(state.rights_threshold),
         exact: false,
     };
-    while let Some(field) = form.next_field().await? {
-        let field_name = field.name().unwrap_or_default().to_string();
-        if field_name == "image" {
-            name = field.file_name().unwrap_or("upload").to_string();
-            image = Some(field.bytes().await?);
-            continue;
-        }
-        let value = field.text().await?;
-        match field_name.as_str() {
-            "case_ref" => case_ref = value,
-            "purpose" => purpose = value,
-            "top_k" => opts.top_k = parse::<usize>("top_k", &value)?.clamp(1, 1000),
-            "threshold" => opts.threshold = Some(parse("threshold", &value)?),
-            "face" => opts.face = Some(parse("face", &value)?),
-            "collection" => opts.collections.push(value),
-            "exact" => opts.exact = parse("exact", &value)?,
+    for (field, value) in &form.fields {
+        match field.as_str() {
+            "case_ref" => case_ref.clone_from(value),
+            "purpose" => purpose.clone_from(value),
+            "top_k" => opts.top_k = parse::<usize>("top_k", value)?.clamp(1, 1000),
+            "threshold" => opts.threshold = Some(parse("threshold", value)?),
+            "face" => opts.face = Some(parse("face", value)?),
+            "collection" => opts.collections.push(value.clone()),
+            "exact" => opts.exact = parse("exact", value)?,
             other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
         }
     }
-    let image = image.ok_or_else(|| ApiError::bad_request("field image: the query photo is missing"))?;
-    let state = state.clone();
+    let upload = form.image_file()?;
     let result = blocking(move || {
-        let upload = tempfile::Builder::new()
-            .prefix("gabarit-query-")
-            .tempfile()
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        fs_err::write(upload.path(), &image).map_err(|e| ApiError::internal(e.to_string()))?;
-        let temp = upload.path().display().to_string();
-        // Messages name the uploaded file, not the temporary copy.
-        let named = |e: gabarit_engine::Error| {
-            let mut api = ApiError::from(e);
-            api.message = api.message.replace(&temp, &name);
-            api
-        };
+        let named = form.named(&upload);
         // The models run without the store's lock: searches analyse their photos in parallel.
-        let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(named)?;
+        let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(&named)?;
         let mut store = state.store()?;
         governed::governed_search_faces(
             &mut store,
             &who,
             &case_ref,
             &purpose,
-            &name,
+            &form.name,
             &img,
             &opts,
             state.calibration.as_ref(),
             state.verification_threshold,
         )
-        .map_err(named)
+        .map_err(&named)
     })
     .await?;
     Ok(Json(json!(result)))
@@ -276,8 +334,8 @@ struct Decision {
 async fn review(
     State(state): Shared,
     Caller(who): Caller,
-    Path(id): Path<u64>,
-    Json(d): Json<Decision>,
+    Param(id): Param<u64>,
+    Body(d): Body<Decision>,
 ) -> Result<Json<Value>, ApiError> {
     let confirm = match d.decision.as_str() {
         "confirm" => true,
@@ -294,7 +352,7 @@ async fn review(
 #[utoipa::path(get, path = "/api/v1/images/{id}", tag = "images", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Image or video id")),
     responses((status = 200, description = "The record, its faces (boxes, quality, times) and tracks; never templates")))]
-async fn show_image(State(state): Shared, Caller(who): Caller, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
+async fn show_image(State(state): Shared, Caller(who): Caller, Param(id): Param<u64>) -> Result<Json<Value>, ApiError> {
     let store = state.store()?;
     Ok(Json(governed::image_record(&store, &who, id)?))
 }
@@ -320,7 +378,7 @@ struct Period {
 async fn audit_entries(
     State(state): Shared,
     Caller(who): Caller,
-    Query(p): Query<Period>,
+    Params(p): Params<Period>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let mut store = state.store()?;
@@ -346,6 +404,220 @@ async fn processing_record(State(state): Shared, Caller(who): Caller) -> Result<
     blocking(move || {
         let mut store = state.store()?;
         Ok(Json(json!(governed::processing_record(&mut store, &who)?)))
+    })
+    .await
+}
+
+/// A new user.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct NewUser {
+    /// Name.
+    name: String,
+    /// Roles: admin, curator, investigator, reviewer, dpo.
+    roles: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("api_key" = [])), request_body = NewUser,
+    responses((status = 200, description = "The user's API key, shown once (admin)")))]
+async fn create_user(
+    State(state): Shared,
+    Caller(who): Caller,
+    Body(u): Body<NewUser>,
+) -> Result<Json<Value>, ApiError> {
+    let roles = u
+        .roles
+        .iter()
+        .map(|r| gabarit_governance::Role::parse(r).map_err(|e| ApiError::bad_request(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut store = state.store()?;
+    let key = governed::add_user(&mut store, &who, &u.name, &roles)?;
+    Ok(Json(json!({"name": u.name, "key": key})))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{name}/keys", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User")),
+    responses((status = 200, description = "A new API key for the user, shown once (admin)")))]
+async fn issue_key(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut store = state.store()?;
+    let key = governed::issue_key(&mut store, &who, &name)?;
+    Ok(Json(json!({"name": name, "key": key})))
+}
+
+/// A collection to grant.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct Grant {
+    /// Collection name.
+    collection: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{name}/grants", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User")), request_body = Grant,
+    responses((status = 200, description = "The user may now search the collection (admin)")))]
+async fn grant(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+    Body(g): Body<Grant>,
+) -> Result<Json<Value>, ApiError> {
+    let mut store = state.store()?;
+    governed::grant(&mut store, &who, &name, &g.collection)?;
+    Ok(Json(json!({"name": name, "collection": g.collection})))
+}
+
+/// A new collection with its governance fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct NewCollection {
+    /// Name.
+    name: String,
+    /// Description.
+    #[serde(default)]
+    description: String,
+    /// Controller, purpose, legal basis, jurisdiction, retention… (ingestion is refused until
+    /// every field is set).
+    #[schema(value_type = Object)]
+    governance: gabarit_governance::GovernanceDraft,
+}
+
+#[utoipa::path(post, path = "/api/v1/collections", tag = "collections", security(("api_key" = [])), request_body = NewCollection,
+    responses((status = 200, description = "Created; lists the governance fields still missing (curator)")))]
+async fn create_collection(
+    State(state): Shared,
+    Caller(who): Caller,
+    Body(c): Body<NewCollection>,
+) -> Result<Json<Value>, ApiError> {
+    let mut store = state.store()?;
+    governed::create_collection(&mut store, &who, &c.name, &c.description, &c.governance)?;
+    Ok(Json(json!({"name": c.name, "missing": c.governance.missing()})))
+}
+
+#[utoipa::path(get, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])),
+    responses((status = 200, description = "Rights requests with deadlines, newest first (dpo)")))]
+async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    let store = state.store()?;
+    Ok(Json(json!(gabarit_engine::rights::list_requests(&store, &who)?)))
+}
+
+/// A rights request as received.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct NewRequest {
+    /// access, erasure or objection.
+    kind: String,
+    /// Who asks (a reference, not a biometric).
+    requester: String,
+    /// How their identity was verified.
+    verification: String,
+    /// Date received, YYYY-MM-DD (the deadline is one month later).
+    received_on: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])), request_body = NewRequest,
+    responses((status = 200, description = "The request with its deadline (dpo)")))]
+async fn open_rights(
+    State(state): Shared,
+    Caller(who): Caller,
+    Body(r): Body<NewRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let mut store = state.store()?;
+    let req =
+        gabarit_engine::rights::open_request(&mut store, &who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
+    Ok(Json(json!(req)))
+}
+
+/// A rights action's photo of the requester (multipart).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct RightsForm {
+    /// The requester's photo.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    image: String,
+    /// For erasure: the number of faces listed by the plan, to delete them.
+    confirm: Option<usize>,
+}
+
+#[utoipa::path(post, path = "/api/v1/rights/{id}/access", tag = "rights", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Every face of the requester in every collection, with provenance and legal fields (dpo)")))]
+async fn rights_access(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+    form: Form,
+) -> Result<Json<Value>, ApiError> {
+    let upload = form.image_file()?;
+    blocking(move || {
+        let mut store = state.store()?;
+        let report =
+            gabarit_engine::rights::access(&state.service, &mut store, &who, id, upload.path(), state.rights_threshold)
+                .map_err(form.named(&upload))?;
+        Ok(Json(json!(report)))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/rights/{id}/erase", tag = "rights", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Without confirm: the faces that would be erased; with confirm = their number: erased (dpo)")))]
+async fn rights_erase(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+    form: Form,
+) -> Result<Json<Value>, ApiError> {
+    let mut confirm = None;
+    for (field, value) in &form.fields {
+        match field.as_str() {
+            "confirm" => confirm = Some(parse::<usize>("confirm", value)?),
+            other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
+        }
+    }
+    let upload = form.image_file()?;
+    blocking(move || {
+        let mut store = state.store()?;
+        let (report, deleted) = gabarit_engine::rights::erase(
+            &state.service,
+            &mut store,
+            &who,
+            id,
+            upload.path(),
+            state.rights_threshold,
+            confirm,
+        )
+        .map_err(form.named(&upload))?;
+        Ok(Json(json!({"report": report, "deleted": deleted})))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/rights/{id}/object", tag = "rights", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The requester's faces are hidden from search and blocked at ingestion (dpo)")))]
+async fn rights_object(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+    form: Form,
+) -> Result<Json<Value>, ApiError> {
+    let upload = form.image_file()?;
+    blocking(move || {
+        let mut store = state.store()?;
+        let report =
+            gabarit_engine::rights::object(&state.service, &mut store, &who, id, upload.path(), state.rights_threshold)
+                .map_err(form.named(&upload))?;
+        Ok(Json(json!(report)))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/retention/run", tag = "rights", security(("api_key" = [])),
+    responses((status = 200, description = "What expired under each collection's retention was deleted (dpo)")))]
+async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        Ok(Json(json!(gabarit_engine::rights::retention_run(&mut store, &who, jiff::Timestamp::now())?)))
     })
     .await
 }

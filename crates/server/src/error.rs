@@ -81,3 +81,21 @@ impl From<axum::extract::multipart::MultipartError> for ApiError {
         Self::new(status, code, e.body_text())
     }
 }
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        Self::new(e.status(), "bad_request", e.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        Self::new(e.status(), "bad_request", e.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        Self::new(e.status(), "bad_request", e.body_text())
+    }
+}

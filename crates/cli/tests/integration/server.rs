@@ -66,16 +66,41 @@ fn search_form(photo: &[u8], name: &str) -> multipart::Form {
         .text("purpose", "test of the API")
 }
 
-/// Who the core's policy lets through each route: a user who may, one who may not.
-fn allowed_and_refused(path: &str) -> (&'static str, Option<&'static str>) {
+fn photo_form(photo: &[u8], name: &str) -> multipart::Form {
+    multipart::Form::new().part("image", multipart::Part::bytes(photo.to_vec()).file_name(name.to_string()))
+}
+
+/// A well-formed JSON body for each route that takes one (a malformed body would be refused
+/// before the policy is asked).
+fn valid_body(path: &str) -> Value {
     match path {
-        "/api/v1/me" | "/api/v1/collections" | "/api/v1/collections/{name}" => ("rita", None),
-        "/api/v1/search" => ("inv", Some("dora")),
-        "/api/v1/candidates/{id}/review" => ("rita", Some("inv")),
-        "/api/v1/images/{id}" => ("cur", Some("rita")),
-        "/api/v1/users" => ("admin", Some("inv")),
-        "/api/v1/audit" | "/api/v1/audit/verify" | "/api/v1/reports/processing" => ("dora", Some("inv")),
-        other => panic!("route {other} has no row in the security table: add one"),
+        "/api/v1/candidates/{id}/review" => serde_json::json!({"decision": "confirm"}),
+        "/api/v1/users" => serde_json::json!({"name": "newcomer", "roles": ["reviewer"]}),
+        "/api/v1/users/{name}/grants" => serde_json::json!({"collection": "press"}),
+        "/api/v1/collections" => serde_json::json!({"name": "extra", "governance": {}}),
+        "/api/v1/rights" => {
+            serde_json::json!({"kind": "access", "requester": "R-9", "verification": "v", "received_on": "2026-11-02"})
+        }
+        _ => serde_json::json!({}),
+    }
+}
+
+/// Who the core's policy lets through each route: a user who may, one who may not.
+fn allowed_and_refused(method: &str, path: &str) -> (&'static str, Option<&'static str>) {
+    match (method, path) {
+        ("get", "/api/v1/me" | "/api/v1/collections" | "/api/v1/collections/{name}") => ("rita", None),
+        ("post", "/api/v1/collections") => ("cur", Some("inv")),
+        ("post", "/api/v1/search") => ("inv", Some("dora")),
+        ("post", "/api/v1/candidates/{id}/review") => ("rita", Some("inv")),
+        ("get", "/api/v1/images/{id}") => ("cur", Some("rita")),
+        ("get" | "post", "/api/v1/users") | ("post", "/api/v1/users/{name}/keys" | "/api/v1/users/{name}/grants") => {
+            ("admin", Some("inv"))
+        }
+        ("get", "/api/v1/audit" | "/api/v1/audit/verify" | "/api/v1/reports/processing")
+        | ("get" | "post", "/api/v1/rights")
+        | ("post", "/api/v1/rights/{id}/access" | "/api/v1/rights/{id}/erase" | "/api/v1/rights/{id}/object")
+        | ("post", "/api/v1/retention/run") => ("dora", Some("inv")),
+        (m, other) => panic!("{m} {other} has no row in the security table: add one"),
     }
 }
 
@@ -103,7 +128,10 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
                 let mut r = match method.as_str() {
                     "get" => http.get(&url),
                     "post" if path.ends_with("/search") => http.post(&url).multipart(search_form(&photo, "obama.jpg")),
-                    "post" => http.post(&url).json(&serde_json::json!({"decision": "confirm"})),
+                    "post" if path.contains("/rights/{id}/") => {
+                        http.post(&url).multipart(photo_form(&photo, "obama.jpg"))
+                    }
+                    "post" => http.post(&url).json(&valid_body(path)),
                     other => panic!("{other} {path}: add it to the test"),
                 };
                 if let Some(k) = key {
@@ -114,7 +142,7 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
             assert_eq!(error_code(request(None)), (401, "unauthenticated".into()), "{method} {path} without a key");
             let forged = "gbk_000000000000_00000000000000000000000000000000";
             assert_eq!(error_code(request(Some(forged))), (401, "invalid_key".into()), "{method} {path} forged key");
-            let (allowed, refused) = allowed_and_refused(path);
+            let (allowed, refused) = allowed_and_refused(method, path);
             if let Some(user) = refused {
                 assert_eq!(
                     error_code(request(Some(&keys[user]))),
@@ -131,7 +159,7 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 10, "every route of the API is in the spec and was checked");
+    assert_eq!(checked, 20, "every route of the API is in the spec and was checked");
     // Public: health, metrics (counts, never ids or people), the spec itself.
     assert_eq!(http.get(format!("{}/healthz", server.base)).send().unwrap().text().unwrap(), "ok\n");
     let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
@@ -263,4 +291,72 @@ fn search_review_and_bad_uploads_over_http() {
     let actions: Vec<&str> = entries.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "search").count(), 2, "{actions:?}");
     assert_eq!(actions.iter().filter(|a| **a == "candidate_confirm").count(), 2, "{actions:?}");
+}
+
+#[test]
+fn rights_by_face_over_http_access_then_erasure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery(dir.path());
+    let server = start(&data, &[]);
+    let http = Client::new();
+    let dpo = |req: reqwest::blocking::RequestBuilder| -> Value {
+        let resp = req.header("X-Api-Key", &keys["dora"]).send().unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+        body
+    };
+    let url = |p: &str| format!("{}{p}", server.base);
+    let photo = fs_err::read(sample("obama3.jpg")).unwrap();
+    let open = |kind: &str| -> u64 {
+        let r = dpo(http.post(url("/api/v1/rights")).json(&serde_json::json!({
+            "kind": kind, "requester": "REQ-1", "verification": "ID card checked at the desk", "received_on": "2026-11-02"
+        })));
+        assert_eq!(r["deadline"], "2026-12-02", "one month: {r}");
+        r["id"].as_u64().unwrap()
+    };
+    let access = open("access");
+    let report =
+        dpo(http.post(url(&format!("/api/v1/rights/{access}/access"))).multipart(photo_form(&photo, "obama3.jpg")));
+    let paths: Vec<&str> = report["matches"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), 1, "{report}");
+    assert!(paths[0].ends_with("obama2.jpg"), "{paths:?}");
+    assert!(report["matches"][0]["governance"]["legal_basis"].is_string(), "legal fields in the report: {report}");
+    let listed = dpo(http.get(url("/api/v1/rights")));
+    assert_eq!(listed[0]["id"], access);
+    // Erasure: the plan, then the confirmed deletion.
+    let erasure = open("erasure");
+    let erase_url = url(&format!("/api/v1/rights/{erasure}/erase"));
+    let plan = dpo(http.post(&erase_url).multipart(photo_form(&photo, "obama3.jpg")));
+    assert_eq!(plan["deleted"], Value::Null, "a plan deletes nothing");
+    let n = plan["report"]["matches"].as_array().unwrap().len();
+    assert_eq!(n, 1);
+    let wrong = http
+        .post(&erase_url)
+        .header("X-Api-Key", &keys["dora"])
+        .multipart(photo_form(&photo, "obama3.jpg").text("confirm", "2"))
+        .send()
+        .unwrap();
+    assert_eq!(error_code(wrong), (422, "invalid".into()), "a confirmation must match the plan");
+    let done = dpo(http.post(&erase_url).multipart(photo_form(&photo, "obama3.jpg").text("confirm", n.to_string())));
+    assert_eq!(done["deleted"]["faces"], 1, "{done}");
+    // A new access request finds nothing, and search no longer returns the face.
+    let again = open("access");
+    let after =
+        dpo(http.post(url(&format!("/api/v1/rights/{again}/access"))).multipart(photo_form(&photo, "obama3.jpg")));
+    assert_eq!(after["matches"], serde_json::json!([]), "{after}");
+    let found: Value = http
+        .post(url("/api/v1/search"))
+        .header("X-Api-Key", &keys["inv"])
+        .multipart(search_form(&fs_err::read(sample("obama.jpg")).unwrap(), "obama.jpg"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        found["candidates"].as_array().unwrap().iter().all(|c| !c["path"].as_str().unwrap().ends_with("obama2.jpg")),
+        "{found}"
+    );
+    let metrics = http.get(url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("gabarit_templates 29"), "one template fewer: {metrics}");
 }
