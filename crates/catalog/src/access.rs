@@ -210,6 +210,68 @@ impl Catalog {
         Ok(row.and_then(|(salt, hash, name)| (key_hash(&salt, secret) == hash).then_some(name)))
     }
 
+    /// Stores a user's password hash (PHC string, hashed by the caller).
+    pub fn set_password_hash(&self, name: &str, hash: &str) -> Result<()> {
+        let n = self
+            .conn
+            .execute("UPDATE users SET password_hash = ?1 WHERE name = ?2 AND disabled = 0", params![hash, name])
+            .map_err(self.err())?;
+        if n == 0 {
+            return Err(Error::NotFound { kind: "user", name: name.into() });
+        }
+        Ok(())
+    }
+
+    /// A user's password hash, if they have a password.
+    pub fn password_hash(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT password_hash FROM users WHERE name = ?1 AND disabled = 0", [name], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()
+            .map_err(self.err())?
+            .flatten())
+    }
+
+    /// Opens a session for a user until `expires_at` (RFC 3339); returns the session token
+    /// and its CSRF token. Only the token's hash is stored.
+    pub fn create_session(&self, name: &str, expires_at: &str) -> Result<(String, String)> {
+        let u = self.user(name)?.ok_or_else(|| Error::NotFound { kind: "user", name: name.into() })?;
+        let (token, csrf) = (random_hex(32)?, random_hex(32)?);
+        self.conn
+            .execute(
+                "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![hex::encode(Sha256::digest(token.as_bytes())), u.id, csrf, now(), expires_at],
+            )
+            .map_err(self.err())?;
+        Ok((token, csrf))
+    }
+
+    /// The user and CSRF token of a session that has not expired at `now` (RFC 3339).
+    pub fn session(&self, token: &str, now: &str) -> Result<Option<(String, String)>> {
+        self.conn
+            .query_row(
+                "SELECT u.name, s.csrf FROM sessions s JOIN users u ON s.user_id = u.id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled = 0",
+                params![hex::encode(Sha256::digest(token.as_bytes())), now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Ends a session (and drops every expired one).
+    pub fn end_session(&self, token: &str, now: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM sessions WHERE token_hash = ?1 OR expires_at <= ?2",
+                params![hex::encode(Sha256::digest(token.as_bytes())), now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
     /// Appends an entry to the audit chain (atomically with respect to other writers).
     pub fn audit(&mut self, actor: &str, action: &str, detail: serde_json::Value) -> Result<Entry> {
         let path = self.path.clone();

@@ -175,6 +175,15 @@ const MIGRATIONS: &[&str] = &[
         sightings INTEGER NOT NULL,
         PRIMARY KEY (image_id, track)
     );",
+    // 5: passwords for the web UI's login, and sessions (only hashes of their tokens).
+    "ALTER TABLE users ADD COLUMN password_hash TEXT;
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );",
 ];
 
 /// Runs the migrations the database has not seen.

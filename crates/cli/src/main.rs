@@ -147,6 +147,12 @@ enum UserCommand {
         /// User name.
         name: String,
     },
+    /// Set a user's password for the web UI's login: read from GABARIT_PASSWORD or the first
+    /// line of standard input (never a flag), at least 12 characters.
+    Password {
+        /// User name.
+        name: String,
+    },
     /// List users.
     List,
 }
@@ -1383,6 +1389,18 @@ fn user(data: &Path, acting: Option<&str>, cmd: UserCommand) -> Result<ExitCode>
         UserCommand::Key { name } => {
             let key = governed::issue_key(&mut store, &who, &name)?;
             println!("API key for {name} (shown once): {key}");
+        }
+        UserCommand::Password { name } => {
+            let password = match std::env::var("GABARIT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            governed::set_password(&mut store, &who, &name, &password)?;
+            println!("password set for {name}");
         }
         UserCommand::List => {
             gabarit_governance::authorize::<gabarit_governance::actions::Other>(

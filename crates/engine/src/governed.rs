@@ -421,3 +421,84 @@ pub fn image_record(store: &Store, who: &Principal, id: u64) -> Result<serde_jso
     let tracks = store.catalog.tracks_of_image(id)?;
     Ok(json!({"image": image, "faces": faces, "tracks": tracks}))
 }
+
+/// How long a web session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+fn seconds_string(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Sets a user's password for the web UI (admin; logged without the password). Passwords
+/// are hashed with Argon2id; at least 12 characters.
+pub fn set_password(store: &mut Store, who: &Principal, name: &str, password: &str) -> Result<()> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use rand::TryRng;
+    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    if password.chars().count() < 12 {
+        return Err(Error::Invalid("a password needs at least 12 characters".into()));
+    }
+    let mut random = [0u8; 16];
+    rand::rngs::SysRng.try_fill_bytes(&mut random).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&random).map_err(|e| Error::Invalid(format!("salt: {e}")))?;
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| Error::Invalid(format!("cannot hash the password: {e}")))?
+        .to_string();
+    store.catalog.set_password_hash(name, &hash)?;
+    store.catalog.audit(&who.name, "user_password_set", json!({"user": name}))?;
+    Ok(())
+}
+
+/// A web session: the token for the cookie and the CSRF token for state-changing requests.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    /// User.
+    pub user: String,
+    /// Session token (goes in an HttpOnly cookie; only its hash is stored).
+    #[serde(skip)]
+    pub token: String,
+    /// CSRF token (sent back in the `X-CSRF-Token` header of state-changing requests).
+    pub csrf: String,
+    /// Expiry.
+    pub expires_at: String,
+}
+
+/// Logs a user in with their password; every attempt is audited (the password never is).
+pub fn login(store: &mut Store, name: &str, password: &str) -> Result<Session> {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let hash = store.catalog.password_hash(name)?;
+    let ok = hash
+        .as_deref()
+        .and_then(|h| PasswordHash::new(h).ok())
+        .is_some_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
+    if !ok {
+        store.catalog.audit(name, "login_failed", json!({"user": name}))?;
+        return Err(gabarit_governance::Error::Forbidden {
+            user: name.to_string(),
+            roles: String::new(),
+            action: "log in: unknown user or wrong password".into(),
+        }
+        .into());
+    }
+    let expires_at = seconds_string(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(SESSION_HOURS));
+    let (token, csrf) = store.catalog.create_session(name, &expires_at)?;
+    store.catalog.audit(name, "login", json!({"user": name, "expires_at": expires_at}))?;
+    Ok(Session { user: name.to_string(), token, csrf, expires_at })
+}
+
+/// The user of a live session and its CSRF token.
+pub fn session_user(store: &Store, token: &str) -> Result<Option<(Principal, String)>> {
+    let now = seconds_string(jiff::Timestamp::now());
+    match store.catalog.session(token, &now)? {
+        Some((name, csrf)) => Ok(Some((actor(store, Some(&name))?, csrf))),
+        None => Ok(None),
+    }
+}
+
+/// Ends a session.
+pub fn logout(store: &mut Store, who: &Principal, token: &str) -> Result<()> {
+    store.catalog.end_session(token, &seconds_string(jiff::Timestamp::now()))?;
+    store.catalog.audit(&who.name, "logout", json!({"user": who.name}))?;
+    Ok(())
+}

@@ -66,6 +66,7 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(rights_erase))
         .routes(routes!(rights_object))
         .routes(routes!(retention_run))
+        .routes(routes!(login, logout))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .with_state(state.clone())
@@ -125,6 +126,27 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .or_else(|| header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim))
             .filter(|k| !k.is_empty());
         let Some(key) = key else {
+            // The web UI's session cookie; state-changing requests must echo its CSRF token.
+            if let Some(token) = session_cookie(&parts.headers) {
+                let store = state.store()?;
+                if let Some((who, csrf)) = governed::session_user(&store, &token)? {
+                    let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+                    let echoed = header(header::HeaderName::from_static("x-csrf-token")).unwrap_or_default();
+                    if !safe && !same(echoed.as_bytes(), csrf.as_bytes()) {
+                        return Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "csrf",
+                            "state-changing requests of a session need its X-CSRF-Token header",
+                        ));
+                    }
+                    return Ok(Caller(who));
+                }
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "session_expired",
+                    "the session has ended: log in again",
+                ));
+            }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -138,6 +160,22 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         };
         Ok(Caller(governed::actor(&store, Some(&name))?))
     }
+}
+
+const SESSION_COOKIE: &str = "gabarit_session";
+
+fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
+        cookies.split(';').find_map(|c| {
+            let (name, value) = c.trim().split_once('=')?;
+            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_string())
+        })
+    })
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A JSON body whose rejection is an [`ApiError`] (`bad_request`, naming what is wrong).
@@ -620,4 +658,81 @@ async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json
         Ok(Json(json!(gabarit_engine::rights::retention_run(&mut store, &who, jiff::Timestamp::now())?)))
     })
     .await
+}
+
+/// A login.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct Credentials {
+    /// User name.
+    name: String,
+    /// Password (set by an admin with `gabarit user password`).
+    password: String,
+}
+
+/// Failed logins allowed per user name within [`LOGIN_WINDOW`] before 429.
+const LOGIN_ATTEMPTS: usize = 5;
+/// The window of failed logins.
+const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials,
+    responses((status = 200, description = "Logged in: an HttpOnly, Secure, SameSite=Strict session cookie, and the CSRF token"),
+        (status = 401, description = "Unknown user or wrong password"), (status = 429, description = "Too many failed logins")))]
+async fn login(State(state): Shared, Body(c): Body<Credentials>) -> Result<Response, ApiError> {
+    {
+        let mut failures = state.failed_logins.lock().map_err(|_| ApiError::internal("lock poisoned"))?;
+        let recent = failures.entry(c.name.clone()).or_default();
+        recent.retain(|t: &Instant| t.elapsed() < LOGIN_WINDOW);
+        if recent.len() >= LOGIN_ATTEMPTS {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("{LOGIN_ATTEMPTS} failed logins for {:?}: wait 15 minutes", c.name),
+            ));
+        }
+    }
+    let name = c.name.clone();
+    let st = state.clone();
+    let session = blocking(move || {
+        let mut store = st.store()?;
+        governed::login(&mut store, &c.name, &c.password).map_err(|e| {
+            if matches!(e, gabarit_engine::Error::Policy(_)) {
+                ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "unknown user or wrong password")
+            } else {
+                ApiError::from(e)
+            }
+        })
+    })
+    .await;
+    let session = match session {
+        Ok(s) => s,
+        Err(e) => {
+            if e.code == "bad_credentials"
+                && let Ok(mut failures) = state.failed_logins.lock()
+            {
+                failures.entry(name).or_default().push(Instant::now());
+            }
+            return Err(e);
+        }
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
+        session.token,
+        governed::SESSION_HOURS * 3600
+    );
+    Ok(([(header::SET_COOKIE, cookie)], Json(json!(session))).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("api_key" = [])),
+    responses((status = 200, description = "Logged out: the session is deleted and the cookie cleared")))]
+async fn logout(
+    State(state): Shared,
+    Caller(who): Caller,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = session_cookie(&headers) {
+        let mut store = state.store()?;
+        governed::logout(&mut store, &who, &token)?;
+    }
+    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
+    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"user": who.name}))).into_response())
 }

@@ -30,6 +30,7 @@ pub struct AppState {
     rights_threshold: f32,
     max_upload_bytes: usize,
     metrics: metrics::Metrics,
+    failed_logins: Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
 }
 
 /// What the server needs besides the data directory and the face engines.
@@ -54,6 +55,7 @@ impl AppState {
             rights_threshold: opts.rights_threshold,
             max_upload_bytes: opts.max_upload_bytes,
             metrics: metrics::Metrics::default(),
+            failed_logins: Mutex::new(std::collections::HashMap::new()),
         }
     }
 

@@ -100,6 +100,7 @@ fn allowed_and_refused(method: &str, path: &str) -> (&'static str, Option<&'stat
         | ("get" | "post", "/api/v1/rights")
         | ("post", "/api/v1/rights/{id}/access" | "/api/v1/rights/{id}/erase" | "/api/v1/rights/{id}/object")
         | ("post", "/api/v1/retention/run") => ("dora", Some("inv")),
+        ("delete", "/api/v1/session") => ("rita", None),
         (m, other) => panic!("{m} {other} has no row in the security table: add one"),
     }
 }
@@ -123,6 +124,9 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
     let mut checked = 0;
     for (path, item) in spec["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
+            if (method.as_str(), path.as_str()) == ("post", "/api/v1/session") {
+                continue; // logging in is how one gets a session (tested below)
+            }
             let url = format!("{}{}", server.base, path.replace("{id}", "1").replace("{name}", "press"));
             let request = |key: Option<&str>| {
                 let mut r = match method.as_str() {
@@ -132,6 +136,7 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
                         http.post(&url).multipart(photo_form(&photo, "obama.jpg"))
                     }
                     "post" => http.post(&url).json(&valid_body(path)),
+                    "delete" => http.delete(&url),
                     other => panic!("{other} {path}: add it to the test"),
                 };
                 if let Some(k) = key {
@@ -159,7 +164,7 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 20, "every route of the API is in the spec and was checked");
+    assert_eq!(checked, 21, "every route of the API is in the spec and was checked");
     // Public: health, metrics (counts, never ids or people), the spec itself.
     assert_eq!(http.get(format!("{}/healthz", server.base)).send().unwrap().text().unwrap(), "ok\n");
     let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
@@ -359,4 +364,62 @@ fn rights_by_face_over_http_access_then_erasure() {
     );
     let metrics = http.get(url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("gabarit_templates 29"), "one template fewer: {metrics}");
+}
+
+#[test]
+fn sessions_need_a_password_a_csrf_token_and_survive_only_until_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _keys) = gallery(dir.path());
+    let out = run(as_user(&data, "admin")
+        .args(["user", "password", "rita"])
+        .env("GABARIT_PASSWORD", "correct horse battery"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let short = run(as_user(&data, "admin").args(["user", "password", "raoul"]).env("GABARIT_PASSWORD", "short"));
+    assert!(!short.status.success(), "a short password is refused");
+    let server = start(&data, &[]);
+    let http = Client::new();
+    let url = |p: &str| format!("{}{p}", server.base);
+    let login = |name: &str, password: &str| {
+        http.post(url("/api/v1/session")).json(&serde_json::json!({"name": name, "password": password})).send().unwrap()
+    };
+    // Wrong passwords: 401, then 429 after five failures for that name.
+    for _ in 0..5 {
+        assert_eq!(error_code(login("raoul", "not the password")), (401, "bad_credentials".into()));
+    }
+    assert_eq!(error_code(login("raoul", "not the password")), (429, "too_many_attempts".into()));
+    assert_eq!(error_code(login("nobody", "whatever it is")), (401, "bad_credentials".into()));
+    // The right password: a hardened cookie and a CSRF token.
+    let ok = login("rita", "correct horse battery");
+    assert_eq!(ok.status().as_u16(), 200);
+    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_string();
+    let body: Value = ok.json().unwrap();
+    let csrf = body["csrf"].as_str().unwrap().to_string();
+    assert_eq!(csrf.len(), 64);
+    assert!(body.get("token").is_none(), "the session token is only in the cookie: {body}");
+    let me: Value = http.get(url("/api/v1/me")).header("Cookie", &session).send().unwrap().json().unwrap();
+    assert_eq!(me["name"], "rita");
+    // A state-changing request without the CSRF token is refused; with it, it reaches the core.
+    let review = |csrf: Option<&str>| {
+        let mut r = http.post(url("/api/v1/candidates/1/review")).header("Cookie", &session);
+        if let Some(c) = csrf {
+            r = r.header("X-CSRF-Token", c);
+        }
+        r.json(&serde_json::json!({"decision": "reject"})).send().unwrap()
+    };
+    assert_eq!(error_code(review(None)), (403, "csrf".into()));
+    assert_eq!(error_code(review(Some(&"0".repeat(64)))), (403, "csrf".into()));
+    assert_eq!(error_code(review(Some(&csrf))), (404, "not_found".into()), "no candidate 1 yet: past the CSRF check");
+    // Logout ends the session.
+    let bye =
+        http.delete(url("/api/v1/session")).header("Cookie", &session).header("X-CSRF-Token", &csrf).send().unwrap();
+    assert_eq!(bye.status().as_u16(), 200);
+    assert!(bye.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        error_code(http.get(url("/api/v1/me")).header("Cookie", &session).send().unwrap()),
+        (401, "session_expired".into())
+    );
 }
