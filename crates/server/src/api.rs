@@ -680,9 +680,12 @@ const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60
 async fn login(State(state): Shared, Body(c): Body<Credentials>) -> Result<Response, ApiError> {
     {
         let mut failures = state.failed_logins.lock().map_err(|_| ApiError::internal("lock poisoned"))?;
-        let recent = failures.entry(c.name.clone()).or_default();
-        recent.retain(|t: &Instant| t.elapsed() < LOGIN_WINDOW);
-        if recent.len() >= LOGIN_ATTEMPTS {
+        // Forget failures older than the window (and names with none left: bounded memory).
+        failures.retain(|_, times: &mut Vec<Instant>| {
+            times.retain(|t| t.elapsed() < LOGIN_WINDOW);
+            !times.is_empty()
+        });
+        if failures.get(&c.name).is_some_and(|times| times.len() >= LOGIN_ATTEMPTS) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
