@@ -6,22 +6,23 @@
 //!
 //! | bytes | content |
 //! |---|---|
-//! | 56 | header: `b"GBRTHNS\0"`, version `u32` = 1, `m` `u32`, generation `u64` (that of `vectors.dat`), slots `u64`, entry slot `u32` (`u32::MAX`: none), entry level `u32`, construction breadth `u32`, reserved `u32`, seed `u64` |
+//! | 56 | header: `b"GBRTHNS\0"`, version `u32` = 2, `m` `u32`, generation `u64` (that of `vectors.dat`), slots `u64`, entry slot `u32` (`u32::MAX`: none), entry level `u32`, construction breadth `u32`, level-0 degree `m0` `u32`, seed `u64` |
 //! | slots | level of each slot, `u8` |
-//! | slots × 2m × 4 | level-0 neighbours of each slot, `u32`, padded with `u32::MAX` |
+//! | slots × m0 × 3 | level-0 neighbours of each slot, 3-byte little-endian slots, padded with `FF FF FF` |
 //! | Σ level × m × 4 | upper-level neighbours of each slot above level 0, in slot order, level 1 first |
 //! | 4 | CRC-32 of everything before |
 //!
 //! The graph covers the first `slots` records; records after them are linked again at open
 //! (in order, one thread: the same inserts rebuild the same graph). A graph file that is
-//! missing, damaged, or of another generation is rebuilt from the records.
+//! missing, damaged, of another generation or of another version (version 1 had `2m` `u32`
+//! level-0 entries) is rebuilt from the records.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use gabarit_index::{Error, Result};
 
-use crate::graph::{Entry, Graph, MAX_LEVEL, NONE};
+use crate::graph::{Entry, Graph, MAX_DEGREE, MAX_LEVEL, MAX_SLOTS, NONE};
 
 pub(crate) const DATA_FILE: &str = "vectors.dat";
 pub(crate) const TOMB_FILE: &str = "tombstones.log";
@@ -34,6 +35,13 @@ pub(crate) const DATA_MAGIC: [u8; 8] = *b"GBRTVEC\0";
 pub(crate) const TOMB_MAGIC: [u8; 8] = *b"GBRTDEL\0";
 const GRAPH_MAGIC: [u8; 8] = *b"GBRTHNS\0";
 pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// Version of `graph.dat` (2: level-0 degree `m0` in the header, level-0 lists of 3-byte
+/// slots). A graph file of another version is rebuilt from the records.
+pub(crate) const GRAPH_VERSION: u32 = 2;
+
+/// End of a level-0 list in `graph.dat`.
+const END24: [u8; 3] = [0xFF; 3];
 pub(crate) const HEADER_LEN: u64 = 24;
 const GRAPH_HEADER_LEN: usize = 56;
 pub(crate) const SEALED_FLAG: u32 = 1 << 31;
@@ -96,6 +104,7 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GraphMeta {
     pub m: usize,
+    pub m0: usize,
     pub generation: u64,
     pub slots: usize,
     pub ef_construction: usize,
@@ -119,13 +128,14 @@ pub(crate) fn write_graph_to(path: &Path, graph: &Graph, generation: u64, ef_con
     let entry = graph.entry();
     let mut h = [0u8; GRAPH_HEADER_LEN];
     h[..8].copy_from_slice(&GRAPH_MAGIC);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&GRAPH_VERSION.to_le_bytes());
     h[12..16].copy_from_slice(&(graph.m() as u32).to_le_bytes());
     h[16..24].copy_from_slice(&generation.to_le_bytes());
     h[24..32].copy_from_slice(&(slots as u64).to_le_bytes());
     h[32..36].copy_from_slice(&entry.slot.to_le_bytes());
     h[36..40].copy_from_slice(&u32::from(entry.level).to_le_bytes());
     h[40..44].copy_from_slice(&(ef_construction as u32).to_le_bytes());
+    h[44..48].copy_from_slice(&(graph.m0() as u32).to_le_bytes());
     h[48..56].copy_from_slice(&graph.seed().to_le_bytes());
     w.write(path, &h)?;
     let levels: Vec<u8> = (0..slots as u32).map(|s| graph.level(s)).collect();
@@ -134,11 +144,19 @@ pub(crate) fn write_graph_to(path: &Path, graph: &Graph, generation: u64, ef_con
     let mut list = |w: &mut HashingWriter, slot: u32, level: usize, width: usize| -> Result<()> {
         let mut count = 0;
         for nb in graph.neighbours(slot, level) {
-            buf.extend_from_slice(&nb.to_le_bytes());
+            if level == 0 {
+                buf.extend_from_slice(&nb.to_le_bytes()[..3]);
+            } else {
+                buf.extend_from_slice(&nb.to_le_bytes());
+            }
             count += 1;
         }
         for _ in count..width {
-            buf.extend_from_slice(&NONE.to_le_bytes());
+            if level == 0 {
+                buf.extend_from_slice(&END24);
+            } else {
+                buf.extend_from_slice(&NONE.to_le_bytes());
+            }
         }
         if buf.len() >= 1 << 15 {
             w.write(path, &buf)?;
@@ -147,7 +165,7 @@ pub(crate) fn write_graph_to(path: &Path, graph: &Graph, generation: u64, ef_con
         Ok(())
     };
     for slot in 0..slots as u32 {
-        list(&mut w, slot, 0, 2 * graph.m())?;
+        list(&mut w, slot, 0, graph.m0())?;
     }
     for slot in 0..slots as u32 {
         for level in 1..=usize::from(graph.level(slot)) {
@@ -208,19 +226,21 @@ pub(crate) fn read_graph(dir: &Path) -> Result<Option<(GraphMeta, Graph)>> {
         return Err(corrupt(&path, "not a Gabarit graph file (bad magic)"));
     }
     let version = u32_at(&h, 8);
-    if version != FORMAT_VERSION {
-        return Err(corrupt(&path, format!("format version {version}, this build reads {FORMAT_VERSION}")));
+    if version != GRAPH_VERSION {
+        return Err(corrupt(&path, format!("graph format version {version}, this build reads {GRAPH_VERSION}")));
     }
     let m = u32_at(&h, 12) as usize;
+    let m0 = u32_at(&h, 44) as usize;
     let meta = GraphMeta {
         m,
+        m0,
         generation: u64_at(&h, 16),
         slots: usize::try_from(u64_at(&h, 24)).map_err(|_| corrupt(&path, "too many slots"))?,
         ef_construction: u32_at(&h, 40) as usize,
         seed: u64_at(&h, 48),
     };
     let entry = Entry { slot: u32_at(&h, 32), level: u8::try_from(u32_at(&h, 36)).unwrap_or(u8::MAX) };
-    if !(2..=255).contains(&m) || meta.slots >= NONE as usize {
+    if !(2..=MAX_DEGREE).contains(&m) || !(2..=MAX_DEGREE).contains(&m0) || meta.slots > MAX_SLOTS {
         return Err(corrupt(&path, "invalid parameters"));
     }
     let slots = meta.slots;
@@ -230,25 +250,26 @@ pub(crate) fn read_graph(dir: &Path) -> Result<Option<(GraphMeta, Graph)>> {
         return Err(corrupt(&path, "invalid level"));
     }
     let upper: u64 = levels.iter().map(|&l| u64::from(l)).sum();
-    let expected = GRAPH_HEADER_LEN as u64 + slots as u64 * (1 + 8 * m as u64) + upper * 4 * m as u64 + 4;
+    let expected = GRAPH_HEADER_LEN as u64 + slots as u64 * (1 + 3 * m0 as u64) + upper * 4 * m as u64 + 4;
     if len != expected {
         return Err(corrupt(&path, format!("{len} bytes, expected {expected}")));
     }
-    let mut graph = Graph::new(m, meta.seed);
+    let mut graph = Graph::new(m, m0, meta.seed);
     graph.reserve(slots);
     for &l in &levels {
         graph.push_slot(l);
     }
-    let mut buf = vec![0u8; 2 * m * 4];
-    let mut items = Vec::with_capacity(2 * m);
+    let mut buf = vec![0u8; m.max(m0) * 4];
+    let mut items = Vec::with_capacity(m.max(m0));
     let mut read_list = |r: &mut HashingReader, graph: &Graph, slot: u32, level: usize, width: usize| -> Result<()> {
-        r.read(&mut buf[..width * 4])?;
+        let size = if level == 0 { 3 } else { 4 };
+        r.read(&mut buf[..width * size])?;
         items.clear();
-        for c in buf[..width * 4].chunks_exact(4) {
-            let nb = u32_at(c, 0);
-            if nb == NONE {
+        for c in buf[..width * size].chunks_exact(size) {
+            if (level == 0 && c == END24) || (level > 0 && u32_at(c, 0) == NONE) {
                 break;
             }
+            let nb = if level == 0 { u32::from_le_bytes([c[0], c[1], c[2], 0]) } else { u32_at(c, 0) };
             if nb as usize >= slots || usize::from(levels[nb as usize]) < level {
                 return Err(corrupt(&r.path, format!("slot {slot} links to invalid slot {nb}")));
             }
@@ -258,7 +279,7 @@ pub(crate) fn read_graph(dir: &Path) -> Result<Option<(GraphMeta, Graph)>> {
         Ok(())
     };
     for slot in 0..slots as u32 {
-        read_list(&mut r, &graph, slot, 0, 2 * m)?;
+        read_list(&mut r, &graph, slot, 0, m0)?;
     }
     for slot in 0..slots as u32 {
         for level in 1..=usize::from(levels[slot as usize]) {

@@ -2,11 +2,14 @@
 //! int8 templates, identified by their slot.
 //!
 //! Layout, chosen for memory: every slot has a level (`u8`); level-0 neighbour lists are one
-//! flat array of `slots × m0` `u32` (`m0 = 2 m`), a list ending at the first [`NONE`] or at
-//! `m0` entries; the few slots above level 0 (a fraction `1/m`) keep their upper lists in a map.
-//! Lists are arrays of atomics so that several threads can insert at once (each list is
-//! rewritten under one of a fixed set of striped locks; readers see each entry atomically,
-//! which is all a graph walk needs) without `unsafe`.
+//! flat array of `slots × ⌈3 m0 / 8⌉` `u64` words holding `m0` packed 3-byte slot numbers each
+//! (so at most [`MAX_SLOTS`] slots), a list ending at the first `0xFFFFFF` or at `m0` entries;
+//! the few slots above level 0 (a fraction `1/m`) keep their upper lists (`m` `u32` each) in a
+//! map. Lists are arrays of atomics so that several threads can insert at once without
+//! `unsafe`: each list is rewritten under one of a fixed set of striped locks; a level-0 list
+//! spans several words, so each stripe also has a sequence number (a seqlock: odd while a list
+//! of the stripe is being rewritten) and readers retry until they read a whole list between
+//! two equal even numbers, i.e. never a torn one; upper-level entries are single atomics.
 //!
 //! The graph does not know ids, collections or removals: callers pass an `accept` predicate
 //! to searches, and removed slots stay in the graph (still navigable) until
@@ -15,13 +18,28 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence,
+};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use crate::kernel::{Int8Query, Scorer};
 
 /// The end-of-list marker and the "no entry point" slot.
 pub const NONE: u32 = u32::MAX;
+
+/// Most slots a graph can hold: level-0 lists store 3-byte slot numbers, `0xFFFFFF` ending a
+/// list.
+pub const MAX_SLOTS: usize = (1 << 24) - 1;
+
+/// End of a packed level-0 list.
+const END24: u32 = (1 << 24) - 1;
+
+/// Largest degree at any level (`m` and `m0`).
+pub const MAX_DEGREE: usize = 128;
+
+/// Words of the largest level-0 list.
+const MAX_WORDS: usize = (3 * MAX_DEGREE).div_ceil(8);
 
 /// Highest level a slot can get (the level of 1,000,000 slots at `m = 16` is at most 5 or 6).
 pub const MAX_LEVEL: u8 = 24;
@@ -105,6 +123,32 @@ fn sort_desc(v: &mut [Scored]) {
     v.sort_unstable_by(|a, b| b.cmp(a));
 }
 
+/// One neighbour list, copied out of the graph: an iterator over its slots.
+#[derive(Debug, Clone)]
+pub struct Neighbours {
+    items: [u32; MAX_DEGREE],
+    pos: usize,
+    len: usize,
+}
+
+impl Iterator for Neighbours {
+    type Item = u32;
+    #[inline(always)]
+    fn next(&mut self) -> Option<u32> {
+        if self.pos < self.len {
+            self.pos += 1;
+            Some(self.items[self.pos - 1])
+        } else {
+            None
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len - self.pos, Some(self.len - self.pos))
+    }
+}
+
+impl ExactSizeIterator for Neighbours {}
+
 /// The entry point: the slot of highest level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -160,10 +204,14 @@ pub struct Graph {
     /// Tops pruned lists up with the best candidates the heuristic dropped.
     pub fill: bool,
     levels: Vec<u8>,
-    level0: Vec<AtomicU32>,
+    /// `u64` words per level-0 list.
+    words: usize,
+    level0: Vec<AtomicU64>,
     upper: HashMap<u32, Box<[AtomicU32]>>,
     entry: RwLock<Entry>,
     stripes: Box<[Mutex<()>]>,
+    /// Seqlock numbers of the stripes (level-0 lists).
+    seqs: Box<[AtomicU32]>,
     visited: Mutex<Vec<Visited>>,
 }
 
@@ -180,19 +228,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Graph {
-    /// An empty graph with at most `m` neighbours per slot on upper levels and `2 m` on level 0.
-    pub fn new(m: usize, seed: u64) -> Graph {
-        let m = m.clamp(2, 255);
+    /// An empty graph with at most `m` neighbours per slot on upper levels and `m0` on level 0
+    /// (each clamped to 2..=[`MAX_DEGREE`]).
+    pub fn new(m: usize, m0: usize, seed: u64) -> Graph {
+        let m = m.clamp(2, MAX_DEGREE);
+        let m0 = m0.clamp(2, MAX_DEGREE);
         Graph {
             m,
-            m0: 2 * m,
+            m0,
             seed,
             fill: true,
             levels: Vec::new(),
+            words: (3 * m0).div_ceil(8),
             level0: Vec::new(),
             upper: HashMap::new(),
             entry: RwLock::new(Entry { slot: NONE, level: 0 }),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            seqs: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
             visited: Mutex::new(Vec::new()),
         }
     }
@@ -205,6 +257,11 @@ impl Graph {
     /// `m`.
     pub fn m(&self) -> usize {
         self.m
+    }
+
+    /// Level-0 degree.
+    pub fn m0(&self) -> usize {
+        self.m0
     }
 
     /// Number of slots (linked or not).
@@ -234,7 +291,7 @@ impl Graph {
     pub fn grow(&mut self, count: usize) {
         let first = self.levels.len();
         self.levels.reserve(count);
-        self.level0.reserve(count * self.m0);
+        self.level0.reserve(count * self.words);
         for slot in first..first + count {
             let level = self.draw_level(slot);
             self.push_slot(level);
@@ -245,7 +302,7 @@ impl Graph {
     pub fn push_slot(&mut self, level: u8) {
         let slot = self.levels.len() as u32;
         self.levels.push(level);
-        self.level0.extend((0..self.m0).map(|_| AtomicU32::new(NONE)));
+        self.level0.extend((0..self.words).map(|_| AtomicU64::new(u64::MAX)));
         if level > 0 {
             self.upper.insert(slot, (0..usize::from(level) * self.m).map(|_| AtomicU32::new(NONE)).collect());
         }
@@ -254,35 +311,117 @@ impl Graph {
     /// Reserves room for `additional` more slots.
     pub fn reserve(&mut self, additional: usize) {
         self.levels.reserve(additional);
-        self.level0.reserve(additional * self.m0);
+        self.level0.reserve(additional * self.words);
     }
 
-    /// The neighbour list of `slot` at `level` (≤ its level).
+    /// The upper-level list of `slot` at `level` (1 ≤ `level` ≤ its level).
     #[inline(always)]
-    fn list(&self, slot: u32, level: usize) -> &[AtomicU32] {
-        if level == 0 {
-            let start = slot as usize * self.m0;
-            &self.level0[start..start + self.m0]
+    fn upper_list(&self, slot: u32, level: usize) -> &[AtomicU32] {
+        let up = &self.upper[&slot];
+        &up[(level - 1) * self.m..level * self.m]
+    }
+
+    /// The words of the level-0 list of `slot`.
+    #[inline(always)]
+    fn words0(&self, slot: u32) -> &[AtomicU64] {
+        let start = slot as usize * self.words;
+        &self.level0[start..start + self.words]
+    }
+
+    /// Loads the first word of a list (to start bringing it into cache).
+    #[inline(always)]
+    fn touch_list(&self, slot: u32, level: usize) {
+        let w = if level == 0 {
+            self.level0[slot as usize * self.words].load(Relaxed)
         } else {
-            let up = &self.upper[&slot];
-            &up[(level - 1) * self.m..level * self.m]
-        }
+            u64::from(self.upper_list(slot, level)[0].load(Relaxed))
+        };
+        std::hint::black_box(w);
     }
 
-    /// The neighbours of `slot` at `level`.
-    pub fn neighbours(&self, slot: u32, level: usize) -> impl Iterator<Item = u32> + '_ {
-        self.list(slot, level).iter().map(|a| a.load(Relaxed)).take_while(|&s| s != NONE)
+    /// The neighbours of `slot` at `level` (a consistent copy of the list, even while another
+    /// thread rewrites it).
+    #[inline]
+    pub fn neighbours(&self, slot: u32, level: usize) -> Neighbours {
+        let mut out = Neighbours { items: [0; MAX_DEGREE], pos: 0, len: 0 };
+        if level > 0 {
+            for a in self.upper_list(slot, level) {
+                let s = a.load(Relaxed);
+                if s == NONE {
+                    break;
+                }
+                out.items[out.len] = s;
+                out.len += 1;
+            }
+            return out;
+        }
+        let words = self.words0(slot);
+        let seq = &self.seqs[slot as usize % STRIPES];
+        let mut buf = [0u64; MAX_WORDS];
+        loop {
+            let before = seq.load(Acquire);
+            if before & 1 == 0 {
+                for (b, w) in buf.iter_mut().zip(words) {
+                    *b = w.load(Relaxed);
+                }
+                fence(Acquire);
+                if seq.load(Relaxed) == before {
+                    break;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        for i in 0..self.m0 {
+            let bit = 24 * i;
+            let (w, shift) = (bit / 64, bit % 64);
+            let mut v = buf[w] >> shift;
+            if shift > 40 {
+                v |= buf[w + 1] << (64 - shift);
+            }
+            let s = (v & u64::from(END24)) as u32;
+            if s == END24 {
+                break;
+            }
+            out.items[i] = s;
+            out.len = i + 1;
+        }
+        out
     }
 
-    fn write_list(list: &[AtomicU32], items: &[u32]) {
-        for (i, a) in list.iter().enumerate() {
-            a.store(items.get(i).copied().unwrap_or(NONE), Relaxed);
+    /// Rewrites the list of `slot` at `level` with `items` (at most its degree). The caller
+    /// holds the stripe lock of `slot` (or the graph exclusively).
+    fn write_list(&self, slot: u32, level: usize, items: &[u32]) {
+        if level > 0 {
+            for (i, a) in self.upper_list(slot, level).iter().enumerate() {
+                a.store(items.get(i).copied().unwrap_or(NONE), Relaxed);
+            }
+            return;
         }
+        let mut buf = [u64::MAX; MAX_WORDS];
+        for (i, &s) in items.iter().take(self.m0).enumerate() {
+            let v = u64::from(s & END24);
+            let bit = 24 * i;
+            let (w, shift) = (bit / 64, bit % 64);
+            buf[w] = (buf[w] & !(u64::from(END24) << shift)) | (v << shift);
+            if shift > 40 {
+                let spill = 64 - shift;
+                buf[w + 1] = (buf[w + 1] & !(u64::from(END24) >> spill)) | (v >> spill);
+            }
+        }
+        let seq = &self.seqs[slot as usize % STRIPES];
+        let n = seq.load(Relaxed);
+        seq.store(n.wrapping_add(1), Relaxed);
+        fence(Release);
+        for (a, &b) in self.words0(slot).iter().zip(&buf) {
+            a.store(b, Relaxed);
+        }
+        seq.store(n.wrapping_add(2), Release);
     }
 
     /// Sets the neighbours of `slot` at `level` (used when loading a saved graph).
     pub fn set_neighbours(&self, slot: u32, level: usize, items: &[u32]) {
-        Self::write_list(self.list(slot, level), items);
+        let _g = lock(&self.stripes[slot as usize % STRIPES]);
+        self.write_list(slot, level, items);
     }
 
     /// Sets the entry point (used when loading a saved graph).
@@ -350,7 +489,7 @@ impl Graph {
             fresh.extend(self.neighbours(c.slot, level).filter(|&nb| visited.insert(nb)));
             // The next candidate's list is probably read next: start loading it now.
             if let Some(next) = candidates.peek() {
-                std::hint::black_box(self.list(next.slot, level)[0].load(Relaxed));
+                self.touch_list(next.slot, level);
             }
             vecs.touch(&fresh);
             for &nb in &fresh {
@@ -475,7 +614,7 @@ impl Graph {
             let chosen = self.select(vecs, &found, max);
             {
                 let _g = lock(&self.stripes[slot as usize % STRIPES]);
-                Self::write_list(self.list(slot, lc), &chosen);
+                self.write_list(slot, lc, &chosen);
             }
             for &e in &chosen {
                 self.add_link(vecs, e, slot, lc, max);
@@ -489,14 +628,14 @@ impl Graph {
     /// Adds `new` to the list of `e` at `level`, pruning with the heuristic when full.
     fn add_link(&self, vecs: &Vectors<'_>, e: u32, new: u32, level: usize, max: usize) {
         let _g = lock(&self.stripes[e as usize % STRIPES]);
-        let list = self.list(e, level);
         let mut current: Vec<u32> = Vec::with_capacity(max + 1);
-        current.extend(list.iter().map(|a| a.load(Relaxed)).take_while(|&s| s != NONE));
+        current.extend(self.neighbours(e, level));
         if current.contains(&new) {
             return;
         }
         if current.len() < max {
-            list[current.len()].store(new, Relaxed);
+            current.push(new);
+            self.write_list(e, level, &current);
             return;
         }
         current.push(new);
@@ -505,7 +644,7 @@ impl Graph {
             current.iter().map(|&s| Scored { score: vecs.score(&base, s), slot: s }).collect();
         sort_desc(&mut scored);
         let chosen = self.select(vecs, &scored, max);
-        Self::write_list(list, &chosen);
+        self.write_list(e, level, &chosen);
     }
 
     /// Links slots `range` (grown, not linked) on `threads` threads, in slot order as far as
@@ -622,16 +761,16 @@ impl Graph {
         }
         sort_desc(&mut scored);
         let chosen = self.select(vecs, &scored, max);
-        Self::write_list(self.list(slot, level), &chosen);
+        self.set_neighbours(slot, level, &chosen);
     }
 
     /// A new graph of the slots where `map[old] != NONE`, renumbered to `map[old]`; lists keep
     /// only mapped slots (call [`consolidate`](Self::consolidate) first so that none is lost).
     pub fn renumber(&self, map: &[u32], kept: usize) -> Graph {
-        let mut g = Graph::new(self.m, self.seed);
+        let mut g = Graph::new(self.m, self.m0, self.seed);
         g.fill = self.fill;
         g.levels = vec![0; kept];
-        g.level0 = (0..kept * self.m0).map(|_| AtomicU32::new(NONE)).collect();
+        g.level0 = (0..kept * self.words).map(|_| AtomicU64::new(u64::MAX)).collect();
         let remap = |list: Vec<u32>| -> Vec<u32> {
             list.into_iter().filter_map(|s| map.get(s as usize).copied().filter(|&n| n != NONE)).collect()
         };
@@ -705,13 +844,13 @@ impl Graph {
                 let q = vecs.prepare(u);
                 let found = self.search(vecs, &q, ef, &|s| s != u && !is_lost[s as usize]);
                 for v in found.iter().take(3) {
-                    let list = self.list(v.slot, 0);
-                    let current: Vec<u32> = self.neighbours(v.slot, 0).collect();
+                    let mut current: Vec<u32> = self.neighbours(v.slot, 0).collect();
                     if current.contains(&u) {
                         continue;
                     }
                     if current.len() < self.m0 {
-                        list[current.len()].store(u, Relaxed);
+                        current.push(u);
+                        self.set_neighbours(v.slot, 0, &current);
                         indegree[u as usize] += 1;
                         continue;
                     }
@@ -723,7 +862,8 @@ impl Graph {
                         .map(|(i, &w)| (Scored { score: vecs.score(&base, w), slot: w }, i))
                         .min_by(|a, b| a.0.cmp(&b.0));
                     if let Some((w, i)) = victim {
-                        list[i].store(u, Relaxed);
+                        current[i] = u;
+                        self.set_neighbours(v.slot, 0, &current);
                         indegree[w.slot as usize] -= 1;
                         indegree[u as usize] += 1;
                     }
@@ -744,7 +884,7 @@ impl Graph {
     pub fn memory_bytes(&self) -> usize {
         let upper: usize = self.upper.values().map(|b| b.len() * 4 + 16).sum::<usize>() + self.upper.capacity() * 24;
         let visited: usize = lock(&self.visited).iter().map(Visited::bytes).sum();
-        self.levels.capacity() + self.level0.capacity() * 4 + upper + visited
+        self.levels.capacity() + self.level0.capacity() * 8 + upper + visited
     }
 
     /// Bytes of the per-walk scratch (visited marks) currently pooled.
@@ -786,7 +926,7 @@ mod tests {
         let (codes, scales) = store(&data, dim);
         let vecs = Vectors { codes: &codes, scales: &scales, dim };
         for threads in [1, 2] {
-            let mut graph = Graph::new(8, 1);
+            let mut graph = Graph::new(8, 16, 1);
             graph.grow(n);
             graph.insert_parallel(&vecs, 0..n, 64, threads);
             let (_, probes) = g.probes(n as u64, 50, 5);
@@ -815,6 +955,23 @@ mod tests {
     }
 
     #[test]
+    fn packed_lists_round_trip() {
+        for m0 in [2, 5, 8, 13, 48, 50, MAX_DEGREE] {
+            let mut g = Graph::new(4, m0, 3);
+            for _ in 0..3 {
+                g.push_slot(0);
+            }
+            for len in 0..=m0 {
+                let items: Vec<u32> = (0..len as u32).map(|i| (MAX_SLOTS as u32 - 1).wrapping_sub(i * 7919)).collect();
+                g.set_neighbours(1, 0, &items);
+                assert!(g.neighbours(1, 0).eq(items.iter().copied()), "m0 {m0} len {len}");
+                assert_eq!(g.neighbours(0, 0).count(), 0);
+                assert_eq!(g.neighbours(2, 0).count(), 0);
+            }
+        }
+    }
+
+    #[test]
     fn one_thread_is_deterministic() {
         let dim = 32;
         let n = 500;
@@ -822,7 +979,7 @@ mod tests {
         let (codes, scales) = store(&data, dim);
         let vecs = Vectors { codes: &codes, scales: &scales, dim };
         let build = || {
-            let mut graph = Graph::new(6, 9);
+            let mut graph = Graph::new(6, 12, 9);
             graph.grow(n);
             graph.insert_parallel(&vecs, 0..n, 32, 1);
             graph
@@ -844,7 +1001,7 @@ mod tests {
         let data = g.database(0, n, 2);
         let (codes, scales) = store(&data, dim);
         let vecs = Vectors { codes: &codes, scales: &scales, dim };
-        let mut graph = Graph::new(8, 2);
+        let mut graph = Graph::new(8, 16, 2);
         graph.grow(n);
         graph.insert_parallel(&vecs, 0..n, 64, 2);
         // Remove a third, including the entry point.

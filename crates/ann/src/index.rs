@@ -11,18 +11,21 @@ use gabarit_index::{Error as IndexError, Hit, MAX_DIM, RecordCipher, Result, Vec
 use hashbrown::HashTable;
 
 use crate::files::*;
-use crate::graph::{Graph, Scored, Vectors};
+use crate::graph::{Graph, MAX_SLOTS, Scored, Vectors};
 use crate::hugebuf::HugeBuf;
 use crate::kernel::{Query, Scorer};
 
-/// Tuning and behaviour of an [`AnnIndex`]. `m`, `ef_construction` and `seed` are fixed when
+/// Tuning and behaviour of an [`AnnIndex`]. `m`, `m0`, `ef_construction` and `seed` are fixed when
 /// the index is created (later opens take them from its graph file); the others may change at
 /// every open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnnOptions {
-    /// Neighbours per slot on the upper levels; level 0 has `2 m`. Memory: `8 m` bytes per
-    /// template. Default 16.
+    /// Neighbours per slot on the upper levels (a fraction `1/m` of the templates has any).
+    /// Memory: about `4 m / (m − 1)` bytes per template. Default 16.
     pub m: usize,
+    /// Neighbours per slot on level 0 (every template): the lever of recall at scale. Memory:
+    /// `3 m0` bytes per template, rounded up to 8. Default 48.
+    pub m0: usize,
     /// Breadth of the search that links a new template. Default 200.
     pub ef_construction: usize,
     /// Breadth of a top-k search (at least `k`). Default [`DEFAULT_EF_SEARCH`].
@@ -44,10 +47,11 @@ pub struct AnnOptions {
     pub seed: u64,
 }
 
-/// Default breadth of a top-k search: on the face-like benchmark, recall@10 0.991 against
-/// float32 exact search at 200,000 templates (7.5 ms), 0.93 at 1,000,000 (11 ms; see the
-/// README).
-pub const DEFAULT_EF_SEARCH: usize = 4096;
+/// Default breadth of a top-k search: on the face-like benchmark at 1,000,000 templates
+/// (`m0` = 48), recall@10 0.992 against the exact scan of the same int8 codes and 0.984 against
+/// float32 exact search (whose int8 ceiling is 0.991), p50 28.6 ms on one thread of a loaded
+/// machine (see the README). Smaller indexes reach the same recall with less breadth.
+pub const DEFAULT_EF_SEARCH: usize = 8192;
 
 /// Above this many scanned templates an exact scan is split over the threads.
 pub const PARALLEL_SCAN_MIN: usize = 20_000;
@@ -56,6 +60,7 @@ impl Default for AnnOptions {
     fn default() -> AnnOptions {
         AnnOptions {
             m: 16,
+            m0: 48,
             ef_construction: 200,
             ef_search: DEFAULT_EF_SEARCH,
             exact_below: 20_000,
@@ -84,12 +89,15 @@ pub enum Error {
 }
 
 impl AnnOptions {
-    /// Checks the ranges: `m` in 2..=128, `ef_construction` and `ef_search` at least 1,
+    /// Checks the ranges: `m` and `m0` in 2..=128, `ef_construction` and `ef_search` at least 1,
     /// `query_bits` in 8..=12.
     pub fn validate(&self) -> std::result::Result<(), Error> {
         let bad = |name, reason: &str| Err(Error::Option { name, reason: reason.to_string() });
         if !(2..=128).contains(&self.m) {
             return bad("m", "must be 2 to 128");
+        }
+        if !(2..=128).contains(&self.m0) {
+            return bad("m0", "must be 2 to 128");
         }
         if self.ef_construction == 0 {
             return bad("ef_construction", "must be at least 1");
@@ -163,6 +171,11 @@ pub struct AnnIndex {
     scratch: Vec<i8>,
     record: Vec<u8>,
     broken: bool,
+}
+
+/// The error of an insert beyond [`MAX_SLOTS`] templates (live or removed until compaction).
+fn full(path: &Path) -> IndexError {
+    IndexError::Full { path: path.to_path_buf(), max: MAX_SLOTS }
 }
 
 fn hash_id(id: u64) -> u64 {
@@ -322,8 +335,8 @@ impl AnnIndex {
             data.sync_all().map_err(io_err(&data_path))?;
         }
         let slots = usize::try_from(slots).map_err(|_| corrupt(&data_path, "too many records"))?;
-        if slots >= crate::graph::NONE as usize {
-            return Err(corrupt(&data_path, "more records than an index can hold (2³² − 1)").into());
+        if slots > MAX_SLOTS {
+            return Err(corrupt(&data_path, format!("more records than an index can hold ({MAX_SLOTS})")).into());
         }
 
         let mut index = AnnIndex {
@@ -338,7 +351,7 @@ impl AnnIndex {
             dead_count: 0,
             slot_of: HashTable::with_capacity(slots),
             per_collection: HashMap::new(),
-            graph: Graph::new(options.m, options.seed),
+            graph: Graph::new(options.m, options.m0, options.seed),
             graph_saved: 0,
             replayable: true,
             data: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&data_path)?),
@@ -473,6 +486,7 @@ impl AnnIndex {
         match loaded {
             Some((meta, graph)) => {
                 self.opts.m = meta.m;
+                self.opts.m0 = meta.m0;
                 self.opts.ef_construction = meta.ef_construction.max(1);
                 self.opts.seed = meta.seed;
                 self.graph = graph;
@@ -489,7 +503,7 @@ impl AnnIndex {
                 self.replayable = true;
             }
             None => {
-                self.graph = Graph::new(self.opts.m, self.opts.seed);
+                self.graph = Graph::new(self.opts.m, self.opts.m0, self.opts.seed);
                 self.graph.grow(slots);
                 let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
                 self.graph.insert_parallel(&vecs, 0..slots, self.opts.ef_construction, threads);
@@ -634,8 +648,8 @@ impl AnnIndex {
         }
         drop(seen);
         self.check_writable()?;
-        if self.ids.len() + items.len() >= crate::graph::NONE as usize {
-            return Err(corrupt(&self.data_path, "an index holds at most 2³² − 2 templates"));
+        if self.ids.len() + items.len() > MAX_SLOTS {
+            return Err(full(&self.data_path));
         }
         let first = self.ids.len();
         self.codes.reserve(items.len() * self.dim);
@@ -992,8 +1006,8 @@ impl VectorIndex for AnnIndex {
             return Err(IndexError::DuplicateId { id });
         }
         self.check_writable()?;
-        if self.ids.len() + 1 >= crate::graph::NONE as usize {
-            return Err(corrupt(&self.data_path, "an index holds at most 2³² − 2 templates"));
+        if self.ids.len() + 1 > MAX_SLOTS {
+            return Err(full(&self.data_path));
         }
         let slot = self.ids.len();
         self.append(id, collection, vector)?;

@@ -254,7 +254,11 @@ impl Store {
         let mut index = match opened {
             Ok(i) if i.len() as u64 == expected => i,
             // Locked by another process, unreadable files: never delete, report.
-            Err(e @ (gabarit_index::Error::Io { .. } | gabarit_index::Error::UnsupportedDimension { .. })) => {
+            Err(
+                e @ (gabarit_index::Error::Io { .. }
+                | gabarit_index::Error::UnsupportedDimension { .. }
+                | gabarit_index::Error::Full { .. }),
+            ) => {
                 return Err(e.into());
             }
             other => {

@@ -102,6 +102,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The index cannot hold more templates (compaction frees the slots of removed ones).
+    #[error("{path}: an index holds at most {max} templates (removed ones count until compaction)")]
+    Full {
+        /// The data file.
+        path: PathBuf,
+        /// The capacity.
+        max: usize,
+    },
     /// Records could not be sealed or opened (wrong key, altered data, or a key given for a
     /// plain index and vice versa).
     #[error("{path}: {reason}")]

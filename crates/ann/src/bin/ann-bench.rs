@@ -6,7 +6,7 @@
 //! ```text
 //! ann-bench [--n N] [--dim D] [--nq Q] [--seed S]
 //!           [--vectors db.npy --queries q.npy] [--export DIR] [--export-only]
-//!           [--ef 128,256,...] [--m M] [--ef-construction E] [--query-bits B]
+//!           [--ef 128,256,...] [--m M] [--m0 M0] [--ef-construction E] [--query-bits B]
 //!           [--threads T] [--dir PATH] [--keep] [--reuse] [--jsonl FILE]
 //! ```
 //!
@@ -20,6 +20,10 @@
 //! vectors (what FAISS's `IndexFlatIP` answers: the `recall@10` field) and the exact scan of the
 //! same int8 codes (`search_exact`, the answer of `gabarit_index::FlatIndex` with the same
 //! scoring: `recall@10_vs_int8_exact`), which separates the graph's misses from quantisation.
+//!
+//! `foreign_cpu_share` (build and each breadth): the share of all CPUs' time spent outside this
+//! process during that phase (from `/proc/stat` and `/proc/self/stat`): on a shared machine,
+//! figures with a high share are slowed by other work.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -40,6 +44,7 @@ struct Args {
     export_only: bool,
     efs: Vec<usize>,
     m: usize,
+    m0: usize,
     ef_construction: usize,
     query_bits: u32,
     threads: usize,
@@ -61,6 +66,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         export_only: false,
         efs: vec![128, 256, 512, 768, 1024, 2048],
         m: 16,
+        m0: AnnOptions::default().m0,
         ef_construction: 200,
         query_bits: 12,
         threads: 2,
@@ -83,6 +89,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--export-only" => a.export_only = true,
             "--ef" => a.efs = value("--ef")?.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--m" => a.m = value("--m")?.parse()?,
+            "--m0" => a.m0 = value("--m0")?.parse()?,
             "--ef-construction" => a.ef_construction = value("--ef-construction")?.parse()?,
             "--query-bits" => a.query_bits = value("--query-bits")?.parse()?,
             "--threads" => a.threads = value("--threads")?.parse()?,
@@ -93,7 +100,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "-h" | "--help" => {
                 println!(
                     "usage: ann-bench [--n N] [--dim D] [--nq Q] [--seed S] [--vectors db.npy --queries q.npy] \
-                     [--export DIR] [--export-only] [--ef 128,256,...] [--m M] [--ef-construction E] \
+                     [--export DIR] [--export-only] [--ef 128,256,...] [--m M] [--m0 M0] [--ef-construction E] \
                      [--query-bits B] [--threads T] [--dir PATH] [--keep] [--reuse] [--jsonl FILE]"
                 );
                 std::process::exit(0);
@@ -110,6 +117,41 @@ fn rss_bytes() -> u64 {
         status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
     };
     kb("VmRSS:") * 1024
+}
+
+/// CPU time counters (clock ticks): all CPUs busy, all CPUs total, this process.
+#[derive(Clone, Copy)]
+struct Cpu {
+    busy: u64,
+    total: u64,
+    own: u64,
+}
+
+impl Cpu {
+    fn now() -> Cpu {
+        let stat = fs_err::read_to_string("/proc/stat").unwrap_or_default();
+        let v: Vec<u64> = stat
+            .lines()
+            .next()
+            .map(|l| l.split_whitespace().skip(1).take(8).filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_default();
+        let total: u64 = v.iter().sum();
+        let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+        let me = fs_err::read_to_string("/proc/self/stat").unwrap_or_default();
+        let own = me
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().skip(11).take(2).filter_map(|x| x.parse::<u64>().ok()).sum())
+            .unwrap_or(0);
+        Cpu { busy: total.saturating_sub(idle), total, own }
+    }
+
+    /// Share of all CPUs' time since `self` spent by other processes.
+    fn foreign_since(&self) -> f64 {
+        let now = Cpu::now();
+        let total = now.total.saturating_sub(self.total).max(1);
+        let foreign = now.busy.saturating_sub(self.busy).saturating_sub(now.own.saturating_sub(self.own));
+        foreign as f64 / total as f64
+    }
 }
 
 fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
@@ -239,6 +281,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let opts = AnnOptions {
         m: args.m,
+        m0: args.m0,
         ef_construction: args.ef_construction,
         query_bits: args.query_bits,
         threads: args.threads,
@@ -249,6 +292,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         // The item list is the benchmark's, not the index's: allocated before measuring.
         let items: Vec<(u64, u32)> = (0..n as u64).map(|id| (id, (id % 4) as u32)).collect();
         let rss0 = rss_bytes();
+        let cpu = Cpu::now();
         let t = Instant::now();
         let mut index = AnnIndex::open_with(&dir, dim, opts, None)?;
         index.reserve(n);
@@ -263,13 +307,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         let stats = index.stats();
         out.emit(format!(
         concat!(
-            "{{\"build\":true,\"n\":{},\"m\":{},\"ef_construction\":{},\"build_threads\":{},\"build_s\":{:.1},",
+            "{{\"build\":true,\"n\":{},\"m\":{},\"m0\":{},\"ef_construction\":{},\"build_threads\":{},\"build_s\":{:.1},",
             "\"insert_s\":{:.1},\"flush_s\":{:.2},\"bytes_per_template\":{:.1},\"vector_bytes_per_template\":{:.1},",
             "\"graph_bytes_per_template\":{:.1},\"id_bytes_per_template\":{:.1},\"rss_growth_bytes_per_template\":{:.1},",
-            "\"disk_bytes_per_template\":{:.1},\"mean_degree\":{:.2},\"unreachable\":{}}}"
+            "\"disk_bytes_per_template\":{:.1},\"mean_degree\":{:.2},\"unreachable\":{},\"foreign_cpu_share\":{:.3}}}"
         ),
         n,
         args.m,
+        args.m0,
         args.ef_construction,
         args.threads,
         build_s,
@@ -283,6 +328,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         stats.disk_bytes as f64 / n as f64,
         stats.mean_degree,
         index.unreachable(),
+        cpu.foreign_since(),
     ))?;
         drop(index);
     }
@@ -317,6 +363,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Graph searches.
     for &ef in &args.efs {
         index.set_ef_search(ef);
+        let cpu = Cpu::now();
         for q in rows.iter().take(5) {
             index.search(q, 10, None)?;
         }
@@ -357,11 +404,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         let qps = nq as f64 / t.elapsed().as_secs_f64();
         out.emit(format!(
             concat!(
-                "{{\"index\":\"gabarit-ann HNSW int8 (m={},efC={})\",\"n\":{},\"ef\":{},\"query_bits\":{},",
+                "{{\"index\":\"gabarit-ann HNSW int8 (m={},m0={},efC={})\",\"n\":{},\"ef\":{},\"query_bits\":{},",
                 "\"lat_ms_p50\":{:.3},\"lat_ms_p99\":{:.3},\"lat_ms_mean\":{:.3},\"qps_single_1thread\":{:.1},",
-                "\"qps_{}threads\":{:.1},\"recall@10\":{:.4},\"recall@10_vs_int8_exact\":{:.4},\"recall1@1\":{:.4}}}"
+                "\"qps_{}threads\":{:.1},\"recall@10\":{:.4},\"recall@10_vs_int8_exact\":{:.4},\"recall1@1\":{:.4},",
+                "\"foreign_cpu_share\":{:.3}}}"
             ),
             args.m,
+            args.m0,
             args.ef_construction,
             n,
             ef,
@@ -375,6 +424,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             hit as f64 / (10 * nq) as f64,
             hit_int8 as f64 / (10 * nq) as f64,
             top1 as f64 / nq as f64,
+            cpu.foreign_since(),
         ))?;
     }
     drop(index);
