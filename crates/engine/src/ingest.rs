@@ -661,13 +661,21 @@ fn analyze_video(
         bytes,
         width,
         height,
-        format: info.container.split(',').next().unwrap_or("video").to_string(),
+        format: container_name(&info.container, path),
         captured_at: info.created.clone(),
         camera: None,
         faces,
         video: Some((VideoMeta { duration_s: info.duration_s, frame_rate: info.frame_rate, codec: info.codec }, spans)),
     };
     Ok(ToWriter::Analyzed { image: Box::new(image), templates, suppressed, video: Some(tally) })
+}
+
+/// The container as the file is named when FFmpeg's name lists it (`mov,mp4,m4a,…` for an
+/// `.mp4` file is `mp4`), else FFmpeg's first name.
+fn container_name(names: &str, path: &Path) -> String {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let mut all = names.split(',').map(str::trim);
+    if all.clone().any(|n| n == ext) { ext } else { all.next().unwrap_or("video").to_string() }
 }
 
 /// Ingests the inputs into the collection.
@@ -855,4 +863,19 @@ fn store_batch(
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_are_named_as_their_files_when_ffmpeg_agrees() {
+        let mp4 = "mov,mp4,m4a,3gp,3g2,mj2";
+        assert_eq!(container_name(mp4, Path::new("a/clip.MP4")), "mp4");
+        assert_eq!(container_name(mp4, Path::new("a/clip.mov")), "mov");
+        assert_eq!(container_name(mp4, Path::new("a/clip.video")), "mov");
+        assert_eq!(container_name("matroska,webm", Path::new("x.webm")), "webm");
+        assert_eq!(container_name("avi", Path::new("x.avi")), "avi");
+    }
 }

@@ -409,10 +409,23 @@ struct Period {
     from: Option<String>,
     /// To (RFC 3339), exclusive.
     to: Option<String>,
+    /// Entries to skip (default 0).
+    offset: Option<usize>,
+    /// Entries to return (default 1000, at most 10,000).
+    limit: Option<usize>,
+}
+
+/// One page of a list: `total` items in all, `items` from `offset`.
+fn page<T: serde::Serialize>(all: Vec<T>, offset: Option<usize>, limit: Option<usize>) -> Value {
+    let total = all.len();
+    let offset = offset.unwrap_or(0);
+    let limit = limit.unwrap_or(1000).clamp(1, 10_000);
+    let items: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
+    json!({"total": total, "offset": offset, "limit": limit, "items": items})
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("api_key" = [])), params(Period),
-    responses((status = 200, description = "Audit entries of the period (dpo)")))]
+    responses((status = 200, description = "A page of the audit entries of the period: total, offset, limit, items (dpo)")))]
 async fn audit_entries(
     State(state): Shared,
     Caller(who): Caller,
@@ -420,7 +433,8 @@ async fn audit_entries(
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let mut store = state.store()?;
-        Ok(Json(json!(governed::audit_export(&mut store, &who, p.from.as_deref(), p.to.as_deref())?)))
+        let entries = governed::audit_export(&mut store, &who, p.from.as_deref(), p.to.as_deref())?;
+        Ok(Json(page(entries, p.offset, p.limit)))
     })
     .await
 }

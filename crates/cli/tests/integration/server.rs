@@ -293,7 +293,18 @@ fn search_review_and_bad_uploads_over_http() {
         .unwrap()
         .json()
         .unwrap();
-    let actions: Vec<&str> = entries.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions: Vec<&str> = entries["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(entries["total"].as_u64(), Some(actions.len() as u64), "one page holds them all: {entries}");
+    // Pages: two entries from the third.
+    let page: Value = http
+        .get(format!("{}/api/v1/audit?offset=2&limit=2", server.base))
+        .header("X-Api-Key", &keys["dora"])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["items"][0]["seq"], entries["items"][2]["seq"], "{page}");
     assert_eq!(actions.iter().filter(|a| **a == "search").count(), 2, "{actions:?}");
     assert_eq!(actions.iter().filter(|a| **a == "candidate_confirm").count(), 2, "{actions:?}");
 }
