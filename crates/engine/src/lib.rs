@@ -105,30 +105,36 @@ pub struct FaceServiceConfig {
 }
 
 /// Analyses photo files with a pool of face engines (one per worker, created once and reused
-/// across calls, so model loading is paid once).
+/// across calls, so model loading is paid once). A caller finding every engine busy waits for
+/// one: however many requests arrive, at most `workers` engines exist (memory stays bounded).
 pub struct FaceService {
     config: FaceServiceConfig,
     engines: Mutex<Vec<OrtFaceEngine>>,
+    returned: std::sync::Condvar,
 }
 
 impl FaceService {
     /// Loads one engine per worker (checking the models' hashes), then returns the service.
     pub fn new(config: FaceServiceConfig) -> Result<Self> {
         let engines = (0..config.workers.max(1)).map(|_| open(&config)).collect::<Result<Vec<_>>>()?;
-        Ok(FaceService { config, engines: Mutex::new(engines) })
+        Ok(FaceService { config, engines: Mutex::new(engines), returned: std::sync::Condvar::new() })
     }
 
     pub(crate) fn take_engine(&self) -> Result<OrtFaceEngine> {
-        let pooled = self.engines.lock().map_err(|_| Error::Worker("engine pool poisoned".into()))?.pop();
-        match pooled {
-            Some(e) => Ok(e),
-            None => open(&self.config),
+        let poisoned = |_| Error::Worker("engine pool poisoned".into());
+        let mut pool = self.engines.lock().map_err(poisoned)?;
+        loop {
+            if let Some(engine) = pool.pop() {
+                return Ok(engine);
+            }
+            pool = self.returned.wait(pool).map_err(poisoned)?;
         }
     }
 
     pub(crate) fn return_engine(&self, engine: OrtFaceEngine) {
         if let Ok(mut pool) = self.engines.lock() {
             pool.push(engine);
+            self.returned.notify_one();
         }
     }
 

@@ -202,6 +202,15 @@ impl axum::extract::FromRequest<Arc<AppState>> for Form {
     }
 }
 
+/// Runs work that uses the face models off the async threads, at most a few at a time.
+async fn analysing<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = state.analysing.acquire().await.map_err(|_| ApiError::internal("the server is shutting down"))?;
+    blocking(f).await
+}
+
 /// Runs blocking work (SQLite, the face models) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))?
@@ -337,7 +346,7 @@ async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result
         }
     }
     let upload = form.image_file()?;
-    let result = blocking(move || {
+    let result = analysing(&state.clone(), move || {
         let named = form.named(&upload);
         // The models run without the store's lock: searches analyse their photos in parallel.
         let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(&named)?;
@@ -600,7 +609,7 @@ async fn rights_access(
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
     let upload = form.image_file()?;
-    blocking(move || {
+    analysing(&state.clone(), move || {
         let mut store = state.store()?;
         let report =
             gabarit_engine::rights::access(&state.service, &mut store, &who, id, upload.path(), state.rights_threshold)
@@ -627,7 +636,7 @@ async fn rights_erase(
         }
     }
     let upload = form.image_file()?;
-    blocking(move || {
+    analysing(&state.clone(), move || {
         let mut store = state.store()?;
         let (report, deleted) = gabarit_engine::rights::erase(
             &state.service,
@@ -654,7 +663,7 @@ async fn rights_object(
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
     let upload = form.image_file()?;
-    blocking(move || {
+    analysing(&state.clone(), move || {
         let mut store = state.store()?;
         let report =
             gabarit_engine::rights::object(&state.service, &mut store, &who, id, upload.path(), state.rights_threshold)

@@ -31,6 +31,9 @@ pub struct AppState {
     max_upload_bytes: usize,
     metrics: metrics::Metrics,
     failed_logins: Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+    /// Requests that run the face models at once (twice the engines: one running, one ready);
+    /// the others wait here, cheaply, instead of holding a thread and their upload.
+    analysing: tokio::sync::Semaphore,
 }
 
 /// What the server needs besides the data directory and the face engines.
@@ -47,7 +50,9 @@ pub struct ServerOptions {
 impl AppState {
     /// Shared state over an opened store and a face service.
     pub fn new(store: Store, service: FaceService, calibration: Option<Calibration>, opts: &ServerOptions) -> Self {
+        let permits = service.config().workers.max(1) * 2;
         AppState {
+            analysing: tokio::sync::Semaphore::new(permits),
             store: Mutex::new(store),
             service,
             calibration,

@@ -1,0 +1,134 @@
+//! `api-bench`: concurrent searches against a running `gabarit serve` on loopback.
+//!
+//! For each client count (default 1, 8, 32), each client posts the same search (multipart
+//! photo, case reference, purpose) in a loop until `--requests` searches were made in all or
+//! `--seconds` passed; reports throughput, p50/p99/max latency, errors, and the server's
+//! resident memory before and after (`--server-pid`). Loopback only. Prints one JSON object.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use reqwest::blocking::{Client, multipart};
+
+#[derive(Parser)]
+struct Args {
+    /// Server address (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base: String,
+    /// An investigator's API key (or GABARIT_API_KEY).
+    #[arg(long, env = "GABARIT_API_KEY")]
+    key: String,
+    /// The query photo.
+    #[arg(long)]
+    photo: std::path::PathBuf,
+    /// Client counts to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    clients: Vec<usize>,
+    /// Searches per client count, at most.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Seconds per client count, at most.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Candidates per search.
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
+    /// The server's process id, to report its memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs_err::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let host = args.base.trim_start_matches("http://").split([':', '/']).next().unwrap_or_default();
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        bail!("{}: api-bench drives servers on loopback only", args.base);
+    }
+    let photo = fs_err::read(&args.photo)?;
+    let name = args.photo.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "query.jpg".into());
+    let url = format!("{}/api/v1/search", args.base.trim_end_matches('/'));
+    let mut levels = Vec::new();
+    let rss_start = args.server_pid.and_then(rss_kib);
+    for &clients in &args.clients {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(args.seconds);
+        let issued = AtomicUsize::new(0);
+        let results: Vec<(Vec<f64>, usize)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..clients.max(1))
+                .map(|_| {
+                    let (issued, url, photo, name, key) = (&issued, &url, &photo, &name, &args.key);
+                    scope.spawn(move || -> Result<(Vec<f64>, usize)> {
+                        let http = Client::builder().timeout(Duration::from_secs(120)).build()?;
+                        let (mut latencies, mut errors) = (Vec::new(), 0usize);
+                        while issued.fetch_add(1, Ordering::Relaxed) < args.requests && Instant::now() < deadline {
+                            let form = multipart::Form::new()
+                                .part("image", multipart::Part::bytes(photo.clone()).file_name(name.clone()))
+                                .text("case_ref", "LOAD-TEST")
+                                .text("purpose", "api-bench load measurement")
+                                .text("top_k", args.top_k.to_string());
+                            let t = Instant::now();
+                            let ok = http
+                                .post(url)
+                                .header("X-Api-Key", key)
+                                .multipart(form)
+                                .send()
+                                .map(|r| r.status().is_success() && r.bytes().is_ok())
+                                .unwrap_or(false);
+                            if ok {
+                                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                            } else {
+                                errors += 1;
+                            }
+                        }
+                        Ok((latencies, errors))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| anyhow::anyhow!("a client panicked"))?)
+                .collect::<Result<_>>()
+        })?;
+        let wall = started.elapsed().as_secs_f64();
+        let mut all: Vec<f64> = results.iter().flat_map(|(l, _)| l.iter().copied()).collect();
+        all.sort_by(f64::total_cmp);
+        let errors: usize = results.iter().map(|(_, e)| e).sum();
+        levels.push(serde_json::json!({
+            "clients": clients,
+            "searches": all.len(),
+            "errors": errors,
+            "seconds": wall,
+            "searches_per_s": all.len() as f64 / wall,
+            "p50_ms": percentile(&all, 0.50),
+            "p99_ms": percentile(&all, 0.99),
+            "max_ms": all.last().copied().unwrap_or(f64::NAN),
+            "server_rss_kib": args.server_pid.and_then(rss_kib),
+        }));
+    }
+    let out = serde_json::json!({
+        "base": args.base,
+        "photo": args.photo.display().to_string(),
+        "top_k": args.top_k,
+        "server_rss_kib_at_start": rss_start,
+        "levels": levels,
+    });
+    println!("{}", serde_json::to_string_pretty(&out).context("json")?);
+    Ok(())
+}
