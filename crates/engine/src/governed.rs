@@ -400,26 +400,92 @@ pub fn list_collections(store: &Store, _who: &Principal) -> Result<Vec<gabarit_c
     Ok(store.catalog.collections()?)
 }
 
-/// What the catalog holds for one image or video: the record, its faces (boxes, quality,
-/// times; never templates) and its tracks. Curators and dpos see every collection;
+/// Whether `who` may see what a collection holds: curators and dpos see every collection;
 /// investigators and reviewers only collections granted to them.
-pub fn image_record(store: &Store, who: &Principal, id: u64) -> Result<serde_json::Value> {
-    let image = store.catalog.image(id)?;
-    let collection = store.catalog.collection(&image.collection)?;
+fn may_view(store: &Store, who: &Principal, collection: &str, what: &str) -> Result<()> {
+    let collection = store.catalog.collection(collection)?;
     let may = |action: Action| authorize::<actions::Other>(who, action).is_ok();
     let broad = may(Action::ManageCollections) || may(Action::Rights);
     let granted = who.collections.contains(&collection.id) && (may(Action::Search) || may(Action::Review));
-    if !broad && !granted {
-        return Err(gabarit_governance::Error::Forbidden {
-            user: who.name.clone(),
-            roles: who.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "),
-            action: format!("view image {id} of collection {:?}", collection.name),
-        }
-        .into());
+    if broad || granted {
+        return Ok(());
     }
+    Err(gabarit_governance::Error::Forbidden {
+        user: who.name.clone(),
+        roles: who.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "),
+        action: format!("view {what} of collection {:?}", collection.name),
+    }
+    .into())
+}
+
+/// What the catalog holds for one image or video: the record, its faces (boxes, quality,
+/// times; never templates) and its tracks (see [`may_view`] for who may).
+pub fn image_record(store: &Store, who: &Principal, id: u64) -> Result<serde_json::Value> {
+    let image = store.catalog.image(id)?;
+    may_view(store, who, &image.collection, &format!("image {id}"))?;
     let faces = store.catalog.faces_of_image(id)?;
     let tracks = store.catalog.tracks_of_image(id)?;
     Ok(json!({"image": image, "faces": faces, "tracks": tracks}))
+}
+
+/// A stored face as a JPEG crop (the box with a quarter of margin), for review; audited.
+pub fn face_crop(
+    store: &mut Store,
+    who: &Principal,
+    face_id: u64,
+    limits: &gabarit_media::DecodeLimits,
+) -> Result<Vec<u8>> {
+    let face = store.catalog.face(face_id)?;
+    may_view(store, who, &face.collection, &format!("face {face_id}"))?;
+    let place = match face.moment {
+        None => None,
+        Some(m) => {
+            let image = store.catalog.image(face.image_id)?;
+            Some(crate::search::VideoPlace {
+                time_s: m.time_s,
+                timestamp: gabarit_video::format_timestamp(m.time_s),
+                track: m.track,
+                frame_width: image.width,
+                frame_height: image.height,
+            })
+        }
+    };
+    let pixels = crate::search::source_pixels(&face.uri, place.as_ref(), limits)?;
+    let bytes = crate::search::jpeg(&crate::search::face_crop(&pixels, &face.bbox))?;
+    store.catalog.audit(&who.name, "face_view", json!({"face": face_id, "image": face.image_id}))?;
+    Ok(bytes)
+}
+
+/// A stored photo (upright), or the frame of a stored video at `time_s`, as JPEG; audited.
+pub fn source_image(
+    store: &mut Store,
+    who: &Principal,
+    image_id: u64,
+    time_s: Option<f64>,
+    limits: &gabarit_media::DecodeLimits,
+) -> Result<Vec<u8>> {
+    let image = store.catalog.image(image_id)?;
+    may_view(store, who, &image.collection, &format!("image {image_id}"))?;
+    let place = match (&image.video, time_s) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Error::Invalid(format!("image {image_id} is a video: say which time (?time_s=)")));
+        }
+        (Some(v), Some(t)) if !(0.0..=v.duration_s).contains(&t) => {
+            return Err(Error::Invalid(format!("time {t} s is outside the video (0 to {:.3} s)", v.duration_s)));
+        }
+        (Some(_), Some(t)) => Some(crate::search::VideoPlace {
+            time_s: t,
+            timestamp: gabarit_video::format_timestamp(t),
+            track: 0,
+            frame_width: image.width,
+            frame_height: image.height,
+        }),
+    };
+    let pixels = crate::search::source_pixels(&image.uri, place.as_ref(), limits)?;
+    let bytes = crate::search::jpeg(&pixels)?;
+    store.catalog.audit(&who.name, "image_view", json!({"image": image_id, "time_s": time_s}))?;
+    Ok(bytes)
 }
 
 /// How long a web session lasts.

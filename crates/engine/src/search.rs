@@ -281,29 +281,45 @@ pub fn write_crops(candidates: &[Candidate], dir: &Path, limits: &DecodeLimits) 
     fs_err::create_dir_all(dir).map_err(Error::Io)?;
     let mut written = Vec::new();
     for c in candidates {
-        let rgb = match &c.video {
-            None => {
-                let bytes = read_uri(&c.path, limits)?;
-                gabarit_media::decode_bytes(&bytes, Path::new(&c.path), limits)
-                    .map_err(|e| Error::Invalid(e.to_string()))?
-                    .rgb
-            }
-            Some(place) => video_frame(&c.path, place)?,
-        };
-        let img = &rgb;
-        let (w, h) = (img.width() as f32, img.height() as f32);
-        let m = 0.25 * c.bbox.width().max(c.bbox.height());
-        let x1 = (c.bbox.x1 - m).clamp(0.0, w - 1.0) as u32;
-        let y1 = (c.bbox.y1 - m).clamp(0.0, h - 1.0) as u32;
-        let x2 = (c.bbox.x2 + m).clamp(x1 as f32 + 1.0, w) as u32;
-        let y2 = (c.bbox.y2 + m).clamp(y1 as f32 + 1.0, h) as u32;
-        let crop = image::imageops::crop_imm(img, x1, y1, x2 - x1, y2 - y1).to_image();
+        let rgb = source_pixels(&c.path, c.video.as_ref(), limits)?;
+        let crop = face_crop(&rgb, &c.bbox);
         let at = c.video.as_ref().map(|p| format!("-t{:.3}", p.time_s)).unwrap_or_default();
         let path = dir.join(format!("q{}-r{}-face{}{at}.jpg", c.query_face, c.rank, c.face_id));
         crop.save(&path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// The pixels a stored face's box refers to: the photo (upright), or the video's frame.
+pub fn source_pixels(uri: &str, video: Option<&VideoPlace>, limits: &DecodeLimits) -> Result<image::RgbImage> {
+    match video {
+        None => {
+            let bytes = read_uri(uri, limits)?;
+            Ok(gabarit_media::decode_bytes(&bytes, Path::new(uri), limits)
+                .map_err(|e| Error::Invalid(e.to_string()))?
+                .rgb)
+        }
+        Some(place) => video_frame(uri, place),
+    }
+}
+
+/// The face's box with a quarter of its size as margin, clipped to the image.
+pub fn face_crop(img: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let m = 0.25 * bbox.width().max(bbox.height());
+    let x1 = (bbox.x1 - m).clamp(0.0, w - 1.0) as u32;
+    let y1 = (bbox.y1 - m).clamp(0.0, h - 1.0) as u32;
+    let x2 = (bbox.x2 + m).clamp(x1 as f32 + 1.0, w) as u32;
+    let y2 = (bbox.y2 + m).clamp(y1 as f32 + 1.0, h) as u32;
+    image::imageops::crop_imm(img, x1, y1, x2 - x1, y2 - y1).to_image()
+}
+
+/// JPEG bytes of an image.
+pub fn jpeg(img: &image::RgbImage) -> Result<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).map_err(|e| Error::Invalid(format!("JPEG encoding: {e}")))?;
+    Ok(out.into_inner())
 }
 
 /// The sampled frame a video candidate was found in, at the size its box refers to.

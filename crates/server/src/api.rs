@@ -53,6 +53,8 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(search))
         .routes(routes!(review))
         .routes(routes!(show_image))
+        .routes(routes!(image_file))
+        .routes(routes!(face_crop))
         .routes(routes!(list_users))
         .routes(routes!(audit_entries))
         .routes(routes!(audit_verify))
@@ -402,6 +404,46 @@ async fn review(
 async fn show_image(State(state): Shared, Caller(who): Caller, Param(id): Param<u64>) -> Result<Json<Value>, ApiError> {
     let store = state.store()?;
     Ok(Json(governed::image_record(&store, &who, id)?))
+}
+
+/// Which frame of a video.
+#[derive(Deserialize, utoipa::IntoParams)]
+struct FrameTime {
+    /// Seconds from the start (videos only).
+    time_s: Option<f64>,
+}
+
+fn jpeg_response(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], bytes).into_response()
+}
+
+#[utoipa::path(get, path = "/api/v1/images/{id}/file", tag = "images", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Image or video id"), FrameTime),
+    responses((status = 200, description = "The photo upright, or the video's frame at time_s, as JPEG (audited)", content_type = "image/jpeg")))]
+async fn image_file(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+    Params(t): Params<FrameTime>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        let limits = gabarit_media::DecodeLimits::default();
+        Ok(jpeg_response(governed::source_image(&mut store, &who, id, t.time_s, &limits)?))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/faces/{id}/crop", tag = "images", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Face id")),
+    responses((status = 200, description = "The face with a margin, as JPEG, for review (audited)", content_type = "image/jpeg")))]
+async fn face_crop(State(state): Shared, Caller(who): Caller, Param(id): Param<u64>) -> Result<Response, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        let limits = gabarit_media::DecodeLimits::default();
+        Ok(jpeg_response(governed::face_crop(&mut store, &who, id, &limits)?))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),

@@ -92,7 +92,9 @@ fn allowed_and_refused(method: &str, path: &str) -> (&'static str, Option<&'stat
         ("post", "/api/v1/collections") => ("cur", Some("inv")),
         ("post", "/api/v1/search") => ("inv", Some("dora")),
         ("post", "/api/v1/candidates/{id}/review") => ("rita", Some("inv")),
-        ("get", "/api/v1/images/{id}") => ("cur", Some("rita")),
+        ("get", "/api/v1/images/{id}" | "/api/v1/images/{id}/file" | "/api/v1/faces/{id}/crop") => {
+            ("cur", Some("rita"))
+        }
         ("get" | "post", "/api/v1/users") | ("post", "/api/v1/users/{name}/keys" | "/api/v1/users/{name}/grants") => {
             ("admin", Some("inv"))
         }
@@ -164,7 +166,7 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 21, "every route of the API is in the spec and was checked");
+    assert_eq!(checked, 23, "every route of the API is in the spec and was checked");
     // Public: health, metrics (counts, never ids or people), the spec itself.
     assert_eq!(http.get(format!("{}/healthz", server.base)).send().unwrap().text().unwrap(), "ok\n");
     let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
@@ -257,6 +259,22 @@ fn search_review_and_bad_uploads_over_http() {
         .unwrap();
     assert_eq!(image["faces"].as_array().unwrap().len(), 1, "{image}");
     assert!(!has_long_number_array(&image), "{image}");
+    // The pictures a reviewer sees: the face crop and the whole photo (the UI boxes the face).
+    let get_jpeg = |path: String| {
+        let resp = http.get(format!("{}{path}", server.base)).header("X-Api-Key", &keys["inv"]).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        assert_eq!(resp.headers()["content-type"], "image/jpeg");
+        image::load_from_memory(&resp.bytes().unwrap()).unwrap()
+    };
+    let crop = get_jpeg(format!("/api/v1/faces/{}/crop", candidates[0]["face_id"]));
+    let bbox: Vec<f64> = candidates[0]["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let side = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]);
+    assert!(f64::from(crop.width()) > side && f64::from(crop.width()) < 1.6 * side, "{} for {side}", crop.width());
+    let whole = get_jpeg(format!("/api/v1/images/{}/file", candidates[0]["image_id"]));
+    assert_eq!(
+        (u64::from(whole.width()), u64::from(whole.height())),
+        (image["image"]["width"].as_u64().unwrap(), image["image"]["height"].as_u64().unwrap())
+    );
     // Over the upload limit: 413 with a JSON error (sent raw: the server answers before it
     // has read the body, and stops reading).
     let (status, body) = raw_multipart_post(&server.base, "/api/v1/search", &keys["inv"], 2 << 20);
@@ -307,6 +325,7 @@ fn search_review_and_bad_uploads_over_http() {
     assert_eq!(page["items"][0]["seq"], entries["items"][2]["seq"], "{page}");
     assert_eq!(actions.iter().filter(|a| **a == "search").count(), 2, "{actions:?}");
     assert_eq!(actions.iter().filter(|a| **a == "candidate_confirm").count(), 2, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| **a == "face_view").count(), 1, "viewing a face is logged: {actions:?}");
 }
 
 #[test]
