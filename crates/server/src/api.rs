@@ -12,8 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use gabarit_engine::governed;
 use gabarit_engine::search::SearchOptions;
+use gabarit_engine::{governed, rights};
 use gabarit_governance::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -601,7 +601,7 @@ async fn create_collection(
     responses((status = 200, description = "Rights requests with deadlines, newest first (dpo)")))]
 async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
     let store = state.store()?;
-    Ok(Json(json!(gabarit_engine::rights::list_requests(&store, &who)?)))
+    Ok(Json(json!(rights::list_requests(&store, &who)?)))
 }
 
 /// A rights request as received.
@@ -625,8 +625,7 @@ async fn open_rights(
     Body(r): Body<NewRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let mut store = state.store()?;
-    let req =
-        gabarit_engine::rights::open_request(&mut store, &who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
+    let req = rights::open_request(&mut store, &who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
     Ok(Json(json!(req)))
 }
 
@@ -650,13 +649,8 @@ async fn rights_access(
     Param(id): Param<u64>,
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
-    let upload = form.image_file()?;
-    analysing(&state.clone(), move || {
-        let mut store = state.store()?;
-        let report =
-            gabarit_engine::rights::access(&state.service, &mut store, &who, id, upload.path(), state.rights_threshold)
-                .map_err(form.named(&upload))?;
-        Ok(Json(json!(report)))
+    on_requester_photo(state, form, move |st, store, photo| {
+        rights::access(&st.service, store, &who, id, photo, st.rights_threshold).map(|r| json!(r))
     })
     .await
 }
@@ -677,20 +671,9 @@ async fn rights_erase(
             other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
         }
     }
-    let upload = form.image_file()?;
-    analysing(&state.clone(), move || {
-        let mut store = state.store()?;
-        let (report, deleted) = gabarit_engine::rights::erase(
-            &state.service,
-            &mut store,
-            &who,
-            id,
-            upload.path(),
-            state.rights_threshold,
-            confirm,
-        )
-        .map_err(form.named(&upload))?;
-        Ok(Json(json!({"report": report, "deleted": deleted})))
+    on_requester_photo(state, form, move |st, store, photo| {
+        let (report, deleted) = rights::erase(&st.service, store, &who, id, photo, st.rights_threshold, confirm)?;
+        Ok(json!({"report": report, "deleted": deleted}))
     })
     .await
 }
@@ -704,13 +687,26 @@ async fn rights_object(
     Param(id): Param<u64>,
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
+    on_requester_photo(state, form, move |st, store, photo| {
+        rights::object(&st.service, store, &who, id, photo, st.rights_threshold).map(|r| json!(r))
+    })
+    .await
+}
+
+/// Runs a rights action on the requester's uploaded photo, with the store, among the
+/// analysing requests; errors name the upload.
+async fn on_requester_photo(
+    state: Arc<AppState>,
+    form: Form,
+    action: impl FnOnce(&AppState, &mut gabarit_engine::store::Store, &std::path::Path) -> gabarit_engine::Result<Value>
+    + Send
+    + 'static,
+) -> Result<Json<Value>, ApiError> {
     let upload = form.image_file()?;
     analysing(&state.clone(), move || {
         let mut store = state.store()?;
-        let report =
-            gabarit_engine::rights::object(&state.service, &mut store, &who, id, upload.path(), state.rights_threshold)
-                .map_err(form.named(&upload))?;
-        Ok(Json(json!(report)))
+        let out = action(&state, &mut store, upload.path()).map_err(form.named(&upload))?;
+        Ok(Json(out))
     })
     .await
 }
@@ -720,7 +716,7 @@ async fn rights_object(
 async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let mut store = state.store()?;
-        Ok(Json(json!(gabarit_engine::rights::retention_run(&mut store, &who, jiff::Timestamp::now())?)))
+        Ok(Json(json!(rights::retention_run(&mut store, &who, jiff::Timestamp::now())?)))
     })
     .await
 }
