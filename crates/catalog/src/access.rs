@@ -50,6 +50,11 @@ fn random_hex(bytes: usize) -> Result<String> {
     Ok(hex::encode(buf))
 }
 
+/// Compares secrets in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn key_hash(salt: &str, secret: &str) -> String {
     hex::encode(Sha256::digest(format!("{salt}:{secret}").as_bytes()))
 }
@@ -207,7 +212,7 @@ impl Catalog {
             )
             .optional()
             .map_err(self.err())?;
-        Ok(row.and_then(|(salt, hash, name)| (key_hash(&salt, secret) == hash).then_some(name)))
+        Ok(row.and_then(|(salt, hash, name)| same(key_hash(&salt, secret).as_bytes(), hash.as_bytes()).then_some(name)))
     }
 
     /// Stores a user's password hash (PHC string, hashed by the caller).

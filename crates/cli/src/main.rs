@@ -1205,6 +1205,7 @@ fn video_options(args: &IngestArgs) -> Result<gabarit_engine::ingest::VideoOptio
         scene_threshold: args.scene_threshold,
         keyframes_only: args.keyframes_only,
         max_side: args.video_max_side,
+        ..gabarit_video::Sampling::default()
     };
     // A track may skip one sample (a missed detection) and still continue.
     let tracker = gabarit_video::TrackerOptions {

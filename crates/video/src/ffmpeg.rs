@@ -9,6 +9,9 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use image::RgbImage;
@@ -52,11 +55,14 @@ pub struct Sampling {
     pub keyframes_only: bool,
     /// Frames are scaled down so that their longer side is at most this many pixels.
     pub max_side: u32,
+    /// FFmpeg is killed, and the video failed, when it sends nothing for this long (seconds):
+    /// a decoder stuck on a hostile file does not hold a worker forever.
+    pub stall_timeout_s: f64,
 }
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { interval_s: 0.5, scene_threshold: 0.3, keyframes_only: false, max_side: 1920 }
+        Sampling { interval_s: 0.5, scene_threshold: 0.3, keyframes_only: false, max_side: 1920, stall_timeout_s: 60.0 }
     }
 }
 
@@ -251,13 +257,56 @@ fn parse_line(line: &str) -> Option<Note> {
 /// taken for a shorter good one. Dropping it kills the child.
 pub struct Frames {
     path: String,
-    child: Child,
+    child: Arc<Mutex<Child>>,
+    watchdog: Watchdog,
     stdout: ChildStdout,
     notes: Receiver<Note>,
     errors: Vec<String>,
     width: u32,
     height: u32,
     finished: bool,
+}
+
+/// Kills the child when it has sent nothing for too long.
+struct Watchdog {
+    started: Instant,
+    last_ms: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    fired: Arc<AtomicBool>,
+    timeout: Duration,
+}
+
+impl Watchdog {
+    fn start(child: Arc<Mutex<Child>>, timeout: Duration) -> Watchdog {
+        let started = Instant::now();
+        let (last_ms, stop, fired) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (last, quit, shot) = (last_ms.clone(), stop.clone(), fired.clone());
+        std::thread::spawn(move || {
+            while !quit.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let idle = started.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
+                if idle > timeout.as_millis() as u64 {
+                    shot.store(true, Ordering::Relaxed);
+                    if let Ok(mut c) = child.lock() {
+                        let _ = c.kill();
+                    }
+                    break;
+                }
+            }
+        });
+        Watchdog { started, last_ms, stop, fired, timeout }
+    }
+
+    fn alive(&self) {
+        self.last_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The filter graph: scale, then sampling, then timestamps.
@@ -281,10 +330,15 @@ fn filter(sampling: &Sampling, width: u32, height: u32, scaled: bool) -> String 
 
 /// Starts decoding `path` with the given sampling; `info` comes from [`probe`].
 pub fn frames(path: &Path, info: &VideoInfo, sampling: &Sampling) -> Result<Frames> {
+    frames_using(&ffmpeg(), path, info, sampling)
+}
+
+/// [`frames`] with this `ffmpeg` program (`GABARIT_FFMPEG`, or `ffmpeg` on the PATH, for
+/// [`frames`]).
+pub fn frames_using(tool: &Path, path: &Path, info: &VideoInfo, sampling: &Sampling) -> Result<Frames> {
     let (width, height) = info.frame_size(sampling.max_side);
     let scaled = (width, height) != (info.width, info.height);
-    let tool = ffmpeg();
-    let mut cmd = Command::new(&tool);
+    let mut cmd = Command::new(tool);
     cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-threads", "2"]);
     if sampling.keyframes_only {
         cmd.args(["-skip_frame", "nokey"]);
@@ -297,7 +351,7 @@ pub fn frames(path: &Path, info: &VideoInfo, sampling: &Sampling) -> Result<Fram
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| spawn_error(&tool, e))?;
+        .map_err(|e| spawn_error(tool, e))?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         let _ = child.kill();
         return Err(Error::Io { path: tool.display().to_string(), source: std::io::Error::other("no pipes") });
@@ -313,9 +367,12 @@ pub fn frames(path: &Path, info: &VideoInfo, sampling: &Sampling) -> Result<Fram
             }
         }
     });
+    let child = Arc::new(Mutex::new(child));
+    let watchdog = Watchdog::start(child.clone(), Duration::from_secs_f64(sampling.stall_timeout_s.max(0.1)));
     Ok(Frames {
         path: path.display().to_string(),
         child,
+        watchdog,
         stdout,
         notes,
         errors: Vec::new(),
@@ -331,10 +388,16 @@ impl Frames {
         (self.width, self.height)
     }
 
+    fn kill_and_wait(&self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     fn fail(&mut self, reason: String) -> Option<Result<Frame>> {
         self.finished = true;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill_and_wait();
         Some(Err(Error::Corrupt { path: self.path.clone(), reason }))
     }
 
@@ -363,7 +426,10 @@ impl Iterator for Frames {
         while filled < len {
             match self.stdout.read(&mut buf[filled..]) {
                 Ok(0) => break,
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    self.watchdog.alive();
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return self.fail(format!("reading decoded frames: {e}")),
             }
@@ -371,7 +437,18 @@ impl Iterator for Frames {
         if filled == 0 {
             // End of stream: the decoder's verdict decides whether what came was the whole video.
             self.finished = true;
-            let status = self.child.wait();
+            if self.watchdog.fired.load(Ordering::Relaxed) {
+                self.kill_and_wait();
+                let secs = self.watchdog.timeout.as_secs_f64();
+                return Some(Err(Error::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("FFmpeg sent nothing for {secs:.0} s and was stopped"),
+                }));
+            }
+            let status = match self.child.lock() {
+                Ok(mut c) => c.wait(),
+                Err(_) => Err(std::io::Error::other("the decoder's lock is poisoned")),
+            };
             for note in self.notes.iter() {
                 if let Note::Error(e) = note {
                     self.errors.push(e);
@@ -389,6 +466,10 @@ impl Iterator for Frames {
             };
         }
         if filled < len {
+            if self.watchdog.fired.load(Ordering::Relaxed) {
+                let secs = self.watchdog.timeout.as_secs_f64();
+                return self.fail(format!("FFmpeg sent nothing for {secs:.0} s and was stopped"));
+            }
             return self.fail(format!("a frame of {filled} bytes instead of {len}"));
         }
         let Some(time_s) = self.next_time() else {
@@ -406,10 +487,12 @@ impl Iterator for Frames {
 
 impl Drop for Frames {
     fn drop(&mut self) {
-        if !self.finished {
-            let _ = self.child.kill();
+        if let Ok(mut c) = self.child.lock() {
+            if !self.finished {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
         }
-        let _ = self.child.wait();
     }
 }
 

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gabarit_video::ffmpeg::frames_using;
 use gabarit_video::{Error, Sampling, VideoLimits, frame_at, frames, probe};
 
 fn make(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
@@ -168,4 +169,28 @@ fn bad_videos_are_refused_with_typed_errors() {
     assert_eq!(probe(&good, &few).unwrap_err().code(), "video_limits");
     // A missing file.
     assert_eq!(probe(&dir.path().join("missing.mp4"), &limits).unwrap_err().code(), "io");
+}
+
+#[test]
+fn a_decoder_that_sends_nothing_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = make(
+        dir.path(),
+        "v.mp4",
+        &["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-c:v", "libx264", "-preset", "ultrafast"],
+    );
+    let info = probe(&video, &VideoLimits::default()).unwrap();
+    // An "ffmpeg" that hangs without a word, as a decoder stuck on a hostile file would.
+    let fake = dir.path().join("ffmpeg");
+    fs_err::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    let mut perms = fs_err::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    fs_err::set_permissions(&fake, perms).unwrap();
+    let started = std::time::Instant::now();
+    let sampling = Sampling { stall_timeout_s: 1.0, ..Sampling::default() };
+    let first = frames_using(&fake, &video, &info, &sampling).unwrap().next().unwrap();
+    let e = first.unwrap_err();
+    assert_eq!(e.code(), "corrupt_video");
+    assert!(e.to_string().contains("sent nothing"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped in {:?}", started.elapsed());
 }
