@@ -1,12 +1,13 @@
 //! [`AnnIndex`]: the graph, the stored templates and their files, behind
 //! [`gabarit_index::VectorIndex`].
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gabarit_index::quant::{quantize_into, to_offset};
+use gabarit_index::select::{CollectionFilter, Ranked, TopK};
 use gabarit_index::{Error as IndexError, Hit, MAX_DIM, RecordCipher, Result, VectorIndex, validate_vector};
 use hashbrown::HashTable;
 
@@ -187,60 +188,6 @@ fn hash_id(id: u64) -> u64 {
 
 fn threads_of(n: usize) -> usize {
     if n == 0 { std::thread::available_parallelism().map_or(1, |c| c.get()) } else { n }
-}
-
-/// A hit in a top-k heap: the heap's maximum is the worst (lowest score, then largest id).
-#[derive(Debug, Clone, Copy)]
-struct Cand {
-    score: f32,
-    id: u64,
-    slot: u32,
-}
-
-impl PartialEq for Cand {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Cand {}
-impl PartialOrd for Cand {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Cand {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.score.total_cmp(&self.score).then(self.id.cmp(&other.id))
-    }
-}
-
-/// Which collections a search accepts.
-enum Filter {
-    All,
-    Some(Vec<u32>),
-}
-
-impl Filter {
-    fn new(collections: Option<&[u32]>) -> Filter {
-        match collections {
-            None => Filter::All,
-            Some(list) => {
-                let mut v = list.to_vec();
-                v.sort_unstable();
-                v.dedup();
-                Filter::Some(v)
-            }
-        }
-    }
-
-    #[inline]
-    fn accepts(&self, collection: u32) -> bool {
-        match self {
-            Filter::All => true,
-            Filter::Some(v) if v.len() <= 8 => v.contains(&collection),
-            Filter::Some(v) => v.binary_search(&collection).is_ok(),
-        }
-    }
 }
 
 impl AnnIndex {
@@ -685,14 +632,14 @@ impl AnnIndex {
     /// Top-k search with an explicit breadth `ef` (see [`VectorIndex::search`]).
     pub fn search_ef(&self, query: &[f32], k: usize, collections: Option<&[u32]>, ef: usize) -> Result<Vec<Hit>> {
         validate_vector(query, self.dim)?;
-        let filter = Filter::new(collections);
-        if k == 0 || matches!(&filter, Filter::Some(v) if v.is_empty()) {
+        let filter = CollectionFilter::new(collections);
+        if k == 0 || filter.accepts_nothing() {
             return Ok(Vec::new());
         }
         let live = self.len();
-        let candidates = match &filter {
-            Filter::All => live,
-            Filter::Some(v) => v.iter().map(|c| self.per_collection.get(c).copied().unwrap_or(0)).sum(),
+        let candidates = match filter.listed() {
+            None => live,
+            Some(v) => v.iter().map(|c| self.per_collection.get(c).copied().unwrap_or(0)).sum(),
         };
         if candidates == 0 {
             return Ok(Vec::new());
@@ -724,7 +671,7 @@ impl AnnIndex {
     /// give with an unlimited breadth; for measuring recall and for small candidate sets).
     pub fn search_exact(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
         validate_vector(query, self.dim)?;
-        let filter = Filter::new(collections);
+        let filter = CollectionFilter::new(collections);
         if k == 0 {
             return Ok(Vec::new());
         }
@@ -750,32 +697,23 @@ impl AnnIndex {
         })
     }
 
-    fn scan_top(&self, q: &Query, k: usize, filter: &Filter) -> Vec<Hit> {
+    fn scan_top(&self, q: &Query, k: usize, filter: &CollectionFilter) -> Vec<Hit> {
         let vecs = self.vectors();
         let parts = self.scan(|range| {
-            let mut heap: BinaryHeap<Cand> = BinaryHeap::with_capacity(k + 1);
+            let mut top = TopK::new(k);
             for slot in range {
-                let s = slot as u32;
-                if self.is_dead(s) || !filter.accepts(self.collections[slot]) {
+                if self.is_dead(slot as u32) || !filter.accepts(self.collections[slot]) {
                     continue;
                 }
                 let score = q.score(&vecs.codes[slot * self.dim..(slot + 1) * self.dim], self.scales[slot]);
-                let c = Cand { score, id: self.ids[slot], slot: s };
-                if heap.len() < k {
-                    heap.push(c);
-                } else if heap.peek().is_some_and(|w| c < *w) {
-                    heap.pop();
-                    heap.push(c);
-                }
+                top.offer(score, self.ids[slot], slot);
             }
-            heap.into_vec()
+            top.into_vec()
         });
-        let mut all: Vec<Cand> = parts.into_iter().flatten().collect();
+        let mut all: Vec<Ranked> = parts.into_iter().flatten().collect();
         all.sort();
         all.truncate(k);
-        all.into_iter()
-            .map(|c| Hit { id: c.id, collection: self.collections[c.slot as usize], score: c.score })
-            .collect()
+        all.into_iter().map(|c| Hit { id: c.id, collection: self.collections[c.slot], score: c.score }).collect()
     }
 
     /// Sizes and memory (see [`AnnStats`]).
@@ -1045,8 +983,8 @@ impl VectorIndex for AnnIndex {
         if threshold.is_nan() {
             return Err(IndexError::NanThreshold);
         }
-        let filter = Filter::new(collections);
-        if matches!(&filter, Filter::Some(v) if v.is_empty()) {
+        let filter = CollectionFilter::new(collections);
+        if filter.accepts_nothing() {
             return Ok(Vec::new());
         }
         let q = Query::new(query, self.opts.query_bits);

@@ -23,7 +23,7 @@
 //! keep them in freed blocks), then writes the live records to a new file and renames it over
 //! the old one, and resets the tombstone log.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::quant::{QueryKernel, quantize_into, score, to_offset};
+use crate::select::{CollectionFilter, Ranked, TopK};
 use crate::{Error, Hit, RecordCipher, Result, VectorIndex, validate_vector};
 
 /// Largest supported dimension (keeps every integer dot product far from `i32` overflow).
@@ -167,102 +168,36 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(a)
 }
 
-/// A candidate in a top-k heap, ordered so that the heap's maximum is the *worst* candidate
-/// (lowest score, then largest id).
-#[derive(Debug, Clone, Copy)]
-struct Cand {
-    score: f32,
-    id: u64,
-    slot: usize,
-}
-
-impl PartialEq for Cand {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Cand {}
-impl PartialOrd for Cand {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Cand {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.score.total_cmp(&self.score).then(self.id.cmp(&other.id))
-    }
-}
-
 /// Where a scan puts the vectors it scores.
 trait Sink: Send {
     fn offer(&mut self, score: f32, id: u64, slot: usize);
-    fn into_cands(self) -> Vec<Cand>;
-}
-
-struct TopK {
-    k: usize,
-    heap: BinaryHeap<Cand>,
+    fn into_cands(self) -> Vec<Ranked>;
 }
 
 impl Sink for TopK {
     #[inline]
     fn offer(&mut self, score: f32, id: u64, slot: usize) {
-        let c = Cand { score, id, slot };
-        if self.heap.len() < self.k {
-            self.heap.push(c);
-        } else if let Some(mut worst) = self.heap.peek_mut()
-            && c < *worst
-        {
-            *worst = c;
-        }
+        TopK::offer(self, score, id, slot);
     }
-    fn into_cands(self) -> Vec<Cand> {
-        self.heap.into_vec()
+    fn into_cands(self) -> Vec<Ranked> {
+        self.into_vec()
     }
 }
 
 struct AtLeast {
     threshold: f32,
-    found: Vec<Cand>,
+    found: Vec<Ranked>,
 }
 
 impl Sink for AtLeast {
     #[inline]
     fn offer(&mut self, score: f32, id: u64, slot: usize) {
         if score >= self.threshold {
-            self.found.push(Cand { score, id, slot });
+            self.found.push(Ranked { score, id, slot });
         }
     }
-    fn into_cands(self) -> Vec<Cand> {
+    fn into_cands(self) -> Vec<Ranked> {
         self.found
-    }
-}
-
-/// Which collections a search looks at.
-enum Filter {
-    All,
-    Few(Vec<u32>),
-    Many(HashSet<u32>),
-}
-
-impl Filter {
-    /// `None` when the filter accepts nothing.
-    fn new(collections: Option<&[u32]>) -> Option<Filter> {
-        match collections {
-            None => Some(Filter::All),
-            Some([]) => None,
-            Some(list) if list.len() <= 8 => Some(Filter::Few(list.to_vec())),
-            Some(list) => Some(Filter::Many(list.iter().copied().collect())),
-        }
-    }
-
-    #[inline]
-    fn accepts(&self, collection: u32) -> bool {
-        match self {
-            Filter::All => true,
-            Filter::Few(list) => list.contains(&collection),
-            Filter::Many(set) => set.contains(&collection),
-        }
     }
 }
 
@@ -569,7 +504,7 @@ impl FlatIndex {
     }
 
     /// Scores the live, accepted slots of `start..end` into `sink`.
-    fn scan<S: Sink>(&self, q: &QueryKernel, filter: &Filter, start: usize, end: usize, sink: &mut S) {
+    fn scan<S: Sink>(&self, q: &QueryKernel, filter: &CollectionFilter, start: usize, end: usize, sink: &mut S) {
         let dim = self.dim;
         let codes = self.codes[start * dim..end * dim].chunks_exact(dim);
         let meta = self.ids[start..end]
@@ -599,7 +534,7 @@ impl FlatIndex {
 
     /// Runs a scan over every slot, split over the search threads, and returns the candidates
     /// sorted best first.
-    fn run<S: Sink>(&self, q: &QueryKernel, filter: &Filter, make: impl Fn() -> S + Sync) -> Vec<Cand> {
+    fn run<S: Sink>(&self, q: &QueryKernel, filter: &CollectionFilter, make: impl Fn() -> S + Sync) -> Vec<Ranked> {
         let slots = self.ids.len();
         let threads = self.search_threads();
         let mut cands = if threads <= 1 {
@@ -632,7 +567,7 @@ impl FlatIndex {
         cands
     }
 
-    fn hits(&self, cands: &[Cand]) -> Vec<Hit> {
+    fn hits(&self, cands: &[Ranked]) -> Vec<Hit> {
         cands.iter().map(|c| Hit { id: c.id, collection: self.collections[c.slot], score: c.score }).collect()
     }
 
@@ -812,14 +747,12 @@ impl VectorIndex for FlatIndex {
 
     fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
         let q = self.prepare_query(query)?;
-        let Some(filter) = Filter::new(collections) else {
-            return Ok(Vec::new());
-        };
-        if k == 0 || self.slot_of.is_empty() {
+        let filter = CollectionFilter::new(collections);
+        if k == 0 || filter.accepts_nothing() || self.slot_of.is_empty() {
             return Ok(Vec::new());
         }
         let k = k.min(self.slot_of.len());
-        let mut cands = self.run(&q, &filter, || TopK { k, heap: BinaryHeap::with_capacity(k + 1) });
+        let mut cands = self.run(&q, &filter, || TopK::new(k));
         cands.truncate(k);
         Ok(self.hits(&cands))
     }
@@ -829,9 +762,10 @@ impl VectorIndex for FlatIndex {
         if threshold.is_nan() {
             return Err(Error::NanThreshold);
         }
-        let Some(filter) = Filter::new(collections) else {
+        let filter = CollectionFilter::new(collections);
+        if filter.accepts_nothing() {
             return Ok(Vec::new());
-        };
+        }
         let cands = self.run(&q, &filter, || AtLeast { threshold, found: Vec::new() });
         Ok(self.hits(&cands))
     }

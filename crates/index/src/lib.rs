@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 mod flat;
 pub mod quant;
+pub mod select;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
