@@ -31,14 +31,9 @@ pub trait Scorer: Sync {
     fn score(&self, offset: &[u8], stored_scale: f32) -> f32;
 }
 
-/// A query quantised to `±qmax` and widened to `i16`.
+/// A query quantised to `±qmax` and widened to `i16`, scored by the project's kernel.
 #[derive(Debug, Clone)]
-pub struct FineQuery {
-    wide: Vec<i16>,
-    /// `128 × Σ codes`, subtracted from `Σ q × (v + 128)`.
-    bias: i32,
-    scale: f32,
-}
+pub struct FineQuery(QueryKernel);
 
 impl FineQuery {
     /// Quantises `query` (finite values) to `±qmax` (at most [`FINE_QMAX`], at least 1).
@@ -46,39 +41,24 @@ impl FineQuery {
         let qmax = qmax.clamp(1, FINE_QMAX) as f32;
         let max = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         if max == 0.0 || !max.is_finite() {
-            return FineQuery { wide: vec![0; query.len()], bias: 0, scale: 0.0 };
+            return FineQuery(QueryKernel::from_wide(vec![0; query.len()], 0.0));
         }
         let scale = max / qmax;
         let wide: Vec<i16> = query.iter().map(|&x| (x / scale).round().clamp(-qmax, qmax) as i16).collect();
-        let bias = 128 * wide.iter().map(|&c| i32::from(c)).sum::<i32>();
-        FineQuery { wide, bias, scale }
+        FineQuery(QueryKernel::from_wide(wide, scale))
     }
 
     /// Exact `Σ q[i] × v[i]` where `offset[i] = v[i] + 128`.
     #[inline(always)]
     pub fn dot_offset(&self, offset: &[u8]) -> i32 {
-        debug_assert_eq!(self.wide.len(), offset.len());
-        let mut acc = [0i32; 32];
-        let cq = self.wide.chunks_exact(32);
-        let cb = offset.chunks_exact(32);
-        let (rq, rb) = (cq.remainder(), cb.remainder());
-        for (x, y) in cq.zip(cb) {
-            for i in 0..32 {
-                acc[i] += i32::from(x[i]) * i32::from(y[i]);
-            }
-        }
-        let mut sum: i32 = acc.iter().sum();
-        for (&x, &y) in rq.iter().zip(rb) {
-            sum += i32::from(x) * i32::from(y);
-        }
-        sum - self.bias
+        self.0.dot_offset(offset)
     }
 }
 
 impl Scorer for FineQuery {
     #[inline(always)]
     fn score(&self, offset: &[u8], stored_scale: f32) -> f32 {
-        score(self.dot_offset(offset), self.scale, stored_scale)
+        score(self.0.dot_offset(offset), self.0.scale(), stored_scale)
     }
 }
 
@@ -146,12 +126,11 @@ mod tests {
     fn fine_dot_is_exact_at_the_extremes() {
         for dim in [1usize, 31, 32, 33, 512, 4096, 65_536] {
             let qmax = qmax_for(dim);
-            let q = FineQuery { wide: vec![-(qmax as i16); dim], bias: 0, scale: 1.0 };
-            let q = FineQuery { bias: 128 * q.wide.iter().map(|&c| i32::from(c)).sum::<i32>(), ..q };
+            let q = FineQuery(QueryKernel::from_wide(vec![-(qmax as i16); dim], 1.0));
             for code in [-127i8, 127] {
                 let v = vec![code; dim];
                 let offset: Vec<u8> = v.iter().map(|&c| to_offset(c)).collect();
-                assert_eq!(i64::from(q.dot_offset(&offset)), naive(&q.wide, &v), "dim {dim}, code {code}");
+                assert_eq!(i64::from(q.dot_offset(&offset)), naive(q.0.wide(), &v), "dim {dim}, code {code}");
             }
         }
         assert_eq!(qmax_for(512), FINE_QMAX);

@@ -109,6 +109,19 @@ impl QueryKernel {
         QueryKernel { wide: codes.iter().map(|&c| c as i16).collect(), bias, scale }
     }
 
+    /// Prepares query codes quantised more finely than int8 (already widened to `i16`), with
+    /// their `scale`. The caller bounds them so that no sum overflows: `|code| × 255 × dim`
+    /// within `i32` (`gabarit-ann` uses 12-bit queries at dimension 512).
+    pub fn from_wide(wide: Vec<i16>, scale: f32) -> QueryKernel {
+        let bias = 128 * wide.iter().map(|&c| i32::from(c)).sum::<i32>();
+        QueryKernel { wide, bias, scale }
+    }
+
+    /// The query codes, widened.
+    pub fn wide(&self) -> &[i16] {
+        &self.wide
+    }
+
     /// The query's quantisation scale.
     pub fn scale(&self) -> f32 {
         self.scale
