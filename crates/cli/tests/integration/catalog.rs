@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{gabarit, run, sample};
+use crate::{gabarit, kill_after, run, sample};
 
 fn data_cmd(data: &Path) -> std::process::Command {
     as_user(data, "cur")
@@ -174,18 +174,9 @@ fn killed_ingestion_resumes_to_the_same_catalog_as_an_uninterrupted_run() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_millis(delay_ms) {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
+        if kill_after(&mut child, Duration::from_millis(delay_ms)) {
             kills += 1;
         }
-        child.wait().unwrap();
     }
     assert!(kills >= 1, "at least one run was killed mid-way");
     let partial = snapshot(&data).len();

@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gabarit_video::testing::{Part, slideshow};
 
 use crate::catalog::{as_user, new_collection, search_json};
-use crate::{gabarit, json_lines, run, sample};
+use crate::{gabarit, json_lines, kill_after, run, sample};
 
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
@@ -170,13 +170,7 @@ fn a_video_killed_half_way_is_redone_whole() {
         .spawn()
         .unwrap();
     // Wait until FFmpeg is decoding for this run, then SIGKILL the ingestion.
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_millis(1200) && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let killed = child.try_wait().unwrap().is_none();
-    child.kill().ok();
-    child.wait().unwrap();
+    let killed = kill_after(&mut child, Duration::from_millis(1200));
     if killed {
         assert!(snapshot(&data).is_empty(), "nothing of a half-processed video is stored");
     }
