@@ -48,6 +48,13 @@ pub struct IngestOptions {
     pub video: VideoOptions,
 }
 
+impl IngestOptions {
+    /// Whether a template matches an objection's suppression template.
+    fn objects_to(&self, template: &[f32]) -> bool {
+        self.suppressions.iter().any(|s| dot(s, template) >= self.suppression_threshold)
+    }
+}
+
 /// How videos are sampled, bounded and tracked.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VideoOptions {
@@ -488,7 +495,6 @@ fn analyze_all(
     done: Sender<ToWriter>,
 ) -> Result<()> {
     let limits = &opts.limits;
-    let objected = |t: &[f32]| opts.suppressions.iter().any(|s| dot(s, t) >= opts.suppression_threshold);
     let mut engine = service.take_engine()?;
     for Work { item, payload, sha256 } in work {
         let bytes = match payload {
@@ -515,7 +521,7 @@ fn analyze_all(
                     let faces: Vec<NewFace> = analysis
                         .faces
                         .into_iter()
-                        .filter(|f| f.template.as_ref().is_none_or(|t| !objected(&t.0)))
+                        .filter(|f| f.template.as_ref().is_none_or(|t| !opts.objects_to(&t.0)))
                         .map(|f| {
                             let template = f.template.map(|t| {
                                 let q = gabarit_index::quant::quantize(&t.0);
@@ -580,7 +586,6 @@ fn analyze_video(
     let v = &opts.video;
     let info = gabarit_video::probe(path, &v.limits).map_err(video_err)?;
     clock.add_total(info.duration_s);
-    let objected = |t: &[f32]| opts.suppressions.iter().any(|s| dot(s, t) >= opts.suppression_threshold);
     let mut tracker: Tracker<Face> = Tracker::new(v.tracker);
     let (mut frames, mut seen, mut suppressed) = (0usize, 0usize, 0usize);
     let mut reached = 0.0f64;
@@ -596,7 +601,7 @@ fn analyze_video(
         let mut sightings = Vec::new();
         for face in analysis.faces {
             let Some(template) = face.template.as_ref().map(|t| t.0.clone()) else { continue };
-            if objected(&template) {
+            if opts.objects_to(&template) {
                 suppressed += 1;
                 continue;
             }
@@ -622,7 +627,7 @@ fn analyze_video(
     let mut spans = Vec::new();
     for track in tracker.finish() {
         // A track is one person: if any kept face matches an objection, none of it is stored.
-        if track.kept.iter().any(|s| objected(&s.template)) {
+        if track.kept.iter().any(|s| opts.objects_to(&s.template)) {
             suppressed += track.sightings;
             continue;
         }
