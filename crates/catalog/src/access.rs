@@ -340,7 +340,7 @@ impl Catalog {
     ) -> Result<(u64, Vec<u64>)> {
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         tx.execute(
             "INSERT INTO searches (actor, case_ref, purpose, query_sha256, collections, gallery_size, started_at, finished_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

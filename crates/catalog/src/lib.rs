@@ -8,7 +8,9 @@
 //! The database runs in WAL mode with foreign keys on; schema changes are numbered
 //! migrations (`PRAGMA user_version`). Each batch of images is stored in one transaction, so
 //! an interrupted ingestion leaves either whole images or nothing. This crate is the only
-//! user of `rusqlite`; it holds no policy and no biometric maths.
+//! user of `rusqlite`; it holds no policy and no biometric maths. Writing transactions begin
+//! IMMEDIATE (they take the write lock first), so several connections to one catalog wait
+//! for each other (busy timeout) instead of failing on a stale snapshot.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 mod access;
+mod jobs;
+pub use jobs::BackgroundJob;
 mod rights;
 pub use rights::{Deleted, RightsRequest};
 mod migrations;
@@ -487,7 +491,7 @@ impl Catalog {
         };
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let mut outcomes = Vec::with_capacity(items.len());
         let ingested_at = now();
         for item in items {

@@ -184,6 +184,25 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         expires_at TEXT NOT NULL
     );",
+    // 6: background jobs asked for over HTTP (ingestion): persisted so that a restarted
+    // server resumes them, with their progress for the UI.
+    "CREATE TABLE background_jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        inputs TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        state TEXT NOT NULL,
+        runs INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0,
+        total INTEGER,
+        faces INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        report TEXT,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    );",
 ];
 
 /// Runs the migrations the database has not seen.
@@ -196,7 +215,7 @@ pub(crate) fn migrate(cat: &mut Catalog) -> Result<()> {
         return Err(Error::TooNew { path: cat.path.clone(), found: version, supported: latest });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = cat.conn.transaction().map_err(err)?;
+        let tx = cat.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         tx.execute_batch(sql).map_err(err)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(err)?;
         tx.commit().map_err(err)?;

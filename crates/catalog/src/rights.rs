@@ -145,7 +145,7 @@ impl Catalog {
     pub fn delete_faces(&mut self, face_ids: &[u64]) -> Result<Deleted> {
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let mut d = Deleted::default();
         let mut images = Vec::new();
         for &id in face_ids {
@@ -196,7 +196,7 @@ impl Catalog {
     pub fn delete_images(&mut self, image_ids: &[u64]) -> Result<Deleted> {
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let mut d = Deleted::default();
         for &id in image_ids {
             d.templates += tx

@@ -390,6 +390,15 @@ struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    video: VideoArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// How videos are read (ingestion, and the server's ingestion jobs).
+#[derive(Args)]
+struct VideoArgs {
     /// Video: frames sampled per second (plus the first frame after each cut).
     #[arg(long, default_value_t = 2.0)]
     video_rate: f64,
@@ -405,8 +414,6 @@ struct IngestArgs {
     /// Video: frames are scaled down to this longer side before detection.
     #[arg(long, default_value_t = 1920)]
     video_max_side: u32,
-    #[command(flatten)]
-    engine: EngineArgs,
 }
 
 #[derive(Args)]
@@ -417,6 +424,12 @@ struct ServeArgs {
     /// Largest upload, MiB (more is refused with 413).
     #[arg(long, default_value_t = 20)]
     max_upload_mib: usize,
+    /// A folder whose files curators may ingest by path over the API (repeatable; uploads
+    /// need none).
+    #[arg(long, value_name = "DIR")]
+    ingest_root: Vec<PathBuf>,
+    #[command(flatten)]
+    video: VideoArgs,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -1132,7 +1145,7 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
         limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
         suppressions: Vec::new(),
         suppression_threshold: rights_threshold,
-        video: video_options(&args)?,
+        video: video_options(&args.video)?,
     };
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(
@@ -1190,7 +1203,7 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn video_options(args: &IngestArgs) -> Result<gabarit_engine::ingest::VideoOptions> {
+fn video_options(args: &VideoArgs) -> Result<gabarit_engine::ingest::VideoOptions> {
     if !(args.video_rate.is_finite() && args.video_rate > 0.0 && args.video_rate <= 120.0) {
         anyhow::bail!("--video-rate: {} is not a rate between 0 and 120 frames per second", args.video_rate);
     }
@@ -1223,9 +1236,19 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
         max_upload_bytes: args.max_upload_mib.max(1) << 20,
         verification_threshold: pack.thresholds.verification,
         rights_threshold: pack.thresholds.rights,
+        ingest_roots: args.ingest_root.clone(),
+        ingest: gabarit_engine::ingest::IngestOptions {
+            collection: String::new(),
+            inputs: Vec::new(),
+            batch_size: 32,
+            limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
+            suppressions: Vec::new(),
+            suppression_threshold: pack.thresholds.rights,
+            video: video_options(&args.video)?,
+        },
     };
     let service = service(models, pack, &args.engine, usize::MAX)?;
-    let state = std::sync::Arc::new(gabarit_server::AppState::new(store, service, calibration, &opts));
+    let state = std::sync::Arc::new(gabarit_server::AppState::new(store, service, calibration, &opts)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -171,8 +171,14 @@ pub fn governed_search(
 /// The faces of a query photo, for a user who may search (checked first: nobody else's
 /// photo is analysed). Needs no store, so a server runs it outside the store's lock.
 pub fn analyze_query(service: &FaceService, who: &Principal, photo: &std::path::Path) -> Result<crate::ImageFaces> {
-    authorize::<actions::Search>(who, Action::Search)?;
+    may_search(who)?;
     service.analyze_photo(photo)
+}
+
+/// Whether `who` may search at all (decided before anything about a request is looked at).
+pub fn may_search(who: &Principal) -> Result<()> {
+    authorize::<actions::Search>(who, Action::Search)?;
+    Ok(())
 }
 
 /// [`governed_search`] with the query photo already analysed by [`analyze_query`].

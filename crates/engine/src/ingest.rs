@@ -854,8 +854,9 @@ fn store_batch(
                 }
                 report.faces += img.faces.len();
                 report.usable_faces += img.faces.iter().filter(|f| f.quality.usable).count();
+                let mut index = store.index.write();
                 for (face_id, v) in template_faces.iter().zip(&vectors) {
-                    store.index.insert(*face_id, collection_id, v)?;
+                    index.insert(*face_id, collection_id, v)?;
                     report.templates += 1;
                 }
             }

@@ -8,6 +8,7 @@
 pub mod eval;
 pub mod governed;
 pub mod ingest;
+pub mod jobs;
 pub mod report;
 pub mod rights;
 pub mod search;

@@ -211,10 +211,13 @@ pub fn erase(
     }
     let ids: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
     let deleted = store.catalog.delete_faces(&ids)?;
-    for id in &ids {
-        store.index.remove(*id)?;
+    {
+        let mut index = store.index.write();
+        for id in &ids {
+            index.remove(*id)?;
+        }
+        index.compact()?;
     }
-    store.index.compact()?;
     store.catalog.close_request(
         request,
         &sha,
@@ -350,12 +353,15 @@ pub fn retention_run(store: &mut Store, who: &Principal, now: jiff::Timestamp) -
         }
         let images: Vec<u64> = expired.iter().map(|(id, _)| *id).collect();
         let deleted = store.catalog.delete_images(&images)?;
-        for (_, faces) in &expired {
-            for f in faces {
-                store.index.remove(*f)?;
+        {
+            let mut index = store.index.write();
+            for (_, faces) in &expired {
+                for f in faces {
+                    index.remove(*f)?;
+                }
             }
+            index.compact()?;
         }
-        store.index.compact()?;
         store.catalog.audit(
             &who.name,
             "retention_delete",

@@ -5,7 +5,6 @@
 use std::io::Read;
 use std::path::Path;
 
-use gabarit_index::VectorIndex;
 use gabarit_inference::Calibration;
 use gabarit_media::DecodeLimits;
 use gabarit_types::{BBox, Quality};
@@ -184,8 +183,15 @@ pub fn search_faces(
             store.index.search(&template.0, k, ids.as_deref())?
         };
         let mut n = 0;
-        for hit in hits.into_iter().filter(|h| h.score >= threshold && !hidden.contains(&h.id)).take(opts.top_k) {
-            let rec = store.catalog.face(hit.id)?;
+        for hit in hits.into_iter().filter(|h| h.score >= threshold && !hidden.contains(&h.id)) {
+            if n == opts.top_k {
+                break;
+            }
+            // Erased by another handle after the index was read: no longer a candidate.
+            let rec = match store.catalog.face(hit.id) {
+                Err(gabarit_catalog::Error::NotFound { .. }) => continue,
+                other => other?,
+            };
             let video = match rec.moment {
                 None => None,
                 Some(m) => {

@@ -12,12 +12,17 @@
 //! threshold searches) or `exact` (a flat scan only). Directories made before the choice
 //! existed have no such file and are `exact`.
 //!
+//! One process may open several handles on a data directory ([`Store::handle`]): each has
+//! its own catalog connection (SQLite in WAL mode: readers never wait for the writer) and all
+//! share one in-memory index ([`SharedIndex`]: searches read it together; an insertion or a
+//! removal holds it alone, briefly). The server runs its requests and its jobs that way.
+//!
 //! Templates are encrypted at rest (AES-256-GCM) in both the catalog and the index files,
 //! under the data directory's data key, itself stored only wrapped by a key-encryption key
 //! (KEK) kept outside the data directory (`keyring.json` holds the wrapped key).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use gabarit_ann::{AnnIndex, AnnOptions};
 use gabarit_catalog::Catalog;
@@ -156,16 +161,103 @@ impl VectorIndex for Index {
     }
 }
 
+/// The index of a data directory, shared by its handles.
+///
+/// Each method takes the lock for its own duration; [`SharedIndex::read`] and
+/// [`SharedIndex::write`] hold it across several calls. A panic while the lock was held does
+/// not make the index unusable: its structures are updated so that a reader never sees half a
+/// change (the graph's seqlocks, the flat index's append-only slots), so the lock is taken
+/// back rather than failing every later request.
+#[derive(Clone)]
+pub struct SharedIndex(Arc<RwLock<Index>>);
+
+impl SharedIndex {
+    fn new(index: Index) -> Self {
+        SharedIndex(Arc::new(RwLock::new(index)))
+    }
+
+    /// Reads it (shared with other readers).
+    pub fn read(&self) -> RwLockReadGuard<'_, Index> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes it (alone).
+    pub fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Templates held.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether top-k searches scan every template.
+    pub fn is_exhaustive(&self) -> bool {
+        self.read().is_exhaustive()
+    }
+
+    /// Top-k (approximate for a graph index).
+    pub fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> gabarit_index::Result<Vec<Hit>> {
+        self.read().search(query, k, collections)
+    }
+
+    /// Top-k by scanning every template.
+    pub fn search_exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        collections: Option<&[u32]>,
+    ) -> gabarit_index::Result<Vec<Hit>> {
+        self.read().search_exact(query, k, collections)
+    }
+
+    /// Every template scoring at least `threshold` (exhaustive).
+    pub fn search_threshold(
+        &self,
+        query: &[f32],
+        threshold: f32,
+        collections: Option<&[u32]>,
+    ) -> gabarit_index::Result<Vec<Hit>> {
+        self.read().search_threshold(query, threshold, collections)
+    }
+
+    /// Adds a template.
+    pub fn insert(&self, id: u64, collection: u32, vector: &[f32]) -> gabarit_index::Result<()> {
+        self.write().insert(id, collection, vector)
+    }
+
+    /// Removes a template; whether it was there.
+    pub fn remove(&self, id: u64) -> gabarit_index::Result<bool> {
+        self.write().remove(id)
+    }
+
+    /// Makes the changes durable.
+    pub fn flush(&self) -> gabarit_index::Result<()> {
+        self.write().flush()
+    }
+
+    /// Rewrites the files without removed templates.
+    pub fn compact(&self) -> gabarit_index::Result<()> {
+        self.write().compact()
+    }
+}
+
 /// A data directory opened for use.
 pub struct Store {
     /// The catalog.
     pub catalog: Catalog,
-    /// The vector index.
-    pub index: Index,
+    /// The vector index (shared with the other handles of this data directory).
+    pub index: SharedIndex,
     /// Its kind.
     pub index_kind: IndexKind,
     root: PathBuf,
     keyring: PathBuf,
+    key: Arc<DataKey>,
 }
 
 /// The data key as the index's record cipher.
@@ -292,7 +384,21 @@ impl Store {
             }
             index.flush()?;
         }
-        Ok(Store { catalog, index, index_kind, root: root.to_path_buf(), keyring })
+        Ok(Store { catalog, index: SharedIndex::new(index), index_kind, root: root.to_path_buf(), keyring, key })
+    }
+
+    /// Another handle on the same data directory: its own catalog connection, the same index.
+    pub fn handle(&self) -> Result<Store> {
+        let mut catalog = Catalog::open(&self.root.join("catalog.db"))?;
+        catalog.set_data_key(self.key.clone());
+        Ok(Store {
+            catalog,
+            index: self.index.clone(),
+            index_kind: self.index_kind,
+            root: self.root.clone(),
+            keyring: self.keyring.clone(),
+            key: self.key.clone(),
+        })
     }
 
     /// The data directory.

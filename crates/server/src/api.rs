@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use gabarit_engine::search::SearchOptions;
-use gabarit_engine::{governed, rights};
+use gabarit_engine::{governed, jobs, rights};
 use gabarit_governance::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,6 +51,8 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(list_collections))
         .routes(routes!(show_collection))
         .routes(routes!(search))
+        .routes(routes!(analyse_query))
+        .routes(routes!(search_query))
         .routes(routes!(review))
         .routes(routes!(show_image))
         .routes(routes!(image_file))
@@ -68,6 +70,9 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(rights_erase))
         .routes(routes!(rights_object))
         .routes(routes!(retention_run))
+        .routes(routes!(list_jobs, submit_job))
+        .routes(routes!(show_job))
+        .routes(routes!(upload))
         .routes(routes!(login, logout))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
@@ -85,7 +90,7 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
             }),
         )
         .with_state(state);
-    (api.merge(public), spec)
+    (api.merge(public).fallback(crate::web::serve), spec)
 }
 
 /// Counts and times every API request by its route pattern (never its ids).
@@ -105,10 +110,7 @@ async fn track(State(state): Shared, req: Request, next: Next) -> Response {
 }
 
 async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
-    let templates = {
-        use gabarit_index::VectorIndex;
-        state.store()?.index.len() as u64
-    };
+    let templates = { state.store()?.index.len() as u64 };
     state.metrics.templates.set(templates);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry)
@@ -326,15 +328,7 @@ fn parse<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, ApiError> 
         (status = 413, description = "Upload over the limit"), (status = 422, description = "No face, not an image…")))]
 async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result<Json<Value>, ApiError> {
     let (mut case_ref, mut purpose) = (String::new(), String::new());
-    let mut opts = SearchOptions {
-        collections: Vec::new(),
-        top_k: 10,
-        threshold: None,
-        face: None,
-        target_fpir: 1e-3,
-        suppression_threshold: Some(state.rights_threshold),
-        exact: false,
-    };
+    let mut opts = default_search(&state);
     for (field, value) in &form.fields {
         match field.as_str() {
             "case_ref" => case_ref.clone_from(value),
@@ -365,6 +359,124 @@ async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result
             state.verification_threshold,
         )
         .map_err(&named)
+    })
+    .await?;
+    Ok(Json(json!(result)))
+}
+
+/// Search options before the request's fields.
+fn default_search(state: &AppState) -> SearchOptions {
+    SearchOptions {
+        collections: Vec::new(),
+        top_k: 10,
+        threshold: None,
+        face: None,
+        target_fpir: 1e-3,
+        suppression_threshold: Some(state.rights_threshold),
+        exact: false,
+    }
+}
+
+/// Query photo (multipart).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct QueryForm {
+    /// The query photo.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    image: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/queries", tag = "search", security(("api_key" = [])),
+    request_body(content = QueryForm, content_type = "multipart/form-data"),
+    responses((status = 201, description = "The faces found on the photo (boxes, quality; never templates) and the query id to search one of them with"),
+        (status = 413, description = "Upload over the limit"), (status = 422, description = "Not an image…")))]
+async fn analyse_query(State(state): Shared, Caller(who): Caller, form: Form) -> Result<Response, ApiError> {
+    if let Some((field, _)) = form.fields.first() {
+        return Err(ApiError::bad_request(format!("unknown field {field:?}")));
+    }
+    let upload = form.image_file()?;
+    let answer = analysing(&state.clone(), move || {
+        let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(form.named(&upload))?;
+        let faces: Vec<Value> = img
+            .faces
+            .iter()
+            .enumerate()
+            .map(|(index, f)| json!({"index": index, "bbox": f.bbox, "score": f.score, "quality": f.quality}))
+            .collect();
+        let (width, height) = (img.width, img.height);
+        let id = state
+            .queries
+            .lock()
+            .map_err(|_| ApiError::internal("the query lock is poisoned"))?
+            .insert(&who.name, &form.name, img)
+            .map_err(|e| ApiError::internal(format!("no randomness for a query id: {e}")))?;
+        Ok(json!({"query_id": id, "name": form.name, "width": width, "height": height, "faces": faces}))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// A search with an analysed query photo.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct QuerySearch {
+    /// Case reference (required).
+    case_ref: String,
+    /// Purpose (required).
+    purpose: String,
+    /// The face of the photo to search with (index in the analysis; default: every face).
+    face: Option<usize>,
+    /// Candidates per query face (default 10, at most 1000).
+    top_k: Option<usize>,
+    /// Minimum score (default: the pack's verification threshold).
+    threshold: Option<f32>,
+    /// Collections to search (default: those granted).
+    #[serde(default)]
+    collections: Vec<String>,
+    /// `true` to scan every template.
+    #[serde(default)]
+    exact: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/queries/{id}/search", tag = "search", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Query id from POST /api/v1/queries")), request_body = QuerySearch,
+    responses((status = 200, description = "Candidates for human review, with the search id (as POST /api/v1/search)"),
+        (status = 404, description = "No such query of this user (or expired)")))]
+async fn search_query(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<String>,
+    Body(req): Body<QuerySearch>,
+) -> Result<Json<Value>, ApiError> {
+    let mut opts = default_search(&state);
+    opts.collections = req.collections;
+    opts.top_k = req.top_k.unwrap_or(10).clamp(1, 1000);
+    opts.threshold = req.threshold;
+    opts.face = req.face;
+    opts.exact = req.exact;
+    governed::may_search(&who)?;
+    let result = blocking(move || {
+        let found =
+            state.queries.lock().map_err(|_| ApiError::internal("the query lock is poisoned"))?.get(&id, &who.name);
+        let Some((name, img)) = found else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("query {id}: no such query of yours (queries expire after 15 minutes)"),
+            ));
+        };
+        let mut store = state.store()?;
+        Ok(governed::governed_search_faces(
+            &mut store,
+            &who,
+            &req.case_ref,
+            &req.purpose,
+            &name,
+            &img,
+            &opts,
+            state.calibration.as_ref(),
+            state.verification_threshold,
+        )?)
     })
     .await?;
     Ok(Json(json!(result)))
@@ -799,4 +911,136 @@ async fn logout(
     }
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], Json(json!({"user": who.name}))).into_response())
+}
+
+/// Ingestion of server paths.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewJob {
+    /// Target collection.
+    collection: String,
+    /// Folders, files or archives on the server, under an ingestion root (`serve --ingest-root`).
+    paths: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", security(("api_key" = [])), request_body = NewJob,
+    responses((status = 202, description = "The job, queued; follow it at /api/v1/jobs/{id}"),
+        (status = 422, description = "A path outside the ingestion roots, a collection without complete governance…")))]
+async fn submit_job(State(state): Shared, Caller(who): Caller, Body(req): Body<NewJob>) -> Result<Response, ApiError> {
+    let job = blocking(move || {
+        let mut store = state.store()?;
+        let paths: Vec<std::path::PathBuf> = req.paths.iter().map(std::path::PathBuf::from).collect();
+        let job = jobs::submit_ingest(&mut store, &who, &req.collection, &paths, &state.ingest_roots)?;
+        drop(store);
+        crate::jobs::wake(&state);
+        Ok(job)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(job))).into_response())
+}
+
+/// Uploaded photos and videos (multipart).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// A file (repeat the field for several).
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/collections/{name}/uploads", tag = "jobs", security(("api_key" = [])),
+    params(("name" = String, Path, description = "Collection")),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 202, description = "The files are kept in the data directory and their ingestion queued (the job)"),
+        (status = 413, description = "Upload over the limit")))]
+async fn upload(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+    mut form: Multipart,
+) -> Result<Response, ApiError> {
+    // Nothing of a caller who may not ingest is read or written.
+    jobs::may_ingest(&who)?;
+    let mut files = Vec::new();
+    while let Some(field) = form.next_field().await? {
+        if field.name() != Some("file") {
+            return Err(ApiError::bad_request(format!("unknown field {:?}: send files as `file`", field.name())));
+        }
+        let file_name = safe_file_name(field.file_name().unwrap_or_default());
+        files.push((file_name, field.bytes().await?));
+    }
+    if files.is_empty() {
+        return Err(ApiError::bad_request("field file: no file uploaded"));
+    }
+    let job = blocking(move || {
+        let root = jobs::uploads_dir(&*state.store()?);
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+        let staging = root.join(format!(".incoming-{}", hex::encode(id)));
+        let dir = root.join(format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S"), hex::encode(id)));
+        // Written aside, then moved in whole: a failed upload leaves nothing behind.
+        let write = || -> std::io::Result<()> {
+            fs_err::create_dir_all(&staging)?;
+            for (i, (file_name, bytes)) in files.iter().enumerate() {
+                fs_err::write(staging.join(format!("{i:04}-{file_name}")), bytes)?;
+            }
+            fs_err::rename(&staging, &dir)
+        };
+        if let Err(e) = write() {
+            let _ = fs_err::remove_dir_all(&staging);
+            return Err(ApiError::internal(format!("cannot keep the upload: {e}")));
+        }
+        let mut store = state.store()?;
+        match jobs::submit_ingest(&mut store, &who, &name, std::slice::from_ref(&dir), &[]) {
+            Ok(job) => {
+                drop(store);
+                crate::jobs::wake(&state);
+                Ok(job)
+            }
+            Err(e) => {
+                let _ = fs_err::remove_dir_all(&dir);
+                Err(e.into())
+            }
+        }
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(job))).into_response())
+}
+
+/// A file name safe to write in the uploads folder: letters, digits, `.`, `-`, `_` only, no
+/// leading dot, at most 100 characters.
+fn safe_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let clean = clean.trim_start_matches('.');
+    let clean: String = clean.chars().rev().take(100).collect::<Vec<_>>().into_iter().rev().collect();
+    if clean.is_empty() { "upload".into() } else { clean }
+}
+
+/// How many jobs a listing shows.
+#[derive(Deserialize, utoipa::IntoParams)]
+struct JobListing {
+    /// At most this many, newest first (default 50, at most 500).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", security(("api_key" = [])), params(JobListing),
+    responses((status = 200, description = "Recent jobs, newest first, with their progress")))]
+async fn list_jobs(
+    State(state): Shared,
+    Caller(who): Caller,
+    Params(listing): Params<JobListing>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = listing.limit.unwrap_or(50).clamp(1, 500);
+    let items = blocking(move || Ok(jobs::list_jobs(&*state.store()?, &who, limit)?)).await?;
+    Ok(Json(json!({"items": items})))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Job id")),
+    responses((status = 200, description = "The job: state (queued, running, done, failed), files done and in all, faces, report or error")))]
+async fn show_job(State(state): Shared, Caller(who): Caller, Param(id): Param<u64>) -> Result<Json<Value>, ApiError> {
+    let job = blocking(move || Ok(jobs::job(&*state.store()?, &who, id)?)).await?;
+    Ok(Json(json!(job)))
 }

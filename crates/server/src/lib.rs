@@ -5,14 +5,20 @@
 //! use case of `gabarit-engine`, which authorises (the core's policy) and audits. The server
 //! adds no rule and bypasses none. No response ever carries a template.
 //!
+//! The web UI (`web/`, built with Vite) is embedded and served from `/` ([`web`]).
+//!
 //! Errors are JSON `{"error": {"code", "message"}}` with a stable code ([`ApiError`]).
 
 mod api;
 mod error;
+mod jobs;
 mod metrics;
+mod queries;
+pub mod web;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use gabarit_engine::FaceService;
 use gabarit_engine::store::Store;
@@ -23,17 +29,23 @@ pub use error::ApiError;
 
 /// Everything a request may need, shared by all requests.
 pub struct AppState {
-    store: Mutex<Store>,
+    stores: StorePool,
     service: FaceService,
     calibration: Option<Calibration>,
     verification_threshold: f32,
     rights_threshold: f32,
     max_upload_bytes: usize,
+    ingest_roots: Vec<std::path::PathBuf>,
+    ingest: gabarit_engine::ingest::IngestOptions,
+    /// Wakes the job runner when a job is queued.
+    jobs_queued: (Mutex<bool>, std::sync::Condvar),
     metrics: metrics::Metrics,
     failed_logins: Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
     /// Requests that run the face models at once (twice the engines: one running, one ready);
     /// the others wait here, cheaply, instead of holding a thread and their upload.
     analysing: tokio::sync::Semaphore,
+    /// Analysed query photos awaiting the user's choice of face.
+    queries: Mutex<queries::Queries>,
 }
 
 /// What the server needs besides the data directory and the face engines.
@@ -45,27 +57,77 @@ pub struct ServerOptions {
     pub verification_threshold: f32,
     /// The pack's rights threshold (objections).
     pub rights_threshold: f32,
+    /// Folders curators may ingest from by path (uploads need none).
+    pub ingest_roots: Vec<std::path::PathBuf>,
+    /// How the server's ingestion jobs read files (collection and inputs come with each job).
+    pub ingest: gabarit_engine::ingest::IngestOptions,
 }
 
 impl AppState {
     /// Shared state over an opened store and a face service.
-    pub fn new(store: Store, service: FaceService, calibration: Option<Calibration>, opts: &ServerOptions) -> Self {
+    pub fn new(
+        store: Store,
+        service: FaceService,
+        calibration: Option<Calibration>,
+        opts: &ServerOptions,
+    ) -> gabarit_engine::Result<Self> {
         let permits = service.config().workers.max(1) * 2;
-        AppState {
+        Ok(AppState {
             analysing: tokio::sync::Semaphore::new(permits),
-            store: Mutex::new(store),
+            stores: StorePool::new(store, STORE_HANDLES)?,
             service,
             calibration,
             verification_threshold: opts.verification_threshold,
             rights_threshold: opts.rights_threshold,
             max_upload_bytes: opts.max_upload_bytes,
+            ingest_roots: opts.ingest_roots.clone(),
+            ingest: opts.ingest.clone(),
+            jobs_queued: (Mutex::new(false), std::sync::Condvar::new()),
             metrics: metrics::Metrics::default(),
             failed_logins: Mutex::new(std::collections::HashMap::new()),
-        }
+            queries: Mutex::new(queries::Queries::default()),
+        })
     }
 
+    /// A handle on the data directory for this request (waits when all are in use).
     fn store(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
-        self.store.lock().map_err(|_| ApiError::internal("the data directory lock is poisoned"))
+        self.stores.get()
+    }
+}
+
+/// Handles on the data directory a server keeps: requests use them at once, each with its
+/// own catalog connection, all sharing the index.
+const STORE_HANDLES: usize = 8;
+
+/// The server's handles on its data directory.
+struct StorePool {
+    handles: Vec<Mutex<Store>>,
+    next: AtomicUsize,
+}
+
+impl StorePool {
+    fn new(store: Store, count: usize) -> gabarit_engine::Result<Self> {
+        let mut handles = Vec::with_capacity(count);
+        for _ in 1..count.max(1) {
+            handles.push(Mutex::new(store.handle()?));
+        }
+        handles.push(Mutex::new(store));
+        Ok(StorePool { handles, next: AtomicUsize::new(0) })
+    }
+
+    /// A free handle, else the next one in turn once it is free.
+    fn get(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
+        let poisoned = || ApiError::internal("a data directory handle is poisoned");
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.handles.len();
+        for i in 0..n {
+            match self.handles[(start + i) % n].try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
+            }
+        }
+        self.handles[start % n].lock().map_err(|_| poisoned())
     }
 }
 
@@ -76,6 +138,7 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    jobs::start_runner(state.clone())?;
     let (app, _) = router(state);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

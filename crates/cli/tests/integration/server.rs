@@ -75,6 +75,8 @@ fn photo_form(photo: &[u8], name: &str) -> multipart::Form {
 fn valid_body(path: &str) -> Value {
     match path {
         "/api/v1/candidates/{id}/review" => serde_json::json!({"decision": "confirm"}),
+        "/api/v1/jobs" => serde_json::json!({"collection": "press", "paths": ["/nonexistent"]}),
+        "/api/v1/queries/{id}/search" => serde_json::json!({"case_ref": "CASE-7", "purpose": "test", "face": 0}),
         "/api/v1/users" => serde_json::json!({"name": "newcomer", "roles": ["reviewer"]}),
         "/api/v1/users/{name}/grants" => serde_json::json!({"collection": "press"}),
         "/api/v1/collections" => serde_json::json!({"name": "extra", "governance": {}}),
@@ -90,7 +92,7 @@ fn allowed_and_refused(method: &str, path: &str) -> (&'static str, Option<&'stat
     match (method, path) {
         ("get", "/api/v1/me" | "/api/v1/collections" | "/api/v1/collections/{name}") => ("rita", None),
         ("post", "/api/v1/collections") => ("cur", Some("inv")),
-        ("post", "/api/v1/search") => ("inv", Some("dora")),
+        ("post", "/api/v1/search" | "/api/v1/queries" | "/api/v1/queries/{id}/search") => ("inv", Some("dora")),
         ("post", "/api/v1/candidates/{id}/review") => ("rita", Some("inv")),
         ("get", "/api/v1/images/{id}" | "/api/v1/images/{id}/file" | "/api/v1/faces/{id}/crop") => {
             ("cur", Some("rita"))
@@ -103,6 +105,9 @@ fn allowed_and_refused(method: &str, path: &str) -> (&'static str, Option<&'stat
         | ("post", "/api/v1/rights/{id}/access" | "/api/v1/rights/{id}/erase" | "/api/v1/rights/{id}/object")
         | ("post", "/api/v1/retention/run") => ("dora", Some("inv")),
         ("delete", "/api/v1/session") => ("rita", None),
+        ("get" | "post", "/api/v1/jobs")
+        | ("get", "/api/v1/jobs/{id}")
+        | ("post", "/api/v1/collections/{name}/uploads") => ("cur", Some("inv")),
         (m, other) => panic!("{m} {other} has no row in the security table: add one"),
     }
 }
@@ -133,8 +138,11 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
             let request = |key: Option<&str>| {
                 let mut r = match method.as_str() {
                     "get" => http.get(&url),
-                    "post" if path.ends_with("/search") => http.post(&url).multipart(search_form(&photo, "obama.jpg")),
-                    "post" if path.contains("/rights/{id}/") => {
+                    "post" if path == "/api/v1/search" => http.post(&url).multipart(search_form(&photo, "obama.jpg")),
+                    "post" if path.ends_with("/uploads") => http.post(&url).multipart(
+                        multipart::Form::new().part("file", multipart::Part::bytes(photo.clone()).file_name("x.jpg")),
+                    ),
+                    "post" if path.contains("/rights/{id}/") || path == "/api/v1/queries" => {
                         http.post(&url).multipart(photo_form(&photo, "obama.jpg"))
                     }
                     "post" => http.post(&url).json(&valid_body(path)),
@@ -166,7 +174,7 @@ fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23, "every route of the API is in the spec and was checked");
+    assert_eq!(checked, 29, "every route of the API is in the spec and was checked");
     // Public: health, metrics (counts, never ids or people), the spec itself.
     assert_eq!(http.get(format!("{}/healthz", server.base)).send().unwrap().text().unwrap(), "ok\n");
     let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
@@ -452,4 +460,315 @@ fn sessions_need_a_password_a_csrf_token_and_survive_only_until_logout() {
         error_code(http.get(url("/api/v1/me")).header("Cookie", &session).send().unwrap()),
         (401, "session_expired".into())
     );
+}
+
+#[test]
+fn a_photo_analysed_once_is_searched_by_the_face_picked_and_only_by_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery(dir.path());
+    let server = start(&data, &[]);
+    let http = Client::new();
+    // players.jpg holds several faces: the analysis lists them, boxes inside the photo.
+    let photo = fs_err::read(sample("players.jpg")).unwrap();
+    let resp = http
+        .post(format!("{}/api/v1/queries", server.base))
+        .header("X-Api-Key", &keys["inv"])
+        .multipart(photo_form(&photo, "players.jpg"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let analysed: Value = resp.json().unwrap();
+    assert!(!has_long_number_array(&analysed), "no template in the analysis: {analysed}");
+    let decoded = image::load_from_memory(&photo).unwrap();
+    assert_eq!(
+        (analysed["width"].as_u64(), analysed["height"].as_u64()),
+        (Some(decoded.width().into()), Some(decoded.height().into()))
+    );
+    let faces = analysed["faces"].as_array().unwrap();
+    assert!(faces.len() >= 3, "{analysed}");
+    for (i, f) in faces.iter().enumerate() {
+        assert_eq!(f["index"].as_u64(), Some(i as u64));
+        let b: Vec<f64> = f["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(b[0] < b[2] && b[1] < b[3] && b[2] <= f64::from(decoded.width()) + 1.0, "{f}");
+    }
+    let query = analysed["query_id"].as_str().unwrap().to_string();
+    let search = |user: &str, body: Value| {
+        http.post(format!("{}/api/v1/queries/{query}/search", server.base))
+            .header("X-Api-Key", &keys[user])
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    // Each face picked is searched alone; players.jpg itself is in the gallery, so the face
+    // picked finds its own copy at rank 1 with a score near 1, at the same place.
+    for pick in [0usize, 2] {
+        let resp = search("inv", serde_json::json!({"case_ref": "CASE-8", "purpose": "which player", "face": pick}));
+        assert_eq!(resp.status().as_u16(), 200);
+        let found: Value = resp.json().unwrap();
+        assert_eq!(found["query"], "players.jpg");
+        let candidates = found["candidates"].as_array().unwrap();
+        assert!(candidates.iter().all(|c| c["query_face"] == pick), "only the face picked: {found}");
+        let best = &candidates[0];
+        assert!(best["path"].as_str().unwrap().ends_with("players.jpg"), "{found}");
+        assert!(best["score"].as_f64().unwrap() > 0.95, "{best}");
+        let b: Vec<f64> = best["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let q: Vec<f64> = faces[pick]["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(b.iter().zip(&q).all(|(a, b)| (a - b).abs() < 3.0), "the picked face {q:?}, found {b:?}");
+    }
+    // Another user cannot use this query, nor can anyone after a typo.
+    let resp = search("raoul", serde_json::json!({"case_ref": "C", "purpose": "p", "face": 0}));
+    assert_eq!(error_code(resp), (403, "forbidden".into()), "a reviewer may not search");
+    let resp = http
+        .post(format!("{}/api/v1/queries/qdeadbeef/search", server.base))
+        .header("X-Api-Key", &keys["inv"])
+        .json(&serde_json::json!({"case_ref": "C", "purpose": "p"}))
+        .send()
+        .unwrap();
+    assert_eq!(error_code(resp), (404, "not_found".into()));
+    // A search still needs its case reference and purpose, and names unknown fields.
+    assert_eq!(error_code(search("inv", serde_json::json!({"case_ref": " ", "purpose": "p"}))).0, 422);
+    let resp = search("inv", serde_json::json!({"case_ref": "C", "purpose": "p", "colection": ["press"]}));
+    let (status, _) = error_code(resp);
+    assert!(status == 400 || status == 422, "{status}");
+    // Searches with the query were audited, with the upload's name and hash.
+    let entries: Value = http
+        .get(format!("{}/api/v1/audit", server.base))
+        .header("X-Api-Key", &keys["dora"])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let searches = entries["items"].as_array().unwrap().iter().filter(|e| e["action"] == "search").count();
+    assert_eq!(searches, 2, "{entries}");
+}
+
+#[test]
+fn the_web_ui_is_served_from_the_binary_with_a_strict_content_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection(&data, "press");
+    let server = start(&data, &[]);
+    let http = Client::new();
+    let page = http.get(format!("{}/", server.base)).send().unwrap();
+    let status = page.status().as_u16();
+    let csp = page.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+    let body = page.text().unwrap();
+    if status == 503 {
+        panic!("the web UI was not built into this binary (run scripts/web-build.sh, then cargo build): {body}");
+    }
+    assert_eq!(status, 200);
+    assert!(body.contains("<script") && body.contains("/assets/"), "{body}");
+    let csp = csp.expect("a Content-Security-Policy header");
+    assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    // Every asset the page names is served, with its type.
+    let assets: Vec<&str> = body.split('"').filter(|s| s.starts_with("/assets/")).collect();
+    assert!(!assets.is_empty());
+    for a in assets {
+        let resp = http.get(format!("{}{a}", server.base)).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{a}");
+        let kind = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(kind.contains("javascript") || kind.contains("css") || kind.starts_with("image/"), "{a}: {kind}");
+    }
+    // UI routes fall back to the page; unknown files and API paths do not.
+    assert_eq!(http.get(format!("{}/search", server.base)).send().unwrap().status().as_u16(), 200);
+    assert_eq!(http.get(format!("{}/nothing.js", server.base)).send().unwrap().status().as_u16(), 404);
+    assert_eq!(
+        error_code(http.get(format!("{}/api/v1/nothing", server.base)).send().unwrap()),
+        (404, "not_found".into())
+    );
+}
+
+/// Polls a job until it has ended (or `wait` passed); returns its last state.
+fn wait_for_job(http: &Client, base: &str, key: &str, id: u64, wait: std::time::Duration) -> Value {
+    let t = std::time::Instant::now();
+    loop {
+        let job: Value =
+            http.get(format!("{base}/api/v1/jobs/{id}")).header("X-Api-Key", key).send().unwrap().json().unwrap();
+        if job["state"] == "done" || job["state"] == "failed" || t.elapsed() > wait {
+            return job;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn collection_counts(http: &Client, base: &str, key: &str) -> Value {
+    let v: Value =
+        http.get(format!("{base}/api/v1/collections/press")).header("X-Api-Key", key).send().unwrap().json().unwrap();
+    v["collection"].clone()
+}
+
+#[test]
+fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection(&data, "press");
+    let (allowed, outside) = (dir.path().join("archive"), dir.path().join("private"));
+    fs_err::create_dir_all(&allowed).unwrap();
+    fs_err::create_dir_all(&outside).unwrap();
+    for n in ["players.jpg", "biden.jpg", "obama2.jpg"] {
+        fs_err::copy(sample(n), allowed.join(n)).unwrap();
+    }
+    fs_err::copy(sample("obama3.jpg"), outside.join("obama3.jpg")).unwrap();
+    let keys: BTreeMap<&str, String> = ["cur", "inv"].into_iter().map(|u| (u, key(&data, u))).collect();
+    let server = start(&data, &["--ingest-root", allowed.to_str().unwrap()]);
+    let http = Client::new();
+    let submit = |body: Value| {
+        http.post(format!("{}/api/v1/jobs", server.base)).header("X-Api-Key", &keys["cur"]).json(&body).send().unwrap()
+    };
+    // Outside the roots (directly, or by climbing out of one): refused, nothing queued.
+    for path in [outside.display().to_string(), format!("{}/../private", allowed.display())] {
+        let resp = submit(serde_json::json!({"collection": "press", "paths": [path]}));
+        let (status, code) = error_code(resp);
+        assert_eq!((status, code.as_str()), (422, "invalid"), "{path}");
+    }
+    let resp = submit(serde_json::json!({"collection": "press", "paths": [allowed]}));
+    assert_eq!(resp.status().as_u16(), 202);
+    let job: Value = resp.json().unwrap();
+    let done = wait_for_job(
+        &http,
+        &server.base,
+        &keys["cur"],
+        job["id"].as_u64().unwrap(),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!((done["done"].as_u64(), done["total"].as_u64()), (Some(3), Some(3)), "{done}");
+    assert_eq!(done["report"]["ingested"], 3, "{done}");
+    let faces_by_path = done["faces"].as_u64().unwrap();
+    assert!(faces_by_path >= 5, "players.jpg alone has several faces: {done}");
+    // An upload: kept in the data directory, ingested by a job; its names are made safe.
+    let form = multipart::Form::new()
+        .part(
+            "file",
+            multipart::Part::bytes(fs_err::read(sample("obama3.jpg")).unwrap()).file_name("../../evil name.jpg"),
+        )
+        .part("file", multipart::Part::bytes(fs_err::read(sample("biden.jpg")).unwrap()).file_name("biden.jpg"));
+    let resp = http
+        .post(format!("{}/api/v1/collections/press/uploads", server.base))
+        .header("X-Api-Key", &keys["cur"])
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let job: Value = resp.json().unwrap();
+    let input = job["inputs"][0].as_str().unwrap().to_string();
+    assert!(input.starts_with(data.join("uploads").canonicalize().unwrap().to_str().unwrap()), "{job}");
+    let done = wait_for_job(
+        &http,
+        &server.base,
+        &keys["cur"],
+        job["id"].as_u64().unwrap(),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(
+        (done["report"]["ingested"].as_u64(), done["report"]["duplicates"].as_u64()),
+        (Some(1), Some(1)),
+        "biden.jpg was there: {done}"
+    );
+    let kept: Vec<String> =
+        fs_err::read_dir(&input).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().all(|n| !n.contains('/') && !n.contains(' ') && !n.starts_with('.')), "{kept:?}");
+    // The uploaded photo is searchable.
+    let found: Value = http
+        .post(format!("{}/api/v1/search", server.base))
+        .header("X-Api-Key", &keys["inv"])
+        .multipart(search_form(&fs_err::read(sample("obama.jpg")).unwrap(), "obama.jpg"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let paths: Vec<&str> =
+        found["candidates"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("evil_name.jpg")) && paths.iter().any(|p| p.ends_with("obama2.jpg")),
+        "{paths:?}"
+    );
+    // An investigator may neither follow nor submit jobs; the list shows both, newest first.
+    assert_eq!(
+        error_code(http.get(format!("{}/api/v1/jobs", server.base)).header("X-Api-Key", &keys["inv"]).send().unwrap())
+            .0,
+        403
+    );
+    let list: Value = http
+        .get(format!("{}/api/v1/jobs", server.base))
+        .header("X-Api-Key", &keys["cur"])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ids: Vec<u64> = list["items"].as_array().unwrap().iter().map(|j| j["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] > ids[1]);
+}
+
+#[test]
+fn a_server_killed_during_a_job_resumes_it_at_restart_without_duplicates_or_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection(&data, "press");
+    let archive = dir.path().join("archive");
+    fs_err::create_dir_all(&archive).unwrap();
+    // 48 distinct files (the same photos with different trailing bytes: distinct content,
+    // the same faces).
+    let names = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "yaoming.jpg", "gdp.jpg"];
+    let mut expected_faces = 0;
+    let face_counts: BTreeMap<&str, u64> = names
+        .iter()
+        .map(|n| {
+            let out = run(crate::gabarit().arg("faces").arg(sample(n)));
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            (*n, v["faces"].as_array().unwrap().len() as u64)
+        })
+        .collect();
+    for copy in 0..8u8 {
+        for n in names {
+            let mut bytes = fs_err::read(sample(n)).unwrap();
+            bytes.extend_from_slice(&[copy; 16]);
+            fs_err::write(archive.join(format!("{copy}-{n}")), bytes).unwrap();
+            expected_faces += face_counts[n];
+        }
+    }
+    let cur = key(&data, "cur");
+    let http = Client::new();
+    let mut server = start(&data, &["--ingest-root", archive.to_str().unwrap()]);
+    let job: Value = http
+        .post(format!("{}/api/v1/jobs", server.base))
+        .header("X-Api-Key", &cur)
+        .json(&serde_json::json!({"collection": "press", "paths": [archive]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = job["id"].as_u64().unwrap();
+    // Wait until part of it is stored, then SIGKILL the server.
+    let t = std::time::Instant::now();
+    loop {
+        let job: Value = http
+            .get(format!("{}/api/v1/jobs/{id}", server.base))
+            .header("X-Api-Key", &cur)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let stored = collection_counts(&http, &server.base, &cur)["images"].as_u64().unwrap_or(0);
+        assert_ne!(job["state"], "done", "the job ended before it could be interrupted: {job}");
+        if stored > 0 {
+            break;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(120), "{job}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    // Restarted, the server resumes the job by itself.
+    server = start(&data, &["--ingest-root", archive.to_str().unwrap()]);
+    let done = wait_for_job(&http, &server.base, &cur, id, std::time::Duration::from_secs(300));
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["runs"], 2, "resumed once: {done}");
+    assert!(done["report"]["duplicates"].as_u64().unwrap() > 0, "the second run skipped what the first stored: {done}");
+    let counts = collection_counts(&http, &server.base, &cur);
+    assert_eq!(counts["images"].as_u64(), Some(48), "{counts}");
+    assert_eq!(counts["faces"].as_u64(), Some(expected_faces), "{counts}");
 }

@@ -1,0 +1,169 @@
+//! Background jobs asked for over HTTP: a queue persisted in the catalog, so that a server
+//! restarted while a job ran resumes it, and so that any handle can report a job's progress.
+//!
+//! States: `queued` → `running` → `done` or `failed`. A job found `running` when a server
+//! starts was interrupted: it goes back to `queued` (its work is idempotent: ingestion skips
+//! what the collection already holds).
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::{Catalog, Error, Result, now};
+
+/// A background job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackgroundJob {
+    /// Id.
+    pub id: u64,
+    /// Kind (`ingest`).
+    pub kind: String,
+    /// Target collection.
+    pub collection: String,
+    /// Its inputs (paths on the server).
+    pub inputs: Vec<String>,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// How many times it was started (more than 1: resumed after an interruption).
+    pub runs: u32,
+    /// Files handled in the current run.
+    pub done: u64,
+    /// Files in all (known once the inputs were listed).
+    pub total: Option<u64>,
+    /// Faces stored in the current run.
+    pub faces: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The run's report (JSON), once done.
+    pub report: Option<serde_json::Value>,
+    /// When it was asked for.
+    pub created_at: String,
+    /// When its last run started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, kind, collection, inputs, requested_by, state, runs, done, total, faces, error, report, \
+                       created_at, started_at, finished_at";
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackgroundJob> {
+    let inputs: String = r.get(3)?;
+    let report: Option<String> = r.get(11)?;
+    Ok(BackgroundJob {
+        id: r.get::<_, i64>(0)? as u64,
+        kind: r.get(1)?,
+        collection: r.get(2)?,
+        inputs: serde_json::from_str(&inputs).unwrap_or_default(),
+        requested_by: r.get(4)?,
+        state: r.get(5)?,
+        runs: r.get(6)?,
+        done: r.get::<_, i64>(7)? as u64,
+        total: r.get::<_, Option<i64>>(8)?.map(|t| t as u64),
+        faces: r.get::<_, i64>(9)? as u64,
+        error: r.get(10)?,
+        report: report.and_then(|r| serde_json::from_str(&r).ok()),
+        created_at: r.get(12)?,
+        started_at: r.get(13)?,
+        finished_at: r.get(14)?,
+    })
+}
+
+impl Catalog {
+    /// Queues a job; returns it.
+    pub fn queue_job(
+        &self,
+        kind: &str,
+        collection: &str,
+        inputs: &[String],
+        requested_by: &str,
+    ) -> Result<BackgroundJob> {
+        let inputs = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.conn
+            .execute(
+                "INSERT INTO background_jobs (kind, collection, inputs, requested_by, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+                params![kind, collection, inputs, requested_by, now()],
+            )
+            .map_err(self.err())?;
+        let id = self.conn.last_insert_rowid() as u64;
+        self.background_job(id)?.ok_or_else(|| Error::NotFound { kind: "job", name: id.to_string() })
+    }
+
+    /// A job by id.
+    pub fn background_job(&self, id: u64) -> Result<Option<BackgroundJob>> {
+        self.conn
+            .query_row(&format!("SELECT {COLUMNS} FROM background_jobs WHERE id = ?1"), params![id as i64], job_row)
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Jobs, newest first, at most `limit`.
+    pub fn background_jobs(&self, limit: usize) -> Result<Vec<BackgroundJob>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM background_jobs ORDER BY id DESC LIMIT ?1"))
+            .map_err(self.err())?;
+        let rows = stmt.query_map(params![limit as i64], job_row).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// Takes the oldest queued job and marks it running (one taker wins); `None` when none.
+    pub fn claim_job(&mut self) -> Result<Option<BackgroundJob>> {
+        let path = self.path.clone();
+        let err = |source| Error::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let id: Option<i64> = tx
+            .query_row("SELECT min(id) FROM background_jobs WHERE state = 'queued'", [], |r| r.get(0))
+            .map_err(err)?;
+        let Some(id) = id else { return Ok(None) };
+        tx.execute(
+            "UPDATE background_jobs SET state = 'running', runs = runs + 1, done = 0, total = NULL, faces = 0,
+             started_at = ?1 WHERE id = ?2",
+            params![now(), id],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.background_job(id as u64)
+    }
+
+    /// Records a running job's progress.
+    pub fn job_progress(&self, id: u64, done: u64, total: u64, faces: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE background_jobs SET done = ?1, total = ?2, faces = ?3 WHERE id = ?4 AND state = 'running'",
+                params![done as i64, total as i64, faces as i64, id as i64],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Ends a job: `done` with its report, or `failed` with the reason.
+    pub fn end_job(&self, id: u64, outcome: std::result::Result<&serde_json::Value, &str>) -> Result<()> {
+        let (state, report, error) = match outcome {
+            Ok(report) => ("done", Some(report.to_string()), None),
+            Err(why) => ("failed", None, Some(why.to_string())),
+        };
+        self.conn
+            .execute(
+                "UPDATE background_jobs SET state = ?1, report = ?2, error = ?3, finished_at = ?4 WHERE id = ?5",
+                params![state, report, error, now(), id as i64],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Puts jobs left `running` by a stopped server back in the queue; returns their ids.
+    pub fn requeue_interrupted_jobs(&self) -> Result<Vec<u64>> {
+        let mut stmt = self
+            .conn
+            .prepare("UPDATE background_jobs SET state = 'queued' WHERE state = 'running' RETURNING id")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(self.err())?;
+        let mut ids: Vec<u64> =
+            rows.map(|r| r.map(|id| id as u64)).collect::<rusqlite::Result<_>>().map_err(self.err())?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+}

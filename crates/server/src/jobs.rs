@@ -1,0 +1,51 @@
+//! The job runner: one thread that runs the queued background jobs (ingestion) one after the
+//! other, on its own handle on the data directory, so that requests go on being served. Jobs
+//! a previous server left running are queued again at start (see `gabarit_engine::jobs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gabarit_engine::jobs;
+
+use crate::AppState;
+
+/// How long the runner sleeps when the queue is empty and nobody wakes it.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// Queues again the interrupted jobs and starts the runner thread.
+pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
+    let other = |e: &dyn std::fmt::Display| std::io::Error::other(format!("job runner: {e}"));
+    let mut store = {
+        let shared = state.store().map_err(|e| other(&e.message))?;
+        shared.handle().map_err(|e| other(&e))?
+    };
+    jobs::requeue_interrupted(&store).map_err(|e| other(&e))?;
+    std::thread::Builder::new().name("gabarit-jobs".into()).spawn(move || {
+        loop {
+            match jobs::run_next(&state.service, &mut store, &state.ingest) {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "the job runner could not read its queue"),
+            }
+            let (queued, wake) = &state.jobs_queued;
+            let Ok(mut flag) = queued.lock() else { return };
+            if !*flag {
+                flag = match wake.wait_timeout(flag, IDLE_CHECK) {
+                    Ok((flag, _)) => flag,
+                    Err(_) => return,
+                };
+            }
+            *flag = false;
+        }
+    })?;
+    Ok(())
+}
+
+/// Wakes the runner: a job was queued.
+pub fn wake(state: &AppState) {
+    let (queued, wake) = &state.jobs_queued;
+    if let Ok(mut flag) = queued.lock() {
+        *flag = true;
+        wake.notify_one();
+    }
+}
