@@ -428,6 +428,10 @@ struct ServeArgs {
     /// need none).
     #[arg(long, value_name = "DIR")]
     ingest_root: Vec<PathBuf>,
+    /// Apply the collections' retention at start and then every this many hours (0: at start
+    /// only).
+    #[arg(long, default_value_t = 24)]
+    retention_hours: u64,
     #[command(flatten)]
     video: VideoArgs,
     #[command(flatten)]
@@ -1237,6 +1241,8 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
         verification_threshold: pack.thresholds.verification,
         rights_threshold: pack.thresholds.rights,
         ingest_roots: args.ingest_root.clone(),
+        retention_every: (args.retention_hours > 0)
+            .then(|| std::time::Duration::from_secs(args.retention_hours * 3600)),
         ingest: gabarit_engine::ingest::IngestOptions {
             collection: String::new(),
             inputs: Vec::new(),

@@ -333,6 +333,20 @@ pub struct RetentionReport {
 /// Deletes what has expired at `now` under each collection's retention (dpo).
 pub fn retention_run(store: &mut Store, who: &Principal, now: jiff::Timestamp) -> Result<RetentionReport> {
     authorize::<actions::Other>(who, Action::Retention)?;
+    delete_expired(store, &who.name, now)
+}
+
+/// The actor the audit log names for retention run on schedule by the server.
+pub const SCHEDULED_RETENTION: &str = "retention-schedule";
+
+/// Retention run by the server on its own schedule (daily): no user asks for it, because each
+/// collection's controller set its retention when it was created; audited as
+/// [`SCHEDULED_RETENTION`].
+pub fn scheduled_retention(store: &mut Store, now: jiff::Timestamp) -> Result<RetentionReport> {
+    delete_expired(store, SCHEDULED_RETENTION, now)
+}
+
+fn delete_expired(store: &mut Store, actor: &str, now: jiff::Timestamp) -> Result<RetentionReport> {
     let mut out = Vec::new();
     for c in store.catalog.collections()? {
         let name = c.collection.name.clone();
@@ -363,7 +377,7 @@ pub fn retention_run(store: &mut Store, who: &Principal, now: jiff::Timestamp) -
             index.compact()?;
         }
         store.catalog.audit(
-            &who.name,
+            actor,
             "retention_delete",
             json!({"collection": name, "cutoff": cutoff.to_string(), "now": now.to_string(), "images": deleted.images, "faces": deleted.faces, "templates": deleted.templates}),
         )?;

@@ -1,6 +1,8 @@
 //! The job runner: one thread that runs the queued background jobs (ingestion) one after the
 //! other, on its own handle on the data directory, so that requests go on being served. Jobs
 //! a previous server left running are queued again at start (see `gabarit_engine::jobs`).
+//! Between jobs it applies the collections' retention: at start, then every
+//! `ServerOptions::retention_every` (a day by default).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,17 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
     };
     jobs::requeue_interrupted(&store).map_err(|e| other(&e))?;
     std::thread::Builder::new().name("gabarit-jobs".into()).spawn(move || {
+        let mut retention_due = Some(std::time::Instant::now());
         loop {
+            if let Some(due) = retention_due
+                && due <= std::time::Instant::now()
+            {
+                match gabarit_engine::rights::scheduled_retention(&mut store, jiff::Timestamp::now()) {
+                    Ok(report) => tracing::info!(collections = report.collections.len(), "retention applied"),
+                    Err(e) => tracing::error!(error = %e, "retention could not be applied"),
+                }
+                retention_due = state.retention_every.map(|every| std::time::Instant::now() + every);
+            }
             match jobs::run_next(&state.service, &mut store, &state.ingest) {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}

@@ -37,6 +37,7 @@ pub struct AppState {
     max_upload_bytes: usize,
     ingest_roots: Vec<std::path::PathBuf>,
     ingest: gabarit_engine::ingest::IngestOptions,
+    retention_every: Option<std::time::Duration>,
     /// Wakes the job runner when a job is queued.
     jobs_queued: (Mutex<bool>, std::sync::Condvar),
     metrics: metrics::Metrics,
@@ -61,6 +62,8 @@ pub struct ServerOptions {
     pub ingest_roots: Vec<std::path::PathBuf>,
     /// How the server's ingestion jobs read files (collection and inputs come with each job).
     pub ingest: gabarit_engine::ingest::IngestOptions,
+    /// How often the collections' retention is applied (also at start); `None`: only at start.
+    pub retention_every: Option<std::time::Duration>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             max_upload_bytes: opts.max_upload_bytes,
             ingest_roots: opts.ingest_roots.clone(),
             ingest: opts.ingest.clone(),
+            retention_every: opts.retention_every,
             jobs_queued: (Mutex::new(false), std::sync::Condvar::new()),
             metrics: metrics::Metrics::default(),
             failed_logins: Mutex::new(std::collections::HashMap::new()),

@@ -772,3 +772,54 @@ fn a_server_killed_during_a_job_resumes_it_at_restart_without_duplicates_or_loss
     assert_eq!(counts["images"].as_u64(), Some(48), "{counts}");
     assert_eq!(counts["faces"].as_u64(), Some(expected_faces), "{counts}");
 }
+
+#[test]
+fn the_server_applies_retention_by_itself_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection(&data, "press");
+    // A second collection whose retention ended on 2026-01-01 ("until" a past date).
+    let governance: Vec<&str> = crate::catalog::GOVERNANCE
+        .iter()
+        .copied()
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter(|pair| pair[0] != "--retention-days")
+        .flatten()
+        .copied()
+        .chain(["--retention-until", "2026-01-01"])
+        .collect();
+    let out = run(as_user(&data, "cur").args(["collection", "create", "expired"]).args(&governance));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for collection in ["press", "expired"] {
+        let out = run(as_user(&data, "cur")
+            .args(["ingest", "--quiet", "--collection", collection])
+            .arg(sample("obama2.jpg")));
+        assert!(out.status.success());
+    }
+    let (cur, dora) = (key(&data, "cur"), key(&data, "dora"));
+    let server = start(&data, &[]);
+    let http = Client::new();
+    let count = |name: &str| -> u64 {
+        let v: Value = http
+            .get(format!("{}/api/v1/collections/{name}", server.base))
+            .header("X-Api-Key", &cur)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["collection"]["images"].as_u64().unwrap()
+    };
+    let t = std::time::Instant::now();
+    while count("expired") > 0 && t.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(count("expired"), 0, "expired content deleted without anyone asking");
+    assert_eq!(count("press"), 1, "content within its retention kept");
+    let entries: Value =
+        http.get(format!("{}/api/v1/audit", server.base)).header("X-Api-Key", &dora).send().unwrap().json().unwrap();
+    let deletion = entries["items"].as_array().unwrap().iter().find(|e| e["action"] == "retention_delete").unwrap();
+    assert_eq!(deletion["actor"], "retention-schedule", "{deletion}");
+    assert_eq!(deletion["detail"]["collection"], "expired");
+    assert_eq!(deletion["detail"]["templates"], 1, "{deletion}");
+}
