@@ -780,9 +780,6 @@ fn the_server_applies_retention_by_itself_at_start() {
     new_collection(&data, "press");
     // A second collection whose retention ended on 2026-01-01 ("until" a past date).
     let governance: Vec<&str> = crate::catalog::GOVERNANCE
-        .iter()
-        .copied()
-        .collect::<Vec<_>>()
         .chunks(2)
         .filter(|pair| pair[0] != "--retention-days")
         .flatten()
