@@ -9,6 +9,7 @@ export GABARIT_DATA="${GABARIT_DATA:-$PWD/.gabarit/demo-data}"
 # Templates are encrypted at rest; the key-encryption key lives outside the data directory.
 export GABARIT_KEK_FILE="${GABARIT_KEK_FILE:-$PWD/.gabarit/demo.kek}"
 bash scripts/system-packages.sh
+bash scripts/web-build.sh   # the web UI, embedded in the binary
 cargo build --release --locked -p gabarit-cli
 g=./target/release/gabarit
 $g models install
@@ -36,3 +37,7 @@ $g --as ines search "$s/obama.jpg" --case DEMO-1 --purpose "demonstration search
 
 echo; echo "== compare two photos directly"
 $g compare "$s/obama.jpg" "$s/obama3.jpg"
+
+echo; echo "== the web UI and the API: set a password, then serve (Ctrl-C stops it)"
+echo "  GABARIT_PASSWORD=... $g --as admin user password ines"
+echo "  $g serve --listen 127.0.0.1:8080 --ingest-root \"$GABARIT_DATA/../demo-gallery\"   # then open http://127.0.0.1:8080/"

@@ -11,6 +11,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "system packages (ffmpeg; nasm optional)"
 bash scripts/system-packages.sh
+step "web UI (TypeScript built with Vite; embedded in the binary)"
+bash scripts/web-build.sh
 step "build"
 cargo build --release --locked --workspace --all-targets
 step "models and sample photos (by package name)"

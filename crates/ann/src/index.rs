@@ -938,6 +938,18 @@ impl VectorIndex for AnnIndex {
         self.slot_of.len()
     }
 
+    fn count(&self, collections: Option<&[u32]>) -> usize {
+        match collections {
+            None => self.len(),
+            Some(wanted) => {
+                let filter = CollectionFilter::new(Some(wanted));
+                (0..self.collections.len())
+                    .filter(|&slot| !self.is_dead(slot as u32) && filter.accepts(self.collections[slot]))
+                    .count()
+            }
+        }
+    }
+
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         validate_vector(vector, self.dim)?;
         if self.find_slot(id).is_some() {

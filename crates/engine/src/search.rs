@@ -151,7 +151,8 @@ pub fn search_faces(
         }
         (opts.collections.clone(), Some(ids))
     };
-    let gallery_size = store.catalog.template_count(ids.as_deref())?;
+    // The index mirrors the catalog's templates and counts them without a table scan.
+    let gallery_size = store.index.count(ids.as_deref()) as u64;
     if img.faces.is_empty() {
         return Err(Error::Invalid(format!("{query}: no face found in the query photo")));
     }

@@ -136,6 +136,9 @@ impl VectorIndex for Index {
     fn len(&self) -> usize {
         self.inner().len()
     }
+    fn count(&self, collections: Option<&[u32]>) -> usize {
+        self.inner().count(collections)
+    }
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> gabarit_index::Result<()> {
         self.inner_mut().insert(id, collection, vector)
     }
@@ -189,6 +192,11 @@ impl SharedIndex {
     /// Templates held.
     pub fn len(&self) -> usize {
         self.read().len()
+    }
+
+    /// Templates held in `collections` (all when `None`).
+    pub fn count(&self, collections: Option<&[u32]>) -> usize {
+        self.read().count(collections)
     }
 
     /// Whether it holds none.

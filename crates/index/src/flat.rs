@@ -693,6 +693,16 @@ impl VectorIndex for FlatIndex {
         self.slot_of.len()
     }
 
+    fn count(&self, collections: Option<&[u32]>) -> usize {
+        match collections {
+            None => self.len(),
+            Some(wanted) => {
+                let filter = crate::select::CollectionFilter::new(Some(wanted));
+                self.collections.iter().zip(&self.live).filter(|(c, live)| **live && filter.accepts(**c)).count()
+            }
+        }
+    }
+
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         validate_vector(vector, self.dim)?;
         if self.slot_of.contains_key(&id) {

@@ -311,6 +311,11 @@ pub fn check_remove(dir: &Path, open: Opener<'_>) {
     assert_eq!(index.len(), 400);
     let check = |index: &dyn VectorIndex, model: &Model, what: &str| {
         assert_eq!(everything(index, dim), model.keys().copied().collect(), "{what}: live ids");
+        assert_eq!(index.count(None), model.len(), "{what}: count of all");
+        for filter in [&[0u32][..], &[1, 2], &[2, 9], &[]] {
+            let live = model.values().filter(|(c, _)| filter.contains(c)).count();
+            assert_eq!(index.count(Some(filter)), live, "{what}: count in {filter:?}");
+        }
         for (&id, (_, v)) in removed.iter().filter(|(id, _)| !model.contains_key(id)).take(50) {
             let hits = index.search(v, 20, None).expect("search");
             assert!(

@@ -1,0 +1,331 @@
+// The web UI end to end, in headless Chromium against a real `gabarit serve` on loopback: a
+// refused login shows the API's message; a curator creates a collection and ingests into it
+// (uploads, then a server path) with a progress bar; an investigator searches with obama.jpg
+// and finds obama2.jpg and obama3.jpg; two different reviewers confirm a candidate; a DPO runs
+// access for a requester, erases their faces (plan, then confirmation) and finds nothing left;
+// the audit chain verifies. Screenshots of each step go to test-artifacts/ui-*.png. The page
+// must log no error and request nothing outside the server.
+//
+// Needs the release binary with the UI built in (scripts/web-build.sh, then cargo build
+// --release -p gabarit-cli), the models and the sample photos (scripts/test.sh installs both).
+// Environment: GABARIT_BIN, GABARIT_MODELS, GABARIT_SAMPLES, GABARIT_ARTIFACTS, CHROMIUM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const fromEnv = (name, fallback) => resolve(process.env[name] ?? fallback);
+const bin = fromEnv('GABARIT_BIN', join(root, 'target/release/gabarit'));
+const models = fromEnv('GABARIT_MODELS', join(root, '.gabarit/models'));
+const samples = fromEnv('GABARIT_SAMPLES', join(root, '.gabarit/samples'));
+const artifacts = fromEnv('GABARIT_ARTIFACTS', join(root, 'test-artifacts'));
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+const GALLERY = ['obama2.jpg', 'obama3.jpg', 'biden.jpg', 'players.jpg', 'yaoming.jpg', 'gdp.jpg'];
+const PASSWORD = 'correct horse battery staple';
+const GOVERNANCE = [
+  '--controller', 'Agence Exemple', '--controller-contact', 'dpo@agence.example',
+  '--purpose', 'press photo archive: find every photo of a person for editorial and rights work',
+  '--purpose-category', 'archive', '--legal-basis', 'f', '--condition', 'j', '--jurisdiction', 'FR',
+  '--retention-days', '3650', '--dpia', 'DPIA-2026-007',
+];
+
+/** Fails with what to do when something the test needs is missing (never a silent skip). */
+function preconditions() {
+  const missing = [];
+  if (!existsSync(bin)) missing.push(`no gabarit binary at ${bin}: run scripts/web-build.sh then cargo build --release -p gabarit-cli (or set GABARIT_BIN)`);
+  if (!existsSync(join(models, 'w600k_mbf.onnx'))) missing.push(`no models in ${models}: run gabarit models install (scripts/test.sh does), or set GABARIT_MODELS`);
+  for (const n of ['obama.jpg', ...GALLERY]) {
+    if (!existsSync(join(samples, n))) missing.push(`sample ${n} missing in ${samples}: run gabarit samples install (scripts/test.sh does), or set GABARIT_SAMPLES`);
+  }
+  if (!existsSync(executablePath)) missing.push(`no Chromium at ${executablePath}: run scripts/browser-setup.sh (or set CHROMIUM)`);
+  assert.deepEqual(missing, [], missing.join('\n'));
+}
+
+/** A data directory in `dir`: users with passwords, one governed collection, the gallery ingested. */
+function setUp(dir) {
+  const data = join(dir, 'data');
+  const env = { ...process.env, GABARIT_DATA: data, GABARIT_KEK_FILE: join(dir, 'data.kek'), GABARIT_MODELS: models };
+  delete env.GABARIT_KEK;
+  delete env.GABARIT_PACK;
+  const gabarit = (user, args, extra = {}) => {
+    const out = spawnSync(bin, args, { env: { ...env, GABARIT_USER: user, ...extra }, encoding: 'utf8' });
+    assert.equal(out.status, 0, `gabarit ${args.join(' ')} (as ${user}) failed:\n${out.stdout}\n${out.stderr}`);
+    return out.stdout;
+  };
+  gabarit('admin', ['init', '--admin', 'admin']);
+  for (const [user, role] of [['cur', 'curator'], ['inv', 'investigator'], ['rita', 'reviewer'], ['raoul', 'reviewer'], ['dora', 'dpo']]) {
+    gabarit('admin', ['user', 'add', user, '--role', role]);
+    gabarit('admin', ['user', 'password', user], { GABARIT_PASSWORD: PASSWORD });
+  }
+  gabarit('cur', ['collection', 'create', 'press', ...GOVERNANCE]);
+  for (const user of ['inv', 'rita', 'raoul']) gabarit('admin', ['user', 'grant', user, 'press']);
+  const gallery = join(dir, 'gallery');
+  mkdirSync(gallery);
+  for (const n of GALLERY) copyFileSync(join(samples, n), join(gallery, n));
+  gabarit('cur', ['ingest', '--quiet', '--collection', 'press', gallery]);
+  return env;
+}
+
+/** Starts `gabarit serve` on a free loopback port; resolves to the server and its base URL. */
+function serve(env, incoming) {
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--workers', '1', '--ingest-root', incoming], {
+    env: { ...env, GABARIT_USER: 'admin' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr = [];
+  createInterface({ input: child.stderr }).on('line', (l) => {
+    stderr.push(l);
+    if (stderr.length > 200) stderr.shift();
+  });
+  const base = new Promise((resolveBase, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gabarit serve printed no address in 120 s:\n${stderr.join('\n')}`)), 120_000);
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line.trim());
+      if (m) resolveBase(m[1]);
+      else reject(new Error(`unexpected first line from gabarit serve: ${line}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gabarit serve exited (${code}) before listening:\n${stderr.join('\n')}`));
+    });
+  });
+  return { child, base, stderr };
+}
+
+async function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+test('the web UI: collections and ingestion, search, two-reviewer confirmation, access and erasure, audit', { timeout: 600_000 }, async () => {
+  preconditions();
+  mkdirSync(artifacts, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'gabarit-ui-'));
+  let server;
+  let browser;
+  try {
+    // A folder curators may ingest from by path, with one photo in it.
+    const incoming = join(dir, 'incoming');
+    mkdirSync(incoming);
+    copyFileSync(join(samples, 'gdp.jpg'), join(incoming, 'gdp.jpg'));
+    server = serve(setUp(dir), incoming);
+    const base = await server.base;
+    const home = await fetch(`${base}/`);
+    const html = await home.text();
+    assert.equal(home.status, 200, `GET / answered ${home.status}: ${html.slice(0, 300)}\n(the binary has no UI built in? run scripts/web-build.sh, then cargo build --release -p gabarit-cli)`);
+    assert.match(html, /<div id="app">/, 'GET / serves the UI');
+
+    browser = await chromium.launch({
+      executablePath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+    page.on('pageerror', (e) => errors.push(`page error: ${e}`));
+    page.on('request', (r) => {
+      const url = r.url();
+      if (!url.startsWith(`${base}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) errors.push(`request leaving the server: ${url}`);
+    });
+    page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} for ${r.request().method()} ${r.url()}`); });
+    page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+
+    let shot = 0;
+    const screenshot = async (name) => {
+      shot += 1;
+      await page.screenshot({ path: join(artifacts, `ui-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+    };
+    const login = async (name) => {
+      await page.getByLabel('User name').fill(name);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.locator('#who-am-i').getByText(name, { exact: true }).waitFor();
+    };
+    const logout = async () => {
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
+    };
+    const sample = (n) => join(samples, n);
+
+    // --- A wrong password: the API's message is shown in the page (role="alert").
+    await page.goto(`${base}/`);
+    await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
+    await page.getByLabel('User name').fill('inv');
+    await page.getByLabel('Password').fill('not the password at all');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').getByText('unknown user or wrong password').waitFor();
+    await screenshot('login-refused');
+    // The only errors so far are the browser's report of that 401.
+    assert.ok(errors.length > 0 && errors.every((e) => /401/.test(e)), `only the refused login: ${errors}`);
+    errors.length = 0;
+
+    // --- A curator creates a collection with its governance fields and ingests into it:
+    // uploaded photos, then a file on the server; the progress bar follows each job.
+    await login('cur');
+    await page.getByRole('heading', { name: 'Collections', exact: true }).waitFor();
+    assert.ok((await page.locator('table.data').innerText()).includes('press'), 'the collections are listed');
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'New collection' }) });
+    await form.getByLabel('Name', { exact: true }).fill('events');
+    await form.getByLabel('Description').fill('Event photos found by participants');
+    await form.getByLabel('Controller', { exact: true }).fill('Agence Exemple');
+    await form.getByLabel('Controller contact').fill('dpo@agence.example');
+    await form.getByLabel('Purpose', { exact: true }).fill('participants find the photos they appear in');
+    await form.getByLabel('Kind of purpose').selectOption('event_photos');
+    await form.getByLabel(/Legal basis/).selectOption('consent');
+    await form.getByLabel(/Condition for biometric data/).selectOption('explicit_consent');
+    await form.getByLabel('Jurisdictions').fill('FR');
+    await form.getByLabel(/Retention/).fill('365');
+    await form.getByLabel('DPIA reference').fill('DPIA-2026-011');
+    await form.getByRole('button', { name: 'Create the collection' }).click();
+    await page.getByRole('heading', { name: 'Collection events' }).waitFor();
+    assert.match(await page.locator('dl.facts').innerText(), /9\(2\)\(a\) explicit consent/);
+    await page.getByLabel('Photos, videos or archives').setInputFiles([sample('yaoming.jpg'), sample('biden.jpg')]);
+    await page.getByRole('button', { name: 'Upload and ingest' }).click();
+    await page.getByRole('status').getByText(/^Done: 2 files, 2 new/).waitFor();
+    assert.equal(await page.locator('.progress progress').evaluate((p) => p.value === p.max), true, 'the bar is full');
+    const images = page.locator('dl.counts div', { hasText: 'Images' }).locator('dd');
+    await images.getByText('2', { exact: true }).waitFor();
+    await page.getByLabel('Paths on the server').fill(incoming);
+    await page.getByRole('button', { name: 'Ingest these paths' }).click();
+    await page.getByRole('status').getByText(/^Done: 1 file, 1 new/).waitFor();
+    await images.getByText('3', { exact: true }).waitFor();
+    await screenshot('collection-ingested');
+    await logout();
+
+    // --- An investigator searches with obama.jpg.
+    await login('inv');
+    await page.getByRole('heading', { name: 'Search', exact: true }).waitFor();
+    await page.getByLabel('Choose a photo').setInputFiles(sample('obama.jpg'));
+    const face = page.getByRole('button', { name: /^Face 1/ });
+    await face.waitFor();
+    // Picking the face by keyboard.
+    await face.focus();
+    await page.keyboard.press('Space');
+    assert.equal(await page.getByRole('button', { name: /^Face 1/ }).getAttribute('aria-pressed'), 'true', 'face 1 picked');
+    assert.ok(await page.locator('.face-box').first().isVisible(), 'the face is boxed on the photo');
+    await page.getByLabel('Case reference').fill('CASE-2026-014');
+    await page.getByLabel('Purpose').fill('Find the press photos of a person for a rights check');
+    await screenshot('search-face');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.locator('#results-title').waitFor();
+    const paths = await page.locator('.candidate .path').allInnerTexts();
+    assert.ok(paths.some((p) => p.endsWith('/obama2.jpg')), `obama2.jpg among the candidates: ${paths}`);
+    assert.ok(paths.some((p) => p.endsWith('/obama3.jpg')), `obama3.jpg among the candidates: ${paths}`);
+    assert.ok(!paths.some((p) => p.endsWith('/biden.jpg')), `biden.jpg is not a candidate: ${paths}`);
+    const meanings = await page.locator('.candidate .meaning').allInnerTexts();
+    assert.ok(meanings.every((m) => /^Among the \d+ faces searched/.test(m)), `each score in plain words: ${meanings}`);
+    assert.match(await page.locator('.results').innerText(), /candidates for human review, not identifications/);
+    // Every face crop is shown.
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('.candidate img.crop')];
+      return imgs.length >= 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+    });
+    await screenshot('search-results');
+
+    // Opening a candidate: its source image with the face boxed; the link for the reviewers.
+    await page.getByRole('button', { name: /Open candidate \d+ \(obama2\.jpg\)/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    await dialog.locator('.detail-photo .face-box').waitFor();
+    assert.ok(await dialog.locator('.detail-photo img').evaluate((i) => i.complete && i.naturalWidth > 0), 'the source image is shown');
+    assert.match(await dialog.innerText(), /obama2\.jpg/);
+    const link = await dialog.locator('a.review-link').getAttribute('href');
+    assert.match(link, /^#\/review\/\d+\/\d+\/\d+$/);
+    await screenshot('candidate');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    await logout();
+
+    // --- Two different reviewers confirm it (the first follows the link while logged out).
+    await page.goto(`${base}/${link}`);
+    await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
+    await login('rita');
+    await page.getByRole('heading', { name: /^Candidate \d+$/ }).waitFor();
+    await page.locator('.detail-photo .face-box').waitFor();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.locator('.review-verdict').getByText('Confirmed by rita only', { exact: false }).waitFor();
+    await screenshot('review-first');
+    await logout();
+    await login('raoul');
+    await page.goto(`${base}/${link}`);
+    await page.getByRole('heading', { name: /^Candidate \d+$/ }).waitFor();
+    // By keyboard this time.
+    await page.getByRole('button', { name: 'Confirm' }).focus();
+    await page.keyboard.press('Enter');
+    await page.locator('.review-verdict').getByText('Confirmed by two different reviewers', { exact: false }).waitFor();
+    assert.match(await page.locator('.review-detail').innerText(), /Confirmed by: rita, raoul/);
+    await screenshot('review-confirmed');
+    await logout();
+
+    // --- A DPO opens an erasure request, runs access with the requester's photo, erases.
+    await login('dora');
+    await page.getByRole('heading', { name: 'Rights requests' }).waitFor();
+    await page.getByLabel('Kind', { exact: true }).selectOption('erasure');
+    await page.getByLabel('Requester', { exact: true }).fill('REQ-2026-001');
+    await page.getByLabel('Identity verified by').fill('ID card checked at the desk');
+    await page.getByRole('button', { name: 'Open the request' }).click();
+    await page.getByRole('heading', { name: /^Rights request \d+$/ }).waitFor();
+    await page.getByLabel("Requester's photo").setInputFiles(sample('obama.jpg'));
+    await page.getByRole('button', { name: 'Run access' }).click();
+    await page.getByRole('heading', { name: /^Access report/ }).waitFor();
+    const reported = await page.locator('table.matches td.path').allInnerTexts();
+    assert.ok(reported.some((p) => p.endsWith('/obama2.jpg')) && reported.some((p) => p.endsWith('/obama3.jpg')), `the report lists obama's photos: ${reported}`);
+    assert.ok(!reported.some((p) => p.endsWith('/biden.jpg')), `and not biden's: ${reported}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the report (JSON)' }).click()]);
+    const report = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    assert.deepEqual(report.matches.map((m) => basename(m.path)).sort(), reported.map((p) => basename(p)).sort(), 'the download is the report shown');
+    await screenshot('rights-access');
+
+    await page.getByRole('button', { name: 'Plan the erasure' }).click();
+    const n = reported.length;
+    await page.getByRole('heading', { name: `Erasure plan: ${n} faces` }).waitFor();
+    const erase = page.getByRole('button', { name: `Erase ${n} faces` });
+    assert.ok(await erase.isDisabled(), 'nothing is erased before the confirmation');
+    await page.getByLabel(/I have checked the \d+ faces listed above/).check();
+    await screenshot('rights-erasure-plan');
+    await erase.click();
+    await page.getByRole('heading', { name: 'Erased' }).waitFor();
+    assert.match(await page.locator('.erased').innerText(), new RegExp(`Erased ${n} faces`));
+    await screenshot('rights-erased');
+
+    await page.getByRole('button', { name: 'Run access' }).click();
+    await page.getByRole('heading', { name: 'Access report: 0 faces' }).waitFor();
+    assert.match(await page.locator('.empty-report').innerText(), /No face of the requester was found/);
+    await screenshot('rights-access-empty');
+
+    // --- The audit chain, verified with one click.
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await page.locator('table.audit').waitFor();
+    await page.getByRole('button', { name: 'Verify the chain' }).click();
+    await page.locator('.verify-result').getByText('The chain is intact', { exact: false }).waitFor();
+    // Each reviewer's look at the source image is in the log.
+    await page.getByLabel('Action contains').fill('image_view');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.getByText(/matching\.$/).waitFor();
+    const viewers = await page.locator('table.audit tbody tr td:nth-child(3)').allInnerTexts();
+    for (const user of ['inv', 'rita', 'raoul']) assert.ok(viewers.includes(user), `${user}'s image view is audited: ${viewers}`);
+    await screenshot('audit');
+
+    assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
+  } finally {
+    await browser?.close();
+    if (server) await stop(server.child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

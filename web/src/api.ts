@@ -1,0 +1,333 @@
+// The HTTP API under /api/v1: same-origin requests with the session cookie, the CSRF token
+// on every state-changing request, and errors as {"error": {"code", "message"}}.
+
+/** An error the API returned (or a network failure, code "network"). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const CSRF_KEY = 'gabarit.csrf';
+
+/** The CSRF token of this tab's session (kept for the tab only; the session itself is an HttpOnly cookie). */
+export const csrf = {
+  get: (): string | null => sessionStorage.getItem(CSRF_KEY),
+  set: (token: string): void => sessionStorage.setItem(CSRF_KEY, token),
+  clear: (): void => sessionStorage.removeItem(CSRF_KEY),
+};
+
+/** Called when the API says the session is over (401): the app goes back to the login page. */
+let onUnauthenticated: (e: ApiError) => void = () => {};
+export function whenUnauthenticated(f: (e: ApiError) => void): void {
+  onUnauthenticated = f;
+}
+
+type Body = FormData | object | undefined;
+
+/** One request; resolves to the parsed JSON, rejects with an ApiError carrying the API's message. */
+export async function request<T>(method: string, path: string, body?: Body): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  let payload: BodyInit | undefined;
+  if (body instanceof FormData) {
+    payload = body;
+  } else if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  if (method !== 'GET' && method !== 'HEAD') {
+    const token = csrf.get();
+    if (token) headers['X-CSRF-Token'] = token;
+  }
+  let resp: Response;
+  try {
+    resp = await fetch(`/api/v1${path}`, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network', 'The server could not be reached. Check that gabarit serve is running.');
+  }
+  const text = await resp.text();
+  let json: unknown = undefined;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+  }
+  if (!resp.ok) {
+    const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const e = new ApiError(
+      resp.status,
+      err?.code ?? `http_${resp.status}`,
+      err?.message ?? `The server answered ${resp.status} to ${method} ${path}.`,
+    );
+    if (resp.status === 401 && path !== '/session') onUnauthenticated(e);
+    throw e;
+  }
+  return json as T;
+}
+
+export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
+export const post = <T>(path: string, body?: Body): Promise<T> => request<T>('POST', path, body ?? {});
+
+// ---- Shapes returned by the API (only the fields the UI uses) ----
+
+export type Role = 'admin' | 'curator' | 'investigator' | 'reviewer' | 'dpo';
+
+export interface Me {
+  name: string;
+  roles: Role[];
+}
+
+export interface Session {
+  user: string;
+  csrf: string;
+  expires_at: string;
+}
+
+/** A box as the API sends it: `[x1, y1, x2, y2]` or `{x1, y1, x2, y2}`. */
+export type RawBox = [number, number, number, number] | { x1: number; y1: number; x2: number; y2: number };
+export interface Box {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+export function box(b: RawBox): Box {
+  return Array.isArray(b) ? { x1: b[0], y1: b[1], x2: b[2], y2: b[3] } : b;
+}
+
+export interface Quality {
+  detector_score?: number;
+  size_px?: number;
+  sharpness?: number;
+  yaw_deg?: number;
+  pitch_deg?: number;
+  roll_deg?: number;
+  usable?: boolean;
+}
+
+export interface QueryFace {
+  index: number;
+  bbox: RawBox;
+  quality?: Quality;
+  usable?: boolean;
+  candidates?: number;
+}
+
+/** POST /queries: the query photo analysed, its faces to choose from. */
+export interface Query {
+  query_id: string;
+  name?: string;
+  width?: number;
+  height?: number;
+  faces: QueryFace[];
+}
+
+export interface VideoPlace {
+  time_s: number;
+  timestamp: string;
+  track: number;
+  frame_width: number;
+  frame_height: number;
+}
+
+export interface Candidate {
+  query_face: number;
+  rank: number;
+  score: number;
+  false_match_rate: number | null;
+  expected_false_candidates: number | null;
+  face_id: number;
+  image_id: number;
+  collection: string;
+  path: string;
+  source: string;
+  bbox: RawBox;
+  captured_at: string | null;
+  video: VideoPlace | null;
+}
+
+export interface SearchResult {
+  search_id: number;
+  case_ref: string;
+  purpose: string;
+  candidate_ids: number[];
+  query: string;
+  collections: string[];
+  gallery_size: number;
+  threshold: number;
+  fpir_threshold: number | null;
+  target_fpir: number;
+  exhaustive: boolean;
+  faces: QueryFace[];
+  candidates: Candidate[];
+}
+
+export interface CandidateRecord {
+  id: number;
+  search_id: number;
+  case_ref: string;
+  face_id: number;
+  score: number;
+  confirmed_by: string[];
+  rejected_by: string[];
+}
+
+export interface ReviewState {
+  candidate: CandidateRecord;
+  confirmed: boolean;
+}
+
+export interface ImageRecord {
+  id: number;
+  collection: string;
+  uri: string;
+  source: string;
+  width: number;
+  height: number;
+  format: string;
+  captured_at: string | null;
+  camera: string | null;
+  ingested_at: string;
+  video: { duration_s: number; frame_rate: number; codec: string } | null;
+}
+
+export interface FaceRecord {
+  face_id: number;
+  index: number;
+  image_id: number;
+  collection: string;
+  uri: string;
+  bbox: RawBox;
+  quality: Quality;
+  captured_at: string | null;
+  moment: { track: number; time_s: number } | null;
+}
+
+export interface ImageView {
+  image: ImageRecord;
+  faces: FaceRecord[];
+}
+
+export interface CollectionSummary {
+  id: number;
+  name: string;
+  description: string;
+  created_at: string;
+  images: number;
+  faces: number;
+  templates: number;
+}
+
+export type Retention = { days: number } | { until: string };
+
+export interface Governance {
+  controller?: string | null;
+  controller_contact?: string | null;
+  purpose?: string | null;
+  purpose_category?: string | null;
+  legal_basis?: string | null;
+  condition?: string | null;
+  jurisdictions?: string[];
+  retention?: Retention | null;
+  dpia?: string | null;
+}
+
+export interface CollectionDetails {
+  collection: CollectionSummary;
+  governance: Governance | null;
+}
+
+export type JobState = 'queued' | 'running' | 'done' | 'failed';
+
+/** An ingestion job (POST /jobs, POST /collections/{name}/uploads, GET /jobs/{id}). */
+export interface Job {
+  id: number;
+  collection: string;
+  state: JobState;
+  /** Files handled so far, and in all (null until the inputs are listed). */
+  done: number;
+  total: number | null;
+  faces: number;
+  error: string | null;
+  requested_by?: string;
+  created_at?: string;
+  finished_at?: string | null;
+  /** Once done: the ingestion report. */
+  report: {
+    files?: number;
+    ingested?: number;
+    duplicates?: number;
+    faces?: number;
+    failed?: { path: string; reason: string }[];
+  } | null;
+}
+
+export interface RightsRequest {
+  id: number;
+  kind: 'access' | 'erasure' | 'objection';
+  requester: string;
+  verification: string;
+  received_on: string;
+  deadline: string;
+  created_by: string;
+  status: string;
+  photo_sha256: string | null;
+  outcome: string | null;
+}
+
+export interface RightsMatch {
+  face_id: number;
+  score: number;
+  collection: string;
+  path: string;
+  source: string;
+  bbox: RawBox;
+  captured_at: string | null;
+  ingested_at: string;
+  governance: Governance;
+}
+
+export interface RightsReport {
+  request: RightsRequest;
+  photo_sha256: string;
+  threshold: number;
+  templates_searched: number;
+  matches: RightsMatch[];
+  generated_at: string;
+}
+
+export interface Deleted {
+  templates: number;
+  faces: number;
+  images: number;
+}
+
+export interface AuditEntry {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  detail: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface Page<T> {
+  total: number;
+  offset: number;
+  limit: number;
+  items: T[];
+}
+
+export interface Verify {
+  entries: number;
+  intact: boolean;
+  first_break: { position: number; seq: number; reason: string } | null;
+}

@@ -1,0 +1,32 @@
+// The logged-in user, roles and navigation shared by the pages.
+
+import type { Me, Role } from './api';
+
+export interface Ctx {
+  me: Me;
+  /** Whether the user holds a role. */
+  can: (role: Role) => boolean;
+  /** Goes to a route (`#/…`). */
+  go: (hash: string) => void;
+  /** False once the user has left the page that received this context (late answers are dropped). */
+  live: () => boolean;
+}
+
+/** The pages in the navigation, each for the roles that may use it. */
+export const PAGES: { hash: string; label: string; roles: Role[] | 'all' }[] = [
+  { hash: '#/search', label: 'Search', roles: ['investigator'] },
+  { hash: '#/collections', label: 'Collections', roles: 'all' },
+  { hash: '#/rights', label: 'Rights requests', roles: ['dpo'] },
+  { hash: '#/audit', label: 'Audit', roles: ['dpo'] },
+];
+
+export function allowed(me: Me, roles: Role[] | 'all'): boolean {
+  return roles === 'all' || roles.some((r) => me.roles.includes(r));
+}
+
+/** Where a user lands after logging in. */
+export function home(me: Me): string {
+  if (me.roles.includes('investigator')) return '#/search';
+  if (me.roles.includes('dpo')) return '#/rights';
+  return '#/collections';
+}

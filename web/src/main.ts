@@ -1,0 +1,187 @@
+// Gabarit's web UI: a hash-routed single page over the HTTP API (#/search, #/collections…).
+
+import './style.css';
+import { ApiError, csrf, get, request, whenUnauthenticated, type Me } from './api';
+import { PAGES, allowed, home, type Ctx } from './app';
+import { Alert, h, replace } from './dom';
+import { auditPage } from './pages/audit';
+import { collectionPage, collectionsPage } from './pages/collections';
+import { loginPage } from './pages/login';
+import { reviewPage } from './pages/review';
+import { rightsPage, rightsRequestPage } from './pages/rights';
+import { searchPage } from './pages/search';
+
+type Render = (ctx: Ctx, params: string[]) => HTMLElement;
+
+/** Routes: a pattern over the hash's path segments, the roles allowed, the page. */
+const ROUTES: { path: RegExp; roles: Parameters<typeof allowed>[1]; render: Render }[] = [
+  { path: /^search$/, roles: ['investigator'], render: searchPage },
+  { path: /^review\/(\d+)\/(\d+)\/(\d+)$/, roles: 'all', render: reviewPage },
+  { path: /^collections$/, roles: 'all', render: collectionsPage },
+  { path: /^collections\/([^/]+)$/, roles: 'all', render: collectionPage },
+  { path: /^rights$/, roles: ['dpo'], render: rightsPage },
+  { path: /^rights\/(\d+)$/, roles: ['dpo'], render: rightsRequestPage },
+  { path: /^audit$/, roles: ['dpo'], render: auditPage },
+];
+
+const app = document.getElementById('app')!;
+let me: Me | null = null;
+const WANTED_KEY = 'gabarit.wanted';
+/** Where to go after logging in (the page asked for while logged out). */
+let wanted: string | null = sessionStorage.getItem(WANTED_KEY);
+sessionStorage.removeItem(WANTED_KEY);
+/** Increases on every navigation: pages drop answers that arrive after the user left. */
+let generation = 0;
+
+const main = h('main', { id: 'main', tabindex: '-1' });
+const nav = h('nav', { 'aria-label': 'Main' });
+const who = h('div', { class: 'who' });
+const skip = h('a', { class: 'skip-link', href: '#main', onclick: (e: Event) => { e.preventDefault(); focusMain(); } }, 'Skip to content');
+const header = h('header', { class: 'top' }, h('a', { class: 'brand', href: '#/' }, 'Gabarit'), nav, who);
+replace(app, skip, header, main);
+
+function focusMain(): void {
+  const heading = main.querySelector('h1');
+  (heading ?? main).setAttribute('tabindex', '-1');
+  (heading ?? main).focus();
+}
+
+function hashPath(): string {
+  return location.hash.replace(/^#\/?/, '').split('?')[0] ?? '';
+}
+
+function renderChrome(): void {
+  if (!me) {
+    replace(nav);
+    replace(who);
+    header.classList.add('logged-out');
+    return;
+  }
+  header.classList.remove('logged-out');
+  const current = `#/${hashPath().split('/')[0]}`;
+  const user = me;
+  replace(
+    nav,
+    h(
+      'ul',
+      null,
+      PAGES.filter((p) => allowed(user, p.roles)).map((p) =>
+        h('li', null, h('a', { href: p.hash, 'aria-current': p.hash === current ? 'page' : null }, p.label)),
+      ),
+    ),
+  );
+  replace(
+    who,
+    h('span', { id: 'who-am-i' }, 'Logged in as ', h('strong', null, user.name), ` (${user.roles.join(', ')})`),
+    h('button', { type: 'button', class: 'secondary', onclick: logout }, 'Log out'),
+  );
+}
+
+async function logout(): Promise<void> {
+  try {
+    await request('DELETE', '/session');
+  } catch {
+    // The session may already be over: logging out locally is what matters.
+  }
+  loggedOut();
+}
+
+/**
+ * Ends the session in this tab with a fresh page load: the next user of the browser starts
+ * with nothing of this one's in memory (a document keeps the images it showed, whatever
+ * their cache headers say). `then` is where to go after the next login.
+ */
+function restart(then?: string): void {
+  me = null;
+  csrf.clear();
+  if (then) sessionStorage.setItem(WANTED_KEY, then);
+  location.assign('/');
+}
+
+function loggedOut(): void {
+  restart();
+}
+
+whenUnauthenticated(() => {
+  if (me) restart(location.hash);
+});
+
+function route(): void {
+  generation += 1;
+  const mine = generation;
+  const path = hashPath();
+  if (!me) {
+    if (path !== 'login') {
+      if (path) wanted = `#/${path}${location.hash.includes('?') ? location.hash.slice(location.hash.indexOf('?')) : ''}`;
+      location.hash = '#/login';
+      return;
+    }
+    renderChrome();
+    document.title = 'Log in · Gabarit';
+    replace(main, loginPage(onLogin));
+    focusMain();
+    return;
+  }
+  if (path === '' || path === 'login') {
+    location.hash = home(me);
+    return;
+  }
+  renderChrome();
+  const user = me;
+  const ctx: Ctx = {
+    me: user,
+    can: (role) => user.roles.includes(role),
+    go: (hash) => {
+      location.hash = hash;
+    },
+    live: () => mine === generation,
+  };
+  for (const r of ROUTES) {
+    const m = r.path.exec(path);
+    if (!m) continue;
+    if (!allowed(user, r.roles)) {
+      replace(main, forbidden(r.roles));
+    } else {
+      const params = m.slice(1).map((s) => decodeURIComponent(s));
+      replace(main, r.render(ctx, params));
+    }
+    const h1 = main.querySelector('h1');
+    document.title = `${h1?.textContent ?? 'Gabarit'} · Gabarit`;
+    focusMain();
+    return;
+  }
+  replace(main, h('h1', null, 'Page not found'), h('p', null, h('a', { href: home(user) }, 'Back to the start')));
+  focusMain();
+}
+
+function forbidden(roles: Parameters<typeof allowed>[1]): HTMLElement {
+  const alert = new Alert();
+  alert.show(`This page is for the ${roles === 'all' ? '' : roles.join(' or ')} role; you are logged in as ${me?.name}.`);
+  return h('section', null, h('h1', null, 'Not available'), alert.el);
+}
+
+async function onLogin(): Promise<void> {
+  me = await get<Me>('/me');
+  const target = wanted && !wanted.startsWith('#/login') ? wanted : home(me);
+  wanted = null;
+  if (location.hash === target) route();
+  else location.hash = target;
+}
+
+async function start(): Promise<void> {
+  // Without this tab's CSRF token the session (if any) cannot change anything: log in again.
+  // Asking /me only when a token is held also keeps a logged-out start free of 401s.
+  if (csrf.get()) {
+    try {
+      me = await get<Me>('/me');
+    } catch (e) {
+      me = null;
+      csrf.clear();
+      if (!(e instanceof ApiError)) throw e;
+    }
+  }
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+void start();
