@@ -383,6 +383,26 @@ impl Catalog {
         self.candidate(candidate)
     }
 
+    /// Candidates still awaiting a decision (fewer than two confirmations, no rejection) whose
+    /// face is still in the catalog, newest first, at most `limit`.
+    pub fn candidates_awaiting_review(&self, limit: usize) -> Result<Vec<CandidateRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.id FROM candidates c JOIN faces f ON f.id = c.face_id
+                 WHERE NOT EXISTS (SELECT 1 FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'reject')
+                   AND (SELECT COUNT(*) FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'confirm') < 2
+                 ORDER BY c.id DESC LIMIT ?1",
+            )
+            .map_err(self.err())?;
+        let ids = stmt
+            .query_map([limit as i64], |r| r.get::<_, i64>(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        ids.into_iter().map(|id| self.candidate(id as u64)).collect()
+    }
+
     /// A candidate with its reviews.
     pub fn candidate(&self, id: u64) -> Result<CandidateRecord> {
         let row: Option<(u64, String, u64, f32)> = self

@@ -263,6 +263,52 @@ pub fn review(store: &mut Store, who: &Principal, candidate: u64, confirm: bool)
     Ok(ReviewState { candidate: c, confirmed: done })
 }
 
+/// A candidate as a reviewer sees it: its review state and the face it points to (where it
+/// is, its box), for a decision on the full photo.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateView {
+    /// Review state.
+    #[serde(flatten)]
+    pub review: ReviewState,
+    /// The face's image.
+    pub image_id: u64,
+    /// Its collection.
+    pub collection: String,
+    /// The image's path or URI.
+    pub path: String,
+    /// The face's box in the image.
+    pub bbox: gabarit_types::BBox,
+    /// Capture time, if known.
+    pub captured_at: Option<String>,
+    /// For a video: the time of the frame, seconds.
+    pub time_s: Option<f64>,
+}
+
+/// One candidate for review (reviewer); viewing it is not a decision and is not logged (the
+/// face's picture is, when fetched).
+pub fn candidate(store: &Store, who: &Principal, id: u64) -> Result<CandidateView> {
+    authorize::<actions::Other>(who, Action::Review)?;
+    let c = store.catalog.candidate(id)?;
+    let face = store.catalog.face(c.face_id)?;
+    let done = confirmed(&c.confirmed_by, &c.rejected_by);
+    Ok(CandidateView {
+        review: ReviewState { candidate: c, confirmed: done },
+        image_id: face.image_id,
+        collection: face.collection,
+        path: face.uri,
+        bbox: face.bbox,
+        captured_at: face.captured_at,
+        time_s: face.moment.map(|m| m.time_s),
+    })
+}
+
+/// Candidates awaiting a decision, newest first (reviewer).
+pub fn awaiting_review(store: &Store, who: &Principal, limit: usize) -> Result<Vec<CandidateView>> {
+    authorize::<actions::Other>(who, Action::Review)?;
+    let pending = store.catalog.candidates_awaiting_review(limit)?;
+    pending.into_iter().map(|c| candidate(store, who, c.id)).collect()
+}
+
 /// Recomputes the audit chain (dpo); the first broken entry, if any.
 pub fn audit_verify(store: &mut Store, who: &Principal) -> Result<(usize, Option<Break>)> {
     authorize::<actions::Other>(who, Action::Audit)?;

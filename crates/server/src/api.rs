@@ -54,6 +54,9 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(analyse_query))
         .routes(routes!(search_query))
         .routes(routes!(review))
+        .routes(routes!(list_candidates))
+        .routes(routes!(show_candidate))
+        .routes(routes!(update_governance))
         .routes(routes!(show_image))
         .routes(routes!(image_file))
         .routes(routes!(face_crop))
@@ -576,6 +579,10 @@ struct Period {
     offset: Option<usize>,
     /// Entries to return (default 1000, at most 10,000).
     limit: Option<usize>,
+    /// Only entries of this action (e.g. `search`, `image_view`).
+    action: Option<String>,
+    /// Only entries of this actor (a user name).
+    actor: Option<String>,
 }
 
 /// One page of a list: `total` items in all, `items` from `offset`.
@@ -596,7 +603,10 @@ async fn audit_entries(
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let mut store = state.store()?;
-        let entries = governed::audit_export(&mut store, &who, p.from.as_deref(), p.to.as_deref())?;
+        let mut entries = governed::audit_export(&mut store, &who, p.from.as_deref(), p.to.as_deref())?;
+        entries.retain(|e| {
+            p.action.as_deref().is_none_or(|a| e.action == a) && p.actor.as_deref().is_none_or(|a| e.actor == a)
+        });
         Ok(Json(page(entries, p.offset, p.limit)))
     })
     .await
@@ -1043,4 +1053,67 @@ async fn list_jobs(
 async fn show_job(State(state): Shared, Caller(who): Caller, Param(id): Param<u64>) -> Result<Json<Value>, ApiError> {
     let job = blocking(move || Ok(jobs::job(&*state.store()?, &who, id)?)).await?;
     Ok(Json(json!(job)))
+}
+
+/// How many candidates a listing shows.
+#[derive(Deserialize, utoipa::IntoParams)]
+struct CandidateListing {
+    /// At most this many, newest first (default 50, at most 500).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/candidates", tag = "search", security(("api_key" = [])), params(CandidateListing),
+    responses((status = 200, description = "Candidates awaiting a decision (fewer than two confirmations, no rejection), newest first (reviewer)")))]
+async fn list_candidates(
+    State(state): Shared,
+    Caller(who): Caller,
+    Params(listing): Params<CandidateListing>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = listing.limit.unwrap_or(50).clamp(1, 500);
+    blocking(move || {
+        let items = governed::awaiting_review(&*state.store()?, &who, limit)?;
+        let items: Vec<Value> = items.iter().map(|c| with_meaning(&state, c)).collect();
+        Ok(Json(json!({"items": items})))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/candidates/{id}", tag = "search", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Candidate id")),
+    responses((status = 200, description = "The candidate: score and its meaning, review state, the face's image and box (reviewer)")))]
+async fn show_candidate(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let c = governed::candidate(&*state.store()?, &who, id)?;
+        Ok(Json(with_meaning(&state, &c)))
+    })
+    .await
+}
+
+/// A candidate with the calibrated false-match rate of its score (the share of comparisons
+/// between different people scoring at least as high).
+fn with_meaning(state: &AppState, c: &governed::CandidateView) -> Value {
+    let mut v = json!(c);
+    v["false_match_rate"] = json!(state.calibration.as_ref().map(|cal| cal.fmr_at(c.review.candidate.score)));
+    v
+}
+
+#[utoipa::path(put, path = "/api/v1/collections/{name}/governance", tag = "collections", security(("api_key" = [])),
+    params(("name" = String, Path, description = "Collection")),
+    request_body(content = Object, description = "Every governance field (the whole record is replaced; ingestion needs all of them)"),
+    responses((status = 200, description = "The fields still missing, if any (curator; logged with before and after)")))]
+async fn update_governance(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+    Body(draft): Body<gabarit_governance::GovernanceDraft>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        governed::update_collection(&mut *state.store()?, &who, &name, &draft)?;
+        Ok(Json(json!({"name": name, "missing": draft.missing()})))
+    })
+    .await
 }
