@@ -1,9 +1,13 @@
 // The web UI end to end, in headless Chromium against a real `gabarit serve` on loopback: a
 // refused login shows the API's message; a curator creates a collection and ingests into it
-// (uploads, then a server path) with a progress bar; an investigator searches with obama.jpg
-// and finds obama2.jpg and obama3.jpg; two different reviewers confirm a candidate; a DPO runs
-// access for a requester, erases their faces (plan, then confirmation) and finds nothing left;
-// the audit chain verifies. Screenshots of each step go to test-artifacts/ui-*.png. The page
+// (uploads, then a server path) with a progress bar, then edits its governance (a cleared field
+// is listed as missing and makes ingestion refused, with a pointer to the form; restored, all is
+// set again); an investigator searches with obama.jpg and finds obama2.jpg and obama3.jpg; two
+// different reviewers confirm a candidate (the first by the investigator's link, the second
+// from the "To review" list, seeing the score, its meaning and the first confirmation before
+// deciding), after which it leaves the list; a DPO runs access for a requester, erases their
+// faces (plan, then confirmation) and finds nothing left; the audit chain verifies and the log
+// is filtered by action on the server. Screenshots of each step go to test-artifacts/ui-*.png. The page
 // must log no error and request nothing outside the server.
 //
 // Needs the release binary with the UI built in (scripts/web-build.sh, then cargo build
@@ -12,7 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -112,6 +116,8 @@ async function stop(child) {
 test('the web UI: collections and ingestion, search, two-reviewer confirmation, access and erasure, audit', { timeout: 600_000 }, async () => {
   preconditions();
   mkdirSync(artifacts, { recursive: true });
+  // This run's screenshots only (their numbering shifts when steps are added).
+  for (const f of readdirSync(artifacts)) if (/^ui-\d+-.*\.png$/.test(f)) rmSync(join(artifacts, f));
   const dir = mkdtempSync(join(tmpdir(), 'gabarit-ui-'));
   let server;
   let browser;
@@ -161,6 +167,18 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
       await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
     };
     const sample = (n) => join(samples, n);
+    const menu = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+    /** Waits for the errors an expected refusal causes (its response, the browser's console
+     * line), checks they are only those, and removes them from `errors`. */
+    const expectRefusal = async (since, status, what) => {
+      const deadline = Date.now() + 10_000;
+      const fresh = () => errors.slice(since);
+      while (Date.now() < deadline && !(fresh().some((e) => e.startsWith('console:')) && fresh().some((e) => e.startsWith(`${status} for`)))) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const got = errors.splice(since);
+      assert.ok(got.length > 0 && got.every((e) => e.includes(String(status))), `only the ${status} of ${what}: ${got}`);
+    };
 
     // --- A wrong password: the API's message is shown in the page (role="alert").
     await page.goto(`${base}/`);
@@ -205,6 +223,34 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await page.getByRole('status').getByText(/^Done: 1 file, 1 new/).waitFor();
     await images.getByText('3', { exact: true }).waitFor();
     await screenshot('collection-ingested');
+
+    // The curator edits the governance: the form comes filled with the record; a cleared
+    // field is listed as missing, ingestion is then refused with a pointer to the form, and
+    // the record restored allows it again.
+    await page.getByRole('button', { name: 'Edit governance' }).click();
+    const governance = page.locator('form.governance-edit');
+    await governance.waitFor();
+    const dpia = governance.getByLabel('DPIA reference');
+    assert.equal(await dpia.inputValue(), 'DPIA-2026-011', 'the form is filled with the governance');
+    assert.equal(await governance.getByLabel(/^Retention/).inputValue(), '365');
+    assert.equal(await governance.getByLabel(/Legal basis/).inputValue(), 'consent');
+    await dpia.fill('');
+    await governance.getByRole('button', { name: 'Save the governance' }).click();
+    await governance.getByRole('status').getByText('Saved. Still missing before ingestion: DPIA reference.').waitFor();
+    await page.locator('.governance-missing').getByText(/Missing: DPIA reference\./).waitFor();
+    const beforeRefusal = errors.length;
+    await page.getByRole('button', { name: 'Ingest these paths' }).click();
+    await page.getByRole('alert').getByText(/governance of this collection is incomplete \(missing: DPIA reference\)\. Complete it with “Edit governance”/).waitFor();
+    await expectRefusal(beforeRefusal, 403, 'the ingestion refused');
+    await screenshot('governance-incomplete');
+    await page.getByRole('button', { name: 'Complete the governance' }).click();
+    await page.waitForFunction(() => document.activeElement?.getAttribute('name') === 'dpia');
+    await page.keyboard.type('DPIA-2026-011');
+    await governance.getByRole('button', { name: 'Save the governance' }).click();
+    await governance.getByRole('status').getByText('Saved: every governance field is set, ingestion is allowed.').waitFor();
+    await page.locator('.governance-missing').waitFor({ state: 'detached' });
+    assert.ok(!(await page.locator('.ingest .alert').isVisible()), 'the refusal is gone with its cause');
+    assert.match(await page.locator('dl.facts').innerText(), /DPIA-2026-011/);
     await logout();
 
     // --- An investigator searches with obama.jpg.
@@ -245,7 +291,8 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     assert.ok(await dialog.locator('.detail-photo img').evaluate((i) => i.complete && i.naturalWidth > 0), 'the source image is shown');
     assert.match(await dialog.innerText(), /obama2\.jpg/);
     const link = await dialog.locator('a.review-link').getAttribute('href');
-    assert.match(link, /^#\/review\/\d+\/\d+\/\d+$/);
+    assert.match(link, /^#\/review\/\d+$/);
+    const candidate = link.split('/').pop();
     await screenshot('candidate');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
@@ -255,21 +302,53 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await page.goto(`${base}/${link}`);
     await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
     await login('rita');
-    await page.getByRole('heading', { name: /^Candidate \d+$/ }).waitFor();
+    await page.getByRole('heading', { name: `Candidate ${candidate}` }).waitFor();
     await page.locator('.detail-photo .face-box').waitFor();
+    // The score, its meaning and the review state come before the decision.
+    const facts = page.locator('.detail-facts dl');
+    assert.match(await facts.locator('.score').innerText(), /^\d\.\d{3}$/);
+    assert.match(await facts.locator('.meaning').innerText(), /1 comparison in [\d,.]+ between two different people|practically never/);
+    await page.locator('.review-verdict').getByText('Not reviewed yet.').waitFor();
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.locator('.review-verdict').getByText('Confirmed by rita only', { exact: false }).waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Confirm' }).isDisabled(), 'a reviewer confirms once');
     await screenshot('review-first');
     await logout();
+
+    // The second reviewer finds it in the list of candidates awaiting review.
     await login('raoul');
-    await page.goto(`${base}/${link}`);
-    await page.getByRole('heading', { name: /^Candidate \d+$/ }).waitFor();
+    await menu('To review').click();
+    await page.getByRole('heading', { name: 'To review' }).waitFor();
+    const card = page.locator(`li.to-review[data-candidate="${candidate}"]`);
+    await card.waitFor();
+    const cardText = await card.innerText();
+    assert.match(cardText, /Score \d\.\d{3}/, `the score: ${cardText}`);
+    assert.match(await card.locator('.meaning').innerText(), /1 comparison in [\d,.]+ between two different people|practically never/);
+    assert.match(cardText, /Case CASE-2026-014/);
+    assert.match(cardText, /obama2\.jpg/);
+    assert.match(await card.locator('.review-summary').innerText(), /^Confirmed by rita, waiting for a second reviewer/);
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('li.to-review img.crop')];
+      return imgs.length >= 1 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+    });
+    await screenshot('review-list');
+    await card.getByRole('link', { name: new RegExp(`^Review candidate ${candidate} \\(obama2\\.jpg`) }).click();
+    await page.getByRole('heading', { name: `Candidate ${candidate}` }).waitFor();
+    await page.locator('.review-verdict').getByText('Confirmed by rita only', { exact: false }).waitFor();
+    assert.match(await page.locator('.detail-facts .score').innerText(), /^\d\.\d{3}$/);
+    assert.match(await page.locator('.detail-facts .meaning').innerText(), /1 comparison in|practically never/);
+    assert.match(await page.locator('.review-detail').innerText(), /Confirmed by: rita\./);
     // By keyboard this time.
     await page.getByRole('button', { name: 'Confirm' }).focus();
     await page.keyboard.press('Enter');
     await page.locator('.review-verdict').getByText('Confirmed by two different reviewers', { exact: false }).waitFor();
     assert.match(await page.locator('.review-detail').innerText(), /Confirmed by: rita, raoul/);
     await screenshot('review-confirmed');
+    // Confirmed, it has left the list (the other candidates of the search are still there).
+    await menu('To review').click();
+    await page.getByRole('heading', { name: 'To review' }).waitFor();
+    await page.locator('li.to-review').first().waitFor();
+    assert.equal(await page.locator(`li.to-review[data-candidate="${candidate}"]`).count(), 0, 'the confirmed candidate is no longer awaiting review');
     await logout();
 
     // --- A DPO opens an erasure request, runs access with the requester's photo, erases.
@@ -315,9 +394,15 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await page.getByRole('button', { name: 'Verify the chain' }).click();
     await page.locator('.verify-result').getByText('The chain is intact', { exact: false }).waitFor();
     // Each reviewer's look at the source image is in the log.
-    await page.getByLabel('Action contains').fill('image_view');
-    await page.getByRole('button', { name: 'Show' }).click();
+    await page.getByLabel('Action', { exact: true }).fill('image_view');
+    const [filtered] = await Promise.all([
+      page.waitForRequest((r) => r.url().startsWith(`${base}/api/v1/audit?`)),
+      page.getByRole('button', { name: 'Show' }).click(),
+    ]);
+    assert.equal(new URL(filtered.url()).searchParams.get('action'), 'image_view', `filtered by the server: ${filtered.url()}`);
     await page.getByText(/matching\.$/).waitFor();
+    const shown = await page.locator('table.audit tbody tr td:nth-child(4)').allInnerTexts();
+    assert.ok(shown.length > 0 && shown.every((a) => a === 'image_view'), `only image_view entries: ${shown}`);
     const viewers = await page.locator('table.audit tbody tr td:nth-child(3)').allInnerTexts();
     for (const user of ['inv', 'rita', 'raoul']) assert.ok(viewers.includes(user), `${user}'s image view is audited: ${viewers}`);
     await screenshot('audit');

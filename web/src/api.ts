@@ -74,6 +74,7 @@ export async function request<T>(method: string, path: string, body?: Body): Pro
 
 export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
 export const post = <T>(path: string, body?: Body): Promise<T> => request<T>('POST', path, body ?? {});
+export const put = <T>(path: string, body: Body): Promise<T> => request<T>('PUT', path, body);
 
 // ---- Shapes returned by the API (only the fields the UI uses) ----
 
@@ -184,6 +185,19 @@ export interface ReviewState {
   confirmed: boolean;
 }
 
+/** GET /candidates (its items) and GET /candidates/{id}: a candidate as a reviewer sees it. */
+export interface CandidateView extends ReviewState {
+  image_id: number;
+  collection: string;
+  path: string;
+  bbox: RawBox;
+  captured_at: string | null;
+  /** For a face from a video: the time of its frame. */
+  time_s: number | null;
+  /** Share of comparisons between two different people scoring at least as high (null: no calibration). */
+  false_match_rate: number | null;
+}
+
 export interface ImageRecord {
   id: number;
   collection: string;
@@ -237,6 +251,12 @@ export interface Governance {
   jurisdictions?: string[];
   retention?: Retention | null;
   dpia?: string | null;
+}
+
+/** PUT /collections/{name}/governance and POST /collections: the fields still missing (flag names). */
+export interface GovernanceSaved {
+  name: string;
+  missing: string[];
 }
 
 export interface CollectionDetails {

@@ -15,6 +15,7 @@ export interface Ctx {
 /** The pages in the navigation, each for the roles that may use it. */
 export const PAGES: { hash: string; label: string; roles: Role[] | 'all' }[] = [
   { hash: '#/search', label: 'Search', roles: ['investigator'] },
+  { hash: '#/review', label: 'To review', roles: ['reviewer'] },
   { hash: '#/collections', label: 'Collections', roles: 'all' },
   { hash: '#/rights', label: 'Rights requests', roles: ['dpo'] },
   { hash: '#/audit', label: 'Audit', roles: ['dpo'] },
@@ -28,5 +29,6 @@ export function allowed(me: Me, roles: Role[] | 'all'): boolean {
 export function home(me: Me): string {
   if (me.roles.includes('investigator')) return '#/search';
   if (me.roles.includes('dpo')) return '#/rights';
+  if (me.roles.includes('reviewer')) return '#/review';
   return '#/collections';
 }

@@ -70,8 +70,9 @@ export class Alert {
     this.el = h('div', { class: 'alert', role: 'alert', hidden: true });
   }
 
-  show(message: string): void {
-    replace(this.el, message);
+  /** Shows `message`, then `extra` (e.g. a button leading to what fixes the problem). */
+  show(message: string, ...extra: Child[]): void {
+    replace(this.el, message, ...extra);
     this.el.hidden = false;
   }
 

@@ -35,6 +35,21 @@ export function meaning(c: Pick<Candidate, 'expected_false_candidates' | 'false_
   return `${searched}, about ${sig(x)} faces of other people would score this high: about 1 search in ${sig(1 / x)} like this one would show someone else this close.`;
 }
 
+/**
+ * What a score means from its false-match rate alone (the gallery size of the search is not
+ * known here): how often two different people score this high; never a verdict.
+ */
+export function rateMeaning(fmr: number | null | undefined): string {
+  if (fmr === null || fmr === undefined) {
+    return 'The model pack has no calibration: what this score means is not known.';
+  }
+  if (fmr <= 0) {
+    return 'Two different people practically never score this high (no pair did in the model’s calibration). A search compares many faces: this is a lead, not an identification.';
+  }
+  const n = 1 / fmr;
+  return `About 1 comparison in ${sig(n)} between two different people scores this high: searching ${sig(Math.max(n, 1))} faces, expect about one face of someone else this close.`;
+}
+
 /** A date and time as the browser's locale writes it, with the original beside it in a tooltip. */
 export function when(iso: string | null | undefined): string {
   if (!iso) return 'unknown';

@@ -7,7 +7,7 @@ import { Alert, h, replace } from './dom';
 import { auditPage } from './pages/audit';
 import { collectionPage, collectionsPage } from './pages/collections';
 import { loginPage } from './pages/login';
-import { reviewPage } from './pages/review';
+import { reviewListPage, reviewPage } from './pages/review';
 import { rightsPage, rightsRequestPage } from './pages/rights';
 import { searchPage } from './pages/search';
 
@@ -16,7 +16,8 @@ type Render = (ctx: Ctx, params: string[]) => HTMLElement;
 /** Routes: a pattern over the hash's path segments, the roles allowed, the page. */
 const ROUTES: { path: RegExp; roles: Parameters<typeof allowed>[1]; render: Render }[] = [
   { path: /^search$/, roles: ['investigator'], render: searchPage },
-  { path: /^review\/(\d+)\/(\d+)\/(\d+)$/, roles: 'all', render: reviewPage },
+  { path: /^review$/, roles: ['reviewer'], render: reviewListPage },
+  { path: /^review\/(\d+)$/, roles: ['reviewer'], render: reviewPage },
   { path: /^collections$/, roles: 'all', render: collectionsPage },
   { path: /^collections\/([^/]+)$/, roles: 'all', render: collectionPage },
   { path: /^rights$/, roles: ['dpo'], render: rightsPage },

@@ -53,5 +53,8 @@ export function photoWithBoxes(src: string, alt: string, marks: Marked[], ref?: 
   img.addEventListener('load', place);
   if (img.complete) place();
   const el = h('div', { class: 'photo-frame' }, img, boxes);
+  img.addEventListener('error', () => {
+    el.replaceWith(h('p', { class: 'photo-missing' }, 'The image could not be shown (not granted to you, erased, or not readable).'));
+  });
   return { el, img, boxes };
 }

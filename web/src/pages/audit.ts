@@ -1,5 +1,5 @@
-// #/audit: the audit log, page by page, filtered by period (by the API) and by action or actor
-// (in the page), and the hash chain verified with one click.
+// #/audit: the audit log, page by page, filtered by period, action and actor (by the API), and
+// the hash chain verified with one click.
 
 import { ApiError, get, type AuditEntry, type Page, type Verify } from '../api';
 import type { Ctx } from '../app';
@@ -7,8 +7,6 @@ import { Alert, field, h, replace, status } from '../dom';
 import { count, when } from '../format';
 
 const PAGE = 50;
-/** With an action or actor filter, this many entries of the period are read and filtered here. */
-const FILTER_WINDOW = 10_000;
 
 export function auditPage(ctx: Ctx): HTMLElement {
   const alert = new Alert();
@@ -24,6 +22,8 @@ export function auditPage(ctx: Ctx): HTMLElement {
   const pager = h('div', { class: 'pager' });
   const pageStatus = status();
   let offset = 0;
+  /** Every action seen so far, offered as suggestions for the action filter. */
+  const seen = new Set<string>();
 
   async function verify(): Promise<void> {
     alert.clear();
@@ -44,7 +44,8 @@ export function auditPage(ctx: Ctx): HTMLElement {
     }
   }
 
-  function period(): string {
+  /** The query of the filters: period, action and actor (exact names, matched by the server). */
+  function filters(): URLSearchParams {
     const q = new URLSearchParams();
     if (from.value) q.set('from', `${from.value}T00:00:00Z`);
     if (to.value) {
@@ -52,37 +53,27 @@ export function auditPage(ctx: Ctx): HTMLElement {
       end.setUTCDate(end.getUTCDate() + 1);
       q.set('to', end.toISOString().replace('.000', ''));
     }
-    return q.toString();
+    if (action.value.trim()) q.set('action', action.value.trim());
+    if (actor.value.trim()) q.set('actor', actor.value.trim());
+    return q;
   }
 
   async function load(): Promise<void> {
     alert.clear();
     pageStatus.textContent = 'Loading…';
-    const wantAction = action.value.trim().toLowerCase();
-    const wantActor = actor.value.trim().toLowerCase();
-    const filtered = Boolean(wantAction || wantActor);
+    const q = filters();
+    const filtered = q.has('action') || q.has('actor');
+    q.set('offset', String(offset));
+    q.set('limit', String(PAGE));
     try {
-      let items: AuditEntry[];
-      let total: number;
-      let note = '';
-      if (!filtered) {
-        const p = await get<Page<AuditEntry>>(`/audit?${period()}&offset=${offset}&limit=${PAGE}`);
-        items = p.items;
-        total = p.total;
-      } else {
-        const p = await get<Page<AuditEntry>>(`/audit?${period()}&offset=0&limit=${FILTER_WINDOW}`);
-        const matching = p.items.filter(
-          (e) => (!wantAction || e.action.toLowerCase().includes(wantAction)) && (!wantActor || e.actor.toLowerCase() === wantActor),
-        );
-        total = matching.length;
-        items = matching.slice(offset, offset + PAGE);
-        if (p.total > FILTER_WINDOW) note = ` Only the first ${FILTER_WINDOW} entries of the period were filtered: narrow the period.`;
-      }
+      const p = await get<Page<AuditEntry>>(`/audit?${q.toString()}`);
       if (!ctx.live()) return;
-      const seen = new Set(items.map((e) => e.action));
-      replace(actions, [...seen].sort().map((a) => h('option', { value: a })));
+      const { items, total } = p;
+      const before = seen.size;
+      for (const e of items) seen.add(e.action);
+      if (seen.size !== before) replace(actions, [...seen].sort().map((a) => h('option', { value: a })));
       const last = Math.min(total, offset + items.length);
-      pageStatus.textContent = total ? `Entries ${offset + 1}–${last} of ${total}${filtered ? ' matching' : ''}.${note}` : `No entry${filtered ? ' matches' : ''}.${note}`;
+      pageStatus.textContent = total ? `Entries ${offset + 1}–${last} of ${total}${filtered ? ' matching' : ''}.` : `No entry${filtered ? ' matches' : ''}.`;
       replace(
         table,
         items.length
@@ -123,19 +114,19 @@ export function auditPage(ctx: Ctx): HTMLElement {
     }
   }
 
-  const filters = h(
+  const form = h(
     'form',
     { class: 'card filters' },
-    h('div', { class: 'cols' }, field('From', from), field('To (inclusive)', to), field('Action contains', action), field('Actor', actor)),
+    h('div', { class: 'cols' }, field('From', from), field('To (inclusive)', to), field('Action', action, 'Its exact name, e.g. image_view or search.'), field('Actor', actor, 'A user name.')),
     actions,
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show'), h('button', { type: 'reset', class: 'secondary' }, 'Clear')),
   );
-  filters.addEventListener('submit', (e) => {
+  form.addEventListener('submit', (e) => {
     e.preventDefault();
     offset = 0;
     void load();
   });
-  filters.addEventListener('reset', () => {
+  form.addEventListener('reset', () => {
     setTimeout(() => {
       offset = 0;
       void load();
@@ -150,7 +141,7 @@ export function auditPage(ctx: Ctx): HTMLElement {
     h('p', { class: 'lede' }, 'Every action is chained to the previous one by its SHA-256: a changed or removed entry breaks the chain. Reading the log is itself recorded.'),
     alert.el,
     h('div', { class: 'card verify' }, verifyButton, verifyOut),
-    filters,
+    form,
     pageStatus,
     table,
     pager,

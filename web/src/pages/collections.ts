@@ -1,7 +1,8 @@
 // #/collections: the collections with their counts; a curator creates one with its
-// governance fields. #/collections/{name}: its governance, counts and ingestion with progress.
+// governance fields. #/collections/{name}: its governance (a curator edits it), counts and
+// ingestion with progress.
 
-import { ApiError, get, post, type CollectionDetails, type CollectionSummary, type Governance, type Job } from '../api';
+import { ApiError, get, post, put, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { count, when } from '../format';
@@ -41,6 +42,116 @@ function label(options: [string, string][], value: string | null | undefined): s
 
 function select(name: string, options: [string, string][]): HTMLSelectElement {
   return h('select', { name }, h('option', { value: '' }, 'Not set yet'), options.map(([v, l]) => h('option', { value: v }, l)));
+}
+
+/** The governance fields as the API names them when missing (flag names), in words. */
+const FIELD_NAMES: Record<string, string> = {
+  controller: 'Controller',
+  'controller-contact': 'Controller contact',
+  purpose: 'Purpose',
+  'purpose-category': 'Kind of purpose',
+  'legal-basis': 'Legal basis',
+  condition: 'Condition for biometric data',
+  jurisdiction: 'Jurisdictions',
+  'retention-days': 'Retention',
+  dpia: 'DPIA reference',
+};
+
+function fieldNames(missing: string[]): string {
+  return missing.map((m) => FIELD_NAMES[m] ?? m).join(', ');
+}
+
+/** The fields a governance record still lacks (the server's rule), as flag names. */
+function missingFields(g: Governance | null): string[] {
+  const blank = (x: string | null | undefined): boolean => !x || !x.trim();
+  const m: string[] = [];
+  if (blank(g?.controller)) m.push('controller');
+  if (blank(g?.controller_contact)) m.push('controller-contact');
+  if (blank(g?.purpose)) m.push('purpose');
+  if (!g?.purpose_category) m.push('purpose-category');
+  if (!g?.legal_basis) m.push('legal-basis');
+  if (!g?.condition) m.push('condition');
+  if (!g?.jurisdictions?.length) m.push('jurisdiction');
+  if (!g?.retention) m.push('retention-days');
+  if (blank(g?.dpia)) m.push('dpia');
+  return m;
+}
+
+/** The governance inputs, filled from a record and read back as one (whole) record. */
+interface GovernanceInputs {
+  fields: HTMLElement[];
+  /** The input of each field, by its flag name (to focus what is missing). */
+  byFlag: Record<string, HTMLElement>;
+  fill: (g: Governance | null) => void;
+  /** The record, or a message saying what to fix. */
+  read: () => Governance | string;
+}
+
+function governanceInputs(): GovernanceInputs {
+  const controller = h('input', { name: 'controller', autocomplete: 'organization' });
+  const contact = h('input', { name: 'controller_contact', autocomplete: 'email' });
+  const purpose = h('textarea', { name: 'purpose', rows: 2 });
+  const category = select('purpose_category', CATEGORIES);
+  const basis = select('legal_basis', BASES);
+  const condition = select('condition', CONDITIONS);
+  const jurisdictions = h('input', { name: 'jurisdictions', placeholder: 'FR, BE', autocomplete: 'off' });
+  const retention = h('input', { name: 'retention_days', type: 'number', min: 1, inputmode: 'numeric' });
+  const until = h('input', { name: 'retention_until', type: 'date' });
+  const dpia = h('input', { name: 'dpia', autocomplete: 'off' });
+  const text = (el: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement): string | null => el.value.trim() || null;
+  return {
+    fields: [
+      field('Controller', controller),
+      field('Controller contact', contact),
+      field('Purpose', purpose),
+      field('Kind of purpose', category),
+      field('Legal basis (GDPR art. 6)', basis),
+      field('Condition for biometric data (art. 9(2))', condition),
+      field('Jurisdictions', jurisdictions, 'ISO country codes, separated by commas.'),
+      field('Retention, days after ingestion', retention),
+      field('Or kept until (date)', until, 'Instead of a number of days: kept until this date, inclusive.'),
+      field('DPIA reference', dpia),
+    ],
+    byFlag: {
+      controller,
+      'controller-contact': contact,
+      purpose,
+      'purpose-category': category,
+      'legal-basis': basis,
+      condition,
+      jurisdiction: jurisdictions,
+      'retention-days': retention,
+      dpia,
+    },
+    fill: (g) => {
+      controller.value = g?.controller ?? '';
+      contact.value = g?.controller_contact ?? '';
+      purpose.value = g?.purpose ?? '';
+      category.value = g?.purpose_category ?? '';
+      basis.value = g?.legal_basis ?? '';
+      condition.value = g?.condition ?? '';
+      jurisdictions.value = (g?.jurisdictions ?? []).join(', ');
+      retention.value = g?.retention && 'days' in g.retention ? String(g.retention.days) : '';
+      until.value = g?.retention && 'until' in g.retention ? g.retention.until : '';
+      dpia.value = g?.dpia ?? '';
+    },
+    read: () => {
+      if (retention.value && until.value) return 'Give the retention as a number of days or as a date, not both.';
+      const days = Number(retention.value);
+      if (retention.value && !(Number.isInteger(days) && days >= 1)) return 'The retention is a whole number of days, at least 1.';
+      return {
+        controller: text(controller),
+        controller_contact: text(contact),
+        purpose: text(purpose),
+        purpose_category: text(category),
+        legal_basis: text(basis),
+        condition: text(condition),
+        jurisdictions: jurisdictions.value.split(/[,\s]+/).map((j) => j.trim().toUpperCase()).filter(Boolean),
+        retention: retention.value ? { days } : until.value ? { until: until.value } : null,
+        dpia: text(dpia),
+      };
+    },
+  };
 }
 
 function errorText(e: unknown, fallback: string): string {
@@ -106,15 +217,7 @@ function createForm(ctx: Ctx): HTMLElement {
   const done = status();
   const name = h('input', { name: 'name', required: true, maxlength: 200, autocomplete: 'off' });
   const description = h('input', { name: 'description', autocomplete: 'off' });
-  const controller = h('input', { name: 'controller', autocomplete: 'organization' });
-  const contact = h('input', { name: 'controller_contact', autocomplete: 'email' });
-  const purpose = h('textarea', { name: 'purpose', rows: 2 });
-  const category = select('purpose_category', CATEGORIES);
-  const basis = select('legal_basis', BASES);
-  const condition = select('condition', CONDITIONS);
-  const jurisdictions = h('input', { name: 'jurisdictions', placeholder: 'FR, BE', autocomplete: 'off' });
-  const retention = h('input', { name: 'retention_days', type: 'number', min: 1, inputmode: 'numeric' });
-  const dpia = h('input', { name: 'dpia', autocomplete: 'off' });
+  const inputs = governanceInputs();
   const submit = h('button', { type: 'submit' }, 'Create the collection');
   const form = h(
     'form',
@@ -124,15 +227,7 @@ function createForm(ctx: Ctx): HTMLElement {
     h('div', { class: 'cols' },
       field('Name', name, 'Up to 200 characters; used in links and on the command line.'),
       field('Description', description),
-      field('Controller', controller),
-      field('Controller contact', contact),
-      field('Purpose', purpose),
-      field('Kind of purpose', category),
-      field('Legal basis (GDPR art. 6)', basis),
-      field('Condition for biometric data (art. 9(2))', condition),
-      field('Jurisdictions', jurisdictions, 'ISO country codes, separated by commas.'),
-      field('Retention, days after ingestion', retention),
-      field('DPIA reference', dpia),
+      inputs.fields,
     ),
     h('div', { class: 'actions' }, submit),
     alert.el,
@@ -147,24 +242,17 @@ function createForm(ctx: Ctx): HTMLElement {
       name.focus();
       return;
     }
-    const text = (el: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement): string | null => el.value.trim() || null;
-    const governance: Governance = {
-      controller: text(controller),
-      controller_contact: text(contact),
-      purpose: text(purpose),
-      purpose_category: text(category),
-      legal_basis: text(basis),
-      condition: text(condition),
-      jurisdictions: jurisdictions.value.split(/[,\s]+/).map((j) => j.trim().toUpperCase()).filter(Boolean),
-      retention: retention.value ? { days: Number(retention.value) } : null,
-      dpia: text(dpia),
-    };
+    const governance = inputs.read();
+    if (typeof governance === 'string') {
+      alert.show(governance);
+      return;
+    }
     submit.disabled = true;
     try {
-      const r = await post<{ name: string; missing: string[] }>('/collections', { name: name.value.trim(), description: description.value.trim(), governance });
+      const r = await post<GovernanceSaved>('/collections', { name: name.value.trim(), description: description.value.trim(), governance });
       if (!ctx.live()) return;
       done.textContent = r.missing.length
-        ? `Collection ${r.name} created. Still missing before ingestion: ${r.missing.join(', ')}.`
+        ? `Collection ${r.name} created. Still missing before ingestion: ${fieldNames(r.missing)}.`
         : `Collection ${r.name} created, ready for ingestion.`;
       ctx.go(`#/collections/${encodeURIComponent(r.name)}`);
     } catch (err) {
@@ -176,7 +264,80 @@ function createForm(ctx: Ctx): HTMLElement {
   return form;
 }
 
-function governanceList(g: Governance | null): HTMLElement {
+/** The curator's form editing a collection's whole governance record, hidden until asked for. */
+interface GovernanceEditor {
+  el: HTMLElement;
+  /** Opens the form filled from `g` and focuses the first of `missing` (flag names), if any. */
+  open: (missing?: string[]) => void;
+}
+
+function governanceEditor(ctx: Ctx, collection: string, current: () => Governance | null, reload: () => Promise<void>): GovernanceEditor {
+  const alert = new Alert();
+  const saved = status();
+  saved.classList.add('saved');
+  const inputs = governanceInputs();
+  const formId = uid('governance-form');
+  const titleId = uid('governance-title');
+  const toggle = h('button', { type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': formId }, 'Edit governance');
+  const submit = h('button', { type: 'submit' }, 'Save the governance');
+  const cancel = h('button', { type: 'button', class: 'secondary' }, 'Close');
+  const form = h(
+    'form',
+    { class: 'card governance-edit', id: formId, 'aria-labelledby': titleId, hidden: true },
+    h('h3', { id: titleId, tabindex: '-1' }, 'Edit governance'),
+    h('p', { class: 'hint' }, 'The whole record is replaced by what is below. Ingestion is refused while a field is empty. The change is logged with the record before and after.'),
+    h('div', { class: 'cols' }, inputs.fields),
+    h('div', { class: 'actions' }, submit, cancel),
+    alert.el,
+    saved,
+  );
+  const open = (missing: string[] = []): void => {
+    alert.clear();
+    if (form.hidden) {
+      inputs.fill(current());
+      saved.textContent = '';
+    }
+    form.hidden = false;
+    toggle.setAttribute('aria-expanded', 'true');
+    const first = missing.map((m) => inputs.byFlag[m]).find(Boolean);
+    (first ?? form.querySelector<HTMLElement>('h3'))?.focus();
+  };
+  const close = (): void => {
+    form.hidden = true;
+    toggle.setAttribute('aria-expanded', 'false');
+    toggle.focus();
+  };
+  toggle.addEventListener('click', () => (form.hidden ? open() : close()));
+  cancel.addEventListener('click', close);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alert.clear();
+    saved.textContent = '';
+    const governance = inputs.read();
+    if (typeof governance === 'string') {
+      alert.show(governance);
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const r = await put<GovernanceSaved>(`/collections/${encodeURIComponent(collection)}/governance`, governance);
+      if (!ctx.live()) return;
+      saved.classList.toggle('incomplete', r.missing.length > 0);
+      saved.textContent = r.missing.length
+        ? `Saved. Still missing before ingestion: ${fieldNames(r.missing)}.`
+        : 'Saved: every governance field is set, ingestion is allowed.';
+      await reload();
+    } catch (err) {
+      if (!ctx.live()) return;
+      alert.show(errorText(err, 'The governance could not be saved.'));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return { el: h('div', { class: 'governance-editor' }, h('div', { class: 'actions' }, toggle), form), open };
+}
+
+function governanceList(g: Governance | null, curator: boolean): HTMLElement {
   const v = (x: string | null | undefined): string => (x && x.trim() ? x : 'not set');
   const retention = !g?.retention ? 'not set' : 'days' in g.retention ? `${g.retention.days} days after ingestion` : `until ${g.retention.until}`;
   const rows: [string, Child][] = [
@@ -190,11 +351,18 @@ function governanceList(g: Governance | null): HTMLElement {
     ['Retention', retention],
     ['DPIA', v(g?.dpia)],
   ];
-  const missing = rows.filter(([, x]) => x === 'not set').map(([k]) => k.toLowerCase());
+  const missing = missingFields(g);
   return h(
     'div',
     null,
-    missing.length ? h('p', { class: 'notice' }, `Ingestion is refused until every field is set. Missing: ${missing.join(', ')}.`) : null,
+    missing.length
+      ? h(
+          'p',
+          { class: 'notice governance-missing' },
+          `Ingestion is refused until every field is set. Missing: ${fieldNames(missing)}.`,
+          curator ? ' Set them with “Edit governance” below.' : ' A curator sets them.',
+        )
+      : null,
     h('dl', { class: 'facts' }, rows.map(([k, x]) => [h('dt', null, k), h('dd', null, x)])),
   );
 }
@@ -204,15 +372,31 @@ export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
   const body = h('div', null, status());
   (body.firstChild as HTMLElement).textContent = 'Loading…';
   const collection = name!;
-  // Ingestion stays in place (with its progress) while the counts above it are refreshed.
+  // The governance form and ingestion stay in place (with what was typed and the progress)
+  // while the counts and governance above them are refreshed.
+  const edit = h('div');
   const ingest = h('div');
+  let governance: Governance | null = null;
+  let editor: GovernanceEditor | null = null;
+  let ingestor: Ingestion | null = null;
 
   async function load(): Promise<void> {
     try {
       const d = await get<CollectionDetails>(`/collections/${encodeURIComponent(collection)}`);
       if (!ctx.live()) return;
       const c = d.collection;
-      if (ctx.can('curator') && !ingest.firstChild) replace(ingest, ingestion(ctx, collection, load));
+      governance = d.governance;
+      if (ctx.can('curator') && !editor) {
+        editor = governanceEditor(ctx, collection, () => governance, load);
+        replace(edit, editor.el);
+        const ed = editor;
+        ingestor = ingestion(ctx, collection, load, async () => {
+          await load();
+          return { missing: missingFields(governance), open: (m) => ed.open(m) };
+        });
+        replace(ingest, ingestor.el);
+      }
+      if (!missingFields(governance).length) ingestor?.governanceComplete();
       replace(
         body,
         h('p', { class: 'lede' }, c.description || 'No description.'),
@@ -227,7 +411,7 @@ export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
         ),
         h('p', { class: 'hint' }, `Created ${when(c.created_at)}.`),
         h('h2', null, 'Governance'),
-        governanceList(d.governance),
+        governanceList(d.governance, ctx.can('curator')),
       );
     } catch (e) {
       if (!ctx.live()) return;
@@ -243,13 +427,55 @@ export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
     h('h1', null, `Collection ${collection}`),
     alert.el,
     body,
+    edit,
     ingest,
   );
 }
 
+interface Ingestion {
+  el: HTMLElement;
+  /** The governance became complete: a refusal shown for it no longer holds. */
+  governanceComplete: () => void;
+}
+
+/** What the ingestion needs to know of the governance when the server refuses it. */
+type GovernanceCheck = () => Promise<{ missing: string[]; open: (missing: string[]) => void }>;
+
 /** Ingestion as a job: uploads or server paths, then a progress bar polled every second. */
-function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>): HTMLElement {
+function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, governance: GovernanceCheck): Ingestion {
   const alert = new Alert();
+  /** Whether the alert shows a refusal for incomplete governance (cleared once it is complete). */
+  let refusedForGovernance = false;
+
+  /**
+   * Shows why an ingestion was refused or failed. Incomplete governance (the server answers
+   * 403 before queuing anything) leads to the form that completes it.
+   */
+  async function refused(message: string, maybeGovernance: boolean): Promise<void> {
+    if (maybeGovernance) {
+      try {
+        const g = await governance();
+        if (!ctx.live()) return;
+        if (g.missing.length) {
+          const complete = h('button', { type: 'button', class: 'secondary', onclick: () => g.open(g.missing) }, 'Complete the governance');
+          alert.show(
+            `Ingestion refused: the governance of this collection is incomplete (missing: ${fieldNames(g.missing)}). Complete it with “Edit governance” above, then ingest again. `,
+            complete,
+          );
+          refusedForGovernance = true;
+          return;
+        }
+      } catch {
+        // Then the server's own message says what is wrong.
+      }
+    }
+    if (ctx.live()) {
+      alert.show(message);
+      refusedForGovernance = false;
+    }
+  }
+  const refusal = (err: unknown, fallback: string): Promise<void> =>
+    refused(errorText(err, fallback), err instanceof ApiError && err.status === 403);
   const progress = h('progress', { max: 1, value: 0, id: uid('progress') });
   const progressLabel = h('label', { for: progress.id }, 'Ingestion progress');
   const progressText = status();
@@ -342,7 +568,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>): H
         if (!ctx.live()) return;
         show(current);
       }
-      if (current.state === 'failed') alert.show(`The ingestion failed${current.error ? `: ${current.error}` : '.'}`);
+      if (current.state === 'failed') await refused(`The ingestion failed${current.error ? `: ${current.error}` : '.'}`, true);
       else await reload();
       await jobs();
     } catch (e) {
@@ -372,8 +598,8 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>): H
       files.value = '';
       await follow(job);
     } catch (err) {
-      alert.show(errorText(err, 'The upload failed.'));
       uploadButton.disabled = false;
+      await refusal(err, 'The upload failed.');
     }
   });
 
@@ -399,13 +625,13 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>): H
       const job = await post<Job>('/jobs', { collection, paths: list });
       await follow(job);
     } catch (err) {
-      alert.show(errorText(err, 'The ingestion could not start.'));
       pathsButton.disabled = false;
+      await refusal(err, 'The ingestion could not start.');
     }
   });
 
   void jobs();
-  return h(
+  const el = h(
     'section',
     { class: 'ingest', 'aria-labelledby': 'ingest-title' },
     h('h2', { id: 'ingest-title' }, 'Ingestion'),
@@ -414,4 +640,11 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>): H
     h('div', { class: 'cols' }, uploadForm, pathsForm),
     recent,
   );
+  return {
+    el,
+    governanceComplete: () => {
+      if (refusedForGovernance) alert.clear();
+      refusedForGovernance = false;
+    },
+  };
 }
