@@ -403,6 +403,16 @@ impl Catalog {
         ids.into_iter().map(|id| self.candidate(id as u64)).collect()
     }
 
+    /// The number of templates a search compared against.
+    pub fn search_gallery_size(&self, search: u64) -> Result<u64> {
+        self.conn
+            .query_row("SELECT gallery_size FROM searches WHERE id = ?1", [search as i64], |r| r.get::<_, i64>(0))
+            .optional()
+            .map_err(self.err())?
+            .map(|n| n as u64)
+            .ok_or_else(|| Error::NotFound { kind: "search", name: search.to_string() })
+    }
+
     /// A candidate with its reviews.
     pub fn candidate(&self, id: u64) -> Result<CandidateRecord> {
         let row: Option<(u64, String, u64, f32)> = self

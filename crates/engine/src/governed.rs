@@ -282,14 +282,18 @@ pub struct CandidateView {
     pub captured_at: Option<String>,
     /// For a video: the time of the frame, seconds.
     pub time_s: Option<f64>,
+    /// Templates the search compared against (N), to say what the score means at that size.
+    pub gallery_size: u64,
 }
 
-/// One candidate for review (reviewer); viewing it is not a decision and is not logged (the
-/// face's picture is, when fetched).
+/// One candidate for review (a reviewer granted its collection); viewing it is not a
+/// decision and is not logged (the face's picture is, when fetched).
 pub fn candidate(store: &Store, who: &Principal, id: u64) -> Result<CandidateView> {
     authorize::<actions::Other>(who, Action::Review)?;
     let c = store.catalog.candidate(id)?;
     let face = store.catalog.face(c.face_id)?;
+    may_view(store, who, &face.collection, "candidates")?;
+    let gallery_size = store.catalog.search_gallery_size(c.search_id)?;
     let done = confirmed(&c.confirmed_by, &c.rejected_by);
     Ok(CandidateView {
         review: ReviewState { candidate: c, confirmed: done },
@@ -299,14 +303,22 @@ pub fn candidate(store: &Store, who: &Principal, id: u64) -> Result<CandidateVie
         bbox: face.bbox,
         captured_at: face.captured_at,
         time_s: face.moment.map(|m| m.time_s),
+        gallery_size,
     })
 }
 
-/// Candidates awaiting a decision, newest first (reviewer).
+/// Candidates awaiting a decision in the collections `who` may view, newest first (reviewer).
 pub fn awaiting_review(store: &Store, who: &Principal, limit: usize) -> Result<Vec<CandidateView>> {
     authorize::<actions::Other>(who, Action::Review)?;
-    let pending = store.catalog.candidates_awaiting_review(limit)?;
-    pending.into_iter().map(|c| candidate(store, who, c.id)).collect()
+    let mut out = Vec::new();
+    for c in store.catalog.candidates_awaiting_review(limit)? {
+        match candidate(store, who, c.id) {
+            Ok(view) => out.push(view),
+            Err(Error::Policy(_)) => {} // another collection's
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Recomputes the audit chain (dpo); the first broken entry, if any.

@@ -225,8 +225,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("api_key" = [])),
     responses((status = 200, description = "The caller: name, roles, collections granted")))]
-async fn me(Caller(who): Caller) -> Json<Value> {
-    Json(json!({"name": who.name, "roles": who.roles.iter().map(|r| r.name()).collect::<Vec<_>>()}))
+async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    let collections = blocking(move || {
+        let store = state.store()?;
+        let all = store.catalog.collections().map_err(gabarit_engine::Error::from)?;
+        Ok(all
+            .into_iter()
+            .filter(|c| who.collections.contains(&c.collection.id))
+            .map(|c| c.collection.name)
+            .collect::<Vec<_>>())
+    });
+    let roles: Vec<&str> = who.roles.iter().map(|r| r.name()).collect();
+    Ok(Json(json!({"name": who.name, "roles": roles, "collections": collections.await?})))
 }
 
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections", security(("api_key" = [])),
@@ -1097,7 +1107,9 @@ async fn show_candidate(
 /// between different people scoring at least as high).
 fn with_meaning(state: &AppState, c: &governed::CandidateView) -> Value {
     let mut v = json!(c);
-    v["false_match_rate"] = json!(state.calibration.as_ref().map(|cal| cal.fmr_at(c.review.candidate.score)));
+    let fmr = state.calibration.as_ref().map(|cal| cal.fmr_at(c.review.candidate.score));
+    v["false_match_rate"] = json!(fmr);
+    v["expected_false_candidates"] = json!(fmr.map(|f| gabarit_metrics::expected_false_candidates(f, c.gallery_size)));
     v
 }
 

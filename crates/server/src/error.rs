@@ -56,6 +56,15 @@ impl From<gabarit_engine::Error> for ApiError {
         use gabarit_engine::Error as E;
         let message = e.to_string();
         match e {
+            // Incomplete governance is not the caller's role: say so, with the fields missing.
+            E::Policy(gabarit_governance::Error::Incomplete { missing, collection }) => Self::new(
+                StatusCode::FORBIDDEN,
+                "governance_incomplete",
+                format!(
+                    "collection {collection:?}: its governance lacks {} (complete it before ingesting)",
+                    missing.join(", ")
+                ),
+            ),
             E::Policy(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::Invalid(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
             E::Catalog(c) => match c {

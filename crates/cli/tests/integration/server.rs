@@ -55,6 +55,9 @@ fn gallery(dir: &Path) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
     new_collection(&data, "press");
     let out = run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(&photos));
     assert!(out.status.success());
+    // raoul reviews press's candidates; rita, granted nothing, only decides on what she is shown.
+    let out = run(as_user(&data, "admin").args(["user", "grant", "raoul", "press"]));
+    assert!(out.status.success());
     let keys = ["admin", "cur", "inv", "rita", "raoul", "dora"].into_iter().map(|u| (u, key(&data, u))).collect();
     (data, keys)
 }
@@ -109,9 +112,13 @@ fn allowed_and_refused(method: &str, path: &str) -> (&'static str, Option<&'stat
         | ("get", "/api/v1/jobs/{id}")
         | ("post", "/api/v1/collections/{name}/uploads")
         | ("put", "/api/v1/collections/{name}/governance") => ("cur", Some("inv")),
-        ("get", "/api/v1/candidates" | "/api/v1/candidates/{id}") => ("rita", Some("inv")),
+        ("get", "/api/v1/candidates" | "/api/v1/candidates/{id}") => ("raoul", Some("inv")),
         (m, other) => panic!("{m} {other} has no row in the security table: add one"),
     }
+}
+
+fn fmr_of(candidate: &Value) -> f64 {
+    candidate["false_match_rate"].as_f64().unwrap()
 }
 
 fn error_code(resp: reqwest::blocking::Response) -> (u16, String) {
@@ -264,13 +271,24 @@ fn search_review_and_bad_uploads_over_http() {
     let get = |path: &str, user: &str| -> Value {
         http.get(format!("{}{path}", server.base)).header("X-Api-Key", &keys[user]).send().unwrap().json().unwrap()
     };
-    let awaiting = get("/api/v1/candidates", "rita");
+    let awaiting = get("/api/v1/candidates", "raoul");
     let ids: Vec<u64> =
         awaiting["items"].as_array().unwrap().iter().map(|c| c["candidate"]["id"].as_u64().unwrap()).collect();
     assert_eq!(ids.len(), candidates.len(), "{awaiting}");
     assert!(ids.contains(&candidate));
-    let shown = get(&format!("/api/v1/candidates/{candidate}"), "rita");
+    // Only within the collections a reviewer is granted.
+    assert_eq!(get("/api/v1/candidates", "rita")["items"], serde_json::json!([]));
+    let refused = http
+        .get(format!("{}/api/v1/candidates/{candidate}", server.base))
+        .header("X-Api-Key", &keys["rita"])
+        .send()
+        .unwrap();
+    assert_eq!(error_code(refused), (403, "forbidden".into()));
+    let shown = get(&format!("/api/v1/candidates/{candidate}"), "raoul");
     assert_eq!(shown["image_id"], candidates[0]["image_id"], "{shown}");
+    assert_eq!(shown["gallery_size"], found["gallery_size"], "{shown}");
+    let expected = shown["expected_false_candidates"].as_f64().unwrap();
+    assert!((expected - fmr_of(&shown) * found["gallery_size"].as_f64().unwrap()).abs() < 1e-9, "{shown}");
     assert_eq!(shown["bbox"], candidates[0]["bbox"]);
     assert_eq!(
         shown["candidate"]["score"].as_f64().map(|s| (s * 1e4).round()),
@@ -280,7 +298,7 @@ fn search_review_and_bad_uploads_over_http() {
     assert!(fmr > 0.0 && fmr < 1e-3, "a genuine pair's score is rare among impostors: {fmr}");
     assert_eq!(review("rita")["confirmed"], false);
     assert_eq!(review("raoul")["confirmed"], true);
-    let shown = get(&format!("/api/v1/candidates/{candidate}"), "rita");
+    let shown = get(&format!("/api/v1/candidates/{candidate}"), "raoul");
     assert_eq!(shown["confirmed"], true);
     assert_eq!(shown["candidate"]["confirmed_by"], serde_json::json!(["rita", "raoul"]));
     let awaiting = get("/api/v1/candidates", "raoul");
@@ -489,6 +507,10 @@ fn sessions_need_a_password_a_csrf_token_and_survive_only_until_logout() {
     assert!(body.get("token").is_none(), "the session token is only in the cookie: {body}");
     let me: Value = http.get(url("/api/v1/me")).header("Cookie", &session).send().unwrap().json().unwrap();
     assert_eq!(me["name"], "rita");
+    assert_eq!(
+        (me["roles"].clone(), me["collections"].clone()),
+        (serde_json::json!(["reviewer"]), serde_json::json!([]))
+    );
     // A state-changing request without the CSRF token is refused; with it, it reaches the core.
     let review = |csrf: Option<&str>| {
         let mut r = http.post(url("/api/v1/candidates/1/review")).header("Cookie", &session);
@@ -691,8 +713,10 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
     partial.as_object_mut().unwrap().remove("legal_basis");
     let answer = put(&partial);
     assert!(answer["missing"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().contains("legal")), "{answer}");
-    let refused = error_code(submit(serde_json::json!({"collection": "press", "paths": [allowed]})));
-    assert_eq!(refused, (403, "forbidden".into()), "no ingestion without a legal basis");
+    let resp = submit(serde_json::json!({"collection": "press", "paths": [allowed]}));
+    let refused: Value = resp.json().unwrap();
+    assert_eq!(refused["error"]["code"], "governance_incomplete", "no ingestion without a legal basis: {refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("legal"), "{refused}");
     assert_eq!(put(&governance)["missing"], serde_json::json!([]));
     let resp = submit(serde_json::json!({"collection": "press", "paths": [allowed]}));
     assert_eq!(resp.status().as_u16(), 202);
