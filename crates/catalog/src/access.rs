@@ -282,28 +282,7 @@ impl Catalog {
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-        let last = tx
-            .query_row(
-                "SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                entry_row,
-            )
-            .optional()
-            .map_err(err)?;
-        let entry = audit::next_entry(last.as_ref(), &now(), actor, action, detail);
-        tx.execute(
-            "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                entry.seq as i64,
-                entry.at,
-                entry.actor,
-                entry.action,
-                entry.detail.to_string(),
-                entry.prev_hash,
-                entry.hash
-            ],
-        )
-        .map_err(err)?;
+        let entry = append_audit(&tx, actor, action, detail).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(entry)
     }
@@ -325,7 +304,9 @@ impl Catalog {
             .collect())
     }
 
-    /// Records a search and its candidates; returns the search id and candidate ids.
+    /// Records a search and its candidates, and appends its audit entry (`action`, with the
+    /// detail `audit` makes from the search id and candidate ids) in the same transaction: a
+    /// search is never recorded unaudited. Returns the search id and candidate ids.
     #[allow(clippy::too_many_arguments)]
     pub fn record_search(
         &mut self,
@@ -337,6 +318,8 @@ impl Catalog {
         gallery_size: u64,
         started_at: &str,
         candidates: &[(u64, usize, usize, f32)],
+        action: &str,
+        audit: impl FnOnce(u64, &[u64]) -> serde_json::Value,
     ) -> Result<(u64, Vec<u64>)> {
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
@@ -366,6 +349,7 @@ impl Catalog {
             .map_err(err)?;
             ids.push(tx.last_insert_rowid() as u64);
         }
+        append_audit(&tx, actor, action, audit(search_id, &ids)).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok((search_id, ids))
     }
@@ -459,4 +443,34 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         prev_hash: r.get(5)?,
         hash: r.get(6)?,
     })
+}
+
+/// Appends the next entry of the audit chain within `tx` (which holds the write lock).
+fn append_audit(
+    tx: &rusqlite::Transaction<'_>,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> rusqlite::Result<Entry> {
+    let last = tx
+        .query_row(
+            "SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            entry_row,
+        )
+        .optional()?;
+    let entry = audit::next_entry(last.as_ref(), &now(), actor, action, detail);
+    tx.execute(
+        "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            entry.seq as i64,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.detail.to_string(),
+            entry.prev_hash,
+            entry.hash
+        ],
+    )?;
+    Ok(entry)
 }

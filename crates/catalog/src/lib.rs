@@ -308,6 +308,19 @@ fn split_plaintext(p: &[u8]) -> (Vec<i8>, f32) {
     (p[4..].iter().map(|b| *b as i8).collect(), scale)
 }
 
+/// While another connection writes: retry soon (100 µs, then 1 ms, then 5 ms steps) for about
+/// 10 s in all, then give up (`SQLITE_BUSY`). SQLite's own busy timeout sleeps in steps that
+/// grow to 100 ms, which made a short write wait up to 100 ms behind another.
+fn wait_for_writer(attempt: i32) -> bool {
+    let pause = match attempt {
+        0..50 => std::time::Duration::from_micros(100),
+        50..500 => std::time::Duration::from_millis(1),
+        _ => std::time::Duration::from_millis(5),
+    };
+    std::thread::sleep(pause);
+    attempt < 2400
+}
+
 pub(crate) fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -317,7 +330,8 @@ impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         let conn = Connection::open(path).map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
         let mut cat = Catalog { conn, path: path.to_path_buf(), key: None };
-        cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")?;
+        cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;")?;
+        cat.conn.busy_handler(Some(wait_for_writer)).map_err(cat.err())?;
         migrations::migrate(&mut cat)?;
         Ok(cat)
     }

@@ -216,6 +216,7 @@ pub fn governed_search_faces(
     let result = search_faces(store, query, img, &opts, calibration, pack_threshold)?;
     let cands: Vec<(u64, usize, usize, f32)> =
         result.candidates.iter().map(|c| (c.face_id, c.query_face, c.rank, c.score)).collect();
+    let finished = jiff::Timestamp::now().to_string();
     let (search_id, candidate_ids) = store.catalog.record_search(
         &who.name,
         case_ref,
@@ -225,18 +226,17 @@ pub fn governed_search_faces(
         result.gallery_size,
         &started,
         &cands,
-    )?;
-    store.catalog.audit(
-        &who.name,
         "search",
-        json!({
-            "search": search_id, "case": case_ref, "purpose": purpose,
-            "period": {"from": started, "to": jiff::Timestamp::now().to_string()},
-            "collections": result.collections, "gallery_size": result.gallery_size,
-            "input_sha256": result.query_sha256, "threshold": result.threshold,
-            "candidates": candidate_ids.iter().zip(&result.candidates)
-                .map(|(id, c)| json!({"candidate": id, "face": c.face_id, "score": c.score})).collect::<Vec<_>>(),
-        }),
+        |search_id, candidate_ids| {
+            json!({
+                "search": search_id, "case": case_ref, "purpose": purpose,
+                "period": {"from": started, "to": finished},
+                "collections": result.collections, "gallery_size": result.gallery_size,
+                "input_sha256": result.query_sha256, "threshold": result.threshold,
+                "candidates": candidate_ids.iter().zip(&result.candidates)
+                    .map(|(id, c)| json!({"candidate": id, "face": c.face_id, "score": c.score})).collect::<Vec<_>>(),
+            })
+        },
     )?;
     Ok(GovernedSearch { search_id, case_ref: case_ref.into(), purpose: purpose.into(), candidate_ids, result })
 }

@@ -209,6 +209,14 @@ impl SharedIndex {
         self.read().is_exhaustive()
     }
 
+    /// Sets the breadth of graph searches (more: better recall, slower); no effect on an exact
+    /// index.
+    pub fn set_ef_search(&self, ef: usize) {
+        if let Index::Graph(graph) = &mut *self.write() {
+            graph.set_ef_search(ef);
+        }
+    }
+
     /// Top-k (approximate for a graph index).
     pub fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> gabarit_index::Result<Vec<Hit>> {
         self.read().search(query, k, collections)

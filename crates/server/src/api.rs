@@ -218,6 +218,17 @@ async fn analysing<T: Send + 'static>(
     blocking(f).await
 }
 
+/// Runs a search of the index off the async threads, at most one per core (plus one) at once: the others
+/// wait their turn in order, so that under load every search waits about as long (a fair
+/// queue instead of threads sharing the cores).
+async fn searching<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = state.searching.acquire().await.map_err(|_| ApiError::internal("the server is shutting down"))?;
+    blocking(f).await
+}
+
 /// Runs blocking work (SQLite, the face models) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))?
@@ -355,13 +366,17 @@ async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result
         }
     }
     let upload = form.image_file()?;
-    let result = analysing(&state.clone(), move || {
-        let named = form.named(&upload);
-        // The models run without the store's lock: searches analyse their photos in parallel.
-        let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(&named)?;
-        let mut store = state.store()?;
-        governed::governed_search_faces(
-            &mut store,
+    // First the models (at most 2 × workers photos at once), then the index (one search per
+    // core at once, first come first served).
+    let (shared, analyst) = (state.clone(), who.clone());
+    let (img, form) = analysing(&state, move || {
+        let img = governed::analyze_query(&shared.service, &analyst, upload.path()).map_err(form.named(&upload))?;
+        Ok((img, form))
+    })
+    .await?;
+    let result = searching(&state.clone(), move || {
+        Ok(governed::governed_search_faces(
+            &mut *state.store()?,
             &who,
             &case_ref,
             &purpose,
@@ -370,8 +385,7 @@ async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result
             &opts,
             state.calibration.as_ref(),
             state.verification_threshold,
-        )
-        .map_err(&named)
+        )?)
     })
     .await?;
     Ok(Json(json!(result)))
@@ -468,7 +482,7 @@ async fn search_query(
     opts.face = req.face;
     opts.exact = req.exact;
     governed::may_search(&who)?;
-    let result = blocking(move || {
+    let result = searching(&state.clone(), move || {
         let found =
             state.queries.lock().map_err(|_| ApiError::internal("the query lock is poisoned"))?.get(&id, &who.name);
         let Some((name, img)) = found else {

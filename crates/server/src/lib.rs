@@ -45,6 +45,9 @@ pub struct AppState {
     /// Requests that run the face models at once (twice the engines: one running, one ready);
     /// the others wait here, cheaply, instead of holding a thread and their upload.
     analysing: tokio::sync::Semaphore,
+    /// Searches of the index running at once (one per core, plus one writing its record while
+    /// the others compute; fair: first come, first served).
+    searching: tokio::sync::Semaphore,
     /// Analysed query photos awaiting the user's choice of face.
     queries: Mutex<queries::Queries>,
 }
@@ -77,6 +80,9 @@ impl AppState {
         let permits = service.config().workers.max(1) * 2;
         Ok(AppState {
             analysing: tokio::sync::Semaphore::new(permits),
+            searching: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(1) + 1,
+            ),
             stores: StorePool::new(store, STORE_HANDLES)?,
             service,
             calibration,

@@ -45,6 +45,12 @@ struct Args {
     /// The server's process id, to report its memory.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Minimum score of the candidates (default: the server's, the pack's verification
+    /// threshold); `-1` returns `--top-k` candidates whatever their score, so that every search
+    /// also reads and records that many candidates (on synthetic galleries nothing reaches
+    /// the real threshold).
+    #[arg(long, allow_hyphen_values = true)]
+    threshold: Option<f32>,
     /// `photo` (upload with each search) or `face` (analyse once, then search by the face).
     #[arg(long, default_value = "face", value_parser = ["photo", "face"])]
     mode: String,
@@ -56,14 +62,19 @@ fn search_once(http: &Client, args: &Args, photo: &[u8], name: &str, query: Opti
     let request = match query {
         Some(id) => http.post(format!("{base}/api/v1/queries/{id}/search")).json(&serde_json::json!({
             "case_ref": "LOAD-TEST", "purpose": "api-bench load measurement", "face": 0, "top_k": args.top_k,
+            "threshold": args.threshold,
         })),
-        None => http.post(format!("{base}/api/v1/search")).multipart(
-            multipart::Form::new()
+        None => {
+            let mut form = multipart::Form::new()
                 .part("image", multipart::Part::bytes(photo.to_vec()).file_name(name.to_string()))
                 .text("case_ref", "LOAD-TEST")
                 .text("purpose", "api-bench load measurement")
-                .text("top_k", args.top_k.to_string()),
-        ),
+                .text("top_k", args.top_k.to_string());
+            if let Some(t) = args.threshold {
+                form = form.text("threshold", t.to_string());
+            }
+            http.post(format!("{base}/api/v1/search")).multipart(form)
+        }
     };
     request.header("X-Api-Key", &args.key).send().map(|r| r.status().is_success() && r.bytes().is_ok()).unwrap_or(false)
 }
@@ -171,6 +182,7 @@ fn main() -> Result<()> {
         "photo": args.photo.display().to_string(),
         "top_k": args.top_k,
         "mode": args.mode,
+        "threshold": args.threshold,
         "server_rss_kib_at_start": rss_start,
         "levels": levels,
     });

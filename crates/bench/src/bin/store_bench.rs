@@ -77,16 +77,26 @@ fn main() -> Result<()> {
                 "search_p99_ms": percentile(&mut lat, 0.99), "bytes_per_template_on_disk": disk}),
         );
     }
-    // Governed-search bookkeeping: record the search and 10 candidates, append to the audit.
+    // Governed-search bookkeeping: record the search and 10 candidates with its audit entry
+    // (one transaction).
     let mut cat = gabarit_catalog::Catalog::open(&dir.path().join("catalog.db"))?;
     let cands: Vec<(u64, usize, usize, f32)> = (0..10).map(|i| (i as u64, 0, i + 1, 0.5)).collect();
     let mut book: Vec<f64> = (0..200)
         .map(|i| -> Result<f64> {
             let t = Instant::now();
             let started = jiff::Timestamp::now().to_string();
-            let (id, _) =
-                cat.record_search("bench", "CASE", "bench", "ab", &["c".into()], n as u64, &started, &cands)?;
-            cat.audit("bench", "search", serde_json::json!({"search": id, "i": i, "candidates": cands.len()}))?;
+            cat.record_search(
+                "bench",
+                "CASE",
+                "bench",
+                "ab",
+                &["c".into()],
+                n as u64,
+                &started,
+                &cands,
+                "search",
+                |s, c| serde_json::json!({"search": s, "i": i, "candidates": c.len()}),
+            )?;
             Ok(t.elapsed().as_secs_f64() * 1000.0)
         })
         .collect::<Result<_>>()?;
