@@ -1,6 +1,7 @@
-//! Background ingestion, as asked for over HTTP: a job is queued in the catalog by a curator,
-//! then run by the server's job runner with the curator's rights, its progress recorded as it
-//! goes. A server stopped mid-job (even killed) resumes it at its next start; ingestion skips
+//! Background work asked for over HTTP: ingestion (queued by a curator) and confirmed
+//! erasures (queued by a DPO, see [`crate::rights::carry_out_erasure`]). A job is queued in the
+//! catalog, then run by the server's job runner with its asker's rights (checked again when it
+//! runs), its progress recorded as it goes. A server stopped mid-job (even killed) resumes it at its next start; ingestion skips
 //! what the collection already holds, so a resumed job neither duplicates nor loses a file.
 //!
 //! Server-side paths must lie under a root the administrator allowed (`serve
@@ -69,19 +70,54 @@ pub fn submit_ingest(
     Ok(job)
 }
 
-/// Recent jobs, newest first (curators and admins).
-pub fn list_jobs(store: &Store, who: &Principal, limit: usize) -> Result<Vec<BackgroundJob>> {
-    authorize::<actions::Ingest>(who, Action::Ingest)?;
-    Ok(store.catalog.background_jobs(limit)?)
+/// Whether `who` may follow `job`: their own, or any ingestion for a curator.
+fn may_follow(who: &Principal, job: &BackgroundJob) -> bool {
+    job.requested_by == who.name || (job.kind == "ingest" && may_ingest(who).is_ok())
 }
 
-/// One job (curators and admins).
+/// Whether `who` may have jobs at all: curators (ingestion) and DPOs (erasures).
+fn may_have_jobs(who: &Principal) -> Result<()> {
+    if authorize::<actions::Other>(who, Action::Rights).is_ok() {
+        return Ok(());
+    }
+    may_ingest(who)
+}
+
+/// Recent jobs `who` may follow, newest first (curators: every ingestion; DPOs: their
+/// erasures).
+pub fn list_jobs(store: &Store, who: &Principal, limit: usize) -> Result<Vec<BackgroundJob>> {
+    may_have_jobs(who)?;
+    let mut jobs = store.catalog.background_jobs(limit)?;
+    jobs.retain(|j| may_follow(who, j));
+    Ok(jobs)
+}
+
+/// One job `who` may follow.
 pub fn job(store: &Store, who: &Principal, id: u64) -> Result<BackgroundJob> {
-    authorize::<actions::Ingest>(who, Action::Ingest)?;
-    store
-        .catalog
-        .background_job(id)?
-        .ok_or_else(|| gabarit_catalog::Error::NotFound { kind: "job", name: id.to_string() }.into())
+    may_have_jobs(who)?;
+    let not_found = || gabarit_catalog::Error::NotFound { kind: "job", name: id.to_string() };
+    let job = store.catalog.background_job(id)?.ok_or_else(not_found)?;
+    if !may_follow(who, &job) {
+        return Err(not_found().into());
+    }
+    Ok(job)
+}
+
+/// Queues a confirmed erasure (dpo): the faces go when the job runs.
+pub fn submit_erasure(
+    store: &mut Store,
+    who: &Principal,
+    erasure: &crate::rights::ConfirmedErasure,
+) -> Result<BackgroundJob> {
+    authorize::<actions::Other>(who, Action::Rights)?;
+    let input = serde_json::to_string(erasure).map_err(|e| Error::Invalid(e.to_string()))?;
+    let job = store.catalog.queue_job("erase", "", &[input], &who.name)?;
+    store.catalog.audit(
+        &who.name,
+        "job_queue",
+        json!({"job": job.id, "kind": "erase", "request": erasure.request, "faces": erasure.faces.len()}),
+    )?;
+    Ok(job)
 }
 
 /// Puts the jobs a stopped server left running back in the queue (at server start).
@@ -118,6 +154,28 @@ fn run(
     job: &BackgroundJob,
 ) -> Result<serde_json::Value> {
     let who = actor(store, Some(&job.requested_by))?;
+    match job.kind.as_str() {
+        "ingest" => run_ingest(service, store, defaults, job, &who),
+        "erase" => {
+            let input = job.inputs.first().map(String::as_str).unwrap_or_default();
+            let erasure: crate::rights::ConfirmedErasure =
+                serde_json::from_str(input).map_err(|e| Error::Invalid(format!("job {}: {e}", job.id)))?;
+            let deleted = crate::rights::carry_out_erasure(store, &who, &erasure)?;
+            let faces = erasure.faces.len() as u64;
+            store.catalog.job_progress(job.id, faces, faces, deleted.faces)?;
+            Ok(json!({"request": erasure.request, "deleted": deleted}))
+        }
+        other => Err(Error::Invalid(format!("job {}: unknown kind {other:?}", job.id))),
+    }
+}
+
+fn run_ingest(
+    service: &FaceService,
+    store: &mut Store,
+    defaults: &IngestOptions,
+    job: &BackgroundJob,
+    who: &Principal,
+) -> Result<serde_json::Value> {
     let opts = IngestOptions {
         collection: job.collection.clone(),
         inputs: job.inputs.iter().map(PathBuf::from).collect(),
@@ -140,7 +198,7 @@ fn run(
             }
         }
     };
-    let report = governed_ingest(service, store, &who, &opts, &mut progress)?;
+    let report = governed_ingest(service, store, who, &opts, &mut progress)?;
     if let Some(e) = failed_progress {
         tracing::warn!(job = job.id, error = %e, "progress of a job could not be recorded");
     }

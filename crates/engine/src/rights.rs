@@ -9,6 +9,11 @@
 //!   the bytes are gone from the files;
 //! - objection: keeps the template as a suppression template; ingestion drops matching faces
 //!   before they are stored and search never returns them.
+//!
+//! An erasure is planned and confirmed on the photo ([`plan_erasure`]), then carried out on
+//! the faces confirmed, by id ([`carry_out_erasure`]): at once by the CLI, as a background job
+//! by the server (the deletion, the compaction of a large index and the vacuum of a large
+//! catalog take seconds; the job holds face ids only, never a template, and is idempotent).
 
 use std::path::Path;
 
@@ -16,7 +21,7 @@ use gabarit_catalog::RightsRequest;
 use gabarit_governance::{Action, GovernanceDraft, Principal, actions, authorize};
 use gabarit_index::VectorIndex;
 use gabarit_types::BBox;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::store::Store;
@@ -194,43 +199,82 @@ pub fn erase(
     threshold: f32,
     confirm: Option<usize>,
 ) -> Result<(RightsReport, Option<gabarit_catalog::Deleted>)> {
+    let (report, confirmed) = plan_erasure(service, store, who, request, photo, threshold, confirm)?;
+    let Some(confirmed) = confirmed else { return Ok((report, None)) };
+    let deleted = carry_out_erasure(store, who, &confirmed)?;
+    Ok((report, Some(deleted)))
+}
+
+/// An erasure confirmed by the DPO: the request, the request photo's hash and threshold (for
+/// the record), and the faces to delete (ids only: no biometric data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmedErasure {
+    /// Rights request.
+    pub request: u64,
+    /// SHA-256 of the request photo.
+    pub input_sha256: String,
+    /// Threshold the faces matched at.
+    pub threshold: f32,
+    /// The faces listed to the DPO and confirmed.
+    pub faces: Vec<u64>,
+}
+
+/// The faces an erasure request's photo matches (the plan, as a report), and, when `confirm`
+/// names how many there are, the confirmed erasure to carry out (dpo).
+pub fn plan_erasure(
+    service: &FaceService,
+    store: &Store,
+    who: &Principal,
+    request: u64,
+    photo: &Path,
+    threshold: f32,
+    confirm: Option<usize>,
+) -> Result<(RightsReport, Option<ConfirmedErasure>)> {
     authorize::<actions::Rights>(who, Action::Rights)?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["erasure"])?;
     let (template, sha) = request_template(service, photo)?;
     let matches = find(store, &template, threshold)?;
-    let templates_searched = store.catalog.template_count(None)?;
-    let Some(n) = confirm else {
-        return Ok((report(store, request, &sha, threshold, templates_searched, matches)?, None));
-    };
-    if n != matches.len() {
+    let templates_searched = store.index.len() as u64;
+    let faces: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
+    let report = report(store, request, &sha, threshold, templates_searched, matches)?;
+    let Some(n) = confirm else { return Ok((report, None)) };
+    if n != faces.len() {
         return Err(Error::Invalid(format!(
             "confirmation for {n} face(s), but {} match now: run without --confirm to see the list again",
-            matches.len()
+            faces.len()
         )));
     }
-    let ids: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
-    let deleted = store.catalog.delete_faces(&ids)?;
+    Ok((report, Some(ConfirmedErasure { request, input_sha256: sha, threshold, faces })))
+}
+
+/// Deletes the confirmed faces' templates and faces, and the images left without a face;
+/// compacts the index and vacuums the catalog so that the bytes leave the files; closes the
+/// request and audits (dpo). Doing it again deletes nothing more.
+pub fn carry_out_erasure(store: &mut Store, who: &Principal, e: &ConfirmedErasure) -> Result<gabarit_catalog::Deleted> {
+    authorize::<actions::Rights>(who, Action::Rights)?;
+    check_kind(&store.catalog.request(e.request)?, &["erasure"])?;
+    let deleted = store.catalog.delete_faces(&e.faces)?;
     {
         let mut index = store.index.write();
-        for id in &ids {
+        for id in &e.faces {
             index.remove(*id)?;
         }
         index.compact()?;
     }
     store.catalog.close_request(
-        request,
-        &sha,
+        e.request,
+        &e.input_sha256,
         &format!("{} face(s), {} image(s) erased", deleted.faces, deleted.images),
         true,
     )?;
     store.catalog.audit(
         &who.name,
         "rights_erasure",
-        json!({"request": request, "input_sha256": sha, "threshold": threshold, "faces": ids,
+        json!({"request": e.request, "input_sha256": e.input_sha256, "threshold": e.threshold, "faces": e.faces,
                "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images}}),
     )?;
-    Ok((report(store, request, &sha, threshold, templates_searched, matches)?, Some(deleted)))
+    Ok(deleted)
 }
 
 /// Objection (art. 21): the request's template becomes a suppression template.

@@ -803,13 +803,14 @@ async fn rights_access(
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/erase", tag = "rights", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
-    responses((status = 200, description = "Without confirm: the faces that would be erased; with confirm = their number: erased (dpo)")))]
+    responses((status = 200, description = "Without confirm: the faces that would be erased (the plan; dpo)"),
+        (status = 202, description = "With confirm = their number: the plan and the job that erases them (follow it at /api/v1/jobs/{id})")))]
 async fn rights_erase(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
     form: Form,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut confirm = None;
     for (field, value) in &form.fields {
         match field.as_str() {
@@ -817,11 +818,19 @@ async fn rights_erase(
             other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
         }
     }
-    on_requester_photo(state, form, move |st, store, photo| {
-        let (report, deleted) = rights::erase(&st.service, store, &who, id, photo, st.rights_threshold, confirm)?;
-        Ok(json!({"report": report, "deleted": deleted}))
+    let Json(out) = on_requester_photo(state, form, move |st, store, photo| {
+        let (report, confirmed) =
+            rights::plan_erasure(&st.service, store, &who, id, photo, st.rights_threshold, confirm)?;
+        // Confirmed: the deletion, the compaction and the vacuum run as a job (ids only).
+        let job = confirmed.map(|e| jobs::submit_erasure(store, &who, &e)).transpose()?;
+        if job.is_some() {
+            crate::jobs::wake(st);
+        }
+        Ok(json!({"report": report, "job": job}))
     })
-    .await
+    .await?;
+    let status = if out["job"].is_null() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(out)).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/object", tag = "rights", security(("api_key" = [])),

@@ -466,7 +466,7 @@ fn rights_by_face_over_http_access_then_erasure() {
     let erasure = open("erasure");
     let erase_url = url(&format!("/api/v1/rights/{erasure}/erase"));
     let plan = dpo(http.post(&erase_url).multipart(photo_form(&photo, "obama3.jpg")));
-    assert_eq!(plan["deleted"], Value::Null, "a plan deletes nothing");
+    assert_eq!(plan["job"], Value::Null, "a plan deletes nothing");
     let n = plan["report"]["matches"].as_array().unwrap().len();
     assert_eq!(n, 1);
     let wrong = http
@@ -476,8 +476,29 @@ fn rights_by_face_over_http_access_then_erasure() {
         .send()
         .unwrap();
     assert_eq!(error_code(wrong), (422, "invalid".into()), "a confirmation must match the plan");
-    let done = dpo(http.post(&erase_url).multipart(photo_form(&photo, "obama3.jpg").text("confirm", n.to_string())));
-    assert_eq!(done["deleted"]["faces"], 1, "{done}");
+    // Confirmed, it is a job (ids only), which the DPO follows to its end.
+    let resp = http
+        .post(&erase_url)
+        .header("X-Api-Key", &keys["dora"])
+        .multipart(photo_form(&photo, "obama3.jpg").text("confirm", n.to_string()))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let queued: Value = resp.json().unwrap();
+    assert_eq!(queued["job"]["kind"], "erase", "{queued}");
+    let input: Value = serde_json::from_str(queued["job"]["inputs"][0].as_str().unwrap()).unwrap();
+    let keys_kept: Vec<&String> = input.as_object().unwrap().keys().collect();
+    assert_eq!(keys_kept, ["faces", "input_sha256", "request", "threshold"], "ids, never a template: {input}");
+    let job = queued["job"]["id"].as_u64().unwrap();
+    let done = wait_for_job(&http, &server.base, &keys["dora"], job, std::time::Duration::from_secs(60));
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["report"]["deleted"]["faces"], 1, "{done}");
+    // A curator follows ingestions, not a DPO's erasures.
+    let hidden = http.get(url(&format!("/api/v1/jobs/{job}"))).header("X-Api-Key", &keys["cur"]).send().unwrap();
+    assert_eq!(error_code(hidden), (404, "not_found".into()));
+    let request: Value = dpo(http.get(url("/api/v1/rights")));
+    let closed = request.as_array().unwrap().iter().find(|r| r["id"] == erasure).unwrap();
+    assert_ne!(closed["status"], "open", "the request is answered: {closed}");
     // A new access request finds nothing, and search no longer returns the face.
     let again = open("access");
     let after =
