@@ -154,6 +154,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// How many jobs are in each state.
+    pub fn job_counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt =
+            self.conn.prepare("SELECT state, COUNT(*) FROM background_jobs GROUP BY state").map_err(self.err())?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
     /// Puts jobs left `running` by a stopped server back in the queue; returns their ids.
     pub fn requeue_interrupted_jobs(&self) -> Result<Vec<u64>> {
         let mut stmt = self

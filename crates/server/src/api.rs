@@ -22,7 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::metrics::{LatencyLabels, RouteLabels};
+use crate::metrics::{JobLabels, LatencyLabels, RouteLabels, StageLabels};
 use crate::{ApiError, AppState};
 
 type Shared = State<Arc<AppState>>;
@@ -113,8 +113,15 @@ async fn track(State(state): Shared, req: Request, next: Next) -> Response {
 }
 
 async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
-    let templates = { state.store()?.index.len() as u64 };
+    let (templates, jobs) = {
+        let store = state.store()?;
+        (store.index.len() as u64, store.catalog.job_counts().map_err(gabarit_engine::Error::from)?)
+    };
     state.metrics.templates.set(templates);
+    for name in ["queued", "running", "done", "failed"] {
+        let n = jobs.iter().find(|(s, _)| s == name).map_or(0, |(_, n)| *n);
+        state.metrics.jobs.get_or_create(&JobLabels { state: name.into() }).set(n as i64);
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry)
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -214,7 +221,11 @@ async fn analysing<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _permit = state.analysing.acquire().await.map_err(|_| ApiError::internal("the server is shutting down"))?;
+    let waiting = state.metrics.waiting.get_or_create(&StageLabels { stage: "analysis" }).clone();
+    waiting.inc();
+    let permit = state.analysing.acquire().await;
+    waiting.dec();
+    let _permit = permit.map_err(|_| ApiError::internal("the server is shutting down"))?;
     blocking(f).await
 }
 
@@ -225,7 +236,11 @@ async fn searching<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _permit = state.searching.acquire().await.map_err(|_| ApiError::internal("the server is shutting down"))?;
+    let waiting = state.metrics.waiting.get_or_create(&StageLabels { stage: "search" }).clone();
+    waiting.inc();
+    let permit = state.searching.acquire().await;
+    waiting.dec();
+    let _permit = permit.map_err(|_| ApiError::internal("the server is shutting down"))?;
     blocking(f).await
 }
 

@@ -1,5 +1,6 @@
-//! Prometheus metrics: requests by route and status, latencies, requests in flight, and the
-//! number of templates (read at scrape time).
+//! Prometheus metrics: requests by route and status, latencies, requests in flight, requests
+//! waiting for the face models or the index (queue depth), background jobs by state and the
+//! number of templates (the last two read at scrape time).
 
 use std::sync::atomic::AtomicU64;
 
@@ -22,6 +23,17 @@ pub(crate) struct LatencyLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct StageLabels {
+    /// `analysis` (face models) or `search` (the index).
+    pub stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct JobLabels {
+    pub state: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 14))
 }
@@ -31,6 +43,8 @@ pub(crate) struct Metrics {
     pub requests: Family<RouteLabels, Counter>,
     pub latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     pub in_flight: Gauge,
+    pub waiting: Family<StageLabels, Gauge>,
+    pub jobs: Family<JobLabels, Gauge>,
     pub templates: Gauge<u64, AtomicU64>,
 }
 
@@ -41,10 +55,14 @@ impl Default for Metrics {
         let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let in_flight = Gauge::default();
         let templates = Gauge::<u64, AtomicU64>::default();
+        let waiting = Family::<StageLabels, Gauge>::default();
+        let jobs = Family::<JobLabels, Gauge>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register("http_request_seconds", "HTTP request latency", latency.clone());
         registry.register("http_requests_in_flight", "Requests being served (queue depth)", in_flight.clone());
         registry.register("templates", "Templates in the vector index", templates.clone());
-        Metrics { registry, requests, latency, in_flight, templates }
+        registry.register("waiting", "Requests waiting for the face models or the index", waiting.clone());
+        registry.register("jobs", "Background jobs by state", jobs.clone());
+        Metrics { registry, requests, latency, in_flight, waiting, jobs, templates }
     }
 }

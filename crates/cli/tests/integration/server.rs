@@ -847,6 +847,13 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
     let ids: Vec<u64> = list["items"].as_array().unwrap().iter().map(|j| j["id"].as_u64().unwrap()).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids[0] > ids[1]);
+    // Jobs by state and the requests waiting for the models or the index, in the metrics.
+    let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
+    for line in
+        ["gabarit_jobs{state=\"done\"} 2", "gabarit_jobs{state=\"queued\"} 0", "gabarit_waiting{stage=\"search\"} 0"]
+    {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }
 
 #[test]
