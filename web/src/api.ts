@@ -266,12 +266,34 @@ export interface CollectionDetails {
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
 
-/** An ingestion job (POST /jobs, POST /collections/{name}/uploads, GET /jobs/{id}). */
-export interface Job {
+/** What an ingestion job reports once done. */
+export interface IngestReport {
+  files?: number;
+  ingested?: number;
+  duplicates?: number;
+  faces?: number;
+  failed?: { path: string; reason: string }[];
+}
+
+/** What a confirmed erasure's job reports once done. */
+export interface ErasureReport {
+  request: number;
+  deleted: Deleted;
+}
+
+/**
+ * A background job (GET /jobs/{id}, GET /jobs): an ingestion (POST /jobs, POST
+ * /collections/{name}/uploads) or a confirmed erasure (POST /rights/{id}/erase with `confirm`).
+ */
+export interface Job<R = IngestReport> {
   id: number;
+  kind?: 'ingest' | 'erase';
+  /** The target collection (empty for an erasure). */
   collection: string;
+  /** What it works on: paths (ingestion), the confirmed erasure as JSON (erasure). */
+  inputs?: string[];
   state: JobState;
-  /** Files handled so far, and in all (null until the inputs are listed). */
+  /** Files (ingestion) or faces (erasure) handled so far, and in all (null until known). */
   done: number;
   total: number | null;
   faces: number;
@@ -279,15 +301,11 @@ export interface Job {
   requested_by?: string;
   created_at?: string;
   finished_at?: string | null;
-  /** Once done: the ingestion report. */
-  report: {
-    files?: number;
-    ingested?: number;
-    duplicates?: number;
-    faces?: number;
-    failed?: { path: string; reason: string }[];
-  } | null;
+  /** Once done: the job's report. */
+  report: R | null;
 }
+
+export type ErasureJob = Job<ErasureReport>;
 
 export interface RightsRequest {
   id: number;

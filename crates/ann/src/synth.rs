@@ -317,21 +317,31 @@ pub fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f32]) -> std::io
 /// Reads a 2-D float32 `.npy` file (little-endian `<f4`, C order, format 1.x or 2.x): returns
 /// `(rows, cols, data)`.
 pub fn read_npy(path: &Path) -> std::io::Result<(usize, usize, Vec<f32>)> {
-    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {why}", path.display()));
     let mut r = BufReader::with_capacity(1 << 20, fs_err::File::open(path)?);
+    let (rows, cols, _) = read_npy_header(&mut r, path)?;
+    let mut bytes = vec![0u8; rows * cols * 4];
+    r.read_exact(&mut bytes)?;
+    let data = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Ok((rows, cols, data))
+}
+
+/// Reads the header of a 2-D float32 `.npy` file from its start (`path` names it in errors):
+/// returns `(rows, cols, offset of the data)`, the reader left at the data.
+pub fn read_npy_header(r: &mut impl Read, path: &Path) -> std::io::Result<(usize, usize, u64)> {
+    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {why}", path.display()));
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
     if &magic[..6] != b"\x93NUMPY" {
         return Err(bad("not a .npy file"));
     }
-    let header_len = if magic[6] == 1 {
+    let (header_len, prefix) = if magic[6] == 1 {
         let mut l = [0u8; 2];
         r.read_exact(&mut l)?;
-        usize::from(u16::from_le_bytes(l))
+        (usize::from(u16::from_le_bytes(l)), 10)
     } else {
         let mut l = [0u8; 4];
         r.read_exact(&mut l)?;
-        u32::from_le_bytes(l) as usize
+        (u32::from_le_bytes(l) as usize, 12)
     };
     let mut header = vec![0u8; header_len];
     r.read_exact(&mut header)?;
@@ -355,10 +365,7 @@ pub fn read_npy(path: &Path) -> std::io::Result<(usize, usize, Vec<f32>)> {
     let [rows, cols] = dims[..] else {
         return Err(bad("not a 2-D array"));
     };
-    let mut bytes = vec![0u8; rows * cols * 4];
-    r.read_exact(&mut bytes)?;
-    let data = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    Ok((rows, cols, data))
+    Ok((rows, cols, (prefix + header_len) as u64))
 }
 
 #[cfg(test)]

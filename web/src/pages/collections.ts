@@ -491,7 +491,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
   /** The collection's recent jobs; follows one still queued or running (e.g. after a reload). */
   async function jobs(): Promise<void> {
     try {
-      const list = (await get<{ items: Job[] }>('/jobs?limit=50')).items.filter((j) => j.collection === collection).slice(0, 10);
+      const list = (await get<{ items: Job[] }>('/jobs?limit=50')).items.filter((j) => (j.kind ?? 'ingest') === 'ingest' && j.collection === collection).slice(0, 10);
       if (!ctx.live()) return;
       replace(
         recent,

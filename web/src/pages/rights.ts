@@ -1,8 +1,8 @@
 // #/rights: data subjects' requests with their deadlines; open one. #/rights/{id}: run it with
 // the requester's photo: access (report shown and downloadable), erasure (the plan, then the
-// confirmed deletion), objection.
+// confirmed deletion, run by the server as a job this page follows), objection.
 
-import { ApiError, get, post, type Deleted, type RightsMatch, type RightsReport, type RightsRequest } from '../api';
+import { ApiError, get, post, type ErasureJob, type RightsMatch, type RightsReport, type RightsRequest } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid } from '../dom';
 import { count, daysUntil, score, today, when } from '../format';
@@ -12,6 +12,25 @@ const KINDS: [RightsRequest['kind'], string][] = [
   ['erasure', 'Erasure (art. 17)'],
   ['objection', 'Objection (art. 21)'],
 ];
+
+/** POST /rights/{id}/erase: the plan (200, no job), or with `confirm` the erasure queued (202). */
+interface EraseAnswer {
+  report: RightsReport;
+  job: ErasureJob | null;
+}
+
+/** How often a running erasure is polled. */
+const POLL_MS = 500;
+
+/** The request a queued erasure job works on (its input is the confirmed erasure as JSON). */
+function erasureRequest(j: ErasureJob): number | null {
+  try {
+    const input = JSON.parse(j.inputs?.[0] ?? 'null') as { request?: unknown } | null;
+    return typeof input?.request === 'number' ? input.request : null;
+  } catch {
+    return null;
+  }
+}
 
 function errorText(e: unknown, fallback: string): string {
   return e instanceof ApiError ? e.message : fallback;
@@ -181,6 +200,13 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
   const photo = h('input', { type: 'file', accept: 'image/*', id: uid('requester-photo') });
   const buttons = h('div', { class: 'actions' });
   let req: RightsRequest | null = null;
+  /** While an erasure job is followed, the actions wait for its end. */
+  let following = false;
+  let resumeChecked = false;
+
+  function actionsDisabled(disabled: boolean): void {
+    buttons.querySelectorAll('button').forEach((b) => (b.disabled = disabled));
+  }
 
   async function load(): Promise<void> {
     try {
@@ -214,6 +240,11 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
       if (r.kind === 'erasure') actions.push(h('button', { type: 'button', onclick: plan }, 'Plan the erasure'));
       if (r.kind === 'objection') actions.push(h('button', { type: 'button', onclick: object }, 'Record the objection'));
       replace(buttons, actions);
+      if (following) actionsDisabled(true);
+      if (r.kind === 'erasure' && r.status === 'open' && !following && !resumeChecked) {
+        resumeChecked = true;
+        void resume();
+      }
     } catch (e) {
       if (!ctx.live()) return;
       replace(info);
@@ -278,7 +309,7 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
   }
 
   async function plan(): Promise<void> {
-    const r = await run<{ report: RightsReport; deleted: Deleted | null }>('Listing what the erasure would delete', `/rights/${id}/erase`);
+    const r = await run<EraseAnswer>('Listing what the erasure would delete', `/rights/${id}/erase`);
     if (!r) return;
     const n = r.report.matches.length;
     if (n === 0) {
@@ -303,23 +334,97 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
   }
 
   async function erase(n: number): Promise<void> {
-    const r = await run<{ report: RightsReport; deleted: Deleted | null }>('Erasing', `/rights/${id}/erase`, { confirm: String(n) });
+    const r = await run<EraseAnswer>('Asking the server to erase', `/rights/${id}/erase`, { confirm: String(n) });
     if (!r) return;
-    const d = r.deleted;
+    if (!r.job) {
+      // Not expected with `confirm`: the server answered with the plan only.
+      replace(output, heading('Nothing erased'), h('p', null, 'The server did not start the erasure. Plan it again.'));
+      focusOutput();
+      return;
+    }
+    await follow(r.job, n);
+  }
+
+  /** After a reload: follows this request's erasure if one of the user's jobs is still at work. */
+  async function resume(): Promise<void> {
+    try {
+      const jobs = (await get<{ items: ErasureJob[] }>('/jobs?limit=50')).items;
+      if (!ctx.live() || following) return;
+      const active = jobs.find((j) => j.kind === 'erase' && (j.state === 'queued' || j.state === 'running') && erasureRequest(j) === id);
+      if (active) await follow(active, null);
+    } catch {
+      // A convenience only: the request's status says whether it was carried out.
+    }
+  }
+
+  /** Shows a queued erasure job at work, polling it until it is done or failed. */
+  async function follow(job: ErasureJob, planned: number | null): Promise<void> {
+    following = true;
+    actionsDisabled(true);
+    const bar = h('progress', { id: uid('erasure-progress') });
+    const line = status();
+    line.classList.add('erasure-status');
+    const title = heading('Erasing');
+    const result = h('div', { class: 'erasure-result' });
+    const faces = planned === null ? 'the confirmed faces' : count(planned, 'face');
+    const intro = h('p', null, `The server deletes ${faces}, their templates and the images left without faces, then compacts the index and the catalog so that nothing of them stays in the files. This can take a while on a large catalog; the page follows it.`);
     replace(
       output,
-      heading('Erased'),
-      h(
-        'p',
-        { class: 'erased' },
-        d
-          ? `Erased ${count(d.faces, 'face')}, ${count(d.templates, 'template')} and ${count(d.images, 'image')} left without faces.`
-          : 'Nothing was erased.',
-      ),
-      h('p', { class: 'hint' }, 'Run access again to check that nothing of the requester is left.'),
+      title,
+      intro,
+      h('div', { class: 'progress' }, h('label', { for: bar.id }, 'Erasure progress'), bar, line),
+      result,
     );
     focusOutput();
-    void load();
+    const show = (j: ErasureJob): void => {
+      if (j.state === 'queued') line.textContent = `Erasure job ${j.id} queued: waiting to start.`;
+      else if (j.state === 'running') line.textContent = `Erasure job ${j.id} running: deleting ${faces}, then compacting.`;
+    };
+    show(job);
+    try {
+      let current = job;
+      while (current.state === 'queued' || current.state === 'running') {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        if (!ctx.live()) return;
+        current = await get<ErasureJob>(`/jobs/${encodeURIComponent(String(current.id))}`);
+        if (!ctx.live()) return;
+        show(current);
+      }
+      bar.max = 1;
+      if (current.state === 'done') {
+        await load();
+        if (!ctx.live()) return;
+        const d = current.report?.deleted;
+        bar.value = 1;
+        title.textContent = 'Erased';
+        intro.textContent = 'The faces, their templates and the images left without faces were deleted, and the index and the catalog compacted: nothing of them stays in the files.';
+        line.textContent = `Done: erasure job ${current.id} finished${current.finished_at ? ` ${when(current.finished_at)}` : ''}.`;
+        replace(
+          result,
+          d
+            ? h(
+                'p',
+                { class: 'erased', 'data-faces': d.faces, 'data-templates': d.templates, 'data-images': d.images },
+                `Erased ${count(d.faces, 'face')}, ${count(d.templates, 'template')} and ${count(d.images, 'image')} left without faces.`,
+              )
+            : h('p', null, 'The job reported nothing erased.'),
+          h('p', { class: 'request-closed' }, req && req.status !== 'open' ? `Request ${id} is closed (${req.status})${req.outcome ? `: ${req.outcome}` : ''}.` : `Request ${id} is still ${req?.status ?? 'open'}.`),
+          h('p', { class: 'hint' }, 'Run access again to check that nothing of the requester is left.'),
+        );
+      } else {
+        bar.value = 0;
+        title.textContent = 'Erasure failed';
+        line.textContent = `Failed: erasure job ${current.id} stopped; the request stays open.`;
+        alert.show(`The erasure failed: ${current.error ?? 'no reason given'}`);
+        void load();
+      }
+      focusOutput();
+    } catch (e) {
+      if (ctx.live()) alert.show(errorText(e, 'The progress of the erasure could not be read.'));
+    } finally {
+      following = false;
+      actionsDisabled(false);
+    }
   }
 
   async function object(): Promise<void> {

@@ -75,45 +75,8 @@ struct Npy {
 
 impl Npy {
     fn open(path: &Path) -> Result<Npy> {
-        let bad = |why: &str| anyhow::anyhow!("{}: {why}", path.display());
         let mut file = BufReader::with_capacity(1 << 22, fs_err::File::open(path)?);
-        let mut magic = [0u8; 8];
-        file.read_exact(&mut magic)?;
-        if &magic[..6] != b"\x93NUMPY" {
-            return Err(bad("not a .npy file"));
-        }
-        let (header_len, prefix) = if magic[6] == 1 {
-            let mut l = [0u8; 2];
-            file.read_exact(&mut l)?;
-            (usize::from(u16::from_le_bytes(l)), 10)
-        } else {
-            let mut l = [0u8; 4];
-            file.read_exact(&mut l)?;
-            (u32::from_le_bytes(l) as usize, 12)
-        };
-        let mut header = vec![0u8; header_len];
-        file.read_exact(&mut header)?;
-        let header = String::from_utf8_lossy(&header).replace(' ', "");
-        if !header.contains("'descr':'<f4'") {
-            return Err(bad("only little-endian float32 ('<f4') is supported"));
-        }
-        if !header.contains("'fortran_order':False") {
-            return Err(bad("only C order is supported"));
-        }
-        let shape = header
-            .split("'shape':(")
-            .nth(1)
-            .and_then(|s| s.split(')').next())
-            .ok_or_else(|| bad("no shape in the header"))?;
-        let dims: Vec<usize> = shape
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().map_err(|_| bad("bad shape")))
-            .collect::<Result<_>>()?;
-        let [rows, cols] = dims[..] else {
-            return Err(bad("not a 2-D array"));
-        };
-        let data_start = (prefix + header_len) as u64;
+        let (rows, cols, data_start) = gabarit_ann::synth::read_npy_header(&mut file, path)?;
         let len = file.get_ref().metadata()?.len();
         ensure!(
             len >= data_start + (rows * cols * 4) as u64,
