@@ -5,8 +5,8 @@
 //! - access: a report listing each matching face with its collection, source, capture time,
 //!   legal basis, purpose and retention;
 //! - erasure: after a confirmation naming how many faces will go, deletes those templates and
-//!   faces, and the images left without a face; compacts the index and vacuums the catalog so
-//!   the bytes are gone from the files;
+//!   faces, and the images left without a face (with the server's copy of an uploaded photo);
+//!   compacts the index and vacuums the catalog so the bytes are gone from the files;
 //! - objection: keeps the template as a suppression template; ingestion drops matching faces
 //!   before they are stored and search never returns them.
 //!
@@ -254,7 +254,9 @@ pub fn plan_erasure(
 pub fn carry_out_erasure(store: &mut Store, who: &Principal, e: &ConfirmedErasure) -> Result<gabarit_catalog::Deleted> {
     authorize::<actions::Rights>(who, Action::Rights)?;
     check_kind(&store.catalog.request(e.request)?, &["erasure"])?;
+    let images = images_of_faces(store, &e.faces)?;
     let deleted = store.catalog.delete_faces(&e.faces)?;
+    let files = delete_uploads_left(store, &images)?;
     {
         let mut index = store.index.write();
         for id in &e.faces {
@@ -272,9 +274,49 @@ pub fn carry_out_erasure(store: &mut Store, who: &Principal, e: &ConfirmedErasur
         &who.name,
         "rights_erasure",
         json!({"request": e.request, "input_sha256": e.input_sha256, "threshold": e.threshold, "faces": e.faces,
-               "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images}}),
+               "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images,
+                           "uploaded_files": files}}),
     )?;
     Ok(deleted)
+}
+
+/// The images (id, path) of these faces, before they are deleted.
+fn images_of_faces(store: &Store, faces: &[u64]) -> Result<Vec<(u64, String)>> {
+    let mut images = Vec::new();
+    for &f in faces {
+        match store.catalog.face(f) {
+            Ok(face) => images.push((face.image_id, face.uri)),
+            Err(gabarit_catalog::Error::NotFound { .. }) => {} // already gone (a resumed erasure)
+            Err(e) => return Err(e.into()),
+        }
+    }
+    images.sort_unstable();
+    images.dedup();
+    Ok(images)
+}
+
+/// Deletes the uploaded files (kept by the server in the data directory's `uploads/`) of the
+/// images the catalog no longer holds: the server's own copy goes with the record. Files
+/// elsewhere are the operator's sources and are left alone. Returns how many went.
+fn delete_uploads_left(store: &Store, images: &[(u64, String)]) -> Result<usize> {
+    let Ok(uploads) = crate::jobs::uploads_dir(store).canonicalize() else { return Ok(0) };
+    let mut gone = 0;
+    for (id, uri) in images {
+        if !matches!(store.catalog.image(*id), Err(gabarit_catalog::Error::NotFound { .. })) {
+            continue; // still in the catalog: other faces remain
+        }
+        let Ok(file) = Path::new(uri).canonicalize() else { continue };
+        if file.starts_with(&uploads) && file.is_file() {
+            fs_err::remove_file(&file).map_err(Error::Io)?;
+            gone += 1;
+            if let Some(dir) = file.parent().filter(|d| *d != uploads)
+                && fs_err::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false)
+            {
+                fs_err::remove_dir(dir).map_err(Error::Io)?;
+            }
+        }
+    }
+    Ok(gone)
 }
 
 /// Objection (art. 21): the request's template becomes a suppression template.
@@ -410,7 +452,9 @@ fn delete_expired(store: &mut Store, actor: &str, now: jiff::Timestamp) -> Resul
             continue;
         }
         let images: Vec<u64> = expired.iter().map(|(id, _)| *id).collect();
+        let paths = images.iter().map(|id| Ok((*id, store.catalog.image(*id)?.uri))).collect::<Result<Vec<_>>>()?;
         let deleted = store.catalog.delete_images(&images)?;
+        delete_uploads_left(store, &paths)?;
         {
             let mut index = store.index.write();
             for (_, faces) in &expired {

@@ -735,7 +735,7 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
         fs_err::copy(sample(n), allowed.join(n)).unwrap();
     }
     fs_err::copy(sample("obama3.jpg"), outside.join("obama3.jpg")).unwrap();
-    let keys: BTreeMap<&str, String> = ["cur", "inv"].into_iter().map(|u| (u, key(&data, u))).collect();
+    let keys: BTreeMap<&str, String> = ["cur", "inv", "dora"].into_iter().map(|u| (u, key(&data, u))).collect();
     let server = start(&data, &["--ingest-root", allowed.to_str().unwrap()]);
     let http = Client::new();
     let submit = |body: Value| {
@@ -854,6 +854,44 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
     {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
+    // Erasing obama's faces deletes the server's copy of the uploaded photo, not the
+    // operator's file ingested by path.
+    let uploaded: Vec<std::path::PathBuf> = fs_err::read_dir(&input).unwrap().map(|e| e.unwrap().path()).collect();
+    let erasure: Value = http
+        .post(format!("{}/api/v1/rights", server.base))
+        .header("X-Api-Key", &keys["dora"])
+        .json(&serde_json::json!({"kind": "erasure", "requester": "R-3", "verification": "ID", "received_on": "2026-11-20"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let erase_url = format!("{}/api/v1/rights/{}/erase", server.base, erasure["id"]);
+    let obama = fs_err::read(sample("obama.jpg")).unwrap();
+    let plan: Value = http
+        .post(&erase_url)
+        .header("X-Api-Key", &keys["dora"])
+        .multipart(photo_form(&obama, "obama.jpg"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let n = plan["report"]["matches"].as_array().unwrap().len();
+    assert_eq!(n, 2, "obama2.jpg by path, obama3.jpg uploaded: {plan}");
+    let queued: Value = http
+        .post(&erase_url)
+        .header("X-Api-Key", &keys["dora"])
+        .multipart(photo_form(&obama, "obama.jpg").text("confirm", n.to_string()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let job = queued["job"]["id"].as_u64().unwrap();
+    let done = wait_for_job(&http, &server.base, &keys["dora"], job, std::time::Duration::from_secs(60));
+    assert_eq!(done["report"]["deleted"]["images"], 2, "{done}");
+    let evil = uploaded.iter().find(|p| p.to_string_lossy().ends_with("evil_name.jpg")).unwrap();
+    assert!(!evil.exists(), "the uploaded copy of an erased photo is gone");
+    assert!(uploaded.iter().filter(|p| *p != evil).all(|p| p.exists()), "other uploads stay: {uploaded:?}");
+    assert!(allowed.join("obama2.jpg").exists(), "the operator's own file is theirs");
 }
 
 #[test]
