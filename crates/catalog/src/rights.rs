@@ -126,6 +126,14 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid() as u64)
     }
 
+    /// How many suppression templates (objections) there are.
+    pub fn suppression_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM suppressions", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
     /// Every suppression template as (vector, scale).
     pub fn suppressions(&self) -> Result<Vec<(Vec<i8>, f32)>> {
         let mut stmt =

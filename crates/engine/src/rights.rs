@@ -356,12 +356,18 @@ pub fn suppression_vectors(store: &Store) -> Result<Vec<Vec<f32>>> {
 }
 
 /// Faces hidden by objections: every stored face matching a suppression template.
-pub fn suppressed_faces(store: &Store, threshold: f32) -> Result<std::collections::HashSet<u64>> {
-    let mut out = std::collections::HashSet::new();
-    for v in suppression_vectors(store)? {
-        out.extend(store.index.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
+pub fn suppressed_faces(store: &Store, threshold: f32) -> Result<std::sync::Arc<std::collections::HashSet<u64>>> {
+    let suppressions = store.catalog.suppression_count()?;
+    if suppressions == 0 {
+        return Ok(Default::default());
     }
-    Ok(out)
+    store.index.suppressed_faces(suppressions, threshold, || {
+        let mut out = std::collections::HashSet::new();
+        for v in suppression_vectors(store)? {
+            out.extend(store.index.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
+        }
+        Ok(out)
+    })
 }
 
 fn esc(s: &str) -> String {

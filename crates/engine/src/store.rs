@@ -172,21 +172,72 @@ impl VectorIndex for Index {
 /// change (the graph's seqlocks, the flat index's append-only slots), so the lock is taken
 /// back rather than failing every later request.
 #[derive(Clone)]
-pub struct SharedIndex(Arc<RwLock<Index>>);
+pub struct SharedIndex {
+    index: Arc<RwLock<Index>>,
+    /// Counts the times the index was taken for writing: what was computed from the index
+    /// at one generation is still true while it has not changed.
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    /// Faces hidden by objections, with what they were computed from.
+    suppressed: Arc<std::sync::Mutex<Option<Suppressed>>>,
+}
+
+/// The faces matching the suppression templates (objections), at one index generation.
+struct Suppressed {
+    generation: u64,
+    suppressions: u64,
+    threshold: f32,
+    faces: Arc<std::collections::HashSet<u64>>,
+}
 
 impl SharedIndex {
     fn new(index: Index) -> Self {
-        SharedIndex(Arc::new(RwLock::new(index)))
+        SharedIndex {
+            index: Arc::new(RwLock::new(index)),
+            generation: Arc::default(),
+            suppressed: Arc::default(),
+        }
+    }
+
+    /// How many times the index was taken for writing.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The faces hidden by `suppressions` objections at `threshold`, computed by `compute` only
+    /// when the index or the objections changed since the last time (every search needs them;
+    /// computing them scans every template once per objection).
+    pub fn suppressed_faces(
+        &self,
+        suppressions: u64,
+        threshold: f32,
+        compute: impl FnOnce() -> crate::Result<std::collections::HashSet<u64>>,
+    ) -> crate::Result<Arc<std::collections::HashSet<u64>>> {
+        let generation = self.generation();
+        let cached = self.suppressed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = cached.as_ref()
+            && (c.generation, c.suppressions, c.threshold) == (generation, suppressions, threshold)
+        {
+            return Ok(c.faces.clone());
+        }
+        drop(cached);
+        let faces = Arc::new(compute()?);
+        *self.suppressed.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Suppressed { generation, suppressions, threshold, faces: faces.clone() });
+        Ok(faces)
     }
 
     /// Reads it (shared with other readers).
     pub fn read(&self) -> RwLockReadGuard<'_, Index> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes it (alone).
     pub fn write(&self) -> RwLockWriteGuard<'_, Index> {
-        self.0.write().unwrap_or_else(PoisonError::into_inner)
+        let guard = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        // Counted once the writer holds the index: a reader that saw the old generation
+        // computed from the index as it was before this writer.
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        guard
     }
 
     /// Templates held.
@@ -425,5 +476,39 @@ impl Store {
     /// Re-wraps the data key under a new key-encryption key (records stay as they are).
     pub fn rotate_kek(&self, old: &Kek, new: &Kek) -> Result<()> {
         Keyring::rotate(&self.keyring, old, new).map_err(crypto_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faces_hidden_by_objections_are_computed_again_only_when_the_index_or_the_objections_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let flat = FlatIndex::open_with(dir.path(), TEMPLATE_DIM, None).unwrap();
+        let shared = SharedIndex::new(Index::Exact(Box::new(flat)));
+        let computed = std::cell::Cell::new(0);
+        let hidden = |objections: u64, threshold: f32| {
+            shared
+                .suppressed_faces(objections, threshold, || {
+                    computed.set(computed.get() + 1);
+                    Ok([computed.get() as u64].into_iter().collect())
+                })
+                .unwrap()
+        };
+        assert!(hidden(1, 0.25).contains(&1));
+        assert!(hidden(1, 0.25).contains(&1), "the same index and objections: the cached set");
+        assert_eq!(computed.get(), 1);
+        let mut v = vec![0.0f32; TEMPLATE_DIM];
+        v[0] = 1.0;
+        shared.insert(7, 1, &v).unwrap();
+        assert!(hidden(1, 0.25).contains(&2), "a template added: computed again");
+        assert!(hidden(2, 0.25).contains(&3), "an objection added: computed again");
+        assert!(hidden(2, 0.3).contains(&4), "another threshold: computed again");
+        assert_eq!(computed.get(), 4);
+        let before = shared.generation();
+        let _ = shared.search(&v, 1, None).unwrap();
+        assert_eq!(shared.generation(), before, "reading does not change the generation");
     }
 }
