@@ -191,11 +191,7 @@ struct Suppressed {
 
 impl SharedIndex {
     fn new(index: Index) -> Self {
-        SharedIndex {
-            index: Arc::new(RwLock::new(index)),
-            generation: Arc::default(),
-            suppressed: Arc::default(),
-        }
+        SharedIndex { index: Arc::new(RwLock::new(index)), generation: Arc::default(), suppressed: Arc::default() }
     }
 
     /// How many times the index was taken for writing.
