@@ -1,0 +1,305 @@
+//! Routes, extractors and the helpers the handlers share (the handlers live in `*_api`, by
+//! area). Every `/api/v1` route except the OpenAPI document authenticates the
+//! caller by API key (`X-Api-Key: gbk_…` or `Authorization: Bearer gbk_…`) and calls one
+//! governed use case; routes are registered only through `utoipa_axum::routes!`, so the
+//! OpenAPI document lists exactly the routes served.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Multipart, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use gabarit_engine::search::SearchOptions;
+use gabarit_engine::{governed, jobs, rights};
+use gabarit_governance::Principal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::metrics::{JobLabels, LatencyLabels, RouteLabels, StageLabels};
+use crate::{ApiError, AppState};
+
+mod collections_api;
+mod rights_api;
+mod search_api;
+mod users_api;
+
+type Shared = State<Arc<AppState>>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gabarit", description = "Face search, lawful by design. Every call is authorised by role and audited; results are candidates for human review."),
+    modifiers(&KeyScheme)
+)]
+struct ApiDoc;
+
+struct KeyScheme;
+
+impl utoipa::Modify for KeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))));
+    }
+}
+
+/// The router and its OpenAPI document.
+pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
+    let (api, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users_api::me))
+        .routes(routes!(collections_api::list_collections))
+        .routes(routes!(collections_api::show_collection))
+        .routes(routes!(search_api::search))
+        .routes(routes!(search_api::analyse_query))
+        .routes(routes!(search_api::search_query))
+        .routes(routes!(search_api::review))
+        .routes(routes!(search_api::list_candidates))
+        .routes(routes!(search_api::show_candidate))
+        .routes(routes!(collections_api::update_governance))
+        .routes(routes!(collections_api::show_image))
+        .routes(routes!(collections_api::image_file))
+        .routes(routes!(collections_api::face_crop))
+        .routes(routes!(users_api::list_users))
+        .routes(routes!(rights_api::audit_entries))
+        .routes(routes!(rights_api::audit_verify))
+        .routes(routes!(rights_api::processing_record))
+        .routes(routes!(users_api::create_user))
+        .routes(routes!(users_api::issue_key))
+        .routes(routes!(users_api::grant))
+        .routes(routes!(collections_api::create_collection))
+        .routes(routes!(rights_api::list_rights, rights_api::open_rights))
+        .routes(routes!(rights_api::rights_access))
+        .routes(routes!(rights_api::rights_erase))
+        .routes(routes!(rights_api::rights_object))
+        .routes(routes!(rights_api::retention_run))
+        .routes(routes!(collections_api::list_jobs, collections_api::submit_job))
+        .routes(routes!(collections_api::show_job))
+        .routes(routes!(collections_api::upload))
+        .routes(routes!(users_api::login, users_api::logout))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(DefaultBodyLimit::max(state.max_upload_bytes))
+        .with_state(state.clone())
+        .split_for_parts();
+    let document = Arc::new(spec.clone());
+    let public = Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/metrics", axum::routing::get(metrics))
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { Json(document.as_ref().clone()) }
+            }),
+        )
+        .with_state(state);
+    (api.merge(public).fallback(crate::web::serve), spec)
+}
+
+/// Counts and times every API request by its route pattern (never its ids).
+async fn track(State(state): Shared, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let method = req.method().to_string();
+    let m = &state.metrics;
+    m.in_flight.inc();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    m.in_flight.dec();
+    m.latency.get_or_create(&LatencyLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    let route_for_log = route.clone();
+    m.requests.get_or_create(&RouteLabels { method, route, status: response.status().as_u16() }).inc();
+    tracing::info!(route = %route_for_log, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
+    let (templates, jobs) = {
+        let store = state.store()?;
+        (store.index.len() as u64, store.catalog.job_counts().map_err(gabarit_engine::Error::from)?)
+    };
+    state.metrics.templates.set(templates);
+    for name in ["queued", "running", "done", "failed"] {
+        let n = jobs.iter().find(|(s, _)| s == name).map_or(0, |(_, n)| *n);
+        state.metrics.jobs.get_or_create(&JobLabels { state: name.into() }).set(n as i64);
+    }
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+}
+
+/// The authenticated caller.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let key = header(header::HeaderName::from_static("x-api-key"))
+            .or_else(|| header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim))
+            .filter(|k| !k.is_empty());
+        let Some(key) = key else {
+            // The web UI's session cookie; state-changing requests must echo its CSRF token.
+            if let Some(token) = session_cookie(&parts.headers) {
+                let store = state.store()?;
+                if let Some((who, csrf)) = governed::session_user(&store, &token)? {
+                    let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+                    let echoed = header(header::HeaderName::from_static("x-csrf-token")).unwrap_or_default();
+                    if !safe && !same(echoed.as_bytes(), csrf.as_bytes()) {
+                        return Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "csrf",
+                            "state-changing requests of a session need its X-CSRF-Token header",
+                        ));
+                    }
+                    return Ok(Caller(who));
+                }
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "session_expired",
+                    "the session has ended: log in again",
+                ));
+            }
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "an API key is required (header X-Api-Key or Authorization: Bearer)",
+            ));
+        };
+        let store = state.store()?;
+        let user = store.catalog.user_for_key(key).map_err(gabarit_engine::Error::from)?;
+        let Some(name) = user else {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_key", "this API key is not valid"));
+        };
+        Ok(Caller(governed::actor(&store, Some(&name))?))
+    }
+}
+
+const SESSION_COOKIE: &str = "gabarit_session";
+
+fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
+        cookies.split(';').find_map(|c| {
+            let (name, value) = c.trim().split_once('=')?;
+            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_string())
+        })
+    })
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A JSON body whose rejection is an [`ApiError`] (`bad_request`, naming what is wrong).
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+struct Body<T>(T);
+
+/// A path parameter whose rejection is an [`ApiError`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+struct Param<T>(T);
+
+/// Query parameters whose rejection is an [`ApiError`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+struct Params<T>(T);
+
+impl axum::extract::FromRequest<Arc<AppState>> for Form {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let multipart = Multipart::from_request(req, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        read_form(multipart).await
+    }
+}
+
+/// Runs work that uses the face models off the async threads, at most a few at a time.
+async fn analysing<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let waiting = state.metrics.waiting.get_or_create(&StageLabels { stage: "analysis" }).clone();
+    waiting.inc();
+    let permit = state.analysing.acquire().await;
+    waiting.dec();
+    let _permit = permit.map_err(|_| ApiError::internal("the server is shutting down"))?;
+    blocking(f).await
+}
+
+/// Runs a search of the index off the async threads, at most one per core (plus one) at once: the others
+/// wait their turn in order, so that under load every search waits about as long (a fair
+/// queue instead of threads sharing the cores).
+async fn searching<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let waiting = state.metrics.waiting.get_or_create(&StageLabels { stage: "search" }).clone();
+    waiting.inc();
+    let permit = state.searching.acquire().await;
+    waiting.dec();
+    let _permit = permit.map_err(|_| ApiError::internal("the server is shutting down"))?;
+    blocking(f).await
+}
+
+/// Runs blocking work (SQLite, the face models) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("a worker failed: {e}")))?
+}
+
+/// A multipart form: the `image` file (if any), its name, and the text fields in order.
+struct Form {
+    image: Option<axum::body::Bytes>,
+    name: String,
+    fields: Vec<(String, String)>,
+}
+
+async fn read_form(mut form: Multipart) -> Result<Form, ApiError> {
+    let mut out = Form { image: None, name: "upload".into(), fields: Vec::new() };
+    while let Some(field) = form.next_field().await? {
+        let field_name = field.name().unwrap_or_default().to_string();
+        if field_name == "image" {
+            out.name = field.file_name().unwrap_or("upload").to_string();
+            out.image = Some(field.bytes().await?);
+        } else {
+            let value = field.text().await?;
+            out.fields.push((field_name, value));
+        }
+    }
+    Ok(out)
+}
+
+impl Form {
+    /// Writes the image to a temporary file (the engine reads files), or names what is missing.
+    fn image_file(&self) -> Result<tempfile::NamedTempFile, ApiError> {
+        let image = self.image.as_ref().ok_or_else(|| ApiError::bad_request("field image: the photo is missing"))?;
+        let file = tempfile::Builder::new()
+            .prefix("gabarit-upload-")
+            .tempfile()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        fs_err::write(file.path(), image).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(file)
+    }
+
+    /// Turns an engine error into an API error naming the upload, not the temporary copy.
+    fn named(&self, file: &tempfile::NamedTempFile) -> impl Fn(gabarit_engine::Error) -> ApiError + use<> {
+        let (temp, name) = (file.path().display().to_string(), self.name.clone());
+        move |e| {
+            let mut api = ApiError::from(e);
+            api.message = api.message.replace(&temp, &name);
+            api
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, ApiError> {
+    value.trim().parse().map_err(|_| ApiError::bad_request(format!("field {field}: {value:?} is not valid")))
+}

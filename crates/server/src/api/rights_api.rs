@@ -1,0 +1,202 @@
+//! Rights requests (access, erasure as a job, objection), retention, the audit log and the
+//! record of processing.
+
+use super::*;
+
+/// A period of the audit log.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(super) struct Period {
+    /// From (RFC 3339), inclusive.
+    from: Option<String>,
+    /// To (RFC 3339), exclusive.
+    to: Option<String>,
+    /// Entries to skip (default 0).
+    offset: Option<usize>,
+    /// Entries to return (default 1000, at most 10,000).
+    limit: Option<usize>,
+    /// Only entries of this action (e.g. `search`, `image_view`).
+    action: Option<String>,
+    /// Only entries of this actor (a user name).
+    actor: Option<String>,
+}
+
+/// One page of a list: `total` items in all, `items` from `offset`.
+fn page<T: serde::Serialize>(all: Vec<T>, offset: Option<usize>, limit: Option<usize>) -> Value {
+    let total = all.len();
+    let offset = offset.unwrap_or(0);
+    let limit = limit.unwrap_or(1000).clamp(1, 10_000);
+    let items: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
+    json!({"total": total, "offset": offset, "limit": limit, "items": items})
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("api_key" = [])), params(Period),
+    responses((status = 200, description = "A page of the audit entries of the period: total, offset, limit, items (dpo)")))]
+pub(super) async fn audit_entries(
+    State(state): Shared,
+    Caller(who): Caller,
+    Params(p): Params<Period>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        let mut entries = governed::audit_export(&mut store, &who, p.from.as_deref(), p.to.as_deref())?;
+        entries.retain(|e| {
+            p.action.as_deref().is_none_or(|a| e.action == a) && p.actor.as_deref().is_none_or(|a| e.actor == a)
+        });
+        Ok(Json(page(entries, p.offset, p.limit)))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("api_key" = [])),
+    responses((status = 200, description = "Whether the hash chain is intact, and the first broken entry (dpo)")))]
+pub(super) async fn audit_verify(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        let (entries, broken) = governed::audit_verify(&mut store, &who)?;
+        Ok(Json(json!({"entries": entries, "intact": broken.is_none(), "first_break": broken})))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/processing", tag = "reports", security(("api_key" = [])),
+    responses((status = 200, description = "Record of processing activities, GDPR art. 30 (dpo)")))]
+pub(super) async fn processing_record(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        Ok(Json(json!(governed::processing_record(&mut store, &who)?)))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])),
+    responses((status = 200, description = "Rights requests with deadlines, newest first (dpo)")))]
+pub(super) async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    let store = state.store()?;
+    Ok(Json(json!(rights::list_requests(&store, &who)?)))
+}
+
+/// A rights request as received.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct NewRequest {
+    /// access, erasure or objection.
+    kind: String,
+    /// Who asks (a reference, not a biometric).
+    requester: String,
+    /// How their identity was verified.
+    verification: String,
+    /// Date received, YYYY-MM-DD (the deadline is one month later).
+    received_on: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])), request_body = NewRequest,
+    responses((status = 200, description = "The request with its deadline (dpo)")))]
+pub(super) async fn open_rights(
+    State(state): Shared,
+    Caller(who): Caller,
+    Body(r): Body<NewRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let mut store = state.store()?;
+    let req = rights::open_request(&mut store, &who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
+    Ok(Json(json!(req)))
+}
+
+/// A rights action's photo of the requester (multipart).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct RightsForm {
+    /// The requester's photo.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    image: String,
+    /// For erasure: the number of faces listed by the plan, to delete them.
+    confirm: Option<usize>,
+}
+
+#[utoipa::path(post, path = "/api/v1/rights/{id}/access", tag = "rights", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Every face of the requester in every collection, with provenance and legal fields (dpo)")))]
+pub(super) async fn rights_access(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+    form: Form,
+) -> Result<Json<Value>, ApiError> {
+    on_requester_photo(state, form, move |st, store, photo| {
+        rights::access(&st.service, store, &who, id, photo, st.rights_threshold).map(|r| json!(r))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/rights/{id}/erase", tag = "rights", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Without confirm: the faces that would be erased (the plan; dpo)"),
+        (status = 202, description = "With confirm = their number: the plan and the job that erases them (follow it at /api/v1/jobs/{id})")))]
+pub(super) async fn rights_erase(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+    form: Form,
+) -> Result<Response, ApiError> {
+    let mut confirm = None;
+    for (field, value) in &form.fields {
+        match field.as_str() {
+            "confirm" => confirm = Some(parse::<usize>("confirm", value)?),
+            other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
+        }
+    }
+    let Json(out) = on_requester_photo(state, form, move |st, store, photo| {
+        let (report, confirmed) =
+            rights::plan_erasure(&st.service, store, &who, id, photo, st.rights_threshold, confirm)?;
+        // Confirmed: the deletion, the compaction and the vacuum run as a job (ids only).
+        let job = confirmed.map(|e| jobs::submit_erasure(store, &who, &e)).transpose()?;
+        if job.is_some() {
+            crate::jobs::wake(st);
+        }
+        Ok(json!({"report": report, "job": job}))
+    })
+    .await?;
+    let status = if out["job"].is_null() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(out)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/rights/{id}/object", tag = "rights", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The requester's faces are hidden from search and blocked at ingestion (dpo)")))]
+pub(super) async fn rights_object(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(id): Param<u64>,
+    form: Form,
+) -> Result<Json<Value>, ApiError> {
+    on_requester_photo(state, form, move |st, store, photo| {
+        rights::object(&st.service, store, &who, id, photo, st.rights_threshold).map(|r| json!(r))
+    })
+    .await
+}
+
+/// Runs a rights action on the requester's uploaded photo, with the store, among the
+/// analysing requests; errors name the upload.
+pub(super) async fn on_requester_photo(
+    state: Arc<AppState>,
+    form: Form,
+    action: impl FnOnce(&AppState, &mut gabarit_engine::store::Store, &std::path::Path) -> gabarit_engine::Result<Value>
+    + Send
+    + 'static,
+) -> Result<Json<Value>, ApiError> {
+    let upload = form.image_file()?;
+    analysing(&state.clone(), move || {
+        let mut store = state.store()?;
+        let out = action(&state, &mut store, upload.path()).map_err(form.named(&upload))?;
+        Ok(Json(out))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/retention/run", tag = "rights", security(("api_key" = [])),
+    responses((status = 200, description = "What expired under each collection's retention was deleted (dpo)")))]
+pub(super) async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        Ok(Json(json!(rights::retention_run(&mut store, &who, jiff::Timestamp::now())?)))
+    })
+    .await
+}
