@@ -939,14 +939,11 @@ impl VectorIndex for AnnIndex {
     }
 
     fn count(&self, collections: Option<&[u32]>) -> usize {
-        match collections {
+        // Live templates per collection are kept up to date by insert and remove.
+        let filter = CollectionFilter::new(collections);
+        match filter.listed() {
             None => self.len(),
-            Some(wanted) => {
-                let filter = CollectionFilter::new(Some(wanted));
-                (0..self.collections.len())
-                    .filter(|&slot| !self.is_dead(slot as u32) && filter.accepts(self.collections[slot]))
-                    .count()
-            }
+            Some(v) => v.iter().map(|c| self.per_collection.get(c).copied().unwrap_or(0)).sum(),
         }
     }
 

@@ -184,7 +184,8 @@ pub trait VectorIndex: Send + Sync {
     }
 
     /// Number of live vectors in `collections` (all when `None`): the gallery size of a search,
-    /// without asking the catalog (a scan of one `u32` per slot, about 1 ms at 1M).
+    /// without asking the catalog (the flat index scans one `u32` per slot, about 1 ms at 1M;
+    /// the graph index keeps a count per collection).
     fn count(&self, collections: Option<&[u32]>) -> usize;
 
     /// Adds `vector` under `id` in `collection`.
