@@ -222,29 +222,34 @@ impl axum::extract::FromRequest<Arc<AppState>> for Form {
     }
 }
 
-/// Runs work that uses the face models off the async threads, at most a few at a time.
+/// Runs work that uses the face models off the async threads, at most 2 × workers at once.
 async fn analysing<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let waiting = state.metrics.waiting.get_or_create(&StageLabels { stage: "analysis" }).clone();
-    waiting.inc();
-    let permit = state.analysing.acquire().await;
-    waiting.dec();
-    let _permit = permit.map_err(|_| ApiError::internal("the server is shutting down"))?;
-    blocking(f).await
+    gated(state, &state.analysing, "analysis", f).await
 }
 
-/// Runs a search of the index off the async threads, at most one per core (plus one) at once: the others
+/// Runs a search of the index off the async threads, at most cores + 1 at once; the others
 /// wait their turn in order, so that under load every search waits about as long (a fair
 /// queue instead of threads sharing the cores).
 async fn searching<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let waiting = state.metrics.waiting.get_or_create(&StageLabels { stage: "search" }).clone();
+    gated(state, &state.searching, "search", f).await
+}
+
+/// Runs blocking work once `gate` lets it through, counting the requests waiting at `stage`.
+async fn gated<T: Send + 'static>(
+    state: &AppState,
+    gate: &tokio::sync::Semaphore,
+    stage: &'static str,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let waiting = state.metrics.waiting.get_or_create(&StageLabels { stage }).clone();
     waiting.inc();
-    let permit = state.searching.acquire().await;
+    let permit = gate.acquire().await;
     waiting.dec();
     let _permit = permit.map_err(|_| ApiError::internal("the server is shutting down"))?;
     blocking(f).await
