@@ -817,6 +817,15 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Whether an image of any collection was read from `uri`.
+    pub fn has_image_uri(&self, uri: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM images WHERE uri = ?1 LIMIT 1", [uri], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(self.err())
+    }
+
     /// Outcomes of a job: (uri, outcome, detail, faces).
     pub fn job_files(&self, job: u64) -> Result<Vec<(String, String, String, u32)>> {
         let mut stmt = self

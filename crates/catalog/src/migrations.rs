@@ -203,6 +203,8 @@ const MIGRATIONS: &[&str] = &[
         started_at TEXT,
         finished_at TEXT
     );",
+    // 7: images found by path (what an upload left behind is what no image points to).
+    "CREATE INDEX images_uri ON images (uri);",
 ];
 
 /// Runs the migrations the database has not seen.

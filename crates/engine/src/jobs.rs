@@ -203,5 +203,29 @@ fn run_ingest(
         tracing::warn!(job = job.id, error = %e, "progress of a job could not be recorded");
     }
     store.catalog.job_progress(job.id, report.files as u64, report.files as u64, report.faces as u64)?;
-    serde_json::to_value(&report).map_err(|e| Error::Invalid(e.to_string()))
+    let discarded = discard_unused_uploads(store, &opts.inputs)?;
+    let mut value = serde_json::to_value(&report).map_err(|e| Error::Invalid(e.to_string()))?;
+    value["uploads_discarded"] = json!(discarded);
+    Ok(value)
+}
+
+/// Deletes the uploaded files of these inputs that no image record points to (content the
+/// collection already held, files that could not be read): the server keeps no photo it does
+/// not catalog. Returns how many went.
+fn discard_unused_uploads(store: &Store, inputs: &[PathBuf]) -> Result<usize> {
+    let Ok(uploads) = uploads_dir(store).canonicalize() else { return Ok(0) };
+    let mut discarded = 0;
+    for dir in inputs.iter().filter(|i| i.starts_with(&uploads) && i.is_dir()) {
+        for entry in fs_err::read_dir(dir).map_err(Error::Io)? {
+            let file = entry.map_err(Error::Io)?.path();
+            if file.is_file() && !store.catalog.has_image_uri(&file.display().to_string())? {
+                fs_err::remove_file(&file).map_err(Error::Io)?;
+                discarded += 1;
+            }
+        }
+        if fs_err::read_dir(dir).map_err(Error::Io)?.next().is_none() {
+            fs_err::remove_dir(dir).map_err(Error::Io)?;
+        }
+    }
+    Ok(discarded)
 }
