@@ -219,13 +219,22 @@ fn discard_unused_uploads(store: &Store, inputs: &[PathBuf]) -> Result<usize> {
         for entry in fs_err::read_dir(dir).map_err(Error::Io)? {
             let file = entry.map_err(Error::Io)?.path();
             if file.is_file() && !store.catalog.has_image_uri(&file.display().to_string())? {
-                fs_err::remove_file(&file).map_err(Error::Io)?;
+                remove_upload(&file, &uploads)?;
                 discarded += 1;
             }
         }
-        if fs_err::read_dir(dir).map_err(Error::Io)?.next().is_none() {
-            fs_err::remove_dir(dir).map_err(Error::Io)?;
-        }
     }
     Ok(discarded)
+}
+
+/// Deletes an uploaded file, and its upload's folder once that holds nothing more (never the
+/// uploads folder itself).
+pub(crate) fn remove_upload(file: &Path, uploads: &Path) -> Result<()> {
+    fs_err::remove_file(file).map_err(Error::Io)?;
+    if let Some(dir) = file.parent().filter(|d| *d != uploads)
+        && fs_err::read_dir(dir).map_err(Error::Io)?.next().is_none()
+    {
+        fs_err::remove_dir(dir).map_err(Error::Io)?;
+    }
+    Ok(())
 }

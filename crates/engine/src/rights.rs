@@ -307,13 +307,8 @@ fn delete_uploads_left(store: &Store, images: &[(u64, String)]) -> Result<usize>
         }
         let Ok(file) = Path::new(uri).canonicalize() else { continue };
         if file.starts_with(&uploads) && file.is_file() {
-            fs_err::remove_file(&file).map_err(Error::Io)?;
+            crate::jobs::remove_upload(&file, &uploads)?;
             gone += 1;
-            if let Some(dir) = file.parent().filter(|d| *d != uploads)
-                && fs_err::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false)
-            {
-                fs_err::remove_dir(dir).map_err(Error::Io)?;
-            }
         }
     }
     Ok(gone)
