@@ -367,9 +367,9 @@ impl Catalog {
         self.candidate(candidate)
     }
 
-    /// Candidates still awaiting a decision (fewer than two confirmations, no rejection) whose
-    /// face is still in the catalog, newest first, at most `limit`.
-    pub fn candidates_awaiting_review(&self, limit: usize) -> Result<Vec<CandidateRecord>> {
+    /// Ids of the candidates still awaiting a decision (fewer than two confirmations, no
+    /// rejection) whose face is still in the catalog, newest first, at most `limit`.
+    pub fn candidates_awaiting_review(&self, limit: usize) -> Result<Vec<u64>> {
         let mut stmt = self
             .conn
             .prepare(
@@ -379,12 +379,8 @@ impl Catalog {
                  ORDER BY c.id DESC LIMIT ?1",
             )
             .map_err(self.err())?;
-        let ids = stmt
-            .query_map([limit as i64], |r| r.get::<_, i64>(0))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
-        ids.into_iter().map(|id| self.candidate(id as u64)).collect()
+        let ids = stmt.query_map([limit as i64], |r| r.get::<_, i64>(0).map(|id| id as u64)).map_err(self.err())?;
+        ids.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
 
     /// The number of templates a search compared against.

@@ -311,8 +311,8 @@ pub fn candidate(store: &Store, who: &Principal, id: u64) -> Result<CandidateVie
 pub fn awaiting_review(store: &Store, who: &Principal, limit: usize) -> Result<Vec<CandidateView>> {
     authorize::<actions::Other>(who, Action::Review)?;
     let mut out = Vec::new();
-    for c in store.catalog.candidates_awaiting_review(limit)? {
-        match candidate(store, who, c.id) {
+    for id in store.catalog.candidates_awaiting_review(limit)? {
+        match candidate(store, who, id) {
             Ok(view) => out.push(view),
             Err(Error::Policy(_)) => {} // another collection's
             Err(e) => return Err(e),
