@@ -418,6 +418,16 @@ impl Catalog {
 
     /// Every collection with its counts.
     pub fn collections(&self) -> Result<Vec<CollectionSummary>> {
+        self.summaries(None)
+    }
+
+    /// One collection with its counts.
+    pub fn collection_summary(&self, name: &str) -> Result<CollectionSummary> {
+        self.summaries(Some(name))?.pop().ok_or_else(|| Error::NotFound { kind: "collection", name: name.into() })
+    }
+
+    /// Collections with their counts: every one, or the one named.
+    fn summaries(&self, name: Option<&str>) -> Result<Vec<CollectionSummary>> {
         let mut stmt = self
             .conn
             .prepare(
@@ -425,11 +435,11 @@ impl Catalog {
                     (SELECT COUNT(*) FROM images i WHERE i.collection_id = c.id),
                     (SELECT COUNT(*) FROM faces f JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id),
                     (SELECT COUNT(*) FROM templates t JOIN faces f ON t.face_id = f.id JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id)
-                 FROM collections c ORDER BY c.name",
+                 FROM collections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name",
             )
             .map_err(self.err())?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map([name], |r| {
                 Ok(CollectionSummary {
                     collection: Collection {
                         id: r.get(0)?,

@@ -1126,8 +1126,7 @@ fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Resu
             }
         }
         CollectionCommand::Show { name } => {
-            let c = store.catalog.collections()?.into_iter().find(|c| c.collection.name == name);
-            let c = c.ok_or_else(|| anyhow::anyhow!("no collection named {name:?}"))?;
+            let c = store.catalog.collection_summary(&name)?;
             let g = store.catalog.governance(&name)?;
             println!(
                 "{}",

@@ -464,6 +464,11 @@ pub fn list_collections(store: &Store, _who: &Principal) -> Result<Vec<gabarit_c
     Ok(store.catalog.collections()?)
 }
 
+/// One collection with its counts (any user, as [`list_collections`]).
+pub fn collection_summary(store: &Store, _who: &Principal, name: &str) -> Result<gabarit_catalog::CollectionSummary> {
+    Ok(store.catalog.collection_summary(name)?)
+}
+
 /// Whether `who` may see what a collection holds: curators and dpos see every collection;
 /// investigators and reviewers only collections granted to them.
 fn may_view(store: &Store, who: &Principal, collection: &str, what: &str) -> Result<()> {

@@ -18,10 +18,7 @@ pub(super) async fn show_collection(
     Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store()?;
-    let summary = governed::list_collections(&store, &who)?
-        .into_iter()
-        .find(|c| c.collection.name == name)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no collection named {name:?}")))?;
+    let summary = governed::collection_summary(&store, &who, &name)?;
     let governance = store.catalog.governance(&name).map_err(gabarit_engine::Error::from)?;
     Ok(Json(json!({"collection": summary, "governance": governance})))
 }

@@ -5,14 +5,11 @@ use super::*;
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("api_key" = [])),
     responses((status = 200, description = "The caller: name, roles, collections granted")))]
 pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    let name = who.name.clone();
+    // The grants by name, without counting what every collection holds.
     let collections = blocking(move || {
-        let store = state.store()?;
-        let all = store.catalog.collections().map_err(gabarit_engine::Error::from)?;
-        Ok(all
-            .into_iter()
-            .filter(|c| who.collections.contains(&c.collection.id))
-            .map(|c| c.collection.name)
-            .collect::<Vec<_>>())
+        let user = state.store()?.catalog.user(&name).map_err(gabarit_engine::Error::from)?;
+        Ok(user.map(|u| u.collections).unwrap_or_default())
     });
     let roles: Vec<&str> = who.roles.iter().map(|r| r.name()).collect();
     Ok(Json(json!({"name": who.name, "roles": roles, "collections": collections.await?})))
