@@ -53,21 +53,34 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
         Ok((img, form))
     })
     .await?;
-    let result = searching(&state.clone(), move || {
-        Ok(governed::governed_search_faces(
-            &mut *state.store()?,
-            &who,
-            &case_ref,
-            &purpose,
-            &form.name,
-            &img,
-            &opts,
-            state.calibration.as_ref(),
-            state.verification_threshold,
-        )?)
-    })
-    .await?;
+    let result =
+        searching(&state.clone(), move || search_analysed(&state, &who, &case_ref, &purpose, &form.name, &img, &opts))
+            .await?;
     Ok(Json(json!(result)))
+}
+
+/// The purpose-bound search of an analysed photo, with the server's calibration and the
+/// pack's threshold.
+fn search_analysed(
+    state: &AppState,
+    who: &Principal,
+    case_ref: &str,
+    purpose: &str,
+    query: &str,
+    img: &gabarit_engine::ImageFaces,
+    opts: &SearchOptions,
+) -> Result<governed::GovernedSearch, ApiError> {
+    Ok(governed::governed_search_faces(
+        &mut *state.store()?,
+        who,
+        case_ref,
+        purpose,
+        query,
+        img,
+        opts,
+        state.calibration.as_ref(),
+        state.verification_threshold,
+    )?)
 }
 
 /// Search options before the request's fields.
@@ -171,18 +184,7 @@ pub(super) async fn search_query(
                 format!("query {id}: no such query of yours (queries expire after 15 minutes)"),
             ));
         };
-        let mut store = state.store()?;
-        Ok(governed::governed_search_faces(
-            &mut store,
-            &who,
-            &req.case_ref,
-            &req.purpose,
-            &name,
-            &img,
-            &opts,
-            state.calibration.as_ref(),
-            state.verification_threshold,
-        )?)
+        search_analysed(&state, &who, &req.case_ref, &req.purpose, &name, &img, &opts)
     })
     .await?;
     Ok(Json(json!(result)))
