@@ -59,14 +59,17 @@ function setUp(dir) {
   const env = { ...process.env, GABARIT_DATA: data, GABARIT_KEK_FILE: join(dir, 'data.kek'), GABARIT_MODELS: models };
   delete env.GABARIT_KEK;
   delete env.GABARIT_PACK;
+  // Each user acts with their API key, kept in a file only its owner reads.
+  const keyFile = (user) => join(dir, `${user}.key`);
   const gabarit = (user, args, extra = {}) => {
-    const out = spawnSync(bin, args, { env: { ...env, GABARIT_USER: user, ...extra }, encoding: 'utf8' });
+    const out = spawnSync(bin, args, { env: { ...env, GABARIT_KEY_FILE: keyFile(user), ...extra }, encoding: 'utf8' });
     assert.equal(out.status, 0, `gabarit ${args.join(' ')} (as ${user}) failed:\n${out.stdout}\n${out.stderr}`);
     return out.stdout;
   };
-  gabarit('admin', ['init', '--admin', 'admin']);
+  gabarit('admin', ['init', '--admin', 'admin', '--key-out', keyFile('admin')]);
   for (const [user, role] of [['cur', 'curator'], ['inv', 'investigator'], ['rita', 'reviewer'], ['raoul', 'reviewer'], ['dora', 'dpo']]) {
     gabarit('admin', ['user', 'add', user, '--role', role]);
+    gabarit('admin', ['user', 'key', 'issue', user, '--out', keyFile(user)]);
     gabarit('admin', ['user', 'password', user], { GABARIT_PASSWORD: PASSWORD });
   }
   gabarit('cur', ['collection', 'create', 'press', ...GOVERNANCE]);
@@ -81,7 +84,7 @@ function setUp(dir) {
 /** Starts `gabarit serve` on a free loopback port; resolves to the server and its base URL. */
 function serve(env, incoming) {
   const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--workers', '1', '--ingest-root', incoming], {
-    env: { ...env, GABARIT_USER: 'admin' },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr = [];

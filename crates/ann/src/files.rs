@@ -64,7 +64,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 pub(crate) fn open_rw(path: &Path) -> Result<fs_err::File> {
-    fs_err::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err(path))
+    gabarit_index::private::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err(path))
 }
 
 pub(crate) fn header(magic: [u8; 8], word: u32, generation: u64) -> [u8; HEADER_LEN as usize] {
@@ -122,7 +128,7 @@ pub(crate) fn write_graph(dir: &Path, graph: &Graph, generation: u64, ef_constru
 
 /// Writes `graph` to `path` and syncs it (no rename).
 pub(crate) fn write_graph_to(path: &Path, graph: &Graph, generation: u64, ef_construction: usize) -> Result<()> {
-    let file = fs_err::File::create(path).map_err(io_err(path))?;
+    let file = gabarit_index::private::create(path).map_err(io_err(path))?;
     let mut w = HashingWriter { inner: BufWriter::with_capacity(WRITE_BUFFER, file), crc: crc32fast::Hasher::new() };
     let slots = graph.slots();
     let entry = graph.entry();

@@ -216,7 +216,7 @@ impl AnnIndex {
         if dim == 0 || dim > MAX_DIM {
             return Err(IndexError::UnsupportedDimension { dim, max: MAX_DIM }.into());
         }
-        fs_err::create_dir_all(&dir).map_err(io_err(&dir))?;
+        gabarit_index::private::create_dir(&dir).map_err(io_err(&dir))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = open_rw(&lock_path)?;
         lock.try_lock().map_err(|e| IndexError::Io {
@@ -887,7 +887,7 @@ impl AnnIndex {
         let generation = self.generation + 1;
         let dim32 = u32::try_from(self.dim).map_err(|_| IndexError::UnsupportedDimension { dim, max: MAX_DIM })?;
         let data_tmp = self.dir.join(DATA_TMP);
-        let file = fs_err::File::create(&data_tmp).map_err(io_err(&data_tmp))?;
+        let file = gabarit_index::private::create(&data_tmp).map_err(io_err(&data_tmp))?;
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
         let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
         w.write_all(&header(DATA_MAGIC, word, generation)).map_err(io_err(&data_tmp))?;
@@ -901,7 +901,7 @@ impl AnnIndex {
         let graph_tmp = self.dir.join(GRAPH_TMP);
         write_graph_to(&graph_tmp, &self.graph, generation, self.opts.ef_construction)?;
         let tomb_tmp = self.dir.join(TOMB_TMP);
-        let mut file = fs_err::File::create(&tomb_tmp).map_err(io_err(&tomb_tmp))?;
+        let mut file = gabarit_index::private::create(&tomb_tmp).map_err(io_err(&tomb_tmp))?;
         file.write_all(&header(TOMB_MAGIC, 0, generation)).map_err(io_err(&tomb_tmp))?;
         file.sync_all().map_err(io_err(&tomb_tmp))?;
         drop(file);

@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use crate::{Catalog, Error, Result, now};
+use crate::{Catalog, Error, Result, Tx, now};
 
 /// A background job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,26 +71,6 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackgroundJob> {
 }
 
 impl Catalog {
-    /// Queues a job; returns it.
-    pub fn queue_job(
-        &self,
-        kind: &str,
-        collection: &str,
-        inputs: &[String],
-        requested_by: &str,
-    ) -> Result<BackgroundJob> {
-        let inputs = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.conn
-            .execute(
-                "INSERT INTO background_jobs (kind, collection, inputs, requested_by, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
-                params![kind, collection, inputs, requested_by, now()],
-            )
-            .map_err(self.err())?;
-        let id = self.conn.last_insert_rowid() as u64;
-        self.background_job(id)?.ok_or_else(|| Error::NotFound { kind: "job", name: id.to_string() })
-    }
-
     /// A job by id.
     pub fn background_job(&self, id: u64) -> Result<Option<BackgroundJob>> {
         self.conn
@@ -163,8 +143,18 @@ impl Catalog {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
 
-    /// Puts jobs left `running` by a stopped server back in the queue; returns their ids.
-    pub fn requeue_interrupted_jobs(&self) -> Result<Vec<u64>> {
+    /// Puts jobs left `running` by a stopped server back in the queue, except those already
+    /// started `max_runs` times: they are marked failed (a job that stops its server every
+    /// time it runs must not do so at every restart). Returns the ids queued again.
+    pub fn requeue_interrupted_jobs(&self, max_runs: u32) -> Result<Vec<u64>> {
+        self.conn
+            .execute(
+                "UPDATE background_jobs SET state = 'failed', finished_at = ?1,
+                    error = 'interrupted ' || runs || ' times (the server stopped while it ran): not started again'
+                 WHERE state = 'running' AND runs >= ?2",
+                params![now(), max_runs],
+            )
+            .map_err(self.err())?;
         let mut stmt = self
             .conn
             .prepare("UPDATE background_jobs SET state = 'queued' WHERE state = 'running' RETURNING id")
@@ -174,5 +164,27 @@ impl Catalog {
             rows.map(|r| r.map(|id| id as u64)).collect::<rusqlite::Result<_>>().map_err(self.err())?;
         ids.sort_unstable();
         Ok(ids)
+    }
+}
+
+impl Tx<'_> {
+    /// Queues a job; returns it.
+    pub fn queue_job(
+        &self,
+        kind: &str,
+        collection: &str,
+        inputs: &[String],
+        requested_by: &str,
+    ) -> Result<BackgroundJob> {
+        let inputs = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.conn
+            .execute(
+                "INSERT INTO background_jobs (kind, collection, inputs, requested_by, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+                params![kind, collection, inputs, requested_by, now()],
+            )
+            .map_err(self.err())?;
+        let id = self.conn.last_insert_rowid() as u64;
+        self.background_job(id)?.ok_or_else(|| Error::NotFound { kind: "job", name: id.to_string() })
     }
 }

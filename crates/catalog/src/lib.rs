@@ -18,14 +18,22 @@ use gabarit_types::{BBox, Landmarks, Quality};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-mod access;
+mod accounts;
+mod audit_log;
+mod integrity;
 mod jobs;
-pub use jobs::BackgroundJob;
-mod rights;
-pub use rights::{Deleted, RightsRequest};
 mod migrations;
-pub use access::{CandidateRecord, UserRecord};
+mod rights;
+mod searches;
+mod tx;
+
+pub use accounts::{KeyRecord, UserRecord};
+pub use gabarit_governance::Scope;
+pub use jobs::BackgroundJob;
 pub use migrations::SCHEMA_VERSION;
+pub use rights::{Deleted, RightsRequest};
+pub use searches::{CandidateRecord, NewCandidate, NewSearch};
+pub use tx::Tx;
 
 /// Catalog errors.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +66,36 @@ pub enum Error {
     /// The input is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A value breaks a policy rule (too long, not a valid name…).
+    #[error(transparent)]
+    Policy(#[from] gabarit_governance::Error),
+    /// A record does not authenticate with the data directory's key: it was written or
+    /// changed by someone without the key (by hand, in the database file).
+    #[error("catalog {path}: {what} does not authenticate with this data directory's key (changed outside Gabarit)")]
+    Tampered {
+        /// Database file.
+        path: PathBuf,
+        /// Which record.
+        what: String,
+    },
+    /// The operation needs the data directory's key, and the catalog was opened without it.
+    #[error("catalog {path}: opened without the data directory's key, which {what} needs")]
+    Locked {
+        /// Database file.
+        path: PathBuf,
+        /// What needed it.
+        what: &'static str,
+    },
+    /// A template could not be sealed or opened with the data key.
+    #[error("catalog {path}: {what}: {reason}")]
+    Crypto {
+        /// Database file.
+        path: PathBuf,
+        /// Which record.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// The database was written by a newer Gabarit.
     #[error("catalog {path} has schema version {found}, newer than this Gabarit's {supported}; upgrade Gabarit")]
     TooNew {
@@ -249,6 +287,8 @@ pub struct FaceRecord {
 pub struct ImageRecord {
     /// Id.
     pub id: u64,
+    /// Collection id.
+    pub collection_id: u32,
     /// Collection.
     pub collection: String,
     /// Content hash.
@@ -294,6 +334,10 @@ pub struct Catalog {
     path: PathBuf,
     /// Seals templates and suppression templates at rest.
     key: Option<std::sync::Arc<gabarit_crypto::DataKey>>,
+    /// Authenticates the audit chain (derived from the data key).
+    audit_key: Option<gabarit_governance::audit::AuditKey>,
+    /// Authenticates accounts, keys, grants and sessions (derived from the data key).
+    rows: Option<gabarit_crypto::MacKey>,
 }
 
 /// The bytes sealed for a template: scale (f32 LE) then the codes.
@@ -329,7 +373,7 @@ impl Catalog {
     /// Opens (creating and migrating if needed) the catalog at `path`.
     pub fn open(path: &Path) -> Result<Catalog> {
         let conn = Connection::open(path).map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
-        let mut cat = Catalog { conn, path: path.to_path_buf(), key: None };
+        let mut cat = Catalog { conn, path: path.to_path_buf(), key: None, audit_key: None, rows: None };
         cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;")?;
         cat.conn.busy_handler(Some(wait_for_writer)).map_err(cat.err())?;
         migrations::migrate(&mut cat)?;
@@ -344,8 +388,11 @@ impl Catalog {
         self.conn.execute_batch(sql).map_err(self.err())
     }
 
-    /// Seals templates with `key` from now on, and opens sealed ones with it.
+    /// Seals templates with `key` from now on and opens sealed ones with it; authenticates the
+    /// audit chain and the account records with keys derived from it.
     pub fn set_data_key(&mut self, key: std::sync::Arc<gabarit_crypto::DataKey>) {
+        self.audit_key = Some(gabarit_governance::audit::AuditKey::new(*key.derive("gabarit/audit/v1")));
+        self.rows = Some(key.mac_key("gabarit/catalog-rows/v1"));
         self.key = Some(key);
     }
 
@@ -354,9 +401,11 @@ impl Catalog {
         match &self.key {
             None => Ok((vector.iter().map(|v| *v as u8).collect(), scale)),
             Some(k) => {
-                let sealed = k
-                    .seal(&template_plaintext(vector, scale), aad)
-                    .map_err(|e| Error::Invalid(format!("cannot encrypt a template: {e}")))?;
+                let sealed = k.seal(&template_plaintext(vector, scale), aad).map_err(|e| Error::Crypto {
+                    path: self.path.clone(),
+                    what: "a template".into(),
+                    reason: format!("cannot be encrypted ({e})"),
+                })?;
                 Ok((sealed, 0.0))
             }
         }
@@ -367,14 +416,17 @@ impl Catalog {
         match &self.key {
             None => Ok((blob.iter().map(|b| *b as i8).collect(), scale)),
             Some(k) => {
-                let plain = k.open(blob, aad).map_err(|e| {
-                    Error::Invalid(format!(
-                        "{}: a template cannot be decrypted with this key ({e})",
-                        self.path.display()
-                    ))
+                let plain = k.open(blob, aad).map_err(|e| Error::Crypto {
+                    path: self.path.clone(),
+                    what: "a template".into(),
+                    reason: format!("cannot be decrypted with this key ({e})"),
                 })?;
                 if plain.len() < 4 {
-                    return Err(Error::Invalid(format!("{}: a decrypted template is too short", self.path.display())));
+                    return Err(Error::Crypto {
+                        path: self.path.clone(),
+                        what: "a template".into(),
+                        reason: "too short once decrypted".into(),
+                    });
                 }
                 Ok(split_plaintext(&plain))
             }
@@ -384,25 +436,6 @@ impl Catalog {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Creates a collection.
-    pub fn create_collection(&self, name: &str, description: &str) -> Result<Collection> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-            return Err(Error::Invalid(format!("invalid collection name {name:?}: 1 to 200 printable characters")));
-        }
-        if self.collection(name).is_ok() {
-            return Err(Error::AlreadyExists { kind: "collection", name: name.into() });
-        }
-        let created_at = now();
-        self.conn
-            .execute(
-                "INSERT INTO collections (name, description, created_at) VALUES (?1, ?2, ?3)",
-                params![name, description, created_at],
-            )
-            .map_err(self.err())?;
-        self.collection(name)
     }
 
     /// The collection called `name`.
@@ -416,14 +449,19 @@ impl Catalog {
             .ok_or_else(|| Error::NotFound { kind: "collection", name: name.into() })
     }
 
-    /// Every collection with its counts.
-    pub fn collections(&self) -> Result<Vec<CollectionSummary>> {
-        self.summaries(None)
+    /// The collections within `scope`, with their counts.
+    pub fn collections(&self, scope: &Scope) -> Result<Vec<CollectionSummary>> {
+        let mut all = self.summaries(None)?;
+        all.retain(|c| scope.covers(c.collection.id));
+        Ok(all)
     }
 
-    /// One collection with its counts.
-    pub fn collection_summary(&self, name: &str) -> Result<CollectionSummary> {
-        self.summaries(Some(name))?.pop().ok_or_else(|| Error::NotFound { kind: "collection", name: name.into() })
+    /// One collection within `scope`, with its counts.
+    pub fn collection_summary(&self, scope: &Scope, name: &str) -> Result<CollectionSummary> {
+        self.summaries(Some(name))?
+            .pop()
+            .filter(|c| scope.covers(c.collection.id))
+            .ok_or_else(|| Error::NotFound { kind: "collection", name: gabarit_governance::limits::shown(name) })
     }
 
     /// Collections with their counts: every one, or the one named.
@@ -500,22 +538,264 @@ impl Catalog {
         Ok(())
     }
 
-    /// Stores a batch of items in one transaction: all or nothing.
-    pub fn store_batch(&mut self, job: u64, collection_id: u32, items: &[BatchItem]) -> Result<Vec<StoreOutcome>> {
-        let key = self.key.clone();
-        let db = self.path.clone();
-        let seal = |vector: &[i8], scale: f32, aad: &[u8]| -> Result<(Vec<u8>, f32)> {
-            match &key {
-                None => Ok((vector.iter().map(|v| *v as u8).collect(), scale)),
-                Some(k) => k
-                    .seal(&template_plaintext(vector, scale), aad)
-                    .map(|s| (s, 0.0))
-                    .map_err(|e| Error::Invalid(format!("{}: cannot encrypt a template: {e}", db.display()))),
+    /// Every stored template (for building or checking the vector index).
+    pub fn templates(&self, mut each: impl FnMut(StoredTemplate)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT face_id, collection_id, scale, vector FROM templates ORDER BY face_id")
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let blob: Vec<u8> = r.get(3).map_err(self.err())?;
+            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
+            let (vector, scale) = self.open_template(&blob, r.get(2).map_err(self.err())?, &face_id.to_le_bytes())?;
+            each(StoredTemplate { face_id, collection_id: r.get(1).map_err(self.err())?, scale, vector });
+        }
+        Ok(())
+    }
+
+    /// Number of templates, in the given collections or all.
+    pub fn template_count(&self, collections: Option<&[u32]>) -> Result<u64> {
+        match collections {
+            None => self
+                .conn
+                .query_row("SELECT COUNT(*) FROM templates", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(self.err()),
+            Some(ids) => {
+                let mut n = 0u64;
+                for id in ids {
+                    let c: i64 = self
+                        .conn
+                        .query_row("SELECT COUNT(*) FROM templates WHERE collection_id = ?1", [id], |r| r.get(0))
+                        .map_err(self.err())?;
+                    n += c as u64;
+                }
+                Ok(n)
             }
-        };
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        }
+    }
+
+    const FACE_SELECT: &'static str =
+        "SELECT f.id, f.idx, i.id, c.id, c.name, i.uri, s.uri, f.x1, f.y1, f.x2, f.y2, f.landmarks, f.score,
+            f.size_px, f.sharpness, f.yaw, f.pitch, f.roll, f.usable, i.captured_at,
+            EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id), f.track, f.time_s
+         FROM faces f JOIN images i ON f.image_id = i.id JOIN collections c ON i.collection_id = c.id
+         LEFT JOIN sources s ON i.source_id = s.id";
+
+    fn face_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FaceRecord> {
+        let landmarks: String = r.get(11)?;
+        let score: f32 = r.get(12)?;
+        let bbox = BBox { x1: r.get(7)?, y1: r.get(8)?, x2: r.get(9)?, y2: r.get(10)? };
+        Ok(FaceRecord {
+            face_id: r.get::<_, i64>(0)? as u64,
+            index: r.get(1)?,
+            image_id: r.get::<_, i64>(2)? as u64,
+            collection_id: r.get(3)?,
+            collection: r.get(4)?,
+            uri: r.get(5)?,
+            source: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            bbox,
+            landmarks: serde_json::from_str(&landmarks).unwrap_or(Landmarks([[0.0; 2]; 5])),
+            score,
+            quality: Quality {
+                detector_score: score,
+                size_px: r.get(13)?,
+                sharpness: r.get(14)?,
+                yaw_deg: r.get(15)?,
+                pitch_deg: r.get(16)?,
+                roll_deg: r.get(17)?,
+                usable: r.get(18)?,
+            },
+            captured_at: r.get(19)?,
+            has_template: r.get(20)?,
+            moment: match (r.get::<_, Option<u32>>(21)?, r.get::<_, Option<f64>>(22)?) {
+                (Some(track), Some(time_s)) => Some(Moment { track, time_s }),
+                _ => None,
+            },
+        })
+    }
+
+    /// The face with this id and its provenance, within `scope` (`NotFound` outside it).
+    pub fn face(&self, scope: &Scope, face_id: u64) -> Result<FaceRecord> {
+        let sql = format!("{} WHERE f.id = ?1", Self::FACE_SELECT);
+        self.conn
+            .query_row(&sql, [face_id as i64], Self::face_row)
+            .optional()
+            .map_err(self.err())?
+            .filter(|f| scope.covers(f.collection_id))
+            .ok_or_else(|| Error::NotFound { kind: "face", name: face_id.to_string() })
+    }
+
+    /// The tracks of a video within `scope`, in order.
+    pub fn tracks_of_image(&self, scope: &Scope, image_id: u64) -> Result<Vec<TrackSpan>> {
+        self.image(scope, image_id)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT track, start_s, end_s, sightings FROM tracks WHERE image_id = ?1 ORDER BY track")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([image_id as i64], |r| {
+                Ok(TrackSpan { track: r.get(0)?, start_s: r.get(1)?, end_s: r.get(2)?, sightings: r.get(3)? })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// The faces of an image within `scope`.
+    pub fn faces_of_image(&self, scope: &Scope, image_id: u64) -> Result<Vec<FaceRecord>> {
+        self.image(scope, image_id)?;
+        self.faces_of(image_id)
+    }
+
+    /// The faces of an image, for the catalog's own bookkeeping.
+    pub(crate) fn faces_of(&self, image_id: u64) -> Result<Vec<FaceRecord>> {
+        let sql = format!("{} WHERE i.id = ?1 ORDER BY f.idx", Self::FACE_SELECT);
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt.query_map([image_id as i64], Self::face_row).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    const IMAGE_SELECT: &'static str =
+        "SELECT i.id, c.name, i.sha256, i.uri, COALESCE(s.uri, ''), i.bytes, i.width, i.height, i.format,
+            i.captured_at, i.camera, i.ingested_at, i.duration_s, i.frame_rate, i.codec, c.id
+         FROM images i JOIN collections c ON i.collection_id = c.id LEFT JOIN sources s ON i.source_id = s.id";
+
+    fn image_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
+        Ok(ImageRecord {
+            id: r.get::<_, i64>(0)? as u64,
+            collection_id: r.get(15)?,
+            collection: r.get(1)?,
+            sha256: r.get(2)?,
+            uri: r.get(3)?,
+            source: r.get(4)?,
+            bytes: r.get::<_, i64>(5)? as u64,
+            width: r.get(6)?,
+            height: r.get(7)?,
+            format: r.get(8)?,
+            captured_at: r.get(9)?,
+            camera: r.get(10)?,
+            ingested_at: r.get(11)?,
+            video: match (r.get::<_, Option<f64>>(12)?, r.get::<_, Option<f64>>(13)?, r.get::<_, Option<String>>(14)?) {
+                (Some(duration_s), Some(frame_rate), Some(codec)) => Some(VideoMeta { duration_s, frame_rate, codec }),
+                _ => None,
+            },
+        })
+    }
+
+    /// The image with this id, within `scope` (`NotFound` outside it).
+    pub fn image(&self, scope: &Scope, id: u64) -> Result<ImageRecord> {
+        let sql = format!("{} WHERE i.id = ?1", Self::IMAGE_SELECT);
+        self.conn
+            .query_row(&sql, [id as i64], Self::image_row)
+            .optional()
+            .map_err(self.err())?
+            .filter(|i| scope.covers(i.collection_id))
+            .ok_or_else(|| Error::NotFound { kind: "image", name: id.to_string() })
+    }
+
+    /// Whether an image with this id is still in the catalog.
+    pub fn image_exists(&self, id: u64) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM images WHERE id = ?1", [id as i64], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
+    /// Images with this content hash in the collections of `scope`.
+    pub fn images_by_sha256(&self, scope: &Scope, sha256: &str) -> Result<Vec<ImageRecord>> {
+        let sql = format!("{} WHERE i.sha256 = ?1 ORDER BY i.id", Self::IMAGE_SELECT);
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt.query_map([sha256], Self::image_row).map_err(self.err())?;
+        let mut all = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        all.retain(|i| scope.covers(i.collection_id));
+        Ok(all)
+    }
+
+    /// A canonical, id-free description of the catalog's content (collection, content hash,
+    /// URI, faces with their boxes and whether they have templates), sorted: two catalogs with
+    /// the same content give the same snapshot whatever order things were stored in.
+    pub fn content_snapshot(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.name, i.sha256, i.uri, i.width, i.height,
+                    (SELECT group_concat(printf('%d:%.2f,%.2f,%.2f,%.2f:%d%s', f.idx, f.x1, f.y1, f.x2, f.y2,
+                        EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id),
+                        CASE WHEN f.track IS NULL THEN '' ELSE printf('@%d/%.3f', f.track, f.time_s) END), ';')
+                     FROM (SELECT * FROM faces WHERE image_id = i.id ORDER BY idx) f)
+                 FROM images i JOIN collections c ON i.collection_id = c.id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "{}|{}|{}|{}x{}|{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<String>>(5)?.unwrap_or_default()
+                ))
+            })
+            .map_err(self.err())?;
+        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether an image of any collection was read from `uri`.
+    pub fn has_image_uri(&self, uri: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM images WHERE uri = ?1 LIMIT 1", [uri], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(self.err())
+    }
+
+    /// Outcomes of a job: (uri, outcome, detail, faces).
+    pub fn job_files(&self, job: u64) -> Result<Vec<(String, String, String, u32)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT uri, outcome, detail, faces FROM job_files WHERE job_id = ?1 ORDER BY uri")
+            .map_err(self.err())?;
+        let rows =
+            stmt.query_map([job as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+}
+
+impl Tx<'_> {
+    /// Creates a collection.
+    pub fn create_collection(&self, name: &str, description: &str) -> Result<Collection> {
+        let name =
+            gabarit_governance::limits::required("collection name", name, gabarit_governance::limits::COLLECTION_NAME)?;
+        let description = gabarit_governance::limits::bounded(
+            "description",
+            description,
+            gabarit_governance::limits::DESCRIPTION,
+            true,
+        )?;
+        if self.collection(name).is_ok() {
+            return Err(Error::AlreadyExists { kind: "collection", name: name.into() });
+        }
+        let created_at = now();
+        self.conn
+            .execute(
+                "INSERT INTO collections (name, description, created_at) VALUES (?1, ?2, ?3)",
+                params![name, description, created_at],
+            )
+            .map_err(self.err())?;
+        self.collection(name)
+    }
+
+    /// Stores a batch of items (in the transaction of its audit entry: all or nothing).
+    pub fn store_batch(&self, job: u64, collection_id: u32, items: &[BatchItem]) -> Result<Vec<StoreOutcome>> {
+        let seal = |vector: &[i8], scale: f32, aad: &[u8]| self.seal_template(vector, scale, aad);
+        let err = |source| Error::Sqlite { path: self.path.clone(), source };
+        let tx = &self.conn;
         let mut outcomes = Vec::with_capacity(items.len());
         let ingested_at = now();
         for item in items {
@@ -636,215 +916,7 @@ impl Catalog {
                 }
             }
         }
-        tx.commit().map_err(err)?;
         Ok(outcomes)
-    }
-
-    /// Every stored template (for building or checking the vector index).
-    pub fn templates(&self, mut each: impl FnMut(StoredTemplate)) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT face_id, collection_id, scale, vector FROM templates ORDER BY face_id")
-            .map_err(self.err())?;
-        let mut rows = stmt.query([]).map_err(self.err())?;
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let blob: Vec<u8> = r.get(3).map_err(self.err())?;
-            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
-            let (vector, scale) = self.open_template(&blob, r.get(2).map_err(self.err())?, &face_id.to_le_bytes())?;
-            each(StoredTemplate { face_id, collection_id: r.get(1).map_err(self.err())?, scale, vector });
-        }
-        Ok(())
-    }
-
-    /// Number of templates, in the given collections or all.
-    pub fn template_count(&self, collections: Option<&[u32]>) -> Result<u64> {
-        match collections {
-            None => self
-                .conn
-                .query_row("SELECT COUNT(*) FROM templates", [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(self.err()),
-            Some(ids) => {
-                let mut n = 0u64;
-                for id in ids {
-                    let c: i64 = self
-                        .conn
-                        .query_row("SELECT COUNT(*) FROM templates WHERE collection_id = ?1", [id], |r| r.get(0))
-                        .map_err(self.err())?;
-                    n += c as u64;
-                }
-                Ok(n)
-            }
-        }
-    }
-
-    const FACE_SELECT: &'static str =
-        "SELECT f.id, f.idx, i.id, c.id, c.name, i.uri, s.uri, f.x1, f.y1, f.x2, f.y2, f.landmarks, f.score,
-            f.size_px, f.sharpness, f.yaw, f.pitch, f.roll, f.usable, i.captured_at,
-            EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id), f.track, f.time_s
-         FROM faces f JOIN images i ON f.image_id = i.id JOIN collections c ON i.collection_id = c.id
-         LEFT JOIN sources s ON i.source_id = s.id";
-
-    fn face_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FaceRecord> {
-        let landmarks: String = r.get(11)?;
-        let score: f32 = r.get(12)?;
-        let bbox = BBox { x1: r.get(7)?, y1: r.get(8)?, x2: r.get(9)?, y2: r.get(10)? };
-        Ok(FaceRecord {
-            face_id: r.get::<_, i64>(0)? as u64,
-            index: r.get(1)?,
-            image_id: r.get::<_, i64>(2)? as u64,
-            collection_id: r.get(3)?,
-            collection: r.get(4)?,
-            uri: r.get(5)?,
-            source: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-            bbox,
-            landmarks: serde_json::from_str(&landmarks).unwrap_or(Landmarks([[0.0; 2]; 5])),
-            score,
-            quality: Quality {
-                detector_score: score,
-                size_px: r.get(13)?,
-                sharpness: r.get(14)?,
-                yaw_deg: r.get(15)?,
-                pitch_deg: r.get(16)?,
-                roll_deg: r.get(17)?,
-                usable: r.get(18)?,
-            },
-            captured_at: r.get(19)?,
-            has_template: r.get(20)?,
-            moment: match (r.get::<_, Option<u32>>(21)?, r.get::<_, Option<f64>>(22)?) {
-                (Some(track), Some(time_s)) => Some(Moment { track, time_s }),
-                _ => None,
-            },
-        })
-    }
-
-    /// The face with this id and its provenance.
-    pub fn face(&self, face_id: u64) -> Result<FaceRecord> {
-        let sql = format!("{} WHERE f.id = ?1", Self::FACE_SELECT);
-        self.conn
-            .query_row(&sql, [face_id as i64], Self::face_row)
-            .optional()
-            .map_err(self.err())?
-            .ok_or_else(|| Error::NotFound { kind: "face", name: face_id.to_string() })
-    }
-
-    /// The tracks of a video, in order.
-    pub fn tracks_of_image(&self, image_id: u64) -> Result<Vec<TrackSpan>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT track, start_s, end_s, sightings FROM tracks WHERE image_id = ?1 ORDER BY track")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([image_id as i64], |r| {
-                Ok(TrackSpan { track: r.get(0)?, start_s: r.get(1)?, end_s: r.get(2)?, sightings: r.get(3)? })
-            })
-            .map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
-    }
-
-    /// The faces of an image.
-    pub fn faces_of_image(&self, image_id: u64) -> Result<Vec<FaceRecord>> {
-        let sql = format!("{} WHERE i.id = ?1 ORDER BY f.idx", Self::FACE_SELECT);
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
-        let rows = stmt.query_map([image_id as i64], Self::face_row).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
-    }
-
-    const IMAGE_SELECT: &'static str =
-        "SELECT i.id, c.name, i.sha256, i.uri, COALESCE(s.uri, ''), i.bytes, i.width, i.height, i.format,
-            i.captured_at, i.camera, i.ingested_at, i.duration_s, i.frame_rate, i.codec
-         FROM images i JOIN collections c ON i.collection_id = c.id LEFT JOIN sources s ON i.source_id = s.id";
-
-    fn image_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImageRecord> {
-        Ok(ImageRecord {
-            id: r.get::<_, i64>(0)? as u64,
-            collection: r.get(1)?,
-            sha256: r.get(2)?,
-            uri: r.get(3)?,
-            source: r.get(4)?,
-            bytes: r.get::<_, i64>(5)? as u64,
-            width: r.get(6)?,
-            height: r.get(7)?,
-            format: r.get(8)?,
-            captured_at: r.get(9)?,
-            camera: r.get(10)?,
-            ingested_at: r.get(11)?,
-            video: match (r.get::<_, Option<f64>>(12)?, r.get::<_, Option<f64>>(13)?, r.get::<_, Option<String>>(14)?) {
-                (Some(duration_s), Some(frame_rate), Some(codec)) => Some(VideoMeta { duration_s, frame_rate, codec }),
-                _ => None,
-            },
-        })
-    }
-
-    /// The image with this id.
-    pub fn image(&self, id: u64) -> Result<ImageRecord> {
-        let sql = format!("{} WHERE i.id = ?1", Self::IMAGE_SELECT);
-        self.conn
-            .query_row(&sql, [id as i64], Self::image_row)
-            .optional()
-            .map_err(self.err())?
-            .ok_or_else(|| Error::NotFound { kind: "image", name: id.to_string() })
-    }
-
-    /// Images with this content hash, in any collection.
-    pub fn images_by_sha256(&self, sha256: &str) -> Result<Vec<ImageRecord>> {
-        let sql = format!("{} WHERE i.sha256 = ?1 ORDER BY i.id", Self::IMAGE_SELECT);
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
-        let rows = stmt.query_map([sha256], Self::image_row).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
-    }
-
-    /// A canonical, id-free description of the catalog's content (collection, content hash,
-    /// URI, faces with their boxes and whether they have templates), sorted: two catalogs with
-    /// the same content give the same snapshot whatever order things were stored in.
-    pub fn content_snapshot(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT c.name, i.sha256, i.uri, i.width, i.height,
-                    (SELECT group_concat(printf('%d:%.2f,%.2f,%.2f,%.2f:%d%s', f.idx, f.x1, f.y1, f.x2, f.y2,
-                        EXISTS (SELECT 1 FROM templates t WHERE t.face_id = f.id),
-                        CASE WHEN f.track IS NULL THEN '' ELSE printf('@%d/%.3f', f.track, f.time_s) END), ';')
-                     FROM (SELECT * FROM faces WHERE image_id = i.id ORDER BY idx) f)
-                 FROM images i JOIN collections c ON i.collection_id = c.id",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(format!(
-                    "{}|{}|{}|{}x{}|{}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, Option<String>>(5)?.unwrap_or_default()
-                ))
-            })
-            .map_err(self.err())?;
-        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
-        out.sort();
-        Ok(out)
-    }
-
-    /// Whether an image of any collection was read from `uri`.
-    pub fn has_image_uri(&self, uri: &str) -> Result<bool> {
-        self.conn
-            .query_row("SELECT 1 FROM images WHERE uri = ?1 LIMIT 1", [uri], |_| Ok(()))
-            .optional()
-            .map(|found| found.is_some())
-            .map_err(self.err())
-    }
-
-    /// Outcomes of a job: (uri, outcome, detail, faces).
-    pub fn job_files(&self, job: u64) -> Result<Vec<(String, String, String, u32)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT uri, outcome, detail, faces FROM job_files WHERE job_id = ?1 ORDER BY uri")
-            .map_err(self.err())?;
-        let rows =
-            stmt.query_map([job as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
 }
 

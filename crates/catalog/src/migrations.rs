@@ -205,6 +205,27 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 7: images found by path (what an upload left behind is what no image points to).
     "CREATE INDEX images_uri ON images (uri);",
+    // 8: controls that hold. Users, keys, grants and sessions carry an authentication code
+    // (computed with the key the first time the catalog is opened with it: `meta`); a
+    // candidate names its collection (the reviewers' queue filters by grant in SQL); archive
+    // members get URIs no plain path can collide with (`zip:` or `tar:`, the archive's path
+    // with `%` and `!` escaped, `!/`, the member); background jobs record their kind's limits.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) SELECT 'rows_to_code', '8' WHERE EXISTS (SELECT 1 FROM users);
+    ALTER TABLE users ADD COLUMN mac TEXT;
+    ALTER TABLE api_keys ADD COLUMN mac TEXT;
+    ALTER TABLE grants ADD COLUMN mac TEXT;
+    ALTER TABLE sessions ADD COLUMN mac TEXT;
+    ALTER TABLE candidates ADD COLUMN collection_id INTEGER;
+    UPDATE candidates SET collection_id =
+        (SELECT i.collection_id FROM faces f JOIN images i ON f.image_id = i.id WHERE f.id = candidates.face_id);
+    CREATE INDEX candidates_collection ON candidates (collection_id, id);
+    UPDATE images SET uri =
+        (SELECT s.kind || ':' || replace(replace(s.uri, '%', '%25'), '!', '%21') || '!/'
+                || substr(images.uri, length(s.uri) + 3)
+         FROM sources s WHERE s.id = images.source_id)
+    WHERE EXISTS (SELECT 1 FROM sources s WHERE s.id = images.source_id AND s.kind IN ('zip', 'tar')
+                  AND substr(images.uri, 1, length(s.uri) + 2) = s.uri || '!/');",
 ];
 
 /// Runs the migrations the database has not seen.

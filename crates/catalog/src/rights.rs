@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::{Catalog, Error, Result, now};
+use crate::{Catalog, Error, Result, Tx, now};
 
 /// A rights request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,34 +59,6 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RightsRequest> {
 const REQUEST_SELECT: &str = "SELECT id, kind, requester, verification, received_on, deadline, created_by, status, photo_sha256, outcome FROM rights_requests";
 
 impl Catalog {
-    /// Records a rights request.
-    pub fn open_request(
-        &self,
-        kind: &str,
-        requester: &str,
-        verification: &str,
-        received_on: &str,
-        deadline: &str,
-        created_by: &str,
-    ) -> Result<RightsRequest> {
-        if !matches!(kind, "access" | "erasure" | "objection") {
-            return Err(Error::Invalid(format!("request kind {kind:?}: access, erasure or objection")));
-        }
-        if requester.trim().is_empty() || verification.trim().is_empty() {
-            return Err(Error::Invalid(
-                "a rights request needs a requester reference and how identity was verified".into(),
-            ));
-        }
-        self.conn
-            .execute(
-                "INSERT INTO rights_requests (kind, requester, verification, received_on, deadline, created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![kind, requester, verification, received_on, deadline, created_by, now()],
-            )
-            .map_err(self.err())?;
-        self.request(self.conn.last_insert_rowid() as u64)
-    }
-
     /// A rights request.
     pub fn request(&self, id: u64) -> Result<RightsRequest> {
         self.conn
@@ -101,6 +73,95 @@ impl Catalog {
         let mut stmt = self.conn.prepare(&format!("{REQUEST_SELECT} ORDER BY id DESC")).map_err(self.err())?;
         let rows = stmt.query_map([], request_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// How many suppression templates (objections) there are.
+    pub fn suppression_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM suppressions", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    /// Every suppression template as (vector, scale).
+    pub fn suppressions(&self) -> Result<Vec<(Vec<i8>, f32)>> {
+        let mut stmt =
+            self.conn.prepare("SELECT vector, scale, request_id FROM suppressions ORDER BY id").map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, f32>(1)?, r.get::<_, i64>(2)? as u64)))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        rows.into_iter()
+            .map(|(blob, scale, request)| self.open_template(&blob, scale, &suppression_aad(request)))
+            .collect()
+    }
+
+    /// Images ingested into `collection` before `before` (RFC 3339), with their face ids.
+    pub fn images_ingested_before(&self, collection: u32, before: &str) -> Result<Vec<(u64, Vec<u64>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM images WHERE collection_id = ?1 AND ingested_at < ?2 ORDER BY id")
+            .map_err(self.err())?;
+        let ids = stmt
+            .query_map(params![collection, before], |r| r.get::<_, i64>(0))
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for id in ids {
+            let faces = self.faces_of(id as u64)?.into_iter().map(|f| f.face_id).collect();
+            out.push((id as u64, faces));
+        }
+        Ok(out)
+    }
+
+    /// Makes deleted rows physically absent: secure_delete zeroes freed content, the WAL is
+    /// checkpointed and truncated, and VACUUM rewrites the file.
+    pub fn purge_free_pages(&self) -> Result<()> {
+        self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+    }
+
+    /// Counts of rights requests per kind and status.
+    pub fn request_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, status, COUNT(*) FROM rights_requests GROUP BY kind, status ORDER BY kind, status")
+            .map_err(self.err())?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+}
+
+impl Tx<'_> {
+    /// Records a rights request.
+    pub fn open_request(
+        &self,
+        kind: &str,
+        requester: &str,
+        verification: &str,
+        received_on: &str,
+        deadline: &str,
+        created_by: &str,
+    ) -> Result<RightsRequest> {
+        if !matches!(kind, "access" | "erasure" | "objection") {
+            return Err(Error::Invalid(format!(
+                "request kind {:?}: access, erasure or objection",
+                gabarit_governance::limits::shown(kind)
+            )));
+        }
+        use gabarit_governance::limits::{REQUEST_TEXT, required};
+        let requester = required("requester", requester, REQUEST_TEXT)?;
+        let verification = required("verification", verification, REQUEST_TEXT)?;
+        self.conn
+            .execute(
+                "INSERT INTO rights_requests (kind, requester, verification, received_on, deadline, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![kind, requester, verification, received_on, deadline, created_by, now()],
+            )
+            .map_err(self.err())?;
+        self.request(self.conn.last_insert_rowid() as u64)
     }
 
     /// Records the outcome of a request.
@@ -126,34 +187,11 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid() as u64)
     }
 
-    /// How many suppression templates (objections) there are.
-    pub fn suppression_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM suppressions", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.err())
-    }
-
-    /// Every suppression template as (vector, scale).
-    pub fn suppressions(&self) -> Result<Vec<(Vec<i8>, f32)>> {
-        let mut stmt =
-            self.conn.prepare("SELECT vector, scale, request_id FROM suppressions ORDER BY id").map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, f32>(1)?, r.get::<_, i64>(2)? as u64)))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
-        rows.into_iter()
-            .map(|(blob, scale, request)| self.open_template(&blob, scale, &suppression_aad(request)))
-            .collect()
-    }
-
-    /// Deletes faces (and their templates), then the images left without any face, in one
-    /// transaction; then checkpoints the WAL and vacuums so deleted bytes leave the files.
-    pub fn delete_faces(&mut self, face_ids: &[u64]) -> Result<Deleted> {
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+    /// Deletes faces (and their templates), then the images left without any face. Then
+    /// [`Catalog::purge_free_pages`] makes the bytes leave the files.
+    pub fn delete_faces(&self, face_ids: &[u64]) -> Result<Deleted> {
+        let err = |source| Error::Sqlite { path: self.path.clone(), source };
+        let tx = &self.conn;
         let mut d = Deleted::default();
         let mut images = Vec::new();
         for &id in face_ids {
@@ -176,35 +214,14 @@ impl Catalog {
                 )
                 .map_err(err)? as u64;
         }
-        tx.commit().map_err(err)?;
-        self.purge_free_pages()?;
         Ok(d)
     }
 
-    /// Images ingested into `collection` before `before` (RFC 3339), with their face ids.
-    pub fn images_ingested_before(&self, collection: u32, before: &str) -> Result<Vec<(u64, Vec<u64>)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id FROM images WHERE collection_id = ?1 AND ingested_at < ?2 ORDER BY id")
-            .map_err(self.err())?;
-        let ids = stmt
-            .query_map(params![collection, before], |r| r.get::<_, i64>(0))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
-        let mut out = Vec::new();
-        for id in ids {
-            let faces = self.faces_of_image(id as u64)?.into_iter().map(|f| f.face_id).collect();
-            out.push((id as u64, faces));
-        }
-        Ok(out)
-    }
-
-    /// Deletes images (faces without any left included) by id; then purges the files.
-    pub fn delete_images(&mut self, image_ids: &[u64]) -> Result<Deleted> {
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+    /// Deletes images (their faces and templates included) by id. Then
+    /// [`Catalog::purge_free_pages`] makes the bytes leave the files.
+    pub fn delete_images(&self, image_ids: &[u64]) -> Result<Deleted> {
+        let err = |source| Error::Sqlite { path: self.path.clone(), source };
+        let tx = &self.conn;
         let mut d = Deleted::default();
         for &id in image_ids {
             d.templates += tx
@@ -216,26 +233,7 @@ impl Catalog {
             d.faces += tx.execute("DELETE FROM faces WHERE image_id = ?1", [id as i64]).map_err(err)? as u64;
             d.images += tx.execute("DELETE FROM images WHERE id = ?1", [id as i64]).map_err(err)? as u64;
         }
-        tx.commit().map_err(err)?;
-        self.purge_free_pages()?;
         Ok(d)
-    }
-
-    /// Makes deleted rows physically absent: secure_delete zeroes freed content, the WAL is
-    /// checkpointed and truncated, and VACUUM rewrites the file.
-    fn purge_free_pages(&self) -> Result<()> {
-        self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
-    }
-
-    /// Counts of rights requests per kind and status.
-    pub fn request_counts(&self) -> Result<Vec<(String, String, u64)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT kind, status, COUNT(*) FROM rights_requests GROUP BY kind, status ORDER BY kind, status")
-            .map_err(self.err())?;
-        let rows =
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
 }
 

@@ -1,5 +1,37 @@
+use std::path::Path;
+
 use super::*;
+use gabarit_governance::{actions, authorize_system};
 use gabarit_types::{BBox, Landmarks, Quality};
+
+/// A catalog opened with a data key (kept in a keyring beside it).
+fn open_keyed(p: &Path) -> Catalog {
+    let mut cat = Catalog::open(p).unwrap();
+    let kek = gabarit_crypto::Kek::from_bytes([7u8; 32]);
+    let keyring = p.with_extension("keyring.json");
+    let key = if keyring.exists() {
+        gabarit_crypto::Keyring::open(&keyring, &kek).unwrap()
+    } else {
+        gabarit_crypto::Keyring::create(&keyring, &kek).unwrap()
+    };
+    cat.set_data_key(std::sync::Arc::new(key));
+    cat
+}
+
+/// The scope of every collection.
+fn all() -> Scope {
+    authorize_system::<actions::ViewRecords>("test").scope().clone()
+}
+
+fn create(cat: &mut Catalog, name: &str) -> Collection {
+    cat.audited("t", "collection_create", |tx| Ok((tx.create_collection(name, "")?, serde_json::json!({})))).unwrap().0
+}
+
+fn store(cat: &mut Catalog, job: u64, collection: u32, items: &[BatchItem]) -> Vec<StoreOutcome> {
+    cat.audited("t", "ingest_batch", |tx| Ok((tx.store_batch(job, collection, items)?, serde_json::json!({}))))
+        .unwrap()
+        .0
+}
 
 fn face(x: f32, template: bool) -> NewFace {
     NewFace {
@@ -40,46 +72,43 @@ fn image(sha: &str, faces: Vec<NewFace>) -> BatchItem {
 #[test]
 fn stores_images_faces_and_templates_with_provenance() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
-    let c = cat.create_collection("archive", "press photos").unwrap();
-    assert!(matches!(cat.create_collection("archive", ""), Err(Error::AlreadyExists { .. })));
+    let mut cat = open_keyed(&dir.path().join("catalog.db"));
+    let c = create(&mut cat, "archive");
+    let again =
+        cat.audited("t", "collection_create", |tx| Ok((tx.create_collection("archive", "")?, serde_json::json!({}))));
+    assert!(matches!(again, Err(Error::AlreadyExists { .. })));
     let job = cat.begin_job(c.id, &["/photos".into()]).unwrap();
-    let out = cat
-        .store_batch(
-            job,
-            c.id,
-            &[
-                image("aa", vec![face(0.0, true), face(50.0, false)]),
-                image("aa", vec![face(0.0, true)]),
-                BatchItem::Failed {
-                    uri: "/photos/bad.jpg".into(),
-                    code: "corrupt_image".into(),
-                    message: "bad".into(),
-                },
-            ],
-        )
-        .unwrap();
+    let out = store(
+        &mut cat,
+        job,
+        c.id,
+        &[
+            image("aa", vec![face(0.0, true), face(50.0, false)]),
+            image("aa", vec![face(0.0, true)]),
+            BatchItem::Failed { uri: "/photos/bad.jpg".into(), code: "corrupt_image".into(), message: "bad".into() },
+        ],
+    );
     let StoreOutcome::Inserted { image_id, template_faces } = &out[0] else { panic!("{out:?}") };
     assert_eq!(template_faces.len(), 1);
     assert_eq!(out[1], StoreOutcome::Duplicate);
     assert_eq!(out[2], StoreOutcome::Failed);
-    let f = cat.face(template_faces[0]).unwrap();
+    let f = cat.face(&all(), template_faces[0]).unwrap();
     assert_eq!((f.collection.as_str(), f.uri.as_str(), f.source.as_str()), ("archive", "/photos/aa.jpg", "/photos"));
     assert_eq!(f.bbox.x2, 10.0);
     assert_eq!(f.quality.pitch_deg, 2.0);
     assert!(f.has_template);
-    assert_eq!(cat.faces_of_image(*image_id).unwrap().len(), 2);
+    assert_eq!(cat.faces_of_image(&all(), *image_id).unwrap().len(), 2);
     let mut templates = Vec::new();
     cat.templates(|t| templates.push(t)).unwrap();
     assert_eq!(templates.len(), 1);
     assert_eq!(templates[0].vector, vec![1, -2, 3]);
     assert_eq!(templates[0].scale, 0.01);
-    let summary = &cat.collections().unwrap()[0];
+    let summary = &cat.collections(&all()).unwrap()[0];
     assert_eq!((summary.images, summary.faces, summary.templates), (1, 2, 1));
     let files = cat.job_files(job).unwrap();
     assert_eq!(files.len(), 2, "one row per distinct uri: {files:?}");
     assert!(cat.has_image(c.id, "aa").unwrap());
-    assert_eq!(cat.images_by_sha256("aa").unwrap()[0].captured_at.as_deref(), Some("2024-05-01T10:00:00"));
+    assert_eq!(cat.images_by_sha256(&all(), "aa").unwrap()[0].captured_at.as_deref(), Some("2024-05-01T10:00:00"));
 }
 
 #[test]
@@ -87,21 +116,21 @@ fn reopening_keeps_everything_and_snapshots_ignore_ids() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("catalog.db");
     let snap = {
-        let mut cat = Catalog::open(&p).unwrap();
-        let c = cat.create_collection("a", "").unwrap();
+        let mut cat = open_keyed(&p);
+        let c = create(&mut cat, "a");
         let job = cat.begin_job(c.id, &[]).unwrap();
-        cat.store_batch(job, c.id, &[image("x", vec![face(1.0, true)]), image("y", vec![])]).unwrap();
+        store(&mut cat, job, c.id, &[image("x", vec![face(1.0, true)]), image("y", vec![])]);
         cat.content_snapshot().unwrap()
     };
     let cat = Catalog::open(&p).unwrap();
     assert_eq!(cat.content_snapshot().unwrap(), snap);
     // The same content stored in the other order gives the same snapshot.
     let dir2 = tempfile::tempdir().unwrap();
-    let mut other = Catalog::open(&dir2.path().join("c.db")).unwrap();
-    let c = other.create_collection("a", "").unwrap();
+    let mut other = open_keyed(&dir2.path().join("c.db"));
+    let c = create(&mut other, "a");
     let job = other.begin_job(c.id, &[]).unwrap();
-    other.store_batch(job, c.id, &[image("y", vec![])]).unwrap();
-    other.store_batch(job, c.id, &[image("x", vec![face(1.0, true)])]).unwrap();
+    store(&mut other, job, c.id, &[image("y", vec![])]);
+    store(&mut other, job, c.id, &[image("x", vec![face(1.0, true)])]);
     assert_eq!(other.content_snapshot().unwrap(), snap);
 }
 
@@ -119,16 +148,23 @@ fn a_newer_schema_is_refused() {
 #[test]
 fn bad_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let cat = Catalog::open(&dir.path().join("c.db")).unwrap();
-    assert!(matches!(cat.create_collection("  ", ""), Err(Error::Invalid(_))));
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    let blank =
+        cat.audited("t", "collection_create", |tx| Ok((tx.create_collection("  ", "")?, serde_json::json!({}))));
+    assert!(matches!(blank, Err(Error::Policy(_))), "{blank:?}");
+    let long = "x".repeat(300);
+    let long =
+        cat.audited("t", "collection_create", |tx| Ok((tx.create_collection(&long, "")?, serde_json::json!({}))));
+    assert!(matches!(long, Err(Error::Policy(_))), "{long:?}");
+    assert!(cat.audit_entries(None, None).unwrap().is_empty(), "a refused change leaves no entry");
     assert!(matches!(cat.collection("nope"), Err(Error::NotFound { .. })));
 }
 
 #[test]
 fn a_video_keeps_its_tracks_and_each_face_its_moment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cat = Catalog::open(&dir.path().join("c.db")).unwrap();
-    let col = cat.create_collection("clips", "").unwrap();
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    let col = create(&mut cat, "clips");
     let job = cat.begin_job(col.id, &[]).unwrap();
     let mut faces = vec![face(1.0, true), face(30.0, true), face(60.0, true)];
     for (i, f) in faces.iter_mut().enumerate() {
@@ -143,15 +179,15 @@ fn a_video_keeps_its_tracks_and_each_face_its_moment() {
             TrackSpan { track: 1, start_s: 5.0, end_s: 7.5, sightings: 6 },
         ],
     ));
-    let out = cat.store_batch(job, col.id, &[BatchItem::Image(img)]).unwrap();
+    let out = store(&mut cat, job, col.id, &[BatchItem::Image(img)]);
     let StoreOutcome::Inserted { image_id, template_faces } = &out[0] else { panic!("{out:?}") };
     assert_eq!(template_faces.len(), 3);
-    let rec = cat.image(*image_id).unwrap();
+    let rec = cat.image(&all(), *image_id).unwrap();
     assert_eq!(rec.video, Some(VideoMeta { duration_s: 8.0, frame_rate: 25.0, codec: "h264".into() }));
-    let tracks = cat.tracks_of_image(*image_id).unwrap();
+    let tracks = cat.tracks_of_image(&all(), *image_id).unwrap();
     assert_eq!(tracks.len(), 2);
     assert_eq!((tracks[1].start_s, tracks[1].end_s, tracks[1].sightings), (5.0, 7.5, 6));
-    let moments: Vec<_> = cat.faces_of_image(*image_id).unwrap().iter().map(|f| f.moment).collect();
+    let moments: Vec<_> = cat.faces_of_image(&all(), *image_id).unwrap().iter().map(|f| f.moment).collect();
     assert_eq!(
         moments,
         vec![
@@ -161,8 +197,146 @@ fn a_video_keeps_its_tracks_and_each_face_its_moment() {
         ]
     );
     // A photo has neither.
-    cat.store_batch(job, col.id, &[image("p1", vec![face(1.0, true)])]).unwrap();
-    let photo = cat.images_by_sha256("p1").unwrap().remove(0);
+    store(&mut cat, job, col.id, &[image("p1", vec![face(1.0, true)])]);
+    let photo = cat.images_by_sha256(&all(), "p1").unwrap().remove(0);
     assert_eq!(photo.video, None);
-    assert_eq!(cat.faces_of_image(photo.id).unwrap()[0].moment, None);
+    assert_eq!(cat.faces_of_image(&all(), photo.id).unwrap()[0].moment, None);
+}
+
+#[test]
+fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    create(&mut cat, "a");
+    let failed: Result<((), _)> = cat.audited("t", "collection_create", |tx| {
+        tx.create_collection("b", "")?;
+        Err(Error::Invalid("changed my mind".into()))
+    });
+    assert!(failed.is_err());
+    assert!(cat.collection("b").is_err(), "the change was rolled back");
+    let actions: Vec<String> = cat.audit_entries(None, None).unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["collection_create"], "one change, one entry");
+    // Without the key nothing is changed: no entry could be written.
+    let mut bare = Catalog::open(&dir.path().join("c.db")).unwrap();
+    let locked =
+        bare.audited("t", "collection_create", |tx| Ok((tx.create_collection("c", "")?, serde_json::json!({}))));
+    assert!(matches!(locked, Err(Error::Locked { .. })), "{locked:?}");
+    assert_eq!(cat.verify_audit(None).unwrap(), (1, None));
+}
+
+#[test]
+fn accounts_edited_outside_gabarit_do_not_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    create(&mut cat, "press");
+    let key = cat
+        .audited("t", "user_create", |tx| {
+            tx.create_user("inv", &[gabarit_governance::Role::Investigator])?;
+            tx.grant("inv", "press")?;
+            Ok((tx.issue_key("inv")?, serde_json::json!({})))
+        })
+        .unwrap()
+        .0;
+    assert_eq!(cat.user_for_key(&key).unwrap().as_deref(), Some("inv"));
+    assert_eq!(cat.principal("inv").unwrap().collections.len(), 1);
+    let raw = rusqlite::Connection::open(&p).unwrap();
+    // Roles given by hand.
+    raw.execute("UPDATE users SET roles = '[\"admin\"]' WHERE name = 'inv'", []).unwrap();
+    assert!(matches!(cat.user("inv"), Err(Error::Tampered { .. })));
+    assert!(matches!(cat.user_for_key(&key), Err(Error::Tampered { .. })));
+    raw.execute("UPDATE users SET roles = '[\"investigator\"]' WHERE name = 'inv'", []).unwrap();
+    assert!(cat.user("inv").unwrap().is_some(), "put back as it was, it authenticates again");
+    // A grant, and a key, added by hand.
+    raw.execute_batch(
+        "INSERT INTO collections (name, description, created_at) VALUES ('secret', '', '2026-01-01');
+         INSERT INTO grants (user_id, collection_id) SELECT u.id, c.id FROM users u, collections c
+            WHERE u.name = 'inv' AND c.name = 'secret';",
+    )
+    .unwrap();
+    assert!(matches!(cat.principal("inv"), Err(Error::Tampered { .. })));
+    raw.execute("DELETE FROM grants WHERE collection_id = (SELECT id FROM collections WHERE name = 'secret')", [])
+        .unwrap();
+    let forged_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"00:secret"));
+    raw.execute(
+        "INSERT INTO api_keys (user_id, prefix, salt, hash, created_at) SELECT id, 'abcdef', '00', ?1, 'now' FROM users",
+        [forged_hash],
+    )
+    .unwrap();
+    assert!(matches!(cat.user_for_key("gbk_abcdef_secret"), Err(Error::Tampered { .. })));
+}
+
+#[test]
+fn revoked_keys_disabled_users_and_withdrawn_grants_stop_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    create(&mut cat, "press");
+    let (k1, k2) = cat
+        .audited("t", "user_create", |tx| {
+            tx.create_user("inv", &[gabarit_governance::Role::Investigator])?;
+            tx.grant("inv", "press")?;
+            Ok(((tx.issue_key("inv")?, tx.issue_key("inv")?), serde_json::json!({})))
+        })
+        .unwrap()
+        .0;
+    let prefix = k1.split('_').nth(1).unwrap().to_string();
+    cat.audited("t", "key_revoke", |tx| Ok((tx.revoke_key("inv", &prefix)?, serde_json::json!({})))).unwrap();
+    assert_eq!(cat.user_for_key(&k1).unwrap(), None);
+    assert_eq!(cat.user_for_key(&k2).unwrap().as_deref(), Some("inv"));
+    assert_eq!(cat.keys_of("inv").unwrap().iter().filter(|k| k.revoked_at.is_some()).count(), 1);
+    cat.audited("t", "grant_revoke", |tx| Ok((tx.ungrant("inv", "press")?, serde_json::json!({})))).unwrap();
+    assert!(cat.principal("inv").unwrap().collections.is_empty());
+    let (token, _) = cat
+        .audited("t", "login", |tx| Ok((tx.create_session("inv", "2999-01-01T00:00:00Z")?, serde_json::json!({}))))
+        .unwrap()
+        .0;
+    assert!(cat.session(&token, "2026-01-01T00:00:00Z").unwrap().is_some());
+    let ended = cat.audited("t", "user_disable", |tx| Ok((tx.disable_user("inv")?, serde_json::json!({})))).unwrap().0;
+    assert_eq!(ended, 1);
+    assert_eq!(cat.user_for_key(&k2).unwrap(), None);
+    assert!(cat.session(&token, "2026-01-01T00:00:00Z").unwrap().is_none());
+    assert_eq!(cat.verify_audit(None).unwrap().1, None);
+}
+
+#[test]
+fn a_reviewers_queue_is_filtered_by_grant_before_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    let (mine, other) = (create(&mut cat, "mine"), create(&mut cat, "other"));
+    let job = cat.begin_job(mine.id, &[]).unwrap();
+    let faces =
+        |cat: &mut Catalog, c: u32, sha: &str| match &store(cat, job, c, &[image(sha, vec![face(1.0, true)])])[0] {
+            StoreOutcome::Inserted { template_faces, .. } => template_faces[0],
+            other @ (StoreOutcome::Duplicate | StoreOutcome::Failed) => panic!("{other:?}"),
+        };
+    let (f_mine, f_other) = (faces(&mut cat, mine.id, "m"), faces(&mut cat, other.id, "o"));
+    let search = |cat: &mut Catalog, face_id: u64, collection_id: u32| {
+        let s = NewSearch {
+            actor: "inv",
+            case_ref: "C",
+            purpose: "p",
+            query_sha256: "q",
+            collections: &[],
+            gallery_size: 2,
+            started_at: "2026-01-01T00:00:00Z",
+        };
+        let c = NewCandidate { face_id, collection_id, query_face: 0, rank: 1, score: 0.9 };
+        cat.audited("inv", "search", |tx| Ok((tx.record_search(&s, &[c])?, serde_json::json!({})))).unwrap().0.1[0]
+    };
+    let my_candidate = search(&mut cat, f_mine, mine.id);
+    for _ in 0..5 {
+        search(&mut cat, f_other, other.id);
+    }
+    let reviewer = gabarit_governance::Principal {
+        name: "raoul".into(),
+        roles: vec![gabarit_governance::Role::Reviewer],
+        collections: vec![mine.id],
+    };
+    let proof = gabarit_governance::authorize::<actions::Review>(&reviewer).unwrap();
+    assert_eq!(cat.candidates_awaiting_review(proof.scope(), 3).unwrap(), [my_candidate]);
+    assert!(matches!(cat.candidate(proof.scope(), my_candidate + 1), Err(Error::NotFound { .. })));
+    let decided = cat.audited("raoul", "candidate_reject", |tx| {
+        Ok((tx.review(proof.scope(), my_candidate + 1, "raoul", false), serde_json::json!({})))
+    });
+    assert!(matches!(decided.unwrap().0, Err(Error::NotFound { .. })), "another collection's candidate");
 }

@@ -33,9 +33,11 @@ struct Cli {
     /// the data directory; keep it outside the data directory. `GABARIT_KEK` (hex) also works.
     #[arg(long, global = true, env = "GABARIT_KEK_FILE", value_name = "FILE")]
     kek_file: Option<PathBuf>,
-    /// The user acting (every operation on a data directory is authorised and audited).
-    #[arg(long = "as", global = true, env = "GABARIT_USER", value_name = "USER")]
-    acting: Option<String>,
+    /// File holding the API key the command acts with (readable by its owner only; `init
+    /// --key-out` writes one). `GABARIT_API_KEY` also works. Every operation on a data
+    /// directory is authenticated, authorised and audited.
+    #[arg(long, global = true, env = "GABARIT_KEY_FILE", value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// Log more (repeat for more detail). Logs go to stderr and never contain templates.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -60,6 +62,9 @@ enum Command {
         /// Name of the first admin (prints their API key once).
         #[arg(long)]
         admin: Option<String>,
+        /// Also write the admin's API key to this file (created 0600; refused if it exists).
+        #[arg(long, requires = "admin", value_name = "FILE")]
+        key_out: Option<PathBuf>,
         /// Vector index: `graph` (HNSW, for interactive search at millions of templates;
         /// `search --exact` and rights requests still scan everything) or `exact` (flat scan).
         /// Default: graph for a new directory; an existing one keeps its kind.
@@ -135,15 +140,25 @@ enum UserCommand {
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
-    /// Grant a user search access to a collection.
+    /// Grant a user a collection (investigators search it, reviewers review its candidates).
     Grant {
         /// User name.
         name: String,
         /// Collection.
         collection: String,
     },
-    /// Issue a new API key (shown once).
-    Key {
+    /// Withdraw a grant.
+    Ungrant {
+        /// User name.
+        name: String,
+        /// Collection.
+        collection: String,
+    },
+    /// Issue, list or revoke API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Disable a user: their keys and sessions stop at once (the record stays for the audit).
+    Disable {
         /// User name.
         name: String,
     },
@@ -155,6 +170,30 @@ enum UserCommand {
     },
     /// List users.
     List,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issue a new API key (shown once); the user's other keys stay valid until revoked.
+    Issue {
+        /// User name.
+        name: String,
+        /// Also write the key to this file (created 0600; refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// List a user's keys: prefixes, dates, revocations (never the secrets).
+    List {
+        /// User name.
+        name: String,
+    },
+    /// Revoke a key by its prefix (`gbk_<prefix>_…`): it stops working at once.
+    Revoke {
+        /// User name.
+        name: String,
+        /// The key's prefix.
+        prefix: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,8 +277,20 @@ enum ReportCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; names the first broken entry.
-    Verify,
+    /// Verify the chain with the key; names the first broken entry. With a checkpoint, also
+    /// that the chain was neither truncated nor rewritten since it was made.
+    Verify {
+        /// A checkpoint written by `gabarit audit anchor` (or by the server).
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+    },
+    /// Write a signed checkpoint of the chain (its length and head) to keep outside the data
+    /// directory: later, `audit verify --anchor FILE` catches a truncated or rewritten chain.
+    Anchor {
+        /// Output file (created 0600; default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write entries as JSON lines.
     Export {
         /// From (RFC 3339 or a prefix such as 2026-11).
@@ -373,6 +424,32 @@ enum ImageCommand {
     },
 }
 
+/// Bounds of an ingestion run (the server applies them to each job).
+#[derive(Args, Clone, Copy)]
+struct BudgetArgs {
+    /// Most photos and videos one run takes from its inputs (more is refused before any work).
+    #[arg(long, default_value_t = gabarit_engine::walk::Budget::default().max_files)]
+    max_files: usize,
+    /// Most folder entries one walk visits.
+    #[arg(long, default_value_t = gabarit_engine::walk::Budget::default().max_entries)]
+    max_entries: usize,
+    /// Longest a run lasts, in minutes (0: no limit); past it, the run stops between batches
+    /// and a new run goes on where it stopped.
+    #[arg(long, default_value_t = 0)]
+    max_minutes: u64,
+}
+
+impl BudgetArgs {
+    fn budget(self) -> gabarit_engine::walk::Budget {
+        gabarit_engine::walk::Budget {
+            max_files: self.max_files,
+            max_entries: self.max_entries,
+            max_duration: (self.max_minutes > 0).then(|| std::time::Duration::from_secs(self.max_minutes * 60)),
+            ..gabarit_engine::walk::Budget::default()
+        }
+    }
+}
+
 #[derive(Args)]
 struct IngestArgs {
     /// Folders (recursive), photo and video files, zip or tar archives (photos inside them).
@@ -392,6 +469,8 @@ struct IngestArgs {
     quiet: bool,
     #[command(flatten)]
     video: VideoArgs,
+    #[command(flatten)]
+    budget: BudgetArgs,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -436,6 +515,12 @@ struct ServeArgs {
     /// only).
     #[arg(long, default_value_t = 24)]
     retention_hours: u64,
+    /// Where to write a signed checkpoint of the audit chain at start and then daily (keep it
+    /// off the data directory's disk); default: `<data>.anchors` beside the data directory.
+    #[arg(long, value_name = "DIR")]
+    anchor_dir: Option<PathBuf>,
+    #[command(flatten)]
+    budget: BudgetArgs,
     #[command(flatten)]
     video: VideoArgs,
     #[command(flatten)]
@@ -642,6 +727,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let _ = KEK_FILE.set(cli.kek_file.clone());
+    let _ = KEY_FILE.set(cli.key_file.clone());
     let models = models_dir(cli.models.as_deref())?;
     let data = match &cli.data {
         Some(d) => d.clone(),
@@ -680,7 +766,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Faces(args) => faces(&models, pack, args),
         Command::Compare(args) => compare(&models, pack, args),
         Command::Eval(args) => eval(&models, pack, args),
-        Command::Init { admin, index } => {
+        Command::Init { admin, key_out, index } => {
             let kek = match KEK_FILE.get().cloned().flatten() {
                 Some(path) if !path.exists() => {
                     let kek = gabarit_crypto::Kek::generate_to_file(&path)?;
@@ -697,23 +783,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None if data.join("catalog.db").exists() => Store::kind_of(&data)?,
                 None => gabarit_engine::store::IndexKind::default(),
             };
+            if let Some(path) = &key_out
+                && path.exists()
+            {
+                bail!("{}: exists already; name a new file for the admin's key", path.display());
+            }
             let mut store = Store::create_with(&data, &kek, kind)?;
             println!(
                 "data directory ready: {} (catalog schema v{}, {} index)",
                 store.root().display(),
-                gabarit_catalog::SCHEMA_VERSION,
-                store.index_kind.name()
+                gabarit_engine::store::SCHEMA_VERSION,
+                store.index_kind().name()
             );
             if let Some(name) = admin {
-                let key = governed::bootstrap_admin(&mut store, &name)?;
+                let key = gabarit_engine::auth::bootstrap_admin(&mut store, &name)?;
                 println!("admin {name} created; API key (shown once, store it safely): {key}");
+                if let Some(path) = key_out {
+                    write_private_file(&path, &key)?;
+                    println!("the key is also in {} (mode 0600): pass it with --key-file", path.display());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(cmd) => user(&data, cli.acting.as_deref(), cmd),
+        Command::User(cmd) => user(&data, cmd),
         Command::Review { decision, candidate } => {
-            let mut store = open_existing(&data)?;
-            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let (mut store, who) = open_as(&data)?;
             let state = governed::review(&mut store, &who, candidate, decision == "confirm")?;
             println!(
                 "candidate {candidate}: confirmed by [{}], rejected by [{}]: {}",
@@ -727,11 +821,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(cmd) => audit(&data, cli.acting.as_deref(), cmd),
-        Command::Rights(cmd) => rights(&models, &data, cli.acting.as_deref(), pack, cmd),
+        Command::Audit(cmd) => audit(&data, cmd),
+        Command::Rights(cmd) => rights(&models, &data, pack, cmd),
         Command::Retention(RetentionCommand::Run { now }) => {
-            let mut store = open_existing(&data)?;
-            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let (mut store, who) = open_as(&data)?;
             let now = match now {
                 Some(t) => t.parse::<jiff::Timestamp>().with_context(|| format!("--now {t:?}: expected RFC 3339"))?,
                 None => jiff::Timestamp::now(),
@@ -746,8 +839,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(KeysCommand::Rotate { new_kek_file }) => {
-            let store = open_existing(&data)?;
-            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let (store, who) = open_as(&data)?;
             let new = if new_kek_file.exists() {
                 gabarit_crypto::Kek::from_file(&new_kek_file)?
             } else {
@@ -763,8 +855,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(ReportCommand::Processing { json }) => {
-            let mut store = open_existing(&data)?;
-            let who = governed::actor(&store, cli.acting.as_deref())?;
+            let (mut store, who) = open_as(&data)?;
             let record = governed::processing_record(&mut store, &who)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&record)?);
@@ -773,9 +864,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Collection(cmd) => collection(&data, cli.acting.as_deref(), cmd),
-        Command::Ingest(args) => ingest(&models, &data, cli.acting.as_deref(), pack, args),
-        Command::Search(args) => search(&models, &data, cli.acting.as_deref(), pack, args),
+        Command::Collection(cmd) => collection(&data, cmd),
+        Command::Ingest(args) => ingest(&models, &data, pack, args),
+        Command::Search(args) => search(&models, &data, pack, args),
         Command::Serve(args) => serve(&models, &data, pack, args),
         Command::FacesOf { image, json } => faces_of(&data, &image, json),
         Command::Image(ImageCommand::Show { id }) => image_show(&data, id),
@@ -1093,9 +1184,66 @@ fn open_existing(data: &Path) -> Result<Store> {
     Ok(Store::open(data, &load_kek()?)?)
 }
 
-fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Result<ExitCode> {
-    let mut store = open_existing(data)?;
-    let who = governed::actor(&store, acting)?;
+static KEY_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// The API key the command acts with: from `--key-file`/`GABARIT_KEY_FILE` (a file readable
+/// by its owner only) or `GABARIT_API_KEY`. Never a flag: it would show in the process list.
+fn api_key() -> Result<String> {
+    if let Some(path) = KEY_FILE.get().cloned().flatten() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs_err::metadata(&path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                bail!(
+                    "{}: readable by others (mode {:o}); make it 0600: chmod 600 {}",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                );
+            }
+        }
+        let text = fs_err::read_to_string(&path)?;
+        let key = text.trim();
+        if key.is_empty() || key.len() > 200 {
+            bail!("{}: not an API key (one line, gbk_…)", path.display());
+        }
+        return Ok(key.to_string());
+    }
+    if let Ok(key) = std::env::var("GABARIT_API_KEY") {
+        return Ok(key.trim().to_string());
+    }
+    bail!(
+        "say who is acting: --key-file FILE (or GABARIT_KEY_FILE), or GABARIT_API_KEY; `gabarit init --admin NAME --key-out FILE` makes the first"
+    )
+}
+
+/// Writes a new file (an API key, a checkpoint) readable by its owner only; refuses to
+/// overwrite one.
+fn write_private_file(path: &Path, key: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = fs_err::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    writeln!(f, "{key}")?;
+    Ok(())
+}
+
+/// The data directory and the caller its API key authenticates.
+fn open_as(data: &Path) -> Result<(Store, gabarit_engine::Caller)> {
+    let key = api_key()?;
+    let store = open_existing(data)?;
+    let who = gabarit_engine::auth::authenticate_key(&store, &key)?;
+    Ok((store, who))
+}
+
+fn collection(data: &Path, cmd: CollectionCommand) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
     match cmd {
         CollectionCommand::Create { name, description, governance } => {
             let draft = governance.apply(Default::default())?;
@@ -1107,12 +1255,12 @@ fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Resu
             }
         }
         CollectionCommand::Update { name, governance } => {
-            let draft = governance.apply(store.catalog.governance(&name)?)?;
+            let draft = governance.apply(governed::collection(&store, &who, &name)?.1)?;
             governed::update_collection(&mut store, &who, &name, &draft)?;
             println!("collection {name} updated");
         }
         CollectionCommand::List { json } => {
-            let all = store.catalog.collections()?;
+            let all = governed::list_collections(&store, &who)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
@@ -1126,8 +1274,7 @@ fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Resu
             }
         }
         CollectionCommand::Show { name } => {
-            let c = store.catalog.collection_summary(&name)?;
-            let g = store.catalog.governance(&name)?;
+            let (c, g) = governed::collection(&store, &who, &name)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({"collection": c, "governance": g, "missing": g.missing()}))?
@@ -1137,13 +1284,13 @@ fn collection(data: &Path, acting: Option<&str>, cmd: CollectionCommand) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: IngestArgs) -> Result<ExitCode> {
+fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<ExitCode> {
     use gabarit_engine::ingest::IngestOptions;
     let rights_threshold = pack.thresholds.rights;
-    let mut store = open_existing(data)?;
-    let who = governed::actor(&store, acting)?;
-    gabarit_governance::authorize::<gabarit_governance::actions::Ingest>(&who, gabarit_governance::Action::Ingest)?;
-    store.catalog.governance(&args.collection)?.complete(&args.collection)?;
+    let (mut store, who) = open_as(data)?;
+    // Refused before the models load: who may not ingest, or where governance is incomplete.
+    gabarit_engine::jobs::may_ingest(&who)?;
+    governed::collection(&store, &who, &args.collection)?.1.complete(&args.collection)?;
     let service = service(models, pack, &args.engine, usize::MAX)?;
     let opts = IngestOptions {
         collection: args.collection.clone(),
@@ -1153,6 +1300,7 @@ fn ingest(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: In
         suppressions: Vec::new(),
         suppression_threshold: rights_threshold,
         video: video_options(&args.video)?,
+        budget: args.budget.budget(),
     };
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(
@@ -1240,8 +1388,12 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
     let store = open_existing(data)?;
     if let Some(ef) = args.ef_search {
         anyhow::ensure!(ef >= 1, "--ef-search must be at least 1");
-        store.index.set_ef_search(ef);
+        store.set_ef_search(ef);
     }
+    let anchor_dir = args.anchor_dir.clone().unwrap_or_else(|| {
+        let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
+        data.with_file_name(format!("{name}.anchors"))
+    });
     let calibration = pack.calibration()?;
     let opts = gabarit_server::ServerOptions {
         max_upload_bytes: args.max_upload_mib.max(1) << 20,
@@ -1250,6 +1402,7 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
         ingest_roots: args.ingest_root.clone(),
         retention_every: (args.retention_hours > 0)
             .then(|| std::time::Duration::from_secs(args.retention_hours * 3600)),
+        anchor_dir: Some(anchor_dir),
         ingest: gabarit_engine::ingest::IngestOptions {
             collection: String::new(),
             inputs: Vec::new(),
@@ -1258,6 +1411,7 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
             suppressions: Vec::new(),
             suppression_threshold: pack.thresholds.rights,
             video: video_options(&args.video)?,
+            budget: args.budget.budget(),
         },
     };
     let service = service(models, pack, &args.engine, usize::MAX)?;
@@ -1293,10 +1447,9 @@ async fn shutdown_signal() {
     }
 }
 
-fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
-    use gabarit_engine::search::{SearchOptions, write_crops};
-    let mut store = open_existing(data)?;
-    let who = governed::actor(&store, acting)?;
+fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
+    use gabarit_engine::search::SearchOptions;
+    let (mut store, who) = open_as(data)?;
     let calibration = pack.calibration()?;
     let threshold = pack.thresholds.verification;
     let rights_threshold = pack.thresholds.rights;
@@ -1323,9 +1476,15 @@ fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: Se
     )?;
     let result = &governed.result;
     if let Some(dir) = &args.crops {
+        // Each crop is a view of a face: authorised and audited like the server's.
         let limits = DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() };
-        let files = write_crops(&result.candidates, dir, &limits)?;
-        eprintln!("{} crops written to {}", files.len(), dir.display());
+        fs_err::create_dir_all(dir)?;
+        for c in &result.candidates {
+            let jpeg = governed::face_crop(&mut store, &who, c.face_id, &limits)?;
+            let at = c.video.as_ref().map(|p| format!("-t{:.3}", p.time_s)).unwrap_or_default();
+            fs_err::write(dir.join(format!("q{}-r{}-face{}{at}.jpg", c.query_face, c.rank, c.face_id)), jpeg)?;
+        }
+        eprintln!("{} crops written to {}", result.candidates.len(), dir.display());
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&governed)?);
@@ -1374,14 +1533,9 @@ fn search(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, args: Se
 }
 
 fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode> {
-    let store = open_existing(data)?;
+    let (mut store, who) = open_as(data)?;
     let (sha, _) = gabarit_engine::ingest::sha256_file(image)?;
-    let mut out = Vec::new();
-    for img in store.catalog.images_by_sha256(&sha)? {
-        let faces = store.catalog.faces_of_image(img.id)?;
-        let tracks = store.catalog.tracks_of_image(img.id)?;
-        out.push(json!({"image": img, "faces": faces, "tracks": tracks}));
-    }
+    let out = governed::records_of_content(&mut store, &who, &sha)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if out.is_empty() {
@@ -1395,11 +1549,8 @@ fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode> {
 }
 
 fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
-    let store = open_existing(data)?;
-    let img = store.catalog.image(id)?;
-    let faces = store.catalog.faces_of_image(id)?;
-    let tracks = store.catalog.tracks_of_image(id)?;
-    println!("{}", serde_json::to_string_pretty(&json!({"image": img, "faces": faces, "tracks": tracks}))?);
+    let (mut store, who) = open_as(data)?;
+    println!("{}", serde_json::to_string_pretty(&governed::image_record(&mut store, &who, id)?)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1407,25 +1558,53 @@ fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_governance::Role>> {
     Ok(roles.iter().map(|r| gabarit_governance::Role::parse(r)).collect::<Result<_, _>>()?)
 }
 
-fn user(data: &Path, acting: Option<&str>, cmd: UserCommand) -> Result<ExitCode> {
-    let mut store = open_existing(data)?;
-    let who = governed::actor(&store, acting)?;
+fn user(data: &Path, cmd: UserCommand) -> Result<ExitCode> {
+    use gabarit_engine::accounts;
+    let (mut store, who) = open_as(data)?;
     match cmd {
         UserCommand::Add { name, roles } => {
-            let key = governed::add_user(&mut store, &who, &name, &parse_roles(&roles)?)?;
+            let key = accounts::add_user(&mut store, &who, &name, &parse_roles(&roles)?)?;
             println!("user {name} created; API key (shown once, store it safely): {key}");
         }
         UserCommand::Roles { name, roles } => {
-            governed::set_roles(&mut store, &who, &name, &parse_roles(&roles)?)?;
+            accounts::set_roles(&mut store, &who, &name, &parse_roles(&roles)?)?;
             println!("user {name}: roles {}", roles.join(", "));
         }
         UserCommand::Grant { name, collection } => {
-            governed::grant(&mut store, &who, &name, &collection)?;
-            println!("user {name} may search {collection}");
+            accounts::grant(&mut store, &who, &name, &collection)?;
+            println!("user {name} is granted {collection}");
         }
-        UserCommand::Key { name } => {
-            let key = governed::issue_key(&mut store, &who, &name)?;
+        UserCommand::Ungrant { name, collection } => {
+            accounts::ungrant(&mut store, &who, &name, &collection)?;
+            println!("user {name} is no longer granted {collection}");
+        }
+        UserCommand::Key(KeyCommand::Issue { name, out }) => {
+            if let Some(path) = out.as_ref().filter(|p| p.exists()) {
+                bail!("{}: exists already; name a new file for the key", path.display());
+            }
+            let key = accounts::issue_key(&mut store, &who, &name)?;
             println!("API key for {name} (shown once): {key}");
+            if let Some(path) = out {
+                write_private_file(&path, &key)?;
+            }
+        }
+        UserCommand::Key(KeyCommand::List { name }) => {
+            for k in accounts::list_keys(&store, &who, &name)? {
+                println!(
+                    "gbk_{}_…  issued {}  {}",
+                    k.prefix,
+                    k.created_at,
+                    k.revoked_at.map(|r| format!("revoked {r}")).unwrap_or_else(|| "valid".into())
+                );
+            }
+        }
+        UserCommand::Key(KeyCommand::Revoke { name, prefix }) => {
+            accounts::revoke_key(&mut store, &who, &name, &prefix)?;
+            println!("key gbk_{prefix}_… of {name} revoked");
+        }
+        UserCommand::Disable { name } => {
+            accounts::disable_user(&mut store, &who, &name)?;
+            println!("user {name} disabled: their keys and sessions no longer work");
         }
         UserCommand::Password { name } => {
             let password = match std::env::var("GABARIT_PASSWORD") {
@@ -1436,15 +1615,11 @@ fn user(data: &Path, acting: Option<&str>, cmd: UserCommand) -> Result<ExitCode>
                     line.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            governed::set_password(&mut store, &who, &name, &password)?;
-            println!("password set for {name}");
+            accounts::set_password(&mut store, &who, &name, &password)?;
+            println!("password set for {name}; their open sessions ended");
         }
         UserCommand::List => {
-            gabarit_governance::authorize::<gabarit_governance::actions::Other>(
-                &who,
-                gabarit_governance::Action::ManageUsers,
-            )?;
-            for u in store.catalog.users()? {
+            for u in accounts::list_users(&store, &who)? {
                 let roles: Vec<&str> = u.roles.iter().map(|r| r.name()).collect();
                 println!("{:<20} {:<30} {}", u.name, roles.join(","), u.collections.join(","));
             }
@@ -1453,22 +1628,59 @@ fn user(data: &Path, acting: Option<&str>, cmd: UserCommand) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn audit(data: &Path, acting: Option<&str>, cmd: AuditCommand) -> Result<ExitCode> {
-    let mut store = open_existing(data)?;
-    let who = governed::actor(&store, acting)?;
+fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
     match cmd {
-        AuditCommand::Verify => {
-            let (n, broken) = governed::audit_verify(&mut store, &who)?;
+        AuditCommand::Verify { anchor } => {
+            let checkpoint: Option<gabarit_engine::governed::Checkpoint> = match &anchor {
+                Some(path) => Some(
+                    serde_json::from_str(&fs_err::read_to_string(path)?)
+                        .with_context(|| format!("{}: not an audit checkpoint", path.display()))?,
+                ),
+                None => None,
+            };
+            let (n, broken) = governed::audit_verify(&mut store, &who, checkpoint.as_ref())?;
             match broken {
                 None => {
-                    println!("audit chain intact: {n} entries");
+                    let since = checkpoint
+                        .map(|c| format!("; it holds the {} entries the checkpoint of {} saw", c.entries, c.at))
+                        .unwrap_or_default();
+                    println!("audit chain intact: {n} entries{since}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {
-                    println!("audit chain BROKEN at entry {} (seq {}): {}", b.position, b.seq, b.reason);
+                    let upper = b.reason.split(':').next().unwrap_or_default().to_uppercase();
+                    println!(
+                        "audit chain {} at entry {} (seq {}): {}",
+                        if upper == "TRUNCATED" || upper.starts_with("REWRITTEN") { upper } else { "BROKEN".into() },
+                        b.position,
+                        b.seq,
+                        b.reason
+                    );
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        AuditCommand::Anchor { out } => {
+            let checkpoint = governed::audit_anchor(&mut store, &who)?;
+            match out {
+                Some(path) => {
+                    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                    let text = serde_json::to_string_pretty(&checkpoint)?;
+                    if path.exists() {
+                        bail!("{}: exists already; name a new file", path.display());
+                    }
+                    write_private_file(&path, &text)?;
+                    eprintln!(
+                        "checkpoint of {} entries written to {} (keep it away from {}, e.g. beside the key-encryption key)",
+                        checkpoint.entries,
+                        path.display(),
+                        dir.display()
+                    );
+                }
+                None => println!("{}", serde_json::to_string_pretty(&checkpoint)?),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export { from, to, out } => {
             let entries = governed::audit_export(&mut store, &who, from.as_deref(), to.as_deref())?;
@@ -1486,10 +1698,9 @@ fn audit(data: &Path, acting: Option<&str>, cmd: AuditCommand) -> Result<ExitCod
     }
 }
 
-fn rights(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
+fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
     use gabarit_engine::rights;
-    let mut store = open_existing(data)?;
-    let who = governed::actor(&store, acting)?;
+    let (mut store, who) = open_as(data)?;
     let threshold = pack.thresholds.rights;
     let engine = EngineArgs {
         workers: Some(1),
@@ -1523,11 +1734,7 @@ fn rights(models: &Path, data: &Path, acting: Option<&str>, pack: Pack, cmd: Rig
             println!("request {} ({}) recorded; answer due by {}", r.id, r.kind, r.deadline);
         }
         RightsCommand::List => {
-            gabarit_governance::authorize::<gabarit_governance::actions::Rights>(
-                &who,
-                gabarit_governance::Action::Rights,
-            )?;
-            for r in store.catalog.requests()? {
+            for r in rights::list_requests(&store, &who)? {
                 println!(
                     "{:>4} {:<9} {:<6} received {} due {}  {}  {}",
                     r.id,

@@ -4,6 +4,9 @@ use std::fmt;
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut as _, Key, KeyInit as _, Nonce, Tag};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::{
@@ -26,12 +29,39 @@ use crate::{
 /// `DataKey` is `Send + Sync`: share one `&DataKey` between threads.
 pub struct DataKey {
     cipher: Box<Aes256Gcm>,
+    /// Seed of the keys derived for other uses than sealing ([`DataKey::derive`]).
+    derivation: Zeroizing<[u8; KEY_LEN]>,
+}
+
+/// `HMAC-SHA256(key, parts…)`, each part prefixed by its length (no two part lists give the
+/// same input).
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for p in parts {
+        m.update(&(p.len() as u64).to_le_bytes());
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
 }
 
 impl DataKey {
     pub(crate) fn from_bytes(key: &[u8; KEY_LEN]) -> Self {
+        let derivation = Zeroizing::new(hmac(key, &[b"gabarit/derivation/v1"]));
         let key: &Key<Aes256Gcm> = key.into();
-        Self { cipher: Box::new(Aes256Gcm::new(key)) }
+        Self { cipher: Box::new(Aes256Gcm::new(key)), derivation }
+    }
+
+    /// A 256-bit key for another use (authenticating the audit chain, catalog rows),
+    /// derived from the data key under `label` (HMAC-SHA256): independent of the sealing key
+    /// and of other labels' keys, and, like the data key, only obtainable with the KEK.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(hmac(&self.derivation[..], &[label.as_bytes()]))
+    }
+
+    /// A key authenticating records (HMAC-SHA256), derived under `label`.
+    pub fn mac_key(&self, label: &str) -> MacKey {
+        MacKey(self.derive(label))
     }
 
     /// Encrypts and authenticates `plaintext`, binding it to `aad`
@@ -143,6 +173,28 @@ impl DataKey {
         let mut out = [0u8; TEMPLATE_RECORD_LEN];
         self.open_into(sealed, aad, &mut out)?;
         Ok(out)
+    }
+}
+
+/// A key authenticating records with HMAC-SHA256 (see [`DataKey::mac_key`]).
+pub struct MacKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl MacKey {
+    /// The code of `parts` (each length-prefixed), in hex.
+    pub fn tag(&self, parts: &[&[u8]]) -> String {
+        hex::encode(hmac(&self.0[..], parts))
+    }
+
+    /// Whether `tag` is the code of `parts` (compared in constant time).
+    pub fn check(&self, parts: &[&[u8]], tag: &str) -> bool {
+        let expected = self.tag(parts);
+        expected.len() == tag.len() && expected.bytes().zip(tag.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MacKey(<redacted>)")
     }
 }
 

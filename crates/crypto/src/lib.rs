@@ -40,7 +40,7 @@ mod keyring;
 #[cfg(test)]
 mod tests;
 
-pub use datakey::DataKey;
+pub use datakey::{DataKey, MacKey};
 pub use error::{Error, Result};
 pub use kek::Kek;
 pub use keyring::{KEYRING_VERSION, Keyring, KeyringInfo};

@@ -364,3 +364,17 @@ fn data_key_is_send_and_sync() {
     assert_send_sync::<DataKey>();
     assert_send_sync::<Kek>();
 }
+
+#[test]
+fn derived_keys_differ_by_label_and_from_another_data_key() {
+    let a = DataKey::from_bytes(&[1u8; KEY_LEN]);
+    let b = DataKey::from_bytes(&[2u8; KEY_LEN]);
+    assert_ne!(*a.derive("audit"), *a.derive("rows"));
+    assert_ne!(*a.derive("audit"), *b.derive("audit"));
+    assert_eq!(*a.derive("audit"), *DataKey::from_bytes(&[1u8; KEY_LEN]).derive("audit"), "deterministic");
+    let m = a.mac_key("rows");
+    let tag = m.tag(&[b"ab", b"c"]);
+    assert!(m.check(&[b"ab", b"c"], &tag));
+    assert!(!m.check(&[b"a", b"bc"], &tag), "parts are framed by their length");
+    assert!(!b.mac_key("rows").check(&[b"ab", b"c"], &tag));
+}

@@ -1,126 +1,87 @@
-//! Governed use cases: every operation on collections and biometric data names the user
-//! acting, is authorised by the core's policy (`gabarit-governance`), and is written to the
-//! audit chain. The CLI and the server call these, never the raw operations.
+//! Governed use cases: every operation on collections, records and biometric data takes the
+//! authenticated [`Caller`], obtains from the core's policy the proof its action needs (whose
+//! scope bounds the records it can reach), does the work and writes its audit entry in the
+//! same transaction. The CLI and the server call these, never the catalog or the index.
 
-use gabarit_governance::audit::{Break, verify};
-use gabarit_governance::{Action, GovernanceDraft, Principal, Role, actions, authorize, authorize_search, confirmed};
+use gabarit_catalog::{NewCandidate, NewSearch};
+use gabarit_governance::audit::Break;
+use gabarit_governance::{GovernanceDraft, Role, actions, authorize_system, confirmed, limits};
 use serde::Serialize;
 use serde_json::json;
 
+pub use gabarit_governance::audit::Checkpoint;
+
+use crate::auth::Caller;
 use crate::ingest::{IngestOptions, IngestProgress, IngestReport, ingest};
 use crate::search::{SearchOptions, SearchResult, search_faces};
 use crate::store::Store;
 use crate::{Error, FaceService, Result};
 
-/// Resolves the acting user. The CLI never acts as an anonymous superuser: a data directory
-/// without users must first get an admin (`gabarit init --admin NAME`).
-pub fn actor(store: &Store, name: Option<&str>) -> Result<Principal> {
-    let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
-        return Err(Error::Invalid("say who is acting: --as USER (or GABARIT_USER)".into()));
-    };
-    if store.catalog.user_count()? == 0 {
-        return Err(Error::Invalid(
-            "this data directory has no users yet: create the first admin with `gabarit init --admin NAME`".into(),
-        ));
-    }
-    Ok(store.catalog.principal(name)?)
-}
-
-/// Creates the first admin of an empty data directory; returns their API key (shown once).
-pub fn bootstrap_admin(store: &mut Store, name: &str) -> Result<String> {
-    if store.catalog.user_count()? > 0 {
-        return Err(Error::Invalid(
-            "this data directory already has users: an admin adds more with `gabarit user add`".into(),
-        ));
-    }
-    store.catalog.create_user(name, &[Role::Admin])?;
-    let key = store.catalog.issue_key(name)?;
-    store.catalog.audit(name, "user_create", json!({"user": name, "roles": ["admin"], "bootstrap": true}))?;
-    Ok(key)
-}
-
-/// Adds a user with roles (admin only).
-pub fn add_user(store: &mut Store, who: &Principal, name: &str, roles: &[Role]) -> Result<String> {
-    authorize::<actions::Other>(who, Action::ManageUsers)?;
-    store.catalog.create_user(name, roles)?;
-    let key = store.catalog.issue_key(name)?;
-    let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
-    store.catalog.audit(&who.name, "user_create", json!({"user": name, "roles": names}))?;
-    Ok(key)
-}
-
-/// Changes a user's roles (admin only).
-pub fn set_roles(store: &mut Store, who: &Principal, name: &str, roles: &[Role]) -> Result<()> {
-    authorize::<actions::Other>(who, Action::ManageUsers)?;
-    let before = store.catalog.principal(name)?.roles;
-    store.catalog.set_roles(name, roles)?;
-    store.catalog.audit(&who.name, "role_change", json!({"user": name, "before": before, "after": roles}))?;
-    Ok(())
-}
-
-/// Grants a user search access to a collection (admin only).
-pub fn grant(store: &mut Store, who: &Principal, user: &str, collection: &str) -> Result<()> {
-    authorize::<actions::Other>(who, Action::ManageUsers)?;
-    store.catalog.grant(user, collection)?;
-    store.catalog.audit(&who.name, "grant", json!({"user": user, "collection": collection}))?;
-    Ok(())
-}
-
-/// Issues a new API key (admin only).
-pub fn issue_key(store: &mut Store, who: &Principal, user: &str) -> Result<String> {
-    authorize::<actions::Other>(who, Action::ManageUsers)?;
-    let key = store.catalog.issue_key(user)?;
-    store.catalog.audit(&who.name, "key_issue", json!({"user": user}))?;
-    Ok(key)
-}
-
 /// Creates a collection with its governance fields (curator).
 pub fn create_collection(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     name: &str,
     description: &str,
     draft: &GovernanceDraft,
 ) -> Result<()> {
-    authorize::<actions::Other>(who, Action::ManageCollections)?;
-    store.catalog.create_collection(name, description)?;
-    store.catalog.set_governance(name, draft)?;
-    store.catalog.audit(
-        &who.name,
-        "collection_create",
-        json!({"collection": name, "governance": draft, "missing": draft.missing()}),
-    )?;
+    who.may::<actions::ManageCollections>()?;
+    let draft = draft.validate()?;
+    store.catalog.audited(who.name(), "collection_create", |tx| {
+        let c = tx.create_collection(name, description)?;
+        tx.set_governance(&c.name, &draft)?;
+        Ok(((), json!({"collection": c.name, "governance": draft, "missing": draft.missing()})))
+    })?;
     Ok(())
 }
 
-/// Changes governance fields of a collection (curator); logged with before and after.
-pub fn update_collection(store: &mut Store, who: &Principal, name: &str, draft: &GovernanceDraft) -> Result<()> {
-    authorize::<actions::Other>(who, Action::ManageCollections)?;
-    let before = store.catalog.governance(name)?;
-    store.catalog.set_governance(name, draft)?;
-    store.catalog.audit(
-        &who.name,
-        "collection_update",
-        json!({"collection": name, "before": before, "after": draft}),
-    )?;
+/// Replaces the governance fields of a collection (curator); logged with before and after.
+pub fn update_collection(store: &mut Store, who: &Caller, name: &str, draft: &GovernanceDraft) -> Result<()> {
+    who.may::<actions::ManageCollections>()?;
+    let draft = draft.validate()?;
+    store.catalog.audited(who.name(), "collection_update", |tx| {
+        let before = tx.governance(name)?;
+        tx.set_governance(name, &draft)?;
+        Ok(((), json!({"collection": name, "before": before, "after": draft})))
+    })?;
     Ok(())
+}
+
+/// The collections the caller may see (curators, DPOs and admins: all; investigators and
+/// reviewers: those granted to them), with their counts.
+pub fn list_collections(store: &Store, who: &Caller) -> Result<Vec<gabarit_catalog::CollectionSummary>> {
+    let proof = who.may::<actions::ListCollections>()?;
+    Ok(store.catalog.collections(proof.scope())?)
+}
+
+/// One collection the caller may see, with its counts and governance fields.
+pub fn collection(
+    store: &Store,
+    who: &Caller,
+    name: &str,
+) -> Result<(gabarit_catalog::CollectionSummary, GovernanceDraft)> {
+    let proof = who.may::<actions::ListCollections>()?;
+    let summary = store.catalog.collection_summary(proof.scope(), name)?;
+    Ok((summary, store.catalog.governance(name)?))
 }
 
 /// Ingests into a collection (curator), refusing a collection whose governance is incomplete.
+/// Each stored batch is audited in its own transaction (`ingest_batch`), and the run as a
+/// whole at its end (`ingest`).
 pub fn governed_ingest(
     service: &FaceService,
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     opts: &IngestOptions,
     progress: &mut dyn FnMut(IngestProgress),
 ) -> Result<IngestReport> {
-    authorize::<actions::Ingest>(who, Action::Ingest)?;
+    let proof = who.may::<actions::Ingest>()?;
     store.catalog.governance(&opts.collection)?.complete(&opts.collection)?;
     let mut opts = opts.clone();
     opts.suppressions = crate::rights::suppression_vectors(store)?;
-    let report = ingest(service, store, &opts, progress)?;
+    let report = ingest(service, store, &proof, &opts, progress)?;
     store.catalog.audit(
-        &who.name,
+        who.name(),
         "ingest",
         json!({
             "collection": report.collection, "job": report.job, "inputs": opts.inputs,
@@ -155,7 +116,7 @@ pub struct GovernedSearch {
 pub fn governed_search(
     service: &FaceService,
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     case_ref: &str,
     purpose: &str,
     photo: &std::path::Path,
@@ -170,14 +131,14 @@ pub fn governed_search(
 
 /// The faces of a query photo, for a user who may search (checked first: nobody else's
 /// photo is analysed). Needs no store, so a server runs it outside the store's lock.
-pub fn analyze_query(service: &FaceService, who: &Principal, photo: &std::path::Path) -> Result<crate::ImageFaces> {
+pub fn analyze_query(service: &FaceService, who: &Caller, photo: &std::path::Path) -> Result<crate::ImageFaces> {
     may_search(who)?;
     service.analyze_photo(photo)
 }
 
 /// Whether `who` may search at all (decided before anything about a request is looked at).
-pub fn may_search(who: &Principal) -> Result<()> {
-    authorize::<actions::Search>(who, Action::Search)?;
+pub fn may_search(who: &Caller) -> Result<()> {
+    who.may::<actions::Search>()?;
     Ok(())
 }
 
@@ -185,7 +146,7 @@ pub fn may_search(who: &Principal) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 pub fn governed_search_faces(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     case_ref: &str,
     purpose: &str,
     query: &str,
@@ -195,49 +156,60 @@ pub fn governed_search_faces(
     pack_threshold: f32,
 ) -> Result<GovernedSearch> {
     // Who may search at all is decided before anything about the request is looked at.
-    authorize::<actions::Search>(who, Action::Search)?;
-    if case_ref.trim().is_empty() || purpose.trim().is_empty() {
+    let proof = who.may::<actions::Search>()?;
+    let case_ref = limits::bounded("case", case_ref, limits::CASE_REF, false)?;
+    let purpose = limits::bounded("purpose", purpose, limits::PURPOSE, true)?;
+    if case_ref.is_empty() || purpose.is_empty() {
         return Err(Error::Invalid("every search needs a case reference (--case) and a purpose (--purpose)".into()));
     }
     let started = jiff::Timestamp::now().to_string();
     // Without --collection an investigator searches the collections granted to them.
     let mut opts = opts.clone();
     if opts.collections.is_empty() {
-        opts.collections = store.catalog.user(&who.name)?.map(|u| u.collections).unwrap_or_default();
+        opts.collections = store.catalog.user(who.name())?.map(|u| u.collections).unwrap_or_default();
         if opts.collections.is_empty() {
-            return Err(Error::Invalid(format!("{} has no collection granted for search", who.name)));
+            return Err(Error::Invalid(format!("{} has no collection granted for search", who.name())));
         }
     }
     let mut named = Vec::new();
     for c in &opts.collections {
-        named.push((store.catalog.collection(c)?.id, c.clone()));
+        named.push((store.catalog.collection(c)?.id, c.as_str()));
     }
-    authorize_search(who, &named)?;
-    let result = search_faces(store, query, img, &opts, calibration, pack_threshold)?;
-    let cands: Vec<(u64, usize, usize, f32)> =
-        result.candidates.iter().map(|c| (c.face_id, c.query_face, c.rank, c.score)).collect();
-    let finished = jiff::Timestamp::now().to_string();
-    let (search_id, candidate_ids) = store.catalog.record_search(
-        &who.name,
+    let proof = proof.narrow(&named)?;
+    let result = search_faces(store, &proof, query, img, &opts, calibration, pack_threshold)?;
+    let cands: Vec<NewCandidate> = result
+        .candidates
+        .iter()
+        .map(|c| NewCandidate {
+            face_id: c.face_id,
+            collection_id: c.collection_id,
+            query_face: c.query_face,
+            rank: c.rank,
+            score: c.score,
+        })
+        .collect();
+    let record = NewSearch {
+        actor: who.name(),
         case_ref,
         purpose,
-        &result.query_sha256,
-        &result.collections,
-        result.gallery_size,
-        &started,
-        &cands,
-        "search",
-        |search_id, candidate_ids| {
-            json!({
-                "search": search_id, "case": case_ref, "purpose": purpose,
-                "period": {"from": started, "to": finished},
-                "collections": result.collections, "gallery_size": result.gallery_size,
-                "input_sha256": result.query_sha256, "threshold": result.threshold,
-                "candidates": candidate_ids.iter().zip(&result.candidates)
-                    .map(|(id, c)| json!({"candidate": id, "face": c.face_id, "score": c.score})).collect::<Vec<_>>(),
-            })
-        },
-    )?;
+        query_sha256: &result.query_sha256,
+        collections: &result.collections,
+        gallery_size: result.gallery_size,
+        started_at: &started,
+    };
+    let ((search_id, candidate_ids), _) = store.catalog.audited(who.name(), "search", |tx| {
+        let (search_id, ids) = tx.record_search(&record, &cands)?;
+        let finished = jiff::Timestamp::now().to_string();
+        let detail = json!({
+            "search": search_id, "case": case_ref, "purpose": purpose, "via": who.via(),
+            "period": {"from": started, "to": finished},
+            "collections": result.collections, "gallery_size": result.gallery_size,
+            "input_sha256": result.query_sha256, "threshold": result.threshold,
+            "candidates": ids.iter().zip(&result.candidates)
+                .map(|(id, c)| json!({"candidate": id, "face": c.face_id, "score": c.score})).collect::<Vec<_>>(),
+        });
+        Ok(((search_id, ids), detail))
+    })?;
     Ok(GovernedSearch { search_id, case_ref: case_ref.into(), purpose: purpose.into(), candidate_ids, result })
 }
 
@@ -250,16 +222,18 @@ pub struct ReviewState {
     pub confirmed: bool,
 }
 
-/// A reviewer confirms or rejects a candidate; logged (AI Act art. 14(5)).
-pub fn review(store: &mut Store, who: &Principal, candidate: u64, confirm: bool) -> Result<ReviewState> {
-    authorize::<actions::Other>(who, Action::Review)?;
-    let c = store.catalog.review(candidate, &who.name, confirm)?;
+/// A reviewer confirms or rejects a candidate of a collection granted to them; logged (AI Act
+/// art. 14(5)). A candidate of another collection does not exist for them.
+pub fn review(store: &mut Store, who: &Caller, candidate: u64, confirm: bool) -> Result<ReviewState> {
+    let proof = who.may::<actions::Review>()?;
+    let action = if confirm { "candidate_confirm" } else { "candidate_reject" };
+    let (c, _) = store.catalog.audited(who.name(), action, |tx| {
+        let c = tx.review(proof.scope(), candidate, who.name(), confirm)?;
+        let done = confirmed(&c.confirmed_by, &c.rejected_by);
+        let detail = json!({"candidate": candidate, "search": c.search_id, "case": c.case_ref, "face": c.face_id, "confirmed": done});
+        Ok((c, detail))
+    })?;
     let done = confirmed(&c.confirmed_by, &c.rejected_by);
-    store.catalog.audit(
-        &who.name,
-        if confirm { "candidate_confirm" } else { "candidate_reject" },
-        json!({"candidate": candidate, "search": c.search_id, "case": c.case_ref, "face": c.face_id, "confirmed": done}),
-    )?;
     Ok(ReviewState { candidate: c, confirmed: done })
 }
 
@@ -278,7 +252,7 @@ pub struct CandidateView {
     pub path: String,
     /// The face's box in the image.
     pub bbox: gabarit_types::BBox,
-    /// Capture time, if known.
+    /// EXIF capture time.
     pub captured_at: Option<String>,
     /// For a video: the time of the frame, seconds.
     pub time_s: Option<f64>,
@@ -286,13 +260,16 @@ pub struct CandidateView {
     pub gallery_size: u64,
 }
 
-/// One candidate for review (a reviewer granted its collection); viewing it is not a
-/// decision and is not logged (the face's picture is, when fetched).
-pub fn candidate(store: &Store, who: &Principal, id: u64) -> Result<CandidateView> {
-    authorize::<actions::Other>(who, Action::Review)?;
-    let c = store.catalog.candidate(id)?;
-    let face = store.catalog.face(c.face_id)?;
-    may_view(store, who, &face.collection, "candidates")?;
+/// One candidate of a collection granted to the reviewer; viewing it is not a decision and is
+/// not logged (the face's picture is, when fetched).
+pub fn candidate(store: &Store, who: &Caller, id: u64) -> Result<CandidateView> {
+    let proof = who.may::<actions::Review>()?;
+    candidate_in(store, proof.scope(), id)
+}
+
+fn candidate_in(store: &Store, scope: &gabarit_governance::Scope, id: u64) -> Result<CandidateView> {
+    let c = store.catalog.candidate(scope, id)?;
+    let face = store.catalog.face(scope, c.face_id)?;
     let gallery_size = store.catalog.search_gallery_size(c.search_id)?;
     let done = confirmed(&c.confirmed_by, &c.rejected_by);
     Ok(CandidateView {
@@ -307,41 +284,67 @@ pub fn candidate(store: &Store, who: &Principal, id: u64) -> Result<CandidateVie
     })
 }
 
-/// Candidates awaiting a decision in the collections `who` may view, newest first (reviewer).
-pub fn awaiting_review(store: &Store, who: &Principal, limit: usize) -> Result<Vec<CandidateView>> {
-    authorize::<actions::Other>(who, Action::Review)?;
+/// Candidates awaiting a decision in the collections granted to the reviewer, newest first.
+pub fn awaiting_review(store: &Store, who: &Caller, limit: usize) -> Result<Vec<CandidateView>> {
+    let proof = who.may::<actions::Review>()?;
     let mut out = Vec::new();
-    for id in store.catalog.candidates_awaiting_review(limit)? {
-        match candidate(store, who, id) {
+    for id in store.catalog.candidates_awaiting_review(proof.scope(), limit)? {
+        match candidate_in(store, proof.scope(), id) {
             Ok(view) => out.push(view),
-            Err(Error::Policy(_)) => {} // another collection's
+            Err(Error::Catalog(gabarit_catalog::Error::NotFound { .. })) => {} // erased meanwhile
             Err(e) => return Err(e),
         }
     }
     Ok(out)
 }
 
-/// Recomputes the audit chain (dpo); the first broken entry, if any.
-pub fn audit_verify(store: &mut Store, who: &Principal) -> Result<(usize, Option<Break>)> {
-    authorize::<actions::Other>(who, Action::Audit)?;
-    let entries = store.catalog.audit_entries(None, None)?;
-    let broken = verify(&entries);
-    let n = entries.len();
-    store.catalog.audit(&who.name, "audit_verify", json!({"entries": n, "intact": broken.is_none()}))?;
+/// Verifies the audit chain with the key (dpo), and with a checkpoint, that it still holds
+/// what the checkpoint saw; the number of entries and the first break, if any.
+pub fn audit_verify(
+    store: &mut Store,
+    who: &Caller,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<(usize, Option<Break>)> {
+    who.may::<actions::Audit>()?;
+    let (n, broken) = store.catalog.verify_audit(checkpoint)?;
+    store.catalog.audit(
+        who.name(),
+        "audit_verify",
+        json!({"entries": n, "intact": broken.is_none(), "checkpoint": checkpoint.map(|c| json!({"at": c.at, "entries": c.entries}))}),
+    )?;
     Ok((n, broken))
 }
 
 /// Audit entries in a period (dpo), for export as JSON lines.
 pub fn audit_export(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<Vec<gabarit_governance::audit::Entry>> {
-    authorize::<actions::Other>(who, Action::Audit)?;
+    who.may::<actions::Audit>()?;
     let entries = store.catalog.audit_entries(from, to)?;
-    store.catalog.audit(&who.name, "audit_export", json!({"from": from, "to": to, "entries": entries.len()}))?;
+    store.catalog.audit(who.name(), "audit_export", json!({"from": from, "to": to, "entries": entries.len()}))?;
     Ok(entries)
+}
+
+/// A signed checkpoint of the audit chain (dpo), to keep outside the data directory: later,
+/// `audit verify --anchor` tells whether the chain was truncated or rewritten since. The
+/// anchoring itself is the last entry the checkpoint counts.
+pub fn audit_anchor(store: &mut Store, who: &Caller) -> Result<Checkpoint> {
+    who.may::<actions::Audit>()?;
+    anchor(store, who.name())
+}
+
+/// The checkpoint the server writes on its own (at start, then daily), as `actor`.
+pub fn scheduled_anchor(store: &mut Store, actor: &str) -> Result<Checkpoint> {
+    let proof = authorize_system::<actions::Audit>(actor);
+    anchor(store, proof.user())
+}
+
+fn anchor(store: &mut Store, actor: &str) -> Result<Checkpoint> {
+    store.catalog.audit(actor, "audit_anchor", json!({}))?;
+    Ok(store.catalog.audit_checkpoint()?)
 }
 
 /// One collection in the record of processing activities (GDPR art. 30).
@@ -373,11 +376,11 @@ pub struct ProcessingRecord {
 }
 
 /// Builds the record of processing activities (dpo).
-pub fn processing_record(store: &mut Store, who: &Principal) -> Result<ProcessingRecord> {
-    authorize::<actions::Other>(who, Action::Reports)?;
+pub fn processing_record(store: &mut Store, who: &Caller) -> Result<ProcessingRecord> {
+    let proof = who.may::<actions::Reports>()?;
     let users = store.catalog.users()?;
     let mut collections = Vec::new();
-    for c in store.catalog.collections()? {
+    for c in store.catalog.collections(proof.scope())? {
         let name = c.collection.name.clone();
         let recipients = users
             .iter()
@@ -403,7 +406,7 @@ pub fn processing_record(store: &mut Store, who: &Principal) -> Result<Processin
         collections,
         rights_requests: store.catalog.request_counts()?,
     };
-    store.catalog.audit(&who.name, "report_processing", json!({"collections": record.collections.len()}))?;
+    store.catalog.audit(who.name(), "report_processing", json!({"collections": record.collections.len()}))?;
     Ok(record)
 }
 
@@ -443,73 +446,55 @@ pub fn processing_record_text(r: &ProcessingRecord) -> String {
 /// Re-wraps the data key under a new key-encryption key (admin); logged with both key ids.
 pub fn rotate_keys(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     old: &gabarit_crypto::Kek,
     new: &gabarit_crypto::Kek,
 ) -> Result<()> {
-    authorize::<actions::Other>(who, Action::ManageUsers)?;
+    who.may::<actions::ManageUsers>()?;
     store.rotate_kek(old, new)?;
-    store.catalog.audit(&who.name, "keys_rotate", json!({"old_kek_id": old.id(), "new_kek_id": new.id()}))?;
+    store.catalog.audit(who.name(), "keys_rotate", json!({"old_kek_id": old.id(), "new_kek_id": new.id()}))?;
     Ok(())
 }
 
-/// Every user with roles and grants (admin).
-pub fn list_users(store: &Store, who: &Principal) -> Result<Vec<gabarit_catalog::UserRecord>> {
-    authorize::<actions::Other>(who, Action::ManageUsers)?;
-    Ok(store.catalog.users()?)
-}
-
-/// Collections with their counts (any user: names and counts hold no personal data).
-pub fn list_collections(store: &Store, _who: &Principal) -> Result<Vec<gabarit_catalog::CollectionSummary>> {
-    Ok(store.catalog.collections()?)
-}
-
-/// One collection with its counts (any user, as [`list_collections`]).
-pub fn collection_summary(store: &Store, _who: &Principal, name: &str) -> Result<gabarit_catalog::CollectionSummary> {
-    Ok(store.catalog.collection_summary(name)?)
-}
-
-/// Whether `who` may see what a collection holds: curators and dpos see every collection;
-/// investigators and reviewers only collections granted to them.
-fn may_view(store: &Store, who: &Principal, collection: &str, what: &str) -> Result<()> {
-    let collection = store.catalog.collection(collection)?;
-    let may = |action: Action| authorize::<actions::Other>(who, action).is_ok();
-    let broad = may(Action::ManageCollections) || may(Action::Rights);
-    let granted = who.collections.contains(&collection.id) && (may(Action::Search) || may(Action::Review));
-    if broad || granted {
-        return Ok(());
-    }
-    Err(gabarit_governance::Error::Forbidden {
-        user: who.name.clone(),
-        roles: who.roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "),
-        action: format!("view {what} of collection {:?}", collection.name),
-    }
-    .into())
-}
-
-/// What the catalog holds for one image or video: the record, its faces (boxes, quality,
-/// times; never templates) and its tracks (see [`may_view`] for who may).
-pub fn image_record(store: &Store, who: &Principal, id: u64) -> Result<serde_json::Value> {
-    let image = store.catalog.image(id)?;
-    may_view(store, who, &image.collection, &format!("image {id}"))?;
-    let faces = store.catalog.faces_of_image(id)?;
-    let tracks = store.catalog.tracks_of_image(id)?;
+/// What the catalog holds for one image or video within the caller's reach: the record, its
+/// faces (boxes, quality, times; never templates) and its tracks; audited.
+pub fn image_record(store: &mut Store, who: &Caller, id: u64) -> Result<serde_json::Value> {
+    let proof = who.may::<actions::ViewRecords>()?;
+    let image = store.catalog.image(proof.scope(), id)?;
+    let faces = store.catalog.faces_of_image(proof.scope(), id)?;
+    let tracks = store.catalog.tracks_of_image(proof.scope(), id)?;
+    store.catalog.audit(who.name(), "record_view", json!({"images": [id]}))?;
     Ok(json!({"image": image, "faces": faces, "tracks": tracks}))
+}
+
+/// What the catalog holds for a photo's content (by its SHA-256) within the caller's reach;
+/// audited.
+pub fn records_of_content(store: &mut Store, who: &Caller, sha256: &str) -> Result<Vec<serde_json::Value>> {
+    let proof = who.may::<actions::ViewRecords>()?;
+    let mut out = Vec::new();
+    for img in store.catalog.images_by_sha256(proof.scope(), sha256)? {
+        let faces = store.catalog.faces_of_image(proof.scope(), img.id)?;
+        let tracks = store.catalog.tracks_of_image(proof.scope(), img.id)?;
+        out.push(json!({"image": img, "faces": faces, "tracks": tracks}));
+    }
+    let ids: Vec<u64> = out.iter().filter_map(|v| v["image"]["id"].as_u64()).collect();
+    store.catalog.audit(who.name(), "record_view", json!({"images": ids, "input_sha256": sha256}))?;
+    Ok(out)
 }
 
 /// A stored face as a JPEG crop (the box with a quarter of margin), for review; audited.
 pub fn face_crop(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     face_id: u64,
     limits: &gabarit_media::DecodeLimits,
 ) -> Result<Vec<u8>> {
-    let face = store.catalog.face(face_id)?;
-    may_view(store, who, &face.collection, &format!("face {face_id}"))?;
+    let proof = who.may::<actions::ViewRecords>()?;
+    let face = store.catalog.face(proof.scope(), face_id)?;
     let place = match face.moment {
         None => None,
         Some(m) => {
-            let image = store.catalog.image(face.image_id)?;
+            let image = store.catalog.image(proof.scope(), face.image_id)?;
             Some(crate::search::VideoPlace {
                 time_s: m.time_s,
                 timestamp: gabarit_video::format_timestamp(m.time_s),
@@ -521,20 +506,20 @@ pub fn face_crop(
     };
     let pixels = crate::search::source_pixels(&face.uri, place.as_ref(), limits)?;
     let bytes = crate::search::jpeg(&crate::search::face_crop(&pixels, &face.bbox))?;
-    store.catalog.audit(&who.name, "face_view", json!({"face": face_id, "image": face.image_id}))?;
+    store.catalog.audit(who.name(), "face_view", json!({"face": face_id, "image": face.image_id}))?;
     Ok(bytes)
 }
 
 /// A stored photo (upright), or the frame of a stored video at `time_s`, as JPEG; audited.
 pub fn source_image(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     image_id: u64,
     time_s: Option<f64>,
     limits: &gabarit_media::DecodeLimits,
 ) -> Result<Vec<u8>> {
-    let image = store.catalog.image(image_id)?;
-    may_view(store, who, &image.collection, &format!("image {image_id}"))?;
+    let proof = who.may::<actions::ViewRecords>()?;
+    let image = store.catalog.image(proof.scope(), image_id)?;
     let place = match (&image.video, time_s) {
         (None, _) => None,
         (Some(_), None) => {
@@ -553,87 +538,17 @@ pub fn source_image(
     };
     let pixels = crate::search::source_pixels(&image.uri, place.as_ref(), limits)?;
     let bytes = crate::search::jpeg(&pixels)?;
-    store.catalog.audit(&who.name, "image_view", json!({"image": image_id, "time_s": time_s}))?;
+    store.catalog.audit(who.name(), "image_view", json!({"image": image_id, "time_s": time_s}))?;
     Ok(bytes)
 }
 
-/// How long a web session lasts.
-pub const SESSION_HOURS: i64 = 12;
-
-fn seconds_string(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Sets a user's password for the web UI (admin; logged without the password). Passwords
-/// are hashed with Argon2id; at least 12 characters.
-pub fn set_password(store: &mut Store, who: &Principal, name: &str, password: &str) -> Result<()> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    use rand::TryRng;
-    authorize::<actions::Other>(who, Action::ManageUsers)?;
-    if password.chars().count() < 12 {
-        return Err(Error::Invalid("a password needs at least 12 characters".into()));
-    }
-    let mut random = [0u8; 16];
-    rand::rngs::SysRng.try_fill_bytes(&mut random).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&random).map_err(|e| Error::Invalid(format!("salt: {e}")))?;
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| Error::Invalid(format!("cannot hash the password: {e}")))?
-        .to_string();
-    store.catalog.set_password_hash(name, &hash)?;
-    store.catalog.audit(&who.name, "user_password_set", json!({"user": name}))?;
-    Ok(())
-}
-
-/// A web session: the token for the cookie and the CSRF token for state-changing requests.
-#[derive(Debug, Clone, Serialize)]
-pub struct Session {
-    /// User.
-    pub user: String,
-    /// Session token (goes in an HttpOnly cookie; only its hash is stored).
-    #[serde(skip)]
-    pub token: String,
-    /// CSRF token (sent back in the `X-CSRF-Token` header of state-changing requests).
-    pub csrf: String,
-    /// Expiry.
-    pub expires_at: String,
-}
-
-/// Logs a user in with their password; every attempt is audited (the password never is).
-pub fn login(store: &mut Store, name: &str, password: &str) -> Result<Session> {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    let hash = store.catalog.password_hash(name)?;
-    let ok = hash
-        .as_deref()
-        .and_then(|h| PasswordHash::new(h).ok())
-        .is_some_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
-    if !ok {
-        store.catalog.audit(name, "login_failed", json!({"user": name}))?;
-        return Err(gabarit_governance::Error::Forbidden {
-            user: name.to_string(),
-            roles: String::new(),
-            action: "log in: unknown user or wrong password".into(),
-        }
-        .into());
-    }
-    let expires_at = seconds_string(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(SESSION_HOURS));
-    let (token, csrf) = store.catalog.create_session(name, &expires_at)?;
-    store.catalog.audit(name, "login", json!({"user": name, "expires_at": expires_at}))?;
-    Ok(Session { user: name.to_string(), token, csrf, expires_at })
-}
-
-/// The user of a live session and its CSRF token.
-pub fn session_user(store: &Store, token: &str) -> Result<Option<(Principal, String)>> {
-    let now = seconds_string(jiff::Timestamp::now());
-    match store.catalog.session(token, &now)? {
-        Some((name, csrf)) => Ok(Some((actor(store, Some(&name))?, csrf))),
-        None => Ok(None),
-    }
-}
-
-/// Ends a session.
-pub fn logout(store: &mut Store, who: &Principal, token: &str) -> Result<()> {
-    store.catalog.end_session(token, &seconds_string(jiff::Timestamp::now()))?;
-    store.catalog.audit(&who.name, "logout", json!({"user": who.name}))?;
-    Ok(())
+/// Writes a checkpoint as `audit-checkpoint-<time>.json` in `dir` (the folder created 0700,
+/// the file 0600); returns its path.
+pub fn write_checkpoint_file(dir: &std::path::Path, checkpoint: &Checkpoint) -> Result<std::path::PathBuf> {
+    crate::store::private::create_dir(dir)?;
+    let stamp: String = checkpoint.at.chars().filter(char::is_ascii_alphanumeric).collect();
+    let path = dir.join(format!("audit-checkpoint-{stamp}.json"));
+    let text = serde_json::to_string_pretty(checkpoint).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::store::private::write_file(&path, format!("{text}\n").as_bytes())?;
+    Ok(path)
 }

@@ -19,14 +19,16 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use gabarit_catalog::{BatchItem, Catalog, Moment, NewFace, NewImage, StoreOutcome, TrackSpan, VideoMeta};
+use gabarit_governance::{Authorized, actions};
 use gabarit_index::VectorIndex;
-use gabarit_media::{DecodeLimits, decode_bytes, exif_info, has_image_extension, sha256_hex};
+use gabarit_media::{DecodeLimits, decode_bytes, exif_info, sha256_hex};
 use gabarit_types::{Face, Quality};
 use gabarit_video::{Sampling, Sighting, Tracker, TrackerOptions, VideoLimits, has_video_extension};
 use serde::Serialize;
 use sha2::Digest;
 
 use crate::store::Store;
+use crate::walk::{Budget, Item, Location, list_inputs};
 use crate::{Error, FaceService, Result};
 
 /// What to ingest.
@@ -46,6 +48,8 @@ pub struct IngestOptions {
     pub suppression_threshold: f32,
     /// How videos are read.
     pub video: VideoOptions,
+    /// Bounds of the run: files, folder entries and depth, duration.
+    pub budget: Budget,
 }
 
 impl IngestOptions {
@@ -152,36 +156,11 @@ impl VideoClock {
     }
 }
 
-/// Where an input file's bytes are.
-#[derive(Debug, Clone)]
-enum Location {
-    File(PathBuf),
-    Zip { archive: PathBuf, index: usize },
-    Tar { archive: PathBuf, name: String },
-}
-
-#[derive(Debug, Clone)]
-struct Item {
-    uri: String,
-    source_uri: String,
-    source_kind: &'static str,
-    location: Location,
-}
-
-fn is_zip(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-}
-
-fn is_tar(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    n.ends_with(".tar") || n.ends_with(".tar.gz") || n.ends_with(".tgz")
-}
-
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
 }
 
-fn tar_reader(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
+pub(crate) fn tar_reader(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
     let f = fs_err::File::open(path).map_err(Error::Io)?;
     let name = path.to_string_lossy().to_ascii_lowercase();
     let r: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
@@ -192,80 +171,27 @@ fn tar_reader(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
     Ok(tar::Archive::new(r))
 }
 
-/// Lists every image in the inputs, in a stable order.
-fn list_inputs(inputs: &[PathBuf]) -> Result<Vec<Item>> {
-    let mut items = Vec::new();
-    for input in inputs {
-        let source_uri = fs_err::canonicalize(input).map_err(Error::Io)?.display().to_string();
-        if input.is_dir() {
-            let mut files = Vec::new();
-            let mut stack = vec![input.clone()];
-            while let Some(dir) = stack.pop() {
-                for e in fs_err::read_dir(&dir).map_err(Error::Io)? {
-                    let p = e.map_err(Error::Io)?.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else if has_image_extension(&p) || has_video_extension(&p) {
-                        files.push(p);
-                    }
-                }
-            }
-            files.sort();
-            for p in files {
-                let uri = fs_err::canonicalize(&p)
-                    .map(|c| c.display().to_string())
-                    .unwrap_or_else(|_| p.display().to_string());
-                items.push(Item {
-                    uri,
-                    source_uri: source_uri.clone(),
-                    source_kind: "folder",
-                    location: Location::File(p),
-                });
-            }
-        } else if is_zip(input) {
-            let f = fs_err::File::open(input).map_err(Error::Io)?;
-            let mut zip =
-                zip::ZipArchive::new(f).map_err(|e| io_err(input, format!("not a readable zip archive: {e}")))?;
-            for index in 0..zip.len() {
-                let entry = zip.by_index_raw(index).map_err(|e| io_err(input, e))?;
-                let name = entry.name().to_string();
-                if entry.is_file() && (has_image_extension(Path::new(&name)) || has_video_extension(Path::new(&name))) {
-                    items.push(Item {
-                        uri: format!("{source_uri}!/{name}"),
-                        source_uri: source_uri.clone(),
-                        source_kind: "zip",
-                        location: Location::Zip { archive: input.clone(), index },
-                    });
-                }
-            }
-        } else if is_tar(input) {
-            let mut tar = tar_reader(input)?;
-            for entry in tar.entries().map_err(|e| io_err(input, e))? {
-                let entry = entry.map_err(|e| io_err(input, format!("corrupt tar archive: {e}")))?;
-                let name = entry.path().map_err(|e| io_err(input, e))?.display().to_string();
-                if entry.header().entry_type().is_file()
-                    && (has_image_extension(Path::new(&name)) || has_video_extension(Path::new(&name)))
-                {
-                    items.push(Item {
-                        uri: format!("{source_uri}!/{name}"),
-                        source_uri: source_uri.clone(),
-                        source_kind: "tar",
-                        location: Location::Tar { archive: input.clone(), name },
-                    });
-                }
-            }
-        } else if input.is_file() {
-            items.push(Item {
-                uri: source_uri.clone(),
-                source_uri: source_uri.clone(),
-                source_kind: "file",
-                location: Location::File(input.clone()),
-            });
-        } else {
-            return Err(Error::Invalid(format!("{}: not a file, folder, zip or tar archive", input.display())));
-        }
+/// Reads a listed file if it is still the file that was listed (a file swapped for a link
+/// since is not followed), within the size limit.
+fn read_listed(
+    path: &Path,
+    listed: Option<(u64, u64)>,
+    limits: &DecodeLimits,
+    uri: &str,
+) -> std::result::Result<Vec<u8>, (String, String)> {
+    let io = |e: std::io::Error| ("io".to_string(), format!("{uri}: {e}"));
+    let f = fs_err::File::open(path).map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
+    if crate::walk::ident(&meta) != listed {
+        return Err(("changed".into(), format!("{uri}: replaced since it was listed: not read")));
     }
-    Ok(items)
+    if meta.len() > limits.max_file_bytes {
+        return Err((
+            "file_too_large".into(),
+            format!("{uri}: larger than the limit of {} bytes", limits.max_file_bytes),
+        ));
+    }
+    read_limited(f, limits.max_file_bytes, uri)
 }
 
 /// Reads at most `max` bytes; more is an error (a bomb or an unexpected giant).
@@ -350,7 +276,7 @@ fn read_all(
         i += 1;
         if has_video_extension(Path::new(&item.uri)) {
             let sent = match &item.location {
-                Location::File(p) => match sha256_file(p) {
+                Location::File { path: p, .. } => match sha256_file(p) {
                     Ok((sha256, bytes)) => {
                         if catalog.has_image(collection_id, &sha256)? {
                             done.send(ToWriter::Duplicate { item }).is_ok()
@@ -369,14 +295,7 @@ fn read_all(
             continue;
         }
         let bytes = match &item.location {
-            Location::File(p) => match fs_err::metadata(p) {
-                Ok(m) if m.len() > limits.max_file_bytes => Err((
-                    "file_too_large".to_string(),
-                    format!("{}: larger than the limit of {} bytes", item.uri, limits.max_file_bytes),
-                )),
-                Ok(_) => fs_err::read(p).map_err(|e| ("io".to_string(), e.to_string())),
-                Err(e) => Err(("io".to_string(), e.to_string())),
-            },
+            Location::File { path, ident } => read_listed(path, *ident, limits, &item.uri),
             Location::Zip { archive, index } => {
                 if zip_cache.as_ref().is_none_or(|(p, _)| p != archive) {
                     let f = fs_err::File::open(archive).map_err(Error::Io)?;
@@ -416,18 +335,18 @@ fn read_tar(
     work: &Sender<Work>,
     done: &Sender<ToWriter>,
 ) -> Result<()> {
-    let mut by_name: std::collections::HashMap<String, Item> = group
+    let mut by_position: std::collections::HashMap<usize, Item> = group
         .into_iter()
         .filter_map(|it| match &it.location {
-            Location::Tar { name, .. } => Some((name.clone(), it.clone())),
-            Location::File(_) | Location::Zip { .. } => None,
+            Location::Tar { position, .. } => Some((*position, it.clone())),
+            Location::File { .. } | Location::Zip { .. } => None,
         })
         .collect();
     let mut tar = tar_reader(archive)?;
-    for entry in tar.entries().map_err(|e| io_err(archive, e))? {
+    for (position, entry) in tar.entries().map_err(|e| io_err(archive, e))?.enumerate() {
         let Ok(entry) = entry else { break };
         let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
-        let Some(item) = by_name.remove(&name) else { continue };
+        let Some(item) = by_position.remove(&position) else { continue };
         if has_video_extension(Path::new(&name)) {
             if !video_in_archive(item, done) {
                 return Ok(());
@@ -447,7 +366,7 @@ fn read_tar(
         }
     }
     // Entries listed before but unreadable now (a truncated archive).
-    for (_, item) in by_name {
+    for (_, item) in by_position {
         let message = format!("{}: could not be read from the archive", item.uri);
         if done.send(ToWriter::Failed { item, code: "corrupt_archive".into(), message }).is_err() {
             break;
@@ -683,16 +602,23 @@ fn container_name(names: &str, path: &Path) -> String {
     if all.clone().any(|n| n == ext) { ext } else { all.next().unwrap_or("video").to_string() }
 }
 
-/// Ingests the inputs into the collection.
+/// Ingests the inputs into the collection, as the holder of `proof`: each stored batch is
+/// audited (`ingest_batch`: the job, the images' ids, faces and templates) in its own
+/// transaction, so a run stopped at any moment leaves no stored image without its entry.
 pub fn ingest(
     service: &FaceService,
     store: &mut Store,
+    proof: &Authorized<actions::Ingest>,
     opts: &IngestOptions,
     progress: &mut dyn FnMut(IngestProgress),
 ) -> Result<IngestReport> {
     let collection = store.catalog.collection(&opts.collection)?;
-    let items = list_inputs(&opts.inputs)?;
-    let total = items.len();
+    if !proof.covers(collection.id) {
+        return Err(gabarit_catalog::Error::NotFound { kind: "collection", name: collection.name }.into());
+    }
+    let listing = list_inputs(&opts.inputs, &opts.budget)?;
+    let items = listing.items;
+    let total = items.len() + listing.skipped.len();
     let inputs: Vec<String> = opts.inputs.iter().map(|p| p.display().to_string()).collect();
     let job = store.catalog.begin_job(collection.id, &inputs)?;
     let started = Instant::now();
@@ -721,11 +647,27 @@ pub fn ingest(
         files_per_s: 0.0,
         faces_per_s: 0.0,
     };
+    let deadline = opts.budget.max_duration.map(|d| (started + d, d));
     let result = std::thread::scope(|scope| -> Result<()> {
         let reader = {
             let (done_tx, limits) = (done_tx.clone(), opts.limits);
             let catalog_path = &catalog_path;
-            scope.spawn(move || read_all(items, catalog_path, collection.id, &limits, &work_tx, &done_tx))
+            let skipped = listing.skipped;
+            scope.spawn(move || {
+                // What the walk refused is reported like a file that failed.
+                for s in skipped {
+                    let item = Item {
+                        uri: s.uri,
+                        source_uri: String::new(),
+                        source_kind: "folder",
+                        location: Location::File { path: PathBuf::new(), ident: None },
+                    };
+                    if done_tx.send(ToWriter::Failed { item, code: s.code.into(), message: s.message }).is_err() {
+                        return Ok(());
+                    }
+                }
+                read_all(items, catalog_path, collection.id, &limits, &work_tx, &done_tx)
+            })
         };
         let mut analyzers = Vec::new();
         for _ in 0..workers {
@@ -736,12 +678,13 @@ pub fn ingest(
         drop((work_rx, done_tx));
         let written = write_all(
             store,
+            proof.user(),
             job,
             collection.id,
             opts.batch_size.max(1),
             &done_rx,
             &mut report,
-            (total, &clock),
+            (total, &clock, deadline),
             progress,
         );
         // Whatever happened, let the other stages finish before reporting.
@@ -767,12 +710,13 @@ pub fn ingest(
 #[allow(clippy::too_many_arguments)]
 fn write_all(
     store: &mut Store,
+    actor: &str,
     job: u64,
     collection_id: u32,
     batch_size: usize,
     rx: &Receiver<ToWriter>,
     report: &mut IngestReport,
-    (total, clock): (usize, &VideoClock),
+    (total, clock, deadline): (usize, &VideoClock, Option<(Instant, Duration)>),
     progress: &mut dyn FnMut(IngestProgress),
 ) -> Result<()> {
     let mut batch: Vec<ToWriter> = Vec::new();
@@ -793,9 +737,18 @@ fn write_all(
             || (!batch.is_empty() && (closed || last_flush.elapsed() > Duration::from_millis(500)));
         if due {
             done += batch.len();
-            store_batch(store, job, collection_id, std::mem::take(&mut batch), report)?;
+            store_batch(store, actor, job, collection_id, std::mem::take(&mut batch), report)?;
             last_flush = Instant::now();
             tell(done, report.faces);
+            if let Some((at, budget)) = deadline
+                && Instant::now() >= at
+                && !closed
+            {
+                return Err(Error::Invalid(format!(
+                    "the run's time budget of {} s was spent after {done} of {total} files: what is stored stays; run it again to go on",
+                    budget.as_secs()
+                )));
+            }
         } else if clock.read() != last_video {
             // A long video moves the bar while no file finishes.
             last_video = clock.read();
@@ -809,6 +762,7 @@ fn write_all(
 
 fn store_batch(
     store: &mut Store,
+    actor: &str,
     job: u64,
     collection_id: u32,
     batch: Vec<ToWriter>,
@@ -840,7 +794,25 @@ fn store_batch(
     if items.is_empty() {
         return Ok(());
     }
-    let outcomes = store.catalog.store_batch(job, collection_id, &items)?;
+    let (outcomes, _) = store.catalog.audited(actor, "ingest_batch", |tx| {
+        let outcomes = tx.store_batch(job, collection_id, &items)?;
+        let mut images = Vec::new();
+        let (mut faces, mut templates, mut failed, mut duplicates) = (0usize, 0usize, 0usize, 0usize);
+        for (o, item) in outcomes.iter().zip(&items) {
+            match (o, item) {
+                (StoreOutcome::Inserted { image_id, template_faces }, BatchItem::Image(img)) => {
+                    images.push(*image_id);
+                    faces += img.faces.len();
+                    templates += template_faces.len();
+                }
+                (StoreOutcome::Duplicate, _) => duplicates += 1,
+                (StoreOutcome::Failed, _) | (StoreOutcome::Inserted { .. }, BatchItem::Failed { .. }) => failed += 1,
+            }
+        }
+        let detail = serde_json::json!({"job": job, "collection": collection_id, "images": images,
+            "faces": faces, "templates": templates, "failed": failed, "duplicates": duplicates});
+        Ok((outcomes, detail))
+    })?;
     for (((outcome, item), vectors), tally) in outcomes.iter().zip(&items).zip(templates).zip(tallies) {
         match (outcome, item) {
             (StoreOutcome::Inserted { template_faces, .. }, BatchItem::Image(img)) => {

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gabarit_catalog::BackgroundJob;
-use gabarit_governance::{Action, Principal, actions, authorize};
+use gabarit_governance::actions;
 use serde_json::json;
 
-use crate::governed::{actor, governed_ingest};
+use crate::auth::{Caller, Via};
+use crate::governed::governed_ingest;
 use crate::ingest::IngestOptions;
-use crate::store::Store;
+use crate::store::{Store, private};
 use crate::{Error, FaceService, Result};
 
 /// How often a running job's progress is written to the catalog.
@@ -27,9 +28,13 @@ pub fn uploads_dir(store: &Store) -> PathBuf {
     store.root().join("uploads")
 }
 
+/// A job left running by a stopped server is started again at most this many times in all:
+/// a job that stops its server every time it runs must not do so at every restart.
+pub const MAX_RUNS: u32 = 3;
+
 /// Whether `who` may ask for ingestion at all (checked before an upload is read).
-pub fn may_ingest(who: &Principal) -> Result<()> {
-    authorize::<actions::Ingest>(who, Action::Ingest)?;
+pub fn may_ingest(who: &Caller) -> Result<()> {
+    who.may::<actions::Ingest>()?;
     Ok(())
 }
 
@@ -38,46 +43,47 @@ pub fn may_ingest(who: &Principal) -> Result<()> {
 /// complete now, and again when the job runs.
 pub fn submit_ingest(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     collection: &str,
     inputs: &[PathBuf],
     allowed_roots: &[PathBuf],
 ) -> Result<BackgroundJob> {
-    authorize::<actions::Ingest>(who, Action::Ingest)?;
+    who.may::<actions::Ingest>()?;
     store.catalog.governance(collection)?.complete(collection)?;
     if inputs.is_empty() {
         return Err(Error::Invalid("paths: name at least one folder, file or archive".into()));
     }
     let mut roots: Vec<PathBuf> = allowed_roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
     roots.extend(uploads_dir(store).canonicalize().ok());
+    if inputs.len() > 100 {
+        return Err(Error::Invalid(format!("paths: {} given, at most 100 per job", inputs.len())));
+    }
     let mut resolved = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let real = input.canonicalize().map_err(|e| Error::Invalid(format!("path {}: {e}", input.display())))?;
+        let shown = gabarit_governance::limits::shown(&input.display().to_string());
+        let real = input.canonicalize().map_err(|e| Error::Invalid(format!("path {shown}: {e}")))?;
         if !roots.iter().any(|root| real.starts_with(root)) {
             return Err(Error::Invalid(format!(
-                "path {}: not under an ingestion root the administrator allowed (serve --ingest-root)",
-                input.display()
+                "path {shown}: not under an ingestion root the administrator allowed (serve --ingest-root)"
             )));
         }
         resolved.push(real.display().to_string());
     }
-    let job = store.catalog.queue_job("ingest", collection, &resolved, &who.name)?;
-    store.catalog.audit(
-        &who.name,
-        "job_queue",
-        json!({"job": job.id, "kind": "ingest", "collection": collection, "inputs": resolved}),
-    )?;
+    let (job, _) = store.catalog.audited(who.name(), "job_queue", |tx| {
+        let job = tx.queue_job("ingest", collection, &resolved, who.name())?;
+        Ok((job.clone(), json!({"job": job.id, "kind": "ingest", "collection": collection, "inputs": resolved})))
+    })?;
     Ok(job)
 }
 
 /// Whether `who` may follow `job`: their own, or any ingestion for a curator.
-fn may_follow(who: &Principal, job: &BackgroundJob) -> bool {
-    job.requested_by == who.name || (job.kind == "ingest" && may_ingest(who).is_ok())
+fn may_follow(who: &Caller, job: &BackgroundJob) -> bool {
+    job.requested_by == who.name() || (job.kind == "ingest" && who.can::<actions::Ingest>())
 }
 
 /// Whether `who` may have jobs at all: curators (ingestion) and DPOs (erasures).
-fn may_have_jobs(who: &Principal) -> Result<()> {
-    if authorize::<actions::Other>(who, Action::Rights).is_ok() {
+fn may_have_jobs(who: &Caller) -> Result<()> {
+    if who.can::<actions::Rights>() {
         return Ok(());
     }
     may_ingest(who)
@@ -85,7 +91,7 @@ fn may_have_jobs(who: &Principal) -> Result<()> {
 
 /// Recent jobs `who` may follow, newest first (curators: every ingestion; DPOs: their
 /// erasures).
-pub fn list_jobs(store: &Store, who: &Principal, limit: usize) -> Result<Vec<BackgroundJob>> {
+pub fn list_jobs(store: &Store, who: &Caller, limit: usize) -> Result<Vec<BackgroundJob>> {
     may_have_jobs(who)?;
     let mut jobs = store.catalog.background_jobs(limit)?;
     jobs.retain(|j| may_follow(who, j));
@@ -93,7 +99,7 @@ pub fn list_jobs(store: &Store, who: &Principal, limit: usize) -> Result<Vec<Bac
 }
 
 /// One job `who` may follow.
-pub fn job(store: &Store, who: &Principal, id: u64) -> Result<BackgroundJob> {
+pub fn job(store: &Store, who: &Caller, id: u64) -> Result<BackgroundJob> {
     may_have_jobs(who)?;
     let not_found = || gabarit_catalog::Error::NotFound { kind: "job", name: id.to_string() };
     let job = store.catalog.background_job(id)?.ok_or_else(not_found)?;
@@ -106,23 +112,23 @@ pub fn job(store: &Store, who: &Principal, id: u64) -> Result<BackgroundJob> {
 /// Queues a confirmed erasure (dpo): the faces go when the job runs.
 pub fn submit_erasure(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     erasure: &crate::rights::ConfirmedErasure,
 ) -> Result<BackgroundJob> {
-    authorize::<actions::Other>(who, Action::Rights)?;
+    who.may::<actions::Rights>()?;
     let input = serde_json::to_string(erasure).map_err(|e| Error::Invalid(e.to_string()))?;
-    let job = store.catalog.queue_job("erase", "", &[input], &who.name)?;
-    store.catalog.audit(
-        &who.name,
-        "job_queue",
-        json!({"job": job.id, "kind": "erase", "request": erasure.request, "faces": erasure.faces.len()}),
-    )?;
+    let (job, _) = store.catalog.audited(who.name(), "job_queue", |tx| {
+        let job = tx.queue_job("erase", "", &[input], who.name())?;
+        let detail = json!({"job": job.id, "kind": "erase", "request": erasure.request, "faces": erasure.faces.len()});
+        Ok((job, detail))
+    })?;
     Ok(job)
 }
 
-/// Puts the jobs a stopped server left running back in the queue (at server start).
+/// Puts the jobs a stopped server left running back in the queue (at server start), unless
+/// they were started [`MAX_RUNS`] times already: those are marked failed.
 pub fn requeue_interrupted(store: &Store) -> Result<Vec<u64>> {
-    let ids = store.catalog.requeue_interrupted_jobs()?;
+    let ids = store.catalog.requeue_interrupted_jobs(MAX_RUNS)?;
     if !ids.is_empty() {
         tracing::info!(jobs = ?ids, "resuming interrupted jobs");
     }
@@ -135,7 +141,9 @@ pub fn requeue_interrupted(store: &Store) -> Result<Vec<u64>> {
 pub fn run_next(service: &FaceService, store: &mut Store, defaults: &IngestOptions) -> Result<Option<BackgroundJob>> {
     let Some(job) = store.catalog.claim_job()? else { return Ok(None) };
     tracing::info!(job = job.id, run = job.runs, "job started");
-    let outcome = run(service, store, defaults, &job);
+    // A job that panics fails alone: the runner goes on with the next.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(service, store, defaults, &job)))
+        .unwrap_or_else(|_| Err(Error::Worker("the job stopped on an internal error".into())));
     match &outcome {
         Ok(report) => store.catalog.end_job(job.id, Ok(report))?,
         Err(e) => {
@@ -153,7 +161,7 @@ fn run(
     defaults: &IngestOptions,
     job: &BackgroundJob,
 ) -> Result<serde_json::Value> {
-    let who = actor(store, Some(&job.requested_by))?;
+    let who = Caller::resolve(store, &job.requested_by, Via::Job { id: job.id })?;
     match job.kind.as_str() {
         "ingest" => run_ingest(service, store, defaults, job, &who),
         "erase" => {
@@ -174,7 +182,7 @@ fn run_ingest(
     store: &mut Store,
     defaults: &IngestOptions,
     job: &BackgroundJob,
-    who: &Principal,
+    who: &Caller,
 ) -> Result<serde_json::Value> {
     let opts = IngestOptions {
         collection: job.collection.clone(),
@@ -225,6 +233,52 @@ fn discard_unused_uploads(store: &Store, inputs: &[PathBuf]) -> Result<usize> {
         }
     }
     Ok(discarded)
+}
+
+/// Keeps uploaded files in a new folder of the uploads folder (written aside, then moved in
+/// whole; readable by the server's account only) and queues their ingestion into
+/// `collection`, as `who` (curator). File names are made safe; nothing is kept when the job
+/// cannot be queued.
+pub fn submit_upload(
+    store: &mut Store,
+    who: &Caller,
+    collection: &str,
+    files: &[(String, &[u8])],
+) -> Result<BackgroundJob> {
+    may_ingest(who)?;
+    if files.is_empty() {
+        return Err(Error::Invalid("file: no file uploaded".into()));
+    }
+    let root = uploads_dir(store);
+    private::create_dir(&root)?;
+    let id = crate::random_hex(8)?;
+    let staging = root.join(format!(".incoming-{id}"));
+    let dir = root.join(format!("{}-{id}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S")));
+    let write = || -> Result<()> {
+        private::create_dir(&staging)?;
+        for (i, (name, bytes)) in files.iter().enumerate() {
+            private::write_file(&staging.join(format!("{i:04}-{}", safe_file_name(name))), bytes)?;
+        }
+        fs_err::rename(&staging, &dir).map_err(Error::Io)
+    };
+    if let Err(e) = write() {
+        let _ = fs_err::remove_dir_all(&staging);
+        return Err(e);
+    }
+    submit_ingest(store, who, collection, std::slice::from_ref(&dir), &[]).inspect_err(|_| {
+        let _ = fs_err::remove_dir_all(&dir);
+    })
+}
+
+/// A file name safe to write in the uploads folder: letters, digits, `.`, `-`, `_` only, no
+/// leading dot, at most 100 characters.
+pub fn safe_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let clean = clean.trim_start_matches('.');
+    let clean: String = clean.chars().rev().take(100).collect::<Vec<_>>().into_iter().rev().collect();
+    if clean.is_empty() { "upload".into() } else { clean }
 }
 
 /// Deletes an uploaded file, and its upload's folder once that holds nothing more (never the

@@ -5,6 +5,8 @@
 //! embedding of different photos overlap), and hands results back in input order. A bad file
 //! yields a [`FileError`] for that file and the batch goes on.
 
+pub mod accounts;
+pub mod auth;
 pub mod eval;
 pub mod governed;
 pub mod ingest;
@@ -13,6 +15,9 @@ pub mod report;
 pub mod rights;
 pub mod search;
 pub mod store;
+pub mod walk;
+
+pub use auth::{AuthError, Caller, Via};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +55,20 @@ pub enum Error {
     /// A policy refused the request.
     #[error(transparent)]
     Policy(#[from] gabarit_governance::Error),
+    /// The caller could not be authenticated.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The key-encryption key or the keyring failed (wrong key, unreadable keyring).
+    #[error(transparent)]
+    Key(gabarit_crypto::Error),
+}
+
+/// `bytes` random bytes from the system, in hex.
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
+    use rand::TryRng;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::SysRng.try_fill_bytes(&mut buf).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
+    Ok(hex::encode(buf))
 }
 
 /// Result alias of this crate.

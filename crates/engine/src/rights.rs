@@ -18,12 +18,13 @@
 use std::path::Path;
 
 use gabarit_catalog::RightsRequest;
-use gabarit_governance::{Action, GovernanceDraft, Principal, actions, authorize};
+use gabarit_governance::{Authorized, GovernanceDraft, Scope, actions, authorize_system};
 use gabarit_index::VectorIndex;
 use gabarit_types::BBox;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::store::Store;
 use crate::{Error, FaceService, Result};
 
@@ -70,31 +71,29 @@ pub struct RightsReport {
 /// Records a request; the deadline is one month after receipt (GDPR art. 12(3)).
 pub fn open_request(
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     kind: &str,
     requester: &str,
     verification: &str,
     received_on: &str,
 ) -> Result<RightsRequest> {
-    authorize::<actions::Rights>(who, Action::Rights)?;
-    let received: jiff::civil::Date =
-        received_on.parse().map_err(|_| Error::Invalid(format!("--received {received_on:?}: expected YYYY-MM-DD")))?;
+    who.may::<actions::Rights>()?;
+    let received: jiff::civil::Date = received_on.parse().map_err(|_| {
+        Error::Invalid(format!("--received {:?}: expected YYYY-MM-DD", gabarit_governance::limits::shown(received_on)))
+    })?;
+    if !(2000..=2200).contains(&received.year()) {
+        return Err(Error::Invalid(format!("--received {received}: not a date a request was received on")));
+    }
     let deadline = received
         .checked_add(jiff::Span::new().months(1))
         .map_err(|e| Error::Invalid(format!("deadline of {received}: {e}")))?;
-    let req = store.catalog.open_request(
-        kind,
-        requester,
-        verification,
-        &received.to_string(),
-        &deadline.to_string(),
-        &who.name,
-    )?;
-    store.catalog.audit(
-        &who.name,
-        "rights_request_open",
-        json!({"request": req.id, "kind": kind, "requester": requester, "verification": verification, "received_on": req.received_on, "deadline": req.deadline}),
-    )?;
+    let (req, _) = store.catalog.audited(who.name(), "rights_request_open", |tx| {
+        let req =
+            tx.open_request(kind, requester, verification, &received.to_string(), &deadline.to_string(), who.name())?;
+        let detail = json!({"request": req.id, "kind": req.kind, "requester": req.requester,
+            "verification": req.verification, "received_on": req.received_on, "deadline": req.deadline});
+        Ok((req, detail))
+    })?;
     Ok(req)
 }
 
@@ -107,12 +106,12 @@ fn request_template(service: &FaceService, photo: &Path) -> Result<(Vec<f32>, St
     Ok((t.0, img.sha256.clone()))
 }
 
-fn find(store: &Store, template: &[f32], threshold: f32) -> Result<Vec<RightsMatch>> {
+fn find(store: &Store, scope: &Scope, template: &[f32], threshold: f32) -> Result<Vec<RightsMatch>> {
     let hits = store.index.search_threshold(template, threshold, None)?;
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {
-        let f = store.catalog.face(h.id)?;
-        let img = store.catalog.image(f.image_id)?;
+        let f = store.catalog.face(scope, h.id)?;
+        let img = store.catalog.image(scope, f.image_id)?;
         out.push(RightsMatch {
             face_id: f.face_id,
             score: h.score,
@@ -148,8 +147,8 @@ fn report(
 }
 
 /// Every rights request, newest first, with its deadline and status (dpo).
-pub fn list_requests(store: &Store, who: &Principal) -> Result<Vec<RightsRequest>> {
-    authorize::<actions::Rights>(who, Action::Rights)?;
+pub fn list_requests(store: &Store, who: &Caller) -> Result<Vec<RightsRequest>> {
+    who.may::<actions::Rights>()?;
     Ok(store.catalog.requests()?)
 }
 
@@ -165,26 +164,23 @@ fn check_kind(req: &RightsRequest, kinds: &[&str]) -> Result<()> {
 pub fn access(
     service: &FaceService,
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     request: u64,
     photo: &Path,
     threshold: f32,
 ) -> Result<RightsReport> {
-    authorize::<actions::Rights>(who, Action::Rights)?;
+    let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
-    check_kind(&req, &["access", "erasure", "objection"])?;
+    check_kind(&req, &["access"])?;
     let (template, sha) = request_template(service, photo)?;
-    let matches = find(store, &template, threshold)?;
+    let matches = find(store, proof.scope(), &template, threshold)?;
     let templates_searched = store.catalog.template_count(None)?;
-    if req.kind == "access" {
-        store.catalog.close_request(request, &sha, &format!("{} face(s) reported", matches.len()), true)?;
-    }
-    store.catalog.audit(
-        &who.name,
-        "rights_access",
-        json!({"request": request, "input_sha256": sha, "threshold": threshold, "templates_searched": templates_searched,
-               "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()}),
-    )?;
+    store.catalog.audited(who.name(), "rights_access", |tx| {
+        tx.close_request(request, &sha, &format!("{} face(s) reported", matches.len()), true)?;
+        let detail = json!({"request": request, "input_sha256": sha, "threshold": threshold,
+            "templates_searched": templates_searched, "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()});
+        Ok(((), detail))
+    })?;
     report(store, request, &sha, threshold, templates_searched, matches)
 }
 
@@ -193,7 +189,7 @@ pub fn access(
 pub fn erase(
     service: &FaceService,
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     request: u64,
     photo: &Path,
     threshold: f32,
@@ -224,17 +220,17 @@ pub struct ConfirmedErasure {
 pub fn plan_erasure(
     service: &FaceService,
     store: &Store,
-    who: &Principal,
+    who: &Caller,
     request: u64,
     photo: &Path,
     threshold: f32,
     confirm: Option<usize>,
 ) -> Result<(RightsReport, Option<ConfirmedErasure>)> {
-    authorize::<actions::Rights>(who, Action::Rights)?;
+    let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["erasure"])?;
     let (template, sha) = request_template(service, photo)?;
-    let matches = find(store, &template, threshold)?;
+    let matches = find(store, proof.scope(), &template, threshold)?;
     let templates_searched = store.index.len() as u64;
     let faces: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
     let report = report(store, request, &sha, threshold, templates_searched, matches)?;
@@ -248,43 +244,60 @@ pub fn plan_erasure(
     Ok((report, Some(ConfirmedErasure { request, input_sha256: sha, threshold, faces })))
 }
 
-/// Deletes the confirmed faces' templates and faces, and the images left without a face;
-/// compacts the index and vacuums the catalog so that the bytes leave the files; closes the
-/// request and audits (dpo). Doing it again deletes nothing more.
-pub fn carry_out_erasure(store: &mut Store, who: &Principal, e: &ConfirmedErasure) -> Result<gabarit_catalog::Deleted> {
-    authorize::<actions::Rights>(who, Action::Rights)?;
+/// Deletes the confirmed faces' templates and faces, and the images left without a face,
+/// closing the request, in the transaction of its audit entry; then the server's copies of
+/// uploads no record uses any more; compacts the index and vacuums the catalog so that the
+/// bytes leave the files (dpo). Doing it again deletes nothing more.
+pub fn carry_out_erasure(store: &mut Store, who: &Caller, e: &ConfirmedErasure) -> Result<gabarit_catalog::Deleted> {
+    let proof = who.may::<actions::Rights>()?;
     check_kind(&store.catalog.request(e.request)?, &["erasure"])?;
-    let images = images_of_faces(store, &e.faces)?;
-    let deleted = store.catalog.delete_faces(&e.faces)?;
-    let files = delete_uploads_left(store, &images)?;
-    {
-        let mut index = store.index.write();
-        for id in &e.faces {
-            index.remove(*id)?;
-        }
-        index.compact()?;
-    }
-    store.catalog.close_request(
-        e.request,
-        &e.input_sha256,
-        &format!("{} face(s), {} image(s) erased", deleted.faces, deleted.images),
-        true,
-    )?;
-    store.catalog.audit(
-        &who.name,
-        "rights_erasure",
-        json!({"request": e.request, "input_sha256": e.input_sha256, "threshold": e.threshold, "faces": e.faces,
+    let images = images_of_faces(store, proof.scope(), &e.faces)?;
+    let uploads = crate::jobs::uploads_dir(store).canonicalize().ok();
+    let ((deleted, files), _) = store.catalog.audited(who.name(), "rights_erasure", |tx| {
+        let deleted = tx.delete_faces(&e.faces)?;
+        let files = uploads_left(tx, uploads.as_deref(), &images)?;
+        tx.close_request(
+            e.request,
+            &e.input_sha256,
+            &format!("{} face(s), {} image(s) erased", deleted.faces, deleted.images),
+            true,
+        )?;
+        let detail = json!({"request": e.request, "input_sha256": e.input_sha256, "threshold": e.threshold, "faces": e.faces,
                "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images,
-                           "uploaded_files": files}}),
-    )?;
+                           "uploaded_files": files.len()}});
+        Ok(((deleted, files), detail))
+    })?;
+    finish_deletion(store, uploads.as_deref(), &files, e.faces.iter().copied())?;
     Ok(deleted)
 }
 
+/// After a deletion committed: the uploaded copies no record uses go, the catalog's freed
+/// pages are purged, the index forgets the faces and is compacted.
+fn finish_deletion(
+    store: &Store,
+    uploads: Option<&Path>,
+    files: &[std::path::PathBuf],
+    faces: impl Iterator<Item = u64>,
+) -> Result<()> {
+    if let Some(uploads) = uploads {
+        for f in files {
+            crate::jobs::remove_upload(f, uploads)?;
+        }
+    }
+    store.catalog.purge_free_pages()?;
+    let mut index = store.index.write();
+    for id in faces {
+        index.remove(id)?;
+    }
+    index.compact()?;
+    Ok(())
+}
+
 /// The images (id, path) of these faces, before they are deleted.
-fn images_of_faces(store: &Store, faces: &[u64]) -> Result<Vec<(u64, String)>> {
+fn images_of_faces(store: &Store, scope: &Scope, faces: &[u64]) -> Result<Vec<(u64, String)>> {
     let mut images = Vec::new();
     for &f in faces {
-        match store.catalog.face(f) {
+        match store.catalog.face(scope, f) {
             Ok(face) => images.push((face.image_id, face.uri)),
             Err(gabarit_catalog::Error::NotFound { .. }) => {} // already gone (a resumed erasure)
             Err(e) => return Err(e.into()),
@@ -295,52 +308,56 @@ fn images_of_faces(store: &Store, faces: &[u64]) -> Result<Vec<(u64, String)>> {
     Ok(images)
 }
 
-/// Deletes the uploaded files (kept by the server in the data directory's `uploads/`) of the
-/// images the catalog no longer holds: the server's own copy goes with the record. Files
-/// elsewhere are the operator's sources and are left alone. Returns how many went.
-fn delete_uploads_left(store: &Store, images: &[(u64, String)]) -> Result<usize> {
-    let Ok(uploads) = crate::jobs::uploads_dir(store).canonicalize() else { return Ok(0) };
-    let mut gone = 0;
+/// The uploaded files (kept by the server in the data directory's `uploads/`) of the images
+/// the catalog no longer holds and that no other record, of any collection, points to: the
+/// server's own copy goes with its last record. Files elsewhere are the operator's sources
+/// and are left alone.
+fn uploads_left(
+    catalog: &gabarit_catalog::Catalog,
+    uploads: Option<&Path>,
+    images: &[(u64, String)],
+) -> gabarit_catalog::Result<Vec<std::path::PathBuf>> {
+    let Some(uploads) = uploads else { return Ok(Vec::new()) };
+    let mut files = Vec::new();
     for (id, uri) in images {
-        if !matches!(store.catalog.image(*id), Err(gabarit_catalog::Error::NotFound { .. })) {
-            continue; // still in the catalog: other faces remain
+        if catalog.image_exists(*id)? || catalog.has_image_uri(uri)? {
+            continue; // still in the catalog, or another record uses the same file
         }
         let Ok(file) = Path::new(uri).canonicalize() else { continue };
-        if file.starts_with(&uploads) && file.is_file() {
-            crate::jobs::remove_upload(&file, &uploads)?;
-            gone += 1;
+        if file.starts_with(uploads) && file.is_file() && !files.contains(&file) {
+            files.push(file);
         }
     }
-    Ok(gone)
+    Ok(files)
 }
 
 /// Objection (art. 21): the request's template becomes a suppression template.
 pub fn object(
     service: &FaceService,
     store: &mut Store,
-    who: &Principal,
+    who: &Caller,
     request: u64,
     photo: &Path,
     threshold: f32,
 ) -> Result<RightsReport> {
-    authorize::<actions::Rights>(who, Action::Rights)?;
+    let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["objection"])?;
     let (template, sha) = request_template(service, photo)?;
     let (codes, scale) = gabarit_index::quant::quantize(&template);
-    let id = store.catalog.add_suppression(request, &codes, scale)?;
-    let matches = find(store, &template, threshold)?;
-    store.catalog.close_request(
-        request,
-        &sha,
-        &format!("suppression template {id} stored; {} existing face(s) hidden", matches.len()),
-        true,
-    )?;
-    store.catalog.audit(
-        &who.name,
-        "rights_objection",
-        json!({"request": request, "input_sha256": sha, "suppression": id, "hidden_faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()}),
-    )?;
+    let matches = find(store, proof.scope(), &template, threshold)?;
+    store.catalog.audited(who.name(), "rights_objection", |tx| {
+        let id = tx.add_suppression(request, &codes, scale)?;
+        tx.close_request(
+            request,
+            &sha,
+            &format!("suppression template {id} stored; {} existing face(s) hidden", matches.len()),
+            true,
+        )?;
+        let detail = json!({"request": request, "input_sha256": sha, "suppression": id,
+            "hidden_faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()});
+        Ok(((), detail))
+    })?;
     let templates_searched = store.catalog.template_count(None)?;
     report(store, request, &sha, threshold, templates_searched, matches)
 }
@@ -418,9 +435,9 @@ pub struct RetentionReport {
 }
 
 /// Deletes what has expired at `now` under each collection's retention (dpo).
-pub fn retention_run(store: &mut Store, who: &Principal, now: jiff::Timestamp) -> Result<RetentionReport> {
-    authorize::<actions::Other>(who, Action::Retention)?;
-    delete_expired(store, &who.name, now)
+pub fn retention_run(store: &mut Store, who: &Caller, now: jiff::Timestamp) -> Result<RetentionReport> {
+    let proof = who.may::<actions::Retention>()?;
+    delete_expired(store, &proof, now)
 }
 
 /// The actor the audit log names for retention run on schedule by the server.
@@ -430,12 +447,17 @@ pub const SCHEDULED_RETENTION: &str = "retention-schedule";
 /// collection's controller set its retention when it was created; audited as
 /// [`SCHEDULED_RETENTION`].
 pub fn scheduled_retention(store: &mut Store, now: jiff::Timestamp) -> Result<RetentionReport> {
-    delete_expired(store, SCHEDULED_RETENTION, now)
+    delete_expired(store, &authorize_system::<actions::Retention>(SCHEDULED_RETENTION), now)
 }
 
-fn delete_expired(store: &mut Store, actor: &str, now: jiff::Timestamp) -> Result<RetentionReport> {
+fn delete_expired(
+    store: &mut Store,
+    proof: &Authorized<actions::Retention>,
+    now: jiff::Timestamp,
+) -> Result<RetentionReport> {
     let mut out = Vec::new();
-    for c in store.catalog.collections()? {
+    let uploads = crate::jobs::uploads_dir(store).canonicalize().ok();
+    for c in store.catalog.collections(proof.scope())? {
         let name = c.collection.name.clone();
         let Some(retention) = store.catalog.governance(&name)?.retention else { continue };
         let cutoff = match retention {
@@ -453,22 +475,22 @@ fn delete_expired(store: &mut Store, actor: &str, now: jiff::Timestamp) -> Resul
             continue;
         }
         let images: Vec<u64> = expired.iter().map(|(id, _)| *id).collect();
-        let paths = images.iter().map(|id| Ok((*id, store.catalog.image(*id)?.uri))).collect::<Result<Vec<_>>>()?;
-        let deleted = store.catalog.delete_images(&images)?;
-        delete_uploads_left(store, &paths)?;
-        {
-            let mut index = store.index.write();
-            for (_, faces) in &expired {
-                for f in faces {
-                    index.remove(*f)?;
-                }
-            }
-            index.compact()?;
-        }
-        store.catalog.audit(
-            actor,
-            "retention_delete",
-            json!({"collection": name, "cutoff": cutoff.to_string(), "now": now.to_string(), "images": deleted.images, "faces": deleted.faces, "templates": deleted.templates}),
+        let paths = images
+            .iter()
+            .map(|id| Ok((*id, store.catalog.image(proof.scope(), *id)?.uri)))
+            .collect::<Result<Vec<_>>>()?;
+        let ((deleted, files), _) = store.catalog.audited(proof.user(), "retention_delete", |tx| {
+            let deleted = tx.delete_images(&images)?;
+            let files = uploads_left(tx, uploads.as_deref(), &paths)?;
+            let detail = json!({"collection": name, "cutoff": cutoff.to_string(), "now": now.to_string(),
+                "images": deleted.images, "faces": deleted.faces, "templates": deleted.templates, "uploaded_files": files.len()});
+            Ok(((deleted, files), detail))
+        })?;
+        finish_deletion(
+            store,
+            uploads.as_deref(),
+            &files,
+            expired.iter().flat_map(|(_, faces)| faces.iter().copied()),
         )?;
         out.push((name, deleted));
     }

@@ -5,13 +5,14 @@
 use std::io::Read;
 use std::path::Path;
 
+use gabarit_governance::{Authorized, actions};
 use gabarit_inference::Calibration;
 use gabarit_media::DecodeLimits;
 use gabarit_types::{BBox, Quality};
 use serde::Serialize;
 
 use crate::store::Store;
-use crate::{Error, FaceService, Result};
+use crate::{Error, Result};
 
 /// How to search.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct Candidate {
     pub image_id: u64,
     /// Collection.
     pub collection: String,
+    /// Its id.
+    pub collection_id: u32,
     /// Image path or URI.
     pub path: String,
     /// Source the image came from.
@@ -119,38 +122,22 @@ pub struct SearchResult {
     pub candidates: Vec<Candidate>,
 }
 
-/// Searches the store with the faces of `photo`.
-pub fn search(
-    service: &FaceService,
+/// Searches the collections `proof` covers with the faces of a query photo already analysed
+/// (named `query` in messages and in the result): the models run before, without the store.
+pub(crate) fn search_faces(
     store: &Store,
-    photo: &Path,
-    opts: &SearchOptions,
-    calibration: Option<&Calibration>,
-    pack_threshold: f32,
-) -> Result<SearchResult> {
-    let img = service.analyze_photo(photo)?;
-    search_faces(store, &photo.display().to_string(), &img, opts, calibration, pack_threshold)
-}
-
-/// Searches the store with the faces of a query photo already analysed (named `query` in
-/// messages and in the result): the models run before, without the store.
-pub fn search_faces(
-    store: &Store,
+    proof: &Authorized<actions::Search>,
     query: &str,
     img: &crate::ImageFaces,
     opts: &SearchOptions,
     calibration: Option<&Calibration>,
     pack_threshold: f32,
 ) -> Result<SearchResult> {
-    let (names, ids): (Vec<String>, Option<Vec<u32>>) = if opts.collections.is_empty() {
-        (store.catalog.collections()?.into_iter().map(|c| c.collection.name).collect(), None)
-    } else {
-        let mut ids = Vec::new();
-        for name in &opts.collections {
-            ids.push(store.catalog.collection(name)?.id);
-        }
-        (opts.collections.clone(), Some(ids))
-    };
+    let scope = proof.scope();
+    let mut searched = store.catalog.collections(scope)?;
+    searched.retain(|c| opts.collections.is_empty() || opts.collections.contains(&c.collection.name));
+    let names: Vec<String> = searched.iter().map(|c| c.collection.name.clone()).collect();
+    let ids: Option<Vec<u32>> = scope.collections().map(|_| searched.iter().map(|c| c.collection.id).collect());
     // The index mirrors the catalog's templates and counts them without a table scan.
     let gallery_size = store.index.count(ids.as_deref()) as u64;
     if img.faces.is_empty() {
@@ -189,14 +176,14 @@ pub fn search_faces(
                 break;
             }
             // Erased by another handle after the index was read: no longer a candidate.
-            let rec = match store.catalog.face(hit.id) {
+            let rec = match store.catalog.face(scope, hit.id) {
                 Err(gabarit_catalog::Error::NotFound { .. }) => continue,
                 other => other?,
             };
             let video = match rec.moment {
                 None => None,
                 Some(m) => {
-                    let image = store.catalog.image(rec.image_id)?;
+                    let image = store.catalog.image(scope, rec.image_id)?;
                     Some(VideoPlace {
                         time_s: m.time_s,
                         timestamp: gabarit_video::format_timestamp(m.time_s),
@@ -217,6 +204,7 @@ pub fn search_faces(
                 face_id: rec.face_id,
                 image_id: rec.image_id,
                 collection: rec.collection,
+                collection_id: rec.collection_id,
                 path: rec.uri,
                 source: rec.source,
                 bbox: rec.bbox,
@@ -240,24 +228,34 @@ pub fn search_faces(
     })
 }
 
-/// Reads the bytes behind a catalog URI: a file, or `archive!/member` of a zip or tar archive.
+/// Reads the bytes behind a catalog URI: a file, or a member of a zip or tar archive (see
+/// [`crate::walk`] for the URI form).
 pub fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
     let too_big = || Error::Invalid(format!("{uri}: larger than {} bytes", limits.max_file_bytes));
-    match uri.split_once("!/") {
-        None => {
-            let bytes = fs_err::read(uri).map_err(Error::Io)?;
+    match crate::walk::Stored::parse(uri) {
+        crate::walk::Stored::File(path) => {
+            let f = fs_err::File::open(&path).map_err(Error::Io)?;
+            let mut bytes = Vec::new();
+            f.take(limits.max_file_bytes + 1).read_to_end(&mut bytes).map_err(Error::Io)?;
             if bytes.len() as u64 > limits.max_file_bytes { Err(too_big()) } else { Ok(bytes) }
         }
-        Some((archive, member)) => {
-            let lower = archive.to_ascii_lowercase();
+        crate::walk::Stored::Member { kind, archive, member } => {
+            let lower = archive.display().to_string().to_ascii_lowercase();
+            let archive = archive.display().to_string();
+            let member = member.as_str();
+            // Members sharing a name are told apart by their position (`name#position`).
+            let (name, position) = match member.rsplit_once('#') {
+                Some((n, p)) if kind == "tar" && p.parse::<usize>().is_ok() => (n, p.parse::<usize>().ok()),
+                _ => (member, None),
+            };
             let mut buf = Vec::new();
-            if lower.ends_with(".zip") {
-                let f = fs_err::File::open(archive).map_err(Error::Io)?;
+            if kind == "zip" {
+                let f = fs_err::File::open(&archive).map_err(Error::Io)?;
                 let mut z = zip::ZipArchive::new(f).map_err(|e| Error::Invalid(format!("{archive}: {e}")))?;
                 let entry = z.by_name(member).map_err(|e| Error::Invalid(format!("{uri}: {e}")))?;
                 entry.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map_err(Error::Io)?;
             } else {
-                let f = fs_err::File::open(archive).map_err(Error::Io)?;
+                let f = fs_err::File::open(&archive).map_err(Error::Io)?;
                 let r: Box<dyn Read> = if lower.ends_with(".gz") || lower.ends_with(".tgz") {
                     Box::new(flate2::read::GzDecoder::new(f))
                 } else {
@@ -265,9 +263,10 @@ pub fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
                 };
                 let mut tar = tar::Archive::new(r);
                 let mut found = false;
-                for entry in tar.entries().map_err(Error::Io)? {
+                for (i, entry) in tar.entries().map_err(Error::Io)?.enumerate() {
                     let entry = entry.map_err(Error::Io)?;
-                    if entry.path().map(|p| p.display().to_string()).ok().as_deref() == Some(member) {
+                    let named = entry.path().map(|p| p.display().to_string()).ok().as_deref() == Some(name);
+                    if named && position.is_none_or(|p| p == i) {
                         entry.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map_err(Error::Io)?;
                         found = true;
                         break;

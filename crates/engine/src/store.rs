@@ -29,6 +29,8 @@ use gabarit_catalog::Catalog;
 use gabarit_crypto::{DataKey, Kek, Keyring};
 use gabarit_index::{FlatIndex, Hit, RecordCipher, VectorIndex};
 
+pub use gabarit_catalog::SCHEMA_VERSION;
+
 use crate::{Error, Result};
 
 /// The dimension of templates (the current pack's).
@@ -310,14 +312,15 @@ impl SharedIndex {
     }
 }
 
-/// A data directory opened for use.
+/// A data directory opened for use. Its catalog and index are private to the engine: the
+/// front ends reach records only through the governed use cases, which authorise and audit.
 pub struct Store {
     /// The catalog.
-    pub catalog: Catalog,
+    pub(crate) catalog: Catalog,
     /// The vector index (shared with the other handles of this data directory).
-    pub index: SharedIndex,
+    pub(crate) index: SharedIndex,
     /// Its kind.
-    pub index_kind: IndexKind,
+    index_kind: IndexKind,
     root: PathBuf,
     keyring: PathBuf,
     key: Arc<DataKey>,
@@ -340,7 +343,46 @@ impl RecordCipher for Sealer {
 }
 
 fn crypto_err(e: gabarit_crypto::Error) -> Error {
-    Error::Invalid(e.to_string())
+    Error::Key(e)
+}
+
+/// Files and folders only their owner may read: the data directory is 0700, what it holds
+/// 0600 (a user with a shell on the machine but not the server's account reads nothing).
+pub(crate) mod private {
+    use std::path::Path;
+
+    use crate::{Error, Result};
+
+    /// Creates a folder (and its parents) and makes it 0700.
+    pub fn create_dir(dir: &Path) -> Result<()> {
+        fs_err::create_dir_all(dir).map_err(Error::Io)?;
+        restrict(dir)
+    }
+
+    /// Makes an existing folder 0700 (a data directory made by an older version).
+    pub fn restrict(dir: &Path) -> Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(Error::Io)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a new file readable by its owner only (0600 from its creation).
+    pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let mut options = fs_err::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use fs_err::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(path).map_err(Error::Io)?;
+        f.write_all(bytes).map_err(Error::Io)?;
+        f.sync_all().map_err(Error::Io)
+    }
 }
 
 impl Store {
@@ -353,7 +395,7 @@ impl Store {
     /// Creates the data directory `root` with this index kind if needed, then opens it. An
     /// existing directory keeps its kind; asking for another is an error.
     pub fn create_with(root: &Path, kek: &Kek, kind: IndexKind) -> Result<Store> {
-        fs_err::create_dir_all(root).map_err(Error::Io)?;
+        private::create_dir(root)?;
         let kind_file = root.join("index-kind");
         if root.join("catalog.db").exists() {
             let existing = Self::kind_of(root)?;
@@ -366,7 +408,9 @@ impl Store {
                 )));
             }
         } else {
-            fs_err::write(&kind_file, format!("{}\n", kind.name())).map_err(Error::Io)?;
+            private::write_file(&kind_file, format!("{}\n", kind.name()).as_bytes())?;
+            // SQLite creates its WAL and shared-memory files with the database's mode.
+            private::write_file(&root.join("catalog.db"), b"")?;
         }
         let keyring = root.join("keyring.json");
         if !keyring.exists() {
@@ -399,8 +443,12 @@ impl Store {
             return Err(Error::Invalid(format!("{} has no keyring.json: run `gabarit init`", root.display())));
         }
         let key = Arc::new(Keyring::open(&keyring, kek).map_err(crypto_err)?);
+        private::restrict(root)?;
         let mut catalog = Catalog::open(&root.join("catalog.db"))?;
         catalog.set_data_key(key.clone());
+        if catalog.complete_upgrade()? {
+            tracing::info!("catalog upgraded: older account records and audit entries are now authenticated");
+        }
         let cipher = || -> Arc<dyn RecordCipher> { Arc::new(Sealer(key.clone())) };
         let index_kind = Self::kind_of(root)?;
         let index_dir = index_kind.dir(root);
@@ -467,6 +515,27 @@ impl Store {
     /// The data directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The kind of its vector index.
+    pub fn index_kind(&self) -> IndexKind {
+        self.index_kind
+    }
+
+    /// Templates the index holds (a count: no record).
+    pub fn templates_held(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Sets the breadth of graph searches (more: better recall, slower); no effect on an exact
+    /// index.
+    pub fn set_ef_search(&self, ef: usize) {
+        self.index.set_ef_search(ef);
+    }
+
+    /// How many background jobs are in each state (counts: no record).
+    pub fn job_counts(&self) -> Result<Vec<(String, u64)>> {
+        Ok(self.catalog.job_counts()?)
     }
 
     /// Re-wraps the data key under a new key-encryption key (records stay as they are).

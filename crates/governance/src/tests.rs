@@ -35,41 +35,80 @@ fn missing_governance_fields_are_named() {
 
 #[test]
 fn the_permission_table_is_least_privilege() {
+    use Reach::{Everything, Granted};
     for role in Role::ALL {
-        let allowed: Vec<Action> = [
-            Action::ManageUsers,
-            Action::ManageCollections,
-            Action::Ingest,
-            Action::Search,
-            Action::Review,
-            Action::Rights,
-            Action::Audit,
-            Action::Retention,
-            Action::Reports,
-        ]
-        .into_iter()
-        .filter(|&a| permits(role, a))
-        .collect();
+        let allowed: Vec<(Action, Reach)> =
+            Action::ALL.into_iter().filter_map(|a| reach(role, a).map(|r| (a, r))).collect();
         let expected = match role {
-            Role::Admin => vec![Action::ManageUsers],
-            Role::Curator => vec![Action::ManageCollections, Action::Ingest],
-            Role::Investigator => vec![Action::Search],
-            Role::Reviewer => vec![Action::Review],
-            Role::Dpo => vec![Action::Rights, Action::Audit, Action::Retention, Action::Reports],
+            Role::Admin => vec![(Action::ManageUsers, Everything), (Action::ListCollections, Everything)],
+            Role::Curator => vec![
+                (Action::ListCollections, Everything),
+                (Action::ManageCollections, Everything),
+                (Action::Ingest, Everything),
+                (Action::ViewRecords, Everything),
+            ],
+            Role::Investigator => {
+                vec![(Action::ListCollections, Granted), (Action::ViewRecords, Granted), (Action::Search, Granted)]
+            }
+            Role::Reviewer => {
+                vec![(Action::ListCollections, Granted), (Action::ViewRecords, Granted), (Action::Review, Granted)]
+            }
+            Role::Dpo => vec![
+                (Action::ListCollections, Everything),
+                (Action::ViewRecords, Everything),
+                (Action::Rights, Everything),
+                (Action::Audit, Everything),
+                (Action::Retention, Everything),
+                (Action::Reports, Everything),
+            ],
         };
         assert_eq!(allowed, expected, "{role:?}");
     }
 }
 
 #[test]
-fn investigators_search_only_granted_collections() {
+fn a_proof_is_bound_to_its_action_and_reaches_only_its_collections() {
     let ana = Principal { name: "ana".into(), roles: vec![Role::Investigator], collections: vec![1] };
-    assert!(authorize_search(&ana, &[(1, "case-a".into())]).is_ok());
-    let err = authorize_search(&ana, &[(1, "case-a".into()), (2, "case-b".into())]).unwrap_err();
+    let proof = authorize::<actions::Search>(&ana).unwrap();
+    assert_eq!(proof.action(), Action::Search);
+    assert!(proof.covers(1) && !proof.covers(2));
+    assert!(proof.narrow(&[(1, "case-a")]).is_ok());
+    let err = proof.narrow(&[(1, "case-a"), (2, "case-b")]).unwrap_err();
     assert!(err.to_string().contains("case-b"), "{err}");
-    let curator = Principal { name: "cu".into(), roles: vec![Role::Curator], collections: vec![1] };
-    assert!(authorize_search(&curator, &[(1, "case-a".into())]).is_err());
-    assert_eq!(authorize::<actions::Other>(&curator, Action::Ingest).unwrap().user(), "cu");
+    let narrowed = proof.narrow(&[(1, "case-a")]).unwrap();
+    assert_eq!(narrowed.scope().collections().map(|c| c.len()), Some(1));
+    // A curator may not search, whatever the grants; they reach every collection for ingestion.
+    let curator = Principal { name: "cu".into(), roles: vec![Role::Curator], collections: vec![] };
+    assert!(authorize::<actions::Search>(&curator).is_err());
+    let ingest = authorize::<actions::Ingest>(&curator).unwrap();
+    assert!(ingest.covers(7) && ingest.scope().collections().is_none());
+    // Reviewers reach only their grants; with a broad role too, everything.
+    let rita = Principal { name: "rita".into(), roles: vec![Role::Reviewer], collections: vec![] };
+    assert!(!authorize::<actions::Review>(&rita).unwrap().covers(1));
+    let both = Principal { name: "b".into(), roles: vec![Role::Reviewer, Role::Dpo], collections: vec![] };
+    assert!(authorize::<actions::ViewRecords>(&both).unwrap().covers(1));
+    assert!(authorize::<actions::Review>(&both).unwrap().scope().collections().is_some());
+}
+
+#[test]
+fn free_text_is_bounded_before_it_is_stored() {
+    assert_eq!(limits::user_name(" rita ").unwrap(), "rita");
+    assert!(limits::user_name(&"x".repeat(1_500_000)).unwrap_err().to_string().len() < 200);
+    assert!(limits::user_name("a b").is_err());
+    assert!(limits::bounded("purpose", "line\nbreak", 100, true).is_ok());
+    assert!(limits::bounded("case", "line\nbreak", 100, false).is_err());
+    let mut d = GovernanceDraft { jurisdictions: vec!["fr".into()], ..Default::default() };
+    assert_eq!(d.validate().unwrap().jurisdictions, ["FR"]);
+    d.jurisdictions = vec!["zz!".into()];
+    assert!(d.validate().is_err());
+    d.jurisdictions.clear();
+    d.retention = Some(Retention::Until(jiff::civil::date(-9999, 1, 1)));
+    assert!(d.validate().is_err());
+    d.retention = Some(Retention::Days(0));
+    assert!(d.validate().is_err());
+    d.retention = Some(Retention::Days(3650));
+    d.purpose = Some("p".repeat(100_000));
+    assert!(d.validate().unwrap_err().to_string().contains("purpose"));
 }
 
 #[test]
@@ -93,10 +132,15 @@ fn retention_expires_after_the_period() {
     assert!(until.expired(t0, "2026-03-02T00:00:01Z".parse().unwrap()));
 }
 
+fn key(byte: u8) -> audit::AuditKey {
+    audit::AuditKey::new([byte; 32])
+}
+
 fn chain(n: u64) -> Vec<audit::Entry> {
     let mut v: Vec<audit::Entry> = Vec::new();
     for i in 0..n {
         let e = audit::next_entry(
+            &key(7),
             v.last(),
             &format!("2026-01-01T00:00:{i:02}Z"),
             "ana",
@@ -110,21 +154,101 @@ fn chain(n: u64) -> Vec<audit::Entry> {
 
 #[test]
 fn audit_verify_detects_modified_deleted_and_reordered_entries() {
+    let k = key(7);
     let good = chain(5);
-    assert_eq!(verify(&good), None);
+    assert_eq!(verify(&good, &k), None);
     let mut modified = good.clone();
     modified[2].detail = serde_json::json!({"case": 99});
-    assert_eq!(verify(&modified).unwrap().position, 3);
+    assert_eq!(verify(&modified, &k).unwrap().position, 3);
     let mut deleted = good.clone();
     deleted.remove(1);
-    assert_eq!(verify(&deleted).unwrap().position, 2);
+    assert_eq!(verify(&deleted, &k).unwrap().position, 2);
     let mut reordered = good.clone();
     reordered.swap(3, 4);
-    assert_eq!(verify(&reordered).unwrap().position, 4);
-    // Rewriting seq numbers after a deletion does not help: the hashes no longer link.
+    assert_eq!(verify(&reordered, &k).unwrap().position, 4);
+    // Rewriting seq numbers after a deletion does not help: the codes no longer link.
     let mut renumbered = deleted.clone();
     for (i, e) in renumbered.iter_mut().enumerate() {
         e.seq = i as u64 + 1;
     }
-    assert_eq!(verify(&renumbered).unwrap().position, 2);
+    assert_eq!(verify(&renumbered, &k).unwrap().position, 2);
+    // Another key verifies nothing.
+    assert_eq!(verify(&good, &key(8)).unwrap().position, 1);
+}
+
+/// The chain recomputed from entry `from` on, as one without the key would: plain SHA-256.
+fn rewritten_without_the_key(good: &[audit::Entry], from: usize) -> Vec<audit::Entry> {
+    let mut out = good[..from].to_vec();
+    for e in &good[from..] {
+        let prev = out.last().map_or(audit::GENESIS.to_string(), |p| p.hash.clone());
+        let hash = audit::legacy_hash(&prev, e.seq, &e.at, "mallory", &e.action, &e.detail);
+        out.push(audit::Entry { actor: "mallory".into(), prev_hash: prev, hash, ..e.clone() });
+    }
+    out
+}
+
+#[test]
+fn a_chain_rewritten_without_the_key_does_not_verify() {
+    let k = key(7);
+    let good = chain(6);
+    assert_eq!(verify(&rewritten_without_the_key(&good, 3), &k).unwrap().position, 4);
+    assert_eq!(verify(&rewritten_without_the_key(&good, 0), &k).unwrap().position, 1);
+}
+
+#[test]
+fn plain_entries_of_an_older_chain_are_accepted_only_when_a_keyed_marker_vouches_for_them() {
+    let k = key(7);
+    let plain = rewritten_without_the_key(&chain(3), 0);
+    let head = plain.last().unwrap().hash.clone();
+    let marker_after = |entries: &[audit::Entry], n: u64| {
+        audit::next_entry(
+            &k,
+            entries.last(),
+            "2026-02-01T00:00:00Z",
+            "gabarit",
+            audit::KEYED_MARKER,
+            audit::keyed_marker_detail(n, &head),
+        )
+    };
+    let mut upgraded = plain.clone();
+    upgraded.push(marker_after(&upgraded, 3));
+    let next = audit::next_entry(&k, upgraded.last(), "2026-02-01T00:00:01Z", "ana", "search", serde_json::json!({}));
+    upgraded.push(next);
+    assert_eq!(verify(&upgraded, &k), None);
+    // A marker vouching for another number of entries, or none at all, breaks.
+    let mut wrong = plain.clone();
+    wrong.push(marker_after(&wrong, 2));
+    assert_eq!(verify(&wrong, &k).unwrap().position, 4);
+    let mut unvouched = plain;
+    unvouched.push(audit::next_entry(&k, unvouched.last(), "t", "ana", "search", serde_json::json!({})));
+    assert_eq!(verify(&unvouched, &k).unwrap().position, 4);
+}
+
+#[test]
+fn a_checkpoint_catches_truncation_and_rewriting_since_it_was_made() {
+    let k = key(7);
+    let good = chain(6);
+    let cp = audit::Checkpoint::new(&k, &good[..4], "2026-01-02T00:00:00Z");
+    assert!(cp.authentic(&k) && !cp.authentic(&key(8)));
+    assert_eq!(audit::verify_since(&good, &k, &cp), None, "later entries are fine");
+    let truncated = &good[..3];
+    assert_eq!(verify(truncated, &k), None, "a truncated chain verifies alone");
+    let b = audit::verify_since(truncated, &k, &cp).unwrap();
+    assert!(b.reason.starts_with("truncated"), "{b:?}");
+    // Rewritten with the key (a chain from another moment of the same directory).
+    let mut other = good[..3].to_vec();
+    other.push(audit::next_entry(
+        &k,
+        other.last(),
+        "2026-01-01T00:00:03Z",
+        "ana",
+        "search",
+        serde_json::json!({"case": 42}),
+    ));
+    assert_eq!(verify(&other, &k), None);
+    let b = audit::verify_since(&other, &k, &cp).unwrap();
+    assert!(b.reason.starts_with("rewritten"), "{b:?}");
+    let mut edited = cp.clone();
+    edited.entries = 2;
+    assert_eq!(audit::verify_since(&good, &k, &edited).unwrap().position, 0);
 }

@@ -153,7 +153,7 @@ fn parse_header(path: &Path, h: &[u8; HEADER_LEN as usize], magic: [u8; 8]) -> R
 }
 
 fn open_rw(path: &Path) -> Result<fs_err::File> {
-    fs_err::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err(path))
+    crate::private::options().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err(path))
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -221,7 +221,7 @@ impl FlatIndex {
         if dim == 0 || dim > MAX_DIM {
             return Err(Error::UnsupportedDimension { dim, max: MAX_DIM });
         }
-        fs_err::create_dir_all(&dir).map_err(io_err(&dir))?;
+        crate::private::create_dir(&dir).map_err(io_err(&dir))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = open_rw(&lock_path)?;
         lock.try_lock().map_err(|e| Error::Io {
@@ -598,7 +598,7 @@ impl FlatIndex {
 
         // New data file with the live records only.
         let data_tmp = self.dir.join(DATA_TMP);
-        let file = fs_err::File::create(&data_tmp).map_err(io_err(&data_tmp))?;
+        let file = crate::private::create(&data_tmp).map_err(io_err(&data_tmp))?;
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
         let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
         w.write_all(&header(DATA_MAGIC, word, generation)).map_err(io_err(&data_tmp))?;
@@ -615,7 +615,7 @@ impl FlatIndex {
 
         // New, empty tombstone log of the same generation.
         let tomb_tmp = self.dir.join(TOMB_TMP);
-        let mut file = fs_err::File::create(&tomb_tmp).map_err(io_err(&tomb_tmp))?;
+        let mut file = crate::private::create(&tomb_tmp).map_err(io_err(&tomb_tmp))?;
         file.write_all(&header(TOMB_MAGIC, 0, generation)).map_err(io_err(&tomb_tmp))?;
         file.sync_all().map_err(io_err(&tomb_tmp))?;
         drop(file);

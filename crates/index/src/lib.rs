@@ -41,6 +41,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod flat;
+pub mod private;
 pub mod quant;
 pub mod select;
 #[cfg(any(test, feature = "testing"))]

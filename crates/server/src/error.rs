@@ -53,11 +53,13 @@ impl IntoResponse for ApiError {
 
 impl From<gabarit_engine::Error> for ApiError {
     fn from(e: gabarit_engine::Error) -> Self {
-        use gabarit_engine::Error as E;
+        use gabarit_catalog::Error as C;
+        use gabarit_engine::{AuthError as A, Error as E};
+        use gabarit_governance::Error as G;
         let message = e.to_string();
         match e {
             // Incomplete governance is not the caller's role: say so, with the fields missing.
-            E::Policy(gabarit_governance::Error::Incomplete { missing, collection }) => Self::new(
+            E::Policy(G::Incomplete { missing, collection }) => Self::new(
                 StatusCode::FORBIDDEN,
                 "governance_incomplete",
                 format!(
@@ -65,16 +67,30 @@ impl From<gabarit_engine::Error> for ApiError {
                     missing.join(", ")
                 ),
             ),
-            E::Policy(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
-            E::Invalid(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
-            E::Catalog(c) => match c {
-                gabarit_catalog::Error::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", message),
-                gabarit_catalog::Error::AlreadyExists { .. } => Self::new(StatusCode::CONFLICT, "conflict", message),
-                gabarit_catalog::Error::Invalid(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
-                gabarit_catalog::Error::Sqlite { .. } | gabarit_catalog::Error::TooNew { .. } => {
-                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "catalog", message)
-                }
+            E::Policy(G::Forbidden { .. }) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::Policy(G::Invalid { .. } | G::Bounds { .. }) | E::Catalog(C::Policy(_)) | E::Invalid(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+            }
+            E::Auth(a) => match a {
+                A::InvalidKey => Self::new(StatusCode::UNAUTHORIZED, "invalid_key", message),
+                A::SessionEnded => Self::new(StatusCode::UNAUTHORIZED, "session_expired", message),
+                A::BadCredentials => Self::new(StatusCode::UNAUTHORIZED, "bad_credentials", message),
+                A::TooManyAttempts { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message),
+                A::NoUsers => Self::new(StatusCode::UNAUTHORIZED, "invalid_key", message),
             },
+            E::Catalog(c) => match c {
+                C::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+                C::AlreadyExists { .. } => Self::new(StatusCode::CONFLICT, "conflict", message),
+                C::Invalid(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+                C::Tampered { .. } => {
+                    tracing::error!(error = %message, "a record does not authenticate");
+                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", message)
+                }
+                C::Locked { .. } | C::Crypto { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "crypto", message),
+                C::Sqlite { .. } | C::TooNew { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "catalog", message),
+                C::Policy(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+            },
+            E::Key(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "crypto", message),
             E::Inference(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "model", message),
             E::Index(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "index", message),
             E::Io(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message),

@@ -24,7 +24,17 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
     jobs::requeue_interrupted(&store).map_err(|e| other(&e))?;
     std::thread::Builder::new().name("gabarit-jobs".into()).spawn(move || {
         let mut retention_due = Some(std::time::Instant::now());
+        let mut anchor_due = state.anchor_dir.as_ref().map(|_| std::time::Instant::now());
         loop {
+            if let (Some(due), Some(dir)) = (anchor_due, &state.anchor_dir)
+                && due <= std::time::Instant::now()
+            {
+                match write_checkpoint(&mut store, dir) {
+                    Ok(path) => tracing::info!(file = %path.display(), "audit checkpoint written"),
+                    Err(e) => tracing::error!(error = %e, "the audit checkpoint could not be written"),
+                }
+                anchor_due = Some(std::time::Instant::now() + ANCHOR_EVERY);
+            }
             if let Some(due) = retention_due
                 && due <= std::time::Instant::now()
             {
@@ -51,6 +61,21 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
         }
     })?;
     Ok(())
+}
+
+/// How often the server writes a checkpoint of the audit chain.
+const ANCHOR_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// The actor the audit log names for the server's own checkpoints.
+pub const SCHEDULED_ANCHOR: &str = "audit-schedule";
+
+/// Writes a signed checkpoint of the audit chain into `dir` (created 0700; the file 0600).
+fn write_checkpoint(
+    store: &mut gabarit_engine::store::Store,
+    dir: &std::path::Path,
+) -> gabarit_engine::Result<std::path::PathBuf> {
+    let checkpoint = gabarit_engine::governed::scheduled_anchor(store, SCHEDULED_ANCHOR)?;
+    gabarit_engine::governed::write_checkpoint_file(dir, &checkpoint)
 }
 
 /// Wakes the runner: a job was queued.

@@ -41,7 +41,10 @@ pub struct AppState {
     /// Wakes the job runner when a job is queued.
     jobs_queued: (Mutex<bool>, std::sync::Condvar),
     metrics: metrics::Metrics,
-    failed_logins: Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+    /// Counts login attempts (per name and address, per address, in all).
+    logins: gabarit_engine::auth::LoginLimiter,
+    /// Where the audit chain's daily checkpoints are written.
+    anchor_dir: Option<std::path::PathBuf>,
     /// Requests that run the face models at once (twice the engines: one running, one ready);
     /// the others wait here, cheaply, instead of holding a thread and their upload.
     analysing: tokio::sync::Semaphore,
@@ -67,6 +70,10 @@ pub struct ServerOptions {
     pub ingest: gabarit_engine::ingest::IngestOptions,
     /// How often the collections' retention is applied (also at start); `None`: only at start.
     pub retention_every: Option<std::time::Duration>,
+    /// A folder, outside the data directory, where the server writes a signed checkpoint of the
+    /// audit chain at start and then daily (`audit verify --anchor` checks the chain against
+    /// one); `None`: none.
+    pub anchor_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -94,7 +101,8 @@ impl AppState {
             retention_every: opts.retention_every,
             jobs_queued: (Mutex::new(false), std::sync::Condvar::new()),
             metrics: metrics::Metrics::default(),
-            failed_logins: Mutex::new(std::collections::HashMap::new()),
+            logins: gabarit_engine::auth::LoginLimiter::default(),
+            anchor_dir: opts.anchor_dir.clone(),
             queries: Mutex::new(queries::Queries::default()),
         })
     }
@@ -150,5 +158,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     jobs::start_runner(state.clone())?;
     let (app, _) = router(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

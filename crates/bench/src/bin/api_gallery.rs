@@ -228,13 +228,20 @@ fn main() -> Result<()> {
     let collection = catalog.collection(&args.collection)?;
     catalog.governance(&args.collection)?.complete(&args.collection)?;
     let t = Instant::now();
-    let mut index =
-        AnnIndex::open_with(root.join("graph"), TEMPLATE_DIM, AnnOptions::default(), Some(Arc::new(Sealer(key))))?;
+    let mut index = AnnIndex::open_with(
+        root.join("graph"),
+        TEMPLATE_DIM,
+        AnnOptions::default(),
+        Some(Arc::new(Sealer(key.clone()))),
+    )?;
+    // A loading tool run by the operator with the key-encryption key: it reaches every
+    // collection, and its writes are audited like any ingestion.
+    let everything = gabarit_governance::authorize_system::<gabarit_governance::actions::ViewRecords>("api-gallery");
     let index_open_s = t.elapsed().as_secs_f64();
 
     // 1. Catalog: carry on after the images already stored (numbered, written in order).
     let summary = catalog
-        .collections()?
+        .collections(everything.scope())?
         .into_iter()
         .find(|c| c.collection.id == collection.id)
         .context("the collection vanished")?;
@@ -276,7 +283,10 @@ fn main() -> Result<()> {
                         BatchItem::Image(synthetic_image(i, &rows[a..b], &source))
                     })
                     .collect();
-                let outcomes = catalog.store_batch(job, collection.id, &items)?;
+                let (outcomes, _) = catalog.audited("api-gallery", "ingest_batch", |tx| {
+                    let outcomes = tx.store_batch(job, collection.id, &items)?;
+                    Ok((outcomes, serde_json::json!({"job": job, "synthetic": true, "images": items.len()})))
+                })?;
                 ensure!(
                     outcomes.iter().all(|o| matches!(o, StoreOutcome::Inserted { .. })),
                     "images {image}..{last}: some were not inserted (already present?)"
@@ -350,27 +360,32 @@ fn main() -> Result<()> {
     let t = Instant::now();
     let store = Store::open(root, &kek)?;
     let open_s = t.elapsed().as_secs_f64();
-    let templates = store.catalog.template_count(None)?;
-    ensure!(store.index.len() as u64 == templates, "Store::open: index {} ≠ catalog {templates}", store.index.len());
+    let held = store.templates_held();
+    drop(store);
+    let mut catalog = Catalog::open(&root.join("catalog.db"))?;
+    catalog.set_data_key(key.clone());
+    let templates = catalog.template_count(None)?;
+    ensure!(held as u64 == templates, "Store::open: index {held} ≠ catalog {templates}");
+    let index =
+        AnnIndex::open_with(root.join("graph"), TEMPLATE_DIM, AnnOptions::default(), Some(Arc::new(Sealer(key))))?;
     let probes: Vec<usize> = (0..20).map(|k| k * n / 20).collect();
     let (mut found, mut latencies) = (0, Vec::new());
     let mut row = Vec::new();
     for &p in &probes {
         npy.read_rows(p, 1, &mut row)?;
         let t = Instant::now();
-        let hits = store.index.search(&row, 1, Some(&[collection.id]))?;
+        let hits = index.search(&row, 1, Some(&[collection.id]))?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         if let Some(hit) = hits.first() {
-            let face = store.catalog.face(hit.id)?;
+            let face = catalog.face(everything.scope(), hit.id)?;
             if face.uri == synthetic_uri(p / fpi) && face.index as usize == p % fpi {
                 found += 1;
             }
         }
     }
     latencies.sort_by(f64::total_cmp);
-    let summary = store
-        .catalog
-        .collections()?
+    let summary = catalog
+        .collections(everything.scope())?
         .into_iter()
         .find(|c| c.collection.id == collection.id)
         .context("the collection vanished")?;
@@ -380,7 +395,7 @@ fn main() -> Result<()> {
             "data": root, "collection": args.collection, "vectors": args.vectors, "count": n,
             "faces_per_image": fpi, "resumed": resumed,
             "images": summary.images, "faces": summary.faces, "templates": summary.templates,
-            "catalog_templates_all": templates, "index_templates": store.index.len(), "unreachable": unreachable,
+            "catalog_templates_all": templates, "index_templates": held, "unreachable": unreachable,
             "stored_now": stored, "linked_now": linked,
             "index_open_s": index_open_s, "catalog_fill_s": catalog_fill_s, "graph_read_s": graph_read_s,
             "graph_build_s": graph_build_s, "store_open_s": open_s,

@@ -77,26 +77,38 @@ fn main() -> Result<()> {
                 "search_p99_ms": percentile(&mut lat, 0.99), "bytes_per_template_on_disk": disk}),
         );
     }
-    // Governed-search bookkeeping: record the search and 10 candidates with its audit entry
-    // (one transaction).
+    // Governed-search bookkeeping: record the search and 10 candidates with its authenticated
+    // audit entry (one transaction), in a catalog opened with its data key.
     let mut cat = gabarit_catalog::Catalog::open(&dir.path().join("catalog.db"))?;
-    let cands: Vec<(u64, usize, usize, f32)> = (0..10).map(|i| (i as u64, 0, i + 1, 0.5)).collect();
+    let kek = gabarit_crypto::Kek::generate()?;
+    cat.set_data_key(std::sync::Arc::new(gabarit_crypto::Keyring::create(dir.path().join("keyring.json"), &kek)?));
+    let cands: Vec<gabarit_catalog::NewCandidate> = (0..10)
+        .map(|i| gabarit_catalog::NewCandidate {
+            face_id: i as u64,
+            collection_id: 1,
+            query_face: 0,
+            rank: i + 1,
+            score: 0.5,
+        })
+        .collect();
+    let collections = ["c".to_string()];
     let mut book: Vec<f64> = (0..200)
         .map(|i| -> Result<f64> {
             let t = Instant::now();
             let started = jiff::Timestamp::now().to_string();
-            cat.record_search(
-                "bench",
-                "CASE",
-                "bench",
-                "ab",
-                &["c".into()],
-                n as u64,
-                &started,
-                &cands,
-                "search",
-                |s, c| serde_json::json!({"search": s, "i": i, "candidates": c.len()}),
-            )?;
+            let search = gabarit_catalog::NewSearch {
+                actor: "bench",
+                case_ref: "CASE",
+                purpose: "bench",
+                query_sha256: "ab",
+                collections: &collections,
+                gallery_size: n as u64,
+                started_at: &started,
+            };
+            cat.audited("bench", "search", |tx| {
+                let (s, c) = tx.record_search(&search, &cands)?;
+                Ok(((), serde_json::json!({"search": s, "i": i, "candidates": c.len()})))
+            })?;
             Ok(t.elapsed().as_secs_f64() * 1000.0)
         })
         .collect::<Result<_>>()?;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use gabarit_engine::ingest::{IngestOptions, VideoOptions, ingest};
+use gabarit_engine::ingest::{IngestOptions, VideoOptions};
 use gabarit_engine::store::Store;
 use gabarit_engine::{FaceService, FaceServiceConfig};
 use gabarit_inference::{Pack, SessionOptions};
@@ -120,7 +120,28 @@ fn main() -> Result<()> {
         let kek = gabarit_crypto::Kek::generate()?;
         let root = dir.path().join(name);
         let mut store = Store::create(&root, &kek)?;
-        store.catalog.create_collection("bench", "")?;
+        // As an operator would: an admin, a curator, a collection with its governance.
+        let admin_key = gabarit_engine::auth::bootstrap_admin(&mut store, "bench-admin")?;
+        let admin = gabarit_engine::auth::authenticate_key(&store, &admin_key)?;
+        let key = gabarit_engine::accounts::add_user(
+            &mut store,
+            &admin,
+            "bench-curator",
+            &[gabarit_governance::Role::Curator],
+        )?;
+        let curator = gabarit_engine::auth::authenticate_key(&store, &key)?;
+        let governance = gabarit_governance::GovernanceDraft {
+            controller: Some("Gabarit benchmarks".into()),
+            controller_contact: Some("bench@example.invalid".into()),
+            purpose: Some("measure video ingestion".into()),
+            purpose_category: Some(gabarit_governance::PurposeCategory::Research),
+            legal_basis: Some(gabarit_governance::LegalBasis::LegitimateInterests),
+            condition: Some(gabarit_governance::Condition::Archiving),
+            jurisdictions: vec!["FR".into()],
+            retention: Some(gabarit_governance::Retention::Days(1)),
+            dpia: Some("BENCH".into()),
+        };
+        gabarit_engine::governed::create_collection(&mut store, &curator, "bench", "", &governance)?;
         let sampling = Sampling { keyframes_only, ..Sampling::default() };
         let opts = IngestOptions {
             collection: "bench".into(),
@@ -134,9 +155,10 @@ fn main() -> Result<()> {
                 limits: VideoLimits::default(),
                 tracker: TrackerOptions { max_gap_s: 2.5 * sampling.interval_s, ..TrackerOptions::default() },
             },
+            budget: gabarit_engine::walk::Budget::default(),
         };
         let t = Instant::now();
-        let r = ingest(&service, &mut store, &opts, &mut |_| {})?;
+        let r = gabarit_engine::governed::governed_ingest(&service, &mut store, &curator, &opts, &mut |_| {})?;
         let wall = t.elapsed().as_secs_f64();
         let minutes = r.video_seconds / 60.0;
         results.insert(

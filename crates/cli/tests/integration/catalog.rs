@@ -11,17 +11,42 @@ fn data_cmd(data: &Path) -> std::process::Command {
     as_user(data, "cur")
 }
 
-/// The command acting as `user` on `data`.
+/// The command acting as `user` on `data`, with that user's API key file.
 pub fn as_user(data: &Path, user: &str) -> std::process::Command {
     let mut c = gabarit();
-    c.env("GABARIT_USER", user);
     with_data(&mut c, data);
+    c.env("GABARIT_KEY_FILE", key_file(data, user));
     c
 }
 
-/// Points a command at a data directory and its key-encryption key (kept beside it, outside).
+/// Where the tests keep `user`'s API key for `data` (beside it, outside; mode 0600).
+pub fn key_file(data: &Path, user: &str) -> PathBuf {
+    data.with_extension(format!("{user}.key"))
+}
+
+/// Points a command at a data directory and its key-encryption key (kept beside it, outside),
+/// acting as nobody.
 pub fn with_data<'a>(c: &'a mut std::process::Command, data: &Path) -> &'a mut std::process::Command {
-    c.env("GABARIT_DATA", data).env("GABARIT_KEK_FILE", data.with_extension("kek")).env_remove("GABARIT_KEK")
+    c.env("GABARIT_DATA", data)
+        .env("GABARIT_KEK_FILE", data.with_extension("kek"))
+        .env_remove("GABARIT_KEK")
+        .env_remove("GABARIT_KEY_FILE")
+        .env_remove("GABARIT_API_KEY")
+}
+
+/// Adds a user with a role, keeping their API key in [`key_file`].
+pub fn add_user(data: &Path, user: &str, role: &str) {
+    let out = ok(as_user(data, "admin").args(["user", "add", user, "--role", role]));
+    let key = out.split_whitespace().last().expect("the key is printed");
+    assert!(key.starts_with("gbk_"), "{out}");
+    write_private(&key_file(data, user), key);
+}
+
+/// Writes a file only its owner reads (as key files must be).
+pub fn write_private(path: &Path, text: &str) {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    let mut f = fs_err::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).unwrap();
+    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
 }
 
 /// Full governance flags of a collection.
@@ -55,11 +80,11 @@ fn ok(cmd: &mut std::process::Command) -> String {
 /// A data directory with an admin, a curator `cur`, an investigator `inv` (granted the
 /// collection), reviewers `rita` and `raoul`, a dpo `dora`, and one governed collection.
 pub fn new_collection(data: &Path, name: &str) {
-    ok(with_data(&mut gabarit(), data).args(["init", "--admin", "admin"]));
+    ok(with_data(&mut gabarit(), data).args(["init", "--admin", "admin", "--key-out"]).arg(key_file(data, "admin")));
     for (user, role) in
         [("cur", "curator"), ("inv", "investigator"), ("rita", "reviewer"), ("raoul", "reviewer"), ("dora", "dpo")]
     {
-        ok(as_user(data, "admin").args(["user", "add", user, "--role", role]));
+        add_user(data, user, role);
     }
     ok(data_cmd(data).args(["collection", "create", name]).args(GOVERNANCE));
     ok(as_user(data, "admin").args(["user", "grant", "inv", name]));

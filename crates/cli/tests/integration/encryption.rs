@@ -31,7 +31,9 @@ fn the_data_directory_without_the_key_reveals_no_template() {
     }
     // Without the key: refused; with another key: refused.
     let mut no_key = gabarit();
-    with_data(&mut no_key, &data).env_remove("GABARIT_KEK_FILE").env("GABARIT_USER", "inv");
+    with_data(&mut no_key, &data)
+        .env_remove("GABARIT_KEK_FILE")
+        .env("GABARIT_KEY_FILE", crate::catalog::key_file(&data, "inv"));
     let out = run(no_key.arg("search").arg(sample("obama.jpg")).args(["--case", "C", "--purpose", "p"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--kek-file"));

@@ -13,9 +13,9 @@ use serde_json::Value;
 use crate::catalog::{as_user, new_collection};
 use crate::{run, sample};
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -25,7 +25,7 @@ impl Drop for Server {
     }
 }
 
-fn start(data: &Path, extra: &[&str]) -> Server {
+pub(crate) fn start(data: &Path, extra: &[&str]) -> Server {
     let mut child = as_user(data, "admin")
         .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
         .args(extra)
@@ -39,14 +39,14 @@ fn start(data: &Path, extra: &[&str]) -> Server {
     Server { child, base }
 }
 
-fn key(data: &Path, user: &str) -> String {
-    let out = run(as_user(data, "admin").args(["user", "key", user]));
+pub(crate) fn key(data: &Path, user: &str) -> String {
+    let out = run(as_user(data, "admin").args(["user", "key", "issue", user]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).split_whitespace().last().unwrap().to_string()
 }
 
 /// A data directory with the sample gallery ingested and a key per user.
-fn gallery(dir: &Path) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
+pub(crate) fn gallery(dir: &Path) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
     let (data, photos) = (dir.join("data"), dir.join("gallery"));
     fs_err::create_dir_all(&photos).unwrap();
     for n in ["players.jpg", "gdp.jpg", "yaoming.jpg", "biden.jpg", "obama2.jpg"] {
@@ -62,7 +62,7 @@ fn gallery(dir: &Path) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
     (data, keys)
 }
 
-fn search_form(photo: &[u8], name: &str) -> multipart::Form {
+pub(crate) fn search_form(photo: &[u8], name: &str) -> multipart::Form {
     multipart::Form::new()
         .part("image", multipart::Part::bytes(photo.to_vec()).file_name(name.to_string()))
         .text("case_ref", "CASE-7")
@@ -70,7 +70,7 @@ fn search_form(photo: &[u8], name: &str) -> multipart::Form {
 }
 
 /// A multipart/form-data request with one file field and text fields, as one sized body.
-fn multipart_whole(
+pub(crate) fn multipart_whole(
     request: reqwest::blocking::RequestBuilder,
     file_field: &str,
     bytes: &[u8],
@@ -95,7 +95,7 @@ fn multipart_whole(
     request.header("Content-Type", format!("multipart/form-data; boundary={boundary}")).body(body)
 }
 
-fn photo_form(photo: &[u8], name: &str) -> multipart::Form {
+pub(crate) fn photo_form(photo: &[u8], name: &str) -> multipart::Form {
     multipart::Form::new().part("image", multipart::Part::bytes(photo.to_vec()).file_name(name.to_string()))
 }
 
@@ -147,7 +147,7 @@ fn fmr_of(candidate: &Value) -> f64 {
     candidate["false_match_rate"].as_f64().unwrap()
 }
 
-fn error_code(resp: reqwest::blocking::Response) -> (u16, String) {
+pub(crate) fn error_code(resp: reqwest::blocking::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().unwrap_or_else(|e| panic!("a JSON error body was expected ({status}): {e}"));
     (status, body["error"]["code"].as_str().unwrap_or_else(|| panic!("{body}")).to_string())
@@ -699,7 +699,7 @@ fn the_web_ui_is_served_from_the_binary_with_a_strict_content_policy() {
 }
 
 /// Polls a job until it has ended (or `wait` passed); returns its last state.
-fn wait_for_job(http: &Client, base: &str, key: &str, id: u64, wait: std::time::Duration) -> Value {
+pub(crate) fn wait_for_job(http: &Client, base: &str, key: &str, id: u64, wait: std::time::Duration) -> Value {
     let t = std::time::Instant::now();
     loop {
         let job: Value =

@@ -5,8 +5,7 @@ use super::*;
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections", security(("api_key" = [])),
     responses((status = 200, description = "Collections with their counts")))]
 pub(super) async fn list_collections(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    let store = state.store()?;
-    Ok(Json(json!(governed::list_collections(&store, &who)?)))
+    blocking(move || Ok(Json(json!(governed::list_collections(&*state.store()?, &who)?)))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/collections/{name}", tag = "collections", security(("api_key" = [])),
@@ -17,22 +16,22 @@ pub(super) async fn show_collection(
     Caller(who): Caller,
     Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = state.store()?;
-    let summary = governed::collection_summary(&store, &who, &name)?;
-    let governance = store.catalog.governance(&name).map_err(gabarit_engine::Error::from)?;
-    Ok(Json(json!({"collection": summary, "governance": governance})))
+    blocking(move || {
+        let (summary, governance) = governed::collection(&*state.store()?, &who, &name)?;
+        Ok(Json(json!({"collection": summary, "governance": governance})))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/images/{id}", tag = "images", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Image or video id")),
-    responses((status = 200, description = "The record, its faces (boxes, quality, times) and tracks; never templates")))]
+    responses((status = 200, description = "The record, its faces (boxes, quality, times) and tracks; never templates (audited)")))]
 pub(super) async fn show_image(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = state.store()?;
-    Ok(Json(governed::image_record(&store, &who, id)?))
+    blocking(move || Ok(Json(governed::image_record(&mut *state.store()?, &who, id)?))).await
 }
 
 /// Which frame of a video.
@@ -100,9 +99,11 @@ pub(super) async fn create_collection(
     Caller(who): Caller,
     Body(c): Body<NewCollection>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut store = state.store()?;
-    governed::create_collection(&mut store, &who, &c.name, &c.description, &c.governance)?;
-    Ok(Json(json!({"name": c.name, "missing": c.governance.missing()})))
+    blocking(move || {
+        governed::create_collection(&mut *state.store()?, &who, &c.name, &c.description, &c.governance)?;
+        Ok(Json(json!({"name": c.name, "missing": c.governance.missing()})))
+    })
+    .await
 }
 
 /// Ingestion of server paths.
@@ -162,56 +163,17 @@ pub(super) async fn upload(
         if field.name() != Some("file") {
             return Err(ApiError::bad_request(format!("unknown field {:?}: send files as `file`", field.name())));
         }
-        let file_name = safe_file_name(field.file_name().unwrap_or_default());
+        let file_name = field.file_name().unwrap_or_default().to_string();
         files.push((file_name, field.bytes().await?));
     }
-    if files.is_empty() {
-        return Err(ApiError::bad_request("field file: no file uploaded"));
-    }
     let job = blocking(move || {
-        let root = jobs::uploads_dir(&*state.store()?);
-        let mut id = [0u8; 8];
-        getrandom::fill(&mut id).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
-        let staging = root.join(format!(".incoming-{}", hex::encode(id)));
-        let dir = root.join(format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S"), hex::encode(id)));
-        // Written aside, then moved in whole: a failed upload leaves nothing behind.
-        let write = || -> std::io::Result<()> {
-            fs_err::create_dir_all(&staging)?;
-            for (i, (file_name, bytes)) in files.iter().enumerate() {
-                fs_err::write(staging.join(format!("{i:04}-{file_name}")), bytes)?;
-            }
-            fs_err::rename(&staging, &dir)
-        };
-        if let Err(e) = write() {
-            let _ = fs_err::remove_dir_all(&staging);
-            return Err(ApiError::internal(format!("cannot keep the upload: {e}")));
-        }
-        let mut store = state.store()?;
-        match jobs::submit_ingest(&mut store, &who, &name, std::slice::from_ref(&dir), &[]) {
-            Ok(job) => {
-                drop(store);
-                crate::jobs::wake(&state);
-                Ok(job)
-            }
-            Err(e) => {
-                let _ = fs_err::remove_dir_all(&dir);
-                Err(e.into())
-            }
-        }
+        let files: Vec<(String, &[u8])> = files.iter().map(|(n, b)| (n.clone(), b.as_ref())).collect();
+        let job = jobs::submit_upload(&mut *state.store()?, &who, &name, &files)?;
+        crate::jobs::wake(&state);
+        Ok(job)
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(json!(job))).into_response())
-}
-
-/// A file name safe to write in the uploads folder: letters, digits, `.`, `-`, `_` only, no
-/// leading dot, at most 100 characters.
-fn safe_file_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let clean: String =
-        base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
-    let clean = clean.trim_start_matches('.');
-    let clean: String = clean.chars().rev().take(100).collect::<Vec<_>>().into_iter().rev().collect();
-    if clean.is_empty() { "upload".into() } else { clean }
 }
 
 /// How many jobs a listing shows.

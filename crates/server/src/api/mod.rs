@@ -14,8 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use gabarit_engine::search::SearchOptions;
-use gabarit_engine::{governed, jobs, rights};
-use gabarit_governance::Principal;
+use gabarit_engine::{auth, governed, jobs, rights};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -66,13 +65,18 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(collections_api::show_image))
         .routes(routes!(collections_api::image_file))
         .routes(routes!(collections_api::face_crop))
-        .routes(routes!(users_api::list_users))
+        .routes(routes!(users_api::list_users, users_api::create_user))
+        .routes(routes!(users_api::disable_user))
+        .routes(routes!(users_api::set_roles))
+        .routes(routes!(users_api::set_password))
+        .routes(routes!(users_api::list_keys, users_api::issue_key))
+        .routes(routes!(users_api::revoke_key))
+        .routes(routes!(users_api::grant))
+        .routes(routes!(users_api::ungrant))
+        .routes(routes!(rights_api::audit_checkpoint))
         .routes(routes!(rights_api::audit_entries))
         .routes(routes!(rights_api::audit_verify))
         .routes(routes!(rights_api::processing_record))
-        .routes(routes!(users_api::create_user))
-        .routes(routes!(users_api::issue_key))
-        .routes(routes!(users_api::grant))
         .routes(routes!(collections_api::create_collection))
         .routes(routes!(rights_api::list_rights, rights_api::open_rights))
         .routes(routes!(rights_api::rights_access))
@@ -121,7 +125,7 @@ async fn track(State(state): Shared, req: Request, next: Next) -> Response {
 async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
     let (templates, jobs) = {
         let store = state.store()?;
-        (store.index.len() as u64, store.catalog.job_counts().map_err(gabarit_engine::Error::from)?)
+        (store.templates_held() as u64, store.job_counts()?)
     };
     state.metrics.templates.set(templates);
     for name in ["queued", "running", "done", "failed"] {
@@ -134,8 +138,9 @@ async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }
 
-/// The authenticated caller.
-pub struct Caller(pub Principal);
+/// The authenticated caller: by API key (`X-Api-Key` or `Authorization: Bearer`), else by the
+/// web UI's session cookie (state-changing requests must echo its CSRF token).
+pub struct Caller(pub gabarit_engine::Caller);
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
@@ -144,41 +149,31 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let key = header(header::HeaderName::from_static("x-api-key"))
             .or_else(|| header(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim))
-            .filter(|k| !k.is_empty());
-        let Some(key) = key else {
-            // The web UI's session cookie; state-changing requests must echo its CSRF token.
-            if let Some(token) = session_cookie(&parts.headers) {
-                let store = state.store()?;
-                if let Some((who, csrf)) = governed::session_user(&store, &token)? {
-                    let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
-                    let echoed = header(header::HeaderName::from_static("x-csrf-token")).unwrap_or_default();
-                    if !safe && !same(echoed.as_bytes(), csrf.as_bytes()) {
-                        return Err(ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "csrf",
-                            "state-changing requests of a session need its X-CSRF-Token header",
-                        ));
-                    }
-                    return Ok(Caller(who));
-                }
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "session_expired",
-                    "the session has ended: log in again",
-                ));
-            }
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
+        if let Some(key) = key {
+            let st = state.clone();
+            return blocking(move || Ok(Caller(auth::authenticate_key(&*st.store()?, &key)?))).await;
+        }
+        let Some(token) = session_cookie(&parts.headers) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "an API key is required (header X-Api-Key or Authorization: Bearer)",
             ));
         };
-        let store = state.store()?;
-        let user = store.catalog.user_for_key(key).map_err(gabarit_engine::Error::from)?;
-        let Some(name) = user else {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_key", "this API key is not valid"));
-        };
-        Ok(Caller(governed::actor(&store, Some(&name))?))
+        let st = state.clone();
+        let (who, csrf) = blocking(move || Ok(auth::authenticate_session(&*st.store()?, &token)?)).await?;
+        let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+        let echoed = header(header::HeaderName::from_static("x-csrf-token")).unwrap_or_default();
+        if !safe && !same(echoed.as_bytes(), csrf.as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "state-changing requests of a session need its X-CSRF-Token header",
+            ));
+        }
+        Ok(Caller(who))
     }
 }
 

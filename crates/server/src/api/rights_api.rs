@@ -52,10 +52,16 @@ pub(super) async fn audit_entries(
 pub(super) async fn audit_verify(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let mut store = state.store()?;
-        let (entries, broken) = governed::audit_verify(&mut store, &who)?;
+        let (entries, broken) = governed::audit_verify(&mut store, &who, None)?;
         Ok(Json(json!({"entries": entries, "intact": broken.is_none(), "first_break": broken})))
     })
     .await
+}
+
+#[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
+    responses((status = 200, description = "A signed checkpoint of the audit chain (its length and head), to keep outside the server: `gabarit audit verify --anchor FILE` then tells whether the chain was truncated or rewritten since (dpo)")))]
+pub(super) async fn audit_checkpoint(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    blocking(move || Ok(Json(json!(governed::audit_anchor(&mut *state.store()?, &who)?)))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/processing", tag = "reports", security(("api_key" = [])),
@@ -71,8 +77,7 @@ pub(super) async fn processing_record(State(state): Shared, Caller(who): Caller)
 #[utoipa::path(get, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])),
     responses((status = 200, description = "Rights requests with deadlines, newest first (dpo)")))]
 pub(super) async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    let store = state.store()?;
-    Ok(Json(json!(rights::list_requests(&store, &who)?)))
+    blocking(move || Ok(Json(json!(rights::list_requests(&*state.store()?, &who)?)))).await
 }
 
 /// A rights request as received.
@@ -95,9 +100,12 @@ pub(super) async fn open_rights(
     Caller(who): Caller,
     Body(r): Body<NewRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut store = state.store()?;
-    let req = rights::open_request(&mut store, &who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
-    Ok(Json(json!(req)))
+    blocking(move || {
+        let req =
+            rights::open_request(&mut *state.store()?, &who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
+        Ok(Json(json!(req)))
+    })
+    .await
 }
 
 /// A rights action's photo of the requester (multipart).

@@ -63,7 +63,7 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
 /// pack's threshold.
 fn search_analysed(
     state: &AppState,
-    who: &Principal,
+    who: &gabarit_engine::Caller,
     case_ref: &str,
     purpose: &str,
     query: &str,
@@ -127,7 +127,7 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
             .queries
             .lock()
             .map_err(|_| ApiError::internal("the query lock is poisoned"))?
-            .insert(&who.name, &form.name, img)
+            .insert(who.name(), &form.name, img)
             .map_err(|e| ApiError::internal(format!("no randomness for a query id: {e}")))?;
         Ok(json!({"query_id": id, "name": form.name, "width": width, "height": height, "faces": faces}))
     })
@@ -176,7 +176,7 @@ pub(super) async fn search_query(
     governed::may_search(&who)?;
     let result = searching(&state.clone(), move || {
         let found =
-            state.queries.lock().map_err(|_| ApiError::internal("the query lock is poisoned"))?.get(&id, &who.name);
+            state.queries.lock().map_err(|_| ApiError::internal("the query lock is poisoned"))?.get(&id, who.name());
         let Some((name, img)) = found else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -1,34 +1,34 @@
-//! Users, API keys, grants, and web sessions (login, logout).
+//! Users, roles, grants, API keys (issue, list, revoke), and web sessions (login, logout).
 
 use super::*;
+use gabarit_engine::{accounts, auth};
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("api_key" = [])),
     responses((status = 200, description = "The caller: name, roles, collections granted")))]
 pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    let name = who.name.clone();
-    // The grants by name, without counting what every collection holds.
-    let collections = blocking(move || {
-        let user = state.store()?.catalog.user(&name).map_err(gabarit_engine::Error::from)?;
-        Ok(user.map(|u| u.collections).unwrap_or_default())
-    });
-    let roles: Vec<&str> = who.roles.iter().map(|r| r.name()).collect();
-    Ok(Json(json!({"name": who.name, "roles": roles, "collections": collections.await?})))
+    blocking(move || Ok(Json(json!(accounts::me(&*state.store()?, &who)?)))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),
     responses((status = 200, description = "Users with roles and grants (admin)")))]
 pub(super) async fn list_users(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    let store = state.store()?;
-    Ok(Json(json!(governed::list_users(&store, &who)?)))
+    blocking(move || Ok(Json(json!(accounts::list_users(&*state.store()?, &who)?)))).await
 }
 
 /// A new user.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct NewUser {
-    /// Name.
+    /// Name: letters, digits and `. _ - @`, at most 64.
     name: String,
     /// Roles: admin, curator, investigator, reviewer, dpo.
     roles: Vec<String>,
+}
+
+fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_governance::Role>, ApiError> {
+    if roles.len() > gabarit_governance::Role::ALL.len() {
+        return Err(ApiError::bad_request("roles: at most one of each"));
+    }
+    roles.iter().map(|r| gabarit_governance::Role::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))).collect()
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("api_key" = [])), request_body = NewUser,
@@ -38,14 +38,85 @@ pub(super) async fn create_user(
     Caller(who): Caller,
     Body(u): Body<NewUser>,
 ) -> Result<Json<Value>, ApiError> {
-    let roles = u
-        .roles
-        .iter()
-        .map(|r| gabarit_governance::Role::parse(r).map_err(|e| ApiError::bad_request(e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut store = state.store()?;
-    let key = governed::add_user(&mut store, &who, &u.name, &roles)?;
-    Ok(Json(json!({"name": u.name, "key": key})))
+    let roles = parse_roles(&u.roles)?;
+    blocking(move || {
+        let key = accounts::add_user(&mut *state.store()?, &who, &u.name, &roles)?;
+        Ok(Json(json!({"name": u.name, "key": key})))
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User")),
+    responses((status = 200, description = "The user is disabled: keys and sessions stop at once; the record stays for the audit log (admin)")))]
+pub(super) async fn disable_user(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        accounts::disable_user(&mut *state.store()?, &who, &name)?;
+        Ok(Json(json!({"name": name, "disabled": true})))
+    })
+    .await
+}
+
+/// New roles.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct Roles {
+    /// Roles: admin, curator, investigator, reviewer, dpo.
+    roles: Vec<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/users/{name}/roles", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User")), request_body = Roles,
+    responses((status = 200, description = "The user's roles are replaced (admin; logged with before and after)")))]
+pub(super) async fn set_roles(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+    Body(r): Body<Roles>,
+) -> Result<Json<Value>, ApiError> {
+    let roles = parse_roles(&r.roles)?;
+    blocking(move || {
+        accounts::set_roles(&mut *state.store()?, &who, &name, &roles)?;
+        Ok(Json(json!({"name": name, "roles": r.roles})))
+    })
+    .await
+}
+
+/// A new password.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct NewPassword {
+    /// At least 12 characters.
+    password: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/users/{name}/password", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User")), request_body = NewPassword,
+    responses((status = 200, description = "The user's web password is set and their sessions end (admin; the password is not logged)")))]
+pub(super) async fn set_password(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+    Body(p): Body<NewPassword>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        accounts::set_password(&mut *state.store()?, &who, &name, &p.password)?;
+        Ok(Json(json!({"name": name})))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{name}/keys", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User")),
+    responses((status = 200, description = "The user's API keys: prefixes, dates, revocations; never the secrets (admin)")))]
+pub(super) async fn list_keys(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || Ok(Json(json!({"items": accounts::list_keys(&*state.store()?, &who, &name)?})))).await
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{name}/keys", tag = "users", security(("api_key" = [])),
@@ -56,9 +127,26 @@ pub(super) async fn issue_key(
     Caller(who): Caller,
     Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut store = state.store()?;
-    let key = governed::issue_key(&mut store, &who, &name)?;
-    Ok(Json(json!({"name": name, "key": key})))
+    blocking(move || {
+        let key = accounts::issue_key(&mut *state.store()?, &who, &name)?;
+        Ok(Json(json!({"name": name, "key": key})))
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{name}/keys/{prefix}", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User"), ("prefix" = String, Path, description = "The key's prefix (gbk_<prefix>_…)")),
+    responses((status = 200, description = "The key is revoked: it stops working at once (admin)")))]
+pub(super) async fn revoke_key(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param((name, prefix)): Param<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        accounts::revoke_key(&mut *state.store()?, &who, &name, &prefix)?;
+        Ok(Json(json!({"name": name, "revoked": prefix})))
+    })
+    .await
 }
 
 /// A collection to grant.
@@ -70,16 +158,33 @@ pub(super) struct Grant {
 
 #[utoipa::path(post, path = "/api/v1/users/{name}/grants", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User")), request_body = Grant,
-    responses((status = 200, description = "The user may now search the collection (admin)")))]
+    responses((status = 200, description = "The user may now search, or review, the collection (admin)")))]
 pub(super) async fn grant(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
     Body(g): Body<Grant>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut store = state.store()?;
-    governed::grant(&mut store, &who, &name, &g.collection)?;
-    Ok(Json(json!({"name": name, "collection": g.collection})))
+    blocking(move || {
+        accounts::grant(&mut *state.store()?, &who, &name, &g.collection)?;
+        Ok(Json(json!({"name": name, "collection": g.collection})))
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{name}/grants/{collection}", tag = "users", security(("api_key" = [])),
+    params(("name" = String, Path, description = "User"), ("collection" = String, Path, description = "Collection")),
+    responses((status = 200, description = "The grant is withdrawn: at once (admin)")))]
+pub(super) async fn ungrant(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param((name, collection)): Param<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(move || {
+        accounts::ungrant(&mut *state.store()?, &who, &name, &collection)?;
+        Ok(Json(json!({"name": name, "withdrawn": collection})))
+    })
+    .await
 }
 
 /// A login.
@@ -91,73 +196,41 @@ pub(super) struct Credentials {
     password: String,
 }
 
-/// Failed logins allowed per user name within [`LOGIN_WINDOW`] before 429.
-const LOGIN_ATTEMPTS: usize = 5;
-/// The window of failed logins.
-const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials,
     responses((status = 200, description = "Logged in: an HttpOnly, Secure, SameSite=Strict session cookie, and the CSRF token"),
-        (status = 401, description = "Unknown user or wrong password"), (status = 429, description = "Too many failed logins")))]
-pub(super) async fn login(State(state): Shared, Body(c): Body<Credentials>) -> Result<Response, ApiError> {
-    {
-        let mut failures = state.failed_logins.lock().map_err(|_| ApiError::internal("lock poisoned"))?;
-        // Forget failures older than the window (and names with none left: bounded memory).
-        failures.retain(|_, times: &mut Vec<Instant>| {
-            times.retain(|t| t.elapsed() < LOGIN_WINDOW);
-            !times.is_empty()
-        });
-        if failures.get(&c.name).is_some_and(|times| times.len() >= LOGIN_ATTEMPTS) {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                format!("{LOGIN_ATTEMPTS} failed logins for {:?}: wait 15 minutes", c.name),
-            ));
-        }
-    }
-    let name = c.name.clone();
-    let st = state.clone();
+        (status = 401, description = "Unknown user or wrong password"),
+        (status = 429, description = "Too many failed logins for this name from this address, from this address, or in all")))]
+pub(super) async fn login(
+    State(state): Shared,
+    axum::extract::ConnectInfo(from): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Body(c): Body<Credentials>,
+) -> Result<Response, ApiError> {
+    // A name that cannot exist is refused before anything is counted, checked or written.
+    gabarit_governance::limits::user_name(&c.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let session = blocking(move || {
-        let mut store = st.store()?;
-        governed::login(&mut store, &c.name, &c.password).map_err(|e| {
-            if matches!(e, gabarit_engine::Error::Policy(_)) {
-                ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "unknown user or wrong password")
-            } else {
-                ApiError::from(e)
-            }
-        })
+        let mut store = state.store()?;
+        Ok(auth::login(&mut store, &state.logins, &c.name, &c.password, from.ip())?)
     })
-    .await;
-    let session = match session {
-        Ok(s) => s,
-        Err(e) => {
-            if e.code == "bad_credentials"
-                && let Ok(mut failures) = state.failed_logins.lock()
-            {
-                failures.entry(name).or_default().push(Instant::now());
-            }
-            return Err(e);
-        }
-    };
+    .await?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
         session.token,
-        governed::SESSION_HOURS * 3600
+        auth::SESSION_HOURS * 3600
     );
     Ok(([(header::SET_COOKIE, cookie)], Json(json!(session))).into_response())
 }
 
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("api_key" = [])),
-    responses((status = 200, description = "Logged out: the session is deleted and the cookie cleared")))]
+    responses((status = 200, description = "Logged out: the caller's own session is deleted (a cookie of someone else's session ends nothing) and the cookie cleared")))]
 pub(super) async fn logout(
     State(state): Shared,
     Caller(who): Caller,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = session_cookie(&headers) {
-        let mut store = state.store()?;
-        governed::logout(&mut store, &who, &token)?;
-    }
+    let ended = match session_cookie(&headers) {
+        Some(token) => blocking(move || Ok(auth::logout(&mut *state.store()?, &who, &token)?)).await?,
+        None => false,
+    };
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
-    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"user": who.name}))).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"ended": ended}))).into_response())
 }

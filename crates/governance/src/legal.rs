@@ -1,0 +1,431 @@
+//! What makes processing lawful, as values: the legal basis (GDPR art. 6(1)), the condition
+//! for biometric data (art. 9(2)), the purpose, jurisdictions, retention and DPIA that every
+//! collection records before anything is ingested into it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{self, shown};
+use crate::{Error, Result};
+
+/// GDPR art. 6(1): the lawful basis of the processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    /// 6(1)(a) consent of the data subject.
+    Consent,
+    /// 6(1)(b) performance of a contract.
+    Contract,
+    /// 6(1)(c) legal obligation of the controller.
+    LegalObligation,
+    /// 6(1)(d) vital interests.
+    VitalInterests,
+    /// 6(1)(e) task in the public interest or official authority.
+    PublicTask,
+    /// 6(1)(f) legitimate interests.
+    LegitimateInterests,
+}
+
+impl LegalBasis {
+    /// Every basis.
+    pub const ALL: [LegalBasis; 6] = [
+        LegalBasis::Consent,
+        LegalBasis::Contract,
+        LegalBasis::LegalObligation,
+        LegalBasis::VitalInterests,
+        LegalBasis::PublicTask,
+        LegalBasis::LegitimateInterests,
+    ];
+    /// Its letter in art. 6(1).
+    pub fn letter(self) -> char {
+        match self {
+            LegalBasis::Consent => 'a',
+            LegalBasis::Contract => 'b',
+            LegalBasis::LegalObligation => 'c',
+            LegalBasis::VitalInterests => 'd',
+            LegalBasis::PublicTask => 'e',
+            LegalBasis::LegitimateInterests => 'f',
+        }
+    }
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent",
+            LegalBasis::Contract => "contract",
+            LegalBasis::LegalObligation => "legal_obligation",
+            LegalBasis::VitalInterests => "vital_interests",
+            LegalBasis::PublicTask => "public_task",
+            LegalBasis::LegitimateInterests => "legitimate_interests",
+        }
+    }
+    /// Parses `a`…`f`, `6(1)(a)`, `art6-1-a` or the short name.
+    pub fn parse(s: &str) -> Result<LegalBasis> {
+        parse_lettered(
+            s,
+            &Self::ALL,
+            |b| b.letter(),
+            |b| b.name(),
+            "legal-basis",
+            "6(1)(a)…(f) or consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests",
+        )
+    }
+}
+
+impl fmt::Display for LegalBasis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GDPR art. 6(1)({}) {}", self.letter(), self.name())
+    }
+}
+
+/// GDPR art. 9(2): the condition lifting the ban on processing biometric data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// 9(2)(a) explicit consent.
+    ExplicitConsent,
+    /// 9(2)(b) employment and social security law.
+    Employment,
+    /// 9(2)(c) vital interests of a person unable to consent.
+    VitalInterests,
+    /// 9(2)(d) foundation, association or not-for-profit body.
+    NotForProfit,
+    /// 9(2)(e) data manifestly made public by the data subject.
+    ManifestlyPublic,
+    /// 9(2)(f) legal claims or courts acting in their judicial capacity.
+    LegalClaims,
+    /// 9(2)(g) substantial public interest, on the basis of law.
+    SubstantialPublicInterest,
+    /// 9(2)(h) preventive or occupational medicine, health care.
+    HealthCare,
+    /// 9(2)(i) public health.
+    PublicHealth,
+    /// 9(2)(j) archiving in the public interest, research, statistics (art. 89).
+    Archiving,
+}
+
+impl Condition {
+    /// Every condition.
+    pub const ALL: [Condition; 10] = [
+        Condition::ExplicitConsent,
+        Condition::Employment,
+        Condition::VitalInterests,
+        Condition::NotForProfit,
+        Condition::ManifestlyPublic,
+        Condition::LegalClaims,
+        Condition::SubstantialPublicInterest,
+        Condition::HealthCare,
+        Condition::PublicHealth,
+        Condition::Archiving,
+    ];
+    /// Its letter in art. 9(2).
+    pub fn letter(self) -> char {
+        match self {
+            Condition::ExplicitConsent => 'a',
+            Condition::Employment => 'b',
+            Condition::VitalInterests => 'c',
+            Condition::NotForProfit => 'd',
+            Condition::ManifestlyPublic => 'e',
+            Condition::LegalClaims => 'f',
+            Condition::SubstantialPublicInterest => 'g',
+            Condition::HealthCare => 'h',
+            Condition::PublicHealth => 'i',
+            Condition::Archiving => 'j',
+        }
+    }
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::ExplicitConsent => "explicit_consent",
+            Condition::Employment => "employment",
+            Condition::VitalInterests => "vital_interests",
+            Condition::NotForProfit => "not_for_profit",
+            Condition::ManifestlyPublic => "manifestly_public",
+            Condition::LegalClaims => "legal_claims",
+            Condition::SubstantialPublicInterest => "substantial_public_interest",
+            Condition::HealthCare => "health_care",
+            Condition::PublicHealth => "public_health",
+            Condition::Archiving => "archiving",
+        }
+    }
+    /// Parses `a`…`j`, `9(2)(a)`, `art9-2-a` or the short name.
+    pub fn parse(s: &str) -> Result<Condition> {
+        parse_lettered(
+            s,
+            &Self::ALL,
+            |c| c.letter(),
+            |c| c.name(),
+            "condition",
+            "9(2)(a)…(j) or explicit_consent, employment, vital_interests, not_for_profit, manifestly_public, legal_claims, substantial_public_interest, health_care, public_health, archiving",
+        )
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GDPR art. 9(2)({}) {}", self.letter(), self.name())
+    }
+}
+
+fn parse_lettered<T: Copy>(
+    s: &str,
+    all: &[T],
+    letter: impl Fn(T) -> char,
+    name: impl Fn(T) -> &'static str,
+    field: &'static str,
+    expected: &str,
+) -> Result<T> {
+    let t = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+    let last = t.trim_end_matches(')').chars().last();
+    all.iter()
+        .copied()
+        .find(|&v| {
+            name(v) == t
+                || (t.len() == 1 && last == Some(letter(v)))
+                || ((t.starts_with("6(") || t.starts_with("9(") || t.starts_with("art")) && last == Some(letter(v)))
+        })
+        .ok_or_else(|| Error::Invalid { field, value: shown(s), expected: expected.to_string() })
+}
+
+/// The kind of purpose a collection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurposeCategory {
+    /// Photo and video archives (press, broadcasters, museums).
+    Archive,
+    /// Investigations on lawfully obtained media.
+    Investigation,
+    /// Event photos found by participants, with their consent.
+    EventPhotos,
+    /// Identity-fraud detection.
+    FraudPrevention,
+    /// Research and statistics.
+    Research,
+}
+
+impl PurposeCategory {
+    /// Every category.
+    pub const ALL: [PurposeCategory; 5] = [
+        PurposeCategory::Archive,
+        PurposeCategory::Investigation,
+        PurposeCategory::EventPhotos,
+        PurposeCategory::FraudPrevention,
+        PurposeCategory::Research,
+    ];
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PurposeCategory::Archive => "archive",
+            PurposeCategory::Investigation => "investigation",
+            PurposeCategory::EventPhotos => "event_photos",
+            PurposeCategory::FraudPrevention => "fraud_prevention",
+            PurposeCategory::Research => "research",
+        }
+    }
+    /// Parses a short name.
+    pub fn parse(s: &str) -> Result<PurposeCategory> {
+        let t = s.trim().to_ascii_lowercase().replace('-', "_");
+        Self::ALL.iter().copied().find(|c| c.name() == t).ok_or_else(|| Error::Invalid {
+            field: "purpose-category",
+            value: shown(s),
+            expected: "archive, investigation, event_photos, fraud_prevention or research".into(),
+        })
+    }
+}
+
+/// How long a collection's data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retention {
+    /// This many days after ingestion.
+    Days(u32),
+    /// Until this date (inclusive).
+    Until(jiff::civil::Date),
+}
+
+impl Retention {
+    /// Whether data ingested at `ingested` has expired at `now`.
+    pub fn expired(&self, ingested: jiff::Timestamp, now: jiff::Timestamp) -> bool {
+        match self {
+            Retention::Days(d) => now.as_second() - ingested.as_second() >= i64::from(*d) * 86_400,
+            Retention::Until(date) => jiff::tz::TimeZone::UTC.to_datetime(now).date() > *date,
+        }
+    }
+
+    /// Checks that the period is one a controller could mean: 1 day to 100 years, or a date
+    /// between the years 2000 and 2200.
+    pub fn validate(self) -> Result<Retention> {
+        match self {
+            Retention::Days(d) if (1..=36_500).contains(&d) => Ok(self),
+            Retention::Until(date) if (2000..=2200).contains(&date.year()) => Ok(self),
+            Retention::Days(d) => Err(Error::Invalid {
+                field: "retention-days",
+                value: d.to_string(),
+                expected: "1 to 36500 days".into(),
+            }),
+            Retention::Until(date) => Err(Error::Invalid {
+                field: "retention-until",
+                value: date.to_string(),
+                expected: "a date between the years 2000 and 2200".into(),
+            }),
+        }
+    }
+}
+
+/// Validates an ISO 3166-1 alpha-2 code (two ASCII capital letters).
+pub fn parse_jurisdiction(s: &str) -> Result<String> {
+    let t = s.trim().to_ascii_uppercase();
+    if t.len() == 2 && t.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(t)
+    } else {
+        Err(Error::Invalid {
+            field: "jurisdiction",
+            value: shown(s),
+            expected: "an ISO 3166-1 alpha-2 code such as FR".into(),
+        })
+    }
+}
+
+/// What a collection must record before anything is ingested into it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Governance {
+    /// Controller's name.
+    pub controller: String,
+    /// Controller's contact (email or address).
+    pub controller_contact: String,
+    /// Purpose in plain words.
+    pub purpose: String,
+    /// Kind of purpose.
+    pub purpose_category: PurposeCategory,
+    /// Art. 6 basis.
+    pub legal_basis: LegalBasis,
+    /// Art. 9(2) condition.
+    pub condition: Condition,
+    /// Jurisdictions (ISO 3166-1 alpha-2).
+    pub jurisdictions: Vec<String>,
+    /// Retention.
+    pub retention: Retention,
+    /// DPIA reference.
+    pub dpia: String,
+}
+
+/// Governance fields as entered, possibly incomplete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GovernanceDraft {
+    /// Controller's name.
+    pub controller: Option<String>,
+    /// Controller's contact.
+    pub controller_contact: Option<String>,
+    /// Purpose.
+    pub purpose: Option<String>,
+    /// Kind of purpose.
+    pub purpose_category: Option<PurposeCategory>,
+    /// Art. 6 basis.
+    pub legal_basis: Option<LegalBasis>,
+    /// Art. 9(2) condition.
+    pub condition: Option<Condition>,
+    /// Jurisdictions.
+    pub jurisdictions: Vec<String>,
+    /// Retention.
+    pub retention: Option<Retention>,
+    /// DPIA reference.
+    pub dpia: Option<String>,
+}
+
+impl GovernanceDraft {
+    /// The flags of the fields still missing.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let blank = |o: &Option<String>| o.as_deref().is_none_or(|s| s.trim().is_empty());
+        let mut m = Vec::new();
+        if blank(&self.controller) {
+            m.push("controller");
+        }
+        if blank(&self.controller_contact) {
+            m.push("controller-contact");
+        }
+        if blank(&self.purpose) {
+            m.push("purpose");
+        }
+        if self.purpose_category.is_none() {
+            m.push("purpose-category");
+        }
+        if self.legal_basis.is_none() {
+            m.push("legal-basis");
+        }
+        if self.condition.is_none() {
+            m.push("condition");
+        }
+        if self.jurisdictions.is_empty() {
+            m.push("jurisdiction");
+        }
+        if self.retention.is_none() {
+            m.push("retention-days");
+        }
+        if blank(&self.dpia) {
+            m.push("dpia");
+        }
+        m
+    }
+
+    /// The draft with its texts trimmed and jurisdictions normalised, or the error naming the
+    /// first field that is too long, holds a control character or is not valid. Missing
+    /// fields are not an error here (see [`GovernanceDraft::missing`]).
+    pub fn validate(&self) -> Result<GovernanceDraft> {
+        let text = |field: &'static str, v: &Option<String>| -> Result<Option<String>> {
+            v.as_deref()
+                .map(|s| limits::bounded(field, s, limits::GOVERNANCE_TEXT, true).map(str::to_string))
+                .transpose()
+        };
+        if self.jurisdictions.len() > limits::JURISDICTIONS {
+            return Err(Error::Bounds {
+                field: "jurisdiction",
+                problem: format!("{} given, at most {}", self.jurisdictions.len(), limits::JURISDICTIONS),
+            });
+        }
+        let mut jurisdictions = self.jurisdictions.iter().map(|j| parse_jurisdiction(j)).collect::<Result<Vec<_>>>()?;
+        jurisdictions.dedup();
+        Ok(GovernanceDraft {
+            controller: text("controller", &self.controller)?,
+            controller_contact: text("controller-contact", &self.controller_contact)?,
+            purpose: text("purpose", &self.purpose)?,
+            purpose_category: self.purpose_category,
+            legal_basis: self.legal_basis,
+            condition: self.condition,
+            jurisdictions,
+            retention: self.retention.map(Retention::validate).transpose()?,
+            dpia: text("dpia", &self.dpia)?,
+        })
+    }
+
+    /// The complete governance record, or the error naming what is missing.
+    pub fn complete(&self, collection: &str) -> Result<Governance> {
+        match (
+            &self.controller,
+            &self.controller_contact,
+            &self.purpose,
+            self.purpose_category,
+            self.legal_basis,
+            self.condition,
+            self.retention,
+            &self.dpia,
+        ) {
+            (Some(c), Some(cc), Some(p), Some(pc), Some(lb), Some(cond), Some(r), Some(d))
+                if self.missing().is_empty() =>
+            {
+                Ok(Governance {
+                    controller: c.clone(),
+                    controller_contact: cc.clone(),
+                    purpose: p.clone(),
+                    purpose_category: pc,
+                    legal_basis: lb,
+                    condition: cond,
+                    jurisdictions: self.jurisdictions.clone(),
+                    retention: r,
+                    dpia: d.clone(),
+                })
+            }
+            _ => Err(Error::Incomplete { collection: collection.to_string(), missing: self.missing() }),
+        }
+    }
+}
