@@ -92,16 +92,15 @@ impl Catalog {
     }
 
     /// For a chain begun before entries were keyed: appends the marker that vouches for its
-    /// plain entries (once, the first time the catalog is opened with its key). Returns
-    /// whether it did.
-    pub(crate) fn vouch_for_plain_entries(&mut self) -> Result<bool> {
+    /// plain entries (in the transaction of the upgrade to schema 8). Returns whether it did.
+    pub(crate) fn vouch_for_plain_entries(&self) -> Result<bool> {
         let last = self
             .conn
             .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"), [], entry_row)
             .optional()
             .map_err(self.err())?;
         let Some(last) = last.filter(audit::is_legacy) else { return Ok(false) };
-        self.audit("gabarit", audit::KEYED_MARKER, audit::keyed_marker_detail(last.seq, &last.hash))?;
+        self.append_audit("gabarit", audit::KEYED_MARKER, audit::keyed_marker_detail(last.seq, &last.hash))?;
         Ok(true)
     }
 }

@@ -94,18 +94,11 @@ impl Catalog {
         }
     }
 
-    /// After the upgrade that introduced row codes (catalog schema 8), codes the rows that
-    /// were there before, once, and audits it; every later row gets its code when written.
-    /// Returns how many rows were coded.
-    pub(crate) fn code_rows_of_an_upgrade(&mut self) -> Result<u64> {
-        let pending: bool = self
-            .conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'rows_to_code')", [], |r| r.get(0))
-            .map_err(self.err())?;
-        if !pending {
-            return Ok(0);
-        }
-        let (n, _) = self.audited("gabarit", "records_coded", |tx| {
+    /// Codes the rows written before rows had codes (the upgrade to catalog schema 8, in its
+    /// transaction); every later row gets its code when written. Returns how many were coded.
+    pub(crate) fn code_rows(&self) -> Result<u64> {
+        let tx = self;
+        {
             let mut n = 0u64;
             let users: Vec<(u32, String, String, bool, Option<String>)> = tx
                 .rows_of("SELECT id, name, roles, disabled, password_hash FROM users WHERE mac IS NULL", |r| {
@@ -156,10 +149,8 @@ impl Catalog {
             }
             // Sessions of the older schema are simply ended: their users log in again.
             tx.conn.execute("DELETE FROM sessions WHERE mac IS NULL", []).map_err(tx.err())?;
-            tx.conn.execute("DELETE FROM meta WHERE key = 'rows_to_code'", []).map_err(tx.err())?;
-            Ok((n, serde_json::json!({"rows": n})))
-        })?;
-        Ok(n)
+            Ok(n)
+        }
     }
 
     /// Every row of a query without parameters.
@@ -171,14 +162,5 @@ impl Catalog {
         let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
         let rows = stmt.query_map([], row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
-    }
-
-    /// What opening with the key does once after an upgrade: codes the older account records
-    /// and vouches for the older audit entries. Returns whether anything was done.
-    pub fn complete_upgrade(&mut self) -> Result<bool> {
-        // The marker first: every later entry is keyed and must follow it.
-        let vouched = self.vouch_for_plain_entries()?;
-        let coded = self.code_rows_of_an_upgrade()? > 0;
-        Ok(coded || vouched)
     }
 }

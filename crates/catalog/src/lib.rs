@@ -370,10 +370,24 @@ pub(crate) fn now() -> String {
 }
 
 impl Catalog {
-    /// Opens (creating and migrating if needed) the catalog at `path`.
+    /// Opens (creating and migrating if needed) the catalog at `path`, without the data key:
+    /// enough to read records, not to change them (every change writes its authenticated audit
+    /// entry) nor to upgrade a catalog older than schema 8.
     pub fn open(path: &Path) -> Result<Catalog> {
+        Self::open_with(path, None)
+    }
+
+    /// Opens (creating and migrating if needed) the catalog at `path` with the data key.
+    pub fn open_keyed(path: &Path, key: std::sync::Arc<gabarit_crypto::DataKey>) -> Result<Catalog> {
+        Self::open_with(path, Some(key))
+    }
+
+    fn open_with(path: &Path, key: Option<std::sync::Arc<gabarit_crypto::DataKey>>) -> Result<Catalog> {
         let conn = Connection::open(path).map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
         let mut cat = Catalog { conn, path: path.to_path_buf(), key: None, audit_key: None, rows: None };
+        if let Some(key) = key {
+            cat.set_data_key(key);
+        }
         cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;")?;
         cat.conn.busy_handler(Some(wait_for_writer)).map_err(cat.err())?;
         migrations::migrate(&mut cat)?;

@@ -3,7 +3,7 @@
 
 use crate::{Catalog, Error, Result};
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: collections, sources, images, faces, templates, jobs.
     "CREATE TABLE collections (
         id INTEGER PRIMARY KEY,
@@ -206,13 +206,12 @@ const MIGRATIONS: &[&str] = &[
     // 7: images found by path (what an upload left behind is what no image points to).
     "CREATE INDEX images_uri ON images (uri);",
     // 8: controls that hold. Users, keys, grants and sessions carry an authentication code
-    // (computed with the key the first time the catalog is opened with it: `meta`); a
-    // candidate names its collection (the reviewers' queue filters by grant in SQL); archive
+    // (the rows already there are coded, and the audit entries already there vouched for, by
+    // this migration's keyed step, in its transaction: see `keyed_step`); a candidate names
+    // its collection (the reviewers' queue filters by grant in SQL); archive
     // members get URIs no plain path can collide with (`zip:` or `tar:`, the archive's path
     // with `%` and `!` escaped, `!/`, the member); background jobs record their kind's limits.
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    INSERT INTO meta (key, value) SELECT 'rows_to_code', '8' WHERE EXISTS (SELECT 1 FROM users);
-    ALTER TABLE users ADD COLUMN mac TEXT;
+    "ALTER TABLE users ADD COLUMN mac TEXT;
     ALTER TABLE api_keys ADD COLUMN mac TEXT;
     ALTER TABLE grants ADD COLUMN mac TEXT;
     ALTER TABLE sessions ADD COLUMN mac TEXT;
@@ -228,7 +227,13 @@ const MIGRATIONS: &[&str] = &[
                   AND substr(images.uri, 1, length(s.uri) + 2) = s.uri || '!/');",
 ];
 
-/// Runs the migrations the database has not seen.
+/// The migration after which a keyed step runs, in the same transaction: it needs the data
+/// key (to code the rows and vouch for the audit entries already there).
+const KEYED_AFTER: usize = 8;
+
+/// Runs the migrations the database has not seen, each in one transaction. The keyed step of
+/// migration 8 needs the data key when there is something to code: a catalog opened without it
+/// is then refused, and stays as it was.
 pub(crate) fn migrate(cat: &mut Catalog) -> Result<()> {
     let path = cat.path.clone();
     let err = |source| Error::Sqlite { path: path.clone(), source };
@@ -238,11 +243,48 @@ pub(crate) fn migrate(cat: &mut Catalog) -> Result<()> {
         return Err(Error::TooNew { path: cat.path.clone(), found: version, supported: latest });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = cat.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
-        tx.execute_batch(sql).map_err(err)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(err)?;
-        tx.commit().map_err(err)?;
+        let cat: &Catalog = cat;
+        cat.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let step = (|| -> Result<()> {
+            cat.conn.execute_batch(sql).map_err(err)?;
+            if i + 1 == KEYED_AFTER {
+                keyed_step(cat)?;
+            }
+            cat.conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(err)
+        })();
+        match step {
+            Ok(()) => cat.conn.execute_batch("COMMIT").map_err(err)?,
+            Err(e) => {
+                let _ = cat.conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
     }
+    Ok(())
+}
+
+/// Codes the account rows of a catalog made before schema 8 and vouches for its audit
+/// entries (a marker entry naming how many there are and the last one's hash); ends its web
+/// sessions. Nothing to do in a new catalog.
+fn keyed_step(cat: &Catalog) -> Result<()> {
+    let rows: i64 = cat
+        .conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys) + (SELECT COUNT(*) FROM grants)
+                  + (SELECT COUNT(*) FROM audit)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(cat.err())?;
+    if rows == 0 {
+        return Ok(());
+    }
+    if cat.audit_key.is_none() {
+        return Err(Error::Locked { path: cat.path.clone(), what: "the upgrade to catalog schema 8" });
+    }
+    cat.vouch_for_plain_entries()?;
+    let coded = cat.code_rows()?;
+    cat.append_audit("gabarit", "records_coded", serde_json::json!({"rows": coded, "schema": KEYED_AFTER}))?;
     Ok(())
 }
 

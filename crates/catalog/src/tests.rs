@@ -340,3 +340,63 @@ fn a_reviewers_queue_is_filtered_by_grant_before_its_limit() {
     });
     assert!(matches!(decided.unwrap().0, Err(Error::NotFound { .. })), "another collection's candidate");
 }
+
+/// A catalog as schema 7 left it: a user with a key and a grant, a plain-hashed audit chain.
+fn schema_7_catalog(p: &Path) -> String {
+    let conn = rusqlite::Connection::open(p).unwrap();
+    for sql in &migrations::MIGRATIONS[..7] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch("PRAGMA user_version = 7").unwrap();
+    conn.execute_batch(
+        "INSERT INTO collections (name, created_at) VALUES ('press', '2026-01-01');
+         INSERT INTO users (name, roles, created_at) VALUES ('inv', '[\"investigator\"]', '2026-01-01');
+         INSERT INTO grants (user_id, collection_id) VALUES (1, 1);",
+    )
+    .unwrap();
+    let (salt, secret) = ("00ff", "s3cret");
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("{salt}:{secret}").as_bytes()));
+    conn.execute(
+        "INSERT INTO api_keys (user_id, prefix, salt, hash, created_at) VALUES (1, 'abc', ?1, ?2, '2026-01-01')",
+        [salt, &hash],
+    )
+    .unwrap();
+    let mut prev = gabarit_governance::audit::GENESIS.to_string();
+    for seq in 1..=2u64 {
+        let detail = serde_json::json!({"n": seq});
+        let h = gabarit_governance::audit::legacy_hash(&prev, seq, "2026-01-01T00:00:00Z", "admin", "grant", &detail);
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?1, '2026-01-01T00:00:00Z', 'admin', 'grant', ?2, ?3, ?4)",
+            rusqlite::params![seq as i64, detail.to_string(), prev, h],
+        )
+        .unwrap();
+        prev = h;
+    }
+    format!("gbk_abc_{secret}")
+}
+
+#[test]
+fn an_older_catalog_is_upgraded_with_the_key_in_one_transaction_and_not_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let key = schema_7_catalog(&p);
+    assert!(matches!(Catalog::open(&p), Err(Error::Locked { .. })), "no upgrade without the key");
+    let version: i64 =
+        rusqlite::Connection::open(&p).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 7, "left as it was");
+    let cat = open_keyed_upgrade(&p);
+    assert_eq!(cat.user_for_key(&key).unwrap().as_deref(), Some("inv"));
+    assert_eq!(cat.principal("inv").unwrap().collections, [1]);
+    let (entries, broken) = cat.verify_audit(None).unwrap();
+    assert_eq!((entries, broken), (4, None), "2 plain entries, the marker vouching for them, the upgrade's entry");
+    // Rewriting the old entries now breaks the chain: the marker holds their head.
+    let raw = rusqlite::Connection::open(&p).unwrap();
+    raw.execute_batch("DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'x' WHERE seq = 1;").unwrap();
+    assert!(cat.verify_audit(None).unwrap().1.is_some());
+}
+
+fn open_keyed_upgrade(p: &Path) -> Catalog {
+    let kek = gabarit_crypto::Kek::from_bytes([7u8; 32]);
+    let key = gabarit_crypto::Keyring::create(p.with_extension("keyring.json"), &kek).unwrap();
+    Catalog::open_keyed(p, std::sync::Arc::new(key)).unwrap()
+}

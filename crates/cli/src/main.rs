@@ -1236,8 +1236,8 @@ fn write_private_file(path: &Path, key: &str) -> Result<()> {
 
 /// The data directory and the caller its API key authenticates.
 fn open_as(data: &Path) -> Result<(Store, gabarit_engine::Caller)> {
-    let key = api_key()?;
     let store = open_existing(data)?;
+    let key = api_key()?;
     let who = gabarit_engine::auth::authenticate_key(&store, &key)?;
     Ok((store, who))
 }
@@ -1388,7 +1388,7 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
     let store = open_existing(data)?;
     if let Some(ef) = args.ef_search {
         anyhow::ensure!(ef >= 1, "--ef-search must be at least 1");
-        store.set_ef_search(ef);
+        store.set_ef_search(ef)?;
     }
     let anchor_dir = args.anchor_dir.clone().unwrap_or_else(|| {
         let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
@@ -1460,7 +1460,7 @@ fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<Ex
         threshold: args.threshold,
         face: args.face,
         target_fpir: args.target_fpir,
-        suppression_threshold: Some(rights_threshold),
+        suppression_threshold: rights_threshold,
         exact: args.exact,
     };
     let governed = governed::governed_search(

@@ -124,6 +124,8 @@ pub fn governed_search(
     calibration: Option<&gabarit_inference::Calibration>,
     pack_threshold: f32,
 ) -> Result<GovernedSearch> {
+    // The collections first: nothing is analysed for a search the caller may not make.
+    may_search_in(store, who, &opts.collections)?;
     let img = analyze_query(service, who, photo)?;
     let query = photo.display().to_string();
     governed_search_faces(store, who, case_ref, purpose, &query, &img, opts, calibration, pack_threshold)
@@ -142,6 +144,36 @@ pub fn may_search(who: &Caller) -> Result<()> {
     Ok(())
 }
 
+/// Whether `who` may search these collections (by name; none: those granted to them), decided
+/// before a query photo is analysed.
+pub fn may_search_in(store: &Store, who: &Caller, collections: &[String]) -> Result<()> {
+    search_proof(store, who, collections).map(|_| ())
+}
+
+/// The proof of a search, narrowed to the collections it names (or, when it names none, to
+/// those granted to the caller), with their names.
+fn search_proof(
+    store: &Store,
+    who: &Caller,
+    collections: &[String],
+) -> Result<(gabarit_governance::Authorized<actions::Search>, Vec<String>)> {
+    let proof = who.may::<actions::Search>()?;
+    let names = if collections.is_empty() {
+        let granted = store.catalog.user(who.name())?.map(|u| u.collections).unwrap_or_default();
+        if granted.is_empty() {
+            return Err(Error::Invalid(format!("{} has no collection granted for search", who.name())));
+        }
+        granted
+    } else {
+        collections.to_vec()
+    };
+    let mut named = Vec::new();
+    for c in &names {
+        named.push((store.catalog.collection(c)?.id, c.as_str()));
+    }
+    Ok((proof.narrow(&named)?, names))
+}
+
 /// [`governed_search`] with the query photo already analysed by [`analyze_query`].
 #[allow(clippy::too_many_arguments)]
 pub fn governed_search_faces(
@@ -156,7 +188,7 @@ pub fn governed_search_faces(
     pack_threshold: f32,
 ) -> Result<GovernedSearch> {
     // Who may search at all is decided before anything about the request is looked at.
-    let proof = who.may::<actions::Search>()?;
+    who.may::<actions::Search>()?;
     let case_ref = limits::bounded("case", case_ref, limits::CASE_REF, false)?;
     let purpose = limits::bounded("purpose", purpose, limits::PURPOSE, true)?;
     if case_ref.is_empty() || purpose.is_empty() {
@@ -164,18 +196,8 @@ pub fn governed_search_faces(
     }
     let started = jiff::Timestamp::now().to_string();
     // Without --collection an investigator searches the collections granted to them.
-    let mut opts = opts.clone();
-    if opts.collections.is_empty() {
-        opts.collections = store.catalog.user(who.name())?.map(|u| u.collections).unwrap_or_default();
-        if opts.collections.is_empty() {
-            return Err(Error::Invalid(format!("{} has no collection granted for search", who.name())));
-        }
-    }
-    let mut named = Vec::new();
-    for c in &opts.collections {
-        named.push((store.catalog.collection(c)?.id, c.as_str()));
-    }
-    let proof = proof.narrow(&named)?;
+    let (proof, collections) = search_proof(store, who, &opts.collections)?;
+    let opts = SearchOptions { collections, ..opts.clone() };
     let result = search_faces(store, &proof, query, img, &opts, calibration, pack_threshold)?;
     let cands: Vec<NewCandidate> = result
         .candidates

@@ -605,7 +605,7 @@ fn container_name(names: &str, path: &Path) -> String {
 /// Ingests the inputs into the collection, as the holder of `proof`: each stored batch is
 /// audited (`ingest_batch`: the job, the images' ids, faces and templates) in its own
 /// transaction, so a run stopped at any moment leaves no stored image without its entry.
-pub fn ingest(
+pub(crate) fn ingest(
     service: &FaceService,
     store: &mut Store,
     proof: &Authorized<actions::Ingest>,
@@ -616,6 +616,8 @@ pub fn ingest(
     if !proof.covers(collection.id) {
         return Err(gabarit_catalog::Error::NotFound { kind: "collection", name: collection.name }.into());
     }
+    // The index first: a directory whose index another process holds fails before any work.
+    store.index()?;
     let listing = list_inputs(&opts.inputs, &opts.budget)?;
     let items = listing.items;
     let total = items.len() + listing.skipped.len();
@@ -697,7 +699,7 @@ pub fn ingest(
         read
     });
     let state = if result.is_ok() { "done" } else { "failed" };
-    store.index.flush()?;
+    store.index()?.flush()?;
     store.catalog.finish_job(job, state)?;
     result?;
     let secs = started.elapsed().as_secs_f64();
@@ -826,7 +828,7 @@ fn store_batch(
                 }
                 report.faces += img.faces.len();
                 report.usable_faces += img.faces.iter().filter(|f| f.quality.usable).count();
-                let mut index = store.index.write();
+                let mut index = store.index()?.write();
                 for (face_id, v) in template_faces.iter().zip(&vectors) {
                     index.insert(*face_id, collection_id, v)?;
                     report.templates += 1;

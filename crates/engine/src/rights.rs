@@ -107,7 +107,7 @@ fn request_template(service: &FaceService, photo: &Path) -> Result<(Vec<f32>, St
 }
 
 fn find(store: &Store, scope: &Scope, template: &[f32], threshold: f32) -> Result<Vec<RightsMatch>> {
-    let hits = store.index.search_threshold(template, threshold, None)?;
+    let hits = store.index()?.search_threshold(template, threshold, None)?;
     let mut out = Vec::with_capacity(hits.len());
     for h in hits {
         let f = store.catalog.face(scope, h.id)?;
@@ -231,7 +231,7 @@ pub fn plan_erasure(
     check_kind(&req, &["erasure"])?;
     let (template, sha) = request_template(service, photo)?;
     let matches = find(store, proof.scope(), &template, threshold)?;
-    let templates_searched = store.index.len() as u64;
+    let templates_searched = store.index()?.len() as u64;
     let faces: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
     let report = report(store, request, &sha, threshold, templates_searched, matches)?;
     let Some(n) = confirm else { return Ok((report, None)) };
@@ -285,7 +285,7 @@ fn finish_deletion(
         }
     }
     store.catalog.purge_free_pages()?;
-    let mut index = store.index.write();
+    let mut index = store.index()?.write();
     for id in faces {
         index.remove(id)?;
     }
@@ -363,20 +363,23 @@ pub fn object(
 }
 
 /// The suppression templates, as vectors.
-pub fn suppression_vectors(store: &Store) -> Result<Vec<Vec<f32>>> {
+pub(crate) fn suppression_vectors(store: &Store) -> Result<Vec<Vec<f32>>> {
     Ok(store.catalog.suppressions()?.into_iter().map(|(v, s)| gabarit_index::quant::dequantize(&v, s)).collect())
 }
 
 /// Faces hidden by objections: every stored face matching a suppression template.
-pub fn suppressed_faces(store: &Store, threshold: f32) -> Result<std::sync::Arc<std::collections::HashSet<u64>>> {
+pub(crate) fn suppressed_faces(
+    store: &Store,
+    threshold: f32,
+) -> Result<std::sync::Arc<std::collections::HashSet<u64>>> {
     let suppressions = store.catalog.suppression_count()?;
     if suppressions == 0 {
         return Ok(Default::default());
     }
-    store.index.suppressed_faces(suppressions, threshold, || {
+    store.index()?.suppressed_faces(suppressions, threshold, || {
         let mut out = std::collections::HashSet::new();
         for v in suppression_vectors(store)? {
-            out.extend(store.index.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
+            out.extend(store.index()?.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
         }
         Ok(out)
     })

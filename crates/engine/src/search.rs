@@ -27,9 +27,9 @@ pub struct SearchOptions {
     pub face: Option<usize>,
     /// FPIR target for the suggested threshold at the current gallery size.
     pub target_fpir: f64,
-    /// Faces matching a suppression template (objection) at this threshold are never
-    /// returned; `None` disables the check (only for tests of the raw search).
-    pub suppression_threshold: Option<f32>,
+    /// Faces matching a suppression template (objection) at this similarity are never
+    /// returned (the pack's rights threshold): objections always hold.
+    pub suppression_threshold: f32,
     /// Scan every template instead of walking the graph index.
     pub exact: bool,
 }
@@ -139,7 +139,7 @@ pub(crate) fn search_faces(
     let names: Vec<String> = searched.iter().map(|c| c.collection.name.clone()).collect();
     let ids: Option<Vec<u32>> = scope.collections().map(|_| searched.iter().map(|c| c.collection.id).collect());
     // The index mirrors the catalog's templates and counts them without a table scan.
-    let gallery_size = store.index.count(ids.as_deref()) as u64;
+    let gallery_size = store.index()?.count(ids.as_deref()) as u64;
     if img.faces.is_empty() {
         return Err(Error::Invalid(format!("{query}: no face found in the query photo")));
     }
@@ -153,10 +153,7 @@ pub(crate) fn search_faces(
         )));
     }
     let threshold = opts.threshold.unwrap_or(pack_threshold);
-    let hidden = match opts.suppression_threshold {
-        Some(t) => crate::rights::suppressed_faces(store, t)?,
-        None => Default::default(),
-    };
+    let hidden = crate::rights::suppressed_faces(store, opts.suppression_threshold)?;
     let mut faces = Vec::new();
     let mut candidates = Vec::new();
     for (index, face) in img.faces.iter().enumerate() {
@@ -166,9 +163,9 @@ pub(crate) fn search_faces(
         let Some(template) = &face.template else { continue };
         let k = opts.top_k + hidden.len();
         let hits = if opts.exact {
-            store.index.search_exact(&template.0, k, ids.as_deref())?
+            store.index()?.search_exact(&template.0, k, ids.as_deref())?
         } else {
-            store.index.search(&template.0, k, ids.as_deref())?
+            store.index()?.search(&template.0, k, ids.as_deref())?
         };
         let mut n = 0;
         for hit in hits.into_iter().filter(|h| h.score >= threshold && !hidden.contains(&h.id)) {
@@ -222,7 +219,7 @@ pub(crate) fn search_faces(
         threshold,
         fpir_threshold: calibration.map(|c| c.threshold_for_fpir(opts.target_fpir, gallery_size.max(1))),
         target_fpir: opts.target_fpir,
-        exhaustive: opts.exact || store.index.is_exhaustive(),
+        exhaustive: opts.exact || store.index()?.is_exhaustive(),
         faces,
         candidates,
     })
@@ -230,7 +227,7 @@ pub(crate) fn search_faces(
 
 /// Reads the bytes behind a catalog URI: a file, or a member of a zip or tar archive (see
 /// [`crate::walk`] for the URI form).
-pub fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
+pub(crate) fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
     let too_big = || Error::Invalid(format!("{uri}: larger than {} bytes", limits.max_file_bytes));
     match crate::walk::Stored::parse(uri) {
         crate::walk::Stored::File(path) => {
@@ -281,24 +278,8 @@ pub fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
     }
 }
 
-/// Writes a crop of each candidate's face (the box with a quarter of margin) as JPEG into
-/// `dir`, named `q<face>-r<rank>-face<id>.jpg`; returns the files written.
-pub fn write_crops(candidates: &[Candidate], dir: &Path, limits: &DecodeLimits) -> Result<Vec<std::path::PathBuf>> {
-    fs_err::create_dir_all(dir).map_err(Error::Io)?;
-    let mut written = Vec::new();
-    for c in candidates {
-        let rgb = source_pixels(&c.path, c.video.as_ref(), limits)?;
-        let crop = face_crop(&rgb, &c.bbox);
-        let at = c.video.as_ref().map(|p| format!("-t{:.3}", p.time_s)).unwrap_or_default();
-        let path = dir.join(format!("q{}-r{}-face{}{at}.jpg", c.query_face, c.rank, c.face_id));
-        crop.save(&path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
 /// The pixels a stored face's box refers to: the photo (upright), or the video's frame.
-pub fn source_pixels(uri: &str, video: Option<&VideoPlace>, limits: &DecodeLimits) -> Result<image::RgbImage> {
+pub(crate) fn source_pixels(uri: &str, video: Option<&VideoPlace>, limits: &DecodeLimits) -> Result<image::RgbImage> {
     match video {
         None => {
             let bytes = read_uri(uri, limits)?;
@@ -311,7 +292,7 @@ pub fn source_pixels(uri: &str, video: Option<&VideoPlace>, limits: &DecodeLimit
 }
 
 /// The face's box with a quarter of its size as margin, clipped to the image.
-pub fn face_crop(img: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
+pub(crate) fn face_crop(img: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let m = 0.25 * bbox.width().max(bbox.height());
     let x1 = (bbox.x1 - m).clamp(0.0, w - 1.0) as u32;
@@ -322,14 +303,14 @@ pub fn face_crop(img: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
 }
 
 /// JPEG bytes of an image.
-pub fn jpeg(img: &image::RgbImage) -> Result<Vec<u8>> {
+pub(crate) fn jpeg(img: &image::RgbImage) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Jpeg).map_err(|e| Error::Invalid(format!("JPEG encoding: {e}")))?;
     Ok(out.into_inner())
 }
 
 /// The sampled frame a video candidate was found in, at the size its box refers to.
-pub fn video_frame(path: &str, place: &VideoPlace) -> Result<image::RgbImage> {
+pub(crate) fn video_frame(path: &str, place: &VideoPlace) -> Result<image::RgbImage> {
     let invalid = |e: gabarit_video::Error| Error::Invalid(e.to_string());
     let info = gabarit_video::probe(Path::new(path), &gabarit_video::VideoLimits::default()).map_err(invalid)?;
     let max_side = place.frame_width.max(place.frame_height);

@@ -317,13 +317,22 @@ impl SharedIndex {
 pub struct Store {
     /// The catalog.
     pub(crate) catalog: Catalog,
-    /// The vector index (shared with the other handles of this data directory).
-    pub(crate) index: SharedIndex,
+    /// The vector index (shared with the other handles of this data directory), opened the
+    /// first time a use case needs it: commands that touch only accounts, collections or the
+    /// audit log run while a server holds the index.
+    index: Arc<LazyIndex>,
     /// Its kind.
     index_kind: IndexKind,
     root: PathBuf,
     keyring: PathBuf,
     key: Arc<DataKey>,
+}
+
+/// The index of a store and its handles: opened once, by the first that needs it.
+#[derive(Default)]
+struct LazyIndex {
+    opened: std::sync::OnceLock<SharedIndex>,
+    opening: std::sync::Mutex<()>,
 }
 
 /// The data key as the index's record cipher.
@@ -397,7 +406,10 @@ impl Store {
     pub fn create_with(root: &Path, kek: &Kek, kind: IndexKind) -> Result<Store> {
         private::create_dir(root)?;
         let kind_file = root.join("index-kind");
-        if root.join("catalog.db").exists() {
+        let fresh = !root.join("catalog.db").exists();
+        if fresh {
+            private::write_file(&kind_file, format!("{}\n", kind.name()).as_bytes())?;
+        } else {
             let existing = Self::kind_of(root)?;
             if existing != kind {
                 return Err(Error::Invalid(format!(
@@ -407,20 +419,20 @@ impl Store {
                     kind.name()
                 )));
             }
-        } else {
-            private::write_file(&kind_file, format!("{}\n", kind.name()).as_bytes())?;
-            // SQLite creates its WAL and shared-memory files with the database's mode.
-            private::write_file(&root.join("catalog.db"), b"")?;
         }
         let keyring = root.join("keyring.json");
         if !keyring.exists() {
-            if root.join("catalog.db").exists() {
+            if !fresh {
                 return Err(Error::Invalid(format!(
                     "{}: a catalog without a keyring cannot be encrypted in place",
                     root.display()
                 )));
             }
             Keyring::create(&keyring, kek).map_err(crypto_err)?;
+        }
+        if fresh {
+            // SQLite creates its WAL and shared-memory files with the database's mode.
+            private::write_file(&root.join("catalog.db"), b"")?;
         }
         Self::open(root, kek)
     }
@@ -444,13 +456,28 @@ impl Store {
         }
         let key = Arc::new(Keyring::open(&keyring, kek).map_err(crypto_err)?);
         private::restrict(root)?;
-        let mut catalog = Catalog::open(&root.join("catalog.db"))?;
-        catalog.set_data_key(key.clone());
-        if catalog.complete_upgrade()? {
-            tracing::info!("catalog upgraded: older account records and audit entries are now authenticated");
-        }
-        let cipher = || -> Arc<dyn RecordCipher> { Arc::new(Sealer(key.clone())) };
+        let catalog = Catalog::open_keyed(&root.join("catalog.db"), key.clone())?;
         let index_kind = Self::kind_of(root)?;
+        Ok(Store { catalog, index: Arc::default(), index_kind, root: root.to_path_buf(), keyring, key })
+    }
+
+    /// The vector index, opened on first use: checked against the catalog, and rebuilt from
+    /// the catalog's templates when it is behind (a crash between the two) or unreadable.
+    pub(crate) fn index(&self) -> Result<&SharedIndex> {
+        if let Some(index) = self.index.opened.get() {
+            return Ok(index);
+        }
+        let _opening = self.index.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(index) = self.index.opened.get() {
+            return Ok(index);
+        }
+        let index = self.open_index()?;
+        Ok(self.index.opened.get_or_init(|| SharedIndex::new(index)))
+    }
+
+    fn open_index(&self) -> Result<Index> {
+        let (root, catalog, index_kind) = (&self.root, &self.catalog, self.index_kind);
+        let cipher = || -> Arc<dyn RecordCipher> { Arc::new(Sealer(self.key.clone())) };
         let index_dir = index_kind.dir(root);
         let opened = index_kind.open(&index_dir, cipher());
         let expected = catalog.template_count(None)?;
@@ -495,13 +522,12 @@ impl Store {
             }
             index.flush()?;
         }
-        Ok(Store { catalog, index: SharedIndex::new(index), index_kind, root: root.to_path_buf(), keyring, key })
+        Ok(index)
     }
 
     /// Another handle on the same data directory: its own catalog connection, the same index.
     pub fn handle(&self) -> Result<Store> {
-        let mut catalog = Catalog::open(&self.root.join("catalog.db"))?;
-        catalog.set_data_key(self.key.clone());
+        let catalog = Catalog::open_keyed(&self.root.join("catalog.db"), self.key.clone())?;
         Ok(Store {
             catalog,
             index: self.index.clone(),
@@ -522,15 +548,22 @@ impl Store {
         self.index_kind
     }
 
-    /// Templates the index holds (a count: no record).
-    pub fn templates_held(&self) -> usize {
-        self.index.len()
+    /// Templates the index holds (a count: no record); opens the index.
+    pub fn templates_held(&self) -> Result<usize> {
+        Ok(self.index()?.len())
+    }
+
+    /// Opens the index now (a server does at start, so that it holds it from then on and
+    /// reports a problem before it serves).
+    pub fn open_index_now(&self) -> Result<()> {
+        self.index().map(|_| ())
     }
 
     /// Sets the breadth of graph searches (more: better recall, slower); no effect on an exact
-    /// index.
-    pub fn set_ef_search(&self, ef: usize) {
-        self.index.set_ef_search(ef);
+    /// index. Opens the index.
+    pub fn set_ef_search(&self, ef: usize) -> Result<()> {
+        self.index()?.set_ef_search(ef);
+        Ok(())
     }
 
     /// How many background jobs are in each state (counts: no record).

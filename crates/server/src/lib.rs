@@ -84,6 +84,7 @@ impl AppState {
         calibration: Option<Calibration>,
         opts: &ServerOptions,
     ) -> gabarit_engine::Result<Self> {
+        store.open_index_now()?;
         let permits = service.config().workers.max(1) * 2;
         Ok(AppState {
             analysing: tokio::sync::Semaphore::new(permits),

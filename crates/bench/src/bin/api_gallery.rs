@@ -360,7 +360,7 @@ fn main() -> Result<()> {
     let t = Instant::now();
     let store = Store::open(root, &kek)?;
     let open_s = t.elapsed().as_secs_f64();
-    let held = store.templates_held();
+    let held = store.templates_held()?;
     drop(store);
     let mut catalog = Catalog::open(&root.join("catalog.db"))?;
     catalog.set_data_key(key.clone());

@@ -93,6 +93,12 @@ fn one_reviewer_cannot_confirm_alone() {
         let out = run(as_user(&data, user).args(["review", decision, &candidate]));
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out))
     };
+    // A reviewer decides only on the candidates of collections granted to them.
+    let (code, _) = review("rita", "confirm");
+    assert_eq!(code, Some(2), "rita is not granted press yet");
+    for reviewer in ["rita", "raoul"] {
+        assert!(run(as_user(&data, "admin").args(["user", "grant", reviewer, "press"])).status.success());
+    }
     let (code, text) = review("rita", "confirm");
     assert_eq!(code, Some(0));
     assert!(text.contains("not confirmed"), "{text}");

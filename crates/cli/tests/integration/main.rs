@@ -15,6 +15,7 @@ mod governance;
 mod install;
 mod parity;
 mod rights;
+mod routes;
 mod server;
 mod verification;
 mod video;

@@ -99,50 +99,6 @@ pub(crate) fn photo_form(photo: &[u8], name: &str) -> multipart::Form {
     multipart::Form::new().part("image", multipart::Part::bytes(photo.to_vec()).file_name(name.to_string()))
 }
 
-/// A well-formed JSON body for each route that takes one (a malformed body would be refused
-/// before the policy is asked).
-fn valid_body(path: &str) -> Value {
-    match path {
-        "/api/v1/candidates/{id}/review" => serde_json::json!({"decision": "confirm"}),
-        "/api/v1/jobs" => serde_json::json!({"collection": "press", "paths": ["/nonexistent"]}),
-        "/api/v1/queries/{id}/search" => serde_json::json!({"case_ref": "CASE-7", "purpose": "test", "face": 0}),
-        "/api/v1/users" => serde_json::json!({"name": "newcomer", "roles": ["reviewer"]}),
-        "/api/v1/users/{name}/grants" => serde_json::json!({"collection": "press"}),
-        "/api/v1/collections" => serde_json::json!({"name": "extra", "governance": {}}),
-        "/api/v1/rights" => {
-            serde_json::json!({"kind": "access", "requester": "R-9", "verification": "v", "received_on": "2026-11-02"})
-        }
-        _ => serde_json::json!({}),
-    }
-}
-
-/// Who the core's policy lets through each route: a user who may, one who may not.
-fn allowed_and_refused(method: &str, path: &str) -> (&'static str, Option<&'static str>) {
-    match (method, path) {
-        ("get", "/api/v1/me" | "/api/v1/collections" | "/api/v1/collections/{name}") => ("rita", None),
-        ("post", "/api/v1/collections") => ("cur", Some("inv")),
-        ("post", "/api/v1/search" | "/api/v1/queries" | "/api/v1/queries/{id}/search") => ("inv", Some("dora")),
-        ("post", "/api/v1/candidates/{id}/review") => ("rita", Some("inv")),
-        ("get", "/api/v1/images/{id}" | "/api/v1/images/{id}/file" | "/api/v1/faces/{id}/crop") => {
-            ("cur", Some("rita"))
-        }
-        ("get" | "post", "/api/v1/users") | ("post", "/api/v1/users/{name}/keys" | "/api/v1/users/{name}/grants") => {
-            ("admin", Some("inv"))
-        }
-        ("get", "/api/v1/audit" | "/api/v1/audit/verify" | "/api/v1/reports/processing")
-        | ("get" | "post", "/api/v1/rights")
-        | ("post", "/api/v1/rights/{id}/access" | "/api/v1/rights/{id}/erase" | "/api/v1/rights/{id}/object")
-        | ("post", "/api/v1/retention/run") => ("dora", Some("inv")),
-        ("delete", "/api/v1/session") => ("rita", None),
-        ("get" | "post", "/api/v1/jobs")
-        | ("get", "/api/v1/jobs/{id}")
-        | ("post", "/api/v1/collections/{name}/uploads")
-        | ("put", "/api/v1/collections/{name}/governance") => ("cur", Some("inv")),
-        ("get", "/api/v1/candidates" | "/api/v1/candidates/{id}") => ("raoul", Some("inv")),
-        (m, other) => panic!("{m} {other} has no row in the security table: add one"),
-    }
-}
-
 fn fmr_of(candidate: &Value) -> f64 {
     candidate["false_match_rate"].as_f64().unwrap()
 }
@@ -151,77 +107,6 @@ pub(crate) fn error_code(resp: reqwest::blocking::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().unwrap_or_else(|e| panic!("a JSON error body was expected ({status}): {e}"));
     (status, body["error"]["code"].as_str().unwrap_or_else(|| panic!("{body}")).to_string())
-}
-
-#[test]
-fn every_route_refuses_without_a_key_or_with_a_role_that_may_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let (data, keys) = gallery(dir.path());
-    let server = start(&data, &[]);
-    let http = Client::new();
-    let spec: Value = http.get(format!("{}/api/v1/openapi.json", server.base)).send().unwrap().json().unwrap();
-    assert!(spec["openapi"].as_str().unwrap().starts_with("3."), "{}", spec["openapi"]);
-    // Small bodies: a server refusing a request does not read a large one.
-    let photo = b"not a photo".to_vec();
-    let governance = collection_governance(&http, &server.base, &keys["cur"]);
-    let mut checked = 0;
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            if (method.as_str(), path.as_str()) == ("post", "/api/v1/session") {
-                continue; // logging in is how one gets a session (tested below)
-            }
-            let url = format!("{}{}", server.base, path.replace("{id}", "1").replace("{name}", "press"));
-            let request = |key: Option<&str>| {
-                let mut r = match method.as_str() {
-                    "get" => http.get(&url),
-                    // Multipart bodies sent whole with a length (a streamed body may still be
-                    // sending when the server has refused and closed the connection).
-                    "post" if path == "/api/v1/search" => {
-                        multipart_whole(http.post(&url), "image", &photo, &[("case_ref", "C"), ("purpose", "p")])
-                    }
-                    "post" if path.ends_with("/uploads") => multipart_whole(http.post(&url), "file", &photo, &[]),
-                    "post" if path.contains("/rights/{id}/") || path == "/api/v1/queries" => {
-                        multipart_whole(http.post(&url), "image", &photo, &[])
-                    }
-                    "post" => http.post(&url).json(&valid_body(path)),
-                    "delete" => http.delete(&url),
-                    "put" => http.put(&url).json(&governance), // unchanged: later routes still ingest
-                    other => panic!("{other} {path}: add it to the test"),
-                };
-                if let Some(k) = key {
-                    r = r.header("X-Api-Key", k);
-                }
-                r.send().unwrap()
-            };
-            assert_eq!(error_code(request(None)), (401, "unauthenticated".into()), "{method} {path} without a key");
-            let forged = "gbk_000000000000_00000000000000000000000000000000";
-            assert_eq!(error_code(request(Some(forged))), (401, "invalid_key".into()), "{method} {path} forged key");
-            let (allowed, refused) = allowed_and_refused(method, path);
-            if let Some(user) = refused {
-                assert_eq!(
-                    error_code(request(Some(&keys[user]))),
-                    (403, "forbidden".into()),
-                    "{method} {path} as {user}"
-                );
-            }
-            let ok = request(Some(&keys[allowed]));
-            assert!(
-                ok.status().as_u16() != 401 && ok.status().as_u16() != 403,
-                "{method} {path} as {allowed}: {}",
-                ok.status()
-            );
-            checked += 1;
-        }
-    }
-    assert_eq!(checked, 32, "every route of the API is in the spec and was checked");
-    // Public: health, metrics (counts, never ids or people), the spec itself.
-    assert_eq!(http.get(format!("{}/healthz", server.base)).send().unwrap().text().unwrap(), "ok\n");
-    let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
-    assert!(metrics.contains("gabarit_templates 30"), "{metrics}");
-    assert!(
-        metrics.contains(r#"gabarit_http_requests_total{method="GET",route="/api/v1/users",status="403"} 1"#),
-        "{metrics}"
-    );
 }
 
 /// POSTs a multipart search with an `image` of `size` bytes over a raw socket, writing from
@@ -311,7 +196,7 @@ fn search_review_and_bad_uploads_over_http() {
         .header("X-Api-Key", &keys["rita"])
         .send()
         .unwrap();
-    assert_eq!(error_code(refused), (403, "forbidden".into()));
+    assert_eq!(error_code(refused), (404, "not_found".into()), "a candidate outside her grants does not exist for her");
     let shown = get(&format!("/api/v1/candidates/{candidate}"), "raoul");
     assert_eq!(shown["image_id"], candidates[0]["image_id"], "{shown}");
     assert_eq!(shown["gallery_size"], found["gallery_size"], "{shown}");
@@ -324,6 +209,14 @@ fn search_review_and_bad_uploads_over_http() {
     );
     let fmr = shown["false_match_rate"].as_f64().unwrap();
     assert!(fmr > 0.0 && fmr < 1e-3, "a genuine pair's score is rare among impostors: {fmr}");
+    // Granted press (at once, over the API), rita may decide too.
+    let granted = http
+        .post(format!("{}/api/v1/users/rita/grants", server.base))
+        .header("X-Api-Key", &keys["admin"])
+        .json(&serde_json::json!({"collection": "press"}))
+        .send()
+        .unwrap();
+    assert_eq!(granted.status().as_u16(), 200);
     assert_eq!(review("rita")["confirmed"], false);
     assert_eq!(review("raoul")["confirmed"], true);
     let shown = get(&format!("/api/v1/candidates/{candidate}"), "raoul");
@@ -711,7 +604,7 @@ pub(crate) fn wait_for_job(http: &Client, base: &str, key: &str, id: u64, wait: 
     }
 }
 
-fn collection_governance(http: &Client, base: &str, key: &str) -> Value {
+pub(crate) fn collection_governance(http: &Client, base: &str, key: &str) -> Value {
     let v: Value =
         http.get(format!("{base}/api/v1/collections/press")).header("X-Api-Key", key).send().unwrap().json().unwrap();
     v["governance"].clone()

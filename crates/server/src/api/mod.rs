@@ -125,7 +125,7 @@ async fn track(State(state): Shared, req: Request, next: Next) -> Response {
 async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
     let (templates, jobs) = {
         let store = state.store()?;
-        (store.templates_held() as u64, store.job_counts()?)
+        (store.templates_held()? as u64, store.job_counts()?)
     };
     state.metrics.templates.set(templates);
     for name in ["queued", "running", "done", "failed"] {

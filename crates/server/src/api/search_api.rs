@@ -44,6 +44,9 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
             other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
         }
     }
+    // The collections first: no photo is analysed for a search the caller may not make.
+    let (st, caller, collections) = (state.clone(), who.clone(), opts.collections.clone());
+    blocking(move || Ok(governed::may_search_in(&*st.store()?, &caller, &collections)?)).await?;
     let upload = form.image_file()?;
     // First the models (at most 2 × workers photos at once), then the index (one search per
     // core at once, first come first served).
@@ -91,7 +94,7 @@ fn default_search(state: &AppState) -> SearchOptions {
         threshold: None,
         face: None,
         target_fpir: 1e-3,
-        suppression_threshold: Some(state.rights_threshold),
+        suppression_threshold: state.rights_threshold,
         exact: false,
     }
 }

