@@ -42,6 +42,12 @@ else
   cargo test --release --locked --workspace --no-fail-fast
 fi
 
+step "the HTTP API under schemathesis, with each role's key (no 5xx, no undeclared status, no response off its schema)"
+bash scripts/api-fuzz.sh
+
+step "fuzzing (cargo-fuzz, libFuzzer, no sanitizer on stable; ${FUZZ_SECONDS:-20} s per target)"
+bash scripts/fuzz.sh
+
 step "accuracy on ../shared/eval and ../shared/fixtures (skipped cleanly when absent)"
 shared="${GABARIT_SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p test-artifacts

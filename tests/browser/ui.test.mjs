@@ -355,15 +355,20 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     assert.equal(await page.locator(`li.to-review[data-candidate="${candidate}"]`).count(), 0, 'the confirmed candidate is no longer awaiting review');
     await logout();
 
-    // --- A DPO opens an erasure request, runs access with the requester's photo, erases.
+    // --- A DPO answers an access request, then an erasure request of the same person.
     await login('dora');
-    await page.getByRole('heading', { name: 'Rights requests' }).waitFor();
-    await page.getByLabel('Kind', { exact: true }).selectOption('erasure');
-    await page.getByLabel('Requester', { exact: true }).fill('REQ-2026-001');
-    await page.getByLabel('Identity verified by').fill('ID card checked at the desk');
-    await page.getByRole('button', { name: 'Open the request' }).click();
-    await page.getByRole('heading', { name: /^Rights request \d+$/ }).waitFor();
-    await page.getByLabel("Requester's photo").setInputFiles(sample('obama.jpg'));
+    const openRequest = async (kind, requester) => {
+      await menu('Rights requests').click();
+      await page.getByRole('heading', { name: 'Rights requests' }).waitFor();
+      await page.getByLabel('Kind', { exact: true }).selectOption(kind);
+      await page.getByLabel('Requester', { exact: true }).fill(requester);
+      await page.getByLabel('Identity verified by').fill('ID card checked at the desk');
+      await page.getByRole('button', { name: 'Open the request' }).click();
+      await page.getByRole('heading', { name: /^Rights request \d+$/ }).waitFor();
+      await page.getByLabel("Requester's photo").setInputFiles(sample('obama.jpg'));
+    };
+    await openRequest('access', 'REQ-2026-001');
+    assert.equal(await page.getByRole('button', { name: 'Plan the erasure' }).count(), 0, 'an access request is answered by access only');
     await page.getByRole('button', { name: 'Run access' }).click();
     await page.getByRole('heading', { name: /^Access report/ }).waitFor();
     const reported = await page.locator('table.matches td.path').allInnerTexts();
@@ -374,6 +379,8 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     assert.deepEqual(report.matches.map((m) => basename(m.path)).sort(), reported.map((p) => basename(p)).sort(), 'the download is the report shown');
     await screenshot('rights-access');
 
+    await openRequest('erasure', 'REQ-2026-002');
+    assert.equal(await page.getByRole('button', { name: 'Run access' }).count(), 0, 'an erasure request is not answered by access');
     await page.getByRole('button', { name: 'Plan the erasure' }).click();
     await page.getByRole('heading', { name: /^Erasure plan: \d+ faces?$/ }).waitFor();
     // The counts erased must be what the plan listed (not a fixed number: the threshold decides).
@@ -389,7 +396,7 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await erase.click();
     // The erasure runs as a job: the page shows it at work, then done (polled every 500 ms).
     await page.getByRole('status').getByText(/^Erasure job \d+ (queued|running)/).waitFor();
-    assert.ok(await page.getByRole('button', { name: 'Run access' }).isDisabled(), 'no other action while the erasure runs');
+    assert.ok(await page.getByRole('button', { name: 'Plan the erasure' }).isDisabled(), 'no other action while the erasure runs');
     await page.getByRole('status').getByText(/^Done: erasure job \d+ finished/).waitFor({ timeout: 120_000 });
     await page.getByRole('heading', { name: 'Erased' }).waitFor();
     const erased = page.locator('.erased');
@@ -401,9 +408,8 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     assert.match(await page.locator('dl.facts').innerText(), /Status\s+done/, 'the request is shown closed');
     await screenshot('rights-erased');
 
-    await page.getByRole('button', { name: 'Run access' }).click();
-    await page.getByRole('heading', { name: 'Access report: 0 faces' }).waitFor();
-    assert.match(await page.locator('.empty-report').innerText(), /No face of the requester was found/);
+    await page.getByRole('button', { name: 'Plan the erasure' }).click();
+    await page.getByRole('heading', { name: 'Erasure plan: nothing to erase' }).waitFor();
     await screenshot('rights-access-empty');
 
     // --- The audit chain, verified with one click.

@@ -195,7 +195,7 @@ fn read_listed(
 }
 
 /// Reads at most `max` bytes; more is an error (a bomb or an unexpected giant).
-fn read_limited(r: impl Read, max: u64, uri: &str) -> std::result::Result<Vec<u8>, (String, String)> {
+pub(crate) fn read_limited(r: impl Read, max: u64, uri: &str) -> std::result::Result<Vec<u8>, (String, String)> {
     let mut buf = Vec::new();
     r.take(max + 1).read_to_end(&mut buf).map_err(|e| ("io".to_string(), format!("{uri}: {e}")))?;
     if buf.len() as u64 > max {

@@ -313,6 +313,87 @@ fn list_tar(archive: &Path, listing: &mut Listing) -> Result<()> {
     Ok(())
 }
 
+/// Lists a zip or tar archive as ingestion does and reads each listed member as ingestion
+/// reads it, within `limits.max_file_bytes` (for checks and fuzzing; nothing is decoded).
+/// Returns each member's URI with its size in bytes, or why it was not read (`code: message`,
+/// the codes ingestion reports), in listing order; members skipped by the listing come last.
+pub fn read_archive(
+    path: &Path,
+    limits: &gabarit_media::DecodeLimits,
+) -> Result<Vec<(String, std::result::Result<usize, String>)>> {
+    use crate::ingest::{read_limited, tar_reader};
+    let mut listing = Listing::default();
+    if is_zip(path) {
+        list_zip(path, &mut listing)?;
+    } else if is_tar(path) {
+        list_tar(path, &mut listing)?;
+    } else {
+        return Err(Error::Invalid(format!("{}: not a zip or tar archive", path.display())));
+    }
+    let failed = |code: &str, message: String| Err(format!("{code}: {message}"));
+    let read =
+        |r: std::result::Result<Vec<u8>, (String, String)>| r.map(|b| b.len()).map_err(|(c, m)| format!("{c}: {m}"));
+    let in_archive = |uri: &str| {
+        failed("video_in_archive", format!("{uri}: videos inside archives are not read; extract the archive"))
+    };
+    let max = limits.max_file_bytes;
+    let mut out = Vec::new();
+    if is_zip(path) {
+        let f = fs_err::File::open(path).map_err(Error::Io)?;
+        let mut zip = zip::ZipArchive::new(f).map_err(|e| io_err(path, e))?;
+        for item in listing.items {
+            let Location::Zip { index, .. } = item.location else { continue };
+            let outcome = if has_video_extension(Path::new(&item.uri)) {
+                in_archive(&item.uri)
+            } else {
+                match zip.by_index(index) {
+                    Ok(entry) if entry.size() > max => failed(
+                        "file_too_large",
+                        format!("{}: declares {} bytes, over the limit of {max}", item.uri, entry.size()),
+                    ),
+                    Ok(entry) => read(read_limited(entry, max, &item.uri)),
+                    Err(e) => failed("corrupt_archive", format!("{}: {e}", item.uri)),
+                }
+            };
+            out.push((item.uri, outcome));
+        }
+    } else {
+        // As ingestion: the archive is read once, front to back, for all its members.
+        let mut by_position: std::collections::HashMap<usize, String> = listing
+            .items
+            .into_iter()
+            .filter_map(|it| match it.location {
+                Location::Tar { position, .. } => Some((position, it.uri)),
+                Location::File { .. } | Location::Zip { .. } => None,
+            })
+            .collect();
+        let mut read_members = Vec::new();
+        let mut tar = tar_reader(path)?;
+        for (position, entry) in tar.entries().map_err(|e| io_err(path, e))?.enumerate() {
+            let Ok(entry) = entry else { break };
+            let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+            let Some(uri) = by_position.remove(&position) else { continue };
+            let outcome = if has_video_extension(Path::new(&name)) {
+                in_archive(&uri)
+            } else if entry.header().size().unwrap_or(u64::MAX) > max {
+                failed("file_too_large", format!("{uri}: over the limit of {max} bytes"))
+            } else {
+                read(read_limited(entry, max, &uri))
+            };
+            read_members.push((position, uri, outcome));
+        }
+        // Entries listed before but unreadable now (a truncated archive).
+        for (position, uri) in by_position {
+            let message = format!("{uri}: could not be read from the archive");
+            read_members.push((position, uri, failed("corrupt_archive", message)));
+        }
+        read_members.sort_by_key(|(position, ..)| *position);
+        out.extend(read_members.into_iter().map(|(_, uri, outcome)| (uri, outcome)));
+    }
+    out.extend(listing.skipped.into_iter().map(|s| (s.uri, Err(format!("{}: {}", s.code, s.message)))));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,8 @@
 
 mod api;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jobs;
 mod metrics;
 mod queries;

@@ -156,12 +156,21 @@ pub fn probe(path: &Path, limits: &VideoLimits) -> Result<VideoInfo> {
     if !out.status.success() {
         return Err(Error::Corrupt { path: name, reason: first_line(&out.stderr) });
     }
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+    parse_probe(&name, &out.stdout, &out.stderr, limits)
+}
+
+/// Reads what a successful `ffprobe -print_format json -show_format -show_streams
+/// -select_streams v:0` printed about the file `name` (its `stdout` and `stderr`) and checks it
+/// against the limits: what [`probe`] does once ffprobe has run. Pure (no process, no file),
+/// so that the parsing can be tested and fuzzed on its own.
+pub fn parse_probe(name: &str, stdout: &[u8], stderr: &[u8], limits: &VideoLimits) -> Result<VideoInfo> {
+    let name = name.to_string();
+    let json: serde_json::Value = serde_json::from_slice(stdout)
         .map_err(|e| Error::Corrupt { path: name.clone(), reason: format!("unreadable probe output: {e}") })?;
     let Some(stream) = json["streams"].as_array().and_then(|s| s.first()) else {
         // Warnings with no video stream: a damaged header (a truncated file), not a sound file.
-        if !out.stderr.trim_ascii().is_empty() {
-            return Err(Error::Corrupt { path: name, reason: first_line(&out.stderr) });
+        if !stderr.trim_ascii().is_empty() {
+            return Err(Error::Corrupt { path: name, reason: first_line(stderr) });
         }
         return Err(Error::NoVideoStream { path: name });
     };

@@ -236,7 +236,9 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
           ].map(([k, v]) => [h('dt', null, k!), h('dd', null, v!)]),
         ),
       );
-      const actions: HTMLButtonElement[] = [h('button', { type: 'button', onclick: access }, 'Run access')];
+      // Each kind of request has its own action: access answers access requests only.
+      const actions: HTMLButtonElement[] = [];
+      if (r.kind === 'access') actions.push(h('button', { type: 'button', onclick: access }, 'Run access'));
       if (r.kind === 'erasure') actions.push(h('button', { type: 'button', onclick: plan }, 'Plan the erasure'));
       if (r.kind === 'objection') actions.push(h('button', { type: 'button', onclick: object }, 'Record the objection'));
       replace(buttons, actions);
@@ -409,7 +411,7 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
               )
             : h('p', null, 'The job reported nothing erased.'),
           h('p', { class: 'request-closed' }, req && req.status !== 'open' ? `Request ${id} is closed (${req.status})${req.outcome ? `: ${req.outcome}` : ''}.` : `Request ${id} is still ${req?.status ?? 'open'}.`),
-          h('p', { class: 'hint' }, 'Run access again to check that nothing of the requester is left.'),
+          h('p', { class: 'hint' }, 'Plan the erasure again to check that nothing of the requester is left.'),
         );
       } else {
         bar.value = 0;

@@ -673,3 +673,38 @@ fn finding_11_tar_members_with_the_same_name_are_each_reported() {
     assert_eq!(report["files"], 2, "{report}");
     let _ = out;
 }
+
+#[test]
+fn finding_07_the_server_anchors_the_chain_at_start_and_the_checkpoint_catches_a_later_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _keys) = gallery(dir.path());
+    let anchors = dir.path().join("data.anchors");
+    let server = start(&data, &[]);
+    let t = std::time::Instant::now();
+    let checkpoint = loop {
+        let found = fs_err::read_dir(&anchors).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path());
+        if let Some(p) = found.filter(|p| fs_err::metadata(p).map(|m| m.len() > 0).unwrap_or(false)) {
+            break p;
+        }
+        assert!(t.elapsed() < secs(60), "no checkpoint in {}", anchors.display());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs_err::metadata(&checkpoint).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", checkpoint.display());
+    }
+    let cp: Value = serde_json::from_str(&fs_err::read_to_string(&checkpoint).unwrap()).unwrap();
+    assert!(cp["entries"].as_u64().unwrap() > 10 && cp["mac"].as_str().unwrap().len() == 64, "{cp}");
+    drop(server);
+    let verify = || run(as_user(&data, "dora").args(["audit", "verify", "--anchor"]).arg(&checkpoint));
+    assert!(verify().status.success());
+    raw_catalog(&data)
+        .execute_batch(
+            "DROP TRIGGER audit_append_only_delete; DELETE FROM audit WHERE seq > (SELECT MAX(seq) - 5 FROM audit);",
+        )
+        .unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+}

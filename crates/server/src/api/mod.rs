@@ -39,6 +39,71 @@ type Shared = State<Arc<AppState>>;
 )]
 struct ApiDoc;
 
+/// Declares on every operation the error statuses it may answer, with the error body
+/// (`{"error": {"code", "message"}}`): what any request may meet (a malformed path, query or
+/// body, a body over the limit, a record not found, an invalid value, an internal error), what
+/// an authenticated route may (401, 403), a JSON body (415), a creation (409), the login (429).
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let text = || Object::with_type(Type::String);
+        let inner = ObjectBuilder::new()
+            .property("code", text())
+            .property("message", text())
+            .required("code")
+            .required("message")
+            .build();
+        let error = ObjectBuilder::new().property("error", inner).required("error").build();
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert("Error".into(), error.into());
+        let response = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build())
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(op) = operation.as_mut() else { continue };
+                let authenticated = op.security.is_some();
+                let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+                let mut codes = vec![
+                    ("400", "Malformed path, query or body"),
+                    ("404", "No such record, or none the caller may see"),
+                    ("413", "Body over the upload limit"),
+                    ("422", "A value is not valid (each error names the field)"),
+                    ("500", "Internal error (the catalog, the index, the models, a record that does not authenticate)"),
+                ];
+                if authenticated {
+                    codes.push(("401", "No valid API key or session"));
+                    codes.push(("403", "The caller's roles or grants do not allow it, or a missing CSRF token"));
+                }
+                if json_body {
+                    codes.push(("415", "The body is not JSON (Content-Type: application/json expected)"));
+                }
+                if method == "post" && matches!(path.as_str(), "/api/v1/users" | "/api/v1/collections") {
+                    codes.push(("409", "The name is taken"));
+                }
+                if method == "post" && path == "/api/v1/session" {
+                    codes.push(("429", "Too many failed logins"));
+                }
+                for (code, description) in codes {
+                    op.responses.responses.entry(code.to_string()).or_insert_with(|| response(description).into());
+                }
+            }
+        }
+    }
+}
+
 struct KeyScheme;
 
 impl utoipa::Modify for KeyScheme {
@@ -91,6 +156,9 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .with_state(state.clone())
         .split_for_parts();
+    // Once every route is in the document: each declares the error statuses it may answer.
+    let mut spec = spec;
+    utoipa::Modify::modify(&ErrorResponses, &mut spec);
     let document = Arc::new(spec.clone());
     let public = Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
@@ -256,13 +324,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + S
 }
 
 /// A multipart form: the `image` file (if any), its name, and the text fields in order.
-struct Form {
-    image: Option<axum::body::Bytes>,
+pub(crate) struct Form {
+    pub(crate) image: Option<axum::body::Bytes>,
     name: String,
-    fields: Vec<(String, String)>,
+    pub(crate) fields: Vec<(String, String)>,
 }
 
-async fn read_form(mut form: Multipart) -> Result<Form, ApiError> {
+/// Reads every field of a multipart form (also used by `crate::fuzzing`).
+pub(crate) async fn read_form(mut form: Multipart) -> Result<Form, ApiError> {
     let mut out = Form { image: None, name: "upload".into(), fields: Vec::new() };
     while let Some(field) = form.next_field().await? {
         let field_name = field.name().unwrap_or_default().to_string();
