@@ -188,6 +188,13 @@ impl Catalog {
     /// The user an API key belongs to, if it is valid, not revoked and its user enabled; a key
     /// row that does not authenticate is an error (`Tampered`), not a user.
     pub fn user_for_key(&self, key: &str) -> Result<Option<String>> {
+        let Some(name) = self.key_owner(key)? else { return Ok(None) };
+        Ok(self.stored_user(&name)?.map(|u| u.name))
+    }
+
+    /// The name of the user a valid, unrevoked API key belongs to (the key row checked, not
+    /// yet the user's).
+    fn key_owner(&self, key: &str) -> Result<Option<String>> {
         let mut parts = key.trim().splitn(3, '_');
         let (Some("gbk"), Some(prefix), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
             return Ok(None);
@@ -222,7 +229,19 @@ impl Catalog {
         if revoked_at.is_some() {
             return Ok(None);
         }
-        Ok(self.stored_user(&name)?.map(|u| u.name))
+        Ok(Some(name))
+    }
+
+    /// The policy's view of the user an API key belongs to (valid, not revoked, user enabled;
+    /// every row read checked against its code), with the key's prefix.
+    pub fn principal_for_key(&self, key: &str) -> Result<Option<(Principal, String)>> {
+        let Some(name) = self.key_owner(key)? else { return Ok(None) };
+        let prefix = key.trim().split('_').nth(1).unwrap_or_default().to_string();
+        match self.principal(&name) {
+            Ok(p) => Ok(Some((p, prefix))),
+            Err(Error::NotFound { .. }) => Ok(None), // disabled
+            Err(e) => Err(e),
+        }
     }
 
     /// A user's password hash, if they have a password (and are enabled).

@@ -463,6 +463,15 @@ impl Catalog {
             .ok_or_else(|| Error::NotFound { kind: "collection", name: name.into() })
     }
 
+    /// The collections within `scope`, by name (no counts: cheap at any size).
+    pub fn collections_in(&self, scope: &Scope) -> Result<Vec<Collection>> {
+        let mut all = self.rows_of("SELECT id, name, description, created_at FROM collections ORDER BY name", |r| {
+            Ok(Collection { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, created_at: r.get(3)? })
+        })?;
+        all.retain(|c| scope.covers(c.id));
+        Ok(all)
+    }
+
     /// The collections within `scope`, with their counts.
     pub fn collections(&self, scope: &Scope) -> Result<Vec<CollectionSummary>> {
         let mut all = self.summaries(None)?;

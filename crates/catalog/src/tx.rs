@@ -50,11 +50,11 @@ impl Catalog {
             return Err(Error::Locked { path: self.path.clone(), what: "a change (its audit entry)" });
         }
         let cat: &Catalog = self;
-        cat.conn.execute_batch("BEGIN IMMEDIATE").map_err(cat.err())?;
+        cat.conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map_err(cat.err())?;
         let mut guard = Rollback(cat, false);
         let (value, detail) = change(&Tx { cat })?;
         let entry = cat.append_audit(actor, action, detail)?;
-        cat.conn.execute_batch("COMMIT").map_err(cat.err())?;
+        cat.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(cat.err())?;
         guard.1 = true;
         Ok((value, entry))
     }

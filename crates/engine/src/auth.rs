@@ -93,6 +93,11 @@ impl Caller {
         Ok(Caller { principal: store.catalog.principal(name)?, via })
     }
 
+    /// The ids of the collections granted to this caller (as they were when authenticated).
+    pub(crate) fn granted(&self) -> &[u32] {
+        &self.principal.collections
+    }
+
     /// The proof that this caller may do `A`, reaching what their roles and grants reach.
     pub(crate) fn may<A: Act>(&self) -> Result<Authorized<A>> {
         Ok(authorize::<A>(&self.principal)?)
@@ -110,12 +115,11 @@ pub fn authenticate_key(store: &Store, key: &str) -> Result<Caller> {
     if key.len() > 200 {
         return Err(AuthError::InvalidKey.into());
     }
-    if store.catalog.user_count()? == 0 {
-        return Err(AuthError::NoUsers.into());
+    match store.catalog.principal_for_key(key)? {
+        Some((principal, prefix)) => Ok(Caller { principal, via: Via::ApiKey { prefix } }),
+        None if store.catalog.user_count()? == 0 => Err(AuthError::NoUsers.into()),
+        None => Err(AuthError::InvalidKey.into()),
     }
-    let name = store.catalog.user_for_key(key)?.ok_or(AuthError::InvalidKey)?;
-    let prefix = key.split('_').nth(1).unwrap_or_default().to_string();
-    Caller::resolve(store, &name, Via::ApiKey { prefix })
 }
 
 /// The user of a live web session, and its CSRF token.

@@ -159,7 +159,13 @@ fn search_proof(
 ) -> Result<(gabarit_governance::Authorized<actions::Search>, Vec<String>)> {
     let proof = who.may::<actions::Search>()?;
     let names = if collections.is_empty() {
-        let granted = store.catalog.user(who.name())?.map(|u| u.collections).unwrap_or_default();
+        let granted: Vec<String> = store
+            .catalog
+            .collections_in(proof.scope())?
+            .into_iter()
+            .filter(|c| who.granted().contains(&c.id))
+            .map(|c| c.name)
+            .collect();
         if granted.is_empty() {
             return Err(Error::Invalid(format!("{} has no collection granted for search", who.name())));
         }

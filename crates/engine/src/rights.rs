@@ -460,8 +460,8 @@ fn delete_expired(
 ) -> Result<RetentionReport> {
     let mut out = Vec::new();
     let uploads = crate::jobs::uploads_dir(store).canonicalize().ok();
-    for c in store.catalog.collections(proof.scope())? {
-        let name = c.collection.name.clone();
+    for c in store.catalog.collections_in(proof.scope())? {
+        let name = c.name.clone();
         let Some(retention) = store.catalog.governance(&name)?.retention else { continue };
         let cutoff = match retention {
             gabarit_governance::Retention::Days(d) => now - jiff::SignedDuration::from_hours(24 * i64::from(d)),
@@ -473,7 +473,7 @@ fn delete_expired(
                 }
             }
         };
-        let expired = store.catalog.images_ingested_before(c.collection.id, &cutoff.to_string())?;
+        let expired = store.catalog.images_ingested_before(c.id, &cutoff.to_string())?;
         if expired.is_empty() {
             continue;
         }

@@ -134,10 +134,10 @@ pub(crate) fn search_faces(
     pack_threshold: f32,
 ) -> Result<SearchResult> {
     let scope = proof.scope();
-    let mut searched = store.catalog.collections(scope)?;
-    searched.retain(|c| opts.collections.is_empty() || opts.collections.contains(&c.collection.name));
-    let names: Vec<String> = searched.iter().map(|c| c.collection.name.clone()).collect();
-    let ids: Option<Vec<u32>> = scope.collections().map(|_| searched.iter().map(|c| c.collection.id).collect());
+    let mut searched = store.catalog.collections_in(scope)?;
+    searched.retain(|c| opts.collections.is_empty() || opts.collections.contains(&c.name));
+    let names: Vec<String> = searched.iter().map(|c| c.name.clone()).collect();
+    let ids: Option<Vec<u32>> = scope.collections().map(|_| searched.iter().map(|c| c.id).collect());
     // The index mirrors the catalog's templates and counts them without a table scan.
     let gallery_size = store.index()?.count(ids.as_deref()) as u64;
     if img.faces.is_empty() {

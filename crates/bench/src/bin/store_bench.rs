@@ -79,9 +79,10 @@ fn main() -> Result<()> {
     }
     // Governed-search bookkeeping: record the search and 10 candidates with its authenticated
     // audit entry (one transaction), in a catalog opened with its data key.
-    let mut cat = gabarit_catalog::Catalog::open(&dir.path().join("catalog.db"))?;
-    let kek = gabarit_crypto::Kek::generate()?;
-    cat.set_data_key(std::sync::Arc::new(gabarit_crypto::Keyring::create(dir.path().join("keyring.json"), &kek)?));
+    let mut cat = gabarit_catalog::Catalog::open_keyed(
+        &dir.path().join("catalog.db"),
+        Arc::new(Keyring::open(dir.path().join("keyring.json"), &kek)?),
+    )?;
     let cands: Vec<gabarit_catalog::NewCandidate> = (0..10)
         .map(|i| gabarit_catalog::NewCandidate {
             face_id: i as u64,
