@@ -31,8 +31,8 @@ pub use accounts::{KeyRecord, UserRecord};
 pub use gabarit_governance::Scope;
 pub use jobs::BackgroundJob;
 pub use migrations::SCHEMA_VERSION;
-pub use rights::{Deleted, RightsRequest};
-pub use searches::{CandidateRecord, NewCandidate, NewSearch};
+pub use rights::{Deleted, ErasedContent, RequestRun, RightsRequest};
+pub use searches::{CandidateRecord, CandidateState, NewCandidate, NewSearch, Probe, SearchRecord};
 pub use tx::Tx;
 
 /// Catalog errors.

@@ -225,6 +225,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          FROM sources s WHERE s.id = images.source_id)
     WHERE EXISTS (SELECT 1 FROM sources s WHERE s.id = images.source_id AND s.kind IN ('zip', 'tar')
                   AND substr(images.uri, 1, length(s.uri) + 2) = s.uri || '!/');",
+    // 9: review and erasure that last. The query face of a search is kept (sealed) for its
+    // reviewers until every candidate is decided or it expires; the photos an erasure removed
+    // are remembered by a keyed tag of their content hash (never the hash itself, nor the
+    // photo) so that ingestion refuses them again; a request run again keeps its first
+    // outcome and gets a new run entry.
+    "CREATE TABLE probes (
+        search_id INTEGER NOT NULL REFERENCES searches(id),
+        query_face INTEGER NOT NULL,
+        crop BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        PRIMARY KEY (search_id, query_face)
+    );
+    CREATE INDEX probes_expiry ON probes (expires_at);
+    CREATE TABLE erased_content (
+        tag TEXT PRIMARY KEY,
+        request_id INTEGER NOT NULL REFERENCES rights_requests(id),
+        erased_at TEXT NOT NULL
+    );
+    CREATE TABLE request_runs (
+        id INTEGER PRIMARY KEY,
+        request_id INTEGER NOT NULL REFERENCES rights_requests(id),
+        at TEXT NOT NULL,
+        photo_sha256 TEXT NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    INSERT INTO request_runs (request_id, at, photo_sha256, outcome)
+        SELECT id, created_at, photo_sha256, outcome FROM rights_requests
+        WHERE status = 'done' AND photo_sha256 IS NOT NULL AND outcome IS NOT NULL;",
 ];
 
 /// The migration after which a keyed step runs, in the same transaction: it needs the data

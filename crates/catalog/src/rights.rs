@@ -26,8 +26,55 @@ pub struct RightsRequest {
     pub status: String,
     /// SHA-256 of the photo used, once run.
     pub photo_sha256: Option<String>,
-    /// Outcome summary, once run.
+    /// Outcome summary of its first run (never rewritten: later runs are in `runs`).
     pub outcome: Option<String>,
+    /// Every run of the request, oldest first.
+    #[serde(default)]
+    pub runs: Vec<RequestRun>,
+}
+
+/// One run of a rights request (the first closes it; a later run is recorded beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRun {
+    /// When (RFC 3339).
+    pub at: String,
+    /// SHA-256 of the photo used.
+    pub photo_sha256: String,
+    /// What it did.
+    pub outcome: String,
+}
+
+/// The photos erased on request, by a keyed tag of their content hash: ingestion asks
+/// [`ErasedContent::request_of`] before reading a file further. Holds no hash and no photo.
+pub struct ErasedContent {
+    key: gabarit_crypto::MacKey,
+    tags: std::collections::HashMap<String, u64>,
+}
+
+impl ErasedContent {
+    /// The request that erased a photo with this content hash (SHA-256, hex), if any.
+    pub fn request_of(&self, sha256: &str) -> Option<u64> {
+        if self.tags.is_empty() {
+            return None;
+        }
+        self.tags.get(&erased_tag(&self.key, sha256)).copied()
+    }
+
+    /// How many photos are remembered.
+    pub fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+}
+
+const ERASED_CONTENT_KEY: &str = "gabarit/erased-content/v1";
+
+fn erased_tag(key: &gabarit_crypto::MacKey, sha256: &str) -> String {
+    key.tag(&[b"erased-content", sha256.to_ascii_lowercase().as_bytes()])
 }
 
 /// What a physical deletion removed.
@@ -53,6 +100,7 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RightsRequest> {
         status: r.get(7)?,
         photo_sha256: r.get(8)?,
         outcome: r.get(9)?,
+        runs: Vec::new(),
     })
 }
 
@@ -61,18 +109,43 @@ const REQUEST_SELECT: &str = "SELECT id, kind, requester, verification, received
 impl Catalog {
     /// A rights request.
     pub fn request(&self, id: u64) -> Result<RightsRequest> {
-        self.conn
+        let mut req = self
+            .conn
             .query_row(&format!("{REQUEST_SELECT} WHERE id = ?1"), [id as i64], request_row)
             .optional()
             .map_err(self.err())?
-            .ok_or_else(|| Error::NotFound { kind: "rights request", name: id.to_string() })
+            .ok_or_else(|| Error::NotFound { kind: "rights request", name: id.to_string() })?;
+        req.runs = self.request_runs(id)?;
+        Ok(req)
     }
 
     /// Every rights request, newest first.
     pub fn requests(&self) -> Result<Vec<RightsRequest>> {
         let mut stmt = self.conn.prepare(&format!("{REQUEST_SELECT} ORDER BY id DESC")).map_err(self.err())?;
         let rows = stmt.query_map([], request_row).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        for r in &mut out {
+            r.runs = self.request_runs(r.id)?;
+        }
+        Ok(out)
+    }
+
+    fn request_runs(&self, id: u64) -> Result<Vec<RequestRun>> {
+        self.rows_of_with(
+            "SELECT at, photo_sha256, outcome FROM request_runs WHERE request_id = ?1 ORDER BY id",
+            [id as i64],
+            |r| Ok(RequestRun { at: r.get(0)?, photo_sha256: r.get(1)?, outcome: r.get(2)? }),
+        )
+    }
+
+    /// The photos erased on request (see [`ErasedContent`]); needs the data key.
+    pub fn erased_content(&self) -> Result<ErasedContent> {
+        let key =
+            self.key.as_ref().ok_or(Error::Locked { path: self.path.clone(), what: "the erased photos' register" })?;
+        let tags = self.rows_of_with("SELECT tag, request_id FROM erased_content", [], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(ErasedContent { key: key.mac_key(ERASED_CONTENT_KEY), tags: tags.into_iter().collect() })
     }
 
     /// How many suppression templates (objections) there are.
@@ -122,6 +195,13 @@ impl Catalog {
         self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
     }
 
+    /// Moves the WAL's pages into the database file and truncates the WAL: with secure_delete,
+    /// what a committed deletion freed is then zeroes in every file (no VACUUM: cheap at any
+    /// size, but the file keeps its length).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+    }
+
     /// Counts of rights requests per kind and status.
     pub fn request_counts(&self) -> Result<Vec<(String, String, u64)>> {
         let mut stmt = self
@@ -164,15 +244,45 @@ impl Tx<'_> {
         self.request(self.conn.last_insert_rowid() as u64)
     }
 
-    /// Records the outcome of a request.
-    pub fn close_request(&self, id: u64, photo_sha256: &str, outcome: &str, done: bool) -> Result<()> {
+    /// Records a run of a request: the first closes it with its outcome; a later run is a new
+    /// entry under it and leaves the recorded outcome as it was.
+    pub fn close_request(&self, id: u64, photo_sha256: &str, outcome: &str) -> Result<()> {
+        let at = now();
         self.conn
             .execute(
-                "UPDATE rights_requests SET photo_sha256 = ?1, outcome = ?2, status = ?3 WHERE id = ?4",
-                params![photo_sha256, outcome, if done { "done" } else { "open" }, id as i64],
+                "UPDATE rights_requests SET photo_sha256 = ?1, outcome = ?2, status = 'done'
+                 WHERE id = ?3 AND status <> 'done'",
+                params![photo_sha256, outcome, id as i64],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .execute(
+                "INSERT INTO request_runs (request_id, at, photo_sha256, outcome) VALUES (?1, ?2, ?3, ?4)",
+                params![id as i64, at, photo_sha256, outcome],
             )
             .map_err(self.err())?;
         Ok(())
+    }
+
+    /// Remembers that the photos with these content hashes (SHA-256, hex) were erased on
+    /// `request` (a keyed tag of each hash is kept; a photo already remembered keeps its first
+    /// request). Returns how many were new.
+    pub fn remember_erased(&self, request: u64, sha256s: &[String]) -> Result<u64> {
+        let key =
+            self.key.as_ref().ok_or(Error::Locked { path: self.path.clone(), what: "the erased photos' register" })?;
+        let key = key.mac_key(ERASED_CONTENT_KEY);
+        let at = now();
+        let mut added = 0;
+        for sha in sha256s {
+            added += self
+                .conn
+                .execute(
+                    "INSERT OR IGNORE INTO erased_content (tag, request_id, erased_at) VALUES (?1, ?2, ?3)",
+                    params![erased_tag(&key, sha), request as i64, at],
+                )
+                .map_err(self.err())? as u64;
+        }
+        Ok(added)
     }
 
     /// Stores a suppression template (objection).

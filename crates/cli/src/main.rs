@@ -519,6 +519,10 @@ struct ServeArgs {
     /// off the data directory's disk); default: `<data>.anchors` beside the data directory.
     #[arg(long, value_name = "DIR")]
     anchor_dir: Option<PathBuf>,
+    /// Days the search keeps its query faces for the reviewers at most (they go as soon as
+    /// every candidate is decided), 1 to 365.
+    #[arg(long, default_value_t = gabarit_engine::review::DEFAULT_PROBE_DAYS)]
+    probe_days: u32,
     #[command(flatten)]
     budget: BudgetArgs,
     #[command(flatten)]
@@ -558,6 +562,11 @@ struct SearchArgs {
     /// Write face crops of the candidates into this folder, for review.
     #[arg(long)]
     crops: Option<PathBuf>,
+    /// Days the search keeps its query faces for the reviewers at most (they go as soon as
+    /// every candidate is decided), 1 to 365.
+    #[arg(long, default_value_t = gabarit_engine::review::DEFAULT_PROBE_DAYS)]
+    probe_days: u32,
+
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -808,7 +817,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::User(cmd) => user(&data, cmd),
         Command::Review { decision, candidate } => {
             let (mut store, who) = open_as(&data)?;
-            let state = governed::review(&mut store, &who, candidate, decision == "confirm")?;
+            let state = gabarit_engine::review::review(&mut store, &who, candidate, decision == "confirm")?;
             println!(
                 "candidate {candidate}: confirmed by [{}], rejected by [{}]: {}",
                 state.candidate.confirmed_by.join(", "),
@@ -830,11 +839,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => jiff::Timestamp::now(),
             };
             let r = gabarit_engine::rights::retention_run(&mut store, &who, now)?;
-            if r.collections.is_empty() {
+            if r.collections.is_empty() && r.query_faces_expired == 0 {
                 println!("nothing has expired");
             }
             for (c, d) in r.collections {
                 println!("{c}: {} image(s), {} face(s), {} template(s) deleted", d.images, d.faces, d.templates);
+            }
+            if r.query_faces_expired > 0 {
+                println!("{} query face(s) kept for review deleted (their period ended)", r.query_faces_expired);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -1325,12 +1337,13 @@ fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<Ex
     })?;
     bar.finish_and_clear();
     println!(
-        "{}: {} files, {} images ingested, {} already present, {} failed; {} faces ({} usable), {} templates, {} suppressed by objection; {:.1} files/s, {:.1} faces/s",
+        "{}: {} files, {} images ingested, {} already present, {} refused (erased on request), {} failed; {} faces ({} usable), {} templates, {} suppressed by objection; {:.1} files/s, {:.1} faces/s",
         report.collection,
         report.files,
         report.ingested,
         report.duplicates,
-        report.failed.len(),
+        report.erased_on_request,
+        report.failed.len() - report.erased_on_request,
         report.faces,
         report.usable_faces,
         report.templates,
@@ -1403,6 +1416,7 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
         retention_every: (args.retention_hours > 0)
             .then(|| std::time::Duration::from_secs(args.retention_hours * 3600)),
         anchor_dir: Some(anchor_dir),
+        probe_days: args.probe_days,
         ingest: gabarit_engine::ingest::IngestOptions {
             collection: String::new(),
             inputs: Vec::new(),
@@ -1462,6 +1476,7 @@ fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<Ex
         target_fpir: args.target_fpir,
         suppression_threshold: rights_threshold,
         exact: args.exact,
+        probe_days: args.probe_days,
     };
     let governed = governed::governed_search(
         &service,

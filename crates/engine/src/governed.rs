@@ -5,7 +5,7 @@
 
 use gabarit_catalog::{NewCandidate, NewSearch};
 use gabarit_governance::audit::Break;
-use gabarit_governance::{GovernanceDraft, Role, actions, authorize_system, confirmed, limits};
+use gabarit_governance::{GovernanceDraft, Role, actions, authorize_system, limits};
 use serde::Serialize;
 use serde_json::json;
 
@@ -13,6 +13,7 @@ pub use gabarit_governance::audit::Checkpoint;
 
 use crate::auth::Caller;
 use crate::ingest::{IngestOptions, IngestProgress, IngestReport, ingest};
+use crate::review::QueryPhoto;
 use crate::search::{SearchOptions, SearchResult, search_faces};
 use crate::store::Store;
 use crate::{Error, FaceService, Result};
@@ -86,7 +87,7 @@ pub fn governed_ingest(
         json!({
             "collection": report.collection, "job": report.job, "inputs": opts.inputs,
             "files": report.files, "ingested": report.ingested, "duplicates": report.duplicates,
-            "failed": report.failed.len(), "faces": report.faces, "templates": report.templates,
+            "erased_on_request": report.erased_on_request, "failed": report.failed.len(), "faces": report.faces, "templates": report.templates,
             "suppressed_by_objection": report.suppressed_by_objection,
         }),
     )?;
@@ -131,11 +132,13 @@ pub fn governed_search(
     governed_search_faces(store, who, case_ref, purpose, &query, &img, opts, calibration, pack_threshold)
 }
 
-/// The faces of a query photo, for a user who may search (checked first: nobody else's
-/// photo is analysed). Needs no store, so a server runs it outside the store's lock.
-pub fn analyze_query(service: &FaceService, who: &Caller, photo: &std::path::Path) -> Result<crate::ImageFaces> {
+/// The faces of a query photo, with the crop of each that a search keeps for its reviewers,
+/// for a user who may search (checked first: nobody else's photo is analysed). Needs no
+/// store, so a server runs it outside the store's lock.
+pub fn analyze_query(service: &FaceService, who: &Caller, photo: &std::path::Path) -> Result<QueryPhoto> {
     may_search(who)?;
-    service.analyze_photo(photo)
+    let faces = service.analyze_photo(photo)?;
+    QueryPhoto::new(photo, faces, &service.config().limits)
 }
 
 /// Whether `who` may search at all (decided before anything about a request is looked at).
@@ -180,7 +183,9 @@ fn search_proof(
     Ok((proof.narrow(&named)?, names))
 }
 
-/// [`governed_search`] with the query photo already analysed by [`analyze_query`].
+/// [`governed_search`] with the query photo already analysed by [`analyze_query`]. The crop
+/// of each query face that has candidates is kept, sealed, for the reviewers (see
+/// [`crate::review`]), for `opts.probe_days` at most.
 #[allow(clippy::too_many_arguments)]
 pub fn governed_search_faces(
     store: &mut Store,
@@ -188,7 +193,7 @@ pub fn governed_search_faces(
     case_ref: &str,
     purpose: &str,
     query: &str,
-    img: &crate::ImageFaces,
+    photo: &QueryPhoto,
     opts: &SearchOptions,
     calibration: Option<&gabarit_inference::Calibration>,
     pack_threshold: f32,
@@ -201,6 +206,8 @@ pub fn governed_search_faces(
         return Err(Error::Invalid("every search needs a case reference (--case) and a purpose (--purpose)".into()));
     }
     let started = jiff::Timestamp::now().to_string();
+    let expires_at = crate::review::probe_expiry(opts.probe_days)?;
+    let img = &photo.faces;
     // Without --collection an investigator searches the collections granted to them.
     let (proof, collections) = search_proof(store, who, &opts.collections)?;
     let opts = SearchOptions { collections, ..opts.clone() };
@@ -216,6 +223,16 @@ pub fn governed_search_faces(
             score: c.score,
         })
         .collect();
+    // The crop of each query face with candidates, kept for the reviewers.
+    let mut faces: Vec<usize> = cands.iter().map(|c| c.query_face).collect();
+    faces.sort_unstable();
+    faces.dedup();
+    let crops = faces
+        .into_iter()
+        .map(|f| {
+            photo.crop(f).map(|c| (f, c)).ok_or_else(|| Error::Invalid(format!("query face {f}: no crop to keep")))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let record = NewSearch {
         actor: who.name(),
         case_ref,
@@ -227,103 +244,23 @@ pub fn governed_search_faces(
     };
     let ((search_id, candidate_ids), _) = store.catalog.audited(who.name(), "search", |tx| {
         let (search_id, ids) = tx.record_search(&record, &cands)?;
+        for (f, crop) in &crops {
+            tx.keep_probe(search_id, *f, crop, &expires_at)?;
+        }
+        let kept: Vec<usize> = crops.iter().map(|(f, _)| *f).collect();
         let finished = jiff::Timestamp::now().to_string();
         let detail = json!({
             "search": search_id, "case": case_ref, "purpose": purpose, "via": who.via(),
             "period": {"from": started, "to": finished},
             "collections": result.collections, "gallery_size": result.gallery_size,
             "input_sha256": result.query_sha256, "threshold": result.threshold,
+            "query_faces_kept": kept, "kept_until": expires_at,
             "candidates": ids.iter().zip(&result.candidates)
                 .map(|(id, c)| json!({"candidate": id, "face": c.face_id, "score": c.score})).collect::<Vec<_>>(),
         });
         Ok(((search_id, ids), detail))
     })?;
     Ok(GovernedSearch { search_id, case_ref: case_ref.into(), purpose: purpose.into(), candidate_ids, result })
-}
-
-/// The state of a candidate after a review.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReviewState {
-    /// The candidate.
-    pub candidate: gabarit_catalog::CandidateRecord,
-    /// Whether two different reviewers confirmed it and nobody rejected it.
-    pub confirmed: bool,
-}
-
-/// A reviewer confirms or rejects a candidate of a collection granted to them; logged (AI Act
-/// art. 14(5)). A candidate of another collection does not exist for them.
-pub fn review(store: &mut Store, who: &Caller, candidate: u64, confirm: bool) -> Result<ReviewState> {
-    let proof = who.may::<actions::Review>()?;
-    let action = if confirm { "candidate_confirm" } else { "candidate_reject" };
-    let (c, _) = store.catalog.audited(who.name(), action, |tx| {
-        let c = tx.review(proof.scope(), candidate, who.name(), confirm)?;
-        let done = confirmed(&c.confirmed_by, &c.rejected_by);
-        let detail = json!({"candidate": candidate, "search": c.search_id, "case": c.case_ref, "face": c.face_id, "confirmed": done});
-        Ok((c, detail))
-    })?;
-    let done = confirmed(&c.confirmed_by, &c.rejected_by);
-    Ok(ReviewState { candidate: c, confirmed: done })
-}
-
-/// A candidate as a reviewer sees it: its review state and the face it points to (where it
-/// is, its box), for a decision on the full photo.
-#[derive(Debug, Clone, Serialize)]
-pub struct CandidateView {
-    /// Review state.
-    #[serde(flatten)]
-    pub review: ReviewState,
-    /// The face's image.
-    pub image_id: u64,
-    /// Its collection.
-    pub collection: String,
-    /// The image's path or URI.
-    pub path: String,
-    /// The face's box in the image.
-    pub bbox: gabarit_types::BBox,
-    /// EXIF capture time.
-    pub captured_at: Option<String>,
-    /// For a video: the time of the frame, seconds.
-    pub time_s: Option<f64>,
-    /// Templates the search compared against (N), to say what the score means at that size.
-    pub gallery_size: u64,
-}
-
-/// One candidate of a collection granted to the reviewer; viewing it is not a decision and is
-/// not logged (the face's picture is, when fetched).
-pub fn candidate(store: &Store, who: &Caller, id: u64) -> Result<CandidateView> {
-    let proof = who.may::<actions::Review>()?;
-    candidate_in(store, proof.scope(), id)
-}
-
-fn candidate_in(store: &Store, scope: &gabarit_governance::Scope, id: u64) -> Result<CandidateView> {
-    let c = store.catalog.candidate(scope, id)?;
-    let face = store.catalog.face(scope, c.face_id)?;
-    let gallery_size = store.catalog.search_gallery_size(c.search_id)?;
-    let done = confirmed(&c.confirmed_by, &c.rejected_by);
-    Ok(CandidateView {
-        review: ReviewState { candidate: c, confirmed: done },
-        image_id: face.image_id,
-        collection: face.collection,
-        path: face.uri,
-        bbox: face.bbox,
-        captured_at: face.captured_at,
-        time_s: face.moment.map(|m| m.time_s),
-        gallery_size,
-    })
-}
-
-/// Candidates awaiting a decision in the collections granted to the reviewer, newest first.
-pub fn awaiting_review(store: &Store, who: &Caller, limit: usize) -> Result<Vec<CandidateView>> {
-    let proof = who.may::<actions::Review>()?;
-    let mut out = Vec::new();
-    for id in store.catalog.candidates_awaiting_review(proof.scope(), limit)? {
-        match candidate_in(store, proof.scope(), id) {
-            Ok(view) => out.push(view),
-            Err(Error::Catalog(gabarit_catalog::Error::NotFound { .. })) => {} // erased meanwhile
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
 }
 
 /// Verifies the audit chain with the key (dpo), and with a checkpoint, that it still holds
@@ -401,7 +338,23 @@ pub struct ProcessingRecord {
     pub collections: Vec<ProcessingEntry>,
     /// Rights requests handled: (kind, status, count).
     pub rights_requests: Vec<(String, String, u64)>,
+    /// The query faces searches keep for their reviewers.
+    pub query_faces: QueryFacesKept,
 }
+
+/// What the record says of the query faces kept for review (AI Act art. 14).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryFacesKept {
+    /// How they are kept and for how long.
+    pub policy: &'static str,
+    /// How many are kept now.
+    pub kept: u64,
+    /// When the last of them goes at the latest.
+    pub last_expiry: Option<String>,
+}
+
+/// The rule the record of processing states for query faces.
+pub const QUERY_FACE_POLICY: &str = "A search keeps, for each query face with candidates, a crop of that face (not the photo), encrypted with the data key, visible only to the searcher and to reviewers of the collections its candidates are in; it is deleted once every candidate of the search is decided, or at the end of the search's period (30 days unless set otherwise), whichever comes first. Each keeping, viewing and deletion is on the audit record.";
 
 /// Builds the record of processing activities (dpo).
 pub fn processing_record(store: &mut Store, who: &Caller) -> Result<ProcessingRecord> {
@@ -433,6 +386,10 @@ pub fn processing_record(store: &mut Store, who: &Caller) -> Result<ProcessingRe
         generated_at: jiff::Timestamp::now().to_string(),
         collections,
         rights_requests: store.catalog.request_counts()?,
+        query_faces: {
+            let (kept, last_expiry) = store.catalog.probe_count()?;
+            QueryFacesKept { policy: QUERY_FACE_POLICY, kept, last_expiry }
+        },
     };
     store.catalog.audit(who.name(), "report_processing", json!({"collections": record.collections.len()}))?;
     Ok(record)
@@ -464,6 +421,12 @@ pub fn processing_record_text(r: &ProcessingRecord) -> String {
             c.recipients.join(", "),
         ));
     }
+    out.push_str(&format!(
+        "\n## Query faces kept for review\n{}\nkept now: {}{}\n",
+        r.query_faces.policy,
+        r.query_faces.kept,
+        r.query_faces.last_expiry.as_deref().map(|t| format!(", the last going by {t}")).unwrap_or_default()
+    ));
     out.push_str("\n## Rights requests\n");
     for (kind, status, n) in &r.rights_requests {
         out.push_str(&format!("{kind} {status}: {n}\n"));

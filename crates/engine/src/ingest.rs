@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
-use gabarit_catalog::{BatchItem, Catalog, Moment, NewFace, NewImage, StoreOutcome, TrackSpan, VideoMeta};
+use gabarit_catalog::{
+    BatchItem, Catalog, ErasedContent, Moment, NewFace, NewImage, StoreOutcome, TrackSpan, VideoMeta,
+};
 use gabarit_governance::{Authorized, actions};
 use gabarit_index::VectorIndex;
 use gabarit_media::{DecodeLimits, decode_bytes, exif_info, sha256_hex};
@@ -94,6 +96,9 @@ pub struct IngestReport {
     pub ingested: usize,
     /// Files whose content the collection already held.
     pub duplicates: usize,
+    /// Files refused because a photo with their content was erased on request (each is also
+    /// in `failed`, with code [`ERASED_ON_REQUEST`] and the request named).
+    pub erased_on_request: usize,
     /// Files that failed, with reasons.
     pub failed: Vec<SkippedFile>,
     /// Faces stored.
@@ -248,16 +253,41 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), total))
 }
 
+/// The stable code of a file refused because a photo with its content was erased on request.
+pub const ERASED_ON_REQUEST: &str = "erased_on_request";
+
+/// What the reader checks each file's content against before it is analysed: the photos
+/// erased on request (refused in every collection) and the collection's own photos.
+struct Known<'a> {
+    catalog: Catalog,
+    collection_id: u32,
+    erased: &'a ErasedContent,
+}
+
+impl Known<'_> {
+    /// What becomes of an item with this content instead of its analysis, if anything: refused
+    /// (erased on request) or a duplicate.
+    fn held_back(&self, item: Item, sha256: &str) -> Result<std::result::Result<ToWriter, Item>> {
+        if let Some(request) = self.erased.request_of(sha256) {
+            let message =
+                format!("{}: a photo with this content was erased on request {request}; not ingested again", item.uri);
+            return Ok(Ok(ToWriter::Failed { item, code: ERASED_ON_REQUEST.into(), message }));
+        }
+        if self.catalog.has_image(self.collection_id, sha256)? {
+            return Ok(Ok(ToWriter::Duplicate { item }));
+        }
+        Ok(Err(item))
+    }
+}
+
 /// The reader stage: reads every item in order, hashes it, skips known content.
 fn read_all(
     items: Vec<Item>,
-    catalog_path: &Path,
-    collection_id: u32,
+    known: &Known<'_>,
     limits: &DecodeLimits,
     work: &Sender<Work>,
     done: &Sender<ToWriter>,
 ) -> Result<()> {
-    let catalog = Catalog::open(catalog_path)?;
     let mut zip_cache: Option<(PathBuf, zip::ZipArchive<fs_err::File>)> = None;
     let mut i = 0;
     while i < items.len() {
@@ -269,7 +299,7 @@ fn read_all(
                 group.push(items[i].clone());
                 i += 1;
             }
-            read_tar(&archive, group, &catalog, collection_id, limits, work, done)?;
+            read_tar(&archive, group, known, limits, work, done)?;
             continue;
         }
         let item = items[i].clone();
@@ -278,11 +308,12 @@ fn read_all(
             let sent = match &item.location {
                 Location::File { path: p, .. } => match sha256_file(p) {
                     Ok((sha256, bytes)) => {
-                        if catalog.has_image(collection_id, &sha256)? {
-                            done.send(ToWriter::Duplicate { item }).is_ok()
-                        } else {
-                            let payload = Payload::Video { path: p.clone(), bytes };
-                            work.send(Work { item, payload, sha256 }).is_ok()
+                        let path = p.clone();
+                        match known.held_back(item, &sha256)? {
+                            Ok(held) => done.send(held).is_ok(),
+                            Err(item) => {
+                                work.send(Work { item, payload: Payload::Video { path, bytes }, sha256 }).is_ok()
+                            }
                         }
                     }
                     Err(e) => done.send(ToWriter::Failed { item, code: "io".into(), message: e.to_string() }).is_ok(),
@@ -319,7 +350,7 @@ fn read_all(
             }
             Location::Tar { .. } => continue,
         };
-        if !dispatch(item, bytes, &catalog, collection_id, work, done)? {
+        if !dispatch(item, bytes, known, work, done)? {
             return Ok(());
         }
     }
@@ -329,8 +360,7 @@ fn read_all(
 fn read_tar(
     archive: &Path,
     group: Vec<Item>,
-    catalog: &Catalog,
-    collection_id: u32,
+    known: &Known<'_>,
     limits: &DecodeLimits,
     work: &Sender<Work>,
     done: &Sender<ToWriter>,
@@ -361,7 +391,7 @@ fn read_tar(
         } else {
             read_limited(entry, limits.max_file_bytes, &item.uri)
         };
-        if !dispatch(item, bytes, catalog, collection_id, work, done)? {
+        if !dispatch(item, bytes, known, work, done)? {
             return Ok(());
         }
     }
@@ -386,8 +416,7 @@ fn video_in_archive(item: Item, done: &Sender<ToWriter>) -> bool {
 fn dispatch(
     item: Item,
     bytes: std::result::Result<Vec<u8>, (String, String)>,
-    catalog: &Catalog,
-    collection_id: u32,
+    known: &Known<'_>,
     work: &Sender<Work>,
     done: &Sender<ToWriter>,
 ) -> Result<bool> {
@@ -395,10 +424,9 @@ fn dispatch(
         Err((code, message)) => done.send(ToWriter::Failed { item, code, message }).is_ok(),
         Ok(bytes) => {
             let sha256 = sha256_hex(&bytes);
-            if catalog.has_image(collection_id, &sha256)? {
-                done.send(ToWriter::Duplicate { item }).is_ok()
-            } else {
-                work.send(Work { item, payload: Payload::Photo(bytes), sha256 }).is_ok()
+            match known.held_back(item, &sha256)? {
+                Ok(held) => done.send(held).is_ok(),
+                Err(item) => work.send(Work { item, payload: Payload::Photo(bytes), sha256 }).is_ok(),
             }
         }
     };
@@ -628,6 +656,7 @@ pub(crate) fn ingest(
     let (work_tx, work_rx) = bounded::<Work>(workers * 2);
     let (done_tx, done_rx) = bounded::<ToWriter>(opts.batch_size.max(1) * 2);
     let catalog_path = store.catalog.path().to_path_buf();
+    let erased = store.catalog.erased_content()?;
     let clock = VideoClock::default();
     let mut report = IngestReport {
         job,
@@ -635,6 +664,7 @@ pub(crate) fn ingest(
         files: total,
         ingested: 0,
         duplicates: 0,
+        erased_on_request: 0,
         failed: Vec::new(),
         faces: 0,
         usable_faces: 0,
@@ -653,7 +683,7 @@ pub(crate) fn ingest(
     let result = std::thread::scope(|scope| -> Result<()> {
         let reader = {
             let (done_tx, limits) = (done_tx.clone(), opts.limits);
-            let catalog_path = &catalog_path;
+            let (catalog_path, erased) = (&catalog_path, &erased);
             let skipped = listing.skipped;
             scope.spawn(move || {
                 // What the walk refused is reported like a file that failed.
@@ -668,7 +698,8 @@ pub(crate) fn ingest(
                         return Ok(());
                     }
                 }
-                read_all(items, catalog_path, collection.id, &limits, &work_tx, &done_tx)
+                let known = Known { catalog: Catalog::open(catalog_path)?, collection_id: collection.id, erased };
+                read_all(items, &known, &limits, &work_tx, &done_tx)
             })
         };
         let mut analyzers = Vec::new();
@@ -780,6 +811,7 @@ fn store_batch(
                 report.duplicates += 1;
             }
             ToWriter::Failed { item, code, message } => {
+                report.erased_on_request += usize::from(code == ERASED_ON_REQUEST);
                 report.failed.push(SkippedFile { uri: item.uri.clone(), code: code.clone(), message: message.clone() });
                 items.push(BatchItem::Failed { uri: item.uri, code, message });
                 templates.push(Vec::new());

@@ -12,6 +12,7 @@ pub mod governed;
 pub mod ingest;
 pub mod jobs;
 pub mod report;
+pub mod review;
 pub mod rights;
 pub mod search;
 pub mod store;

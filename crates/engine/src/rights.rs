@@ -176,7 +176,7 @@ pub fn access(
     let matches = find(store, proof.scope(), &template, threshold)?;
     let templates_searched = store.catalog.template_count(None)?;
     store.catalog.audited(who.name(), "rights_access", |tx| {
-        tx.close_request(request, &sha, &format!("{} face(s) reported", matches.len()), true)?;
+        tx.close_request(request, &sha, &format!("{} face(s) reported", matches.len()))?;
         let detail = json!({"request": request, "input_sha256": sha, "threshold": threshold,
             "templates_searched": templates_searched, "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()});
         Ok(((), detail))
@@ -255,16 +255,19 @@ pub fn carry_out_erasure(store: &mut Store, who: &Caller, e: &ConfirmedErasure) 
     let uploads = crate::jobs::uploads_dir(store).canonicalize().ok();
     let ((deleted, files), _) = store.catalog.audited(who.name(), "rights_erasure", |tx| {
         let deleted = tx.delete_faces(&e.faces)?;
-        let files = uploads_left(tx, uploads.as_deref(), &images)?;
+        let paths: Vec<(u64, String)> = images.iter().map(|i| (i.id, i.uri.clone())).collect();
+        let files = uploads_left(tx, uploads.as_deref(), &paths)?;
+        let contents: Vec<String> = images.iter().map(|i| i.sha256.clone()).collect();
+        let remembered = tx.remember_erased(e.request, &contents)?;
         tx.close_request(
             e.request,
             &e.input_sha256,
             &format!("{} face(s), {} image(s) erased", deleted.faces, deleted.images),
-            true,
         )?;
         let detail = json!({"request": e.request, "input_sha256": e.input_sha256, "threshold": e.threshold, "faces": e.faces,
                "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images,
-                           "uploaded_files": files.len()}});
+                           "uploaded_files": files.len()},
+               "photos_refused_from_now_on": remembered});
         Ok(((deleted, files), detail))
     })?;
     finish_deletion(store, uploads.as_deref(), &files, e.faces.iter().copied())?;
@@ -293,18 +296,29 @@ fn finish_deletion(
     Ok(())
 }
 
-/// The images (id, path) of these faces, before they are deleted.
-fn images_of_faces(store: &Store, scope: &Scope, faces: &[u64]) -> Result<Vec<(u64, String)>> {
-    let mut images = Vec::new();
+/// An image one of the faces to erase is on.
+struct ErasedImage {
+    id: u64,
+    uri: String,
+    sha256: String,
+}
+
+/// The images of these faces, before they are deleted.
+fn images_of_faces(store: &Store, scope: &Scope, faces: &[u64]) -> Result<Vec<ErasedImage>> {
+    let mut images: Vec<ErasedImage> = Vec::new();
     for &f in faces {
-        match store.catalog.face(scope, f) {
-            Ok(face) => images.push((face.image_id, face.uri)),
-            Err(gabarit_catalog::Error::NotFound { .. }) => {} // already gone (a resumed erasure)
+        let face = match store.catalog.face(scope, f) {
+            Ok(face) => face,
+            Err(gabarit_catalog::Error::NotFound { .. }) => continue, // already gone (a resumed erasure)
             Err(e) => return Err(e.into()),
+        };
+        if images.iter().any(|i| i.id == face.image_id) {
+            continue;
         }
+        let image = store.catalog.image(scope, face.image_id)?;
+        images.push(ErasedImage { id: image.id, uri: image.uri, sha256: image.sha256 });
     }
-    images.sort_unstable();
-    images.dedup();
+    images.sort_unstable_by_key(|i| i.id);
     Ok(images)
 }
 
@@ -352,7 +366,6 @@ pub fn object(
             request,
             &sha,
             &format!("suppression template {id} stored; {} existing face(s) hidden", matches.len()),
-            true,
         )?;
         let detail = json!({"request": request, "input_sha256": sha, "suppression": id,
             "hidden_faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()});
@@ -435,6 +448,8 @@ pub fn report_html(r: &RightsReport) -> String {
 pub struct RetentionReport {
     /// Per collection: name and what was deleted.
     pub collections: Vec<(String, gabarit_catalog::Deleted)>,
+    /// Query faces kept for review whose period ended (see [`crate::review`]).
+    pub query_faces_expired: u64,
 }
 
 /// Deletes what has expired at `now` under each collection's retention (dpo).
@@ -497,5 +512,6 @@ fn delete_expired(
         )?;
         out.push((name, deleted));
     }
-    Ok(RetentionReport { collections: out })
+    let query_faces_expired = crate::review::expire_probes(store, proof.user(), now)?;
+    Ok(RetentionReport { collections: out, query_faces_expired })
 }

@@ -32,6 +32,9 @@ pub struct SearchOptions {
     pub suppression_threshold: f32,
     /// Scan every template instead of walking the graph index.
     pub exact: bool,
+    /// Days the search keeps its query faces for review at most (1 to
+    /// [`crate::review::MAX_PROBE_DAYS`]; they go earlier once every candidate is decided).
+    pub probe_days: u32,
 }
 
 /// One candidate face.

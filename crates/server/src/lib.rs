@@ -55,6 +55,8 @@ pub struct AppState {
     searching: tokio::sync::Semaphore,
     /// Analysed query photos awaiting the user's choice of face.
     queries: Mutex<queries::Queries>,
+    /// Days a search keeps its query faces at most.
+    probe_days: u32,
 }
 
 /// What the server needs besides the data directory and the face engines.
@@ -76,6 +78,9 @@ pub struct ServerOptions {
     /// audit chain at start and then daily (`audit verify --anchor` checks the chain against
     /// one); `None`: none.
     pub anchor_dir: Option<std::path::PathBuf>,
+    /// Days a search keeps its query faces for review at most (they go earlier once every
+    /// candidate is decided).
+    pub probe_days: u32,
 }
 
 impl AppState {
@@ -107,6 +112,7 @@ impl AppState {
             logins: gabarit_engine::auth::LoginLimiter::default(),
             anchor_dir: opts.anchor_dir.clone(),
             queries: Mutex::new(queries::Queries::default()),
+            probe_days: opts.probe_days,
         })
     }
 

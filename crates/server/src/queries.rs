@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gabarit_engine::ImageFaces;
+use gabarit_engine::review::QueryPhoto;
 
 /// How long an analysed query photo may be searched.
 pub const QUERY_TTL: Duration = Duration::from_secs(15 * 60);
@@ -23,8 +23,8 @@ pub struct Query {
     pub owner: String,
     /// The upload's file name (what the audit log names).
     pub name: String,
-    /// Its faces, with templates.
-    pub faces: Arc<ImageFaces>,
+    /// Its faces, with templates, and their crops.
+    pub faces: Arc<QueryPhoto>,
     created: Instant,
 }
 
@@ -36,7 +36,7 @@ pub struct Queries {
 
 impl Queries {
     /// Keeps an analysed photo; returns its id.
-    pub fn insert(&mut self, owner: &str, name: &str, faces: ImageFaces) -> Result<String, getrandom::Error> {
+    pub fn insert(&mut self, owner: &str, name: &str, faces: QueryPhoto) -> Result<String, getrandom::Error> {
         self.expire(Instant::now());
         while self.held.len() >= MAX_QUERIES {
             let Some(oldest) = self.held.iter().min_by_key(|(_, q)| q.created).map(|(id, _)| id.clone()) else {
@@ -54,7 +54,7 @@ impl Queries {
     }
 
     /// The query `id` if `owner` uploaded it and it has not expired.
-    pub fn get(&mut self, id: &str, owner: &str) -> Option<(String, Arc<ImageFaces>)> {
+    pub fn get(&mut self, id: &str, owner: &str) -> Option<(String, Arc<QueryPhoto>)> {
         self.expire(Instant::now());
         self.held.get(id).filter(|q| q.owner == owner).map(|q| (q.name.clone(), q.faces.clone()))
     }
@@ -68,8 +68,15 @@ impl Queries {
 mod tests {
     use super::*;
 
-    fn photo() -> ImageFaces {
-        ImageFaces { width: 4, height: 3, sha256: "00".into(), faces: Vec::new(), times: Default::default() }
+    fn photo() -> QueryPhoto {
+        let faces = gabarit_engine::ImageFaces {
+            width: 4,
+            height: 3,
+            sha256: "00".into(),
+            faces: Vec::new(),
+            times: Default::default(),
+        };
+        QueryPhoto::new(std::path::Path::new("a.jpg"), faces, &Default::default()).unwrap()
     }
 
     #[test]
@@ -77,7 +84,7 @@ mod tests {
         let mut q = Queries::default();
         let id = q.insert("ines", "a.jpg", photo()).unwrap();
         assert!(id.starts_with('q') && id.len() == 33, "{id}");
-        assert_eq!(q.get(&id, "ines").map(|(name, f)| (name, f.width)), Some(("a.jpg".into(), 4)));
+        assert_eq!(q.get(&id, "ines").map(|(name, f)| (name, f.faces.width)), Some(("a.jpg".into(), 4)));
         assert!(q.get(&id, "carl").is_none());
         let more: Vec<String> =
             (0..MAX_QUERIES).map(|i| q.insert("ines", &format!("{i}.jpg"), photo()).unwrap()).collect();

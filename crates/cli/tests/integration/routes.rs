@@ -31,6 +31,9 @@ enum Rule {
     Jobs,
     /// Everyone authenticated.
     Own,
+    /// A search's query face: its searcher (`inv`, not among the callers) and the reviewers
+    /// of its candidates' collection; another investigator gets 404, anyone else 403.
+    QueryFace,
 }
 
 /// The table: every route of the API and who may call it.
@@ -48,6 +51,8 @@ fn rule(method: &str, path: &str) -> Rule {
         ("post", "/api/v1/queries" | "/api/v1/queries/{id}/search") => Rule::Act(A::Search, ByRole),
         ("post", "/api/v1/candidates/{id}/review") | ("get", "/api/v1/candidates/{id}") => Rule::Act(A::Review, Press),
         ("get", "/api/v1/candidates") => Rule::Act(A::Review, Listing),
+        ("get", "/api/v1/searches") => Rule::Act(A::Search, ByRole),
+        ("get", "/api/v1/searches/{id}/query-faces/{index}") => Rule::QueryFace,
         ("get", "/api/v1/images/{id}" | "/api/v1/images/{id}/file" | "/api/v1/faces/{id}/crop") => {
             Rule::Act(A::ViewRecords, Press)
         }
@@ -91,6 +96,12 @@ fn expect(rule: Rule, role: Role, granted: bool) -> Expect {
         Rule::Own => Expect::Allowed,
         Rule::Jobs if matches!(role, Role::Curator | Role::Dpo) => Expect::Allowed,
         Rule::Jobs => Expect::Forbidden,
+        Rule::QueryFace => match role {
+            Role::Reviewer if granted => Expect::Allowed,
+            Role::Reviewer | Role::Investigator => Expect::OutOfScope,
+            Role::Admin | Role::Curator | Role::Dpo if reach(role, Action::Review).is_some() => Expect::Allowed,
+            Role::Admin | Role::Curator | Role::Dpo => Expect::Forbidden,
+        },
         Rule::Act(action, bound) => match (reach(role, action), bound) {
             (None, _) => Expect::Forbidden,
             (Some(_), Bound::Role) => Expect::Allowed,
@@ -160,6 +171,7 @@ fn every_route_with_every_role_granted_or_not_answers_what_the_permission_table_
     let candidate = found["candidate_ids"][0].as_u64().unwrap_or_else(|| panic!("{found}"));
     let image = found["candidates"][0]["image_id"].as_u64().unwrap();
     let face = found["candidates"][0]["face_id"].as_u64().unwrap();
+    let search = found["search_id"].as_u64().unwrap();
     let spec: Value = http.get(format!("{}/api/v1/openapi.json", server.base)).send().unwrap().json().unwrap();
     let governance = collection_governance(&http, &server.base, &keys["cur"]);
     let not_a_photo = b"not a photo".to_vec();
@@ -174,6 +186,8 @@ fn every_route_with_every_role_granted_or_not_answers_what_the_permission_table_
             let rule = rule(method, path);
             let id = if path.contains("/candidates/") {
                 candidate
+            } else if path.contains("/searches/") {
+                search
             } else if path.contains("/faces/") {
                 face
             } else {
@@ -183,6 +197,7 @@ fn every_route_with_every_role_granted_or_not_answers_what_the_permission_table_
                 .replace("{id}", &id.to_string())
                 .replace("{name}", if path.starts_with("/api/v1/users") { "target" } else { "press" })
                 .replace("{prefix}", "000000000000")
+                .replace("{index}", "0")
                 .replace("{collection}", "press");
             let request = |key: Option<&str>| {
                 let mut r = match method.as_str() {
@@ -219,7 +234,8 @@ fn every_route_with_every_role_granted_or_not_answers_what_the_permission_table_
                 let body = resp.text().unwrap_or_default();
                 let fine = match &expected {
                     Expect::Allowed => {
-                        let out_of_scope = status == 404 && matches!(rule, Rule::Act(_, Bound::Press));
+                        let out_of_scope =
+                            status == 404 && matches!(rule, Rule::Act(_, Bound::Press) | Rule::QueryFace);
                         ![401, 403].contains(&status) && !out_of_scope
                     }
                     Expect::Lists(shown) => status == 200 && body.contains("\"press\"") == *shown,
@@ -240,7 +256,7 @@ fn every_route_with_every_role_granted_or_not_answers_what_the_permission_table_
     }
     assert!(failures.is_empty(), "{} of {checked} cells differ:\n{}", failures.len(), failures.join("\n"));
     let routes = checked / 10;
-    assert_eq!(routes, 39, "every route of the API (but the login) is in the spec and was checked");
+    assert_eq!(routes, 41, "every route of the API (but the login) is in the spec and was checked");
     // Public: health, metrics (counts, never ids or people), the spec itself.
     assert_eq!(http.get(format!("{}/healthz", server.base)).send().unwrap().text().unwrap(), "ok\n");
     let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();

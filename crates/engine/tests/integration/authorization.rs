@@ -15,7 +15,7 @@ use gabarit_engine::ingest::IngestOptions;
 use gabarit_engine::rights::ConfirmedErasure;
 use gabarit_engine::search::SearchOptions;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceService, FaceServiceConfig, accounts, governed, jobs, rights};
+use gabarit_engine::{Caller, Error, FaceService, FaceServiceConfig, accounts, governed, jobs, review, rights};
 use gabarit_governance::{Action, Reach, Role, reach};
 
 use crate::{models, sample};
@@ -59,6 +59,8 @@ struct World {
     image: u64,
     face: u64,
     candidate: u64,
+    search: u64,
+    investigator: Caller,
     press_sha: String,
     requests: BTreeMap<&'static str, u64>,
     fresh: usize,
@@ -82,6 +84,7 @@ impl World {
             target_fpir: 1e-3,
             suppression_threshold: 0.36,
             exact: false,
+            probe_days: 30,
         }
     }
 
@@ -227,14 +230,25 @@ fn rows() -> Vec<Row> {
             ))
         }),
         row("governed_search_faces", A::Search, Press, |w, who| {
-            let img = w.service.analyze_photo(&sample("obama.jpg")).unwrap();
+            let img = governed::analyze_query(&w.service, &w.investigator, &sample("obama.jpg")).unwrap();
             let opts = World::search_options();
             done(governed::governed_search_faces(&mut w.store, who, "CASE-1", "table", "q", &img, &opts, None, 0.3))
         }),
-        row("review", A::Review, Press, |w, who| done(governed::review(&mut w.store, who, w.candidate, true))),
-        row("candidate", A::Review, Press, |w, who| done(governed::candidate(&w.store, who, w.candidate))),
+        // Before any review: the setup search's query face is kept until its candidates are decided.
+        row("probe", A::Review, Press, |w, who| {
+            let bytes = review::probe(&mut w.store, who, w.search, 0)?;
+            assert_eq!(&bytes[..2], b"\xff\xd8", "a JPEG");
+            Ok(Ran::Done)
+        }),
+        row("my_cases", A::Search, ByRole, |w, who| {
+            let cases = review::my_cases(&w.store, who, 50)?;
+            assert!(cases.iter().all(|c| c.search.actor == who.name()), "only one's own searches");
+            Ok(Ran::Done)
+        }),
+        row("review", A::Review, Press, |w, who| done(review::review(&mut w.store, who, w.candidate, true))),
+        row("candidate", A::Review, Press, |w, who| done(review::candidate(&w.store, who, w.candidate))),
         row("awaiting_review", A::Review, Press, |w, who| {
-            let queue = governed::awaiting_review(&w.store, who, 50)?;
+            let queue = review::awaiting_review(&w.store, who, 50)?;
             Ok(Ran::SawPress(queue.iter().any(|c| c.collection == "press")))
         }),
         // Records.
@@ -380,6 +394,8 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
         image: 0,
         face: 0,
         candidate: 0,
+        search: 0,
+        investigator: investigator.clone(),
         press_sha: String::new(),
         requests: BTreeMap::new(),
         fresh: 0,
@@ -408,6 +424,7 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     .unwrap();
     let first = &found.result.candidates[0];
     (world.image, world.face, world.candidate) = (first.image_id, first.face_id, found.candidate_ids[0]);
+    world.search = found.search_id;
     world.press_sha = gabarit_media::sha256_hex(&fs_err::read(sample("obama2.jpg")).unwrap());
     for kind in ["access", "erasure", "objection"] {
         let r = rights::open_request(&mut world.store, &dpo, kind, "R-0", "ID card", "2026-11-02").unwrap();

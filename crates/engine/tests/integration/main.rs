@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod authorization;
+mod review;
 
 use std::path::{Path, PathBuf};
 

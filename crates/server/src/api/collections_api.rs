@@ -41,10 +41,6 @@ pub(super) struct FrameTime {
     time_s: Option<f64>,
 }
 
-fn jpeg_response(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], bytes).into_response()
-}
-
 #[utoipa::path(get, path = "/api/v1/images/{id}/file", tag = "images", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Image or video id"), FrameTime),
     responses((status = 200, description = "The photo upright, or the video's frame at time_s, as JPEG (audited)", content_type = "image/jpeg")))]

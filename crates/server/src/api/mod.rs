@@ -126,6 +126,8 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(search_api::review))
         .routes(routes!(search_api::list_candidates))
         .routes(routes!(search_api::show_candidate))
+        .routes(routes!(search_api::my_cases))
+        .routes(routes!(search_api::query_face))
         .routes(routes!(collections_api::update_governance))
         .routes(routes!(collections_api::show_image))
         .routes(routes!(collections_api::image_file))
@@ -265,6 +267,11 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 struct Body<T>(T);
+
+/// A JPEG answer no cache keeps (faces and photos are personal data).
+fn jpeg_response(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], bytes).into_response()
+}
 
 /// A path parameter whose rejection is an [`ApiError`].
 #[derive(axum::extract::FromRequestParts)]

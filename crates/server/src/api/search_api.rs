@@ -1,6 +1,7 @@
 //! Search: by uploaded photo, by a face of an analysed photo, and the review of candidates.
 
 use super::*;
+use gabarit_engine::review;
 
 /// Search request fields (multipart).
 #[derive(utoipa::ToSchema)]
@@ -70,7 +71,7 @@ fn search_analysed(
     case_ref: &str,
     purpose: &str,
     query: &str,
-    img: &gabarit_engine::ImageFaces,
+    img: &gabarit_engine::review::QueryPhoto,
     opts: &SearchOptions,
 ) -> Result<governed::GovernedSearch, ApiError> {
     Ok(governed::governed_search_faces(
@@ -96,6 +97,7 @@ fn default_search(state: &AppState) -> SearchOptions {
         target_fpir: 1e-3,
         suppression_threshold: state.rights_threshold,
         exact: false,
+        probe_days: state.probe_days,
     }
 }
 
@@ -121,11 +123,12 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
         let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(form.named(&upload))?;
         let faces: Vec<Value> = img
             .faces
+            .faces
             .iter()
             .enumerate()
             .map(|(index, f)| json!({"index": index, "bbox": f.bbox, "score": f.score, "quality": f.quality}))
             .collect();
-        let (width, height) = (img.width, img.height);
+        let (width, height) = (img.faces.width, img.faces.height);
         let id = state
             .queries
             .lock()
@@ -216,7 +219,7 @@ pub(super) async fn review(
     };
     blocking(move || {
         let mut store = state.store()?;
-        Ok(Json(json!(governed::review(&mut store, &who, id, confirm)?)))
+        Ok(Json(json!(review::review(&mut store, &who, id, confirm)?)))
     })
     .await
 }
@@ -237,7 +240,7 @@ pub(super) async fn list_candidates(
 ) -> Result<Json<Value>, ApiError> {
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
     blocking(move || {
-        let items = governed::awaiting_review(&*state.store()?, &who, limit)?;
+        let items = review::awaiting_review(&*state.store()?, &who, limit)?;
         let items: Vec<Value> = items.iter().map(|c| with_meaning(&state, c)).collect();
         Ok(Json(json!({"items": items})))
     })
@@ -253,7 +256,7 @@ pub(super) async fn show_candidate(
     Param(id): Param<u64>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let c = governed::candidate(&*state.store()?, &who, id)?;
+        let c = review::candidate(&*state.store()?, &who, id)?;
         Ok(Json(with_meaning(&state, &c)))
     })
     .await
@@ -261,10 +264,44 @@ pub(super) async fn show_candidate(
 
 /// A candidate with the calibrated false-match rate of its score (the share of comparisons
 /// between different people scoring at least as high).
-fn with_meaning(state: &AppState, c: &governed::CandidateView) -> Value {
+fn with_meaning(state: &AppState, c: &review::CandidateView) -> Value {
     let mut v = json!(c);
     let fmr = state.calibration.as_ref().map(|cal| cal.fmr_at(c.review.candidate.score));
     v["false_match_rate"] = json!(fmr);
     v["expected_false_candidates"] = json!(fmr.map(|f| gabarit_metrics::expected_false_candidates(f, c.gallery_size)));
     v
+}
+
+#[utoipa::path(get, path = "/api/v1/searches/{id}/query-faces/{index}", tag = "search", security(("api_key" = [])),
+    params(("id" = u64, Path, description = "Search id"), ("index" = usize, Path, description = "Query face (a candidate's query_face)")),
+    responses((status = 200, description = "The query face kept for review, as JPEG (the searcher, or a reviewer of one of its candidates; audited)", content_type = "image/jpeg"),
+        (status = 404, description = "Not kept (every candidate decided, period over) or not yours to see")))]
+pub(super) async fn query_face(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param((id, index)): Param<(u64, usize)>,
+) -> Result<Response, ApiError> {
+    blocking(move || {
+        let mut store = state.store()?;
+        Ok(jpeg_response(review::probe(&mut store, &who, id, index)?))
+    })
+    .await
+}
+
+/// How many of one's searches a listing shows.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(super) struct CaseListing {
+    /// At most this many, newest first (default 50, at most 500).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/searches", tag = "search", security(("api_key" = [])), params(CaseListing),
+    responses((status = 200, description = "The caller's own searches, newest first, with each candidate's review state and the query faces still kept (investigator)")))]
+pub(super) async fn my_cases(
+    State(state): Shared,
+    Caller(who): Caller,
+    Params(listing): Params<CaseListing>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = listing.limit.unwrap_or(50).clamp(1, 500);
+    blocking(move || Ok(Json(json!({"items": review::my_cases(&*state.store()?, &who, limit)?})))).await
 }

@@ -1,0 +1,258 @@
+//! Human review (AI Act art. 14): the query face a search keeps for its reviewers, the
+//! reviewers' queue and decisions, and the investigator's own cases.
+//!
+//! A search keeps, for each query face that has candidates, a JPEG crop of that face (never
+//! the whole photo), sealed with the data key and bound to the search. Only the searcher and
+//! the reviewers who can see one of the search's candidates may look at it. It goes, in the
+//! transaction of the decision's audit entry, once every candidate of the search is decided
+//! (rejected once, confirmed twice, or its face erased), or when its period ends (30 days
+//! unless the search said otherwise; [`expire_probes`] runs with retention), whichever comes
+//! first.
+
+use std::path::Path;
+
+use gabarit_catalog::{CandidateRecord, CandidateState, SearchRecord};
+use gabarit_governance::{Scope, actions, confirmed};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::store::Store;
+use crate::{Error, ImageFaces, Result};
+
+/// How long a search's query face is kept at most, unless the search says otherwise.
+pub const DEFAULT_PROBE_DAYS: u32 = 30;
+
+/// The longest a search may keep its query face.
+pub const MAX_PROBE_DAYS: u32 = 365;
+
+/// The longest side of a kept query face, pixels.
+const PROBE_SIDE: u32 = 256;
+
+/// A query photo analysed for a search: its faces (with templates) and, for each face, the
+/// JPEG crop a search keeps for its reviewers. Made by [`crate::governed::analyze_query`].
+#[derive(Debug, Clone)]
+pub struct QueryPhoto {
+    /// The faces found.
+    pub faces: ImageFaces,
+    crops: Vec<Vec<u8>>,
+}
+
+impl QueryPhoto {
+    /// The crop of face `index`, JPEG.
+    pub fn crop(&self, index: usize) -> Option<&[u8]> {
+        self.crops.get(index).map(Vec::as_slice)
+    }
+
+    /// The faces of `photo` with a crop of each (the photo decoded again, within `limits`).
+    pub fn new(photo: &Path, faces: ImageFaces, limits: &gabarit_media::DecodeLimits) -> Result<QueryPhoto> {
+        let crops = if faces.faces.is_empty() {
+            Vec::new()
+        } else {
+            let decoded = gabarit_media::decode_file(photo, limits).map_err(|e| Error::Invalid(e.to_string()))?;
+            faces
+                .faces
+                .iter()
+                .map(|f| {
+                    let crop = crate::search::face_crop(&decoded.rgb, &f.bbox);
+                    let (w, h) = (crop.width(), crop.height());
+                    let crop = if w.max(h) > PROBE_SIDE {
+                        let (tw, th) = if w >= h {
+                            (PROBE_SIDE, (h * PROBE_SIDE / w).max(1))
+                        } else {
+                            ((w * PROBE_SIDE / h).max(1), PROBE_SIDE)
+                        };
+                        image::imageops::thumbnail(&crop, tw, th)
+                    } else {
+                        crop
+                    };
+                    crate::search::jpeg(&crop)
+                })
+                .collect::<Result<_>>()?
+        };
+        Ok(QueryPhoto { faces, crops })
+    }
+}
+
+/// RFC 3339 in whole seconds (what the catalog compares expiries as text with).
+pub(crate) fn seconds(t: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_second(t.as_second()).unwrap_or(t).to_string()
+}
+
+/// When a query face kept now for `days` days goes at the latest.
+pub(crate) fn probe_expiry(days: u32) -> Result<String> {
+    if !(1..=MAX_PROBE_DAYS).contains(&days) {
+        return Err(Error::Invalid(format!("query faces are kept 1 to {MAX_PROBE_DAYS} days, not {days}")));
+    }
+    Ok(seconds(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * i64::from(days))))
+}
+
+/// The state of a candidate after a review.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewState {
+    /// The candidate.
+    pub candidate: CandidateRecord,
+    /// Whether two different reviewers confirmed it and nobody rejected it.
+    pub confirmed: bool,
+}
+
+/// A reviewer confirms or rejects a candidate of a collection granted to them; logged (AI Act
+/// art. 14(5)). A candidate of another collection does not exist for them. The decision that
+/// leaves no candidate of its search undecided deletes the search's kept query faces, in the
+/// same transaction.
+pub fn review(store: &mut Store, who: &Caller, candidate: u64, confirm: bool) -> Result<ReviewState> {
+    let proof = who.may::<actions::Review>()?;
+    let action = if confirm { "candidate_confirm" } else { "candidate_reject" };
+    let ((c, dropped), _) = store.catalog.audited(who.name(), action, |tx| {
+        let c = tx.review(proof.scope(), candidate, who.name(), confirm)?;
+        let done = confirmed(&c.confirmed_by, &c.rejected_by);
+        let dropped = if tx.search_decided(c.search_id)? { tx.drop_probes(c.search_id)? } else { 0 };
+        let detail = json!({"candidate": candidate, "search": c.search_id, "case": c.case_ref, "face": c.face_id,
+            "confirmed": done, "query_faces_deleted": dropped});
+        Ok(((c, dropped), detail))
+    })?;
+    if dropped > 0 {
+        // The freed pages are zeroed (secure_delete); the checkpoint takes the WAL's copy too.
+        store.catalog.checkpoint()?;
+    }
+    let done = confirmed(&c.confirmed_by, &c.rejected_by);
+    Ok(ReviewState { candidate: c, confirmed: done })
+}
+
+/// A candidate as a reviewer sees it: its review state, the search's case and purpose, the
+/// face it points to (where it is, its box), and whether the query face is still kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateView {
+    /// Review state.
+    #[serde(flatten)]
+    pub review: ReviewState,
+    /// The face's image.
+    pub image_id: u64,
+    /// Its collection.
+    pub collection: String,
+    /// The image's path or URI.
+    pub path: String,
+    /// The face's box in the image.
+    pub bbox: gabarit_types::BBox,
+    /// EXIF capture time.
+    pub captured_at: Option<String>,
+    /// For a video: the time of the frame, seconds.
+    pub time_s: Option<f64>,
+    /// Templates the search compared against (N), to say what the score means at that size.
+    pub gallery_size: u64,
+    /// Whether the query face this candidate answers is still kept (see [`probe`]).
+    pub query_face_kept: bool,
+}
+
+/// One candidate of a collection granted to the reviewer; viewing it is not a decision and is
+/// not logged (the faces' pictures are, when fetched).
+pub fn candidate(store: &Store, who: &Caller, id: u64) -> Result<CandidateView> {
+    let proof = who.may::<actions::Review>()?;
+    candidate_in(store, proof.scope(), id)
+}
+
+fn candidate_in(store: &Store, scope: &Scope, id: u64) -> Result<CandidateView> {
+    let c = store.catalog.candidate(scope, id)?;
+    let face = store.catalog.face(scope, c.face_id)?;
+    let gallery_size = store.catalog.search_gallery_size(c.search_id)?;
+    let kept = store.catalog.probe_kept(c.search_id, c.query_face, &seconds(jiff::Timestamp::now()))?;
+    let done = confirmed(&c.confirmed_by, &c.rejected_by);
+    Ok(CandidateView {
+        review: ReviewState { candidate: c, confirmed: done },
+        image_id: face.image_id,
+        collection: face.collection,
+        path: face.uri,
+        bbox: face.bbox,
+        captured_at: face.captured_at,
+        time_s: face.moment.map(|m| m.time_s),
+        gallery_size,
+        query_face_kept: kept,
+    })
+}
+
+/// Candidates awaiting a decision in the collections granted to the reviewer, newest first.
+pub fn awaiting_review(store: &Store, who: &Caller, limit: usize) -> Result<Vec<CandidateView>> {
+    let proof = who.may::<actions::Review>()?;
+    let mut out = Vec::new();
+    for id in store.catalog.candidates_awaiting_review(proof.scope(), limit)? {
+        match candidate_in(store, proof.scope(), id) {
+            Ok(view) => out.push(view),
+            Err(Error::Catalog(gabarit_catalog::Error::NotFound { .. })) => {} // erased meanwhile
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The query face `query_face` of a search, as JPEG, for the searcher or a reviewer who can
+/// see one of its candidates (anyone else: not found); audited.
+pub fn probe(store: &mut Store, who: &Caller, search: u64, query_face: usize) -> Result<Vec<u8>> {
+    let not_found = || -> Error {
+        gabarit_catalog::Error::NotFound { kind: "query face", name: format!("{query_face} of search {search}") }.into()
+    };
+    let as_investigator = who.may::<actions::Search>().is_ok();
+    let as_reviewer = match who.may::<actions::Review>() {
+        Ok(proof) => Some(proof),
+        Err(e) if !as_investigator => return Err(e), // neither role: refused as such
+        Err(_) => None,
+    };
+    let record = store.catalog.search_record(search).map_err(|_| not_found())?;
+    let as_reviewer = match as_reviewer {
+        Some(proof) => store.catalog.candidates_of_search_in(proof.scope(), search)? > 0,
+        None => false,
+    };
+    let as_searcher = as_investigator && record.actor == who.name();
+    if !(as_reviewer || as_searcher) {
+        return Err(not_found());
+    }
+    let kept = store.catalog.probe(search, query_face, &seconds(jiff::Timestamp::now()))?.ok_or_else(not_found)?;
+    store.catalog.audit(who.name(), "query_face_view", json!({"search": search, "query_face": query_face}))?;
+    Ok(kept.jpeg)
+}
+
+/// One of the investigator's searches with its candidates' review states.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// The search.
+    pub search: SearchRecord,
+    /// Its candidates, by query face and rank.
+    pub candidates: Vec<CandidateState>,
+    /// The query faces still kept for review.
+    pub query_faces_kept: Vec<usize>,
+}
+
+/// The caller's own searches, newest first, with their candidates' review states
+/// (investigator). Holds no biometric data and no picture: not audited.
+pub fn my_cases(store: &Store, who: &Caller, limit: usize) -> Result<Vec<Case>> {
+    who.may::<actions::Search>()?;
+    let now = seconds(jiff::Timestamp::now());
+    let mut out = Vec::new();
+    for search in store.catalog.searches_by(who.name(), limit.clamp(1, 500))? {
+        let candidates = store.catalog.candidate_states(search.id)?;
+        let mut kept = Vec::new();
+        for f in store.catalog.probes_of(search.id)? {
+            if store.catalog.probe_kept(search.id, f, &now)? {
+                kept.push(f);
+            }
+        }
+        out.push(Case { search, candidates, query_faces_kept: kept });
+    }
+    Ok(out)
+}
+
+/// Deletes the query faces whose period has ended by `now`, one audited transaction per
+/// search, as `actor` (run with retention); returns how many went.
+pub(crate) fn expire_probes(store: &mut Store, actor: &str, now: jiff::Timestamp) -> Result<u64> {
+    let mut gone = 0;
+    for search in store.catalog.searches_with_expired_probes(&seconds(now))? {
+        let (n, _) = store.catalog.audited(actor, "query_face_expire", |tx| {
+            let n = tx.drop_probes(search)?;
+            Ok((n, json!({"search": search, "query_faces_deleted": n})))
+        })?;
+        gone += n;
+    }
+    if gone > 0 {
+        store.catalog.checkpoint()?;
+    }
+    Ok(gone)
+}
