@@ -171,6 +171,8 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
       await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
     };
     const sample = (n) => join(samples, n);
+    /** Waits until every picture of the page is shown (leaving earlier would abort its request). */
+    const imagesLoaded = () => page.waitForFunction(() => [...document.querySelectorAll('main img')].every((i) => i.complete && i.naturalWidth > 0));
     const menu = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
     /** Waits for the errors an expected refusal causes (its response, the browser's console
      * line), checks they are only those, and removes them from `errors`. */
@@ -300,6 +302,15 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await screenshot('candidate');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
+    // "My cases": the search, the face searched for (kept for the reviewers), each candidate awaiting review.
+    await menu('My cases').click();
+    const myCase = page.locator('section.case').first();
+    await myCase.getByRole('heading', { name: /^Case CASE-2026-014 · search \d+$/ }).waitFor();
+    const searchId = await myCase.getAttribute('data-search');
+    await page.waitForFunction(() => { const i = document.querySelector('section.case img.query-thumb'); return i && i.complete && i.naturalWidth > 0; });
+    const states = await myCase.locator('td.state').allInnerTexts();
+    assert.ok(states.length === paths.length && states.every((t) => t === 'Awaiting review'), `every candidate awaits review: ${states}`);
+    await screenshot('my-cases');
     await logout();
 
     // --- Two different reviewers confirm it (the first follows the link while logged out).
@@ -307,13 +318,26 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
     await login('rita');
     await page.getByRole('heading', { name: `Candidate ${candidate}` }).waitFor();
-    await page.locator('.detail-photo .face-box').waitFor();
-    // The score, its meaning and the review state come before the decision.
-    const facts = page.locator('.detail-facts dl');
-    assert.match(await facts.locator('.score').innerText(), /^\d\.\d{3}$/);
-    assert.match(await facts.locator('.meaning').innerText(), /1 comparison in [\d,.]+ between two different people|practically never/);
+    // The face searched for beside the candidate's face, both shown, at the same size; the
+    // case, its purpose, the score in words and the state before the decision.
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll('.compare img.face')];
+      return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+    });
+    const [queryBox, foundBox] = await Promise.all(['.compare .query .face-frame', '.compare .found .face-frame'].map((sel) => page.locator(sel).boundingBox()));
+    assert.ok(queryBox.width > 100 && Math.abs(queryBox.width - foundBox.width) < 1 && Math.abs(queryBox.height - foundBox.height) < 1, `same size: ${JSON.stringify([queryBox, foundBox])}`);
+    assert.ok(Math.abs(queryBox.y - foundBox.y) < 1, 'side by side');
+    assert.match(await page.locator('.case-line').innerText(), /Case CASE-2026-014 · search \d+\s+Purpose: Find the press photos of a person for a rights check/);
+    assert.match(await page.locator('.decision .score').innerText(), /^Score \d\.\d{3}$/);
+    assert.match(await page.locator('.decision .meaning').innerText(), /1 comparison in [\d,.]+ between two different people|practically never/);
+    assert.match(await page.locator('.shortcuts').innerText(), /C confirm · R reject · N next candidate · F show or hide the full photo/);
     await page.locator('.review-verdict').getByText('Not reviewed yet.').waitFor();
-    await page.getByRole('button', { name: 'Confirm' }).click();
+    // The full photo on demand (F), with the face boxed.
+    await page.keyboard.press('f');
+    await page.locator('.full-photo .face-box').waitFor();
+    await screenshot('review-compare');
+    // Confirmed from the keyboard.
+    await page.keyboard.press('c');
     await page.locator('.review-verdict').getByText('Confirmed by rita only', { exact: false }).waitFor();
     assert.ok(await page.getByRole('button', { name: 'Confirm' }).isDisabled(), 'a reviewer confirms once');
     await screenshot('review-first');
@@ -325,6 +349,13 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await page.getByRole('heading', { name: 'To review' }).waitFor();
     const card = page.locator(`li.to-review[data-candidate="${candidate}"]`);
     await card.waitFor();
+    // Grouped by case and search; the filter narrows the list.
+    await page.locator(`section.search-group[data-search="${searchId}"]`).getByRole('heading', { name: `Case CASE-2026-014 · search ${searchId}` }).waitFor();
+    const cards = await page.locator('li.to-review').count();
+    await page.getByLabel('Filter').fill('obama2');
+    assert.equal(await page.locator('li.to-review:visible').count(), 1, 'the filter keeps obama2.jpg only');
+    await page.getByLabel('Filter').fill('');
+    assert.equal(await page.locator('li.to-review:visible').count(), cards);
     const cardText = await card.innerText();
     assert.match(cardText, /Score \d\.\d{3}/, `the score: ${cardText}`);
     assert.match(await card.locator('.meaning').innerText(), /1 comparison in [\d,.]+ between two different people|practically never/);
@@ -333,26 +364,57 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     assert.match(await card.locator('.review-summary').innerText(), /^Confirmed by rita, waiting for a second reviewer/);
     await page.waitForFunction(() => {
       const imgs = [...document.querySelectorAll('li.to-review img.crop')];
-      return imgs.length >= 1 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+      const thumbs = [...document.querySelectorAll('.search-group img.query-thumb')];
+      return imgs.length >= 1 && thumbs.length === 1 && [...imgs, ...thumbs].every((i) => i.complete && i.naturalWidth > 0);
     });
     await screenshot('review-list');
     await card.getByRole('link', { name: new RegExp(`^Review candidate ${candidate} \\(obama2\\.jpg`) }).click();
     await page.getByRole('heading', { name: `Candidate ${candidate}` }).waitFor();
     await page.locator('.review-verdict').getByText('Confirmed by rita only', { exact: false }).waitFor();
-    assert.match(await page.locator('.detail-facts .score').innerText(), /^\d\.\d{3}$/);
-    assert.match(await page.locator('.detail-facts .meaning').innerText(), /1 comparison in|practically never/);
+    assert.match(await page.locator('.decision .score').innerText(), /^Score \d\.\d{3}$/);
+    assert.match(await page.locator('.decision .meaning').innerText(), /1 comparison in|practically never/);
     assert.match(await page.locator('.review-detail').innerText(), /Confirmed by: rita\./);
-    // By keyboard this time.
+    // With the Confirm button this time (Enter on it).
     await page.getByRole('button', { name: 'Confirm' }).focus();
     await page.keyboard.press('Enter');
     await page.locator('.review-verdict').getByText('Confirmed by two different reviewers', { exact: false }).waitFor();
     assert.match(await page.locator('.review-detail').innerText(), /Confirmed by: rita, raoul/);
+    await imagesLoaded();
     await screenshot('review-confirmed');
     // Confirmed, it has left the list (the other candidates of the search are still there).
     await menu('To review').click();
     await page.getByRole('heading', { name: 'To review' }).waitFor();
     await page.locator('li.to-review').first().waitFor();
     assert.equal(await page.locator(`li.to-review[data-candidate="${candidate}"]`).count(), 0, 'the confirmed candidate is no longer awaiting review');
+    // The others are rejected from the keyboard, moving on with N: R, then N, until none is left.
+    await imagesLoaded();
+    await page.locator('li.to-review a.open').first().click();
+    for (let left = cards - 1; left > 0; left -= 1) {
+      await page.locator('.review-verdict').getByText('Not reviewed yet.').waitFor();
+      await page.waitForFunction(() => [...document.querySelectorAll('.compare img.face')].every((i) => i.complete && i.naturalWidth > 0));
+      await page.keyboard.press('r');
+      await page.locator('.review-verdict').getByText('Rejected by raoul', { exact: false }).waitFor();
+      const here = page.url();
+      await page.keyboard.press('n');
+      await page.waitForURL((u) => u.toString() !== here);
+    }
+    await page.getByText('No candidate is awaiting review.').waitFor();
+    // Every candidate decided: the face searched for is gone (404 from the API).
+    const before = errors.length;
+    const gone = await page.evaluate((id) => fetch(`/api/v1/searches/${id}/query-faces/0`).then((r) => r.status), searchId);
+    assert.equal(gone, 404, 'the query face is deleted with the last decision');
+    await expectRefusal(before, 404, 'the query face asked for after the last decision');
+    await logout();
+
+    // The investigator's cases show the decisions, and no query face any more.
+    await login('inv');
+    await menu('My cases').click();
+    await page.locator(`section.case[data-search="${searchId}"] td.state`).first().waitFor();
+    const decided = await page.locator(`section.case[data-search="${searchId}"] td.state`).allInnerTexts();
+    assert.equal(decided.filter((t) => t === 'Confirmed by two reviewers').length, 1, `${decided}`);
+    assert.equal(decided.filter((t) => t === 'Rejected').length, cards - 1, `${decided}`);
+    assert.equal(await page.locator(`section.case[data-search="${searchId}"] img.query-thumb`).count(), 0, 'no query face kept');
+    await screenshot('my-cases-decided');
     await logout();
 
     // --- A DPO answers an access request, then an erasure request of the same person.
@@ -408,6 +470,12 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     assert.match(await page.locator('dl.facts').innerText(), /Status\s+done/, 'the request is shown closed');
     await screenshot('rights-erased');
 
+    // The erasure offers an objection for the same person, with the same photo.
+    await page.getByRole('button', { name: 'Record an objection too' }).click();
+    const objection = await page.locator('.objection-recorded').innerText();
+    assert.match(objection, /^Objection recorded as request \d+: from now on, faces of this person are refused at ingestion/);
+    const erasureRequest = page.url().split('/').pop();
+
     await page.getByRole('button', { name: 'Plan the erasure' }).click();
     await page.getByRole('heading', { name: 'Erasure plan: nothing to erase' }).waitFor();
     await screenshot('rights-access-empty');
@@ -418,7 +486,7 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await page.locator('table.audit').waitFor();
     await page.getByRole('button', { name: 'Verify the chain' }).click();
     await page.locator('.verify-result').getByText('The chain is intact', { exact: false }).waitFor();
-    // Each reviewer's look at the source image is in the log.
+    // Each look at a source image is in the log.
     await page.getByLabel('Action', { exact: true }).fill('image_view');
     const [filtered] = await Promise.all([
       page.waitForRequest((r) => r.url().startsWith(`${base}/api/v1/audit?`)),
@@ -429,8 +497,23 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     const shown = await page.locator('table.audit tbody tr td:nth-child(4)').allInnerTexts();
     assert.ok(shown.length > 0 && shown.every((a) => a === 'image_view'), `only image_view entries: ${shown}`);
     const viewers = await page.locator('table.audit tbody tr td:nth-child(3)').allInnerTexts();
-    for (const user of ['inv', 'rita', 'raoul']) assert.ok(viewers.includes(user), `${user}'s image view is audited: ${viewers}`);
+    for (const user of ['inv', 'rita']) assert.ok(viewers.includes(user), `${user}'s image view is audited: ${viewers}`);
+    // raoul decided on the two faces and never asked for the full photo: it was not loaded.
+    assert.ok(!viewers.includes('raoul'), `the full photo is loaded on demand only: ${viewers}`);
     await screenshot('audit');
+
+    await logout();
+
+    // --- An erased photo uploaded again, into another collection: refused, the request named.
+    await login('cur');
+    await page.getByRole('link', { name: 'events', exact: true }).click();
+    await page.getByRole('heading', { name: 'Collection events' }).waitFor();
+    await page.getByLabel('Photos, videos or archives').setInputFiles([sample('obama2.jpg')]);
+    await page.getByRole('button', { name: 'Upload and ingest' }).click();
+    await page.getByRole('status').getByText(/^Done: 1 file, 0 new, 0 already held, 0 faces stored, 1 refused \(erased on request\), 0 failed\.$/).waitFor();
+    const refusedLine = await page.locator('.failed-files li[data-code="erased_on_request"]').innerText();
+    assert.match(refusedLine, new RegExp(`obama2\\.jpg — refused: a photo with this content was erased on request ${erasureRequest}; not ingested again`));
+    await screenshot('erased-refused');
 
     assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
   } finally {

@@ -174,6 +174,10 @@ export interface CandidateRecord {
   id: number;
   search_id: number;
   case_ref: string;
+  /** The purpose the search gave. */
+  purpose: string;
+  /** The face of the query photo it answers (its crop: GET /searches/{search_id}/query-faces/{query_face}). */
+  query_face: number;
   face_id: number;
   score: number;
   confirmed_by: string[];
@@ -196,6 +200,34 @@ export interface CandidateView extends ReviewState {
   time_s: number | null;
   /** Share of comparisons between two different people scoring at least as high (null: no calibration). */
   false_match_rate: number | null;
+  /** Faces the search compared against. */
+  gallery_size: number;
+  /** Whether the face searched for is still kept (until every candidate of the search is decided). */
+  query_face_kept: boolean;
+}
+
+/** GET /searches: one of the investigator's own searches and its candidates' review states. */
+export interface Case {
+  search: {
+    id: number;
+    actor: string;
+    case_ref: string;
+    purpose: string;
+    collections: string[];
+    gallery_size: number;
+    started_at: string;
+  };
+  candidates: {
+    id: number;
+    face_id: number;
+    query_face: number;
+    rank: number;
+    score: number;
+    confirmations: number;
+    rejected: boolean;
+    erased: boolean;
+  }[];
+  query_faces_kept: number[];
 }
 
 export interface ImageRecord {
@@ -271,8 +303,11 @@ export interface IngestReport {
   files?: number;
   ingested?: number;
   duplicates?: number;
+  /** Files refused because a photo with their content was erased on request (also in `failed`). */
+  erased_on_request?: number;
   faces?: number;
-  failed?: { path: string; reason: string }[];
+  /** Files not ingested: where, a stable code (`erased_on_request`…) and why. */
+  failed?: { uri: string; code: string; message: string }[];
 }
 
 /** What a confirmed erasure's job reports once done. */
@@ -317,7 +352,10 @@ export interface RightsRequest {
   created_by: string;
   status: string;
   photo_sha256: string | null;
+  /** The outcome of its first run (never rewritten). */
   outcome: string | null;
+  /** Every run, oldest first. */
+  runs: { at: string; photo_sha256: string; outcome: string }[];
 }
 
 export interface RightsMatch {

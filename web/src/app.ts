@@ -15,6 +15,7 @@ export interface Ctx {
 /** The pages in the navigation, each for the roles that may use it. */
 export const PAGES: { hash: string; label: string; roles: Role[] | 'all' }[] = [
   { hash: '#/search', label: 'Search', roles: ['investigator'] },
+  { hash: '#/cases', label: 'My cases', roles: ['investigator'] },
   { hash: '#/review', label: 'To review', roles: ['reviewer'] },
   { hash: '#/collections', label: 'Collections', roles: 'all' },
   { hash: '#/rights', label: 'Rights requests', roles: ['dpo'] },

@@ -5,6 +5,7 @@ import { ApiError, csrf, get, request, whenUnauthenticated, type Me } from './ap
 import { PAGES, allowed, home, type Ctx } from './app';
 import { Alert, h, replace } from './dom';
 import { auditPage } from './pages/audit';
+import { casesPage } from './pages/cases';
 import { collectionPage, collectionsPage } from './pages/collections';
 import { loginPage } from './pages/login';
 import { reviewListPage, reviewPage } from './pages/review';
@@ -16,6 +17,7 @@ type Render = (ctx: Ctx, params: string[]) => HTMLElement;
 /** Routes: a pattern over the hash's path segments, the roles allowed, the page. */
 const ROUTES: { path: RegExp; roles: Parameters<typeof allowed>[1]; render: Render }[] = [
   { path: /^search$/, roles: ['investigator'], render: searchPage },
+  { path: /^cases$/, roles: ['investigator'], render: casesPage },
   { path: /^review$/, roles: ['reviewer'], render: reviewListPage },
   { path: /^review\/(\d+)$/, roles: ['reviewer'], render: reviewPage },
   { path: /^collections$/, roles: 'all', render: collectionsPage },

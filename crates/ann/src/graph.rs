@@ -1003,11 +1003,13 @@ mod tests {
         let vecs = Vectors { codes: &codes, scales: &scales, dim };
         let mut graph = Graph::new(8, 16, 2);
         graph.grow(n);
-        graph.insert_parallel(&vecs, 0..n, 64, 2);
+        // One thread: the same graph at every run (two threads insert in an order the
+        // scheduler decides, and the recall then varies around the bar by a few thousandths).
+        graph.insert_parallel(&vecs, 0..n, 64, 1);
         // Remove a third, including the entry point.
         let entry = graph.entry().slot;
         let dead = |s: u32| s.is_multiple_of(3) || s == entry;
-        graph.consolidate(&vecs, &dead, 64, 2);
+        graph.consolidate(&vecs, &dead, 64, 1);
         assert!(!dead(graph.entry().slot));
         for s in (0..n as u32).filter(|&s| !dead(s)) {
             for level in 0..=usize::from(graph.level(s)) {

@@ -93,7 +93,7 @@ pub struct CandidateState {
     pub face_id: u64,
     /// The query face it answers.
     pub query_face: usize,
-    /// Rank among that face's candidates.
+    /// Rank among that face's candidates (1: the highest score).
     pub rank: usize,
     /// Score.
     pub score: f32,

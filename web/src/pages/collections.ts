@@ -543,14 +543,27 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
     let text: string;
     if (job.state === 'queued') text = `Job ${job.id} waiting to start.`;
     else if (job.state === 'running') text = `Ingesting: ${files}, ${count(job.faces, 'face')} found so far.`;
-    else if (job.state === 'done')
-      text = `Done: ${count(r?.files ?? job.total ?? job.done, 'file')}, ${r?.ingested ?? 0} new, ${r?.duplicates ?? 0} already held, ${count(r?.faces ?? job.faces, 'face')} stored, ${failures.length} failed.`;
-    else text = `Failed: ${job.error ?? 'no reason given'}.`;
+    else if (job.state === 'done') {
+      const refused = r?.erased_on_request ?? 0;
+      text = `Done: ${count(r?.files ?? job.total ?? job.done, 'file')}, ${r?.ingested ?? 0} new, ${r?.duplicates ?? 0} already held, ${count(r?.faces ?? job.faces, 'face')} stored, ${refused ? `${refused} refused (erased on request), ` : ''}${failures.length - refused} failed.`;
+    } else text = `Failed: ${job.error ?? 'no reason given'}.`;
     progressText.textContent = text;
+    // The message names the file first ("<file>: why"): the file is shown apart, the reason after it.
+    const why = (f: { uri: string; message: string }): string =>
+      f.message.startsWith(`${f.uri}: `) ? f.message.slice(f.uri.length + 2) : f.message;
     replace(
       failedList,
       failures.length
-        ? [h('p', null, 'Files not ingested (the others were):'), h('ul', null, failures.map((f) => h('li', null, h('span', { class: 'path' }, f.path), `: ${f.reason}`)))]
+        ? [
+            h('p', null, 'Files not ingested (the others were):'),
+            h(
+              'ul',
+              { class: 'failed-files' },
+              failures.map((f) =>
+                h('li', { 'data-code': f.code }, h('span', { class: 'path' }, f.uri), f.code === 'erased_on_request' ? ' — refused: ' : ' — ', why(f)),
+              ),
+            ),
+          ]
         : null,
     );
   }

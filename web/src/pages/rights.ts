@@ -232,6 +232,9 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
             ['Answer due', deadline(r)],
             ['Status', r.status],
             ['Outcome', r.outcome ?? '—'],
+            ...(r.runs.length > 1
+              ? [['Later runs', r.runs.slice(1).map((run) => `${when(run.at)}: ${run.outcome}`).join('; ')]]
+              : []),
             ['Opened by', r.created_by],
           ].map(([k, v]) => [h('dt', null, k!), h('dd', null, v!)]),
         ),
@@ -412,6 +415,7 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
             : h('p', null, 'The job reported nothing erased.'),
           h('p', { class: 'request-closed' }, req && req.status !== 'open' ? `Request ${id} is closed (${req.status})${req.outcome ? `: ${req.outcome}` : ''}.` : `Request ${id} is still ${req?.status ?? 'open'}.`),
           h('p', { class: 'hint' }, 'Plan the erasure again to check that nothing of the requester is left.'),
+          offerObjection(),
         );
       } else {
         bar.value = 0;
@@ -427,6 +431,52 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
       following = false;
       actionsDisabled(false);
     }
+  }
+
+  /**
+   * After an erasure: an objection for the same person (same requester, same verification,
+   * same photo), so that photos of them not held yet are refused at ingestion and hidden from
+   * search too. Erased photos themselves are refused on their own (by content).
+   */
+  function offerObjection(): HTMLElement {
+    const box = h('div', { class: 'card offer-objection' });
+    const outcome = status();
+    const button: HTMLButtonElement = h('button', { type: 'button', class: 'secondary', onclick: () => void record() }, 'Record an objection too');
+    replace(
+      box,
+      h('h3', null, 'Hold off other photos of this person'),
+      h('p', null, 'The photos erased are refused if anyone ingests them again. Other photos of the person, not held today, would still be ingested: an objection (GDPR art. 21) holds them off too, and hides them from search.'),
+      h('div', { class: 'actions' }, button),
+      outcome,
+    );
+    async function record(): Promise<void> {
+      if (!req) return;
+      alert.clear();
+      const body = form();
+      if (!body) return;
+      button.disabled = true;
+      outcome.textContent = 'Recording the objection…';
+      try {
+        const objection = await post<RightsRequest>('/rights', {
+          kind: 'objection',
+          requester: req.requester,
+          verification: req.verification,
+          received_on: req.received_on,
+        });
+        const r = await post<RightsReport>(`/rights/${objection.id}/object`, body);
+        if (!ctx.live()) return;
+        replace(
+          outcome,
+          h('span', { class: 'objection-recorded' }, `Objection recorded as request ${objection.id}: from now on, faces of this person are refused at ingestion and hidden from search (${count(r.matches.length, 'face')} held now). `),
+          h('a', { href: `#/rights/${objection.id}` }, `Open request ${objection.id}`),
+        );
+      } catch (e) {
+        button.disabled = false;
+        outcome.textContent = '';
+        if (ctx.live()) alert.show(errorText(e, 'The objection could not be recorded.'));
+      }
+    }
+    return box;
   }
 
   async function object(): Promise<void> {
