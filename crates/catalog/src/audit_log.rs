@@ -71,6 +71,11 @@ impl Catalog {
             .collect())
     }
 
+    /// The actions the log holds, by name.
+    pub fn audit_actions(&self) -> Result<Vec<String>> {
+        self.rows_of("SELECT DISTINCT action FROM audit ORDER BY action", |r| r.get(0))
+    }
+
     /// Verifies the whole chain with the key; the first broken entry, if any, and the number
     /// of entries. With a checkpoint, also that the chain still holds what it saw.
     pub fn verify_audit(&self, checkpoint: Option<&audit::Checkpoint>) -> Result<(usize, Option<audit::Break>)> {

@@ -293,6 +293,73 @@ pub fn audit_export(
     Ok(entries)
 }
 
+/// What a reader of the audit log asks for: a period, an action, an actor, a page.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// From (RFC 3339), inclusive.
+    pub from: Option<String>,
+    /// To (RFC 3339): entries before it, or on that date.
+    pub to: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Entries to skip.
+    pub offset: usize,
+    /// Entries to return (1 to 10,000).
+    pub limit: usize,
+    /// Oldest first (default: newest first).
+    pub oldest_first: bool,
+}
+
+/// One page of the audit log, with what the reader can filter by.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    /// Entries matching, in all.
+    pub total: usize,
+    /// Skipped.
+    pub offset: usize,
+    /// Asked for.
+    pub limit: usize,
+    /// This page's entries.
+    pub items: Vec<gabarit_governance::audit::Entry>,
+    /// Every action the log holds (to filter by).
+    pub actions: Vec<String>,
+}
+
+/// A page of the audit log (dpo), newest first unless asked otherwise. Reading it is on the
+/// record once per reading (its first page), not once per page turned.
+pub fn audit_browse(store: &mut Store, who: &Caller, q: &AuditQuery) -> Result<AuditPage> {
+    who.may::<actions::Audit>()?;
+    if let (Some(from), Some(to)) = (&q.from, &q.to)
+        && from > to
+    {
+        return Err(Error::Invalid(format!(
+            "the period starts ({}) after it ends ({}): swap them",
+            limits::shown(from),
+            limits::shown(to)
+        )));
+    }
+    let mut entries = store.catalog.audit_entries(q.from.as_deref(), q.to.as_deref())?;
+    entries.retain(|e| {
+        q.action.as_deref().is_none_or(|a| e.action == a) && q.actor.as_deref().is_none_or(|a| e.actor == a)
+    });
+    if !q.oldest_first {
+        entries.reverse();
+    }
+    let limit = q.limit.clamp(1, 10_000);
+    let total = entries.len();
+    let items = entries.into_iter().skip(q.offset).take(limit).collect();
+    if q.offset == 0 {
+        store.catalog.audit(
+            who.name(),
+            "audit_view",
+            json!({"from": q.from, "to": q.to, "action": q.action, "actor": q.actor, "entries": total}),
+        )?;
+    }
+    Ok(AuditPage { total, offset: q.offset, limit, items, actions: store.catalog.audit_actions()? })
+}
+
 /// A signed checkpoint of the audit chain (dpo), to keep outside the data directory: later,
 /// `audit verify --anchor` tells whether the chain was truncated or rewritten since. The
 /// anchoring itself is the last entry the checkpoint counts.
@@ -412,7 +479,7 @@ pub fn processing_record_text(r: &ProcessingRecord) -> String {
             g.legal_basis.map(|b| b.to_string()).unwrap_or("MISSING".into()),
             g.condition.map(|b| b.to_string()).unwrap_or("MISSING".into()),
             g.jurisdictions.join(", "),
-            g.retention.map(|x| format!("{x:?}")).unwrap_or("MISSING".into()),
+            g.retention.map(|x| x.to_string()).unwrap_or("MISSING".into()),
             opt(&g.dpia),
             c.data_categories.join("; "),
             c.counts.0,

@@ -418,7 +418,7 @@ pub fn report_html(r: &RightsReport) -> String {
             esc(g.controller.as_deref().unwrap_or("-")),
             esc(g.purpose.as_deref().unwrap_or("-")),
             g.legal_basis.map(|b| b.to_string()).unwrap_or("-".into()) + " / " + &g.condition.map(|c| c.to_string()).unwrap_or("-".into()),
-            g.retention.map(|r| format!("{r:?}")).unwrap_or("-".into()),
+            g.retention.map(|r| r.to_string()).unwrap_or("-".into()),
         ));
     }
     format!(

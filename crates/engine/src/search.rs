@@ -14,6 +14,10 @@ use serde::Serialize;
 use crate::store::Store;
 use crate::{Error, Result};
 
+/// Galleries of at most this many templates are always searched exhaustively (about 2 ms on
+/// 2 cores), whatever the index.
+pub const EXACT_UP_TO: u64 = 50_000;
+
 /// How to search.
 #[derive(Debug, Clone)]
 pub struct SearchOptions {
@@ -143,6 +147,9 @@ pub(crate) fn search_faces(
     let ids: Option<Vec<u32>> = scope.collections().map(|_| searched.iter().map(|c| c.id).collect());
     // The index mirrors the catalog's templates and counts them without a table scan.
     let gallery_size = store.index()?.count(ids.as_deref()) as u64;
+    // A gallery this small is scanned whole (a few milliseconds): every face is compared, and
+    // the result says so.
+    let exact = opts.exact || gallery_size <= EXACT_UP_TO;
     if img.faces.is_empty() {
         return Err(Error::Invalid(format!("{query}: no face found in the query photo")));
     }
@@ -165,7 +172,7 @@ pub(crate) fn search_faces(
         }
         let Some(template) = &face.template else { continue };
         let k = opts.top_k + hidden.len();
-        let hits = if opts.exact {
+        let hits = if exact {
             store.index()?.search_exact(&template.0, k, ids.as_deref())?
         } else {
             store.index()?.search(&template.0, k, ids.as_deref())?
@@ -222,7 +229,7 @@ pub(crate) fn search_faces(
         threshold,
         fpir_threshold: calibration.map(|c| c.threshold_for_fpir(opts.target_fpir, gallery_size.max(1))),
         target_fpir: opts.target_fpir,
-        exhaustive: opts.exact || store.index()?.is_exhaustive(),
+        exhaustive: exact || store.index()?.is_exhaustive(),
         faces,
         candidates,
     })

@@ -243,6 +243,17 @@ pub enum Retention {
     Until(jiff::civil::Date),
 }
 
+impl std::fmt::Display for Retention {
+    /// As a person reads it: "365 days after ingestion", "until 2030-12-31".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retention::Days(1) => f.write_str("1 day after ingestion"),
+            Retention::Days(d) => write!(f, "{d} days after ingestion"),
+            Retention::Until(date) => write!(f, "until {date}"),
+        }
+    }
+}
+
 impl Retention {
     /// Whether data ingested at `ingested` has expired at `now`.
     pub fn expired(&self, ingested: jiff::Timestamp, now: jiff::Timestamp) -> bool {

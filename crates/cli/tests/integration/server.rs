@@ -453,6 +453,18 @@ fn sessions_need_a_password_a_csrf_token_and_survive_only_until_logout() {
         (me["roles"].clone(), me["collections"].clone()),
         (serde_json::json!(["reviewer"]), serde_json::json!([]))
     );
+    // A new tab of the same browser (the cookie, no token yet) gets the session's token;
+    // without the cookie, or with another's key only, there is no session to carry on.
+    let current = |cookie: Option<&str>| -> Value {
+        let mut r = http.get(url("/api/v1/session"));
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        r.send().unwrap().json().unwrap()
+    };
+    assert_eq!(current(Some(&session))["session"], serde_json::json!({"user": "rita", "csrf": csrf}));
+    assert_eq!(current(None)["session"], Value::Null);
+    assert_eq!(current(Some("gabarit_session=forged"))["session"], Value::Null);
     // A state-changing request without the CSRF token is refused; with it, it reaches the core.
     let review = |csrf: Option<&str>| {
         let mut r = http.post(url("/api/v1/candidates/1/review")).header("Cookie", &session);
@@ -473,6 +485,7 @@ fn sessions_need_a_password_a_csrf_token_and_survive_only_until_logout() {
         error_code(http.get(url("/api/v1/me")).header("Cookie", &session).send().unwrap()),
         (401, "session_expired".into())
     );
+    assert_eq!(current(Some(&session))["session"], Value::Null, "an ended session is not carried on");
 }
 
 #[test]

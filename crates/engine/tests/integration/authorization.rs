@@ -266,6 +266,9 @@ fn rows() -> Vec<Row> {
         // Audit and reports.
         row("audit_verify", A::Audit, ByRole, |w, who| done(governed::audit_verify(&mut w.store, who, None))),
         row("audit_export", A::Audit, ByRole, |w, who| done(governed::audit_export(&mut w.store, who, None, None))),
+        row("audit_browse", A::Audit, ByRole, |w, who| {
+            done(governed::audit_browse(&mut w.store, who, &governed::AuditQuery { limit: 10, ..Default::default() }))
+        }),
         row("audit_anchor", A::Audit, ByRole, |w, who| done(governed::audit_anchor(&mut w.store, who))),
         row("processing_record", A::Reports, ByRole, |w, who| done(governed::processing_record(&mut w.store, who))),
         row("rotate_keys", A::ManageUsers, ByRole, |w, who| {

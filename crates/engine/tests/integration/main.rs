@@ -5,6 +5,7 @@
 // Helpers outside #[test] functions may unwrap too: a failure is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod authorization;
 mod review;
 

@@ -153,7 +153,7 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(collections_api::list_jobs, collections_api::submit_job))
         .routes(routes!(collections_api::show_job))
         .routes(routes!(collections_api::upload))
-        .routes(routes!(users_api::login, users_api::logout))
+        .routes(routes!(users_api::login, users_api::logout, users_api::current_session))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .with_state(state.clone())

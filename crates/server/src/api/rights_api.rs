@@ -18,31 +18,34 @@ pub(super) struct Period {
     action: Option<String>,
     /// Only entries of this actor (a user name).
     actor: Option<String>,
-}
-
-/// One page of a list: `total` items in all, `items` from `offset`.
-fn page<T: serde::Serialize>(all: Vec<T>, offset: Option<usize>, limit: Option<usize>) -> Value {
-    let total = all.len();
-    let offset = offset.unwrap_or(0);
-    let limit = limit.unwrap_or(1000).clamp(1, 10_000);
-    let items: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
-    json!({"total": total, "offset": offset, "limit": limit, "items": items})
+    /// `newest` first (default) or `oldest` first.
+    order: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("api_key" = [])), params(Period),
-    responses((status = 200, description = "A page of the audit entries of the period: total, offset, limit, items (dpo)")))]
+    responses((status = 200, description = "A page of the audit entries of the period, newest first unless `order=oldest`: total, offset, limit, items, and every action the log holds (dpo); the first page's reading is audited (`audit_view`)")))]
 pub(super) async fn audit_entries(
     State(state): Shared,
     Caller(who): Caller,
     Params(p): Params<Period>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let mut store = state.store()?;
-        let mut entries = governed::audit_export(&mut store, &who, p.from.as_deref(), p.to.as_deref())?;
-        entries.retain(|e| {
-            p.action.as_deref().is_none_or(|a| e.action == a) && p.actor.as_deref().is_none_or(|a| e.actor == a)
-        });
-        Ok(Json(page(entries, p.offset, p.limit)))
+        let q = governed::AuditQuery {
+            from: p.from,
+            to: p.to,
+            action: p.action,
+            actor: p.actor,
+            offset: p.offset.unwrap_or(0),
+            limit: p.limit.unwrap_or(1000),
+            oldest_first: p.order.as_deref() == Some("oldest"),
+        };
+        if let Some(order) = p.order.as_deref().filter(|o| !matches!(*o, "oldest" | "newest")) {
+            return Err(ApiError::bad_request(format!(
+                "order {:?}: newest or oldest",
+                gabarit_governance::limits::shown(order)
+            )));
+        }
+        Ok(Json(json!(governed::audit_browse(&mut *state.store()?, &who, &q)?)))
     })
     .await
 }

@@ -60,7 +60,7 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
     let result =
         searching(&state.clone(), move || search_analysed(&state, &who, &case_ref, &purpose, &form.name, &img, &opts))
             .await?;
-    Ok(Json(json!(result)))
+    Ok(Json(result))
 }
 
 /// The purpose-bound search of an analysed photo, with the server's calibration and the
@@ -73,8 +73,8 @@ fn search_analysed(
     query: &str,
     img: &gabarit_engine::review::QueryPhoto,
     opts: &SearchOptions,
-) -> Result<governed::GovernedSearch, ApiError> {
-    Ok(governed::governed_search_faces(
+) -> Result<Value, ApiError> {
+    let found = governed::governed_search_faces(
         &mut *state.store()?,
         who,
         case_ref,
@@ -84,7 +84,8 @@ fn search_analysed(
         opts,
         state.calibration.as_ref(),
         state.verification_threshold,
-    )?)
+    )?;
+    Ok(search_answer(state, &found))
 }
 
 /// Search options before the request's fields.
@@ -193,7 +194,7 @@ pub(super) async fn search_query(
         search_analysed(&state, &who, &req.case_ref, &req.purpose, &name, &img, &opts)
     })
     .await?;
-    Ok(Json(json!(result)))
+    Ok(Json(result))
 }
 
 /// A reviewer's decision.
@@ -263,12 +264,21 @@ pub(super) async fn show_candidate(
 }
 
 /// A candidate with the calibrated false-match rate of its score (the share of comparisons
-/// between different people scoring at least as high).
+/// between different people scoring at least as high) and how many comparisons the
+/// calibration measured (below one in that many, it cannot tell).
 fn with_meaning(state: &AppState, c: &review::CandidateView) -> Value {
     let mut v = json!(c);
     let fmr = state.calibration.as_ref().map(|cal| cal.fmr_at(c.review.candidate.score));
     v["false_match_rate"] = json!(fmr);
     v["expected_false_candidates"] = json!(fmr.map(|f| gabarit_metrics::expected_false_candidates(f, c.gallery_size)));
+    v["calibration_comparisons"] = json!(state.calibration.as_ref().map(|c| c.impostor_comparisons));
+    v
+}
+
+/// A search's answer, with how many comparisons the calibration measured.
+fn search_answer(state: &AppState, result: &governed::GovernedSearch) -> Value {
+    let mut v = json!(result);
+    v["calibration_comparisons"] = json!(state.calibration.as_ref().map(|c| c.impostor_comparisons));
     v
 }
 

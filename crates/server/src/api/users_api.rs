@@ -4,9 +4,17 @@ use super::*;
 use gabarit_engine::{accounts, auth};
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("api_key" = [])),
-    responses((status = 200, description = "The caller: name, roles, collections granted")))]
+    responses((status = 200, description = "The caller: name, roles, collections granted; for curators, the folders they may ingest from by path")))]
 pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(accounts::me(&*state.store()?, &who)?)))).await
+    blocking(move || {
+        let mut me = json!(accounts::me(&*state.store()?, &who)?);
+        // Curators see where they may ingest from by path on the server.
+        if gabarit_engine::jobs::may_ingest(&who).is_ok() {
+            me["ingest_roots"] = json!(state.ingest_roots);
+        }
+        Ok(Json(me))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),
@@ -218,6 +226,21 @@ pub(super) async fn login(
         auth::SESSION_HOURS * 3600
     );
     Ok(([(header::SET_COOKIE, cookie)], Json(json!(session))).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, description = "This browser's web session, if it has one: its user and CSRF token, so that a new tab of a logged-in browser carries on with it (another site cannot read the answer); `{\"session\": null}` without one")))]
+pub(super) async fn current_session(
+    State(state): Shared,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let Some(token) = session_cookie(&headers) else { return Ok(Json(json!({"session": null}))) };
+    blocking(move || match auth::authenticate_session(&*state.store()?, &token) {
+        Ok((who, csrf)) => Ok(Json(json!({"session": {"user": who.name(), "csrf": csrf}}))),
+        Err(gabarit_engine::Error::Auth(_)) => Ok(Json(json!({"session": null}))),
+        Err(e) => Err(e.into()),
+    })
+    .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("api_key" = [])),
