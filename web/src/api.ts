@@ -1,6 +1,8 @@
 // The HTTP API under /api/v1: same-origin requests with the session cookie, the CSRF token
 // on every state-changing request, and errors as {"error": {"code", "message"}}.
 
+import { m } from './i18n';
+
 /** An error the API returned (or a network failure, code "network"). */
 export class ApiError extends Error {
   constructor(
@@ -48,7 +50,7 @@ export async function request<T>(method: string, path: string, body?: Body): Pro
   try {
     resp = await fetch(`/api/v1${path}`, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store' });
   } catch {
-    throw new ApiError(0, 'network', 'The server could not be reached. Check that gabarit serve is running.');
+    throw new ApiError(0, 'network', m().common.networkError);
   }
   const text = await resp.text();
   let json: unknown = undefined;
@@ -75,6 +77,7 @@ export async function request<T>(method: string, path: string, body?: Body): Pro
 export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
 export const post = <T>(path: string, body?: Body): Promise<T> => request<T>('POST', path, body ?? {});
 export const put = <T>(path: string, body: Body): Promise<T> => request<T>('PUT', path, body);
+export const del = <T>(path: string): Promise<T> => request<T>('DELETE', path);
 
 // ---- Shapes returned by the API (only the fields the UI uses) ----
 
@@ -83,6 +86,15 @@ export type Role = 'admin' | 'curator' | 'investigator' | 'reviewer' | 'dpo';
 export interface Me {
   name: string;
   roles: Role[];
+  /** Collections granted. */
+  collections?: string[];
+  /** For curators: the folders on the server they may ingest from by path. */
+  ingest_roots?: string[];
+}
+
+/** GET /session: this browser's web session, if any. */
+export interface CurrentSession {
+  session: { user: string; csrf: string } | null;
 }
 
 export interface Session {
@@ -156,6 +168,8 @@ export interface Candidate {
 
 export interface SearchResult {
   search_id: number;
+  /** Pairs of different people the calibration measured (null: no calibration). */
+  calibration_comparisons: number | null;
   case_ref: string;
   purpose: string;
   candidate_ids: number[];
@@ -202,6 +216,8 @@ export interface CandidateView extends ReviewState {
   false_match_rate: number | null;
   /** Faces the search compared against. */
   gallery_size: number;
+  /** Pairs of different people the calibration measured (null: no calibration). */
+  calibration_comparisons: number | null;
   /** Whether the face searched for is still kept (until every candidate of the search is decided). */
   query_face_kept: boolean;
 }

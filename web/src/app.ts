@@ -1,6 +1,7 @@
 // The logged-in user, roles and navigation shared by the pages.
 
 import type { Me, Role } from './api';
+import { m } from './i18n';
 
 export interface Ctx {
   me: Me;
@@ -13,13 +14,14 @@ export interface Ctx {
 }
 
 /** The pages in the navigation, each for the roles that may use it. */
-export const PAGES: { hash: string; label: string; roles: Role[] | 'all' }[] = [
-  { hash: '#/search', label: 'Search', roles: ['investigator'] },
-  { hash: '#/cases', label: 'My cases', roles: ['investigator'] },
-  { hash: '#/review', label: 'To review', roles: ['reviewer'] },
-  { hash: '#/collections', label: 'Collections', roles: 'all' },
-  { hash: '#/rights', label: 'Rights requests', roles: ['dpo'] },
-  { hash: '#/audit', label: 'Audit', roles: ['dpo'] },
+export const PAGES: { hash: string; label: () => string; roles: Role[] | 'all' }[] = [
+  { hash: '#/search', label: () => m().common.nav.search, roles: ['investigator'] },
+  { hash: '#/cases', label: () => m().common.nav.cases, roles: ['investigator'] },
+  { hash: '#/review', label: () => m().common.nav.review, roles: ['reviewer'] },
+  { hash: '#/collections', label: () => m().common.nav.collections, roles: 'all' },
+  { hash: '#/rights', label: () => m().common.nav.rights, roles: ['dpo'] },
+  { hash: '#/audit', label: () => m().common.nav.audit, roles: ['dpo'] },
+  { hash: '#/admin', label: () => m().common.nav.admin, roles: ['admin'] },
 ];
 
 export function allowed(me: Me, roles: Role[] | 'all'): boolean {
@@ -31,5 +33,6 @@ export function home(me: Me): string {
   if (me.roles.includes('investigator')) return '#/search';
   if (me.roles.includes('dpo')) return '#/rights';
   if (me.roles.includes('reviewer')) return '#/review';
+  if (me.roles.includes('admin')) return '#/admin';
   return '#/collections';
 }

@@ -1,67 +1,88 @@
-// Numbers, dates and the plain-language meaning of a score.
+// Numbers, dates and the plain-language meaning of a score, in the user's language.
 
-import type { Candidate } from './api';
+import { h } from './dom';
+import { dateTime, locale, m, num, plural } from './i18n';
 
-const int = new Intl.NumberFormat('en', { maximumFractionDigits: 0 });
-
+/** A count with an English noun (kept for the pages not yet translated). */
 export function count(n: number, one: string, many = `${one}s`): string {
-  return `${int.format(n)} ${n === 1 ? one : many}`;
+  return plural(n, one, many);
 }
 
-/** Two significant digits, plain notation ("0.00031", "1.2", "35"). */
+/** Two significant digits, plain notation ("0.00031", "1.2", "35", "14,000,000"). */
 export function sig(x: number): string {
   if (x === 0) return '0';
-  if (x >= 10) return int.format(Number(x.toPrecision(2)));
-  return Number(x.toPrecision(2)).toLocaleString('en', { maximumSignificantDigits: 2, maximumFractionDigits: 20 });
+  if (x >= 10) return num(Number(x.toPrecision(2)));
+  return Number(x.toPrecision(2)).toLocaleString(locale(), { maximumSignificantDigits: 2, maximumFractionDigits: 20 });
 }
 
 export function score(s: number): string {
   return s.toFixed(3);
 }
 
-/** What a candidate's score means at this gallery size, in words; never a verdict. */
-export function meaning(c: Pick<Candidate, 'expected_false_candidates' | 'false_match_rate'>, gallery: number): string {
-  const searched = `Among the ${count(gallery, 'face')} searched`;
-  const x = c.expected_false_candidates;
-  if (x === null || x === undefined) {
-    return 'The model pack has no calibration: what this score means at this gallery size is not known.';
-  }
-  if (x === 0) {
-    return `${searched}, practically no face of another person would score this high (none did in the model's calibration).`;
-  }
-  if (x >= 0.95) {
-    return `${searched}, about ${sig(x)} ${x < 1.5 ? 'face' : 'faces'} of other people would score this high.`;
-  }
-  return `${searched}, about ${sig(x)} faces of other people would score this high: about 1 search in ${sig(1 / x)} like this one would show someone else this close.`;
+/** How strongly a score stands out from look-alikes in the gallery searched. */
+export type Band = 'strong' | 'moderate' | 'weak' | 'unknown';
+
+/** What a score is read from: its false-match rate, the calibration's comparisons, the gallery's size. */
+export interface ScoreFacts {
+  /** Share of pairs of different people scoring at least as high (null: no calibration). */
+  fmr: number | null | undefined;
+  /** Pairs of different people the calibration measured (below one in that many it cannot tell). */
+  comparisons: number | null | undefined;
+  /** Faces the search compared against. */
+  gallery: number;
 }
 
 /**
- * What a score means from its false-match rate alone (the gallery size of the search is not
- * known here): how often two different people score this high; never a verdict.
+ * What a score means, in one wording for every page: how often different people score this
+ * high (or, past the calibration, fewer than one pair in all it measured), how many faces of
+ * someone else this close the gallery searched should hold, and a band.
  */
-export function rateMeaning(fmr: number | null | undefined): string {
-  if (fmr === null || fmr === undefined) {
-    return 'The model pack has no calibration: what this score means is not known.';
-  }
-  if (fmr <= 0) {
-    return 'Two different people practically never score this high (no pair did in the model’s calibration). A search compares many faces: this is a lead, not an identification.';
-  }
-  const n = 1 / fmr;
-  return `About 1 comparison in ${sig(n)} between two different people scores this high: searching ${sig(Math.max(n, 1))} faces, expect about one face of someone else this close.`;
+export function scoreMeaning(f: ScoreFacts): { band: Band; text: string } {
+  const s = m().common.score;
+  if (f.fmr === null || f.fmr === undefined) return { band: 'unknown', text: s.uncalibrated };
+  const faces = s.faces(num(f.gallery), f.gallery === 1);
+  const beyond = f.fmr <= 0;
+  const pairs = f.comparisons && f.comparisons > 0 ? f.comparisons : null;
+  // Past the calibration, the rate is only known to be below one in all the pairs measured.
+  const rate = beyond ? (pairs ? 1 / pairs : 0) : f.fmr;
+  const expected = rate * f.gallery;
+  const band: Band = expected < 0.01 ? 'strong' : expected < 1 ? 'moderate' : 'weak';
+  const first = beyond ? (pairs ? s.beyond(num(pairs)) : s.beyond('?')) : s.measured(sig(1 / f.fmr));
+  let second: string;
+  if (expected < 0.01) second = s.unlikely(faces);
+  else if (beyond) second = s.expectAtMost(faces, s.faces(sig(expected), expected <= 1));
+  else second = s.expect(faces, s.faces(sig(expected), expected < 1.5));
+  return { band, text: `${first} ${second}` };
 }
 
-/** A date and time as the browser's locale writes it, with the original beside it in a tooltip. */
+/** A score's meaning as shown on every page: the band (three bars and its name), then the words. */
+export function meaningView(f: ScoreFacts): HTMLElement {
+  const { band, text } = scoreMeaning(f);
+  const label = m().common.score.bands[band];
+  const level = { strong: 3, moderate: 2, weak: 1, unknown: 0 }[band];
+  return h(
+    'p',
+    { class: 'meaning', 'data-band': band },
+    h(
+      'span',
+      { class: `band band-${band}`, role: 'img', 'aria-label': m().common.score.band(label) },
+      [1, 2, 3].map((i) => h('i', { class: i <= level ? 'on' : null })),
+    ),
+    ' ',
+    h('strong', { class: 'band-label' }, label),
+    h('span', { class: 'meaning-text' }, ` — ${text}`),
+  );
+}
+
+/** A date and time as the user's language writes it. */
 export function when(iso: string | null | undefined): string {
-  if (!iso) return 'unknown';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
+  return dateTime(iso);
 }
 
 /** Whole days from today (UTC) to a YYYY-MM-DD date. */
 export function daysUntil(date: string, now = new Date()): number {
-  const [y, m, d] = date.split('-').map(Number);
-  const target = Date.UTC(y ?? 1970, (m ?? 1) - 1, d ?? 1);
+  const [y, mo, d] = date.split('-').map(Number);
+  const target = Date.UTC(y ?? 1970, (mo ?? 1) - 1, d ?? 1);
   const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   return Math.round((target - today) / 86_400_000);
 }

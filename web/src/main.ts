@@ -1,9 +1,12 @@
-// Gabarit's web UI: a hash-routed single page over the HTTP API (#/search, #/collections…).
+// Gabarit's web UI: a hash-routed single page over the HTTP API (#/search, #/collections…),
+// in English or French (the browser's language, or the user's choice).
 
 import './style.css';
-import { ApiError, csrf, get, request, whenUnauthenticated, type Me } from './api';
+import { ApiError, csrf, get, request, whenUnauthenticated, type CurrentSession, type Me, type Role } from './api';
 import { PAGES, allowed, home, type Ctx } from './app';
 import { Alert, h, replace } from './dom';
+import { lang, m, setLang } from './i18n';
+import { adminPage } from './pages/admin';
 import { auditPage } from './pages/audit';
 import { casesPage } from './pages/cases';
 import { collectionPage, collectionsPage } from './pages/collections';
@@ -25,6 +28,7 @@ const ROUTES: { path: RegExp; roles: Parameters<typeof allowed>[1]; render: Rend
   { path: /^rights$/, roles: ['dpo'], render: rightsPage },
   { path: /^rights\/(\d+)$/, roles: ['dpo'], render: rightsRequestPage },
   { path: /^audit$/, roles: ['dpo'], render: auditPage },
+  { path: /^admin$/, roles: ['admin'], render: adminPage },
 ];
 
 const app = document.getElementById('app')!;
@@ -37,10 +41,11 @@ sessionStorage.removeItem(WANTED_KEY);
 let generation = 0;
 
 const main = h('main', { id: 'main', tabindex: '-1' });
-const nav = h('nav', { 'aria-label': 'Main' });
+const nav = h('nav');
 const who = h('div', { class: 'who' });
-const skip = h('a', { class: 'skip-link', href: '#main', onclick: (e: Event) => { e.preventDefault(); focusMain(); } }, 'Skip to content');
-const header = h('header', { class: 'top' }, h('a', { class: 'brand', href: '#/' }, 'Gabarit'), nav, who);
+const skip = h('a', { class: 'skip-link', href: '#main', onclick: (e: Event) => { e.preventDefault(); focusMain(); } });
+const langSwitch = h('button', { type: 'button', class: 'lang-switch secondary', onclick: switchLanguage });
+const header = h('header', { class: 'top' }, h('a', { class: 'brand', href: '#/' }, 'Gabarit'), nav, who, langSwitch);
 replace(app, skip, header, main);
 
 function focusMain(): void {
@@ -53,7 +58,17 @@ function hashPath(): string {
   return location.hash.replace(/^#\/?/, '').split('?')[0] ?? '';
 }
 
+function roleNames(roles: Role[]): string {
+  return roles.map((r) => m().common.roleNames[r] ?? r).join(', ');
+}
+
 function renderChrome(): void {
+  const t = m().common;
+  skip.textContent = t.skip;
+  nav.setAttribute('aria-label', t.mainNav);
+  langSwitch.textContent = t.switchTo;
+  langSwitch.setAttribute('aria-label', t.switchToLabel);
+  langSwitch.setAttribute('lang', lang() === 'fr' ? 'en' : 'fr');
   if (!me) {
     replace(nav);
     replace(who);
@@ -69,15 +84,20 @@ function renderChrome(): void {
       'ul',
       null,
       PAGES.filter((p) => allowed(user, p.roles)).map((p) =>
-        h('li', null, h('a', { href: p.hash, 'aria-current': p.hash === current ? 'page' : null }, p.label)),
+        h('li', null, h('a', { href: p.hash, 'aria-current': p.hash === current ? 'page' : null }, p.label())),
       ),
     ),
   );
   replace(
     who,
-    h('span', { id: 'who-am-i' }, 'Logged in as ', h('strong', null, user.name), ` (${user.roles.join(', ')})`),
-    h('button', { type: 'button', class: 'secondary', onclick: logout }, 'Log out'),
+    h('span', { id: 'who-am-i' }, `${t.loggedInAs} `, h('strong', null, user.name), ` (${roleNames(user.roles)})`),
+    h('button', { type: 'button', class: 'secondary', onclick: logout }, t.logOut),
   );
+}
+
+function switchLanguage(): void {
+  setLang(lang() === 'fr' ? 'en' : 'fr');
+  route();
 }
 
 async function logout(): Promise<void> {
@@ -86,7 +106,7 @@ async function logout(): Promise<void> {
   } catch {
     // The session may already be over: logging out locally is what matters.
   }
-  loggedOut();
+  restart();
 }
 
 /**
@@ -101,10 +121,6 @@ function restart(then?: string): void {
   location.assign('/');
 }
 
-function loggedOut(): void {
-  restart();
-}
-
 whenUnauthenticated(() => {
   if (me) restart(location.hash);
 });
@@ -113,6 +129,7 @@ function route(): void {
   generation += 1;
   const mine = generation;
   const path = hashPath();
+  const t = m().common;
   if (!me) {
     if (path !== 'login') {
       if (path) wanted = `#/${path}${location.hash.includes('?') ? location.hash.slice(location.hash.indexOf('?')) : ''}`;
@@ -120,7 +137,7 @@ function route(): void {
       return;
     }
     renderChrome();
-    document.title = 'Log in · Gabarit';
+    document.title = `${t.login.title} · Gabarit`;
     replace(main, loginPage(onLogin));
     focusMain();
     return;
@@ -140,12 +157,12 @@ function route(): void {
     live: () => mine === generation,
   };
   for (const r of ROUTES) {
-    const m = r.path.exec(path);
-    if (!m) continue;
+    const match = r.path.exec(path);
+    if (!match) continue;
     if (!allowed(user, r.roles)) {
       replace(main, forbidden(r.roles));
     } else {
-      const params = m.slice(1).map((s) => decodeURIComponent(s));
+      const params = match.slice(1).map((s) => decodeURIComponent(s));
       replace(main, r.render(ctx, params));
     }
     const h1 = main.querySelector('h1');
@@ -153,14 +170,15 @@ function route(): void {
     focusMain();
     return;
   }
-  replace(main, h('h1', null, 'Page not found'), h('p', null, h('a', { href: home(user) }, 'Back to the start')));
+  replace(main, h('h1', null, t.pageNotFound), h('p', null, h('a', { href: home(user) }, t.backToStart)));
   focusMain();
 }
 
 function forbidden(roles: Parameters<typeof allowed>[1]): HTMLElement {
+  const t = m().common;
   const alert = new Alert();
-  alert.show(`This page is for the ${roles === 'all' ? '' : roles.join(' or ')} role; you are logged in as ${me?.name}.`);
-  return h('section', null, h('h1', null, 'Not available'), alert.el);
+  alert.show(t.forbidden(roles === 'all' ? '' : roles.map((r) => t.roleNames[r]).join(` ${t.or} `), me?.name ?? ''));
+  return h('section', null, h('h1', null, t.notAvailable), alert.el);
 }
 
 async function onLogin(): Promise<void> {
@@ -172,16 +190,18 @@ async function onLogin(): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  // Without this tab's CSRF token the session (if any) cannot change anything: log in again.
-  // Asking /me only when a token is held also keeps a logged-out start free of 401s.
-  if (csrf.get()) {
-    try {
-      me = await get<Me>('/me');
-    } catch (e) {
-      me = null;
-      csrf.clear();
-      if (!(e instanceof ApiError)) throw e;
+  // A tab without the session's CSRF token asks the server for the browser's session (a new
+  // tab, a review link opened by a logged-in reviewer); another site cannot read the answer.
+  try {
+    if (!csrf.get()) {
+      const { session } = await get<CurrentSession>('/session');
+      if (session) csrf.set(session.csrf);
     }
+    if (csrf.get()) me = await get<Me>('/me');
+  } catch (e) {
+    me = null;
+    csrf.clear();
+    if (!(e instanceof ApiError)) throw e;
   }
   window.addEventListener('hashchange', route);
   route();

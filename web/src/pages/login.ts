@@ -2,17 +2,19 @@
 
 import { ApiError, csrf, post, type Session } from '../api';
 import { Alert, field, h } from '../dom';
+import { m } from '../i18n';
 
 export function loginPage(onLogin: () => Promise<void>): HTMLElement {
   const alert = new Alert();
   const name = h('input', { name: 'name', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
   const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
-  const submit = h('button', { type: 'submit' }, 'Log in');
+  const t = m().common.login;
+  const submit = h('button', { type: 'submit' }, t.submit);
   const form = h(
     'form',
     { class: 'card narrow', 'aria-labelledby': 'login-title' },
-    field('User name', name),
-    field('Password', password),
+    field(t.name, name),
+    field(t.password, password),
     submit,
     alert.el,
   );
@@ -26,7 +28,7 @@ export function loginPage(onLogin: () => Promise<void>): HTMLElement {
       password.value = '';
       await onLogin();
     } catch (err) {
-      alert.show(err instanceof ApiError ? err.message : 'Logging in failed.');
+      alert.show(err instanceof ApiError ? err.message : t.failed);
       submit.disabled = false;
       password.focus();
     }
@@ -34,8 +36,8 @@ export function loginPage(onLogin: () => Promise<void>): HTMLElement {
   return h(
     'section',
     { class: 'login' },
-    h('h1', { id: 'login-title' }, 'Log in to Gabarit'),
-    h('p', { class: 'lede' }, 'Face search for lawful, purpose-bound work. Every action is recorded in the audit log.'),
+    h('h1', { id: 'login-title' }, t.title),
+    h('p', { class: 'lede' }, t.lede),
     form,
   );
 }

@@ -8,10 +8,15 @@ import { ApiError, get, post, type CandidateView, type ReviewState } from '../ap
 import type { Ctx } from '../app';
 import { reviewLink, reviewSummary } from '../candidate';
 import { Alert, h, replace, status, uid, type Child } from '../dom';
-import { basename, count, rateMeaning, score, when } from '../format';
+import { basename, count, meaningView, score, when, type ScoreFacts } from '../format';
 import { photoWithBoxes } from '../photo';
 
 const LIMIT = 100;
+
+/** What a candidate's score is read from. */
+function scoreFacts(v: CandidateView): ScoreFacts {
+  return { fmr: v.false_match_rate, comparisons: v.calibration_comparisons, gallery: v.gallery_size };
+}
 
 /** The shortcuts of the review page, as listed on it. */
 const SHORTCUTS: [string, string][] = [
@@ -91,7 +96,7 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
             h('img', { class: 'crop', src: `/api/v1/faces/${c.face_id}/crop`, alt: `Face of candidate ${c.id}`, width: 160, height: 160 }),
             h('p', { class: 'rank' }, `Candidate ${c.id}`),
             h('p', { class: 'score' }, `Score ${score(c.score)}`),
-            h('p', { class: 'meaning' }, rateMeaning(v.false_match_rate)),
+            meaningView(scoreFacts(v)),
             h('p', { class: 'case' }, `Case ${c.case_ref}`),
             h('p', { class: 'where' }, h('strong', { class: 'name' }, name), h('br'), h('span', { class: 'path' }, v.path)),
             h('p', { class: 'meta' }, `Collection ${v.collection}`, h('br'), `Captured ${when(v.captured_at)}`),
@@ -310,7 +315,8 @@ function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTML
     h(
       'div',
       { class: 'decision' },
-      h('p', { class: 'score-line' }, h('span', { class: 'score' }, `Score ${score(c.score)}`), ' — ', h('span', { class: 'meaning' }, rateMeaning(v.false_match_rate))),
+      h('p', { class: 'score-line' }, h('span', { class: 'score' }, `Score ${score(c.score)}`)),
+      meaningView(scoreFacts(v)),
       h('div', { class: 'actions' }, confirm, reject, next),
       state,
       moving,

@@ -5,7 +5,7 @@ import { ApiError, get, post, type CollectionSummary, type Query, type QueryFace
 import type { Ctx } from '../app';
 import { candidateDetail, type CandidateInfo } from '../candidate';
 import { Alert, field, h, replace, status, uid } from '../dom';
-import { basename, count, meaning, score, sig, when } from '../format';
+import { basename, count, scoreMeaning, score, sig, when } from '../format';
 import { photoWithBoxes } from '../photo';
 
 function usable(f: QueryFace): boolean {
@@ -250,7 +250,7 @@ export function searchPage(ctx: Ctx): HTMLElement {
         source: c.source,
         capturedAt: c.captured_at,
         score: c.score,
-        meaning: meaning(c, r.gallery_size),
+        meaning: scoreMeaning({ fmr: c.false_match_rate, comparisons: r.calibration_comparisons, gallery: r.gallery_size }).text,
         rank: c.rank,
       };
       const name = basename(c.path);

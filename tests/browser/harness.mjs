@@ -1,0 +1,167 @@
+// What the browser tests share: the binary, models and samples they need (a missing one is a
+// failure naming what to run, never a silent skip), a data directory set up with the CLI
+// (users with passwords and keys, a governed collection, the gallery ingested), `gabarit
+// serve` on a free loopback port, and a page in headless Chromium that records every error,
+// failed request and request leaving the server, with helpers to log in and out.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const fromEnv = (name, fallback) => resolve(process.env[name] ?? fallback);
+export const bin = fromEnv('GABARIT_BIN', join(root, 'target/release/gabarit'));
+export const models = fromEnv('GABARIT_MODELS', join(root, '.gabarit/models'));
+export const samples = fromEnv('GABARIT_SAMPLES', join(root, '.gabarit/samples'));
+export const artifacts = fromEnv('GABARIT_ARTIFACTS', join(root, 'test-artifacts'));
+export const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+export const GALLERY = ['obama2.jpg', 'obama3.jpg', 'biden.jpg', 'players.jpg', 'yaoming.jpg', 'gdp.jpg'];
+export const PASSWORD = 'correct horse battery staple';
+export const GOVERNANCE = [
+  '--controller', 'Agence Exemple', '--controller-contact', 'dpo@agence.example',
+  '--purpose', 'press photo archive: find every photo of a person for editorial and rights work',
+  '--purpose-category', 'archive', '--legal-basis', 'f', '--condition', 'j', '--jurisdiction', 'FR',
+  '--retention-days', '3650', '--dpia', 'DPIA-2026-007',
+];
+
+/** Fails with what to do when something the test needs is missing (never a silent skip). */
+export function preconditions() {
+  const missing = [];
+  if (!existsSync(bin)) missing.push(`no gabarit binary at ${bin}: run scripts/web-build.sh then cargo build --release -p gabarit-cli (or set GABARIT_BIN)`);
+  if (!existsSync(join(models, 'w600k_mbf.onnx'))) missing.push(`no models in ${models}: run gabarit models install (scripts/test.sh does), or set GABARIT_MODELS`);
+  for (const n of ['obama.jpg', ...GALLERY]) {
+    if (!existsSync(join(samples, n))) missing.push(`sample ${n} missing in ${samples}: run gabarit samples install (scripts/test.sh does), or set GABARIT_SAMPLES`);
+  }
+  if (!existsSync(executablePath)) missing.push(`no Chromium at ${executablePath}: run scripts/browser-setup.sh (or set CHROMIUM)`);
+  assert.deepEqual(missing, [], missing.join('\n'));
+}
+
+/** A data directory in `dir`: users with passwords, one governed collection, the gallery ingested. */
+export function setUp(dir) {
+  const data = join(dir, 'data');
+  const env = { ...process.env, GABARIT_DATA: data, GABARIT_KEK_FILE: join(dir, 'data.kek'), GABARIT_MODELS: models };
+  delete env.GABARIT_KEK;
+  delete env.GABARIT_PACK;
+  // Each user acts with their API key, kept in a file only its owner reads.
+  const keyFile = (user) => join(dir, `${user}.key`);
+  const gabarit = (user, args, extra = {}) => {
+    const out = spawnSync(bin, args, { env: { ...env, GABARIT_KEY_FILE: keyFile(user), ...extra }, encoding: 'utf8' });
+    assert.equal(out.status, 0, `gabarit ${args.join(' ')} (as ${user}) failed:\n${out.stdout}\n${out.stderr}`);
+    return out.stdout;
+  };
+  gabarit('admin', ['init', '--admin', 'admin', '--key-out', keyFile('admin')]);
+  for (const [user, role] of [['cur', 'curator'], ['inv', 'investigator'], ['rita', 'reviewer'], ['raoul', 'reviewer'], ['dora', 'dpo']]) {
+    gabarit('admin', ['user', 'add', user, '--role', role]);
+    gabarit('admin', ['user', 'key', 'issue', user, '--out', keyFile(user)]);
+    gabarit('admin', ['user', 'password', user], { GABARIT_PASSWORD: PASSWORD });
+  }
+  gabarit('cur', ['collection', 'create', 'press', ...GOVERNANCE]);
+  for (const user of ['inv', 'rita', 'raoul']) gabarit('admin', ['user', 'grant', user, 'press']);
+  const gallery = join(dir, 'gallery');
+  mkdirSync(gallery);
+  for (const n of GALLERY) copyFileSync(join(samples, n), join(gallery, n));
+  gabarit('cur', ['ingest', '--quiet', '--collection', 'press', gallery]);
+  return env;
+}
+
+/** Starts `gabarit serve` on a free loopback port; resolves to the server and its base URL. */
+export function serve(env, incoming) {
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--workers', '1', '--ingest-root', incoming], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr = [];
+  createInterface({ input: child.stderr }).on('line', (l) => {
+    stderr.push(l);
+    if (stderr.length > 200) stderr.shift();
+  });
+  const base = new Promise((resolveBase, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gabarit serve printed no address in 120 s:\n${stderr.join('\n')}`)), 120_000);
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line.trim());
+      if (m) resolveBase(m[1]);
+      else reject(new Error(`unexpected first line from gabarit serve: ${line}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gabarit serve exited (${code}) before listening:\n${stderr.join('\n')}`));
+    });
+  });
+  return { child, base, stderr };
+}
+
+export async function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+
+/** Headless Chromium as the tests run it (Debian's, no sandbox in CI containers). */
+export function launch() {
+  return chromium.launch({
+    executablePath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * A page of `browser` on the server at `base`, recording errors, with helpers. Screenshots go
+ * to `<artifacts>/<prefix>-NN-<name>.png`. `options` are the browser context's (viewport,
+ * locale, colorScheme…).
+ */
+export async function newPage(browser, base, prefix, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, locale: 'en-GB', ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`page error: ${e}`));
+  page.on('request', (r) => {
+    const url = r.url();
+    if (!url.startsWith(`${base}/`) && !url.startsWith('blob:') && !url.startsWith('data:')) errors.push(`request leaving the server: ${url}`);
+  });
+  page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} for ${r.request().method()} ${r.url()}`); });
+  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} (${r.failure()?.errorText}) on ${page.url()}`));
+
+  let shot = 0;
+  const screenshot = async (name) => {
+    shot += 1;
+    await page.screenshot({ path: join(artifacts, `${prefix}-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  };
+  const login = async (name) => {
+    await page.getByLabel('User name').fill(name);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('#who-am-i').getByText(name, { exact: true }).waitFor();
+  };
+  const logout = async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
+  };
+  const sample = (n) => join(samples, n);
+  /** Waits until every picture of the page is shown (leaving earlier would abort its request). */
+  const imagesLoaded = () => page.waitForFunction(() => [...document.querySelectorAll('main img')].every((i) => i.complete && i.naturalWidth > 0));
+  const menu = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+  /** Waits for the errors an expected refusal causes (its response, the browser's console
+   * line), checks they are only those, and removes them from `errors`. */
+  const expectRefusal = async (since, status, what) => {
+    const deadline = Date.now() + 10_000;
+    const fresh = () => errors.slice(since);
+    while (Date.now() < deadline && !(fresh().some((e) => e.startsWith('console:')) && fresh().some((e) => e.startsWith(`${status} for`)))) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const got = errors.splice(since);
+    assert.ok(got.length > 0 && got.every((e) => e.includes(String(status))), `only the ${status} of ${what}: ${got}`);
+  };
+  return { context, page, errors, screenshot, login, logout, sample, imagesLoaded, menu, expectRefusal };
+}

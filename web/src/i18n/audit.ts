@@ -1,0 +1,5 @@
+// The audit pages' messages.
+
+export const en = {};
+
+export const fr: typeof en = {};

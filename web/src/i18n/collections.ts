@@ -1,0 +1,5 @@
+// The collections pages' messages.
+
+export const en = {};
+
+export const fr: typeof en = {};

@@ -1,0 +1,5 @@
+// The rights pages' messages.
+
+export const en = {};
+
+export const fr: typeof en = {};
