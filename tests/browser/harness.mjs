@@ -40,23 +40,32 @@ export function preconditions() {
   assert.deepEqual(missing, [], missing.join('\n'));
 }
 
-/** A data directory in `dir`: users with passwords, one governed collection, the gallery ingested. */
-export function setUp(dir) {
-  const data = join(dir, 'data');
-  const env = { ...process.env, GABARIT_DATA: data, GABARIT_KEK_FILE: join(dir, 'data.kek'), GABARIT_MODELS: models };
+/** The environment of the CLI and the server for the data directory in `dir`. */
+function environment(dir) {
+  const env = { ...process.env, GABARIT_DATA: join(dir, 'data'), GABARIT_KEK_FILE: join(dir, 'data.kek'), GABARIT_MODELS: models };
   delete env.GABARIT_KEK;
   delete env.GABARIT_PACK;
-  // Each user acts with their API key, kept in a file only its owner reads.
-  const keyFile = (user) => join(dir, `${user}.key`);
-  const gabarit = (user, args, extra = {}) => {
-    const out = spawnSync(bin, args, { env: { ...env, GABARIT_KEY_FILE: keyFile(user), ...extra }, encoding: 'utf8' });
-    assert.equal(out.status, 0, `gabarit ${args.join(' ')} (as ${user}) failed:\n${out.stdout}\n${out.stderr}`);
-    return out.stdout;
-  };
-  gabarit('admin', ['init', '--admin', 'admin', '--key-out', keyFile('admin')]);
+  return env;
+}
+
+/** Where `user`'s API key is kept (a file only its owner reads). */
+export const keyFile = (dir, user) => join(dir, `${user}.key`);
+
+/** Runs `gabarit args…` as `user` (with their key file) on the data directory in `dir`; its output. */
+export function gabaritAs(dir, user, args, extra = {}) {
+  const out = spawnSync(bin, args, { env: { ...environment(dir), GABARIT_KEY_FILE: keyFile(dir, user), ...extra }, encoding: 'utf8' });
+  assert.equal(out.status, 0, `gabarit ${args.join(' ')} (as ${user}) failed:\n${out.stdout}\n${out.stderr}`);
+  return out.stdout;
+}
+
+/** A data directory in `dir`: users with passwords (the admin's too), one governed collection, the gallery ingested. */
+export function setUp(dir) {
+  const gabarit = (user, args, extra) => gabaritAs(dir, user, args, extra);
+  gabarit('admin', ['init', '--admin', 'admin', '--key-out', keyFile(dir, 'admin')]);
+  gabarit('admin', ['user', 'password', 'admin'], { GABARIT_PASSWORD: PASSWORD });
   for (const [user, role] of [['cur', 'curator'], ['inv', 'investigator'], ['rita', 'reviewer'], ['raoul', 'reviewer'], ['dora', 'dpo']]) {
     gabarit('admin', ['user', 'add', user, '--role', role]);
-    gabarit('admin', ['user', 'key', 'issue', user, '--out', keyFile(user)]);
+    gabarit('admin', ['user', 'key', 'issue', user, '--out', keyFile(dir, user)]);
     gabarit('admin', ['user', 'password', user], { GABARIT_PASSWORD: PASSWORD });
   }
   gabarit('cur', ['collection', 'create', 'press', ...GOVERNANCE]);
@@ -65,7 +74,7 @@ export function setUp(dir) {
   mkdirSync(gallery);
   for (const n of GALLERY) copyFileSync(join(samples, n), join(gallery, n));
   gabarit('cur', ['ingest', '--quiet', '--collection', 'press', gallery]);
-  return env;
+  return environment(dir);
 }
 
 /** Starts `gabarit serve` on a free loopback port; resolves to the server and its base URL. */

@@ -1,9 +1,290 @@
-// #/admin: users, their roles, grants and API keys (admin).
+// #/admin: the admin's page. Each user with their roles, the collections granted to them,
+// their API keys (a new key is shown once; revoking stops it at once), their web password,
+// and disabling; a form for a new user. Every change goes through the API (and its audit log).
 
+import { ApiError, del, get, post, put, type CollectionSummary, type Role } from '../api';
 import type { Ctx } from '../app';
-import { h } from '../dom';
-import { m } from '../i18n';
+import { Alert, field, h, replace, status, uid } from '../dom';
+import { dateTime, m } from '../i18n';
 
-export function adminPage(_ctx: Ctx): HTMLElement {
-  return h('section', null, h('h1', null, m().common.nav.admin));
+interface UserRecord {
+  name: string;
+  roles: Role[];
+  collections: string[];
+  created_at: string;
+}
+
+interface KeyRecord {
+  prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+const ROLES: Role[] = ['admin', 'curator', 'investigator', 'reviewer', 'dpo'];
+
+function errorText(e: unknown): string {
+  return e instanceof ApiError ? e.message : m().admin.failed;
+}
+
+/** Role checkboxes in a fieldset; `chosen()` reads them. */
+function roleChoice(legend: string, selected: Role[]): { el: HTMLElement; chosen: () => Role[] } {
+  const boxes = ROLES.map((r) => {
+    const box = h('input', { type: 'checkbox', value: r, id: uid('role'), checked: selected.includes(r) });
+    return { r, box, el: h('div', { class: 'check' }, box, h('label', { for: box.id }, m().common.roleNames[r])) };
+  });
+  return {
+    el: h('fieldset', { class: 'roles-choice' }, h('legend', null, legend), boxes.map((b) => b.el)),
+    chosen: () => boxes.filter((b) => b.box.checked).map((b) => b.r),
+  };
+}
+
+/** A key shown once, selectable, with what to do with it. */
+function keyOnce(key: string): HTMLElement {
+  return h('div', { class: 'key-once notice' }, h('p', null, m().admin.keyOnce), h('output', { class: 'api-key' }, key));
+}
+
+export function adminPage(ctx: Ctx): HTMLElement {
+  const t = m().admin;
+  const alert = new Alert();
+  const loading = status();
+  loading.textContent = t.loading;
+  const list = h('div', { class: 'users' }, loading);
+  let collections: string[] = [];
+
+  async function load(): Promise<void> {
+    try {
+      const [users, cols] = await Promise.all([get<UserRecord[]>('/users'), get<CollectionSummary[]>('/collections')]);
+      if (!ctx.live()) return;
+      collections = cols.map((c) => c.name);
+      replace(list, users.map(userCard));
+    } catch (e) {
+      if (!ctx.live()) return;
+      replace(list);
+      alert.show(e instanceof ApiError ? e.message : t.loadFailed);
+    }
+  }
+
+  function userCard(u: UserRecord): HTMLElement {
+    const headingId = uid('user');
+    const said = status();
+    const cardAlert = new Alert();
+    const done = (text: string): void => {
+      cardAlert.clear();
+      said.textContent = text;
+    };
+    const failed = (e: unknown): void => {
+      said.textContent = '';
+      cardAlert.show(errorText(e));
+    };
+
+    // Roles.
+    const roles = roleChoice(t.roles, u.roles);
+    const saveRoles = h('button', { type: 'button', class: 'secondary' }, t.saveRoles);
+    saveRoles.addEventListener('click', async () => {
+      const chosen = roles.chosen();
+      if (!chosen.length) return failed(new ApiError(400, 'roles', t.noRole));
+      try {
+        await put(`/users/${encodeURIComponent(u.name)}/roles`, { roles: chosen });
+        done(t.rolesSaved);
+      } catch (e) {
+        failed(e);
+      }
+    });
+
+    // Grants.
+    const grants = h('ul', { class: 'grants' });
+    const drawGrants = (granted: string[]): void => {
+      replace(
+        grants,
+        granted.length
+          ? granted.map((c) =>
+              h(
+                'li',
+                null,
+                h('span', { class: 'grant-name' }, c),
+                ' ',
+                h(
+                  'button',
+                  {
+                    type: 'button',
+                    class: 'secondary small',
+                    onclick: async () => {
+                      try {
+                        await del(`/users/${encodeURIComponent(u.name)}/grants/${encodeURIComponent(c)}`);
+                        u.collections = u.collections.filter((x) => x !== c);
+                        drawGrants(u.collections);
+                        done(t.withdrawn(c));
+                      } catch (e) {
+                        failed(e);
+                      }
+                    },
+                  },
+                  t.withdraw(c),
+                ),
+              ),
+            )
+          : h('li', { class: 'empty' }, t.noGrant),
+      );
+    };
+    drawGrants(u.collections);
+    const pick = h('select', { id: uid('grant') }, collections.map((c) => h('option', { value: c }, c)));
+    const grantButton = h('button', { type: 'button', class: 'secondary' }, t.grant);
+    grantButton.addEventListener('click', async () => {
+      const c = pick.value;
+      if (!c) return;
+      try {
+        await post(`/users/${encodeURIComponent(u.name)}/grants`, { collection: c });
+        if (!u.collections.includes(c)) u.collections = [...u.collections, c].sort();
+        drawGrants(u.collections);
+        done(t.granted(c));
+      } catch (e) {
+        failed(e);
+      }
+    });
+
+    // Keys.
+    const keys = h('ul', { class: 'keys' });
+    const fresh = h('div');
+    const loadKeys = async (): Promise<void> => {
+      try {
+        const { items } = await get<{ items: KeyRecord[] }>(`/users/${encodeURIComponent(u.name)}/keys`);
+        if (!ctx.live()) return;
+        replace(
+          keys,
+          items.length
+            ? items.map((k) =>
+                h(
+                  'li',
+                  { 'data-prefix': k.prefix, class: k.revoked_at ? 'revoked' : null },
+                  h('code', null, `gbk_${k.prefix}_…`),
+                  ` ${t.keyIssued(dateTime(k.created_at))}`,
+                  k.revoked_at ? `, ${t.keyRevoked(dateTime(k.revoked_at))}` : [
+                    ' ',
+                    h(
+                      'button',
+                      {
+                        type: 'button',
+                        class: 'secondary small',
+                        onclick: async () => {
+                          try {
+                            await del(`/users/${encodeURIComponent(u.name)}/keys/${encodeURIComponent(k.prefix)}`);
+                            done(t.revoked(k.prefix));
+                            await loadKeys();
+                          } catch (e) {
+                            failed(e);
+                          }
+                        },
+                      },
+                      t.revoke(k.prefix),
+                    ),
+                  ],
+                ),
+              )
+            : h('li', { class: 'empty' }, t.noKey),
+        );
+      } catch (e) {
+        failed(e);
+      }
+    };
+    void loadKeys();
+    const issue = h('button', { type: 'button', class: 'secondary' }, t.issue);
+    issue.addEventListener('click', async () => {
+      try {
+        const r = await post<{ key: string }>(`/users/${encodeURIComponent(u.name)}/keys`, {});
+        replace(fresh, keyOnce(r.key));
+        cardAlert.clear();
+        said.textContent = '';
+        await loadKeys();
+      } catch (e) {
+        failed(e);
+      }
+    });
+
+    // Web password.
+    const password = h('input', { type: 'password', autocomplete: 'new-password', minlength: 12 });
+    const setPassword = h('button', { type: 'button', class: 'secondary' }, t.setPassword);
+    setPassword.addEventListener('click', async () => {
+      try {
+        await put(`/users/${encodeURIComponent(u.name)}/password`, { password: password.value });
+        password.value = '';
+        done(t.passwordSet);
+      } catch (e) {
+        failed(e);
+      }
+    });
+
+    // Disable (two steps).
+    const disableArea = h('div', { class: 'actions' });
+    const self = u.name === ctx.me.name;
+    const askDisable = (): void => {
+      const confirm = h('button', { type: 'button', class: 'danger' }, t.disableConfirm(u.name));
+      confirm.addEventListener('click', async () => {
+        try {
+          await del(`/users/${encodeURIComponent(u.name)}`);
+          card.replaceWith(h('p', { class: 'status' }, t.disabled(u.name)));
+        } catch (e) {
+          failed(e);
+        }
+      });
+      replace(disableArea, h('p', { class: 'hint' }, t.disableWarning(u.name)), confirm);
+      confirm.focus();
+    };
+    replace(disableArea, h('button', { type: 'button', class: 'secondary danger-outline', onclick: askDisable, disabled: self }, t.disable));
+
+    const card = h(
+      'section',
+      { class: 'card user', 'data-user': u.name, 'aria-labelledby': headingId },
+      h('h2', { id: headingId }, u.name, self ? h('span', { class: 'hint' }, ` (${t.you})`) : null),
+      h('div', { class: 'user-grid' },
+        h('div', null, roles.el, saveRoles),
+        h('div', null, h('h3', null, t.grants), grants, collections.length ? h('div', { class: 'inline-form' }, field(t.grantWhich, pick), grantButton) : null),
+        h('div', null, h('h3', null, t.keys), keys, h('div', { class: 'actions' }, issue), fresh),
+        h('div', null, h('h3', null, t.password), field(t.password, password, t.passwordHint), setPassword, disableArea),
+      ),
+      said,
+      cardAlert.el,
+    );
+    return card;
+  }
+
+  // A new user.
+  const formAlert = new Alert();
+  const formSaid = status();
+  const name = h('input', { name: 'name', autocomplete: 'off', maxlength: 64, required: true });
+  const newRoles = roleChoice(t.roles, []);
+  const created = h('div');
+  const form = h(
+    'form',
+    { class: 'card new-user' },
+    h('h2', null, t.newUser),
+    field(t.name, name, t.nameHint),
+    newRoles.el,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, t.create)),
+    formSaid,
+    formAlert.el,
+    created,
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    formAlert.clear();
+    formSaid.textContent = '';
+    const chosen = newRoles.chosen();
+    if (!chosen.length) {
+      formAlert.show(t.noRole);
+      return;
+    }
+    try {
+      const r = await post<{ name: string; key: string }>('/users', { name: name.value.trim(), roles: chosen });
+      if (!ctx.live()) return;
+      formSaid.textContent = t.created(r.name);
+      replace(created, keyOnce(r.key));
+      name.value = '';
+      await load();
+    } catch (err) {
+      formAlert.show(errorText(err));
+    }
+  });
+
+  void load();
+  return h('section', { class: 'admin' }, h('h1', null, t.title), h('p', { class: 'lede' }, t.lede), alert.el, form, list);
 }

@@ -4,23 +4,26 @@
 import { ApiError, get, type Case } from '../api';
 import type { Ctx } from '../app';
 import { Alert, h, replace, status, uid } from '../dom';
-import { count, score, when } from '../format';
+import { score, when } from '../format';
+import { m, num } from '../i18n';
 
 type CandidateState = Case['candidates'][number];
 
 /** A candidate's review state in a few words, and a class for its colour. */
 export function stateOf(c: CandidateState): [string, string] {
-  if (c.erased) return ['Erased since', 'erased'];
-  if (c.rejected) return ['Rejected', 'rejected'];
-  if (c.confirmations >= 2) return ['Confirmed by two reviewers', 'confirmed'];
-  if (c.confirmations === 1) return ['1 of 2 confirmations', 'waiting'];
-  return ['Awaiting review', 'waiting'];
+  const s = m().review.states;
+  if (c.erased) return [s.erased, 'erased'];
+  if (c.rejected) return [s.rejected, 'rejected'];
+  if (c.confirmations >= 2) return [s.confirmed, 'confirmed'];
+  if (c.confirmations === 1) return [s.one, 'waiting'];
+  return [s.waiting, 'waiting'];
 }
 
 export function casesPage(ctx: Ctx): HTMLElement {
+  const t = m().review;
   const alert = new Alert();
   const loading = status();
-  loading.textContent = 'Loading your searches…';
+  loading.textContent = t.casesLoading;
   const body = h('div', null, loading);
 
   void (async () => {
@@ -28,7 +31,7 @@ export function casesPage(ctx: Ctx): HTMLElement {
       const { items } = await get<{ items: Case[] }>('/searches?limit=100');
       if (!ctx.live()) return;
       if (!items.length) {
-        replace(body, h('p', { class: 'empty-list' }, 'You have not searched yet.'));
+        replace(body, h('p', { class: 'empty-list' }, t.casesEmpty));
         return;
       }
       replace(
@@ -44,21 +47,30 @@ export function casesPage(ctx: Ctx): HTMLElement {
               'div',
               { class: 'search-head' },
               k.query_faces_kept.map((f) =>
-                h('img', { class: 'query-thumb', src: `/api/v1/searches/${s.id}/query-faces/${f}`, alt: `Face searched for (face ${f + 1})`, width: 64, height: 64 }),
+                h('img', { class: 'query-thumb', src: `/api/v1/searches/${s.id}/query-faces/${f}`, alt: t.queryFaceN(f + 1), width: 64, height: 64 }),
               ),
               h(
                 'div',
                 null,
-                h('h2', { id: headingId }, `Case ${s.case_ref} · search ${s.id}`),
-                h('p', { class: 'purpose' }, `Purpose: ${s.purpose}`),
-                h('p', { class: 'hint' }, `${when(s.started_at)} · ${s.collections.join(', ')} · ${count(s.gallery_size, 'face')} searched · ${decided} of ${count(k.candidates.length, 'candidate')} decided`),
+                h('h2', { id: headingId }, t.group(s.case_ref, s.id)),
+                h('p', { class: 'purpose' }, t.purpose(s.purpose)),
+                h(
+                  'p',
+                  { class: 'hint' },
+                  t.caseFacts(
+                    when(s.started_at),
+                    s.collections.join(', '),
+                    t.faces(s.gallery_size, num(s.gallery_size)),
+                    t.decidedOf(num(decided), t.candidates(k.candidates.length, num(k.candidates.length))),
+                  ),
+                ),
               ),
             ),
             k.candidates.length
               ? h(
                   'table',
                   { class: 'data cases' },
-                  h('thead', null, h('tr', null, ['Candidate', 'Query face', 'Rank', 'Score', 'Review'].map((t) => h('th', { scope: 'col' }, t)))),
+                  h('thead', null, h('tr', null, [t.columns.candidate, t.columns.queryFace, t.columns.rank, t.columns.score, t.columns.review].map((c) => h('th', { scope: 'col' }, c)))),
                   h(
                     'tbody',
                     null,
@@ -76,22 +88,22 @@ export function casesPage(ctx: Ctx): HTMLElement {
                     }),
                   ),
                 )
-              : h('p', null, 'No candidate: nothing to review.'),
+              : h('p', null, t.noCandidate),
           );
         }),
       );
     } catch (e) {
       if (!ctx.live()) return;
       replace(body);
-      alert.show(e instanceof ApiError ? e.message : 'Your searches could not be loaded.');
+      alert.show(e instanceof ApiError ? e.message : t.casesFailed);
     }
   })();
 
   return h(
     'section',
     { class: 'cases-page' },
-    h('h1', null, 'My cases'),
-    h('p', { class: 'lede' }, 'Your searches, newest first, with the review state of each candidate. The face you searched for is kept for the reviewers until every candidate is decided.'),
+    h('h1', null, t.casesTitle),
+    h('p', { class: 'lede' }, t.casesLede),
     alert.el,
     body,
   );

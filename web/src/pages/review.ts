@@ -6,9 +6,9 @@
 
 import { ApiError, get, post, type CandidateView, type ReviewState } from '../api';
 import type { Ctx } from '../app';
-import { reviewLink, reviewSummary } from '../candidate';
 import { Alert, h, replace, status, uid, type Child } from '../dom';
-import { basename, count, meaningView, score, when, type ScoreFacts } from '../format';
+import { basename, meaningView, score, when, type ScoreFacts } from '../format';
+import { m, num } from '../i18n';
 import { photoWithBoxes } from '../photo';
 
 const LIMIT = 100;
@@ -18,13 +18,20 @@ function scoreFacts(v: CandidateView): ScoreFacts {
   return { fmr: v.false_match_rate, comparisons: v.calibration_comparisons, gallery: v.gallery_size };
 }
 
-/** The shortcuts of the review page, as listed on it. */
-const SHORTCUTS: [string, string][] = [
-  ['C', 'confirm'],
-  ['R', 'reject'],
-  ['N', 'next candidate'],
-  ['F', 'show or hide the full photo'],
-];
+/** The reviewers' link to a candidate. */
+function reviewLink(id: number): string {
+  return `#/review/${id}`;
+}
+
+/** Who decided a candidate so far, in a few words. */
+function reviewSummary(s: ReviewState): string {
+  const t = m().review;
+  const { confirmed_by: yes, rejected_by: no } = s.candidate;
+  if (no.length > 0) return t.rejectedBy(no.join(', '));
+  if (s.confirmed) return t.confirmedBy(yes.join(', '));
+  if (yes.length > 0) return t.confirmedWaiting(yes.join(', '));
+  return t.notReviewed;
+}
 
 /** A face picture in a square frame; if it cannot be shown, `missing` instead. */
 function faceFrame(src: string, alt: string, missing: string): HTMLElement {
@@ -39,20 +46,16 @@ function queryFaceSrc(v: CandidateView): string {
   return `/api/v1/searches/${v.candidate.search_id}/query-faces/${v.candidate.query_face}`;
 }
 
-const QUERY_GONE = 'The face searched for is no longer kept: every candidate of this search has been decided, or its period ended.';
-
 /** The query face of a candidate's search, or why it is not shown. */
 function queryFace(v: CandidateView): HTMLElement {
-  if (!v.query_face_kept) return h('div', { class: 'face-frame' }, h('p', { class: 'face-missing' }, QUERY_GONE));
-  return faceFrame(queryFaceSrc(v), `Face searched for in case ${v.candidate.case_ref}`, QUERY_GONE);
+  const t = m().review;
+  if (!v.query_face_kept) return h('div', { class: 'face-frame' }, h('p', { class: 'face-missing' }, t.queryGone));
+  return faceFrame(queryFaceSrc(v), t.queryFaceOf(v.candidate.case_ref), t.queryGone);
 }
 
 function candidateFace(v: CandidateView): HTMLElement {
-  return faceFrame(
-    `/api/v1/faces/${v.candidate.face_id}/crop`,
-    `Face of candidate ${v.candidate.id} (${basename(v.path)})`,
-    'The candidate’s face cannot be shown (erased, or its file is gone).',
-  );
+  const t = m().review;
+  return faceFrame(`/api/v1/faces/${v.candidate.face_id}/crop`, `${t.faceOf(v.candidate.id)} (${basename(v.path)})`, t.candidateGone);
 }
 
 /** Whether the user has decided a candidate already. */
@@ -61,12 +64,13 @@ function decidedBy(v: ReviewState, me: string): boolean {
 }
 
 export function reviewListPage(ctx: Ctx): HTMLElement {
+  const t = m().review;
   const alert = new Alert();
   const loading = status();
-  loading.textContent = 'Loading the candidates awaiting review…';
+  loading.textContent = t.loadingList;
   const body = h('div', null, loading);
   const me = ctx.me.name;
-  const filter = h('input', { type: 'search', id: uid('filter'), placeholder: 'case, collection, file…', autocomplete: 'off' });
+  const filter = h('input', { type: 'search', id: uid('filter'), placeholder: t.filterPlaceholder, autocomplete: 'off' });
   const shown = status();
 
   void (async () => {
@@ -74,7 +78,7 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
       const { items } = await get<{ items: CandidateView[] }>(`/candidates?limit=${LIMIT}`);
       if (!ctx.live()) return;
       if (!items.length) {
-        replace(body, h('p', { class: 'empty-list' }, 'No candidate is awaiting review.'));
+        replace(body, h('p', { class: 'empty-list' }, t.empty));
         return;
       }
       // By search (newest first, as the candidates come), each under its case.
@@ -93,15 +97,15 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
           return h(
             'li',
             { class: 'candidate to-review', 'data-candidate': c.id, 'data-text': `${c.case_ref} ${v.collection} ${v.path}`.toLowerCase() },
-            h('img', { class: 'crop', src: `/api/v1/faces/${c.face_id}/crop`, alt: `Face of candidate ${c.id}`, width: 160, height: 160 }),
-            h('p', { class: 'rank' }, `Candidate ${c.id}`),
-            h('p', { class: 'score' }, `Score ${score(c.score)}`),
+            h('img', { class: 'crop', src: `/api/v1/faces/${c.face_id}/crop`, alt: t.faceOf(c.id), width: 160, height: 160 }),
+            h('p', { class: 'rank' }, t.candidate(c.id)),
+            h('p', { class: 'score' }, m().common.score.label(score(c.score))),
             meaningView(scoreFacts(v)),
-            h('p', { class: 'case' }, `Case ${c.case_ref}`),
+            h('p', { class: 'case' }, t.caseOf(c.case_ref)),
             h('p', { class: 'where' }, h('strong', { class: 'name' }, name), h('br'), h('span', { class: 'path' }, v.path)),
-            h('p', { class: 'meta' }, `Collection ${v.collection}`, h('br'), `Captured ${when(v.captured_at)}`),
-            h('p', { class: `review-summary${mine ? ' mine' : ''}` }, `${reviewSummary(v)}.`, mine ? ' You decided it already.' : null),
-            h('a', { class: 'open button-like', href: reviewLink({ candidateId: c.id }), 'aria-label': `Review candidate ${c.id} (${name}, case ${c.case_ref})` }, 'Review'),
+            h('p', { class: 'meta' }, t.collection(v.collection), h('br'), t.captured(when(v.captured_at))),
+            h('p', { class: `review-summary${mine ? ' mine' : ''}` }, `${reviewSummary(v)}.`, mine ? t.decidedAlready : null),
+            h('a', { class: 'open button-like', href: reviewLink(c.id), 'aria-label': t.openLabel(c.id, name, c.case_ref) }, t.open),
           );
         });
         const headingId = uid('search');
@@ -112,13 +116,13 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
             'div',
             { class: 'search-head' },
             first.query_face_kept
-              ? h('img', { class: 'query-thumb', src: queryFaceSrc(first), alt: `Face searched for in case ${first.candidate.case_ref}`, width: 64, height: 64 })
+              ? h('img', { class: 'query-thumb', src: queryFaceSrc(first), alt: t.queryFaceOf(first.candidate.case_ref), width: 64, height: 64 })
               : null,
             h(
               'div',
               null,
-              h('h2', { id: headingId }, `Case ${first.candidate.case_ref} · search ${searchId}`),
-              h('p', { class: 'purpose' }, `Purpose: ${first.candidate.purpose}`),
+              h('h2', { id: headingId }, t.group(first.candidate.case_ref, searchId)),
+              h('p', { class: 'purpose' }, t.purpose(first.candidate.purpose)),
             ),
           ),
           h('ul', { class: 'grid' }, cards),
@@ -137,31 +141,27 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
           g.hidden = inGroup === 0;
           visible += inGroup;
         }
-        shown.textContent = q ? `${count(visible, 'candidate')} match “${filter.value.trim()}”.` : '';
+        shown.textContent = q ? t.filterShown(t.candidates(visible, num(visible)), filter.value.trim()) : '';
       };
       filter.addEventListener('input', apply);
       replace(
         body,
-        h('p', { class: 'summary', id: 'review-count' }, `${count(items.length, 'candidate')} awaiting a decision in ${count(groups.length, 'search', 'searches')}${items.length === LIMIT ? ' (the newest shown)' : ''}.`),
+        h('p', { class: 'summary', id: 'review-count' }, t.awaiting(t.candidates(items.length, num(items.length)), t.searches(groups.length, num(groups.length)), items.length === LIMIT)),
         groups,
       );
     } catch (e) {
       if (!ctx.live()) return;
       replace(body);
-      alert.show(e instanceof ApiError ? e.message : 'The candidates could not be loaded.');
+      alert.show(e instanceof ApiError ? e.message : t.listFailed);
     }
   })();
 
   return h(
     'section',
     { class: 'review-list' },
-    h('h1', null, 'To review'),
-    h(
-      'p',
-      { class: 'lede' },
-      'Candidates found by searches, grouped by case and search, newest first, until two different reviewers confirm them or one rejects them. A candidate is a lead, never an identification.',
-    ),
-    h('div', { class: 'filter-bar' }, h('label', { for: filter.id }, 'Filter'), filter, shown),
+    h('h1', null, t.title),
+    h('p', { class: 'lede' }, t.lede),
+    h('div', { class: 'filter-bar' }, h('label', { for: filter.id }, t.filter), filter, shown),
     alert.el,
     body,
   );
@@ -176,27 +176,26 @@ async function nextCandidate(current: CandidateView, me: string): Promise<number
 }
 
 function verdict(s: ReviewState, me: string): Child[] {
+  const t = m().review;
   const { confirmed_by: yes, rejected_by: no } = s.candidate;
   let text: string;
-  if (no.length > 0) text = `Rejected by ${no.join(', ')}: not a match for this case.`;
-  else if (s.confirmed) text = `Confirmed by two different reviewers (${yes.join(', ')}).`;
-  else if (yes.length === 1) text = `Confirmed by ${yes[0]} only: a second, different reviewer must confirm.`;
-  else text = 'Not reviewed yet.';
-  const yours = yes.includes(me)
-    ? ' You confirmed it: your confirmation counts once; rejecting it would replace it.'
-    : no.includes(me)
-      ? ' You rejected it: confirming it would replace your rejection.'
-      : '';
+  if (no.length > 0) text = t.verdictRejected(no.join(', '));
+  else if (s.confirmed) text = t.verdictConfirmed(yes.join(', '));
+  else if (yes.length === 1) text = t.verdictOne(yes[0]!);
+  else text = t.verdictNone;
+  const yours = yes.includes(me) ? t.youConfirmed : no.includes(me) ? t.youRejected : '';
+  const nobody = m().common.nobody;
   return [
     h('strong', { class: 'review-verdict' }, text),
-    h('span', { class: 'review-detail' }, ` Confirmed by: ${yes.length ? yes.join(', ') : 'nobody'}. Rejected by: ${no.length ? no.join(', ') : 'nobody'}.${yours}`),
+    h('span', { class: 'review-detail' }, `${t.detail(yes.length ? yes.join(', ') : nobody, no.length ? no.join(', ') : nobody)}${yours}`),
   ];
 }
 
 export function reviewPage(ctx: Ctx, [candidate]: string[]): HTMLElement {
+  const t = m().review;
   const alert = new Alert();
   const loading = status();
-  loading.textContent = 'Loading the candidate…';
+  loading.textContent = t.loadingOne;
   const body = h('div', null, loading);
   const candidateId = Number(candidate);
   const me = ctx.me.name;
@@ -209,20 +208,22 @@ export function reviewPage(ctx: Ctx, [candidate]: string[]): HTMLElement {
     } catch (e) {
       if (!ctx.live()) return;
       replace(body);
-      alert.show(e instanceof ApiError ? e.message : 'The candidate could not be loaded.');
+      // A candidate whose face is gone (erased) or out of the reviewer's grants: said plainly.
+      alert.show(e instanceof ApiError && e.status === 404 ? t.gone(candidateId) : e instanceof ApiError ? e.message : t.oneFailed);
     }
   })();
   return h(
     'section',
     { class: 'review-page' },
-    h('p', { class: 'crumbs' }, h('a', { href: '#/review' }, 'To review')),
-    h('h1', null, `Candidate ${candidateId}`),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/review' }, t.title)),
+    h('h1', null, t.candidate(candidateId)),
     alert.el,
     body,
   );
 }
 
 function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTMLElement {
+  const t = m().review;
   const c = v.candidate;
   const state = status();
   state.classList.add('review-state');
@@ -245,36 +246,36 @@ function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTML
       next.focus();
     } catch (e) {
       button.disabled = false;
-      alert.show(e instanceof ApiError ? e.message : 'The review could not be recorded.');
+      alert.show(e instanceof ApiError ? e.message : t.decisionFailed);
     }
   };
   const goNext = async (): Promise<void> => {
-    moving.textContent = 'Looking for the next candidate…';
+    moving.textContent = t.looking;
     try {
       const id = await nextCandidate(v, me);
       if (!ctx.live()) return;
       if (id === null) {
-        moving.textContent = 'No other candidate awaits your decision.';
+        moving.textContent = t.noneLeft;
         ctx.go('#/review');
       } else {
         ctx.go(`#/review/${id}`);
       }
     } catch (e) {
       moving.textContent = '';
-      alert.show(e instanceof ApiError ? e.message : 'The next candidate could not be found.');
+      alert.show(e instanceof ApiError ? e.message : t.nextFailed);
     }
   };
-  const confirm: HTMLButtonElement = h('button', { type: 'button', class: 'confirm', 'aria-keyshortcuts': 'C', onclick: () => decide('confirm') }, 'Confirm');
-  const reject: HTMLButtonElement = h('button', { type: 'button', class: 'reject', 'aria-keyshortcuts': 'R', onclick: () => decide('reject') }, 'Reject');
-  const next: HTMLButtonElement = h('button', { type: 'button', class: 'secondary next', 'aria-keyshortcuts': 'N', onclick: () => void goNext() }, 'Next candidate');
+  const confirm: HTMLButtonElement = h('button', { type: 'button', class: 'confirm', 'aria-keyshortcuts': 'C', onclick: () => decide('confirm') }, t.confirm);
+  const reject: HTMLButtonElement = h('button', { type: 'button', class: 'reject', 'aria-keyshortcuts': 'R', onclick: () => decide('reject') }, t.reject);
+  const next: HTMLButtonElement = h('button', { type: 'button', class: 'secondary next', 'aria-keyshortcuts': 'N', onclick: () => void goNext() }, t.next);
   sync(v);
 
   // The full photo, loaded when asked for (it is audited as a view of the image).
-  const full = h('details', { class: 'full-photo' }, h('summary', { 'aria-keyshortcuts': 'F' }, 'Show the full photo'));
+  const full = h('details', { class: 'full-photo' }, h('summary', { 'aria-keyshortcuts': 'F' }, t.fullPhoto));
   full.addEventListener('toggle', () => {
     if (!full.open || full.querySelector('.photo')) return;
-    const t = v.time_s !== null && v.time_s !== undefined ? `?time_s=${encodeURIComponent(String(v.time_s))}` : '';
-    const photo = photoWithBoxes(`/api/v1/images/${v.image_id}/file${t}`, `Source image of the candidate: ${basename(v.path)}, with the face boxed`, [{ box: v.bbox, label: 'Candidate face' }]);
+    const time = v.time_s !== null && v.time_s !== undefined ? `?time_s=${encodeURIComponent(String(v.time_s))}` : '';
+    const photo = photoWithBoxes(`/api/v1/images/${v.image_id}/file${time}`, t.fullPhotoAlt(basename(v.path)), [{ box: v.bbox, label: t.boxLabel }]);
     full.appendChild(h('div', { class: 'detail-photo' }, photo.el));
   });
 
@@ -283,8 +284,8 @@ function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTML
       document.removeEventListener('keydown', onKey);
       return;
     }
-    const t = e.target as HTMLElement | null;
-    if (e.ctrlKey || e.metaKey || e.altKey || (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName)))) return;
+    const target = e.target as HTMLElement | null;
+    if (e.ctrlKey || e.metaKey || e.altKey || (target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName)))) return;
     const key = e.key.toLowerCase();
     if (key === 'c') void decide('confirm');
     else if (key === 'r') void decide('reject');
@@ -296,26 +297,32 @@ function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTML
   document.addEventListener('keydown', onKey);
 
   const facts: [string, Child][] = [
-    ['Collection', v.collection],
-    ['Source file', h('span', { class: 'path' }, v.path)],
-    ['Captured', when(v.captured_at)],
+    [t.factCollection, v.collection],
+    [t.factFile, h('span', { class: 'path' }, v.path)],
+    [t.factCaptured, when(v.captured_at)],
   ];
-  if (v.time_s !== null && v.time_s !== undefined) facts.push(['Time in the video', `${v.time_s.toFixed(3)} s`]);
+  if (v.time_s !== null && v.time_s !== undefined) facts.push([t.factVideo, t.seconds(num(v.time_s, 3))]);
+  const shortcuts: [string, string][] = [
+    ['C', t.shortcuts.c],
+    ['R', t.shortcuts.r],
+    ['N', t.shortcuts.n],
+    ['F', t.shortcuts.f],
+  ];
 
   return h(
     'div',
     { class: 'review-panel' },
-    h('p', { class: 'case-line' }, h('strong', null, `Case ${c.case_ref}`), ` · search ${c.search_id}`, h('br'), h('span', { class: 'purpose' }, `Purpose: ${c.purpose}`)),
+    h('p', { class: 'case-line' }, h('strong', null, t.caseOf(c.case_ref)), t.caseLine(c.search_id), h('br'), h('span', { class: 'purpose' }, t.purpose(c.purpose))),
     h(
       'div',
       { class: 'compare' },
-      h('figure', { class: 'query' }, queryFace(v), h('figcaption', null, 'Face searched for')),
-      h('figure', { class: 'found' }, candidateFace(v), h('figcaption', null, `Candidate · ${basename(v.path)}`)),
+      h('figure', { class: 'query' }, queryFace(v), h('figcaption', null, t.queryFace)),
+      h('figure', { class: 'found' }, candidateFace(v), h('figcaption', null, t.candidateFace(basename(v.path)))),
     ),
     h(
       'div',
       { class: 'decision' },
-      h('p', { class: 'score-line' }, h('span', { class: 'score' }, `Score ${score(c.score)}`)),
+      h('p', { class: 'score-line' }, h('span', { class: 'score' }, m().common.score.label(score(c.score)))),
       meaningView(scoreFacts(v)),
       h('div', { class: 'actions' }, confirm, reject, next),
       state,
@@ -323,11 +330,7 @@ function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTML
     ),
     full,
     h('dl', { class: 'facts' }, facts.map(([k, val]) => [h('dt', null, k), h('dd', null, val)])),
-    h(
-      'p',
-      { class: 'notice' },
-      'A candidate is a lead for human review, never an identification. It counts as confirmed only when two different reviewers confirm it and nobody rejects it. Your decision is recorded with your name in the audit log.',
-    ),
-    h('p', { class: 'shortcuts' }, 'Keyboard: ', SHORTCUTS.map(([k, what], i) => [i ? ' · ' : '', h('kbd', null, k), ` ${what}`])),
+    h('p', { class: 'notice' }, t.notice),
+    h('p', { class: 'shortcuts' }, t.keyboard, shortcuts.map(([k, what], i) => [i ? ' · ' : '', h('kbd', null, k), ` ${what}`])),
   );
 }
