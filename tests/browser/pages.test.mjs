@@ -108,6 +108,12 @@ test('every page: accessible in both languages and themes, no wider than a phone
                 await settled(page);
                 const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
                 if (scroll > client) failures.push(`${hash} as ${user}, ${lang}, ${v.name}: ${scroll} px wide in a ${client} px viewport`);
+                // A reviewer decides without scrolling, on a phone too: both faces and the buttons in view.
+                if (hash.startsWith('#/review/')) {
+                  await page.evaluate(() => window.scrollTo(0, 0));
+                  const bottom = await page.evaluate(() => Math.max(...['.compare', '.decision button.confirm', '.decision button.reject'].map((q) => document.querySelector(q).getBoundingClientRect().bottom)));
+                  if (bottom > v.height) failures.push(`${hash}, ${lang}, ${v.name}: the faces and Confirm / Reject end at ${Math.round(bottom)} px, below the ${v.height} px screen`);
+                }
                 await page.screenshot({ path: join(artifacts, `${lang === 'fr' ? 'fr' : 'pages'}-${v.name}-${user}-${slug(hash)}.png`), fullPage: true });
               }
               await page.setViewportSize({ width: 1280, height: 900 });

@@ -353,7 +353,7 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await page.getByRole('button', { name: 'Verify the chain' }).click();
     await page.locator('.verify-result').getByText('The chain is intact', { exact: false }).waitFor();
     // Each look at a source image is in the log.
-    await page.getByLabel('Action', { exact: true }).fill('image_view');
+    await page.getByLabel('Action', { exact: true }).selectOption('image_view');
     const [filtered] = await Promise.all([
       page.waitForRequest((r) => r.url().startsWith(`${base}/api/v1/audit?`)),
       page.getByRole('button', { name: 'Show' }).click(),
@@ -380,6 +380,15 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     const refusedLine = await page.locator('.failed-files li[data-code="erased_on_request"]').innerText();
     assert.match(refusedLine, new RegExp(`obama2\\.jpg — refused: a photo with this content was erased on request ${erasureRequest}; not ingested again`));
     await screenshot('erased-refused');
+    await logout();
+
+    // --- The reviewer's link to the erased candidate says what happened, not a raw error.
+    await page.goto(`${base}/#/review/${candidate}`);
+    await login('rita');
+    const beforeGone = errors.length;
+    await page.getByRole('alert').getByText(`Candidate ${candidate} cannot be shown: its face has been erased since the search`, { exact: false }).waitFor();
+    await expectRefusal(beforeGone, 404, 'the erased candidate');
+    await screenshot('erased-candidate');
 
     assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
   } finally {

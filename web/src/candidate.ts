@@ -4,7 +4,8 @@
 import { ApiError, post, type RawBox, type ReviewState } from './api';
 import type { Ctx } from './app';
 import { Alert, h, replace, status, type Child } from './dom';
-import { basename, score as fmtScore, when } from './format';
+import { basename, meaningView, when, type ScoreFacts } from './format';
+import { m, num } from './i18n';
 import { photoWithBoxes } from './photo';
 
 export interface CandidateInfo {
@@ -19,7 +20,8 @@ export interface CandidateInfo {
   source?: string;
   capturedAt?: string | null;
   score?: number;
-  meaning?: string;
+  /** What the score is read from (its meaning is worded as on every page). */
+  facts?: ScoreFacts;
   rank?: number;
   /** The review so far, when known (shown before deciding). */
   state?: ReviewState;
@@ -32,53 +34,53 @@ export function reviewLink(c: Pick<CandidateInfo, 'candidateId'>): string {
 
 /** Who confirmed a candidate so far, in a few words ("Confirmed by rita", "Not reviewed yet"). */
 export function reviewSummary(s: ReviewState): string {
+  const t = m().search.dialog;
   const { confirmed_by: yes, rejected_by: no } = s.candidate;
-  if (no.length > 0) return `Rejected by ${no.join(', ')}`;
-  if (s.confirmed) return `Confirmed by ${yes.join(', ')}`;
-  if (yes.length > 0) return `Confirmed by ${yes.join(', ')}, waiting for a second reviewer`;
-  return 'Not reviewed yet';
+  if (no.length > 0) return t.rejectedBy(no.join(', '));
+  if (s.confirmed) return t.confirmedBy(yes.join(', '));
+  if (yes.length > 0) return t.confirmedWaiting(yes.join(', '));
+  return t.notReviewed;
 }
 
 function describeState(s: ReviewState, me: string): Child[] {
+  const t = m().search.dialog;
   const { confirmed_by: yes, rejected_by: no } = s.candidate;
   let verdict: string;
-  if (no.length > 0) verdict = `Rejected by ${no.join(', ')}: not a match for this case.`;
-  else if (s.confirmed) verdict = `Confirmed by two different reviewers (${yes.join(', ')}).`;
-  else if (yes.length === 1) verdict = `Confirmed by ${yes[0]} only: a second, different reviewer must confirm.`;
-  else verdict = 'Not reviewed yet.';
-  const yours = yes.includes(me)
-    ? ' You confirmed it: your confirmation counts once; rejecting it would replace it.'
-    : no.includes(me)
-      ? ' You rejected it: confirming it would replace your rejection.'
-      : '';
+  if (no.length > 0) verdict = t.verdictRejected(no.join(', '));
+  else if (s.confirmed) verdict = t.verdictConfirmed(yes.join(', '));
+  else if (yes.length === 1) verdict = t.verdictOne(yes[0]!);
+  else verdict = t.verdictNone;
+  const yours = yes.includes(me) ? t.youConfirmed : no.includes(me) ? t.youRejected : '';
+  const nobody = m().common.nobody;
   return [
     h('strong', { class: 'review-verdict' }, verdict),
     h(
       'span',
       { class: 'review-detail' },
-      ` Case ${s.candidate.case_ref}, candidate ${s.candidate.id}. Confirmed by: ${yes.length ? yes.join(', ') : 'nobody'}. Rejected by: ${no.length ? no.join(', ') : 'nobody'}.${yours}`,
+      `${t.detail(s.candidate.case_ref, s.candidate.id, yes.length ? yes.join(', ') : nobody, no.length ? no.join(', ') : nobody)}${yours}`,
     ),
   ];
 }
 
 export function candidateDetail(ctx: Ctx, c: CandidateInfo): HTMLElement {
-  const t = c.video ? `?time_s=${encodeURIComponent(String(c.video.time_s))}` : '';
+  const t = m().search.dialog;
+  const tv = c.video ? `?time_s=${encodeURIComponent(String(c.video.time_s))}` : '';
   const ref = c.video?.frame_width && c.video.frame_height ? { width: c.video.frame_width, height: c.video.frame_height } : undefined;
   const photo = photoWithBoxes(
-    `/api/v1/images/${c.imageId}/file${t}`,
-    `Source image of the candidate${c.path ? `: ${basename(c.path)}` : ''}, with the face boxed`,
-    c.bbox ? [{ box: c.bbox, label: 'Candidate face' }] : [],
+    `/api/v1/images/${c.imageId}/file${tv}`,
+    t.photoAlt(c.path ? basename(c.path) : null),
+    c.bbox ? [{ box: c.bbox, label: t.boxLabel }] : [],
     ref,
   );
   const facts: [string, Child][] = [];
-  if (c.score !== undefined) facts.push(['Score', h('span', { class: 'score' }, fmtScore(c.score))]);
-  if (c.meaning) facts.push(['What the score means', h('span', { class: 'meaning' }, c.meaning)]);
-  if (c.state) facts.push(['Case', c.state.candidate.case_ref]);
-  if (c.path) facts.push(['Source file', h('span', { class: 'path' }, c.path)]);
-  if (c.collection) facts.push(['Collection', c.collection]);
-  if (c.source && c.source !== c.path) facts.push(['Ingested from', h('span', { class: 'path' }, c.source)]);
-  facts.push(['Captured', when(c.capturedAt)]);
-  if (c.video) facts.push(['Time in the video', c.video.timestamp ?? `${c.video.time_s.toFixed(3)} s`]);
+  if (c.score !== undefined) facts.push([t.score, h('span', { class: 'score' }, num(c.score, 3))]);
+  if (c.facts) facts.push([t.meaning, meaningView(c.facts)]);
+  if (c.state) facts.push([t.case, c.state.candidate.case_ref]);
+  if (c.path) facts.push([t.sourceFile, h('span', { class: 'path' }, c.path)]);
+  if (c.collection) facts.push([t.collection, c.collection]);
+  if (c.source && c.source !== c.path) facts.push([t.ingestedFrom, h('span', { class: 'path' }, c.source)]);
+  facts.push([t.captured, when(c.capturedAt)]);
+  if (c.video) facts.push([t.videoTime, c.video.timestamp ?? t.seconds(num(c.video.time_s, 3))]);
 
   const alert = new Alert();
   const state = status();
@@ -102,20 +104,16 @@ export function candidateDetail(ctx: Ctx, c: CandidateInfo): HTMLElement {
         sync(s);
       } catch (e) {
         button.disabled = false;
-        alert.show(e instanceof ApiError ? e.message : 'The review could not be recorded.');
+        alert.show(e instanceof ApiError ? e.message : t.decisionFailed);
       }
     };
-    const confirm: HTMLButtonElement = h('button', { type: 'button', class: 'confirm', onclick: () => decide('confirm', confirm) }, 'Confirm');
-    const reject: HTMLButtonElement = h('button', { type: 'button', class: 'reject', onclick: () => decide('reject', reject) }, 'Reject');
+    const confirm: HTMLButtonElement = h('button', { type: 'button', class: 'confirm', onclick: () => decide('confirm', confirm) }, t.confirm);
+    const reject: HTMLButtonElement = h('button', { type: 'button', class: 'reject', onclick: () => decide('reject', reject) }, t.reject);
     if (c.state) sync(c.state);
-    else replace(state, 'Not known yet who reviewed this candidate.');
-    review = [
-      state,
-      h('div', { class: 'actions' }, confirm, reject),
-      h('p', { class: 'hint' }, 'Your decision is recorded with your name in the audit log.'),
-    ];
+    else replace(state, t.notKnown);
+    review = [state, h('div', { class: 'actions' }, confirm, reject), h('p', { class: 'hint' }, t.recorded)];
   } else {
-    review = h('p', null, 'Only reviewers confirm or reject a candidate. Send them this link: ', h('a', { class: 'review-link', href: link }, absolute));
+    review = h('p', null, t.onlyReviewers, h('a', { class: 'review-link', href: link }, absolute));
   }
   return h(
     'div',
@@ -125,12 +123,8 @@ export function candidateDetail(ctx: Ctx, c: CandidateInfo): HTMLElement {
       'div',
       { class: 'detail-facts' },
       h('dl', null, facts.map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
-      h('h3', null, 'Review'),
-      h(
-        'p',
-        { class: 'notice' },
-        'A candidate is a lead for human review, never an identification. It counts as confirmed only when two different reviewers confirm it and nobody rejects it.',
-      ),
+      h('h3', null, t.review),
+      h('p', { class: 'notice' }, t.notice),
       review,
       alert.el,
     ),

@@ -15,8 +15,9 @@ export function sig(x: number): string {
   return Number(x.toPrecision(2)).toLocaleString(locale(), { maximumSignificantDigits: 2, maximumFractionDigits: 20 });
 }
 
+/** A score with three decimals, as the user's language writes it ("0.716", "0,716"). */
 export function score(s: number): string {
-  return s.toFixed(3);
+  return num(s, 3);
 }
 
 /** How strongly a score stands out from look-alikes in the gallery searched. */

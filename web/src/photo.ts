@@ -2,6 +2,7 @@
 
 import { box as toBox, type RawBox } from './api';
 import { h } from './dom';
+import { m } from './i18n';
 
 export interface Marked {
   box: RawBox;
@@ -24,9 +25,16 @@ export interface PhotoView {
 /**
  * The photo at `src` with `marks` over it. Boxes are in pixels of a reference size: `ref` when
  * given (a video's sampled frames), otherwise the photo's own size once loaded (an <img>
- * shows photos upright, as the API's boxes are).
+ * shows photos upright, as the API's boxes are). If the photo cannot be shown, `missing` is
+ * shown instead (by default: why an image of the server may not be shown; null: nothing).
  */
-export function photoWithBoxes(src: string, alt: string, marks: Marked[], ref?: { width: number; height: number }): PhotoView {
+export function photoWithBoxes(
+  src: string,
+  alt: string,
+  marks: Marked[],
+  ref?: { width: number; height: number },
+  missing?: string | null,
+): PhotoView {
   const img = h('img', { src, alt, decoding: 'async' });
   const boxes = marks.map((m) => {
     const el = m.onSelect
@@ -54,7 +62,9 @@ export function photoWithBoxes(src: string, alt: string, marks: Marked[], ref?: 
   if (img.complete) place();
   const el = h('div', { class: 'photo-frame' }, img, boxes);
   img.addEventListener('error', () => {
-    el.replaceWith(h('p', { class: 'photo-missing' }, 'The image could not be shown (not granted to you, erased, or not readable).'));
+    const text = missing === undefined ? m().search.photoMissing : missing;
+    if (text === null) el.hidden = true;
+    else el.replaceWith(h('p', { class: 'photo-missing' }, text));
   });
   return { el, img, boxes };
 }

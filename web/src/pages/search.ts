@@ -1,12 +1,17 @@
 // #/search: choose a photo, pick a face, give the case and the purpose, search; candidates
-// come as a grid for human review, each with what its score means at this gallery size.
+// come as a grid for human review, each with what its score means at this gallery size (in
+// the one wording every page uses).
 
 import { ApiError, get, post, type CollectionSummary, type Query, type QueryFace, type SearchResult } from '../api';
 import type { Ctx } from '../app';
 import { candidateDetail, type CandidateInfo } from '../candidate';
 import { Alert, field, h, replace, status, uid } from '../dom';
-import { basename, count, scoreMeaning, score, sig, when } from '../format';
+import { basename, meaningView, sig, when, type ScoreFacts } from '../format';
+import { m, num, plural } from '../i18n';
 import { photoWithBoxes } from '../photo';
+
+/** The most candidates a search shows. */
+const TOP_K_MAX = 100;
 
 function usable(f: QueryFace): boolean {
   return f.usable ?? f.quality?.usable ?? true;
@@ -14,41 +19,52 @@ function usable(f: QueryFace): boolean {
 
 function faceName(f: QueryFace): string {
   const q = f.quality;
-  const size = q?.size_px ? `, ${Math.round(q.size_px)} px` : '';
-  return `Face ${f.index + 1}${usable(f) ? '' : ' (low quality)'}${size}`;
+  return m().search.faceName(f.index + 1, usable(f), q?.size_px ? num(Math.round(q.size_px)) : null);
+}
+
+/** The number of candidates asked for, or null when it is not a whole number from 1 to the maximum. */
+function topKOf(value: string): number | null {
+  const v = value.trim();
+  if (!/^\d+$/.test(v)) return null;
+  const k = Number(v);
+  return k >= 1 && k <= TOP_K_MAX ? k : null;
 }
 
 export function searchPage(ctx: Ctx): HTMLElement {
-  const alert = new Alert();
+  const t = m().search;
+  const faces = (n: number): string => plural(n, t.face, t.faces);
+  // Errors of the photo, beside it; errors of the search, beside the Search button.
+  const photoAlert = new Alert();
+  const searchAlert = new Alert();
   const photoStatus = status();
   const fileInput = h('input', { type: 'file', accept: 'image/*', id: uid('photo'), class: 'file' });
   const photoArea = h('div', { class: 'query-photo' });
   const drop = h(
     'div',
     { class: 'dropzone' },
-    h('label', { for: fileInput.id }, 'Choose a photo'),
+    h('label', { for: fileInput.id }, t.choosePhoto),
     fileInput,
-    h('span', { class: 'hint' }, 'or drop one here. The server analyses it without storing it; the audit log keeps only its SHA-256.'),
+    h('span', { class: 'hint' }, t.dropHint),
   );
-  const caseRef = h('input', { name: 'case_ref', required: true, autocomplete: 'off', placeholder: 'e.g. CASE-2026-014' });
-  const purpose = h('textarea', { name: 'purpose', required: true, rows: 2, placeholder: 'Why this search is needed, in plain words' });
-  const topK = h('input', { name: 'top_k', type: 'number', min: 1, max: 100, value: 10, inputmode: 'numeric' });
-  const collectionsBox = h('fieldset', { class: 'collections-choice', hidden: true }, h('legend', null, 'Collections'));
-  const submit = h('button', { type: 'submit' }, 'Search');
+  const caseRef = h('input', { name: 'case_ref', required: true, autocomplete: 'off', placeholder: t.caseRefPlaceholder });
+  const purpose = h('textarea', { name: 'purpose', required: true, rows: 2, placeholder: t.purposePlaceholder });
+  const topK = h('input', { name: 'top_k', type: 'number', min: 1, max: TOP_K_MAX, step: 1, value: 10, inputmode: 'numeric' });
+  const collectionsBox = h('fieldset', { class: 'collections-choice', hidden: true }, h('legend', null, t.collections));
+  const submit = h('button', { type: 'submit' }, t.submit);
   const results = h('section', { class: 'results', 'aria-labelledby': 'results-title', hidden: true });
   const dialogTitle = h('h2', { id: uid('dlg-title') });
   const dialogBody = h('div');
   const dialog = h(
     'dialog',
     { class: 'candidate-dialog', 'aria-labelledby': dialogTitle.id },
-    h('div', { class: 'dialog-head' }, dialogTitle, h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Close')),
+    h('div', { class: 'dialog-head' }, dialogTitle, h('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, m().common.close)),
     dialogBody,
   );
 
   let file: File | null = null;
   let objectUrl: string | null = null;
   let query: Query | null = null;
-  let faces: QueryFace[] = [];
+  let found: QueryFace[] = [];
   let selected: number | null = null;
   let analysing = 0;
   let pending = false;
@@ -56,16 +72,16 @@ export function searchPage(ctx: Ctx): HTMLElement {
   const form = h(
     'form',
     { class: 'search-form', novalidate: true },
-    h('fieldset', { class: 'photo-step' }, h('legend', null, '1. Query photo'), drop, photoStatus, photoArea),
+    h('fieldset', { class: 'photo-step' }, h('legend', null, t.photoStep), drop, photoStatus, photoAlert.el, photoArea),
     h(
       'fieldset',
       { class: 'case-step' },
-      h('legend', null, '2. Case'),
-      field('Case reference', caseRef, 'Required. Recorded with the search in the audit log.'),
-      field('Purpose', purpose, 'Required. What the search is for.'),
-      field('Candidates to show', topK),
+      h('legend', null, t.caseStep),
+      field(t.caseRef, caseRef, t.caseRefHint),
+      field(t.purpose, purpose, t.purposeHint),
+      field(t.topK, topK, t.topKHint),
       collectionsBox,
-      h('div', { class: 'actions' }, submit),
+      h('div', { class: 'actions' }, submit, searchAlert.el),
     ),
   );
 
@@ -77,8 +93,8 @@ export function searchPage(ctx: Ctx): HTMLElement {
     const ref = query?.width && query.height ? { width: query.width, height: query.height } : undefined;
     const view = photoWithBoxes(
       objectUrl,
-      `The query photo${file ? ` ${file.name}` : ''}${faces.length ? `, ${count(faces.length, 'face')} boxed` : ''}`,
-      faces.map((f) => ({
+      t.photoAlt(file ? file.name : null, found.length, faces(found.length)),
+      found.map((f) => ({
         box: f.bbox,
         label: String(f.index + 1),
         name: faceName(f),
@@ -92,32 +108,35 @@ export function searchPage(ctx: Ctx): HTMLElement {
         },
       })),
       ref,
+      // Before the server has read it, a file the browser cannot show says nothing: the
+      // server's answer will.
+      query ? t.notShown : null,
     );
-    view.boxes.forEach((b, i) => b.setAttribute('data-index', String(faces[i]!.index)));
-    const chosen = faces.find((f) => f.index === selected);
-    const pick =
-      faces.length === 0
-        ? null
-        : h(
-            'p',
-            { class: 'face-choice' },
-            chosen ? `Face to search: ${faceName(chosen)}.` : 'Pick the face to search: select its box (Tab to reach it, Enter or Space to choose).',
-          );
-    replace(photoArea, h('div', { class: 'face-picker', role: 'group', 'aria-label': 'Faces found in the query photo' }, view.el), pick);
+    view.boxes.forEach((b, i) => b.setAttribute('data-index', String(found[i]!.index)));
+    const chosen = found.find((f) => f.index === selected);
+    const pick = found.length === 0 ? null : h('p', { class: 'face-choice' }, chosen ? t.faceChosen(faceName(chosen)) : t.pickFace);
+    replace(photoArea, h('div', { class: 'face-picker', role: 'group', 'aria-label': t.facesFound }, view.el), pick);
+  }
+
+  function forgetPhoto(): void {
+    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    objectUrl = null;
+    replace(photoArea);
   }
 
   async function analyse(f: File): Promise<void> {
     const mine = ++analysing;
-    alert.clear();
+    photoAlert.clear();
+    searchAlert.clear();
     file = f;
     if (objectUrl) URL.revokeObjectURL(objectUrl);
     objectUrl = URL.createObjectURL(f);
     query = null;
-    faces = [];
+    found = [];
     selected = null;
     results.hidden = true;
     drawPhoto();
-    photoStatus.textContent = 'Finding the faces in the photo…';
+    photoStatus.textContent = t.analysing;
     pending = true;
     const body = new FormData();
     body.append('image', f, f.name);
@@ -126,19 +145,18 @@ export function searchPage(ctx: Ctx): HTMLElement {
       if (!ctx.live() || mine !== analysing) return;
       pending = false;
       query = q;
-      faces = q.faces;
-      const good = faces.filter(usable);
-      selected = faces.length === 1 ? faces[0]!.index : good.length === 1 ? good[0]!.index : null;
-      photoStatus.textContent =
-        faces.length === 0
-          ? 'No face was found in this photo: choose another.'
-          : `${count(faces.length, 'face')} found${faces.length > 1 ? ': pick the one to search.' : '.'}`;
+      found = q.faces;
+      const good = found.filter(usable);
+      selected = found.length === 1 ? found[0]!.index : good.length === 1 ? good[0]!.index : null;
+      photoStatus.textContent = found.length === 0 ? t.noFace : t.found(found.length, faces(found.length));
       drawPhoto();
     } catch (e) {
       if (!ctx.live() || mine !== analysing) return;
       pending = false;
       photoStatus.textContent = '';
-      alert.show(e instanceof ApiError ? e.message : 'The photo could not be analysed.');
+      // A file the server does not read as a photo (415, 422): only its message, no photo.
+      if (e instanceof ApiError && (e.status === 415 || e.status === 422)) forgetPhoto();
+      photoAlert.show(e instanceof ApiError ? e.message : t.analysisFailed);
     }
   }
 
@@ -157,41 +175,56 @@ export function searchPage(ctx: Ctx): HTMLElement {
     const f = e.dataTransfer?.files?.[0];
     if (f) void analyse(f);
   });
+  topK.addEventListener('input', () => topK.removeAttribute('aria-invalid'));
+
+  /** Refuses the search with `message` beside the Search button, and moves to what to fix. */
+  function refuse(message: string, fix?: HTMLElement | null): void {
+    searchAlert.show(message);
+    fix?.focus();
+  }
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    alert.clear();
+    searchAlert.clear();
+    topK.removeAttribute('aria-invalid');
     const missing: string[] = [];
-    if (!file) missing.push('a query photo');
-    if (!caseRef.value.trim()) missing.push('a case reference');
-    if (!purpose.value.trim()) missing.push('a purpose');
+    if (!file) missing.push(t.needPhoto);
+    if (!caseRef.value.trim()) missing.push(t.needCase);
+    if (!purpose.value.trim()) missing.push(t.needPurpose);
     if (missing.length) {
-      alert.show(`A search needs ${missing.join(', ')}.`);
-      (!file ? fileInput : !caseRef.value.trim() ? caseRef : purpose).focus();
+      refuse(t.needs(missing), !file ? fileInput : !caseRef.value.trim() ? caseRef : purpose);
+      return;
+    }
+    // The number asked for is searched, or refused: never silently changed.
+    const k = topKOf(topK.value);
+    if (k === null) {
+      topK.setAttribute('aria-invalid', 'true');
+      refuse(t.topKInvalid(topK.value.trim()), topK);
       return;
     }
     if (!query) {
-      alert.show(pending ? 'The photo is still being analysed: wait a moment.' : 'The photo could not be analysed: choose it again or another one.');
+      refuse(pending ? t.stillAnalysing : t.analyseAgain);
       return;
     }
-    if (faces.length === 0) {
-      alert.show('No face was found in this photo: choose another.');
+    if (found.length === 0) {
+      refuse(t.noFace);
       return;
     }
-    if (faces.length > 1 && selected === null) {
-      alert.show('Pick the face to search: select its box on the photo.');
-      photoArea.querySelector<HTMLButtonElement>('button.face-box')?.focus();
+    if (found.length > 1 && selected === null) {
+      refuse(t.pickFaceFirst, photoArea.querySelector<HTMLButtonElement>('button.face-box'));
       return;
     }
-    const k = Math.min(100, Math.max(1, Number(topK.value) || 10));
     const chosen = [...collectionsBox.querySelectorAll<HTMLInputElement>('input:checked')].map((i) => i.value);
+    // The previous results go as soon as a new search starts: they do not answer it.
+    results.hidden = true;
+    replace(results);
     submit.disabled = true;
-    submit.textContent = 'Searching…';
+    submit.textContent = t.searching;
     try {
       const ask = {
         case_ref: caseRef.value.trim(),
         purpose: purpose.value.trim(),
-        face: selected ?? faces[0]!.index,
+        face: selected ?? found[0]!.index,
         top_k: k,
         collections: chosen,
       };
@@ -212,10 +245,10 @@ export function searchPage(ctx: Ctx): HTMLElement {
       showResults(r);
     } catch (err) {
       if (!ctx.live()) return;
-      alert.show(err instanceof ApiError ? err.message : 'The search failed.');
+      searchAlert.show(err instanceof ApiError ? err.message : t.searchFailed);
     } finally {
       submit.disabled = false;
-      submit.textContent = 'Search';
+      submit.textContent = t.submit;
     }
   });
 
@@ -228,17 +261,16 @@ export function searchPage(ctx: Ctx): HTMLElement {
   function showResults(r: SearchResult): void {
     const face = selected ?? r.faces[0]?.index ?? 0;
     const mine = r.candidates.map((c, i) => ({ c, id: r.candidate_ids[i]! })).filter(({ c }) => c.query_face === face || r.faces.length <= 1);
-    const titleText = mine.length ? `${count(mine.length, 'candidate')} to review` : 'No candidate';
-    const summary = `Case ${r.case_ref}, search ${r.search_id}: face ${face + 1} of the query photo against the ${count(r.gallery_size, 'face')} of ${r.collections.join(', ') || 'no collection'}, score threshold ${r.threshold.toFixed(2)}${r.exhaustive ? ', every face compared' : ' (graph index: a few close faces may be missed)'}.`;
+    const titleText = mine.length ? t.toReview(plural(mine.length, t.candidate, t.candidates)) : t.noCandidate;
+    const summary =
+      t.summary(r.case_ref, r.search_id, face + 1, faces(r.gallery_size), r.collections.join(', ') || t.noCollection, num(r.threshold, 2)) +
+      (r.exhaustive ? t.exhaustive : t.approximate);
     const fpir =
-      r.fpir_threshold !== null && r.fpir_threshold !== undefined
-        ? h(
-            'p',
-            { class: 'hint' },
-            `At this gallery size, a threshold of ${r.fpir_threshold.toFixed(2)} would keep the chance that a search for someone absent from the gallery returns anyone at about ${sig(r.target_fpir)}.`,
-          )
+      r.fpir_threshold !== null && r.fpir_threshold !== undefined && r.target_fpir > 0
+        ? h('p', { class: 'hint fpir' }, t.fpir(num(r.fpir_threshold, 2), sig(1 / r.target_fpir)))
         : null;
     const cards = mine.map(({ c, id }) => {
+      const facts: ScoreFacts = { fmr: c.false_match_rate, comparisons: r.calibration_comparisons, gallery: r.gallery_size };
       const info: CandidateInfo = {
         candidateId: id,
         faceId: c.face_id,
@@ -250,52 +282,47 @@ export function searchPage(ctx: Ctx): HTMLElement {
         source: c.source,
         capturedAt: c.captured_at,
         score: c.score,
-        meaning: scoreMeaning({ fmr: c.false_match_rate, comparisons: r.calibration_comparisons, gallery: r.gallery_size }).text,
+        facts,
         rank: c.rank,
       };
       const name = basename(c.path);
-      const title = `Candidate ${c.rank}: ${name}`;
+      const title = t.cardTitle(c.rank, name);
       return h(
         'li',
         { class: 'candidate', 'data-candidate': id },
-        h('img', { class: 'crop', src: `/api/v1/faces/${c.face_id}/crop`, alt: `Face of candidate ${c.rank}`, width: 160, height: 160 }),
-        h('p', { class: 'score' }, h('span', { class: 'rank' }, `#${c.rank}`), ` Score ${score(c.score)}`),
-        h('p', { class: 'meaning' }, info.meaning!),
+        h('img', { class: 'crop', src: `/api/v1/faces/${c.face_id}/crop`, alt: t.cardAlt(c.rank), width: 160, height: 160 }),
+        h('p', { class: 'score' }, h('span', { class: 'rank' }, `#${c.rank}`), ` ${m().common.score.label(num(c.score, 3))}`),
+        meaningView(facts),
         h('p', { class: 'where' }, h('strong', { class: 'name' }, name), h('br'), h('span', { class: 'path' }, c.path)),
-        h('p', { class: 'meta' }, `Collection ${c.collection}`, h('br'), `Captured ${when(c.captured_at)}`, c.video ? [h('br'), `At ${c.video.timestamp} in the video`] : null),
-        h('button', { type: 'button', class: 'open', 'aria-label': `Open candidate ${c.rank} (${name})`, onclick: () => open(info, title) }, 'Open'),
+        h('p', { class: 'meta' }, t.collection(c.collection), h('br'), t.captured(when(c.captured_at)), c.video ? [h('br'), t.inVideo(c.video.timestamp)] : null),
+        h('button', { type: 'button', class: 'open', 'aria-label': t.openLabel(c.rank, name), onclick: () => open(info, title) }, t.open),
       );
     });
     replace(
       results,
       h('h2', { id: 'results-title' }, titleText),
       h('p', { class: 'summary' }, summary),
-      h(
-        'p',
-        { class: 'notice strong' },
-        'These are candidates for human review, not identifications: a score never says who someone is. Two different reviewers must confirm a candidate before it is treated as a match.',
-      ),
+      h('p', { class: 'notice strong' }, t.notice),
       fpir,
-      mine.length
-        ? h('ul', { class: 'grid', 'aria-label': 'Candidates' }, cards)
-        : h('p', null, 'No face in the searched collections scored above the threshold.'),
+      mine.length ? h('ul', { class: 'grid', 'aria-label': t.grid }, cards) : h('p', null, t.noneAbove),
     );
     results.hidden = false;
     results.querySelector('h2')?.setAttribute('tabindex', '-1');
     results.querySelector<HTMLElement>('h2')?.focus();
   }
 
-  // The collections the user may restrict the search to (default: all granted).
+  // The collections granted to the user (the server lists only those), to restrict the
+  // search to (default: all of them).
   void get<CollectionSummary[]>('/collections')
     .then((list) => {
       if (!ctx.live() || list.length < 2) return;
       collectionsBox.hidden = false;
       replace(
         collectionsBox,
-        h('legend', null, 'Collections (none ticked: every collection granted to you)'),
+        h('legend', null, t.collectionsAll),
         list.map((c) => {
           const box = h('input', { type: 'checkbox', value: c.name, id: uid('col') });
-          return h('div', { class: 'check' }, box, h('label', { for: box.id }, `${c.name} (${count(c.templates, 'face')})`));
+          return h('div', { class: 'check' }, box, h('label', { for: box.id }, t.collectionOption(c.name, faces(c.templates))));
         }),
       );
     })
@@ -304,9 +331,8 @@ export function searchPage(ctx: Ctx): HTMLElement {
   return h(
     'section',
     { class: 'search' },
-    h('h1', null, 'Search'),
-    h('p', { class: 'lede' }, 'Every search is bound to a case and a purpose, and recorded in the audit log with its candidates.'),
-    alert.el,
+    h('h1', null, t.title),
+    h('p', { class: 'lede' }, t.lede),
     form,
     results,
     dialog,
