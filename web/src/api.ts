@@ -393,6 +393,31 @@ export interface RightsReport {
   templates_searched: number;
   matches: RightsMatch[];
   generated_at: string;
+  /** What GDPR art. 15(1)(a)–(g) tells the person about each collection holding a face of theirs. */
+  collections: {
+    collection: string;
+    /** How many of the faces reported are in it. */
+    faces: number;
+    controller: string | null;
+    controller_contact: string | null;
+    purpose: string | null;
+    purpose_category: string | null;
+    legal_basis: string | null;
+    condition: string | null;
+    /** Codes (photographs, face_templates, face_positions, exif) with their English description. */
+    data_categories: { code: string; description: string }[];
+    /** Who may see these faces: users and the roles by which they may. */
+    recipients: { name: string; roles: Role[] }[];
+    retention: Retention | null;
+    /** The retention in English words ("3650 days after ingestion"). */
+    retention_text: string | null;
+    /** Each jurisdiction and its supervisory authority (null: not in the server's table). */
+    jurisdictions: { code: string; authority: { country: string; name: string; website: string } | null }[];
+  }[];
+  /** The rights of art. 15(1)(e): rectification, erasure, restriction, objection. */
+  subject_rights: { right: string; article: string; description: string }[];
+  /** Art. 15(1)(h): matching is automated, with human review (English). */
+  automated_matching: string;
 }
 
 export interface Deleted {

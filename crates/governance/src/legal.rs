@@ -440,3 +440,196 @@ impl GovernanceDraft {
         }
     }
 }
+
+/// A data protection supervisory authority: where a person may lodge a complaint (GDPR art.
+/// 77, named to them by art. 15(1)(f)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SupervisoryAuthority {
+    /// The country (ISO 3166-1 alpha-2).
+    pub country: &'static str,
+    /// Its name, as it names itself, with its usual abbreviation.
+    pub name: &'static str,
+    /// Its website, where complaints are lodged.
+    pub website: &'static str,
+}
+
+/// The supervisory authorities of the EU and EEA members, the United Kingdom and
+/// Switzerland, by country code. For a federal country the national authority is named
+/// (in Germany the Länder authorities supervise most private controllers; the federal
+/// commissioner forwards a complaint to the one competent).
+const AUTHORITIES: &[SupervisoryAuthority] = &[
+    SupervisoryAuthority {
+        country: "AT",
+        name: "Österreichische Datenschutzbehörde (DSB)",
+        website: "https://www.dsb.gv.at",
+    },
+    SupervisoryAuthority {
+        country: "BE",
+        name: "Autorité de protection des données / Gegevensbeschermingsautoriteit (APD-GBA)",
+        website: "https://www.dataprotectionauthority.be",
+    },
+    SupervisoryAuthority {
+        country: "BG",
+        name: "Комисия за защита на личните данни (Commission for Personal Data Protection, CPDP)",
+        website: "https://www.cpdp.bg",
+    },
+    SupervisoryAuthority {
+        country: "CH",
+        name: "Eidgenössischer Datenschutz- und Öffentlichkeitsbeauftragter / Préposé fédéral à la protection des données et à la transparence (EDÖB / PFPDT / FDPIC)",
+        website: "https://www.edoeb.admin.ch",
+    },
+    SupervisoryAuthority {
+        country: "CY",
+        name: "Office of the Commissioner for Personal Data Protection",
+        website: "https://www.dataprotection.gov.cy",
+    },
+    SupervisoryAuthority {
+        country: "CZ",
+        name: "Úřad pro ochranu osobních údajů (ÚOOÚ)",
+        website: "https://uoou.gov.cz",
+    },
+    SupervisoryAuthority {
+        country: "DE",
+        name: "Der Bundesbeauftragte für den Datenschutz und die Informationsfreiheit (BfDI)",
+        website: "https://www.bfdi.bund.de",
+    },
+    SupervisoryAuthority { country: "DK", name: "Datatilsynet", website: "https://www.datatilsynet.dk" },
+    SupervisoryAuthority { country: "EE", name: "Andmekaitse Inspektsioon (AKI)", website: "https://www.aki.ee" },
+    SupervisoryAuthority {
+        country: "ES",
+        name: "Agencia Española de Protección de Datos (AEPD)",
+        website: "https://www.aepd.es",
+    },
+    SupervisoryAuthority {
+        country: "FI",
+        name: "Tietosuojavaltuutetun toimisto (Office of the Data Protection Ombudsman)",
+        website: "https://tietosuoja.fi",
+    },
+    SupervisoryAuthority {
+        country: "FR",
+        name: "Commission nationale de l'informatique et des libertés (CNIL)",
+        website: "https://www.cnil.fr",
+    },
+    SupervisoryAuthority {
+        country: "GB",
+        name: "Information Commissioner's Office (ICO)",
+        website: "https://ico.org.uk",
+    },
+    SupervisoryAuthority {
+        country: "GR",
+        name: "Αρχή Προστασίας Δεδομένων Προσωπικού Χαρακτήρα (Hellenic Data Protection Authority, HDPA)",
+        website: "https://www.dpa.gr",
+    },
+    SupervisoryAuthority {
+        country: "HR",
+        name: "Agencija za zaštitu osobnih podataka (AZOP)",
+        website: "https://azop.hr",
+    },
+    SupervisoryAuthority {
+        country: "HU",
+        name: "Nemzeti Adatvédelmi és Információszabadság Hatóság (NAIH)",
+        website: "https://naih.hu",
+    },
+    SupervisoryAuthority {
+        country: "IE",
+        name: "Data Protection Commission (DPC)",
+        website: "https://www.dataprotection.ie",
+    },
+    SupervisoryAuthority { country: "IS", name: "Persónuvernd", website: "https://www.personuvernd.is" },
+    SupervisoryAuthority {
+        country: "IT",
+        name: "Garante per la protezione dei dati personali",
+        website: "https://www.garanteprivacy.it",
+    },
+    SupervisoryAuthority {
+        country: "LI",
+        name: "Datenschutzstelle (DSS)",
+        website: "https://www.datenschutzstelle.li",
+    },
+    SupervisoryAuthority {
+        country: "LT",
+        name: "Valstybinė duomenų apsaugos inspekcija (VDAI)",
+        website: "https://vdai.lrv.lt",
+    },
+    SupervisoryAuthority {
+        country: "LU",
+        name: "Commission nationale pour la protection des données (CNPD)",
+        website: "https://cnpd.public.lu",
+    },
+    SupervisoryAuthority { country: "LV", name: "Datu valsts inspekcija (DVI)", website: "https://www.dvi.gov.lv" },
+    SupervisoryAuthority {
+        country: "MT",
+        name: "Information and Data Protection Commissioner (IDPC)",
+        website: "https://idpc.org.mt",
+    },
+    SupervisoryAuthority {
+        country: "NL",
+        name: "Autoriteit Persoonsgegevens (AP)",
+        website: "https://www.autoriteitpersoonsgegevens.nl",
+    },
+    SupervisoryAuthority { country: "NO", name: "Datatilsynet", website: "https://www.datatilsynet.no" },
+    SupervisoryAuthority {
+        country: "PL",
+        name: "Urząd Ochrony Danych Osobowych (UODO)",
+        website: "https://uodo.gov.pl",
+    },
+    SupervisoryAuthority {
+        country: "PT",
+        name: "Comissão Nacional de Proteção de Dados (CNPD)",
+        website: "https://www.cnpd.pt",
+    },
+    SupervisoryAuthority {
+        country: "RO",
+        name: "Autoritatea Națională de Supraveghere a Prelucrării Datelor cu Caracter Personal (ANSPDCP)",
+        website: "https://www.dataprotection.ro",
+    },
+    SupervisoryAuthority { country: "SE", name: "Integritetsskyddsmyndigheten (IMY)", website: "https://www.imy.se" },
+    SupervisoryAuthority { country: "SI", name: "Informacijski pooblaščenec (IP)", website: "https://www.ip-rs.si" },
+    SupervisoryAuthority {
+        country: "SK",
+        name: "Úrad na ochranu osobných údajov Slovenskej republiky",
+        website: "https://dataprotection.gov.sk",
+    },
+];
+
+/// The supervisory authority of a jurisdiction (ISO 3166-1 alpha-2, any case; `EL`, the EU's
+/// code for Greece, is accepted too), or `None` for a country not in the table: the person
+/// then asks the controller which authority to turn to.
+pub fn supervisory_authority(jurisdiction: &str) -> Option<SupervisoryAuthority> {
+    let code = jurisdiction.trim().to_ascii_uppercase();
+    let code = if code == "EL" { "GR".to_string() } else { code };
+    AUTHORITIES.iter().find(|a| a.country == code).copied()
+}
+
+#[cfg(test)]
+mod authority_tests {
+    use super::*;
+
+    #[test]
+    fn the_cnil_for_france_and_none_for_an_unknown_country() {
+        let fr = supervisory_authority("fr").unwrap();
+        assert!(fr.name.contains("CNIL") && fr.website == "https://www.cnil.fr");
+        assert!(supervisory_authority("GB").unwrap().name.contains("ICO"));
+        assert!(supervisory_authority("CH").unwrap().name.contains("FDPIC"));
+        assert_eq!(supervisory_authority("EL"), supervisory_authority("GR"));
+        assert_eq!(supervisory_authority("US"), None);
+        assert_eq!(supervisory_authority("ZZ"), None);
+    }
+
+    #[test]
+    fn every_eu_and_eea_member_has_one_https_authority() {
+        let members = [
+            "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
+            "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+        ];
+        for c in members {
+            let a = supervisory_authority(c).unwrap_or_else(|| panic!("no authority for {c}"));
+            assert!(a.website.starts_with("https://") && !a.name.is_empty(), "{a:?}");
+        }
+        let mut codes: Vec<&str> = AUTHORITIES.iter().map(|a| a.country).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), AUTHORITIES.len(), "one entry per country");
+        assert_eq!(AUTHORITIES.len(), members.len() + 2, "the members, GB and CH");
+    }
+}

@@ -47,7 +47,25 @@ fn access_json(data: &Path, dir: &Path, request: u64) -> serde_json::Value {
         .arg(&out_dir));
     let html = fs_err::read_to_string(out_dir.join(format!("access-{request}.html"))).unwrap();
     assert!(html.contains("REQ-2026-042") && html.contains("id=\"matches\""));
-    serde_json::from_str(&fs_err::read_to_string(out_dir.join(format!("access-{request}.json"))).unwrap()).unwrap()
+    let report: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(out_dir.join(format!("access-{request}.json"))).unwrap()).unwrap();
+    if !report["matches"].as_array().unwrap().is_empty() {
+        // The page holds what art. 15 lists, as a person reads it.
+        for needle in [
+            "Commission nationale de l'informatique et des libertés (CNIL)",
+            "<a href=\"https://www.cnil.fr\">",
+            "3650 days after ingestion",
+            "the legitimate interests pursued by the controller (GDPR art. 6(1)(f))",
+            "inv (investigator: searches the collection)",
+            "Categories of personal data",
+            "Your rights",
+            "(GDPR art. 17)",
+            "Automated matching",
+        ] {
+            assert!(html.contains(needle), "{needle:?} not in the HTML report:\n{html}");
+        }
+    }
+    report
 }
 
 fn files_contain(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
@@ -84,6 +102,43 @@ fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
     assert_eq!(matches[0]["governance"]["legal_basis"], "legitimate_interests");
     assert_eq!(matches[0]["governance"]["retention"]["days"], 3650);
     assert!(matches.iter().all(|m| m["captured_at"].is_string()));
+    // And, per collection, what GDPR art. 15(1) gives the person.
+    let notice = |name: &str| {
+        report["collections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["collection"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no art. 15 section for {name}: {report}"))
+    };
+    let (press, events) = (notice("press"), notice("events"));
+    assert_eq!(press["faces"], 1);
+    assert_eq!(press["purpose_category"], "archive");
+    assert_eq!(press["condition"], "archiving");
+    assert_eq!(press["controller_contact"], "dpo@agence.example");
+    assert_eq!(press["retention"]["days"], 3650);
+    assert_eq!(press["retention_text"], "3650 days after ingestion", "the retention as a person reads it");
+    let fr = &press["jurisdictions"][0];
+    assert_eq!(fr["code"], "FR");
+    assert_eq!(fr["authority"]["name"], "Commission nationale de l'informatique et des libertés (CNIL)");
+    assert_eq!(fr["authority"]["website"], "https://www.cnil.fr");
+    let recipients = |c: &serde_json::Value| -> Vec<String> {
+        c["recipients"].as_array().unwrap().iter().map(|r| format!("{} {}", r["name"], r["roles"])).collect()
+    };
+    assert_eq!(
+        recipients(&press),
+        [r#""cur" ["curator"]"#, r#""dora" ["dpo"]"#, r#""inv" ["investigator"]"#],
+        "the investigator granted press, the curators and the DPOs; not the reviewers it is not granted to, nor the admin: {press}"
+    );
+    assert!(!recipients(&events).iter().any(|r| r.contains("inv")), "inv is not granted events: {events}");
+    let categories: Vec<&str> =
+        press["data_categories"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
+    assert_eq!(categories, ["photographs", "face_templates", "face_positions", "exif"]);
+    let rights: Vec<&str> =
+        report["subject_rights"].as_array().unwrap().iter().map(|r| r["right"].as_str().unwrap()).collect();
+    assert_eq!(rights, ["rectification", "erasure", "restriction", "objection"]);
+    assert!(report["automated_matching"].as_str().unwrap().contains("reviewed by people"), "{report}");
     let face_ids: Vec<u64> = matches.iter().map(|m| m["face_id"].as_u64().unwrap()).collect();
     // The stored bytes of those templates, to look for after erasure.
     let mut doomed = Vec::new();

@@ -124,7 +124,7 @@ pub(super) struct RightsForm {
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/access", tag = "rights", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
-    responses((status = 200, description = "Every face of the requester in every collection, with provenance and legal fields (dpo)")))]
+    responses((status = 200, description = "Every face of the requester in every collection, with its source and legal fields, and what GDPR art. 15 gives the person: per collection the purposes, legal basis, categories of data, recipients, retention (as data and in words) and the supervisory authority of each jurisdiction; their rights; that matching is automated with human review (dpo)")))]
 pub(super) async fn rights_access(
     State(state): Shared,
     Caller(who): Caller,
