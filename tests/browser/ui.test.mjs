@@ -79,7 +79,7 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await form.getByRole('button', { name: 'Create the collection' }).click();
     await page.getByRole('heading', { name: 'Collection events' }).waitFor();
     assert.match(await page.locator('dl.facts').innerText(), /9\(2\)\(a\) explicit consent/);
-    await page.getByLabel('Photos, videos or archives').setInputFiles([sample('yaoming.jpg'), sample('biden.jpg')]);
+    await page.getByLabel('Photos or videos').setInputFiles([sample('yaoming.jpg'), sample('biden.jpg')]);
     await page.getByRole('button', { name: 'Upload and ingest' }).click();
     await page.getByRole('status').getByText(/^Done: 2 files, 2 new/).waitFor();
     assert.equal(await page.locator('.progress progress').evaluate((p) => p.value === p.max), true, 'the bar is full');
@@ -374,7 +374,7 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await login('cur');
     await page.getByRole('link', { name: 'events', exact: true }).click();
     await page.getByRole('heading', { name: 'Collection events' }).waitFor();
-    await page.getByLabel('Photos, videos or archives').setInputFiles([sample('obama2.jpg')]);
+    await page.getByLabel('Photos or videos').setInputFiles([sample('obama2.jpg')]);
     await page.getByRole('button', { name: 'Upload and ingest' }).click();
     await page.getByRole('status').getByText(/^Done: 1 file, 0 new, 0 already held, 0 faces stored, 1 refused \(erased on request\), 0 failed\.$/).waitFor();
     const refusedLine = await page.locator('.failed-files li[data-code="erased_on_request"]').innerText();

@@ -7,6 +7,7 @@ import { Alert, h, replace, status, type Child } from './dom';
 import { basename, meaningView, when, type ScoreFacts } from './format';
 import { m, num } from './i18n';
 import { photoWithBoxes } from './photo';
+import { reviewLink, verdict } from './review-state';
 
 export interface CandidateInfo {
   candidateId: number;
@@ -25,41 +26,6 @@ export interface CandidateInfo {
   rank?: number;
   /** The review so far, when known (shown before deciding). */
   state?: ReviewState;
-}
-
-/** The reviewers' link to a candidate (usable after logging in as a reviewer). */
-export function reviewLink(c: Pick<CandidateInfo, 'candidateId'>): string {
-  return `#/review/${c.candidateId}`;
-}
-
-/** Who confirmed a candidate so far, in a few words ("Confirmed by rita", "Not reviewed yet"). */
-export function reviewSummary(s: ReviewState): string {
-  const t = m().search.dialog;
-  const { confirmed_by: yes, rejected_by: no } = s.candidate;
-  if (no.length > 0) return t.rejectedBy(no.join(', '));
-  if (s.confirmed) return t.confirmedBy(yes.join(', '));
-  if (yes.length > 0) return t.confirmedWaiting(yes.join(', '));
-  return t.notReviewed;
-}
-
-function describeState(s: ReviewState, me: string): Child[] {
-  const t = m().search.dialog;
-  const { confirmed_by: yes, rejected_by: no } = s.candidate;
-  let verdict: string;
-  if (no.length > 0) verdict = t.verdictRejected(no.join(', '));
-  else if (s.confirmed) verdict = t.verdictConfirmed(yes.join(', '));
-  else if (yes.length === 1) verdict = t.verdictOne(yes[0]!);
-  else verdict = t.verdictNone;
-  const yours = yes.includes(me) ? t.youConfirmed : no.includes(me) ? t.youRejected : '';
-  const nobody = m().common.nobody;
-  return [
-    h('strong', { class: 'review-verdict' }, verdict),
-    h(
-      'span',
-      { class: 'review-detail' },
-      `${t.detail(s.candidate.case_ref, s.candidate.id, yes.length ? yes.join(', ') : nobody, no.length ? no.join(', ') : nobody)}${yours}`,
-    ),
-  ];
 }
 
 export function candidateDetail(ctx: Ctx, c: CandidateInfo): HTMLElement {
@@ -85,13 +51,13 @@ export function candidateDetail(ctx: Ctx, c: CandidateInfo): HTMLElement {
   const alert = new Alert();
   const state = status();
   state.classList.add('review-state');
-  const link = reviewLink(c);
+  const link = reviewLink(c.candidateId);
   const absolute = `${location.origin}${location.pathname}${link}`;
   let review: Child;
   if (ctx.can('reviewer')) {
     const me = ctx.me.name;
     const sync = (s: ReviewState): void => {
-      replace(state, describeState(s, me));
+      replace(state, verdict(s, me, true));
       // Confirming twice counts once: the second confirmation must come from someone else.
       confirm.disabled = s.candidate.confirmed_by.includes(me);
       reject.disabled = s.candidate.rejected_by.includes(me);

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::auth::{Caller, Via};
 use crate::governed::governed_ingest;
-use crate::ingest::IngestOptions;
+use crate::ingest::{IngestOptions, SkippedFile};
 use crate::store::{Store, private};
 use crate::{Error, FaceService, Result};
 
@@ -206,15 +206,44 @@ fn run_ingest(
             }
         }
     };
-    let report = governed_ingest(service, store, who, &opts, &mut progress)?;
+    let mut report = governed_ingest(service, store, who, &opts, &mut progress)?;
     if let Some(e) = failed_progress {
         tracing::warn!(job = job.id, error = %e, "progress of a job could not be recorded");
     }
+    // An uploaded file the walk does not take is reported, never dropped unseen.
+    let unread = unread_uploads(store, &opts.inputs)?;
+    report.files += unread.len();
+    report.failed.extend(unread);
     store.catalog.job_progress(job.id, report.files as u64, report.files as u64, report.faces as u64)?;
     let discarded = discard_unused_uploads(store, &opts.inputs)?;
     let mut value = serde_json::to_value(&report).map_err(|e| Error::Invalid(e.to_string()))?;
     value["uploads_discarded"] = json!(discarded);
     Ok(value)
+}
+
+/// The uploaded files of these inputs that ingestion does not read (by their name neither a
+/// photo nor a video: an archive, a document…), each as a file that failed
+/// (`not_a_photo_or_video`), in the order they were uploaded.
+fn unread_uploads(store: &Store, inputs: &[PathBuf]) -> Result<Vec<SkippedFile>> {
+    let Ok(uploads) = uploads_dir(store).canonicalize() else { return Ok(Vec::new()) };
+    let mut unread = Vec::new();
+    for dir in inputs.iter().filter(|i| i.starts_with(&uploads) && i.is_dir()) {
+        for entry in fs_err::read_dir(dir).map_err(Error::Io)? {
+            let file = entry.map_err(Error::Io)?.path();
+            if !file.is_file() || crate::walk::wanted(&file) {
+                continue;
+            }
+            let uri = file.display().to_string();
+            let why = if crate::walk::is_zip(&file) || crate::walk::is_tar(&file) {
+                "an archive is not read from an upload: upload its photos and videos, or ingest it by path"
+            } else {
+                "not a photo or video by its name (.jpg, .png, .webp, .mp4…): not read"
+            };
+            unread.push(SkippedFile { message: format!("{uri}: {why}"), uri, code: "not_a_photo_or_video".into() });
+        }
+    }
+    unread.sort_by(|a, b| a.uri.cmp(&b.uri));
+    Ok(unread)
 }
 
 /// Deletes the uploaded files of these inputs that no image record points to (content the

@@ -129,7 +129,8 @@ pub(crate) fn is_tar(p: &Path) -> bool {
     n.ends_with(".tar") || n.ends_with(".tar.gz") || n.ends_with(".tgz")
 }
 
-fn wanted(p: &Path) -> bool {
+/// Whether ingestion reads a file of a folder: a photo or a video, by its name.
+pub(crate) fn wanted(p: &Path) -> bool {
     has_image_extension(p) || has_video_extension(p)
 }
 

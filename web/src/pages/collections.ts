@@ -2,63 +2,54 @@
 // governance fields. #/collections/{name}: its governance (a curator edits it), counts and
 // ingestion with progress.
 
-import { ApiError, get, post, put, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job } from '../api';
+import { ApiError, get, post, put, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type Retention } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
-import { count, when } from '../format';
+import { dateTime, day, m, num, plural } from '../i18n';
 
-const CATEGORIES: [string, string][] = [
-  ['archive', 'Photo and video archives'],
-  ['investigation', 'Investigations on lawfully obtained media'],
-  ['event_photos', 'Event photos, with consent'],
-  ['fraud_prevention', 'Identity-fraud detection'],
-  ['research', 'Research and statistics'],
-];
-const BASES: [string, string][] = [
-  ['consent', '6(1)(a) consent'],
-  ['contract', '6(1)(b) contract'],
-  ['legal_obligation', '6(1)(c) legal obligation'],
-  ['vital_interests', '6(1)(d) vital interests'],
-  ['public_task', '6(1)(e) public task'],
-  ['legitimate_interests', '6(1)(f) legitimate interests'],
-];
-const CONDITIONS: [string, string][] = [
-  ['explicit_consent', '9(2)(a) explicit consent'],
-  ['employment', '9(2)(b) employment and social security law'],
-  ['vital_interests', '9(2)(c) vital interests'],
-  ['not_for_profit', '9(2)(d) not-for-profit body'],
-  ['manifestly_public', '9(2)(e) manifestly made public'],
-  ['legal_claims', '9(2)(f) legal claims'],
-  ['substantial_public_interest', '9(2)(g) substantial public interest'],
-  ['health_care', '9(2)(h) health care'],
-  ['public_health', '9(2)(i) public health'],
-  ['archiving', '9(2)(j) archiving, research, statistics'],
-];
+/** The values of each governance list, in the order shown (their words are in the catalogue). */
+const CATEGORIES = ['archive', 'investigation', 'event_photos', 'fraud_prevention', 'research'] as const;
+const BASES = ['consent', 'contract', 'legal_obligation', 'vital_interests', 'public_task', 'legitimate_interests'] as const;
+const CONDITIONS = [
+  'explicit_consent',
+  'employment',
+  'vital_interests',
+  'not_for_profit',
+  'manifestly_public',
+  'legal_claims',
+  'substantial_public_interest',
+  'health_care',
+  'public_health',
+  'archiving',
+] as const;
 
-function label(options: [string, string][], value: string | null | undefined): string {
-  if (!value) return 'not set';
-  return options.find(([v]) => v === value)?.[1] ?? value;
+/** A list's options as [value, words], in the language in use. */
+function options<K extends string>(values: readonly K[], words: Record<K, string>): [string, string][] {
+  return values.map((v) => [v, words[v]]);
+}
+const categories = (): [string, string][] => options(CATEGORIES, m().collections.categories);
+const bases = (): [string, string][] => options(BASES, m().collections.bases);
+const conditions = (): [string, string][] => options(CONDITIONS, m().collections.conditions);
+
+function label(opts: [string, string][], value: string | null | undefined): string {
+  if (!value) return m().collections.notSet;
+  return opts.find(([v]) => v === value)?.[1] ?? value;
 }
 
-function select(name: string, options: [string, string][]): HTMLSelectElement {
-  return h('select', { name }, h('option', { value: '' }, 'Not set yet'), options.map(([v, l]) => h('option', { value: v }, l)));
+function select(name: string, opts: [string, string][]): HTMLSelectElement {
+  return h('select', { name }, h('option', { value: '' }, m().collections.notSetYet), opts.map(([v, l]) => h('option', { value: v }, l)));
 }
-
-/** The governance fields as the API names them when missing (flag names), in words. */
-const FIELD_NAMES: Record<string, string> = {
-  controller: 'Controller',
-  'controller-contact': 'Controller contact',
-  purpose: 'Purpose',
-  'purpose-category': 'Kind of purpose',
-  'legal-basis': 'Legal basis',
-  condition: 'Condition for biometric data',
-  jurisdiction: 'Jurisdictions',
-  'retention-days': 'Retention',
-  dpia: 'DPIA reference',
-};
 
 function fieldNames(missing: string[]): string {
-  return missing.map((m) => FIELD_NAMES[m] ?? m).join(', ');
+  const names: Record<string, string> = m().collections.fieldNames;
+  return [...new Set(missing.map((f) => names[f] ?? f))].join(', ');
+}
+
+/** A retention as a person reads it ("365 days after ingestion", "until 31 Dec 2030"), in the user's language. */
+export function retentionText(r: Retention | null | undefined): string {
+  const t = m().collections;
+  if (!r) return t.notSet;
+  return 'days' in r ? t.retentionDays(r.days, num(r.days)) : t.retentionUntil(day(r.until));
 }
 
 /** The fields a governance record still lacks (the server's rule), as flag names. */
@@ -88,29 +79,30 @@ interface GovernanceInputs {
 }
 
 function governanceInputs(): GovernanceInputs {
+  const t = m().collections;
   const controller = h('input', { name: 'controller', autocomplete: 'organization' });
   const contact = h('input', { name: 'controller_contact', autocomplete: 'email' });
   const purpose = h('textarea', { name: 'purpose', rows: 2 });
-  const category = select('purpose_category', CATEGORIES);
-  const basis = select('legal_basis', BASES);
-  const condition = select('condition', CONDITIONS);
-  const jurisdictions = h('input', { name: 'jurisdictions', placeholder: 'FR, BE', autocomplete: 'off' });
+  const category = select('purpose_category', categories());
+  const basis = select('legal_basis', bases());
+  const condition = select('condition', conditions());
+  const jurisdictions = h('input', { name: 'jurisdictions', placeholder: t.jurisdictionsPlaceholder, autocomplete: 'off' });
   const retention = h('input', { name: 'retention_days', type: 'number', min: 1, inputmode: 'numeric' });
   const until = h('input', { name: 'retention_until', type: 'date' });
   const dpia = h('input', { name: 'dpia', autocomplete: 'off' });
   const text = (el: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement): string | null => el.value.trim() || null;
   return {
     fields: [
-      field('Controller', controller),
-      field('Controller contact', contact),
-      field('Purpose', purpose),
-      field('Kind of purpose', category),
-      field('Legal basis (GDPR art. 6)', basis),
-      field('Condition for biometric data (art. 9(2))', condition),
-      field('Jurisdictions', jurisdictions, 'ISO country codes, separated by commas.'),
-      field('Retention, days after ingestion', retention),
-      field('Or kept until (date)', until, 'Instead of a number of days: kept until this date, inclusive.'),
-      field('DPIA reference', dpia),
+      field(t.controller, controller),
+      field(t.controllerContact, contact),
+      field(t.purpose, purpose),
+      field(t.purposeCategory, category),
+      field(t.legalBasisField, basis),
+      field(t.conditionField, condition),
+      field(t.jurisdictions, jurisdictions, t.jurisdictionsHint),
+      field(t.retentionDaysField, retention),
+      field(t.retentionUntilField, until, t.retentionUntilHint),
+      field(t.dpiaField, dpia),
     ],
     byFlag: {
       controller,
@@ -121,6 +113,7 @@ function governanceInputs(): GovernanceInputs {
       condition,
       jurisdiction: jurisdictions,
       'retention-days': retention,
+      'retention-until': until,
       dpia,
     },
     fill: (g) => {
@@ -136,9 +129,9 @@ function governanceInputs(): GovernanceInputs {
       dpia.value = g?.dpia ?? '';
     },
     read: () => {
-      if (retention.value && until.value) return 'Give the retention as a number of days or as a date, not both.';
+      if (retention.value && until.value) return m().collections.retentionBoth;
       const days = Number(retention.value);
-      if (retention.value && !(Number.isInteger(days) && days >= 1)) return 'The retention is a whole number of days, at least 1.';
+      if (retention.value && !(Number.isInteger(days) && days >= 1)) return m().collections.retentionWhole;
       return {
         controller: text(controller),
         controller_contact: text(contact),
@@ -159,23 +152,30 @@ function errorText(e: unknown, fallback: string): string {
 }
 
 export function collectionsPage(ctx: Ctx): HTMLElement {
+  const t = m().collections;
   const alert = new Alert();
-  const table = h('div', { class: 'table-wrap' }, status());
-  (table.firstChild as HTMLElement).textContent = 'Loading the collections…';
+  const loading = status();
+  loading.textContent = t.loadingList;
+  const table = h('div', { class: 'table-wrap' }, loading);
 
   async function load(): Promise<void> {
     try {
       const list = await get<CollectionSummary[]>('/collections');
       if (!ctx.live()) return;
+      const t = m().collections;
       replace(
         table,
         list.length === 0
-          ? h('p', null, 'No collection yet.')
+          ? h('p', null, t.noneYet)
           : h(
               'table',
               { class: 'data' },
-              h('caption', null, count(list.length, 'collection')),
-              h('thead', null, h('tr', null, ['Name', 'Description', 'Images', 'Faces', 'Templates', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+              h('caption', null, plural(list.length, t.collectionOne, t.collectionMany)),
+              h(
+                'thead',
+                null,
+                h('tr', null, [t.cols.name, t.cols.description, t.cols.images, t.cols.faces, t.cols.templates, t.cols.created].map((c) => h('th', { scope: 'col' }, c))),
+              ),
               h(
                 'tbody',
                 null,
@@ -185,10 +185,10 @@ export function collectionsPage(ctx: Ctx): HTMLElement {
                     null,
                     h('th', { scope: 'row' }, h('a', { href: `#/collections/${encodeURIComponent(c.name)}` }, c.name)),
                     h('td', null, c.description || '—'),
-                    h('td', { class: 'num' }, String(c.images)),
-                    h('td', { class: 'num' }, String(c.faces)),
-                    h('td', { class: 'num' }, String(c.templates)),
-                    h('td', null, when(c.created_at)),
+                    h('td', { class: 'num' }, num(c.images)),
+                    h('td', { class: 'num' }, num(c.faces)),
+                    h('td', { class: 'num' }, num(c.templates)),
+                    h('td', null, dateTime(c.created_at)),
                   ),
                 ),
               ),
@@ -197,48 +197,39 @@ export function collectionsPage(ctx: Ctx): HTMLElement {
     } catch (e) {
       if (!ctx.live()) return;
       replace(table);
-      alert.show(errorText(e, 'The collections could not be loaded.'));
+      alert.show(errorText(e, m().collections.listFailed));
     }
   }
   void load();
 
-  return h(
-    'section',
-    null,
-    h('h1', null, 'Collections'),
-    alert.el,
-    table,
-    ctx.can('curator') ? createForm(ctx) : null,
-  );
+  return h('section', null, h('h1', null, t.title), alert.el, table, ctx.can('curator') ? createForm(ctx) : null);
 }
 
 function createForm(ctx: Ctx): HTMLElement {
+  const t = m().collections;
   const alert = new Alert();
   const done = status();
   const name = h('input', { name: 'name', required: true, maxlength: 200, autocomplete: 'off' });
   const description = h('input', { name: 'description', autocomplete: 'off' });
   const inputs = governanceInputs();
-  const submit = h('button', { type: 'submit' }, 'Create the collection');
+  const submit = h('button', { type: 'submit' }, t.create);
   const form = h(
     'form',
     { class: 'card' },
-    h('h2', null, 'New collection'),
-    h('p', { class: 'hint' }, 'Nothing can be ingested until every governance field is set.'),
-    h('div', { class: 'cols' },
-      field('Name', name, 'Up to 200 characters; used in links and on the command line.'),
-      field('Description', description),
-      inputs.fields,
-    ),
+    h('h2', null, t.newCollection),
+    h('p', { class: 'hint' }, t.newHint),
+    h('div', { class: 'cols' }, field(t.name, name, t.nameHint), field(t.description, description), inputs.fields),
     h('div', { class: 'actions' }, submit),
     alert.el,
     done,
   );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    const t = m().collections;
     alert.clear();
     done.textContent = '';
     if (!name.value.trim()) {
-      alert.show('A collection needs a name.');
+      alert.show(t.needName);
       name.focus();
       return;
     }
@@ -251,12 +242,10 @@ function createForm(ctx: Ctx): HTMLElement {
     try {
       const r = await post<GovernanceSaved>('/collections', { name: name.value.trim(), description: description.value.trim(), governance });
       if (!ctx.live()) return;
-      done.textContent = r.missing.length
-        ? `Collection ${r.name} created. Still missing before ingestion: ${fieldNames(r.missing)}.`
-        : `Collection ${r.name} created, ready for ingestion.`;
+      done.textContent = r.missing.length ? t.createdMissing(r.name, fieldNames(r.missing)) : t.createdReady(r.name);
       ctx.go(`#/collections/${encodeURIComponent(r.name)}`);
     } catch (err) {
-      alert.show(errorText(err, 'The collection could not be created.'));
+      alert.show(errorText(err, t.createFailed));
     } finally {
       submit.disabled = false;
     }
@@ -272,20 +261,21 @@ interface GovernanceEditor {
 }
 
 function governanceEditor(ctx: Ctx, collection: string, current: () => Governance | null, reload: () => Promise<void>): GovernanceEditor {
+  const t = m().collections;
   const alert = new Alert();
   const saved = status();
   saved.classList.add('saved');
   const inputs = governanceInputs();
   const formId = uid('governance-form');
   const titleId = uid('governance-title');
-  const toggle = h('button', { type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': formId }, 'Edit governance');
-  const submit = h('button', { type: 'submit' }, 'Save the governance');
-  const cancel = h('button', { type: 'button', class: 'secondary' }, 'Close');
+  const toggle = h('button', { type: 'button', class: 'secondary', 'aria-expanded': 'false', 'aria-controls': formId }, t.edit);
+  const submit = h('button', { type: 'submit' }, t.save);
+  const cancel = h('button', { type: 'button', class: 'secondary' }, m().common.close);
   const form = h(
     'form',
     { class: 'card governance-edit', id: formId, 'aria-labelledby': titleId, hidden: true },
-    h('h3', { id: titleId, tabindex: '-1' }, 'Edit governance'),
-    h('p', { class: 'hint' }, 'The whole record is replaced by what is below. Ingestion is refused while a field is empty. The change is logged with the record before and after.'),
+    h('h3', { id: titleId, tabindex: '-1' }, t.edit),
+    h('p', { class: 'hint' }, t.editHint),
     h('div', { class: 'cols' }, inputs.fields),
     h('div', { class: 'actions' }, submit, cancel),
     alert.el,
@@ -299,7 +289,7 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
     }
     form.hidden = false;
     toggle.setAttribute('aria-expanded', 'true');
-    const first = missing.map((m) => inputs.byFlag[m]).find(Boolean);
+    const first = missing.map((f) => inputs.byFlag[f]).find(Boolean);
     (first ?? form.querySelector<HTMLElement>('h3'))?.focus();
   };
   const close = (): void => {
@@ -311,6 +301,7 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
   cancel.addEventListener('click', close);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    const t = m().collections;
     alert.clear();
     saved.textContent = '';
     const governance = inputs.read();
@@ -323,13 +314,11 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
       const r = await put<GovernanceSaved>(`/collections/${encodeURIComponent(collection)}/governance`, governance);
       if (!ctx.live()) return;
       saved.classList.toggle('incomplete', r.missing.length > 0);
-      saved.textContent = r.missing.length
-        ? `Saved. Still missing before ingestion: ${fieldNames(r.missing)}.`
-        : 'Saved: every governance field is set, ingestion is allowed.';
+      saved.textContent = r.missing.length ? t.savedMissing(fieldNames(r.missing)) : t.savedComplete;
       await reload();
     } catch (err) {
       if (!ctx.live()) return;
-      alert.show(errorText(err, 'The governance could not be saved.'));
+      alert.show(errorText(err, t.saveFailed));
     } finally {
       submit.disabled = false;
     }
@@ -338,39 +327,36 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
 }
 
 function governanceList(g: Governance | null, curator: boolean): HTMLElement {
-  const v = (x: string | null | undefined): string => (x && x.trim() ? x : 'not set');
-  const retention = !g?.retention ? 'not set' : 'days' in g.retention ? `${g.retention.days} days after ingestion` : `until ${g.retention.until}`;
+  const t = m().collections;
+  const v = (x: string | null | undefined): string => (x && x.trim() ? x : t.notSet);
   const rows: [string, Child][] = [
-    ['Controller', v(g?.controller)],
-    ['Controller contact', v(g?.controller_contact)],
-    ['Purpose', v(g?.purpose)],
-    ['Kind of purpose', label(CATEGORIES, g?.purpose_category)],
-    ['Legal basis', label(BASES, g?.legal_basis)],
-    ['Condition (art. 9(2))', label(CONDITIONS, g?.condition)],
-    ['Jurisdictions', g?.jurisdictions?.length ? g.jurisdictions.join(', ') : 'not set'],
-    ['Retention', retention],
-    ['DPIA', v(g?.dpia)],
+    [t.controller, v(g?.controller)],
+    [t.controllerContact, v(g?.controller_contact)],
+    [t.purpose, v(g?.purpose)],
+    [t.purposeCategory, label(categories(), g?.purpose_category)],
+    [t.legalBasis, label(bases(), g?.legal_basis)],
+    [t.condition, label(conditions(), g?.condition)],
+    [t.jurisdictions, g?.jurisdictions?.length ? g.jurisdictions.join(', ') : t.notSet],
+    [t.retention, h('span', { class: 'retention' }, retentionText(g?.retention))],
+    [t.dpia, v(g?.dpia)],
   ];
   const missing = missingFields(g);
   return h(
     'div',
     null,
     missing.length
-      ? h(
-          'p',
-          { class: 'notice governance-missing' },
-          `Ingestion is refused until every field is set. Missing: ${fieldNames(missing)}.`,
-          curator ? ' Set them with “Edit governance” below.' : ' A curator sets them.',
-        )
+      ? h('p', { class: 'notice governance-missing' }, t.missingNotice(fieldNames(missing)), curator ? t.missingCurator : t.missingOthers)
       : null,
     h('dl', { class: 'facts' }, rows.map(([k, x]) => [h('dt', null, k), h('dd', null, x)])),
   );
 }
 
 export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
+  const t = m().collections;
   const alert = new Alert();
-  const body = h('div', null, status());
-  (body.firstChild as HTMLElement).textContent = 'Loading…';
+  const loading = status();
+  loading.textContent = m().common.loading;
+  const body = h('div', null, loading);
   const collection = name!;
   // The governance form and ingestion stay in place (with what was typed and the progress)
   // while the counts and governance above them are refreshed.
@@ -384,6 +370,7 @@ export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
     try {
       const d = await get<CollectionDetails>(`/collections/${encodeURIComponent(collection)}`);
       if (!ctx.live()) return;
+      const t = m().collections;
       const c = d.collection;
       governance = d.governance;
       if (ctx.can('curator') && !editor) {
@@ -392,39 +379,39 @@ export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
         const ed = editor;
         ingestor = ingestion(ctx, collection, load, async () => {
           await load();
-          return { missing: missingFields(governance), open: (m) => ed.open(m) };
+          return { missing: missingFields(governance), open: (f) => ed.open(f) };
         });
         replace(ingest, ingestor.el);
       }
       if (!missingFields(governance).length) ingestor?.governanceComplete();
       replace(
         body,
-        h('p', { class: 'lede' }, c.description || 'No description.'),
+        h('p', { class: 'lede' }, c.description || t.noDescription),
         h(
           'dl',
           { class: 'counts' },
           [
-            ['Images', c.images],
-            ['Faces', c.faces],
-            ['Templates', c.templates],
-          ].map(([k, n]) => h('div', null, h('dt', null, String(k)), h('dd', null, String(n)))),
+            [t.cols.images, c.images],
+            [t.cols.faces, c.faces],
+            [t.cols.templates, c.templates],
+          ].map(([k, n]) => h('div', null, h('dt', null, String(k)), h('dd', null, num(Number(n))))),
         ),
-        h('p', { class: 'hint' }, `Created ${when(c.created_at)}.`),
-        h('h2', null, 'Governance'),
+        h('p', { class: 'hint created' }, t.createdAt(dateTime(c.created_at))),
+        h('h2', null, t.governance),
         governanceList(d.governance, ctx.can('curator')),
       );
     } catch (e) {
       if (!ctx.live()) return;
       replace(body);
-      alert.show(errorText(e, 'The collection could not be loaded.'));
+      alert.show(errorText(e, m().collections.loadFailed));
     }
   }
   void load();
   return h(
     'section',
     null,
-    h('p', { class: 'crumbs' }, h('a', { href: '#/collections' }, 'Collections')),
-    h('h1', null, `Collection ${collection}`),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/collections' }, t.title)),
+    h('h1', null, t.collectionTitle(collection)),
     alert.el,
     body,
     edit,
@@ -441,11 +428,18 @@ interface Ingestion {
 /** What the ingestion needs to know of the governance when the server refuses it. */
 type GovernanceCheck = () => Promise<{ missing: string[]; open: (missing: string[]) => void }>;
 
-/** Ingestion as a job: uploads or server paths, then a progress bar polled every second. */
+/**
+ * Ingestion as a job: uploads or server paths (under the roots the server allows, if any),
+ * then a progress bar polled every second. Each new ingestion starts from a clean slate: the
+ * previous job's progress, result and failures go, so that what follows is the new job's own.
+ */
 function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, governance: GovernanceCheck): Ingestion {
+  const t = m().collections;
   const alert = new Alert();
   /** Whether the alert shows a refusal for incomplete governance (cleared once it is complete). */
   let refusedForGovernance = false;
+  /** The folders the server lets curators ingest from by path (none: uploads only). */
+  const roots = ctx.me.ingest_roots ?? [];
 
   /**
    * Shows why an ingestion was refused or failed. Incomplete governance (the server answers
@@ -457,11 +451,9 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
         const g = await governance();
         if (!ctx.live()) return;
         if (g.missing.length) {
-          const complete = h('button', { type: 'button', class: 'secondary', onclick: () => g.open(g.missing) }, 'Complete the governance');
-          alert.show(
-            `Ingestion refused: the governance of this collection is incomplete (missing: ${fieldNames(g.missing)}). Complete it with “Edit governance” above, then ingest again. `,
-            complete,
-          );
+          const t = m().collections;
+          const complete = h('button', { type: 'button', class: 'secondary', onclick: () => g.open(g.missing) }, t.completeGovernance);
+          alert.show(t.refusedGovernance(fieldNames(g.missing)), complete);
           refusedForGovernance = true;
           return;
         }
@@ -477,44 +469,67 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
   const refusal = (err: unknown, fallback: string): Promise<void> =>
     refused(errorText(err, fallback), err instanceof ApiError && err.status === 403);
   const progress = h('progress', { max: 1, value: 0, id: uid('progress') });
-  const progressLabel = h('label', { for: progress.id }, 'Ingestion progress');
+  const progressLabel = h('label', { for: progress.id }, t.progress);
   const progressText = status();
   const failedList = h('div', { class: 'failures' });
   const progressBox = h('div', { class: 'progress', hidden: true }, progressLabel, progress, progressText, failedList);
-  const files = h('input', { type: 'file', multiple: true, accept: 'image/*,video/*,.zip,.tar,.tar.gz,.tgz' });
-  const uploadButton = h('button', { type: 'submit' }, 'Upload and ingest');
-  const paths = h('textarea', { rows: 3, placeholder: '/srv/photos/2026-archive', spellcheck: 'false' });
-  const pathsButton = h('button', { type: 'submit' }, 'Ingest these paths');
+  const files = h('input', { type: 'file', multiple: true, accept: 'image/*,video/*' });
+  const uploadButton = h('button', { type: 'submit' }, t.upload);
+  const paths = h('textarea', { rows: 3, placeholder: roots[0] ?? null, spellcheck: 'false', disabled: roots.length === 0 });
+  const pathsButton = h('button', { type: 'submit', disabled: roots.length === 0 }, t.ingestPaths);
   let polling = false;
   const recent = h('div', { class: 'table-wrap' });
+  /** The buttons back in use (ingestion by path only where the server allows it). */
+  const ready = (): void => {
+    uploadButton.disabled = false;
+    pathsButton.disabled = roots.length === 0;
+  };
+
+  /** Forgets what the previous job showed: its progress, result, failures and refusal. */
+  function clearPrevious(): void {
+    alert.clear();
+    refusedForGovernance = false;
+    progressBox.hidden = true;
+    progress.max = 1;
+    progress.value = 0;
+    progressText.textContent = '';
+    replace(failedList);
+  }
 
   /** The collection's recent jobs; follows one still queued or running (e.g. after a reload). */
   async function jobs(): Promise<void> {
     try {
       const list = (await get<{ items: Job[] }>('/jobs?limit=50')).items.filter((j) => (j.kind ?? 'ingest') === 'ingest' && j.collection === collection).slice(0, 10);
       if (!ctx.live()) return;
+      const t = m().collections;
+      const c = t.jobCols;
       replace(
         recent,
         list.length
           ? h(
               'table',
               { class: 'data jobs' },
-              h('caption', null, 'Recent ingestion jobs of this collection, newest first'),
-              h('thead', null, h('tr', null, ['Job', 'State', 'Files', 'Faces', 'Asked by', 'Asked at', 'Outcome'].map((t) => h('th', { scope: 'col' }, t)))),
+              h('caption', null, t.recent),
+              h('thead', null, h('tr', null, [c.job, c.state, c.files, c.faces, c.by, c.at, c.outcome].map((x) => h('th', { scope: 'col' }, x)))),
               h(
                 'tbody',
                 null,
                 list.map((j) =>
                   h(
                     'tr',
-                    null,
+                    { 'data-job': j.id },
                     h('td', { class: 'num' }, String(j.id)),
-                    h('td', null, j.state),
-                    h('td', { class: 'num' }, j.total === null ? String(j.done) : `${j.done} / ${j.total}`),
-                    h('td', { class: 'num' }, String(j.report?.faces ?? j.faces)),
+                    h('td', { class: 'state' }, t.states[j.state]),
+                    h('td', { class: 'num' }, j.total === null ? num(j.done) : `${num(j.done)} / ${num(j.total)}`),
+                    h('td', { class: 'num' }, num(j.report?.faces ?? j.faces)),
                     h('td', null, j.requested_by ?? ''),
-                    h('td', null, when(j.created_at)),
-                    h('td', null, j.error ?? (j.report ? `${j.report.ingested ?? 0} new, ${j.report.duplicates ?? 0} already held, ${j.report.failed?.length ?? 0} failed` : '—')),
+                    h('td', null, dateTime(j.created_at)),
+                    h(
+                      'td',
+                      { class: 'outcome' },
+                      j.error ??
+                        (j.report ? t.outcome(num(j.report.ingested ?? 0), num(j.report.duplicates ?? 0), num(j.report.failed?.length ?? 0)) : '—'),
+                    ),
                   ),
                 ),
               ),
@@ -529,6 +544,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
   }
 
   function show(job: Job): void {
+    const t = m().collections;
     progressBox.hidden = false;
     if (job.total === null) {
       // Not listed yet: an indeterminate bar.
@@ -539,14 +555,23 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
     }
     const r = job.report;
     const failures = r?.failed ?? [];
-    const files = job.total === null ? 'files being listed' : `${job.done} of ${count(job.total, 'file')}`;
+    const fileCount = (n: number): string => plural(n, t.fileOne, t.fileMany);
+    const filesText = job.total === null ? t.listing : t.filesOf(num(job.done), fileCount(job.total));
     let text: string;
-    if (job.state === 'queued') text = `Job ${job.id} waiting to start.`;
-    else if (job.state === 'running') text = `Ingesting: ${files}, ${count(job.faces, 'face')} found so far.`;
+    if (job.state === 'queued') text = t.queued(String(job.id));
+    else if (job.state === 'running') text = t.running(filesText, job.faces, num(job.faces));
     else if (job.state === 'done') {
-      const refused = r?.erased_on_request ?? 0;
-      text = `Done: ${count(r?.files ?? job.total ?? job.done, 'file')}, ${r?.ingested ?? 0} new, ${r?.duplicates ?? 0} already held, ${count(r?.faces ?? job.faces, 'face')} stored, ${refused ? `${refused} refused (erased on request), ` : ''}${failures.length - refused} failed.`;
-    } else text = `Failed: ${job.error ?? 'no reason given'}.`;
+      const refusedCount = r?.erased_on_request ?? 0;
+      const faces = r?.faces ?? job.faces;
+      text = t.done(
+        fileCount(r?.files ?? job.total ?? job.done),
+        num(r?.ingested ?? 0),
+        num(r?.duplicates ?? 0),
+        t.facesStored(faces, num(faces)),
+        refusedCount ? num(refusedCount) : null,
+        num(failures.length - refusedCount),
+      );
+    } else text = t.failedLine(job.error ?? t.noReason);
     progressText.textContent = text;
     // The message names the file first ("<file>: why"): the file is shown apart, the reason after it.
     const why = (f: { uri: string; message: string }): string =>
@@ -555,12 +580,12 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
       failedList,
       failures.length
         ? [
-            h('p', null, 'Files not ingested (the others were):'),
+            h('p', null, t.notIngested),
             h(
               'ul',
               { class: 'failed-files' },
               failures.map((f) =>
-                h('li', { 'data-code': f.code }, h('span', { class: 'path' }, f.uri), f.code === 'erased_on_request' ? ' — refused: ' : ' — ', why(f)),
+                h('li', { 'data-code': f.code }, h('span', { class: 'path' }, f.uri), f.code === 'erased_on_request' ? t.refusedFile : ' — ', why(f)),
               ),
             ),
           ]
@@ -581,25 +606,34 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
         if (!ctx.live()) return;
         show(current);
       }
-      if (current.state === 'failed') await refused(`The ingestion failed${current.error ? `: ${current.error}` : '.'}`, true);
-      else await reload();
+      if (current.state === 'failed') {
+        // The failure shows alone, in the alert (the bar would only repeat it).
+        progressBox.hidden = true;
+        await refused(m().collections.ingestionFailed(current.error), true);
+      } else await reload();
       await jobs();
     } catch (e) {
-      if (ctx.live()) alert.show(errorText(e, 'The progress of the ingestion could not be read.'));
+      if (ctx.live()) alert.show(errorText(e, m().collections.progressUnreadable));
     } finally {
       polling = false;
-      uploadButton.disabled = pathsButton.disabled = false;
+      ready();
     }
   }
 
-  const uploadForm = h('form', { class: 'card' }, h('h3', null, 'Upload files'), field('Photos, videos or archives', files), h('div', { class: 'actions' }, uploadButton));
+  const uploadForm = h(
+    'form',
+    { class: 'card' },
+    h('h3', null, t.uploadTitle),
+    field(t.files, files, t.filesHint),
+    h('div', { class: 'actions' }, uploadButton),
+  );
   uploadForm.addEventListener('submit', async (e) => {
     e.preventDefault();
-    alert.clear();
     if (polling) return;
+    clearPrevious();
     const chosen = [...(files.files ?? [])];
     if (!chosen.length) {
-      alert.show('Choose at least one file to upload.');
+      alert.show(m().collections.chooseFile);
       files.focus();
       return;
     }
@@ -611,25 +645,25 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
       files.value = '';
       await follow(job);
     } catch (err) {
-      uploadButton.disabled = false;
-      await refusal(err, 'The upload failed.');
+      ready();
+      await refusal(err, m().collections.uploadFailed);
     }
   });
 
   const pathsForm = h(
     'form',
-    { class: 'card' },
-    h('h3', null, 'Ingest files on the server'),
-    field('Paths on the server', paths, 'One folder, file or archive per line, as the server sees them.'),
+    { class: 'card paths' },
+    h('h3', null, t.pathsTitle),
+    field(t.paths, paths, roots.length ? `${t.pathsHint} ${t.roots(roots.join(', '))}` : t.noRoots),
     h('div', { class: 'actions' }, pathsButton),
   );
   pathsForm.addEventListener('submit', async (e) => {
     e.preventDefault();
-    alert.clear();
-    if (polling) return;
+    if (polling || roots.length === 0) return;
+    clearPrevious();
     const list = paths.value.split('\n').map((p) => p.trim()).filter(Boolean);
     if (!list.length) {
-      alert.show('Give at least one path.');
+      alert.show(m().collections.givePath);
       paths.focus();
       return;
     }
@@ -638,8 +672,8 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
       const job = await post<Job>('/jobs', { collection, paths: list });
       await follow(job);
     } catch (err) {
-      pathsButton.disabled = false;
-      await refusal(err, 'The ingestion could not start.');
+      ready();
+      await refusal(err, m().collections.startFailed);
     }
   });
 
@@ -647,7 +681,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
   const el = h(
     'section',
     { class: 'ingest', 'aria-labelledby': 'ingest-title' },
-    h('h2', { id: 'ingest-title' }, 'Ingestion'),
+    h('h2', { id: 'ingest-title' }, t.ingestion),
     alert.el,
     progressBox,
     h('div', { class: 'cols' }, uploadForm, pathsForm),

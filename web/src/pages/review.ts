@@ -10,27 +10,13 @@ import { Alert, h, replace, status, uid, type Child } from '../dom';
 import { basename, meaningView, score, when, type ScoreFacts } from '../format';
 import { m, num } from '../i18n';
 import { photoWithBoxes } from '../photo';
+import { reviewLink, reviewSummary, verdict } from '../review-state';
 
 const LIMIT = 100;
 
 /** What a candidate's score is read from. */
 function scoreFacts(v: CandidateView): ScoreFacts {
   return { fmr: v.false_match_rate, comparisons: v.calibration_comparisons, gallery: v.gallery_size };
-}
-
-/** The reviewers' link to a candidate. */
-function reviewLink(id: number): string {
-  return `#/review/${id}`;
-}
-
-/** Who decided a candidate so far, in a few words. */
-function reviewSummary(s: ReviewState): string {
-  const t = m().review;
-  const { confirmed_by: yes, rejected_by: no } = s.candidate;
-  if (no.length > 0) return t.rejectedBy(no.join(', '));
-  if (s.confirmed) return t.confirmedBy(yes.join(', '));
-  if (yes.length > 0) return t.confirmedWaiting(yes.join(', '));
-  return t.notReviewed;
 }
 
 /** A face picture in a square frame; if it cannot be shown, `missing` instead. */
@@ -173,22 +159,6 @@ async function nextCandidate(current: CandidateView, me: string): Promise<number
   const open = items.filter((v) => v.candidate.id !== current.candidate.id && !decidedBy(v, me));
   const same = open.find((v) => v.candidate.search_id === current.candidate.search_id);
   return (same ?? open[0])?.candidate.id ?? null;
-}
-
-function verdict(s: ReviewState, me: string): Child[] {
-  const t = m().review;
-  const { confirmed_by: yes, rejected_by: no } = s.candidate;
-  let text: string;
-  if (no.length > 0) text = t.verdictRejected(no.join(', '));
-  else if (s.confirmed) text = t.verdictConfirmed(yes.join(', '));
-  else if (yes.length === 1) text = t.verdictOne(yes[0]!);
-  else text = t.verdictNone;
-  const yours = yes.includes(me) ? t.youConfirmed : no.includes(me) ? t.youRejected : '';
-  const nobody = m().common.nobody;
-  return [
-    h('strong', { class: 'review-verdict' }, text),
-    h('span', { class: 'review-detail' }, `${t.detail(yes.length ? yes.join(', ') : nobody, no.length ? no.join(', ') : nobody)}${yours}`),
-  ];
 }
 
 export function reviewPage(ctx: Ctx, [candidate]: string[]): HTMLElement {

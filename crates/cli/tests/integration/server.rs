@@ -694,7 +694,8 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
             "file",
             multipart::Part::bytes(fs_err::read(sample("obama3.jpg")).unwrap()).file_name("../../evil name.jpg"),
         )
-        .part("file", multipart::Part::bytes(fs_err::read(sample("biden.jpg")).unwrap()).file_name("biden.jpg"));
+        .part("file", multipart::Part::bytes(fs_err::read(sample("biden.jpg")).unwrap()).file_name("biden.jpg"))
+        .part("file", multipart::Part::bytes(b"minutes of the meeting".to_vec()).file_name("notes.txt"));
     let resp = http
         .post(format!("{}/api/v1/collections/press/uploads", server.base))
         .header("X-Api-Key", &keys["cur"])
@@ -720,9 +721,15 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
     );
     let kept: Vec<String> =
         fs_err::read_dir(&input).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    // biden.jpg's content was already in the collection: its upload is not kept.
+    // biden.jpg's content was already in the collection, notes.txt is no photo: neither is
+    // kept, and the file that is not read is reported, not dropped in silence.
     assert_eq!(kept.len(), 1, "{kept:?}");
-    assert_eq!(done["report"]["uploads_discarded"], 1, "{done}");
+    assert_eq!(done["report"]["uploads_discarded"], 2, "{done}");
+    assert_eq!(done["report"]["files"], 3, "{done}");
+    let failed = done["report"]["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{done}");
+    assert_eq!(failed[0]["code"], "not_a_photo_or_video");
+    assert!(failed[0]["uri"].as_str().unwrap().ends_with("notes.txt"), "{done}");
     assert!(kept.iter().all(|n| !n.contains('/') && !n.contains(' ') && !n.starts_with('.')), "{kept:?}");
     // The uploaded photo is searchable.
     let found: Value = http

@@ -15,10 +15,10 @@ use gabarit_engine::ingest::IngestOptions;
 use gabarit_engine::rights::ConfirmedErasure;
 use gabarit_engine::search::SearchOptions;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceService, FaceServiceConfig, accounts, governed, jobs, review, rights};
+use gabarit_engine::{Caller, Error, FaceService, accounts, governed, jobs, review, rights};
 use gabarit_governance::{Action, Reach, Role, reach};
 
-use crate::{models, sample};
+use crate::{governance, sample, service};
 
 /// What a use case reaches.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -99,21 +99,6 @@ impl World {
             video: Default::default(),
             budget: Default::default(),
         }
-    }
-}
-
-fn governance() -> gabarit_governance::GovernanceDraft {
-    use gabarit_governance::*;
-    GovernanceDraft {
-        controller: Some("Agence Exemple".into()),
-        controller_contact: Some("dpo@agence.example".into()),
-        purpose: Some("press archive".into()),
-        purpose_category: Some(PurposeCategory::Archive),
-        legal_basis: Some(LegalBasis::LegitimateInterests),
-        condition: Some(Condition::Archiving),
-        jurisdictions: vec!["FR".into()],
-        retention: Some(Retention::Days(3650)),
-        dpia: Some("DPIA-1".into()),
     }
 }
 
@@ -370,15 +355,7 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
             callers.push((role, granted, authenticate_key(&store, &key).unwrap()));
         }
     }
-    let service = FaceService::new(FaceServiceConfig {
-        models_dir: models(),
-        pack: gabarit_inference::Pack::builtin(gabarit_inference::pack::DEFAULT_PACK).unwrap(),
-        workers: 1,
-        session: gabarit_inference::SessionOptions { threads: 1, spin: false },
-        limits: gabarit_media::DecodeLimits::default(),
-        detector_input: None,
-    })
-    .unwrap();
+    let service = service();
     let gallery = dir.join("gallery");
     let incoming = dir.join("incoming");
     for d in [&gallery, &incoming] {

@@ -34,3 +34,32 @@ pub fn sample(name: &str) -> PathBuf {
     assert!(p.is_file(), "sample {} missing: run `bash scripts/test.sh`", p.display());
     p
 }
+
+/// The governance of the test collections: every field set (ingestion allowed).
+pub fn governance() -> gabarit_governance::GovernanceDraft {
+    use gabarit_governance::*;
+    GovernanceDraft {
+        controller: Some("Agence Exemple".into()),
+        controller_contact: Some("dpo@agence.example".into()),
+        purpose: Some("press archive".into()),
+        purpose_category: Some(PurposeCategory::Archive),
+        legal_basis: Some(LegalBasis::LegitimateInterests),
+        condition: Some(Condition::Archiving),
+        jurisdictions: vec!["FR".into()],
+        retention: Some(Retention::Days(3650)),
+        dpia: Some("DPIA-1".into()),
+    }
+}
+
+/// The face service on the installed models: one worker, one thread.
+pub fn service() -> gabarit_engine::FaceService {
+    gabarit_engine::FaceService::new(gabarit_engine::FaceServiceConfig {
+        models_dir: models(),
+        pack: gabarit_inference::Pack::builtin(gabarit_inference::pack::DEFAULT_PACK).unwrap(),
+        workers: 1,
+        session: gabarit_inference::SessionOptions { threads: 1, spin: false },
+        limits: gabarit_media::DecodeLimits::default(),
+        detector_input: None,
+    })
+    .unwrap()
+}

@@ -8,37 +8,10 @@ use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
 use gabarit_engine::ingest::{ERASED_ON_REQUEST, IngestOptions};
 use gabarit_engine::search::SearchOptions;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceService, FaceServiceConfig, accounts, governed, review, rights};
+use gabarit_engine::{Caller, Error, FaceService, accounts, governed, review, rights};
 use gabarit_governance::Role;
 
-use crate::{models, sample};
-
-fn governance() -> gabarit_governance::GovernanceDraft {
-    use gabarit_governance::*;
-    GovernanceDraft {
-        controller: Some("Agence Exemple".into()),
-        controller_contact: Some("dpo@agence.example".into()),
-        purpose: Some("press archive".into()),
-        purpose_category: Some(PurposeCategory::Archive),
-        legal_basis: Some(LegalBasis::LegitimateInterests),
-        condition: Some(Condition::Archiving),
-        jurisdictions: vec!["FR".into()],
-        retention: Some(Retention::Days(3650)),
-        dpia: Some("DPIA-1".into()),
-    }
-}
-
-fn service() -> FaceService {
-    FaceService::new(FaceServiceConfig {
-        models_dir: models(),
-        pack: gabarit_inference::Pack::builtin(gabarit_inference::pack::DEFAULT_PACK).unwrap(),
-        workers: 1,
-        session: gabarit_inference::SessionOptions { threads: 1, spin: false },
-        limits: gabarit_media::DecodeLimits::default(),
-        detector_input: None,
-    })
-    .unwrap()
-}
+use crate::{governance, sample, service};
 
 struct World {
     store: Store,
