@@ -383,9 +383,9 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await logout();
 
     // --- The reviewer's link to the erased candidate says what happened, not a raw error.
+    const beforeGone = errors.length;
     await page.goto(`${base}/#/review/${candidate}`);
     await login('rita');
-    const beforeGone = errors.length;
     await page.getByRole('alert').getByText(`Candidate ${candidate} cannot be shown: its face has been erased since the search`, { exact: false }).waitFor();
     await expectRefusal(beforeGone, 404, 'the erased candidate');
     await screenshot('erased-candidate');
