@@ -380,6 +380,21 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Deletes the kept query faces of every search left with no candidate undecided (after a
+    /// deletion of faces: an erased candidate counts as decided); returns how many went.
+    pub fn drop_probes_of_decided_searches(&self) -> Result<u64> {
+        self.conn
+            .execute(
+                &format!(
+                    "DELETE FROM probes WHERE search_id IN (SELECT DISTINCT p.search_id FROM probes p
+                     WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.search_id = p.search_id AND NOT {DECIDED}))"
+                ),
+                [],
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
     /// Deletes the kept query faces of a search; returns how many there were.
     pub fn drop_probes(&self, search: u64) -> Result<u64> {
         self.conn

@@ -5,9 +5,10 @@
 //! the whole photo), sealed with the data key and bound to the search. Only the searcher and
 //! the reviewers who can see one of the search's candidates may look at it. It goes, in the
 //! transaction of the decision's audit entry, once every candidate of the search is decided
-//! (rejected once, confirmed twice, or its face erased), or when its period ends (30 days
-//! unless the search said otherwise; [`expire_probes`] runs with retention), whichever comes
-//! first.
+//! (rejected once, confirmed twice, or its face erased: an erasure or retention that leaves a
+//! search with nothing to decide deletes its query faces too), or when its period ends (30
+//! days unless the search said otherwise; [`expire_probes`] runs with retention), whichever
+//! comes first.
 
 use std::path::Path;
 

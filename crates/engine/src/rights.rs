@@ -439,6 +439,7 @@ pub fn carry_out_erasure(store: &mut Store, who: &Caller, e: &ConfirmedErasure) 
     let uploads = crate::jobs::uploads_dir(store).canonicalize().ok();
     let ((deleted, files), _) = store.catalog.audited(who.name(), "rights_erasure", |tx| {
         let deleted = tx.delete_faces(&e.faces)?;
+        let query_faces = tx.drop_probes_of_decided_searches()?;
         let paths: Vec<(u64, String)> = images.iter().map(|i| (i.id, i.uri.clone())).collect();
         let files = uploads_left(tx, uploads.as_deref(), &paths)?;
         let contents: Vec<String> = images.iter().map(|i| i.sha256.clone()).collect();
@@ -451,7 +452,7 @@ pub fn carry_out_erasure(store: &mut Store, who: &Caller, e: &ConfirmedErasure) 
         let detail = json!({"request": e.request, "input_sha256": e.input_sha256, "threshold": e.threshold, "faces": e.faces,
                "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images,
                            "uploaded_files": files.len()},
-               "photos_refused_from_now_on": remembered});
+               "photos_refused_from_now_on": remembered, "query_faces_deleted": query_faces});
         Ok(((deleted, files), detail))
     })?;
     finish_deletion(store, uploads.as_deref(), &files, e.faces.iter().copied())?;
@@ -819,9 +820,11 @@ fn delete_expired(
             .collect::<Result<Vec<_>>>()?;
         let ((deleted, files), _) = store.catalog.audited(proof.user(), "retention_delete", |tx| {
             let deleted = tx.delete_images(&images)?;
+            let query_faces = tx.drop_probes_of_decided_searches()?;
             let files = uploads_left(tx, uploads.as_deref(), &paths)?;
             let detail = json!({"collection": name, "cutoff": cutoff.to_string(), "now": now.to_string(),
-                "images": deleted.images, "faces": deleted.faces, "templates": deleted.templates, "uploaded_files": files.len()});
+                "images": deleted.images, "faces": deleted.faces, "templates": deleted.templates, "uploaded_files": files.len(),
+                "query_faces_deleted": query_faces});
             Ok(((deleted, files), detail))
         })?;
         finish_deletion(

@@ -283,7 +283,7 @@ fn search_review_and_bad_uploads_over_http() {
         .unwrap();
     assert_eq!(verify["intact"], true, "{verify}");
     let entries: Value = http
-        .get(format!("{}/api/v1/audit", server.base))
+        .get(format!("{}/api/v1/audit?order=oldest", server.base))
         .header("X-Api-Key", &keys["dora"])
         .send()
         .unwrap()
@@ -291,9 +291,10 @@ fn search_review_and_bad_uploads_over_http() {
         .unwrap();
     let actions: Vec<&str> = entries["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(entries["total"].as_u64(), Some(actions.len() as u64), "one page holds them all: {entries}");
-    // Pages: two entries from the third.
+    // Pages: two entries from the third (oldest first: the reading above, on the record since,
+    // comes last).
     let page: Value = http
-        .get(format!("{}/api/v1/audit?offset=2&limit=2", server.base))
+        .get(format!("{}/api/v1/audit?offset=2&limit=2&order=oldest", server.base))
         .header("X-Api-Key", &keys["dora"])
         .send()
         .unwrap()

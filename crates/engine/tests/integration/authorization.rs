@@ -18,7 +18,7 @@ use gabarit_engine::store::Store;
 use gabarit_engine::{Caller, Error, FaceService, accounts, governed, jobs, review, rights};
 use gabarit_governance::{Action, Reach, Role, reach};
 
-use crate::{governance, sample, service};
+use crate::{governance, ingest_options, sample, service};
 
 /// What a use case reaches.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -89,16 +89,7 @@ impl World {
     }
 
     fn ingest_options(&self, inputs: Vec<PathBuf>) -> IngestOptions {
-        IngestOptions {
-            collection: "press".into(),
-            inputs,
-            batch_size: 8,
-            limits: gabarit_media::DecodeLimits::default(),
-            suppressions: Vec::new(),
-            suppression_threshold: 0.36,
-            video: Default::default(),
-            budget: Default::default(),
-        }
+        ingest_options("press", inputs)
     }
 }
 

@@ -63,3 +63,17 @@ pub fn service() -> gabarit_engine::FaceService {
     })
     .unwrap()
 }
+
+/// How the tests ingest into `collection`: batches of 8, default limits, the rights threshold.
+pub fn ingest_options(collection: &str, inputs: Vec<PathBuf>) -> gabarit_engine::ingest::IngestOptions {
+    gabarit_engine::ingest::IngestOptions {
+        collection: collection.into(),
+        inputs,
+        batch_size: 8,
+        limits: gabarit_media::DecodeLimits::default(),
+        suppressions: Vec::new(),
+        suppression_threshold: 0.36,
+        video: Default::default(),
+        budget: Default::default(),
+    }
+}

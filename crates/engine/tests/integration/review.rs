@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
-use gabarit_engine::ingest::{ERASED_ON_REQUEST, IngestOptions};
+use gabarit_engine::ingest::ERASED_ON_REQUEST;
 use gabarit_engine::search::SearchOptions;
 use gabarit_engine::store::Store;
 use gabarit_engine::{Caller, Error, FaceService, accounts, governed, review, rights};
 use gabarit_governance::Role;
 
-use crate::{governance, sample, service};
+use crate::{governance, ingest_options, sample, service};
 
 struct World {
     store: Store,
@@ -41,16 +41,7 @@ impl World {
     }
 
     fn ingest(&mut self, collection: &str, inputs: Vec<PathBuf>) -> gabarit_engine::ingest::IngestReport {
-        let opts = IngestOptions {
-            collection: collection.into(),
-            inputs,
-            batch_size: 8,
-            limits: gabarit_media::DecodeLimits::default(),
-            suppressions: Vec::new(),
-            suppression_threshold: 0.36,
-            video: Default::default(),
-            budget: Default::default(),
-        };
+        let opts = ingest_options(collection, inputs);
         governed::governed_ingest(&self.service, &mut self.store, &self.curator, &opts, &mut |_| {}).unwrap()
     }
 
@@ -293,4 +284,28 @@ fn a_photo_erased_on_request_is_refused_in_every_collection_and_a_rerun_keeps_th
     assert_eq!(after.runs.len(), 2);
     assert_eq!(after.runs[0].outcome, "1 face(s), 1 image(s) erased");
     assert_eq!(after.runs[1].outcome, "0 face(s), 0 image(s) erased");
+}
+
+#[test]
+fn a_query_face_goes_when_the_erasure_of_its_candidates_leaves_nothing_to_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = World::new(dir.path());
+    let inv = w.user("inv", Role::Investigator, &["press"]);
+    let dpo = w.user("dpo", Role::Dpo, &[]);
+    assert_eq!(w.ingest("press", vec![sample("obama2.jpg")]).ingested, 1);
+    let photo = governed::analyze_query(&w.service, &inv, &sample("obama.jpg")).unwrap();
+    let opts = search_options(None, 30);
+    let found =
+        governed::governed_search_faces(&mut w.store, &inv, "C", "p", "obama.jpg", &photo, &opts, None, 0.3).unwrap();
+    assert_eq!(found.candidate_ids.len(), 1, "obama2.jpg");
+    let qf = found.result.candidates[0].query_face;
+    let sealed = w.sealed_probe(found.search_id).expect("kept while undecided");
+    // The person's faces erased: the search has nothing left to decide, its query face goes.
+    let request = rights::open_request(&mut w.store, &dpo, "erasure", "R-1", "ID card", "2026-11-30").unwrap().id;
+    let (_, deleted) =
+        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("obama.jpg"), 0.36, Some(1)).unwrap();
+    assert_eq!(deleted.unwrap().faces, 1);
+    assert!(not_found(review::probe(&mut w.store, &inv, found.search_id, qf)));
+    assert!(w.sealed_probe(found.search_id).is_none());
+    assert!(!contains(&w.files(), &sealed[..64]), "its sealed bytes left the files with the erasure");
 }
