@@ -7,32 +7,19 @@
 // Needs what ui.test.mjs needs (see harness.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PASSWORD, artifacts, gabaritAs, launch, newPage, preconditions, serve, setUp, stop } from './harness.mjs';
+import { gabaritAs, newPage, withServer } from './harness.mjs';
 
 const PAGE = 50;
 
 test('the audit page: newest first, actions to choose from, a reversed period refused, reading recorded once', { timeout: 600_000 }, async () => {
-  preconditions();
-  mkdirSync(artifacts, { recursive: true });
-  for (const f of readdirSync(artifacts)) if (/^audit-(fr-)?\d+-.*\.png$/.test(f)) rmSync(join(artifacts, f));
-  const dir = mkdtempSync(join(tmpdir(), 'gabarit-audit-'));
-  let server;
-  let browser;
-  try {
-    const incoming = join(dir, 'incoming');
-    mkdirSync(incoming);
-    const env = setUp(dir);
-    // More than two pages of entries: the DPO verifies the chain from the command line (each
-    // verification is on the record).
+  // More than two pages of entries: the DPO verifies the chain from the command line (each
+  // verification is on the record).
+  const manyEntries = (dir) => {
     const cli = (user, args) => gabaritAs(dir, user, args);
     const count = () => cli('dora', ['audit', 'export']).split('\n').filter((l) => l.trim()).length;
     while (count() < 2 * PAGE + 20) for (let i = 0; i < 10; i += 1) cli('dora', ['audit', 'verify']);
-    server = serve(env, incoming);
-    const base = await server.base;
-    browser = await launch();
+  };
+  await withServer('audit', { prepare: manyEntries }, async ({ base, browser }) => {
     const { page, errors, screenshot, login, menu, expectRefusal } = await newPage(browser, base, 'audit');
     const requests = [];
     page.on('request', (r) => { if (r.url().startsWith(`${base}/api/v1/audit?`)) requests.push(new URL(r.url()).searchParams); });
@@ -144,9 +131,7 @@ test('the audit page: newest first, actions to choose from, a reversed period re
     // --- In French.
     const fr = await newPage(browser, base, 'audit-fr', { locale: 'fr-FR' });
     await fr.page.goto(`${base}/`);
-    await fr.page.getByLabel('Nom d’utilisateur').fill('dora');
-    await fr.page.getByLabel('Mot de passe').fill(PASSWORD);
-    await fr.page.getByRole('button', { name: 'Se connecter' }).click();
+    await fr.login('dora');
     await fr.page.getByRole('navigation', { name: 'Principal' }).getByRole('link', { name: 'Journal', exact: true }).click();
     await fr.page.getByRole('heading', { name: 'Journal d’audit' }).waitFor();
     await fr.page.locator('table.audit').waitFor();
@@ -164,9 +149,5 @@ test('the audit page: newest first, actions to choose from, a reversed period re
     assert.deepEqual(fr.errors, []);
 
     assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
-  } finally {
-    await browser?.close();
-    if (server) await stop(server.child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -16,53 +16,21 @@
 // sample photos and Chromium.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { PASSWORD, artifacts, bin, launch, newPage, preconditions, samples, serve, setUp, stop } from './harness.mjs';
-
-/** `gabarit serve` with no --ingest-root: ingestion by upload only. */
-function serveUploadsOnly(env) {
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--workers', '1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderr = [];
-  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
-  const base = new Promise((resolveBase, reject) => {
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line.trim());
-      if (m) resolveBase(m[1]);
-      else reject(new Error(`unexpected first line from gabarit serve: ${line}`));
-    });
-    child.once('exit', (code) => reject(new Error(`gabarit serve exited (${code}) before listening:\n${stderr.join('\n')}`)));
-  });
-  return { child, base };
-}
+import { newPage, samples, withServer } from './harness.mjs';
 
 /** A date and time as the UI writes it in English ("9 Sept 2009, 20:27:09"). */
 const EN_DATE_TIME = /^\d{1,2} [A-Z][a-z]{2,4} \d{4}, \d{2}:\d{2}:\d{2}$/;
 const ISO_DATE = /\d{4}-\d{2}-\d{2}/;
 
 test('collections pages: clean slate per ingestion, dates, ingestion roots, unread uploads reported, retention, French', { timeout: 900_000 }, async () => {
-  preconditions();
-  mkdirSync(artifacts, { recursive: true });
-  for (const f of readdirSync(artifacts)) if (/^collections(-fr|-uploads-only)?-\d+-.*\.png$/.test(f)) rmSync(join(artifacts, f));
-  const dir = mkdtempSync(join(tmpdir(), 'gabarit-collections-'));
-  let server;
-  let browser;
-  try {
-    const incoming = join(dir, 'incoming');
-    mkdirSync(incoming);
-    copyFileSync(join(samples, 'gdp.jpg'), join(incoming, 'gdp.jpg'));
+  await withServer('collections', { incoming: ['gdp.jpg'] }, async ({ dir, base, browser, incoming, restart }) => {
     // What a curator might pick besides photos: a document and an archive.
     const notes = join(dir, 'notes.txt');
     writeFileSync(notes, 'not a photo\n');
     const archive = join(dir, 'photos.zip');
     writeFileSync(archive, 'PK\u0005\u0006' + '\u0000'.repeat(18));
-    const env = setUp(dir);
-    server = serve(env, incoming);
-    const base = await server.base;
-    browser = await launch();
 
     // ---------------------------------------------------------------- English, with a root
     const { page, errors, screenshot, login, expectRefusal } = await newPage(browser, base, 'collections');
@@ -183,9 +151,7 @@ test('collections pages: clean slate per ingestion, dates, ingestion roots, unre
     const p = fr.page;
     await p.goto(`${base}/`);
     await p.getByRole('heading', { name: 'Connexion à Gabarit' }).waitFor();
-    await p.getByLabel('Nom d’utilisateur').fill('cur');
-    await p.getByLabel('Mot de passe').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Se connecter' }).click();
+    await fr.login('cur');
     await p.getByRole('heading', { name: 'Collections', exact: true }).waitFor();
     await p.locator('table.data').waitFor();
     assert.equal(await p.locator('table.data caption').innerText(), '1 collection');
@@ -252,9 +218,7 @@ test('collections pages: clean slate per ingestion, dates, ingestion roots, unre
     await page.context().close();
 
     // ---------------------------------------------------------------- No ingestion root
-    await stop(server.child);
-    server = serveUploadsOnly(env);
-    const base2 = await server.base;
+    const base2 = await restart({ uploadsOnly: true });
     const only = await newPage(browser, base2, 'collections-uploads-only');
     await only.page.goto(`${base2}/#/collections/press`);
     await only.login('cur');
@@ -272,9 +236,5 @@ test('collections pages: clean slate per ingestion, dates, ingestion roots, unre
     assert.ok(await only.page.getByRole('button', { name: 'Ingest these paths' }).isDisabled());
     await only.screenshot('no-root');
     assert.deepEqual(only.errors, [], 'no console error, page error, failed or outside request (uploads only)');
-  } finally {
-    await browser?.close();
-    if (server) await stop(server.child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

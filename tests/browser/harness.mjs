@@ -2,10 +2,12 @@
 // failure naming what to run, never a silent skip), a data directory set up with the CLI
 // (users with passwords and keys, a governed collection, the gallery ingested), `gabarit
 // serve` on a free loopback port, and a page in headless Chromium that records every error,
-// failed request and request leaving the server, with helpers to log in and out.
+// failed request and request leaving the server, with helpers to log in and out (in any of
+// the UI's languages). `withServer` runs a test's body with all of it set up, and cleans up.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -77,9 +79,13 @@ export function setUp(dir) {
   return environment(dir);
 }
 
-/** Starts `gabarit serve` on a free loopback port; resolves to the server and its base URL. */
+/**
+ * Starts `gabarit serve` on a free loopback port, with `incoming` as its ingestion root (none
+ * when it is undefined: ingestion by upload only); the server, and its base URL (a promise).
+ */
 export function serve(env, incoming) {
-  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--workers', '1', '--ingest-root', incoming], {
+  const roots = incoming === undefined ? [] : ['--ingest-root', incoming];
+  const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--workers', '1', ...roots], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -147,15 +153,17 @@ export async function newPage(browser, base, prefix, options = {}) {
     shot += 1;
     await page.screenshot({ path: join(artifacts, `${prefix}-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
   };
+  // Logging in and out by the fields' names and the buttons' places, not their words: the
+  // same in every language of the UI.
   const login = async (name) => {
-    await page.getByLabel('User name').fill(name);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('input[name="name"]').fill(name);
+    await page.locator('input[name="password"]').fill(PASSWORD);
+    await page.locator('form:has(input[name="password"]) button[type="submit"]').click();
     await page.locator('#who-am-i').getByText(name, { exact: true }).waitFor();
   };
   const logout = async () => {
-    await page.getByRole('button', { name: 'Log out' }).click();
-    await page.getByRole('heading', { name: 'Log in to Gabarit' }).waitFor();
+    await page.locator('#who-am-i + button').click();
+    await page.locator('#login-title').waitFor();
   };
   const sample = (n) => join(samples, n);
   /** Waits until every picture of the page is shown (leaving earlier would abort its request). */
@@ -173,4 +181,51 @@ export async function newPage(browser, base, prefix, options = {}) {
     assert.ok(got.length > 0 && got.every((e) => e.includes(String(status))), `only the ${status} of ${what}: ${got}`);
   };
   return { context, page, errors, screenshot, login, logout, sample, imagesLoaded, menu, expectRefusal };
+}
+
+/**
+ * `withServer(prefixes, [options,] body)`: runs `body` against a server of its own, and cleans
+ * up whatever happens. First the preconditions; then the screenshots of earlier runs whose
+ * names start with one of `prefixes` (a name or a list; "audit" takes audit-NN-… and
+ * audit-fr-NN-…) are removed, so that only this run's are left (their numbering shifts when
+ * steps are added). A temporary folder holds the data directory (`setUp`) and `incoming`, the
+ * folder the server may ingest from by path, into which the samples named in
+ * `options.incoming` are copied. `options.prepare(dir, env)` runs next, before the server
+ * starts (set-up with the CLI: `gabaritAs`); what it returns is given to `body` as `prepared`.
+ * Then `gabarit serve` and Chromium start, and `body` gets
+ * `{ dir, env, incoming, base, browser, prepared, restart }`: `restart({ uploadsOnly })` stops
+ * the server and starts it again on the same data (with no ingestion root when `uploadsOnly`)
+ * and resolves to its new base URL. At the end the browser is closed, the server stopped and
+ * the folder removed.
+ */
+export async function withServer(prefixes, options, body) {
+  if (typeof options === 'function') [options, body] = [{}, options];
+  const names = [prefixes].flat();
+  preconditions();
+  mkdirSync(artifacts, { recursive: true });
+  const earlier = (f) => f.endsWith('.png') && names.some((n) => f.startsWith(`${n}-`));
+  for (const f of readdirSync(artifacts)) if (earlier(f)) rmSync(join(artifacts, f));
+  const dir = mkdtempSync(join(tmpdir(), `gabarit-${names[0]}-`));
+  let server;
+  let browser;
+  try {
+    const incoming = join(dir, 'incoming');
+    mkdirSync(incoming);
+    for (const n of options.incoming ?? []) copyFileSync(join(samples, n), join(incoming, n));
+    const env = setUp(dir);
+    const prepared = await options.prepare?.(dir, env);
+    server = serve(env, incoming);
+    const base = await server.base;
+    browser = await launch();
+    const restart = async ({ uploadsOnly = false } = {}) => {
+      await stop(server.child);
+      server = serve(env, uploadsOnly ? undefined : incoming);
+      return server.base;
+    };
+    return await body({ dir, env, incoming, base, browser, prepared, restart });
+  } finally {
+    await browser?.close();
+    if (server) await stop(server.child);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

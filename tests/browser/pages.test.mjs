@@ -7,11 +7,10 @@
 // logging in again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PASSWORD, artifacts, gabaritAs, launch, newPage, preconditions, samples, serve, setUp, stop } from './harness.mjs';
+import { artifacts, gabaritAs, newPage, samples, withServer } from './harness.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -56,28 +55,18 @@ async function axeViolations(page) {
 }
 
 test('every page: accessible in both languages and themes, no wider than a phone or a laptop; admin; a second tab', { timeout: 900_000 }, async () => {
-  preconditions();
-  mkdirSync(artifacts, { recursive: true });
-  for (const f of readdirSync(artifacts)) if (/^(pages|admin|fr)-.*\.png$/.test(f)) rmSync(join(artifacts, f));
-  const dir = mkdtempSync(join(tmpdir(), 'gabarit-pages-'));
-  let server;
-  let browser;
-  try {
-    const incoming = join(dir, 'incoming');
-    mkdirSync(incoming);
-    copyFileSync(join(samples, 'gdp.jpg'), join(incoming, 'gdp.jpg'));
-    const env = setUp(dir);
-    // Something on every page: a search with candidates (and its kept query face), a request.
+  // Something on every page: a search with candidates (and its kept query face), a request.
+  const somethingOnEveryPage = (dir) => {
     const searched = JSON.parse(gabaritAs(dir, 'inv', ['search', join(samples, 'obama.jpg'), '--case', 'CASE-7', '--purpose', 'check the pages', '--json']));
     const candidate = searched.candidate_ids[0];
     assert.ok(candidate, `a candidate to review: ${JSON.stringify(searched).slice(0, 300)}`);
     const opened = gabaritAs(dir, 'dora', ['rights', 'open', '--kind', 'access', '--requester', 'R-7', '--verification', 'ID card', '--received', '2026-11-30']);
     const request = /request (\d+)/.exec(opened)?.[1];
     assert.ok(request, opened);
-    server = serve(env, incoming);
-    const base = await server.base;
-    browser = await launch();
-
+    return { candidate, request };
+  };
+  const options = { incoming: ['gdp.jpg'], prepare: somethingOnEveryPage };
+  await withServer(['pages', 'admin', 'fr'], options, async ({ base, browser, prepared: { candidate, request } }) => {
     const failures = [];
     let checked = 0;
     for (const lang of ['en', 'fr']) {
@@ -91,10 +80,7 @@ test('every page: accessible in both languages and themes, no wider than a phone
         const loginViolations = await axeViolations(page);
         if (loginViolations.length) failures.push(`login ${lang} ${scheme}:\n  ${loginViolations.join('\n  ')}`);
         for (const [user, hashes] of Object.entries(VISITS)) {
-          await page.locator('input[name="name"]').fill(user);
-          await page.locator('input[name="password"]').fill(PASSWORD);
-          await page.locator('form button[type="submit"]').click();
-          await page.locator('#who-am-i').getByText(user, { exact: true }).waitFor();
+          await s.login(user);
           for (const raw of hashes) {
             const hash = raw.replace('{candidate}', candidate).replace('{request}', request);
             await page.evaluate((h) => { location.hash = h; }, hash);
@@ -119,8 +105,7 @@ test('every page: accessible in both languages and themes, no wider than a phone
               await page.setViewportSize({ width: 1280, height: 900 });
             }
           }
-          await page.locator('#who-am-i + button').click();
-          await page.locator('#login-title').waitFor();
+          await s.logout();
         }
         // French is French: the shell and a page's heading.
         if (lang === 'fr') assert.equal(await page.locator('#login-title').innerText(), 'Connexion à Gabarit');
@@ -188,9 +173,5 @@ test('every page: accessible in both languages and themes, no wider than a phone
     await second.locator('.review-verdict').getByText('Confirmed by rita only', { exact: false }).waitFor();
     assert.deepEqual(r.errors, []);
     await r.context.close();
-  } finally {
-    await browser?.close();
-    if (server) await stop(server.child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -13,21 +13,20 @@
 // Needs what ui.test.mjs needs (see harness.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { PASSWORD, artifacts, launch, newPage, preconditions, serve, setUp, stop } from './harness.mjs';
+import { artifacts, newPage, withServer } from './harness.mjs';
 
 /** Every label the test reads, in each language. */
 const UI = {
   en: {
-    user: 'User name', password: 'Password', logIn: 'Log in', menu: 'Rights requests', kind: 'Kind', requester: 'Requester',
+    menu: 'Rights requests', kind: 'Kind', requester: 'Requester',
     verification: 'Identity verified by', open: 'Open the request', title: /^Rights request \d+$/, photo: "Requester's photo",
     runAccess: 'Run access', accessTitle: /^Access report: \d+ faces?$/, planErasure: 'Plan the erasure', planTitle: /^Erasure plan: \d+ faces?$/,
     html: 'Download the report (HTML)', json: 'Download the report (JSON)',
   },
   fr: {
-    user: 'Nom d’utilisateur', password: 'Mot de passe', logIn: 'Se connecter', menu: 'Demandes de droits', kind: 'Type', requester: 'Demandeur',
+    menu: 'Demandes de droits', kind: 'Type', requester: 'Demandeur',
     verification: 'Identité vérifiée par', open: 'Ouvrir la demande', title: /^Demande de droits \d+$/, photo: 'Photo du demandeur',
     runAccess: 'Lancer l’accès', accessTitle: /^Rapport d’accès : \d+ visages?$/, planErasure: 'Préparer l’effacement', planTitle: /^Plan d’effacement : \d+ visages?$/,
     html: 'Télécharger le rapport (HTML)', json: 'Télécharger le rapport (JSON)',
@@ -91,15 +90,6 @@ async function checkArt15(root, lang) {
   for (const heading of says.headings) assert.equal(await root.getByRole('heading', { name: heading, exact: true }).count(), 1, heading);
 }
 
-/** Logs in through the login form, in the page's language. */
-async function logIn(page, lang, name) {
-  const ui = UI[lang];
-  await page.getByLabel(ui.user).fill(name);
-  await page.getByLabel(ui.password).fill(PASSWORD);
-  await page.getByRole('button', { name: ui.logIn }).click();
-  await page.locator('#who-am-i').getByText(name, { exact: true }).waitFor();
-}
-
 async function openRequest(p, lang, kind, requester) {
   const { page, sample } = p;
   const ui = UI[lang];
@@ -142,10 +132,10 @@ async function openDownloaded(browser, html, lang) {
 
 async function accessReport(browser, base, lang) {
   const p = await newPage(browser, base, `rights-${lang}`, lang === 'fr' ? { locale: 'fr-FR' } : {});
-  const { page, errors, screenshot } = p;
+  const { page, errors, screenshot, login } = p;
   const ui = UI[lang];
   await page.goto(`${base}/`);
-  await logIn(page, lang, 'dora');
+  await login('dora');
   await openRequest(p, lang, 'access', `REQ-${lang}-001`);
   await page.getByRole('button', { name: ui.runAccess }).click();
   await page.getByRole('heading', { name: ui.accessTitle }).waitFor();
@@ -186,19 +176,7 @@ async function accessReport(browser, base, lang) {
 }
 
 test('the rights pages: the access report gives what GDPR art. 15 lists, with the faces, downloadable in English and French; the erasure plan shows the faces', { timeout: 600_000 }, async () => {
-  preconditions();
-  mkdirSync(artifacts, { recursive: true });
-  for (const f of readdirSync(artifacts)) if (/^rights-(en|fr)-.*\.png$/.test(f)) rmSync(join(artifacts, f));
-  const dir = mkdtempSync(join(tmpdir(), 'gabarit-rights-'));
-  let server;
-  let browser;
-  try {
-    const incoming = join(dir, 'incoming');
-    mkdirSync(incoming);
-    server = serve(setUp(dir), incoming);
-    const base = await server.base;
-    browser = await launch();
-
+  await withServer('rights', async ({ base, browser }) => {
     // In English, then the erasure plan with its faces (nothing is erased).
     const en = await accessReport(browser, base, 'en');
     await openRequest(en, 'en', 'erasure', 'REQ-en-002');
@@ -224,9 +202,5 @@ test('the rights pages: the access report gives what GDPR art. 15 lists, with th
 
     const errors = [...en.errors, ...fr.errors];
     assert.deepEqual(errors, []);
-  } finally {
-    await browser?.close();
-    if (server) await stop(server.child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -9,10 +9,7 @@
 // Needs what ui.test.mjs needs (see harness.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { GOVERNANCE, PASSWORD, artifacts, gabaritAs, launch, newPage, preconditions, serve, setUp, stop } from './harness.mjs';
+import { GOVERNANCE, gabaritAs, newPage, withServer } from './harness.mjs';
 
 /** Whether an element is wholly inside the window (not scrolled out of view). */
 const inView = (el) => {
@@ -21,24 +18,14 @@ const inView = (el) => {
 };
 
 test('the search page: granted collections, refusals beside their cause, scores worded as for reviewers', { timeout: 600_000 }, async () => {
-  preconditions();
-  mkdirSync(artifacts, { recursive: true });
-  for (const f of readdirSync(artifacts)) if (/^search-(fr-)?\d+-.*\.png$/.test(f)) rmSync(join(artifacts, f));
-  const dir = mkdtempSync(join(tmpdir(), 'gabarit-search-'));
-  let server;
-  let browser;
-  try {
-    const incoming = join(dir, 'incoming');
-    mkdirSync(incoming);
-    const env = setUp(dir);
+  // Two more collections of the curator: "events" granted to inv, "archive" not.
+  const moreCollections = (dir) => {
     const cli = (user, args) => gabaritAs(dir, user, args);
-    // Two more collections of the curator: "events" granted to inv, "archive" not.
     cli('cur', ['collection', 'create', 'archive', ...GOVERNANCE]);
     cli('cur', ['collection', 'create', 'events', ...GOVERNANCE]);
     cli('admin', ['user', 'grant', 'inv', 'events']);
-    server = serve(env, incoming);
-    const base = await server.base;
-    browser = await launch();
+  };
+  await withServer('search', { prepare: moreCollections }, async ({ base, browser }) => {
     const { page, errors, screenshot, login, logout, sample, imagesLoaded, expectRefusal } = await newPage(browser, base, 'search');
     const searches = [];
     page.on('request', (r) => { if (/\/api\/v1\/queries\/[^/]+\/search$/.test(r.url())) searches.push(r.postDataJSON()); });
@@ -159,9 +146,7 @@ test('the search page: granted collections, refusals beside their cause, scores 
     // --- In French.
     const fr = await newPage(browser, base, 'search-fr', { locale: 'fr-FR' });
     await fr.page.goto(`${base}/`);
-    await fr.page.getByLabel('Nom d’utilisateur').fill('inv');
-    await fr.page.getByLabel('Mot de passe').fill(PASSWORD);
-    await fr.page.getByRole('button', { name: 'Se connecter' }).click();
+    await fr.login('inv');
     await fr.page.getByRole('heading', { name: 'Recherche', exact: true }).waitFor();
     assert.match(await fr.page.locator('.lede').innerText(), /^Chaque recherche est liée à un dossier et à une finalité/);
     await fr.page.getByLabel('Choisir une photo').setInputFiles(fr.sample('obama.jpg'));
@@ -186,9 +171,5 @@ test('the search page: granted collections, refusals beside their cause, scores 
     assert.deepEqual(fr.errors, []);
 
     assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
-  } finally {
-    await browser?.close();
-    if (server) await stop(server.child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

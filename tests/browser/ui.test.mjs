@@ -16,35 +16,21 @@
 // Environment: GABARIT_BIN, GABARIT_MODELS, GABARIT_SAMPLES, GABARIT_ARTIFACTS, CHROMIUM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { artifacts, launch, newPage, preconditions, samples, serve, setUp, stop } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { newPage, withServer } from './harness.mjs';
 
 /** What a score means, in the one wording every page uses (the band's name may precede it). */
 const MEANING = /(About 1 pair of different people in [\d,.]+ scores this high|Higher than any of the [\d,]+ pairs of different people measured)/;
 
 test('the web UI: collections and ingestion, search, two-reviewer confirmation, access and erasure, audit', { timeout: 600_000 }, async () => {
-  preconditions();
-  mkdirSync(artifacts, { recursive: true });
-  // This run's screenshots only (their numbering shifts when steps are added).
-  for (const f of readdirSync(artifacts)) if (/^ui-\d+-.*\.png$/.test(f)) rmSync(join(artifacts, f));
-  const dir = mkdtempSync(join(tmpdir(), 'gabarit-ui-'));
-  let server;
-  let browser;
-  try {
-    // A folder curators may ingest from by path, with one photo in it.
-    const incoming = join(dir, 'incoming');
-    mkdirSync(incoming);
-    copyFileSync(join(samples, 'gdp.jpg'), join(incoming, 'gdp.jpg'));
-    server = serve(setUp(dir), incoming);
-    const base = await server.base;
+  // A folder curators may ingest from by path (incoming), with one photo in it.
+  await withServer('ui', { incoming: ['gdp.jpg'] }, async ({ base, browser, incoming }) => {
     const home = await fetch(`${base}/`);
     const html = await home.text();
     assert.equal(home.status, 200, `GET / answered ${home.status}: ${html.slice(0, 300)}\n(the binary has no UI built in? run scripts/web-build.sh, then cargo build --release -p gabarit-cli)`);
     assert.match(html, /<div id="app">/, 'GET / serves the UI');
 
-    browser = await launch();
     const { page, errors, screenshot, login, logout, sample, imagesLoaded, menu, expectRefusal } = await newPage(browser, base, 'ui');
 
     // --- A wrong password: the API's message is shown in the page (role="alert").
@@ -391,9 +377,5 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
     await screenshot('erased-candidate');
 
     assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
-  } finally {
-    await browser?.close();
-    if (server) await stop(server.child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -137,8 +137,7 @@ pub fn governed_search(
 /// store, so a server runs it outside the store's lock.
 pub fn analyze_query(service: &FaceService, who: &Caller, photo: &std::path::Path) -> Result<QueryPhoto> {
     may_search(who)?;
-    let faces = service.analyze_photo(photo)?;
-    QueryPhoto::new(photo, faces, &service.config().limits)
+    service.analyze_query_photo(photo)
 }
 
 /// Whether `who` may search at all (decided before anything about a request is looked at).

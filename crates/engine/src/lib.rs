@@ -175,6 +175,16 @@ impl FaceService {
         }
     }
 
+    /// Analyses a query photo (with templates) and crops each face from the same decoded
+    /// pixels (see [`review::QueryPhoto`]); a file error becomes [`Error::Invalid`].
+    pub fn analyze_query_photo(&self, photo: &Path) -> Result<review::QueryPhoto> {
+        let mut engine = self.take_engine()?;
+        let analysed = analyze_decoded(&mut engine, photo, &self.config.limits, true);
+        self.return_engine(engine);
+        let (faces, rgb) = analysed.map_err(|e| Error::Invalid(e.message))?;
+        review::QueryPhoto::from_pixels(&rgb, faces)
+    }
+
     /// Analyses `paths` in parallel and calls `sink(index, path, result)` for each in input
     /// order. `embed` computes templates as well as detections.
     pub fn analyze_files(
@@ -239,6 +249,16 @@ fn analyze_one(
     limits: &DecodeLimits,
     embed: bool,
 ) -> std::result::Result<ImageFaces, FileError> {
+    analyze_decoded(engine, path, limits, embed).map(|(faces, _)| faces)
+}
+
+/// The faces of the photo at `path`, and its decoded pixels (upright).
+fn analyze_decoded(
+    engine: &mut OrtFaceEngine,
+    path: &Path,
+    limits: &DecodeLimits,
+    embed: bool,
+) -> std::result::Result<(ImageFaces, image::RgbImage), FileError> {
     let t0 = Instant::now();
     let img = decode_file(path, limits).map_err(|e| FileError { code: e.code().into(), message: e.to_string() })?;
     let decode = t0.elapsed();
@@ -246,11 +266,12 @@ fn analyze_one(
         .analyze(&img.rgb, embed)
         .map_err(|e| FileError { code: "model".into(), message: format!("{}: {e}", path.display()) })?;
     analysis.times.decode = decode;
-    Ok(ImageFaces {
+    let faces = ImageFaces {
         width: img.width(),
         height: img.height(),
         sha256: img.sha256,
         faces: analysis.faces,
         times: analysis.times,
-    })
+    };
+    Ok((faces, img.rgb))
 }

@@ -10,8 +10,6 @@
 //! days unless the search said otherwise; [`expire_probes`] runs with retention), whichever
 //! comes first.
 
-use std::path::Path;
-
 use gabarit_catalog::{CandidateRecord, CandidateState, SearchRecord};
 use gabarit_governance::{Scope, actions, confirmed};
 use serde::Serialize;
@@ -45,32 +43,27 @@ impl QueryPhoto {
         self.crops.get(index).map(Vec::as_slice)
     }
 
-    /// The faces of `photo` with a crop of each (the photo decoded again, within `limits`).
-    pub fn new(photo: &Path, faces: ImageFaces, limits: &gabarit_media::DecodeLimits) -> Result<QueryPhoto> {
-        let crops = if faces.faces.is_empty() {
-            Vec::new()
-        } else {
-            let decoded = gabarit_media::decode_file(photo, limits).map_err(|e| Error::Invalid(e.to_string()))?;
-            faces
-                .faces
-                .iter()
-                .map(|f| {
-                    let crop = crate::search::face_crop(&decoded.rgb, &f.bbox);
-                    let (w, h) = (crop.width(), crop.height());
-                    let crop = if w.max(h) > PROBE_SIDE {
-                        let (tw, th) = if w >= h {
-                            (PROBE_SIDE, (h * PROBE_SIDE / w).max(1))
-                        } else {
-                            ((w * PROBE_SIDE / h).max(1), PROBE_SIDE)
-                        };
-                        image::imageops::thumbnail(&crop, tw, th)
+    /// The faces of a photo with a crop of each, from its decoded pixels (upright).
+    pub fn from_pixels(pixels: &image::RgbImage, faces: ImageFaces) -> Result<QueryPhoto> {
+        let crops = faces
+            .faces
+            .iter()
+            .map(|f| {
+                let crop = crate::search::face_crop(pixels, &f.bbox);
+                let (w, h) = (crop.width(), crop.height());
+                let crop = if w.max(h) > PROBE_SIDE {
+                    let (tw, th) = if w >= h {
+                        (PROBE_SIDE, (h * PROBE_SIDE / w).max(1))
                     } else {
-                        crop
+                        ((w * PROBE_SIDE / h).max(1), PROBE_SIDE)
                     };
-                    crate::search::jpeg(&crop)
-                })
-                .collect::<Result<_>>()?
-        };
+                    image::imageops::thumbnail(&crop, tw, th)
+                } else {
+                    crop
+                };
+                crate::search::jpeg(&crop)
+            })
+            .collect::<Result<_>>()?;
         Ok(QueryPhoto { faces, crops })
     }
 }

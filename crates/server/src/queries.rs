@@ -76,7 +76,7 @@ mod tests {
             faces: Vec::new(),
             times: Default::default(),
         };
-        QueryPhoto::new(std::path::Path::new("a.jpg"), faces, &Default::default()).unwrap()
+        QueryPhoto::from_pixels(&image::RgbImage::new(4, 3), faces).unwrap()
     }
 
     #[test]
