@@ -48,3 +48,130 @@ fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() 
         other => panic!("{other:?}"),
     }
 }
+
+/// The entries of `action` in the log, oldest first.
+fn entries_of(log: &[gabarit_governance::audit::Entry], action: &str) -> Vec<serde_json::Value> {
+    log.iter().filter(|e| e.action == action).map(|e| e.detail.clone()).collect()
+}
+
+#[test]
+fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
+    use gabarit_engine::{governed, review, rights};
+    let dir = tempfile::tempdir().unwrap();
+    let kek = gabarit_crypto::Kek::generate().unwrap();
+    let mut store = Store::create(&dir.path().join("data"), &kek).unwrap();
+    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
+    let admin = authenticate_key(&store, &admin_key).unwrap();
+    let as_user = |store: &mut Store, name: &str, roles: &[Role]| {
+        let key = accounts::add_user(store, &admin, name, roles).unwrap();
+        (authenticate_key(store, &key).unwrap(), key)
+    };
+    let (cur, _) = as_user(&mut store, "cur", &[Role::Curator]);
+    let (dpo, _) = as_user(&mut store, "dora", &[Role::Dpo]);
+    governed::create_collection(&mut store, &cur, "press", "", &crate::governance()).unwrap();
+    // A governance change: before and after.
+    let mut changed = crate::governance();
+    changed.purpose = Some("press archive and rights clearance".into());
+    governed::update_collection(&mut store, &cur, "press", &changed).unwrap();
+    // Accounts: grants, a role change, keys issued and revoked, a password, a rotation.
+    let (_, inv_key) = as_user(&mut store, "inv", &[Role::Investigator]);
+    let (_, rita_key) = as_user(&mut store, "rita", &[Role::Reviewer]);
+    let (_, raoul_key) = as_user(&mut store, "raoul", &[Role::Reviewer]);
+    for u in ["inv", "rita", "raoul"] {
+        accounts::grant(&mut store, &admin, u, "press").unwrap();
+    }
+    accounts::set_roles(&mut store, &admin, "raoul", &[Role::Reviewer, Role::Curator]).unwrap();
+    accounts::set_roles(&mut store, &admin, "raoul", &[Role::Reviewer]).unwrap();
+    let second = accounts::issue_key(&mut store, &admin, "inv").unwrap();
+    let second_prefix = second.split('_').nth(1).unwrap().to_string();
+    accounts::revoke_key(&mut store, &admin, "inv", &second_prefix).unwrap();
+    accounts::set_password(&mut store, &admin, "rita", "a long enough password").unwrap();
+    let new_kek = gabarit_crypto::Kek::generate().unwrap();
+    governed::rotate_keys(&mut store, &admin, &kek, &new_kek).unwrap();
+    // A search, and its review by two people.
+    let service = crate::service();
+    let inv = authenticate_key(&store, &inv_key).unwrap();
+    let opts = crate::ingest_options("press", vec![crate::sample("obama2.jpg")]);
+    governed::governed_ingest(&service, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    let photo = crate::sample("obama.jpg");
+    let search_opts = gabarit_engine::search::SearchOptions {
+        collections: vec!["press".into()],
+        top_k: 5,
+        threshold: None,
+        face: None,
+        target_fpir: 1e-3,
+        suppression_threshold: 0.36,
+        exact: false,
+        probe_days: 30,
+    };
+    let found =
+        governed::governed_search(&service, &mut store, &inv, "CASE-12", "identify", &photo, &search_opts, None, 0.3)
+            .unwrap();
+    assert_eq!(found.candidate_ids.len(), 1);
+    for key in [&rita_key, &raoul_key] {
+        let reviewer = authenticate_key(&store, key).unwrap();
+        review::review(&mut store, &reviewer, found.candidate_ids[0], true).unwrap();
+    }
+    let request = rights::open_request(&mut store, &dpo, "access", "R-1", "ID card", "2026-11-30").unwrap();
+
+    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    let one = |action: &str| {
+        let all = entries_of(&log, action);
+        assert!(!all.is_empty(), "no {action} entry");
+        all
+    };
+    // A governance change says what it was and what it became.
+    let update = &one("collection_update")[0];
+    assert_eq!(update["collection"], "press");
+    assert_eq!(update["before"]["purpose"], "press archive");
+    assert_eq!(update["after"]["purpose"], "press archive and rights clearance");
+    // Accounts: who, what, before and after; keys by prefix only.
+    let grants: Vec<String> = one("grant").iter().map(|g| format!("{}:{}", g["user"], g["collection"])).collect();
+    assert_eq!(grants, [r#""inv":"press""#, r#""rita":"press""#, r#""raoul":"press""#]);
+    let roles = one("role_change");
+    assert_eq!(
+        (roles[0]["user"].clone(), roles[0]["before"].clone()),
+        ("raoul".into(), serde_json::json!(["reviewer"]))
+    );
+    assert_eq!(roles[0]["after"], serde_json::json!(["reviewer", "curator"]));
+    assert_eq!(roles[1]["after"], serde_json::json!(["reviewer"]));
+    let issued = one("key_issue");
+    assert!(issued.iter().any(|k| k["user"] == "inv" && k["key"] == second_prefix.as_str()), "{issued:?}");
+    assert_eq!(one("key_revoke")[0], serde_json::json!({"user": "inv", "key": second_prefix}));
+    assert_eq!(one("user_password_set")[0]["user"], "rita");
+    let rotation = &one("keys_rotate")[0];
+    assert_eq!(
+        (rotation["old_kek_id"].as_str(), rotation["new_kek_id"].as_str()),
+        (Some(kek.id()), Some(new_kek.id()))
+    );
+    // A search (AI Act art. 12(3)): (a) its period of use, (b) the reference database searched,
+    // (c) the input (its content hash, never the image), the candidates returned, the case and
+    // purpose; (d) who verified the results: the reviewers' entries.
+    let search = &one("search")[0];
+    assert_eq!(search["search"], found.search_id);
+    assert_eq!((search["case"].as_str(), search["purpose"].as_str()), (Some("CASE-12"), Some("identify")));
+    let (from, to) = (search["period"]["from"].as_str().unwrap(), search["period"]["to"].as_str().unwrap());
+    assert!(from.parse::<jiff::Timestamp>().unwrap() <= to.parse::<jiff::Timestamp>().unwrap());
+    assert_eq!(search["collections"], serde_json::json!(["press"]));
+    assert_eq!(search["gallery_size"], found.result.gallery_size);
+    let sha = gabarit_media::sha256_hex(&fs_err::read(&photo).unwrap());
+    assert_eq!(search["input_sha256"], sha.as_str());
+    assert_eq!(search["candidates"][0]["candidate"], found.candidate_ids[0]);
+    assert_eq!(search["candidates"][0]["face"], found.result.candidates[0].face_id);
+    assert!(search["via"]["api_key"]["prefix"].is_string());
+    let verified: Vec<(String, bool)> = log
+        .iter()
+        .filter(|e| e.action == "candidate_confirm")
+        .map(|e| (e.actor.clone(), e.detail["confirmed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(verified, [("rita".to_string(), false), ("raoul".to_string(), true)]);
+    let opened = &one("rights_request_open")[0];
+    assert_eq!((opened["request"].as_u64(), opened["kind"].as_str()), (Some(request.id), Some("access")));
+    // No secret in the record: no API key, no password, no key-encryption key.
+    let text = serde_json::to_string(&log).unwrap();
+    for secret in [&admin_key, &inv_key, &rita_key, &raoul_key, &second] {
+        let secret_part = secret.rsplit('_').next().unwrap();
+        assert!(!text.contains(secret_part), "an API key's secret is in the audit record");
+    }
+    assert!(!text.contains("a long enough password"));
+}
