@@ -99,3 +99,9 @@ pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out
 }
+
+/// Yesterday's date (UTC), YYYY-MM-DD: a retention "until" it has ended whatever today is.
+pub fn yesterday() -> String {
+    let today = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now()).date();
+    today.checked_sub(jiff::Span::new().days(1)).expect("a date after year 1").to_string()
+}

@@ -886,13 +886,14 @@ fn the_server_applies_retention_by_itself_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     new_collection(&data, "press");
-    // A second collection whose retention ended on 2026-01-01 ("until" a past date).
+    // A second collection whose retention ended yesterday ("until" a past date, whatever the clock).
+    let until = crate::yesterday();
     let governance: Vec<&str> = crate::catalog::GOVERNANCE
         .chunks(2)
         .filter(|pair| pair[0] != "--retention-days")
         .flatten()
         .copied()
-        .chain(["--retention-until", "2026-01-01"])
+        .chain(["--retention-until", until.as_str()])
         .collect();
     let out = run(as_user(&data, "cur").args(["collection", "create", "expired"]).args(&governance));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

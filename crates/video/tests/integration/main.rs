@@ -182,15 +182,15 @@ fn a_decoder_that_sends_nothing_is_stopped() {
     let info = probe(&video, &VideoLimits::default()).unwrap();
     // An "ffmpeg" that hangs without a word, as a decoder stuck on a hostile file would.
     let fake = dir.path().join("ffmpeg");
-    fs_err::write(&fake, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    fs_err::write(&fake, "#!/bin/sh\nexec sleep 3600\n").unwrap();
     let mut perms = fs_err::metadata(&fake).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     fs_err::set_permissions(&fake, perms).unwrap();
-    let started = std::time::Instant::now();
+    // Only the watchdog ends this (the fake sleeps an hour; a test left hanging is ended by
+    // nextest's timeout, .config/nextest.toml): no timing is asserted.
     let sampling = Sampling { stall_timeout_s: 1.0, ..Sampling::default() };
     let first = frames_using(&fake, &video, &info, &sampling).unwrap().next().unwrap();
     let e = first.unwrap_err();
     assert_eq!(e.code(), "corrupt_video");
-    assert!(e.to_string().contains("sent nothing"), "{e}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped in {:?}", started.elapsed());
+    assert!(e.to_string().contains("FFmpeg sent nothing for 1 s and was stopped"), "{e}");
 }
