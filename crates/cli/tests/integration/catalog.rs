@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::{gabarit, kill_after, run, sample};
+use crate::{gabarit, kill_when, run, sample};
 
 fn data_cmd(data: &Path) -> std::process::Command {
     as_user(data, "cur")
@@ -187,11 +187,12 @@ fn killed_ingestion_resumes_to_the_same_catalog_as_an_uninterrupted_run() {
     ok(data_cmd(&reference).args(["ingest", "--quiet", "--batch", "4", "--collection", "c"]).arg(&gallery));
     let want = snapshot(&reference);
     assert_eq!(want.len(), 40);
-    // Interrupted: SIGKILL at different moments, then run to the end.
+    // Interrupted three times, each run killed (SIGKILL) as soon as it has stored more than
+    // the one before: every kill lands in the middle of real work, then a run to the end.
     let data = dir.path().join("killed");
     new_collection(&data, "c");
-    let mut kills = 0;
-    for delay_ms in [700u64, 1500, 2600] {
+    let mut stored = 0;
+    for run in 1..=3 {
         let mut child = data_cmd(&data)
             .args(["ingest", "--quiet", "--batch", "4", "--collection", "c"])
             .arg(&gallery)
@@ -199,13 +200,15 @@ fn killed_ingestion_resumes_to_the_same_catalog_as_an_uninterrupted_run() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        if kill_after(&mut child, Duration::from_millis(delay_ms)) {
-            kills += 1;
-        }
+        let before = stored;
+        let killed = kill_when(&mut child, || snapshot(&data).len() > before, Duration::from_secs(300));
+        stored = snapshot(&data).len();
+        assert!(killed, "run {run} ended before it could be interrupted ({stored} of 40 stored)");
+        assert!(
+            before < stored && stored < 40,
+            "run {run} was killed with part of the work stored: {before} → {stored} of 40"
+        );
     }
-    assert!(kills >= 1, "at least one run was killed mid-way");
-    let partial = snapshot(&data).len();
-    assert!(partial < 40 || kills < 3, "the kills interrupted real work ({partial} stored)");
     let out = ok(data_cmd(&data).args(["ingest", "--quiet", "--batch", "4", "--collection", "c"]).arg(&gallery));
     assert!(out.contains("0 failed"), "{out}");
     assert_eq!(snapshot(&data), want, "same images, same faces, no duplicates, nothing lost");

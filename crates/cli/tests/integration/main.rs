@@ -67,6 +67,21 @@ pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Kills `child` with SIGKILL as soon as `progressed()` holds (polled every 20 ms, for at most
+/// `wait`); returns whether it was killed while still running (it has exited either way).
+pub fn kill_when(child: &mut std::process::Child, progressed: impl Fn() -> bool, wait: std::time::Duration) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < wait && child.try_wait().unwrap().is_none() && !progressed() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    if running {
+        child.kill().unwrap(); // SIGKILL
+    }
+    child.wait().unwrap();
+    running
+}
+
 /// Lets `child` run for up to `wait`, then kills it with SIGKILL if it is still running;
 /// returns whether it was killed (it has exited either way).
 pub fn kill_after(child: &mut std::process::Child, wait: std::time::Duration) -> bool {
