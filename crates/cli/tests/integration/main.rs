@@ -85,16 +85,7 @@ pub fn kill_when(child: &mut std::process::Child, progressed: impl Fn() -> bool,
 /// Lets `child` run for up to `wait`, then kills it with SIGKILL if it is still running;
 /// returns whether it was killed (it has exited either way).
 pub fn kill_after(child: &mut std::process::Child, wait: std::time::Duration) -> bool {
-    let t = std::time::Instant::now();
-    while t.elapsed() < wait && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let running = child.try_wait().unwrap().is_none();
-    if running {
-        child.kill().unwrap(); // SIGKILL
-    }
-    child.wait().unwrap();
-    running
+    kill_when(child, || false, wait)
 }
 
 /// The contents of every file under `dir`, with their paths.

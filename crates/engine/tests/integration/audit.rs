@@ -94,16 +94,7 @@ fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
     let opts = crate::ingest_options("press", vec![crate::sample("obama2.jpg")]);
     governed::governed_ingest(&service, &mut store, &cur, &opts, &mut |_| {}).unwrap();
     let photo = crate::sample("obama.jpg");
-    let search_opts = gabarit_engine::search::SearchOptions {
-        collections: vec!["press".into()],
-        top_k: 5,
-        threshold: None,
-        face: None,
-        target_fpir: 1e-3,
-        suppression_threshold: 0.36,
-        exact: false,
-        probe_days: 30,
-    };
+    let search_opts = crate::search_options(None, 30);
     let found =
         governed::governed_search(&service, &mut store, &inv, "CASE-12", "identify", &photo, &search_opts, None, 0.3)
             .unwrap();

@@ -76,16 +76,7 @@ impl World {
     }
 
     fn search_options() -> SearchOptions {
-        SearchOptions {
-            collections: vec!["press".into()],
-            top_k: 5,
-            threshold: None,
-            face: None,
-            target_fpir: 1e-3,
-            suppression_threshold: 0.36,
-            exact: false,
-            probe_days: 30,
-        }
+        SearchOptions { exact: false, ..crate::search_options(None, 30) }
     }
 
     fn ingest_options(&self, inputs: Vec<PathBuf>) -> IngestOptions {

@@ -77,3 +77,18 @@ pub fn ingest_options(collection: &str, inputs: Vec<PathBuf>) -> gabarit_engine:
         budget: Default::default(),
     }
 }
+
+/// How the tests search `press`: top 5, exhaustively, at `threshold` (default: the pack's),
+/// keeping the query faces `probe_days` days.
+pub fn search_options(threshold: Option<f32>, probe_days: u32) -> gabarit_engine::search::SearchOptions {
+    gabarit_engine::search::SearchOptions {
+        collections: vec!["press".into()],
+        top_k: 5,
+        threshold,
+        face: None,
+        target_fpir: 1e-3,
+        suppression_threshold: 0.36,
+        exact: true,
+        probe_days,
+    }
+}

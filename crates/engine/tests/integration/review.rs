@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 
 use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
 use gabarit_engine::ingest::ERASED_ON_REQUEST;
-use gabarit_engine::search::SearchOptions;
 use gabarit_engine::store::Store;
 use gabarit_engine::{Caller, Error, FaceService, accounts, governed, review, rights};
 use gabarit_governance::Role;
 
-use crate::{governance, ingest_options, sample, service};
+use crate::{governance, ingest_options, sample, search_options, service};
 
 struct World {
     store: Store,
@@ -81,19 +80,6 @@ fn user(store: &mut Store, admin: &Caller, name: &str, role: Role, grants: &[&st
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn search_options(threshold: Option<f32>, probe_days: u32) -> SearchOptions {
-    SearchOptions {
-        collections: vec!["press".into()],
-        top_k: 5,
-        threshold,
-        face: None,
-        target_fpir: 1e-3,
-        suppression_threshold: 0.36,
-        exact: true,
-        probe_days,
-    }
 }
 
 fn not_found(r: gabarit_engine::Result<Vec<u8>>) -> bool {
