@@ -1,12 +1,7 @@
 // Numbers, dates and the plain-language meaning of a score, in the user's language.
 
 import { h } from './dom';
-import { dateTime, locale, m, num, plural } from './i18n';
-
-/** A count with an English noun (kept for the pages not yet translated). */
-export function count(n: number, one: string, many = `${one}s`): string {
-  return plural(n, one, many);
-}
+import { dateTime, locale, m, num } from './i18n';
 
 /** Two significant digits, plain notation ("0.00031", "1.2", "35", "14,000,000"). */
 export function sig(x: number): string {

@@ -309,11 +309,11 @@ impl Catalog {
             .map_err(self.err())
     }
 
-    /// The query faces kept for a search (their indexes).
-    pub fn probes_of(&self, search: u64) -> Result<Vec<usize>> {
+    /// The query faces of a search kept and not expired by `now` (their indexes).
+    pub fn probes_of(&self, search: u64, now: &str) -> Result<Vec<usize>> {
         self.rows_of_with(
-            "SELECT query_face FROM probes WHERE search_id = ?1 ORDER BY query_face",
-            [search as i64],
+            "SELECT query_face FROM probes WHERE search_id = ?1 AND expires_at > ?2 ORDER BY query_face",
+            params![search as i64, now],
             |r| Ok(r.get::<_, i64>(0)?.max(0) as usize),
         )
     }

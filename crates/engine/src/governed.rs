@@ -438,12 +438,7 @@ pub fn processing_record(store: &mut Store, who: &Caller) -> Result<ProcessingRe
             governance: store.catalog.governance(&name)?,
             collection: name,
             description: c.collection.description,
-            data_categories: vec![
-                "photographs of persons (image files, by reference)",
-                "biometric templates of faces (GDPR art. 9)",
-                "face positions and quality measures",
-                "EXIF capture time and camera",
-            ],
+            data_categories: crate::rights::DATA_CATEGORIES.iter().map(|c| c.description).collect(),
             counts: (c.images, c.faces, c.templates),
             recipients,
         });

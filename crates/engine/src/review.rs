@@ -223,13 +223,8 @@ pub fn my_cases(store: &Store, who: &Caller, limit: usize) -> Result<Vec<Case>> 
     let mut out = Vec::new();
     for search in store.catalog.searches_by(who.name(), limit.clamp(1, 500))? {
         let candidates = store.catalog.candidate_states(search.id)?;
-        let mut kept = Vec::new();
-        for f in store.catalog.probes_of(search.id)? {
-            if store.catalog.probe_kept(search.id, f, &now)? {
-                kept.push(f);
-            }
-        }
-        out.push(Case { search, candidates, query_faces_kept: kept });
+        let query_faces_kept = store.catalog.probes_of(search.id, &now)?;
+        out.push(Case { search, candidates, query_faces_kept });
     }
     Ok(out)
 }

@@ -68,168 +68,150 @@ export function adminPage(ctx: Ctx): HTMLElement {
     const headingId = uid('user');
     const said = status();
     const cardAlert = new Alert();
-    const done = (text: string): void => {
-      cardAlert.clear();
-      said.textContent = text;
-    };
+    const path = `/users/${encodeURIComponent(u.name)}`;
     const failed = (e: unknown): void => {
       said.textContent = '';
       cardAlert.show(errorText(e));
     };
-
-    // Roles.
-    const roles = roleChoice(t.roles, u.roles);
-    const saveRoles = h('button', { type: 'button', class: 'secondary' }, t.saveRoles);
-    saveRoles.addEventListener('click', async () => {
-      const chosen = roles.chosen();
-      if (!chosen.length) return failed(new ApiError(400, 'roles', t.noRole));
+    /** A click handler doing `work`: the card says what it did, or why it failed. */
+    const act = (work: () => Promise<string | void>) => async (): Promise<void> => {
       try {
-        await put(`/users/${encodeURIComponent(u.name)}/roles`, { roles: chosen });
-        done(t.rolesSaved);
+        const text = await work();
+        cardAlert.clear();
+        said.textContent = text ?? '';
       } catch (e) {
         failed(e);
       }
-    });
+    };
+    const button = (label: string, onclick: () => void, kind = 'secondary'): HTMLButtonElement =>
+      h('button', { type: 'button', class: kind, onclick }, label);
+
+    // Roles.
+    const roles = roleChoice(t.roles, u.roles);
+    const saveRoles = button(
+      t.saveRoles,
+      act(async () => {
+        const chosen = roles.chosen();
+        if (!chosen.length) throw new ApiError(400, 'roles', t.noRole);
+        await put(`${path}/roles`, { roles: chosen });
+        return t.rolesSaved;
+      }),
+    );
 
     // Grants.
     const grants = h('ul', { class: 'grants' });
-    const drawGrants = (granted: string[]): void => {
+    const drawGrants = (): void => {
       replace(
         grants,
-        granted.length
-          ? granted.map((c) =>
+        u.collections.length
+          ? u.collections.map((c) =>
               h(
                 'li',
                 null,
                 h('span', { class: 'grant-name' }, c),
                 ' ',
-                h(
-                  'button',
-                  {
-                    type: 'button',
-                    class: 'secondary small',
-                    onclick: async () => {
-                      try {
-                        await del(`/users/${encodeURIComponent(u.name)}/grants/${encodeURIComponent(c)}`);
-                        u.collections = u.collections.filter((x) => x !== c);
-                        drawGrants(u.collections);
-                        done(t.withdrawn(c));
-                      } catch (e) {
-                        failed(e);
-                      }
-                    },
-                  },
+                button(
                   t.withdraw(c),
+                  act(async () => {
+                    await del(`${path}/grants/${encodeURIComponent(c)}`);
+                    u.collections = u.collections.filter((x) => x !== c);
+                    drawGrants();
+                    return t.withdrawn(c);
+                  }),
+                  'secondary small',
                 ),
               ),
             )
           : h('li', { class: 'empty' }, t.noGrant),
       );
     };
-    drawGrants(u.collections);
+    drawGrants();
     const pick = h('select', { id: uid('grant') }, collections.map((c) => h('option', { value: c }, c)));
-    const grantButton = h('button', { type: 'button', class: 'secondary' }, t.grant);
-    grantButton.addEventListener('click', async () => {
-      const c = pick.value;
-      if (!c) return;
-      try {
-        await post(`/users/${encodeURIComponent(u.name)}/grants`, { collection: c });
+    const grantButton = button(
+      t.grant,
+      act(async () => {
+        const c = pick.value;
+        if (!c) return;
+        await post(`${path}/grants`, { collection: c });
         if (!u.collections.includes(c)) u.collections = [...u.collections, c].sort();
-        drawGrants(u.collections);
-        done(t.granted(c));
-      } catch (e) {
-        failed(e);
-      }
-    });
+        drawGrants();
+        return t.granted(c);
+      }),
+    );
 
     // Keys.
     const keys = h('ul', { class: 'keys' });
     const fresh = h('div');
     const loadKeys = async (): Promise<void> => {
-      try {
-        const { items } = await get<{ items: KeyRecord[] }>(`/users/${encodeURIComponent(u.name)}/keys`);
-        if (!ctx.live()) return;
-        replace(
-          keys,
-          items.length
-            ? items.map((k) =>
-                h(
-                  'li',
-                  { 'data-prefix': k.prefix, class: k.revoked_at ? 'revoked' : null },
-                  h('code', null, `gbk_${k.prefix}_…`),
-                  ` ${t.keyIssued(dateTime(k.created_at))}`,
-                  k.revoked_at ? `, ${t.keyRevoked(dateTime(k.revoked_at))}` : [
-                    ' ',
-                    h(
-                      'button',
-                      {
-                        type: 'button',
-                        class: 'secondary small',
-                        onclick: async () => {
-                          try {
-                            await del(`/users/${encodeURIComponent(u.name)}/keys/${encodeURIComponent(k.prefix)}`);
-                            done(t.revoked(k.prefix));
-                            await loadKeys();
-                          } catch (e) {
-                            failed(e);
-                          }
-                        },
-                      },
-                      t.revoke(k.prefix),
-                    ),
-                  ],
-                ),
-              )
-            : h('li', { class: 'empty' }, t.noKey),
-        );
-      } catch (e) {
-        failed(e);
-      }
+      const { items } = await get<{ items: KeyRecord[] }>(`${path}/keys`);
+      if (!ctx.live()) return;
+      replace(
+        keys,
+        items.length
+          ? items.map((k) =>
+              h(
+                'li',
+                { 'data-prefix': k.prefix, class: k.revoked_at ? 'revoked' : null },
+                h('code', null, `gbk_${k.prefix}_…`),
+                ` ${t.keyIssued(dateTime(k.created_at))}`,
+                k.revoked_at
+                  ? `, ${t.keyRevoked(dateTime(k.revoked_at))}`
+                  : [
+                      ' ',
+                      button(
+                        t.revoke(k.prefix),
+                        act(async () => {
+                          await del(`${path}/keys/${encodeURIComponent(k.prefix)}`);
+                          await loadKeys();
+                          return t.revoked(k.prefix);
+                        }),
+                        'secondary small',
+                      ),
+                    ],
+              ),
+            )
+          : h('li', { class: 'empty' }, t.noKey),
+      );
     };
-    void loadKeys();
-    const issue = h('button', { type: 'button', class: 'secondary' }, t.issue);
-    issue.addEventListener('click', async () => {
-      try {
-        const r = await post<{ key: string }>(`/users/${encodeURIComponent(u.name)}/keys`, {});
+    void loadKeys().catch(failed);
+    const issue = button(
+      t.issue,
+      act(async () => {
+        const r = await post<{ key: string }>(`${path}/keys`, {});
         replace(fresh, keyOnce(r.key));
-        cardAlert.clear();
-        said.textContent = '';
         await loadKeys();
-      } catch (e) {
-        failed(e);
-      }
-    });
+      }),
+    );
 
     // Web password.
     const password = h('input', { type: 'password', autocomplete: 'new-password', minlength: 12 });
-    const setPassword = h('button', { type: 'button', class: 'secondary' }, t.setPassword);
-    setPassword.addEventListener('click', async () => {
-      try {
-        await put(`/users/${encodeURIComponent(u.name)}/password`, { password: password.value });
+    const setPassword = button(
+      t.setPassword,
+      act(async () => {
+        await put(`${path}/password`, { password: password.value });
         password.value = '';
-        done(t.passwordSet);
-      } catch (e) {
-        failed(e);
-      }
-    });
+        return t.passwordSet;
+      }),
+    );
 
     // Disable (two steps).
     const disableArea = h('div', { class: 'actions' });
     const self = u.name === ctx.me.name;
     const askDisable = (): void => {
-      const confirm = h('button', { type: 'button', class: 'danger' }, t.disableConfirm(u.name));
-      confirm.addEventListener('click', async () => {
-        try {
-          await del(`/users/${encodeURIComponent(u.name)}`);
+      const confirm = button(
+        t.disableConfirm(u.name),
+        act(async () => {
+          await del(path);
           card.replaceWith(h('p', { class: 'status' }, t.disabled(u.name)));
-        } catch (e) {
-          failed(e);
-        }
-      });
+        }),
+        'danger',
+      );
       replace(disableArea, h('p', { class: 'hint' }, t.disableWarning(u.name)), confirm);
       confirm.focus();
     };
-    replace(disableArea, h('button', { type: 'button', class: 'secondary danger-outline', onclick: askDisable, disabled: self }, t.disable));
+    const disable = button(t.disable, askDisable, 'secondary danger-outline');
+    disable.disabled = self;
+    replace(disableArea, disable);
 
     const card = h(
       'section',
