@@ -10,6 +10,7 @@
 mod bad_input;
 mod catalog;
 mod encryption;
+mod erasure;
 mod findings;
 mod governance;
 mod install;

@@ -74,3 +74,49 @@ fn sealed_records_round_trip_and_reveal_nothing_without_the_key() {
     let idx = FlatIndex::open_with(&path, dim, Some(key())).unwrap();
     assert_eq!(idx.len(), 49);
 }
+
+/// The sealed part of each record in the data file of a sealed index of `dim`, by id.
+fn sealed_records(path: &std::path::Path, dim: usize) -> Vec<(u64, Vec<u8>)> {
+    let data = fs_err::read(path.join("vectors.dat")).unwrap();
+    let len = 12 + gabarit_crypto::sealed_len(4 + dim);
+    data[24..].chunks_exact(len).map(|r| (u64::from_le_bytes(r[..8].try_into().unwrap()), r[12..].to_vec())).collect()
+}
+
+#[test]
+fn a_sealed_index_keeps_no_sealed_record_of_a_removed_template_after_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let key: Arc<dyn RecordCipher> = Arc::new(Sealer(Keyring::create(dir.path().join("keyring.json"), &kek).unwrap()));
+    let path = dir.path().join("index");
+    let dim = 64;
+    let mut idx = FlatIndex::open_with(&path, dim, Some(key.clone())).unwrap();
+    for i in 0..40u32 {
+        idx.insert(u64::from(i), 1, &unit(i, dim)).unwrap();
+    }
+    idx.flush().unwrap();
+    let records = sealed_records(&path, dim);
+    assert_eq!(records.len(), 40);
+    let removed: Vec<u64> = (0..40).filter(|i| i % 5 == 2).collect();
+    for id in &removed {
+        assert!(idx.remove(*id).unwrap());
+    }
+    idx.flush().unwrap();
+    let data = || fs_err::read(path.join("vectors.dat")).unwrap();
+    let found = |sealed: &[u8]| data().windows(sealed.len()).any(|w| w == sealed);
+    // Before the compaction, the removed records' sealed bytes are still in the file (the
+    // check below can see them); after it, they are not (the live ones are sealed again).
+    assert!(records.iter().all(|(_, sealed)| found(sealed)));
+    idx.compact().unwrap();
+    for (id, sealed) in records.iter().filter(|(id, _)| removed.contains(id)) {
+        assert!(!found(sealed), "record {id} was removed");
+    }
+    let ids: Vec<u64> = sealed_records(&path, dim).into_iter().map(|(id, _)| id).collect();
+    assert!(ids.iter().all(|id| !removed.contains(id)) && ids.len() == 32, "{ids:?}");
+    drop(idx);
+    let idx = FlatIndex::open_with(&path, dim, Some(key)).unwrap();
+    assert_eq!((idx.len(), idx.stats().dead), (32, 0));
+    assert!(removed.iter().all(|id| !idx.contains(*id)));
+    let hits = idx.search(&unit(8, dim), 40, None).unwrap();
+    assert_eq!(hits.len(), 32, "every live record opens with the key");
+    assert!(hits.iter().any(|h| h.id == 8 && h.score > 0.99), "{hits:?}");
+}

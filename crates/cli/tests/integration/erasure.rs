@@ -1,0 +1,193 @@
+//! Erasure proven where it can fail: on a real, encrypted data directory served over HTTP,
+//! the erased faces' templates — in plain, as the catalog seals them and as the index seals
+//! them (its own copy, under another nonce) — are in no file afterwards, WAL and uploads
+//! included; no index file keeps a record of them; the uploaded photo is gone; everyone
+//! else is still there.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reqwest::blocking::{Client, multipart};
+use serde_json::Value;
+
+use crate::server::{gallery, photo_form, start, wait_for_job};
+use crate::{all_files, sample};
+
+/// Bytes of a run that counts as a copy (a template is 512 codes, a sealed one 544 bytes).
+const RUN: usize = 32;
+const DIM: usize = 512;
+/// Layout of the index's data file (see `gabarit_index::flat`): a 24-byte header, then
+/// `[id u64][collection u32][sealed scale and codes]` records.
+const HEADER: usize = 24;
+const PREFIX: usize = 12;
+const SEALED_FLAG: u32 = 1 << 31;
+
+/// A template as the data directory holds it, in each of its forms.
+struct Held {
+    face: u64,
+    plain: Vec<u8>,
+    catalog_sealed: Vec<u8>,
+    index_sealed: Vec<u8>,
+}
+
+fn data_key(data: &Path) -> Arc<gabarit_crypto::DataKey> {
+    let kek = gabarit_crypto::Kek::from_file(data.with_extension("kek")).unwrap();
+    Arc::new(gabarit_crypto::Keyring::open(data.join("keyring.json"), &kek).unwrap())
+}
+
+/// The records of the graph index's data file, raw: each id with its sealed part.
+fn index_records(data: &Path) -> Vec<(u64, Vec<u8>)> {
+    let bytes = fs_err::read(data.join("graph/vectors.dat")).unwrap();
+    let word = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
+    assert_eq!((word & SEALED_FLAG, (word & !SEALED_FLAG) as usize), (SEALED_FLAG, DIM), "sealed records of 512 codes");
+    let len = PREFIX + gabarit_crypto::sealed_len(4 + DIM);
+    assert_eq!((bytes.len() - HEADER) % len, 0, "whole records");
+    bytes[HEADER..]
+        .chunks_exact(len)
+        .map(|r| (u64::from_le_bytes(r[..8].try_into().unwrap()), r[PREFIX..].to_vec()))
+        .collect()
+}
+
+/// Every template of the store, in plain (opened with the key), sealed by the catalog and
+/// sealed by the index.
+fn held(data: &Path) -> Vec<Held> {
+    let catalog = gabarit_catalog::Catalog::open_keyed(&data.join("catalog.db"), data_key(data)).unwrap();
+    let mut plain = Vec::new();
+    catalog.templates(|t| plain.push((t.face_id, t.vector.iter().map(|c| *c as u8).collect::<Vec<u8>>()))).unwrap();
+    let raw = rusqlite::Connection::open(data.join("catalog.db")).unwrap();
+    let index = index_records(data);
+    plain
+        .into_iter()
+        .map(|(face, plain)| {
+            let catalog_sealed =
+                raw.query_row("SELECT vector FROM templates WHERE face_id = ?1", [face as i64], |r| r.get(0)).unwrap();
+            let index_sealed = index
+                .iter()
+                .find(|(id, _)| *id == face)
+                .unwrap_or_else(|| panic!("face {face} has no record in the index file"))
+                .1
+                .clone();
+            Held { face, plain, catalog_sealed, index_sealed }
+        })
+        .collect()
+}
+
+/// Files under `dir` holding a run of [`RUN`] bytes of any of `needles`.
+fn files_with_runs_of(dir: &Path, needles: &[&[u8]]) -> Vec<PathBuf> {
+    let runs: HashSet<&[u8]> = needles.iter().flat_map(|n| n.windows(RUN)).filter(|w| distinct(w) >= 8).collect();
+    all_files(dir)
+        .into_iter()
+        .filter(|(_, bytes)| bytes.windows(RUN).any(|w| runs.contains(w)))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// How many different byte values a run holds (a photo's runs of zeros or padding are
+/// everywhere: they prove nothing).
+fn distinct(run: &[u8]) -> usize {
+    run.iter().collect::<HashSet<_>>().len()
+}
+
+fn needles(t: &Held) -> Vec<Vec<u8>> {
+    let offset: Vec<u8> = t.plain.iter().map(|b| b.wrapping_add(128)).collect();
+    vec![t.plain.clone(), offset, t.catalog_sealed.clone(), t.index_sealed.clone()]
+}
+
+#[test]
+fn an_erasure_leaves_no_copy_of_the_templates_in_any_file_nor_a_record_in_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery(dir.path());
+    let server = start(&data, &[]);
+    let http = Client::new();
+    let url = |p: &str| format!("{}{p}", server.base);
+    // An uploaded photo of the same person, kept in the data directory's uploads.
+    let uploaded = fs_err::read(sample("obama3.jpg")).unwrap();
+    let form = multipart::Form::new().part("file", multipart::Part::bytes(uploaded.clone()).file_name("o3.jpg"));
+    let resp = http.post(url("/api/v1/collections/press/uploads")).header("X-Api-Key", &keys["cur"]).multipart(form);
+    let job: Value = resp.send().unwrap().json().unwrap();
+    let done = wait_for_job(&http, &server.base, &keys["cur"], job["id"].as_u64().unwrap(), secs(120));
+    assert_eq!(done["report"]["ingested"], 1, "{done}");
+    assert_eq!(
+        files_with_runs_of(&data.join("uploads"), &[&uploaded]).len(),
+        1,
+        "the upload is kept in the data directory"
+    );
+    let dpo = |req: reqwest::blocking::RequestBuilder| -> Value {
+        let resp = req.header("X-Api-Key", &keys["dora"]).send().unwrap();
+        let (status, body) = (resp.status(), resp.json::<Value>().unwrap());
+        assert!(status.is_success(), "{status}: {body}");
+        body
+    };
+    let open = |kind: &str| -> u64 {
+        let r = dpo(http.post(url("/api/v1/rights")).json(&serde_json::json!({
+            "kind": kind, "requester": "REQ-9", "verification": "ID card checked at the desk", "received_on": "2026-11-02"
+        })));
+        r["id"].as_u64().unwrap()
+    };
+    let query = fs_err::read(sample("obama.jpg")).unwrap();
+    let erasure = open("erasure");
+    let erase_url = url(&format!("/api/v1/rights/{erasure}/erase"));
+    let plan = dpo(http.post(&erase_url).multipart(photo_form(&query, "obama.jpg")));
+    let mut doomed: Vec<u64> =
+        plan["report"]["matches"].as_array().unwrap().iter().map(|m| m["face_id"].as_u64().unwrap()).collect();
+    doomed.sort_unstable();
+    assert_eq!(doomed.len(), 2, "obama2 from the folder, obama3 uploaded: {plan}");
+    // The templates as the store holds them, before: both sealed forms are found on disk (a
+    // positive control for the scan below); in plain, never.
+    let before = held(&data);
+    assert_eq!(before.len(), 31, "the gallery's 30 faces and the upload's one");
+    let (gone, kept): (Vec<&Held>, Vec<&Held>) = before.iter().partition(|t| doomed.contains(&t.face));
+    assert_eq!(gone.len(), 2);
+    for t in &gone {
+        for sealed in [&t.catalog_sealed, &t.index_sealed] {
+            assert!(!files_with_runs_of(&data, &[sealed]).is_empty(), "face {}: its sealed form is on disk", t.face);
+        }
+        assert_ne!(t.catalog_sealed, t.index_sealed, "the index seals its own copy");
+    }
+    // The confirmed erasure, as a job.
+    let resp = http
+        .post(&erase_url)
+        .header("X-Api-Key", &keys["dora"])
+        .multipart(photo_form(&query, "obama.jpg").text("confirm", "2"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let queued: Value = resp.json().unwrap();
+    let done = wait_for_job(&http, &server.base, &keys["dora"], queued["job"]["id"].as_u64().unwrap(), secs(60));
+    assert_eq!(
+        (done["state"].as_str(), done["report"]["deleted"]["faces"].as_u64()),
+        (Some("done"), Some(2)),
+        "{done}"
+    );
+    // While the server still runs (its catalog WAL open), then once it has stopped: no run of
+    // any form of the erased templates, nor of the uploaded photo, in any file.
+    let forms: Vec<Vec<u8>> = gone.iter().flat_map(|t| needles(t)).chain([uploaded.clone()]).collect();
+    let forms: Vec<&[u8]> = forms.iter().map(Vec::as_slice).collect();
+    let wal = data.join("catalog.db-wal");
+    assert!(wal.is_file(), "the server keeps its WAL");
+    let left = files_with_runs_of(&data, &forms);
+    assert!(left.is_empty(), "erased bytes left, server running: {left:?}");
+    drop(server);
+    let left = files_with_runs_of(&data, &forms);
+    assert!(left.is_empty(), "erased bytes left: {left:?}");
+    // Every index file, opened with the key: no record of the erased faces, every other one.
+    let raw: Vec<u64> = index_records(&data).into_iter().map(|(id, _)| id).collect();
+    assert!(!raw.iter().any(|id| doomed.contains(id)), "the data file keeps a record of an erased face: {raw:?}");
+    let sealer: Arc<dyn gabarit_index::RecordCipher> = Arc::new(gabarit_engine::store::Sealer(data_key(&data)));
+    let index =
+        gabarit_ann::AnnIndex::open_with(data.join("graph"), DIM, gabarit_ann::AnnOptions::default(), Some(sealer))
+            .unwrap();
+    assert!(doomed.iter().all(|id| !index.contains(*id)), "the index holds an erased face");
+    assert!(kept.iter().all(|t| index.contains(t.face)), "the index lost someone else");
+    assert_eq!(gabarit_index::VectorIndex::len(&index), kept.len());
+    let tombstones = fs_err::read(data.join("graph/tombstones.log")).unwrap();
+    assert_eq!(tombstones.len(), HEADER, "no tombstone left after the compaction");
+    let after = held(&data);
+    assert_eq!(after.iter().map(|t| t.face).collect::<Vec<_>>(), kept.iter().map(|t| t.face).collect::<Vec<_>>());
+    assert!(all_files(&data.join("uploads")).is_empty(), "the uploaded photo is gone");
+}
+
+fn secs(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s)
+}
