@@ -188,6 +188,74 @@ fn an_erasure_leaves_no_copy_of_the_templates_in_any_file_nor_a_record_in_the_in
     assert!(all_files(&data.join("uploads")).is_empty(), "the uploaded photo is gone");
 }
 
+/// An erasure job killed once its deletion is committed but before the index is compacted
+/// (a reader holding an older snapshot of the catalog keeps its WAL checkpoint waiting there):
+/// the partial state is checked, then the restarted server resumes the job to its end.
+#[test]
+fn an_erasure_job_killed_after_its_commit_is_finished_by_the_restarted_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery(dir.path());
+    let mut server = start(&data, &[]);
+    let http = Client::new();
+    let dpo = |base: &str, path: &str| http.post(format!("{base}{path}")).header("X-Api-Key", &keys["dora"]);
+    let opened: Value = dpo(&server.base, "/api/v1/rights")
+        .json(&serde_json::json!({"kind": "erasure", "requester": "REQ-10", "verification": "ID card checked",
+                                  "received_on": "2026-11-02"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let request = opened["id"].as_u64().unwrap();
+    let query = fs_err::read(sample("obama.jpg")).unwrap();
+    let erase = format!("/api/v1/rights/{request}/erase");
+    let plan: Value =
+        dpo(&server.base, &erase).multipart(photo_form(&query, "obama.jpg")).send().unwrap().json().unwrap();
+    let doomed: Vec<u64> =
+        plan["report"]["matches"].as_array().unwrap().iter().map(|m| m["face_id"].as_u64().unwrap()).collect();
+    assert_eq!(doomed.len(), 1, "{plan}");
+    let before = held(&data);
+    let gone = before.iter().find(|t| t.face == doomed[0]).unwrap();
+    let forms = needles(gone);
+    let forms: Vec<&[u8]> = forms.iter().map(Vec::as_slice).collect();
+    // The reader: a transaction on the catalog as it is before the erasure.
+    let reader = rusqlite::Connection::open(data.join("catalog.db")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let faces_before: i64 = reader.query_row("SELECT COUNT(*) FROM faces", [], |r| r.get(0)).unwrap();
+    let resp =
+        dpo(&server.base, &erase).multipart(photo_form(&query, "obama.jpg").text("confirm", "1")).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let job = resp.json::<Value>().unwrap()["job"]["id"].as_u64().unwrap();
+    let watcher = rusqlite::Connection::open(data.join("catalog.db")).unwrap();
+    let state = |sql: &str| -> String { watcher.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let request_status = format!("SELECT status FROM rights_requests WHERE id = {request}");
+    let job_state = format!("SELECT state FROM background_jobs WHERE id = {job}");
+    let killed = crate::kill_when(&mut server.child, || state(&request_status) == "done", secs(60));
+    assert!(killed, "the server was still running");
+    // Partial: the deletion is committed, the job still running, the index not compacted.
+    assert_eq!((state(&request_status), state(&job_state)), ("done".into(), "running".into()));
+    let faces_after: i64 = watcher.query_row("SELECT COUNT(*) FROM faces", [], |r| r.get(0)).unwrap();
+    assert_eq!(faces_after, faces_before - 1);
+    assert!(index_records(&data).iter().any(|(id, _)| *id == doomed[0]), "the index file still holds the record");
+    reader.execute_batch("COMMIT").unwrap();
+    drop((reader, watcher));
+    // Restarted: the job is resumed and ends; nothing of the template is left.
+    let server = start(&data, &[]);
+    let done = wait_for_job(&http, &server.base, &keys["dora"], job, secs(60));
+    assert_eq!((done["state"].as_str(), done["runs"].as_u64()), (Some("done"), Some(2)), "{done}");
+    drop(server);
+    let left = files_with_runs_of(&data, &forms);
+    assert!(left.is_empty(), "erased bytes left: {left:?}");
+    assert!(!index_records(&data).iter().any(|(id, _)| *id == doomed[0]));
+    assert_eq!(held(&data).len(), before.len() - 1, "one face erased, no other");
+    let runs: i64 = rusqlite::Connection::open(data.join("catalog.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM request_runs WHERE request_id = ?1", [request as i64], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 2, "both runs are on the request's record");
+    let verify = crate::run(crate::catalog::as_user(&data, "dora").args(["audit", "verify"]));
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
 fn secs(s: u64) -> std::time::Duration {
     std::time::Duration::from_secs(s)
 }

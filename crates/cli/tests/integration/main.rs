@@ -83,12 +83,6 @@ pub fn kill_when(child: &mut std::process::Child, progressed: impl Fn() -> bool,
     running
 }
 
-/// Lets `child` run for up to `wait`, then kills it with SIGKILL if it is still running;
-/// returns whether it was killed (it has exited either way).
-pub fn kill_after(child: &mut std::process::Child, wait: std::time::Duration) -> bool {
-    kill_when(child, || false, wait)
-}
-
 /// The contents of every file under `dir`, with their paths.
 pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use gabarit_video::testing::{Part, slideshow};
 
 use crate::catalog::{as_user, new_collection, search_json};
-use crate::{gabarit, json_lines, kill_after, run, sample};
+use crate::{gabarit, json_lines, kill_when, run, sample};
 
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
@@ -155,11 +155,13 @@ fn a_video_killed_half_way_is_redone_whole() {
     let gallery = dir.path().join("gallery");
     fs_err::create_dir_all(&gallery).unwrap();
     test_video(&gallery);
+    // A photo beside it: stored within a second, long before the video's 200 frames are.
+    fs_err::copy(sample("biden.jpg"), gallery.join("a-photo.jpg")).unwrap();
     let reference = dir.path().join("reference");
     new_collection(&reference, "c");
     ok(as_user(&reference, "cur").args(["ingest", "--quiet", "--collection", "c"]).arg(&gallery));
     let want = snapshot(&reference);
-    assert_eq!(want.len(), 1);
+    assert_eq!(want.len(), 2);
     let data = dir.path().join("killed");
     new_collection(&data, "c");
     let mut child = as_user(&data, "cur")
@@ -169,15 +171,17 @@ fn a_video_killed_half_way_is_redone_whole() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until FFmpeg is decoding for this run, then SIGKILL the ingestion.
-    let killed = kill_after(&mut child, Duration::from_millis(1200));
-    if killed {
-        assert!(snapshot(&data).is_empty(), "nothing of a half-processed video is stored");
-    }
+    // SIGKILL the ingestion once the photo is stored, while the video is being decoded: the
+    // catalog then holds the photo and nothing of the video.
+    let killed = kill_when(&mut child, || !snapshot(&data).is_empty(), Duration::from_secs(120));
+    let partial = snapshot(&data);
+    assert!(killed, "the ingestion ended before it could be interrupted: {partial:?}");
+    assert_eq!(partial.len(), 1, "{partial:?}");
+    assert!(partial[0].contains("a-photo.jpg"), "the photo, and nothing of the half-processed video: {partial:?}");
     ok(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "c"]).arg(&gallery));
     assert_eq!(snapshot(&data), want, "the same video, tracks and faces as an uninterrupted run");
     let again = ok(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "c"]).arg(&gallery));
-    assert!(again.contains("0 images ingested, 1 already present"), "{again}");
+    assert!(again.contains("0 images ingested, 2 already present"), "{again}");
 }
 
 #[test]
