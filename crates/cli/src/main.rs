@@ -511,10 +511,10 @@ struct ServeArgs {
     /// top-10 above the search threshold found in about 26 ms; 4096: 98.3% in about 15 ms).
     #[arg(long)]
     ef_search: Option<usize>,
-    /// Apply the collections' retention at start and then every this many hours (0: at start
-    /// only).
-    #[arg(long, default_value_t = 24)]
-    retention_hours: u64,
+    /// Apply the collections' retention at start and then at this interval ("24h", "30m",
+    /// "90s"; "0": at start only).
+    #[arg(long, default_value = "24h", value_parser = parse_interval)]
+    retention_every: std::time::Duration,
     /// Where to write a signed checkpoint of the audit chain at start and then daily (keep it
     /// off the data directory's disk); default: `<data>.anchors` beside the data directory.
     #[arg(long, value_name = "DIR")]
@@ -1413,8 +1413,7 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
         verification_threshold: pack.thresholds.verification,
         rights_threshold: pack.thresholds.rights,
         ingest_roots: args.ingest_root.clone(),
-        retention_every: (args.retention_hours > 0)
-            .then(|| std::time::Duration::from_secs(args.retention_hours * 3600)),
+        retention_every: (!args.retention_every.is_zero()).then_some(args.retention_every),
         anchor_dir: Some(anchor_dir),
         probe_days: args.probe_days,
         ingest: gabarit_engine::ingest::IngestOptions {
@@ -1797,4 +1796,21 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An interval of time as people write it ("24h", "1h 30m", "90s"; "0": none), whole
+/// seconds, at most 366 days.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let span: jiff::SignedDuration =
+        text.trim().parse().map_err(|e| format!("{text:?} is not an interval such as 24h, 30m or 90s ({e})"))?;
+    let year = jiff::SignedDuration::from_hours(366 * 24);
+    if span.is_negative() || span.is_zero() || span > year || span.subsec_nanos() != 0 {
+        return Err(format!(
+            "{text:?}: from 1s to 366 days in whole seconds, such as 24h, 30m or 90s (or 0: at start only)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(span.as_secs().unsigned_abs()))
 }

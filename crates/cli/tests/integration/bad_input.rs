@@ -69,4 +69,11 @@ fn bad_flags_are_refused() {
     let out = run(gabarit().args(["faces", "--det-size", "100"]).arg(sample("obama.jpg")));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("multiple of 32"));
+    // An interval names its unit and stays within a year; the error says what is expected.
+    for bad in ["5x", "-1h", "400d", "1.5s", "0s"] {
+        let out = run(gabarit().args(["serve", &format!("--retention-every={bad}")]));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {said}");
+        assert!(said.contains("--retention-every") && said.contains("24h"), "{bad}: {said}");
+    }
 }

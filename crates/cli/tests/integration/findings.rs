@@ -213,7 +213,7 @@ fn finding_05_retention_keeps_an_uploaded_photo_another_collection_still_uses() 
         .collect();
     ok(as_user(&data, "cur").args(["collection", "create", "expired"]).args(&expired));
     let keys: BTreeMap<&str, String> = ["cur", "inv", "dora"].into_iter().map(|u| (u, key(&data, u))).collect();
-    let server = start(&data, &["--retention-hours", "0"]);
+    let server = start(&data, &["--retention-every", "0"]);
     let http = Client::new();
     // A photo uploaded into the expired collection, then ingested by path into press.
     let form = multipart::Form::new()

@@ -15,6 +15,7 @@ mod findings;
 mod governance;
 mod install;
 mod parity;
+mod promises;
 mod rights;
 mod routes;
 mod server;
