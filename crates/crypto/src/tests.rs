@@ -378,3 +378,83 @@ fn derived_keys_differ_by_label_and_from_another_data_key() {
     assert!(!m.check(&[b"a", b"bc"], &tag), "parts are framed by their length");
     assert!(!b.mac_key("rows").check(&[b"ab", b"c"], &tag));
 }
+
+#[test]
+fn a_mac_tag_with_two_compensating_changes_is_refused() {
+    let m = DataKey::from_bytes(&[1u8; KEY_LEN]).mac_key("rows");
+    let tag = m.tag(&[b"row"]);
+    // The same bit flipped in two characters: differences that an XOR-accumulating
+    // comparison would cancel.
+    let mut forged = tag.clone().into_bytes();
+    forged[0] ^= 0x01;
+    forged[1] ^= 0x01;
+    let forged = String::from_utf8(forged).unwrap();
+    assert!(m.check(&[b"row"], &tag));
+    assert!(!m.check(&[b"row"], &forged), "{forged}");
+}
+
+#[test]
+fn a_mac_key_is_redacted_when_debugged() {
+    let m = DataKey::from_bytes(&[0xABu8; KEY_LEN]).mac_key("rows");
+    assert_eq!(format!("{m:?}"), "MacKey(<redacted>)");
+}
+
+#[test]
+fn a_missing_directory_is_an_io_error_not_an_existing_file() {
+    let dir = tmpdir();
+    let missing = dir.path().join("missing");
+    let err = Kek::generate_to_file(missing.join("kek.hex")).unwrap_err();
+    assert!(matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound), "{err:?}");
+    let err = Keyring::create(missing.join("keyring.json"), &Kek::generate().unwrap()).unwrap_err();
+    assert!(matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound), "{err:?}");
+}
+
+#[test]
+fn a_kek_file_of_up_to_256_bytes_is_read_whole_and_a_longer_one_refused() {
+    let dir = tmpdir();
+    let path = dir.path().join("kek.hex");
+    let hex_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let mut raw = [0u8; KEY_LEN];
+    hex::decode_to_slice(hex_key, &mut raw).unwrap();
+    // Leading whitespace: the key's last digit is the file's last byte.
+    let padded = |len: usize| format!("{}{hex_key}", " ".repeat(len - hex_key.len()));
+    fs_err::write(&path, padded(256)).unwrap();
+    #[cfg(unix)]
+    set_mode(&path, 0o600);
+    assert_eq!(Kek::from_file(&path).unwrap().id(), Kek::from_bytes(raw).id());
+    fs_err::write(&path, padded(257)).unwrap();
+    let err = Kek::from_file(&path).unwrap_err();
+    assert!(matches!(err, Error::KekInvalid { reason: "file too large to be a 32-byte key", .. }), "{err:?}");
+}
+
+/// Puts the working directory back when dropped, even if the test fails.
+struct RestoreWorkingDir(std::path::PathBuf);
+
+impl Drop for RestoreWorkingDir {
+    fn drop(&mut self) {
+        let _ = std::env::set_current_dir(&self.0);
+    }
+}
+
+#[test]
+fn key_files_go_where_their_path_says_whatever_the_working_directory() {
+    // The only test that changes the working directory (process-wide): every other test
+    // names its files by absolute paths.
+    let _restore = RestoreWorkingDir(std::env::current_dir().unwrap());
+    let here = tmpdir();
+    std::env::set_current_dir(here.path()).unwrap();
+    // A bare file name is a file of the working directory.
+    let kek = Kek::generate_to_file("kek.hex").unwrap();
+    Keyring::create("keyring.json", &kek).unwrap();
+    let new = Kek::generate().unwrap();
+    Keyring::rotate("keyring.json", &kek, &new).unwrap();
+    assert_eq!(Keyring::info(here.path().join("keyring.json")).unwrap().kek_id, new.id());
+    // Rotation writes its temporary file beside the keyring: it works even when the working
+    // directory, removed, can hold no file.
+    let elsewhere = tmpdir();
+    let (path, old, _) = new_keyring(elsewhere.path());
+    here.close().unwrap();
+    let new = Kek::generate().unwrap();
+    Keyring::rotate(&path, &old, &new).unwrap();
+    assert_eq!(Keyring::info(&path).unwrap().kek_id, new.id());
+}

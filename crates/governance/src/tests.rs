@@ -252,3 +252,195 @@ fn a_checkpoint_catches_truncation_and_rewriting_since_it_was_made() {
     edited.entries = 2;
     assert_eq!(audit::verify_since(&good, &k, &edited).unwrap().position, 0);
 }
+
+#[test]
+fn every_role_permits_exactly_its_actions() {
+    use Action as A;
+    let table = [
+        (Role::Admin, vec![A::ManageUsers, A::ListCollections]),
+        (Role::Curator, vec![A::ListCollections, A::ManageCollections, A::Ingest, A::ViewRecords]),
+        (Role::Investigator, vec![A::ListCollections, A::ViewRecords, A::Search]),
+        (Role::Reviewer, vec![A::ListCollections, A::ViewRecords, A::Review]),
+        (Role::Dpo, vec![A::ListCollections, A::ViewRecords, A::Rights, A::Audit, A::Retention, A::Reports]),
+    ];
+    for (role, allowed) in table {
+        for action in Action::ALL {
+            assert_eq!(permits(role, action), allowed.contains(&action), "{role:?} {action:?}");
+        }
+    }
+}
+
+#[test]
+fn roles_actions_and_purpose_categories_have_stable_names_that_parse_back() {
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+    assert_eq!(roles, ["admin", "curator", "investigator", "reviewer", "dpo"]);
+    for role in Role::ALL {
+        assert_eq!(Role::parse(role.name()).unwrap(), role);
+    }
+    assert_eq!(Role::parse(" DPO ").unwrap(), Role::Dpo);
+    assert!(Role::parse("root").is_err());
+    let actions: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+    assert_eq!(
+        actions,
+        [
+            "manage_users",
+            "list_collections",
+            "manage_collections",
+            "ingest",
+            "view_records",
+            "search",
+            "review",
+            "handle_rights_requests",
+            "audit",
+            "run_retention",
+            "reports",
+        ]
+    );
+    let categories: Vec<&str> = PurposeCategory::ALL.iter().map(|c| c.name()).collect();
+    assert_eq!(categories, ["archive", "investigation", "event_photos", "fraud_prevention", "research"]);
+    for category in PurposeCategory::ALL {
+        assert_eq!(PurposeCategory::parse(category.name()).unwrap(), category);
+    }
+    assert_eq!(PurposeCategory::parse("Event-Photos").unwrap(), PurposeCategory::EventPhotos);
+    assert!(PurposeCategory::parse("marketing").is_err());
+}
+
+#[test]
+fn conditions_and_retentions_read_as_a_person_reads_them() {
+    assert_eq!(Condition::LegalClaims.to_string(), "GDPR art. 9(2)(f) legal_claims");
+    assert_eq!(Condition::ExplicitConsent.to_string(), "GDPR art. 9(2)(a) explicit_consent");
+    assert_eq!(Retention::Days(1).to_string(), "1 day after ingestion");
+    assert_eq!(Retention::Days(365).to_string(), "365 days after ingestion");
+    assert_eq!(Retention::Until(jiff::civil::date(2030, 12, 31)).to_string(), "until 2030-12-31");
+}
+
+#[test]
+fn retention_accepts_one_day_to_a_hundred_years_or_a_date_from_2000_to_2200() {
+    let date = |y| Retention::Until(jiff::civil::date(y, 6, 1));
+    for ok in [Retention::Days(1), Retention::Days(36_500), date(2000), date(2200)] {
+        assert_eq!(ok.validate(), Ok(ok));
+    }
+    for bad in [Retention::Days(0), Retention::Days(36_501), date(1999), date(2201)] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_draft_holds_at_most_fifty_jurisdictions() {
+    let codes: Vec<String> =
+        (0u8..51).map(|i| format!("{}{}", char::from(b'A' + i / 26), char::from(b'A' + i % 26))).collect();
+    let fifty = GovernanceDraft { jurisdictions: codes[..50].to_vec(), ..Default::default() };
+    assert_eq!(fifty.validate().unwrap().jurisdictions, codes[..50]);
+    let fifty_one = GovernanceDraft { jurisdictions: codes, ..Default::default() };
+    assert_eq!(
+        fifty_one.validate(),
+        Err(Error::Bounds { field: "jurisdiction", problem: "51 given, at most 50".into() })
+    );
+}
+
+#[test]
+fn a_draft_with_every_option_set_but_a_blank_or_empty_field_is_incomplete() {
+    let full = GovernanceDraft {
+        controller: Some("AFP".into()),
+        controller_contact: Some("dpo@afp.example".into()),
+        purpose: Some("press archive".into()),
+        purpose_category: Some(PurposeCategory::Archive),
+        legal_basis: Some(LegalBasis::LegitimateInterests),
+        condition: Some(Condition::Archiving),
+        jurisdictions: vec!["FR".into()],
+        retention: Some(Retention::Days(3650)),
+        dpia: Some("DPIA-2026-01".into()),
+    };
+    assert!(full.complete("press").is_ok());
+    let no_jurisdiction = GovernanceDraft { jurisdictions: vec![], ..full.clone() };
+    assert_eq!(
+        no_jurisdiction.complete("press"),
+        Err(Error::Incomplete { collection: "press".into(), missing: vec!["jurisdiction"] })
+    );
+    let blank_dpia = GovernanceDraft { dpia: Some("  ".into()), ..full };
+    assert_eq!(
+        blank_dpia.complete("press"),
+        Err(Error::Incomplete { collection: "press".into(), missing: vec!["dpia"] })
+    );
+}
+
+#[test]
+fn free_text_of_exactly_the_limit_is_accepted() {
+    assert_eq!(limits::bounded("case", &"é".repeat(10), 10, false), Ok("é".repeat(10).as_str()));
+    assert_eq!(
+        limits::bounded("case", &"é".repeat(11), 10, false),
+        Err(Error::Bounds { field: "case", problem: "11 characters, more than the 10 allowed".into() })
+    );
+}
+
+#[test]
+fn a_quoted_value_is_elided_after_eighty_characters() {
+    assert_eq!(limits::shown(""), "");
+    assert_eq!(limits::shown(&"é".repeat(80)), "é".repeat(80));
+    assert_eq!(limits::shown(&"é".repeat(81)), format!("{}… (81 characters)", "é".repeat(80)));
+}
+
+#[test]
+fn a_refusal_names_the_user_and_all_their_roles() {
+    let ana = Principal { name: "ana".into(), roles: vec![Role::Investigator, Role::Reviewer], collections: vec![] };
+    assert_eq!(
+        authorize::<actions::Ingest>(&ana).unwrap_err().to_string(),
+        "ana (investigator, reviewer) may not ingest"
+    );
+}
+
+#[test]
+fn a_proof_names_the_user_it_was_made_for() {
+    let ana = Principal { name: "ana".into(), roles: vec![Role::Investigator], collections: vec![1] };
+    let proof = authorize::<actions::Search>(&ana).unwrap();
+    assert_eq!(proof.user(), "ana");
+    assert_eq!(proof.narrow(&[(1, "case-a")]).unwrap().user(), "ana");
+    assert_eq!(authorize_system::<actions::Retention>("gabarit").user(), "gabarit");
+}
+
+#[test]
+fn entry_codes_follow_the_documented_format() {
+    let detail = serde_json::json!({"case": 0});
+    let at = "2026-01-01T00:00:00Z";
+    // SHA-256 and HMAC-SHA256 (key: 32 bytes of 7) of the genesis, "\n" and
+    // {"action":"search","actor":"ana","at":"2026-01-01T00:00:00Z","detail":{"case":0},"seq":1},
+    // computed outside Rust.
+    assert_eq!(
+        audit::legacy_hash(audit::GENESIS, 1, at, "ana", "search", &detail),
+        "d5a5800e89eefa19d0ce68c4d672533ee7a42321df9f70ef7d70c91e1c02d3b2"
+    );
+    assert_eq!(chain(1)[0].hash, "3538f3f8ab87fdc9dce805d2d5d52c55537f200d740443ede0819118f04feb7c");
+}
+
+#[test]
+fn only_a_plain_sha256_entry_is_legacy() {
+    let keyed = chain(2);
+    let plain = rewritten_without_the_key(&keyed, 0);
+    assert!(audit::is_legacy(&plain[0]) && audit::is_legacy(&plain[1]));
+    assert!(!audit::is_legacy(&keyed[0]) && !audit::is_legacy(&keyed[1]));
+}
+
+#[test]
+fn an_empty_chain_verifies_and_satisfies_an_empty_checkpoint() {
+    let k = key(7);
+    assert_eq!(verify(&[], &k), None);
+    let empty = audit::Checkpoint::new(&k, &[], "2026-01-01T00:00:00Z");
+    assert_eq!(empty.head, audit::GENESIS);
+    assert_eq!(audit::verify_since(&[], &k, &empty), None);
+    assert_eq!(audit::verify_since(&chain(3), &k, &empty), None);
+}
+
+#[test]
+fn a_truncation_is_reported_just_after_the_last_entry_left() {
+    let k = key(7);
+    let good = chain(5);
+    let cp = audit::Checkpoint::new(&k, &good, "2026-01-02T00:00:00Z");
+    let b = audit::verify_since(&good[..3], &k, &cp).unwrap();
+    assert_eq!((b.position, b.seq), (4, 0));
+    assert_eq!(b.reason, "truncated: the checkpoint of 2026-01-02T00:00:00Z counted 5 entries, 3 remain");
+}
+
+#[test]
+fn an_audit_key_does_not_show_its_bytes_when_debugged() {
+    assert_eq!(format!("{:?}", key(7)), "AuditKey(..)");
+}
