@@ -28,21 +28,26 @@ eer = v.get("eer") or {}
 print(f"{report['photos']} photos, {report['identities']} people, FTA {report['fta']['value']:.4%}")
 print(f"EER {eer.get('eer', float('nan')):.4%}; FNMR@FMR=1e-3 {fnmr.get(0.001, {}).get('fnmr', {}).get('value', float('nan')):.4%}")
 if kind == "lfw":
+    # Bounds a few times the sampling error above what the default pack measures (2026-12:
+    # EER 0.122%, FNMR 0.122% at FMR 1e-3 (95% CI 0.097-0.153%) and 0.32% at 1e-4 (0.28-0.37%),
+    # FNIR 1.73% at FPIR 0.97% (3,287 mated searches: standard error 0.23%), rank-1 99.39%,
+    # pairs 99.63%): a real loss of accuracy fails, the same figures pass on every machine
+    # (the evaluation is deterministic).
     pairs = report["pairs"]["kfold"]
     need(report["fta"]["value"] == 0.0, "no failure to acquire on LFW dev (adaptive detector input)")
     need(pairs["mean"] >= 0.996, f"pairs accuracy {pairs['mean']:.4%} >= 99.6% ({report['pairs']['folds']}-fold)")
-    need(0.001 in fnmr and fnmr[0.001]["fnmr"]["value"] < 0.005, "FNMR@FMR=1e-3 below 0.5%")
-    need(eer.get("eer", 1.0) < 0.005, "EER below 0.5%")
+    need(0.001 in fnmr and fnmr[0.001]["fnmr"]["value"] < 0.0025, "FNMR@FMR=1e-3 below 0.25%")
+    need(0.0001 in fnmr and fnmr[0.0001]["fnmr"]["value"] < 0.005, "FNMR@FMR=1e-4 below 0.5%")
+    need(eer.get("eer", 1.0) < 0.0025, "EER below 0.25%")
     need(v["impostor_comparisons"] > 10_000_000, "all impostor pairs compared (millions)")
     need(ident["gallery_size"] == report["identities"], "every identity enrolled")
     need(ident["rank1"] >= 0.99, f"rank-1 {ident['rank1']:.4%} >= 99%")
-    fnir = {round(p["fpir"], 6): p for p in ident["fnir_at_fpir"]}
-    need(any(p["fpir"] <= 0.01 and p["fpir"] > 0.001 and p["fnir"] < 0.03 for p in ident["fnir_at_fpir"]),
-         "FNIR below 3% at FPIR 1e-2")
+    need(any(p["fpir"] <= 0.01 and p["fpir"] > 0.001 and p["fnir"] < 0.025 for p in ident["fnir_at_fpir"]),
+         "FNIR below 2.5% at FPIR 1e-2")
 elif kind == "fixtures":
     need(report["photos"] == 32 and report["fta"]["value"] == 0.0, "32 fixture portraits, all acquired")
     need(ident["rank1"] == 1.0, "every fixture probe finds its mate at rank 1")
-    need(v["fnmr_at_threshold"]["value"] <= 0.05, "FNMR at the pack threshold at most 5%")
+    need(v["fnmr_at_threshold"]["value"] <= 0.021, "FNMR at the pack threshold at most 1 in 48")
     # Serena and Venus Williams are sisters: a pair of them may pass the threshold.
     need(v["fmr_at_threshold"]["value"] <= 0.01, "FMR at the pack threshold at most 1% (sisters included)")
 else:

@@ -48,6 +48,9 @@ bash scripts/api-fuzz.sh
 step "fuzzing (cargo-fuzz, libFuzzer, no sanitizer on stable; ${FUZZ_SECONDS:-20} s per target)"
 bash scripts/fuzz.sh
 
+step "mutation testing of the lines changed since the last landed commit (cargo-mutants --in-diff; docs/mutants.md)"
+bash scripts/mutants-diff.sh
+
 step "accuracy on ../shared/eval and ../shared/fixtures (skipped cleanly when absent)"
 shared="${GABARIT_SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p test-artifacts
