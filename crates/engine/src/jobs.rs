@@ -321,3 +321,46 @@ pub(crate) fn remove_upload(file: &Path, uploads: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uploaded_name_keeps_only_its_last_part_in_safe_characters() {
+        for (given, kept) in [
+            ("../../evil name.jpg", "evil_name.jpg"),
+            ("C:\\Users\\ana\\photo 1.JPG", "photo_1.JPG"),
+            ("..hidden.png", "hidden.png"),
+            ("été-2024_v2.webp", "_t_-2024_v2.webp"),
+            ("", "upload"),
+            ("...", "upload"),
+            ("dir/", "upload"),
+        ] {
+            assert_eq!(safe_file_name(given), kept, "{given:?}");
+        }
+        // At most 100 characters, the end (with the extension) kept.
+        let long = format!("{}.jpg", "a".repeat(200));
+        let safe = safe_file_name(&long);
+        assert_eq!((safe.chars().count(), safe.ends_with("a.jpg")), (100, true));
+    }
+
+    #[test]
+    fn removing_an_upload_removes_its_emptied_folder_but_never_the_uploads_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let uploads = root.path().join("uploads");
+        let job = uploads.join("20261202T000000-aa");
+        fs_err::create_dir_all(&job).unwrap();
+        for f in ["0000-a.jpg", "0001-b.jpg"] {
+            fs_err::write(job.join(f), b"x").unwrap();
+        }
+        remove_upload(&job.join("0000-a.jpg"), &uploads).unwrap();
+        assert!(job.is_dir() && !job.join("0000-a.jpg").exists(), "the folder still holds b.jpg");
+        remove_upload(&job.join("0001-b.jpg"), &uploads).unwrap();
+        assert!(!job.exists() && uploads.is_dir(), "the emptied folder goes, the uploads folder stays");
+        // A file directly in the uploads folder: the uploads folder stays, even emptied.
+        fs_err::write(uploads.join("loose.jpg"), b"x").unwrap();
+        remove_upload(&uploads.join("loose.jpg"), &uploads).unwrap();
+        assert!(uploads.is_dir());
+    }
+}
