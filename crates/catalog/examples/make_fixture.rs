@@ -14,11 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let work = tempfile::tempdir()?;
     let expected = fixture::write(&work.path().join("catalog.db"), &work.path().join("keyring.json"))?;
-    std::fs::create_dir_all(&dir)?;
+    fs_err::create_dir_all(&dir)?;
     // The database file alone (checkpointed: no WAL beside it), the keyring, what it holds.
-    std::fs::copy(work.path().join("catalog.db"), dir.join("catalog.db"))?;
-    std::fs::copy(work.path().join("keyring.json"), dir.join("keyring.json"))?;
-    std::fs::write(dir.join("expected.json"), serde_json::to_string_pretty(&expected)? + "\n")?;
+    fs_err::copy(work.path().join("catalog.db"), dir.join("catalog.db"))?;
+    fs_err::copy(work.path().join("keyring.json"), dir.join("keyring.json"))?;
+    fs_err::write(dir.join("expected.json"), serde_json::to_string_pretty(&expected)? + "\n")?;
     println!("wrote {}", dir.display());
     Ok(())
 }

@@ -945,3 +945,7 @@ impl Tx<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_accounts;
+#[cfg(test)]
+mod tests_rights;

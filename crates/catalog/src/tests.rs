@@ -5,7 +5,7 @@ use gabarit_governance::{actions, authorize_system};
 use gabarit_types::{BBox, Landmarks, Quality};
 
 /// A catalog opened with a data key (kept in a keyring beside it).
-fn open_keyed(p: &Path) -> Catalog {
+pub(super) fn open_keyed(p: &Path) -> Catalog {
     let mut cat = Catalog::open(p).unwrap();
     let kek = gabarit_crypto::Kek::from_bytes([7u8; 32]);
     let keyring = p.with_extension("keyring.json");
@@ -19,21 +19,21 @@ fn open_keyed(p: &Path) -> Catalog {
 }
 
 /// The scope of every collection.
-fn all() -> Scope {
+pub(super) fn all() -> Scope {
     authorize_system::<actions::ViewRecords>("test").scope().clone()
 }
 
-fn create(cat: &mut Catalog, name: &str) -> Collection {
+pub(super) fn create(cat: &mut Catalog, name: &str) -> Collection {
     cat.audited("t", "collection_create", |tx| Ok((tx.create_collection(name, "")?, serde_json::json!({})))).unwrap().0
 }
 
-fn store(cat: &mut Catalog, job: u64, collection: u32, items: &[BatchItem]) -> Vec<StoreOutcome> {
+pub(super) fn store(cat: &mut Catalog, job: u64, collection: u32, items: &[BatchItem]) -> Vec<StoreOutcome> {
     cat.audited("t", "ingest_batch", |tx| Ok((tx.store_batch(job, collection, items)?, serde_json::json!({}))))
         .unwrap()
         .0
 }
 
-fn face(x: f32, template: bool) -> NewFace {
+pub(super) fn face(x: f32, template: bool) -> NewFace {
     NewFace {
         bbox: BBox { x1: x, y1: 1.0, x2: x + 10.0, y2: 11.0 },
         landmarks: Landmarks([[x, 2.0]; 5]),
@@ -52,7 +52,7 @@ fn face(x: f32, template: bool) -> NewFace {
     }
 }
 
-fn image(sha: &str, faces: Vec<NewFace>) -> BatchItem {
+pub(super) fn image(sha: &str, faces: Vec<NewFace>) -> BatchItem {
     BatchItem::Image(NewImage {
         sha256: sha.into(),
         uri: format!("/photos/{sha}.jpg"),
@@ -393,6 +393,16 @@ fn an_older_catalog_is_upgraded_with_the_key_in_one_transaction_and_not_without(
     let raw = rusqlite::Connection::open(&p).unwrap();
     raw.execute_batch("DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'x' WHERE seq = 1;").unwrap();
     assert!(cat.verify_audit(None).unwrap().1.is_some());
+}
+
+/// Runs `f` as one audited change and returns its value.
+pub(super) fn change<T>(cat: &mut Catalog, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> T {
+    try_change(cat, f).unwrap()
+}
+
+/// Runs `f` as one audited change (rolled back if it fails).
+pub(super) fn try_change<T>(cat: &mut Catalog, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+    cat.audited("t", "test", |tx| Ok((f(tx)?, serde_json::json!({})))).map(|(v, _)| v)
 }
 
 fn open_keyed_upgrade(p: &Path) -> Catalog {

@@ -3,6 +3,9 @@
 //! with its templates, accounts, grants, requests, searches, reviews and audit chain intact,
 //! and writable afterwards.
 
+// Helpers outside #[test] functions may unwrap too: a failure is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod fixture;
 
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use gabarit_governance::{Role, actions, authorize_system};
 
 fn fixtures() -> Vec<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut all: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut all: Vec<_> = fs_err::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     all.sort();
     all
 }
@@ -22,10 +25,10 @@ fn every_fixture_catalog_opens_migrated_with_everything_it_held() {
     let all = fixtures();
     for dir in &all {
         let expected: fixture::Expected =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+            serde_json::from_str(&fs_err::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
         let work = tempfile::tempdir().unwrap();
         for f in ["catalog.db", "keyring.json"] {
-            std::fs::copy(dir.join(f), work.path().join(f)).unwrap();
+            fs_err::copy(dir.join(f), work.path().join(f)).unwrap();
         }
         let kek = gabarit_crypto::Kek::from_bytes(fixture::FIXTURE_KEK);
         let key = Arc::new(gabarit_crypto::Keyring::open(work.path().join("keyring.json"), &kek).unwrap());
@@ -87,7 +90,7 @@ fn the_generator_still_writes_what_the_current_fixture_holds() {
     let fresh = fixture::write(&work.path().join("catalog.db"), &work.path().join("keyring.json")).unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/schema-{SCHEMA_VERSION}"));
     let committed: fixture::Expected =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     assert_eq!(
         (fresh.schema, &fresh.templates, &fresh.snapshot, fresh.audit_entries),
         (committed.schema, &committed.templates, &committed.snapshot, committed.audit_entries)

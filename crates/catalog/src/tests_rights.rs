@@ -1,0 +1,344 @@
+//! Rights requests, the erased-content register, suppression templates and physical erasure.
+
+use std::path::Path;
+
+use super::tests::{all, change, create, face, image, open_keyed, store, try_change};
+use super::*;
+
+fn open_request(cat: &mut Catalog, kind: &str, requester: &str) -> RightsRequest {
+    change(cat, |tx| tx.open_request(kind, requester, "ID card", "2026-01-05", "2026-02-05", "dpo"))
+}
+
+/// Whether `file` holds `marker` anywhere (a missing file holds nothing).
+fn holds(file: &Path, marker: &[u8]) -> bool {
+    fs_err::read(file).map(|b| b.windows(marker.len()).any(|w| w == marker)).unwrap_or(false)
+}
+
+/// An image whose content hash is `sha` and whose path does not repeat it (the ingestion job's
+/// record of the file, which keeps its path, is not what an erasure deletes).
+fn hashed_image(sha: &str, uri: &str, faces: Vec<NewFace>) -> BatchItem {
+    let BatchItem::Image(mut img) = image(sha, faces) else { unreachable!() };
+    img.uri = uri.into();
+    BatchItem::Image(img)
+}
+
+fn file_len(file: &Path) -> u64 {
+    fs_err::metadata(file).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+fn requests_are_recorded_listed_newest_first_and_counted_by_kind_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    let a = open_request(&mut cat, "erasure", "Ann");
+    assert_eq!(
+        a,
+        RightsRequest {
+            id: 1,
+            kind: "erasure".into(),
+            requester: "Ann".into(),
+            verification: "ID card".into(),
+            received_on: "2026-01-05".into(),
+            deadline: "2026-02-05".into(),
+            created_by: "dpo".into(),
+            status: "open".into(),
+            photo_sha256: None,
+            outcome: None,
+            runs: vec![],
+        }
+    );
+    let b = open_request(&mut cat, "access", "Bob");
+    let c = open_request(&mut cat, "erasure", "Cy");
+    let o = open_request(&mut cat, "objection", "Di");
+    let refused =
+        try_change(&mut cat, |tx| tx.open_request("deletion", "Ed", "ID card", "2026-01-05", "2026-02-05", "dpo"));
+    assert!(matches!(refused, Err(Error::Invalid(_))), "{refused:?}");
+    let blank = try_change(&mut cat, |tx| tx.open_request("access", " ", "ID card", "2026-01-05", "2026-02-05", "dpo"));
+    assert!(matches!(blank, Err(Error::Policy(_))), "{blank:?}");
+    change(&mut cat, |tx| tx.close_request(c.id, "c0ffee", "1 face erased"));
+
+    let other = Catalog::open(&p).unwrap();
+    let listed = other.requests().unwrap();
+    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [o.id, c.id, b.id, a.id]);
+    assert_eq!(listed[1].status, "done");
+    assert_eq!(listed[1].runs.len(), 1, "a listed request carries its runs");
+    assert!(listed[2].runs.is_empty());
+    assert_eq!(listed[3], a);
+    let count = |k: &str, s: &str, n: u64| (k.to_string(), s.to_string(), n);
+    assert_eq!(
+        other.request_counts().unwrap(),
+        [
+            count("access", "open", 1),
+            count("erasure", "done", 1),
+            count("erasure", "open", 1),
+            count("objection", "open", 1)
+        ]
+    );
+    assert!(matches!(other.request(99), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn the_first_run_closes_a_request_and_later_runs_are_recorded_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    let r = open_request(&mut cat, "erasure", "Ann");
+    let untouched = open_request(&mut cat, "erasure", "Bob");
+    change(&mut cat, |tx| tx.close_request(r.id, "aaaa", "2 faces erased"));
+    change(&mut cat, |tx| tx.close_request(r.id, "bbbb", "nothing left"));
+
+    let other = Catalog::open(&p).unwrap();
+    let got = other.request(r.id).unwrap();
+    assert_eq!(got.status, "done");
+    assert_eq!(got.photo_sha256.as_deref(), Some("aaaa"), "the first run's photo stays");
+    assert_eq!(got.outcome.as_deref(), Some("2 faces erased"), "the first run's outcome stays");
+    let runs: Vec<_> = got.runs.iter().map(|run| (run.photo_sha256.as_str(), run.outcome.as_str())).collect();
+    assert_eq!(runs, [("aaaa", "2 faces erased"), ("bbbb", "nothing left")]);
+    assert!(got.runs.iter().all(|run| run.at.parse::<jiff::Timestamp>().is_ok()), "{:?}", got.runs);
+    assert_eq!(other.request(untouched.id).unwrap(), untouched, "another request is left as it was");
+    assert_eq!(other.requests().unwrap()[1].runs, got.runs);
+}
+
+#[test]
+fn the_erased_content_register_knows_each_photo_by_its_first_request_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    let (r1, r2) = (open_request(&mut cat, "erasure", "Ann"), open_request(&mut cat, "erasure", "Bob"));
+    let empty = cat.erased_content().unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(empty.len(), 0);
+    assert_eq!(empty.request_of("aa"), None);
+
+    let shas = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(change(&mut cat, |tx| tx.remember_erased(r2.id, &shas(&["aa", "BB"]))), 2);
+    assert_eq!(change(&mut cat, |tx| tx.remember_erased(r1.id, &shas(&["AA", "cc", "dd"]))), 2, "aa was known");
+    assert_eq!(change(&mut cat, |tx| tx.remember_erased(r1.id, &[])), 0);
+
+    let other = open_keyed(&p);
+    let reg = other.erased_content().unwrap();
+    assert_eq!(reg.len(), 4);
+    assert!(!reg.is_empty());
+    assert_eq!(reg.request_of("aa"), Some(r2.id), "a photo keeps its first request");
+    assert_eq!(reg.request_of("bb"), Some(r2.id), "hashes compare case-insensitively");
+    assert_eq!(reg.request_of("CC"), Some(r1.id));
+    assert_eq!(reg.request_of("dd"), Some(r1.id));
+    assert_eq!(reg.request_of("ee"), None);
+    assert_eq!(reg.request_of(""), None);
+    // Only keyed tags are stored, never the hashes; without the key there is no register.
+    let raw = rusqlite::Connection::open(&p).unwrap();
+    let tags: Vec<String> = raw
+        .prepare("SELECT tag FROM erased_content")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(tags.len(), 4);
+    assert!(tags.iter().all(|t| t.len() > 2 && !["aa", "bb", "cc", "dd"].contains(&t.to_lowercase().as_str())));
+    assert!(matches!(Catalog::open(&p).unwrap().erased_content(), Err(Error::Locked { .. })));
+}
+
+#[test]
+fn suppression_templates_are_sealed_counted_and_read_back_as_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
+    assert_eq!(cat.suppression_count().unwrap(), 0);
+    assert!(cat.suppressions().unwrap().is_empty());
+    let first = change(&mut cat, |tx| tx.add_suppression(r1.id, &[1, -2, 3], 0.5));
+    let second = change(&mut cat, |tx| tx.add_suppression(r2.id, &[-4, 5], 0.25));
+    let raw = rusqlite::Connection::open(&p).unwrap();
+    let rows: Vec<(u64, u64, f64, Vec<u8>)> = raw
+        .prepare("SELECT id, request_id, scale, vector FROM suppressions ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(), [(first, r1.id), (second, r2.id)]);
+    for (_, _, scale, blob) in &rows {
+        assert_eq!(*scale, 0.0, "the scale is sealed with the vector");
+        assert!(blob.len() > 4 + 3, "sealed, not the plain codes: {blob:?}");
+    }
+
+    let other = open_keyed(&p);
+    assert_eq!(other.suppression_count().unwrap(), 2);
+    assert_eq!(other.suppressions().unwrap(), [(vec![1, -2, 3], 0.5), (vec![-4, 5], 0.25)]);
+}
+
+#[test]
+fn a_suppression_template_sealed_for_one_request_does_not_open_for_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
+    change(&mut cat, |tx| tx.add_suppression(r1.id, &[1, 2], 0.5));
+    change(&mut cat, |tx| tx.add_suppression(r2.id, &[3, 4], 0.5));
+    assert_eq!(cat.suppressions().unwrap().len(), 2);
+    // Each row moved to the other request by hand.
+    let raw = rusqlite::Connection::open(&p).unwrap();
+    raw.execute(
+        "UPDATE suppressions SET request_id = CASE request_id WHEN ?1 THEN ?2 ELSE ?1 END",
+        [r1.id as i64, r2.id as i64],
+    )
+    .unwrap();
+    let moved = cat.suppressions();
+    assert!(matches!(moved, Err(Error::Crypto { .. })), "{moved:?}");
+    // Put back, they open again.
+    raw.execute(
+        "UPDATE suppressions SET request_id = CASE request_id WHEN ?1 THEN ?2 ELSE ?1 END",
+        [r1.id as i64, r2.id as i64],
+    )
+    .unwrap();
+    assert_eq!(cat.suppressions().unwrap(), [(vec![1, 2], 0.5), (vec![3, 4], 0.5)]);
+}
+
+#[test]
+fn images_ingested_before_a_time_are_listed_with_their_faces_in_their_collection_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    let (a, b) = (create(&mut cat, "a"), create(&mut cat, "b"));
+    let job = cat.begin_job(a.id, &[]).unwrap();
+    store(&mut cat, job, b.id, &[image("z", vec![face(1.0, true)])]);
+    store(&mut cat, job, a.id, &[image("x", vec![face(1.0, true), face(30.0, false)]), image("y", vec![])]);
+    let id_of = |cat: &Catalog, sha: &str| cat.images_by_sha256(&all(), sha).unwrap()[0].id;
+    let (x, y) = (id_of(&cat, "x"), id_of(&cat, "y"));
+    let x_faces: Vec<u64> = cat.faces_of_image(&all(), x).unwrap().iter().map(|f| f.face_id).collect();
+    assert_eq!(x_faces.len(), 2);
+    assert_eq!(cat.images_ingested_before(a.id, "9999-01-01T00:00:00Z").unwrap(), [(x, x_faces), (y, vec![])]);
+    assert!(cat.images_ingested_before(a.id, "2000-01-01T00:00:00Z").unwrap().is_empty());
+    let ingested = cat.image(&all(), x).unwrap().ingested_at;
+    assert!(cat.images_ingested_before(a.id, &ingested).unwrap().iter().all(|(id, _)| *id != x), "strictly before");
+}
+
+/// Three images in one collection: x with two embedded faces, y with one embedded face and
+/// one not, z with one embedded face. Returns their ids and their faces' ids.
+fn three_images(cat: &mut Catalog) -> [(u64, Vec<u64>); 3] {
+    let c = create(cat, "press");
+    let job = cat.begin_job(c.id, &[]).unwrap();
+    store(
+        cat,
+        job,
+        c.id,
+        &[
+            image("x", vec![face(1.0, true), face(30.0, true)]),
+            image("y", vec![face(1.0, true), face(30.0, false)]),
+            image("z", vec![face(1.0, true)]),
+        ],
+    );
+    ["x", "y", "z"].map(|sha| {
+        let id = cat.images_by_sha256(&all(), sha).unwrap()[0].id;
+        (id, cat.faces_of_image(&all(), id).unwrap().iter().map(|f| f.face_id).collect())
+    })
+}
+
+fn template_faces(cat: &Catalog) -> Vec<u64> {
+    let mut faces = Vec::new();
+    cat.templates(|t| faces.push(t.face_id)).unwrap();
+    faces.sort_unstable();
+    faces
+}
+
+#[test]
+fn erasing_faces_deletes_their_templates_and_only_their_images_left_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    let [(x, xf), (y, yf), (z, zf)] = three_images(&mut cat);
+    assert_eq!(template_faces(&cat).len(), 4);
+    let d = change(&mut cat, |tx| tx.delete_faces(&[xf[0], xf[1], yf[0], 9_999]));
+    assert_eq!(d, Deleted { templates: 3, faces: 3, images: 1 });
+
+    let other = open_keyed(&p);
+    assert!(!other.image_exists(x).unwrap(), "x had no face left");
+    assert!(other.image_exists(y).unwrap(), "y keeps its other face");
+    assert!(other.image_exists(z).unwrap());
+    let faces_of = |id| other.faces_of_image(&all(), id).unwrap().iter().map(|f| f.face_id).collect::<Vec<_>>();
+    assert_eq!(faces_of(y), [yf[1]]);
+    assert_eq!(faces_of(z), zf);
+    assert_eq!(template_faces(&other), zf, "only z's template is left");
+    let summary = &other.collections(&all()).unwrap()[0];
+    assert_eq!((summary.images, summary.faces, summary.templates), (2, 2, 1));
+    // Once gone, nothing is deleted twice.
+    assert_eq!(change(&mut cat, |tx| tx.delete_faces(&[xf[0], yf[0]])), Deleted::default());
+    // The last face of y takes y with it, though it had no template.
+    assert_eq!(change(&mut cat, |tx| tx.delete_faces(&[yf[1]])), Deleted { templates: 0, faces: 1, images: 1 });
+}
+
+#[test]
+fn erasing_images_deletes_their_faces_and_templates_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let mut cat = open_keyed(&p);
+    let [(x, _), (y, _), (z, zf)] = three_images(&mut cat);
+    let d = change(&mut cat, |tx| tx.delete_images(&[x, y, 9_999]));
+    assert_eq!(d, Deleted { templates: 3, faces: 4, images: 2 });
+
+    let other = open_keyed(&p);
+    assert!(!other.image_exists(x).unwrap());
+    assert!(!other.image_exists(y).unwrap());
+    assert!(other.image_exists(z).unwrap());
+    assert_eq!(other.faces_of_image(&all(), z).unwrap().iter().map(|f| f.face_id).collect::<Vec<_>>(), zf);
+    assert_eq!(template_faces(&other), zf);
+    let summary = &other.collections(&all()).unwrap()[0];
+    assert_eq!((summary.images, summary.faces, summary.templates), (1, 1, 1));
+    assert_eq!(change(&mut cat, |tx| tx.delete_images(&[x, y])), Deleted::default());
+}
+
+#[test]
+fn a_checkpoint_after_an_erasure_empties_the_wal_and_leaves_the_erased_bytes_in_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let wal = dir.path().join("c.db-wal");
+    let mut cat = open_keyed(&p);
+    let c = create(&mut cat, "press");
+    let job = cat.begin_job(c.id, &[]).unwrap();
+    let marker = "marker-5f3a9c71e2";
+    store(&mut cat, job, c.id, &[hashed_image(marker, "/photos/1.jpg", vec![face(1.0, true)]), image("kept", vec![])]);
+    let id = cat.images_by_sha256(&all(), marker).unwrap()[0].id;
+    change(&mut cat, |tx| tx.delete_images(&[id]));
+    assert!(file_len(&wal) > 0);
+    assert!(holds(&wal, marker.as_bytes()) || holds(&p, marker.as_bytes()), "still in a file before the checkpoint");
+    cat.checkpoint().unwrap();
+    assert_eq!(file_len(&wal), 0, "the WAL is truncated");
+    assert!(!holds(&p, marker.as_bytes()) && !holds(&wal, marker.as_bytes()), "the erased image is in no file");
+    assert_eq!(cat.images_by_sha256(&all(), "kept").unwrap().len(), 1);
+}
+
+#[test]
+fn purging_after_an_erasure_shrinks_the_file_and_leaves_the_erased_bytes_in_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let wal = dir.path().join("c.db-wal");
+    let mut cat = open_keyed(&p);
+    let c = create(&mut cat, "press");
+    let job = cat.begin_job(c.id, &[]).unwrap();
+    let marker = "marker-9d04be13a6";
+    let items: Vec<BatchItem> = (0..300)
+        .map(|i| {
+            hashed_image(
+                &format!("{marker}-{i:03}"),
+                &format!("/photos/{i}.jpg"),
+                vec![face(1.0, true), face(30.0, true)],
+            )
+        })
+        .collect();
+    store(&mut cat, job, c.id, &items);
+    store(&mut cat, job, c.id, &[image("kept", vec![face(1.0, true)])]);
+    let ids: Vec<u64> =
+        (0..300).map(|i| cat.images_by_sha256(&all(), &format!("{marker}-{i:03}")).unwrap()[0].id).collect();
+    change(&mut cat, |tx| tx.delete_images(&ids));
+    cat.checkpoint().unwrap();
+    let before = file_len(&p);
+    create(&mut cat, "other");
+    assert!(file_len(&wal) > 0);
+    cat.purge_free_pages().unwrap();
+    assert_eq!(file_len(&wal), 0, "the WAL is truncated");
+    assert!(file_len(&p) < before, "VACUUM rewrote the file smaller: {} -> {}", before, file_len(&p));
+    assert!(!holds(&p, marker.as_bytes()) && !holds(&wal, marker.as_bytes()), "the erased images are in no file");
+    assert_eq!(cat.images_by_sha256(&all(), "kept").unwrap().len(), 1);
+    assert_eq!(template_faces(&cat).len(), 1);
+}
