@@ -317,6 +317,8 @@ impl Tx<'_> {
         images.sort_unstable();
         images.dedup();
         for image in images {
+            tx.execute(&format!("{FORGET_JOB_FILE} AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = ?1)"), [image])
+                .map_err(err)?;
             d.images += tx
                 .execute(
                     "DELETE FROM images WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = ?1)",
@@ -341,11 +343,17 @@ impl Tx<'_> {
                 )
                 .map_err(err)? as u64;
             d.faces += tx.execute("DELETE FROM faces WHERE image_id = ?1", [id as i64]).map_err(err)? as u64;
+            tx.execute(FORGET_JOB_FILE, [id as i64]).map_err(err)?;
             d.images += tx.execute("DELETE FROM images WHERE id = ?1", [id as i64]).map_err(err)? as u64;
         }
         Ok(d)
     }
 }
+
+/// Forgets what the ingestion jobs of image `?1`'s collection recorded about its file (the
+/// photo's path is personal data too): run before the image itself is deleted.
+const FORGET_JOB_FILE: &str = "DELETE FROM job_files WHERE uri = (SELECT uri FROM images WHERE id = ?1)
+       AND job_id IN (SELECT j.id FROM jobs j JOIN images i ON i.collection_id = j.collection_id WHERE i.id = ?1)";
 
 fn suppression_aad(request: u64) -> Vec<u8> {
     let mut aad = b"suppression:".to_vec();

@@ -342,3 +342,27 @@ fn purging_after_an_erasure_shrinks_the_file_and_leaves_the_erased_bytes_in_no_f
     assert_eq!(cat.images_by_sha256(&all(), "kept").unwrap().len(), 1);
     assert_eq!(template_faces(&cat).len(), 1);
 }
+
+#[test]
+fn an_erased_image_leaves_no_line_in_its_collections_job_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    let (press, events) = (create(&mut cat, "press"), create(&mut cat, "events"));
+    let (job, other_job) = (cat.begin_job(press.id, &[]).unwrap(), cat.begin_job(events.id, &[]).unwrap());
+    // The same file in two collections, and two other photos.
+    store(&mut cat, job, press.id, &[image("a", vec![face(1.0, true)]), image("b", vec![face(2.0, true)])]);
+    store(&mut cat, other_job, events.id, &[image("a", vec![face(1.0, true)])]);
+    store(&mut cat, job, press.id, &[image("c", vec![face(3.0, true)])]);
+    let uris =
+        |cat: &Catalog, job: u64| -> Vec<String> { cat.job_files(job).unwrap().into_iter().map(|f| f.0).collect() };
+    assert_eq!(uris(&cat, job), ["/photos/a.jpg", "/photos/b.jpg", "/photos/c.jpg"]);
+    let image_of = |sha: &str, c: u32| {
+        cat.images_by_sha256(&all(), sha).unwrap().into_iter().find(|i| i.collection_id == c).unwrap()
+    };
+    let (a, b) = (image_of("a", press.id), image_of("b", press.id));
+    let faces_of_a: Vec<u64> = cat.faces_of_image(&all(), a.id).unwrap().iter().map(|f| f.face_id).collect();
+    change(&mut cat, |tx| tx.delete_faces(&faces_of_a));
+    change(&mut cat, |tx| tx.delete_images(&[b.id]));
+    assert_eq!(uris(&cat, job), ["/photos/c.jpg"], "the erased files' lines are gone, the others stay");
+    assert_eq!(uris(&cat, other_job), ["/photos/a.jpg"], "another collection's copy keeps its line");
+}
