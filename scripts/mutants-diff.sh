@@ -29,6 +29,9 @@ timeout --signal=INT "$((${MUTANTS_MINUTES:-12} * 60))" \
   cargo mutants --in-diff "$diff" --in-place --profile release --no-times -o test-artifacts
 status=$?
 set -e
+# cargo-mutants puts the original files back with their old times: touch them, so that the
+# next build sees them newer than what the last mutant left in target/.
+git diff --name-only --diff-filter=d "$base" -- 'crates/*.rs' | xargs -r touch
 missed="test-artifacts/mutants.out/missed.txt"
 if [ -s "$missed" ]; then
   echo "missed mutants (kill each with a test, or explain it in docs/mutants.md):"
