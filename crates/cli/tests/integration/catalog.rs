@@ -71,6 +71,19 @@ pub const GOVERNANCE: &[&str] = &[
     "DPIA-2026-007",
 ];
 
+/// [`GOVERNANCE`] with a retention that ended yesterday ("until" a past date, whatever the
+/// clock says).
+pub fn governance_expired() -> Vec<String> {
+    let until = crate::yesterday();
+    GOVERNANCE
+        .chunks(2)
+        .filter(|pair| pair[0] != "--retention-days")
+        .flatten()
+        .map(|s| s.to_string())
+        .chain(["--retention-until".to_string(), until])
+        .collect()
+}
+
 fn ok(cmd: &mut std::process::Command) -> String {
     let out = run(cmd);
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -203,14 +203,7 @@ fn finding_05_retention_keeps_an_uploaded_photo_another_collection_still_uses() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     new_collection(&data, "press");
-    let until = crate::yesterday();
-    let expired: Vec<&str> = GOVERNANCE
-        .chunks(2)
-        .filter(|pair| pair[0] != "--retention-days")
-        .flatten()
-        .copied()
-        .chain(["--retention-until", until.as_str()])
-        .collect();
+    let expired = crate::catalog::governance_expired();
     ok(as_user(&data, "cur").args(["collection", "create", "expired"]).args(&expired));
     let keys: BTreeMap<&str, String> = ["cur", "inv", "dora"].into_iter().map(|u| (u, key(&data, u))).collect();
     let server = start(&data, &["--retention-every", "0"]);

@@ -103,30 +103,9 @@ fn the_server_applies_retention_on_its_schedule_and_deletes_expired_uploads() {
     assert_eq!(files_with(&data.join("uploads"), &photo).len(), 1, "the upload is kept");
     // Once its retention is shortened to a date now past, a run of the schedule (not the one
     // at start) deletes it without anyone asking, and its upload with it.
-    let until = crate::yesterday();
-    let governance: Vec<&str> = GOVERNANCE
-        .chunks(2)
-        .filter(|kv| kv[0] != "--retention-days")
-        .flatten()
-        .copied()
-        .chain(["--retention-until", until.as_str()])
-        .collect();
+    let governance = crate::catalog::governance_expired();
     ok(as_user(&data, "cur").args(["collection", "update", "press"]).args(&governance));
-    let t = std::time::Instant::now();
-    let deletion = loop {
-        let entries: Value = http
-            .get(format!("{}/api/v1/audit?action=retention_delete", server.base))
-            .header("X-Api-Key", &dora)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if let Some(entry) = entries["items"].as_array().unwrap().first() {
-            break entry.clone();
-        }
-        assert!(t.elapsed() < secs(60), "no scheduled run deleted the expired photo");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let deletion = crate::server::first_audit_entry(&http, &server.base, &dora, "retention_delete", secs(60));
     assert_eq!(deletion["actor"], "retention-schedule", "{deletion}");
     assert_eq!(
         (deletion["detail"]["collection"].as_str(), deletion["detail"]["images"].as_u64()),

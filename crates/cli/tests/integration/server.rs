@@ -618,6 +618,31 @@ pub(crate) fn wait_for_job(http: &Client, base: &str, key: &str, id: u64, wait: 
     }
 }
 
+/// The newest audit entry of `action`, as soon as there is one (polled for at most `wait`).
+pub(crate) fn first_audit_entry(
+    http: &Client,
+    base: &str,
+    key: &str,
+    action: &str,
+    wait: std::time::Duration,
+) -> Value {
+    let t = std::time::Instant::now();
+    loop {
+        let entries: Value = http
+            .get(format!("{base}/api/v1/audit?action={action}"))
+            .header("X-Api-Key", key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if let Some(entry) = entries["items"].as_array().unwrap().first() {
+            return entry.clone();
+        }
+        assert!(t.elapsed() < wait, "no {action} entry on the audit record");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub(crate) fn collection_governance(http: &Client, base: &str, key: &str) -> Value {
     let v: Value =
         http.get(format!("{base}/api/v1/collections/press")).header("X-Api-Key", key).send().unwrap().json().unwrap();
@@ -878,14 +903,7 @@ fn the_server_applies_retention_by_itself_at_start() {
     let data = dir.path().join("data");
     new_collection(&data, "press");
     // A second collection whose retention ended yesterday ("until" a past date, whatever the clock).
-    let until = crate::yesterday();
-    let governance: Vec<&str> = crate::catalog::GOVERNANCE
-        .chunks(2)
-        .filter(|pair| pair[0] != "--retention-days")
-        .flatten()
-        .copied()
-        .chain(["--retention-until", until.as_str()])
-        .collect();
+    let governance = crate::catalog::governance_expired();
     let out = run(as_user(&data, "cur").args(["collection", "create", "expired"]).args(&governance));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for collection in ["press", "expired"] {
@@ -914,20 +932,8 @@ fn the_server_applies_retention_by_itself_at_start() {
     assert_eq!(count("expired"), 0, "expired content deleted without anyone asking");
     assert_eq!(count("press"), 1, "content within its retention kept");
     // The deletion is audited once the index is compacted too.
-    let deletion = loop {
-        let entries: Value = http
-            .get(format!("{}/api/v1/audit?action=retention_delete", server.base))
-            .header("X-Api-Key", &dora)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if let Some(entry) = entries["items"].as_array().unwrap().first() {
-            break entry.clone();
-        }
-        assert!(t.elapsed() < std::time::Duration::from_secs(30), "the scheduled deletion was not audited");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let deletion =
+        first_audit_entry(&http, &server.base, &dora, "retention_delete", std::time::Duration::from_secs(30));
     assert_eq!(deletion["actor"], "retention-schedule", "{deletion}");
     assert_eq!(deletion["detail"]["collection"], "expired");
     assert_eq!(deletion["detail"]["templates"], 1, "{deletion}");
