@@ -8,6 +8,7 @@
 mod audit;
 mod authorization;
 mod review;
+mod rights;
 
 use std::path::{Path, PathBuf};
 
