@@ -7,6 +7,7 @@
 
 mod audit;
 mod authorization;
+mod jobs;
 mod review;
 mod rights;
 
