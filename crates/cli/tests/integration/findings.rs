@@ -9,7 +9,7 @@ use reqwest::blocking::{Client, multipart};
 use serde_json::{Value, json};
 
 use crate::catalog::{GOVERNANCE, as_user, new_collection};
-use crate::server::{error_code, gallery, key, photo_form, search_form, start, wait_for_job};
+use crate::server::{audit_of, error_code, gallery, key, photo_form, search, search_form, start, wait_for_job};
 use crate::{run, sample};
 
 fn ok(cmd: &mut std::process::Command) -> String {
@@ -23,29 +23,6 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 /// The audit entries of `action`, read by the DPO over HTTP.
-fn audit_of(http: &Client, base: &str, dpo: &str, action: &str) -> Vec<Value> {
-    let filter = if action.is_empty() { String::new() } else { format!("&action={action}") };
-    let v: Value = http
-        .get(format!("{base}/api/v1/audit?limit=10000{filter}"))
-        .header("X-Api-Key", dpo)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    v["items"].as_array().unwrap_or_else(|| panic!("{v}")).clone()
-}
-
-/// Searches `photo` as the investigator; returns the answer.
-fn search(http: &Client, base: &str, key: &str, photo: &str, collections: &[&str]) -> Value {
-    let mut form = search_form(&fs_err::read(sample(photo)).unwrap(), photo);
-    for c in collections {
-        form = form.text("collection", c.to_string());
-    }
-    let resp = http.post(format!("{base}/api/v1/search")).header("X-Api-Key", key).multipart(form).send().unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    resp.json().unwrap()
-}
-
 #[test]
 fn finding_01_a_reviewer_decides_only_on_candidates_of_collections_granted_to_them() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use reqwest::blocking::{Client, multipart};
 use serde_json::Value;
 
 use crate::catalog::{GOVERNANCE, add_user, as_user, new_collection, search_json};
-use crate::server::{error_code, gallery, key, photo_form, search_form, start, wait_for_job};
+use crate::server::{error_code, gallery, key, photo_form, search, start, wait_for_job};
 use crate::{all_files, run, sample};
 
 fn ok(cmd: &mut std::process::Command) -> String {
@@ -271,14 +271,7 @@ fn one_rejection_over_http_outweighs_any_number_of_confirmations() {
     let rene = key(&data, "rene");
     let server = start(&data, &[]);
     let http = Client::new();
-    let found: Value = http
-        .post(format!("{}/api/v1/search", server.base))
-        .header("X-Api-Key", &keys["inv"])
-        .multipart(search_form(&fs_err::read(sample("obama.jpg")).unwrap(), "obama.jpg"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let found = search(&http, &server.base, &keys["inv"], "obama.jpg", &[]);
     let candidate = found["candidate_ids"][0].as_u64().unwrap();
     let review = |key: &str, decision: &str| -> Value {
         let resp = http

@@ -618,6 +618,30 @@ pub(crate) fn wait_for_job(http: &Client, base: &str, key: &str, id: u64, wait: 
     }
 }
 
+/// The audit entries of `action` (all when empty), newest first, read by the DPO `dpo`.
+pub(crate) fn audit_of(http: &Client, base: &str, dpo: &str, action: &str) -> Vec<Value> {
+    let filter = if action.is_empty() { String::new() } else { format!("&action={action}") };
+    let v: Value = http
+        .get(format!("{base}/api/v1/audit?limit=10000{filter}"))
+        .header("X-Api-Key", dpo)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["items"].as_array().unwrap_or_else(|| panic!("{v}")).clone()
+}
+
+/// Searches `photo` as the investigator; returns the answer.
+pub(crate) fn search(http: &Client, base: &str, key: &str, photo: &str, collections: &[&str]) -> Value {
+    let mut form = search_form(&fs_err::read(sample(photo)).unwrap(), photo);
+    for c in collections {
+        form = form.text("collection", c.to_string());
+    }
+    let resp = http.post(format!("{base}/api/v1/search")).header("X-Api-Key", key).multipart(form).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().unwrap()
+}
+
 /// The newest audit entry of `action`, as soon as there is one (polled for at most `wait`).
 pub(crate) fn first_audit_entry(
     http: &Client,
@@ -628,15 +652,8 @@ pub(crate) fn first_audit_entry(
 ) -> Value {
     let t = std::time::Instant::now();
     loop {
-        let entries: Value = http
-            .get(format!("{base}/api/v1/audit?action={action}"))
-            .header("X-Api-Key", key)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if let Some(entry) = entries["items"].as_array().unwrap().first() {
-            return entry.clone();
+        if let Some(entry) = audit_of(http, base, key, action).into_iter().next() {
+            return entry;
         }
         assert!(t.elapsed() < wait, "no {action} entry on the audit record");
         std::thread::sleep(std::time::Duration::from_millis(50));
