@@ -174,11 +174,7 @@ fn an_erasure_leaves_no_copy_of_the_templates_in_any_file_nor_a_record_in_the_in
     // Nor the erased photo's path (personal data too: a name, a place, a date), which the
     // ingestion's record of its files held.
     let path = dir.path().join("gallery/obama2.jpg").display().to_string();
-    let holding: Vec<PathBuf> = all_files(&data)
-        .into_iter()
-        .filter(|(_, b)| b.windows(path.len()).any(|w| w == path.as_bytes()))
-        .map(|(p, _)| p)
-        .collect();
+    let holding = crate::files_containing(&data, path.as_bytes());
     assert!(holding.is_empty(), "{path} left in {holding:?}");
     // Every index file, opened with the key: no record of the erased faces, every other one.
     let raw: Vec<u64> = index_records(&data).into_iter().map(|(id, _)| id).collect();

@@ -102,6 +102,11 @@ pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// The files under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    all_files(dir).into_iter().filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle)).map(|(p, _)| p).collect()
+}
+
 /// Yesterday's date (UTC), YYYY-MM-DD: a retention "until" it has ended whatever today is.
 pub fn yesterday() -> String {
     let today = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now()).date();

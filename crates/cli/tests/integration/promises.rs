@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::catalog::{GOVERNANCE, add_user, as_user, new_collection, search_json};
 use crate::server::{error_code, gallery, key, photo_form, search, start, wait_for_job};
-use crate::{all_files, run, sample};
+use crate::{all_files, files_containing, run, sample};
 
 fn ok(cmd: &mut std::process::Command) -> String {
     let out = run(cmd);
@@ -21,11 +21,6 @@ fn ok(cmd: &mut std::process::Command) -> String {
 
 fn secs(s: u64) -> std::time::Duration {
     std::time::Duration::from_secs(s)
-}
-
-/// Files under `dir` whose bytes contain `needle`.
-fn files_with(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    all_files(dir).into_iter().filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle)).map(|(p, _)| p).collect()
 }
 
 #[test]
@@ -51,11 +46,19 @@ fn api_keys_passwords_and_session_tokens_are_stored_only_as_hashes() {
             let (_, secret) = key.rsplit_once('_').unwrap();
             assert!(secret.len() >= 32, "{user}: {key}");
             for needle in [key.as_str(), secret] {
-                assert_eq!(files_with(&data, needle.as_bytes()), Vec::<std::path::PathBuf>::new(), "{user}'s key");
+                assert_eq!(
+                    files_containing(&data, needle.as_bytes()),
+                    Vec::<std::path::PathBuf>::new(),
+                    "{user}'s key"
+                );
             }
         }
         for needle in [password, token.as_str()] {
-            assert_eq!(files_with(&data, needle.as_bytes()), Vec::<std::path::PathBuf>::new(), "a password or token");
+            assert_eq!(
+                files_containing(&data, needle.as_bytes()),
+                Vec::<std::path::PathBuf>::new(),
+                "a password or token"
+            );
         }
     };
     check();
@@ -100,7 +103,7 @@ fn the_server_applies_retention_on_its_schedule_and_deletes_expired_uploads() {
         .unwrap();
     let done = wait_for_job(&http, &server.base, &cur, job["id"].as_u64().unwrap(), secs(120));
     assert_eq!(done["report"]["ingested"], 1, "{done}");
-    assert_eq!(files_with(&data.join("uploads"), &photo).len(), 1, "the upload is kept");
+    assert_eq!(files_containing(&data.join("uploads"), &photo).len(), 1, "the upload is kept");
     // Once its retention is shortened to a date now past, a run of the schedule (not the one
     // at start) deletes it without anyone asking, and its upload with it.
     let governance = crate::catalog::governance_expired();
@@ -111,7 +114,7 @@ fn the_server_applies_retention_on_its_schedule_and_deletes_expired_uploads() {
         (deletion["detail"]["collection"].as_str(), deletion["detail"]["images"].as_u64()),
         (Some("press"), Some(1))
     );
-    assert!(files_with(&data, &photo).is_empty(), "the expired photo's upload is deleted");
+    assert!(files_containing(&data, &photo).is_empty(), "the expired photo's upload is deleted");
     assert!(all_files(&data.join("uploads")).is_empty());
 }
 

@@ -68,14 +68,6 @@ fn access_json(data: &Path, dir: &Path, request: u64) -> serde_json::Value {
     report
 }
 
-fn files_contain(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    crate::all_files(dir)
-        .into_iter()
-        .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
-        .map(|(p, _)| p)
-        .collect()
-}
-
 #[test]
 fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +144,7 @@ fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
         .unwrap();
     assert_eq!(doomed.len(), 2);
     for bytes in &doomed {
-        assert!(!files_contain(&data, bytes).is_empty(), "the template is on disk before erasure");
+        assert!(!crate::files_containing(&data, bytes).is_empty(), "the template is on disk before erasure");
     }
     // Erasure: first the list, then the confirmed deletion.
     let erasure = open_request(&data, "erasure");
@@ -171,10 +163,10 @@ fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
     assert!(again["matches"].as_array().unwrap().is_empty(), "{again}");
     assert_eq!(again["templates_searched"], 23, "players (22) and biden (1) remain");
     for bytes in &doomed {
-        let left = files_contain(&data, bytes);
+        let left = crate::files_containing(&data, bytes);
         assert!(left.is_empty(), "erased template bytes still in {left:?}");
         let offset: Vec<u8> = bytes.iter().map(|b| b.wrapping_add(128)).collect();
-        assert!(files_contain(&data, &offset).is_empty());
+        assert!(crate::files_containing(&data, &offset).is_empty());
     }
     // Only the dpo handles rights; everything is in the audit log.
     assert_eq!(run(as_user(&data, "inv").args(["rights", "list"])).status.code(), Some(2));
