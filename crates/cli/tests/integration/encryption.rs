@@ -6,11 +6,15 @@ use std::sync::Arc;
 use crate::catalog::{as_user, new_collection, search_json, with_data};
 use crate::{gabarit, run, sample};
 
-/// The templates the catalog holds, read back with the data directory's key.
-fn stored_templates(data: &std::path::Path) -> Vec<gabarit_catalog::StoredTemplate> {
+/// The data key of `data`, unwrapped with its key-encryption key (kept beside it).
+pub(crate) fn data_key(data: &std::path::Path) -> Arc<gabarit_crypto::DataKey> {
     let kek = gabarit_crypto::Kek::from_file(data.with_extension("kek")).unwrap();
-    let key = gabarit_crypto::Keyring::open(data.join("keyring.json"), &kek).unwrap();
-    let catalog = gabarit_catalog::Catalog::open_keyed(&data.join("catalog.db"), Arc::new(key)).unwrap();
+    Arc::new(gabarit_crypto::Keyring::open(data.join("keyring.json"), &kek).unwrap())
+}
+
+/// The templates the catalog holds, read back with the data directory's key.
+pub(crate) fn stored_templates(data: &std::path::Path) -> Vec<gabarit_catalog::StoredTemplate> {
+    let catalog = gabarit_catalog::Catalog::open_keyed(&data.join("catalog.db"), data_key(data)).unwrap();
     let mut out = Vec::new();
     catalog.templates(|t| out.push(t)).unwrap();
     out

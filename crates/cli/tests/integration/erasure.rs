@@ -11,6 +11,7 @@ use std::sync::Arc;
 use reqwest::blocking::{Client, multipart};
 use serde_json::Value;
 
+use crate::encryption::{data_key, stored_templates};
 use crate::server::{gallery, photo_form, start, wait_for_job};
 use crate::{all_files, sample};
 
@@ -31,11 +32,6 @@ struct Held {
     index_sealed: Vec<u8>,
 }
 
-fn data_key(data: &Path) -> Arc<gabarit_crypto::DataKey> {
-    let kek = gabarit_crypto::Kek::from_file(data.with_extension("kek")).unwrap();
-    Arc::new(gabarit_crypto::Keyring::open(data.join("keyring.json"), &kek).unwrap())
-}
-
 /// The records of the graph index's data file, raw: each id with its sealed part.
 fn index_records(data: &Path) -> Vec<(u64, Vec<u8>)> {
     let bytes = fs_err::read(data.join("graph/vectors.dat")).unwrap();
@@ -52,13 +48,10 @@ fn index_records(data: &Path) -> Vec<(u64, Vec<u8>)> {
 /// Every template of the store, in plain (opened with the key), sealed by the catalog and
 /// sealed by the index.
 fn held(data: &Path) -> Vec<Held> {
-    let catalog = gabarit_catalog::Catalog::open_keyed(&data.join("catalog.db"), data_key(data)).unwrap();
-    let mut plain = Vec::new();
-    catalog.templates(|t| plain.push((t.face_id, t.vector.iter().map(|c| *c as u8).collect::<Vec<u8>>()))).unwrap();
+    let plain = stored_templates(data).into_iter().map(|t| (t.face_id, t.vector.iter().map(|c| *c as u8).collect()));
     let raw = rusqlite::Connection::open(data.join("catalog.db")).unwrap();
     let index = index_records(data);
     plain
-        .into_iter()
         .map(|(face, plain)| {
             let catalog_sealed =
                 raw.query_row("SELECT vector FROM templates WHERE face_id = ?1", [face as i64], |r| r.get(0)).unwrap();
