@@ -12,7 +12,7 @@ use reqwest::blocking::{Client, multipart};
 use serde_json::Value;
 
 use crate::encryption::{data_key, stored_templates};
-use crate::server::{gallery, photo_form, start, wait_for_job};
+use crate::server::{gallery, open_request, photo_form, start, wait_for_job};
 use crate::{all_files, sample};
 
 /// Bytes of a run that counts as a copy (a template is 512 codes, a sealed one 544 bytes).
@@ -112,14 +112,8 @@ fn an_erasure_leaves_no_copy_of_the_templates_in_any_file_nor_a_record_in_the_in
         assert!(status.is_success(), "{status}: {body}");
         body
     };
-    let open = |kind: &str| -> u64 {
-        let r = dpo(http.post(url("/api/v1/rights")).json(&serde_json::json!({
-            "kind": kind, "requester": "REQ-9", "verification": "ID card checked at the desk", "received_on": "2026-11-02"
-        })));
-        r["id"].as_u64().unwrap()
-    };
     let query = fs_err::read(sample("obama.jpg")).unwrap();
-    let erasure = open("erasure");
+    let erasure = open_request(&http, &server.base, &keys["dora"], "erasure")["id"].as_u64().unwrap();
     let erase_url = url(&format!("/api/v1/rights/{erasure}/erase"));
     let plan = dpo(http.post(&erase_url).multipart(photo_form(&query, "obama.jpg")));
     let mut doomed: Vec<u64> =
@@ -196,13 +190,7 @@ fn an_erasure_job_killed_after_its_commit_is_finished_by_the_restarted_server() 
     let mut server = start(&data, &[]);
     let http = Client::new();
     let dpo = |base: &str, path: &str| http.post(format!("{base}{path}")).header("X-Api-Key", &keys["dora"]);
-    let opened: Value = dpo(&server.base, "/api/v1/rights")
-        .json(&serde_json::json!({"kind": "erasure", "requester": "REQ-10", "verification": "ID card checked",
-                                  "received_on": "2026-11-02"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let opened = open_request(&http, &server.base, &keys["dora"], "erasure");
     let request = opened["id"].as_u64().unwrap();
     let query = fs_err::read(sample("obama.jpg")).unwrap();
     let erase = format!("/api/v1/rights/{request}/erase");

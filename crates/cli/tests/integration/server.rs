@@ -341,9 +341,7 @@ fn rights_by_face_over_http_access_then_erasure() {
     let url = |p: &str| format!("{}{p}", server.base);
     let photo = fs_err::read(sample("obama3.jpg")).unwrap();
     let open = |kind: &str| -> u64 {
-        let r = dpo(http.post(url("/api/v1/rights")).json(&serde_json::json!({
-            "kind": kind, "requester": "REQ-1", "verification": "ID card checked at the desk", "received_on": "2026-11-02"
-        })));
+        let r = open_request(&http, &server.base, &keys["dora"], kind);
         assert_eq!(r["deadline"], "2026-12-02", "one month: {r}");
         r["id"].as_u64().unwrap()
     };
@@ -640,6 +638,22 @@ pub(crate) fn search(http: &Client, base: &str, key: &str, photo: &str, collecti
     let resp = http.post(format!("{base}/api/v1/search")).header("X-Api-Key", key).multipart(form).send().unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     resp.json().unwrap()
+}
+
+/// Opens a rights request of `kind` as the DPO `dpo` (received 2026-11-02, the ID checked);
+/// returns it.
+pub(crate) fn open_request(http: &Client, base: &str, dpo: &str, kind: &str) -> Value {
+    let resp = http
+        .post(format!("{base}/api/v1/rights"))
+        .header("X-Api-Key", dpo)
+        .json(&serde_json::json!({
+            "kind": kind, "requester": "REQ-1", "verification": "ID card checked at the desk", "received_on": "2026-11-02"
+        }))
+        .send()
+        .unwrap();
+    let (status, body) = (resp.status(), resp.json::<Value>().unwrap());
+    assert!(status.is_success(), "{status}: {body}");
+    body
 }
 
 /// The newest audit entry of `action`, as soon as there is one (polled for at most `wait`).
