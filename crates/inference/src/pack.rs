@@ -42,12 +42,13 @@ struct ArtifactList {
 }
 
 const BUFFALO_S: &str = include_str!("../packs/buffalo_s.toml");
+const OPEN: &str = include_str!("../packs/open.toml");
 const BUFFALO_S_CALIBRATION: &str = include_str!("../packs/buffalo_s.calibration.json");
 const RUNTIME: &str = include_str!("../packs/runtime.toml");
 const SAMPLES: &str = include_str!("../packs/samples.toml");
 
 /// Names of the packs compiled into this binary.
-pub const PACK_NAMES: &[&str] = &["buffalo_s"];
+pub const PACK_NAMES: &[&str] = &["open", "buffalo_s"];
 
 /// The default pack.
 pub const DEFAULT_PACK: &str = "buffalo_s";
@@ -57,6 +58,7 @@ impl Pack {
     pub fn builtin(name: &str) -> Result<Pack> {
         let text = match name {
             "buffalo_s" => BUFFALO_S,
+            "open" => OPEN,
             other => {
                 return Err(Error::Manifest {
                     name: other.to_string(),
@@ -115,6 +117,25 @@ mod tests {
         }
         assert!(pack.licence.contains("NON-COMMERCIAL"));
         assert!(Pack::builtin("nope").is_err());
+    }
+
+    #[test]
+    fn the_open_pack_is_permissive_and_every_repaired_file_pins_both_hashes() {
+        let pack = Pack::builtin("open").expect("pack");
+        assert_eq!(pack.engine.embedder.dim, 128);
+        assert_eq!(pack.engine.detector.kind, gabarit_pipeline::DetectorKind::Yunet);
+        assert!(pack.licence.contains("MIT") && pack.licence.contains("Apache License 2.0"));
+        assert!(!pack.licence.contains("NON-COMMERCIAL"));
+        for f in [&pack.detector_file, &pack.embedder_file] {
+            let a = pack.artifacts.iter().find(|a| &a.file == f).expect("an artifact");
+            assert!(!a.repair.is_empty(), "{f}: ONNX Runtime needs the repair");
+            let source = a.source_sha256.as_deref().expect("the published file's hash");
+            assert_eq!(source.len(), 64);
+            assert_ne!(source, a.sha256, "{f}: the repaired file differs from the published one");
+        }
+        for name in PACK_NAMES {
+            assert_eq!(Pack::builtin(name).expect("builtin").name, *name);
+        }
     }
 
     #[test]

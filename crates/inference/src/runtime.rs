@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use gabarit_pipeline::{DetectorModel, EmbedderModel, FaceEngine, StrideOutput};
+use gabarit_pipeline::{DetectorKind, DetectorModel, EmbedderModel, FaceEngine, StrideOutput};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -89,6 +89,7 @@ pub fn open_engine(models_dir: &Path, pack: &Pack, opts: SessionOptions) -> Resu
     let detector = OrtDetector {
         session: session(env, &models_dir.join(&pack.detector_file), opts)?,
         strides: pack.engine.detector.strides.clone(),
+        kind: pack.engine.detector.kind,
     };
     let embedder = OrtEmbedder {
         session: session(env, &models_dir.join(&pack.embedder_file), opts)?,
@@ -101,10 +102,12 @@ fn model_err(model: &'static str) -> impl Fn(ort::Error) -> gabarit_pipeline::Er
     move |e| gabarit_pipeline::Error::Model { model, detail: e.to_string() }
 }
 
-/// SCRFD on ONNX Runtime: outputs are scores, boxes, landmarks, each per stride.
+/// A detector on ONNX Runtime. Its outputs come grouped by kind, each kind once per stride:
+/// SCRFD's scores, boxes, landmarks; YuNet's class scores, objectness, boxes, landmarks.
 pub struct OrtDetector {
     session: Session,
     strides: Vec<u32>,
+    kind: DetectorKind,
 }
 
 impl DetectorModel for OrtDetector {
@@ -113,10 +116,14 @@ impl DetectorModel for OrtDetector {
         let tensor = TensorRef::from_array_view(([1usize, 3, height, width], input)).map_err(&err)?;
         let outputs = self.session.run(ort::inputs![tensor]).map_err(&err)?;
         let n = self.strides.len();
-        if outputs.len() != 3 * n {
+        let kinds = match self.kind {
+            DetectorKind::Scrfd => 3,
+            DetectorKind::Yunet => 4,
+        };
+        if outputs.len() != kinds * n {
             return Err(gabarit_pipeline::Error::Model {
                 model: "detector",
-                detail: format!("expected {} outputs, got {}", 3 * n, outputs.len()),
+                detail: format!("expected {} outputs, got {}", kinds * n, outputs.len()),
             });
         }
         let take = |i: usize| -> gabarit_pipeline::Result<Vec<f32>> {
@@ -125,18 +132,20 @@ impl DetectorModel for OrtDetector {
         };
         (0..n)
             .map(|i| {
+                let objectness = if kinds == 4 { take(n + i)? } else { Vec::new() };
                 Ok(StrideOutput {
                     stride: self.strides[i],
                     scores: take(i)?,
-                    boxes: take(n + i)?,
-                    landmarks: take(2 * n + i)?,
+                    objectness,
+                    boxes: take((kinds - 2) * n + i)?,
+                    landmarks: take((kinds - 1) * n + i)?,
                 })
             })
             .collect()
     }
 }
 
-/// ArcFace on ONNX Runtime.
+/// An embedder (ArcFace, SFace) on ONNX Runtime.
 pub struct OrtEmbedder {
     session: Session,
     size: usize,

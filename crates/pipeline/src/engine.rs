@@ -6,7 +6,10 @@ use gabarit_types::{Detection, Face, Template};
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::{DetectorModel, EmbedderModel, EngineConfig, Result, align, l2_normalize, letterbox, quality, scrfd};
+use crate::{
+    DetectorKind, DetectorModel, EmbedderModel, EngineConfig, Result, align, l2_normalize, letterbox, quality, scrfd,
+    yunet,
+};
 
 /// Wall time spent in each stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -88,11 +91,14 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
         let spec = &self.config.detector;
         let t0 = Instant::now();
         let plan = letterbox::plan(img.width(), img.height(), spec.input);
-        letterbox::fill_tensor(img, &plan, spec.mean, spec.std, &mut self.det_input);
+        letterbox::fill_tensor(img, &plan, spec.channels, spec.mean, spec.std, &mut self.det_input);
         let t1 = Instant::now();
         let outputs = self.detector.run(&self.det_input, plan.input_height as usize, plan.input_width as usize)?;
         let t2 = Instant::now();
-        let dets = scrfd::decode(&outputs, &plan, spec)?;
+        let dets = match spec.kind {
+            DetectorKind::Scrfd => scrfd::decode(&outputs, &plan, spec)?,
+            DetectorKind::Yunet => yunet::decode(&outputs, &plan, spec)?,
+        };
         let t3 = Instant::now();
         times.det_pre += t1 - t0;
         times.det_infer += t2 - t1;

@@ -8,7 +8,7 @@
 
 use image::RgbImage;
 
-use crate::DetectorInput;
+use crate::{ChannelOrder, DetectorInput};
 
 /// Where and how large the photo sits in the detector input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,11 +95,19 @@ fn linear_taps(src: u32, dst: u32) -> Vec<(usize, usize, i32, i32)> {
 }
 
 /// Fills `out` (resized to `3 × input_height × input_width`) with the normalised letterboxed
-/// photo: `(value − mean) / std` per RGB channel, padding as black (value 0).
+/// photo: `(value − mean) / std` per channel, planes in `channels` order, padding as black
+/// (value 0).
 ///
 /// The resize reproduces OpenCV's 8-bit `INTER_LINEAR` arithmetic (11-bit weights, horizontal
 /// then vertical pass, its rounding), which reproduces `cv2.resize` exactly (checked on the sample photos).
-pub fn fill_tensor(img: &RgbImage, plan: &LetterboxPlan, mean: f32, std: f32, out: &mut Vec<f32>) {
+pub fn fill_tensor(
+    img: &RgbImage,
+    plan: &LetterboxPlan,
+    channels: ChannelOrder,
+    mean: f32,
+    std: f32,
+    out: &mut Vec<f32>,
+) {
     let (iw, ih) = (plan.input_width as usize, plan.input_height as usize);
     let plane = iw * ih;
     let pad = (0.0 - mean) / std;
@@ -121,8 +129,12 @@ pub fn fill_tensor(img: &RgbImage, plan: &LetterboxPlan, mean: f32, std: f32, ou
             }
         }
     };
-    let (r_plane, rest) = out.split_at_mut(plane);
-    let (g_plane, b_plane) = rest.split_at_mut(plane);
+    let (first, rest) = out.split_at_mut(plane);
+    let (g_plane, last) = rest.split_at_mut(plane);
+    let (r_plane, b_plane) = match channels {
+        ChannelOrder::Rgb => (first, last),
+        ChannelOrder::Bgr => (last, first),
+    };
     let mut cached = (usize::MAX, usize::MAX);
     for (y, &(y0, y1, b0, b1)) in ys.iter().enumerate().take(rh) {
         if cached != (y0, y1) {
@@ -175,7 +187,7 @@ mod tests {
         let img = RgbImage::from_fn(4, 2, |x, y| Rgb([(x * 10 + y) as u8, 100, 200]));
         let p = plan(4, 2, DetectorInput::Adaptive(640));
         let mut t = Vec::new();
-        fill_tensor(&img, &p, 0.0, 1.0, &mut t);
+        fill_tensor(&img, &p, ChannelOrder::Rgb, 0.0, 1.0, &mut t);
         assert_eq!(t.len(), 3 * 32 * 32);
         assert_eq!(t[0], 0.0);
         assert_eq!(t[3], 30.0);
@@ -183,6 +195,11 @@ mod tests {
         assert_eq!(t[32 * 32], 100.0); // green plane
         assert_eq!(t[2 * 32 * 32 + 3], 200.0); // blue plane
         assert_eq!(t[5], 0.0); // padding
+        let mut bgr = Vec::new();
+        fill_tensor(&img, &p, ChannelOrder::Bgr, 0.0, 1.0, &mut bgr);
+        assert_eq!(bgr[3], 200.0, "blue plane first");
+        assert_eq!(bgr[32 * 32], 100.0);
+        assert_eq!(bgr[2 * 32 * 32 + 32 + 1], 11.0, "red plane last");
     }
 
     #[test]
@@ -198,7 +215,7 @@ mod tests {
             scale_y: 0.5,
         };
         let mut t = Vec::new();
-        fill_tensor(&img, &p, 0.0, 1.0, &mut t);
+        fill_tensor(&img, &p, ChannelOrder::Rgb, 0.0, 1.0, &mut t);
         // block (0..2, 0..2): values 0, 40, 4, 44 -> mean 22
         assert_eq!(t[0], 22.0);
         // block (2..4, 2..4): 88, 128, 92, 132 -> 110

@@ -3,7 +3,8 @@
 //! `image → detect → align → embed`, with every step a function of values:
 //! - [`letterbox`]: plans and fills the detector input tensor (aspect kept, image top-left,
 //!   OpenCV-compatible bilinear resize fused with normalisation and the NCHW layout);
-//! - [`scrfd`]: decodes SCRFD's per-stride outputs into boxes and landmarks, greedy NMS;
+//! - [`scrfd`] and [`yunet`]: decode each detector family's per-stride outputs into boxes
+//!   and landmarks, greedy NMS;
 //! - [`align`]: Umeyama similarity to the ArcFace 112×112 template and a bilinear warp fused
 //!   with normalisation into the embedder's input tensor;
 //! - [`quality`]: sharpness and head-pose estimates, and the usable-face policy.
@@ -17,9 +18,10 @@ pub mod letterbox;
 pub mod quality;
 pub mod scrfd;
 mod spec;
+pub mod yunet;
 
 pub use engine::{Analysis, FaceEngine, StageTimes};
-pub use spec::{DetectorInput, DetectorSpec, EmbedderSpec, EngineConfig, QualityPolicy};
+pub use spec::{ChannelOrder, DetectorInput, DetectorKind, DetectorSpec, EmbedderSpec, EngineConfig, QualityPolicy};
 
 /// Errors of the face engine.
 #[derive(Debug, thiserror::Error)]
@@ -37,15 +39,18 @@ pub enum Error {
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The raw outputs of the detector for one stride: scores (`n`), box distances (`n × 4`) and
-/// landmark offsets (`n × 10`), with `n = (H / stride) × (W / stride) × anchors`.
+/// The raw outputs of the detector for one stride: scores (`n`), boxes (`n × 4`) and
+/// landmarks (`n × 10`), with `n = (H / stride) × (W / stride) × anchors`; what the box and
+/// landmark values mean depends on the detector's kind ([`scrfd`], [`yunet`]).
 #[derive(Debug, Clone, Default)]
 pub struct StrideOutput {
     /// Stride in input pixels (8, 16 or 32 for SCRFD).
     pub stride: u32,
-    /// Face scores, one per anchor.
+    /// Face scores (YuNet: class scores), one per anchor.
     pub scores: Vec<f32>,
-    /// Distances left, top, right, bottom in stride units, four per anchor.
+    /// YuNet's objectness scores, one per anchor (empty for SCRFD).
+    pub objectness: Vec<f32>,
+    /// Four values per anchor (SCRFD: distances left, top, right, bottom in stride units).
     pub boxes: Vec<f32>,
     /// Landmark offsets (x, y) × 5 in stride units, ten per anchor.
     pub landmarks: Vec<f32>,

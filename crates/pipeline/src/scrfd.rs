@@ -76,6 +76,8 @@ mod tests {
 
     fn spec() -> DetectorSpec {
         DetectorSpec {
+            kind: crate::DetectorKind::Scrfd,
+            channels: crate::ChannelOrder::Rgb,
             input: DetectorInput::Fixed(64),
             mean: 127.5,
             std: 128.0,
@@ -91,7 +93,13 @@ mod tests {
             .iter()
             .map(|&s| {
                 let n = (plan.input_width / s * plan.input_height / s) as usize * 2;
-                StrideOutput { stride: s, scores: vec![0.0; n], boxes: vec![0.0; 4 * n], landmarks: vec![0.0; 10 * n] }
+                StrideOutput {
+                    stride: s,
+                    scores: vec![0.0; n],
+                    objectness: vec![],
+                    boxes: vec![0.0; 4 * n],
+                    landmarks: vec![0.0; 10 * n],
+                }
             })
             .collect()
     }

@@ -14,9 +14,38 @@ pub enum DetectorInput {
     Adaptive(u32),
 }
 
+/// Which detector family's outputs to decode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorKind {
+    /// SCRFD (InsightFace): per stride, scores, box distances and landmark offsets per anchor.
+    #[default]
+    Scrfd,
+    /// YuNet (OpenCV Zoo): per stride, class and objectness scores, box centre offsets and
+    /// log sizes, landmark offsets, one prior per cell.
+    Yunet,
+}
+
+/// Order of the colour planes in a network's input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelOrder {
+    /// Red, green, blue.
+    #[default]
+    Rgb,
+    /// Blue, green, red (OpenCV's native order).
+    Bgr,
+}
+
 /// The detector part of a pack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectorSpec {
+    /// Detector family (how its outputs are decoded).
+    #[serde(default)]
+    pub kind: DetectorKind,
+    /// Colour plane order of the input.
+    #[serde(default)]
+    pub channels: ChannelOrder,
     /// Input sizing.
     pub input: DetectorInput,
     /// Subtracted from each 0–255 channel value.
