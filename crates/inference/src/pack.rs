@@ -28,6 +28,12 @@ pub struct Pack {
     pub detector_file: String,
     /// Embedder model file (one of the artifacts).
     pub embedder_file: String,
+    /// Whether ONNX Runtime turns the models' quantised weights into float32 once, when it
+    /// loads them (`session.disable_quant_qdq`), instead of keeping the `DequantizeLinear`
+    /// nodes and running them at every inference. For weight-only quantised models (int8
+    /// storage, float arithmetic) this is measured faster (see `packs/open.toml`).
+    #[serde(default)]
+    pub dequantize_at_load: bool,
     /// Input specs, normalisation and quality policy.
     pub engine: EngineConfig,
     /// Decision thresholds.

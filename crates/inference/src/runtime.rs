@@ -58,11 +58,13 @@ fn environment(models_dir: &Path) -> Result<&'static Environment> {
     env.as_ref().map_err(|e| Error::Runtime(e.clone()))
 }
 
-fn session(env: &Environment, model: &Path, opts: SessionOptions) -> Result<Session> {
+fn session(env: &Environment, model: &Path, opts: SessionOptions, dequantize_at_load: bool) -> Result<Session> {
     let err = |e: ort::Error<_>| Error::Runtime(format!("{}: {e}", model.display()));
     Session::builder(env)
         .map_err(|e| Error::Runtime(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(err)?
+        .with_quant_qdq(!dequantize_at_load)
         .map_err(err)?
         .with_intra_threads(opts.threads.max(1))
         .map_err(err)?
@@ -87,12 +89,12 @@ pub fn open_engine(models_dir: &Path, pack: &Pack, opts: SessionOptions) -> Resu
         .map_err(|e| Error::Runtime(e.clone()))?;
     let env = environment(models_dir)?;
     let detector = OrtDetector {
-        session: session(env, &models_dir.join(&pack.detector_file), opts)?,
+        session: session(env, &models_dir.join(&pack.detector_file), opts, pack.dequantize_at_load)?,
         strides: pack.engine.detector.strides.clone(),
         kind: pack.engine.detector.kind,
     };
     let embedder = OrtEmbedder {
-        session: session(env, &models_dir.join(&pack.embedder_file), opts)?,
+        session: session(env, &models_dir.join(&pack.embedder_file), opts, pack.dequantize_at_load)?,
         size: pack.engine.embedder.size as usize,
     };
     Ok(FaceEngine::new(detector, embedder, pack.engine.clone()))
