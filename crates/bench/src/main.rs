@@ -1,10 +1,12 @@
 //! `gabarit-bench`: images/s and faces/s of the face engine, end to end and per stage, and
-//! the same images through the peer script (`../shared/bench/peers/insightface_pipeline.py`)
-//! at the same number of cores, reported as ratios.
+//! the same images through the pack's peer script (buffalo_s:
+//! `../shared/bench/peers/insightface_pipeline.py`; open: `crates/bench/peers/opencv_pipeline.py`,
+//! OpenCV's own pipeline) at the same number of cores, reported as ratios.
 //!
 //! ```text
-//! gabarit-bench DIR... [--workers 2] [--threads 1] [--repeat 1] [--det-size auto|640]
+//! gabarit-bench DIR... [--pack buffalo_s|open] [--workers 2] [--threads 1] [--repeat 1] [--det-size auto|640]
 //!               [--peer ../shared/bench/peers/insightface_pipeline.py --peer-python PY]
+//!               [--peer crates/bench/peers/opencv_pipeline.py --peer-models DIR]   (open pack)
 //! ```
 //! Prints one JSON object. Timings are wall-clock after a warm-up; they vary with the machine
 //! and its load, so they are reported, never asserted in tests.
@@ -30,6 +32,9 @@ struct Args {
     /// Models directory.
     #[arg(long, env = "GABARIT_MODELS")]
     models: PathBuf,
+    /// Model pack.
+    #[arg(long, env = "GABARIT_PACK", default_value = gabarit_inference::pack::DEFAULT_PACK)]
+    pack: String,
     /// Parallel workers (each with its own sessions).
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -51,6 +56,10 @@ struct Args {
     /// Python with onnxruntime, numpy and opencv for the peer script.
     #[arg(long, default_value = "python3")]
     peer_python: String,
+    /// The peer's model files (`PEER_MODEL_DIR`), when not in `--models`: the open pack's peer
+    /// runs the files as published, before Gabarit's install repairs them.
+    #[arg(long)]
+    peer_models: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -69,7 +78,7 @@ fn main() -> Result<()> {
     };
     let config = FaceServiceConfig {
         models_dir: args.models.clone(),
-        pack: Pack::builtin(gabarit_inference::pack::DEFAULT_PACK)?,
+        pack: Pack::builtin(&args.pack)?,
         workers: args.workers,
         session: SessionOptions { threads: args.threads, spin: false },
         limits: DecodeLimits::default(),
@@ -98,7 +107,7 @@ fn main() -> Result<()> {
         "gabarit": {
             "images": run.len(), "faces": faces, "failed": failed, "seconds": round3(wall),
             "images_per_s": round3(n / wall), "faces_per_s": round3(faces as f64 / wall),
-            "workers": args.workers, "threads_per_worker": args.threads, "det_size": args.det_size,
+            "pack": args.pack, "workers": args.workers, "threads_per_worker": args.threads, "det_size": args.det_size,
             "stage_ms_per_image": {
                 "decode": ms(times.decode), "det_pre": ms(times.det_pre), "det_infer": ms(times.det_infer),
                 "det_post": ms(times.det_post), "align": ms(times.align), "emb_infer": ms(times.emb_infer),
@@ -108,7 +117,7 @@ fn main() -> Result<()> {
         }
     });
     if let Some(script) = &args.peer {
-        let peer = run_peer(&args, script, &images)?;
+        let peer = run_peer(&args, &service.config().pack, script, &images)?;
         let ratio = |k: &str| report["gabarit"][k].as_f64().unwrap_or(0.0) / peer[k].as_f64().unwrap_or(f64::NAN);
         let (images, faces) = (round3(ratio("images_per_s")), round3(ratio("faces_per_s")));
         report["ratio_images_per_s"] = json!(images);
@@ -135,8 +144,8 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Runs the peer script on the same images (linked into one folder, as it takes one), with
-/// the same workers and threads; returns its summary line.
-fn run_peer(args: &Args, script: &Path, images: &[PathBuf]) -> Result<Value> {
+/// the same workers, threads and score threshold; returns its summary line.
+fn run_peer(args: &Args, pack: &Pack, script: &Path, images: &[PathBuf]) -> Result<Value> {
     let dir = tempfile::tempdir()?;
     for (i, img) in images.iter().enumerate() {
         let name = format!("{i:06}_{}", img.file_name().and_then(|n| n.to_str()).unwrap_or("x.jpg"));
@@ -147,7 +156,8 @@ fn run_peer(args: &Args, script: &Path, images: &[PathBuf]) -> Result<Value> {
         .arg(dir.path())
         .args(["--threads", &args.threads.to_string(), "--workers", &args.workers.to_string()])
         .args(["--repeat", &args.repeat.to_string()])
-        .env("PEER_MODEL_DIR", &args.models);
+        .args(["--det-thresh", &pack.engine.detector.score_threshold.to_string()])
+        .env("PEER_MODEL_DIR", args.peer_models.as_ref().unwrap_or(&args.models));
     if args.threads > 1 {
         cmd.arg("--no-spin");
     }

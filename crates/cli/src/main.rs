@@ -1398,6 +1398,7 @@ fn video_options(args: &VideoArgs) -> Result<gabarit_engine::ingest::VideoOption
 }
 
 fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<ExitCode> {
+    gabarit_engine::store::check_pack(&pack)?;
     let store = open_existing(data)?;
     if let Some(ef) = args.ef_search {
         anyhow::ensure!(ef >= 1, "--ef-search must be at least 1");

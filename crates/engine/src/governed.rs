@@ -137,6 +137,7 @@ pub fn governed_search(
 /// store, so a server runs it outside the store's lock.
 pub fn analyze_query(service: &FaceService, who: &Caller, photo: &std::path::Path) -> Result<QueryPhoto> {
     may_search(who)?;
+    crate::store::check_pack(&service.config().pack)?;
     service.analyze_query_photo(photo)
 }
 

@@ -640,6 +640,7 @@ pub(crate) fn ingest(
     opts: &IngestOptions,
     progress: &mut dyn FnMut(IngestProgress),
 ) -> Result<IngestReport> {
+    crate::store::check_pack(&service.config().pack)?;
     let collection = store.catalog.collection(&opts.collection)?;
     if !proof.covers(collection.id) {
         return Err(gabarit_catalog::Error::NotFound { kind: "collection", name: collection.name }.into());

@@ -62,6 +62,17 @@ pub enum Error {
     /// The key-encryption key or the keyring failed (wrong key, unreadable keyring).
     #[error(transparent)]
     Key(gabarit_crypto::Error),
+    /// The model pack in use makes templates that this data directory cannot hold or compare
+    /// with the ones it holds.
+    #[error(
+        "this data directory holds templates of the {held} pack; pack {pack} cannot be used with it (run with --pack {held}; collections bound to another pack are not supported yet)"
+    )]
+    PackMismatch {
+        /// The pack in use.
+        pack: String,
+        /// The pack whose templates the data directory holds.
+        held: &'static str,
+    },
 }
 
 /// `bytes` random bytes from the system, in hex.

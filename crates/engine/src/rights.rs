@@ -218,6 +218,7 @@ pub fn open_request(
 
 /// The template standing for the requester: the largest usable face of the photo.
 fn request_template(service: &FaceService, photo: &Path) -> Result<(Vec<f32>, String)> {
+    crate::store::check_pack(&service.config().pack)?;
     let img = service.analyze_photo(photo)?;
     let face =
         img.best_face().ok_or_else(|| Error::Invalid(format!("{}: no face in the request photo", photo.display())))?;

@@ -33,8 +33,23 @@ pub use gabarit_catalog::SCHEMA_VERSION;
 
 use crate::{Error, Result};
 
-/// The dimension of templates (the current pack's).
+/// The pack whose templates a data directory holds: the only one until collections record
+/// their own pack (and the store keeps an index per pack).
+pub const TEMPLATE_PACK: &str = "buffalo_s";
+
+/// The dimension of templates (the [`TEMPLATE_PACK`]'s).
 pub const TEMPLATE_DIM: usize = 512;
+
+/// Refuses a pack whose templates the data directory cannot hold or compare with the ones it
+/// holds: checked before anything is analysed, stored or searched, so that templates of two
+/// packs never mix (their scores mean different things, and their dimensions may differ).
+pub fn check_pack(pack: &gabarit_inference::Pack) -> Result<()> {
+    if pack.name == TEMPLATE_PACK && pack.engine.embedder.dim == TEMPLATE_DIM {
+        Ok(())
+    } else {
+        Err(Error::PackMismatch { pack: pack.name.clone(), held: TEMPLATE_PACK })
+    }
+}
 
 /// Which vector index a data directory keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

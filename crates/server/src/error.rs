@@ -95,6 +95,7 @@ impl From<gabarit_engine::Error> for ApiError {
             E::Index(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "index", message),
             E::Io(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message),
             E::Worker(_) => Self::internal(message),
+            E::PackMismatch { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "pack_mismatch", message),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Promises of the README that no other test reached: secrets stored only as hashes,
 //! retention on the server's schedule (expired uploads deleted with their records), videos
 //! inside archives refused, the exact index and `search --exact` from the command line, a
-//! query photo usable by its owner only, and the two-reviewer rule's "none rejects" over HTTP.
+//! query photo usable by its owner only, the two-reviewer rule's "none rejects" over HTTP, and
+//! a data directory refusing a model pack whose templates it does not hold.
 
 use std::io::Write;
 use std::path::Path;
@@ -299,4 +300,43 @@ fn one_rejection_over_http_outweighs_any_number_of_confirmations() {
     assert_eq!(shown["confirmed"], false, "{shown}");
     assert_eq!(shown["candidate"]["confirmed_by"], serde_json::json!(["rita", "raoul"]), "{shown}");
     assert_eq!(shown["candidate"]["rejected_by"], serde_json::json!(["rene"]), "{shown}");
+}
+
+#[test]
+fn a_data_directory_refuses_a_pack_whose_templates_it_does_not_hold_before_anything_is_stored() {
+    // Found while adding the open pack: `--pack open ingest` stored 128-d templates in the
+    // catalog, then failed at the 512-d index, leaving templates no index could take.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection(&data, "c");
+    ok(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "c"]).arg(sample("obama2.jpg")));
+    let refused = |cmd: &mut std::process::Command, what: &str| {
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("templates of the buffalo_s pack") && err.contains("pack open"), "{what}: {err}");
+    };
+    refused(
+        as_user(&data, "cur")
+            .args(["--pack", "open", "ingest", "--quiet", "--collection", "c"])
+            .arg(sample("biden.jpg")),
+        "ingest",
+    );
+    refused(
+        as_user(&data, "inv")
+            .args(["--pack", "open", "search", "--case", "C-1", "--purpose", "test"])
+            .arg(sample("obama.jpg")),
+        "search",
+    );
+    refused(as_user(&data, "admin").args(["--pack", "open", "serve", "--listen", "127.0.0.1:0"]), "serve");
+    let stats = ok(as_user(&data, "cur").args(["collection", "list"]));
+    let row = stats.lines().find(|l| l.starts_with("c ")).expect("the collection's row");
+    assert_eq!(
+        row.split_whitespace().skip(1).take(3).collect::<Vec<_>>(),
+        ["1", "1", "1"],
+        "images, faces, templates: {stats}"
+    );
+    // The buffalo_s pack still searches the collection: nothing was broken.
+    let r = search_json(&data, &sample("obama.jpg"), &[]);
+    assert_eq!(r["candidates"].as_array().map(Vec::len), Some(1), "{r}");
 }
