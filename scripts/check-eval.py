@@ -27,23 +27,33 @@ fnmr = {f["target_fmr"]: f for f in v["fnmr_at_fmr"]}
 eer = v.get("eer") or {}
 print(f"{report['photos']} photos, {report['identities']} people, FTA {report['fta']['value']:.4%}")
 print(f"EER {eer.get('eer', float('nan')):.4%}; FNMR@FMR=1e-3 {fnmr.get(0.001, {}).get('fnmr', {}).get('value', float('nan')):.4%}")
+# Bounds a few times the sampling error above what each pack measures on LFW folds 1-5: a real
+# loss of accuracy fails, the same figures pass on every machine (the evaluation is
+# deterministic).
+LFW_BOUNDS = {
+    # 2026-12: EER 0.122%, FNMR 0.122% at FMR 1e-3 (95% CI 0.097-0.153%) and 0.32% at 1e-4
+    # (0.28-0.37%), FNIR 1.73% at FPIR 0.97% (3,287 mated searches: standard error 0.23%),
+    # rank-1 99.39%, pairs 99.63%.
+    "buffalo_s": {"pairs": 0.996, "fnmr_1e3": 0.002, "fnmr_1e4": 0.005, "eer": 0.002, "rank1": 0.99, "fnir": 0.025},
+    # 2026-12 (mirror-averaged templates): EER 0.589%, FNMR 0.807% at FMR 1e-3 (0.738-0.882%)
+    # and 1.252% at 1e-4 (1.166-1.345%), FNIR 4.59% at FPIR 0.97%, rank-1 98.27%, pairs
+    # 99.333% (the floor: 99.3%, OpenCV Zoo publishes 99.32% for these int8 weights).
+    "open": {"pairs": 0.993, "fnmr_1e3": 0.010, "fnmr_1e4": 0.015, "eer": 0.007, "rank1": 0.98, "fnir": 0.055},
+}
 if kind == "lfw":
-    # Bounds a few times the sampling error above what the default pack measures (2026-12:
-    # EER 0.122%, FNMR 0.122% at FMR 1e-3 (95% CI 0.097-0.153%) and 0.32% at 1e-4 (0.28-0.37%),
-    # FNIR 1.73% at FPIR 0.97% (3,287 mated searches: standard error 0.23%), rank-1 99.39%,
-    # pairs 99.63%): a real loss of accuracy fails, the same figures pass on every machine
-    # (the evaluation is deterministic).
+    b = LFW_BOUNDS[report["pack"]]
+    print(f"pack {report['pack']}")
     pairs = report["pairs"]["kfold"]
     need(report["fta"]["value"] == 0.0, "no failure to acquire on LFW dev (adaptive detector input)")
-    need(pairs["mean"] >= 0.996, f"pairs accuracy {pairs['mean']:.4%} >= 99.6% ({report['pairs']['folds']}-fold)")
-    need(0.001 in fnmr and fnmr[0.001]["fnmr"]["value"] < 0.002, "FNMR@FMR=1e-3 below 0.2%")
-    need(0.0001 in fnmr and fnmr[0.0001]["fnmr"]["value"] < 0.005, "FNMR@FMR=1e-4 below 0.5%")
-    need(eer.get("eer", 1.0) < 0.002, "EER below 0.2%")
+    need(pairs["mean"] >= b["pairs"], f"pairs accuracy {pairs['mean']:.4%} >= {b['pairs']:.1%} ({report['pairs']['folds']}-fold)")
+    need(0.001 in fnmr and fnmr[0.001]["fnmr"]["value"] < b["fnmr_1e3"], f"FNMR@FMR=1e-3 below {b['fnmr_1e3']:.1%}")
+    need(0.0001 in fnmr and fnmr[0.0001]["fnmr"]["value"] < b["fnmr_1e4"], f"FNMR@FMR=1e-4 below {b['fnmr_1e4']:.1%}")
+    need(eer.get("eer", 1.0) < b["eer"], f"EER below {b['eer']:.1%}")
     need(v["impostor_comparisons"] > 10_000_000, "all impostor pairs compared (millions)")
     need(ident["gallery_size"] == report["identities"], "every identity enrolled")
-    need(ident["rank1"] >= 0.99, f"rank-1 {ident['rank1']:.4%} >= 99%")
-    need(any(p["fpir"] <= 0.01 and p["fpir"] > 0.001 and p["fnir"] < 0.025 for p in ident["fnir_at_fpir"]),
-         "FNIR below 2.5% at FPIR 1e-2")
+    need(ident["rank1"] >= b["rank1"], f"rank-1 {ident['rank1']:.4%} >= {b['rank1']:.0%}")
+    need(any(p["fpir"] <= 0.01 and p["fpir"] > 0.001 and p["fnir"] < b["fnir"] for p in ident["fnir_at_fpir"]),
+         f"FNIR below {b['fnir']:.1%} at FPIR 1e-2")
 elif kind == "fixtures":
     need(report["photos"] == 32 and report["fta"]["value"] == 0.0, "32 fixture portraits, all acquired")
     need(ident["rank1"] == 1.0, "every fixture probe finds its mate at rank 1")

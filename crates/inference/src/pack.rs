@@ -50,6 +50,7 @@ struct ArtifactList {
 const BUFFALO_S: &str = include_str!("../packs/buffalo_s.toml");
 const OPEN: &str = include_str!("../packs/open.toml");
 const BUFFALO_S_CALIBRATION: &str = include_str!("../packs/buffalo_s.calibration.json");
+const OPEN_CALIBRATION: &str = include_str!("../packs/open.calibration.json");
 const RUNTIME: &str = include_str!("../packs/runtime.toml");
 const SAMPLES: &str = include_str!("../packs/samples.toml");
 
@@ -79,6 +80,7 @@ impl Pack {
     pub fn calibration(&self) -> Result<Option<Calibration>> {
         match self.name.as_str() {
             "buffalo_s" => Calibration::parse("buffalo_s.calibration.json", BUFFALO_S_CALIBRATION).map(Some),
+            "open" => Calibration::parse("open.calibration.json", OPEN_CALIBRATION).map(Some),
             _ => Ok(None),
         }
     }
@@ -146,9 +148,19 @@ mod tests {
 
     #[test]
     fn shipped_calibration_is_consistent_with_the_threshold() {
-        let pack = Pack::builtin("buffalo_s").expect("pack");
+        for name in PACK_NAMES {
+            calibration_is_consistent_with_the_threshold(name);
+        }
+    }
+
+    fn calibration_is_consistent_with_the_threshold(name: &str) {
+        let pack = Pack::builtin(name).expect("pack");
         let cal = pack.calibration().expect("parses").expect("shipped");
-        assert_eq!(cal.pack, "buffalo_s");
+        assert_eq!(cal.pack, name);
+        assert_eq!(cal.settings.contains("flip_average=true"), pack.engine.embedder.flip_average, "{name}");
+        // The two packs' thresholds are set at about the same false match rates.
+        let rights = cal.fmr_at(pack.thresholds.rights);
+        assert!(rights > 2e-4 && rights < 8e-4, "{name}: FMR {rights} at the rights threshold");
         assert!(cal.impostor_comparisons > 1_000_000, "millions of impostor pairs");
         assert_eq!(cal.impostor.total(), cal.impostor_comparisons);
         // At the verification threshold the false match rate is small but not zero, and it

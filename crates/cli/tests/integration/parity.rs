@@ -117,9 +117,10 @@ fn detections_and_templates_match_the_reference_pipeline() {
 #[test]
 fn the_open_pack_matches_opencvs_own_pipeline() {
     // tests/fixtures/reference_open.json: OpenCV 4.14's FaceDetectorYN and FaceRecognizerSF
-    // on the published model files (scripts/make-open-reference.sh).
+    // on the published model files (scripts/make-open-reference.sh). OpenCV does not
+    // mirror-average: the pack's flip averaging is compared apart.
     let threshold = gabarit_inference::Pack::builtin("open").expect("pack").engine.detector.score_threshold as f64;
-    let (faces, _) = compare_with_reference("reference_open.json", "open", &[], threshold, 0.01, 128);
+    let (faces, _) = compare_with_reference("reference_open.json", "open", &["--flip", "false"], threshold, 0.01, 128);
     // The fixture has 57 faces at 0.6 or more (43 in players.jpg, 6 in gdp.jpg, one in each
     // other photo), 4 of them under 0.61: those may fall either side of the threshold, and
     // every face Gabarit reports must still be one of the reference's.
@@ -134,4 +135,25 @@ fn group_photo_counts_are_the_same_with_the_default_detector_input() {
     assert_eq!(counts, vec![22, 5, 1]);
     // Without --embeddings no template is printed.
     assert!(json_lines(&out)[0]["faces"][0].get("embedding").is_none());
+}
+
+#[test]
+fn the_open_packs_flip_averaged_templates_are_the_mean_of_a_face_and_its_mirror() {
+    // With flip averaging on (the pack's default), a face's template is close to, but not
+    // the same as, the unmirrored one OpenCV computes: the mean of two unit vectors at cosine
+    // c has cosine sqrt((1 + c) / 2) with each.
+    let photo = sample("obama.jpg");
+    let template = |flip: &str| -> Vec<f64> {
+        let out = run(gabarit().args(["--pack", "open", "faces", "--embeddings", "--flip", flip]).arg(&photo));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        floats(&json_lines(&out)[0]["faces"][0]["embedding"])
+    };
+    let default = {
+        let out = run(gabarit().args(["--pack", "open", "faces", "--embeddings"]).arg(&photo));
+        floats(&json_lines(&out)[0]["faces"][0]["embedding"])
+    };
+    let (plain, averaged) = (template("false"), template("true"));
+    assert_eq!(default, averaged, "the pack averages by default");
+    let cos: f64 = plain.iter().zip(&averaged).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.9 && cos < 0.9999, "averaged vs plain: cosine {cos}");
 }
