@@ -35,6 +35,13 @@ struct Args {
     /// Model pack.
     #[arg(long, env = "GABARIT_PACK", default_value = gabarit_inference::pack::DEFAULT_PACK)]
     pack: String,
+    /// Mirror-average templates (overrides the pack; the peers never do: `false` compares the
+    /// same work).
+    #[arg(long)]
+    flip: Option<bool>,
+    /// Whether ONNX Runtime dequantises int8 weights once at load (overrides the pack).
+    #[arg(long)]
+    dequantize_at_load: Option<bool>,
     /// Parallel workers (each with its own sessions).
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -78,7 +85,16 @@ fn main() -> Result<()> {
     };
     let config = FaceServiceConfig {
         models_dir: args.models.clone(),
-        pack: Pack::builtin(&args.pack)?,
+        pack: {
+            let mut pack = Pack::builtin(&args.pack)?;
+            if let Some(flip) = args.flip {
+                pack.engine.embedder.flip_average = flip;
+            }
+            if let Some(at_load) = args.dequantize_at_load {
+                pack.dequantize_at_load = at_load;
+            }
+            pack
+        },
         workers: args.workers,
         session: SessionOptions { threads: args.threads, spin: false },
         limits: DecodeLimits::default(),
@@ -107,7 +123,8 @@ fn main() -> Result<()> {
         "gabarit": {
             "images": run.len(), "faces": faces, "failed": failed, "seconds": round3(wall),
             "images_per_s": round3(n / wall), "faces_per_s": round3(faces as f64 / wall),
-            "pack": args.pack, "workers": args.workers, "threads_per_worker": args.threads, "det_size": args.det_size,
+            "pack": args.pack, "flip_average": service.config().pack.engine.embedder.flip_average,
+            "dequantize_at_load": service.config().pack.dequantize_at_load, "workers": args.workers, "threads_per_worker": args.threads, "det_size": args.det_size,
             "stage_ms_per_image": {
                 "decode": ms(times.decode), "det_pre": ms(times.det_pre), "det_infer": ms(times.det_infer),
                 "det_post": ms(times.det_post), "align": ms(times.align), "emb_infer": ms(times.emb_infer),

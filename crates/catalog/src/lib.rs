@@ -30,7 +30,7 @@ mod tx;
 pub use accounts::{KeyRecord, UserRecord};
 pub use gabarit_governance::Scope;
 pub use jobs::BackgroundJob;
-pub use migrations::SCHEMA_VERSION;
+pub use migrations::{LEGACY_PACK, SCHEMA_VERSION};
 pub use rights::{Deleted, ErasedContent, RequestRun, RightsRequest};
 pub use searches::{CandidateRecord, CandidateState, NewCandidate, NewSearch, Probe, SearchRecord};
 pub use tx::Tx;
@@ -122,6 +122,24 @@ pub struct Collection {
     pub description: String,
     /// Creation time (RFC 3339).
     pub created_at: String,
+    /// The model pack its templates come from.
+    pub pack: String,
+    /// SHA-256 of what makes that pack's templates (`Pack::templates_sha256`).
+    pub pack_sha256: String,
+}
+
+/// The columns [`collection_row`] reads, in order.
+const COLLECTION_COLUMNS: &str = "id, name, description, created_at, pack, pack_sha256";
+
+fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
+    Ok(Collection {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        created_at: r.get(3)?,
+        pack: r.get(4)?,
+        pack_sha256: r.get(5)?,
+    })
 }
 
 /// A collection with its counts.
@@ -455,9 +473,7 @@ impl Catalog {
     /// The collection called `name`.
     pub fn collection(&self, name: &str) -> Result<Collection> {
         self.conn
-            .query_row("SELECT id, name, description, created_at FROM collections WHERE name = ?1", [name], |r| {
-                Ok(Collection { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, created_at: r.get(3)? })
-            })
+            .query_row(&format!("SELECT {COLLECTION_COLUMNS} FROM collections WHERE name = ?1"), [name], collection_row)
             .optional()
             .map_err(self.err())?
             .ok_or_else(|| Error::NotFound { kind: "collection", name: name.into() })
@@ -465,9 +481,8 @@ impl Catalog {
 
     /// The collections within `scope`, by name (no counts: cheap at any size).
     pub fn collections_in(&self, scope: &Scope) -> Result<Vec<Collection>> {
-        let mut all = self.rows_of("SELECT id, name, description, created_at FROM collections ORDER BY name", |r| {
-            Ok(Collection { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, created_at: r.get(3)? })
-        })?;
+        let mut all =
+            self.rows_of(&format!("SELECT {COLLECTION_COLUMNS} FROM collections ORDER BY name"), collection_row)?;
         all.retain(|c| scope.covers(c.id));
         Ok(all)
     }
@@ -492,7 +507,7 @@ impl Catalog {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT c.id, c.name, c.description, c.created_at,
+                "SELECT c.id, c.name, c.description, c.created_at, c.pack, c.pack_sha256,
                     (SELECT COUNT(*) FROM images i WHERE i.collection_id = c.id),
                     (SELECT COUNT(*) FROM faces f JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id),
                     (SELECT COUNT(*) FROM templates t JOIN faces f ON t.face_id = f.id JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id)
@@ -502,15 +517,10 @@ impl Catalog {
         let rows = stmt
             .query_map([name], |r| {
                 Ok(CollectionSummary {
-                    collection: Collection {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        description: r.get(2)?,
-                        created_at: r.get(3)?,
-                    },
-                    images: r.get::<_, i64>(4)? as u64,
-                    faces: r.get::<_, i64>(5)? as u64,
-                    templates: r.get::<_, i64>(6)? as u64,
+                    collection: collection_row(r)?,
+                    images: r.get::<_, i64>(6)? as u64,
+                    faces: r.get::<_, i64>(7)? as u64,
+                    templates: r.get::<_, i64>(8)? as u64,
                 })
             })
             .map_err(self.err())?;
@@ -791,8 +801,8 @@ impl Catalog {
 }
 
 impl Tx<'_> {
-    /// Creates a collection.
-    pub fn create_collection(&self, name: &str, description: &str) -> Result<Collection> {
+    /// Creates a collection holding the templates of `pack` (name, `Pack::templates_sha256`).
+    pub fn create_collection(&self, name: &str, description: &str, pack: (&str, &str)) -> Result<Collection> {
         let name =
             gabarit_governance::limits::required("collection name", name, gabarit_governance::limits::COLLECTION_NAME)?;
         let description = gabarit_governance::limits::bounded(
@@ -807,8 +817,8 @@ impl Tx<'_> {
         let created_at = now();
         self.conn
             .execute(
-                "INSERT INTO collections (name, description, created_at) VALUES (?1, ?2, ?3)",
-                params![name, description, created_at],
+                "INSERT INTO collections (name, description, created_at, pack, pack_sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, description, created_at, pack.0, pack.1],
             )
             .map_err(self.err())?;
         self.collection(name)

@@ -254,7 +254,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO request_runs (request_id, at, photo_sha256, outcome)
         SELECT id, created_at, photo_sha256, outcome FROM rights_requests
         WHERE status = 'done' AND photo_sha256 IS NOT NULL AND outcome IS NOT NULL;",
+    // 10: each collection records the model pack its templates come from (name, and the
+    // hash of what makes its templates: `Pack::templates_sha256`). Collections made before
+    // hold buffalo_s templates, the only pack there was.
+    "ALTER TABLE collections ADD COLUMN pack TEXT NOT NULL DEFAULT '';
+    ALTER TABLE collections ADD COLUMN pack_sha256 TEXT NOT NULL DEFAULT '';
+    UPDATE collections SET pack = 'buffalo_s',
+        pack_sha256 = '01501a33dac5a2314f3a745e256d2c0d4082e3b3697727646484c9c0ae452909';",
 ];
+
+/// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and
+/// the hash of what made its templates then (checked against the built-in pack by the engine's
+/// tests).
+pub const LEGACY_PACK: (&str, &str) = ("buffalo_s", "01501a33dac5a2314f3a745e256d2c0d4082e3b3697727646484c9c0ae452909");
 
 /// The migration after which a keyed step runs, in the same transaction: it needs the data
 /// key (to code the rows and vouch for the audit entries already there).

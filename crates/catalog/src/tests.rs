@@ -24,7 +24,11 @@ pub(super) fn all() -> Scope {
 }
 
 pub(super) fn create(cat: &mut Catalog, name: &str) -> Collection {
-    cat.audited("t", "collection_create", |tx| Ok((tx.create_collection(name, "")?, serde_json::json!({})))).unwrap().0
+    cat.audited("t", "collection_create", |tx| {
+        Ok((tx.create_collection(name, "", crate::LEGACY_PACK)?, serde_json::json!({})))
+    })
+    .unwrap()
+    .0
 }
 
 pub(super) fn store(cat: &mut Catalog, job: u64, collection: u32, items: &[BatchItem]) -> Vec<StoreOutcome> {
@@ -74,8 +78,9 @@ fn stores_images_faces_and_templates_with_provenance() {
     let dir = tempfile::tempdir().unwrap();
     let mut cat = open_keyed(&dir.path().join("catalog.db"));
     let c = create(&mut cat, "archive");
-    let again =
-        cat.audited("t", "collection_create", |tx| Ok((tx.create_collection("archive", "")?, serde_json::json!({}))));
+    let again = cat.audited("t", "collection_create", |tx| {
+        Ok((tx.create_collection("archive", "", crate::LEGACY_PACK)?, serde_json::json!({})))
+    });
     assert!(matches!(again, Err(Error::AlreadyExists { .. })));
     let job = cat.begin_job(c.id, &["/photos".into()]).unwrap();
     let out = store(
@@ -149,12 +154,14 @@ fn a_newer_schema_is_refused() {
 fn bad_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut cat = open_keyed(&dir.path().join("c.db"));
-    let blank =
-        cat.audited("t", "collection_create", |tx| Ok((tx.create_collection("  ", "")?, serde_json::json!({}))));
+    let blank = cat.audited("t", "collection_create", |tx| {
+        Ok((tx.create_collection("  ", "", crate::LEGACY_PACK)?, serde_json::json!({})))
+    });
     assert!(matches!(blank, Err(Error::Policy(_))), "{blank:?}");
     let long = "x".repeat(300);
-    let long =
-        cat.audited("t", "collection_create", |tx| Ok((tx.create_collection(&long, "")?, serde_json::json!({}))));
+    let long = cat.audited("t", "collection_create", |tx| {
+        Ok((tx.create_collection(&long, "", crate::LEGACY_PACK)?, serde_json::json!({})))
+    });
     assert!(matches!(long, Err(Error::Policy(_))), "{long:?}");
     assert!(cat.audit_entries(None, None).unwrap().is_empty(), "a refused change leaves no entry");
     assert!(matches!(cat.collection("nope"), Err(Error::NotFound { .. })));
@@ -209,7 +216,7 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     let mut cat = open_keyed(&dir.path().join("c.db"));
     create(&mut cat, "a");
     let failed: Result<((), _)> = cat.audited("t", "collection_create", |tx| {
-        tx.create_collection("b", "")?;
+        tx.create_collection("b", "", crate::LEGACY_PACK)?;
         Err(Error::Invalid("changed my mind".into()))
     });
     assert!(failed.is_err());
@@ -218,8 +225,9 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     assert_eq!(actions, ["collection_create"], "one change, one entry");
     // Without the key nothing is changed: no entry could be written.
     let mut bare = Catalog::open(&dir.path().join("c.db")).unwrap();
-    let locked =
-        bare.audited("t", "collection_create", |tx| Ok((tx.create_collection("c", "")?, serde_json::json!({}))));
+    let locked = bare.audited("t", "collection_create", |tx| {
+        Ok((tx.create_collection("c", "", crate::LEGACY_PACK)?, serde_json::json!({})))
+    });
     assert!(matches!(locked, Err(Error::Locked { .. })), "{locked:?}");
     assert_eq!(cat.verify_audit(None).unwrap(), (1, None));
 }

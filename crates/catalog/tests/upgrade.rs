@@ -52,6 +52,8 @@ fn every_fixture_catalog_opens_migrated_with_everything_it_held() {
         // Accounts: the key still authenticates its user, with their role and grant.
         let (principal, _) = cat.principal_for_key(&expected.key).unwrap().expect("the fixture's key");
         let archive = cat.collection("archive").unwrap();
+        // Collections made before packs were recorded hold buffalo_s templates.
+        assert_eq!((archive.pack.as_str(), archive.pack_sha256.as_str()), gabarit_catalog::LEGACY_PACK, "{at}");
         assert_eq!(
             (principal.name.as_str(), principal.roles.as_slice(), principal.collections.as_slice()),
             ("ivo", &[Role::Investigator][..], &[archive.id][..]),
@@ -74,8 +76,10 @@ fn every_fixture_catalog_opens_migrated_with_everything_it_held() {
         assert!(broken.is_none(), "{at}: {broken:?}");
         assert!(entries >= expected.audit_entries, "{at}: {entries} < {}", expected.audit_entries);
         // And it takes new records.
-        cat.audited("test", "collection_create", |tx| Ok((tx.create_collection("later", "")?, serde_json::json!({}))))
-            .unwrap();
+        cat.audited("test", "collection_create", |tx| {
+            Ok((tx.create_collection("later", "", gabarit_catalog::LEGACY_PACK)?, serde_json::json!({})))
+        })
+        .unwrap();
         assert!(cat.verify_audit(None).unwrap().1.is_none(), "{at}");
     }
     assert!(

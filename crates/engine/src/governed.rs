@@ -28,10 +28,15 @@ pub fn create_collection(
 ) -> Result<()> {
     who.may::<actions::ManageCollections>()?;
     let draft = draft.validate()?;
+    let (pack, pack_sha256) = crate::store::collection_pack()?;
     store.catalog.audited(who.name(), "collection_create", |tx| {
-        let c = tx.create_collection(name, description)?;
+        let c = tx.create_collection(name, description, (&pack, &pack_sha256))?;
         tx.set_governance(&c.name, &draft)?;
-        Ok(((), json!({"collection": c.name, "governance": draft, "missing": draft.missing()})))
+        Ok((
+            (),
+            json!({"collection": c.name, "pack": c.pack, "pack_sha256": c.pack_sha256, "governance": draft,
+                "missing": draft.missing()}),
+        ))
     })?;
     Ok(())
 }

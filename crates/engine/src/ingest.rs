@@ -645,6 +645,7 @@ pub(crate) fn ingest(
     if !proof.covers(collection.id) {
         return Err(gabarit_catalog::Error::NotFound { kind: "collection", name: collection.name }.into());
     }
+    crate::store::check_collection_pack(&collection, &service.config().pack)?;
     // The index first: a directory whose index another process holds fails before any work.
     store.index()?;
     let listing = list_inputs(&opts.inputs, &opts.budget)?;

@@ -65,13 +65,15 @@ pub enum Error {
     /// The model pack in use makes templates that this data directory cannot hold or compare
     /// with the ones it holds.
     #[error(
-        "this data directory holds templates of the {held} pack; pack {pack} cannot be used with it (run with --pack {held}; collections bound to another pack are not supported yet)"
+        "{holder} holds templates of the {held} pack; pack {pack} cannot be used with it (run with --pack {held}; a data directory holds one pack's templates for now)"
     )]
     PackMismatch {
+        /// What holds the templates: the data directory, or a collection.
+        holder: String,
         /// The pack in use.
         pack: String,
-        /// The pack whose templates the data directory holds.
-        held: &'static str,
+        /// The pack whose templates it holds.
+        held: String,
     },
 }
 

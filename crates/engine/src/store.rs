@@ -47,7 +47,32 @@ pub fn check_pack(pack: &gabarit_inference::Pack) -> Result<()> {
     if pack.name == TEMPLATE_PACK && pack.engine.embedder.dim == TEMPLATE_DIM {
         Ok(())
     } else {
-        Err(Error::PackMismatch { pack: pack.name.clone(), held: TEMPLATE_PACK })
+        Err(Error::PackMismatch {
+            holder: "this data directory".into(),
+            pack: pack.name.clone(),
+            held: TEMPLATE_PACK.into(),
+        })
+    }
+}
+
+/// The pack a new collection records: the one whose templates the data directory holds.
+pub(crate) fn collection_pack() -> Result<(String, String)> {
+    let pack = gabarit_inference::Pack::builtin(TEMPLATE_PACK)?;
+    let sha = pack.templates_sha256();
+    Ok((pack.name, sha))
+}
+
+/// Refuses to add to or compare with `collection`'s templates those of another pack (or of
+/// the same pack made otherwise: another file, alignment or mirror averaging).
+pub fn check_collection_pack(collection: &gabarit_catalog::Collection, pack: &gabarit_inference::Pack) -> Result<()> {
+    if collection.pack == pack.name && collection.pack_sha256 == pack.templates_sha256() {
+        Ok(())
+    } else {
+        Err(Error::PackMismatch {
+            holder: format!("collection {:?}", collection.name),
+            pack: format!("{} ({})", pack.name, &pack.templates_sha256()[..12]),
+            held: format!("{} ({})", collection.pack, collection.pack_sha256.get(..12).unwrap_or("?")),
+        })
     }
 }
 
@@ -594,6 +619,16 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn collections_made_before_packs_were_recorded_hold_the_built_in_buffalo_s_templates() {
+        // The catalog's migration 10 records this hash for old collections; if buffalo_s's
+        // templates ever change (another file, alignment, averaging), they must not be mixed
+        // with the old ones: that change is a new pack, and this test says so.
+        let (name, sha) = collection_pack().expect("built-in pack");
+        assert_eq!((name.as_str(), sha.as_str()), gabarit_catalog::LEGACY_PACK);
+        assert_eq!(name, TEMPLATE_PACK);
+    }
+
     use super::*;
 
     #[test]

@@ -85,6 +85,28 @@ impl Pack {
         }
     }
 
+    /// What makes the pack's templates what they are, hashed (SHA-256, hex): the name, the
+    /// detector's and embedder's files (their pinned hashes) and every setting that changes
+    /// which faces are found or what their templates are (detector and embedder specs).
+    /// Thresholds, calibration, quality policy and licence text are not in it: they change
+    /// decisions, not templates. Two templates compare only if their packs' hashes are equal.
+    pub fn templates_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let file_hash =
+            |file: &str| self.artifacts.iter().find(|a| a.file == file).map(|a| a.sha256.clone()).unwrap_or_default();
+        // Serialised directly (not through a JSON map, whose key order depends on features of
+        // the build): structs in field order, so the hash is the same in every build.
+        let identity = (
+            &self.name,
+            file_hash(&self.detector_file),
+            file_hash(&self.embedder_file),
+            &self.engine.detector,
+            &self.engine.embedder,
+        );
+        let text = serde_json::to_string(&identity).unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
     /// Parses a manifest.
     pub fn parse(name: &str, text: &str) -> Result<Pack> {
         toml::from_str(text).map_err(|e| Error::Manifest { name: name.to_string(), detail: e.to_string() })
@@ -144,6 +166,24 @@ mod tests {
         for name in PACK_NAMES {
             assert_eq!(Pack::builtin(name).expect("builtin").name, *name);
         }
+    }
+
+    #[test]
+    fn the_templates_hash_changes_with_what_changes_templates_only() {
+        let pack = Pack::builtin("open").expect("pack");
+        let base = pack.templates_sha256();
+        assert_eq!(base.len(), 64);
+        assert_ne!(base, Pack::builtin("buffalo_s").expect("pack").templates_sha256());
+        let changed = |f: &dyn Fn(&mut Pack)| {
+            let mut p = pack.clone();
+            f(&mut p);
+            p.templates_sha256()
+        };
+        assert_ne!(changed(&|p| p.engine.embedder.flip_average = false), base, "flip averaging");
+        assert_ne!(changed(&|p| p.engine.embedder.template[0][0] += 0.5), base, "alignment");
+        assert_ne!(changed(&|p| p.artifacts[1].sha256 = "0".repeat(64)), base, "the embedder file");
+        assert_eq!(changed(&|p| p.thresholds.verification = 0.5), base, "thresholds decide, templates stay");
+        assert_eq!(changed(&|p| p.engine.quality.min_size_px = 40.0), base, "quality decides usability only");
     }
 
     #[test]
