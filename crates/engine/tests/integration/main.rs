@@ -8,6 +8,8 @@
 mod audit;
 mod authorization;
 mod jobs;
+mod records;
+mod retention;
 mod review;
 mod rights;
 
