@@ -196,14 +196,13 @@ fn run_ingest(
     }
     // Progress goes to the catalog through a second connection: the ingestion holds this one.
     let progress_store = store.handle()?;
-    let mut last = Instant::now() - PROGRESS_EVERY;
+    let mut gate = ProgressGate::default();
     let mut failed_progress = None;
     let mut progress = |p: crate::ingest::IngestProgress| {
-        if last.elapsed() >= PROGRESS_EVERY || p.done == p.total {
-            last = Instant::now();
-            if let Err(e) = progress_store.catalog.job_progress(job.id, p.done as u64, p.total as u64, p.faces as u64) {
-                failed_progress.get_or_insert(e);
-            }
+        if gate.due(Instant::now(), p.done, p.total)
+            && let Err(e) = progress_store.catalog.job_progress(job.id, p.done as u64, p.total as u64, p.faces as u64)
+        {
+            failed_progress.get_or_insert(e);
         }
     };
     let mut report = governed_ingest(service, store, who, &opts, &mut progress)?;
@@ -219,6 +218,26 @@ fn run_ingest(
     let mut value = serde_json::to_value(&report).map_err(|e| Error::Invalid(e.to_string()))?;
     value["uploads_discarded"] = json!(discarded);
     Ok(value)
+}
+
+/// Which steps of a running job have their progress written: the first, then at most one
+/// every [`PROGRESS_EVERY`], and the last.
+#[derive(Debug, Default)]
+struct ProgressGate {
+    /// When progress was last written.
+    last: Option<Instant>,
+}
+
+impl ProgressGate {
+    /// Whether the step that has `done` files of `total` handled, at `now`, is written (it then
+    /// counts as the last written).
+    fn due(&mut self, now: Instant, done: usize, total: usize) -> bool {
+        let due = done == total || self.last.is_none_or(|last| now.saturating_duration_since(last) >= PROGRESS_EVERY);
+        if due {
+            self.last = Some(now);
+        }
+        due
+    }
 }
 
 /// The uploaded files of these inputs that ingestion does not read (by their name neither a
@@ -343,6 +362,21 @@ mod tests {
         let long = format!("{}.jpg", "a".repeat(200));
         let safe = safe_file_name(&long);
         assert_eq!((safe.chars().count(), safe.ends_with("a.jpg")), (100, true));
+    }
+
+    #[test]
+    fn a_jobs_progress_is_written_at_its_first_step_then_at_most_every_half_second_and_at_its_last() {
+        let start = Instant::now();
+        let mut gate = ProgressGate::default();
+        let written: Vec<bool> = [(0, 0), (100, 1), (499, 2), (500, 3), (600, 9), (700, 10)]
+            .into_iter()
+            .map(|(ms, done)| gate.due(start + Duration::from_millis(ms), done, 10))
+            .collect();
+        assert_eq!(
+            written,
+            [true, false, false, true, false, true],
+            "the first step; 500 ms after it, not before; the last step, whenever it comes"
+        );
     }
 
     #[test]

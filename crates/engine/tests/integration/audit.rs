@@ -1,9 +1,10 @@
 //! Reading the audit log as a DPO does in the web UI: newest first, filtered by an action the
-//! log holds, a reversed period refused with what to do, and the reading on the record once
-//! (its first page), not once per page turned.
+//! log holds and by actor, a one-day period read and a reversed one refused with what to do,
+//! and the reading on the record once (its first page), not once per page turned; a
+//! checkpoint written to its file, read back to verify the chain.
 
 use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
-use gabarit_engine::governed::{AuditQuery, audit_browse};
+use gabarit_engine::governed::{self, AuditQuery, audit_browse};
 use gabarit_engine::store::Store;
 use gabarit_engine::{Error, accounts};
 use gabarit_governance::Role;
@@ -11,10 +12,7 @@ use gabarit_governance::Role;
 #[test]
 fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
-    let kek = gabarit_crypto::Kek::generate().unwrap();
-    let mut store = Store::create(&dir.path().join("data"), &kek).unwrap();
-    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-    let admin = authenticate_key(&store, &admin_key).unwrap();
+    let (mut store, admin) = crate::data_dir(dir.path());
     for i in 0..5 {
         accounts::add_user(&mut store, &admin, &format!("user{i}"), &[Role::Reviewer]).unwrap();
     }
@@ -37,6 +35,24 @@ fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() 
     page(&mut store, 2, Some("user_create"));
     page(&mut store, 4, Some("user_create"));
     assert_eq!(views(&mut store), before + 1, "only the reading of the first page (this count's own) is recorded");
+    // One day is a period (from and to the same date), filtered by actor as well as action:
+    // the admin created dora that day, dora created nobody.
+    let day = first.items[0].at[..10].to_string();
+    let by = |store: &mut Store, actor: &str| {
+        let q = AuditQuery {
+            from: Some(day.clone()),
+            to: Some(day.clone()),
+            action: Some("user_create".into()),
+            actor: Some(actor.into()),
+            limit: 10,
+            ..Default::default()
+        };
+        audit_browse(store, &dora, &q).unwrap()
+    };
+    let by_admin = by(&mut store, "admin");
+    assert!(by_admin.items.iter().all(|e| e.actor == "admin"), "{:?}", by_admin.items);
+    assert!(by_admin.items.iter().any(|e| e.detail["user"] == "dora"), "{:?}", by_admin.items);
+    assert_eq!(by(&mut store, "dora").total, 0);
     // Oldest first on demand.
     let q = AuditQuery { limit: 1, action: Some("user_create".into()), oldest_first: true, ..Default::default() };
     assert_eq!(audit_browse(&mut store, &dora, &q).unwrap().items[0].detail["user"], "admin");
@@ -49,6 +65,25 @@ fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() 
     }
 }
 
+#[test]
+fn a_checkpoint_file_holds_the_checkpoint_that_verifies_the_chain() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, admin) = crate::data_dir(dir.path());
+    let dora = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
+    let checkpoint = governed::audit_anchor(&mut store, &dora).unwrap();
+    let anchors = dir.path().join("anchors");
+    let path = governed::write_checkpoint_file(&anchors, &checkpoint).unwrap();
+    let stamp: String = checkpoint.at.chars().filter(char::is_ascii_alphanumeric).collect();
+    assert_eq!(path, anchors.join(format!("audit-checkpoint-{stamp}.json")));
+    let mode = |p: &std::path::Path| fs_err::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&anchors), mode(&path)), (0o700, 0o600));
+    let read: governed::Checkpoint = serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(read, checkpoint);
+    let (entries, broken) = governed::audit_verify(&mut store, &dora, Some(&read)).unwrap();
+    assert_eq!((entries as u64, broken.is_none()), (checkpoint.entries, true));
+}
+
 /// The entries of `action` in the log, oldest first.
 fn entries_of(log: &[gabarit_governance::audit::Entry], action: &str) -> Vec<serde_json::Value> {
     log.iter().filter(|e| e.action == action).map(|e| e.detail.clone()).collect()
@@ -56,7 +91,7 @@ fn entries_of(log: &[gabarit_governance::audit::Entry], action: &str) -> Vec<ser
 
 #[test]
 fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
-    use gabarit_engine::{governed, review, rights};
+    use gabarit_engine::{review, rights};
     let dir = tempfile::tempdir().unwrap();
     let kek = gabarit_crypto::Kek::generate().unwrap();
     let mut store = Store::create(&dir.path().join("data"), &kek).unwrap();

@@ -1,23 +1,49 @@
 //! Background jobs through the engine, as the server runs them: an upload kept in the data
 //! directory, ingested by a job that reports every file it does not read and keeps only
-//! the files its collection stored; a job a stopped server left running is put back in the
-//! queue and run again to its end.
+//! the files its collection stored; a folder of the server ingested by a job that reads its
+//! photos and leaves every one of its files alone; at most 100 paths a job; a job a stopped
+//! server left running is put back in the queue (and the server's log says so) and run again
+//! to its end.
 
-use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
+use std::path::Path;
+
 use gabarit_engine::store::Store;
-use gabarit_engine::{accounts, governed, jobs};
+use gabarit_engine::{Caller, Error, governed, jobs};
 use gabarit_governance::Role;
+
+/// A data directory (`dir/data`) with the curator `cur` and the collection `press`.
+fn press(dir: &Path) -> (Store, Caller) {
+    let (mut store, admin) = crate::data_dir(dir);
+    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
+    governed::create_collection(&mut store, &cur, "press", "", &crate::governance()).unwrap();
+    (store, cur)
+}
+
+/// What `f` logs on this thread, as the server's log shows it.
+fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    (out, text)
+}
 
 #[test]
 fn an_upload_job_reports_what_it_does_not_read_and_keeps_only_what_its_collection_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let kek = gabarit_crypto::Kek::generate().unwrap();
-    let mut store = Store::create(&dir.path().join("data"), &kek).unwrap();
-    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-    let admin = authenticate_key(&store, &admin_key).unwrap();
-    let cur_key = accounts::add_user(&mut store, &admin, "cur", &[Role::Curator]).unwrap();
-    let cur = authenticate_key(&store, &cur_key).unwrap();
-    governed::create_collection(&mut store, &cur, "press", "", &crate::governance()).unwrap();
+    let (mut store, cur) = press(dir.path());
     let service = crate::service();
     let defaults = crate::ingest_options("", Vec::new());
     governed::governed_ingest(
@@ -60,16 +86,51 @@ fn an_upload_job_reports_what_it_does_not_read_and_keeps_only_what_its_collectio
 }
 
 #[test]
+fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, cur) = press(dir.path());
+    // The uploads folder exists (uploads were made before): a job on a folder elsewhere reports
+    // and discards nothing from it all the same.
+    fs_err::create_dir_all(jobs::uploads_dir(&store)).unwrap();
+    let folder = dir.path().join("incoming");
+    fs_err::create_dir_all(&folder).unwrap();
+    fs_err::copy(crate::sample("biden.jpg"), folder.join("biden.jpg")).unwrap();
+    fs_err::write(folder.join("notes.txt"), "not a photo").unwrap();
+    let roots = [dir.path().to_path_buf()];
+    let job = jobs::submit_ingest(&mut store, &cur, "press", std::slice::from_ref(&folder), &roots).unwrap();
+    let done = jobs::run_next(&crate::service(), &mut store, &crate::ingest_options("", Vec::new())).unwrap().unwrap();
+    assert_eq!((done.id, done.state.as_str()), (job.id, "done"), "{:?}", done.error);
+    let report = done.report.unwrap();
+    assert_eq!((report["files"].as_u64(), report["ingested"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(report["failed"], serde_json::json!([]), "a text file of a server folder is not the job's: {report}");
+    assert_eq!(report["uploads_discarded"], 0, "{report}");
+    let mut left: Vec<String> =
+        fs_err::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort_unstable();
+    assert_eq!(left, ["biden.jpg", "notes.txt"], "the operator's files stay");
+}
+
+#[test]
+fn a_job_names_at_most_100_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, cur) = press(dir.path());
+    let folder = dir.path().join("incoming");
+    fs_err::create_dir_all(&folder).unwrap();
+    let roots = [dir.path().to_path_buf()];
+    let job = jobs::submit_ingest(&mut store, &cur, "press", &vec![folder.clone(); 100], &roots).unwrap();
+    assert_eq!(job.inputs.len(), 100);
+    match jobs::submit_ingest(&mut store, &cur, "press", &vec![folder; 101], &roots) {
+        Err(Error::Invalid(m)) => assert_eq!(m, "paths: 101 given, at most 100 per job"),
+        other => panic!("{other:?}"),
+    }
+    let queued: Vec<u64> = jobs::list_jobs(&store, &cur, 10).unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(queued, [job.id], "nothing queued for the refused one");
+}
+
+#[test]
 fn a_job_left_running_is_queued_again_and_run_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
-    let kek = gabarit_crypto::Kek::generate().unwrap();
-    let root = dir.path().join("data");
-    let mut store = Store::create(&root, &kek).unwrap();
-    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-    let admin = authenticate_key(&store, &admin_key).unwrap();
-    let cur_key = accounts::add_user(&mut store, &admin, "cur", &[Role::Curator]).unwrap();
-    let cur = authenticate_key(&store, &cur_key).unwrap();
-    governed::create_collection(&mut store, &cur, "press", "", &crate::governance()).unwrap();
+    let (mut store, cur) = press(dir.path());
     let job = jobs::submit_upload(
         &mut store,
         &cur,
@@ -78,12 +139,16 @@ fn a_job_left_running_is_queued_again_and_run_to_its_end() {
     )
     .unwrap();
     // A server that claimed the job, then stopped: the job stays "running".
-    let mut raw = rusqlite::Connection::open(root.join("catalog.db")).unwrap();
+    let mut raw = rusqlite::Connection::open(dir.path().join("data/catalog.db")).unwrap();
     let tx = raw.transaction().unwrap();
     tx.execute("UPDATE background_jobs SET state = 'running', runs = 1 WHERE id = ?1", [job.id as i64]).unwrap();
     tx.commit().unwrap();
-    assert_eq!(jobs::requeue_interrupted(&store).unwrap(), [job.id]);
-    assert!(jobs::requeue_interrupted(&store).unwrap().is_empty(), "once");
+    let (requeued, log) = logged(|| jobs::requeue_interrupted(&store).unwrap());
+    assert_eq!(requeued, [job.id]);
+    assert!(log.contains(&format!("resuming interrupted jobs jobs=[{}]", job.id)), "{log}");
+    let (requeued, log) = logged(|| jobs::requeue_interrupted(&store).unwrap());
+    assert!(requeued.is_empty(), "once");
+    assert!(!log.contains("resuming"), "nothing to resume, nothing said: {log}");
     let service = crate::service();
     let done = jobs::run_next(&service, &mut store, &crate::ingest_options("", Vec::new())).unwrap().unwrap();
     assert_eq!((done.id, done.state.as_str(), done.runs), (job.id, "done", 2));

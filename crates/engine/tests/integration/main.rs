@@ -8,10 +8,17 @@
 mod audit;
 mod authorization;
 mod jobs;
+mod records;
+mod retention;
 mod review;
 mod rights;
 
 use std::path::{Path, PathBuf};
+
+use gabarit_engine::Caller;
+use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
+use gabarit_engine::store::Store;
+use gabarit_governance::Role;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -35,6 +42,25 @@ pub fn sample(name: &str) -> PathBuf {
     let p = dir.join(name);
     assert!(p.is_file(), "sample {} missing: run `bash scripts/test.sh`", p.display());
     p
+}
+
+/// A new data directory (`dir/data`) and its first administrator, `admin`.
+pub fn data_dir(dir: &Path) -> (Store, Caller) {
+    let kek = gabarit_crypto::Kek::generate().unwrap();
+    let mut store = Store::create(&dir.join("data"), &kek).unwrap();
+    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
+    let admin = authenticate_key(&store, &admin_key).unwrap();
+    (store, admin)
+}
+
+/// A user with one role and these grants, authenticated.
+pub fn user(store: &mut Store, admin: &Caller, name: &str, role: Role, grants: &[&str]) -> Caller {
+    gabarit_engine::accounts::add_user(store, admin, name, &[role]).unwrap();
+    for g in grants {
+        gabarit_engine::accounts::grant(store, admin, name, g).unwrap();
+    }
+    let key = gabarit_engine::accounts::issue_key(store, admin, name).unwrap();
+    authenticate_key(store, &key).unwrap()
 }
 
 /// The governance of the test collections: every field set (ingestion allowed).

@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
 use gabarit_engine::ingest::ERASED_ON_REQUEST;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceService, accounts, governed, review, rights};
+use gabarit_engine::{Caller, Error, FaceService, governed, review, rights};
 use gabarit_governance::Role;
 
-use crate::{governance, ingest_options, sample, search_options, service};
+use crate::{data_dir, governance, ingest_options, sample, search_options, service, user};
 
 struct World {
     store: Store,
@@ -22,11 +21,8 @@ struct World {
 
 impl World {
     fn new(dir: &Path) -> World {
-        let kek = gabarit_crypto::Kek::generate().unwrap();
+        let (mut store, admin) = data_dir(dir);
         let data = dir.join("data");
-        let mut store = Store::create(&data, &kek).unwrap();
-        let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-        let admin = authenticate_key(&store, &admin_key).unwrap();
         let curator = user(&mut store, &admin, "cur", Role::Curator, &[]);
         let mut w = World { store, service: service(), data, admin, curator };
         for c in ["press", "other"] {
@@ -66,16 +62,6 @@ impl World {
         let db = rusqlite::Connection::open(self.data.join("catalog.db")).unwrap();
         db.query_row("SELECT crop FROM probes WHERE search_id = ?1", [search as i64], |r| r.get(0)).ok()
     }
-}
-
-/// A user with one role and these grants, authenticated.
-fn user(store: &mut Store, admin: &Caller, name: &str, role: Role, grants: &[&str]) -> Caller {
-    accounts::add_user(store, admin, name, &[role]).unwrap();
-    for g in grants {
-        accounts::grant(store, admin, name, g).unwrap();
-    }
-    let key = accounts::issue_key(store, admin, name).unwrap();
-    authenticate_key(store, &key).unwrap()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -1,12 +1,14 @@
 //! Rights by face through the engine's use cases: the art. 15 report says, collection by
 //! collection, what the law lists — in words a person reads, with the recipients the
-//! permission table gives — and its HTML page escapes what the operator typed; a request is
-//! used only for its kind; an objection hides the person from search and keeps their photos
-//! out at ingestion. (Erasure is proven on a served data directory: the CLI's `erasure.rs`.)
+//! permission table gives, the same the art. 30 record names — and its HTML page escapes what
+//! the operator typed; a request is used only for its kind; an objection hides the person
+//! from search and keeps their photos out at ingestion; an erasure takes every photo of the
+//! person and each is refused when ingested again. (That an erasure's bytes leave the files
+//! is proven on a served data directory: the CLI's `erasure.rs`.)
 
-use gabarit_engine::auth::{Caller, authenticate_key, bootstrap_admin};
+use gabarit_engine::auth::Caller;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Error, accounts, governed, rights};
+use gabarit_engine::{Error, governed, rights};
 use gabarit_governance::Role;
 
 /// A data directory with `press` (obama2 and biden ingested), its governance naming a
@@ -22,23 +24,15 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let kek = gabarit_crypto::Kek::generate().unwrap();
-    let mut store = Store::create(&dir.path().join("data"), &kek).unwrap();
-    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-    let admin = authenticate_key(&store, &admin_key).unwrap();
-    let mut key = |name: &str, role: Role| accounts::add_user(&mut store, &admin, name, &[role]).unwrap();
-    let keys = [key("cur", Role::Curator), key("inv", Role::Investigator), key("dora", Role::Dpo)];
-    key("raoul", Role::Reviewer);
-    key("rita", Role::Reviewer);
+    let (mut store, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
     let mut governance = crate::governance();
     governance.controller = Some("Agence <Exemple> & Fils".into());
-    let curator = authenticate_key(&store, &keys[0]).unwrap();
-    governed::create_collection(&mut store, &curator, "press", "", &governance).unwrap();
-    for user in ["inv", "raoul"] {
-        accounts::grant(&mut store, &admin, user, "press").unwrap();
-    }
-    // Callers as they authenticate now, their grants given.
-    let [cur, inv, dpo] = keys.map(|k| authenticate_key(&store, &k).unwrap());
+    governed::create_collection(&mut store, &cur, "press", "", &governance).unwrap();
+    let inv = crate::user(&mut store, &admin, "inv", Role::Investigator, &["press"]);
+    crate::user(&mut store, &admin, "raoul", Role::Reviewer, &["press"]);
+    crate::user(&mut store, &admin, "rita", Role::Reviewer, &[]);
     let service = crate::service();
     let photos = vec![crate::sample("obama2.jpg"), crate::sample("biden.jpg")];
     governed::governed_ingest(&service, &mut store, &cur, &crate::ingest_options("press", photos), &mut |_| {})
@@ -73,6 +67,10 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
         ],
         "curators and DPOs, and the investigators and reviewers granted press: not rita, not the admin"
     );
+    // The record of processing activities (art. 30) names the same people for the collection.
+    let record = governed::processing_record(&mut store, &dpo).unwrap();
+    let recipients: Vec<&[String]> = record.collections.iter().map(|c| &c.recipients[..]).collect();
+    assert_eq!(recipients, [["cur (curator)", "dora (dpo)", "inv (investigator)", "raoul (reviewer)"]]);
     let html = rights::report_html(&report);
     for needle in [
         "Agence &lt;Exemple&gt; &amp; Fils",
@@ -127,4 +125,22 @@ fn an_objection_hides_the_person_from_search_and_keeps_their_photos_out() {
     let access = rights::open_request(&mut store, &dpo, "access", "REQ-3", "ID card", "2026-11-30").unwrap();
     let wrong = rights::object(&service, &mut store, &dpo, access.id, &crate::sample("obama.jpg"), 0.36);
     assert!(matches!(&wrong, Err(Error::Invalid(m)) if m.contains("objection")), "{wrong:?}");
+}
+
+#[test]
+fn an_erasure_takes_every_photo_of_the_person_and_each_is_refused_afterwards() {
+    let Fixture { _dir, mut store, service, cur, dpo, .. } = fixture();
+    let more = crate::ingest_options("press", vec![crate::sample("obama3.jpg")]);
+    governed::governed_ingest(&service, &mut store, &cur, &more, &mut |_| {}).unwrap();
+    let request = rights::open_request(&mut store, &dpo, "erasure", "REQ-4", "ID card", "2026-11-30").unwrap();
+    let photo = crate::sample("obama.jpg");
+    let (_, deleted) = rights::erase(&service, &mut store, &dpo, request.id, &photo, 0.36, Some(2)).unwrap();
+    let deleted = deleted.unwrap();
+    assert_eq!((deleted.faces, deleted.images), (2, 2), "obama2's face and obama3's, and their photos");
+    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    let erasure = log.iter().find(|e| e.action == "rights_erasure").unwrap();
+    assert_eq!(erasure.detail["photos_refused_from_now_on"], 2, "{}", erasure.detail);
+    let again = crate::ingest_options("press", vec![crate::sample("obama3.jpg"), crate::sample("obama2.jpg")]);
+    let report = governed::governed_ingest(&service, &mut store, &cur, &again, &mut |_| {}).unwrap();
+    assert_eq!((report.erased_on_request, report.ingested), (2, 0), "both photos refused");
 }
