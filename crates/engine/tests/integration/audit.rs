@@ -85,7 +85,7 @@ fn a_checkpoint_file_holds_the_checkpoint_that_verifies_the_chain() {
 }
 
 /// The entries of `action` in the log, oldest first.
-fn entries_of(log: &[gabarit_governance::audit::Entry], action: &str) -> Vec<serde_json::Value> {
+pub fn entries_of(log: &[gabarit_governance::audit::Entry], action: &str) -> Vec<serde_json::Value> {
     log.iter().filter(|e| e.action == action).map(|e| e.detail.clone()).collect()
 }
 

@@ -8,6 +8,7 @@
 mod audit;
 mod authorization;
 mod jobs;
+mod packs;
 mod records;
 mod retention;
 mod review;
@@ -81,9 +82,14 @@ pub fn governance() -> gabarit_governance::GovernanceDraft {
 
 /// The face service on the installed models: one worker, one thread.
 pub fn service() -> gabarit_engine::FaceService {
+    service_of(gabarit_inference::Pack::builtin(gabarit_inference::pack::DEFAULT_PACK).unwrap())
+}
+
+/// A face service with one worker on `pack`.
+pub fn service_of(pack: gabarit_inference::Pack) -> gabarit_engine::FaceService {
     gabarit_engine::FaceService::new(gabarit_engine::FaceServiceConfig {
         models_dir: models(),
-        pack: gabarit_inference::Pack::builtin(gabarit_inference::pack::DEFAULT_PACK).unwrap(),
+        pack,
         workers: 1,
         session: gabarit_inference::SessionOptions { threads: 1, spin: false },
         limits: gabarit_media::DecodeLimits::default(),
