@@ -56,6 +56,20 @@ pub struct StrideOutput {
     pub landmarks: Vec<f32>,
 }
 
+impl StrideOutput {
+    /// All-zero outputs of one stride for `n` anchors, with YuNet's objectness scores or
+    /// without (what a photo with no face gives; the decoders' tests start from it).
+    pub fn zeros(stride: u32, n: usize, objectness: bool) -> Self {
+        StrideOutput {
+            stride,
+            scores: vec![0.0; n],
+            objectness: if objectness { vec![0.0; n] } else { Vec::new() },
+            boxes: vec![0.0; 4 * n],
+            landmarks: vec![0.0; 10 * n],
+        }
+    }
+}
+
 /// A face detector network: takes a normalised NCHW tensor `1 × 3 × height × width`.
 pub trait DetectorModel {
     /// Runs the network and returns one [`StrideOutput`] per stride.

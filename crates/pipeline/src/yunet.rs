@@ -111,19 +111,8 @@ mod tests {
     }
 
     fn empty_outputs(plan: &LetterboxPlan) -> Vec<StrideOutput> {
-        [8u32, 16, 32]
-            .iter()
-            .map(|&s| {
-                let n = (plan.input_width / s * plan.input_height / s) as usize;
-                StrideOutput {
-                    stride: s,
-                    scores: vec![0.0; n],
-                    objectness: vec![0.0; n],
-                    boxes: vec![0.0; 4 * n],
-                    landmarks: vec![0.0; 10 * n],
-                }
-            })
-            .collect()
+        let anchors = |s: u32| (plan.input_width / s * plan.input_height / s) as usize;
+        [8u32, 16, 32].iter().map(|&s| StrideOutput::zeros(s, anchors(s), true)).collect()
     }
 
     #[test]
