@@ -583,8 +583,12 @@ pub fn source_image(
         (Some(_), None) => {
             return Err(Error::Invalid(format!("image {image_id} is a video: say which time (?time_s=)")));
         }
-        (Some(v), Some(t)) if !(0.0..=v.duration_s).contains(&t) => {
-            return Err(Error::Invalid(format!("time {t} s is outside the video (0 to {:.3} s)", v.duration_s)));
+        // The end is excluded: no frame starts at the duration (asking for it blamed the file).
+        (Some(v), Some(t)) if !(0.0..v.duration_s).contains(&t) => {
+            return Err(Error::Invalid(format!(
+                "time {t} s is outside the video (from 0 s to before {:.3} s)",
+                v.duration_s
+            )));
         }
         (Some(_), Some(t)) => Some(crate::search::VideoPlace {
             time_s: t,

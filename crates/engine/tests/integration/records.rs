@@ -28,7 +28,7 @@ fn a_videos_frame_is_given_at_a_time_within_it_and_refused_outside_it() {
         let jpeg = governed::source_image(&mut store, &cur, id, Some(t), &limits).unwrap();
         assert_eq!(jpeg[..2], [0xFF, 0xD8], "a JPEG at {t} s");
     }
-    for t in [-0.5, duration + 0.5] {
+    for t in [-0.5, duration, duration + 0.5] {
         match governed::source_image(&mut store, &cur, id, Some(t), &limits) {
             Err(Error::Invalid(m)) => assert!(m.contains(&format!("time {t} s is outside the video")), "{m}"),
             other => panic!("{t} s: {:?}", other.map(|b| b.len())),
