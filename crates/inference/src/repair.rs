@@ -105,18 +105,16 @@ fn per_tensor_dequantize(graph: &mut onnx::GraphProto) -> usize {
 }
 
 fn drop_unused_inputs(graph: &mut onnx::GraphProto) -> usize {
-    let read: std::collections::HashSet<&str> = graph
-        .node
+    let onnx::GraphProto { node, initializer, output, input, .. } = graph;
+    let read: std::collections::HashSet<&str> = node
         .iter()
         .flat_map(|n| n.input.iter().map(String::as_str))
-        .chain(graph.initializer.iter().map(|t| t.name()))
-        .chain(graph.output.iter().map(|o| o.name()))
+        .chain(initializer.iter().map(|t| t.name()))
+        .chain(output.iter().map(|o| o.name()))
         .collect();
-    let keep: Vec<bool> = graph.input.iter().map(|i| read.contains(i.name())).collect();
-    let before = graph.input.len();
-    let mut keep = keep.into_iter();
-    graph.input.retain(|_| keep.next().unwrap_or(true));
-    before - graph.input.len()
+    let before = input.len();
+    input.retain(|i| read.contains(i.name()));
+    before - input.len()
 }
 
 fn dims_mut(value: &mut onnx::ValueInfoProto) -> Option<&mut Vec<Dimension>> {

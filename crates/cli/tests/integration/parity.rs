@@ -28,6 +28,18 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
+/// The face of `candidates` whose box is nearest `face`'s; it must be within 1 px.
+fn nearest<'a>(face: &Value, candidates: &[&'a Value], what: &str) -> &'a Value {
+    let b = floats(&face["bbox"]);
+    let distance = |o: &Value| max_abs_diff(&floats(&o["bbox"]), &b);
+    candidates
+        .iter()
+        .copied()
+        .min_by(|x, y| distance(x).total_cmp(&distance(y)))
+        .filter(|o| distance(o) <= 1.0)
+        .unwrap_or_else(|| panic!("{what}: no face within 1 px of {b:?}"))
+}
+
 fn score(face: &Value) -> f64 {
     face.get("score").or_else(|| face.get("det_score")).and_then(Value::as_f64).expect("score")
 }
@@ -63,32 +75,20 @@ fn compare_with_reference(
         let want = &images[&name];
         assert_eq!(line["width"], want["width"], "{name}");
         assert_eq!(line["height"], want["height"], "{name}");
-        let ours = line["faces"].as_array().expect("faces");
+        let ours: Vec<&Value> = line["faces"].as_array().expect("faces").iter().collect();
         let theirs: Vec<&Value> = want["faces"].as_array().expect("faces").iter().collect();
         let clear = |faces: &[&Value]| faces.iter().filter(|f| score(f) >= threshold + margin).count();
-        let ours_ref: Vec<&Value> = ours.iter().collect();
-        assert_eq!(clear(&ours_ref), clear(&theirs), "{name}: faces clearly above the threshold");
+        assert_eq!(clear(&ours), clear(&theirs), "{name}: faces clearly above the threshold");
         assert!(ours.iter().all(|f| score(f) >= threshold), "{name}: a face under the pack's threshold");
-        let nearest = |t: &Value, candidates: &[&Value], key: &str| -> Option<Value> {
-            let tb = floats(&t["bbox"]);
-            candidates
-                .iter()
-                .min_by(|a, b| {
-                    max_abs_diff(&floats(&a["bbox"]), &tb).total_cmp(&max_abs_diff(&floats(&b["bbox"]), &tb))
-                })
-                .filter(|o| max_abs_diff(&floats(&o["bbox"]), &tb) <= 1.0)
-                .map(|o| (*o).clone())
-                .or_else(|| panic!("{name}: no {key} face within 1 px of {tb:?}"))
-        };
-        for o in ours {
+        for o in &ours {
             // Each of our faces is one of the reference's (the reference lists down to 0.5).
-            nearest(o, &theirs, "reference");
+            nearest(o, &theirs, &format!("{name}: reference"));
         }
         for t in theirs.iter().filter(|t| score(t) >= threshold + margin) {
             // Pair by nearest box: equal scores may be listed in another order.
-            let o = nearest(t, &ours_ref, "Gabarit").expect("paired");
+            let o = nearest(t, &ours, &format!("{name}: Gabarit"));
             assert!(max_abs_diff(&floats(&o["landmarks"]), &floats(&t["kps"])) <= 1.0, "{name}: landmarks");
-            assert!((score(&o) - score(t)).abs() < 0.01, "{name}: score {} vs {}", score(&o), score(t));
+            assert!((score(o) - score(t)).abs() < 0.01, "{name}: score {} vs {}", score(o), score(t));
             let bytes =
                 base64::engine::general_purpose::STANDARD.decode(t["embedding"].as_str().expect("b64")).expect("b64");
             let reference: Vec<f64> =
