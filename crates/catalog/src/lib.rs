@@ -23,6 +23,7 @@ mod audit_log;
 mod integrity;
 mod jobs;
 mod migrations;
+mod reembed;
 mod rights;
 mod searches;
 mod tx;
@@ -31,6 +32,7 @@ pub use accounts::{KeyRecord, UserRecord};
 pub use gabarit_governance::Scope;
 pub use jobs::BackgroundJob;
 pub use migrations::{LEGACY_PACK, SCHEMA_VERSION};
+pub use reembed::{ChangedOver, NewTemplate, Reembedding};
 pub use rights::{Deleted, ErasedContent, RequestRun, RightsRequest};
 pub use searches::{CandidateRecord, CandidateState, NewCandidate, NewSearch, Probe, SearchRecord};
 pub use tx::Tx;
@@ -126,6 +128,37 @@ pub struct Collection {
     pub pack: String,
     /// SHA-256 of what makes that pack's templates (`Pack::templates_sha256`).
     pub pack_sha256: String,
+}
+
+impl Collection {
+    /// The pack its templates come from, as a key.
+    pub fn pack_key(&self) -> PackKey {
+        PackKey { name: self.pack.clone(), sha256: self.pack_sha256.clone() }
+    }
+}
+
+/// What makes a set of templates comparable with each other: the model pack's name and the
+/// hash of what makes its templates. Templates of two keys are never compared (their scores
+/// mean different things, and their dimensions may differ).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PackKey {
+    /// Pack name.
+    pub name: String,
+    /// SHA-256 of what makes its templates (`Pack::templates_sha256`).
+    pub sha256: String,
+}
+
+impl PackKey {
+    /// The key of the collections made before packs were recorded ([`LEGACY_PACK`]).
+    pub fn legacy() -> PackKey {
+        PackKey { name: LEGACY_PACK.0.into(), sha256: LEGACY_PACK.1.into() }
+    }
+}
+
+impl std::fmt::Display for PackKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name, self.sha256.get(..12).unwrap_or(&self.sha256))
+    }
 }
 
 /// The columns [`collection_row`] reads, in order.
@@ -585,6 +618,49 @@ impl Catalog {
             each(StoredTemplate { face_id, collection_id: r.get(1).map_err(self.err())?, scale, vector });
         }
         Ok(())
+    }
+
+    /// The templates of the collections of one pack (for building or checking its index).
+    pub fn templates_of(&self, pack: &PackKey, mut each: impl FnMut(StoredTemplate)) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT t.face_id, t.collection_id, t.scale, t.vector FROM templates t
+                 JOIN collections c ON c.id = t.collection_id
+                 WHERE c.pack = ?1 AND c.pack_sha256 = ?2 ORDER BY t.face_id",
+            )
+            .map_err(self.err())?;
+        let mut rows = stmt.query(params![pack.name, pack.sha256]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let blob: Vec<u8> = r.get(3).map_err(self.err())?;
+            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
+            let (vector, scale) = self.open_template(&blob, r.get(2).map_err(self.err())?, &face_id.to_le_bytes())?;
+            each(StoredTemplate { face_id, collection_id: r.get(1).map_err(self.err())?, scale, vector });
+        }
+        Ok(())
+    }
+
+    /// Number of templates of the collections of one pack.
+    pub fn template_count_of(&self, pack: &PackKey) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM templates t JOIN collections c ON c.id = t.collection_id
+                 WHERE c.pack = ?1 AND c.pack_sha256 = ?2",
+                params![pack.name, pack.sha256],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    /// The packs of the collections there are, and those collections are being re-embedded
+    /// with, in order (each once).
+    pub fn packs_in_use(&self) -> Result<Vec<PackKey>> {
+        self.rows_of(
+            "SELECT pack, pack_sha256 FROM collections UNION SELECT pack, pack_sha256 FROM reembeds
+             ORDER BY 1, 2",
+            |r| Ok(PackKey { name: r.get(0)?, sha256: r.get(1)? }),
+        )
     }
 
     /// Number of templates, in the given collections or all.

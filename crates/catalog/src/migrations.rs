@@ -261,6 +261,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE collections ADD COLUMN pack_sha256 TEXT NOT NULL DEFAULT '';
     UPDATE collections SET pack = 'buffalo_s',
         pack_sha256 = '01501a33dac5a2314f3a745e256d2c0d4082e3b3697727646484c9c0ae452909';",
+    // 11: a suppression template (objection) is a template of one pack, compared only with
+    // that pack's templates; an objection holds one per pack in use. Those made before are
+    // buffalo_s's, like every template then. And re-embedding a collection with another pack.
+    "ALTER TABLE suppressions ADD COLUMN pack TEXT NOT NULL DEFAULT '';
+    ALTER TABLE suppressions ADD COLUMN pack_sha256 TEXT NOT NULL DEFAULT '';
+    UPDATE suppressions SET pack = 'buffalo_s',
+        pack_sha256 = '01501a33dac5a2314f3a745e256d2c0d4082e3b3697727646484c9c0ae452909';
+    -- A collection being re-embedded with another pack: the pack, and each face's new
+    -- template as it is made (NULL with a reason when its image could no longer be read).
+    CREATE TABLE reembeds (
+        collection_id INTEGER PRIMARY KEY REFERENCES collections(id),
+        pack TEXT NOT NULL,
+        pack_sha256 TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        started_by TEXT NOT NULL
+    );
+    CREATE TABLE reembedded (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        collection_id INTEGER NOT NULL REFERENCES collections(id),
+        scale REAL,
+        vector BLOB,
+        unreadable TEXT
+    );
+    CREATE INDEX reembedded_collection ON reembedded (collection_id);",
 ];
 
 /// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and

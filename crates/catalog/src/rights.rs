@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::{Catalog, Error, Result, Tx, now};
+use crate::{Catalog, Error, PackKey, Result, Tx, now};
 
 /// A rights request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,26 +148,40 @@ impl Catalog {
         Ok(ErasedContent { key: key.mac_key(ERASED_CONTENT_KEY), tags: tags.into_iter().collect() })
     }
 
-    /// How many suppression templates (objections) there are.
-    pub fn suppression_count(&self) -> Result<u64> {
+    /// How many suppression templates (objections) there are for one pack.
+    pub fn suppression_count(&self, pack: &PackKey) -> Result<u64> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM suppressions", [], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT COUNT(*) FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2",
+                params![pack.name, pack.sha256],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(self.err())
     }
 
-    /// Every suppression template as (vector, scale).
-    pub fn suppressions(&self) -> Result<Vec<(Vec<i8>, f32)>> {
-        let mut stmt =
-            self.conn.prepare("SELECT vector, scale, request_id FROM suppressions ORDER BY id").map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, f32>(1)?, r.get::<_, i64>(2)? as u64)))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
+    /// The suppression templates of one pack, as (vector, scale).
+    pub fn suppressions(&self, pack: &PackKey) -> Result<Vec<(Vec<i8>, f32)>> {
+        let rows = self.rows_of_with(
+            "SELECT vector, scale, request_id FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2 ORDER BY id",
+            params![pack.name, pack.sha256],
+            |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, f32>(1)?, r.get::<_, i64>(2)? as u64)),
+        )?;
         rows.into_iter()
             .map(|(blob, scale, request)| self.open_template(&blob, scale, &suppression_aad(request)))
             .collect()
+    }
+
+    /// The objections (request ids, in order) that have suppression templates but none of this
+    /// pack: they would not hold over this pack's templates.
+    pub fn objections_without(&self, pack: &PackKey) -> Result<Vec<u64>> {
+        self.rows_of_with(
+            "SELECT DISTINCT request_id FROM suppressions WHERE request_id NOT IN
+                 (SELECT request_id FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2)
+             ORDER BY request_id",
+            params![pack.name, pack.sha256],
+            |r| Ok(r.get::<_, i64>(0)? as u64),
+        )
     }
 
     /// Images ingested into `collection` before `before` (RFC 3339), with their face ids.
@@ -285,13 +299,14 @@ impl Tx<'_> {
         Ok(added)
     }
 
-    /// Stores a suppression template (objection).
-    pub fn add_suppression(&self, request: u64, vector: &[i8], scale: f32) -> Result<u64> {
+    /// Stores a suppression template (objection) of one pack.
+    pub fn add_suppression(&self, request: u64, pack: &PackKey, vector: &[i8], scale: f32) -> Result<u64> {
         let (blob, scale) = self.seal_template(vector, scale, &suppression_aad(request))?;
         self.conn
             .execute(
-                "INSERT INTO suppressions (request_id, created_at, scale, vector) VALUES (?1, ?2, ?3, ?4)",
-                params![request as i64, now(), scale, blob],
+                "INSERT INTO suppressions (request_id, created_at, scale, vector, pack, pack_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![request as i64, now(), scale, blob, pack.name, pack.sha256],
             )
             .map_err(self.err())?;
         Ok(self.conn.last_insert_rowid() as u64)

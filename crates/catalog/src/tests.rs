@@ -418,3 +418,55 @@ fn open_keyed_upgrade(p: &Path) -> Catalog {
     let key = gabarit_crypto::Keyring::create(p.with_extension("keyring.json"), &kek).unwrap();
     Catalog::open_keyed(p, std::sync::Arc::new(key)).unwrap()
 }
+
+#[test]
+fn suppression_templates_made_before_schema_11_are_the_legacy_packs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.db");
+    let conn = rusqlite::Connection::open(&p).unwrap();
+    for sql in &migrations::MIGRATIONS[..10] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(
+        "PRAGMA user_version = 10;
+         INSERT INTO rights_requests (kind, requester, verification, received_on, deadline, created_by, created_at)
+             VALUES ('objection', 'R', 'id card', '2026-01-01', '2026-02-01', 'dpo', '2026-01-01');
+         INSERT INTO suppressions (request_id, created_at, scale, vector) VALUES (1, '2026-01-01', 0.0, x'00');",
+    )
+    .unwrap();
+    drop(conn);
+    let cat = open_keyed_upgrade(&p);
+    let legacy = PackKey::legacy();
+    assert_eq!(cat.suppression_count(&legacy).unwrap(), 1);
+    assert!(cat.objections_without(&legacy).unwrap().is_empty());
+}
+
+#[test]
+fn templates_are_read_and_counted_per_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = open_keyed(&dir.path().join("catalog.db"));
+    let old = create(&mut cat, "old");
+    let open = PackKey { name: "open".into(), sha256: "ab".repeat(32) };
+    let new = cat
+        .audited("t", "collection_create", |tx| {
+            Ok((tx.create_collection("new", "", (&open.name, &open.sha256))?, serde_json::json!({})))
+        })
+        .unwrap()
+        .0;
+    assert_eq!(new.pack_key(), open);
+    assert_eq!(cat.packs_in_use().unwrap(), [PackKey::legacy(), open.clone()]);
+    let job = cat.begin_job(old.id, &["/photos".into()]).unwrap();
+    store(&mut cat, job, old.id, &[image("aa", vec![face(0.0, true)]), image("bb", vec![face(0.0, true)])]);
+    let job = cat.begin_job(new.id, &["/photos".into()]).unwrap();
+    store(&mut cat, job, new.id, &[image("cc", vec![face(0.0, true), face(50.0, true)])]);
+    let of = |pack: &PackKey| {
+        let mut v = Vec::new();
+        cat.templates_of(pack, |t| v.push(t.collection_id)).unwrap();
+        v
+    };
+    assert_eq!(of(&PackKey::legacy()), [old.id, old.id]);
+    assert_eq!(of(&open), [new.id, new.id]);
+    assert_eq!((cat.template_count_of(&PackKey::legacy()).unwrap(), cat.template_count_of(&open).unwrap()), (2, 2));
+    let elsewhere = PackKey { name: "open".into(), sha256: "cd".repeat(32) };
+    assert_eq!((of(&elsewhere).len(), cat.template_count_of(&elsewhere).unwrap()), (0, 0));
+}

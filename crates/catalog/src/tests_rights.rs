@@ -146,10 +146,11 @@ fn suppression_templates_are_sealed_counted_and_read_back_as_stored() {
     let p = dir.path().join("c.db");
     let mut cat = open_keyed(&p);
     let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
-    assert_eq!(cat.suppression_count().unwrap(), 0);
-    assert!(cat.suppressions().unwrap().is_empty());
-    let first = change(&mut cat, |tx| tx.add_suppression(r1.id, &[1, -2, 3], 0.5));
-    let second = change(&mut cat, |tx| tx.add_suppression(r2.id, &[-4, 5], 0.25));
+    let legacy = crate::PackKey::legacy();
+    assert_eq!(cat.suppression_count(&legacy).unwrap(), 0);
+    assert!(cat.suppressions(&legacy).unwrap().is_empty());
+    let first = change(&mut cat, |tx| tx.add_suppression(r1.id, &legacy, &[1, -2, 3], 0.5));
+    let second = change(&mut cat, |tx| tx.add_suppression(r2.id, &legacy, &[-4, 5], 0.25));
     let raw = rusqlite::Connection::open(&p).unwrap();
     let rows: Vec<(u64, u64, f64, Vec<u8>)> = raw
         .prepare("SELECT id, request_id, scale, vector FROM suppressions ORDER BY id")
@@ -165,8 +166,29 @@ fn suppression_templates_are_sealed_counted_and_read_back_as_stored() {
     }
 
     let other = open_keyed(&p);
-    assert_eq!(other.suppression_count().unwrap(), 2);
-    assert_eq!(other.suppressions().unwrap(), [(vec![1, -2, 3], 0.5), (vec![-4, 5], 0.25)]);
+    assert_eq!(other.suppression_count(&legacy).unwrap(), 2);
+    assert_eq!(other.suppressions(&legacy).unwrap(), [(vec![1, -2, 3], 0.5), (vec![-4, 5], 0.25)]);
+}
+
+#[test]
+fn suppression_templates_are_kept_and_counted_per_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = open_keyed(&dir.path().join("c.db"));
+    let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
+    let legacy = crate::PackKey::legacy();
+    let open = crate::PackKey { name: "open".into(), sha256: "ab".repeat(32) };
+    let open_other = crate::PackKey { name: "open".into(), sha256: "cd".repeat(32) };
+    change(&mut cat, |tx| tx.add_suppression(r1.id, &legacy, &[1, 2], 0.5));
+    change(&mut cat, |tx| tx.add_suppression(r2.id, &legacy, &[3, 4], 0.5));
+    change(&mut cat, |tx| tx.add_suppression(r2.id, &open, &[5, 6, 7], 0.25));
+    assert_eq!(cat.suppression_count(&legacy).unwrap(), 2);
+    assert_eq!(cat.suppression_count(&open).unwrap(), 1);
+    assert_eq!(cat.suppression_count(&open_other).unwrap(), 0, "same name, other templates");
+    assert_eq!(cat.suppressions(&open).unwrap(), [(vec![5, 6, 7], 0.25)]);
+    // Ann's objection has no open template: it would not hold over the open pack's faces.
+    assert_eq!(cat.objections_without(&open).unwrap(), [r1.id]);
+    assert_eq!(cat.objections_without(&open_other).unwrap(), [r1.id, r2.id]);
+    assert!(cat.objections_without(&legacy).unwrap().is_empty());
 }
 
 #[test]
@@ -175,9 +197,10 @@ fn a_suppression_template_sealed_for_one_request_does_not_open_for_another() {
     let p = dir.path().join("c.db");
     let mut cat = open_keyed(&p);
     let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
-    change(&mut cat, |tx| tx.add_suppression(r1.id, &[1, 2], 0.5));
-    change(&mut cat, |tx| tx.add_suppression(r2.id, &[3, 4], 0.5));
-    assert_eq!(cat.suppressions().unwrap().len(), 2);
+    let legacy = crate::PackKey::legacy();
+    change(&mut cat, |tx| tx.add_suppression(r1.id, &legacy, &[1, 2], 0.5));
+    change(&mut cat, |tx| tx.add_suppression(r2.id, &legacy, &[3, 4], 0.5));
+    assert_eq!(cat.suppressions(&legacy).unwrap().len(), 2);
     // Each row moved to the other request by hand.
     let raw = rusqlite::Connection::open(&p).unwrap();
     raw.execute(
@@ -185,7 +208,7 @@ fn a_suppression_template_sealed_for_one_request_does_not_open_for_another() {
         [r1.id as i64, r2.id as i64],
     )
     .unwrap();
-    let moved = cat.suppressions();
+    let moved = cat.suppressions(&legacy);
     assert!(matches!(moved, Err(Error::Crypto { .. })), "{moved:?}");
     // Put back, they open again.
     raw.execute(
@@ -193,7 +216,7 @@ fn a_suppression_template_sealed_for_one_request_does_not_open_for_another() {
         [r1.id as i64, r2.id as i64],
     )
     .unwrap();
-    assert_eq!(cat.suppressions().unwrap(), [(vec![1, 2], 0.5), (vec![3, 4], 0.5)]);
+    assert_eq!(cat.suppressions(&legacy).unwrap(), [(vec![1, 2], 0.5), (vec![3, 4], 0.5)]);
 }
 
 #[test]

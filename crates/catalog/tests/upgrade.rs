@@ -63,6 +63,12 @@ fn every_fixture_catalog_opens_migrated_with_everything_it_held() {
         let governance = cat.governance("archive").unwrap();
         assert_eq!(governance.dpia.as_deref(), Some("DPIA-FIXTURE"), "{at}");
         assert!(governance.missing().is_empty(), "{at}");
+        // An objection's suppression template (in fixtures since schema 11) is buffalo_s's.
+        let suppressions = cat.suppression_count(&gabarit_catalog::PackKey::legacy()).unwrap();
+        assert_eq!(suppressions, u64::from(expected.schema >= 11), "{at}");
+        if expected.schema >= 11 {
+            assert_eq!(cat.suppressions(&gabarit_catalog::PackKey::legacy()).unwrap(), [fixture::template(99)], "{at}");
+        }
         // The request, the search and its reviewed candidate.
         let request = cat.request(1).unwrap();
         assert_eq!((request.kind.as_str(), request.requester.as_str()), ("access", "REQ-FIXTURE"), "{at}");

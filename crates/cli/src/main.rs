@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use gabarit_engine::governed;
 use gabarit_engine::store::Store;
-use gabarit_engine::{FaceService, FaceServiceConfig, ImageFaces};
+use gabarit_engine::{FaceService, FaceServiceConfig, FaceServices, ImageFaces};
 use gabarit_inference::{Pack, SessionOptions, install_artifacts, pack};
 use gabarit_media::DecodeLimits;
 use gabarit_pipeline::DetectorInput;
@@ -23,9 +23,10 @@ struct Cli {
     /// Directory holding the ONNX Runtime library and model files.
     #[arg(long, global = true, env = "GABARIT_MODELS", value_name = "DIR")]
     models: Option<PathBuf>,
-    /// Model pack.
-    #[arg(long, global = true, env = "GABARIT_PACK", default_value = pack::DEFAULT_PACK)]
-    pack: String,
+    /// Model pack (default: buffalo_s). A new collection records it; ingestion, search and
+    /// rights requests use each collection's own pack (naming another one is refused).
+    #[arg(long, global = true, env = "GABARIT_PACK")]
+    pack: Option<String>,
     /// Data directory (catalog and vector index).
     #[arg(long, global = true, env = "GABARIT_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
@@ -413,6 +414,22 @@ enum CollectionCommand {
         /// Its name.
         name: String,
     },
+    /// Re-embed a collection's faces with the pack named by `--pack` (from the stored images
+    /// and landmarks: faces, provenance and reviews stay), then change the collection over to
+    /// it. Resumable: run it again after a stop. It does not change over while an objection
+    /// has no template of the new pack (the DPO runs `rights object` again with its photo).
+    Reembed {
+        /// Collection.
+        name: String,
+        /// Faces per batch (one transaction each).
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -749,7 +766,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             .data_dir()
             .join("data"),
     };
-    let pack = Pack::builtin(&cli.pack)?;
+    let explicit_pack = cli.pack.is_some();
+    let pack = Pack::builtin(cli.pack.as_deref().unwrap_or(pack::DEFAULT_PACK))?;
     match cli.command {
         Command::Models(ModelsCommand::Install) => models_install(&models, &pack),
         Command::Models(ModelsCommand::Verify) => {
@@ -886,8 +904,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Collection(cmd) => collection(&data, cmd),
-        Command::Ingest(args) => ingest(&models, &data, pack, args),
+        Command::Collection(cmd) => collection(&models, &data, (pack, explicit_pack), cmd),
+        Command::Ingest(args) => ingest(&models, &data, (pack, explicit_pack), args),
         Command::Search(args) => search(&models, &data, pack, args),
         Command::Serve(args) => serve(&models, &data, pack, args),
         Command::FacesOf { image, json } => faces_of(&data, &image, json),
@@ -922,9 +940,19 @@ fn models_install(models: &Path, pack: &Pack) -> Result<ExitCode> {
 }
 
 fn service(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> Result<FaceService> {
+    Ok(FaceService::new(service_config(models, pack, args, items))?)
+}
+
+/// The face services of a data directory's packs (loaded when a collection needs one), with
+/// `pack` as the default.
+fn services(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> FaceServices {
+    FaceServices::new(service_config(models, pack, args, items))
+}
+
+fn service_config(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> FaceServiceConfig {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let workers = args.workers.unwrap_or(cores).clamp(1, items.max(1));
-    let config = FaceServiceConfig {
+    FaceServiceConfig {
         models_dir: models.to_path_buf(),
         pack,
         workers,
@@ -934,8 +962,7 @@ fn service(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> Result
             DetSize::Pack => None,
             DetSize::Set(i) => Some(i),
         },
-    };
-    Ok(FaceService::new(config)?)
+    }
 }
 
 fn face_json(face: &gabarit_types::Face, with_embedding: bool) -> serde_json::Value {
@@ -1264,13 +1291,23 @@ fn open_as(data: &Path) -> Result<(Store, gabarit_engine::Caller)> {
     Ok((store, who))
 }
 
-fn collection(data: &Path, cmd: CollectionCommand) -> Result<ExitCode> {
+fn collection(
+    models: &Path,
+    data: &Path,
+    (pack, explicit_pack): (Pack, bool),
+    cmd: CollectionCommand,
+) -> Result<ExitCode> {
+    if let CollectionCommand::Reembed { name, batch, quiet, engine } = cmd {
+        anyhow::ensure!(explicit_pack, "name the pack to re-embed {name:?} with: --pack open or --pack buffalo_s");
+        return reembed(models, data, pack, (&name, batch, quiet), &engine);
+    }
+    let pack = &pack;
     let (mut store, who) = open_as(data)?;
     match cmd {
         CollectionCommand::Create { name, description, governance } => {
             let draft = governance.apply(Default::default())?;
-            governed::create_collection(&mut store, &who, &name, &description, &draft)?;
-            println!("collection {name} created");
+            governed::create_collection(&mut store, &who, &name, &description, &draft, pack)?;
+            println!("collection {name} created (model pack {})", pack.name);
             let missing = draft.missing();
             if !missing.is_empty() {
                 println!("note: ingestion is refused until these are set: --{}", missing.join(", --"));
@@ -1295,6 +1332,7 @@ fn collection(data: &Path, cmd: CollectionCommand) -> Result<ExitCode> {
                 }
             }
         }
+        CollectionCommand::Reembed { .. } => {}
         CollectionCommand::Show { name } => {
             let (c, g) = governed::collection(&store, &who, &name)?;
             println!(
@@ -1306,14 +1344,58 @@ fn collection(data: &Path, cmd: CollectionCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<ExitCode> {
+fn reembed(
+    models: &Path,
+    data: &Path,
+    pack: Pack,
+    (name, batch, quiet): (&str, usize, bool),
+    engine: &EngineArgs,
+) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
+    let opts = gabarit_engine::reembed::ReembedOptions {
+        collection: name.to_string(),
+        batch_size: batch.max(1),
+        limits: DecodeLimits { max_pixels: engine.max_pixels, ..DecodeLimits::default() },
+    };
+    let services = services(models, pack.clone(), engine, 1);
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} faces {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = gabarit_engine::reembed::reembed(&services, &mut store, &who, &pack, &opts, &mut |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    let c = &report.changed_over;
+    println!(
+        "collection {} changed over from pack {} to {}: {} template(s) made ({} by this run, {} before)",
+        report.collection, c.from, c.to, c.templates, report.done_now, report.done_before
+    );
+    if !c.unreadable.is_empty() {
+        println!("{} face(s) left without a template, their image could not be read:", c.unreadable.len());
+        for (face, why) in &report.unreadable_now {
+            println!("  face {face}: {why}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ingest(models: &Path, data: &Path, (pack, explicit_pack): (Pack, bool), args: IngestArgs) -> Result<ExitCode> {
     use gabarit_engine::ingest::IngestOptions;
     let rights_threshold = pack.thresholds.rights;
     let (mut store, who) = open_as(data)?;
-    // Refused before the models load: who may not ingest, or where governance is incomplete.
+    // Refused before the models load: who may not ingest, or where governance is incomplete,
+    // or a pack named that is not the collection's.
     gabarit_engine::jobs::may_ingest(&who)?;
-    governed::collection(&store, &who, &args.collection)?.1.complete(&args.collection)?;
-    let service = service(models, pack, &args.engine, usize::MAX)?;
+    let (summary, governance) = governed::collection(&store, &who, &args.collection)?;
+    governance.complete(&args.collection)?;
+    if explicit_pack {
+        gabarit_engine::store::check_collection_pack(&summary.collection, &pack)?;
+    }
+    let services = services(models, pack, &args.engine, usize::MAX);
     let opts = IngestOptions {
         collection: args.collection.clone(),
         inputs: args.inputs.clone(),
@@ -1330,7 +1412,7 @@ fn ingest(models: &Path, data: &Path, pack: Pack, args: IngestArgs) -> Result<Ex
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let report = governed::governed_ingest(&service, &mut store, &who, &opts, &mut |p| {
+    let report = governed::governed_ingest(&services, &mut store, &who, &opts, &mut |p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
         let secs = started.elapsed().as_secs_f64().max(1e-3);
@@ -1408,7 +1490,6 @@ fn video_options(args: &VideoArgs) -> Result<gabarit_engine::ingest::VideoOption
 }
 
 fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<ExitCode> {
-    gabarit_engine::store::check_pack(&pack)?;
     let store = open_existing(data)?;
     if let Some(ef) = args.ef_search {
         anyhow::ensure!(ef >= 1, "--ef-search must be at least 1");
@@ -1418,11 +1499,8 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
         let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
         data.with_file_name(format!("{name}.anchors"))
     });
-    let calibration = pack.calibration()?;
     let opts = gabarit_server::ServerOptions {
         max_upload_bytes: args.max_upload_mib.max(1) << 20,
-        verification_threshold: pack.thresholds.verification,
-        rights_threshold: pack.thresholds.rights,
         ingest_roots: args.ingest_root.clone(),
         retention_every: (!args.retention_every.is_zero()).then_some(args.retention_every),
         anchor_dir: Some(anchor_dir),
@@ -1438,8 +1516,8 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
             budget: args.budget.budget(),
         },
     };
-    let service = service(models, pack, &args.engine, usize::MAX)?;
-    let state = std::sync::Arc::new(gabarit_server::AppState::new(store, service, calibration, &opts)?);
+    let services = services(models, pack, &args.engine, usize::MAX);
+    let state = std::sync::Arc::new(gabarit_server::AppState::new(store, services, &opts)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -1474,31 +1552,18 @@ async fn shutdown_signal() {
 fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
     use gabarit_engine::search::SearchOptions;
     let (mut store, who) = open_as(data)?;
-    let calibration = pack.calibration()?;
-    let threshold = pack.thresholds.verification;
-    let rights_threshold = pack.thresholds.rights;
-    let service = service(models, pack, &args.engine, 1)?;
+    let services = services(models, pack, &args.engine, 1);
     let opts = SearchOptions {
         collections: args.collection.clone(),
         top_k: args.top_k.max(1),
         threshold: args.threshold,
         face: args.face,
         target_fpir: args.target_fpir,
-        suppression_threshold: rights_threshold,
         exact: args.exact,
         probe_days: args.probe_days,
     };
-    let governed = governed::governed_search(
-        &service,
-        &mut store,
-        &who,
-        &args.case_ref,
-        &args.purpose,
-        &args.photo,
-        &opts,
-        calibration.as_ref(),
-        threshold,
-    )?;
+    let governed =
+        governed::governed_search(&services, &mut store, &who, &args.case_ref, &args.purpose, &args.photo, &opts)?;
     let result = &governed.result;
     if let Some(dir) = &args.crops {
         // Each crop is a view of a face: authorised and audited like the server's.
@@ -1726,7 +1791,6 @@ fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
 fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
     use gabarit_engine::rights;
     let (mut store, who) = open_as(data)?;
-    let threshold = pack.thresholds.rights;
     let engine = EngineArgs {
         workers: Some(1),
         threads: 1,
@@ -1773,8 +1837,8 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
             }
         }
         RightsCommand::Access { request, photo, out } => {
-            let service = service(models, pack, &engine, 1)?;
-            let r = rights::access(&service, &mut store, &who, request, &photo, threshold)?;
+            let services = services(models, pack, &engine, 1);
+            let r = rights::access(&services, &mut store, &who, request, &photo, None)?;
             fs_err::create_dir_all(&out)?;
             let (json_path, html_path) =
                 (out.join(format!("access-{request}.json")), out.join(format!("access-{request}.html")));
@@ -1784,8 +1848,8 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
             println!("report: {} and {}", json_path.display(), html_path.display());
         }
         RightsCommand::Erase { request, photo, confirm } => {
-            let service = service(models, pack, &engine, 1)?;
-            let (r, deleted) = rights::erase(&service, &mut store, &who, request, &photo, threshold, confirm)?;
+            let services = services(models, pack, &engine, 1);
+            let (r, deleted) = rights::erase(&services, &mut store, &who, request, &photo, None, confirm)?;
             print(&r);
             match deleted {
                 None => println!(
@@ -1800,8 +1864,8 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
             }
         }
         RightsCommand::Object { request, photo } => {
-            let service = service(models, pack, &engine, 1)?;
-            let r = rights::object(&service, &mut store, &who, request, &photo, threshold)?;
+            let services = services(models, pack, &engine, 1);
+            let r = rights::object(&services, &mut store, &who, request, &photo, None)?;
             print(&r);
             println!("suppression template stored: these faces are hidden from search and never ingested again");
         }

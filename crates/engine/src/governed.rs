@@ -16,21 +16,23 @@ use crate::ingest::{IngestOptions, IngestProgress, IngestReport, ingest};
 use crate::review::QueryPhoto;
 use crate::search::{SearchOptions, SearchResult, search_faces};
 use crate::store::Store;
-use crate::{Error, FaceService, Result};
+use crate::{Error, FaceServices, Result};
 
-/// Creates a collection with its governance fields (curator).
+/// Creates a collection with its governance fields (curator), bound to the model pack its
+/// templates will come from.
 pub fn create_collection(
     store: &mut Store,
     who: &Caller,
     name: &str,
     description: &str,
     draft: &GovernanceDraft,
+    pack: &gabarit_inference::Pack,
 ) -> Result<()> {
     who.may::<actions::ManageCollections>()?;
     let draft = draft.validate()?;
-    let (pack, pack_sha256) = crate::store::collection_pack()?;
+    let key = crate::store::pack_key(pack);
     store.catalog.audited(who.name(), "collection_create", |tx| {
-        let c = tx.create_collection(name, description, (&pack, &pack_sha256))?;
+        let c = tx.create_collection(name, description, (&key.name, &key.sha256))?;
         tx.set_governance(&c.name, &draft)?;
         Ok((
             (),
@@ -71,11 +73,12 @@ pub fn collection(
     Ok((summary, store.catalog.governance(name)?))
 }
 
-/// Ingests into a collection (curator), refusing a collection whose governance is incomplete.
-/// Each stored batch is audited in its own transaction (`ingest_batch`), and the run as a
-/// whole at its end (`ingest`).
+/// Ingests into a collection (curator) with its pack, refusing a collection whose governance
+/// is incomplete, or while an objection holds no template of its pack. Each stored batch is
+/// audited in its own transaction (`ingest_batch`), and the run as a whole at its end
+/// (`ingest`).
 pub fn governed_ingest(
-    service: &FaceService,
+    services: &FaceServices,
     store: &mut Store,
     who: &Caller,
     opts: &IngestOptions,
@@ -83,9 +86,13 @@ pub fn governed_ingest(
 ) -> Result<IngestReport> {
     let proof = who.may::<actions::Ingest>()?;
     store.catalog.governance(&opts.collection)?.complete(&opts.collection)?;
+    let pack = store.catalog.collection(&opts.collection)?.pack_key();
+    crate::rights::check_objections_hold(store, &pack)?;
+    let service = services.get(&pack)?;
     let mut opts = opts.clone();
-    opts.suppressions = crate::rights::suppression_vectors(store)?;
-    let report = ingest(service, store, &proof, &opts, progress)?;
+    opts.suppressions = crate::rights::suppression_vectors(store, &pack)?;
+    opts.suppression_threshold = service.config().pack.thresholds.rights;
+    let report = ingest(&service, store, &proof, &opts, progress)?;
     store.catalog.audit(
         who.name(),
         "ingest",
@@ -118,44 +125,53 @@ pub struct GovernedSearch {
 /// Purpose-bound search (investigator, within granted collections): needs a case reference
 /// and a purpose; the search, its collections, the query's content hash (never the image) and
 /// the candidates returned are recorded and audited.
-#[allow(clippy::too_many_arguments)]
 pub fn governed_search(
-    service: &FaceService,
+    services: &FaceServices,
     store: &mut Store,
     who: &Caller,
     case_ref: &str,
     purpose: &str,
     photo: &std::path::Path,
     opts: &SearchOptions,
-    calibration: Option<&gabarit_inference::Calibration>,
-    pack_threshold: f32,
 ) -> Result<GovernedSearch> {
     // The collections first: nothing is analysed for a search the caller may not make.
-    may_search_in(store, who, &opts.collections)?;
-    let img = analyze_query(service, who, photo)?;
+    let packs = search_packs(store, who, &opts.collections)?;
+    let img = analyze_query(services, who, &packs, photo)?;
     let query = photo.display().to_string();
-    governed_search_faces(store, who, case_ref, purpose, &query, &img, opts, calibration, pack_threshold)
+    governed_search_faces(store, who, case_ref, purpose, &query, &img, opts)
 }
 
-/// The faces of a query photo, with the crop of each that a search keeps for its reviewers,
-/// for a user who may search (checked first: nobody else's photo is analysed). Needs no
-/// store, so a server runs it outside the store's lock.
-pub fn analyze_query(service: &FaceService, who: &Caller, photo: &std::path::Path) -> Result<QueryPhoto> {
+/// The faces of a query photo, with each pack's templates and the crop of each face that a
+/// search keeps for its reviewers, for a user who may search (checked first: nobody else's
+/// photo is analysed). Needs no store, so a server runs it outside the store's lock; `packs`
+/// come from [`search_packs`].
+pub fn analyze_query(
+    services: &FaceServices,
+    who: &Caller,
+    packs: &[gabarit_catalog::PackKey],
+    photo: &std::path::Path,
+) -> Result<QueryPhoto> {
     may_search(who)?;
-    crate::store::check_pack(&service.config().pack)?;
-    service.analyze_query_photo(photo)
+    services.analyze_query_photo(packs, photo)
+}
+
+/// The packs of the collections a search by `who` would reach (those it names, or, when it
+/// names none, those granted), decided before a query photo is analysed.
+pub fn search_packs(store: &Store, who: &Caller, collections: &[String]) -> Result<Vec<gabarit_catalog::PackKey>> {
+    let (_, names) = search_proof(store, who, collections)?;
+    let mut packs = Vec::new();
+    for name in &names {
+        packs.push(store.catalog.collection(name)?.pack_key());
+    }
+    packs.sort();
+    packs.dedup();
+    Ok(packs)
 }
 
 /// Whether `who` may search at all (decided before anything about a request is looked at).
 pub fn may_search(who: &Caller) -> Result<()> {
     who.may::<actions::Search>()?;
     Ok(())
-}
-
-/// Whether `who` may search these collections (by name; none: those granted to them), decided
-/// before a query photo is analysed.
-pub fn may_search_in(store: &Store, who: &Caller, collections: &[String]) -> Result<()> {
-    search_proof(store, who, collections).map(|_| ())
 }
 
 /// The proof of a search, narrowed to the collections it names (or, when it names none, to
@@ -200,8 +216,6 @@ pub fn governed_search_faces(
     query: &str,
     photo: &QueryPhoto,
     opts: &SearchOptions,
-    calibration: Option<&gabarit_inference::Calibration>,
-    pack_threshold: f32,
 ) -> Result<GovernedSearch> {
     // Who may search at all is decided before anything about the request is looked at.
     who.may::<actions::Search>()?;
@@ -212,11 +226,10 @@ pub fn governed_search_faces(
     }
     let started = jiff::Timestamp::now().to_string();
     let expires_at = crate::review::probe_expiry(opts.probe_days)?;
-    let img = &photo.faces;
     // Without --collection an investigator searches the collections granted to them.
     let (proof, collections) = search_proof(store, who, &opts.collections)?;
     let opts = SearchOptions { collections, ..opts.clone() };
-    let result = search_faces(store, &proof, query, img, &opts, calibration, pack_threshold)?;
+    let result = search_faces(store, &proof, query, photo, &opts)?;
     let cands: Vec<NewCandidate> = result
         .candidates
         .iter()
@@ -259,6 +272,7 @@ pub fn governed_search_faces(
             "period": {"from": started, "to": finished},
             "collections": result.collections, "gallery_size": result.gallery_size,
             "input_sha256": result.query_sha256, "threshold": result.threshold,
+            "packs": result.packs.iter().map(|p| json!({"pack": p.pack, "threshold": p.threshold, "gallery_size": p.gallery_size})).collect::<Vec<_>>(),
             "query_faces_kept": kept, "kept_until": expires_at,
             "candidates": ids.iter().zip(&result.candidates)
                 .map(|(id, c)| json!({"candidate": id, "face": c.face_id, "score": c.score})).collect::<Vec<_>>(),

@@ -29,7 +29,7 @@ use gabarit_video::{Sampling, Sighting, Tracker, TrackerOptions, VideoLimits, ha
 use serde::Serialize;
 use sha2::Digest;
 
-use crate::store::Store;
+use crate::store::{SharedIndex, Store};
 use crate::walk::{Budget, Item, Location, list_inputs};
 use crate::{Error, FaceService, Result};
 
@@ -640,14 +640,13 @@ pub(crate) fn ingest(
     opts: &IngestOptions,
     progress: &mut dyn FnMut(IngestProgress),
 ) -> Result<IngestReport> {
-    crate::store::check_pack(&service.config().pack)?;
     let collection = store.catalog.collection(&opts.collection)?;
     if !proof.covers(collection.id) {
         return Err(gabarit_catalog::Error::NotFound { kind: "collection", name: collection.name }.into());
     }
     crate::store::check_collection_pack(&collection, &service.config().pack)?;
     // The index first: a directory whose index another process holds fails before any work.
-    store.index()?;
+    let index = store.index(&collection.pack_key())?;
     let listing = list_inputs(&opts.inputs, &opts.budget)?;
     let items = listing.items;
     let total = items.len() + listing.skipped.len();
@@ -715,7 +714,7 @@ pub(crate) fn ingest(
             store,
             proof.user(),
             job,
-            collection.id,
+            (collection.id, &index),
             opts.batch_size.max(1),
             &done_rx,
             &mut report,
@@ -732,7 +731,7 @@ pub(crate) fn ingest(
         read
     });
     let state = if result.is_ok() { "done" } else { "failed" };
-    store.index()?.flush()?;
+    index.flush()?;
     store.catalog.finish_job(job, state)?;
     result?;
     let secs = started.elapsed().as_secs_f64();
@@ -747,7 +746,7 @@ fn write_all(
     store: &mut Store,
     actor: &str,
     job: u64,
-    collection_id: u32,
+    (collection_id, index): (u32, &SharedIndex),
     batch_size: usize,
     rx: &Receiver<ToWriter>,
     report: &mut IngestReport,
@@ -772,7 +771,7 @@ fn write_all(
             || (!batch.is_empty() && (closed || last_flush.elapsed() > Duration::from_millis(500)));
         if due {
             done += batch.len();
-            store_batch(store, actor, job, collection_id, std::mem::take(&mut batch), report)?;
+            store_batch(store, actor, job, (collection_id, index), std::mem::take(&mut batch), report)?;
             last_flush = Instant::now();
             tell(done, report.faces);
             if let Some((at, budget)) = deadline
@@ -799,7 +798,7 @@ fn store_batch(
     store: &mut Store,
     actor: &str,
     job: u64,
-    collection_id: u32,
+    (collection_id, index): (u32, &SharedIndex),
     batch: Vec<ToWriter>,
     report: &mut IngestReport,
 ) -> Result<()> {
@@ -862,7 +861,7 @@ fn store_batch(
                 }
                 report.faces += img.faces.len();
                 report.usable_faces += img.faces.iter().filter(|f| f.quality.usable).count();
-                let mut index = store.index()?.write();
+                let mut index = index.write();
                 for (face_id, v) in template_faces.iter().zip(&vectors) {
                     index.insert(*face_id, collection_id, v)?;
                     report.templates += 1;

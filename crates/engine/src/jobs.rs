@@ -18,7 +18,7 @@ use crate::auth::{Caller, Via};
 use crate::governed::governed_ingest;
 use crate::ingest::{IngestOptions, SkippedFile};
 use crate::store::{Store, private};
-use crate::{Error, FaceService, Result};
+use crate::{Error, FaceServices, Result};
 
 /// How often a running job's progress is written to the catalog.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -138,11 +138,11 @@ pub fn requeue_interrupted(store: &Store) -> Result<Vec<u64>> {
 /// Runs the oldest queued job to its end, with `defaults` for everything but the collection
 /// and the inputs; `None` when the queue is empty. The job's own failure (its user lost the
 /// right, a path vanished, a model failed) ends it as `failed` and is not an error here.
-pub fn run_next(service: &FaceService, store: &mut Store, defaults: &IngestOptions) -> Result<Option<BackgroundJob>> {
+pub fn run_next(services: &FaceServices, store: &mut Store, defaults: &IngestOptions) -> Result<Option<BackgroundJob>> {
     let Some(job) = store.catalog.claim_job()? else { return Ok(None) };
     tracing::info!(job = job.id, run = job.runs, "job started");
     // A job that panics fails alone: the runner goes on with the next.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(service, store, defaults, &job)))
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(services, store, defaults, &job)))
         .unwrap_or_else(|_| Err(Error::Worker("the job stopped on an internal error".into())));
     match &outcome {
         Ok(report) => store.catalog.end_job(job.id, Ok(report))?,
@@ -156,14 +156,14 @@ pub fn run_next(service: &FaceService, store: &mut Store, defaults: &IngestOptio
 }
 
 fn run(
-    service: &FaceService,
+    services: &FaceServices,
     store: &mut Store,
     defaults: &IngestOptions,
     job: &BackgroundJob,
 ) -> Result<serde_json::Value> {
     let who = Caller::resolve(store, &job.requested_by, Via::Job { id: job.id })?;
     match job.kind.as_str() {
-        "ingest" => run_ingest(service, store, defaults, job, &who),
+        "ingest" => run_ingest(services, store, defaults, job, &who),
         "erase" => {
             let input = job.inputs.first().map(String::as_str).unwrap_or_default();
             let erasure: crate::rights::ConfirmedErasure =
@@ -178,7 +178,7 @@ fn run(
 }
 
 fn run_ingest(
-    service: &FaceService,
+    services: &FaceServices,
     store: &mut Store,
     defaults: &IngestOptions,
     job: &BackgroundJob,
@@ -205,7 +205,7 @@ fn run_ingest(
             failed_progress.get_or_insert(e);
         }
     };
-    let mut report = governed_ingest(service, store, who, &opts, &mut progress)?;
+    let mut report = governed_ingest(services, store, who, &opts, &mut progress)?;
     if let Some(e) = failed_progress {
         tracing::warn!(job = job.id, error = %e, "progress of a job could not be recorded");
     }

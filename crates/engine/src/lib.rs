@@ -11,6 +11,7 @@ pub mod eval;
 pub mod governed;
 pub mod ingest;
 pub mod jobs;
+pub mod reembed;
 pub mod report;
 pub mod review;
 pub mod rights;
@@ -41,6 +42,9 @@ pub enum Error {
     /// A worker thread died.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// The face models failed on input they were given (not a file's fault).
+    #[error("the face models failed: {0}")]
+    Model(String),
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] gabarit_catalog::Error),
@@ -64,9 +68,7 @@ pub enum Error {
     Key(gabarit_crypto::Error),
     /// The model pack in use makes templates that this data directory cannot hold or compare
     /// with the ones it holds.
-    #[error(
-        "{holder} holds templates of the {held} pack; pack {pack} cannot be used with it (run with --pack {held}; a data directory holds one pack's templates for now)"
-    )]
+    #[error("{holder} holds templates of pack {held}; pack {pack} makes other templates and cannot be used with it")]
     PackMismatch {
         /// What holds the templates: the data directory, or a collection.
         holder: String,
@@ -138,6 +140,70 @@ pub struct FaceServiceConfig {
     pub detector_input: Option<DetectorInput>,
 }
 
+/// The face services of the model packs a data directory's collections use, each loaded the
+/// first time a use case needs it (model loading is paid once per pack), all with the same
+/// workers, threads and limits. The pack of its configuration is the default: the one a new
+/// collection gets, and the one a query photo is shown with.
+pub struct FaceServices {
+    config: FaceServiceConfig,
+    loaded: Mutex<Vec<std::sync::Arc<FaceService>>>,
+}
+
+impl FaceServices {
+    /// The services, none loaded yet.
+    pub fn new(config: FaceServiceConfig) -> Self {
+        FaceServices { config, loaded: Mutex::new(Vec::new()) }
+    }
+
+    /// The default pack.
+    pub fn default_pack(&self) -> &Pack {
+        &self.config.pack
+    }
+
+    /// The configuration every service is made with (its pack: the default).
+    pub fn config(&self) -> &FaceServiceConfig {
+        &self.config
+    }
+
+    /// The service making the templates of `pack`: the default pack's or a built-in one's, as
+    /// this build makes them; refused when this build makes that pack's templates otherwise
+    /// than the ones recorded (they would not compare).
+    pub fn get(&self, pack: &gabarit_catalog::PackKey) -> Result<std::sync::Arc<FaceService>> {
+        let mut loaded = self.loaded.lock().map_err(|_| Error::Worker("face services poisoned".into()))?;
+        if let Some(s) = loaded.iter().find(|s| store::pack_key(&s.config.pack) == *pack) {
+            return Ok(s.clone());
+        }
+        let made = if store::pack_key(&self.config.pack) == *pack {
+            self.config.pack.clone()
+        } else {
+            Pack::builtin(&pack.name)?
+        };
+        if store::pack_key(&made) != *pack {
+            return Err(Error::PackMismatch {
+                holder: format!("the collections of pack {}", pack.name),
+                pack: format!("{} as this build makes it", store::pack_key(&made)),
+                held: pack.to_string(),
+            });
+        }
+        let service = std::sync::Arc::new(FaceService::new(FaceServiceConfig { pack: made, ..self.config.clone() })?);
+        loaded.push(service.clone());
+        Ok(service)
+    }
+
+    /// Analyses a query photo with each of `packs` (the default pack's faces are the ones
+    /// shown and cropped when it is one of them; see [`review::QueryPhoto::add_pack`]).
+    pub fn analyze_query_photo(&self, packs: &[gabarit_catalog::PackKey], photo: &Path) -> Result<review::QueryPhoto> {
+        let default = store::pack_key(&self.config.pack);
+        let first = packs.iter().find(|p| **p == default).or(packs.first()).unwrap_or(&default);
+        let mut query = self.get(first)?.analyze_query_photo(photo)?;
+        for pack in packs.iter().filter(|p| *p != first) {
+            let other = self.get(pack)?.analyze_photo(photo)?;
+            query.add_pack(pack.clone(), &other);
+        }
+        Ok(query)
+    }
+}
+
 /// Analyses photo files with a pool of face engines (one per worker, created once and reused
 /// across calls, so model loading is paid once). A caller finding every engine busy waits for
 /// one: however many requests arrive, at most `workers` engines exist (memory stays bounded).
@@ -195,7 +261,21 @@ impl FaceService {
         let analysed = analyze_decoded(&mut engine, photo, &self.config.limits, true);
         self.return_engine(engine);
         let (faces, rgb) = analysed.map_err(|e| Error::Invalid(e.message))?;
-        review::QueryPhoto::from_pixels(&rgb, faces)
+        review::QueryPhoto::from_pixels(&rgb, faces, store::pack_key(&self.config.pack))
+    }
+
+    /// The templates of faces already found in `pixels` (their stored boxes and landmarks):
+    /// aligned and embedded by this service's pack, without detecting again, so that a face
+    /// keeps its identity and provenance when its collection changes pack.
+    pub fn embed_found(&self, pixels: &image::RgbImage, found: &[gabarit_types::Detection]) -> Result<Vec<Vec<f32>>> {
+        let mut engine = self.take_engine()?;
+        let described = engine.describe(pixels, found, true, &mut StageTimes::default());
+        self.return_engine(engine);
+        described
+            .map_err(|e| Error::Model(e.to_string()))?
+            .into_iter()
+            .map(|f| f.template.map(|t| t.0).ok_or_else(|| Error::Model("a face was not embedded".into())))
+            .collect()
     }
 
     /// Analyses `paths` in parallel and calls `sink(index, path, result)` for each in input

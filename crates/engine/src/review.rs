@@ -10,7 +10,7 @@
 //! days unless the search said otherwise; [`expire_probes`] runs with retention), whichever
 //! comes first.
 
-use gabarit_catalog::{CandidateRecord, CandidateState, SearchRecord};
+use gabarit_catalog::{CandidateRecord, CandidateState, PackKey, SearchRecord};
 use gabarit_governance::{Scope, actions, confirmed};
 use serde::Serialize;
 use serde_json::json;
@@ -32,19 +32,68 @@ const PROBE_SIDE: u32 = 256;
 /// JPEG crop a search keeps for its reviewers. Made by [`crate::governed::analyze_query`].
 #[derive(Debug, Clone)]
 pub struct QueryPhoto {
-    /// The faces found.
+    /// The faces found (by the first pack's detector), with that pack's templates.
     pub faces: ImageFaces,
     crops: Vec<Vec<u8>>,
+    /// The pack of `faces`' templates.
+    pack: PackKey,
+    /// For each other pack: the template of each face of `faces` (the same face as that
+    /// pack's detector found it, their boxes overlapping), when it found it.
+    others: Vec<(PackKey, Vec<Option<Vec<f32>>>)>,
 }
 
+/// The least overlap (intersection over union) at which two packs' detectors found the same
+/// face.
+const SAME_FACE_IOU: f32 = 0.4;
+
 impl QueryPhoto {
+    /// The template of face `index` for the pack `pack`, when that pack's analysis found it.
+    pub fn template(&self, index: usize, pack: &PackKey) -> Option<&[f32]> {
+        if *pack == self.pack {
+            return self.faces.faces.get(index)?.template.as_ref().map(|t| t.0.as_slice());
+        }
+        let (_, templates) = self.others.iter().find(|(p, _)| p == pack)?;
+        templates.get(index)?.as_deref()
+    }
+
+    /// The packs it was analysed with, the first one's faces first.
+    pub fn packs(&self) -> impl Iterator<Item = &PackKey> {
+        std::iter::once(&self.pack).chain(self.others.iter().map(|(p, _)| p))
+    }
+
+    /// Adds the analysis of the same photo by another pack: each of its faces gives its
+    /// template to the face of this photo its box overlaps most (at least
+    /// [`SAME_FACE_IOU`]); a face only the other pack's detector found is not searched with.
+    pub fn add_pack(&mut self, pack: PackKey, other: &ImageFaces) {
+        let mut templates: Vec<Option<Vec<f32>>> = vec![None; self.faces.faces.len()];
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (i, mine) in self.faces.faces.iter().enumerate() {
+            for (j, theirs) in other.faces.iter().enumerate() {
+                let iou = mine.bbox.iou_plus_one(&theirs.bbox);
+                if iou >= SAME_FACE_IOU {
+                    pairs.push((iou, i, j));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut taken = vec![false; other.faces.len()];
+        for (_, i, j) in pairs {
+            if templates[i].is_none() && !taken[j] {
+                taken[j] = true;
+                templates[i] = other.faces[j].template.as_ref().map(|t| t.0.clone());
+            }
+        }
+        self.others.push((pack, templates));
+    }
+
     /// The crop of face `index`, JPEG.
     pub fn crop(&self, index: usize) -> Option<&[u8]> {
         self.crops.get(index).map(Vec::as_slice)
     }
 
-    /// The faces of a photo with a crop of each, from its decoded pixels (upright).
-    pub fn from_pixels(pixels: &image::RgbImage, faces: ImageFaces) -> Result<QueryPhoto> {
+    /// The faces of a photo (with the templates of `pack`) with a crop of each, from its
+    /// decoded pixels (upright).
+    pub fn from_pixels(pixels: &image::RgbImage, faces: ImageFaces, pack: PackKey) -> Result<QueryPhoto> {
         let crops = faces
             .faces
             .iter()
@@ -64,7 +113,7 @@ impl QueryPhoto {
                 crate::search::jpeg(&crop)
             })
             .collect::<Result<_>>()?;
-        Ok(QueryPhoto { faces, crops })
+        Ok(QueryPhoto { faces, crops, pack, others: Vec::new() })
     }
 }
 
@@ -136,6 +185,15 @@ pub struct CandidateView {
     pub gallery_size: u64,
     /// Whether the query face this candidate answers is still kept (see [`probe`]).
     pub query_face_kept: bool,
+    /// The model pack of the face's template (its collection's).
+    pub pack: String,
+    /// Share of comparisons between different people scoring at least this high (the pack's
+    /// calibration).
+    pub false_match_rate: Option<f64>,
+    /// Faces of other people expected to score this high in a gallery of this size: FMR × N.
+    pub expected_false_candidates: Option<f64>,
+    /// Impostor comparisons the calibration measured (below one in that many, it cannot tell).
+    pub calibration_comparisons: Option<u64>,
 }
 
 /// One candidate of a collection granted to the reviewer; viewing it is not a decision and is
@@ -151,7 +209,14 @@ fn candidate_in(store: &Store, scope: &Scope, id: u64) -> Result<CandidateView> 
     let gallery_size = store.catalog.search_gallery_size(c.search_id)?;
     let kept = store.catalog.probe_kept(c.search_id, c.query_face, &seconds(jiff::Timestamp::now()))?;
     let done = confirmed(&c.confirmed_by, &c.rejected_by);
+    let pack = store.catalog.collection(&face.collection)?.pack_key();
+    let calibration = crate::search::calibration_of(&pack)?;
+    let fmr = calibration.as_ref().map(|cal| cal.fmr_at(c.score));
     Ok(CandidateView {
+        pack: pack.name,
+        false_match_rate: fmr,
+        expected_false_candidates: fmr.map(|f| gabarit_metrics::expected_false_candidates(f, gallery_size)),
+        calibration_comparisons: calibration.map(|cal| cal.impostor_comparisons),
         review: ReviewState { candidate: c, confirmed: done },
         image_id: face.image_id,
         collection: face.collection,

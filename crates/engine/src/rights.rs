@@ -19,7 +19,7 @@
 
 use std::path::Path;
 
-use gabarit_catalog::RightsRequest;
+use gabarit_catalog::{PackKey, RightsRequest};
 use gabarit_governance::legal::{SupervisoryAuthority, supervisory_authority};
 use gabarit_governance::{
     Authorized, Condition, GovernanceDraft, LegalBasis, PurposeCategory, Retention, Scope, actions, authorize_system,
@@ -31,15 +31,17 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::store::Store;
-use crate::{Error, FaceService, Result};
+use crate::{Error, FaceService, FaceServices, Result};
 
 /// One face matching a rights request.
 #[derive(Debug, Clone, Serialize)]
 pub struct RightsMatch {
     /// Face id.
     pub face_id: u64,
-    /// Similarity with the request photo.
+    /// Similarity with the request photo (a score of its pack).
     pub score: f32,
+    /// The model pack of the face's template (its collection's).
+    pub pack: String,
     /// Collection.
     pub collection: String,
     /// Image path or URI.
@@ -63,9 +65,12 @@ pub struct RightsReport {
     pub request: RightsRequest,
     /// SHA-256 of the request photo (the photo itself is not kept).
     pub photo_sha256: String,
-    /// Threshold used (the pack's rights threshold).
+    /// Threshold used (the first pack's rights threshold: see `packs` for each).
     pub threshold: f32,
-    /// Templates compared (all collections).
+    /// Each pack's templates were compared with the request photo as that pack sees it, at
+    /// that pack's threshold.
+    pub packs: Vec<RightsPack>,
+    /// Templates compared (all collections, every pack).
     pub templates_searched: u64,
     /// Every matching face.
     pub matches: Vec<RightsMatch>,
@@ -216,25 +221,96 @@ pub fn open_request(
     Ok(req)
 }
 
-/// The template standing for the requester: the largest usable face of the photo.
-fn request_template(service: &FaceService, photo: &Path) -> Result<(Vec<f32>, String)> {
-    crate::store::check_pack(&service.config().pack)?;
-    let img = service.analyze_photo(photo)?;
-    let face =
-        img.best_face().ok_or_else(|| Error::Invalid(format!("{}: no face in the request photo", photo.display())))?;
-    let t = face.template.clone().ok_or_else(|| Error::Invalid("the face was not embedded".into()))?;
-    Ok((t.0, img.sha256.clone()))
+/// One pack of a rights request: its templates searched at its threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct RightsPack {
+    /// Pack name.
+    pub pack: String,
+    /// Threshold applied to its scores.
+    pub threshold: f32,
+    /// Its templates compared.
+    pub templates_searched: u64,
 }
 
-fn find(store: &Store, scope: &Scope, template: &[f32], threshold: f32) -> Result<Vec<RightsMatch>> {
-    let hits = store.index()?.search_threshold(template, threshold, None)?;
-    let mut out = Vec::with_capacity(hits.len());
-    for h in hits {
+/// The requester as every pack in use sees them: the pack, its threshold, and the template of
+/// the largest usable face of the request photo as that pack finds it.
+struct RequestTemplates {
+    packs: Vec<(PackKey, f32, Vec<f32>)>,
+    photo_sha256: String,
+}
+
+impl RequestTemplates {
+    /// The threshold of the first pack (what a report names when one pack is in use).
+    fn threshold(&self) -> f32 {
+        self.packs.first().map_or(0.0, |p| p.1)
+    }
+}
+
+/// Analyses the request photo with every pack of the collections there are (a request reaches
+/// every template held). A threshold is one pack's score: given while several packs are in
+/// use, it is refused; by default each pack's rights threshold applies.
+fn request_templates(
+    services: &FaceServices,
+    store: &Store,
+    photo: &Path,
+    threshold: Option<f32>,
+) -> Result<RequestTemplates> {
+    let keys = store.packs_in_use()?;
+    if keys.len() > 1 && threshold.is_some() {
+        return Err(Error::Invalid(format!(
+            "a threshold is a score of one pack, and the collections hold templates of {} packs: leave it out (each pack's rights threshold applies)",
+            keys.len()
+        )));
+    }
+    let best = |service: &FaceService| -> Result<(Vec<f32>, String)> {
+        let img = service.analyze_photo(photo)?;
+        let face = img.best_face().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: no face in the request photo (pack {})",
+                photo.display(),
+                service.config().pack.name
+            ))
+        })?;
+        let t = face.template.clone().ok_or_else(|| Error::Invalid("the face was not embedded".into()))?;
+        Ok((t.0, img.sha256.clone()))
+    };
+    if keys.is_empty() {
+        // Nothing is held: the photo is still checked, and its hash recorded.
+        let (_, photo_sha256) = best(&*services.get(&crate::store::pack_key(services.default_pack()))?)?;
+        return Ok(RequestTemplates { packs: Vec::new(), photo_sha256 });
+    }
+    let mut packs = Vec::with_capacity(keys.len());
+    let mut photo_sha256 = String::new();
+    for key in keys {
+        let service = services.get(&key)?;
+        let (template, sha) = best(&service)?;
+        photo_sha256 = sha;
+        let t = threshold.unwrap_or(service.config().pack.thresholds.rights);
+        packs.push((key, t, template));
+    }
+    Ok(RequestTemplates { packs, photo_sha256 })
+}
+
+/// Every face matching the requester, pack by pack (exhaustive threshold searches).
+fn find(store: &Store, scope: &Scope, requester: &RequestTemplates) -> Result<Vec<RightsMatch>> {
+    let mut out = Vec::new();
+    for (key, threshold, template) in &requester.packs {
+        for h in store.index(key)?.search_threshold(template, *threshold, None)? {
+            out.push(matched(store, scope, key, h)?);
+        }
+    }
+    Ok(out)
+}
+
+/// What a request reports of one matching face.
+fn matched(store: &Store, scope: &Scope, key: &PackKey, h: gabarit_index::Hit) -> Result<RightsMatch> {
+    {
         let f = store.catalog.face(scope, h.id)?;
         let img = store.catalog.image(scope, f.image_id)?;
-        out.push(RightsMatch {
+        Ok(RightsMatch {
             face_id: f.face_id,
             score: h.score,
+            pack: key.name.clone(),
             governance: store.catalog.governance(&f.collection)?,
             collection: f.collection,
             path: f.uri,
@@ -242,25 +318,32 @@ fn find(store: &Store, scope: &Scope, template: &[f32], threshold: f32) -> Resul
             bbox: f.bbox,
             captured_at: f.captured_at,
             ingested_at: img.ingested_at,
-        });
+        })
     }
-    Ok(out)
 }
 
 /// The report of a request as it stands now, over `templates_searched` templates.
 fn report(
     store: &Store,
     request: u64,
-    photo_sha256: &str,
-    threshold: f32,
+    requester: &RequestTemplates,
     templates_searched: u64,
     matches: Vec<RightsMatch>,
 ) -> Result<RightsReport> {
     let collections = notices(store, &matches)?;
+    let mut packs = Vec::with_capacity(requester.packs.len());
+    for (key, threshold, _) in &requester.packs {
+        packs.push(RightsPack {
+            pack: key.name.clone(),
+            threshold: *threshold,
+            templates_searched: store.catalog.template_count_of(key)?,
+        });
+    }
     Ok(RightsReport {
         request: store.catalog.request(request)?,
-        photo_sha256: photo_sha256.to_string(),
-        threshold,
+        photo_sha256: requester.photo_sha256.clone(),
+        threshold: requester.threshold(),
+        packs,
         templates_searched,
         matches,
         generated_at: jiff::Timestamp::now().to_string(),
@@ -347,40 +430,46 @@ fn check_kind(req: &RightsRequest, kinds: &[&str]) -> Result<()> {
 
 /// Access (art. 15): every face of the requester across all collections.
 pub fn access(
-    service: &FaceService,
+    services: &FaceServices,
     store: &mut Store,
     who: &Caller,
     request: u64,
     photo: &Path,
-    threshold: f32,
+    threshold: Option<f32>,
 ) -> Result<RightsReport> {
     let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["access"])?;
-    let (template, sha) = request_template(service, photo)?;
-    let matches = find(store, proof.scope(), &template, threshold)?;
+    let requester = request_templates(services, store, photo, threshold)?;
+    let matches = find(store, proof.scope(), &requester)?;
     let templates_searched = store.catalog.template_count(None)?;
+    let sha = requester.photo_sha256.clone();
     store.catalog.audited(who.name(), "rights_access", |tx| {
         tx.close_request(request, &sha, &format!("{} face(s) reported", matches.len()))?;
-        let detail = json!({"request": request, "input_sha256": sha, "threshold": threshold,
+        let detail = json!({"request": request, "input_sha256": sha, "thresholds": thresholds_detail(&requester),
             "templates_searched": templates_searched, "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()});
         Ok(((), detail))
     })?;
-    report(store, request, &sha, threshold, templates_searched, matches)
+    report(store, request, &requester, templates_searched, matches)
+}
+
+/// Each pack's threshold, for an audit entry.
+fn thresholds_detail(requester: &RequestTemplates) -> serde_json::Value {
+    requester.packs.iter().map(|(k, t, _)| (k.name.clone(), json!(t))).collect::<serde_json::Map<_, _>>().into()
 }
 
 /// Erasure (art. 17). Without `confirm` only lists what would go (the plan); with `confirm`
 /// equal to the number of faces listed, deletes them physically.
 pub fn erase(
-    service: &FaceService,
+    services: &FaceServices,
     store: &mut Store,
     who: &Caller,
     request: u64,
     photo: &Path,
-    threshold: f32,
+    threshold: Option<f32>,
     confirm: Option<usize>,
 ) -> Result<(RightsReport, Option<gabarit_catalog::Deleted>)> {
-    let (report, confirmed) = plan_erasure(service, store, who, request, photo, threshold, confirm)?;
+    let (report, confirmed) = plan_erasure(services, store, who, request, photo, threshold, confirm)?;
     let Some(confirmed) = confirmed else { return Ok((report, None)) };
     let deleted = carry_out_erasure(store, who, &confirmed)?;
     Ok((report, Some(deleted)))
@@ -394,7 +483,7 @@ pub struct ConfirmedErasure {
     pub request: u64,
     /// SHA-256 of the request photo.
     pub input_sha256: String,
-    /// Threshold the faces matched at.
+    /// Threshold the faces matched at (the first pack's, when several were searched).
     pub threshold: f32,
     /// The faces listed to the DPO and confirmed.
     pub faces: Vec<u64>,
@@ -403,22 +492,23 @@ pub struct ConfirmedErasure {
 /// The faces an erasure request's photo matches (the plan, as a report), and, when `confirm`
 /// names how many there are, the confirmed erasure to carry out (dpo).
 pub fn plan_erasure(
-    service: &FaceService,
+    services: &FaceServices,
     store: &Store,
     who: &Caller,
     request: u64,
     photo: &Path,
-    threshold: f32,
+    threshold: Option<f32>,
     confirm: Option<usize>,
 ) -> Result<(RightsReport, Option<ConfirmedErasure>)> {
     let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["erasure"])?;
-    let (template, sha) = request_template(service, photo)?;
-    let matches = find(store, proof.scope(), &template, threshold)?;
-    let templates_searched = store.index()?.len() as u64;
+    let requester = request_templates(services, store, photo, threshold)?;
+    let matches = find(store, proof.scope(), &requester)?;
+    let templates_searched = store.catalog.template_count(None)?;
     let faces: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
-    let report = report(store, request, &sha, threshold, templates_searched, matches)?;
+    let (sha, threshold) = (requester.photo_sha256.clone(), requester.threshold());
+    let report = report(store, request, &requester, templates_searched, matches)?;
     let Some(n) = confirm else { return Ok((report, None)) };
     if n != faces.len() {
         return Err(Error::Invalid(format!(
@@ -474,11 +564,18 @@ fn finish_deletion(
         }
     }
     store.catalog.purge_free_pages()?;
-    let mut index = store.index()?.write();
-    for id in faces {
-        index.remove(id)?;
+    let faces: Vec<u64> = faces.collect();
+    for key in store.packs_in_use()? {
+        let shared = store.index(&key)?;
+        let mut index = shared.write();
+        let mut removed = false;
+        for &id in &faces {
+            removed |= index.remove(id)?;
+        }
+        if removed {
+            index.compact()?;
+        }
     }
-    index.compact()?;
     Ok(())
 }
 
@@ -533,52 +630,84 @@ fn uploads_left(
 
 /// Objection (art. 21): the request's template becomes a suppression template.
 pub fn object(
-    service: &FaceService,
+    services: &FaceServices,
     store: &mut Store,
     who: &Caller,
     request: u64,
     photo: &Path,
-    threshold: f32,
+    threshold: Option<f32>,
 ) -> Result<RightsReport> {
     let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["objection"])?;
-    let (template, sha) = request_template(service, photo)?;
-    let (codes, scale) = gabarit_index::quant::quantize(&template);
-    let matches = find(store, proof.scope(), &template, threshold)?;
+    let requester = request_templates(services, store, photo, threshold)?;
+    if requester.packs.is_empty() {
+        return Err(Error::Invalid(
+            "no collection holds templates yet: an objection's templates are made with the packs of the collections, so create the collections first".into(),
+        ));
+    }
+    let matches = find(store, proof.scope(), &requester)?;
+    let sha = requester.photo_sha256.clone();
     store.catalog.audited(who.name(), "rights_objection", |tx| {
-        let id = tx.add_suppression(request, &codes, scale)?;
+        let mut ids = Vec::with_capacity(requester.packs.len());
+        for (key, _, template) in &requester.packs {
+            let (codes, scale) = gabarit_index::quant::quantize(template);
+            ids.push(tx.add_suppression(request, key, &codes, scale)?);
+        }
         tx.close_request(
             request,
             &sha,
-            &format!("suppression template {id} stored; {} existing face(s) hidden", matches.len()),
+            &format!(
+                "suppression template(s) {} stored; {} existing face(s) hidden",
+                ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+                matches.len()
+            ),
         )?;
-        let detail = json!({"request": request, "input_sha256": sha, "suppression": id,
+        let detail = json!({"request": request, "input_sha256": sha, "suppressions": ids,
+            "packs": requester.packs.iter().map(|p| &p.0.name).collect::<Vec<_>>(),
             "hidden_faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()});
         Ok(((), detail))
     })?;
     let templates_searched = store.catalog.template_count(None)?;
-    report(store, request, &sha, threshold, templates_searched, matches)
+    report(store, request, &requester, templates_searched, matches)
 }
 
-/// The suppression templates, as vectors.
-pub(crate) fn suppression_vectors(store: &Store) -> Result<Vec<Vec<f32>>> {
-    Ok(store.catalog.suppressions()?.into_iter().map(|(v, s)| gabarit_index::quant::dequantize(&v, s)).collect())
+/// The suppression templates of one pack, as vectors.
+pub(crate) fn suppression_vectors(store: &Store, pack: &PackKey) -> Result<Vec<Vec<f32>>> {
+    Ok(store.catalog.suppressions(pack)?.into_iter().map(|(v, s)| gabarit_index::quant::dequantize(&v, s)).collect())
 }
 
-/// Faces hidden by objections: every stored face matching a suppression template.
+/// Refuses to add faces to a pack's templates while an objection has no template of that pack:
+/// it would not hold over them (the DPO runs the objection again with the request's photo,
+/// which makes its template for every pack in use).
+pub(crate) fn check_objections_hold(store: &Store, pack: &PackKey) -> Result<()> {
+    let lacking = store.catalog.objections_without(pack)?;
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "objection request(s) {} hold no template of pack {}, so they would not hide the faces added: run `gabarit rights object` again for each, with the request's photo",
+        lacking.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        pack.name
+    )))
+}
+
+/// Faces of one pack hidden by objections: every stored face matching one of that pack's
+/// suppression templates.
 pub(crate) fn suppressed_faces(
     store: &Store,
+    pack: &PackKey,
     threshold: f32,
 ) -> Result<std::sync::Arc<std::collections::HashSet<u64>>> {
-    let suppressions = store.catalog.suppression_count()?;
+    let suppressions = store.catalog.suppression_count(pack)?;
     if suppressions == 0 {
         return Ok(Default::default());
     }
-    store.index()?.suppressed_faces(suppressions, threshold, || {
+    let index = store.index(pack)?;
+    index.suppressed_faces(suppressions, threshold, || {
         let mut out = std::collections::HashSet::new();
-        for v in suppression_vectors(store)? {
-            out.extend(store.index()?.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
+        for v in suppression_vectors(store, pack)? {
+            out.extend(index.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
         }
         Ok(out)
     })
@@ -744,7 +873,7 @@ pub fn report_html(r: &RightsReport) -> String {
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 6px;text-align:left;font-size:90%}}dt{{font-weight:bold;margin-top:.6em}}</style></head><body>
 <h1>Rights request {id} ({kind})</h1>
 <p>Requester: {requester}. Identity verified by: {verification}. Received {received}, answer due by {deadline}.</p>
-<p>The request photo (SHA-256 {sha}, not kept) was compared with every one of the {n} templates held, exhaustively, at threshold {thr:.2}. {count} face(s) match.</p>
+<p>The request photo (SHA-256 {sha}, not kept) was compared with every one of the {n} templates held, exhaustively, at {thr}. {count} face(s) match.</p>
 <table id="matches"><tr><th>face</th><th>score</th><th>collection</th><th>image</th><th>source</th><th>captured</th><th>ingested</th><th>controller</th><th>purpose</th><th>legal basis / condition</th><th>retention</th></tr>{rows}</table>
 {sections}<section id="rights"><h2>Your rights</h2><p>You have the right to a copy of these data (GDPR art. 15), and:</p><ul>{rights}</ul>
 <p>To exercise them, write to the controller of the collection (contact above). You may also lodge a complaint with a supervisory authority (named above for each collection).</p></section>
@@ -758,11 +887,25 @@ pub fn report_html(r: &RightsReport) -> String {
         deadline = esc(&r.request.deadline),
         sha = r.photo_sha256,
         n = r.templates_searched,
-        thr = r.threshold,
+        thr = threshold_words(r),
         count = r.matches.len(),
         automated = esc(r.automated_matching),
         at = r.generated_at,
     )
+}
+
+/// The threshold(s) a report's matches were found at, in words.
+fn threshold_words(r: &RightsReport) -> String {
+    if r.packs.len() <= 1 {
+        format!("threshold {:.2}", r.threshold)
+    } else {
+        let each: Vec<String> = r
+            .packs
+            .iter()
+            .map(|p| format!("{} {:.2} over {} templates", esc(&p.pack), p.threshold, p.templates_searched))
+            .collect();
+        format!("each model's own threshold ({})", each.join("; "))
+    }
 }
 
 /// What retention deleted.

@@ -25,15 +25,13 @@ pub struct SearchOptions {
     pub collections: Vec<String>,
     /// Candidates per query face.
     pub top_k: usize,
-    /// Minimum score (default: the pack's verification threshold).
+    /// Minimum score (default: each pack's verification threshold); a score of one pack, so
+    /// refused for a search over collections of several packs.
     pub threshold: Option<f32>,
     /// Search only this face of the query photo (0 = highest detector score).
     pub face: Option<usize>,
     /// FPIR target for the suggested threshold at the current gallery size.
     pub target_fpir: f64,
-    /// Faces matching a suppression template (objection) at this similarity are never
-    /// returned (the pack's rights threshold): objections always hold.
-    pub suppression_threshold: f32,
     /// Scan every template instead of walking the graph index.
     pub exact: bool,
     /// Days the search keeps its query faces for review at most (1 to
@@ -48,8 +46,10 @@ pub struct Candidate {
     pub query_face: usize,
     /// Rank among that face's candidates (1 = best).
     pub rank: usize,
-    /// Cosine similarity.
+    /// Cosine similarity (a score of its pack: scores of two packs are not comparable).
     pub score: f32,
+    /// The model pack of the template it matched (its collection's).
+    pub pack: String,
     /// Share of impostor comparisons scoring at least this (pack calibration).
     pub false_match_rate: Option<f64>,
     /// Expected number of faces of other people scoring at least this in a gallery of this
@@ -114,10 +114,17 @@ pub struct SearchResult {
     pub collections: Vec<String>,
     /// Templates searched (N).
     pub gallery_size: u64,
-    /// Score threshold applied.
+    /// Score threshold applied (the first pack's: see `packs` for each).
     pub threshold: f32,
-    /// Threshold that would keep FPIR at `target_fpir` for this N (pack calibration).
+    /// Threshold that would keep FPIR at `target_fpir` for this N (the first pack's
+    /// calibration).
     pub fpir_threshold: Option<f32>,
+    /// Each pack searched: the collections of several packs are searched each with its own
+    /// pack's query template, and their candidates ranked together by false match rate.
+    pub packs: Vec<PackSearched>,
+    /// Impostor comparisons the calibration measured (the fewest of the packs'): a false match
+    /// rate below one in that many cannot be told.
+    pub calibration_comparisons: Option<u64>,
     /// FPIR target.
     pub target_fpir: f64,
     /// Whether the search scanned every template (`--exact`, or an exact index); otherwise the
@@ -129,24 +136,136 @@ pub struct SearchResult {
     pub candidates: Vec<Candidate>,
 }
 
+/// What a search did with one pack's templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackSearched {
+    /// Pack name.
+    pub pack: String,
+    /// Its collections searched.
+    pub collections: Vec<String>,
+    /// Their templates (N of this pack).
+    pub gallery_size: u64,
+    /// Score threshold applied to this pack's scores.
+    pub threshold: f32,
+    /// Threshold that would keep FPIR at `target_fpir` for the whole gallery (this pack's
+    /// calibration).
+    pub fpir_threshold: Option<f32>,
+    /// Impostor comparisons its calibration measured (a false match rate below one in that
+    /// many cannot be told).
+    pub calibration_comparisons: Option<u64>,
+}
+
+/// One pack's part of a search: its collections, index, rules and hidden faces.
+struct PackPart {
+    key: gabarit_catalog::PackKey,
+    ids: Option<Vec<u32>>,
+    names: Vec<String>,
+    index: crate::store::SharedIndex,
+    gallery_size: u64,
+    threshold: f32,
+    calibration: Option<std::sync::Arc<Calibration>>,
+    hidden: std::sync::Arc<std::collections::HashSet<u64>>,
+}
+
+/// A hit of one pack, with the key it is ranked by among the hits of every pack.
+struct RankedHit {
+    part: usize,
+    hit: gabarit_index::Hit,
+    fmr: Option<f64>,
+    /// Share of genuine comparisons scoring at least this: among hits beyond every impostor
+    /// score (false match rate 0), the rarer a genuine score this high, the stronger.
+    genuine_tail: f64,
+}
+
+/// The built-in pack of a collection's templates with its rules (thresholds, calibration);
+/// refused when this build makes that pack's templates otherwise.
+pub(crate) fn pack_of(key: &gabarit_catalog::PackKey) -> Result<gabarit_inference::Pack> {
+    let pack = gabarit_inference::Pack::builtin(&key.name)?;
+    if crate::store::pack_key(&pack) != *key {
+        return Err(Error::PackMismatch {
+            holder: format!("the collections of pack {}", key.name),
+            pack: format!("{} as this build makes it", crate::store::pack_key(&pack)),
+            held: key.to_string(),
+        });
+    }
+    Ok(pack)
+}
+
+/// The calibration of a collection's pack (parsed once per process): `None` when the pack has
+/// none, or this build makes that pack's templates otherwise.
+pub(crate) fn calibration_of(key: &gabarit_catalog::PackKey) -> Result<Option<std::sync::Arc<Calibration>>> {
+    type Cache =
+        std::sync::Mutex<std::collections::HashMap<gabarit_catalog::PackKey, Option<std::sync::Arc<Calibration>>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
+        return Ok(c.clone());
+    }
+    let calibration = pack_of(key)?.calibration()?.map(std::sync::Arc::new);
+    cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), calibration.clone());
+    Ok(calibration)
+}
+
 /// Searches the collections `proof` covers with the faces of a query photo already analysed
-/// (named `query` in messages and in the result): the models run before, without the store.
+/// with their packs (named `query` in messages and in the result): the models run before,
+/// without the store. Each pack's collections are searched with that pack's template of the
+/// face; with several packs, candidates are ranked by false match rate (each pack's
+/// calibration), never by raw score.
 pub(crate) fn search_faces(
     store: &Store,
     proof: &Authorized<actions::Search>,
     query: &str,
-    img: &crate::ImageFaces,
+    photo: &crate::review::QueryPhoto,
     opts: &SearchOptions,
-    calibration: Option<&Calibration>,
-    pack_threshold: f32,
 ) -> Result<SearchResult> {
+    let img = &photo.faces;
     let scope = proof.scope();
     let mut searched = store.catalog.collections_in(scope)?;
     searched.retain(|c| opts.collections.is_empty() || opts.collections.contains(&c.name));
     let names: Vec<String> = searched.iter().map(|c| c.name.clone()).collect();
-    let ids: Option<Vec<u32>> = scope.collections().map(|_| searched.iter().map(|c| c.id).collect());
-    // The index mirrors the catalog's templates and counts them without a table scan.
-    let gallery_size = store.index()?.count(ids.as_deref()) as u64;
+    let mut keys: Vec<gabarit_catalog::PackKey> = searched.iter().map(|c| c.pack_key()).collect();
+    keys.sort();
+    keys.dedup();
+    if keys.len() > 1 && opts.threshold.is_some() {
+        return Err(Error::Invalid(format!(
+            "a threshold is a score of one pack, and these collections hold templates of {} packs ({}): search without one (each pack's own applies) or one pack's collections at a time",
+            keys.len(),
+            keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut parts = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !photo.packs().any(|p| *p == key) {
+            return Err(Error::Invalid(format!(
+                "{query} was not analysed with pack {}, which collections searched now hold: analyse it again",
+                key.name
+            )));
+        }
+        let pack = pack_of(&key)?;
+        let calibration = calibration_of(&key)?;
+        let mine: Vec<&gabarit_catalog::Collection> = searched.iter().filter(|c| c.pack_key() == key).collect();
+        let ids: Option<Vec<u32>> = scope.collections().map(|_| mine.iter().map(|c| c.id).collect());
+        let index = store.index(&key)?;
+        // The index mirrors the catalog's templates and counts them without a table scan.
+        let gallery_size = index.count(ids.as_deref()) as u64;
+        let hidden = crate::rights::suppressed_faces(store, &key, pack.thresholds.rights)?;
+        parts.push(PackPart {
+            ids,
+            names: mine.iter().map(|c| c.name.clone()).collect(),
+            index,
+            gallery_size,
+            threshold: opts.threshold.unwrap_or(pack.thresholds.verification),
+            calibration,
+            hidden,
+            key,
+        });
+    }
+    if parts.len() > 1 && parts.iter().any(|p| p.calibration.is_none()) {
+        return Err(Error::Invalid(
+            "collections of several packs are ranked by false match rate, which needs each pack's calibration".into(),
+        ));
+    }
+    let gallery_size: u64 = parts.iter().map(|p| p.gallery_size).sum();
     // A gallery this small is scanned whole (a few milliseconds): every face is compared, and
     // the result says so.
     let exact = opts.exact || gallery_size <= EXACT_UP_TO;
@@ -162,23 +281,38 @@ pub(crate) fn search_faces(
             img.faces.len() - 1
         )));
     }
-    let threshold = opts.threshold.unwrap_or(pack_threshold);
-    let hidden = crate::rights::suppressed_faces(store, opts.suppression_threshold)?;
     let mut faces = Vec::new();
     let mut candidates = Vec::new();
     for (index, face) in img.faces.iter().enumerate() {
         if opts.face.is_some_and(|k| k != index) {
             continue;
         }
-        let Some(template) = &face.template else { continue };
-        let k = opts.top_k + hidden.len();
-        let hits = if exact {
-            store.index()?.search_exact(&template.0, k, ids.as_deref())?
-        } else {
-            store.index()?.search(&template.0, k, ids.as_deref())?
-        };
+        let mut ranked = Vec::new();
+        for (p, part) in parts.iter().enumerate() {
+            let Some(template) = photo.template(index, &part.key) else { continue };
+            let k = opts.top_k + part.hidden.len();
+            let hits = if exact {
+                part.index.search_exact(template, k, part.ids.as_deref())?
+            } else {
+                part.index.search(template, k, part.ids.as_deref())?
+            };
+            ranked.extend(hits.into_iter().filter(|h| h.score >= part.threshold && !part.hidden.contains(&h.id)).map(
+                |hit| RankedHit {
+                    part: p,
+                    fmr: part.calibration.as_ref().map(|c| c.fmr_at(hit.score)),
+                    genuine_tail: part.calibration.as_ref().map_or(0.0, |c| c.genuine.tail_fraction(hit.score)),
+                    hit,
+                },
+            ));
+        }
+        if parts.len() > 1 {
+            ranked.sort_by(|a, b| {
+                let fmr = |r: &RankedHit| r.fmr.unwrap_or(1.0);
+                fmr(a).total_cmp(&fmr(b)).then(a.genuine_tail.total_cmp(&b.genuine_tail)).then(a.hit.id.cmp(&b.hit.id))
+            });
+        }
         let mut n = 0;
-        for hit in hits.into_iter().filter(|h| h.score >= threshold && !hidden.contains(&h.id)) {
+        for RankedHit { part, hit, fmr, .. } in ranked {
             if n == opts.top_k {
                 break;
             }
@@ -201,11 +335,11 @@ pub(crate) fn search_faces(
                 }
             };
             n += 1;
-            let fmr = calibration.map(|c| c.fmr_at(hit.score));
             candidates.push(Candidate {
                 query_face: index,
                 rank: n,
                 score: hit.score,
+                pack: parts[part].key.name.clone(),
                 false_match_rate: fmr,
                 expected_false_candidates: fmr.map(|f| gabarit_metrics::expected_false_candidates(f, gallery_size)),
                 face_id: rec.face_id,
@@ -221,15 +355,33 @@ pub(crate) fn search_faces(
         }
         faces.push(QueryFace { index, bbox: face.bbox, quality: face.quality, candidates: n });
     }
+    let fpir =
+        |p: &PackPart| p.calibration.as_ref().map(|c| c.threshold_for_fpir(opts.target_fpir, gallery_size.max(1)));
     Ok(SearchResult {
         query: query.to_string(),
         query_sha256: img.sha256.clone(),
         collections: names,
         gallery_size,
-        threshold,
-        fpir_threshold: calibration.map(|c| c.threshold_for_fpir(opts.target_fpir, gallery_size.max(1))),
+        threshold: parts.first().map_or(opts.threshold.unwrap_or(0.0), |p| p.threshold),
+        fpir_threshold: parts.first().and_then(fpir),
         target_fpir: opts.target_fpir,
-        exhaustive: exact || store.index()?.is_exhaustive(),
+        exhaustive: exact || parts.iter().all(|p| p.index.is_exhaustive()),
+        packs: parts
+            .iter()
+            .map(|p| PackSearched {
+                pack: p.key.name.clone(),
+                collections: p.names.clone(),
+                gallery_size: p.gallery_size,
+                threshold: p.threshold,
+                fpir_threshold: fpir(p),
+                calibration_comparisons: p.calibration.as_ref().map(|c| c.impostor_comparisons),
+            })
+            .collect(),
+        calibration_comparisons: parts
+            .iter()
+            .map(|p| p.calibration.as_ref().map(|c| c.impostor_comparisons))
+            .min()
+            .flatten(),
         faces,
         candidates,
     })

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use gabarit_ann::{AnnIndex, AnnOptions};
-use gabarit_catalog::Catalog;
+use gabarit_catalog::{Catalog, PackKey};
 use gabarit_crypto::{DataKey, Kek, Keyring};
 use gabarit_index::{FlatIndex, Hit, RecordCipher, VectorIndex};
 
@@ -33,47 +33,39 @@ pub use gabarit_catalog::SCHEMA_VERSION;
 
 use crate::{Error, Result};
 
-/// The pack whose templates a data directory holds: the only one until collections record
-/// their own pack (and the store keeps an index per pack).
-pub const TEMPLATE_PACK: &str = "buffalo_s";
-
-/// The dimension of templates (the [`TEMPLATE_PACK`]'s).
-pub const TEMPLATE_DIM: usize = 512;
-
-/// Refuses a pack whose templates the data directory cannot hold or compare with the ones it
-/// holds: checked before anything is analysed, stored or searched, so that templates of two
-/// packs never mix (their scores mean different things, and their dimensions may differ).
-pub fn check_pack(pack: &gabarit_inference::Pack) -> Result<()> {
-    if pack.name == TEMPLATE_PACK && pack.engine.embedder.dim == TEMPLATE_DIM {
-        Ok(())
-    } else {
-        Err(Error::PackMismatch {
-            holder: "this data directory".into(),
-            pack: pack.name.clone(),
-            held: TEMPLATE_PACK.into(),
-        })
-    }
-}
-
-/// The pack a new collection records: the one whose templates the data directory holds.
-pub(crate) fn collection_pack() -> Result<(String, String)> {
-    let pack = gabarit_inference::Pack::builtin(TEMPLATE_PACK)?;
-    let sha = pack.templates_sha256();
-    Ok((pack.name, sha))
+/// The key of a model pack's templates as this build makes them (name and
+/// [`gabarit_inference::Pack::templates_sha256`]): what a new collection of that pack records.
+pub fn pack_key(pack: &gabarit_inference::Pack) -> PackKey {
+    PackKey { name: pack.name.clone(), sha256: pack.templates_sha256() }
 }
 
 /// Refuses to add to or compare with `collection`'s templates those of another pack (or of
 /// the same pack made otherwise: another file, alignment or mirror averaging).
 pub fn check_collection_pack(collection: &gabarit_catalog::Collection, pack: &gabarit_inference::Pack) -> Result<()> {
-    if collection.pack == pack.name && collection.pack_sha256 == pack.templates_sha256() {
+    let key = pack_key(pack);
+    if collection.pack_key() == key {
         Ok(())
     } else {
         Err(Error::PackMismatch {
             holder: format!("collection {:?}", collection.name),
-            pack: format!("{} ({})", pack.name, &pack.templates_sha256()[..12]),
-            held: format!("{} ({})", collection.pack, collection.pack_sha256.get(..12).unwrap_or("?")),
+            pack: key.to_string(),
+            held: collection.pack_key().to_string(),
         })
     }
+}
+
+/// The dimension of a pack's templates, from its manifest; a pack this build does not know, or
+/// a key that cannot name a folder (a catalog edited by hand), is refused.
+fn pack_dim(pack: &PackKey) -> Result<usize> {
+    let sane = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(&c))
+    };
+    if !sane(&pack.name, &['_', '-']) || !sane(&pack.sha256, &[]) {
+        return Err(Error::Invalid(format!("the catalog names a pack {pack}: not a pack name and hash")));
+    }
+    Ok(gabarit_inference::Pack::builtin(&pack.name)?.engine.embedder.dim)
 }
 
 /// Which vector index a data directory keeps.
@@ -104,19 +96,29 @@ impl IndexKind {
         }
     }
 
-    fn dir(self, root: &Path) -> PathBuf {
-        match self {
-            IndexKind::Graph => root.join("graph"),
-            IndexKind::Exact => root.join("index"),
+    /// The folder of a pack's index: `graph` or `index` for the pack of the collections made
+    /// before packs were recorded (as then), `graph-<pack>-<hash prefix>` for the others.
+    fn dir(self, root: &Path, pack: &PackKey) -> PathBuf {
+        let base = match self {
+            IndexKind::Graph => "graph",
+            IndexKind::Exact => "index",
+        };
+        if *pack == PackKey::legacy() {
+            root.join(base)
+        } else {
+            root.join(format!("{base}-{}-{}", pack.name, pack.sha256.get(..12).unwrap_or(&pack.sha256)))
         }
     }
 
-    fn open(self, dir: &Path, cipher: Arc<dyn RecordCipher>) -> std::result::Result<Index, gabarit_index::Error> {
+    fn open(
+        self,
+        dir: &Path,
+        dim: usize,
+        cipher: Arc<dyn RecordCipher>,
+    ) -> std::result::Result<Index, gabarit_index::Error> {
         match self {
-            IndexKind::Exact => {
-                FlatIndex::open_with(dir, TEMPLATE_DIM, Some(cipher)).map(|i| Index::Exact(Box::new(i)))
-            }
-            IndexKind::Graph => AnnIndex::open_with(dir, TEMPLATE_DIM, AnnOptions::default(), Some(cipher))
+            IndexKind::Exact => FlatIndex::open_with(dir, dim, Some(cipher)).map(|i| Index::Exact(Box::new(i))),
+            IndexKind::Graph => AnnIndex::open_with(dir, dim, AnnOptions::default(), Some(cipher))
                 .map(|i| Index::Graph(Box::new(i)))
                 .map_err(|e| match e {
                     gabarit_ann::Error::Index(e) => e,
@@ -357,10 +359,10 @@ impl SharedIndex {
 pub struct Store {
     /// The catalog.
     pub(crate) catalog: Catalog,
-    /// The vector index (shared with the other handles of this data directory), opened the
-    /// first time a use case needs it: commands that touch only accounts, collections or the
-    /// audit log run while a server holds the index.
-    index: Arc<LazyIndex>,
+    /// The vector indexes, one per pack (shared with the other handles of this data
+    /// directory), each opened the first time a use case needs it: commands that touch only
+    /// accounts, collections or the audit log run while a server holds the indexes.
+    indexes: Arc<LazyIndexes>,
     /// Its kind.
     index_kind: IndexKind,
     root: PathBuf,
@@ -368,11 +370,14 @@ pub struct Store {
     key: Arc<DataKey>,
 }
 
-/// The index of a store and its handles: opened once, by the first that needs it.
+/// The indexes of a store and its handles, one per pack: each opened once, by the first that
+/// needs it.
 #[derive(Default)]
-struct LazyIndex {
-    opened: std::sync::OnceLock<SharedIndex>,
+struct LazyIndexes {
+    opened: RwLock<std::collections::BTreeMap<PackKey, SharedIndex>>,
     opening: std::sync::Mutex<()>,
+    /// The breadth of graph searches set for every index, opened or not.
+    ef_search: std::sync::Mutex<Option<usize>>,
 }
 
 /// The data key as the index's record cipher.
@@ -498,29 +503,36 @@ impl Store {
         private::restrict(root)?;
         let catalog = Catalog::open_keyed(&root.join("catalog.db"), key.clone())?;
         let index_kind = Self::kind_of(root)?;
-        Ok(Store { catalog, index: Arc::default(), index_kind, root: root.to_path_buf(), keyring, key })
+        Ok(Store { catalog, indexes: Arc::default(), index_kind, root: root.to_path_buf(), keyring, key })
     }
 
-    /// The vector index, opened on first use: checked against the catalog, and rebuilt from
-    /// the catalog's templates when it is behind (a crash between the two) or unreadable.
-    pub(crate) fn index(&self) -> Result<&SharedIndex> {
-        if let Some(index) = self.index.opened.get() {
+    /// The vector index of a pack's templates, opened on first use: checked against the
+    /// catalog, and rebuilt from the catalog's templates of that pack when it is behind (a
+    /// crash between the two) or unreadable.
+    pub(crate) fn index(&self, pack: &PackKey) -> Result<SharedIndex> {
+        let opened = |s: &Self| s.indexes.opened.read().unwrap_or_else(PoisonError::into_inner).get(pack).cloned();
+        if let Some(index) = opened(self) {
             return Ok(index);
         }
-        let _opening = self.index.opening.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(index) = self.index.opened.get() {
+        let _opening = self.indexes.opening.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(index) = opened(self) {
             return Ok(index);
         }
-        let index = self.open_index()?;
-        Ok(self.index.opened.get_or_init(|| SharedIndex::new(index)))
+        let index = SharedIndex::new(self.open_index(pack)?);
+        if let Some(ef) = *self.indexes.ef_search.lock().unwrap_or_else(PoisonError::into_inner) {
+            index.set_ef_search(ef);
+        }
+        self.indexes.opened.write().unwrap_or_else(PoisonError::into_inner).insert(pack.clone(), index.clone());
+        Ok(index)
     }
 
-    fn open_index(&self) -> Result<Index> {
+    fn open_index(&self, pack: &PackKey) -> Result<Index> {
         let (root, catalog, index_kind) = (&self.root, &self.catalog, self.index_kind);
+        let dim = pack_dim(pack)?;
         let cipher = || -> Arc<dyn RecordCipher> { Arc::new(Sealer(self.key.clone())) };
-        let index_dir = index_kind.dir(root);
-        let opened = index_kind.open(&index_dir, cipher());
-        let expected = catalog.template_count(None)?;
+        let index_dir = index_kind.dir(root, pack);
+        let opened = index_kind.open(&index_dir, dim, cipher());
+        let expected = catalog.template_count_of(pack)?;
         let mut index = match opened {
             Ok(i) if i.len() as u64 == expected => i,
             // Locked by another process, unreadable files: never delete, report.
@@ -534,22 +546,25 @@ impl Store {
             other => {
                 match &other {
                     Ok(i) => tracing::warn!(
+                        pack = %pack,
                         index = i.len(),
                         catalog = expected,
                         "vector index behind the catalog: rebuilding"
                     ),
-                    Err(e) => tracing::warn!(error = %e, "vector index unreadable: rebuilding from the catalog"),
+                    Err(e) => {
+                        tracing::warn!(pack = %pack, error = %e, "vector index unreadable: rebuilding from the catalog")
+                    }
                 }
                 drop(other);
                 if index_dir.exists() {
                     fs_err::remove_dir_all(&index_dir).map_err(Error::Io)?;
                 }
-                index_kind.open(&index_dir, cipher())?
+                index_kind.open(&index_dir, dim, cipher())?
             }
         };
         if index.is_empty() && expected > 0 {
             let mut failed = None;
-            catalog.templates(|t| {
+            catalog.templates_of(pack, |t| {
                 if failed.is_none() {
                     let v = gabarit_index::quant::dequantize(&t.vector, t.scale);
                     if let Err(e) = index.insert(t.face_id, t.collection_id, &v) {
@@ -565,12 +580,17 @@ impl Store {
         Ok(index)
     }
 
+    /// The packs of the collections there are (each once, in order).
+    pub fn packs_in_use(&self) -> Result<Vec<PackKey>> {
+        Ok(self.catalog.packs_in_use()?)
+    }
+
     /// Another handle on the same data directory: its own catalog connection, the same index.
     pub fn handle(&self) -> Result<Store> {
         let catalog = Catalog::open_keyed(&self.root.join("catalog.db"), self.key.clone())?;
         Ok(Store {
             catalog,
-            index: self.index.clone(),
+            indexes: self.indexes.clone(),
             index_kind: self.index_kind,
             root: self.root.clone(),
             keyring: self.keyring.clone(),
@@ -588,21 +608,31 @@ impl Store {
         self.index_kind
     }
 
-    /// Templates the index holds (a count: no record); opens the index.
+    /// Templates the indexes hold, of every pack (a count: no record); opens the indexes.
     pub fn templates_held(&self) -> Result<usize> {
-        Ok(self.index()?.len())
+        let mut n = 0;
+        for pack in self.packs_in_use()? {
+            n += self.index(&pack)?.len();
+        }
+        Ok(n)
     }
 
-    /// Opens the index now (a server does at start, so that it holds it from then on and
-    /// reports a problem before it serves).
+    /// Opens the indexes of every pack in use now (a server does at start, so that it holds
+    /// them from then on and reports a problem before it serves).
     pub fn open_index_now(&self) -> Result<()> {
-        self.index().map(|_| ())
+        for pack in self.packs_in_use()? {
+            self.index(&pack)?;
+        }
+        Ok(())
     }
 
-    /// Sets the breadth of graph searches (more: better recall, slower); no effect on an exact
-    /// index. Opens the index.
+    /// Sets the breadth of graph searches (more: better recall, slower) of every index, opened
+    /// now or later; no effect on an exact index.
     pub fn set_ef_search(&self, ef: usize) -> Result<()> {
-        self.index()?.set_ef_search(ef);
+        *self.indexes.ef_search.lock().unwrap_or_else(PoisonError::into_inner) = Some(ef);
+        for index in self.indexes.opened.read().unwrap_or_else(PoisonError::into_inner).values() {
+            index.set_ef_search(ef);
+        }
         Ok(())
     }
 
@@ -624,9 +654,25 @@ mod tests {
         // The catalog's migration 10 records this hash for old collections; if buffalo_s's
         // templates ever change (another file, alignment, averaging), they must not be mixed
         // with the old ones: that change is a new pack, and this test says so.
-        let (name, sha) = collection_pack().expect("built-in pack");
-        assert_eq!((name.as_str(), sha.as_str()), gabarit_catalog::LEGACY_PACK);
-        assert_eq!(name, TEMPLATE_PACK);
+        let key = pack_key(&gabarit_inference::Pack::builtin("buffalo_s").expect("built-in pack"));
+        assert_eq!(key, PackKey::legacy());
+    }
+
+    #[test]
+    fn each_pack_has_its_own_index_folder_and_a_hand_edited_pack_name_is_refused() {
+        let root = Path::new("/data");
+        let open = PackKey { name: "open".into(), sha256: "ab".repeat(32) };
+        assert_eq!(IndexKind::Graph.dir(root, &PackKey::legacy()), root.join("graph"));
+        assert_eq!(IndexKind::Exact.dir(root, &PackKey::legacy()), root.join("index"));
+        assert_eq!(IndexKind::Graph.dir(root, &open), root.join("graph-open-abababababab"));
+        assert_eq!(pack_dim(&PackKey::legacy()).unwrap(), 512);
+        assert_eq!(pack_dim(&open).unwrap(), 128);
+        for name in ["../x", "", "Open", "a/b"] {
+            let bad = PackKey { name: name.into(), sha256: "ab".repeat(32) };
+            assert!(matches!(pack_dim(&bad), Err(Error::Invalid(_))), "{name:?}");
+        }
+        let bad = PackKey { name: "open".into(), sha256: "../..".into() };
+        assert!(matches!(pack_dim(&bad), Err(Error::Invalid(_))));
     }
 
     use super::*;
@@ -634,7 +680,7 @@ mod tests {
     #[test]
     fn faces_hidden_by_objections_are_computed_again_only_when_the_index_or_the_objections_change() {
         let dir = tempfile::tempdir().unwrap();
-        let flat = FlatIndex::open_with(dir.path(), TEMPLATE_DIM, None).unwrap();
+        let flat = FlatIndex::open_with(dir.path(), 512, None).unwrap();
         let shared = SharedIndex::new(Index::Exact(Box::new(flat)));
         let computed = std::cell::Cell::new(0);
         let hidden = |objections: u64, threshold: f32| {
@@ -648,7 +694,7 @@ mod tests {
         assert!(hidden(1, 0.25).contains(&1));
         assert!(hidden(1, 0.25).contains(&1), "the same index and objections: the cached set");
         assert_eq!(computed.get(), 1);
-        let mut v = vec![0.0f32; TEMPLATE_DIM];
+        let mut v = vec![0.0f32; 512];
         v[0] = 1.0;
         shared.insert(7, 1, &v).unwrap();
         assert!(hidden(1, 0.25).contains(&2), "a template added: computed again");

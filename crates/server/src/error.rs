@@ -91,7 +91,7 @@ impl From<gabarit_engine::Error> for ApiError {
                 C::Policy(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
             },
             E::Key(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "crypto", message),
-            E::Inference(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "model", message),
+            E::Inference(_) | E::Model(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "model", message),
             E::Index(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "index", message),
             E::Io(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message),
             E::Worker(_) => Self::internal(message),

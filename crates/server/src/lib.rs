@@ -22,9 +22,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use gabarit_engine::FaceService;
+use gabarit_engine::FaceServices;
 use gabarit_engine::store::Store;
-use gabarit_inference::Calibration;
 
 pub use api::router;
 pub use error::ApiError;
@@ -32,10 +31,8 @@ pub use error::ApiError;
 /// Everything a request may need, shared by all requests.
 pub struct AppState {
     stores: StorePool,
-    service: FaceService,
-    calibration: Option<Calibration>,
-    verification_threshold: f32,
-    rights_threshold: f32,
+    /// The face services of the packs of the collections (each loaded on first use).
+    services: FaceServices,
     max_upload_bytes: usize,
     ingest_roots: Vec<std::path::PathBuf>,
     ingest: gabarit_engine::ingest::IngestOptions,
@@ -64,10 +61,6 @@ pub struct AppState {
 pub struct ServerOptions {
     /// Largest request body (uploads), bytes; more is refused with 413.
     pub max_upload_bytes: usize,
-    /// The pack's verification threshold (default search threshold).
-    pub verification_threshold: f32,
-    /// The pack's rights threshold (objections).
-    pub rights_threshold: f32,
     /// Folders curators may ingest from by path (uploads need none).
     pub ingest_roots: Vec<std::path::PathBuf>,
     /// How the server's ingestion jobs read files (collection and inputs come with each job).
@@ -84,25 +77,21 @@ pub struct ServerOptions {
 }
 
 impl AppState {
-    /// Shared state over an opened store and a face service.
-    pub fn new(
-        store: Store,
-        service: FaceService,
-        calibration: Option<Calibration>,
-        opts: &ServerOptions,
-    ) -> gabarit_engine::Result<Self> {
+    /// Shared state over an opened store and the face services of its packs (the packs in
+    /// use are loaded now, so that a missing model is reported before the server serves).
+    pub fn new(store: Store, services: FaceServices, opts: &ServerOptions) -> gabarit_engine::Result<Self> {
         store.open_index_now()?;
-        let permits = service.config().workers.max(1) * 2;
+        for pack in store.packs_in_use()? {
+            services.get(&pack)?;
+        }
+        let permits = services.config().workers.max(1) * 2;
         Ok(AppState {
             analysing: tokio::sync::Semaphore::new(permits),
             searching: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(1) + 1,
             ),
             stores: StorePool::new(store, STORE_HANDLES)?,
-            service,
-            calibration,
-            verification_threshold: opts.verification_threshold,
-            rights_threshold: opts.rights_threshold,
+            services,
             max_upload_bytes: opts.max_upload_bytes,
             ingest_roots: opts.ingest_roots.clone(),
             ingest: opts.ingest.clone(),

@@ -30,7 +30,11 @@ use clap::Parser;
 use gabarit_ann::{AnnIndex, AnnOptions};
 use gabarit_catalog::{BatchItem, Catalog, NewFace, NewImage, StoreOutcome};
 use gabarit_crypto::{Kek, Keyring};
-use gabarit_engine::store::{IndexKind, Sealer, Store, TEMPLATE_DIM};
+use gabarit_engine::store::{IndexKind, Sealer, Store};
+
+/// The dimension of the gallery's templates: buffalo_s's, the pack of the collection it fills
+/// (checked), whose index is the data directory's `graph` folder.
+const TEMPLATE_DIM: usize = 512;
 use gabarit_index::VectorIndex;
 use gabarit_types::{BBox, Landmarks, Quality};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -226,6 +230,12 @@ fn main() -> Result<()> {
     let mut catalog = Catalog::open(&root.join("catalog.db"))?;
     catalog.set_data_key(key.clone());
     let collection = catalog.collection(&args.collection)?;
+    ensure!(
+        collection.pack_key() == gabarit_catalog::PackKey::legacy(),
+        "collection {} records pack {}: the gallery's vectors are buffalo_s templates",
+        collection.name,
+        collection.pack_key()
+    );
     catalog.governance(&args.collection)?.complete(&args.collection)?;
     let t = Instant::now();
     let mut index = AnnIndex::open_with(

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gabarit_engine::ingest::{IngestOptions, VideoOptions};
 use gabarit_engine::store::Store;
-use gabarit_engine::{FaceService, FaceServiceConfig};
+use gabarit_engine::{FaceServiceConfig, FaceServices};
 use gabarit_inference::{Pack, SessionOptions};
 use gabarit_media::DecodeLimits;
 use gabarit_video::testing::{Part, slideshow};
@@ -108,14 +108,14 @@ fn main() -> Result<()> {
     };
     let mut results = serde_json::Map::new();
     results.insert("decode_only".into(), decode_only(&video, &Sampling::default())?);
-    let service = FaceService::new(FaceServiceConfig {
+    let services = FaceServices::new(FaceServiceConfig {
         models_dir: args.models.clone(),
         pack: Pack::builtin(gabarit_inference::pack::DEFAULT_PACK)?,
         workers: args.workers,
         session: SessionOptions { threads: args.threads, spin: false },
         limits: DecodeLimits::default(),
         detector_input: None,
-    })?;
+    });
     for (name, keyframes_only) in [("sampled_2_per_s", false), ("keyframes_only", true)] {
         let kek = gabarit_crypto::Kek::generate()?;
         let root = dir.path().join(name);
@@ -141,7 +141,14 @@ fn main() -> Result<()> {
             retention: Some(gabarit_governance::Retention::Days(1)),
             dpia: Some("BENCH".into()),
         };
-        gabarit_engine::governed::create_collection(&mut store, &curator, "bench", "", &governance)?;
+        gabarit_engine::governed::create_collection(
+            &mut store,
+            &curator,
+            "bench",
+            "",
+            &governance,
+            services.default_pack(),
+        )?;
         let sampling = Sampling { keyframes_only, ..Sampling::default() };
         let opts = IngestOptions {
             collection: "bench".into(),
@@ -158,7 +165,7 @@ fn main() -> Result<()> {
             budget: gabarit_engine::walk::Budget::default(),
         };
         let t = Instant::now();
-        let r = gabarit_engine::governed::governed_ingest(&service, &mut store, &curator, &opts, &mut |_| {})?;
+        let r = gabarit_engine::governed::governed_ingest(&services, &mut store, &curator, &opts, &mut |_| {})?;
         let wall = t.elapsed().as_secs_f64();
         let minutes = r.video_seconds / 60.0;
         results.insert(

@@ -156,7 +156,7 @@ fn a_planted_face_is_found_at_rank_one_and_biden_is_not_returned() {
 }
 
 /// Distinct photos made from the samples: crops at different offsets, re-encoded.
-fn make_gallery(dir: &Path, copies: u32) -> Vec<PathBuf> {
+pub fn make_gallery(dir: &Path, copies: u32) -> Vec<PathBuf> {
     fs_err::create_dir_all(dir).unwrap();
     let mut out = Vec::new();
     for n in ["players.jpg", "gdp.jpg", "obama.jpg", "obama2.jpg", "biden.jpg"] {
@@ -172,7 +172,7 @@ fn make_gallery(dir: &Path, copies: u32) -> Vec<PathBuf> {
     out
 }
 
-fn snapshot(data: &Path) -> Vec<String> {
+pub fn snapshot(data: &Path) -> Vec<String> {
     let cat = gabarit_catalog::Catalog::open(&data.join("catalog.db")).unwrap();
     cat.content_snapshot().unwrap()
 }

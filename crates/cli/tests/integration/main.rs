@@ -14,6 +14,7 @@ mod erasure;
 mod findings;
 mod governance;
 mod install;
+mod packs;
 mod parity;
 mod promises;
 mod rights;

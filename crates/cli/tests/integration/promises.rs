@@ -303,32 +303,21 @@ fn one_rejection_over_http_outweighs_any_number_of_confirmations() {
 }
 
 #[test]
-fn a_data_directory_refuses_a_pack_whose_templates_it_does_not_hold_before_anything_is_stored() {
+fn a_collection_refuses_another_pack_before_anything_is_stored_and_is_searched_with_its_own() {
     // Found while adding the open pack: `--pack open ingest` stored 128-d templates in the
-    // catalog, then failed at the 512-d index, leaving templates no index could take.
+    // catalog, then failed at the 512-d index, leaving templates no index could take. Now a
+    // collection is ingested with its own pack: naming another is refused before anything is
+    // analysed, and `--pack` elsewhere only names the pack of new collections.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     new_collection(&data, "c");
     ok(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "c"]).arg(sample("obama2.jpg")));
-    let refused = |cmd: &mut std::process::Command, what: &str| {
-        let out = run(cmd);
-        assert_eq!(out.status.code(), Some(2), "{what}: {}", String::from_utf8_lossy(&out.stderr));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("templates of the buffalo_s pack") && err.contains("pack open"), "{what}: {err}");
-    };
-    refused(
-        as_user(&data, "cur")
-            .args(["--pack", "open", "ingest", "--quiet", "--collection", "c"])
-            .arg(sample("biden.jpg")),
-        "ingest",
-    );
-    refused(
-        as_user(&data, "inv")
-            .args(["--pack", "open", "search", "--case", "C-1", "--purpose", "test"])
-            .arg(sample("obama.jpg")),
-        "search",
-    );
-    refused(as_user(&data, "admin").args(["--pack", "open", "serve", "--listen", "127.0.0.1:0"]), "serve");
+    let out = run(as_user(&data, "cur")
+        .args(["--pack", "open", "ingest", "--quiet", "--collection", "c"])
+        .arg(sample("biden.jpg")));
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("templates of pack buffalo_s") && err.contains("pack open"), "{err}");
     let stats = ok(as_user(&data, "cur").args(["collection", "list"]));
     let row = stats.lines().find(|l| l.starts_with("c ")).expect("the collection's row");
     assert_eq!(
@@ -336,7 +325,11 @@ fn a_data_directory_refuses_a_pack_whose_templates_it_does_not_hold_before_anyth
         ["1", "1", "1"],
         "images, faces, templates: {stats}"
     );
-    // The buffalo_s pack still searches the collection: nothing was broken.
-    let r = search_json(&data, &sample("obama.jpg"), &[]);
+    // A search with another default pack still searches the collection with its own.
+    let out = ok(as_user(&data, "inv")
+        .args(["--pack", "open", "search", "--json", "--case", "C-1", "--purpose", "test"])
+        .arg(sample("obama.jpg")));
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["candidates"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(r["candidates"][0]["pack"], "buffalo_s", "{r}");
 }

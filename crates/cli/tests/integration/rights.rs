@@ -12,7 +12,7 @@ fn ok(cmd: &mut std::process::Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn folder(dir: &Path, name: &str, photos: &[&str]) -> PathBuf {
+pub fn folder(dir: &Path, name: &str, photos: &[&str]) -> PathBuf {
     let g = dir.join(name);
     fs_err::create_dir_all(&g).unwrap();
     for n in photos {
@@ -21,7 +21,7 @@ fn folder(dir: &Path, name: &str, photos: &[&str]) -> PathBuf {
     g
 }
 
-fn open_request(data: &Path, kind: &str) -> u64 {
+pub fn open_request(data: &Path, kind: &str) -> u64 {
     let out = ok(as_user(data, "dora").args([
         "rights",
         "open",

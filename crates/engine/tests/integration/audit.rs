@@ -103,7 +103,7 @@ fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
     };
     let (cur, _) = as_user(&mut store, "cur", &[Role::Curator]);
     let (dpo, _) = as_user(&mut store, "dora", &[Role::Dpo]);
-    governed::create_collection(&mut store, &cur, "press", "", &crate::governance()).unwrap();
+    governed::create_collection(&mut store, &cur, "press", "", &crate::governance(), &crate::buffalo_s()).unwrap();
     // A governance change: before and after.
     let mut changed = crate::governance();
     changed.purpose = Some("press archive and rights clearance".into());
@@ -131,8 +131,7 @@ fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
     let photo = crate::sample("obama.jpg");
     let search_opts = crate::search_options(None, 30);
     let found =
-        governed::governed_search(&service, &mut store, &inv, "CASE-12", "identify", &photo, &search_opts, None, 0.3)
-            .unwrap();
+        governed::governed_search(&service, &mut store, &inv, "CASE-12", "identify", &photo, &search_opts).unwrap();
     assert_eq!(found.candidate_ids.len(), 1);
     for key in [&rita_key, &raoul_key] {
         let reviewer = authenticate_key(&store, key).unwrap();

@@ -15,7 +15,7 @@ use gabarit_engine::ingest::IngestOptions;
 use gabarit_engine::rights::ConfirmedErasure;
 use gabarit_engine::search::SearchOptions;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceService, accounts, governed, jobs, review, rights};
+use gabarit_engine::{Caller, Error, FaceServices, accounts, governed, jobs, review, rights};
 use gabarit_governance::{Action, Reach, Role, reach};
 
 use crate::{governance, ingest_options, sample, service};
@@ -50,7 +50,7 @@ struct Row {
 /// Everything the rows act on.
 struct World {
     store: Store,
-    service: FaceService,
+    service: FaceServices,
     kek: gabarit_crypto::Kek,
     dir: PathBuf,
     admin: Caller,
@@ -138,7 +138,14 @@ fn rows() -> Vec<Row> {
         // Collections.
         row("create_collection", A::ManageCollections, ByRole, |w, who| {
             w.fresh += 1;
-            done(governed::create_collection(&mut w.store, who, &format!("c{}", w.fresh), "", &governance()))
+            done(governed::create_collection(
+                &mut w.store,
+                who,
+                &format!("c{}", w.fresh),
+                "",
+                &governance(),
+                &crate::buffalo_s(),
+            ))
         }),
         row("update_collection", A::ManageCollections, ByRole, |w, who| {
             done(governed::update_collection(&mut w.store, who, "press", &governance()))
@@ -152,6 +159,18 @@ fn rows() -> Vec<Row> {
         row("governed_ingest", A::Ingest, ByRole, |w, who| {
             let opts = w.ingest_options(vec![sample("obama2.jpg")]);
             done(governed::governed_ingest(&w.service, &mut w.store, who, &opts, &mut |_| {}))
+        }),
+        row("reembed", A::Ingest, ByRole, |w, who| {
+            // To the other pack each time: press ends as it began after two runs.
+            let press = governed::collection(&w.store, &w.curator, "press").unwrap().0.collection;
+            let other = if press.pack == "buffalo_s" { "open" } else { "buffalo_s" };
+            let opts = gabarit_engine::reembed::ReembedOptions {
+                collection: "press".into(),
+                batch_size: 8,
+                limits: gabarit_media::DecodeLimits::default(),
+            };
+            let pack = gabarit_inference::Pack::builtin(other).unwrap();
+            done(gabarit_engine::reembed::reembed(&w.service, &mut w.store, who, &pack, &opts, &mut |_| {}))
         }),
         row("may_ingest", A::Ingest, ByRole, |_, who| done(jobs::may_ingest(who))),
         row("submit_ingest", A::Ingest, ByRole, |w, who| {
@@ -176,11 +195,9 @@ fn rows() -> Vec<Row> {
         }),
         // Search and review.
         row("may_search", A::Search, ByRole, |_, who| done(governed::may_search(who))),
-        row("may_search_in", A::Search, Press, |w, who| {
-            done(governed::may_search_in(&w.store, who, &["press".into()]))
-        }),
+        row("search_packs", A::Search, Press, |w, who| done(governed::search_packs(&w.store, who, &["press".into()]))),
         row("analyze_query", A::Search, ByRole, |w, who| {
-            done(governed::analyze_query(&w.service, who, &sample("obama.jpg")))
+            done(governed::analyze_query(&w.service, who, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")))
         }),
         row("governed_search", A::Search, Press, |w, who| {
             let opts = World::search_options();
@@ -192,14 +209,18 @@ fn rows() -> Vec<Row> {
                 "table",
                 &sample("obama.jpg"),
                 &opts,
-                None,
-                0.3,
             ))
         }),
         row("governed_search_faces", A::Search, Press, |w, who| {
-            let img = governed::analyze_query(&w.service, &w.investigator, &sample("obama.jpg")).unwrap();
+            let img = governed::analyze_query(
+                &w.service,
+                &w.investigator,
+                &[gabarit_catalog::PackKey::legacy()],
+                &sample("obama.jpg"),
+            )
+            .unwrap();
             let opts = World::search_options();
-            done(governed::governed_search_faces(&mut w.store, who, "CASE-1", "table", "q", &img, &opts, None, 0.3))
+            done(governed::governed_search_faces(&mut w.store, who, "CASE-1", "table", "q", &img, &opts))
         }),
         // Before any review: the setup search's query face is kept until its candidates are decided.
         row("probe", A::Review, Press, |w, who| {
@@ -253,15 +274,15 @@ fn rows() -> Vec<Row> {
         row("list_requests", A::Rights, ByRole, |w, who| done(rights::list_requests(&w.store, who))),
         row("access", A::Rights, ByRole, |w, who| {
             let id = w.requests["access"];
-            done(rights::access(&w.service, &mut w.store, who, id, &sample("obama.jpg"), 0.36))
+            done(rights::access(&w.service, &mut w.store, who, id, &sample("obama.jpg"), Some(0.36)))
         }),
         row("plan_erasure", A::Rights, ByRole, |w, who| {
             let id = w.requests["erasure"];
-            done(rights::plan_erasure(&w.service, &w.store, who, id, &sample("yaoming.jpg"), 0.36, None))
+            done(rights::plan_erasure(&w.service, &w.store, who, id, &sample("yaoming.jpg"), Some(0.36), None))
         }),
         row("erase", A::Rights, ByRole, |w, who| {
             let id = w.requests["erasure"];
-            done(rights::erase(&w.service, &mut w.store, who, id, &sample("yaoming.jpg"), 0.36, None))
+            done(rights::erase(&w.service, &mut w.store, who, id, &sample("yaoming.jpg"), Some(0.36), None))
         }),
         row("carry_out_erasure", A::Rights, ByRole, |w, who| {
             let e = ConfirmedErasure {
@@ -283,7 +304,7 @@ fn rows() -> Vec<Row> {
         }),
         row("object", A::Rights, ByRole, |w, who| {
             let id = w.requests["objection"];
-            done(rights::object(&w.service, &mut w.store, who, id, &sample("yaoming.jpg"), 0.36))
+            done(rights::object(&w.service, &mut w.store, who, id, &sample("yaoming.jpg"), Some(0.36)))
         }),
         row("retention_run", A::Retention, ByRole, |w, who| {
             done(rights::retention_run(&mut w.store, who, jiff::Timestamp::now()))
@@ -321,7 +342,7 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     let dpo = make(&mut store, "dora", Role::Dpo);
     make(&mut store, "inv", Role::Investigator);
     for c in ["press", "other"] {
-        governed::create_collection(&mut store, &curator, c, "", &governance()).unwrap();
+        governed::create_collection(&mut store, &curator, c, "", &governance(), &crate::buffalo_s()).unwrap();
     }
     accounts::grant(&mut store, &admin, "inv", "press").unwrap();
     // A caller's grants are read when they authenticate: inv authenticates again.
@@ -380,8 +401,6 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
         "setup",
         &sample("obama.jpg"),
         &World::search_options(),
-        None,
-        0.3,
     )
     .unwrap();
     let first = &found.result.candidates[0];

@@ -80,14 +80,19 @@ pub fn governance() -> gabarit_governance::GovernanceDraft {
     }
 }
 
-/// The face service on the installed models: one worker, one thread.
-pub fn service() -> gabarit_engine::FaceService {
-    service_of(gabarit_inference::Pack::builtin(gabarit_inference::pack::DEFAULT_PACK).unwrap())
+/// The buffalo_s pack (the one most tests' collections record).
+pub fn buffalo_s() -> gabarit_inference::Pack {
+    gabarit_inference::Pack::builtin("buffalo_s").unwrap()
 }
 
-/// A face service with one worker on `pack`.
-pub fn service_of(pack: gabarit_inference::Pack) -> gabarit_engine::FaceService {
-    gabarit_engine::FaceService::new(gabarit_engine::FaceServiceConfig {
+/// The face services on the installed models, buffalo_s by default: one worker, one thread.
+pub fn service() -> gabarit_engine::FaceServices {
+    service_of(buffalo_s())
+}
+
+/// Face services with one worker, `pack` by default.
+pub fn service_of(pack: gabarit_inference::Pack) -> gabarit_engine::FaceServices {
+    gabarit_engine::FaceServices::new(gabarit_engine::FaceServiceConfig {
         models_dir: models(),
         pack,
         workers: 1,
@@ -95,7 +100,6 @@ pub fn service_of(pack: gabarit_inference::Pack) -> gabarit_engine::FaceService 
         limits: gabarit_media::DecodeLimits::default(),
         detector_input: None,
     })
-    .unwrap()
 }
 
 /// How the tests ingest into `collection`: batches of 8, default limits, the rights threshold.
@@ -121,7 +125,6 @@ pub fn search_options(threshold: Option<f32>, probe_days: u32) -> gabarit_engine
         threshold,
         face: None,
         target_fpir: 1e-3,
-        suppression_threshold: 0.36,
         exact: true,
         probe_days,
     }

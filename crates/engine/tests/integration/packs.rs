@@ -1,17 +1,19 @@
-//! A collection records the model pack its templates come from, and templates of another
-//! pack, or of the same pack made otherwise, are never added to it.
+//! A collection records the model pack its templates come from; ingestion, search, rights
+//! requests and objections use each collection's own pack, and a search over collections of
+//! two packs ranks their candidates by calibrated false match rate.
 
-use gabarit_engine::{Error, governed};
+use gabarit_catalog::PackKey;
+use gabarit_engine::{Error, governed, rights, store::pack_key};
 use gabarit_governance::Role;
 use gabarit_inference::Pack;
 
 #[test]
-fn a_collection_records_its_pack_and_refuses_templates_made_otherwise() {
+fn a_collection_records_its_pack_and_a_pack_made_otherwise_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, admin) = crate::data_dir(dir.path());
     let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    governed::create_collection(&mut store, &cur, "press", "", &crate::governance()).unwrap();
+    governed::create_collection(&mut store, &cur, "press", "", &crate::governance(), &crate::buffalo_s()).unwrap();
     let buffalo = Pack::builtin("buffalo_s").unwrap();
     let press = governed::collection(&store, &cur, "press").unwrap().0.collection;
     assert_eq!((press.pack.as_str(), press.pack_sha256.clone()), ("buffalo_s", buffalo.templates_sha256()));
@@ -22,21 +24,125 @@ fn a_collection_records_its_pack_and_refuses_templates_made_otherwise() {
         (entry["pack"].as_str(), entry["pack_sha256"].as_str()),
         (Some("buffalo_s"), Some(press.pack_sha256.as_str()))
     );
-
-    // buffalo_s with mirror-averaged templates: same name, other templates.
+    // Whatever the default pack, a collection is ingested with its own.
+    let opts = crate::ingest_options("press", vec![crate::sample("obama2.jpg")]);
+    let open_default = crate::service_of(Pack::builtin("open").unwrap());
+    let report = governed::governed_ingest(&open_default, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    assert_eq!((report.ingested, report.templates), (1, 1));
+    assert_eq!(store.packs_in_use().unwrap(), [PackKey::legacy()]);
+    // buffalo_s with mirror-averaged templates: same name, other templates; a collection
+    // recording a hash this build does not make is refused, not ingested with another pack.
     let mut averaged = buffalo.clone();
     averaged.engine.embedder.flip_average = true;
-    let opts = crate::ingest_options("press", vec![crate::sample("obama2.jpg")]);
-    let err = governed::governed_ingest(&crate::service_of(averaged), &mut store, &cur, &opts, &mut |_| {})
-        .expect_err("templates made otherwise");
+    let err = gabarit_engine::store::check_collection_pack(&press, &averaged).expect_err("templates made otherwise");
     assert!(matches!(&err, Error::PackMismatch { holder, .. } if holder == "collection \"press\""), "{err}");
-    // Another pack altogether is refused for the whole data directory.
+    let unknown = PackKey { name: "buffalo_s".into(), sha256: "00".repeat(32) };
+    assert!(matches!(crate::service().get(&unknown), Err(Error::PackMismatch { .. })));
+}
+
+#[test]
+fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
+    let services = crate::service();
     let open = Pack::builtin("open").unwrap();
-    let err = governed::governed_ingest(&crate::service_of(open), &mut store, &cur, &opts, &mut |_| {})
-        .expect_err("another pack");
-    assert!(matches!(&err, Error::PackMismatch { holder, .. } if holder == "this data directory"), "{err}");
-    assert_eq!(governed::collection(&store, &cur, "press").unwrap().0.templates, 0, "nothing stored");
-    // The collection's own pack ingests.
-    let report = governed::governed_ingest(&crate::service(), &mut store, &cur, &opts, &mut |_| {}).unwrap();
-    assert_eq!((report.ingested, report.templates), (1, 1));
+    governed::create_collection(&mut store, &cur, "press", "", &crate::governance(), &crate::buffalo_s()).unwrap();
+    governed::create_collection(&mut store, &cur, "wire", "", &crate::governance(), &open).unwrap();
+    let inv = crate::user(&mut store, &admin, "ivo", Role::Investigator, &["press", "wire"]);
+    let ingest = |store: &mut gabarit_engine::store::Store, c: &str, photos: &[&str]| {
+        let opts = crate::ingest_options(c, photos.iter().map(|p| crate::sample(p)).collect());
+        governed::governed_ingest(&services, store, &cur, &opts, &mut |_| {}).unwrap()
+    };
+    assert_eq!(ingest(&mut store, "press", &["obama2.jpg", "biden.jpg"]).templates, 2);
+    assert_eq!(ingest(&mut store, "wire", &["obama3.jpg", "yaoming.jpg"]).templates, 2);
+    assert_eq!(store.packs_in_use().unwrap(), [PackKey::legacy(), pack_key(&open)]);
+    assert_eq!(store.templates_held().unwrap(), 4);
+    // The open pack's index is its own folder, of 128-d templates.
+    let open_dir = dir.path().join("data").join(format!("graph-open-{}", &pack_key(&open).sha256[..12]));
+    assert!(open_dir.is_dir(), "{}", open_dir.display());
+
+    // One search over both: Obama from each collection, each found with its pack's template,
+    // ranked by false match rate; nobody else.
+    let mut opts = crate::search_options(None, 30);
+    opts.collections = vec!["press".into(), "wire".into()];
+    let found = governed::governed_search(
+        &services,
+        &mut store,
+        &inv,
+        "CASE-2",
+        "two packs",
+        &crate::sample("obama.jpg"),
+        &opts,
+    )
+    .unwrap();
+    let r = &found.result;
+    let got: Vec<(&str, &str, bool)> = r
+        .candidates
+        .iter()
+        .map(|c| {
+            (c.collection.as_str(), c.pack.as_str(), c.path.ends_with("obama2.jpg") || c.path.ends_with("obama3.jpg"))
+        })
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|g| g.2), "only Obama: {got:?}");
+    let mut packs: Vec<&str> = got.iter().map(|g| g.1).collect();
+    packs.sort_unstable();
+    assert_eq!(packs, ["buffalo_s", "open"]);
+    assert_eq!(r.candidates.iter().map(|c| c.rank).collect::<Vec<_>>(), [1, 2]);
+    let fmr: Vec<f64> = r.candidates.iter().map(|c| c.false_match_rate.expect("calibrated")).collect();
+    assert!(fmr[0] <= fmr[1], "ranked by false match rate: {fmr:?}");
+    assert_eq!(r.gallery_size, 4);
+    assert_eq!(
+        r.packs.iter().map(|p| (p.pack.as_str(), p.gallery_size)).collect::<Vec<_>>(),
+        [("buffalo_s", 2), ("open", 2)]
+    );
+    // A threshold is one pack's score: refused over two packs.
+    opts.threshold = Some(0.3);
+    let refused = governed::governed_search(
+        &services,
+        &mut store,
+        &inv,
+        "CASE-2",
+        "two packs",
+        &crate::sample("obama.jpg"),
+        &opts,
+    );
+    assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("one pack")), "{refused:?}");
+
+    // Access reaches both packs' templates.
+    let request = rights::open_request(&mut store, &dpo, "access", "R-1", "passport", "2026-11-30").unwrap();
+    let report = rights::access(&services, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), None).unwrap();
+    let mut matched: Vec<(&str, &str)> =
+        report.matches.iter().map(|m| (m.collection.as_str(), m.pack.as_str())).collect();
+    matched.sort_unstable();
+    assert_eq!(matched, [("press", "buffalo_s"), ("wire", "open")]);
+    assert_eq!(report.templates_searched, 4);
+
+    // An objection holds over both packs: its templates are made with each.
+    let objection = rights::open_request(&mut store, &dpo, "objection", "R-2", "passport", "2026-11-30").unwrap();
+    rights::object(&services, &mut store, &dpo, objection.id, &crate::sample("yaoming.jpg"), None).unwrap();
+    let again = ingest(&mut store, "wire", &["yaoming.jpg"]);
+    assert_eq!((again.templates, again.duplicates), (0, 1));
+    let opts = crate::ingest_options("press", vec![crate::sample("yaoming.jpg")]);
+    let refused = governed::governed_ingest(&services, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    assert_eq!((refused.templates, refused.suppressed_by_objection), (0, 1), "the objection holds in buffalo_s too");
+
+    // A third collection of another pack: refused while the objection has no template of it.
+    let mut averaged = crate::buffalo_s();
+    averaged.engine.embedder.flip_average = true;
+    let averaged_services = crate::service_of(averaged.clone());
+    governed::create_collection(&mut store, &cur, "mirror", "", &crate::governance(), &averaged).unwrap();
+    let opts = crate::ingest_options("mirror", vec![crate::sample("yaoming.jpg")]);
+    let err = governed::governed_ingest(&averaged_services, &mut store, &cur, &opts, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains(&format!("objection request(s) {}", objection.id))),
+        "{err}"
+    );
+    assert_eq!(governed::collection(&store, &cur, "mirror").unwrap().0.templates, 0, "nothing stored");
+    // The DPO runs the objection again: now it holds there too.
+    rights::object(&averaged_services, &mut store, &dpo, objection.id, &crate::sample("yaoming.jpg"), None).unwrap();
+    let report = governed::governed_ingest(&averaged_services, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    assert_eq!((report.templates, report.suppressed_by_objection), (0, 1));
 }

@@ -11,7 +11,7 @@ fn a_videos_frame_is_given_at_a_time_within_it_and_refused_outside_it() {
     let (mut store, admin) = crate::data_dir(dir.path());
     let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    governed::create_collection(&mut store, &cur, "footage", "", &crate::governance()).unwrap();
+    governed::create_collection(&mut store, &cur, "footage", "", &crate::governance(), &crate::buffalo_s()).unwrap();
     let clip = dir.path().join("clip.mp4");
     slideshow(&[Part::Blank { seconds: 1.0 }], &clip).expect("ffmpeg (scripts/system-packages.sh)");
     let opts = crate::ingest_options("footage", vec![clip.clone()]);

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use gabarit_engine::ingest::ERASED_ON_REQUEST;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceService, governed, review, rights};
+use gabarit_engine::{Caller, Error, FaceServices, governed, review, rights};
 use gabarit_governance::Role;
 
 use crate::{data_dir, governance, ingest_options, sample, search_options, service, user};
 
 struct World {
     store: Store,
-    service: FaceService,
+    service: FaceServices,
     data: PathBuf,
     admin: Caller,
     curator: Caller,
@@ -26,7 +26,7 @@ impl World {
         let curator = user(&mut store, &admin, "cur", Role::Curator, &[]);
         let mut w = World { store, service: service(), data, admin, curator };
         for c in ["press", "other"] {
-            governed::create_collection(&mut w.store, &w.curator, c, "", &governance()).unwrap();
+            governed::create_collection(&mut w.store, &w.curator, c, "", &governance(), &crate::buffalo_s()).unwrap();
         }
         w
     }
@@ -89,7 +89,8 @@ fn the_query_face_is_kept_sealed_for_its_reviewers_only_and_goes_with_the_last_d
     assert_eq!(w.ingest("press", vec![gallery]).ingested, 2);
 
     // Every face of the gallery is a candidate (threshold −1): two candidates, one query face.
-    let photo = governed::analyze_query(&w.service, &inv, &sample("obama.jpg")).unwrap();
+    let photo =
+        governed::analyze_query(&w.service, &inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
     let found = governed::governed_search_faces(
         &mut w.store,
         &inv,
@@ -98,8 +99,6 @@ fn the_query_face_is_kept_sealed_for_its_reviewers_only_and_goes_with_the_last_d
         "obama.jpg",
         &photo,
         &search_options(Some(-1.0), 30),
-        None,
-        0.3,
     )
     .unwrap();
     assert_eq!(found.candidate_ids.len(), 2, "{:?}", found.result.candidates);
@@ -174,12 +173,12 @@ fn a_query_face_goes_when_its_period_ends_even_undecided() {
     let inv = w.user("inv", Role::Investigator, &["press"]);
     let dpo = w.user("dpo", Role::Dpo, &[]);
     assert_eq!(w.ingest("press", vec![sample("obama2.jpg")]).ingested, 1);
-    let photo = governed::analyze_query(&w.service, &inv, &sample("obama.jpg")).unwrap();
+    let photo =
+        governed::analyze_query(&w.service, &inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
     let opts = search_options(Some(-1.0), 2);
-    let found =
-        governed::governed_search_faces(&mut w.store, &inv, "C", "p", "obama.jpg", &photo, &opts, None, 0.3).unwrap();
+    let found = governed::governed_search_faces(&mut w.store, &inv, "C", "p", "obama.jpg", &photo, &opts).unwrap();
     let out_of_range = search_options(Some(-1.0), 0);
-    let refused = governed::governed_search_faces(&mut w.store, &inv, "C", "p", "q", &photo, &out_of_range, None, 0.3);
+    let refused = governed::governed_search_faces(&mut w.store, &inv, "C", "p", "q", &photo, &out_of_range);
     assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("1 to 365")), "{refused:?}");
     let qf = found.result.candidates[0].query_face;
     // Tomorrow it is still kept; in three days, retention deletes it.
@@ -207,10 +206,11 @@ fn a_photo_erased_on_request_is_refused_in_every_collection_and_a_rerun_keeps_th
     }
     assert_eq!(w.ingest("press", vec![folder.clone()]).ingested, 2);
     let request = rights::open_request(&mut w.store, &dpo, "erasure", "R-17", "ID card", "2026-11-30").unwrap().id;
-    let (plan, _) = rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), 0.36, None).unwrap();
+    let (plan, _) =
+        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), Some(0.36), None).unwrap();
     assert_eq!(plan.matches.len(), 1, "{:?}", plan.matches);
     let (_, deleted) =
-        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), 0.36, Some(1)).unwrap();
+        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(1)).unwrap();
     assert_eq!(deleted.unwrap().images, 1);
     let first = rights::list_requests(&w.store, &dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
     assert_eq!(first.outcome.as_deref(), Some("1 face(s), 1 image(s) erased"));
@@ -249,7 +249,7 @@ fn a_photo_erased_on_request_is_refused_in_every_collection_and_a_rerun_keeps_th
     // Run again (the person is not there any more): a new run under the request; the
     // recorded outcome is not rewritten.
     let (_, again) =
-        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), 0.36, Some(0)).unwrap();
+        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(0)).unwrap();
     assert_eq!(again.unwrap().faces, 0);
     let after = rights::list_requests(&w.store, &dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
     assert_eq!(after.outcome, first.outcome);
@@ -265,17 +265,17 @@ fn a_query_face_goes_when_the_erasure_of_its_candidates_leaves_nothing_to_decide
     let inv = w.user("inv", Role::Investigator, &["press"]);
     let dpo = w.user("dpo", Role::Dpo, &[]);
     assert_eq!(w.ingest("press", vec![sample("obama2.jpg")]).ingested, 1);
-    let photo = governed::analyze_query(&w.service, &inv, &sample("obama.jpg")).unwrap();
+    let photo =
+        governed::analyze_query(&w.service, &inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
     let opts = search_options(None, 30);
-    let found =
-        governed::governed_search_faces(&mut w.store, &inv, "C", "p", "obama.jpg", &photo, &opts, None, 0.3).unwrap();
+    let found = governed::governed_search_faces(&mut w.store, &inv, "C", "p", "obama.jpg", &photo, &opts).unwrap();
     assert_eq!(found.candidate_ids.len(), 1, "obama2.jpg");
     let qf = found.result.candidates[0].query_face;
     let sealed = w.sealed_probe(found.search_id).expect("kept while undecided");
     // The person's faces erased: the search has nothing left to decide, its query face goes.
     let request = rights::open_request(&mut w.store, &dpo, "erasure", "R-1", "ID card", "2026-11-30").unwrap().id;
     let (_, deleted) =
-        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("obama.jpg"), 0.36, Some(1)).unwrap();
+        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("obama.jpg"), Some(0.36), Some(1)).unwrap();
     assert_eq!(deleted.unwrap().faces, 1);
     assert!(not_found(review::probe(&mut w.store, &inv, found.search_id, qf)));
     assert!(w.sealed_probe(found.search_id).is_none());

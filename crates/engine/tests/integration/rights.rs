@@ -16,7 +16,7 @@ use gabarit_governance::Role;
 struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
-    service: gabarit_engine::FaceService,
+    service: gabarit_engine::FaceServices,
     cur: Caller,
     inv: Caller,
     dpo: Caller,
@@ -29,7 +29,7 @@ fn fixture() -> Fixture {
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
     let mut governance = crate::governance();
     governance.controller = Some("Agence <Exemple> & Fils".into());
-    governed::create_collection(&mut store, &cur, "press", "", &governance).unwrap();
+    governed::create_collection(&mut store, &cur, "press", "", &governance, &crate::buffalo_s()).unwrap();
     let inv = crate::user(&mut store, &admin, "inv", Role::Investigator, &["press"]);
     crate::user(&mut store, &admin, "raoul", Role::Reviewer, &["press"]);
     crate::user(&mut store, &admin, "rita", Role::Reviewer, &[]);
@@ -47,7 +47,8 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
     let more = crate::ingest_options("press", vec![crate::sample("obama3.jpg")]);
     governed::governed_ingest(&service, &mut store, &cur, &more, &mut |_| {}).unwrap();
     let request = rights::open_request(&mut store, &dpo, "access", "REQ-1", "ID card", "2026-11-30").unwrap();
-    let report = rights::access(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), 0.36).unwrap();
+    let report =
+        rights::access(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.36)).unwrap();
     let mut paths: Vec<&str> = report.matches.iter().map(|m| m.path.rsplit('/').next().unwrap()).collect();
     paths.sort_unstable();
     assert_eq!(paths, ["obama2.jpg", "obama3.jpg"]);
@@ -86,7 +87,7 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
     }
     assert!(!html.contains("<Exemple>"), "the operator's text is escaped");
     // A request serves its own kind only.
-    let wrong = rights::erase(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), 0.36, None);
+    let wrong = rights::erase(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.36), None);
     assert!(matches!(&wrong, Err(Error::Invalid(m)) if m.contains("access")), "{wrong:?}");
 }
 
@@ -95,23 +96,15 @@ fn an_objection_hides_the_person_from_search_and_keeps_their_photos_out() {
     let Fixture { _dir, mut store, service, cur, inv, dpo } = fixture();
     let search = |store: &mut Store| {
         let opts = crate::search_options(None, 30);
-        let found = governed::governed_search(
-            &service,
-            store,
-            &inv,
-            "CASE-3",
-            "identify",
-            &crate::sample("obama.jpg"),
-            &opts,
-            None,
-            0.3,
-        )
-        .unwrap();
+        let found =
+            governed::governed_search(&service, store, &inv, "CASE-3", "identify", &crate::sample("obama.jpg"), &opts)
+                .unwrap();
         found.result.candidates.len()
     };
     assert_eq!(search(&mut store), 1, "found before the objection");
     let request = rights::open_request(&mut store, &dpo, "objection", "REQ-2", "ID card", "2026-11-30").unwrap();
-    let report = rights::object(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), 0.36).unwrap();
+    let report =
+        rights::object(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.36)).unwrap();
     assert_eq!(report.matches.len(), 1, "the face it hides");
     assert_eq!(search(&mut store), 0, "hidden from search");
     let opts = crate::ingest_options("press", vec![crate::sample("obama3.jpg"), crate::sample("yaoming.jpg")]);
@@ -123,7 +116,7 @@ fn an_objection_hides_the_person_from_search_and_keeps_their_photos_out() {
     );
     // Another request's kind is refused for an objection.
     let access = rights::open_request(&mut store, &dpo, "access", "REQ-3", "ID card", "2026-11-30").unwrap();
-    let wrong = rights::object(&service, &mut store, &dpo, access.id, &crate::sample("obama.jpg"), 0.36);
+    let wrong = rights::object(&service, &mut store, &dpo, access.id, &crate::sample("obama.jpg"), Some(0.36));
     assert!(matches!(&wrong, Err(Error::Invalid(m)) if m.contains("objection")), "{wrong:?}");
 }
 
@@ -134,7 +127,7 @@ fn an_erasure_takes_every_photo_of_the_person_and_each_is_refused_afterwards() {
     governed::governed_ingest(&service, &mut store, &cur, &more, &mut |_| {}).unwrap();
     let request = rights::open_request(&mut store, &dpo, "erasure", "REQ-4", "ID card", "2026-11-30").unwrap();
     let photo = crate::sample("obama.jpg");
-    let (_, deleted) = rights::erase(&service, &mut store, &dpo, request.id, &photo, 0.36, Some(2)).unwrap();
+    let (_, deleted) = rights::erase(&service, &mut store, &dpo, request.id, &photo, Some(0.36), Some(2)).unwrap();
     let deleted = deleted.unwrap();
     assert_eq!((deleted.faces, deleted.images), (2, 2), "obama2's face and obama3's, and their photos");
     let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();

@@ -86,18 +86,34 @@ pub(super) struct NewCollection {
     /// every field is set).
     #[schema(value_type = Object)]
     governance: gabarit_governance::GovernanceDraft,
+    /// The model pack its templates will come from (default: the server's default pack);
+    /// fixed for the collection's life.
+    #[serde(default)]
+    #[schema(example = "open")]
+    pack: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/collections", tag = "collections", security(("api_key" = [])), request_body = NewCollection,
-    responses((status = 200, description = "Created; lists the governance fields still missing (curator)")))]
+    responses((status = 200, description = "Created; lists the governance fields still missing (curator)"),
+        (status = 400, description = "Not a pack this server knows")))]
 pub(super) async fn create_collection(
     State(state): Shared,
     Caller(who): Caller,
     Body(c): Body<NewCollection>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        governed::create_collection(&mut *state.store()?, &who, &c.name, &c.description, &c.governance)?;
-        Ok(Json(json!({"name": c.name, "missing": c.governance.missing()})))
+        let pack = match &c.pack {
+            None => state.services.default_pack().clone(),
+            Some(name) => gabarit_inference::Pack::builtin(name).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "pack {:?}: not a pack this server knows ({})",
+                    gabarit_governance::limits::shown(name),
+                    gabarit_inference::pack::PACK_NAMES.join(", ")
+                ))
+            })?,
+        };
+        governed::create_collection(&mut *state.store()?, &who, &c.name, &c.description, &c.governance, &pack)?;
+        Ok(Json(json!({"name": c.name, "pack": pack.name, "missing": c.governance.missing()})))
     })
     .await
 }

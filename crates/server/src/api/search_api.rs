@@ -47,13 +47,14 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
     }
     // The collections first: no photo is analysed for a search the caller may not make.
     let (st, caller, collections) = (state.clone(), who.clone(), opts.collections.clone());
-    blocking(move || Ok(governed::may_search_in(&*st.store()?, &caller, &collections)?)).await?;
+    let packs = blocking(move || Ok(governed::search_packs(&*st.store()?, &caller, &collections)?)).await?;
     let upload = form.image_file()?;
     // First the models (at most 2 × workers photos at once), then the index (one search per
     // core at once, first come first served).
     let (shared, analyst) = (state.clone(), who.clone());
     let (img, form) = analysing(&state, move || {
-        let img = governed::analyze_query(&shared.service, &analyst, upload.path()).map_err(form.named(&upload))?;
+        let img =
+            governed::analyze_query(&shared.services, &analyst, &packs, upload.path()).map_err(form.named(&upload))?;
         Ok((img, form))
     })
     .await?;
@@ -63,8 +64,7 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
     Ok(Json(result))
 }
 
-/// The purpose-bound search of an analysed photo, with the server's calibration and the
-/// pack's threshold.
+/// The purpose-bound search of an analysed photo.
 fn search_analysed(
     state: &AppState,
     who: &gabarit_engine::Caller,
@@ -74,18 +74,8 @@ fn search_analysed(
     img: &gabarit_engine::review::QueryPhoto,
     opts: &SearchOptions,
 ) -> Result<Value, ApiError> {
-    let found = governed::governed_search_faces(
-        &mut *state.store()?,
-        who,
-        case_ref,
-        purpose,
-        query,
-        img,
-        opts,
-        state.calibration.as_ref(),
-        state.verification_threshold,
-    )?;
-    Ok(search_answer(state, &found))
+    let found = governed::governed_search_faces(&mut *state.store()?, who, case_ref, purpose, query, img, opts)?;
+    Ok(json!(found))
 }
 
 /// Search options before the request's fields.
@@ -96,7 +86,6 @@ fn default_search(state: &AppState) -> SearchOptions {
         threshold: None,
         face: None,
         target_fpir: 1e-3,
-        suppression_threshold: state.rights_threshold,
         exact: false,
         probe_days: state.probe_days,
     }
@@ -120,8 +109,10 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
         return Err(ApiError::bad_request(format!("unknown field {field:?}")));
     }
     let upload = form.image_file()?;
+    let (st, caller) = (state.clone(), who.clone());
+    let packs = blocking(move || Ok(governed::search_packs(&*st.store()?, &caller, &[])?)).await?;
     let answer = analysing(&state.clone(), move || {
-        let img = governed::analyze_query(&state.service, &who, upload.path()).map_err(form.named(&upload))?;
+        let img = governed::analyze_query(&state.services, &who, &packs, upload.path()).map_err(form.named(&upload))?;
         let faces: Vec<Value> = img
             .faces
             .faces
@@ -242,7 +233,6 @@ pub(super) async fn list_candidates(
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
     blocking(move || {
         let items = review::awaiting_review(&*state.store()?, &who, limit)?;
-        let items: Vec<Value> = items.iter().map(|c| with_meaning(&state, c)).collect();
         Ok(Json(json!({"items": items})))
     })
     .await
@@ -258,28 +248,9 @@ pub(super) async fn show_candidate(
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let c = review::candidate(&*state.store()?, &who, id)?;
-        Ok(Json(with_meaning(&state, &c)))
+        Ok(Json(json!(c)))
     })
     .await
-}
-
-/// A candidate with the calibrated false-match rate of its score (the share of comparisons
-/// between different people scoring at least as high) and how many comparisons the
-/// calibration measured (below one in that many, it cannot tell).
-fn with_meaning(state: &AppState, c: &review::CandidateView) -> Value {
-    let mut v = json!(c);
-    let fmr = state.calibration.as_ref().map(|cal| cal.fmr_at(c.review.candidate.score));
-    v["false_match_rate"] = json!(fmr);
-    v["expected_false_candidates"] = json!(fmr.map(|f| gabarit_metrics::expected_false_candidates(f, c.gallery_size)));
-    v["calibration_comparisons"] = json!(state.calibration.as_ref().map(|c| c.impostor_comparisons));
-    v
-}
-
-/// A search's answer, with how many comparisons the calibration measured.
-fn search_answer(state: &AppState, result: &governed::GovernedSearch) -> Value {
-    let mut v = json!(result);
-    v["calibration_comparisons"] = json!(state.calibration.as_ref().map(|c| c.impostor_comparisons));
-    v
 }
 
 #[utoipa::path(get, path = "/api/v1/searches/{id}/query-faces/{index}", tag = "search", security(("api_key" = [])),
