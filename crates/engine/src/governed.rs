@@ -563,19 +563,7 @@ pub fn face_crop(
 ) -> Result<Vec<u8>> {
     let proof = who.may::<actions::ViewRecords>()?;
     let face = store.catalog.face(proof.scope(), face_id)?;
-    let place = match face.moment {
-        None => None,
-        Some(m) => {
-            let image = store.catalog.image(proof.scope(), face.image_id)?;
-            Some(crate::search::VideoPlace {
-                time_s: m.time_s,
-                timestamp: gabarit_video::format_timestamp(m.time_s),
-                track: m.track,
-                frame_width: image.width,
-                frame_height: image.height,
-            })
-        }
-    };
+    let place = crate::search::video_place(store, proof.scope(), &face)?;
     let pixels = crate::search::source_pixels(&face.uri, place.as_ref(), limits)?;
     let bytes = crate::search::jpeg(&crate::search::face_crop(&pixels, &face.bbox))?;
     store.catalog.audit(who.name(), "face_view", json!({"face": face_id, "image": face.image_id}))?;

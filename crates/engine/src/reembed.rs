@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::search::{VideoPlace, source_pixels};
+use crate::search::{source_pixels, video_place};
 use crate::store::{Store, pack_key};
 use crate::{Error, FaceServices, Result};
 
@@ -112,19 +112,7 @@ pub fn reembed(
         let mut made: Vec<(u64, NewTemplate)> = Vec::with_capacity(ids.len());
         for faces in by_source.values() {
             let first = &faces[0];
-            let video = match first.moment {
-                None => None,
-                Some(m) => {
-                    let image = store.catalog.image(proof.scope(), first.image_id)?;
-                    Some(VideoPlace {
-                        time_s: m.time_s,
-                        timestamp: gabarit_video::format_timestamp(m.time_s),
-                        track: m.track,
-                        frame_width: image.width,
-                        frame_height: image.height,
-                    })
-                }
-            };
+            let video = video_place(store, proof.scope(), first)?;
             match source_pixels(&first.uri, video.as_ref(), &opts.limits) {
                 Ok(pixels) => {
                     let found: Vec<Detection> = faces

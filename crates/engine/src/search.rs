@@ -321,19 +321,7 @@ pub(crate) fn search_faces(
                 Err(gabarit_catalog::Error::NotFound { .. }) => continue,
                 other => other?,
             };
-            let video = match rec.moment {
-                None => None,
-                Some(m) => {
-                    let image = store.catalog.image(scope, rec.image_id)?;
-                    Some(VideoPlace {
-                        time_s: m.time_s,
-                        timestamp: gabarit_video::format_timestamp(m.time_s),
-                        track: m.track,
-                        frame_width: image.width,
-                        frame_height: image.height,
-                    })
-                }
-            };
+            let video = video_place(store, scope, &rec)?;
             n += 1;
             candidates.push(Candidate {
                 query_face: index,
@@ -385,6 +373,23 @@ pub(crate) fn search_faces(
         faces,
         candidates,
     })
+}
+
+/// Where in its video a stored face was seen (`None` for a photo's face).
+pub(crate) fn video_place(
+    store: &Store,
+    scope: &gabarit_governance::Scope,
+    face: &gabarit_catalog::FaceRecord,
+) -> Result<Option<VideoPlace>> {
+    let Some(m) = face.moment else { return Ok(None) };
+    let image = store.catalog.image(scope, face.image_id)?;
+    Ok(Some(VideoPlace {
+        time_s: m.time_s,
+        timestamp: gabarit_video::format_timestamp(m.time_s),
+        track: m.track,
+        frame_width: image.width,
+        frame_height: image.height,
+    }))
 }
 
 /// Reads the bytes behind a catalog URI: a file, or a member of a zip or tar archive (see

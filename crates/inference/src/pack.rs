@@ -24,6 +24,10 @@ pub struct Pack {
     pub description: String,
     /// Licence terms of the weights, printed at install.
     pub licence: String,
+    /// When the weights' licence restricts their use: the word an operator gives
+    /// (`--accept-licence WORD`) to say they accept it before `models install` fetches them.
+    #[serde(default)]
+    pub accept_licence: Option<String>,
     /// Detector model file (one of the artifacts).
     pub detector_file: String,
     /// Embedder model file (one of the artifacts).
@@ -57,8 +61,8 @@ const SAMPLES: &str = include_str!("../packs/samples.toml");
 /// Names of the packs compiled into this binary.
 pub const PACK_NAMES: &[&str] = &["open", "buffalo_s"];
 
-/// The default pack.
-pub const DEFAULT_PACK: &str = "buffalo_s";
+/// The default pack: the one whose every weight is under a licence allowing commercial use.
+pub const DEFAULT_PACK: &str = "open";
 
 impl Pack {
     /// The built-in pack called `name`.

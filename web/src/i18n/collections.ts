@@ -113,6 +113,7 @@ export const en = {
   collectionTitle: (name: string) => `Collection ${name}`,
   noDescription: 'No description.',
   createdAt: (at: string) => `Created ${at}.`,
+  madeWith: (pack: string) => `Templates made with the model pack ${pack}: every face of this collection is searched with it.`,
   governance: 'Governance',
   loadFailed: 'The collection could not be loaded.',
 
@@ -272,6 +273,7 @@ export const fr: typeof en = {
   collectionTitle: (name: string) => `Collection ${name}`,
   noDescription: 'Aucune description.',
   createdAt: (at: string) => `Créée le ${at}.`,
+  madeWith: (pack: string) => `Gabarits calculés avec le modèle ${pack} : chaque visage de cette collection est recherché avec lui.`,
   governance: 'Gouvernance',
   loadFailed: 'La collection n’a pas pu être chargée.',
 

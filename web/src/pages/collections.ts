@@ -397,6 +397,7 @@ export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
           ].map(([k, n]) => h('div', null, h('dt', null, String(k)), h('dd', null, num(Number(n))))),
         ),
         h('p', { class: 'hint created' }, t.createdAt(dateTime(c.created_at))),
+        h('p', { class: 'hint pack' }, t.madeWith(c.pack)),
         h('h2', null, t.governance),
         governanceList(d.governance, ctx.can('curator')),
       );

@@ -50,10 +50,18 @@ pub fn sample(name: &str) -> PathBuf {
     p
 }
 
-/// The `gabarit` command with the models directory set.
+/// The `gabarit` command with the models directory set, on the buffalo_s pack (the tests of
+/// the open pack, and of the default, name theirs).
 pub fn gabarit() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gabarit"));
-    c.env("GABARIT_MODELS", models()).env_remove("GABARIT_PACK");
+    c.env("GABARIT_MODELS", models()).env("GABARIT_PACK", "buffalo_s").env("GABARIT_ACCEPT_LICENCE", "non-commercial");
+    c
+}
+
+/// The `gabarit` command with the models directory set and nothing else: the defaults.
+pub fn gabarit_as_installed() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gabarit"));
+    c.env("GABARIT_MODELS", models()).env_remove("GABARIT_PACK").env_remove("GABARIT_ACCEPT_LICENCE");
     c
 }
 

@@ -49,10 +49,14 @@ fn new_photo_of_yao(dir: &Path, margin: u32) -> std::path::PathBuf {
     folder
 }
 
-/// Ingests `folder` into `c` as the curator; how many faces an objection kept out.
-fn suppressed_on_ingest(data: &Path, folder: &Path) -> u64 {
+/// Ingests `folder` into `c` (whose pack is `pack`) as the curator; how many faces an
+/// objection kept out.
+fn suppressed_on_ingest(data: &Path, pack: &str, folder: &Path) -> u64 {
     let report = folder.with_extension("report.json");
-    ok(as_user(data, "cur").args(["ingest", "--quiet", "--collection", "c", "--report"]).arg(&report).arg(folder));
+    ok(as_user(data, "cur")
+        .args(["--pack", pack, "ingest", "--quiet", "--collection", "c", "--report"])
+        .arg(&report)
+        .arg(folder));
     let r: serde_json::Value = serde_json::from_str(&fs_err::read_to_string(&report).unwrap()).unwrap();
     r["suppressed_by_objection"].as_u64().unwrap()
 }
@@ -116,7 +120,7 @@ fn a_collection_reembedded_to_open_and_back_killed_and_resumed_keeps_its_faces_a
     let found = candidates(&data, &sample("obama.jpg"), &[]);
     assert!(found[0].0.starts_with("obama") && found.iter().all(|c| c.2 == "open"), "{found:?}");
     // The objection holds in the open pack: a new photo of the person stores no face of theirs.
-    assert_eq!(suppressed_on_ingest(&data, &new_photo_of_yao(dir.path(), 4)), 1);
+    assert_eq!(suppressed_on_ingest(&data, "open", &new_photo_of_yao(dir.path(), 4)), 1);
 
     // And back to buffalo_s, killed once: the same faces, and the same candidates and scores.
     let kept = killed_reembed(&data, "buffalo_s", 0);
@@ -134,5 +138,5 @@ fn a_collection_reembedded_to_open_and_back_killed_and_resumed_keeps_its_faces_a
         assert!((b.3 - f.3).abs() <= 2, "the same template again: {b:?} vs {f:?}");
     }
     // A new photo of the objector, in buffalo_s again: kept out.
-    assert_eq!(suppressed_on_ingest(&data, &new_photo_of_yao(dir.path(), 8)), 1);
+    assert_eq!(suppressed_on_ingest(&data, "buffalo_s", &new_photo_of_yao(dir.path(), 8)), 1);
 }
