@@ -39,3 +39,32 @@ fn a_videos_frame_is_given_at_a_time_within_it_and_refused_outside_it() {
         log.iter().filter(|e| e.action == "image_view").map(|e| e.detail["time_s"].as_f64().unwrap()).collect();
     assert_eq!(viewed, [0.0, duration / 2.0], "only the frames given are on the record");
 }
+
+#[test]
+fn a_faces_crop_is_the_face_with_a_margin_and_its_viewing_is_on_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
+    governed::create_collection(&mut store, &cur, "press", "", &crate::governance(), &crate::buffalo_s()).unwrap();
+    let photo = crate::sample("obama2.jpg");
+    let opts = crate::ingest_options("press", vec![photo.clone()]);
+    governed::governed_ingest(&crate::service(), &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    let held =
+        governed::records_of_content(&mut store, &cur, &gabarit_media::sha256_hex(&fs_err::read(&photo).unwrap()))
+            .unwrap();
+    let face = &held[0]["faces"][0];
+    let id = face["face_id"].as_u64().unwrap();
+    let bbox: Vec<f64> = (0..4).map(|k| face["bbox"][k].as_f64().unwrap()).collect();
+    let jpeg = governed::face_crop(&mut store, &cur, id, &Default::default()).unwrap();
+    let crop = image::load_from_memory(&jpeg).unwrap();
+    // The box and a quarter of its larger side around it, within the photo.
+    let side = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]);
+    let (w, h) = (crop.width() as f64, crop.height() as f64);
+    assert!(w > bbox[2] - bbox[0] && w <= bbox[2] - bbox[0] + side * 0.5 + 2.0, "{w} for {bbox:?}");
+    assert!(h > bbox[3] - bbox[1] && h <= bbox[3] - bbox[1] + side * 0.5 + 2.0, "{h} for {bbox:?}");
+    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    let viewed: Vec<u64> =
+        log.iter().filter(|e| e.action == "face_view").map(|e| e.detail["face"].as_u64().unwrap()).collect();
+    assert_eq!(viewed, [id]);
+}
