@@ -226,10 +226,10 @@ pub fn governed_search_faces(
     }
     let started = jiff::Timestamp::now().to_string();
     let expires_at = crate::review::probe_expiry(opts.probe_days)?;
-    // Without --collection an investigator searches the collections granted to them.
-    let (proof, collections) = search_proof(store, who, &opts.collections)?;
-    let opts = SearchOptions { collections, ..opts.clone() };
-    let result = search_faces(store, &proof, query, photo, &opts)?;
+    // Without --collection an investigator searches the collections granted to them: the
+    // proof is narrowed to exactly the collections searched, which is all `search_faces` reads.
+    let (proof, _) = search_proof(store, who, &opts.collections)?;
+    let result = search_faces(store, &proof, query, photo, opts)?;
     let cands: Vec<NewCandidate> = result
         .candidates
         .iter()

@@ -119,6 +119,21 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     matched.sort_unstable();
     assert_eq!(matched, [("press", "buffalo_s"), ("wire", "open")]);
     assert_eq!(report.templates_searched, 4);
+    let refused = rights::access(&services, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.3));
+    assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("one pack")), "{refused:?}");
+    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    let entry = crate::audit::entries_of(&log, "rights_access").pop().expect("the access's entry");
+    assert_eq!(entry["thresholds"], serde_json::json!({"buffalo_s": 0.25f32, "open": 0.38f32}), "{entry}");
+    assert_eq!(
+        report.packs.iter().map(|p| (p.pack.as_str(), p.threshold, p.templates_searched)).collect::<Vec<_>>(),
+        [("buffalo_s", 0.25, 2), ("open", 0.38, 2)],
+        "each pack at its own rights threshold"
+    );
+    assert!(
+        rights::report_html(&report)
+            .contains("at each model's own threshold (buffalo_s 0.25 over 2 templates; open 0.38 over 2 templates)"),
+        "the notice says each pack's threshold"
+    );
 
     // An objection holds over both packs: its templates are made with each.
     let objection = rights::open_request(&mut store, &dpo, "objection", "R-2", "passport", "2026-11-30").unwrap();

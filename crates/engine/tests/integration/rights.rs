@@ -82,6 +82,7 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
         "raoul (reviewer: confirms or rejects the faces a search finds)",
         "3650 days after ingestion",
         "REQ-1",
+        "every one of the 3 templates held, exhaustively, at threshold 0.36. 2 face(s) match.",
     ] {
         assert!(html.contains(needle), "{needle:?} not in the page");
     }
@@ -127,9 +128,16 @@ fn an_erasure_takes_every_photo_of_the_person_and_each_is_refused_afterwards() {
     governed::governed_ingest(&service, &mut store, &cur, &more, &mut |_| {}).unwrap();
     let request = rights::open_request(&mut store, &dpo, "erasure", "REQ-4", "ID card", "2026-11-30").unwrap();
     let photo = crate::sample("obama.jpg");
+    let index_bytes = |store: &Store| -> u64 {
+        let files = fs_err::read_dir(store.root().join("graph")).unwrap();
+        files.map(|f| f.unwrap().metadata().unwrap().len()).sum()
+    };
+    let before = index_bytes(&store);
     let (_, deleted) = rights::erase(&service, &mut store, &dpo, request.id, &photo, Some(0.36), Some(2)).unwrap();
     let deleted = deleted.unwrap();
     assert_eq!((deleted.faces, deleted.images), (2, 2), "obama2's face and obama3's, and their photos");
+    // The index is compacted: the erased templates' records leave its files.
+    assert!(index_bytes(&store) < before, "{} bytes after, {before} before", index_bytes(&store));
     let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
     let erasure = log.iter().find(|e| e.action == "rights_erasure").unwrap();
     assert_eq!(erasure.detail["photos_refused_from_now_on"], 2, "{}", erasure.detail);
