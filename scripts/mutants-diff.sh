@@ -2,7 +2,7 @@
 # Mutation testing of a submission (cargo-mutants --in-diff): the lines changed since the last
 # landed commit (named in .ci/mutants-base) within the modules of .cargo/mutants.toml. A
 # missed mutant fails the run: kill it with a test, or explain it in docs/mutants.md and
-# exclude it there. Bounded by MUTANTS_MINUTES of wall time (default 8): past it, what was
+# exclude it there. Bounded by MUTANTS_MINUTES of wall time (default 5): past it, what was
 # tested is reported and the rest is named as not tested. The unmutated baseline is not run
 # again: the test command ran every test just before.
 set -euo pipefail
@@ -26,7 +26,7 @@ fi
 # In place, with the release build the tests already made: only what a mutant touches is
 # rebuilt. cargo-mutants puts each file back after its mutant.
 set +e
-timeout --signal=INT "$((${MUTANTS_MINUTES:-8} * 60))" \
+timeout --signal=INT "$((${MUTANTS_MINUTES:-5} * 60))" \
   cargo mutants --in-diff "$diff" --in-place --profile release --baseline=skip --no-times -o test-artifacts
 status=$?
 set -e
@@ -41,6 +41,6 @@ if [ -s "$missed" ]; then
 fi
 case $status in
   0) echo "every mutant of the changed lines caught (or unviable)" ;;
-  124|130) echo "time budget of ${MUTANTS_MINUTES:-8} min reached: the mutants not reported above were not tested" ;;
+  124|130) echo "time budget of ${MUTANTS_MINUTES:-5} min reached: the mutants not reported above were not tested" ;;
   *) echo "cargo mutants failed ($status)"; exit "$status" ;;
 esac
