@@ -173,18 +173,8 @@ impl FaceServices {
         if let Some(s) = loaded.iter().find(|s| store::pack_key(&s.config.pack) == *pack) {
             return Ok(s.clone());
         }
-        let made = if store::pack_key(&self.config.pack) == *pack {
-            self.config.pack.clone()
-        } else {
-            Pack::builtin(&pack.name)?
-        };
-        if store::pack_key(&made) != *pack {
-            return Err(Error::PackMismatch {
-                holder: format!("the collections of pack {}", pack.name),
-                pack: format!("{} as this build makes it", store::pack_key(&made)),
-                held: pack.to_string(),
-            });
-        }
+        let made =
+            if store::pack_key(&self.config.pack) == *pack { self.config.pack.clone() } else { search::pack_of(pack)? };
         let service = std::sync::Arc::new(FaceService::new(FaceServiceConfig { pack: made, ..self.config.clone() })?);
         loaded.push(service.clone());
         Ok(service)

@@ -304,22 +304,20 @@ fn find(store: &Store, scope: &Scope, requester: &RequestTemplates) -> Result<Ve
 
 /// What a request reports of one matching face.
 fn matched(store: &Store, scope: &Scope, key: &PackKey, h: gabarit_index::Hit) -> Result<RightsMatch> {
-    {
-        let f = store.catalog.face(scope, h.id)?;
-        let img = store.catalog.image(scope, f.image_id)?;
-        Ok(RightsMatch {
-            face_id: f.face_id,
-            score: h.score,
-            pack: key.name.clone(),
-            governance: store.catalog.governance(&f.collection)?,
-            collection: f.collection,
-            path: f.uri,
-            source: f.source,
-            bbox: f.bbox,
-            captured_at: f.captured_at,
-            ingested_at: img.ingested_at,
-        })
-    }
+    let f = store.catalog.face(scope, h.id)?;
+    let img = store.catalog.image(scope, f.image_id)?;
+    Ok(RightsMatch {
+        face_id: f.face_id,
+        score: h.score,
+        pack: key.name.clone(),
+        governance: store.catalog.governance(&f.collection)?,
+        collection: f.collection,
+        path: f.uri,
+        source: f.source,
+        bbox: f.bbox,
+        captured_at: f.captured_at,
+        ingested_at: img.ingested_at,
+    })
 }
 
 /// The report of a request as it stands now, over `templates_searched` templates.
