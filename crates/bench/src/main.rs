@@ -96,7 +96,7 @@ fn main() -> Result<()> {
             pack
         },
         workers: args.workers,
-        session: SessionOptions { threads: args.threads, spin: false },
+        session: SessionOptions { threads: args.threads, ..SessionOptions::default() },
         limits: DecodeLimits::default(),
         detector_input,
     };

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use gabarit_engine::governed;
 use gabarit_engine::store::Store;
 use gabarit_engine::{FaceService, FaceServiceConfig, FaceServices, ImageFaces};
-use gabarit_inference::{Pack, SessionOptions, install_artifacts, pack};
+use gabarit_inference::{Backend, Pack, Precision, SessionOptions, install_artifacts, pack};
 use gabarit_media::DecodeLimits;
 use gabarit_pipeline::DetectorInput;
 use serde_json::json;
@@ -657,7 +657,8 @@ enum ModelsCommand {
         #[arg(long, env = "GABARIT_ACCEPT_LICENCE", value_name = "TERMS")]
         accept_licence: Option<String>,
     },
-    /// Check that every installed file has its pinned hash.
+    /// Check that every installed file has its pinned hash, and what this CPU offers.
+    #[command(alias = "check")]
     Verify,
     /// Print the models directory.
     Path,
@@ -678,9 +679,17 @@ struct EngineArgs {
     /// Parallel workers, each with its own model sessions (default: number of cores).
     #[arg(long)]
     workers: Option<usize>,
-    /// ONNX Runtime threads per worker.
+    /// Inference threads per worker.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// The runtime that runs the networks: `ort` (ONNX Runtime) or `openvino` (its CPU plugin;
+    /// `gabarit models install` installs its libraries).
+    #[arg(long, env = "GABARIT_BACKEND", default_value = "ort")]
+    backend: Backend,
+    /// The networks' arithmetic: `f32`, or `bf16` (OpenVINO, on CPUs that compute bfloat16
+    /// natively: AVX-512 BF16 or AMX).
+    #[arg(long, env = "GABARIT_PRECISION", default_value = "f32")]
+    precision: Precision,
     /// Detector input: `auto` (the pack's choice), `adaptive:N` or a fixed square size such as 640.
     #[arg(long, default_value = "auto", value_parser = parse_det_size)]
     det_size: DetSize,
@@ -782,6 +791,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             gabarit_inference::install::verify_installed(&models, &pack::runtime_artifacts()?)?;
             gabarit_inference::install::verify_installed(&models, &pack.artifacts)?;
             println!("{}: pack {} and ONNX Runtime verified", models.display(), pack.name);
+            gabarit_inference::install::verify_installed(&models, &pack::openvino_artifacts()?)?;
+            let bf16 = gabarit_inference::openvino::cpu_has_native_bf16(&models)?;
+            println!(
+                "OpenVINO verified; this CPU {} bfloat16 natively (--precision bf16 {})",
+                if bf16 { "computes" } else { "does not compute" },
+                if bf16 { "available" } else { "unavailable" }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Models(ModelsCommand::Path) => {
@@ -946,11 +962,12 @@ fn models_install(models: &Path, pack: &Pack, accepted: Option<&str>) -> Result<
     }
     let python = gabarit_inference::install::python();
     let runtime = install_artifacts(models, &pack::runtime_artifacts()?, &python)?;
+    let openvino = install_artifacts(models, &pack::openvino_artifacts()?, &python)?;
     let report = install_artifacts(models, &pack.artifacts, &python)?;
-    for p in runtime.installed.iter().chain(&report.installed) {
+    for p in runtime.installed.iter().chain(&openvino.installed).chain(&report.installed) {
         println!("installed {}", p.display());
     }
-    for p in runtime.present.iter().chain(&report.present) {
+    for p in runtime.present.iter().chain(&openvino.present).chain(&report.present) {
         println!("present   {}", p.display());
     }
     println!("models directory: {} (SHA-256 verified)", models.display());
@@ -974,7 +991,12 @@ fn service_config(models: &Path, pack: Pack, args: &EngineArgs, items: usize) ->
         models_dir: models.to_path_buf(),
         pack,
         workers,
-        session: SessionOptions { threads: args.threads, spin: false },
+        session: SessionOptions {
+            threads: args.threads,
+            spin: false,
+            backend: args.backend,
+            precision: args.precision,
+        },
         limits: DecodeLimits { max_pixels: args.max_pixels, ..DecodeLimits::default() },
         detector_input: match args.det_size {
             DetSize::Pack => None,
@@ -1812,6 +1834,8 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
     let engine = EngineArgs {
         workers: Some(1),
         threads: 1,
+        backend: Backend::Ort,
+        precision: Precision::F32,
         det_size: DetSize::Pack,
         max_pixels: DecodeLimits::default().max_pixels,
     };

@@ -521,7 +521,7 @@ fn track_quality(q: &Quality) -> f32 {
 
 /// Samples, analyses and tracks one video; the result is the whole video or an error.
 fn analyze_video(
-    engine: &mut gabarit_inference::OrtFaceEngine,
+    engine: &mut gabarit_inference::LoadedFaceEngine,
     path: &Path,
     item: &Item,
     sha256: String,

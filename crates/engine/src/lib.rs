@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use std::sync::Mutex;
 
-use gabarit_inference::{OrtFaceEngine, Pack, SessionOptions};
+use gabarit_inference::{LoadedFaceEngine, Pack, SessionOptions};
 use gabarit_media::{DecodeLimits, decode_file};
 use gabarit_pipeline::{DetectorInput, StageTimes};
 use gabarit_types::Face;
@@ -199,7 +199,7 @@ impl FaceServices {
 /// one: however many requests arrive, at most `workers` engines exist (memory stays bounded).
 pub struct FaceService {
     config: FaceServiceConfig,
-    engines: Mutex<Vec<OrtFaceEngine>>,
+    engines: Mutex<Vec<LoadedFaceEngine>>,
     returned: std::sync::Condvar,
 }
 
@@ -210,7 +210,7 @@ impl FaceService {
         Ok(FaceService { config, engines: Mutex::new(engines), returned: std::sync::Condvar::new() })
     }
 
-    pub(crate) fn take_engine(&self) -> Result<OrtFaceEngine> {
+    pub(crate) fn take_engine(&self) -> Result<LoadedFaceEngine> {
         let poisoned = |_| Error::Worker("engine pool poisoned".into());
         let mut pool = self.engines.lock().map_err(poisoned)?;
         loop {
@@ -221,7 +221,7 @@ impl FaceService {
         }
     }
 
-    pub(crate) fn return_engine(&self, engine: OrtFaceEngine) {
+    pub(crate) fn return_engine(&self, engine: LoadedFaceEngine) {
         if let Ok(mut pool) = self.engines.lock() {
             pool.push(engine);
             self.returned.notify_one();
@@ -318,7 +318,7 @@ impl FaceService {
     }
 }
 
-fn open(config: &FaceServiceConfig) -> Result<OrtFaceEngine> {
+fn open(config: &FaceServiceConfig) -> Result<LoadedFaceEngine> {
     let mut engine = gabarit_inference::open_engine(&config.models_dir, &config.pack, config.session)?;
     if let Some(input) = config.detector_input {
         engine.set_detector_input(input);
@@ -327,7 +327,7 @@ fn open(config: &FaceServiceConfig) -> Result<OrtFaceEngine> {
 }
 
 fn analyze_one(
-    engine: &mut OrtFaceEngine,
+    engine: &mut LoadedFaceEngine,
     path: &Path,
     limits: &DecodeLimits,
     embed: bool,
@@ -337,7 +337,7 @@ fn analyze_one(
 
 /// The faces of the photo at `path`, and its decoded pixels (upright).
 fn analyze_decoded(
-    engine: &mut OrtFaceEngine,
+    engine: &mut LoadedFaceEngine,
     path: &Path,
     limits: &DecodeLimits,
     embed: bool,

@@ -1,4 +1,4 @@
-//! Model packs and ONNX Runtime: the only crate that touches `ort`.
+//! Model packs and the inference runtimes: the only crate that touches `ort` and `openvino`.
 //!
 //! - [`pack`]: a pack's manifest (files, SHA-256, input sizes, normalisation, alignment
 //!   template, thresholds), read from TOML compiled into the binary, so a second pack is a new
@@ -7,20 +7,24 @@
 //!   only the needed files and checks their SHA-256. Idempotent; nothing is fetched at run time.
 //! - [`repair`]: the documented, deterministic rewrites that make a published model file
 //!   load in ONNX Runtime, applied at install between two SHA-256 checks.
-//! - [`runtime`]: loads `libonnxruntime` dynamically, builds sessions and implements the
-//!   pipeline's [`DetectorModel`](gabarit_pipeline::DetectorModel) and
-//!   [`EmbedderModel`](gabarit_pipeline::EmbedderModel) traits.
+//! - [`runtime`]: the backends and their choice; loads `libonnxruntime` dynamically, builds
+//!   sessions and implements the pipeline's [`DetectorModel`](gabarit_pipeline::DetectorModel)
+//!   and [`EmbedderModel`](gabarit_pipeline::EmbedderModel) traits.
+//! - [`openvino`]: the same traits on OpenVINO's CPU plugin, loaded at run time.
 
 use std::path::PathBuf;
 
 pub mod install;
+pub mod openvino;
 pub mod pack;
 pub mod repair;
 pub mod runtime;
 
 pub use install::{Artifact, InstallReport, install_artifacts};
 pub use pack::{Calibration, Pack, Thresholds};
-pub use runtime::{OrtDetector, OrtEmbedder, OrtFaceEngine, SessionOptions, open_engine};
+pub use runtime::{
+    Backend, Detector, Embedder, LoadedFaceEngine, OrtDetector, OrtEmbedder, Precision, SessionOptions, open_engine,
+};
 
 /// Errors of model installation and loading.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +94,12 @@ pub enum Error {
     /// ONNX Runtime could not be loaded or a session could not be built.
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
+    /// OpenVINO could not be loaded or a model could not be compiled or run.
+    #[error("OpenVINO: {0}")]
+    OpenVino(String),
+    /// A backend and precision that cannot go together, or that this CPU cannot run.
+    #[error("{0}")]
+    Unsupported(String),
     /// A file-system error.
     #[error(transparent)]
     Io(#[from] std::io::Error),

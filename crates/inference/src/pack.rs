@@ -56,6 +56,7 @@ const OPEN: &str = include_str!("../packs/open.toml");
 const BUFFALO_S_CALIBRATION: &str = include_str!("../packs/buffalo_s.calibration.json");
 const OPEN_CALIBRATION: &str = include_str!("../packs/open.calibration.json");
 const RUNTIME: &str = include_str!("../packs/runtime.toml");
+const OPENVINO: &str = include_str!("../packs/openvino.toml");
 const SAMPLES: &str = include_str!("../packs/samples.toml");
 
 /// Names of the packs compiled into this binary.
@@ -122,6 +123,11 @@ pub fn runtime_artifacts() -> Result<Vec<Artifact>> {
     parse_list("runtime", RUNTIME)
 }
 
+/// The OpenVINO runtime's libraries (pinned wheel of `openvino`).
+pub fn openvino_artifacts() -> Result<Vec<Artifact>> {
+    parse_list("openvino", OPENVINO)
+}
+
 /// The sample photos used by the demo and the tests.
 pub fn sample_artifacts() -> Result<Vec<Artifact>> {
     parse_list("samples", SAMPLES)
@@ -145,7 +151,13 @@ mod tests {
         for f in [&pack.detector_file, &pack.embedder_file] {
             assert!(pack.artifacts.iter().any(|a| &a.file == f), "{f} must be an artifact");
         }
-        for a in pack.artifacts.iter().chain(&runtime_artifacts().expect("rt")).chain(&sample_artifacts().expect("s")) {
+        for a in pack
+            .artifacts
+            .iter()
+            .chain(&runtime_artifacts().expect("rt"))
+            .chain(&openvino_artifacts().expect("ov"))
+            .chain(&sample_artifacts().expect("s"))
+        {
             assert_eq!(a.sha256.len(), 64, "{}", a.file);
             assert!(a.package.contains("=="), "{} must be pinned", a.package);
         }

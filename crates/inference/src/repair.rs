@@ -40,6 +40,13 @@ pub enum Rewrite {
     /// Dimension 0 of every input and output becomes the symbolic `batch`, so several faces
     /// run at once; the intermediate shapes recorded at batch 1 are dropped.
     DynamicBatch,
+    /// `DequantizeLinear` nodes whose every input is an initialiser (int8 or uint8 weights
+    /// with float scales, per tensor, per axis or per block) are computed once, as ONNX
+    /// defines them, `(x - zero_point) * scale` in float32, and become float initialisers.
+    /// The same arithmetic ONNX Runtime does when it folds them at load; for runtimes that
+    /// cannot read block-quantised nodes (OpenVINO 2026.4). Applied in memory when such a
+    /// runtime loads the model, never to an installed file.
+    FoldDequantize,
 }
 
 /// Why a model could not be repaired.
@@ -70,6 +77,7 @@ pub fn repair(bytes: &[u8], rewrites: &[Rewrite]) -> Result<Vec<u8>, RepairError
             Rewrite::DropUnusedInputs => drop_unused_inputs(graph),
             Rewrite::DynamicImageSize => dynamic_image_size(graph),
             Rewrite::DynamicBatch => dynamic_batch(graph),
+            Rewrite::FoldDequantize => fold_dequantize(graph)?,
         };
         if changed == 0 {
             return Err(RepairError::Unexpected { rewrite, detail: "nothing to rewrite in this model".into() });
@@ -77,6 +85,14 @@ pub fn repair(bytes: &[u8], rewrites: &[Rewrite]) -> Result<Vec<u8>, RepairError
         tracing::debug!(?rewrite, changed, "model rewrite");
     }
     Ok(model.encode_to_vec())
+}
+
+/// The model `bytes` with its constant `DequantizeLinear` nodes folded
+/// ([`Rewrite::FoldDequantize`]), or the same bytes when it has none.
+pub fn dequantized(bytes: &[u8]) -> Result<Vec<u8>, RepairError> {
+    let mut model = onnx::ModelProto::decode(bytes)?;
+    let graph = model.graph.get_or_insert_with(Default::default);
+    Ok(if fold_dequantize(graph)? == 0 { bytes.to_vec() } else { model.encode_to_vec() })
 }
 
 fn per_tensor_dequantize(graph: &mut onnx::GraphProto) -> usize {
@@ -115,6 +131,133 @@ fn drop_unused_inputs(graph: &mut onnx::GraphProto) -> usize {
     let before = input.len();
     input.retain(|i| read.contains(i.name()));
     before - input.len()
+}
+
+/// ONNX `TensorProto.DataType` codes this module reads.
+const FLOAT: i32 = 1;
+const UINT8: i32 = 2;
+const INT8: i32 = 3;
+
+fn fold_dequantize(graph: &mut onnx::GraphProto) -> Result<usize, RepairError> {
+    let unexpected = |detail: String| RepairError::Unexpected { rewrite: Rewrite::FoldDequantize, detail };
+    let mut folded = Vec::new();
+    let mut kept = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        let find = |name: &str| graph.initializer.iter().find(|t| t.name() == name);
+        let inputs: Option<Vec<&onnx::TensorProto>> =
+            if node.op_type() == "DequantizeLinear" { node.input.iter().map(|n| find(n)).collect() } else { None };
+        let Some(inputs) = inputs.filter(|i| i.len() >= 2) else {
+            kept.push(node);
+            continue;
+        };
+        let attr =
+            |name: &str, default: i64| node.attribute.iter().find(|a| a.name() == name).map_or(default, |a| a.i());
+        let values = dequantize(inputs[0], inputs[1], inputs.get(2).copied(), attr("axis", 1), attr("block_size", 0))
+            .map_err(|e| unexpected(format!("node {}: {e}", node.name())))?;
+        let output = node.output.first().cloned().unwrap_or_default();
+        folded.push(onnx::TensorProto {
+            name: Some(output),
+            dims: inputs[0].dims.clone(),
+            data_type: Some(FLOAT),
+            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            ..Default::default()
+        });
+    }
+    graph.node = kept;
+    let changed = folded.len();
+    graph.initializer.extend(folded);
+    // Quantised weights that only the folded nodes read are dropped.
+    let read: std::collections::HashSet<String> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .chain(graph.output.iter().map(|o| o.name().to_string()))
+        .collect();
+    let dropped: std::collections::HashSet<String> =
+        graph.initializer.iter().filter(|t| !read.contains(t.name())).map(|t| t.name().to_string()).collect();
+    graph.initializer.retain(|t| !dropped.contains(t.name()));
+    graph.input.retain(|i| !dropped.contains(i.name()));
+    Ok(changed)
+}
+
+/// The elements of an integer tensor (int8 or uint8), from `raw_data` or `int32_data`.
+fn integers(t: &onnx::TensorProto) -> Result<Vec<i32>, String> {
+    let raw = t.raw_data.as_deref().unwrap_or_default();
+    match t.data_type() {
+        INT8 if !raw.is_empty() => Ok(raw.iter().map(|&b| i32::from(b as i8)).collect()),
+        UINT8 if !raw.is_empty() => Ok(raw.iter().map(|&b| i32::from(b)).collect()),
+        INT8 | UINT8 => Ok(t.int32_data.clone()),
+        other => Err(format!("{}: element type {other}, expected int8 or uint8", t.name())),
+    }
+}
+
+/// The elements of a float tensor, from `raw_data` or `float_data`.
+fn floats(t: &onnx::TensorProto) -> Result<Vec<f32>, String> {
+    if t.data_type() != FLOAT {
+        return Err(format!("{}: element type {}, expected float", t.name(), t.data_type()));
+    }
+    match t.raw_data.as_deref() {
+        Some(raw) if !raw.is_empty() => {
+            Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        }
+        _ => Ok(t.float_data.clone()),
+    }
+}
+
+/// ONNX DequantizeLinear (opset 21) on constant inputs: per tensor (one scale), per axis (one
+/// scale per index of `axis`) or per block (`block_size` consecutive indices of `axis` share
+/// a scale).
+fn dequantize(
+    x: &onnx::TensorProto,
+    scale: &onnx::TensorProto,
+    zero_point: Option<&onnx::TensorProto>,
+    axis: i64,
+    block_size: i64,
+) -> Result<Vec<f32>, String> {
+    let values = integers(x)?;
+    let scales = floats(scale)?;
+    let zeros = match zero_point {
+        Some(z) => integers(z)?,
+        None => vec![0; scales.len()],
+    };
+    let dims: Vec<usize> =
+        x.dims.iter().map(|&d| usize::try_from(d).map_err(|_| "negative dimension")).collect::<Result<_, _>>()?;
+    if values.len() != dims.iter().product::<usize>() || zeros.len() != scales.len() || scales.is_empty() {
+        return Err("element counts do not match the shapes".into());
+    }
+    let rank = dims.len() as i64;
+    let axis = usize::try_from(if axis < 0 { axis + rank } else { axis }).map_err(|_| "axis out of range")?;
+    let (outer, along, inner) = if scales.len() == 1 {
+        (1, 1, 1)
+    } else {
+        let along = *dims.get(axis).ok_or("axis out of range")?;
+        (dims[..axis].iter().product::<usize>(), along, dims[axis + 1..].iter().product::<usize>())
+    };
+    let block =
+        if scales.len() == 1 { usize::MAX } else { usize::try_from(block_size).map_err(|_| "negative block size")? };
+    let per_row = if block == 0 { along } else { along.div_ceil(block.min(along).max(1)) };
+    let expected = if scales.len() == 1 {
+        1
+    } else if block == 0 {
+        along
+    } else {
+        outer * per_row * inner
+    };
+    if scales.len() != expected {
+        return Err(format!("{} scales where the shape and block size give {expected}", scales.len()));
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for (i, &q) in values.iter().enumerate() {
+        let s = if scales.len() == 1 {
+            0
+        } else {
+            let (o, rest) = (i / (along * inner), i % (along * inner));
+            let (a, n) = (rest / inner, rest % inner);
+            if block == 0 { a } else { (o * per_row + a / block) * inner + n }
+        };
+        out.push((q - zeros[s]) as f32 * scales[s]);
+    }
+    Ok(out)
 }
 
 fn dims_mut(value: &mut onnx::ValueInfoProto) -> Option<&mut Vec<Dimension>> {
@@ -227,6 +370,85 @@ mod tests {
                 None => "?".into(),
             })
             .collect()
+    }
+
+    fn int8(name: &str, dims: &[i64], values: &[i8]) -> TensorProto {
+        TensorProto {
+            name: Some(name.into()),
+            dims: dims.to_vec(),
+            data_type: Some(INT8),
+            raw_data: Some(values.iter().map(|&v| v as u8).collect()),
+            ..Default::default()
+        }
+    }
+
+    fn f32s(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+        TensorProto {
+            name: Some(name.into()),
+            dims: dims.to_vec(),
+            data_type: Some(FLOAT),
+            float_data: values.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fold_dequantize_computes_blocked_per_axis_and_per_tensor_weights() {
+        let mut blocked = dq("w", ["w_q", "w_s", "w_z"], 2);
+        blocked.attribute = vec![int_attr("axis", 1), int_attr("block_size", 2)];
+        let mut per_axis = dq("a", ["a_q", "a_s", "a_z"], 0);
+        per_axis.attribute = vec![int_attr("axis", 0)];
+        let per_tensor = NodeProto {
+            name: Some("t".into()),
+            op_type: Some("DequantizeLinear".into()),
+            input: vec!["t_q".into(), "t_s".into()],
+            output: vec!["t_out".into()],
+            ..Default::default()
+        };
+        let conv = NodeProto {
+            op_type: Some("Conv".into()),
+            input: vec!["x".into(), "w_out".into(), "a_out".into(), "t_out".into(), "runtime".into()],
+            output: vec!["y".into()],
+            ..Default::default()
+        };
+        let graph = GraphProto {
+            node: vec![blocked, per_axis, per_tensor, conv.clone()],
+            initializer: vec![
+                // Two rows of three: blocks {0, 1} and {2} per row.
+                int8("w_q", &[2, 3], &[1, 2, 3, -4, -5, -6]),
+                f32s("w_s", &[2, 2], &[0.5, 2.0, 0.25, 4.0]),
+                int8("w_z", &[2, 2], &[1, 0, 0, -1]),
+                int8("a_q", &[2], &[10, 20]),
+                f32s("a_s", &[2], &[0.1, 0.01]),
+                int8("a_z", &[2], &[0, 10]),
+                int8("t_q", &[3], &[-128, 0, 127]),
+                f32s("t_s", &[1], &[0.5]),
+            ],
+            input: vec![value("x", &[1, 3, 4, 4])],
+            output: vec![value("y", &[1, 2, 4, 4])],
+            ..Default::default()
+        };
+        let out = decoded(&repair(&model(graph), &[Rewrite::FoldDequantize]).expect("folds"));
+        assert_eq!(out.node, vec![conv], "only the Conv remains");
+        let get = |name: &str| floats(out.initializer.iter().find(|t| t.name() == name).expect(name)).expect("floats");
+        assert_eq!(get("w_out"), vec![0.0, 0.5, 6.0, -1.0, -1.25, -20.0]);
+        assert_eq!(get("a_out"), vec![10.0 * 0.1, 10.0 * 0.01]);
+        assert_eq!(get("t_out"), vec![-64.0, 0.0, 63.5]);
+        assert_eq!(out.initializer.len(), 3, "the quantised tensors are gone");
+        // A scale count that does not fit the shape is refused, naming the node.
+        let mut bad = dq("w", ["w_q", "w_s", "w_z"], 2);
+        bad.attribute = vec![int_attr("axis", 1), int_attr("block_size", 1)];
+        let graph = GraphProto {
+            node: vec![bad],
+            initializer: vec![
+                int8("w_q", &[2, 3], &[1, 2, 3, -4, -5, -6]),
+                f32s("w_s", &[2, 2], &[0.5, 2.0, 0.25, 4.0]),
+                int8("w_z", &[2, 2], &[1, 0, 0, -1]),
+            ],
+            ..Default::default()
+        };
+        let err = repair(&model(graph), &[Rewrite::FoldDequantize]).expect_err("refused").to_string();
+        assert!(err.contains("node w") && err.contains("4 scales"), "{err}");
     }
 
     #[test]

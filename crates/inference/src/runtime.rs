@@ -1,7 +1,10 @@
-//! ONNX Runtime, loaded dynamically from the installed library, and the model adapters.
+//! The backends that run a pack's networks — ONNX Runtime, loaded dynamically from the
+//! installed library, with its model adapters here, and OpenVINO ([`crate::openvino`]) — and
+//! [`open_engine`], which opens a pack's engine on the one the session options name.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use gabarit_pipeline::{DetectorKind, DetectorModel, EmbedderModel, FaceEngine, StrideOutput};
 use ort::environment::Environment;
@@ -9,31 +12,120 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
-use crate::install::verify_installed;
-use crate::pack::{Pack, runtime_artifacts};
+use crate::install::{Artifact, verify_installed};
+use crate::openvino::{OvDetector, OvEmbedder};
+use crate::pack::{Pack, openvino_artifacts, runtime_artifacts};
 use crate::{Error, Result};
 
-/// The face engine on ONNX Runtime.
-pub type OrtFaceEngine = FaceEngine<OrtDetector, OrtEmbedder>;
+/// A pack's face engine on one of the backends.
+pub type LoadedFaceEngine = FaceEngine<Detector, Embedder>;
+
+/// The runtime that runs the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Backend {
+    /// ONNX Runtime's CPU provider.
+    Ort,
+    /// OpenVINO's CPU plugin.
+    OpenVino,
+}
+
+impl Backend {
+    /// The name used by flags, the environment and the data directory.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Ort => "ort",
+            Backend::OpenVino => "openvino",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "ort" => Ok(Backend::Ort),
+            "openvino" => Ok(Backend::OpenVino),
+            _ => Err(format!("unknown backend {s:?}: use ort or openvino")),
+        }
+    }
+}
+
+/// The arithmetic the networks run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Precision {
+    /// 32-bit floats, as the models were trained.
+    F32,
+    /// bfloat16 (8-bit mantissa) where the CPU computes it natively (AVX-512 BF16, AMX);
+    /// OpenVINO only.
+    Bf16,
+}
+
+impl Precision {
+    /// The name used by flags, the environment and the data directory.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("unknown precision {s:?}: use f32 or bf16")),
+        }
+    }
+}
 
 /// How sessions use the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionOptions {
     /// Intra-op threads per session.
     pub threads: usize,
-    /// Whether idle intra-op threads spin. Off by default: on small machines spinning threads
-    /// steal the cores that other workers need.
+    /// Whether idle intra-op threads spin (ONNX Runtime). Off by default: on small machines
+    /// spinning threads steal the cores that other workers need.
     pub spin: bool,
+    /// The runtime.
+    pub backend: Backend,
+    /// The arithmetic.
+    pub precision: Precision,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { threads: 1, spin: false }
+        SessionOptions { threads: 1, spin: false, backend: Backend::Ort, precision: Precision::F32 }
     }
 }
 
 static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
-static VERIFIED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+/// The files whose SHA-256 this process has checked.
+static VERIFIED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Checks the SHA-256 of each artifact not yet checked by this process.
+fn verify_once(models_dir: &Path, artifacts: &[Artifact]) -> Result<()> {
+    let mut verified = VERIFIED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let new: Vec<Artifact> =
+        artifacts.iter().filter(|a| !verified.contains(&models_dir.join(&a.file))).cloned().collect();
+    verify_installed(models_dir, &new)?;
+    verified.extend(new.iter().map(|a| models_dir.join(&a.file)));
+    Ok(())
+}
 
 /// The runtime library's path in a models directory.
 pub fn runtime_library(models_dir: &Path) -> Result<PathBuf> {
@@ -76,28 +168,74 @@ fn session(env: &Environment, model: &Path, opts: SessionOptions, dequantize_at_
         .map_err(|e| Error::Runtime(format!("{}: {e}", model.display())))
 }
 
-/// Opens the pack's engine from `models_dir`: checks every file's SHA-256 (once per process),
-/// loads the runtime, builds one detector and one embedder session.
-pub fn open_engine(models_dir: &Path, pack: &Pack, opts: SessionOptions) -> Result<OrtFaceEngine> {
-    VERIFIED
-        .get_or_init(|| {
-            verify_installed(models_dir, &runtime_artifacts().map_err(|e| e.to_string())?)
-                .and_then(|()| verify_installed(models_dir, &pack.artifacts))
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| Error::Runtime(e.clone()))?;
-    let env = environment(models_dir)?;
-    let detector = OrtDetector {
-        session: session(env, &models_dir.join(&pack.detector_file), opts, pack.dequantize_at_load)?,
-        strides: pack.engine.detector.strides.clone(),
-        kind: pack.engine.detector.kind,
-    };
-    let embedder = OrtEmbedder {
-        session: session(env, &models_dir.join(&pack.embedder_file), opts, pack.dequantize_at_load)?,
-        size: pack.engine.embedder.size as usize,
+/// Opens the pack's engine from `models_dir` on the backend `opts` names: checks the SHA-256
+/// of the backend's and the pack's files (once per process), loads the runtime, builds one
+/// detector and one embedder.
+pub fn open_engine(models_dir: &Path, pack: &Pack, opts: SessionOptions) -> Result<LoadedFaceEngine> {
+    let (detector, embedder) = match opts.backend {
+        Backend::Ort => {
+            if opts.precision != Precision::F32 {
+                return Err(Error::Unsupported(format!(
+                    "ONNX Runtime's CPU provider runs f32 only, not {}: use --backend openvino for {0}",
+                    opts.precision
+                )));
+            }
+            verify_once(models_dir, &runtime_artifacts()?)?;
+            verify_once(models_dir, &pack.artifacts)?;
+            let env = environment(models_dir)?;
+            let detector = OrtDetector {
+                session: session(env, &models_dir.join(&pack.detector_file), opts, pack.dequantize_at_load)?,
+                strides: pack.engine.detector.strides.clone(),
+                kind: pack.engine.detector.kind,
+            };
+            let embedder = OrtEmbedder {
+                session: session(env, &models_dir.join(&pack.embedder_file), opts, pack.dequantize_at_load)?,
+                size: pack.engine.embedder.size as usize,
+            };
+            (Detector::Ort(detector), Embedder::Ort(embedder))
+        }
+        Backend::OpenVino => {
+            verify_once(models_dir, &openvino_artifacts()?)?;
+            verify_once(models_dir, &pack.artifacts)?;
+            let (detector, embedder) = crate::openvino::open(models_dir, pack, opts)?;
+            (Detector::OpenVino(detector), Embedder::OpenVino(embedder))
+        }
     };
     Ok(FaceEngine::new(detector, embedder, pack.engine.clone()))
+}
+
+/// A detector on one of the backends.
+pub enum Detector {
+    /// On ONNX Runtime.
+    Ort(OrtDetector),
+    /// On OpenVINO.
+    OpenVino(OvDetector),
+}
+
+impl DetectorModel for Detector {
+    fn run(&mut self, input: &[f32], height: usize, width: usize) -> gabarit_pipeline::Result<Vec<StrideOutput>> {
+        match self {
+            Detector::Ort(d) => d.run(input, height, width),
+            Detector::OpenVino(d) => d.run(input, height, width),
+        }
+    }
+}
+
+/// An embedder on one of the backends.
+pub enum Embedder {
+    /// On ONNX Runtime.
+    Ort(OrtEmbedder),
+    /// On OpenVINO.
+    OpenVino(OvEmbedder),
+}
+
+impl EmbedderModel for Embedder {
+    fn run(&mut self, input: &[f32], n: usize) -> gabarit_pipeline::Result<Vec<f32>> {
+        match self {
+            Embedder::Ort(e) => e.run(input, n),
+            Embedder::OpenVino(e) => e.run(input, n),
+        }
+    }
 }
 
 fn model_err(model: &'static str) -> impl Fn(ort::Error) -> gabarit_pipeline::Error {

@@ -112,7 +112,7 @@ fn main() -> Result<()> {
         models_dir: args.models.clone(),
         pack: Pack::builtin(gabarit_inference::pack::DEFAULT_PACK)?,
         workers: args.workers,
-        session: SessionOptions { threads: args.threads, spin: false },
+        session: SessionOptions { threads: args.threads, ..SessionOptions::default() },
         limits: DecodeLimits::default(),
         detector_input: None,
     });

@@ -96,7 +96,7 @@ pub fn service_of(pack: gabarit_inference::Pack) -> gabarit_engine::FaceServices
         models_dir: models(),
         pack,
         workers: 1,
-        session: gabarit_inference::SessionOptions { threads: 1, spin: false },
+        session: gabarit_inference::SessionOptions::default(),
         limits: gabarit_media::DecodeLimits::default(),
         detector_input: None,
     })
