@@ -128,6 +128,8 @@ pub struct Collection {
     pub pack: String,
     /// SHA-256 of what makes that pack's templates (`Pack::templates_sha256`).
     pub pack_sha256: String,
+    /// The backend and precision its templates come from (`ort/f32`, `openvino/bf16`…).
+    pub engine: String,
 }
 
 impl Collection {
@@ -162,7 +164,7 @@ impl std::fmt::Display for PackKey {
 }
 
 /// The columns [`collection_row`] reads, in order.
-const COLLECTION_COLUMNS: &str = "id, name, description, created_at, pack, pack_sha256";
+const COLLECTION_COLUMNS: &str = "id, name, description, created_at, pack, pack_sha256, engine";
 
 fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
     Ok(Collection {
@@ -172,6 +174,7 @@ fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
         created_at: r.get(3)?,
         pack: r.get(4)?,
         pack_sha256: r.get(5)?,
+        engine: r.get(6)?,
     })
 }
 
@@ -876,8 +879,15 @@ impl Catalog {
 }
 
 impl Tx<'_> {
-    /// Creates a collection holding the templates of `pack` (name, `Pack::templates_sha256`).
-    pub fn create_collection(&self, name: &str, description: &str, pack: (&str, &str)) -> Result<Collection> {
+    /// Creates a collection holding the templates of `pack` (name, `Pack::templates_sha256`)
+    /// made by `engine` (backend/precision).
+    pub fn create_collection(
+        &self,
+        name: &str,
+        description: &str,
+        pack: (&str, &str),
+        engine: &str,
+    ) -> Result<Collection> {
         let name =
             gabarit_governance::limits::required("collection name", name, gabarit_governance::limits::COLLECTION_NAME)?;
         let description = gabarit_governance::limits::bounded(
@@ -892,8 +902,9 @@ impl Tx<'_> {
         let created_at = now();
         self.conn
             .execute(
-                "INSERT INTO collections (name, description, created_at, pack, pack_sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![name, description, created_at, pack.0, pack.1],
+                "INSERT INTO collections (name, description, created_at, pack, pack_sha256, engine)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![name, description, created_at, pack.0, pack.1, engine],
             )
             .map_err(self.err())?;
         self.collection(name)

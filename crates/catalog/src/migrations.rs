@@ -285,6 +285,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         unreadable TEXT
     );
     CREATE INDEX reembedded_collection ON reembedded (collection_id);",
+    // 12: each collection records the backend and precision its templates come from (an
+    // `EngineFamily` of the inference crate: ort/f32, openvino/f32, openvino/bf16), and so does
+    // a re-embedding under way. Those made before came from ONNX Runtime in f32, the only
+    // backend there was.
+    "ALTER TABLE collections ADD COLUMN engine TEXT NOT NULL DEFAULT 'ort/f32';
+    ALTER TABLE reembeds ADD COLUMN engine TEXT NOT NULL DEFAULT 'ort/f32';",
 ];
 
 /// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and

@@ -12,6 +12,8 @@ use crate::{Catalog, Error, PackKey, Result, Tx, now};
 pub struct Reembedding {
     /// The pack its templates are being made with.
     pub pack: PackKey,
+    /// The backend and precision making them.
+    pub engine: String,
     /// When it started (RFC 3339).
     pub started_at: String,
     /// Who started it.
@@ -50,7 +52,7 @@ impl Catalog {
         let row = self
             .conn
             .query_row(
-                "SELECT pack, pack_sha256, started_at, started_by,
+                "SELECT pack, pack_sha256, started_at, started_by, engine,
                     (SELECT COUNT(*) FROM reembedded WHERE collection_id = ?1 AND vector IS NOT NULL),
                     (SELECT COUNT(*) FROM reembedded WHERE collection_id = ?1 AND vector IS NULL)
                  FROM reembeds WHERE collection_id = ?1",
@@ -60,8 +62,9 @@ impl Catalog {
                         pack: PackKey { name: r.get(0)?, sha256: r.get(1)? },
                         started_at: r.get(2)?,
                         started_by: r.get(3)?,
-                        made: r.get::<_, i64>(4)? as u64,
-                        unreadable: r.get::<_, i64>(5)? as u64,
+                        engine: r.get(4)?,
+                        made: r.get::<_, i64>(5)? as u64,
+                        unreadable: r.get::<_, i64>(6)? as u64,
                     })
                 },
             )
@@ -97,23 +100,25 @@ impl Catalog {
 }
 
 impl Tx<'_> {
-    /// Starts re-embedding the collection with `pack` (its templates stay as they are until
-    /// [`Tx::change_over`]); starting again with the same pack resumes, with another is
-    /// refused while one is under way.
-    pub fn begin_reembed(&self, collection: u32, pack: &PackKey, by: &str) -> Result<Reembedding> {
+    /// Starts re-embedding the collection with `pack` run by `engine` (its templates stay as
+    /// they are until [`Tx::change_over`]); starting again with the same pack and engine
+    /// resumes, with another is refused while one is under way.
+    pub fn begin_reembed(&self, collection: u32, pack: &PackKey, engine: &str, by: &str) -> Result<Reembedding> {
         if let Some(under_way) = self.reembedding(collection)? {
-            if under_way.pack == *pack {
+            if under_way.pack == *pack && under_way.engine == engine {
                 return Ok(under_way);
             }
             return Err(Error::Invalid(format!(
-                "a re-embedding with pack {} is under way: finish it (run it again) before another",
-                under_way.pack
+                "a re-embedding with pack {} on {} is under way: finish it (run it again with the same pack, \
+                 --backend and --precision) before another",
+                under_way.pack, under_way.engine
             )));
         }
         self.conn
             .execute(
-                "INSERT INTO reembeds (collection_id, pack, pack_sha256, started_at, started_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![collection, pack.name, pack.sha256, now(), by],
+                "INSERT INTO reembeds (collection_id, pack, pack_sha256, engine, started_at, started_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![collection, pack.name, pack.sha256, engine, now(), by],
             )
             .map_err(self.err())?;
         self.reembedding(collection)?.ok_or_else(|| Error::Invalid("the re-embedding was not recorded".into()))
@@ -181,8 +186,8 @@ impl Tx<'_> {
             .map_err(self.err())? as u64;
         self.conn
             .execute(
-                "UPDATE collections SET pack = ?2, pack_sha256 = ?3 WHERE id = ?1",
-                params![collection, under_way.pack.name, under_way.pack.sha256],
+                "UPDATE collections SET pack = ?2, pack_sha256 = ?3, engine = ?4 WHERE id = ?1",
+                params![collection, under_way.pack.name, under_way.pack.sha256, under_way.engine],
             )
             .map_err(self.err())?;
         self.conn.execute("DELETE FROM reembedded WHERE collection_id = ?1", [collection]).map_err(self.err())?;

@@ -25,7 +25,7 @@ pub(super) fn all() -> Scope {
 
 pub(super) fn create(cat: &mut Catalog, name: &str) -> Collection {
     cat.audited("t", "collection_create", |tx| {
-        Ok((tx.create_collection(name, "", crate::LEGACY_PACK)?, serde_json::json!({})))
+        Ok((tx.create_collection(name, "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
     })
     .unwrap()
     .0
@@ -79,7 +79,7 @@ fn stores_images_faces_and_templates_with_provenance() {
     let mut cat = open_keyed(&dir.path().join("catalog.db"));
     let c = create(&mut cat, "archive");
     let again = cat.audited("t", "collection_create", |tx| {
-        Ok((tx.create_collection("archive", "", crate::LEGACY_PACK)?, serde_json::json!({})))
+        Ok((tx.create_collection("archive", "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
     });
     assert!(matches!(again, Err(Error::AlreadyExists { .. })));
     let job = cat.begin_job(c.id, &["/photos".into()]).unwrap();
@@ -155,12 +155,12 @@ fn bad_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut cat = open_keyed(&dir.path().join("c.db"));
     let blank = cat.audited("t", "collection_create", |tx| {
-        Ok((tx.create_collection("  ", "", crate::LEGACY_PACK)?, serde_json::json!({})))
+        Ok((tx.create_collection("  ", "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
     });
     assert!(matches!(blank, Err(Error::Policy(_))), "{blank:?}");
     let long = "x".repeat(300);
     let long = cat.audited("t", "collection_create", |tx| {
-        Ok((tx.create_collection(&long, "", crate::LEGACY_PACK)?, serde_json::json!({})))
+        Ok((tx.create_collection(&long, "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
     });
     assert!(matches!(long, Err(Error::Policy(_))), "{long:?}");
     assert!(cat.audit_entries(None, None).unwrap().is_empty(), "a refused change leaves no entry");
@@ -216,7 +216,7 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     let mut cat = open_keyed(&dir.path().join("c.db"));
     create(&mut cat, "a");
     let failed: Result<((), _)> = cat.audited("t", "collection_create", |tx| {
-        tx.create_collection("b", "", crate::LEGACY_PACK)?;
+        tx.create_collection("b", "", crate::LEGACY_PACK, "ort/f32")?;
         Err(Error::Invalid("changed my mind".into()))
     });
     assert!(failed.is_err());
@@ -226,7 +226,7 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     // Without the key nothing is changed: no entry could be written.
     let mut bare = Catalog::open(&dir.path().join("c.db")).unwrap();
     let locked = bare.audited("t", "collection_create", |tx| {
-        Ok((tx.create_collection("c", "", crate::LEGACY_PACK)?, serde_json::json!({})))
+        Ok((tx.create_collection("c", "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
     });
     assert!(matches!(locked, Err(Error::Locked { .. })), "{locked:?}");
     assert_eq!(cat.verify_audit(None).unwrap(), (1, None));
@@ -449,7 +449,7 @@ fn templates_are_read_and_counted_per_pack() {
     let open = PackKey { name: "open".into(), sha256: "ab".repeat(32) };
     let new = cat
         .audited("t", "collection_create", |tx| {
-            Ok((tx.create_collection("new", "", (&open.name, &open.sha256))?, serde_json::json!({})))
+            Ok((tx.create_collection("new", "", (&open.name, &open.sha256), "ort/f32")?, serde_json::json!({})))
         })
         .unwrap()
         .0;

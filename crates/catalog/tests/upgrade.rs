@@ -83,7 +83,7 @@ fn every_fixture_catalog_opens_migrated_with_everything_it_held() {
         assert!(entries >= expected.audit_entries, "{at}: {entries} < {}", expected.audit_entries);
         // And it takes new records.
         cat.audited("test", "collection_create", |tx| {
-            Ok((tx.create_collection("later", "", gabarit_catalog::LEGACY_PACK)?, serde_json::json!({})))
+            Ok((tx.create_collection("later", "", gabarit_catalog::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
         })
         .unwrap();
         assert!(cat.verify_audit(None).unwrap().1.is_none(), "{at}");

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use gabarit_engine::governed;
 use gabarit_engine::store::Store;
 use gabarit_engine::{FaceService, FaceServiceConfig, FaceServices, ImageFaces};
-use gabarit_inference::{Backend, Pack, Precision, SessionOptions, install_artifacts, pack};
+use gabarit_inference::{Backend, EngineFamily, Pack, Precision, SessionOptions, install_artifacts, pack};
 use gabarit_media::DecodeLimits;
 use gabarit_pipeline::DetectorInput;
 use serde_json::json;
@@ -396,6 +396,9 @@ enum CollectionCommand {
         description: String,
         #[command(flatten)]
         governance: GovernanceArgs,
+        /// The backend and precision its templates will come from (default: the fastest here).
+        #[command(flatten)]
+        engine: EngineChoice,
     },
     /// Change governance fields of a collection (logged with before and after).
     Update {
@@ -674,6 +677,30 @@ enum SamplesCommand {
     },
 }
 
+/// The backend and precision asked for; what is left unset is chosen (`gabarit models check`
+/// says what), and ingestion into a collection uses the collection's own.
+#[derive(Args, Clone, Default)]
+struct EngineChoice {
+    /// The runtime that runs the networks: `ort` (ONNX Runtime) or `openvino` (its CPU plugin;
+    /// `gabarit models install` installs its libraries). Default: OpenVINO where installed.
+    #[arg(long, env = "GABARIT_BACKEND")]
+    backend: Option<Backend>,
+    /// The networks' arithmetic: `f32`, or `bf16` (OpenVINO's embedder, on CPUs that compute
+    /// bfloat16 natively: AVX-512 BF16 or AMX). Default: bf16 on OpenVINO where native.
+    #[arg(long, env = "GABARIT_PRECISION")]
+    precision: Option<Precision>,
+}
+
+impl EngineChoice {
+    fn is_empty(&self) -> bool {
+        self.backend.is_none() && self.precision.is_none()
+    }
+
+    fn family(&self, models: &Path) -> Result<EngineFamily> {
+        Ok(gabarit_inference::preferred_family(models, self.backend, self.precision)?)
+    }
+}
+
 #[derive(Args, Clone)]
 struct EngineArgs {
     /// Parallel workers, each with its own model sessions (default: number of cores).
@@ -682,14 +709,8 @@ struct EngineArgs {
     /// Inference threads per worker.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// The runtime that runs the networks: `ort` (ONNX Runtime) or `openvino` (its CPU plugin;
-    /// `gabarit models install` installs its libraries).
-    #[arg(long, env = "GABARIT_BACKEND", default_value = "ort")]
-    backend: Backend,
-    /// The networks' arithmetic: `f32`, or `bf16` (OpenVINO, on CPUs that compute bfloat16
-    /// natively: AVX-512 BF16 or AMX).
-    #[arg(long, env = "GABARIT_PRECISION", default_value = "f32")]
-    precision: Precision,
+    #[command(flatten)]
+    choice: EngineChoice,
     /// Detector input: `auto` (the pack's choice), `adaptive:N` or a fixed square size such as 640.
     #[arg(long, default_value = "auto", value_parser = parse_det_size)]
     det_size: DetSize,
@@ -797,6 +818,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "OpenVINO verified; this CPU {} bfloat16 natively (--precision bf16 {})",
                 if bf16 { "computes" } else { "does not compute" },
                 if bf16 { "available" } else { "unavailable" }
+            );
+            let chosen = gabarit_inference::preferred_family(&models, None, None)?;
+            println!(
+                "default engine: {chosen} (the fastest here whose templates pass the parity check; \
+                 --backend/--precision or GABARIT_BACKEND/GABARIT_PRECISION choose another; ingestion \
+                 into a collection uses the collection's)"
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -975,34 +1002,35 @@ fn models_install(models: &Path, pack: &Pack, accepted: Option<&str>) -> Result<
 }
 
 fn service(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> Result<FaceService> {
-    Ok(FaceService::new(service_config(models, pack, args, items))?)
+    Ok(FaceService::new(service_config(models, pack, args, items)?)?)
 }
 
 /// The face services of a data directory's packs (loaded when a collection needs one), with
 /// `pack` as the default.
-fn services(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> FaceServices {
-    FaceServices::new(service_config(models, pack, args, items))
+fn services(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> Result<FaceServices> {
+    Ok(FaceServices::new(service_config(models, pack, args, items)?))
 }
 
-fn service_config(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> FaceServiceConfig {
+fn service_config(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> Result<FaceServiceConfig> {
+    let family = args.choice.family(models)?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let workers = args.workers.unwrap_or(cores).clamp(1, items.max(1));
-    FaceServiceConfig {
+    Ok(FaceServiceConfig {
         models_dir: models.to_path_buf(),
         pack,
         workers,
         session: SessionOptions {
             threads: args.threads,
             spin: false,
-            backend: args.backend,
-            precision: args.precision,
+            backend: family.backend,
+            precision: family.precision,
         },
         limits: DecodeLimits { max_pixels: args.max_pixels, ..DecodeLimits::default() },
         detector_input: match args.det_size {
             DetSize::Pack => None,
             DetSize::Set(i) => Some(i),
         },
-    }
+    })
 }
 
 fn face_json(face: &gabarit_types::Face, with_embedding: bool) -> serde_json::Value {
@@ -1344,10 +1372,11 @@ fn collection(
     let pack = &pack;
     let (mut store, who) = open_as(data)?;
     match cmd {
-        CollectionCommand::Create { name, description, governance } => {
+        CollectionCommand::Create { name, description, governance, engine } => {
             let draft = governance.apply(Default::default())?;
-            governed::create_collection(&mut store, &who, &name, &description, &draft, pack)?;
-            println!("collection {name} created (model pack {})", pack.name);
+            let family = engine.family(models)?;
+            governed::create_collection(&mut store, &who, &name, &description, &draft, pack, family)?;
+            println!("collection {name} created (model pack {}, engine {family})", pack.name);
             let missing = draft.missing();
             if !missing.is_empty() {
                 println!("note: ingestion is refused until these are set: --{}", missing.join(", --"));
@@ -1397,7 +1426,7 @@ fn reembed(
         batch_size: batch.max(1),
         limits: DecodeLimits { max_pixels: engine.max_pixels, ..DecodeLimits::default() },
     };
-    let services = services(models, pack.clone(), engine, 1);
+    let services = services(models, pack.clone(), engine, 1)?;
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} faces {per_sec} ETA {eta}")
@@ -1435,7 +1464,15 @@ fn ingest(models: &Path, data: &Path, (pack, explicit_pack): (Pack, bool), args:
     if explicit_pack {
         gabarit_engine::store::check_collection_pack(&summary.collection, &pack)?;
     }
-    let services = services(models, pack, &args.engine, usize::MAX);
+    // The collection's backend and precision unless others are named (then refused, before the
+    // models load, when they are not the collection's).
+    let held = gabarit_engine::store::collection_engine(&summary.collection)?;
+    let mut engine = args.engine.clone();
+    if engine.choice.is_empty() {
+        engine.choice = EngineChoice { backend: Some(held.backend), precision: Some(held.precision) };
+    }
+    gabarit_engine::store::check_collection_engine(&summary.collection, engine.choice.family(models)?)?;
+    let services = services(models, pack, &engine, usize::MAX)?;
     let opts = IngestOptions {
         collection: args.collection.clone(),
         inputs: args.inputs.clone(),
@@ -1556,7 +1593,7 @@ fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<Exit
             budget: args.budget.budget(),
         },
     };
-    let services = services(models, pack, &args.engine, usize::MAX);
+    let services = services(models, pack, &args.engine, usize::MAX)?;
     let state = std::sync::Arc::new(gabarit_server::AppState::new(store, services, &opts)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -1592,7 +1629,7 @@ async fn shutdown_signal() {
 fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
     use gabarit_engine::search::SearchOptions;
     let (mut store, who) = open_as(data)?;
-    let services = services(models, pack, &args.engine, 1);
+    let services = services(models, pack, &args.engine, 1)?;
     let opts = SearchOptions {
         collections: args.collection.clone(),
         top_k: args.top_k.max(1),
@@ -1834,8 +1871,7 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
     let engine = EngineArgs {
         workers: Some(1),
         threads: 1,
-        backend: Backend::Ort,
-        precision: Precision::F32,
+        choice: EngineChoice { backend: Some(Backend::Ort), precision: Some(Precision::F32) },
         det_size: DetSize::Pack,
         max_pixels: DecodeLimits::default().max_pixels,
     };
@@ -1879,7 +1915,7 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
             }
         }
         RightsCommand::Access { request, photo, out } => {
-            let services = services(models, pack, &engine, 1);
+            let services = services(models, pack, &engine, 1)?;
             let r = rights::access(&services, &mut store, &who, request, &photo, None)?;
             fs_err::create_dir_all(&out)?;
             let (json_path, html_path) =
@@ -1890,7 +1926,7 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
             println!("report: {} and {}", json_path.display(), html_path.display());
         }
         RightsCommand::Erase { request, photo, confirm } => {
-            let services = services(models, pack, &engine, 1);
+            let services = services(models, pack, &engine, 1)?;
             let (r, deleted) = rights::erase(&services, &mut store, &who, request, &photo, None, confirm)?;
             print(&r);
             match deleted {
@@ -1906,7 +1942,7 @@ fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<
             }
         }
         RightsCommand::Object { request, photo } => {
-            let services = services(models, pack, &engine, 1);
+            let services = services(models, pack, &engine, 1)?;
             let r = rights::object(&services, &mut store, &who, request, &photo, None)?;
             print(&r);
             println!("suppression template stored: these faces are hidden from search and never ingested again");

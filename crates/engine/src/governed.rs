@@ -18,8 +18,8 @@ use crate::search::{SearchOptions, SearchResult, search_faces};
 use crate::store::Store;
 use crate::{Error, FaceServices, Result};
 
-/// Creates a collection with its governance fields (curator), bound to the model pack its
-/// templates will come from.
+/// Creates a collection with its governance fields (curator), bound to the model pack and
+/// the engine family (backend, precision) its templates will come from.
 pub fn create_collection(
     store: &mut Store,
     who: &Caller,
@@ -27,16 +27,18 @@ pub fn create_collection(
     description: &str,
     draft: &GovernanceDraft,
     pack: &gabarit_inference::Pack,
+    engine: gabarit_inference::EngineFamily,
 ) -> Result<()> {
     who.may::<actions::ManageCollections>()?;
     let draft = draft.validate()?;
     let key = crate::store::pack_key(pack);
     store.catalog.audited(who.name(), "collection_create", |tx| {
-        let c = tx.create_collection(name, description, (&key.name, &key.sha256))?;
+        let c = tx.create_collection(name, description, (&key.name, &key.sha256), &engine.to_string())?;
         tx.set_governance(&c.name, &draft)?;
         Ok((
             (),
-            json!({"collection": c.name, "pack": c.pack, "pack_sha256": c.pack_sha256, "governance": draft,
+            json!({"collection": c.name, "pack": c.pack, "pack_sha256": c.pack_sha256, "engine": c.engine,
+                "governance": draft,
                 "missing": draft.missing()}),
         ))
     })?;

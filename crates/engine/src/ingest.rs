@@ -645,6 +645,7 @@ pub(crate) fn ingest(
         return Err(gabarit_catalog::Error::NotFound { kind: "collection", name: collection.name }.into());
     }
     crate::store::check_collection_pack(&collection, &service.config().pack)?;
+    crate::store::check_collection_engine(&collection, service.config().session.family())?;
     // The index first: a directory whose index another process holds fails before any work.
     let index = store.index(&collection.pack_key())?;
     let listing = list_inputs(&opts.inputs, &opts.budget)?;

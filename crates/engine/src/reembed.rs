@@ -84,12 +84,14 @@ pub fn reembed(
         )));
     }
     let service = services.get(&target)?;
+    let engine = service.config().session.family();
     // Both indexes are opened as they are now, before the change-over moves templates.
     let (old_index, new_index) = (store.index(&collection.pack_key())?, store.index(&target)?);
     let (state, _) = store.catalog.audited(who.name(), "collection_reembed_begin", |tx| {
         let resumed = tx.reembedding(collection.id)?.is_some();
-        let state = tx.begin_reembed(collection.id, &target, who.name())?;
+        let state = tx.begin_reembed(collection.id, &target, &engine.to_string(), who.name())?;
         let detail = json!({"collection": collection.name, "from": collection.pack_key(), "to": target,
+            "engine": engine.to_string(),
             "resumed": resumed, "done_before": state.made + state.unreadable});
         Ok((state, detail))
     })?;

@@ -54,6 +54,37 @@ pub fn check_collection_pack(collection: &gabarit_catalog::Collection, pack: &ga
     }
 }
 
+/// The backend and precision a collection's templates come from, as recorded; a value this
+/// build cannot read (a catalog edited by hand) is refused.
+pub fn collection_engine(collection: &gabarit_catalog::Collection) -> Result<gabarit_inference::EngineFamily> {
+    collection.engine.parse().map_err(|e: String| {
+        Error::Invalid(format!(
+            "collection {:?} records engine {}",
+            collection.name,
+            gabarit_governance::limits::shown(&e)
+        ))
+    })
+}
+
+/// Refuses to add templates made by `asked` to a collection whose templates come from
+/// another backend or precision.
+pub fn check_collection_engine(
+    collection: &gabarit_catalog::Collection,
+    asked: gabarit_inference::EngineFamily,
+) -> Result<()> {
+    let held = collection_engine(collection)?;
+    if held == asked {
+        return Ok(());
+    }
+    Err(Error::EngineMismatch {
+        collection: collection.name.clone(),
+        held,
+        held_backend: held.backend,
+        held_precision: held.precision,
+        asked,
+    })
+}
+
 /// The dimension of a pack's templates, from its manifest; a pack this build does not know, or
 /// a key that cannot name a folder (a catalog edited by hand), is refused.
 fn pack_dim(pack: &PackKey) -> Result<usize> {

@@ -23,7 +23,8 @@ pub mod runtime;
 pub use install::{Artifact, InstallReport, install_artifacts};
 pub use pack::{Calibration, Pack, Thresholds};
 pub use runtime::{
-    Backend, Detector, Embedder, LoadedFaceEngine, OrtDetector, OrtEmbedder, Precision, SessionOptions, open_engine,
+    Backend, Detector, Embedder, EngineFamily, LoadedFaceEngine, OrtDetector, OrtEmbedder, Precision, SessionOptions,
+    open_engine, preferred_family,
 };
 
 /// Errors of model installation and loading.

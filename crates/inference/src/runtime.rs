@@ -93,6 +93,70 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// The backend and precision that make a collection's templates: recorded with each collection
+/// so that all of its templates come from one of them (`ort/f32`, `openvino/f32`,
+/// `openvino/bf16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EngineFamily {
+    /// The runtime.
+    pub backend: Backend,
+    /// The arithmetic.
+    pub precision: Precision,
+}
+
+impl EngineFamily {
+    /// ONNX Runtime in f32: what made every template before families were recorded.
+    pub const ORT_F32: EngineFamily = EngineFamily { backend: Backend::Ort, precision: Precision::F32 };
+}
+
+impl std::fmt::Display for EngineFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.backend, self.precision)
+    }
+}
+
+impl std::str::FromStr for EngineFamily {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (backend, precision) =
+            s.split_once('/').ok_or_else(|| format!("{s:?} is not an engine family such as ort/f32"))?;
+        Ok(EngineFamily { backend: backend.parse()?, precision: precision.parse()? })
+    }
+}
+
+/// The family that makes templates fastest here among those whose templates pass the parity
+/// check against ONNX Runtime f32 (cosine ≥ 0.999 in f32, ≥ 0.99 in bf16, boxes within 0.5 px:
+/// the integration tests' `backend_parity`), given what the caller fixed: OpenVINO when its
+/// libraries are installed in `models_dir`, in bf16 where the CPU computes it natively, else
+/// f32; ONNX Runtime otherwise. Measured on this project's Xeon (README, "Backends"): OpenVINO
+/// bf16 runs the networks about 3× as fast as ONNX Runtime, OpenVINO f32 about 1.5×.
+pub fn preferred_family(
+    models_dir: &Path,
+    backend: Option<Backend>,
+    precision: Option<Precision>,
+) -> Result<EngineFamily> {
+    let openvino_installed =
+        || openvino_artifacts().map(|a| a.iter().all(|a| models_dir.join(&a.file).is_file())).unwrap_or(false);
+    let backend = match (backend, precision) {
+        (Some(b), _) => b,
+        (None, Some(Precision::Bf16)) => Backend::OpenVino,
+        (None, _) if openvino_installed() => Backend::OpenVino,
+        (None, _) => Backend::Ort,
+    };
+    let precision = match (backend, precision) {
+        (_, Some(p)) => p,
+        (Backend::Ort, None) => Precision::F32,
+        (Backend::OpenVino, None) => {
+            if crate::openvino::cpu_has_native_bf16(models_dir)? {
+                Precision::Bf16
+            } else {
+                Precision::F32
+            }
+        }
+    };
+    Ok(EngineFamily { backend, precision })
+}
+
 /// How sessions use the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionOptions {
@@ -105,6 +169,13 @@ pub struct SessionOptions {
     pub backend: Backend,
     /// The arithmetic.
     pub precision: Precision,
+}
+
+impl SessionOptions {
+    /// The family of the templates these sessions make.
+    pub fn family(&self) -> EngineFamily {
+        EngineFamily { backend: self.backend, precision: self.precision }
+    }
 }
 
 impl Default for SessionOptions {

@@ -96,6 +96,7 @@ impl From<gabarit_engine::Error> for ApiError {
             E::Io(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message),
             E::Worker(_) => Self::internal(message),
             E::PackMismatch { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "pack_mismatch", message),
+            E::EngineMismatch { .. } => Self::new(StatusCode::CONFLICT, "engine_mismatch", message),
         }
     }
 }

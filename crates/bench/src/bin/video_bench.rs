@@ -148,6 +148,7 @@ fn main() -> Result<()> {
             "",
             &governance,
             services.default_pack(),
+            gabarit_inference::EngineFamily::ORT_F32,
         )?;
         let sampling = Sampling { keyframes_only, ..Sampling::default() };
         let opts = IngestOptions {

@@ -145,6 +145,7 @@ fn rows() -> Vec<Row> {
                 "",
                 &governance(),
                 &crate::buffalo_s(),
+                gabarit_inference::EngineFamily::ORT_F32,
             ))
         }),
         row("update_collection", A::ManageCollections, ByRole, |w, who| {
@@ -342,7 +343,16 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     let dpo = make(&mut store, "dora", Role::Dpo);
     make(&mut store, "inv", Role::Investigator);
     for c in ["press", "other"] {
-        governed::create_collection(&mut store, &curator, c, "", &governance(), &crate::buffalo_s()).unwrap();
+        governed::create_collection(
+            &mut store,
+            &curator,
+            c,
+            "",
+            &governance(),
+            &crate::buffalo_s(),
+            gabarit_inference::EngineFamily::ORT_F32,
+        )
+        .unwrap();
     }
     accounts::grant(&mut store, &admin, "inv", "press").unwrap();
     // A caller's grants are read when they authenticate: inv authenticates again.

@@ -13,7 +13,16 @@ fn a_collection_records_its_pack_and_a_pack_made_otherwise_is_refused() {
     let (mut store, admin) = crate::data_dir(dir.path());
     let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    governed::create_collection(&mut store, &cur, "press", "", &crate::governance(), &crate::buffalo_s()).unwrap();
+    governed::create_collection(
+        &mut store,
+        &cur,
+        "press",
+        "",
+        &crate::governance(),
+        &crate::buffalo_s(),
+        gabarit_inference::EngineFamily::ORT_F32,
+    )
+    .unwrap();
     let buffalo = Pack::builtin("buffalo_s").unwrap();
     let press = governed::collection(&store, &cur, "press").unwrap().0.collection;
     assert_eq!((press.pack.as_str(), press.pack_sha256.clone()), ("buffalo_s", buffalo.templates_sha256()));
@@ -48,8 +57,26 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
     let services = crate::service();
     let open = Pack::builtin("open").unwrap();
-    governed::create_collection(&mut store, &cur, "press", "", &crate::governance(), &crate::buffalo_s()).unwrap();
-    governed::create_collection(&mut store, &cur, "wire", "", &crate::governance(), &open).unwrap();
+    governed::create_collection(
+        &mut store,
+        &cur,
+        "press",
+        "",
+        &crate::governance(),
+        &crate::buffalo_s(),
+        gabarit_inference::EngineFamily::ORT_F32,
+    )
+    .unwrap();
+    governed::create_collection(
+        &mut store,
+        &cur,
+        "wire",
+        "",
+        &crate::governance(),
+        &open,
+        gabarit_inference::EngineFamily::ORT_F32,
+    )
+    .unwrap();
     let inv = crate::user(&mut store, &admin, "ivo", Role::Investigator, &["press", "wire"]);
     let ingest = |store: &mut gabarit_engine::store::Store, c: &str, photos: &[&str]| {
         let opts = crate::ingest_options(c, photos.iter().map(|p| crate::sample(p)).collect());
@@ -148,7 +175,16 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     let mut averaged = crate::buffalo_s();
     averaged.engine.embedder.flip_average = true;
     let averaged_services = crate::service_of(averaged.clone());
-    governed::create_collection(&mut store, &cur, "mirror", "", &crate::governance(), &averaged).unwrap();
+    governed::create_collection(
+        &mut store,
+        &cur,
+        "mirror",
+        "",
+        &crate::governance(),
+        &averaged,
+        gabarit_inference::EngineFamily::ORT_F32,
+    )
+    .unwrap();
     let opts = crate::ingest_options("mirror", vec![crate::sample("yaoming.jpg")]);
     let err = governed::governed_ingest(&averaged_services, &mut store, &cur, &opts, &mut |_| {}).unwrap_err();
     assert!(

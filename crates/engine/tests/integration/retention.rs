@@ -19,8 +19,16 @@ fn retention_deletes_as_each_period_ends_with_the_last_uploaded_copy_and_never_a
     let keeping = |retention| GovernanceDraft { retention: Some(retention), ..crate::governance() };
     // `until` gets its date below, once the day its photo came in is known.
     for (name, days) in [("until", 3650), ("days", 1), ("kept", 3650)] {
-        governed::create_collection(&mut store, &cur, name, "", &keeping(Retention::Days(days)), &crate::buffalo_s())
-            .unwrap();
+        governed::create_collection(
+            &mut store,
+            &cur,
+            name,
+            "",
+            &keeping(Retention::Days(days)),
+            &crate::buffalo_s(),
+            gabarit_inference::EngineFamily::ORT_F32,
+        )
+        .unwrap();
     }
     let service = crate::service();
     let defaults = crate::ingest_options("", Vec::new());

@@ -26,7 +26,16 @@ impl World {
         let curator = user(&mut store, &admin, "cur", Role::Curator, &[]);
         let mut w = World { store, service: service(), data, admin, curator };
         for c in ["press", "other"] {
-            governed::create_collection(&mut w.store, &w.curator, c, "", &governance(), &crate::buffalo_s()).unwrap();
+            governed::create_collection(
+                &mut w.store,
+                &w.curator,
+                c,
+                "",
+                &governance(),
+                &crate::buffalo_s(),
+                gabarit_inference::EngineFamily::ORT_F32,
+            )
+            .unwrap();
         }
         w
     }

@@ -29,7 +29,16 @@ fn fixture() -> Fixture {
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
     let mut governance = crate::governance();
     governance.controller = Some("Agence <Exemple> & Fils".into());
-    governed::create_collection(&mut store, &cur, "press", "", &governance, &crate::buffalo_s()).unwrap();
+    governed::create_collection(
+        &mut store,
+        &cur,
+        "press",
+        "",
+        &governance,
+        &crate::buffalo_s(),
+        gabarit_inference::EngineFamily::ORT_F32,
+    )
+    .unwrap();
     let inv = crate::user(&mut store, &admin, "inv", Role::Investigator, &["press"]);
     crate::user(&mut store, &admin, "raoul", Role::Reviewer, &["press"]);
     crate::user(&mut store, &admin, "rita", Role::Reviewer, &[]);

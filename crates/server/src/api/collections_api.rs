@@ -112,7 +112,8 @@ pub(super) async fn create_collection(
                 ))
             })?,
         };
-        governed::create_collection(&mut *state.store()?, &who, &c.name, &c.description, &c.governance, &pack)?;
+        let engine = state.services.config().session.family();
+        governed::create_collection(&mut *state.store()?, &who, &c.name, &c.description, &c.governance, &pack, engine)?;
         Ok(Json(json!({"name": c.name, "pack": pack.name, "missing": c.governance.missing()})))
     })
     .await
