@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! gabarit-bench DIR... [--pack buffalo_s|open] [--workers 2] [--threads 1] [--repeat 1] [--det-size auto|640]
+//!               [--backend ort|openvino] [--precision f32|bf16]
 //!               [--peer ../shared/bench/peers/insightface_pipeline.py --peer-python PY]
 //!               [--peer crates/bench/peers/opencv_pipeline.py --peer-models DIR]   (open pack)
 //! ```
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gabarit_engine::{FaceService, FaceServiceConfig};
-use gabarit_inference::{Pack, SessionOptions};
+use gabarit_inference::{Backend, EngineFamily, Pack, Precision, SessionOptions};
 use gabarit_media::{DecodeLimits, has_image_extension};
 use gabarit_pipeline::{DetectorInput, StageTimes};
 use serde_json::{Value, json};
@@ -45,9 +46,16 @@ struct Args {
     /// Parallel workers (each with its own sessions).
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// ONNX Runtime threads per worker.
+    /// Inference threads per worker.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Backend: `ort` or `openvino` (default: the one `gabarit models check` names). The peer
+    /// script runs on the same.
+    #[arg(long, env = "GABARIT_BACKEND")]
+    backend: Option<Backend>,
+    /// Precision: `f32` or `bf16` (default: as for `gabarit`). The peer runs the same.
+    #[arg(long, env = "GABARIT_PRECISION")]
+    precision: Option<Precision>,
     /// Process the image list this many times.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -83,6 +91,7 @@ fn main() -> Result<()> {
         "auto" => None,
         n => Some(DetectorInput::Fixed(n.parse().context("--det-size: auto or a number")?)),
     };
+    let family = gabarit_inference::preferred_family(&args.models, args.backend, args.precision)?;
     let config = FaceServiceConfig {
         models_dir: args.models.clone(),
         pack: {
@@ -96,7 +105,12 @@ fn main() -> Result<()> {
             pack
         },
         workers: args.workers,
-        session: SessionOptions { threads: args.threads, ..SessionOptions::default() },
+        session: SessionOptions {
+            threads: args.threads,
+            backend: family.backend,
+            precision: family.precision,
+            ..SessionOptions::default()
+        },
         limits: DecodeLimits::default(),
         detector_input,
     };
@@ -124,7 +138,8 @@ fn main() -> Result<()> {
             "images": run.len(), "faces": faces, "failed": failed, "seconds": round3(wall),
             "images_per_s": round3(n / wall), "faces_per_s": round3(faces as f64 / wall),
             "pack": args.pack, "flip_average": service.config().pack.engine.embedder.flip_average,
-            "dequantize_at_load": service.config().pack.dequantize_at_load, "workers": args.workers, "threads_per_worker": args.threads, "det_size": args.det_size,
+            "dequantize_at_load": service.config().pack.dequantize_at_load,
+            "backend": family.backend.name(), "precision": family.precision.name(), "workers": args.workers, "threads_per_worker": args.threads, "det_size": args.det_size,
             "stage_ms_per_image": {
                 "decode": ms(times.decode), "det_pre": ms(times.det_pre), "det_infer": ms(times.det_infer),
                 "det_post": ms(times.det_post), "align": ms(times.align), "emb_infer": ms(times.emb_infer),
@@ -134,7 +149,7 @@ fn main() -> Result<()> {
         }
     });
     if let Some(script) = &args.peer {
-        let peer = run_peer(&args, &service.config().pack, script, &images)?;
+        let peer = run_peer(&args, &service.config().pack, family, script, &images)?;
         let ratio = |k: &str| report["gabarit"][k].as_f64().unwrap_or(0.0) / peer[k].as_f64().unwrap_or(f64::NAN);
         let (images, faces) = (round3(ratio("images_per_s")), round3(ratio("faces_per_s")));
         report["ratio_images_per_s"] = json!(images);
@@ -162,7 +177,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// Runs the peer script on the same images (linked into one folder, as it takes one), with
 /// the same workers, threads and score threshold; returns its summary line.
-fn run_peer(args: &Args, pack: &Pack, script: &Path, images: &[PathBuf]) -> Result<Value> {
+fn run_peer(args: &Args, pack: &Pack, family: EngineFamily, script: &Path, images: &[PathBuf]) -> Result<Value> {
     let dir = tempfile::tempdir()?;
     for (i, img) in images.iter().enumerate() {
         let name = format!("{i:06}_{}", img.file_name().and_then(|n| n.to_str()).unwrap_or("x.jpg"));
@@ -175,6 +190,10 @@ fn run_peer(args: &Args, pack: &Pack, script: &Path, images: &[PathBuf]) -> Resu
         .args(["--repeat", &args.repeat.to_string()])
         .args(["--det-thresh", &pack.engine.detector.score_threshold.to_string()])
         .env("PEER_MODEL_DIR", args.peer_models.as_ref().unwrap_or(&args.models));
+    if family != EngineFamily::ORT_F32 {
+        // The InsightFace peer runs on OpenVINO too (OpenCV's does not).
+        cmd.args(["--backend", family.backend.name(), "--precision", family.precision.name()]);
+    }
     if args.threads > 1 {
         cmd.arg("--no-spin");
     }

@@ -540,10 +540,12 @@ impl Catalog {
 
     /// Collections with their counts: every one, or the one named.
     fn summaries(&self, name: Option<&str>) -> Result<Vec<CollectionSummary>> {
+        // The counts come after the columns `collection_row` reads.
+        let counts = COLLECTION_COLUMNS.split(',').count();
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT c.id, c.name, c.description, c.created_at, c.pack, c.pack_sha256,
+                "SELECT c.id, c.name, c.description, c.created_at, c.pack, c.pack_sha256, c.engine,
                     (SELECT COUNT(*) FROM images i WHERE i.collection_id = c.id),
                     (SELECT COUNT(*) FROM faces f JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id),
                     (SELECT COUNT(*) FROM templates t JOIN faces f ON t.face_id = f.id JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id)
@@ -554,9 +556,9 @@ impl Catalog {
             .query_map([name], |r| {
                 Ok(CollectionSummary {
                     collection: collection_row(r)?,
-                    images: r.get::<_, i64>(6)? as u64,
-                    faces: r.get::<_, i64>(7)? as u64,
-                    templates: r.get::<_, i64>(8)? as u64,
+                    images: r.get::<_, i64>(counts)? as u64,
+                    faces: r.get::<_, i64>(counts + 1)? as u64,
+                    templates: r.get::<_, i64>(counts + 2)? as u64,
                 })
             })
             .map_err(self.err())?;

@@ -289,7 +289,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // `EngineFamily` of the inference crate: ort/f32, openvino/f32, openvino/bf16), and so does
     // a re-embedding under way. Those made before came from ONNX Runtime in f32, the only
     // backend there was.
-    "ALTER TABLE collections ADD COLUMN engine TEXT NOT NULL DEFAULT 'ort/f32';
+    // The fixture catalog of schema 11 was written before its migration created the two
+    // re-embedding tables: they are made here when missing, as schema 11 defines them.
+    "CREATE TABLE IF NOT EXISTS reembeds (
+        collection_id INTEGER PRIMARY KEY REFERENCES collections(id),
+        pack TEXT NOT NULL,
+        pack_sha256 TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        started_by TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS reembedded (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        collection_id INTEGER NOT NULL REFERENCES collections(id),
+        scale REAL,
+        vector BLOB,
+        unreadable TEXT
+    );
+    CREATE INDEX IF NOT EXISTS reembedded_collection ON reembedded (collection_id);
+    ALTER TABLE collections ADD COLUMN engine TEXT NOT NULL DEFAULT 'ort/f32';
     ALTER TABLE reembeds ADD COLUMN engine TEXT NOT NULL DEFAULT 'ort/f32';",
 ];
 

@@ -54,6 +54,8 @@ fn every_fixture_catalog_opens_migrated_with_everything_it_held() {
         let archive = cat.collection("archive").unwrap();
         // Collections made before packs were recorded hold buffalo_s templates.
         assert_eq!((archive.pack.as_str(), archive.pack_sha256.as_str()), gabarit_catalog::LEGACY_PACK, "{at}");
+        // And those made before engines were recorded, ONNX Runtime f32 templates.
+        assert_eq!(archive.engine, "ort/f32", "{at}");
         assert_eq!(
             (principal.name.as_str(), principal.roles.as_slice(), principal.collections.as_slice()),
             ("ivo", &[Role::Investigator][..], &[archive.id][..]),

@@ -125,7 +125,7 @@ pub(crate) fn open(models_dir: &Path, pack: &Pack, opts: SessionOptions) -> Resu
 /// Reads an ONNX model; block-quantised weights, which OpenVINO's ONNX reader refuses, are
 /// dequantised in memory first ([`crate::repair::Rewrite::FoldDequantize`]: the values ONNX Runtime computes).
 fn read(core: &mut Core, path: &Path) -> Result<Model> {
-    let bytes = std::fs::read(path).map_err(|e| Error::OpenVino(format!("{}: {e}", path.display())))?;
+    let bytes = fs_err::read(path).map_err(|e| Error::OpenVino(e.to_string()))?;
     let bytes = repair::dequantized(&bytes).map_err(|e| Error::OpenVino(format!("{}: {e}", path.display())))?;
     core.read_model_from_buffer(&bytes, None).map_err(ov_err(path))
 }

@@ -253,7 +253,10 @@ fn dequantize(
         } else {
             let (o, rest) = (i / (along * inner), i % (along * inner));
             let (a, n) = (rest / inner, rest % inner);
-            if block == 0 { a } else { (o * per_row + a / block) * inner + n }
+            match a.checked_div(block) {
+                None => a,
+                Some(b) => (o * per_row + b) * inner + n,
+            }
         };
         out.push((q - zeros[s]) as f32 * scales[s]);
     }

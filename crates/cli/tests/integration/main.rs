@@ -7,6 +7,7 @@
 // Helpers outside #[test] functions may unwrap too: a failure is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod backends;
 mod bad_input;
 mod catalog;
 mod encryption;

@@ -1,0 +1,150 @@
+//! The OpenVINO backend against ONNX Runtime on the sample photos (the same faces, boxes within
+//! 0.5 px, templates at cosine ≥ 0.999 in f32 and ≥ 0.99 in bf16, for both packs), and each
+//! collection kept to the one backend and precision its templates come from.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::catalog::{as_user, new_collection};
+use crate::{gabarit, json_lines, models, run, sample};
+
+const PHOTOS: [&str; 9] = [
+    "biden.jpg",
+    "gdp.jpg",
+    "obama.jpg",
+    "obama2.jpg",
+    "obama3.jpg",
+    "obama_partial_face.jpg",
+    "obama_partial_face2.jpg",
+    "players.jpg",
+    "yaoming.jpg",
+];
+
+/// Each photo's faces as (box, template), from `faces --embeddings` on a backend and precision.
+fn faces(pack: &str, backend: &str, precision: &str) -> Vec<Vec<(Vec<f64>, Vec<f64>)>> {
+    let paths: Vec<_> = PHOTOS.iter().map(|n| sample(n)).collect();
+    let out = run(gabarit()
+        .args(["--pack", pack, "faces", "--embeddings", "--workers", "1"])
+        .args(["--backend", backend, "--precision", precision])
+        .args(&paths));
+    assert!(out.status.success(), "{pack} on {backend}/{precision}: {}", String::from_utf8_lossy(&out.stderr));
+    let floats = |v: &Value| v.as_array().expect("array").iter().map(|x| x.as_f64().expect("num")).collect::<Vec<_>>();
+    json_lines(&out)
+        .iter()
+        .map(|line| {
+            line["faces"]
+                .as_array()
+                .expect("faces")
+                .iter()
+                .map(|f| (floats(&f["bbox"]), floats(&f["embedding"])))
+                .collect()
+        })
+        .collect()
+}
+
+/// Compares `other` with ONNX Runtime f32's faces: the same number in each photo, paired by
+/// nearest box; returns the faces, the largest box difference (px) and the worst cosine.
+fn against_ort(pack: &str, backend: &str, precision: &str) -> (usize, f64, f64) {
+    let reference = faces(pack, "ort", "f32");
+    let other = faces(pack, backend, precision);
+    let (mut n, mut worst_box, mut worst_cos) = (0, 0.0f64, 1.0f64);
+    for ((photo, want), got) in PHOTOS.iter().zip(&reference).zip(&other) {
+        assert_eq!(got.len(), want.len(), "{pack} {backend}/{precision}: faces in {photo}");
+        for (b, t) in want {
+            let diff = |o: &Vec<f64>| o.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+            let (ob, ot) = got.iter().min_by(|x, y| diff(&x.0).total_cmp(&diff(&y.0))).expect("a face");
+            assert_eq!(ot.len(), t.len());
+            worst_box = worst_box.max(diff(ob));
+            worst_cos = worst_cos.min(ot.iter().zip(t).map(|(x, y)| x * y).sum());
+            n += 1;
+        }
+    }
+    eprintln!("{pack} {backend}/{precision}: {n} faces, boxes within {worst_box:.3} px, worst cosine {worst_cos:.5}");
+    (n, worst_box, worst_cos)
+}
+
+#[test]
+fn openvino_f32_makes_onnx_runtimes_faces_and_templates() {
+    for (pack, expected) in [("buffalo_s", 34), ("open", 56)] {
+        let (n, worst_box, worst_cos) = against_ort(pack, "openvino", "f32");
+        assert_eq!(n, expected, "{pack}: faces compared");
+        assert!(worst_box <= 0.5, "{pack}: boxes differ by {worst_box} px");
+        assert!(worst_cos >= 0.999, "{pack}: worst cosine {worst_cos}");
+    }
+}
+
+#[test]
+fn openvino_bf16_templates_stay_within_cosine_0_99_of_f32() {
+    if !gabarit_inference::openvino::cpu_has_native_bf16(&models()).expect("OpenVINO loads") {
+        eprintln!("skipped: this CPU does not compute bfloat16 natively");
+        return;
+    }
+    for (pack, expected) in [("buffalo_s", 34), ("open", 56)] {
+        let (n, worst_box, worst_cos) = against_ort(pack, "openvino", "bf16");
+        assert_eq!(n, expected, "{pack}: faces compared");
+        // The detector stays in f32: the same boxes.
+        assert!(worst_box <= 0.5, "{pack}: boxes differ by {worst_box} px");
+        assert!(worst_cos >= 0.99, "{pack}: worst cosine {worst_cos}");
+    }
+}
+
+#[test]
+fn onnx_runtime_refuses_bf16_with_a_typed_error() {
+    let out = run(gabarit().args(["faces", "--backend", "ort", "--precision", "bf16"]).arg(sample("obama.jpg")));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("f32 only") && err.contains("--backend openvino"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+fn collection_engine(data: &Path, name: &str) -> String {
+    let cat = gabarit_catalog::Catalog::open(&data.join("catalog.db")).unwrap();
+    cat.collection(name).unwrap().engine
+}
+
+fn image_count(data: &Path) -> usize {
+    let cat = gabarit_catalog::Catalog::open(&data.join("catalog.db")).unwrap();
+    cat.content_snapshot().unwrap().iter().filter(|l| l.starts_with("press|")).count()
+}
+
+#[test]
+fn a_collection_keeps_the_backend_and_precision_it_was_made_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Made on ONNX Runtime f32 (named), ingested into with no choice: the collection's is used.
+    new_collection_on(&data, "press", &["--backend", "ort", "--precision", "f32"]);
+    assert_eq!(collection_engine(&data, "press"), "ort/f32");
+    let folder = dir.path().join("photos");
+    fs_err::create_dir_all(&folder).unwrap();
+    fs_err::copy(sample("obama.jpg"), folder.join("obama.jpg")).unwrap();
+    let ingest = |extra: &[&str]| {
+        run(as_user(&data, "cur")
+            .env_remove("GABARIT_BACKEND")
+            .env_remove("GABARIT_PRECISION")
+            .args(["ingest", "--quiet", "--collection", "press"])
+            .args(extra)
+            .arg(&folder))
+    };
+    // Another family named: refused before anything is stored, naming the collection's.
+    let refused = ingest(&["--backend", "openvino", "--precision", "f32"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("ort/f32") && err.contains("openvino/f32") && err.contains("--backend ort"), "{err}");
+    assert_eq!(image_count(&data), 0);
+    // No choice: the collection's own (whatever the default here is).
+    let out = ingest(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(image_count(&data), 1);
+    assert_eq!(collection_engine(&data, "press"), "ort/f32");
+}
+
+/// [`new_collection`] with the collection made on the engine `engine` names.
+fn new_collection_on(data: &Path, name: &str, engine: &[&str]) {
+    new_collection(data, "other");
+    let out =
+        run(as_user(data, "cur").args(["collection", "create", name]).args(engine).args(crate::catalog::GOVERNANCE));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(as_user(data, "admin").args(["user", "grant", "inv", name]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
