@@ -68,6 +68,10 @@ struct Args {
     /// Peer script to run on the same images and cores.
     #[arg(long)]
     peer: Option<PathBuf>,
+    /// The peer's detector input, when not the same as `--det-size` (the adaptive input picks
+    /// 256 for 250×250 photos; the peer takes one fixed size).
+    #[arg(long)]
+    peer_det_size: Option<u32>,
     /// Python with onnxruntime, numpy and opencv for the peer script.
     #[arg(long, default_value = "python3")]
     peer_python: String,
@@ -197,7 +201,9 @@ fn run_peer(args: &Args, pack: &Pack, family: EngineFamily, script: &Path, image
     if args.threads > 1 {
         cmd.arg("--no-spin");
     }
-    if args.det_size != "auto" {
+    if let Some(size) = args.peer_det_size {
+        cmd.args(["--det-size", &size.to_string()]);
+    } else if args.det_size != "auto" {
         cmd.args(["--det-size", &args.det_size]);
     }
     let out = cmd.output().with_context(|| format!("running {}", script.display()))?;

@@ -1174,7 +1174,12 @@ fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<ExitCode> {
     let service = service(models, pack, &args.engine, usize::MAX)?;
     let cfg = service.config();
     let det = cfg.detector_input.unwrap_or(cfg.pack.engine.detector.input);
-    let settings = format!("{det:?}, flip_average={}, face={face_choice:?}", cfg.pack.engine.embedder.flip_average);
+    // Templates of another backend or precision are other templates: cached apart.
+    let settings = format!(
+        "{det:?}, flip_average={}, face={face_choice:?}, engine={}",
+        cfg.pack.engine.embedder.flip_average,
+        cfg.session.family()
+    );
     let cache = match args.cache {
         Some(c) => c,
         None => {
