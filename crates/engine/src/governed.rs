@@ -75,7 +75,7 @@ pub fn collection(
     Ok((summary, store.catalog.governance(name)?))
 }
 
-/// Ingests into a collection (curator) with its pack, refusing a collection whose governance
+/// Ingests into a collection (curator) with its pack and engine family, refusing a collection whose governance
 /// is incomplete, or while an objection holds no template of its pack. Each stored batch is
 /// audited in its own transaction (`ingest_batch`), and the run as a whole at its end
 /// (`ingest`).
@@ -88,9 +88,11 @@ pub fn governed_ingest(
 ) -> Result<IngestReport> {
     let proof = who.may::<actions::Ingest>()?;
     store.catalog.governance(&opts.collection)?.complete(&opts.collection)?;
-    let pack = store.catalog.collection(&opts.collection)?.pack_key();
+    let collection = store.catalog.collection(&opts.collection)?;
+    let pack = collection.pack_key();
     crate::rights::check_objections_hold(store, &pack)?;
-    let service = services.get(&pack)?;
+    // The collection's pack on the collection's backend and precision.
+    let service = services.for_collection(&collection)?;
     let mut opts = opts.clone();
     opts.suppressions = crate::rights::suppression_vectors(store, &pack)?;
     opts.suppression_threshold = service.config().pack.thresholds.rights;

@@ -186,13 +186,37 @@ impl FaceServices {
     /// this build makes them; refused when this build makes that pack's templates otherwise
     /// than the ones recorded (they would not compare).
     pub fn get(&self, pack: &gabarit_catalog::PackKey) -> Result<std::sync::Arc<FaceService>> {
+        self.get_on(pack, self.config.session.family())
+    }
+
+    /// The service adding templates to `collection`: its pack, on the backend and precision
+    /// its templates come from (whatever this configuration's are), so that all of its
+    /// templates come from one.
+    pub fn for_collection(&self, collection: &gabarit_catalog::Collection) -> Result<std::sync::Arc<FaceService>> {
+        self.get_on(&collection.pack_key(), store::collection_engine(collection)?)
+    }
+
+    /// The service of `pack` on the engine family `family`, loaded once.
+    fn get_on(
+        &self,
+        pack: &gabarit_catalog::PackKey,
+        family: gabarit_inference::EngineFamily,
+    ) -> Result<std::sync::Arc<FaceService>> {
         let mut loaded = self.loaded.lock().map_err(|_| Error::Worker("face services poisoned".into()))?;
-        if let Some(s) = loaded.iter().find(|s| store::pack_key(&s.config.pack) == *pack) {
+        if let Some(s) =
+            loaded.iter().find(|s| store::pack_key(&s.config.pack) == *pack && s.config.session.family() == family)
+        {
             return Ok(s.clone());
         }
         let made =
             if store::pack_key(&self.config.pack) == *pack { self.config.pack.clone() } else { search::pack_of(pack)? };
-        let service = std::sync::Arc::new(FaceService::new(FaceServiceConfig { pack: made, ..self.config.clone() })?);
+        let session = gabarit_inference::SessionOptions {
+            backend: family.backend,
+            precision: family.precision,
+            ..self.config.session
+        };
+        let service =
+            std::sync::Arc::new(FaceService::new(FaceServiceConfig { pack: made, session, ..self.config.clone() })?);
         loaded.push(service.clone());
         Ok(service)
     }

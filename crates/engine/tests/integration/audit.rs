@@ -103,16 +103,7 @@ fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
     };
     let (cur, _) = as_user(&mut store, "cur", &[Role::Curator]);
     let (dpo, _) = as_user(&mut store, "dora", &[Role::Dpo]);
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "press",
-        "",
-        &crate::governance(),
-        &crate::buffalo_s(),
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
     // A governance change: before and after.
     let mut changed = crate::governance();
     changed.purpose = Some("press archive and rights clearance".into());

@@ -15,16 +15,7 @@ use gabarit_governance::Role;
 fn press(dir: &Path) -> (Store, Caller) {
     let (mut store, admin) = crate::data_dir(dir);
     let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "press",
-        "",
-        &crate::governance(),
-        &crate::buffalo_s(),
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
     (store, cur)
 }
 

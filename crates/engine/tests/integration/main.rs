@@ -85,6 +85,26 @@ pub fn buffalo_s() -> gabarit_inference::Pack {
     gabarit_inference::Pack::builtin("buffalo_s").unwrap()
 }
 
+/// Creates a collection of `pack` with complete governance as `who`, on ONNX Runtime f32 (the
+/// services' default engine here).
+pub fn new_collection(
+    store: &mut gabarit_engine::store::Store,
+    who: &gabarit_engine::auth::Caller,
+    name: &str,
+    pack: &gabarit_inference::Pack,
+) {
+    gabarit_engine::governed::create_collection(
+        store,
+        who,
+        name,
+        "",
+        &governance(),
+        pack,
+        gabarit_inference::EngineFamily::ORT_F32,
+    )
+    .unwrap();
+}
+
 /// The face services on the installed models, buffalo_s by default: one worker, one thread.
 pub fn service() -> gabarit_engine::FaceServices {
     service_of(buffalo_s())

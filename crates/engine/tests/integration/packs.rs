@@ -13,16 +13,7 @@ fn a_collection_records_its_pack_and_a_pack_made_otherwise_is_refused() {
     let (mut store, admin) = crate::data_dir(dir.path());
     let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "press",
-        "",
-        &crate::governance(),
-        &crate::buffalo_s(),
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
     let buffalo = Pack::builtin("buffalo_s").unwrap();
     let press = governed::collection(&store, &cur, "press").unwrap().0.collection;
     assert_eq!((press.pack.as_str(), press.pack_sha256.clone()), ("buffalo_s", buffalo.templates_sha256()));
@@ -57,26 +48,8 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
     let services = crate::service();
     let open = Pack::builtin("open").unwrap();
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "press",
-        "",
-        &crate::governance(),
-        &crate::buffalo_s(),
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "wire",
-        "",
-        &crate::governance(),
-        &open,
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
+    crate::new_collection(&mut store, &cur, "wire", &open);
     let inv = crate::user(&mut store, &admin, "ivo", Role::Investigator, &["press", "wire"]);
     let ingest = |store: &mut gabarit_engine::store::Store, c: &str, photos: &[&str]| {
         let opts = crate::ingest_options(c, photos.iter().map(|p| crate::sample(p)).collect());
@@ -175,16 +148,7 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     let mut averaged = crate::buffalo_s();
     averaged.engine.embedder.flip_average = true;
     let averaged_services = crate::service_of(averaged.clone());
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "mirror",
-        "",
-        &crate::governance(),
-        &averaged,
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+    crate::new_collection(&mut store, &cur, "mirror", &averaged);
     let opts = crate::ingest_options("mirror", vec![crate::sample("yaoming.jpg")]);
     let err = governed::governed_ingest(&averaged_services, &mut store, &cur, &opts, &mut |_| {}).unwrap_err();
     assert!(
@@ -196,4 +160,28 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     rights::object(&averaged_services, &mut store, &dpo, objection.id, &crate::sample("yaoming.jpg"), None).unwrap();
     let report = governed::governed_ingest(&averaged_services, &mut store, &cur, &opts, &mut |_| {}).unwrap();
     assert_eq!((report.templates, report.suppressed_by_objection), (0, 1));
+}
+
+#[test]
+fn a_collection_is_ingested_on_the_backend_and_precision_it_records_whatever_the_default() {
+    use gabarit_inference::{Backend, EngineFamily, Precision};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
+    // Services whose default is ONNX Runtime f32; a collection made on OpenVINO f32.
+    let services = crate::service();
+    assert_eq!(services.config().session.family(), EngineFamily::ORT_F32);
+    let on_openvino = EngineFamily { backend: Backend::OpenVino, precision: Precision::F32 };
+    let governance = crate::governance();
+    governed::create_collection(&mut store, &cur, "wire", "", &governance, &crate::buffalo_s(), on_openvino).unwrap();
+    let wire = governed::collection(&store, &cur, "wire").unwrap().0.collection;
+    assert_eq!(wire.engine, "openvino/f32");
+    // Ingestion loads the collection's (the check in the ingestion itself refuses any other).
+    let opts = crate::ingest_options("wire", vec![crate::sample("obama.jpg"), crate::sample("biden.jpg")]);
+    let report = governed::governed_ingest(&services, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    assert_eq!((report.ingested, report.templates), (2, 2));
+    assert_eq!(services.for_collection(&wire).unwrap().config().session.family(), on_openvino);
+    // A record this build cannot read is refused, not guessed.
+    let edited = gabarit_catalog::Collection { engine: "tpu/int4".into(), ..wire };
+    assert!(matches!(services.for_collection(&edited), Err(gabarit_engine::Error::Invalid(_))));
 }

@@ -11,16 +11,7 @@ fn a_videos_frame_is_given_at_a_time_within_it_and_refused_outside_it() {
     let (mut store, admin) = crate::data_dir(dir.path());
     let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "footage",
-        "",
-        &crate::governance(),
-        &crate::buffalo_s(),
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+    crate::new_collection(&mut store, &cur, "footage", &crate::buffalo_s());
     let clip = dir.path().join("clip.mp4");
     slideshow(&[Part::Blank { seconds: 1.0 }], &clip).expect("ffmpeg (scripts/system-packages.sh)");
     let opts = crate::ingest_options("footage", vec![clip.clone()]);
@@ -55,16 +46,7 @@ fn a_faces_crop_is_the_face_with_a_margin_and_its_viewing_is_on_the_record() {
     let (mut store, admin) = crate::data_dir(dir.path());
     let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
     let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "press",
-        "",
-        &crate::governance(),
-        &crate::buffalo_s(),
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
     let photo = crate::sample("obama2.jpg");
     let opts = crate::ingest_options("press", vec![photo.clone()]);
     governed::governed_ingest(&crate::service(), &mut store, &cur, &opts, &mut |_| {}).unwrap();
