@@ -129,7 +129,13 @@ pub struct Collection {
     /// SHA-256 of what makes that pack's templates (`Pack::templates_sha256`).
     pub pack_sha256: String,
     /// The backend and precision its templates come from (`ort/f32`, `openvino/bf16`…).
+    #[serde(default = "legacy_engine")]
     pub engine: String,
+}
+
+/// The engine of the collections made before engines were recorded (schema 12).
+fn legacy_engine() -> String {
+    "ort/f32".into()
 }
 
 impl Collection {
