@@ -1471,12 +1471,13 @@ fn ingest(models: &Path, data: &Path, (pack, explicit_pack): (Pack, bool), args:
     }
     // The collection's backend and precision unless others are named (then refused, before the
     // models load, when they are not the collection's).
-    let held = gabarit_engine::store::collection_engine(&summary.collection)?;
     let mut engine = args.engine.clone();
     if engine.choice.is_empty() {
+        let held = gabarit_engine::store::collection_engine(&summary.collection)?;
         engine.choice = EngineChoice { backend: Some(held.backend), precision: Some(held.precision) };
+    } else {
+        gabarit_engine::store::check_collection_engine(&summary.collection, engine.choice.family(models)?)?;
     }
-    gabarit_engine::store::check_collection_engine(&summary.collection, engine.choice.family(models)?)?;
     let services = services(models, pack, &engine, usize::MAX)?;
     let opts = IngestOptions {
         collection: args.collection.clone(),

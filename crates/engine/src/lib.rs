@@ -80,17 +80,15 @@ pub enum Error {
     /// A collection's templates come from one backend and precision; another was asked for.
     #[error(
         "collection {collection:?} holds templates made by {held}; this run uses {asked}: run it with \
-         --backend {held_backend} --precision {held_precision} (or leave both unset to use the collection's)"
+         --backend {} --precision {} (or leave both unset to use the collection's)",
+        .held.backend,
+        .held.precision
     )]
     EngineMismatch {
         /// The collection.
         collection: String,
         /// The family its templates come from.
         held: gabarit_inference::EngineFamily,
-        /// Its backend, for the message.
-        held_backend: gabarit_inference::Backend,
-        /// Its precision, for the message.
-        held_precision: gabarit_inference::Precision,
         /// The family asked for.
         asked: gabarit_inference::EngineFamily,
     },

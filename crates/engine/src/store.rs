@@ -76,13 +76,7 @@ pub fn check_collection_engine(
     if held == asked {
         return Ok(());
     }
-    Err(Error::EngineMismatch {
-        collection: collection.name.clone(),
-        held,
-        held_backend: held.backend,
-        held_precision: held.precision,
-        asked,
-    })
+    Err(Error::EngineMismatch { collection: collection.name.clone(), held, asked })
 }
 
 /// The dimension of a pack's templates, from its manifest; a pack this build does not know, or
