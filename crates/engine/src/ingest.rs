@@ -32,6 +32,8 @@ use sha2::Digest;
 use crate::store::{SharedIndex, Store};
 use crate::walk::{Budget, Item, Location, list_inputs};
 use crate::{Error, FaceService, Result};
+use gabarit_inference::LoadedFaceEngine;
+use gabarit_pipeline::FaceBatch;
 
 /// What to ingest.
 #[derive(Debug, Clone)]
@@ -433,7 +435,16 @@ fn dispatch(
     Ok(sent)
 }
 
-/// The worker stage: decode, detect, embed.
+/// A photo detected and aligned, waiting for its faces' templates: its image record, faces
+/// left empty until then.
+struct Queued {
+    item: Item,
+    image: NewImage,
+}
+
+/// The worker stage: decode, detect and align each photo, then embed the faces of the photos
+/// queued meanwhile together (as many as are ready, up to what the embedder gains from, see
+/// [`FaceBatch`]); a video is analysed on its own.
 fn analyze_all(
     service: &FaceService,
     opts: &IngestOptions,
@@ -443,65 +454,56 @@ fn analyze_all(
 ) -> Result<()> {
     let limits = &opts.limits;
     let mut engine = service.take_engine()?;
-    for Work { item, payload, sha256 } in work {
-        let bytes = match payload {
-            Payload::Photo(bytes) => bytes,
+    let mut batch = FaceBatch::default();
+    let mut queued: Vec<Queued> = Vec::new();
+    loop {
+        // Wait for work only when nothing is queued; otherwise embed once none is ready.
+        let next = if queued.is_empty() { work.recv().ok() } else { work.try_recv().ok() };
+        let Some(Work { item, payload, sha256 }) = next else {
+            if queued.is_empty() || !embed_queued(&mut engine, &mut batch, &mut queued, opts, &done) {
+                break;
+            }
+            continue;
+        };
+        let msg = match payload {
             Payload::Video { path, bytes } => {
-                let msg = match analyze_video(&mut engine, &path, &item, sha256, bytes, opts, clock) {
-                    Ok(msg) => msg,
-                    Err((code, message)) => ToWriter::Failed { item, code, message },
-                };
-                if done.send(msg).is_err() {
+                if !embed_queued(&mut engine, &mut batch, &mut queued, opts, &done) {
                     break;
                 }
-                continue;
-            }
-        };
-        let msg = match decode_bytes(&bytes, Path::new(&item.uri), limits) {
-            Err(e) => ToWriter::Failed { item, code: e.code().into(), message: e.to_string() },
-            Ok(img) => match engine.analyze(&img.rgb, true) {
-                Err(e) => ToWriter::Failed { message: format!("{}: {e}", item.uri), item, code: "model".into() },
-                Ok(analysis) => {
-                    let exif = exif_info(&bytes);
-                    let mut templates = Vec::new();
-                    let before = analysis.faces.len();
-                    let faces: Vec<NewFace> = analysis
-                        .faces
-                        .into_iter()
-                        .filter(|f| f.template.as_ref().is_none_or(|t| !opts.objects_to(&t.0)))
-                        .map(|f| {
-                            let template = f.template.map(|t| {
-                                let q = gabarit_index::quant::quantize(&t.0);
-                                templates.push(t.0);
-                                q
-                            });
-                            NewFace {
-                                bbox: f.bbox,
-                                landmarks: f.landmarks,
-                                score: f.score,
-                                quality: f.quality,
-                                template,
-                                moment: None,
-                            }
-                        })
-                        .collect();
-                    let suppressed = before - faces.len();
-                    let image = NewImage {
-                        sha256,
-                        uri: item.uri.clone(),
-                        source_uri: item.source_uri.clone(),
-                        source_kind: item.source_kind.to_string(),
-                        bytes: bytes.len() as u64,
-                        width: img.width(),
-                        height: img.height(),
-                        format: img.format.to_string(),
-                        captured_at: exif.captured_at,
-                        camera: exif.camera,
-                        faces,
-                        video: None,
-                    };
-                    ToWriter::Analyzed { image: Box::new(image), templates, suppressed, video: None }
+                match analyze_video(&mut engine, &path, &item, sha256, bytes, opts, clock) {
+                    Ok(msg) => msg,
+                    Err((code, message)) => ToWriter::Failed { item, code, message },
                 }
+            }
+            Payload::Photo(bytes) => match decode_bytes(&bytes, Path::new(&item.uri), limits) {
+                Err(e) => ToWriter::Failed { item, code: e.code().into(), message: e.to_string() },
+                Ok(img) => match engine.queue(&mut batch, &img.rgb) {
+                    Err(e) => ToWriter::Failed { message: format!("{}: {e}", item.uri), item, code: "model".into() },
+                    Ok(()) => {
+                        let exif = exif_info(&bytes);
+                        let image = NewImage {
+                            sha256,
+                            uri: item.uri.clone(),
+                            source_uri: item.source_uri.clone(),
+                            source_kind: item.source_kind.to_string(),
+                            bytes: bytes.len() as u64,
+                            width: img.width(),
+                            height: img.height(),
+                            format: img.format.to_string(),
+                            captured_at: exif.captured_at,
+                            camera: exif.camera,
+                            faces: Vec::new(),
+                            video: None,
+                        };
+                        queued.push(Queued { item, image });
+                        if !engine.wants_more(&batch)
+                            && !embed_queued(&mut engine, &mut batch, &mut queued, opts, &done)
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                },
             },
         };
         if done.send(msg).is_err() {
@@ -510,6 +512,62 @@ fn analyze_all(
     }
     service.return_engine(engine);
     Ok(())
+}
+
+/// Embeds the faces of the queued photos and sends each photo to the writer, without the
+/// faces that match an objection; false once the writer has gone.
+fn embed_queued(
+    engine: &mut LoadedFaceEngine,
+    batch: &mut FaceBatch,
+    queued: &mut Vec<Queued>,
+    opts: &IngestOptions,
+    done: &Sender<ToWriter>,
+) -> bool {
+    let photos = std::mem::take(queued);
+    if photos.is_empty() {
+        return true;
+    }
+    let msgs: Vec<ToWriter> = match engine.embed_queued(batch) {
+        Err(e) => photos
+            .into_iter()
+            .map(|Queued { item, .. }| ToWriter::Failed {
+                message: format!("{}: {e}", item.uri),
+                item,
+                code: "model".into(),
+            })
+            .collect(),
+        Ok(analyses) => photos
+            .into_iter()
+            .zip(analyses)
+            .map(|(Queued { mut image, .. }, analysis)| {
+                let mut templates = Vec::new();
+                let before = analysis.faces.len();
+                image.faces = analysis
+                    .faces
+                    .into_iter()
+                    .filter(|f| f.template.as_ref().is_none_or(|t| !opts.objects_to(&t.0)))
+                    .map(|f| {
+                        let template = f.template.map(|t| {
+                            let q = gabarit_index::quant::quantize(&t.0);
+                            templates.push(t.0);
+                            q
+                        });
+                        NewFace {
+                            bbox: f.bbox,
+                            landmarks: f.landmarks,
+                            score: f.score,
+                            quality: f.quality,
+                            template,
+                            moment: None,
+                        }
+                    })
+                    .collect();
+                let suppressed = before - image.faces.len();
+                ToWriter::Analyzed { image: Box::new(image), templates, suppressed, video: None }
+            })
+            .collect(),
+    };
+    msgs.into_iter().all(|msg| done.send(msg).is_ok())
 }
 
 /// How well a face stands for its track: usable first, then a large, frontal, confident face.

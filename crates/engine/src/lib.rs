@@ -29,7 +29,7 @@ use std::sync::Mutex;
 
 use gabarit_inference::{LoadedFaceEngine, Pack, SessionOptions};
 use gabarit_media::{DecodeLimits, decode_file};
-use gabarit_pipeline::{DetectorInput, StageTimes};
+use gabarit_pipeline::{DetectorInput, FaceBatch, MAX_PHOTOS_GATHERED, StageTimes};
 use gabarit_types::Face;
 use serde::Serialize;
 
@@ -317,7 +317,7 @@ impl FaceService {
     ) -> Result<()> {
         let workers = self.config.workers.clamp(1, paths.len().max(1));
         let next = AtomicUsize::new(0);
-        let (tx, rx) = crossbeam_channel::bounded(workers * 4);
+        let (tx, rx) = crossbeam_channel::bounded(workers * 4 * MAX_PHOTOS_GATHERED);
         std::thread::scope(|scope| -> Result<()> {
             let mut handles = Vec::new();
             for _ in 0..workers {
@@ -326,11 +326,21 @@ impl FaceService {
                 let config = &self.config;
                 handles.push(scope.spawn(move || -> Result<()> {
                     let mut engine = self.take_engine()?;
+                    let mut gathered = Gathered::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = paths.get(i) else { break };
-                        let result = analyze_one(&mut engine, path, &config.limits, embed);
-                        if tx.send((i, result)).is_err() {
+                        let path = paths.get(i);
+                        if let Some(path) = path {
+                            gathered.add(&mut engine, i, path, &config.limits);
+                        }
+                        // Photos are taken one at a time, so the workers finish together.
+                        if path.is_none() || !embed || !engine.wants_more(&gathered.batch) {
+                            let results = gathered.finish(&mut engine, paths, embed);
+                            if results.into_iter().any(|sent| tx.send(sent).is_err()) {
+                                break;
+                            }
+                        }
+                        if path.is_none() {
                             break;
                         }
                     }
@@ -365,13 +375,59 @@ fn open(config: &FaceServiceConfig) -> Result<LoadedFaceEngine> {
     Ok(engine)
 }
 
-fn analyze_one(
-    engine: &mut LoadedFaceEngine,
-    path: &Path,
-    limits: &DecodeLimits,
-    embed: bool,
-) -> std::result::Result<ImageFaces, FileError> {
-    analyze_decoded(engine, path, limits, embed).map(|(faces, _)| faces)
+/// Photos one worker has detected and aligned, whose faces wait to be embedded together
+/// (see [`FaceBatch`]), with what is known of each (or why it failed).
+#[derive(Default)]
+struct Gathered {
+    batch: FaceBatch,
+    /// Each photo's place in the caller's list, and its size, hash and decoding time.
+    photos: Vec<(usize, std::result::Result<(u32, u32, String, std::time::Duration), FileError>)>,
+}
+
+impl Gathered {
+    /// Decodes, detects and aligns photo `index` (its pixels are dropped after).
+    fn add(&mut self, engine: &mut LoadedFaceEngine, index: usize, path: &Path, limits: &DecodeLimits) {
+        let t0 = Instant::now();
+        let known = decode_file(path, limits)
+            .map_err(|e| FileError { code: e.code().into(), message: e.to_string() })
+            .and_then(|img| {
+                let decode = t0.elapsed();
+                engine.queue(&mut self.batch, &img.rgb).map_err(|e| model_error(path, &e))?;
+                Ok((img.width(), img.height(), img.sha256, decode))
+            });
+        self.photos.push((index, known));
+    }
+
+    /// Embeds the gathered faces (if `embed`) and returns each photo's result by its place;
+    /// an embedding error fails every photo gathered.
+    fn finish(
+        &mut self,
+        engine: &mut LoadedFaceEngine,
+        paths: &[PathBuf],
+        embed: bool,
+    ) -> Vec<(usize, std::result::Result<ImageFaces, FileError>)> {
+        let analysed = if embed { engine.embed_queued(&mut self.batch) } else { Ok(self.batch.take_unembedded()) };
+        let mut analyses = analysed.map(Vec::into_iter).map_err(|e| e.to_string());
+        self.photos
+            .drain(..)
+            .map(|(i, known)| {
+                let result = known.and_then(|(width, height, sha256, decode)| {
+                    let analysis = match &mut analyses {
+                        Ok(each) => each.next().ok_or_else(|| "not analysed".to_string()),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let mut analysis = analysis.map_err(|e| model_error(&paths[i], &e))?;
+                    analysis.times.decode = decode;
+                    Ok(ImageFaces { width, height, sha256, faces: analysis.faces, times: analysis.times })
+                });
+                (i, result)
+            })
+            .collect()
+    }
+}
+
+fn model_error(path: &Path, e: &dyn std::fmt::Display) -> FileError {
+    FileError { code: "model".into(), message: format!("{}: {e}", path.display()) }
 }
 
 /// The faces of the photo at `path`, and its decoded pixels (upright).

@@ -307,6 +307,13 @@ impl EmbedderModel for Embedder {
             Embedder::OpenVino(e) => e.run(input, n),
         }
     }
+
+    fn faces_worth_gathering(&self) -> usize {
+        match self {
+            Embedder::Ort(e) => e.faces_worth_gathering(),
+            Embedder::OpenVino(e) => e.faces_worth_gathering(),
+        }
+    }
 }
 
 fn model_err(model: &'static str) -> impl Fn(ort::Error) -> gabarit_pipeline::Error {

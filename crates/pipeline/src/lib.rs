@@ -20,7 +20,7 @@ pub mod scrfd;
 mod spec;
 pub mod yunet;
 
-pub use engine::{Analysis, FaceEngine, StageTimes};
+pub use engine::{Analysis, FaceBatch, FaceEngine, MAX_PHOTOS_GATHERED, StageTimes};
 pub use spec::{ChannelOrder, DetectorInput, DetectorKind, DetectorSpec, EmbedderSpec, EngineConfig, QualityPolicy};
 
 /// Errors of the face engine.
@@ -80,6 +80,14 @@ pub trait DetectorModel {
 pub trait EmbedderModel {
     /// Runs the network and returns `n × dim` raw (not yet normalised) embeddings.
     fn run(&mut self, input: &[f32], n: usize) -> Result<Vec<f32>>;
+
+    /// How many faces a call should hold for this backend to reach its lowest cost per face:
+    /// the engine gathers the faces of several photos up to it before embedding them (see
+    /// [`FaceBatch`]). 1 (the default): calls cost the same per face whatever their size, so
+    /// each photo is embedded on its own.
+    fn faces_worth_gathering(&self) -> usize {
+        1
+    }
 }
 
 /// L2-normalises `v` in place and returns its original norm (a zero vector stays zero).

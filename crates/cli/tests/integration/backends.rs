@@ -149,3 +149,34 @@ fn new_collection_on(data: &Path, name: &str, engine: &[&str]) {
     let out = run(as_user(data, "admin").args(["user", "grant", "inv", name]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Ingestion on OpenVINO embeds the faces of several photos per call: each photo must still get
+/// its own faces' templates. Every sample photo is ingested by one worker (so that photos are
+/// gathered), then each one-face photo, searched for, finds itself first at cosine ≥ 0.999.
+#[test]
+fn gathered_photos_keep_their_own_templates_on_openvino() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    new_collection_on(&data, "press", &["--backend", "openvino", "--precision", "f32"]);
+    let folder = dir.path().join("photos");
+    fs_err::create_dir_all(&folder).unwrap();
+    for name in PHOTOS {
+        fs_err::copy(sample(name), folder.join(name)).unwrap();
+    }
+    let out = run(as_user(&data, "cur")
+        .args(["ingest", "--quiet", "--workers", "1", "--collection", "press"])
+        .arg(&folder));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains(&format!("{} images ingested", PHOTOS.len())), "{report}");
+    // The faces ONNX Runtime finds in the same photos (the same, as parity above shows).
+    let expected: usize = faces("buffalo_s", "ort", "f32").iter().map(Vec::len).sum();
+    assert!(report.contains(&format!("; {expected} faces (")), "{expected} faces expected: {report}");
+    for name in ["biden.jpg", "obama.jpg", "obama2.jpg", "obama3.jpg"] {
+        let result = crate::catalog::search_json(&data, &sample(name), &[]);
+        let best = &result["candidates"][0];
+        let found = Path::new(best["path"].as_str().expect("path")).file_name().expect("name");
+        assert_eq!(found, name, "{name}: {result}");
+        assert!(best["score"].as_f64().expect("score") >= 0.999, "{name}: {result}");
+    }
+}
