@@ -640,6 +640,7 @@ impl Graph {
         }
         current.push(new);
         let base = vecs.prepare(e);
+        vecs.touch(&current);
         let mut scored: Vec<Scored> =
             current.iter().map(|&s| Scored { score: vecs.score(&base, s), slot: s }).collect();
         sort_desc(&mut scored);

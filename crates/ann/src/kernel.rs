@@ -69,8 +69,10 @@ pub struct Int8Query(pub QueryKernel);
 impl Int8Query {
     /// Prepares stored offset codes with their scale.
     pub fn from_offset(offset: &[u8], scale: f32) -> Int8Query {
-        let codes: Vec<i8> = offset.iter().map(|&b| from_offset(b)).collect();
-        Int8Query(QueryKernel::new(&codes, scale))
+        // The codes widened straight from their offset form (what `QueryKernel::new` does
+        // from the codes, without the intermediate vector).
+        let wide: Vec<i16> = offset.iter().map(|&b| i16::from(from_offset(b))).collect();
+        Int8Query(QueryKernel::from_wide(wide, scale))
     }
 }
 
