@@ -380,8 +380,16 @@ fn open(config: &FaceServiceConfig) -> Result<LoadedFaceEngine> {
 #[derive(Default)]
 struct Gathered {
     batch: FaceBatch,
-    /// Each photo's place in the caller's list, and its size, hash and decoding time.
-    photos: Vec<(usize, std::result::Result<(u32, u32, String, std::time::Duration), FileError>)>,
+    /// Each photo's place in the caller's list, and what was known of it before embedding.
+    photos: Vec<(usize, std::result::Result<Decoded, FileError>)>,
+}
+
+/// A gathered photo's size, hash and decoding time (its pixels are gone).
+struct Decoded {
+    width: u32,
+    height: u32,
+    sha256: String,
+    decode: std::time::Duration,
 }
 
 impl Gathered {
@@ -393,7 +401,7 @@ impl Gathered {
             .and_then(|img| {
                 let decode = t0.elapsed();
                 engine.queue(&mut self.batch, &img.rgb).map_err(|e| model_error(path, &e))?;
-                Ok((img.width(), img.height(), img.sha256, decode))
+                Ok(Decoded { width: img.width(), height: img.height(), sha256: img.sha256, decode })
             });
         self.photos.push((index, known));
     }
@@ -411,7 +419,7 @@ impl Gathered {
         self.photos
             .drain(..)
             .map(|(i, known)| {
-                let result = known.and_then(|(width, height, sha256, decode)| {
+                let result = known.and_then(|Decoded { width, height, sha256, decode }| {
                     let analysis = match &mut analyses {
                         Ok(each) => each.next().ok_or_else(|| "not analysed".to_string()),
                         Err(e) => Err(e.clone()),

@@ -163,9 +163,8 @@ fn gathered_photos_keep_their_own_templates_on_openvino() {
     for name in PHOTOS {
         fs_err::copy(sample(name), folder.join(name)).unwrap();
     }
-    let out = run(as_user(&data, "cur")
-        .args(["ingest", "--quiet", "--workers", "1", "--collection", "press"])
-        .arg(&folder));
+    let out =
+        run(as_user(&data, "cur").args(["ingest", "--quiet", "--workers", "1", "--collection", "press"]).arg(&folder));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(report.contains(&format!("{} images ingested", PHOTOS.len())), "{report}");
