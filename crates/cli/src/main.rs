@@ -1397,11 +1397,20 @@ fn collection(
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             } else {
-                println!("{:<24} {:>8} {:>8} {:>10}  description", "name", "images", "faces", "templates");
+                println!(
+                    "{:<24} {:>8} {:>8} {:>10}  {:<10} {:<14} description",
+                    "name", "images", "faces", "templates", "pack", "engine"
+                );
                 for c in all {
                     println!(
-                        "{:<24} {:>8} {:>8} {:>10}  {}",
-                        c.collection.name, c.images, c.faces, c.templates, c.collection.description
+                        "{:<24} {:>8} {:>8} {:>10}  {:<10} {:<14} {}",
+                        c.collection.name,
+                        c.images,
+                        c.faces,
+                        c.templates,
+                        c.collection.pack,
+                        c.collection.engine,
+                        c.collection.description
                     );
                 }
             }

@@ -138,6 +138,13 @@ fn a_collection_keeps_the_backend_and_precision_it_was_made_with() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(image_count(&data), 1);
     assert_eq!(collection_engine(&data, "press"), "ort/f32");
+    // The listing names each collection's pack and engine.
+    let out = run(as_user(&data, "cur").args(["collection", "list"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let row = listing.lines().find(|l| l.starts_with("press ")).expect("press listed");
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&columns[..6], ["press", "1", "1", "1", "buffalo_s", "ort/f32"], "{listing}");
 }
 
 /// [`new_collection`] with the collection made on the engine `engine` names.
