@@ -285,9 +285,9 @@ impl EmbedderModel for OvEmbedder {
 
     /// MobileFaceNet on this plugin, one thread, ms per face (AVX-512 BF16 CPU without AMX):
     /// bf16 9.0 one face per call, 8.0 by 4, 8.2 by 8; f32 12.0, 11.9, 12.7. Gathering the
-    /// faces of portraits (one face each) up to 8 ran the LFW photos 7% faster in bf16
-    /// (`gabarit-bench`, 2 workers); group photos, with several faces each, gained nothing
-    /// from gathering more. (Static compilations per batch size ran no faster than the
+    /// faces of portraits (one face each) up to 8 ran the LFW photos 2.6% faster in bf16
+    /// (`gabarit-bench`, 2 workers, median of six paired runs); group photos, with several
+    /// faces each, gained nothing from gathering more. (Static compilations per batch size ran no faster than the
     /// dynamic batch, and cost 150 ms each.)
     fn faces_worth_gathering(&self) -> usize {
         8

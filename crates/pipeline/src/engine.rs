@@ -123,20 +123,15 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
 
     /// How many faces one embedder call takes at most (whole faces: both views of a face
     /// when flip averaging count as one).
-    pub fn faces_per_call(&self) -> usize {
-        let views = if self.config.embedder.flip_average { 2 } else { 1 };
-        (self.config.embedder.max_batch / views).max(1)
+    fn faces_per_call(&self) -> usize {
+        (self.config.embedder.max_batch / self.config.embedder.views()).max(1)
     }
 
     /// Whether `batch` should take another photo before its faces are embedded: it holds
     /// fewer faces than the embedder's [`EmbedderModel::faces_worth_gathering`] and fewer than
     /// [`MAX_PHOTOS_GATHERED`] photos.
     pub fn wants_more(&self, batch: &FaceBatch) -> bool {
-        let tmp = std::env::var("GABARIT_TMP_GATHER")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(self.embedder.faces_worth_gathering());
-        batch.len() < MAX_PHOTOS_GATHERED && batch.faces() < tmp
+        batch.len() < MAX_PHOTOS_GATHERED && batch.faces() < self.embedder.faces_worth_gathering()
     }
 
     /// Finds the faces in `img`.
@@ -165,8 +160,7 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
         let spec = &self.config.embedder;
         let size = spec.size as usize;
         let per_face = 3 * size * size;
-        // With flip averaging each face has two crops: itself and its mirror image.
-        let views = if spec.flip_average { 2 } else { 1 };
+        let views = spec.views();
         let t0 = Instant::now();
         let first = batch.crops.len();
         batch.crops.resize(first + per_face * views * dets.len(), 0.0);
@@ -202,8 +196,7 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
         Ok(())
     }
 
-    /// Embeds every face queued in `batch`, up to [`FaceEngine::faces_per_call`] faces per
-    /// embedder call, and returns each queued photo's analysis in queue order; `batch` is left
+    /// Embeds every face queued in `batch`, up to the embedder's `max_batch` crops per call, and returns each queued photo's analysis in queue order; `batch` is left
     /// empty (an error empties it too: its photos are lost together). A photo's embedding
     /// time is its share of its calls', by faces.
     pub fn embed_queued(&mut self, batch: &mut FaceBatch) -> Result<Vec<Analysis>> {
@@ -218,7 +211,7 @@ impl<D: DetectorModel, E: EmbedderModel> FaceEngine<D, E> {
     fn embed_crops(&mut self, crops: &[f32], photos: &mut [Analysis]) -> Result<()> {
         let spec = &self.config.embedder;
         let (size, dim) = (spec.size as usize, spec.dim);
-        let views = if spec.flip_average { 2 } else { 1 };
+        let views = spec.views();
         let per_face = 3 * size * size * views;
         let faces_per_call = self.faces_per_call();
         let total_faces = crops.len() / per_face;

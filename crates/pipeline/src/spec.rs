@@ -83,6 +83,13 @@ pub struct EmbedderSpec {
     pub flip_average: bool,
 }
 
+impl EmbedderSpec {
+    /// Crops per face: 2 with flip averaging (the face and its mirror image), else 1.
+    pub fn views(&self) -> usize {
+        if self.flip_average { 2 } else { 1 }
+    }
+}
+
 /// What counts as a usable face.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QualityPolicy {
