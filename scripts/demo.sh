@@ -14,6 +14,8 @@ cargo build --release --locked -p gabarit-cli
 g=./target/release/gabarit
 $g models install
 $g samples install --dir "$GABARIT_SAMPLES"
+# Which runtime and precision run the networks here: each one's speed and parity, measured.
+$g models check
 s=$GABARIT_SAMPLES
 
 echo; echo "== a sample collection: press photos (group photos, biden, one photo of obama)"

@@ -661,8 +661,18 @@ enum ModelsCommand {
         accept_licence: Option<String>,
     },
     /// Check that every installed file has its pinned hash, and what this CPU offers.
-    #[command(alias = "check")]
     Verify,
+    /// Verify, then measure every engine family this machine offers (ONNX Runtime f32,
+    /// OpenVINO f32, bf16 where native) with each installed pack on photos: parity with ONNX
+    /// Runtime f32 and speed on one thread. The fastest that passes becomes the default,
+    /// recorded in the models directory for this CPU.
+    Check {
+        /// Photos to measure on (default: the images of the samples directory).
+        photos: Vec<PathBuf>,
+        /// The samples directory (default: <models>/../samples).
+        #[arg(long, env = "GABARIT_SAMPLES", value_name = "DIR")]
+        samples: Option<PathBuf>,
+    },
     /// Print the models directory.
     Path,
 }
@@ -809,23 +819,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             models_install(&models, &pack, accept_licence.as_deref())
         }
         Command::Models(ModelsCommand::Verify) => {
-            gabarit_inference::install::verify_installed(&models, &pack::runtime_artifacts()?)?;
-            gabarit_inference::install::verify_installed(&models, &pack.artifacts)?;
-            println!("{}: pack {} and ONNX Runtime verified", models.display(), pack.name);
-            gabarit_inference::install::verify_installed(&models, &pack::openvino_artifacts()?)?;
-            let bf16 = gabarit_inference::openvino::cpu_has_native_bf16(&models)?;
-            println!(
-                "OpenVINO verified; this CPU {} bfloat16 natively (--precision bf16 {})",
-                if bf16 { "computes" } else { "does not compute" },
-                if bf16 { "available" } else { "unavailable" }
-            );
+            models_verify(&models, &pack)?;
             let chosen = gabarit_inference::preferred_family(&models, None, None)?;
+            let how = match gabarit_inference::choice::recorded_family(&models)? {
+                Some(_) => "measured here by `gabarit models check`",
+                None => "by rule: OpenVINO where installed, bf16 where native; `gabarit models check` measures",
+            };
             println!(
-                "default engine: {chosen} (the fastest here whose templates pass the parity check; \
-                 --backend/--precision or GABARIT_BACKEND/GABARIT_PRECISION choose another; ingestion \
-                 into a collection uses the collection's)"
+                "default engine: {chosen} ({how}; --backend/--precision or GABARIT_BACKEND/GABARIT_PRECISION \
+                 choose another; ingestion into a collection uses the collection's)"
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Models(ModelsCommand::Check { photos, samples }) => {
+            models_verify(&models, &pack)?;
+            let samples = samples.unwrap_or_else(|| models.parent().unwrap_or(&models).join("samples"));
+            models_check(&models, photos, &samples)
         }
         Command::Models(ModelsCommand::Path) => {
             println!("{}", models.display());
@@ -971,6 +980,86 @@ fn models_dir(flag: Option<&Path>) -> Result<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "gabarit")
         .context("cannot determine the user's data directory; pass --models DIR or set GABARIT_MODELS")?;
     Ok(dirs.data_dir().join("models"))
+}
+
+/// Checks every installed file's hash (the runtime, `pack`, OpenVINO) and says what the CPU
+/// offers.
+fn models_verify(models: &Path, pack: &Pack) -> Result<()> {
+    gabarit_inference::install::verify_installed(models, &pack::runtime_artifacts()?)?;
+    gabarit_inference::install::verify_installed(models, &pack.artifacts)?;
+    println!("{}: pack {} and ONNX Runtime verified", models.display(), pack.name);
+    gabarit_inference::install::verify_installed(models, &pack::openvino_artifacts()?)?;
+    let bf16 = gabarit_inference::openvino::cpu_has_native_bf16(models)?;
+    println!(
+        "OpenVINO verified; this CPU {} bfloat16 natively (--precision bf16 {})",
+        if bf16 { "computes" } else { "does not compute" },
+        if bf16 { "available" } else { "unavailable" }
+    );
+    Ok(())
+}
+
+/// Measures the engine families on `photos` (default: the images in `samples`) with every
+/// installed pack, records the choice and prints the measurements.
+fn models_check(models: &Path, photos: Vec<PathBuf>, samples: &Path) -> Result<ExitCode> {
+    let photos = if photos.is_empty() { images_in(samples)? } else { photos };
+    if photos.is_empty() {
+        let chosen = gabarit_inference::preferred_family(models, None, None)?;
+        println!(
+            "no photos to measure on ({} has none: run `gabarit samples install`, or name photos); \
+             default engine by rule: {chosen}",
+            samples.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let packs = pack::BUILTIN_PACKS
+        .iter()
+        .map(|name| Pack::builtin(name))
+        .filter(|p| p.as_ref().map_or(true, |p| p.artifacts.iter().all(|a| models.join(&a.file).is_file())))
+        .collect::<Result<Vec<Pack>, _>>()?;
+    let names: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
+    eprintln!("measuring on {} photos with {} (one worker, one thread)", photos.len(), names.join(" and "));
+    let choice = gabarit_engine::families::measure_families(models, &packs, &photos, DecodeLimits::default(), |f| {
+        eprintln!("  {f}…")
+    })?;
+    let record = gabarit_inference::choice::record_choice(models, &choice)?;
+    println!("{:<15} {:>6} {:>11} {:>12} {:>9}  parity", "engine", "faces", "worst box", "worst cosine", "ms/photo");
+    for t in &choice.trials {
+        let parity = match &t.failure {
+            None if t.family == "ort/f32" => "reference".to_string(),
+            None => "passes".to_string(),
+            Some(why) => format!("fails: {why}"),
+        };
+        println!(
+            "{:<15} {:>6} {:>8.3} px {:>12.5} {:>9.1}  {parity}",
+            t.family, t.faces, t.worst_box_px, t.worst_cosine, t.ms_per_photo
+        );
+    }
+    println!(
+        "default engine: {} (the fastest that passes; recorded in {} for this CPU: {})",
+        choice.family,
+        record.display(),
+        choice.cpu
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The image files (JPEG, PNG, WebP) directly in `dir`, sorted; none when it does not exist.
+fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match fs_err::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if path.is_file() && matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "webp")) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn models_install(models: &Path, pack: &Pack, accepted: Option<&str>) -> Result<ExitCode> {

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod eval;
+pub mod families;
 pub mod governed;
 pub mod ingest;
 pub mod jobs;

@@ -11,9 +11,12 @@
 //!   sessions and implements the pipeline's [`DetectorModel`](gabarit_pipeline::DetectorModel)
 //!   and [`EmbedderModel`](gabarit_pipeline::EmbedderModel) traits.
 //! - [`openvino`]: the same traits on OpenVINO's CPU plugin, loaded at run time.
+//! - [`choice`]: the engine family `gabarit models check` measured best here, recorded in
+//!   the models directory.
 
 use std::path::PathBuf;
 
+pub mod choice;
 pub mod install;
 pub mod openvino;
 pub mod pack;
@@ -101,6 +104,14 @@ pub enum Error {
     /// A backend and precision that cannot go together, or that this CPU cannot run.
     #[error("{0}")]
     Unsupported(String),
+    /// The record of `gabarit models check` cannot be read.
+    #[error("{path}: {detail}; run `gabarit models check` again, or delete the file to use the built-in rule")]
+    ChoiceRecord {
+        /// The record.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A file-system error.
     #[error(transparent)]
     Io(#[from] std::io::Error),

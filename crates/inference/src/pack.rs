@@ -65,6 +65,9 @@ pub const PACK_NAMES: &[&str] = &["open", "buffalo_s"];
 /// The default pack: the one whose every weight is under a licence allowing commercial use.
 pub const DEFAULT_PACK: &str = "open";
 
+/// Every built-in pack, the default first.
+pub const BUILTIN_PACKS: [&str; 2] = [DEFAULT_PACK, "buffalo_s"];
+
 impl Pack {
     /// The built-in pack called `name`.
     pub fn builtin(name: &str) -> Result<Pack> {

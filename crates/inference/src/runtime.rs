@@ -125,18 +125,24 @@ impl std::str::FromStr for EngineFamily {
 }
 
 /// The family that makes templates fastest here among those whose templates pass the parity
-/// check against ONNX Runtime f32 (cosine ≥ 0.999 in f32, ≥ 0.99 in bf16, boxes within 0.5 px:
-/// the integration tests' `backend_parity`), given what the caller fixed: OpenVINO when its
-/// libraries are installed in `models_dir`, in bf16 where the CPU computes it natively, else
-/// f32; ONNX Runtime otherwise. Measured on this project's Xeon (README, "Backends"): OpenVINO
-/// bf16 runs the networks about 3× as fast as ONNX Runtime, OpenVINO f32 about 1.5×.
+/// check against ONNX Runtime f32 (cosine ≥ 0.999 in f32, ≥ 0.99 in bf16, boxes within 0.5 px),
+/// given what the caller fixed. When nothing is fixed and `gabarit models check` measured the
+/// families on this CPU ([`crate::choice`]), its choice. Otherwise the rule those measurements
+/// gave on this project's machines (README, "Backends"): OpenVINO when its libraries are
+/// installed in `models_dir`, in bf16 where the CPU computes it natively, else f32; ONNX
+/// Runtime otherwise.
 pub fn preferred_family(
     models_dir: &Path,
     backend: Option<Backend>,
     precision: Option<Precision>,
 ) -> Result<EngineFamily> {
-    let openvino_installed =
-        || openvino_artifacts().map(|a| a.iter().all(|a| models_dir.join(&a.file).is_file())).unwrap_or(false);
+    if backend.is_none()
+        && precision.is_none()
+        && let Some(measured) = crate::choice::recorded_family(models_dir)?
+    {
+        return Ok(measured);
+    }
+    let openvino_installed = || crate::choice::openvino_installed(models_dir);
     let backend = match (backend, precision) {
         (Some(b), _) => b,
         (None, Some(Precision::Bf16)) => Backend::OpenVino,

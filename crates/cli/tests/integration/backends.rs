@@ -186,3 +186,87 @@ fn gathered_photos_keep_their_own_templates_on_openvino() {
         assert!(best["score"].as_f64().expect("score") >= 0.999, "{name}: {result}");
     }
 }
+
+/// A models directory of hard links (or copies) to the installed files, so that a record
+/// written there does not change the default of the other tests.
+fn private_models_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in fs_err::read_dir(models()).expect("models dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() && path.file_name().is_some_and(|n| n != "engine-choice.json") {
+            let to = dir.path().join(path.file_name().expect("name"));
+            fs_err::hard_link(&path, &to).or_else(|_| fs_err::copy(&path, &to).map(|_| ())).expect("link a model file");
+        }
+    }
+    dir
+}
+
+fn default_engine_line(models_dir: &Path) -> (bool, String) {
+    let out = run(gabarit().env("GABARIT_MODELS", models_dir).args(["models", "verify"]));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (
+        out.status.success(),
+        text.lines().find(|l| l.starts_with("default engine") || l.starts_with("error")).unwrap_or("").to_string(),
+    )
+}
+
+/// `models check` measures every family the machine offers on the photos with both packs,
+/// records the fastest that passes parity (mode 0600), and the default follows the record
+/// on this CPU only; a malformed record is an error naming it, not a silent default.
+#[test]
+fn models_check_records_the_fastest_family_that_passes_and_the_default_follows_it() {
+    let dir = private_models_dir();
+    let photos: Vec<_> = PHOTOS.iter().map(|n| sample(n)).collect();
+    let out = run(gabarit().env("GABARIT_MODELS", dir.path()).args(["models", "check"]).args(&photos));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record_path = dir.path().join("engine-choice.json");
+    assert_eq!(mode_of(&record_path), 0o600);
+    let record: Value = serde_json::from_slice(&fs_err::read(&record_path).expect("record")).expect("json");
+    assert_eq!(record["photos"], 9);
+    assert_eq!(record["packs"], serde_json::json!(["open", "buffalo_s"]));
+    let trials = record["trials"].as_array().expect("trials");
+    let families: Vec<&str> = trials.iter().map(|t| t["family"].as_str().expect("family")).collect();
+    let bf16 = gabarit_inference::openvino::cpu_has_native_bf16(&models()).expect("OpenVINO loads");
+    let expected: &[&str] =
+        if bf16 { &["ort/f32", "openvino/f32", "openvino/bf16"] } else { &["ort/f32", "openvino/f32"] };
+    assert_eq!(families, expected);
+    for t in trials {
+        let family = t["family"].as_str().expect("family");
+        // 56 faces with open and 34 with buffalo_s, each compared with ONNX Runtime f32's.
+        assert_eq!(t["faces"], 90, "{family}");
+        assert!(t["failure"].is_null(), "{family}: {}", t["failure"]);
+        assert!(t["worst_box_px"].as_f64().expect("box") <= 0.5, "{family}");
+        let min = if family.ends_with("bf16") { 0.99 } else { 0.999 };
+        assert!(t["worst_cosine"].as_f64().expect("cos") >= min, "{family}: {}", t["worst_cosine"]);
+        assert!(t["ms_per_photo"].as_f64().expect("ms") > 0.0, "{family}");
+    }
+    let fastest = trials
+        .iter()
+        .min_by(|a, b| a["ms_per_photo"].as_f64().unwrap().total_cmp(&b["ms_per_photo"].as_f64().unwrap()))
+        .expect("a trial");
+    assert_eq!(record["family"], fastest["family"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("default engine: {}", record["family"].as_str().unwrap())), "{stdout}");
+
+    // The default follows the record: make ONNX Runtime the recorded choice.
+    let mut edited = record.clone();
+    edited["family"] = "ort/f32".into();
+    fs_err::write(&record_path, serde_json::to_vec(&edited).unwrap()).unwrap();
+    let (ok, line) = default_engine_line(dir.path());
+    assert!(ok && line.starts_with("default engine: ort/f32 (measured here"), "{line}");
+    // Measured on another CPU: ignored, the rule applies.
+    edited["cpu"] = "another CPU".into();
+    fs_err::write(&record_path, serde_json::to_vec(&edited).unwrap()).unwrap();
+    let (ok, line) = default_engine_line(dir.path());
+    let rule = if bf16 { "openvino/bf16" } else { "openvino/f32" };
+    assert!(ok && line.starts_with(&format!("default engine: {rule} (by rule")), "{line}");
+    // Malformed: an error naming the file.
+    fs_err::write(&record_path, b"{\"family\": \"abacus/f64\"").unwrap();
+    let (ok, line) = default_engine_line(dir.path());
+    assert!(!ok && line.contains("engine-choice.json"), "{line}");
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
