@@ -237,6 +237,10 @@ pub fn evaluate(
     if let Some(d) = &opts.distractors {
         samples.extend(scan_distractors(d)?);
     }
+    // The side files are read and checked against the dataset before any template is
+    // computed (minutes on a large dataset), so that a mistake in them costs nothing.
+    let pairs_spec = opts.pairs.as_deref().map(|p| read_pairs(p, &samples)).transpose()?;
+    let group_members = opts.groups.as_deref().map(|csv| read_groups(csv, &samples)).transpose()?;
     let failures = compute_templates(service, &mut samples, opts, progress)?;
     if opts.quantize {
         for s in &mut samples {
@@ -251,22 +255,17 @@ pub fn evaluate(
         people.iter().map(|&i| samples[i].identity.as_str()).collect::<std::collections::BTreeSet<_>>().len();
     let fta_count = people.iter().filter(|&&i| samples[i].template.is_none()).count();
     let (verification, impostor_scores) = verify(&samples, &people, opts);
-    let pairs = match &opts.pairs {
-        Some(p) => Some(pairs_file(p, &samples, opts)?),
-        None => None,
-    };
+    let pairs = pairs_spec.map(|spec| score_pairs(&spec, &samples, opts));
     let identification = identify(&samples, &people);
     let mut groups = Vec::new();
-    if let Some(csv) = &opts.groups {
-        for (group, members) in read_groups(csv, &samples)? {
-            let (v, _) = verify(&samples, &members, opts);
-            groups.push(GroupReport {
-                group,
-                photos: members.len(),
-                verification: v,
-                identification: identify_probes(&samples, &people, Some(&members)),
-            });
-        }
+    for (group, members) in group_members.unwrap_or_default() {
+        let (v, _) = verify(&samples, &members, opts);
+        groups.push(GroupReport {
+            group,
+            photos: members.len(),
+            verification: v,
+            identification: identify_probes(&samples, &people, Some(&members)),
+        });
     }
     let engine = service.config();
     let report = EvalReport {
@@ -572,7 +571,17 @@ pub fn verification_figures(genuine: &[f32], impostor: &[f32], sampled: bool, th
     }
 }
 
-fn pairs_file(path: &Path, samples: &[Sample], opts: &EvalOptions) -> Result<PairsResult, EvalError> {
+/// An LFW-style pairs file resolved to samples: per pair, the two samples' indices, whether
+/// it is a matched pair, and its fold.
+#[derive(Debug)]
+struct PairsSpec {
+    folds: usize,
+    pairs: Vec<(usize, usize, bool, usize)>,
+}
+
+/// Reads an LFW-style pairs file and resolves its photos in `samples`; an error names the
+/// line.
+fn read_pairs(path: &Path, samples: &[Sample]) -> Result<PairsSpec, EvalError> {
     let text = fs_err::read_to_string(path)?;
     let bad = |line: usize, detail: &str| EvalError::Input {
         path: path.to_path_buf(),
@@ -585,13 +594,12 @@ fn pairs_file(path: &Path, samples: &[Sample], opts: &EvalOptions) -> Result<Pai
         [f, n] if *f > 0 && *n > 0 => (*f, *n),
         _ => return Err(bad(1, "expected `<folds> <pairs per fold>`")),
     };
-    let by_rel: HashMap<&str, &Sample> = samples.iter().map(|s| (s.rel.as_str(), s)).collect();
+    let by_rel: HashMap<&str, usize> = samples.iter().enumerate().map(|(i, s)| (s.rel.as_str(), i)).collect();
     let file = |name: &str, n: &str, line: usize| -> Result<String, EvalError> {
         let n: u32 = n.parse().map_err(|_| bad(line, "image number expected"))?;
         Ok(format!("{name}/{name}_{n:04}.jpg"))
     };
-    let mut scored = Vec::new();
-    let mut with_fta = 0;
+    let mut pairs = Vec::with_capacity(folds * 2 * per_fold);
     for fold in 0..folds {
         for k in 0..2 * per_fold {
             let (no, line) = lines.next().ok_or_else(|| bad(0, "fewer pairs than the header says"))?;
@@ -604,26 +612,42 @@ fn pairs_file(path: &Path, samples: &[Sample], opts: &EvalOptions) -> Result<Pai
             if same != (k < per_fold) {
                 return Err(bad(no + 1, "matched pairs must come before mismatched ones in each fold"));
             }
-            let get = |rel: &str| by_rel.get(rel).ok_or_else(|| bad(no + 1, &format!("{rel} is not in the dataset")));
-            let (sa, sb) = (get(&a)?, get(&b)?);
-            let score = match (&sa.template, &sb.template) {
+            let get = |rel: &str| {
+                by_rel.get(rel).copied().ok_or_else(|| bad(no + 1, &format!("{rel} is not in the dataset")))
+            };
+            pairs.push((get(&a)?, get(&b)?, same, fold));
+        }
+    }
+    Ok(PairsSpec { folds, pairs })
+}
+
+/// Scores the pairs with the computed templates (a pair with a photo without a face is
+/// rejected: score −1).
+fn score_pairs(spec: &PairsSpec, samples: &[Sample], opts: &EvalOptions) -> PairsResult {
+    let mut with_fta = 0;
+    let scored: Vec<(f32, bool, usize)> = spec
+        .pairs
+        .iter()
+        .map(|&(a, b, same, fold)| {
+            let score = match (&samples[a].template, &samples[b].template) {
                 (Some(x), Some(y)) => dot(x, y),
                 _ => {
                     with_fta += 1;
-                    -1.0 // no face: the pair is rejected
+                    -1.0
                 }
             };
-            scored.push((score, same, fold));
-        }
-    }
+            (score, same, fold)
+        })
+        .collect();
+    let folds = spec.folds;
     let correct = scored.iter().filter(|(s, same, _)| (*s >= opts.threshold) == *same).count() as u64;
-    Ok(PairsResult {
+    PairsResult {
         pairs: scored.len(),
         folds,
         pairs_with_fta: with_fta,
         kfold: m::kfold_accuracy(&scored, folds),
         accuracy_at_threshold: Rate::new(correct, scored.len() as u64),
-    })
+    }
 }
 
 fn identify(samples: &[Sample], people: &[usize]) -> Identification {

@@ -7,6 +7,7 @@
 
 mod audit;
 mod authorization;
+mod eval;
 mod jobs;
 mod packs;
 mod records;

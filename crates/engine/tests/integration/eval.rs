@@ -1,0 +1,87 @@
+//! `gabarit eval`'s side files (pairs, groups) are checked against the dataset before any
+//! template is computed, so that a mistake in them costs nothing.
+
+use std::path::{Path, PathBuf};
+
+use gabarit_engine::FaceService;
+use gabarit_engine::eval::{EvalError, EvalOptions, FaceChoice, evaluate};
+
+use crate::{sample, service};
+
+/// A dataset of two identities: obama (2 photos) and biden (1).
+fn dataset(root: &Path) -> PathBuf {
+    let ds = root.join("ds");
+    for (who, n, photo) in [("obama", 1, "obama.jpg"), ("obama", 2, "obama2.jpg"), ("biden", 1, "biden.jpg")] {
+        fs_err::create_dir_all(ds.join(who)).unwrap();
+        fs_err::copy(sample(photo), ds.join(who).join(format!("{who}_{n:04}.jpg"))).unwrap();
+    }
+    ds
+}
+
+fn options(root: &Path, pairs: Option<PathBuf>, groups: Option<PathBuf>) -> EvalOptions {
+    EvalOptions {
+        dataset: dataset(root),
+        pairs,
+        distractors: None,
+        groups,
+        max_impostor_pairs: 1000,
+        seed: 1,
+        face_choice: FaceChoice::Central,
+        cache: root.join("cache.jsonl"),
+        threshold: 0.3,
+        skip_folders: Vec::new(),
+        quantize: false,
+    }
+}
+
+fn write(root: &Path, name: &str, text: &str) -> PathBuf {
+    let path = root.join(name);
+    fs_err::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `evaluate`, returning its result and how many times it reported progress.
+fn run(opts: &EvalOptions) -> (Result<usize, EvalError>, usize) {
+    let face = FaceService::new(service().config().clone()).unwrap();
+    let mut calls = 0;
+    let result = evaluate(&face, opts, &mut |_, _| calls += 1).map(|(report, _)| report.pairs.map_or(0, |p| p.pairs));
+    (result, calls)
+}
+
+#[test]
+fn a_bad_pairs_or_groups_file_is_refused_before_any_template_is_computed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pairs = write(root, "pairs.txt", "1 1\nobama 1 2\nobama 1 biden 3\n");
+    let (result, calls) = run(&options(root, Some(pairs.clone()), None));
+    match result {
+        Err(EvalError::Input { path, detail }) => {
+            assert_eq!(path, pairs);
+            assert_eq!(detail, "line 3: biden/biden_0003.jpg is not in the dataset");
+        }
+        other => panic!("expected the pairs file refused, got {other:?}"),
+    }
+    assert_eq!(calls, 0, "no photo analysed");
+    assert!(!root.join("cache.jsonl").exists(), "no template computed");
+
+    let groups = write(root, "groups.csv", "image,group\nobama_0001.jpg,a\nnobody.jpg,b\n");
+    let (result, calls) = run(&options(root, None, Some(groups.clone())));
+    match result {
+        Err(EvalError::Input { path, detail }) => {
+            assert_eq!(path, groups);
+            assert_eq!(detail, "line 3: nobody.jpg is not in the dataset");
+        }
+        other => panic!("expected the groups file refused, got {other:?}"),
+    }
+    assert_eq!(calls, 0);
+    assert!(!root.join("cache.jsonl").exists());
+
+    // The same files, corrected: every photo analysed once, both pairs scored.
+    let pairs = write(root, "pairs.txt", "1 1\nobama 1 2\nobama 1 biden 1\n");
+    let groups = write(root, "groups.csv", "image,group\nobama_0001.jpg,a\nbiden_0001.jpg,b\n");
+    let (result, calls) = run(&options(root, Some(pairs), Some(groups)));
+    assert_eq!(result.unwrap(), 2);
+    assert!(calls >= 1);
+    let cached = fs_err::read_to_string(root.join("cache.jsonl")).unwrap();
+    assert_eq!(cached.lines().count(), 3, "one template line per photo");
+}
