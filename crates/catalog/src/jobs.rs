@@ -49,13 +49,18 @@ const COLUMNS: &str = "id, kind, collection, inputs, requested_by, state, runs, 
                        created_at, started_at, finished_at";
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackgroundJob> {
-    let inputs: String = r.get(3)?;
-    let report: Option<String> = r.get(11)?;
+    let id = r.get::<_, i64>(0)?;
+    let inputs = crate::json_column(r, 3, "inputs", || format!("job {id}"))?;
+    let report = if matches!(r.get_ref(11)?, rusqlite::types::ValueRef::Null) {
+        None
+    } else {
+        Some(crate::json_column(r, 11, "report", || format!("job {id}"))?)
+    };
     Ok(BackgroundJob {
-        id: r.get::<_, i64>(0)? as u64,
+        id: id as u64,
         kind: r.get(1)?,
         collection: r.get(2)?,
-        inputs: serde_json::from_str(&inputs).unwrap_or_default(),
+        inputs,
         requested_by: r.get(4)?,
         state: r.get(5)?,
         runs: r.get(6)?,
@@ -63,7 +68,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackgroundJob> {
         total: r.get::<_, Option<i64>>(8)?.map(|t| t as u64),
         faces: r.get::<_, i64>(9)? as u64,
         error: r.get(10)?,
-        report: report.and_then(|r| serde_json::from_str(&r).ok()),
+        report,
         created_at: r.get(12)?,
         started_at: r.get(13)?,
         finished_at: r.get(14)?,

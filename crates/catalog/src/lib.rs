@@ -425,6 +425,33 @@ fn wait_for_writer(attempt: i32) -> bool {
     attempt < 2400
 }
 
+/// A stored value that does not parse: named by its record and column, so that a corrupt row
+/// is an error to act on, never silently read as a default.
+#[derive(Debug, thiserror::Error)]
+#[error("{record}: stored {column} unreadable ({detail})")]
+pub struct CorruptValue {
+    /// The record, such as `job 12`.
+    pub record: String,
+    /// The column.
+    pub column: &'static str,
+    /// The parser's message.
+    pub detail: String,
+}
+
+/// Parses the JSON text of column `index` (`column`) of the row of `record`.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row<'_>,
+    index: usize,
+    column: &'static str,
+    record: impl FnOnce() -> String,
+) -> rusqlite::Result<T> {
+    let text: String = r.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        let corrupt = CorruptValue { record: record(), column, detail: e.to_string() };
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(corrupt))
+    })
+}
+
 pub(crate) fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
@@ -703,11 +730,12 @@ impl Catalog {
          LEFT JOIN sources s ON i.source_id = s.id";
 
     fn face_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FaceRecord> {
-        let landmarks: String = r.get(11)?;
+        let face_id = r.get::<_, i64>(0)?;
+        let landmarks: Landmarks = json_column(r, 11, "landmarks", || format!("face {face_id}"))?;
         let score: f32 = r.get(12)?;
         let bbox = BBox { x1: r.get(7)?, y1: r.get(8)?, x2: r.get(9)?, y2: r.get(10)? };
         Ok(FaceRecord {
-            face_id: r.get::<_, i64>(0)? as u64,
+            face_id: face_id as u64,
             index: r.get(1)?,
             image_id: r.get::<_, i64>(2)? as u64,
             collection_id: r.get(3)?,
@@ -715,7 +743,7 @@ impl Catalog {
             uri: r.get(5)?,
             source: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
             bbox,
-            landmarks: serde_json::from_str(&landmarks).unwrap_or(Landmarks([[0.0; 2]; 5])),
+            landmarks,
             score,
             quality: Quality {
                 detector_score: score,

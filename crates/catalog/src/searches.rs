@@ -349,13 +349,14 @@ impl Catalog {
 }
 
 fn search_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SearchRecord> {
-    let collections: String = r.get(4)?;
+    let id = r.get::<_, i64>(0)?;
+    let collections = crate::json_column(r, 4, "collections", || format!("search {id}"))?;
     Ok(SearchRecord {
-        id: r.get::<_, i64>(0)? as u64,
+        id: id as u64,
         actor: r.get(1)?,
         case_ref: r.get(2)?,
         purpose: r.get(3)?,
-        collections: serde_json::from_str(&collections).unwrap_or_default(),
+        collections,
         gallery_size: r.get::<_, i64>(5)?.max(0) as u64,
         started_at: r.get(6)?,
     })

@@ -470,3 +470,41 @@ fn templates_are_read_and_counted_per_pack() {
     let elsewhere = PackKey { name: "open".into(), sha256: "cd".repeat(32) };
     assert_eq!((of(&elsewhere).len(), cat.template_count_of(&elsewhere).unwrap()), (0, 0));
 }
+
+/// A stored JSON value changed outside Gabarit (a face's landmarks, a job's inputs or report)
+/// is an error naming the record and column when read, never a default: zero landmarks would
+/// re-embed the face misaligned, an empty input list would make a resumed job ingest nothing.
+#[test]
+fn a_corrupt_stored_value_is_an_error_naming_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("catalog.db");
+    let mut cat = open_keyed(&p);
+    let c = create(&mut cat, "archive");
+    let job = cat.begin_job(c.id, &["/photos".into()]).unwrap();
+    let out = store(&mut cat, job, c.id, &[image("aa", vec![face(0.0, true)])]);
+    let StoreOutcome::Inserted { template_faces, .. } = &out[0] else { panic!("{out:?}") };
+    let face_id = template_faces[0];
+    let queued = cat
+        .audited("t", "job_queue", |tx| {
+            Ok((tx.queue_job("ingest", "archive", &["/in".into()], "t")?, serde_json::json!({})))
+        })
+        .unwrap()
+        .0;
+    cat.end_job(queued.id, Ok(&serde_json::json!({"files": 3}))).unwrap();
+    assert_eq!(cat.background_job(queued.id).unwrap().unwrap().report, Some(serde_json::json!({"files": 3})));
+
+    let raw = rusqlite::Connection::open(&p).unwrap();
+    raw.execute("UPDATE faces SET landmarks = '[[1,2],[3' WHERE id = ?1", [face_id as i64]).unwrap();
+    let err = cat.face(&all(), face_id).unwrap_err().to_string();
+    assert!(err.contains(&format!("face {face_id}: stored landmarks unreadable")), "{err}");
+
+    raw.execute("UPDATE background_jobs SET inputs = 'not json' WHERE id = ?1", [queued.id as i64]).unwrap();
+    let err = cat.background_job(queued.id).unwrap_err().to_string();
+    assert!(err.contains(&format!("job {}: stored inputs unreadable", queued.id)), "{err}");
+    assert!(cat.background_jobs(10).is_err(), "the listing does not skip it either");
+
+    raw.execute("UPDATE background_jobs SET inputs = '[\"/in\"]', report = '{' WHERE id = ?1", [queued.id as i64])
+        .unwrap();
+    let err = cat.background_job(queued.id).unwrap_err().to_string();
+    assert!(err.contains(&format!("job {}: stored report unreadable", queued.id)), "{err}");
+}
