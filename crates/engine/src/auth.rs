@@ -296,8 +296,10 @@ pub(crate) fn hash_password(password: &str) -> Result<String> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     use rand::TryRng;
     let mut random = [0u8; 16];
-    rand::rngs::SysRng.try_fill_bytes(&mut random).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&random).map_err(|e| Error::Invalid(format!("salt: {e}")))?;
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut random)
+        .map_err(|e| Error::Internal(format!("no system randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&random).map_err(|e| Error::Internal(format!("salt: {e}")))?;
     Ok(argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| Error::Invalid(format!("cannot hash the password: {e}")))?

@@ -616,7 +616,7 @@ pub fn write_checkpoint_file(dir: &std::path::Path, checkpoint: &Checkpoint) -> 
     crate::store::private::create_dir(dir)?;
     let stamp: String = checkpoint.at.chars().filter(char::is_ascii_alphanumeric).collect();
     let path = dir.join(format!("audit-checkpoint-{stamp}.json"));
-    let text = serde_json::to_string_pretty(checkpoint).map_err(|e| Error::Invalid(e.to_string()))?;
+    let text = serde_json::to_string_pretty(checkpoint).map_err(|e| Error::Internal(e.to_string()))?;
     crate::store::private::write_file(&path, format!("{text}\n").as_bytes())?;
     Ok(path)
 }

@@ -116,7 +116,7 @@ pub fn submit_erasure(
     erasure: &crate::rights::ConfirmedErasure,
 ) -> Result<BackgroundJob> {
     who.may::<actions::Rights>()?;
-    let input = serde_json::to_string(erasure).map_err(|e| Error::Invalid(e.to_string()))?;
+    let input = serde_json::to_string(erasure).map_err(|e| Error::Internal(e.to_string()))?;
     let (job, _) = store.catalog.audited(who.name(), "job_queue", |tx| {
         let job = tx.queue_job("erase", "", &[input], who.name())?;
         let detail = json!({"job": job.id, "kind": "erase", "request": erasure.request, "faces": erasure.faces.len()});
@@ -166,8 +166,8 @@ fn run(
         "ingest" => run_ingest(services, store, defaults, job, &who),
         "erase" => {
             let input = job.inputs.first().map(String::as_str).unwrap_or_default();
-            let erasure: crate::rights::ConfirmedErasure =
-                serde_json::from_str(input).map_err(|e| Error::Invalid(format!("job {}: {e}", job.id)))?;
+            let erasure: crate::rights::ConfirmedErasure = serde_json::from_str(input)
+                .map_err(|e| Error::Internal(format!("job {}: stored input unreadable: {e}", job.id)))?;
             let deleted = crate::rights::carry_out_erasure(store, &who, &erasure)?;
             let faces = erasure.faces.len() as u64;
             store.catalog.job_progress(job.id, faces, faces, deleted.faces)?;
@@ -215,7 +215,7 @@ fn run_ingest(
     report.failed.extend(unread);
     store.catalog.job_progress(job.id, report.files as u64, report.files as u64, report.faces as u64)?;
     let discarded = discard_unused_uploads(store, &opts.inputs)?;
-    let mut value = serde_json::to_value(&report).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut value = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
     value["uploads_discarded"] = json!(discarded);
     Ok(value)
 }

@@ -55,9 +55,13 @@ pub enum Error {
     /// A file-system error (names its path).
     #[error(transparent)]
     Io(std::io::Error),
-    /// The request is invalid.
+    /// The request is invalid: the caller can correct it.
     #[error("{0}")]
     Invalid(String),
+    /// Something that is not the caller's doing failed inside Gabarit (no system randomness, a
+    /// value that does not serialise, a stored value that does not parse).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A policy refused the request.
     #[error(transparent)]
     Policy(#[from] gabarit_governance::Error),
@@ -99,7 +103,7 @@ pub enum Error {
 pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     use rand::TryRng;
     let mut buf = vec![0u8; bytes];
-    rand::rngs::SysRng.try_fill_bytes(&mut buf).map_err(|e| Error::Invalid(format!("no system randomness: {e}")))?;
+    rand::rngs::SysRng.try_fill_bytes(&mut buf).map_err(|e| Error::Internal(format!("no system randomness: {e}")))?;
     Ok(hex::encode(buf))
 }
 

@@ -88,7 +88,7 @@ fn pack_dim(pack: &PackKey) -> Result<usize> {
             && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(&c))
     };
     if !sane(&pack.name, &['_', '-']) || !sane(&pack.sha256, &[]) {
-        return Err(Error::Invalid(format!("the catalog names a pack {pack}: not a pack name and hash")));
+        return Err(Error::Internal(format!("the catalog names a pack {pack}: not a pack name and hash")));
     }
     Ok(gabarit_inference::Pack::builtin(&pack.name)?.engine.embedder.dim)
 }

@@ -94,7 +94,10 @@ impl From<gabarit_engine::Error> for ApiError {
             E::Inference(_) | E::Model(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "model", message),
             E::Index(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "index", message),
             E::Io(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message),
-            E::Worker(_) => Self::internal(message),
+            E::Worker(_) | E::Internal(_) => {
+                tracing::error!(error = %message, "internal error");
+                Self::internal(message)
+            }
             E::PackMismatch { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "pack_mismatch", message),
             E::EngineMismatch { .. } => Self::new(StatusCode::CONFLICT, "engine_mismatch", message),
         }
@@ -124,5 +127,36 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(e: axum::extract::rejection::QueryRejection) -> Self {
         Self::new(e.status(), "bad_request", e.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the caller can correct is 422 `invalid`; a failure inside Gabarit is 500 with a
+    /// code of its own, never presented as the caller's fault.
+    #[test]
+    fn internal_failures_are_500_and_caller_errors_422() {
+        use gabarit_engine::Error as E;
+        let cases = [
+            (E::Invalid("bad field".into()), StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            (E::Internal("no system randomness".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            (E::Worker("died".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            (E::Model("nan".into()), StatusCode::INTERNAL_SERVER_ERROR, "model"),
+            (
+                E::Catalog(gabarit_catalog::Error::Crypto {
+                    path: "catalog.db".into(),
+                    what: "template of face 3".into(),
+                    reason: "seal failed".into(),
+                }),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "crypto",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let api = ApiError::from(error);
+            assert_eq!((api.status, api.code), (status, code), "{}", api.message);
+        }
     }
 }
