@@ -1,0 +1,80 @@
+//! `audit`, `report` and `retention`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use gabarit_engine::governed;
+
+use crate::flags::*;
+use crate::keys::*;
+
+pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
+    match cmd {
+        AuditCommand::Verify { anchor } => {
+            let checkpoint: Option<gabarit_engine::governed::Checkpoint> = match &anchor {
+                Some(path) => Some(
+                    serde_json::from_str(&fs_err::read_to_string(path)?)
+                        .with_context(|| format!("{}: not an audit checkpoint", path.display()))?,
+                ),
+                None => None,
+            };
+            let (n, broken) = governed::audit_verify(&mut store, &who, checkpoint.as_ref())?;
+            match broken {
+                None => {
+                    let since = checkpoint
+                        .map(|c| format!("; it holds the {} entries the checkpoint of {} saw", c.entries, c.at))
+                        .unwrap_or_default();
+                    println!("audit chain intact: {n} entries{since}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    let upper = b.reason.split(':').next().unwrap_or_default().to_uppercase();
+                    println!(
+                        "audit chain {} at entry {} (seq {}): {}",
+                        if upper == "TRUNCATED" || upper.starts_with("REWRITTEN") { upper } else { "BROKEN".into() },
+                        b.position,
+                        b.seq,
+                        b.reason
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        AuditCommand::Anchor { out } => {
+            let checkpoint = governed::audit_anchor(&mut store, &who)?;
+            match out {
+                Some(path) => {
+                    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                    let text = serde_json::to_string_pretty(&checkpoint)?;
+                    if path.exists() {
+                        bail!("{}: exists already; name a new file", path.display());
+                    }
+                    write_private_file(&path, &text)?;
+                    eprintln!(
+                        "checkpoint of {} entries written to {} (keep it away from {}, e.g. beside the key-encryption key)",
+                        checkpoint.entries,
+                        path.display(),
+                        dir.display()
+                    );
+                }
+                None => println!("{}", serde_json::to_string_pretty(&checkpoint)?),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export { from, to, out } => {
+            let entries = governed::audit_export(&mut store, &who, from.as_deref(), to.as_deref())?;
+            let mut text = String::new();
+            for e in &entries {
+                text.push_str(&serde_json::to_string(e)?);
+                text.push('\n');
+            }
+            match out {
+                Some(p) => fs_err::write(&p, text)?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! `collection`, `reembed` and `ingest`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use gabarit_engine::governed;
+use gabarit_inference::Pack;
+use gabarit_media::DecodeLimits;
+use serde_json::json;
+
+use crate::flags::*;
+use crate::{faces::*, keys::*};
+
+pub(crate) fn collection(
+    models: &Path,
+    data: &Path,
+    (pack, explicit_pack): (Pack, bool),
+    cmd: CollectionCommand,
+) -> Result<ExitCode> {
+    if let CollectionCommand::Reembed { name, batch, quiet, engine } = cmd {
+        anyhow::ensure!(explicit_pack, "name the pack to re-embed {name:?} with: --pack open or --pack buffalo_s");
+        return reembed(models, data, pack, (&name, batch, quiet), &engine);
+    }
+    let pack = &pack;
+    let (mut store, who) = open_as(data)?;
+    match cmd {
+        CollectionCommand::Create { name, description, governance, engine } => {
+            let draft = governance.apply(Default::default())?;
+            let family = engine.family(models)?;
+            governed::create_collection(&mut store, &who, &name, &description, &draft, pack, family)?;
+            println!("collection {name} created (model pack {}, engine {family})", pack.name);
+            let missing = draft.missing();
+            if !missing.is_empty() {
+                println!("note: ingestion is refused until these are set: --{}", missing.join(", --"));
+            }
+        }
+        CollectionCommand::Update { name, governance } => {
+            let draft = governance.apply(governed::collection(&store, &who, &name)?.1)?;
+            governed::update_collection(&mut store, &who, &name, &draft)?;
+            println!("collection {name} updated");
+        }
+        CollectionCommand::List { json } => {
+            let all = governed::list_collections(&store, &who)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!(
+                    "{:<24} {:>8} {:>8} {:>10}  {:<10} {:<14} description",
+                    "name", "images", "faces", "templates", "pack", "engine"
+                );
+                for c in all {
+                    println!(
+                        "{:<24} {:>8} {:>8} {:>10}  {:<10} {:<14} {}",
+                        c.collection.name,
+                        c.images,
+                        c.faces,
+                        c.templates,
+                        c.collection.pack,
+                        c.collection.engine,
+                        c.collection.description
+                    );
+                }
+            }
+        }
+        CollectionCommand::Reembed { .. } => {}
+        CollectionCommand::Show { name } => {
+            let (c, g) = governed::collection(&store, &who, &name)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"collection": c, "governance": g, "missing": g.missing()}))?
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn reembed(
+    models: &Path,
+    data: &Path,
+    pack: Pack,
+    (name, batch, quiet): (&str, usize, bool),
+    engine: &EngineArgs,
+) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
+    let opts = gabarit_engine::reembed::ReembedOptions {
+        collection: name.to_string(),
+        batch_size: batch.max(1),
+        limits: DecodeLimits { max_pixels: engine.max_pixels, ..DecodeLimits::default() },
+    };
+    let services = services(models, pack.clone(), engine, 1)?;
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} faces {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = gabarit_engine::reembed::reembed(&services, &mut store, &who, &pack, &opts, &mut |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    let c = &report.changed_over;
+    println!(
+        "collection {} changed over from pack {} to {}: {} template(s) made ({} by this run, {} before)",
+        report.collection, c.from, c.to, c.templates, report.done_now, report.done_before
+    );
+    if !c.unreadable.is_empty() {
+        println!("{} face(s) left without a template, their image could not be read:", c.unreadable.len());
+        for (face, why) in &report.unreadable_now {
+            println!("  face {face}: {why}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn ingest(
+    models: &Path,
+    data: &Path,
+    (pack, explicit_pack): (Pack, bool),
+    args: IngestArgs,
+) -> Result<ExitCode> {
+    use gabarit_engine::ingest::IngestOptions;
+    let rights_threshold = pack.thresholds.rights;
+    let (mut store, who) = open_as(data)?;
+    // Refused before the models load: who may not ingest, or where governance is incomplete,
+    // or a pack named that is not the collection's.
+    gabarit_engine::jobs::may_ingest(&who)?;
+    let (summary, governance) = governed::collection(&store, &who, &args.collection)?;
+    governance.complete(&args.collection)?;
+    if explicit_pack {
+        gabarit_engine::store::check_collection_pack(&summary.collection, &pack)?;
+    }
+    // The collection's backend and precision unless others are named (then refused, before the
+    // models load, when they are not the collection's).
+    let mut engine = args.engine.clone();
+    if engine.choice.is_empty() {
+        let held = gabarit_engine::store::collection_engine(&summary.collection)?;
+        engine.choice = EngineChoice { backend: Some(held.backend), precision: Some(held.precision) };
+    } else {
+        gabarit_engine::store::check_collection_engine(&summary.collection, engine.choice.family(models)?)?;
+    }
+    let services = services(models, pack, &engine, usize::MAX)?;
+    let opts = IngestOptions {
+        collection: args.collection.clone(),
+        inputs: args.inputs.clone(),
+        batch_size: args.batch,
+        limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
+        suppressions: Vec::new(),
+        suppression_threshold: rights_threshold,
+        video: video_options(&args.video)?,
+        budget: args.budget.budget(),
+    };
+    let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} {msg} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let report = governed::governed_ingest(&services, &mut store, &who, &opts, &mut |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let mut msg = format!("{:.1} faces/s", p.faces as f64 / secs);
+        if p.video_seconds_total > 0.0 {
+            msg += &format!(
+                ", video {:.0}/{:.0} s ({:.2} video-s/s)",
+                p.video_seconds_done,
+                p.video_seconds_total,
+                p.video_seconds_done / secs
+            );
+        }
+        bar.set_message(msg);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} files, {} images ingested, {} already present, {} refused (erased on request), {} failed; {} faces ({} usable), {} templates, {} suppressed by objection; {:.1} files/s, {:.1} faces/s",
+        report.collection,
+        report.files,
+        report.ingested,
+        report.duplicates,
+        report.erased_on_request,
+        report.failed.len() - report.erased_on_request,
+        report.faces,
+        report.usable_faces,
+        report.templates,
+        report.suppressed_by_objection,
+        report.files_per_s,
+        report.faces_per_s
+    );
+    if report.videos > 0 {
+        println!(
+            "videos: {} ({:.1} s), {} frames sampled with {} faces, {} tracks, {} templates kept",
+            report.videos,
+            report.video_seconds,
+            report.sampled_frames,
+            report.sampled_faces,
+            report.tracks,
+            report.templates
+        );
+    }
+    for f in &report.failed {
+        eprintln!("skipped {}: {}", f.uri, f.message);
+    }
+    if let Some(path) = &args.report {
+        fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub(crate) fn video_options(args: &VideoArgs) -> Result<gabarit_engine::ingest::VideoOptions> {
+    if !(args.video_rate.is_finite() && args.video_rate > 0.0 && args.video_rate <= 120.0) {
+        anyhow::bail!("--video-rate: {} is not a rate between 0 and 120 frames per second", args.video_rate);
+    }
+    if !(0.0..=1.0).contains(&args.scene_threshold) {
+        anyhow::bail!("--scene-threshold: {} is not between 0 and 1", args.scene_threshold);
+    }
+    if args.track_templates == 0 || args.video_max_side < 64 {
+        anyhow::bail!("--track-templates must be at least 1 and --video-max-side at least 64");
+    }
+    let sampling = gabarit_video::Sampling {
+        interval_s: 1.0 / args.video_rate,
+        scene_threshold: args.scene_threshold,
+        keyframes_only: args.keyframes_only,
+        max_side: args.video_max_side,
+        ..gabarit_video::Sampling::default()
+    };
+    // A track may skip one sample (a missed detection) and still continue.
+    let tracker = gabarit_video::TrackerOptions {
+        keep: args.track_templates,
+        max_gap_s: 2.5 * sampling.interval_s,
+        ..gabarit_video::TrackerOptions::default()
+    };
+    Ok(gabarit_engine::ingest::VideoOptions { sampling, limits: gabarit_video::VideoLimits::default(), tracker })
+}

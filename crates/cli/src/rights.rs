@@ -1,0 +1,97 @@
+//! `rights`: requests of access, erasure and objection.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use gabarit_inference::{Backend, Pack, Precision};
+use gabarit_media::DecodeLimits;
+
+use crate::flags::*;
+use crate::{faces::*, keys::*};
+
+pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
+    use gabarit_engine::rights;
+    let (mut store, who) = open_as(data)?;
+    let engine = EngineArgs {
+        workers: Some(1),
+        threads: 1,
+        choice: EngineChoice { backend: Some(Backend::Ort), precision: Some(Precision::F32) },
+        det_size: DetSize::Pack,
+        max_pixels: DecodeLimits::default().max_pixels,
+    };
+    let print = |r: &rights::RightsReport| {
+        println!(
+            "request {} ({}): {} face(s) match among {} templates (threshold {:.2}, exhaustive)",
+            r.request.id,
+            r.request.kind,
+            r.matches.len(),
+            r.templates_searched,
+            r.threshold
+        );
+        for m in &r.matches {
+            println!(
+                "  face {:>6}  {:.3}  {:<14} {}  {}",
+                m.face_id,
+                m.score,
+                m.collection,
+                m.path,
+                m.captured_at.as_deref().unwrap_or("-")
+            );
+        }
+    };
+    match cmd {
+        RightsCommand::Open { kind, requester, verification, received } => {
+            let r = rights::open_request(&mut store, &who, &kind, &requester, &verification, &received)?;
+            println!("request {} ({}) recorded; answer due by {}", r.id, r.kind, r.deadline);
+        }
+        RightsCommand::List => {
+            for r in rights::list_requests(&store, &who)? {
+                println!(
+                    "{:>4} {:<9} {:<6} received {} due {}  {}  {}",
+                    r.id,
+                    r.kind,
+                    r.status,
+                    r.received_on,
+                    r.deadline,
+                    r.requester,
+                    r.outcome.unwrap_or_default()
+                );
+            }
+        }
+        RightsCommand::Access { request, photo, out } => {
+            let services = services(models, pack, &engine, 1)?;
+            let r = rights::access(&services, &mut store, &who, request, &photo, None)?;
+            fs_err::create_dir_all(&out)?;
+            let (json_path, html_path) =
+                (out.join(format!("access-{request}.json")), out.join(format!("access-{request}.html")));
+            fs_err::write(&json_path, serde_json::to_string_pretty(&r)?)?;
+            fs_err::write(&html_path, rights::report_html(&r))?;
+            print(&r);
+            println!("report: {} and {}", json_path.display(), html_path.display());
+        }
+        RightsCommand::Erase { request, photo, confirm } => {
+            let services = services(models, pack, &engine, 1)?;
+            let (r, deleted) = rights::erase(&services, &mut store, &who, request, &photo, None, confirm)?;
+            print(&r);
+            match deleted {
+                None => println!(
+                    "nothing deleted yet: to erase these {} face(s), run again with --confirm {}",
+                    r.matches.len(),
+                    r.matches.len()
+                ),
+                Some(d) => println!(
+                    "erased: {} template(s), {} face(s), {} image(s) left without a face; index compacted, catalog vacuumed",
+                    d.templates, d.faces, d.images
+                ),
+            }
+        }
+        RightsCommand::Object { request, photo } => {
+            let services = services(models, pack, &engine, 1)?;
+            let r = rights::object(&services, &mut store, &who, request, &photo, None)?;
+            print(&r);
+            println!("suppression template stored: these faces are hidden from search and never ingested again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
