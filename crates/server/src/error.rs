@@ -1,14 +1,181 @@
-//! The one table from engine errors to HTTP statuses and stable codes.
+//! The one table from engine errors to HTTP statuses and stable codes: [`ErrorCode`] lists
+//! every code the API answers with its status and meaning (the OpenAPI document carries the
+//! same table), and the `From` impls below say which engine error gets which code.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// Every error code of the API. A code has one HTTP status; several codes may share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// 400: a malformed path, query or body.
+    BadRequest,
+    /// 413: a body over the upload limit.
+    TooLarge,
+    /// 415: a body that is not of the expected type.
+    UnsupportedMediaType,
+    /// 422: a value is not valid (the message names the field).
+    Invalid,
+    /// 401: no API key or session.
+    Unauthenticated,
+    /// 401: the API key is unknown, revoked or its user disabled.
+    InvalidKey,
+    /// 401: the session ended.
+    SessionExpired,
+    /// 401: wrong name or password.
+    BadCredentials,
+    /// 429: too many failed logins.
+    TooManyAttempts,
+    /// 403: the caller's roles or grants do not allow it.
+    Forbidden,
+    /// 403: a state-changing request of a session without its CSRF token.
+    Csrf,
+    /// 403: the collection's governance is incomplete (the message names the fields).
+    GovernanceIncomplete,
+    /// 404: no such record, or none the caller may see.
+    NotFound,
+    /// 409: the name is taken.
+    Conflict,
+    /// 409: the collection's templates come from another backend or precision.
+    EngineMismatch,
+    /// 500: a record does not authenticate with the data directory's key.
+    Integrity,
+    /// 500: the keys or the encryption failed.
+    Crypto,
+    /// 500: the catalog failed.
+    Catalog,
+    /// 500: the face models failed or could not be loaded.
+    Model,
+    /// 500: the vector index failed.
+    Index,
+    /// 500: a file-system error.
+    Io,
+    /// 500: the data directory holds templates of another pack than the one in use.
+    PackMismatch,
+    /// 500: any other failure inside Gabarit.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the documentation.
+    pub const ALL: [ErrorCode; 23] = [
+        ErrorCode::BadRequest,
+        ErrorCode::TooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Invalid,
+        ErrorCode::Unauthenticated,
+        ErrorCode::InvalidKey,
+        ErrorCode::SessionExpired,
+        ErrorCode::BadCredentials,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::Forbidden,
+        ErrorCode::Csrf,
+        ErrorCode::GovernanceIncomplete,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::EngineMismatch,
+        ErrorCode::Integrity,
+        ErrorCode::Crypto,
+        ErrorCode::Catalog,
+        ErrorCode::Model,
+        ErrorCode::Index,
+        ErrorCode::Io,
+        ErrorCode::PackMismatch,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as the API writes it.
+    pub fn name(self) -> &'static str {
+        self.entry().0
+    }
+
+    /// Its HTTP status.
+    pub fn status(self) -> StatusCode {
+        self.entry().1
+    }
+
+    /// What it means, for the documentation.
+    pub fn meaning(self) -> &'static str {
+        self.entry().2
+    }
+
+    fn entry(self) -> (&'static str, StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            ErrorCode::BadRequest => ("bad_request", S::BAD_REQUEST, "A malformed path, query or body"),
+            ErrorCode::TooLarge => ("too_large", S::PAYLOAD_TOO_LARGE, "A body over the upload limit"),
+            ErrorCode::UnsupportedMediaType => {
+                ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE, "A body not of the expected type")
+            }
+            ErrorCode::Invalid => {
+                ("invalid", S::UNPROCESSABLE_ENTITY, "A value is not valid (the message names the field)")
+            }
+            ErrorCode::Unauthenticated => ("unauthenticated", S::UNAUTHORIZED, "No API key or session"),
+            ErrorCode::InvalidKey => {
+                ("invalid_key", S::UNAUTHORIZED, "The API key is unknown, revoked or its user disabled")
+            }
+            ErrorCode::SessionExpired => ("session_expired", S::UNAUTHORIZED, "The session ended"),
+            ErrorCode::BadCredentials => ("bad_credentials", S::UNAUTHORIZED, "Wrong name or password"),
+            ErrorCode::TooManyAttempts => ("too_many_attempts", S::TOO_MANY_REQUESTS, "Too many failed logins"),
+            ErrorCode::Forbidden => ("forbidden", S::FORBIDDEN, "The caller's roles or grants do not allow it"),
+            ErrorCode::Csrf => ("csrf", S::FORBIDDEN, "A state-changing request of a session without its X-CSRF-Token"),
+            ErrorCode::GovernanceIncomplete => (
+                "governance_incomplete",
+                S::FORBIDDEN,
+                "The collection's governance is incomplete (the fields are named)",
+            ),
+            ErrorCode::NotFound => ("not_found", S::NOT_FOUND, "No such record, or none the caller may see"),
+            ErrorCode::Conflict => ("conflict", S::CONFLICT, "The name is taken"),
+            ErrorCode::EngineMismatch => {
+                ("engine_mismatch", S::CONFLICT, "The collection's templates come from another backend or precision")
+            }
+            ErrorCode::Integrity => {
+                ("integrity", S::INTERNAL_SERVER_ERROR, "A record does not authenticate with the data directory's key")
+            }
+            ErrorCode::Crypto => ("crypto", S::INTERNAL_SERVER_ERROR, "The keys or the encryption failed"),
+            ErrorCode::Catalog => ("catalog", S::INTERNAL_SERVER_ERROR, "The catalog failed"),
+            ErrorCode::Model => ("model", S::INTERNAL_SERVER_ERROR, "The face models failed or could not be loaded"),
+            ErrorCode::Index => ("index", S::INTERNAL_SERVER_ERROR, "The vector index failed"),
+            ErrorCode::Io => ("io", S::INTERNAL_SERVER_ERROR, "A file-system error"),
+            ErrorCode::PackMismatch => {
+                ("pack_mismatch", S::INTERNAL_SERVER_ERROR, "The data directory holds templates of another pack")
+            }
+            ErrorCode::Internal => ("internal", S::INTERNAL_SERVER_ERROR, "Any other failure inside Gabarit"),
+        }
+    }
+
+    /// An error of this code.
+    pub fn with(self, message: impl Into<String>) -> ApiError {
+        ApiError::new(self, message)
+    }
+
+    /// The table of every code for the OpenAPI document: one line per code, `code` (status):
+    /// meaning.
+    pub fn documentation() -> String {
+        let mut out = String::from("Every error code, its HTTP status and meaning:\n\n");
+        for c in ErrorCode::ALL {
+            out.push_str(&format!("- `{}` ({}): {}\n", c.name(), c.status().as_u16(), c.meaning()));
+        }
+        out
+    }
+
+    /// The code of an extractor's rejection, from the status axum gives it.
+    fn of_rejection(status: StatusCode) -> ErrorCode {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::Invalid,
+            _ => ErrorCode::BadRequest,
+        }
+    }
+}
+
 /// An error as the API returns it: a status, a stable code and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    /// HTTP status.
+    /// HTTP status (the code's).
     pub status: StatusCode,
     /// Stable code.
     pub code: &'static str,
@@ -28,19 +195,19 @@ struct Inner<'a> {
 }
 
 impl ApiError {
-    /// A new error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+    /// An error of `code`, with its status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { status: code.status(), code: code.name(), message: message.into() }
     }
 
     /// 500.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        Self::new(ErrorCode::Internal, message)
     }
 
     /// 400 for a missing or malformed request field.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 }
 
@@ -60,73 +227,70 @@ impl From<gabarit_engine::Error> for ApiError {
         match e {
             // Incomplete governance is not the caller's role: say so, with the fields missing.
             E::Policy(G::Incomplete { missing, collection }) => Self::new(
-                StatusCode::FORBIDDEN,
-                "governance_incomplete",
+                ErrorCode::GovernanceIncomplete,
                 format!(
                     "collection {collection:?}: its governance lacks {} (complete it before ingesting)",
                     missing.join(", ")
                 ),
             ),
-            E::Policy(G::Forbidden { .. }) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            E::Policy(G::Forbidden { .. }) => Self::new(ErrorCode::Forbidden, message),
             E::Policy(G::Invalid { .. } | G::Bounds { .. }) | E::Catalog(C::Policy(_)) | E::Invalid(_) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+                Self::new(ErrorCode::Invalid, message)
             }
             E::Auth(a) => match a {
-                A::InvalidKey => Self::new(StatusCode::UNAUTHORIZED, "invalid_key", message),
-                A::SessionEnded => Self::new(StatusCode::UNAUTHORIZED, "session_expired", message),
-                A::BadCredentials => Self::new(StatusCode::UNAUTHORIZED, "bad_credentials", message),
-                A::TooManyAttempts { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message),
-                A::NoUsers => Self::new(StatusCode::UNAUTHORIZED, "invalid_key", message),
+                A::InvalidKey => Self::new(ErrorCode::InvalidKey, message),
+                A::SessionEnded => Self::new(ErrorCode::SessionExpired, message),
+                A::BadCredentials => Self::new(ErrorCode::BadCredentials, message),
+                A::TooManyAttempts { .. } => Self::new(ErrorCode::TooManyAttempts, message),
+                A::NoUsers => Self::new(ErrorCode::InvalidKey, message),
             },
             E::Catalog(c) => match c {
-                C::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "not_found", message),
-                C::AlreadyExists { .. } => Self::new(StatusCode::CONFLICT, "conflict", message),
-                C::Invalid(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+                C::NotFound { .. } => Self::new(ErrorCode::NotFound, message),
+                C::AlreadyExists { .. } => Self::new(ErrorCode::Conflict, message),
+                C::Invalid(_) => Self::new(ErrorCode::Invalid, message),
                 C::Tampered { .. } => {
                     tracing::error!(error = %message, "a record does not authenticate");
-                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", message)
+                    Self::new(ErrorCode::Integrity, message)
                 }
-                C::Locked { .. } | C::Crypto { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "crypto", message),
-                C::Sqlite { .. } | C::TooNew { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "catalog", message),
-                C::Policy(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message),
+                C::Locked { .. } | C::Crypto { .. } => Self::new(ErrorCode::Crypto, message),
+                C::Sqlite { .. } | C::TooNew { .. } => Self::new(ErrorCode::Catalog, message),
+                C::Policy(_) => Self::new(ErrorCode::Invalid, message),
             },
-            E::Key(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "crypto", message),
-            E::Inference(_) | E::Model(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "model", message),
-            E::Index(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "index", message),
-            E::Io(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message),
+            E::Key(_) => Self::new(ErrorCode::Crypto, message),
+            E::Inference(_) | E::Model(_) => Self::new(ErrorCode::Model, message),
+            E::Index(_) => Self::new(ErrorCode::Index, message),
+            E::Io(_) => Self::new(ErrorCode::Io, message),
             E::Worker(_) | E::Internal(_) => {
                 tracing::error!(error = %message, "internal error");
                 Self::internal(message)
             }
-            E::PackMismatch { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "pack_mismatch", message),
-            E::EngineMismatch { .. } => Self::new(StatusCode::CONFLICT, "engine_mismatch", message),
+            E::PackMismatch { .. } => Self::new(ErrorCode::PackMismatch, message),
+            E::EngineMismatch { .. } => Self::new(ErrorCode::EngineMismatch, message),
         }
     }
 }
 
 impl From<axum::extract::multipart::MultipartError> for ApiError {
     fn from(e: axum::extract::multipart::MultipartError) -> Self {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" };
-        Self::new(status, code, e.body_text())
+        Self::new(ErrorCode::of_rejection(e.status()), e.body_text())
     }
 }
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
-        Self::new(e.status(), "bad_request", e.body_text())
+        Self::new(ErrorCode::of_rejection(e.status()), e.body_text())
     }
 }
 
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(e: axum::extract::rejection::PathRejection) -> Self {
-        Self::new(e.status(), "bad_request", e.body_text())
+        Self::new(ErrorCode::of_rejection(e.status()), e.body_text())
     }
 }
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(e: axum::extract::rejection::QueryRejection) -> Self {
-        Self::new(e.status(), "bad_request", e.body_text())
+        Self::new(ErrorCode::of_rejection(e.status()), e.body_text())
     }
 }
 
@@ -157,6 +321,32 @@ mod tests {
         for (error, status, code) in cases {
             let api = ApiError::from(error);
             assert_eq!((api.status, api.code), (status, code), "{}", api.message);
+        }
+    }
+
+    /// The table is a table: names unique and snake_case, every code in the documentation
+    /// with its status, and an extractor's rejection keeps a status of the table.
+    #[test]
+    fn every_code_has_one_name_one_status_and_its_line_in_the_documentation() {
+        let names: std::collections::BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')), "{names:?}");
+        let doc = ErrorCode::documentation();
+        for c in ErrorCode::ALL {
+            assert!(c.status().is_client_error() || c.status().is_server_error(), "{c:?}");
+            let line = format!("- `{}` ({}): {}", c.name(), c.status().as_u16(), c.meaning());
+            assert!(doc.contains(&line), "{line}");
+        }
+        for (status, code) in [
+            (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            (StatusCode::METHOD_NOT_ALLOWED, "bad_request"),
+        ] {
+            let c = ErrorCode::of_rejection(status);
+            assert_eq!(c.name(), code);
+            assert_eq!(ApiError::new(c, "x").status, c.status());
         }
     }
 }

@@ -26,7 +26,7 @@ use gabarit_engine::FaceServices;
 use gabarit_engine::store::Store;
 
 pub use api::router;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 
 /// Everything a request may need, shared by all requests.
 pub struct AppState {

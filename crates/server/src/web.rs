@@ -26,8 +26,7 @@ pub fn built() -> bool {
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") {
-        return crate::ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route {}", uri.path()))
-            .into_response();
+        return crate::error::ErrorCode::NotFound.with(format!("no route {}", uri.path())).into_response();
     }
     let (name, file) = match Assets::get(if path.is_empty() { "index.html" } else { path }) {
         Some(file) => (if path.is_empty() { "index.html" } else { path }, file),

@@ -50,8 +50,13 @@ impl utoipa::Modify for ErrorResponses {
         use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let text = || Object::with_type(Type::String);
+        let code = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(crate::ErrorCode::ALL.iter().map(|c| c.name())))
+            .description(Some(crate::ErrorCode::documentation()))
+            .build();
         let inner = ObjectBuilder::new()
-            .property("code", text())
+            .property("code", code)
             .property("message", text())
             .required("code")
             .required("message")
@@ -226,22 +231,17 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             return blocking(move || Ok(Caller(auth::authenticate_key(&*st.store()?, &key)?))).await;
         }
         let Some(token) = session_cookie(&parts.headers) else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "an API key is required (header X-Api-Key or Authorization: Bearer)",
-            ));
+            return Err(crate::error::ErrorCode::Unauthenticated
+                .with("an API key is required (header X-Api-Key or Authorization: Bearer)"));
         };
         let st = state.clone();
         let (who, csrf) = blocking(move || Ok(auth::authenticate_session(&*st.store()?, &token)?)).await?;
         let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
         let echoed = header(header::HeaderName::from_static("x-csrf-token")).unwrap_or_default();
         if !safe && !same(echoed.as_bytes(), csrf.as_bytes()) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "state-changing requests of a session need its X-CSRF-Token header",
-            ));
+            return Err(
+                crate::error::ErrorCode::Csrf.with("state-changing requests of a session need its X-CSRF-Token header")
+            );
         }
         Ok(Caller(who))
     }

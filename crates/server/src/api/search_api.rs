@@ -176,11 +176,8 @@ pub(super) async fn search_query(
         let found =
             state.queries.lock().map_err(|_| ApiError::internal("the query lock is poisoned"))?.get(&id, who.name());
         let Some((name, img)) = found else {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("query {id}: no such query of yours (queries expire after 15 minutes)"),
-            ));
+            return Err(crate::error::ErrorCode::NotFound
+                .with(format!("query {id}: no such query of yours (queries expire after 15 minutes)")));
         };
         search_analysed(&state, &who, &req.case_ref, &req.purpose, &name, &img, &opts)
     })
