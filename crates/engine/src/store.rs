@@ -694,10 +694,10 @@ mod tests {
         assert_eq!(pack_dim(&open).unwrap(), 128);
         for name in ["../x", "", "Open", "a/b"] {
             let bad = PackKey { name: name.into(), sha256: "ab".repeat(32) };
-            assert!(matches!(pack_dim(&bad), Err(Error::Invalid(_))), "{name:?}");
+            assert!(matches!(pack_dim(&bad), Err(Error::Internal(_))), "{name:?}");
         }
         let bad = PackKey { name: "open".into(), sha256: "../..".into() };
-        assert!(matches!(pack_dim(&bad), Err(Error::Invalid(_))));
+        assert!(matches!(pack_dim(&bad), Err(Error::Internal(_))));
     }
 
     use super::*;
