@@ -48,7 +48,7 @@ pub(crate) fn models_check(models: &Path, photos: Vec<PathBuf>, samples: &Path) 
     let packs = pack::BUILTIN_PACKS
         .iter()
         .map(|name| Pack::builtin(name))
-        .filter(|p| p.as_ref().map_or(true, |p| p.artifacts.iter().all(|a| models.join(&a.file).is_file())))
+        .filter(|p| p.as_ref().map_or(true, |p| gabarit_inference::choice::installed(models, &p.artifacts)))
         .collect::<Result<Vec<Pack>, _>>()?;
     let names: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
     eprintln!("measuring on {} photos with {} (one worker, one thread)", photos.len(), names.join(" and "));
@@ -77,7 +77,8 @@ pub(crate) fn models_check(models: &Path, photos: Vec<PathBuf>, samples: &Path) 
     Ok(ExitCode::SUCCESS)
 }
 
-/// The image files (JPEG, PNG, WebP) directly in `dir`, sorted; none when it does not exist.
+/// The image files directly in `dir` (by extension, as ingestion's walk picks them), sorted;
+/// none when it does not exist.
 pub(crate) fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match fs_err::read_dir(dir) {
         Ok(e) => e,
@@ -87,8 +88,7 @@ pub(crate) fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if path.is_file() && matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "webp")) {
+        if path.is_file() && gabarit_media::has_image_extension(&path) {
             out.push(path);
         }
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::install::Artifact;
 use crate::pack::openvino_artifacts;
 use crate::runtime::{Backend, EngineFamily, Precision};
 use crate::{Error, Result};
@@ -68,10 +69,15 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
-/// Whether OpenVINO's libraries are installed in `models_dir` (present; hashes are checked
-/// when they are loaded).
+/// Whether every file of `artifacts` is present in `models_dir` (hashes are checked when
+/// they are loaded).
+pub fn installed(models_dir: &Path, artifacts: &[Artifact]) -> bool {
+    artifacts.iter().all(|a| models_dir.join(&a.file).is_file())
+}
+
+/// Whether OpenVINO's libraries are installed in `models_dir`.
 pub fn openvino_installed(models_dir: &Path) -> bool {
-    openvino_artifacts().map(|a| a.iter().all(|a| models_dir.join(&a.file).is_file())).unwrap_or(false)
+    openvino_artifacts().is_ok_and(|a| installed(models_dir, &a))
 }
 
 /// The families this machine can run with what is installed: ONNX Runtime f32; OpenVINO f32
