@@ -536,7 +536,7 @@ pub(crate) struct ServeArgs {
     pub(crate) anchor_dir: Option<PathBuf>,
     /// Days the search keeps its query faces for the reviewers at most (they go as soon as
     /// every candidate is decided), 1 to 365.
-    #[arg(long, default_value_t = gabarit_engine::review::DEFAULT_PROBE_DAYS)]
+    #[arg(long, default_value_t = gabarit_engine::query::DEFAULT_PROBE_DAYS)]
     pub(crate) probe_days: u32,
     #[command(flatten)]
     pub(crate) budget: BudgetArgs,
@@ -579,7 +579,7 @@ pub(crate) struct SearchArgs {
     pub(crate) crops: Option<PathBuf>,
     /// Days the search keeps its query faces for the reviewers at most (they go as soon as
     /// every candidate is decided), 1 to 365.
-    #[arg(long, default_value_t = gabarit_engine::review::DEFAULT_PROBE_DAYS)]
+    #[arg(long, default_value_t = gabarit_engine::query::DEFAULT_PROBE_DAYS)]
     pub(crate) probe_days: u32,
 
     /// Print JSON.

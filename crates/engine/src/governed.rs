@@ -13,7 +13,7 @@ pub use gabarit_governance::audit::Checkpoint;
 
 use crate::auth::Caller;
 use crate::ingest::{IngestOptions, IngestProgress, IngestReport, ingest};
-use crate::review::QueryPhoto;
+use crate::query::QueryPhoto;
 use crate::search::{SearchOptions, SearchResult, search_faces};
 use crate::store::Store;
 use crate::{Error, FaceServices, Result};
@@ -90,11 +90,11 @@ pub fn governed_ingest(
     store.catalog.governance(&opts.collection)?.complete(&opts.collection)?;
     let collection = store.catalog.collection(&opts.collection)?;
     let pack = collection.pack_key();
-    crate::rights::check_objections_hold(store, &pack)?;
+    crate::objections::check_objections_hold(store, &pack)?;
     // The collection's pack on the collection's backend and precision.
     let service = services.for_collection(&collection)?;
     let mut opts = opts.clone();
-    opts.suppressions = crate::rights::suppression_vectors(store, &pack)?;
+    opts.suppressions = crate::objections::suppression_vectors(store, &pack)?;
     opts.suppression_threshold = service.config().pack.thresholds.rights;
     let report = ingest(&service, store, &proof, &opts, progress)?;
     store.catalog.audit(
@@ -229,7 +229,7 @@ pub fn governed_search_faces(
         return Err(Error::Invalid("every search needs a case reference (--case) and a purpose (--purpose)".into()));
     }
     let started = jiff::Timestamp::now().to_string();
-    let expires_at = crate::review::probe_expiry(opts.probe_days)?;
+    let expires_at = crate::query::probe_expiry(opts.probe_days)?;
     // Without --collection an investigator searches the collections granted to them: the
     // proof is narrowed to exactly the collections searched, which is all `search_faces` reads.
     let (proof, _) = search_proof(store, who, &opts.collections)?;
@@ -567,9 +567,9 @@ pub fn face_crop(
 ) -> Result<Vec<u8>> {
     let proof = who.may::<actions::ViewRecords>()?;
     let face = store.catalog.face(proof.scope(), face_id)?;
-    let place = crate::search::video_place(store, proof.scope(), &face)?;
-    let pixels = crate::search::source_pixels(&face.uri, place.as_ref(), limits)?;
-    let bytes = crate::search::jpeg(&crate::search::face_crop(&pixels, &face.bbox))?;
+    let place = crate::sources::video_place(store, proof.scope(), &face)?;
+    let pixels = crate::sources::source_pixels(&face.uri, place.as_ref(), limits)?;
+    let bytes = crate::sources::jpeg(&crate::sources::face_crop(&pixels, &face.bbox))?;
     store.catalog.audit(who.name(), "face_view", json!({"face": face_id, "image": face.image_id}))?;
     Ok(bytes)
 }
@@ -596,7 +596,7 @@ pub fn source_image(
                 v.duration_s
             )));
         }
-        (Some(_), Some(t)) => Some(crate::search::VideoPlace {
+        (Some(_), Some(t)) => Some(crate::sources::VideoPlace {
             time_s: t,
             timestamp: gabarit_video::format_timestamp(t),
             track: 0,
@@ -604,8 +604,8 @@ pub fn source_image(
             frame_height: image.height,
         }),
     };
-    let pixels = crate::search::source_pixels(&image.uri, place.as_ref(), limits)?;
-    let bytes = crate::search::jpeg(&pixels)?;
+    let pixels = crate::sources::source_pixels(&image.uri, place.as_ref(), limits)?;
+    let bytes = crate::sources::jpeg(&pixels)?;
     store.catalog.audit(who.name(), "image_view", json!({"image": image_id, "time_s": time_s}))?;
     Ok(bytes)
 }

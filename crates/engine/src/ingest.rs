@@ -30,7 +30,7 @@ use serde::Serialize;
 use sha2::Digest;
 
 use crate::store::{SharedIndex, Store};
-use crate::walk::{Budget, Item, Location, list_inputs};
+use crate::walk::{Budget, Item, Location, list_inputs, read_limited, tar_reader};
 use crate::{Error, FaceService, Result};
 use gabarit_inference::LoadedFaceEngine;
 use gabarit_pipeline::FaceBatch;
@@ -167,17 +167,6 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
 }
 
-pub(crate) fn tar_reader(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
-    let f = fs_err::File::open(path).map_err(Error::Io)?;
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    let r: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
-        Box::new(flate2::read::GzDecoder::new(f))
-    } else {
-        Box::new(f)
-    };
-    Ok(tar::Archive::new(r))
-}
-
 /// Reads a listed file if it is still the file that was listed (a file swapped for a link
 /// since is not followed), within the size limit.
 fn read_listed(
@@ -199,16 +188,6 @@ fn read_listed(
         ));
     }
     read_limited(f, limits.max_file_bytes, uri)
-}
-
-/// Reads at most `max` bytes; more is an error (a bomb or an unexpected giant).
-pub(crate) fn read_limited(r: impl Read, max: u64, uri: &str) -> std::result::Result<Vec<u8>, (String, String)> {
-    let mut buf = Vec::new();
-    r.take(max + 1).read_to_end(&mut buf).map_err(|e| ("io".to_string(), format!("{uri}: {e}")))?;
-    if buf.len() as u64 > max {
-        return Err(("file_too_large".into(), format!("{uri}: larger than the limit of {max} bytes")));
-    }
-    Ok(buf)
 }
 
 /// What sampling a stored video took.

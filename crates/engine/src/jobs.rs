@@ -17,16 +17,11 @@ use serde_json::json;
 use crate::auth::{Caller, Via};
 use crate::governed::governed_ingest;
 use crate::ingest::{IngestOptions, SkippedFile};
-use crate::store::{Store, private};
+use crate::store::{Store, private, remove_upload};
 use crate::{Error, FaceServices, Result};
 
 /// How often a running job's progress is written to the catalog.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
-
-/// Where uploaded files are kept: `uploads/` in the data directory.
-pub fn uploads_dir(store: &Store) -> PathBuf {
-    store.root().join("uploads")
-}
 
 /// A job left running by a stopped server is started again at most this many times in all:
 /// a job that stops its server every time it runs must not do so at every restart.
@@ -54,7 +49,7 @@ pub fn submit_ingest(
         return Err(Error::Invalid("paths: name at least one folder, file or archive".into()));
     }
     let mut roots: Vec<PathBuf> = allowed_roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
-    roots.extend(uploads_dir(store).canonicalize().ok());
+    roots.extend(store.uploads_dir().canonicalize().ok());
     if inputs.len() > 100 {
         return Err(Error::Invalid(format!("paths: {} given, at most 100 per job", inputs.len())));
     }
@@ -244,7 +239,7 @@ impl ProgressGate {
 /// photo nor a video: an archive, a document…), each as a file that failed
 /// (`not_a_photo_or_video`), in the order they were uploaded.
 fn unread_uploads(store: &Store, inputs: &[PathBuf]) -> Result<Vec<SkippedFile>> {
-    let Ok(uploads) = uploads_dir(store).canonicalize() else { return Ok(Vec::new()) };
+    let Ok(uploads) = store.uploads_dir().canonicalize() else { return Ok(Vec::new()) };
     let mut unread = Vec::new();
     for dir in inputs.iter().filter(|i| i.starts_with(&uploads) && i.is_dir()) {
         for entry in fs_err::read_dir(dir).map_err(Error::Io)? {
@@ -269,7 +264,7 @@ fn unread_uploads(store: &Store, inputs: &[PathBuf]) -> Result<Vec<SkippedFile>>
 /// collection already held, files that could not be read): the server keeps no photo it does
 /// not catalog. Returns how many went.
 fn discard_unused_uploads(store: &Store, inputs: &[PathBuf]) -> Result<usize> {
-    let Ok(uploads) = uploads_dir(store).canonicalize() else { return Ok(0) };
+    let Ok(uploads) = store.uploads_dir().canonicalize() else { return Ok(0) };
     let mut discarded = 0;
     for dir in inputs.iter().filter(|i| i.starts_with(&uploads) && i.is_dir()) {
         for entry in fs_err::read_dir(dir).map_err(Error::Io)? {
@@ -297,7 +292,7 @@ pub fn submit_upload(
     if files.is_empty() {
         return Err(Error::Invalid("file: no file uploaded".into()));
     }
-    let root = uploads_dir(store);
+    let root = store.uploads_dir();
     private::create_dir(&root)?;
     let id = crate::random_hex(8)?;
     let staging = root.join(format!(".incoming-{id}"));
@@ -327,18 +322,6 @@ pub fn safe_file_name(name: &str) -> String {
     let clean = clean.trim_start_matches('.');
     let clean: String = clean.chars().rev().take(100).collect::<Vec<_>>().into_iter().rev().collect();
     if clean.is_empty() { "upload".into() } else { clean }
-}
-
-/// Deletes an uploaded file, and its upload's folder once that holds nothing more (never the
-/// uploads folder itself).
-pub(crate) fn remove_upload(file: &Path, uploads: &Path) -> Result<()> {
-    fs_err::remove_file(file).map_err(Error::Io)?;
-    if let Some(dir) = file.parent().filter(|d| *d != uploads)
-        && fs_err::read_dir(dir).map_err(Error::Io)?.next().is_none()
-    {
-        fs_err::remove_dir(dir).map_err(Error::Io)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

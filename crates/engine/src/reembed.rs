@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::search::{source_pixels, video_place};
+use crate::sources::{source_pixels, video_place};
 use crate::store::{Store, pack_key};
 use crate::{Error, FaceServices, Result};
 
@@ -144,7 +144,7 @@ pub fn reembed(
         done += ids.len() as u64;
         progress(ReembedProgress { done, total: total.max(done) });
     }
-    crate::rights::check_objections_hold(store, &target)?;
+    crate::objections::check_objections_hold(store, &target)?;
     let (changed_over, _) = store.catalog.audited(who.name(), "collection_reembed", |tx| {
         let changed = tx.change_over(collection.id)?;
         let detail = json!({"collection": collection.name, "from": changed.from, "to": changed.to,

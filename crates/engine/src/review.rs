@@ -10,125 +10,15 @@
 //! days unless the search said otherwise; [`expire_probes`] runs with retention), whichever
 //! comes first.
 
-use gabarit_catalog::{CandidateRecord, CandidateState, PackKey, SearchRecord};
+use gabarit_catalog::{CandidateRecord, CandidateState, SearchRecord};
 use gabarit_governance::{Scope, actions, confirmed};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Caller;
+use crate::query::seconds;
 use crate::store::Store;
-use crate::{Error, ImageFaces, Result};
-
-/// How long a search's query face is kept at most, unless the search says otherwise.
-pub const DEFAULT_PROBE_DAYS: u32 = 30;
-
-/// The longest a search may keep its query face.
-pub const MAX_PROBE_DAYS: u32 = 365;
-
-/// The longest side of a kept query face, pixels.
-const PROBE_SIDE: u32 = 256;
-
-/// A query photo analysed for a search: its faces (with templates) and, for each face, the
-/// JPEG crop a search keeps for its reviewers. Made by [`crate::governed::analyze_query`].
-#[derive(Debug, Clone)]
-pub struct QueryPhoto {
-    /// The faces found (by the first pack's detector), with that pack's templates.
-    pub faces: ImageFaces,
-    crops: Vec<Vec<u8>>,
-    /// The pack of `faces`' templates.
-    pack: PackKey,
-    /// For each other pack: the template of each face of `faces` (the same face as that
-    /// pack's detector found it, their boxes overlapping), when it found it.
-    others: Vec<(PackKey, Vec<Option<Vec<f32>>>)>,
-}
-
-/// The least overlap (intersection over union) at which two packs' detectors found the same
-/// face.
-const SAME_FACE_IOU: f32 = 0.4;
-
-impl QueryPhoto {
-    /// The template of face `index` for the pack `pack`, when that pack's analysis found it.
-    pub fn template(&self, index: usize, pack: &PackKey) -> Option<&[f32]> {
-        if *pack == self.pack {
-            return self.faces.faces.get(index)?.template.as_ref().map(|t| t.0.as_slice());
-        }
-        let (_, templates) = self.others.iter().find(|(p, _)| p == pack)?;
-        templates.get(index)?.as_deref()
-    }
-
-    /// The packs it was analysed with, the first one's faces first.
-    pub fn packs(&self) -> impl Iterator<Item = &PackKey> {
-        std::iter::once(&self.pack).chain(self.others.iter().map(|(p, _)| p))
-    }
-
-    /// Adds the analysis of the same photo by another pack: each of its faces gives its
-    /// template to the face of this photo its box overlaps most (at least
-    /// [`SAME_FACE_IOU`]); a face only the other pack's detector found is not searched with.
-    pub fn add_pack(&mut self, pack: PackKey, other: &ImageFaces) {
-        let mut templates: Vec<Option<Vec<f32>>> = vec![None; self.faces.faces.len()];
-        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
-        for (i, mine) in self.faces.faces.iter().enumerate() {
-            for (j, theirs) in other.faces.iter().enumerate() {
-                let iou = mine.bbox.iou_plus_one(&theirs.bbox);
-                if iou >= SAME_FACE_IOU {
-                    pairs.push((iou, i, j));
-                }
-            }
-        }
-        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut taken = vec![false; other.faces.len()];
-        for (_, i, j) in pairs {
-            if templates[i].is_none() && !taken[j] {
-                taken[j] = true;
-                templates[i] = other.faces[j].template.as_ref().map(|t| t.0.clone());
-            }
-        }
-        self.others.push((pack, templates));
-    }
-
-    /// The crop of face `index`, JPEG.
-    pub fn crop(&self, index: usize) -> Option<&[u8]> {
-        self.crops.get(index).map(Vec::as_slice)
-    }
-
-    /// The faces of a photo (with the templates of `pack`) with a crop of each, from its
-    /// decoded pixels (upright).
-    pub fn from_pixels(pixels: &image::RgbImage, faces: ImageFaces, pack: PackKey) -> Result<QueryPhoto> {
-        let crops = faces
-            .faces
-            .iter()
-            .map(|f| {
-                let crop = crate::search::face_crop(pixels, &f.bbox);
-                let (w, h) = (crop.width(), crop.height());
-                let crop = if w.max(h) > PROBE_SIDE {
-                    let (tw, th) = if w >= h {
-                        (PROBE_SIDE, (h * PROBE_SIDE / w).max(1))
-                    } else {
-                        ((w * PROBE_SIDE / h).max(1), PROBE_SIDE)
-                    };
-                    image::imageops::thumbnail(&crop, tw, th)
-                } else {
-                    crop
-                };
-                crate::search::jpeg(&crop)
-            })
-            .collect::<Result<_>>()?;
-        Ok(QueryPhoto { faces, crops, pack, others: Vec::new() })
-    }
-}
-
-/// RFC 3339 in whole seconds (what the catalog compares expiries as text with).
-pub(crate) fn seconds(t: jiff::Timestamp) -> String {
-    jiff::Timestamp::from_second(t.as_second()).unwrap_or(t).to_string()
-}
-
-/// When a query face kept now for `days` days goes at the latest.
-pub(crate) fn probe_expiry(days: u32) -> Result<String> {
-    if !(1..=MAX_PROBE_DAYS).contains(&days) {
-        return Err(Error::Invalid(format!("query faces are kept 1 to {MAX_PROBE_DAYS} days, not {days}")));
-    }
-    Ok(seconds(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * i64::from(days))))
-}
+use crate::{Error, Result};
 
 /// The state of a candidate after a review.
 #[derive(Debug, Clone, Serialize)]
@@ -210,7 +100,7 @@ fn candidate_in(store: &Store, scope: &Scope, id: u64) -> Result<CandidateView> 
     let kept = store.catalog.probe_kept(c.search_id, c.query_face, &seconds(jiff::Timestamp::now()))?;
     let done = confirmed(&c.confirmed_by, &c.rejected_by);
     let pack = store.catalog.collection(&face.collection)?.pack_key();
-    let calibration = crate::search::calibration_of(&pack)?;
+    let calibration = crate::store::calibration_of(&pack)?;
     let fmr = calibration.as_ref().map(|cal| cal.fmr_at(c.score));
     Ok(CandidateView {
         pack: pack.name,

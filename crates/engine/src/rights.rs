@@ -525,7 +525,7 @@ pub fn carry_out_erasure(store: &mut Store, who: &Caller, e: &ConfirmedErasure) 
     let proof = who.may::<actions::Rights>()?;
     check_kind(&store.catalog.request(e.request)?, &["erasure"])?;
     let images = images_of_faces(store, proof.scope(), &e.faces)?;
-    let uploads = crate::jobs::uploads_dir(store).canonicalize().ok();
+    let uploads = store.uploads_dir().canonicalize().ok();
     let ((deleted, files), _) = store.catalog.audited(who.name(), "rights_erasure", |tx| {
         let deleted = tx.delete_faces(&e.faces)?;
         let query_faces = tx.drop_probes_of_decided_searches()?;
@@ -558,7 +558,7 @@ fn finish_deletion(
 ) -> Result<()> {
     if let Some(uploads) = uploads {
         for f in files {
-            crate::jobs::remove_upload(f, uploads)?;
+            crate::store::remove_upload(f, uploads)?;
         }
     }
     store.catalog.purge_free_pages()?;
@@ -668,47 +668,6 @@ pub fn object(
     })?;
     let templates_searched = store.catalog.template_count(None)?;
     report(store, request, &requester, templates_searched, matches)
-}
-
-/// The suppression templates of one pack, as vectors.
-pub(crate) fn suppression_vectors(store: &Store, pack: &PackKey) -> Result<Vec<Vec<f32>>> {
-    Ok(store.catalog.suppressions(pack)?.into_iter().map(|(v, s)| gabarit_index::quant::dequantize(&v, s)).collect())
-}
-
-/// Refuses to add faces to a pack's templates while an objection has no template of that pack:
-/// it would not hold over them (the DPO runs the objection again with the request's photo,
-/// which makes its template for every pack in use).
-pub(crate) fn check_objections_hold(store: &Store, pack: &PackKey) -> Result<()> {
-    let lacking = store.catalog.objections_without(pack)?;
-    if lacking.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Invalid(format!(
-        "objection request(s) {} hold no template of pack {}, so they would not hide the faces added: run `gabarit rights object` again for each, with the request's photo",
-        lacking.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-        pack.name
-    )))
-}
-
-/// Faces of one pack hidden by objections: every stored face matching one of that pack's
-/// suppression templates.
-pub(crate) fn suppressed_faces(
-    store: &Store,
-    pack: &PackKey,
-    threshold: f32,
-) -> Result<std::sync::Arc<std::collections::HashSet<u64>>> {
-    let suppressions = store.catalog.suppression_count(pack)?;
-    if suppressions == 0 {
-        return Ok(Default::default());
-    }
-    let index = store.index(pack)?;
-    index.suppressed_faces(suppressions, threshold, || {
-        let mut out = std::collections::HashSet::new();
-        for v in suppression_vectors(store, pack)? {
-            out.extend(index.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
-        }
-        Ok(out)
-    })
 }
 
 fn esc(s: &str) -> String {
@@ -937,7 +896,7 @@ fn delete_expired(
     now: jiff::Timestamp,
 ) -> Result<RetentionReport> {
     let mut out = Vec::new();
-    let uploads = crate::jobs::uploads_dir(store).canonicalize().ok();
+    let uploads = store.uploads_dir().canonicalize().ok();
     for c in store.catalog.collections_in(proof.scope())? {
         let name = c.name.clone();
         let Some(retention) = store.catalog.governance(&name)?.retention else { continue };

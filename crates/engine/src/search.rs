@@ -2,15 +2,12 @@
 //! of the chosen collections, with provenance and what each score means at this gallery
 //! size. Results are candidates for human review, never identifications.
 
-use std::io::Read;
-use std::path::Path;
-
 use gabarit_governance::{Authorized, actions};
 use gabarit_inference::Calibration;
-use gabarit_media::DecodeLimits;
 use gabarit_types::{BBox, Quality};
 use serde::Serialize;
 
+use crate::sources::{VideoPlace, video_place};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -35,7 +32,7 @@ pub struct SearchOptions {
     /// Scan every template instead of walking the graph index.
     pub exact: bool,
     /// Days the search keeps its query faces for review at most (1 to
-    /// [`crate::review::MAX_PROBE_DAYS`]; they go earlier once every candidate is decided).
+    /// [`crate::query::MAX_PROBE_DAYS`]; they go earlier once every candidate is decided).
     pub probe_days: u32,
 }
 
@@ -73,21 +70,6 @@ pub struct Candidate {
     pub captured_at: Option<String>,
     /// For a face from a video: where in it.
     pub video: Option<VideoPlace>,
-}
-
-/// Where in a video a candidate face was seen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VideoPlace {
-    /// Time of the frame, seconds.
-    pub time_s: f64,
-    /// The same as `hh:mm:ss.mmm`.
-    pub timestamp: String,
-    /// Track number within the video.
-    pub track: u32,
-    /// Size of the sampled frames the box refers to.
-    pub frame_width: u32,
-    /// Height of those frames.
-    pub frame_height: u32,
 }
 
 /// A face of the query photo.
@@ -177,35 +159,6 @@ struct RankedHit {
     genuine_tail: f64,
 }
 
-/// The built-in pack of a collection's templates with its rules (thresholds, calibration);
-/// refused when this build makes that pack's templates otherwise.
-pub(crate) fn pack_of(key: &gabarit_catalog::PackKey) -> Result<gabarit_inference::Pack> {
-    let pack = gabarit_inference::Pack::builtin(&key.name)?;
-    if crate::store::pack_key(&pack) != *key {
-        return Err(Error::PackMismatch {
-            holder: format!("the collections of pack {}", key.name),
-            pack: format!("{} as this build makes it", crate::store::pack_key(&pack)),
-            held: key.to_string(),
-        });
-    }
-    Ok(pack)
-}
-
-/// The calibration of a collection's pack (parsed once per process): `None` when the pack has
-/// none, or this build makes that pack's templates otherwise.
-pub(crate) fn calibration_of(key: &gabarit_catalog::PackKey) -> Result<Option<std::sync::Arc<Calibration>>> {
-    type Cache =
-        std::sync::Mutex<std::collections::HashMap<gabarit_catalog::PackKey, Option<std::sync::Arc<Calibration>>>>;
-    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(c) = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
-        return Ok(c.clone());
-    }
-    let calibration = pack_of(key)?.calibration()?.map(std::sync::Arc::new);
-    cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), calibration.clone());
-    Ok(calibration)
-}
-
 /// Searches the collections `proof` covers with the faces of a query photo already analysed
 /// with their packs (named `query` in messages and in the result): the models run before,
 /// without the store. Each pack's collections are searched with that pack's template of the
@@ -215,7 +168,7 @@ pub(crate) fn search_faces(
     store: &Store,
     proof: &Authorized<actions::Search>,
     query: &str,
-    photo: &crate::review::QueryPhoto,
+    photo: &crate::query::QueryPhoto,
     opts: &SearchOptions,
 ) -> Result<SearchResult> {
     let img = &photo.faces;
@@ -241,14 +194,14 @@ pub(crate) fn search_faces(
                 key.name
             )));
         }
-        let pack = pack_of(&key)?;
-        let calibration = calibration_of(&key)?;
+        let pack = crate::store::pack_of(&key)?;
+        let calibration = crate::store::calibration_of(&key)?;
         let mine: Vec<&gabarit_catalog::Collection> = searched.iter().filter(|c| c.pack_key() == key).collect();
         let ids: Option<Vec<u32>> = scope.collections().map(|_| mine.iter().map(|c| c.id).collect());
         let index = store.index(&key)?;
         // The index mirrors the catalog's templates and counts them without a table scan.
         let gallery_size = index.count(ids.as_deref()) as u64;
-        let hidden = crate::rights::suppressed_faces(store, &key, pack.thresholds.rights)?;
+        let hidden = crate::objections::suppressed_faces(store, &key, pack.thresholds.rights)?;
         parts.push(PackPart {
             ids,
             names: mine.iter().map(|c| c.name.clone()).collect(),
@@ -373,123 +326,4 @@ pub(crate) fn search_faces(
         faces,
         candidates,
     })
-}
-
-/// Where in its video a stored face was seen (`None` for a photo's face).
-pub(crate) fn video_place(
-    store: &Store,
-    scope: &gabarit_governance::Scope,
-    face: &gabarit_catalog::FaceRecord,
-) -> Result<Option<VideoPlace>> {
-    let Some(m) = face.moment else { return Ok(None) };
-    let image = store.catalog.image(scope, face.image_id)?;
-    Ok(Some(VideoPlace {
-        time_s: m.time_s,
-        timestamp: gabarit_video::format_timestamp(m.time_s),
-        track: m.track,
-        frame_width: image.width,
-        frame_height: image.height,
-    }))
-}
-
-/// Reads the bytes behind a catalog URI: a file, or a member of a zip or tar archive (see
-/// [`crate::walk`] for the URI form).
-pub(crate) fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
-    let too_big = || Error::Invalid(format!("{uri}: larger than {} bytes", limits.max_file_bytes));
-    match crate::walk::Stored::parse(uri) {
-        crate::walk::Stored::File(path) => {
-            let f = fs_err::File::open(&path).map_err(Error::Io)?;
-            let mut bytes = Vec::new();
-            f.take(limits.max_file_bytes + 1).read_to_end(&mut bytes).map_err(Error::Io)?;
-            if bytes.len() as u64 > limits.max_file_bytes { Err(too_big()) } else { Ok(bytes) }
-        }
-        crate::walk::Stored::Member { kind, archive, member } => {
-            let lower = archive.display().to_string().to_ascii_lowercase();
-            let archive = archive.display().to_string();
-            let member = member.as_str();
-            // Members sharing a name are told apart by their position (`name#position`).
-            let (name, position) = match member.rsplit_once('#') {
-                Some((n, p)) if kind == "tar" && p.parse::<usize>().is_ok() => (n, p.parse::<usize>().ok()),
-                _ => (member, None),
-            };
-            let mut buf = Vec::new();
-            if kind == "zip" {
-                let f = fs_err::File::open(&archive).map_err(Error::Io)?;
-                let mut z = zip::ZipArchive::new(f).map_err(|e| Error::Invalid(format!("{archive}: {e}")))?;
-                let entry = z.by_name(member).map_err(|e| Error::Invalid(format!("{uri}: {e}")))?;
-                entry.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map_err(Error::Io)?;
-            } else {
-                let f = fs_err::File::open(&archive).map_err(Error::Io)?;
-                let r: Box<dyn Read> = if lower.ends_with(".gz") || lower.ends_with(".tgz") {
-                    Box::new(flate2::read::GzDecoder::new(f))
-                } else {
-                    Box::new(f)
-                };
-                let mut tar = tar::Archive::new(r);
-                let mut found = false;
-                for (i, entry) in tar.entries().map_err(Error::Io)?.enumerate() {
-                    let entry = entry.map_err(Error::Io)?;
-                    let named = entry.path().map(|p| p.display().to_string()).ok().as_deref() == Some(name);
-                    if named && position.is_none_or(|p| p == i) {
-                        entry.take(limits.max_file_bytes + 1).read_to_end(&mut buf).map_err(Error::Io)?;
-                        found = true;
-                        break;
-                    }
-                }
-                if !found {
-                    return Err(Error::Invalid(format!("{uri}: not in the archive")));
-                }
-            }
-            if buf.len() as u64 > limits.max_file_bytes { Err(too_big()) } else { Ok(buf) }
-        }
-    }
-}
-
-/// The pixels a stored face's box refers to: the photo (upright), or the video's frame.
-pub(crate) fn source_pixels(uri: &str, video: Option<&VideoPlace>, limits: &DecodeLimits) -> Result<image::RgbImage> {
-    match video {
-        None => {
-            let bytes = read_uri(uri, limits)?;
-            Ok(gabarit_media::decode_bytes(&bytes, Path::new(uri), limits)
-                .map_err(|e| Error::Invalid(e.to_string()))?
-                .rgb)
-        }
-        Some(place) => video_frame(uri, place),
-    }
-}
-
-/// The face's box with a quarter of its size as margin, clipped to the image.
-pub(crate) fn face_crop(img: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let m = 0.25 * bbox.width().max(bbox.height());
-    let x1 = (bbox.x1 - m).clamp(0.0, w - 1.0) as u32;
-    let y1 = (bbox.y1 - m).clamp(0.0, h - 1.0) as u32;
-    let x2 = (bbox.x2 + m).clamp(x1 as f32 + 1.0, w) as u32;
-    let y2 = (bbox.y2 + m).clamp(y1 as f32 + 1.0, h) as u32;
-    image::imageops::crop_imm(img, x1, y1, x2 - x1, y2 - y1).to_image()
-}
-
-/// JPEG bytes of an image.
-pub(crate) fn jpeg(img: &image::RgbImage) -> Result<Vec<u8>> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Jpeg).map_err(|e| Error::Invalid(format!("JPEG encoding: {e}")))?;
-    Ok(out.into_inner())
-}
-
-/// The sampled frame a video candidate was found in, at the size its box refers to.
-pub(crate) fn video_frame(path: &str, place: &VideoPlace) -> Result<image::RgbImage> {
-    let invalid = |e: gabarit_video::Error| Error::Invalid(e.to_string());
-    let info = gabarit_video::probe(Path::new(path), &gabarit_video::VideoLimits::default()).map_err(invalid)?;
-    let max_side = place.frame_width.max(place.frame_height);
-    let frame = gabarit_video::frame_at(Path::new(path), &info, place.time_s, max_side).map_err(invalid)?;
-    if frame.dimensions() != (place.frame_width, place.frame_height) {
-        return Err(Error::Invalid(format!(
-            "{path}: frames are {}x{} now, {}x{} when ingested: the file changed",
-            frame.width(),
-            frame.height(),
-            place.frame_width,
-            place.frame_height
-        )));
-    }
-    Ok(frame)
 }

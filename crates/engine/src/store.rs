@@ -40,6 +40,38 @@ pub fn pack_key(pack: &gabarit_inference::Pack) -> PackKey {
 }
 
 /// Refuses to add to or compare with `collection`'s templates those of another pack (or of
+/// The built-in pack of a collection's templates with its rules (thresholds, calibration);
+/// refused when this build makes that pack's templates otherwise.
+pub(crate) fn pack_of(key: &gabarit_catalog::PackKey) -> Result<gabarit_inference::Pack> {
+    let pack = gabarit_inference::Pack::builtin(&key.name)?;
+    if pack_key(&pack) != *key {
+        return Err(Error::PackMismatch {
+            holder: format!("the collections of pack {}", key.name),
+            pack: format!("{} as this build makes it", pack_key(&pack)),
+            held: key.to_string(),
+        });
+    }
+    Ok(pack)
+}
+
+/// The calibration of a collection's pack (parsed once per process): `None` when the pack has
+/// none, or this build makes that pack's templates otherwise.
+pub(crate) fn calibration_of(
+    key: &gabarit_catalog::PackKey,
+) -> Result<Option<std::sync::Arc<gabarit_inference::Calibration>>> {
+    type Cache = std::sync::Mutex<
+        std::collections::HashMap<gabarit_catalog::PackKey, Option<std::sync::Arc<gabarit_inference::Calibration>>>,
+    >;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key) {
+        return Ok(c.clone());
+    }
+    let calibration = pack_of(key)?.calibration()?.map(std::sync::Arc::new);
+    cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.clone(), calibration.clone());
+    Ok(calibration)
+}
+
 /// the same pack made otherwise: another file, alignment or mirror averaging).
 pub fn check_collection_pack(collection: &gabarit_catalog::Collection, pack: &gabarit_inference::Pack) -> Result<()> {
     let key = pack_key(pack);
@@ -628,6 +660,11 @@ impl Store {
         &self.root
     }
 
+    /// Where uploaded files are kept: `uploads/` in the data directory.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
     /// The kind of its vector index.
     pub fn index_kind(&self) -> IndexKind {
         self.index_kind
@@ -670,6 +707,18 @@ impl Store {
     pub fn rotate_kek(&self, old: &Kek, new: &Kek) -> Result<()> {
         Keyring::rotate(&self.keyring, old, new).map_err(crypto_err)
     }
+}
+
+/// Deletes an uploaded file, and its upload's folder once that holds nothing more (never the
+/// uploads folder itself).
+pub(crate) fn remove_upload(file: &Path, uploads: &Path) -> Result<()> {
+    fs_err::remove_file(file).map_err(Error::Io)?;
+    if let Some(dir) = file.parent().filter(|d| *d != uploads)
+        && fs_err::read_dir(dir).map_err(Error::Io)?.next().is_none()
+    {
+        fs_err::remove_dir(dir).map_err(Error::Io)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

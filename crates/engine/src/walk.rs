@@ -14,6 +14,7 @@
 //! `!`, so no folder named like an archive (`conf!/x.jpg`) is ever taken for one.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -294,7 +295,7 @@ fn list_zip(archive: &Path, listing: &mut Listing) -> Result<()> {
 }
 
 fn list_tar(archive: &Path, listing: &mut Listing) -> Result<()> {
-    let mut tar = crate::ingest::tar_reader(archive)?;
+    let mut tar = tar_reader(archive)?;
     let mut names = HashSet::new();
     for (position, entry) in tar.entries().map_err(|e| io_err(archive, e))?.enumerate() {
         let entry = entry.map_err(|e| io_err(archive, format!("corrupt tar archive: {e}")))?;
@@ -322,7 +323,6 @@ pub fn read_archive(
     path: &Path,
     limits: &gabarit_media::DecodeLimits,
 ) -> Result<Vec<(String, std::result::Result<usize, String>)>> {
-    use crate::ingest::{read_limited, tar_reader};
     let mut listing = Listing::default();
     if is_zip(path) {
         list_zip(path, &mut listing)?;
@@ -393,6 +393,28 @@ pub fn read_archive(
     }
     out.extend(listing.skipped.into_iter().map(|s| (s.uri, Err(format!("{}: {}", s.code, s.message)))));
     Ok(out)
+}
+
+/// Opens a tar archive, gunzipped when its name says so.
+pub(crate) fn tar_reader(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
+    let f = fs_err::File::open(path).map_err(Error::Io)?;
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let r: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    Ok(tar::Archive::new(r))
+}
+
+/// Reads at most `max` bytes; more is an error (a bomb or an unexpected giant).
+pub(crate) fn read_limited(r: impl Read, max: u64, uri: &str) -> std::result::Result<Vec<u8>, (String, String)> {
+    let mut buf = Vec::new();
+    r.take(max + 1).read_to_end(&mut buf).map_err(|e| ("io".to_string(), format!("{uri}: {e}")))?;
+    if buf.len() as u64 > max {
+        return Err(("file_too_large".into(), format!("{uri}: larger than the limit of {max} bytes")));
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gabarit_engine::review::QueryPhoto;
+use gabarit_engine::query::QueryPhoto;
 
 /// How long an analysed query photo may be searched.
 pub const QUERY_TTL: Duration = Duration::from_secs(15 * 60);

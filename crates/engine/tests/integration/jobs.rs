@@ -91,7 +91,7 @@ fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
     let (mut store, cur) = press(dir.path());
     // The uploads folder exists (uploads were made before): a job on a folder elsewhere reports
     // and discards nothing from it all the same.
-    fs_err::create_dir_all(jobs::uploads_dir(&store)).unwrap();
+    fs_err::create_dir_all(store.uploads_dir()).unwrap();
     let folder = dir.path().join("incoming");
     fs_err::create_dir_all(&folder).unwrap();
     fs_err::copy(crate::sample("biden.jpg"), folder.join("biden.jpg")).unwrap();

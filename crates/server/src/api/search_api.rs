@@ -71,7 +71,7 @@ fn search_analysed(
     case_ref: &str,
     purpose: &str,
     query: &str,
-    img: &gabarit_engine::review::QueryPhoto,
+    img: &gabarit_engine::query::QueryPhoto,
     opts: &SearchOptions,
 ) -> Result<Value, ApiError> {
     let found = governed::governed_search_faces(&mut *state.store()?, who, case_ref, purpose, query, img, opts)?;
