@@ -4,9 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::governed;
-use gabarit_inference::Pack;
-use gabarit_media::DecodeLimits;
+use gabarit_engine::models::Pack;
 use serde_json::json;
 
 use crate::flags::*;
@@ -218,18 +218,22 @@ pub(crate) fn video_options(args: &VideoArgs) -> Result<gabarit_engine::ingest::
     if args.track_templates == 0 || args.video_max_side < 64 {
         anyhow::bail!("--track-templates must be at least 1 and --video-max-side at least 64");
     }
-    let sampling = gabarit_video::Sampling {
+    let sampling = gabarit_engine::ingest::Sampling {
         interval_s: 1.0 / args.video_rate,
         scene_threshold: args.scene_threshold,
         keyframes_only: args.keyframes_only,
         max_side: args.video_max_side,
-        ..gabarit_video::Sampling::default()
+        ..gabarit_engine::ingest::Sampling::default()
     };
     // A track may skip one sample (a missed detection) and still continue.
-    let tracker = gabarit_video::TrackerOptions {
+    let tracker = gabarit_engine::ingest::TrackerOptions {
         keep: args.track_templates,
         max_gap_s: 2.5 * sampling.interval_s,
-        ..gabarit_video::TrackerOptions::default()
+        ..gabarit_engine::ingest::TrackerOptions::default()
     };
-    Ok(gabarit_engine::ingest::VideoOptions { sampling, limits: gabarit_video::VideoLimits::default(), tracker })
+    Ok(gabarit_engine::ingest::VideoOptions {
+        sampling,
+        limits: gabarit_engine::ingest::VideoLimits::default(),
+        tracker,
+    })
 }

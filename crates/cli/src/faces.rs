@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use gabarit_engine::faces::DecodeLimits;
+use gabarit_engine::models::{Pack, SessionOptions};
 use gabarit_engine::{FaceService, FaceServiceConfig, FaceServices, ImageFaces};
-use gabarit_inference::{Pack, SessionOptions};
-use gabarit_media::DecodeLimits;
 use serde_json::json;
 
 use crate::flags::*;
@@ -276,7 +276,7 @@ pub(crate) fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<Exit
         let (Some(imp), Some(gen_h)) = (&v.impostor_histogram, &v.genuine_histogram) else {
             bail!("no comparisons to calibrate from");
         };
-        let cal = gabarit_inference::Calibration {
+        let cal = gabarit_engine::models::Calibration {
             pack: report.pack.clone(),
             source: args.calibration_source.clone(),
             settings: settings.clone(),

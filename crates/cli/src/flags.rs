@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use gabarit_inference::{Backend, EngineFamily, Precision};
-use gabarit_media::DecodeLimits;
-use gabarit_pipeline::DetectorInput;
+use gabarit_engine::faces::DecodeLimits;
+use gabarit_engine::models::DetectorInput;
+use gabarit_engine::models::{Backend, EngineFamily, Precision};
 
 #[derive(Parser)]
 #[command(name = "gabarit", version, about = "Face search engine, lawful by design", long_about = None)]
@@ -336,9 +336,9 @@ impl GovernanceArgs {
     /// Applies the flags given on top of `draft`.
     pub(crate) fn apply(
         &self,
-        mut d: gabarit_governance::GovernanceDraft,
-    ) -> Result<gabarit_governance::GovernanceDraft> {
-        use gabarit_governance as g;
+        mut d: gabarit_engine::governance::GovernanceDraft,
+    ) -> Result<gabarit_engine::governance::GovernanceDraft> {
+        use gabarit_engine::governance as g;
         if let Some(v) = &self.controller {
             d.controller = Some(v.clone());
         }
@@ -701,7 +701,7 @@ impl EngineChoice {
     }
 
     pub(crate) fn family(&self, models: &Path) -> Result<EngineFamily> {
-        Ok(gabarit_inference::preferred_family(models, self.backend, self.precision)?)
+        Ok(gabarit_engine::models::default_family(models, self.backend, self.precision)?)
     }
 }
 

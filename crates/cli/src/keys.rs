@@ -8,12 +8,12 @@ use gabarit_engine::store::Store;
 pub(crate) static KEK_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
 
 /// The key-encryption key, from `--kek-file`/`GABARIT_KEK_FILE` or `GABARIT_KEK` (hex).
-pub(crate) fn load_kek() -> Result<gabarit_crypto::Kek> {
+pub(crate) fn load_kek() -> Result<gabarit_engine::store::Kek> {
     if let Some(path) = KEK_FILE.get().cloned().flatten() {
-        return Ok(gabarit_crypto::Kek::from_file(&path)?);
+        return Ok(gabarit_engine::store::Kek::from_file(&path)?);
     }
     if std::env::var_os("GABARIT_KEK").is_some() {
-        return Ok(gabarit_crypto::Kek::from_env("GABARIT_KEK")?);
+        return Ok(gabarit_engine::store::Kek::from_env("GABARIT_KEK")?);
     }
     bail!(
         "templates are encrypted at rest: give the key-encryption key with --kek-file FILE (or GABARIT_KEK_FILE / GABARIT_KEK); `gabarit init --kek-file FILE` creates one"

@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use gabarit_engine::governed;
+use gabarit_engine::models::{DEFAULT_PACK, Pack};
 use gabarit_engine::store::Store;
-use gabarit_inference::{Pack, install_artifacts, pack};
 
 use crate::flags::*;
 use crate::{audit::*, collections::*, faces::*, keys::*, models::*, rights::*, search::*, serve::*, users::*};
@@ -57,17 +57,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             .join("data"),
     };
     let explicit_pack = cli.pack.is_some();
-    let pack = Pack::builtin(cli.pack.as_deref().unwrap_or(pack::DEFAULT_PACK))?;
+    let pack = Pack::builtin(cli.pack.as_deref().unwrap_or(DEFAULT_PACK))?;
     match cli.command {
         Command::Models(ModelsCommand::Install { accept_licence }) => {
             models_install(&models, &pack, accept_licence.as_deref())
         }
         Command::Models(ModelsCommand::Verify) => {
             models_verify(&models, &pack)?;
-            let chosen = gabarit_inference::preferred_family(&models, None, None)?;
-            let how = match gabarit_inference::choice::recorded_family(&models)? {
-                Some(_) => "measured here by `gabarit models check`",
-                None => "by rule: OpenVINO where installed, bf16 where native; `gabarit models check` measures",
+            let chosen = gabarit_engine::models::default_family(&models, None, None)?;
+            let how = if gabarit_engine::models::default_is_measured(&models)? {
+                "measured here by `gabarit models check`"
+            } else {
+                "by rule: OpenVINO where installed, bf16 where native; `gabarit models check` measures"
             };
             println!(
                 "default engine: {chosen} ({how}; --backend/--precision or GABARIT_BACKEND/GABARIT_PRECISION \
@@ -89,7 +90,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(d) => d,
                 None => models.parent().unwrap_or(&models).join("samples"),
             };
-            let report = install_artifacts(&dir, &pack::sample_artifacts()?, &gabarit_inference::install::python())?;
+            let report = gabarit_engine::models::install_samples(&dir)?;
             println!(
                 "samples in {}: {} installed, {} already present",
                 dir.display(),
@@ -110,7 +111,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init { admin, key_out, index } => {
             let kek = match KEK_FILE.get().cloned().flatten() {
                 Some(path) if !path.exists() => {
-                    let kek = gabarit_crypto::Kek::generate_to_file(&path)?;
+                    let kek = gabarit_engine::store::Kek::generate_to_file(&path)?;
                     println!(
                         "new key-encryption key written to {} (mode 0600): back it up; without it the templates cannot be read",
                         path.display()
@@ -185,9 +186,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(KeysCommand::Rotate { new_kek_file }) => {
             let (store, who) = open_as(&data)?;
             let new = if new_kek_file.exists() {
-                gabarit_crypto::Kek::from_file(&new_kek_file)?
+                gabarit_engine::store::Kek::from_file(&new_kek_file)?
             } else {
-                gabarit_crypto::Kek::generate_to_file(&new_kek_file)?
+                gabarit_engine::store::Kek::generate_to_file(&new_kek_file)?
             };
             let mut store = store;
             governed::rotate_keys(&mut store, &who, &load_kek()?, &new)?;
@@ -214,5 +215,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve(&models, &data, pack, args),
         Command::FacesOf { image, json } => faces_of(&data, &image, json),
         Command::Image(ImageCommand::Show { id }) => image_show(&data, id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The Gabarit crates a manifest's `[dependencies]` name.
+    fn gabarit_dependencies(manifest: &str) -> Vec<String> {
+        let text = fs_err::read_to_string(manifest).unwrap();
+        let manifest: toml::Table = text.parse().unwrap();
+        let deps = manifest.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+        deps.keys().filter(|k| k.starts_with("gabarit-")).cloned().collect()
+    }
+
+    /// The front ends see the engine only (and the plain types; the CLI also starts the
+    /// server): no lower crate in their manifests.
+    #[test]
+    fn front_ends_depend_on_the_engine_only() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        assert_eq!(
+            gabarit_dependencies(&format!("{root}/Cargo.toml")),
+            ["gabarit-engine", "gabarit-server", "gabarit-types"]
+        );
+        assert_eq!(gabarit_dependencies(&format!("{root}/../server/Cargo.toml")), ["gabarit-engine"]);
     }
 }

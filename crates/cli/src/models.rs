@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use gabarit_inference::{Pack, install_artifacts, pack};
-use gabarit_media::DecodeLimits;
+use anyhow::{Context, Result};
+use gabarit_engine::models::Pack;
 
 pub(crate) fn models_dir(flag: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = flag {
@@ -19,13 +18,11 @@ pub(crate) fn models_dir(flag: Option<&Path>) -> Result<PathBuf> {
 /// Checks every installed file's hash (the runtime, `pack`, OpenVINO) and says what the CPU
 /// offers.
 pub(crate) fn models_verify(models: &Path, pack: &Pack) -> Result<()> {
-    gabarit_inference::install::verify_installed(models, &pack::runtime_artifacts()?)?;
-    gabarit_inference::install::verify_installed(models, &pack.artifacts)?;
-    println!("{}: pack {} and ONNX Runtime verified", models.display(), pack.name);
-    gabarit_inference::install::verify_installed(models, &pack::openvino_artifacts()?)?;
-    let bf16 = gabarit_inference::openvino::cpu_has_native_bf16(models)?;
+    let verified = gabarit_engine::models::verify(models, pack)?;
+    println!("{}: pack {}, ONNX Runtime and OpenVINO verified", models.display(), pack.name);
+    let bf16 = verified.native_bf16;
     println!(
-        "OpenVINO verified; this CPU {} bfloat16 natively (--precision bf16 {})",
+        "this CPU {} bfloat16 natively (--precision bf16 {})",
         if bf16 { "computes" } else { "does not compute" },
         if bf16 { "available" } else { "unavailable" }
     );
@@ -35,9 +32,9 @@ pub(crate) fn models_verify(models: &Path, pack: &Pack) -> Result<()> {
 /// Measures the engine families on `photos` (default: the images in `samples`) with every
 /// installed pack, records the choice and prints the measurements.
 pub(crate) fn models_check(models: &Path, photos: Vec<PathBuf>, samples: &Path) -> Result<ExitCode> {
-    let photos = if photos.is_empty() { images_in(samples)? } else { photos };
+    let photos = if photos.is_empty() { gabarit_engine::models::photos_in(samples)? } else { photos };
     if photos.is_empty() {
-        let chosen = gabarit_inference::preferred_family(models, None, None)?;
+        let chosen = gabarit_engine::models::default_family(models, None, None)?;
         println!(
             "no photos to measure on ({} has none: run `gabarit samples install`, or name photos); \
              default engine by rule: {chosen}",
@@ -45,17 +42,10 @@ pub(crate) fn models_check(models: &Path, photos: Vec<PathBuf>, samples: &Path) 
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let packs = pack::BUILTIN_PACKS
-        .iter()
-        .map(|name| Pack::builtin(name))
-        .filter(|p| p.as_ref().map_or(true, |p| gabarit_inference::choice::installed(models, &p.artifacts)))
-        .collect::<Result<Vec<Pack>, _>>()?;
+    let packs = gabarit_engine::models::installed_packs(models)?;
     let names: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
     eprintln!("measuring on {} photos with {} (one worker, one thread)", photos.len(), names.join(" and "));
-    let choice = gabarit_engine::families::measure_families(models, &packs, &photos, DecodeLimits::default(), |f| {
-        eprintln!("  {f}…")
-    })?;
-    let record = gabarit_inference::choice::record_choice(models, &choice)?;
+    let (choice, record) = gabarit_engine::models::check(models, &packs, &photos, |f| eprintln!("  {f}…"))?;
     println!("{:<15} {:>6} {:>11} {:>12} {:>9}  parity", "engine", "faces", "worst box", "worst cosine", "ms/photo");
     for t in &choice.trials {
         let parity = match &t.failure {
@@ -77,47 +67,16 @@ pub(crate) fn models_check(models: &Path, photos: Vec<PathBuf>, samples: &Path) 
     Ok(ExitCode::SUCCESS)
 }
 
-/// The image files directly in `dir` (by extension, as ingestion's walk picks them), sorted;
-/// none when it does not exist.
-pub(crate) fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match fs_err::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_file() && gabarit_media::has_image_extension(&path) {
-            out.push(path);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
+/// Installs the runtimes and `pack`'s models, after showing the weights' licence.
 pub(crate) fn models_install(models: &Path, pack: &Pack, accepted: Option<&str>) -> Result<ExitCode> {
     println!("Model pack {}: {}", pack.name, pack.description);
     println!("Licence of the model weights:{}", pack.licence.trim_end());
     println!();
-    if let Some(terms) = &pack.accept_licence
-        && accepted != Some(terms.as_str())
-    {
-        bail!(
-            "the weights of pack {} are not installed: their licence (above) restricts their use ({terms}). \
-             If your use is within it, accept it with --accept-licence {terms} (or GABARIT_ACCEPT_LICENCE={terms}); \
-             otherwise use the default pack, open, whose weights allow commercial use",
-            pack.name
-        );
-    }
-    let python = gabarit_inference::install::python();
-    let runtime = install_artifacts(models, &pack::runtime_artifacts()?, &python)?;
-    let openvino = install_artifacts(models, &pack::openvino_artifacts()?, &python)?;
-    let report = install_artifacts(models, &pack.artifacts, &python)?;
-    for p in runtime.installed.iter().chain(&openvino.installed).chain(&report.installed) {
+    let report = gabarit_engine::models::install(models, pack, accepted)?;
+    for p in &report.installed {
         println!("installed {}", p.display());
     }
-    for p in runtime.present.iter().chain(&openvino.present).chain(&report.present) {
+    for p in &report.present {
         println!("present   {}", p.display());
     }
     println!("models directory: {} (SHA-256 verified)", models.display());

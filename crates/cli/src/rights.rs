@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use gabarit_inference::{Backend, Pack, Precision};
-use gabarit_media::DecodeLimits;
+use gabarit_engine::faces::DecodeLimits;
+use gabarit_engine::models::{Backend, Pack, Precision};
 
 use crate::flags::*;
 use crate::{faces::*, keys::*};

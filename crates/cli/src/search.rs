@@ -4,9 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::governed;
-use gabarit_inference::Pack;
-use gabarit_media::DecodeLimits;
+use gabarit_engine::models::Pack;
 
 use crate::flags::*;
 use crate::{faces::*, keys::*};

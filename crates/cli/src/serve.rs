@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use gabarit_inference::Pack;
-use gabarit_media::DecodeLimits;
+use gabarit_engine::faces::DecodeLimits;
+use gabarit_engine::models::Pack;
 
 use crate::flags::*;
 use crate::{collections::*, faces::*, keys::*};

@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use crate::flags::*;
 use crate::keys::*;
 
-pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_governance::Role>> {
-    Ok(roles.iter().map(|r| gabarit_governance::Role::parse(r)).collect::<Result<_, _>>()?)
+pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_engine::governance::Role>> {
+    Ok(roles.iter().map(|r| gabarit_engine::governance::Role::parse(r)).collect::<Result<_, _>>()?)
 }
 
 pub(crate) fn user(data: &Path, cmd: UserCommand) -> Result<ExitCode> {

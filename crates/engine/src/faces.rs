@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use gabarit_inference::{LoadedFaceEngine, Pack, SessionOptions};
-use gabarit_media::{DecodeLimits, decode_file};
+pub use gabarit_media::DecodeLimits;
+use gabarit_media::decode_file;
 use gabarit_pipeline::{DetectorInput, FaceBatch, MAX_PHOTOS_GATHERED, StageTimes};
 use gabarit_types::Face;
 use serde::Serialize;

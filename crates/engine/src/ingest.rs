@@ -25,7 +25,8 @@ use gabarit_governance::{Authorized, actions};
 use gabarit_index::VectorIndex;
 use gabarit_media::{DecodeLimits, decode_bytes, exif_info, sha256_hex};
 use gabarit_types::{Face, Quality};
-use gabarit_video::{Sampling, Sighting, Tracker, TrackerOptions, VideoLimits, has_video_extension};
+pub use gabarit_video::{Sampling, TrackerOptions, VideoLimits};
+use gabarit_video::{Sighting, Tracker, has_video_extension};
 use serde::Serialize;
 use sha2::Digest;
 

@@ -7,13 +7,13 @@
 //! The modules form layers; each uses only those of the layers above it (checked by the
 //! `modules_form_layers` test):
 //! 1. `store` (the data directory: catalog, indexes, keys, the packs of the templates held),
-//!    `walk` (inputs listed and read, hostile ones refused).
+//!    `walk` (inputs listed and read, hostile ones refused), `governance` (its vocabulary).
 //! 2. `auth` (who calls), `sources` (a stored face's pixels read back), `objections` (the faces
 //!    they hide).
 //! 3. `accounts` (users, keys, grants), `faces` (files into faces: the face services).
 //! 4. `query` (a search's query photo), `ingest`, `eval` and `families` (measurements).
 //! 5. `search`, `review` (the reviewers' work), `report` (evaluation reports), `reembed` (a
-//!    collection moved to another pack).
+//!    collection moved to another pack), `models` (install, verify, choose the engine).
 //! 6. `rights` (the data subjects' requests).
 //! 7. `governed`: collections, ingestion, search, audit, records.
 //! 8. `jobs`: the server's background work, running the use cases above.
@@ -23,9 +23,11 @@ pub mod auth;
 pub mod eval;
 pub mod faces;
 pub mod families;
+pub mod governance;
 pub mod governed;
 pub mod ingest;
 pub mod jobs;
+pub mod models;
 mod objections;
 pub mod query;
 pub mod reembed;
@@ -105,6 +107,100 @@ pub enum Error {
     },
 }
 
+/// What kind of failure an [`Error`] is: all a front end needs to answer it (an HTTP status, an
+/// exit code), without knowing the lower crates' errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is invalid: the caller can correct it.
+    Invalid,
+    /// No such record (or none the caller may see).
+    NotFound,
+    /// A record with that name already exists.
+    Conflict,
+    /// The collection's governance lacks fields the operation needs (see
+    /// [`Error::governance_missing`]).
+    GovernanceIncomplete,
+    /// The caller's role or grants do not allow it.
+    Forbidden,
+    /// The API key is unknown, revoked, or its user disabled (or no user exists yet).
+    InvalidKey,
+    /// The session has ended.
+    SessionEnded,
+    /// Unknown user or wrong password.
+    BadCredentials,
+    /// Too many failed logins.
+    TooManyAttempts,
+    /// The pack asked for makes other templates than the ones held.
+    PackMismatch,
+    /// The backend or precision asked for is not the collection's.
+    EngineMismatch,
+    /// A stored record does not authenticate with the data directory's key (changed outside
+    /// Gabarit).
+    Integrity,
+    /// Sealing or opening a record, or the keys, failed.
+    Crypto,
+    /// The catalog database failed or is newer than this Gabarit.
+    Catalog,
+    /// The vector index failed.
+    Index,
+    /// The face models failed or could not be loaded.
+    Model,
+    /// A file could not be read or written.
+    Io,
+    /// Something inside Gabarit failed that is not the caller's doing.
+    Internal,
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        use gabarit_catalog::Error as C;
+        use gabarit_governance::Error as G;
+        match self {
+            Error::Invalid(_) => ErrorKind::Invalid,
+            Error::Policy(p) | Error::Catalog(C::Policy(p)) => match p {
+                G::Incomplete { .. } => ErrorKind::GovernanceIncomplete,
+                G::Forbidden { .. } => ErrorKind::Forbidden,
+                G::Invalid { .. } | G::Bounds { .. } => ErrorKind::Invalid,
+            },
+            Error::Auth(a) => match a {
+                AuthError::InvalidKey | AuthError::NoUsers => ErrorKind::InvalidKey,
+                AuthError::SessionEnded => ErrorKind::SessionEnded,
+                AuthError::BadCredentials => ErrorKind::BadCredentials,
+                AuthError::TooManyAttempts { .. } => ErrorKind::TooManyAttempts,
+            },
+            Error::Catalog(c) => match c {
+                C::NotFound { .. } => ErrorKind::NotFound,
+                C::AlreadyExists { .. } => ErrorKind::Conflict,
+                C::Invalid(_) => ErrorKind::Invalid,
+                C::Tampered { .. } => ErrorKind::Integrity,
+                C::Locked { .. } | C::Crypto { .. } => ErrorKind::Crypto,
+                C::Sqlite { .. } | C::TooNew { .. } => ErrorKind::Catalog,
+                C::Policy(_) => ErrorKind::Invalid,
+            },
+            Error::Key(_) => ErrorKind::Crypto,
+            Error::Inference(_) | Error::Model(_) => ErrorKind::Model,
+            Error::Index(_) => ErrorKind::Index,
+            Error::Io(_) => ErrorKind::Io,
+            Error::Worker(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::PackMismatch { .. } => ErrorKind::PackMismatch,
+            Error::EngineMismatch { .. } => ErrorKind::EngineMismatch,
+        }
+    }
+
+    /// For incomplete governance: the collection and the names of the fields it lacks.
+    pub fn governance_missing(&self) -> Option<(&str, &[&'static str])> {
+        use gabarit_governance::Error::Incomplete;
+        if let Error::Policy(Incomplete { collection, missing })
+        | Error::Catalog(gabarit_catalog::Error::Policy(Incomplete { collection, missing })) = self
+        {
+            Some((collection, missing))
+        } else {
+            None
+        }
+    }
+}
+
 /// `bytes` random bytes from the system, in hex.
 pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     use rand::TryRng;
@@ -117,14 +213,55 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String> {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
+mod kinds {
+    use super::{Error, ErrorKind};
+    use gabarit_catalog::Error as C;
+    use gabarit_governance::Error as G;
+
+    /// A failure inside Gabarit (a seal that fails, a dead worker) is never presented as the
+    /// caller's fault, and a policy's refusal keeps its kind however deep it was raised.
+    #[test]
+    fn each_error_has_the_kind_a_front_end_answers_with() {
+        let incomplete = || G::Incomplete { collection: "press".into(), missing: vec!["purpose", "dpia"] };
+        let cases = [
+            (Error::Invalid("bad field".into()), ErrorKind::Invalid),
+            (Error::Internal("no system randomness".into()), ErrorKind::Internal),
+            (Error::Worker("died".into()), ErrorKind::Internal),
+            (Error::Model("nan".into()), ErrorKind::Model),
+            (
+                Error::Catalog(C::Crypto {
+                    path: "catalog.db".into(),
+                    what: "template of face 3".into(),
+                    reason: "seal failed".into(),
+                }),
+                ErrorKind::Crypto,
+            ),
+            (Error::Catalog(C::Tampered { path: "catalog.db".into(), what: "face 3".into() }), ErrorKind::Integrity),
+            (Error::Catalog(C::NotFound { kind: "collection", name: "x".into() }), ErrorKind::NotFound),
+            (Error::Catalog(C::AlreadyExists { kind: "collection", name: "x".into() }), ErrorKind::Conflict),
+            (Error::Policy(incomplete()), ErrorKind::GovernanceIncomplete),
+            (Error::Catalog(C::Policy(incomplete())), ErrorKind::GovernanceIncomplete),
+            (Error::Auth(crate::AuthError::NoUsers), ErrorKind::InvalidKey),
+            (Error::Auth(crate::AuthError::TooManyAttempts { retry_after_s: 3 }), ErrorKind::TooManyAttempts),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
+        let e = Error::Catalog(C::Policy(incomplete()));
+        assert_eq!(e.governance_missing(), Some(("press", &["purpose", "dpia"][..])));
+        assert_eq!(Error::Invalid("x".into()).governance_missing(), None);
+    }
+}
+
+#[cfg(test)]
 mod layers {
     /// The layers named in this crate's documentation, first the lowest.
     const LAYERS: &[&[&str]] = &[
-        &["store", "walk"],
+        &["store", "walk", "governance"],
         &["auth", "sources", "objections"],
         &["accounts", "faces"],
         &["query", "ingest", "eval", "families"],
-        &["search", "review", "report", "reembed"],
+        &["search", "review", "report", "reembed", "models"],
         &["rights"],
         &["governed"],
         &["jobs"],

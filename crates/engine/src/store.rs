@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use gabarit_ann::{AnnIndex, AnnOptions};
-use gabarit_catalog::{Catalog, PackKey};
-use gabarit_crypto::{DataKey, Kek, Keyring};
+use gabarit_catalog::Catalog;
+use gabarit_crypto::{DataKey, Keyring};
 use gabarit_index::{FlatIndex, Hit, RecordCipher, VectorIndex};
 
-pub use gabarit_catalog::SCHEMA_VERSION;
+pub use gabarit_catalog::{PackKey, SCHEMA_VERSION};
+pub use gabarit_crypto::Kek;
 
 use crate::{Error, Result};
 

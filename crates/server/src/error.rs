@@ -220,53 +220,45 @@ impl IntoResponse for ApiError {
 
 impl From<gabarit_engine::Error> for ApiError {
     fn from(e: gabarit_engine::Error) -> Self {
-        use gabarit_catalog::Error as C;
-        use gabarit_engine::{AuthError as A, Error as E};
-        use gabarit_governance::Error as G;
+        use gabarit_engine::ErrorKind as K;
         let message = e.to_string();
-        match e {
+        let code = match e.kind() {
             // Incomplete governance is not the caller's role: say so, with the fields missing.
-            E::Policy(G::Incomplete { missing, collection }) => Self::new(
-                ErrorCode::GovernanceIncomplete,
-                format!(
-                    "collection {collection:?}: its governance lacks {} (complete it before ingesting)",
-                    missing.join(", ")
-                ),
-            ),
-            E::Policy(G::Forbidden { .. }) => Self::new(ErrorCode::Forbidden, message),
-            E::Policy(G::Invalid { .. } | G::Bounds { .. }) | E::Catalog(C::Policy(_)) | E::Invalid(_) => {
-                Self::new(ErrorCode::Invalid, message)
+            K::GovernanceIncomplete => {
+                let message = match e.governance_missing() {
+                    Some((collection, missing)) => format!(
+                        "collection {collection:?}: its governance lacks {} (complete it before ingesting)",
+                        missing.join(", ")
+                    ),
+                    None => message,
+                };
+                return Self::new(ErrorCode::GovernanceIncomplete, message);
             }
-            E::Auth(a) => match a {
-                A::InvalidKey => Self::new(ErrorCode::InvalidKey, message),
-                A::SessionEnded => Self::new(ErrorCode::SessionExpired, message),
-                A::BadCredentials => Self::new(ErrorCode::BadCredentials, message),
-                A::TooManyAttempts { .. } => Self::new(ErrorCode::TooManyAttempts, message),
-                A::NoUsers => Self::new(ErrorCode::InvalidKey, message),
-            },
-            E::Catalog(c) => match c {
-                C::NotFound { .. } => Self::new(ErrorCode::NotFound, message),
-                C::AlreadyExists { .. } => Self::new(ErrorCode::Conflict, message),
-                C::Invalid(_) => Self::new(ErrorCode::Invalid, message),
-                C::Tampered { .. } => {
-                    tracing::error!(error = %message, "a record does not authenticate");
-                    Self::new(ErrorCode::Integrity, message)
-                }
-                C::Locked { .. } | C::Crypto { .. } => Self::new(ErrorCode::Crypto, message),
-                C::Sqlite { .. } | C::TooNew { .. } => Self::new(ErrorCode::Catalog, message),
-                C::Policy(_) => Self::new(ErrorCode::Invalid, message),
-            },
-            E::Key(_) => Self::new(ErrorCode::Crypto, message),
-            E::Inference(_) | E::Model(_) => Self::new(ErrorCode::Model, message),
-            E::Index(_) => Self::new(ErrorCode::Index, message),
-            E::Io(_) => Self::new(ErrorCode::Io, message),
-            E::Worker(_) | E::Internal(_) => {
+            K::Invalid => ErrorCode::Invalid,
+            K::NotFound => ErrorCode::NotFound,
+            K::Conflict => ErrorCode::Conflict,
+            K::Forbidden => ErrorCode::Forbidden,
+            K::InvalidKey => ErrorCode::InvalidKey,
+            K::SessionEnded => ErrorCode::SessionExpired,
+            K::BadCredentials => ErrorCode::BadCredentials,
+            K::TooManyAttempts => ErrorCode::TooManyAttempts,
+            K::PackMismatch => ErrorCode::PackMismatch,
+            K::EngineMismatch => ErrorCode::EngineMismatch,
+            K::Integrity => {
+                tracing::error!(error = %message, "a record does not authenticate");
+                ErrorCode::Integrity
+            }
+            K::Crypto => ErrorCode::Crypto,
+            K::Catalog => ErrorCode::Catalog,
+            K::Index => ErrorCode::Index,
+            K::Model => ErrorCode::Model,
+            K::Io => ErrorCode::Io,
+            K::Internal => {
                 tracing::error!(error = %message, "internal error");
-                Self::internal(message)
+                return Self::internal(message);
             }
-            E::PackMismatch { .. } => Self::new(ErrorCode::PackMismatch, message),
-            E::EngineMismatch { .. } => Self::new(ErrorCode::EngineMismatch, message),
-        }
+        };
+        Self::new(code, message)
     }
 }
 
@@ -308,15 +300,6 @@ mod tests {
             (E::Internal("no system randomness".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             (E::Worker("died".into()), StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             (E::Model("nan".into()), StatusCode::INTERNAL_SERVER_ERROR, "model"),
-            (
-                E::Catalog(gabarit_catalog::Error::Crypto {
-                    path: "catalog.db".into(),
-                    what: "template of face 3".into(),
-                    reason: "seal failed".into(),
-                }),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "crypto",
-            ),
         ];
         for (error, status, code) in cases {
             let api = ApiError::from(error);

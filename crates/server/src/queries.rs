@@ -76,7 +76,7 @@ mod tests {
             faces: Vec::new(),
             times: Default::default(),
         };
-        QueryPhoto::from_pixels(&image::RgbImage::new(4, 3), faces, gabarit_catalog::PackKey::legacy()).unwrap()
+        QueryPhoto::from_pixels(&image::RgbImage::new(4, 3), faces, gabarit_engine::store::PackKey::legacy()).unwrap()
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub(super) async fn image_file(
 ) -> Result<Response, ApiError> {
     blocking(move || {
         let mut store = state.store()?;
-        let limits = gabarit_media::DecodeLimits::default();
+        let limits = gabarit_engine::faces::DecodeLimits::default();
         Ok(jpeg_response(governed::source_image(&mut store, &who, id, t.time_s, &limits)?))
     })
     .await
@@ -68,7 +68,7 @@ pub(super) async fn face_crop(
 ) -> Result<Response, ApiError> {
     blocking(move || {
         let mut store = state.store()?;
-        let limits = gabarit_media::DecodeLimits::default();
+        let limits = gabarit_engine::faces::DecodeLimits::default();
         Ok(jpeg_response(governed::face_crop(&mut store, &who, id, &limits)?))
     })
     .await
@@ -85,7 +85,7 @@ pub(super) struct NewCollection {
     /// Controller, purpose, legal basis, jurisdiction, retention… (ingestion is refused until
     /// every field is set).
     #[schema(value_type = Object)]
-    governance: gabarit_governance::GovernanceDraft,
+    governance: gabarit_engine::governance::GovernanceDraft,
     /// The model pack its templates will come from (default: the server's default pack);
     /// fixed for the collection's life.
     #[serde(default)]
@@ -104,11 +104,11 @@ pub(super) async fn create_collection(
     blocking(move || {
         let pack = match &c.pack {
             None => state.services.default_pack().clone(),
-            Some(name) => gabarit_inference::Pack::builtin(name).map_err(|_| {
+            Some(name) => gabarit_engine::models::Pack::builtin(name).map_err(|_| {
                 ApiError::bad_request(format!(
                     "pack {:?}: not a pack this server knows ({})",
-                    gabarit_governance::limits::shown(name),
-                    gabarit_inference::pack::PACK_NAMES.join(", ")
+                    gabarit_engine::governance::limits::shown(name),
+                    gabarit_engine::models::PACK_NAMES.join(", ")
                 ))
             })?,
         };
@@ -228,7 +228,7 @@ pub(super) async fn update_governance(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
-    Body(draft): Body<gabarit_governance::GovernanceDraft>,
+    Body(draft): Body<gabarit_engine::governance::GovernanceDraft>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         governed::update_collection(&mut *state.store()?, &who, &name, &draft)?;

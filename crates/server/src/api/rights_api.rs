@@ -42,7 +42,7 @@ pub(super) async fn audit_entries(
         if let Some(order) = p.order.as_deref().filter(|o| !matches!(*o, "oldest" | "newest")) {
             return Err(ApiError::bad_request(format!(
                 "order {:?}: newest or oldest",
-                gabarit_governance::limits::shown(order)
+                gabarit_engine::governance::limits::shown(order)
             )));
         }
         Ok(Json(json!(governed::audit_browse(&mut *state.store()?, &who, &q)?)))

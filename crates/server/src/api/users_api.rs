@@ -32,11 +32,14 @@ pub(super) struct NewUser {
     roles: Vec<String>,
 }
 
-fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_governance::Role>, ApiError> {
-    if roles.len() > gabarit_governance::Role::ALL.len() {
+fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_engine::governance::Role>, ApiError> {
+    if roles.len() > gabarit_engine::governance::Role::ALL.len() {
         return Err(ApiError::bad_request("roles: at most one of each"));
     }
-    roles.iter().map(|r| gabarit_governance::Role::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))).collect()
+    roles
+        .iter()
+        .map(|r| gabarit_engine::governance::Role::parse(r).map_err(|e| ApiError::bad_request(e.to_string())))
+        .collect()
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("api_key" = [])), request_body = NewUser,
@@ -214,7 +217,7 @@ pub(super) async fn login(
     Body(c): Body<Credentials>,
 ) -> Result<Response, ApiError> {
     // A name that cannot exist is refused before anything is counted, checked or written.
-    gabarit_governance::limits::user_name(&c.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    gabarit_engine::governance::limits::user_name(&c.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let session = blocking(move || {
         let mut store = state.store()?;
         Ok(auth::login(&mut store, &state.logins, &c.name, &c.password, from.ip())?)
