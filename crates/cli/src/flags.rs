@@ -31,6 +31,11 @@ pub(crate) struct Cli {
     /// directory is authenticated, authorised and audited.
     #[arg(long, global = true, env = "GABARIT_KEY_FILE", value_name = "FILE")]
     pub(crate) key_file: Option<PathBuf>,
+    /// Configuration file (TOML; `config/reference.toml` lists every key). Default: the
+    /// user's `gabarit.toml` when it exists. Layers: built-in, this file, `GABARIT_SECTION__KEY`
+    /// variables, then flags.
+    #[arg(long, global = true, env = "GABARIT_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Log more (repeat for more detail). Logs go to stderr and never contain templates.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -43,6 +48,9 @@ pub(crate) enum Command {
     /// Install, check or locate model packs.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Print the configuration in force (built-in defaults, the configuration file and the
+    /// `GABARIT_SECTION__KEY` variables; flags given to other commands come on top), as TOML.
+    Config,
     /// Install the sample photos used by the demo and the tests (by package name).
     #[command(subcommand)]
     Samples(SamplesCommand),

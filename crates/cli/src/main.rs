@@ -5,6 +5,7 @@
 
 mod audit;
 mod collections;
+mod config;
 mod faces;
 mod flags;
 mod keys;
@@ -17,7 +18,7 @@ mod users;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use gabarit_engine::governed;
 use gabarit_engine::models::{DEFAULT_PACK, Pack};
 use gabarit_engine::store::Store;
@@ -26,7 +27,23 @@ use crate::flags::*;
 use crate::{audit::*, collections::*, faces::*, keys::*, models::*, rights::*, search::*, serve::*, users::*};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let file = config::file_named(&args);
+    let config = match config::Config::load(
+        file.as_ref().map(|(p, required)| (p.as_path(), *required)),
+        config::Config::environment(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let matches = config::with_defaults(Cli::command(), &config.as_flags()).get_matches_from(args);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -36,7 +53,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("GABARIT_LOG").unwrap_or_else(|_| level.into()))
         .with_writer(std::io::stderr)
         .init();
-    match run(cli) {
+    match run(cli, &config) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -45,7 +62,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, config: &config::Config) -> Result<ExitCode> {
     let _ = KEK_FILE.set(cli.kek_file.clone());
     let _ = KEY_FILE.set(cli.key_file.clone());
     let models = models_dir(cli.models.as_deref())?;
@@ -80,6 +97,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             models_verify(&models, &pack)?;
             let samples = samples.unwrap_or_else(|| models.parent().unwrap_or(&models).join("samples"));
             models_check(&models, photos, &samples)
+        }
+        Command::Config => {
+            print!("{}", toml::to_string(config)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Models(ModelsCommand::Path) => {
             println!("{}", models.display());

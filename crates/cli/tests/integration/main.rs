@@ -10,6 +10,7 @@
 mod backends;
 mod bad_input;
 mod catalog;
+mod config;
 mod encryption;
 mod erasure;
 mod findings;
