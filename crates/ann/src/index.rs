@@ -667,17 +667,6 @@ impl AnnIndex {
         Ok(hits)
     }
 
-    /// Exact search: every live template is scored (the answer [`VectorIndex::search`] would
-    /// give with an unlimited breadth; for measuring recall and for small candidate sets).
-    pub fn search_exact(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
-        validate_vector(query, self.dim)?;
-        let filter = CollectionFilter::new(collections);
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(self.scan_top(&Query::new(query, self.opts.query_bits), k, &filter))
-    }
-
     /// Splits the slots into one range per scan thread.
     fn scan_ranges(&self) -> Vec<std::ops::Range<usize>> {
         let slots = self.ids.len();
@@ -930,6 +919,23 @@ impl AnnIndex {
 }
 
 impl VectorIndex for AnnIndex {
+    fn search_exact(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
+        validate_vector(query, self.dim)?;
+        let filter = CollectionFilter::new(collections);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.scan_top(&Query::new(query, self.opts.query_bits), k, &filter))
+    }
+
+    fn is_exhaustive(&self) -> bool {
+        false
+    }
+
+    fn set_search_breadth(&mut self, breadth: usize) {
+        self.set_ef_search(breadth);
+    }
+
     fn dim(&self) -> usize {
         self.dim
     }

@@ -22,7 +22,6 @@ use gabarit_catalog::{
     BatchItem, Catalog, ErasedContent, Moment, NewFace, NewImage, StoreOutcome, TrackSpan, VideoMeta,
 };
 use gabarit_governance::{Authorized, actions};
-use gabarit_index::VectorIndex;
 use gabarit_media::{DecodeLimits, decode_bytes, exif_info, sha256_hex};
 use gabarit_types::{Face, Quality};
 pub use gabarit_video::{Sampling, TrackerOptions, VideoLimits};

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 
 use gabarit_catalog::{ChangedOver, FaceRecord, NewTemplate};
 use gabarit_governance::{actions, limits};
-use gabarit_index::VectorIndex;
 use gabarit_media::DecodeLimits;
 use gabarit_types::Detection;
 use serde::Serialize;

@@ -24,7 +24,6 @@ use gabarit_governance::legal::{SupervisoryAuthority, supervisory_authority};
 use gabarit_governance::{
     Authorized, Condition, GovernanceDraft, LegalBasis, PurposeCategory, Retention, Scope, actions, authorize_system,
 };
-use gabarit_index::VectorIndex;
 use gabarit_types::BBox;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

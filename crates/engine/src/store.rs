@@ -175,9 +175,9 @@ impl IndexKind {
         cipher: Arc<dyn RecordCipher>,
     ) -> std::result::Result<Index, gabarit_index::Error> {
         match self {
-            IndexKind::Exact => FlatIndex::open_with(dir, dim, Some(cipher)).map(|i| Index::Exact(Box::new(i))),
+            IndexKind::Exact => FlatIndex::open_with(dir, dim, Some(cipher)).map(|i| Box::new(i) as Index),
             IndexKind::Graph => AnnIndex::open_with(dir, dim, AnnOptions::default(), Some(cipher))
-                .map(|i| Index::Graph(Box::new(i)))
+                .map(|i| Box::new(i) as Index)
                 .map_err(|e| match e {
                     gabarit_ann::Error::Index(e) => e,
                     other @ gabarit_ann::Error::Option { .. } => gabarit_index::Error::Io {
@@ -189,82 +189,8 @@ impl IndexKind {
     }
 }
 
-/// The vector index of a data directory.
-pub enum Index {
-    /// Flat scan.
-    Exact(Box<FlatIndex>),
-    /// Graph.
-    Graph(Box<AnnIndex>),
-}
-
-impl Index {
-    /// Whether top-k searches scan every template.
-    pub fn is_exhaustive(&self) -> bool {
-        matches!(self, Index::Exact(_))
-    }
-
-    /// Top-k by scanning every template, whatever the kind.
-    pub fn search_exact(
-        &self,
-        query: &[f32],
-        k: usize,
-        collections: Option<&[u32]>,
-    ) -> gabarit_index::Result<Vec<Hit>> {
-        match self {
-            Index::Exact(i) => i.search(query, k, collections),
-            Index::Graph(i) => i.search_exact(query, k, collections),
-        }
-    }
-
-    fn inner(&self) -> &dyn VectorIndex {
-        match self {
-            Index::Exact(i) => i.as_ref(),
-            Index::Graph(i) => i.as_ref(),
-        }
-    }
-
-    fn inner_mut(&mut self) -> &mut dyn VectorIndex {
-        match self {
-            Index::Exact(i) => i.as_mut(),
-            Index::Graph(i) => i.as_mut(),
-        }
-    }
-}
-
-impl VectorIndex for Index {
-    fn dim(&self) -> usize {
-        self.inner().dim()
-    }
-    fn len(&self) -> usize {
-        self.inner().len()
-    }
-    fn count(&self, collections: Option<&[u32]>) -> usize {
-        self.inner().count(collections)
-    }
-    fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> gabarit_index::Result<()> {
-        self.inner_mut().insert(id, collection, vector)
-    }
-    fn remove(&mut self, id: u64) -> gabarit_index::Result<bool> {
-        self.inner_mut().remove(id)
-    }
-    fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> gabarit_index::Result<Vec<Hit>> {
-        self.inner().search(query, k, collections)
-    }
-    fn search_threshold(
-        &self,
-        query: &[f32],
-        threshold: f32,
-        collections: Option<&[u32]>,
-    ) -> gabarit_index::Result<Vec<Hit>> {
-        self.inner().search_threshold(query, threshold, collections)
-    }
-    fn flush(&mut self) -> gabarit_index::Result<()> {
-        self.inner_mut().flush()
-    }
-    fn compact(&mut self) -> gabarit_index::Result<()> {
-        self.inner_mut().compact()
-    }
-}
+/// The vector index of a data directory: flat or graph, behind the one trait.
+pub type Index = Box<dyn VectorIndex>;
 
 /// The index of a data directory, shared by its handles.
 ///
@@ -361,9 +287,7 @@ impl SharedIndex {
     /// Sets the breadth of graph searches (more: better recall, slower); no effect on an exact
     /// index.
     pub fn set_ef_search(&self, ef: usize) {
-        if let Index::Graph(graph) = &mut *self.write() {
-            graph.set_ef_search(ef);
-        }
+        self.write().set_search_breadth(ef);
     }
 
     /// Top-k (approximate for a graph index).
@@ -756,7 +680,7 @@ mod tests {
     fn faces_hidden_by_objections_are_computed_again_only_when_the_index_or_the_objections_change() {
         let dir = tempfile::tempdir().unwrap();
         let flat = FlatIndex::open_with(dir.path(), 512, None).unwrap();
-        let shared = SharedIndex::new(Index::Exact(Box::new(flat)));
+        let shared = SharedIndex::new(Box::new(flat));
         let computed = std::cell::Cell::new(0);
         let hidden = |objections: u64, threshold: f32| {
             shared

@@ -767,6 +767,14 @@ impl VectorIndex for FlatIndex {
         Ok(self.hits(&cands))
     }
 
+    fn search_exact(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
+        self.search(query, k, collections)
+    }
+
+    fn is_exhaustive(&self) -> bool {
+        true
+    }
+
     fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
         let q = self.prepare_query(query)?;
         if threshold.is_nan() {

@@ -41,6 +41,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod flat;
+#[cfg(feature = "testing")]
+pub mod model;
 pub mod private;
 pub mod quant;
 pub mod select;
@@ -202,6 +204,19 @@ pub trait VectorIndex: Send + Sync {
     /// Every live vector scoring at least `threshold` against `query`, best first. Exhaustive
     /// (never approximate), for access and erasure requests.
     fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>>;
+
+    /// The `k` live vectors most similar to `query` found by scanning every one of them (never
+    /// approximate, whatever the index): `search --exact`, and the reference an approximate
+    /// search is measured against.
+    fn search_exact(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>>;
+
+    /// Whether [`search`](Self::search) itself scans every live vector (then it returns what
+    /// [`search_exact`](Self::search_exact) returns).
+    fn is_exhaustive(&self) -> bool;
+
+    /// Sets how broad an approximate search is (a graph's `ef`: more finds more of the true
+    /// top-k, slower); an exhaustive index has nothing to set.
+    fn set_search_breadth(&mut self, _breadth: usize) {}
 
     /// Makes every previous insert and remove durable.
     fn flush(&mut self) -> Result<()>;

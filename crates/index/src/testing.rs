@@ -34,9 +34,10 @@ pub type Check = fn(&Path, Opener<'_>);
 
 /// Runs every check, each in its own subdirectory of `scratch`.
 pub fn contract_tests(scratch: &Path, open: Opener<'_>) {
-    let checks: [(&str, Check); 10] = [
+    let checks: [(&str, Check); 11] = [
         ("empty", check_empty),
         ("search_matches_brute_force", check_search_matches_brute_force),
+        ("exact_search_matches_brute_force", check_exact_search_matches_brute_force),
         ("ties_by_smaller_id", check_ties_by_smaller_id),
         ("collection_filter", check_collection_filter),
         ("remove", check_remove),
@@ -248,6 +249,26 @@ pub fn check_search_matches_brute_force(dir: &Path, open: Opener<'_>) {
     let recall = overlap as f64 / 400.0;
     eprintln!("top-10 vs f32 brute force: {identical}/40 lists identical, recall@10 {recall:.3}");
     assert!(recall >= 0.95, "recall@10 against f32 brute force is {recall}");
+}
+
+/// `search_exact` finds the true top-10 (within the quantisation error) with and without a
+/// collection filter, whatever the index; an exhaustive index's `search` gives the same.
+pub fn check_exact_search_matches_brute_force(dir: &Path, open: Opener<'_>) {
+    let mut index = fresh(dir, open);
+    let dim = index.dim();
+    let mut rng = TestRng::new(12);
+    let mut model = Model::new();
+    insert_random(index.as_mut(), &mut model, &mut rng, 0..2000, 4);
+    for (i, q) in queries(&model, &mut rng, dim, 20).iter().enumerate() {
+        for filter in [None, Some(&[1u32, 3][..])] {
+            let hits = index.search_exact(q, 10, filter).expect("exact search");
+            let truth = brute_force(&model, q, filter);
+            assert_matches(&hits, &truth, 10, &model, q, &format!("exact, query {i}, {filter:?}"));
+            if index.is_exhaustive() {
+                assert_eq!(index.search(q, 10, filter).expect("search"), hits, "query {i}: exhaustive search");
+            }
+        }
+    }
 }
 
 /// Equal scores come out by increasing id.

@@ -7,6 +7,7 @@
 
 mod contract;
 mod erasure;
+mod model;
 mod persistence;
 mod recall;
 

@@ -19,6 +19,7 @@ macro_rules! contract {
 contract!(
     check_empty,
     check_search_matches_brute_force,
+    check_exact_search_matches_brute_force,
     check_ties_by_smaller_id,
     check_collection_filter,
     check_remove,

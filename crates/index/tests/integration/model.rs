@@ -1,6 +1,8 @@
-//! Model-based test: random sequences of insert, remove, flush, reopen and compact against a
+//! Model-based tests: random sequences of insert, remove, flush, reopen and compact against a
 //! `HashMap` model. After every step the live ids and the top-1 of a few queries agree.
 //!
+//! `gabarit_index::model` is the test every index kind runs (the graph index too); the one
+//! below is the flat index's own, stricter one:
 //! The model scores with the crate's own quantised cosine (`quant::quantize` and
 //! `quant::approx_cosine`), so the comparison is exact, ties by smaller id included: this test
 //! checks bookkeeping (slots, tombstones, files), the contract suite checks accuracy.
@@ -111,5 +113,11 @@ proptest! {
     fn index_behaves_like_a_hashmap(ops in proptest::collection::vec(op(), 1..40)) {
         let tmp = tempfile::tempdir().unwrap();
         run(tmp.path(), &ops);
+    }
+
+    #[test]
+    fn every_index_kind_passes_the_shared_model_test(ops in gabarit_index::model::ops()) {
+        let tmp = tempfile::tempdir().unwrap();
+        gabarit_index::model::run(tmp.path(), &|dir| Box::new(FlatIndex::open(dir, gabarit_index::model::DIM).unwrap()), &ops);
     }
 }
