@@ -1,8 +1,8 @@
 //! File formats of the index directory.
 //!
-//! `vectors.dat` and `tombstones.log` are those of [`gabarit_index::FlatIndex`] (format
-//! version 1), so a flat index's directory opens as an ANN index (the graph is built at the
-//! first open) and the record bytes are the same. `graph.dat` is this crate's:
+//! `vectors.dat` and `tombstones.log` are written by `gabarit_index::records`, as for the flat
+//! index, so a flat index's directory opens as an ANN index (the graph is built at the first
+//! open) and the record bytes are the same. `graph.dat` is this crate's:
 //!
 //! | bytes | content |
 //! |---|---|
@@ -24,17 +24,11 @@ use gabarit_index::{Error, Result};
 
 use crate::graph::{Entry, Graph, MAX_DEGREE, MAX_LEVEL, MAX_SLOTS, NONE};
 
-pub(crate) const DATA_FILE: &str = "vectors.dat";
-pub(crate) const TOMB_FILE: &str = "tombstones.log";
+pub(crate) use gabarit_index::records::{corrupt, io_err, sync_dir, u32_at, u64_at};
+
 pub(crate) const GRAPH_FILE: &str = "graph.dat";
-pub(crate) const LOCK_FILE: &str = "index.lock";
-pub(crate) const DATA_TMP: &str = "vectors.dat.tmp";
-pub(crate) const TOMB_TMP: &str = "tombstones.log.tmp";
 pub(crate) const GRAPH_TMP: &str = "graph.dat.tmp";
-pub(crate) const DATA_MAGIC: [u8; 8] = *b"GBRTVEC\0";
-pub(crate) const TOMB_MAGIC: [u8; 8] = *b"GBRTDEL\0";
 const GRAPH_MAGIC: [u8; 8] = *b"GBRTHNS\0";
-pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// Version of `graph.dat` (2: level-0 degree `m0` in the header, level-0 lists of 3-byte
 /// slots). A graph file of another version is rebuilt from the records.
@@ -42,69 +36,8 @@ pub(crate) const GRAPH_VERSION: u32 = 2;
 
 /// End of a level-0 list in `graph.dat`.
 const END24: [u8; 3] = [0xFF; 3];
-pub(crate) const HEADER_LEN: u64 = 24;
 const GRAPH_HEADER_LEN: usize = 56;
-pub(crate) const SEALED_FLAG: u32 = 1 << 31;
-/// `[id u64][collection u32]` before the (possibly sealed) scale and codes.
-pub(crate) const RECORD_PREFIX: usize = 12;
-pub(crate) const TOMB_ENTRY: u64 = 16;
 pub(crate) const WRITE_BUFFER: usize = 1 << 20;
-
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
-}
-
-pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Corrupt { path: path.to_path_buf(), reason: reason.into() }
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let d = fs_err::File::open(dir).map_err(io_err(dir))?;
-    d.sync_all().map_err(io_err(dir))
-}
-
-pub(crate) fn open_rw(path: &Path) -> Result<fs_err::File> {
-    gabarit_index::private::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io_err(path))
-}
-
-pub(crate) fn header(magic: [u8; 8], word: u32, generation: u64) -> [u8; HEADER_LEN as usize] {
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[..8].copy_from_slice(&magic);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&word.to_le_bytes());
-    h[16..24].copy_from_slice(&generation.to_le_bytes());
-    h
-}
-
-/// Parses a data or tombstone header: returns (word, generation).
-pub(crate) fn parse_header(path: &Path, h: &[u8], magic: [u8; 8]) -> Result<(u32, u64)> {
-    if h[..8] != magic {
-        return Err(corrupt(path, "not a Gabarit index file (bad magic)"));
-    }
-    let version = u32_at(h, 8);
-    if version != FORMAT_VERSION {
-        return Err(corrupt(path, format!("format version {version}, this build reads {FORMAT_VERSION}")));
-    }
-    Ok((u32_at(h, 12), u64_at(h, 16)))
-}
-
-pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
 
 /// What a graph file says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

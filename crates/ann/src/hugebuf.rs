@@ -73,6 +73,7 @@ impl HugeBuf {
     }
 
     /// Bytes in use.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

@@ -2,14 +2,16 @@
 //! [`gabarit_index::VectorIndex`].
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+
+use std::path::Path;
 use std::sync::Arc;
 
 use gabarit_index::quant::{quantize_into, to_offset};
 use gabarit_index::select::{CollectionFilter, Ranked, TopK};
 use gabarit_index::{Error as IndexError, Hit, MAX_DIM, RecordCipher, Result, VectorIndex, validate_vector};
 use hashbrown::HashTable;
+
+use gabarit_index::records::{Loader, Record, RecordFiles};
 
 use crate::files::*;
 use crate::graph::{Graph, MAX_SLOTS, Scored, Vectors};
@@ -142,12 +144,10 @@ pub struct AnnStats {
 /// documentation).
 #[derive(Debug)]
 pub struct AnnIndex {
-    dir: PathBuf,
-    data_path: PathBuf,
-    tomb_path: PathBuf,
+    /// The record file and tombstone log.
+    files: RecordFiles,
     dim: usize,
     opts: AnnOptions,
-    generation: u64,
     /// `slots × dim` codes in offset form (in huge pages: searches read them at random).
     codes: HugeBuf,
     scales: Vec<f32>,
@@ -163,15 +163,39 @@ pub struct AnnIndex {
     /// Whether the graph in memory equals the saved graph plus one-thread inserts of the later
     /// slots in order (what an open would rebuild); if not, the next flush rewrites the file.
     replayable: bool,
-    data: BufWriter<fs_err::File>,
-    tomb: BufWriter<fs_err::File>,
-    tomb_entries: u64,
-    _lock: fs_err::File,
-    cipher: Option<Arc<dyn RecordCipher>>,
-    record_len: usize,
     scratch: Vec<i8>,
-    record: Vec<u8>,
-    broken: bool,
+}
+
+/// The records and removals read at open.
+#[derive(Default)]
+struct Loaded {
+    dim: usize,
+    codes: HugeBuf,
+    scales: Vec<f32>,
+    ids: Vec<u64>,
+    collections: Vec<u32>,
+    removed: Vec<(u64, usize)>,
+}
+
+impl Loader for Loaded {
+    fn reserve(&mut self, slots: usize) {
+        self.codes = HugeBuf::with_capacity(slots * self.dim);
+        self.scales.reserve(slots);
+        self.ids.reserve(slots);
+        self.collections.reserve(slots);
+    }
+
+    fn record(&mut self, _slot: usize, r: Record<'_>) -> Result<()> {
+        self.codes.extend_from_slice(r.codes);
+        self.scales.push(r.scale);
+        self.ids.push(r.id);
+        self.collections.push(r.collection);
+        Ok(())
+    }
+
+    fn tombstone(&mut self, id: u64, slot: usize) {
+        self.removed.push((id, slot));
+    }
 }
 
 /// The error of an insert beyond [`MAX_SLOTS`] templates (live or removed until compaction).
@@ -216,214 +240,53 @@ impl AnnIndex {
         if dim == 0 || dim > MAX_DIM {
             return Err(IndexError::UnsupportedDimension { dim, max: MAX_DIM }.into());
         }
-        gabarit_index::private::create_dir(&dir).map_err(io_err(&dir))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = open_rw(&lock_path)?;
-        lock.try_lock().map_err(|e| IndexError::Io {
-            path: lock_path.clone(),
-            source: match e {
-                std::fs::TryLockError::Error(e) => e,
-                std::fs::TryLockError::WouldBlock => {
-                    std::io::Error::new(std::io::ErrorKind::WouldBlock, "index is open elsewhere (directory locked)")
-                }
-            },
-        })?;
-        for tmp in [DATA_TMP, TOMB_TMP, GRAPH_TMP] {
-            let p = dir.join(tmp);
-            if p.exists() {
-                fs_err::remove_file(&p).map_err(io_err(&p))?;
-            }
-        }
-        let data_path = dir.join(DATA_FILE);
-        let tomb_path = dir.join(TOMB_FILE);
-        let mut created = false;
-
-        let mut data = open_rw(&data_path)?;
-        let len = data.metadata().map_err(io_err(&data_path))?.len();
-        let dim32 = u32::try_from(dim).map_err(|_| IndexError::UnsupportedDimension { dim, max: MAX_DIM })?;
-        let generation = if len == 0 {
-            created = true;
-            let word = if cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
-            data.write_all(&header(DATA_MAGIC, word, 0)).map_err(io_err(&data_path))?;
-            data.sync_all().map_err(io_err(&data_path))?;
-            0
-        } else {
-            if len < HEADER_LEN {
-                return Err(corrupt(&data_path, "shorter than its header").into());
-            }
-            let mut h = [0u8; HEADER_LEN as usize];
-            data.read_exact(&mut h).map_err(io_err(&data_path))?;
-            let (word, generation) = parse_header(&data_path, &h, DATA_MAGIC)?;
-            let sealed = word & SEALED_FLAG != 0;
-            if sealed != cipher.is_some() {
-                return Err(IndexError::Encryption {
-                    path: data_path,
-                    reason: if sealed {
-                        "the records are encrypted: open the index with its data key".into()
-                    } else {
-                        "the records are not encrypted, but a data key was given".into()
-                    },
-                }
-                .into());
-            }
-            let found = (word & !SEALED_FLAG) as usize;
-            if found != dim {
-                return Err(IndexError::IndexDimension { path: data_path, expected: dim, found }.into());
-            }
-            generation
-        };
-        let overhead = cipher.as_ref().map_or(0, |c| c.overhead());
-        let record_len = RECORD_PREFIX + 4 + dim + overhead;
-        let len = len.max(HEADER_LEN);
-        let slots = (len - HEADER_LEN) / record_len as u64;
-        let intact = HEADER_LEN + slots * record_len as u64;
-        if intact != len {
-            data.set_len(intact).map_err(io_err(&data_path))?;
-            data.sync_all().map_err(io_err(&data_path))?;
-        }
-        let slots = usize::try_from(slots).map_err(|_| corrupt(&data_path, "too many records"))?;
-        if slots > MAX_SLOTS {
-            return Err(corrupt(&data_path, format!("more records than an index can hold ({MAX_SLOTS})")).into());
-        }
-
+        let mut loaded = Loaded { dim, ..Loaded::default() };
+        let (files, opened) = RecordFiles::open(&dir, dim, cipher, &[GRAPH_TMP], MAX_SLOTS, &mut loaded)?;
+        let slots = opened.slots;
         let mut index = AnnIndex {
+            files,
             dim,
             opts: options,
-            generation,
-            codes: HugeBuf::with_capacity(slots * dim),
-            scales: Vec::with_capacity(slots),
-            ids: Vec::with_capacity(slots),
-            collections: Vec::with_capacity(slots),
-            dead: Vec::new(),
+            codes: loaded.codes,
+            scales: loaded.scales,
+            ids: loaded.ids,
+            collections: loaded.collections,
+            dead: vec![0; slots.div_ceil(64)],
             dead_count: 0,
             slot_of: HashTable::with_capacity(slots),
             per_collection: HashMap::new(),
             graph: Graph::new(options.m, options.m0, options.seed),
             graph_saved: 0,
             replayable: true,
-            data: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&data_path)?),
-            tomb: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&tomb_path)?),
-            tomb_entries: 0,
-            _lock: lock,
-            cipher,
-            record_len,
             scratch: vec![0; dim],
-            record: Vec::with_capacity(record_len),
-            broken: false,
-            dir,
-            data_path,
-            tomb_path,
         };
-        index.load_records(&mut data, slots)?;
-        drop(data);
-        let data_created = created;
-        created |= index.load_tombstones()?;
-        index.data.get_mut().seek(SeekFrom::End(0)).map_err(io_err(&index.data_path))?;
-        index.load_graph(data_created)?;
-        if created {
-            sync_dir(&index.dir)?;
+        for slot in 0..slots {
+            let (id, collection) = (index.ids[slot], index.collections[slot]);
+            // A later record for an id still live wins (its tombstone was lost).
+            if let Some(prev) = index.find_slot(id) {
+                index.kill(prev as usize);
+                index.unmap(id);
+            }
+            index.map(id, slot as u32);
+            *index.per_collection.entry(collection).or_insert(0) += 1;
         }
+        for (id, slot) in loaded.removed {
+            if index.find_slot(id).is_some_and(|s| s as usize == slot) {
+                index.unmap(id);
+                index.kill(slot);
+            }
+        }
+        index.load_graph(opened.created)?;
         Ok(index)
-    }
-
-    fn load_records(&mut self, file: &mut fs_err::File, slots: usize) -> Result<()> {
-        let record_len = self.record_len;
-        file.seek(SeekFrom::Start(HEADER_LEN)).map_err(io_err(&self.data_path))?;
-        let per_chunk = ((8 << 20) / record_len).max(1);
-        let mut buf = vec![0u8; per_chunk.min(slots.max(1)) * record_len];
-        let mut slot = 0;
-        while slot < slots {
-            let n = per_chunk.min(slots - slot);
-            let chunk = &mut buf[..n * record_len];
-            file.read_exact(chunk).map_err(io_err(&self.data_path))?;
-            for sealed in chunk.chunks_exact(record_len) {
-                let id = u64_at(sealed, 0);
-                let opened;
-                let rec: &[u8] = match &self.cipher {
-                    None => sealed,
-                    Some(c) => {
-                        let payload = c.open(&sealed[RECORD_PREFIX..], &id.to_le_bytes()).map_err(|reason| {
-                            IndexError::Encryption {
-                                path: self.data_path.clone(),
-                                reason: format!("record {slot}: {reason}"),
-                            }
-                        })?;
-                        opened = [&sealed[..RECORD_PREFIX], &payload[..]].concat();
-                        &opened
-                    }
-                };
-                let collection = u32_at(rec, 8);
-                let scale = f32::from_bits(u32_at(rec, 12));
-                if !scale.is_finite() || scale < 0.0 {
-                    return Err(corrupt(&self.data_path, format!("record {slot} has an invalid scale {scale}")));
-                }
-                if rec.len() != RECORD_PREFIX + 4 + self.dim {
-                    return Err(corrupt(&self.data_path, format!("record {slot} has a wrong length")));
-                }
-                self.codes.extend_from_slice(&rec[RECORD_PREFIX + 4..]);
-                let start = self.codes.len() - self.dim;
-                self.codes.as_mut_slice()[start..].iter_mut().for_each(|b| *b ^= 0x80);
-                self.ids.push(id);
-                self.collections.push(collection);
-                self.scales.push(scale);
-                // A later record for an id still live wins (its tombstone was lost).
-                if let Some(prev) = self.find_slot(id) {
-                    self.kill(prev as usize);
-                    self.unmap(id);
-                }
-                self.map(id, slot as u32);
-                *self.per_collection.entry(collection).or_insert(0) += 1;
-                slot += 1;
-            }
-        }
-        self.dead.resize(slots.div_ceil(64), 0);
-        Ok(())
-    }
-
-    fn load_tombstones(&mut self) -> Result<bool> {
-        let path = self.tomb_path.clone();
-        let generation = self.generation;
-        let file = self.tomb.get_mut();
-        let len = file.metadata().map_err(io_err(&path))?.len();
-        let mut reset = len < HEADER_LEN;
-        if !reset {
-            let mut h = [0u8; HEADER_LEN as usize];
-            file.read_exact(&mut h).map_err(io_err(&path))?;
-            let (_, g) = parse_header(&path, &h, TOMB_MAGIC)?;
-            reset = g != generation;
-        }
-        if reset {
-            file.set_len(0).map_err(io_err(&path))?;
-            file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
-            file.write_all(&header(TOMB_MAGIC, 0, generation)).map_err(io_err(&path))?;
-            file.sync_all().map_err(io_err(&path))?;
-            return Ok(true);
-        }
-        let entries = (len - HEADER_LEN) / TOMB_ENTRY;
-        let intact = HEADER_LEN + entries * TOMB_ENTRY;
-        if intact != len {
-            file.set_len(intact).map_err(io_err(&path))?;
-            file.sync_all().map_err(io_err(&path))?;
-        }
-        let mut bytes = Vec::new();
-        Read::by_ref(file).take(entries * TOMB_ENTRY).read_to_end(&mut bytes).map_err(io_err(&path))?;
-        file.seek(SeekFrom::Start(intact)).map_err(io_err(&path))?;
-        for e in bytes.chunks_exact(TOMB_ENTRY as usize) {
-            let (id, slot) = (u64_at(e, 0), u64_at(e, 8));
-            if self.find_slot(id).is_some_and(|s| u64::from(s) == slot) {
-                self.unmap(id);
-                self.kill(slot as usize);
-            }
-        }
-        self.tomb_entries = entries;
-        Ok(false)
     }
 
     /// Loads `graph.dat` and links the records it does not cover.
     fn load_graph(&mut self, created: bool) -> Result<()> {
         let slots = self.ids.len();
-        let loaded = match read_graph(&self.dir) {
-            Ok(Some((meta, graph))) if meta.generation == self.generation && meta.slots <= slots && !created => {
+        let loaded = match read_graph(self.files.dir()) {
+            Ok(Some((meta, graph)))
+                if meta.generation == self.files.generation() && meta.slots <= slots && !created =>
+            {
                 Some((meta, graph))
             }
             // Missing, stale, damaged or ahead of the records: rebuilt below.
@@ -459,7 +322,7 @@ impl AnnIndex {
                 self.replayable = false;
                 if created || slots == 0 {
                     // Fix the graph's parameters from the start.
-                    write_graph(&self.dir, &self.graph, self.generation, self.opts.ef_construction)?;
+                    write_graph(self.files.dir(), &self.graph, self.files.generation(), self.opts.ef_construction)?;
                     self.replayable = true;
                 }
             }
@@ -509,39 +372,6 @@ impl AnnIndex {
         Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim }
     }
 
-    fn check_writable(&self) -> Result<()> {
-        if self.broken {
-            return Err(IndexError::Io {
-                path: self.data_path.clone(),
-                source: std::io::Error::other("an earlier write failed; reopen the index to repair it"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Serialises `slot` into `self.record` (sealed when encrypted).
-    fn fill_record(&mut self, slot: usize) -> Result<()> {
-        self.record.clear();
-        self.record.extend_from_slice(&self.ids[slot].to_le_bytes());
-        self.record.extend_from_slice(&self.collections[slot].to_le_bytes());
-        self.record.extend_from_slice(&self.scales[slot].to_le_bytes());
-        self.record.extend(self.codes.as_slice()[slot * self.dim..(slot + 1) * self.dim].iter().map(|&u| u ^ 0x80));
-        if let Some(c) = &self.cipher {
-            let sealed = c
-                .seal(&self.record[RECORD_PREFIX..], &self.ids[slot].to_le_bytes())
-                .map_err(|reason| IndexError::Encryption { path: self.data_path.clone(), reason })?;
-            self.record.truncate(RECORD_PREFIX);
-            self.record.extend_from_slice(&sealed);
-        }
-        if self.record.len() != self.record_len {
-            return Err(IndexError::Encryption {
-                path: self.data_path.clone(),
-                reason: "the cipher's output length differs from its declared overhead".into(),
-            });
-        }
-        Ok(())
-    }
-
     /// Stores one template (memory and data file) without linking it.
     fn append(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         let slot = self.ids.len();
@@ -554,18 +384,12 @@ impl AnnIndex {
         if self.dead.len() < (slot + 1).div_ceil(64) {
             self.dead.push(0);
         }
-        let written = self.fill_record(slot).and_then(|()| {
-            let record = std::mem::take(&mut self.record);
-            let r = self.data.write_all(&record).map_err(io_err(&self.data_path));
-            self.record = record;
-            r
-        });
-        if let Err(e) = written {
+        let record = Record { id, collection, scale, codes: &self.codes.as_slice()[slot * self.dim..] };
+        if let Err(e) = self.files.append(record) {
             self.codes.truncate(slot * self.dim);
             self.ids.truncate(slot);
             self.collections.truncate(slot);
             self.scales.truncate(slot);
-            self.broken = true;
             return Err(e);
         }
         self.map(id, slot as u32);
@@ -594,9 +418,9 @@ impl AnnIndex {
             }
         }
         drop(seen);
-        self.check_writable()?;
+        self.files.check_writable()?;
         if self.ids.len() + items.len() > MAX_SLOTS {
-            return Err(full(&self.data_path));
+            return Err(full(self.files.data_path()));
         }
         let first = self.ids.len();
         self.codes.reserve(items.len() * self.dim);
@@ -718,7 +542,7 @@ impl AnnIndex {
         let buckets = (self.slot_of.capacity() * 8).div_ceil(7).next_power_of_two();
         let id_bytes = buckets * 5 + 16 + self.per_collection.capacity() * 17;
         let live = self.len();
-        let disk_bytes = fs_err::read_dir(&self.dir)
+        let disk_bytes = fs_err::read_dir(self.files.dir())
             .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
             .unwrap_or(0);
         AnnStats {
@@ -777,7 +601,7 @@ impl AnnIndex {
 
     /// The directory holding the index.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.files.dir()
     }
 
     /// Writes the graph file now (it is otherwise written by [`VectorIndex::flush`] every
@@ -791,30 +615,15 @@ impl AnnIndex {
     fn save_graph(&mut self) -> Result<()> {
         let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
         self.graph.connect_unreachable(&vecs, self.opts.ef_construction);
-        write_graph(&self.dir, &self.graph, self.generation, self.opts.ef_construction)?;
+        write_graph(self.files.dir(), &self.graph, self.files.generation(), self.opts.ef_construction)?;
         self.graph_saved = self.graph.slots();
         self.replayable = true;
         Ok(())
     }
 
-    /// Overwrites the records of dead slots in the current data file with zeros and syncs it
-    /// (best effort against file systems that keep freed blocks).
-    fn scrub_dead_records(&mut self) -> Result<()> {
-        let mut file = open_rw(&self.data_path)?;
-        let zeros = vec![0u8; self.record_len];
-        for slot in 0..self.ids.len() {
-            if self.is_dead(slot as u32) {
-                let at = HEADER_LEN + (slot * self.record_len) as u64;
-                file.seek(SeekFrom::Start(at)).map_err(io_err(&self.data_path))?;
-                file.write_all(&zeros).map_err(io_err(&self.data_path))?;
-            }
-        }
-        file.sync_data().map_err(io_err(&self.data_path))
-    }
-
     fn compact_files(&mut self) -> Result<()> {
         VectorIndex::flush(self)?;
-        if self.dead_count == 0 && self.tomb_entries == 0 {
+        if self.dead_count == 0 && self.files.tombstones() == 0 {
             if !self.replayable || self.graph_saved != self.graph.slots() {
                 self.save_graph()?;
             }
@@ -828,8 +637,8 @@ impl AnnIndex {
             let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
             self.graph.consolidate(&vecs, &is_dead, self.opts.ef_construction, threads);
         }
-        self.scrub_dead_records()?;
         let slots = self.ids.len();
+        let dead_slots: Vec<usize> = (0..slots).filter(|&s| self.is_dead(s as u32)).collect();
         let mut map = vec![crate::graph::NONE; slots];
         let mut next = 0u32;
         for (slot, m) in map.iter_mut().enumerate() {
@@ -872,46 +681,22 @@ impl AnnIndex {
             self.graph.connect_unreachable(&vecs, self.opts.ef_construction);
         }
 
-        // 2. New files of the next generation, renamed over the old ones.
-        let generation = self.generation + 1;
-        let dim32 = u32::try_from(self.dim).map_err(|_| IndexError::UnsupportedDimension { dim, max: MAX_DIM })?;
-        let data_tmp = self.dir.join(DATA_TMP);
-        let file = gabarit_index::private::create(&data_tmp).map_err(io_err(&data_tmp))?;
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
-        w.write_all(&header(DATA_MAGIC, word, generation)).map_err(io_err(&data_tmp))?;
-        for slot in 0..kept {
-            self.fill_record(slot)?;
-            w.write_all(&self.record).map_err(io_err(&data_tmp))?;
-        }
-        let file = w.into_inner().map_err(|e| IndexError::Io { path: data_tmp.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(io_err(&data_tmp))?;
-        drop(file);
-        let graph_tmp = self.dir.join(GRAPH_TMP);
-        write_graph_to(&graph_tmp, &self.graph, generation, self.opts.ef_construction)?;
-        let tomb_tmp = self.dir.join(TOMB_TMP);
-        let mut file = gabarit_index::private::create(&tomb_tmp).map_err(io_err(&tomb_tmp))?;
-        file.write_all(&header(TOMB_MAGIC, 0, generation)).map_err(io_err(&tomb_tmp))?;
-        file.sync_all().map_err(io_err(&tomb_tmp))?;
-        drop(file);
-        // A crash between the renames leaves files of two generations: the stale graph is
-        // rebuilt and the stale tombstone log discarded at open.
-        fs_err::rename(&data_tmp, &self.data_path).map_err(io_err(&self.data_path))?;
-        sync_dir(&self.dir)?;
-        let graph_path = self.dir.join(GRAPH_FILE);
-        fs_err::rename(&graph_tmp, &graph_path).map_err(io_err(&graph_path))?;
-        sync_dir(&self.dir)?;
-        fs_err::rename(&tomb_tmp, &self.tomb_path).map_err(io_err(&self.tomb_path))?;
-        sync_dir(&self.dir)?;
-
-        let mut data = open_rw(&self.data_path)?;
-        data.seek(SeekFrom::End(0)).map_err(io_err(&self.data_path))?;
-        let mut tomb = open_rw(&self.tomb_path)?;
-        tomb.seek(SeekFrom::End(0)).map_err(io_err(&self.tomb_path))?;
-        self.data = BufWriter::with_capacity(WRITE_BUFFER, data);
-        self.tomb = BufWriter::with_capacity(WRITE_BUFFER, tomb);
-        self.generation = generation;
-        self.tomb_entries = 0;
+        // 2. New files of the next generation, renamed over the old ones (the graph's between
+        // the records' and the log's: a crash between the renames leaves files of two
+        // generations; the stale graph is rebuilt and the stale log discarded at open).
+        let (graph, ef_construction) = (&self.graph, self.opts.ef_construction);
+        let dir = self.files.dir().to_path_buf();
+        let records = (0..kept).map(|s| Record {
+            id: self.ids[s],
+            collection: self.collections[s],
+            scale: self.scales[s],
+            codes: &self.codes.as_slice()[s * dim..(s + 1) * dim],
+        });
+        self.files.compact(dead_slots.into_iter(), records, move |generation| {
+            let graph_tmp = dir.join(GRAPH_TMP);
+            write_graph_to(&graph_tmp, graph, generation, ef_construction)?;
+            Ok(vec![(graph_tmp, dir.join(GRAPH_FILE))])
+        })?;
         self.graph_saved = kept;
         self.replayable = true;
         Ok(())
@@ -958,9 +743,9 @@ impl VectorIndex for AnnIndex {
         if self.find_slot(id).is_some() {
             return Err(IndexError::DuplicateId { id });
         }
-        self.check_writable()?;
+        self.files.check_writable()?;
         if self.ids.len() + 1 > MAX_SLOTS {
-            return Err(full(&self.data_path));
+            return Err(full(self.files.data_path()));
         }
         let slot = self.ids.len();
         self.append(id, collection, vector)?;
@@ -975,15 +760,8 @@ impl VectorIndex for AnnIndex {
         let Some(slot) = self.find_slot(id) else {
             return Ok(false);
         };
-        self.check_writable()?;
-        let mut entry = [0u8; TOMB_ENTRY as usize];
-        entry[..8].copy_from_slice(&id.to_le_bytes());
-        entry[8..].copy_from_slice(&u64::from(slot).to_le_bytes());
-        if let Err(e) = self.tomb.write_all(&entry) {
-            self.broken = true;
-            return Err(IndexError::Io { path: self.tomb_path.clone(), source: e });
-        }
-        self.tomb_entries += 1;
+        self.files.check_writable()?;
+        self.files.append_tombstone(id, slot as usize)?;
         self.unmap(id);
         self.kill(slot as usize);
         Ok(true)
@@ -1023,17 +801,8 @@ impl VectorIndex for AnnIndex {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.check_writable()?;
-        let synced = (|| {
-            self.data.flush().map_err(io_err(&self.data_path))?;
-            self.data.get_ref().sync_data().map_err(io_err(&self.data_path))?;
-            self.tomb.flush().map_err(io_err(&self.tomb_path))?;
-            self.tomb.get_ref().sync_data().map_err(io_err(&self.tomb_path))
-        })();
-        if let Err(e) = synced {
-            self.broken = true;
-            return Err(e);
-        }
+        self.files.check_writable()?;
+        self.files.flush()?;
         if !self.replayable || self.graph.slots() - self.graph_saved >= self.opts.checkpoint_every.max(1) {
             self.save_graph()?;
         }
@@ -1041,11 +810,7 @@ impl VectorIndex for AnnIndex {
     }
 
     fn compact(&mut self) -> Result<()> {
-        self.check_writable()?;
-        let r = self.compact_files();
-        if r.is_err() {
-            self.broken = true;
-        }
-        r
+        self.files.check_writable()?;
+        self.compact_files()
     }
 }

@@ -1,20 +1,8 @@
 //! The exact, persistent flat index.
 //!
-//! # Files (in the index directory)
-//! - `vectors.dat`: a 24-byte header (`b"GBRTVEC\0"`, format version `u32` LE = 1, dimension
-//!   `u32` LE, generation `u64` LE) followed by fixed-size records
-//!   `[id u64 LE][collection u32 LE][scale f32 LE][dim × i8]`, appended in insertion order.
-//!   A record's position (its *slot*) is its index after the header.
-//! - `tombstones.log`: a 24-byte header (`b"GBRTDEL\0"`, version `u32` LE = 1, reserved `u32`,
-//!   generation `u64` LE) followed by 16-byte entries `[id u64 LE][slot u64 LE]`, appended on
-//!   each removal. An entry kills the record at `slot` only if that record carries `id`, so an
-//!   id removed and inserted again is never confused with its old record.
-//! - `index.lock`: empty; held with an exclusive lock while the index is open.
-//!
-//! The generation changes at each compaction; a tombstone log whose generation differs from
-//! the data file's (a crash between the two renames of a compaction) is stale and discarded.
-//! A torn record or tombstone at the end of a file (a crash during an append) is cut off at
-//! open; any other damage is [`Error::Corrupt`].
+//! # Files
+//! The record file and tombstone log of [`crate::records`] (format there), in the index
+//! directory.
 //!
 //! # Erasure
 //! [`VectorIndex::remove`] zeroes the template in memory at once and appends a tombstone; the
@@ -24,37 +12,20 @@
 //! the old one, and resets the tombstone log.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::quant::{QueryKernel, quantize_into, score, to_offset};
+use crate::records::{Loader, Record, RecordFiles};
 use crate::select::{CollectionFilter, Ranked, TopK};
 use crate::{Error, Hit, RecordCipher, Result, VectorIndex, validate_vector};
 
-/// Largest supported dimension (keeps every integer dot product far from `i32` overflow).
-pub const MAX_DIM: usize = 65_536;
+pub use crate::records::MAX_DIM;
 
 /// Above this many stored vectors, a search is split over the search threads.
 pub const PARALLEL_MIN_VECTORS: usize = 20_000;
-
-const DATA_FILE: &str = "vectors.dat";
-const TOMB_FILE: &str = "tombstones.log";
-const LOCK_FILE: &str = "index.lock";
-const DATA_TMP: &str = "vectors.dat.tmp";
-const TOMB_TMP: &str = "tombstones.log.tmp";
-const DATA_MAGIC: [u8; 8] = *b"GBRTVEC\0";
-const TOMB_MAGIC: [u8; 8] = *b"GBRTDEL\0";
-const FORMAT_VERSION: u32 = 1;
-const HEADER_LEN: u64 = 24;
-const RECORD_PREFIX: usize = 16;
-/// Bit of the data header's dimension word saying that records are sealed.
-const SEALED_FLAG: u32 = 1 << 31;
-const TOMB_ENTRY: u64 = 16;
-const WRITE_BUFFER: usize = 1 << 20;
-const READ_CHUNK: usize = 8 << 20;
 
 /// Sizes of a [`FlatIndex`], from [`FlatIndex::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -86,11 +57,9 @@ pub struct FlatStats {
 /// call [`VectorIndex::flush`] for durability.
 #[derive(Debug)]
 pub struct FlatIndex {
-    dir: PathBuf,
-    data_path: PathBuf,
-    tomb_path: PathBuf,
+    /// The record file and tombstone log.
+    files: RecordFiles,
     dim: usize,
-    generation: u64,
     /// `slots × dim` codes in offset form (`code + 128`, see [`to_offset`]), contiguous.
     codes: Vec<u8>,
     ids: Vec<u64>,
@@ -99,73 +68,49 @@ pub struct FlatIndex {
     live: Vec<bool>,
     slot_of: HashMap<u64, usize>,
     dead: usize,
-    tomb_entries: u64,
-    data: BufWriter<fs_err::File>,
-    tomb: BufWriter<fs_err::File>,
-    /// Keeps the directory lock for the index's lifetime.
-    _lock: fs_err::File,
-    record: Vec<u8>,
     scratch: Vec<i8>,
     threads: usize,
-    /// Seals each record's scale and codes at rest (None: plaintext records).
-    cipher: Option<Arc<dyn RecordCipher>>,
-    /// Bytes of one record on disk.
-    record_len: usize,
-    /// Set when a write failed half-way: the files may end with a torn record, which only a
-    /// reopen repairs.
-    broken: bool,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
+/// The records and removals read at open.
+#[derive(Default)]
+struct Loaded {
+    dim: usize,
+    codes: Vec<u8>,
+    ids: Vec<u64>,
+    collections: Vec<u32>,
+    scales: Vec<f32>,
+    slot_of: HashMap<u64, usize>,
+    /// Slots whose id has a later record.
+    replaced: Vec<usize>,
+    removed: Vec<(u64, usize)>,
 }
 
-fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Corrupt { path: path.to_path_buf(), reason: reason.into() }
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    let d = fs_err::File::open(dir).map_err(io_err(dir))?;
-    d.sync_all().map_err(io_err(dir))
-}
-
-fn header(magic: [u8; 8], word: u32, generation: u64) -> [u8; HEADER_LEN as usize] {
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[..8].copy_from_slice(&magic);
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&word.to_le_bytes());
-    h[16..24].copy_from_slice(&generation.to_le_bytes());
-    h
-}
-
-/// Parses a header: returns (word, generation).
-fn parse_header(path: &Path, h: &[u8; HEADER_LEN as usize], magic: [u8; 8]) -> Result<(u32, u64)> {
-    if h[..8] != magic {
-        return Err(corrupt(path, "not a Gabarit flat index file (bad magic)"));
+impl Loader for Loaded {
+    fn reserve(&mut self, slots: usize) {
+        self.codes.reserve(slots * self.dim);
+        self.ids.reserve(slots);
+        self.collections.reserve(slots);
+        self.scales.reserve(slots);
+        self.slot_of.reserve(slots);
     }
-    let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
-    if version != FORMAT_VERSION {
-        return Err(corrupt(path, format!("format version {version}, this build reads {FORMAT_VERSION}")));
+
+    fn record(&mut self, slot: usize, r: Record<'_>) -> Result<()> {
+        if let Some(old) = self.slot_of.insert(r.id, slot) {
+            // A later record for a live id means the tombstone of the earlier one was lost in
+            // a crash (insert refuses live ids): the later record wins.
+            self.replaced.push(old);
+        }
+        self.ids.push(r.id);
+        self.collections.push(r.collection);
+        self.scales.push(r.scale);
+        self.codes.extend_from_slice(r.codes);
+        Ok(())
     }
-    let word = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
-    let generation = u64::from_le_bytes([h[16], h[17], h[18], h[19], h[20], h[21], h[22], h[23]]);
-    Ok((word, generation))
-}
 
-fn open_rw(path: &Path) -> Result<fs_err::File> {
-    crate::private::options().read(true).write(true).create(true).truncate(false).open(path).map_err(io_err(path))
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
+    fn tombstone(&mut self, id: u64, slot: usize) {
+        self.removed.push((id, slot));
+    }
 }
 
 /// Where a scan puts the vectors it scores.
@@ -217,202 +162,33 @@ impl FlatIndex {
     /// at open. The data file's header says whether records are sealed; opening a sealed
     /// index without a cipher, or a plain one with a cipher, is [`Error::Encryption`].
     pub fn open_with(dir: impl AsRef<Path>, dim: usize, cipher: Option<Arc<dyn RecordCipher>>) -> Result<FlatIndex> {
-        let dir = dir.as_ref().to_path_buf();
-        if dim == 0 || dim > MAX_DIM {
-            return Err(Error::UnsupportedDimension { dim, max: MAX_DIM });
-        }
-        crate::private::create_dir(&dir).map_err(io_err(&dir))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = open_rw(&lock_path)?;
-        lock.try_lock().map_err(|e| Error::Io {
-            path: lock_path.clone(),
-            source: match e {
-                std::fs::TryLockError::Error(e) => e,
-                std::fs::TryLockError::WouldBlock => {
-                    std::io::Error::new(std::io::ErrorKind::WouldBlock, "index is open elsewhere (directory locked)")
-                }
-            },
-        })?;
-        for tmp in [DATA_TMP, TOMB_TMP] {
-            let p = dir.join(tmp);
-            if p.exists() {
-                fs_err::remove_file(&p).map_err(io_err(&p))?;
-            }
-        }
-        let data_path = dir.join(DATA_FILE);
-        let tomb_path = dir.join(TOMB_FILE);
-        let mut created = false;
-
-        // Data file.
-        let mut data = open_rw(&data_path)?;
-        let len = data.metadata().map_err(io_err(&data_path))?.len();
-        let generation = if len == 0 {
-            created = true;
-            let dim32 = u32::try_from(dim).map_err(|_| Error::UnsupportedDimension { dim, max: MAX_DIM })?;
-            let word = if cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
-            data.write_all(&header(DATA_MAGIC, word, 0)).map_err(io_err(&data_path))?;
-            data.sync_all().map_err(io_err(&data_path))?;
-            0
-        } else {
-            if len < HEADER_LEN {
-                return Err(corrupt(&data_path, "shorter than its header"));
-            }
-            let mut h = [0u8; HEADER_LEN as usize];
-            data.read_exact(&mut h).map_err(io_err(&data_path))?;
-            let (word, generation) = parse_header(&data_path, &h, DATA_MAGIC)?;
-            let sealed = word & SEALED_FLAG != 0;
-            if sealed != cipher.is_some() {
-                return Err(Error::Encryption {
-                    path: data_path,
-                    reason: if sealed {
-                        "the records are encrypted: open the index with its data key".into()
-                    } else {
-                        "the records are not encrypted, but a data key was given".into()
-                    },
-                });
-            }
-            let found = word & !SEALED_FLAG;
-            if found as usize != dim {
-                return Err(Error::IndexDimension { path: data_path, expected: dim, found: found as usize });
-            }
-            generation
-        };
-        let overhead = cipher.as_ref().map_or(0, |c| c.overhead());
-        let record_len = (RECORD_PREFIX + dim + overhead) as u64;
-        let len = len.max(HEADER_LEN);
-        let slots = (len - HEADER_LEN) / record_len;
-        let intact = HEADER_LEN + slots * record_len;
-        if intact != len {
-            // A torn record from a crash during an append.
-            data.set_len(intact).map_err(io_err(&data_path))?;
-            data.sync_all().map_err(io_err(&data_path))?;
-        }
-        let slots = usize::try_from(slots).map_err(|_| corrupt(&data_path, "too many records"))?;
-
+        let mut loaded = Loaded { dim, ..Loaded::default() };
+        let (files, opened) = RecordFiles::open(dir.as_ref(), dim, cipher, &[], usize::MAX, &mut loaded)?;
+        let Loaded { codes, ids, collections, scales, slot_of, replaced, removed, .. } = loaded;
         let mut index = FlatIndex {
+            files,
             dim,
-            generation,
-            codes: Vec::with_capacity(slots * dim),
-            ids: Vec::with_capacity(slots),
-            collections: Vec::with_capacity(slots),
-            scales: Vec::with_capacity(slots),
-            live: Vec::with_capacity(slots),
-            slot_of: HashMap::with_capacity(slots),
+            codes,
+            ids,
+            collections,
+            scales,
+            live: vec![true; opened.slots],
+            slot_of,
             dead: 0,
-            tomb_entries: 0,
-            data: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&data_path)?),
-            tomb: BufWriter::with_capacity(WRITE_BUFFER, open_rw(&tomb_path)?),
-            _lock: lock,
-            record: Vec::with_capacity(record_len as usize),
             scratch: vec![0; dim],
             threads: 0,
-            cipher,
-            record_len: record_len as usize,
-            broken: false,
-            dir,
-            data_path,
-            tomb_path,
         };
-        index.load_records(&mut data, slots)?;
-        drop(data);
-        created |= index.load_tombstones()?;
-        let end = index.data.get_mut().seek(SeekFrom::End(0)).map_err(io_err(&index.data_path))?;
-        debug_assert_eq!(end, intact);
-        if created {
-            sync_dir(&index.dir)?;
+        for slot in replaced {
+            index.kill(slot);
+        }
+        for (id, slot) in removed {
+            // Entries that match no record (lost appends before a crash) are ignored.
+            if index.slot_of.get(&id) == Some(&slot) {
+                index.slot_of.remove(&id);
+                index.kill(slot);
+            }
         }
         Ok(index)
-    }
-
-    fn load_records(&mut self, file: &mut fs_err::File, slots: usize) -> Result<()> {
-        let record_len = self.record_len;
-        file.seek(SeekFrom::Start(HEADER_LEN)).map_err(io_err(&self.data_path))?;
-        let per_chunk = (READ_CHUNK / record_len).max(1);
-        let mut buf = vec![0u8; per_chunk.min(slots.max(1)) * record_len];
-        let mut slot = 0;
-        while slot < slots {
-            let n = per_chunk.min(slots - slot);
-            let chunk = &mut buf[..n * record_len];
-            file.read_exact(chunk).map_err(io_err(&self.data_path))?;
-            for sealed in chunk.chunks_exact(record_len) {
-                let id = u64_at(sealed, 0);
-                let opened;
-                let rec: &[u8] = match &self.cipher {
-                    None => sealed,
-                    Some(c) => {
-                        let payload = c.open(&sealed[12..], &id.to_le_bytes()).map_err(|reason| Error::Encryption {
-                            path: self.data_path.clone(),
-                            reason: format!("record {slot}: {reason}"),
-                        })?;
-                        opened = [&sealed[..12], &payload[..]].concat();
-                        &opened
-                    }
-                };
-                let collection = u32_at(rec, 8);
-                let scale = f32::from_bits(u32_at(rec, 12));
-                if !scale.is_finite() || scale < 0.0 {
-                    return Err(corrupt(&self.data_path, format!("record {slot} has an invalid scale {scale}")));
-                }
-                if let Some(old) = self.slot_of.insert(id, slot) {
-                    // A later record for a live id means the tombstone of the earlier one was
-                    // lost in a crash (insert refuses live ids): the later record wins.
-                    self.kill(old);
-                }
-                self.ids.push(id);
-                self.collections.push(collection);
-                self.scales.push(scale);
-                self.live.push(true);
-                self.codes.extend(rec[RECORD_PREFIX..].iter().map(|&b| b ^ 0x80));
-                slot += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads the tombstone log; returns whether it was (re)created.
-    fn load_tombstones(&mut self) -> Result<bool> {
-        let path = self.tomb_path.clone();
-        let file = self.tomb.get_mut();
-        let len = file.metadata().map_err(io_err(&path))?.len();
-        // Shorter than a header: created (or reset) by a run that crashed before the header
-        // was written, so it held no entry yet.
-        let mut reset = len < HEADER_LEN;
-        if !reset {
-            let mut h = [0u8; HEADER_LEN as usize];
-            file.read_exact(&mut h).map_err(io_err(&path))?;
-            let (_, generation) = parse_header(&path, &h, TOMB_MAGIC)?;
-            // A log from another generation predates the last compaction: its entries are
-            // already applied to the data file.
-            reset = generation != self.generation;
-        }
-        if reset {
-            file.set_len(0).map_err(io_err(&path))?;
-            file.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
-            file.write_all(&header(TOMB_MAGIC, 0, self.generation)).map_err(io_err(&path))?;
-            file.sync_all().map_err(io_err(&path))?;
-            return Ok(true);
-        }
-        let entries = (len - HEADER_LEN) / TOMB_ENTRY;
-        let intact = HEADER_LEN + entries * TOMB_ENTRY;
-        if intact != len {
-            file.set_len(intact).map_err(io_err(&path))?;
-            file.sync_all().map_err(io_err(&path))?;
-        }
-        let mut bytes = Vec::new();
-        Read::by_ref(file).take(entries * TOMB_ENTRY).read_to_end(&mut bytes).map_err(io_err(&path))?;
-        file.seek(SeekFrom::Start(intact)).map_err(io_err(&path))?;
-        for e in bytes.chunks_exact(TOMB_ENTRY as usize) {
-            let (id, slot) = (u64_at(e, 0), u64_at(e, 8));
-            // Entries that match no record (lost appends before a crash) are ignored.
-            if let Ok(slot) = usize::try_from(slot)
-                && self.slot_of.get(&id) == Some(&slot)
-            {
-                self.slot_of.remove(&id);
-                self.kill(slot);
-            }
-        }
-        self.tomb_entries = entries;
-        Ok(false)
     }
 
     /// Marks a slot dead and zeroes its template in memory (the id map is the caller's).
@@ -427,7 +203,7 @@ impl FlatIndex {
 
     /// The directory holding the index.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.files.dir()
     }
 
     /// Whether `id` is live.
@@ -459,9 +235,8 @@ impl FlatIndex {
     /// Sizes on disk and in memory.
     pub fn stats(&self) -> FlatStats {
         let live = self.slot_of.len();
-        let record_bytes = self.record_len;
-        let disk_bytes =
-            HEADER_LEN + self.ids.len() as u64 * record_bytes as u64 + HEADER_LEN + self.tomb_entries * TOMB_ENTRY;
+        let record_bytes = self.files.record_len();
+        let disk_bytes = self.files.disk_bytes(self.ids.len());
         let memory_bytes = self.codes.capacity()
             + self.ids.capacity() * size_of::<u64>()
             + self.collections.capacity() * size_of::<u32>()
@@ -469,9 +244,7 @@ impl FlatIndex {
             + self.live.capacity()
             // hashbrown: one control byte per bucket; capacity() is 7/8 of the buckets.
             + self.slot_of.capacity() * 8 / 7 * (size_of::<(u64, usize)>() + 1)
-            + self.data.capacity()
-            + self.tomb.capacity()
-            + self.record.capacity()
+            + self.files.buffer_bytes()
             + self.scratch.capacity();
         let per = |b: f64| if live == 0 { 0.0 } else { b / live as f64 };
         FlatStats {
@@ -484,16 +257,6 @@ impl FlatIndex {
             disk_bytes_per_vector: per(disk_bytes as f64),
             memory_bytes_per_vector: per(memory_bytes as f64),
         }
-    }
-
-    fn check_writable(&self) -> Result<()> {
-        if self.broken {
-            return Err(Error::Io {
-                path: self.data_path.clone(),
-                source: std::io::Error::other("a previous write failed; reopen the index to repair it"),
-            });
-        }
-        Ok(())
     }
 
     fn prepare_query(&self, query: &[f32]) -> Result<QueryKernel> {
@@ -573,68 +336,21 @@ impl FlatIndex {
 
     /// Overwrites the scale and codes of every dead record in the current data file with zeros
     /// (ids and collections stay, so tombstones still match), then syncs it.
-    fn scrub_dead_records(&mut self) -> Result<()> {
-        let record_len = self.record_len as u64;
-        let zeros = vec![0u8; self.record_len - 12];
-        let path = self.data_path.clone();
-        self.data.flush().map_err(io_err(&path))?;
-        let file = self.data.get_mut();
-        for slot in (0..self.live.len()).filter(|&s| !self.live[s]) {
-            file.seek(SeekFrom::Start(HEADER_LEN + slot as u64 * record_len + 12)).map_err(io_err(&path))?;
-            file.write_all(&zeros).map_err(io_err(&path))?;
-        }
-        file.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
-        file.sync_data().map_err(io_err(&path))
-    }
-
     fn compact_files(&mut self) -> Result<()> {
-        self.flush()?;
-        if self.dead == 0 && self.tomb_entries == 0 {
+        self.files.flush()?;
+        if self.dead == 0 && self.files.tombstones() == 0 {
             return Ok(());
         }
-        self.scrub_dead_records()?;
-        let generation = self.generation + 1;
-        let dim32 = u32::try_from(self.dim).map_err(|_| Error::UnsupportedDimension { dim: self.dim, max: MAX_DIM })?;
-
-        // New data file with the live records only.
-        let data_tmp = self.dir.join(DATA_TMP);
-        let file = crate::private::create(&data_tmp).map_err(io_err(&data_tmp))?;
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
-        w.write_all(&header(DATA_MAGIC, word, generation)).map_err(io_err(&data_tmp))?;
-        for slot in 0..self.ids.len() {
-            if !self.live[slot] {
-                continue;
-            }
-            self.fill_record(slot)?;
-            w.write_all(&self.record).map_err(io_err(&data_tmp))?;
-        }
-        let file = w.into_inner().map_err(|e| Error::Io { path: data_tmp.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(io_err(&data_tmp))?;
-        drop(file);
-
-        // New, empty tombstone log of the same generation.
-        let tomb_tmp = self.dir.join(TOMB_TMP);
-        let mut file = crate::private::create(&tomb_tmp).map_err(io_err(&tomb_tmp))?;
-        file.write_all(&header(TOMB_MAGIC, 0, generation)).map_err(io_err(&tomb_tmp))?;
-        file.sync_all().map_err(io_err(&tomb_tmp))?;
-        drop(file);
-
-        // Data first: a crash between the renames leaves a stale log, discarded at open.
-        fs_err::rename(&data_tmp, &self.data_path).map_err(io_err(&self.data_path))?;
-        sync_dir(&self.dir)?;
-        fs_err::rename(&tomb_tmp, &self.tomb_path).map_err(io_err(&self.tomb_path))?;
-        sync_dir(&self.dir)?;
-
-        let mut data = open_rw(&self.data_path)?;
-        data.seek(SeekFrom::End(0)).map_err(io_err(&self.data_path))?;
-        let mut tomb = open_rw(&self.tomb_path)?;
-        tomb.seek(SeekFrom::End(0)).map_err(io_err(&self.tomb_path))?;
-        // The old handles point at unlinked files with nothing buffered.
-        self.data = BufWriter::with_capacity(WRITE_BUFFER, data);
-        self.tomb = BufWriter::with_capacity(WRITE_BUFFER, tomb);
-        self.generation = generation;
-        self.tomb_entries = 0;
+        let dim = self.dim;
+        let live = &self.live;
+        let dead = (0..live.len()).filter(|&s| !live[s]);
+        let records = (0..self.ids.len()).filter(|&s| live[s]).map(|s| Record {
+            id: self.ids[s],
+            collection: self.collections[s],
+            scale: self.scales[s],
+            codes: &self.codes[s * dim..(s + 1) * dim],
+        });
+        self.files.compact(dead, records, |_| Ok(Vec::new()))?;
         self.compact_memory();
         Ok(())
     }
@@ -664,24 +380,6 @@ impl FlatIndex {
         self.live.resize(next, true);
         self.dead = 0;
     }
-
-    /// Serialises slot `slot` into `self.record` (sealing scale and codes when encrypted).
-    fn fill_record(&mut self, slot: usize) -> Result<()> {
-        self.record.clear();
-        self.record.extend_from_slice(&self.ids[slot].to_le_bytes());
-        self.record.extend_from_slice(&self.collections[slot].to_le_bytes());
-        self.record.extend_from_slice(&self.scales[slot].to_le_bytes());
-        self.record.extend(self.codes[slot * self.dim..(slot + 1) * self.dim].iter().map(|&u| u ^ 0x80));
-        if let Some(c) = &self.cipher {
-            let sealed = c
-                .seal(&self.record[12..], &self.ids[slot].to_le_bytes())
-                .map_err(|reason| Error::Encryption { path: self.data_path.clone(), reason })?;
-            self.record.truncate(12);
-            self.record.extend_from_slice(&sealed);
-        }
-        debug_assert_eq!(self.record.len(), self.record_len);
-        Ok(())
-    }
 }
 
 impl VectorIndex for FlatIndex {
@@ -708,26 +406,20 @@ impl VectorIndex for FlatIndex {
         if self.slot_of.contains_key(&id) {
             return Err(Error::DuplicateId { id });
         }
-        self.check_writable()?;
+        self.files.check_writable()?;
         let slot = self.ids.len();
         let start = slot * self.dim;
         let scale = quantize_into(vector, &mut self.scratch);
         self.codes.extend(self.scratch.iter().map(|&c| to_offset(c)));
+        let record = Record { id, collection, scale, codes: &self.codes[start..] };
+        if let Err(e) = self.files.append(record) {
+            self.codes.truncate(start);
+            return Err(e);
+        }
         self.ids.push(id);
         self.collections.push(collection);
         self.scales.push(scale);
         self.live.push(true);
-        let written =
-            self.fill_record(slot).and_then(|()| self.data.write_all(&self.record).map_err(io_err(&self.data_path)));
-        if let Err(e) = written {
-            self.broken = true;
-            self.codes.truncate(start);
-            self.ids.pop();
-            self.collections.pop();
-            self.scales.pop();
-            self.live.pop();
-            return Err(e);
-        }
         self.slot_of.insert(id, slot);
         Ok(())
     }
@@ -736,20 +428,7 @@ impl VectorIndex for FlatIndex {
         let Some(&slot) = self.slot_of.get(&id) else {
             return Ok(false);
         };
-        self.check_writable()?;
-        // The record must reach the file before its tombstone can.
-        if let Err(e) = self.data.flush() {
-            self.broken = true;
-            return Err(io_err(&self.data_path)(e));
-        }
-        let mut entry = [0u8; TOMB_ENTRY as usize];
-        entry[..8].copy_from_slice(&id.to_le_bytes());
-        entry[8..].copy_from_slice(&(slot as u64).to_le_bytes());
-        if let Err(e) = self.tomb.write_all(&entry) {
-            self.broken = true;
-            return Err(io_err(&self.tomb_path)(e));
-        }
-        self.tomb_entries += 1;
+        self.files.append_tombstone(id, slot)?;
         self.slot_of.remove(&id);
         self.kill(slot);
         Ok(true)
@@ -789,27 +468,11 @@ impl VectorIndex for FlatIndex {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.check_writable()?;
-        let result = (|| {
-            self.data.flush().map_err(io_err(&self.data_path))?;
-            self.data.get_ref().sync_data().map_err(io_err(&self.data_path))?;
-            self.tomb.flush().map_err(io_err(&self.tomb_path))?;
-            self.tomb.get_ref().sync_data().map_err(io_err(&self.tomb_path))?;
-            sync_dir(&self.dir)
-        })();
-        if result.is_err() {
-            self.broken = true;
-        }
-        result
+        self.files.flush()
     }
 
     fn compact(&mut self) -> Result<()> {
-        self.check_writable()?;
-        let result = self.compact_files();
-        if result.is_err() {
-            self.broken = true;
-        }
-        result
+        self.compact_files()
     }
 }
 
@@ -817,6 +480,7 @@ impl VectorIndex for FlatIndex {
 mod tests {
     use super::*;
     use crate::quant::{approx_cosine, quantize};
+    use crate::records::{DATA_FILE, TOMB_FILE};
     use crate::testing::{TestRng, contract_tests};
 
     /// Brute force with the index's own int8 scoring: the index must agree exactly.

@@ -45,6 +45,7 @@ mod flat;
 pub mod model;
 pub mod private;
 pub mod quant;
+pub mod records;
 pub mod select;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -103,7 +103,8 @@ fn check_top1(got: &[Hit], model: &Model, query: &[f32], collections: Option<&[u
 
 fn check(index: &dyn VectorIndex, model: &Model, queries: &[Vec<f32>], step: usize) {
     let expected: BTreeSet<u64> = model.keys().copied().collect();
-    let all: BTreeSet<u64> = index.search_threshold(&queries[0], -2.0, None).expect("threshold search").iter().map(|h| h.id).collect();
+    let all: BTreeSet<u64> =
+        index.search_threshold(&queries[0], -2.0, None).expect("threshold search").iter().map(|h| h.id).collect();
     assert_eq!(all, expected, "step {step}: the live ids (exhaustive search)");
     assert_eq!(index.len(), model.len(), "step {step}: len");
     for c in 0..3u32 {
