@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use gabarit_engine::governed;
 
-use crate::flags::*;
-use crate::keys::*;
+use crate::flags::AuditCommand;
+use crate::keys::{open_as, write_private_file};
 
 pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
     let (mut store, who) = open_as(data)?;
@@ -77,4 +77,16 @@ pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `report processing`: the record of processing activities (GDPR art. 30).
+pub(crate) fn processing_record(data: &Path, json: bool) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
+    let record = governed::processing_record(&mut store, &who)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        print!("{}", governed::processing_record_text(&record));
+    }
+    Ok(ExitCode::SUCCESS)
 }

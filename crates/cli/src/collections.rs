@@ -9,8 +9,9 @@ use gabarit_engine::governed;
 use gabarit_engine::models::Pack;
 use serde_json::json;
 
-use crate::flags::*;
-use crate::{faces::*, keys::*};
+use crate::faces::services;
+use crate::flags::{CollectionCommand, EngineArgs, EngineChoice, IngestArgs, VideoArgs};
+use crate::keys::open_as;
 
 pub(crate) fn collection(
     models: &Path,

@@ -10,7 +10,7 @@ use gabarit_engine::models::{Pack, SessionOptions};
 use gabarit_engine::{FaceService, FaceServiceConfig, FaceServices, ImageFaces};
 use serde_json::json;
 
-use crate::flags::*;
+use crate::flags::{CompareArgs, DetSize, EngineArgs, EvalArgs, FaceChoiceArg, FacesArgs};
 
 pub(crate) fn service(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> Result<FaceService> {
     Ok(FaceService::new(service_config(models, pack, args, items)?)?)

@@ -1,8 +1,11 @@
-//! The keys a command acts with (the key-encryption key, the caller's API key) and opening a data directory with them.
+//! The keys a command acts with (the key-encryption key, the caller's API key), opening a data
+//! directory with them, and the commands that make or change them: `init`, `keys rotate`.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use gabarit_engine::governed;
 use gabarit_engine::store::Store;
 
 pub(crate) static KEK_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
@@ -83,4 +86,69 @@ pub(crate) fn open_as(data: &Path) -> Result<(Store, gabarit_engine::Caller)> {
     let key = api_key()?;
     let who = gabarit_engine::auth::authenticate_key(&store, &key)?;
     Ok((store, who))
+}
+
+/// `init`: the data directory (and its key-encryption key when the file named does not exist
+/// yet), with its first admin when named.
+pub(crate) fn init(
+    data: &Path,
+    admin: Option<String>,
+    key_out: Option<PathBuf>,
+    index: Option<String>,
+) -> Result<ExitCode> {
+    let kek = match KEK_FILE.get().cloned().flatten() {
+        Some(path) if !path.exists() => {
+            let kek = gabarit_engine::store::Kek::generate_to_file(&path)?;
+            println!(
+                "new key-encryption key written to {} (mode 0600): back it up; without it the templates cannot be read",
+                path.display()
+            );
+            kek
+        }
+        _ => load_kek()?,
+    };
+    let kind = match index {
+        Some(name) => gabarit_engine::store::IndexKind::parse(&name)?,
+        None if data.join("catalog.db").exists() => Store::kind_of(data)?,
+        None => gabarit_engine::store::IndexKind::default(),
+    };
+    if let Some(path) = &key_out
+        && path.exists()
+    {
+        bail!("{}: exists already; name a new file for the admin's key", path.display());
+    }
+    let mut store = Store::create_with(data, &kek, kind)?;
+    println!(
+        "data directory ready: {} (catalog schema v{}, {} index)",
+        store.root().display(),
+        gabarit_engine::store::SCHEMA_VERSION,
+        store.index_kind().name()
+    );
+    if let Some(name) = admin {
+        let key = gabarit_engine::auth::bootstrap_admin(&mut store, &name)?;
+        println!("admin {name} created; API key (shown once, store it safely): {key}");
+        if let Some(path) = key_out {
+            write_private_file(&path, &key)?;
+            println!("the key is also in {} (mode 0600): pass it with --key-file", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keys rotate`: the data key re-wrapped under a new key-encryption key.
+pub(crate) fn rotate(data: &Path, new_kek_file: &Path) -> Result<ExitCode> {
+    let (store, who) = open_as(data)?;
+    let new = if new_kek_file.exists() {
+        gabarit_engine::store::Kek::from_file(new_kek_file)?
+    } else {
+        gabarit_engine::store::Kek::generate_to_file(new_kek_file)?
+    };
+    let mut store = store;
+    governed::rotate_keys(&mut store, &who, &load_kek()?, &new)?;
+    println!(
+        "data key re-wrapped under the key in {} (id {}); the old key no longer opens this data directory",
+        new_kek_file.display(),
+        new.id()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -82,3 +82,35 @@ pub(crate) fn models_install(models: &Path, pack: &Pack, accepted: Option<&str>)
     println!("models directory: {} (SHA-256 verified)", models.display());
     Ok(ExitCode::SUCCESS)
 }
+
+/// `models verify`: the hashes, what the CPU offers, and the default engine family.
+pub(crate) fn verify_command(models: &Path, pack: &Pack) -> Result<ExitCode> {
+    models_verify(models, pack)?;
+    let chosen = gabarit_engine::models::default_family(models, None, None)?;
+    let how = if gabarit_engine::models::default_is_measured(models)? {
+        "measured here by `gabarit models check`"
+    } else {
+        "by rule: OpenVINO where installed, bf16 where native; `gabarit models check` measures"
+    };
+    println!(
+        "default engine: {chosen} ({how}; --backend/--precision or GABARIT_BACKEND/GABARIT_PRECISION \
+             choose another; ingestion into a collection uses the collection's)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `samples install`: the sample photos into `dir` (default: beside the models directory).
+pub(crate) fn samples_install(models: &Path, dir: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = match dir {
+        Some(d) => d,
+        None => models.parent().unwrap_or(models).join("samples"),
+    };
+    let report = gabarit_engine::models::install_samples(&dir)?;
+    println!(
+        "samples in {}: {} installed, {} already present",
+        dir.display(),
+        report.installed.len(),
+        report.present.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -3,12 +3,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::models::{Backend, Pack, Precision};
 
-use crate::flags::*;
-use crate::{faces::*, keys::*};
+use crate::faces::services;
+use crate::flags::{DetSize, EngineArgs, EngineChoice, RightsCommand};
+use crate::keys::open_as;
 
 pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
     use gabarit_engine::rights;
@@ -92,6 +93,26 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
             print(&r);
             println!("suppression template stored: these faces are hidden from search and never ingested again");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `retention run`: the collections' retention applied (and expired query faces deleted).
+pub(crate) fn retention(data: &Path, now: Option<String>) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
+    let now = match now {
+        Some(t) => t.parse::<jiff::Timestamp>().with_context(|| format!("--now {t:?}: expected RFC 3339"))?,
+        None => jiff::Timestamp::now(),
+    };
+    let r = gabarit_engine::rights::retention_run(&mut store, &who, now)?;
+    if r.collections.is_empty() && r.query_faces_expired == 0 {
+        println!("nothing has expired");
+    }
+    for (c, d) in r.collections {
+        println!("{c}: {} image(s), {} face(s), {} template(s) deleted", d.images, d.faces, d.templates);
+    }
+    if r.query_faces_expired > 0 {
+        println!("{} query face(s) kept for review deleted (their period ended)", r.query_faces_expired);
     }
     Ok(ExitCode::SUCCESS)
 }

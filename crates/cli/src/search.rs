@@ -8,8 +8,9 @@ use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::governed;
 use gabarit_engine::models::Pack;
 
-use crate::flags::*;
-use crate::{faces::*, keys::*};
+use crate::faces::services;
+use crate::flags::SearchArgs;
+use crate::keys::open_as;
 
 pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
     use gabarit_engine::search::SearchOptions;
@@ -103,5 +104,22 @@ pub(crate) fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode
 pub(crate) fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
     let (mut store, who) = open_as(data)?;
     println!("{}", serde_json::to_string_pretty(&governed::image_record(&mut store, &who, id)?)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `review confirm|reject`: a reviewer's decision on a candidate.
+pub(crate) fn review(data: &Path, decision: &str, candidate: u64) -> Result<ExitCode> {
+    let (mut store, who) = open_as(data)?;
+    let state = gabarit_engine::review::review(&mut store, &who, candidate, decision == "confirm")?;
+    println!(
+        "candidate {candidate}: confirmed by [{}], rejected by [{}]: {}",
+        state.candidate.confirmed_by.join(", "),
+        state.candidate.rejected_by.join(", "),
+        if state.confirmed {
+            "CONFIRMED (two different reviewers)"
+        } else {
+            "not confirmed (needs two different reviewers and no rejection)"
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }

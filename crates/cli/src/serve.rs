@@ -7,8 +7,10 @@ use anyhow::{Context, Result};
 use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::models::Pack;
 
-use crate::flags::*;
-use crate::{collections::*, faces::*, keys::*};
+use crate::collections::video_options;
+use crate::faces::services;
+use crate::flags::ServeArgs;
+use crate::keys::open_existing;
 
 pub(crate) fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> Result<ExitCode> {
     let store = open_existing(data)?;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
-use crate::flags::*;
-use crate::keys::*;
+use crate::flags::{KeyCommand, UserCommand};
+use crate::keys::{open_as, write_private_file};
 
 pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_engine::governance::Role>> {
     Ok(roles.iter().map(|r| gabarit_engine::governance::Role::parse(r)).collect::<Result<_, _>>()?)
