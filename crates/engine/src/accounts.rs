@@ -43,7 +43,7 @@ pub fn set_roles(store: &mut Store, who: &Caller, name: &str, roles: &[Role]) ->
     who.may::<actions::ManageUsers>()?;
     let before = store.catalog.principal(name)?.roles;
     if !admins_left(store, name, roles.contains(&Role::Admin))? {
-        return Err(Error::Invalid(format!("{name} is the last admin: give another user the admin role first")));
+        return Err(Error::LastAdmin(format!("{name} is the last admin: give another user the admin role first")));
     }
     store.catalog.audited(who.name(), "role_change", |tx| {
         tx.set_roles(name, roles)?;
@@ -108,11 +108,11 @@ pub fn list_keys(store: &Store, who: &Caller, user: &str) -> Result<Vec<KeyRecor
 pub fn disable_user(store: &mut Store, who: &Caller, name: &str) -> Result<()> {
     who.may::<actions::ManageUsers>()?;
     if name == who.name() {
-        return Err(Error::Invalid("an admin cannot disable their own account".into()));
+        return Err(Error::LastAdmin("an admin cannot disable their own account".into()));
     }
     let roles = store.catalog.principal(name)?.roles;
     if roles.contains(&Role::Admin) && !admins_left(store, name, false)? {
-        return Err(Error::Invalid(format!("{name} is the last admin")));
+        return Err(Error::LastAdmin(format!("{name} is the last admin: give another user the admin role first")));
     }
     store.catalog.audited(who.name(), "user_disable", |tx| {
         let ended = tx.disable_user(name)?;

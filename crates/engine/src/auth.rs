@@ -302,7 +302,7 @@ pub(crate) fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::encode_b64(&random).map_err(|e| Error::Internal(format!("salt: {e}")))?;
     Ok(argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| Error::Invalid(format!("cannot hash the password: {e}")))?
+        .map_err(|e| Error::Internal(format!("cannot hash the password: {e}")))?
         .to_string())
 }
 

@@ -180,7 +180,7 @@ impl FaceService {
         match analysed {
             Some(Ok(img)) => Ok(img),
             Some(Err(e)) => Err(Error::Invalid(e.message)),
-            None => Err(Error::Invalid(format!("{}: not analysed", photo.display()))),
+            None => Err(Error::Internal(format!("{}: not analysed", photo.display()))),
         }
     }
 

@@ -252,7 +252,7 @@ pub fn governed_search_faces(
     let crops = faces
         .into_iter()
         .map(|f| {
-            photo.crop(f).map(|c| (f, c)).ok_or_else(|| Error::Invalid(format!("query face {f}: no crop to keep")))
+            photo.crop(f).map(|c| (f, c)).ok_or_else(|| Error::Internal(format!("query face {f}: no crop to keep")))
         })
         .collect::<Result<Vec<_>>>()?;
     let record = NewSearch {

@@ -168,7 +168,7 @@ fn run(
             store.catalog.job_progress(job.id, faces, faces, deleted.faces)?;
             Ok(json!({"request": erasure.request, "deleted": deleted}))
         }
-        other => Err(Error::Invalid(format!("job {}: unknown kind {other:?}", job.id))),
+        other => Err(Error::Internal(format!("job {}: unknown kind {other:?} in the catalog", job.id))),
     }
 }
 

@@ -66,6 +66,26 @@ pub enum Error {
     /// The request is invalid: the caller can correct it.
     #[error("{0}")]
     Invalid(String),
+    /// No face was found in a photo that needs one (a query photo, a request's photo).
+    #[error("{photo}: no face found{detail}")]
+    NoFace {
+        /// The photo, as the caller named it.
+        photo: String,
+        /// More, when it helps (which pack looked), starting with a space or empty.
+        detail: String,
+    },
+    /// A stored photo or video cannot be read back as it was ingested (moved, changed or
+    /// unreadable since): its record stays, its pixels are not available.
+    #[error("{uri}: cannot be read back as ingested: {reason}")]
+    SourceUnavailable {
+        /// The source's catalog URI.
+        uri: String,
+        /// Why.
+        reason: String,
+    },
+    /// The change would leave no admin (or an admin disabling themselves).
+    #[error("{0}")]
+    LastAdmin(String),
     /// Something that is not the caller's doing failed inside Gabarit (no system randomness, a
     /// value that does not serialise, a stored value that does not parse).
     #[error("internal error: {0}")]
@@ -113,6 +133,10 @@ pub enum Error {
 pub enum ErrorKind {
     /// The request is invalid: the caller can correct it.
     Invalid,
+    /// No face in a photo that needs one: the caller can try another photo.
+    NoFace,
+    /// A stored photo or video cannot be read back as it was ingested.
+    SourceUnavailable,
     /// No such record (or none the caller may see).
     NotFound,
     /// A record with that name already exists.
@@ -158,6 +182,9 @@ impl Error {
         use gabarit_governance::Error as G;
         match self {
             Error::Invalid(_) => ErrorKind::Invalid,
+            Error::NoFace { .. } => ErrorKind::NoFace,
+            Error::SourceUnavailable { .. } => ErrorKind::SourceUnavailable,
+            Error::LastAdmin(_) => ErrorKind::Conflict,
             Error::Policy(p) | Error::Catalog(C::Policy(p)) => match p {
                 G::Incomplete { .. } => ErrorKind::GovernanceIncomplete,
                 G::Forbidden { .. } => ErrorKind::Forbidden,
@@ -242,6 +269,8 @@ mod kinds {
             (Error::Policy(incomplete()), ErrorKind::GovernanceIncomplete),
             (Error::Catalog(C::Policy(incomplete())), ErrorKind::GovernanceIncomplete),
             (Error::Auth(crate::AuthError::NoUsers), ErrorKind::InvalidKey),
+            (Error::NoFace { photo: "q.jpg".into(), detail: String::new() }, ErrorKind::NoFace),
+            (Error::LastAdmin("alice is the last admin".into()), ErrorKind::Conflict),
             (Error::Auth(crate::AuthError::TooManyAttempts { retry_after_s: 3 }), ErrorKind::TooManyAttempts),
         ];
         for (error, kind) in cases {

@@ -263,14 +263,12 @@ fn request_templates(
     }
     let best = |service: &FaceService| -> Result<(Vec<f32>, String)> {
         let img = service.analyze_photo(photo)?;
-        let face = img.best_face().ok_or_else(|| {
-            Error::Invalid(format!(
-                "{}: no face in the request photo (pack {})",
-                photo.display(),
-                service.config().pack.name
-            ))
+        let face = img.best_face().ok_or_else(|| Error::NoFace {
+            photo: photo.display().to_string(),
+            detail: format!(" in the request photo (pack {})", service.config().pack.name),
         })?;
-        let t = face.template.clone().ok_or_else(|| Error::Invalid("the face was not embedded".into()))?;
+        let t =
+            face.template.clone().ok_or_else(|| Error::Model("the request photo's face was not embedded".into()))?;
         Ok((t.0, img.sha256.clone()))
     };
     if keys.is_empty() {

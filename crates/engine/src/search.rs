@@ -223,7 +223,7 @@ pub(crate) fn search_faces(
     // the result says so.
     let exact = opts.exact || gallery_size <= EXACT_UP_TO;
     if img.faces.is_empty() {
-        return Err(Error::Invalid(format!("{query}: no face found in the query photo")));
+        return Err(Error::NoFace { photo: query.to_string(), detail: " in the query photo".into() });
     }
     if let Some(k) = opts.face
         && k >= img.faces.len()

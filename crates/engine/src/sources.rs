@@ -90,9 +90,11 @@ pub(crate) fn read_uri(uri: &str, limits: &DecodeLimits) -> Result<Vec<u8>> {
     }
 }
 
-/// The pixels a stored face's box refers to: the photo (upright), or the video's frame.
+/// The pixels a stored face's box refers to: the photo (upright), or the video's frame. A
+/// source that cannot be read back as it was ingested (moved, changed, unreadable) is
+/// [`Error::SourceUnavailable`].
 pub(crate) fn source_pixels(uri: &str, video: Option<&VideoPlace>, limits: &DecodeLimits) -> Result<image::RgbImage> {
-    match video {
+    let read = || match video {
         None => {
             let bytes = read_uri(uri, limits)?;
             Ok(gabarit_media::decode_bytes(&bytes, Path::new(uri), limits)
@@ -100,7 +102,14 @@ pub(crate) fn source_pixels(uri: &str, video: Option<&VideoPlace>, limits: &Deco
                 .rgb)
         }
         Some(place) => video_frame(uri, place),
-    }
+    };
+    read().map_err(|e| {
+        if matches!(e, Error::Io(_) | Error::Invalid(_)) {
+            Error::SourceUnavailable { uri: uri.to_string(), reason: e.to_string() }
+        } else {
+            e
+        }
+    })
 }
 
 /// The face's box with a quarter of its size as margin, clipped to the image.
@@ -117,7 +126,7 @@ pub(crate) fn face_crop(img: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
 /// JPEG bytes of an image.
 pub(crate) fn jpeg(img: &image::RgbImage) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Jpeg).map_err(|e| Error::Invalid(format!("JPEG encoding: {e}")))?;
+    img.write_to(&mut out, image::ImageFormat::Jpeg).map_err(|e| Error::Internal(format!("JPEG encoding: {e}")))?;
     Ok(out.into_inner())
 }
 

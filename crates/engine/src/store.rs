@@ -468,8 +468,9 @@ impl Store {
     pub fn kind_of(root: &Path) -> Result<IndexKind> {
         let kind_file = root.join("index-kind");
         if kind_file.is_file() {
-            IndexKind::parse(&fs_err::read_to_string(&kind_file).map_err(Error::Io)?)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", kind_file.display())))
+            IndexKind::parse(&fs_err::read_to_string(&kind_file).map_err(Error::Io)?).map_err(|e| {
+                Error::Internal(format!("{}: {e} (a stored value changed outside Gabarit)", kind_file.display()))
+            })
         } else {
             Ok(IndexKind::Exact)
         }

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 422: a value is not valid (the message names the field).
     Invalid,
+    /// 422: no face in a photo that needs one (a query, a request's photo).
+    NoFace,
     /// 401: no API key or session.
     Unauthenticated,
     /// 401: the API key is unknown, revoked or its user disabled.
@@ -40,6 +42,8 @@ pub enum ErrorCode {
     Conflict,
     /// 409: the collection's templates come from another backend or precision.
     EngineMismatch,
+    /// 409: a stored photo or video cannot be read back as it was ingested.
+    SourceUnavailable,
     /// 500: a record does not authenticate with the data directory's key.
     Integrity,
     /// 500: the keys or the encryption failed.
@@ -60,11 +64,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::BadRequest,
         ErrorCode::TooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Invalid,
+        ErrorCode::NoFace,
         ErrorCode::Unauthenticated,
         ErrorCode::InvalidKey,
         ErrorCode::SessionExpired,
@@ -76,6 +81,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::Conflict,
         ErrorCode::EngineMismatch,
+        ErrorCode::SourceUnavailable,
         ErrorCode::Integrity,
         ErrorCode::Crypto,
         ErrorCode::Catalog,
@@ -101,6 +107,38 @@ impl ErrorCode {
         self.entry().2
     }
 
+    /// Its type, what a client does about it: `request` (the caller can correct the request),
+    /// `auth` (who calls, and what they may do), `state` (the stored data's state prevents it:
+    /// not the request's fault, not a failure), `internal` (a failure inside Gabarit).
+    pub fn kind(self) -> &'static str {
+        use ErrorCode as C;
+        match self {
+            C::BadRequest
+            | C::TooLarge
+            | C::UnsupportedMediaType
+            | C::Invalid
+            | C::NoFace
+            | C::GovernanceIncomplete
+            | C::NotFound
+            | C::Conflict
+            | C::EngineMismatch => "request",
+            C::Unauthenticated
+            | C::InvalidKey
+            | C::SessionExpired
+            | C::BadCredentials
+            | C::TooManyAttempts
+            | C::Forbidden
+            | C::Csrf => "auth",
+            C::SourceUnavailable | C::PackMismatch => "state",
+            C::Integrity | C::Crypto | C::Catalog | C::Model | C::Index | C::Io | C::Internal => "internal",
+        }
+    }
+
+    /// The anchor of its row in the README's table of error codes.
+    pub fn anchor(self) -> String {
+        format!("error-{}", self.name())
+    }
+
     fn entry(self) -> (&'static str, StatusCode, &'static str) {
         use StatusCode as S;
         match self {
@@ -111,6 +149,9 @@ impl ErrorCode {
             }
             ErrorCode::Invalid => {
                 ("invalid", S::UNPROCESSABLE_ENTITY, "A value is not valid (the message names the field)")
+            }
+            ErrorCode::NoFace => {
+                ("no_face", S::UNPROCESSABLE_ENTITY, "No face in a photo that needs one: try another photo")
             }
             ErrorCode::Unauthenticated => ("unauthenticated", S::UNAUTHORIZED, "No API key or session"),
             ErrorCode::InvalidKey => {
@@ -131,6 +172,11 @@ impl ErrorCode {
             ErrorCode::EngineMismatch => {
                 ("engine_mismatch", S::CONFLICT, "The collection's templates come from another backend or precision")
             }
+            ErrorCode::SourceUnavailable => (
+                "source_unavailable",
+                S::CONFLICT,
+                "A stored photo or video cannot be read back as it was ingested (moved, changed or unreadable)",
+            ),
             ErrorCode::Integrity => {
                 ("integrity", S::INTERNAL_SERVER_ERROR, "A record does not authenticate with the data directory's key")
             }
@@ -151,12 +197,28 @@ impl ErrorCode {
         ApiError::new(self, message)
     }
 
-    /// The table of every code for the OpenAPI document: one line per code, `code` (status):
-    /// meaning.
+    /// The table of every code for the OpenAPI document: one line per code, `code` (status,
+    /// type): meaning.
     pub fn documentation() -> String {
-        let mut out = String::from("Every error code, its HTTP status and meaning:\n\n");
+        let mut out = String::from("Every error code, its HTTP status, type and meaning (README: Error codes):\n\n");
         for c in ErrorCode::ALL {
-            out.push_str(&format!("- `{}` ({}): {}\n", c.name(), c.status().as_u16(), c.meaning()));
+            out.push_str(&format!("- `{}` ({}, {}): {}\n", c.name(), c.status().as_u16(), c.kind(), c.meaning()));
+        }
+        out
+    }
+
+    /// The same table as the README shows it (Markdown, one anchored row per code).
+    pub fn readme_table() -> String {
+        let mut out = String::from("| code | HTTP | type | meaning |\n|---|---|---|---|\n");
+        for c in ErrorCode::ALL {
+            out.push_str(&format!(
+                "| <a id=\"{}\"></a>`{}` | {} | {} | {} |\n",
+                c.anchor(),
+                c.name(),
+                c.status().as_u16(),
+                c.kind(),
+                c.meaning()
+            ));
         }
         out
     }
@@ -172,13 +234,15 @@ impl ErrorCode {
     }
 }
 
-/// An error as the API returns it: a status, a stable code and a message.
+/// An error as the API returns it: a status, a stable code (with its type) and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// HTTP status (the code's).
     pub status: StatusCode,
     /// Stable code.
     pub code: &'static str,
+    /// The code's type (see [`ErrorCode::kind`]).
+    pub kind: &'static str,
     /// Human-readable message.
     pub message: String,
 }
@@ -191,13 +255,15 @@ struct Body<'a> {
 #[derive(Serialize)]
 struct Inner<'a> {
     code: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
     message: &'a str,
 }
 
 impl ApiError {
     /// An error of `code`, with its status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { status: code.status(), code: code.name(), message: message.into() }
+        ApiError { status: code.status(), code: code.name(), kind: code.kind(), message: message.into() }
     }
 
     /// 500.
@@ -213,7 +279,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        let body = Body { error: Inner { code: self.code, kind: self.kind, message: &self.message } };
         (self.status, Json(body)).into_response()
     }
 }
@@ -235,6 +301,8 @@ impl From<gabarit_engine::Error> for ApiError {
                 return Self::new(ErrorCode::GovernanceIncomplete, message);
             }
             K::Invalid => ErrorCode::Invalid,
+            K::NoFace => ErrorCode::NoFace,
+            K::SourceUnavailable => ErrorCode::SourceUnavailable,
             K::NotFound => ErrorCode::NotFound,
             K::Conflict => ErrorCode::Conflict,
             K::Forbidden => ErrorCode::Forbidden,
@@ -317,9 +385,16 @@ mod tests {
         let doc = ErrorCode::documentation();
         for c in ErrorCode::ALL {
             assert!(c.status().is_client_error() || c.status().is_server_error(), "{c:?}");
-            let line = format!("- `{}` ({}): {}", c.name(), c.status().as_u16(), c.meaning());
+            let line = format!("- `{}` ({}, {}): {}", c.name(), c.status().as_u16(), c.kind(), c.meaning());
             assert!(doc.contains(&line), "{line}");
         }
+        // The README carries the same table, each row with its anchor.
+        let readme = fs_err::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        assert!(
+            readme.contains(&ErrorCode::readme_table()),
+            "README.md's table of error codes differs from ErrorCode; it should read:\n{}",
+            ErrorCode::readme_table()
+        );
         for (status, code) in [
             (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),

@@ -7,7 +7,7 @@
 //!
 //! The web UI (`web/`, built with Vite) is embedded and served from `/` ([`web`]).
 //!
-//! Errors are JSON `{"error": {"code", "message"}}` with a stable code ([`ApiError`]).
+//! Errors are JSON `{"error": {"code", "type", "message"}}` with a stable code ([`ApiError`]).
 
 mod api;
 mod error;

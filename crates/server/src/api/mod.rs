@@ -40,9 +40,10 @@ type Shared = State<Arc<AppState>>;
 struct ApiDoc;
 
 /// Declares on every operation the error statuses it may answer, with the error body
-/// (`{"error": {"code", "message"}}`): what any request may meet (a malformed path, query or
+/// (`{"error": {"code", "type", "message"}}`): what any request may meet (a malformed path, query or
 /// body, a body over the limit, a record not found, an invalid value, an internal error), what
-/// an authenticated route may (401, 403), a JSON body (415), a creation (409), the login (429).
+/// an authenticated route may (401, 403), a JSON body (415), a creation, a change that would
+/// leave no admin or a source read back (409), the login (429).
 struct ErrorResponses;
 
 impl utoipa::Modify for ErrorResponses {
@@ -55,10 +56,17 @@ impl utoipa::Modify for ErrorResponses {
             .enum_values(Some(crate::ErrorCode::ALL.iter().map(|c| c.name())))
             .description(Some(crate::ErrorCode::documentation()))
             .build();
+        let kind = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["request", "auth", "state", "internal"]))
+            .description(Some("What a client does about it: correct the request, authenticate or ask for rights, wait for the stored data's state to change, or report an internal failure"))
+            .build();
         let inner = ObjectBuilder::new()
             .property("code", code)
+            .property("type", kind)
             .property("message", text())
             .required("code")
+            .required("type")
             .required("message")
             .build();
         let error = ObjectBuilder::new().property("error", inner).required("error").build();
@@ -97,6 +105,14 @@ impl utoipa::Modify for ErrorResponses {
                 }
                 if method == "post" && matches!(path.as_str(), "/api/v1/users" | "/api/v1/collections") {
                     codes.push(("409", "The name is taken"));
+                }
+                if (method == "delete" && path == "/api/v1/users/{name}")
+                    || (method == "put" && path == "/api/v1/users/{name}/roles")
+                {
+                    codes.push(("409", "The change would leave no admin, or an admin would disable themselves"));
+                }
+                if method == "get" && matches!(path.as_str(), "/api/v1/images/{id}/file" | "/api/v1/faces/{id}/crop") {
+                    codes.push(("409", "The stored photo or video cannot be read back as it was ingested"));
                 }
                 if method == "post" && path == "/api/v1/session" {
                     codes.push(("429", "Too many failed logins"));
