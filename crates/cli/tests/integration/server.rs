@@ -253,6 +253,32 @@ fn search_review_and_bad_uploads_over_http() {
         (u64::from(whole.width()), u64::from(whole.height())),
         (image["image"]["width"].as_u64().unwrap(), image["image"]["height"].as_u64().unwrap())
     );
+    // A photo without a face: its own code, of the type a client corrects.
+    let grey = image::RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    grey.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let resp = post_search(search_form(png.get_ref(), "grey.png"));
+    assert_eq!(resp.status().as_u16(), 422);
+    let body: Value = resp.json().unwrap();
+    assert_eq!((body["error"]["code"].as_str(), body["error"]["type"].as_str()), (Some("no_face"), Some("request")));
+    assert!(body["error"]["message"].as_str().unwrap().contains("grey.png"), "{body}");
+    // A source moved away since it was ingested: not the caller's fault, not a failure.
+    let source = std::path::PathBuf::from(image["image"]["uri"].as_str().unwrap());
+    let moved = source.with_extension("moved");
+    fs_err::rename(&source, &moved).unwrap();
+    let resp = http
+        .get(format!("{}/api/v1/images/{}/file", server.base, candidates[0]["image_id"]))
+        .header("X-Api-Key", &keys["inv"])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 409);
+    let body: Value = resp.json().unwrap();
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["type"].as_str()),
+        (Some("source_unavailable"), Some("state")),
+        "{body}"
+    );
+    fs_err::rename(&moved, &source).unwrap();
     // Over the upload limit: 413 with a JSON error (sent raw: the server answers before it
     // has read the body, and stops reading).
     let (status, body) = raw_multipart_post(&server.base, "/api/v1/search", &keys["inv"], 2 << 20);
