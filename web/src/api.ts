@@ -79,6 +79,42 @@ export const post = <T>(path: string, body?: Body): Promise<T> => request<T>('PO
 export const put = <T>(path: string, body: Body): Promise<T> => request<T>('PUT', path, body);
 export const del = <T>(path: string): Promise<T> => request<T>('DELETE', path);
 
+// ---- The governance vocabulary, served by the API (GET /vocabulary) ----
+
+/** One value of a governance list: its code and, for bases and conditions, its GDPR article. */
+export interface Term {
+  code: string;
+  /** `6(1)(a)`, `9(2)(j)`. */
+  article?: string;
+}
+
+/** The lists the forms offer, in the order shown; their words are in the catalogues. */
+export interface Vocabulary {
+  legal_bases: Term[];
+  conditions: Term[];
+  purpose_categories: Term[];
+  roles: Role[];
+}
+
+let loadedVocabulary: Vocabulary | null = null;
+
+/** Fetches the vocabulary once per page load (after login: the route is authenticated). */
+export async function loadVocabulary(): Promise<Vocabulary> {
+  loadedVocabulary ??= await get<Vocabulary>('/vocabulary');
+  return loadedVocabulary;
+}
+
+/** The vocabulary `loadVocabulary` fetched (every page runs after it). */
+export function vocabulary(): Vocabulary {
+  if (!loadedVocabulary) throw new Error('the vocabulary is loaded at login');
+  return loadedVocabulary;
+}
+
+/** The letter of a GDPR article (`6(1)(f)` → `f`). */
+export function articleLetter(terms: Term[], code: string): string {
+  return terms.find((t) => t.code === code)?.article?.match(/\((\w)\)$/)?.[1] ?? '?';
+}
+
 // ---- Shapes returned by the API (only the fields the UI uses) ----
 
 export type Role = 'admin' | 'curator' | 'investigator' | 'reviewer' | 'dpo';

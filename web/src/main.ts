@@ -2,7 +2,7 @@
 // in English or French (the browser's language, or the user's choice).
 
 import './style.css';
-import { ApiError, csrf, get, request, whenUnauthenticated, type CurrentSession, type Me, type Role } from './api';
+import { ApiError, csrf, get, loadVocabulary, request, whenUnauthenticated, type CurrentSession, type Me, type Role } from './api';
 import { PAGES, allowed, home, type Ctx } from './app';
 import { Alert, h, replace } from './dom';
 import { lang, m, setLang } from './i18n';
@@ -183,6 +183,7 @@ function forbidden(roles: Parameters<typeof allowed>[1]): HTMLElement {
 
 async function onLogin(): Promise<void> {
   me = await get<Me>('/me');
+  await loadVocabulary();
   const target = wanted && !wanted.startsWith('#/login') ? wanted : home(me);
   wanted = null;
   if (location.hash === target) route();
@@ -197,7 +198,10 @@ async function start(): Promise<void> {
       const { session } = await get<CurrentSession>('/session');
       if (session) csrf.set(session.csrf);
     }
-    if (csrf.get()) me = await get<Me>('/me');
+    if (csrf.get()) {
+      me = await get<Me>('/me');
+      await loadVocabulary();
+    }
   } catch (e) {
     me = null;
     csrf.clear();

@@ -2,7 +2,7 @@
 // their API keys (a new key is shown once; revoking stops it at once), their web password,
 // and disabling; a form for a new user. Every change goes through the API (and its audit log).
 
-import { ApiError, del, get, post, put, type CollectionSummary, type Role } from '../api';
+import { ApiError, del, get, post, put, vocabulary, type CollectionSummary, type Role } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid } from '../dom';
 import { dateTime, m } from '../i18n';
@@ -20,15 +20,13 @@ interface KeyRecord {
   revoked_at: string | null;
 }
 
-const ROLES: Role[] = ['admin', 'curator', 'investigator', 'reviewer', 'dpo'];
-
 function errorText(e: unknown): string {
   return e instanceof ApiError ? e.message : m().admin.failed;
 }
 
 /** Role checkboxes in a fieldset; `chosen()` reads them. */
 function roleChoice(legend: string, selected: Role[]): { el: HTMLElement; chosen: () => Role[] } {
-  const boxes = ROLES.map((r) => {
+  const boxes = vocabulary().roles.map((r) => {
     const box = h('input', { type: 'checkbox', value: r, id: uid('role'), checked: selected.includes(r) });
     return { r, box, el: h('div', { class: 'check' }, box, h('label', { for: box.id }, m().common.roleNames[r])) };
   });

@@ -2,34 +2,19 @@
 // governance fields. #/collections/{name}: its governance (a curator edits it), counts and
 // ingestion with progress.
 
-import { ApiError, get, post, put, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type Retention } from '../api';
+import { ApiError, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type Retention, type Term } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { dateTime, day, m, num, plural } from '../i18n';
 
-/** The values of each governance list, in the order shown (their words are in the catalogue). */
-const CATEGORIES = ['archive', 'investigation', 'event_photos', 'fraud_prevention', 'research'] as const;
-const BASES = ['consent', 'contract', 'legal_obligation', 'vital_interests', 'public_task', 'legitimate_interests'] as const;
-const CONDITIONS = [
-  'explicit_consent',
-  'employment',
-  'vital_interests',
-  'not_for_profit',
-  'manifestly_public',
-  'legal_claims',
-  'substantial_public_interest',
-  'health_care',
-  'public_health',
-  'archiving',
-] as const;
-
-/** A list's options as [value, words], in the language in use. */
-function options<K extends string>(values: readonly K[], words: Record<K, string>): [string, string][] {
-  return values.map((v) => [v, words[v]]);
+/** A governance list's options as [code, words], in the order the server gives and the
+ * language in use (a code without words in the catalogue shows as itself). */
+function options(terms: Term[], words: Record<string, string>): [string, string][] {
+  return terms.map((t) => [t.code, words[t.code] ?? t.code]);
 }
-const categories = (): [string, string][] => options(CATEGORIES, m().collections.categories);
-const bases = (): [string, string][] => options(BASES, m().collections.bases);
-const conditions = (): [string, string][] => options(CONDITIONS, m().collections.conditions);
+const categories = (): [string, string][] => options(vocabulary().purpose_categories, m().collections.categories);
+const bases = (): [string, string][] => options(vocabulary().legal_bases, m().collections.bases);
+const conditions = (): [string, string][] => options(vocabulary().conditions, m().collections.conditions);
 
 function label(opts: [string, string][], value: string | null | undefined): string {
   if (!value) return m().collections.notSet;

@@ -4,7 +4,7 @@
 // with the faces, then the confirmed deletion, run by the server as a job this page follows),
 // objection.
 
-import { ApiError, get, post, type ErasureJob, type Retention, type RightsMatch, type RightsReport, type RightsRequest } from '../api';
+import { ApiError, articleLetter, get, post, vocabulary, type ErasureJob, type Retention, type RightsMatch, type RightsReport, type RightsRequest } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { basename, daysUntil, today } from '../format';
@@ -13,28 +13,6 @@ import { dateTime, day, lang, m, num } from '../i18n';
 type Notice = RightsReport['collections'][number];
 
 const KINDS: RightsRequest['kind'][] = ['access', 'erasure', 'objection'];
-
-/** The letters of the lawful bases (GDPR art. 6(1)) and of the conditions for biometric data (art. 9(2)). */
-const BASIS_LETTERS: Record<string, string> = {
-  consent: 'a',
-  contract: 'b',
-  legal_obligation: 'c',
-  vital_interests: 'd',
-  public_task: 'e',
-  legitimate_interests: 'f',
-};
-const CONDITION_LETTERS: Record<string, string> = {
-  explicit_consent: 'a',
-  employment: 'b',
-  vital_interests: 'c',
-  not_for_profit: 'd',
-  manifestly_public: 'e',
-  legal_claims: 'f',
-  substantial_public_interest: 'g',
-  health_care: 'h',
-  public_health: 'i',
-  archiving: 'j',
-};
 
 /** POST /rights/{id}/erase: the plan (200, no job), or with `confirm` the erasure queued (202). */
 interface EraseAnswer {
@@ -307,10 +285,10 @@ function noticeSection(n: Notice, heading: 'h2' | 'h3'): HTMLElement {
   const category = n.purpose_category ? t.purposeCategories[n.purpose_category] ?? n.purpose_category : null;
   const purpose = n.purpose ? (category ? t.purposeWithCategory(n.purpose, category) : n.purpose) : t.notSet;
   const basis = n.legal_basis
-    ? t.basisArticle(t.legalBases[n.legal_basis] ?? n.legal_basis, BASIS_LETTERS[n.legal_basis] ?? '?')
+    ? t.basisArticle(t.legalBases[n.legal_basis] ?? n.legal_basis, articleLetter(vocabulary().legal_bases, n.legal_basis))
     : t.notSet;
   const condition = n.condition
-    ? t.conditionArticle(t.conditions[n.condition] ?? n.condition, CONDITION_LETTERS[n.condition] ?? '?')
+    ? t.conditionArticle(t.conditions[n.condition] ?? n.condition, articleLetter(vocabulary().conditions, n.condition))
     : t.notSet;
   const recipients = n.recipients.map((u) => t.recipient(u.name, u.roles.map((r) => t.roles[r] ?? r).join('; ')));
   const authorities = n.jurisdictions.map((j): Child =>

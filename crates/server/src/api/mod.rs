@@ -139,6 +139,7 @@ impl utoipa::Modify for KeyScheme {
 pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
     let (api, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users_api::me))
+        .routes(routes!(users_api::vocabulary))
         .routes(routes!(collections_api::list_collections))
         .routes(routes!(collections_api::show_collection))
         .routes(routes!(search_api::search))

@@ -17,6 +17,12 @@ pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/vocabulary", tag = "users", security(("api_key" = [])),
+    responses((status = 200, description = "The governance vocabulary: lawful bases (art. 6(1)) and conditions (art. 9(2)) with their articles, purpose categories, roles; the codes the other routes take")))]
+pub(super) async fn vocabulary(Caller(_who): Caller) -> Json<Value> {
+    Json(json!(gabarit_engine::governance::vocabulary()))
+}
+
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),
     responses((status = 200, description = "Users with roles and grants (admin)")))]
 pub(super) async fn list_users(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
@@ -259,4 +265,26 @@ pub(super) async fn logout(
     };
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], Json(json!({"ended": ended}))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The web UI has words, in English and in French, for every code the vocabulary serves
+    /// (a new value in the Rust enums needs its words in the catalogues, not a copy of the list).
+    #[test]
+    fn every_code_of_the_vocabulary_has_words_in_both_catalogues() {
+        let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/src/i18n/");
+        let collections = fs_err::read_to_string(format!("{web}collections.ts")).unwrap();
+        let common = fs_err::read_to_string(format!("{web}common.ts")).unwrap();
+        let v = gabarit_engine::governance::vocabulary();
+        let terms = v.legal_bases.iter().chain(&v.conditions).chain(&v.purpose_categories);
+        for code in terms.map(|t| t.code) {
+            let keyed = collections.matches(&format!("{code}: ")).count();
+            assert!(keyed >= 2, "{code}: words in {keyed} of the 2 languages of web/src/i18n/collections.ts");
+        }
+        for role in v.roles {
+            let keyed = common.matches(&format!("{role}: ")).count();
+            assert!(keyed >= 2, "role {role}: words in {keyed} of the 2 languages of web/src/i18n/common.ts");
+        }
+    }
 }
