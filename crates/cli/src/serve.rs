@@ -40,7 +40,8 @@ pub(crate) fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> 
         },
     };
     let services = services(models, pack, &args.engine, usize::MAX)?;
-    let state = std::sync::Arc::new(gabarit_server::AppState::new(store, services, &opts)?);
+    let gabarit = gabarit_engine::Gabarit::new(store, services, gabarit_server::STORE_HANDLES)?;
+    let state = std::sync::Arc::new(gabarit_server::AppState::new(gabarit, &opts)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)

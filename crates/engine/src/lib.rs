@@ -17,12 +17,15 @@
 //! 6. `rights` (the data subjects' requests).
 //! 7. `governed`: collections, ingestion, search, audit, records.
 //! 8. `jobs`: the server's background work, running the use cases above.
+//! 9. `gabarit`: [`Gabarit`], what a front end holds: the store handles and the face services
+//!    of one data directory.
 
 pub mod accounts;
 pub mod auth;
 pub mod eval;
 pub mod faces;
 pub mod families;
+pub mod gabarit;
 pub mod governance;
 pub mod governed;
 pub mod ingest;
@@ -41,6 +44,7 @@ pub mod walk;
 
 pub use auth::{AuthError, Caller, Via};
 pub use faces::{FaceService, FaceServiceConfig, FaceServices, FileError, ImageFaces};
+pub use gabarit::Gabarit;
 
 /// Errors that stop a whole operation (as opposed to one file's [`FileError`]).
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +298,7 @@ mod layers {
         &["rights"],
         &["governed"],
         &["jobs"],
+        &["gabarit"],
     ];
 
     /// The layer of a module, or of an item the crate's root re-exports from one.
@@ -301,6 +306,7 @@ mod layers {
         let module = match name {
             "FaceService" | "FaceServiceConfig" | "FaceServices" | "FileError" | "ImageFaces" => "faces",
             "AuthError" | "Caller" | "Via" => "auth",
+            "Gabarit" => "gabarit",
             other => other,
         };
         LAYERS.iter().position(|layer| layer.contains(&module))

@@ -44,7 +44,7 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
                 }
                 retention_due = state.retention_every.map(|every| std::time::Instant::now() + every);
             }
-            match jobs::run_next(&state.services, &mut store, &state.ingest) {
+            match jobs::run_next(state.faces(), &mut store, &state.ingest) {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "the job runner could not read its queue"),

@@ -19,20 +19,18 @@ mod queries;
 pub mod web;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use gabarit_engine::FaceServices;
 use gabarit_engine::store::Store;
+use gabarit_engine::{FaceServices, Gabarit};
 
 pub use api::router;
 pub use error::{ApiError, ErrorCode};
 
 /// Everything a request may need, shared by all requests.
 pub struct AppState {
-    stores: StorePool,
-    /// The face services of the packs of the collections (each loaded on first use).
-    services: FaceServices,
+    /// The data directory's handles and the face services of its packs.
+    gabarit: Gabarit,
     max_upload_bytes: usize,
     ingest_roots: Vec<std::path::PathBuf>,
     ingest: gabarit_engine::ingest::IngestOptions,
@@ -77,21 +75,16 @@ pub struct ServerOptions {
 }
 
 impl AppState {
-    /// Shared state over an opened store and the face services of its packs (the packs in
-    /// use are loaded now, so that a missing model is reported before the server serves).
-    pub fn new(store: Store, services: FaceServices, opts: &ServerOptions) -> gabarit_engine::Result<Self> {
-        store.open_index_now()?;
-        for pack in store.packs_in_use()? {
-            services.get(&pack)?;
-        }
-        let permits = services.config().workers.max(1) * 2;
+    /// Shared state over the engine (its packs in use are loaded: a missing model is reported
+    /// before the server serves).
+    pub fn new(gabarit: Gabarit, opts: &ServerOptions) -> gabarit_engine::Result<Self> {
+        let permits = gabarit.faces().config().workers.max(1) * 2;
         Ok(AppState {
             analysing: tokio::sync::Semaphore::new(permits),
             searching: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(1) + 1,
             ),
-            stores: StorePool::new(store, STORE_HANDLES)?,
-            services,
+            gabarit,
             max_upload_bytes: opts.max_upload_bytes,
             ingest_roots: opts.ingest_roots.clone(),
             ingest: opts.ingest.clone(),
@@ -107,45 +100,18 @@ impl AppState {
 
     /// A handle on the data directory for this request (waits when all are in use).
     fn store(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
-        self.stores.get()
+        Ok(self.gabarit.store()?)
+    }
+
+    /// The face services of the packs in use.
+    fn faces(&self) -> &FaceServices {
+        self.gabarit.faces()
     }
 }
 
 /// Handles on the data directory a server keeps: requests use them at once, each with its
 /// own catalog connection, all sharing the index.
-const STORE_HANDLES: usize = 8;
-
-/// The server's handles on its data directory.
-struct StorePool {
-    handles: Vec<Mutex<Store>>,
-    next: AtomicUsize,
-}
-
-impl StorePool {
-    fn new(store: Store, count: usize) -> gabarit_engine::Result<Self> {
-        let mut handles = Vec::with_capacity(count);
-        for _ in 1..count.max(1) {
-            handles.push(Mutex::new(store.handle()?));
-        }
-        handles.push(Mutex::new(store));
-        Ok(StorePool { handles, next: AtomicUsize::new(0) })
-    }
-
-    /// A free handle, else the next one in turn once it is free.
-    fn get(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
-        let poisoned = || ApiError::internal("a data directory handle is poisoned");
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.handles.len();
-        for i in 0..n {
-            match self.handles[(start + i) % n].try_lock() {
-                Ok(guard) => return Ok(guard),
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
-            }
-        }
-        self.handles[start % n].lock().map_err(|_| poisoned())
-    }
-}
+pub const STORE_HANDLES: usize = 8;
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes the requests in
 /// flight (graceful shutdown).

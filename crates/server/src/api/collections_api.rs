@@ -103,7 +103,7 @@ pub(super) async fn create_collection(
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let pack = match &c.pack {
-            None => state.services.default_pack().clone(),
+            None => state.faces().default_pack().clone(),
             Some(name) => gabarit_engine::models::Pack::builtin(name).map_err(|_| {
                 ApiError::bad_request(format!(
                     "pack {:?}: not a pack this server knows ({})",
@@ -112,7 +112,7 @@ pub(super) async fn create_collection(
                 ))
             })?,
         };
-        let engine = state.services.config().session.family();
+        let engine = state.faces().config().session.family();
         governed::create_collection(&mut *state.store()?, &who, &c.name, &c.description, &c.governance, &pack, engine)?;
         Ok(Json(json!({"name": c.name, "pack": pack.name, "missing": c.governance.missing()})))
     })

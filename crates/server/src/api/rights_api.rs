@@ -132,7 +132,7 @@ pub(super) async fn rights_access(
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
     on_requester_photo(state, form, move |st, store, photo| {
-        rights::access(&st.services, store, &who, id, photo, None).map(|r| json!(r))
+        rights::access(st.faces(), store, &who, id, photo, None).map(|r| json!(r))
     })
     .await
 }
@@ -155,7 +155,7 @@ pub(super) async fn rights_erase(
         }
     }
     let Json(out) = on_requester_photo(state, form, move |st, store, photo| {
-        let (report, confirmed) = rights::plan_erasure(&st.services, store, &who, id, photo, None, confirm)?;
+        let (report, confirmed) = rights::plan_erasure(st.faces(), store, &who, id, photo, None, confirm)?;
         // Confirmed: the deletion, the compaction and the vacuum run as a job (ids only).
         let job = confirmed.map(|e| jobs::submit_erasure(store, &who, &e)).transpose()?;
         if job.is_some() {
@@ -178,7 +178,7 @@ pub(super) async fn rights_object(
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
     on_requester_photo(state, form, move |st, store, photo| {
-        rights::object(&st.services, store, &who, id, photo, None).map(|r| json!(r))
+        rights::object(st.faces(), store, &who, id, photo, None).map(|r| json!(r))
     })
     .await
 }

@@ -54,7 +54,7 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
     let (shared, analyst) = (state.clone(), who.clone());
     let (img, form) = analysing(&state, move || {
         let img =
-            governed::analyze_query(&shared.services, &analyst, &packs, upload.path()).map_err(form.named(&upload))?;
+            governed::analyze_query(shared.faces(), &analyst, &packs, upload.path()).map_err(form.named(&upload))?;
         Ok((img, form))
     })
     .await?;
@@ -112,7 +112,7 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
     let (st, caller) = (state.clone(), who.clone());
     let packs = blocking(move || Ok(governed::search_packs(&*st.store()?, &caller, &[])?)).await?;
     let answer = analysing(&state.clone(), move || {
-        let img = governed::analyze_query(&state.services, &who, &packs, upload.path()).map_err(form.named(&upload))?;
+        let img = governed::analyze_query(state.faces(), &who, &packs, upload.path()).map_err(form.named(&upload))?;
         let faces: Vec<Value> = img
             .faces
             .faces
