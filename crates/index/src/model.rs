@@ -10,12 +10,12 @@
 //! is always broken by the smaller id. A backend's tests run [`run`] from a `proptest!` with
 //! [`ops`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use proptest::prelude::*;
 
-use crate::testing::{Opener, RANK_TOLERANCE, SCORE_TOLERANCE, TestRng, cosine};
+use crate::testing::{Model, Opener, RANK_TOLERANCE, SCORE_TOLERANCE, TestRng, brute_force, cosine};
 use crate::{Error, Hit, VectorIndex};
 
 /// The dimension of the model's vectors.
@@ -63,22 +63,9 @@ fn vector(seed: u64) -> Vec<f32> {
     TestRng::new(1000 + seed).unit(DIM)
 }
 
-type Model = HashMap<u64, (u32, Vec<f32>)>;
-
-/// The model's candidates for `query`, best first (ties by smaller id).
-fn ranked(model: &Model, query: &[f32], collections: Option<&[u32]>) -> Vec<(u64, f32)> {
-    let mut all: Vec<(u64, f32)> = model
-        .iter()
-        .filter(|(_, (c, _))| collections.is_none_or(|cs| cs.contains(c)))
-        .map(|(&id, (_, v))| (id, cosine(query, v)))
-        .collect();
-    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    all
-}
-
 /// Checks a top-1 against the model's ranking.
 fn check_top1(got: &[Hit], model: &Model, query: &[f32], collections: Option<&[u32]>, what: &str) {
-    let truth = ranked(model, query, collections);
+    let truth = brute_force(model, query, collections);
     let Some(&(best, best_score)) = truth.first() else {
         assert!(got.is_empty(), "{what}: found {got:?} in an empty selection");
         return;

@@ -111,10 +111,10 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// What the suite inserted: id → (collection, vector).
-type Model = HashMap<u64, (u32, Vec<f32>)>;
+pub(crate) type Model = HashMap<u64, (u32, Vec<f32>)>;
 
 /// Brute-force f32 ranking of the model, best first, ties by smaller id.
-fn brute_force(model: &Model, query: &[f32], collections: Option<&[u32]>) -> Vec<(u64, f32)> {
+pub(crate) fn brute_force(model: &Model, query: &[f32], collections: Option<&[u32]>) -> Vec<(u64, f32)> {
     let mut all: Vec<(u64, f32)> = model
         .iter()
         .filter(|(_, (c, _))| collections.is_none_or(|cs| cs.contains(c)))
