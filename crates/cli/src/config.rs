@@ -28,7 +28,7 @@ pub(crate) struct Config {
     pub(crate) paths: Paths,
     /// The face engine.
     pub(crate) engine: Engine,
-    /// Ingestion (`collection ingest`, `collection reembed`, the server's jobs).
+    /// Ingestion (`ingest`, `collection reembed`, the server's jobs).
     pub(crate) ingest: Ingest,
     /// Searches.
     pub(crate) search: Search,

@@ -546,6 +546,9 @@ pub(crate) struct ServeArgs {
     /// every candidate is decided), 1 to 365.
     #[arg(long, default_value_t = gabarit_engine::query::DEFAULT_PROBE_DAYS)]
     pub(crate) probe_days: u32,
+    /// Photos its ingestion jobs store per transaction.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) batch: usize,
     #[command(flatten)]
     pub(crate) budget: BudgetArgs,
     #[command(flatten)]

@@ -31,7 +31,7 @@ pub(crate) fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs) -> 
         ingest: gabarit_engine::ingest::IngestOptions {
             collection: String::new(),
             inputs: Vec::new(),
-            batch_size: 32,
+            batch_size: args.batch.max(1),
             limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
             suppressions: Vec::new(),
             suppression_threshold: pack.thresholds.rights,

@@ -24,7 +24,8 @@ fn stdout(cmd: &mut Command) -> String {
 fn each_layer_overrides_the_one_before() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gabarit.toml");
-    fs_err::write(&file, "[paths]\nmodels = \"/from/file\"\n\n[serve]\nmax_upload_mib = 7\n").unwrap();
+    fs_err::write(&file, "[paths]\nmodels = \"/from/file\"\n\n[ingest]\nbatch = 17\n\n[serve]\nmax_upload_mib = 7\n")
+        .unwrap();
     let file = file.to_str().unwrap();
     assert_eq!(stdout(bare().args(["--config", file, "models", "path"])), "/from/file");
     assert_eq!(stdout(bare().args(["models", "path"]).env("GABARIT_CONFIG", file)), "/from/file");
@@ -57,10 +58,12 @@ fn each_layer_overrides_the_one_before() {
             .unwrap();
     assert_eq!(shown["serve"]["max_upload_mib"].as_integer(), Some(7));
     assert_eq!(shown["serve"]["listen"].as_str(), Some("127.0.0.1:9001"));
-    assert_eq!(shown["ingest"]["batch"].as_integer(), Some(32), "a default the file leaves alone");
+    assert_eq!(shown["ingest"]["batch"].as_integer(), Some(17));
+    assert_eq!(shown["ingest"]["video_max_side"].as_integer(), Some(1920), "a default the file leaves alone");
     // The flags' help shows the values in force.
     let help = stdout(bare().args(["--config", file, "serve", "--help"]));
     assert!(help.contains("[default: 7]"), "{help}");
+    assert!(help.contains("[default: 17]"), "the server's ingestion batch follows ingest.batch: {help}");
 }
 
 #[test]
