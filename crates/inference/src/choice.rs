@@ -141,5 +141,43 @@ pub fn recorded_family(models_dir: &Path) -> Result<Option<EngineFamily>> {
         return Ok(None);
     }
     let family = choice.chosen()?;
-    Ok(available_families(models_dir)?.contains(&family).then_some(family))
+    Ok(is_available(models_dir, family)?.then_some(family))
+}
+
+/// Whether `family` runs here, finding out no more than it needs: OpenVINO's libraries are
+/// loaded (to ask the CPU plugin about bfloat16) only for a bf16 family, so that a command
+/// whose recorded choice is ONNX Runtime does not pay OpenVINO's start-up.
+pub fn is_available(models_dir: &Path, family: EngineFamily) -> Result<bool> {
+    Ok(match (family.backend, family.precision) {
+        (Backend::Ort, Precision::F32) => true,
+        (Backend::Ort, Precision::Bf16) => false,
+        (Backend::OpenVino, Precision::F32) => openvino_installed(models_dir),
+        (Backend::OpenVino, Precision::Bf16) => {
+            openvino_installed(models_dir) && crate::openvino::cpu_has_native_bf16(models_dir)?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without OpenVINO installed, only ONNX Runtime f32 runs, and finding that out loads
+    /// nothing (an OpenVINO load would fail here: its libraries are absent).
+    #[test]
+    fn availability_of_each_family_without_openvino() {
+        let dir = tempfile::tempdir().unwrap();
+        let families = [
+            EngineFamily { backend: Backend::Ort, precision: Precision::F32 },
+            EngineFamily { backend: Backend::Ort, precision: Precision::Bf16 },
+            EngineFamily { backend: Backend::OpenVino, precision: Precision::F32 },
+            EngineFamily { backend: Backend::OpenVino, precision: Precision::Bf16 },
+        ];
+        let available: Vec<bool> = families.iter().map(|f| is_available(dir.path(), *f).unwrap()).collect();
+        assert_eq!(available, [true, false, false, false]);
+        let listed = available_families(dir.path()).unwrap();
+        for (f, a) in families.iter().zip(&available) {
+            assert_eq!(listed.contains(f), *a, "{f}");
+        }
+    }
 }
