@@ -948,7 +948,6 @@ impl Tx<'_> {
 
     /// Stores a batch of items (in the transaction of its audit entry: all or nothing).
     pub fn store_batch(&self, job: u64, collection_id: u32, items: &[BatchItem]) -> Result<Vec<StoreOutcome>> {
-        let seal = |vector: &[i8], scale: f32, aad: &[u8]| self.seal_template(vector, scale, aad);
         let err = |source| Error::Sqlite { path: self.path.clone(), source };
         let tx = &self.conn;
         let mut outcomes = Vec::with_capacity(items.len());
@@ -1025,43 +1024,7 @@ impl Tx<'_> {
                         )
                         .map_err(err)?;
                     }
-                    let mut template_faces = Vec::new();
-                    for (idx, f) in img.faces.iter().enumerate() {
-                        let q = &f.quality;
-                        tx.execute(
-                            "INSERT INTO faces (image_id, idx, x1, y1, x2, y2, landmarks, score, size_px, sharpness, yaw, pitch, roll, usable, track, time_s)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                            params![
-                                image_id,
-                                idx as i64,
-                                f.bbox.x1,
-                                f.bbox.y1,
-                                f.bbox.x2,
-                                f.bbox.y2,
-                                serde_json::to_string(&f.landmarks).unwrap_or_default(),
-                                f.score,
-                                q.size_px,
-                                q.sharpness,
-                                q.yaw_deg,
-                                q.pitch_deg,
-                                q.roll_deg,
-                                q.usable,
-                                f.moment.map(|m| m.track),
-                                f.moment.map(|m| m.time_s),
-                            ],
-                        )
-                        .map_err(err)?;
-                        let face_id = tx.last_insert_rowid();
-                        if let Some((vector, scale)) = &f.template {
-                            let (blob, stored_scale) = seal(vector, *scale, &(face_id as u64).to_le_bytes())?;
-                            tx.execute(
-                                "INSERT INTO templates (face_id, collection_id, scale, vector) VALUES (?1, ?2, ?3, ?4)",
-                                params![face_id, collection_id, stored_scale, blob],
-                            )
-                            .map_err(err)?;
-                            template_faces.push(face_id as u64);
-                        }
-                    }
+                    let template_faces = self.insert_faces(image_id, collection_id, &img.faces)?;
                     tx.execute(
                         "INSERT OR REPLACE INTO job_files (job_id, uri, outcome, detail, faces) VALUES (?1, ?2, 'ingested', '', ?3)",
                         params![job as i64, img.uri, img.faces.len() as i64],
@@ -1072,6 +1035,51 @@ impl Tx<'_> {
             }
         }
         Ok(outcomes)
+    }
+
+    /// Inserts an image's faces (and the sealed template of each embedded one); returns the
+    /// ids of the faces with a template.
+    fn insert_faces(&self, image_id: i64, collection_id: u32, faces: &[NewFace]) -> Result<Vec<u64>> {
+        let err = |source| Error::Sqlite { path: self.path.clone(), source };
+        let tx = &self.conn;
+        let mut template_faces = Vec::new();
+        for (idx, f) in faces.iter().enumerate() {
+            let q = &f.quality;
+            tx.execute(
+                "INSERT INTO faces (image_id, idx, x1, y1, x2, y2, landmarks, score, size_px, sharpness, yaw, pitch, roll, usable, track, time_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                params![
+                    image_id,
+                    idx as i64,
+                    f.bbox.x1,
+                    f.bbox.y1,
+                    f.bbox.x2,
+                    f.bbox.y2,
+                    serde_json::to_string(&f.landmarks).unwrap_or_default(),
+                    f.score,
+                    q.size_px,
+                    q.sharpness,
+                    q.yaw_deg,
+                    q.pitch_deg,
+                    q.roll_deg,
+                    q.usable,
+                    f.moment.map(|m| m.track),
+                    f.moment.map(|m| m.time_s),
+                ],
+            )
+            .map_err(err)?;
+            let face_id = tx.last_insert_rowid();
+            if let Some((vector, scale)) = &f.template {
+                let (blob, stored_scale) = self.seal_template(vector, *scale, &(face_id as u64).to_le_bytes())?;
+                tx.execute(
+                    "INSERT INTO templates (face_id, collection_id, scale, vector) VALUES (?1, ?2, ?3, ?4)",
+                    params![face_id, collection_id, stored_scale, blob],
+                )
+                .map_err(err)?;
+                template_faces.push(face_id as u64);
+            }
+        }
+        Ok(template_faces)
     }
 }
 

@@ -224,6 +224,36 @@ pub(crate) fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<Exit
     fs_err::write(args.out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
     let html = gabarit_engine::report::html(&report).map_err(|e| anyhow::anyhow!("drawing the report: {e}"))?;
     fs_err::write(args.out.join("report.html"), html)?;
+    print_summary(&report);
+    let v = &report.verification;
+    let pairs_accuracy = report.pairs.as_ref().and_then(|p| p.kfold.as_ref()).map(|k| k.mean);
+    let below_minimum = matches!((pairs_accuracy, args.min_pairs_accuracy), (Some(mean), Some(min)) if mean < min);
+    println!("report: {}", args.out.join("report.html").display());
+    if let Some(file) = &args.write_calibration {
+        let (Some(imp), Some(gen_h)) = (&v.impostor_histogram, &v.genuine_histogram) else {
+            bail!("no comparisons to calibrate from");
+        };
+        let cal = gabarit_engine::models::Calibration {
+            pack: report.pack.clone(),
+            source: args.calibration_source.clone(),
+            settings: settings.clone(),
+            impostor_comparisons: impostor.len() as u64,
+            genuine_comparisons: v.genuine_comparisons,
+            impostor: imp.clone(),
+            genuine: gen_h.clone(),
+        };
+        fs_err::write(file, serde_json::to_string(&cal)?)?;
+        println!("calibration: {}", file.display());
+    }
+    if below_minimum {
+        eprintln!("pairs accuracy below the required {:.3}%", args.min_pairs_accuracy.unwrap_or(0.0) * 100.0);
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The evaluation's figures, as `eval` prints them.
+fn print_summary(report: &gabarit_engine::eval::EvalReport) {
     let v = &report.verification;
     println!(
         "{}: {} photos of {} people; failures to acquire: {} ({:.3}%)",
@@ -247,12 +277,8 @@ pub(crate) fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<Exit
             f.threshold
         );
     }
-    let mut below_minimum = false;
     if let Some((p, k)) = report.pairs.as_ref().and_then(|p| p.kfold.as_ref().map(|k| (p, k))) {
         println!("pairs: {} pairs, {}-fold accuracy {:.3}% ± {:.3}", p.pairs, p.folds, k.mean * 100.0, k.std * 100.0);
-        if let Some(min) = args.min_pairs_accuracy {
-            below_minimum = k.mean < min;
-        }
     }
     let id = &report.identification;
     println!(
@@ -271,26 +297,4 @@ pub(crate) fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<Exit
             p.nonmated_count
         );
     }
-    println!("report: {}", args.out.join("report.html").display());
-    if let Some(file) = &args.write_calibration {
-        let (Some(imp), Some(gen_h)) = (&v.impostor_histogram, &v.genuine_histogram) else {
-            bail!("no comparisons to calibrate from");
-        };
-        let cal = gabarit_engine::models::Calibration {
-            pack: report.pack.clone(),
-            source: args.calibration_source.clone(),
-            settings: settings.clone(),
-            impostor_comparisons: impostor.len() as u64,
-            genuine_comparisons: v.genuine_comparisons,
-            impostor: imp.clone(),
-            genuine: gen_h.clone(),
-        };
-        fs_err::write(file, serde_json::to_string(&cal)?)?;
-        println!("calibration: {}", file.display());
-    }
-    if below_minimum {
-        eprintln!("pairs accuracy below the required {:.3}%", args.min_pairs_accuracy.unwrap_or(0.0) * 100.0);
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -176,48 +176,7 @@ pub(crate) fn search_faces(
     let mut searched = store.catalog.collections_in(scope)?;
     searched.retain(|c| opts.collections.is_empty() || opts.collections.contains(&c.name));
     let names: Vec<String> = searched.iter().map(|c| c.name.clone()).collect();
-    let mut keys: Vec<gabarit_catalog::PackKey> = searched.iter().map(|c| c.pack_key()).collect();
-    keys.sort();
-    keys.dedup();
-    if keys.len() > 1 && opts.threshold.is_some() {
-        return Err(Error::Invalid(format!(
-            "a threshold is a score of one pack, and these collections hold templates of {} packs ({}): search without one (each pack's own applies) or one pack's collections at a time",
-            keys.len(),
-            keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    let mut parts = Vec::with_capacity(keys.len());
-    for key in keys {
-        if !photo.packs().any(|p| *p == key) {
-            return Err(Error::Invalid(format!(
-                "{query} was not analysed with pack {}, which collections searched now hold: analyse it again",
-                key.name
-            )));
-        }
-        let pack = crate::store::pack_of(&key)?;
-        let calibration = crate::store::calibration_of(&key)?;
-        let mine: Vec<&gabarit_catalog::Collection> = searched.iter().filter(|c| c.pack_key() == key).collect();
-        let ids: Option<Vec<u32>> = scope.collections().map(|_| mine.iter().map(|c| c.id).collect());
-        let index = store.index(&key)?;
-        // The index mirrors the catalog's templates and counts them without a table scan.
-        let gallery_size = index.count(ids.as_deref()) as u64;
-        let hidden = crate::objections::suppressed_faces(store, &key, pack.thresholds.rights)?;
-        parts.push(PackPart {
-            ids,
-            names: mine.iter().map(|c| c.name.clone()).collect(),
-            index,
-            gallery_size,
-            threshold: opts.threshold.unwrap_or(pack.thresholds.verification),
-            calibration,
-            hidden,
-            key,
-        });
-    }
-    if parts.len() > 1 && parts.iter().any(|p| p.calibration.is_none()) {
-        return Err(Error::Invalid(
-            "collections of several packs are ranked by false match rate, which needs each pack's calibration".into(),
-        ));
-    }
+    let parts = pack_parts(store, scope, &searched, query, photo, opts)?;
     let gallery_size: u64 = parts.iter().map(|p| p.gallery_size).sum();
     // A gallery this small is scanned whole (a few milliseconds): every face is compared, and
     // the result says so.
@@ -240,30 +199,7 @@ pub(crate) fn search_faces(
         if opts.face.is_some_and(|k| k != index) {
             continue;
         }
-        let mut ranked = Vec::new();
-        for (p, part) in parts.iter().enumerate() {
-            let Some(template) = photo.template(index, &part.key) else { continue };
-            let k = opts.top_k + part.hidden.len();
-            let hits = if exact {
-                part.index.search_exact(template, k, part.ids.as_deref())?
-            } else {
-                part.index.search(template, k, part.ids.as_deref())?
-            };
-            ranked.extend(hits.into_iter().filter(|h| h.score >= part.threshold && !part.hidden.contains(&h.id)).map(
-                |hit| RankedHit {
-                    part: p,
-                    fmr: part.calibration.as_ref().map(|c| c.fmr_at(hit.score)),
-                    genuine_tail: part.calibration.as_ref().map_or(0.0, |c| c.genuine.tail_fraction(hit.score)),
-                    hit,
-                },
-            ));
-        }
-        if parts.len() > 1 {
-            ranked.sort_by(|a, b| {
-                let fmr = |r: &RankedHit| r.fmr.unwrap_or(1.0);
-                fmr(a).total_cmp(&fmr(b)).then(a.genuine_tail.total_cmp(&b.genuine_tail)).then(a.hit.id.cmp(&b.hit.id))
-            });
-        }
+        let ranked = ranked_hits(&parts, photo, index, exact, opts.top_k)?;
         let mut n = 0;
         for RankedHit { part, hit, fmr, .. } in ranked {
             if n == opts.top_k {
@@ -326,4 +262,97 @@ pub(crate) fn search_faces(
         faces,
         candidates,
     })
+}
+
+/// Each pack's part of a search over `searched` (the collections of one pack, its index,
+/// gallery size, threshold, calibration and the faces objections hide); refused when a
+/// threshold is given for several packs, when the query photo lacks a pack's analysis, or
+/// when several packs lack a calibration to rank by.
+fn pack_parts(
+    store: &Store,
+    scope: &gabarit_governance::Scope,
+    searched: &[gabarit_catalog::Collection],
+    query: &str,
+    photo: &crate::query::QueryPhoto,
+    opts: &SearchOptions,
+) -> Result<Vec<PackPart>> {
+    let mut keys: Vec<gabarit_catalog::PackKey> = searched.iter().map(|c| c.pack_key()).collect();
+    keys.sort();
+    keys.dedup();
+    if keys.len() > 1 && opts.threshold.is_some() {
+        return Err(Error::Invalid(format!(
+            "a threshold is a score of one pack, and these collections hold templates of {} packs ({}): search without one (each pack's own applies) or one pack's collections at a time",
+            keys.len(),
+            keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut parts = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !photo.packs().any(|p| *p == key) {
+            return Err(Error::Invalid(format!(
+                "{query} was not analysed with pack {}, which collections searched now hold: analyse it again",
+                key.name
+            )));
+        }
+        let pack = crate::store::pack_of(&key)?;
+        let calibration = crate::store::calibration_of(&key)?;
+        let mine: Vec<&gabarit_catalog::Collection> = searched.iter().filter(|c| c.pack_key() == key).collect();
+        let ids: Option<Vec<u32>> = scope.collections().map(|_| mine.iter().map(|c| c.id).collect());
+        let index = store.index(&key)?;
+        // The index mirrors the catalog's templates and counts them without a table scan.
+        let gallery_size = index.count(ids.as_deref()) as u64;
+        let hidden = crate::objections::suppressed_faces(store, &key, pack.thresholds.rights)?;
+        parts.push(PackPart {
+            ids,
+            names: mine.iter().map(|c| c.name.clone()).collect(),
+            index,
+            gallery_size,
+            threshold: opts.threshold.unwrap_or(pack.thresholds.verification),
+            calibration,
+            hidden,
+            key,
+        });
+    }
+    if parts.len() > 1 && parts.iter().any(|p| p.calibration.is_none()) {
+        return Err(Error::Invalid(
+            "collections of several packs are ranked by false match rate, which needs each pack's calibration".into(),
+        ));
+    }
+    Ok(parts)
+}
+
+/// The candidates of the query face `index` in every pack's part, above its threshold and not
+/// hidden, ranked by false match rate when several packs are searched.
+fn ranked_hits(
+    parts: &[PackPart],
+    photo: &crate::query::QueryPhoto,
+    index: usize,
+    exact: bool,
+    top_k: usize,
+) -> Result<Vec<RankedHit>> {
+    let mut ranked = Vec::new();
+    for (p, part) in parts.iter().enumerate() {
+        let Some(template) = photo.template(index, &part.key) else { continue };
+        let k = top_k + part.hidden.len();
+        let hits = if exact {
+            part.index.search_exact(template, k, part.ids.as_deref())?
+        } else {
+            part.index.search(template, k, part.ids.as_deref())?
+        };
+        ranked.extend(hits.into_iter().filter(|h| h.score >= part.threshold && !part.hidden.contains(&h.id)).map(
+            |hit| RankedHit {
+                part: p,
+                fmr: part.calibration.as_ref().map(|c| c.fmr_at(hit.score)),
+                genuine_tail: part.calibration.as_ref().map_or(0.0, |c| c.genuine.tail_fraction(hit.score)),
+                hit,
+            },
+        ));
+    }
+    if parts.len() > 1 {
+        ranked.sort_by(|a, b| {
+            let fmr = |r: &RankedHit| r.fmr.unwrap_or(1.0);
+            fmr(a).total_cmp(&fmr(b)).then(a.genuine_tail.total_cmp(&b.genuine_tail)).then(a.hit.id.cmp(&b.hit.id))
+        });
+    }
+    Ok(ranked)
 }
