@@ -10,7 +10,7 @@ export GABARIT_DATA="${GABARIT_DATA:-$PWD/.gabarit/demo-data}"
 export GABARIT_KEK_FILE="${GABARIT_KEK_FILE:-$PWD/.gabarit/demo.kek}"
 bash scripts/system-packages.sh
 bash scripts/web-build.sh   # the web UI, embedded in the binary
-cargo build --release --locked -p gabarit-cli
+cargo build --release --locked -p gabarit
 g=./target/release/gabarit
 $g models install
 $g samples install --dir "$GABARIT_SAMPLES"

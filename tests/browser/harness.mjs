@@ -33,7 +33,7 @@ export const GOVERNANCE = [
 /** Fails with what to do when something the test needs is missing (never a silent skip). */
 export function preconditions() {
   const missing = [];
-  if (!existsSync(bin)) missing.push(`no gabarit binary at ${bin}: run scripts/web-build.sh then cargo build --release -p gabarit-cli (or set GABARIT_BIN)`);
+  if (!existsSync(bin)) missing.push(`no gabarit binary at ${bin}: run scripts/web-build.sh then cargo build --release -p gabarit (or set GABARIT_BIN)`);
   if (!existsSync(join(models, 'w600k_mbf.onnx'))) missing.push(`no models in ${models}: run gabarit models install (scripts/test.sh does), or set GABARIT_MODELS`);
   for (const n of ['obama.jpg', ...GALLERY]) {
     if (!existsSync(join(samples, n))) missing.push(`sample ${n} missing in ${samples}: run gabarit samples install (scripts/test.sh does), or set GABARIT_SAMPLES`);

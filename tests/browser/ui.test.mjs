@@ -12,7 +12,7 @@
 // must log no error and request nothing outside the server.
 //
 // Needs the release binary with the UI built in (scripts/web-build.sh, then cargo build
-// --release -p gabarit-cli), the models and the sample photos (scripts/test.sh installs both).
+// --release -p gabarit), the models and the sample photos (scripts/test.sh installs both).
 // Environment: GABARIT_BIN, GABARIT_MODELS, GABARIT_SAMPLES, GABARIT_ARTIFACTS, CHROMIUM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +28,7 @@ test('the web UI: collections and ingestion, search, two-reviewer confirmation, 
   await withServer('ui', { incoming: ['gdp.jpg'] }, async ({ base, browser, incoming }) => {
     const home = await fetch(`${base}/`);
     const html = await home.text();
-    assert.equal(home.status, 200, `GET / answered ${home.status}: ${html.slice(0, 300)}\n(the binary has no UI built in? run scripts/web-build.sh, then cargo build --release -p gabarit-cli)`);
+    assert.equal(home.status, 200, `GET / answered ${home.status}: ${html.slice(0, 300)}\n(the binary has no UI built in? run scripts/web-build.sh, then cargo build --release -p gabarit)`);
     assert.match(html, /<div id="app">/, 'GET / serves the UI');
 
     const { page, errors, screenshot, login, logout, sample, imagesLoaded, menu, expectRefusal } = await newPage(browser, base, 'ui');

@@ -1,7 +1,7 @@
-//! `gabarit`: the command-line face search engine.
-//!
-//! Parses flags, calls `gabarit-engine`, renders text or JSON. Exit codes: 0 success, 1 some
-//! inputs failed (each reported), 2 the command could not run.
+//! The command line of `gabarit`: parses flags over the layered configuration, calls
+//! `gabarit-engine`, renders text or JSON. Exit codes: 0 success, 1 some inputs failed (each
+//! reported), 2 the command could not run. `serve` hands a ready engine to the server the
+//! binary passes in ([`Start`]): this crate does not depend on the server.
 
 mod audit;
 mod collections;
@@ -15,6 +15,8 @@ mod search;
 mod serve;
 mod users;
 
+pub use serve::{ServeSetup, Start};
+
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -25,7 +27,8 @@ use crate::flags::{
     Cli, Command, ImageCommand, KeysCommand, ModelsCommand, ReportCommand, RetentionCommand, SamplesCommand,
 };
 
-fn main() -> ExitCode {
+/// Runs the command its arguments name; `start` serves HTTP for `gabarit serve`.
+pub fn main(start: Start) -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let file = config::file_named(&args);
     let config = match config::Config::load(
@@ -52,7 +55,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("GABARIT_LOG").unwrap_or_else(|_| level.into()))
         .with_writer(std::io::stderr)
         .init();
-    match run(cli, &config) {
+    match run(cli, &config, start) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -61,7 +64,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, config: &config::Config) -> Result<ExitCode> {
+fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
     let _ = keys::KEK_FILE.set(cli.kek_file.clone());
     let _ = keys::KEY_FILE.set(cli.key_file.clone());
     let models = models::models_dir(cli.models.as_deref())?;
@@ -113,7 +116,7 @@ fn run(cli: Cli, config: &config::Config) -> Result<ExitCode> {
         Command::Collection(cmd) => collections::collection(&models, &data, (pack, explicit_pack), cmd),
         Command::Ingest(args) => collections::ingest(&models, &data, (pack, explicit_pack), args),
         Command::Search(args) => search::search(&models, &data, pack, args),
-        Command::Serve(args) => serve::serve(&models, &data, pack, args),
+        Command::Serve(args) => serve::serve(&models, &data, pack, args, start),
         Command::FacesOf { image, json } => search::faces_of(&data, &image, json),
         Command::Image(ImageCommand::Show { id }) => search::image_show(&data, id),
     }
@@ -129,15 +132,16 @@ mod tests {
         deps.keys().filter(|k| k.starts_with("gabarit-")).cloned().collect()
     }
 
-    /// The front ends see the engine only (and the plain types; the CLI also starts the
-    /// server): no lower crate in their manifests.
+    /// The front ends see the engine only (and the plain types): no lower crate in their
+    /// manifests, and neither front end depends on the other; the binary assembles the two.
     #[test]
     fn front_ends_depend_on_the_engine_only() {
         let root = env!("CARGO_MANIFEST_DIR");
-        assert_eq!(
-            gabarit_dependencies(&format!("{root}/Cargo.toml")),
-            ["gabarit-engine", "gabarit-server", "gabarit-types"]
-        );
+        assert_eq!(gabarit_dependencies(&format!("{root}/Cargo.toml")), ["gabarit-engine", "gabarit-types"]);
         assert_eq!(gabarit_dependencies(&format!("{root}/../server/Cargo.toml")), ["gabarit-engine"]);
+        assert_eq!(
+            gabarit_dependencies(&format!("{root}/../gabarit/Cargo.toml")),
+            ["gabarit-cli", "gabarit-engine", "gabarit-server"]
+        );
     }
 }
