@@ -320,12 +320,18 @@ mod layers {
         for entry in fs_err::read_dir(&src).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-            if name == "lib" {
+            // A module's submodules (`name/*.rs`) are read with its file.
+            if name == "lib" || path.is_dir() {
                 continue;
             }
             let own = layer_of(&name).unwrap_or_else(|| panic!("module {name} is in no layer: name it in lib.rs"));
             modules += 1;
-            let text = fs_err::read_to_string(&path).unwrap();
+            let mut text = fs_err::read_to_string(&path).unwrap();
+            if let Ok(children) = fs_err::read_dir(src.join(&name)) {
+                for child in children {
+                    text += &fs_err::read_to_string(child.unwrap().path()).unwrap();
+                }
+            }
             // `crate::name`, and each name of `use crate::{a, b::c}`.
             let mut used: Vec<&str> = text.split("crate::").skip(1).collect();
             let mut names = Vec::new();

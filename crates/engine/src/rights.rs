@@ -20,13 +20,22 @@
 use std::path::Path;
 
 use gabarit_catalog::{PackKey, RightsRequest};
-use gabarit_governance::legal::{SupervisoryAuthority, supervisory_authority};
-use gabarit_governance::{
-    Authorized, Condition, GovernanceDraft, LegalBasis, PurposeCategory, Retention, Scope, actions, authorize_system,
-};
+use gabarit_governance::{GovernanceDraft, Scope, actions};
 use gabarit_types::BBox;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+mod html;
+mod notice;
+mod retention;
+
+pub use html::report_html;
+use notice::notices;
+pub use notice::{
+    AUTOMATED_MATCHING, CollectionNotice, DATA_CATEGORIES, DataCategory, Jurisdiction, Recipient, SUBJECT_RIGHTS,
+    SubjectRight,
+};
+pub use retention::{RetentionReport, SCHEDULED_RETENTION, retention_run, scheduled_retention};
 
 use crate::auth::Caller;
 use crate::store::Store;
@@ -84,112 +93,6 @@ pub struct RightsReport {
     /// That matching is automated and how people review it (art. 15(1)(h)).
     pub automated_matching: &'static str,
 }
-
-/// A category of personal data a collection holds on a person (GDPR art. 15(1)(b)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DataCategory {
-    /// Stable code.
-    pub code: &'static str,
-    /// In plain English.
-    pub description: &'static str,
-}
-
-/// What every collection holds on a face (the record of processing lists the same).
-pub const DATA_CATEGORIES: [DataCategory; 4] = [
-    DataCategory { code: "photographs", description: "photographs of persons (image files, by reference)" },
-    DataCategory { code: "face_templates", description: "biometric templates of faces (GDPR art. 9)" },
-    DataCategory { code: "face_positions", description: "face positions and quality measures" },
-    DataCategory { code: "exif", description: "EXIF capture time and camera" },
-];
-
-/// Someone who may see a collection's faces (GDPR art. 15(1)(c)): a user, with the roles by
-/// which they may (an investigator or reviewer granted the collection, a curator, a DPO).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Recipient {
-    /// User name.
-    pub name: String,
-    /// The roles that give them access to the collection.
-    pub roles: Vec<gabarit_governance::Role>,
-}
-
-/// A jurisdiction of a collection and the authority a person may complain to there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Jurisdiction {
-    /// ISO 3166-1 alpha-2 code.
-    pub code: String,
-    /// Its supervisory authority; `None` when the country is not in Gabarit's table (the
-    /// person then asks the controller which authority to turn to).
-    pub authority: Option<SupervisoryAuthority>,
-}
-
-/// What GDPR art. 15(1) tells the person about one collection holding faces of theirs.
-#[derive(Debug, Clone, Serialize)]
-pub struct CollectionNotice {
-    /// Collection.
-    pub collection: String,
-    /// How many of the faces reported are in it.
-    pub faces: usize,
-    /// The controller (the person's contact for their rights).
-    pub controller: Option<String>,
-    /// The controller's contact.
-    pub controller_contact: Option<String>,
-    /// (a) The purpose, in the controller's words.
-    pub purpose: Option<String>,
-    /// (a) The kind of purpose.
-    pub purpose_category: Option<PurposeCategory>,
-    /// (a) The lawful basis (art. 6(1)).
-    pub legal_basis: Option<LegalBasis>,
-    /// (a) The condition lifting the ban on biometric data (art. 9(2)).
-    pub condition: Option<Condition>,
-    /// (b) The categories of personal data held.
-    pub data_categories: Vec<DataCategory>,
-    /// (c) Who may see the faces: the users and their roles.
-    pub recipients: Vec<Recipient>,
-    /// (d) How long the data are kept, as data.
-    pub retention: Option<Retention>,
-    /// (d) The same as a person reads it ("3650 days after ingestion").
-    pub retention_text: Option<String>,
-    /// (f) The jurisdictions and their supervisory authorities.
-    pub jurisdictions: Vec<Jurisdiction>,
-}
-
-/// A right of the data subject over their data (GDPR art. 15(1)(e)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct SubjectRight {
-    /// Stable code: rectification, erasure, restriction or objection.
-    pub right: &'static str,
-    /// Its article of the GDPR.
-    pub article: &'static str,
-    /// In plain English.
-    pub description: &'static str,
-}
-
-/// The rights art. 15(1)(e) names.
-pub const SUBJECT_RIGHTS: [SubjectRight; 4] = [
-    SubjectRight {
-        right: "rectification",
-        article: "16",
-        description: "to have inaccurate personal data about you rectified",
-    },
-    SubjectRight {
-        right: "erasure",
-        article: "17",
-        description: "to have your personal data erased: your faces, their templates and the photos left without faces are deleted",
-    },
-    SubjectRight {
-        right: "restriction",
-        article: "18",
-        description: "to obtain the restriction of the processing of your personal data",
-    },
-    SubjectRight {
-        right: "objection",
-        article: "21",
-        description: "to object to the processing of your personal data: your faces are then hidden from search and refused at ingestion",
-    },
-];
-
-/// Art. 15(1)(h): matching is automated, decisions are not.
-pub const AUTOMATED_MATCHING: &str = "Faces are matched automatically: a model computes a template (a list of numbers) from each face, and a search compares the template of the face searched for with the templates held; a face scoring above a threshold becomes a candidate. No decision is taken on a match alone: every candidate a search finds is reviewed by people, who confirm or reject it (two reviewers must confirm it), before it is relied on.";
 
 /// Records a request; the deadline is one month after receipt (GDPR art. 12(3)).
 pub fn open_request(
@@ -348,67 +251,6 @@ fn report(
     })
 }
 
-/// What art. 15(1) tells about each collection of `matches`, in their order.
-fn notices(store: &Store, matches: &[RightsMatch]) -> Result<Vec<CollectionNotice>> {
-    let mut out: Vec<CollectionNotice> = Vec::new();
-    if matches.is_empty() {
-        return Ok(out);
-    }
-    let users = store.catalog.users()?;
-    for m in matches {
-        if let Some(n) = out.iter_mut().find(|n| n.collection == m.collection) {
-            n.faces += 1;
-            continue;
-        }
-        let g = &m.governance;
-        out.push(CollectionNotice {
-            collection: m.collection.clone(),
-            faces: 1,
-            controller: g.controller.clone(),
-            controller_contact: g.controller_contact.clone(),
-            purpose: g.purpose.clone(),
-            purpose_category: g.purpose_category,
-            legal_basis: g.legal_basis,
-            condition: g.condition,
-            data_categories: DATA_CATEGORIES.to_vec(),
-            recipients: recipients(&users, &m.collection),
-            retention: g.retention,
-            retention_text: g.retention.map(|r| r.to_string()),
-            jurisdictions: g
-                .jurisdictions
-                .iter()
-                .map(|code| Jurisdiction { code: code.clone(), authority: supervisory_authority(code) })
-                .collect(),
-        });
-    }
-    Ok(out)
-}
-
-/// The users who may see the faces of `collection`, by the permission table: the roles that
-/// search, review or view records there (every collection, or those granted to the user).
-fn recipients(users: &[gabarit_catalog::UserRecord], collection: &str) -> Vec<Recipient> {
-    use gabarit_governance::{Action, Reach, reach};
-    users
-        .iter()
-        .filter_map(|u| {
-            let granted = u.collections.iter().any(|c| c == collection);
-            let roles: Vec<_> = u
-                .roles
-                .iter()
-                .copied()
-                .filter(|&r| {
-                    [Action::Search, Action::Review, Action::ViewRecords].into_iter().any(|a| match reach(r, a) {
-                        Some(Reach::Everything) => true,
-                        Some(Reach::Granted) => granted,
-                        None => false,
-                    })
-                })
-                .collect();
-            (!roles.is_empty()).then(|| Recipient { name: u.name.clone(), roles })
-        })
-        .collect()
-}
-
 /// Every rights request, newest first, with its deadline and status (dpo).
 pub fn list_requests(store: &Store, who: &Caller) -> Result<Vec<RightsRequest>> {
     who.may::<actions::Rights>()?;
@@ -547,7 +389,7 @@ pub fn carry_out_erasure(store: &mut Store, who: &Caller, e: &ConfirmedErasure) 
 
 /// After a deletion committed: the uploaded copies no record uses go, the catalog's freed
 /// pages are purged, the index forgets the faces and is compacted.
-fn finish_deletion(
+pub(super) fn finish_deletion(
     store: &Store,
     uploads: Option<&Path>,
     files: &[std::path::PathBuf],
@@ -604,7 +446,7 @@ fn images_of_faces(store: &Store, scope: &Scope, faces: &[u64]) -> Result<Vec<Er
 /// the catalog no longer holds and that no other record, of any collection, points to: the
 /// server's own copy goes with its last record. Files elsewhere are the operator's sources
 /// and are left alone.
-fn uploads_left(
+pub(super) fn uploads_left(
     catalog: &gabarit_catalog::Catalog,
     uploads: Option<&Path>,
     images: &[(u64, String)],
@@ -665,274 +507,4 @@ pub fn object(
     })?;
     let templates_searched = store.catalog.template_count(None)?;
     report(store, request, &requester, templates_searched, matches)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// A lawful basis as a person reads it.
-fn basis_words(b: LegalBasis) -> String {
-    let words = match b {
-        LegalBasis::Consent => "your consent",
-        LegalBasis::Contract => "the performance of a contract",
-        LegalBasis::LegalObligation => "a legal obligation of the controller",
-        LegalBasis::VitalInterests => "the protection of vital interests",
-        LegalBasis::PublicTask => "a task carried out in the public interest or in the exercise of official authority",
-        LegalBasis::LegitimateInterests => "the legitimate interests pursued by the controller",
-    };
-    format!("{words} (GDPR art. 6(1)({}))", b.letter())
-}
-
-/// A condition for biometric data as a person reads it.
-fn condition_words(c: Condition) -> String {
-    let words = match c {
-        Condition::ExplicitConsent => "your explicit consent",
-        Condition::Employment => "obligations and rights in employment and social security law",
-        Condition::VitalInterests => "the vital interests of a person unable to give consent",
-        Condition::NotForProfit => {
-            "the legitimate activities of a foundation, association or other not-for-profit body"
-        }
-        Condition::ManifestlyPublic => "data you manifestly made public",
-        Condition::LegalClaims => "the establishment, exercise or defence of legal claims",
-        Condition::SubstantialPublicInterest => "reasons of substantial public interest, on the basis of law",
-        Condition::HealthCare => "preventive or occupational medicine, health or social care",
-        Condition::PublicHealth => "reasons of public interest in the area of public health",
-        Condition::Archiving => {
-            "archiving purposes in the public interest, scientific or historical research, or statistics"
-        }
-    };
-    format!("{words} (GDPR art. 9(2)({}))", c.letter())
-}
-
-/// A kind of purpose as a person reads it.
-fn purpose_category_words(p: PurposeCategory) -> &'static str {
-    match p {
-        PurposeCategory::Archive => "photo and video archives",
-        PurposeCategory::Investigation => "investigations on lawfully obtained media",
-        PurposeCategory::EventPhotos => "event photos found by participants, with their consent",
-        PurposeCategory::FraudPrevention => "identity-fraud detection",
-        PurposeCategory::Research => "research and statistics",
-    }
-}
-
-/// What a role lets a recipient do with a collection, as a person reads it.
-fn role_words(r: gabarit_governance::Role) -> &'static str {
-    use gabarit_governance::Role;
-    match r {
-        Role::Investigator => "investigator: searches the collection",
-        Role::Reviewer => "reviewer: confirms or rejects the faces a search finds",
-        Role::Curator => "curator: manages the collection and what is ingested into it",
-        Role::Dpo => "data protection officer: handles rights requests",
-        Role::Admin => "administrator",
-    }
-}
-
-/// The report as a readable, self-contained HTML page holding what GDPR art. 15 gives the
-/// person (in English; the web UI makes the same page in French or English, with the faces).
-pub fn report_html(r: &RightsReport) -> String {
-    let or_dash = |v: Option<&str>| esc(v.unwrap_or("-"));
-    let mut rows = String::new();
-    for m in &r.matches {
-        let g = &m.governance;
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            m.face_id,
-            m.score,
-            esc(&m.collection),
-            esc(&m.path),
-            esc(&m.source),
-            or_dash(m.captured_at.as_deref()),
-            esc(&m.ingested_at),
-            or_dash(g.controller.as_deref()),
-            or_dash(g.purpose.as_deref()),
-            g.legal_basis.map(|b| b.to_string()).unwrap_or("-".into())
-                + " / "
-                + &g.condition.map(|c| c.to_string()).unwrap_or("-".into()),
-            g.retention.map(|r| r.to_string()).unwrap_or("-".into()),
-        ));
-    }
-    let mut sections = String::new();
-    for n in &r.collections {
-        let list = |items: Vec<String>| {
-            if items.is_empty() {
-                "<p>none</p>".to_string()
-            } else {
-                format!("<ul>{}</ul>", items.iter().map(|i| format!("<li>{i}</li>")).collect::<String>())
-            }
-        };
-        let categories = list(n.data_categories.iter().map(|c| esc(c.description)).collect());
-        let recipients = list(
-            n.recipients
-                .iter()
-                .map(|u| {
-                    format!(
-                        "{} ({})",
-                        esc(&u.name),
-                        u.roles.iter().map(|r| role_words(*r)).collect::<Vec<_>>().join("; ")
-                    )
-                })
-                .collect(),
-        );
-        let contact = match (&n.controller, &n.controller_contact) {
-            (Some(c), Some(cc)) => format!("{}, {}", esc(c), esc(cc)),
-            (Some(c), None) => esc(c),
-            (None, Some(cc)) => esc(cc),
-            (None, None) => "not set".into(),
-        };
-        let authorities = list(
-            n.jurisdictions
-                .iter()
-                .map(|j| match &j.authority {
-                    Some(a) => format!(
-                        "{}: {} — <a href=\"{}\">{}</a>",
-                        esc(&j.code),
-                        esc(a.name),
-                        esc(a.website),
-                        esc(a.website)
-                    ),
-                    None => format!("{}: ask the controller which supervisory authority to turn to", esc(&j.code)),
-                })
-                .collect(),
-        );
-        sections.push_str(&format!(
-            r#"<section class="collection"><h2>Collection {name}: {faces} face(s)</h2><dl>
-<dt>Controller</dt><dd>{contact}</dd>
-<dt>Purposes</dt><dd>{purpose}{category}</dd>
-<dt>Legal basis</dt><dd>{basis}</dd>
-<dt>Condition for processing biometric data</dt><dd>{condition}</dd>
-<dt>Categories of personal data</dt><dd>{categories}</dd>
-<dt>Recipients: who may see these faces</dt><dd>{recipients}</dd>
-<dt>Retention</dt><dd>{retention}</dd>
-<dt>Source of the photos</dt><dd>Not collected from you: each photo's source is listed with its face above.</dd>
-<dt>Right to lodge a complaint with a supervisory authority (GDPR art. 77)</dt><dd>{authorities}</dd>
-</dl></section>
-"#,
-            name = esc(&n.collection),
-            faces = n.faces,
-            purpose = or_dash(n.purpose.as_deref()),
-            category = n.purpose_category.map(|p| format!(" ({})", purpose_category_words(p))).unwrap_or_default(),
-            basis = n.legal_basis.map(basis_words).unwrap_or("not set".into()),
-            condition = n.condition.map(condition_words).unwrap_or("not set".into()),
-            retention = esc(n.retention_text.as_deref().unwrap_or("not set")),
-        ));
-    }
-    let rights: String = r
-        .subject_rights
-        .iter()
-        .map(|s| format!("<li>the right {} (GDPR art. {})</li>", esc(s.description), s.article))
-        .collect();
-    format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Rights request {id}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 6px;text-align:left;font-size:90%}}dt{{font-weight:bold;margin-top:.6em}}</style></head><body>
-<h1>Rights request {id} ({kind})</h1>
-<p>Requester: {requester}. Identity verified by: {verification}. Received {received}, answer due by {deadline}.</p>
-<p>The request photo (SHA-256 {sha}, not kept) was compared with every one of the {n} templates held, exhaustively, at {thr}. {count} face(s) match.</p>
-<table id="matches"><tr><th>face</th><th>score</th><th>collection</th><th>image</th><th>source</th><th>captured</th><th>ingested</th><th>controller</th><th>purpose</th><th>legal basis / condition</th><th>retention</th></tr>{rows}</table>
-{sections}<section id="rights"><h2>Your rights</h2><p>You have the right to a copy of these data (GDPR art. 15), and:</p><ul>{rights}</ul>
-<p>To exercise them, write to the controller of the collection (contact above). You may also lodge a complaint with a supervisory authority (named above for each collection).</p></section>
-<section id="automated"><h2>Automated matching</h2><p>{automated}</p></section>
-<p><small>Generated {at} by Gabarit.</small></p></body></html>"#,
-        id = r.request.id,
-        kind = esc(&r.request.kind),
-        requester = esc(&r.request.requester),
-        verification = esc(&r.request.verification),
-        received = esc(&r.request.received_on),
-        deadline = esc(&r.request.deadline),
-        sha = r.photo_sha256,
-        n = r.templates_searched,
-        thr = threshold_words(r),
-        count = r.matches.len(),
-        automated = esc(r.automated_matching),
-        at = r.generated_at,
-    )
-}
-
-/// The threshold(s) a report's matches were found at, in words.
-fn threshold_words(r: &RightsReport) -> String {
-    if r.packs.len() <= 1 {
-        format!("threshold {:.2}", r.threshold)
-    } else {
-        let each: Vec<String> = r
-            .packs
-            .iter()
-            .map(|p| format!("{} {:.2} over {} templates", esc(&p.pack), p.threshold, p.templates_searched))
-            .collect();
-        format!("each model's own threshold ({})", each.join("; "))
-    }
-}
-
-/// What retention deleted.
-#[derive(Debug, Clone, Serialize)]
-pub struct RetentionReport {
-    /// Per collection: name and what was deleted.
-    pub collections: Vec<(String, gabarit_catalog::Deleted)>,
-    /// Query faces kept for review whose period ended (see [`crate::review`]).
-    pub query_faces_expired: u64,
-}
-
-/// Deletes what has expired at `now` under each collection's retention (dpo).
-pub fn retention_run(store: &mut Store, who: &Caller, now: jiff::Timestamp) -> Result<RetentionReport> {
-    let proof = who.may::<actions::Retention>()?;
-    delete_expired(store, &proof, now)
-}
-
-/// The actor the audit log names for retention run on schedule by the server.
-pub const SCHEDULED_RETENTION: &str = "retention-schedule";
-
-/// Retention run by the server on its own schedule (daily): no user asks for it, because each
-/// collection's controller set its retention when it was created; audited as
-/// [`SCHEDULED_RETENTION`].
-pub fn scheduled_retention(store: &mut Store, now: jiff::Timestamp) -> Result<RetentionReport> {
-    delete_expired(store, &authorize_system::<actions::Retention>(SCHEDULED_RETENTION), now)
-}
-
-fn delete_expired(
-    store: &mut Store,
-    proof: &Authorized<actions::Retention>,
-    now: jiff::Timestamp,
-) -> Result<RetentionReport> {
-    let mut out = Vec::new();
-    let uploads = store.uploads_dir().canonicalize().ok();
-    for c in store.catalog.collections_in(proof.scope())? {
-        let name = c.name.clone();
-        let Some(retention) = store.catalog.governance(&name)?.retention else { continue };
-        let cutoff = match retention {
-            gabarit_governance::Retention::Days(d) => now - jiff::SignedDuration::from_hours(24 * i64::from(d)),
-            gabarit_governance::Retention::Until(date) => {
-                if jiff::tz::TimeZone::UTC.to_datetime(now).date() > date {
-                    now + jiff::SignedDuration::from_secs(1)
-                } else {
-                    continue;
-                }
-            }
-        };
-        let expired = store.catalog.images_ingested_before(c.id, &cutoff.to_string())?;
-        if expired.is_empty() {
-            continue;
-        }
-        let images: Vec<u64> = expired.iter().map(|(id, _)| *id).collect();
-        let paths = images
-            .iter()
-            .map(|id| Ok((*id, store.catalog.image(proof.scope(), *id)?.uri)))
-            .collect::<Result<Vec<_>>>()?;
-        let ((deleted, files), _) = store.catalog.audited(proof.user(), "retention_delete", |tx| {
-            let deleted = tx.delete_images(&images)?;
-            let query_faces = tx.drop_probes_of_decided_searches()?;
-            let files = uploads_left(tx, uploads.as_deref(), &paths)?;
-            let detail = json!({"collection": name, "cutoff": cutoff.to_string(), "now": now.to_string(),
-                "images": deleted.images, "faces": deleted.faces, "templates": deleted.templates, "uploaded_files": files.len(),
-                "query_faces_deleted": query_faces});
-            Ok(((deleted, files), detail))
-        })?;
-        finish_deletion(
-            store,
-            uploads.as_deref(),
-            &files,
-            expired.iter().flat_map(|(_, faces)| faces.iter().copied()),
-        )?;
-        out.push((name, deleted));
-    }
-    let query_faces_expired = crate::review::expire_probes(store, proof.user(), now)?;
-    Ok(RetentionReport { collections: out, query_faces_expired })
 }

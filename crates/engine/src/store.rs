@@ -22,17 +22,20 @@
 //! (KEK) kept outside the data directory (`keyring.json` holds the wrapped key).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use gabarit_ann::{AnnIndex, AnnOptions};
 use gabarit_catalog::Catalog;
 use gabarit_crypto::{DataKey, Keyring};
-use gabarit_index::{FlatIndex, Hit, RecordCipher, VectorIndex};
+use gabarit_index::RecordCipher;
 
 pub use gabarit_catalog::{PackKey, SCHEMA_VERSION};
 pub use gabarit_crypto::Kek;
 
 use crate::{Error, Result};
+
+mod shared_index;
+
+pub use shared_index::{Index, IndexKind, SharedIndex};
 
 /// The key of a model pack's templates as this build makes them (name and
 /// [`gabarit_inference::Pack::templates_sha256`]): what a new collection of that pack records.
@@ -124,216 +127,6 @@ fn pack_dim(pack: &PackKey) -> Result<usize> {
         return Err(Error::Internal(format!("the catalog names a pack {pack}: not a pack name and hash")));
     }
     Ok(gabarit_inference::Pack::builtin(&pack.name)?.engine.embedder.dim)
-}
-
-/// Which vector index a data directory keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IndexKind {
-    /// HNSW graph over int8 templates: approximate top-k, exact on request.
-    #[default]
-    Graph,
-    /// Flat int8 scan: every search exact.
-    Exact,
-}
-
-impl IndexKind {
-    /// Name as written in `index-kind` and taken by `--index`.
-    pub fn name(self) -> &'static str {
-        match self {
-            IndexKind::Graph => "graph",
-            IndexKind::Exact => "exact",
-        }
-    }
-
-    /// Parses a name.
-    pub fn parse(name: &str) -> Result<IndexKind> {
-        match name.trim() {
-            "graph" => Ok(IndexKind::Graph),
-            "exact" => Ok(IndexKind::Exact),
-            other => Err(Error::Invalid(format!("index kind {other:?}: expected graph or exact"))),
-        }
-    }
-
-    /// The folder of a pack's index: `graph` or `index` for the pack of the collections made
-    /// before packs were recorded (as then), `graph-<pack>-<hash prefix>` for the others.
-    fn dir(self, root: &Path, pack: &PackKey) -> PathBuf {
-        let base = match self {
-            IndexKind::Graph => "graph",
-            IndexKind::Exact => "index",
-        };
-        if *pack == PackKey::legacy() {
-            root.join(base)
-        } else {
-            root.join(format!("{base}-{}-{}", pack.name, pack.sha256.get(..12).unwrap_or(&pack.sha256)))
-        }
-    }
-
-    fn open(
-        self,
-        dir: &Path,
-        dim: usize,
-        cipher: Arc<dyn RecordCipher>,
-    ) -> std::result::Result<Index, gabarit_index::Error> {
-        match self {
-            IndexKind::Exact => FlatIndex::open_with(dir, dim, Some(cipher)).map(|i| Box::new(i) as Index),
-            IndexKind::Graph => AnnIndex::open_with(dir, dim, AnnOptions::default(), Some(cipher))
-                .map(|i| Box::new(i) as Index)
-                .map_err(|e| match e {
-                    gabarit_ann::Error::Index(e) => e,
-                    other @ gabarit_ann::Error::Option { .. } => gabarit_index::Error::Io {
-                        path: dir.to_path_buf(),
-                        source: std::io::Error::other(other.to_string()),
-                    },
-                }),
-        }
-    }
-}
-
-/// The vector index of a data directory: flat or graph, behind the one trait.
-pub type Index = Box<dyn VectorIndex>;
-
-/// The index of a data directory, shared by its handles.
-///
-/// Each method takes the lock for its own duration; [`SharedIndex::read`] and
-/// [`SharedIndex::write`] hold it across several calls. A panic while the lock was held does
-/// not make the index unusable: its structures are updated so that a reader never sees half a
-/// change (the graph's seqlocks, the flat index's append-only slots), so the lock is taken
-/// back rather than failing every later request.
-#[derive(Clone)]
-pub struct SharedIndex {
-    index: Arc<RwLock<Index>>,
-    /// Counts the times the index was taken for writing: what was computed from the index
-    /// at one generation is still true while it has not changed.
-    generation: Arc<std::sync::atomic::AtomicU64>,
-    /// Faces hidden by objections, with what they were computed from.
-    suppressed: Arc<std::sync::Mutex<Option<Suppressed>>>,
-}
-
-/// The faces matching the suppression templates (objections), at one index generation.
-struct Suppressed {
-    generation: u64,
-    suppressions: u64,
-    threshold: f32,
-    faces: Arc<std::collections::HashSet<u64>>,
-}
-
-impl SharedIndex {
-    fn new(index: Index) -> Self {
-        SharedIndex { index: Arc::new(RwLock::new(index)), generation: Arc::default(), suppressed: Arc::default() }
-    }
-
-    /// How many times the index was taken for writing.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// The faces hidden by `suppressions` objections at `threshold`, computed by `compute` only
-    /// when the index or the objections changed since the last time (every search needs them;
-    /// computing them scans every template once per objection).
-    pub fn suppressed_faces(
-        &self,
-        suppressions: u64,
-        threshold: f32,
-        compute: impl FnOnce() -> crate::Result<std::collections::HashSet<u64>>,
-    ) -> crate::Result<Arc<std::collections::HashSet<u64>>> {
-        let generation = self.generation();
-        let cached = self.suppressed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = cached.as_ref()
-            && (c.generation, c.suppressions, c.threshold) == (generation, suppressions, threshold)
-        {
-            return Ok(c.faces.clone());
-        }
-        drop(cached);
-        let faces = Arc::new(compute()?);
-        *self.suppressed.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(Suppressed { generation, suppressions, threshold, faces: faces.clone() });
-        Ok(faces)
-    }
-
-    /// Reads it (shared with other readers).
-    pub fn read(&self) -> RwLockReadGuard<'_, Index> {
-        self.index.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Changes it (alone).
-    pub fn write(&self) -> RwLockWriteGuard<'_, Index> {
-        let guard = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        // Counted once the writer holds the index: a reader that saw the old generation
-        // computed from the index as it was before this writer.
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        guard
-    }
-
-    /// Templates held.
-    pub fn len(&self) -> usize {
-        self.read().len()
-    }
-
-    /// Templates held in `collections` (all when `None`).
-    pub fn count(&self, collections: Option<&[u32]>) -> usize {
-        self.read().count(collections)
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether top-k searches scan every template.
-    pub fn is_exhaustive(&self) -> bool {
-        self.read().is_exhaustive()
-    }
-
-    /// Sets the breadth of graph searches (more: better recall, slower); no effect on an exact
-    /// index.
-    pub fn set_ef_search(&self, ef: usize) {
-        self.write().set_search_breadth(ef);
-    }
-
-    /// Top-k (approximate for a graph index).
-    pub fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> gabarit_index::Result<Vec<Hit>> {
-        self.read().search(query, k, collections)
-    }
-
-    /// Top-k by scanning every template.
-    pub fn search_exact(
-        &self,
-        query: &[f32],
-        k: usize,
-        collections: Option<&[u32]>,
-    ) -> gabarit_index::Result<Vec<Hit>> {
-        self.read().search_exact(query, k, collections)
-    }
-
-    /// Every template scoring at least `threshold` (exhaustive).
-    pub fn search_threshold(
-        &self,
-        query: &[f32],
-        threshold: f32,
-        collections: Option<&[u32]>,
-    ) -> gabarit_index::Result<Vec<Hit>> {
-        self.read().search_threshold(query, threshold, collections)
-    }
-
-    /// Adds a template.
-    pub fn insert(&self, id: u64, collection: u32, vector: &[f32]) -> gabarit_index::Result<()> {
-        self.write().insert(id, collection, vector)
-    }
-
-    /// Removes a template; whether it was there.
-    pub fn remove(&self, id: u64) -> gabarit_index::Result<bool> {
-        self.write().remove(id)
-    }
-
-    /// Makes the changes durable.
-    pub fn flush(&self) -> gabarit_index::Result<()> {
-        self.write().flush()
-    }
-
-    /// Rewrites the files without removed templates.
-    pub fn compact(&self) -> gabarit_index::Result<()> {
-        self.write().compact()
-    }
 }
 
 /// A data directory opened for use. Its catalog and index are private to the engine: the
@@ -649,6 +442,8 @@ pub(crate) fn remove_upload(file: &Path, uploads: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn collections_made_before_packs_were_recorded_hold_the_built_in_buffalo_s_templates() {
         // The catalog's migration 10 records this hash for old collections; if buffalo_s's
@@ -673,36 +468,5 @@ mod tests {
         }
         let bad = PackKey { name: "open".into(), sha256: "../..".into() };
         assert!(matches!(pack_dim(&bad), Err(Error::Internal(_))));
-    }
-
-    use super::*;
-
-    #[test]
-    fn faces_hidden_by_objections_are_computed_again_only_when_the_index_or_the_objections_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let flat = FlatIndex::open_with(dir.path(), 512, None).unwrap();
-        let shared = SharedIndex::new(Box::new(flat));
-        let computed = std::cell::Cell::new(0);
-        let hidden = |objections: u64, threshold: f32| {
-            shared
-                .suppressed_faces(objections, threshold, || {
-                    computed.set(computed.get() + 1);
-                    Ok([computed.get() as u64].into_iter().collect())
-                })
-                .unwrap()
-        };
-        assert!(hidden(1, 0.25).contains(&1));
-        assert!(hidden(1, 0.25).contains(&1), "the same index and objections: the cached set");
-        assert_eq!(computed.get(), 1);
-        let mut v = vec![0.0f32; 512];
-        v[0] = 1.0;
-        shared.insert(7, 1, &v).unwrap();
-        assert!(hidden(1, 0.25).contains(&2), "a template added: computed again");
-        assert!(hidden(2, 0.25).contains(&3), "an objection added: computed again");
-        assert!(hidden(2, 0.3).contains(&4), "another threshold: computed again");
-        assert_eq!(computed.get(), 4);
-        let before = shared.generation();
-        let _ = shared.search(&v, 1, None).unwrap();
-        assert_eq!(shared.generation(), before, "reading does not change the generation");
     }
 }

@@ -474,12 +474,25 @@ fn every_use_case_with_every_role_granted_or_not_does_what_the_permission_table_
     assert_eq!(broken, None);
 }
 
+/// The engine's source files, submodules included.
+fn sources(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs_err::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// The names of the engine's public functions that take a `&Caller`.
 fn use_cases_in_the_sources() -> Vec<String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut names = Vec::new();
-    for entry in fs_err::read_dir(&src).unwrap() {
-        let text = fs_err::read_to_string(entry.unwrap().path()).unwrap();
+    for path in sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
+        let text = fs_err::read_to_string(path).unwrap();
         for (i, _) in text.match_indices("\npub fn ") {
             let rest = &text[i + "\npub fn ".len()..];
             let signature = &rest[..rest.find('{').unwrap_or(rest.len())];
