@@ -4,19 +4,20 @@
 use std::collections::HashMap;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use gabarit_index::quant::{quantize_into, to_offset};
-use gabarit_index::select::{CollectionFilter, Ranked, TopK};
-use gabarit_index::{Error as IndexError, Hit, MAX_DIM, RecordCipher, Result, VectorIndex, validate_vector};
+use gabarit_index::select::CollectionFilter;
+use gabarit_index::{Error as IndexError, Hit, Result, VectorIndex, validate_vector};
 use hashbrown::HashTable;
 
-use gabarit_index::records::{Loader, Record, RecordFiles};
+use gabarit_index::records::{Record, RecordFiles};
 
-use crate::files::*;
-use crate::graph::{Graph, MAX_SLOTS, Scored, Vectors};
+use crate::graph::{Graph, MAX_SLOTS, Vectors};
 use crate::hugebuf::HugeBuf;
 use crate::kernel::{Query, Scorer};
+
+mod persist;
+mod search;
 
 /// Tuning and behaviour of an [`AnnIndex`]. `m`, `m0`, `ef_construction` and `seed` are fixed when
 /// the index is created (later opens take them from its graph file); the others may change at
@@ -166,38 +167,6 @@ pub struct AnnIndex {
     scratch: Vec<i8>,
 }
 
-/// The records and removals read at open.
-#[derive(Default)]
-struct Loaded {
-    dim: usize,
-    codes: HugeBuf,
-    scales: Vec<f32>,
-    ids: Vec<u64>,
-    collections: Vec<u32>,
-    removed: Vec<(u64, usize)>,
-}
-
-impl Loader for Loaded {
-    fn reserve(&mut self, slots: usize) {
-        self.codes = HugeBuf::with_capacity(slots * self.dim);
-        self.scales.reserve(slots);
-        self.ids.reserve(slots);
-        self.collections.reserve(slots);
-    }
-
-    fn record(&mut self, _slot: usize, r: Record<'_>) -> Result<()> {
-        self.codes.extend_from_slice(r.codes);
-        self.scales.push(r.scale);
-        self.ids.push(r.id);
-        self.collections.push(r.collection);
-        Ok(())
-    }
-
-    fn tombstone(&mut self, id: u64, slot: usize) {
-        self.removed.push((id, slot));
-    }
-}
-
 /// The error of an insert beyond [`MAX_SLOTS`] templates (live or removed until compaction).
 fn full(path: &Path) -> IndexError {
     IndexError::Full { path: path.to_path_buf(), max: MAX_SLOTS }
@@ -215,121 +184,6 @@ fn threads_of(n: usize) -> usize {
 }
 
 impl AnnIndex {
-    /// Opens the index stored in `dir` (creating the directory and an empty index if needed)
-    /// with the default [`AnnOptions`].
-    pub fn open(dir: impl AsRef<Path>, dim: usize) -> std::result::Result<AnnIndex, Error> {
-        AnnIndex::open_with(dir, dim, AnnOptions::default(), None)
-    }
-
-    /// Opens the index stored in `dir` with `options`, its records sealed by `cipher` at rest
-    /// if given (as [`gabarit_index::FlatIndex::open_with`]: the data file says whether records
-    /// are sealed, and a mismatch is [`IndexError::Encryption`]).
-    ///
-    /// Loads every record, applies the tombstones, cuts off a torn record or tombstone left by
-    /// a crash, loads the graph file and links the records it does not cover. A graph file that
-    /// is missing, damaged or stale is rebuilt from the records (on all threads; it is written
-    /// at the next flush).
-    pub fn open_with(
-        dir: impl AsRef<Path>,
-        dim: usize,
-        options: AnnOptions,
-        cipher: Option<Arc<dyn RecordCipher>>,
-    ) -> std::result::Result<AnnIndex, Error> {
-        options.validate()?;
-        let dir = dir.as_ref().to_path_buf();
-        if dim == 0 || dim > MAX_DIM {
-            return Err(IndexError::UnsupportedDimension { dim, max: MAX_DIM }.into());
-        }
-        let mut loaded = Loaded { dim, ..Loaded::default() };
-        let (files, opened) = RecordFiles::open(&dir, dim, cipher, &[GRAPH_TMP], MAX_SLOTS, &mut loaded)?;
-        let slots = opened.slots;
-        let mut index = AnnIndex {
-            files,
-            dim,
-            opts: options,
-            codes: loaded.codes,
-            scales: loaded.scales,
-            ids: loaded.ids,
-            collections: loaded.collections,
-            dead: vec![0; slots.div_ceil(64)],
-            dead_count: 0,
-            slot_of: HashTable::with_capacity(slots),
-            per_collection: HashMap::new(),
-            graph: Graph::new(options.m, options.m0, options.seed),
-            graph_saved: 0,
-            replayable: true,
-            scratch: vec![0; dim],
-        };
-        for slot in 0..slots {
-            let (id, collection) = (index.ids[slot], index.collections[slot]);
-            // A later record for an id still live wins (its tombstone was lost).
-            if let Some(prev) = index.find_slot(id) {
-                index.kill(prev as usize);
-                index.unmap(id);
-            }
-            index.map(id, slot as u32);
-            *index.per_collection.entry(collection).or_insert(0) += 1;
-        }
-        for (id, slot) in loaded.removed {
-            if index.find_slot(id).is_some_and(|s| s as usize == slot) {
-                index.unmap(id);
-                index.kill(slot);
-            }
-        }
-        index.load_graph(opened.created)?;
-        Ok(index)
-    }
-
-    /// Loads `graph.dat` and links the records it does not cover.
-    fn load_graph(&mut self, created: bool) -> Result<()> {
-        let slots = self.ids.len();
-        let loaded = match read_graph(self.files.dir()) {
-            Ok(Some((meta, graph)))
-                if meta.generation == self.files.generation() && meta.slots <= slots && !created =>
-            {
-                Some((meta, graph))
-            }
-            // Missing, stale, damaged or ahead of the records: rebuilt below.
-            Ok(_) | Err(_) => None,
-        };
-        let threads = threads_of(self.opts.threads);
-        match loaded {
-            Some((meta, graph)) => {
-                self.opts.m = meta.m;
-                self.opts.m0 = meta.m0;
-                self.opts.ef_construction = meta.ef_construction.max(1);
-                self.opts.seed = meta.seed;
-                self.graph = graph;
-                self.graph_saved = meta.slots;
-                let tail = slots - meta.slots;
-                self.graph.reserve(tail);
-                for _ in 0..tail {
-                    let level = self.graph.draw_level(self.graph.slots());
-                    self.graph.push_slot(level);
-                }
-                // Replaying one thread, in order, rebuilds the graph as it was.
-                let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
-                self.graph.insert_parallel(&vecs, meta.slots..slots, self.opts.ef_construction, 1);
-                self.replayable = true;
-            }
-            None => {
-                self.graph = Graph::new(self.opts.m, self.opts.m0, self.opts.seed);
-                self.graph.grow(slots);
-                let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
-                self.graph.insert_parallel(&vecs, 0..slots, self.opts.ef_construction, threads);
-                self.graph.connect_unreachable(&vecs, self.opts.ef_construction);
-                self.graph_saved = 0;
-                self.replayable = false;
-                if created || slots == 0 {
-                    // Fix the graph's parameters from the start.
-                    write_graph(self.files.dir(), &self.graph, self.files.generation(), self.opts.ef_construction)?;
-                    self.replayable = true;
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn find_slot(&self, id: u64) -> Option<u32> {
         let ids = &self.ids;
         self.slot_of.find(hash_id(id), |&s| ids[s as usize] == id).copied()
@@ -453,82 +307,6 @@ impl AnnIndex {
         self.replayable = false;
     }
 
-    /// Top-k search with an explicit breadth `ef` (see [`VectorIndex::search`]).
-    pub fn search_ef(&self, query: &[f32], k: usize, collections: Option<&[u32]>, ef: usize) -> Result<Vec<Hit>> {
-        validate_vector(query, self.dim)?;
-        let filter = CollectionFilter::new(collections);
-        if k == 0 || filter.accepts_nothing() {
-            return Ok(Vec::new());
-        }
-        let live = self.len();
-        let candidates = match filter.listed() {
-            None => live,
-            Some(v) => v.iter().map(|c| self.per_collection.get(c).copied().unwrap_or(0)).sum(),
-        };
-        if candidates == 0 {
-            return Ok(Vec::new());
-        }
-        let q = Query::new(query, self.opts.query_bits);
-        // Exact when few candidates, or when a filter keeps under a third of the templates
-        // (a filtered walk visits about 1/fraction times more slots).
-        if candidates <= self.opts.exact_below || candidates * 3 < live {
-            return Ok(self.scan_top(&q, k, &filter));
-        }
-        let ef = ef.max(k) * live.div_ceil(candidates).min(3);
-        let vecs = self.vectors();
-        let found =
-            self.graph.search(&vecs, &q, ef, &|s| !self.is_dead(s) && filter.accepts(self.collections[s as usize]));
-        let mut hits: Vec<Hit> = found
-            .into_iter()
-            .map(|Scored { score, slot }| Hit {
-                id: self.ids[slot as usize],
-                collection: self.collections[slot as usize],
-                score,
-            })
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-        hits.truncate(k);
-        Ok(hits)
-    }
-
-    /// Splits the slots into one range per scan thread.
-    fn scan_ranges(&self) -> Vec<std::ops::Range<usize>> {
-        let slots = self.ids.len();
-        let threads = if slots < PARALLEL_SCAN_MIN { 1 } else { threads_of(self.opts.threads) };
-        let per = slots.div_ceil(threads).max(1);
-        (0..slots).step_by(per).map(|s| s..(s + per).min(slots)).collect()
-    }
-
-    fn scan<T: Send, F: Fn(std::ops::Range<usize>) -> T + Sync>(&self, f: F) -> Vec<T> {
-        let ranges = self.scan_ranges();
-        if ranges.len() <= 1 {
-            return ranges.into_iter().map(&f).collect();
-        }
-        std::thread::scope(|s| {
-            let handles: Vec<_> = ranges.into_iter().map(|r| s.spawn(|| f(r))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-        })
-    }
-
-    fn scan_top(&self, q: &Query, k: usize, filter: &CollectionFilter) -> Vec<Hit> {
-        let vecs = self.vectors();
-        let parts = self.scan(|range| {
-            let mut top = TopK::new(k);
-            for slot in range {
-                if self.is_dead(slot as u32) || !filter.accepts(self.collections[slot]) {
-                    continue;
-                }
-                let score = q.score(&vecs.codes[slot * self.dim..(slot + 1) * self.dim], self.scales[slot]);
-                top.offer(score, self.ids[slot], slot);
-            }
-            top.into_vec()
-        });
-        let mut all: Vec<Ranked> = parts.into_iter().flatten().collect();
-        all.sort();
-        all.truncate(k);
-        all.into_iter().map(|c| Hit { id: c.id, collection: self.collections[c.slot], score: c.score }).collect()
-    }
-
     /// Sizes and memory (see [`AnnStats`]).
     pub fn stats(&self) -> AnnStats {
         let vector_bytes = self.codes.capacity()
@@ -602,104 +380,6 @@ impl AnnIndex {
     /// The directory holding the index.
     pub fn dir(&self) -> &Path {
         self.files.dir()
-    }
-
-    /// Writes the graph file now (it is otherwise written by [`VectorIndex::flush`] every
-    /// [`AnnOptions::checkpoint_every`] linked templates, after a batch insert and at
-    /// compaction), so that the next open links nothing again.
-    pub fn checkpoint(&mut self) -> Result<()> {
-        VectorIndex::flush(self)?;
-        self.save_graph()
-    }
-
-    fn save_graph(&mut self) -> Result<()> {
-        let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
-        self.graph.connect_unreachable(&vecs, self.opts.ef_construction);
-        write_graph(self.files.dir(), &self.graph, self.files.generation(), self.opts.ef_construction)?;
-        self.graph_saved = self.graph.slots();
-        self.replayable = true;
-        Ok(())
-    }
-
-    fn compact_files(&mut self) -> Result<()> {
-        VectorIndex::flush(self)?;
-        if self.dead_count == 0 && self.files.tombstones() == 0 {
-            if !self.replayable || self.graph_saved != self.graph.slots() {
-                self.save_graph()?;
-            }
-            return Ok(());
-        }
-        // 1. Reconnect the graph around removed slots, then drop them from memory.
-        let threads = threads_of(self.opts.threads);
-        {
-            let dead = self.dead.clone();
-            let is_dead = |s: u32| dead.get(s as usize / 64).is_some_and(|w| w >> (s % 64) & 1 == 1);
-            let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
-            self.graph.consolidate(&vecs, &is_dead, self.opts.ef_construction, threads);
-        }
-        let slots = self.ids.len();
-        let dead_slots: Vec<usize> = (0..slots).filter(|&s| self.is_dead(s as u32)).collect();
-        let mut map = vec![crate::graph::NONE; slots];
-        let mut next = 0u32;
-        for (slot, m) in map.iter_mut().enumerate() {
-            if !self.is_dead(slot as u32) {
-                *m = next;
-                next += 1;
-            }
-        }
-        let kept = next as usize;
-        let graph = self.graph.renumber(&map, kept);
-        self.graph = graph;
-        let dim = self.dim;
-        for (old, &new) in map.iter().enumerate() {
-            if new == crate::graph::NONE {
-                continue;
-            }
-            let new = new as usize;
-            if new != old {
-                self.codes.as_mut_slice().copy_within(old * dim..(old + 1) * dim, new * dim);
-                self.ids[new] = self.ids[old];
-                self.collections[new] = self.collections[old];
-                self.scales[new] = self.scales[old];
-            }
-        }
-        self.codes.truncate(kept * dim);
-        self.codes.shrink_to_fit();
-        self.ids.truncate(kept);
-        self.collections.truncate(kept);
-        self.scales.truncate(kept);
-        self.dead = vec![0; kept.div_ceil(64)];
-        self.dead_count = 0;
-        self.slot_of.clear();
-        for slot in 0..kept {
-            let id = self.ids[slot];
-            self.map(id, slot as u32);
-        }
-        self.per_collection.retain(|_, c| *c > 0);
-        {
-            let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
-            self.graph.connect_unreachable(&vecs, self.opts.ef_construction);
-        }
-
-        // 2. New files of the next generation, renamed over the old ones (the graph's between
-        // the records' and the log's: a crash between the renames leaves files of two
-        // generations; the stale graph is rebuilt and the stale log discarded at open).
-        let (graph, ef_construction) = (&self.graph, self.opts.ef_construction);
-        let dir = self.files.dir().to_path_buf();
-        let records = (0..kept).map(|s| Record {
-            id: self.ids[s],
-            collection: self.collections[s],
-            scale: self.scales[s],
-            codes: &self.codes.as_slice()[s * dim..(s + 1) * dim],
-        });
-        self.files.compact(dead_slots.into_iter(), records, move |generation| {
-            let graph_tmp = dir.join(GRAPH_TMP);
-            write_graph_to(&graph_tmp, graph, generation, ef_construction)?;
-            Ok(vec![(graph_tmp, dir.join(GRAPH_FILE))])
-        })?;
-        self.graph_saved = kept;
-        self.replayable = true;
-        Ok(())
     }
 }
 

@@ -327,7 +327,8 @@ impl Catalog {
             .map_err(self.err())
     }
 
-    /// Whether every candidate of a search is decided (see [`DECIDED`]).
+    /// Whether every candidate of a search is decided: rejected by one reviewer, confirmed by two,
+    /// or its face gone.
     pub fn search_decided(&self, search: u64) -> Result<bool> {
         self.conn
             .query_row(
