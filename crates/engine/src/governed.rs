@@ -587,7 +587,7 @@ pub fn source_image(
     let place = match (&image.video, time_s) {
         (None, _) => None,
         (Some(_), None) => {
-            return Err(Error::Invalid(format!("image {image_id} is a video: say which time (?time_s=)")));
+            return Err(Error::VideoNeedsTime { image: image_id });
         }
         // The end is excluded: no frame starts at the duration (asking for it blamed the file).
         (Some(v), Some(t)) if !(0.0..v.duration_s).contains(&t) => {

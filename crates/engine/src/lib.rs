@@ -90,6 +90,59 @@ pub enum Error {
     /// The change would leave no admin (or an admin disabling themselves).
     #[error("{0}")]
     LastAdmin(String),
+    /// A rights request of another kind than the operation's was named.
+    #[error("request {request} is an {kind} request, not {expected}")]
+    WrongRequestKind {
+        /// The request.
+        request: u64,
+        /// Its kind.
+        kind: String,
+        /// The kinds the operation takes (`access or erasure`).
+        expected: String,
+    },
+    /// A frame of a video was asked for without its time.
+    #[error("image {image} is a video: say which time (?time_s=)")]
+    VideoNeedsTime {
+        /// The video's image id.
+        image: u64,
+    },
+    /// A pack's weights are under a licence that was not accepted.
+    #[error(
+        "the weights of pack {pack} are not installed: their licence restricts their use ({terms}). \
+         If your use is within it, accept it with --accept-licence {terms} (or GABARIT_ACCEPT_LICENCE={terms}); \
+         otherwise use the default pack, {default}, whose weights allow commercial use"
+    )]
+    LicenceNotAccepted {
+        /// The pack.
+        pack: String,
+        /// The terms to accept (`non-commercial`).
+        terms: String,
+        /// The default pack, whose weights allow commercial use.
+        default: String,
+    },
+    /// What was confirmed has changed since: an erasure confirmed for `confirmed` faces when
+    /// `matching` match now.
+    #[error(
+        "confirmation for {confirmed} face(s), but {matching} match now: run without --confirm to see the list again"
+    )]
+    ConfirmationStale {
+        /// The faces confirmed.
+        confirmed: usize,
+        /// The faces matching now.
+        matching: usize,
+    },
+    /// An ingestion run's time budget was spent; what it stored stays.
+    #[error(
+        "the run's time budget of {seconds} s was spent after {done} of {total} files: what is stored stays; run it again to go on"
+    )]
+    BudgetSpent {
+        /// The budget, seconds.
+        seconds: u64,
+        /// Files done.
+        done: usize,
+        /// Files listed.
+        total: usize,
+    },
     /// Something that is not the caller's doing failed inside Gabarit (no system randomness, a
     /// value that does not serialise, a stored value that does not parse).
     #[error("internal error: {0}")]
@@ -145,6 +198,10 @@ pub enum ErrorKind {
     NotFound,
     /// A record with that name already exists.
     Conflict,
+    /// What the request confirmed has changed since: look again, then confirm.
+    Stale,
+    /// The run's time budget was spent; what it did stays, a new run goes on.
+    BudgetSpent,
     /// The collection's governance lacks fields the operation needs (see
     /// [`Error::governance_missing`]).
     GovernanceIncomplete,
@@ -189,6 +246,11 @@ impl Error {
             Error::NoFace { .. } => ErrorKind::NoFace,
             Error::SourceUnavailable { .. } => ErrorKind::SourceUnavailable,
             Error::LastAdmin(_) => ErrorKind::Conflict,
+            Error::WrongRequestKind { .. } | Error::VideoNeedsTime { .. } | Error::LicenceNotAccepted { .. } => {
+                ErrorKind::Invalid
+            }
+            Error::ConfirmationStale { .. } => ErrorKind::Stale,
+            Error::BudgetSpent { .. } => ErrorKind::BudgetSpent,
             Error::Policy(p) | Error::Catalog(C::Policy(p)) => match p {
                 G::Incomplete { .. } => ErrorKind::GovernanceIncomplete,
                 G::Forbidden { .. } => ErrorKind::Forbidden,
@@ -275,6 +337,17 @@ mod kinds {
             (Error::Auth(crate::AuthError::NoUsers), ErrorKind::InvalidKey),
             (Error::NoFace { photo: "q.jpg".into(), detail: String::new() }, ErrorKind::NoFace),
             (Error::LastAdmin("alice is the last admin".into()), ErrorKind::Conflict),
+            (
+                Error::WrongRequestKind { request: 1, kind: "access".into(), expected: "erasure".into() },
+                ErrorKind::Invalid,
+            ),
+            (Error::VideoNeedsTime { image: 4 }, ErrorKind::Invalid),
+            (
+                Error::LicenceNotAccepted { pack: "p".into(), terms: "t".into(), default: "open".into() },
+                ErrorKind::Invalid,
+            ),
+            (Error::ConfirmationStale { confirmed: 3, matching: 4 }, ErrorKind::Stale),
+            (Error::BudgetSpent { seconds: 60, done: 3, total: 9 }, ErrorKind::BudgetSpent),
             (Error::Auth(crate::AuthError::TooManyAttempts { retry_after_s: 3 }), ErrorKind::TooManyAttempts),
         ];
         for (error, kind) in cases {

@@ -47,12 +47,11 @@ pub fn install(models: &Path, pack: &Pack, accepted: Option<&str>) -> Result<Ins
     if let Some(terms) = &pack.accept_licence
         && accepted != Some(terms.as_str())
     {
-        return Err(Error::Invalid(format!(
-            "the weights of pack {} are not installed: their licence restricts their use ({terms}). \
-             If your use is within it, accept it with --accept-licence {terms} (or GABARIT_ACCEPT_LICENCE={terms}); \
-             otherwise use the default pack, {DEFAULT_PACK}, whose weights allow commercial use",
-            pack.name
-        )));
+        return Err(Error::LicenceNotAccepted {
+            pack: pack.name.clone(),
+            terms: terms.clone(),
+            default: DEFAULT_PACK.to_string(),
+        });
     }
     let python = install::python();
     let mut out = Installed::default();

@@ -261,7 +261,7 @@ fn check_kind(req: &RightsRequest, kinds: &[&str]) -> Result<()> {
     if kinds.contains(&req.kind.as_str()) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("request {} is an {} request, not {}", req.id, req.kind, kinds.join(" or "))))
+        Err(Error::WrongRequestKind { request: req.id, kind: req.kind.clone(), expected: kinds.join(" or ") })
     }
 }
 
@@ -348,10 +348,7 @@ pub fn plan_erasure(
     let report = report(store, request, &requester, templates_searched, matches)?;
     let Some(n) = confirm else { return Ok((report, None)) };
     if n != faces.len() {
-        return Err(Error::Invalid(format!(
-            "confirmation for {n} face(s), but {} match now: run without --confirm to see the list again",
-            faces.len()
-        )));
+        return Err(Error::ConfirmationStale { confirmed: n, matching: faces.len() });
     }
     Ok((report, Some(ConfirmedErasure { request, input_sha256: sha, threshold, faces })))
 }

@@ -44,6 +44,10 @@ pub enum ErrorCode {
     EngineMismatch,
     /// 409: a stored photo or video cannot be read back as it was ingested.
     SourceUnavailable,
+    /// 409: what the request confirmed has changed since.
+    Stale,
+    /// 409: an ingestion's time budget was spent (what it stored stays).
+    BudgetSpent,
     /// 500: a record does not authenticate with the data directory's key.
     Integrity,
     /// 500: the keys or the encryption failed.
@@ -64,7 +68,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the documentation.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::BadRequest,
         ErrorCode::TooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -82,6 +86,8 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::EngineMismatch,
         ErrorCode::SourceUnavailable,
+        ErrorCode::Stale,
+        ErrorCode::BudgetSpent,
         ErrorCode::Integrity,
         ErrorCode::Crypto,
         ErrorCode::Catalog,
@@ -129,7 +135,7 @@ impl ErrorCode {
             | C::TooManyAttempts
             | C::Forbidden
             | C::Csrf => "auth",
-            C::SourceUnavailable | C::PackMismatch => "state",
+            C::SourceUnavailable | C::Stale | C::BudgetSpent | C::PackMismatch => "state",
             C::Integrity | C::Crypto | C::Catalog | C::Model | C::Index | C::Io | C::Internal => "internal",
         }
     }
@@ -176,6 +182,14 @@ impl ErrorCode {
                 "source_unavailable",
                 S::CONFLICT,
                 "A stored photo or video cannot be read back as it was ingested (moved, changed or unreadable)",
+            ),
+            ErrorCode::Stale => {
+                ("stale", S::CONFLICT, "What the request confirmed has changed since (look again, then confirm)")
+            }
+            ErrorCode::BudgetSpent => (
+                "budget_spent",
+                S::CONFLICT,
+                "An ingestion's time budget was spent: what it stored stays; run it again to go on",
             ),
             ErrorCode::Integrity => {
                 ("integrity", S::INTERNAL_SERVER_ERROR, "A record does not authenticate with the data directory's key")
@@ -305,6 +319,8 @@ impl From<gabarit_engine::Error> for ApiError {
             K::SourceUnavailable => ErrorCode::SourceUnavailable,
             K::NotFound => ErrorCode::NotFound,
             K::Conflict => ErrorCode::Conflict,
+            K::Stale => ErrorCode::Stale,
+            K::BudgetSpent => ErrorCode::BudgetSpent,
             K::Forbidden => ErrorCode::Forbidden,
             K::InvalidKey => ErrorCode::InvalidKey,
             K::SessionEnded => ErrorCode::SessionExpired,

@@ -48,10 +48,7 @@ pub(super) fn write_all(
                 && Instant::now() >= at
                 && !closed
             {
-                return Err(Error::Invalid(format!(
-                    "the run's time budget of {} s was spent after {done} of {total} files: what is stored stays; run it again to go on",
-                    budget.as_secs()
-                )));
+                return Err(Error::BudgetSpent { seconds: budget.as_secs(), done, total });
             }
         } else if clock.read() != last_video {
             // A long video moves the bar while no file finishes.

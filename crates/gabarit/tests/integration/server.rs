@@ -393,7 +393,7 @@ fn rights_by_face_over_http_access_then_erasure() {
         .multipart(photo_form(&photo, "obama3.jpg").text("confirm", "2"))
         .send()
         .unwrap();
-    assert_eq!(error_code(wrong), (422, "invalid".into()), "a confirmation must match the plan");
+    assert_eq!(error_code(wrong), (409, "stale".into()), "a confirmation must match the plan");
     // Confirmed, it is a job (ids only), which the DPO follows to its end.
     let resp = http
         .post(&erase_url)
