@@ -98,7 +98,11 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
     assert!(!html.contains("<Exemple>"), "the operator's text is escaped");
     // A request serves its own kind only.
     let wrong = rights::erase(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.36), None);
-    assert!(matches!(&wrong, Err(Error::Invalid(m)) if m.contains("access")), "{wrong:?}");
+    assert!(
+        matches!(&wrong, Err(Error::WrongRequestKind { request: id, kind, expected })
+            if *id == request.id && kind == "access" && expected == "erasure"),
+        "{wrong:?}"
+    );
 }
 
 #[test]
@@ -127,7 +131,11 @@ fn an_objection_hides_the_person_from_search_and_keeps_their_photos_out() {
     // Another request's kind is refused for an objection.
     let access = rights::open_request(&mut store, &dpo, "access", "REQ-3", "ID card", "2026-11-30").unwrap();
     let wrong = rights::object(&service, &mut store, &dpo, access.id, &crate::sample("obama.jpg"), Some(0.36));
-    assert!(matches!(&wrong, Err(Error::Invalid(m)) if m.contains("objection")), "{wrong:?}");
+    assert!(
+        matches!(&wrong, Err(Error::WrongRequestKind { request: id, kind, expected })
+            if *id == access.id && kind == "access" && expected == "objection"),
+        "{wrong:?}"
+    );
 }
 
 #[test]
