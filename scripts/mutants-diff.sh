@@ -39,8 +39,19 @@ if [ -s "$missed" ]; then
   cat "$missed"
   exit 1
 fi
+outcomes="test-artifacts/mutants.out/outcomes.json"
+tested=0
+if [ -f "$outcomes" ]; then
+  tested="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(d.get(k, 0) for k in ("caught", "missed", "timeout")))' "$outcomes")"
+fi
 case $status in
-  0) echo "every mutant of the changed lines caught (or unviable)" ;;
+  0) if [ "$tested" -eq 0 ]; then
+       # Every mutant unviable: the builds failed (see test-artifacts/mutants.out/log), so
+       # nothing was tested; say so rather than report success.
+       echo "no mutant could be built (logs in test-artifacts/mutants.out/log): nothing was tested"
+     else
+       echo "every mutant of the changed lines caught ($tested tested) or unviable"
+     fi ;;
   124|130) echo "time budget of ${MUTANTS_MINUTES:-5} min reached: the mutants not reported above were not tested" ;;
   *) echo "cargo mutants failed ($status)"; exit "$status" ;;
 esac
