@@ -7,11 +7,11 @@ use anyhow::Result;
 use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::governed;
 use gabarit_engine::models::Pack;
-use serde_json::json;
 
 use crate::faces::services;
 use crate::flags::{CollectionCommand, EngineArgs, EngineChoice, IngestArgs, VideoArgs};
 use crate::keys::open_as;
+use crate::render;
 
 pub(crate) fn collection(
     models: &Path,
@@ -43,34 +43,12 @@ pub(crate) fn collection(
         }
         CollectionCommand::List { json } => {
             let all = governed::list_collections(&store, &who)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else {
-                println!(
-                    "{:<24} {:>8} {:>8} {:>10}  {:<10} {:<14} description",
-                    "name", "images", "faces", "templates", "pack", "engine"
-                );
-                for c in all {
-                    println!(
-                        "{:<24} {:>8} {:>8} {:>10}  {:<10} {:<14} {}",
-                        c.collection.name,
-                        c.images,
-                        c.faces,
-                        c.templates,
-                        c.collection.pack,
-                        c.collection.engine,
-                        c.collection.description
-                    );
-                }
-            }
+            render::collections(&mut std::io::stdout().lock(), &all, json)?;
         }
         CollectionCommand::Reembed { .. } => {}
         CollectionCommand::Show { name } => {
             let (c, g) = governed::collection(&store, &who, &name)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({"collection": c, "governance": g, "missing": g.missing()}))?
-            );
+            render::collection(&mut std::io::stdout().lock(), &c, &g)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -101,17 +79,7 @@ pub(crate) fn reembed(
     });
     bar.finish_and_clear();
     let report = report?;
-    let c = &report.changed_over;
-    println!(
-        "collection {} changed over from pack {} to {}: {} template(s) made ({} by this run, {} before)",
-        report.collection, c.from, c.to, c.templates, report.done_now, report.done_before
-    );
-    if !c.unreadable.is_empty() {
-        println!("{} face(s) left without a template, their image could not be read:", c.unreadable.len());
-        for (face, why) in &report.unreadable_now {
-            println!("  face {face}: {why}");
-        }
-    }
+    render::reembedded(&mut std::io::stdout().lock(), &report)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -174,32 +142,7 @@ pub(crate) fn ingest(
         bar.set_message(msg);
     })?;
     bar.finish_and_clear();
-    println!(
-        "{}: {} files, {} images ingested, {} already present, {} refused (erased on request), {} failed; {} faces ({} usable), {} templates, {} suppressed by objection; {:.1} files/s, {:.1} faces/s",
-        report.collection,
-        report.files,
-        report.ingested,
-        report.duplicates,
-        report.erased_on_request,
-        report.failed.len() - report.erased_on_request,
-        report.faces,
-        report.usable_faces,
-        report.templates,
-        report.suppressed_by_objection,
-        report.files_per_s,
-        report.faces_per_s
-    );
-    if report.videos > 0 {
-        println!(
-            "videos: {} ({:.1} s), {} frames sampled with {} faces, {} tracks, {} templates kept",
-            report.videos,
-            report.video_seconds,
-            report.sampled_frames,
-            report.sampled_faces,
-            report.tracks,
-            report.templates
-        );
-    }
+    render::ingested(&mut std::io::stdout().lock(), &report)?;
     for f in &report.failed {
         eprintln!("skipped {}: {}", f.uri, f.message);
     }

@@ -11,6 +11,7 @@ use gabarit_engine::{FaceService, FaceServiceConfig, FaceServices, ImageFaces};
 use serde_json::json;
 
 use crate::flags::{CompareArgs, DetSize, EngineArgs, EvalArgs, FaceChoiceArg, FacesArgs};
+use crate::render;
 
 pub(crate) fn service(models: &Path, pack: Pack, args: &EngineArgs, items: usize) -> Result<FaceService> {
     Ok(FaceService::new(service_config(models, pack, args, items)?)?)
@@ -224,7 +225,7 @@ pub(crate) fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<Exit
     fs_err::write(args.out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
     let html = gabarit_engine::report::html(&report).map_err(|e| anyhow::anyhow!("drawing the report: {e}"))?;
     fs_err::write(args.out.join("report.html"), html)?;
-    print_summary(&report);
+    render::eval_summary(&mut std::io::stdout().lock(), &report)?;
     let v = &report.verification;
     let pairs_accuracy = report.pairs.as_ref().and_then(|p| p.kfold.as_ref()).map(|k| k.mean);
     let below_minimum = matches!((pairs_accuracy, args.min_pairs_accuracy), (Some(mean), Some(min)) if mean < min);
@@ -250,51 +251,4 @@ pub(crate) fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<Exit
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The evaluation's figures, as `eval` prints them.
-fn print_summary(report: &gabarit_engine::eval::EvalReport) {
-    let v = &report.verification;
-    println!(
-        "{}: {} photos of {} people; failures to acquire: {} ({:.3}%)",
-        report.dataset,
-        report.photos,
-        report.identities,
-        report.fta_photos.len(),
-        report.fta.value * 100.0
-    );
-    println!("verification: {} genuine, {} impostor comparisons", v.genuine_comparisons, v.impostor_comparisons);
-    if let Some(e) = &v.eer {
-        println!("  EER {:.3}% at {:.4}", e.eer * 100.0, e.threshold);
-    }
-    for f in &v.fnmr_at_fmr {
-        println!(
-            "  FNMR@FMR={:.0e}: {:.3}% [{:.3}, {:.3}] at threshold {:.4}",
-            f.target_fmr,
-            f.fnmr.value * 100.0,
-            f.fnmr.ci95.0 * 100.0,
-            f.fnmr.ci95.1 * 100.0,
-            f.threshold
-        );
-    }
-    if let Some((p, k)) = report.pairs.as_ref().and_then(|p| p.kfold.as_ref().map(|k| (p, k))) {
-        println!("pairs: {} pairs, {}-fold accuracy {:.3}% ± {:.3}", p.pairs, p.folds, k.mean * 100.0, k.std * 100.0);
-    }
-    let id = &report.identification;
-    println!(
-        "identification: N = {}, {} mated searches, rank-1 {:.3}%, rank-5 {:.3}%",
-        id.gallery_size,
-        id.mated_searches,
-        id.rank1.unwrap_or(f64::NAN) * 100.0,
-        id.rank5.unwrap_or(f64::NAN) * 100.0
-    );
-    for p in &id.fnir_at_fpir {
-        println!(
-            "  FNIR {:.3}% at FPIR {:.1e} (threshold {:.4}; {} non-mated searches)",
-            p.fnir * 100.0,
-            p.fpir,
-            p.threshold,
-            p.nonmated_count
-        );
-    }
 }

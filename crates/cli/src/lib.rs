@@ -10,6 +10,7 @@ mod faces;
 mod flags;
 mod keys;
 mod models;
+mod render;
 mod rights;
 mod search;
 mod serve;

@@ -10,6 +10,7 @@ use gabarit_engine::models::{Backend, Pack, Precision};
 use crate::faces::services;
 use crate::flags::{DetSize, EngineArgs, EngineChoice, RightsCommand};
 use crate::keys::open_as;
+use crate::render;
 
 pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
     use gabarit_engine::rights;
@@ -21,44 +22,13 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
         det_size: DetSize::Pack,
         max_pixels: DecodeLimits::default().max_pixels,
     };
-    let print = |r: &rights::RightsReport| {
-        println!(
-            "request {} ({}): {} face(s) match among {} templates (threshold {:.2}, exhaustive)",
-            r.request.id,
-            r.request.kind,
-            r.matches.len(),
-            r.templates_searched,
-            r.threshold
-        );
-        for m in &r.matches {
-            println!(
-                "  face {:>6}  {:.3}  {:<14} {}  {}",
-                m.face_id,
-                m.score,
-                m.collection,
-                m.path,
-                m.captured_at.as_deref().unwrap_or("-")
-            );
-        }
-    };
     match cmd {
         RightsCommand::Open { kind, requester, verification, received } => {
             let r = rights::open_request(&mut store, &who, &kind, &requester, &verification, &received)?;
             println!("request {} ({}) recorded; answer due by {}", r.id, r.kind, r.deadline);
         }
         RightsCommand::List => {
-            for r in rights::list_requests(&store, &who)? {
-                println!(
-                    "{:>4} {:<9} {:<6} received {} due {}  {}  {}",
-                    r.id,
-                    r.kind,
-                    r.status,
-                    r.received_on,
-                    r.deadline,
-                    r.requester,
-                    r.outcome.unwrap_or_default()
-                );
-            }
+            render::rights_requests(&mut std::io::stdout().lock(), &rights::list_requests(&store, &who)?)?;
         }
         RightsCommand::Access { request, photo, out } => {
             let services = services(models, pack, &engine, 1)?;
@@ -68,13 +38,13 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
                 (out.join(format!("access-{request}.json")), out.join(format!("access-{request}.html")));
             fs_err::write(&json_path, serde_json::to_string_pretty(&r)?)?;
             fs_err::write(&html_path, rights::report_html(&r))?;
-            print(&r);
+            render::rights_report(&mut std::io::stdout().lock(), &r)?;
             println!("report: {} and {}", json_path.display(), html_path.display());
         }
         RightsCommand::Erase { request, photo, confirm } => {
             let services = services(models, pack, &engine, 1)?;
             let (r, deleted) = rights::erase(&services, &mut store, &who, request, &photo, None, confirm)?;
-            print(&r);
+            render::rights_report(&mut std::io::stdout().lock(), &r)?;
             match deleted {
                 None => println!(
                     "nothing deleted yet: to erase these {} face(s), run again with --confirm {}",
@@ -90,7 +60,7 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
         RightsCommand::Object { request, photo } => {
             let services = services(models, pack, &engine, 1)?;
             let r = rights::object(&services, &mut store, &who, request, &photo, None)?;
-            print(&r);
+            render::rights_report(&mut std::io::stdout().lock(), &r)?;
             println!("suppression template stored: these faces are hidden from search and never ingested again");
         }
     }
@@ -105,14 +75,6 @@ pub(crate) fn retention(data: &Path, now: Option<String>) -> Result<ExitCode> {
         None => jiff::Timestamp::now(),
     };
     let r = gabarit_engine::rights::retention_run(&mut store, &who, now)?;
-    if r.collections.is_empty() && r.query_faces_expired == 0 {
-        println!("nothing has expired");
-    }
-    for (c, d) in r.collections {
-        println!("{c}: {} image(s), {} face(s), {} template(s) deleted", d.images, d.faces, d.templates);
-    }
-    if r.query_faces_expired > 0 {
-        println!("{} query face(s) kept for review deleted (their period ended)", r.query_faces_expired);
-    }
+    render::retention(&mut std::io::stdout().lock(), &r)?;
     Ok(ExitCode::SUCCESS)
 }

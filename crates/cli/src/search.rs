@@ -11,6 +11,7 @@ use gabarit_engine::models::Pack;
 use crate::faces::services;
 use crate::flags::SearchArgs;
 use crate::keys::open_as;
+use crate::render;
 
 pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
     use gabarit_engine::search::SearchOptions;
@@ -39,49 +40,7 @@ pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -
         }
         eprintln!("{} crops written to {}", result.candidates.len(), dir.display());
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&governed)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("search {} for case {:?} ({})", governed.search_id, governed.case_ref, governed.purpose);
-    println!(
-        "{} face(s) in {}; searched {} templates in {} (exhaustive); threshold {:.2}{}",
-        result.faces.len(),
-        result.query,
-        result.gallery_size,
-        result.collections.join(", "),
-        result.threshold,
-        result
-            .fpir_threshold
-            .map(|t| format!(" (for FPIR {:.0e} at this gallery size: {t:.2})", result.target_fpir))
-            .unwrap_or_default()
-    );
-    for face in &result.faces {
-        let bbox = <[f32; 4]>::from(face.bbox).map(|v| v.round());
-        println!("\nquery face {} at {bbox:?}: {} candidate(s)", face.index, face.candidates);
-        for (c, id) in result.candidates.iter().zip(&governed.candidate_ids).filter(|(c, _)| c.query_face == face.index)
-        {
-            let meaning = c
-                .expected_false_candidates
-                .map(|e| format!("~{e:.2e} false candidates expected at this score"))
-                .unwrap_or_default();
-            let at = c.video.as_ref().map(|v| format!(" at {}", v.timestamp)).unwrap_or_default();
-            println!(
-                "  {:>2}. candidate {id}  {:.3}  {:<14} {}{at}  face {} {:?}  {}  {}",
-                c.rank,
-                c.score,
-                c.collection,
-                c.path,
-                c.face_id,
-                <[f32; 4]>::from(c.bbox).map(|v| v.round()),
-                c.captured_at.as_deref().unwrap_or("-"),
-                meaning
-            );
-        }
-    }
-    println!(
-        "\nCandidates are for human review, not identifications: `gabarit review confirm|reject CANDIDATE` (two different reviewers confirm)."
-    );
+    render::search(&mut std::io::stdout().lock(), &governed, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -111,15 +70,6 @@ pub(crate) fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
 pub(crate) fn review(data: &Path, decision: &str, candidate: u64) -> Result<ExitCode> {
     let (mut store, who) = open_as(data)?;
     let state = gabarit_engine::review::review(&mut store, &who, candidate, decision == "confirm")?;
-    println!(
-        "candidate {candidate}: confirmed by [{}], rejected by [{}]: {}",
-        state.candidate.confirmed_by.join(", "),
-        state.candidate.rejected_by.join(", "),
-        if state.confirmed {
-            "CONFIRMED (two different reviewers)"
-        } else {
-            "not confirmed (needs two different reviewers and no rejection)"
-        }
-    );
+    render::review(&mut std::io::stdout().lock(), candidate, &state)?;
     Ok(ExitCode::SUCCESS)
 }

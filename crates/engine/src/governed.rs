@@ -9,6 +9,7 @@ use gabarit_governance::{GovernanceDraft, Role, actions, authorize_system, limit
 use serde::Serialize;
 use serde_json::json;
 
+pub use gabarit_catalog::CollectionSummary;
 pub use gabarit_governance::audit::Checkpoint;
 
 use crate::auth::Caller;
@@ -59,17 +60,13 @@ pub fn update_collection(store: &mut Store, who: &Caller, name: &str, draft: &Go
 
 /// The collections the caller may see (curators, DPOs and admins: all; investigators and
 /// reviewers: those granted to them), with their counts.
-pub fn list_collections(store: &Store, who: &Caller) -> Result<Vec<gabarit_catalog::CollectionSummary>> {
+pub fn list_collections(store: &Store, who: &Caller) -> Result<Vec<CollectionSummary>> {
     let proof = who.may::<actions::ListCollections>()?;
     Ok(store.catalog.collections(proof.scope())?)
 }
 
 /// One collection the caller may see, with its counts and governance fields.
-pub fn collection(
-    store: &Store,
-    who: &Caller,
-    name: &str,
-) -> Result<(gabarit_catalog::CollectionSummary, GovernanceDraft)> {
+pub fn collection(store: &Store, who: &Caller, name: &str) -> Result<(CollectionSummary, GovernanceDraft)> {
     let proof = who.may::<actions::ListCollections>()?;
     let summary = store.catalog.collection_summary(proof.scope(), name)?;
     Ok((summary, store.catalog.governance(name)?))

@@ -19,7 +19,8 @@
 
 use std::path::Path;
 
-use gabarit_catalog::{PackKey, RightsRequest};
+use gabarit_catalog::PackKey;
+pub use gabarit_catalog::RightsRequest;
 use gabarit_governance::{GovernanceDraft, Scope, actions};
 use gabarit_types::BBox;
 use serde::{Deserialize, Serialize};
