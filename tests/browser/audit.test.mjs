@@ -131,6 +131,13 @@ test('the audit page: newest first, actions to choose from, a reversed period re
     // --- In French.
     const fr = await newPage(browser, base, 'audit-fr', { locale: 'fr-FR' });
     await fr.page.goto(`${base}/`);
+    // A refusal by the API is told in French (the code's words), the server's message as detail.
+    await fr.page.getByLabel('Nom d’utilisateur').fill('dora');
+    await fr.page.getByLabel('Mot de passe').fill('not the password at all');
+    await fr.page.getByRole('button', { name: 'Se connecter' }).click();
+    await fr.page.getByRole('alert').getByText('Nom ou mot de passe incorrect. Détail (en anglais) : unknown user or wrong password').waitFor();
+    assert.ok(fr.errors.length > 0 && fr.errors.every((e) => /401/.test(e)), `only the refused login: ${fr.errors}`);
+    fr.errors.length = 0;
     await fr.login('dora');
     await fr.page.getByRole('navigation', { name: 'Principal' }).getByRole('link', { name: 'Journal', exact: true }).click();
     await fr.page.getByRole('heading', { name: 'Journal d’audit' }).waitFor();

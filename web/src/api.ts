@@ -1,7 +1,7 @@
 // The HTTP API under /api/v1: same-origin requests with the session cookie, the CSRF token
 // on every state-changing request, and errors as {"error": {"code", "message"}}.
 
-import { m } from './i18n';
+import { lang, m } from './i18n';
 
 /** An error the API returned (or a network failure, code "network"). */
 export class ApiError extends Error {
@@ -13,6 +13,16 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/**
+ * An API error as the user reads it: in English the server's message (it names the field, file
+ * or record); in French the code's words, with the server's message as the detail.
+ */
+export function apiMessage(e: ApiError): string {
+  const words = m().common.errors[e.code];
+  if (lang() === 'en' || !words) return e.message || words || e.code;
+  return e.message ? m().common.errorDetail(words, e.message) : words;
 }
 
 const CSRF_KEY = 'gabarit.csrf';

@@ -423,4 +423,29 @@ mod tests {
             assert_eq!(ApiError::new(c, "x").status, c.status());
         }
     }
+
+    /// The web UI has words for every code, in English and in French (`errors` in
+    /// web/src/i18n/common.ts): a new code needs its words there.
+    #[test]
+    fn every_code_has_words_in_both_languages_of_the_web_ui() {
+        let common =
+            fs_err::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/src/i18n/common.ts")).unwrap();
+        let blocks: Vec<&str> =
+            common.split("errors: {").skip(1).map(|rest| &rest[..rest.find('}').unwrap_or(rest.len())]).collect();
+        assert_eq!(blocks.len(), 2, "one `errors` block per language");
+        for (block, language) in blocks.iter().zip(["en", "fr"]) {
+            for code in ErrorCode::ALL {
+                assert!(
+                    block.contains(&format!("\n    {}: '", code.name())),
+                    "{}: no words in {language}",
+                    code.name()
+                );
+            }
+            assert_eq!(
+                block.matches(": '").count(),
+                ErrorCode::ALL.len(),
+                "{language}: a code the server does not have"
+            );
+        }
+    }
 }

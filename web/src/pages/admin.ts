@@ -2,7 +2,7 @@
 // their API keys (a new key is shown once; revoking stops it at once), their web password,
 // and disabling; a form for a new user. Every change goes through the API (and its audit log).
 
-import { ApiError, del, get, post, put, vocabulary, type CollectionSummary, type Role } from '../api';
+import { ApiError, apiMessage, del, get, post, put, vocabulary, type CollectionSummary, type Role } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid } from '../dom';
 import { dateTime, m } from '../i18n';
@@ -21,7 +21,7 @@ interface KeyRecord {
 }
 
 function errorText(e: unknown): string {
-  return e instanceof ApiError ? e.message : m().admin.failed;
+  return e instanceof ApiError ? apiMessage(e) : m().admin.failed;
 }
 
 /** Role checkboxes in a fieldset; `chosen()` reads them. */
@@ -58,7 +58,7 @@ export function adminPage(ctx: Ctx): HTMLElement {
     } catch (e) {
       if (!ctx.live()) return;
       replace(list);
-      alert.show(e instanceof ApiError ? e.message : t.loadFailed);
+      alert.show(e instanceof ApiError ? apiMessage(e) : t.loadFailed);
     }
   }
 

@@ -4,7 +4,7 @@
 // page), and turning pages neither reads the first page again nor shifts with the entries
 // written since.
 
-import { ApiError, get, type AuditEntry, type Page, type Verify } from '../api';
+import { ApiError, apiMessage, get, type AuditEntry, type Page, type Verify } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status } from '../dom';
 import { when } from '../format';
@@ -68,7 +68,7 @@ export function auditPage(ctx: Ctx): HTMLElement {
     } catch (e) {
       if (!ctx.live()) return;
       verifyOut.textContent = '';
-      verifyAlert.show(e instanceof ApiError ? e.message : t.verifyFailed);
+      verifyAlert.show(e instanceof ApiError ? apiMessage(e) : t.verifyFailed);
     } finally {
       verifyButton.disabled = false;
     }
@@ -91,7 +91,7 @@ export function auditPage(ctx: Ctx): HTMLElement {
 
   function failed(e: unknown): void {
     clearEntries();
-    filterAlert.show(e instanceof ApiError ? e.message : t.loadFailed);
+    filterAlert.show(e instanceof ApiError ? apiMessage(e) : t.loadFailed);
   }
 
   /** A new reading with the filters of the form, from its first page. */

@@ -1,7 +1,7 @@
 // #/cases: the investigator's own searches, newest first, each with its case, purpose, the
 // face searched for (while kept) and every candidate's review state.
 
-import { ApiError, get, type Case } from '../api';
+import { ApiError, apiMessage, get, type Case } from '../api';
 import type { Ctx } from '../app';
 import { Alert, h, replace, status, uid } from '../dom';
 import { score, when } from '../format';
@@ -95,7 +95,7 @@ export function casesPage(ctx: Ctx): HTMLElement {
     } catch (e) {
       if (!ctx.live()) return;
       replace(body);
-      alert.show(e instanceof ApiError ? e.message : t.casesFailed);
+      alert.show(e instanceof ApiError ? apiMessage(e) : t.casesFailed);
     }
   })();
 

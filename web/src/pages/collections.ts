@@ -2,7 +2,7 @@
 // governance fields. #/collections/{name}: its governance (a curator edits it), counts and
 // ingestion with progress.
 
-import { ApiError, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type Retention, type Term } from '../api';
+import { ApiError, apiMessage, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type Retention, type Term } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { dateTime, day, m, num, plural } from '../i18n';
@@ -133,7 +133,7 @@ function governanceInputs(): GovernanceInputs {
 }
 
 function errorText(e: unknown, fallback: string): string {
-  return e instanceof ApiError ? e.message : fallback;
+  return e instanceof ApiError ? apiMessage(e) : fallback;
 }
 
 export function collectionsPage(ctx: Ctx): HTMLElement {

@@ -1,6 +1,6 @@
 // Log in with a name and password (set by an admin with `gabarit user password`).
 
-import { ApiError, csrf, post, type Session } from '../api';
+import { ApiError, apiMessage, csrf, post, type Session } from '../api';
 import { Alert, field, h } from '../dom';
 import { m } from '../i18n';
 
@@ -28,7 +28,7 @@ export function loginPage(onLogin: () => Promise<void>): HTMLElement {
       password.value = '';
       await onLogin();
     } catch (err) {
-      alert.show(err instanceof ApiError ? err.message : t.failed);
+      alert.show(err instanceof ApiError ? apiMessage(err) : t.failed);
       submit.disabled = false;
       password.focus();
     }

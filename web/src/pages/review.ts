@@ -4,7 +4,7 @@
 // the score means, and Confirm / Reject beside them; the full photo on demand; keyboard
 // shortcuts (C confirm, R reject, N next, F full photo).
 
-import { ApiError, get, post, type CandidateView, type ReviewState } from '../api';
+import { ApiError, apiMessage, get, post, type CandidateView, type ReviewState } from '../api';
 import type { Ctx } from '../app';
 import { Alert, h, replace, status, uid, type Child } from '../dom';
 import { basename, meaningView, score, when, type ScoreFacts } from '../format';
@@ -138,7 +138,7 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
     } catch (e) {
       if (!ctx.live()) return;
       replace(body);
-      alert.show(e instanceof ApiError ? e.message : t.listFailed);
+      alert.show(e instanceof ApiError ? apiMessage(e) : t.listFailed);
     }
   })();
 
@@ -179,7 +179,7 @@ export function reviewPage(ctx: Ctx, [candidate]: string[]): HTMLElement {
       if (!ctx.live()) return;
       replace(body);
       // A candidate whose face is gone (erased) or out of the reviewer's grants: said plainly.
-      alert.show(e instanceof ApiError && e.status === 404 ? t.gone(candidateId) : e instanceof ApiError ? e.message : t.oneFailed);
+      alert.show(e instanceof ApiError && e.status === 404 ? t.gone(candidateId) : e instanceof ApiError ? apiMessage(e) : t.oneFailed);
     }
   })();
   return h(
@@ -216,7 +216,7 @@ function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTML
       next.focus();
     } catch (e) {
       button.disabled = false;
-      alert.show(e instanceof ApiError ? e.message : t.decisionFailed);
+      alert.show(e instanceof ApiError ? apiMessage(e) : t.decisionFailed);
     }
   };
   const goNext = async (): Promise<void> => {
@@ -232,7 +232,7 @@ function reviewPanel(ctx: Ctx, v: CandidateView, alert: Alert, me: string): HTML
       }
     } catch (e) {
       moving.textContent = '';
-      alert.show(e instanceof ApiError ? e.message : t.nextFailed);
+      alert.show(e instanceof ApiError ? apiMessage(e) : t.nextFailed);
     }
   };
   const confirm: HTMLButtonElement = h('button', { type: 'button', class: 'confirm', 'aria-keyshortcuts': 'C', onclick: () => decide('confirm') }, t.confirm);

@@ -4,7 +4,7 @@
 // with the faces, then the confirmed deletion, run by the server as a job this page follows),
 // objection.
 
-import { ApiError, get, post, type ErasureJob, type RightsReport, type RightsRequest } from '../api';
+import { ApiError, apiMessage, get, post, type ErasureJob, type RightsReport, type RightsRequest } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid } from '../dom';
 import { daysUntil, today } from '../format';
@@ -33,7 +33,7 @@ function erasureRequest(j: ErasureJob): number | null {
 }
 
 function errorText(e: unknown, fallback: string): string {
-  return e instanceof ApiError ? e.message : fallback;
+  return e instanceof ApiError ? apiMessage(e) : fallback;
 }
 
 function kindName(kind: string): string {

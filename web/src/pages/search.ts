@@ -2,7 +2,7 @@
 // come as a grid for human review, each with what its score means at this gallery size (in
 // the one wording every page uses).
 
-import { ApiError, get, post, type CollectionSummary, type Query, type QueryFace, type SearchResult } from '../api';
+import { ApiError, apiMessage, get, post, type CollectionSummary, type Query, type QueryFace, type SearchResult } from '../api';
 import type { Ctx } from '../app';
 import { candidateDetail, type CandidateInfo } from '../candidate';
 import { Alert, field, h, replace, status, uid } from '../dom';
@@ -156,7 +156,7 @@ export function searchPage(ctx: Ctx): HTMLElement {
       photoStatus.textContent = '';
       // A file the server does not read as a photo (415, 422): only its message, no photo.
       if (e instanceof ApiError && (e.status === 415 || e.status === 422)) forgetPhoto();
-      photoAlert.show(e instanceof ApiError ? e.message : t.analysisFailed);
+      photoAlert.show(e instanceof ApiError ? apiMessage(e) : t.analysisFailed);
     }
   }
 
@@ -245,7 +245,7 @@ export function searchPage(ctx: Ctx): HTMLElement {
       showResults(r);
     } catch (err) {
       if (!ctx.live()) return;
-      searchAlert.show(err instanceof ApiError ? err.message : t.searchFailed);
+      searchAlert.show(err instanceof ApiError ? apiMessage(err) : t.searchFailed);
     } finally {
       submit.disabled = false;
       submit.textContent = t.submit;
