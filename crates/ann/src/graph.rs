@@ -227,6 +227,20 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Runs `work` on `threads` threads (on this one when `threads` is at most 1); each call takes
+/// its share of the work from a shared counter.
+fn run_on(threads: usize, work: impl Fn() + Sync) {
+    if threads <= 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(&work);
+            }
+        });
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

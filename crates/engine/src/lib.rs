@@ -110,15 +110,14 @@ pub enum Error {
     #[error(
         "the weights of pack {pack} are not installed: their licence restricts their use ({terms}). \
          If your use is within it, accept it with --accept-licence {terms} (or GABARIT_ACCEPT_LICENCE={terms}); \
-         otherwise use the default pack, {default}, whose weights allow commercial use"
+         otherwise use the default pack, {default}, whose weights allow commercial use",
+        default = crate::models::DEFAULT_PACK
     )]
     LicenceNotAccepted {
         /// The pack.
         pack: String,
         /// The terms to accept (`non-commercial`).
         terms: String,
-        /// The default pack, whose weights allow commercial use.
-        default: String,
     },
     /// What was confirmed has changed since: an erasure confirmed for `confirmed` faces when
     /// `matching` match now.
@@ -342,10 +341,7 @@ mod kinds {
                 ErrorKind::Invalid,
             ),
             (Error::VideoNeedsTime { image: 4 }, ErrorKind::Invalid),
-            (
-                Error::LicenceNotAccepted { pack: "p".into(), terms: "t".into(), default: "open".into() },
-                ErrorKind::Invalid,
-            ),
+            (Error::LicenceNotAccepted { pack: "p".into(), terms: "t".into() }, ErrorKind::Invalid),
             (Error::ConfirmationStale { confirmed: 3, matching: 4 }, ErrorKind::Stale),
             (Error::BudgetSpent { seconds: 60, done: 3, total: 9 }, ErrorKind::BudgetSpent),
             (Error::Auth(crate::AuthError::TooManyAttempts { retry_after_s: 3 }), ErrorKind::TooManyAttempts),

@@ -47,11 +47,7 @@ pub fn install(models: &Path, pack: &Pack, accepted: Option<&str>) -> Result<Ins
     if let Some(terms) = &pack.accept_licence
         && accepted != Some(terms.as_str())
     {
-        return Err(Error::LicenceNotAccepted {
-            pack: pack.name.clone(),
-            terms: terms.clone(),
-            default: DEFAULT_PACK.to_string(),
-        });
+        return Err(Error::LicenceNotAccepted { pack: pack.name.clone(), terms: terms.clone() });
     }
     let python = install::python();
     let mut out = Installed::default();

@@ -135,7 +135,8 @@ pub(crate) fn wanted(p: &Path) -> bool {
     has_image_extension(p) || has_video_extension(p)
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
+/// A file or archive that cannot be read as what it claims to be, named.
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
 }
 

@@ -4,7 +4,7 @@
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use super::{Entry, Graph, NONE, STRIPES, Scored, Vectors, Visited, lock, sort_desc};
+use super::{Entry, Graph, NONE, STRIPES, Scored, Vectors, Visited, lock, run_on, sort_desc};
 use crate::kernel::{Int8Query, Scorer};
 
 impl Graph {
@@ -133,14 +133,6 @@ impl Graph {
                 self.insert(vecs, slot as u32, ef);
             }
         };
-        if threads <= 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(work);
-                }
-            });
-        }
+        run_on(threads, work);
     }
 }

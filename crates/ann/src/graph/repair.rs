@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-use super::{Entry, Graph, NONE, Scored, Vectors, Visited, sort_desc};
+use super::{Entry, Graph, NONE, Scored, Vectors, Visited, run_on, sort_desc};
 
 impl Graph {
     /// Reconnects every live slot that has removed (`dead`) neighbours: its new list is chosen
@@ -43,15 +43,7 @@ impl Graph {
                 }
             }
         };
-        if threads <= 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(work);
-                }
-            });
-        }
+        run_on(threads, work);
         if dead(self.entry().slot) || self.entry().slot == NONE {
             self.set_entry(entry);
         }

@@ -9,16 +9,12 @@ use gabarit_media::DecodeLimits;
 use gabarit_video::has_video_extension;
 
 use super::{ERASED_ON_REQUEST, Payload, ToWriter, Work, dispatch, sha256_file};
-use crate::walk::{Item, Location, read_limited, tar_reader};
+use crate::walk::{Item, Location, io_err, read_limited, tar_reader};
 use crate::{Error, Result};
-
-pub(super) fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("{}: {e}", path.display()))
-}
 
 /// Reads a listed file if it is still the file that was listed (a file swapped for a link
 /// since is not followed), within the size limit.
-pub(super) fn read_listed(
+fn read_listed(
     path: &Path,
     listed: Option<(u64, u64)>,
     limits: &DecodeLimits,
@@ -140,7 +136,7 @@ pub(super) fn read_all(
     Ok(())
 }
 
-pub(super) fn read_tar(
+fn read_tar(
     archive: &Path,
     group: Vec<Item>,
     known: &Known<'_>,
@@ -189,7 +185,7 @@ pub(super) fn read_tar(
 }
 
 /// Videos are read by FFmpeg from files, which archive members are not.
-pub(super) fn video_in_archive(item: Item, done: &Sender<ToWriter>) -> bool {
+fn video_in_archive(item: Item, done: &Sender<ToWriter>) -> bool {
     let message =
         format!("{}: videos inside archives are not read; extract the archive and ingest the folder", item.uri);
     done.send(ToWriter::Failed { item, code: "video_in_archive".into(), message }).is_ok()
