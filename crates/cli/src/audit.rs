@@ -10,7 +10,7 @@ use crate::flags::AuditCommand;
 use crate::keys::{open_as, write_private_file};
 
 pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     match cmd {
         AuditCommand::Verify { anchor } => {
             let checkpoint: Option<gabarit_engine::governed::Checkpoint> = match &anchor {
@@ -20,7 +20,7 @@ pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
                 ),
                 None => None,
             };
-            let (n, broken) = governed::audit_verify(&mut store, &who, checkpoint.as_ref())?;
+            let (n, broken) = gabarit.audit_verify(&who, checkpoint.as_ref())?;
             match broken {
                 None => {
                     let since = checkpoint
@@ -43,7 +43,7 @@ pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
             }
         }
         AuditCommand::Anchor { out } => {
-            let checkpoint = governed::audit_anchor(&mut store, &who)?;
+            let checkpoint = gabarit.audit_anchor(&who)?;
             match out {
                 Some(path) => {
                     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -64,7 +64,7 @@ pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export { from, to, out } => {
-            let entries = governed::audit_export(&mut store, &who, from.as_deref(), to.as_deref())?;
+            let entries = gabarit.audit_export(&who, from.as_deref(), to.as_deref())?;
             let mut text = String::new();
             for e in &entries {
                 text.push_str(&serde_json::to_string(e)?);
@@ -81,8 +81,8 @@ pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
 
 /// `report processing`: the record of processing activities (GDPR art. 30).
 pub(crate) fn processing_record(data: &Path, json: bool) -> Result<ExitCode> {
-    let (mut store, who) = open_as(data)?;
-    let record = governed::processing_record(&mut store, &who)?;
+    let (gabarit, who) = open_as(data)?;
+    let record = gabarit.processing_record(&who)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&record)?);
     } else {

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use gabarit_engine::faces::DecodeLimits;
-use gabarit_engine::governed;
 use gabarit_engine::models::Pack;
 
 use crate::faces::services;
@@ -24,12 +23,12 @@ pub(crate) fn collection(
         return reembed(models, data, pack, (&name, batch, quiet), &engine);
     }
     let pack = &pack;
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     match cmd {
         CollectionCommand::Create { name, description, governance, engine } => {
             let draft = governance.apply(Default::default())?;
             let family = engine.family(models)?;
-            governed::create_collection(&mut store, &who, &name, &description, &draft, pack, family)?;
+            gabarit.create_collection(&who, &name, &description, &draft, pack, family)?;
             println!("collection {name} created (model pack {}, engine {family})", pack.name);
             let missing = draft.missing();
             if !missing.is_empty() {
@@ -37,17 +36,17 @@ pub(crate) fn collection(
             }
         }
         CollectionCommand::Update { name, governance } => {
-            let draft = governance.apply(governed::collection(&store, &who, &name)?.1)?;
-            governed::update_collection(&mut store, &who, &name, &draft)?;
+            let draft = governance.apply(gabarit.collection(&who, &name)?.1)?;
+            gabarit.update_collection(&who, &name, &draft)?;
             println!("collection {name} updated");
         }
         CollectionCommand::List { json } => {
-            let all = governed::list_collections(&store, &who)?;
+            let all = gabarit.list_collections(&who)?;
             render::collections(&mut std::io::stdout().lock(), &all, json)?;
         }
         CollectionCommand::Reembed { .. } => {}
         CollectionCommand::Show { name } => {
-            let (c, g) = governed::collection(&store, &who, &name)?;
+            let (c, g) = gabarit.collection(&who, &name)?;
             render::collection(&mut std::io::stdout().lock(), &c, &g)?;
         }
     }
@@ -61,19 +60,19 @@ pub(crate) fn reembed(
     (name, batch, quiet): (&str, usize, bool),
     engine: &EngineArgs,
 ) -> Result<ExitCode> {
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     let opts = gabarit_engine::reembed::ReembedOptions {
         collection: name.to_string(),
         batch_size: batch.max(1),
         limits: DecodeLimits { max_pixels: engine.max_pixels, ..DecodeLimits::default() },
     };
-    let services = services(models, pack.clone(), engine, 1)?;
+    let gabarit = gabarit.with_faces(services(models, pack.clone(), engine, 1)?);
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} faces {per_sec} ETA {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let report = gabarit_engine::reembed::reembed(&services, &mut store, &who, &pack, &opts, &mut |p| {
+    let report = gabarit.reembed(&who, &pack, &opts, &mut |p| {
         bar.set_length(p.total);
         bar.set_position(p.done);
     });
@@ -91,11 +90,11 @@ pub(crate) fn ingest(
 ) -> Result<ExitCode> {
     use gabarit_engine::ingest::IngestOptions;
     let rights_threshold = pack.thresholds.rights;
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     // Refused before the models load: who may not ingest, or where governance is incomplete,
     // or a pack named that is not the collection's.
-    gabarit_engine::jobs::may_ingest(&who)?;
-    let (summary, governance) = governed::collection(&store, &who, &args.collection)?;
+    gabarit.may_ingest(&who)?;
+    let (summary, governance) = gabarit.collection(&who, &args.collection)?;
     governance.complete(&args.collection)?;
     if explicit_pack {
         gabarit_engine::store::check_collection_pack(&summary.collection, &pack)?;
@@ -109,7 +108,7 @@ pub(crate) fn ingest(
     } else {
         gabarit_engine::store::check_collection_engine(&summary.collection, engine.choice.family(models)?)?;
     }
-    let services = services(models, pack, &engine, usize::MAX)?;
+    let gabarit = gabarit.with_faces(services(models, pack, &engine, usize::MAX)?);
     let opts = IngestOptions {
         collection: args.collection.clone(),
         inputs: args.inputs.clone(),
@@ -126,7 +125,7 @@ pub(crate) fn ingest(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let report = governed::governed_ingest(&services, &mut store, &who, &opts, &mut |p| {
+    let report = gabarit.ingest(&who, &opts, &mut |p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
         let secs = started.elapsed().as_secs_f64().max(1e-3);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use gabarit_engine::governed;
+use gabarit_engine::Gabarit;
 use gabarit_engine::store::Store;
 
 pub(crate) static KEK_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
@@ -80,12 +80,12 @@ pub(crate) fn write_private_file(path: &Path, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// The data directory and the caller its API key authenticates.
-pub(crate) fn open_as(data: &Path) -> Result<(Store, gabarit_engine::Caller)> {
-    let store = open_existing(data)?;
-    let key = api_key()?;
-    let who = gabarit_engine::auth::authenticate_key(&store, &key)?;
-    Ok((store, who))
+/// The engine over the data directory (no face service yet: a command that needs one adds
+/// it, once its checks have passed) and the caller its API key authenticates.
+pub(crate) fn open_as(data: &Path) -> Result<(Gabarit, gabarit_engine::Caller)> {
+    let gabarit = Gabarit::open(open_existing(data)?, None);
+    let who = gabarit.authenticate_key(&api_key()?)?;
+    Ok((gabarit, who))
 }
 
 /// `init`: the data directory (and its key-encryption key when the file named does not exist
@@ -117,7 +117,7 @@ pub(crate) fn init(
     {
         bail!("{}: exists already; name a new file for the admin's key", path.display());
     }
-    let mut store = Store::create_with(data, &kek, kind)?;
+    let store = Store::create_with(data, &kek, kind)?;
     println!(
         "data directory ready: {} (catalog schema v{}, {} index)",
         store.root().display(),
@@ -125,7 +125,7 @@ pub(crate) fn init(
         store.index_kind().name()
     );
     if let Some(name) = admin {
-        let key = gabarit_engine::auth::bootstrap_admin(&mut store, &name)?;
+        let key = Gabarit::open(store, None).bootstrap_admin(&name)?;
         println!("admin {name} created; API key (shown once, store it safely): {key}");
         if let Some(path) = key_out {
             write_private_file(&path, &key)?;
@@ -137,14 +137,13 @@ pub(crate) fn init(
 
 /// `keys rotate`: the data key re-wrapped under a new key-encryption key.
 pub(crate) fn rotate(data: &Path, new_kek_file: &Path) -> Result<ExitCode> {
-    let (store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     let new = if new_kek_file.exists() {
         gabarit_engine::store::Kek::from_file(new_kek_file)?
     } else {
         gabarit_engine::store::Kek::generate_to_file(new_kek_file)?
     };
-    let mut store = store;
-    governed::rotate_keys(&mut store, &who, &load_kek()?, &new)?;
+    gabarit.rotate_keys(&who, &load_kek()?, &new)?;
     println!(
         "data key re-wrapped under the key in {} (id {}); the old key no longer opens this data directory",
         new_kek_file.display(),

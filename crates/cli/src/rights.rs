@@ -14,7 +14,7 @@ use crate::render;
 
 pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
     use gabarit_engine::rights;
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     let engine = EngineArgs {
         workers: Some(1),
         threads: 1,
@@ -24,15 +24,15 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
     };
     match cmd {
         RightsCommand::Open { kind, requester, verification, received } => {
-            let r = rights::open_request(&mut store, &who, &kind, &requester, &verification, &received)?;
+            let r = gabarit.open_request(&who, &kind, &requester, &verification, &received)?;
             println!("request {} ({}) recorded; answer due by {}", r.id, r.kind, r.deadline);
         }
         RightsCommand::List => {
-            render::rights_requests(&mut std::io::stdout().lock(), &rights::list_requests(&store, &who)?)?;
+            render::rights_requests(&mut std::io::stdout().lock(), &gabarit.list_requests(&who)?)?;
         }
         RightsCommand::Access { request, photo, out } => {
-            let services = services(models, pack, &engine, 1)?;
-            let r = rights::access(&services, &mut store, &who, request, &photo, None)?;
+            let gabarit = gabarit.with_faces(services(models, pack, &engine, 1)?);
+            let r = gabarit.access(&who, request, &photo, None)?;
             fs_err::create_dir_all(&out)?;
             let (json_path, html_path) =
                 (out.join(format!("access-{request}.json")), out.join(format!("access-{request}.html")));
@@ -42,8 +42,8 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
             println!("report: {} and {}", json_path.display(), html_path.display());
         }
         RightsCommand::Erase { request, photo, confirm } => {
-            let services = services(models, pack, &engine, 1)?;
-            let (r, deleted) = rights::erase(&services, &mut store, &who, request, &photo, None, confirm)?;
+            let gabarit = gabarit.with_faces(services(models, pack, &engine, 1)?);
+            let (r, deleted) = gabarit.erase(&who, request, &photo, None, confirm)?;
             render::rights_report(&mut std::io::stdout().lock(), &r)?;
             match deleted {
                 None => println!(
@@ -58,8 +58,8 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
             }
         }
         RightsCommand::Object { request, photo } => {
-            let services = services(models, pack, &engine, 1)?;
-            let r = rights::object(&services, &mut store, &who, request, &photo, None)?;
+            let gabarit = gabarit.with_faces(services(models, pack, &engine, 1)?);
+            let r = gabarit.object(&who, request, &photo, None)?;
             render::rights_report(&mut std::io::stdout().lock(), &r)?;
             println!("suppression template stored: these faces are hidden from search and never ingested again");
         }
@@ -69,12 +69,12 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
 
 /// `retention run`: the collections' retention applied (and expired query faces deleted).
 pub(crate) fn retention(data: &Path, now: Option<String>) -> Result<ExitCode> {
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     let now = match now {
         Some(t) => t.parse::<jiff::Timestamp>().with_context(|| format!("--now {t:?}: expected RFC 3339"))?,
         None => jiff::Timestamp::now(),
     };
-    let r = gabarit_engine::rights::retention_run(&mut store, &who, now)?;
+    let r = gabarit.retention_run(&who, now)?;
     render::retention(&mut std::io::stdout().lock(), &r)?;
     Ok(ExitCode::SUCCESS)
 }

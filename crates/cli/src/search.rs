@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use gabarit_engine::faces::DecodeLimits;
-use gabarit_engine::governed;
 use gabarit_engine::models::Pack;
 
 use crate::faces::services;
@@ -15,8 +14,8 @@ use crate::render;
 
 pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
     use gabarit_engine::search::SearchOptions;
-    let (mut store, who) = open_as(data)?;
-    let services = services(models, pack, &args.engine, 1)?;
+    let (gabarit, who) = open_as(data)?;
+    let gabarit = gabarit.with_faces(services(models, pack, &args.engine, 1)?);
     let opts = SearchOptions {
         collections: args.collection.clone(),
         top_k: args.top_k.max(1),
@@ -26,15 +25,14 @@ pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -
         exact: args.exact,
         probe_days: args.probe_days,
     };
-    let governed =
-        governed::governed_search(&services, &mut store, &who, &args.case_ref, &args.purpose, &args.photo, &opts)?;
+    let governed = gabarit.search(&who, &args.case_ref, &args.purpose, &args.photo, &opts)?;
     let result = &governed.result;
     if let Some(dir) = &args.crops {
         // Each crop is a view of a face: authorised and audited like the server's.
         let limits = DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() };
         fs_err::create_dir_all(dir)?;
         for c in &result.candidates {
-            let jpeg = governed::face_crop(&mut store, &who, c.face_id, &limits)?;
+            let jpeg = gabarit.face_crop(&who, c.face_id, &limits)?;
             let at = c.video.as_ref().map(|p| format!("-t{:.3}", p.time_s)).unwrap_or_default();
             fs_err::write(dir.join(format!("q{}-r{}-face{}{at}.jpg", c.query_face, c.rank, c.face_id)), jpeg)?;
         }
@@ -45,9 +43,9 @@ pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -
 }
 
 pub(crate) fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode> {
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     let (sha, _) = gabarit_engine::ingest::sha256_file(image)?;
-    let out = governed::records_of_content(&mut store, &who, &sha)?;
+    let out = gabarit.records_of_content(&who, &sha)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if out.is_empty() {
@@ -61,15 +59,15 @@ pub(crate) fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode
 }
 
 pub(crate) fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
-    let (mut store, who) = open_as(data)?;
-    println!("{}", serde_json::to_string_pretty(&governed::image_record(&mut store, &who, id)?)?);
+    let (gabarit, who) = open_as(data)?;
+    println!("{}", serde_json::to_string_pretty(&gabarit.image_record(&who, id)?)?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `review confirm|reject`: a reviewer's decision on a candidate.
 pub(crate) fn review(data: &Path, decision: &str, candidate: u64) -> Result<ExitCode> {
-    let (mut store, who) = open_as(data)?;
-    let state = gabarit_engine::review::review(&mut store, &who, candidate, decision == "confirm")?;
+    let (gabarit, who) = open_as(data)?;
+    let state = gabarit.review(&who, candidate, decision == "confirm")?;
     render::review(&mut std::io::stdout().lock(), candidate, &state)?;
     Ok(ExitCode::SUCCESS)
 }

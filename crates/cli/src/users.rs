@@ -13,37 +13,36 @@ pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_engine::govern
 }
 
 pub(crate) fn user(data: &Path, cmd: UserCommand) -> Result<ExitCode> {
-    use gabarit_engine::accounts;
-    let (mut store, who) = open_as(data)?;
+    let (gabarit, who) = open_as(data)?;
     match cmd {
         UserCommand::Add { name, roles } => {
-            let key = accounts::add_user(&mut store, &who, &name, &parse_roles(&roles)?)?;
+            let key = gabarit.add_user(&who, &name, &parse_roles(&roles)?)?;
             println!("user {name} created; API key (shown once, store it safely): {key}");
         }
         UserCommand::Roles { name, roles } => {
-            accounts::set_roles(&mut store, &who, &name, &parse_roles(&roles)?)?;
+            gabarit.set_roles(&who, &name, &parse_roles(&roles)?)?;
             println!("user {name}: roles {}", roles.join(", "));
         }
         UserCommand::Grant { name, collection } => {
-            accounts::grant(&mut store, &who, &name, &collection)?;
+            gabarit.grant(&who, &name, &collection)?;
             println!("user {name} is granted {collection}");
         }
         UserCommand::Ungrant { name, collection } => {
-            accounts::ungrant(&mut store, &who, &name, &collection)?;
+            gabarit.ungrant(&who, &name, &collection)?;
             println!("user {name} is no longer granted {collection}");
         }
         UserCommand::Key(KeyCommand::Issue { name, out }) => {
             if let Some(path) = out.as_ref().filter(|p| p.exists()) {
                 bail!("{}: exists already; name a new file for the key", path.display());
             }
-            let key = accounts::issue_key(&mut store, &who, &name)?;
+            let key = gabarit.issue_key(&who, &name)?;
             println!("API key for {name} (shown once): {key}");
             if let Some(path) = out {
                 write_private_file(&path, &key)?;
             }
         }
         UserCommand::Key(KeyCommand::List { name }) => {
-            for k in accounts::list_keys(&store, &who, &name)? {
+            for k in gabarit.list_keys(&who, &name)? {
                 println!(
                     "gbk_{}_…  issued {}  {}",
                     k.prefix,
@@ -53,11 +52,11 @@ pub(crate) fn user(data: &Path, cmd: UserCommand) -> Result<ExitCode> {
             }
         }
         UserCommand::Key(KeyCommand::Revoke { name, prefix }) => {
-            accounts::revoke_key(&mut store, &who, &name, &prefix)?;
+            gabarit.revoke_key(&who, &name, &prefix)?;
             println!("key gbk_{prefix}_… of {name} revoked");
         }
         UserCommand::Disable { name } => {
-            accounts::disable_user(&mut store, &who, &name)?;
+            gabarit.disable_user(&who, &name)?;
             println!("user {name} disabled: their keys and sessions no longer work");
         }
         UserCommand::Password { name } => {
@@ -69,11 +68,11 @@ pub(crate) fn user(data: &Path, cmd: UserCommand) -> Result<ExitCode> {
                     line.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            accounts::set_password(&mut store, &who, &name, &password)?;
+            gabarit.set_password(&who, &name, &password)?;
             println!("password set for {name}; their open sessions ended");
         }
         UserCommand::List => {
-            for u in accounts::list_users(&store, &who)? {
+            for u in gabarit.list_users(&who)? {
                 let roles: Vec<&str> = u.roles.iter().map(|r| r.name()).collect();
                 println!("{:<20} {:<30} {}", u.name, roles.join(","), u.collections.join(","));
             }

@@ -21,7 +21,7 @@ fn prefix_of(key: &str) -> String {
 }
 
 /// Adds a user with roles; returns their API key (shown once).
-pub fn add_user(store: &mut Store, who: &Caller, name: &str, roles: &[Role]) -> Result<String> {
+pub(crate) fn add_user(store: &mut Store, who: &Caller, name: &str, roles: &[Role]) -> Result<String> {
     who.may::<actions::ManageUsers>()?;
     let name = limits::user_name(name)?;
     let (key, _) = store.catalog.audited(who.name(), "user_create", |tx| {
@@ -39,7 +39,7 @@ fn admins_left(store: &Store, user: &str, keeps_admin: bool) -> Result<bool> {
 }
 
 /// Replaces a user's roles; the last admin keeps theirs.
-pub fn set_roles(store: &mut Store, who: &Caller, name: &str, roles: &[Role]) -> Result<()> {
+pub(crate) fn set_roles(store: &mut Store, who: &Caller, name: &str, roles: &[Role]) -> Result<()> {
     who.may::<actions::ManageUsers>()?;
     let before = store.catalog.principal(name)?.roles;
     if !admins_left(store, name, roles.contains(&Role::Admin))? {
@@ -53,7 +53,7 @@ pub fn set_roles(store: &mut Store, who: &Caller, name: &str, roles: &[Role]) ->
 }
 
 /// Grants a user a collection: investigators search it, reviewers review its candidates.
-pub fn grant(store: &mut Store, who: &Caller, user: &str, collection: &str) -> Result<()> {
+pub(crate) fn grant(store: &mut Store, who: &Caller, user: &str, collection: &str) -> Result<()> {
     who.may::<actions::ManageUsers>()?;
     store.catalog.audited(who.name(), "grant", |tx| {
         tx.grant(user, collection)?;
@@ -63,7 +63,7 @@ pub fn grant(store: &mut Store, who: &Caller, user: &str, collection: &str) -> R
 }
 
 /// Withdraws a grant (refused when there was none).
-pub fn ungrant(store: &mut Store, who: &Caller, user: &str, collection: &str) -> Result<()> {
+pub(crate) fn ungrant(store: &mut Store, who: &Caller, user: &str, collection: &str) -> Result<()> {
     who.may::<actions::ManageUsers>()?;
     store.catalog.audited(who.name(), "grant_revoke", |tx| {
         if !tx.ungrant(user, collection)? {
@@ -78,7 +78,7 @@ pub fn ungrant(store: &mut Store, who: &Caller, user: &str, collection: &str) ->
 }
 
 /// Issues a new API key for a user (shown once); the others stay valid until revoked.
-pub fn issue_key(store: &mut Store, who: &Caller, user: &str) -> Result<String> {
+pub(crate) fn issue_key(store: &mut Store, who: &Caller, user: &str) -> Result<String> {
     who.may::<actions::ManageUsers>()?;
     let (key, _) = store.catalog.audited(who.name(), "key_issue", |tx| {
         let key = tx.issue_key(user)?;
@@ -88,7 +88,7 @@ pub fn issue_key(store: &mut Store, who: &Caller, user: &str) -> Result<String> 
 }
 
 /// Revokes a user's API key, named by its prefix; it stops working at once.
-pub fn revoke_key(store: &mut Store, who: &Caller, user: &str, prefix: &str) -> Result<()> {
+pub(crate) fn revoke_key(store: &mut Store, who: &Caller, user: &str, prefix: &str) -> Result<()> {
     who.may::<actions::ManageUsers>()?;
     store.catalog.audited(who.name(), "key_revoke", |tx| {
         tx.revoke_key(user, prefix)?;
@@ -98,14 +98,14 @@ pub fn revoke_key(store: &mut Store, who: &Caller, user: &str, prefix: &str) -> 
 }
 
 /// A user's API keys: prefixes, dates, revocations (never the secrets).
-pub fn list_keys(store: &Store, who: &Caller, user: &str) -> Result<Vec<KeyRecord>> {
+pub(crate) fn list_keys(store: &Store, who: &Caller, user: &str) -> Result<Vec<KeyRecord>> {
     who.may::<actions::ManageUsers>()?;
     Ok(store.catalog.keys_of(user)?)
 }
 
 /// Disables a user: keys and sessions stop working; the record stays for the audit log. An
 /// admin cannot disable themselves, nor the last admin.
-pub fn disable_user(store: &mut Store, who: &Caller, name: &str) -> Result<()> {
+pub(crate) fn disable_user(store: &mut Store, who: &Caller, name: &str) -> Result<()> {
     who.may::<actions::ManageUsers>()?;
     if name == who.name() {
         return Err(Error::LastAdmin("an admin cannot disable their own account".into()));
@@ -123,7 +123,7 @@ pub fn disable_user(store: &mut Store, who: &Caller, name: &str) -> Result<()> {
 
 /// Sets a user's password for the web UI (at least 12 characters; hashed with Argon2id;
 /// logged without it); their open sessions end.
-pub fn set_password(store: &mut Store, who: &Caller, name: &str, password: &str) -> Result<()> {
+pub(crate) fn set_password(store: &mut Store, who: &Caller, name: &str, password: &str) -> Result<()> {
     who.may::<actions::ManageUsers>()?;
     let length = password.chars().count();
     if !(12..=limits::PASSWORD).contains(&length) {
@@ -138,7 +138,7 @@ pub fn set_password(store: &mut Store, who: &Caller, name: &str, password: &str)
 }
 
 /// Every enabled user with roles and grants.
-pub fn list_users(store: &Store, who: &Caller) -> Result<Vec<UserRecord>> {
+pub(crate) fn list_users(store: &Store, who: &Caller) -> Result<Vec<UserRecord>> {
     who.may::<actions::ManageUsers>()?;
     Ok(store.catalog.users()?)
 }
@@ -155,7 +155,7 @@ pub struct Me {
 }
 
 /// The caller's own account: name, roles, collections granted.
-pub fn me(store: &Store, who: &Caller) -> Result<Me> {
+pub(crate) fn me(store: &Store, who: &Caller) -> Result<Me> {
     let user = store.catalog.user(who.name())?;
     Ok(Me {
         name: who.name().to_string(),

@@ -110,7 +110,7 @@ impl Caller {
 }
 
 /// The user of an API key (`gbk_<prefix>_<secret>`).
-pub fn authenticate_key(store: &Store, key: &str) -> Result<Caller> {
+pub(crate) fn authenticate_key(store: &Store, key: &str) -> Result<Caller> {
     let key = key.trim();
     if key.len() > 200 {
         return Err(AuthError::InvalidKey.into());
@@ -123,7 +123,7 @@ pub fn authenticate_key(store: &Store, key: &str) -> Result<Caller> {
 }
 
 /// The user of a live web session, and its CSRF token.
-pub fn authenticate_session(store: &Store, token: &str) -> Result<(Caller, String)> {
+pub(crate) fn authenticate_session(store: &Store, token: &str) -> Result<(Caller, String)> {
     if token.len() > 200 {
         return Err(AuthError::SessionEnded.into());
     }
@@ -133,7 +133,7 @@ pub fn authenticate_session(store: &Store, token: &str) -> Result<(Caller, Strin
 }
 
 /// Creates the first admin of an empty data directory; returns their API key (shown once).
-pub fn bootstrap_admin(store: &mut Store, name: &str) -> Result<String> {
+pub(crate) fn bootstrap_admin(store: &mut Store, name: &str) -> Result<String> {
     if store.catalog.user_count()? > 0 {
         return Err(Error::Invalid(
             "this data directory already has users: an admin adds more with `gabarit user add`".into(),
@@ -315,7 +315,13 @@ fn password_matches(hash: &str, password: &str) -> bool {
 /// Logs a user in with their password from client address `from`. The name and password are
 /// bounded before anything else (a name that cannot exist is refused without a trace); each
 /// checked attempt is audited (never the password).
-pub fn login(store: &mut Store, limiter: &LoginLimiter, name: &str, password: &str, from: IpAddr) -> Result<Session> {
+pub(crate) fn login(
+    store: &mut Store,
+    limiter: &LoginLimiter,
+    name: &str,
+    password: &str,
+    from: IpAddr,
+) -> Result<Session> {
     let name = limits::user_name(name)?.to_string();
     if password.len() > limits::PASSWORD {
         return Err(AuthError::BadCredentials.into());
@@ -338,7 +344,7 @@ pub fn login(store: &mut Store, limiter: &LoginLimiter, name: &str, password: &s
 
 /// Ends the caller's own session `token`; a token of someone else's session ends nothing.
 /// Returns whether a session ended.
-pub fn logout(store: &mut Store, who: &Caller, token: &str) -> Result<bool> {
+pub(crate) fn logout(store: &mut Store, who: &Caller, token: &str) -> Result<bool> {
     if !store.catalog.session_of(token, who.name())? {
         return Ok(false);
     }

@@ -21,7 +21,7 @@ use crate::{Error, FaceServices, Result};
 
 /// Creates a collection with its governance fields (curator), bound to the model pack and
 /// the engine family (backend, precision) its templates will come from.
-pub fn create_collection(
+pub(crate) fn create_collection(
     store: &mut Store,
     who: &Caller,
     name: &str,
@@ -47,7 +47,7 @@ pub fn create_collection(
 }
 
 /// Replaces the governance fields of a collection (curator); logged with before and after.
-pub fn update_collection(store: &mut Store, who: &Caller, name: &str, draft: &GovernanceDraft) -> Result<()> {
+pub(crate) fn update_collection(store: &mut Store, who: &Caller, name: &str, draft: &GovernanceDraft) -> Result<()> {
     who.may::<actions::ManageCollections>()?;
     let draft = draft.validate()?;
     store.catalog.audited(who.name(), "collection_update", |tx| {
@@ -60,13 +60,13 @@ pub fn update_collection(store: &mut Store, who: &Caller, name: &str, draft: &Go
 
 /// The collections the caller may see (curators, DPOs and admins: all; investigators and
 /// reviewers: those granted to them), with their counts.
-pub fn list_collections(store: &Store, who: &Caller) -> Result<Vec<CollectionSummary>> {
+pub(crate) fn list_collections(store: &Store, who: &Caller) -> Result<Vec<CollectionSummary>> {
     let proof = who.may::<actions::ListCollections>()?;
     Ok(store.catalog.collections(proof.scope())?)
 }
 
 /// One collection the caller may see, with its counts and governance fields.
-pub fn collection(store: &Store, who: &Caller, name: &str) -> Result<(CollectionSummary, GovernanceDraft)> {
+pub(crate) fn collection(store: &Store, who: &Caller, name: &str) -> Result<(CollectionSummary, GovernanceDraft)> {
     let proof = who.may::<actions::ListCollections>()?;
     let summary = store.catalog.collection_summary(proof.scope(), name)?;
     Ok((summary, store.catalog.governance(name)?))
@@ -76,7 +76,7 @@ pub fn collection(store: &Store, who: &Caller, name: &str) -> Result<(Collection
 /// is incomplete, or while an objection holds no template of its pack. Each stored batch is
 /// audited in its own transaction (`ingest_batch`), and the run as a whole at its end
 /// (`ingest`).
-pub fn governed_ingest(
+pub(crate) fn governed_ingest(
     services: &FaceServices,
     store: &mut Store,
     who: &Caller,
@@ -126,7 +126,7 @@ pub struct GovernedSearch {
 /// Purpose-bound search (investigator, within granted collections): needs a case reference
 /// and a purpose; the search, its collections, the query's content hash (never the image) and
 /// the candidates returned are recorded and audited.
-pub fn governed_search(
+pub(crate) fn governed_search(
     services: &FaceServices,
     store: &mut Store,
     who: &Caller,
@@ -146,7 +146,7 @@ pub fn governed_search(
 /// search keeps for its reviewers, for a user who may search (checked first: nobody else's
 /// photo is analysed). Needs no store, so a server runs it outside the store's lock; `packs`
 /// come from [`search_packs`].
-pub fn analyze_query(
+pub(crate) fn analyze_query(
     services: &FaceServices,
     who: &Caller,
     packs: &[gabarit_catalog::PackKey],
@@ -158,7 +158,11 @@ pub fn analyze_query(
 
 /// The packs of the collections a search by `who` would reach (those it names, or, when it
 /// names none, those granted), decided before a query photo is analysed.
-pub fn search_packs(store: &Store, who: &Caller, collections: &[String]) -> Result<Vec<gabarit_catalog::PackKey>> {
+pub(crate) fn search_packs(
+    store: &Store,
+    who: &Caller,
+    collections: &[String],
+) -> Result<Vec<gabarit_catalog::PackKey>> {
     let (_, names) = search_proof(store, who, collections)?;
     let mut packs = Vec::new();
     for name in &names {
@@ -170,7 +174,7 @@ pub fn search_packs(store: &Store, who: &Caller, collections: &[String]) -> Resu
 }
 
 /// Whether `who` may search at all (decided before anything about a request is looked at).
-pub fn may_search(who: &Caller) -> Result<()> {
+pub(crate) fn may_search(who: &Caller) -> Result<()> {
     who.may::<actions::Search>()?;
     Ok(())
 }
@@ -209,7 +213,7 @@ fn search_proof(
 /// of each query face that has candidates is kept, sealed, for the reviewers (see
 /// [`crate::review`]), for `opts.probe_days` at most.
 #[allow(clippy::too_many_arguments)]
-pub fn governed_search_faces(
+pub(crate) fn governed_search_faces(
     store: &mut Store,
     who: &Caller,
     case_ref: &str,
@@ -285,7 +289,7 @@ pub fn governed_search_faces(
 
 /// Verifies the audit chain with the key (dpo), and with a checkpoint, that it still holds
 /// what the checkpoint saw; the number of entries and the first break, if any.
-pub fn audit_verify(
+pub(crate) fn audit_verify(
     store: &mut Store,
     who: &Caller,
     checkpoint: Option<&Checkpoint>,
@@ -301,7 +305,7 @@ pub fn audit_verify(
 }
 
 /// Audit entries in a period (dpo), for export as JSON lines.
-pub fn audit_export(
+pub(crate) fn audit_export(
     store: &mut Store,
     who: &Caller,
     from: Option<&str>,
@@ -349,7 +353,7 @@ pub struct AuditPage {
 
 /// A page of the audit log (dpo), newest first unless asked otherwise. Reading it is on the
 /// record once per reading (its first page), not once per page turned.
-pub fn audit_browse(store: &mut Store, who: &Caller, q: &AuditQuery) -> Result<AuditPage> {
+pub(crate) fn audit_browse(store: &mut Store, who: &Caller, q: &AuditQuery) -> Result<AuditPage> {
     who.may::<actions::Audit>()?;
     if let (Some(from), Some(to)) = (&q.from, &q.to)
         && from > to
@@ -383,13 +387,13 @@ pub fn audit_browse(store: &mut Store, who: &Caller, q: &AuditQuery) -> Result<A
 /// A signed checkpoint of the audit chain (dpo), to keep outside the data directory: later,
 /// `audit verify --anchor` tells whether the chain was truncated or rewritten since. The
 /// anchoring itself is the last entry the checkpoint counts.
-pub fn audit_anchor(store: &mut Store, who: &Caller) -> Result<Checkpoint> {
+pub(crate) fn audit_anchor(store: &mut Store, who: &Caller) -> Result<Checkpoint> {
     who.may::<actions::Audit>()?;
     anchor(store, who.name())
 }
 
 /// The checkpoint the server writes on its own (at start, then daily), as `actor`.
-pub fn scheduled_anchor(store: &mut Store, actor: &str) -> Result<Checkpoint> {
+pub(crate) fn scheduled_anchor(store: &mut Store, actor: &str) -> Result<Checkpoint> {
     let proof = authorize_system::<actions::Audit>(actor);
     anchor(store, proof.user())
 }
@@ -444,7 +448,7 @@ pub struct QueryFacesKept {
 pub const QUERY_FACE_POLICY: &str = "A search keeps, for each query face with candidates, a crop of that face (not the photo), encrypted with the data key, visible only to the searcher and to reviewers of the collections its candidates are in; it is deleted once every candidate of the search is decided, or at the end of the search's period (30 days unless set otherwise), whichever comes first. Each keeping, viewing and deletion is on the audit record.";
 
 /// Builds the record of processing activities (dpo).
-pub fn processing_record(store: &mut Store, who: &Caller) -> Result<ProcessingRecord> {
+pub(crate) fn processing_record(store: &mut Store, who: &Caller) -> Result<ProcessingRecord> {
     let proof = who.may::<actions::Reports>()?;
     let users = store.catalog.users()?;
     let mut collections = Vec::new();
@@ -517,7 +521,7 @@ pub fn processing_record_text(r: &ProcessingRecord) -> String {
 }
 
 /// Re-wraps the data key under a new key-encryption key (admin); logged with both key ids.
-pub fn rotate_keys(
+pub(crate) fn rotate_keys(
     store: &mut Store,
     who: &Caller,
     old: &gabarit_crypto::Kek,
@@ -531,7 +535,7 @@ pub fn rotate_keys(
 
 /// What the catalog holds for one image or video within the caller's reach: the record, its
 /// faces (boxes, quality, times; never templates) and its tracks; audited.
-pub fn image_record(store: &mut Store, who: &Caller, id: u64) -> Result<serde_json::Value> {
+pub(crate) fn image_record(store: &mut Store, who: &Caller, id: u64) -> Result<serde_json::Value> {
     let proof = who.may::<actions::ViewRecords>()?;
     let image = store.catalog.image(proof.scope(), id)?;
     let faces = store.catalog.faces_of_image(proof.scope(), id)?;
@@ -542,7 +546,7 @@ pub fn image_record(store: &mut Store, who: &Caller, id: u64) -> Result<serde_js
 
 /// What the catalog holds for a photo's content (by its SHA-256) within the caller's reach;
 /// audited.
-pub fn records_of_content(store: &mut Store, who: &Caller, sha256: &str) -> Result<Vec<serde_json::Value>> {
+pub(crate) fn records_of_content(store: &mut Store, who: &Caller, sha256: &str) -> Result<Vec<serde_json::Value>> {
     let proof = who.may::<actions::ViewRecords>()?;
     let mut out = Vec::new();
     for img in store.catalog.images_by_sha256(proof.scope(), sha256)? {
@@ -556,7 +560,7 @@ pub fn records_of_content(store: &mut Store, who: &Caller, sha256: &str) -> Resu
 }
 
 /// A stored face as a JPEG crop (the box with a quarter of margin), for review; audited.
-pub fn face_crop(
+pub(crate) fn face_crop(
     store: &mut Store,
     who: &Caller,
     face_id: u64,
@@ -572,7 +576,7 @@ pub fn face_crop(
 }
 
 /// A stored photo (upright), or the frame of a stored video at `time_s`, as JPEG; audited.
-pub fn source_image(
+pub(crate) fn source_image(
     store: &mut Store,
     who: &Caller,
     image_id: u64,

@@ -28,7 +28,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 pub const MAX_RUNS: u32 = 3;
 
 /// Whether `who` may ask for ingestion at all (checked before an upload is read).
-pub fn may_ingest(who: &Caller) -> Result<()> {
+pub(crate) fn may_ingest(who: &Caller) -> Result<()> {
     who.may::<actions::Ingest>()?;
     Ok(())
 }
@@ -36,7 +36,7 @@ pub fn may_ingest(who: &Caller) -> Result<()> {
 /// Queues the ingestion of `inputs` (server paths, each under one of `allowed_roots` or in the
 /// uploads folder) into `collection`, as `who` (curator). The collection's governance must be
 /// complete now, and again when the job runs.
-pub fn submit_ingest(
+pub(crate) fn submit_ingest(
     store: &mut Store,
     who: &Caller,
     collection: &str,
@@ -86,7 +86,7 @@ fn may_have_jobs(who: &Caller) -> Result<()> {
 
 /// Recent jobs `who` may follow, newest first (curators: every ingestion; DPOs: their
 /// erasures).
-pub fn list_jobs(store: &Store, who: &Caller, limit: usize) -> Result<Vec<BackgroundJob>> {
+pub(crate) fn list_jobs(store: &Store, who: &Caller, limit: usize) -> Result<Vec<BackgroundJob>> {
     may_have_jobs(who)?;
     let mut jobs = store.catalog.background_jobs(limit)?;
     jobs.retain(|j| may_follow(who, j));
@@ -94,7 +94,7 @@ pub fn list_jobs(store: &Store, who: &Caller, limit: usize) -> Result<Vec<Backgr
 }
 
 /// One job `who` may follow.
-pub fn job(store: &Store, who: &Caller, id: u64) -> Result<BackgroundJob> {
+pub(crate) fn job(store: &Store, who: &Caller, id: u64) -> Result<BackgroundJob> {
     may_have_jobs(who)?;
     let not_found = || gabarit_catalog::Error::NotFound { kind: "job", name: id.to_string() };
     let job = store.catalog.background_job(id)?.ok_or_else(not_found)?;
@@ -105,7 +105,7 @@ pub fn job(store: &Store, who: &Caller, id: u64) -> Result<BackgroundJob> {
 }
 
 /// Queues a confirmed erasure (dpo): the faces go when the job runs.
-pub fn submit_erasure(
+pub(crate) fn submit_erasure(
     store: &mut Store,
     who: &Caller,
     erasure: &crate::rights::ConfirmedErasure,
@@ -122,7 +122,7 @@ pub fn submit_erasure(
 
 /// Puts the jobs a stopped server left running back in the queue (at server start), unless
 /// they were started [`MAX_RUNS`] times already: those are marked failed.
-pub fn requeue_interrupted(store: &Store) -> Result<Vec<u64>> {
+pub(crate) fn requeue_interrupted(store: &Store) -> Result<Vec<u64>> {
     let ids = store.catalog.requeue_interrupted_jobs(MAX_RUNS)?;
     if !ids.is_empty() {
         tracing::info!(jobs = ?ids, "resuming interrupted jobs");
@@ -133,7 +133,11 @@ pub fn requeue_interrupted(store: &Store) -> Result<Vec<u64>> {
 /// Runs the oldest queued job to its end, with `defaults` for everything but the collection
 /// and the inputs; `None` when the queue is empty. The job's own failure (its user lost the
 /// right, a path vanished, a model failed) ends it as `failed` and is not an error here.
-pub fn run_next(services: &FaceServices, store: &mut Store, defaults: &IngestOptions) -> Result<Option<BackgroundJob>> {
+pub(crate) fn run_next(
+    services: &FaceServices,
+    store: &mut Store,
+    defaults: &IngestOptions,
+) -> Result<Option<BackgroundJob>> {
     let Some(job) = store.catalog.claim_job()? else { return Ok(None) };
     tracing::info!(job = job.id, run = job.runs, "job started");
     // A job that panics fails alone: the runner goes on with the next.
@@ -282,7 +286,7 @@ fn discard_unused_uploads(store: &Store, inputs: &[PathBuf]) -> Result<usize> {
 /// whole; readable by the server's account only) and queues their ingestion into
 /// `collection`, as `who` (curator). File names are made safe; nothing is kept when the job
 /// cannot be queued.
-pub fn submit_upload(
+pub(crate) fn submit_upload(
     store: &mut Store,
     who: &Caller,
     collection: &str,

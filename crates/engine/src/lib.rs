@@ -1,8 +1,10 @@
 //! Gabarit's use cases, with no CLI or HTTP in them.
 //!
-//! The front ends reach records only through use cases that take the authenticated
-//! [`Caller`] (`governed`, `accounts`, `review`, `rights`, `jobs`); each obtains its proof from
-//! the policy, works within its scope and audits in the same transaction.
+//! The front ends reach records only through the methods of [`Gabarit`], the facade: they are
+//! the use cases, each taking the authenticated [`Caller`] (the functions behind them in
+//! `governed`, `accounts`, `review`, `rights`, `jobs`, `reembed` and `auth` are crate-private);
+//! each obtains its proof from the policy, works within its scope and audits in the same
+//! transaction.
 //!
 //! The modules form layers; each uses only those of the layers above it (checked by the
 //! `modules_form_layers` test):
@@ -17,8 +19,8 @@
 //! 6. `rights` (the data subjects' requests).
 //! 7. `governed`: collections, ingestion, search, audit, records.
 //! 8. `jobs`: the server's background work, running the use cases above.
-//! 9. `gabarit`: [`Gabarit`], what a front end holds: the store handles and the face services
-//!    of one data directory.
+//! 9. `gabarit`: [`Gabarit`], what a front end holds and the only way in: the store handles and
+//!    the face services of one data directory, its methods the use cases.
 
 pub mod accounts;
 pub mod auth;

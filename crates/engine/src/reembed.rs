@@ -61,7 +61,7 @@ pub struct ReembedReport {
 
 /// Re-embeds the collection `opts.collection` with `pack` (a curator, as for ingestion), and
 /// changes it over once done; run again after a stop, it goes on where it was.
-pub fn reembed(
+pub(crate) fn reembed(
     services: &FaceServices,
     store: &mut Store,
     who: &Caller,

@@ -33,7 +33,7 @@ pub struct ReviewState {
 /// art. 14(5)). A candidate of another collection does not exist for them. The decision that
 /// leaves no candidate of its search undecided deletes the search's kept query faces, in the
 /// same transaction.
-pub fn review(store: &mut Store, who: &Caller, candidate: u64, confirm: bool) -> Result<ReviewState> {
+pub(crate) fn review(store: &mut Store, who: &Caller, candidate: u64, confirm: bool) -> Result<ReviewState> {
     let proof = who.may::<actions::Review>()?;
     let action = if confirm { "candidate_confirm" } else { "candidate_reject" };
     let ((c, dropped), _) = store.catalog.audited(who.name(), action, |tx| {
@@ -88,7 +88,7 @@ pub struct CandidateView {
 
 /// One candidate of a collection granted to the reviewer; viewing it is not a decision and is
 /// not logged (the faces' pictures are, when fetched).
-pub fn candidate(store: &Store, who: &Caller, id: u64) -> Result<CandidateView> {
+pub(crate) fn candidate(store: &Store, who: &Caller, id: u64) -> Result<CandidateView> {
     let proof = who.may::<actions::Review>()?;
     candidate_in(store, proof.scope(), id)
 }
@@ -120,7 +120,7 @@ fn candidate_in(store: &Store, scope: &Scope, id: u64) -> Result<CandidateView> 
 }
 
 /// Candidates awaiting a decision in the collections granted to the reviewer, newest first.
-pub fn awaiting_review(store: &Store, who: &Caller, limit: usize) -> Result<Vec<CandidateView>> {
+pub(crate) fn awaiting_review(store: &Store, who: &Caller, limit: usize) -> Result<Vec<CandidateView>> {
     let proof = who.may::<actions::Review>()?;
     let mut out = Vec::new();
     for id in store.catalog.candidates_awaiting_review(proof.scope(), limit)? {
@@ -135,7 +135,7 @@ pub fn awaiting_review(store: &Store, who: &Caller, limit: usize) -> Result<Vec<
 
 /// The query face `query_face` of a search, as JPEG, for the searcher or a reviewer who can
 /// see one of its candidates (anyone else: not found); audited.
-pub fn probe(store: &mut Store, who: &Caller, search: u64, query_face: usize) -> Result<Vec<u8>> {
+pub(crate) fn probe(store: &mut Store, who: &Caller, search: u64, query_face: usize) -> Result<Vec<u8>> {
     let not_found = || -> Error {
         gabarit_catalog::Error::NotFound { kind: "query face", name: format!("{query_face} of search {search}") }.into()
     };
@@ -172,7 +172,7 @@ pub struct Case {
 
 /// The caller's own searches, newest first, with their candidates' review states
 /// (investigator). Holds no biometric data and no picture: not audited.
-pub fn my_cases(store: &Store, who: &Caller, limit: usize) -> Result<Vec<Case>> {
+pub(crate) fn my_cases(store: &Store, who: &Caller, limit: usize) -> Result<Vec<Case>> {
     who.may::<actions::Search>()?;
     let now = seconds(jiff::Timestamp::now());
     let mut out = Vec::new();

@@ -36,7 +36,8 @@ pub use notice::{
     AUTOMATED_MATCHING, CollectionNotice, DATA_CATEGORIES, DataCategory, Jurisdiction, Recipient, SUBJECT_RIGHTS,
     SubjectRight,
 };
-pub use retention::{RetentionReport, SCHEDULED_RETENTION, retention_run, scheduled_retention};
+pub use retention::{RetentionReport, SCHEDULED_RETENTION};
+pub(crate) use retention::{retention_run, scheduled_retention};
 
 use crate::auth::Caller;
 use crate::store::Store;
@@ -96,7 +97,7 @@ pub struct RightsReport {
 }
 
 /// Records a request; the deadline is one month after receipt (GDPR art. 12(3)).
-pub fn open_request(
+pub(crate) fn open_request(
     store: &mut Store,
     who: &Caller,
     kind: &str,
@@ -253,7 +254,7 @@ fn report(
 }
 
 /// Every rights request, newest first, with its deadline and status (dpo).
-pub fn list_requests(store: &Store, who: &Caller) -> Result<Vec<RightsRequest>> {
+pub(crate) fn list_requests(store: &Store, who: &Caller) -> Result<Vec<RightsRequest>> {
     who.may::<actions::Rights>()?;
     Ok(store.catalog.requests()?)
 }
@@ -267,7 +268,7 @@ fn check_kind(req: &RightsRequest, kinds: &[&str]) -> Result<()> {
 }
 
 /// Access (art. 15): every face of the requester across all collections.
-pub fn access(
+pub(crate) fn access(
     services: &FaceServices,
     store: &mut Store,
     who: &Caller,
@@ -298,7 +299,7 @@ fn thresholds_detail(requester: &RequestTemplates) -> serde_json::Value {
 
 /// Erasure (art. 17). Without `confirm` only lists what would go (the plan); with `confirm`
 /// equal to the number of faces listed, deletes them physically.
-pub fn erase(
+pub(crate) fn erase(
     services: &FaceServices,
     store: &mut Store,
     who: &Caller,
@@ -329,7 +330,7 @@ pub struct ConfirmedErasure {
 
 /// The faces an erasure request's photo matches (the plan, as a report), and, when `confirm`
 /// names how many there are, the confirmed erasure to carry out (dpo).
-pub fn plan_erasure(
+pub(crate) fn plan_erasure(
     services: &FaceServices,
     store: &Store,
     who: &Caller,
@@ -358,7 +359,11 @@ pub fn plan_erasure(
 /// closing the request, in the transaction of its audit entry; then the server's copies of
 /// uploads no record uses any more; compacts the index and vacuums the catalog so that the
 /// bytes leave the files (dpo). Doing it again deletes nothing more.
-pub fn carry_out_erasure(store: &mut Store, who: &Caller, e: &ConfirmedErasure) -> Result<gabarit_catalog::Deleted> {
+pub(crate) fn carry_out_erasure(
+    store: &mut Store,
+    who: &Caller,
+    e: &ConfirmedErasure,
+) -> Result<gabarit_catalog::Deleted> {
     let proof = who.may::<actions::Rights>()?;
     check_kind(&store.catalog.request(e.request)?, &["erasure"])?;
     let images = images_of_faces(store, proof.scope(), &e.faces)?;
@@ -464,7 +469,7 @@ pub(super) fn uploads_left(
 }
 
 /// Objection (art. 21): the request's template becomes a suppression template.
-pub fn object(
+pub(crate) fn object(
     services: &FaceServices,
     store: &mut Store,
     who: &Caller,

@@ -1,13 +1,11 @@
 //! The job runner: one thread that runs the queued background jobs (ingestion) one after the
-//! other, on its own handle on the data directory, so that requests go on being served. Jobs
+//! other, on a handle on the data directory taken for each, so that requests go on being served. Jobs
 //! a previous server left running are queued again at start (see `gabarit_engine::jobs`).
 //! Between jobs it applies the collections' retention: at start, then every
 //! `ServerOptions::retention_every` (a day by default).
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use gabarit_engine::jobs;
 
 use crate::AppState;
 
@@ -17,11 +15,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(2);
 /// Queues again the interrupted jobs and starts the runner thread.
 pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
     let other = |e: &dyn std::fmt::Display| std::io::Error::other(format!("job runner: {e}"));
-    let mut store = {
-        let shared = state.store().map_err(|e| other(&e.message))?;
-        shared.handle().map_err(|e| other(&e))?
-    };
-    jobs::requeue_interrupted(&store).map_err(|e| other(&e))?;
+    state.gabarit.requeue_interrupted().map_err(|e| other(&e))?;
     std::thread::Builder::new().name("gabarit-jobs".into()).spawn(move || {
         let mut retention_due = Some(std::time::Instant::now());
         let mut anchor_due = state.anchor_dir.as_ref().map(|_| std::time::Instant::now());
@@ -29,7 +23,7 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
             if let (Some(due), Some(dir)) = (anchor_due, &state.anchor_dir)
                 && due <= std::time::Instant::now()
             {
-                match write_checkpoint(&mut store, dir) {
+                match write_checkpoint(&state.gabarit, dir) {
                     Ok(path) => tracing::info!(file = %path.display(), "audit checkpoint written"),
                     Err(e) => tracing::error!(error = %e, "the audit checkpoint could not be written"),
                 }
@@ -38,13 +32,13 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
             if let Some(due) = retention_due
                 && due <= std::time::Instant::now()
             {
-                match gabarit_engine::rights::scheduled_retention(&mut store, jiff::Timestamp::now()) {
+                match state.gabarit.scheduled_retention(jiff::Timestamp::now()) {
                     Ok(report) => tracing::info!(collections = report.collections.len(), "retention applied"),
                     Err(e) => tracing::error!(error = %e, "retention could not be applied"),
                 }
                 retention_due = state.retention_every.map(|every| std::time::Instant::now() + every);
             }
-            match jobs::run_next(state.faces(), &mut store, &state.ingest) {
+            match state.gabarit.run_next(&state.ingest) {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "the job runner could not read its queue"),
@@ -71,10 +65,10 @@ pub const SCHEDULED_ANCHOR: &str = "audit-schedule";
 
 /// Writes a signed checkpoint of the audit chain into `dir` (created 0700; the file 0600).
 fn write_checkpoint(
-    store: &mut gabarit_engine::store::Store,
+    engine: &gabarit_engine::Gabarit,
     dir: &std::path::Path,
 ) -> gabarit_engine::Result<std::path::PathBuf> {
-    let checkpoint = gabarit_engine::governed::scheduled_anchor(store, SCHEDULED_ANCHOR)?;
+    let checkpoint = engine.scheduled_anchor(SCHEDULED_ANCHOR)?;
     gabarit_engine::governed::write_checkpoint_file(dir, &checkpoint)
 }
 

@@ -19,9 +19,8 @@ mod queries;
 pub mod web;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use gabarit_engine::store::Store;
 use gabarit_engine::{FaceServices, Gabarit};
 
 pub use api::router;
@@ -78,7 +77,7 @@ impl AppState {
     /// Shared state over the engine (its packs in use are loaded: a missing model is reported
     /// before the server serves).
     pub fn new(gabarit: Gabarit, opts: &ServerOptions) -> gabarit_engine::Result<Self> {
-        let permits = gabarit.faces().config().workers.max(1) * 2;
+        let permits = gabarit.faces()?.config().workers.max(1) * 2;
         Ok(AppState {
             analysing: tokio::sync::Semaphore::new(permits),
             searching: tokio::sync::Semaphore::new(
@@ -98,14 +97,9 @@ impl AppState {
         })
     }
 
-    /// A handle on the data directory for this request (waits when all are in use).
-    fn store(&self) -> Result<MutexGuard<'_, Store>, ApiError> {
-        Ok(self.gabarit.store()?)
-    }
-
     /// The face services of the packs in use.
-    fn faces(&self) -> &FaceServices {
-        self.gabarit.faces()
+    fn faces(&self) -> Result<&FaceServices, ApiError> {
+        Ok(self.gabarit.faces()?)
     }
 }
 

@@ -20,7 +20,7 @@ pub struct RetentionReport {
 }
 
 /// Deletes what has expired at `now` under each collection's retention (dpo).
-pub fn retention_run(store: &mut Store, who: &Caller, now: jiff::Timestamp) -> Result<RetentionReport> {
+pub(crate) fn retention_run(store: &mut Store, who: &Caller, now: jiff::Timestamp) -> Result<RetentionReport> {
     let proof = who.may::<actions::Retention>()?;
     delete_expired(store, &proof, now)
 }
@@ -31,7 +31,7 @@ pub const SCHEDULED_RETENTION: &str = "retention-schedule";
 /// Retention run by the server on its own schedule (daily): no user asks for it, because each
 /// collection's controller set its retention when it was created; audited as
 /// [`SCHEDULED_RETENTION`].
-pub fn scheduled_retention(store: &mut Store, now: jiff::Timestamp) -> Result<RetentionReport> {
+pub(crate) fn scheduled_retention(store: &mut Store, now: jiff::Timestamp) -> Result<RetentionReport> {
     delete_expired(store, &authorize_system::<actions::Retention>(SCHEDULED_RETENTION), now)
 }
 

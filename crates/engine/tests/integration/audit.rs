@@ -3,42 +3,41 @@
 //! and the reading on the record once (its first page), not once per page turned; a
 //! checkpoint written to its file, read back to verify the chain.
 
-use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
-use gabarit_engine::governed::{self, AuditQuery, audit_browse};
+use gabarit_engine::governed::{self, AuditQuery};
 use gabarit_engine::store::Store;
-use gabarit_engine::{Error, accounts};
+use gabarit_engine::{Error, Gabarit};
 use gabarit_governance::Role;
 
 #[test]
 fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, admin) = crate::data_dir(dir.path());
+    let (engine, admin) = crate::data_dir(dir.path());
     for i in 0..5 {
-        accounts::add_user(&mut store, &admin, &format!("user{i}"), &[Role::Reviewer]).unwrap();
+        engine.add_user(&admin, &format!("user{i}"), &[Role::Reviewer]).unwrap();
     }
-    let dpo_key = accounts::add_user(&mut store, &admin, "dora", &[Role::Dpo]).unwrap();
-    let dora = authenticate_key(&store, &dpo_key).unwrap();
+    let dpo_key = engine.add_user(&admin, "dora", &[Role::Dpo]).unwrap();
+    let dora = engine.authenticate_key(&dpo_key).unwrap();
 
-    let page = |store: &mut Store, offset: usize, action: Option<&str>| {
+    let page = |engine: &Gabarit, offset: usize, action: Option<&str>| {
         let q = AuditQuery { offset, limit: 2, action: action.map(str::to_string), ..Default::default() };
-        audit_browse(store, &dora, &q).unwrap()
+        engine.audit_browse(&dora, &q).unwrap()
     };
-    let first = page(&mut store, 0, Some("user_create"));
+    let first = page(&engine, 0, Some("user_create"));
     assert_eq!(first.total, 7, "the first admin, five users and dora");
     let names: Vec<&str> = first.items.iter().map(|e| e.detail["user"].as_str().unwrap()).collect();
     assert_eq!(names, ["dora", "user4"], "newest first");
     assert!(first.items[0].seq > first.items[1].seq);
     assert!(first.actions.contains(&"user_create".to_string()) && first.actions.contains(&"audit_view".to_string()));
     // Turning pages does not add to the log; a new reading (first page) does, once.
-    let views = |store: &mut Store| page(store, 0, Some("audit_view")).total;
-    let before = views(&mut store);
-    page(&mut store, 2, Some("user_create"));
-    page(&mut store, 4, Some("user_create"));
-    assert_eq!(views(&mut store), before + 1, "only the reading of the first page (this count's own) is recorded");
+    let views = |engine: &Gabarit| page(engine, 0, Some("audit_view")).total;
+    let before = views(&engine);
+    page(&engine, 2, Some("user_create"));
+    page(&engine, 4, Some("user_create"));
+    assert_eq!(views(&engine), before + 1, "only the reading of the first page (this count's own) is recorded");
     // One day is a period (from and to the same date), filtered by actor as well as action:
     // the admin created dora that day, dora created nobody.
     let day = first.items[0].at[..10].to_string();
-    let by = |store: &mut Store, actor: &str| {
+    let by = |engine: &Gabarit, actor: &str| {
         let q = AuditQuery {
             from: Some(day.clone()),
             to: Some(day.clone()),
@@ -47,19 +46,19 @@ fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() 
             limit: 10,
             ..Default::default()
         };
-        audit_browse(store, &dora, &q).unwrap()
+        engine.audit_browse(&dora, &q).unwrap()
     };
-    let by_admin = by(&mut store, "admin");
+    let by_admin = by(&engine, "admin");
     assert!(by_admin.items.iter().all(|e| e.actor == "admin"), "{:?}", by_admin.items);
     assert!(by_admin.items.iter().any(|e| e.detail["user"] == "dora"), "{:?}", by_admin.items);
-    assert_eq!(by(&mut store, "dora").total, 0);
+    assert_eq!(by(&engine, "dora").total, 0);
     // Oldest first on demand.
     let q = AuditQuery { limit: 1, action: Some("user_create".into()), oldest_first: true, ..Default::default() };
-    assert_eq!(audit_browse(&mut store, &dora, &q).unwrap().items[0].detail["user"], "admin");
+    assert_eq!(engine.audit_browse(&dora, &q).unwrap().items[0].detail["user"], "admin");
     // A period that ends before it starts is refused with what to do.
     let q =
         AuditQuery { from: Some("2026-12-31".into()), to: Some("2026-01-01".into()), limit: 10, ..Default::default() };
-    match audit_browse(&mut store, &dora, &q) {
+    match engine.audit_browse(&dora, &q) {
         Err(Error::Invalid(m)) => assert!(m.contains("starts (2026-12-31) after it ends (2026-01-01)"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -69,9 +68,9 @@ fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() 
 fn a_checkpoint_file_holds_the_checkpoint_that_verifies_the_chain() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, admin) = crate::data_dir(dir.path());
-    let dora = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    let checkpoint = governed::audit_anchor(&mut store, &dora).unwrap();
+    let (engine, admin) = crate::data_dir(dir.path());
+    let dora = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
+    let checkpoint = engine.audit_anchor(&dora).unwrap();
     let anchors = dir.path().join("anchors");
     let path = governed::write_checkpoint_file(&anchors, &checkpoint).unwrap();
     let stamp: String = checkpoint.at.chars().filter(char::is_ascii_alphanumeric).collect();
@@ -80,7 +79,7 @@ fn a_checkpoint_file_holds_the_checkpoint_that_verifies_the_chain() {
     assert_eq!((mode(&anchors), mode(&path)), (0o700, 0o600));
     let read: governed::Checkpoint = serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(read, checkpoint);
-    let (entries, broken) = governed::audit_verify(&mut store, &dora, Some(&read)).unwrap();
+    let (entries, broken) = engine.audit_verify(&dora, Some(&read)).unwrap();
     assert_eq!((entries as u64, broken.is_none()), (checkpoint.entries, true));
 }
 
@@ -91,55 +90,52 @@ pub fn entries_of(log: &[gabarit_governance::audit::Entry], action: &str) -> Vec
 
 #[test]
 fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
-    use gabarit_engine::{review, rights};
     let dir = tempfile::tempdir().unwrap();
     let kek = gabarit_crypto::Kek::generate().unwrap();
-    let mut store = Store::create(&dir.path().join("data"), &kek).unwrap();
-    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-    let admin = authenticate_key(&store, &admin_key).unwrap();
-    let as_user = |store: &mut Store, name: &str, roles: &[Role]| {
-        let key = accounts::add_user(store, &admin, name, roles).unwrap();
-        (authenticate_key(store, &key).unwrap(), key)
+    let engine = Gabarit::open(Store::create(&dir.path().join("data"), &kek).unwrap(), Some(crate::service()));
+    let admin_key = engine.bootstrap_admin("admin").unwrap();
+    let admin = engine.authenticate_key(&admin_key).unwrap();
+    let as_user = |engine: &Gabarit, name: &str, roles: &[Role]| {
+        let key = engine.add_user(&admin, name, roles).unwrap();
+        (engine.authenticate_key(&key).unwrap(), key)
     };
-    let (cur, _) = as_user(&mut store, "cur", &[Role::Curator]);
-    let (dpo, _) = as_user(&mut store, "dora", &[Role::Dpo]);
-    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
+    let (cur, _) = as_user(&engine, "cur", &[Role::Curator]);
+    let (dpo, _) = as_user(&engine, "dora", &[Role::Dpo]);
+    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
     // A governance change: before and after.
     let mut changed = crate::governance();
     changed.purpose = Some("press archive and rights clearance".into());
-    governed::update_collection(&mut store, &cur, "press", &changed).unwrap();
+    engine.update_collection(&cur, "press", &changed).unwrap();
     // Accounts: grants, a role change, keys issued and revoked, a password, a rotation.
-    let (_, inv_key) = as_user(&mut store, "inv", &[Role::Investigator]);
-    let (_, rita_key) = as_user(&mut store, "rita", &[Role::Reviewer]);
-    let (_, raoul_key) = as_user(&mut store, "raoul", &[Role::Reviewer]);
+    let (_, inv_key) = as_user(&engine, "inv", &[Role::Investigator]);
+    let (_, rita_key) = as_user(&engine, "rita", &[Role::Reviewer]);
+    let (_, raoul_key) = as_user(&engine, "raoul", &[Role::Reviewer]);
     for u in ["inv", "rita", "raoul"] {
-        accounts::grant(&mut store, &admin, u, "press").unwrap();
+        engine.grant(&admin, u, "press").unwrap();
     }
-    accounts::set_roles(&mut store, &admin, "raoul", &[Role::Reviewer, Role::Curator]).unwrap();
-    accounts::set_roles(&mut store, &admin, "raoul", &[Role::Reviewer]).unwrap();
-    let second = accounts::issue_key(&mut store, &admin, "inv").unwrap();
+    engine.set_roles(&admin, "raoul", &[Role::Reviewer, Role::Curator]).unwrap();
+    engine.set_roles(&admin, "raoul", &[Role::Reviewer]).unwrap();
+    let second = engine.issue_key(&admin, "inv").unwrap();
     let second_prefix = second.split('_').nth(1).unwrap().to_string();
-    accounts::revoke_key(&mut store, &admin, "inv", &second_prefix).unwrap();
-    accounts::set_password(&mut store, &admin, "rita", "a long enough password").unwrap();
+    engine.revoke_key(&admin, "inv", &second_prefix).unwrap();
+    engine.set_password(&admin, "rita", "a long enough password").unwrap();
     let new_kek = gabarit_crypto::Kek::generate().unwrap();
-    governed::rotate_keys(&mut store, &admin, &kek, &new_kek).unwrap();
+    engine.rotate_keys(&admin, &kek, &new_kek).unwrap();
     // A search, and its review by two people.
-    let service = crate::service();
-    let inv = authenticate_key(&store, &inv_key).unwrap();
+    let inv = engine.authenticate_key(&inv_key).unwrap();
     let opts = crate::ingest_options("press", vec![crate::sample("obama2.jpg")]);
-    governed::governed_ingest(&service, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    engine.ingest(&cur, &opts, &mut |_| {}).unwrap();
     let photo = crate::sample("obama.jpg");
     let search_opts = crate::search_options(None, 30);
-    let found =
-        governed::governed_search(&service, &mut store, &inv, "CASE-12", "identify", &photo, &search_opts).unwrap();
+    let found = engine.search(&inv, "CASE-12", "identify", &photo, &search_opts).unwrap();
     assert_eq!(found.candidate_ids.len(), 1);
     for key in [&rita_key, &raoul_key] {
-        let reviewer = authenticate_key(&store, key).unwrap();
-        review::review(&mut store, &reviewer, found.candidate_ids[0], true).unwrap();
+        let reviewer = engine.authenticate_key(key).unwrap();
+        engine.review(&reviewer, found.candidate_ids[0], true).unwrap();
     }
-    let request = rights::open_request(&mut store, &dpo, "access", "R-1", "ID card", "2026-11-30").unwrap();
+    let request = engine.open_request(&dpo, "access", "R-1", "ID card", "2026-11-30").unwrap();
 
-    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    let log = engine.audit_export(&dpo, None, None).unwrap();
     let one = |action: &str| {
         let all = entries_of(&log, action);
         assert!(!all.is_empty(), "no {action} entry");

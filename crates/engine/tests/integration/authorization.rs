@@ -1,21 +1,23 @@
 //! The role × grant table over every governed use case of the engine.
 //!
-//! Every public function that takes a `&Caller` has a row here (a test reads the engine's
-//! sources and fails on a use case without one). Each row is run by one user of each role
-//! granted the collection its records are in (`press`), and one of each role granted another
-//! collection only; the outcome must be what the core's permission table ([`reach`]) says:
-//! allowed, refused by role (`Forbidden`), or, for a record outside the caller's grants,
-//! refused by scope (`Forbidden` or `NotFound`: the record does not exist for them).
+//! Every public method of [`Gabarit`] that takes a `&Caller` has a row here, under its name (a
+//! test reads the engine's sources and fails on a use case without one, and on any other
+//! public way in: a public function taking a `&Caller` or a store outside the facade). Each
+//! row is run by one user of each role granted the collection its records are in (`press`),
+//! and one of each role granted another collection only; the outcome must be what the core's
+//! permission table ([`reach`]) says: allowed, refused by role (`Forbidden`), or, for a record
+//! outside the caller's grants, refused by scope (`Forbidden` or `NotFound`: the record does
+//! not exist for them).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
+use gabarit_engine::governed::AuditQuery;
 use gabarit_engine::ingest::IngestOptions;
 use gabarit_engine::rights::ConfirmedErasure;
 use gabarit_engine::search::SearchOptions;
 use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceServices, accounts, governed, jobs, review, rights};
+use gabarit_engine::{Caller, Error, Gabarit};
 use gabarit_governance::{Action, Reach, Role, reach};
 
 use crate::{governance, ingest_options, sample, service};
@@ -49,8 +51,7 @@ struct Row {
 
 /// Everything the rows act on.
 struct World {
-    store: Store,
-    service: FaceServices,
+    engine: Gabarit,
     kek: gabarit_crypto::Kek,
     dir: PathBuf,
     admin: Caller,
@@ -71,7 +72,7 @@ impl World {
     fn fresh_user(&mut self) -> String {
         self.fresh += 1;
         let name = format!("target{}", self.fresh);
-        accounts::add_user(&mut self.store, &self.admin, &name, &[Role::Reviewer]).unwrap();
+        self.engine.add_user(&self.admin, &name, &[Role::Reviewer]).unwrap();
         name
     }
 
@@ -97,49 +98,46 @@ fn rows() -> Vec<Row> {
         // Accounts.
         row("add_user", A::ManageUsers, ByRole, |w, who| {
             w.fresh += 1;
-            done(accounts::add_user(&mut w.store, who, &format!("new{}", w.fresh), &[Role::Reviewer]))
+            done(w.engine.add_user(who, &format!("new{}", w.fresh), &[Role::Reviewer]))
         }),
         row("set_roles", A::ManageUsers, ByRole, |w, who| {
             let u = w.fresh_user();
-            done(accounts::set_roles(&mut w.store, who, &u, &[Role::Investigator]))
+            done(w.engine.set_roles(who, &u, &[Role::Investigator]))
         }),
         row("grant", A::ManageUsers, ByRole, |w, who| {
             let u = w.fresh_user();
-            done(accounts::grant(&mut w.store, who, &u, "press"))
+            done(w.engine.grant(who, &u, "press"))
         }),
         row("ungrant", A::ManageUsers, ByRole, |w, who| {
             let u = w.fresh_user();
-            accounts::grant(&mut w.store, &w.admin, &u, "press").unwrap();
-            done(accounts::ungrant(&mut w.store, who, &u, "press"))
+            w.engine.grant(&w.admin, &u, "press").unwrap();
+            done(w.engine.ungrant(who, &u, "press"))
         }),
         row("issue_key", A::ManageUsers, ByRole, |w, who| {
             let u = w.fresh_user();
-            done(accounts::issue_key(&mut w.store, who, &u))
+            done(w.engine.issue_key(who, &u))
         }),
         row("revoke_key", A::ManageUsers, ByRole, |w, who| {
             let u = w.fresh_user();
-            let key = accounts::issue_key(&mut w.store, &w.admin, &u).unwrap();
-            done(accounts::revoke_key(&mut w.store, who, &u, key.split('_').nth(1).unwrap()))
+            let key = w.engine.issue_key(&w.admin, &u).unwrap();
+            done(w.engine.revoke_key(who, &u, key.split('_').nth(1).unwrap()))
         }),
-        row("list_keys", A::ManageUsers, ByRole, |w, who| done(accounts::list_keys(&w.store, who, "cur"))),
+        row("list_keys", A::ManageUsers, ByRole, |w, who| done(w.engine.list_keys(who, "cur"))),
         row("disable_user", A::ManageUsers, ByRole, |w, who| {
             let u = w.fresh_user();
-            done(accounts::disable_user(&mut w.store, who, &u))
+            done(w.engine.disable_user(who, &u))
         }),
         row("set_password", A::ManageUsers, ByRole, |w, who| {
             let u = w.fresh_user();
-            done(accounts::set_password(&mut w.store, who, &u, "a long enough password"))
+            done(w.engine.set_password(who, &u, "a long enough password"))
         }),
-        row("list_users", A::ManageUsers, ByRole, |w, who| done(accounts::list_users(&w.store, who))),
-        row("me", A::ListCollections, Own, |w, who| done(accounts::me(&w.store, who))),
-        row("logout", A::ListCollections, Own, |w, who| {
-            done(gabarit_engine::auth::logout(&mut w.store, who, "no-such-token"))
-        }),
+        row("list_users", A::ManageUsers, ByRole, |w, who| done(w.engine.list_users(who))),
+        row("me", A::ListCollections, Own, |w, who| done(w.engine.me(who))),
+        row("logout", A::ListCollections, Own, |w, who| done(w.engine.logout(who, "no-such-token"))),
         // Collections.
         row("create_collection", A::ManageCollections, ByRole, |w, who| {
             w.fresh += 1;
-            done(governed::create_collection(
-                &mut w.store,
+            done(w.engine.create_collection(
                 who,
                 &format!("c{}", w.fresh),
                 "",
@@ -149,21 +147,21 @@ fn rows() -> Vec<Row> {
             ))
         }),
         row("update_collection", A::ManageCollections, ByRole, |w, who| {
-            done(governed::update_collection(&mut w.store, who, "press", &governance()))
+            done(w.engine.update_collection(who, "press", &governance()))
         }),
         row("list_collections", A::ListCollections, Press, |w, who| {
-            let all = governed::list_collections(&w.store, who)?;
+            let all = w.engine.list_collections(who)?;
             Ok(Ran::SawPress(all.iter().any(|c| c.collection.name == "press")))
         }),
-        row("collection", A::ListCollections, Press, |w, who| done(governed::collection(&w.store, who, "press"))),
+        row("collection", A::ListCollections, Press, |w, who| done(w.engine.collection(who, "press"))),
         // Ingestion and jobs.
-        row("governed_ingest", A::Ingest, ByRole, |w, who| {
+        row("ingest", A::Ingest, ByRole, |w, who| {
             let opts = w.ingest_options(vec![sample("obama2.jpg")]);
-            done(governed::governed_ingest(&w.service, &mut w.store, who, &opts, &mut |_| {}))
+            done(w.engine.ingest(who, &opts, &mut |_| {}))
         }),
         row("reembed", A::Ingest, ByRole, |w, who| {
             // To the other pack each time: press ends as it began after two runs.
-            let press = governed::collection(&w.store, &w.curator, "press").unwrap().0.collection;
+            let press = w.engine.collection(&w.curator, "press").unwrap().0.collection;
             let other = if press.pack == "buffalo_s" { "open" } else { "buffalo_s" };
             let opts = gabarit_engine::reembed::ReembedOptions {
                 collection: "press".into(),
@@ -171,98 +169,79 @@ fn rows() -> Vec<Row> {
                 limits: gabarit_media::DecodeLimits::default(),
             };
             let pack = gabarit_inference::Pack::builtin(other).unwrap();
-            done(gabarit_engine::reembed::reembed(&w.service, &mut w.store, who, &pack, &opts, &mut |_| {}))
+            done(w.engine.reembed(who, &pack, &opts, &mut |_| {}))
         }),
-        row("may_ingest", A::Ingest, ByRole, |_, who| done(jobs::may_ingest(who))),
+        row("may_ingest", A::Ingest, ByRole, |w, who| done(w.engine.may_ingest(who))),
         row("submit_ingest", A::Ingest, ByRole, |w, who| {
             let root = w.dir.join("incoming");
-            done(jobs::submit_ingest(
-                &mut w.store,
-                who,
-                "press",
-                std::slice::from_ref(&root),
-                std::slice::from_ref(&root),
-            ))
+            done(w.engine.submit_ingest(who, "press", std::slice::from_ref(&root), std::slice::from_ref(&root)))
         }),
         row("submit_upload", A::Ingest, ByRole, |w, who| {
             let bytes = fs_err::read(sample("obama2.jpg")).unwrap();
-            done(jobs::submit_upload(&mut w.store, who, "press", &[("o.jpg".into(), bytes.as_slice())]))
+            done(w.engine.submit_upload(who, "press", &[("o.jpg".into(), bytes.as_slice())]))
         }),
         // Curators follow every ingestion, DPOs their own erasures: both may list.
-        row("list_jobs", A::Ingest, ByRole, |w, who| done(jobs::list_jobs(&w.store, who, 10))),
+        row("list_jobs", A::Ingest, ByRole, |w, who| done(w.engine.list_jobs(who, 10))),
         row("job", A::Ingest, ByRole, |w, who| {
-            let id = jobs::list_jobs(&w.store, &w.curator, 1).unwrap()[0].id;
-            done(jobs::job(&w.store, who, id))
+            let id = w.engine.list_jobs(&w.curator, 1).unwrap()[0].id;
+            done(w.engine.job(who, id))
         }),
         // Search and review.
-        row("may_search", A::Search, ByRole, |_, who| done(governed::may_search(who))),
-        row("search_packs", A::Search, Press, |w, who| done(governed::search_packs(&w.store, who, &["press".into()]))),
+        row("may_search", A::Search, ByRole, |w, who| done(w.engine.may_search(who))),
+        row("search_packs", A::Search, Press, |w, who| done(w.engine.search_packs(who, &["press".into()]))),
         row("analyze_query", A::Search, ByRole, |w, who| {
-            done(governed::analyze_query(&w.service, who, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")))
+            done(w.engine.analyze_query(who, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")))
         }),
-        row("governed_search", A::Search, Press, |w, who| {
+        row("search", A::Search, Press, |w, who| {
             let opts = World::search_options();
-            done(governed::governed_search(
-                &w.service,
-                &mut w.store,
-                who,
-                "CASE-1",
-                "table",
-                &sample("obama.jpg"),
-                &opts,
-            ))
+            done(w.engine.search(who, "CASE-1", "table", &sample("obama.jpg"), &opts))
         }),
-        row("governed_search_faces", A::Search, Press, |w, who| {
-            let img = governed::analyze_query(
-                &w.service,
-                &w.investigator,
-                &[gabarit_catalog::PackKey::legacy()],
-                &sample("obama.jpg"),
-            )
-            .unwrap();
+        row("search_faces", A::Search, Press, |w, who| {
+            let img = w
+                .engine
+                .analyze_query(&w.investigator, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg"))
+                .unwrap();
             let opts = World::search_options();
-            done(governed::governed_search_faces(&mut w.store, who, "CASE-1", "table", "q", &img, &opts))
+            done(w.engine.search_faces(who, "CASE-1", "table", "q", &img, &opts))
         }),
         // Before any review: the setup search's query face is kept until its candidates are decided.
         row("probe", A::Review, Press, |w, who| {
-            let bytes = review::probe(&mut w.store, who, w.search, 0)?;
+            let bytes = w.engine.probe(who, w.search, 0)?;
             assert_eq!(&bytes[..2], b"\xff\xd8", "a JPEG");
             Ok(Ran::Done)
         }),
         row("my_cases", A::Search, ByRole, |w, who| {
-            let cases = review::my_cases(&w.store, who, 50)?;
+            let cases = w.engine.my_cases(who, 50)?;
             assert!(cases.iter().all(|c| c.search.actor == who.name()), "only one's own searches");
             Ok(Ran::Done)
         }),
-        row("review", A::Review, Press, |w, who| done(review::review(&mut w.store, who, w.candidate, true))),
-        row("candidate", A::Review, Press, |w, who| done(review::candidate(&w.store, who, w.candidate))),
+        row("review", A::Review, Press, |w, who| done(w.engine.review(who, w.candidate, true))),
+        row("candidate", A::Review, Press, |w, who| done(w.engine.candidate(who, w.candidate))),
         row("awaiting_review", A::Review, Press, |w, who| {
-            let queue = review::awaiting_review(&w.store, who, 50)?;
+            let queue = w.engine.awaiting_review(who, 50)?;
             Ok(Ran::SawPress(queue.iter().any(|c| c.collection == "press")))
         }),
         // Records.
-        row("image_record", A::ViewRecords, Press, |w, who| done(governed::image_record(&mut w.store, who, w.image))),
+        row("image_record", A::ViewRecords, Press, |w, who| done(w.engine.image_record(who, w.image))),
         row("records_of_content", A::ViewRecords, Press, |w, who| {
             let sha = w.press_sha.clone();
-            Ok(Ran::SawPress(!governed::records_of_content(&mut w.store, who, &sha)?.is_empty()))
+            Ok(Ran::SawPress(!w.engine.records_of_content(who, &sha)?.is_empty()))
         }),
-        row("face_crop", A::ViewRecords, Press, |w, who| {
-            done(governed::face_crop(&mut w.store, who, w.face, &Default::default()))
-        }),
+        row("face_crop", A::ViewRecords, Press, |w, who| done(w.engine.face_crop(who, w.face, &Default::default()))),
         row("source_image", A::ViewRecords, Press, |w, who| {
-            done(governed::source_image(&mut w.store, who, w.image, None, &Default::default()))
+            done(w.engine.source_image(who, w.image, None, &Default::default()))
         }),
         // Audit and reports.
-        row("audit_verify", A::Audit, ByRole, |w, who| done(governed::audit_verify(&mut w.store, who, None))),
-        row("audit_export", A::Audit, ByRole, |w, who| done(governed::audit_export(&mut w.store, who, None, None))),
+        row("audit_verify", A::Audit, ByRole, |w, who| done(w.engine.audit_verify(who, None))),
+        row("audit_export", A::Audit, ByRole, |w, who| done(w.engine.audit_export(who, None, None))),
         row("audit_browse", A::Audit, ByRole, |w, who| {
-            done(governed::audit_browse(&mut w.store, who, &governed::AuditQuery { limit: 10, ..Default::default() }))
+            done(w.engine.audit_browse(who, &AuditQuery { limit: 10, ..Default::default() }))
         }),
-        row("audit_anchor", A::Audit, ByRole, |w, who| done(governed::audit_anchor(&mut w.store, who))),
-        row("processing_record", A::Reports, ByRole, |w, who| done(governed::processing_record(&mut w.store, who))),
+        row("audit_anchor", A::Audit, ByRole, |w, who| done(w.engine.audit_anchor(who))),
+        row("processing_record", A::Reports, ByRole, |w, who| done(w.engine.processing_record(who))),
         row("rotate_keys", A::ManageUsers, ByRole, |w, who| {
             let new = gabarit_crypto::Kek::generate().unwrap();
-            let r = governed::rotate_keys(&mut w.store, who, &w.kek, &new);
+            let r = w.engine.rotate_keys(who, &w.kek, &new);
             if r.is_ok() {
                 w.kek = new;
             }
@@ -270,20 +249,20 @@ fn rows() -> Vec<Row> {
         }),
         // Rights.
         row("open_request", A::Rights, ByRole, |w, who| {
-            done(rights::open_request(&mut w.store, who, "access", "R-1", "ID card", "2026-11-02"))
+            done(w.engine.open_request(who, "access", "R-1", "ID card", "2026-11-02"))
         }),
-        row("list_requests", A::Rights, ByRole, |w, who| done(rights::list_requests(&w.store, who))),
+        row("list_requests", A::Rights, ByRole, |w, who| done(w.engine.list_requests(who))),
         row("access", A::Rights, ByRole, |w, who| {
             let id = w.requests["access"];
-            done(rights::access(&w.service, &mut w.store, who, id, &sample("obama.jpg"), Some(0.36)))
+            done(w.engine.access(who, id, &sample("obama.jpg"), Some(0.36)))
         }),
         row("plan_erasure", A::Rights, ByRole, |w, who| {
             let id = w.requests["erasure"];
-            done(rights::plan_erasure(&w.service, &w.store, who, id, &sample("yaoming.jpg"), Some(0.36), None))
+            done(w.engine.plan_erasure(who, id, &sample("yaoming.jpg"), Some(0.36), None))
         }),
         row("erase", A::Rights, ByRole, |w, who| {
             let id = w.requests["erasure"];
-            done(rights::erase(&w.service, &mut w.store, who, id, &sample("yaoming.jpg"), Some(0.36), None))
+            done(w.engine.erase(who, id, &sample("yaoming.jpg"), Some(0.36), None))
         }),
         row("carry_out_erasure", A::Rights, ByRole, |w, who| {
             let e = ConfirmedErasure {
@@ -292,7 +271,7 @@ fn rows() -> Vec<Row> {
                 threshold: 0.36,
                 faces: vec![],
             };
-            done(rights::carry_out_erasure(&mut w.store, who, &e))
+            done(w.engine.carry_out_erasure(who, &e))
         }),
         row("submit_erasure", A::Rights, ByRole, |w, who| {
             let e = ConfirmedErasure {
@@ -301,15 +280,13 @@ fn rows() -> Vec<Row> {
                 threshold: 0.36,
                 faces: vec![],
             };
-            done(jobs::submit_erasure(&mut w.store, who, &e))
+            done(w.engine.submit_erasure(who, &e))
         }),
         row("object", A::Rights, ByRole, |w, who| {
             let id = w.requests["objection"];
-            done(rights::object(&w.service, &mut w.store, who, id, &sample("yaoming.jpg"), Some(0.36)))
+            done(w.engine.object(who, id, &sample("yaoming.jpg"), Some(0.36)))
         }),
-        row("retention_run", A::Retention, ByRole, |w, who| {
-            done(rights::retention_run(&mut w.store, who, jiff::Timestamp::now()))
-        }),
+        row("retention_run", A::Retention, ByRole, |w, who| done(w.engine.retention_run(who, jiff::Timestamp::now()))),
     ]
 }
 
@@ -331,44 +308,43 @@ fn allowed(row: &Row, role: Role, granted: bool) -> bool {
 
 fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     let kek = gabarit_crypto::Kek::generate().unwrap();
-    let mut store = Store::create(&dir.join("data"), &kek).unwrap();
-    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-    let admin = authenticate_key(&store, &admin_key).unwrap();
+    let engine = Gabarit::open(Store::create(&dir.join("data"), &kek).unwrap(), Some(service()));
+    let admin_key = engine.bootstrap_admin("admin").unwrap();
+    let admin = engine.authenticate_key(&admin_key).unwrap();
     let mut callers = Vec::new();
-    let make = |store: &mut Store, name: &str, role: Role| {
-        let key = accounts::add_user(store, &admin, name, &[role]).unwrap();
-        authenticate_key(store, &key).unwrap()
+    let make = |engine: &Gabarit, name: &str, role: Role| {
+        let key = engine.add_user(&admin, name, &[role]).unwrap();
+        engine.authenticate_key(&key).unwrap()
     };
-    let curator = make(&mut store, "cur", Role::Curator);
-    let dpo = make(&mut store, "dora", Role::Dpo);
-    make(&mut store, "inv", Role::Investigator);
+    let curator = make(&engine, "cur", Role::Curator);
+    let dpo = make(&engine, "dora", Role::Dpo);
+    make(&engine, "inv", Role::Investigator);
     for c in ["press", "other"] {
-        governed::create_collection(
-            &mut store,
-            &curator,
-            c,
-            "",
-            &governance(),
-            &crate::buffalo_s(),
-            gabarit_inference::EngineFamily::ORT_F32,
-        )
-        .unwrap();
+        engine
+            .create_collection(
+                &curator,
+                c,
+                "",
+                &governance(),
+                &crate::buffalo_s(),
+                gabarit_inference::EngineFamily::ORT_F32,
+            )
+            .unwrap();
     }
-    accounts::grant(&mut store, &admin, "inv", "press").unwrap();
+    engine.grant(&admin, "inv", "press").unwrap();
     // A caller's grants are read when they authenticate: inv authenticates again.
-    let key = accounts::issue_key(&mut store, &admin, "inv").unwrap();
-    let investigator = authenticate_key(&store, &key).unwrap();
+    let key = engine.issue_key(&admin, "inv").unwrap();
+    let investigator = engine.authenticate_key(&key).unwrap();
     for role in Role::ALL {
         for granted in [true, false] {
             let name = format!("{}-{}", role.name(), if granted { "in" } else { "out" });
-            make(&mut store, &name, role);
-            accounts::grant(&mut store, &admin, &name, if granted { "press" } else { "other" }).unwrap();
+            make(&engine, &name, role);
+            engine.grant(&admin, &name, if granted { "press" } else { "other" }).unwrap();
             // Read again: the grant is now part of the caller.
-            let key = accounts::issue_key(&mut store, &admin, &name).unwrap();
-            callers.push((role, granted, authenticate_key(&store, &key).unwrap()));
+            let key = engine.issue_key(&admin, &name).unwrap();
+            callers.push((role, granted, engine.authenticate_key(&key).unwrap()));
         }
     }
-    let service = service();
     let gallery = dir.join("gallery");
     let incoming = dir.join("incoming");
     for d in [&gallery, &incoming] {
@@ -377,8 +353,7 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     fs_err::copy(sample("obama2.jpg"), gallery.join("obama2.jpg")).unwrap();
     fs_err::copy(sample("biden.jpg"), incoming.join("biden.jpg")).unwrap();
     let mut world = World {
-        store,
-        service,
+        engine,
         kek,
         dir: dir.to_path_buf(),
         admin: admin.clone(),
@@ -394,31 +369,19 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
         fresh: 0,
     };
     let opts = world.ingest_options(vec![gallery.clone()]);
-    governed::governed_ingest(&world.service, &mut world.store, &curator, &opts, &mut |_| {}).unwrap();
-    jobs::submit_ingest(
-        &mut world.store,
-        &curator,
-        "press",
-        std::slice::from_ref(&incoming),
-        std::slice::from_ref(&incoming),
-    )
-    .unwrap();
-    let found = governed::governed_search(
-        &world.service,
-        &mut world.store,
-        &investigator,
-        "CASE-0",
-        "setup",
-        &sample("obama.jpg"),
-        &World::search_options(),
-    )
-    .unwrap();
+    world.engine.ingest(&curator, &opts, &mut |_| {}).unwrap();
+    world
+        .engine
+        .submit_ingest(&curator, "press", std::slice::from_ref(&incoming), std::slice::from_ref(&incoming))
+        .unwrap();
+    let found =
+        world.engine.search(&investigator, "CASE-0", "setup", &sample("obama.jpg"), &World::search_options()).unwrap();
     let first = &found.result.candidates[0];
     (world.image, world.face, world.candidate) = (first.image_id, first.face_id, found.candidate_ids[0]);
     world.search = found.search_id;
     world.press_sha = gabarit_media::sha256_hex(&fs_err::read(sample("obama2.jpg")).unwrap());
     for kind in ["access", "erasure", "objection"] {
-        let r = rights::open_request(&mut world.store, &dpo, kind, "R-0", "ID card", "2026-11-02").unwrap();
+        let r = world.engine.open_request(&dpo, kind, "R-0", "ID card", "2026-11-02").unwrap();
         world.requests.insert(kind, r.id);
     }
     (world, callers)
@@ -469,7 +432,7 @@ fn every_use_case_with_every_role_granted_or_not_does_what_the_permission_table_
     assert!(failures.is_empty(), "{} of {checked} cells differ:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(checked, rows().len() * 10);
     // Everything allowed was audited in a chain that verifies.
-    let (entries, broken) = governed::audit_verify(&mut world.store, &world.dpo, None).unwrap();
+    let (entries, broken) = world.engine.audit_verify(&world.dpo, None).unwrap();
     assert!(entries > 100, "{entries} entries");
     assert_eq!(broken, None);
 }
@@ -488,19 +451,67 @@ fn sources(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The names of the engine's public functions that take a `&Caller`.
-fn use_cases_in_the_sources() -> Vec<String> {
-    let mut names = Vec::new();
+/// A public function of the engine's sources, at any indentation (a free function or a
+/// method): the file it is in, its name and its parameters.
+struct PublicFn {
+    file: PathBuf,
+    name: String,
+    params: String,
+}
+
+/// Every `pub fn` of the engine's sources (not `pub(crate) fn` and the like), at the start of
+/// a line after any indentation.
+fn public_fns() -> Vec<PublicFn> {
+    let mut found = Vec::new();
     for path in sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
-        let text = fs_err::read_to_string(path).unwrap();
-        for (i, _) in text.match_indices("\npub fn ") {
-            let rest = &text[i + "\npub fn ".len()..];
-            let signature = &rest[..rest.find('{').unwrap_or(rest.len())];
-            if signature.contains("&Caller") {
-                names.push(signature.split(['(', '<']).next().unwrap().trim().to_string());
+        let text = fs_err::read_to_string(&path).unwrap();
+        for (i, _) in text.match_indices("pub fn ") {
+            let line_start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+            if !text[line_start..i].chars().all(|c| c == ' ') {
+                continue;
             }
+            let rest = &text[i + "pub fn ".len()..];
+            let signature = &rest[..rest.find('{').unwrap_or(rest.len())];
+            let name = signature.split(['(', '<']).next().unwrap().trim().to_string();
+            // The parameters: from the first parenthesis to the one that closes it.
+            let open = signature.find('(').unwrap_or(signature.len());
+            let mut depth = 0;
+            let mut close = signature.len();
+            for (k, c) in signature[open..].char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = open + k + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let params = signature[open..close].split_whitespace().collect::<Vec<_>>().join(" ");
+            found.push(PublicFn { file: path.clone(), name, params });
         }
     }
+    found
+}
+
+/// Whether `params` has a parameter of type `&ty` or `&mut ty` (named with its path or not).
+fn takes_a_reference_to(params: &str, ty: &str) -> bool {
+    let plain =
+        params.replace("crate::", "").replace("gabarit_engine::", "").replace("store::", "").replace("auth::", "");
+    [format!("&{ty}"), format!("&mut {ty}")].iter().any(|r| {
+        plain
+            .match_indices(r.as_str())
+            .any(|(i, _)| !plain[i + r.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    })
+}
+
+/// The names of the engine's public functions and methods that take a `&Caller`.
+fn use_cases_in_the_sources() -> Vec<String> {
+    let mut names: Vec<String> =
+        public_fns().into_iter().filter(|f| takes_a_reference_to(&f.params, "Caller")).map(|f| f.name).collect();
     names.sort();
     names
 }
@@ -515,4 +526,29 @@ fn every_use_case_taking_a_caller_has_its_row_in_the_table() {
     let stale: Vec<&String> = in_table.iter().filter(|n| !in_sources.contains(n)).collect();
     assert!(missing.is_empty(), "use cases without a row in the role × grant table: {missing:?}");
     assert!(stale.is_empty(), "rows for use cases that no longer exist: {stale:?}");
+}
+
+#[test]
+fn the_gabarit_facade_is_the_only_public_way_to_the_use_cases_and_the_store() {
+    let all = public_fns();
+    // Positive control: the scan reads parameters, and finds the facade's methods.
+    let facade = |f: &&PublicFn| f.file.ends_with("src/gabarit.rs");
+    assert!(
+        all.iter().filter(facade).filter(|f| takes_a_reference_to(&f.params, "Caller")).count() >= 40,
+        "the scan finds the facade's methods"
+    );
+    assert!(takes_a_reference_to("(store: &mut crate::store::Store, who: &Caller)", "Store"));
+    assert!(takes_a_reference_to("(store: &Store)", "Store"));
+    assert!(!takes_a_reference_to("(stored: &Stored)", "Store"));
+    let offenders: Vec<String> = all
+        .iter()
+        .filter(|f| !facade(f))
+        .filter(|f| takes_a_reference_to(&f.params, "Caller") || takes_a_reference_to(&f.params, "Store"))
+        .map(|f| format!("{} in {}: {}", f.name, f.file.display(), f.params))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "public functions outside the Gabarit facade taking a caller or a store:\n{}",
+        offenders.join("\n")
+    );
 }

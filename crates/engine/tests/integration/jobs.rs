@@ -7,16 +7,15 @@
 
 use std::path::Path;
 
-use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, governed, jobs};
+use gabarit_engine::{Caller, Error, Gabarit};
 use gabarit_governance::Role;
 
 /// A data directory (`dir/data`) with the curator `cur` and the collection `press`.
-fn press(dir: &Path) -> (Store, Caller) {
-    let (mut store, admin) = crate::data_dir(dir);
-    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
-    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
-    (store, cur)
+fn press(dir: &Path) -> (Gabarit, Caller) {
+    let (engine, admin) = crate::data_dir(dir);
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
+    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
+    (engine, cur)
 }
 
 /// What `f` logs on this thread, as the server's log shows it.
@@ -43,17 +42,9 @@ fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
 #[test]
 fn an_upload_job_reports_what_it_does_not_read_and_keeps_only_what_its_collection_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, cur) = press(dir.path());
-    let service = crate::service();
+    let (engine, cur) = press(dir.path());
     let defaults = crate::ingest_options("", Vec::new());
-    governed::governed_ingest(
-        &service,
-        &mut store,
-        &cur,
-        &crate::ingest_options("press", vec![crate::sample("biden.jpg")]),
-        &mut |_| {},
-    )
-    .unwrap();
+    engine.ingest(&cur, &crate::ingest_options("press", vec![crate::sample("biden.jpg")]), &mut |_| {}).unwrap();
     let read = |n: &str| fs_err::read(crate::sample(n)).unwrap();
     let (obama, biden) = (read("obama2.jpg"), read("biden.jpg"));
     let files: Vec<(String, &[u8])> = vec![
@@ -62,10 +53,10 @@ fn an_upload_job_reports_what_it_does_not_read_and_keeps_only_what_its_collectio
         ("minutes.txt".into(), b"minutes of the meeting"),
         ("more.zip".into(), b"PK\x03\x04 not read from an upload"),
     ];
-    let job = jobs::submit_upload(&mut store, &cur, "press", &files).unwrap();
+    let job = engine.submit_upload(&cur, "press", &files).unwrap();
     let upload = std::path::PathBuf::from(&job.inputs[0]);
     assert_eq!(fs_err::read_dir(&upload).unwrap().count(), 4, "kept whole before the job runs");
-    let done = jobs::run_next(&service, &mut store, &defaults).unwrap().expect("the queued job");
+    let done = engine.run_next(&defaults).unwrap().expect("the queued job");
     assert_eq!((done.id, done.state.as_str()), (job.id, "done"), "{:?}", done.error);
     let report = done.report.unwrap();
     assert_eq!((report["ingested"].as_u64(), report["duplicates"].as_u64()), (Some(1), Some(1)), "{report}");
@@ -82,23 +73,23 @@ fn an_upload_job_reports_what_it_does_not_read_and_keeps_only_what_its_collectio
     let kept: Vec<String> =
         fs_err::read_dir(&upload).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(kept, ["0000-evil_name.jpg"], "only the photo the collection stored, under a safe name");
-    assert!(jobs::run_next(&service, &mut store, &defaults).unwrap().is_none(), "the queue is empty");
+    assert!(engine.run_next(&defaults).unwrap().is_none(), "the queue is empty");
 }
 
 #[test]
 fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, cur) = press(dir.path());
+    let (engine, cur) = press(dir.path());
     // The uploads folder exists (uploads were made before): a job on a folder elsewhere reports
     // and discards nothing from it all the same.
-    fs_err::create_dir_all(store.uploads_dir()).unwrap();
+    fs_err::create_dir_all(engine.root().unwrap().join("uploads")).unwrap();
     let folder = dir.path().join("incoming");
     fs_err::create_dir_all(&folder).unwrap();
     fs_err::copy(crate::sample("biden.jpg"), folder.join("biden.jpg")).unwrap();
     fs_err::write(folder.join("notes.txt"), "not a photo").unwrap();
     let roots = [dir.path().to_path_buf()];
-    let job = jobs::submit_ingest(&mut store, &cur, "press", std::slice::from_ref(&folder), &roots).unwrap();
-    let done = jobs::run_next(&crate::service(), &mut store, &crate::ingest_options("", Vec::new())).unwrap().unwrap();
+    let job = engine.submit_ingest(&cur, "press", std::slice::from_ref(&folder), &roots).unwrap();
+    let done = engine.run_next(&crate::ingest_options("", Vec::new())).unwrap().unwrap();
     assert_eq!((done.id, done.state.as_str()), (job.id, "done"), "{:?}", done.error);
     let report = done.report.unwrap();
     assert_eq!((report["files"].as_u64(), report["ingested"].as_u64()), (Some(1), Some(1)), "{report}");
@@ -113,44 +104,39 @@ fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
 #[test]
 fn a_job_names_at_most_100_paths() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, cur) = press(dir.path());
+    let (engine, cur) = press(dir.path());
     let folder = dir.path().join("incoming");
     fs_err::create_dir_all(&folder).unwrap();
     let roots = [dir.path().to_path_buf()];
-    let job = jobs::submit_ingest(&mut store, &cur, "press", &vec![folder.clone(); 100], &roots).unwrap();
+    let job = engine.submit_ingest(&cur, "press", &vec![folder.clone(); 100], &roots).unwrap();
     assert_eq!(job.inputs.len(), 100);
-    match jobs::submit_ingest(&mut store, &cur, "press", &vec![folder; 101], &roots) {
+    match engine.submit_ingest(&cur, "press", &vec![folder; 101], &roots) {
         Err(Error::Invalid(m)) => assert_eq!(m, "paths: 101 given, at most 100 per job"),
         other => panic!("{other:?}"),
     }
-    let queued: Vec<u64> = jobs::list_jobs(&store, &cur, 10).unwrap().iter().map(|j| j.id).collect();
+    let queued: Vec<u64> = engine.list_jobs(&cur, 10).unwrap().iter().map(|j| j.id).collect();
     assert_eq!(queued, [job.id], "nothing queued for the refused one");
 }
 
 #[test]
 fn a_job_left_running_is_queued_again_and_run_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, cur) = press(dir.path());
-    let job = jobs::submit_upload(
-        &mut store,
-        &cur,
-        "press",
-        &[("o.jpg".into(), &fs_err::read(crate::sample("obama2.jpg")).unwrap()[..])],
-    )
-    .unwrap();
+    let (engine, cur) = press(dir.path());
+    let job = engine
+        .submit_upload(&cur, "press", &[("o.jpg".into(), &fs_err::read(crate::sample("obama2.jpg")).unwrap()[..])])
+        .unwrap();
     // A server that claimed the job, then stopped: the job stays "running".
     let mut raw = rusqlite::Connection::open(dir.path().join("data/catalog.db")).unwrap();
     let tx = raw.transaction().unwrap();
     tx.execute("UPDATE background_jobs SET state = 'running', runs = 1 WHERE id = ?1", [job.id as i64]).unwrap();
     tx.commit().unwrap();
-    let (requeued, log) = logged(|| jobs::requeue_interrupted(&store).unwrap());
+    let (requeued, log) = logged(|| engine.requeue_interrupted().unwrap());
     assert_eq!(requeued, [job.id]);
     assert!(log.contains(&format!("resuming interrupted jobs jobs=[{}]", job.id)), "{log}");
-    let (requeued, log) = logged(|| jobs::requeue_interrupted(&store).unwrap());
+    let (requeued, log) = logged(|| engine.requeue_interrupted().unwrap());
     assert!(requeued.is_empty(), "once");
     assert!(!log.contains("resuming"), "nothing to resume, nothing said: {log}");
-    let service = crate::service();
-    let done = jobs::run_next(&service, &mut store, &crate::ingest_options("", Vec::new())).unwrap().unwrap();
+    let done = engine.run_next(&crate::ingest_options("", Vec::new())).unwrap().unwrap();
     assert_eq!((done.id, done.state.as_str(), done.runs), (job.id, "done", 2));
     assert_eq!(done.report.unwrap()["ingested"], 1);
 }

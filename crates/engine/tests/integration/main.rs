@@ -17,9 +17,8 @@ mod rights;
 
 use std::path::{Path, PathBuf};
 
-use gabarit_engine::Caller;
-use gabarit_engine::auth::{authenticate_key, bootstrap_admin};
 use gabarit_engine::store::Store;
+use gabarit_engine::{Caller, FaceServices, Gabarit};
 use gabarit_governance::Role;
 
 /// The workspace root.
@@ -46,23 +45,31 @@ pub fn sample(name: &str) -> PathBuf {
     p
 }
 
-/// A new data directory (`dir/data`) and its first administrator, `admin`.
-pub fn data_dir(dir: &Path) -> (Store, Caller) {
+/// A new data directory (`dir/data`) and its first administrator, `admin`, with the face
+/// services of [`service`] (loaded when first used).
+pub fn data_dir(dir: &Path) -> (Gabarit, Caller) {
+    let (engine, admin, _) = data_dir_with(dir, service());
+    (engine, admin)
+}
+
+/// A new data directory (`dir/data`) with these face services, its first administrator,
+/// `admin`, and its key-encryption key (to open it again, or rotate it).
+pub fn data_dir_with(dir: &Path, services: FaceServices) -> (Gabarit, Caller, gabarit_crypto::Kek) {
     let kek = gabarit_crypto::Kek::generate().unwrap();
-    let mut store = Store::create(&dir.join("data"), &kek).unwrap();
-    let admin_key = bootstrap_admin(&mut store, "admin").unwrap();
-    let admin = authenticate_key(&store, &admin_key).unwrap();
-    (store, admin)
+    let engine = Gabarit::open(Store::create(&dir.join("data"), &kek).unwrap(), Some(services));
+    let admin_key = engine.bootstrap_admin("admin").unwrap();
+    let admin = engine.authenticate_key(&admin_key).unwrap();
+    (engine, admin, kek)
 }
 
 /// A user with one role and these grants, authenticated.
-pub fn user(store: &mut Store, admin: &Caller, name: &str, role: Role, grants: &[&str]) -> Caller {
-    gabarit_engine::accounts::add_user(store, admin, name, &[role]).unwrap();
+pub fn user(engine: &Gabarit, admin: &Caller, name: &str, role: Role, grants: &[&str]) -> Caller {
+    engine.add_user(admin, name, &[role]).unwrap();
     for g in grants {
-        gabarit_engine::accounts::grant(store, admin, name, g).unwrap();
+        engine.grant(admin, name, g).unwrap();
     }
-    let key = gabarit_engine::accounts::issue_key(store, admin, name).unwrap();
-    authenticate_key(store, &key).unwrap()
+    let key = engine.issue_key(admin, name).unwrap();
+    engine.authenticate_key(&key).unwrap()
 }
 
 /// The governance of the test collections: every field set (ingestion allowed).
@@ -88,32 +95,27 @@ pub fn buffalo_s() -> gabarit_inference::Pack {
 
 /// Creates a collection of `pack` with complete governance as `who`, on ONNX Runtime f32 (the
 /// services' default engine here).
-pub fn new_collection(
-    store: &mut gabarit_engine::store::Store,
-    who: &gabarit_engine::auth::Caller,
-    name: &str,
-    pack: &gabarit_inference::Pack,
-) {
-    gabarit_engine::governed::create_collection(
-        store,
-        who,
-        name,
-        "",
-        &governance(),
-        pack,
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
+pub fn new_collection(engine: &Gabarit, who: &Caller, name: &str, pack: &gabarit_inference::Pack) {
+    engine.create_collection(who, name, "", &governance(), pack, gabarit_inference::EngineFamily::ORT_F32).unwrap();
+}
+
+/// The packs of the collections there are, each once, in order (what `Store::packs_in_use`
+/// gives while no collection is being re-embedded), as `who` lists them.
+pub fn packs_of_collections(engine: &Gabarit, who: &Caller) -> Vec<gabarit_catalog::PackKey> {
+    let mut packs: Vec<_> = engine.list_collections(who).unwrap().iter().map(|c| c.collection.pack_key()).collect();
+    packs.sort();
+    packs.dedup();
+    packs
 }
 
 /// The face services on the installed models, buffalo_s by default: one worker, one thread.
-pub fn service() -> gabarit_engine::FaceServices {
+pub fn service() -> FaceServices {
     service_of(buffalo_s())
 }
 
 /// Face services with one worker, `pack` by default.
-pub fn service_of(pack: gabarit_inference::Pack) -> gabarit_engine::FaceServices {
-    gabarit_engine::FaceServices::new(gabarit_engine::FaceServiceConfig {
+pub fn service_of(pack: gabarit_inference::Pack) -> FaceServices {
+    FaceServices::new(gabarit_engine::FaceServiceConfig {
         models_dir: models(),
         pack,
         workers: 1,

@@ -3,22 +3,25 @@
 //! two packs ranks their candidates by calibrated false match rate.
 
 use gabarit_catalog::PackKey;
-use gabarit_engine::{Error, governed, rights, store::pack_key};
+use gabarit_engine::store::{Store, pack_key};
+use gabarit_engine::{Error, Gabarit, rights};
 use gabarit_governance::Role;
 use gabarit_inference::Pack;
 
 #[test]
 fn a_collection_records_its_pack_and_a_pack_made_otherwise_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, admin) = crate::data_dir(dir.path());
-    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
-    let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
+    // Services whose default pack is open.
+    let open_default = crate::service_of(Pack::builtin("open").unwrap());
+    let (engine, admin, _) = crate::data_dir_with(dir.path(), open_default);
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
+    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
     let buffalo = Pack::builtin("buffalo_s").unwrap();
-    let press = governed::collection(&store, &cur, "press").unwrap().0.collection;
+    let press = engine.collection(&cur, "press").unwrap().0.collection;
     assert_eq!((press.pack.as_str(), press.pack_sha256.clone()), ("buffalo_s", buffalo.templates_sha256()));
     // The creation's audit entry names it.
-    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    let log = engine.audit_export(&dpo, None, None).unwrap();
     let entry = crate::audit::entries_of(&log, "collection_create").pop().expect("an entry");
     assert_eq!(
         (entry["pack"].as_str(), entry["pack_sha256"].as_str()),
@@ -26,10 +29,9 @@ fn a_collection_records_its_pack_and_a_pack_made_otherwise_is_refused() {
     );
     // Whatever the default pack, a collection is ingested with its own.
     let opts = crate::ingest_options("press", vec![crate::sample("obama2.jpg")]);
-    let open_default = crate::service_of(Pack::builtin("open").unwrap());
-    let report = governed::governed_ingest(&open_default, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    let report = engine.ingest(&cur, &opts, &mut |_| {}).unwrap();
     assert_eq!((report.ingested, report.templates), (1, 1));
-    assert_eq!(store.packs_in_use().unwrap(), [PackKey::legacy()]);
+    assert_eq!(crate::packs_of_collections(&engine, &cur), [PackKey::legacy()]);
     // buffalo_s with mirror-averaged templates: same name, other templates; a collection
     // recording a hash this build does not make is refused, not ingested with another pack.
     let mut averaged = buffalo.clone();
@@ -43,22 +45,21 @@ fn a_collection_records_its_pack_and_a_pack_made_otherwise_is_refused() {
 #[test]
 fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, admin) = crate::data_dir(dir.path());
-    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
-    let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
-    let services = crate::service();
+    let (engine, admin, kek) = crate::data_dir_with(dir.path(), crate::service());
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
     let open = Pack::builtin("open").unwrap();
-    crate::new_collection(&mut store, &cur, "press", &crate::buffalo_s());
-    crate::new_collection(&mut store, &cur, "wire", &open);
-    let inv = crate::user(&mut store, &admin, "ivo", Role::Investigator, &["press", "wire"]);
-    let ingest = |store: &mut gabarit_engine::store::Store, c: &str, photos: &[&str]| {
+    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
+    crate::new_collection(&engine, &cur, "wire", &open);
+    let inv = crate::user(&engine, &admin, "ivo", Role::Investigator, &["press", "wire"]);
+    let ingest = |engine: &Gabarit, c: &str, photos: &[&str]| {
         let opts = crate::ingest_options(c, photos.iter().map(|p| crate::sample(p)).collect());
-        governed::governed_ingest(&services, store, &cur, &opts, &mut |_| {}).unwrap()
+        engine.ingest(&cur, &opts, &mut |_| {}).unwrap()
     };
-    assert_eq!(ingest(&mut store, "press", &["obama2.jpg", "biden.jpg"]).templates, 2);
-    assert_eq!(ingest(&mut store, "wire", &["obama3.jpg", "yaoming.jpg"]).templates, 2);
-    assert_eq!(store.packs_in_use().unwrap(), [PackKey::legacy(), pack_key(&open)]);
-    assert_eq!(store.templates_held().unwrap(), 4);
+    assert_eq!(ingest(&engine, "press", &["obama2.jpg", "biden.jpg"]).templates, 2);
+    assert_eq!(ingest(&engine, "wire", &["obama3.jpg", "yaoming.jpg"]).templates, 2);
+    assert_eq!(crate::packs_of_collections(&engine, &cur), [PackKey::legacy(), pack_key(&open)]);
+    assert_eq!(engine.templates_held().unwrap(), 4);
     // The open pack's index is its own folder, of 128-d templates.
     let open_dir = dir.path().join("data").join(format!("graph-open-{}", &pack_key(&open).sha256[..12]));
     assert!(open_dir.is_dir(), "{}", open_dir.display());
@@ -67,16 +68,7 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     // ranked by false match rate; nobody else.
     let mut opts = crate::search_options(None, 30);
     opts.collections = vec!["press".into(), "wire".into()];
-    let found = governed::governed_search(
-        &services,
-        &mut store,
-        &inv,
-        "CASE-2",
-        "two packs",
-        &crate::sample("obama.jpg"),
-        &opts,
-    )
-    .unwrap();
+    let found = engine.search(&inv, "CASE-2", "two packs", &crate::sample("obama.jpg"), &opts).unwrap();
     let r = &found.result;
     let got: Vec<(&str, &str, bool)> = r
         .candidates
@@ -100,28 +92,20 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     );
     // A threshold is one pack's score: refused over two packs.
     opts.threshold = Some(0.3);
-    let refused = governed::governed_search(
-        &services,
-        &mut store,
-        &inv,
-        "CASE-2",
-        "two packs",
-        &crate::sample("obama.jpg"),
-        &opts,
-    );
+    let refused = engine.search(&inv, "CASE-2", "two packs", &crate::sample("obama.jpg"), &opts);
     assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("one pack")), "{refused:?}");
 
     // Access reaches both packs' templates.
-    let request = rights::open_request(&mut store, &dpo, "access", "R-1", "passport", "2026-11-30").unwrap();
-    let report = rights::access(&services, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), None).unwrap();
+    let request = engine.open_request(&dpo, "access", "R-1", "passport", "2026-11-30").unwrap();
+    let report = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), None).unwrap();
     let mut matched: Vec<(&str, &str)> =
         report.matches.iter().map(|m| (m.collection.as_str(), m.pack.as_str())).collect();
     matched.sort_unstable();
     assert_eq!(matched, [("press", "buffalo_s"), ("wire", "open")]);
     assert_eq!(report.templates_searched, 4);
-    let refused = rights::access(&services, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.3));
+    let refused = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.3));
     assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("one pack")), "{refused:?}");
-    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    let log = engine.audit_export(&dpo, None, None).unwrap();
     let entry = crate::audit::entries_of(&log, "rights_access").pop().expect("the access's entry");
     assert_eq!(entry["thresholds"], serde_json::json!({"buffalo_s": 0.25f32, "open": 0.38f32}), "{entry}");
     assert_eq!(
@@ -136,29 +120,33 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     );
 
     // An objection holds over both packs: its templates are made with each.
-    let objection = rights::open_request(&mut store, &dpo, "objection", "R-2", "passport", "2026-11-30").unwrap();
-    rights::object(&services, &mut store, &dpo, objection.id, &crate::sample("yaoming.jpg"), None).unwrap();
-    let again = ingest(&mut store, "wire", &["yaoming.jpg"]);
+    let objection = engine.open_request(&dpo, "objection", "R-2", "passport", "2026-11-30").unwrap();
+    engine.object(&dpo, objection.id, &crate::sample("yaoming.jpg"), None).unwrap();
+    let again = ingest(&engine, "wire", &["yaoming.jpg"]);
     assert_eq!((again.templates, again.duplicates), (0, 1));
     let opts = crate::ingest_options("press", vec![crate::sample("yaoming.jpg")]);
-    let refused = governed::governed_ingest(&services, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    let refused = engine.ingest(&cur, &opts, &mut |_| {}).unwrap();
     assert_eq!((refused.templates, refused.suppressed_by_objection), (0, 1), "the objection holds in buffalo_s too");
 
     // A third collection of another pack: refused while the objection has no template of it.
     let mut averaged = crate::buffalo_s();
     averaged.engine.embedder.flip_average = true;
-    let averaged_services = crate::service_of(averaged.clone());
-    crate::new_collection(&mut store, &cur, "mirror", &averaged);
+    crate::new_collection(&engine, &cur, "mirror", &averaged);
+    // The data directory opened again with services whose default pack is that one (the only
+    // services that make its templates).
+    drop(engine);
+    let store = Store::open(&dir.path().join("data"), &kek).unwrap();
+    let engine = Gabarit::open(store, Some(crate::service_of(averaged.clone())));
     let opts = crate::ingest_options("mirror", vec![crate::sample("yaoming.jpg")]);
-    let err = governed::governed_ingest(&averaged_services, &mut store, &cur, &opts, &mut |_| {}).unwrap_err();
+    let err = engine.ingest(&cur, &opts, &mut |_| {}).unwrap_err();
     assert!(
         matches!(&err, Error::Invalid(m) if m.contains(&format!("objection request(s) {}", objection.id))),
         "{err}"
     );
-    assert_eq!(governed::collection(&store, &cur, "mirror").unwrap().0.templates, 0, "nothing stored");
+    assert_eq!(engine.collection(&cur, "mirror").unwrap().0.templates, 0, "nothing stored");
     // The DPO runs the objection again: now it holds there too.
-    rights::object(&averaged_services, &mut store, &dpo, objection.id, &crate::sample("yaoming.jpg"), None).unwrap();
-    let report = governed::governed_ingest(&averaged_services, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    engine.object(&dpo, objection.id, &crate::sample("yaoming.jpg"), None).unwrap();
+    let report = engine.ingest(&cur, &opts, &mut |_| {}).unwrap();
     assert_eq!((report.templates, report.suppressed_by_objection), (0, 1));
 }
 
@@ -166,19 +154,19 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
 fn a_collection_is_ingested_on_the_backend_and_precision_it_records_whatever_the_default() {
     use gabarit_inference::{Backend, EngineFamily, Precision};
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, admin) = crate::data_dir(dir.path());
-    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
+    let (engine, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
     // Services whose default is ONNX Runtime f32; a collection made on OpenVINO f32.
-    let services = crate::service();
+    let services = engine.faces().unwrap();
     assert_eq!(services.config().session.family(), EngineFamily::ORT_F32);
     let on_openvino = EngineFamily { backend: Backend::OpenVino, precision: Precision::F32 };
     let governance = crate::governance();
-    governed::create_collection(&mut store, &cur, "wire", "", &governance, &crate::buffalo_s(), on_openvino).unwrap();
-    let wire = governed::collection(&store, &cur, "wire").unwrap().0.collection;
+    engine.create_collection(&cur, "wire", "", &governance, &crate::buffalo_s(), on_openvino).unwrap();
+    let wire = engine.collection(&cur, "wire").unwrap().0.collection;
     assert_eq!(wire.engine, "openvino/f32");
     // Ingestion loads the collection's (the check in the ingestion itself refuses any other).
     let opts = crate::ingest_options("wire", vec![crate::sample("obama.jpg"), crate::sample("biden.jpg")]);
-    let report = governed::governed_ingest(&services, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    let report = engine.ingest(&cur, &opts, &mut |_| {}).unwrap();
     assert_eq!((report.ingested, report.templates), (2, 2));
     assert_eq!(services.for_collection(&wire).unwrap().config().session.family(), on_openvino);
     // A record this build cannot read is refused, not guessed.

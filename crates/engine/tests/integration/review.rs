@@ -5,15 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use gabarit_engine::ingest::ERASED_ON_REQUEST;
-use gabarit_engine::store::Store;
-use gabarit_engine::{Caller, Error, FaceServices, governed, review, rights};
+use gabarit_engine::{Caller, Error, Gabarit, governed};
 use gabarit_governance::Role;
 
-use crate::{data_dir, governance, ingest_options, sample, search_options, service, user};
+use crate::{data_dir, governance, ingest_options, sample, search_options, user};
 
 struct World {
-    store: Store,
-    service: FaceServices,
+    engine: Gabarit,
     data: PathBuf,
     admin: Caller,
     curator: Caller,
@@ -21,32 +19,32 @@ struct World {
 
 impl World {
     fn new(dir: &Path) -> World {
-        let (mut store, admin) = data_dir(dir);
+        let (engine, admin) = data_dir(dir);
         let data = dir.join("data");
-        let curator = user(&mut store, &admin, "cur", Role::Curator, &[]);
-        let mut w = World { store, service: service(), data, admin, curator };
+        let curator = user(&engine, &admin, "cur", Role::Curator, &[]);
+        let w = World { engine, data, admin, curator };
         for c in ["press", "other"] {
-            governed::create_collection(
-                &mut w.store,
-                &w.curator,
-                c,
-                "",
-                &governance(),
-                &crate::buffalo_s(),
-                gabarit_inference::EngineFamily::ORT_F32,
-            )
-            .unwrap();
+            w.engine
+                .create_collection(
+                    &w.curator,
+                    c,
+                    "",
+                    &governance(),
+                    &crate::buffalo_s(),
+                    gabarit_inference::EngineFamily::ORT_F32,
+                )
+                .unwrap();
         }
         w
     }
 
     fn user(&mut self, name: &str, role: Role, grants: &[&str]) -> Caller {
-        user(&mut self.store, &self.admin, name, role, grants)
+        user(&self.engine, &self.admin, name, role, grants)
     }
 
     fn ingest(&mut self, collection: &str, inputs: Vec<PathBuf>) -> gabarit_engine::ingest::IngestReport {
         let opts = ingest_options(collection, inputs);
-        governed::governed_ingest(&self.service, &mut self.store, &self.curator, &opts, &mut |_| {}).unwrap()
+        self.engine.ingest(&self.curator, &opts, &mut |_| {}).unwrap()
     }
 
     /// The bytes of every file of the data directory, concatenated.
@@ -98,24 +96,24 @@ fn the_query_face_is_kept_sealed_for_its_reviewers_only_and_goes_with_the_last_d
     assert_eq!(w.ingest("press", vec![gallery]).ingested, 2);
 
     // Every face of the gallery is a candidate (threshold −1): two candidates, one query face.
-    let photo =
-        governed::analyze_query(&w.service, &inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
-    let found = governed::governed_search_faces(
-        &mut w.store,
-        &inv,
-        "CASE-9",
-        "identify the person in a press photo",
-        "obama.jpg",
-        &photo,
-        &search_options(Some(-1.0), 30),
-    )
-    .unwrap();
+    let photo = w.engine.analyze_query(&inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
+    let found = w
+        .engine
+        .search_faces(
+            &inv,
+            "CASE-9",
+            "identify the person in a press photo",
+            "obama.jpg",
+            &photo,
+            &search_options(Some(-1.0), 30),
+        )
+        .unwrap();
     assert_eq!(found.candidate_ids.len(), 2, "{:?}", found.result.candidates);
     let search = found.search_id;
     let query_face = found.result.candidates[0].query_face;
 
     // The searcher and a reviewer of press see the face searched for, as a JPEG of the face.
-    let seen = review::probe(&mut w.store, &inv, search, query_face).unwrap();
+    let seen = w.engine.probe(&inv, search, query_face).unwrap();
     let crop = image::load_from_memory(&seen).unwrap();
     let face = &photo.faces.faces[query_face].bbox;
     // The face with a quarter of margin (this one, 232×342 px, fits in the photo), at most 256 px.
@@ -123,12 +121,12 @@ fn the_query_face_is_kept_sealed_for_its_reviewers_only_and_goes_with_the_last_d
     let aspect = (face.width() + margin) / (face.height() + margin);
     assert_eq!(crop.width().max(crop.height()), 256, "{}x{} for {face:?}", crop.width(), crop.height());
     assert!((crop.width() as f32 / crop.height() as f32 - aspect).abs() < 0.02, "{}x{}", crop.width(), crop.height());
-    assert_eq!(review::probe(&mut w.store, &rev1, search, query_face).unwrap(), seen);
+    assert_eq!(w.engine.probe(&rev1, search, query_face).unwrap(), seen);
     // Nobody else: another investigator, a reviewer of another collection (not found), a
     // curator (refused by role).
-    assert!(not_found(review::probe(&mut w.store, &inv2, search, query_face)));
-    assert!(not_found(review::probe(&mut w.store, &rev_out, search, query_face)));
-    let refused = review::probe(&mut w.store, &w.curator.clone(), search, query_face);
+    assert!(not_found(w.engine.probe(&inv2, search, query_face)));
+    assert!(not_found(w.engine.probe(&rev_out, search, query_face)));
+    let refused = w.engine.probe(&w.curator, search, query_face);
     assert!(matches!(refused, Err(Error::Policy(gabarit_governance::Error::Forbidden { .. }))), "{refused:?}");
     // Kept sealed: the JPEG is in no file of the data directory, its sealed form is.
     let sealed = w.sealed_probe(search).expect("kept");
@@ -137,35 +135,35 @@ fn the_query_face_is_kept_sealed_for_its_reviewers_only_and_goes_with_the_last_d
     assert!(contains(&files, &sealed[..64]), "positive control: the sealed crop is found in the files");
 
     // The reviewer's view says the query face is kept; my cases shows the review states.
-    let view = review::candidate(&w.store, &rev1, found.candidate_ids[0]).unwrap();
+    let view = w.engine.candidate(&rev1, found.candidate_ids[0]).unwrap();
     assert!(view.query_face_kept);
     assert_eq!(view.review.candidate.purpose, "identify the person in a press photo");
     assert_eq!(view.review.candidate.query_face, query_face);
 
     // Decisions: one confirmation leaves it; the second candidate rejected and the first
     // confirmed twice decide the search: the crop goes, its bytes with it.
-    review::review(&mut w.store, &rev1, found.candidate_ids[0], true).unwrap();
-    review::review(&mut w.store, &rev1, found.candidate_ids[1], false).unwrap();
-    assert!(review::probe(&mut w.store, &inv, search, query_face).is_ok(), "one candidate still undecided");
-    let cases = review::my_cases(&w.store, &inv, 10).unwrap();
+    w.engine.review(&rev1, found.candidate_ids[0], true).unwrap();
+    w.engine.review(&rev1, found.candidate_ids[1], false).unwrap();
+    assert!(w.engine.probe(&inv, search, query_face).is_ok(), "one candidate still undecided");
+    let cases = w.engine.my_cases(&inv, 10).unwrap();
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].query_faces_kept, vec![query_face]);
     let states: Vec<(u32, bool)> = cases[0].candidates.iter().map(|c| (c.confirmations, c.rejected)).collect();
     assert_eq!(states, vec![(1, false), (0, true)]);
-    assert!(review::my_cases(&w.store, &inv2, 10).unwrap().is_empty(), "one's own cases only");
+    assert!(w.engine.my_cases(&inv2, 10).unwrap().is_empty(), "one's own cases only");
 
-    let decided = review::review(&mut w.store, &rev2, found.candidate_ids[0], true).unwrap();
+    let decided = w.engine.review(&rev2, found.candidate_ids[0], true).unwrap();
     assert!(decided.confirmed);
-    assert!(not_found(review::probe(&mut w.store, &inv, search, query_face)), "gone after the last decision");
-    assert!(not_found(review::probe(&mut w.store, &rev1, search, query_face)));
+    assert!(not_found(w.engine.probe(&inv, search, query_face)), "gone after the last decision");
+    assert!(not_found(w.engine.probe(&rev1, search, query_face)));
     assert!(w.sealed_probe(search).is_none());
     assert!(!contains(&w.files(), &sealed[..64]), "the sealed bytes left the files");
-    assert!(review::my_cases(&w.store, &inv, 10).unwrap()[0].query_faces_kept.is_empty());
-    assert!(!review::candidate(&w.store, &rev1, found.candidate_ids[0]).unwrap().query_face_kept);
+    assert!(w.engine.my_cases(&inv, 10).unwrap()[0].query_faces_kept.is_empty());
+    assert!(!w.engine.candidate(&rev1, found.candidate_ids[0]).unwrap().query_face_kept);
 
     // Audited: kept, viewed (searcher and reviewer), deleted with the last decision.
     let auditor = w.user("auditor", Role::Dpo, &[]);
-    let log = governed::audit_export(&mut w.store, &auditor, None, None).unwrap();
+    let log = w.engine.audit_export(&auditor, None, None).unwrap();
     let entry = |action: &str| log.iter().filter(|e| e.action == action).cloned().collect::<Vec<_>>();
     let searched = &entry("search")[0];
     assert_eq!(searched.detail["query_faces_kept"], serde_json::json!([query_face]));
@@ -182,23 +180,22 @@ fn a_query_face_goes_when_its_period_ends_even_undecided() {
     let inv = w.user("inv", Role::Investigator, &["press"]);
     let dpo = w.user("dpo", Role::Dpo, &[]);
     assert_eq!(w.ingest("press", vec![sample("obama2.jpg")]).ingested, 1);
-    let photo =
-        governed::analyze_query(&w.service, &inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
+    let photo = w.engine.analyze_query(&inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
     let opts = search_options(Some(-1.0), 2);
-    let found = governed::governed_search_faces(&mut w.store, &inv, "C", "p", "obama.jpg", &photo, &opts).unwrap();
+    let found = w.engine.search_faces(&inv, "C", "p", "obama.jpg", &photo, &opts).unwrap();
     let out_of_range = search_options(Some(-1.0), 0);
-    let refused = governed::governed_search_faces(&mut w.store, &inv, "C", "p", "q", &photo, &out_of_range);
+    let refused = w.engine.search_faces(&inv, "C", "p", "q", &photo, &out_of_range);
     assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("1 to 365")), "{refused:?}");
     let qf = found.result.candidates[0].query_face;
     // Tomorrow it is still kept; in three days, retention deletes it.
     let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
-    assert_eq!(rights::retention_run(&mut w.store, &dpo, tomorrow).unwrap().query_faces_expired, 0);
-    assert!(review::probe(&mut w.store, &inv, found.search_id, qf).is_ok());
+    assert_eq!(w.engine.retention_run(&dpo, tomorrow).unwrap().query_faces_expired, 0);
+    assert!(w.engine.probe(&inv, found.search_id, qf).is_ok());
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72);
-    assert_eq!(rights::retention_run(&mut w.store, &dpo, later).unwrap().query_faces_expired, 1);
-    assert!(not_found(review::probe(&mut w.store, &inv, found.search_id, qf)));
+    assert_eq!(w.engine.retention_run(&dpo, later).unwrap().query_faces_expired, 1);
+    assert!(not_found(w.engine.probe(&inv, found.search_id, qf)));
     assert!(w.sealed_probe(found.search_id).is_none());
-    let record = governed::processing_record(&mut w.store, &dpo).unwrap();
+    let record = w.engine.processing_record(&dpo).unwrap();
     assert_eq!(record.query_faces.kept, 0);
     assert!(governed::processing_record_text(&record).contains("Query faces kept for review"));
 }
@@ -214,14 +211,12 @@ fn a_photo_erased_on_request_is_refused_in_every_collection_and_a_rerun_keeps_th
         fs_err::copy(sample(f), folder.join(f)).unwrap();
     }
     assert_eq!(w.ingest("press", vec![folder.clone()]).ingested, 2);
-    let request = rights::open_request(&mut w.store, &dpo, "erasure", "R-17", "ID card", "2026-11-30").unwrap().id;
-    let (plan, _) =
-        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), Some(0.36), None).unwrap();
+    let request = w.engine.open_request(&dpo, "erasure", "R-17", "ID card", "2026-11-30").unwrap().id;
+    let (plan, _) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), Some(0.36), None).unwrap();
     assert_eq!(plan.matches.len(), 1, "{:?}", plan.matches);
-    let (_, deleted) =
-        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(1)).unwrap();
+    let (_, deleted) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(1)).unwrap();
     assert_eq!(deleted.unwrap().images, 1);
-    let first = rights::list_requests(&w.store, &dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
+    let first = w.engine.list_requests(&dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
     assert_eq!(first.outcome.as_deref(), Some("1 face(s), 1 image(s) erased"));
 
     // The same folder again, into press and into another collection: the erased photo is
@@ -257,10 +252,9 @@ fn a_photo_erased_on_request_is_refused_in_every_collection_and_a_rerun_keeps_th
 
     // Run again (the person is not there any more): a new run under the request; the
     // recorded outcome is not rewritten.
-    let (_, again) =
-        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(0)).unwrap();
+    let (_, again) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(0)).unwrap();
     assert_eq!(again.unwrap().faces, 0);
-    let after = rights::list_requests(&w.store, &dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
+    let after = w.engine.list_requests(&dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
     assert_eq!(after.outcome, first.outcome);
     assert_eq!(after.runs.len(), 2);
     assert_eq!(after.runs[0].outcome, "1 face(s), 1 image(s) erased");
@@ -274,19 +268,17 @@ fn a_query_face_goes_when_the_erasure_of_its_candidates_leaves_nothing_to_decide
     let inv = w.user("inv", Role::Investigator, &["press"]);
     let dpo = w.user("dpo", Role::Dpo, &[]);
     assert_eq!(w.ingest("press", vec![sample("obama2.jpg")]).ingested, 1);
-    let photo =
-        governed::analyze_query(&w.service, &inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
+    let photo = w.engine.analyze_query(&inv, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")).unwrap();
     let opts = search_options(None, 30);
-    let found = governed::governed_search_faces(&mut w.store, &inv, "C", "p", "obama.jpg", &photo, &opts).unwrap();
+    let found = w.engine.search_faces(&inv, "C", "p", "obama.jpg", &photo, &opts).unwrap();
     assert_eq!(found.candidate_ids.len(), 1, "obama2.jpg");
     let qf = found.result.candidates[0].query_face;
     let sealed = w.sealed_probe(found.search_id).expect("kept while undecided");
     // The person's faces erased: the search has nothing left to decide, its query face goes.
-    let request = rights::open_request(&mut w.store, &dpo, "erasure", "R-1", "ID card", "2026-11-30").unwrap().id;
-    let (_, deleted) =
-        rights::erase(&w.service, &mut w.store, &dpo, request, &sample("obama.jpg"), Some(0.36), Some(1)).unwrap();
+    let request = w.engine.open_request(&dpo, "erasure", "R-1", "ID card", "2026-11-30").unwrap().id;
+    let (_, deleted) = w.engine.erase(&dpo, request, &sample("obama.jpg"), Some(0.36), Some(1)).unwrap();
     assert_eq!(deleted.unwrap().faces, 1);
-    assert!(not_found(review::probe(&mut w.store, &inv, found.search_id, qf)));
+    assert!(not_found(w.engine.probe(&inv, found.search_id, qf)));
     assert!(w.sealed_probe(found.search_id).is_none());
     assert!(!contains(&w.files(), &sealed[..64]), "its sealed bytes left the files with the erasure");
 }

@@ -7,16 +7,14 @@
 //! is proven on a served data directory: the CLI's `erasure.rs`.)
 
 use gabarit_engine::auth::Caller;
-use gabarit_engine::store::Store;
-use gabarit_engine::{Error, governed, rights};
+use gabarit_engine::{Error, Gabarit, rights};
 use gabarit_governance::Role;
 
 /// A data directory with `press` (obama2 and biden ingested), its governance naming a
 /// controller with characters HTML must escape, and a caller per role.
 struct Fixture {
     _dir: tempfile::TempDir,
-    store: Store,
-    service: gabarit_engine::FaceServices,
+    engine: Gabarit,
     cur: Caller,
     inv: Caller,
     dpo: Caller,
@@ -24,40 +22,37 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, admin) = crate::data_dir(dir.path());
-    let cur = crate::user(&mut store, &admin, "cur", Role::Curator, &[]);
-    let dpo = crate::user(&mut store, &admin, "dora", Role::Dpo, &[]);
+    let (engine, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
     let mut governance = crate::governance();
     governance.controller = Some("Agence <Exemple> & Fils".into());
-    governed::create_collection(
-        &mut store,
-        &cur,
-        "press",
-        "",
-        &governance,
-        &crate::buffalo_s(),
-        gabarit_inference::EngineFamily::ORT_F32,
-    )
-    .unwrap();
-    let inv = crate::user(&mut store, &admin, "inv", Role::Investigator, &["press"]);
-    crate::user(&mut store, &admin, "raoul", Role::Reviewer, &["press"]);
-    crate::user(&mut store, &admin, "rita", Role::Reviewer, &[]);
-    let service = crate::service();
-    let photos = vec![crate::sample("obama2.jpg"), crate::sample("biden.jpg")];
-    governed::governed_ingest(&service, &mut store, &cur, &crate::ingest_options("press", photos), &mut |_| {})
+    engine
+        .create_collection(
+            &cur,
+            "press",
+            "",
+            &governance,
+            &crate::buffalo_s(),
+            gabarit_inference::EngineFamily::ORT_F32,
+        )
         .unwrap();
-    Fixture { _dir: dir, store, service, cur, inv, dpo }
+    let inv = crate::user(&engine, &admin, "inv", Role::Investigator, &["press"]);
+    crate::user(&engine, &admin, "raoul", Role::Reviewer, &["press"]);
+    crate::user(&engine, &admin, "rita", Role::Reviewer, &[]);
+    let photos = vec![crate::sample("obama2.jpg"), crate::sample("biden.jpg")];
+    engine.ingest(&cur, &crate::ingest_options("press", photos), &mut |_| {}).unwrap();
+    Fixture { _dir: dir, engine, cur, inv, dpo }
 }
 
 #[test]
 fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_them() {
-    let Fixture { _dir, mut store, service, cur, dpo, .. } = fixture();
+    let Fixture { _dir, engine, cur, dpo, .. } = fixture();
     // A second photo of the person in the same collection: one notice, counting both faces.
     let more = crate::ingest_options("press", vec![crate::sample("obama3.jpg")]);
-    governed::governed_ingest(&service, &mut store, &cur, &more, &mut |_| {}).unwrap();
-    let request = rights::open_request(&mut store, &dpo, "access", "REQ-1", "ID card", "2026-11-30").unwrap();
-    let report =
-        rights::access(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.36)).unwrap();
+    engine.ingest(&cur, &more, &mut |_| {}).unwrap();
+    let request = engine.open_request(&dpo, "access", "REQ-1", "ID card", "2026-11-30").unwrap();
+    let report = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.36)).unwrap();
     let mut paths: Vec<&str> = report.matches.iter().map(|m| m.path.rsplit('/').next().unwrap()).collect();
     paths.sort_unstable();
     assert_eq!(paths, ["obama2.jpg", "obama3.jpg"]);
@@ -78,7 +73,7 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
         "curators and DPOs, and the investigators and reviewers granted press: not rita, not the admin"
     );
     // The record of processing activities (art. 30) names the same people for the collection.
-    let record = governed::processing_record(&mut store, &dpo).unwrap();
+    let record = engine.processing_record(&dpo).unwrap();
     let recipients: Vec<&[String]> = record.collections.iter().map(|c| &c.recipients[..]).collect();
     assert_eq!(recipients, [["cur (curator)", "dora (dpo)", "inv (investigator)", "raoul (reviewer)"]]);
     let html = rights::report_html(&report);
@@ -97,7 +92,7 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
     }
     assert!(!html.contains("<Exemple>"), "the operator's text is escaped");
     // A request serves its own kind only.
-    let wrong = rights::erase(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.36), None);
+    let wrong = engine.erase(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.36), None);
     assert!(
         matches!(&wrong, Err(Error::WrongRequestKind { request: id, kind, expected })
             if *id == request.id && kind == "access" && expected == "erasure"),
@@ -107,30 +102,27 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
 
 #[test]
 fn an_objection_hides_the_person_from_search_and_keeps_their_photos_out() {
-    let Fixture { _dir, mut store, service, cur, inv, dpo } = fixture();
-    let search = |store: &mut Store| {
+    let Fixture { _dir, engine, cur, inv, dpo } = fixture();
+    let search = |engine: &Gabarit| {
         let opts = crate::search_options(None, 30);
-        let found =
-            governed::governed_search(&service, store, &inv, "CASE-3", "identify", &crate::sample("obama.jpg"), &opts)
-                .unwrap();
+        let found = engine.search(&inv, "CASE-3", "identify", &crate::sample("obama.jpg"), &opts).unwrap();
         found.result.candidates.len()
     };
-    assert_eq!(search(&mut store), 1, "found before the objection");
-    let request = rights::open_request(&mut store, &dpo, "objection", "REQ-2", "ID card", "2026-11-30").unwrap();
-    let report =
-        rights::object(&service, &mut store, &dpo, request.id, &crate::sample("obama.jpg"), Some(0.36)).unwrap();
+    assert_eq!(search(&engine), 1, "found before the objection");
+    let request = engine.open_request(&dpo, "objection", "REQ-2", "ID card", "2026-11-30").unwrap();
+    let report = engine.object(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.36)).unwrap();
     assert_eq!(report.matches.len(), 1, "the face it hides");
-    assert_eq!(search(&mut store), 0, "hidden from search");
+    assert_eq!(search(&engine), 0, "hidden from search");
     let opts = crate::ingest_options("press", vec![crate::sample("obama3.jpg"), crate::sample("yaoming.jpg")]);
-    let ingested = governed::governed_ingest(&service, &mut store, &cur, &opts, &mut |_| {}).unwrap();
+    let ingested = engine.ingest(&cur, &opts, &mut |_| {}).unwrap();
     assert_eq!(
         (ingested.suppressed_by_objection, ingested.templates),
         (1, 1),
         "obama3's face kept out, yaoming's stored"
     );
     // Another request's kind is refused for an objection.
-    let access = rights::open_request(&mut store, &dpo, "access", "REQ-3", "ID card", "2026-11-30").unwrap();
-    let wrong = rights::object(&service, &mut store, &dpo, access.id, &crate::sample("obama.jpg"), Some(0.36));
+    let access = engine.open_request(&dpo, "access", "REQ-3", "ID card", "2026-11-30").unwrap();
+    let wrong = engine.object(&dpo, access.id, &crate::sample("obama.jpg"), Some(0.36));
     assert!(
         matches!(&wrong, Err(Error::WrongRequestKind { request: id, kind, expected })
             if *id == access.id && kind == "access" && expected == "objection"),
@@ -140,25 +132,25 @@ fn an_objection_hides_the_person_from_search_and_keeps_their_photos_out() {
 
 #[test]
 fn an_erasure_takes_every_photo_of_the_person_and_each_is_refused_afterwards() {
-    let Fixture { _dir, mut store, service, cur, dpo, .. } = fixture();
+    let Fixture { _dir, engine, cur, dpo, .. } = fixture();
     let more = crate::ingest_options("press", vec![crate::sample("obama3.jpg")]);
-    governed::governed_ingest(&service, &mut store, &cur, &more, &mut |_| {}).unwrap();
-    let request = rights::open_request(&mut store, &dpo, "erasure", "REQ-4", "ID card", "2026-11-30").unwrap();
+    engine.ingest(&cur, &more, &mut |_| {}).unwrap();
+    let request = engine.open_request(&dpo, "erasure", "REQ-4", "ID card", "2026-11-30").unwrap();
     let photo = crate::sample("obama.jpg");
-    let index_bytes = |store: &Store| -> u64 {
-        let files = fs_err::read_dir(store.root().join("graph")).unwrap();
+    let index_bytes = |engine: &Gabarit| -> u64 {
+        let files = fs_err::read_dir(engine.root().unwrap().join("graph")).unwrap();
         files.map(|f| f.unwrap().metadata().unwrap().len()).sum()
     };
-    let before = index_bytes(&store);
-    let (_, deleted) = rights::erase(&service, &mut store, &dpo, request.id, &photo, Some(0.36), Some(2)).unwrap();
+    let before = index_bytes(&engine);
+    let (_, deleted) = engine.erase(&dpo, request.id, &photo, Some(0.36), Some(2)).unwrap();
     let deleted = deleted.unwrap();
     assert_eq!((deleted.faces, deleted.images), (2, 2), "obama2's face and obama3's, and their photos");
     // The index is compacted: the erased templates' records leave its files.
-    assert!(index_bytes(&store) < before, "{} bytes after, {before} before", index_bytes(&store));
-    let log = governed::audit_export(&mut store, &dpo, None, None).unwrap();
+    assert!(index_bytes(&engine) < before, "{} bytes after, {before} before", index_bytes(&engine));
+    let log = engine.audit_export(&dpo, None, None).unwrap();
     let erasure = log.iter().find(|e| e.action == "rights_erasure").unwrap();
     assert_eq!(erasure.detail["photos_refused_from_now_on"], 2, "{}", erasure.detail);
     let again = crate::ingest_options("press", vec![crate::sample("obama3.jpg"), crate::sample("obama2.jpg")]);
-    let report = governed::governed_ingest(&service, &mut store, &cur, &again, &mut |_| {}).unwrap();
+    let report = engine.ingest(&cur, &again, &mut |_| {}).unwrap();
     assert_eq!((report.erased_on_request, report.ingested), (2, 0), "both photos refused");
 }

@@ -5,7 +5,7 @@ use super::*;
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections", security(("api_key" = [])),
     responses((status = 200, description = "Collections with their counts")))]
 pub(super) async fn list_collections(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(governed::list_collections(&*state.store()?, &who)?)))).await
+    blocking(move || Ok(Json(json!(state.gabarit.list_collections(&who)?)))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/collections/{name}", tag = "collections", security(("api_key" = [])),
@@ -17,7 +17,7 @@ pub(super) async fn show_collection(
     Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let (summary, governance) = governed::collection(&*state.store()?, &who, &name)?;
+        let (summary, governance) = state.gabarit.collection(&who, &name)?;
         Ok(Json(json!({"collection": summary, "governance": governance})))
     })
     .await
@@ -31,7 +31,7 @@ pub(super) async fn show_image(
     Caller(who): Caller,
     Param(id): Param<u64>,
 ) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(governed::image_record(&mut *state.store()?, &who, id)?))).await
+    blocking(move || Ok(Json(state.gabarit.image_record(&who, id)?))).await
 }
 
 /// Which frame of a video.
@@ -51,9 +51,8 @@ pub(super) async fn image_file(
     Params(t): Params<FrameTime>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let mut store = state.store()?;
         let limits = gabarit_engine::faces::DecodeLimits::default();
-        Ok(jpeg_response(governed::source_image(&mut store, &who, id, t.time_s, &limits)?))
+        Ok(jpeg_response(state.gabarit.source_image(&who, id, t.time_s, &limits)?))
     })
     .await
 }
@@ -67,9 +66,8 @@ pub(super) async fn face_crop(
     Param(id): Param<u64>,
 ) -> Result<Response, ApiError> {
     blocking(move || {
-        let mut store = state.store()?;
         let limits = gabarit_engine::faces::DecodeLimits::default();
-        Ok(jpeg_response(governed::face_crop(&mut store, &who, id, &limits)?))
+        Ok(jpeg_response(state.gabarit.face_crop(&who, id, &limits)?))
     })
     .await
 }
@@ -103,7 +101,7 @@ pub(super) async fn create_collection(
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let pack = match &c.pack {
-            None => state.faces().default_pack().clone(),
+            None => state.faces()?.default_pack().clone(),
             Some(name) => gabarit_engine::models::Pack::builtin(name).map_err(|_| {
                 ApiError::bad_request(format!(
                     "pack {:?}: not a pack this server knows ({})",
@@ -112,8 +110,8 @@ pub(super) async fn create_collection(
                 ))
             })?,
         };
-        let engine = state.faces().config().session.family();
-        governed::create_collection(&mut *state.store()?, &who, &c.name, &c.description, &c.governance, &pack, engine)?;
+        let engine = state.faces()?.config().session.family();
+        state.gabarit.create_collection(&who, &c.name, &c.description, &c.governance, &pack, engine)?;
         Ok(Json(json!({"name": c.name, "pack": pack.name, "missing": c.governance.missing()})))
     })
     .await
@@ -138,10 +136,8 @@ pub(super) async fn submit_job(
     Body(req): Body<NewJob>,
 ) -> Result<Response, ApiError> {
     let job = blocking(move || {
-        let mut store = state.store()?;
         let paths: Vec<std::path::PathBuf> = req.paths.iter().map(std::path::PathBuf::from).collect();
-        let job = jobs::submit_ingest(&mut store, &who, &req.collection, &paths, &state.ingest_roots)?;
-        drop(store);
+        let job = state.gabarit.submit_ingest(&who, &req.collection, &paths, &state.ingest_roots)?;
         crate::jobs::wake(&state);
         Ok(job)
     })
@@ -170,7 +166,7 @@ pub(super) async fn upload(
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
     // Nothing of a caller who may not ingest is read or written.
-    jobs::may_ingest(&who)?;
+    state.gabarit.may_ingest(&who)?;
     let mut files = Vec::new();
     while let Some(field) = form.next_field().await? {
         if field.name() != Some("file") {
@@ -181,7 +177,7 @@ pub(super) async fn upload(
     }
     let job = blocking(move || {
         let files: Vec<(String, &[u8])> = files.iter().map(|(n, b)| (n.clone(), b.as_ref())).collect();
-        let job = jobs::submit_upload(&mut *state.store()?, &who, &name, &files)?;
+        let job = state.gabarit.submit_upload(&who, &name, &files)?;
         crate::jobs::wake(&state);
         Ok(job)
     })
@@ -204,7 +200,7 @@ pub(super) async fn list_jobs(
     Params(listing): Params<JobListing>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
-    let items = blocking(move || Ok(jobs::list_jobs(&*state.store()?, &who, limit)?)).await?;
+    let items = blocking(move || Ok(state.gabarit.list_jobs(&who, limit)?)).await?;
     Ok(Json(json!({"items": items})))
 }
 
@@ -216,7 +212,7 @@ pub(super) async fn show_job(
     Caller(who): Caller,
     Param(id): Param<u64>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = blocking(move || Ok(jobs::job(&*state.store()?, &who, id)?)).await?;
+    let job = blocking(move || Ok(state.gabarit.job(&who, id)?)).await?;
     Ok(Json(json!(job)))
 }
 
@@ -231,7 +227,7 @@ pub(super) async fn update_governance(
     Body(draft): Body<gabarit_engine::governance::GovernanceDraft>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        governed::update_collection(&mut *state.store()?, &who, &name, &draft)?;
+        state.gabarit.update_collection(&who, &name, &draft)?;
         Ok(Json(json!({"name": name, "missing": draft.missing()})))
     })
     .await

@@ -13,8 +13,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use gabarit_engine::governed;
 use gabarit_engine::search::SearchOptions;
-use gabarit_engine::{auth, governed, jobs, rights};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -215,10 +215,7 @@ async fn track(State(state): Shared, req: Request, next: Next) -> Response {
 }
 
 async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
-    let (templates, jobs) = {
-        let store = state.store()?;
-        (store.templates_held()? as u64, store.job_counts()?)
-    };
+    let (templates, jobs) = { (state.gabarit.templates_held()? as u64, state.gabarit.job_counts()?) };
     state.metrics.templates.set(templates);
     for name in ["queued", "running", "done", "failed"] {
         let n = jobs.iter().find(|(s, _)| s == name).map_or(0, |(_, n)| *n);
@@ -245,14 +242,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .map(str::to_string);
         if let Some(key) = key {
             let st = state.clone();
-            return blocking(move || Ok(Caller(auth::authenticate_key(&*st.store()?, &key)?))).await;
+            return blocking(move || Ok(Caller(st.gabarit.authenticate_key(&key)?))).await;
         }
         let Some(token) = session_cookie(&parts.headers) else {
             return Err(crate::error::ErrorCode::Unauthenticated
                 .with("an API key is required (header X-Api-Key or Authorization: Bearer)"));
         };
         let st = state.clone();
-        let (who, csrf) = blocking(move || Ok(auth::authenticate_session(&*st.store()?, &token)?)).await?;
+        let (who, csrf) = blocking(move || Ok(st.gabarit.authenticate_session(&token)?)).await?;
         let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
         let echoed = header(header::HeaderName::from_static("x-csrf-token")).unwrap_or_default();
         if !safe && !same(echoed.as_bytes(), csrf.as_bytes()) {

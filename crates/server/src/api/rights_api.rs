@@ -45,7 +45,7 @@ pub(super) async fn audit_entries(
                 gabarit_engine::governance::limits::shown(order)
             )));
         }
-        Ok(Json(json!(governed::audit_browse(&mut *state.store()?, &who, &q)?)))
+        Ok(Json(json!(state.gabarit.audit_browse(&who, &q)?)))
     })
     .await
 }
@@ -54,8 +54,7 @@ pub(super) async fn audit_entries(
     responses((status = 200, description = "Whether the hash chain is intact, and the first broken entry (dpo)")))]
 pub(super) async fn audit_verify(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let mut store = state.store()?;
-        let (entries, broken) = governed::audit_verify(&mut store, &who, None)?;
+        let (entries, broken) = state.gabarit.audit_verify(&who, None)?;
         Ok(Json(json!({"entries": entries, "intact": broken.is_none(), "first_break": broken})))
     })
     .await
@@ -64,23 +63,19 @@ pub(super) async fn audit_verify(State(state): Shared, Caller(who): Caller) -> R
 #[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
     responses((status = 200, description = "A signed checkpoint of the audit chain (its length and head), to keep outside the server: `gabarit audit verify --anchor FILE` then tells whether the chain was truncated or rewritten since (dpo)")))]
 pub(super) async fn audit_checkpoint(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(governed::audit_anchor(&mut *state.store()?, &who)?)))).await
+    blocking(move || Ok(Json(json!(state.gabarit.audit_anchor(&who)?)))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/processing", tag = "reports", security(("api_key" = [])),
     responses((status = 200, description = "Record of processing activities, GDPR art. 30 (dpo)")))]
 pub(super) async fn processing_record(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || {
-        let mut store = state.store()?;
-        Ok(Json(json!(governed::processing_record(&mut store, &who)?)))
-    })
-    .await
+    blocking(move || Ok(Json(json!(state.gabarit.processing_record(&who)?)))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])),
     responses((status = 200, description = "Rights requests with deadlines, newest first (dpo)")))]
 pub(super) async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(rights::list_requests(&*state.store()?, &who)?)))).await
+    blocking(move || Ok(Json(json!(state.gabarit.list_requests(&who)?)))).await
 }
 
 /// A rights request as received.
@@ -104,8 +99,7 @@ pub(super) async fn open_rights(
     Body(r): Body<NewRequest>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let req =
-            rights::open_request(&mut *state.store()?, &who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
+        let req = state.gabarit.open_request(&who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
         Ok(Json(json!(req)))
     })
     .await
@@ -131,10 +125,7 @@ pub(super) async fn rights_access(
     Param(id): Param<u64>,
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
-    on_requester_photo(state, form, move |st, store, photo| {
-        rights::access(st.faces(), store, &who, id, photo, None).map(|r| json!(r))
-    })
-    .await
+    on_requester_photo(state, form, move |st, photo| st.gabarit.access(&who, id, photo, None).map(|r| json!(r))).await
 }
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/erase", tag = "rights", security(("api_key" = [])),
@@ -154,10 +145,10 @@ pub(super) async fn rights_erase(
             other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
         }
     }
-    let Json(out) = on_requester_photo(state, form, move |st, store, photo| {
-        let (report, confirmed) = rights::plan_erasure(st.faces(), store, &who, id, photo, None, confirm)?;
+    let Json(out) = on_requester_photo(state, form, move |st, photo| {
+        let (report, confirmed) = st.gabarit.plan_erasure(&who, id, photo, None, confirm)?;
         // Confirmed: the deletion, the compaction and the vacuum run as a job (ids only).
-        let job = confirmed.map(|e| jobs::submit_erasure(store, &who, &e)).transpose()?;
+        let job = confirmed.map(|e| st.gabarit.submit_erasure(&who, &e)).transpose()?;
         if job.is_some() {
             crate::jobs::wake(st);
         }
@@ -177,25 +168,19 @@ pub(super) async fn rights_object(
     Param(id): Param<u64>,
     form: Form,
 ) -> Result<Json<Value>, ApiError> {
-    on_requester_photo(state, form, move |st, store, photo| {
-        rights::object(st.faces(), store, &who, id, photo, None).map(|r| json!(r))
-    })
-    .await
+    on_requester_photo(state, form, move |st, photo| st.gabarit.object(&who, id, photo, None).map(|r| json!(r))).await
 }
 
-/// Runs a rights action on the requester's uploaded photo, with the store, among the
+/// Runs a rights action on the requester's uploaded photo, among the
 /// analysing requests; errors name the upload.
 pub(super) async fn on_requester_photo(
     state: Arc<AppState>,
     form: Form,
-    action: impl FnOnce(&AppState, &mut gabarit_engine::store::Store, &std::path::Path) -> gabarit_engine::Result<Value>
-    + Send
-    + 'static,
+    action: impl FnOnce(&AppState, &std::path::Path) -> gabarit_engine::Result<Value> + Send + 'static,
 ) -> Result<Json<Value>, ApiError> {
     let upload = form.image_file()?;
     analysing(&state.clone(), move || {
-        let mut store = state.store()?;
-        let out = action(&state, &mut store, upload.path()).map_err(form.named(&upload))?;
+        let out = action(&state, upload.path()).map_err(form.named(&upload))?;
         Ok(Json(out))
     })
     .await
@@ -204,9 +189,5 @@ pub(super) async fn on_requester_photo(
 #[utoipa::path(post, path = "/api/v1/retention/run", tag = "rights", security(("api_key" = [])),
     responses((status = 200, description = "What expired under each collection's retention was deleted (dpo)")))]
 pub(super) async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || {
-        let mut store = state.store()?;
-        Ok(Json(json!(rights::retention_run(&mut store, &who, jiff::Timestamp::now())?)))
-    })
-    .await
+    blocking(move || Ok(Json(json!(state.gabarit.retention_run(&who, jiff::Timestamp::now())?)))).await
 }

@@ -1,7 +1,6 @@
 //! Search: by uploaded photo, by a face of an analysed photo, and the review of candidates.
 
 use super::*;
-use gabarit_engine::review;
 
 /// Search request fields (multipart).
 #[derive(utoipa::ToSchema)]
@@ -47,14 +46,13 @@ pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form
     }
     // The collections first: no photo is analysed for a search the caller may not make.
     let (st, caller, collections) = (state.clone(), who.clone(), opts.collections.clone());
-    let packs = blocking(move || Ok(governed::search_packs(&*st.store()?, &caller, &collections)?)).await?;
+    let packs = blocking(move || Ok(st.gabarit.search_packs(&caller, &collections)?)).await?;
     let upload = form.image_file()?;
     // First the models (at most 2 × workers photos at once), then the index (one search per
     // core at once, first come first served).
     let (shared, analyst) = (state.clone(), who.clone());
     let (img, form) = analysing(&state, move || {
-        let img =
-            governed::analyze_query(shared.faces(), &analyst, &packs, upload.path()).map_err(form.named(&upload))?;
+        let img = shared.gabarit.analyze_query(&analyst, &packs, upload.path()).map_err(form.named(&upload))?;
         Ok((img, form))
     })
     .await?;
@@ -74,7 +72,7 @@ fn search_analysed(
     img: &gabarit_engine::query::QueryPhoto,
     opts: &SearchOptions,
 ) -> Result<Value, ApiError> {
-    let found = governed::governed_search_faces(&mut *state.store()?, who, case_ref, purpose, query, img, opts)?;
+    let found = state.gabarit.search_faces(who, case_ref, purpose, query, img, opts)?;
     Ok(json!(found))
 }
 
@@ -110,9 +108,9 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
     }
     let upload = form.image_file()?;
     let (st, caller) = (state.clone(), who.clone());
-    let packs = blocking(move || Ok(governed::search_packs(&*st.store()?, &caller, &[])?)).await?;
+    let packs = blocking(move || Ok(st.gabarit.search_packs(&caller, &[])?)).await?;
     let answer = analysing(&state.clone(), move || {
-        let img = governed::analyze_query(state.faces(), &who, &packs, upload.path()).map_err(form.named(&upload))?;
+        let img = state.gabarit.analyze_query(&who, &packs, upload.path()).map_err(form.named(&upload))?;
         let faces: Vec<Value> = img
             .faces
             .faces
@@ -171,7 +169,7 @@ pub(super) async fn search_query(
     opts.threshold = req.threshold;
     opts.face = req.face;
     opts.exact = req.exact;
-    governed::may_search(&who)?;
+    state.gabarit.may_search(&who)?;
     let result = searching(&state.clone(), move || {
         let found =
             state.queries.lock().map_err(|_| ApiError::internal("the query lock is poisoned"))?.get(&id, who.name());
@@ -206,11 +204,7 @@ pub(super) async fn review(
         "reject" => false,
         other => return Err(ApiError::bad_request(format!("decision {other:?}: expected confirm or reject"))),
     };
-    blocking(move || {
-        let mut store = state.store()?;
-        Ok(Json(json!(review::review(&mut store, &who, id, confirm)?)))
-    })
-    .await
+    blocking(move || Ok(Json(json!(state.gabarit.review(&who, id, confirm)?)))).await
 }
 
 /// How many candidates a listing shows.
@@ -229,7 +223,7 @@ pub(super) async fn list_candidates(
 ) -> Result<Json<Value>, ApiError> {
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
     blocking(move || {
-        let items = review::awaiting_review(&*state.store()?, &who, limit)?;
+        let items = state.gabarit.awaiting_review(&who, limit)?;
         Ok(Json(json!({"items": items})))
     })
     .await
@@ -244,7 +238,7 @@ pub(super) async fn show_candidate(
     Param(id): Param<u64>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let c = review::candidate(&*state.store()?, &who, id)?;
+        let c = state.gabarit.candidate(&who, id)?;
         Ok(Json(json!(c)))
     })
     .await
@@ -259,11 +253,7 @@ pub(super) async fn query_face(
     Caller(who): Caller,
     Param((id, index)): Param<(u64, usize)>,
 ) -> Result<Response, ApiError> {
-    blocking(move || {
-        let mut store = state.store()?;
-        Ok(jpeg_response(review::probe(&mut store, &who, id, index)?))
-    })
-    .await
+    blocking(move || Ok(jpeg_response(state.gabarit.probe(&who, id, index)?))).await
 }
 
 /// How many of one's searches a listing shows.
@@ -281,5 +271,5 @@ pub(super) async fn my_cases(
     Params(listing): Params<CaseListing>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
-    blocking(move || Ok(Json(json!({"items": review::my_cases(&*state.store()?, &who, limit)?})))).await
+    blocking(move || Ok(Json(json!({"items": state.gabarit.my_cases(&who, limit)?})))).await
 }

@@ -1,15 +1,15 @@
 //! Users, roles, grants, API keys (issue, list, revoke), and web sessions (login, logout).
 
 use super::*;
-use gabarit_engine::{accounts, auth};
+use gabarit_engine::auth;
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("api_key" = [])),
     responses((status = 200, description = "The caller: name, roles, collections granted; for curators, the folders they may ingest from by path")))]
 pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let mut me = json!(accounts::me(&*state.store()?, &who)?);
+        let mut me = json!(state.gabarit.me(&who)?);
         // Curators see where they may ingest from by path on the server.
-        if gabarit_engine::jobs::may_ingest(&who).is_ok() {
+        if state.gabarit.may_ingest(&who).is_ok() {
             me["ingest_roots"] = json!(state.ingest_roots);
         }
         Ok(Json(me))
@@ -26,7 +26,7 @@ pub(super) async fn vocabulary(Caller(_who): Caller) -> Json<Value> {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),
     responses((status = 200, description = "Users with roles and grants (admin)")))]
 pub(super) async fn list_users(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(accounts::list_users(&*state.store()?, &who)?)))).await
+    blocking(move || Ok(Json(json!(state.gabarit.list_users(&who)?)))).await
 }
 
 /// A new user.
@@ -57,7 +57,7 @@ pub(super) async fn create_user(
 ) -> Result<Json<Value>, ApiError> {
     let roles = parse_roles(&u.roles)?;
     blocking(move || {
-        let key = accounts::add_user(&mut *state.store()?, &who, &u.name, &roles)?;
+        let key = state.gabarit.add_user(&who, &u.name, &roles)?;
         Ok(Json(json!({"name": u.name, "key": key})))
     })
     .await
@@ -72,7 +72,7 @@ pub(super) async fn disable_user(
     Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        accounts::disable_user(&mut *state.store()?, &who, &name)?;
+        state.gabarit.disable_user(&who, &name)?;
         Ok(Json(json!({"name": name, "disabled": true})))
     })
     .await
@@ -96,7 +96,7 @@ pub(super) async fn set_roles(
 ) -> Result<Json<Value>, ApiError> {
     let roles = parse_roles(&r.roles)?;
     blocking(move || {
-        accounts::set_roles(&mut *state.store()?, &who, &name, &roles)?;
+        state.gabarit.set_roles(&who, &name, &roles)?;
         Ok(Json(json!({"name": name, "roles": r.roles})))
     })
     .await
@@ -119,7 +119,7 @@ pub(super) async fn set_password(
     Body(p): Body<NewPassword>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        accounts::set_password(&mut *state.store()?, &who, &name, &p.password)?;
+        state.gabarit.set_password(&who, &name, &p.password)?;
         Ok(Json(json!({"name": name})))
     })
     .await
@@ -133,7 +133,7 @@ pub(super) async fn list_keys(
     Caller(who): Caller,
     Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!({"items": accounts::list_keys(&*state.store()?, &who, &name)?})))).await
+    blocking(move || Ok(Json(json!({"items": state.gabarit.list_keys(&who, &name)?})))).await
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{name}/keys", tag = "users", security(("api_key" = [])),
@@ -145,7 +145,7 @@ pub(super) async fn issue_key(
     Param(name): Param<String>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        let key = accounts::issue_key(&mut *state.store()?, &who, &name)?;
+        let key = state.gabarit.issue_key(&who, &name)?;
         Ok(Json(json!({"name": name, "key": key})))
     })
     .await
@@ -160,7 +160,7 @@ pub(super) async fn revoke_key(
     Param((name, prefix)): Param<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        accounts::revoke_key(&mut *state.store()?, &who, &name, &prefix)?;
+        state.gabarit.revoke_key(&who, &name, &prefix)?;
         Ok(Json(json!({"name": name, "revoked": prefix})))
     })
     .await
@@ -183,7 +183,7 @@ pub(super) async fn grant(
     Body(g): Body<Grant>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        accounts::grant(&mut *state.store()?, &who, &name, &g.collection)?;
+        state.gabarit.grant(&who, &name, &g.collection)?;
         Ok(Json(json!({"name": name, "collection": g.collection})))
     })
     .await
@@ -198,7 +198,7 @@ pub(super) async fn ungrant(
     Param((name, collection)): Param<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(move || {
-        accounts::ungrant(&mut *state.store()?, &who, &name, &collection)?;
+        state.gabarit.ungrant(&who, &name, &collection)?;
         Ok(Json(json!({"name": name, "withdrawn": collection})))
     })
     .await
@@ -224,11 +224,7 @@ pub(super) async fn login(
 ) -> Result<Response, ApiError> {
     // A name that cannot exist is refused before anything is counted, checked or written.
     gabarit_engine::governance::limits::user_name(&c.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let session = blocking(move || {
-        let mut store = state.store()?;
-        Ok(auth::login(&mut store, &state.logins, &c.name, &c.password, from.ip())?)
-    })
-    .await?;
+    let session = blocking(move || Ok(state.gabarit.login(&state.logins, &c.name, &c.password, from.ip())?)).await?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
         session.token,
@@ -244,7 +240,7 @@ pub(super) async fn current_session(
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let Some(token) = session_cookie(&headers) else { return Ok(Json(json!({"session": null}))) };
-    blocking(move || match auth::authenticate_session(&*state.store()?, &token) {
+    blocking(move || match state.gabarit.authenticate_session(&token) {
         Ok((who, csrf)) => Ok(Json(json!({"session": {"user": who.name(), "csrf": csrf}}))),
         Err(gabarit_engine::Error::Auth(_)) => Ok(Json(json!({"session": null}))),
         Err(e) => Err(e.into()),
@@ -260,7 +256,7 @@ pub(super) async fn logout(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let ended = match session_cookie(&headers) {
-        Some(token) => blocking(move || Ok(auth::logout(&mut *state.store()?, &who, &token)?)).await?,
+        Some(token) => blocking(move || Ok(state.gabarit.logout(&who, &token)?)).await?,
         None => false,
     };
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
