@@ -9,5 +9,9 @@ if ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 npm ci --no-audit --no-fund --loglevel=error
+# The API's types, generated from the OpenAPI document (a server test keeps web/openapi.json
+# the document the server serves).
+npm ci --prefix tools/openapi-types --no-audit --no-fund --loglevel=error
+npm run --silent --prefix tools/openapi-types generate
 npm run build
 test -f dist/index.html || { echo "error: web/dist/index.html was not built" >&2; exit 1; }

@@ -1,6 +1,7 @@
 // The HTTP API under /api/v1: same-origin requests with the session cookie, the CSRF token
 // on every state-changing request, and errors as {"error": {"code", "message"}}.
 
+import type { components } from './generated/api';
 import { lang, m } from './i18n';
 
 /** An error the API returned (or a network failure, code "network"). */
@@ -89,22 +90,27 @@ export const post = <T>(path: string, body?: Body): Promise<T> => request<T>('PO
 export const put = <T>(path: string, body: Body): Promise<T> => request<T>('PUT', path, body);
 export const del = <T>(path: string): Promise<T> => request<T>('DELETE', path);
 
-// ---- The governance vocabulary, served by the API (GET /vocabulary) ----
+// ---- Shapes returned by the API: generated from its OpenAPI document (web/openapi.json) ----
 
+type Schemas = components['schemas'];
 /** One value of a governance list: its code and, for bases and conditions, its GDPR article. */
-export interface Term {
-  code: string;
-  /** `6(1)(a)`, `9(2)(j)`. */
-  article?: string;
-}
-
+export type Term = Schemas['Term'];
 /** The lists the forms offer, in the order shown; their words are in the catalogues. */
-export interface Vocabulary {
-  legal_bases: Term[];
-  conditions: Term[];
-  purpose_categories: Term[];
-  roles: Role[];
-}
+export type Vocabulary = Schemas['Vocabulary'];
+export type Role = Schemas['Role'];
+/** GET /me: the caller, and for curators the folders they may ingest from by path. */
+export type Me = Schemas['MeView'];
+/** GET /session: this browser's web session, if any. */
+export type CurrentSession = Schemas['CurrentSession'];
+export type Session = Schemas['Session'];
+export type CollectionSummary = Schemas['CollectionSummary'];
+export type Retention = Schemas['Retention'];
+export type Governance = Schemas['GovernanceDraft'];
+/** PUT /collections/{name}/governance and POST /collections: the fields still missing (flag names). */
+export type GovernanceSaved = Schemas['GovernanceSaved'];
+export type CollectionDetails = Schemas['CollectionDetails'];
+
+// ---- The governance vocabulary, served by the API (GET /vocabulary) ----
 
 let loadedVocabulary: Vocabulary | null = null;
 
@@ -125,29 +131,7 @@ export function articleLetter(terms: Term[], code: string): string {
   return terms.find((t) => t.code === code)?.article?.match(/\((\w)\)$/)?.[1] ?? '?';
 }
 
-// ---- Shapes returned by the API (only the fields the UI uses) ----
-
-export type Role = 'admin' | 'curator' | 'investigator' | 'reviewer' | 'dpo';
-
-export interface Me {
-  name: string;
-  roles: Role[];
-  /** Collections granted. */
-  collections?: string[];
-  /** For curators: the folders on the server they may ingest from by path. */
-  ingest_roots?: string[];
-}
-
-/** GET /session: this browser's web session, if any. */
-export interface CurrentSession {
-  session: { user: string; csrf: string } | null;
-}
-
-export interface Session {
-  user: string;
-  csrf: string;
-  expires_at: string;
-}
+// ---- Shapes returned by the API, not in its document yet (only the fields the UI uses) ----
 
 /** A box as the API sends it: `[x1, y1, x2, y2]` or `{x1, y1, x2, y2}`. */
 export type RawBox = [number, number, number, number] | { x1: number; y1: number; x2: number; y2: number };
@@ -321,43 +305,6 @@ export interface FaceRecord {
 export interface ImageView {
   image: ImageRecord;
   faces: FaceRecord[];
-}
-
-export interface CollectionSummary {
-  id: number;
-  name: string;
-  description: string;
-  created_at: string;
-  /** The model pack its templates come from. */
-  pack: string;
-  images: number;
-  faces: number;
-  templates: number;
-}
-
-export type Retention = { days: number } | { until: string };
-
-export interface Governance {
-  controller?: string | null;
-  controller_contact?: string | null;
-  purpose?: string | null;
-  purpose_category?: string | null;
-  legal_basis?: string | null;
-  condition?: string | null;
-  jurisdictions?: string[];
-  retention?: Retention | null;
-  dpia?: string | null;
-}
-
-/** PUT /collections/{name}/governance and POST /collections: the fields still missing (flag names). */
-export interface GovernanceSaved {
-  name: string;
-  missing: string[];
-}
-
-export interface CollectionDetails {
-  collection: CollectionSummary;
-  governance: Governance | null;
 }
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed';

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::LEGACY_PACK;
 
 /// A collection.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Collection {
     /// Id.
@@ -63,6 +64,7 @@ impl std::fmt::Display for PackKey {
 }
 
 /// A collection with its counts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionSummary {
     /// The collection.

@@ -144,11 +144,13 @@ pub(crate) fn list_users(store: &Store, who: &Caller) -> Result<Vec<UserRecord>>
 }
 
 /// The caller's own account.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Me {
     /// Name.
     pub name: String,
     /// Roles.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<gabarit_governance::Role>))]
     pub roles: Vec<&'static str>,
     /// Collections granted.
     pub collections: Vec<String>,

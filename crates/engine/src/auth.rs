@@ -157,6 +157,7 @@ pub(crate) fn seconds_string(t: jiff::Timestamp) -> String {
 }
 
 /// A web session: the token for the cookie and the CSRF token for state-changing requests.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Session {
     /// User.

@@ -9,6 +9,7 @@ pub use gabarit_governance::{
 use serde::Serialize;
 
 /// One value of a governance list: its code, and its article of the GDPR where it has one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Term {
     /// The code the API and the CLI take.
@@ -20,6 +21,7 @@ pub struct Term {
 
 /// The governance vocabulary, as the front ends offer it (their words for each code are
 /// theirs, in each language): served by the API so that no front end copies the lists.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Vocabulary {
     /// Lawful bases (GDPR art. 6(1)).
@@ -29,6 +31,7 @@ pub struct Vocabulary {
     /// Purpose categories.
     pub purpose_categories: Vec<Term>,
     /// Roles.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<gabarit_governance::Role>))]
     pub roles: Vec<&'static str>,
 }
 

@@ -10,6 +10,7 @@ use crate::limits::{self, shown};
 use crate::{Error, Result};
 
 /// GDPR art. 6(1): the lawful basis of the processing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LegalBasis {
@@ -79,6 +80,7 @@ impl fmt::Display for LegalBasis {
 }
 
 /// GDPR art. 9(2): the condition lifting the ban on processing biometric data.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
@@ -188,6 +190,7 @@ fn parse_lettered<T: Copy>(
 }
 
 /// The kind of purpose a collection serves.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PurposeCategory {
@@ -234,12 +237,14 @@ impl PurposeCategory {
 }
 
 /// How long a collection's data is kept.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Retention {
     /// This many days after ingestion.
     Days(u32),
     /// Until this date (inclusive).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     Until(jiff::civil::Date),
 }
 
@@ -321,6 +326,7 @@ pub struct Governance {
 }
 
 /// Governance fields as entered, possibly incomplete.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GovernanceDraft {

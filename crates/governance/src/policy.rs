@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// A role. Users may hold several.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use gabarit_engine::{FaceServices, Gabarit};
 
-pub use api::router;
+pub use api::{openapi, router};
 pub use error::{ApiError, ErrorCode};
 
 /// Everything a request may need, shared by all requests.

@@ -121,9 +121,10 @@ function governanceInputs(): GovernanceInputs {
         controller: text(controller),
         controller_contact: text(contact),
         purpose: text(purpose),
-        purpose_category: text(category),
-        legal_basis: text(basis),
-        condition: text(condition),
+        // The selects offer the vocabulary's codes only.
+        purpose_category: text(category) as Governance['purpose_category'],
+        legal_basis: text(basis) as Governance['legal_basis'],
+        condition: text(condition) as Governance['condition'],
         jurisdictions: jurisdictions.value.split(/[,\s]+/).map((j) => j.trim().toUpperCase()).filter(Boolean),
         retention: retention.value ? { days } : until.value ? { until: until.value } : null,
         dpia: text(dpia),

@@ -3,22 +3,25 @@
 use super::*;
 
 #[utoipa::path(get, path = "/api/v1/collections", tag = "collections", security(("api_key" = [])),
-    responses((status = 200, description = "Collections with their counts")))]
-pub(super) async fn list_collections(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(state.gabarit.list_collections(&who)?)))).await
+    responses((status = 200, body = Vec<gabarit_engine::governed::CollectionSummary>, description = "Collections with their counts")))]
+pub(super) async fn list_collections(
+    State(state): Shared,
+    Caller(who): Caller,
+) -> Result<Json<Vec<gabarit_engine::governed::CollectionSummary>>, ApiError> {
+    blocking(move || Ok(Json(state.gabarit.list_collections(&who)?))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/collections/{name}", tag = "collections", security(("api_key" = [])),
     params(("name" = String, Path, description = "Collection name")),
-    responses((status = 200, description = "Counts and governance fields"), (status = 404, description = "No such collection")))]
+    responses((status = 200, body = CollectionDetails, description = "Counts and governance fields"), (status = 404, description = "No such collection")))]
 pub(super) async fn show_collection(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CollectionDetails>, ApiError> {
     blocking(move || {
-        let (summary, governance) = state.gabarit.collection(&who, &name)?;
-        Ok(Json(json!({"collection": summary, "governance": governance})))
+        let (collection, governance) = state.gabarit.collection(&who, &name)?;
+        Ok(Json(CollectionDetails { collection, governance }))
     })
     .await
 }
@@ -82,7 +85,6 @@ pub(super) struct NewCollection {
     description: String,
     /// Controller, purpose, legal basis, jurisdiction, retention… (ingestion is refused until
     /// every field is set).
-    #[schema(value_type = Object)]
     governance: gabarit_engine::governance::GovernanceDraft,
     /// The model pack its templates will come from (default: the server's default pack);
     /// fixed for the collection's life.
@@ -92,13 +94,13 @@ pub(super) struct NewCollection {
 }
 
 #[utoipa::path(post, path = "/api/v1/collections", tag = "collections", security(("api_key" = [])), request_body = NewCollection,
-    responses((status = 200, description = "Created; lists the governance fields still missing (curator)"),
+    responses((status = 200, body = CollectionCreated, description = "Created; lists the governance fields still missing (curator)"),
         (status = 400, description = "Not a pack this server knows")))]
 pub(super) async fn create_collection(
     State(state): Shared,
     Caller(who): Caller,
     Body(c): Body<NewCollection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CollectionCreated>, ApiError> {
     blocking(move || {
         let pack = match &c.pack {
             None => state.faces()?.default_pack().clone(),
@@ -112,7 +114,7 @@ pub(super) async fn create_collection(
         };
         let engine = state.faces()?.config().session.family();
         state.gabarit.create_collection(&who, &c.name, &c.description, &c.governance, &pack, engine)?;
-        Ok(Json(json!({"name": c.name, "pack": pack.name, "missing": c.governance.missing()})))
+        Ok(Json(CollectionCreated { name: c.name, pack: pack.name, missing: c.governance.missing() }))
     })
     .await
 }
@@ -218,17 +220,17 @@ pub(super) async fn show_job(
 
 #[utoipa::path(put, path = "/api/v1/collections/{name}/governance", tag = "collections", security(("api_key" = [])),
     params(("name" = String, Path, description = "Collection")),
-    request_body(content = Object, description = "Every governance field (the whole record is replaced; ingestion needs all of them)"),
-    responses((status = 200, description = "The fields still missing, if any (curator; logged with before and after)")))]
+    request_body(content = gabarit_engine::governance::GovernanceDraft, description = "Every governance field (the whole record is replaced; ingestion needs all of them)"),
+    responses((status = 200, body = GovernanceSaved, description = "The fields still missing, if any (curator; logged with before and after)")))]
 pub(super) async fn update_governance(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
     Body(draft): Body<gabarit_engine::governance::GovernanceDraft>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GovernanceSaved>, ApiError> {
     blocking(move || {
         state.gabarit.update_collection(&who, &name, &draft)?;
-        Ok(Json(json!({"name": name, "missing": draft.missing()})))
+        Ok(Json(GovernanceSaved { name, missing: draft.missing() }))
     })
     .await
 }

@@ -29,6 +29,9 @@ mod collections_api;
 mod rights_api;
 mod search_api;
 mod users_api;
+mod views;
+
+use views::*;
 
 type Shared = State<Arc<AppState>>;
 
@@ -135,9 +138,9 @@ impl utoipa::Modify for KeyScheme {
     }
 }
 
-/// The router and its OpenAPI document.
-pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
-    let (api, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API's routes, each registered with its part of the OpenAPI document.
+fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users_api::me))
         .routes(routes!(users_api::vocabulary))
         .routes(routes!(collections_api::list_collections))
@@ -176,13 +179,25 @@ pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(collections_api::show_job))
         .routes(routes!(collections_api::upload))
         .routes(routes!(users_api::login, users_api::logout, users_api::current_session))
+}
+
+/// The OpenAPI document (served at `/api/v1/openapi.json`; `web/openapi.json` holds a copy the
+/// web UI's types are generated from).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut spec) = api_routes().split_for_parts();
+    // Once every route is in the document: each declares the error statuses it may answer.
+    utoipa::Modify::modify(&ErrorResponses, &mut spec);
+    spec
+}
+
+/// The router and its OpenAPI document.
+pub fn router(state: Arc<AppState>) -> (Router, utoipa::openapi::OpenApi) {
+    let (api, _) = api_routes()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .with_state(state.clone())
         .split_for_parts();
-    // Once every route is in the document: each declares the error statuses it may answer.
-    let mut spec = spec;
-    utoipa::Modify::modify(&ErrorResponses, &mut spec);
+    let spec = openapi();
     let document = Arc::new(spec.clone());
     let public = Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
@@ -392,4 +407,24 @@ impl Form {
 
 fn parse<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, ApiError> {
     value.trim().parse().map_err(|_| ApiError::bad_request(format!("field {field}: {value:?} is not valid")))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The web UI's API types are generated from `web/openapi.json` when it is built: the copy
+    /// must be the document the server serves. `GABARIT_UPDATE_OPENAPI=1` writes it anew.
+    #[test]
+    fn the_web_uis_copy_of_the_openapi_document_is_the_servers() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/openapi.json");
+        let served = serde_json::to_string_pretty(&super::openapi()).unwrap() + "\n";
+        if std::env::var_os("GABARIT_UPDATE_OPENAPI").is_some() {
+            fs_err::write(&path, &served).unwrap();
+        }
+        let copy = fs_err::read_to_string(&path).unwrap_or_default();
+        assert!(
+            copy == served,
+            "{} differs from the document the server serves: run GABARIT_UPDATE_OPENAPI=1 cargo test -p gabarit-server openapi, then rebuild the web UI",
+            path.display()
+        );
+    }
 }

@@ -4,23 +4,23 @@ use super::*;
 use gabarit_engine::auth;
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("api_key" = [])),
-    responses((status = 200, description = "The caller: name, roles, collections granted; for curators, the folders they may ingest from by path")))]
-pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, body = MeView, description = "The caller: name, roles, collections granted; for curators, the folders they may ingest from by path")))]
+pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json<MeView>, ApiError> {
     blocking(move || {
-        let mut me = json!(state.gabarit.me(&who)?);
+        let me = state.gabarit.me(&who)?;
         // Curators see where they may ingest from by path on the server.
-        if state.gabarit.may_ingest(&who).is_ok() {
-            me["ingest_roots"] = json!(state.ingest_roots);
-        }
-        Ok(Json(me))
+        let ingest_roots = state.gabarit.may_ingest(&who).is_ok().then(|| {
+            state.ingest_roots.iter().map(|p| p.display().to_string()).collect()
+        });
+        Ok(Json(MeView { me, ingest_roots }))
     })
     .await
 }
 
 #[utoipa::path(get, path = "/api/v1/vocabulary", tag = "users", security(("api_key" = [])),
-    responses((status = 200, description = "The governance vocabulary: lawful bases (art. 6(1)) and conditions (art. 9(2)) with their articles, purpose categories, roles; the codes the other routes take")))]
-pub(super) async fn vocabulary(Caller(_who): Caller) -> Json<Value> {
-    Json(json!(gabarit_engine::governance::vocabulary()))
+    responses((status = 200, body = gabarit_engine::governance::Vocabulary, description = "The governance vocabulary: lawful bases (art. 6(1)) and conditions (art. 9(2)) with their articles, purpose categories, roles; the codes the other routes take")))]
+pub(super) async fn vocabulary(Caller(_who): Caller) -> Json<gabarit_engine::governance::Vocabulary> {
+    Json(gabarit_engine::governance::vocabulary())
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),
@@ -214,7 +214,7 @@ pub(super) struct Credentials {
 }
 
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials,
-    responses((status = 200, description = "Logged in: an HttpOnly, Secure, SameSite=Strict session cookie, and the CSRF token"),
+    responses((status = 200, body = gabarit_engine::auth::Session, description = "Logged in: an HttpOnly, Secure, SameSite=Strict session cookie, and the CSRF token"),
         (status = 401, description = "Unknown user or wrong password"),
         (status = 429, description = "Too many failed logins for this name from this address, from this address, or in all")))]
 pub(super) async fn login(
@@ -234,22 +234,22 @@ pub(super) async fn login(
 }
 
 #[utoipa::path(get, path = "/api/v1/session", tag = "session",
-    responses((status = 200, description = "This browser's web session, if it has one: its user and CSRF token, so that a new tab of a logged-in browser carries on with it (another site cannot read the answer); `{\"session\": null}` without one")))]
+    responses((status = 200, body = CurrentSession, description = "This browser's web session, if it has one: its user and CSRF token, so that a new tab of a logged-in browser carries on with it (another site cannot read the answer); `{\"session\": null}` without one")))]
 pub(super) async fn current_session(
     State(state): Shared,
     headers: axum::http::HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let Some(token) = session_cookie(&headers) else { return Ok(Json(json!({"session": null}))) };
+) -> Result<Json<CurrentSession>, ApiError> {
+    let Some(token) = session_cookie(&headers) else { return Ok(Json(CurrentSession { session: None })) };
     blocking(move || match state.gabarit.authenticate_session(&token) {
-        Ok((who, csrf)) => Ok(Json(json!({"session": {"user": who.name(), "csrf": csrf}}))),
-        Err(gabarit_engine::Error::Auth(_)) => Ok(Json(json!({"session": null}))),
+        Ok((who, csrf)) => Ok(Json(CurrentSession { session: Some(SessionOf { user: who.name().to_string(), csrf }) })),
+        Err(gabarit_engine::Error::Auth(_)) => Ok(Json(CurrentSession { session: None })),
         Err(e) => Err(e.into()),
     })
     .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", security(("api_key" = [])),
-    responses((status = 200, description = "Logged out: the caller's own session is deleted (a cookie of someone else's session ends nothing) and the cookie cleared")))]
+    responses((status = 200, body = LoggedOut, description = "Logged out: the caller's own session is deleted (a cookie of someone else's session ends nothing) and the cookie cleared")))]
 pub(super) async fn logout(
     State(state): Shared,
     Caller(who): Caller,
@@ -260,7 +260,7 @@ pub(super) async fn logout(
         None => false,
     };
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
-    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"ended": ended}))).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Json(LoggedOut { ended })).into_response())
 }
 
 #[cfg(test)]

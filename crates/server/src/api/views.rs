@@ -1,0 +1,72 @@
+//! The shapes of the answers the server composes around the engine's records (the records
+//! themselves are the engine's types); each is a schema of the OpenAPI document, from which
+//! the web UI's types are generated.
+
+use gabarit_engine::accounts::Me;
+use gabarit_engine::governance::GovernanceDraft;
+use gabarit_engine::governed::CollectionSummary;
+use serde::Serialize;
+
+/// The caller's account, and for curators where they may ingest from.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct MeView {
+    /// Name, roles, collections granted.
+    #[serde(flatten)]
+    pub me: Me,
+    /// For curators: the folders on the server they may ingest from by path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest_roots: Option<Vec<String>>,
+}
+
+/// A collection: its counts and its governance fields.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CollectionDetails {
+    /// Counts, pack and engine.
+    pub collection: CollectionSummary,
+    /// Controller, purpose, legal basis…
+    pub governance: GovernanceDraft,
+}
+
+/// A collection created: its pack, and the governance fields still missing (ingestion is
+/// refused until they are set).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CollectionCreated {
+    /// Name.
+    pub name: String,
+    /// The model pack its templates will come from.
+    pub pack: String,
+    /// The fields still missing (their flag names).
+    pub missing: Vec<&'static str>,
+}
+
+/// Governance saved: the fields still missing.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct GovernanceSaved {
+    /// The collection.
+    pub name: String,
+    /// The fields still missing (their flag names).
+    pub missing: Vec<&'static str>,
+}
+
+/// This browser's web session, if any.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CurrentSession {
+    /// `null` without a valid session cookie.
+    pub session: Option<SessionOf>,
+}
+
+/// Whose session it is and its CSRF token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SessionOf {
+    /// User.
+    pub user: String,
+    /// CSRF token (the `X-CSRF-Token` header of state-changing requests).
+    pub csrf: String,
+}
+
+/// A logout.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct LoggedOut {
+    /// Whether a session of the caller's ended.
+    pub ended: bool,
+}
