@@ -310,116 +310,22 @@ export interface ImageView {
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
 
 /** What an ingestion job reports once done. */
-export interface IngestReport {
-  files?: number;
-  ingested?: number;
-  duplicates?: number;
-  /** Files refused because a photo with their content was erased on request (also in `failed`). */
-  erased_on_request?: number;
-  faces?: number;
-  /** Files not ingested: where, a stable code (`erased_on_request`…) and why. */
-  failed?: { uri: string; code: string; message: string }[];
-}
-
+export type IngestReport = Schemas['IngestReport'];
 /** What a confirmed erasure's job reports once done. */
-export interface ErasureReport {
-  request: number;
-  deleted: Deleted;
-}
+export type ErasureReport = Schemas['ErasureReport'];
 
 /**
  * A background job (GET /jobs/{id}, GET /jobs): an ingestion (POST /jobs, POST
- * /collections/{name}/uploads) or a confirmed erasure (POST /rights/{id}/erase with `confirm`).
+ * /collections/{name}/uploads) or a confirmed erasure (POST /rights/{id}/erase with `confirm`),
+ * its `report` (once done) read as its kind's.
  */
-export interface Job<R = IngestReport> {
-  id: number;
-  kind?: 'ingest' | 'erase';
-  /** The target collection (empty for an erasure). */
-  collection: string;
-  /** What it works on: paths (ingestion), the confirmed erasure as JSON (erasure). */
-  inputs?: string[];
-  state: JobState;
-  /** Files (ingestion) or faces (erasure) handled so far, and in all (null until known). */
-  done: number;
-  total: number | null;
-  faces: number;
-  error: string | null;
-  requested_by?: string;
-  created_at?: string;
-  finished_at?: string | null;
-  /** Once done: the job's report. */
-  report: R | null;
-}
-
+export type Job<R = IngestReport> = Omit<Schemas['BackgroundJob'], 'report'> & { report?: R | null };
 export type ErasureJob = Job<ErasureReport>;
 
-export interface RightsRequest {
-  id: number;
-  kind: 'access' | 'erasure' | 'objection';
-  requester: string;
-  verification: string;
-  received_on: string;
-  deadline: string;
-  created_by: string;
-  status: string;
-  photo_sha256: string | null;
-  /** The outcome of its first run (never rewritten). */
-  outcome: string | null;
-  /** Every run, oldest first. */
-  runs: { at: string; photo_sha256: string; outcome: string }[];
-}
-
-export interface RightsMatch {
-  face_id: number;
-  score: number;
-  collection: string;
-  path: string;
-  source: string;
-  bbox: RawBox;
-  captured_at: string | null;
-  ingested_at: string;
-  governance: Governance;
-}
-
-export interface RightsReport {
-  request: RightsRequest;
-  photo_sha256: string;
-  threshold: number;
-  templates_searched: number;
-  matches: RightsMatch[];
-  generated_at: string;
-  /** What GDPR art. 15(1)(a)–(g) tells the person about each collection holding a face of theirs. */
-  collections: {
-    collection: string;
-    /** How many of the faces reported are in it. */
-    faces: number;
-    controller: string | null;
-    controller_contact: string | null;
-    purpose: string | null;
-    purpose_category: string | null;
-    legal_basis: string | null;
-    condition: string | null;
-    /** Codes (photographs, face_templates, face_positions, exif) with their English description. */
-    data_categories: { code: string; description: string }[];
-    /** Who may see these faces: users and the roles by which they may. */
-    recipients: { name: string; roles: Role[] }[];
-    retention: Retention | null;
-    /** The retention in English words ("3650 days after ingestion"). */
-    retention_text: string | null;
-    /** Each jurisdiction and its supervisory authority (null: not in the server's table). */
-    jurisdictions: { code: string; authority: { country: string; name: string; website: string } | null }[];
-  }[];
-  /** The rights of art. 15(1)(e): rectification, erasure, restriction, objection. */
-  subject_rights: { right: string; article: string; description: string }[];
-  /** Art. 15(1)(h): matching is automated, with human review (English). */
-  automated_matching: string;
-}
-
-export interface Deleted {
-  templates: number;
-  faces: number;
-  images: number;
-}
+export type RightsRequest = Schemas['RightsRequest'];
+export type RightsMatch = Schemas['RightsMatch'];
+export type RightsReport = Schemas['RightsReport'];
+export type Deleted = Schemas['Deleted'];
 
 export interface AuditEntry {
   seq: number;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::{Catalog, Error, Result, Tx, now};
 
 /// A background job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BackgroundJob {
     /// Id.
@@ -35,7 +36,9 @@ pub struct BackgroundJob {
     pub faces: u64,
     /// Why it failed.
     pub error: Option<String>,
-    /// The run's report (JSON), once done.
+    /// The run's report (JSON), once done: an ingestion's `IngestReport`, an erasure's
+    /// `ErasureReport`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub report: Option<serde_json::Value>,
     /// When it was asked for.
     pub created_at: String,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Catalog, Error, PackKey, Result, Tx, now};
 
 /// A rights request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RightsRequest {
     /// Id.
@@ -34,6 +35,7 @@ pub struct RightsRequest {
 }
 
 /// One run of a rights request (the first closes it; a later run is recorded beside it).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRun {
     /// When (RFC 3339).
@@ -78,6 +80,7 @@ fn erased_tag(key: &gabarit_crypto::MacKey, sha256: &str) -> String {
 }
 
 /// What a physical deletion removed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleted {
     /// Templates.

@@ -78,6 +78,7 @@ pub struct VideoOptions {
 }
 
 /// A file that was not ingested.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedFile {
     /// Path or URI.
@@ -89,6 +90,7 @@ pub struct SkippedFile {
 }
 
 /// Summary of an ingestion run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
     /// Job id in the catalog.

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gabarit_catalog::BackgroundJob;
+pub use gabarit_catalog::BackgroundJob;
 use gabarit_governance::actions;
 use serde_json::json;
 
@@ -170,10 +170,21 @@ fn run(
             let deleted = crate::rights::carry_out_erasure(store, &who, &erasure)?;
             let faces = erasure.faces.len() as u64;
             store.catalog.job_progress(job.id, faces, faces, deleted.faces)?;
-            Ok(json!({"request": erasure.request, "deleted": deleted}))
+            Ok(serde_json::to_value(ErasureReport { request: erasure.request, deleted })
+                .map_err(|e| Error::Internal(format!("job {}: report: {e}", job.id)))?)
         }
         other => Err(Error::Internal(format!("job {}: unknown kind {other:?} in the catalog", job.id))),
     }
+}
+
+/// What a confirmed erasure's job reports once done.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ErasureReport {
+    /// The rights request.
+    pub request: u64,
+    /// What was deleted.
+    pub deleted: gabarit_catalog::Deleted,
 }
 
 fn run_ingest(

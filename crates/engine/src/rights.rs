@@ -20,7 +20,7 @@
 use std::path::Path;
 
 use gabarit_catalog::PackKey;
-pub use gabarit_catalog::RightsRequest;
+pub use gabarit_catalog::{Deleted, RequestRun, RightsRequest};
 use gabarit_governance::{GovernanceDraft, Scope, actions};
 use gabarit_types::BBox;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,7 @@ use crate::store::Store;
 use crate::{Error, FaceService, FaceServices, Result};
 
 /// One face matching a rights request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RightsMatch {
     /// Face id.
@@ -69,6 +70,7 @@ pub struct RightsMatch {
 }
 
 /// The answer to a rights request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RightsReport {
     /// The request.
@@ -126,6 +128,7 @@ pub(crate) fn open_request(
 }
 
 /// One pack of a rights request: its templates searched at its threshold.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RightsPack {
     /// Pack name.

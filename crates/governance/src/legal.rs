@@ -449,6 +449,7 @@ impl GovernanceDraft {
 
 /// A data protection supervisory authority: where a person may lodge a complaint (GDPR art.
 /// 77, named to them by art. 15(1)(f)).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SupervisoryAuthority {
     /// The country (ISO 3166-1 alpha-2).

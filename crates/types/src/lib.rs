@@ -57,6 +57,23 @@ impl From<BBox> for [f32; 4] {
     }
 }
 
+/// Its JSON schema: four numbers, `[x1, y1, x2, y2]`, as it is serialised.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for BBox {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::Number))
+            .min_items(Some(4))
+            .max_items(Some(4))
+            .description(Some("[x1, y1, x2, y2] in image pixels"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for BBox {}
+
 /// The five facial landmarks in image pixels, in this order: left eye, right eye, nose tip,
 /// left mouth corner, right mouth corner ("left" as seen in the image).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

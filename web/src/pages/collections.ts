@@ -2,7 +2,7 @@
 // governance fields. #/collections/{name}: its governance (a curator edits it), counts and
 // ingestion with progress.
 
-import { ApiError, apiMessage, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type Retention, type Term } from '../api';
+import { ApiError, apiMessage, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type JobState, type Retention, type Term } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { dateTime, day, m, num, plural } from '../i18n';
@@ -506,8 +506,8 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
                     'tr',
                     { 'data-job': j.id },
                     h('td', { class: 'num' }, String(j.id)),
-                    h('td', { class: 'state' }, t.states[j.state]),
-                    h('td', { class: 'num' }, j.total === null ? num(j.done) : `${num(j.done)} / ${num(j.total)}`),
+                    h('td', { class: 'state' }, t.states[j.state as JobState]),
+                    h('td', { class: 'num' }, j.total == null ? num(j.done) : `${num(j.done)} / ${num(j.total)}`),
                     h('td', { class: 'num' }, num(j.report?.faces ?? j.faces)),
                     h('td', null, j.requested_by ?? ''),
                     h('td', null, dateTime(j.created_at)),
@@ -533,7 +533,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
   function show(job: Job): void {
     const t = m().collections;
     progressBox.hidden = false;
-    if (job.total === null) {
+    if (job.total == null) {
       // Not listed yet: an indeterminate bar.
       progress.removeAttribute('value');
     } else {
@@ -543,7 +543,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
     const r = job.report;
     const failures = r?.failed ?? [];
     const fileCount = (n: number): string => plural(n, t.fileOne, t.fileMany);
-    const filesText = job.total === null ? t.listing : t.filesOf(num(job.done), fileCount(job.total));
+    const filesText = job.total == null ? t.listing : t.filesOf(num(job.done), fileCount(job.total));
     let text: string;
     if (job.state === 'queued') text = t.queued(String(job.id));
     else if (job.state === 'running') text = t.running(filesText, job.faces, num(job.faces));
@@ -596,7 +596,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
       if (current.state === 'failed') {
         // The failure shows alone, in the alert (the bar would only repeat it).
         progressBox.hidden = true;
-        await refused(m().collections.ingestionFailed(current.error), true);
+        await refused(m().collections.ingestionFailed(current.error ?? null), true);
       } else await reload();
       await jobs();
     } catch (e) {

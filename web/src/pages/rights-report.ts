@@ -155,7 +155,7 @@ export function noticeSection(n: Notice, heading: 'h2' | 'h3'): HTMLElement {
     ['condition', t.condition, condition],
     ['categories', t.dataCategories, list(n.data_categories.map((c) => t.categories[c.code] ?? c.description), t.notSet)],
     ['recipients', t.recipients, list(recipients, t.noRecipient)],
-    ['retention', t.retention, retentionWords(n.retention)],
+    ['retention', t.retention, retentionWords(n.retention ?? null)],
     ['source', t.source, t.sourceText],
     ['complaint', t.complaint, list(authorities, t.notSet)],
   ];

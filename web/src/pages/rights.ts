@@ -197,7 +197,7 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
             [f.due, deadline(r)],
             [f.status, statusName(r.status)],
             [f.outcome, r.outcome ?? t.dash],
-            ...(r.runs.length > 1 ? [[f.laterRuns, r.runs.slice(1).map((run) => `${dateTime(run.at)}: ${run.outcome}`).join('; ')]] : []),
+            ...((r.runs ?? []).length > 1 ? [[f.laterRuns, (r.runs ?? []).slice(1).map((run) => `${dateTime(run.at)}: ${run.outcome}`).join('; ')]] : []),
             [f.openedBy, r.created_by],
           ].map(([k, v]) => [h('dt', null, k!), h('dd', null, v!)]),
         ),
@@ -384,7 +384,7 @@ export function rightsRequestPage(ctx: Ctx, [idText]: string[]): HTMLElement {
           h(
             'p',
             { class: 'request-closed' },
-            req && req.status !== 'open' ? t.closed(id, statusName(req.status), req.outcome) : t.stillOpen(id, statusName(req?.status ?? 'open')),
+            req && req.status !== 'open' ? t.closed(id, statusName(req.status), req.outcome ?? null) : t.stillOpen(id, statusName(req?.status ?? 'open')),
           ),
           h('p', { class: 'hint' }, t.planAgain),
           offerObjection(),

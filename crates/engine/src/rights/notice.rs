@@ -11,6 +11,7 @@ use crate::Result;
 use crate::store::Store;
 
 /// A category of personal data a collection holds on a person (GDPR art. 15(1)(b)).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DataCategory {
     /// Stable code.
@@ -29,6 +30,7 @@ pub const DATA_CATEGORIES: [DataCategory; 4] = [
 
 /// Someone who may see a collection's faces (GDPR art. 15(1)(c)): a user, with the roles by
 /// which they may (an investigator or reviewer granted the collection, a curator, a DPO).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recipient {
     /// User name.
@@ -38,6 +40,7 @@ pub struct Recipient {
 }
 
 /// A jurisdiction of a collection and the authority a person may complain to there.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Jurisdiction {
     /// ISO 3166-1 alpha-2 code.
@@ -48,6 +51,7 @@ pub struct Jurisdiction {
 }
 
 /// What GDPR art. 15(1) tells the person about one collection holding faces of theirs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct CollectionNotice {
     /// Collection.
@@ -79,6 +83,7 @@ pub struct CollectionNotice {
 }
 
 /// A right of the data subject over their data (GDPR art. 15(1)(e)).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SubjectRight {
     /// Stable code: rectification, erasure, restriction or objection.

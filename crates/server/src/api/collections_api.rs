@@ -130,7 +130,7 @@ pub(super) struct NewJob {
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", security(("api_key" = [])), request_body = NewJob,
-    responses((status = 202, description = "The job, queued; follow it at /api/v1/jobs/{id}"),
+    responses((status = 202, body = gabarit_engine::jobs::BackgroundJob, description = "The job, queued; follow it at /api/v1/jobs/{id}"),
         (status = 422, description = "A path outside the ingestion roots, a collection without complete governance…")))]
 pub(super) async fn submit_job(
     State(state): Shared,
@@ -144,7 +144,7 @@ pub(super) async fn submit_job(
         Ok(job)
     })
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!(job))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 /// Uploaded photos and videos (multipart).
@@ -159,7 +159,7 @@ pub(super) struct UploadForm {
 #[utoipa::path(post, path = "/api/v1/collections/{name}/uploads", tag = "jobs", security(("api_key" = [])),
     params(("name" = String, Path, description = "Collection")),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses((status = 202, description = "The files are kept in the data directory and their ingestion queued (the job)"),
+    responses((status = 202, body = gabarit_engine::jobs::BackgroundJob, description = "The files are kept in the data directory and their ingestion queued (the job)"),
         (status = 413, description = "Upload over the limit")))]
 pub(super) async fn upload(
     State(state): Shared,
@@ -184,7 +184,7 @@ pub(super) async fn upload(
         Ok(job)
     })
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!(job))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 /// How many jobs a listing shows.
@@ -195,27 +195,26 @@ pub(super) struct JobListing {
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", security(("api_key" = [])), params(JobListing),
-    responses((status = 200, description = "Recent jobs, newest first, with their progress")))]
+    responses((status = 200, body = Jobs, description = "Recent jobs, newest first, with their progress")))]
 pub(super) async fn list_jobs(
     State(state): Shared,
     Caller(who): Caller,
     Params(listing): Params<JobListing>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Jobs>, ApiError> {
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
     let items = blocking(move || Ok(state.gabarit.list_jobs(&who, limit)?)).await?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(Jobs { items }))
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Job id")),
-    responses((status = 200, description = "The job: state (queued, running, done, failed), files done and in all, faces, report or error")))]
+    responses((status = 200, body = gabarit_engine::jobs::BackgroundJob, description = "The job: state (queued, running, done, failed), files done and in all, faces, report or error")))]
 pub(super) async fn show_job(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
-) -> Result<Json<Value>, ApiError> {
-    let job = blocking(move || Ok(state.gabarit.job(&who, id)?)).await?;
-    Ok(Json(json!(job)))
+) -> Result<Json<gabarit_engine::jobs::BackgroundJob>, ApiError> {
+    Ok(Json(blocking(move || Ok(state.gabarit.job(&who, id)?)).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/collections/{name}/governance", tag = "collections", security(("api_key" = [])),

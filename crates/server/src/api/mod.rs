@@ -38,7 +38,9 @@ type Shared = State<Arc<AppState>>;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gabarit", description = "Face search, lawful by design. Every call is authorised by role and audited; results are candidates for human review."),
-    modifiers(&KeyScheme)
+    modifiers(&KeyScheme),
+    // A job's `report`, by its kind.
+    components(schemas(gabarit_engine::ingest::IngestReport, gabarit_engine::jobs::ErasureReport))
 )]
 struct ApiDoc;
 

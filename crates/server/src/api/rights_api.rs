@@ -73,9 +73,9 @@ pub(super) async fn processing_record(State(state): Shared, Caller(who): Caller)
 }
 
 #[utoipa::path(get, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])),
-    responses((status = 200, description = "Rights requests with deadlines, newest first (dpo)")))]
-pub(super) async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(state.gabarit.list_requests(&who)?)))).await
+    responses((status = 200, body = Vec<gabarit_engine::rights::RightsRequest>, description = "Rights requests with deadlines, newest first (dpo)")))]
+pub(super) async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Vec<gabarit_engine::rights::RightsRequest>>, ApiError> {
+    blocking(move || Ok(Json(state.gabarit.list_requests(&who)?))).await
 }
 
 /// A rights request as received.
@@ -92,15 +92,15 @@ pub(super) struct NewRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])), request_body = NewRequest,
-    responses((status = 200, description = "The request with its deadline (dpo)")))]
+    responses((status = 200, body = gabarit_engine::rights::RightsRequest, description = "The request with its deadline (dpo)")))]
 pub(super) async fn open_rights(
     State(state): Shared,
     Caller(who): Caller,
     Body(r): Body<NewRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<gabarit_engine::rights::RightsRequest>, ApiError> {
     blocking(move || {
         let req = state.gabarit.open_request(&who, &r.kind, &r.requester, &r.verification, &r.received_on)?;
-        Ok(Json(json!(req)))
+        Ok(Json(req))
     })
     .await
 }
@@ -118,20 +118,20 @@ pub(super) struct RightsForm {
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/access", tag = "rights", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
-    responses((status = 200, description = "Every face of the requester in every collection, with its source and legal fields, and what GDPR art. 15 gives the person: per collection the purposes, legal basis, categories of data, recipients, retention (as data and in words) and the supervisory authority of each jurisdiction; their rights; that matching is automated with human review (dpo)")))]
+    responses((status = 200, body = gabarit_engine::rights::RightsReport, description = "Every face of the requester in every collection, with its source and legal fields, and what GDPR art. 15 gives the person: per collection the purposes, legal basis, categories of data, recipients, retention (as data and in words) and the supervisory authority of each jurisdiction; their rights; that matching is automated with human review (dpo)")))]
 pub(super) async fn rights_access(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
     form: Form,
-) -> Result<Json<Value>, ApiError> {
-    on_requester_photo(state, form, move |st, photo| st.gabarit.access(&who, id, photo, None).map(|r| json!(r))).await
+) -> Result<Json<gabarit_engine::rights::RightsReport>, ApiError> {
+    on_requester_photo(state, form, move |st, photo| st.gabarit.access(&who, id, photo, None)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/erase", tag = "rights", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
-    responses((status = 200, description = "Without confirm: the faces that would be erased (the plan; dpo)"),
-        (status = 202, description = "With confirm = their number: the plan and the job that erases them (follow it at /api/v1/jobs/{id})")))]
+    responses((status = 200, body = ErasurePlan, description = "Without confirm: the faces that would be erased (the plan; dpo)"),
+        (status = 202, body = ErasurePlan, description = "With confirm = their number: the plan and the job that erases them (follow it at /api/v1/jobs/{id})")))]
 pub(super) async fn rights_erase(
     State(state): Shared,
     Caller(who): Caller,
@@ -152,32 +152,32 @@ pub(super) async fn rights_erase(
         if job.is_some() {
             crate::jobs::wake(st);
         }
-        Ok(json!({"report": report, "job": job}))
+        Ok(ErasurePlan { report, job })
     })
     .await?;
-    let status = if out["job"].is_null() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let status = if out.job.is_none() { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((status, Json(out)).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/object", tag = "rights", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Request id")), request_body(content = RightsForm, content_type = "multipart/form-data"),
-    responses((status = 200, description = "The requester's faces are hidden from search and blocked at ingestion (dpo)")))]
+    responses((status = 200, body = gabarit_engine::rights::RightsReport, description = "The requester's faces are hidden from search and blocked at ingestion (dpo)")))]
 pub(super) async fn rights_object(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
     form: Form,
-) -> Result<Json<Value>, ApiError> {
-    on_requester_photo(state, form, move |st, photo| st.gabarit.object(&who, id, photo, None).map(|r| json!(r))).await
+) -> Result<Json<gabarit_engine::rights::RightsReport>, ApiError> {
+    on_requester_photo(state, form, move |st, photo| st.gabarit.object(&who, id, photo, None)).await
 }
 
 /// Runs a rights action on the requester's uploaded photo, among the
 /// analysing requests; errors name the upload.
-pub(super) async fn on_requester_photo(
+pub(super) async fn on_requester_photo<T: Send + 'static>(
     state: Arc<AppState>,
     form: Form,
-    action: impl FnOnce(&AppState, &std::path::Path) -> gabarit_engine::Result<Value> + Send + 'static,
-) -> Result<Json<Value>, ApiError> {
+    action: impl FnOnce(&AppState, &std::path::Path) -> gabarit_engine::Result<T> + Send + 'static,
+) -> Result<Json<T>, ApiError> {
     let upload = form.image_file()?;
     analysing(&state.clone(), move || {
         let out = action(&state, upload.path()).map_err(form.named(&upload))?;

@@ -70,3 +70,19 @@ pub(super) struct LoggedOut {
     /// Whether a session of the caller's ended.
     pub ended: bool,
 }
+
+/// An erasure's plan: the faces found and, once confirmed, the job that erases them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ErasurePlan {
+    /// The faces found, and the notice.
+    pub report: gabarit_engine::rights::RightsReport,
+    /// With `confirm`: the background job deleting them (`null` without).
+    pub job: Option<gabarit_engine::jobs::BackgroundJob>,
+}
+
+/// Recent jobs, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Jobs {
+    /// The jobs.
+    pub items: Vec<gabarit_engine::jobs::BackgroundJob>,
+}
