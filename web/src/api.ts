@@ -145,136 +145,21 @@ export function box(b: RawBox): Box {
   return Array.isArray(b) ? { x1: b[0], y1: b[1], x2: b[2], y2: b[3] } : b;
 }
 
-export interface Quality {
-  detector_score?: number;
-  size_px?: number;
-  sharpness?: number;
-  yaw_deg?: number;
-  pitch_deg?: number;
-  roll_deg?: number;
-  usable?: boolean;
-}
-
-export interface QueryFace {
-  index: number;
-  bbox: RawBox;
-  quality?: Quality;
-  usable?: boolean;
-  candidates?: number;
-}
-
+export type Quality = Schemas['Quality'];
+/** A face of a search's query photo, with how many candidates it got. */
+export type QueryFace = Schemas['QueryFace'];
 /** POST /queries: the query photo analysed, its faces to choose from. */
-export interface Query {
-  query_id: string;
-  name?: string;
-  width?: number;
-  height?: number;
-  faces: QueryFace[];
-}
-
-export interface VideoPlace {
-  time_s: number;
-  timestamp: string;
-  track: number;
-  frame_width: number;
-  frame_height: number;
-}
-
-export interface Candidate {
-  query_face: number;
-  rank: number;
-  score: number;
-  false_match_rate: number | null;
-  expected_false_candidates: number | null;
-  face_id: number;
-  image_id: number;
-  collection: string;
-  path: string;
-  source: string;
-  bbox: RawBox;
-  captured_at: string | null;
-  video: VideoPlace | null;
-}
-
-export interface SearchResult {
-  search_id: number;
-  /** Pairs of different people the calibration measured (null: no calibration). */
-  calibration_comparisons: number | null;
-  case_ref: string;
-  purpose: string;
-  candidate_ids: number[];
-  query: string;
-  collections: string[];
-  gallery_size: number;
-  threshold: number;
-  fpir_threshold: number | null;
-  target_fpir: number;
-  exhaustive: boolean;
-  faces: QueryFace[];
-  candidates: Candidate[];
-}
-
-export interface CandidateRecord {
-  id: number;
-  search_id: number;
-  case_ref: string;
-  /** The purpose the search gave. */
-  purpose: string;
-  /** The face of the query photo it answers (its crop: GET /searches/{search_id}/query-faces/{query_face}). */
-  query_face: number;
-  face_id: number;
-  score: number;
-  confirmed_by: string[];
-  rejected_by: string[];
-}
-
-export interface ReviewState {
-  candidate: CandidateRecord;
-  confirmed: boolean;
-}
-
+export type Query = Schemas['AnalysedQuery'];
+export type VideoPlace = Schemas['VideoPlace'];
+export type Candidate = Schemas['Candidate'];
+/** POST /search, POST /queries/{id}/search: candidates for review, with the search id. */
+export type SearchResult = Schemas['GovernedSearch'];
+export type CandidateRecord = Schemas['CandidateRecord'];
+export type ReviewState = Schemas['ReviewState'];
 /** GET /candidates (its items) and GET /candidates/{id}: a candidate as a reviewer sees it. */
-export interface CandidateView extends ReviewState {
-  image_id: number;
-  collection: string;
-  path: string;
-  bbox: RawBox;
-  captured_at: string | null;
-  /** For a face from a video: the time of its frame. */
-  time_s: number | null;
-  /** Share of comparisons between two different people scoring at least as high (null: no calibration). */
-  false_match_rate: number | null;
-  /** Faces the search compared against. */
-  gallery_size: number;
-  /** Pairs of different people the calibration measured (null: no calibration). */
-  calibration_comparisons: number | null;
-  /** Whether the face searched for is still kept (until every candidate of the search is decided). */
-  query_face_kept: boolean;
-}
-
+export type CandidateView = Schemas['CandidateView'];
 /** GET /searches: one of the investigator's own searches and its candidates' review states. */
-export interface Case {
-  search: {
-    id: number;
-    actor: string;
-    case_ref: string;
-    purpose: string;
-    collections: string[];
-    gallery_size: number;
-    started_at: string;
-  };
-  candidates: {
-    id: number;
-    face_id: number;
-    query_face: number;
-    rank: number;
-    score: number;
-    confirmations: number;
-    rejected: boolean;
-    erased: boolean;
-  }[];
-  query_faces_kept: number[];
-}
+export type Case = Schemas['Case'];
 
 export interface ImageRecord {
   id: number;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Catalog, Error, Result, Scope, Tx, now};
 
 /// A candidate with its reviews.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateRecord {
     /// Candidate id.
@@ -66,6 +67,7 @@ pub struct NewSearch<'a> {
 }
 
 /// A recorded search, as its searcher and its reviewers see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchRecord {
     /// Search id.
@@ -85,6 +87,7 @@ pub struct SearchRecord {
 }
 
 /// A candidate of one of the caller's own searches, with its review state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateState {
     /// Candidate id.

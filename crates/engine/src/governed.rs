@@ -108,6 +108,7 @@ pub(crate) fn governed_ingest(
 }
 
 /// A search with its purpose and the ids of its candidates (for review).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct GovernedSearch {
     /// Search id.

@@ -47,6 +47,7 @@ pub mod walk;
 pub use auth::{AuthError, Caller, Via};
 pub use faces::{FaceService, FaceServiceConfig, FaceServices, FileError, ImageFaces};
 pub use gabarit::Gabarit;
+pub use gabarit_types::{BBox, Quality};
 
 /// Errors that stop a whole operation (as opposed to one file's [`FileError`]).
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,7 @@ use crate::store::Store;
 use crate::{Error, Result};
 
 /// The state of a candidate after a review.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ReviewState {
     /// The candidate.
@@ -54,6 +55,7 @@ pub(crate) fn review(store: &mut Store, who: &Caller, candidate: u64, confirm: b
 
 /// A candidate as a reviewer sees it: its review state, the search's case and purpose, the
 /// face it points to (where it is, its box), and whether the query face is still kept.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateView {
     /// Review state.
@@ -160,6 +162,7 @@ pub(crate) fn probe(store: &mut Store, who: &Caller, search: u64, query_face: us
 }
 
 /// One of the investigator's searches with its candidates' review states.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Case {
     /// The search.

@@ -37,6 +37,7 @@ pub struct SearchOptions {
 }
 
 /// One candidate face.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
     /// Index of the query face it answers.
@@ -73,6 +74,7 @@ pub struct Candidate {
 }
 
 /// A face of the query photo.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryFace {
     /// Index in the photo (0 = highest detector score).
@@ -86,6 +88,7 @@ pub struct QueryFace {
 }
 
 /// The answer to a search.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResult {
     /// Query photo.
@@ -119,6 +122,7 @@ pub struct SearchResult {
 }
 
 /// What a search did with one pack's templates.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct PackSearched {
     /// Pack name.

@@ -13,6 +13,7 @@ use crate::store::Store;
 use crate::{Error, Result};
 
 /// Where in a video a candidate face was seen.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VideoPlace {
     /// Time of the frame, seconds.

@@ -92,6 +92,7 @@ pub struct Detection {
 }
 
 /// Quality signals of one face, and whether it meets the configured minimums.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Quality {
     /// Detector confidence in [0, 1].

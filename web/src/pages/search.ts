@@ -13,11 +13,14 @@ import { photoWithBoxes } from '../photo';
 /** The most candidates a search shows. */
 const TOP_K_MAX = 100;
 
-function usable(f: QueryFace): boolean {
-  return f.usable ?? f.quality?.usable ?? true;
+/** A face of the query photo: as analysed (POST /queries) or as searched (a result's `faces`). */
+type ShownFace = Pick<QueryFace, 'index' | 'bbox' | 'quality'>;
+
+function usable(f: ShownFace): boolean {
+  return f.quality.usable;
 }
 
-function faceName(f: QueryFace): string {
+function faceName(f: ShownFace): string {
   const q = f.quality;
   return m().search.faceName(f.index + 1, usable(f), q?.size_px ? num(Math.round(q.size_px)) : null);
 }
@@ -64,7 +67,7 @@ export function searchPage(ctx: Ctx): HTMLElement {
   let file: File | null = null;
   let objectUrl: string | null = null;
   let query: Query | null = null;
-  let found: QueryFace[] = [];
+  let found: ShownFace[] = [];
   let selected: number | null = null;
   let analysing = 0;
   let pending = false;

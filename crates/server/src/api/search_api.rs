@@ -27,9 +27,9 @@ pub(super) struct SearchForm {
 
 #[utoipa::path(post, path = "/api/v1/search", tag = "search", security(("api_key" = [])),
     request_body(content = SearchForm, content_type = "multipart/form-data"),
-    responses((status = 200, description = "Candidates for human review, with the search id"),
+    responses((status = 200, body = gabarit_engine::governed::GovernedSearch, description = "Candidates for human review, with the search id"),
         (status = 413, description = "Upload over the limit"), (status = 422, description = "No face, not an image…")))]
-pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result<Json<Value>, ApiError> {
+pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result<Json<gabarit_engine::governed::GovernedSearch>, ApiError> {
     let (mut case_ref, mut purpose) = (String::new(), String::new());
     let mut opts = default_search(&state);
     for (field, value) in &form.fields {
@@ -71,9 +71,8 @@ fn search_analysed(
     query: &str,
     img: &gabarit_engine::query::QueryPhoto,
     opts: &SearchOptions,
-) -> Result<Value, ApiError> {
-    let found = state.gabarit.search_faces(who, case_ref, purpose, query, img, opts)?;
-    Ok(json!(found))
+) -> Result<gabarit_engine::governed::GovernedSearch, ApiError> {
+    Ok(state.gabarit.search_faces(who, case_ref, purpose, query, img, opts)?)
 }
 
 /// Search options before the request's fields.
@@ -100,7 +99,7 @@ pub(super) struct QueryForm {
 
 #[utoipa::path(post, path = "/api/v1/queries", tag = "search", security(("api_key" = [])),
     request_body(content = QueryForm, content_type = "multipart/form-data"),
-    responses((status = 201, description = "The faces found on the photo (boxes, quality; never templates) and the query id to search one of them with"),
+    responses((status = 201, body = AnalysedQuery, description = "The faces found on the photo (boxes, quality; never templates) and the query id to search one of them with"),
         (status = 413, description = "Upload over the limit"), (status = 422, description = "Not an image…")))]
 pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, form: Form) -> Result<Response, ApiError> {
     if let Some((field, _)) = form.fields.first() {
@@ -111,12 +110,12 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
     let packs = blocking(move || Ok(st.gabarit.search_packs(&caller, &[])?)).await?;
     let answer = analysing(&state.clone(), move || {
         let img = state.gabarit.analyze_query(&who, &packs, upload.path()).map_err(form.named(&upload))?;
-        let faces: Vec<Value> = img
+        let faces: Vec<AnalysedFace> = img
             .faces
             .faces
             .iter()
             .enumerate()
-            .map(|(index, f)| json!({"index": index, "bbox": f.bbox, "score": f.score, "quality": f.quality}))
+            .map(|(index, f)| AnalysedFace { index, bbox: f.bbox, score: f.score, quality: f.quality })
             .collect();
         let (width, height) = (img.faces.width, img.faces.height);
         let id = state
@@ -125,7 +124,7 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
             .map_err(|_| ApiError::internal("the query lock is poisoned"))?
             .insert(who.name(), &form.name, img)
             .map_err(|e| ApiError::internal(format!("no randomness for a query id: {e}")))?;
-        Ok(json!({"query_id": id, "name": form.name, "width": width, "height": height, "faces": faces}))
+        Ok(AnalysedQuery { query_id: id, name: form.name, width, height, faces })
     })
     .await?;
     Ok((StatusCode::CREATED, Json(answer)).into_response())
@@ -155,14 +154,14 @@ pub(super) struct QuerySearch {
 
 #[utoipa::path(post, path = "/api/v1/queries/{id}/search", tag = "search", security(("api_key" = [])),
     params(("id" = String, Path, description = "Query id from POST /api/v1/queries")), request_body = QuerySearch,
-    responses((status = 200, description = "Candidates for human review, with the search id (as POST /api/v1/search)"),
+    responses((status = 200, body = gabarit_engine::governed::GovernedSearch, description = "Candidates for human review, with the search id (as POST /api/v1/search)"),
         (status = 404, description = "No such query of this user (or expired)")))]
 pub(super) async fn search_query(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<String>,
     Body(req): Body<QuerySearch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<gabarit_engine::governed::GovernedSearch>, ApiError> {
     let mut opts = default_search(&state);
     opts.collections = req.collections;
     opts.top_k = req.top_k.unwrap_or(10).clamp(1, 1000);
@@ -192,19 +191,19 @@ pub(super) struct Decision {
 
 #[utoipa::path(post, path = "/api/v1/candidates/{id}/review", tag = "search", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Candidate id")), request_body = Decision,
-    responses((status = 200, description = "The candidate's state: confirmed once two different reviewers confirm")))]
+    responses((status = 200, body = gabarit_engine::review::ReviewState, description = "The candidate's state: confirmed once two different reviewers confirm")))]
 pub(super) async fn review(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
     Body(d): Body<Decision>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<gabarit_engine::review::ReviewState>, ApiError> {
     let confirm = match d.decision.as_str() {
         "confirm" => true,
         "reject" => false,
         other => return Err(ApiError::bad_request(format!("decision {other:?}: expected confirm or reject"))),
     };
-    blocking(move || Ok(Json(json!(state.gabarit.review(&who, id, confirm)?)))).await
+    blocking(move || Ok(Json(state.gabarit.review(&who, id, confirm)?))).await
 }
 
 /// How many candidates a listing shows.
@@ -215,33 +214,25 @@ pub(super) struct CandidateListing {
 }
 
 #[utoipa::path(get, path = "/api/v1/candidates", tag = "search", security(("api_key" = [])), params(CandidateListing),
-    responses((status = 200, description = "Candidates awaiting a decision (fewer than two confirmations, no rejection), newest first (reviewer)")))]
+    responses((status = 200, body = Candidates, description = "Candidates awaiting a decision (fewer than two confirmations, no rejection), newest first (reviewer)")))]
 pub(super) async fn list_candidates(
     State(state): Shared,
     Caller(who): Caller,
     Params(listing): Params<CandidateListing>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Candidates>, ApiError> {
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
-    blocking(move || {
-        let items = state.gabarit.awaiting_review(&who, limit)?;
-        Ok(Json(json!({"items": items})))
-    })
-    .await
+    blocking(move || Ok(Json(Candidates { items: state.gabarit.awaiting_review(&who, limit)? }))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/candidates/{id}", tag = "search", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Candidate id")),
-    responses((status = 200, description = "The candidate: score and its meaning, review state, the face's image and box (reviewer)")))]
+    responses((status = 200, body = gabarit_engine::review::CandidateView, description = "The candidate: score and its meaning, review state, the face's image and box (reviewer)")))]
 pub(super) async fn show_candidate(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
-) -> Result<Json<Value>, ApiError> {
-    blocking(move || {
-        let c = state.gabarit.candidate(&who, id)?;
-        Ok(Json(json!(c)))
-    })
-    .await
+) -> Result<Json<gabarit_engine::review::CandidateView>, ApiError> {
+    blocking(move || Ok(Json(state.gabarit.candidate(&who, id)?))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/searches/{id}/query-faces/{index}", tag = "search", security(("api_key" = [])),
@@ -264,12 +255,12 @@ pub(super) struct CaseListing {
 }
 
 #[utoipa::path(get, path = "/api/v1/searches", tag = "search", security(("api_key" = [])), params(CaseListing),
-    responses((status = 200, description = "The caller's own searches, newest first, with each candidate's review state and the query faces still kept (investigator)")))]
+    responses((status = 200, body = Cases, description = "The caller's own searches, newest first, with each candidate's review state and the query faces still kept (investigator)")))]
 pub(super) async fn my_cases(
     State(state): Shared,
     Caller(who): Caller,
     Params(listing): Params<CaseListing>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Cases>, ApiError> {
     let limit = listing.limit.unwrap_or(50).clamp(1, 500);
-    blocking(move || Ok(Json(json!({"items": state.gabarit.my_cases(&who, limit)?})))).await
+    blocking(move || Ok(Json(Cases { items: state.gabarit.my_cases(&who, limit)? }))).await
 }

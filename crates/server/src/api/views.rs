@@ -86,3 +86,45 @@ pub(super) struct Jobs {
     /// The jobs.
     pub items: Vec<gabarit_engine::jobs::BackgroundJob>,
 }
+
+/// A query photo analysed: its faces to choose from, and the id to search one of them with.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct AnalysedQuery {
+    /// Query id (for `POST /api/v1/queries/{id}/search`; expires after 15 minutes).
+    pub query_id: String,
+    /// The photo's name, as uploaded.
+    pub name: String,
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+    /// Its faces (boxes and quality; never templates).
+    pub faces: Vec<AnalysedFace>,
+}
+
+/// A face of a query photo.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct AnalysedFace {
+    /// Its index (the `face` to search).
+    pub index: usize,
+    /// Box.
+    pub bbox: gabarit_engine::BBox,
+    /// Detector score.
+    pub score: f32,
+    /// Quality signals.
+    pub quality: gabarit_engine::Quality,
+}
+
+/// Candidates awaiting a decision.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Candidates {
+    /// The candidates, newest first.
+    pub items: Vec<gabarit_engine::review::CandidateView>,
+}
+
+/// The caller's searches.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Cases {
+    /// The searches, newest first.
+    pub items: Vec<gabarit_engine::review::Case>,
+}
