@@ -13,7 +13,7 @@ export GABARIT_SAMPLES="${GABARIT_SAMPLES:-$PWD/.gabarit/samples}"
 SCHEMATHESIS_VERSION=4.32.5
 examples="${API_FUZZ_EXAMPLES:-10}"
 seconds="${API_FUZZ_SECONDS:-150}"
-bin="$PWD/target/release/gabarit"
+bin="${GABARIT_BIN:-$PWD/target/release/gabarit}"
 venv="$PWD/.gabarit/venv-schemathesis"
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m venv "$venv"

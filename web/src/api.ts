@@ -160,37 +160,14 @@ export type ReviewState = Schemas['ReviewState'];
 export type CandidateView = Schemas['CandidateView'];
 /** GET /searches: one of the investigator's own searches and its candidates' review states. */
 export type Case = Schemas['Case'];
+export type Cases = Schemas['Cases'];
+/** GET /candidates: the candidates awaiting the caller's decision. */
+export type Candidates = Schemas['Candidates'];
 
-export interface ImageRecord {
-  id: number;
-  collection: string;
-  uri: string;
-  source: string;
-  width: number;
-  height: number;
-  format: string;
-  captured_at: string | null;
-  camera: string | null;
-  ingested_at: string;
-  video: { duration_s: number; frame_rate: number; codec: string } | null;
-}
-
-export interface FaceRecord {
-  face_id: number;
-  index: number;
-  image_id: number;
-  collection: string;
-  uri: string;
-  bbox: RawBox;
-  quality: Quality;
-  captured_at: string | null;
-  moment: { track: number; time_s: number } | null;
-}
-
-export interface ImageView {
-  image: ImageRecord;
-  faces: FaceRecord[];
-}
+export type ImageRecord = Schemas['ImageRecord'];
+export type FaceRecord = Schemas['FaceRecord'];
+/** GET /images/{id}: the record, its faces and a video's tracks. */
+export type ImageView = Schemas['ImageView'];
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
 
@@ -212,25 +189,14 @@ export type RightsMatch = Schemas['RightsMatch'];
 export type RightsReport = Schemas['RightsReport'];
 export type Deleted = Schemas['Deleted'];
 
-export interface AuditEntry {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  detail: unknown;
-  prev_hash: string;
-  hash: string;
-}
-
-export interface Page<T> {
-  total: number;
-  offset: number;
-  limit: number;
-  items: T[];
-}
-
-export interface Verify {
-  entries: number;
-  intact: boolean;
-  first_break: { position: number; seq: number; reason: string } | null;
-}
+export type AuditEntry = Schemas['Entry'];
+/** GET /audit: a page of entries, and every action the log holds. */
+export type AuditPage = Schemas['AuditPage'];
+/** GET /audit/verify. */
+export type Verify = Schemas['Verified'];
+export type UserRecord = Schemas['UserRecord'];
+export type KeyRecord = Schemas['KeyRecord'];
+/** GET /users/{name}/keys. */
+export type Keys = Schemas['Keys'];
+/** POST /users, POST /users/{name}/keys: the key, shown once. */
+export type NewKey = Schemas['NewKey'];

@@ -12,6 +12,7 @@ use crate::integrity::Row;
 use crate::{Catalog, Error, Result, Tx, now};
 
 /// A user.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Id.
@@ -27,6 +28,7 @@ pub struct UserRecord {
 }
 
 /// An API key as its user's admin sees it: never the secret, nor its hash.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// The key's public prefix (`gbk_<prefix>_…`).

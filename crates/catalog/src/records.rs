@@ -96,6 +96,7 @@ pub struct NewFace {
 }
 
 /// Where in a video a face was seen.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Moment {
     /// Track number within the video (0 = first to appear).
@@ -105,6 +106,7 @@ pub struct Moment {
 }
 
 /// What a video record holds beyond an image's fields.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoMeta {
     /// Duration, seconds.
@@ -116,6 +118,7 @@ pub struct VideoMeta {
 }
 
 /// One appearance of a face in a video.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrackSpan {
     /// Track number within the video.
@@ -190,6 +193,7 @@ pub enum StoreOutcome {
 }
 
 /// A stored face with where it came from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceRecord {
     /// Face id.
@@ -223,6 +227,7 @@ pub struct FaceRecord {
 }
 
 /// A stored image.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageRecord {
     /// Id.

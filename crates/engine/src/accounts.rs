@@ -3,7 +3,7 @@
 //! grant takes effect at the next request (roles and grants are read afresh for each caller),
 //! and a new password or a disabled user ends that user's web sessions.
 
-use gabarit_catalog::{KeyRecord, UserRecord};
+pub use gabarit_catalog::{KeyRecord, UserRecord};
 use gabarit_governance::{Role, actions, limits};
 use serde::Serialize;
 use serde_json::json;

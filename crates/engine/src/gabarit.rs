@@ -274,7 +274,7 @@ impl Gabarit {
 
     /// An image's or video's record: its faces (boxes, quality, times) and tracks, never
     /// templates (audited).
-    pub fn image_record(&self, who: &Caller, id: u64) -> Result<serde_json::Value> {
+    pub fn image_record(&self, who: &Caller, id: u64) -> Result<governed::ImageView> {
         governed::image_record(&mut *self.store()?, who, id)
     }
 

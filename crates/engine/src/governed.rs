@@ -4,7 +4,7 @@
 //! same transaction. The CLI and the server call these, never the catalog or the index.
 
 use gabarit_catalog::{NewCandidate, NewSearch};
-use gabarit_governance::audit::Break;
+pub use gabarit_governance::audit::{Break, Entry};
 use gabarit_governance::{GovernanceDraft, Role, actions, authorize_system, limits};
 use serde::Serialize;
 use serde_json::json;
@@ -338,6 +338,7 @@ pub struct AuditQuery {
 }
 
 /// One page of the audit log, with what the reader can filter by.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditPage {
     /// Entries matching, in all.
@@ -405,6 +406,7 @@ fn anchor(store: &mut Store, actor: &str) -> Result<Checkpoint> {
 }
 
 /// One collection in the record of processing activities (GDPR art. 30).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessingEntry {
     /// Collection.
@@ -422,6 +424,7 @@ pub struct ProcessingEntry {
 }
 
 /// The record of processing activities (dpo).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessingRecord {
     /// When.
@@ -435,6 +438,7 @@ pub struct ProcessingRecord {
 }
 
 /// What the record says of the query faces kept for review (AI Act art. 14).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryFacesKept {
     /// How they are kept and for how long.
@@ -536,13 +540,26 @@ pub(crate) fn rotate_keys(
 
 /// What the catalog holds for one image or video within the caller's reach: the record, its
 /// faces (boxes, quality, times; never templates) and its tracks; audited.
-pub(crate) fn image_record(store: &mut Store, who: &Caller, id: u64) -> Result<serde_json::Value> {
+/// An image's or video's record: its faces (boxes, quality, times; never templates) and, for a
+/// video, its tracks.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageView {
+    /// The image or video.
+    pub image: gabarit_catalog::ImageRecord,
+    /// Its faces.
+    pub faces: Vec<gabarit_catalog::FaceRecord>,
+    /// A video's tracks (empty for a photo).
+    pub tracks: Vec<gabarit_catalog::TrackSpan>,
+}
+
+pub(crate) fn image_record(store: &mut Store, who: &Caller, id: u64) -> Result<ImageView> {
     let proof = who.may::<actions::ViewRecords>()?;
     let image = store.catalog.image(proof.scope(), id)?;
     let faces = store.catalog.faces_of_image(proof.scope(), id)?;
     let tracks = store.catalog.tracks_of_image(proof.scope(), id)?;
     store.catalog.audit(who.name(), "record_view", json!({"images": [id]}))?;
-    Ok(json!({"image": image, "faces": faces, "tracks": tracks}))
+    Ok(ImageView { image, faces, tracks })
 }
 
 /// What the catalog holds for a photo's content (by its SHA-256) within the caller's reach;

@@ -58,6 +58,7 @@ impl std::fmt::Debug for AuditKey {
 }
 
 /// One audit entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Position in the chain, from 1, without gaps.
@@ -69,6 +70,7 @@ pub struct Entry {
     /// Stable action name (`search`, `ingest_batch`, `collection_update`, …).
     pub action: String,
     /// What, as JSON: ids, hashes, counts, case references; never templates or images.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Value,
     /// Code of the previous entry.
     pub prev_hash: String,
@@ -127,6 +129,7 @@ pub fn next_entry(
 }
 
 /// Where and why a chain is broken.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Break {
     /// Position (1-based) in the stored order of the first entry that does not verify.
@@ -200,6 +203,7 @@ pub fn is_legacy(e: &Entry) -> bool {
 
 /// A signed statement of the chain's length and head at a moment, kept outside the catalog
 /// (`gabarit audit anchor`): a later chain must still hold that entry, unchanged.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Format name.

@@ -76,6 +76,7 @@ impl utoipa::ToSchema for BBox {}
 
 /// The five facial landmarks in image pixels, in this order: left eye, right eye, nose tip,
 /// left mouth corner, right mouth corner ("left" as seen in the image).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Landmarks(pub [[f32; 2]; 5]);

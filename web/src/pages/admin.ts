@@ -2,23 +2,11 @@
 // their API keys (a new key is shown once; revoking stops it at once), their web password,
 // and disabling; a form for a new user. Every change goes through the API (and its audit log).
 
-import { ApiError, apiMessage, del, get, post, put, vocabulary, type CollectionSummary, type Role } from '../api';
+import { ApiError, apiMessage, del, get, post, put, vocabulary, type CollectionSummary, type Keys, type NewKey, type Role, type UserRecord } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid } from '../dom';
 import { dateTime, m } from '../i18n';
 
-interface UserRecord {
-  name: string;
-  roles: Role[];
-  collections: string[];
-  created_at: string;
-}
-
-interface KeyRecord {
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-}
 
 function errorText(e: unknown): string {
   return e instanceof ApiError ? apiMessage(e) : m().admin.failed;
@@ -141,7 +129,7 @@ export function adminPage(ctx: Ctx): HTMLElement {
     const keys = h('ul', { class: 'keys' });
     const fresh = h('div');
     const loadKeys = async (): Promise<void> => {
-      const { items } = await get<{ items: KeyRecord[] }>(`${path}/keys`);
+      const { items } = await get<Keys>(`${path}/keys`);
       if (!ctx.live()) return;
       replace(
         keys,
@@ -175,7 +163,7 @@ export function adminPage(ctx: Ctx): HTMLElement {
     const issue = button(
       t.issue,
       act(async () => {
-        const r = await post<{ key: string }>(`${path}/keys`, {});
+        const r = await post<NewKey>(`${path}/keys`, {});
         replace(fresh, keyOnce(r.key));
         await loadKeys();
       }),
@@ -254,7 +242,7 @@ export function adminPage(ctx: Ctx): HTMLElement {
       return;
     }
     try {
-      const r = await post<{ name: string; key: string }>('/users', { name: name.value.trim(), roles: chosen });
+      const r = await post<NewKey>('/users', { name: name.value.trim(), roles: chosen });
       if (!ctx.live()) return;
       formSaid.textContent = t.created(r.name);
       replace(created, keyOnce(r.key));

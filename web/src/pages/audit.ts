@@ -4,7 +4,7 @@
 // page), and turning pages neither reads the first page again nor shifts with the entries
 // written since.
 
-import { ApiError, apiMessage, get, type AuditEntry, type Page, type Verify } from '../api';
+import { ApiError, apiMessage, get, type AuditEntry, type AuditPage, type Verify } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status } from '../dom';
 import { when } from '../format';
@@ -13,7 +13,6 @@ import { day, m, num, plural } from '../i18n';
 const PAGE = 50;
 
 /** A page of the audit log, with every action the log holds. */
-type AuditPage = Page<AuditEntry> & { actions?: string[] };
 
 /** One reading of the log: its filters, and the log as its first page found it. */
 interface Reading {

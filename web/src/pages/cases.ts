@@ -1,7 +1,7 @@
 // #/cases: the investigator's own searches, newest first, each with its case, purpose, the
 // face searched for (while kept) and every candidate's review state.
 
-import { ApiError, apiMessage, get, type Case } from '../api';
+import { ApiError, apiMessage, get, type Case, type Cases } from '../api';
 import type { Ctx } from '../app';
 import { Alert, h, replace, status, uid } from '../dom';
 import { score, when } from '../format';
@@ -28,7 +28,7 @@ export function casesPage(ctx: Ctx): HTMLElement {
 
   void (async () => {
     try {
-      const { items } = await get<{ items: Case[] }>('/searches?limit=100');
+      const { items } = await get<Cases>('/searches?limit=100');
       if (!ctx.live()) return;
       if (!items.length) {
         replace(body, h('p', { class: 'empty-list' }, t.casesEmpty));

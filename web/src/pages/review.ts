@@ -4,7 +4,7 @@
 // the score means, and Confirm / Reject beside them; the full photo on demand; keyboard
 // shortcuts (C confirm, R reject, N next, F full photo).
 
-import { ApiError, apiMessage, get, post, type CandidateView, type ReviewState } from '../api';
+import { ApiError, apiMessage, get, post, type Candidates, type CandidateView, type ReviewState } from '../api';
 import type { Ctx } from '../app';
 import { Alert, h, replace, status, uid, type Child } from '../dom';
 import { basename, meaningView, score, when, type ScoreFacts } from '../format';
@@ -61,7 +61,7 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
 
   void (async () => {
     try {
-      const { items } = await get<{ items: CandidateView[] }>(`/candidates?limit=${LIMIT}`);
+      const { items } = await get<Candidates>(`/candidates?limit=${LIMIT}`);
       if (!ctx.live()) return;
       if (!items.length) {
         replace(body, h('p', { class: 'empty-list' }, t.empty));
@@ -155,7 +155,7 @@ export function reviewListPage(ctx: Ctx): HTMLElement {
 
 /** The next candidate awaiting this reviewer's decision after `current` (same search first). */
 async function nextCandidate(current: CandidateView, me: string): Promise<number | null> {
-  const { items } = await get<{ items: CandidateView[] }>(`/candidates?limit=${LIMIT}`);
+  const { items } = await get<Candidates>(`/candidates?limit=${LIMIT}`);
   const open = items.filter((v) => v.candidate.id !== current.candidate.id && !decidedBy(v, me));
   const same = open.find((v) => v.candidate.search_id === current.candidate.search_id);
   return (same ?? open[0])?.candidate.id ?? null;

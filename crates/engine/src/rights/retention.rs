@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::store::Store;
 
 /// What retention deleted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RetentionReport {
     /// Per collection: name and what was deleted.

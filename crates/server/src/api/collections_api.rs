@@ -28,12 +28,12 @@ pub(super) async fn show_collection(
 
 #[utoipa::path(get, path = "/api/v1/images/{id}", tag = "images", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Image or video id")),
-    responses((status = 200, description = "The record, its faces (boxes, quality, times) and tracks; never templates (audited)")))]
+    responses((status = 200, body = gabarit_engine::governed::ImageView, description = "The record, its faces (boxes, quality, times) and tracks; never templates (audited)")))]
 pub(super) async fn show_image(
     State(state): Shared,
     Caller(who): Caller,
     Param(id): Param<u64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<gabarit_engine::governed::ImageView>, ApiError> {
     blocking(move || Ok(Json(state.gabarit.image_record(&who, id)?))).await
 }
 

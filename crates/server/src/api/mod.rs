@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use gabarit_engine::governed;
 use gabarit_engine::search::SearchOptions;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -428,5 +428,39 @@ mod tests {
             "{} differs from the document the server serves: run GABARIT_UPDATE_OPENAPI=1 cargo test -p gabarit-server openapi, then rebuild the web UI",
             path.display()
         );
+    }
+
+    /// Every success answer is typed in the document: a JSON answer by a schema with
+    /// properties or a reference to one (never a bare object), so the web UI's types cover it.
+    #[test]
+    fn every_success_answer_has_its_schema_in_the_document() {
+        let document = serde_json::to_value(super::openapi()).unwrap();
+        let mut untyped = Vec::new();
+        let mut checked = 0;
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                for (status, answer) in operation["responses"].as_object().unwrap() {
+                    if !status.starts_with('2') {
+                        continue;
+                    }
+                    checked += 1;
+                    let Some(content) = answer["content"].as_object() else {
+                        untyped.push(format!("{method} {path} {status}: no content"));
+                        continue;
+                    };
+                    if let Some(json) = content.get("application/json") {
+                        let schema = &json["schema"];
+                        let typed = schema.get("$ref").is_some()
+                            || schema.get("items").is_some()
+                            || schema.get("properties").is_some();
+                        if !typed {
+                            untyped.push(format!("{method} {path} {status}: {schema}"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked >= 40, "the document lists the routes: {checked} answers");
+        assert!(untyped.is_empty(), "answers without a schema: {untyped:#?}");
     }
 }

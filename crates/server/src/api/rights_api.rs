@@ -23,12 +23,12 @@ pub(super) struct Period {
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("api_key" = [])), params(Period),
-    responses((status = 200, description = "A page of the audit entries of the period, newest first unless `order=oldest`: total, offset, limit, items, and every action the log holds (dpo); the first page's reading is audited (`audit_view`)")))]
+    responses((status = 200, body = gabarit_engine::governed::AuditPage, description = "A page of the audit entries of the period, newest first unless `order=oldest`: total, offset, limit, items, and every action the log holds (dpo); the first page's reading is audited (`audit_view`)")))]
 pub(super) async fn audit_entries(
     State(state): Shared,
     Caller(who): Caller,
     Params(p): Params<Period>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<gabarit_engine::governed::AuditPage>, ApiError> {
     blocking(move || {
         let q = governed::AuditQuery {
             from: p.from,
@@ -45,31 +45,31 @@ pub(super) async fn audit_entries(
                 gabarit_engine::governance::limits::shown(order)
             )));
         }
-        Ok(Json(json!(state.gabarit.audit_browse(&who, &q)?)))
+        Ok(Json(state.gabarit.audit_browse(&who, &q)?))
     })
     .await
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("api_key" = [])),
-    responses((status = 200, description = "Whether the hash chain is intact, and the first broken entry (dpo)")))]
-pub(super) async fn audit_verify(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, body = Verified, description = "Whether the hash chain is intact, and the first broken entry (dpo)")))]
+pub(super) async fn audit_verify(State(state): Shared, Caller(who): Caller) -> Result<Json<Verified>, ApiError> {
     blocking(move || {
         let (entries, broken) = state.gabarit.audit_verify(&who, None)?;
-        Ok(Json(json!({"entries": entries, "intact": broken.is_none(), "first_break": broken})))
+        Ok(Json(Verified { entries, intact: broken.is_none(), first_break: broken }))
     })
     .await
 }
 
 #[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
-    responses((status = 200, description = "A signed checkpoint of the audit chain (its length and head), to keep outside the server: `gabarit audit verify --anchor FILE` then tells whether the chain was truncated or rewritten since (dpo)")))]
-pub(super) async fn audit_checkpoint(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(state.gabarit.audit_anchor(&who)?)))).await
+    responses((status = 200, body = gabarit_engine::governed::Checkpoint, description = "A signed checkpoint of the audit chain (its length and head), to keep outside the server: `gabarit audit verify --anchor FILE` then tells whether the chain was truncated or rewritten since (dpo)")))]
+pub(super) async fn audit_checkpoint(State(state): Shared, Caller(who): Caller) -> Result<Json<gabarit_engine::governed::Checkpoint>, ApiError> {
+    blocking(move || Ok(Json(state.gabarit.audit_anchor(&who)?))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/processing", tag = "reports", security(("api_key" = [])),
-    responses((status = 200, description = "Record of processing activities, GDPR art. 30 (dpo)")))]
-pub(super) async fn processing_record(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(state.gabarit.processing_record(&who)?)))).await
+    responses((status = 200, body = gabarit_engine::governed::ProcessingRecord, description = "Record of processing activities, GDPR art. 30 (dpo)")))]
+pub(super) async fn processing_record(State(state): Shared, Caller(who): Caller) -> Result<Json<gabarit_engine::governed::ProcessingRecord>, ApiError> {
+    blocking(move || Ok(Json(state.gabarit.processing_record(&who)?))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])),
@@ -187,7 +187,7 @@ pub(super) async fn on_requester_photo<T: Send + 'static>(
 }
 
 #[utoipa::path(post, path = "/api/v1/retention/run", tag = "rights", security(("api_key" = [])),
-    responses((status = 200, description = "What expired under each collection's retention was deleted (dpo)")))]
-pub(super) async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(state.gabarit.retention_run(&who, jiff::Timestamp::now())?)))).await
+    responses((status = 200, body = gabarit_engine::rights::RetentionReport, description = "What expired under each collection's retention was deleted (dpo)")))]
+pub(super) async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json<gabarit_engine::rights::RetentionReport>, ApiError> {
+    blocking(move || Ok(Json(state.gabarit.retention_run(&who, jiff::Timestamp::now())?))).await
 }

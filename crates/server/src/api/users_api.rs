@@ -24,9 +24,9 @@ pub(super) async fn vocabulary(Caller(_who): Caller) -> Json<gabarit_engine::gov
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),
-    responses((status = 200, description = "Users with roles and grants (admin)")))]
-pub(super) async fn list_users(State(state): Shared, Caller(who): Caller) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!(state.gabarit.list_users(&who)?)))).await
+    responses((status = 200, body = Vec<gabarit_engine::accounts::UserRecord>, description = "Users with roles and grants (admin)")))]
+pub(super) async fn list_users(State(state): Shared, Caller(who): Caller) -> Result<Json<Vec<gabarit_engine::accounts::UserRecord>>, ApiError> {
+    blocking(move || Ok(Json(state.gabarit.list_users(&who)?))).await
 }
 
 /// A new user.
@@ -49,31 +49,31 @@ fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_engine::governance::Role>
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("api_key" = [])), request_body = NewUser,
-    responses((status = 200, description = "The user's API key, shown once (admin)")))]
+    responses((status = 200, body = NewKey, description = "The user's API key, shown once (admin)")))]
 pub(super) async fn create_user(
     State(state): Shared,
     Caller(who): Caller,
     Body(u): Body<NewUser>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NewKey>, ApiError> {
     let roles = parse_roles(&u.roles)?;
     blocking(move || {
         let key = state.gabarit.add_user(&who, &u.name, &roles)?;
-        Ok(Json(json!({"name": u.name, "key": key})))
+        Ok(Json(NewKey { name: u.name, key }))
     })
     .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User")),
-    responses((status = 200, description = "The user is disabled: keys and sessions stop at once; the record stays for the audit log (admin)")))]
+    responses((status = 200, body = UserDisabled, description = "The user is disabled: keys and sessions stop at once; the record stays for the audit log (admin)")))]
 pub(super) async fn disable_user(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserDisabled>, ApiError> {
     blocking(move || {
         state.gabarit.disable_user(&who, &name)?;
-        Ok(Json(json!({"name": name, "disabled": true})))
+        Ok(Json(UserDisabled { name, disabled: true }))
     })
     .await
 }
@@ -87,17 +87,17 @@ pub(super) struct Roles {
 
 #[utoipa::path(put, path = "/api/v1/users/{name}/roles", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User")), request_body = Roles,
-    responses((status = 200, description = "The user's roles are replaced (admin; logged with before and after)")))]
+    responses((status = 200, body = RolesSet, description = "The user's roles are replaced (admin; logged with before and after)")))]
 pub(super) async fn set_roles(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
     Body(r): Body<Roles>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RolesSet>, ApiError> {
     let roles = parse_roles(&r.roles)?;
     blocking(move || {
         state.gabarit.set_roles(&who, &name, &roles)?;
-        Ok(Json(json!({"name": name, "roles": r.roles})))
+        Ok(Json(RolesSet { name, roles }))
     })
     .await
 }
@@ -111,57 +111,57 @@ pub(super) struct NewPassword {
 
 #[utoipa::path(put, path = "/api/v1/users/{name}/password", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User")), request_body = NewPassword,
-    responses((status = 200, description = "The user's web password is set and their sessions end (admin; the password is not logged)")))]
+    responses((status = 200, body = PasswordSet, description = "The user's web password is set and their sessions end (admin; the password is not logged)")))]
 pub(super) async fn set_password(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
     Body(p): Body<NewPassword>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PasswordSet>, ApiError> {
     blocking(move || {
         state.gabarit.set_password(&who, &name, &p.password)?;
-        Ok(Json(json!({"name": name})))
+        Ok(Json(PasswordSet { name }))
     })
     .await
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{name}/keys", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User")),
-    responses((status = 200, description = "The user's API keys: prefixes, dates, revocations; never the secrets (admin)")))]
+    responses((status = 200, body = Keys, description = "The user's API keys: prefixes, dates, revocations; never the secrets (admin)")))]
 pub(super) async fn list_keys(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
-) -> Result<Json<Value>, ApiError> {
-    blocking(move || Ok(Json(json!({"items": state.gabarit.list_keys(&who, &name)?})))).await
+) -> Result<Json<Keys>, ApiError> {
+    blocking(move || Ok(Json(Keys { items: state.gabarit.list_keys(&who, &name)? }))).await
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{name}/keys", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User")),
-    responses((status = 200, description = "A new API key for the user, shown once (admin)")))]
+    responses((status = 200, body = NewKey, description = "A new API key for the user, shown once (admin)")))]
 pub(super) async fn issue_key(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NewKey>, ApiError> {
     blocking(move || {
         let key = state.gabarit.issue_key(&who, &name)?;
-        Ok(Json(json!({"name": name, "key": key})))
+        Ok(Json(NewKey { name, key }))
     })
     .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{name}/keys/{prefix}", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User"), ("prefix" = String, Path, description = "The key's prefix (gbk_<prefix>_…)")),
-    responses((status = 200, description = "The key is revoked: it stops working at once (admin)")))]
+    responses((status = 200, body = KeyRevoked, description = "The key is revoked: it stops working at once (admin)")))]
 pub(super) async fn revoke_key(
     State(state): Shared,
     Caller(who): Caller,
     Param((name, prefix)): Param<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyRevoked>, ApiError> {
     blocking(move || {
         state.gabarit.revoke_key(&who, &name, &prefix)?;
-        Ok(Json(json!({"name": name, "revoked": prefix})))
+        Ok(Json(KeyRevoked { name, revoked: prefix }))
     })
     .await
 }
@@ -175,31 +175,31 @@ pub(super) struct Grant {
 
 #[utoipa::path(post, path = "/api/v1/users/{name}/grants", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User")), request_body = Grant,
-    responses((status = 200, description = "The user may now search, or review, the collection (admin)")))]
+    responses((status = 200, body = Granted, description = "The user may now search, or review, the collection (admin)")))]
 pub(super) async fn grant(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
     Body(g): Body<Grant>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Granted>, ApiError> {
     blocking(move || {
         state.gabarit.grant(&who, &name, &g.collection)?;
-        Ok(Json(json!({"name": name, "collection": g.collection})))
+        Ok(Json(Granted { name, collection: g.collection }))
     })
     .await
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{name}/grants/{collection}", tag = "users", security(("api_key" = [])),
     params(("name" = String, Path, description = "User"), ("collection" = String, Path, description = "Collection")),
-    responses((status = 200, description = "The grant is withdrawn: at once (admin)")))]
+    responses((status = 200, body = Withdrawn, description = "The grant is withdrawn: at once (admin)")))]
 pub(super) async fn ungrant(
     State(state): Shared,
     Caller(who): Caller,
     Param((name, collection)): Param<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Withdrawn>, ApiError> {
     blocking(move || {
         state.gabarit.ungrant(&who, &name, &collection)?;
-        Ok(Json(json!({"name": name, "withdrawn": collection})))
+        Ok(Json(Withdrawn { name, withdrawn: collection }))
     })
     .await
 }

@@ -128,3 +128,82 @@ pub(super) struct Cases {
     /// The searches, newest first.
     pub items: Vec<gabarit_engine::review::Case>,
 }
+
+/// A new API key, shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct NewKey {
+    /// The user.
+    pub name: String,
+    /// The key (`gbk_…`): only its hash is stored.
+    pub key: String,
+}
+
+/// A user disabled.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct UserDisabled {
+    /// The user.
+    pub name: String,
+    /// Always `true`.
+    pub disabled: bool,
+}
+
+/// A user's roles, replaced.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct RolesSet {
+    /// The user.
+    pub name: String,
+    /// Their roles now.
+    pub roles: Vec<gabarit_engine::governance::Role>,
+}
+
+/// A user's web password, set.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct PasswordSet {
+    /// The user.
+    pub name: String,
+}
+
+/// A user's API keys.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Keys {
+    /// Prefixes, dates, revocations; never the secrets.
+    pub items: Vec<gabarit_engine::accounts::KeyRecord>,
+}
+
+/// A key revoked.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct KeyRevoked {
+    /// The user.
+    pub name: String,
+    /// The prefix of the key revoked.
+    pub revoked: String,
+}
+
+/// A collection granted.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Granted {
+    /// The user.
+    pub name: String,
+    /// The collection.
+    pub collection: String,
+}
+
+/// A grant withdrawn.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Withdrawn {
+    /// The user.
+    pub name: String,
+    /// The collection.
+    pub withdrawn: String,
+}
+
+/// The audit chain checked.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Verified {
+    /// Entries checked.
+    pub entries: usize,
+    /// Whether the chain is intact.
+    pub intact: bool,
+    /// The first broken entry, if any.
+    pub first_break: Option<gabarit_engine::governed::Break>,
+}
