@@ -62,19 +62,28 @@ pub(super) async fn audit_verify(State(state): Shared, Caller(who): Caller) -> R
 
 #[utoipa::path(post, path = "/api/v1/audit/checkpoints", tag = "audit", security(("api_key" = [])),
     responses((status = 200, body = gabarit_engine::governed::Checkpoint, description = "A signed checkpoint of the audit chain (its length and head), to keep outside the server: `gabarit audit verify --anchor FILE` then tells whether the chain was truncated or rewritten since (dpo)")))]
-pub(super) async fn audit_checkpoint(State(state): Shared, Caller(who): Caller) -> Result<Json<gabarit_engine::governed::Checkpoint>, ApiError> {
+pub(super) async fn audit_checkpoint(
+    State(state): Shared,
+    Caller(who): Caller,
+) -> Result<Json<gabarit_engine::governed::Checkpoint>, ApiError> {
     blocking(move || Ok(Json(state.gabarit.audit_anchor(&who)?))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/processing", tag = "reports", security(("api_key" = [])),
     responses((status = 200, body = gabarit_engine::governed::ProcessingRecord, description = "Record of processing activities, GDPR art. 30 (dpo)")))]
-pub(super) async fn processing_record(State(state): Shared, Caller(who): Caller) -> Result<Json<gabarit_engine::governed::ProcessingRecord>, ApiError> {
+pub(super) async fn processing_record(
+    State(state): Shared,
+    Caller(who): Caller,
+) -> Result<Json<gabarit_engine::governed::ProcessingRecord>, ApiError> {
     blocking(move || Ok(Json(state.gabarit.processing_record(&who)?))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/rights", tag = "rights", security(("api_key" = [])),
     responses((status = 200, body = Vec<gabarit_engine::rights::RightsRequest>, description = "Rights requests with deadlines, newest first (dpo)")))]
-pub(super) async fn list_rights(State(state): Shared, Caller(who): Caller) -> Result<Json<Vec<gabarit_engine::rights::RightsRequest>>, ApiError> {
+pub(super) async fn list_rights(
+    State(state): Shared,
+    Caller(who): Caller,
+) -> Result<Json<Vec<gabarit_engine::rights::RightsRequest>>, ApiError> {
     blocking(move || Ok(Json(state.gabarit.list_requests(&who)?))).await
 }
 
@@ -188,6 +197,9 @@ pub(super) async fn on_requester_photo<T: Send + 'static>(
 
 #[utoipa::path(post, path = "/api/v1/retention/run", tag = "rights", security(("api_key" = [])),
     responses((status = 200, body = gabarit_engine::rights::RetentionReport, description = "What expired under each collection's retention was deleted (dpo)")))]
-pub(super) async fn retention_run(State(state): Shared, Caller(who): Caller) -> Result<Json<gabarit_engine::rights::RetentionReport>, ApiError> {
+pub(super) async fn retention_run(
+    State(state): Shared,
+    Caller(who): Caller,
+) -> Result<Json<gabarit_engine::rights::RetentionReport>, ApiError> {
     blocking(move || Ok(Json(state.gabarit.retention_run(&who, jiff::Timestamp::now())?))).await
 }

@@ -29,7 +29,11 @@ pub(super) struct SearchForm {
     request_body(content = SearchForm, content_type = "multipart/form-data"),
     responses((status = 200, body = gabarit_engine::governed::GovernedSearch, description = "Candidates for human review, with the search id"),
         (status = 413, description = "Upload over the limit"), (status = 422, description = "No face, not an image…")))]
-pub(super) async fn search(State(state): Shared, Caller(who): Caller, form: Form) -> Result<Json<gabarit_engine::governed::GovernedSearch>, ApiError> {
+pub(super) async fn search(
+    State(state): Shared,
+    Caller(who): Caller,
+    form: Form,
+) -> Result<Json<gabarit_engine::governed::GovernedSearch>, ApiError> {
     let (mut case_ref, mut purpose) = (String::new(), String::new());
     let mut opts = default_search(&state);
     for (field, value) in &form.fields {

@@ -9,9 +9,11 @@ pub(super) async fn me(State(state): Shared, Caller(who): Caller) -> Result<Json
     blocking(move || {
         let me = state.gabarit.me(&who)?;
         // Curators see where they may ingest from by path on the server.
-        let ingest_roots = state.gabarit.may_ingest(&who).is_ok().then(|| {
-            state.ingest_roots.iter().map(|p| p.display().to_string()).collect()
-        });
+        let ingest_roots = state
+            .gabarit
+            .may_ingest(&who)
+            .is_ok()
+            .then(|| state.ingest_roots.iter().map(|p| p.display().to_string()).collect());
         Ok(Json(MeView { me, ingest_roots }))
     })
     .await
@@ -25,7 +27,10 @@ pub(super) async fn vocabulary(Caller(_who): Caller) -> Json<gabarit_engine::gov
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("api_key" = [])),
     responses((status = 200, body = Vec<gabarit_engine::accounts::UserRecord>, description = "Users with roles and grants (admin)")))]
-pub(super) async fn list_users(State(state): Shared, Caller(who): Caller) -> Result<Json<Vec<gabarit_engine::accounts::UserRecord>>, ApiError> {
+pub(super) async fn list_users(
+    State(state): Shared,
+    Caller(who): Caller,
+) -> Result<Json<Vec<gabarit_engine::accounts::UserRecord>>, ApiError> {
     blocking(move || Ok(Json(state.gabarit.list_users(&who)?))).await
 }
 
