@@ -23,6 +23,7 @@ mod rights;
 mod routes;
 mod server;
 mod server_jobs;
+mod snapshots;
 mod verification;
 mod video;
 mod web_ui;
