@@ -227,8 +227,11 @@ pub(crate) fn governed_search_faces(
     who.may::<actions::Search>()?;
     let case_ref = limits::bounded("case", case_ref, limits::CASE_REF, false)?;
     let purpose = limits::bounded("purpose", purpose, limits::PURPOSE, true)?;
-    if case_ref.is_empty() || purpose.is_empty() {
-        return Err(Error::Invalid("every search needs a case reference (--case) and a purpose (--purpose)".into()));
+    if case_ref.is_empty() {
+        return Err(Error::field("case_ref", "every search needs a case reference (--case)"));
+    }
+    if purpose.is_empty() {
+        return Err(Error::field("purpose", "every search needs a purpose (--purpose)"));
     }
     let started = jiff::Timestamp::now().to_string();
     let expires_at = crate::query::probe_expiry(opts.probe_days)?;
@@ -360,11 +363,10 @@ pub(crate) fn audit_browse(store: &mut Store, who: &Caller, q: &AuditQuery) -> R
     if let (Some(from), Some(to)) = (&q.from, &q.to)
         && from > to
     {
-        return Err(Error::Invalid(format!(
-            "the period starts ({}) after it ends ({}): swap them",
-            limits::shown(from),
-            limits::shown(to)
-        )));
+        return Err(Error::field(
+            "from",
+            format!("the period starts ({}) after it ends ({}): swap them", limits::shown(from), limits::shown(to)),
+        ));
     }
     let mut entries = store.catalog.audit_entries(q.from.as_deref(), q.to.as_deref())?;
     entries.retain(|e| {
@@ -610,10 +612,10 @@ pub(crate) fn source_image(
         }
         // The end is excluded: no frame starts at the duration (asking for it blamed the file).
         (Some(v), Some(t)) if !(0.0..v.duration_s).contains(&t) => {
-            return Err(Error::Invalid(format!(
-                "time {t} s is outside the video (from 0 s to before {:.3} s)",
-                v.duration_s
-            )));
+            return Err(Error::field(
+                "time_s",
+                format!("{t} s is outside the video (from 0 s to before {:.3} s)", v.duration_s),
+            ));
         }
         (Some(_), Some(t)) => Some(crate::sources::VideoPlace {
             time_s: t,

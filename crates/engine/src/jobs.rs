@@ -46,21 +46,22 @@ pub(crate) fn submit_ingest(
     who.may::<actions::Ingest>()?;
     store.catalog.governance(collection)?.complete(collection)?;
     if inputs.is_empty() {
-        return Err(Error::Invalid("paths: name at least one folder, file or archive".into()));
+        return Err(Error::field("paths", "name at least one folder, file or archive"));
     }
     let mut roots: Vec<PathBuf> = allowed_roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
     roots.extend(store.uploads_dir().canonicalize().ok());
     if inputs.len() > 100 {
-        return Err(Error::Invalid(format!("paths: {} given, at most 100 per job", inputs.len())));
+        return Err(Error::field("paths", format!("{} given, at most 100 per job", inputs.len())));
     }
     let mut resolved = Vec::with_capacity(inputs.len());
     for input in inputs {
         let shown = gabarit_governance::limits::shown(&input.display().to_string());
-        let real = input.canonicalize().map_err(|e| Error::Invalid(format!("path {shown}: {e}")))?;
+        let real = input.canonicalize().map_err(|e| Error::field("paths", format!("{shown}: {e}")))?;
         if !roots.iter().any(|root| real.starts_with(root)) {
-            return Err(Error::Invalid(format!(
-                "path {shown}: not under an ingestion root the administrator allowed (serve --ingest-root)"
-            )));
+            return Err(Error::field(
+                "paths",
+                format!("{shown}: not under an ingestion root the administrator allowed (serve --ingest-root)"),
+            ));
         }
         resolved.push(real.display().to_string());
     }
@@ -305,7 +306,7 @@ pub(crate) fn submit_upload(
 ) -> Result<BackgroundJob> {
     may_ingest(who)?;
     if files.is_empty() {
-        return Err(Error::Invalid("file: no file uploaded".into()));
+        return Err(Error::field("file", "no file uploaded"));
     }
     let root = store.uploads_dir();
     private::create_dir(&root)?;

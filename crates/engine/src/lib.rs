@@ -73,6 +73,15 @@ pub enum Error {
     /// The request is invalid: the caller can correct it.
     #[error("{0}")]
     Invalid(String),
+    /// One field of the request is invalid (the API names it as `field`, the CLI as its flag's
+    /// words): the caller corrects that field.
+    #[error("{field}: {problem}")]
+    InvalidField {
+        /// The field, as the HTTP API names it (`paths`, `received_on`, `face`…).
+        field: &'static str,
+        /// What is wrong with it (its value shown bounded).
+        problem: String,
+    },
     /// No face was found in a photo that needs one (a query photo, a request's photo).
     #[error("{photo}: no face found{detail}")]
     NoFace {
@@ -239,12 +248,22 @@ pub enum ErrorKind {
 }
 
 impl Error {
+    /// Field `field` of the request is invalid: `problem`.
+    pub fn field(field: &'static str, problem: impl Into<String>) -> Error {
+        Error::InvalidField { field, problem: problem.into() }
+    }
+
+    /// The request field at fault, when the error names one.
+    pub fn invalid_field(&self) -> Option<&'static str> {
+        if let Error::InvalidField { field, .. } = self { Some(field) } else { None }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         use gabarit_catalog::Error as C;
         use gabarit_governance::Error as G;
         match self {
-            Error::Invalid(_) => ErrorKind::Invalid,
+            Error::Invalid(_) | Error::InvalidField { .. } => ErrorKind::Invalid,
             Error::NoFace { .. } => ErrorKind::NoFace,
             Error::SourceUnavailable { .. } => ErrorKind::SourceUnavailable,
             Error::LastAdmin(_) => ErrorKind::Conflict,
@@ -320,6 +339,7 @@ mod kinds {
         let incomplete = || G::Incomplete { collection: "press".into(), missing: vec!["purpose", "dpia"] };
         let cases = [
             (Error::Invalid("bad field".into()), ErrorKind::Invalid),
+            (Error::field("paths", "none given"), ErrorKind::Invalid),
             (Error::Internal("no system randomness".into()), ErrorKind::Internal),
             (Error::Worker("died".into()), ErrorKind::Internal),
             (Error::Model("nan".into()), ErrorKind::Model),
@@ -355,6 +375,12 @@ mod kinds {
         let e = Error::Catalog(C::Policy(incomplete()));
         assert_eq!(e.governance_missing(), Some(("press", &["purpose", "dpia"][..])));
         assert_eq!(Error::Invalid("x".into()).governance_missing(), None);
+        let e = Error::field("received_on", "\"2 Nov\": expected YYYY-MM-DD");
+        assert_eq!(
+            (e.invalid_field(), e.to_string().as_str()),
+            (Some("received_on"), "received_on: \"2 Nov\": expected YYYY-MM-DD")
+        );
+        assert_eq!(Error::Invalid("x".into()).invalid_field(), None);
     }
 }
 

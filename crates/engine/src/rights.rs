@@ -109,10 +109,13 @@ pub(crate) fn open_request(
 ) -> Result<RightsRequest> {
     who.may::<actions::Rights>()?;
     let received: jiff::civil::Date = received_on.parse().map_err(|_| {
-        Error::Invalid(format!("--received {:?}: expected YYYY-MM-DD", gabarit_governance::limits::shown(received_on)))
+        Error::field(
+            "received_on",
+            format!("{:?}: expected YYYY-MM-DD", gabarit_governance::limits::shown(received_on)),
+        )
     })?;
     if !(2000..=2200).contains(&received.year()) {
-        return Err(Error::Invalid(format!("--received {received}: not a date a request was received on")));
+        return Err(Error::field("received_on", format!("{received}: not a date a request was received on")));
     }
     let deadline = received
         .checked_add(jiff::Span::new().months(1))
@@ -164,10 +167,13 @@ fn request_templates(
 ) -> Result<RequestTemplates> {
     let keys = store.packs_in_use()?;
     if keys.len() > 1 && threshold.is_some() {
-        return Err(Error::Invalid(format!(
-            "a threshold is a score of one pack, and the collections hold templates of {} packs: leave it out (each pack's rights threshold applies)",
-            keys.len()
-        )));
+        return Err(Error::field(
+            "threshold",
+            format!(
+                "a threshold is a score of one pack, and the collections hold templates of {} packs: leave it out (each pack's rights threshold applies)",
+                keys.len()
+            ),
+        ));
     }
     let best = |service: &FaceService| -> Result<(Vec<f32>, String)> {
         let img = service.analyze_photo(photo)?;

@@ -191,11 +191,10 @@ pub(crate) fn search_faces(
     if let Some(k) = opts.face
         && k >= img.faces.len()
     {
-        return Err(Error::Invalid(format!(
-            "{query}: --face {k} asked, but the photo has {} face(s) (0 to {})",
-            img.faces.len(),
-            img.faces.len() - 1
-        )));
+        return Err(Error::field(
+            "face",
+            format!("{k} asked, but {query} has {} face(s) (0 to {})", img.faces.len(), img.faces.len() - 1),
+        ));
     }
     let mut faces = Vec::new();
     let mut candidates = Vec::new();
@@ -284,11 +283,14 @@ fn pack_parts(
     keys.sort();
     keys.dedup();
     if keys.len() > 1 && opts.threshold.is_some() {
-        return Err(Error::Invalid(format!(
-            "a threshold is a score of one pack, and these collections hold templates of {} packs ({}): search without one (each pack's own applies) or one pack's collections at a time",
-            keys.len(),
-            keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
-        )));
+        return Err(Error::field(
+            "threshold",
+            format!(
+                "a threshold is a score of one pack, and these collections hold templates of {} packs ({}): search without one (each pack's own applies) or one pack's collections at a time",
+                keys.len(),
+                keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
     let mut parts = Vec::with_capacity(keys.len());
     for key in keys {

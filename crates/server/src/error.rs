@@ -259,6 +259,8 @@ pub struct ApiError {
     pub kind: &'static str,
     /// Human-readable message.
     pub message: String,
+    /// The request field at fault, when one is (`paths`, `received_on`, `face`…).
+    pub field: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -272,12 +274,14 @@ struct Inner<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 impl ApiError {
     /// An error of `code`, with its status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { status: code.status(), code: code.name(), kind: code.kind(), message: message.into() }
+        ApiError { status: code.status(), code: code.name(), kind: code.kind(), message: message.into(), field: None }
     }
 
     /// 500.
@@ -293,7 +297,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Inner { code: self.code, kind: self.kind, message: &self.message } };
+        let body =
+            Body { error: Inner { code: self.code, kind: self.kind, message: &self.message, field: self.field } };
         (self.status, Json(body)).into_response()
     }
 }
@@ -314,7 +319,9 @@ impl From<gabarit_engine::Error> for ApiError {
                 };
                 return Self::new(ErrorCode::GovernanceIncomplete, message);
             }
-            K::Invalid => ErrorCode::Invalid,
+            K::Invalid => {
+                return ApiError { field: e.invalid_field(), ..Self::new(ErrorCode::Invalid, message) };
+            }
             K::NoFace => ErrorCode::NoFace,
             K::SourceUnavailable => ErrorCode::SourceUnavailable,
             K::NotFound => ErrorCode::NotFound,

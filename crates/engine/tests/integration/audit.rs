@@ -59,7 +59,10 @@ fn the_audit_log_reads_newest_first_by_page_and_each_reading_is_recorded_once() 
     let q =
         AuditQuery { from: Some("2026-12-31".into()), to: Some("2026-01-01".into()), limit: 10, ..Default::default() };
     match engine.audit_browse(&dora, &q) {
-        Err(Error::Invalid(m)) => assert!(m.contains("starts (2026-12-31) after it ends (2026-01-01)"), "{m}"),
+        Err(Error::InvalidField { field, problem }) => {
+            assert_eq!(field, "from");
+            assert!(problem.contains("starts (2026-12-31) after it ends (2026-01-01)"), "{problem}");
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -111,7 +111,9 @@ fn a_job_names_at_most_100_paths() {
     let job = engine.submit_ingest(&cur, "press", &vec![folder.clone(); 100], &roots).unwrap();
     assert_eq!(job.inputs.len(), 100);
     match engine.submit_ingest(&cur, "press", &vec![folder; 101], &roots) {
-        Err(Error::Invalid(m)) => assert_eq!(m, "paths: 101 given, at most 100 per job"),
+        Err(Error::InvalidField { field, problem }) => {
+            assert_eq!((field, problem.as_str()), ("paths", "101 given, at most 100 per job"))
+        }
         other => panic!("{other:?}"),
     }
     let queued: Vec<u64> = engine.list_jobs(&cur, 10).unwrap().iter().map(|j| j.id).collect();

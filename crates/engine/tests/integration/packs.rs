@@ -93,7 +93,10 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     // A threshold is one pack's score: refused over two packs.
     opts.threshold = Some(0.3);
     let refused = engine.search(&inv, "CASE-2", "two packs", &crate::sample("obama.jpg"), &opts);
-    assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("one pack")), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::InvalidField { field: "threshold", ref problem }) if problem.contains("one pack")),
+        "{refused:?}"
+    );
 
     // Access reaches both packs' templates.
     let request = engine.open_request(&dpo, "access", "R-1", "passport", "2026-11-30").unwrap();
@@ -104,7 +107,10 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     assert_eq!(matched, [("press", "buffalo_s"), ("wire", "open")]);
     assert_eq!(report.templates_searched, 4);
     let refused = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.3));
-    assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("one pack")), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::InvalidField { field: "threshold", ref problem }) if problem.contains("one pack")),
+        "{refused:?}"
+    );
     let log = engine.audit_export(&dpo, None, None).unwrap();
     let entry = crate::audit::entries_of(&log, "rights_access").pop().expect("the access's entry");
     assert_eq!(entry["thresholds"], serde_json::json!({"buffalo_s": 0.25f32, "open": 0.38f32}), "{entry}");

@@ -28,7 +28,10 @@ fn a_videos_frame_is_given_at_a_time_within_it_and_refused_outside_it() {
     }
     for t in [-0.5, duration, duration + 0.5] {
         match engine.source_image(&cur, id, Some(t), &limits) {
-            Err(Error::Invalid(m)) => assert!(m.contains(&format!("time {t} s is outside the video")), "{m}"),
+            Err(Error::InvalidField { field, problem }) => {
+                assert_eq!(field, "time_s");
+                assert!(problem.contains(&format!("{t} s is outside the video")), "{problem}");
+            }
             other => panic!("{t} s: {:?}", other.map(|b| b.len())),
         }
     }

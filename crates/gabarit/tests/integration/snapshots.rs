@@ -43,4 +43,17 @@ fn representative_api_answers_keep_their_shape() {
         .unwrap();
     let opened: (u16, Value) = (r.status().as_u16(), r.json().unwrap());
     assert_json_snapshot!("rights_request_opened", opened);
+
+    // A field at fault is named as data, for a client to point at it.
+    let post = |path: &str, user: &str, body: Value| -> (u16, Value) {
+        let r =
+            http.post(format!("{}{path}", server.base)).header("X-Api-Key", &keys[user]).json(&body).send().unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    };
+    let bad_date = json!({"kind": "access", "requester": "R-2", "verification": "ID card", "received_on": "2 Nov"});
+    assert_json_snapshot!("rights_request_bad_date", post("/api/v1/rights", "dora", bad_date));
+    assert_json_snapshot!(
+        "job_without_paths",
+        post("/api/v1/jobs", "cur", json!({"collection": "press", "paths": []}))
+    );
 }

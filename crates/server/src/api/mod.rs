@@ -70,6 +70,12 @@ impl utoipa::Modify for ErrorResponses {
             .property("code", code)
             .property("type", kind)
             .property("message", text())
+            .property(
+                "field",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("The request field at fault, when one is (`paths`, `received_on`, `face`…)")),
+            )
             .required("code")
             .required("type")
             .required("message")
