@@ -127,7 +127,7 @@ pub(crate) fn set_password(store: &mut Store, who: &Caller, name: &str, password
     who.may::<actions::ManageUsers>()?;
     let length = password.chars().count();
     if !(12..=limits::PASSWORD).contains(&length) {
-        return Err(Error::Invalid(format!("a password needs 12 to {} characters", limits::PASSWORD)));
+        return Err(Error::field("password", format!("a password needs 12 to {} characters", limits::PASSWORD)));
     }
     let hash = crate::auth::hash_password(password)?;
     store.catalog.audited(who.name(), "user_password_set", |tx| {

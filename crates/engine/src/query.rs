@@ -117,7 +117,7 @@ pub(crate) fn seconds(t: jiff::Timestamp) -> String {
 /// When a query face kept now for `days` days goes at the latest.
 pub(crate) fn probe_expiry(days: u32) -> Result<String> {
     if !(1..=MAX_PROBE_DAYS).contains(&days) {
-        return Err(Error::Invalid(format!("query faces are kept 1 to {MAX_PROBE_DAYS} days, not {days}")));
+        return Err(Error::field("probe_days", format!("query faces are kept 1 to {MAX_PROBE_DAYS} days, not {days}")));
     }
     Ok(seconds(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * i64::from(days))))
 }

@@ -35,7 +35,7 @@ impl IndexKind {
         match name.trim() {
             "graph" => Ok(IndexKind::Graph),
             "exact" => Ok(IndexKind::Exact),
-            other => Err(Error::Invalid(format!("index kind {other:?}: expected graph or exact"))),
+            other => Err(Error::field("index", format!("{other:?}: expected graph or exact"))),
         }
     }
 
