@@ -185,7 +185,10 @@ fn a_query_face_goes_when_its_period_ends_even_undecided() {
     let found = w.engine.search_faces(&inv, "C", "p", "obama.jpg", &photo, &opts).unwrap();
     let out_of_range = search_options(Some(-1.0), 0);
     let refused = w.engine.search_faces(&inv, "C", "p", "q", &photo, &out_of_range);
-    assert!(matches!(refused, Err(Error::Invalid(ref m)) if m.contains("1 to 365")), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::InvalidField { field: "probe_days", ref problem }) if problem.contains("1 to 365")),
+        "{refused:?}"
+    );
     let qf = found.result.candidates[0].query_face;
     // Tomorrow it is still kept; in three days, retention deletes it.
     let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
