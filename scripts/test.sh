@@ -23,6 +23,12 @@ step "models and sample photos (by package name)"
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
+
+step "dependencies: licences, bans and sources (cargo deny, deny.toml)"
+if ! cargo deny --version 2>/dev/null | grep -q "0.20.2"; then
+  cargo install --locked --quiet cargo-deny@0.20.2
+fi
+cargo deny --log-level error check licenses bans sources
 step "evaluation report in headless Chromium"
 bash scripts/browser-setup.sh
 rm -rf test-artifacts/eval-samples test-artifacts/samples-by-person
