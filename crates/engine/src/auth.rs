@@ -135,9 +135,7 @@ pub(crate) fn authenticate_session(store: &Store, token: &str) -> Result<(Caller
 /// Creates the first admin of an empty data directory; returns their API key (shown once).
 pub(crate) fn bootstrap_admin(store: &mut Store, name: &str) -> Result<String> {
     if store.catalog.user_count()? > 0 {
-        return Err(Error::Invalid(
-            "this data directory already has users: an admin adds more with `gabarit user add`".into(),
-        ));
+        return Err(Error::AlreadyInitialised);
     }
     let name = limits::user_name(name)?.to_string();
     let (key, _) = store.catalog.audited(&name, "user_create", |tx| {

@@ -173,13 +173,13 @@ impl FaceService {
         &self.config
     }
 
-    /// Analyses one photo (with templates); a file error becomes [`Error::Invalid`].
+    /// Analyses one photo (with templates); a file error becomes [`Error::File`].
     pub fn analyze_photo(&self, photo: &Path) -> Result<ImageFaces> {
         let mut analysed = None;
         self.analyze_files(&[photo.to_path_buf()], true, |_, _, r| analysed = Some(r))?;
         match analysed {
             Some(Ok(img)) => Ok(img),
-            Some(Err(e)) => Err(Error::Invalid(e.message)),
+            Some(Err(e)) => Err(Error::File(e)),
             None => Err(Error::Internal(format!("{}: not analysed", photo.display()))),
         }
     }

@@ -40,7 +40,7 @@ pub fn measure_families(
     mut progress: impl FnMut(EngineFamily),
 ) -> Result<MeasuredChoice> {
     if photos.is_empty() || packs.is_empty() {
-        return Err(Error::Invalid("measuring the engine families needs at least one photo and one pack".into()));
+        return Err(Error::field("photos", "measuring the engine families needs at least one photo and one pack"));
     }
     let families = available_families(models_dir)?;
     let mut reference: Vec<PhotoFaces> = Vec::new();

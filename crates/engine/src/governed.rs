@@ -197,7 +197,7 @@ fn search_proof(
             .map(|c| c.name)
             .collect();
         if granted.is_empty() {
-            return Err(Error::Invalid(format!("{} has no collection granted for search", who.name())));
+            return Err(Error::NothingGranted { user: who.name().to_string() });
         }
         granted
     } else {

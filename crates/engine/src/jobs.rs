@@ -202,7 +202,7 @@ fn run_ingest(
     };
     for input in &opts.inputs {
         if !Path::new(input).exists() {
-            return Err(Error::Invalid(format!("path {}: no longer exists", input.display())));
+            return Err(Error::field("paths", format!("{}: no longer exists", input.display())));
         }
     }
     // Progress goes to the catalog through a second connection: the ingestion holds this one.

@@ -112,6 +112,55 @@ pub enum Error {
         /// The kinds the operation takes (`access or erasure`).
         expected: String,
     },
+    /// A photo the caller named could not be analysed (unreadable, not an image, too large…):
+    /// its stable code and a message naming it.
+    #[error("{}", .0.message)]
+    File(FileError),
+    /// A search named no collection and the caller is granted none.
+    #[error("{user} has no collection granted for search")]
+    NothingGranted {
+        /// The caller.
+        user: String,
+    },
+    /// A query photo analysed before the collections searched held templates of `pack`.
+    #[error("{query} was not analysed with pack {pack}, which collections searched now hold: analyse it again")]
+    QueryNotAnalysedWith {
+        /// The query photo, as named.
+        query: String,
+        /// The pack it lacks.
+        pack: String,
+    },
+    /// Collections of several packs are searched together, and one pack has no calibration to
+    /// rank by false match rate.
+    #[error("collections of several packs are ranked by false match rate, which needs each pack's calibration")]
+    PacksNeedCalibration,
+    /// The first administrator of a data directory that has users already.
+    #[error("this data directory already has users: an admin adds more with `gabarit user add`")]
+    AlreadyInitialised,
+    /// An objection before any collection holds templates (its templates are made with their packs).
+    #[error(
+        "no collection holds templates yet: an objection's templates are made with the packs of the collections, so create the collections first"
+    )]
+    NoTemplatesYet,
+    /// Objections recorded before a pack was used hold no template of it.
+    #[error(
+        "objection request(s) {} hold no template of pack {pack}, so they would not hide the faces added: run `gabarit rights object` again for each, with the request's photo",
+        requests.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    ObjectionsLackPack {
+        /// The objection requests.
+        requests: Vec<u64>,
+        /// The pack.
+        pack: String,
+    },
+    /// A collection re-embedded with the pack its templates already come from.
+    #[error("collection {collection:?} holds templates of pack {pack} already")]
+    AlreadyOfPack {
+        /// The collection.
+        collection: String,
+        /// The pack (name and hash).
+        pack: String,
+    },
     /// A frame of a video was asked for without its time.
     #[error("image {image} is a video: say which time (?time_s=)")]
     VideoNeedsTime {
@@ -267,9 +316,19 @@ impl Error {
             Error::NoFace { .. } => ErrorKind::NoFace,
             Error::SourceUnavailable { .. } => ErrorKind::SourceUnavailable,
             Error::LastAdmin(_) => ErrorKind::Conflict,
-            Error::WrongRequestKind { .. } | Error::VideoNeedsTime { .. } | Error::LicenceNotAccepted { .. } => {
-                ErrorKind::Invalid
-            }
+            Error::WrongRequestKind { .. }
+            | Error::VideoNeedsTime { .. }
+            | Error::LicenceNotAccepted { .. }
+            | Error::NothingGranted { .. }
+            | Error::QueryNotAnalysedWith { .. }
+            | Error::PacksNeedCalibration
+            | Error::AlreadyInitialised
+            | Error::NoTemplatesYet
+            | Error::ObjectionsLackPack { .. }
+            | Error::AlreadyOfPack { .. } => ErrorKind::Invalid,
+            // The models failing on a photo is not the photo's fault.
+            Error::File(f) if f.code == "model" => ErrorKind::Model,
+            Error::File(_) => ErrorKind::Invalid,
             Error::ConfirmationStale { .. } => ErrorKind::Stale,
             Error::BudgetSpent { .. } => ErrorKind::BudgetSpent,
             Error::Policy(p) | Error::Catalog(C::Policy(p)) => match p {
@@ -340,6 +399,13 @@ mod kinds {
         let cases = [
             (Error::Invalid("bad field".into()), ErrorKind::Invalid),
             (Error::field("paths", "none given"), ErrorKind::Invalid),
+            (Error::NothingGranted { user: "inv".into() }, ErrorKind::Invalid),
+            (Error::QueryNotAnalysedWith { query: "q.jpg".into(), pack: "open".into() }, ErrorKind::Invalid),
+            (Error::PacksNeedCalibration, ErrorKind::Invalid),
+            (Error::AlreadyInitialised, ErrorKind::Invalid),
+            (Error::NoTemplatesYet, ErrorKind::Invalid),
+            (Error::ObjectionsLackPack { requests: vec![3, 4], pack: "open".into() }, ErrorKind::Invalid),
+            (Error::AlreadyOfPack { collection: "press".into(), pack: "open".into() }, ErrorKind::Invalid),
             (Error::Internal("no system randomness".into()), ErrorKind::Internal),
             (Error::Worker("died".into()), ErrorKind::Internal),
             (Error::Model("nan".into()), ErrorKind::Model),
@@ -381,6 +447,11 @@ mod kinds {
             (Some("received_on"), "received_on: \"2 Nov\": expected YYYY-MM-DD")
         );
         assert_eq!(Error::Invalid("x".into()).invalid_field(), None);
+        assert!(
+            Error::ObjectionsLackPack { requests: vec![3, 4], pack: "open".into() }
+                .to_string()
+                .starts_with("objection request(s) 3, 4 hold no template of pack open")
+        );
     }
 }
 

@@ -19,11 +19,7 @@ pub(crate) fn check_objections_hold(store: &Store, pack: &PackKey) -> Result<()>
     if lacking.is_empty() {
         return Ok(());
     }
-    Err(Error::Invalid(format!(
-        "objection request(s) {} hold no template of pack {}, so they would not hide the faces added: run `gabarit rights object` again for each, with the request's photo",
-        lacking.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-        pack.name
-    )))
+    Err(Error::ObjectionsLackPack { requests: lacking, pack: pack.name.clone() })
 }
 
 /// Faces of one pack hidden by objections: every stored face matching one of that pack's

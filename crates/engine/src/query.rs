@@ -139,12 +139,12 @@ impl FaceServices {
 
 impl FaceService {
     /// Analyses a query photo (with templates) and crops each face from the same decoded
-    /// pixels (see [`QueryPhoto`]); a file error becomes [`Error::Invalid`].
+    /// pixels (see [`QueryPhoto`]); a file error becomes [`Error::File`].
     pub fn analyze_query_photo(&self, photo: &Path) -> Result<QueryPhoto> {
         let mut engine = self.take_engine()?;
         let analysed = analyze_decoded(&mut engine, photo, &self.config().limits, true);
         self.return_engine(engine);
-        let (faces, rgb) = analysed.map_err(|e| Error::Invalid(e.message))?;
+        let (faces, rgb) = analysed.map_err(Error::File)?;
         QueryPhoto::from_pixels(&rgb, faces, store::pack_key(&self.config().pack))
     }
 }

@@ -77,10 +77,7 @@ pub(crate) fn reembed(
     let target = pack_key(pack);
     let under_way = store.catalog.reembedding(collection.id)?;
     if under_way.is_none() && collection.pack_key() == target {
-        return Err(Error::Invalid(format!(
-            "collection {:?} holds templates of pack {target} already",
-            collection.name
-        )));
+        return Err(Error::AlreadyOfPack { collection: collection.name.clone(), pack: target.to_string() });
     }
     let service = services.get(&target)?;
     let engine = service.config().session.family();

@@ -491,9 +491,7 @@ pub(crate) fn object(
     check_kind(&req, &["objection"])?;
     let requester = request_templates(services, store, photo, threshold)?;
     if requester.packs.is_empty() {
-        return Err(Error::Invalid(
-            "no collection holds templates yet: an objection's templates are made with the packs of the collections, so create the collections first".into(),
-        ));
+        return Err(Error::NoTemplatesYet);
     }
     let matches = find(store, proof.scope(), &requester)?;
     let sha = requester.photo_sha256.clone();

@@ -295,10 +295,7 @@ fn pack_parts(
     let mut parts = Vec::with_capacity(keys.len());
     for key in keys {
         if !photo.packs().any(|p| *p == key) {
-            return Err(Error::Invalid(format!(
-                "{query} was not analysed with pack {}, which collections searched now hold: analyse it again",
-                key.name
-            )));
+            return Err(Error::QueryNotAnalysedWith { query: query.to_string(), pack: key.name });
         }
         let pack = crate::store::pack_of(&key)?;
         let calibration = crate::store::calibration_of(&key)?;
@@ -320,9 +317,7 @@ fn pack_parts(
         });
     }
     if parts.len() > 1 && parts.iter().any(|p| p.calibration.is_none()) {
-        return Err(Error::Invalid(
-            "collections of several packs are ranked by false match rate, which needs each pack's calibration".into(),
-        ));
+        return Err(Error::PacksNeedCalibration);
     }
     Ok(parts)
 }
