@@ -85,9 +85,10 @@ test('the audit page: newest first, actions to choose from, a reversed period re
     assert.equal(requests.length, asked, 'nothing asked of the server');
     // The server says the same (for a client that asks anyway).
     const before = errors.length;
-    const server422 = await page.evaluate(() => fetch('/api/v1/audit?from=2026-05-03&to=2026-05-01').then(async (r) => [r.status, (await r.json()).error.message]));
+    const server422 = await page.evaluate(() => fetch('/api/v1/audit?from=2026-05-03&to=2026-05-01').then(async (r) => { const e = (await r.json()).error; return [r.status, e.message, e.field]; }));
     assert.ok(server422[0] === 400 || server422[0] === 422, `${server422}`);
-    assert.match(server422[1], /^the period starts \(2026-05-03\) after it ends \(2026-05-01\): swap them$/);
+    assert.match(server422[1], /^from: the period starts \(2026-05-03\) after it ends \(2026-05-01\): swap them$/);
+    assert.equal(server422[2], 'from', 'the field at fault is named');
     await expectRefusal(before, server422[0], 'the reversed period asked of the server');
     await screenshot('reversed-period');
     await page.getByRole('button', { name: 'Clear' }).click();
