@@ -23,16 +23,6 @@ echo "$listed mutant(s) in the lines changed since ${base:0:12}"
 if [ "$listed" -eq 0 ]; then
   exit 0
 fi
-# cargo-mutants builds and tests one package at a time (`cargo test -p PACKAGE`), whose
-# feature set differs from the workspace build's (the server turns on the engine's `openapi`):
-# build each mutated package's tests that way first, outside the time budget, so that the
-# budget is spent on mutants and not on the first rebuild (it used to take all of it).
-packages="$(cargo mutants --in-diff "$diff" --list --json \
-  | python3 -c 'import json,sys; print(" ".join(sorted({m["package"] for m in json.load(sys.stdin)})))')"
-for package in $packages; do
-  echo "building the tests of $package as cargo-mutants will"
-  cargo test --profile release --no-run --quiet --package "$package"
-done
 # In place, with the release build the tests already made: only what a mutant touches is
 # rebuilt. cargo-mutants puts each file back after its mutant.
 set +e
