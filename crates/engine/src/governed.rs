@@ -540,8 +540,6 @@ pub(crate) fn rotate_keys(
     Ok(())
 }
 
-/// What the catalog holds for one image or video within the caller's reach: the record, its
-/// faces (boxes, quality, times; never templates) and its tracks; audited.
 /// An image's or video's record: its faces (boxes, quality, times; never templates) and, for a
 /// video, its tracks.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -555,6 +553,8 @@ pub struct ImageView {
     pub tracks: Vec<gabarit_catalog::TrackSpan>,
 }
 
+/// What the catalog holds for one image or video within the caller's reach: the record, its
+/// faces and its tracks; audited.
 pub(crate) fn image_record(store: &mut Store, who: &Caller, id: u64) -> Result<ImageView> {
     let proof = who.may::<actions::ViewRecords>()?;
     let image = store.catalog.image(proof.scope(), id)?;
