@@ -28,6 +28,11 @@ pub struct FileError {
     pub message: String,
 }
 
+impl FileError {
+    /// The code of a failure of the face models on a file that decoded: not the file's fault.
+    pub const MODEL: &'static str = "model";
+}
+
 /// The faces of one photo.
 #[derive(Debug, Clone)]
 pub struct ImageFaces {
@@ -326,7 +331,7 @@ impl Gathered {
 }
 
 fn model_error(path: &Path, e: &dyn std::fmt::Display) -> FileError {
-    FileError { code: "model".into(), message: format!("{}: {e}", path.display()) }
+    FileError { code: FileError::MODEL.into(), message: format!("{}: {e}", path.display()) }
 }
 
 /// The faces of the photo at `path`, and its decoded pixels (upright).
@@ -339,9 +344,7 @@ pub(crate) fn analyze_decoded(
     let t0 = Instant::now();
     let img = decode_file(path, limits).map_err(|e| FileError { code: e.code().into(), message: e.to_string() })?;
     let decode = t0.elapsed();
-    let mut analysis = engine
-        .analyze(&img.rgb, embed)
-        .map_err(|e| FileError { code: "model".into(), message: format!("{}: {e}", path.display()) })?;
+    let mut analysis = engine.analyze(&img.rgb, embed).map_err(|e| model_error(path, &e))?;
     analysis.times.decode = decode;
     let faces = ImageFaces {
         width: img.width(),

@@ -34,7 +34,7 @@ use writer::{dot, write_all};
 
 use crate::store::Store;
 use crate::walk::{Budget, Item, Location, list_inputs};
-use crate::{Error, FaceService, Result};
+use crate::{Error, FaceService, FileError, Result};
 use gabarit_inference::LoadedFaceEngine;
 use gabarit_pipeline::FaceBatch;
 
@@ -260,7 +260,9 @@ fn analyze_all(
             Payload::Photo(bytes) => match decode_bytes(&bytes, Path::new(&item.uri), limits) {
                 Err(e) => ToWriter::Failed { item, code: e.code().into(), message: e.to_string() },
                 Ok(img) => match engine.queue(&mut batch, &img.rgb) {
-                    Err(e) => ToWriter::Failed { message: format!("{}: {e}", item.uri), item, code: "model".into() },
+                    Err(e) => {
+                        ToWriter::Failed { message: format!("{}: {e}", item.uri), item, code: FileError::MODEL.into() }
+                    }
                     Ok(()) => {
                         let exif = exif_info(&bytes);
                         let image = NewImage {
@@ -315,7 +317,7 @@ fn embed_queued(
             .map(|Queued { item, .. }| ToWriter::Failed {
                 message: format!("{}: {e}", item.uri),
                 item,
-                code: "model".into(),
+                code: FileError::MODEL.into(),
             })
             .collect(),
         Ok(analyses) => photos

@@ -327,7 +327,7 @@ impl Error {
             | Error::ObjectionsLackPack { .. }
             | Error::AlreadyOfPack { .. } => ErrorKind::Invalid,
             // The models failing on a photo is not the photo's fault.
-            Error::File(f) if f.code == "model" => ErrorKind::Model,
+            Error::File(f) if f.code == FileError::MODEL => ErrorKind::Model,
             Error::File(_) => ErrorKind::Invalid,
             Error::ConfirmationStale { .. } => ErrorKind::Stale,
             Error::BudgetSpent { .. } => ErrorKind::BudgetSpent,

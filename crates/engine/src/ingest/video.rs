@@ -9,6 +9,7 @@ use gabarit_types::{Face, Quality};
 use gabarit_video::{Sighting, Tracker};
 
 use super::{IngestOptions, ToWriter, VideoTally};
+use crate::FileError;
 use crate::walk::Item;
 
 /// Video seconds done and known, in milliseconds, shared by the workers.
@@ -60,7 +61,7 @@ pub(super) fn analyze_video(
         let frame = frame.map_err(video_err)?;
         let analysis = engine
             .analyze(&frame.rgb, true)
-            .map_err(|e| ("model".to_string(), format!("{} at {:.3} s: {e}", item.uri, frame.time_s)))?;
+            .map_err(|e| (FileError::MODEL.to_string(), format!("{} at {:.3} s: {e}", item.uri, frame.time_s)))?;
         frames += 1;
         seen += analysis.faces.len();
         let mut sightings = Vec::new();
