@@ -131,10 +131,10 @@ export function articleLetter(terms: Term[], code: string): string {
   return terms.find((t) => t.code === code)?.article?.match(/\((\w)\)$/)?.[1] ?? '?';
 }
 
-// ---- Shapes returned by the API, not in its document yet (only the fields the UI uses) ----
+// ---- More shapes of the API's answers, from its document ----
 
-/** A box as the API sends it: `[x1, y1, x2, y2]` or `{x1, y1, x2, y2}`. */
-export type RawBox = [number, number, number, number] | { x1: number; y1: number; x2: number; y2: number };
+/** A box as the API sends it: `[x1, y1, x2, y2]` in image pixels. */
+export type RawBox = Schemas['BBox'];
 export interface Box {
   x1: number;
   y1: number;
@@ -142,7 +142,7 @@ export interface Box {
   y2: number;
 }
 export function box(b: RawBox): Box {
-  return Array.isArray(b) ? { x1: b[0], y1: b[1], x2: b[2], y2: b[3] } : b;
+  return { x1: b[0], y1: b[1], x2: b[2], y2: b[3] };
 }
 
 export type Quality = Schemas['Quality'];
