@@ -18,7 +18,9 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
+use std::sync::atomic::{
+    AtomicU8, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence,
+};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 use crate::kernel::{Int8Query, Scorer};
@@ -49,6 +51,9 @@ const MAX_WORDS: usize = (3 * MAX_DEGREE).div_ceil(8);
 pub const MAX_LEVEL: u8 = 24;
 
 const STRIPES: usize = 1024;
+
+/// [`Graph`]'s `chosen0` for a list the heuristic did not write as it stands.
+const UNKNOWN_CHOICE: u8 = u8::MAX;
 
 /// Bytes between two touched bytes of a row (a cache line).
 const STEP: usize = 64;
@@ -125,6 +130,16 @@ impl Ord for Scored {
 /// Sorts best first.
 fn sort_desc(v: &mut [Scored]) {
     v.sort_unstable_by(|a, b| b.cmp(a));
+}
+
+/// A list chosen by the neighbour-selection heuristic ([`Graph::select`]): the candidates it
+/// kept, best first, then (when the graph fills lists) the best of those it rejected, best
+/// first, up to the degree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Selection {
+    slots: Vec<u32>,
+    /// How many of `slots` the heuristic itself kept.
+    chosen: usize,
 }
 
 /// One neighbour list, copied out of the graph: an iterator over its slots.
@@ -207,10 +222,18 @@ pub struct Graph {
     seed: u64,
     /// Tops pruned lists up with the best candidates the heuristic dropped.
     pub fill: bool,
+    /// Prunes a full level-0 list by updating the heuristic's last choice for it
+    /// ([`Graph::reselect`]) instead of running the heuristic again: the same lists, far fewer
+    /// scores. Off only to test that sameness.
+    pub incremental: bool,
     levels: Vec<u8>,
     /// `u64` words per level-0 list.
     words: usize,
     level0: Vec<AtomicU64>,
+    /// Per slot, how many of the first entries of its level-0 list the heuristic chose (the
+    /// rest being the best of what it rejected), or [`UNKNOWN_CHOICE`] when the list was
+    /// written otherwise (appended to, repaired, loaded). Written under the slot's stripe lock.
+    chosen0: Vec<AtomicU8>,
     upper: HashMap<u32, Box<[AtomicU32]>>,
     entry: RwLock<Entry>,
     stripes: Box<[Mutex<()>]>,
@@ -256,9 +279,11 @@ impl Graph {
             m0,
             seed,
             fill: true,
+            incremental: true,
             levels: Vec::new(),
             words: (3 * m0).div_ceil(8),
             level0: Vec::new(),
+            chosen0: Vec::new(),
             upper: HashMap::new(),
             entry: RwLock::new(Entry { slot: NONE, level: 0 }),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
@@ -308,8 +333,7 @@ impl Graph {
     /// Adds `count` unlinked slots with drawn levels.
     pub fn grow(&mut self, count: usize) {
         let first = self.levels.len();
-        self.levels.reserve(count);
-        self.level0.reserve(count * self.words);
+        self.reserve(count);
         for slot in first..first + count {
             let level = self.draw_level(slot);
             self.push_slot(level);
@@ -321,6 +345,7 @@ impl Graph {
         let slot = self.levels.len() as u32;
         self.levels.push(level);
         self.level0.extend((0..self.words).map(|_| AtomicU64::new(u64::MAX)));
+        self.chosen0.push(AtomicU8::new(UNKNOWN_CHOICE));
         if level > 0 {
             self.upper.insert(slot, (0..usize::from(level) * self.m).map(|_| AtomicU32::new(NONE)).collect());
         }
@@ -330,6 +355,7 @@ impl Graph {
     pub fn reserve(&mut self, additional: usize) {
         self.levels.reserve(additional);
         self.level0.reserve(additional * self.words);
+        self.chosen0.reserve(additional);
     }
 
     /// The upper-level list of `slot` at `level` (1 ≤ `level` ≤ its level).
@@ -406,6 +432,16 @@ impl Graph {
         out
     }
 
+    /// Rewrites the list of `slot` at `level` with what the heuristic chose. The caller holds
+    /// the stripe lock of `slot`.
+    fn write_selection(&self, slot: u32, level: usize, selection: &Selection) {
+        self.write_list(slot, level, &selection.slots);
+        if level == 0 {
+            let chosen = u8::try_from(selection.chosen).unwrap_or(UNKNOWN_CHOICE);
+            self.chosen0[slot as usize].store(chosen, Relaxed);
+        }
+    }
+
     /// Rewrites the list of `slot` at `level` with `items` (at most its degree). The caller
     /// holds the stripe lock of `slot` (or the graph exclusively).
     fn write_list(&self, slot: u32, level: usize, items: &[u32]) {
@@ -426,6 +462,7 @@ impl Graph {
                 buf[w + 1] = (buf[w + 1] & !(u64::from(END24) >> spill)) | (v >> spill);
             }
         }
+        self.chosen0[slot as usize].store(UNKNOWN_CHOICE, Relaxed);
         let seq = &self.seqs[slot as usize % STRIPES];
         let n = seq.load(Relaxed);
         seq.store(n.wrapping_add(1), Relaxed);
@@ -469,7 +506,7 @@ impl Graph {
     pub fn memory_bytes(&self) -> usize {
         let upper: usize = self.upper.values().map(|b| b.len() * 4 + 16).sum::<usize>() + self.upper.capacity() * 24;
         let visited: usize = lock(&self.visited).iter().map(Visited::bytes).sum();
-        self.levels.capacity() + self.level0.capacity() * 8 + upper + visited
+        self.levels.capacity() + self.level0.capacity() * 8 + self.chosen0.capacity() + upper + visited
     }
 
     /// Bytes of the per-walk scratch (visited marks) currently pooled.

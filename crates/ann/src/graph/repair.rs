@@ -2,9 +2,9 @@
 //! [`Graph::renumber`] and [`Graph::connect_unreachable`].
 
 use std::cmp::Reverse;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-use super::{Entry, Graph, NONE, Scored, Vectors, Visited, run_on, sort_desc};
+use super::{Entry, Graph, NONE, Scored, UNKNOWN_CHOICE, Vectors, Visited, run_on, sort_desc};
 
 impl Graph {
     /// Reconnects every live slot that has removed (`dead`) neighbours: its new list is chosen
@@ -88,7 +88,7 @@ impl Graph {
         }
         sort_desc(&mut scored);
         let chosen = self.select(vecs, &scored, max);
-        self.set_neighbours(slot, level, &chosen);
+        self.set_neighbours(slot, level, &chosen.slots);
     }
 
     /// A new graph of the slots where `map[old] != NONE`, renumbered to `map[old]`; lists keep
@@ -96,8 +96,10 @@ impl Graph {
     pub fn renumber(&self, map: &[u32], kept: usize) -> Graph {
         let mut g = Graph::new(self.m, self.m0, self.seed);
         g.fill = self.fill;
+        g.incremental = self.incremental;
         g.levels = vec![0; kept];
         g.level0 = (0..kept * self.words).map(|_| AtomicU64::new(u64::MAX)).collect();
+        g.chosen0 = (0..kept).map(|_| AtomicU8::new(UNKNOWN_CHOICE)).collect();
         let remap = |list: Vec<u32>| -> Vec<u32> {
             list.into_iter().filter_map(|s| map.get(s as usize).copied().filter(|&n| n != NONE)).collect()
         };

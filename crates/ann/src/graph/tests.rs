@@ -100,6 +100,71 @@ fn one_thread_is_deterministic() {
 }
 
 #[test]
+fn updating_the_last_choice_builds_the_same_graph_as_selecting_again() {
+    // `reselect` must give exactly `select`'s lists: build each configuration both ways on
+    // one thread (deterministic) and compare every list and every recorded choice.
+    for (dim, n, m0, fill, seed) in
+        [(32, 1500, 12, true, 1), (64, 2500, 24, true, 2), (32, 2000, 16, false, 3), (64, 1200, 48, true, 4)]
+    {
+        let data = FaceLike::new(dim, seed).database(0, n, 1);
+        let (codes, scales) = store(&data, dim);
+        let vecs = Vectors { codes: &codes, scales: &scales, dim };
+        let build = |incremental: bool| {
+            let mut graph = Graph::new(6, m0, seed);
+            graph.fill = fill;
+            graph.incremental = incremental;
+            graph.grow(n);
+            graph.insert_parallel(&vecs, 0..n, 48, 1);
+            graph
+        };
+        let (fresh, updated) = (build(false), build(true));
+        let mut full_and_chosen = 0;
+        for s in 0..n as u32 {
+            for level in 0..=usize::from(fresh.level(s)) {
+                let a: Vec<u32> = fresh.neighbours(s, level).collect();
+                let b: Vec<u32> = updated.neighbours(s, level).collect();
+                assert_eq!(a, b, "slot {s} level {level} (dim {dim}, m0 {m0}, fill {fill})");
+            }
+            let chosen = updated.chosen0[s as usize].load(Relaxed);
+            assert_eq!(chosen, fresh.chosen0[s as usize].load(Relaxed));
+            if chosen != UNKNOWN_CHOICE && updated.neighbours(s, 0).len() == m0 {
+                full_and_chosen += 1;
+            }
+        }
+        // Most lists were pruned when full, so the incremental path did the work.
+        if fill {
+            assert!(full_and_chosen > n / 2, "{full_and_chosen} of {n} lists full and chosen");
+        }
+    }
+}
+
+#[test]
+fn a_selection_is_stable() {
+    // What `reselect` relies on: the heuristic run over its own output (in score order) keeps
+    // the same candidates.
+    let dim = 64;
+    let n = 800;
+    let data = FaceLike::new(dim, 7).database(0, n, 1);
+    let (codes, scales) = store(&data, dim);
+    let vecs = Vectors { codes: &codes, scales: &scales, dim };
+    let graph = Graph::new(6, 16, 7);
+    for base in (0..n as u32).step_by(37) {
+        let q = vecs.prepare(base);
+        let mut all: Vec<Scored> =
+            (0..n as u32).filter(|&s| s != base).map(|s| Scored { score: vecs.score(&q, s), slot: s }).collect();
+        sort_desc(&mut all);
+        all.truncate(60);
+        let first = graph.select(&vecs, &all, 16);
+        let mut again: Vec<Scored> =
+            first.slots.iter().map(|&s| Scored { score: vecs.score(&q, s), slot: s }).collect();
+        sort_desc(&mut again);
+        let second = graph.select(&vecs, &again, 16);
+        assert_eq!(first.chosen, second.chosen);
+        assert_eq!(first.slots[..first.chosen], second.slots[..second.chosen]);
+    }
+}
+
+#[test]
 fn consolidation_removes_every_link_to_dead_slots_and_keeps_recall() {
     let dim = 64;
     let n = 3000;
