@@ -290,6 +290,16 @@ impl FaceLike {
 /// # Panics
 /// If `data.len() != rows * cols`.
 pub fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f32]) -> std::io::Result<()> {
+    let file = write_npy_to(fs_err::File::create(path)?, rows, cols, data)?;
+    file.sync_all()
+}
+
+/// Writes the `.npy` file of [`write_npy`] to `out` (a file the caller opened, e.g. private) and
+/// gives it back.
+///
+/// # Panics
+/// If `data.len() != rows * cols`.
+pub fn write_npy_to<W: Write>(out: W, rows: usize, cols: usize, data: &[f32]) -> std::io::Result<W> {
     assert_eq!(data.len(), rows * cols, "write_npy: data length");
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64,
@@ -300,7 +310,7 @@ pub fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f32]) -> std::io
     }
     header.push('\n');
     let len = u16::try_from(header.len()).map_err(|_| std::io::Error::other("npy header too long"))?;
-    let mut w = BufWriter::with_capacity(1 << 20, fs_err::File::create(path)?);
+    let mut w = BufWriter::with_capacity(1 << 20, out);
     w.write_all(b"\x93NUMPY\x01\x00")?;
     w.write_all(&len.to_le_bytes())?;
     w.write_all(header.as_bytes())?;
@@ -311,7 +321,7 @@ pub fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f32]) -> std::io
         w.write_all(&buf)?;
     }
     w.flush()?;
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()
+    w.into_inner().map_err(|e| e.into_error())
 }
 
 /// Reads a 2-D float32 `.npy` file (little-endian `<f4`, C order, format 1.x or 2.x): returns

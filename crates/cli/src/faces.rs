@@ -211,6 +211,8 @@ pub(crate) fn eval(models: &Path, mut pack: Pack, args: EvalArgs) -> Result<Exit
         threshold,
         skip_folders: args.skip_folder.clone(),
         quantize: args.quantize,
+        grouping: args.group_people.then_some(args.group_join),
+        export: args.export_grouping.clone(),
     };
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} photos {per_sec} ETA {eta}")

@@ -227,6 +227,22 @@ pub(crate) fn eval_summary(out: &mut impl Write, report: &EvalReport) -> Result<
             p.nonmated_count
         )?;
     }
+    if let Some(g) = &report.grouping {
+        let s = &g.scores;
+        writeln!(
+            out,
+            "grouping: {} faces into {} groups (join {:.4}, {} candidate pairs): BCubed precision {:.4}, recall {:.4}, F {:.4}; pairwise precision {:.4}, recall {:.4}",
+            g.faces,
+            g.groups,
+            g.thresholds.join,
+            g.pairs,
+            s.bcubed_precision,
+            s.bcubed_recall,
+            s.bcubed_f,
+            s.pairwise_precision,
+            s.pairwise_recall
+        )?;
+    }
     Ok(())
 }
 

@@ -61,6 +61,14 @@ pub struct EvalOptions {
     /// Compare int8-quantised templates, as the vector index stores them (to measure the
     /// effect of quantisation on accuracy).
     pub quantize: bool,
+    /// Groups the photos by person and scores the grouping against the identities
+    /// ([`GroupingReport`]); `Some(join)` overrides the join threshold the pack's calibration
+    /// gives ([`crate::people::thresholds`]).
+    pub grouping: Option<Option<f32>>,
+    /// Writes the templates, identities, photos and groups of the grouping to this folder
+    /// (`templates.npy`, `labels.txt`, `images.txt`, `groups.txt`, each private), for the peer
+    /// script `crates/bench/peers/people_peers.py`.
+    pub export: Option<PathBuf>,
 }
 
 /// Errors of an evaluation.
@@ -229,6 +237,27 @@ pub struct EvalReport {
     pub identification: Identification,
     /// Per group, when a groups CSV was given.
     pub groups: Vec<GroupReport>,
+    /// Grouping by person, when asked for.
+    #[serde(default)]
+    pub grouping: Option<GroupingReport>,
+}
+
+/// How well the photos were grouped by person (each photo's chosen face; photos without one
+/// are left out).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupingReport {
+    /// Thresholds used.
+    pub thresholds: crate::people::GroupingThresholds,
+    /// Faces grouped.
+    pub faces: usize,
+    /// Candidate pairs compared.
+    pub pairs: usize,
+    /// Groups found (single faces included).
+    pub groups: usize,
+    /// BCubed and pairwise scores against the identities.
+    pub scores: m::ClusteringScores,
+    /// Seconds to find the candidate pairs (exact scan) and to group.
+    pub seconds: (f64, f64),
 }
 
 /// Runs an evaluation. `progress(done, total)` is called as photos are processed.
@@ -272,6 +301,10 @@ pub fn evaluate(
         });
     }
     let engine = service.config();
+    let grouping = match opts.grouping {
+        Some(join) => Some(group_people(&samples, &people, &engine.pack, join, opts)?),
+        None => None,
+    };
     let report = EvalReport {
         dataset: opts.dataset.display().to_string(),
         pack: engine.pack.name.clone(),
@@ -290,8 +323,98 @@ pub fn evaluate(
         pairs,
         identification,
         groups,
+        grouping,
     };
     Ok((report, impostor_scores))
+}
+
+/// Groups the faces of `people` by person and scores the grouping (see [`GroupingReport`]).
+fn group_people(
+    samples: &[Sample],
+    people: &[usize],
+    pack: &gabarit_inference::Pack,
+    join: Option<f32>,
+    opts: &EvalOptions,
+) -> Result<GroupingReport, EvalError> {
+    if let Some(j) = join
+        && !(j.is_finite() && (-1.0..=1.0).contains(&j))
+    {
+        return Err(crate::Error::field("group_join", format!("{j} is not a cosine between -1 and 1")).into());
+    }
+    let faces: Vec<usize> = people.iter().copied().filter(|&i| samples[i].template.is_some()).collect();
+    let dim = faces.first().and_then(|&i| samples[i].template.as_ref()).map_or(0, Vec::len);
+    let templates: Vec<f32> = faces.iter().filter_map(|&i| samples[i].template.as_deref()).flatten().copied().collect();
+    let calibration = pack.calibration().map_err(crate::Error::from)?;
+    let mut thresholds = crate::people::thresholds(pack, calibration.as_ref(), faces.len() as u64);
+    if let Some(join) = join {
+        thresholds = crate::people::GroupingThresholds { join, edge: thresholds.edge.min(join) };
+    }
+    let started = std::time::Instant::now();
+    let edges = crate::people::exact_neighbours(&templates, dim, thresholds.edge, crate::people::NEIGHBOURS);
+    let scanned = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let input = gabarit_people::Faces { templates: &templates, dim, photos: None };
+    let rules = gabarit_people::Rules { join: thresholds.join };
+    let grouping = gabarit_people::group(input, &edges, rules, &gabarit_people::Constraints::default())
+        .map_err(|e| EvalError::Input { path: opts.dataset.clone(), detail: format!("grouping its faces: {e}") })?;
+    let grouped = started.elapsed().as_secs_f64();
+    let labels: Vec<&str> = faces.iter().map(|&i| samples[i].identity.as_str()).collect();
+    let scores = m::clustering_scores(&grouping.group_of, &labels);
+    if let Some(dir) = &opts.export {
+        export_grouping(
+            dir,
+            &templates,
+            faces.len(),
+            dim,
+            &labels,
+            &faces.iter().map(|&i| samples[i].rel.as_str()).collect::<Vec<_>>(),
+            &grouping.group_of,
+        )?;
+    }
+    Ok(GroupingReport {
+        thresholds,
+        faces: faces.len(),
+        pairs: edges.len(),
+        groups: grouping.groups,
+        scores,
+        seconds: (scanned, grouped),
+    })
+}
+
+/// Writes what [`EvalOptions::export`] describes, each file created private.
+fn export_grouping(
+    dir: &Path,
+    templates: &[f32],
+    rows: usize,
+    dim: usize,
+    labels: &[&str],
+    photos: &[&str],
+    groups: &[u32],
+) -> Result<(), EvalError> {
+    fs_err::create_dir_all(dir)?;
+    let private = |name: &str| -> std::io::Result<fs_err::File> {
+        let path = dir.join(name);
+        let mut opts = fs_err::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use fs_err::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        opts.open(path)
+    };
+    gabarit_ann::synth::write_npy_to(private("templates.npy")?, rows, dim, templates)?.sync_all()?;
+    let lines = |name: &str, items: &mut dyn Iterator<Item = String>| -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::new(private(name)?);
+        for item in items {
+            writeln!(w, "{item}")?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
+    };
+    lines("labels.txt", &mut labels.iter().map(|s| s.to_string()))?;
+    lines("images.txt", &mut photos.iter().map(|s| s.to_string()))?;
+    lines("groups.txt", &mut groups.iter().map(|g| g.to_string()))?;
+    Ok(())
 }
 
 fn scan_identities(dir: &Path, skip: &[String]) -> Result<Vec<Sample>, EvalError> {

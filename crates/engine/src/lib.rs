@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod models;
 mod objections;
+pub mod people;
 pub mod query;
 pub mod reembed;
 pub mod report;

@@ -3,7 +3,8 @@
 //! This crate turns comparison scores into the error rates that describe how well face
 //! recognition works: DET curves, equal error rate, FNMR at a fixed FMR, open-set
 //! identification rates (FNIR at a fixed FPIR, rank-k), confidence intervals, LFW-style
-//! k-fold accuracy, and a compact score histogram for calibrating thresholds.
+//! k-fold accuracy, a compact score histogram for calibrating thresholds, and BCubed and
+//! pairwise scores of a grouping into people.
 //!
 //! # What it is and is not
 //!
@@ -34,6 +35,7 @@
 //! quadratic: curves sort once (`O(n log n)`), operating points use selection (`O(n)`), and
 //! the histogram is `O(n)` to build and `O(bins)` to query.
 
+mod clustering;
 mod confidence;
 mod gallery;
 mod histogram;
@@ -42,6 +44,7 @@ mod kfold;
 mod scores;
 mod verification;
 
+pub use clustering::{ClusteringScores, clustering_scores};
 pub use confidence::{Z_95, rule_of_three_upper, wilson_interval};
 pub use gallery::{expected_false_candidates, fpir_from_fmr};
 pub use histogram::ScoreHistogram;

@@ -52,6 +52,17 @@ pub(crate) struct EvalArgs {
     /// Describe the data source in the calibration file.
     #[arg(long, default_value = "")]
     pub(crate) calibration_source: String,
+    /// Also group the photos by person and score the grouping against the identities
+    /// (BCubed and pairwise precision and recall).
+    #[arg(long)]
+    pub(crate) group_people: bool,
+    /// The grouping's join threshold (default: from the pack's calibration).
+    #[arg(long, requires = "group_people", value_name = "COSINE")]
+    pub(crate) group_join: Option<f32>,
+    /// Write the grouped templates, identities, photos and groups to this folder (private
+    /// files), for `crates/bench/peers/people_peers.py`.
+    #[arg(long, requires = "group_people", value_name = "DIR")]
+    pub(crate) export_grouping: Option<PathBuf>,
     /// Fail (exit 1) if the pairs-file k-fold accuracy is below this.
     #[arg(long)]
     pub(crate) min_pairs_accuracy: Option<f64>,

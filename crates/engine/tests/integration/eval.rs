@@ -31,6 +31,8 @@ fn options(root: &Path, pairs: Option<PathBuf>, groups: Option<PathBuf>) -> Eval
         threshold: 0.3,
         skip_folders: Vec::new(),
         quantize: false,
+        grouping: None,
+        export: None,
     }
 }
 
@@ -84,4 +86,41 @@ fn a_bad_pairs_or_groups_file_is_refused_before_any_template_is_computed() {
     assert!(calls >= 1);
     let cached = fs_err::read_to_string(root.join("cache.jsonl")).unwrap();
     assert_eq!(cached.lines().count(), 3, "one template line per photo");
+}
+
+#[test]
+fn photos_are_grouped_by_person_and_the_export_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut opts = options(root, None, None);
+    opts.grouping = Some(None);
+    opts.export = Some(root.join("export"));
+    let face = FaceService::new(service().config().clone()).unwrap();
+    let (report, _) = evaluate(&face, &opts, &mut |_, _| {}).unwrap();
+    let g = report.grouping.expect("grouping asked for");
+    // obama's two photos in one group, biden's alone: every score is 1.
+    assert_eq!((g.faces, g.groups), (3, 2));
+    assert_eq!(g.scores.bcubed_precision, 1.0);
+    assert_eq!(g.scores.bcubed_recall, 1.0);
+    assert!(g.thresholds.join >= 0.3 && g.thresholds.edge <= g.thresholds.join, "{:?}", g.thresholds);
+    let export = root.join("export");
+    let groups = fs_err::read_to_string(export.join("groups.txt")).unwrap();
+    let labels = fs_err::read_to_string(export.join("labels.txt")).unwrap();
+    assert_eq!(labels.lines().collect::<Vec<_>>(), ["biden", "obama", "obama"]);
+    let g: Vec<&str> = groups.lines().collect();
+    assert_eq!((g.len(), g[1] == g[2], g[0] == g[1]), (3, true, false));
+    let npy = fs_err::metadata(export.join("templates.npy")).unwrap();
+    assert_eq!(npy.len(), 128 + 3 * 512 * 4, "header and three 512-float templates");
+    #[cfg(unix)]
+    for name in ["templates.npy", "labels.txt", "images.txt", "groups.txt"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs_err::metadata(export.join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+    }
+    // A join threshold that is not a cosine is refused, naming the option.
+    opts.grouping = Some(Some(f32::NAN));
+    match evaluate(&face, &opts, &mut |_, _| {}) {
+        Err(EvalError::Engine(e)) => assert_eq!(e.invalid_field(), Some("group_join")),
+        other => panic!("expected the join refused, got {other:?}"),
+    }
 }
