@@ -460,7 +460,7 @@ mod kinds {
 mod layers {
     /// The layers named in this crate's documentation, first the lowest.
     const LAYERS: &[&[&str]] = &[
-        &["store", "walk", "governance"],
+        &["store", "walk", "governance", "people"],
         &["auth", "sources", "objections"],
         &["accounts", "faces"],
         &["query", "ingest", "eval", "families"],
