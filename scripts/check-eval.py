@@ -54,12 +54,30 @@ if kind == "lfw":
     need(ident["rank1"] >= b["rank1"], f"rank-1 {ident['rank1']:.4%} >= {b['rank1']:.0%}")
     need(any(p["fpir"] <= 0.01 and p["fpir"] > 0.001 and p["fnir"] < b["fnir"] for p in ident["fnir_at_fpir"]),
          f"FNIR below {b['fnir']:.1%} at FPIR 1e-2")
+    if report.get("grouping"):
+        # 2026-12 (buffalo_s, join 0.364 from the calibration): BCubed precision 0.9984,
+        # recall 0.9906, F 0.9945 (the best peer tuned on these faces: F 0.9944).
+        s = report["grouping"]["scores"]
+        need(s["bcubed_precision"] >= 0.995, f"grouping BCubed precision {s['bcubed_precision']:.4f} >= 0.995")
+        need(s["bcubed_f"] >= 0.99, f"grouping BCubed F {s['bcubed_f']:.4f} >= 0.99")
 elif kind == "fixtures":
     need(report["photos"] == 32 and report["fta"]["value"] == 0.0, "32 fixture portraits, all acquired")
     need(ident["rank1"] == 1.0, "every fixture probe finds its mate at rank 1")
     need(v["fnmr_at_threshold"]["value"] <= 0.021, "FNMR at the pack threshold at most 1 in 48")
     # Serena and Venus Williams are sisters: a pair of them may pass the threshold.
     need(v["fmr_at_threshold"]["value"] <= 0.01, "FMR at the pack threshold at most 1% (sisters included)")
+    if report.get("grouping"):
+        g = report["grouping"]
+        need(g["groups"] == 8 and g["scores"]["bcubed_precision"] == 1.0 and g["scores"]["bcubed_recall"] == 1.0,
+             f"the 32 portraits grouped into their 8 people ({g['groups']} groups)")
+        # The sisters' groups, from the export written beside the report.
+        import os
+        people = os.path.join(os.path.dirname(sys.argv[1]), "people")
+        labels = open(os.path.join(people, "labels.txt")).read().split()
+        groups = open(os.path.join(people, "groups.txt")).read().split()
+        of = lambda who: {g for l, g in zip(labels, groups) if l == who}
+        need(of("Serena_Williams") and not (of("Serena_Williams") & of("Venus_Williams")),
+             "Serena and Venus Williams never in one group")
 else:
     sys.exit(f"unknown kind {kind}")
 print(f"eval: {passed} passed, {len(fails)} failed")

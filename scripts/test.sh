@@ -64,7 +64,7 @@ shared="${GABARIT_SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p test-artifacts
 if [ -d "$shared/eval/lfw-dev" ] && [ -f "$shared/eval/lfw-dev-pairs.txt" ]; then
   ./target/release/gabarit --pack buffalo_s eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
-    --out test-artifacts/eval-lfw-dev
+    --group-people --out test-artifacts/eval-lfw-dev
   python3 scripts/check-eval.py test-artifacts/eval-lfw-dev/report.json lfw
   ./target/release/gabarit --pack open eval "$shared/eval/lfw-dev" --pairs "$shared/eval/lfw-dev-pairs.txt" \
     --out test-artifacts/eval-lfw-dev-open
@@ -75,7 +75,8 @@ fi
 if [ -d "$shared/fixtures/faces" ]; then
   f="$shared/fixtures/faces"
   ./target/release/gabarit --pack buffalo_s eval "$f" --skip-folder group --skip-folder noface --skip-folder corrupt \
-    --distractors "$f/group" --out test-artifacts/eval-fixtures
+    --distractors "$f/group" --group-people --export-grouping test-artifacts/eval-fixtures/people \
+    --out test-artifacts/eval-fixtures
   python3 scripts/check-eval.py test-artifacts/eval-fixtures/report.json fixtures
 else
   echo "skipped: $shared/fixtures is not here"
