@@ -138,6 +138,43 @@ fn updating_the_last_choice_builds_the_same_graph_as_selecting_again() {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// The same as `updating_the_last_choice_builds_the_same_graph_as_selecting_again`, over
+    /// drawn sizes, dimensions, degrees, breadths, seeds and with or without top-up: every list
+    /// and every recorded choice equal.
+    #[test]
+    fn updating_the_choice_equals_selecting_again_whatever_the_graph(
+        n in 20usize..400,
+        dim_log in 3u32..7,
+        m0 in 2usize..24,
+        ef in 4usize..40,
+        fill in proptest::bool::ANY,
+        seed in 0u64..1_000,
+    ) {
+        let dim = 1usize << dim_log;
+        let data = FaceLike::new(dim, seed).database(0, n, 1);
+        let (codes, scales) = store(&data, dim);
+        let vecs = Vectors { codes: &codes, scales: &scales, dim };
+        let build = |incremental: bool| {
+            let mut graph = Graph::new(4, m0, seed);
+            graph.fill = fill;
+            graph.incremental = incremental;
+            graph.grow(n);
+            graph.insert_parallel(&vecs, 0..n, ef, 1);
+            graph
+        };
+        let (fresh, updated) = (build(false), build(true));
+        for s in 0..n as u32 {
+            for level in 0..=usize::from(fresh.level(s)) {
+                proptest::prop_assert!(fresh.neighbours(s, level).eq(updated.neighbours(s, level)), "slot {} level {}", s, level);
+            }
+            proptest::prop_assert_eq!(fresh.chosen0[s as usize].load(Relaxed), updated.chosen0[s as usize].load(Relaxed));
+        }
+    }
+}
+
 #[test]
 fn a_selection_is_stable() {
     // What `reselect` relies on: the heuristic run over its own output (in score order) keeps
