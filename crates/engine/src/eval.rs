@@ -392,10 +392,16 @@ fn export_grouping(
     groups: &[u32],
 ) -> Result<(), EvalError> {
     fs_err::create_dir_all(dir)?;
+    // A file of an earlier export is replaced, never written through: it may have been made
+    // readable by others, or be a link to somewhere else.
     let private = |name: &str| -> std::io::Result<fs_err::File> {
         let path = dir.join(name);
+        match fs_err::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut opts = fs_err::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use fs_err::os::unix::fs::OpenOptionsExt as _;
@@ -518,7 +524,21 @@ fn compute_templates(
     if let Some(parent) = opts.cache.parent() {
         fs_err::create_dir_all(parent)?;
     }
-    let mut cache = fs_err::OpenOptions::new().create(true).append(true).open(&opts.cache)?;
+    // The cache holds templates: private, like every file of biometric data.
+    let mut cache_options = fs_err::OpenOptions::new();
+    cache_options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use fs_err::os::unix::fs::OpenOptionsExt as _;
+        cache_options.mode(0o600);
+    }
+    let mut cache = cache_options.open(&opts.cache)?;
+    #[cfg(unix)]
+    {
+        // A cache written by an earlier version may be readable by others.
+        use std::os::unix::fs::PermissionsExt as _;
+        cache.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     let mut failures = Vec::new();
     let mut todo = Vec::new();
     let mut hashes = Vec::with_capacity(samples.len());

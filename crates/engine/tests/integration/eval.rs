@@ -95,6 +95,20 @@ fn photos_are_grouped_by_person_and_the_export_is_private() {
     let mut opts = options(root, None, None);
     opts.grouping = Some(None);
     opts.export = Some(root.join("export"));
+    // An earlier export left readable by others, and a link planted where a file will go:
+    // both are replaced, the link's target untouched.
+    fs_err::create_dir_all(root.join("export")).unwrap();
+    fs_err::write(root.join("export/labels.txt"), "old\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs_err::set_permissions(root.join("export/labels.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        // A template cache an earlier version left readable by others.
+        fs_err::write(root.join("cache.jsonl"), "").unwrap();
+        fs_err::set_permissions(root.join("cache.jsonl"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        fs_err::write(root.join("elsewhere.txt"), "keep\n").unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere.txt"), root.join("export/groups.txt")).unwrap();
+    }
     let face = FaceService::new(service().config().clone()).unwrap();
     let (report, _) = evaluate(&face, &opts, &mut |_, _| {}).unwrap();
     let g = report.grouping.expect("grouping asked for");
@@ -112,10 +126,21 @@ fn photos_are_grouped_by_person_and_the_export_is_private() {
     let npy = fs_err::metadata(export.join("templates.npy")).unwrap();
     assert_eq!(npy.len(), 128 + 3 * 512 * 4, "header and three 512-float templates");
     #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs_err::metadata(root.join("cache.jsonl")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the template cache");
+    }
+    #[cfg(unix)]
     for name in ["templates.npy", "labels.txt", "images.txt", "groups.txt"] {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = fs_err::metadata(export.join(name)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{name}");
+    }
+    #[cfg(unix)]
+    {
+        assert_eq!(fs_err::read_to_string(root.join("elsewhere.txt")).unwrap(), "keep\n");
+        assert!(!fs_err::symlink_metadata(export.join("groups.txt")).unwrap().file_type().is_symlink());
     }
     // A join threshold that is not a cosine is refused, naming the option.
     opts.grouping = Some(Some(f32::NAN));
