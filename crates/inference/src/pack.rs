@@ -231,8 +231,24 @@ mod tests {
         let (small, large) = (cal.threshold_for_fpir(1e-3, 1_000), cal.threshold_for_fpir(1e-3, 1_000_000));
         assert!(large > small, "{small} {large}");
         assert!((cal.expected_false_candidates(0.3, 1_000_000) - cal.fmr_at(0.3) * 1e6).abs() < 1e-6);
+        // Where the histogram resolves the rate, the threshold is read from it; below, it is
+        // extrapolated: continuous at the boundary, rising with the gallery, and short of the
+        // mislabelled pairs at the histogram's top.
+        let floor = RESOLVED_COMPARISONS as f64 / cal.impostor_comparisons as f64;
+        assert_eq!(cal.threshold_for_fmr(floor * 2.0), cal.impostor.threshold_for_tail(floor * 2.0));
+        let (at, below) = (cal.threshold_for_fmr(floor), cal.threshold_for_fmr(floor * 0.999));
+        assert!((below - at).abs() < 0.002, "{name}: {at} then {below}");
+        let sizes = [10_000u64, 100_000, 1_000_000, 10_000_000, 100_000_000];
+        let joins: Vec<f32> = sizes.iter().map(|&n| cal.threshold_for_fpir(0.01, n)).collect();
+        assert!(joins.windows(2).all(|w| w[1] > w[0]), "{name}: {joins:?}");
+        assert!(joins[2] < 0.7, "{name}: {} at 1,000,000 templates", joins[2]);
+        assert!(cal.impostor.threshold_for_tail(0.01 / 1e6) > 0.8, "{name}: the raw histogram's top is label noise");
     }
 }
+
+/// Impostor comparisons above a score needed to read its false match rate from a
+/// calibration's histogram ([`Calibration::threshold_for_fmr`]).
+pub const RESOLVED_COMPARISONS: u64 = 20;
 
 /// What a score means for a pack: the impostor score distribution measured on a labelled
 /// dataset (derived statistics only, no images or templates), from which search estimates
@@ -268,7 +284,26 @@ impl Calibration {
     pub fn threshold_for_fpir(&self, target_fpir: f64, n: u64) -> f32 {
         // FPIR = 1 - (1 - FMR)^N  =>  FMR = 1 - (1 - FPIR)^(1/N)
         let fmr = -((-target_fpir).ln_1p() / n.max(1) as f64).exp_m1();
-        self.impostor.threshold_for_tail(fmr)
+        self.threshold_for_fmr(fmr)
+    }
+    /// The threshold at which the false match rate is `fmr`. Where the calibration resolves it
+    /// (at least [`RESOLVED_COMPARISONS`] impostor comparisons above), read from the
+    /// histogram; below, extrapolated: the histogram's highest scores are a handful of pairs,
+    /// mostly mislabelled ones (LFW's top impostor pair scores 0.956), so reading them would
+    /// put the threshold for a gallery of millions near 1. The tail is taken as exponential
+    /// (the log of the false match rate linear in the score) through the thresholds at the
+    /// smallest resolved rate and at 100 times it: heavier than the Gaussian-like tail of
+    /// cosine scores, so the extrapolated threshold errs high, on the side of fewer false
+    /// matches.
+    pub fn threshold_for_fmr(&self, fmr: f64) -> f32 {
+        let floor = RESOLVED_COMPARISONS as f64 / self.impostor_comparisons.max(1) as f64;
+        if !(fmr > 0.0 && fmr < floor) {
+            return self.impostor.threshold_for_tail(fmr);
+        }
+        let (wide, narrow) = (floor * 100.0, floor);
+        let (t_wide, t_narrow) = (self.impostor.threshold_for_tail(wide), self.impostor.threshold_for_tail(narrow));
+        let per_e_fold = f64::from(t_narrow - t_wide) / (wide / narrow).ln();
+        (f64::from(t_narrow) + per_e_fold * (narrow / fmr).ln()).min(1.0) as f32
     }
     /// Parses a calibration file.
     pub fn parse(name: &str, text: &str) -> Result<Calibration> {
