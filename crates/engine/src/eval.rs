@@ -345,12 +345,10 @@ fn group_people(
     let dim = faces.first().and_then(|&i| samples[i].template.as_ref()).map_or(0, Vec::len);
     let templates: Vec<f32> = faces.iter().filter_map(|&i| samples[i].template.as_deref()).flatten().copied().collect();
     let calibration = pack.calibration().map_err(crate::Error::from)?;
-    let mut thresholds = crate::people::thresholds(pack, calibration.as_ref(), faces.len() as u64);
-    if let Some(join) = join {
-        thresholds = crate::people::GroupingThresholds { join, edge: thresholds.edge.min(join) };
-    }
+    let calibrated = crate::people::thresholds(pack, calibration.as_ref(), faces.len() as u64);
+    let thresholds = join.map_or(calibrated, |join| calibrated.with_join(join));
     let started = std::time::Instant::now();
-    let edges = crate::people::exact_neighbours(&templates, dim, thresholds.edge, crate::people::NEIGHBOURS);
+    let edges = exact_neighbours(&templates, dim, thresholds.edge, crate::people::NEIGHBOURS);
     let scanned = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let input = gabarit_people::Faces { templates: &templates, dim, photos: None };
@@ -379,6 +377,28 @@ fn group_people(
         scores,
         seconds: (scanned, grouped),
     })
+}
+
+/// Candidate pairs among `templates` (`n × dim`, L2-normalised): for each face its at most
+/// `k` most similar others scoring at least `floor`, found by an exact scan (an evaluation
+/// set's; a collection's would come from its vector index).
+fn exact_neighbours(templates: &[f32], dim: usize, floor: f32, k: usize) -> Vec<gabarit_people::Edge> {
+    let n = templates.len() / dim.max(1);
+    let row = |i: usize| &templates[i * dim..(i + 1) * dim];
+    let mut edges = Vec::new();
+    let mut near: Vec<(f32, u32)> = Vec::new();
+    for a in 0..n {
+        near.clear();
+        for b in (0..n).filter(|&b| b != a) {
+            let s = figures::dot(row(a), row(b));
+            if s >= floor {
+                near.push((s, b as u32));
+            }
+        }
+        near.sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        edges.extend(near.iter().take(k).map(|&(_, b)| gabarit_people::Edge { a: a as u32, b }));
+    }
+    edges
 }
 
 /// Writes what [`EvalOptions::export`] describes, each file created private.
@@ -680,6 +700,18 @@ fn read_groups(csv: &Path, samples: &[Sample]) -> Result<BTreeMap<String, Vec<us
 mod tests {
     use super::figures::dot;
     use super::*;
+
+    #[test]
+    fn neighbours_are_the_k_best_above_the_floor() {
+        // Four unit vectors on a circle: 0 is nearest 1, then 3, then 2.
+        let at = |deg: f32| [deg.to_radians().cos(), deg.to_radians().sin()];
+        let t: Vec<f32> = [at(0.0), at(20.0), at(170.0), at(-50.0)].concat();
+        let e = exact_neighbours(&t, 2, 0.0, 1);
+        assert_eq!(e.iter().filter(|e| e.a == 0).map(|e| e.b).collect::<Vec<_>>(), vec![1]);
+        let e = exact_neighbours(&t, 2, 0.0, 8);
+        assert_eq!(e.iter().filter(|e| e.a == 0).map(|e| e.b).collect::<Vec<_>>(), vec![1, 3]);
+        assert!(e.iter().all(|e| e.a != e.b));
+    }
 
     #[test]
     fn dot_matches_the_naive_sum() {

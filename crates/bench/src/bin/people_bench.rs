@@ -74,10 +74,7 @@ fn main() -> Result<()> {
     let pack = gabarit_inference::Pack::builtin("buffalo_s")?;
     let calibration = pack.calibration()?;
     let calibrated = gabarit_engine::people::thresholds(&pack, calibration.as_ref(), n as u64);
-    let thresholds = match args.join {
-        Some(join) => gabarit_engine::people::GroupingThresholds { join, edge: calibrated.edge.min(join) },
-        None => calibrated,
-    };
+    let thresholds = args.join.map_or(calibrated, |join| calibrated.with_join(join));
 
     let t = Instant::now();
     let chunk = n.div_ceil(args.threads.max(1)).max(1);
