@@ -60,31 +60,23 @@ impl Graph {
         selection
     }
 
-    /// What [`select`](Self::select) chooses from the full level-0 list of `e` and `new`, computed from
-    /// its previous choice instead of from scratch. `current` is a list the heuristic wrote:
-    /// its first `chosen` entries are the heuristic's choice over it (a selection is stable:
-    /// run again over its own output, the heuristic keeps the same ones), the rest were
-    /// rejected. So, in score order, every decision before `new` stands; `new` is checked
+    /// What [`select`](Self::select) chooses from `candidates` (a full level-0 list and `new`,
+    /// scored against the list's owner, best first), computed from the heuristic's previous
+    /// choice instead of from scratch. The list is one the heuristic wrote: `before` are the
+    /// entries it chose (a selection is stable: run again over its own output, the heuristic
+    /// keeps the same ones), the rest it rejected. So, in score order, every decision before `new` stands; `new` is checked
     /// against the choice so far; after it, a kept candidate only needs checking against the
     /// candidates newly kept, and a rejected one stays rejected (the candidate that rejected
     /// it is still kept) unless a kept one was dropped, when it is checked again in full.
     /// Same lists as `select` (a test builds a graph both ways), with about a tenth of the scores on
     /// face-like data: `select` scores each kept candidate against every one kept before it.
-    fn reselect(&self, vecs: &Vectors<'_>, e: u32, current: &[u32], chosen: usize, new: u32, max: usize) -> Selection {
-        let base = vecs.prepare(e);
-        vecs.touch(current);
-        let mut candidates: Vec<(Scored, bool)> = current
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| (Scored { score: vecs.score(&base, s), slot: s }, i < chosen))
-            .collect();
-        candidates.push((Scored { score: vecs.score(&base, new), slot: new }, false));
-        candidates.sort_unstable_by_key(|&(c, _)| std::cmp::Reverse(c));
+    fn reselect(&self, vecs: &Vectors<'_>, candidates: &[Scored], before: &[u32], new: u32, max: usize) -> Selection {
         // `prepared` holds the candidates kept now that were not before (`new` first).
         let mut kept: Vec<u32> = Vec::with_capacity(max);
         let mut prepared: Vec<Int8Query> = Vec::new();
         let (mut after_new, mut dropped) = (false, false);
-        for &(c, was_kept) in &candidates {
+        for &c in candidates {
+            let was_kept = before.contains(&c.slot);
             if kept.len() >= max {
                 break;
             }
@@ -110,7 +102,7 @@ impl Graph {
             }
         }
         let chosen = kept.len();
-        self.top_up(Selection { slots: kept, chosen }, candidates.iter().map(|&(c, _)| c), max)
+        self.top_up(Selection { slots: kept, chosen }, candidates.iter().copied(), max)
     }
 
     /// Links `slot` (already grown, not linked yet) into the graph with construction
@@ -187,15 +179,15 @@ impl Graph {
             return;
         }
         let chosen = if level == 0 { self.chosen0[e as usize].load(Relaxed) } else { UNKNOWN_CHOICE };
+        current.push(new);
+        let base = vecs.prepare(e);
+        vecs.touch(&current);
+        let mut scored: Vec<Scored> =
+            current.iter().map(|&s| Scored { score: vecs.score(&base, s), slot: s }).collect();
+        sort_desc(&mut scored);
         let selection = if self.incremental && chosen != UNKNOWN_CHOICE {
-            self.reselect(vecs, e, &current, usize::from(chosen), new, max)
+            self.reselect(vecs, &scored, &current[..usize::from(chosen)], new, max)
         } else {
-            current.push(new);
-            let base = vecs.prepare(e);
-            vecs.touch(&current);
-            let mut scored: Vec<Scored> =
-                current.iter().map(|&s| Scored { score: vecs.score(&base, s), slot: s }).collect();
-            sort_desc(&mut scored);
             self.select(vecs, &scored, max)
         };
         self.write_selection(e, level, &selection);
