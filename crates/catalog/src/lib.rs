@@ -25,6 +25,7 @@ mod ingest;
 mod integrity;
 mod jobs;
 mod migrations;
+mod people;
 mod records;
 mod reembed;
 mod rights;
@@ -38,6 +39,7 @@ pub use error::{CorruptValue, Error, Result};
 pub use gabarit_governance::Scope;
 pub use jobs::BackgroundJob;
 pub use migrations::{LEGACY_PACK, SCHEMA_VERSION};
+pub use people::{Assignment, ErasedGrouping, GroupingFace, GroupingRun, PersonRecord};
 pub use records::{
     BatchItem, Collection, CollectionSummary, FaceRecord, ImageRecord, Moment, NewFace, NewImage, PackKey,
     StoreOutcome, StoredTemplate, TrackSpan, VideoMeta,

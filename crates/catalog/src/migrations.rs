@@ -308,6 +308,51 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS reembedded_collection ON reembedded (collection_id);
     ALTER TABLE collections ADD COLUMN engine TEXT NOT NULL DEFAULT 'ort/f32';
     ALTER TABLE reembeds ADD COLUMN engine TEXT NOT NULL DEFAULT 'ort/f32';",
+    // 13: people. A collection whose governance allows it groups its faces by person: each
+    // person (label sealed with the data key), its faces (`confirmed` when a user's correction
+    // vouched for them), the faces a user said are not that person, the candidate pairs found
+    // by neighbour searches (kept so that a later run searches only the new faces), which faces
+    // were searched, and the last run's figures.
+    "CREATE TABLE persons (
+        id INTEGER PRIMARY KEY,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        label BLOB,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX persons_collection ON persons (collection_id);
+    CREATE TABLE person_faces (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        confirmed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX person_faces_person ON person_faces (person_id);
+    CREATE TABLE person_not (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX person_not_person ON person_not (person_id);
+    CREATE TABLE grouping_pairs (
+        a INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        b INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        PRIMARY KEY (a, b)
+    ) WITHOUT ROWID;
+    CREATE INDEX grouping_pairs_b ON grouping_pairs (b);
+    CREATE INDEX grouping_pairs_collection ON grouping_pairs (collection_id);
+    CREATE TABLE grouping_searched (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE
+    );
+    CREATE INDEX grouping_searched_collection ON grouping_searched (collection_id);
+    CREATE TABLE groupings (
+        collection_id INTEGER PRIMARY KEY REFERENCES collections(id) ON DELETE CASCADE,
+        edge REAL NOT NULL,
+        join_threshold REAL,
+        ran_at TEXT,
+        faces INTEGER NOT NULL DEFAULT 0,
+        persons INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and

@@ -33,6 +33,7 @@ fn governance_fields_are_stored_per_collection_and_an_unknown_collection_is_not_
         purpose: Some("missing persons".into()),
         jurisdictions: vec!["FR".into()],
         dpia: Some("DPIA-7".into()),
+        grouping: false,
         ..GovernanceDraft::default()
     };
     change(&mut cat, |tx| tx.set_governance("press", &g));

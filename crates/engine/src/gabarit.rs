@@ -24,7 +24,7 @@ use crate::review::{self, CandidateView, Case, ReviewState};
 use crate::rights::{self, ConfirmedErasure, RetentionReport, RightsReport};
 use crate::search::SearchOptions;
 use crate::store::Store;
-use crate::{Error, Result, jobs};
+use crate::{Error, Result, grouping, jobs};
 
 /// The engine over one data directory.
 pub struct Gabarit {
@@ -276,6 +276,52 @@ impl Gabarit {
     /// templates (audited).
     pub fn image_record(&self, who: &Caller, id: u64) -> Result<governed::ImageView> {
         governed::image_record(&mut *self.store()?, who, id)
+    }
+
+    /// Groups a collection's faces by person (its governance must allow it): searches the
+    /// neighbours of the faces not searched yet, then groups them all under the corrections.
+    pub fn group_people(
+        &self,
+        who: &Caller,
+        collection: &str,
+        progress: &mut dyn FnMut(grouping::GroupingProgress),
+    ) -> Result<grouping::GroupingReport> {
+        grouping::group_people(&mut *self.store()?, who, collection, progress)
+    }
+
+    /// The persons of a collection, most faces first.
+    pub fn list_people(&self, who: &Caller, collection: &str) -> Result<Vec<gabarit_catalog::PersonRecord>> {
+        grouping::list_people(&mut *self.store()?, who, collection)
+    }
+
+    /// One person with its faces.
+    pub fn show_person(&self, who: &Caller, person: u64) -> Result<grouping::PersonView> {
+        grouping::show_person(&mut *self.store()?, who, person)
+    }
+
+    /// Names a person (`None` removes the name); confirms its faces.
+    pub fn name_person(&self, who: &Caller, person: u64, label: Option<&str>) -> Result<()> {
+        grouping::name_person(&mut *self.store()?, who, person, label)
+    }
+
+    /// Merges person `from` into person `into`.
+    pub fn merge_people(&self, who: &Caller, into: u64, from: u64) -> Result<()> {
+        grouping::merge_people(&mut *self.store()?, who, into, from)
+    }
+
+    /// Splits faces off a person into a new one; returns its id.
+    pub fn split_person(&self, who: &Caller, person: u64, faces: &[u64]) -> Result<u64> {
+        grouping::split_person(&mut *self.store()?, who, person, faces)
+    }
+
+    /// Moves a face to another person.
+    pub fn move_face(&self, who: &Caller, face: u64, to: u64) -> Result<()> {
+        grouping::move_face(&mut *self.store()?, who, face, to)
+    }
+
+    /// Marks a face as not the person it is in; returns that person.
+    pub fn not_person(&self, who: &Caller, face: u64) -> Result<u64> {
+        grouping::not_person(&mut *self.store()?, who, face)
     }
 
     /// The records of a file's content (by SHA-256) in the caller's collections.

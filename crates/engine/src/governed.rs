@@ -53,7 +53,9 @@ pub(crate) fn update_collection(store: &mut Store, who: &Caller, name: &str, dra
     store.catalog.audited(who.name(), "collection_update", |tx| {
         let before = tx.governance(name)?;
         tx.set_governance(name, &draft)?;
-        Ok(((), json!({"collection": name, "before": before, "after": draft})))
+        // Grouping off: no group, label or correction of the collection remains.
+        let erased = if draft.grouping { None } else { Some(tx.erase_grouping(tx.collection(name)?.id)?) };
+        Ok(((), json!({"collection": name, "before": before, "after": draft, "grouping_erased": erased})))
     })?;
     Ok(())
 }

@@ -30,6 +30,7 @@ pub mod families;
 pub mod gabarit;
 pub mod governance;
 pub mod governed;
+pub mod grouping;
 pub mod ingest;
 pub mod jobs;
 pub mod models;
@@ -464,7 +465,7 @@ mod layers {
         &["auth", "sources", "objections"],
         &["accounts", "faces"],
         &["query", "ingest", "eval", "families"],
-        &["search", "review", "report", "reembed", "models"],
+        &["search", "review", "report", "reembed", "models", "grouping"],
         &["rights"],
         &["governed"],
         &["jobs"],

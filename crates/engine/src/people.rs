@@ -16,6 +16,7 @@ pub const JOIN_FPIR: f64 = 0.01;
 pub const NEIGHBOURS: usize = 32;
 
 /// The thresholds of a grouping.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupingThresholds {
     /// Least mean pair similarity for two groups to merge.

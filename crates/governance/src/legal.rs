@@ -234,6 +234,16 @@ impl PurposeCategory {
             expected: "archive, investigation, event_photos, fraud_prevention or research".into(),
         })
     }
+
+    /// Whether a collection of this purpose may group its faces by person. Grouping profiles
+    /// everyone in the collection, not only the people someone searches for: archives (naming
+    /// the people of a fonds), investigations, fraud prevention (one person behind several
+    /// identities) and research may, under their DPIA; event photos may not: participants
+    /// agreed to find their own photos with a selfie, not to have everyone at the event
+    /// grouped.
+    pub fn allows_grouping(self) -> bool {
+        !matches!(self, PurposeCategory::EventPhotos)
+    }
 }
 
 /// How long a collection's data is kept.
@@ -323,6 +333,8 @@ pub struct Governance {
     pub retention: Retention,
     /// DPIA reference.
     pub dpia: String,
+    /// Whether its faces are grouped by person (see [`GovernanceDraft::grouping`]).
+    pub grouping: bool,
 }
 
 /// Governance fields as entered, possibly incomplete.
@@ -348,6 +360,11 @@ pub struct GovernanceDraft {
     pub retention: Option<Retention>,
     /// DPIA reference.
     pub dpia: Option<String>,
+    /// Whether its faces are grouped by person (off by default). Allowed only with a purpose
+    /// category that allows it ([`PurposeCategory::allows_grouping`]) and a DPIA reference
+    /// (which must cover the grouping); turning it off erases every group, label and
+    /// correction of the collection.
+    pub grouping: bool,
 }
 
 impl GovernanceDraft {
@@ -412,7 +429,30 @@ impl GovernanceDraft {
             jurisdictions,
             retention: self.retention.map(Retention::validate).transpose()?,
             dpia: text("dpia", &self.dpia)?,
+            grouping: self.grouping,
         })
+        .and_then(GovernanceDraft::grouping_allowed)
+    }
+
+    /// The draft, or the error saying why its purpose does not allow grouping its faces.
+    fn grouping_allowed(self) -> Result<GovernanceDraft> {
+        if !self.grouping {
+            return Ok(self);
+        }
+        let refused = |expected: &str| {
+            Err(Error::Invalid { field: "grouping", value: "on".into(), expected: expected.to_string() })
+        };
+        match self.purpose_category {
+            None => refused("off until the purpose category is recorded"),
+            Some(c) if !c.allows_grouping() => refused(&format!(
+                "off: a collection of purpose category {} may not group faces by person (its people agreed to find their own photos, not to be grouped)",
+                c.name()
+            )),
+            Some(_) if self.dpia.as_deref().is_none_or(|d| d.trim().is_empty()) => {
+                refused("off until the DPIA reference (covering the grouping) is recorded")
+            }
+            Some(_) => Ok(self),
+        }
     }
 
     /// The complete governance record, or the error naming what is missing.
@@ -440,6 +480,7 @@ impl GovernanceDraft {
                     jurisdictions: self.jurisdictions.clone(),
                     retention: r,
                     dpia: d.clone(),
+                    grouping: self.grouping,
                 })
             }
             _ => Err(Error::Incomplete { collection: collection.to_string(), missing: self.missing() }),

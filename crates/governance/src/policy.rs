@@ -83,11 +83,14 @@ pub enum Action {
     Retention,
     /// Records of processing and other reports.
     Reports,
+    /// Group a collection's faces by person (where its governance allows it), see the groups,
+    /// name and correct them.
+    People,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::ManageUsers,
         Action::ListCollections,
         Action::ManageCollections,
@@ -99,6 +102,7 @@ impl Action {
         Action::Audit,
         Action::Retention,
         Action::Reports,
+        Action::People,
     ];
 
     /// Stable name.
@@ -115,6 +119,7 @@ impl Action {
             Action::Audit => "audit",
             Action::Retention => "run_retention",
             Action::Reports => "reports",
+            Action::People => "people",
         }
     }
 }
@@ -134,12 +139,15 @@ pub fn reach(role: Role, action: Action) -> Option<Reach> {
     use Reach::{Everything, Granted};
     match (role, action) {
         (Role::Admin, A::ManageUsers | A::ListCollections) => Some(Everything),
-        (Role::Curator, A::ManageCollections | A::Ingest | A::ListCollections | A::ViewRecords) => Some(Everything),
-        (Role::Investigator, A::Search | A::ListCollections | A::ViewRecords) => Some(Granted),
-        (Role::Reviewer, A::Review | A::ListCollections | A::ViewRecords) => Some(Granted),
-        (Role::Dpo, A::Rights | A::Audit | A::Retention | A::Reports | A::ListCollections | A::ViewRecords) => {
+        (Role::Curator, A::ManageCollections | A::Ingest | A::ListCollections | A::ViewRecords | A::People) => {
             Some(Everything)
         }
+        (Role::Investigator, A::Search | A::ListCollections | A::ViewRecords | A::People) => Some(Granted),
+        (Role::Reviewer, A::Review | A::ListCollections | A::ViewRecords) => Some(Granted),
+        (
+            Role::Dpo,
+            A::Rights | A::Audit | A::Retention | A::Reports | A::ListCollections | A::ViewRecords | A::People,
+        ) => Some(Everything),
         (
             Role::Admin,
             A::ManageCollections
@@ -150,7 +158,8 @@ pub fn reach(role: Role, action: Action) -> Option<Reach> {
             | A::Rights
             | A::Audit
             | A::Retention
-            | A::Reports,
+            | A::Reports
+            | A::People,
         )
         | (Role::Curator, A::ManageUsers | A::Search | A::Review | A::Rights | A::Audit | A::Retention | A::Reports)
         | (
@@ -158,7 +167,7 @@ pub fn reach(role: Role, action: Action) -> Option<Reach> {
             A::ManageUsers | A::ManageCollections | A::Ingest | A::Rights | A::Audit | A::Retention | A::Reports,
         )
         | (Role::Investigator, A::Review)
-        | (Role::Reviewer, A::Search)
+        | (Role::Reviewer, A::Search | A::People)
         | (Role::Dpo, A::ManageUsers | A::ManageCollections | A::Ingest | A::Search | A::Review) => None,
     }
 }
@@ -255,6 +264,8 @@ markers! {
     Retention => Retention,
     /// Reports.
     Reports => Reports,
+    /// Grouping faces by person and correcting the groups.
+    People => People,
 }
 
 /// Proof that `user` may perform the action `A` on the collections of its [`Scope`]. Only

@@ -46,10 +46,14 @@ fn the_permission_table_is_least_privilege() {
                 (Action::ManageCollections, Everything),
                 (Action::Ingest, Everything),
                 (Action::ViewRecords, Everything),
+                (Action::People, Everything),
             ],
-            Role::Investigator => {
-                vec![(Action::ListCollections, Granted), (Action::ViewRecords, Granted), (Action::Search, Granted)]
-            }
+            Role::Investigator => vec![
+                (Action::ListCollections, Granted),
+                (Action::ViewRecords, Granted),
+                (Action::Search, Granted),
+                (Action::People, Granted),
+            ],
             Role::Reviewer => {
                 vec![(Action::ListCollections, Granted), (Action::ViewRecords, Granted), (Action::Review, Granted)]
             }
@@ -60,6 +64,7 @@ fn the_permission_table_is_least_privilege() {
                 (Action::Audit, Everything),
                 (Action::Retention, Everything),
                 (Action::Reports, Everything),
+                (Action::People, Everything),
             ],
         };
         assert_eq!(allowed, expected, "{role:?}");
@@ -258,10 +263,10 @@ fn every_role_permits_exactly_its_actions() {
     use Action as A;
     let table = [
         (Role::Admin, vec![A::ManageUsers, A::ListCollections]),
-        (Role::Curator, vec![A::ListCollections, A::ManageCollections, A::Ingest, A::ViewRecords]),
-        (Role::Investigator, vec![A::ListCollections, A::ViewRecords, A::Search]),
+        (Role::Curator, vec![A::ListCollections, A::ManageCollections, A::Ingest, A::ViewRecords, A::People]),
+        (Role::Investigator, vec![A::ListCollections, A::ViewRecords, A::Search, A::People]),
         (Role::Reviewer, vec![A::ListCollections, A::ViewRecords, A::Review]),
-        (Role::Dpo, vec![A::ListCollections, A::ViewRecords, A::Rights, A::Audit, A::Retention, A::Reports]),
+        (Role::Dpo, vec![A::ListCollections, A::ViewRecords, A::Rights, A::Audit, A::Retention, A::Reports, A::People]),
     ];
     for (role, allowed) in table {
         for action in Action::ALL {
@@ -294,6 +299,7 @@ fn roles_actions_and_purpose_categories_have_stable_names_that_parse_back() {
             "audit",
             "run_retention",
             "reports",
+            "people",
         ]
     );
     let categories: Vec<&str> = PurposeCategory::ALL.iter().map(|c| c.name()).collect();
@@ -350,6 +356,7 @@ fn a_draft_with_every_option_set_but_a_blank_or_empty_field_is_incomplete() {
         jurisdictions: vec!["FR".into()],
         retention: Some(Retention::Days(3650)),
         dpia: Some("DPIA-2026-01".into()),
+        grouping: false,
     };
     assert!(full.complete("press").is_ok());
     let no_jurisdiction = GovernanceDraft { jurisdictions: vec![], ..full.clone() };
@@ -443,4 +450,33 @@ fn a_truncation_is_reported_just_after_the_last_entry_left() {
 #[test]
 fn an_audit_key_does_not_show_its_bytes_when_debugged() {
     assert_eq!(format!("{:?}", key(7)), "AuditKey(..)");
+}
+
+#[test]
+fn grouping_faces_by_person_needs_a_purpose_that_allows_it_and_a_dpia() {
+    let archive = GovernanceDraft {
+        purpose_category: Some(PurposeCategory::Archive),
+        dpia: Some("DPIA-2026-01".into()),
+        grouping: true,
+        ..Default::default()
+    };
+    assert!(archive.validate().unwrap().grouping);
+    let refused = |d: &GovernanceDraft| match d.validate() {
+        Err(Error::Invalid { field: "grouping", expected, .. }) => expected,
+        other => panic!("expected grouping refused, got {other:?}"),
+    };
+    let events = GovernanceDraft { purpose_category: Some(PurposeCategory::EventPhotos), ..archive.clone() };
+    assert!(refused(&events).contains("event_photos"));
+    let no_category = GovernanceDraft { purpose_category: None, ..archive.clone() };
+    assert!(refused(&no_category).contains("purpose category"));
+    let blank_dpia = GovernanceDraft { dpia: Some("  ".into()), ..archive.clone() };
+    assert!(refused(&blank_dpia).contains("DPIA"));
+    // Off is always allowed, whatever the purpose.
+    assert!(!GovernanceDraft { grouping: false, ..events }.validate().unwrap().grouping);
+    for c in PurposeCategory::ALL {
+        assert_eq!(c.allows_grouping(), c != PurposeCategory::EventPhotos, "{c:?}");
+    }
+    // A record stored before the field existed reads as off.
+    let old: GovernanceDraft = serde_json::from_str(r#"{"dpia":"D"}"#).unwrap();
+    assert!(!old.grouping);
 }

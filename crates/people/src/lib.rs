@@ -55,6 +55,9 @@ pub struct Constraints {
     /// Pairs of units never in one group (a user's "not this person", a split, tracks seen at
     /// once in one video).
     pub apart: Vec<(u32, u32)>,
+    /// Units each standing for a distinct person (one face of each group a user corrected or
+    /// named): two groups holding such units never merge.
+    pub distinct: Vec<u32>,
 }
 
 /// Why the faces could not be grouped.
@@ -105,6 +108,7 @@ struct Group {
     photos: HashSet<u64>,
     apart: Vec<u32>,
     near: Vec<u32>,
+    distinct: bool,
 }
 
 /// A possible merge, best linkage first.
@@ -167,6 +171,9 @@ impl State<'_> {
 
     /// Whether a constraint keeps the groups rooted at `a` and `b` apart.
     fn kept_apart(&mut self, a: u32, b: u32) -> bool {
+        if self.groups[a as usize].distinct && self.groups[b as usize].distinct {
+            return true;
+        }
         let (small, large) =
             if self.groups[a as usize].photos.len() <= self.groups[b as usize].photos.len() { (a, b) } else { (b, a) };
         if self.groups[small as usize].photos.iter().any(|p| self.groups[large as usize].photos.contains(p)) {
@@ -201,6 +208,7 @@ impl State<'_> {
         k.photos.extend(g.photos);
         k.apart.extend(g.apart);
         k.near.extend(g.near);
+        k.distinct |= g.distinct;
         keep
     }
 
@@ -250,6 +258,9 @@ pub fn group(faces: Faces<'_>, edges: &[Edge], rules: Rules, constraints: &Const
         check("constraints", a)?;
         check("constraints", b)?;
     }
+    for &u in &constraints.distinct {
+        check("constraints", u)?;
+    }
     let mut state = State {
         faces,
         parent: (0..n as u32).collect(),
@@ -261,9 +272,13 @@ pub fn group(faces: Faces<'_>, edges: &[Edge], rules: Rules, constraints: &Const
                 photos: faces.photos.map(|p| HashSet::from([p[u as usize]])).unwrap_or_default(),
                 apart: Vec::new(),
                 near: Vec::new(),
+                distinct: false,
             })
             .collect(),
     };
+    for &u in &constraints.distinct {
+        state.groups[u as usize].distinct = true;
+    }
     for &(a, b) in &constraints.apart {
         state.groups[a as usize].apart.push(b);
         state.groups[b as usize].apart.push(a);

@@ -79,13 +79,21 @@ fn corrections_are_respected_and_a_contradiction_is_refused() {
     let plain = group(faces, &edges, rules, &Constraints::default()).unwrap();
     assert_eq!(plain.group_of, vec![0, 0, 1, 0]);
     // "Not this person": unit 1 is not the person of unit 0; a merge: unit 2 is unit 3.
-    let c = Constraints { together: vec![(2, 3)], apart: vec![(1, 0)] };
+    let c = Constraints { together: vec![(2, 3)], apart: vec![(1, 0)], distinct: vec![] };
     let out = group(faces, &edges, rules, &c).unwrap();
     assert_eq!(out.group_of[2], out.group_of[3]);
     assert_eq!(out.group_of[0], out.group_of[3]);
     assert_ne!(out.group_of[1], out.group_of[0]);
-    let bad = Constraints { together: vec![(0, 1)], apart: vec![(1, 0)] };
+    let bad = Constraints { together: vec![(0, 1)], apart: vec![(1, 0)], distinct: vec![] };
     assert_eq!(group(faces, &edges, rules, &bad), Err(Error::Conflict { a: 0, b: 1 }));
+    // Two corrected people (units 0 and 3 stand for them) never merge, though alike; a unit
+    // joining them both is a conflict.
+    let two = Constraints { distinct: vec![0, 3], ..Constraints::default() };
+    let out = group(faces, &edges, rules, &two).unwrap();
+    assert_ne!(out.group_of[0], out.group_of[3]);
+    assert!(out.refused >= 1, "{out:?}");
+    let joined = Constraints { together: vec![(0, 1), (1, 3)], distinct: vec![0, 3], ..Constraints::default() };
+    assert_eq!(group(faces, &edges, rules, &joined), Err(Error::Conflict { a: 1, b: 3 }));
 }
 
 #[test]
@@ -103,7 +111,7 @@ fn inconsistent_inputs_are_typed_errors() {
         group(faces, &[Edge { a: 0, b: 2 }], rules, &Constraints::default()),
         Err(Error::Unit { field: "edges", unit: 2, units: 2 })
     );
-    let c = Constraints { together: vec![], apart: vec![(5, 0)] };
+    let c = Constraints { together: vec![], apart: vec![(5, 0)], distinct: vec![] };
     assert_eq!(group(faces, &[], rules, &c), Err(Error::Unit { field: "constraints", unit: 5, units: 2 }));
 }
 
@@ -120,6 +128,7 @@ proptest! {
         edge_pairs in proptest::collection::vec((0u32..40, 0u32..40), 0..200),
         apart in proptest::collection::vec((0u32..40, 0u32..40), 0..10),
         together in proptest::collection::vec((0u32..40, 0u32..40), 0..4),
+        distinct in proptest::collection::vec(0u32..40, 0..4),
         join in 0.0f32..0.9,
     ) {
         let dim = 8;
@@ -131,6 +140,7 @@ proptest! {
         let c = Constraints {
             together: together.into_iter().filter(keep).collect(),
             apart: apart.into_iter().filter(keep).collect(),
+            distinct: distinct.into_iter().filter(|&u| (u as usize) < n).collect(),
         };
         let faces = Faces { templates: &templates, dim, photos: Some(&photos) };
         match group(faces, &edges, Rules { join }, &c) {
@@ -152,6 +162,13 @@ proptest! {
                 }
                 for &(a, b) in &c.together {
                     prop_assert_eq!(out.group_of[a as usize], out.group_of[b as usize]);
+                }
+                for (i, &a) in c.distinct.iter().enumerate() {
+                    for &b in &c.distinct[i + 1..] {
+                        if a != b {
+                            prop_assert_ne!(out.group_of[a as usize], out.group_of[b as usize]);
+                        }
+                    }
                 }
                 let mut reversed = edges.clone();
                 reversed.reverse();

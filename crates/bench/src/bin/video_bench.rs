@@ -136,6 +136,7 @@ fn main() -> Result<()> {
             jurisdictions: vec!["FR".into()],
             retention: Some(gabarit_governance::Retention::Days(1)),
             dpia: Some("BENCH".into()),
+            grouping: false,
         };
         engine.create_collection(
             &curator,

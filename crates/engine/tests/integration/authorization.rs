@@ -65,6 +65,8 @@ struct World {
     press_sha: String,
     requests: BTreeMap<&'static str, u64>,
     fresh: usize,
+    /// A person of `press` with three faces or more.
+    person: u64,
 }
 
 impl World {
@@ -74,6 +76,17 @@ impl World {
         let name = format!("target{}", self.fresh);
         self.engine.add_user(&self.admin, &name, &[Role::Reviewer]).unwrap();
         name
+    }
+
+    /// The last face of the test person.
+    fn last_face(&self) -> u64 {
+        self.engine.show_person(&self.curator, self.person).unwrap().faces.last().unwrap().face_id
+    }
+
+    /// A new person made of one face split off the test person (by the curator).
+    fn split_one_off(&mut self) -> u64 {
+        let face = self.last_face();
+        self.engine.split_person(&self.curator, self.person, &[face]).unwrap()
     }
 
     fn search_options() -> SearchOptions {
@@ -147,7 +160,9 @@ fn rows() -> Vec<Row> {
             ))
         }),
         row("update_collection", A::ManageCollections, ByRole, |w, who| {
-            done(w.engine.update_collection(who, "press", &governance()))
+            // Grouping stays on: the people rows below need press's persons.
+            let grouped = gabarit_governance::GovernanceDraft { grouping: true, ..governance() };
+            done(w.engine.update_collection(who, "press", &grouped))
         }),
         row("list_collections", A::ListCollections, Press, |w, who| {
             let all = w.engine.list_collections(who)?;
@@ -287,6 +302,44 @@ fn rows() -> Vec<Row> {
             done(w.engine.object(who, id, &sample("yaoming.jpg"), Some(0.36)))
         }),
         row("retention_run", A::Retention, ByRole, |w, who| done(w.engine.retention_run(who, jiff::Timestamp::now()))),
+        // People (each row leaves the person as it found it).
+        row("group_people", A::People, Press, |w, who| done(w.engine.group_people(who, "press", &mut |_| {}))),
+        row("list_people", A::People, Press, |w, who| done(w.engine.list_people(who, "press"))),
+        row("show_person", A::People, Press, |w, who| done(w.engine.show_person(who, w.person))),
+        row("name_person", A::People, Press, |w, who| done(w.engine.name_person(who, w.person, Some("témoin")))),
+        row("merge_people", A::People, Press, |w, who| {
+            let other = w.split_one_off();
+            let r = w.engine.merge_people(who, w.person, other);
+            if r.is_err() {
+                w.engine.merge_people(&w.curator, w.person, other).unwrap();
+            }
+            done(r)
+        }),
+        row("split_person", A::People, Press, |w, who| {
+            let face = w.last_face();
+            let r = w.engine.split_person(who, w.person, &[face]);
+            if let Ok(other) = r {
+                w.engine.merge_people(&w.curator, w.person, other).unwrap();
+            }
+            done(r)
+        }),
+        row("move_face", A::People, Press, |w, who| {
+            let other = w.split_one_off();
+            let face = w.engine.show_person(&w.curator, other).unwrap().faces[0].face_id;
+            let r = w.engine.move_face(who, face, w.person);
+            if r.is_err() {
+                w.engine.merge_people(&w.curator, w.person, other).unwrap();
+            }
+            done(r)
+        }),
+        row("not_person", A::People, Press, |w, who| {
+            let face = w.last_face();
+            let r = w.engine.not_person(who, face);
+            if r.is_ok() {
+                w.engine.move_face(&w.curator, face, w.person).unwrap();
+            }
+            done(r)
+        }),
     ]
 }
 
@@ -367,6 +420,7 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
         press_sha: String::new(),
         requests: BTreeMap::new(),
         fresh: 0,
+        person: 0,
     };
     let opts = world.ingest_options(vec![gallery.clone()]);
     world.engine.ingest(&curator, &opts, &mut |_| {}).unwrap();
@@ -380,6 +434,20 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     (world.image, world.face, world.candidate) = (first.image_id, first.face_id, found.candidate_ids[0]);
     world.search = found.search_id;
     world.press_sha = gabarit_media::sha256_hex(&fs_err::read(sample("obama2.jpg")).unwrap());
+    // People: press groups its faces; three more photos of the searched face make a person.
+    let people = dir.join("people");
+    fs_err::create_dir_all(&people).unwrap();
+    for name in ["obama.jpg", "obama3.jpg"] {
+        fs_err::copy(sample(name), people.join(name)).unwrap();
+    }
+    image::open(sample("obama2.jpg")).unwrap().fliph().to_rgb8().save(people.join("mirrored.jpg")).unwrap();
+    world.engine.ingest(&curator, &world.ingest_options(vec![people]), &mut |_| {}).unwrap();
+    let grouped = gabarit_governance::GovernanceDraft { grouping: true, ..governance() };
+    world.engine.update_collection(&curator, "press", &grouped).unwrap();
+    world.engine.group_people(&curator, "press", &mut |_| {}).unwrap();
+    let largest = world.engine.list_people(&curator, "press").unwrap().remove(0);
+    assert!(largest.faces >= 3, "{largest:?}");
+    world.person = largest.id;
     for kind in ["access", "erasure", "objection"] {
         let r = world.engine.open_request(&dpo, kind, "R-0", "ID card", "2026-11-02").unwrap();
         world.requests.insert(kind, r.id);

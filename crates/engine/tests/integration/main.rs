@@ -10,6 +10,7 @@ mod authorization;
 mod eval;
 mod jobs;
 mod packs;
+mod people;
 mod records;
 mod retention;
 mod review;
@@ -85,6 +86,7 @@ pub fn governance() -> gabarit_governance::GovernanceDraft {
         jurisdictions: vec!["FR".into()],
         retention: Some(Retention::Days(3650)),
         dpia: Some("DPIA-1".into()),
+        grouping: false,
     }
 }
 

@@ -1,0 +1,535 @@
+//! People: a collection's faces grouped by person, the users' corrections, and the grouping's
+//! own state (candidate pairs found so far, which faces were searched). Labels are sealed with
+//! the data key like templates; nothing here says whether a collection may be grouped (the
+//! engine asks its governance first).
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Catalog, Error, Result, Tx, now};
+
+/// A face as the grouping sees it: its photo (or video frame), track and template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupingFace {
+    /// Face id.
+    pub face_id: u64,
+    /// Its image (photo or video).
+    pub image_id: u64,
+    /// For a face of a video: its track and the time of its frame.
+    pub moment: Option<crate::Moment>,
+    /// Quantised template and scale.
+    pub template: (Vec<i8>, f32),
+}
+
+/// One face's place in a grouping.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Face id.
+    pub face_id: u64,
+    /// Person id.
+    pub person_id: u64,
+    /// Whether a user's correction vouched for it.
+    pub confirmed: bool,
+}
+
+/// A person of a collection, as listed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonRecord {
+    /// Id (stable across runs while the person keeps faces).
+    pub id: u64,
+    /// Collection id.
+    pub collection_id: u32,
+    /// The name a user gave (personal data: shown to those who may see the collection's
+    /// people, never logged).
+    pub label: Option<String>,
+    /// Faces.
+    pub faces: u64,
+    /// Faces a user's correction vouched for.
+    pub confirmed: u64,
+    /// The face to show for it (the highest detector score).
+    pub cover_face: u64,
+}
+
+/// The last grouping run of a collection.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupingRun {
+    /// Least similarity of a candidate pair.
+    pub edge: f32,
+    /// Join threshold used.
+    pub join: Option<f32>,
+    /// When it ended (RFC 3339).
+    pub ran_at: Option<String>,
+    /// Faces grouped.
+    pub faces: u64,
+    /// Persons (groups of two faces or more, and every corrected one).
+    pub persons: u64,
+}
+
+/// What erasing a collection's grouping removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedGrouping {
+    /// Persons (with their labels).
+    pub persons: u64,
+    /// Face assignments.
+    pub assignments: u64,
+    /// "Not this person" marks.
+    pub marks: u64,
+    /// Candidate pairs.
+    pub pairs: u64,
+}
+
+/// The associated data a person's sealed label is bound to.
+fn label_aad(person: u64) -> Vec<u8> {
+    let mut aad = b"gabarit/person-label/".to_vec();
+    aad.extend(person.to_le_bytes());
+    aad
+}
+
+impl Catalog {
+    fn sealing_key(&self, what: &'static str) -> Result<&gabarit_crypto::DataKey> {
+        self.key.as_deref().ok_or(Error::Locked { path: self.path.clone(), what })
+    }
+
+    fn open_label(&self, person: u64, blob: Option<Vec<u8>>) -> Result<Option<String>> {
+        let Some(blob) = blob else { return Ok(None) };
+        let key = self.sealing_key("a person's label")?;
+        let plain = key.open(&blob, &label_aad(person)).map_err(|e| Error::Crypto {
+            path: self.path.clone(),
+            what: format!("the label of person {person}"),
+            reason: format!("cannot be decrypted with this key ({e})"),
+        })?;
+        String::from_utf8(plain).map(Some).map_err(|_| Error::Crypto {
+            path: self.path.clone(),
+            what: format!("the label of person {person}"),
+            reason: "is not text once decrypted".into(),
+        })
+    }
+
+    /// The faces of a collection that have a template, by id, with their templates opened.
+    /// `only_unsearched`: only those no grouping searched the neighbours of yet.
+    pub fn grouping_faces(&self, collection_id: u32, only_unsearched: bool) -> Result<Vec<GroupingFace>> {
+        let filter = if only_unsearched {
+            "AND NOT EXISTS (SELECT 1 FROM grouping_searched s WHERE s.face_id = t.face_id)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT t.face_id, f.image_id, f.track, f.time_s, t.scale, t.vector FROM templates t
+             JOIN faces f ON f.id = t.face_id WHERE t.collection_id = ?1 {filter} ORDER BY t.face_id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let mut rows = stmt.query([collection_id]).map_err(self.err())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
+            let blob: Vec<u8> = r.get(5).map_err(self.err())?;
+            let template = self.open_template(&blob, r.get(4).map_err(self.err())?, &face_id.to_le_bytes())?;
+            let moment = match (
+                r.get::<_, Option<u32>>(2).map_err(self.err())?,
+                r.get::<_, Option<f64>>(3).map_err(self.err())?,
+            ) {
+                (Some(track), Some(time_s)) => Some(crate::Moment { track, time_s }),
+                _ => None,
+            };
+            out.push(GroupingFace {
+                face_id,
+                image_id: r.get::<_, i64>(1).map_err(self.err())? as u64,
+                moment,
+                template,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The candidate pairs stored for a collection (smaller face id first).
+    pub fn grouping_pairs(&self, collection_id: u32) -> Result<Vec<(u64, u64)>> {
+        self.rows_of_with("SELECT a, b FROM grouping_pairs WHERE collection_id = ?1", [collection_id], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })
+    }
+
+    /// The last run's figures, if the collection was ever grouped.
+    pub fn grouping_run(&self, collection_id: u32) -> Result<Option<GroupingRun>> {
+        self.conn
+            .query_row(
+                "SELECT edge, join_threshold, ran_at, faces, persons FROM groupings WHERE collection_id = ?1",
+                [collection_id],
+                |r| {
+                    Ok(GroupingRun {
+                        edge: r.get(0)?,
+                        join: r.get(1)?,
+                        ran_at: r.get(2)?,
+                        faces: r.get::<_, i64>(3)? as u64,
+                        persons: r.get::<_, i64>(4)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Stores candidate pairs found for `searched` faces and marks them searched, in one
+    /// transaction (a grouping interrupted between two batches resumes after the last). This
+    /// is the grouping job's progress, derived from templates already stored: its audit entry
+    /// is the run's (`people_group`). Starting over with another edge threshold forgets the
+    /// pairs found with the old one.
+    pub fn add_grouping_pairs(
+        &self,
+        collection_id: u32,
+        edge: f32,
+        pairs: &[(u64, u64)],
+        searched: &[u64],
+    ) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
+        let run = || -> Result<()> {
+            let stored: Option<f32> = self
+                .conn
+                .query_row("SELECT edge FROM groupings WHERE collection_id = ?1", [collection_id], |r| r.get(0))
+                .optional()
+                .map_err(self.err())?;
+            if stored.is_some_and(|e| e != edge) {
+                for table in ["grouping_pairs", "grouping_searched"] {
+                    self.conn
+                        .execute(&format!("DELETE FROM {table} WHERE collection_id = ?1"), [collection_id])
+                        .map_err(self.err())?;
+                }
+            }
+            self.conn
+                .execute(
+                    "INSERT INTO groupings (collection_id, edge) VALUES (?1, ?2)
+                     ON CONFLICT (collection_id) DO UPDATE SET edge = excluded.edge",
+                    params![collection_id, edge],
+                )
+                .map_err(self.err())?;
+            let mut pair = self
+                .conn
+                .prepare_cached("INSERT OR IGNORE INTO grouping_pairs (a, b, collection_id) VALUES (?1, ?2, ?3)")
+                .map_err(self.err())?;
+            for &(a, b) in pairs {
+                pair.execute(params![a.min(b) as i64, a.max(b) as i64, collection_id]).map_err(self.err())?;
+            }
+            let mut seen = self
+                .conn
+                .prepare_cached("INSERT OR IGNORE INTO grouping_searched (face_id, collection_id) VALUES (?1, ?2)")
+                .map_err(self.err())?;
+            for &f in searched {
+                seen.execute(params![f as i64, collection_id]).map_err(self.err())?;
+            }
+            Ok(())
+        };
+        match run() {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(self.err()),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Every face's person in a collection.
+    pub fn person_assignments(&self, collection_id: u32) -> Result<Vec<Assignment>> {
+        self.rows_of_with(
+            "SELECT pf.face_id, pf.person_id, pf.confirmed FROM person_faces pf JOIN persons p ON p.id = pf.person_id
+             WHERE p.collection_id = ?1 ORDER BY pf.face_id",
+            [collection_id],
+            |r| {
+                Ok(Assignment {
+                    face_id: r.get::<_, i64>(0)? as u64,
+                    person_id: r.get::<_, i64>(1)? as u64,
+                    confirmed: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    /// The "not this person" marks of a collection: (face, person).
+    pub fn person_marks(&self, collection_id: u32) -> Result<Vec<(u64, u64)>> {
+        self.rows_of_with(
+            "SELECT n.face_id, n.person_id FROM person_not n JOIN persons p ON p.id = n.person_id
+             WHERE p.collection_id = ?1 ORDER BY 1, 2",
+            [collection_id],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+    }
+
+    /// The persons of a collection, most faces first.
+    pub fn persons(&self, collection_id: u32) -> Result<Vec<PersonRecord>> {
+        self.persons_where("p.collection_id = ?1", collection_id as i64)
+    }
+
+    /// One person (`NotFound` if there is none with this id).
+    pub fn person(&self, id: u64) -> Result<PersonRecord> {
+        self.persons_where("p.id = ?1", id as i64)?
+            .pop()
+            .ok_or_else(|| Error::NotFound { kind: "person", name: id.to_string() })
+    }
+
+    fn persons_where(&self, condition: &str, value: i64) -> Result<Vec<PersonRecord>> {
+        let sql = format!(
+            "SELECT p.id, p.collection_id, p.label, COUNT(pf.face_id), COALESCE(SUM(pf.confirmed), 0),
+                    (SELECT pf2.face_id FROM person_faces pf2 JOIN faces f ON f.id = pf2.face_id
+                     WHERE pf2.person_id = p.id ORDER BY f.score DESC, f.id LIMIT 1)
+             FROM persons p LEFT JOIN person_faces pf ON pf.person_id = p.id
+             WHERE {condition} GROUP BY p.id ORDER BY COUNT(pf.face_id) DESC, p.id"
+        );
+        let raw = self.rows_of_with(&sql, [value], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, u32>(1)?,
+                r.get::<_, Option<Vec<u8>>>(2)?,
+                r.get::<_, i64>(3)? as u64,
+                r.get::<_, i64>(4)? as u64,
+                r.get::<_, Option<i64>>(5)?.unwrap_or(0) as u64,
+            ))
+        })?;
+        raw.into_iter()
+            .map(|(id, collection_id, label, faces, confirmed, cover_face)| {
+                Ok(PersonRecord { id, collection_id, label: self.open_label(id, label)?, faces, confirmed, cover_face })
+            })
+            .collect()
+    }
+
+    /// The faces of a person, by id.
+    pub fn faces_of_person(&self, person: u64) -> Result<Vec<Assignment>> {
+        self.rows_of_with(
+            "SELECT face_id, person_id, confirmed FROM person_faces WHERE person_id = ?1 ORDER BY face_id",
+            [person as i64],
+            |r| {
+                Ok(Assignment {
+                    face_id: r.get::<_, i64>(0)? as u64,
+                    person_id: r.get::<_, i64>(1)? as u64,
+                    confirmed: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    /// `faces` of a collection that have a template, with the other faces of their video
+    /// tracks (a track is grouped and corrected as one), by id; faces elsewhere are left out.
+    pub fn faces_with_track_mates(&self, collection_id: u32, faces: &[u64]) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for &face in faces {
+            out.extend(self.rows_of_with(
+                "SELECT f2.id FROM faces f JOIN templates t ON t.face_id = f.id
+                 JOIN faces f2 ON f2.id = f.id OR (f.track IS NOT NULL AND f2.image_id = f.image_id AND f2.track = f.track)
+                 JOIN templates t2 ON t2.face_id = f2.id
+                 WHERE f.id = ?1 AND t.collection_id = ?2",
+                params![face as i64, collection_id],
+                |r| Ok(r.get::<_, i64>(0)? as u64),
+            )?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// A face of `faces` shown in the same photo (or video frame) as another face of `person`,
+    /// with that face: the two cannot be one person.
+    pub fn photo_clash(&self, person: u64, faces: &[u64]) -> Result<Option<(u64, u64)>> {
+        for &face in faces {
+            let other: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT g.id FROM faces f JOIN faces g ON g.image_id = f.image_id AND g.time_s IS f.time_s AND g.id != f.id
+                     JOIN person_faces pf ON pf.face_id = g.id WHERE f.id = ?1 AND pf.person_id = ?2 LIMIT 1",
+                    params![face as i64, person as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(self.err())?;
+            if let Some(g) = other {
+                return Ok(Some((face, g as u64)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The person a face belongs to, if any.
+    pub fn person_of_face(&self, face: u64) -> Result<Option<Assignment>> {
+        self.conn
+            .query_row(
+                "SELECT face_id, person_id, confirmed FROM person_faces WHERE face_id = ?1",
+                [face as i64],
+                |r| {
+                    Ok(Assignment {
+                        face_id: r.get::<_, i64>(0)? as u64,
+                        person_id: r.get::<_, i64>(1)? as u64,
+                        confirmed: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+}
+
+impl Tx<'_> {
+    /// A new person in a collection, without faces yet.
+    pub fn create_person(&self, collection_id: u32) -> Result<u64> {
+        self.conn
+            .execute("INSERT INTO persons (collection_id, created_at) VALUES (?1, ?2)", params![collection_id, now()])
+            .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid() as u64)
+    }
+
+    /// Replaces the collection's assignments with `assignments` (every face's person; faces
+    /// not named have none), then deletes the persons left without faces, and records the
+    /// run's figures.
+    pub fn replace_assignments(&self, collection_id: u32, assignments: &[Assignment], join: f32) -> Result<u64> {
+        self.conn
+            .execute(
+                "DELETE FROM person_faces WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
+                [collection_id],
+            )
+            .map_err(self.err())?;
+        let mut insert = self
+            .conn
+            .prepare_cached("INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)")
+            .map_err(self.err())?;
+        for a in assignments {
+            insert.execute(params![a.face_id as i64, a.person_id as i64, a.confirmed]).map_err(self.err())?;
+        }
+        let persons = self.drop_empty_persons(collection_id)?;
+        self.conn
+            .execute(
+                "UPDATE groupings SET join_threshold = ?2, ran_at = ?3, faces = ?4, persons = ?5 WHERE collection_id = ?1",
+                params![collection_id, join, now(), assignments.len() as i64, persons as i64],
+            )
+            .map_err(self.err())?;
+        Ok(persons)
+    }
+
+    /// Deletes the persons of a collection that have no face left; returns how many remain.
+    fn drop_empty_persons(&self, collection_id: u32) -> Result<u64> {
+        self.conn
+            .execute(
+                "DELETE FROM persons WHERE collection_id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM person_faces pf WHERE pf.person_id = persons.id)",
+                [collection_id],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .query_row("SELECT COUNT(*) FROM persons WHERE collection_id = ?1", [collection_id], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    /// Puts faces in a person (or takes them out of any with `None`), confirmed or not.
+    pub fn assign_faces(&self, faces: &[u64], person: Option<u64>, confirmed: bool) -> Result<()> {
+        let mut delete = self.conn.prepare_cached("DELETE FROM person_faces WHERE face_id = ?1").map_err(self.err())?;
+        let mut insert = self
+            .conn
+            .prepare_cached("INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)")
+            .map_err(self.err())?;
+        for &f in faces {
+            delete.execute([f as i64]).map_err(self.err())?;
+            if let Some(p) = person {
+                insert.execute(params![f as i64, p as i64, confirmed]).map_err(self.err())?;
+            }
+        }
+        self.drop_contradicted_marks()
+    }
+
+    /// Deletes the "not this person" marks that a later correction contradicted (the face is
+    /// now in that person): the latest correction wins.
+    fn drop_contradicted_marks(&self) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM person_not WHERE EXISTS (SELECT 1 FROM person_faces pf
+                 WHERE pf.face_id = person_not.face_id AND pf.person_id = person_not.person_id)",
+                [],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Records that a face is not a person.
+    pub fn mark_not(&self, face: u64, person: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO person_not (face_id, person_id) VALUES (?1, ?2)",
+                params![face as i64, person as i64],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Moves the marks and label of person `from` to `into` (a merge), then deletes `from`.
+    pub fn fold_person(&self, from: u64, into: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE OR IGNORE person_not SET person_id = ?2 WHERE person_id = ?1",
+                params![from as i64, into as i64],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .execute("DELETE FROM person_not WHERE person_id = ?1", [from as i64])
+            .map_err(self.err())?;
+        self.conn
+            .execute("UPDATE person_faces SET person_id = ?2 WHERE person_id = ?1", params![from as i64, into as i64])
+            .map_err(self.err())?;
+        self.drop_contradicted_marks()?;
+        self.conn.execute("DELETE FROM persons WHERE id = ?1", [from as i64]).map(|_| ()).map_err(self.err())
+    }
+
+    /// Sets (or with `None` removes) a person's label, sealed with the data key.
+    pub fn set_person_label(&self, person: u64, label: Option<&str>) -> Result<()> {
+        let sealed = match label {
+            None => None,
+            Some(l) => {
+                Some(self.sealing_key("a person's label")?.seal(l.as_bytes(), &label_aad(person)).map_err(|e| {
+                    Error::Crypto {
+                        path: self.path.clone(),
+                        what: format!("the label of person {person}"),
+                        reason: format!("cannot be encrypted ({e})"),
+                    }
+                })?)
+            }
+        };
+        let n = self
+            .conn
+            .execute("UPDATE persons SET label = ?2 WHERE id = ?1", params![person as i64, sealed])
+            .map_err(self.err())?;
+        if n == 0 {
+            return Err(Error::NotFound { kind: "person", name: person.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Deletes persons left without faces in a collection; returns how many remain.
+    pub fn tidy_persons(&self, collection_id: u32) -> Result<u64> {
+        self.drop_empty_persons(collection_id)
+    }
+
+    /// Erases everything the grouping of a collection holds: persons and their labels,
+    /// assignments, marks, candidate pairs, which faces were searched, and the run's figures.
+    pub fn erase_grouping(&self, collection_id: u32) -> Result<ErasedGrouping> {
+        let count = |sql: &str| -> Result<u64> {
+            self.conn.query_row(sql, [collection_id], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(self.err())
+        };
+        let erased = ErasedGrouping {
+            persons: count("SELECT COUNT(*) FROM persons WHERE collection_id = ?1")?,
+            assignments: count(
+                "SELECT COUNT(*) FROM person_faces WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
+            )?,
+            marks: count(
+                "SELECT COUNT(*) FROM person_not WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
+            )?,
+            pairs: count("SELECT COUNT(*) FROM grouping_pairs WHERE collection_id = ?1")?,
+        };
+        for sql in [
+            "DELETE FROM person_not WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
+            "DELETE FROM person_faces WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
+            "DELETE FROM persons WHERE collection_id = ?1",
+            "DELETE FROM grouping_pairs WHERE collection_id = ?1",
+            "DELETE FROM grouping_searched WHERE collection_id = ?1",
+            "DELETE FROM groupings WHERE collection_id = ?1",
+        ] {
+            self.conn.execute(sql, [collection_id]).map_err(self.err())?;
+        }
+        Ok(erased)
+    }
+}
