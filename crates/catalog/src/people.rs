@@ -465,9 +465,7 @@ impl Tx<'_> {
                 params![from as i64, into as i64],
             )
             .map_err(self.err())?;
-        self.conn
-            .execute("DELETE FROM person_not WHERE person_id = ?1", [from as i64])
-            .map_err(self.err())?;
+        self.conn.execute("DELETE FROM person_not WHERE person_id = ?1", [from as i64]).map_err(self.err())?;
         self.conn
             .execute("UPDATE person_faces SET person_id = ?2 WHERE person_id = ?1", params![from as i64, into as i64])
             .map_err(self.err())?;

@@ -148,6 +148,16 @@ pub(crate) fn ingest(
     if let Some(path) = &args.report {
         fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
     }
+    if governance.grouping {
+        let run = gabarit.group_people(&who, &args.collection, &mut |_| {});
+        match run {
+            Ok(r) => println!(
+                "people: {} faces in {} persons ({} new; {} faces searched now)",
+                r.faces, r.persons, r.new_persons, r.searched
+            ),
+            Err(e) => eprintln!("people: grouping not run ({e}); `gabarit people group {}` runs it", args.collection),
+        }
+    }
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -123,9 +123,83 @@ pub(crate) enum Command {
     /// Inspect catalog records.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Faces grouped by person in the collections whose governance allows it: group, list,
+    /// show, name and correct (curator; investigators in their granted collections; dpo).
+    #[command(subcommand)]
+    People(PeopleCommand),
     /// Measure accuracy on a labelled dataset (`<identity>/<photo>` folders): FTA, FMR/FNMR,
     /// EER, FNIR/FPIR, with a JSON and an HTML report.
     Eval(EvalArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PeopleCommand {
+    /// Group a collection's faces by person: searches the neighbours of the faces not searched
+    /// yet (interrupted, it resumes), then groups them all, respecting every correction.
+    Group {
+        /// Collection.
+        collection: String,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a collection's persons, most faces first.
+    List {
+        /// Collection.
+        collection: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a person and its faces.
+    Show {
+        /// Person id.
+        person: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Name a person (stored encrypted, never logged); confirms its faces.
+    Name {
+        /// Person id.
+        person: u64,
+        /// The name; omit it with --clear to remove the name.
+        #[arg(required_unless_present = "clear")]
+        label: Option<String>,
+        /// Remove the name.
+        #[arg(long, conflicts_with = "label")]
+        clear: bool,
+    },
+    /// Merge person FROM into person INTO (one person from now on).
+    Merge {
+        /// The person kept.
+        into: u64,
+        /// The person merged into it.
+        from: u64,
+    },
+    /// Split faces off a person into a new person (kept apart from now on).
+    Split {
+        /// Person id.
+        person: u64,
+        /// The faces to split off (repeatable; a video track moves whole).
+        #[arg(long = "face", required = true)]
+        faces: Vec<u64>,
+    },
+    /// Move a face to another person (it is marked "not" its former one).
+    Move {
+        /// Face id.
+        face: u64,
+        /// The person it belongs to.
+        to: u64,
+    },
+    /// Mark a face as not the person it is in (remembered by every later run).
+    Not {
+        /// Face id.
+        face: u64,
+    },
 }
 
 #[derive(Subcommand)]

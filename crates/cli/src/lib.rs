@@ -10,6 +10,7 @@ mod faces;
 mod flags;
 mod keys;
 mod models;
+mod people;
 mod render;
 mod rights;
 mod search;
@@ -120,6 +121,7 @@ fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
         Command::Serve(args) => serve::serve(&models, &data, pack, args, start),
         Command::FacesOf { image, json } => search::faces_of(&data, &image, json),
         Command::Image(ImageCommand::Show { id }) => search::image_show(&data, id),
+        Command::People(cmd) => people::people(&data, cmd),
     }
 }
 

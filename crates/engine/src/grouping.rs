@@ -462,7 +462,9 @@ fn refuse_photo_clash(store: &Store, person: u64, faces: &[u64]) -> Result<()> {
         None => Ok(()),
         Some((face, other)) => Err(Error::InvalidField {
             field: "face",
-            problem: format!("face {face} is in the same photo as face {other} of person {person}: they cannot be one person"),
+            problem: format!(
+                "face {face} is in the same photo as face {other} of person {person}: they cannot be one person"
+            ),
         }),
     }
 }

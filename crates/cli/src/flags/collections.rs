@@ -39,6 +39,11 @@ pub(crate) struct GovernanceArgs {
     /// DPIA reference.
     #[arg(long)]
     pub(crate) dpia: Option<String>,
+    /// Group the collection's faces by person (`gabarit people`): `on` only where the purpose
+    /// category allows it (not event_photos) and a DPIA covering it is recorded; `off` erases
+    /// every group, name and correction. Default: off.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub(crate) grouping: Option<String>,
 }
 
 impl GovernanceArgs {
@@ -82,6 +87,9 @@ impl GovernanceArgs {
         }
         if let Some(v) = &self.dpia {
             d.dpia = Some(v.clone());
+        }
+        if let Some(v) = &self.grouping {
+            d.grouping = v == "on";
         }
         Ok(d)
     }

@@ -18,6 +18,7 @@ mod governance;
 mod install;
 mod packs;
 mod parity;
+mod people;
 mod promises;
 mod rights;
 mod routes;

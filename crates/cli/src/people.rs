@@ -1,0 +1,98 @@
+//! `people`: faces grouped by person, and their corrections.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::flags::PeopleCommand;
+use crate::keys::open_as;
+
+pub(crate) fn people(data: &Path, cmd: PeopleCommand) -> Result<ExitCode> {
+    let (gabarit, who) = open_as(data)?;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        PeopleCommand::Group { collection, quiet, json } => {
+            let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} faces searched {per_sec} ETA {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report = gabarit.group_people(&who, &collection, &mut |p| {
+                bar.set_length(p.to_search as u64);
+                bar.set_position(p.searched as u64);
+            });
+            bar.finish_and_clear();
+            let r = report?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}: {} faces ({} searched now, {} candidate pairs) in {} persons ({} new); join {:.3}, {} merges refused by photos or corrections",
+                    r.collection, r.faces, r.searched, r.pairs, r.persons, r.new_persons, r.thresholds.join, r.refused
+                )?;
+            }
+        }
+        PeopleCommand::List { collection, json } => {
+            let persons = gabarit.list_people(&who, &collection)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&persons)?)?;
+            } else {
+                writeln!(out, "{:>8}  {:>6}  {:>9}  {:>10}  name", "person", "faces", "confirmed", "cover face")?;
+                for p in &persons {
+                    writeln!(
+                        out,
+                        "{:>8}  {:>6}  {:>9}  {:>10}  {}",
+                        p.id,
+                        p.faces,
+                        p.confirmed,
+                        p.cover_face,
+                        p.label.as_deref().unwrap_or("-")
+                    )?;
+                }
+            }
+        }
+        PeopleCommand::Show { person, json } => {
+            let view = gabarit.show_person(&who, person)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&view)?)?;
+            } else {
+                let p = &view.person;
+                writeln!(
+                    out,
+                    "person {} ({}): {} faces, {} confirmed",
+                    p.id,
+                    p.label.as_deref().unwrap_or("unnamed"),
+                    p.faces,
+                    p.confirmed
+                )?;
+                for a in &view.faces {
+                    writeln!(out, "  face {}{}", a.face_id, if a.confirmed { " (confirmed)" } else { "" })?;
+                }
+            }
+        }
+        PeopleCommand::Name { person, label, clear } => {
+            gabarit.name_person(&who, person, if clear { None } else { label.as_deref() })?;
+            writeln!(out, "person {person} {}", if clear { "unnamed" } else { "named" })?;
+        }
+        PeopleCommand::Merge { into, from } => {
+            gabarit.merge_people(&who, into, from)?;
+            writeln!(out, "person {from} merged into person {into}")?;
+        }
+        PeopleCommand::Split { person, faces } => {
+            let new = gabarit.split_person(&who, person, &faces)?;
+            writeln!(out, "split off person {person} into person {new}")?;
+        }
+        PeopleCommand::Move { face, to } => {
+            gabarit.move_face(&who, face, to)?;
+            writeln!(out, "face {face} moved to person {to}")?;
+        }
+        PeopleCommand::Not { face } => {
+            let person = gabarit.not_person(&who, face)?;
+            writeln!(out, "face {face} is not person {person}, from now on")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
