@@ -289,6 +289,11 @@ impl Gabarit {
         grouping::group_people(&mut *self.store()?, who, collection, progress)
     }
 
+    /// Queues a grouping of a collection's faces by person (run by the server's job runner).
+    pub fn submit_grouping(&self, who: &Caller, collection: &str) -> Result<BackgroundJob> {
+        jobs::submit_grouping(&mut *self.store()?, who, collection)
+    }
+
     /// The persons of a collection, most faces first.
     pub fn list_people(&self, who: &Caller, collection: &str) -> Result<Vec<gabarit_catalog::PersonRecord>> {
         grouping::list_people(&mut *self.store()?, who, collection)

@@ -15,7 +15,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use gabarit_catalog::{Assignment, GroupingFace, PersonRecord};
+use gabarit_catalog::GroupingFace;
+pub use gabarit_catalog::{Assignment, PersonRecord};
 use gabarit_governance::{actions, limits};
 use serde::Serialize;
 use serde_json::json;
@@ -74,7 +75,7 @@ pub struct PersonView {
 }
 
 /// The collection `name` within the caller's reach for people, whose governance groups faces.
-fn grouped_collection(
+pub(crate) fn grouped_collection(
     store: &Store,
     who: &Caller,
     name: &str,
@@ -435,7 +436,9 @@ pub(crate) fn move_face(store: &mut Store, who: &Caller, face: u64, to: u64) -> 
 /// Marks a face (with its track) as not the person it is in: it leaves the person, which
 /// keeps it apart from now on, and the person's other faces are confirmed.
 pub(crate) fn not_person(store: &mut Store, who: &Caller, face: u64) -> Result<u64> {
-    who.may::<actions::People>()?;
+    let proof = who.may::<actions::People>()?;
+    // A face outside the caller's collections does not exist for them.
+    store.catalog.face(proof.scope(), face)?;
     let assignment = store
         .catalog
         .person_of_face(face)?

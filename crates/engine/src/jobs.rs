@@ -77,9 +77,10 @@ fn may_follow(who: &Caller, job: &BackgroundJob) -> bool {
     job.requested_by == who.name() || (job.kind == "ingest" && who.can::<actions::Ingest>())
 }
 
-/// Whether `who` may have jobs at all: curators (ingestion) and DPOs (erasures).
+/// Whether `who` may have jobs at all: curators (ingestion), DPOs (erasures) and those who
+/// group people.
 fn may_have_jobs(who: &Caller) -> Result<()> {
-    if who.can::<actions::Rights>() {
+    if who.can::<actions::Rights>() || who.can::<actions::People>() {
         return Ok(());
     }
     may_ingest(who)
@@ -117,6 +118,16 @@ pub(crate) fn submit_erasure(
         let job = tx.queue_job("erase", "", &[input], who.name())?;
         let detail = json!({"job": job.id, "kind": "erase", "request": erasure.request, "faces": erasure.faces.len()});
         Ok((job, detail))
+    })?;
+    Ok(job)
+}
+
+/// Queues a grouping of a collection's faces by person (its governance must allow it).
+pub(crate) fn submit_grouping(store: &mut Store, who: &Caller, collection: &str) -> Result<BackgroundJob> {
+    crate::grouping::grouped_collection(store, who, collection)?;
+    let (job, _) = store.catalog.audited(who.name(), "job_queue", |tx| {
+        let job = tx.queue_job("group", collection, &[], who.name())?;
+        Ok((job.clone(), json!({"job": job.id, "kind": "group", "collection": collection})))
     })?;
     Ok(job)
 }
@@ -173,6 +184,15 @@ fn run(
             store.catalog.job_progress(job.id, faces, faces, deleted.faces)?;
             Ok(serde_json::to_value(ErasureReport { request: erasure.request, deleted })
                 .map_err(|e| Error::Internal(format!("job {}: report: {e}", job.id)))?)
+        }
+        "group" => {
+            let progress_store = store.handle()?;
+            let report = crate::grouping::group_people(store, &who, &job.collection, &mut |p| {
+                if let Err(e) = progress_store.catalog.job_progress(job.id, p.searched as u64, p.to_search as u64, 0) {
+                    tracing::warn!(job = job.id, error = %e, "progress of a job could not be recorded");
+                }
+            })?;
+            Ok(serde_json::to_value(report).map_err(|e| Error::Internal(format!("job {}: report: {e}", job.id)))?)
         }
         other => Err(Error::Internal(format!("job {}: unknown kind {other:?} in the catalog", job.id))),
     }

@@ -304,6 +304,7 @@ fn rows() -> Vec<Row> {
         row("retention_run", A::Retention, ByRole, |w, who| done(w.engine.retention_run(who, jiff::Timestamp::now()))),
         // People (each row leaves the person as it found it).
         row("group_people", A::People, Press, |w, who| done(w.engine.group_people(who, "press", &mut |_| {}))),
+        row("submit_grouping", A::People, Press, |w, who| done(w.engine.submit_grouping(who, "press"))),
         row("list_people", A::People, Press, |w, who| done(w.engine.list_people(who, "press"))),
         row("show_person", A::People, Press, |w, who| done(w.engine.show_person(who, w.person))),
         row("name_person", A::People, Press, |w, who| done(w.engine.name_person(who, w.person, Some("témoin")))),
@@ -347,8 +348,9 @@ fn rows() -> Vec<Row> {
 fn allowed(row: &Row, role: Role, granted: bool) -> bool {
     match (row.bound, row.name) {
         (Bound::Own, _) => true,
-        // Following jobs: curators follow every ingestion; DPOs have jobs (erasures) too.
-        (_, "list_jobs") => matches!(role, Role::Curator | Role::Dpo),
+        // Following jobs: curators follow every ingestion; DPOs (erasures) and investigators
+        // (groupings) have jobs too.
+        (_, "list_jobs") => matches!(role, Role::Curator | Role::Dpo | Role::Investigator),
         (_, "job") => role == Role::Curator,
         (Bound::Press, _) => match reach(role, row.action) {
             Some(Reach::Everything) => true,

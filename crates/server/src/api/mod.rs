@@ -26,6 +26,7 @@ use crate::metrics::{JobLabels, LatencyLabels, RouteLabels, StageLabels};
 use crate::{ApiError, AppState};
 
 mod collections_api;
+mod people_api;
 mod rights_api;
 mod search_api;
 mod users_api;
@@ -40,7 +41,7 @@ type Shared = State<Arc<AppState>>;
     info(title = "Gabarit", description = "Face search, lawful by design. Every call is authorised by role and audited; results are candidates for human review."),
     modifiers(&KeyScheme),
     // A job's `report`, by its kind.
-    components(schemas(gabarit_engine::ingest::IngestReport, gabarit_engine::jobs::ErasureReport))
+    components(schemas(gabarit_engine::ingest::IngestReport, gabarit_engine::jobs::ErasureReport, gabarit_engine::grouping::GroupingReport))
 )]
 struct ApiDoc;
 
@@ -187,6 +188,13 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(collections_api::show_job))
         .routes(routes!(collections_api::upload))
         .routes(routes!(users_api::login, users_api::logout, users_api::current_session))
+        .routes(routes!(people_api::group_people))
+        .routes(routes!(people_api::list_people))
+        .routes(routes!(people_api::show_person))
+        .routes(routes!(people_api::name_person))
+        .routes(routes!(people_api::merge_people))
+        .routes(routes!(people_api::split_person))
+        .routes(routes!(people_api::move_face, people_api::not_person))
 }
 
 /// The OpenAPI document (served at `/api/v1/openapi.json`; `web/openapi.json` holds a copy the
