@@ -451,6 +451,10 @@ impl VectorIndex for AnnIndex {
         self.search_ef(query, k, collections, self.opts.ef_search)
     }
 
+    fn search_breadth(&self, query: &[f32], k: usize, collections: Option<&[u32]>, breadth: usize) -> Result<Vec<Hit>> {
+        self.search_ef(query, k, collections, breadth.max(1))
+    }
+
     fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
         validate_vector(query, self.dim)?;
         if threshold.is_nan() {

@@ -89,7 +89,15 @@ pub struct Deleted {
     pub faces: u64,
     /// Images left without faces, deleted too.
     pub images: u64,
+    /// Persons (groups of faces) left without faces, deleted with their names.
+    #[serde(default)]
+    pub persons: u64,
 }
+
+/// Deletes the persons left without faces (after faces were deleted: their assignments,
+/// marks and candidate pairs went with them), names included.
+const DROP_EMPTY_PERSONS: &str =
+    "DELETE FROM persons WHERE NOT EXISTS (SELECT 1 FROM person_faces pf WHERE pf.person_id = persons.id)";
 
 fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RightsRequest> {
     Ok(RightsRequest {
@@ -344,6 +352,7 @@ impl Tx<'_> {
                 )
                 .map_err(err)? as u64;
         }
+        d.persons = tx.execute(DROP_EMPTY_PERSONS, []).map_err(err)? as u64;
         Ok(d)
     }
 
@@ -364,6 +373,7 @@ impl Tx<'_> {
             tx.execute(FORGET_JOB_FILE, [id as i64]).map_err(err)?;
             d.images += tx.execute("DELETE FROM images WHERE id = ?1", [id as i64]).map_err(err)? as u64;
         }
+        d.persons = tx.execute(DROP_EMPTY_PERSONS, []).map_err(err)? as u64;
         Ok(d)
     }
 }

@@ -273,7 +273,7 @@ fn erasing_faces_deletes_their_templates_and_only_their_images_left_empty() {
     let [(x, xf), (y, yf), (z, zf)] = three_images(&mut cat);
     assert_eq!(template_faces(&cat).len(), 4);
     let d = change(&mut cat, |tx| tx.delete_faces(&[xf[0], xf[1], yf[0], 9_999]));
-    assert_eq!(d, Deleted { templates: 3, faces: 3, images: 1 });
+    assert_eq!(d, Deleted { templates: 3, faces: 3, images: 1, persons: 0 });
 
     let other = open_keyed(&p);
     assert!(!other.image_exists(x).unwrap(), "x had no face left");
@@ -288,7 +288,10 @@ fn erasing_faces_deletes_their_templates_and_only_their_images_left_empty() {
     // Once gone, nothing is deleted twice.
     assert_eq!(change(&mut cat, |tx| tx.delete_faces(&[xf[0], yf[0]])), Deleted::default());
     // The last face of y takes y with it, though it had no template.
-    assert_eq!(change(&mut cat, |tx| tx.delete_faces(&[yf[1]])), Deleted { templates: 0, faces: 1, images: 1 });
+    assert_eq!(
+        change(&mut cat, |tx| tx.delete_faces(&[yf[1]])),
+        Deleted { templates: 0, faces: 1, images: 1, persons: 0 }
+    );
 }
 
 #[test]
@@ -298,7 +301,7 @@ fn erasing_images_deletes_their_faces_and_templates_and_nothing_else() {
     let mut cat = open_keyed(&p);
     let [(x, _), (y, _), (z, zf)] = three_images(&mut cat);
     let d = change(&mut cat, |tx| tx.delete_images(&[x, y, 9_999]));
-    assert_eq!(d, Deleted { templates: 3, faces: 4, images: 2 });
+    assert_eq!(d, Deleted { templates: 3, faces: 4, images: 2, persons: 0 });
 
     let other = open_keyed(&p);
     assert!(!other.image_exists(x).unwrap());

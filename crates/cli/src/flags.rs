@@ -304,6 +304,10 @@ pub(crate) enum RightsCommand {
         /// Folder for access-<id>.json and access-<id>.html.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Extend the report to the other faces of this person (repeatable): a person of a
+        /// matched face, listed by a first run, that you reviewed (`gabarit people show`).
+        #[arg(long = "person")]
+        persons: Vec<u64>,
     },
     /// List, then (with --confirm N) erase every face of the requester.
     Erase {
@@ -314,6 +318,10 @@ pub(crate) enum RightsCommand {
         /// The number of faces listed by the run without --confirm.
         #[arg(long)]
         confirm: Option<usize>,
+        /// Extend the erasure to the other faces of this person (repeatable): a person of a
+        /// matched face, listed by a first run, that you reviewed (`gabarit people show`).
+        #[arg(long = "person")]
+        persons: Vec<u64>,
     },
     /// Keep the requester's template as a suppression template: matching faces are never
     /// stored again and never returned by search.

@@ -272,14 +272,31 @@ pub(crate) fn rights_report(out: &mut impl Write, r: &RightsReport) -> Result<()
         r.threshold
     )?;
     for m in &r.matches {
+        let score = if m.via_person { "person".to_string() } else { format!("{:.3}", m.score) };
         writeln!(
             out,
-            "  face {:>6}  {:.3}  {:<14} {}  {}",
+            "  face {:>6}  {score:>6}  {:<14} {}  {}",
             m.face_id,
-            m.score,
             m.collection,
             m.path,
             m.captured_at.as_deref().unwrap_or("-")
+        )?;
+    }
+    for p in &r.persons {
+        writeln!(
+            out,
+            "  person {} in {}: {} face(s), {} matched{}",
+            p.person,
+            p.collection,
+            p.faces,
+            p.matched,
+            if p.extended {
+                ", request extended to the others".to_string()
+            } else if p.not_matched.is_empty() {
+                String::new()
+            } else {
+                format!("; {} more after review: --person {}", p.not_matched.len(), p.person)
+            }
         )?;
     }
     Ok(())

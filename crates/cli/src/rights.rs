@@ -30,9 +30,9 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
         RightsCommand::List => {
             render::rights_requests(&mut std::io::stdout().lock(), &gabarit.list_requests(&who)?)?;
         }
-        RightsCommand::Access { request, photo, out } => {
+        RightsCommand::Access { request, photo, out, persons } => {
             let gabarit = gabarit.with_faces(services(models, pack, &engine, 1)?);
-            let r = gabarit.access(&who, request, &photo, None)?;
+            let r = gabarit.access(&who, request, &photo, None, &persons)?;
             fs_err::create_dir_all(&out)?;
             let (json_path, html_path) =
                 (out.join(format!("access-{request}.json")), out.join(format!("access-{request}.html")));
@@ -41,9 +41,9 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
             render::rights_report(&mut std::io::stdout().lock(), &r)?;
             println!("report: {} and {}", json_path.display(), html_path.display());
         }
-        RightsCommand::Erase { request, photo, confirm } => {
+        RightsCommand::Erase { request, photo, confirm, persons } => {
             let gabarit = gabarit.with_faces(services(models, pack, &engine, 1)?);
-            let (r, deleted) = gabarit.erase(&who, request, &photo, None, confirm)?;
+            let (r, deleted) = gabarit.erase(&who, request, &photo, (None, &persons), confirm)?;
             render::rights_report(&mut std::io::stdout().lock(), &r)?;
             match deleted {
                 None => println!(
@@ -52,8 +52,8 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
                     r.matches.len()
                 ),
                 Some(d) => println!(
-                    "erased: {} template(s), {} face(s), {} image(s) left without a face; index compacted, catalog vacuumed",
-                    d.templates, d.faces, d.images
+                    "erased: {} template(s), {} face(s), {} image(s) left without a face, {} person(s) left without a face; index compacted, catalog vacuumed",
+                    d.templates, d.faces, d.images, d.persons
                 ),
             }
         }

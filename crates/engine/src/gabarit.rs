@@ -438,9 +438,18 @@ impl Gabarit {
         rights::list_requests(&*self.store()?, who)
     }
 
-    /// Access: every face of the requester, found with their photo, and the notice.
-    pub fn access(&self, who: &Caller, request: u64, photo: &Path, threshold: Option<f32>) -> Result<RightsReport> {
-        rights::access(self.faces()?, &mut *self.store()?, who, request, photo, threshold)
+    /// Access: every face of the requester, found with their photo, and the notice; extended
+    /// to the other faces of `persons` (persons of matched faces the DPO
+    /// reviewed; none to report only what the photo matches).
+    pub fn access(
+        &self,
+        who: &Caller,
+        request: u64,
+        photo: &Path,
+        threshold: Option<f32>,
+        persons: &[u64],
+    ) -> Result<RightsReport> {
+        rights::access(self.faces()?, &mut *self.store()?, who, request, photo, threshold, persons)
     }
 
     /// Erasure: the requester's faces found, then erased once `confirm` repeats their count.
@@ -449,10 +458,10 @@ impl Gabarit {
         who: &Caller,
         request: u64,
         photo: &Path,
-        threshold: Option<f32>,
+        (threshold, persons): (Option<f32>, &[u64]),
         confirm: Option<usize>,
     ) -> Result<(RightsReport, Option<gabarit_catalog::Deleted>)> {
-        rights::erase(self.faces()?, &mut *self.store()?, who, request, photo, threshold, confirm)
+        rights::erase(self.faces()?, &mut *self.store()?, who, request, photo, (threshold, persons), confirm)
     }
 
     /// Erasure planned: the faces found and, once `confirm` repeats their count, the erasure
@@ -462,10 +471,10 @@ impl Gabarit {
         who: &Caller,
         request: u64,
         photo: &Path,
-        threshold: Option<f32>,
+        (threshold, persons): (Option<f32>, &[u64]),
         confirm: Option<usize>,
     ) -> Result<(RightsReport, Option<ConfirmedErasure>)> {
-        rights::plan_erasure(self.faces()?, &*self.store()?, who, request, photo, threshold, confirm)
+        rights::plan_erasure(self.faces()?, &*self.store()?, who, request, photo, (threshold, persons), confirm)
     }
 
     /// A confirmed erasure, carried out.

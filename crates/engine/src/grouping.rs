@@ -29,6 +29,11 @@ use crate::{Error, Result};
 /// Faces whose neighbours are searched, then stored, together.
 const BATCH: usize = 1_000;
 
+/// The breadth of the graph searches for neighbour lists (a graph's `ef`): a missed neighbour
+/// costs a split at worst, never a wrong merge, so the breadth is that of a quick search
+/// (the index's own default is set for interactive recall at millions).
+const SEARCH_BREADTH: usize = 128;
+
 /// Longest label of a person, in characters.
 pub const LABEL: usize = 200;
 
@@ -172,15 +177,34 @@ fn search_new_faces(
     let index = store.index(key)?;
     let mut done = 0;
     progress(GroupingProgress { searched: 0, to_search: new.len() });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let collections = [collection.id];
     for batch in new.chunks(BATCH) {
-        let mut pairs = Vec::new();
-        for f in batch {
-            let query = gabarit_index::quant::dequantize(&f.template.0, f.template.1);
-            for hit in index.search(&query, NEIGHBOURS + 1, Some(&[collection.id]))? {
-                if hit.id != f.face_id && hit.score >= edge {
-                    pairs.push((f.face_id, hit.id));
+        let neighbours = |faces: &[GroupingFace]| -> Result<Vec<(u64, u64)>> {
+            let mut pairs = Vec::new();
+            for f in faces {
+                let query = gabarit_index::quant::dequantize(&f.template.0, f.template.1);
+                for hit in index.search_breadth(&query, NEIGHBOURS + 1, Some(&collections), SEARCH_BREADTH)? {
+                    if hit.id != f.face_id && hit.score >= edge {
+                        pairs.push((f.face_id, hit.id));
+                    }
                 }
             }
+            Ok(pairs)
+        };
+        let parts: Vec<Result<Vec<(u64, u64)>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .chunks(batch.len().div_ceil(threads).max(1))
+                .map(|part| s.spawn(move || neighbours(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a neighbour search stopped".into()))))
+                .collect()
+        });
+        let mut pairs = Vec::new();
+        for part in parts {
+            pairs.extend(part?);
         }
         let ids: Vec<u64> = batch.iter().map(|f| f.face_id).collect();
         store.catalog.add_grouping_pairs(collection.id, edge, &pairs, &ids)?;

@@ -67,6 +67,31 @@ pub struct RightsMatch {
     pub ingested_at: String,
     /// The collection's controller, purpose, legal basis, condition, jurisdictions, retention.
     pub governance: GovernanceDraft,
+    /// The person (group of faces) it belongs to, in a collection that groups faces.
+    pub person: Option<u64>,
+    /// Whether it was not matched by the request photo but reached through its person, which
+    /// the DPO reviewed and named in the request (`score` is then 0: not compared).
+    pub via_person: bool,
+}
+
+/// A person one of the matched faces belongs to: what the DPO reviews before extending the
+/// request to it (`gabarit people show`), with the faces the photo did not reach.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonReached {
+    /// Person id.
+    pub person: u64,
+    /// Collection.
+    pub collection: String,
+    /// Its faces.
+    pub faces: u64,
+    /// Of which the request photo matched.
+    pub matched: u64,
+    /// Its faces the photo did not match (reported, or erased, only when the request is
+    /// extended to the person).
+    pub not_matched: Vec<u64>,
+    /// Whether this request was extended to it.
+    pub extended: bool,
 }
 
 /// The answer to a rights request.
@@ -84,8 +109,11 @@ pub struct RightsReport {
     pub packs: Vec<RightsPack>,
     /// Templates compared (all collections, every pack).
     pub templates_searched: u64,
-    /// Every matching face.
+    /// Every matching face (and, for the persons the request was extended to, their other
+    /// faces: `via_person`).
     pub matches: Vec<RightsMatch>,
+    /// The persons the matched faces belong to, where collections group faces.
+    pub persons: Vec<PersonReached>,
     /// When the report was produced.
     pub generated_at: String,
     /// What GDPR art. 15(1)(a)–(g) tells the person about each collection holding a face of
@@ -215,11 +243,16 @@ fn find(store: &Store, scope: &Scope, requester: &RequestTemplates) -> Result<Ve
 
 /// What a request reports of one matching face.
 fn matched(store: &Store, scope: &Scope, key: &PackKey, h: gabarit_index::Hit) -> Result<RightsMatch> {
-    let f = store.catalog.face(scope, h.id)?;
+    matched_face(store, scope, key, h.id, h.score)
+}
+
+/// What a request reports of one face, with its score.
+fn matched_face(store: &Store, scope: &Scope, key: &PackKey, face: u64, score: f32) -> Result<RightsMatch> {
+    let f = store.catalog.face(scope, face)?;
     let img = store.catalog.image(scope, f.image_id)?;
     Ok(RightsMatch {
         face_id: f.face_id,
-        score: h.score,
+        score,
         pack: key.name.clone(),
         governance: store.catalog.governance(&f.collection)?,
         collection: f.collection,
@@ -228,7 +261,57 @@ fn matched(store: &Store, scope: &Scope, key: &PackKey, h: gabarit_index::Hit) -
         bbox: f.bbox,
         captured_at: f.captured_at,
         ingested_at: img.ingested_at,
+        person: store.catalog.person_of_face(f.face_id)?.map(|a| a.person_id),
+        via_person: false,
     })
+}
+
+/// Adds to `matches` the other faces of the persons in `extend` (each must be a person of a
+/// matched face: the DPO extends a request only to persons its photo reached, after reviewing
+/// them); returns every person reached.
+fn extend_to_persons(
+    store: &Store,
+    scope: &Scope,
+    matches: &mut Vec<RightsMatch>,
+    extend: &[u64],
+) -> Result<Vec<PersonReached>> {
+    let mut reached: Vec<u64> = matches.iter().filter_map(|m| m.person).collect();
+    reached.sort_unstable();
+    reached.dedup();
+    if let Some(p) = extend.iter().find(|p| !reached.contains(p)) {
+        return Err(Error::field(
+            "persons",
+            format!(
+                "person {p} holds none of the faces the request photo matched: a request extends only to the persons it reached"
+            ),
+        ));
+    }
+    let matched: std::collections::HashSet<u64> = matches.iter().map(|m| m.face_id).collect();
+    let mut out = Vec::with_capacity(reached.len());
+    for p in reached {
+        let person = store.catalog.person(p)?;
+        let faces = store.catalog.faces_of_person(p)?;
+        let not_matched: Vec<u64> = faces.iter().map(|a| a.face_id).filter(|f| !matched.contains(f)).collect();
+        let extended = extend.contains(&p);
+        if extended {
+            for &f in &not_matched {
+                let key = store.catalog.collection_pack_of_face(f)?;
+                let mut m = matched_face(store, scope, &key, f, 0.0)?;
+                m.via_person = true;
+                matches.push(m);
+            }
+        }
+        let collection = store.catalog.collections_in(scope)?.into_iter().find(|c| c.id == person.collection_id);
+        out.push(PersonReached {
+            person: p,
+            collection: collection.map(|c| c.name).unwrap_or_default(),
+            faces: faces.len() as u64,
+            matched: (faces.len() - not_matched.len()) as u64,
+            not_matched,
+            extended,
+        });
+    }
+    Ok(out)
 }
 
 /// The report of a request as it stands now, over `templates_searched` templates.
@@ -237,7 +320,7 @@ fn report(
     request: u64,
     requester: &RequestTemplates,
     templates_searched: u64,
-    matches: Vec<RightsMatch>,
+    (matches, persons): (Vec<RightsMatch>, Vec<PersonReached>),
 ) -> Result<RightsReport> {
     let collections = notices(store, &matches)?;
     let mut packs = Vec::with_capacity(requester.packs.len());
@@ -255,6 +338,7 @@ fn report(
         packs,
         templates_searched,
         matches,
+        persons,
         generated_at: jiff::Timestamp::now().to_string(),
         collections,
         subject_rights: SUBJECT_RIGHTS.to_vec(),
@@ -284,21 +368,24 @@ pub(crate) fn access(
     request: u64,
     photo: &Path,
     threshold: Option<f32>,
+    persons: &[u64],
 ) -> Result<RightsReport> {
     let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["access"])?;
     let requester = request_templates(services, store, photo, threshold)?;
-    let matches = find(store, proof.scope(), &requester)?;
+    let mut matches = find(store, proof.scope(), &requester)?;
+    let reached = extend_to_persons(store, proof.scope(), &mut matches, persons)?;
     let templates_searched = store.catalog.template_count(None)?;
     let sha = requester.photo_sha256.clone();
     store.catalog.audited(who.name(), "rights_access", |tx| {
         tx.close_request(request, &sha, &format!("{} face(s) reported", matches.len()))?;
         let detail = json!({"request": request, "input_sha256": sha, "thresholds": thresholds_detail(&requester),
-            "templates_searched": templates_searched, "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>()});
+            "templates_searched": templates_searched, "faces": matches.iter().map(|m| m.face_id).collect::<Vec<_>>(),
+            "extended_to_persons": persons});
         Ok(((), detail))
     })?;
-    report(store, request, &requester, templates_searched, matches)
+    report(store, request, &requester, templates_searched, (matches, reached))
 }
 
 /// Each pack's threshold, for an audit entry.
@@ -314,10 +401,10 @@ pub(crate) fn erase(
     who: &Caller,
     request: u64,
     photo: &Path,
-    threshold: Option<f32>,
+    reach: (Option<f32>, &[u64]),
     confirm: Option<usize>,
 ) -> Result<(RightsReport, Option<gabarit_catalog::Deleted>)> {
-    let (report, confirmed) = plan_erasure(services, store, who, request, photo, threshold, confirm)?;
+    let (report, confirmed) = plan_erasure(services, store, who, request, photo, reach, confirm)?;
     let Some(confirmed) = confirmed else { return Ok((report, None)) };
     let deleted = carry_out_erasure(store, who, &confirmed)?;
     Ok((report, Some(deleted)))
@@ -345,18 +432,19 @@ pub(crate) fn plan_erasure(
     who: &Caller,
     request: u64,
     photo: &Path,
-    threshold: Option<f32>,
+    (threshold, persons): (Option<f32>, &[u64]),
     confirm: Option<usize>,
 ) -> Result<(RightsReport, Option<ConfirmedErasure>)> {
     let proof = who.may::<actions::Rights>()?;
     let req = store.catalog.request(request)?;
     check_kind(&req, &["erasure"])?;
     let requester = request_templates(services, store, photo, threshold)?;
-    let matches = find(store, proof.scope(), &requester)?;
+    let mut matches = find(store, proof.scope(), &requester)?;
+    let reached = extend_to_persons(store, proof.scope(), &mut matches, persons)?;
     let templates_searched = store.catalog.template_count(None)?;
     let faces: Vec<u64> = matches.iter().map(|m| m.face_id).collect();
     let (sha, threshold) = (requester.photo_sha256.clone(), requester.threshold());
-    let report = report(store, request, &requester, templates_searched, matches)?;
+    let report = report(store, request, &requester, templates_searched, (matches, reached))?;
     let Some(n) = confirm else { return Ok((report, None)) };
     if n != faces.len() {
         return Err(Error::ConfirmationStale { confirmed: n, matching: faces.len() });
@@ -391,7 +479,7 @@ pub(crate) fn carry_out_erasure(
         )?;
         let detail = json!({"request": e.request, "input_sha256": e.input_sha256, "threshold": e.threshold, "faces": e.faces,
                "deleted": {"templates": deleted.templates, "faces": deleted.faces, "images": deleted.images,
-                           "uploaded_files": files.len()},
+                           "persons": deleted.persons, "uploaded_files": files.len()},
                "photos_refused_from_now_on": remembered, "query_faces_deleted": query_faces});
         Ok(((deleted, files), detail))
     })?;
@@ -493,7 +581,8 @@ pub(crate) fn object(
     if requester.packs.is_empty() {
         return Err(Error::NoTemplatesYet);
     }
-    let matches = find(store, proof.scope(), &requester)?;
+    let mut matches = find(store, proof.scope(), &requester)?;
+    let reached = extend_to_persons(store, proof.scope(), &mut matches, &[])?;
     let sha = requester.photo_sha256.clone();
     store.catalog.audited(who.name(), "rights_objection", |tx| {
         let mut ids = Vec::with_capacity(requester.packs.len());
@@ -516,5 +605,5 @@ pub(crate) fn object(
         Ok(((), detail))
     })?;
     let templates_searched = store.catalog.template_count(None)?;
-    report(store, request, &requester, templates_searched, matches)
+    report(store, request, &requester, templates_searched, (matches, reached))
 }

@@ -202,6 +202,19 @@ pub trait VectorIndex: Send + Sync {
     /// first, restricted to `collections` when given.
     fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>>;
 
+    /// Like [`search`](Self::search) with this breadth instead of the index's own (a graph's
+    /// `ef`; an exhaustive index scans every vector whatever it is): for callers that trade
+    /// recall for speed on many queries, such as the people grouping's neighbour lists.
+    fn search_breadth(
+        &self,
+        query: &[f32],
+        k: usize,
+        collections: Option<&[u32]>,
+        _breadth: usize,
+    ) -> Result<Vec<Hit>> {
+        self.search(query, k, collections)
+    }
+
     /// Every live vector scoring at least `threshold` against `query`, best first. Exhaustive
     /// (never approximate), for access and erasure requests.
     fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>>;

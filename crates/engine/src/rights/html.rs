@@ -74,9 +74,10 @@ pub fn report_html(r: &RightsReport) -> String {
     for m in &r.matches {
         let g = &m.governance;
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             m.face_id,
-            m.score,
+            // A face reached through its person (reviewed by the DPO) was not compared.
+            if m.via_person { "same person".to_string() } else { format!("{:.3}", m.score) },
             esc(&m.collection),
             esc(&m.path),
             esc(&m.source),

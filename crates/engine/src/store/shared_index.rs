@@ -180,6 +180,17 @@ impl SharedIndex {
         self.read().search(query, k, collections)
     }
 
+    /// Top-k with this breadth instead of the index's own (see `VectorIndex::search_breadth`).
+    pub fn search_breadth(
+        &self,
+        query: &[f32],
+        k: usize,
+        collections: Option<&[u32]>,
+        breadth: usize,
+    ) -> gabarit_index::Result<Vec<Hit>> {
+        self.read().search_breadth(query, k, collections, breadth)
+    }
+
     /// Top-k by scanning every template.
     pub fn search_exact(
         &self,

@@ -269,15 +269,15 @@ fn rows() -> Vec<Row> {
         row("list_requests", A::Rights, ByRole, |w, who| done(w.engine.list_requests(who))),
         row("access", A::Rights, ByRole, |w, who| {
             let id = w.requests["access"];
-            done(w.engine.access(who, id, &sample("obama.jpg"), Some(0.36)))
+            done(w.engine.access(who, id, &sample("obama.jpg"), Some(0.36), &[]))
         }),
         row("plan_erasure", A::Rights, ByRole, |w, who| {
             let id = w.requests["erasure"];
-            done(w.engine.plan_erasure(who, id, &sample("yaoming.jpg"), Some(0.36), None))
+            done(w.engine.plan_erasure(who, id, &sample("yaoming.jpg"), (Some(0.36), &[]), None))
         }),
         row("erase", A::Rights, ByRole, |w, who| {
             let id = w.requests["erasure"];
-            done(w.engine.erase(who, id, &sample("yaoming.jpg"), Some(0.36), None))
+            done(w.engine.erase(who, id, &sample("yaoming.jpg"), (Some(0.36), &[]), None))
         }),
         row("carry_out_erasure", A::Rights, ByRole, |w, who| {
             let e = ConfirmedErasure {

@@ -100,13 +100,13 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
 
     // Access reaches both packs' templates.
     let request = engine.open_request(&dpo, "access", "R-1", "passport", "2026-11-30").unwrap();
-    let report = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), None).unwrap();
+    let report = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), None, &[]).unwrap();
     let mut matched: Vec<(&str, &str)> =
         report.matches.iter().map(|m| (m.collection.as_str(), m.pack.as_str())).collect();
     matched.sort_unstable();
     assert_eq!(matched, [("press", "buffalo_s"), ("wire", "open")]);
     assert_eq!(report.templates_searched, 4);
-    let refused = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.3));
+    let refused = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.3), &[]);
     assert!(
         matches!(refused, Err(Error::InvalidField { field: "threshold", ref problem }) if problem.contains("one pack")),
         "{refused:?}"

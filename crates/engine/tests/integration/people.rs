@@ -164,3 +164,75 @@ fn admin_dpo(engine: &Gabarit, admin: &Caller) -> Caller {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[test]
+fn a_request_extends_to_a_reviewed_person_and_erasure_leaves_no_trace_of_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, admin) = data_dir(dir.path());
+    let curator = user(&engine, &admin, "cur", Role::Curator, &[]);
+    let dpo = admin_dpo(&engine, &admin);
+    let grouped = GovernanceDraft { grouping: true, ..governance() };
+    engine
+        .create_collection(
+            &curator,
+            "press",
+            "",
+            &grouped,
+            &crate::buffalo_s(),
+            gabarit_inference::EngineFamily::ORT_F32,
+        )
+        .unwrap();
+    let photos = dir.path().join("photos");
+    fs_err::create_dir_all(&photos).unwrap();
+    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] {
+        photo(&photos, name, "plain");
+    }
+    ingest(&engine, &curator, &photos);
+    engine.group_people(&curator, "press", &mut |_| {}).unwrap();
+    let person = engine.list_people(&curator, "press").unwrap().remove(0);
+    assert_eq!(person.faces, 3, "{person:?}");
+    engine.name_person(&curator, person.id, Some("Nom sensible")).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("data/catalog.db")).unwrap();
+    let sealed: Vec<u8> =
+        db.query_row("SELECT label FROM persons WHERE id = ?1", [person.id as i64], |r| r.get(0)).unwrap();
+    drop(db);
+
+    // At 0.99 the request photo matches only its own copy; the report names the person and
+    // the faces it did not reach.
+    let request = engine.open_request(&dpo, "erasure", "R-1", "ID card", "2026-11-02").unwrap().id;
+    let photo = sample("obama.jpg");
+    let (plan, _) = engine.erase(&dpo, request, &photo, (Some(0.99), &[]), None).unwrap();
+    assert_eq!(plan.matches.len(), 1);
+    assert_eq!(plan.matches[0].person, Some(person.id));
+    assert_eq!(plan.persons.len(), 1);
+    let reached = &plan.persons[0];
+    assert_eq!(
+        (reached.person, reached.faces, reached.matched, reached.not_matched.len(), reached.extended),
+        (person.id, 3, 1, 2, false)
+    );
+    // A person the photo did not reach cannot be named.
+    let stranger = engine.erase(&dpo, request, &photo, (Some(0.99), &[person.id + 1000]), None).unwrap_err();
+    assert!(stranger.to_string().contains("person"), "{stranger}");
+    // Extended after review: the three faces, then erased.
+    let (plan, _) = engine.erase(&dpo, request, &photo, (Some(0.99), &[person.id]), None).unwrap();
+    assert_eq!(plan.matches.len(), 3);
+    assert_eq!(plan.matches.iter().filter(|m| m.via_person).count(), 2);
+    let (_, deleted) = engine.erase(&dpo, request, &photo, (Some(0.99), &[person.id]), Some(3)).unwrap();
+    let deleted = deleted.unwrap();
+    assert_eq!((deleted.faces, deleted.templates, deleted.persons), (3, 3, 1));
+
+    // Every trace of the group is gone: rows, and the sealed name's bytes from the files.
+    assert!(engine.show_person(&curator, person.id).is_err());
+    let db = rusqlite::Connection::open(dir.path().join("data/catalog.db")).unwrap();
+    for (table, expected) in
+        [("persons", 0), ("person_faces", 0), ("person_not", 0), ("grouping_pairs", 0), ("grouping_searched", 1)]
+    {
+        let n: i64 = db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+        assert_eq!(n, expected, "{table}: only biden's face is left");
+    }
+    drop(db);
+    for file in ["catalog.db", "catalog.db-wal"] {
+        let bytes = fs_err::read(dir.path().join("data").join(file)).unwrap_or_default();
+        assert!(!contains(&bytes, &sealed), "{file} still holds the sealed name");
+    }
+}

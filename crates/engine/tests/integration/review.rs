@@ -215,9 +215,9 @@ fn a_photo_erased_on_request_is_refused_in_every_collection_and_a_rerun_keeps_th
     }
     assert_eq!(w.ingest("press", vec![folder.clone()]).ingested, 2);
     let request = w.engine.open_request(&dpo, "erasure", "R-17", "ID card", "2026-11-30").unwrap().id;
-    let (plan, _) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), Some(0.36), None).unwrap();
+    let (plan, _) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), (Some(0.36), &[]), None).unwrap();
     assert_eq!(plan.matches.len(), 1, "{:?}", plan.matches);
-    let (_, deleted) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(1)).unwrap();
+    let (_, deleted) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), (Some(0.36), &[]), Some(1)).unwrap();
     assert_eq!(deleted.unwrap().images, 1);
     let first = w.engine.list_requests(&dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
     assert_eq!(first.outcome.as_deref(), Some("1 face(s), 1 image(s) erased"));
@@ -255,7 +255,7 @@ fn a_photo_erased_on_request_is_refused_in_every_collection_and_a_rerun_keeps_th
 
     // Run again (the person is not there any more): a new run under the request; the
     // recorded outcome is not rewritten.
-    let (_, again) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), Some(0.36), Some(0)).unwrap();
+    let (_, again) = w.engine.erase(&dpo, request, &sample("yaoming.jpg"), (Some(0.36), &[]), Some(0)).unwrap();
     assert_eq!(again.unwrap().faces, 0);
     let after = w.engine.list_requests(&dpo).unwrap().into_iter().find(|r| r.id == request).unwrap();
     assert_eq!(after.outcome, first.outcome);
@@ -279,7 +279,7 @@ fn a_query_face_goes_when_the_erasure_of_its_candidates_leaves_nothing_to_decide
     let sealed = w.sealed_probe(found.search_id).expect("kept while undecided");
     // The person's faces erased: the search has nothing left to decide, its query face goes.
     let request = w.engine.open_request(&dpo, "erasure", "R-1", "ID card", "2026-11-30").unwrap().id;
-    let (_, deleted) = w.engine.erase(&dpo, request, &sample("obama.jpg"), Some(0.36), Some(1)).unwrap();
+    let (_, deleted) = w.engine.erase(&dpo, request, &sample("obama.jpg"), (Some(0.36), &[]), Some(1)).unwrap();
     assert_eq!(deleted.unwrap().faces, 1);
     assert!(not_found(w.engine.probe(&inv, found.search_id, qf)));
     assert!(w.sealed_probe(found.search_id).is_none());

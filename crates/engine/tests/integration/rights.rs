@@ -52,7 +52,7 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
     let more = crate::ingest_options("press", vec![crate::sample("obama3.jpg")]);
     engine.ingest(&cur, &more, &mut |_| {}).unwrap();
     let request = engine.open_request(&dpo, "access", "REQ-1", "ID card", "2026-11-30").unwrap();
-    let report = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.36)).unwrap();
+    let report = engine.access(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.36), &[]).unwrap();
     let mut paths: Vec<&str> = report.matches.iter().map(|m| m.path.rsplit('/').next().unwrap()).collect();
     paths.sort_unstable();
     assert_eq!(paths, ["obama2.jpg", "obama3.jpg"]);
@@ -92,7 +92,7 @@ fn an_access_report_gives_each_collections_notice_in_words_and_its_page_escapes_
     }
     assert!(!html.contains("<Exemple>"), "the operator's text is escaped");
     // A request serves its own kind only.
-    let wrong = engine.erase(&dpo, request.id, &crate::sample("obama.jpg"), Some(0.36), None);
+    let wrong = engine.erase(&dpo, request.id, &crate::sample("obama.jpg"), (Some(0.36), &[]), None);
     assert!(
         matches!(&wrong, Err(Error::WrongRequestKind { request: id, kind, expected })
             if *id == request.id && kind == "access" && expected == "erasure"),
@@ -142,7 +142,7 @@ fn an_erasure_takes_every_photo_of_the_person_and_each_is_refused_afterwards() {
         files.map(|f| f.unwrap().metadata().unwrap().len()).sum()
     };
     let before = index_bytes(&engine);
-    let (_, deleted) = engine.erase(&dpo, request.id, &photo, Some(0.36), Some(2)).unwrap();
+    let (_, deleted) = engine.erase(&dpo, request.id, &photo, (Some(0.36), &[]), Some(2)).unwrap();
     let deleted = deleted.unwrap();
     assert_eq!((deleted.faces, deleted.images), (2, 2), "obama2's face and obama3's, and their photos");
     // The index is compacted: the erased templates' records leave its files.

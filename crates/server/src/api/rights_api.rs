@@ -123,6 +123,23 @@ pub(super) struct RightsForm {
     image: String,
     /// For erasure: the number of faces listed by the plan, to delete them.
     confirm: Option<usize>,
+    /// A person (group of faces) of a matched face the DPO reviewed, to extend the request to
+    /// its other faces (repeat the field for several; see the report's `persons`).
+    person: Option<Vec<u64>>,
+}
+
+/// The `person` fields of a rights form.
+fn persons_of(form: &Form) -> Result<Vec<u64>, ApiError> {
+    let persons: Vec<u64> = form
+        .fields
+        .iter()
+        .filter(|(f, _)| f == "person")
+        .map(|(_, v)| parse::<u64>("person", v))
+        .collect::<Result<_, _>>()?;
+    if persons.len() > 1_000 {
+        return Err(gabarit_engine::Error::field("person", format!("{} given, at most 1000", persons.len())).into());
+    }
+    Ok(persons)
 }
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/access", tag = "rights", security(("api_key" = [])),
@@ -134,7 +151,8 @@ pub(super) async fn rights_access(
     Param(id): Param<u64>,
     form: Form,
 ) -> Result<Json<gabarit_engine::rights::RightsReport>, ApiError> {
-    on_requester_photo(state, form, move |st, photo| st.gabarit.access(&who, id, photo, None)).await
+    let persons = persons_of(&form)?;
+    on_requester_photo(state, form, move |st, photo| st.gabarit.access(&who, id, photo, None, &persons)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/rights/{id}/erase", tag = "rights", security(("api_key" = [])),
@@ -151,11 +169,13 @@ pub(super) async fn rights_erase(
     for (field, value) in &form.fields {
         match field.as_str() {
             "confirm" => confirm = Some(parse::<usize>("confirm", value)?),
+            "person" => {}
             other => return Err(ApiError::bad_request(format!("unknown field {other:?}"))),
         }
     }
+    let persons = persons_of(&form)?;
     let Json(out) = on_requester_photo(state, form, move |st, photo| {
-        let (report, confirmed) = st.gabarit.plan_erasure(&who, id, photo, None, confirm)?;
+        let (report, confirmed) = st.gabarit.plan_erasure(&who, id, photo, (None, &persons), confirm)?;
         // Confirmed: the deletion, the compaction and the vacuum run as a job (ids only).
         let job = confirmed.map(|e| st.gabarit.submit_erasure(&who, &e)).transpose()?;
         if job.is_some() {
