@@ -1,4 +1,5 @@
-// Every page of the web UI, as each role sees it, in English and French, light and dark:
+// Every page of the web UI, as each role sees it (the people pages too, with the collection's
+// faces grouped by person), in English and French, light and dark:
 // axe-core finds no serious or critical violation; at a phone's size (390×844) and a
 // laptop's (1366×768) no page is wider than the screen (the document's scroll width against
 // the viewport), with screenshots of each (and of each page in French). Also: the admin's page
@@ -14,12 +15,12 @@ import { artifacts, gabaritAs, newPage, samples, withServer } from './harness.mj
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-/** Which pages each user visits (`{candidate}` and `{request}` filled in once known). */
+/** Which pages each user visits (`{candidate}`, `{request}` and `{person}` filled in once known). */
 const VISITS = {
-  inv: ['#/search', '#/cases', '#/collections', '#/collections/press'],
+  inv: ['#/search', '#/cases', '#/collections', '#/collections/press', '#/people/{person}'],
   rita: ['#/review', '#/review/{candidate}'],
-  dora: ['#/rights', '#/rights/{request}', '#/audit'],
-  cur: ['#/collections/press'],
+  dora: ['#/rights', '#/rights/{request}', '#/audit', '#/collections/press/people'],
+  cur: ['#/collections/press', '#/collections/press/people', '#/people/{person}'],
   admin: ['#/admin'],
 };
 
@@ -63,10 +64,16 @@ test('every page: accessible in both languages and themes, no wider than a phone
     const opened = gabaritAs(dir, 'dora', ['rights', 'open', '--kind', 'access', '--requester', 'R-7', '--verification', 'ID card', '--received', '2026-11-30']);
     const request = /request (\d+)/.exec(opened)?.[1];
     assert.ok(request, opened);
-    return { candidate, request };
+    // The collection's faces grouped by person, one of them named.
+    gabaritAs(dir, 'cur', ['collection', 'update', 'press', '--grouping', 'on']);
+    gabaritAs(dir, 'cur', ['people', 'group', 'press', '--quiet']);
+    const person = JSON.parse(gabaritAs(dir, 'cur', ['people', 'list', 'press', '--json']))[0]?.id;
+    assert.ok(person, 'a person to show');
+    gabaritAs(dir, 'cur', ['people', 'name', String(person), 'Ann Example']);
+    return { candidate, request, person };
   };
   const options = { incoming: ['gdp.jpg'], prepare: somethingOnEveryPage };
-  await withServer(['pages', 'admin', 'fr'], options, async ({ base, browser, prepared: { candidate, request } }) => {
+  await withServer(['pages', 'admin', 'fr'], options, async ({ base, browser, prepared: { candidate, request, person } }) => {
     const failures = [];
     let checked = 0;
     for (const lang of ['en', 'fr']) {
@@ -82,7 +89,7 @@ test('every page: accessible in both languages and themes, no wider than a phone
         for (const [user, hashes] of Object.entries(VISITS)) {
           await s.login(user);
           for (const raw of hashes) {
-            const hash = raw.replace('{candidate}', candidate).replace('{request}', request);
+            const hash = raw.replace('{candidate}', candidate).replace('{request}', request).replace('{person}', person);
             await page.evaluate((h) => { location.hash = h; }, hash);
             await settled(page);
             const violations = await axeViolations(page);

@@ -184,6 +184,20 @@ export type ErasureReport = Schemas['ErasureReport'];
 export type Job<R = IngestReport> = Omit<Schemas['BackgroundJob'], 'report'> & { report?: R | null };
 export type ErasureJob = Job<ErasureReport>;
 
+/** What a grouping job reports once done. */
+export type GroupingReport = Schemas['GroupingReport'];
+/** A grouping job (POST /collections/{name}/people/jobs). */
+export type GroupJob = Job<GroupingReport>;
+
+/** GET /collections/{name}/people (its items): a person of a collection, most faces first. */
+export type PersonRecord = Schemas['PersonRecord'];
+/** One face's place in a grouping. */
+export type Assignment = Schemas['Assignment'];
+/** GET /people/{id}: the person (its counts) with its faces (`members`). */
+export type PersonView = Schemas['PersonView'];
+/** The person a change made or left (split, move, "not this person"). */
+export type PersonId = Schemas['PersonId'];
+
 export type RightsRequest = Schemas['RightsRequest'];
 export type RightsMatch = Schemas['RightsMatch'];
 export type RightsReport = Schemas['RightsReport'];

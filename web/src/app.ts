@@ -24,6 +24,9 @@ export const PAGES: { hash: string; label: () => string; roles: Role[] | 'all' }
   { hash: '#/admin', label: () => m().common.nav.admin, roles: ['admin'] },
 ];
 
+/** The roles that may see and correct a collection's people (the server's `People` action). */
+export const PEOPLE_ROLES: Role[] = ['curator', 'investigator', 'dpo'];
+
 export function allowed(me: Me, roles: Role[] | 'all'): boolean {
   return roles === 'all' || roles.some((r) => me.roles.includes(r));
 }

@@ -3,7 +3,7 @@
 
 import './style.css';
 import { ApiError, csrf, get, loadVocabulary, request, whenUnauthenticated, type CurrentSession, type Me, type Role } from './api';
-import { PAGES, allowed, home, type Ctx } from './app';
+import { PAGES, PEOPLE_ROLES, allowed, home, type Ctx } from './app';
 import { Alert, h, replace } from './dom';
 import { lang, m, setLang } from './i18n';
 import { adminPage } from './pages/admin';
@@ -11,6 +11,7 @@ import { auditPage } from './pages/audit';
 import { casesPage } from './pages/cases';
 import { collectionPage, collectionsPage } from './pages/collections';
 import { loginPage } from './pages/login';
+import { peoplePage, personPage } from './pages/people';
 import { reviewListPage, reviewPage } from './pages/review';
 import { rightsPage, rightsRequestPage } from './pages/rights';
 import { searchPage } from './pages/search';
@@ -25,6 +26,8 @@ const ROUTES: { path: RegExp; roles: Parameters<typeof allowed>[1]; render: Rend
   { path: /^review\/(\d+)$/, roles: ['reviewer'], render: reviewPage },
   { path: /^collections$/, roles: 'all', render: collectionsPage },
   { path: /^collections\/([^/]+)$/, roles: 'all', render: collectionPage },
+  { path: /^collections\/([^/]+)\/people$/, roles: PEOPLE_ROLES, render: peoplePage },
+  { path: /^people\/(\d+)$/, roles: PEOPLE_ROLES, render: personPage },
   { path: /^rights$/, roles: ['dpo'], render: rightsPage },
   { path: /^rights\/(\d+)$/, roles: ['dpo'], render: rightsRequestPage },
   { path: /^audit$/, roles: ['dpo'], render: auditPage },

@@ -109,18 +109,14 @@ impl Catalog {
     }
 
     /// The faces of a collection that have a template, by id, with their templates opened.
-    /// `only_unsearched`: only those no grouping searched the neighbours of yet.
-    pub fn grouping_faces(&self, collection_id: u32, only_unsearched: bool) -> Result<Vec<GroupingFace>> {
-        let filter = if only_unsearched {
-            "AND NOT EXISTS (SELECT 1 FROM grouping_searched s WHERE s.face_id = t.face_id)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT t.face_id, f.image_id, f.track, f.time_s, t.scale, t.vector FROM templates t
-             JOIN faces f ON f.id = t.face_id WHERE t.collection_id = ?1 {filter} ORDER BY t.face_id"
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+    pub fn grouping_faces(&self, collection_id: u32) -> Result<Vec<GroupingFace>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT t.face_id, f.image_id, f.track, f.time_s, t.scale, t.vector FROM templates t
+                 JOIN faces f ON f.id = t.face_id WHERE t.collection_id = ?1 ORDER BY t.face_id",
+            )
+            .map_err(self.err())?;
         let mut rows = stmt.query([collection_id]).map_err(self.err())?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(self.err())? {
@@ -142,6 +138,17 @@ impl Catalog {
             });
         }
         Ok(out)
+    }
+
+    /// The faces of a collection whose neighbours a grouping searched.
+    pub fn grouping_searched(&self, collection_id: u32) -> Result<std::collections::HashSet<u64>> {
+        Ok(self
+            .rows_of_with("SELECT face_id FROM grouping_searched WHERE collection_id = ?1", [collection_id], |r| {
+                r.get::<_, i64>(0)
+            })?
+            .into_iter()
+            .map(|f| f as u64)
+            .collect())
     }
 
     /// The candidate pairs stored for a collection (smaller face id first).

@@ -68,7 +68,7 @@ pub(crate) fn people(data: &Path, cmd: PeopleCommand) -> Result<ExitCode> {
                     p.faces,
                     p.confirmed
                 )?;
-                for a in &view.faces {
+                for a in &view.members {
                     writeln!(out, "  face {}{}", a.face_id, if a.confirmed { " (confirmed)" } else { "" })?;
                 }
             }

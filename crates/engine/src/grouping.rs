@@ -57,6 +57,8 @@ pub struct GroupingReport {
     pub refused: usize,
     /// Thresholds used.
     pub thresholds: GroupingThresholds,
+    /// Time per phase.
+    pub seconds: PhaseSeconds,
 }
 
 /// How far a run got.
@@ -76,7 +78,7 @@ pub struct PersonView {
     #[serde(flatten)]
     pub person: PersonRecord,
     /// Its faces, by id.
-    pub faces: Vec<Assignment>,
+    pub members: Vec<Assignment>,
 }
 
 /// The collection `name` within the caller's reach for people, whose governance groups faces.
@@ -129,15 +131,19 @@ pub(crate) fn group_people(
     let key = collection.pack_key();
     let pack = pack_of(&key)?;
     let calibration = calibration_of(&key)?;
-    let faces = store.catalog.grouping_faces(collection.id, false)?;
+    let started = std::time::Instant::now();
+    let faces = store.catalog.grouping_faces(collection.id)?;
     let rules = thresholds(&pack, calibration.as_deref(), faces.len() as u64);
-    let searched = search_new_faces(store, &collection, &key, rules.edge, progress)?;
+    let load_s = started.elapsed().as_secs_f64();
+    let searched = search_new_faces(store, &collection, &key, rules.edge, &faces, progress)?;
+    let search_s = started.elapsed().as_secs_f64() - load_s;
     let pairs = store.catalog.grouping_pairs(collection.id)?;
     let assignments = store.catalog.person_assignments(collection.id)?;
     let marks = store.catalog.person_marks(collection.id)?;
     let units = Units::new(&faces, &assignments, &marks);
     let grouping = units.group(&pairs, rules.join)?;
-    let (report, _) = store.catalog.audited(who.name(), "people_group", |tx| {
+    let group_s = started.elapsed().as_secs_f64() - load_s - search_s;
+    let (mut report, _) = store.catalog.audited(who.name(), "people_group", |tx| {
         let (next, new_persons) =
             units.persons(&grouping.group_of, &assignments, || tx.create_person(collection.id))?;
         let persons = tx.replace_assignments(collection.id, &next, rules.join)?;
@@ -150,13 +156,29 @@ pub(crate) fn group_people(
             new_persons,
             refused: grouping.refused,
             thresholds: rules,
+            seconds: PhaseSeconds { load: load_s, search: search_s, group: group_s, store: 0.0 },
         };
         let detail = json!({"collection": collection.name, "faces": report.faces, "searched": searched,
             "pairs": report.pairs, "persons": persons, "new_persons": new_persons, "refused": report.refused,
             "join": rules.join, "edge": rules.edge});
         Ok((report, detail))
     })?;
+    report.seconds.store = started.elapsed().as_secs_f64() - load_s - search_s - group_s;
     Ok(report)
+}
+
+/// How long each phase of a run took, in seconds (a measurement, never a verdict).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PhaseSeconds {
+    /// Reading the collection's templates.
+    pub load: f64,
+    /// Searching the new faces' neighbours and storing the pairs.
+    pub search: f64,
+    /// Reading the pairs and corrections, and grouping.
+    pub group: f64,
+    /// Storing the persons (one transaction with its audit entry).
+    pub store: f64,
 }
 
 /// Searches the neighbours of the collection's faces that no run searched yet and stores the
@@ -166,6 +188,7 @@ fn search_new_faces(
     collection: &gabarit_catalog::Collection,
     key: &gabarit_catalog::PackKey,
     edge: f32,
+    faces: &[GroupingFace],
     progress: &mut dyn FnMut(GroupingProgress),
 ) -> Result<usize> {
     if store.catalog.grouping_run(collection.id)?.is_some_and(|r| r.edge != edge) {
@@ -173,14 +196,15 @@ fn search_new_faces(
         // face is searched again.
         store.catalog.add_grouping_pairs(collection.id, edge, &[], &[])?;
     }
-    let new = store.catalog.grouping_faces(collection.id, true)?;
+    let searched = store.catalog.grouping_searched(collection.id)?;
+    let new: Vec<&GroupingFace> = faces.iter().filter(|f| !searched.contains(&f.face_id)).collect();
     let index = store.index(key)?;
     let mut done = 0;
     progress(GroupingProgress { searched: 0, to_search: new.len() });
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let collections = [collection.id];
     for batch in new.chunks(BATCH) {
-        let neighbours = |faces: &[GroupingFace]| -> Result<Vec<(u64, u64)>> {
+        let neighbours = |faces: &[&GroupingFace]| -> Result<Vec<(u64, u64)>> {
             let mut pairs = Vec::new();
             for f in faces {
                 let query = gabarit_index::quant::dequantize(&f.template.0, f.template.1);
@@ -367,7 +391,7 @@ pub(crate) fn show_person(store: &mut Store, who: &Caller, person: u64) -> Resul
     let (record, collection) = reachable_person(store, who, person)?;
     let faces = store.catalog.faces_of_person(person)?;
     store.catalog.audit(who.name(), "people_view", json!({"collection": collection.name, "person": person}))?;
-    Ok(PersonView { person: record, faces })
+    Ok(PersonView { person: record, members: faces })
 }
 
 /// Marks every face of a person confirmed.

@@ -60,6 +60,7 @@ export const en = {
     'retention-days': 'Retention',
     'retention-until': 'Retention',
     dpia: 'DPIA reference',
+    grouping: 'Grouping by person',
   },
   // The form's labels and hints.
   controller: 'Controller',
@@ -75,6 +76,11 @@ export const en = {
   retentionUntilField: 'Or kept until (date)',
   retentionUntilHint: 'Instead of a number of days: kept until this date, inclusive.',
   dpiaField: 'DPIA reference',
+  groupingField: 'Group faces by person',
+  groupingHint:
+    'For curators, investigators and the DPO to check and name the persons of this collection. Refused for event photos, and without a DPIA reference (which must cover the grouping). Turning it off erases every group, name and correction.',
+  groupingOffConfirm: 'Turning the grouping off erases every group, name and correction of this collection, for good.',
+  groupingOffYes: 'Turn it off and erase the groups',
   retentionBoth: 'Give the retention as a number of days or as a date, not both.',
   retentionWhole: 'The retention is a whole number of days, at least 1.',
   // The governance as shown.
@@ -82,6 +88,9 @@ export const en = {
   condition: 'Condition (art. 9(2))',
   retention: 'Retention',
   dpia: 'DPIA',
+  grouping: 'Grouping by person',
+  groupingOn: 'on',
+  groupingOff: 'off',
   /** A retention of `n` days (`count`: n as written). */
   retentionDays: (n: number, count: string) => `${count} ${n === 1 ? 'day' : 'days'} after ingestion`,
   retentionUntil: (date: string) => `until ${date}`,
@@ -115,6 +124,7 @@ export const en = {
   createdAt: (at: string) => `Created ${at}.`,
   madeWith: (pack: string) => `Templates made with the model pack ${pack}: every face of this collection is searched with it.`,
   governance: 'Governance',
+  people: 'People of this collection: its faces grouped by person',
   loadFailed: 'The collection could not be loaded.',
 
   // Ingestion.
@@ -226,6 +236,7 @@ export const fr: typeof en = {
     'retention-days': 'Durée de conservation',
     'retention-until': 'Durée de conservation',
     dpia: 'Référence de l’AIPD',
+    grouping: 'Regroupement par personne',
   },
   controller: 'Responsable du traitement',
   controllerContact: 'Contact du responsable du traitement',
@@ -240,12 +251,20 @@ export const fr: typeof en = {
   retentionUntilField: 'Ou conservées jusqu’au (date)',
   retentionUntilHint: 'Au lieu d’un nombre de jours : conservées jusqu’à cette date incluse.',
   dpiaField: 'Référence de l’AIPD',
+  groupingField: 'Regrouper les visages par personne',
+  groupingHint:
+    'Pour que les gestionnaires, enquêteurs et le DPD vérifient et nomment les personnes de cette collection. Refusé pour les photos d’événements, et sans référence d’AIPD (qui doit couvrir le regroupement). Le désactiver efface tous les groupes, noms et corrections.',
+  groupingOffConfirm: 'Désactiver le regroupement efface définitivement tous les groupes, noms et corrections de cette collection.',
+  groupingOffYes: 'Le désactiver et effacer les groupes',
   retentionBoth: 'Indiquez la durée de conservation en jours ou par une date, pas les deux.',
   retentionWhole: 'La durée de conservation est un nombre entier de jours, au moins 1.',
   legalBasis: 'Base légale',
   condition: 'Exception (art. 9.2)',
   retention: 'Durée de conservation',
   dpia: 'AIPD',
+  grouping: 'Regroupement par personne',
+  groupingOn: 'activé',
+  groupingOff: 'désactivé',
   retentionDays: (n: number, count: string) => `${count} ${n <= 1 ? 'jour' : 'jours'} après l’intégration`,
   retentionUntil: (date: string) => `jusqu’au ${date}`,
   missingNotice: (fields: string) => `L’intégration est refusée tant que tous les champs ne sont pas renseignés. Manquants : ${fields}.`,
@@ -275,6 +294,7 @@ export const fr: typeof en = {
   createdAt: (at: string) => `Créée le ${at}.`,
   madeWith: (pack: string) => `Gabarits calculés avec le modèle ${pack} : chaque visage de cette collection est recherché avec lui.`,
   governance: 'Gouvernance',
+  people: 'Personnes de cette collection : ses visages regroupés par personne',
   loadFailed: 'La collection n’a pas pu être chargée.',
 
   ingestion: 'Intégration',

@@ -8,6 +8,7 @@ import * as admin from './admin';
 import * as audit from './audit';
 import * as collections from './collections';
 import * as common from './common';
+import * as people from './people';
 import * as review from './review';
 import * as rights from './rights';
 import * as search from './search';
@@ -17,8 +18,8 @@ export const LANGS: Lang[] = ['en', 'fr'];
 
 /** Every catalogue, by language (exported for the test that compares them). */
 export const catalogs = {
-  en: { common: common.en, review: review.en, search: search.en, collections: collections.en, rights: rights.en, audit: audit.en, admin: admin.en },
-  fr: { common: common.fr, review: review.fr, search: search.fr, collections: collections.fr, rights: rights.fr, audit: audit.fr, admin: admin.fr },
+  en: { common: common.en, review: review.en, search: search.en, collections: collections.en, rights: rights.en, audit: audit.en, admin: admin.en, people: people.en },
+  fr: { common: common.fr, review: review.fr, search: search.fr, collections: collections.fr, rights: rights.fr, audit: audit.fr, admin: admin.fr, people: people.fr },
 } satisfies Record<Lang, unknown>;
 
 export type Messages = (typeof catalogs)['en'];

@@ -18,6 +18,10 @@ export const en = {
   noFace: 'No face was found in this photo: choose another.',
   found: (n: number, faces: string) => `${faces} found${n > 1 ? ': pick the one to search.' : '.'}`,
   analysisFailed: 'The photo could not be analysed.',
+  loadingFace: 'Fetching the face to search with…',
+  faceFailed: 'The face to search with could not be fetched.',
+  /** The file name of a stored face taken as the photo (a person's face, from the people page). */
+  faceFile: (id: string) => `face-${id}.jpg`,
   notShown: 'Your browser cannot show this photo; the server read it.',
   // The case.
   caseStep: '2. Case',
@@ -112,6 +116,9 @@ export const fr: typeof en = {
   noFace: 'Aucun visage n’a été trouvé sur cette photo : choisissez-en une autre.',
   found: (n: number, faces: string) => `${faces} ${n > 1 ? 'trouvés : choisissez celui à rechercher.' : 'trouvé.'}`,
   analysisFailed: 'La photo n’a pas pu être analysée.',
+  loadingFace: 'Récupération du visage à rechercher…',
+  faceFailed: 'Le visage à rechercher n’a pas pu être récupéré.',
+  faceFile: (id: string) => `visage-${id}.jpg`,
   notShown: 'Votre navigateur ne peut pas afficher cette photo ; le serveur l’a lue.',
   caseStep: '2. Dossier',
   caseRef: 'Référence du dossier',

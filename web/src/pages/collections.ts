@@ -1,9 +1,10 @@
 // #/collections: the collections with their counts; a curator creates one with its
-// governance fields. #/collections/{name}: its governance (a curator edits it), counts and
-// ingestion with progress.
+// governance fields. #/collections/{name}: its governance (a curator edits it; turning the
+// grouping by person off, which erases the groups, is confirmed first), counts, a link to its
+// people where grouping is on, and ingestion with progress.
 
 import { ApiError, apiMessage, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type JobState, type Retention, type Term } from '../api';
-import type { Ctx } from '../app';
+import { PEOPLE_ROLES, allowed, type Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { dateTime, day, m, num, plural } from '../i18n';
 
@@ -75,6 +76,7 @@ function governanceInputs(): GovernanceInputs {
   const retention = h('input', { name: 'retention_days', type: 'number', min: 1, inputmode: 'numeric' });
   const until = h('input', { name: 'retention_until', type: 'date' });
   const dpia = h('input', { name: 'dpia', autocomplete: 'off' });
+  const grouping = h('input', { name: 'grouping', type: 'checkbox', id: uid('grouping') });
   const text = (el: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement): string | null => el.value.trim() || null;
   return {
     fields: [
@@ -88,6 +90,7 @@ function governanceInputs(): GovernanceInputs {
       field(t.retentionDaysField, retention),
       field(t.retentionUntilField, until, t.retentionUntilHint),
       field(t.dpiaField, dpia),
+      checkField(t.groupingField, grouping, t.groupingHint),
     ],
     byFlag: {
       controller,
@@ -100,6 +103,7 @@ function governanceInputs(): GovernanceInputs {
       'retention-days': retention,
       'retention-until': until,
       dpia,
+      grouping,
     },
     fill: (g) => {
       controller.value = g?.controller ?? '';
@@ -112,6 +116,7 @@ function governanceInputs(): GovernanceInputs {
       retention.value = g?.retention && 'days' in g.retention ? String(g.retention.days) : '';
       until.value = g?.retention && 'until' in g.retention ? g.retention.until : '';
       dpia.value = g?.dpia ?? '';
+      grouping.checked = g?.grouping ?? false;
     },
     read: () => {
       if (retention.value && until.value) return m().collections.retentionBoth;
@@ -128,9 +133,22 @@ function governanceInputs(): GovernanceInputs {
         jurisdictions: jurisdictions.value.split(/[,\s]+/).map((j) => j.trim().toUpperCase()).filter(Boolean),
         retention: retention.value ? { days } : until.value ? { until: until.value } : null,
         dpia: text(dpia),
+        grouping: grouping.checked,
       };
     },
   };
+}
+
+/** A checkbox with its label beside it, and a hint (linked by aria-describedby). */
+function checkField(label: string, control: HTMLInputElement, hint: string): HTMLElement {
+  const hintId = `${control.id}-hint`;
+  control.setAttribute('aria-describedby', hintId);
+  return h(
+    'div',
+    { class: 'field check-field' },
+    h('div', { class: 'check' }, control, h('label', { for: control.id }, label)),
+    h('p', { class: 'hint', id: hintId }, hint),
+  );
 }
 
 function errorText(e: unknown, fallback: string): string {
@@ -267,6 +285,8 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
     alert.el,
     saved,
   );
+  /** Whether the curator confirmed that turning the grouping off erases the groups. */
+  let offConfirmed = false;
   const open = (missing: string[] = []): void => {
     alert.clear();
     if (form.hidden) {
@@ -295,6 +315,18 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
       alert.show(governance);
       return;
     }
+    // Turning the grouping off erases every group, name and correction: asked once more.
+    if (current()?.grouping && !governance.grouping && !offConfirmed) {
+      const yes = h('button', { type: 'button', class: 'danger' }, t.groupingOffYes);
+      yes.addEventListener('click', () => {
+        offConfirmed = true;
+        form.requestSubmit();
+      });
+      alert.show(t.groupingOffConfirm, ' ', yes);
+      yes.focus();
+      return;
+    }
+    offConfirmed = false;
     submit.disabled = true;
     try {
       const r = await put<GovernanceSaved>(`/collections/${encodeURIComponent(collection)}/governance`, governance);
@@ -325,6 +357,7 @@ function governanceList(g: Governance | null, curator: boolean): HTMLElement {
     [t.jurisdictions, g?.jurisdictions?.length ? g.jurisdictions.join(', ') : t.notSet],
     [t.retention, h('span', { class: 'retention' }, retentionText(g?.retention))],
     [t.dpia, v(g?.dpia)],
+    [t.grouping, h('span', { class: 'grouping' }, g?.grouping ? t.groupingOn : t.groupingOff)],
   ];
   const missing = missingFields(g);
   return h(
@@ -384,6 +417,9 @@ export function collectionPage(ctx: Ctx, [name]: string[]): HTMLElement {
         ),
         h('p', { class: 'hint created' }, t.createdAt(dateTime(c.created_at))),
         h('p', { class: 'hint pack' }, t.madeWith(c.pack)),
+        governance?.grouping && allowed(ctx.me, PEOPLE_ROLES)
+          ? h('p', { class: 'people-link' }, h('a', { href: `#/collections/${encodeURIComponent(collection)}/people` }, t.people))
+          : null,
         h('h2', null, t.governance),
         governanceList(d.governance, ctx.can('curator')),
       );

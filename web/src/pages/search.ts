@@ -1,6 +1,7 @@
 // #/search: choose a photo, pick a face, give the case and the purpose, search; candidates
 // come as a grid for human review, each with what its score means at this gallery size (in
-// the one wording every page uses).
+// the one wording every page uses). `#/search?face=<id>` starts from a stored face (a person's,
+// from the people pages): its crop is the photo.
 
 import { ApiError, apiMessage, get, post, type CollectionSummary, type Query, type QueryFace, type SearchResult } from '../api';
 import type { Ctx } from '../app';
@@ -313,6 +314,30 @@ export function searchPage(ctx: Ctx): HTMLElement {
     results.querySelector('h2')?.setAttribute('tabindex', '-1');
     results.querySelector<HTMLElement>('h2')?.focus();
   }
+
+  /**
+   * A stored face as the photo (`#/search?face=<id>`, from a person's page): its crop, fetched
+   * with the session, analysed as if chosen.
+   */
+  async function storedFace(id: string): Promise<void> {
+    photoStatus.textContent = t.loadingFace;
+    try {
+      const resp = await fetch(`/api/v1/faces/${encodeURIComponent(id)}/crop`, { credentials: 'same-origin', cache: 'no-store' });
+      if (!resp.ok) {
+        const err = ((await resp.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null)?.error;
+        throw new ApiError(resp.status, err?.code ?? `http_${resp.status}`, err?.message ?? t.faceFailed);
+      }
+      const blob = await resp.blob();
+      if (!ctx.live() || file) return;
+      await analyse(new File([blob], t.faceFile(id), { type: blob.type || 'image/jpeg' }));
+    } catch (e) {
+      if (!ctx.live() || file) return;
+      photoStatus.textContent = '';
+      photoAlert.show(e instanceof ApiError ? apiMessage(e) : t.faceFailed);
+    }
+  }
+  const wantedFace = new URLSearchParams(location.hash.split('?')[1] ?? '').get('face');
+  if (wantedFace && /^\d+$/.test(wantedFace)) void storedFace(wantedFace);
 
   // The collections granted to the user (the server lists only those), to restrict the
   // search to (default: all of them).

@@ -80,7 +80,7 @@ impl World {
 
     /// The last face of the test person.
     fn last_face(&self) -> u64 {
-        self.engine.show_person(&self.curator, self.person).unwrap().faces.last().unwrap().face_id
+        self.engine.show_person(&self.curator, self.person).unwrap().members.last().unwrap().face_id
     }
 
     /// A new person made of one face split off the test person (by the curator).
@@ -326,7 +326,7 @@ fn rows() -> Vec<Row> {
         }),
         row("move_face", A::People, Press, |w, who| {
             let other = w.split_one_off();
-            let face = w.engine.show_person(&w.curator, other).unwrap().faces[0].face_id;
+            let face = w.engine.show_person(&w.curator, other).unwrap().members[0].face_id;
             let r = w.engine.move_face(who, face, w.person);
             if r.is_err() {
                 w.engine.merge_people(&w.curator, w.person, other).unwrap();

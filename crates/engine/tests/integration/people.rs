@@ -31,7 +31,7 @@ fn ingest(engine: &Gabarit, who: &Caller, dir: &Path) {
 fn person_of(engine: &Gabarit, who: &Caller) -> std::collections::BTreeMap<u64, u64> {
     let mut out = std::collections::BTreeMap::new();
     for p in engine.list_people(who, "press").unwrap() {
-        for a in engine.show_person(who, p.id).unwrap().faces {
+        for a in engine.show_person(who, p.id).unwrap().members {
             out.insert(a.face_id, p.id);
         }
     }

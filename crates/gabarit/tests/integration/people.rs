@@ -57,7 +57,7 @@ fn people_are_grouped_after_ingestion_named_and_corrected_where_governance_allow
     let view: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(view["label"], "Personne A");
     assert_eq!(view["confirmed"], 3);
-    let face = view["faces"][2]["face_id"].as_u64().unwrap().to_string();
+    let face = view["members"][2]["face_id"].as_u64().unwrap().to_string();
     let out = cur(&["people", "not", &face]);
     assert!(out.status.success(), "{:?}", text(&out));
     // A run with nothing new keeps the correction.
