@@ -81,6 +81,11 @@ pub struct ErasedGrouping {
     pub pairs: u64,
 }
 
+/// An assignment from a row of (face_id, person_id, confirmed).
+fn assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Assignment> {
+    Ok(Assignment { face_id: r.get::<_, i64>(0)? as u64, person_id: r.get::<_, i64>(1)? as u64, confirmed: r.get(2)? })
+}
+
 /// The associated data a person's sealed label is bound to.
 fn label_aad(person: u64) -> Vec<u8> {
     let mut aad = b"gabarit/person-label/".to_vec();
@@ -242,13 +247,7 @@ impl Catalog {
             "SELECT pf.face_id, pf.person_id, pf.confirmed FROM person_faces pf JOIN persons p ON p.id = pf.person_id
              WHERE p.collection_id = ?1 ORDER BY pf.face_id",
             [collection_id],
-            |r| {
-                Ok(Assignment {
-                    face_id: r.get::<_, i64>(0)? as u64,
-                    person_id: r.get::<_, i64>(1)? as u64,
-                    confirmed: r.get(2)?,
-                })
-            },
+            assignment,
         )
     }
 
@@ -304,13 +303,7 @@ impl Catalog {
         self.rows_of_with(
             "SELECT face_id, person_id, confirmed FROM person_faces WHERE person_id = ?1 ORDER BY face_id",
             [person as i64],
-            |r| {
-                Ok(Assignment {
-                    face_id: r.get::<_, i64>(0)? as u64,
-                    person_id: r.get::<_, i64>(1)? as u64,
-                    confirmed: r.get(2)?,
-                })
-            },
+            assignment,
         )
     }
 
@@ -374,13 +367,7 @@ impl Catalog {
             .query_row(
                 "SELECT face_id, person_id, confirmed FROM person_faces WHERE face_id = ?1",
                 [face as i64],
-                |r| {
-                    Ok(Assignment {
-                        face_id: r.get::<_, i64>(0)? as u64,
-                        person_id: r.get::<_, i64>(1)? as u64,
-                        confirmed: r.get(2)?,
-                    })
-                },
+                assignment,
             )
             .optional()
             .map_err(self.err())
