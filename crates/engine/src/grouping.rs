@@ -203,40 +203,56 @@ fn search_new_faces(
     progress(GroupingProgress { searched: 0, to_search: new.len() });
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let collections = [collection.id];
-    for batch in new.chunks(BATCH) {
-        let neighbours = |faces: &[&GroupingFace]| -> Result<Vec<(u64, u64)>> {
-            let mut pairs = Vec::new();
-            for f in faces {
-                let query = gabarit_index::quant::dequantize(&f.template.0, f.template.1);
-                for hit in index.search_breadth(&query, NEIGHBOURS + 1, Some(&collections), SEARCH_BREADTH)? {
-                    if hit.id != f.face_id && hit.score >= edge {
-                        pairs.push((f.face_id, hit.id));
-                    }
+    let neighbours = |faces: &[&GroupingFace]| -> Result<Vec<(u64, u64)>> {
+        let mut pairs = Vec::new();
+        for f in faces {
+            let query = gabarit_index::quant::dequantize(&f.template.0, f.template.1);
+            for hit in index.search_breadth(&query, NEIGHBOURS + 1, Some(&collections), SEARCH_BREADTH)? {
+                if hit.id != f.face_id && hit.score >= edge {
+                    pairs.push((f.face_id, hit.id));
                 }
             }
-            Ok(pairs)
-        };
-        let parts: Vec<Result<Vec<(u64, u64)>>> = std::thread::scope(|s| {
+        }
+        Ok(pairs)
+    };
+    // A batch's pairs are stored while the next batch is searched; a batch counts as searched
+    // once its pairs are stored (an interruption loses at most the two in flight).
+    let mut pending: Option<FoundPairs> = None;
+    let mut store_pending = |pending: Option<FoundPairs>| -> Result<()> {
+        if let Some((pairs, ids)) = pending {
+            store.catalog.add_grouping_pairs(collection.id, edge, &pairs, &ids)?;
+            done += ids.len();
+            progress(GroupingProgress { searched: done, to_search: new.len() });
+        }
+        Ok(())
+    };
+    for batch in new.chunks(BATCH) {
+        let previous = pending.take();
+        let (parts, stored) = std::thread::scope(|s| {
             let handles: Vec<_> = batch
                 .chunks(batch.len().div_ceil(threads).max(1))
                 .map(|part| s.spawn(move || neighbours(part)))
                 .collect();
-            handles
+            let stored = store_pending(previous);
+            let parts: Vec<Result<Vec<(u64, u64)>>> = handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a neighbour search stopped".into()))))
-                .collect()
+                .collect();
+            (parts, stored)
         });
+        stored?;
         let mut pairs = Vec::new();
         for part in parts {
             pairs.extend(part?);
         }
-        let ids: Vec<u64> = batch.iter().map(|f| f.face_id).collect();
-        store.catalog.add_grouping_pairs(collection.id, edge, &pairs, &ids)?;
-        done += batch.len();
-        progress(GroupingProgress { searched: done, to_search: new.len() });
+        pending = Some((pairs, batch.iter().map(|f| f.face_id).collect()));
     }
+    store_pending(pending)?;
     Ok(new.len())
 }
+
+/// A batch's candidate pairs and the faces whose neighbours they are.
+type FoundPairs = (Vec<(u64, u64)>, Vec<u64>);
 
 /// A collection's faces as units of the grouping, with the constraints of photos, tracks and
 /// corrections.
