@@ -347,20 +347,6 @@ impl Catalog {
         Ok(None)
     }
 
-    /// The pack of the collection a face is in.
-    pub fn collection_pack_of_face(&self, face: u64) -> Result<crate::PackKey> {
-        self.conn
-            .query_row(
-                "SELECT c.pack, c.pack_sha256 FROM faces f JOIN images i ON i.id = f.image_id
-                 JOIN collections c ON c.id = i.collection_id WHERE f.id = ?1",
-                [face as i64],
-                |r| Ok(crate::PackKey { name: r.get(0)?, sha256: r.get(1)? }),
-            )
-            .optional()
-            .map_err(self.err())?
-            .ok_or_else(|| Error::NotFound { kind: "face", name: face.to_string() })
-    }
-
     /// The person a face belongs to, if any.
     pub fn person_of_face(&self, face: u64) -> Result<Option<Assignment>> {
         self.conn

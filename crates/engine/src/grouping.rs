@@ -82,40 +82,44 @@ pub struct PersonView {
 }
 
 /// The collection `name` within the caller's reach for people, whose governance groups faces.
-pub(crate) fn grouped_collection(
-    store: &Store,
-    who: &Caller,
-    name: &str,
-) -> Result<(gabarit_governance::Authorized<actions::People>, gabarit_catalog::Collection)> {
+pub(crate) fn grouped_collection(store: &Store, who: &Caller, name: &str) -> Result<gabarit_catalog::Collection> {
     let proof = who.may::<actions::People>()?;
-    let summary = store.catalog.collection_summary(proof.scope(), name)?;
-    if !store.catalog.governance(name)?.grouping {
-        return Err(Error::InvalidField {
-            field: "grouping",
-            problem: format!(
-                "collection {} does not group faces by person: grouping is off in its governance (a curator turns it on where its purpose and DPIA allow it)",
-                limits::shown(name)
-            ),
-        });
+    let collection = store
+        .catalog
+        .collections_in(proof.scope())?
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| gabarit_catalog::Error::NotFound { kind: "collection", name: limits::shown(name) })?;
+    require_grouping(store, &collection)?;
+    Ok(collection)
+}
+
+/// Refuses a collection whose governance has grouping off.
+fn require_grouping(store: &Store, collection: &gabarit_catalog::Collection) -> Result<()> {
+    if store.catalog.governance(&collection.name)?.grouping {
+        return Ok(());
     }
-    Ok((proof, summary.collection))
+    Err(Error::InvalidField {
+        field: "grouping",
+        problem: format!(
+            "collection {} does not group faces by person: grouping is off in its governance (a curator turns it on where its purpose and DPIA allow it)",
+            limits::shown(&collection.name)
+        ),
+    })
 }
 
 /// A person of a collection the caller may reach for people, and that collection.
 fn reachable_person(store: &Store, who: &Caller, person: u64) -> Result<(PersonRecord, gabarit_catalog::Collection)> {
     let proof = who.may::<actions::People>()?;
     let record = store.catalog.person(person)?;
-    let not_found = || Error::Catalog(gabarit_catalog::Error::NotFound { kind: "person", name: person.to_string() });
-    if !proof.covers(record.collection_id) {
-        return Err(not_found());
-    }
+    // A person of a collection outside the caller's grants does not exist for them.
     let collection = store
         .catalog
         .collections_in(proof.scope())?
         .into_iter()
         .find(|c| c.id == record.collection_id)
-        .ok_or_else(not_found)?;
-    grouped_collection(store, who, &collection.name)?;
+        .ok_or_else(|| gabarit_catalog::Error::NotFound { kind: "person", name: person.to_string() })?;
+    require_grouping(store, &collection)?;
     Ok((record, collection))
 }
 
@@ -127,7 +131,7 @@ pub(crate) fn group_people(
     name: &str,
     progress: &mut dyn FnMut(GroupingProgress),
 ) -> Result<GroupingReport> {
-    let (_, collection) = grouped_collection(store, who, name)?;
+    let collection = grouped_collection(store, who, name)?;
     let key = collection.pack_key();
     let pack = pack_of(&key)?;
     let calibration = calibration_of(&key)?;
@@ -396,7 +400,7 @@ impl Units {
 
 /// The persons of a collection, most faces first; audited (`people_view`).
 pub(crate) fn list_people(store: &mut Store, who: &Caller, name: &str) -> Result<Vec<PersonRecord>> {
-    let (_, collection) = grouped_collection(store, who, name)?;
+    let collection = grouped_collection(store, who, name)?;
     let persons = store.catalog.persons(collection.id)?;
     store.catalog.audit(who.name(), "people_view", json!({"collection": collection.name, "persons": persons.len()}))?;
     Ok(persons)

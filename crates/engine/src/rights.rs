@@ -287,24 +287,26 @@ fn extend_to_persons(
         ));
     }
     let matched: std::collections::HashSet<u64> = matches.iter().map(|m| m.face_id).collect();
+    let collections = store.catalog.collections_in(scope)?;
     let mut out = Vec::with_capacity(reached.len());
     for p in reached {
         let person = store.catalog.person(p)?;
+        let collection = collections.iter().find(|c| c.id == person.collection_id).ok_or_else(|| {
+            gabarit_catalog::Error::NotFound { kind: "collection", name: person.collection_id.to_string() }
+        })?;
         let faces = store.catalog.faces_of_person(p)?;
         let not_matched: Vec<u64> = faces.iter().map(|a| a.face_id).filter(|f| !matched.contains(f)).collect();
         let extended = extend.contains(&p);
         if extended {
             for &f in &not_matched {
-                let key = store.catalog.collection_pack_of_face(f)?;
-                let mut m = matched_face(store, scope, &key, f, 0.0)?;
+                let mut m = matched_face(store, scope, &collection.pack_key(), f, 0.0)?;
                 m.via_person = true;
                 matches.push(m);
             }
         }
-        let collection = store.catalog.collections_in(scope)?.into_iter().find(|c| c.id == person.collection_id);
         out.push(PersonReached {
             person: p,
-            collection: collection.map(|c| c.name).unwrap_or_default(),
+            collection: collection.name.clone(),
             faces: faces.len() as u64,
             matched: (faces.len() - not_matched.len()) as u64,
             not_matched,
