@@ -59,14 +59,14 @@ pub struct FlatStats {
 pub struct FlatIndex {
     /// The record file and tombstone log.
     files: RecordFiles,
-    dim: usize,
+    pub(crate) dim: usize,
     /// `slots × dim` codes in offset form (`code + 128`, see [`to_offset`]), contiguous.
-    codes: Vec<u8>,
-    ids: Vec<u64>,
-    collections: Vec<u32>,
-    scales: Vec<f32>,
-    live: Vec<bool>,
-    slot_of: HashMap<u64, usize>,
+    pub(crate) codes: Vec<u8>,
+    pub(crate) ids: Vec<u64>,
+    pub(crate) collections: Vec<u32>,
+    pub(crate) scales: Vec<f32>,
+    pub(crate) live: Vec<bool>,
+    pub(crate) slot_of: HashMap<u64, usize>,
     dead: usize,
     scratch: Vec<i8>,
     threads: usize,
@@ -114,8 +114,11 @@ impl Loader for Loaded {
 }
 
 /// Where a scan puts the vectors it scores.
-trait Sink: Send {
+pub(crate) trait Sink: Send {
     fn offer(&mut self, score: f32, id: u64, slot: usize);
+    /// A score below this one is never kept (a bound below it proves a vector need not be
+    /// scored).
+    fn floor(&self) -> f32;
     fn into_cands(self) -> Vec<Ranked>;
 }
 
@@ -124,14 +127,19 @@ impl Sink for TopK {
     fn offer(&mut self, score: f32, id: u64, slot: usize) {
         TopK::offer(self, score, id, slot);
     }
+    #[inline]
+    fn floor(&self) -> f32 {
+        self.worst().unwrap_or(f32::NEG_INFINITY)
+    }
     fn into_cands(self) -> Vec<Ranked> {
         self.into_vec()
     }
 }
 
-struct AtLeast {
-    threshold: f32,
-    found: Vec<Ranked>,
+/// Keeps every vector scoring at least `threshold`.
+pub(crate) struct AtLeast {
+    pub(crate) threshold: f32,
+    pub(crate) found: Vec<Ranked>,
 }
 
 impl Sink for AtLeast {
@@ -140,6 +148,10 @@ impl Sink for AtLeast {
         if score >= self.threshold {
             self.found.push(Ranked { score, id, slot });
         }
+    }
+    #[inline]
+    fn floor(&self) -> f32 {
+        self.threshold
     }
     fn into_cands(self) -> Vec<Ranked> {
         self.found
@@ -259,7 +271,7 @@ impl FlatIndex {
         }
     }
 
-    fn prepare_query(&self, query: &[f32]) -> Result<QueryKernel> {
+    pub(crate) fn prepare_query(&self, query: &[f32]) -> Result<QueryKernel> {
         validate_vector(query, self.dim)?;
         let mut codes = vec![0i8; self.dim];
         let scale = quantize_into(query, &mut codes);
@@ -298,39 +310,49 @@ impl FlatIndex {
     /// Runs a scan over every slot, split over the search threads, and returns the candidates
     /// sorted best first.
     fn run<S: Sink>(&self, q: &QueryKernel, filter: &CollectionFilter, make: impl Fn() -> S + Sync) -> Vec<Ranked> {
-        let slots = self.ids.len();
-        let threads = self.search_threads();
-        let mut cands = if threads <= 1 {
-            let mut sink = make();
-            self.scan(q, filter, 0, slots, &mut sink);
-            sink.into_cands()
-        } else {
-            let per = slots.div_ceil(threads);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (1..threads)
-                    .map(|t| {
-                        let make = &make;
-                        s.spawn(move || {
-                            let mut sink = make();
-                            self.scan(q, filter, (t * per).min(slots), ((t + 1) * per).min(slots), &mut sink);
-                            sink.into_cands()
-                        })
-                    })
-                    .collect();
-                let mut sink = make();
-                self.scan(q, filter, 0, per.min(slots), &mut sink);
-                let mut all = sink.into_cands();
-                for h in handles {
-                    all.extend(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-                }
-                all
-            })
-        };
+        let sinks = self.run_with(make, |start, end, sink| self.scan(q, filter, start, end, sink));
+        let mut cands: Vec<Ranked> = sinks.into_iter().flat_map(Sink::into_cands).collect();
         cands.sort_unstable();
         cands
     }
 
-    fn hits(&self, cands: &[Ranked]) -> Vec<Hit> {
+    /// Runs `scan` over slot ranges covering every slot, one range and one sink per search
+    /// thread, and returns the sinks.
+    pub(crate) fn run_with<S: Send>(
+        &self,
+        make: impl Fn() -> S + Sync,
+        scan: impl Fn(usize, usize, &mut S) + Sync,
+    ) -> Vec<S> {
+        let slots = self.ids.len();
+        let threads = self.search_threads();
+        if threads <= 1 {
+            let mut sink = make();
+            scan(0, slots, &mut sink);
+            return vec![sink];
+        }
+        let per = slots.div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (1..threads)
+                .map(|t| {
+                    let (make, scan) = (&make, &scan);
+                    s.spawn(move || {
+                        let mut sink = make();
+                        scan((t * per).min(slots), ((t + 1) * per).min(slots), &mut sink);
+                        sink
+                    })
+                })
+                .collect();
+            let mut sink = make();
+            scan(0, per.min(slots), &mut sink);
+            let mut all = vec![sink];
+            for h in handles {
+                all.push(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            all
+        })
+    }
+
+    pub(crate) fn hits(&self, cands: &[Ranked]) -> Vec<Hit> {
         cands.iter().map(|c| Hit { id: c.id, collection: self.collections[c.slot], score: c.score }).collect()
     }
 

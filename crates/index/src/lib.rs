@@ -40,6 +40,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub mod bound;
+mod compressed;
 mod flat;
 #[cfg(feature = "testing")]
 pub mod model;
@@ -50,6 +52,7 @@ pub mod select;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use compressed::{CompressedIndex, ScanCounts};
 pub use flat::{FlatIndex, FlatStats, MAX_DIM, PARALLEL_MIN_VECTORS};
 
 /// Why an index operation failed. Caller mistakes (wrong dimension, NaN, duplicate id) are

@@ -105,6 +105,12 @@ impl TopK {
         }
     }
 
+    /// The score of the worst candidate kept once `k` are kept (a candidate must beat it).
+    #[inline]
+    pub fn worst(&self) -> Option<f32> {
+        if self.heap.len() < self.k { None } else { self.heap.peek().map(|c| c.score) }
+    }
+
     /// The candidates kept, in no order.
     pub fn into_vec(self) -> Vec<Ranked> {
         self.heap.into_vec()

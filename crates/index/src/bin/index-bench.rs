@@ -2,9 +2,14 @@
 //! time, size per vector, and exact top-10 search latency (one thread and all threads per
 //! query) and throughput. Prints one JSON line.
 //!
-//! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep]`
+//! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--compressed]`
 //! (N defaults to 1,000,000, D to 512, Q to 200; PATH must not exist and is deleted at the end
 //! unless `--keep`; by default a directory under the system temp dir).
+//!
+//! `--compressed` then reopens the directory as a `CompressedIndex` and compares exhaustive
+//! threshold searches at the packs' rights thresholds (0.25, 0.38) with the flat scan's, one
+//! thread and all threads: time, code stages read per template (128 bytes each), templates re-scored, and that the
+//! answers are identical (it fails otherwise). A second JSON line.
 //!
 //! Data: N/5 identities, each a random unit centre; a template is
 //! `normalise(centre + noise)` with uniform noise of norm sqrt(2/3), so two templates of one
@@ -15,9 +20,11 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use gabarit_index::{FlatIndex, VectorIndex};
+use gabarit_index::{CompressedIndex, FlatIndex, ScanCounts, VectorIndex};
 
 const PER_IDENTITY: u64 = 5;
+/// Thresholds of the compressed index's comparison: the rights thresholds of the two packs.
+const THRESHOLDS: [f32; 2] = [0.25, 0.38];
 const SEED: u64 = 0x6A62_7269_7420_2021;
 
 /// wyrand: fast, good enough for synthetic data.
@@ -136,10 +143,11 @@ struct Args {
     queries: usize,
     dir: Option<PathBuf>,
     keep: bool,
+    compressed: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn Error>> {
-    let mut args = Args { n: 1_000_000, dim: 512, queries: 200, dir: None, keep: false };
+    let mut args = Args { n: 1_000_000, dim: 512, queries: 200, dir: None, keep: false, compressed: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -148,8 +156,9 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--queries" => args.queries = value("--queries")?.parse()?,
             "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
             "--keep" => args.keep = true,
+            "--compressed" => args.compressed = true,
             "-h" | "--help" => {
-                println!("usage: index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep]");
+                println!("usage: index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--compressed]");
                 std::process::exit(0);
             }
             n => args.n = n.replace('_', "").parse().map_err(|e| format!("N: {n}: {e}"))?,
@@ -307,7 +316,62 @@ fn main() -> Result<(), Box<dyn Error>> {
         sd(&impostor),
     );
 
-    drop(index);
+    if args.compressed {
+        let queries: Vec<&[f32]> = probes.iter().take(threshold_queries).map(|(_, q)| q.as_slice()).collect();
+        let mut flat_answers = Vec::new();
+        let mut flat_ms = Vec::new();
+        for threads in [1, 0] {
+            index.set_search_threads(threads);
+            for threshold in THRESHOLDS {
+                let t = Instant::now();
+                for q in &queries {
+                    flat_answers.push(index.search_threshold(q, threshold, None)?);
+                }
+                flat_ms.push(t.elapsed().as_secs_f64() * 1e3 / queries.len().max(1) as f64);
+            }
+        }
+        drop(index);
+        let t = Instant::now();
+        let mut compressed = CompressedIndex::open(&dir, dim)?;
+        let open_s = t.elapsed().as_secs_f64();
+        let mut answers = flat_answers.iter();
+        let mut fields = Vec::new();
+        for (threads, name) in [(1, "1t".to_string()), (0, format!("{cores}t"))] {
+            compressed.set_search_threads(threads);
+            for (i, threshold) in THRESHOLDS.into_iter().enumerate() {
+                let t = Instant::now();
+                let mut counts = ScanCounts::default();
+                for q in &queries {
+                    let (hits, c) = compressed.search_threshold_counted(q, threshold, None)?;
+                    if Some(&hits) != answers.next() {
+                        return Err(
+                            format!("threshold {threshold}: the compressed index differs from the flat scan").into()
+                        );
+                    }
+                    counts.templates += c.templates;
+                    counts.stages += c.stages;
+                    counts.rescored += c.rescored;
+                }
+                let ms = t.elapsed().as_secs_f64() * 1e3 / queries.len().max(1) as f64;
+                let flat = flat_ms[if threads == 1 { i } else { THRESHOLDS.len() + i }];
+                fields.push(format!(
+                    "\"threshold_{threshold}_{name}\":{{\"flat_ms\":{flat:.1},\"compressed_ms\":{ms:.1},\"speedup\":{:.2},\"stages_per_template\":{:.2},\"rescored_per_query\":{:.1}}}",
+                    flat / ms,
+                    counts.stages as f64 / counts.templates.max(1) as f64,
+                    counts.rescored as f64 / queries.len().max(1) as f64,
+                ));
+            }
+        }
+        let stats = compressed.stats();
+        println!(
+            "{{\"bench\":\"gabarit-index compressed\",\"n\":{n},\"open_s\":{open_s:.2},\"memory_bytes_per_vector\":{:.1},\"identical_to_flat\":true,{}}}",
+            stats.memory_bytes_per_vector,
+            fields.join(",")
+        );
+        drop(compressed);
+    } else {
+        drop(index);
+    }
     if !args.keep {
         fs_err::remove_dir_all(&dir)?;
     }

@@ -1,9 +1,11 @@
 //! Integration tests of `gabarit-index`, one binary: the contract suite against `FlatIndex`,
-//! physical erasure, crash recovery, and a model-based proptest.
+//! physical erasure, crash recovery, a model-based proptest, and the compressed index's
+//! equality with the flat scan.
 
 // clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
+mod compressed;
 mod contract;
 mod crash;
 mod encrypted;

@@ -119,5 +119,11 @@ proptest! {
     fn every_index_kind_passes_the_shared_model_test(ops in gabarit_index::model::ops()) {
         let tmp = tempfile::tempdir().unwrap();
         gabarit_index::model::run(tmp.path(), &|dir| Box::new(FlatIndex::open(dir, gabarit_index::model::DIM).unwrap()), &ops);
+        let tmp = tempfile::tempdir().unwrap();
+        gabarit_index::model::run(
+            tmp.path(),
+            &|dir| Box::new(gabarit_index::CompressedIndex::open(dir, gabarit_index::model::DIM).unwrap()),
+            &ops,
+        );
     }
 }
