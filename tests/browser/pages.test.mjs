@@ -67,7 +67,7 @@ test('every page: accessible in both languages and themes, no wider than a phone
     // The collection's faces grouped by person, one of them named.
     gabaritAs(dir, 'cur', ['collection', 'update', 'press', '--grouping', 'on']);
     gabaritAs(dir, 'cur', ['people', 'group', 'press', '--quiet']);
-    const person = JSON.parse(gabaritAs(dir, 'cur', ['people', 'list', 'press', '--json']))[0]?.id;
+    const person = JSON.parse(gabaritAs(dir, 'cur', ['people', 'list', 'press', '--json'])).items[0]?.id;
     assert.ok(person, 'a person to show');
     gabaritAs(dir, 'cur', ['people', 'name', String(person), 'Ann Example']);
     return { candidate, request, person };

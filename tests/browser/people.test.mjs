@@ -33,7 +33,7 @@ test('people pages: grouping, the persons as the CLI lists them, naming, correct
     const json = (args) => JSON.parse(gabaritAs(dir, 'cur', [...args, '--json']));
     /** The collection's governance (`collection show` prints JSON). */
     const governanceOf = () => JSON.parse(gabaritAs(dir, 'cur', ['collection', 'show', 'press'])).governance;
-    const listed = () => json(['people', 'list', 'press']);
+    const listed = () => json(['people', 'list', 'press']).items;
     const shown = (id) => json(['people', 'show', String(id)]);
     const faceIds = (id) => shown(id).members.map((f) => f.face_id).sort((a, b) => a - b);
     assert.deepEqual(listed(), [], 'nothing grouped before the page groups');
@@ -97,6 +97,10 @@ test('people pages: grouping, the persons as the CLI lists them, naming, correct
       assert.ok(persons.length >= 1, 'at least one person');
       await page.locator('#people-count').getByText(personsEn(persons.length), { exact: true }).waitFor();
       assert.equal(await cards.count(), persons.length);
+      // One page holds them all: the line says so and no "more" button shows.
+      const n = en(persons.length);
+      await page.locator('#people-shown').getByText(`${n} of ${n} shown, most faces first.`, { exact: true }).waitFor();
+      assert.equal(await page.locator('.people-list button.more').isVisible(), false);
       const rows = await cards.evaluateAll((ls) => ls.map((l) => ({
         id: Number(l.dataset.person),
         name: l.querySelector('a.person-name').textContent,

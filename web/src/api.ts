@@ -191,6 +191,7 @@ export type GroupJob = Job<GroupingReport>;
 
 /** GET /collections/{name}/people (its items): a person of a collection, most faces first. */
 export type PersonRecord = Schemas['PersonRecord'];
+export type PeoplePage = Schemas['PeoplePage'];
 /** One face's place in a grouping. */
 export type Assignment = Schemas['Assignment'];
 /** GET /people/{id}: the person (its counts) with its faces (`members`). */

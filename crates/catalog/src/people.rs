@@ -261,9 +261,31 @@ impl Catalog {
         )
     }
 
-    /// The persons of a collection, most faces first.
-    pub fn persons(&self, collection_id: u32) -> Result<Vec<PersonRecord>> {
-        self.persons_where("p.collection_id = ?1", collection_id as i64)
+    /// A page of the persons of a collection, most faces first (then by id): how many there
+    /// are in all (the named ones only when `named_only`), and `limit` of them from `offset`.
+    pub fn persons(
+        &self,
+        collection_id: u32,
+        named_only: bool,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<PersonRecord>)> {
+        let named = if named_only { " AND label IS NOT NULL" } else { "" };
+        let total: i64 = self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM persons WHERE collection_id = ?1{named}"), [collection_id], |r| {
+                r.get(0)
+            })
+            .map_err(self.err())?;
+        // The page's ids first, so that the cover face is looked up for them only.
+        let page = format!(
+            "p.id IN (SELECT p.id FROM persons p LEFT JOIN person_faces pf ON pf.person_id = p.id
+                      WHERE p.collection_id = ?1{named} GROUP BY p.id
+                      ORDER BY COUNT(pf.face_id) DESC, p.id LIMIT {} OFFSET {})",
+            limit.min(i64::MAX as u64),
+            offset.min(i64::MAX as u64)
+        );
+        Ok((total as u64, self.persons_where(&page, collection_id as i64)?))
     }
 
     /// One person (`NotFound` if there is none with this id).

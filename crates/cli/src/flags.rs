@@ -146,10 +146,19 @@ pub(crate) enum PeopleCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List a collection's persons, most faces first.
+    /// List a collection's persons, most faces first, a page at a time.
     List {
         /// Collection.
         collection: String,
+        /// Persons to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Persons to list (at most 1000).
+        #[arg(long, default_value_t = gabarit_engine::grouping::DEFAULT_PEOPLE_PAGE)]
+        limit: usize,
+        /// Only the persons someone named.
+        #[arg(long)]
+        named: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

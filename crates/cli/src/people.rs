@@ -35,13 +35,26 @@ pub(crate) fn people(data: &Path, cmd: PeopleCommand) -> Result<ExitCode> {
                 )?;
             }
         }
-        PeopleCommand::List { collection, json } => {
-            let persons = gabarit.list_people(&who, &collection)?;
+        PeopleCommand::List { collection, offset, limit, named, json } => {
+            let query = gabarit_engine::grouping::PeopleQuery { offset, limit, named_only: named };
+            let page = gabarit.list_people(&who, &collection, query)?;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&persons)?)?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?;
             } else {
+                let shown = page.items.len();
+                let kind = if named { "named persons" } else { "persons" };
+                match shown {
+                    0 => writeln!(out, "{collection}: {} {kind}, none from {}", page.total, page.offset + 1)?,
+                    _ => writeln!(
+                        out,
+                        "{collection}: {kind} {}–{} of {}",
+                        page.offset + 1,
+                        page.offset + shown,
+                        page.total
+                    )?,
+                }
                 writeln!(out, "{:>8}  {:>6}  {:>9}  {:>10}  name", "person", "faces", "confirmed", "cover face")?;
-                for p in &persons {
+                for p in &page.items {
                     writeln!(
                         out,
                         "{:>8}  {:>6}  {:>9}  {:>10}  {}",
@@ -51,6 +64,9 @@ pub(crate) fn people(data: &Path, cmd: PeopleCommand) -> Result<ExitCode> {
                         p.cover_face,
                         p.label.as_deref().unwrap_or("-")
                     )?;
+                }
+                if (page.offset + shown) < page.total as usize {
+                    writeln!(out, "more: --offset {}", page.offset + shown)?;
                 }
             }
         }

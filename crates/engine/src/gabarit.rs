@@ -294,9 +294,14 @@ impl Gabarit {
         jobs::submit_grouping(&mut *self.store()?, who, collection)
     }
 
-    /// The persons of a collection, most faces first.
-    pub fn list_people(&self, who: &Caller, collection: &str) -> Result<Vec<gabarit_catalog::PersonRecord>> {
-        grouping::list_people(&mut *self.store()?, who, collection)
+    /// A page of the persons of a collection, most faces first.
+    pub fn list_people(
+        &self,
+        who: &Caller,
+        collection: &str,
+        query: grouping::PeopleQuery,
+    ) -> Result<grouping::PeoplePage> {
+        grouping::list_people(&mut *self.store()?, who, collection, query)
     }
 
     /// One person with its faces.

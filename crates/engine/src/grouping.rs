@@ -81,6 +81,42 @@ pub struct PersonView {
     pub members: Vec<Assignment>,
 }
 
+/// Which persons of a collection to list: a page, of the named ones only if asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeopleQuery {
+    /// Persons to skip (most faces first).
+    pub offset: usize,
+    /// Persons to return (at most [`MAX_PEOPLE_PAGE`]; 0 is taken as 1).
+    pub limit: usize,
+    /// Only the persons someone named.
+    pub named_only: bool,
+}
+
+impl Default for PeopleQuery {
+    fn default() -> PeopleQuery {
+        PeopleQuery { offset: 0, limit: DEFAULT_PEOPLE_PAGE, named_only: false }
+    }
+}
+
+/// Persons listed when no limit is asked.
+pub const DEFAULT_PEOPLE_PAGE: usize = 100;
+/// The most persons one page lists.
+pub const MAX_PEOPLE_PAGE: usize = 1000;
+
+/// A page of a collection's persons, most faces first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeoplePage {
+    /// Persons of the collection (the named ones only, if asked), in all.
+    pub total: u64,
+    /// Skipped.
+    pub offset: usize,
+    /// Asked for (after bounding).
+    pub limit: usize,
+    /// This page's persons.
+    pub items: Vec<PersonRecord>,
+}
+
 /// The collection `name` within the caller's reach for people, whose governance groups faces.
 pub(crate) fn grouped_collection(store: &Store, who: &Caller, name: &str) -> Result<gabarit_catalog::Collection> {
     let proof = who.may::<actions::People>()?;
@@ -398,12 +434,18 @@ impl Units {
     }
 }
 
-/// The persons of a collection, most faces first; audited (`people_view`).
-pub(crate) fn list_people(store: &mut Store, who: &Caller, name: &str) -> Result<Vec<PersonRecord>> {
+/// A page of the persons of a collection, most faces first; audited (`people_view`, each
+/// page: the names it shows are personal data).
+pub(crate) fn list_people(store: &mut Store, who: &Caller, name: &str, query: PeopleQuery) -> Result<PeoplePage> {
     let collection = grouped_collection(store, who, name)?;
-    let persons = store.catalog.persons(collection.id)?;
-    store.catalog.audit(who.name(), "people_view", json!({"collection": collection.name, "persons": persons.len()}))?;
-    Ok(persons)
+    let limit = query.limit.clamp(1, MAX_PEOPLE_PAGE);
+    let (total, items) = store.catalog.persons(collection.id, query.named_only, query.offset as u64, limit as u64)?;
+    store.catalog.audit(
+        who.name(),
+        "people_view",
+        json!({"collection": collection.name, "persons": items.len(), "offset": query.offset, "named_only": query.named_only}),
+    )?;
+    Ok(PeoplePage { total, offset: query.offset, limit, items })
 }
 
 /// One person with its faces; audited (`people_view`).

@@ -5,7 +5,7 @@
 // face to another person, split faces off, merge another person in. A person's name is
 // personal data: it never goes in a URL, the page's title or the console.
 
-import { ApiError, apiMessage, del, get, post, put, type CollectionSummary, type GroupJob, type Job, type PersonId, type PersonRecord, type PersonView } from '../api';
+import { ApiError, apiMessage, del, get, post, put, type CollectionSummary, type GroupJob, type Job, type PersonId, type PeoplePage, type PersonRecord, type PersonView } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { m, num, plural } from '../i18n';
@@ -23,6 +23,8 @@ const cropUrl = (face: number): string => `/api/v1/faces/${encodeURIComponent(St
 const collectionHash = (collection: string): string => `#/collections/${encodeURIComponent(collection)}`;
 const peopleHash = (collection: string): string => `${collectionHash(collection)}/people`;
 const personHash = (id: number): string => `#/people/${encodeURIComponent(String(id))}`;
+/** Persons per page of the list. */
+const PAGE = 100;
 const running = (j: Job<unknown>): boolean => j.state === 'queued' || j.state === 'running';
 
 /** "Collections › Collection press › People of press" (the last two once known). */
@@ -55,21 +57,46 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
     );
   }
 
+  const peopleUrl = (offset: number, limit: number): string =>
+    `/collections/${encodeURIComponent(collection)}/people?offset=${offset}&limit=${limit}`;
+
   async function load(): Promise<void> {
     try {
-      const persons = await get<PersonRecord[]>(`/collections/${encodeURIComponent(collection)}/people`);
+      const first = await get<PeoplePage>(peopleUrl(0, PAGE));
       if (!ctx.live()) return;
       alert.clear();
       groupCard.hidden = false;
-      replace(
-        list,
-        persons.length === 0
-          ? h('p', { class: 'none' }, m().people.noneYet)
-          : [
-              h('h2', { id: 'people-count' }, personsText(persons.length)),
-              h('ul', { class: 'grid people', 'aria-labelledby': 'people-count' }, persons.map(card)),
-            ],
-      );
+      if (first.items.length === 0) {
+        replace(list, h('p', { class: 'none' }, m().people.noneYet));
+        return;
+      }
+      // The persons a page at a time: a large collection has hundreds of thousands.
+      const grid = h('ul', { class: 'grid people', 'aria-labelledby': 'people-count' }, first.items.map(card));
+      const shown = h('p', { class: 'meta', id: 'people-shown' });
+      const more = h('button', { type: 'button', class: 'more' });
+      let count = first.items.length;
+      const update = (): void => {
+        shown.textContent = m().people.shownOf(num(count), num(first.total));
+        const next = Math.min(PAGE, first.total - count);
+        more.textContent = m().people.showMore(num(next));
+        more.hidden = next <= 0;
+      };
+      more.addEventListener('click', async () => {
+        more.disabled = true;
+        try {
+          const page = await get<PeoplePage>(peopleUrl(count, PAGE));
+          if (!ctx.live()) return;
+          grid.append(...page.items.map(card));
+          count += page.items.length;
+          update();
+        } catch (e) {
+          if (ctx.live()) alert.show(errorText(e, m().people.listFailed));
+        } finally {
+          more.disabled = false;
+        }
+      });
+      update();
+      replace(list, [h('h2', { id: 'people-count' }, personsText(first.total)), shown, grid, more]);
     } catch (e) {
       if (!ctx.live()) return;
       replace(list);
@@ -210,7 +237,9 @@ export function personPage(ctx: Ctx, [id]: string[]): HTMLElement {
       let others: PersonRecord[] | null = [];
       if (collection) {
         try {
-          others = (await get<PersonRecord[]>(`/collections/${encodeURIComponent(collection)}/people`)).filter((o) => o.id !== p.id);
+          // The persons with the most faces (a page of the largest size) to move to or merge with.
+          const page = await get<PeoplePage>(`/collections/${encodeURIComponent(collection)}/people?limit=1000`);
+          others = page.items.filter((o) => o.id !== p.id);
         } catch {
           others = null;
         }

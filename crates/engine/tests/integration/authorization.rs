@@ -305,7 +305,7 @@ fn rows() -> Vec<Row> {
         // People (each row leaves the person as it found it).
         row("group_people", A::People, Press, |w, who| done(w.engine.group_people(who, "press", &mut |_| {}))),
         row("submit_grouping", A::People, Press, |w, who| done(w.engine.submit_grouping(who, "press"))),
-        row("list_people", A::People, Press, |w, who| done(w.engine.list_people(who, "press"))),
+        row("list_people", A::People, Press, |w, who| done(w.engine.list_people(who, "press", Default::default()))),
         row("show_person", A::People, Press, |w, who| done(w.engine.show_person(who, w.person))),
         row("name_person", A::People, Press, |w, who| done(w.engine.name_person(who, w.person, Some("témoin")))),
         row("merge_people", A::People, Press, |w, who| {
@@ -447,7 +447,7 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     let grouped = gabarit_governance::GovernanceDraft { grouping: true, ..governance() };
     world.engine.update_collection(&curator, "press", &grouped).unwrap();
     world.engine.group_people(&curator, "press", &mut |_| {}).unwrap();
-    let largest = world.engine.list_people(&curator, "press").unwrap().remove(0);
+    let largest = world.engine.list_people(&curator, "press", Default::default()).unwrap().items.remove(0);
     assert!(largest.faces >= 3, "{largest:?}");
     world.person = largest.id;
     for kind in ["access", "erasure", "objection"] {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use gabarit_engine::grouping::PeopleQuery;
 use gabarit_engine::{Caller, Gabarit};
 use gabarit_governance::{GovernanceDraft, PurposeCategory, Role};
 
@@ -30,7 +31,7 @@ fn ingest(engine: &Gabarit, who: &Caller, dir: &Path) {
 /// The person of each face, by face id.
 fn person_of(engine: &Gabarit, who: &Caller) -> std::collections::BTreeMap<u64, u64> {
     let mut out = std::collections::BTreeMap::new();
-    for p in engine.list_people(who, "press").unwrap() {
+    for p in engine.list_people(who, "press", Default::default()).unwrap().items {
         for a in engine.show_person(who, p.id).unwrap().members {
             out.insert(a.face_id, p.id);
         }
@@ -107,7 +108,13 @@ fn corrections_survive_a_later_run_after_more_photos_and_grouping_off_erases_eve
         let now = person_of(&engine, &curator);
         assert!(merged.iter().all(|f| now.get(f) == Some(&o)), "{when}: merge lost: {now:?}");
         assert_ne!(now.get(&obama[2]), Some(&o), "{when}: 'not this person' lost: {now:?}");
-        let p = engine.list_people(&curator, "press").unwrap().into_iter().find(|p| p.id == o).unwrap();
+        let p = engine
+            .list_people(&curator, "press", Default::default())
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|p| p.id == o)
+            .unwrap();
         assert_eq!(p.label.as_deref(), Some("Personne témoin"), "{when}");
         now
     };
@@ -139,6 +146,28 @@ fn corrections_survive_a_later_run_after_more_photos_and_grouping_off_erases_eve
     assert_eq!(again.searched, 0);
     assert_eq!(person_of(&engine, &curator), now);
 
+    // Pages: two at a time, they list every person once, in the order of one long page;
+    // the named filter finds the one named person; the limit is bounded.
+    let page = |offset, limit, named_only| {
+        engine.list_people(&curator, "press", PeopleQuery { offset, limit, named_only }).unwrap()
+    };
+    let all = page(0, 1000, false);
+    assert!(all.total >= 3 && all.items.len() as u64 == all.total, "{all:?}");
+    assert!(all.items.windows(2).all(|w| w[0].faces >= w[1].faces), "most faces first");
+    let mut paged = Vec::new();
+    for offset in (0..all.total as usize + 2).step_by(2) {
+        let p = page(offset, 2, false);
+        assert_eq!((p.total, p.offset, p.limit), (all.total, offset, 2));
+        assert!(p.items.len() <= 2);
+        paged.extend(p.items);
+    }
+    assert_eq!(paged, all.items);
+    let named = page(0, 50, true);
+    assert_eq!((named.total, named.items.len()), (1, 1));
+    assert_eq!((named.items[0].id, named.items[0].label.as_deref()), (o, Some("Personne témoin")));
+    assert_eq!(page(0, 1_000_000, false).limit, 1000);
+    assert_eq!(page(0, 0, false).items.len(), 1);
+
     // The label is personal data: never in the audit log.
     let (entries, _) = engine.audit_verify(&admin_dpo(&engine, &admin), None).unwrap();
     assert!(entries > 0);
@@ -149,7 +178,9 @@ fn corrections_survive_a_later_run_after_more_photos_and_grouping_off_erases_eve
 
     // Grouping off: every person, label, mark and pair goes.
     engine.update_collection(&curator, "press", &governance()).unwrap();
-    assert!(engine.list_people(&curator, "press").unwrap_err().to_string().contains("grouping is off"));
+    assert!(
+        engine.list_people(&curator, "press", Default::default()).unwrap_err().to_string().contains("grouping is off")
+    );
     let db = rusqlite::Connection::open(dir.path().join("data/catalog.db")).unwrap();
     for table in ["persons", "person_faces", "person_not", "grouping_pairs", "grouping_searched", "groupings"] {
         let n: i64 = db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
@@ -189,7 +220,7 @@ fn a_request_extends_to_a_reviewed_person_and_erasure_leaves_no_trace_of_its_gro
     }
     ingest(&engine, &curator, &photos);
     engine.group_people(&curator, "press", &mut |_| {}).unwrap();
-    let person = engine.list_people(&curator, "press").unwrap().remove(0);
+    let person = engine.list_people(&curator, "press", Default::default()).unwrap().items.remove(0);
     assert_eq!(person.faces, 3, "{person:?}");
     engine.name_person(&curator, person.id, Some("Nom sensible")).unwrap();
     let db = rusqlite::Connection::open(dir.path().join("data/catalog.db")).unwrap();

@@ -41,7 +41,10 @@ fn people_are_grouped_after_ingestion_named_and_corrected_where_governance_allow
     let list = |user: &str| -> Vec<serde_json::Value> {
         let out = run(as_user(&data, user).args(["people", "list", "press", "--json"]));
         assert!(out.status.success(), "{:?}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
+        let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let items = page["items"].as_array().unwrap().clone();
+        assert_eq!(page["total"], items.len(), "one page holds them all: {page}");
+        items
     };
     let persons = list("cur");
     assert_eq!(persons.len(), 1, "{persons:?}");

@@ -173,7 +173,7 @@ fn every_route_with_every_role_granted_or_not_answers_what_the_permission_table_
     ok(run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(&more)));
     let persons = run(as_user(&data, "cur").args(["people", "list", "press", "--json"]));
     let persons: Value = serde_json::from_slice(&persons.stdout).unwrap();
-    let person = persons[0]["id"].as_u64().unwrap_or_else(|| panic!("a person: {persons}"));
+    let person = persons["items"][0]["id"].as_u64().unwrap_or_else(|| panic!("a person: {persons}"));
     let server = start(&data, &[]);
     let http = Client::new();
     // A candidate of press, for the candidate routes.

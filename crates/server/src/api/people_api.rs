@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{Body, Caller, Param, Shared, blocking};
+use super::{Body, Caller, Param, Params, Shared, blocking};
 use crate::ApiError;
 use axum::extract::State;
 
@@ -27,15 +27,32 @@ pub(super) async fn group_people(
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
+/// A page of a collection's persons.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(super) struct PeoplePageParams {
+    /// Persons to skip (default 0).
+    offset: Option<usize>,
+    /// Persons to return (default 100, at most 1000).
+    limit: Option<usize>,
+    /// Only the persons someone named (default false).
+    named: Option<bool>,
+}
+
 #[utoipa::path(get, path = "/api/v1/collections/{name}/people", tag = "people", security(("api_key" = [])),
-    params(("name" = String, Path, description = "Collection")),
-    responses((status = 200, body = Vec<gabarit_engine::grouping::PersonRecord>, description = "Its persons, most faces first, with their names (audited)")))]
+    params(("name" = String, Path, description = "Collection"), PeoplePageParams),
+    responses((status = 200, body = gabarit_engine::grouping::PeoplePage, description = "A page of its persons, most faces first, with their names: total, offset, limit, items (audited)")))]
 pub(super) async fn list_people(
     State(state): Shared,
     Caller(who): Caller,
     Param(name): Param<String>,
-) -> Result<Json<Vec<gabarit_engine::grouping::PersonRecord>>, ApiError> {
-    blocking(move || Ok(Json(state.gabarit.list_people(&who, &name)?))).await
+    Params(p): Params<PeoplePageParams>,
+) -> Result<Json<gabarit_engine::grouping::PeoplePage>, ApiError> {
+    let query = gabarit_engine::grouping::PeopleQuery {
+        offset: p.offset.unwrap_or(0),
+        limit: p.limit.unwrap_or(gabarit_engine::grouping::DEFAULT_PEOPLE_PAGE),
+        named_only: p.named.unwrap_or(false),
+    };
+    blocking(move || Ok(Json(state.gabarit.list_people(&who, &name, query)?))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/people/{id}", tag = "people", security(("api_key" = [])),
