@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::models::Pack;
+use gabarit_engine::people::GroupingAfterIngest;
 
 use crate::faces::services;
 use crate::flags::{CollectionCommand, EngineArgs, EngineChoice, IngestArgs, VideoArgs};
@@ -148,15 +149,15 @@ pub(crate) fn ingest(
     if let Some(path) = &args.report {
         fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
     }
-    if governance.grouping {
-        let run = gabarit.group_people(&who, &args.collection, &mut |_| {});
-        match run {
-            Ok(r) => println!(
-                "people: {} faces in {} persons ({} new; {} faces searched now)",
-                r.faces, r.persons, r.new_persons, r.searched
-            ),
-            Err(e) => eprintln!("people: grouping not run ({e}); `gabarit people group {}` runs it", args.collection),
+    match &report.grouping {
+        Some(GroupingAfterIngest::Ran(r)) => println!(
+            "people: {} faces in {} persons ({} new; {} faces searched now)",
+            r.faces, r.persons, r.new_persons, r.searched
+        ),
+        Some(GroupingAfterIngest::NotRun { not_run }) => {
+            eprintln!("people: grouping not run ({not_run}); `gabarit people group {}` runs it", args.collection)
         }
+        None => {}
     }
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

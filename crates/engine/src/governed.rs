@@ -14,6 +14,7 @@ pub use gabarit_governance::audit::Checkpoint;
 
 use crate::auth::Caller;
 use crate::ingest::{IngestOptions, IngestProgress, IngestReport, ingest};
+use crate::people::GroupingAfterIngest;
 use crate::query::QueryPhoto;
 use crate::search::{SearchOptions, SearchResult, search_faces};
 use crate::store::Store;
@@ -106,7 +107,31 @@ pub(crate) fn governed_ingest(
             "suppressed_by_objection": report.suppressed_by_objection,
         }),
     )?;
+    let mut report = report;
+    report.grouping = group_after_ingest(store, who, &opts.collection);
     Ok(report)
+}
+
+/// Groups the collection's faces by person after an ingestion, where its governance asks for
+/// it (only the new faces are searched): the run's report, or why it did not run. A grouping
+/// that fails leaves the ingestion done (the next run picks up where it stopped).
+fn group_after_ingest(store: &mut Store, who: &Caller, collection: &str) -> Option<GroupingAfterIngest> {
+    let not_run = |reason: String| Some(GroupingAfterIngest::NotRun { not_run: reason });
+    match store.catalog.governance(collection) {
+        Ok(g) if !g.grouping => return None,
+        Ok(_) => {}
+        Err(e) => return not_run(e.to_string()),
+    }
+    if !who.can::<actions::People>() {
+        return not_run(format!("{} may not group people; a curator runs `gabarit people group`", who.name()));
+    }
+    match crate::grouping::group_people(store, who, collection, &mut |_| {}) {
+        Ok(r) => Some(GroupingAfterIngest::Ran(r)),
+        Err(e) => {
+            tracing::warn!(error = %e, "grouping after ingestion failed");
+            not_run(e.to_string())
+        }
+    }
 }
 
 /// A search with its purpose and the ids of its candidates (for review).

@@ -22,7 +22,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::people::{GroupingThresholds, NEIGHBOURS, thresholds};
+pub use crate::people::{GroupingReport, PhaseSeconds};
+use crate::people::{NEIGHBOURS, thresholds};
 use crate::store::{Store, calibration_of, pack_of};
 use crate::{Error, Result};
 
@@ -36,30 +37,6 @@ const SEARCH_BREADTH: usize = 128;
 
 /// Longest label of a person, in characters.
 pub const LABEL: usize = 200;
-
-/// What a grouping run did.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GroupingReport {
-    /// Collection.
-    pub collection: String,
-    /// Faces grouped (with a template).
-    pub faces: usize,
-    /// Faces whose neighbours this run searched (the others' were kept from earlier runs).
-    pub searched: usize,
-    /// Candidate pairs over all faces.
-    pub pairs: usize,
-    /// Persons: groups of two faces or more, and every group a user corrected.
-    pub persons: u64,
-    /// Persons new in this run.
-    pub new_persons: usize,
-    /// Merges refused because photos, tracks or corrections kept the groups apart.
-    pub refused: usize,
-    /// Thresholds used.
-    pub thresholds: GroupingThresholds,
-    /// Time per phase.
-    pub seconds: PhaseSeconds,
-}
 
 /// How far a run got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,20 +182,6 @@ pub(crate) fn group_people(
     })?;
     report.seconds.store = started.elapsed().as_secs_f64() - load_s - search_s - group_s;
     Ok(report)
-}
-
-/// How long each phase of a run took, in seconds (a measurement, never a verdict).
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct PhaseSeconds {
-    /// Reading the collection's templates.
-    pub load: f64,
-    /// Searching the new faces' neighbours and storing the pairs.
-    pub search: f64,
-    /// Reading the pairs and corrections, and grouping.
-    pub group: f64,
-    /// Storing the persons (one transaction with its audit entry).
-    pub store: f64,
 }
 
 /// Searches the neighbours of the collection's faces that no run searched yet and stores the

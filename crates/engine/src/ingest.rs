@@ -132,6 +132,9 @@ pub struct IngestReport {
     pub files_per_s: f64,
     /// Faces per second.
     pub faces_per_s: f64,
+    /// The people grouping that followed, where the collection's governance groups faces
+    /// (its report, or why it did not run); null elsewhere.
+    pub grouping: Option<crate::people::GroupingAfterIngest>,
 }
 
 /// Progress of a run.
@@ -404,6 +407,7 @@ pub(crate) fn ingest(
         seconds: 0.0,
         files_per_s: 0.0,
         faces_per_s: 0.0,
+        grouping: None,
     };
     let deadline = opts.budget.max_duration.map(|d| (started + d, d));
     let result = std::thread::scope(|scope| -> Result<()> {

@@ -248,29 +248,7 @@ fn run_ingest(
     let discarded = discard_unused_uploads(store, &opts.inputs)?;
     let mut value = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
     value["uploads_discarded"] = json!(discarded);
-    value["grouping"] = group_after_ingest(store, who, &opts.collection);
     Ok(value)
-}
-
-/// Groups the collection's faces by person after an ingestion, where its governance asks for
-/// it (only the new faces are searched): the run's report, or why it did not run. A grouping
-/// that fails leaves the ingestion done (the next run picks up where it stopped).
-fn group_after_ingest(store: &mut Store, who: &Caller, collection: &str) -> serde_json::Value {
-    match store.catalog.governance(collection) {
-        Ok(g) if !g.grouping => return serde_json::Value::Null,
-        Ok(_) => {}
-        Err(e) => return json!({"not_run": e.to_string()}),
-    }
-    if !who.can::<gabarit_governance::actions::People>() {
-        return json!({"not_run": format!("{} may not group people; a curator runs `gabarit people group`", who.name())});
-    }
-    match crate::grouping::group_people(store, who, collection, &mut |_| {}) {
-        Ok(r) => serde_json::to_value(r).unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!(error = %e, "grouping after ingestion failed");
-            json!({"not_run": e.to_string()})
-        }
-    }
 }
 
 /// Which steps of a running job have their progress written: the first, then at most one

@@ -172,6 +172,9 @@ export const en = {
   facesStored: (n: number, count: string) => `${count} ${n === 1 ? 'face' : 'faces'} stored`,
   done: (files: string, fresh: string, held: string, faces: string, refused: string | null, failed: string) =>
     `Done: ${files}, ${fresh} new, ${held} already held, ${faces}, ${refused ? `${refused} refused (erased on request), ` : ''}${failed} failed.`,
+  /** The people grouping that followed the ingestion (`faces`, `persons`: counted words). */
+  peopleGrouped: (faces: string, persons: string, fresh: string) => `People: ${faces} in ${persons}, ${fresh} new.`,
+  peopleNotRun: (why: string) => `People: not grouped (${why}); “Group now” on the People page runs it.`,
   failedLine: (why: string) => `Failed: ${why}.`,
   noReason: 'no reason given',
   notIngested: 'Files not ingested (the others were):',
@@ -340,6 +343,8 @@ export const fr: typeof en = {
   facesStored: (n: number, count: string) => `${count} ${n <= 1 ? 'visage enregistré' : 'visages enregistrés'}`,
   done: (files: string, fresh: string, held: string, faces: string, refused: string | null, failed: string) =>
     `Terminé : ${files} (nouveaux : ${fresh}, déjà détenus : ${held}, ${refused ? `refusés car effacés sur demande : ${refused}, ` : ''}en échec : ${failed}), ${faces}.`,
+  peopleGrouped: (faces: string, persons: string, fresh: string) => `Personnes : ${faces} en ${persons}, dont ${fresh} nouvelles.`,
+  peopleNotRun: (why: string) => `Personnes : pas de regroupement (${why}) ; « Regrouper maintenant » sur la page Personnes le lance.`,
   failedLine: (why: string) => `Échec : ${why}.`,
   noReason: 'aucune raison donnée',
   notIngested: 'Fichiers non intégrés (les autres l’ont été) :',

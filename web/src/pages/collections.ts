@@ -594,6 +594,17 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
         refusedCount ? num(refusedCount) : null,
         num(failures.length - refusedCount),
       );
+      // The people grouping that follows an ingestion where the collection groups faces.
+      const grouping = r?.grouping;
+      if (grouping && 'not_run' in grouping) text += ` ${t.peopleNotRun(grouping.not_run)}`;
+      else if (grouping) {
+        const p = m().people;
+        text += ` ${t.peopleGrouped(
+          plural(grouping.faces, p.faceOne, p.faceMany),
+          plural(grouping.persons, p.personOne, p.personMany),
+          num(grouping.new_persons),
+        )}`;
+      }
     } else text = t.failedLine(job.error ?? t.noReason);
     progressText.textContent = text;
     // The message names the file first ("<file>: why"): the file is shown apart, the reason after it.
