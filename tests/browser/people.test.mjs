@@ -68,6 +68,11 @@ test('people pages: grouping, the persons as the CLI lists them, naming, correct
     await govAlert.waitFor();
     assert.match(await govAlert.innerText(), /grouping/i, 'the server says why');
     await expectRefusal(before, 422, 'grouping for event photos');
+    // The field the server names is marked, points at the message, and has the focus.
+    assert.equal(await groupingBox.getAttribute('aria-invalid'), 'true');
+    assert.equal(await groupingBox.getAttribute('aria-errormessage'), await govAlert.getAttribute('id'));
+    assert.ok(await groupingBox.evaluate((el) => el === document.activeElement), 'the field at fault has the focus');
+    assert.equal(await governance.locator('[aria-invalid="true"]').count(), 1, 'only that field');
     assert.equal(governanceOf().purpose_category, 'archive', 'nothing was saved');
     await governance.getByRole('button', { name: 'Close' }).click();
     await screenshot('governance');

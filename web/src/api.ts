@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The request field at fault, when the API names one (`received_on`, `controller-contact`…). */
+    readonly field: string | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -25,6 +27,14 @@ export function apiMessage(e: ApiError): string {
   if (lang() === 'en' || !words) return e.message || words || e.code;
   return e.message ? m().common.errorDetail(words, e.message) : words;
 }
+
+/** What to show for a failed request: the API's message, or `fallback` for any other failure. */
+export function errorText(e: unknown, fallback: string): string {
+  return e instanceof ApiError ? apiMessage(e) : fallback;
+}
+
+/** The request field an error names, if it is an API error that names one. */
+export const fieldOf = (e: unknown): string | null => (e instanceof ApiError ? e.field : null);
 
 const CSRF_KEY = 'gabarit.csrf';
 
@@ -73,11 +83,12 @@ export async function request<T>(method: string, path: string, body?: Body): Pro
     }
   }
   if (!resp.ok) {
-    const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const err = (json as { error?: { code?: string; message?: string; field?: string | null } } | undefined)?.error;
     const e = new ApiError(
       resp.status,
       err?.code ?? `http_${resp.status}`,
       err?.message ?? `The server answered ${resp.status} to ${method} ${path}.`,
+      err?.field ?? null,
     );
     if (resp.status === 401 && path !== '/session') onUnauthenticated(e);
     throw e;

@@ -86,3 +86,29 @@ export class Alert {
 export function status(): HTMLElement {
   return h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
 }
+
+/**
+ * After a refused request: marks the control of `scope` that the refusal names (the API's
+ * `field`: a request field such as `received_on`, or a governance flag such as
+ * `controller-contact`) as invalid, with `alert` as its error message, and focuses it.
+ * `controls` maps field names to controls; other names are looked up by the controls' `name`,
+ * dashes read as underscores. Clears the marks an earlier refusal left in `scope`.
+ */
+export function markInvalid(scope: HTMLElement, alert: Alert, field: string | null, controls: Record<string, HTMLElement> = {}): void {
+  clearInvalid(scope);
+  if (!field) return;
+  const control = controls[field] ?? scope.querySelector<HTMLElement>(`[name="${CSS.escape(field.replace(/-/g, '_'))}"]`);
+  if (!control) return;
+  if (!alert.el.id) alert.el.id = uid('alert');
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-errormessage', alert.el.id);
+  control.focus();
+}
+
+/** Removes the marks [`markInvalid`] left in `scope`. */
+export function clearInvalid(scope: HTMLElement): void {
+  for (const el of scope.querySelectorAll('[aria-errormessage]')) {
+    el.removeAttribute('aria-invalid');
+    el.removeAttribute('aria-errormessage');
+  }
+}

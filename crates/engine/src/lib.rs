@@ -304,9 +304,20 @@ impl Error {
         Error::InvalidField { field, problem: problem.into() }
     }
 
-    /// The request field at fault, when the error names one.
+    /// The request field at fault, when the error names one (a use case's own check, or a
+    /// governance value refused: its flag name, such as `controller-contact`).
     pub fn invalid_field(&self) -> Option<&'static str> {
-        if let Error::InvalidField { field, .. } = self { Some(field) } else { None }
+        use gabarit_catalog::Error as C;
+        use gabarit_governance::Error as G;
+        if let Error::InvalidField { field, .. } = self {
+            return Some(field);
+        }
+        if let Error::Policy(G::Invalid { field, .. } | G::Bounds { field, .. })
+        | Error::Catalog(C::Policy(G::Invalid { field, .. } | G::Bounds { field, .. })) = self
+        {
+            return Some(field);
+        }
+        None
     }
 
     /// What kind of failure this is.
@@ -449,6 +460,12 @@ mod kinds {
             (Some("received_on"), "received_on: \"2 Nov\": expected YYYY-MM-DD")
         );
         assert_eq!(Error::Invalid("x".into()).invalid_field(), None);
+        // A governance value refused names its field too, wherever it was refused.
+        let refused = || gabarit_governance::Error::Invalid { field: "grouping", value: "on".into(), expected: "off".into() };
+        assert_eq!(Error::Policy(refused()).invalid_field(), Some("grouping"));
+        let long = gabarit_governance::Error::Bounds { field: "purpose", problem: "too long".into() };
+        assert_eq!(Error::Catalog(C::Policy(long)).invalid_field(), Some("purpose"));
+        assert_eq!(Error::Policy(incomplete()).invalid_field(), None);
         assert!(
             Error::ObjectionsLackPack { requests: vec![3, 4], pack: "open".into() }
                 .to_string()

@@ -2,15 +2,11 @@
 // their API keys (a new key is shown once; revoking stops it at once), their web password,
 // and disabling; a form for a new user. Every change goes through the API (and its audit log).
 
-import { ApiError, apiMessage, del, get, post, put, vocabulary, type CollectionSummary, type Keys, type NewKey, type Role, type UserRecord } from '../api';
+import { ApiError, apiMessage, del, get, post, put, vocabulary, type CollectionSummary, type Keys, type NewKey, type Role, type UserRecord, errorText, fieldOf } from '../api';
 import type { Ctx } from '../app';
-import { Alert, field, h, replace, status, uid } from '../dom';
+import { Alert, field, h, replace, status, uid, markInvalid, clearInvalid } from '../dom';
 import { dateTime, m } from '../i18n';
 
-
-function errorText(e: unknown): string {
-  return e instanceof ApiError ? apiMessage(e) : m().admin.failed;
-}
 
 /** Role checkboxes in a fieldset; `chosen()` reads them. */
 function roleChoice(legend: string, selected: Role[]): { el: HTMLElement; chosen: () => Role[] } {
@@ -57,7 +53,7 @@ export function adminPage(ctx: Ctx): HTMLElement {
     const path = `/users/${encodeURIComponent(u.name)}`;
     const failed = (e: unknown): void => {
       said.textContent = '';
-      cardAlert.show(errorText(e));
+      cardAlert.show(errorText(e, m().admin.failed));
     };
     /** A click handler doing `work`: the card says what it did, or why it failed. */
     const act = (work: () => Promise<string | void>) => async (): Promise<void> => {
@@ -235,6 +231,7 @@ export function adminPage(ctx: Ctx): HTMLElement {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     formAlert.clear();
+    clearInvalid(form);
     formSaid.textContent = '';
     const chosen = newRoles.chosen();
     if (!chosen.length) {
@@ -249,7 +246,8 @@ export function adminPage(ctx: Ctx): HTMLElement {
       name.value = '';
       await load();
     } catch (err) {
-      formAlert.show(errorText(err));
+      formAlert.show(errorText(err, m().admin.failed));
+      markInvalid(form, formAlert, fieldOf(err));
     }
   });
 

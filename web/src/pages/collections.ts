@@ -3,9 +3,9 @@
 // grouping by person off, which erases the groups, is confirmed first), counts, a link to its
 // people where grouping is on, and ingestion with progress.
 
-import { ApiError, apiMessage, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type JobState, type Retention, type Term } from '../api';
+import { ApiError, get, post, put, vocabulary, type CollectionDetails, type CollectionSummary, type Governance, type GovernanceSaved, type Job, type JobState, type Retention, type Term, errorText, fieldOf } from '../api';
 import { PEOPLE_ROLES, allowed, type Ctx } from '../app';
-import { Alert, field, h, replace, status, uid, type Child } from '../dom';
+import { Alert, field, h, replace, status, uid, type Child, markInvalid, clearInvalid } from '../dom';
 import { dateTime, day, m, num, plural } from '../i18n';
 
 /** A governance list's options as [code, words], in the order the server gives and the
@@ -151,10 +151,6 @@ function checkField(label: string, control: HTMLInputElement, hint: string): HTM
   );
 }
 
-function errorText(e: unknown, fallback: string): string {
-  return e instanceof ApiError ? apiMessage(e) : fallback;
-}
-
 export function collectionsPage(ctx: Ctx): HTMLElement {
   const t = m().collections;
   const alert = new Alert();
@@ -231,6 +227,7 @@ function createForm(ctx: Ctx): HTMLElement {
     e.preventDefault();
     const t = m().collections;
     alert.clear();
+    clearInvalid(form);
     done.textContent = '';
     if (!name.value.trim()) {
       alert.show(t.needName);
@@ -250,6 +247,7 @@ function createForm(ctx: Ctx): HTMLElement {
       ctx.go(`#/collections/${encodeURIComponent(r.name)}`);
     } catch (err) {
       alert.show(errorText(err, t.createFailed));
+      markInvalid(form, alert, fieldOf(err), { ...inputs.byFlag, name, description });
     } finally {
       submit.disabled = false;
     }
@@ -292,6 +290,8 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
     if (form.hidden) {
       inputs.fill(current());
       saved.textContent = '';
+      alert.clear();
+      clearInvalid(form);
     }
     form.hidden = false;
     toggle.setAttribute('aria-expanded', 'true');
@@ -309,6 +309,7 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
     e.preventDefault();
     const t = m().collections;
     alert.clear();
+    clearInvalid(form);
     saved.textContent = '';
     const governance = inputs.read();
     if (typeof governance === 'string') {
@@ -337,6 +338,7 @@ function governanceEditor(ctx: Ctx, collection: string, current: () => Governanc
     } catch (err) {
       if (!ctx.live()) return;
       alert.show(errorText(err, t.saveFailed));
+      markInvalid(form, alert, fieldOf(err), inputs.byFlag);
     } finally {
       submit.disabled = false;
     }

@@ -5,17 +5,13 @@
 // face to another person, split faces off, merge another person in. A person's name is
 // personal data: it never goes in a URL, the page's title or the console.
 
-import { ApiError, apiMessage, del, get, post, put, type CollectionSummary, type GroupJob, type Job, type PersonId, type PeoplePage, type PersonRecord, type PersonView } from '../api';
+import { ApiError, del, get, post, put, type CollectionSummary, type GroupJob, type Job, type PersonId, type PeoplePage, type PersonRecord, type PersonView, errorText } from '../api';
 import type { Ctx } from '../app';
 import { Alert, field, h, replace, status, uid, type Child } from '../dom';
 import { m, num, plural } from '../i18n';
 
 /** How often a running grouping is polled. */
 const POLL_MS = 1000;
-
-function errorText(e: unknown, fallback: string): string {
-  return e instanceof ApiError ? apiMessage(e) : fallback;
-}
 
 const facesText = (n: number): string => plural(n, m().people.faceOne, m().people.faceMany);
 const personsText = (n: number): string => plural(n, m().people.personOne, m().people.personMany);

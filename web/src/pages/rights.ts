@@ -4,9 +4,9 @@
 // with the faces, then the confirmed deletion, run by the server as a job this page follows),
 // objection.
 
-import { ApiError, apiMessage, get, post, type ErasureJob, type RightsReport, type RightsRequest } from '../api';
+import { get, post, type ErasureJob, type RightsReport, type RightsRequest, errorText, fieldOf } from '../api';
 import type { Ctx } from '../app';
-import { Alert, field, h, replace, status, uid } from '../dom';
+import { Alert, field, h, replace, status, uid, markInvalid, clearInvalid } from '../dom';
 import { daysUntil, today } from '../format';
 import { dateTime, day, m, num } from '../i18n';
 import { faces, freshReport, htmlLink, jsonLink, matchesTable, noticeSection, rightsAndMatching, summary } from './rights-report';
@@ -30,10 +30,6 @@ function erasureRequest(j: ErasureJob): number | null {
   } catch {
     return null;
   }
-}
-
-function errorText(e: unknown, fallback: string): string {
-  return e instanceof ApiError ? apiMessage(e) : fallback;
 }
 
 function kindName(kind: string): string {
@@ -124,6 +120,7 @@ export function rightsPage(ctx: Ctx): HTMLElement {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     formAlert.clear();
+    clearInvalid(form);
     const missing = (
       [
         [requester, t.missingRequester],
@@ -147,6 +144,7 @@ export function rightsPage(ctx: Ctx): HTMLElement {
       ctx.go(`#/rights/${r.id}`);
     } catch (err) {
       formAlert.show(errorText(err, t.openFailed));
+      markInvalid(form, formAlert, fieldOf(err), { received_on: received });
       submit.disabled = false;
     }
   });
