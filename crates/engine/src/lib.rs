@@ -461,7 +461,8 @@ mod kinds {
         );
         assert_eq!(Error::Invalid("x".into()).invalid_field(), None);
         // A governance value refused names its field too, wherever it was refused.
-        let refused = || gabarit_governance::Error::Invalid { field: "grouping", value: "on".into(), expected: "off".into() };
+        let refused =
+            || gabarit_governance::Error::Invalid { field: "grouping", value: "on".into(), expected: "off".into() };
         assert_eq!(Error::Policy(refused()).invalid_field(), Some("grouping"));
         let long = gabarit_governance::Error::Bounds { field: "purpose", problem: "too long".into() };
         assert_eq!(Error::Catalog(C::Policy(long)).invalid_field(), Some("purpose"));
