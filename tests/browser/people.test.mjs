@@ -215,6 +215,15 @@ test('people pages: grouping, the persons as the CLI lists them, naming, correct
     assert.equal(persons.find((p) => p.id === man.id).label, NAME);
     await cards.locator(`a[href="#/people/${man.id}"]`).getByText(NAME, { exact: true }).waitFor();
     await screenshot('list-named');
+    // Found by name: a part of it in another letter case; then everyone again.
+    await page.getByLabel('Find a person by name').fill('obAMA');
+    await page.getByRole('button', { name: 'Find', exact: true }).click();
+    await page.locator('#people-count').getByText('1 person found by name', { exact: true }).waitFor();
+    assert.deepEqual(await cards.evaluateAll((ls) => ls.map((l) => Number(l.dataset.person))), [man.id]);
+    assert.ok(!page.url().toLowerCase().includes('obama'), 'the name is not in the address');
+    await page.getByRole('button', { name: 'Show every person' }).click();
+    await page.locator('#people-count').getByText(personsEn(persons.length), { exact: true }).waitFor();
+    assert.equal(await cards.count(), persons.length);
     assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
 
     // --- French: the list and a person.

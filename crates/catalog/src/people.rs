@@ -288,6 +288,12 @@ impl Catalog {
         Ok((total as u64, self.persons_where(&page, collection_id as i64)?))
     }
 
+    /// Every named person of a collection, most faces first (names opened: a search by name
+    /// reads them all, since they are sealed).
+    pub fn named_persons(&self, collection_id: u32) -> Result<Vec<PersonRecord>> {
+        self.persons_where("p.collection_id = ?1 AND p.label IS NOT NULL", collection_id as i64)
+    }
+
     /// One person (`NotFound` if there is none with this id).
     pub fn person(&self, id: u64) -> Result<PersonRecord> {
         self.persons_where("p.id = ?1", id as i64)?

@@ -163,6 +163,23 @@ pub(crate) enum PeopleCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Find a collection's named persons by a part of their name (letter case and accents
+    /// aside), most faces first.
+    Find {
+        /// Collection.
+        collection: String,
+        /// A part of the name.
+        name: String,
+        /// Persons to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Persons to list (at most 1000).
+        #[arg(long, default_value_t = gabarit_engine::grouping::DEFAULT_PEOPLE_PAGE)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a person and its faces.
     Show {
         /// Person id.

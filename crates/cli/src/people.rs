@@ -38,37 +38,13 @@ pub(crate) fn people(data: &Path, cmd: PeopleCommand) -> Result<ExitCode> {
         PeopleCommand::List { collection, offset, limit, named, json } => {
             let query = gabarit_engine::grouping::PeopleQuery { offset, limit, named_only: named };
             let page = gabarit.list_people(&who, &collection, query)?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?;
-            } else {
-                let shown = page.items.len();
-                let kind = if named { "named persons" } else { "persons" };
-                match shown {
-                    0 => writeln!(out, "{collection}: {} {kind}, none from {}", page.total, page.offset + 1)?,
-                    _ => writeln!(
-                        out,
-                        "{collection}: {kind} {}–{} of {}",
-                        page.offset + 1,
-                        page.offset + shown,
-                        page.total
-                    )?,
-                }
-                writeln!(out, "{:>8}  {:>6}  {:>9}  {:>10}  name", "person", "faces", "confirmed", "cover face")?;
-                for p in &page.items {
-                    writeln!(
-                        out,
-                        "{:>8}  {:>6}  {:>9}  {:>10}  {}",
-                        p.id,
-                        p.faces,
-                        p.confirmed,
-                        p.cover_face,
-                        p.label.as_deref().unwrap_or("-")
-                    )?;
-                }
-                if (page.offset + shown) < page.total as usize {
-                    writeln!(out, "more: --offset {}", page.offset + shown)?;
-                }
-            }
+            let kind = if named { "named persons" } else { "persons" };
+            print_page(&mut out, &collection, kind, &page, json)?;
+        }
+        PeopleCommand::Find { collection, name, offset, limit, json } => {
+            let query = gabarit_engine::grouping::PeopleQuery { offset, limit, named_only: true };
+            let page = gabarit.find_people(&who, &collection, &name, query)?;
+            print_page(&mut out, &collection, "persons of that name", &page, json)?;
         }
         PeopleCommand::Show { person, json } => {
             let view = gabarit.show_person(&who, person)?;
@@ -111,4 +87,39 @@ pub(crate) fn people(data: &Path, cmd: PeopleCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A page of persons: JSON, or a table with where it stands and how to see more.
+fn print_page(
+    out: &mut dyn Write,
+    collection: &str,
+    kind: &str,
+    page: &gabarit_engine::grouping::PeoplePage,
+    json: bool,
+) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(page)?)?;
+        return Ok(());
+    }
+    let shown = page.items.len();
+    match shown {
+        0 => writeln!(out, "{collection}: {} {kind}, none from {}", page.total, page.offset + 1)?,
+        _ => writeln!(out, "{collection}: {kind} {}–{} of {}", page.offset + 1, page.offset + shown, page.total)?,
+    }
+    writeln!(out, "{:>8}  {:>6}  {:>9}  {:>10}  name", "person", "faces", "confirmed", "cover face")?;
+    for p in &page.items {
+        writeln!(
+            out,
+            "{:>8}  {:>6}  {:>9}  {:>10}  {}",
+            p.id,
+            p.faces,
+            p.confirmed,
+            p.cover_face,
+            p.label.as_deref().unwrap_or("-")
+        )?;
+    }
+    if (page.offset + shown) < page.total as usize {
+        writeln!(out, "more: --offset {}", page.offset + shown)?;
+    }
+    Ok(())
 }

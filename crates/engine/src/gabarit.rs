@@ -294,6 +294,18 @@ impl Gabarit {
         jobs::submit_grouping(&mut *self.store()?, who, collection)
     }
 
+    /// A page of the named persons of a collection whose name contains `name` (letter case
+    /// and accents aside), most faces first.
+    pub fn find_people(
+        &self,
+        who: &Caller,
+        collection: &str,
+        name: &str,
+        page: grouping::PeopleQuery,
+    ) -> Result<grouping::PeoplePage> {
+        grouping::find_people(&mut *self.store()?, who, collection, name, page)
+    }
+
     /// A page of the persons of a collection, most faces first.
     pub fn list_people(
         &self,

@@ -411,6 +411,46 @@ pub(crate) fn list_people(store: &mut Store, who: &Caller, name: &str, query: Pe
     Ok(PeoplePage { total, offset: query.offset, limit, items })
 }
 
+/// The named persons of a collection whose name contains `name` (letter case and accents
+/// aside), most faces first, a page at a time; audited (`people_view`, without the name
+/// searched: it is personal data).
+pub(crate) fn find_people(
+    store: &mut Store,
+    who: &Caller,
+    collection: &str,
+    name: &str,
+    page: PeopleQuery,
+) -> Result<PeoplePage> {
+    let collection = grouped_collection(store, who, collection)?;
+    let wanted = limits::bounded("name", name.trim(), LABEL, false).map_err(|e| Error::field("name", e.to_string()))?;
+    if wanted.is_empty() {
+        return Err(Error::field("name", "give a part of the name to find"));
+    }
+    let wanted = folded(wanted);
+    let found: Vec<PersonRecord> = store
+        .catalog
+        .named_persons(collection.id)?
+        .into_iter()
+        .filter(|p| p.label.as_deref().is_some_and(|l| folded(l).contains(&wanted)))
+        .collect();
+    let limit = page.limit.clamp(1, MAX_PEOPLE_PAGE);
+    let total = found.len() as u64;
+    let items: Vec<PersonRecord> = found.into_iter().skip(page.offset).take(limit).collect();
+    store.catalog.audit(
+        who.name(),
+        "people_view",
+        json!({"collection": collection.name, "persons": items.len(), "offset": page.offset, "by_name": true}),
+    )?;
+    Ok(PeoplePage { total, offset: page.offset, limit, items })
+}
+
+/// A name as a search compares it: lower case, accents dropped (canonical decomposition,
+/// combining marks removed), so that "Hélène" finds "helene" and the reverse.
+fn folded(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
 /// One person with its faces; audited (`people_view`).
 pub(crate) fn show_person(store: &mut Store, who: &Caller, person: u64) -> Result<PersonView> {
     let (record, collection) = reachable_person(store, who, person)?;

@@ -5,9 +5,9 @@
 // face to another person, split faces off, merge another person in. A person's name is
 // personal data: it never goes in a URL, the page's title or the console.
 
-import { ApiError, del, get, post, put, type CollectionSummary, type GroupJob, type Job, type PersonId, type PeoplePage, type PersonRecord, type PersonView, errorText } from '../api';
+import { ApiError, del, get, post, put, type CollectionSummary, type GroupJob, type Job, type PersonId, type PeoplePage, type PersonRecord, type PersonView, errorText, fieldOf } from '../api';
 import type { Ctx } from '../app';
-import { Alert, field, h, replace, status, uid, type Child } from '../dom';
+import { Alert, field, h, replace, status, uid, type Child, markInvalid, clearInvalid } from '../dom';
 import { m, num, plural } from '../i18n';
 
 /** How often a running grouping is polled. */
@@ -62,6 +62,7 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
       if (!ctx.live()) return;
       alert.clear();
       groupCard.hidden = false;
+      findForm.hidden = false;
       if (first.items.length === 0) {
         replace(list, h('p', { class: 'none' }, m().people.noneYet));
         return;
@@ -98,6 +99,7 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
       replace(list);
       // Grouping off (or the collection out of reach): nothing to group either.
       groupCard.hidden = true;
+      findForm.hidden = true;
       alert.show(errorText(e, m().people.listFailed));
     }
   }
@@ -196,6 +198,47 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
     outcome,
     groupAlert.el,
   );
+  // Finding named persons by a part of their name (sent in a request body, never in the
+  // address; letter case and accents aside).
+  const findAlert = new Alert();
+  const nameInput = h('input', { name: 'name', type: 'search', autocomplete: 'off', maxlength: 200 });
+  const findForm = h(
+    'form',
+    { class: 'find-person', role: 'search', hidden: true },
+    field(t.findLabel, nameInput, t.findHint),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, t.find)),
+    findAlert.el,
+  );
+  findForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    findAlert.clear();
+    clearInvalid(findForm);
+    const text = nameInput.value.trim();
+    if (!text) {
+      await load();
+      return;
+    }
+    try {
+      const found = await post<PeoplePage>(`/collections/${encodeURIComponent(collection)}/people/search`, { name: text, limit: 1000 });
+      if (!ctx.live()) return;
+      const everyone = h('button', { type: 'button', class: 'show-everyone' }, m().people.showEveryone);
+      everyone.addEventListener('click', () => {
+        nameInput.value = '';
+        void load();
+      });
+      replace(
+        list,
+        h('h2', { id: 'people-count' }, m().people.foundByName(personsText(found.total))),
+        found.items.length ? h('ul', { class: 'grid people', 'aria-labelledby': 'people-count' }, found.items.map(card)) : null,
+        h('div', { class: 'actions' }, everyone),
+      );
+    } catch (err) {
+      if (!ctx.live()) return;
+      findAlert.show(errorText(err, m().people.listFailed));
+      markInvalid(findForm, findAlert, fieldOf(err), { name: nameInput });
+    }
+  });
+
   void load().then(resume);
   return h(
     'section',
@@ -206,6 +249,7 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
     h('p', { class: 'hint' }, t.namesArePersonal),
     alert.el,
     groupCard,
+    findForm,
     list,
   );
 }

@@ -306,6 +306,9 @@ fn rows() -> Vec<Row> {
         row("group_people", A::People, Press, |w, who| done(w.engine.group_people(who, "press", &mut |_| {}))),
         row("submit_grouping", A::People, Press, |w, who| done(w.engine.submit_grouping(who, "press"))),
         row("list_people", A::People, Press, |w, who| done(w.engine.list_people(who, "press", Default::default()))),
+        row("find_people", A::People, Press, |w, who| {
+            done(w.engine.find_people(who, "press", "tém", Default::default()))
+        }),
         row("show_person", A::People, Press, |w, who| done(w.engine.show_person(who, w.person))),
         row("name_person", A::People, Press, |w, who| done(w.engine.name_person(who, w.person, Some("témoin")))),
         row("merge_people", A::People, Press, |w, who| {

@@ -178,6 +178,16 @@ fn corrections_survive_a_later_run_after_more_photos_and_grouping_off_erases_eve
     assert_eq!((named.items[0].id, named.items[0].label.as_deref()), (o, Some("Personne témoin")));
     assert_eq!(page(0, 1_000_000, false).limit, 1000);
     assert_eq!(page(0, 0, false).items.len(), 1);
+    // By name: a part of it, letter case and accents aside; nothing else; the text bounded.
+    let find = |name: &str| engine.find_people(&curator, "press", name, PeopleQuery::default());
+    for text in ["témoin", "TEMOIN", "sonne té", "Personne Témoin"] {
+        let found = find(text).unwrap();
+        assert_eq!((found.total, found.items.iter().map(|p| p.id).collect::<Vec<_>>()), (1, vec![o]), "{text}");
+    }
+    assert_eq!(find("témoins").unwrap().total, 0);
+    for refused in ["  ", &"x".repeat(201)] {
+        assert_eq!(find(refused).unwrap_err().invalid_field(), Some("name"), "{refused:?}");
+    }
 
     // The label is personal data: never in the audit log.
     let (entries, _) = engine.audit_verify(&admin_dpo(&engine, &admin), None).unwrap();

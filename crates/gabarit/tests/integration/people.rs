@@ -56,6 +56,9 @@ fn people_are_grouped_after_ingestion_named_and_corrected_where_governance_allow
     assert_eq!(out.status.code(), Some(2));
 
     assert!(cur(&["people", "name", &id, "Personne A"]).status.success());
+    let found = cur(&["people", "find", "press", "personne a", "--json"]);
+    let found: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();
+    assert_eq!((found["total"].as_u64(), found["items"][0]["id"].to_string()), (Some(1), id.clone()), "{found}");
     let show = cur(&["people", "show", &id, "--json"]);
     let view: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(view["label"], "Personne A");

@@ -190,6 +190,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(users_api::login, users_api::logout, users_api::current_session))
         .routes(routes!(people_api::group_people))
         .routes(routes!(people_api::list_people))
+        .routes(routes!(people_api::find_people))
         .routes(routes!(people_api::show_person))
         .routes(routes!(people_api::name_person))
         .routes(routes!(people_api::merge_people))

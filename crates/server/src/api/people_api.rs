@@ -55,6 +55,36 @@ pub(super) async fn list_people(
     blocking(move || Ok(Json(state.gabarit.list_people(&who, &name, query)?))).await
 }
 
+/// A search of a collection's persons by name.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NameSearch {
+    /// A part of the name (at most 200 characters; letter case and accents aside). Sent in the
+    /// body, not the address, so that no access log keeps it.
+    name: String,
+    /// Persons to skip (default 0).
+    offset: Option<usize>,
+    /// Persons to return (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(post, path = "/api/v1/collections/{name}/people/search", tag = "people", security(("api_key" = [])),
+    params(("name" = String, Path, description = "Collection")), request_body = NameSearch,
+    responses((status = 200, body = gabarit_engine::grouping::PeoplePage, description = "A page of the named persons whose name contains the text, most faces first (audited, without the text)")))]
+pub(super) async fn find_people(
+    State(state): Shared,
+    Caller(who): Caller,
+    Param(name): Param<String>,
+    Body(search): Body<NameSearch>,
+) -> Result<Json<gabarit_engine::grouping::PeoplePage>, ApiError> {
+    let page = gabarit_engine::grouping::PeopleQuery {
+        offset: search.offset.unwrap_or(0),
+        limit: search.limit.unwrap_or(gabarit_engine::grouping::DEFAULT_PEOPLE_PAGE),
+        named_only: true,
+    };
+    blocking(move || Ok(Json(state.gabarit.find_people(&who, &name, &search.name, page)?))).await
+}
+
 #[utoipa::path(get, path = "/api/v1/people/{id}", tag = "people", security(("api_key" = [])),
     params(("id" = u64, Path, description = "Person id")),
     responses((status = 200, body = gabarit_engine::grouping::PersonView, description = "The person and its faces (audited)")))]
