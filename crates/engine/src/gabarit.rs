@@ -82,11 +82,6 @@ impl Gabarit {
         self.faces.as_ref().ok_or_else(|| Error::Internal("this engine was opened without face services".into()))
     }
 
-    /// How many handles it holds (requests that may use the data directory at once).
-    pub fn handles(&self) -> usize {
-        self.handles.len()
-    }
-
     /// Templates the index holds (live or not yet compacted away): a count, for metrics.
     pub fn templates_held(&self) -> Result<usize> {
         self.store()?.templates_held()
