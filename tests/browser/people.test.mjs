@@ -224,6 +224,13 @@ test('people pages: grouping, the persons as the CLI lists them, naming, correct
     await page.getByRole('button', { name: 'Show every person' }).click();
     await page.locator('#people-count').getByText(personsEn(persons.length), { exact: true }).waitFor();
     assert.equal(await cards.count(), persons.length);
+    // Only the named: the one person named; then everyone again.
+    await page.getByLabel('Only the persons someone named').check();
+    await page.locator('#people-count').getByText('1 person', { exact: true }).waitFor();
+    assert.deepEqual(await cards.evaluateAll((ls) => ls.map((l) => Number(l.dataset.person))), [man.id]);
+    await page.getByLabel('Only the persons someone named').uncheck();
+    await page.locator('#people-count').getByText(personsEn(persons.length), { exact: true }).waitFor();
+    assert.equal(await cards.count(), persons.length);
     assert.deepEqual(errors, [], 'no console error, page error, failed or outside request');
 
     // --- French: the list and a person.

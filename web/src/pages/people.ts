@@ -53,8 +53,10 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
     );
   }
 
+  // Only the named persons, when asked (the box is in the search form below).
+  const namedOnly = h('input', { name: 'named', type: 'checkbox', id: uid('named') });
   const peopleUrl = (offset: number, limit: number): string =>
-    `/collections/${encodeURIComponent(collection)}/people?offset=${offset}&limit=${limit}`;
+    `/collections/${encodeURIComponent(collection)}/people?offset=${offset}&limit=${limit}&named=${namedOnly.checked}`;
 
   async function load(): Promise<void> {
     try {
@@ -64,7 +66,7 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
       groupCard.hidden = false;
       findForm.hidden = false;
       if (first.items.length === 0) {
-        replace(list, h('p', { class: 'none' }, m().people.noneYet));
+        replace(list, h('p', { class: 'none' }, namedOnly.checked ? m().people.noneNamed : m().people.noneYet));
         return;
       }
       // The persons a page at a time: a large collection has hundreds of thousands.
@@ -207,8 +209,14 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
     { class: 'find-person', role: 'search', hidden: true },
     field(t.findLabel, nameInput, t.findHint),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, t.find)),
+    h('p', { class: 'check' }, namedOnly, ' ', h('label', { for: namedOnly.id }, t.namedOnly)),
     findAlert.el,
   );
+  namedOnly.addEventListener('change', () => {
+    nameInput.value = '';
+    findAlert.clear();
+    void load();
+  });
   findForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     findAlert.clear();
