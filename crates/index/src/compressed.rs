@@ -327,6 +327,26 @@ mod tests {
         contract_tests(tmp.path(), &|dir| Box::new(CompressedIndex::open(dir, 40).unwrap()));
     }
 
+    #[test]
+    fn stats_count_the_codes_beside_the_flat_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rng = TestRng::new(43);
+        let mut index = CompressedIndex::open(tmp.path(), 512).unwrap();
+        for id in 0..1000 {
+            index.insert(id, 0, &rng.unit(512)).unwrap();
+        }
+        for id in 0..100 {
+            index.remove(id).unwrap();
+        }
+        let (s, flat) = (index.stats(), index.flat().stats());
+        assert_eq!((s.live, s.dead, s.disk_bytes), (900, 100, flat.disk_bytes));
+        // Three stages of 128 bytes and the levels per slot, removed ones included until compaction.
+        let per_slot = 3 * 128 + size_of::<Levels>();
+        let extra = s.memory_bytes - flat.memory_bytes;
+        assert!(extra >= 1000 * per_slot && extra < 2 * 1000 * per_slot, "{extra}");
+        assert_eq!(s.memory_bytes_per_vector, s.memory_bytes as f64 / 900.0);
+    }
+
     /// Face-like gallery: identities with a few mates each among unrelated templates.
     fn gallery(rng: &mut TestRng, dim: usize, n: usize) -> Vec<Vec<f32>> {
         let mut out: Vec<Vec<f32>> = Vec::with_capacity(n);
