@@ -31,6 +31,7 @@ fn a_collection_records_its_pack_and_a_pack_made_otherwise_is_refused() {
     let opts = crate::ingest_options("press", vec![crate::sample("obama2.jpg")]);
     let report = engine.ingest(&cur, &opts, &mut |_| {}).unwrap();
     assert_eq!((report.ingested, report.templates), (1, 1));
+    assert!(report.grouping.is_none(), "press does not group faces: {:?}", report.grouping);
     assert_eq!(crate::packs_of_collections(&engine, &cur), [PackKey::legacy()]);
     // buffalo_s with mirror-averaged templates: same name, other templates; a collection
     // recording a hash this build does not make is refused, not ingested with another pack.
