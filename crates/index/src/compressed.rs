@@ -387,6 +387,11 @@ mod tests {
                         let (hits, counts) = index.search_threshold_counted(q, threshold, filter).unwrap();
                         assert_eq!(hits, flat.search_threshold(q, threshold, filter).unwrap());
                         assert_eq!(counts.templates, flat.count(filter));
+                        // Every template's first stage is read, and at most all three.
+                        assert!(
+                            counts.stages >= counts.templates && counts.stages <= 3 * counts.templates,
+                            "{counts:?}"
+                        );
                         assert!(!hits.is_empty() && counts.rescored >= hits.len());
                         // Most templates are proved below the threshold without their int8 codes.
                         assert!(counts.rescored * 10 < counts.templates, "{threshold}: {counts:?}");
