@@ -181,7 +181,10 @@ test('people pages: grouping, the persons as the CLI lists them, naming, correct
     assert.deepEqual(await shownFaces(), [a]);
     assert.deepEqual([faceIds(man.id), faceIds(split)], [[a], [b]]);
     const mergeForm = page.locator('form.merge');
-    await mergeForm.getByLabel('Person to merge into this one').selectOption(String(split));
+    // The list offers it; a person beyond the list is reached by its number: merged that way.
+    const offered = await mergeForm.getByLabel('Person to merge into this one').locator('option').evaluateAll((os) => os.map((o) => o.value));
+    assert.ok(offered.includes(String(split)), `the list offers person ${split}: ${offered}`);
+    await mergeForm.getByLabel('Or its number').fill(String(split));
     await mergeForm.getByRole('button', { name: 'Merge into this one' }).click();
     await done.getByText(`Person ${split} merged into this one.`, { exact: true }).waitFor();
     await page.locator('dd.person-faces').getByText('2', { exact: true }).waitFor();

@@ -435,18 +435,23 @@ export function personPage(ctx: Ctx, [id]: string[]): HTMLElement {
     if (others === null) return h('section', { class: 'card merge', 'aria-labelledby': 'merge-title' }, title, h('p', null, t.othersFailed));
     if (!others.length) return h('section', { class: 'card merge', 'aria-labelledby': 'merge-title' }, title, h('p', null, t.noOther));
     const from = h('select', { name: 'from' }, h('option', { value: '' }, t.choosePerson), otherOptions(others));
+    // The list offers the persons with the most faces; any other is reached by its number.
+    const fromId = h('input', { name: 'from_id', type: 'number', min: 1, step: 1, inputmode: 'numeric', autocomplete: 'off' });
     const form = h(
       'form',
       { class: 'card merge', 'aria-labelledby': 'merge-title' },
       title,
       h('p', { class: 'hint' }, t.mergeHint),
       field(t.mergeFrom, from),
+      field(t.mergeFromId, fromId, t.mergeFromIdHint),
       h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-key': 'merge' }, t.merge)),
     );
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      if (!from.value) return refuse(m().people.needMerge, from);
-      const other = Number(from.value);
+      const typed = fromId.value.trim();
+      if (typed && !(Number.isInteger(Number(typed)) && Number(typed) > 0)) return refuse(m().people.needMerge, fromId);
+      if (!typed && !from.value) return refuse(m().people.needMerge, from);
+      const other = Number(typed || from.value);
       void act(() => post<PersonView>(`/people/${encodeURIComponent(String(p.id))}/merge`, { from: other }), () => m().people.merged(other));
     });
     return form;
