@@ -154,6 +154,8 @@ const CODE_BITS: u32 = 6;
 #[derive(Debug, Clone)]
 pub struct Encoder {
     rotation: Rotation,
+    /// The template's int8 codes, when given in offset form.
+    codes: Vec<i8>,
     y: Vec<f64>,
     k: Vec<u8>,
     best: Vec<u8>,
@@ -164,7 +166,7 @@ impl Encoder {
     pub fn new(dim: usize) -> Encoder {
         let rotation = Rotation::new(dim);
         let n = rotation.padded();
-        Encoder { rotation, y: vec![0.0; n], k: vec![0; n], best: vec![0; n] }
+        Encoder { rotation, codes: vec![0; dim], y: vec![0.0; n], k: vec![0; n], best: vec![0; n] }
     }
 
     /// The rotation used.
@@ -172,9 +174,23 @@ impl Encoder {
         &self.rotation
     }
 
+    /// [`encode`](Self::encode) for codes in offset form (`code + 128`, as the flat index
+    /// keeps them: see [`crate::quant::to_offset`]).
+    ///
+    /// # Panics
+    /// As [`encode`](Self::encode).
+    pub fn encode_offset(&mut self, codes: &[u8], out: &mut [u8]) -> Levels {
+        let mut signed = std::mem::take(&mut self.codes);
+        signed.clear();
+        signed.extend(codes.iter().map(|&c| crate::quant::from_offset(c)));
+        let levels = self.encode(&signed, out);
+        self.codes = signed;
+        levels
+    }
+
     /// Codes the int8 template `codes`: writes the [`STAGES`] stages of its 6-bit code (two
     /// bits each, most significant first, packed by [`pack`], [`Rotation::stage_bytes`] bytes
-    /// each) into `out` and returns their scales and radii.
+    /// each, one after the other) into `out` and returns their scales and radii.
     ///
     /// The clipping range is the one of a few that minimises the sum of the stages' radii: a
     /// range suited to the full code alone would leave the coarse stage, which every scan
@@ -182,17 +198,15 @@ impl Encoder {
     ///
     /// # Panics
     /// If `codes` does not have the encoder's dimension or an output the right length.
-    pub fn encode(&mut self, codes: &[i8], out: [&mut [u8]; STAGES]) -> Levels {
+    pub fn encode(&mut self, codes: &[i8], out: &mut [u8]) -> Levels {
         let bytes = self.rotation.stage_bytes();
-        assert!(out.iter().all(|o| o.len() == bytes), "encode: output length");
+        assert_eq!(out.len(), STAGES * bytes, "encode: output length");
         self.rotation.apply(codes, &mut self.y);
         let y = &self.y;
         let top = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let norm = round_up(codes.iter().map(|&c| f64::from(c) * f64::from(c)).sum::<f64>().sqrt());
         if top == 0.0 {
-            for o in out {
-                o.fill(0);
-            }
+            out.fill(0);
             return Levels { stages: [Level::default(); STAGES], norm };
         }
         let yy: f64 = y.iter().map(|v| v * v).sum();
@@ -211,8 +225,8 @@ impl Encoder {
                 self.best.copy_from_slice(&self.k);
             }
         }
-        for (stage, o) in out.into_iter().enumerate() {
-            let shift = CODE_BITS - STAGE_BITS[stage];
+        for (o, bits) in out.chunks_exact_mut(bytes).zip(STAGE_BITS) {
+            let shift = CODE_BITS - bits;
             pack(self.best.iter().map(|k| (k >> shift) & 3), o);
         }
         let stages = STAGE_BITS.map(|bits| {
@@ -230,12 +244,17 @@ fn approximate_radii(y: &[f64], yy: f64, k: &[u8]) -> f64 {
     let mut uu = [0.0f64; STAGES];
     for (&v, &k) in y.iter().zip(k) {
         for (stage, bits) in STAGE_BITS.into_iter().enumerate() {
-            let u = f64::from(k >> (CODE_BITS - bits)) - (f64::from(1u32 << bits) / 2.0 - 0.5);
+            let u = f64::from(k >> (CODE_BITS - bits)) - centre(bits);
             yu[stage] += v * u;
             uu[stage] += u * u;
         }
     }
     (0..STAGES).map(|s| if uu[s] > 0.0 { (yy - yu[s] * yu[s] / uu[s]).max(0.0).sqrt() } else { yy.sqrt() }).sum()
+}
+
+/// What centres a `bits`-bit code: `uʲ = kʲ − centre(j)` (`2ʲ⁻¹ − ½`).
+fn centre(bits: u32) -> f64 {
+    f64::from(1u32 << bits) / 2.0 - 0.5
 }
 
 /// Packs 2-bit values, four per byte, in the order the kernels read them: byte `i` of the
@@ -253,8 +272,7 @@ pub fn pack(values: impl Iterator<Item = u8>, out: &mut [u8]) {
 /// `f32`, and the error radius with that rounded scale (summed term by term), rounded up to
 /// the next `f32` above.
 fn residual(y: &[f64], k: &[u8], bits: u32) -> (f32, f32) {
-    let shift = CODE_BITS - bits;
-    let centre = f64::from(1u32 << bits) / 2.0 - 0.5;
+    let (shift, centre) = (CODE_BITS - bits, centre(bits));
     let (mut yu, mut uu) = (0.0, 0.0);
     for (&v, &k) in y.iter().zip(k) {
         let u = f64::from(k >> shift) - centre;
@@ -448,16 +466,15 @@ mod tests {
     fn check_bounds(dim: usize, templates: &[Vec<i8>], queries: &[Vec<i8>]) {
         let mut encoder = Encoder::new(dim);
         let bytes = encoder.rotation().stage_bytes();
-        let mut stages = vec![vec![0u8; bytes]; STAGES];
+        let mut code = vec![0u8; STAGES * bytes];
         for t in templates {
-            let [a, b, c] = &mut stages[..] else { unreachable!() };
-            let levels = encoder.encode(t, [a, b, c]);
+            let levels = encoder.encode(t, &mut code);
             for q in queries {
                 let exact = i64::from(dot_i8(q, t));
                 let fast = QueryBound::new(encoder.rotation(), q);
                 let portable = QueryBound::portable(encoder.rotation(), q);
                 let mut prefix = 0;
-                for (stage, packed) in stages.iter().enumerate() {
+                for (stage, packed) in code.chunks_exact(bytes).enumerate() {
                     let dot = fast.run(|| fast.stage_dot(packed));
                     assert_eq!(dot, portable.stage_dot(packed), "the kernels agree");
                     prefix = 4 * prefix + dot;
@@ -487,9 +504,10 @@ mod tests {
     fn radii_and_codes_on_a_random_template() {
         let mut rng = TestRng::new(4);
         let mut encoder = Encoder::new(512);
-        let (mut coarse, mut middle, mut fine) = (vec![0u8; 128], vec![0u8; 128], vec![0u8; 128]);
+        let mut code = vec![0u8; STAGES * 128];
         let v = codes(&rng.unit(512));
-        let levels = encoder.encode(&v, [&mut coarse, &mut middle, &mut fine]);
+        let levels = encoder.encode(&v, &mut code);
+        let coarse = &code[..128];
         let norm = v.iter().map(|&c| f64::from(c).powi(2)).sum::<f64>().sqrt();
         assert!(f64::from(levels.norm) >= norm && f64::from(levels.norm) < norm * 1.000_001);
         let relative: Vec<f64> = levels.stages.iter().map(|l| f64::from(l.radius) / norm).collect();
@@ -545,13 +563,13 @@ mod tests {
         let mut rng = TestRng::new(6);
         let dim = 512;
         let mut encoder = Encoder::new(dim);
-        let mut stages = vec![vec![0u8; 128]; STAGES];
+        let mut code = vec![0u8; STAGES * 128];
         let mut y = vec![0.0; dim];
         let mut worst_gap = 0.0f64;
         for _ in 0..20 {
             let t = codes(&rng.unit(dim));
-            let [a, b, c] = &mut stages[..] else { unreachable!() };
-            let levels = encoder.encode(&t, [a, b, c]);
+            let levels = encoder.encode(&t, &mut code);
+            let stages: Vec<&[u8]> = code.chunks_exact(128).collect();
             encoder.rotation().apply(&t, &mut y);
             let k: Vec<u8> = (0..dim)
                 .map(|i| {
@@ -563,9 +581,11 @@ mod tests {
             for (stage, bits) in STAGE_BITS.into_iter().enumerate() {
                 // The error of this stage's reconstruction, rotated back: the adversary.
                 let scale = f64::from(levels.stages[stage].scale);
-                let centre = f64::from(1u32 << bits) / 2.0 - 0.5;
-                let error: Vec<f64> =
-                    y.iter().zip(&k).map(|(v, &k)| v - scale * (f64::from(k >> (CODE_BITS - bits)) - centre)).collect();
+                let error: Vec<f64> = y
+                    .iter()
+                    .zip(&k)
+                    .map(|(v, &k)| v - scale * (f64::from(k >> (CODE_BITS - bits)) - centre(bits)))
+                    .collect();
                 let q: Vec<f32> = rotate_back(encoder.rotation(), &error).iter().map(|&v| v as f32).collect();
                 let q = codes(&q);
                 let exact = i64::from(dot_i8(&q, &t));

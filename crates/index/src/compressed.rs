@@ -1,4 +1,4 @@
-//! The compressed index, first step: the flat index's records and int8 codes, plus 4-bit codes
+//! The compressed index, first step: the flat index's records and int8 codes, plus 6-bit codes
 //! ([`crate::bound`]) that let an exhaustive search skip most templates with a proof.
 //!
 //! Every search here is exhaustive and returns exactly what [`FlatIndex`] returns (same set,
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bound::{Encoder, Levels, QueryBound, STAGES};
 use crate::flat::{AtLeast, Sink};
-use crate::quant::{from_offset, quantize_into, score};
+use crate::quant::{quantize_into, score};
 use crate::select::{CollectionFilter, TopK};
 use crate::{Error, FlatIndex, FlatStats, Hit, RecordCipher, Result, VectorIndex, validate_vector};
 
@@ -48,7 +48,6 @@ pub struct CompressedIndex {
     /// so that the next stage is the next bytes (faster than one array per stage, measured).
     stages: Vec<u8>,
     levels: Vec<Levels>,
-    scratch: Vec<i8>,
 }
 
 /// A [`Sink`] that also counts what the scan read.
@@ -59,7 +58,7 @@ struct Counting<S> {
 
 impl CompressedIndex {
     /// Opens the index stored in `dir` (the flat index's files), computing every template's
-    /// planes. Errors as [`FlatIndex::open`].
+    /// code. Errors as [`FlatIndex::open`].
     pub fn open(dir: impl AsRef<Path>, dim: usize) -> Result<CompressedIndex> {
         Self::open_with(dir, dim, None)
     }
@@ -73,8 +72,7 @@ impl CompressedIndex {
         let flat = FlatIndex::open_with(dir, dim, cipher)?;
         let encoder = Encoder::new(dim);
         let bytes = encoder.rotation().stage_bytes();
-        let mut index =
-            CompressedIndex { flat, encoder, bytes, stages: Vec::new(), levels: Vec::new(), scratch: vec![0; dim] };
+        let mut index = CompressedIndex { flat, encoder, bytes, stages: Vec::new(), levels: Vec::new() };
         index.encode_all();
         Ok(index)
     }
@@ -93,14 +91,8 @@ impl CompressedIndex {
             for (t, (stages, levels)) in parts {
                 s.spawn(move || {
                     let mut encoder = Encoder::new(dim);
-                    let mut scratch = vec![0i8; dim];
                     for (slot, (out, l)) in (t * per..).zip(stages.chunks_exact_mut(STAGES * bytes).zip(levels)) {
-                        for (x, &o) in scratch.iter_mut().zip(&codes[slot * dim..(slot + 1) * dim]) {
-                            *x = from_offset(o);
-                        }
-                        let (a, rest) = out.split_at_mut(bytes);
-                        let (b, c) = rest.split_at_mut(bytes);
-                        *l = encoder.encode(&scratch, [a, b, c]);
+                        *l = encoder.encode_offset(&codes[slot * dim..(slot + 1) * dim], out);
                     }
                 });
             }
@@ -249,14 +241,10 @@ impl VectorIndex for CompressedIndex {
         self.flat.insert(id, collection, vector)?;
         let slot = self.flat.ids.len() - 1;
         let dim = self.flat.dim;
-        for (c, &o) in self.scratch.iter_mut().zip(&self.flat.codes[slot * dim..(slot + 1) * dim]) {
-            *c = from_offset(o);
-        }
         let start = slot * STAGES * self.bytes;
         self.stages.resize(start + STAGES * self.bytes, 0);
-        let (a, rest) = self.stages[start..].split_at_mut(self.bytes);
-        let (b, c) = rest.split_at_mut(self.bytes);
-        let levels = self.encoder.encode(&self.scratch, [a, b, c]);
+        let levels =
+            self.encoder.encode_offset(&self.flat.codes[slot * dim..(slot + 1) * dim], &mut self.stages[start..]);
         self.levels.push(levels);
         Ok(())
     }
