@@ -422,11 +422,7 @@ pub(crate) fn find_people(
     page: PeopleQuery,
 ) -> Result<PeoplePage> {
     let collection = grouped_collection(store, who, collection)?;
-    let wanted = limits::bounded("name", name.trim(), LABEL, false).map_err(|e| Error::field("name", e.to_string()))?;
-    if wanted.is_empty() {
-        return Err(Error::field("name", "give a part of the name to find"));
-    }
-    let wanted = folded(wanted);
+    let wanted = folded(limits::required("name", name, LABEL)?);
     let found: Vec<PersonRecord> = store
         .catalog
         .named_persons(collection.id)?
