@@ -247,7 +247,7 @@ function createForm(ctx: Ctx): HTMLElement {
       ctx.go(`#/collections/${encodeURIComponent(r.name)}`);
     } catch (err) {
       alert.show(errorText(err, t.createFailed));
-      markInvalid(form, alert, fieldOf(err), { ...inputs.byFlag, name, description });
+      markInvalid(form, alert, fieldOf(err), inputs.byFlag);
     } finally {
       submit.disabled = false;
     }

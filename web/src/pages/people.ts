@@ -55,6 +55,9 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
 
   // Only the named persons, when asked (the box is in the search form below).
   const namedOnly = h('input', { name: 'named', type: 'checkbox', id: uid('named') });
+  /** The cards of `persons`, under the count heading (`#people-count`). */
+  const personGrid = (persons: PersonRecord[]): HTMLElement =>
+    h('ul', { class: 'grid people', 'aria-labelledby': 'people-count' }, persons.map(card));
   const peopleUrl = (offset: number, limit: number): string =>
     `/collections/${encodeURIComponent(collection)}/people?offset=${offset}&limit=${limit}&named=${namedOnly.checked}`;
 
@@ -70,7 +73,7 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
         return;
       }
       // The persons a page at a time: a large collection has hundreds of thousands.
-      const grid = h('ul', { class: 'grid people', 'aria-labelledby': 'people-count' }, first.items.map(card));
+      const grid = personGrid(first.items);
       const shown = h('p', { class: 'meta', id: 'people-shown' });
       const more = h('button', { type: 'button', class: 'more' });
       let count = first.items.length;
@@ -237,13 +240,13 @@ export function peoplePage(ctx: Ctx, [name]: string[]): HTMLElement {
       replace(
         list,
         h('h2', { id: 'people-count' }, m().people.foundByName(personsText(found.total))),
-        found.items.length ? h('ul', { class: 'grid people', 'aria-labelledby': 'people-count' }, found.items.map(card)) : null,
+        found.items.length ? personGrid(found.items) : null,
         h('div', { class: 'actions' }, everyone),
       );
     } catch (err) {
       if (!ctx.live()) return;
       findAlert.show(errorText(err, m().people.listFailed));
-      markInvalid(findForm, findAlert, fieldOf(err), { name: nameInput });
+      markInvalid(findForm, findAlert, fieldOf(err));
     }
   });
 

@@ -144,7 +144,7 @@ export function rightsPage(ctx: Ctx): HTMLElement {
       ctx.go(`#/rights/${r.id}`);
     } catch (err) {
       formAlert.show(errorText(err, t.openFailed));
-      markInvalid(form, formAlert, fieldOf(err), { received_on: received });
+      markInvalid(form, formAlert, fieldOf(err));
       submit.disabled = false;
     }
   });
