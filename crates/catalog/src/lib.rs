@@ -26,6 +26,7 @@ mod integrity;
 mod jobs;
 mod migrations;
 mod people;
+pub mod pg;
 mod records;
 mod reembed;
 mod rights;

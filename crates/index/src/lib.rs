@@ -11,6 +11,8 @@
 //!   record file with a tombstone log. [`VectorIndex::compact`] rewrites the files so that the
 //!   bytes of removed templates are physically gone from the directory: deletion is a purge,
 //!   not a flag.
+//! - [`SecretRotation`]: a key-derived orthogonal rotation, under which a vector database
+//!   (pgvector) stores templates with their inner products kept but unlinkable to the model's.
 //! - `testing` (feature `testing`): the contract suite every backend must pass.
 //!
 //! What it is not: it does not normalise templates (callers pass L2-normalised vectors, so the
@@ -48,12 +50,14 @@ pub mod model;
 pub mod private;
 pub mod quant;
 pub mod records;
+pub mod secret_rotation;
 pub mod select;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use compressed::{CompressedIndex, ScanCounts};
 pub use flat::{FlatIndex, FlatStats, MAX_DIM, PARALLEL_MIN_VECTORS};
+pub use secret_rotation::SecretRotation;
 
 /// Why an index operation failed. Caller mistakes (wrong dimension, NaN, duplicate id) are
 /// apart from storage failures (I/O, corrupt or foreign files); every storage error names its
@@ -125,6 +129,15 @@ pub enum Error {
         /// The data file.
         path: PathBuf,
         /// What went wrong.
+        reason: String,
+    },
+    /// The database holding the index (PostgreSQL) refused or failed a statement, or could
+    /// not be reached.
+    #[error("{table}: {reason}")]
+    Database {
+        /// The table (or the server, before one is reached).
+        table: String,
+        /// What the database said.
         reason: String,
     },
     /// Reading, writing or syncing a file failed.

@@ -1,0 +1,22 @@
+//! PostgreSQL with pgvector: the second storage backend (issue 17), built a piece at a time.
+//!
+//! Here now: [`PgVectorIndex`], the templates in a pgvector table under the deployment's
+//! secret rotation, and [`LocalServer`], a server of its own for tests. The catalog's records
+//! on PostgreSQL come next, behind the same [`crate::Catalog`] API.
+//!
+//! The client is the `postgres` crate (sfackler's synchronous client over `tokio-postgres`),
+//! chosen by fit with the code: the catalog is synchronous (rusqlite), the engine calls it from
+//! worker threads (the HTTP server's `spawn_blocking`), and its transactions are closures over a
+//! connection (`Catalog::audited`). `tokio-postgres` or `sqlx` would make every catalog method
+//! async and change each caller for no gain; `sqlx`'s compile-time checks would need a database
+//! at build time. `pgvector` gives the `vector` type's binary encoding.
+//!
+//! Connections are in plain text (`NoTls`): for a server on the same machine or a private
+//! network. TLS to a remote server is one connector away (`postgres-native-tls` or
+//! `postgres-openssl`) and is listed in the README as the operator's to require until then.
+
+pub mod server;
+mod vectors;
+
+pub use server::{LocalServer, ServerError};
+pub use vectors::{DEFAULT_BREADTH, PgVectorIndex, is_table_name};

@@ -1,0 +1,341 @@
+//! Templates in PostgreSQL with pgvector: a [`VectorIndex`] over one table.
+//!
+//! Each row holds a template's id, its collection and the template under the deployment's
+//! [`SecretRotation`] (`vector(dim)`, f32): inner products are kept, so scores are the f32
+//! cosines, while the stored vectors are not the model's (see `crates/catalog/README.md` for
+//! what that protects against and what it does not). A table `gabarit_vector_indexes` records
+//! each index's dimension and the rotation's fingerprint, so opening a table with another key
+//! or dimension is refused rather than searching garbage.
+//!
+//! Three ways to search, and which access path each may take:
+//! - [`search`](VectorIndex::search), interactive top-k: pgvector's HNSW index (`vector_ip_ops`,
+//!   `hnsw.ef_search` = the breadth, iterative scans in strict order so that a collection
+//!   filter still fills `k`); approximate. Candidates beyond `k` are fetched so that ties come
+//!   out by smaller id.
+//! - [`search_threshold`](VectorIndex::search_threshold) and
+//!   [`search_exact`](VectorIndex::search_exact), what rights requests and `search --exact`
+//!   rely on: run in a transaction with index and bitmap scans disabled (`SET LOCAL`), so the
+//!   only path left is a sequential scan that scores every row; a test reads the plan
+//!   (`EXPLAIN`) and checks it. A distance filter cannot use HNSW anyway (the operator class
+//!   only serves `ORDER BY … LIMIT`), but the exact top-k's `ORDER BY distance, id` could be
+//!   planned as an incremental sort over the approximate index: disabling index scans is what
+//!   excludes it.
+
+use std::sync::{Mutex, PoisonError};
+
+use gabarit_index::{Error, Hit, Result, SecretRotation, VectorIndex, validate_vector};
+use pgvector::Vector;
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+
+/// Largest `hnsw.ef_search` pgvector accepts.
+const MAX_EF_SEARCH: usize = 1000;
+
+/// Default search breadth (`hnsw.ef_search`).
+pub const DEFAULT_BREADTH: usize = 200;
+
+/// Candidates fetched beyond `k` by the approximate search, so that equal scores at the k-th
+/// rank come out by smaller id.
+const TIE_MARGIN: usize = 32;
+
+/// A [`VectorIndex`] stored in a PostgreSQL table with pgvector.
+pub struct PgVectorIndex {
+    client: Mutex<Client>,
+    table: String,
+    dim: usize,
+    rotation: SecretRotation,
+    breadth: usize,
+}
+
+impl std::fmt::Debug for PgVectorIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgVectorIndex").field("table", &self.table).field("dim", &self.dim).finish_non_exhaustive()
+    }
+}
+
+/// Whether `name` may be a table name: 1 to 48 lower-case ASCII letters, digits and
+/// underscores, starting with a letter (it is written into statements, so nothing else).
+pub fn is_table_name(name: &str) -> bool {
+    (1..=48).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl PgVectorIndex {
+    /// Connects to `url` and opens (creating if needed) the index in table `table`, for
+    /// `rotation.dim()`-component templates under `rotation`. Refused if the table was made for
+    /// another dimension ([`Error::IndexDimension`]) or another rotation
+    /// ([`Error::Encryption`]).
+    pub fn open(url: &str, table: &str, rotation: SecretRotation) -> Result<PgVectorIndex> {
+        let dim = rotation.dim();
+        if !is_table_name(table) {
+            return Err(Error::Database {
+                table: table.chars().take(64).collect(),
+                reason: "not a valid table name".into(),
+            });
+        }
+        if dim == 0 || dim > gabarit_index::MAX_DIM {
+            return Err(Error::UnsupportedDimension { dim, max: gabarit_index::MAX_DIM });
+        }
+        let db = |e: postgres::Error| database(table, &e);
+        let mut client = Client::connect(url, NoTls).map_err(|e| database("the server", &e))?;
+        let fingerprint = rotation.fingerprint().to_vec();
+        let mut tx = client.transaction().map_err(db)?;
+        // One opener at a time creates the extension and the tables.
+        tx.execute("SELECT pg_advisory_xact_lock(7305183251)", &[]).map_err(db)?;
+        tx.batch_execute(&format!(
+            "CREATE EXTENSION IF NOT EXISTS vector;
+             CREATE TABLE IF NOT EXISTS gabarit_vector_indexes (
+                 name text PRIMARY KEY, dim integer NOT NULL, rotation bytea NOT NULL);
+             CREATE TABLE IF NOT EXISTS {table} (
+                 id bigint PRIMARY KEY, collection bigint NOT NULL, embedding vector({dim}) NOT NULL);
+             CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} USING hnsw (embedding vector_ip_ops);
+             CREATE INDEX IF NOT EXISTS {table}_collection ON {table} (collection);"
+        ))
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO gabarit_vector_indexes (name, dim, rotation) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            &[&table, &(dim as i32), &fingerprint],
+        )
+        .map_err(db)?;
+        let row =
+            tx.query_one("SELECT dim, rotation FROM gabarit_vector_indexes WHERE name = $1", &[&table]).map_err(db)?;
+        let (found, stored): (i32, Vec<u8>) = (row.get(0), row.get(1));
+        if found as usize != dim {
+            return Err(Error::IndexDimension { path: table.into(), expected: dim, found: found as usize });
+        }
+        if stored != fingerprint {
+            return Err(Error::Encryption {
+                path: table.into(),
+                reason: "the table's templates were stored under another key's rotation".into(),
+            });
+        }
+        tx.commit().map_err(db)?;
+        Ok(PgVectorIndex {
+            client: Mutex::new(client),
+            table: table.to_owned(),
+            dim,
+            rotation,
+            breadth: DEFAULT_BREADTH,
+        })
+    }
+
+    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.client.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn db(&self) -> impl Fn(postgres::Error) -> Error + '_ {
+        |e| database(&self.table, &e)
+    }
+
+    /// The query, checked and rotated.
+    fn rotated(&self, query: &[f32]) -> Result<Vector> {
+        validate_vector(query, self.dim)?;
+        Ok(Vector::from(self.rotation.apply(query)))
+    }
+
+    /// Runs `select` (parameters: `$1` the rotated query, `$2` the collection filter, then
+    /// `extra`) in a read-only transaction whose `settings` are `SET LOCAL`, and returns the
+    /// hits sorted best first, ties by smaller id.
+    fn hits(
+        &self,
+        settings: &str,
+        select: &str,
+        query: &Vector,
+        collections: Option<&[u32]>,
+        extra: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Hit>> {
+        let filter: Option<Vec<i64>> = collections.map(|c| c.iter().map(|&c| i64::from(c)).collect());
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![query, &filter];
+        params.extend_from_slice(extra);
+        let mut client = self.client();
+        let mut tx = client.build_transaction().read_only(true).start().map_err(self.db())?;
+        tx.batch_execute(settings).map_err(self.db())?;
+        let rows = tx.query(select, &params).map_err(self.db())?;
+        tx.commit().map_err(self.db())?;
+        let mut hits = rows
+            .iter()
+            .map(|row| {
+                let (id, collection, distance): (i64, i64, f64) = (row.get(0), row.get(1), row.get(2));
+                Ok(Hit {
+                    id: u64::try_from(id).map_err(|_| corrupt(&self.table, "negative id"))?,
+                    collection: u32::try_from(collection)
+                        .map_err(|_| corrupt(&self.table, "collection out of range"))?,
+                    score: -(distance as f32),
+                })
+            })
+            .collect::<Result<Vec<Hit>>>()?;
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        Ok(hits)
+    }
+
+    fn approximate(&self, query: &[f32], k: usize, collections: Option<&[u32]>, breadth: usize) -> Result<Vec<Hit>> {
+        let q = self.rotated(query)?;
+        if k == 0 || collections.is_some_and(|c| c.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let fetch = k.saturating_add(TIE_MARGIN);
+        let ef = breadth.max(fetch).min(MAX_EF_SEARCH);
+        let settings = format!("SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = strict_order;");
+        let select = format!(
+            "SELECT id, collection, (embedding <#> $1)::float8 FROM {t}
+             WHERE $2::bigint[] IS NULL OR collection = ANY($2)
+             ORDER BY embedding <#> $1 LIMIT $3",
+            t = self.table
+        );
+        let mut hits = self.hits(&settings, &select, &q, collections, &[&(fetch.min(i64::MAX as usize) as i64)])?;
+        hits.truncate(k);
+        Ok(hits)
+    }
+}
+
+/// Index and bitmap scans off: a sequential scan over every row is the only path left.
+const EXHAUSTIVE: &str =
+    "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off;";
+
+fn database(table: &str, e: &postgres::Error) -> Error {
+    // The server's message with its detail; never the statement's parameters (templates).
+    let reason = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    Error::Database { table: table.to_owned(), reason }
+}
+
+fn corrupt(table: &str, reason: &str) -> Error {
+    Error::Corrupt { path: table.into(), reason: reason.into() }
+}
+
+impl VectorIndex for PgVectorIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.count(None)
+    }
+
+    /// Counted by the server. The trait gives no way to report a failure here: it is logged
+    /// (the table, not the query) and counts as zero.
+    fn count(&self, collections: Option<&[u32]>) -> usize {
+        let filter: Option<Vec<i64>> = collections.map(|c| c.iter().map(|&c| i64::from(c)).collect());
+        let sql = format!("SELECT count(*) FROM {} WHERE $1::bigint[] IS NULL OR collection = ANY($1)", self.table);
+        match self.client().query_one(&sql, &[&filter]) {
+            Ok(row) => usize::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+            Err(e) => {
+                tracing::error!(table = %self.table, error = %database(&self.table, &e), "counting templates failed");
+                0
+            }
+        }
+    }
+
+    fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
+        let v = self.rotated(vector)?;
+        let key = i64::try_from(id).map_err(|_| Error::Database {
+            table: self.table.clone(),
+            reason: format!("id {id} is above the largest bigint"),
+        })?;
+        let sql = format!("INSERT INTO {} (id, collection, embedding) VALUES ($1, $2, $3)", self.table);
+        match self.client().execute(&sql, &[&key, &i64::from(collection), &v]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(Error::DuplicateId { id }),
+            Err(e) => Err(database(&self.table, &e)),
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Result<bool> {
+        let Ok(key) = i64::try_from(id) else { return Ok(false) };
+        let sql = format!("DELETE FROM {} WHERE id = $1", self.table);
+        let n = self.client().execute(&sql, &[&key]).map_err(self.db())?;
+        Ok(n > 0)
+    }
+
+    fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
+        self.approximate(query, k, collections, self.breadth)
+    }
+
+    fn search_breadth(&self, query: &[f32], k: usize, collections: Option<&[u32]>, breadth: usize) -> Result<Vec<Hit>> {
+        self.approximate(query, k, collections, breadth)
+    }
+
+    fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
+        if threshold.is_nan() {
+            return Err(Error::NanThreshold);
+        }
+        let q = self.rotated(query)?;
+        if collections.is_some_and(|c| c.is_empty()) {
+            return Ok(Vec::new());
+        }
+        // The server compares in f64, the score is the f32 of the distance: let the server
+        // keep a little more, then apply the threshold to the score itself.
+        let bound = -f64::from(threshold) + 1e-6;
+        let select = format!(
+            "SELECT id, collection, (embedding <#> $1)::float8 FROM {}
+             WHERE ($2::bigint[] IS NULL OR collection = ANY($2)) AND (embedding <#> $1) <= $3",
+            self.table
+        );
+        let mut hits = self.hits(EXHAUSTIVE, &select, &q, collections, &[&bound])?;
+        hits.retain(|h| h.score >= threshold);
+        Ok(hits)
+    }
+
+    fn search_exact(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
+        let q = self.rotated(query)?;
+        if k == 0 || collections.is_some_and(|c| c.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let select = format!(
+            "SELECT id, collection, (embedding <#> $1)::float8 FROM {}
+             WHERE $2::bigint[] IS NULL OR collection = ANY($2)
+             ORDER BY embedding <#> $1, id LIMIT $3",
+            self.table
+        );
+        self.hits(EXHAUSTIVE, &select, &q, collections, &[&(k.min(i64::MAX as usize) as i64)])
+    }
+
+    fn is_exhaustive(&self) -> bool {
+        false
+    }
+
+    fn set_search_breadth(&mut self, breadth: usize) {
+        self.breadth = breadth.max(1);
+    }
+
+    /// Every statement commits as it runs (the server's `synchronous_commit` decides when a
+    /// commit is on disk): nothing is left to flush.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// `VACUUM FULL`: the table and its indexes are rewritten into new files without the
+    /// removed rows, and the old files unlinked. Then the write-ahead log, which still holds
+    /// the removed rows as they were inserted, is moved to a new segment (`pg_switch_wal`) and
+    /// a checkpoint lets the server delete the old ones — on a server with `wal_recycle = off`
+    /// (otherwise old segments are renamed for reuse, bytes intact) and no WAL archive or
+    /// replication slot holding them: the operator's part, in `crates/catalog/README.md`.
+    /// Needs the `pg_checkpoint` role and the right to run `pg_switch_wal`; without them,
+    /// compaction fails and says so rather than claiming an erasure it did not do.
+    fn compact(&mut self) -> Result<()> {
+        let mut client = self.client();
+        // One statement each: VACUUM cannot run in the implicit transaction of a batch.
+        for sql in [&format!("VACUUM FULL {}", self.table), "SELECT pg_switch_wal()", "CHECKPOINT"] {
+            client.batch_execute(sql).map_err(self.db())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_table_name;
+
+    #[test]
+    fn table_names() {
+        for good in ["t", "templates_open_v1", "a1"] {
+            assert!(is_table_name(good), "{good}");
+        }
+        for bad in ["", "1t", "T", "t-1", "t;drop table x", "t t", "é", &"t".repeat(49)] {
+            assert!(!is_table_name(bad), "{bad}");
+        }
+    }
+}
