@@ -3,14 +3,14 @@
 //! authenticated with a key derived from the data key, and read back for verification.
 
 use gabarit_governance::audit::{self, Entry};
-use rusqlite::{OptionalExtension, params};
 
+use crate::sql::Row;
 use crate::{Catalog, Error, Result, now};
 
-pub(crate) fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+fn entry_row(r: &Row<'_>) -> Result<Entry> {
     let detail: String = r.get(4)?;
     Ok(Entry {
-        seq: r.get::<_, i64>(0)? as u64,
+        seq: r.get::<i64>(0)? as u64,
         at: r.get(1)?,
         actor: r.get(2)?,
         action: r.get(3)?,
@@ -23,30 +23,29 @@ pub(crate) fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 const ENTRY_COLUMNS: &str = "seq, at, actor, action, detail, prev_hash, hash";
 
 impl Catalog {
+    /// The chain's last entry.
+    fn last_audit_entry(&self) -> Result<Option<Entry>> {
+        self.db().row(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"), &[], entry_row)
+    }
+
     /// Appends the next entry of the chain; the caller holds the write lock (an open
     /// transaction).
     pub(crate) fn append_audit(&self, actor: &str, action: &str, detail: serde_json::Value) -> Result<Entry> {
         let key = self.audit_key.as_ref().ok_or(Error::Locked { path: self.path.clone(), what: "the audit log" })?;
-        let last = self
-            .conn
-            .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"), [], entry_row)
-            .optional()
-            .map_err(self.err())?;
+        let last = self.last_audit_entry()?;
         let entry = audit::next_entry(key, last.as_ref(), &now(), actor, action, detail);
-        self.conn
-            .execute(
-                "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    entry.seq as i64,
-                    entry.at,
-                    entry.actor,
-                    entry.action,
-                    entry.detail.to_string(),
-                    entry.prev_hash,
-                    entry.hash
-                ],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO audit (seq, at, actor, action, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                &(entry.seq as i64),
+                &entry.at,
+                &entry.actor,
+                &entry.action,
+                &entry.detail.to_string(),
+                &entry.prev_hash,
+                &entry.hash,
+            ],
+        )?;
         Ok(entry)
     }
 
@@ -56,13 +55,11 @@ impl Catalog {
         Ok(self.audited(actor, action, |_| Ok(((), detail)))?.1)
     }
 
-    /// Audit entries in stored order (by rowid), optionally within `[from, to]` (RFC 3339
+    /// Audit entries in stored order, optionally within `[from, to]` (RFC 3339
     /// prefixes compared as text).
     pub fn audit_entries(&self, from: Option<&str>, to: Option<&str>) -> Result<Vec<Entry>> {
-        let mut stmt =
-            self.conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY rowid")).map_err(self.err())?;
-        let rows = stmt.query_map([], entry_row).map_err(self.err())?;
-        let all = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        // Stored order is `seq`'s: it is the chain's position, and the primary key.
+        let all = self.db().rows(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq"), &[], entry_row)?;
         Ok(all
             .into_iter()
             .filter(|e| {
@@ -73,7 +70,7 @@ impl Catalog {
 
     /// The actions the log holds, by name.
     pub fn audit_actions(&self) -> Result<Vec<String>> {
-        self.rows_of("SELECT DISTINCT action FROM audit ORDER BY action", |r| r.get(0))
+        self.db().rows("SELECT DISTINCT action FROM audit ORDER BY action", &[], |r| r.get(0))
     }
 
     /// Verifies the whole chain with the key; the first broken entry, if any, and the number
@@ -99,12 +96,7 @@ impl Catalog {
     /// For a chain begun before entries were keyed: appends the marker that vouches for its
     /// plain entries (in the transaction of the upgrade to schema 8). Returns whether it did.
     pub(crate) fn vouch_for_plain_entries(&self) -> Result<bool> {
-        let last = self
-            .conn
-            .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"), [], entry_row)
-            .optional()
-            .map_err(self.err())?;
-        let Some(last) = last.filter(audit::is_legacy) else { return Ok(false) };
+        let Some(last) = self.last_audit_entry()?.filter(audit::is_legacy) else { return Ok(false) };
         self.append_audit("gabarit", audit::KEYED_MARKER, audit::keyed_marker_detail(last.seq, &last.hash))?;
         Ok(true)
     }

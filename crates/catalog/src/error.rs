@@ -15,6 +15,16 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed (the server refused, failed or could not be reached, or a column did
+    /// not decode).
+    #[error("catalog {name}: {source}")]
+    Postgres {
+        /// The database's name (never its URL, which may hold a password).
+        name: String,
+        /// The error.
+        #[source]
+        source: postgres::Error,
+    },
     /// A named thing does not exist.
     #[error("no {kind} named {name:?}")]
     NotFound {

@@ -31,6 +31,7 @@ mod records;
 mod reembed;
 mod rights;
 mod searches;
+mod sql;
 mod templates;
 mod tx;
 
@@ -106,6 +107,11 @@ impl Catalog {
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |source| Error::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// The connection, for statements written once for both stores ([`sql`]).
+    fn db(&self) -> sql::Db<'_> {
+        sql::Db::Lite(&self.conn, &self.path)
     }
 
     fn exec_batch(&self, sql: &str) -> Result<()> {

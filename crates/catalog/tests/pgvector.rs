@@ -27,6 +27,30 @@ fn contract_suite() {
     });
 }
 
+/// The model-based test of `gabarit-index` (random histories of insert, remove, flush, reopen
+/// and compact against a `HashMap`), each history in a table of its own on one server.
+#[test]
+fn behaves_like_a_hashmap() {
+    use gabarit_index::model::{self, DIM};
+    use proptest::test_runner::{Config, TestRunner};
+    let pg = server();
+    let url = pg.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let history = std::sync::atomic::AtomicUsize::new(0);
+    let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
+    runner
+        .run(&model::ops(), |ops| {
+            let table = format!("h{}", history.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            model::run(
+                &tmp.path().join(&table),
+                &|_| Box::new(PgVectorIndex::open(&url, &table, rotation(DIM)).unwrap()),
+                &ops,
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// The plan of a statement the index runs, with its settings.
 fn plan(client: &mut postgres::Client, settings: &str, sql: &str, dim: usize) -> String {
     let q = pgvector::Vector::from(vec![0.5f32; dim]);
@@ -118,14 +142,12 @@ fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+        for entry in fs_err::read_dir(&d).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if let Ok(bytes) = fs_err::read(&path) {
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    found.push(path.display().to_string());
-                }
+            } else if fs_err::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)) {
+                found.push(path.display().to_string());
             }
         }
     }
