@@ -77,7 +77,7 @@ impl Catalog {
     /// The governance fields of a collection (possibly incomplete).
     pub fn governance(&self, collection: &str) -> Result<GovernanceDraft> {
         let text: String = self
-            .conn
+            .lite()?
             .query_row("SELECT governance FROM collections WHERE name = ?1", [collection], |r| r.get(0))
             .optional()
             .map_err(self.err())?
@@ -88,7 +88,7 @@ impl Catalog {
 
     /// Number of users.
     pub fn user_count(&self) -> Result<u64> {
-        self.conn
+        self.lite()?
             .query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(self.err())
@@ -97,7 +97,7 @@ impl Catalog {
     /// The stored row of an enabled user, checked against its code.
     fn stored_user(&self, name: &str) -> Result<Option<StoredUser>> {
         let row = self
-            .conn
+            .lite()?
             .query_row(
                 "SELECT id, name, roles, disabled, password_hash, created_at, mac FROM users WHERE name = ?1",
                 [name],
@@ -136,7 +136,7 @@ impl Catalog {
         let roles: Vec<Role> = serde_json::from_str(&u.roles)
             .map_err(|e| Error::Invalid(format!("user {}: stored roles are not readable: {e}", u.name)))?;
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare(
                 "SELECT c.name, g.collection_id, g.mac FROM grants g JOIN collections c ON g.collection_id = c.id
                  WHERE g.user_id = ?1 ORDER BY c.name",
@@ -178,7 +178,7 @@ impl Catalog {
     pub fn keys_of(&self, user: &str) -> Result<Vec<KeyRecord>> {
         let u = self.user(user)?.ok_or_else(|| not_found("user", user))?;
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare("SELECT prefix, created_at, revoked_at FROM api_keys WHERE user_id = ?1 ORDER BY id DESC")
             .map_err(self.err())?;
         let rows = stmt
@@ -203,7 +203,7 @@ impl Catalog {
         };
         type KeyRow = (u32, String, String, String, Option<String>, Option<String>, String);
         let row: Option<KeyRow> = self
-            .conn
+            .lite()?
             .query_row(
                 "SELECT k.user_id, k.salt, k.hash, k.created_at, k.revoked_at, k.mac, u.name
                  FROM api_keys k JOIN users u ON k.user_id = u.id WHERE k.prefix = ?1",
@@ -255,7 +255,7 @@ impl Catalog {
     pub fn session(&self, token: &str, now: &str) -> Result<Option<(String, String)>> {
         let hash = token_hash(token);
         let row: Option<(u32, String, String, Option<String>, String)> = self
-            .conn
+            .lite()?
             .query_row(
                 "SELECT s.user_id, s.csrf, s.expires_at, s.mac, u.name FROM sessions s JOIN users u ON s.user_id = u.id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
@@ -275,7 +275,7 @@ impl Catalog {
 
     /// Whether a session token belongs to `user`.
     pub fn session_of(&self, token: &str, user: &str) -> Result<bool> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT 1 FROM sessions s JOIN users u ON s.user_id = u.id WHERE s.token_hash = ?1 AND u.name = ?2",
                 params![token_hash(token), user],
@@ -292,7 +292,7 @@ impl Tx<'_> {
     pub fn set_governance(&self, collection: &str, g: &GovernanceDraft) -> Result<()> {
         let text = serde_json::to_string(g).map_err(|e| Error::Invalid(e.to_string()))?;
         let n = self
-            .conn
+            .lite()?
             .execute("UPDATE collections SET governance = ?1 WHERE name = ?2", params![text, collection])
             .map_err(self.err())?;
         if n == 0 {
@@ -304,7 +304,7 @@ impl Tx<'_> {
     /// Rewrites a user row's code after a change.
     fn recode_user(&self, name: &str) -> Result<()> {
         let (id, roles, disabled, password_hash): (u32, String, bool, Option<String>) = self
-            .conn
+            .lite()?
             .query_row("SELECT id, roles, disabled, password_hash FROM users WHERE name = ?1", [name], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
@@ -313,7 +313,7 @@ impl Tx<'_> {
             .ok_or_else(|| not_found("user", name))?;
         let tag =
             self.row_tag(&Row::User { id, name, roles: &roles, disabled, password_hash: password_hash.as_deref() })?;
-        self.conn.execute("UPDATE users SET mac = ?1 WHERE id = ?2", params![tag, id]).map_err(self.err())?;
+        self.lite()?.execute("UPDATE users SET mac = ?1 WHERE id = ?2", params![tag, id]).map_err(self.err())?;
         Ok(())
     }
 
@@ -329,14 +329,14 @@ impl Tx<'_> {
             return Err(Error::Invalid("a user needs at least one role".into()));
         }
         let taken: bool = self
-            .conn
+            .lite()?
             .query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| r.get(0))
             .map_err(self.err())?;
         if taken {
             return Err(Error::AlreadyExists { kind: "user", name: name.into() });
         }
         let roles_json = serde_json::to_string(roles).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO users (name, roles, created_at) VALUES (?1, ?2, ?3)",
                 params![name, roles_json, now()],
@@ -353,7 +353,7 @@ impl Tx<'_> {
         }
         self.existing(name)?;
         let roles_json = serde_json::to_string(roles).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.conn
+        self.lite()?
             .execute("UPDATE users SET roles = ?1 WHERE name = ?2", params![roles_json, name])
             .map_err(self.err())?;
         self.recode_user(name)
@@ -363,7 +363,7 @@ impl Tx<'_> {
     /// names them). Returns how many sessions ended.
     pub fn disable_user(&self, name: &str) -> Result<u64> {
         self.existing(name)?;
-        self.conn.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name]).map_err(self.err())?;
+        self.lite()?.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name]).map_err(self.err())?;
         self.recode_user(name)?;
         self.end_sessions_of(name)
     }
@@ -373,7 +373,7 @@ impl Tx<'_> {
         let u = self.existing(user)?;
         let c = self.collection(collection)?;
         let tag = self.row_tag(&Row::Grant { user_id: u.id, collection_id: c.id })?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT OR REPLACE INTO grants (user_id, collection_id, mac) VALUES (?1, ?2, ?3)",
                 params![u.id, c.id, tag],
@@ -387,7 +387,7 @@ impl Tx<'_> {
         let u = self.existing(user)?;
         let c = self.collection(collection)?;
         let n = self
-            .conn
+            .lite()?
             .execute("DELETE FROM grants WHERE user_id = ?1 AND collection_id = ?2", params![u.id, c.id])
             .map_err(self.err())?;
         Ok(n > 0)
@@ -406,7 +406,7 @@ impl Tx<'_> {
             created_at: &created_at,
             revoked_at: None,
         })?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO api_keys (user_id, prefix, salt, hash, created_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![u.id, prefix, salt, hash, created_at, tag],
@@ -418,8 +418,7 @@ impl Tx<'_> {
     /// Revokes a user's key by its prefix.
     pub fn revoke_key(&self, user: &str, prefix: &str) -> Result<()> {
         let u = self.existing(user)?;
-        let row: Option<(i64, String, String, String)> = self
-            .conn
+        let row: Option<(i64, String, String, String)> = self.lite()?
             .query_row(
                 "SELECT id, salt, hash, created_at FROM api_keys WHERE user_id = ?1 AND prefix = ?2 AND revoked_at IS NULL",
                 params![u.id, prefix],
@@ -437,7 +436,7 @@ impl Tx<'_> {
             created_at: &created_at,
             revoked_at: Some(&revoked_at),
         })?;
-        self.conn
+        self.lite()?
             .execute("UPDATE api_keys SET revoked_at = ?1, mac = ?2 WHERE id = ?3", params![revoked_at, tag, id])
             .map_err(self.err())?;
         Ok(())
@@ -447,7 +446,7 @@ impl Tx<'_> {
     /// sessions; returns how many ended.
     pub fn set_password_hash(&self, name: &str, hash: &str) -> Result<u64> {
         self.existing(name)?;
-        self.conn
+        self.lite()?
             .execute("UPDATE users SET password_hash = ?1 WHERE name = ?2", params![hash, name])
             .map_err(self.err())?;
         self.recode_user(name)?;
@@ -461,7 +460,7 @@ impl Tx<'_> {
         let (token, csrf) = (random_hex(32)?, random_hex(32)?);
         let hash = token_hash(&token);
         let tag = self.row_tag(&Row::Session { token_hash: &hash, user_id: u.id, csrf: &csrf, expires_at })?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![hash, u.id, csrf, now(), expires_at, tag],
@@ -474,17 +473,17 @@ impl Tx<'_> {
     pub fn end_session(&self, user: &str, token: &str, now: &str) -> Result<bool> {
         let u = self.existing(user)?;
         let n = self
-            .conn
+            .lite()?
             .execute("DELETE FROM sessions WHERE token_hash = ?1 AND user_id = ?2", params![token_hash(token), u.id])
             .map_err(self.err())?;
-        self.conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now]).map_err(self.err())?;
+        self.lite()?.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now]).map_err(self.err())?;
         Ok(n > 0)
     }
 
     /// Ends every session of a user; returns how many.
     pub fn end_sessions_of(&self, user: &str) -> Result<u64> {
         let n = self
-            .conn
+            .lite()?
             .execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)", [user])
             .map_err(self.err())?;
         Ok(n as u64)

@@ -1,13 +1,12 @@
 //! Collections: reading them (alone or with their counts) and creating one.
 
-use rusqlite::{OptionalExtension, params};
-
+use crate::sql::Row;
 use crate::{Catalog, Collection, CollectionSummary, Error, Result, Scope, Tx, now};
 
 /// The columns [`collection_row`] reads, in order.
 const COLLECTION_COLUMNS: &str = "id, name, description, created_at, pack, pack_sha256, engine";
 
-fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
+fn collection_row(r: &Row<'_>) -> Result<Collection> {
     Ok(Collection {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -22,17 +21,18 @@ fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
 impl Catalog {
     /// The collection called `name`.
     pub fn collection(&self, name: &str) -> Result<Collection> {
-        self.conn
-            .query_row(&format!("SELECT {COLLECTION_COLUMNS} FROM collections WHERE name = ?1"), [name], collection_row)
-            .optional()
-            .map_err(self.err())?
+        self.db()
+            .row(&format!("SELECT {COLLECTION_COLUMNS} FROM collections WHERE name = ?1"), &[&name], collection_row)?
             .ok_or_else(|| Error::NotFound { kind: "collection", name: name.into() })
     }
 
     /// The collections within `scope`, by name (no counts: cheap at any size).
     pub fn collections_in(&self, scope: &Scope) -> Result<Vec<Collection>> {
-        let mut all =
-            self.rows_of(&format!("SELECT {COLLECTION_COLUMNS} FROM collections ORDER BY name"), collection_row)?;
+        let mut all = self.db().rows(
+            &format!("SELECT {COLLECTION_COLUMNS} FROM collections ORDER BY name"),
+            &[],
+            collection_row,
+        )?;
         all.retain(|c| scope.covers(c.id));
         Ok(all)
     }
@@ -56,27 +56,22 @@ impl Catalog {
     fn summaries(&self, name: Option<&str>) -> Result<Vec<CollectionSummary>> {
         // The counts come after the columns `collection_row` reads.
         let counts = COLLECTION_COLUMNS.split(',').count();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT c.id, c.name, c.description, c.created_at, c.pack, c.pack_sha256, c.engine,
-                    (SELECT COUNT(*) FROM images i WHERE i.collection_id = c.id),
-                    (SELECT COUNT(*) FROM faces f JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id),
-                    (SELECT COUNT(*) FROM templates t JOIN faces f ON t.face_id = f.id JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id)
-                 FROM collections c WHERE ?1 IS NULL OR c.name = ?1 ORDER BY c.name",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([name], |r| {
+        self.db().rows(
+            "SELECT c.id, c.name, c.description, c.created_at, c.pack, c.pack_sha256, c.engine,
+                (SELECT COUNT(*) FROM images i WHERE i.collection_id = c.id),
+                (SELECT COUNT(*) FROM faces f JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id),
+                (SELECT COUNT(*) FROM templates t JOIN faces f ON t.face_id = f.id JOIN images i ON f.image_id = i.id WHERE i.collection_id = c.id)
+             FROM collections c WHERE CAST(?1 AS text) IS NULL OR c.name = ?1 ORDER BY c.name",
+            &[&name],
+            |r| {
                 Ok(CollectionSummary {
                     collection: collection_row(r)?,
-                    images: r.get::<_, i64>(counts)? as u64,
-                    faces: r.get::<_, i64>(counts + 1)? as u64,
-                    templates: r.get::<_, i64>(counts + 2)? as u64,
+                    images: r.get::<i64>(counts)? as u64,
+                    faces: r.get::<i64>(counts + 1)? as u64,
+                    templates: r.get::<i64>(counts + 2)? as u64,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+            },
+        )
     }
 }
 
@@ -102,13 +97,11 @@ impl Tx<'_> {
             return Err(Error::AlreadyExists { kind: "collection", name: name.into() });
         }
         let created_at = now();
-        self.conn
-            .execute(
-                "INSERT INTO collections (name, description, created_at, pack, pack_sha256, engine)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![name, description, created_at, pack.0, pack.1, engine],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO collections (name, description, created_at, pack, pack_sha256, engine)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[&name, &description, &created_at, &pack.0, &pack.1, &engine],
+        )?;
         self.collection(name)
     }
 }

@@ -17,13 +17,28 @@ pub enum Error {
     },
     /// PostgreSQL failed (the server refused, failed or could not be reached, or a column did
     /// not decode).
-    #[error("catalog {name}: {source}")]
+    #[error("catalog {name}: {}", crate::pg::describe(source))]
     Postgres {
         /// The database's name (never its URL, which may hold a password).
         name: String,
         /// The error.
         #[source]
         source: postgres::Error,
+    },
+    /// The operation is not yet written for a catalog in PostgreSQL (issue 17 moves the
+    /// catalog's subjects there one at a time).
+    #[error("catalog {name}: this operation is not yet available on PostgreSQL")]
+    NotYetOnPostgres {
+        /// The database (no password).
+        name: String,
+    },
+    /// A stored integer does not fit the type it is read as (a row written by hand).
+    #[error("catalog {name}: column {column} of a row holds a value out of range")]
+    OutOfRange {
+        /// The database.
+        name: String,
+        /// The column's position in the query.
+        column: usize,
     },
     /// A named thing does not exist.
     #[error("no {kind} named {name:?}")]

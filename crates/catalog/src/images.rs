@@ -8,7 +8,7 @@ use crate::{Catalog, Error, FaceRecord, ImageRecord, Moment, Result, Scope, Trac
 impl Catalog {
     /// Whether the collection already holds this content.
     pub fn has_image(&self, collection_id: u32, sha256: &str) -> Result<bool> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT 1 FROM images WHERE collection_id = ?1 AND sha256 = ?2",
                 params![collection_id, sha256],
@@ -63,7 +63,7 @@ impl Catalog {
     /// The face with this id and its provenance, within `scope` (`NotFound` outside it).
     pub fn face(&self, scope: &Scope, face_id: u64) -> Result<FaceRecord> {
         let sql = format!("{} WHERE f.id = ?1", Self::FACE_SELECT);
-        self.conn
+        self.lite()?
             .query_row(&sql, [face_id as i64], Self::face_row)
             .optional()
             .map_err(self.err())?
@@ -75,7 +75,7 @@ impl Catalog {
     pub fn tracks_of_image(&self, scope: &Scope, image_id: u64) -> Result<Vec<TrackSpan>> {
         self.image(scope, image_id)?;
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare("SELECT track, start_s, end_s, sightings FROM tracks WHERE image_id = ?1 ORDER BY track")
             .map_err(self.err())?;
         let rows = stmt
@@ -95,7 +95,7 @@ impl Catalog {
     /// The faces of an image, for the catalog's own bookkeeping.
     pub(crate) fn faces_of(&self, image_id: u64) -> Result<Vec<FaceRecord>> {
         let sql = format!("{} WHERE i.id = ?1 ORDER BY f.idx", Self::FACE_SELECT);
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let mut stmt = self.lite()?.prepare(&sql).map_err(self.err())?;
         let rows = stmt.query_map([image_id as i64], Self::face_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
@@ -130,7 +130,7 @@ impl Catalog {
     /// The image with this id, within `scope` (`NotFound` outside it).
     pub fn image(&self, scope: &Scope, id: u64) -> Result<ImageRecord> {
         let sql = format!("{} WHERE i.id = ?1", Self::IMAGE_SELECT);
-        self.conn
+        self.lite()?
             .query_row(&sql, [id as i64], Self::image_row)
             .optional()
             .map_err(self.err())?
@@ -140,7 +140,7 @@ impl Catalog {
 
     /// Whether an image with this id is still in the catalog.
     pub fn image_exists(&self, id: u64) -> Result<bool> {
-        self.conn
+        self.lite()?
             .query_row("SELECT 1 FROM images WHERE id = ?1", [id as i64], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
@@ -150,7 +150,7 @@ impl Catalog {
     /// Images with this content hash in the collections of `scope`.
     pub fn images_by_sha256(&self, scope: &Scope, sha256: &str) -> Result<Vec<ImageRecord>> {
         let sql = format!("{} WHERE i.sha256 = ?1 ORDER BY i.id", Self::IMAGE_SELECT);
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let mut stmt = self.lite()?.prepare(&sql).map_err(self.err())?;
         let rows = stmt.query_map([sha256], Self::image_row).map_err(self.err())?;
         let mut all = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
         all.retain(|i| scope.covers(i.collection_id));
@@ -162,7 +162,7 @@ impl Catalog {
     /// the same content give the same snapshot whatever order things were stored in.
     pub fn content_snapshot(&self) -> Result<Vec<String>> {
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare(
                 "SELECT c.name, i.sha256, i.uri, i.width, i.height,
                     (SELECT group_concat(printf('%d:%.2f,%.2f,%.2f,%.2f:%d%s', f.idx, f.x1, f.y1, f.x2, f.y2,
@@ -192,7 +192,7 @@ impl Catalog {
 
     /// Whether an image of any collection was read from `uri`.
     pub fn has_image_uri(&self, uri: &str) -> Result<bool> {
-        self.conn
+        self.lite()?
             .query_row("SELECT 1 FROM images WHERE uri = ?1 LIMIT 1", [uri], |_| Ok(()))
             .optional()
             .map(|found| found.is_some())

@@ -9,18 +9,18 @@ impl Catalog {
     /// Starts an ingestion job and returns its id.
     pub fn begin_job(&self, collection_id: u32, inputs: &[String]) -> Result<u64> {
         let args = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO jobs (kind, collection_id, args, state, started_at) VALUES ('ingest', ?1, ?2, 'running', ?3)",
                 params![collection_id, args, now()],
             )
             .map_err(self.err())?;
-        Ok(self.conn.last_insert_rowid() as u64)
+        Ok(self.lite()?.last_insert_rowid() as u64)
     }
 
     /// Marks a job finished.
     pub fn finish_job(&self, job: u64, state: &str) -> Result<()> {
-        self.conn
+        self.lite()?
             .execute("UPDATE jobs SET state = ?1, finished_at = ?2 WHERE id = ?3", params![state, now(), job as i64])
             .map_err(self.err())?;
         Ok(())
@@ -28,7 +28,7 @@ impl Catalog {
 
     /// Records a file that was skipped before analysis (e.g. already present).
     pub fn record_outcome(&self, job: u64, uri: &str, outcome: &str, detail: &str) -> Result<()> {
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT OR REPLACE INTO job_files (job_id, uri, outcome, detail, faces) VALUES (?1, ?2, ?3, ?4, 0)",
                 params![job as i64, uri, outcome, detail],
@@ -40,7 +40,7 @@ impl Catalog {
     /// Outcomes of a job: (uri, outcome, detail, faces).
     pub fn job_files(&self, job: u64) -> Result<Vec<(String, String, String, u32)>> {
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare("SELECT uri, outcome, detail, faces FROM job_files WHERE job_id = ?1 ORDER BY uri")
             .map_err(self.err())?;
         let rows =
@@ -53,7 +53,7 @@ impl Tx<'_> {
     /// Stores a batch of items (in the transaction of its audit entry: all or nothing).
     pub fn store_batch(&self, job: u64, collection_id: u32, items: &[BatchItem]) -> Result<Vec<StoreOutcome>> {
         let err = |source| Error::Sqlite { path: self.path.clone(), source };
-        let tx = &self.conn;
+        let tx = &self.lite()?;
         let mut outcomes = Vec::with_capacity(items.len());
         let ingested_at = now();
         for item in items {
@@ -145,7 +145,7 @@ impl Tx<'_> {
     /// ids of the faces with a template.
     fn insert_faces(&self, image_id: i64, collection_id: u32, faces: &[NewFace]) -> Result<Vec<u64>> {
         let err = |source| Error::Sqlite { path: self.path.clone(), source };
-        let tx = &self.conn;
+        let tx = &self.lite()?;
         let mut template_faces = Vec::new();
         for (idx, f) in faces.iter().enumerate() {
             let q = &f.quality;

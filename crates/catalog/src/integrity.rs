@@ -112,8 +112,9 @@ impl Catalog {
                     disabled,
                     password_hash: password_hash.as_deref(),
                 })?;
-                n += tx.conn.execute("UPDATE users SET mac = ?1 WHERE id = ?2", params![tag, id]).map_err(tx.err())?
-                    as u64;
+                n +=
+                    tx.lite()?.execute("UPDATE users SET mac = ?1 WHERE id = ?2", params![tag, id]).map_err(tx.err())?
+                        as u64;
             }
             type KeyRow = (i64, u32, String, String, String, String, Option<String>);
             let keys: Vec<KeyRow> = tx.rows_of(
@@ -129,9 +130,10 @@ impl Catalog {
                     created_at: &created_at,
                     revoked_at: revoked_at.as_deref(),
                 })?;
-                n +=
-                    tx.conn.execute("UPDATE api_keys SET mac = ?1 WHERE id = ?2", params![tag, id]).map_err(tx.err())?
-                        as u64;
+                n += tx
+                    .lite()?
+                    .execute("UPDATE api_keys SET mac = ?1 WHERE id = ?2", params![tag, id])
+                    .map_err(tx.err())? as u64;
             }
             let grants: Vec<(u32, u32)> = tx
                 .rows_of("SELECT user_id, collection_id FROM grants WHERE mac IS NULL", |r| {
@@ -140,7 +142,7 @@ impl Catalog {
             for (user_id, collection_id) in grants {
                 let tag = tx.row_tag(&Row::Grant { user_id, collection_id })?;
                 n += tx
-                    .conn
+                    .lite()?
                     .execute(
                         "UPDATE grants SET mac = ?1 WHERE user_id = ?2 AND collection_id = ?3",
                         params![tag, user_id, collection_id],
@@ -148,7 +150,7 @@ impl Catalog {
                     .map_err(tx.err())? as u64;
             }
             // Sessions of the older schema are simply ended: their users log in again.
-            tx.conn.execute("DELETE FROM sessions WHERE mac IS NULL", []).map_err(tx.err())?;
+            tx.lite()?.execute("DELETE FROM sessions WHERE mac IS NULL", []).map_err(tx.err())?;
             Ok(n)
         }
     }
@@ -159,7 +161,7 @@ impl Catalog {
         sql: &str,
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
+        let mut stmt = self.lite()?.prepare(sql).map_err(self.err())?;
         let rows = stmt.query_map([], row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
@@ -171,7 +173,7 @@ impl Catalog {
         params: impl rusqlite::Params,
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(self.err())?;
+        let mut stmt = self.lite()?.prepare_cached(sql).map_err(self.err())?;
         let rows = stmt.query_map(params, row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }

@@ -81,7 +81,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackgroundJob> {
 impl Catalog {
     /// A job by id.
     pub fn background_job(&self, id: u64) -> Result<Option<BackgroundJob>> {
-        self.conn
+        self.lite()?
             .query_row(&format!("SELECT {COLUMNS} FROM background_jobs WHERE id = ?1"), params![id as i64], job_row)
             .optional()
             .map_err(self.err())
@@ -90,7 +90,7 @@ impl Catalog {
     /// Jobs, newest first, at most `limit`.
     pub fn background_jobs(&self, limit: usize) -> Result<Vec<BackgroundJob>> {
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare(&format!("SELECT {COLUMNS} FROM background_jobs ORDER BY id DESC LIMIT ?1"))
             .map_err(self.err())?;
         let rows = stmt.query_map(params![limit as i64], job_row).map_err(self.err())?;
@@ -101,7 +101,7 @@ impl Catalog {
     pub fn claim_job(&mut self) -> Result<Option<BackgroundJob>> {
         let path = self.path.clone();
         let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let tx = self.lite_mut()?.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let id: Option<i64> = tx
             .query_row("SELECT min(id) FROM background_jobs WHERE state = 'queued'", [], |r| r.get(0))
             .map_err(err)?;
@@ -118,7 +118,7 @@ impl Catalog {
 
     /// Records a running job's progress.
     pub fn job_progress(&self, id: u64, done: u64, total: u64, faces: u64) -> Result<()> {
-        self.conn
+        self.lite()?
             .execute(
                 "UPDATE background_jobs SET done = ?1, total = ?2, faces = ?3 WHERE id = ?4 AND state = 'running'",
                 params![done as i64, total as i64, faces as i64, id as i64],
@@ -133,7 +133,7 @@ impl Catalog {
             Ok(report) => ("done", Some(report.to_string()), None),
             Err(why) => ("failed", None, Some(why.to_string())),
         };
-        self.conn
+        self.lite()?
             .execute(
                 "UPDATE background_jobs SET state = ?1, report = ?2, error = ?3, finished_at = ?4 WHERE id = ?5",
                 params![state, report, error, now(), id as i64],
@@ -145,7 +145,7 @@ impl Catalog {
     /// How many jobs are in each state.
     pub fn job_counts(&self) -> Result<Vec<(String, u64)>> {
         let mut stmt =
-            self.conn.prepare("SELECT state, COUNT(*) FROM background_jobs GROUP BY state").map_err(self.err())?;
+            self.lite()?.prepare("SELECT state, COUNT(*) FROM background_jobs GROUP BY state").map_err(self.err())?;
         let rows =
             stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
@@ -155,7 +155,7 @@ impl Catalog {
     /// started `max_runs` times: they are marked failed (a job that stops its server every
     /// time it runs must not do so at every restart). Returns the ids queued again.
     pub fn requeue_interrupted_jobs(&self, max_runs: u32) -> Result<Vec<u64>> {
-        self.conn
+        self.lite()?
             .execute(
                 "UPDATE background_jobs SET state = 'failed', finished_at = ?1,
                     error = 'interrupted ' || runs || ' times (the server stopped while it ran): not started again'
@@ -164,7 +164,7 @@ impl Catalog {
             )
             .map_err(self.err())?;
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare("UPDATE background_jobs SET state = 'queued' WHERE state = 'running' RETURNING id")
             .map_err(self.err())?;
         let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(self.err())?;
@@ -185,14 +185,14 @@ impl Tx<'_> {
         requested_by: &str,
     ) -> Result<BackgroundJob> {
         let inputs = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO background_jobs (kind, collection, inputs, requested_by, state, created_at)
                  VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
                 params![kind, collection, inputs, requested_by, now()],
             )
             .map_err(self.err())?;
-        let id = self.conn.last_insert_rowid() as u64;
+        let id = self.lite()?.last_insert_rowid() as u64;
         self.background_job(id)?.ok_or_else(|| Error::NotFound { kind: "job", name: id.to_string() })
     }
 }

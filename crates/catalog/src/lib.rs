@@ -51,9 +51,10 @@ pub use rights::{Deleted, ErasedContent, RequestRun, RightsRequest};
 pub use searches::{CandidateRecord, CandidateState, NewCandidate, NewSearch, Probe, SearchRecord};
 pub use tx::Tx;
 
-/// The SQLite catalog.
+/// The catalog, in SQLite or (issue 17, in progress) PostgreSQL.
 pub struct Catalog {
-    conn: Connection,
+    store: Store,
+    /// The database file; for PostgreSQL, `postgres://user@host:port/database` (no password).
     path: PathBuf,
     /// Seals templates and suppression templates at rest.
     key: Option<std::sync::Arc<gabarit_crypto::DataKey>>,
@@ -61,6 +62,12 @@ pub struct Catalog {
     audit_key: Option<gabarit_governance::audit::AuditKey>,
     /// Authenticates accounts, keys, grants and sessions (derived from the data key).
     rows: Option<gabarit_crypto::MacKey>,
+}
+
+/// Where the records are.
+enum Store {
+    Lite(Connection),
+    Pg(Box<std::cell::RefCell<postgres::Client>>, String),
 }
 
 /// While another connection writes: retry soon (100 µs, then 1 ms, then 5 ms steps) for about
@@ -93,14 +100,41 @@ impl Catalog {
         Self::open_with(path, Some(key))
     }
 
+    /// Connects to the catalog in the PostgreSQL database at `url`
+    /// (`postgres://user:password@host:port/database`), creating its schema in an empty
+    /// database, with the data key if given. Issue 17 moves the catalog's subjects there one at
+    /// a time: those not yet moved fail with [`Error::NotYetOnPostgres`].
+    pub fn open_postgres(url: &str, key: Option<std::sync::Arc<gabarit_crypto::DataKey>>) -> Result<Catalog> {
+        let config: postgres::Config =
+            url.parse().map_err(|source| Error::Postgres { name: "the PostgreSQL URL".into(), source })?;
+        let name = pg::display_name(&config);
+        let client =
+            config.connect(postgres::NoTls).map_err(|source| Error::Postgres { name: name.clone(), source })?;
+        let mut cat = Catalog {
+            store: Store::Pg(Box::new(std::cell::RefCell::new(client)), name.clone()),
+            path: PathBuf::from(name),
+            key: None,
+            audit_key: None,
+            rows: None,
+        };
+        if let Some(key) = key {
+            cat.set_data_key(key);
+        }
+        pg::schema::create_or_check(&cat.db(), &cat.path)?;
+        Ok(cat)
+    }
+
     fn open_with(path: &Path, key: Option<std::sync::Arc<gabarit_crypto::DataKey>>) -> Result<Catalog> {
         let conn = Connection::open(path).map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
-        let mut cat = Catalog { conn, path: path.to_path_buf(), key: None, audit_key: None, rows: None };
+        let mut cat =
+            Catalog { store: Store::Lite(conn), path: path.to_path_buf(), key: None, audit_key: None, rows: None };
         if let Some(key) = key {
             cat.set_data_key(key);
         }
         cat.exec_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA synchronous = FULL;")?;
-        cat.conn.busy_handler(Some(wait_for_writer)).map_err(cat.err())?;
+        cat.lite_mut()?
+            .busy_handler(Some(wait_for_writer))
+            .map_err(|source| Error::Sqlite { path: path.to_path_buf(), source })?;
         migrations::migrate(&mut cat)?;
         Ok(cat)
     }
@@ -111,11 +145,31 @@ impl Catalog {
 
     /// The connection, for statements written once for both stores ([`sql`]).
     fn db(&self) -> sql::Db<'_> {
-        sql::Db::Lite(&self.conn, &self.path)
+        match &self.store {
+            Store::Lite(conn) => sql::Db::Lite(conn, &self.path),
+            Store::Pg(client, name) => sql::Db::Pg(client, name),
+        }
+    }
+
+    /// The SQLite connection, for the subjects not yet written for both stores: on
+    /// PostgreSQL, [`Error::NotYetOnPostgres`].
+    fn lite(&self) -> Result<&Connection> {
+        match &self.store {
+            Store::Lite(conn) => Ok(conn),
+            Store::Pg(_, name) => Err(Error::NotYetOnPostgres { name: name.clone() }),
+        }
+    }
+
+    /// [`lite`](Self::lite), to change the connection itself (a rusqlite transaction).
+    fn lite_mut(&mut self) -> Result<&mut Connection> {
+        match &mut self.store {
+            Store::Lite(conn) => Ok(conn),
+            Store::Pg(_, name) => Err(Error::NotYetOnPostgres { name: name.clone() }),
+        }
     }
 
     fn exec_batch(&self, sql: &str) -> Result<()> {
-        self.conn.execute_batch(sql).map_err(self.err())
+        self.lite()?.execute_batch(sql).map_err(self.err())
     }
 
     /// Seals templates with `key` from now on and opens sealed ones with it; authenticates the

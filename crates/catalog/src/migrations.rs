@@ -370,25 +370,25 @@ const KEYED_AFTER: usize = 8;
 pub(crate) fn migrate(cat: &mut Catalog) -> Result<()> {
     let path = cat.path.clone();
     let err = |source| Error::Sqlite { path: path.clone(), source };
-    let version: i64 = cat.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+    let version: i64 = cat.lite()?.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
     let latest = MIGRATIONS.len() as i64;
     if version > latest {
         return Err(Error::TooNew { path: cat.path.clone(), found: version, supported: latest });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let cat: &Catalog = cat;
-        cat.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        cat.lite()?.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
         let step = (|| -> Result<()> {
-            cat.conn.execute_batch(sql).map_err(err)?;
+            cat.lite()?.execute_batch(sql).map_err(err)?;
             if i + 1 == KEYED_AFTER {
                 keyed_step(cat)?;
             }
-            cat.conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(err)
+            cat.lite()?.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(err)
         })();
         match step {
-            Ok(()) => cat.conn.execute_batch("COMMIT").map_err(err)?,
+            Ok(()) => cat.lite()?.execute_batch("COMMIT").map_err(err)?,
             Err(e) => {
-                let _ = cat.conn.execute_batch("ROLLBACK");
+                let _ = cat.lite()?.execute_batch("ROLLBACK");
                 return Err(e);
             }
         }
@@ -401,7 +401,7 @@ pub(crate) fn migrate(cat: &mut Catalog) -> Result<()> {
 /// sessions. Nothing to do in a new catalog.
 fn keyed_step(cat: &Catalog) -> Result<()> {
     let rows: i64 = cat
-        .conn
+        .lite()?
         .query_row(
             "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys) + (SELECT COUNT(*) FROM grants)
                   + (SELECT COUNT(*) FROM audit)",

@@ -116,7 +116,7 @@ impl Catalog {
     /// The faces of a collection that have a template, by id, with their templates opened.
     pub fn grouping_faces(&self, collection_id: u32) -> Result<Vec<GroupingFace>> {
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare(
                 "SELECT t.face_id, f.image_id, f.track, f.time_s, t.scale, t.vector FROM templates t
                  JOIN faces f ON f.id = t.face_id WHERE t.collection_id = ?1 ORDER BY t.face_id",
@@ -165,7 +165,7 @@ impl Catalog {
 
     /// The last run's figures, if the collection was ever grouped.
     pub fn grouping_run(&self, collection_id: u32) -> Result<Option<GroupingRun>> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT edge, join_threshold, ran_at, faces, persons FROM groupings WHERE collection_id = ?1",
                 [collection_id],
@@ -195,21 +195,21 @@ impl Catalog {
         pairs: &[(u64, u64)],
         searched: &[u64],
     ) -> Result<()> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
+        self.lite()?.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
         let run = || -> Result<()> {
             let stored: Option<f32> = self
-                .conn
+                .lite()?
                 .query_row("SELECT edge FROM groupings WHERE collection_id = ?1", [collection_id], |r| r.get(0))
                 .optional()
                 .map_err(self.err())?;
             if stored.is_some_and(|e| e != edge) {
                 for table in ["grouping_pairs", "grouping_searched"] {
-                    self.conn
+                    self.lite()?
                         .execute(&format!("DELETE FROM {table} WHERE collection_id = ?1"), [collection_id])
                         .map_err(self.err())?;
                 }
             }
-            self.conn
+            self.lite()?
                 .execute(
                     "INSERT INTO groupings (collection_id, edge) VALUES (?1, ?2)
                      ON CONFLICT (collection_id) DO UPDATE SET edge = excluded.edge",
@@ -217,14 +217,14 @@ impl Catalog {
                 )
                 .map_err(self.err())?;
             let mut pair = self
-                .conn
+                .lite()?
                 .prepare_cached("INSERT OR IGNORE INTO grouping_pairs (a, b, collection_id) VALUES (?1, ?2, ?3)")
                 .map_err(self.err())?;
             for &(a, b) in pairs {
                 pair.execute(params![a.min(b) as i64, a.max(b) as i64, collection_id]).map_err(self.err())?;
             }
             let mut seen = self
-                .conn
+                .lite()?
                 .prepare_cached("INSERT OR IGNORE INTO grouping_searched (face_id, collection_id) VALUES (?1, ?2)")
                 .map_err(self.err())?;
             for &f in searched {
@@ -233,9 +233,9 @@ impl Catalog {
             Ok(())
         };
         match run() {
-            Ok(()) => self.conn.execute_batch("COMMIT").map_err(self.err()),
+            Ok(()) => self.lite()?.execute_batch("COMMIT").map_err(self.err()),
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.lite()?.execute_batch("ROLLBACK");
                 Err(e)
             }
         }
@@ -272,7 +272,7 @@ impl Catalog {
     ) -> Result<(u64, Vec<PersonRecord>)> {
         let named = if named_only { " AND label IS NOT NULL" } else { "" };
         let total: i64 = self
-            .conn
+            .lite()?
             .query_row(&format!("SELECT COUNT(*) FROM persons WHERE collection_id = ?1{named}"), [collection_id], |r| {
                 r.get(0)
             })
@@ -358,8 +358,7 @@ impl Catalog {
     /// with that face: the two cannot be one person.
     pub fn photo_clash(&self, person: u64, faces: &[u64]) -> Result<Option<(u64, u64)>> {
         for &face in faces {
-            let other: Option<i64> = self
-                .conn
+            let other: Option<i64> = self.lite()?
                 .query_row(
                     "SELECT g.id FROM faces f JOIN faces g ON g.image_id = f.image_id AND g.time_s IS f.time_s AND g.id != f.id
                      JOIN person_faces pf ON pf.face_id = g.id WHERE f.id = ?1 AND pf.person_id = ?2 LIMIT 1",
@@ -377,7 +376,7 @@ impl Catalog {
 
     /// The person a face belongs to, if any.
     pub fn person_of_face(&self, face: u64) -> Result<Option<Assignment>> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT face_id, person_id, confirmed FROM person_faces WHERE face_id = ?1",
                 [face as i64],
@@ -391,31 +390,31 @@ impl Catalog {
 impl Tx<'_> {
     /// A new person in a collection, without faces yet.
     pub fn create_person(&self, collection_id: u32) -> Result<u64> {
-        self.conn
+        self.lite()?
             .execute("INSERT INTO persons (collection_id, created_at) VALUES (?1, ?2)", params![collection_id, now()])
             .map_err(self.err())?;
-        Ok(self.conn.last_insert_rowid() as u64)
+        Ok(self.lite()?.last_insert_rowid() as u64)
     }
 
     /// Replaces the collection's assignments with `assignments` (every face's person; faces
     /// not named have none), then deletes the persons left without faces, and records the
     /// run's figures.
     pub fn replace_assignments(&self, collection_id: u32, assignments: &[Assignment], join: f32) -> Result<u64> {
-        self.conn
+        self.lite()?
             .execute(
                 "DELETE FROM person_faces WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
                 [collection_id],
             )
             .map_err(self.err())?;
         let mut insert = self
-            .conn
+            .lite()?
             .prepare_cached("INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)")
             .map_err(self.err())?;
         for a in assignments {
             insert.execute(params![a.face_id as i64, a.person_id as i64, a.confirmed]).map_err(self.err())?;
         }
         let persons = self.drop_empty_persons(collection_id)?;
-        self.conn
+        self.lite()?
             .execute(
                 "UPDATE groupings SET join_threshold = ?2, ran_at = ?3, faces = ?4, persons = ?5 WHERE collection_id = ?1",
                 params![collection_id, join, now(), assignments.len() as i64, persons as i64],
@@ -426,14 +425,14 @@ impl Tx<'_> {
 
     /// Deletes the persons of a collection that have no face left; returns how many remain.
     fn drop_empty_persons(&self, collection_id: u32) -> Result<u64> {
-        self.conn
+        self.lite()?
             .execute(
                 "DELETE FROM persons WHERE collection_id = ?1
                  AND NOT EXISTS (SELECT 1 FROM person_faces pf WHERE pf.person_id = persons.id)",
                 [collection_id],
             )
             .map_err(self.err())?;
-        self.conn
+        self.lite()?
             .query_row("SELECT COUNT(*) FROM persons WHERE collection_id = ?1", [collection_id], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(self.err())
@@ -441,9 +440,10 @@ impl Tx<'_> {
 
     /// Puts faces in a person (or takes them out of any with `None`), confirmed or not.
     pub fn assign_faces(&self, faces: &[u64], person: Option<u64>, confirmed: bool) -> Result<()> {
-        let mut delete = self.conn.prepare_cached("DELETE FROM person_faces WHERE face_id = ?1").map_err(self.err())?;
+        let mut delete =
+            self.lite()?.prepare_cached("DELETE FROM person_faces WHERE face_id = ?1").map_err(self.err())?;
         let mut insert = self
-            .conn
+            .lite()?
             .prepare_cached("INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)")
             .map_err(self.err())?;
         for &f in faces {
@@ -458,7 +458,7 @@ impl Tx<'_> {
     /// Deletes the "not this person" marks that a later correction contradicted (the face is
     /// now in that person): the latest correction wins.
     fn drop_contradicted_marks(&self) -> Result<()> {
-        self.conn
+        self.lite()?
             .execute(
                 "DELETE FROM person_not WHERE EXISTS (SELECT 1 FROM person_faces pf
                  WHERE pf.face_id = person_not.face_id AND pf.person_id = person_not.person_id)",
@@ -470,7 +470,7 @@ impl Tx<'_> {
 
     /// Records that a face is not a person.
     pub fn mark_not(&self, face: u64, person: u64) -> Result<()> {
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT OR IGNORE INTO person_not (face_id, person_id) VALUES (?1, ?2)",
                 params![face as i64, person as i64],
@@ -481,18 +481,18 @@ impl Tx<'_> {
 
     /// Moves the marks and label of person `from` to `into` (a merge), then deletes `from`.
     pub fn fold_person(&self, from: u64, into: u64) -> Result<()> {
-        self.conn
+        self.lite()?
             .execute(
                 "UPDATE OR IGNORE person_not SET person_id = ?2 WHERE person_id = ?1",
                 params![from as i64, into as i64],
             )
             .map_err(self.err())?;
-        self.conn.execute("DELETE FROM person_not WHERE person_id = ?1", [from as i64]).map_err(self.err())?;
-        self.conn
+        self.lite()?.execute("DELETE FROM person_not WHERE person_id = ?1", [from as i64]).map_err(self.err())?;
+        self.lite()?
             .execute("UPDATE person_faces SET person_id = ?2 WHERE person_id = ?1", params![from as i64, into as i64])
             .map_err(self.err())?;
         self.drop_contradicted_marks()?;
-        self.conn.execute("DELETE FROM persons WHERE id = ?1", [from as i64]).map(|_| ()).map_err(self.err())
+        self.lite()?.execute("DELETE FROM persons WHERE id = ?1", [from as i64]).map(|_| ()).map_err(self.err())
     }
 
     /// Sets (or with `None` removes) a person's label, sealed with the data key.
@@ -510,7 +510,7 @@ impl Tx<'_> {
             }
         };
         let n = self
-            .conn
+            .lite()?
             .execute("UPDATE persons SET label = ?2 WHERE id = ?1", params![person as i64, sealed])
             .map_err(self.err())?;
         if n == 0 {
@@ -528,7 +528,7 @@ impl Tx<'_> {
     /// assignments, marks, candidate pairs, which faces were searched, and the run's figures.
     pub fn erase_grouping(&self, collection_id: u32) -> Result<ErasedGrouping> {
         let count = |sql: &str| -> Result<u64> {
-            self.conn.query_row(sql, [collection_id], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(self.err())
+            self.lite()?.query_row(sql, [collection_id], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(self.err())
         };
         let erased = ErasedGrouping {
             persons: count("SELECT COUNT(*) FROM persons WHERE collection_id = ?1")?,
@@ -548,7 +548,7 @@ impl Tx<'_> {
             "DELETE FROM grouping_searched WHERE collection_id = ?1",
             "DELETE FROM groupings WHERE collection_id = ?1",
         ] {
-            self.conn.execute(sql, [collection_id]).map_err(self.err())?;
+            self.lite()?.execute(sql, [collection_id]).map_err(self.err())?;
         }
         Ok(erased)
     }

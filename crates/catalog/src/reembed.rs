@@ -50,7 +50,7 @@ impl Catalog {
     /// The re-embedding of a collection under way, if any.
     pub fn reembedding(&self, collection: u32) -> Result<Option<Reembedding>> {
         let row = self
-            .conn
+            .lite()?
             .query_row(
                 "SELECT pack, pack_sha256, started_at, started_by, engine,
                     (SELECT COUNT(*) FROM reembedded WHERE collection_id = ?1 AND vector IS NOT NULL),
@@ -87,7 +87,7 @@ impl Catalog {
 
     /// How many faces of the collection have a template and no new one yet.
     pub fn faces_left_to_reembed(&self, collection: u32) -> Result<u64> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT COUNT(*) FROM templates t WHERE t.collection_id = ?1
                      AND NOT EXISTS (SELECT 1 FROM reembedded r WHERE r.face_id = t.face_id)",
@@ -114,7 +114,7 @@ impl Tx<'_> {
                 under_way.pack, under_way.engine
             )));
         }
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO reembeds (collection_id, pack, pack_sha256, engine, started_at, started_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -134,7 +134,7 @@ impl Tx<'_> {
                 }
                 NewTemplate::Unreadable(why) => (None, None, Some(why.as_str())),
             };
-            self.conn
+            self.lite()?
                 .execute(
                     "INSERT OR REPLACE INTO reembedded (face_id, collection_id, scale, vector, unreadable)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -157,7 +157,7 @@ impl Tx<'_> {
             return Err(Error::Invalid(format!("{left} face(s) have no new template yet: run the re-embedding again")));
         }
         let from = self
-            .conn
+            .lite()?
             .query_row("SELECT pack, pack_sha256 FROM collections WHERE id = ?1", [collection], |r| {
                 Ok(PackKey { name: r.get(0)?, sha256: r.get(1)? })
             })
@@ -168,14 +168,14 @@ impl Tx<'_> {
             [collection],
             |r| Ok(r.get::<_, i64>(0)? as u64),
         )?;
-        let c = self.conn.execute(
+        let c = self.lite()?.execute(
             "DELETE FROM templates WHERE collection_id = ?1 AND face_id IN
                  (SELECT face_id FROM reembedded WHERE collection_id = ?1 AND vector IS NULL)",
             [collection],
         );
         c.map_err(self.err())?;
         let templates = self
-            .conn
+            .lite()?
             .execute(
                 "UPDATE templates SET
                      scale = (SELECT r.scale FROM reembedded r WHERE r.face_id = templates.face_id),
@@ -184,14 +184,14 @@ impl Tx<'_> {
                 [collection],
             )
             .map_err(self.err())? as u64;
-        self.conn
+        self.lite()?
             .execute(
                 "UPDATE collections SET pack = ?2, pack_sha256 = ?3, engine = ?4 WHERE id = ?1",
                 params![collection, under_way.pack.name, under_way.pack.sha256, under_way.engine],
             )
             .map_err(self.err())?;
-        self.conn.execute("DELETE FROM reembedded WHERE collection_id = ?1", [collection]).map_err(self.err())?;
-        self.conn.execute("DELETE FROM reembeds WHERE collection_id = ?1", [collection]).map_err(self.err())?;
+        self.lite()?.execute("DELETE FROM reembedded WHERE collection_id = ?1", [collection]).map_err(self.err())?;
+        self.lite()?.execute("DELETE FROM reembeds WHERE collection_id = ?1", [collection]).map_err(self.err())?;
         Ok(ChangedOver { from, to: under_way.pack, templates, unreadable })
     }
 }

@@ -121,7 +121,7 @@ impl Catalog {
     /// A rights request.
     pub fn request(&self, id: u64) -> Result<RightsRequest> {
         let mut req = self
-            .conn
+            .lite()?
             .query_row(&format!("{REQUEST_SELECT} WHERE id = ?1"), [id as i64], request_row)
             .optional()
             .map_err(self.err())?
@@ -132,7 +132,7 @@ impl Catalog {
 
     /// Every rights request, newest first.
     pub fn requests(&self) -> Result<Vec<RightsRequest>> {
-        let mut stmt = self.conn.prepare(&format!("{REQUEST_SELECT} ORDER BY id DESC")).map_err(self.err())?;
+        let mut stmt = self.lite()?.prepare(&format!("{REQUEST_SELECT} ORDER BY id DESC")).map_err(self.err())?;
         let rows = stmt.query_map([], request_row).map_err(self.err())?;
         let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
         for r in &mut out {
@@ -161,7 +161,7 @@ impl Catalog {
 
     /// How many suppression templates (objections) there are for one pack.
     pub fn suppression_count(&self, pack: &PackKey) -> Result<u64> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT COUNT(*) FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2",
                 params![pack.name, pack.sha256],
@@ -198,7 +198,7 @@ impl Catalog {
     /// Images ingested into `collection` before `before` (RFC 3339), with their face ids.
     pub fn images_ingested_before(&self, collection: u32, before: &str) -> Result<Vec<(u64, Vec<u64>)>> {
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare("SELECT id FROM images WHERE collection_id = ?1 AND ingested_at < ?2 ORDER BY id")
             .map_err(self.err())?;
         let ids = stmt
@@ -230,7 +230,7 @@ impl Catalog {
     /// Counts of rights requests per kind and status.
     pub fn request_counts(&self) -> Result<Vec<(String, String, u64)>> {
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare("SELECT kind, status, COUNT(*) FROM rights_requests GROUP BY kind, status ORDER BY kind, status")
             .map_err(self.err())?;
         let rows =
@@ -259,28 +259,28 @@ impl Tx<'_> {
         use gabarit_governance::limits::{REQUEST_TEXT, required};
         let requester = required("requester", requester, REQUEST_TEXT)?;
         let verification = required("verification", verification, REQUEST_TEXT)?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO rights_requests (kind, requester, verification, received_on, deadline, created_by, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![kind, requester, verification, received_on, deadline, created_by, now()],
             )
             .map_err(self.err())?;
-        self.request(self.conn.last_insert_rowid() as u64)
+        self.request(self.lite()?.last_insert_rowid() as u64)
     }
 
     /// Records a run of a request: the first closes it with its outcome; a later run is a new
     /// entry under it and leaves the recorded outcome as it was.
     pub fn close_request(&self, id: u64, photo_sha256: &str, outcome: &str) -> Result<()> {
         let at = now();
-        self.conn
+        self.lite()?
             .execute(
                 "UPDATE rights_requests SET photo_sha256 = ?1, outcome = ?2, status = 'done'
                  WHERE id = ?3 AND status <> 'done'",
                 params![photo_sha256, outcome, id as i64],
             )
             .map_err(self.err())?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO request_runs (request_id, at, photo_sha256, outcome) VALUES (?1, ?2, ?3, ?4)",
                 params![id as i64, at, photo_sha256, outcome],
@@ -300,7 +300,7 @@ impl Tx<'_> {
         let mut added = 0;
         for sha in sha256s {
             added += self
-                .conn
+                .lite()?
                 .execute(
                     "INSERT OR IGNORE INTO erased_content (tag, request_id, erased_at) VALUES (?1, ?2, ?3)",
                     params![erased_tag(&key, sha), request as i64, at],
@@ -313,21 +313,21 @@ impl Tx<'_> {
     /// Stores a suppression template (objection) of one pack.
     pub fn add_suppression(&self, request: u64, pack: &PackKey, vector: &[i8], scale: f32) -> Result<u64> {
         let (blob, scale) = self.seal_template(vector, scale, &suppression_aad(request))?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO suppressions (request_id, created_at, scale, vector, pack, pack_sha256)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![request as i64, now(), scale, blob, pack.name, pack.sha256],
             )
             .map_err(self.err())?;
-        Ok(self.conn.last_insert_rowid() as u64)
+        Ok(self.lite()?.last_insert_rowid() as u64)
     }
 
     /// Deletes faces (and their templates), then the images left without any face. Then
     /// [`Catalog::purge_free_pages`] makes the bytes leave the files.
     pub fn delete_faces(&self, face_ids: &[u64]) -> Result<Deleted> {
         let err = |source| Error::Sqlite { path: self.path.clone(), source };
-        let tx = &self.conn;
+        let tx = &self.lite()?;
         let mut d = Deleted::default();
         let mut images = Vec::new();
         for &id in face_ids {
@@ -360,7 +360,7 @@ impl Tx<'_> {
     /// [`Catalog::purge_free_pages`] makes the bytes leave the files.
     pub fn delete_images(&self, image_ids: &[u64]) -> Result<Deleted> {
         let err = |source| Error::Sqlite { path: self.path.clone(), source };
-        let tx = &self.conn;
+        let tx = &self.lite()?;
         let mut d = Deleted::default();
         for &id in image_ids {
             d.templates += tx

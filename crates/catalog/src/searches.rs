@@ -137,7 +137,7 @@ impl Catalog {
     /// `limit`.
     pub fn candidates_awaiting_review(&self, scope: &Scope, limit: usize) -> Result<Vec<u64>> {
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare(
                 "SELECT c.id FROM candidates c JOIN faces f ON f.id = c.face_id
                  WHERE (?2 IS NULL OR c.collection_id IN (SELECT value FROM json_each(?2)))
@@ -154,7 +154,7 @@ impl Catalog {
 
     /// The number of templates a search compared against.
     pub fn search_gallery_size(&self, search: u64) -> Result<u64> {
-        self.conn
+        self.lite()?
             .query_row("SELECT gallery_size FROM searches WHERE id = ?1", [search as i64], |r| r.get::<_, i64>(0))
             .optional()
             .map_err(self.err())?
@@ -167,7 +167,7 @@ impl Catalog {
         let not_found = || Error::NotFound { kind: "candidate", name: id.to_string() };
         type Row = (u64, String, String, u64, Option<u32>, i64, f32);
         let row: Option<Row> = self
-            .conn
+            .lite()?
             .prepare_cached(
                 "SELECT c.search_id, s.case_ref, s.purpose, c.face_id, c.collection_id, c.query_face, c.score
                  FROM candidates c JOIN searches s ON c.search_id = s.id WHERE c.id = ?1",
@@ -195,7 +195,7 @@ impl Catalog {
             return Err(not_found());
         }
         let mut stmt = self
-            .conn
+            .lite()?
             .prepare("SELECT reviewer, decision FROM reviews WHERE candidate_id = ?1 ORDER BY at")
             .map_err(self.err())?;
         let reviews = stmt
@@ -222,7 +222,7 @@ impl Catalog {
 impl Catalog {
     /// A recorded search.
     pub fn search_record(&self, id: u64) -> Result<SearchRecord> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT id, actor, case_ref, purpose, collections, gallery_size, started_at FROM searches WHERE id = ?1",
                 [id as i64],
@@ -269,7 +269,7 @@ impl Catalog {
 
     /// How many candidates of a search lie within `scope`.
     pub fn candidates_of_search_in(&self, scope: &Scope, search: u64) -> Result<u64> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT COUNT(*) FROM candidates c
                  WHERE c.search_id = ?1 AND (?2 IS NULL OR c.collection_id IN (SELECT value FROM json_each(?2)))",
@@ -284,7 +284,7 @@ impl Catalog {
     /// by `now` (RFC 3339).
     pub fn probe(&self, search: u64, query_face: usize, now: &str) -> Result<Option<Probe>> {
         let row: Option<(Vec<u8>, String)> = self
-            .conn
+            .lite()?
             .query_row(
                 "SELECT crop, expires_at FROM probes WHERE search_id = ?1 AND query_face = ?2 AND expires_at > ?3",
                 params![search as i64, query_face as i64, now],
@@ -304,7 +304,7 @@ impl Catalog {
 
     /// Whether the query face `query_face` of a search is kept and not expired by `now`.
     pub fn probe_kept(&self, search: u64, query_face: usize, now: &str) -> Result<bool> {
-        self.conn
+        self.lite()?
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM probes WHERE search_id = ?1 AND query_face = ?2 AND expires_at > ?3)",
             )
@@ -323,7 +323,7 @@ impl Catalog {
 
     /// How many query faces are kept, and when the last of them expires.
     pub fn probe_count(&self) -> Result<(u64, Option<String>)> {
-        self.conn
+        self.lite()?
             .query_row("SELECT COUNT(*), MAX(expires_at) FROM probes", [], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
             })
@@ -333,7 +333,7 @@ impl Catalog {
     /// Whether every candidate of a search is decided: rejected by one reviewer, confirmed by two,
     /// or its face gone.
     pub fn search_decided(&self, search: u64) -> Result<bool> {
-        self.conn
+        self.lite()?
             .query_row(
                 &format!("SELECT NOT EXISTS (SELECT 1 FROM candidates c WHERE c.search_id = ?1 AND NOT {DECIDED})"),
                 [search as i64],
@@ -376,7 +376,7 @@ impl Tx<'_> {
             what: format!("the query face {query_face} of search {search}"),
             reason: format!("cannot be encrypted ({e})"),
         })?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT OR REPLACE INTO probes (search_id, query_face, crop, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![search as i64, query_face as i64, sealed, now(), expires_at],
@@ -388,7 +388,7 @@ impl Tx<'_> {
     /// Deletes the kept query faces of every search left with no candidate undecided (after a
     /// deletion of faces: an erased candidate counts as decided); returns how many went.
     pub fn drop_probes_of_decided_searches(&self) -> Result<u64> {
-        self.conn
+        self.lite()?
             .execute(
                 &format!(
                     "DELETE FROM probes WHERE search_id IN (SELECT DISTINCT p.search_id FROM probes p
@@ -402,7 +402,7 @@ impl Tx<'_> {
 
     /// Deletes the kept query faces of a search; returns how many there were.
     pub fn drop_probes(&self, search: u64) -> Result<u64> {
-        self.conn
+        self.lite()?
             .execute("DELETE FROM probes WHERE search_id = ?1", [search as i64])
             .map(|n| n as u64)
             .map_err(self.err())
@@ -410,7 +410,7 @@ impl Tx<'_> {
 
     /// Records a search and its candidates; returns the search id and candidate ids.
     pub fn record_search(&self, search: &NewSearch<'_>, candidates: &[NewCandidate]) -> Result<(u64, Vec<u64>)> {
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT INTO searches (actor, case_ref, purpose, query_sha256, collections, gallery_size, started_at, finished_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -426,10 +426,10 @@ impl Tx<'_> {
                 ],
             )
             .map_err(self.err())?;
-        let search_id = self.conn.last_insert_rowid() as u64;
+        let search_id = self.lite()?.last_insert_rowid() as u64;
         let mut ids = Vec::with_capacity(candidates.len());
         for c in candidates {
-            self.conn
+            self.lite()?
                 .execute(
                     "INSERT INTO candidates (search_id, face_id, collection_id, query_face, rank, score)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -443,7 +443,7 @@ impl Tx<'_> {
                     ],
                 )
                 .map_err(self.err())?;
-            ids.push(self.conn.last_insert_rowid() as u64);
+            ids.push(self.lite()?.last_insert_rowid() as u64);
         }
         Ok((search_id, ids))
     }
@@ -452,7 +452,7 @@ impl Tx<'_> {
     /// same reviewer replaces theirs).
     pub fn review(&self, scope: &Scope, candidate: u64, reviewer: &str, confirm: bool) -> Result<CandidateRecord> {
         self.candidate(scope, candidate)?;
-        self.conn
+        self.lite()?
             .execute(
                 "INSERT OR REPLACE INTO reviews (candidate_id, reviewer, decision, at) VALUES (?1, ?2, ?3, ?4)",
                 params![candidate as i64, reviewer, if confirm { "confirm" } else { "reject" }, now()],

@@ -8,12 +8,14 @@
 //! from a [`Row`] of either. The rule that keeps one statement valid on both: the PostgreSQL
 //! schema gives every column the type its Rust value binds to — `bigint` for integers
 //! (including flags, stored 0/1 as in SQLite), `double precision` for reals, `text`, `bytea` —
-//! and statements cast aggregates whose type differs (`sum(…)::bigint`), use
+//! and statements cast aggregates whose type differs (`CAST(sum(…) AS bigint)`) and a
+//! parameter whose type the server cannot infer (`CAST(?1 AS text) IS NULL`), use
 //! `ON CONFLICT … DO NOTHING` rather than `INSERT OR IGNORE`, and `RETURNING` rather than
 //! `last_insert_rowid()`.
 //!
-//! Modules move onto it one at a time (the audit chain first); the rest still call rusqlite
-//! directly until they do.
+//! Modules move onto it one at a time (the audit chain and collections first); the rest still
+//! call rusqlite directly (`Catalog::lite`, which on PostgreSQL is `Error::NotYetOnPostgres`)
+//! until they do.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -21,25 +23,179 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
-/// A value both drivers can bind.
+/// A value as both stores hold it: the four storage classes of SQLite, which the PostgreSQL
+/// schema mirrors (`bigint`, `double precision`, `text`, `bytea`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// What the catalog binds as a parameter: integers (any width, and `bool` as 0/1), reals,
+/// text, bytes, and their `Option`s. Every value binds the same on both stores (a `u32` would
+/// otherwise bind to PostgreSQL's `oid`).
 pub(crate) trait Param {
-    fn lite(&self) -> &dyn rusqlite::ToSql;
-    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync);
+    fn value(&self) -> Value<'_>;
 }
 
-impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync> Param for T {
-    fn lite(&self) -> &dyn rusqlite::ToSql {
-        self
+macro_rules! int_params {
+    ($($t:ty),*) => {$(
+        impl Param for $t {
+            fn value(&self) -> Value<'_> {
+                // Wider than i64 only for u64 and usize above i64::MAX, which no id reaches; they
+                // saturate rather than wrap.
+                Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
+            }
+        }
+    )*};
+}
+int_params!(i64, i32, u32, u64, usize, u8, u16, i16);
+
+impl Param for bool {
+    fn value(&self) -> Value<'_> {
+        Value::Int(i64::from(*self))
     }
-    fn pg(&self) -> &(dyn postgres::types::ToSql + Sync) {
-        self
+}
+impl Param for f64 {
+    fn value(&self) -> Value<'_> {
+        Value::Real(*self)
+    }
+}
+impl Param for f32 {
+    fn value(&self) -> Value<'_> {
+        Value::Real(f64::from(*self))
+    }
+}
+impl Param for str {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+impl Param for String {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+impl Param for [u8] {
+    fn value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+impl Param for Vec<u8> {
+    fn value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+impl<T: Param + ?Sized> Param for &T {
+    fn value(&self) -> Value<'_> {
+        (**self).value()
+    }
+}
+impl<T: Param> Param for Option<T> {
+    fn value(&self) -> Value<'_> {
+        self.as_ref().map_or(Value::Null, Param::value)
     }
 }
 
-/// A column type both drivers can decode.
-pub(crate) trait Column: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> {}
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(i),
+            Value::Real(r) => ValueRef::Real(r),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
 
-impl<T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>> Column for T {}
+impl postgres::types::ToSql for Value<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        match *self {
+            Value::Null => Ok(postgres::types::IsNull::Yes),
+            // The schema's integers are bigint; the server may infer a narrower type for a
+            // parameter compared with an expression (then the value must fit).
+            Value::Int(i) if *ty == Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
+            Value::Int(i) if *ty == Type::INT2 => i16::try_from(i)?.to_sql(ty, out),
+            Value::Int(i) if *ty == Type::FLOAT8 => (i as f64).to_sql(ty, out),
+            Value::Int(i) => i.to_sql(ty, out),
+            Value::Real(r) => r.to_sql(ty, out),
+            Value::Text(t) => t.to_sql(ty, out),
+            Value::Blob(b) => b.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        use postgres::types::Type;
+        [Type::INT8, Type::INT4, Type::INT2, Type::FLOAT8, Type::TEXT, Type::VARCHAR, Type::BYTEA].contains(ty)
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// What the catalog reads from a column: the counterpart of [`Param`] (integers of any width,
+/// checked on the way; `bool` from 0/1; `f32` from a real; `Option`s for NULLs).
+pub(crate) trait Column: Sized {
+    /// What both drivers decode.
+    type Stored: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>;
+    /// The value, or `None` when it does not fit.
+    fn from_stored(stored: Self::Stored) -> Option<Self>;
+}
+
+macro_rules! same_columns {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            type Stored = $t;
+            fn from_stored(stored: $t) -> Option<$t> {
+                Some(stored)
+            }
+        }
+    )*};
+}
+same_columns!(i64, f64, String, Vec<u8>);
+
+macro_rules! int_columns {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            type Stored = i64;
+            fn from_stored(stored: i64) -> Option<$t> {
+                <$t>::try_from(stored).ok()
+            }
+        }
+    )*};
+}
+int_columns!(i32, u32, u64, usize, u8, u16, i16);
+
+impl Column for bool {
+    type Stored = i64;
+    fn from_stored(stored: i64) -> Option<bool> {
+        Some(stored != 0)
+    }
+}
+impl Column for f32 {
+    type Stored = f64;
+    fn from_stored(stored: f64) -> Option<f32> {
+        Some(stored as f32)
+    }
+}
+impl<T: Column> Column for Option<T> {
+    type Stored = Option<T::Stored>;
+    fn from_stored(stored: Option<T::Stored>) -> Option<Option<T>> {
+        match stored {
+            None => Some(None),
+            Some(s) => T::from_stored(s).map(Some),
+        }
+    }
+}
 
 /// A connection of either store, borrowed from the catalog.
 #[derive(Clone, Copy)]
@@ -47,7 +203,6 @@ pub(crate) enum Db<'c> {
     /// SQLite, and the database file (for errors).
     Lite(&'c rusqlite::Connection, &'c Path),
     /// PostgreSQL, and the name errors give it (never the URL: it may hold a password).
-    #[cfg_attr(not(test), allow(dead_code))]
     Pg(&'c RefCell<postgres::Client>, &'c str),
 }
 
@@ -61,9 +216,17 @@ impl Row<'_> {
     /// Column `index`, decoded as `T` (a type mismatch or a NULL read as a non-`Option` is an
     /// error naming the store).
     pub(crate) fn get<T: Column>(&self, index: usize) -> Result<T> {
+        let stored: T::Stored = match self {
+            Row::Lite(row, path) => row.get(index).map_err(|source| lite_error(path, source))?,
+            Row::Pg(row, name) => row.try_get(index).map_err(|source| pg_error(name, source))?,
+        };
+        T::from_stored(stored).ok_or_else(|| Error::OutOfRange { name: self.store(), column: index })
+    }
+
+    fn store(&self) -> String {
         match self {
-            Row::Lite(row, path) => row.get(index).map_err(|source| lite_error(path, source)),
-            Row::Pg(row, name) => row.try_get(index).map_err(|source| pg_error(name, source)),
+            Row::Lite(_, path) => path.display().to_string(),
+            Row::Pg(_, name) => (*name).to_owned(),
         }
     }
 }
@@ -98,17 +261,59 @@ pub(crate) fn pg_placeholders(sql: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The advisory lock a writing transaction takes on PostgreSQL: one writer at a time, as on
+/// SQLite, so the audit chain stays one chain whatever the number of processes.
+const WRITER_LOCK: i64 = 0x6761_6261_7269_7400;
+
 impl Db<'_> {
+    /// Begins a writing transaction: SQLite's `BEGIN IMMEDIATE` (the write lock first);
+    /// PostgreSQL's `BEGIN` and the writers' advisory lock.
+    pub(crate) fn begin_write(&self) -> Result<()> {
+        match *self {
+            Db::Lite(..) => self.simple("BEGIN IMMEDIATE"),
+            Db::Pg(..) => self.simple(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})")),
+        }
+    }
+
+    /// Commits the transaction.
+    pub(crate) fn commit(&self) -> Result<()> {
+        self.simple("COMMIT")
+    }
+
+    /// Rolls the transaction back.
+    pub(crate) fn rollback(&self) -> Result<()> {
+        self.simple("ROLLBACK")
+    }
+
+    /// Runs statements without parameters (a schema).
+    pub(crate) fn batch(&self, sql: &str) -> Result<()> {
+        match *self {
+            Db::Lite(conn, path) => conn.execute_batch(sql).map_err(|e| lite_error(path, e)),
+            Db::Pg(client, name) => client.borrow_mut().batch_execute(sql).map_err(|e| pg_error(name, e)),
+        }
+    }
+
+    /// Runs one statement without parameters.
+    fn simple(&self, sql: &str) -> Result<()> {
+        match *self {
+            Db::Lite(conn, path) => {
+                conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop).map_err(|e| lite_error(path, e))
+            }
+            Db::Pg(client, name) => client.borrow_mut().batch_execute(sql).map_err(|e| pg_error(name, e)),
+        }
+    }
+
     /// Runs a statement; the number of rows it changed.
     pub(crate) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
         match *self {
             Db::Lite(conn, path) => {
                 let mut stmt = conn.prepare_cached(sql).map_err(|e| lite_error(path, e))?;
-                let lite: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.lite()).collect();
-                stmt.execute(lite.as_slice()).map(|n| n as u64).map_err(|e| lite_error(path, e))
+                let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
+                stmt.execute(rusqlite::params_from_iter(&values)).map(|n| n as u64).map_err(|e| lite_error(path, e))
             }
             Db::Pg(client, name) => {
-                let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|p| p.pg()).collect();
+                let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
+                let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
                 client.borrow_mut().execute(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))
             }
         }
@@ -124,8 +329,8 @@ impl Db<'_> {
         match *self {
             Db::Lite(conn, path) => {
                 let mut stmt = conn.prepare_cached(sql).map_err(|e| lite_error(path, e))?;
-                let lite: Vec<&dyn rusqlite::ToSql> = params.iter().map(|p| p.lite()).collect();
-                let mut rows = stmt.query(lite.as_slice()).map_err(|e| lite_error(path, e))?;
+                let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
+                let mut rows = stmt.query(rusqlite::params_from_iter(&values)).map_err(|e| lite_error(path, e))?;
                 let mut out = Vec::new();
                 while let Some(row) = rows.next().map_err(|e| lite_error(path, e))? {
                     out.push(read(&Row::Lite(row, path))?);
@@ -133,7 +338,8 @@ impl Db<'_> {
                 Ok(out)
             }
             Db::Pg(client, name) => {
-                let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|p| p.pg()).collect();
+                let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
+                let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
                 let rows =
                     client.borrow_mut().query(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))?;
                 rows.iter().map(|row| read(&Row::Pg(row, name))).collect()

@@ -79,7 +79,7 @@ impl Catalog {
         let sql = format!(
             "SELECT t.face_id, t.collection_id, t.scale, t.vector FROM templates t {filter} ORDER BY t.face_id"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let mut stmt = self.lite()?.prepare(&sql).map_err(self.err())?;
         let mut rows = stmt.query(params).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
             let blob: Vec<u8> = r.get(3).map_err(self.err())?;
@@ -92,7 +92,7 @@ impl Catalog {
 
     /// Number of templates of the collections of one pack.
     pub fn template_count_of(&self, pack: &PackKey) -> Result<u64> {
-        self.conn
+        self.lite()?
             .query_row(
                 "SELECT COUNT(*) FROM templates t JOIN collections c ON c.id = t.collection_id
                  WHERE c.pack = ?1 AND c.pack_sha256 = ?2",
@@ -117,7 +117,7 @@ impl Catalog {
     pub fn template_count(&self, collections: Option<&[u32]>) -> Result<u64> {
         match collections {
             None => self
-                .conn
+                .lite()?
                 .query_row("SELECT COUNT(*) FROM templates", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(self.err()),
@@ -125,7 +125,7 @@ impl Catalog {
                 let mut n = 0u64;
                 for id in ids {
                     let c: i64 = self
-                        .conn
+                        .lite()?
                         .query_row("SELECT COUNT(*) FROM templates WHERE collection_id = ?1", [id], |r| r.get(0))
                         .map_err(self.err())?;
                     n += c as u64;

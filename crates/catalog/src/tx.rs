@@ -3,7 +3,7 @@
 //! Every method that changes the catalog's records (collections, images and faces, accounts,
 //! grants, keys, sessions, searches, reviews, rights requests) is a method of [`Tx`], and the
 //! only way to get a `Tx` is [`Catalog::audited`], which appends the change's audit entry in
-//! the same SQLite transaction: a change is never stored without its entry, nor an entry
+//! the same transaction: a change is never stored without its entry, nor an entry
 //! without its change. Reads stay on [`Catalog`] (a `Tx` derefs to it). Job bookkeeping
 //! (queue states, progress) is not a change of records and stays on the catalog.
 
@@ -31,7 +31,7 @@ struct Rollback<'a>(&'a Catalog, bool);
 impl Drop for Rollback<'_> {
     fn drop(&mut self) {
         if !self.1 {
-            let _ = self.0.conn.execute_batch("ROLLBACK");
+            let _ = self.0.db().rollback();
         }
     }
 }
@@ -50,11 +50,11 @@ impl Catalog {
             return Err(Error::Locked { path: self.path.clone(), what: "a change (its audit entry)" });
         }
         let cat: &Catalog = self;
-        cat.conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map_err(cat.err())?;
+        cat.db().begin_write()?;
         let mut guard = Rollback(cat, false);
         let (value, detail) = change(&Tx { cat })?;
         let entry = cat.append_audit(actor, action, detail)?;
-        cat.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(cat.err())?;
+        cat.db().commit()?;
         guard.1 = true;
         Ok((value, entry))
     }

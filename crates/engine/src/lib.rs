@@ -361,7 +361,11 @@ impl Error {
                 C::Invalid(_) => ErrorKind::Invalid,
                 C::Tampered { .. } => ErrorKind::Integrity,
                 C::Locked { .. } | C::Crypto { .. } => ErrorKind::Crypto,
-                C::Sqlite { .. } | C::Postgres { .. } | C::TooNew { .. } => ErrorKind::Catalog,
+                C::Sqlite { .. }
+                | C::Postgres { .. }
+                | C::NotYetOnPostgres { .. }
+                | C::OutOfRange { .. }
+                | C::TooNew { .. } => ErrorKind::Catalog,
                 C::Policy(_) => ErrorKind::Invalid,
             },
             Error::Key(_) => ErrorKind::Crypto,

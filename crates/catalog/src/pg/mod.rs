@@ -15,8 +15,37 @@
 //! network. TLS to a remote server is one connector away (`postgres-native-tls` or
 //! `postgres-openssl`) and is listed in the README as the operator's to require until then.
 
+pub(crate) mod schema;
 pub mod server;
 mod vectors;
 
 pub use server::{LocalServer, ServerError};
 pub use vectors::{DEFAULT_BREADTH, PgVectorIndex, is_table_name};
+
+/// How errors and logs name a database: `postgres://user@host:port/database`, never with its
+/// password.
+pub(crate) fn display_name(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("postgres://{}@{host}:{port}/{}", config.get_user().unwrap_or(""), config.get_dbname().unwrap_or(""))
+}
+
+/// A PostgreSQL error with its causes (the client's `Display` gives only its kind, such as
+/// "db error"): the server's message and SQLSTATE, or why the connection failed.
+pub fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -194,12 +194,8 @@ const EXHAUSTIVE: &str =
     "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off;";
 
 fn database(table: &str, e: &postgres::Error) -> Error {
-    // The server's message with its detail; never the statement's parameters (templates).
-    let reason = match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    };
-    Error::Database { table: table.to_owned(), reason }
+    // The server's message; never the statement's parameters (templates).
+    Error::Database { table: table.to_owned(), reason: super::describe(e) }
 }
 
 fn corrupt(table: &str, reason: &str) -> Error {

@@ -1,0 +1,189 @@
+//! The catalog in PostgreSQL (issue 17), against a real server started for the test
+//! (`LocalServer`; fails, never skips, when PostgreSQL is missing): the schema mirrors
+//! SQLite's, and the subjects moved so far (the audit chain, collections) behave as on SQLite,
+//! the audit chain staying one chain with several writers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gabarit_catalog::pg::LocalServer;
+use gabarit_catalog::{Catalog, Error};
+
+fn server() -> LocalServer {
+    LocalServer::start().unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"))
+}
+
+fn key(dir: &std::path::Path) -> Arc<gabarit_crypto::DataKey> {
+    let kek = gabarit_crypto::Kek::from_bytes([7u8; 32]);
+    Arc::new(gabarit_crypto::Keyring::create(dir.join("keyring.json"), &kek).expect("keyring"))
+}
+
+/// Table → column → whether it may be NULL.
+type Shape = BTreeMap<String, BTreeMap<String, bool>>;
+
+#[test]
+fn the_schema_mirrors_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lite_path = tmp.path().join("catalog.db");
+    drop(Catalog::open(&lite_path).unwrap());
+    let conn = rusqlite::Connection::open(&lite_path).unwrap();
+    let mut lite = Shape::new();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for table in tables {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})")).unwrap();
+        let columns = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(3)? == 0 && r.get::<_, i64>(5)? == 0)))
+            .unwrap()
+            .map(Result::unwrap);
+        lite.insert(table, columns.collect());
+    }
+
+    let pg = server();
+    drop(Catalog::open_postgres(&pg.url(), None).unwrap());
+    // A second open finds the schema there and leaves it.
+    drop(Catalog::open_postgres(&pg.url(), None).unwrap());
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let mut pgshape = Shape::new();
+    for row in client
+        .query(
+            "SELECT c.table_name::text, c.column_name::text, c.is_nullable = 'YES' AND c.column_name NOT IN
+                 (SELECT k.column_name FROM information_schema.key_column_usage k
+                  JOIN information_schema.table_constraints t ON t.constraint_name = k.constraint_name
+                  WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_name = c.table_name)
+             FROM information_schema.columns c
+             WHERE c.table_schema = 'public' AND c.table_name <> 'gabarit_schema'",
+            &[],
+        )
+        .unwrap()
+    {
+        pgshape.entry(row.get(0)).or_default().insert(row.get(1), row.get(2));
+    }
+    assert_eq!(pgshape, lite, "tables, columns and NULLs of PostgreSQL's schema against SQLite's");
+    assert!(lite.len() >= 30, "{} tables", lite.len());
+}
+
+#[test]
+fn the_audit_chain_on_postgres_verifies_and_detects_edits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = server();
+    let key = key(tmp.path());
+    let mut cat = Catalog::open_postgres(&pg.url(), Some(key.clone())).unwrap();
+    for i in 0..5 {
+        cat.audit("admin", "record_view", serde_json::json!({"face": i})).unwrap();
+    }
+    let entries = cat.audit_entries(None, None).unwrap();
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(entries[2].detail, serde_json::json!({"face": 2}));
+    assert_eq!(cat.verify_audit(None).unwrap(), (5, None));
+    let checkpoint = cat.audit_checkpoint().unwrap();
+    assert_eq!(cat.audit_actions().unwrap(), ["record_view"]);
+
+    // Without the key: reading works, appending does not.
+    let mut locked = Catalog::open_postgres(&pg.url(), None).unwrap();
+    assert!(matches!(locked.audit("x", "y", serde_json::json!({})), Err(Error::Locked { .. })));
+    assert_eq!(locked.audit_entries(None, None).unwrap().len(), 5);
+
+    // The table refuses edits; with its triggers disabled by the database's owner, an edit is
+    // caught by the chain.
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let refused = client.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 3", &[]);
+    let refused = refused.unwrap_err();
+    assert!(refused.as_db_error().is_some_and(|e| e.message().contains("append-only")), "{refused:?}");
+    assert!(client.execute("DELETE FROM audit WHERE seq = 5", &[]).is_err());
+    assert!(client.batch_execute("TRUNCATE audit").is_err());
+    client
+        .batch_execute(
+            "ALTER TABLE audit DISABLE TRIGGER USER; UPDATE audit SET actor = 'mallory' WHERE seq = 3;
+             ALTER TABLE audit ENABLE TRIGGER USER;",
+        )
+        .unwrap();
+    let (n, broken) = cat.verify_audit(None).unwrap();
+    assert_eq!(n, 5);
+    let broken = broken.expect("the edit is detected");
+    assert_eq!((broken.position, broken.seq), (3, 3));
+    assert!(cat.verify_audit(Some(&checkpoint)).unwrap().1.is_some());
+}
+
+#[test]
+fn several_writers_keep_one_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = server();
+    let key = key(tmp.path());
+    let url = pg.url();
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let (url, key) = (url.clone(), key.clone());
+            s.spawn(move || {
+                let mut cat = Catalog::open_postgres(&url, Some(key)).unwrap();
+                for i in 0..25 {
+                    cat.audit(&format!("writer{w}"), "record_view", serde_json::json!({"i": i})).unwrap();
+                }
+            });
+        }
+    });
+    let cat = Catalog::open_postgres(&url, Some(key)).unwrap();
+    let entries = cat.audit_entries(None, None).unwrap();
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=100).collect::<Vec<u64>>());
+    assert_eq!(cat.verify_audit(None).unwrap(), (100, None));
+    for w in 0..4 {
+        assert_eq!(entries.iter().filter(|e| e.actor == format!("writer{w}")).count(), 25);
+    }
+}
+
+#[test]
+fn collections_on_postgres() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = server();
+    let mut cat = Catalog::open_postgres(&pg.url(), Some(key(tmp.path()))).unwrap();
+    let create = |cat: &mut Catalog, name: &str| {
+        cat.audited("curator", "collection_create", |tx| {
+            let c = tx.create_collection(name, "press archive", gabarit_catalog::LEGACY_PACK, "openvino/bf16")?;
+            let id = c.id;
+            Ok((c, serde_json::json!({"collection": id})))
+        })
+    };
+    let (made, entry) = create(&mut cat, "archive").unwrap();
+    assert_eq!((made.id, made.name.as_str(), made.engine.as_str()), (1, "archive", "openvino/bf16"));
+    assert_eq!(entry.detail, serde_json::json!({"collection": 1}));
+    create(&mut cat, "events").unwrap();
+    assert!(matches!(create(&mut cat, "archive"), Err(Error::AlreadyExists { .. })));
+    assert!(matches!(create(&mut cat, ""), Err(Error::Policy(_))));
+    // A refused change leaves neither the change nor its entry.
+    assert_eq!(cat.audit_entries(None, None).unwrap().len(), 2);
+    assert_eq!(cat.collection("events").unwrap().id, 2);
+    assert!(matches!(cat.collection("nope"), Err(Error::NotFound { .. })));
+    let scope =
+        gabarit_governance::authorize_system::<gabarit_governance::actions::ViewRecords>("test").scope().clone();
+    let names: Vec<String> = cat.collections_in(&scope).unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["archive", "events"]);
+    let summary = cat.collection_summary(&scope, "archive").unwrap();
+    assert_eq!((summary.images, summary.faces, summary.templates), (0, 0, 0));
+    assert_eq!(cat.collections(&scope).unwrap().len(), 2);
+    // What is not moved yet says so.
+    assert!(matches!(cat.users(), Err(Error::NotYetOnPostgres { .. })), "{:?}", cat.users().map(|u| u.len()));
+    let text = format!("{}", cat.users().unwrap_err());
+    assert!(!text.contains(pg.url().split('@').next().unwrap().rsplit(':').next().unwrap()), "no password in {text}");
+}
+
+#[test]
+fn errors_say_what_the_server_said_and_never_the_password() {
+    let pg = server();
+    let url = pg.url();
+    let password = url.split('@').next().unwrap().rsplit(':').next().unwrap().to_owned();
+    let wrong = url.replacen(&password, "wrong", 1);
+    let err = Catalog::open_postgres(&wrong, None).err().expect("refused");
+    let text = err.to_string();
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(text.contains("postgres://gabarit@127.0.0.1:") && !text.contains("wrong"), "{text}");
+    let unreachable =
+        url.replacen(&format!(":{}/", url.rsplit(':').next().unwrap().split('/').next().unwrap()), ":1/", 1);
+    let text = Catalog::open_postgres(&unreachable, None).err().expect("refused").to_string();
+    assert!(text.contains("127.0.0.1:1") && text.to_lowercase().contains("refused"), "{text}");
+    assert!(!text.contains(&password), "{text}");
+}
