@@ -4,7 +4,6 @@
 
 use gabarit_governance::{GovernanceDraft, Principal, Role};
 use rand::TryRng;
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -77,10 +76,8 @@ impl Catalog {
     /// The governance fields of a collection (possibly incomplete).
     pub fn governance(&self, collection: &str) -> Result<GovernanceDraft> {
         let text: String = self
-            .lite()?
-            .query_row("SELECT governance FROM collections WHERE name = ?1", [collection], |r| r.get(0))
-            .optional()
-            .map_err(self.err())?
+            .db()
+            .row("SELECT governance FROM collections WHERE name = ?1", &[&collection], |r| r.get(0))?
             .ok_or_else(|| not_found("collection", collection))?;
         serde_json::from_str(&text)
             .map_err(|e| Error::Invalid(format!("collection {collection}: stored governance is not readable: {e}")))
@@ -88,33 +85,26 @@ impl Catalog {
 
     /// Number of users.
     pub fn user_count(&self) -> Result<u64> {
-        self.lite()?
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.err())
+        Ok(self.db().row("SELECT COUNT(*) FROM users", &[], |r| r.get::<u64>(0))?.unwrap_or(0))
     }
 
     /// The stored row of an enabled user, checked against its code.
     fn stored_user(&self, name: &str) -> Result<Option<StoredUser>> {
-        let row = self
-            .lite()?
-            .query_row(
-                "SELECT id, name, roles, disabled, password_hash, created_at, mac FROM users WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(StoredUser {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        roles: r.get(2)?,
-                        disabled: r.get(3)?,
-                        password_hash: r.get(4)?,
-                        created_at: r.get(5)?,
-                        mac: r.get(6)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.err())?;
+        let row = self.db().row(
+            "SELECT id, name, roles, disabled, password_hash, created_at, mac FROM users WHERE name = ?1",
+            &[&name],
+            |r| {
+                Ok(StoredUser {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    roles: r.get(2)?,
+                    disabled: r.get(3)?,
+                    password_hash: r.get(4)?,
+                    created_at: r.get(5)?,
+                    mac: r.get(6)?,
+                })
+            },
+        )?;
         let Some(u) = row else { return Ok(None) };
         self.check_row(
             &Row::User {
@@ -135,18 +125,12 @@ impl Catalog {
         let Some(u) = self.stored_user(name)? else { return Ok(None) };
         let roles: Vec<Role> = serde_json::from_str(&u.roles)
             .map_err(|e| Error::Invalid(format!("user {}: stored roles are not readable: {e}", u.name)))?;
-        let mut stmt = self
-            .lite()?
-            .prepare(
-                "SELECT c.name, g.collection_id, g.mac FROM grants g JOIN collections c ON g.collection_id = c.id
-                 WHERE g.user_id = ?1 ORDER BY c.name",
-            )
-            .map_err(self.err())?;
-        let grants = stmt
-            .query_map([u.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, Option<String>>(2)?)))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
+        let grants = self.db().rows(
+            "SELECT c.name, g.collection_id, g.mac FROM grants g JOIN collections c ON g.collection_id = c.id
+             WHERE g.user_id = ?1 ORDER BY c.name",
+            &[&u.id],
+            |r| Ok((r.get::<String>(0)?, r.get::<u32>(1)?, r.get::<Option<String>>(2)?)),
+        )?;
         let mut collections = Vec::with_capacity(grants.len());
         for (collection, collection_id, mac) in grants {
             self.check_row(&Row::Grant { user_id: u.id, collection_id }, mac.as_deref(), || {
@@ -160,7 +144,7 @@ impl Catalog {
     /// Every enabled user.
     pub fn users(&self) -> Result<Vec<UserRecord>> {
         let names: Vec<String> =
-            self.rows_of("SELECT name FROM users WHERE disabled = 0 ORDER BY name", |r| r.get(0))?;
+            self.db().rows("SELECT name FROM users WHERE disabled = 0 ORDER BY name", &[], |r| r.get(0))?;
         names.iter().filter_map(|n| self.user(n).transpose()).collect()
     }
 
@@ -177,14 +161,11 @@ impl Catalog {
     /// The API keys of a user, newest first.
     pub fn keys_of(&self, user: &str) -> Result<Vec<KeyRecord>> {
         let u = self.user(user)?.ok_or_else(|| not_found("user", user))?;
-        let mut stmt = self
-            .lite()?
-            .prepare("SELECT prefix, created_at, revoked_at FROM api_keys WHERE user_id = ?1 ORDER BY id DESC")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([u.id], |r| Ok(KeyRecord { prefix: r.get(0)?, created_at: r.get(1)?, revoked_at: r.get(2)? }))
-            .map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+        self.db().rows(
+            "SELECT prefix, created_at, revoked_at FROM api_keys WHERE user_id = ?1 ORDER BY id DESC",
+            &[&u.id],
+            |r| Ok(KeyRecord { prefix: r.get(0)?, created_at: r.get(1)?, revoked_at: r.get(2)? }),
+        )
     }
 
     /// The user an API key belongs to, if it is valid, not revoked and its user enabled; a key
@@ -202,16 +183,12 @@ impl Catalog {
             return Ok(None);
         };
         type KeyRow = (u32, String, String, String, Option<String>, Option<String>, String);
-        let row: Option<KeyRow> = self
-            .lite()?
-            .query_row(
-                "SELECT k.user_id, k.salt, k.hash, k.created_at, k.revoked_at, k.mac, u.name
-                 FROM api_keys k JOIN users u ON k.user_id = u.id WHERE k.prefix = ?1",
-                [prefix],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-            )
-            .optional()
-            .map_err(self.err())?;
+        let row: Option<KeyRow> = self.db().row(
+            "SELECT k.user_id, k.salt, k.hash, k.created_at, k.revoked_at, k.mac, u.name
+             FROM api_keys k JOIN users u ON k.user_id = u.id WHERE k.prefix = ?1",
+            &[&prefix],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )?;
         let Some((user_id, salt, hash, created_at, revoked_at, mac, name)) = row else { return Ok(None) };
         if !same(key_hash(&salt, secret).as_bytes(), hash.as_bytes()) {
             return Ok(None);
@@ -254,16 +231,12 @@ impl Catalog {
     /// The user and CSRF token of a session that has not expired at `now` (RFC 3339).
     pub fn session(&self, token: &str, now: &str) -> Result<Option<(String, String)>> {
         let hash = token_hash(token);
-        let row: Option<(u32, String, String, Option<String>, String)> = self
-            .lite()?
-            .query_row(
-                "SELECT s.user_id, s.csrf, s.expires_at, s.mac, u.name FROM sessions s JOIN users u ON s.user_id = u.id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-                params![hash, now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()
-            .map_err(self.err())?;
+        let row: Option<(u32, String, String, Option<String>, String)> = self.db().row(
+            "SELECT s.user_id, s.csrf, s.expires_at, s.mac, u.name FROM sessions s JOIN users u ON s.user_id = u.id
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            &[&hash, &now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
         let Some((user_id, csrf, expires_at, mac, name)) = row else { return Ok(None) };
         self.check_row(
             &Row::Session { token_hash: &hash, user_id, csrf: &csrf, expires_at: &expires_at },
@@ -275,15 +248,14 @@ impl Catalog {
 
     /// Whether a session token belongs to `user`.
     pub fn session_of(&self, token: &str, user: &str) -> Result<bool> {
-        self.lite()?
-            .query_row(
+        Ok(self
+            .db()
+            .row(
                 "SELECT 1 FROM sessions s JOIN users u ON s.user_id = u.id WHERE s.token_hash = ?1 AND u.name = ?2",
-                params![token_hash(token), user],
+                &[&token_hash(token), &user],
                 |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(self.err())
+            )?
+            .is_some())
     }
 }
 
@@ -291,10 +263,7 @@ impl Tx<'_> {
     /// Replaces the governance fields of a collection.
     pub fn set_governance(&self, collection: &str, g: &GovernanceDraft) -> Result<()> {
         let text = serde_json::to_string(g).map_err(|e| Error::Invalid(e.to_string()))?;
-        let n = self
-            .lite()?
-            .execute("UPDATE collections SET governance = ?1 WHERE name = ?2", params![text, collection])
-            .map_err(self.err())?;
+        let n = self.db().execute("UPDATE collections SET governance = ?1 WHERE name = ?2", &[&text, &collection])?;
         if n == 0 {
             return Err(not_found("collection", collection));
         }
@@ -304,16 +273,14 @@ impl Tx<'_> {
     /// Rewrites a user row's code after a change.
     fn recode_user(&self, name: &str) -> Result<()> {
         let (id, roles, disabled, password_hash): (u32, String, bool, Option<String>) = self
-            .lite()?
-            .query_row("SELECT id, roles, disabled, password_hash FROM users WHERE name = ?1", [name], |r| {
+            .db()
+            .row("SELECT id, roles, disabled, password_hash FROM users WHERE name = ?1", &[&name], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()
-            .map_err(self.err())?
+            })?
             .ok_or_else(|| not_found("user", name))?;
         let tag =
             self.row_tag(&Row::User { id, name, roles: &roles, disabled, password_hash: password_hash.as_deref() })?;
-        self.lite()?.execute("UPDATE users SET mac = ?1 WHERE id = ?2", params![tag, id]).map_err(self.err())?;
+        self.db().execute("UPDATE users SET mac = ?1 WHERE id = ?2", &[&tag, &id])?;
         Ok(())
     }
 
@@ -328,20 +295,15 @@ impl Tx<'_> {
         if roles.is_empty() {
             return Err(Error::Invalid("a user needs at least one role".into()));
         }
-        let taken: bool = self
-            .lite()?
-            .query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [name], |r| r.get(0))
-            .map_err(self.err())?;
+        let taken = self.db().row("SELECT 1 FROM users WHERE name = ?1", &[&name], |_| Ok(()))?.is_some();
         if taken {
             return Err(Error::AlreadyExists { kind: "user", name: name.into() });
         }
         let roles_json = serde_json::to_string(roles).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.lite()?
-            .execute(
-                "INSERT INTO users (name, roles, created_at) VALUES (?1, ?2, ?3)",
-                params![name, roles_json, now()],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO users (name, roles, created_at) VALUES (?1, ?2, ?3)",
+            &[&name, &roles_json, &now()],
+        )?;
         self.recode_user(name)?;
         self.existing(name)
     }
@@ -353,9 +315,7 @@ impl Tx<'_> {
         }
         self.existing(name)?;
         let roles_json = serde_json::to_string(roles).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.lite()?
-            .execute("UPDATE users SET roles = ?1 WHERE name = ?2", params![roles_json, name])
-            .map_err(self.err())?;
+        self.db().execute("UPDATE users SET roles = ?1 WHERE name = ?2", &[&roles_json, &name])?;
         self.recode_user(name)
     }
 
@@ -363,7 +323,7 @@ impl Tx<'_> {
     /// names them). Returns how many sessions ended.
     pub fn disable_user(&self, name: &str) -> Result<u64> {
         self.existing(name)?;
-        self.lite()?.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name]).map_err(self.err())?;
+        self.db().execute("UPDATE users SET disabled = 1 WHERE name = ?1", &[&name])?;
         self.recode_user(name)?;
         self.end_sessions_of(name)
     }
@@ -373,12 +333,11 @@ impl Tx<'_> {
         let u = self.existing(user)?;
         let c = self.collection(collection)?;
         let tag = self.row_tag(&Row::Grant { user_id: u.id, collection_id: c.id })?;
-        self.lite()?
-            .execute(
-                "INSERT OR REPLACE INTO grants (user_id, collection_id, mac) VALUES (?1, ?2, ?3)",
-                params![u.id, c.id, tag],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO grants (user_id, collection_id, mac) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id, collection_id) DO UPDATE SET mac = excluded.mac",
+            &[&u.id, &c.id, &tag],
+        )?;
         Ok(())
     }
 
@@ -386,10 +345,7 @@ impl Tx<'_> {
     pub fn ungrant(&self, user: &str, collection: &str) -> Result<bool> {
         let u = self.existing(user)?;
         let c = self.collection(collection)?;
-        let n = self
-            .lite()?
-            .execute("DELETE FROM grants WHERE user_id = ?1 AND collection_id = ?2", params![u.id, c.id])
-            .map_err(self.err())?;
+        let n = self.db().execute("DELETE FROM grants WHERE user_id = ?1 AND collection_id = ?2", &[&u.id, &c.id])?;
         Ok(n > 0)
     }
 
@@ -406,26 +362,21 @@ impl Tx<'_> {
             created_at: &created_at,
             revoked_at: None,
         })?;
-        self.lite()?
-            .execute(
-                "INSERT INTO api_keys (user_id, prefix, salt, hash, created_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![u.id, prefix, salt, hash, created_at, tag],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO api_keys (user_id, prefix, salt, hash, created_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[&u.id, &prefix, &salt, &hash, &created_at, &tag],
+        )?;
         Ok(format!("gbk_{prefix}_{secret}"))
     }
 
     /// Revokes a user's key by its prefix.
     pub fn revoke_key(&self, user: &str, prefix: &str) -> Result<()> {
         let u = self.existing(user)?;
-        let row: Option<(i64, String, String, String)> = self.lite()?
-            .query_row(
-                "SELECT id, salt, hash, created_at FROM api_keys WHERE user_id = ?1 AND prefix = ?2 AND revoked_at IS NULL",
-                params![u.id, prefix],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(self.err())?;
+        let row: Option<(i64, String, String, String)> = self.db().row(
+            "SELECT id, salt, hash, created_at FROM api_keys WHERE user_id = ?1 AND prefix = ?2 AND revoked_at IS NULL",
+            &[&u.id, &prefix],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
         let (id, salt, hash, created_at) = row.ok_or_else(|| not_found("API key of this user", prefix))?;
         let revoked_at = now();
         let tag = self.row_tag(&Row::Key {
@@ -436,9 +387,7 @@ impl Tx<'_> {
             created_at: &created_at,
             revoked_at: Some(&revoked_at),
         })?;
-        self.lite()?
-            .execute("UPDATE api_keys SET revoked_at = ?1, mac = ?2 WHERE id = ?3", params![revoked_at, tag, id])
-            .map_err(self.err())?;
+        self.db().execute("UPDATE api_keys SET revoked_at = ?1, mac = ?2 WHERE id = ?3", &[&revoked_at, &tag, &id])?;
         Ok(())
     }
 
@@ -446,9 +395,7 @@ impl Tx<'_> {
     /// sessions; returns how many ended.
     pub fn set_password_hash(&self, name: &str, hash: &str) -> Result<u64> {
         self.existing(name)?;
-        self.lite()?
-            .execute("UPDATE users SET password_hash = ?1 WHERE name = ?2", params![hash, name])
-            .map_err(self.err())?;
+        self.db().execute("UPDATE users SET password_hash = ?1 WHERE name = ?2", &[&hash, &name])?;
         self.recode_user(name)?;
         self.end_sessions_of(name)
     }
@@ -460,12 +407,10 @@ impl Tx<'_> {
         let (token, csrf) = (random_hex(32)?, random_hex(32)?);
         let hash = token_hash(&token);
         let tag = self.row_tag(&Row::Session { token_hash: &hash, user_id: u.id, csrf: &csrf, expires_at })?;
-        self.lite()?
-            .execute(
-                "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![hash, u.id, csrf, now(), expires_at, tag],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[&hash, &u.id, &csrf, &now(), &expires_at, &tag],
+        )?;
         Ok((token, csrf))
     }
 
@@ -473,19 +418,14 @@ impl Tx<'_> {
     pub fn end_session(&self, user: &str, token: &str, now: &str) -> Result<bool> {
         let u = self.existing(user)?;
         let n = self
-            .lite()?
-            .execute("DELETE FROM sessions WHERE token_hash = ?1 AND user_id = ?2", params![token_hash(token), u.id])
-            .map_err(self.err())?;
-        self.lite()?.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now]).map_err(self.err())?;
+            .db()
+            .execute("DELETE FROM sessions WHERE token_hash = ?1 AND user_id = ?2", &[&token_hash(token), &u.id])?;
+        self.db().execute("DELETE FROM sessions WHERE expires_at <= ?1", &[&now])?;
         Ok(n > 0)
     }
 
     /// Ends every session of a user; returns how many.
     pub fn end_sessions_of(&self, user: &str) -> Result<u64> {
-        let n = self
-            .lite()?
-            .execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)", [user])
-            .map_err(self.err())?;
-        Ok(n as u64)
+        self.db().execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)", &[&user])
     }
 }

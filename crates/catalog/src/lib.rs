@@ -192,3 +192,5 @@ mod tests;
 mod tests_accounts;
 #[cfg(test)]
 mod tests_rights;
+#[cfg(test)]
+mod tests_stores;

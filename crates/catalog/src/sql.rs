@@ -293,6 +293,12 @@ impl Db<'_> {
         }
     }
 
+    /// Several statements when there are no parameters, else one (for tests' edits by hand).
+    #[cfg(test)]
+    pub(crate) fn batch_or_execute(&self, sql: &str, params: &[&dyn Param]) -> Result<()> {
+        if params.is_empty() { self.batch(sql) } else { self.execute(sql, params).map(drop) }
+    }
+
     /// Runs one statement without parameters.
     fn simple(&self, sql: &str) -> Result<()> {
         match *self {

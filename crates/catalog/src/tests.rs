@@ -1,5 +1,6 @@
 use std::path::Path;
 
+use super::tests_stores::both;
 use super::*;
 use gabarit_governance::{actions, authorize_system};
 use gabarit_types::{BBox, Landmarks, Quality};
@@ -150,10 +151,8 @@ fn a_newer_schema_is_refused() {
     assert!(matches!(Catalog::open(&p), Err(Error::TooNew { found: 999, .. })));
 }
 
-#[test]
-fn bad_names_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(bad_names_are_refused, |w| {
+    let mut cat = w.keyed();
     let blank = cat.audited("t", "collection_create", |tx| {
         Ok((tx.create_collection("  ", "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
     });
@@ -165,7 +164,7 @@ fn bad_names_are_refused() {
     assert!(matches!(long, Err(Error::Policy(_))), "{long:?}");
     assert!(cat.audit_entries(None, None).unwrap().is_empty(), "a refused change leaves no entry");
     assert!(matches!(cat.collection("nope"), Err(Error::NotFound { .. })));
-}
+});
 
 #[test]
 fn a_video_keeps_its_tracks_and_each_face_its_moment() {
@@ -210,10 +209,8 @@ fn a_video_keeps_its_tracks_and_each_face_its_moment() {
     assert_eq!(cat.faces_of_image(&all(), photo.id).unwrap()[0].moment, None);
 }
 
-#[test]
-fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(a_change_and_its_audit_entry_are_stored_together_or_not_at_all, |w| {
+    let mut cat = w.keyed();
     create(&mut cat, "a");
     let failed: Result<((), _)> = cat.audited("t", "collection_create", |tx| {
         tx.create_collection("b", "", crate::LEGACY_PACK, "ort/f32")?;
@@ -224,19 +221,16 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     let actions: Vec<String> = cat.audit_entries(None, None).unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["collection_create"], "one change, one entry");
     // Without the key nothing is changed: no entry could be written.
-    let mut bare = Catalog::open(&dir.path().join("c.db")).unwrap();
+    let mut bare = w.plain();
     let locked = bare.audited("t", "collection_create", |tx| {
         Ok((tx.create_collection("c", "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
     });
     assert!(matches!(locked, Err(Error::Locked { .. })), "{locked:?}");
     assert_eq!(cat.verify_audit(None).unwrap(), (1, None));
-}
+});
 
-#[test]
-fn accounts_edited_outside_gabarit_do_not_authenticate() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(accounts_edited_outside_gabarit_do_not_authenticate, |w| {
+    let mut cat = w.keyed();
     create(&mut cat, "press");
     let key = cat
         .audited("t", "user_create", |tx| {
@@ -248,36 +242,31 @@ fn accounts_edited_outside_gabarit_do_not_authenticate() {
         .0;
     assert_eq!(cat.user_for_key(&key).unwrap().as_deref(), Some("inv"));
     assert_eq!(cat.principal("inv").unwrap().collections.len(), 1);
-    let raw = rusqlite::Connection::open(&p).unwrap();
     // Roles given by hand.
-    raw.execute("UPDATE users SET roles = '[\"admin\"]' WHERE name = 'inv'", []).unwrap();
+    w.execute("UPDATE users SET roles = '[\"admin\"]' WHERE name = 'inv'", &[]);
     assert!(matches!(cat.user("inv"), Err(Error::Tampered { .. })));
     assert!(matches!(cat.user_for_key(&key), Err(Error::Tampered { .. })));
-    raw.execute("UPDATE users SET roles = '[\"investigator\"]' WHERE name = 'inv'", []).unwrap();
+    w.execute("UPDATE users SET roles = '[\"investigator\"]' WHERE name = 'inv'", &[]);
     assert!(cat.user("inv").unwrap().is_some(), "put back as it was, it authenticates again");
     // A grant, and a key, added by hand.
-    raw.execute_batch(
+    w.execute(
         "INSERT INTO collections (name, description, created_at) VALUES ('secret', '', '2026-01-01');
          INSERT INTO grants (user_id, collection_id) SELECT u.id, c.id FROM users u, collections c
             WHERE u.name = 'inv' AND c.name = 'secret';",
-    )
-    .unwrap();
+        &[],
+    );
     assert!(matches!(cat.principal("inv"), Err(Error::Tampered { .. })));
-    raw.execute("DELETE FROM grants WHERE collection_id = (SELECT id FROM collections WHERE name = 'secret')", [])
-        .unwrap();
+    w.execute("DELETE FROM grants WHERE collection_id = (SELECT id FROM collections WHERE name = 'secret')", &[]);
     let forged_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"00:secret"));
-    raw.execute(
+    w.execute(
         "INSERT INTO api_keys (user_id, prefix, salt, hash, created_at) SELECT id, 'abcdef', '00', ?1, 'now' FROM users",
-        [forged_hash],
-    )
-    .unwrap();
+        &[&forged_hash],
+    );
     assert!(matches!(cat.user_for_key("gbk_abcdef_secret"), Err(Error::Tampered { .. })));
-}
+});
 
-#[test]
-fn revoked_keys_disabled_users_and_withdrawn_grants_stop_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(revoked_keys_disabled_users_and_withdrawn_grants_stop_at_once, |w| {
+    let mut cat = w.keyed();
     create(&mut cat, "press");
     let (k1, k2) = cat
         .audited("t", "user_create", |tx| {
@@ -304,7 +293,7 @@ fn revoked_keys_disabled_users_and_withdrawn_grants_stop_at_once() {
     assert_eq!(cat.user_for_key(&k2).unwrap(), None);
     assert!(cat.session(&token, "2026-01-01T00:00:00Z").unwrap().is_none());
     assert_eq!(cat.verify_audit(None).unwrap().1, None);
-}
+});
 
 #[test]
 fn a_reviewers_queue_is_filtered_by_grant_before_its_limit() {

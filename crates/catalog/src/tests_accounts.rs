@@ -3,7 +3,8 @@
 use gabarit_governance::{GovernanceDraft, Role};
 use sha2::Digest as _;
 
-use super::tests::{change, create, open_keyed, try_change};
+use super::tests::{change, create, try_change};
+use super::tests_stores::{Store, both};
 use super::*;
 
 const FAR: &str = "2999-01-01T00:00:00Z";
@@ -21,11 +22,8 @@ fn names(users: &[UserRecord]) -> Vec<&str> {
     users.iter().map(|u| u.name.as_str()).collect()
 }
 
-#[test]
-fn governance_fields_are_stored_per_collection_and_an_unknown_collection_is_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(governance_fields_are_stored_per_collection_and_an_unknown_collection_is_not_found, |w| {
+    let mut cat = w.keyed();
     create(&mut cat, "press");
     create(&mut cat, "archive");
     let g = GovernanceDraft {
@@ -37,19 +35,16 @@ fn governance_fields_are_stored_per_collection_and_an_unknown_collection_is_not_
         ..GovernanceDraft::default()
     };
     change(&mut cat, |tx| tx.set_governance("press", &g));
-    let other = Catalog::open(&p).unwrap();
+    let other = w.plain();
     assert_eq!(other.governance("press").unwrap(), g);
     assert_eq!(other.governance("archive").unwrap(), GovernanceDraft::default(), "another collection is untouched");
     let missing = try_change(&mut cat, |tx| tx.set_governance("nope", &g));
     assert!(matches!(missing, Err(Error::NotFound { .. })), "{missing:?}");
     assert!(matches!(other.governance("nope"), Err(Error::NotFound { .. })));
-}
+});
 
-#[test]
-fn users_are_counted_and_listed_by_name_and_a_disabled_one_drops_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(users_are_counted_and_listed_by_name_and_a_disabled_one_drops_out, |w| {
+    let mut cat = w.keyed();
     assert_eq!(cat.user_count().unwrap(), 0);
     assert!(cat.users().unwrap().is_empty());
     user(&mut cat, "zoe", &[Role::Admin]);
@@ -61,7 +56,7 @@ fn users_are_counted_and_listed_by_name_and_a_disabled_one_drops_out() {
     let taken = try_change(&mut cat, |tx| tx.create_user("ann", &[Role::Admin]));
     assert!(matches!(taken, Err(Error::AlreadyExists { .. })), "{taken:?}");
 
-    let other = open_keyed(&p);
+    let other = w.keyed();
     assert_eq!(other.user_count().unwrap(), 3);
     let listed = other.users().unwrap();
     assert_eq!(names(&listed), ["ann", "bob", "zoe"]);
@@ -71,17 +66,14 @@ fn users_are_counted_and_listed_by_name_and_a_disabled_one_drops_out() {
     assert_eq!(names(&other.users().unwrap()), ["ann", "bob"]);
     assert_eq!(other.user_count().unwrap(), 3, "a disabled user's record stays");
     assert_eq!(other.user("zoe").unwrap(), None);
-}
+});
 
-#[test]
-fn roles_replaced_are_read_back_and_an_empty_set_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(roles_replaced_are_read_back_and_an_empty_set_is_refused, |w| {
+    let mut cat = w.keyed();
     user(&mut cat, "ann", &[Role::Investigator]);
     user(&mut cat, "bob", &[Role::Investigator]);
     change(&mut cat, |tx| tx.set_roles("ann", &[Role::Curator, Role::Reviewer]));
-    let other = open_keyed(&p);
+    let other = w.keyed();
     assert_eq!(other.user("ann").unwrap().unwrap().roles, [Role::Curator, Role::Reviewer]);
     assert_eq!(other.principal("ann").unwrap().roles, [Role::Curator, Role::Reviewer]);
     assert_eq!(other.user("bob").unwrap().unwrap().roles, [Role::Investigator], "only ann's changed");
@@ -90,12 +82,10 @@ fn roles_replaced_are_read_back_and_an_empty_set_is_refused() {
     let unknown = try_change(&mut cat, |tx| tx.set_roles("nobody", &[Role::Admin]));
     assert!(matches!(unknown, Err(Error::NotFound { .. })), "{unknown:?}");
     assert_eq!(other.user("ann").unwrap().unwrap().roles, [Role::Curator, Role::Reviewer]);
-}
+});
 
-#[test]
-fn withdrawing_a_grant_says_whether_there_was_one_and_leaves_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(withdrawing_a_grant_says_whether_there_was_one_and_leaves_the_others, |w| {
+    let mut cat = w.keyed();
     let (press, archive) = (create(&mut cat, "press"), create(&mut cat, "archive"));
     user(&mut cat, "inv", &[Role::Investigator]);
     change(&mut cat, |tx| {
@@ -109,21 +99,16 @@ fn withdrawing_a_grant_says_whether_there_was_one_and_leaves_the_others() {
     assert!(!change(&mut cat, |tx| tx.ungrant("inv", "press")), "there was none left");
     assert_eq!(cat.principal("inv").unwrap().collections, [archive.id]);
     assert_eq!(cat.user("inv").unwrap().unwrap().collections, ["archive"]);
-}
+});
 
 /// The stored salt and hash of a key.
-fn salt_and_hash(p: &std::path::Path, prefix: &str) -> (String, String) {
-    rusqlite::Connection::open(p)
-        .unwrap()
-        .query_row("SELECT salt, hash FROM api_keys WHERE prefix = ?1", [prefix], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
+fn salt_and_hash(w: &Store, prefix: &str) -> (String, String) {
+    let row = w.texts("SELECT salt, hash FROM api_keys WHERE prefix = ?1", &[&prefix]).pop().unwrap();
+    (row[0].clone(), row[1].clone())
 }
 
-#[test]
-fn a_key_authenticates_with_its_own_secret_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(a_key_authenticates_with_its_own_secret_only, |w| {
+    let mut cat = w.keyed();
     let press = create(&mut cat, "press");
     let key = change(&mut cat, |tx| {
         tx.create_user("inv", &[Role::Investigator])?;
@@ -145,7 +130,7 @@ fn a_key_authenticates_with_its_own_secret_only() {
     flipped.replace_range(flipped.len() - 1.., last);
     // A wrong secret whose hash's bytes XOR to the same value as the right hash's: a
     // comparison that folded the differences with `^` instead of `|` would take it.
-    let (salt, hash) = salt_and_hash(&p, prefix);
+    let (salt, hash) = salt_and_hash(w, prefix);
     let xor = |h: &str| h.bytes().fold(0u8, |a, b| a ^ b);
     // (About one secret in 32 does; the search is bounded so that a broken hash fails, not hangs.)
     let colliding = (0u32..100_000)
@@ -170,12 +155,10 @@ fn a_key_authenticates_with_its_own_secret_only() {
         assert_eq!(cat.user_for_key(bad).unwrap(), None, "{bad:?}");
         assert_eq!(cat.principal_for_key(bad).unwrap(), None, "{bad:?}");
     }
-}
+});
 
-#[test]
-fn a_revoked_key_or_a_disabled_user_no_longer_authenticates() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(a_revoked_key_or_a_disabled_user_no_longer_authenticates, |w| {
+    let mut cat = w.keyed();
     let (k1, k2) = change(&mut cat, |tx| {
         tx.create_user("inv", &[Role::Investigator])?;
         Ok((tx.issue_key("inv")?, tx.issue_key("inv")?))
@@ -189,13 +172,10 @@ fn a_revoked_key_or_a_disabled_user_no_longer_authenticates() {
     change(&mut cat, |tx| tx.disable_user("inv"));
     assert_eq!(cat.principal_for_key(&k2).unwrap(), None);
     assert_eq!(cat.user_for_key(&k2).unwrap(), None);
-}
+});
 
-#[test]
-fn a_password_hash_is_stored_as_given_and_setting_it_ends_the_users_sessions_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(a_password_hash_is_stored_as_given_and_setting_it_ends_the_users_sessions_only, |w| {
+    let mut cat = w.keyed();
     user(&mut cat, "inv", &[Role::Investigator]);
     user(&mut cat, "ann", &[Role::Dpo]);
     assert_eq!(cat.password_hash("inv").unwrap(), None, "no password yet");
@@ -203,7 +183,7 @@ fn a_password_hash_is_stored_as_given_and_setting_it_ends_the_users_sessions_onl
     let (s1, s2, sa) = (session(&mut cat, "inv", FAR), session(&mut cat, "inv", FAR), session(&mut cat, "ann", FAR));
     let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
     assert_eq!(change(&mut cat, |tx| tx.set_password_hash("inv", phc)), 2, "both of inv's sessions ended");
-    let other = open_keyed(&p);
+    let other = w.keyed();
     assert_eq!(other.password_hash("inv").unwrap().as_deref(), Some(phc));
     assert_eq!(other.password_hash("ann").unwrap(), None);
     assert_eq!(other.session(&s1.0, NOW).unwrap(), None);
@@ -213,13 +193,10 @@ fn a_password_hash_is_stored_as_given_and_setting_it_ends_the_users_sessions_onl
     assert_eq!(other.password_hash("inv").unwrap().as_deref(), Some("$argon2id$other"));
     change(&mut cat, |tx| tx.disable_user("inv"));
     assert_eq!(other.password_hash("inv").unwrap(), None, "a disabled user has no usable password");
-}
+});
 
-#[test]
-fn a_session_is_found_by_its_token_until_it_expires_and_belongs_to_its_user_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(a_session_is_found_by_its_token_until_it_expires_and_belongs_to_its_user_only, |w| {
+    let mut cat = w.keyed();
     user(&mut cat, "inv", &[Role::Investigator]);
     user(&mut cat, "ann", &[Role::Dpo]);
     let expires = "2026-06-01T00:00:00Z";
@@ -227,7 +204,7 @@ fn a_session_is_found_by_its_token_until_it_expires_and_belongs_to_its_user_only
     let (t2, csrf2) = session(&mut cat, "ann", expires);
     assert_ne!(t1, t2);
     assert_ne!(csrf1, csrf2);
-    let other = open_keyed(&p);
+    let other = w.keyed();
     assert_eq!(other.session(&t1, NOW).unwrap(), Some(("inv".into(), csrf1)));
     assert_eq!(other.session(&t2, NOW).unwrap(), Some(("ann".into(), csrf2)));
     assert_eq!(other.session(&t1, expires).unwrap(), None, "expired at its expiry time");
@@ -238,22 +215,13 @@ fn a_session_is_found_by_its_token_until_it_expires_and_belongs_to_its_user_only
     assert!(other.session_of(&t2, "ann").unwrap());
     assert!(!other.session_of("not-a-token", "inv").unwrap());
     // Only the token's hash is stored.
-    let raw = rusqlite::Connection::open(&p).unwrap();
-    let stored: Vec<String> = raw
-        .prepare("SELECT token_hash FROM sessions")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let stored: Vec<String> = w.texts("SELECT token_hash FROM sessions", &[]).into_iter().flatten().collect();
     assert_eq!(stored.len(), 2);
     assert!(!stored.contains(&t1) && !stored.contains(&t2));
-}
+});
 
-#[test]
-fn ending_a_session_says_whether_it_was_the_users_and_drops_the_expired_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(ending_a_session_says_whether_it_was_the_users_and_drops_the_expired_ones, |w| {
+    let mut cat = w.keyed();
     user(&mut cat, "inv", &[Role::Investigator]);
     user(&mut cat, "ann", &[Role::Dpo]);
     let (mine, _) = session(&mut cat, "inv", FAR);
@@ -266,12 +234,10 @@ fn ending_a_session_says_whether_it_was_the_users_and_drops_the_expired_ones() {
     assert!(change(&mut cat, |tx| tx.end_session("inv", &mine, NOW)));
     assert_eq!(cat.session(&mine, NOW).unwrap(), None);
     assert!(!change(&mut cat, |tx| tx.end_session("inv", &mine, NOW)), "already ended");
-}
+});
 
-#[test]
-fn disabling_a_user_ends_every_session_of_theirs_and_says_how_many() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(disabling_a_user_ends_every_session_of_theirs_and_says_how_many, |w| {
+    let mut cat = w.keyed();
     user(&mut cat, "inv", &[Role::Investigator]);
     user(&mut cat, "ann", &[Role::Dpo]);
     user(&mut cat, "bob", &[Role::Dpo]);
@@ -285,4 +251,4 @@ fn disabling_a_user_ends_every_session_of_theirs_and_says_how_many() {
     session(&mut cat, "ann", FAR);
     assert_eq!(change(&mut cat, |tx| tx.end_sessions_of("ann")), 2);
     assert_eq!(change(&mut cat, |tx| tx.end_sessions_of("ann")), 0);
-}
+});
