@@ -40,6 +40,14 @@ pub enum Error {
         /// The column's position in the query.
         column: usize,
     },
+    /// A stored value does not parse (a JSON column edited by hand, or damaged).
+    #[error("catalog {name}: {value}")]
+    Corrupt {
+        /// The database.
+        name: String,
+        /// Which record and column, and why.
+        value: CorruptValue,
+    },
     /// A named thing does not exist.
     #[error("no {kind} named {name:?}")]
     NotFound {

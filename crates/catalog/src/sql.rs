@@ -151,6 +151,35 @@ pub(crate) trait Column: Sized {
     fn from_stored(stored: Self::Stored) -> Option<Self>;
 }
 
+/// An integer column of either store: SQLite's INTEGER; PostgreSQL's `bigint`, and the
+/// `integer` or `smallint` an expression gives (`CASE … THEN 1`).
+pub(crate) struct AnyInt(i64);
+
+impl rusqlite::types::FromSql for AnyInt {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<AnyInt> {
+        i64::column_result(value).map(AnyInt)
+    }
+}
+
+impl<'a> postgres::types::FromSql<'a> for AnyInt {
+    fn from_sql(
+        ty: &postgres::types::Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<AnyInt, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::Type;
+        Ok(AnyInt(match *ty {
+            Type::INT2 => i64::from(i16::from_sql(ty, raw)?),
+            Type::INT4 => i64::from(i32::from_sql(ty, raw)?),
+            _ => i64::from_sql(ty, raw)?,
+        }))
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        use postgres::types::Type;
+        [Type::INT2, Type::INT4, Type::INT8].contains(ty)
+    }
+}
+
 macro_rules! same_columns {
     ($($t:ty),*) => {$(
         impl Column for $t {
@@ -161,24 +190,24 @@ macro_rules! same_columns {
         }
     )*};
 }
-same_columns!(i64, f64, String, Vec<u8>);
+same_columns!(f64, String, Vec<u8>);
 
 macro_rules! int_columns {
     ($($t:ty),*) => {$(
         impl Column for $t {
-            type Stored = i64;
-            fn from_stored(stored: i64) -> Option<$t> {
-                <$t>::try_from(stored).ok()
+            type Stored = AnyInt;
+            fn from_stored(stored: AnyInt) -> Option<$t> {
+                <$t>::try_from(stored.0).ok()
             }
         }
     )*};
 }
-int_columns!(i32, u32, u64, usize, u8, u16, i16);
+int_columns!(i64, i32, u32, u64, usize, u8, u16, i16);
 
 impl Column for bool {
-    type Stored = i64;
-    fn from_stored(stored: i64) -> Option<bool> {
-        Some(stored != 0)
+    type Stored = AnyInt;
+    fn from_stored(stored: AnyInt) -> Option<bool> {
+        Some(stored.0 != 0)
     }
 }
 impl Column for f32 {
@@ -223,12 +252,35 @@ impl Row<'_> {
         T::from_stored(stored).ok_or_else(|| Error::OutOfRange { name: self.store(), column: index })
     }
 
+    /// The JSON text of column `index` (`column`) of the row of `record`, parsed: a value that
+    /// does not parse is [`Error::Corrupt`] naming its record and column, never a default.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        index: usize,
+        column: &'static str,
+        record: impl FnOnce() -> String,
+    ) -> Result<T> {
+        let text: String = self.get(index)?;
+        serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+            name: self.store(),
+            value: crate::CorruptValue { record: record(), column, detail: e.to_string() },
+        })
+    }
+
     fn store(&self) -> String {
         match self {
             Row::Lite(_, path) => path.display().to_string(),
             Row::Pg(_, name) => (*name).to_owned(),
         }
     }
+}
+
+/// The PostgreSQL connection, unless a statement is already using it (a statement run while
+/// another's rows are being read: SQLite allows it, one PostgreSQL connection does not).
+fn client_of<'a>(client: &'a RefCell<postgres::Client>, name: &str) -> Result<std::cell::RefMut<'a, postgres::Client>> {
+    client
+        .try_borrow_mut()
+        .map_err(|_| Error::Invalid(format!("catalog {name}: a statement ran while another's rows were being read")))
 }
 
 fn lite_error(path: &Path, source: rusqlite::Error) -> Error {
@@ -289,7 +341,7 @@ impl Db<'_> {
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
         match *self {
             Db::Lite(conn, path) => conn.execute_batch(sql).map_err(|e| lite_error(path, e)),
-            Db::Pg(client, name) => client.borrow_mut().batch_execute(sql).map_err(|e| pg_error(name, e)),
+            Db::Pg(client, name) => client_of(client, name)?.batch_execute(sql).map_err(|e| pg_error(name, e)),
         }
     }
 
@@ -305,7 +357,7 @@ impl Db<'_> {
             Db::Lite(conn, path) => {
                 conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop).map_err(|e| lite_error(path, e))
             }
-            Db::Pg(client, name) => client.borrow_mut().batch_execute(sql).map_err(|e| pg_error(name, e)),
+            Db::Pg(client, name) => client_of(client, name)?.batch_execute(sql).map_err(|e| pg_error(name, e)),
         }
     }
 
@@ -320,7 +372,7 @@ impl Db<'_> {
             Db::Pg(client, name) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
                 let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-                client.borrow_mut().execute(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))
+                client_of(client, name)?.execute(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))
             }
         }
     }
@@ -332,23 +384,45 @@ impl Db<'_> {
         params: &[&dyn Param],
         mut read: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.each(sql, params, |r| {
+            out.push(read(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands every row of a query to `each` as it arrives (a million templates are never all
+    /// in memory at once).
+    pub(crate) fn each(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut each: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
         match *self {
             Db::Lite(conn, path) => {
                 let mut stmt = conn.prepare_cached(sql).map_err(|e| lite_error(path, e))?;
-                let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
                 let mut rows = stmt.query(rusqlite::params_from_iter(&values)).map_err(|e| lite_error(path, e))?;
-                let mut out = Vec::new();
                 while let Some(row) = rows.next().map_err(|e| lite_error(path, e))? {
-                    out.push(read(&Row::Lite(row, path))?);
+                    each(&Row::Lite(row, path))?;
                 }
-                Ok(out)
+                Ok(())
             }
             Db::Pg(client, name) => {
-                let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
-                let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-                let rows =
-                    client.borrow_mut().query(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))?;
-                rows.iter().map(|row| read(&Row::Pg(row, name))).collect()
+                use postgres::fallible_iterator::FallibleIterator;
+                let mut client = client_of(client, name)?;
+                let mut rows = client
+                    .query_raw(
+                        pg_placeholders(sql).as_ref(),
+                        values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)),
+                    )
+                    .map_err(|e| pg_error(name, e))?;
+                while let Some(row) = rows.next().map_err(|e| pg_error(name, e))? {
+                    each(&Row::Pg(&row, name))?;
+                }
+                Ok(())
             }
         }
     }

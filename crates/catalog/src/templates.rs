@@ -1,8 +1,7 @@
 //! Templates: sealed at rest with the data key, opened when read, counted by collection or
 //! pack.
 
-use rusqlite::params;
-
+use crate::sql::Param;
 use crate::{Catalog, Error, PackKey, Result, StoredTemplate};
 
 /// The bytes sealed for a template: scale (f32 LE) then the codes.
@@ -57,78 +56,65 @@ impl Catalog {
 
     /// Every stored template (for building or checking the vector index).
     pub fn templates(&self, each: impl FnMut(StoredTemplate)) -> Result<()> {
-        self.templates_where("", [], each)
+        self.templates_where("", &[], each)
     }
 
     /// The templates of the collections of one pack (for building or checking its index).
     pub fn templates_of(&self, pack: &PackKey, each: impl FnMut(StoredTemplate)) -> Result<()> {
         self.templates_where(
             "JOIN collections c ON c.id = t.collection_id WHERE c.pack = ?1 AND c.pack_sha256 = ?2",
-            params![pack.name, pack.sha256],
+            &[&pack.name, &pack.sha256],
             each,
         )
     }
 
     /// The templates `filter` (joins and a condition on `templates t`) keeps, by face id.
-    fn templates_where(
-        &self,
-        filter: &str,
-        params: impl rusqlite::Params,
-        mut each: impl FnMut(StoredTemplate),
-    ) -> Result<()> {
+    fn templates_where(&self, filter: &str, params: &[&dyn Param], mut each: impl FnMut(StoredTemplate)) -> Result<()> {
         let sql = format!(
             "SELECT t.face_id, t.collection_id, t.scale, t.vector FROM templates t {filter} ORDER BY t.face_id"
         );
-        let mut stmt = self.lite()?.prepare(&sql).map_err(self.err())?;
-        let mut rows = stmt.query(params).map_err(self.err())?;
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let blob: Vec<u8> = r.get(3).map_err(self.err())?;
-            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
-            let (vector, scale) = self.open_template(&blob, r.get(2).map_err(self.err())?, &face_id.to_le_bytes())?;
-            each(StoredTemplate { face_id, collection_id: r.get(1).map_err(self.err())?, scale, vector });
-        }
-        Ok(())
+        self.db().each(&sql, params, |r| {
+            let blob: Vec<u8> = r.get(3)?;
+            let face_id: u64 = r.get(0)?;
+            let (vector, scale) = self.open_template(&blob, r.get(2)?, &face_id.to_le_bytes())?;
+            each(StoredTemplate { face_id, collection_id: r.get(1)?, scale, vector });
+            Ok(())
+        })
     }
 
     /// Number of templates of the collections of one pack.
     pub fn template_count_of(&self, pack: &PackKey) -> Result<u64> {
-        self.lite()?
-            .query_row(
-                "SELECT COUNT(*) FROM templates t JOIN collections c ON c.id = t.collection_id
-                 WHERE c.pack = ?1 AND c.pack_sha256 = ?2",
-                params![pack.name, pack.sha256],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.count(
+            "SELECT COUNT(*) FROM templates t JOIN collections c ON c.id = t.collection_id
+             WHERE c.pack = ?1 AND c.pack_sha256 = ?2",
+            &[&pack.name, &pack.sha256],
+        )
     }
 
     /// The packs of the collections there are, and those collections are being re-embedded
     /// with, in order (each once).
     pub fn packs_in_use(&self) -> Result<Vec<PackKey>> {
-        self.rows_of(
+        self.db().rows(
             "SELECT pack, pack_sha256 FROM collections UNION SELECT pack, pack_sha256 FROM reembeds
              ORDER BY 1, 2",
+            &[],
             |r| Ok(PackKey { name: r.get(0)?, sha256: r.get(1)? }),
         )
+    }
+
+    /// The count a `SELECT COUNT(*) …` gives.
+    pub(crate) fn count(&self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
+        Ok(self.db().row(sql, params, |r| r.get::<u64>(0))?.unwrap_or(0))
     }
 
     /// Number of templates, in the given collections or all.
     pub fn template_count(&self, collections: Option<&[u32]>) -> Result<u64> {
         match collections {
-            None => self
-                .lite()?
-                .query_row("SELECT COUNT(*) FROM templates", [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(self.err()),
+            None => self.count("SELECT COUNT(*) FROM templates", &[]),
             Some(ids) => {
                 let mut n = 0u64;
                 for id in ids {
-                    let c: i64 = self
-                        .lite()?
-                        .query_row("SELECT COUNT(*) FROM templates WHERE collection_id = ?1", [id], |r| r.get(0))
-                        .map_err(self.err())?;
-                    n += c as u64;
+                    n += self.count("SELECT COUNT(*) FROM templates WHERE collection_id = ?1", &[id])?;
                 }
                 Ok(n)
             }

@@ -74,10 +74,8 @@ pub(super) fn image(sha: &str, faces: Vec<NewFace>) -> BatchItem {
     })
 }
 
-#[test]
-fn stores_images_faces_and_templates_with_provenance() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("catalog.db"));
+both!(stores_images_faces_and_templates_with_provenance, |w| {
+    let mut cat = w.keyed();
     let c = create(&mut cat, "archive");
     let again = cat.audited("t", "collection_create", |tx| {
         Ok((tx.create_collection("archive", "", crate::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
@@ -115,30 +113,36 @@ fn stores_images_faces_and_templates_with_provenance() {
     assert_eq!(files.len(), 2, "one row per distinct uri: {files:?}");
     assert!(cat.has_image(c.id, "aa").unwrap());
     assert_eq!(cat.images_by_sha256(&all(), "aa").unwrap()[0].captured_at.as_deref(), Some("2024-05-01T10:00:00"));
-}
+});
 
-#[test]
-fn reopening_keeps_everything_and_snapshots_ignore_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("catalog.db");
+both!(reopening_keeps_everything_and_snapshots_ignore_ids, |w| {
     let snap = {
-        let mut cat = open_keyed(&p);
+        let mut cat = w.keyed();
         let c = create(&mut cat, "a");
         let job = cat.begin_job(c.id, &[]).unwrap();
-        store(&mut cat, job, c.id, &[image("x", vec![face(1.0, true)]), image("y", vec![])]);
+        let mut video = face(2.0, true);
+        video.moment = Some(Moment { track: 3, time_s: 1.25 });
+        store(&mut cat, job, c.id, &[image("x", vec![face(1.0, true), video]), image("y", vec![])]);
         cat.content_snapshot().unwrap()
     };
-    let cat = Catalog::open(&p).unwrap();
-    assert_eq!(cat.content_snapshot().unwrap(), snap);
-    // The same content stored in the other order gives the same snapshot.
-    let dir2 = tempfile::tempdir().unwrap();
-    let mut other = open_keyed(&dir2.path().join("c.db"));
+    assert_eq!(snap.len(), 2);
+    assert!(
+        snap.iter().any(|line| line.ends_with("|0:1.00,1.00,11.00,11.00:1;1:2.00,1.00,12.00,11.00:1@3/1.250")),
+        "{snap:?}"
+    );
+    assert_eq!(w.plain().content_snapshot().unwrap(), snap);
+    // The same content stored in the other order, in SQLite whatever the store under test,
+    // gives the same snapshot.
+    let sqlite = super::tests_stores::Store::sqlite();
+    let mut other = sqlite.keyed();
     let c = create(&mut other, "a");
     let job = other.begin_job(c.id, &[]).unwrap();
     store(&mut other, job, c.id, &[image("y", vec![])]);
-    store(&mut other, job, c.id, &[image("x", vec![face(1.0, true)])]);
+    let mut video = face(2.0, true);
+    video.moment = Some(Moment { track: 3, time_s: 1.25 });
+    store(&mut other, job, c.id, &[image("x", vec![face(1.0, true), video])]);
     assert_eq!(other.content_snapshot().unwrap(), snap);
-}
+});
 
 #[test]
 fn a_newer_schema_is_refused() {
@@ -166,10 +170,8 @@ both!(bad_names_are_refused, |w| {
     assert!(matches!(cat.collection("nope"), Err(Error::NotFound { .. })));
 });
 
-#[test]
-fn a_video_keeps_its_tracks_and_each_face_its_moment() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(a_video_keeps_its_tracks_and_each_face_its_moment, |w| {
+    let mut cat = w.keyed();
     let col = create(&mut cat, "clips");
     let job = cat.begin_job(col.id, &[]).unwrap();
     let mut faces = vec![face(1.0, true), face(30.0, true), face(60.0, true)];
@@ -207,7 +209,7 @@ fn a_video_keeps_its_tracks_and_each_face_its_moment() {
     let photo = cat.images_by_sha256(&all(), "p1").unwrap().remove(0);
     assert_eq!(photo.video, None);
     assert_eq!(cat.faces_of_image(&all(), photo.id).unwrap()[0].moment, None);
-}
+});
 
 both!(a_change_and_its_audit_entry_are_stored_together_or_not_at_all, |w| {
     let mut cat = w.keyed();
@@ -430,10 +432,8 @@ fn suppression_templates_made_before_schema_11_are_the_legacy_packs() {
     assert!(cat.objections_without(&legacy).unwrap().is_empty());
 }
 
-#[test]
-fn templates_are_read_and_counted_per_pack() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("catalog.db"));
+both!(templates_are_read_and_counted_per_pack, |w| {
+    let mut cat = w.keyed();
     let old = create(&mut cat, "old");
     let open = PackKey { name: "open".into(), sha256: "ab".repeat(32) };
     let new = cat
@@ -458,7 +458,7 @@ fn templates_are_read_and_counted_per_pack() {
     assert_eq!((cat.template_count_of(&PackKey::legacy()).unwrap(), cat.template_count_of(&open).unwrap()), (2, 2));
     let elsewhere = PackKey { name: "open".into(), sha256: "cd".repeat(32) };
     assert_eq!((of(&elsewhere).len(), cat.template_count_of(&elsewhere).unwrap()), (0, 0));
-}
+});
 
 /// A stored JSON value changed outside Gabarit (a face's landmarks, a job's inputs or report)
 /// is an error naming the record and column when read, never a default: zero landmarks would

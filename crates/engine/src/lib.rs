@@ -364,6 +364,7 @@ impl Error {
                 C::Sqlite { .. }
                 | C::Postgres { .. }
                 | C::NotYetOnPostgres { .. }
+                | C::Corrupt { .. }
                 | C::OutOfRange { .. }
                 | C::TooNew { .. } => ErrorKind::Catalog,
                 C::Policy(_) => ErrorKind::Invalid,
