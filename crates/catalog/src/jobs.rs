@@ -5,9 +5,9 @@
 //! starts was interrupted: it goes back to `queued` (its work is idempotent: ingestion skips
 //! what the collection already holds).
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
+use crate::sql::{Db, Row};
 use crate::{Catalog, Error, Result, Tx, now};
 
 /// A background job.
@@ -51,25 +51,24 @@ pub struct BackgroundJob {
 const COLUMNS: &str = "id, kind, collection, inputs, requested_by, state, runs, done, total, faces, error, report, \
                        created_at, started_at, finished_at";
 
-fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackgroundJob> {
-    let id = r.get::<_, i64>(0)?;
-    let inputs = crate::json_column(r, 3, "inputs", || format!("job {id}"))?;
-    let report = if matches!(r.get_ref(11)?, rusqlite::types::ValueRef::Null) {
-        None
-    } else {
-        Some(crate::json_column(r, 11, "report", || format!("job {id}"))?)
+fn job_row(r: &Row<'_>) -> Result<BackgroundJob> {
+    let id: u64 = r.get(0)?;
+    let inputs = r.json(3, "inputs", || format!("job {id}"))?;
+    let report = match r.get::<Option<String>>(11)? {
+        None => None,
+        Some(_) => Some(r.json(11, "report", || format!("job {id}"))?),
     };
     Ok(BackgroundJob {
-        id: id as u64,
+        id,
         kind: r.get(1)?,
         collection: r.get(2)?,
         inputs,
         requested_by: r.get(4)?,
         state: r.get(5)?,
         runs: r.get(6)?,
-        done: r.get::<_, i64>(7)? as u64,
-        total: r.get::<_, Option<i64>>(8)?.map(|t| t as u64),
-        faces: r.get::<_, i64>(9)? as u64,
+        done: r.get(7)?,
+        total: r.get(8)?,
+        faces: r.get(9)?,
         error: r.get(10)?,
         report,
         created_at: r.get(12)?,
@@ -81,49 +80,45 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackgroundJob> {
 impl Catalog {
     /// A job by id.
     pub fn background_job(&self, id: u64) -> Result<Option<BackgroundJob>> {
-        self.lite()?
-            .query_row(&format!("SELECT {COLUMNS} FROM background_jobs WHERE id = ?1"), params![id as i64], job_row)
-            .optional()
-            .map_err(self.err())
+        self.db().row(&format!("SELECT {COLUMNS} FROM background_jobs WHERE id = ?1"), &[&id], job_row)
     }
 
     /// Jobs, newest first, at most `limit`.
     pub fn background_jobs(&self, limit: usize) -> Result<Vec<BackgroundJob>> {
-        let mut stmt = self
-            .lite()?
-            .prepare(&format!("SELECT {COLUMNS} FROM background_jobs ORDER BY id DESC LIMIT ?1"))
-            .map_err(self.err())?;
-        let rows = stmt.query_map(params![limit as i64], job_row).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+        self.db().rows(&format!("SELECT {COLUMNS} FROM background_jobs ORDER BY id DESC LIMIT ?1"), &[&limit], job_row)
     }
 
-    /// Takes the oldest queued job and marks it running (one taker wins); `None` when none.
+    /// Takes the oldest queued job and marks it running (one taker wins, whatever the number
+    /// of processes: one statement; on PostgreSQL the queued row is taken `FOR UPDATE SKIP
+    /// LOCKED`, so concurrent takers get different jobs); `None` when none.
     pub fn claim_job(&mut self) -> Result<Option<BackgroundJob>> {
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite { path: path.clone(), source };
-        let tx = self.lite_mut()?.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
-        let id: Option<i64> = tx
-            .query_row("SELECT min(id) FROM background_jobs WHERE state = 'queued'", [], |r| r.get(0))
-            .map_err(err)?;
-        let Some(id) = id else { return Ok(None) };
-        tx.execute(
-            "UPDATE background_jobs SET state = 'running', runs = runs + 1, done = 0, total = NULL, faces = 0,
-             started_at = ?1 WHERE id = ?2",
-            params![now(), id],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        self.background_job(id as u64)
+        let lock = match self.db() {
+            Db::Lite(..) => "",
+            Db::Pg(..) => "FOR UPDATE SKIP LOCKED",
+        };
+        let id = self.db().row(
+            &format!(
+                "UPDATE background_jobs SET state = 'running', runs = runs + 1, done = 0, total = NULL, faces = 0,
+                    started_at = ?1
+                 WHERE state = 'queued'
+                   AND id = (SELECT id FROM background_jobs WHERE state = 'queued' ORDER BY id LIMIT 1 {lock})
+                 RETURNING id"
+            ),
+            &[&now()],
+            |r| r.get::<u64>(0),
+        )?;
+        match id {
+            Some(id) => self.background_job(id),
+            None => Ok(None),
+        }
     }
 
     /// Records a running job's progress.
     pub fn job_progress(&self, id: u64, done: u64, total: u64, faces: u64) -> Result<()> {
-        self.lite()?
-            .execute(
-                "UPDATE background_jobs SET done = ?1, total = ?2, faces = ?3 WHERE id = ?4 AND state = 'running'",
-                params![done as i64, total as i64, faces as i64, id as i64],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "UPDATE background_jobs SET done = ?1, total = ?2, faces = ?3 WHERE id = ?4 AND state = 'running'",
+            &[&done, &total, &faces, &id],
+        )?;
         Ok(())
     }
 
@@ -133,43 +128,35 @@ impl Catalog {
             Ok(report) => ("done", Some(report.to_string()), None),
             Err(why) => ("failed", None, Some(why.to_string())),
         };
-        self.lite()?
-            .execute(
-                "UPDATE background_jobs SET state = ?1, report = ?2, error = ?3, finished_at = ?4 WHERE id = ?5",
-                params![state, report, error, now(), id as i64],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "UPDATE background_jobs SET state = ?1, report = ?2, error = ?3, finished_at = ?4 WHERE id = ?5",
+            &[&state, &report, &error, &now(), &id],
+        )?;
         Ok(())
     }
 
     /// How many jobs are in each state.
     pub fn job_counts(&self) -> Result<Vec<(String, u64)>> {
-        let mut stmt =
-            self.lite()?.prepare("SELECT state, COUNT(*) FROM background_jobs GROUP BY state").map_err(self.err())?;
-        let rows =
-            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+        self.db().rows("SELECT state, COUNT(*) FROM background_jobs GROUP BY state ORDER BY state", &[], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
     }
 
     /// Puts jobs left `running` by a stopped server back in the queue, except those already
     /// started `max_runs` times: they are marked failed (a job that stops its server every
     /// time it runs must not do so at every restart). Returns the ids queued again.
     pub fn requeue_interrupted_jobs(&self, max_runs: u32) -> Result<Vec<u64>> {
-        self.lite()?
-            .execute(
-                "UPDATE background_jobs SET state = 'failed', finished_at = ?1,
-                    error = 'interrupted ' || runs || ' times (the server stopped while it ran): not started again'
-                 WHERE state = 'running' AND runs >= ?2",
-                params![now(), max_runs],
-            )
-            .map_err(self.err())?;
-        let mut stmt = self
-            .lite()?
-            .prepare("UPDATE background_jobs SET state = 'queued' WHERE state = 'running' RETURNING id")
-            .map_err(self.err())?;
-        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(self.err())?;
-        let mut ids: Vec<u64> =
-            rows.map(|r| r.map(|id| id as u64)).collect::<rusqlite::Result<_>>().map_err(self.err())?;
+        self.db().execute(
+            "UPDATE background_jobs SET state = 'failed', finished_at = ?1,
+                error = 'interrupted ' || runs || ' times (the server stopped while it ran): not started again'
+             WHERE state = 'running' AND runs >= ?2",
+            &[&now(), &max_runs],
+        )?;
+        let mut ids = self.db().rows(
+            "UPDATE background_jobs SET state = 'queued' WHERE state = 'running' RETURNING id",
+            &[],
+            |r| r.get::<u64>(0),
+        )?;
         ids.sort_unstable();
         Ok(ids)
     }
@@ -185,14 +172,15 @@ impl Tx<'_> {
         requested_by: &str,
     ) -> Result<BackgroundJob> {
         let inputs = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.lite()?
-            .execute(
+        let id = self
+            .db()
+            .row(
                 "INSERT INTO background_jobs (kind, collection, inputs, requested_by, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
-                params![kind, collection, inputs, requested_by, now()],
-            )
-            .map_err(self.err())?;
-        let id = self.lite()?.last_insert_rowid() as u64;
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5) RETURNING id",
+                &[&kind, &collection, &inputs, &requested_by, &now()],
+                |r| r.get::<u64>(0),
+            )?
+            .ok_or_else(|| Error::Invalid("a new job got no id".into()))?;
         self.background_job(id)?.ok_or_else(|| Error::NotFound { kind: "job", name: id.to_string() })
     }
 }

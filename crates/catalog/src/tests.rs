@@ -460,14 +460,11 @@ both!(templates_are_read_and_counted_per_pack, |w| {
     assert_eq!((of(&elsewhere).len(), cat.template_count_of(&elsewhere).unwrap()), (0, 0));
 });
 
-/// A stored JSON value changed outside Gabarit (a face's landmarks, a job's inputs or report)
-/// is an error naming the record and column when read, never a default: zero landmarks would
-/// re-embed the face misaligned, an empty input list would make a resumed job ingest nothing.
-#[test]
-fn a_corrupt_stored_value_is_an_error_naming_its_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("catalog.db");
-    let mut cat = open_keyed(&p);
+// A stored JSON value changed outside Gabarit (a face's landmarks, a job's inputs or report)
+// is an error naming the record and column when read, never a default: zero landmarks would
+// re-embed the face misaligned, an empty input list would make a resumed job ingest nothing.
+both!(a_corrupt_stored_value_is_an_error_naming_its_record, |w| {
+    let mut cat = w.keyed();
     let c = create(&mut cat, "archive");
     let job = cat.begin_job(c.id, &["/photos".into()]).unwrap();
     let out = store(&mut cat, job, c.id, &[image("aa", vec![face(0.0, true)])]);
@@ -482,18 +479,50 @@ fn a_corrupt_stored_value_is_an_error_naming_its_record() {
     cat.end_job(queued.id, Ok(&serde_json::json!({"files": 3}))).unwrap();
     assert_eq!(cat.background_job(queued.id).unwrap().unwrap().report, Some(serde_json::json!({"files": 3})));
 
-    let raw = rusqlite::Connection::open(&p).unwrap();
-    raw.execute("UPDATE faces SET landmarks = '[[1,2],[3' WHERE id = ?1", [face_id as i64]).unwrap();
+    w.execute("UPDATE faces SET landmarks = '[[1,2],[3' WHERE id = ?1", &[&face_id]);
     let err = cat.face(&all(), face_id).unwrap_err().to_string();
     assert!(err.contains(&format!("face {face_id}: stored landmarks unreadable")), "{err}");
 
-    raw.execute("UPDATE background_jobs SET inputs = 'not json' WHERE id = ?1", [queued.id as i64]).unwrap();
+    w.execute("UPDATE background_jobs SET inputs = 'not json' WHERE id = ?1", &[&queued.id]);
     let err = cat.background_job(queued.id).unwrap_err().to_string();
     assert!(err.contains(&format!("job {}: stored inputs unreadable", queued.id)), "{err}");
     assert!(cat.background_jobs(10).is_err(), "the listing does not skip it either");
 
-    raw.execute("UPDATE background_jobs SET inputs = '[\"/in\"]', report = '{' WHERE id = ?1", [queued.id as i64])
-        .unwrap();
+    w.execute("UPDATE background_jobs SET inputs = '[\"/in\"]', report = '{' WHERE id = ?1", &[&queued.id]);
     let err = cat.background_job(queued.id).unwrap_err().to_string();
     assert!(err.contains(&format!("job {}: stored report unreadable", queued.id)), "{err}");
-}
+});
+
+both!(background_jobs_are_queued_claimed_once_tracked_ended_and_requeued, |w| {
+    let mut cat = w.keyed();
+    create(&mut cat, "archive");
+    let queue = |cat: &mut Catalog, input: &str| {
+        change(cat, |tx| tx.queue_job("ingest", "archive", &[input.to_string()], "curator"))
+    };
+    let (a, b) = (queue(&mut cat, "/a"), queue(&mut cat, "/b"));
+    assert_eq!((a.state.as_str(), a.runs, a.inputs.as_slice()), ("queued", 0, ["/a".to_string()].as_slice()));
+    let first = cat.claim_job().unwrap().unwrap();
+    assert_eq!((first.id, first.state.as_str(), first.runs), (a.id, "running", 1));
+    cat.job_progress(a.id, 3, 10, 7).unwrap();
+    let seen = w.plain().background_job(a.id).unwrap().unwrap();
+    assert_eq!((seen.done, seen.total, seen.faces), (3, Some(10), 7));
+    let second = cat.claim_job().unwrap().unwrap();
+    assert_eq!(second.id, b.id);
+    assert_eq!(cat.claim_job().unwrap(), None, "nothing left to claim");
+    cat.end_job(b.id, Err("disk full")).unwrap();
+    assert_eq!(cat.job_counts().unwrap(), [("failed".to_string(), 1), ("running".to_string(), 1)]);
+    // A server stopped while `a` ran: it is queued again, and claimed with its second run.
+    assert_eq!(cat.requeue_interrupted_jobs(3).unwrap(), [a.id]);
+    let again = cat.claim_job().unwrap().unwrap();
+    assert_eq!((again.id, again.runs, again.done, again.total), (a.id, 2, 0, None));
+    assert_eq!(cat.requeue_interrupted_jobs(2).unwrap(), Vec::<u64>::new(), "run twice: not again");
+    let failed = cat.background_job(a.id).unwrap().unwrap();
+    assert_eq!(failed.state, "failed");
+    assert!(failed.error.unwrap().starts_with("interrupted 2 times"));
+    let c = queue(&mut cat, "/c");
+    cat.claim_job().unwrap();
+    cat.end_job(c.id, Ok(&serde_json::json!({"files": 2}))).unwrap();
+    let listed = cat.background_jobs(2).unwrap();
+    assert_eq!(listed.iter().map(|j| j.id).collect::<Vec<_>>(), [c.id, b.id], "newest first, at most 2");
+    assert_eq!(listed[0].report, Some(serde_json::json!({"files": 2})));
+});

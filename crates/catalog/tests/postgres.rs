@@ -166,9 +166,10 @@ fn collections_on_postgres() {
     assert_eq!((summary.images, summary.faces, summary.templates), (0, 0, 0));
     assert_eq!(cat.collections(&scope).unwrap().len(), 2);
     // What is not moved yet says so.
-    let jobs = cat.background_jobs(10);
-    assert!(matches!(jobs, Err(Error::NotYetOnPostgres { .. })), "{:?}", jobs.map(|j| j.len()));
-    let text = format!("{}", cat.background_jobs(10).unwrap_err());
+    // (Re-embedding moves last.)
+    let pending = cat.reembedding(1);
+    assert!(matches!(pending, Err(Error::NotYetOnPostgres { .. })), "{pending:?}");
+    let text = format!("{}", cat.reembedding(1).unwrap_err());
     assert!(!text.contains(pg.url().split('@').next().unwrap().rsplit(':').next().unwrap()), "no password in {text}");
 }
 
@@ -187,4 +188,48 @@ fn errors_say_what_the_server_said_and_never_the_password() {
     let text = Catalog::open_postgres(&unreachable, None).err().expect("refused").to_string();
     assert!(text.contains("127.0.0.1:1") && text.to_lowercase().contains("refused"), "{text}");
     assert!(!text.contains(&password), "{text}");
+}
+
+#[test]
+fn concurrent_takers_claim_each_job_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = server();
+    let key = key(tmp.path());
+    let url = pg.url();
+    let mut cat = Catalog::open_postgres(&url, Some(key.clone())).unwrap();
+    cat.audited("curator", "collection_create", |tx| {
+        Ok((tx.create_collection("archive", "", gabarit_catalog::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
+    })
+    .unwrap();
+    let mut queued = Vec::new();
+    for i in 0..40 {
+        let job = cat
+            .audited("curator", "job_queue", |tx| {
+                Ok((tx.queue_job("ingest", "archive", &[format!("/in/{i}")], "curator")?, serde_json::json!({})))
+            })
+            .unwrap()
+            .0;
+        queued.push(job.id);
+    }
+    let claimed: Vec<u64> = std::thread::scope(|s| {
+        let takers: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, key) = (url.clone(), key.clone());
+                s.spawn(move || {
+                    let mut cat = Catalog::open_postgres(&url, Some(key)).unwrap();
+                    let mut mine = Vec::new();
+                    while let Some(job) = cat.claim_job().unwrap() {
+                        assert_eq!((job.state.as_str(), job.runs), ("running", 1));
+                        mine.push(job.id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        takers.into_iter().flat_map(|t| t.join().unwrap()).collect()
+    });
+    let mut sorted = claimed.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, queued, "every job claimed, and once");
+    assert_eq!(cat.job_counts().unwrap(), [("running".to_string(), 40)]);
 }
