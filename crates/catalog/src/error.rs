@@ -124,17 +124,3 @@ pub struct CorruptValue {
     /// The parser's message.
     pub detail: String,
 }
-
-/// Parses the JSON text of column `index` (`column`) of the row of `record`.
-pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
-    r: &rusqlite::Row<'_>,
-    index: usize,
-    column: &'static str,
-    record: impl FnOnce() -> String,
-) -> rusqlite::Result<T> {
-    let text: String = r.get(index)?;
-    serde_json::from_str(&text).map_err(|e| {
-        let corrupt = CorruptValue { record: record(), column, detail: e.to_string() };
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(corrupt))
-    })
-}

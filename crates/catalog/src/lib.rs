@@ -36,7 +36,6 @@ mod templates;
 mod tx;
 
 pub use accounts::{KeyRecord, UserRecord};
-use error::json_column;
 pub use error::{CorruptValue, Error, Result};
 pub use gabarit_governance::Scope;
 pub use jobs::BackgroundJob;

@@ -1,9 +1,9 @@
 //! Searches with their candidates, and reviewers' decisions. Candidates are read through the
 //! caller's [`Scope`]: one outside the collections it covers does not exist for them.
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::sql::{Param, Row};
 use crate::{Catalog, Error, Result, Scope, Tx, now};
 
 /// A candidate with its reviews.
@@ -127,8 +127,17 @@ const DECIDED: &str = "(NOT EXISTS (SELECT 1 FROM faces f WHERE f.id = c.face_id
     OR EXISTS (SELECT 1 FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'reject')
     OR (SELECT COUNT(*) FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'confirm') >= 2)";
 
-fn scope_json(scope: &Scope) -> Option<String> {
-    scope.collections().map(|ids| serde_json::to_string(&ids.iter().collect::<Vec<_>>()).unwrap_or_default())
+/// The condition "`column` is one of the collections of `scope`", with its parameters
+/// numbered from `first`: always true for a scope reaching everything, never for an empty one.
+fn scope_filter(scope: &Scope, column: &str, first: usize) -> (String, Vec<u32>) {
+    match scope.collections() {
+        None => ("1 = 1".into(), Vec::new()),
+        Some(ids) if ids.is_empty() => ("1 = 0".into(), Vec::new()),
+        Some(ids) => {
+            let marks: Vec<String> = (first..first + ids.len()).map(|i| format!("?{i}")).collect();
+            (format!("{column} IN ({})", marks.join(", ")), ids.iter().copied().collect())
+        }
+    }
 }
 
 impl Catalog {
@@ -136,57 +145,39 @@ impl Catalog {
     /// confirmations, no rejection) whose face is still in the catalog, newest first, at most
     /// `limit`.
     pub fn candidates_awaiting_review(&self, scope: &Scope, limit: usize) -> Result<Vec<u64>> {
-        let mut stmt = self
-            .lite()?
-            .prepare(
+        let (within, ids) = scope_filter(scope, "c.collection_id", 2);
+        let mut params: Vec<&dyn Param> = vec![&limit];
+        params.extend(ids.iter().map(|id| id as &dyn Param));
+        self.db().rows(
+            &format!(
                 "SELECT c.id FROM candidates c JOIN faces f ON f.id = c.face_id
-                 WHERE (?2 IS NULL OR c.collection_id IN (SELECT value FROM json_each(?2)))
+                 WHERE {within}
                    AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'reject')
                    AND (SELECT COUNT(*) FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'confirm') < 2
-                 ORDER BY c.id DESC LIMIT ?1",
-            )
-            .map_err(self.err())?;
-        let ids = stmt
-            .query_map(params![limit as i64, scope_json(scope)], |r| r.get::<_, i64>(0).map(|id| id as u64))
-            .map_err(self.err())?;
-        ids.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+                 ORDER BY c.id DESC LIMIT ?1"
+            ),
+            &params,
+            |r| r.get::<u64>(0),
+        )
     }
 
     /// The number of templates a search compared against.
     pub fn search_gallery_size(&self, search: u64) -> Result<u64> {
-        self.lite()?
-            .query_row("SELECT gallery_size FROM searches WHERE id = ?1", [search as i64], |r| r.get::<_, i64>(0))
-            .optional()
-            .map_err(self.err())?
-            .map(|n| n as u64)
+        self.db()
+            .row("SELECT gallery_size FROM searches WHERE id = ?1", &[&search], |r| r.get::<u64>(0))?
             .ok_or_else(|| Error::NotFound { kind: "search", name: search.to_string() })
     }
 
     /// A candidate within `scope`, with its reviews (`NotFound` outside it).
     pub fn candidate(&self, scope: &Scope, id: u64) -> Result<CandidateRecord> {
         let not_found = || Error::NotFound { kind: "candidate", name: id.to_string() };
-        type Row = (u64, String, String, u64, Option<u32>, i64, f32);
-        let row: Option<Row> = self
-            .lite()?
-            .prepare_cached(
-                "SELECT c.search_id, s.case_ref, s.purpose, c.face_id, c.collection_id, c.query_face, c.score
-                 FROM candidates c JOIN searches s ON c.search_id = s.id WHERE c.id = ?1",
-            )
-            .and_then(|mut st| {
-                st.query_row([id as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get::<_, i64>(3)? as u64,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(self.err())?;
+        type Stored = (u64, String, String, u64, Option<u32>, i64, f32);
+        let row: Option<Stored> = self.db().row(
+            "SELECT c.search_id, s.case_ref, s.purpose, c.face_id, c.collection_id, c.query_face, c.score
+             FROM candidates c JOIN searches s ON c.search_id = s.id WHERE c.id = ?1",
+            &[&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )?;
         let (search_id, case_ref, purpose, face_id, collection_id, query_face, score) = row.ok_or_else(not_found)?;
         // A candidate whose collection is unknown (its face erased before the column existed)
         // is within reach only of a proof reaching everything.
@@ -194,15 +185,11 @@ impl Catalog {
         if !scope.covers(collection_id) {
             return Err(not_found());
         }
-        let mut stmt = self
-            .lite()?
-            .prepare("SELECT reviewer, decision FROM reviews WHERE candidate_id = ?1 ORDER BY at")
-            .map_err(self.err())?;
-        let reviews = stmt
-            .query_map([id as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
+        let reviews: Vec<(String, String)> = self.db().rows(
+            "SELECT reviewer, decision FROM reviews WHERE candidate_id = ?1 ORDER BY at, reviewer",
+            &[&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let pick = |d: &str| reviews.iter().filter(|(_, x)| x == d).map(|(u, _)| u.clone()).collect();
         Ok(CandidateRecord {
             id,
@@ -222,44 +209,43 @@ impl Catalog {
 impl Catalog {
     /// A recorded search.
     pub fn search_record(&self, id: u64) -> Result<SearchRecord> {
-        self.lite()?
-            .query_row(
+        self.db()
+            .row(
                 "SELECT id, actor, case_ref, purpose, collections, gallery_size, started_at FROM searches WHERE id = ?1",
-                [id as i64],
+                &[&id],
                 search_row,
-            )
-            .optional()
-            .map_err(self.err())?
+            )?
             .ok_or_else(|| Error::NotFound { kind: "search", name: id.to_string() })
     }
 
     /// The searches made by `actor`, newest first, at most `limit`.
     pub fn searches_by(&self, actor: &str, limit: usize) -> Result<Vec<SearchRecord>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT id, actor, case_ref, purpose, collections, gallery_size, started_at FROM searches
              WHERE actor = ?1 ORDER BY id DESC LIMIT ?2",
-            params![actor, limit as i64],
+            &[&actor, &limit],
             search_row,
         )
     }
 
     /// The candidates of a search with their review states, by query face and rank.
     pub fn candidate_states(&self, search: u64) -> Result<Vec<CandidateState>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT c.id, c.face_id, c.query_face, c.rank, c.score,
                     (SELECT COUNT(*) FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'confirm'),
-                    EXISTS (SELECT 1 FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'reject'),
-                    NOT EXISTS (SELECT 1 FROM faces f WHERE f.id = c.face_id)
+                    CASE WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.candidate_id = c.id AND r.decision = 'reject')
+                         THEN 1 ELSE 0 END,
+                    CASE WHEN EXISTS (SELECT 1 FROM faces f WHERE f.id = c.face_id) THEN 0 ELSE 1 END
              FROM candidates c WHERE c.search_id = ?1 ORDER BY c.query_face, c.rank",
-            [search as i64],
+            &[&search],
             |r| {
                 Ok(CandidateState {
-                    id: r.get::<_, i64>(0)? as u64,
-                    face_id: r.get::<_, i64>(1)? as u64,
-                    query_face: r.get::<_, i64>(2)?.max(0) as usize,
-                    rank: r.get::<_, i64>(3)?.max(0) as usize,
+                    id: r.get(0)?,
+                    face_id: r.get(1)?,
+                    query_face: r.get::<i64>(2)?.max(0) as usize,
+                    rank: r.get::<i64>(3)?.max(0) as usize,
                     score: r.get(4)?,
-                    confirmations: r.get::<_, i64>(5)?.max(0) as u32,
+                    confirmations: r.get::<i64>(5)?.max(0) as u32,
                     rejected: r.get(6)?,
                     erased: r.get(7)?,
                 })
@@ -269,29 +255,20 @@ impl Catalog {
 
     /// How many candidates of a search lie within `scope`.
     pub fn candidates_of_search_in(&self, scope: &Scope, search: u64) -> Result<u64> {
-        self.lite()?
-            .query_row(
-                "SELECT COUNT(*) FROM candidates c
-                 WHERE c.search_id = ?1 AND (?2 IS NULL OR c.collection_id IN (SELECT value FROM json_each(?2)))",
-                params![search as i64, scope_json(scope)],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        let (within, ids) = scope_filter(scope, "c.collection_id", 2);
+        let mut params: Vec<&dyn Param> = vec![&search];
+        params.extend(ids.iter().map(|id| id as &dyn Param));
+        self.count(&format!("SELECT COUNT(*) FROM candidates c WHERE c.search_id = ?1 AND {within}"), &params)
     }
 
     /// The kept query face `query_face` of a search, opened, unless it has gone or expired
     /// by `now` (RFC 3339).
     pub fn probe(&self, search: u64, query_face: usize, now: &str) -> Result<Option<Probe>> {
-        let row: Option<(Vec<u8>, String)> = self
-            .lite()?
-            .query_row(
-                "SELECT crop, expires_at FROM probes WHERE search_id = ?1 AND query_face = ?2 AND expires_at > ?3",
-                params![search as i64, query_face as i64, now],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(self.err())?;
+        let row: Option<(Vec<u8>, String)> = self.db().row(
+            "SELECT crop, expires_at FROM probes WHERE search_id = ?1 AND query_face = ?2 AND expires_at > ?3",
+            &[&search, &query_face, &now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let Some((sealed, expires_at)) = row else { return Ok(None) };
         let key = self.key.as_ref().ok_or(Error::Locked { path: self.path.clone(), what: "a search's query face" })?;
         let jpeg = key.open(&sealed, &probe_aad(search, query_face)).map_err(|e| Error::Crypto {
@@ -304,64 +281,64 @@ impl Catalog {
 
     /// Whether the query face `query_face` of a search is kept and not expired by `now`.
     pub fn probe_kept(&self, search: u64, query_face: usize, now: &str) -> Result<bool> {
-        self.lite()?
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM probes WHERE search_id = ?1 AND query_face = ?2 AND expires_at > ?3)",
-            )
-            .and_then(|mut st| st.query_row(params![search as i64, query_face as i64, now], |r| r.get(0)))
-            .map_err(self.err())
+        Ok(self
+            .db()
+            .row(
+                "SELECT 1 FROM probes WHERE search_id = ?1 AND query_face = ?2 AND expires_at > ?3",
+                &[&search, &query_face, &now],
+                |_| Ok(()),
+            )?
+            .is_some())
     }
 
     /// The query faces of a search kept and not expired by `now` (their indexes).
     pub fn probes_of(&self, search: u64, now: &str) -> Result<Vec<usize>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT query_face FROM probes WHERE search_id = ?1 AND expires_at > ?2 ORDER BY query_face",
-            params![search as i64, now],
-            |r| Ok(r.get::<_, i64>(0)?.max(0) as usize),
+            &[&search, &now],
+            |r| Ok(r.get::<i64>(0)?.max(0) as usize),
         )
     }
 
     /// How many query faces are kept, and when the last of them expires.
     pub fn probe_count(&self) -> Result<(u64, Option<String>)> {
-        self.lite()?
-            .query_row("SELECT COUNT(*), MAX(expires_at) FROM probes", [], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-            })
-            .map_err(self.err())
+        Ok(self
+            .db()
+            .row("SELECT COUNT(*), MAX(expires_at) FROM probes", &[], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .unwrap_or((0, None)))
     }
 
     /// Whether every candidate of a search is decided: rejected by one reviewer, confirmed by two,
     /// or its face gone.
     pub fn search_decided(&self, search: u64) -> Result<bool> {
-        self.lite()?
-            .query_row(
-                &format!("SELECT NOT EXISTS (SELECT 1 FROM candidates c WHERE c.search_id = ?1 AND NOT {DECIDED})"),
-                [search as i64],
-                |r| r.get(0),
-            )
-            .map_err(self.err())
+        let undecided = self.db().row(
+            &format!("SELECT 1 FROM candidates c WHERE c.search_id = ?1 AND NOT {DECIDED} LIMIT 1"),
+            &[&search],
+            |_| Ok(()),
+        )?;
+        Ok(undecided.is_none())
     }
 
     /// The searches whose kept query faces have expired by `now` (RFC 3339).
     pub fn searches_with_expired_probes(&self, now: &str) -> Result<Vec<u64>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT DISTINCT search_id FROM probes WHERE expires_at <= ?1 ORDER BY search_id",
-            [now],
-            |r| Ok(r.get::<_, i64>(0)? as u64),
+            &[&now],
+            |r| r.get(0),
         )
     }
 }
 
-fn search_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SearchRecord> {
-    let id = r.get::<_, i64>(0)?;
-    let collections = crate::json_column(r, 4, "collections", || format!("search {id}"))?;
+fn search_row(r: &Row<'_>) -> Result<SearchRecord> {
+    let id: u64 = r.get(0)?;
+    let collections = r.json(4, "collections", || format!("search {id}"))?;
     Ok(SearchRecord {
-        id: id as u64,
+        id,
         actor: r.get(1)?,
         case_ref: r.get(2)?,
         purpose: r.get(3)?,
         collections,
-        gallery_size: r.get::<_, i64>(5)?.max(0) as u64,
+        gallery_size: r.get::<i64>(5)?.max(0) as u64,
         started_at: r.get(6)?,
     })
 }
@@ -376,74 +353,61 @@ impl Tx<'_> {
             what: format!("the query face {query_face} of search {search}"),
             reason: format!("cannot be encrypted ({e})"),
         })?;
-        self.lite()?
-            .execute(
-                "INSERT OR REPLACE INTO probes (search_id, query_face, crop, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![search as i64, query_face as i64, sealed, now(), expires_at],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO probes (search_id, query_face, crop, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (search_id, query_face)
+             DO UPDATE SET crop = excluded.crop, created_at = excluded.created_at, expires_at = excluded.expires_at",
+            &[&search, &query_face, &sealed, &now(), &expires_at],
+        )?;
         Ok(())
     }
 
     /// Deletes the kept query faces of every search left with no candidate undecided (after a
     /// deletion of faces: an erased candidate counts as decided); returns how many went.
     pub fn drop_probes_of_decided_searches(&self) -> Result<u64> {
-        self.lite()?
-            .execute(
-                &format!(
-                    "DELETE FROM probes WHERE search_id IN (SELECT DISTINCT p.search_id FROM probes p
-                     WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.search_id = p.search_id AND NOT {DECIDED}))"
-                ),
-                [],
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.db().execute(
+            &format!(
+                "DELETE FROM probes WHERE search_id IN (SELECT DISTINCT p.search_id FROM probes p
+                 WHERE NOT EXISTS (SELECT 1 FROM candidates c WHERE c.search_id = p.search_id AND NOT {DECIDED}))"
+            ),
+            &[],
+        )
     }
 
     /// Deletes the kept query faces of a search; returns how many there were.
     pub fn drop_probes(&self, search: u64) -> Result<u64> {
-        self.lite()?
-            .execute("DELETE FROM probes WHERE search_id = ?1", [search as i64])
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.db().execute("DELETE FROM probes WHERE search_id = ?1", &[&search])
     }
 
     /// Records a search and its candidates; returns the search id and candidate ids.
     pub fn record_search(&self, search: &NewSearch<'_>, candidates: &[NewCandidate]) -> Result<(u64, Vec<u64>)> {
-        self.lite()?
-            .execute(
+        let search_id: u64 = self
+            .db()
+            .row(
                 "INSERT INTO searches (actor, case_ref, purpose, query_sha256, collections, gallery_size, started_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    search.actor,
-                    search.case_ref,
-                    search.purpose,
-                    search.query_sha256,
-                    serde_json::to_string(search.collections).unwrap_or_default(),
-                    search.gallery_size as i64,
-                    search.started_at,
-                    now()
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                &[
+                    &search.actor,
+                    &search.case_ref,
+                    &search.purpose,
+                    &search.query_sha256,
+                    &serde_json::to_string(search.collections).unwrap_or_default(),
+                    &search.gallery_size,
+                    &search.started_at,
+                    &now(),
                 ],
-            )
-            .map_err(self.err())?;
-        let search_id = self.lite()?.last_insert_rowid() as u64;
+                |r| r.get(0),
+            )?
+            .ok_or_else(|| Error::Invalid("a new search got no id".into()))?;
         let mut ids = Vec::with_capacity(candidates.len());
         for c in candidates {
-            self.lite()?
-                .execute(
-                    "INSERT INTO candidates (search_id, face_id, collection_id, query_face, rank, score)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        search_id as i64,
-                        c.face_id as i64,
-                        c.collection_id,
-                        c.query_face as i64,
-                        c.rank as i64,
-                        c.score
-                    ],
-                )
-                .map_err(self.err())?;
-            ids.push(self.lite()?.last_insert_rowid() as u64);
+            let id: Option<u64> = self.db().row(
+                "INSERT INTO candidates (search_id, face_id, collection_id, query_face, rank, score)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                &[&search_id, &c.face_id, &c.collection_id, &c.query_face, &c.rank, &c.score],
+                |r| r.get(0),
+            )?;
+            ids.push(id.ok_or_else(|| Error::Invalid("a new candidate got no id".into()))?);
         }
         Ok((search_id, ids))
     }
@@ -452,12 +416,11 @@ impl Tx<'_> {
     /// same reviewer replaces theirs).
     pub fn review(&self, scope: &Scope, candidate: u64, reviewer: &str, confirm: bool) -> Result<CandidateRecord> {
         self.candidate(scope, candidate)?;
-        self.lite()?
-            .execute(
-                "INSERT OR REPLACE INTO reviews (candidate_id, reviewer, decision, at) VALUES (?1, ?2, ?3, ?4)",
-                params![candidate as i64, reviewer, if confirm { "confirm" } else { "reject" }, now()],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO reviews (candidate_id, reviewer, decision, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (candidate_id, reviewer) DO UPDATE SET decision = excluded.decision, at = excluded.at",
+            &[&candidate, &reviewer, &if confirm { "confirm" } else { "reject" }, &now()],
+        )?;
         self.candidate(scope, candidate)
     }
 }

@@ -297,10 +297,8 @@ both!(revoked_keys_disabled_users_and_withdrawn_grants_stop_at_once, |w| {
     assert_eq!(cat.verify_audit(None).unwrap().1, None);
 });
 
-#[test]
-fn a_reviewers_queue_is_filtered_by_grant_before_its_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(a_reviewers_queue_is_filtered_by_grant_before_its_limit, |w| {
+    let mut cat = w.keyed();
     let (mine, other) = (create(&mut cat, "mine"), create(&mut cat, "other"));
     let job = cat.begin_job(mine.id, &[]).unwrap();
     let faces =
@@ -338,7 +336,7 @@ fn a_reviewers_queue_is_filtered_by_grant_before_its_limit() {
         Ok((tx.review(proof.scope(), my_candidate + 1, "raoul", false), serde_json::json!({})))
     });
     assert!(matches!(decided.unwrap().0, Err(Error::NotFound { .. })), "another collection's candidate");
-}
+});
 
 /// A catalog as schema 7 left it: a user with a key and a grant, a plain-hashed audit chain.
 fn schema_7_catalog(p: &Path) -> String {
@@ -525,4 +523,80 @@ both!(background_jobs_are_queued_claimed_once_tracked_ended_and_requeued, |w| {
     let listed = cat.background_jobs(2).unwrap();
     assert_eq!(listed.iter().map(|j| j.id).collect::<Vec<_>>(), [c.id, b.id], "newest first, at most 2");
     assert_eq!(listed[0].report, Some(serde_json::json!({"files": 2})));
+});
+
+both!(searches_reviews_and_kept_query_faces_round_trip, |w| {
+    let mut cat = w.keyed();
+    let (mine, other) = (create(&mut cat, "mine"), create(&mut cat, "other"));
+    let job = cat.begin_job(mine.id, &[]).unwrap();
+    let out = store(&mut cat, job, mine.id, &[image("m", vec![face(1.0, true), face(40.0, true)])]);
+    let StoreOutcome::Inserted { template_faces: f, .. } = &out[0] else { panic!("{out:?}") };
+    let out = store(&mut cat, job, other.id, &[image("o", vec![face(1.0, true)])]);
+    let StoreOutcome::Inserted { template_faces: g, .. } = &out[0] else { panic!("{out:?}") };
+    let s = NewSearch {
+        actor: "inv",
+        case_ref: "C-1",
+        purpose: "p",
+        query_sha256: "q",
+        collections: &["mine".to_string(), "other".to_string()],
+        gallery_size: 3,
+        started_at: "2026-01-01T00:00:00Z",
+    };
+    let candidates = [
+        NewCandidate { face_id: f[0], collection_id: mine.id, query_face: 0, rank: 1, score: 0.75 },
+        NewCandidate { face_id: g[0], collection_id: other.id, query_face: 0, rank: 2, score: 0.5 },
+        NewCandidate { face_id: f[1], collection_id: mine.id, query_face: 1, rank: 1, score: 0.25 },
+    ];
+    let (search, ids) = change(&mut cat, |tx| {
+        let made = tx.record_search(&s, &candidates)?;
+        tx.keep_probe(made.0, 0, b"jpeg bytes of face 0", "2026-02-01T00:00:00Z")?;
+        tx.keep_probe(made.0, 1, b"face 1", "2026-01-15T00:00:00Z")?;
+        Ok(made)
+    });
+    assert_eq!(ids.len(), 3);
+    let rec = cat.search_record(search).unwrap();
+    assert_eq!((rec.case_ref.as_str(), rec.gallery_size, rec.collections.len()), ("C-1", 3, 2));
+    assert_eq!(cat.searches_by("inv", 10).unwrap().len(), 1);
+    assert_eq!(cat.search_gallery_size(search).unwrap(), 3);
+    let reach = |ids: Vec<u32>| {
+        let p = gabarit_governance::Principal {
+            name: "r".into(),
+            roles: vec![gabarit_governance::Role::Reviewer],
+            collections: ids,
+        };
+        gabarit_governance::authorize::<actions::Review>(&p).unwrap().scope().clone()
+    };
+    assert_eq!(cat.candidates_of_search_in(&all(), search).unwrap(), 3);
+    assert_eq!(cat.candidates_of_search_in(&reach(vec![mine.id]), search).unwrap(), 2);
+    assert_eq!(cat.candidates_of_search_in(&reach(vec![]), search).unwrap(), 0);
+    assert_eq!(cat.candidates_awaiting_review(&all(), 10).unwrap(), [ids[2], ids[1], ids[0]]);
+    // Two confirmations decide a candidate, one rejection too; a reviewer's second word replaces the first.
+    let review =
+        |cat: &mut Catalog, id: u64, who: &str, confirm: bool| change(cat, |tx| tx.review(&all(), id, who, confirm));
+    review(&mut cat, ids[0], "ann", false);
+    let c = review(&mut cat, ids[0], "ann", true);
+    assert_eq!((c.confirmed_by.as_slice(), c.rejected_by.len()), (["ann".to_string()].as_slice(), 0));
+    review(&mut cat, ids[0], "bob", true);
+    review(&mut cat, ids[1], "bob", false);
+    assert!(!cat.search_decided(search).unwrap());
+    let states = cat.candidate_states(search).unwrap();
+    assert_eq!(
+        states.iter().map(|s| (s.query_face, s.rank, s.confirmations, s.rejected, s.erased)).collect::<Vec<_>>(),
+        [(0, 1, 2, false, false), (0, 2, 0, true, false), (1, 1, 0, false, false)]
+    );
+    assert_eq!(cat.candidates_awaiting_review(&all(), 10).unwrap(), [ids[2]]);
+    // Kept query faces: sealed, opened, expiring.
+    let probe = cat.probe(search, 0, "2026-01-10T00:00:00Z").unwrap().unwrap();
+    assert_eq!(probe.jpeg, b"jpeg bytes of face 0");
+    assert!(w.texts("SELECT search_id FROM probes", &[]).len() == 2);
+    assert!(cat.probe_kept(search, 1, "2026-01-10T00:00:00Z").unwrap());
+    assert!(!cat.probe_kept(search, 1, "2026-01-20T00:00:00Z").unwrap(), "expired");
+    assert_eq!(cat.probes_of(search, "2026-01-20T00:00:00Z").unwrap(), [0]);
+    assert_eq!(cat.probe_count().unwrap(), (2, Some("2026-02-01T00:00:00Z".to_string())));
+    assert_eq!(cat.searches_with_expired_probes("2026-01-20T00:00:00Z").unwrap(), [search]);
+    assert_eq!(change(&mut cat, |tx| tx.drop_probes_of_decided_searches()), 0, "one candidate undecided");
+    review(&mut cat, ids[2], "ann", false);
+    assert!(cat.search_decided(search).unwrap());
+    assert_eq!(change(&mut cat, |tx| tx.drop_probes_of_decided_searches()), 2);
+    assert_eq!(cat.probe_count().unwrap(), (0, None));
 });
