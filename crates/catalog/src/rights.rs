@@ -1,8 +1,8 @@
 //! Rights requests, suppression templates, and physical deletion of faces and images.
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::sql::{Db, Row};
 use crate::{Catalog, Error, PackKey, Result, Tx, now};
 
 /// A rights request.
@@ -99,9 +99,9 @@ pub struct Deleted {
 const DROP_EMPTY_PERSONS: &str =
     "DELETE FROM persons WHERE NOT EXISTS (SELECT 1 FROM person_faces pf WHERE pf.person_id = persons.id)";
 
-fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RightsRequest> {
+fn request_row(r: &Row<'_>) -> Result<RightsRequest> {
     Ok(RightsRequest {
-        id: r.get::<_, i64>(0)? as u64,
+        id: r.get(0)?,
         kind: r.get(1)?,
         requester: r.get(2)?,
         verification: r.get(3)?,
@@ -121,10 +121,8 @@ impl Catalog {
     /// A rights request.
     pub fn request(&self, id: u64) -> Result<RightsRequest> {
         let mut req = self
-            .lite()?
-            .query_row(&format!("{REQUEST_SELECT} WHERE id = ?1"), [id as i64], request_row)
-            .optional()
-            .map_err(self.err())?
+            .db()
+            .row(&format!("{REQUEST_SELECT} WHERE id = ?1"), &[&id], request_row)?
             .ok_or_else(|| Error::NotFound { kind: "rights request", name: id.to_string() })?;
         req.runs = self.request_runs(id)?;
         Ok(req)
@@ -132,9 +130,7 @@ impl Catalog {
 
     /// Every rights request, newest first.
     pub fn requests(&self) -> Result<Vec<RightsRequest>> {
-        let mut stmt = self.lite()?.prepare(&format!("{REQUEST_SELECT} ORDER BY id DESC")).map_err(self.err())?;
-        let rows = stmt.query_map([], request_row).map_err(self.err())?;
-        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        let mut out = self.db().rows(&format!("{REQUEST_SELECT} ORDER BY id DESC"), &[], request_row)?;
         for r in &mut out {
             r.runs = self.request_runs(r.id)?;
         }
@@ -142,9 +138,9 @@ impl Catalog {
     }
 
     fn request_runs(&self, id: u64) -> Result<Vec<RequestRun>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT at, photo_sha256, outcome FROM request_runs WHERE request_id = ?1 ORDER BY id",
-            [id as i64],
+            &[&id],
             |r| Ok(RequestRun { at: r.get(0)?, photo_sha256: r.get(1)?, outcome: r.get(2)? }),
         )
     }
@@ -153,30 +149,25 @@ impl Catalog {
     pub fn erased_content(&self) -> Result<ErasedContent> {
         let key =
             self.key.as_ref().ok_or(Error::Locked { path: self.path.clone(), what: "the erased photos' register" })?;
-        let tags = self.rows_of_with("SELECT tag, request_id FROM erased_content", [], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
+        let tags: Vec<(String, u64)> =
+            self.db().rows("SELECT tag, request_id FROM erased_content", &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(ErasedContent { key: key.mac_key(ERASED_CONTENT_KEY), tags: tags.into_iter().collect() })
     }
 
     /// How many suppression templates (objections) there are for one pack.
     pub fn suppression_count(&self, pack: &PackKey) -> Result<u64> {
-        self.lite()?
-            .query_row(
-                "SELECT COUNT(*) FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2",
-                params![pack.name, pack.sha256],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.count(
+            "SELECT COUNT(*) FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2",
+            &[&pack.name, &pack.sha256],
+        )
     }
 
     /// The suppression templates of one pack, as (vector, scale).
     pub fn suppressions(&self, pack: &PackKey) -> Result<Vec<(Vec<i8>, f32)>> {
-        let rows = self.rows_of_with(
+        let rows: Vec<(Vec<u8>, f32, u64)> = self.db().rows(
             "SELECT vector, scale, request_id FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2 ORDER BY id",
-            params![pack.name, pack.sha256],
-            |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, f32>(1)?, r.get::<_, i64>(2)? as u64)),
+            &[&pack.name, &pack.sha256],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         rows.into_iter()
             .map(|(blob, scale, request)| self.open_template(&blob, scale, &suppression_aad(request)))
@@ -186,56 +177,69 @@ impl Catalog {
     /// The objections (request ids, in order) that have suppression templates but none of this
     /// pack: they would not hold over this pack's templates.
     pub fn objections_without(&self, pack: &PackKey) -> Result<Vec<u64>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT DISTINCT request_id FROM suppressions WHERE request_id NOT IN
                  (SELECT request_id FROM suppressions WHERE pack = ?1 AND pack_sha256 = ?2)
              ORDER BY request_id",
-            params![pack.name, pack.sha256],
-            |r| Ok(r.get::<_, i64>(0)? as u64),
+            &[&pack.name, &pack.sha256],
+            |r| r.get(0),
         )
     }
 
     /// Images ingested into `collection` before `before` (RFC 3339), with their face ids.
     pub fn images_ingested_before(&self, collection: u32, before: &str) -> Result<Vec<(u64, Vec<u64>)>> {
-        let mut stmt = self
-            .lite()?
-            .prepare("SELECT id FROM images WHERE collection_id = ?1 AND ingested_at < ?2 ORDER BY id")
-            .map_err(self.err())?;
-        let ids = stmt
-            .query_map(params![collection, before], |r| r.get::<_, i64>(0))
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
+        let ids: Vec<u64> = self.db().rows(
+            "SELECT id FROM images WHERE collection_id = ?1 AND ingested_at < ?2 ORDER BY id",
+            &[&collection, &before],
+            |r| r.get(0),
+        )?;
         let mut out = Vec::new();
         for id in ids {
-            let faces = self.faces_of(id as u64)?.into_iter().map(|f| f.face_id).collect();
-            out.push((id as u64, faces));
+            let faces = self.faces_of(id)?.into_iter().map(|f| f.face_id).collect();
+            out.push((id, faces));
         }
         Ok(out)
     }
 
-    /// Makes deleted rows physically absent: secure_delete zeroes freed content, the WAL is
-    /// checkpointed and truncated, and VACUUM rewrites the file.
+    /// Makes deleted rows physically absent. SQLite: secure_delete zeroes freed content, the
+    /// WAL is checkpointed and truncated, and VACUUM rewrites the file. PostgreSQL: see
+    /// [`checkpoint`](Self::checkpoint), which already rewrites what holds personal data.
     pub fn purge_free_pages(&self) -> Result<()> {
-        self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+        match self.db() {
+            Db::Lite(..) => {
+                self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            }
+            Db::Pg(..) => self.checkpoint(),
+        }
     }
 
-    /// Moves the WAL's pages into the database file and truncates the WAL: with secure_delete,
-    /// what a committed deletion freed is then zeroes in every file (no VACUUM: cheap at any
-    /// size, but the file keeps its length).
+    /// Makes what a committed deletion freed leave every file. SQLite: moves the WAL's pages
+    /// into the database file and truncates the WAL; with secure_delete, freed content is then
+    /// zeroes (no VACUUM: cheap at any size, but the file keeps its length). PostgreSQL, where
+    /// a deleted row stays in its page until the table is rewritten: `VACUUM FULL` of the tables
+    /// that hold faces, photos' paths, templates, names and query faces (new files, the old
+    /// unlinked), then a new WAL segment and a checkpoint, so that the server deletes the
+    /// segments holding the rows as written (with `wal_recycle = off`, no archive and no
+    /// replication slot keeping them: the operator's part, `crates/catalog/README.md`).
     pub fn checkpoint(&self) -> Result<()> {
-        self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        match self.db() {
+            Db::Lite(..) => self.exec_batch("PRAGMA wal_checkpoint(TRUNCATE);"),
+            Db::Pg(..) => {
+                let db = self.db();
+                db.batch(&format!("VACUUM FULL {PERSONAL_TABLES}"))?;
+                db.batch("SELECT pg_switch_wal()")?;
+                db.batch("CHECKPOINT")
+            }
+        }
     }
 
     /// Counts of rights requests per kind and status.
     pub fn request_counts(&self) -> Result<Vec<(String, String, u64)>> {
-        let mut stmt = self
-            .lite()?
-            .prepare("SELECT kind, status, COUNT(*) FROM rights_requests GROUP BY kind, status ORDER BY kind, status")
-            .map_err(self.err())?;
-        let rows =
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+        self.db().rows(
+            "SELECT kind, status, COUNT(*) FROM rights_requests GROUP BY kind, status ORDER BY kind, status",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 }
 
@@ -259,33 +263,28 @@ impl Tx<'_> {
         use gabarit_governance::limits::{REQUEST_TEXT, required};
         let requester = required("requester", requester, REQUEST_TEXT)?;
         let verification = required("verification", verification, REQUEST_TEXT)?;
-        self.lite()?
-            .execute(
-                "INSERT INTO rights_requests (kind, requester, verification, received_on, deadline, created_by, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![kind, requester, verification, received_on, deadline, created_by, now()],
-            )
-            .map_err(self.err())?;
-        self.request(self.lite()?.last_insert_rowid() as u64)
+        let id: Option<u64> = self.db().row(
+            "INSERT INTO rights_requests (kind, requester, verification, received_on, deadline, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            &[&kind, &requester, &verification, &received_on, &deadline, &created_by, &now()],
+            |r| r.get(0),
+        )?;
+        self.request(id.ok_or_else(|| Error::Invalid("a new request got no id".into()))?)
     }
 
     /// Records a run of a request: the first closes it with its outcome; a later run is a new
     /// entry under it and leaves the recorded outcome as it was.
     pub fn close_request(&self, id: u64, photo_sha256: &str, outcome: &str) -> Result<()> {
         let at = now();
-        self.lite()?
-            .execute(
-                "UPDATE rights_requests SET photo_sha256 = ?1, outcome = ?2, status = 'done'
-                 WHERE id = ?3 AND status <> 'done'",
-                params![photo_sha256, outcome, id as i64],
-            )
-            .map_err(self.err())?;
-        self.lite()?
-            .execute(
-                "INSERT INTO request_runs (request_id, at, photo_sha256, outcome) VALUES (?1, ?2, ?3, ?4)",
-                params![id as i64, at, photo_sha256, outcome],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "UPDATE rights_requests SET photo_sha256 = ?1, outcome = ?2, status = 'done'
+             WHERE id = ?3 AND status <> 'done'",
+            &[&photo_sha256, &outcome, &id],
+        )?;
+        self.db().execute(
+            "INSERT INTO request_runs (request_id, at, photo_sha256, outcome) VALUES (?1, ?2, ?3, ?4)",
+            &[&id, &at, &photo_sha256, &outcome],
+        )?;
         Ok(())
     }
 
@@ -299,13 +298,10 @@ impl Tx<'_> {
         let at = now();
         let mut added = 0;
         for sha in sha256s {
-            added += self
-                .lite()?
-                .execute(
-                    "INSERT OR IGNORE INTO erased_content (tag, request_id, erased_at) VALUES (?1, ?2, ?3)",
-                    params![erased_tag(&key, sha), request as i64, at],
-                )
-                .map_err(self.err())? as u64;
+            added += self.db().execute(
+                "INSERT INTO erased_content (tag, request_id, erased_at) VALUES (?1, ?2, ?3) ON CONFLICT (tag) DO NOTHING",
+                &[&erased_tag(&key, sha), &request, &at],
+            )?;
         }
         Ok(added)
     }
@@ -313,67 +309,57 @@ impl Tx<'_> {
     /// Stores a suppression template (objection) of one pack.
     pub fn add_suppression(&self, request: u64, pack: &PackKey, vector: &[i8], scale: f32) -> Result<u64> {
         let (blob, scale) = self.seal_template(vector, scale, &suppression_aad(request))?;
-        self.lite()?
-            .execute(
-                "INSERT INTO suppressions (request_id, created_at, scale, vector, pack, pack_sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![request as i64, now(), scale, blob, pack.name, pack.sha256],
-            )
-            .map_err(self.err())?;
-        Ok(self.lite()?.last_insert_rowid() as u64)
+        let id: Option<u64> = self.db().row(
+            "INSERT INTO suppressions (request_id, created_at, scale, vector, pack, pack_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            &[&request, &now(), &scale, &blob, &pack.name, &pack.sha256],
+            |r| r.get(0),
+        )?;
+        id.ok_or_else(|| Error::Invalid("a new suppression template got no id".into()))
     }
 
     /// Deletes faces (and their templates), then the images left without any face. Then
     /// [`Catalog::purge_free_pages`] makes the bytes leave the files.
     pub fn delete_faces(&self, face_ids: &[u64]) -> Result<Deleted> {
-        let err = |source| Error::Sqlite { path: self.path.clone(), source };
-        let tx = &self.lite()?;
+        let tx = self.db();
         let mut d = Deleted::default();
         let mut images = Vec::new();
-        for &id in face_ids {
-            let image: Option<i64> = tx
-                .query_row("SELECT image_id FROM faces WHERE id = ?1", [id as i64], |r| r.get(0))
-                .optional()
-                .map_err(err)?;
+        for id in face_ids {
+            let image = tx.row("SELECT image_id FROM faces WHERE id = ?1", &[id], |r| r.get::<i64>(0))?;
             let Some(image) = image else { continue };
-            d.templates += tx.execute("DELETE FROM templates WHERE face_id = ?1", [id as i64]).map_err(err)? as u64;
-            d.faces += tx.execute("DELETE FROM faces WHERE id = ?1", [id as i64]).map_err(err)? as u64;
+            d.templates += tx.execute("DELETE FROM templates WHERE face_id = ?1", &[id])?;
+            d.faces += tx.execute("DELETE FROM faces WHERE id = ?1", &[id])?;
             images.push(image);
         }
         images.sort_unstable();
         images.dedup();
-        for image in images {
-            tx.execute(&format!("{FORGET_JOB_FILE} AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = ?1)"), [image])
-                .map_err(err)?;
-            d.images += tx
-                .execute(
-                    "DELETE FROM images WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = ?1)",
-                    [image],
-                )
-                .map_err(err)? as u64;
+        for image in &images {
+            tx.execute(
+                &format!("{FORGET_JOB_FILE} AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = ?1)"),
+                &[image],
+            )?;
+            d.images += tx.execute(
+                "DELETE FROM images WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = ?1)",
+                &[image],
+            )?;
         }
-        d.persons = tx.execute(DROP_EMPTY_PERSONS, []).map_err(err)? as u64;
+        d.persons = tx.execute(DROP_EMPTY_PERSONS, &[])?;
         Ok(d)
     }
 
     /// Deletes images (their faces and templates included) by id. Then
     /// [`Catalog::purge_free_pages`] makes the bytes leave the files.
     pub fn delete_images(&self, image_ids: &[u64]) -> Result<Deleted> {
-        let err = |source| Error::Sqlite { path: self.path.clone(), source };
-        let tx = &self.lite()?;
+        let tx = self.db();
         let mut d = Deleted::default();
-        for &id in image_ids {
-            d.templates += tx
-                .execute(
-                    "DELETE FROM templates WHERE face_id IN (SELECT id FROM faces WHERE image_id = ?1)",
-                    [id as i64],
-                )
-                .map_err(err)? as u64;
-            d.faces += tx.execute("DELETE FROM faces WHERE image_id = ?1", [id as i64]).map_err(err)? as u64;
-            tx.execute(FORGET_JOB_FILE, [id as i64]).map_err(err)?;
-            d.images += tx.execute("DELETE FROM images WHERE id = ?1", [id as i64]).map_err(err)? as u64;
+        for id in image_ids {
+            d.templates +=
+                tx.execute("DELETE FROM templates WHERE face_id IN (SELECT id FROM faces WHERE image_id = ?1)", &[id])?;
+            d.faces += tx.execute("DELETE FROM faces WHERE image_id = ?1", &[id])?;
+            tx.execute(FORGET_JOB_FILE, &[id])?;
+            d.images += tx.execute("DELETE FROM images WHERE id = ?1", &[id])?;
         }
-        d.persons = tx.execute(DROP_EMPTY_PERSONS, []).map_err(err)? as u64;
+        d.persons = tx.execute(DROP_EMPTY_PERSONS, &[])?;
         Ok(d)
     }
 }
@@ -382,6 +368,11 @@ impl Tx<'_> {
 /// photo's path is personal data too): run before the image itself is deleted.
 const FORGET_JOB_FILE: &str = "DELETE FROM job_files WHERE uri = (SELECT uri FROM images WHERE id = ?1)
        AND job_id IN (SELECT j.id FROM jobs j JOIN images i ON i.collection_id = j.collection_id WHERE i.id = ?1)";
+
+/// The tables a deletion of faces or images frees personal data in (PostgreSQL's
+/// [`Catalog::checkpoint`] rewrites them).
+const PERSONAL_TABLES: &str = "templates, faces, images, tracks, job_files, sources, persons, person_faces, person_not, \
+                               grouping_pairs, grouping_searched, probes, candidates, reembedded";
 
 fn suppression_aad(request: u64) -> Vec<u8> {
     let mut aad = b"suppression:".to_vec();

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::tests::{all, change, create, face, image, open_keyed, store, try_change};
+use super::tests_stores::{Store, both};
 use super::*;
 
 fn open_request(cat: &mut Catalog, kind: &str, requester: &str) -> RightsRequest {
@@ -26,11 +27,8 @@ fn file_len(file: &Path) -> u64 {
     fs_err::metadata(file).map(|m| m.len()).unwrap_or(0)
 }
 
-#[test]
-fn requests_are_recorded_listed_newest_first_and_counted_by_kind_and_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(requests_are_recorded_listed_newest_first_and_counted_by_kind_and_status, |w| {
+    let mut cat = w.keyed();
     let a = open_request(&mut cat, "erasure", "Ann");
     assert_eq!(
         a,
@@ -58,7 +56,7 @@ fn requests_are_recorded_listed_newest_first_and_counted_by_kind_and_status() {
     assert!(matches!(blank, Err(Error::Policy(_))), "{blank:?}");
     change(&mut cat, |tx| tx.close_request(c.id, "c0ffee", "1 face erased"));
 
-    let other = Catalog::open(&p).unwrap();
+    let other = w.plain();
     let listed = other.requests().unwrap();
     assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [o.id, c.id, b.id, a.id]);
     assert_eq!(listed[1].status, "done");
@@ -76,19 +74,16 @@ fn requests_are_recorded_listed_newest_first_and_counted_by_kind_and_status() {
         ]
     );
     assert!(matches!(other.request(99), Err(Error::NotFound { .. })));
-}
+});
 
-#[test]
-fn the_first_run_closes_a_request_and_later_runs_are_recorded_beside_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(the_first_run_closes_a_request_and_later_runs_are_recorded_beside_it, |w| {
+    let mut cat = w.keyed();
     let r = open_request(&mut cat, "erasure", "Ann");
     let untouched = open_request(&mut cat, "erasure", "Bob");
     change(&mut cat, |tx| tx.close_request(r.id, "aaaa", "2 faces erased"));
     change(&mut cat, |tx| tx.close_request(r.id, "bbbb", "nothing left"));
 
-    let other = Catalog::open(&p).unwrap();
+    let other = w.plain();
     let got = other.request(r.id).unwrap();
     assert_eq!(got.status, "done");
     assert_eq!(got.photo_sha256.as_deref(), Some("aaaa"), "the first run's photo stays");
@@ -98,13 +93,10 @@ fn the_first_run_closes_a_request_and_later_runs_are_recorded_beside_it() {
     assert!(got.runs.iter().all(|run| run.at.parse::<jiff::Timestamp>().is_ok()), "{:?}", got.runs);
     assert_eq!(other.request(untouched.id).unwrap(), untouched, "another request is left as it was");
     assert_eq!(other.requests().unwrap()[1].runs, got.runs);
-}
+});
 
-#[test]
-fn the_erased_content_register_knows_each_photo_by_its_first_request_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(the_erased_content_register_knows_each_photo_by_its_first_request_and_nothing_else, |w| {
+    let mut cat = w.keyed();
     let (r1, r2) = (open_request(&mut cat, "erasure", "Ann"), open_request(&mut cat, "erasure", "Bob"));
     let empty = cat.erased_content().unwrap();
     assert!(empty.is_empty());
@@ -116,7 +108,7 @@ fn the_erased_content_register_knows_each_photo_by_its_first_request_and_nothing
     assert_eq!(change(&mut cat, |tx| tx.remember_erased(r1.id, &shas(&["AA", "cc", "dd"]))), 2, "aa was known");
     assert_eq!(change(&mut cat, |tx| tx.remember_erased(r1.id, &[])), 0);
 
-    let other = open_keyed(&p);
+    let other = w.keyed();
     let reg = other.erased_content().unwrap();
     assert_eq!(reg.len(), 4);
     assert!(!reg.is_empty());
@@ -127,53 +119,39 @@ fn the_erased_content_register_knows_each_photo_by_its_first_request_and_nothing
     assert_eq!(reg.request_of("ee"), None);
     assert_eq!(reg.request_of(""), None);
     // Only keyed tags are stored, never the hashes; without the key there is no register.
-    let raw = rusqlite::Connection::open(&p).unwrap();
-    let tags: Vec<String> = raw
-        .prepare("SELECT tag FROM erased_content")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let tags: Vec<String> = w.texts("SELECT tag FROM erased_content", &[]).into_iter().flatten().collect();
     assert_eq!(tags.len(), 4);
     assert!(tags.iter().all(|t| t.len() > 2 && !["aa", "bb", "cc", "dd"].contains(&t.to_lowercase().as_str())));
-    assert!(matches!(Catalog::open(&p).unwrap().erased_content(), Err(Error::Locked { .. })));
-}
+    assert!(matches!(w.plain().erased_content(), Err(Error::Locked { .. })));
+});
 
-#[test]
-fn suppression_templates_are_sealed_counted_and_read_back_as_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(suppression_templates_are_sealed_counted_and_read_back_as_stored, |w| {
+    let mut cat = w.keyed();
     let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
     let legacy = crate::PackKey::legacy();
     assert_eq!(cat.suppression_count(&legacy).unwrap(), 0);
     assert!(cat.suppressions(&legacy).unwrap().is_empty());
     let first = change(&mut cat, |tx| tx.add_suppression(r1.id, &legacy, &[1, -2, 3], 0.5));
     let second = change(&mut cat, |tx| tx.add_suppression(r2.id, &legacy, &[-4, 5], 0.25));
-    let raw = rusqlite::Connection::open(&p).unwrap();
-    let rows: Vec<(u64, u64, f64, Vec<u8>)> = raw
-        .prepare("SELECT id, request_id, scale, vector FROM suppressions ORDER BY id")
+    let rows: Vec<(u64, u64, f64, Vec<u8>)> = w.raw(|db| {
+        db.rows("SELECT id, request_id, scale, vector FROM suppressions ORDER BY id", &[], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .unwrap()
-        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    });
     assert_eq!(rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(), [(first, r1.id), (second, r2.id)]);
     for (_, _, scale, blob) in &rows {
         assert_eq!(*scale, 0.0, "the scale is sealed with the vector");
         assert!(blob.len() > 4 + 3, "sealed, not the plain codes: {blob:?}");
     }
 
-    let other = open_keyed(&p);
+    let other = w.keyed();
     assert_eq!(other.suppression_count(&legacy).unwrap(), 2);
     assert_eq!(other.suppressions(&legacy).unwrap(), [(vec![1, -2, 3], 0.5), (vec![-4, 5], 0.25)]);
-}
+});
 
-#[test]
-fn suppression_templates_are_kept_and_counted_per_pack() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(suppression_templates_are_kept_and_counted_per_pack, |w| {
+    let mut cat = w.keyed();
     let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
     let legacy = crate::PackKey::legacy();
     let open = crate::PackKey { name: "open".into(), sha256: "ab".repeat(32) };
@@ -189,40 +167,26 @@ fn suppression_templates_are_kept_and_counted_per_pack() {
     assert_eq!(cat.objections_without(&open).unwrap(), [r1.id]);
     assert_eq!(cat.objections_without(&open_other).unwrap(), [r1.id, r2.id]);
     assert!(cat.objections_without(&legacy).unwrap().is_empty());
-}
+});
 
-#[test]
-fn a_suppression_template_sealed_for_one_request_does_not_open_for_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(a_suppression_template_sealed_for_one_request_does_not_open_for_another, |w| {
+    let mut cat = w.keyed();
     let (r1, r2) = (open_request(&mut cat, "objection", "Ann"), open_request(&mut cat, "objection", "Bob"));
     let legacy = crate::PackKey::legacy();
     change(&mut cat, |tx| tx.add_suppression(r1.id, &legacy, &[1, 2], 0.5));
     change(&mut cat, |tx| tx.add_suppression(r2.id, &legacy, &[3, 4], 0.5));
     assert_eq!(cat.suppressions(&legacy).unwrap().len(), 2);
     // Each row moved to the other request by hand.
-    let raw = rusqlite::Connection::open(&p).unwrap();
-    raw.execute(
-        "UPDATE suppressions SET request_id = CASE request_id WHEN ?1 THEN ?2 ELSE ?1 END",
-        [r1.id as i64, r2.id as i64],
-    )
-    .unwrap();
+    w.execute("UPDATE suppressions SET request_id = CASE request_id WHEN ?1 THEN ?2 ELSE ?1 END", &[&r1.id, &r2.id]);
     let moved = cat.suppressions(&legacy);
     assert!(matches!(moved, Err(Error::Crypto { .. })), "{moved:?}");
     // Put back, they open again.
-    raw.execute(
-        "UPDATE suppressions SET request_id = CASE request_id WHEN ?1 THEN ?2 ELSE ?1 END",
-        [r1.id as i64, r2.id as i64],
-    )
-    .unwrap();
+    w.execute("UPDATE suppressions SET request_id = CASE request_id WHEN ?1 THEN ?2 ELSE ?1 END", &[&r1.id, &r2.id]);
     assert_eq!(cat.suppressions(&legacy).unwrap(), [(vec![1, 2], 0.5), (vec![3, 4], 0.5)]);
-}
+});
 
-#[test]
-fn images_ingested_before_a_time_are_listed_with_their_faces_in_their_collection_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(images_ingested_before_a_time_are_listed_with_their_faces_in_their_collection_only, |w| {
+    let mut cat = w.keyed();
     let (a, b) = (create(&mut cat, "a"), create(&mut cat, "b"));
     let job = cat.begin_job(a.id, &[]).unwrap();
     store(&mut cat, job, b.id, &[image("z", vec![face(1.0, true)])]);
@@ -235,7 +199,7 @@ fn images_ingested_before_a_time_are_listed_with_their_faces_in_their_collection
     assert!(cat.images_ingested_before(a.id, "2000-01-01T00:00:00Z").unwrap().is_empty());
     let ingested = cat.image(&all(), x).unwrap().ingested_at;
     assert!(cat.images_ingested_before(a.id, &ingested).unwrap().iter().all(|(id, _)| *id != x), "strictly before");
-}
+});
 
 /// Three images in one collection: x with two embedded faces, y with one embedded face and
 /// one not, z with one embedded face. Returns their ids and their faces' ids.
@@ -265,17 +229,14 @@ fn template_faces(cat: &Catalog) -> Vec<u64> {
     faces
 }
 
-#[test]
-fn erasing_faces_deletes_their_templates_and_only_their_images_left_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(erasing_faces_deletes_their_templates_and_only_their_images_left_empty, |w| {
+    let mut cat = w.keyed();
     let [(x, xf), (y, yf), (z, zf)] = three_images(&mut cat);
     assert_eq!(template_faces(&cat).len(), 4);
     let d = change(&mut cat, |tx| tx.delete_faces(&[xf[0], xf[1], yf[0], 9_999]));
     assert_eq!(d, Deleted { templates: 3, faces: 3, images: 1, persons: 0 });
 
-    let other = open_keyed(&p);
+    let other = w.keyed();
     assert!(!other.image_exists(x).unwrap(), "x had no face left");
     assert!(other.image_exists(y).unwrap(), "y keeps its other face");
     assert!(other.image_exists(z).unwrap());
@@ -292,18 +253,15 @@ fn erasing_faces_deletes_their_templates_and_only_their_images_left_empty() {
         change(&mut cat, |tx| tx.delete_faces(&[yf[1]])),
         Deleted { templates: 0, faces: 1, images: 1, persons: 0 }
     );
-}
+});
 
-#[test]
-fn erasing_images_deletes_their_faces_and_templates_and_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.db");
-    let mut cat = open_keyed(&p);
+both!(erasing_images_deletes_their_faces_and_templates_and_nothing_else, |w| {
+    let mut cat = w.keyed();
     let [(x, _), (y, _), (z, zf)] = three_images(&mut cat);
     let d = change(&mut cat, |tx| tx.delete_images(&[x, y, 9_999]));
     assert_eq!(d, Deleted { templates: 3, faces: 4, images: 2, persons: 0 });
 
-    let other = open_keyed(&p);
+    let other = w.keyed();
     assert!(!other.image_exists(x).unwrap());
     assert!(!other.image_exists(y).unwrap());
     assert!(other.image_exists(z).unwrap());
@@ -312,7 +270,7 @@ fn erasing_images_deletes_their_faces_and_templates_and_nothing_else() {
     let summary = &other.collections(&all()).unwrap()[0];
     assert_eq!((summary.images, summary.faces, summary.templates), (1, 1, 1));
     assert_eq!(change(&mut cat, |tx| tx.delete_images(&[x, y])), Deleted::default());
-}
+});
 
 #[test]
 fn a_checkpoint_after_an_erasure_empties_the_wal_and_leaves_the_erased_bytes_in_no_file() {
@@ -369,10 +327,8 @@ fn purging_after_an_erasure_shrinks_the_file_and_leaves_the_erased_bytes_in_no_f
     assert_eq!(template_faces(&cat).len(), 1);
 }
 
-#[test]
-fn an_erased_image_leaves_no_line_in_its_collections_job_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cat = open_keyed(&dir.path().join("c.db"));
+both!(an_erased_image_leaves_no_line_in_its_collections_job_records, |w| {
+    let mut cat = w.keyed();
     let (press, events) = (create(&mut cat, "press"), create(&mut cat, "events"));
     let (job, other_job) = (cat.begin_job(press.id, &[]).unwrap(), cat.begin_job(events.id, &[]).unwrap());
     // The same file in two collections, and two other photos.
@@ -391,4 +347,31 @@ fn an_erased_image_leaves_no_line_in_its_collections_job_records() {
     change(&mut cat, |tx| tx.delete_images(&[b.id]));
     assert_eq!(uris(&cat, job), ["/photos/c.jpg"], "the erased files' lines are gone, the others stay");
     assert_eq!(uris(&cat, other_job), ["/photos/a.jpg"], "another collection's copy keeps its line");
-}
+});
+
+both!(after_an_erasure_and_a_checkpoint_the_erased_bytes_are_in_no_file_of_the_store, |w| {
+    let mut cat = w.keyed();
+    let c = create(&mut cat, "press");
+    let job = cat.begin_job(c.id, &[]).unwrap();
+    let marker = "marker-0c7e41d9b8";
+    let uri = format!("/photos/{marker}-path.jpg");
+    store(
+        &mut cat,
+        job,
+        c.id,
+        &[hashed_image(marker, &uri, vec![face(1.0, true)]), image("kept", vec![face(2.0, true)])],
+    );
+    cat.checkpoint().unwrap();
+    assert!(!w.files_holding(marker.as_bytes()).is_empty(), "stored: the marker is in a file");
+    let id = cat.images_by_sha256(&all(), marker).unwrap()[0].id;
+    let faces: Vec<u64> = cat.faces_of_image(&all(), id).unwrap().iter().map(|f| f.face_id).collect();
+    let deleted = change(&mut cat, |tx| tx.delete_faces(&faces));
+    assert_eq!((deleted.templates, deleted.faces, deleted.images), (1, 1, 1));
+    cat.checkpoint().unwrap();
+    let left = w.files_holding(marker.as_bytes());
+    assert!(left.is_empty(), "the erased photo's hash and path remain in {left:?}");
+    assert_eq!(cat.images_by_sha256(&all(), "kept").unwrap().len(), 1);
+    assert_eq!(template_faces(&cat).len(), 1);
+    cat.purge_free_pages().unwrap();
+    assert!(w.files_holding(marker.as_bytes()).is_empty());
+});

@@ -56,6 +56,43 @@ impl Store {
         }
     }
 
+    /// `f` with a connection of the store's own (not the catalog's): reads and edits by hand.
+    pub(super) fn raw<T>(&self, f: impl FnOnce(Db<'_>) -> T) -> T {
+        match self {
+            Store::Lite { dir } => {
+                let path = dir.path().join("c.db");
+                let conn = rusqlite::Connection::open(&path).unwrap();
+                f(Db::Lite(&conn, &path))
+            }
+            Store::Pg { server, .. } => {
+                let client = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+                f(Db::Pg(&std::cell::RefCell::new(client), "raw"))
+            }
+        }
+    }
+
+    /// The files of the store (the catalog's database file and its WAL; the server's whole
+    /// data directory) that hold `marker`.
+    pub(super) fn files_holding(&self, marker: &[u8]) -> Vec<String> {
+        let root = match self {
+            Store::Lite { dir } => dir.path().to_path_buf(),
+            Store::Pg { server, .. } => server.data_dir(),
+        };
+        let mut found = Vec::new();
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for entry in fs_err::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if fs_err::read(&path).is_ok_and(|b| b.windows(marker.len()).any(|w| w == marker)) {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+        found
+    }
+
     /// Runs a statement on the store itself (not through the catalog): an edit by hand.
     pub(super) fn execute(&self, sql: &str, params: &[&dyn crate::sql::Param]) {
         match self {
