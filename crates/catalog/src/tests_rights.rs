@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::tests::{all, change, create, face, image, open_keyed, store, try_change};
-use super::tests_stores::{Store, both};
+use super::tests_stores::both;
 use super::*;
 
 fn open_request(cat: &mut Catalog, kind: &str, requester: &str) -> RightsRequest {
