@@ -3,9 +3,9 @@
 //! the data key like templates; nothing here says whether a collection may be grouped (the
 //! engine asks its governance first).
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::sql::Row;
 use crate::{Catalog, Error, Result, Tx, now};
 
 /// A face as the grouping sees it: its photo (or video frame), track and template.
@@ -82,8 +82,8 @@ pub struct ErasedGrouping {
 }
 
 /// An assignment from a row of (face_id, person_id, confirmed).
-fn assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Assignment> {
-    Ok(Assignment { face_id: r.get::<_, i64>(0)? as u64, person_id: r.get::<_, i64>(1)? as u64, confirmed: r.get(2)? })
+fn assignment(r: &Row<'_>) -> Result<Assignment> {
+    Ok(Assignment { face_id: r.get(0)?, person_id: r.get(1)?, confirmed: r.get(2)? })
 }
 
 /// The associated data a person's sealed label is bound to.
@@ -115,72 +115,57 @@ impl Catalog {
 
     /// The faces of a collection that have a template, by id, with their templates opened.
     pub fn grouping_faces(&self, collection_id: u32) -> Result<Vec<GroupingFace>> {
-        let mut stmt = self
-            .lite()?
-            .prepare(
-                "SELECT t.face_id, f.image_id, f.track, f.time_s, t.scale, t.vector FROM templates t
-                 JOIN faces f ON f.id = t.face_id WHERE t.collection_id = ?1 ORDER BY t.face_id",
-            )
-            .map_err(self.err())?;
-        let mut rows = stmt.query([collection_id]).map_err(self.err())?;
         let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let face_id = r.get::<_, i64>(0).map_err(self.err())? as u64;
-            let blob: Vec<u8> = r.get(5).map_err(self.err())?;
-            let template = self.open_template(&blob, r.get(4).map_err(self.err())?, &face_id.to_le_bytes())?;
-            let moment = match (
-                r.get::<_, Option<u32>>(2).map_err(self.err())?,
-                r.get::<_, Option<f64>>(3).map_err(self.err())?,
-            ) {
-                (Some(track), Some(time_s)) => Some(crate::Moment { track, time_s }),
-                _ => None,
-            };
-            out.push(GroupingFace {
-                face_id,
-                image_id: r.get::<_, i64>(1).map_err(self.err())? as u64,
-                moment,
-                template,
-            });
-        }
+        self.db().each(
+            "SELECT t.face_id, f.image_id, f.track, f.time_s, t.scale, t.vector FROM templates t
+             JOIN faces f ON f.id = t.face_id WHERE t.collection_id = ?1 ORDER BY t.face_id",
+            &[&collection_id],
+            |r| {
+                let face_id: u64 = r.get(0)?;
+                let blob: Vec<u8> = r.get(5)?;
+                let template = self.open_template(&blob, r.get(4)?, &face_id.to_le_bytes())?;
+                let moment = match (r.get::<Option<u32>>(2)?, r.get::<Option<f64>>(3)?) {
+                    (Some(track), Some(time_s)) => Some(crate::Moment { track, time_s }),
+                    _ => None,
+                };
+                out.push(GroupingFace { face_id, image_id: r.get(1)?, moment, template });
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
     /// The faces of a collection whose neighbours a grouping searched.
     pub fn grouping_searched(&self, collection_id: u32) -> Result<std::collections::HashSet<u64>> {
         Ok(self
-            .rows_of_with("SELECT face_id FROM grouping_searched WHERE collection_id = ?1", [collection_id], |r| {
-                r.get::<_, i64>(0)
-            })?
+            .db()
+            .rows("SELECT face_id FROM grouping_searched WHERE collection_id = ?1", &[&collection_id], |r| r.get(0))?
             .into_iter()
-            .map(|f| f as u64)
             .collect())
     }
 
     /// The candidate pairs stored for a collection (smaller face id first).
     pub fn grouping_pairs(&self, collection_id: u32) -> Result<Vec<(u64, u64)>> {
-        self.rows_of_with("SELECT a, b FROM grouping_pairs WHERE collection_id = ?1", [collection_id], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        self.db().rows("SELECT a, b FROM grouping_pairs WHERE collection_id = ?1", &[&collection_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
         })
     }
 
     /// The last run's figures, if the collection was ever grouped.
     pub fn grouping_run(&self, collection_id: u32) -> Result<Option<GroupingRun>> {
-        self.lite()?
-            .query_row(
-                "SELECT edge, join_threshold, ran_at, faces, persons FROM groupings WHERE collection_id = ?1",
-                [collection_id],
-                |r| {
-                    Ok(GroupingRun {
-                        edge: r.get(0)?,
-                        join: r.get(1)?,
-                        ran_at: r.get(2)?,
-                        faces: r.get::<_, i64>(3)? as u64,
-                        persons: r.get::<_, i64>(4)? as u64,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.err())
+        self.db().row(
+            "SELECT edge, join_threshold, ran_at, faces, persons FROM groupings WHERE collection_id = ?1",
+            &[&collection_id],
+            |r| {
+                Ok(GroupingRun {
+                    edge: r.get(0)?,
+                    join: r.get(1)?,
+                    ran_at: r.get(2)?,
+                    faces: r.get(3)?,
+                    persons: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// Stores candidate pairs found for `searched` faces and marks them searched, in one
@@ -195,47 +180,39 @@ impl Catalog {
         pairs: &[(u64, u64)],
         searched: &[u64],
     ) -> Result<()> {
-        self.lite()?.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
+        let db = self.db();
+        db.begin_write()?;
         let run = || -> Result<()> {
-            let stored: Option<f32> = self
-                .lite()?
-                .query_row("SELECT edge FROM groupings WHERE collection_id = ?1", [collection_id], |r| r.get(0))
-                .optional()
-                .map_err(self.err())?;
+            let stored =
+                db.row("SELECT edge FROM groupings WHERE collection_id = ?1", &[&collection_id], |r| r.get::<f32>(0))?;
             if stored.is_some_and(|e| e != edge) {
                 for table in ["grouping_pairs", "grouping_searched"] {
-                    self.lite()?
-                        .execute(&format!("DELETE FROM {table} WHERE collection_id = ?1"), [collection_id])
-                        .map_err(self.err())?;
+                    db.execute(&format!("DELETE FROM {table} WHERE collection_id = ?1"), &[&collection_id])?;
                 }
             }
-            self.lite()?
-                .execute(
-                    "INSERT INTO groupings (collection_id, edge) VALUES (?1, ?2)
-                     ON CONFLICT (collection_id) DO UPDATE SET edge = excluded.edge",
-                    params![collection_id, edge],
-                )
-                .map_err(self.err())?;
-            let mut pair = self
-                .lite()?
-                .prepare_cached("INSERT OR IGNORE INTO grouping_pairs (a, b, collection_id) VALUES (?1, ?2, ?3)")
-                .map_err(self.err())?;
+            db.execute(
+                "INSERT INTO groupings (collection_id, edge) VALUES (?1, ?2)
+                 ON CONFLICT (collection_id) DO UPDATE SET edge = excluded.edge",
+                &[&collection_id, &edge],
+            )?;
             for &(a, b) in pairs {
-                pair.execute(params![a.min(b) as i64, a.max(b) as i64, collection_id]).map_err(self.err())?;
+                db.execute(
+                    "INSERT INTO grouping_pairs (a, b, collection_id) VALUES (?1, ?2, ?3) ON CONFLICT (a, b) DO NOTHING",
+                    &[&a.min(b), &a.max(b), &collection_id],
+                )?;
             }
-            let mut seen = self
-                .lite()?
-                .prepare_cached("INSERT OR IGNORE INTO grouping_searched (face_id, collection_id) VALUES (?1, ?2)")
-                .map_err(self.err())?;
-            for &f in searched {
-                seen.execute(params![f as i64, collection_id]).map_err(self.err())?;
+            for f in searched {
+                db.execute(
+                    "INSERT INTO grouping_searched (face_id, collection_id) VALUES (?1, ?2) ON CONFLICT (face_id) DO NOTHING",
+                    &[f, &collection_id],
+                )?;
             }
             Ok(())
         };
         match run() {
-            Ok(()) => self.lite()?.execute_batch("COMMIT").map_err(self.err()),
+            Ok(()) => db.commit(),
             Err(e) => {
-                let _ = self.lite()?.execute_batch("ROLLBACK");
+                let _ = db.rollback();
                 Err(e)
             }
         }
@@ -243,21 +220,21 @@ impl Catalog {
 
     /// Every face's person in a collection.
     pub fn person_assignments(&self, collection_id: u32) -> Result<Vec<Assignment>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT pf.face_id, pf.person_id, pf.confirmed FROM person_faces pf JOIN persons p ON p.id = pf.person_id
              WHERE p.collection_id = ?1 ORDER BY pf.face_id",
-            [collection_id],
+            &[&collection_id],
             assignment,
         )
     }
 
     /// The "not this person" marks of a collection: (face, person).
     pub fn person_marks(&self, collection_id: u32) -> Result<Vec<(u64, u64)>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT n.face_id, n.person_id FROM person_not n JOIN persons p ON p.id = n.person_id
              WHERE p.collection_id = ?1 ORDER BY 1, 2",
-            [collection_id],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            &[&collection_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
     }
 
@@ -271,12 +248,8 @@ impl Catalog {
         limit: u64,
     ) -> Result<(u64, Vec<PersonRecord>)> {
         let named = if named_only { " AND label IS NOT NULL" } else { "" };
-        let total: i64 = self
-            .lite()?
-            .query_row(&format!("SELECT COUNT(*) FROM persons WHERE collection_id = ?1{named}"), [collection_id], |r| {
-                r.get(0)
-            })
-            .map_err(self.err())?;
+        let total =
+            self.count(&format!("SELECT COUNT(*) FROM persons WHERE collection_id = ?1{named}"), &[&collection_id])?;
         // The page's ids first, so that the cover face is looked up for them only.
         let page = format!(
             "p.id IN (SELECT p.id FROM persons p LEFT JOIN person_faces pf ON pf.person_id = p.id
@@ -285,38 +258,38 @@ impl Catalog {
             limit.min(i64::MAX as u64),
             offset.min(i64::MAX as u64)
         );
-        Ok((total as u64, self.persons_where(&page, collection_id as i64)?))
+        Ok((total, self.persons_where(&page, i64::from(collection_id))?))
     }
 
     /// Every named person of a collection, most faces first (names opened: a search by name
     /// reads them all, since they are sealed).
     pub fn named_persons(&self, collection_id: u32) -> Result<Vec<PersonRecord>> {
-        self.persons_where("p.collection_id = ?1 AND p.label IS NOT NULL", collection_id as i64)
+        self.persons_where("p.collection_id = ?1 AND p.label IS NOT NULL", i64::from(collection_id))
     }
 
     /// One person (`NotFound` if there is none with this id).
     pub fn person(&self, id: u64) -> Result<PersonRecord> {
-        self.persons_where("p.id = ?1", id as i64)?
+        self.persons_where("p.id = ?1", i64::try_from(id).unwrap_or(i64::MAX))?
             .pop()
             .ok_or_else(|| Error::NotFound { kind: "person", name: id.to_string() })
     }
 
     fn persons_where(&self, condition: &str, value: i64) -> Result<Vec<PersonRecord>> {
         let sql = format!(
-            "SELECT p.id, p.collection_id, p.label, COUNT(pf.face_id), COALESCE(SUM(pf.confirmed), 0),
+            "SELECT p.id, p.collection_id, p.label, COUNT(pf.face_id), CAST(COALESCE(SUM(pf.confirmed), 0) AS bigint),
                     (SELECT pf2.face_id FROM person_faces pf2 JOIN faces f ON f.id = pf2.face_id
                      WHERE pf2.person_id = p.id ORDER BY f.score DESC, f.id LIMIT 1)
              FROM persons p LEFT JOIN person_faces pf ON pf.person_id = p.id
              WHERE {condition} GROUP BY p.id ORDER BY COUNT(pf.face_id) DESC, p.id"
         );
-        let raw = self.rows_of_with(&sql, [value], |r| {
+        let raw = self.db().rows(&sql, &[&value], |r| {
             Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, u32>(1)?,
-                r.get::<_, Option<Vec<u8>>>(2)?,
-                r.get::<_, i64>(3)? as u64,
-                r.get::<_, i64>(4)? as u64,
-                r.get::<_, Option<i64>>(5)?.unwrap_or(0) as u64,
+                r.get::<u64>(0)?,
+                r.get::<u32>(1)?,
+                r.get::<Option<Vec<u8>>>(2)?,
+                r.get::<u64>(3)?,
+                r.get::<u64>(4)?,
+                r.get::<Option<u64>>(5)?.unwrap_or(0),
             ))
         })?;
         raw.into_iter()
@@ -328,9 +301,9 @@ impl Catalog {
 
     /// The faces of a person, by id.
     pub fn faces_of_person(&self, person: u64) -> Result<Vec<Assignment>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT face_id, person_id, confirmed FROM person_faces WHERE person_id = ?1 ORDER BY face_id",
-            [person as i64],
+            &[&person],
             assignment,
         )
     }
@@ -340,13 +313,13 @@ impl Catalog {
     pub fn faces_with_track_mates(&self, collection_id: u32, faces: &[u64]) -> Result<Vec<u64>> {
         let mut out = Vec::new();
         for &face in faces {
-            out.extend(self.rows_of_with(
+            out.extend(self.db().rows(
                 "SELECT f2.id FROM faces f JOIN templates t ON t.face_id = f.id
                  JOIN faces f2 ON f2.id = f.id OR (f.track IS NOT NULL AND f2.image_id = f.image_id AND f2.track = f.track)
                  JOIN templates t2 ON t2.face_id = f2.id
                  WHERE f.id = ?1 AND t.collection_id = ?2",
-                params![face as i64, collection_id],
-                |r| Ok(r.get::<_, i64>(0)? as u64),
+                &[&face, &collection_id],
+                |r| r.get::<u64>(0),
             )?);
         }
         out.sort_unstable();
@@ -358,17 +331,15 @@ impl Catalog {
     /// with that face: the two cannot be one person.
     pub fn photo_clash(&self, person: u64, faces: &[u64]) -> Result<Option<(u64, u64)>> {
         for &face in faces {
-            let other: Option<i64> = self.lite()?
-                .query_row(
-                    "SELECT g.id FROM faces f JOIN faces g ON g.image_id = f.image_id AND g.time_s IS f.time_s AND g.id != f.id
-                     JOIN person_faces pf ON pf.face_id = g.id WHERE f.id = ?1 AND pf.person_id = ?2 LIMIT 1",
-                    params![face as i64, person as i64],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(self.err())?;
+            let other: Option<u64> = self.db().row(
+                "SELECT g.id FROM faces f
+                 JOIN faces g ON g.image_id = f.image_id AND g.time_s IS NOT DISTINCT FROM f.time_s AND g.id <> f.id
+                 JOIN person_faces pf ON pf.face_id = g.id WHERE f.id = ?1 AND pf.person_id = ?2 LIMIT 1",
+                &[&face, &person],
+                |r| r.get(0),
+            )?;
             if let Some(g) = other {
-                return Ok(Some((face, g as u64)));
+                return Ok(Some((face, g)));
             }
         }
         Ok(None)
@@ -376,80 +347,62 @@ impl Catalog {
 
     /// The person a face belongs to, if any.
     pub fn person_of_face(&self, face: u64) -> Result<Option<Assignment>> {
-        self.lite()?
-            .query_row(
-                "SELECT face_id, person_id, confirmed FROM person_faces WHERE face_id = ?1",
-                [face as i64],
-                assignment,
-            )
-            .optional()
-            .map_err(self.err())
+        self.db().row("SELECT face_id, person_id, confirmed FROM person_faces WHERE face_id = ?1", &[&face], assignment)
     }
 }
 
 impl Tx<'_> {
     /// A new person in a collection, without faces yet.
     pub fn create_person(&self, collection_id: u32) -> Result<u64> {
-        self.lite()?
-            .execute("INSERT INTO persons (collection_id, created_at) VALUES (?1, ?2)", params![collection_id, now()])
-            .map_err(self.err())?;
-        Ok(self.lite()?.last_insert_rowid() as u64)
+        let id = self.db().row(
+            "INSERT INTO persons (collection_id, created_at) VALUES (?1, ?2) RETURNING id",
+            &[&collection_id, &now()],
+            |r| r.get::<u64>(0),
+        )?;
+        id.ok_or_else(|| Error::Invalid("a new person got no id".into()))
     }
 
     /// Replaces the collection's assignments with `assignments` (every face's person; faces
     /// not named have none), then deletes the persons left without faces, and records the
     /// run's figures.
     pub fn replace_assignments(&self, collection_id: u32, assignments: &[Assignment], join: f32) -> Result<u64> {
-        self.lite()?
-            .execute(
-                "DELETE FROM person_faces WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
-                [collection_id],
-            )
-            .map_err(self.err())?;
-        let mut insert = self
-            .lite()?
-            .prepare_cached("INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)")
-            .map_err(self.err())?;
+        self.db().execute(
+            "DELETE FROM person_faces WHERE person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
+            &[&collection_id],
+        )?;
         for a in assignments {
-            insert.execute(params![a.face_id as i64, a.person_id as i64, a.confirmed]).map_err(self.err())?;
+            self.db().execute(
+                "INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)",
+                &[&a.face_id, &a.person_id, &a.confirmed],
+            )?;
         }
         let persons = self.drop_empty_persons(collection_id)?;
-        self.lite()?
-            .execute(
-                "UPDATE groupings SET join_threshold = ?2, ran_at = ?3, faces = ?4, persons = ?5 WHERE collection_id = ?1",
-                params![collection_id, join, now(), assignments.len() as i64, persons as i64],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "UPDATE groupings SET join_threshold = ?2, ran_at = ?3, faces = ?4, persons = ?5 WHERE collection_id = ?1",
+            &[&collection_id, &join, &now(), &assignments.len(), &persons],
+        )?;
         Ok(persons)
     }
 
     /// Deletes the persons of a collection that have no face left; returns how many remain.
     fn drop_empty_persons(&self, collection_id: u32) -> Result<u64> {
-        self.lite()?
-            .execute(
-                "DELETE FROM persons WHERE collection_id = ?1
-                 AND NOT EXISTS (SELECT 1 FROM person_faces pf WHERE pf.person_id = persons.id)",
-                [collection_id],
-            )
-            .map_err(self.err())?;
-        self.lite()?
-            .query_row("SELECT COUNT(*) FROM persons WHERE collection_id = ?1", [collection_id], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.db().execute(
+            "DELETE FROM persons WHERE collection_id = ?1
+             AND NOT EXISTS (SELECT 1 FROM person_faces pf WHERE pf.person_id = persons.id)",
+            &[&collection_id],
+        )?;
+        self.count("SELECT COUNT(*) FROM persons WHERE collection_id = ?1", &[&collection_id])
     }
 
     /// Puts faces in a person (or takes them out of any with `None`), confirmed or not.
     pub fn assign_faces(&self, faces: &[u64], person: Option<u64>, confirmed: bool) -> Result<()> {
-        let mut delete =
-            self.lite()?.prepare_cached("DELETE FROM person_faces WHERE face_id = ?1").map_err(self.err())?;
-        let mut insert = self
-            .lite()?
-            .prepare_cached("INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)")
-            .map_err(self.err())?;
-        for &f in faces {
-            delete.execute([f as i64]).map_err(self.err())?;
+        for f in faces {
+            self.db().execute("DELETE FROM person_faces WHERE face_id = ?1", &[f])?;
             if let Some(p) = person {
-                insert.execute(params![f as i64, p as i64, confirmed]).map_err(self.err())?;
+                self.db().execute(
+                    "INSERT INTO person_faces (face_id, person_id, confirmed) VALUES (?1, ?2, ?3)",
+                    &[f, &p, &confirmed],
+                )?;
             }
         }
         self.drop_contradicted_marks()
@@ -458,41 +411,37 @@ impl Tx<'_> {
     /// Deletes the "not this person" marks that a later correction contradicted (the face is
     /// now in that person): the latest correction wins.
     fn drop_contradicted_marks(&self) -> Result<()> {
-        self.lite()?
+        self.db()
             .execute(
                 "DELETE FROM person_not WHERE EXISTS (SELECT 1 FROM person_faces pf
                  WHERE pf.face_id = person_not.face_id AND pf.person_id = person_not.person_id)",
-                [],
+                &[],
             )
-            .map(|_| ())
-            .map_err(self.err())
+            .map(drop)
     }
 
     /// Records that a face is not a person.
     pub fn mark_not(&self, face: u64, person: u64) -> Result<()> {
-        self.lite()?
+        self.db()
             .execute(
-                "INSERT OR IGNORE INTO person_not (face_id, person_id) VALUES (?1, ?2)",
-                params![face as i64, person as i64],
+                "INSERT INTO person_not (face_id, person_id) VALUES (?1, ?2) ON CONFLICT (face_id, person_id) DO NOTHING",
+                &[&face, &person],
             )
-            .map(|_| ())
-            .map_err(self.err())
+            .map(drop)
     }
 
     /// Moves the marks and label of person `from` to `into` (a merge), then deletes `from`.
     pub fn fold_person(&self, from: u64, into: u64) -> Result<()> {
-        self.lite()?
-            .execute(
-                "UPDATE OR IGNORE person_not SET person_id = ?2 WHERE person_id = ?1",
-                params![from as i64, into as i64],
-            )
-            .map_err(self.err())?;
-        self.lite()?.execute("DELETE FROM person_not WHERE person_id = ?1", [from as i64]).map_err(self.err())?;
-        self.lite()?
-            .execute("UPDATE person_faces SET person_id = ?2 WHERE person_id = ?1", params![from as i64, into as i64])
-            .map_err(self.err())?;
+        // A mark `into` already has stays one mark (the rest of `from`'s go below).
+        self.db().execute(
+            "UPDATE person_not SET person_id = ?2 WHERE person_id = ?1
+             AND NOT EXISTS (SELECT 1 FROM person_not n WHERE n.face_id = person_not.face_id AND n.person_id = ?2)",
+            &[&from, &into],
+        )?;
+        self.db().execute("DELETE FROM person_not WHERE person_id = ?1", &[&from])?;
+        self.db().execute("UPDATE person_faces SET person_id = ?2 WHERE person_id = ?1", &[&from, &into])?;
         self.drop_contradicted_marks()?;
-        self.lite()?.execute("DELETE FROM persons WHERE id = ?1", [from as i64]).map(|_| ()).map_err(self.err())
+        self.db().execute("DELETE FROM persons WHERE id = ?1", &[&from]).map(drop)
     }
 
     /// Sets (or with `None` removes) a person's label, sealed with the data key.
@@ -509,10 +458,7 @@ impl Tx<'_> {
                 })?)
             }
         };
-        let n = self
-            .lite()?
-            .execute("UPDATE persons SET label = ?2 WHERE id = ?1", params![person as i64, sealed])
-            .map_err(self.err())?;
+        let n = self.db().execute("UPDATE persons SET label = ?2 WHERE id = ?1", &[&person, &sealed])?;
         if n == 0 {
             return Err(Error::NotFound { kind: "person", name: person.to_string() });
         }
@@ -527,9 +473,7 @@ impl Tx<'_> {
     /// Erases everything the grouping of a collection holds: persons and their labels,
     /// assignments, marks, candidate pairs, which faces were searched, and the run's figures.
     pub fn erase_grouping(&self, collection_id: u32) -> Result<ErasedGrouping> {
-        let count = |sql: &str| -> Result<u64> {
-            self.lite()?.query_row(sql, [collection_id], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(self.err())
-        };
+        let count = |sql: &str| -> Result<u64> { self.count(sql, &[&collection_id]) };
         let erased = ErasedGrouping {
             persons: count("SELECT COUNT(*) FROM persons WHERE collection_id = ?1")?,
             assignments: count(
@@ -548,7 +492,7 @@ impl Tx<'_> {
             "DELETE FROM grouping_searched WHERE collection_id = ?1",
             "DELETE FROM groupings WHERE collection_id = ?1",
         ] {
-            self.lite()?.execute(sql, [collection_id]).map_err(self.err())?;
+            self.db().execute(sql, &[&collection_id])?;
         }
         Ok(erased)
     }

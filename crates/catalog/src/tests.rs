@@ -600,3 +600,90 @@ both!(searches_reviews_and_kept_query_faces_round_trip, |w| {
     assert_eq!(change(&mut cat, |tx| tx.drop_probes_of_decided_searches()), 2);
     assert_eq!(cat.probe_count().unwrap(), (0, None));
 });
+
+both!(people_are_grouped_named_corrected_merged_and_erased, |w| {
+    let mut cat = w.keyed();
+    let c = create(&mut cat, "events");
+    let job = cat.begin_job(c.id, &[]).unwrap();
+    // Photo p: faces 1 and 2; photo q: face 3; a video v: faces 4 and 5 on one track, 6 alone.
+    let out = store(
+        &mut cat,
+        job,
+        c.id,
+        &[image("p", vec![face(1.0, true), face(40.0, true)]), image("q", vec![face(1.0, true)])],
+    );
+    let ids = |o: &StoreOutcome| match o {
+        StoreOutcome::Inserted { template_faces, .. } => template_faces.clone(),
+        other @ (StoreOutcome::Duplicate | StoreOutcome::Failed) => panic!("{other:?}"),
+    };
+    let (pf, qf) = (ids(&out[0]), ids(&out[1]));
+    let mut video = vec![face(1.0, true), face(1.0, true), face(60.0, true)];
+    video[0].moment = Some(Moment { track: 0, time_s: 0.0 });
+    video[1].moment = Some(Moment { track: 0, time_s: 0.5 });
+    video[2].moment = Some(Moment { track: 1, time_s: 1.0 });
+    let vf = ids(&store(&mut cat, job, c.id, &[image("v", video)])[0]);
+    let faces = cat.grouping_faces(c.id).unwrap();
+    assert_eq!(faces.len(), 6);
+    assert_eq!(faces[0].template, (vec![1, -2, 3], 0.01));
+    assert_eq!(faces[3].moment, Some(Moment { track: 0, time_s: 0.0 }));
+
+    // Pairs and searched faces; another edge threshold starts over.
+    cat.add_grouping_pairs(c.id, 0.4, &[(qf[0], pf[0]), (pf[0], qf[0]), (vf[0], vf[2])], &[pf[0], qf[0]]).unwrap();
+    assert_eq!(cat.grouping_pairs(c.id).unwrap().len(), 2, "a pair is stored once, smaller id first");
+    assert!(cat.grouping_pairs(c.id).unwrap().contains(&(pf[0], qf[0])));
+    assert_eq!(cat.grouping_searched(c.id).unwrap().len(), 2);
+    cat.add_grouping_pairs(c.id, 0.5, &[(pf[0], qf[0])], &[pf[0]]).unwrap();
+    assert_eq!((cat.grouping_pairs(c.id).unwrap().len(), cat.grouping_searched(c.id).unwrap().len()), (1, 1));
+
+    let (a, b, e) =
+        change(&mut cat, |tx| Ok((tx.create_person(c.id)?, tx.create_person(c.id)?, tx.create_person(c.id)?)));
+    let assign = |face_id, person_id| Assignment { face_id, person_id, confirmed: false };
+    let left = change(&mut cat, |tx| {
+        tx.replace_assignments(c.id, &[assign(pf[0], a), assign(qf[0], a), assign(vf[0], a), assign(pf[1], b)], 0.6)
+    });
+    assert_eq!(left, 2, "the person given no face is gone");
+    assert!(matches!(cat.person(e), Err(Error::NotFound { .. })));
+    let run = cat.grouping_run(c.id).unwrap().unwrap();
+    assert_eq!((run.edge, run.join, run.faces, run.persons), (0.5, Some(0.6), 4, 2));
+    assert_eq!(cat.faces_with_track_mates(c.id, &[vf[0], pf[1]]).unwrap(), [pf[1], vf[0], vf[1]]);
+    assert_eq!(cat.photo_clash(a, &[pf[1]]).unwrap(), Some((pf[1], pf[0])), "same photo as a's face");
+    assert_eq!(cat.photo_clash(a, &[vf[2]]).unwrap(), None, "same video, another moment");
+    assert_eq!(cat.photo_clash(b, &[vf[1]]).unwrap(), None);
+
+    // Names are sealed, paged lists by size, named only on request.
+    change(&mut cat, |tx| tx.set_person_label(a, Some("Zoé Dupré-7f3a")));
+    let (total, page) = cat.persons(c.id, false, 0, 1).unwrap();
+    assert_eq!((total, page.len(), page[0].id, page[0].faces), (2, 1, a, 3));
+    assert_eq!(page[0].label.as_deref(), Some("Zoé Dupré-7f3a"));
+    assert_eq!(cat.persons(c.id, false, 1, 10).unwrap().1[0].id, b);
+    assert_eq!(cat.persons(c.id, true, 0, 10).unwrap().0, 1);
+    assert_eq!(cat.named_persons(c.id).unwrap()[0].id, a);
+    let labels =
+        w.raw(|db| db.rows("SELECT label FROM persons WHERE label IS NOT NULL", &[], |r| r.get::<Vec<u8>>(0)).unwrap());
+    assert!(labels.len() == 1 && !labels[0].windows(4).any(|x| x == b"Dupr"), "the label is sealed");
+    assert!(matches!(try_change(&mut cat, |tx| tx.set_person_label(999, Some("x"))), Err(Error::NotFound { .. })));
+
+    // Corrections: a face moved (confirmed), "not this person" marks, a merge.
+    change(&mut cat, |tx| tx.assign_faces(&[qf[0]], Some(b), true));
+    assert_eq!(cat.person_of_face(qf[0]).unwrap(), Some(Assignment { face_id: qf[0], person_id: b, confirmed: true }));
+    assert_eq!(cat.person(b).unwrap().confirmed, 1);
+    change(&mut cat, |tx| {
+        tx.mark_not(vf[0], b)?;
+        tx.mark_not(vf[0], b)?;
+        tx.mark_not(vf[0], a)?;
+        tx.mark_not(pf[0], b)
+    });
+    assert_eq!(cat.person_marks(c.id).unwrap(), [(pf[0], b), (vf[0], a), (vf[0], b)]);
+    change(&mut cat, |tx| tx.fold_person(a, b));
+    assert!(matches!(cat.person(a), Err(Error::NotFound { .. })));
+    assert_eq!(cat.faces_of_person(b).unwrap().len(), 4);
+    assert_eq!(cat.person_marks(c.id).unwrap(), [], "the marks the merge contradicted are gone");
+    change(&mut cat, |tx| tx.assign_faces(&[pf[1]], None, false));
+    assert_eq!(change(&mut cat, |tx| tx.tidy_persons(c.id)), 1);
+    change(&mut cat, |tx| tx.mark_not(vf[2], b));
+    let erased = change(&mut cat, |tx| tx.erase_grouping(c.id));
+    assert_eq!((erased.persons, erased.assignments, erased.marks, erased.pairs), (1, 3, 1, 1));
+    assert_eq!(cat.persons(c.id, false, 0, 10).unwrap().0, 0);
+    assert_eq!(cat.grouping_run(c.id).unwrap(), None);
+    assert!(cat.grouping_searched(c.id).unwrap().is_empty());
+});
