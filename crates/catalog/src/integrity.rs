@@ -165,16 +165,4 @@ impl Catalog {
         let rows = stmt.query_map([], row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
-
-    /// Every row of a query with parameters.
-    pub(crate) fn rows_of_with<T>(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut stmt = self.lite()?.prepare_cached(sql).map_err(self.err())?;
-        let rows = stmt.query_map(params, row).map_err(self.err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
-    }
 }

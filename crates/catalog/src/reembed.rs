@@ -3,8 +3,6 @@
 //! was; the collection changes over to the new pack in one transaction once every face has
 //! its new template (or is reported unreadable).
 
-use rusqlite::{OptionalExtension, params};
-
 use crate::{Catalog, Error, PackKey, Result, Tx, now};
 
 /// A collection's re-embedding under way.
@@ -49,53 +47,44 @@ pub struct ChangedOver {
 impl Catalog {
     /// The re-embedding of a collection under way, if any.
     pub fn reembedding(&self, collection: u32) -> Result<Option<Reembedding>> {
-        let row = self
-            .lite()?
-            .query_row(
-                "SELECT pack, pack_sha256, started_at, started_by, engine,
-                    (SELECT COUNT(*) FROM reembedded WHERE collection_id = ?1 AND vector IS NOT NULL),
-                    (SELECT COUNT(*) FROM reembedded WHERE collection_id = ?1 AND vector IS NULL)
-                 FROM reembeds WHERE collection_id = ?1",
-                [collection],
-                |r| {
-                    Ok(Reembedding {
-                        pack: PackKey { name: r.get(0)?, sha256: r.get(1)? },
-                        started_at: r.get(2)?,
-                        started_by: r.get(3)?,
-                        engine: r.get(4)?,
-                        made: r.get::<_, i64>(5)? as u64,
-                        unreadable: r.get::<_, i64>(6)? as u64,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.err())?;
-        Ok(row)
+        self.db().row(
+            "SELECT pack, pack_sha256, started_at, started_by, engine,
+                (SELECT COUNT(*) FROM reembedded WHERE collection_id = ?1 AND vector IS NOT NULL),
+                (SELECT COUNT(*) FROM reembedded WHERE collection_id = ?1 AND vector IS NULL)
+             FROM reembeds WHERE collection_id = ?1",
+            &[&collection],
+            |r| {
+                Ok(Reembedding {
+                    pack: PackKey { name: r.get(0)?, sha256: r.get(1)? },
+                    started_at: r.get(2)?,
+                    started_by: r.get(3)?,
+                    engine: r.get(4)?,
+                    made: r.get(5)?,
+                    unreadable: r.get(6)?,
+                })
+            },
+        )
     }
 
     /// Faces of the collection that have a template and no new one yet (at most `limit`, by
     /// id): what a re-embedding has left to do.
     pub fn faces_to_reembed(&self, collection: u32, limit: usize) -> Result<Vec<u64>> {
-        self.rows_of_with(
+        self.db().rows(
             "SELECT t.face_id FROM templates t WHERE t.collection_id = ?1
                  AND NOT EXISTS (SELECT 1 FROM reembedded r WHERE r.face_id = t.face_id)
              ORDER BY t.face_id LIMIT ?2",
-            params![collection, limit as i64],
-            |r| Ok(r.get::<_, i64>(0)? as u64),
+            &[&collection, &limit],
+            |r| r.get(0),
         )
     }
 
     /// How many faces of the collection have a template and no new one yet.
     pub fn faces_left_to_reembed(&self, collection: u32) -> Result<u64> {
-        self.lite()?
-            .query_row(
-                "SELECT COUNT(*) FROM templates t WHERE t.collection_id = ?1
-                     AND NOT EXISTS (SELECT 1 FROM reembedded r WHERE r.face_id = t.face_id)",
-                [collection],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.count(
+            "SELECT COUNT(*) FROM templates t WHERE t.collection_id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM reembedded r WHERE r.face_id = t.face_id)",
+            &[&collection],
+        )
     }
 }
 
@@ -114,13 +103,11 @@ impl Tx<'_> {
                 under_way.pack, under_way.engine
             )));
         }
-        self.lite()?
-            .execute(
-                "INSERT INTO reembeds (collection_id, pack, pack_sha256, engine, started_at, started_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![collection, pack.name, pack.sha256, engine, now(), by],
-            )
-            .map_err(self.err())?;
+        self.db().execute(
+            "INSERT INTO reembeds (collection_id, pack, pack_sha256, engine, started_at, started_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[&collection, &pack.name, &pack.sha256, &engine, &now(), &by],
+        )?;
         self.reembedding(collection)?.ok_or_else(|| Error::Invalid("the re-embedding was not recorded".into()))
     }
 
@@ -134,13 +121,12 @@ impl Tx<'_> {
                 }
                 NewTemplate::Unreadable(why) => (None, None, Some(why.as_str())),
             };
-            self.lite()?
-                .execute(
-                    "INSERT OR REPLACE INTO reembedded (face_id, collection_id, scale, vector, unreadable)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![*face as i64, collection, scale, blob, unreadable],
-                )
-                .map_err(self.err())?;
+            self.db().execute(
+                "INSERT INTO reembedded (face_id, collection_id, scale, vector, unreadable) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (face_id) DO UPDATE SET collection_id = excluded.collection_id, scale = excluded.scale,
+                     vector = excluded.vector, unreadable = excluded.unreadable",
+                &[face, &collection, &scale, &blob, &unreadable],
+            )?;
         }
         Ok(())
     }
@@ -157,41 +143,35 @@ impl Tx<'_> {
             return Err(Error::Invalid(format!("{left} face(s) have no new template yet: run the re-embedding again")));
         }
         let from = self
-            .lite()?
-            .query_row("SELECT pack, pack_sha256 FROM collections WHERE id = ?1", [collection], |r| {
+            .db()
+            .row("SELECT pack, pack_sha256 FROM collections WHERE id = ?1", &[&collection], |r| {
                 Ok(PackKey { name: r.get(0)?, sha256: r.get(1)? })
-            })
-            .map_err(self.err())?;
-        let unreadable = self.rows_of_with(
+            })?
+            .ok_or_else(|| Error::NotFound { kind: "collection", name: collection.to_string() })?;
+        let unreadable = self.db().rows(
             "SELECT r.face_id FROM reembedded r JOIN templates t ON t.face_id = r.face_id
              WHERE r.collection_id = ?1 AND r.vector IS NULL ORDER BY r.face_id",
-            [collection],
-            |r| Ok(r.get::<_, i64>(0)? as u64),
+            &[&collection],
+            |r| r.get(0),
         )?;
-        let c = self.lite()?.execute(
+        self.db().execute(
             "DELETE FROM templates WHERE collection_id = ?1 AND face_id IN
                  (SELECT face_id FROM reembedded WHERE collection_id = ?1 AND vector IS NULL)",
-            [collection],
-        );
-        c.map_err(self.err())?;
-        let templates = self
-            .lite()?
-            .execute(
-                "UPDATE templates SET
-                     scale = (SELECT r.scale FROM reembedded r WHERE r.face_id = templates.face_id),
-                     vector = (SELECT r.vector FROM reembedded r WHERE r.face_id = templates.face_id)
-                 WHERE collection_id = ?1",
-                [collection],
-            )
-            .map_err(self.err())? as u64;
-        self.lite()?
-            .execute(
-                "UPDATE collections SET pack = ?2, pack_sha256 = ?3, engine = ?4 WHERE id = ?1",
-                params![collection, under_way.pack.name, under_way.pack.sha256, under_way.engine],
-            )
-            .map_err(self.err())?;
-        self.lite()?.execute("DELETE FROM reembedded WHERE collection_id = ?1", [collection]).map_err(self.err())?;
-        self.lite()?.execute("DELETE FROM reembeds WHERE collection_id = ?1", [collection]).map_err(self.err())?;
+            &[&collection],
+        )?;
+        let templates = self.db().execute(
+            "UPDATE templates SET
+                 scale = (SELECT r.scale FROM reembedded r WHERE r.face_id = templates.face_id),
+                 vector = (SELECT r.vector FROM reembedded r WHERE r.face_id = templates.face_id)
+             WHERE collection_id = ?1",
+            &[&collection],
+        )?;
+        self.db().execute(
+            "UPDATE collections SET pack = ?2, pack_sha256 = ?3, engine = ?4 WHERE id = ?1",
+            &[&collection, &under_way.pack.name, &under_way.pack.sha256, &under_way.engine],
+        )?;
+        self.db().execute("DELETE FROM reembedded WHERE collection_id = ?1", &[&collection])?;
+        self.db().execute("DELETE FROM reembeds WHERE collection_id = ?1", &[&collection])?;
         Ok(ChangedOver { from, to: under_way.pack, templates, unreadable })
     }
 }

@@ -687,3 +687,52 @@ both!(people_are_grouped_named_corrected_merged_and_erased, |w| {
     assert_eq!(cat.grouping_run(c.id).unwrap(), None);
     assert!(cat.grouping_searched(c.id).unwrap().is_empty());
 });
+
+both!(a_collection_is_reembedded_resumably_and_changed_over_at_once, |w| {
+    let mut cat = w.keyed();
+    let c = create(&mut cat, "archive");
+    let job = cat.begin_job(c.id, &[]).unwrap();
+    store(
+        &mut cat,
+        job,
+        c.id,
+        &[image("a", vec![face(1.0, true), face(30.0, false)]), image("b", vec![face(1.0, true)])],
+    );
+    let faces = cat.faces_to_reembed(c.id, 10).unwrap();
+    assert_eq!(faces.len(), 2, "faces with a template only");
+    let open = PackKey { name: "open".into(), sha256: "ab".repeat(32) };
+    let started = change(&mut cat, |tx| tx.begin_reembed(c.id, &open, "openvino/bf16", "curator"));
+    assert_eq!((started.made, started.unreadable, started.engine.as_str()), (0, 0, "openvino/bf16"));
+    let other = PackKey { name: "other".into(), sha256: "cd".repeat(32) };
+    assert!(matches!(
+        try_change(&mut cat, |tx| tx.begin_reembed(c.id, &other, "ort/f32", "x")),
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(
+        change(&mut cat, |tx| tx.begin_reembed(c.id, &open, "openvino/bf16", "x")).started_by,
+        "curator",
+        "resumed"
+    );
+    change(&mut cat, |tx| tx.keep_reembedded(c.id, &[(faces[0], NewTemplate::Made(vec![9, 8, 7, 6], 0.5))]));
+    assert_eq!(cat.faces_to_reembed(c.id, 10).unwrap(), [faces[1]]);
+    assert!(matches!(try_change(&mut cat, |tx| tx.change_over(c.id)), Err(Error::Invalid(_))), "one face left");
+    // Made again (the last word counts), and the other face's image unreadable.
+    change(&mut cat, |tx| {
+        tx.keep_reembedded(c.id, &[(faces[0], NewTemplate::Made(vec![5, 4, 3, 2], 0.25))])?;
+        tx.keep_reembedded(c.id, &[(faces[1], NewTemplate::Unreadable("gone".into()))])
+    });
+    let under_way = cat.reembedding(c.id).unwrap().unwrap();
+    assert_eq!((under_way.made, under_way.unreadable), (1, 1));
+    assert_eq!(cat.faces_left_to_reembed(c.id).unwrap(), 0);
+    let done = change(&mut cat, |tx| tx.change_over(c.id));
+    assert_eq!(
+        (done.from, done.to.clone(), done.templates, done.unreadable.as_slice()),
+        (PackKey::legacy(), open.clone(), 1, [faces[1]].as_slice())
+    );
+    let mut templates = Vec::new();
+    cat.templates(|t| templates.push((t.face_id, t.vector, t.scale))).unwrap();
+    assert_eq!(templates, [(faces[0], vec![5, 4, 3, 2], 0.25)]);
+    let now = cat.collection("archive").unwrap();
+    assert_eq!((now.pack_key(), now.engine.as_str()), (open, "openvino/bf16"));
+    assert_eq!(cat.reembedding(c.id).unwrap(), None);
+});
