@@ -180,3 +180,33 @@ fn erased_template_bytes_leave_every_file_of_the_server() {
     assert!(after.is_empty(), "the erased template's bytes remain in {after:?}");
     assert_eq!(index.len(), 200);
 }
+
+/// Two processes on one table: each sees the other's changes in the shared version (what the
+/// engine's caches are keyed by), and the ids held.
+#[test]
+fn another_connections_changes_advance_the_shared_version() {
+    let pg = server();
+    let url = pg.url();
+    let mut a = PgVectorIndex::open(&url, "shared", rotation(8)).unwrap();
+    let mut b = PgVectorIndex::open(&url, "shared", rotation(8)).unwrap();
+    let v0 = a.shared_version().unwrap().expect("a shared index has a version");
+    assert_eq!(b.shared_version().unwrap(), Some(v0));
+    b.insert(7, 1, &[1.0; 8]).unwrap();
+    let v1 = a.shared_version().unwrap().unwrap();
+    assert!(v1 > v0, "{v0} → {v1}");
+    assert!(matches!(b.insert(7, 1, &[1.0; 8]), Err(Error::DuplicateId { id: 7 })));
+    assert_eq!(a.shared_version().unwrap(), Some(v1), "a refused insert changes nothing");
+    a.insert(3, 2, &[0.5; 8]).unwrap();
+    assert_eq!(b.ids().unwrap(), [3, 7]);
+    let v2 = b.shared_version().unwrap().unwrap();
+    assert!(v2 > v1);
+    assert!(!b.remove(99).unwrap());
+    assert_eq!(a.shared_version().unwrap(), Some(v2), "removing nothing changes nothing");
+    assert!(b.remove(7).unwrap());
+    assert!(a.shared_version().unwrap().unwrap() > v2);
+    assert_eq!(a.ids().unwrap(), [3]);
+    // An index only this process changes has none.
+    let tmp = tempfile::tempdir().unwrap();
+    let flat = gabarit_index::FlatIndex::open(tmp.path(), 8).unwrap();
+    assert_eq!(flat.shared_version().unwrap(), None);
+}

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use gabarit_engine::governed;
+use gabarit_engine::store::Place;
 
 use crate::flags::AuditCommand;
 use crate::keys::{open_as, write_private_file};
 
-pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
+pub(crate) fn audit(data: &Place, cmd: AuditCommand) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     match cmd {
         AuditCommand::Verify { anchor } => {
@@ -80,7 +81,7 @@ pub(crate) fn audit(data: &Path, cmd: AuditCommand) -> Result<ExitCode> {
 }
 
 /// `report processing`: the record of processing activities (GDPR art. 30).
-pub(crate) fn processing_record(data: &Path, json: bool) -> Result<ExitCode> {
+pub(crate) fn processing_record(data: &Place, json: bool) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     let record = gabarit.processing_record(&who)?;
     if json {

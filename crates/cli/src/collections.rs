@@ -7,6 +7,7 @@ use anyhow::Result;
 use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::models::Pack;
 use gabarit_engine::people::GroupingAfterIngest;
+use gabarit_engine::store::Place;
 
 use crate::faces::services;
 use crate::flags::{CollectionCommand, EngineArgs, EngineChoice, IngestArgs, VideoArgs};
@@ -15,7 +16,7 @@ use crate::render;
 
 pub(crate) fn collection(
     models: &Path,
-    data: &Path,
+    data: &Place,
     (pack, explicit_pack): (Pack, bool),
     cmd: CollectionCommand,
 ) -> Result<ExitCode> {
@@ -56,7 +57,7 @@ pub(crate) fn collection(
 
 pub(crate) fn reembed(
     models: &Path,
-    data: &Path,
+    data: &Place,
     pack: Pack,
     (name, batch, quiet): (&str, usize, bool),
     engine: &EngineArgs,
@@ -85,7 +86,7 @@ pub(crate) fn reembed(
 
 pub(crate) fn ingest(
     models: &Path,
-    data: &Path,
+    data: &Place,
     (pack, explicit_pack): (Pack, bool),
     args: IngestArgs,
 ) -> Result<ExitCode> {

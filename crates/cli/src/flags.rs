@@ -24,9 +24,15 @@ pub(crate) struct Cli {
     /// (naming another one for ingestion is refused).
     #[arg(long, global = true, env = "GABARIT_PACK")]
     pub(crate) pack: Option<String>,
-    /// Data directory (catalog and vector index).
-    #[arg(long, global = true, env = "GABARIT_DATA", value_name = "DIR")]
-    pub(crate) data: Option<PathBuf>,
+    /// Where the records are: a data directory (catalog and vector index; the default), or a
+    /// PostgreSQL database with pgvector, `postgres://user:password@host:port/database`.
+    #[arg(long, global = true, env = "GABARIT_DATA", value_name = "DIR|URL")]
+    pub(crate) data: Option<String>,
+    /// With a PostgreSQL --data: the folder where uploaded files are kept (every machine
+    /// running Gabarit on that database must see the same one). Default: `uploads` in the
+    /// user's data folder.
+    #[arg(long, global = true, env = "GABARIT_UPLOADS", value_name = "DIR")]
+    pub(crate) uploads: Option<PathBuf>,
     /// Key-encryption key file (32 bytes, raw or hex, mode 0600) protecting the data key of
     /// the data directory; keep it outside the data directory. `GABARIT_KEK` (hex) also works.
     #[arg(long, global = true, env = "GABARIT_KEK_FILE", value_name = "FILE")]

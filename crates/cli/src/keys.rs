@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use gabarit_engine::Gabarit;
+use gabarit_engine::store::Place;
 use gabarit_engine::store::Store;
 
 pub(crate) static KEK_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
@@ -23,9 +24,11 @@ pub(crate) fn load_kek() -> Result<gabarit_engine::store::Kek> {
     )
 }
 
-pub(crate) fn open_existing(data: &Path) -> Result<Store> {
-    if !data.join("catalog.db").is_file() {
-        bail!("{} has no catalog: run `gabarit init` (or pass --data DIR / set GABARIT_DATA)", data.display());
+pub(crate) fn open_existing(data: &Place) -> Result<Store> {
+    if let Place::Dir(root) = data
+        && !root.join("catalog.db").is_file()
+    {
+        bail!("{} has no catalog: run `gabarit init` (or pass --data DIR / set GABARIT_DATA)", root.display());
     }
     Ok(Store::open(data, &load_kek()?)?)
 }
@@ -82,7 +85,7 @@ pub(crate) fn write_private_file(path: &Path, key: &str) -> Result<()> {
 
 /// The engine over the data directory (no face service yet: a command that needs one adds
 /// it, once its checks have passed) and the caller its API key authenticates.
-pub(crate) fn open_as(data: &Path) -> Result<(Gabarit, gabarit_engine::Caller)> {
+pub(crate) fn open_as(data: &Place) -> Result<(Gabarit, gabarit_engine::Caller)> {
     let gabarit = Gabarit::open(open_existing(data)?, None);
     let who = gabarit.authenticate_key(&api_key()?)?;
     Ok((gabarit, who))
@@ -91,7 +94,7 @@ pub(crate) fn open_as(data: &Path) -> Result<(Gabarit, gabarit_engine::Caller)> 
 /// `init`: the data directory (and its key-encryption key when the file named does not exist
 /// yet), with its first admin when named.
 pub(crate) fn init(
-    data: &Path,
+    data: &Place,
     admin: Option<String>,
     key_out: Option<PathBuf>,
     index: Option<String>,
@@ -109,8 +112,10 @@ pub(crate) fn init(
     };
     let kind = match index {
         Some(name) => gabarit_engine::store::IndexKind::parse(&name)?,
-        None if data.join("catalog.db").exists() => Store::kind_of(data)?,
-        None => gabarit_engine::store::IndexKind::default(),
+        None => match data {
+            Place::Dir(root) if root.join("catalog.db").exists() => Store::kind_of(root)?,
+            _ => gabarit_engine::store::IndexKind::default_for(data),
+        },
     };
     if let Some(path) = &key_out
         && path.exists()
@@ -119,8 +124,9 @@ pub(crate) fn init(
     }
     let store = Store::create_with(data, &kek, kind)?;
     println!(
-        "data directory ready: {} (catalog schema v{}, {} index)",
-        store.root().display(),
+        "{} ready: {} (catalog schema v{}, {} index)",
+        if store.root().is_some() { "data directory" } else { "database" },
+        store.place().name(),
         gabarit_engine::store::SCHEMA_VERSION,
         store.index_kind().name()
     );
@@ -136,7 +142,7 @@ pub(crate) fn init(
 }
 
 /// `keys rotate`: the data key re-wrapped under a new key-encryption key.
-pub(crate) fn rotate(data: &Path, new_kek_file: &Path) -> Result<ExitCode> {
+pub(crate) fn rotate(data: &Place, new_kek_file: &Path) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     let new = if new_kek_file.exists() {
         gabarit_engine::store::Kek::from_file(new_kek_file)?

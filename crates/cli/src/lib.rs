@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, FromArgMatches};
 use gabarit_engine::models::{DEFAULT_PACK, Pack};
+use gabarit_engine::store::Place;
 
 use crate::flags::{
     Cli, Command, ImageCommand, KeysCommand, ModelsCommand, ReportCommand, RetentionCommand, SamplesCommand,
@@ -70,12 +71,21 @@ fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
     let _ = keys::KEK_FILE.set(cli.kek_file.clone());
     let _ = keys::KEY_FILE.set(cli.key_file.clone());
     let models = models::models_dir(cli.models.as_deref())?;
+    let user_dir = || {
+        directories::ProjectDirs::from("", "", "gabarit")
+            .map(|d| d.data_dir().to_path_buf())
+            .context("cannot determine the user's data directory; pass --data DIR or set GABARIT_DATA")
+    };
     let data = match &cli.data {
-        Some(d) => d.clone(),
-        None => directories::ProjectDirs::from("", "", "gabarit")
-            .context("cannot determine the user's data directory; pass --data DIR or set GABARIT_DATA")?
-            .data_dir()
-            .join("data"),
+        Some(d) => {
+            let uploads = match &cli.uploads {
+                Some(u) => Some(u.clone()),
+                None if d.starts_with("postgres") => Some(user_dir()?.join("uploads")),
+                None => None,
+            };
+            Place::parse(d, || uploads.unwrap_or_default())
+        }
+        None => Place::Dir(user_dir()?.join("data")),
     };
     let explicit_pack = cli.pack.is_some();
     let pack = Pack::builtin(cli.pack.as_deref().unwrap_or(DEFAULT_PACK))?;

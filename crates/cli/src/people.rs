@@ -1,15 +1,15 @@
 //! `people`: faces grouped by person, and their corrections.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use gabarit_engine::store::Place;
 
 use crate::flags::PeopleCommand;
 use crate::keys::open_as;
 
-pub(crate) fn people(data: &Path, cmd: PeopleCommand) -> Result<ExitCode> {
+pub(crate) fn people(data: &Place, cmd: PeopleCommand) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     let mut out = std::io::stdout().lock();
     match cmd {

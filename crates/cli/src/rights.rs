@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::models::{Backend, Pack, Precision};
+use gabarit_engine::store::Place;
 
 use crate::faces::services;
 use crate::flags::{DetSize, EngineArgs, EngineChoice, RightsCommand};
 use crate::keys::open_as;
 use crate::render;
 
-pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
+pub(crate) fn rights(models: &Path, data: &Place, pack: Pack, cmd: RightsCommand) -> Result<ExitCode> {
     use gabarit_engine::rights;
     let (gabarit, who) = open_as(data)?;
     let engine = EngineArgs {
@@ -68,7 +69,7 @@ pub(crate) fn rights(models: &Path, data: &Path, pack: Pack, cmd: RightsCommand)
 }
 
 /// `retention run`: the collections' retention applied (and expired query faces deleted).
-pub(crate) fn retention(data: &Path, now: Option<String>) -> Result<ExitCode> {
+pub(crate) fn retention(data: &Place, now: Option<String>) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     let now = match now {
         Some(t) => t.parse::<jiff::Timestamp>().with_context(|| format!("--now {t:?}: expected RFC 3339"))?,

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use anyhow::Result;
 use gabarit_engine::faces::DecodeLimits;
 use gabarit_engine::models::Pack;
+use gabarit_engine::store::Place;
 
 use crate::faces::services;
 use crate::flags::SearchArgs;
 use crate::keys::open_as;
 use crate::render;
 
-pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
+pub(crate) fn search(models: &Path, data: &Place, pack: Pack, args: SearchArgs) -> Result<ExitCode> {
     use gabarit_engine::search::SearchOptions;
     let (gabarit, who) = open_as(data)?;
     let gabarit = gabarit.with_faces(services(models, pack, &args.engine, 1)?);
@@ -42,7 +43,7 @@ pub(crate) fn search(models: &Path, data: &Path, pack: Pack, args: SearchArgs) -
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode> {
+pub(crate) fn faces_of(data: &Place, image: &Path, json: bool) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     let (sha, _) = gabarit_engine::ingest::sha256_file(image)?;
     let out = gabarit.records_of_content(&who, &sha)?;
@@ -58,14 +59,14 @@ pub(crate) fn faces_of(data: &Path, image: &Path, json: bool) -> Result<ExitCode
     Ok(if out.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-pub(crate) fn image_show(data: &Path, id: u64) -> Result<ExitCode> {
+pub(crate) fn image_show(data: &Place, id: u64) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     println!("{}", serde_json::to_string_pretty(&gabarit.image_record(&who, id)?)?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `review confirm|reject`: a reviewer's decision on a candidate.
-pub(crate) fn review(data: &Path, decision: &str, candidate: u64) -> Result<ExitCode> {
+pub(crate) fn review(data: &Place, decision: &str, candidate: u64) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     let state = gabarit.review(&who, candidate, decision == "confirm")?;
     render::review(&mut std::io::stdout().lock(), candidate, &state)?;

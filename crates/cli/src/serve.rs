@@ -9,6 +9,7 @@ use anyhow::Result;
 use gabarit_engine::faces::{DecodeLimits, FaceServices};
 use gabarit_engine::ingest::IngestOptions;
 use gabarit_engine::models::Pack;
+use gabarit_engine::store::Place;
 use gabarit_engine::store::Store;
 
 use crate::collections::video_options;
@@ -42,15 +43,18 @@ pub struct ServeSetup {
 /// Serves HTTP with a [`ServeSetup`] until asked to stop.
 pub type Start = fn(ServeSetup) -> Result<()>;
 
-pub(crate) fn serve(models: &Path, data: &Path, pack: Pack, args: ServeArgs, start: Start) -> Result<ExitCode> {
+pub(crate) fn serve(models: &Path, data: &Place, pack: Pack, args: ServeArgs, start: Start) -> Result<ExitCode> {
     let store = open_existing(data)?;
     if let Some(ef) = args.ef_search {
         anyhow::ensure!(ef >= 1, "--ef-search must be at least 1");
         store.set_ef_search(ef)?;
     }
-    let anchor_dir = args.anchor_dir.clone().unwrap_or_else(|| {
-        let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
-        data.with_file_name(format!("{name}.anchors"))
+    let anchor_dir = args.anchor_dir.clone().unwrap_or_else(|| match data {
+        Place::Dir(root) => {
+            let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into());
+            root.with_file_name(format!("{name}.anchors"))
+        }
+        Place::Postgres { uploads, .. } => uploads.with_file_name("anchors"),
     });
     let ingest = IngestOptions {
         collection: String::new(),

@@ -1,9 +1,9 @@
 //! `user`: users, roles, grants and API keys.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use gabarit_engine::store::Place;
 
 use crate::flags::{KeyCommand, UserCommand};
 use crate::keys::{open_as, write_private_file};
@@ -12,7 +12,7 @@ pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<gabarit_engine::govern
     Ok(roles.iter().map(|r| gabarit_engine::governance::Role::parse(r)).collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn user(data: &Path, cmd: UserCommand) -> Result<ExitCode> {
+pub(crate) fn user(data: &Place, cmd: UserCommand) -> Result<ExitCode> {
     let (gabarit, who) = open_as(data)?;
     match cmd {
         UserCommand::Add { name, roles } => {

@@ -84,6 +84,18 @@ impl Keyring {
     /// [`Error::KeyringExists`], [`Error::Io`], [`Error::Rng`].
     pub fn create(path: impl AsRef<Path>, kek: &Kek) -> Result<DataKey> {
         let path = path.as_ref();
+        let (key, json) = Self::create_bytes(path, kek)?;
+        fsutil::write_new(path, &json)?;
+        Ok(key)
+    }
+
+    /// [`Keyring::create`] for a keyring kept elsewhere than in a file (a database row): the
+    /// new data key and the keyring's JSON to store. `place` names where it will be kept, in
+    /// errors.
+    ///
+    /// # Errors
+    /// [`Error::Rng`], [`Error::KeyringParse`].
+    pub fn create_bytes(place: &Path, kek: &Kek) -> Result<(DataKey, Vec<u8>)> {
         let mut dek = new_secret();
         random_bytes(&mut dek[..])?;
         let file = KeyringFile {
@@ -94,8 +106,7 @@ impl Keyring {
             created_at: jiff::Timestamp::now(),
             rotated_at: None,
         };
-        fsutil::write_new(path, &to_json(path, &file)?)?;
-        Ok(DataKey::from_bytes(&dek))
+        Ok((DataKey::from_bytes(&dek), to_json(place, &file)?))
     }
 
     /// Opens the keyring at `path` with `kek` and returns the data key.
@@ -107,8 +118,17 @@ impl Keyring {
     /// [`Error::KeyringVersion`], [`Error::Io`].
     pub fn open(path: impl AsRef<Path>, kek: &Kek) -> Result<DataKey> {
         let path = path.as_ref();
-        let file = read(path)?;
-        let dek = unwrap(path, &file, kek)?;
+        Self::open_bytes(path, &fs_err::read(path)?, kek)
+    }
+
+    /// [`Keyring::open`] for a keyring kept elsewhere than in a file: its JSON, as stored at
+    /// `place`.
+    ///
+    /// # Errors
+    /// Those of [`Keyring::open`] but [`Error::Io`].
+    pub fn open_bytes(place: &Path, json: &[u8], kek: &Kek) -> Result<DataKey> {
+        let file = parse(place, json)?;
+        let dek = unwrap(place, &file, kek)?;
         Ok(DataKey::from_bytes(&dek))
     }
 
@@ -128,13 +148,23 @@ impl Keyring {
     /// of [`Keyring::open`].
     pub fn rotate(path: impl AsRef<Path>, old_kek: &Kek, new_kek: &Kek) -> Result<()> {
         let path = path.as_ref();
-        let mut file = read(path)?;
-        let dek = unwrap(path, &file, old_kek)?;
+        let json = Self::rotate_bytes(path, &fs_err::read(path)?, old_kek, new_kek)?;
+        let tmp_tag = getrandom::u64().map_err(Error::Rng)?;
+        fsutil::replace_atomically(path, &json, tmp_tag)
+    }
+
+    /// [`Keyring::rotate`] for a keyring kept elsewhere than in a file: the JSON to store in
+    /// place of `json` (the caller replaces it only if it is still the one read).
+    ///
+    /// # Errors
+    /// Those of [`Keyring::open_bytes`].
+    pub fn rotate_bytes(place: &Path, json: &[u8], old_kek: &Kek, new_kek: &Kek) -> Result<Vec<u8>> {
+        let mut file = parse(place, json)?;
+        let dek = unwrap(place, &file, old_kek)?;
         file.kek_id = new_kek.id().to_owned();
         file.wrapped_dek = hex::encode(wrap(new_kek, &dek)?);
         file.rotated_at = Some(jiff::Timestamp::now());
-        let tmp_tag = getrandom::u64().map_err(Error::Rng)?;
-        fsutil::replace_atomically(path, &to_json(path, &file)?, tmp_tag)
+        to_json(place, &file)
     }
 
     /// Reads the keyring's metadata without any key, e.g. to tell the user
@@ -161,13 +191,16 @@ fn to_json(path: &Path, file: &KeyringFile) -> Result<Vec<u8>> {
 }
 
 fn read(path: &Path) -> Result<KeyringFile> {
-    let bytes = fs_err::read(path)?;
+    parse(path, &fs_err::read(path)?)
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<KeyringFile> {
     let parse_err = |source| Error::KeyringParse { path: path.to_owned(), source };
-    let probe: VersionProbe = serde_json::from_slice(&bytes).map_err(parse_err)?;
+    let probe: VersionProbe = serde_json::from_slice(bytes).map_err(parse_err)?;
     if probe.version != KEYRING_VERSION {
         return Err(Error::KeyringVersion { path: path.to_owned(), found: probe.version, supported: KEYRING_VERSION });
     }
-    let file: KeyringFile = serde_json::from_slice(&bytes).map_err(parse_err)?;
+    let file: KeyringFile = serde_json::from_slice(bytes).map_err(parse_err)?;
     if file.algorithm != ALGORITHM {
         return Err(Error::KeyringCorrupt {
             path: path.to_owned(),

@@ -458,3 +458,31 @@ fn key_files_go_where_their_path_says_whatever_the_working_directory() {
     Keyring::rotate(&path, &old, &new).unwrap();
     assert_eq!(Keyring::info(&path).unwrap().kek_id, new.id());
 }
+
+#[test]
+fn a_keyring_kept_as_bytes_opens_rotates_and_names_its_place_in_errors() {
+    let place = Path::new("gabarit_keyring in postgres://host/db");
+    let kek = Kek::generate().unwrap();
+    let (dek, json) = Keyring::create_bytes(place, &kek).unwrap();
+    let sealed = dek.seal_template(&template(), b"id").unwrap();
+    let reopened = Keyring::open_bytes(place, &json, &kek).unwrap();
+    assert_eq!(reopened.open_template(&sealed, b"id").unwrap(), template());
+    // The same JSON as a keyring file holds: a file with these bytes opens too.
+    let dir = tmpdir();
+    let path = dir.path().join("keyring.json");
+    fs_err::write(&path, &json).unwrap();
+    assert_eq!(Keyring::open(&path, &kek).unwrap().open_template(&sealed, b"id").unwrap(), template());
+    assert_eq!(Keyring::info(&path).unwrap().kek_id, kek.id());
+
+    let other = Kek::generate().unwrap();
+    let err = Keyring::open_bytes(place, &json, &other).unwrap_err();
+    assert!(matches!(&err, Error::WrongKey { path, .. } if path == place), "{err:?}");
+    let rotated = Keyring::rotate_bytes(place, &json, &kek, &other).unwrap();
+    assert_ne!(rotated, json);
+    let after = Keyring::open_bytes(place, &rotated, &other).unwrap();
+    assert_eq!(after.open_template(&sealed, b"id").unwrap(), template());
+    assert!(matches!(Keyring::open_bytes(place, &rotated, &kek), Err(Error::WrongKey { .. })));
+    assert!(matches!(Keyring::rotate_bytes(place, &rotated, &kek, &other), Err(Error::WrongKey { .. })));
+    let err = Keyring::open_bytes(place, b"{", &kek).unwrap_err();
+    assert!(matches!(&err, Error::KeyringParse { path, .. } if path == place), "{err:?}");
+}

@@ -92,9 +92,9 @@ impl Gabarit {
         self.store()?.job_counts()
     }
 
-    /// The data directory's root.
-    pub fn root(&self) -> Result<PathBuf> {
-        Ok(self.store()?.root().to_path_buf())
+    /// The data directory's root (none for a store on PostgreSQL).
+    pub fn root(&self) -> Result<Option<PathBuf>> {
+        Ok(self.store()?.root().map(Path::to_path_buf))
     }
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use gabarit_catalog::{Catalog, NewFace, NewImage};
+use gabarit_catalog::{NewFace, NewImage};
 use gabarit_governance::{Authorized, actions};
 use gabarit_media::{DecodeLimits, decode_bytes, exif_info, sha256_hex};
 pub use gabarit_video::{Sampling, TrackerOptions, VideoLimits};
@@ -384,7 +384,8 @@ pub(crate) fn ingest(
     let workers = service.config().workers.max(1);
     let (work_tx, work_rx) = bounded::<Work>(workers * 2);
     let (done_tx, done_rx) = bounded::<ToWriter>(opts.batch_size.max(1) * 2);
-    let catalog_path = store.catalog.path().to_path_buf();
+    // The reader's own connection (it looks up the files already stored while the writer writes).
+    let reader_catalog = store.handle()?.catalog;
     let erased = store.catalog.erased_content()?;
     let clock = VideoClock::default();
     let mut report = IngestReport {
@@ -413,7 +414,7 @@ pub(crate) fn ingest(
     let result = std::thread::scope(|scope| -> Result<()> {
         let reader = {
             let (done_tx, limits) = (done_tx.clone(), opts.limits);
-            let (catalog_path, erased) = (&catalog_path, &erased);
+            let erased = &erased;
             let skipped = listing.skipped;
             scope.spawn(move || {
                 // What the walk refused is reported like a file that failed.
@@ -428,7 +429,7 @@ pub(crate) fn ingest(
                         return Ok(());
                     }
                 }
-                let known = Known { catalog: Catalog::open(catalog_path)?, collection_id: collection.id, erased };
+                let known = Known { catalog: reader_catalog, collection_id: collection.id, erased };
                 read_all(items, &known, &limits, &work_tx, &done_tx)
             })
         };

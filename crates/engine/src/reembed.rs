@@ -165,7 +165,8 @@ pub(crate) fn reembed(
     {
         let mut new = new_index.write();
         for t in &moved {
-            new.insert(t.face_id, t.collection_id, &gabarit_index::quant::dequantize(&t.vector, t.scale))?;
+            let v = gabarit_index::quant::dequantize(&t.vector, t.scale);
+            crate::store::insert_committed(&mut **new, t.face_id, t.collection_id, &v)?;
         }
         new.flush()?;
     }

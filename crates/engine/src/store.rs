@@ -20,13 +20,21 @@
 //! Templates are encrypted at rest (AES-256-GCM) in both the catalog and the index files,
 //! under the data directory's data key, itself stored only wrapped by a key-encryption key
 //! (KEK) kept outside the data directory (`keyring.json` holds the wrapped key).
+//!
+//! A store may instead live in a PostgreSQL database with pgvector ([`Place::Postgres`]): the
+//! catalog in its tables, each pack's templates in a pgvector table under a secret rotation
+//! derived from the data key (`gabarit_catalog::pg::PgVectorIndex`), the wrapped data key in
+//! the table `gabarit_keyring`. Several processes, on several machines, may open it at once:
+//! the index is the database's, so each sees the others' changes, and a process that finds it
+//! behind the catalog (another one stopped between the two) catches it up rather than
+//! rebuilding it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use gabarit_catalog::Catalog;
 use gabarit_crypto::{DataKey, Keyring};
-use gabarit_index::RecordCipher;
+use gabarit_index::{RecordCipher, VectorIndex};
 
 pub use gabarit_catalog::{PackKey, SCHEMA_VERSION};
 pub use gabarit_crypto::Kek;
@@ -35,7 +43,54 @@ use crate::{Error, Result};
 
 mod shared_index;
 
+pub(crate) use shared_index::insert_committed;
 pub use shared_index::{Index, IndexKind, SharedIndex};
+
+/// Where a store keeps its records.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A data directory: the SQLite catalog, the index files and `keyring.json`.
+    Dir(PathBuf),
+    /// A PostgreSQL database with pgvector (`postgres://user:password@host:port/database`):
+    /// catalog, templates and wrapped data key in its tables. Uploaded files are kept in
+    /// `uploads`, a folder of this machine (storage every machine running Gabarit on the
+    /// database mounts, when there are several).
+    Postgres {
+        /// The connection URL (with its password, if any: never shown).
+        url: String,
+        /// Where uploaded files are kept.
+        uploads: PathBuf,
+    },
+}
+
+impl Place {
+    /// A `postgres://` or `postgresql://` URL is a database (its uploads kept in the folder
+    /// `uploads` gives); anything else names a data directory.
+    pub fn parse(text: &str, uploads: impl FnOnce() -> PathBuf) -> Place {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Place::Postgres { url: text.to_owned(), uploads: uploads() }
+        } else {
+            Place::Dir(PathBuf::from(text))
+        }
+    }
+
+    /// How messages name it: the folder, or the database without its password.
+    pub fn name(&self) -> String {
+        match self {
+            Place::Dir(root) => root.display().to_string(),
+            Place::Postgres { url, .. } => gabarit_catalog::pg::keyring_place(url).map_or_else(
+                |_| "a PostgreSQL database".into(),
+                |p| p.trim_start_matches("gabarit_keyring in ").to_owned(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
 
 /// The key of a model pack's templates as this build makes them (name and
 /// [`gabarit_inference::Pack::templates_sha256`]): what a new collection of that pack records.
@@ -140,8 +195,7 @@ pub struct Store {
     indexes: Arc<LazyIndexes>,
     /// Its kind.
     index_kind: IndexKind,
-    root: PathBuf,
-    keyring: PathBuf,
+    place: Place,
     key: Arc<DataKey>,
 }
 
@@ -215,15 +269,46 @@ pub(crate) mod private {
 }
 
 impl Store {
-    /// Creates the data directory `root` (catalog and keyring) with the default index kind if
+    /// Creates the store at `place` (catalog and keyring) with the default index kind if
     /// needed, then opens it.
-    pub fn create(root: &Path, kek: &Kek) -> Result<Store> {
-        Self::create_with(root, kek, IndexKind::default())
+    pub fn create(place: impl Into<Place>, kek: &Kek) -> Result<Store> {
+        let place = place.into();
+        let kind = IndexKind::default_for(&place);
+        Self::create_with(place, kek, kind)
     }
 
-    /// Creates the data directory `root` with this index kind if needed, then opens it. An
-    /// existing directory keeps its kind; asking for another is an error.
-    pub fn create_with(root: &Path, kek: &Kek, kind: IndexKind) -> Result<Store> {
+    /// Creates the store at `place` with this index kind if needed, then opens it. An existing
+    /// store keeps its kind; asking for another is an error, and so is a kind the place cannot
+    /// keep (pgvector is PostgreSQL's only one, and only there).
+    pub fn create_with(place: impl Into<Place>, kek: &Kek, kind: IndexKind) -> Result<Store> {
+        let place = place.into();
+        match &place {
+            Place::Dir(root) => Self::create_dir(root, kek, kind)?,
+            Place::Postgres { url, .. } => {
+                if kind != IndexKind::Pgvector {
+                    return Err(Error::field(
+                        "index",
+                        format!("{}: a store on PostgreSQL keeps a pgvector index, not {}", place.name(), kind.name()),
+                    ));
+                }
+                if gabarit_catalog::pg::read_keyring(url)?.is_none() {
+                    let where_ = PathBuf::from(gabarit_catalog::pg::keyring_place(url)?);
+                    let (_, json) = Keyring::create_bytes(&where_, kek).map_err(crypto_err)?;
+                    // Of two processes creating it at once, both keep the first's.
+                    gabarit_catalog::pg::keep_keyring(url, &json)?;
+                }
+            }
+        }
+        Self::open(place, kek)
+    }
+
+    fn create_dir(root: &Path, kek: &Kek, kind: IndexKind) -> Result<()> {
+        if kind == IndexKind::Pgvector {
+            return Err(Error::field(
+                "index",
+                format!("{}: a pgvector index is kept in PostgreSQL: pass --data postgres://…", root.display()),
+            ));
+        }
         private::create_dir(root)?;
         let kind_file = root.join("index-kind");
         let fresh = !root.join("catalog.db").exists();
@@ -254,7 +339,7 @@ impl Store {
             // SQLite creates its WAL and shared-memory files with the database's mode.
             private::write_file(&root.join("catalog.db"), b"")?;
         }
-        Self::open(root, kek)
+        Ok(())
     }
 
     /// The index kind recorded in a data directory (`exact` when none is: older directories).
@@ -269,17 +354,37 @@ impl Store {
         }
     }
 
-    /// Opens the data directory `root` with the key-encryption key.
-    pub fn open(root: &Path, kek: &Kek) -> Result<Store> {
-        let keyring = root.join("keyring.json");
-        if !keyring.is_file() {
-            return Err(Error::Invalid(format!("{} has no keyring.json: run `gabarit init`", root.display())));
-        }
-        let key = Arc::new(Keyring::open(&keyring, kek).map_err(crypto_err)?);
-        private::restrict(root)?;
-        let catalog = Catalog::open_keyed(&root.join("catalog.db"), key.clone())?;
-        let index_kind = Self::kind_of(root)?;
-        Ok(Store { catalog, indexes: Arc::default(), index_kind, root: root.to_path_buf(), keyring, key })
+    /// Opens the store at `place` with the key-encryption key.
+    pub fn open(place: impl Into<Place>, kek: &Kek) -> Result<Store> {
+        let place = place.into();
+        let (catalog, index_kind, key) = match &place {
+            Place::Dir(root) => {
+                let keyring = root.join("keyring.json");
+                if !keyring.is_file() {
+                    return Err(Error::Invalid(format!("{} has no keyring.json: run `gabarit init`", root.display())));
+                }
+                let key = Arc::new(Keyring::open(&keyring, kek).map_err(crypto_err)?);
+                private::restrict(root)?;
+                let catalog = Catalog::open_keyed(&root.join("catalog.db"), key.clone())?;
+                (catalog, Self::kind_of(root)?, key)
+            }
+            Place::Postgres { url, uploads } => {
+                let Some(json) = gabarit_catalog::pg::read_keyring(url)? else {
+                    return Err(Error::Invalid(format!(
+                        "{} has no keyring: run `gabarit init` with this --data",
+                        place.name()
+                    )));
+                };
+                let where_ = PathBuf::from(gabarit_catalog::pg::keyring_place(url)?);
+                let key = Arc::new(Keyring::open_bytes(&where_, &json, kek).map_err(crypto_err)?);
+                let catalog = Catalog::open_postgres(url, Some(key.clone()))?;
+                if uploads.exists() {
+                    private::restrict(uploads)?;
+                }
+                (catalog, IndexKind::Pgvector, key)
+            }
+        };
+        Ok(Store { catalog, indexes: Arc::default(), index_kind, place, key })
     }
 
     /// The vector index of a pack's templates, opened on first use: checked against the
@@ -303,7 +408,11 @@ impl Store {
     }
 
     fn open_index(&self, pack: &PackKey) -> Result<Index> {
-        let (root, catalog, index_kind) = (&self.root, &self.catalog, self.index_kind);
+        let root = match &self.place {
+            Place::Dir(root) => root,
+            Place::Postgres { url, .. } => return self.open_pg_index(url, pack),
+        };
+        let (catalog, index_kind) = (&self.catalog, self.index_kind);
         let dim = pack_dim(pack)?;
         let cipher = || -> Arc<dyn RecordCipher> { Arc::new(Sealer(self.key.clone())) };
         let index_dir = index_kind.dir(root, pack);
@@ -356,32 +465,78 @@ impl Store {
         Ok(index)
     }
 
+    /// A pack's templates in PostgreSQL, caught up with the catalog: the templates it lacks
+    /// added, those the catalog no longer holds removed (a process stopped between its
+    /// catalog's commit and the index; inserts go to the catalog first, removals too, so an
+    /// id in the index and not in the catalog is one being removed).
+    fn open_pg_index(&self, url: &str, pack: &PackKey) -> Result<Index> {
+        let dim = pack_dim(pack)?;
+        let seed = self.key.derive("gabarit/pgvector-rotation/v1");
+        let rotation = gabarit_index::SecretRotation::new(&seed, dim);
+        let mut index = gabarit_catalog::pg::PgVectorIndex::open(url, &pg_table(pack), rotation)?;
+        let expected = self.catalog.template_count_of(pack)?;
+        if index.len() as u64 != expected {
+            let held: std::collections::HashSet<u64> = index.ids()?.into_iter().collect();
+            tracing::warn!(pack = %pack, index = held.len(), catalog = expected, "vector index behind the catalog: catching up");
+            let mut in_catalog = std::collections::HashSet::new();
+            let mut failed = None;
+            self.catalog.templates_of(pack, |t| {
+                in_catalog.insert(t.face_id);
+                if failed.is_none() && !held.contains(&t.face_id) {
+                    let v = gabarit_index::quant::dequantize(&t.vector, t.scale);
+                    failed = insert_committed(&mut index, t.face_id, t.collection_id, &v).err();
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            for id in held.difference(&in_catalog) {
+                index.remove(*id)?;
+            }
+        }
+        Ok(Box::new(index))
+    }
+
     /// The packs of the collections there are (each once, in order).
     pub fn packs_in_use(&self) -> Result<Vec<PackKey>> {
         Ok(self.catalog.packs_in_use()?)
     }
 
-    /// Another handle on the same data directory: its own catalog connection, the same index.
+    /// Another handle on the same store: its own catalog connection, the same index.
     pub fn handle(&self) -> Result<Store> {
-        let catalog = Catalog::open_keyed(&self.root.join("catalog.db"), self.key.clone())?;
+        let catalog = match &self.place {
+            Place::Dir(root) => Catalog::open_keyed(&root.join("catalog.db"), self.key.clone())?,
+            Place::Postgres { url, .. } => Catalog::open_postgres(url, Some(self.key.clone()))?,
+        };
         Ok(Store {
             catalog,
             indexes: self.indexes.clone(),
             index_kind: self.index_kind,
-            root: self.root.clone(),
-            keyring: self.keyring.clone(),
+            place: self.place.clone(),
             key: self.key.clone(),
         })
     }
 
-    /// The data directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where it keeps its records.
+    pub fn place(&self) -> &Place {
+        &self.place
     }
 
-    /// Where uploaded files are kept: `uploads/` in the data directory.
+    /// The data directory (none for a store on PostgreSQL).
+    pub fn root(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Dir(root) => Some(root),
+            Place::Postgres { .. } => None,
+        }
+    }
+
+    /// Where uploaded files are kept: `uploads/` in the data directory, or the folder named
+    /// with a database.
     pub fn uploads_dir(&self) -> PathBuf {
-        self.root.join("uploads")
+        match &self.place {
+            Place::Dir(root) => root.join("uploads"),
+            Place::Postgres { uploads, .. } => uploads.clone(),
+        }
     }
 
     /// The kind of its vector index.
@@ -424,8 +579,47 @@ impl Store {
 
     /// Re-wraps the data key under a new key-encryption key (records stay as they are).
     pub fn rotate_kek(&self, old: &Kek, new: &Kek) -> Result<()> {
-        Keyring::rotate(&self.keyring, old, new).map_err(crypto_err)
+        match &self.place {
+            Place::Dir(root) => Keyring::rotate(root.join("keyring.json"), old, new).map_err(crypto_err),
+            Place::Postgres { url, .. } => {
+                let json = gabarit_catalog::pg::read_keyring(url)?
+                    .ok_or_else(|| Error::Invalid(format!("{} has no keyring", self.place.name())))?;
+                let where_ = PathBuf::from(gabarit_catalog::pg::keyring_place(url)?);
+                let rotated = Keyring::rotate_bytes(&where_, &json, old, new).map_err(crypto_err)?;
+                Ok(gabarit_catalog::pg::replace_keyring(url, &json, &rotated)?)
+            }
+        }
     }
+}
+
+impl From<PathBuf> for Place {
+    fn from(root: PathBuf) -> Place {
+        Place::Dir(root)
+    }
+}
+
+impl From<&Place> for Place {
+    fn from(place: &Place) -> Place {
+        place.clone()
+    }
+}
+
+impl From<&Path> for Place {
+    fn from(root: &Path) -> Place {
+        Place::Dir(root.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for Place {
+    fn from(root: &PathBuf) -> Place {
+        Place::Dir(root.clone())
+    }
+}
+
+/// The table of a pack's templates in PostgreSQL: `templates_<pack>_<hash prefix>`.
+fn pg_table(pack: &PackKey) -> String {
+    let name: String = pack.name.chars().take(24).map(|c| if c == '-' { '_' } else { c }).collect();
+    format!("templates_{name}_{}", pack.sha256.get(..12).unwrap_or(&pack.sha256))
 }
 
 /// Deletes an uploaded file, and its upload's folder once that holds nothing more (never the

@@ -248,6 +248,14 @@ pub trait VectorIndex: Send + Sync {
     /// top-k, slower); an exhaustive index has nothing to set.
     fn set_search_breadth(&mut self, _breadth: usize) {}
 
+    /// A number that changes whenever the index changes, by this process or another (an
+    /// index kept in a database several processes write); `None` for an index only this
+    /// process changes, which sees its own changes. What was computed from the index at one
+    /// version is still true while the version is the same.
+    fn shared_version(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
     /// Makes every previous insert and remove durable.
     fn flush(&mut self) -> Result<()>;
 

@@ -1,8 +1,9 @@
 //! PostgreSQL with pgvector: the second storage backend (issue 17), built a piece at a time.
 //!
-//! Here now: [`PgVectorIndex`], the templates in a pgvector table under the deployment's
-//! secret rotation, and [`LocalServer`], a server of its own for tests. The catalog's records
-//! on PostgreSQL come next, behind the same [`crate::Catalog`] API.
+//! Here: the catalog's records behind the same [`crate::Catalog`] API (its statements are
+//! written once for both stores, `crate::sql`, and the schema in PostgreSQL's types, `schema`),
+//! [`PgVectorIndex`], the templates in a pgvector table under the deployment's secret rotation,
+//! the keyring in a table (`keyring`), and [`LocalServer`], a server of its own for tests.
 //!
 //! The client is the `postgres` crate (sfackler's synchronous client over `tokio-postgres`),
 //! chosen by fit with the code: the catalog is synchronous (rusqlite), the engine calls it from
@@ -15,10 +16,12 @@
 //! network. TLS to a remote server is one connector away (`postgres-native-tls` or
 //! `postgres-openssl`) and is listed in the README as the operator's to require until then.
 
+mod keyring;
 pub(crate) mod schema;
 pub mod server;
 mod vectors;
 
+pub use keyring::{keep_keyring, keyring_place, read_keyring, replace_keyring};
 pub use server::{LocalServer, ServerError};
 pub use vectors::{DEFAULT_BREADTH, PgVectorIndex, is_table_name};
 

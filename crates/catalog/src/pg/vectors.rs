@@ -90,7 +90,8 @@ impl PgVectorIndex {
              CREATE TABLE IF NOT EXISTS {table} (
                  id bigint PRIMARY KEY, collection bigint NOT NULL, embedding vector({dim}) NOT NULL);
              CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} USING hnsw (embedding vector_ip_ops);
-             CREATE INDEX IF NOT EXISTS {table}_collection ON {table} (collection);"
+             CREATE INDEX IF NOT EXISTS {table}_collection ON {table} (collection);
+             CREATE SEQUENCE IF NOT EXISTS {table}_changes;"
         ))
         .map_err(db)?;
         tx.execute(
@@ -118,6 +119,22 @@ impl PgVectorIndex {
             rotation,
             breadth: DEFAULT_BREADTH,
         })
+    }
+
+    /// The ids of every template it holds, in order (to compare with the catalog's).
+    pub fn ids(&self) -> Result<Vec<u64>> {
+        let sql = format!("SELECT id FROM {} ORDER BY id", self.table);
+        let rows = self.client().query(&sql, &[]).map_err(self.db())?;
+        rows.iter()
+            .map(|r| u64::try_from(r.get::<_, i64>(0)).map_err(|_| corrupt(&self.table, "negative id")))
+            .collect()
+    }
+
+    /// Counts a change once it is committed (see [`VectorIndex::shared_version`]): a reader
+    /// that sees the new count sees the change.
+    fn changed(&self, client: &mut Client) -> Result<()> {
+        client.query_one(&format!("SELECT nextval('{}_changes')", self.table), &[]).map_err(self.db())?;
+        Ok(())
     }
 
     fn client(&self) -> std::sync::MutexGuard<'_, Client> {
@@ -232,8 +249,9 @@ impl VectorIndex for PgVectorIndex {
             reason: format!("id {id} is above the largest bigint"),
         })?;
         let sql = format!("INSERT INTO {} (id, collection, embedding) VALUES ($1, $2, $3)", self.table);
-        match self.client().execute(&sql, &[&key, &i64::from(collection), &v]) {
-            Ok(_) => Ok(()),
+        let mut client = self.client();
+        match client.execute(&sql, &[&key, &i64::from(collection), &v]) {
+            Ok(_) => self.changed(&mut client),
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(Error::DuplicateId { id }),
             Err(e) => Err(database(&self.table, &e)),
         }
@@ -242,7 +260,11 @@ impl VectorIndex for PgVectorIndex {
     fn remove(&mut self, id: u64) -> Result<bool> {
         let Ok(key) = i64::try_from(id) else { return Ok(false) };
         let sql = format!("DELETE FROM {} WHERE id = $1", self.table);
-        let n = self.client().execute(&sql, &[&key]).map_err(self.db())?;
+        let mut client = self.client();
+        let n = client.execute(&sql, &[&key]).map_err(self.db())?;
+        if n > 0 {
+            self.changed(&mut client)?;
+        }
         Ok(n > 0)
     }
 
@@ -295,6 +317,14 @@ impl VectorIndex for PgVectorIndex {
 
     fn set_search_breadth(&mut self, breadth: usize) {
         self.breadth = breadth.max(1);
+    }
+
+    /// The count of changes (a sequence the inserts and removals of every process advance).
+    fn shared_version(&self) -> Result<Option<u64>> {
+        let sql = format!("SELECT last_value, is_called FROM {}_changes", self.table);
+        let row = self.client().query_one(&sql, &[]).map_err(self.db())?;
+        let (last, called): (i64, bool) = (row.get(0), row.get(1));
+        Ok(Some(if called { last.unsigned_abs() } else { 0 }))
     }
 
     /// Every statement commits as it runs (the server's `synchronous_commit` decides when a

@@ -130,7 +130,7 @@ pub(super) fn store_batch(
                 report.usable_faces += img.faces.iter().filter(|f| f.quality.usable).count();
                 let mut index = index.write();
                 for (face_id, v) in template_faces.iter().zip(&vectors) {
-                    index.insert(*face_id, collection_id, v)?;
+                    crate::store::insert_committed(&mut **index, *face_id, collection_id, v)?;
                     report.templates += 1;
                 }
             }

@@ -19,6 +19,9 @@ pub enum IndexKind {
     Graph,
     /// Flat int8 scan: every search exact.
     Exact,
+    /// A table in PostgreSQL with pgvector (the kind of a store on PostgreSQL, and its only
+    /// one): HNSW top-k, sequential scans for exact and threshold searches.
+    Pgvector,
 }
 
 impl IndexKind {
@@ -27,6 +30,16 @@ impl IndexKind {
         match self {
             IndexKind::Graph => "graph",
             IndexKind::Exact => "exact",
+            IndexKind::Pgvector => "pgvector",
+        }
+    }
+
+    /// The kind a new store at `place` gets: a graph in a data directory, pgvector in
+    /// PostgreSQL.
+    pub fn default_for(place: &super::Place) -> IndexKind {
+        match place {
+            super::Place::Dir(_) => IndexKind::default(),
+            super::Place::Postgres { .. } => IndexKind::Pgvector,
         }
     }
 
@@ -35,7 +48,8 @@ impl IndexKind {
         match name.trim() {
             "graph" => Ok(IndexKind::Graph),
             "exact" => Ok(IndexKind::Exact),
-            other => Err(Error::field("index", format!("{other:?}: expected graph or exact"))),
+            "pgvector" => Ok(IndexKind::Pgvector),
+            other => Err(Error::field("index", format!("{other:?}: expected graph, exact or pgvector"))),
         }
     }
 
@@ -44,7 +58,7 @@ impl IndexKind {
     pub(super) fn dir(self, root: &Path, pack: &PackKey) -> PathBuf {
         let base = match self {
             IndexKind::Graph => "graph",
-            IndexKind::Exact => "index",
+            IndexKind::Exact | IndexKind::Pgvector => "index",
         };
         if *pack == PackKey::legacy() {
             root.join(base)
@@ -60,6 +74,10 @@ impl IndexKind {
         cipher: Arc<dyn RecordCipher>,
     ) -> std::result::Result<Index, gabarit_index::Error> {
         match self {
+            IndexKind::Pgvector => Err(gabarit_index::Error::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other("a pgvector index is kept in PostgreSQL, not in files"),
+            }),
             IndexKind::Exact => FlatIndex::open_with(dir, dim, Some(cipher)).map(|i| Box::new(i) as Index),
             IndexKind::Graph => AnnIndex::open_with(dir, dim, AnnOptions::default(), Some(cipher))
                 .map(|i| Box::new(i) as Index)
@@ -76,6 +94,21 @@ impl IndexKind {
 
 /// The vector index of a data directory: flat or graph, behind the one trait.
 pub type Index = Box<dyn VectorIndex>;
+
+/// Adds a template the catalog has just committed. An index other processes share (in
+/// PostgreSQL) may hold it already, put there by a process that caught the index up with the
+/// catalog in between: the same template, not a duplicate.
+pub(crate) fn insert_committed(
+    index: &mut dyn VectorIndex,
+    id: u64,
+    collection: u32,
+    vector: &[f32],
+) -> gabarit_index::Result<()> {
+    match index.insert(id, collection, vector) {
+        Err(gabarit_index::Error::DuplicateId { .. }) if index.shared_version()?.is_some() => Ok(()),
+        other => other,
+    }
+}
 
 /// The index of a data directory, shared by its handles.
 ///
@@ -97,6 +130,8 @@ pub struct SharedIndex {
 /// The faces matching the suppression templates (objections), at one index generation.
 pub(super) struct Suppressed {
     generation: u64,
+    /// The index's own version when other processes change it too (pgvector).
+    shared: Option<u64>,
     suppressions: u64,
     threshold: f32,
     faces: Arc<std::collections::HashSet<u64>>,
@@ -114,7 +149,9 @@ impl SharedIndex {
 
     /// The faces hidden by `suppressions` objections at `threshold`, computed by `compute` only
     /// when the index or the objections changed since the last time (every search needs them;
-    /// computing them scans every template once per objection).
+    /// computing them scans every template once per objection). An index other processes
+    /// change too (in PostgreSQL) is compared by its shared version as well, read before
+    /// computing: a change made meanwhile makes the next search compute again.
     pub fn suppressed_faces(
         &self,
         suppressions: u64,
@@ -122,16 +159,17 @@ impl SharedIndex {
         compute: impl FnOnce() -> crate::Result<std::collections::HashSet<u64>>,
     ) -> crate::Result<Arc<std::collections::HashSet<u64>>> {
         let generation = self.generation();
+        let shared = self.read().shared_version()?;
         let cached = self.suppressed.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = cached.as_ref()
-            && (c.generation, c.suppressions, c.threshold) == (generation, suppressions, threshold)
+            && (c.generation, c.shared, c.suppressions, c.threshold) == (generation, shared, suppressions, threshold)
         {
             return Ok(c.faces.clone());
         }
         drop(cached);
         let faces = Arc::new(compute()?);
         *self.suppressed.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(Suppressed { generation, suppressions, threshold, faces: faces.clone() });
+            Some(Suppressed { generation, shared, suppressions, threshold, faces: faces.clone() });
         Ok(faces)
     }
 

@@ -82,7 +82,7 @@ fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
     let (engine, cur) = press(dir.path());
     // The uploads folder exists (uploads were made before): a job on a folder elsewhere reports
     // and discards nothing from it all the same.
-    fs_err::create_dir_all(engine.root().unwrap().join("uploads")).unwrap();
+    fs_err::create_dir_all(engine.root().unwrap().expect("a data directory").join("uploads")).unwrap();
     let folder = dir.path().join("incoming");
     fs_err::create_dir_all(&folder).unwrap();
     fs_err::copy(crate::sample("biden.jpg"), folder.join("biden.jpg")).unwrap();

@@ -89,5 +89,8 @@ fn retention_deletes_as_each_period_ends_with_the_last_uploaded_copy_and_never_a
     let ten_years = SignedDuration::from_hours(24 * 3650);
     assert_eq!(retain(&engine, in_kept + ten_years + second), [("kept".to_string(), 1)]);
     assert!(!uploaded.exists() && !upload.exists(), "{}", upload.display());
-    assert!(engine.root().unwrap().join("uploads").is_dir(), "the uploads folder itself stays");
+    assert!(
+        engine.root().unwrap().expect("a data directory").join("uploads").is_dir(),
+        "the uploads folder itself stays"
+    );
 }

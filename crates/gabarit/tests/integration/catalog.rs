@@ -25,13 +25,58 @@ pub fn key_file(data: &Path, user: &str) -> PathBuf {
 }
 
 /// Points a command at a data directory and its key-encryption key (kept beside it, outside),
-/// acting as nobody.
+/// acting as nobody. When the test put the records on PostgreSQL ([`on_postgres`]), the
+/// command gets the database's URL instead, with its uploads in `data/uploads`.
 pub fn with_data<'a>(c: &'a mut std::process::Command, data: &Path) -> &'a mut std::process::Command {
-    c.env("GABARIT_DATA", data)
-        .env("GABARIT_KEK_FILE", data.with_extension("kek"))
+    match fs_err::read_to_string(data.with_extension("url")) {
+        Ok(url) => c.env("GABARIT_DATA", url.trim()).env("GABARIT_UPLOADS", data.join("uploads")),
+        Err(_) => c.env("GABARIT_DATA", data).env_remove("GABARIT_UPLOADS"),
+    };
+    c.env("GABARIT_KEK_FILE", data.with_extension("kek"))
         .env_remove("GABARIT_KEK")
         .env_remove("GABARIT_KEY_FILE")
         .env_remove("GABARIT_API_KEY")
+}
+
+/// Where a test keeps its records: the embedded data directory, or a PostgreSQL database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `--data DIR`.
+    Directory,
+    /// `--data postgres://…`, on a server started for the test.
+    Postgres,
+}
+
+impl Backend {
+    /// Puts `data`'s records where this backend keeps them: for PostgreSQL, a server started for
+    /// the test (a database of its own, dropped with the returned server), whose URL the
+    /// commands then get as `--data` ([`with_data`]); the keys stay beside `data`.
+    pub fn place(self, data: &Path) -> Option<gabarit_catalog::pg::LocalServer> {
+        match self {
+            Backend::Directory => None,
+            Backend::Postgres => {
+                let server = gabarit_catalog::pg::LocalServer::start()
+                    .unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"));
+                fs_err::create_dir_all(data.parent().unwrap()).unwrap();
+                write_private(&data.with_extension("url"), &server.url());
+                Some(server)
+            }
+        }
+    }
+}
+
+/// The catalog of `data` opened as someone with the files or the database but no key would:
+/// templates come out sealed.
+pub fn raw_catalog_of(data: &Path) -> gabarit_catalog::Catalog {
+    match fs_err::read_to_string(data.with_extension("url")) {
+        Ok(url) => gabarit_catalog::Catalog::open_postgres(url.trim(), None).unwrap(),
+        Err(_) => gabarit_catalog::Catalog::open(&data.join("catalog.db")).unwrap(),
+    }
+}
+
+/// Every file holding `data`'s records: the data directory, or the database server's files.
+pub fn storage_of(data: &Path, server: Option<&gabarit_catalog::pg::LocalServer>) -> PathBuf {
+    server.map_or_else(|| data.to_path_buf(), |s| s.data_dir())
 }
 
 /// Adds a user with a role, keeping their API key in [`key_file`].
@@ -118,8 +163,18 @@ fn file_name(v: &serde_json::Value) -> String {
 
 #[test]
 fn a_planted_face_is_found_at_rank_one_and_biden_is_not_returned() {
+    planted_face_found_and_biden_not_returned(Backend::Directory);
+}
+
+#[test]
+fn on_postgresql_a_planted_face_is_found_at_rank_one_and_biden_is_not_returned() {
+    planted_face_found_and_biden_not_returned(Backend::Postgres);
+}
+
+fn planted_face_found_and_biden_not_returned(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (data, gallery) = (dir.path().join("data"), dir.path().join("gallery"));
+    let _server = backend.place(&data);
     fs_err::create_dir_all(&gallery).unwrap();
     for n in ["players.jpg", "gdp.jpg", "yaoming.jpg", "biden.jpg", "obama2.jpg"] {
         fs_err::copy(sample(n), gallery.join(n)).unwrap();

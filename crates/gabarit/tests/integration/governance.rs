@@ -1,7 +1,7 @@
 //! Lawful by design: legal basis before ingestion, roles, purpose-bound search, two-reviewer
 //! confirmation, the tamper-evident audit chain.
 
-use crate::catalog::{GOVERNANCE, as_user, new_collection};
+use crate::catalog::{Backend, GOVERNANCE, as_user, new_collection};
 use crate::{run, sample};
 
 fn stderr(out: &std::process::Output) -> String {
@@ -117,8 +117,86 @@ fn audit_verify(data: &std::path::Path) -> (Option<i32>, String) {
 
 #[test]
 fn audit_verify_detects_modified_deleted_and_reordered_entries() {
+    audit_verify_detects_edits(Backend::Directory);
+}
+
+#[test]
+fn on_postgresql_audit_verify_detects_modified_deleted_and_reordered_entries() {
+    audit_verify_detects_edits(Backend::Postgres);
+}
+
+/// An attacker who can write the catalog (the file, or the database as its owner) but has no
+/// key: each edit of the chain is found by `audit verify`.
+trait Tamperer {
+    /// Gabarit's own guard: the log refuses updates and deletions.
+    fn refused(&self, sql: &str) -> bool;
+    /// Runs `sql` with the guards removed.
+    fn tamper(&self, sql: &str);
+    /// Puts the log back as it was before the first edit.
+    fn restore(&self);
+}
+
+struct FileTamperer {
+    data: std::path::PathBuf,
+    snapshot: Vec<u8>,
+}
+
+impl Tamperer for FileTamperer {
+    fn refused(&self, sql: &str) -> bool {
+        rusqlite::Connection::open(self.data.join("catalog.db")).unwrap().execute_batch(sql).is_err()
+    }
+    fn tamper(&self, sql: &str) {
+        let conn = rusqlite::Connection::open(self.data.join("catalog.db")).unwrap();
+        // The log is append-only for Gabarit; a tamperer with file access removes the guards.
+        conn.execute_batch(
+            "DROP TRIGGER IF EXISTS audit_append_only_update; DROP TRIGGER IF EXISTS audit_append_only_delete;",
+        )
+        .unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+    fn restore(&self) {
+        for ext in ["-wal", "-shm"] {
+            let _ = fs_err::remove_file(self.data.join(format!("catalog.db{ext}")));
+        }
+        fs_err::write(self.data.join("catalog.db"), &self.snapshot).unwrap();
+    }
+}
+
+struct DatabaseTamperer {
+    url: String,
+}
+
+impl DatabaseTamperer {
+    fn new(url: String) -> Self {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        db.batch_execute("CREATE TABLE saved_audit AS SELECT * FROM audit").unwrap();
+        DatabaseTamperer { url }
+    }
+    fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+}
+
+impl Tamperer for DatabaseTamperer {
+    fn refused(&self, sql: &str) -> bool {
+        self.client().batch_execute(sql).is_err()
+    }
+    fn tamper(&self, sql: &str) {
+        // The table's owner turns the guards off, edits, and turns them on again.
+        let mut db = self.client();
+        db.batch_execute("ALTER TABLE audit DISABLE TRIGGER USER").unwrap();
+        db.batch_execute(sql).unwrap();
+        db.batch_execute("ALTER TABLE audit ENABLE TRIGGER USER").unwrap();
+    }
+    fn restore(&self) {
+        self.tamper("DELETE FROM audit; INSERT INTO audit SELECT * FROM saved_audit;");
+    }
+}
+
+fn audit_verify_detects_edits(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let _server = backend.place(&data);
     new_collection(&data, "press");
     assert!(
         run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(gallery(dir.path())))
@@ -141,29 +219,16 @@ fn audit_verify_detects_modified_deleted_and_reordered_entries() {
     // Only the dpo reads the audit log.
     assert_eq!(run(as_user(&data, "inv").args(["audit", "verify"])).status.code(), Some(2));
 
-    let db = data.join("catalog.db");
-    let tamper = |sql: &str| {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        // The log is append-only for Gabarit; a tamperer with file access removes the guards.
-        conn.execute_batch(
-            "DROP TRIGGER IF EXISTS audit_append_only_update; DROP TRIGGER IF EXISTS audit_append_only_delete;",
-        )
-        .unwrap();
-        conn.execute_batch(sql).unwrap();
-    };
-    let snapshot = fs_err::read(&db).unwrap();
-    let restore = || {
-        for ext in ["-wal", "-shm"] {
-            let _ = fs_err::remove_file(data.join(format!("catalog.db{ext}")));
+    let attacker: Box<dyn Tamperer> = match fs_err::read_to_string(data.with_extension("url")) {
+        Ok(url) => Box::new(DatabaseTamperer::new(url.trim().to_owned())),
+        Err(_) => {
+            Box::new(FileTamperer { snapshot: fs_err::read(data.join("catalog.db")).unwrap(), data: data.clone() })
         }
-        fs_err::write(&db, &snapshot).unwrap();
     };
+    let (tamper, restore) = (|sql: &str| attacker.tamper(sql), || attacker.restore());
     // Gabarit itself refuses to change the log.
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        assert!(conn.execute_batch("UPDATE audit SET actor = 'x' WHERE seq = 1").is_err());
-        assert!(conn.execute_batch("DELETE FROM audit WHERE seq = 1").is_err());
-    }
+    assert!(attacker.refused("UPDATE audit SET actor = 'x' WHERE seq = 1"));
+    assert!(attacker.refused("DELETE FROM audit WHERE seq = 1"));
     tamper("UPDATE audit SET detail = '{\"user\":\"mallory\"}' WHERE seq = 3");
     let (code, text) = audit_verify(&data);
     assert_eq!(code, Some(1));

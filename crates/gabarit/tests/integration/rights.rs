@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{GOVERNANCE, as_user, new_collection, search_json};
+use crate::catalog::{Backend, GOVERNANCE, as_user, new_collection, raw_catalog_of, search_json, storage_of};
 use crate::{run, sample};
 
 fn ok(cmd: &mut std::process::Command) -> String {
@@ -70,8 +70,19 @@ fn access_json(data: &Path, dir: &Path, request: u64) -> serde_json::Value {
 
 #[test]
 fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
+    access_erasure_access(Backend::Directory);
+}
+
+#[test]
+fn on_postgresql_access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
+    access_erasure_access(Backend::Postgres);
+}
+
+fn access_erasure_access(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let server = backend.place(&data);
+    let storage = storage_of(&data, server.as_ref());
     new_collection(&data, "press");
     ok(as_user(&data, "cur").args(["collection", "create", "events"]).args(GOVERNANCE));
     ok(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(folder(
@@ -134,8 +145,7 @@ fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
     let face_ids: Vec<u64> = matches.iter().map(|m| m["face_id"].as_u64().unwrap()).collect();
     // The stored bytes of those templates, to look for after erasure.
     let mut doomed = Vec::new();
-    gabarit_catalog::Catalog::open(&data.join("catalog.db"))
-        .unwrap()
+    raw_catalog_of(&data)
         .templates(|t| {
             if face_ids.contains(&t.face_id) {
                 doomed.push(t.vector.iter().map(|v| *v as u8).collect::<Vec<u8>>());
@@ -144,7 +154,7 @@ fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
         .unwrap();
     assert_eq!(doomed.len(), 2);
     for bytes in &doomed {
-        assert!(!crate::files_containing(&data, bytes).is_empty(), "the template is on disk before erasure");
+        assert!(!crate::files_containing(&storage, bytes).is_empty(), "the template is on disk before erasure");
     }
     // Erasure: first the list, then the confirmed deletion.
     let erasure = open_request(&data, "erasure");
@@ -163,10 +173,10 @@ fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
     assert!(again["matches"].as_array().unwrap().is_empty(), "{again}");
     assert_eq!(again["templates_searched"], 23, "players (22) and biden (1) remain");
     for bytes in &doomed {
-        let left = crate::files_containing(&data, bytes);
+        let left = crate::files_containing(&storage, bytes);
         assert!(left.is_empty(), "erased template bytes still in {left:?}");
         let offset: Vec<u8> = bytes.iter().map(|b| b.wrapping_add(128)).collect();
-        assert!(crate::files_containing(&data, &offset).is_empty());
+        assert!(crate::files_containing(&storage, &offset).is_empty());
     }
     // Only the dpo handles rights; everything is in the audit log.
     assert_eq!(run(as_user(&data, "inv").args(["rights", "list"])).status.code(), Some(2));
@@ -177,8 +187,18 @@ fn access_then_erasure_then_access_finds_nothing_and_the_bytes_are_gone() {
 
 #[test]
 fn an_objection_blocks_re_ingestion_and_hides_from_search() {
+    objection_blocks_and_hides(Backend::Directory);
+}
+
+#[test]
+fn on_postgresql_an_objection_blocks_re_ingestion_and_hides_from_search() {
+    objection_blocks_and_hides(Backend::Postgres);
+}
+
+fn objection_blocks_and_hides(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let _server = backend.place(&data);
     new_collection(&data, "press");
     ok(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(folder(
         dir.path(),
