@@ -10,6 +10,11 @@ use serde::Serialize;
 use crate::sql::{Db, Row};
 use crate::{Catalog, Error, Result, Tx, now};
 
+/// The time now in Unix milliseconds (leases).
+fn now_millis() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
 /// A background job.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,6 +118,75 @@ impl Catalog {
         }
     }
 
+    /// Takes a job for the worker `runner` under a lease of `lease_ms` milliseconds: the
+    /// oldest queued job, or a running one whose lease expired (its worker stopped or lost
+    /// the database). A job whose lease expired after `max_runs` runs is marked failed instead
+    /// (a job that kills its workers must not kill them all). One taker wins, as with
+    /// [`claim_job`](Self::claim_job); the worker renews the lease
+    /// ([`renew_lease`](Self::renew_lease)) while it runs.
+    pub fn claim_job_leased(&mut self, runner: &str, lease_ms: u64, max_runs: u32) -> Result<Option<BackgroundJob>> {
+        let runner = gabarit_governance::limits::bounded("runner", runner, 200, false)?;
+        let lock = match self.db() {
+            Db::Lite(..) => "",
+            Db::Pg(..) => "FOR UPDATE SKIP LOCKED",
+        };
+        let now_ms = now_millis();
+        self.db().execute(
+            "UPDATE background_jobs SET state = 'failed', finished_at = ?1,
+                error = 'its worker stopped ' || runs || ' times while it ran: not started again'
+             WHERE state = 'running' AND lease_until < ?2 AND runs >= ?3",
+            &[&now(), &now_ms, &max_runs],
+        )?;
+        let takeable = "(state = 'queued' OR (state = 'running' AND lease_until < ?4))";
+        let id = self.db().row(
+            &format!(
+                "UPDATE background_jobs SET state = 'running', runs = runs + 1, done = 0, total = NULL, faces = 0,
+                    started_at = ?1, runner = ?2, lease_until = ?3
+                 WHERE {takeable}
+                   AND id = (SELECT id FROM background_jobs WHERE {takeable} ORDER BY id LIMIT 1 {lock})
+                 RETURNING id"
+            ),
+            &[&now(), &runner, &now_ms.saturating_add(lease_ms as i64), &now_ms],
+            |r| r.get::<u64>(0),
+        )?;
+        match id {
+            Some(id) => self.background_job(id),
+            None => Ok(None),
+        }
+    }
+
+    /// Extends `runner`'s lease on a running job to `lease_ms` from now; `false` when the
+    /// job is no longer its own (taken over after the lease expired, or ended).
+    pub fn renew_lease(&self, id: u64, runner: &str, lease_ms: u64) -> Result<bool> {
+        let runner = gabarit_governance::limits::bounded("runner", runner, 200, false)?;
+        let n = self.db().execute(
+            "UPDATE background_jobs SET lease_until = ?1 WHERE id = ?2 AND runner = ?3 AND state = 'running'",
+            &[&now_millis().saturating_add(lease_ms as i64), &id, &runner],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Ends a job `runner` holds, as [`end_job`](Self::end_job); `false` (and nothing
+    /// changed) when it is no longer its own.
+    pub fn end_leased_job(
+        &self,
+        id: u64,
+        runner: &str,
+        outcome: std::result::Result<&serde_json::Value, &str>,
+    ) -> Result<bool> {
+        let runner = gabarit_governance::limits::bounded("runner", runner, 200, false)?;
+        let (state, report, error) = match outcome {
+            Ok(report) => ("done", Some(report.to_string()), None),
+            Err(why) => ("failed", None, Some(why.to_string())),
+        };
+        let n = self.db().execute(
+            "UPDATE background_jobs SET state = ?1, report = ?2, error = ?3, finished_at = ?4, lease_until = NULL
+             WHERE id = ?5 AND runner = ?6 AND state = 'running'",
+            &[&state, &report, &error, &now(), &id, &runner],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Records a running job's progress.
     pub fn job_progress(&self, id: u64, done: u64, total: u64, faces: u64) -> Result<()> {
         self.db().execute(
@@ -144,16 +218,17 @@ impl Catalog {
 
     /// Puts jobs left `running` by a stopped server back in the queue, except those already
     /// started `max_runs` times: they are marked failed (a job that stops its server every
-    /// time it runs must not do so at every restart). Returns the ids queued again.
+    /// time it runs must not do so at every restart). Returns the ids queued again. Jobs a
+    /// worker runs under a lease are left to it (another takes them once the lease expires).
     pub fn requeue_interrupted_jobs(&self, max_runs: u32) -> Result<Vec<u64>> {
         self.db().execute(
             "UPDATE background_jobs SET state = 'failed', finished_at = ?1,
                 error = 'interrupted ' || runs || ' times (the server stopped while it ran): not started again'
-             WHERE state = 'running' AND runs >= ?2",
+             WHERE state = 'running' AND lease_until IS NULL AND runs >= ?2",
             &[&now(), &max_runs],
         )?;
         let mut ids = self.db().rows(
-            "UPDATE background_jobs SET state = 'queued' WHERE state = 'running' RETURNING id",
+            "UPDATE background_jobs SET state = 'queued' WHERE state = 'running' AND lease_until IS NULL RETURNING id",
             &[],
             |r| r.get::<u64>(0),
         )?;

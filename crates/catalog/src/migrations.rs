@@ -353,6 +353,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         faces INTEGER NOT NULL DEFAULT 0,
         persons INTEGER NOT NULL DEFAULT 0
     );",
+    // 14: background jobs run by `gabarit worker` processes under a lease: who runs the job,
+    // and until when (Unix milliseconds) its lease holds unless renewed.
+    "ALTER TABLE background_jobs ADD COLUMN runner TEXT;
+    ALTER TABLE background_jobs ADD COLUMN lease_until INTEGER;",
 ];
 
 /// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and

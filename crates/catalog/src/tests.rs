@@ -525,6 +525,45 @@ both!(background_jobs_are_queued_claimed_once_tracked_ended_and_requeued, |w| {
     assert_eq!(listed[0].report, Some(serde_json::json!({"files": 2})));
 });
 
+both!(a_workers_lease_is_renewed_taken_over_once_it_expires_and_ends_only_by_its_holder, |w| {
+    let mut cat = w.keyed();
+    create(&mut cat, "archive");
+    let a = change(&mut cat, |tx| tx.queue_job("ingest", "archive", &["/a".to_string()], "curator"));
+    let hour = 3_600_000;
+    let taken = cat.claim_job_leased("worker-1", hour, 3).unwrap().unwrap();
+    assert_eq!((taken.id, taken.state.as_str(), taken.runs), (a.id, "running", 1));
+    assert_eq!(cat.claim_job_leased("worker-2", hour, 3).unwrap(), None, "held: not taken twice");
+    assert!(cat.renew_lease(a.id, "worker-1", hour).unwrap());
+    assert!(!cat.renew_lease(a.id, "worker-2", hour).unwrap(), "not worker-2's");
+    assert_eq!(cat.requeue_interrupted_jobs(3).unwrap(), Vec::<u64>::new(), "a server start leaves leased jobs");
+    // worker-1 stops: its lease runs out (renewed to end now), and worker-2 takes the job over.
+    assert!(cat.renew_lease(a.id, "worker-1", 0).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let over = cat.claim_job_leased("worker-2", hour, 3).unwrap().unwrap();
+    assert_eq!((over.id, over.runs, over.done), (a.id, 2, 0));
+    assert!(!cat.renew_lease(a.id, "worker-1", hour).unwrap(), "worker-1 lost it");
+    assert!(!cat.end_leased_job(a.id, "worker-1", Ok(&serde_json::json!({"files": 1}))).unwrap());
+    assert_eq!(cat.background_job(a.id).unwrap().unwrap().state, "running", "worker-1's end changed nothing");
+    assert!(cat.end_leased_job(a.id, "worker-2", Ok(&serde_json::json!({"files": 2}))).unwrap());
+    let done = cat.background_job(a.id).unwrap().unwrap();
+    assert_eq!((done.state.as_str(), done.report), ("done", Some(serde_json::json!({"files": 2}))));
+    assert!(!cat.renew_lease(a.id, "worker-2", hour).unwrap(), "an ended job has no lease");
+    assert_eq!(cat.claim_job_leased("worker-3", hour, 3).unwrap(), None, "a done job is not taken");
+    // A job whose workers keep stopping is failed after max_runs, not taken again.
+    let b = change(&mut cat, |tx| tx.queue_job("ingest", "archive", &["/b".to_string()], "curator"));
+    for run in 1..=2u32 {
+        let t = cat.claim_job_leased(&format!("w{run}"), 0, 2).unwrap().unwrap();
+        assert_eq!((t.id, t.runs), (b.id, run));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(cat.claim_job_leased("w3", hour, 2).unwrap(), None);
+    let failed = cat.background_job(b.id).unwrap().unwrap();
+    assert_eq!(failed.state, "failed");
+    assert!(failed.error.unwrap().starts_with("its worker stopped 2 times"));
+    // A runner's name is bounded like any free text.
+    assert!(matches!(cat.claim_job_leased(&"x".repeat(201), hour, 3), Err(Error::Policy(_))));
+});
+
 both!(searches_reviews_and_kept_query_faces_round_trip, |w| {
     let mut cat = w.keyed();
     let (mine, other) = (create(&mut cat, "mine"), create(&mut cat, "other"));
