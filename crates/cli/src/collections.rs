@@ -101,6 +101,12 @@ pub(crate) fn ingest(
     if explicit_pack {
         gabarit_engine::store::check_collection_pack(&summary.collection, &pack)?;
     }
+    if args.queue {
+        // The caller names files they can read here: those are the job's only roots.
+        let job = gabarit.submit_ingest(&who, &args.collection, &args.inputs, &args.inputs)?;
+        println!("job {} queued: ingestion of {} input(s) into {}", job.id, job.inputs.len(), job.collection);
+        return Ok(ExitCode::SUCCESS);
+    }
     // The collection's backend and precision unless others are named (then refused, before the
     // models load, when they are not the collection's).
     let mut engine = args.engine.clone();

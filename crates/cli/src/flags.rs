@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 mod collections;
 mod faces;
 
-pub(crate) use collections::{BudgetArgs, CollectionCommand, IngestArgs, VideoArgs};
+pub(crate) use collections::{BudgetArgs, CollectionCommand, IngestArgs, VideoArgs, WorkerArgs};
 pub(crate) use faces::{
     CompareArgs, DetSize, EngineArgs, EngineChoice, EvalArgs, FaceChoiceArg, FacesArgs, parse_det_size,
 };
@@ -116,6 +116,10 @@ pub(crate) enum Command {
     Ingest(IngestArgs),
     /// Serve the HTTP API (REST under /api/v1, OpenAPI at /api/v1/openapi.json) on loopback.
     Serve(ServeArgs),
+    /// Run background jobs (ingestion, erasure, grouping) queued in the store, each under a
+    /// lease another worker takes over if this one stops: as many workers as wanted, on any
+    /// machine that reaches the store.
+    Worker(WorkerArgs),
     /// Search the collections with the faces of a photo.
     Search(SearchArgs),
     /// What the catalog holds for a photo file (found by its content).

@@ -114,7 +114,7 @@ pub(crate) fn init(
         Some(name) => gabarit_engine::store::IndexKind::parse(&name)?,
         None => match data {
             Place::Dir(root) if root.join("catalog.db").exists() => Store::kind_of(root)?,
-            _ => gabarit_engine::store::IndexKind::default_for(data),
+            Place::Dir(_) | Place::Postgres { .. } => gabarit_engine::store::IndexKind::default_for(data),
         },
     };
     if let Some(path) = &key_out

@@ -16,6 +16,7 @@ mod rights;
 mod search;
 mod serve;
 mod users;
+mod worker;
 
 pub use serve::{ServeSetup, Start};
 
@@ -129,6 +130,7 @@ fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
         Command::Ingest(args) => collections::ingest(&models, &data, (pack, explicit_pack), args),
         Command::Search(args) => search::search(&models, &data, pack, args),
         Command::Serve(args) => serve::serve(&models, &data, pack, args, start),
+        Command::Worker(args) => worker::worker(&models, &data, pack, args),
         Command::FacesOf { image, json } => search::faces_of(&data, &image, json),
         Command::Image(ImageCommand::Show { id }) => search::image_show(&data, id),
         Command::People(cmd) => people::people(&data, cmd),

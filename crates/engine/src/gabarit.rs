@@ -561,4 +561,10 @@ impl Gabarit {
     pub fn run_next(&self, defaults: &IngestOptions) -> Result<Option<BackgroundJob>> {
         jobs::run_next(self.faces()?, &mut *self.store()?, defaults)
     }
+
+    /// The next job a worker may take (queued, or its lease run out), run to its end under
+    /// `lease`; `None` when there is none.
+    pub fn run_next_leased(&self, defaults: &IngestOptions, lease: &jobs::Lease) -> Result<Option<BackgroundJob>> {
+        jobs::run_next_leased(self.faces()?, &mut *self.store()?, defaults, lease)
+    }
 }

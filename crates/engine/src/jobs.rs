@@ -6,6 +6,11 @@
 //!
 //! Server-side paths must lie under a root the administrator allowed (`serve
 //! --ingest-root`); uploads are kept in the data directory's `uploads/` folder.
+//!
+//! `gabarit worker` processes, on any machine that reaches the store (a PostgreSQL database),
+//! take jobs under a [`Lease`] instead: renewed while the job runs, and when it runs out (the
+//! worker was killed, or lost the database) another worker takes the job over and runs it
+//! again, skipping what is stored already.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -161,6 +166,62 @@ pub(crate) fn run_next(
             tracing::warn!(job = job.id, error = %e, "job failed");
             store.catalog.end_job(job.id, Err(&e.to_string()))?
         }
+    }
+    tracing::info!(job = job.id, ok = outcome.is_ok(), "job ended");
+    Ok(store.catalog.background_job(job.id)?)
+}
+
+/// Who a worker is and how long its hold on a job lasts without renewal.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The worker's name (host and process, by default), recorded on the jobs it holds.
+    pub runner: String,
+    /// How long a job stays the worker's without a renewal; renewed every third of it.
+    pub duration: Duration,
+}
+
+/// Runs the next job a worker may take (the oldest queued, or one whose lease ran out) to its
+/// end under `lease`, renewed from a second connection while it runs; `None` when there is
+/// none. Ending a job taken over meanwhile by another worker changes nothing.
+pub(crate) fn run_next_leased(
+    services: &FaceServices,
+    store: &mut Store,
+    defaults: &IngestOptions,
+    lease: &Lease,
+) -> Result<Option<BackgroundJob>> {
+    let millis = u64::try_from(lease.duration.as_millis()).unwrap_or(u64::MAX);
+    let Some(job) = store.catalog.claim_job_leased(&lease.runner, millis, MAX_RUNS)? else { return Ok(None) };
+    tracing::info!(job = job.id, run = job.runs, "job taken");
+    let heartbeat = store.handle()?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let outcome = std::thread::scope(|scope| {
+        let (id, runner) = (job.id, lease.runner.as_str());
+        scope.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(lease.duration / 3) {
+                match heartbeat.catalog.renew_lease(id, runner, millis) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = id, "the job's lease was lost: another worker runs it");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(job = id, error = %e, "the job's lease could not be renewed"),
+                }
+            }
+        });
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(services, store, defaults, &job)))
+            .unwrap_or_else(|_| Err(Error::Worker("the job stopped on an internal error".into())));
+        drop(stop);
+        outcome
+    });
+    let ended = match &outcome {
+        Ok(report) => store.catalog.end_leased_job(job.id, &lease.runner, Ok(report))?,
+        Err(e) => {
+            tracing::warn!(job = job.id, error = %e, "job failed");
+            store.catalog.end_leased_job(job.id, &lease.runner, Err(&e.to_string()))?
+        }
+    };
+    if !ended {
+        tracing::warn!(job = job.id, "the job was taken over by another worker: its end is that worker's to record");
     }
     tracing::info!(job = job.id, ok = outcome.is_ok(), "job ended");
     Ok(store.catalog.background_job(job.id)?)

@@ -190,6 +190,33 @@ pub(crate) struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Queue the ingestion as a background job, for `gabarit worker` processes (or a server)
+    /// to run, instead of running it here; prints the job's id.
+    #[arg(long)]
+    pub(crate) queue: bool,
+    #[command(flatten)]
+    pub(crate) video: VideoArgs,
+    #[command(flatten)]
+    pub(crate) budget: BudgetArgs,
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct WorkerArgs {
+    /// The worker's name, recorded on the jobs it holds (default: host name and process id).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// How long a job stays this worker's without renewal ("60s", "5m"; renewed every third
+    /// of it, at least 3 s): when a worker stops, another takes its job over once this passed.
+    #[arg(long, default_value = "60s", value_parser = crate::flags::parse_interval)]
+    pub(crate) lease: std::time::Duration,
+    /// Stop once no job is queued or running anywhere (default: wait for more).
+    #[arg(long)]
+    pub(crate) exit_when_idle: bool,
+    /// Photos its ingestion jobs store per transaction.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) batch: usize,
     #[command(flatten)]
     pub(crate) video: VideoArgs,
     #[command(flatten)]

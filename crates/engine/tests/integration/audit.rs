@@ -95,7 +95,7 @@ pub fn entries_of(log: &[gabarit_governance::audit::Entry], action: &str) -> Vec
 fn the_audit_record_holds_what_each_change_and_search_must_say_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let kek = gabarit_crypto::Kek::generate().unwrap();
-    let engine = Gabarit::open(Store::create(&dir.path().join("data"), &kek).unwrap(), Some(crate::service()));
+    let engine = Gabarit::open(Store::create(dir.path().join("data"), &kek).unwrap(), Some(crate::service()));
     let admin_key = engine.bootstrap_admin("admin").unwrap();
     let admin = engine.authenticate_key(&admin_key).unwrap();
     let as_user = |engine: &Gabarit, name: &str, roles: &[Role]| {

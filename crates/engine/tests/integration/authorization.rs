@@ -366,7 +366,7 @@ fn allowed(row: &Row, role: Role, granted: bool) -> bool {
 
 fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     let kek = gabarit_crypto::Kek::generate().unwrap();
-    let engine = Gabarit::open(Store::create(&dir.join("data"), &kek).unwrap(), Some(service()));
+    let engine = Gabarit::open(Store::create(dir.join("data"), &kek).unwrap(), Some(service()));
     let admin_key = engine.bootstrap_admin("admin").unwrap();
     let admin = engine.authenticate_key(&admin_key).unwrap();
     let mut callers = Vec::new();

@@ -57,7 +57,7 @@ pub fn data_dir(dir: &Path) -> (Gabarit, Caller) {
 /// `admin`, and its key-encryption key (to open it again, or rotate it).
 pub fn data_dir_with(dir: &Path, services: FaceServices) -> (Gabarit, Caller, gabarit_crypto::Kek) {
     let kek = gabarit_crypto::Kek::generate().unwrap();
-    let engine = Gabarit::open(Store::create(&dir.join("data"), &kek).unwrap(), Some(services));
+    let engine = Gabarit::open(Store::create(dir.join("data"), &kek).unwrap(), Some(services));
     let admin_key = engine.bootstrap_admin("admin").unwrap();
     let admin = engine.authenticate_key(&admin_key).unwrap();
     (engine, admin, kek)

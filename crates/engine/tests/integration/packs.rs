@@ -142,7 +142,7 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     // The data directory opened again with services whose default pack is that one (the only
     // services that make its templates).
     drop(engine);
-    let store = Store::open(&dir.path().join("data"), &kek).unwrap();
+    let store = Store::open(dir.path().join("data"), &kek).unwrap();
     let engine = Gabarit::open(store, Some(crate::service_of(averaged.clone())));
     let opts = crate::ingest_options("mirror", vec![crate::sample("yaoming.jpg")]);
     let err = engine.ingest(&cur, &opts, &mut |_| {}).unwrap_err();

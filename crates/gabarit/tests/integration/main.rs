@@ -28,6 +28,7 @@ mod snapshots;
 mod verification;
 mod video;
 mod web_ui;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

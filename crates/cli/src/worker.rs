@@ -1,0 +1,68 @@
+//! `worker`: runs the background jobs queued in the store, one at a time, each under a lease
+//! that another worker takes over if this one stops (see `gabarit_engine::jobs`).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use gabarit_engine::Gabarit;
+use gabarit_engine::faces::DecodeLimits;
+use gabarit_engine::ingest::IngestOptions;
+use gabarit_engine::jobs::Lease;
+use gabarit_engine::models::Pack;
+use gabarit_engine::store::Place;
+
+use crate::collections::video_options;
+use crate::faces::services;
+use crate::flags::WorkerArgs;
+use crate::keys::open_existing;
+
+/// How long an idle worker waits before looking at the queue again.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// The shortest lease: renewed every third of it, it must outlast a slow round trip.
+const MIN_LEASE: Duration = Duration::from_secs(3);
+
+pub(crate) fn worker(models: &Path, data: &Place, pack: Pack, args: WorkerArgs) -> Result<ExitCode> {
+    anyhow::ensure!(args.lease >= MIN_LEASE, "--lease must be at least {} s", MIN_LEASE.as_secs());
+    let store = open_existing(data)?;
+    let defaults = IngestOptions {
+        collection: String::new(),
+        inputs: Vec::new(),
+        batch_size: args.batch.max(1),
+        limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
+        suppressions: Vec::new(),
+        suppression_threshold: pack.thresholds.rights,
+        video: video_options(&args.video)?,
+        budget: args.budget.budget(),
+    };
+    let gabarit = Gabarit::open(store, Some(services(models, pack, &args.engine, usize::MAX)?));
+    let runner = args.name.clone().unwrap_or_else(default_name);
+    let lease = Lease { runner: runner.clone(), duration: args.lease };
+    eprintln!("worker {runner} on {}: taking jobs", data.name());
+    loop {
+        match gabarit.run_next_leased(&defaults, &lease)? {
+            Some(job) => eprintln!("job {}: {}", job.id, job.state),
+            None if args.exit_when_idle && !jobs_pending(&gabarit)? => break,
+            None => std::thread::sleep(IDLE_CHECK),
+        }
+    }
+    eprintln!("worker {runner}: no job left");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a job is queued or running (perhaps under a lease that will run out).
+fn jobs_pending(gabarit: &Gabarit) -> Result<bool> {
+    Ok(gabarit.job_counts()?.iter().any(|(state, n)| *n > 0 && (state == "queued" || state == "running")))
+}
+
+/// `host:pid`: unique among the workers of one database while they run.
+fn default_name() -> String {
+    let host = fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    format!("{host}:{}", std::process::id())
+}

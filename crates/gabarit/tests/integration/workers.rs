@@ -1,0 +1,99 @@
+//! `gabarit worker` on PostgreSQL (issue 17): several worker processes on one database, one
+//! killed while it runs a job; its job is taken over once its lease runs out, and the result
+//! is the uninterrupted run's: each file stored once, none missing.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::catalog::{Backend, as_user, make_gallery, new_collection};
+use crate::run;
+
+fn ok(cmd: &mut std::process::Command) -> String {
+    let out = run(cmd);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Backend::Postgres.place(&data).expect("a server");
+    new_collection(&data, "press");
+    let gallery = dir.path().join("gallery");
+    let photos = make_gallery(&gallery, 40);
+    assert_eq!(photos.len(), 200);
+    let queued = ok(as_user(&data, "cur").args(["ingest", "--queue", "--collection", "press"]).arg(&gallery));
+    let job: i64 = queued.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut db = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    let start = |name: &str| -> Child {
+        // Workers need no API key: they run each job with its asker's rights, checked again.
+        let mut c = crate::gabarit();
+        crate::catalog::with_data(&mut c, &data);
+        c.args(["worker", "--name", name, "--lease", "3s", "--exit-when-idle", "--workers", "1", "--threads", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut workers: Vec<(String, Child)> = ["w1", "w2", "w3"].iter().map(|n| (n.to_string(), start(n))).collect();
+    // Kill the worker holding the job once it has stored part of it.
+    let t = Instant::now();
+    let (holder, done_at_kill) = loop {
+        let row = db.query_one("SELECT runner, done FROM background_jobs WHERE id = $1", &[&job]).unwrap();
+        let (runner, done): (Option<String>, i64) = (row.get(0), row.get(1));
+        if let Some(r) = runner
+            && done >= 30
+        {
+            break (r, done);
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "the job did not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let i = workers.iter().position(|(n, _)| *n == holder).unwrap();
+    let (_, mut killed) = workers.remove(i);
+    killed.kill().unwrap(); // SIGKILL
+    killed.wait().unwrap();
+    assert!(done_at_kill < 200, "killed mid-way ({done_at_kill} of 200 done)");
+    for (name, mut w) in workers {
+        let t = Instant::now();
+        while w.try_wait().unwrap().is_none() {
+            assert!(t.elapsed() < Duration::from_secs(600), "worker {name} did not end");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(w.wait().unwrap().success(), "worker {name}");
+    }
+    let row = db.query_one("SELECT state, runs, runner, report FROM background_jobs WHERE id = $1", &[&job]).unwrap();
+    let (state, runs, runner, report): (String, i64, Option<String>, Option<String>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!((state.as_str(), runs), ("done", 2), "taken over once");
+    assert_ne!(runner.as_deref(), Some(holder.as_str()), "ended by another worker");
+    let report: serde_json::Value = serde_json::from_str(&report.unwrap()).unwrap();
+    // Each file once, none missing: the stored images are exactly the gallery's files.
+    let mut stored: Vec<String> = db
+        .query("SELECT uri FROM images i JOIN collections c ON c.id = i.collection_id WHERE c.name = 'press'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    stored.sort();
+    let mut expected: Vec<String> = photos.iter().map(|p| p.canonicalize().unwrap().display().to_string()).collect();
+    expected.sort();
+    let names = |v: &[String]| v.iter().map(|u| u.rsplit('/').next().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&stored), names(&expected), "report of the second run: {report}");
+    assert_eq!(stored.len(), 200);
+    let count = |db: &mut postgres::Client, sql: &str| db.query_one(sql, &[]).unwrap().get::<_, i64>(0);
+    assert_eq!(count(&mut db, "SELECT count(DISTINCT uri) FROM images"), 200, "no file twice under another name");
+    // The second run skipped what the first stored, and the index holds every template once.
+    assert_eq!(report["duplicates"].as_u64().unwrap() + report["ingested"].as_u64().unwrap(), 200, "{report}");
+    let templates = count(&mut db, "SELECT count(*) FROM templates");
+    let table: String =
+        db.query_one("SELECT name FROM gabarit_vector_indexes ORDER BY name LIMIT 1", &[]).unwrap().get(0);
+    assert_eq!(count(&mut db, &format!("SELECT count(*) FROM {table}")), templates, "index and catalog agree");
+    assert_eq!(
+        count(&mut db, &format!("SELECT count(DISTINCT id) FROM {table}")),
+        templates,
+        "no template twice in the index"
+    );
+    assert!(ok(as_user(&data, "dora").args(["audit", "verify"])).contains("intact"));
+}
