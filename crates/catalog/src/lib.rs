@@ -27,6 +27,7 @@ mod jobs;
 mod migrations;
 mod people;
 pub mod pg;
+mod queries;
 mod records;
 mod reembed;
 mod rights;
@@ -66,7 +67,7 @@ pub struct Catalog {
 /// Where the records are.
 enum Store {
     Lite(Connection),
-    Pg(Box<std::cell::RefCell<postgres::Client>>, String),
+    Pg(Box<std::cell::RefCell<pg::Connection>>, String),
 }
 
 /// While another connection writes: retry soon (100 µs, then 1 ms, then 5 ms steps) for about
@@ -107,8 +108,9 @@ impl Catalog {
         let config: postgres::Config =
             url.parse().map_err(|source| Error::Postgres { name: "the PostgreSQL URL".into(), source })?;
         let name = pg::display_name(&config);
-        let client =
-            config.connect(postgres::NoTls).map_err(|source| Error::Postgres { name: name.clone(), source })?;
+        let client = pg::blocking(|| config.connect(postgres::NoTls))
+            .map(pg::Connection::new)
+            .map_err(|source| Error::Postgres { name: name.clone(), source })?;
         let mut cat = Catalog {
             store: Store::Pg(Box::new(std::cell::RefCell::new(client)), name.clone()),
             path: PathBuf::from(name),

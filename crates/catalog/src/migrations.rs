@@ -357,6 +357,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // and until when (Unix milliseconds) its lease holds unless renewed.
     "ALTER TABLE background_jobs ADD COLUMN runner TEXT;
     ALTER TABLE background_jobs ADD COLUMN lease_until INTEGER;",
+    // 15: query photos analysed and not yet searched, sealed, kept minutes (several servers).
+    "CREATE TABLE analysed_queries (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and

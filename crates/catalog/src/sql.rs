@@ -232,7 +232,7 @@ pub(crate) enum Db<'c> {
     /// SQLite, and the database file (for errors).
     Lite(&'c rusqlite::Connection, &'c Path),
     /// PostgreSQL, and the name errors give it (never the URL: it may hold a password).
-    Pg(&'c RefCell<postgres::Client>, &'c str),
+    Pg(&'c RefCell<crate::pg::Connection>, &'c str),
 }
 
 /// One row of a result, from either store.
@@ -277,7 +277,10 @@ impl Row<'_> {
 
 /// The PostgreSQL connection, unless a statement is already using it (a statement run while
 /// another's rows are being read: SQLite allows it, one PostgreSQL connection does not).
-fn client_of<'a>(client: &'a RefCell<postgres::Client>, name: &str) -> Result<std::cell::RefMut<'a, postgres::Client>> {
+fn client_of<'a>(
+    client: &'a RefCell<crate::pg::Connection>,
+    name: &str,
+) -> Result<std::cell::RefMut<'a, crate::pg::Connection>> {
     client
         .try_borrow_mut()
         .map_err(|_| Error::Invalid(format!("catalog {name}: a statement ran while another's rows were being read")))
@@ -341,7 +344,9 @@ impl Db<'_> {
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
         match *self {
             Db::Lite(conn, path) => conn.execute_batch(sql).map_err(|e| lite_error(path, e)),
-            Db::Pg(client, name) => client_of(client, name)?.batch_execute(sql).map_err(|e| pg_error(name, e)),
+            Db::Pg(client, name) => {
+                crate::pg::blocking(|| client_of(client, name)?.batch_execute(sql).map_err(|e| pg_error(name, e)))
+            }
         }
     }
 
@@ -357,7 +362,9 @@ impl Db<'_> {
             Db::Lite(conn, path) => {
                 conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop).map_err(|e| lite_error(path, e))
             }
-            Db::Pg(client, name) => client_of(client, name)?.batch_execute(sql).map_err(|e| pg_error(name, e)),
+            Db::Pg(client, name) => {
+                crate::pg::blocking(|| client_of(client, name)?.batch_execute(sql).map_err(|e| pg_error(name, e)))
+            }
         }
     }
 
@@ -372,7 +379,9 @@ impl Db<'_> {
             Db::Pg(client, name) => {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
                 let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-                client_of(client, name)?.execute(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))
+                crate::pg::blocking(|| {
+                    client_of(client, name)?.execute(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))
+                })
             }
         }
     }
@@ -410,7 +419,7 @@ impl Db<'_> {
                 }
                 Ok(())
             }
-            Db::Pg(client, name) => {
+            Db::Pg(client, name) => crate::pg::blocking(|| {
                 use postgres::fallible_iterator::FallibleIterator;
                 let mut client = client_of(client, name)?;
                 let mut rows = client
@@ -423,7 +432,7 @@ impl Db<'_> {
                     each(&Row::Pg(&row, name))?;
                 }
                 Ok(())
-            }
+            }),
         }
     }
 
@@ -517,6 +526,6 @@ mod tests {
     fn one_sql_on_postgres() {
         let pg = crate::pg::LocalServer::start().unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"));
         let client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
-        exercise(Db::Pg(&RefCell::new(client), "test"));
+        exercise(Db::Pg(&RefCell::new(crate::pg::Connection::new(client)), "test"));
     }
 }

@@ -775,3 +775,29 @@ both!(a_collection_is_reembedded_resumably_and_changed_over_at_once, |w| {
     assert_eq!((now.pack_key(), now.engine.as_str()), (open, "openvino/bf16"));
     assert_eq!(cat.reembedding(c.id).unwrap(), None);
 });
+
+both!(an_analysed_query_is_its_owners_only_sealed_expires_and_the_oldest_go_first, |w| {
+    let cat = w.keyed();
+    let t0 = 1_000_000;
+    cat.keep_query(("qa", "ines", "a.jpg"), b"the analysis of a", t0, t0 + 900_000, 3).unwrap();
+    assert_eq!(
+        cat.kept_query("qa", "ines", t0 + 1).unwrap(),
+        Some(("a.jpg".to_string(), b"the analysis of a".to_vec()))
+    );
+    assert_eq!(cat.kept_query("qa", "carl", t0 + 1).unwrap(), None, "another user's");
+    assert_eq!(cat.kept_query("qa", "ines", t0 + 900_000).unwrap(), None, "expired");
+    assert!(w.files_holding(b"the analysis of a").is_empty(), "sealed at rest");
+    for (i, id) in ["qb", "qc", "qd"].iter().enumerate() {
+        cat.keep_query((id, "ines", "b.jpg"), b"more", t0 + 10 + i as i64, t0 + 900_000, 3).unwrap();
+    }
+    assert_eq!(cat.kept_query("qa", "ines", t0 + 20).unwrap(), None, "the oldest went first");
+    for id in ["qb", "qc", "qd"] {
+        assert!(cat.kept_query(id, "ines", t0 + 20).unwrap().is_some(), "{id}");
+    }
+    // The expired are dropped when the next is kept.
+    cat.keep_query(("qe", "ines", "e.jpg"), b"late", t0 + 900_000, t0 + 1_800_000, 3).unwrap();
+    assert_eq!(w.texts("SELECT id FROM analysed_queries ORDER BY id", &[]), [["qe"]]);
+    assert!(matches!(cat.keep_query(("qf", "ines", &"n".repeat(501)), b"x", t0, t0 + 1, 3), Err(Error::Policy(_))));
+    // Without the data key there is nothing to seal or open with.
+    assert!(matches!(w.plain().kept_query("qe", "ines", t0 + 900_001), Err(Error::Locked { .. })));
+});

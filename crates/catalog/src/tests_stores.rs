@@ -66,7 +66,7 @@ impl Store {
             }
             Store::Pg { server, .. } => {
                 let client = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
-                f(Db::Pg(&std::cell::RefCell::new(client), "raw"))
+                f(Db::Pg(&std::cell::RefCell::new(crate::pg::Connection::new(client)), "raw"))
             }
         }
     }
@@ -103,7 +103,9 @@ impl Store {
             }
             Store::Pg { server, .. } => {
                 let client = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
-                Db::Pg(&std::cell::RefCell::new(client), "raw").batch_or_execute(sql, params).unwrap();
+                Db::Pg(&std::cell::RefCell::new(crate::pg::Connection::new(client)), "raw")
+                    .batch_or_execute(sql, params)
+                    .unwrap();
             }
         }
     }
@@ -130,7 +132,7 @@ impl Store {
             }
             Store::Pg { server, .. } => {
                 let client = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
-                read(Db::Pg(&std::cell::RefCell::new(client), "raw")).unwrap()
+                read(Db::Pg(&std::cell::RefCell::new(crate::pg::Connection::new(client)), "raw")).unwrap()
             }
         }
     }

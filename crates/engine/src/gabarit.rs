@@ -18,7 +18,7 @@ use crate::auth::{self, Caller, LoginLimiter, Session};
 use crate::faces::{DecodeLimits, FaceServices};
 use crate::governed::{self, AuditPage, AuditQuery, GovernedSearch, ProcessingRecord};
 use crate::ingest::{IngestOptions, IngestProgress, IngestReport};
-use crate::query::QueryPhoto;
+use crate::query::{self, QueryPhoto};
 use crate::reembed::{self, ReembedOptions, ReembedProgress, ReembedReport};
 use crate::review::{self, CandidateView, Case, ReviewState};
 use crate::rights::{self, ConfirmedErasure, RetentionReport, RightsReport};
@@ -390,6 +390,18 @@ impl Gabarit {
     /// A query photo's faces and templates, for each of `packs` (no record is touched).
     pub fn analyze_query(&self, who: &Caller, packs: &[PackKey], photo: &Path) -> Result<QueryPhoto> {
         governed::analyze_query(self.faces()?, who, packs, photo)
+    }
+
+    /// Keeps a query photo analysed for the caller, sealed in the store for
+    /// [`query::QUERY_TTL`], so that any server process on the store may search it; its id.
+    pub fn keep_query(&self, who: &Caller, name: &str, photo: &QueryPhoto) -> Result<String> {
+        query::keep_query(&*self.store()?, who, name, photo)
+    }
+
+    /// The caller's analysed query photo `id`, unless it expired: its upload's name and its
+    /// analysis (another user's is not found).
+    pub fn kept_query(&self, who: &Caller, id: &str) -> Result<Option<(String, QueryPhoto)>> {
+        query::kept_query(&*self.store()?, who, id)
     }
 
     /// A search with a query photo analysed already (`query` names it in the audit record).

@@ -11,6 +11,13 @@ use crate::sources::{face_crop, jpeg};
 use crate::store;
 use crate::{Error, Result};
 
+/// How long an analysed query photo may be searched (kept sealed in the store meanwhile, so
+/// that any server process on the store may run the search).
+pub const QUERY_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// How many analysed query photos the store keeps at most (the oldest go first).
+pub const MAX_QUERIES: usize = 256;
+
 /// How long a search's query face is kept at most, unless the search says otherwise.
 pub const DEFAULT_PROBE_DAYS: u32 = 30;
 
@@ -32,6 +39,58 @@ pub struct QueryPhoto {
     /// For each other pack: the template of each face of `faces` (the same face as that
     /// pack's detector found it, their boxes overlapping), when it found it.
     others: Vec<(PackKey, Vec<Option<Vec<f32>>>)>,
+}
+
+/// A [`QueryPhoto`] as kept between its analysis and its search (without its stage times).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptQuery {
+    width: u32,
+    height: u32,
+    sha256: String,
+    faces: Vec<gabarit_types::Face>,
+    crops: Vec<Vec<u8>>,
+    pack: PackKey,
+    others: Vec<(PackKey, Vec<Option<Vec<f32>>>)>,
+}
+
+/// Keeps `photo`, analysed for `who`, for [`QUERY_TTL`]; returns its id.
+pub(crate) fn keep_query(store: &store::Store, who: &crate::Caller, name: &str, photo: &QueryPhoto) -> Result<String> {
+    who.may::<gabarit_governance::actions::Search>()?;
+    let kept = KeptQuery {
+        width: photo.faces.width,
+        height: photo.faces.height,
+        sha256: photo.faces.sha256.clone(),
+        faces: photo.faces.faces.clone(),
+        crops: photo.crops.clone(),
+        pack: photo.pack.clone(),
+        others: photo.others.clone(),
+    };
+    let plain = serde_json::to_vec(&kept).map_err(|e| Error::Internal(format!("an analysed query: {e}")))?;
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("no randomness for a query id: {e}")))?;
+    let id = format!("q{}", hex::encode(bytes));
+    let now = jiff::Timestamp::now().as_millisecond();
+    let ttl = i64::try_from(QUERY_TTL.as_millis()).unwrap_or(i64::MAX);
+    store.catalog.keep_query((&id, who.name(), name), &plain, now, now.saturating_add(ttl), MAX_QUERIES)?;
+    Ok(id)
+}
+
+/// The analysed query `id` of `who`, unless it expired: its upload's name and its analysis.
+pub(crate) fn kept_query(store: &store::Store, who: &crate::Caller, id: &str) -> Result<Option<(String, QueryPhoto)>> {
+    who.may::<gabarit_governance::actions::Search>()?;
+    let Some((name, plain)) = store.catalog.kept_query(id, who.name(), jiff::Timestamp::now().as_millisecond())? else {
+        return Ok(None);
+    };
+    let kept: KeptQuery = serde_json::from_slice(&plain)
+        .map_err(|e| Error::Internal(format!("analysed query {id}: stored analysis unreadable ({e})")))?;
+    let faces = ImageFaces {
+        width: kept.width,
+        height: kept.height,
+        sha256: kept.sha256,
+        faces: kept.faces,
+        times: Default::default(),
+    };
+    Ok(Some((name, QueryPhoto { faces, crops: kept.crops, pack: kept.pack, others: kept.others })))
 }
 
 /// The least overlap (intersection over union) at which two packs' detectors found the same

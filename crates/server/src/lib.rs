@@ -15,7 +15,6 @@ mod error;
 pub mod fuzzing;
 mod jobs;
 mod metrics;
-mod queries;
 pub mod web;
 
 use std::future::Future;
@@ -47,8 +46,6 @@ pub struct AppState {
     /// Searches of the index running at once (one per core, plus one writing its record while
     /// the others compute; fair: first come, first served).
     searching: tokio::sync::Semaphore,
-    /// Analysed query photos awaiting the user's choice of face.
-    queries: Mutex<queries::Queries>,
     /// Days a search keeps its query faces at most.
     probe_days: u32,
 }
@@ -92,7 +89,6 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             logins: gabarit_engine::auth::LoginLimiter::default(),
             anchor_dir: opts.anchor_dir.clone(),
-            queries: Mutex::new(queries::Queries::default()),
             probe_days: opts.probe_days,
         })
     }

@@ -16,11 +16,11 @@ fn name_of(url: &str) -> Result<String> {
     Ok(super::display_name(&config))
 }
 
-fn connect(url: &str) -> Result<(postgres::Client, String)> {
+fn connect(url: &str) -> Result<(super::Connection, String)> {
     let name = name_of(url)?;
     let client = postgres::Client::connect(url, postgres::NoTls)
         .map_err(|source| Error::Postgres { name: name.clone(), source })?;
-    Ok((client, name))
+    Ok((super::Connection::new(client), name))
 }
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS gabarit_keyring (
@@ -28,6 +28,10 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS gabarit_keyring (
 
 /// The keyring's JSON, if the database has one.
 pub fn read_keyring(url: &str) -> Result<Option<Vec<u8>>> {
+    super::blocking(|| read_keyring_here(url))
+}
+
+fn read_keyring_here(url: &str) -> Result<Option<Vec<u8>>> {
     let (mut client, name) = connect(url)?;
     let err = |source| Error::Postgres { name: name.clone(), source };
     let exists: bool = client.query_one("SELECT to_regclass('gabarit_keyring') IS NOT NULL", &[]).map_err(err)?.get(0);
@@ -41,6 +45,10 @@ pub fn read_keyring(url: &str) -> Result<Option<Vec<u8>>> {
 /// Keeps `json` as the database's keyring unless it has one already, and returns the one it
 /// keeps: of two processes creating a keyring at once, both end with the first's.
 pub fn keep_keyring(url: &str, json: &[u8]) -> Result<Vec<u8>> {
+    super::blocking(|| keep_keyring_here(url, json))
+}
+
+fn keep_keyring_here(url: &str, json: &[u8]) -> Result<Vec<u8>> {
     let (mut client, name) = connect(url)?;
     let err = |source| Error::Postgres { name: name.clone(), source };
     let mut tx = client.transaction().map_err(err)?;
@@ -56,6 +64,10 @@ pub fn keep_keyring(url: &str, json: &[u8]) -> Result<Vec<u8>> {
 /// Replaces the keyring `old` by `new` (a key rotation); refused if the keyring is no longer
 /// `old` (rotated meanwhile by another process).
 pub fn replace_keyring(url: &str, old: &[u8], new: &[u8]) -> Result<()> {
+    super::blocking(|| replace_keyring_here(url, old, new))
+}
+
+fn replace_keyring_here(url: &str, old: &[u8], new: &[u8]) -> Result<()> {
     let (mut client, name) = connect(url)?;
     let n = client
         .execute("UPDATE gabarit_keyring SET json = $2 WHERE id = 1 AND json = $1", &[&old, &new])

@@ -25,6 +25,46 @@ pub use keyring::{keep_keyring, keyring_place, read_keyring, replace_keyring};
 pub use server::{LocalServer, ServerError};
 pub use vectors::{DEFAULT_BREADTH, PgVectorIndex, is_table_name};
 
+/// Runs `f`, which blocks on PostgreSQL, from wherever it is called: the synchronous client
+/// drives its connection on a runtime of its own, which cannot start on a thread that is
+/// running a tokio runtime's tasks (the HTTP server's), so there `f` runs as a blocking section
+/// (`block_in_place`, which leaves the runtime for its duration).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() { tokio::task::block_in_place(f) } else { f() }
+}
+
+/// A connection to PostgreSQL that may be used and dropped inside an async runtime (closing it
+/// blocks too: see [`blocking`]).
+pub struct Connection(Option<postgres::Client>);
+
+impl Connection {
+    /// Wraps a connected client.
+    pub fn new(client: postgres::Client) -> Connection {
+        Connection(Some(client))
+    }
+}
+
+impl std::ops::Deref for Connection {
+    type Target = postgres::Client;
+    fn deref(&self) -> &postgres::Client {
+        self.0.as_ref().expect("a connection is only taken by its drop")
+    }
+}
+
+impl std::ops::DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        self.0.as_mut().expect("a connection is only taken by its drop")
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            blocking(move || drop(client));
+        }
+    }
+}
+
 /// How errors and logs name a database: `postgres://user@host:port/database`, never with its
 /// password.
 pub(crate) fn display_name(config: &postgres::Config) -> String {

@@ -40,7 +40,7 @@ const TIE_MARGIN: usize = 32;
 
 /// A [`VectorIndex`] stored in a PostgreSQL table with pgvector.
 pub struct PgVectorIndex {
-    client: Mutex<Client>,
+    client: Mutex<super::Connection>,
     table: String,
     dim: usize,
     rotation: SecretRotation,
@@ -67,6 +67,10 @@ impl PgVectorIndex {
     /// another dimension ([`Error::IndexDimension`]) or another rotation
     /// ([`Error::Encryption`]).
     pub fn open(url: &str, table: &str, rotation: SecretRotation) -> Result<PgVectorIndex> {
+        super::blocking(|| Self::open_here(url, table, rotation))
+    }
+
+    fn open_here(url: &str, table: &str, rotation: SecretRotation) -> Result<PgVectorIndex> {
         let dim = rotation.dim();
         if !is_table_name(table) {
             return Err(Error::Database {
@@ -78,7 +82,7 @@ impl PgVectorIndex {
             return Err(Error::UnsupportedDimension { dim, max: gabarit_index::MAX_DIM });
         }
         let db = |e: postgres::Error| database(table, &e);
-        let mut client = Client::connect(url, NoTls).map_err(|e| database("the server", &e))?;
+        let mut client = super::Connection::new(Client::connect(url, NoTls).map_err(|e| database("the server", &e))?);
         let fingerprint = rotation.fingerprint().to_vec();
         let mut tx = client.transaction().map_err(db)?;
         // One opener at a time creates the extension and the tables.
@@ -123,6 +127,10 @@ impl PgVectorIndex {
 
     /// The ids of every template it holds, in order (to compare with the catalog's).
     pub fn ids(&self) -> Result<Vec<u64>> {
+        super::blocking(|| self.ids_here())
+    }
+
+    fn ids_here(&self) -> Result<Vec<u64>> {
         let sql = format!("SELECT id FROM {} ORDER BY id", self.table);
         let rows = self.client().query(&sql, &[]).map_err(self.db())?;
         rows.iter()
@@ -137,7 +145,7 @@ impl PgVectorIndex {
         Ok(())
     }
 
-    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+    fn client(&self) -> std::sync::MutexGuard<'_, super::Connection> {
         self.client.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -165,11 +173,14 @@ impl PgVectorIndex {
         let filter: Option<Vec<i64>> = collections.map(|c| c.iter().map(|&c| i64::from(c)).collect());
         let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![query, &filter];
         params.extend_from_slice(extra);
-        let mut client = self.client();
-        let mut tx = client.build_transaction().read_only(true).start().map_err(self.db())?;
-        tx.batch_execute(settings).map_err(self.db())?;
-        let rows = tx.query(select, &params).map_err(self.db())?;
-        tx.commit().map_err(self.db())?;
+        let rows = super::blocking(|| -> Result<Vec<postgres::Row>> {
+            let mut client = self.client();
+            let mut tx = client.build_transaction().read_only(true).start().map_err(self.db())?;
+            tx.batch_execute(settings).map_err(self.db())?;
+            let rows = tx.query(select, &params).map_err(self.db())?;
+            tx.commit().map_err(self.db())?;
+            Ok(rows)
+        })?;
         let mut hits = rows
             .iter()
             .map(|row| {
@@ -233,7 +244,7 @@ impl VectorIndex for PgVectorIndex {
     fn count(&self, collections: Option<&[u32]>) -> usize {
         let filter: Option<Vec<i64>> = collections.map(|c| c.iter().map(|&c| i64::from(c)).collect());
         let sql = format!("SELECT count(*) FROM {} WHERE $1::bigint[] IS NULL OR collection = ANY($1)", self.table);
-        match self.client().query_one(&sql, &[&filter]) {
+        match super::blocking(|| self.client().query_one(&sql, &[&filter])) {
             Ok(row) => usize::try_from(row.get::<_, i64>(0)).unwrap_or(0),
             Err(e) => {
                 tracing::error!(table = %self.table, error = %database(&self.table, &e), "counting templates failed");
@@ -249,23 +260,27 @@ impl VectorIndex for PgVectorIndex {
             reason: format!("id {id} is above the largest bigint"),
         })?;
         let sql = format!("INSERT INTO {} (id, collection, embedding) VALUES ($1, $2, $3)", self.table);
-        let mut client = self.client();
-        match client.execute(&sql, &[&key, &i64::from(collection), &v]) {
-            Ok(_) => self.changed(&mut client),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(Error::DuplicateId { id }),
-            Err(e) => Err(database(&self.table, &e)),
-        }
+        super::blocking(|| {
+            let mut client = self.client();
+            match client.execute(&sql, &[&key, &i64::from(collection), &v]) {
+                Ok(_) => self.changed(&mut client),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(Error::DuplicateId { id }),
+                Err(e) => Err(database(&self.table, &e)),
+            }
+        })
     }
 
     fn remove(&mut self, id: u64) -> Result<bool> {
         let Ok(key) = i64::try_from(id) else { return Ok(false) };
         let sql = format!("DELETE FROM {} WHERE id = $1", self.table);
-        let mut client = self.client();
-        let n = client.execute(&sql, &[&key]).map_err(self.db())?;
-        if n > 0 {
-            self.changed(&mut client)?;
-        }
-        Ok(n > 0)
+        super::blocking(|| {
+            let mut client = self.client();
+            let n = client.execute(&sql, &[&key]).map_err(self.db())?;
+            if n > 0 {
+                self.changed(&mut client)?;
+            }
+            Ok(n > 0)
+        })
     }
 
     fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
@@ -322,7 +337,7 @@ impl VectorIndex for PgVectorIndex {
     /// The count of changes (a sequence the inserts and removals of every process advance).
     fn shared_version(&self) -> Result<Option<u64>> {
         let sql = format!("SELECT last_value, is_called FROM {}_changes", self.table);
-        let row = self.client().query_one(&sql, &[]).map_err(self.db())?;
+        let row = super::blocking(|| self.client().query_one(&sql, &[])).map_err(self.db())?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));
         Ok(Some(if called { last.unsigned_abs() } else { 0 }))
     }
@@ -342,12 +357,14 @@ impl VectorIndex for PgVectorIndex {
     /// Needs the `pg_checkpoint` role and the right to run `pg_switch_wal`; without them,
     /// compaction fails and says so rather than claiming an erasure it did not do.
     fn compact(&mut self) -> Result<()> {
-        let mut client = self.client();
-        // One statement each: VACUUM cannot run in the implicit transaction of a batch.
-        for sql in [&format!("VACUUM FULL {}", self.table), "SELECT pg_switch_wal()", "CHECKPOINT"] {
-            client.batch_execute(sql).map_err(self.db())?;
-        }
-        Ok(())
+        super::blocking(|| {
+            let mut client = self.client();
+            // One statement each: VACUUM cannot run in the implicit transaction of a batch.
+            for sql in [&format!("VACUUM FULL {}", self.table), "SELECT pg_switch_wal()", "CHECKPOINT"] {
+                client.batch_execute(sql).map_err(self.db())?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use reqwest::blocking::{Client, multipart};
 use serde_json::Value;
 
-use crate::catalog::{as_user, new_collection};
+use crate::catalog::{Backend, as_user, new_collection};
 use crate::{run, sample};
 
 pub(crate) struct Server {
@@ -515,14 +515,29 @@ fn sessions_need_a_password_a_csrf_token_and_survive_only_until_logout() {
 
 #[test]
 fn a_photo_analysed_once_is_searched_by_the_face_picked_and_only_by_its_owner() {
+    analysed_once_searched_by_face(Backend::Directory);
+}
+
+/// Two server instances on one database, no proxy: the photo analysed by one is searched on
+/// the other.
+#[test]
+fn on_postgresql_a_photo_analysed_by_one_server_is_searched_on_another() {
+    analysed_once_searched_by_face(Backend::Postgres);
+}
+
+fn analysed_once_searched_by_face(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    let _pg = backend.place(&dir.path().join("data"));
     let (data, keys) = gallery(dir.path());
-    let server = start(&data, &[]);
+    let analysing = start(&data, &[]);
+    let second = (backend == Backend::Postgres).then(|| start(&data, &[]));
+    let server = second.as_ref().unwrap_or(&analysing);
+    assert_eq!(backend == Backend::Postgres, server.base != analysing.base, "two servers on PostgreSQL");
     let http = Client::new();
     // players.jpg holds several faces: the analysis lists them, boxes inside the photo.
     let photo = fs_err::read(sample("players.jpg")).unwrap();
     let resp = http
-        .post(format!("{}/api/v1/queries", server.base))
+        .post(format!("{}/api/v1/queries", analysing.base))
         .header("X-Api-Key", &keys["inv"])
         .multipart(photo_form(&photo, "players.jpg"))
         .send()

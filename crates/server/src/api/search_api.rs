@@ -122,12 +122,7 @@ pub(super) async fn analyse_query(State(state): Shared, Caller(who): Caller, for
             .map(|(index, f)| AnalysedFace { index, bbox: f.bbox, score: f.score, quality: f.quality })
             .collect();
         let (width, height) = (img.faces.width, img.faces.height);
-        let id = state
-            .queries
-            .lock()
-            .map_err(|_| ApiError::internal("the query lock is poisoned"))?
-            .insert(who.name(), &form.name, img)
-            .map_err(|e| ApiError::internal(format!("no randomness for a query id: {e}")))?;
+        let id = state.gabarit.keep_query(&who, &form.name, &img)?;
         Ok(AnalysedQuery { query_id: id, name: form.name, width, height, faces })
     })
     .await?;
@@ -174,9 +169,7 @@ pub(super) async fn search_query(
     opts.exact = req.exact;
     state.gabarit.may_search(&who)?;
     let result = searching(&state.clone(), move || {
-        let found =
-            state.queries.lock().map_err(|_| ApiError::internal("the query lock is poisoned"))?.get(&id, who.name());
-        let Some((name, img)) = found else {
+        let Some((name, img)) = state.gabarit.kept_query(&who, &id)? else {
             return Err(crate::error::ErrorCode::NotFound
                 .with(format!("query {id}: no such query of yours (queries expire after 15 minutes)")));
         };
