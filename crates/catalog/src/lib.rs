@@ -24,6 +24,7 @@ mod images;
 mod ingest;
 mod integrity;
 mod jobs;
+mod logins;
 mod migrations;
 mod people;
 pub mod pg;
@@ -40,6 +41,7 @@ pub use accounts::{KeyRecord, UserRecord};
 pub use error::{CorruptValue, Error, Result};
 pub use gabarit_governance::Scope;
 pub use jobs::BackgroundJob;
+pub use logins::LoginCounts;
 pub use migrations::{LEGACY_PACK, SCHEMA_VERSION};
 pub use people::{Assignment, ErasedGrouping, GroupingFace, GroupingRun, PersonRecord};
 pub use records::{

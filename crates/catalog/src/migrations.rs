@@ -366,6 +366,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL,
         expires_ms INTEGER NOT NULL
     );",
+    // 16: login attempts, counted by every server process on the store.
+    "CREATE TABLE login_attempts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX login_attempts_name ON login_attempts (name, address);
+    CREATE INDEX login_attempts_address ON login_attempts (address);",
 ];
 
 /// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and

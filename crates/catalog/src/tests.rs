@@ -801,3 +801,24 @@ both!(an_analysed_query_is_its_owners_only_sealed_expires_and_the_oldest_go_firs
     // Without the data key there is nothing to seal or open with.
     assert!(matches!(w.plain().kept_query("qe", "ines", t0 + 900_001), Err(Error::Locked { .. })));
 });
+
+both!(login_attempts_are_counted_per_name_and_address_per_address_and_in_all, |w| {
+    let cat = w.keyed();
+    let limits = crate::LoginCounts { per_name_and_address: 2, per_address: 3, global: 4, window_ms: 60_000 };
+    let t = 1_000_000;
+    let a = cat.admit_login("rita", "10.0.0.1", t, &limits).unwrap().unwrap();
+    cat.admit_login("rita", "10.0.0.1", t + 1, &limits).unwrap().unwrap();
+    assert_eq!(cat.admit_login("rita", "10.0.0.1", t + 2, &limits).unwrap(), Err(59_998), "per name and address");
+    cat.admit_login("carl", "10.0.0.1", t + 3, &limits).unwrap().unwrap();
+    assert!(cat.admit_login("dina", "10.0.0.1", t + 4, &limits).unwrap().is_err(), "per address");
+    cat.admit_login("rita", "10.0.0.2", t + 5, &limits).unwrap().unwrap();
+    assert!(cat.admit_login("eve", "10.0.0.3", t + 6, &limits).unwrap().is_err(), "in all");
+    // rita logs in from 10.0.0.1: her attempts from there are forgotten.
+    cat.login_succeeded(a, "rita", "10.0.0.1").unwrap();
+    assert!(cat.admit_login("eve", "10.0.0.3", t + 7, &limits).unwrap().is_ok());
+    // Past the window, nothing counts.
+    for name in ["a", "b", "c"] {
+        assert!(cat.admit_login(name, "10.0.0.9", t + 70_000, &limits).unwrap().is_ok(), "{name}");
+    }
+    assert_eq!(w.texts("SELECT name FROM login_attempts ORDER BY name", &[]), [["a"], ["b"], ["c"]]);
+});

@@ -3,17 +3,16 @@
 //! the engine's own work (a queued job runs as its asker). A front end cannot act by a name
 //! alone.
 //!
-//! Logging in ([`login`]) is limited by [`LoginLimiter`]: each attempt is counted *before*
-//! the password is checked, per user name and client address, per address, and in all, so
+//! Logging in ([`login`]) is limited by [`LoginLimiter`]: each attempt is counted, in the
+//! store (so every server process on it counts the same), *before* the password is checked, per user name and client address, per address, and in all, so
 //! that concurrent guesses cannot slip past the count, guesses spread across names are
 //! stopped, and an account's owner is not locked out from their own address by someone else's
 //! guesses. Unknown names and names without a password cost the same Argon2 verification as
 //! the others.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use gabarit_governance::{Act, Authorized, Principal, Role, authorize, limits};
 use serde::Serialize;
@@ -188,98 +187,57 @@ impl Default for LoginLimits {
     }
 }
 
-#[derive(Default)]
-struct Attempts {
-    by_name: HashMap<(String, IpAddr), VecDeque<Instant>>,
-    by_address: HashMap<IpAddr, VecDeque<Instant>>,
-    all: VecDeque<Instant>,
-}
-
 /// Counts login attempts (failed ones, and those being checked) per name and address, per
-/// address and in all, over a sliding window. In memory: a restart forgets them.
+/// address and in all, over a sliding window, in the store: every server process on it counts
+/// the same attempts, and a restart forgets none.
 pub struct LoginLimiter {
     limits: LoginLimits,
-    attempts: Mutex<Attempts>,
 }
 
 /// An attempt counted before its check; a successful login takes it back.
 struct Ticket {
+    id: u64,
     name: String,
-    from: IpAddr,
-    at: Instant,
+    from: String,
 }
 
 impl LoginLimiter {
     /// A limiter with these limits.
     pub fn new(limits: LoginLimits) -> Self {
-        LoginLimiter { limits, attempts: Mutex::default() }
+        LoginLimiter { limits }
     }
 
     /// Counts an attempt, or refuses it when a limit is reached (the seconds to wait).
-    fn admit(&self, name: &str, from: IpAddr) -> std::result::Result<Ticket, u64> {
-        let now = Instant::now();
-        let window = self.limits.window;
-        let mut a = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        let expired = |q: &mut VecDeque<Instant>| {
-            while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                q.pop_front();
-            }
+    fn admit(
+        &self,
+        catalog: &gabarit_catalog::Catalog,
+        name: &str,
+        from: IpAddr,
+    ) -> Result<std::result::Result<Ticket, u64>> {
+        let counts = gabarit_catalog::LoginCounts {
+            per_name_and_address: self.limits.per_name_and_address as u64,
+            per_address: self.limits.per_address as u64,
+            global: self.limits.global as u64,
+            window_ms: i64::try_from(self.limits.window.as_millis()).unwrap_or(i64::MAX),
         };
-        expired(&mut a.all);
-        a.by_name.retain(|_, q| {
-            expired(q);
-            !q.is_empty()
-        });
-        a.by_address.retain(|_, q| {
-            expired(q);
-            !q.is_empty()
-        });
-        let key = (name.to_string(), from);
-        let full = |q: Option<&VecDeque<Instant>>, limit: usize| q.is_some_and(|q| q.len() >= limit);
-        let wait = |q: Option<&VecDeque<Instant>>| {
-            q.and_then(VecDeque::front).map_or(1, |t| window.saturating_sub(now.duration_since(*t)).as_secs().max(1))
-        };
-        if full(a.by_name.get(&key), self.limits.per_name_and_address) {
-            return Err(wait(a.by_name.get(&key)));
-        }
-        if full(a.by_address.get(&from), self.limits.per_address) {
-            return Err(wait(a.by_address.get(&from)));
-        }
-        if full(Some(&a.all), self.limits.global) {
-            return Err(wait(Some(&a.all)));
-        }
-        a.by_name.entry(key).or_default().push_back(now);
-        a.by_address.entry(from).or_default().push_back(now);
-        a.all.push_back(now);
-        Ok(Ticket { name: name.to_string(), from, at: now })
+        let from = from.to_string();
+        let now = jiff::Timestamp::now().as_millisecond();
+        Ok(catalog
+            .admit_login(name, &from, now, &counts)?
+            .map(|id| Ticket { id, name: name.to_string(), from })
+            .map_err(|wait_ms| wait_ms.unsigned_abs().div_ceil(1000)))
     }
 
     /// A successful login: its attempt and the earlier failures of that name from that
     /// address are forgotten.
-    fn succeeded(&self, ticket: Ticket) {
-        let mut a = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(q) = a.by_name.remove(&(ticket.name, ticket.from)) {
-            for t in q {
-                forget(a.by_address.get_mut(&ticket.from), t);
-                forget(Some(&mut a.all), t);
-            }
-        }
-        forget(a.by_address.get_mut(&ticket.from), ticket.at);
-        forget(Some(&mut a.all), ticket.at);
+    fn succeeded(&self, catalog: &gabarit_catalog::Catalog, ticket: Ticket) -> Result<()> {
+        Ok(catalog.login_succeeded(ticket.id, &ticket.name, &ticket.from)?)
     }
 }
 
 impl Default for LoginLimiter {
     fn default() -> Self {
         Self::new(LoginLimits::default())
-    }
-}
-
-fn forget(q: Option<&mut VecDeque<Instant>>, at: Instant) {
-    if let Some(q) = q
-        && let Some(i) = q.iter().position(|t| *t == at)
-    {
-        q.remove(i);
     }
 }
 
@@ -325,14 +283,16 @@ pub(crate) fn login(
     if password.len() > limits::PASSWORD {
         return Err(AuthError::BadCredentials.into());
     }
-    let ticket = limiter.admit(&name, from).map_err(|retry_after_s| AuthError::TooManyAttempts { retry_after_s })?;
+    let ticket = limiter
+        .admit(&store.catalog, &name, from)?
+        .map_err(|retry_after_s| AuthError::TooManyAttempts { retry_after_s })?;
     let stored = store.catalog.password_hash(&name)?;
     let ok = password_matches(stored.as_deref().unwrap_or(decoy_hash()), password) && stored.is_some();
     if !ok {
         store.catalog.audit(&name, "login_failed", json!({"user": name, "from": from.to_string()}))?;
         return Err(AuthError::BadCredentials.into());
     }
-    limiter.succeeded(ticket);
+    limiter.succeeded(&store.catalog, ticket)?;
     let expires_at = seconds_string(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(SESSION_HOURS));
     let ((token, csrf), _) = store.catalog.audited(&name, "login", |tx| {
         let session = tx.create_session(&name, &expires_at)?;
@@ -363,44 +323,80 @@ mod tests {
         s.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
     }
 
+    /// A catalog file for the attempts (each thread opens its own connection to it).
+    fn catalog_file() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        gabarit_catalog::Catalog::open(&path).unwrap();
+        (dir, path)
+    }
+
+    fn open(path: &std::path::Path) -> gabarit_catalog::Catalog {
+        gabarit_catalog::Catalog::open(path).unwrap()
+    }
+
     #[test]
-    fn attempts_are_counted_before_they_are_checked_even_all_at_once() {
+    fn attempts_are_counted_before_they_are_checked_even_all_at_once_by_several_processes() {
+        let (_dir, path) = catalog_file();
         let limiter = LoginLimiter::default();
         let admitted = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..30 {
                 s.spawn(|| {
-                    if limiter.admit("rita", ip("10.0.0.1")).is_ok() {
+                    // Each its own connection, as separate server processes would have.
+                    if limiter.admit(&open(&path), "rita", ip("10.0.0.1")).unwrap().is_ok() {
                         admitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                 });
             }
         });
         assert_eq!(admitted.into_inner(), 5);
-        assert!(limiter.admit("rita", ip("10.0.0.2")).is_ok(), "the owner's own address is not locked");
+        let cat = open(&path);
+        assert!(limiter.admit(&cat, "rita", ip("10.0.0.2")).unwrap().is_ok(), "the owner's own address is not locked");
+        let wait = limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().err().unwrap();
+        assert!((899..=900).contains(&wait), "the rest of the 15-minute window: {wait} s");
     }
 
     #[test]
     fn guesses_spread_across_names_and_addresses_are_stopped() {
+        let (_dir, path) = catalog_file();
+        let cat = open(&path);
         let limiter = LoginLimiter::new(LoginLimits { global: 30, ..LoginLimits::default() });
-        let from_one = (0..25).filter(|i| limiter.admit(&format!("n{i}"), ip("10.0.0.3")).is_ok()).count();
+        let from_one =
+            (0..25).filter(|i| limiter.admit(&cat, &format!("n{i}"), ip("10.0.0.3")).unwrap().is_ok()).count();
         assert_eq!(from_one, 20, "per address");
-        let everywhere = (0..25).filter(|i| limiter.admit("x", ip(&format!("10.0.1.{i}"))).is_ok()).count();
+        let everywhere =
+            (0..25).filter(|i| limiter.admit(&cat, "x", ip(&format!("10.0.1.{i}"))).unwrap().is_ok()).count();
         assert_eq!(everywhere, 10, "the global ceiling: 30 in all");
     }
 
     #[test]
     fn a_successful_login_takes_its_attempt_and_earlier_failures_back() {
+        let (_dir, path) = catalog_file();
+        let cat = open(&path);
         let limiter = LoginLimiter::default();
         for _ in 0..4 {
-            let _failed = limiter.admit("rita", ip("10.0.0.1")).unwrap();
+            let _failed = limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().ok().unwrap();
         }
-        let ok = limiter.admit("rita", ip("10.0.0.1")).unwrap();
-        limiter.succeeded(ok);
+        let ok = limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().ok().unwrap();
+        limiter.succeeded(&cat, ok).unwrap();
         for _ in 0..5 {
-            assert!(limiter.admit("rita", ip("10.0.0.1")).is_ok());
+            assert!(limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().is_ok());
         }
-        assert!(limiter.admit("rita", ip("10.0.0.1")).is_err());
+        assert!(limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().is_err());
+    }
+
+    #[test]
+    fn attempts_older_than_the_window_no_longer_count() {
+        let (_dir, path) = catalog_file();
+        let cat = open(&path);
+        let limiter = LoginLimiter::new(LoginLimits { window: Duration::from_millis(300), ..LoginLimits::default() });
+        for _ in 0..5 {
+            assert!(limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().is_ok());
+        }
+        assert!(limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().is_err());
+        std::thread::sleep(Duration::from_millis(350));
+        assert!(limiter.admit(&cat, "rita", ip("10.0.0.1")).unwrap().is_ok());
     }
 
     #[test]

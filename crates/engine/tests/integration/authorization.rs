@@ -207,6 +207,29 @@ fn rows() -> Vec<Row> {
         row("analyze_query", A::Search, ByRole, |w, who| {
             done(w.engine.analyze_query(who, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg")))
         }),
+        row("keep_query", A::Search, ByRole, |w, who| {
+            let img = w
+                .engine
+                .analyze_query(&w.investigator, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg"))
+                .unwrap();
+            let id = w.engine.keep_query(who, "obama.jpg", &img)?;
+            assert!(id.starts_with('q') && id.len() == 33, "{id}");
+            Ok(Ran::Done)
+        }),
+        row("kept_query", A::Search, ByRole, |w, who| {
+            let img = w
+                .engine
+                .analyze_query(&w.investigator, &[gabarit_catalog::PackKey::legacy()], &sample("obama.jpg"))
+                .unwrap();
+            let id = w.engine.keep_query(&w.investigator, "obama.jpg", &img).unwrap();
+            let found = w.engine.kept_query(who, &id)?;
+            // The uploader's only: another searcher is told nothing of it.
+            assert_eq!(
+                found.map(|(name, q)| (name, q.faces.faces.len())).is_some(),
+                who.name() == w.investigator.name()
+            );
+            Ok(Ran::Done)
+        }),
         row("search", A::Search, Press, |w, who| {
             let opts = World::search_options();
             done(w.engine.search(who, "CASE-1", "table", &sample("obama.jpg"), &opts))
