@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 mod collections;
 mod faces;
 
-pub(crate) use collections::{BudgetArgs, CollectionCommand, IngestArgs, VideoArgs, WorkerArgs};
+pub(crate) use collections::{CollectionCommand, IngestArgs, JobArgs, VideoArgs, WorkerArgs};
 pub(crate) use faces::{
     CompareArgs, DetSize, EngineArgs, EngineChoice, EvalArgs, FaceChoiceArg, FacesArgs, parse_det_size,
 };
@@ -466,15 +466,8 @@ pub(crate) struct ServeArgs {
     /// every candidate is decided), 1 to 365.
     #[arg(long, default_value_t = gabarit_engine::query::DEFAULT_PROBE_DAYS)]
     pub(crate) probe_days: u32,
-    /// Photos its ingestion jobs store per transaction.
-    #[arg(long, default_value_t = 32)]
-    pub(crate) batch: usize,
     #[command(flatten)]
-    pub(crate) budget: BudgetArgs,
-    #[command(flatten)]
-    pub(crate) video: VideoArgs,
-    #[command(flatten)]
-    pub(crate) engine: EngineArgs,
+    pub(crate) jobs: JobArgs,
 }
 
 #[derive(Args)]

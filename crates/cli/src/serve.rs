@@ -14,7 +14,7 @@ use gabarit_engine::store::Store;
 
 use crate::collections::video_options;
 use crate::faces::services;
-use crate::flags::ServeArgs;
+use crate::flags::{JobArgs, ServeArgs};
 use crate::keys::open_existing;
 
 /// What the server needs to start: the opened store and face services, and the options of
@@ -40,6 +40,20 @@ pub struct ServeSetup {
     pub probe_days: u32,
 }
 
+/// How the background jobs of a server or a worker read files, from their flags.
+pub(crate) fn job_defaults(jobs: &JobArgs, pack: &Pack) -> Result<IngestOptions> {
+    Ok(IngestOptions {
+        collection: String::new(),
+        inputs: Vec::new(),
+        batch_size: jobs.batch.max(1),
+        limits: DecodeLimits { max_pixels: jobs.engine.max_pixels, ..DecodeLimits::default() },
+        suppressions: Vec::new(),
+        suppression_threshold: pack.thresholds.rights,
+        video: video_options(&jobs.video)?,
+        budget: jobs.budget.budget(),
+    })
+}
+
 /// Serves HTTP with a [`ServeSetup`] until asked to stop.
 pub type Start = fn(ServeSetup) -> Result<()>;
 
@@ -56,17 +70,8 @@ pub(crate) fn serve(models: &Path, data: &Place, pack: Pack, args: ServeArgs, st
         }
         Place::Postgres { uploads, .. } => uploads.with_file_name("anchors"),
     });
-    let ingest = IngestOptions {
-        collection: String::new(),
-        inputs: Vec::new(),
-        batch_size: args.batch.max(1),
-        limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
-        suppressions: Vec::new(),
-        suppression_threshold: pack.thresholds.rights,
-        video: video_options(&args.video)?,
-        budget: args.budget.budget(),
-    };
-    let services = services(models, pack, &args.engine, usize::MAX)?;
+    let ingest = job_defaults(&args.jobs, &pack)?;
+    let services = services(models, pack, &args.jobs.engine, usize::MAX)?;
     start(ServeSetup {
         store,
         services,

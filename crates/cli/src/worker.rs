@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use gabarit_engine::Gabarit;
-use gabarit_engine::faces::DecodeLimits;
-use gabarit_engine::ingest::IngestOptions;
 use gabarit_engine::jobs::Lease;
 use gabarit_engine::models::Pack;
 use gabarit_engine::store::Place;
 
-use crate::collections::video_options;
 use crate::faces::services;
 use crate::flags::WorkerArgs;
 use crate::keys::open_existing;
+use crate::serve::job_defaults;
 
 /// How long an idle worker waits before looking at the queue again.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
@@ -27,17 +25,8 @@ const MIN_LEASE: Duration = Duration::from_secs(3);
 pub(crate) fn worker(models: &Path, data: &Place, pack: Pack, args: WorkerArgs) -> Result<ExitCode> {
     anyhow::ensure!(args.lease >= MIN_LEASE, "--lease must be at least {} s", MIN_LEASE.as_secs());
     let store = open_existing(data)?;
-    let defaults = IngestOptions {
-        collection: String::new(),
-        inputs: Vec::new(),
-        batch_size: args.batch.max(1),
-        limits: DecodeLimits { max_pixels: args.engine.max_pixels, ..DecodeLimits::default() },
-        suppressions: Vec::new(),
-        suppression_threshold: pack.thresholds.rights,
-        video: video_options(&args.video)?,
-        budget: args.budget.budget(),
-    };
-    let gabarit = Gabarit::open(store, Some(services(models, pack, &args.engine, usize::MAX)?));
+    let defaults = job_defaults(&args.jobs, &pack)?;
+    let gabarit = Gabarit::open(store, Some(services(models, pack, &args.jobs.engine, usize::MAX)?));
     let runner = args.name.clone().unwrap_or_else(default_name);
     let lease = Lease { runner: runner.clone(), duration: args.lease };
     eprintln!("worker {runner} on {}: taking jobs", data.name());

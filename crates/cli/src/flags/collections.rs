@@ -214,13 +214,20 @@ pub(crate) struct WorkerArgs {
     /// Stop once no job is queued or running anywhere (default: wait for more).
     #[arg(long)]
     pub(crate) exit_when_idle: bool,
+    #[command(flatten)]
+    pub(crate) jobs: JobArgs,
+}
+
+/// How background jobs run: the server's runner and `gabarit worker`.
+#[derive(Args)]
+pub(crate) struct JobArgs {
     /// Photos its ingestion jobs store per transaction.
     #[arg(long, default_value_t = 32)]
     pub(crate) batch: usize,
     #[command(flatten)]
-    pub(crate) video: VideoArgs,
-    #[command(flatten)]
     pub(crate) budget: BudgetArgs,
+    #[command(flatten)]
+    pub(crate) video: VideoArgs,
     #[command(flatten)]
     pub(crate) engine: EngineArgs,
 }
