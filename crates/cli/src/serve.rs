@@ -36,6 +36,8 @@ pub struct ServeSetup {
     pub retention_every: Option<Duration>,
     /// Where signed checkpoints of the audit chain are written (outside the data directory).
     pub anchor_dir: PathBuf,
+    /// The lease its job runner takes jobs under, on a store other processes share.
+    pub job_lease: gabarit_engine::jobs::Lease,
     /// Days a search keeps its query faces for review at most.
     pub probe_days: u32,
 }
@@ -82,6 +84,7 @@ pub(crate) fn serve(models: &Path, data: &Place, pack: Pack, args: ServeArgs, st
         retention_every: (!args.retention_every.is_zero()).then_some(args.retention_every),
         anchor_dir,
         probe_days: args.probe_days,
+        job_lease: crate::worker::lease(&args.jobs, crate::worker::default_name("serve"))?,
     })?;
     eprintln!("server stopped");
     Ok(ExitCode::SUCCESS)

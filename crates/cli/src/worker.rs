@@ -23,12 +23,11 @@ const IDLE_CHECK: Duration = Duration::from_secs(2);
 const MIN_LEASE: Duration = Duration::from_secs(3);
 
 pub(crate) fn worker(models: &Path, data: &Place, pack: Pack, args: WorkerArgs) -> Result<ExitCode> {
-    anyhow::ensure!(args.lease >= MIN_LEASE, "--lease must be at least {} s", MIN_LEASE.as_secs());
+    let lease = lease(&args.jobs, args.name.clone().unwrap_or_else(|| default_name("worker")))?;
     let store = open_existing(data)?;
     let defaults = job_defaults(&args.jobs, &pack)?;
     let gabarit = Gabarit::open(store, Some(services(models, pack, &args.jobs.engine, usize::MAX)?));
-    let runner = args.name.clone().unwrap_or_else(default_name);
-    let lease = Lease { runner: runner.clone(), duration: args.lease };
+    let runner = lease.runner.clone();
     eprintln!("worker {runner} on {}: taking jobs", data.name());
     loop {
         match gabarit.run_next_leased(&defaults, &lease)? {
@@ -46,12 +45,18 @@ fn jobs_pending(gabarit: &Gabarit) -> Result<bool> {
     Ok(gabarit.job_counts()?.iter().any(|(state, n)| *n > 0 && (state == "queued" || state == "running")))
 }
 
-/// `host:pid`: unique among the workers of one database while they run.
-fn default_name() -> String {
+/// The lease of a process running jobs (a worker, or a server on a shared store).
+pub(crate) fn lease(jobs: &crate::flags::JobArgs, runner: String) -> Result<Lease> {
+    anyhow::ensure!(jobs.lease >= MIN_LEASE, "--lease must be at least {} s", MIN_LEASE.as_secs());
+    Ok(Lease { runner, duration: jobs.lease })
+}
+
+/// `kind:host:pid`: unique among the processes of one database while they run.
+pub(crate) fn default_name(kind: &str) -> String {
     let host = fs_err::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "worker".into());
-    format!("{host}:{}", std::process::id())
+    format!("{kind}:{host}:{}", std::process::id())
 }

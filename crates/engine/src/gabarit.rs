@@ -574,6 +574,12 @@ impl Gabarit {
         jobs::run_next(self.faces()?, &mut *self.store()?, defaults)
     }
 
+    /// Whether other processes may share the store (a PostgreSQL database): jobs are then
+    /// taken under leases.
+    pub fn store_is_shared(&self) -> Result<bool> {
+        Ok(matches!(self.store()?.place(), crate::store::Place::Postgres { .. }))
+    }
+
     /// The next job a worker may take (queued, or its lease run out), run to its end under
     /// `lease`; `None` when there is none.
     pub fn run_next_leased(&self, defaults: &IngestOptions, lease: &jobs::Lease) -> Result<Option<BackgroundJob>> {

@@ -22,6 +22,7 @@ fn serve(setup: ServeSetup) -> Result<()> {
         retention_every: setup.retention_every,
         anchor_dir: Some(setup.anchor_dir),
         probe_days: setup.probe_days,
+        job_lease: setup.job_lease,
     };
     let gabarit = Gabarit::new(setup.store, setup.services, STORE_HANDLES)?;
     let state = std::sync::Arc::new(AppState::new(gabarit, &opts)?);

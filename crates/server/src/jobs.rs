@@ -1,6 +1,8 @@
 //! The job runner: one thread that runs the queued background jobs (ingestion) one after the
 //! other, on a handle on the data directory taken for each, so that requests go on being served. Jobs
-//! a previous server left running are queued again at start (see `gabarit_engine::jobs`).
+//! a previous server left running are queued again at start (see `gabarit_engine::jobs`); on a
+//! store other processes share (PostgreSQL), jobs are taken under a lease instead, as
+//! `gabarit worker` takes them.
 //! Between jobs it applies the collections' retention: at start, then every
 //! `ServerOptions::retention_every` (a day by default).
 
@@ -15,7 +17,12 @@ const IDLE_CHECK: Duration = Duration::from_secs(2);
 /// Queues again the interrupted jobs and starts the runner thread.
 pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
     let other = |e: &dyn std::fmt::Display| std::io::Error::other(format!("job runner: {e}"));
-    state.gabarit.requeue_interrupted().map_err(|e| other(&e))?;
+    // On a store other processes share, jobs are taken under a lease (another process takes
+    // over a job whose runner stopped); a data directory's server resumes its own at start.
+    let shared = state.gabarit.store_is_shared().map_err(|e| other(&e))?;
+    if !shared {
+        state.gabarit.requeue_interrupted().map_err(|e| other(&e))?;
+    }
     std::thread::Builder::new().name("gabarit-jobs".into()).spawn(move || {
         let mut retention_due = Some(std::time::Instant::now());
         let mut anchor_due = state.anchor_dir.as_ref().map(|_| std::time::Instant::now());
@@ -38,7 +45,12 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
                 }
                 retention_due = state.retention_every.map(|every| std::time::Instant::now() + every);
             }
-            match state.gabarit.run_next(&state.ingest) {
+            let ran = if shared {
+                state.gabarit.run_next_leased(&state.ingest, &state.job_lease)
+            } else {
+                state.gabarit.run_next(&state.ingest)
+            };
+            match ran {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "the job runner could not read its queue"),

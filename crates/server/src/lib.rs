@@ -48,6 +48,8 @@ pub struct AppState {
     searching: tokio::sync::Semaphore,
     /// Days a search keeps its query faces at most.
     probe_days: u32,
+    /// The lease its job runner takes jobs under when other processes share the store.
+    job_lease: gabarit_engine::jobs::Lease,
 }
 
 /// What the server needs besides the data directory and the face engines.
@@ -68,6 +70,8 @@ pub struct ServerOptions {
     /// Days a search keeps its query faces for review at most (they go earlier once every
     /// candidate is decided).
     pub probe_days: u32,
+    /// The lease its job runner takes jobs under when other processes share the store.
+    pub job_lease: gabarit_engine::jobs::Lease,
 }
 
 impl AppState {
@@ -90,6 +94,7 @@ impl AppState {
             logins: gabarit_engine::auth::LoginLimiter::default(),
             anchor_dir: opts.anchor_dir.clone(),
             probe_days: opts.probe_days,
+            job_lease: opts.job_lease.clone(),
         })
     }
 

@@ -207,10 +207,6 @@ pub(crate) struct WorkerArgs {
     /// The worker's name, recorded on the jobs it holds (default: host name and process id).
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// How long a job stays this worker's without renewal ("60s", "5m"; renewed every third
-    /// of it, at least 3 s): when a worker stops, another takes its job over once this passed.
-    #[arg(long, default_value = "60s", value_parser = crate::flags::parse_interval)]
-    pub(crate) lease: std::time::Duration,
     /// Stop once no job is queued or running anywhere (default: wait for more).
     #[arg(long)]
     pub(crate) exit_when_idle: bool,
@@ -221,6 +217,12 @@ pub(crate) struct WorkerArgs {
 /// How background jobs run: the server's runner and `gabarit worker`.
 #[derive(Args)]
 pub(crate) struct JobArgs {
+    /// On a PostgreSQL store: how long a job stays this process's without renewal ("60s",
+    /// "5m"; renewed every third of it, at least 3 s); when the process stops, a worker or
+    /// another server takes the job over once this passed. (A data directory's server resumes
+    /// its jobs at its next start.)
+    #[arg(long, default_value = "60s", value_parser = crate::flags::parse_interval)]
+    pub(crate) lease: std::time::Duration,
     /// Photos its ingestion jobs store per transaction.
     #[arg(long, default_value_t = 32)]
     pub(crate) batch: usize,

@@ -97,3 +97,56 @@ fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     );
     assert!(ok(as_user(&data, "dora").args(["audit", "verify"])).contains("intact"));
 }
+
+/// Servers on one database take their jobs under leases too: the one killed while it runs a
+/// job has it taken over by another, and a server starting meanwhile does not queue again a
+/// job another server runs.
+#[test]
+fn on_postgresql_a_server_killed_mid_job_has_its_job_taken_over_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Backend::Postgres.place(&data).expect("a server");
+    new_collection(&data, "press");
+    let gallery = dir.path().join("gallery");
+    let photos = make_gallery(&gallery, 20);
+    let mut db = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    let mut servers: Vec<crate::server::Server> =
+        (0..2).map(|_| crate::server::start(&data, &["--lease", "3s"])).collect();
+    let queued = ok(as_user(&data, "cur").args(["ingest", "--queue", "--collection", "press"]).arg(&gallery));
+    let job: i64 = queued.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let t = Instant::now();
+    let holder = loop {
+        let row = db.query_one("SELECT runner, done FROM background_jobs WHERE id = $1", &[&job]).unwrap();
+        let (runner, done): (Option<String>, i64) = (row.get(0), row.get(1));
+        if let Some(r) = runner
+            && done >= 15
+        {
+            break r;
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "the job did not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let i = servers.iter().position(|s| holder.ends_with(&format!(":{}", s.child.id()))).expect("a server holds it");
+    let mut killed = servers.remove(i);
+    killed.child.kill().unwrap(); // SIGKILL
+    killed.child.wait().unwrap();
+    // A third server starts while the job is still the killed one's (its lease has not run out).
+    servers.push(crate::server::start(&data, &["--lease", "3s"]));
+    let t = Instant::now();
+    let (state, runs) = loop {
+        let row = db.query_one("SELECT state, runs FROM background_jobs WHERE id = $1", &[&job]).unwrap();
+        let (state, runs): (String, i64) = (row.get(0), row.get(1));
+        if state != "running" && state != "queued" {
+            break (state, runs);
+        }
+        assert!(t.elapsed() < Duration::from_secs(600), "the job did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!((state.as_str(), runs), ("done", 2), "taken over once, not queued again by the new server");
+    let mut stored: Vec<String> =
+        db.query("SELECT uri FROM images", &[]).unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
+    stored.sort();
+    let mut expected: Vec<String> = photos.iter().map(|p| p.canonicalize().unwrap().display().to_string()).collect();
+    expected.sort();
+    assert_eq!(stored, expected, "each file once, none missing");
+}
