@@ -10,6 +10,14 @@ use serde::Serialize;
 use crate::sql::{Db, Row};
 use crate::{Catalog, Error, Result, Tx, now};
 
+/// A job's end as stored: its state, report and error.
+fn ending(outcome: std::result::Result<&serde_json::Value, &str>) -> (&'static str, Option<String>, Option<String>) {
+    match outcome {
+        Ok(report) => ("done", Some(report.to_string()), None),
+        Err(why) => ("failed", None, Some(why.to_string())),
+    }
+}
+
 /// The time now in Unix milliseconds (leases).
 fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -175,10 +183,7 @@ impl Catalog {
         outcome: std::result::Result<&serde_json::Value, &str>,
     ) -> Result<bool> {
         let runner = gabarit_governance::limits::bounded("runner", runner, 200, false)?;
-        let (state, report, error) = match outcome {
-            Ok(report) => ("done", Some(report.to_string()), None),
-            Err(why) => ("failed", None, Some(why.to_string())),
-        };
+        let (state, report, error) = ending(outcome);
         let n = self.db().execute(
             "UPDATE background_jobs SET state = ?1, report = ?2, error = ?3, finished_at = ?4, lease_until = NULL
              WHERE id = ?5 AND runner = ?6 AND state = 'running'",
@@ -198,10 +203,7 @@ impl Catalog {
 
     /// Ends a job: `done` with its report, or `failed` with the reason.
     pub fn end_job(&self, id: u64, outcome: std::result::Result<&serde_json::Value, &str>) -> Result<()> {
-        let (state, report, error) = match outcome {
-            Ok(report) => ("done", Some(report.to_string()), None),
-            Err(why) => ("failed", None, Some(why.to_string())),
-        };
+        let (state, report, error) = ending(outcome);
         self.db().execute(
             "UPDATE background_jobs SET state = ?1, report = ?2, error = ?3, finished_at = ?4 WHERE id = ?5",
             &[&state, &report, &error, &now(), &id],

@@ -78,14 +78,10 @@ fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
             .context("cannot determine the user's data directory; pass --data DIR or set GABARIT_DATA")
     };
     let data = match &cli.data {
-        Some(d) => {
-            let uploads = match &cli.uploads {
-                Some(u) => Some(u.clone()),
-                None if d.starts_with("postgres") => Some(user_dir()?.join("uploads")),
-                None => None,
-            };
-            Place::parse(d, || uploads.unwrap_or_default())
-        }
+        Some(d) => Place::parse(d, || match &cli.uploads {
+            Some(u) => anyhow::Ok(u.clone()),
+            None => Ok(user_dir()?.join("uploads")),
+        })?,
         None => Place::Dir(user_dir()?.join("data")),
     };
     let explicit_pack = cli.pack.is_some();

@@ -57,6 +57,6 @@ pub(crate) fn default_name(kind: &str) -> String {
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".into());
+        .unwrap_or_else(|| "localhost".into());
     format!("{kind}:{host}:{}", std::process::id())
 }

@@ -157,18 +157,26 @@ pub(crate) fn run_next(
 ) -> Result<Option<BackgroundJob>> {
     let Some(job) = store.catalog.claim_job()? else { return Ok(None) };
     tracing::info!(job = job.id, run = job.runs, "job started");
-    // A job that panics fails alone: the runner goes on with the next.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(services, store, defaults, &job)))
-        .unwrap_or_else(|_| Err(Error::Worker("the job stopped on an internal error".into())));
-    match &outcome {
-        Ok(report) => store.catalog.end_job(job.id, Ok(report))?,
-        Err(e) => {
-            tracing::warn!(job = job.id, error = %e, "job failed");
-            store.catalog.end_job(job.id, Err(&e.to_string()))?
-        }
-    }
+    let outcome = run_guarded(services, store, defaults, &job);
+    store.catalog.end_job(job.id, outcome.as_ref().map_err(String::as_str))?;
     tracing::info!(job = job.id, ok = outcome.is_ok(), "job ended");
     Ok(store.catalog.background_job(job.id)?)
+}
+
+/// Runs a job: its report, or why it failed (logged). A job that panics fails alone: the
+/// runner goes on with the next.
+fn run_guarded(
+    services: &FaceServices,
+    store: &mut Store,
+    defaults: &IngestOptions,
+    job: &BackgroundJob,
+) -> std::result::Result<serde_json::Value, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(services, store, defaults, job)))
+        .unwrap_or_else(|_| Err(Error::Worker("the job stopped on an internal error".into())))
+        .map_err(|e| {
+            tracing::warn!(job = job.id, error = %e, "job failed");
+            e.to_string()
+        })
 }
 
 /// Who a worker is and how long its hold on a job lasts without renewal.
@@ -208,19 +216,11 @@ pub(crate) fn run_next_leased(
                 }
             }
         });
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(services, store, defaults, &job)))
-            .unwrap_or_else(|_| Err(Error::Worker("the job stopped on an internal error".into())));
+        let outcome = run_guarded(services, store, defaults, &job);
         drop(stop);
         outcome
     });
-    let ended = match &outcome {
-        Ok(report) => store.catalog.end_leased_job(job.id, &lease.runner, Ok(report))?,
-        Err(e) => {
-            tracing::warn!(job = job.id, error = %e, "job failed");
-            store.catalog.end_leased_job(job.id, &lease.runner, Err(&e.to_string()))?
-        }
-    };
-    if !ended {
+    if !store.catalog.end_leased_job(job.id, &lease.runner, outcome.as_ref().map_err(String::as_str))? {
         tracing::warn!(job = job.id, "the job was taken over by another worker: its end is that worker's to record");
     }
     tracing::info!(job = job.id, ok = outcome.is_ok(), "job ended");

@@ -65,23 +65,25 @@ pub enum Place {
 
 impl Place {
     /// A `postgres://` or `postgresql://` URL is a database (its uploads kept in the folder
-    /// `uploads` gives); anything else names a data directory.
-    pub fn parse(text: &str, uploads: impl FnOnce() -> PathBuf) -> Place {
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Place::Postgres { url: text.to_owned(), uploads: uploads() }
+    /// `uploads` gives, asked for only then); anything else names a data directory.
+    pub fn parse<E>(
+        text: &str,
+        uploads: impl FnOnce() -> std::result::Result<PathBuf, E>,
+    ) -> std::result::Result<Place, E> {
+        Ok(if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Place::Postgres { url: text.to_owned(), uploads: uploads()? }
         } else {
             Place::Dir(PathBuf::from(text))
-        }
+        })
     }
 
     /// How messages name it: the folder, or the database without its password.
     pub fn name(&self) -> String {
         match self {
             Place::Dir(root) => root.display().to_string(),
-            Place::Postgres { url, .. } => gabarit_catalog::pg::keyring_place(url).map_or_else(
-                |_| "a PostgreSQL database".into(),
-                |p| p.trim_start_matches("gabarit_keyring in ").to_owned(),
-            ),
+            Place::Postgres { url, .. } => {
+                gabarit_catalog::pg::display_name_of(url).unwrap_or_else(|_| "a PostgreSQL database".into())
+            }
         }
     }
 }
@@ -292,8 +294,8 @@ impl Store {
                     ));
                 }
                 if gabarit_catalog::pg::read_keyring(url)?.is_none() {
-                    let where_ = PathBuf::from(gabarit_catalog::pg::keyring_place(url)?);
-                    let (_, json) = Keyring::create_bytes(&where_, kek).map_err(crypto_err)?;
+                    let place = gabarit_catalog::pg::keyring_place(url)?;
+                    let (_, json) = Keyring::create_bytes(&place, kek).map_err(crypto_err)?;
                     // Of two processes creating it at once, both keep the first's.
                     gabarit_catalog::pg::keep_keyring(url, &json)?;
                 }
@@ -375,8 +377,8 @@ impl Store {
                         place.name()
                     )));
                 };
-                let where_ = PathBuf::from(gabarit_catalog::pg::keyring_place(url)?);
-                let key = Arc::new(Keyring::open_bytes(&where_, &json, kek).map_err(crypto_err)?);
+                let place = gabarit_catalog::pg::keyring_place(url)?;
+                let key = Arc::new(Keyring::open_bytes(&place, &json, kek).map_err(crypto_err)?);
                 let catalog = Catalog::open_postgres(url, Some(key.clone()))?;
                 if uploads.exists() {
                     private::restrict(uploads)?;
@@ -584,8 +586,8 @@ impl Store {
             Place::Postgres { url, .. } => {
                 let json = gabarit_catalog::pg::read_keyring(url)?
                     .ok_or_else(|| Error::Invalid(format!("{} has no keyring", self.place.name())))?;
-                let where_ = PathBuf::from(gabarit_catalog::pg::keyring_place(url)?);
-                let rotated = Keyring::rotate_bytes(&where_, &json, old, new).map_err(crypto_err)?;
+                let place = gabarit_catalog::pg::keyring_place(url)?;
+                let rotated = Keyring::rotate_bytes(&place, &json, old, new).map_err(crypto_err)?;
                 Ok(gabarit_catalog::pg::replace_keyring(url, &json, &rotated)?)
             }
         }

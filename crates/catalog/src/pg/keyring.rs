@@ -6,18 +6,12 @@
 use crate::{Error, Result};
 
 /// Where errors say the keyring is: the table in the database, never with its password.
-pub fn keyring_place(url: &str) -> Result<String> {
-    Ok(format!("gabarit_keyring in {}", name_of(url)?))
-}
-
-fn name_of(url: &str) -> Result<String> {
-    let config: postgres::Config =
-        url.parse().map_err(|source| Error::Postgres { name: "the PostgreSQL URL".into(), source })?;
-    Ok(super::display_name(&config))
+pub fn keyring_place(url: &str) -> Result<std::path::PathBuf> {
+    Ok(format!("gabarit_keyring in {}", super::display_name_of(url)?).into())
 }
 
 fn connect(url: &str) -> Result<(super::Connection, String)> {
-    let name = name_of(url)?;
+    let name = super::display_name_of(url)?;
     let client = postgres::Client::connect(url, postgres::NoTls)
         .map_err(|source| Error::Postgres { name: name.clone(), source })?;
     Ok((super::Connection::new(client), name))

@@ -65,6 +65,14 @@ impl Drop for Connection {
     }
 }
 
+/// How errors and logs name the database of a URL (see [`display_name`]); an unreadable URL
+/// is refused, naming no part of it.
+pub fn display_name_of(url: &str) -> crate::Result<String> {
+    let config: postgres::Config =
+        url.parse().map_err(|source| crate::Error::Postgres { name: "the PostgreSQL URL".into(), source })?;
+    Ok(display_name(&config))
+}
+
 /// How errors and logs name a database: `postgres://user@host:port/database`, never with its
 /// password.
 pub(crate) fn display_name(config: &postgres::Config) -> String {

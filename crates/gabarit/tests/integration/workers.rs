@@ -14,6 +14,42 @@ fn ok(cmd: &mut std::process::Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Queues the ingestion of `gallery` into press as the curator; the job's id.
+fn queue(data: &std::path::Path, gallery: &std::path::Path) -> i64 {
+    let queued = ok(as_user(data, "cur").args(["ingest", "--queue", "--collection", "press"]).arg(gallery));
+    queued.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Who holds `job` once it has handled at least `done` files, and how many it had.
+fn holder_past(db: &mut postgres::Client, job: i64, done: i64) -> (String, i64) {
+    let t = Instant::now();
+    loop {
+        let row = db.query_one("SELECT runner, done FROM background_jobs WHERE id = $1", &[&job]).unwrap();
+        let (runner, now): (Option<String>, i64) = (row.get(0), row.get(1));
+        if let Some(r) = runner
+            && now >= done
+        {
+            return (r, now);
+        }
+        assert!(t.elapsed() < Duration::from_secs(300), "the job did not progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The paths of the images stored in press, and the gallery's, each sorted.
+fn stored_and_expected(db: &mut postgres::Client, photos: &[std::path::PathBuf]) -> (Vec<String>, Vec<String>) {
+    let mut stored: Vec<String> = db
+        .query("SELECT uri FROM images i JOIN collections c ON c.id = i.collection_id WHERE c.name = 'press'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    stored.sort();
+    let mut expected: Vec<String> = photos.iter().map(|p| p.canonicalize().unwrap().display().to_string()).collect();
+    expected.sort();
+    (stored, expected)
+}
+
 #[test]
 fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,8 +59,7 @@ fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     let gallery = dir.path().join("gallery");
     let photos = make_gallery(&gallery, 40);
     assert_eq!(photos.len(), 200);
-    let queued = ok(as_user(&data, "cur").args(["ingest", "--queue", "--collection", "press"]).arg(&gallery));
-    let job: i64 = queued.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let job = queue(&data, &gallery);
     let mut db = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
     let start = |name: &str| -> Child {
         // Workers need no API key: they run each job with its asker's rights, checked again.
@@ -38,18 +73,7 @@ fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     };
     let mut workers: Vec<(String, Child)> = ["w1", "w2", "w3"].iter().map(|n| (n.to_string(), start(n))).collect();
     // Kill the worker holding the job once it has stored part of it.
-    let t = Instant::now();
-    let (holder, done_at_kill) = loop {
-        let row = db.query_one("SELECT runner, done FROM background_jobs WHERE id = $1", &[&job]).unwrap();
-        let (runner, done): (Option<String>, i64) = (row.get(0), row.get(1));
-        if let Some(r) = runner
-            && done >= 30
-        {
-            break (r, done);
-        }
-        assert!(t.elapsed() < Duration::from_secs(300), "the job did not progress");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (holder, done_at_kill) = holder_past(&mut db, job, 30);
     let i = workers.iter().position(|(n, _)| *n == holder).unwrap();
     let (_, mut killed) = workers.remove(i);
     killed.kill().unwrap(); // SIGKILL
@@ -70,15 +94,7 @@ fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     assert_ne!(runner.as_deref(), Some(holder.as_str()), "ended by another worker");
     let report: serde_json::Value = serde_json::from_str(&report.unwrap()).unwrap();
     // Each file once, none missing: the stored images are exactly the gallery's files.
-    let mut stored: Vec<String> = db
-        .query("SELECT uri FROM images i JOIN collections c ON c.id = i.collection_id WHERE c.name = 'press'", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect();
-    stored.sort();
-    let mut expected: Vec<String> = photos.iter().map(|p| p.canonicalize().unwrap().display().to_string()).collect();
-    expected.sort();
+    let (stored, expected) = stored_and_expected(&mut db, &photos);
     let names = |v: &[String]| v.iter().map(|u| u.rsplit('/').next().unwrap().to_string()).collect::<Vec<_>>();
     assert_eq!(names(&stored), names(&expected), "report of the second run: {report}");
     assert_eq!(stored.len(), 200);
@@ -112,20 +128,8 @@ fn on_postgresql_a_server_killed_mid_job_has_its_job_taken_over_by_another() {
     let mut db = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
     let mut servers: Vec<crate::server::Server> =
         (0..2).map(|_| crate::server::start(&data, &["--lease", "3s"])).collect();
-    let queued = ok(as_user(&data, "cur").args(["ingest", "--queue", "--collection", "press"]).arg(&gallery));
-    let job: i64 = queued.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let t = Instant::now();
-    let holder = loop {
-        let row = db.query_one("SELECT runner, done FROM background_jobs WHERE id = $1", &[&job]).unwrap();
-        let (runner, done): (Option<String>, i64) = (row.get(0), row.get(1));
-        if let Some(r) = runner
-            && done >= 15
-        {
-            break r;
-        }
-        assert!(t.elapsed() < Duration::from_secs(300), "the job did not progress");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let job = queue(&data, &gallery);
+    let (holder, _) = holder_past(&mut db, job, 15);
     let i = servers.iter().position(|s| holder.ends_with(&format!(":{}", s.child.id()))).expect("a server holds it");
     let mut killed = servers.remove(i);
     killed.child.kill().unwrap(); // SIGKILL
@@ -143,10 +147,6 @@ fn on_postgresql_a_server_killed_mid_job_has_its_job_taken_over_by_another() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!((state.as_str(), runs), ("done", 2), "taken over once, not queued again by the new server");
-    let mut stored: Vec<String> =
-        db.query("SELECT uri FROM images", &[]).unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
-    stored.sort();
-    let mut expected: Vec<String> = photos.iter().map(|p| p.canonicalize().unwrap().display().to_string()).collect();
-    expected.sort();
+    let (stored, expected) = stored_and_expected(&mut db, &photos);
     assert_eq!(stored, expected, "each file once, none missing");
 }
