@@ -19,6 +19,7 @@ use rusqlite::Connection;
 mod accounts;
 mod audit_log;
 mod collections;
+mod copy;
 mod error;
 mod images;
 mod ingest;
@@ -38,6 +39,7 @@ mod templates;
 mod tx;
 
 pub use accounts::{KeyRecord, UserRecord};
+pub use copy::{Copied, CopyProgress, Rewrite, TableDigest};
 pub use error::{CorruptValue, Error, Result};
 pub use gabarit_governance::Scope;
 pub use jobs::BackgroundJob;
@@ -193,6 +195,8 @@ impl Catalog {
 mod tests;
 #[cfg(test)]
 mod tests_accounts;
+#[cfg(test)]
+mod tests_copy;
 #[cfg(test)]
 mod tests_rights;
 #[cfg(test)]
