@@ -343,7 +343,7 @@ impl Catalog {
             total += count_of(&from, t.name)?;
             already += count_of(&to, t.name)?;
         }
-        self.check_copy_target(target, already)?;
+        self.check_copy_target(target)?;
         let mut copied = Copied { rows: 0, already, complete: false };
         for t in TABLES {
             let columns = columns_of(&from, t.name)?;
@@ -415,11 +415,15 @@ impl Catalog {
         Ok(copied)
     }
 
-    /// Refuses a target that is neither empty nor an earlier copy of this catalog: its audit
-    /// chain must be a prefix of this one's (every change of records writes an entry, so a
-    /// store of other records has entries of its own), and records without an entry are
-    /// another store's.
-    fn check_copy_target(&self, target: &Catalog, rows: u64) -> Result<()> {
+    /// Refuses a target ([`copy_into`](Self::copy_into)'s) that is neither empty nor an
+    /// earlier copy of this catalog: its audit chain must be a prefix of this one's (every
+    /// change of records writes an entry, so a store of other records has entries of its own),
+    /// and records without an entry are another store's.
+    pub fn check_copy_target(&self, target: &Catalog) -> Result<()> {
+        let mut rows = 0;
+        for t in TABLES {
+            rows += count_of(&target.db(), t.name)?;
+        }
         let foreign = |why: String| {
             Error::Invalid(format!(
                 "{} is not empty and not a copy of {}: {why}",

@@ -109,6 +109,12 @@ pub(crate) enum Command {
     /// Key management (admin).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy the store to another place: a data directory into PostgreSQL (`--to
+    /// postgres://…`), or back (`--to DIR`), verified (each table's digest, the uploaded files,
+    /// the index) and audited on both sides (admin, with the key-encryption key). Stop servers
+    /// and workers on the store first; run again to go on after an interruption. The source
+    /// is left as it was.
+    Migrate(MigrateArgs),
     /// Create, list or show collections.
     #[command(subcommand)]
     Collection(CollectionCommand),
@@ -387,6 +393,30 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         new_kek_file: PathBuf,
     },
+}
+
+#[derive(Args)]
+pub(crate) struct MigrateArgs {
+    /// The new place: a folder (new or empty, or an earlier interrupted migration's), or a
+    /// PostgreSQL database with pgvector, `postgres://user:password@host:port/database`.
+    #[arg(long, env = "GABARIT_MIGRATE_TO", value_name = "DIR|URL")]
+    pub(crate) to: String,
+    /// With a database --to: the folder where it keeps uploaded files (the source's are copied
+    /// there). Default: `uploads` in the user's data folder.
+    #[arg(long, env = "GABARIT_MIGRATE_TO_UPLOADS", value_name = "DIR")]
+    pub(crate) to_uploads: Option<PathBuf>,
+    /// The vector index of a new data directory: graph (default) or exact.
+    #[arg(long)]
+    pub(crate) index: Option<String>,
+    /// Rows copied per transaction.
+    #[arg(long, default_value_t = gabarit_engine::migrate::DEFAULT_CHUNK)]
+    pub(crate) chunk: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand)]

@@ -9,6 +9,7 @@ mod config;
 mod faces;
 mod flags;
 mod keys;
+mod migrate;
 mod models;
 mod people;
 mod render;
@@ -121,6 +122,7 @@ fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
         Command::Rights(cmd) => rights::rights(&models, &data, pack, cmd),
         Command::Retention(RetentionCommand::Run { now }) => rights::retention(&data, now),
         Command::Keys(KeysCommand::Rotate { new_kek_file }) => keys::rotate(&data, &new_kek_file),
+        Command::Migrate(args) => migrate::migrate(&data, args, &user_dir),
         Command::Report(ReportCommand::Processing { json }) => audit::processing_record(&data, json),
         Command::Collection(cmd) => collections::collection(&models, &data, (pack, explicit_pack), cmd),
         Command::Ingest(args) => collections::ingest(&models, &data, (pack, explicit_pack), args),

@@ -18,6 +18,7 @@ use crate::auth::{self, Caller, LoginLimiter, Session};
 use crate::faces::{DecodeLimits, FaceServices};
 use crate::governed::{self, AuditPage, AuditQuery, GovernedSearch, ProcessingRecord};
 use crate::ingest::{IngestOptions, IngestProgress, IngestReport};
+use crate::migrate::{self, MigrateOptions, MigrationProgress, MigrationReport};
 use crate::query::{self, QueryPhoto};
 use crate::reembed::{self, ReembedOptions, ReembedProgress, ReembedReport};
 use crate::review::{self, CandidateView, Case, ReviewState};
@@ -549,6 +550,19 @@ impl Gabarit {
     /// The data key re-wrapped under a new key-encryption key.
     pub fn rotate_keys(&self, who: &Caller, old: &gabarit_crypto::Kek, new: &gabarit_crypto::Kek) -> Result<()> {
         governed::rotate_keys(&mut *self.store()?, who, old, new)
+    }
+
+    /// The store copied to another place (a data directory or a PostgreSQL database), verified
+    /// and audited on both sides; an interrupted migration run again goes on (admin, with the
+    /// key-encryption key).
+    pub fn migrate(
+        &self,
+        who: &Caller,
+        kek: &gabarit_crypto::Kek,
+        opts: &MigrateOptions,
+        progress: &mut dyn FnMut(MigrationProgress),
+    ) -> Result<MigrationReport> {
+        migrate::migrate(&mut *self.store()?, who, kek, opts, progress)
     }
 }
 

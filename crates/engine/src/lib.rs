@@ -12,7 +12,8 @@
 //!    `walk` (inputs listed and read, hostile ones refused), `governance` (its vocabulary).
 //! 2. `auth` (who calls), `sources` (a stored face's pixels read back), `objections` (the faces
 //!    they hide).
-//! 3. `accounts` (users, keys, grants), `faces` (files into faces: the face services).
+//! 3. `accounts` (users, keys, grants), `faces` (files into faces: the face services),
+//!    `migrate` (a store moved to another place).
 //! 4. `query` (a search's query photo), `ingest`, `eval` and `families` (measurements).
 //! 5. `search`, `review` (the reviewers' work), `report` (evaluation reports), `reembed` (a
 //!    collection moved to another pack), `models` (install, verify, choose the engine).
@@ -33,6 +34,7 @@ pub mod governed;
 pub mod grouping;
 pub mod ingest;
 pub mod jobs;
+pub mod migrate;
 pub mod models;
 mod objections;
 pub mod people;
@@ -486,7 +488,7 @@ mod layers {
     const LAYERS: &[&[&str]] = &[
         &["store", "walk", "governance", "people"],
         &["auth", "sources", "objections"],
-        &["accounts", "faces"],
+        &["accounts", "faces", "migrate"],
         &["query", "ingest", "eval", "families"],
         &["search", "review", "report", "reembed", "models", "grouping"],
         &["rights"],

@@ -519,6 +519,13 @@ impl Store {
         })
     }
 
+    /// Whether `other` has the same data key (a copy of this store, or this store elsewhere):
+    /// compared through a key derived for that only.
+    pub(crate) fn shares_data_key_with(&self, other: &Store) -> bool {
+        const LABEL: &str = "gabarit/store/same-data-key/v1";
+        *self.key.derive(LABEL) == *other.key.derive(LABEL)
+    }
+
     /// Where it keeps its records.
     pub fn place(&self) -> &Place {
         &self.place

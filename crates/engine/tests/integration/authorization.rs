@@ -285,6 +285,12 @@ fn rows() -> Vec<Row> {
             }
             done(r)
         }),
+        row("migrate", A::ManageUsers, ByRole, |w, who| {
+            w.fresh += 1;
+            let target = gabarit_engine::store::Place::Dir(w.dir.join(format!("migrated-{}", w.fresh)));
+            let opts = gabarit_engine::migrate::MigrateOptions { target, index: None, chunk: 100 };
+            done(w.engine.migrate(who, &w.kek, &opts, &mut |_| {}))
+        }),
         // Rights.
         row("open_request", A::Rights, ByRole, |w, who| {
             done(w.engine.open_request(who, "access", "R-1", "ID card", "2026-11-02"))

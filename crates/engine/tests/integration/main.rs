@@ -9,6 +9,7 @@ mod audit;
 mod authorization;
 mod eval;
 mod jobs;
+mod migrate;
 mod packs;
 mod people;
 mod records;

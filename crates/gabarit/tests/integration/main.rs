@@ -16,6 +16,7 @@ mod erasure;
 mod findings;
 mod governance;
 mod install;
+mod migrate;
 mod packs;
 mod parity;
 mod people;
