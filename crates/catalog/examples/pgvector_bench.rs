@@ -1,4 +1,5 @@
-//! Templates on PostgreSQL with pgvector, measured: inserts through `VectorIndex::insert`, the
+//! Templates on PostgreSQL with pgvector, measured: inserts through `VectorIndex::insert` and
+//! 2,000 at a time through `PgVectorIndex::insert_many`, the
 //! HNSW top-10 (latency and recall@10 against the exhaustive answer at several breadths), the
 //! exhaustive top-10 and the exhaustive threshold search (sequential scans), on a server of its
 //! own (`LocalServer`, `GABARIT_POSTGRES`). Vectors: identities with a few mates each in a
@@ -31,6 +32,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         index.insert(id as u64, (id % 4) as u32, &v)?;
     }
     let build = start.elapsed().as_secs_f64();
+    // The same vectors again, into another table, 2,000 per transaction (`insert_many`: how an
+    // index catches up with its catalog, after a migration).
+    let mut batched = PgVectorIndex::open(&pg.url(), "templates_batched", SecretRotation::new(&[9; 32], dim))?;
+    let mut again = TestRng::new(1);
+    let _: Vec<Vec<f32>> = (0..n / 4).map(|_| again.unit(dim)).collect();
+    let all: Vec<(u64, u32, Vec<f32>)> = (0..n)
+        .map(|id| {
+            let v = if id % 2 == 0 { again.near(&identities[id / 4], 0.6) } else { again.unit(dim) };
+            (id as u64, (id % 4) as u32, v)
+        })
+        .collect();
+    let start = Instant::now();
+    for part in all.chunks(2000) {
+        batched.insert_many(part)?;
+    }
+    let batched_build = start.elapsed().as_secs_f64();
+    drop(batched);
     let qs: Vec<Vec<f32>> = (0..queries).map(|i| rng.near(&identities[(i * 7919) % identities.len()], 0.6)).collect();
     let timed = |f: &dyn Fn(&[f32]) -> Vec<u64>| -> (Vec<Vec<u64>>, Vec<f64>) {
         let mut times = Vec::new();
@@ -50,8 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (truth, exact_ms) = timed(&|q| ids(index.search_exact(q, 10, None).expect("exact")));
     let (_, threshold_ms) = timed(&|q| ids(index.search_threshold(q, 0.38, None).expect("threshold")));
     println!(
-        "{{\"n\": {n}, \"dim\": {dim}, \"queries\": {queries}, \"insert_per_s\": {:.0}, \"build_s\": {build:.1},",
-        n as f64 / build
+        "{{\"n\": {n}, \"dim\": {dim}, \"queries\": {queries}, \"insert_per_s\": {:.0}, \"build_s\": {build:.1}, \"insert_many_per_s\": {:.0},",
+        n as f64 / build,
+        n as f64 / batched_build
     );
     println!(
         "  \"exact_top10_ms\": {{\"p50\": {:.1}, \"p99\": {:.1}}}, \"threshold_ms\": {{\"p50\": {:.1}, \"p99\": {:.1}}},",

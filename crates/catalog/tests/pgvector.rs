@@ -210,3 +210,78 @@ fn another_connections_changes_advance_the_shared_version() {
     let flat = gabarit_index::FlatIndex::open(tmp.path(), 8).unwrap();
     assert_eq!(flat.shared_version().unwrap(), None);
 }
+
+#[test]
+fn many_templates_go_in_one_transaction_the_held_ones_left_as_they_are() {
+    let pg = server();
+    let url = pg.url();
+    let dim = 16;
+    let mut index = PgVectorIndex::open(&url, "many", rotation(dim)).unwrap();
+    let mut rng = TestRng::new(5);
+    let items: Vec<(u64, u32, Vec<f32>)> = (0..1203).map(|i| (i * 3 + 1, (i % 4) as u32, rng.unit(dim))).collect();
+    // One of them is there already, under another vector: it stays as it was.
+    index.insert(items[600].0, items[600].1, &items[601].2).unwrap();
+    let before = index.shared_version().unwrap().unwrap();
+    assert_eq!(index.insert_many(&items).unwrap(), 1202);
+    assert!(index.shared_version().unwrap().unwrap() > before);
+    assert_eq!(index.len(), 1203);
+    assert_eq!(index.count(Some(&[1])), items.iter().filter(|t| t.1 == 1).count());
+    for (id, _, v) in [&items[0], &items[599], &items[1202]] {
+        assert_eq!(index.search_exact(v, 1, None).unwrap()[0].id, *id);
+    }
+    assert_eq!(index.search_exact(&items[601].2, 2, None).unwrap().iter().filter(|h| h.id == items[600].0).count(), 1);
+    // All held: nothing added, nothing counted as a change.
+    let v = index.shared_version().unwrap();
+    assert_eq!(index.insert_many(&items[..10]).unwrap(), 0);
+    assert_eq!(index.shared_version().unwrap(), v);
+    // A vector of the wrong dimension refuses the whole batch.
+    let mut bad = vec![(9_999_999, 0, rng.unit(dim))];
+    bad.push((9_999_998, 0, vec![0.1; dim + 1]));
+    assert!(index.insert_many(&bad).is_err());
+    assert_eq!(index.len(), 1203);
+}
+
+#[test]
+fn interactive_searches_read_from_a_replica_and_threshold_searches_from_the_primary() {
+    let pg = server();
+    let replica = pg.start_replica().unwrap_or_else(|e| panic!("a replica of the test's server: {e}"));
+    let dim = 16;
+    let mut index = PgVectorIndex::open(&pg.url(), "replicated", rotation(dim)).unwrap();
+    let mut rng = TestRng::new(11);
+    let first = rng.unit(dim);
+    index.insert(1, 1, &first).unwrap();
+    // The primary is no replica.
+    assert!(index.read_from(&pg.url()).unwrap_err().to_string().contains("not a replica"));
+    assert_eq!(index.replica_lag().unwrap(), None);
+    index.read_from(&replica.url()).unwrap();
+    let mut sql = postgres::Client::connect(&replica.url(), postgres::NoTls).unwrap();
+    let wait = |sql: &mut postgres::Client, id: i64| {
+        let started = std::time::Instant::now();
+        while sql
+            .query_one("SELECT count(*) FROM replicated WHERE id = $1", &[&id])
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait(&mut sql, 1);
+    assert_eq!(index.search(&first, 1, None).unwrap()[0].id, 1);
+    sql.execute("SELECT pg_wal_replay_pause()", &[]).unwrap();
+    let second = rng.unit(dim);
+    index.insert(2, 1, &second).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Top-k, approximate or exhaustive, from the replica: not there yet.
+    assert!(index.search(&second, 2, None).unwrap().iter().all(|h| h.id != 2));
+    assert!(index.search_exact(&second, 2, None).unwrap().iter().all(|h| h.id != 2));
+    assert!(index.replica_lag().unwrap().unwrap() > 0.2);
+    assert!(index.staleness().unwrap().unwrap() > 0.2, "the trait's staleness is the replica's lag");
+    // Threshold searches (rights requests, objections) and the grouping's from the primary.
+    assert!(index.search_threshold(&second, 0.99, None).unwrap().iter().any(|h| h.id == 2));
+    assert_eq!(index.search_breadth(&second, 1, None, 40).unwrap()[0].id, 2);
+    sql.execute("SELECT pg_wal_replay_resume()", &[]).unwrap();
+    wait(&mut sql, 2);
+    assert_eq!(index.search_exact(&second, 1, None).unwrap()[0].id, 2);
+}

@@ -33,6 +33,15 @@ pub(crate) struct Cli {
     /// user's data folder.
     #[arg(long, global = true, env = "GABARIT_UPLOADS", value_name = "DIR")]
     pub(crate) uploads: Option<PathBuf>,
+    /// With a PostgreSQL --data: a streaming replica of that database
+    /// (`postgres://user:password@host:port/database`) that interactive searches read their
+    /// templates from; rights requests, objections and every write stay on the primary.
+    #[arg(long, global = true, env = "GABARIT_REPLICA", value_name = "URL")]
+    pub(crate) replica: Option<String>,
+    /// With --replica: the lag, in seconds, beyond which a search's result reports the
+    /// replica's (faces stored since may be missing from it).
+    #[arg(long, global = true, env = "GABARIT_REPLICA_MAX_LAG", value_name = "SECONDS", default_value_t = 5.0)]
+    pub(crate) replica_max_lag: f64,
     /// Key-encryption key file (32 bytes, raw or hex, mode 0600) protecting the data key of
     /// the data directory; keep it outside the data directory. `GABARIT_KEK` (hex) also works.
     #[arg(long, global = true, env = "GABARIT_KEK_FILE", value_name = "FILE")]

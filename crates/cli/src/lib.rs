@@ -69,6 +69,27 @@ pub fn main(start: Start) -> ExitCode {
     }
 }
 
+/// `data` with the streaming replica named, if any (only a database has one).
+fn with_replica(data: Place, replica: Option<&str>, max_lag: f64) -> Result<Place> {
+    let Some(url) = replica else { return Ok(data) };
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        anyhow::bail!("--replica: a postgres:// URL is expected");
+    }
+    let Ok(max_lag) = std::time::Duration::try_from_secs_f64(max_lag) else {
+        anyhow::bail!("--replica-max-lag: {max_lag} is not a number of seconds");
+    };
+    match data {
+        Place::Postgres { url: primary, uploads, .. } => Ok(Place::Postgres {
+            url: primary,
+            uploads,
+            replica: Some(gabarit_engine::store::Replica { url: url.to_owned(), max_lag }),
+        }),
+        Place::Dir(root) => {
+            anyhow::bail!("--replica: {} is a data directory; a replica is a PostgreSQL --data's", root.display())
+        }
+    }
+}
+
 fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
     let _ = keys::KEK_FILE.set(cli.kek_file.clone());
     let _ = keys::KEY_FILE.set(cli.key_file.clone());
@@ -85,6 +106,7 @@ fn run(cli: Cli, config: &config::Config, start: Start) -> Result<ExitCode> {
         })?,
         None => Place::Dir(user_dir()?.join("data")),
     };
+    let data = with_replica(data, cli.replica.as_deref(), cli.replica_max_lag)?;
     let explicit_pack = cli.pack.is_some();
     let pack = Pack::builtin(cli.pack.as_deref().unwrap_or(DEFAULT_PACK))?;
     match cli.command {

@@ -113,17 +113,24 @@ pub(crate) fn search(out: &mut impl Write, governed: &GovernedSearch, json: bool
     writeln!(out, "search {} for case {:?} ({})", governed.search_id, governed.case_ref, governed.purpose)?;
     writeln!(
         out,
-        "{} face(s) in {}; searched {} templates in {} (exhaustive); threshold {:.2}{}",
+        "{} face(s) in {}; searched {} templates in {} ({}); threshold {:.2}{}",
         result.faces.len(),
         result.query,
         result.gallery_size,
         result.collections.join(", "),
+        if result.exhaustive { "exhaustive" } else { "graph index: --exact scans every template" },
         result.threshold,
         result
             .fpir_threshold
             .map(|t| format!(" (for FPIR {:.0e} at this gallery size: {t:.2})", result.target_fpir))
             .unwrap_or_default()
     )?;
+    if let Some(lag) = result.replica_lag_s {
+        writeln!(
+            out,
+            "warning: read from a replica {lag:.1} s behind the primary: faces stored in that time may be missing"
+        )?;
+    }
     for face in &result.faces {
         let bbox = <[f32; 4]>::from(face.bbox).map(|v| v.round());
         writeln!(out, "\nquery face {} at {bbox:?}: {} candidate(s)", face.index, face.candidates)?;

@@ -83,6 +83,12 @@ impl Gabarit {
         self.faces.as_ref().ok_or_else(|| Error::Internal("this engine was opened without face services".into()))
     }
 
+    /// The lag of the streaming replica searches read from, in seconds (none without one): a
+    /// figure, for metrics.
+    pub fn replica_lag(&self) -> Result<Option<f64>> {
+        self.store()?.replica_lag()
+    }
+
     /// Templates the index holds (live or not yet compacted away): a count, for metrics.
     pub fn templates_held(&self) -> Result<usize> {
         self.store()?.templates_held()

@@ -119,6 +119,11 @@ pub struct SearchResult {
     pub faces: Vec<QueryFace>,
     /// Candidates, per query face then by rank.
     pub candidates: Vec<Candidate>,
+    /// The lag of the streaming replica the templates were read from, in seconds, when it was
+    /// beyond the bound set for it: faces stored in the last that many seconds may be missing
+    /// (absent when the answer is current or within the bound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_lag_s: Option<f64>,
 }
 
 /// What a search did with one pack's templates.
@@ -237,6 +242,17 @@ pub(crate) fn search_faces(
     }
     let fpir =
         |p: &PackPart| p.calibration.as_ref().map(|c| c.threshold_for_fpir(opts.target_fpir, gallery_size.max(1)));
+    let mut replica_lag: Option<f64> = None;
+    if let Some(bound) = store.replica_max_lag() {
+        for part in &parts {
+            if let Some(lag) = part.index.staleness()?.filter(|lag| *lag > bound.as_secs_f64()) {
+                replica_lag = Some(replica_lag.map_or(lag, |l| l.max(lag)));
+            }
+        }
+    }
+    if let Some(lag) = replica_lag {
+        tracing::warn!(lag_s = lag, "a search read from a replica lagging beyond its bound");
+    }
     Ok(SearchResult {
         query: query.to_string(),
         query_sha256: img.sha256.clone(),
@@ -264,6 +280,7 @@ pub(crate) fn search_faces(
             .flatten(),
         faces,
         candidates,
+        replica_lag_s: replica_lag,
     })
 }
 

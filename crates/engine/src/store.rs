@@ -60,7 +60,20 @@ pub enum Place {
         url: String,
         /// Where uploaded files are kept.
         uploads: PathBuf,
+        /// A streaming replica interactive searches read from, if any.
+        replica: Option<Replica>,
     },
+}
+
+/// A streaming replica of a store's database: interactive searches read their templates from
+/// it (rights requests, objections and every write stay on the primary), and a search answered
+/// while it lags more than `max_lag` says so.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// Its connection URL (never shown).
+    pub url: String,
+    /// The lag beyond which a search result reports it.
+    pub max_lag: std::time::Duration,
 }
 
 impl Place {
@@ -71,7 +84,7 @@ impl Place {
         uploads: impl FnOnce() -> std::result::Result<PathBuf, E>,
     ) -> std::result::Result<Place, E> {
         Ok(if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Place::Postgres { url: text.to_owned(), uploads: uploads()? }
+            Place::Postgres { url: text.to_owned(), uploads: uploads()?, replica: None }
         } else {
             Place::Dir(PathBuf::from(text))
         })
@@ -370,7 +383,7 @@ impl Store {
                 let catalog = Catalog::open_keyed(&root.join("catalog.db"), key.clone())?;
                 (catalog, Self::kind_of(root)?, key)
             }
-            Place::Postgres { url, uploads } => {
+            Place::Postgres { url, uploads, .. } => {
                 let Some(json) = gabarit_catalog::pg::read_keyring(url)? else {
                     return Err(Error::Invalid(format!(
                         "{} has no keyring: run `gabarit init` with this --data",
@@ -476,22 +489,29 @@ impl Store {
         let seed = self.key.derive("gabarit/pgvector-rotation/v1");
         let rotation = gabarit_index::SecretRotation::new(&seed, dim);
         let mut index = gabarit_catalog::pg::PgVectorIndex::open(url, &pg_table(pack), rotation)?;
+        if let Place::Postgres { replica: Some(replica), .. } = &self.place {
+            index.read_from(&replica.url)?;
+        }
         let expected = self.catalog.template_count_of(pack)?;
         if index.len() as u64 != expected {
             let held: std::collections::HashSet<u64> = index.ids()?.into_iter().collect();
             tracing::warn!(pack = %pack, index = held.len(), catalog = expected, "vector index behind the catalog: catching up");
             let mut in_catalog = std::collections::HashSet::new();
             let mut failed = None;
+            let mut missing = Vec::new();
             self.catalog.templates_of(pack, |t| {
                 in_catalog.insert(t.face_id);
                 if failed.is_none() && !held.contains(&t.face_id) {
-                    let v = gabarit_index::quant::dequantize(&t.vector, t.scale);
-                    failed = insert_committed(&mut index, t.face_id, t.collection_id, &v).err();
+                    missing.push((t.face_id, t.collection_id, gabarit_index::quant::dequantize(&t.vector, t.scale)));
+                    if missing.len() == CATCH_UP_BATCH {
+                        failed = index.insert_many(&std::mem::take(&mut missing)).err();
+                    }
                 }
             })?;
             if let Some(e) = failed {
                 return Err(e.into());
             }
+            index.insert_many(&missing)?;
             for id in held.difference(&in_catalog) {
                 index.remove(*id)?;
             }
@@ -562,6 +582,26 @@ impl Store {
         Ok(n)
     }
 
+    /// The largest lag of the replica the indexes in use read from, in seconds (none without a
+    /// replica); opens the indexes.
+    pub fn replica_lag(&self) -> Result<Option<f64>> {
+        let mut lag: Option<f64> = None;
+        for pack in self.packs_in_use()? {
+            if let Some(l) = self.index(&pack)?.staleness()? {
+                lag = Some(lag.map_or(l, |m| m.max(l)));
+            }
+        }
+        Ok(lag)
+    }
+
+    /// The lag beyond which a search reports its replica's (none without a replica).
+    pub(crate) fn replica_max_lag(&self) -> Option<std::time::Duration> {
+        match &self.place {
+            Place::Postgres { replica: Some(r), .. } => Some(r.max_lag),
+            Place::Dir(_) | Place::Postgres { .. } => None,
+        }
+    }
+
     /// Opens the indexes of every pack in use now (a server does at start, so that it holds
     /// them from then on and reports a problem before it serves).
     pub fn open_index_now(&self) -> Result<()> {
@@ -624,6 +664,9 @@ impl From<&PathBuf> for Place {
         Place::Dir(root.clone())
     }
 }
+
+/// Templates added per transaction when a pgvector index catches up with its catalog.
+const CATCH_UP_BATCH: usize = 2000;
 
 /// The table of a pack's templates in PostgreSQL: `templates_<pack>_<hash prefix>`.
 fn pg_table(pack: &PackKey) -> String {

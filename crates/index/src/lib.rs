@@ -256,6 +256,14 @@ pub trait VectorIndex: Send + Sync {
         Ok(None)
     }
 
+    /// How many seconds behind this index's writes the answers of [`search`](Self::search)
+    /// and [`search_exact`](Self::search_exact) may be, when they are read elsewhere than
+    /// where writes go (a database's streaming replica); `None` when they see every write.
+    /// [`search_threshold`](Self::search_threshold) always sees every write.
+    fn staleness(&self) -> Result<Option<f64>> {
+        Ok(None)
+    }
+
     /// Makes every previous insert and remove durable.
     fn flush(&mut self) -> Result<()>;
 

@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by route and status, latencies, requests in flight, requests
-//! waiting for the face models or the index (queue depth), background jobs by state and the
-//! number of templates (the last two read at scrape time).
+//! waiting for the face models or the index (queue depth), background jobs by state, the
+//! number of templates and the lag of the replica searches read from (the last three read at
+//! scrape time).
 
 use std::sync::atomic::AtomicU64;
 
@@ -46,6 +47,9 @@ pub(crate) struct Metrics {
     pub waiting: Family<StageLabels, Gauge>,
     pub jobs: Family<JobLabels, Gauge>,
     pub templates: Gauge<u64, AtomicU64>,
+    /// The lag of the streaming replica searches read from (0 without one: they see every
+    /// write).
+    pub replica_lag: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -63,6 +67,12 @@ impl Default for Metrics {
         registry.register("templates", "Templates in the vector index", templates.clone());
         registry.register("waiting", "Requests waiting for the face models or the index", waiting.clone());
         registry.register("jobs", "Background jobs by state", jobs.clone());
-        Metrics { registry, requests, latency, in_flight, waiting, jobs, templates }
+        let replica_lag = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "replica_lag_seconds",
+            "How far behind the primary the replica searches read from is (0 without one)",
+            replica_lag.clone(),
+        );
+        Metrics { registry, requests, latency, in_flight, waiting, jobs, templates, replica_lag }
     }
 }

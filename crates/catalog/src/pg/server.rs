@@ -72,36 +72,16 @@ impl LocalServer {
 
     /// As [`start`](Self::start), with the installation given.
     pub fn start_from(install: &Path) -> Result<LocalServer, ServerError> {
-        for program in ["initdb", "pg_ctl", "postgres"] {
+        for program in ["initdb", "pg_ctl", "postgres", "pg_basebackup"] {
             let path = install.join("bin").join(program);
             if !path.is_file() {
                 return Err(ServerError::NotInstalled(format!("{} is missing", path.display())));
             }
         }
-        let user = server_user()?;
-        let dir = std::env::temp_dir().join(format!("gabarit-pg-{}", hex::encode(rand::random::<[u8; 8]>())));
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ServerError::Io { path, source }
-        };
-        fs_err::create_dir(&dir)?;
-        let mut server = LocalServer {
-            install: install.to_path_buf(),
-            dir,
-            port: 0,
-            password: hex::encode(rand::random::<[u8; 24]>()),
-            user,
-        };
-        std::fs::set_permissions(&server.dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&server.dir))?;
-        if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(&server.dir, Some(uid), Some(gid)).map_err(io(&server.dir))?;
-        }
+        let mut server = Self::new_dir(install, None)?;
         let pwfile = server.dir.join("password");
         fs_err::write(&pwfile, &server.password)?;
-        std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600)).map_err(io(&pwfile))?;
-        if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).map_err(io(&pwfile))?;
-        }
+        server.own(&pwfile, 0o600)?;
         let data = server.data();
         let init = server.run(
             "initdb",
@@ -118,25 +98,88 @@ impl LocalServer {
                 "--no-sync".into(),
                 "--no-instructions".into(),
             ] as [std::ffi::OsString; 11],
+            &[],
         );
         fs_err::remove_file(&pwfile)?;
         init?;
-        // A port that was free a moment ago; another process may take it first, so retry.
+        server.start_on_a_free_port()?;
+        Ok(server)
+    }
+
+    /// A streaming replica of this server (hot standby, read-only): a base backup taken with
+    /// `pg_basebackup` into a new directory, started on a port of its own, following this
+    /// server's WAL from then on. Same role and password.
+    pub fn start_replica(&self) -> Result<LocalServer, ServerError> {
+        let mut replica = Self::new_dir(&self.install, Some(self.password.clone()))?;
+        let data = replica.data();
+        replica.run(
+            "pg_basebackup",
+            [
+                "-D".into(),
+                data.into_os_string(),
+                "-h".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                self.port.to_string().into(),
+                "-U".into(),
+                "gabarit".into(),
+                "-R".into(),
+                "-X".into(),
+                "stream".into(),
+                "--no-sync".into(),
+            ] as [std::ffi::OsString; 12],
+            &[("PGPASSWORD", &self.password)],
+        )?;
+        replica.start_on_a_free_port()?;
+        Ok(replica)
+    }
+
+    /// A new private directory for a server (owned by its user), not started.
+    fn new_dir(install: &Path, password: Option<String>) -> Result<LocalServer, ServerError> {
+        let user = server_user()?;
+        let dir = std::env::temp_dir().join(format!("gabarit-pg-{}", hex::encode(rand::random::<[u8; 8]>())));
+        fs_err::create_dir(&dir)?;
+        let server = LocalServer {
+            install: install.to_path_buf(),
+            dir: dir.clone(),
+            port: 0,
+            password: password.unwrap_or_else(|| hex::encode(rand::random::<[u8; 24]>())),
+            user,
+        };
+        server.own(&dir, 0o700)?;
+        Ok(server)
+    }
+
+    /// Gives `path` this mode and the server's user.
+    fn own(&self, path: &Path, mode: u32) -> Result<(), ServerError> {
+        let io = |source| ServerError::Io { path: path.to_path_buf(), source };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+        if let Some((uid, gid)) = self.user {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the cluster of its directory on a loopback port that was free a moment ago
+    /// (another process may take it first: then another, up to five times).
+    fn start_on_a_free_port(&mut self) -> Result<(), ServerError> {
+        let data = self.data();
         let mut last = None;
         for _ in 0..5 {
-            server.port = free_port().map_err(io(Path::new("127.0.0.1")))?;
+            self.port = free_port().map_err(|source| ServerError::Io { path: "127.0.0.1".into(), source })?;
             let options = format!(
                 "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='' -c fsync=off -c wal_recycle=off -c max_connections=40",
-                server.port
+                self.port
             );
-            let log = server.dir.join("server.log");
+            let log = self.dir.join("server.log");
             let mut args: Vec<std::ffi::OsString> = vec!["-D".into(), data.clone().into(), "-l".into(), log.into()];
             args.extend(["-w", "-t", "60", "-o", &options, "start"].map(std::ffi::OsString::from));
-            match server.run("pg_ctl", args) {
-                Ok(()) => return Ok(server),
+            match self.run("pg_ctl", args, &[]) {
+                Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
             }
         }
+        self.port = 0;
         Err(last.unwrap_or(ServerError::Command { command: "pg_ctl start".into(), output: String::new() }))
     }
 
@@ -159,14 +202,16 @@ impl LocalServer {
         self.data()
     }
 
-    /// Runs `program` of the installation, as the server's user, and waits for it.
+    /// Runs `program` of the installation, as the server's user, with these environment
+    /// variables, and waits for it.
     fn run<A: AsRef<std::ffi::OsStr>>(
         &self,
         program: &str,
         args: impl IntoIterator<Item = A>,
+        env: &[(&str, &str)],
     ) -> Result<(), ServerError> {
         let mut command = Command::new(self.install.join("bin").join(program));
-        command.args(args).current_dir(&self.dir).env("LC_ALL", "C");
+        command.args(args).current_dir(&self.dir).env("LC_ALL", "C").envs(env.iter().copied());
         if let Some((uid, gid)) = self.user {
             command.uid(uid).gid(gid);
         }
@@ -198,7 +243,7 @@ impl Drop for LocalServer {
         if self.port != 0 {
             let mut args: Vec<std::ffi::OsString> = vec!["-D".into(), data.into()];
             args.extend(["-m", "immediate", "-w", "stop"].map(std::ffi::OsString::from));
-            let _ = self.run("pg_ctl", args);
+            let _ = self.run("pg_ctl", args, &[]);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -41,6 +41,8 @@ const TIE_MARGIN: usize = 32;
 /// A [`VectorIndex`] stored in a PostgreSQL table with pgvector.
 pub struct PgVectorIndex {
     client: Mutex<super::Connection>,
+    /// A streaming replica the interactive searches read from, if one is named.
+    replica: Option<Replica>,
     table: String,
     dim: usize,
     rotation: SecretRotation,
@@ -52,6 +54,27 @@ impl std::fmt::Debug for PgVectorIndex {
         f.debug_struct("PgVectorIndex").field("table", &self.table).field("dim", &self.dim).finish_non_exhaustive()
     }
 }
+
+/// A streaming replica of the database, and how messages name it.
+struct Replica {
+    client: Mutex<super::Connection>,
+    name: String,
+}
+
+/// Where a search reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// The primary: what every write has reached (rights requests, objections, grouping).
+    Primary,
+    /// The replica when there is one (interactive searches), the primary when it fails.
+    Replica,
+}
+
+/// The replica's delay, in seconds: none while it has replayed all it received, else the age
+/// of the last transaction it replayed.
+const REPLICA_LAG: &str = "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL
+    WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+    ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8";
 
 /// Whether `name` may be a table name: 1 to 48 lower-case ASCII letters, digits and
 /// underscores, starting with a letter (it is written into statements, so nothing else).
@@ -118,10 +141,48 @@ impl PgVectorIndex {
         tx.commit().map_err(db)?;
         Ok(PgVectorIndex {
             client: Mutex::new(client),
+            replica: None,
             table: table.to_owned(),
             dim,
             rotation,
             breadth: DEFAULT_BREADTH,
+        })
+    }
+
+    /// Reads the interactive searches (`search`, `search_exact`) from the streaming replica at
+    /// `url` from now on; the threshold searches of rights requests and objections, and the
+    /// grouping's, stay on the primary, which every write has reached. Refused if `url` is not
+    /// a server in recovery (a replica). A search the replica cannot answer (it does not have
+    /// the table yet, it is down) is answered by the primary.
+    pub fn read_from(&mut self, url: &str) -> Result<()> {
+        let name = super::display_name_of(url)
+            .map_err(|e| Error::Database { table: self.table.clone(), reason: format!("the replica's URL: {e}") })?;
+        let replica = super::blocking(|| -> Result<super::Connection> {
+            let mut client = super::Connection::new(
+                Client::connect(url, NoTls).map_err(|e| database(&format!("replica {name}"), &e))?,
+            );
+            let standby: bool =
+                client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(|e| database(&name, &e))?.get(0);
+            if !standby {
+                return Err(Error::Database {
+                    table: self.table.clone(),
+                    reason: format!("{name} is not a replica (not in recovery): name a streaming replica, or none"),
+                });
+            }
+            Ok(client)
+        })?;
+        self.replica = Some(Replica { client: Mutex::new(replica), name });
+        Ok(())
+    }
+
+    /// How far behind the primary the replica's answers are, in seconds (none without a
+    /// replica).
+    pub fn replica_lag(&self) -> Result<Option<f64>> {
+        let Some(replica) = &self.replica else { return Ok(None) };
+        super::blocking(|| {
+            let mut client = replica.client.lock().unwrap_or_else(PoisonError::into_inner);
+            let row = client.query_one(REPLICA_LAG, &[]).map_err(|e| database(&replica.name, &e))?;
+            Ok(row.get::<_, Option<f64>>(0).map(|s| s.max(0.0)))
         })
     }
 
@@ -136,6 +197,43 @@ impl PgVectorIndex {
         rows.iter()
             .map(|r| u64::try_from(r.get::<_, i64>(0)).map_err(|_| corrupt(&self.table, "negative id")))
             .collect()
+    }
+
+    /// Adds many templates in one transaction (rows of several hundred per statement, one
+    /// change counted): what catching an index up with its catalog, or filling it after a
+    /// migration, does. An id already held is left as it is (a template put there by another
+    /// process: the same one). Returns how many were added.
+    pub fn insert_many(&mut self, items: &[(u64, u32, Vec<f32>)]) -> Result<usize> {
+        let mut rows = Vec::with_capacity(items.len());
+        for (id, collection, vector) in items {
+            let key = i64::try_from(*id).map_err(|_| Error::Database {
+                table: self.table.clone(),
+                reason: format!("id {id} is above the largest bigint"),
+            })?;
+            rows.push((key, i64::from(*collection), self.rotated(vector)?));
+        }
+        super::blocking(|| {
+            let mut client = self.client();
+            let mut tx = client.transaction().map_err(self.db())?;
+            let mut added = 0;
+            for part in rows.chunks(INSERT_ROWS) {
+                let values: Vec<String> =
+                    (0..part.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+                let sql = format!(
+                    "INSERT INTO {} (id, collection, embedding) VALUES {} ON CONFLICT (id) DO NOTHING",
+                    self.table,
+                    values.join(", ")
+                );
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    part.iter().flat_map(|(k, c, v)| [k as _, c as _, v as _]).collect();
+                added += tx.execute(&sql, &params).map_err(self.db())? as usize;
+            }
+            if added > 0 {
+                tx.query_one(&format!("SELECT nextval('{}_changes')", self.table), &[]).map_err(self.db())?;
+            }
+            tx.commit().map_err(self.db())?;
+            Ok(added)
+        })
     }
 
     /// Counts a change once it is committed (see [`VectorIndex::shared_version`]): a reader
@@ -164,6 +262,7 @@ impl PgVectorIndex {
     /// hits sorted best first, ties by smaller id.
     fn hits(
         &self,
+        reads: Reads,
         settings: &str,
         select: &str,
         query: &Vector,
@@ -173,13 +272,24 @@ impl PgVectorIndex {
         let filter: Option<Vec<i64>> = collections.map(|c| c.iter().map(|&c| i64::from(c)).collect());
         let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![query, &filter];
         params.extend_from_slice(extra);
-        let rows = super::blocking(|| -> Result<Vec<postgres::Row>> {
-            let mut client = self.client();
-            let mut tx = client.build_transaction().read_only(true).start().map_err(self.db())?;
-            tx.batch_execute(settings).map_err(self.db())?;
-            let rows = tx.query(select, &params).map_err(self.db())?;
-            tx.commit().map_err(self.db())?;
+        let run = |client: &mut Client| -> std::result::Result<Vec<postgres::Row>, postgres::Error> {
+            let mut tx = client.build_transaction().read_only(true).start()?;
+            tx.batch_execute(settings)?;
+            let rows = tx.query(select, &params)?;
+            tx.commit()?;
             Ok(rows)
+        };
+        let rows = super::blocking(|| -> Result<Vec<postgres::Row>> {
+            if let (Reads::Replica, Some(replica)) = (reads, &self.replica) {
+                match run(&mut replica.client.lock().unwrap_or_else(PoisonError::into_inner)) {
+                    Ok(rows) => return Ok(rows),
+                    Err(e) => tracing::warn!(
+                        table = %self.table, replica = %replica.name, error = %database(&self.table, &e),
+                        "the replica could not answer: the primary does"
+                    ),
+                }
+            }
+            run(&mut self.client()).map_err(self.db())
         })?;
         let mut hits = rows
             .iter()
@@ -197,7 +307,14 @@ impl PgVectorIndex {
         Ok(hits)
     }
 
-    fn approximate(&self, query: &[f32], k: usize, collections: Option<&[u32]>, breadth: usize) -> Result<Vec<Hit>> {
+    fn approximate(
+        &self,
+        reads: Reads,
+        query: &[f32],
+        k: usize,
+        collections: Option<&[u32]>,
+        breadth: usize,
+    ) -> Result<Vec<Hit>> {
         let q = self.rotated(query)?;
         if k == 0 || collections.is_some_and(|c| c.is_empty()) {
             return Ok(Vec::new());
@@ -211,11 +328,15 @@ impl PgVectorIndex {
              ORDER BY embedding <#> $1 LIMIT $3",
             t = self.table
         );
-        let mut hits = self.hits(&settings, &select, &q, collections, &[&(fetch.min(i64::MAX as usize) as i64)])?;
+        let mut hits =
+            self.hits(reads, &settings, &select, &q, collections, &[&(fetch.min(i64::MAX as usize) as i64)])?;
         hits.truncate(k);
         Ok(hits)
     }
 }
+
+/// Rows per `INSERT` of [`PgVectorIndex::insert_many`] (three parameters each).
+const INSERT_ROWS: usize = 500;
 
 /// Index and bitmap scans off: a sequential scan over every row is the only path left.
 const EXHAUSTIVE: &str =
@@ -284,11 +405,11 @@ impl VectorIndex for PgVectorIndex {
     }
 
     fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
-        self.approximate(query, k, collections, self.breadth)
+        self.approximate(Reads::Replica, query, k, collections, self.breadth)
     }
 
     fn search_breadth(&self, query: &[f32], k: usize, collections: Option<&[u32]>, breadth: usize) -> Result<Vec<Hit>> {
-        self.approximate(query, k, collections, breadth)
+        self.approximate(Reads::Primary, query, k, collections, breadth)
     }
 
     fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
@@ -307,7 +428,7 @@ impl VectorIndex for PgVectorIndex {
              WHERE ($2::bigint[] IS NULL OR collection = ANY($2)) AND (embedding <#> $1) <= $3",
             self.table
         );
-        let mut hits = self.hits(EXHAUSTIVE, &select, &q, collections, &[&bound])?;
+        let mut hits = self.hits(Reads::Primary, EXHAUSTIVE, &select, &q, collections, &[&bound])?;
         hits.retain(|h| h.score >= threshold);
         Ok(hits)
     }
@@ -323,7 +444,7 @@ impl VectorIndex for PgVectorIndex {
              ORDER BY embedding <#> $1, id LIMIT $3",
             self.table
         );
-        self.hits(EXHAUSTIVE, &select, &q, collections, &[&(k.min(i64::MAX as usize) as i64)])
+        self.hits(Reads::Replica, EXHAUSTIVE, &select, &q, collections, &[&(k.min(i64::MAX as usize) as i64)])
     }
 
     fn is_exhaustive(&self) -> bool {
@@ -340,6 +461,11 @@ impl VectorIndex for PgVectorIndex {
         let row = super::blocking(|| self.client().query_one(&sql, &[])).map_err(self.db())?;
         let (last, called): (i64, bool) = (row.get(0), row.get(1));
         Ok(Some(if called { last.unsigned_abs() } else { 0 }))
+    }
+
+    /// The replica's lag (see [`PgVectorIndex::read_from`]).
+    fn staleness(&self) -> Result<Option<f64>> {
+        self.replica_lag()
     }
 
     /// Every statement commits as it runs (the server's `synchronous_commit` decides when a

@@ -249,6 +249,11 @@ impl SharedIndex {
         self.read().search_threshold(query, threshold, collections)
     }
 
+    /// How far behind the writes its interactive searches may be (a replica's lag, seconds).
+    pub fn staleness(&self) -> gabarit_index::Result<Option<f64>> {
+        self.read().staleness()
+    }
+
     /// Adds a template.
     pub fn insert(&self, id: u64, collection: u32, vector: &[f32]) -> gabarit_index::Result<()> {
         self.write().insert(id, collection, vector)

@@ -36,7 +36,7 @@ fn a_migration_stopped_midway_goes_on_where_it_stopped_and_ends_with_equal_store
     assert_eq!(ingested.ingested, 3);
 
     let pg = gabarit_catalog::pg::LocalServer::start().unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"));
-    let target = Place::Postgres { url: pg.url(), uploads: dir.path().join("pg-uploads") };
+    let target = Place::Postgres { url: pg.url(), uploads: dir.path().join("pg-uploads"), replica: None };
     let opts = MigrateOptions { target: target.clone(), index: None, chunk: 4 };
     // The process dies after 40 rows are in the target.
     let died = catch_unwind(AssertUnwindSafe(|| {

@@ -21,6 +21,7 @@ mod packs;
 mod parity;
 mod people;
 mod promises;
+mod replica;
 mod rights;
 mod routes;
 mod server;

@@ -249,6 +249,7 @@ async fn track(State(state): Shared, req: Request, next: Next) -> Response {
 async fn metrics(State(state): Shared) -> Result<Response, ApiError> {
     let (templates, jobs) = { (state.gabarit.templates_held()? as u64, state.gabarit.job_counts()?) };
     state.metrics.templates.set(templates);
+    state.metrics.replica_lag.set(state.gabarit.replica_lag()?.unwrap_or(0.0));
     for name in ["queued", "running", "done", "failed"] {
         let n = jobs.iter().find(|(s, _)| s == name).map_or(0, |(_, n)| *n);
         state.metrics.jobs.get_or_create(&JobLabels { state: name.into() }).set(n as i64);
