@@ -285,3 +285,38 @@ fn interactive_searches_read_from_a_replica_and_threshold_searches_from_the_prim
     wait(&mut sql, 2);
     assert_eq!(index.search_exact(&second, 1, None).unwrap()[0].id, 2);
 }
+
+#[test]
+fn a_large_load_goes_without_the_hnsw_index_which_is_built_once_after() {
+    let pg = server();
+    let url = pg.url();
+    let dim = 16;
+    let mut index = PgVectorIndex::open(&url, "loaded", rotation(dim)).unwrap();
+    let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let indexes = |sql: &mut postgres::Client| -> Vec<String> {
+        sql.query("SELECT indexname::text FROM pg_indexes WHERE tablename = 'loaded' ORDER BY 1", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert!(indexes(&mut sql).contains(&"loaded_hnsw".to_string()));
+    index.suspend_search_index().unwrap();
+    assert!(!indexes(&mut sql).contains(&"loaded_hnsw".to_string()));
+    let mut rng = TestRng::new(3);
+    let items: Vec<(u64, u32, Vec<f32>)> = (0..3000).map(|i| (i, 1, rng.unit(dim))).collect();
+    index.insert_many(&items).unwrap();
+    // Searches still answer meanwhile (every row scanned).
+    assert_eq!(index.search(&items[42].2, 1, None).unwrap()[0].id, 42);
+    let bare = index.bytes_on_server().unwrap();
+    index.restore_search_index(64).unwrap();
+    assert!(indexes(&mut sql).contains(&"loaded_hnsw".to_string()));
+    assert!(index.bytes_on_server().unwrap() > bare, "the HNSW index takes room");
+    assert_eq!(index.search(&items[2999].2, 1, None).unwrap()[0].id, 2999);
+    // Left dropped by a process that stopped: the next open builds it again.
+    index.suspend_search_index().unwrap();
+    drop(index);
+    let reopened = PgVectorIndex::open(&url, "loaded", rotation(dim)).unwrap();
+    assert!(indexes(&mut sql).contains(&"loaded_hnsw".to_string()));
+    assert_eq!(reopened.len(), 3000);
+}

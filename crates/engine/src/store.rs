@@ -496,6 +496,11 @@ impl Store {
         if index.len() as u64 != expected {
             let held: std::collections::HashSet<u64> = index.ids()?.into_iter().collect();
             tracing::warn!(pack = %pack, index = held.len(), catalog = expected, "vector index behind the catalog: catching up");
+            // Many missing (a migration, a load): loaded without the HNSW index, built once after.
+            let bulk = expected.saturating_sub(held.len() as u64) >= BULK_LOAD_FROM.max(held.len() as u64);
+            if bulk {
+                index.suspend_search_index()?;
+            }
             let mut in_catalog = std::collections::HashSet::new();
             let mut failed = None;
             let mut missing = Vec::new();
@@ -512,6 +517,9 @@ impl Store {
                 return Err(e.into());
             }
             index.insert_many(&missing)?;
+            if bulk {
+                index.restore_search_index(BULK_BUILD_MEMORY_MIB)?;
+            }
             for id in held.difference(&in_catalog) {
                 index.remove(*id)?;
             }
@@ -667,6 +675,14 @@ impl From<&PathBuf> for Place {
 
 /// Templates added per transaction when a pgvector index catches up with its catalog.
 const CATCH_UP_BATCH: usize = 2000;
+
+/// A catch-up adding at least this many templates, and more than the index holds, loads them
+/// without the HNSW index and builds it once at the end.
+const BULK_LOAD_FROM: u64 = 20_000;
+
+/// Maintenance memory for that build (MiB): about 2.5 KB a 512-component template, so a
+/// million are built in memory.
+const BULK_BUILD_MEMORY_MIB: u32 = 3072;
 
 /// The table of a pack's templates in PostgreSQL: `templates_<pack>_<hash prefix>`.
 fn pg_table(pack: &PackKey) -> String {

@@ -58,6 +58,8 @@ export const en = {
   noCollection: 'no collection',
   exhaustive: ', every face compared.',
   approximate: ' (approximate index: nearly every close face is found; an exhaustive search compares every face).',
+  replicaLag: (seconds: string) =>
+    `Read from a database replica ${seconds} s behind: faces stored in the last ${seconds} s may be missing from these results.`,
   fpir: (threshold: string, oneIn: string) =>
     `Suggested threshold for this gallery size: ${threshold}. With it, a search for someone who is not in these collections would show a candidate about once in ${oneIn} searches.`,
   notice:
@@ -152,6 +154,8 @@ export const fr: typeof en = {
   noCollection: 'aucune collection',
   exhaustive: ', chaque visage comparé.',
   approximate: ' (index approximatif : presque tous les visages proches sont trouvés ; une recherche exhaustive compare chaque visage).',
+  replicaLag: (seconds: string) =>
+    `Lu sur une réplique de la base en retard de ${seconds} s : les visages enregistrés pendant ces ${seconds} dernières secondes peuvent manquer à ces résultats.`,
   fpir: (threshold: string, oneIn: string) =>
     `Seuil conseillé pour cette taille de galerie : ${threshold}. Avec ce seuil, une recherche portant sur une personne absente de ces collections afficherait un candidat environ une fois sur ${oneIn} recherches.`,
   notice:

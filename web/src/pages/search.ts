@@ -273,6 +273,10 @@ export function searchPage(ctx: Ctx): HTMLElement {
       r.fpir_threshold !== null && r.fpir_threshold !== undefined && r.target_fpir > 0
         ? h('p', { class: 'hint fpir' }, t.fpir(num(r.fpir_threshold, 2), sig(1 / r.target_fpir)))
         : null;
+    const lag =
+      r.replica_lag_s !== null && r.replica_lag_s !== undefined
+        ? h('p', { class: 'notice replica-lag', role: 'status' }, t.replicaLag(num(r.replica_lag_s, 1)))
+        : null;
     const cards = mine.map(({ c, id }) => {
       const facts: ScoreFacts = { fmr: c.false_match_rate, comparisons: r.calibration_comparisons, gallery: r.gallery_size };
       const info: CandidateInfo = {
@@ -307,6 +311,7 @@ export function searchPage(ctx: Ctx): HTMLElement {
       h('h2', { id: 'results-title' }, titleText),
       h('p', { class: 'summary' }, summary),
       h('p', { class: 'notice strong' }, t.notice),
+      lag,
       fpir,
       mine.length ? h('ul', { class: 'grid', 'aria-label': t.grid }, cards) : h('p', null, t.noneAbove),
     );

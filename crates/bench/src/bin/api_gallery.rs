@@ -14,6 +14,11 @@
 //!    rebuild (its rebuild links one template after another: hours at 1,000,000).
 //! 3. Check: `Store::open`, counts, and a few rows searched for themselves; one JSON line.
 //!
+//! With `--data postgres://…` (a database made by `gabarit --data postgres://… init`, the
+//! collection created by the CLI), step 1 is the same and step 2 is the store's own: opened,
+//! its pgvector index catches up with the catalog (loaded without its HNSW index, built once
+//! at the end), timed as `pgvector_catch_up_s`.
+//!
 //! Resumable: batches are atomic and images numbered, so a run killed at any point and started
 //! again with the same arguments carries on (a collection holding other images is refused).
 //! Until it has finished, do not open the directory with `gabarit` (it would rebuild the index
@@ -42,9 +47,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Parser)]
 #[command(name = "api-gallery", about = "Fills a data directory with synthetic templates from a .npy file")]
 struct Args {
-    /// The data directory (made by `gabarit init`, graph index).
+    /// The data directory (made by `gabarit init`, graph index), or a PostgreSQL database made
+    /// by `gabarit --data postgres://… init`.
     #[arg(long, env = "GABARIT_DATA")]
-    data: PathBuf,
+    data: String,
     /// float32 `.npy` file of shape (rows, 512), C order.
     #[arg(long)]
     vectors: PathBuf,
@@ -205,15 +211,18 @@ fn load_kek(file: Option<&Path>) -> Result<Kek> {
 fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.faces_per_image >= 1 && args.chunk >= 1 && args.graph_chunk >= 1, "sizes must be at least 1");
-    let root = args.data.as_path();
-    ensure!(root.join("catalog.db").is_file(), "{} has no catalog: run `gabarit init` first", root.display());
-    let kind = Store::kind_of(root)?;
-    if kind != IndexKind::Graph {
-        bail!(
-            "{}: its index kind is {}, not graph: api-gallery builds only graph indexes (`gabarit init --index graph`)",
-            root.display(),
-            kind.name()
-        );
+    let url = (args.data.starts_with("postgres://") || args.data.starts_with("postgresql://")).then_some(&args.data);
+    let root = Path::new(&args.data);
+    if url.is_none() {
+        ensure!(root.join("catalog.db").is_file(), "{} has no catalog: run `gabarit init` first", root.display());
+        let kind = Store::kind_of(root)?;
+        if kind != IndexKind::Graph {
+            bail!(
+                "{}: its index kind is {}, not graph: api-gallery builds only graph indexes (`gabarit init --index graph`)",
+                root.display(),
+                kind.name()
+            );
+        }
     }
     let kek = load_kek(args.kek_file.as_deref())?;
     let mut npy = Npy::open(&args.vectors)?;
@@ -226,9 +235,20 @@ fn main() -> Result<()> {
 
     // The catalog and the index as `Store::open` opens them, without its consistency check
     // (which would rebuild a partly built index on one thread).
-    let key = Arc::new(Keyring::open(root.join("keyring.json"), &kek)?);
-    let mut catalog = Catalog::open(&root.join("catalog.db"))?;
-    catalog.set_data_key(key.clone());
+    let (key, mut catalog) = match url {
+        Some(url) => {
+            let json =
+                gabarit_catalog::pg::read_keyring(url)?.context("the database has no keyring: run `gabarit init`")?;
+            let key = Arc::new(Keyring::open_bytes(&gabarit_catalog::pg::keyring_place(url)?, &json, &kek)?);
+            (key.clone(), Catalog::open_postgres(url, Some(key))?)
+        }
+        None => {
+            let key = Arc::new(Keyring::open(root.join("keyring.json"), &kek)?);
+            let mut catalog = Catalog::open(&root.join("catalog.db"))?;
+            catalog.set_data_key(key.clone());
+            (key, catalog)
+        }
+    };
     let collection = catalog.collection(&args.collection)?;
     ensure!(
         collection.pack_key() == gabarit_catalog::PackKey::legacy(),
@@ -238,12 +258,15 @@ fn main() -> Result<()> {
     );
     catalog.governance(&args.collection)?.complete(&args.collection)?;
     let t = Instant::now();
-    let mut index = AnnIndex::open_with(
-        root.join("graph"),
-        TEMPLATE_DIM,
-        AnnOptions::default(),
-        Some(Arc::new(Sealer(key.clone()))),
-    )?;
+    let index = match url {
+        Some(_) => None,
+        None => Some(AnnIndex::open_with(
+            root.join("graph"),
+            TEMPLATE_DIM,
+            AnnOptions::default(),
+            Some(Arc::new(Sealer(key.clone()))),
+        )?),
+    };
     // A loading tool run by the operator with the key-encryption key: it reaches every
     // collection, and its writes are audited like any ingestion.
     let everything = gabarit_governance::authorize_system::<gabarit_governance::actions::ViewRecords>("api-gallery");
@@ -270,7 +293,7 @@ fn main() -> Result<()> {
             );
         }
     }
-    let resumed = done > 0 || index.len() > 0;
+    let resumed = done > 0 || index.as_ref().is_some_and(|i| i.len() > 0);
     let source = format!("api-gallery:{}", fs_err::canonicalize(&args.vectors)?.display());
     let t = Instant::now();
     let mut stored = 0usize;
@@ -318,6 +341,66 @@ fn main() -> Result<()> {
         )?;
     }
     let catalog_fill_s = t.elapsed().as_secs_f64();
+    let filled = Filled { n, fpi, resumed, stored, catalog_fill_s, index_open_s, collection: collection.id };
+    match (url, index) {
+        (Some(url), _) => finish_on_postgres(&args, url, &kek, catalog, &filled),
+        (None, Some(index)) => finish_graph(&args, root, &kek, key, catalog, index, &mut npy, &filled),
+        (None, None) => bail!("no graph index opened"),
+    }
+}
+
+/// What the catalog fill did.
+struct Filled {
+    n: usize,
+    fpi: usize,
+    resumed: bool,
+    stored: usize,
+    catalog_fill_s: f64,
+    index_open_s: f64,
+    collection: u32,
+}
+
+/// On PostgreSQL, the pgvector index is the store's own, caught up with the catalog when the
+/// store opens it (loaded without its HNSW index, which is built once at the end): timed.
+fn finish_on_postgres(args: &Args, url: &str, kek: &Kek, catalog: Catalog, filled: &Filled) -> Result<()> {
+    let templates = catalog.template_count(None)?;
+    drop(catalog);
+    let place = gabarit_engine::store::Place::Postgres {
+        url: url.to_owned(),
+        uploads: std::env::temp_dir().join("api-gallery-uploads"),
+        replica: None,
+    };
+    let t = Instant::now();
+    let store = Store::open(place, kek)?;
+    let held = store.templates_held()?;
+    let index_build_s = t.elapsed().as_secs_f64();
+    ensure!(held as u64 == templates, "the index holds {held} templates, the catalog {templates}");
+    println!(
+        "{}",
+        serde_json::json!({
+            "data": gabarit_catalog::pg::display_name_of(url)?, "collection": args.collection, "vectors": args.vectors,
+            "count": filled.n, "faces_per_image": filled.fpi, "resumed": filled.resumed,
+            "catalog_templates_all": templates, "index_templates": held, "stored_now": filled.stored,
+            "catalog_fill_s": filled.catalog_fill_s, "pgvector_catch_up_s": index_build_s,
+        })
+    );
+    Ok(())
+}
+
+/// In a data directory: the graph linked in parallel batches, then checked.
+#[allow(clippy::too_many_arguments)]
+fn finish_graph(
+    args: &Args,
+    root: &Path,
+    kek: &Kek,
+    key: Arc<gabarit_crypto::DataKey>,
+    catalog: Catalog,
+    mut index: AnnIndex,
+    npy: &mut Npy,
+    filled: &Filled,
+) -> Result<()> {
+    let Filled { n, fpi, resumed, stored, catalog_fill_s, index_open_s, .. } = *filled;
+    let everything = gabarit_governance::authorize_system::<gabarit_governance::actions::ViewRecords>("api-gallery");
 
     // 2. Index: every catalog template it lacks, linked in parallel batches.
     let t = Instant::now();
@@ -368,7 +451,7 @@ fn main() -> Result<()> {
 
     // 3. Check: the engine opens it without rebuilding, and rows find themselves.
     let t = Instant::now();
-    let store = Store::open(root, &kek)?;
+    let store = Store::open(root, kek)?;
     let open_s = t.elapsed().as_secs_f64();
     let held = store.templates_held()?;
     drop(store);
@@ -384,7 +467,7 @@ fn main() -> Result<()> {
     for &p in &probes {
         npy.read_rows(p, 1, &mut row)?;
         let t = Instant::now();
-        let hits = index.search(&row, 1, Some(&[collection.id]))?;
+        let hits = index.search(&row, 1, Some(&[filled.collection]))?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         if let Some(hit) = hits.first() {
             let face = catalog.face(everything.scope(), hit.id)?;
@@ -397,7 +480,7 @@ fn main() -> Result<()> {
     let summary = catalog
         .collections(everything.scope())?
         .into_iter()
-        .find(|c| c.collection.id == collection.id)
+        .find(|c| c.collection.id == filled.collection)
         .context("the collection vanished")?;
     println!(
         "{}",

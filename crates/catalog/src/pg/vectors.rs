@@ -236,6 +236,36 @@ impl PgVectorIndex {
         })
     }
 
+    /// Drops the HNSW index, so that a large load ([`insert_many`](Self::insert_many)) does not
+    /// update it row by row; [`restore_search_index`](Self::restore_search_index) builds it
+    /// again once, which pgvector does far faster (in memory, with parallel workers). Until
+    /// then top-k searches, this process's and others', scan every row: correct, slower. An
+    /// index left dropped by a process that stopped is built again by the next `open`.
+    pub fn suspend_search_index(&mut self) -> Result<()> {
+        let sql = format!("DROP INDEX IF EXISTS {}_hnsw", self.table);
+        super::blocking(|| self.client().batch_execute(&sql)).map_err(self.db())
+    }
+
+    /// Builds the HNSW index again (see [`suspend_search_index`](Self::suspend_search_index)),
+    /// with `memory_mib` of maintenance memory for the build (a graph that does not fit is
+    /// built on disk, slower).
+    pub fn restore_search_index(&mut self, memory_mib: u32) -> Result<()> {
+        let t = &self.table;
+        let sql = format!(
+            "SET maintenance_work_mem = '{memory_mib}MB';
+             CREATE INDEX IF NOT EXISTS {t}_hnsw ON {t} USING hnsw (embedding vector_ip_ops);
+             RESET maintenance_work_mem;"
+        );
+        super::blocking(|| self.client().batch_execute(&sql)).map_err(self.db())
+    }
+
+    /// Bytes the table and its indexes take on the server.
+    pub fn bytes_on_server(&self) -> Result<u64> {
+        let sql = format!("SELECT pg_total_relation_size('{}')", self.table);
+        let row = super::blocking(|| self.client().query_one(&sql, &[])).map_err(self.db())?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     /// Counts a change once it is committed (see [`VectorIndex::shared_version`]): a reader
     /// that sees the new count sees the change.
     fn changed(&self, client: &mut Client) -> Result<()> {
