@@ -27,14 +27,20 @@ fn uris(cat: &Catalog) -> Vec<String> {
     all
 }
 
-#[test]
-fn a_catalog_goes_to_postgresql_and_back_interrupted_and_resumed_with_equal_digests() {
+/// The fixture catalog (something in every table) in a temporary folder, with its data key.
+fn fixture_catalog() -> (tempfile::TempDir, Arc<gabarit_crypto::DataKey>, Catalog) {
     let tmp = tempfile::tempdir().unwrap();
     let (lite_path, keyring) = (tmp.path().join("catalog.db"), tmp.path().join("keyring.json"));
     fixture::write(&lite_path, &keyring).unwrap();
     let kek = gabarit_crypto::Kek::from_bytes(fixture::FIXTURE_KEK);
     let key = Arc::new(gabarit_crypto::Keyring::open(&keyring, &kek).unwrap());
     let source = Catalog::open_keyed(&lite_path, key.clone()).unwrap();
+    (tmp, key, source)
+}
+
+#[test]
+fn a_catalog_goes_to_postgresql_and_back_interrupted_and_resumed_with_equal_digests() {
+    let (tmp, key, source) = fixture_catalog();
     let original = source.content_digests(None).unwrap();
     assert!(original.iter().filter(|d| d.rows > 0).count() >= 20, "the fixture fills most tables: {original:?}");
     let total: u64 = original.iter().map(|d| d.rows).sum();
@@ -110,12 +116,7 @@ fn a_catalog_goes_to_postgresql_and_back_interrupted_and_resumed_with_equal_dige
 
 #[test]
 fn a_copy_into_a_store_of_other_records_is_refused_by_its_first_conflict() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (lite_path, keyring) = (tmp.path().join("catalog.db"), tmp.path().join("keyring.json"));
-    fixture::write(&lite_path, &keyring).unwrap();
-    let kek = gabarit_crypto::Kek::from_bytes(fixture::FIXTURE_KEK);
-    let key = Arc::new(gabarit_crypto::Keyring::open(&keyring, &kek).unwrap());
-    let source = Catalog::open_keyed(&lite_path, key.clone()).unwrap();
+    let (tmp, key, source) = fixture_catalog();
     // Another catalog with a collection of its own: the copy's first collection collides.
     let other_path = tmp.path().join("other.db");
     let mut other = Catalog::open_keyed(&other_path, key).unwrap();

@@ -678,7 +678,7 @@ const CATCH_UP_BATCH: usize = 2000;
 
 /// A catch-up adding at least this many templates, and more than the index holds, loads them
 /// without the HNSW index and builds it once at the end.
-const BULK_LOAD_FROM: u64 = 20_000;
+const BULK_LOAD_FROM: u64 = 5_000;
 
 /// Maintenance memory for that build (MiB): about 2.5 KB a 512-component template, so a
 /// million are built in memory.

@@ -104,3 +104,116 @@ fn a_target_holding_another_stores_records_is_refused_and_left_as_it_was() {
     let opts = MigrateOptions { target: Place::Dir(dir.path().join("data")), index: None, chunk: 100 };
     assert!(engine.migrate(&admin, &kek, &opts, &mut |_| {}).unwrap_err().to_string().contains("being migrated"));
 }
+
+/// A synthetic face holding template `v` (unit, 512 components).
+fn synthetic_face(k: usize, v: &[f32]) -> gabarit_catalog::NewFace {
+    let x = 20.0 + 200.0 * k as f32;
+    gabarit_catalog::NewFace {
+        bbox: gabarit_types::BBox { x1: x, y1: 40.0, x2: x + 120.0, y2: 190.0 },
+        landmarks: gabarit_types::Landmarks([
+            [x + 35.0, 90.0],
+            [x + 85.0, 90.0],
+            [x + 60.0, 120.0],
+            [x + 40.0, 150.0],
+            [x + 80.0, 150.0],
+        ]),
+        score: 0.9,
+        quality: gabarit_types::Quality {
+            detector_score: 0.9,
+            size_px: 120.0,
+            sharpness: 200.0,
+            yaw_deg: 0.0,
+            pitch_deg: 0.0,
+            roll_deg: 0.0,
+            usable: true,
+        },
+        template: Some(gabarit_index::quant::quantize(v)),
+        moment: None,
+    }
+}
+
+#[test]
+fn a_large_store_moves_to_postgresql_its_index_loaded_in_bulk_and_built_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = gabarit_crypto::Kek::generate().unwrap();
+    let engine = Gabarit::open(Store::create(dir.path().join("data"), &kek).unwrap(), Some(service()));
+    let admin = engine.authenticate_key(&engine.bootstrap_admin("admin").unwrap()).unwrap();
+    let cur = user(&engine, &admin, "cur", Role::Curator, &[]);
+    new_collection(&engine, &cur, "press", &buffalo_s());
+    // 6,000 synthetic templates (1,200 images of 5 faces), written as ingestion writes them.
+    let key = std::sync::Arc::new(gabarit_crypto::Keyring::open(dir.path().join("data/keyring.json"), &kek).unwrap());
+    let mut cat = Catalog::open_keyed(&dir.path().join("data/catalog.db"), key).unwrap();
+    let collection = cat.collection("press").unwrap();
+    let job = cat.begin_job(collection.id, &["synthetic".into()]).unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut unit = || {
+        let mut v: Vec<f32> = (0..512)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|a| *a /= norm);
+        v
+    };
+    for batch in 0..6 {
+        let items: Vec<gabarit_catalog::BatchItem> = (0..200)
+            .map(|i| {
+                let n = batch * 200 + i;
+                gabarit_catalog::BatchItem::Image(gabarit_catalog::NewImage {
+                    sha256: format!("{n:064x}"),
+                    uri: format!("synthetic://{n}"),
+                    source_uri: "synthetic".into(),
+                    source_kind: "synthetic".into(),
+                    bytes: 0,
+                    width: 1200,
+                    height: 300,
+                    format: "jpeg".into(),
+                    captured_at: None,
+                    camera: None,
+                    faces: (0..5).map(|k| synthetic_face(k, &unit())).collect(),
+                    video: None,
+                })
+            })
+            .collect();
+        cat.audited("test", "ingest_batch", |tx| {
+            Ok((tx.store_batch(job, collection.id, &items)?, serde_json::json!({})))
+        })
+        .unwrap();
+    }
+    cat.finish_job(job, "done").unwrap();
+    drop(cat);
+
+    let pg = gabarit_catalog::pg::LocalServer::start().unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"));
+    let target = Place::Postgres { url: pg.url(), uploads: dir.path().join("pg-uploads"), replica: None };
+    let opts = MigrateOptions { target, index: None, chunk: 2000 };
+    let report = engine.migrate(&admin, &kek, &opts, &mut |_| {}).unwrap();
+    assert_eq!(report.templates_indexed, 6000, "{report:?}");
+    // The HNSW index is there, built after the load, over every row.
+    let mut sql = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let hnsw: Vec<String> = sql
+        .query("SELECT indexname::text FROM pg_indexes WHERE indexname LIKE 'templates%hnsw'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(hnsw.len(), 1, "{hnsw:?}");
+    let table = hnsw[0].trim_end_matches("_hnsw").to_owned();
+    let rows: i64 = sql.query_one(&format!("SELECT count(*) FROM {table}"), &[]).unwrap().get(0);
+    assert_eq!(rows, 6000);
+    // Made again after the load: newer than the change counter created with the table.
+    let rebuilt: bool = sql
+        .query_one(
+            &format!(
+                "SELECT (SELECT oid FROM pg_class WHERE relname = '{table}_hnsw') > \
+                 (SELECT oid FROM pg_class WHERE relname = '{table}_changes')"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(rebuilt, "the HNSW index was built after the load, not kept up row by row");
+}
