@@ -276,6 +276,7 @@ fn uploads_move(source: &Store, target: &Store) -> Result<Option<UploadsMove>> {
 /// relative path, each file written aside then renamed; a file there already with the same
 /// bytes is left. Returns the files and bytes the target holds.
 fn copy_uploads(from: &Path, to: &Path, progress: &mut dyn FnMut(MigrationProgress)) -> Result<(u64, u64)> {
+    remove_partial_copies(to)?;
     let mut files = Vec::new();
     list_files(from, from, &mut files)?;
     let total = files.len() as u64;
@@ -295,6 +296,21 @@ fn copy_uploads(from: &Path, to: &Path, progress: &mut dyn FnMut(MigrationProgre
         progress(MigrationProgress { stage: Stage::Uploads, done: done as u64 + 1, total });
     }
     Ok((total, bytes))
+}
+
+/// Deletes the files an interrupted copy left half-written under `dir` (`.migrating-…`): no
+/// photo stays in the target that no record names.
+fn remove_partial_copies(dir: &Path) -> Result<()> {
+    for entry in fs_err::read_dir(dir).map_err(Error::Io)? {
+        let entry = entry.map_err(Error::Io)?;
+        let kind = entry.file_type().map_err(Error::Io)?;
+        if kind.is_dir() {
+            remove_partial_copies(&entry.path())?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(".migrating-") {
+            fs_err::remove_file(entry.path()).map_err(Error::Io)?;
+        }
+    }
+    Ok(())
 }
 
 /// The regular files under `dir`, relative to `root`, in order; links are not followed and the

@@ -83,7 +83,10 @@ fn a_data_directory_goes_to_postgresql_and_back_with_equal_content_snapshots() {
     let server = gabarit_catalog::pg::LocalServer::start().unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"));
     write_private(&pg.with_extension("url"), &server.url());
     same_keys(&data, &pg);
-    fs_err::create_dir_all(pg.join("uploads")).unwrap();
+    // What an interrupted copy would have left half-written in the target's uploads.
+    let partial = pg.join("uploads").join(upload.file_name().unwrap()).join(".migrating-0123456789abcdef");
+    fs_err::create_dir_all(partial.parent().unwrap()).unwrap();
+    fs_err::write(&partial, &fs_err::read(sample("obama2.jpg")).unwrap()[..1000]).unwrap();
     // Only an admin migrates: an investigator is refused, and nothing reaches the database.
     let refused = run(as_user(&data, "inv").args(["migrate", "--quiet", "--to", &server.url()]));
     assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
@@ -103,6 +106,7 @@ fn a_data_directory_goes_to_postgresql_and_back_with_equal_content_snapshots() {
     let images = |d: &[TableDigest]| d.iter().find(|t| t.table == "images").cloned().unwrap();
     assert_ne!(images(&moved), images(&original), "the photos' paths are the target's uploads folder's");
     assert_eq!(moved.iter().map(|t| t.rows).sum::<u64>(), report["rows"].as_u64().unwrap() + 1, "its arrival entry");
+    assert!(!partial.exists(), "no half-written copy is left behind");
     for (name, _) in [("players.jpg", 0), ("obama2.jpg", 0)] {
         let moved_file = pg.join("uploads").join(upload.file_name().unwrap()).join(name);
         assert_eq!(fs_err::read(&moved_file).unwrap(), fs_err::read(sample(name)).unwrap());
