@@ -320,3 +320,46 @@ fn a_large_load_goes_without_the_hnsw_index_which_is_built_once_after() {
     assert!(indexes(&mut sql).contains(&"loaded_hnsw".to_string()));
     assert_eq!(reopened.len(), 3000);
 }
+
+#[test]
+fn searches_of_several_threads_run_at_once_on_their_own_connections() {
+    let pg = server();
+    let url = pg.url();
+    let dim = 64;
+    let mut index = PgVectorIndex::open(&url, "concurrent", rotation(dim)).unwrap();
+    let mut rng = TestRng::new(21);
+    let items: Vec<(u64, u32, Vec<f32>)> = (0..4000).map(|i| (i, (i % 3) as u32, rng.unit(dim))).collect();
+    index.insert_many(&items).unwrap();
+    let alone: Vec<Vec<u64>> = items[..40]
+        .iter()
+        .map(|(_, _, v)| index.search_exact(v, 5, None).unwrap().into_iter().map(|h| h.id).collect())
+        .collect();
+    let backends = |sql: &mut postgres::Client| -> i64 {
+        sql.query_one("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'", &[])
+            .unwrap()
+            .get(0)
+    };
+    let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let before = backends(&mut sql);
+    let start = std::sync::Barrier::new(4);
+    let together: Vec<Vec<Vec<u64>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    items[..40]
+                        .iter()
+                        .map(|(_, _, v)| index.search_exact(v, 5, None).unwrap().into_iter().map(|h| h.id).collect())
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for answers in &together {
+        assert_eq!(answers, &alone, "the same answers as searched one at a time");
+    }
+    // At most three more connections than the index's first, whatever the number of threads.
+    let opened = backends(&mut sql) - before;
+    assert!((0..=3).contains(&opened), "{opened} connections opened");
+}

@@ -41,6 +41,11 @@ const TIE_MARGIN: usize = 32;
 /// A [`VectorIndex`] stored in a PostgreSQL table with pgvector.
 pub struct PgVectorIndex {
     client: Mutex<super::Connection>,
+    /// More connections for searches made while the first is busy (a server's concurrent
+    /// requests), each opened the first time it is needed.
+    readers: [std::sync::OnceLock<Mutex<super::Connection>>; READERS],
+    /// The database's URL, to open them (never shown).
+    url: String,
     /// A streaming replica the interactive searches read from, if one is named.
     replica: Option<Replica>,
     table: String,
@@ -141,6 +146,8 @@ impl PgVectorIndex {
         tx.commit().map_err(db)?;
         Ok(PgVectorIndex {
             client: Mutex::new(client),
+            readers: Default::default(),
+            url: url.to_owned(),
             replica: None,
             table: table.to_owned(),
             dim,
@@ -277,6 +284,41 @@ impl PgVectorIndex {
         self.client.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A connection for a search: the first free one, else a reader opened now (up to
+    /// [`READERS`]), else the first once it is free. Searches of several threads run at once,
+    /// each on its own server backend.
+    fn searcher(&self) -> Result<std::sync::MutexGuard<'_, super::Connection>> {
+        use std::sync::TryLockError;
+        fn free(m: &Mutex<super::Connection>) -> Option<std::sync::MutexGuard<'_, super::Connection>> {
+            match m.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            }
+        }
+        if let Some(guard) = free(&self.client) {
+            return Ok(guard);
+        }
+        for slot in &self.readers {
+            match slot.get() {
+                Some(reader) => {
+                    if let Some(guard) = free(reader) {
+                        return Ok(guard);
+                    }
+                }
+                None => {
+                    let client = Client::connect(&self.url, NoTls).map_err(self.db())?;
+                    // Another thread may have filled the slot meanwhile: then this one is dropped.
+                    let _ = slot.set(Mutex::new(super::Connection::new(client)));
+                    if let Some(guard) = slot.get().and_then(free) {
+                        return Ok(guard);
+                    }
+                }
+            }
+        }
+        Ok(self.client())
+    }
+
     fn db(&self) -> impl Fn(postgres::Error) -> Error + '_ {
         |e| database(&self.table, &e)
     }
@@ -319,7 +361,8 @@ impl PgVectorIndex {
                     ),
                 }
             }
-            run(&mut self.client()).map_err(self.db())
+            let mut searcher = self.searcher()?;
+            run(&mut searcher).map_err(self.db())
         })?;
         let mut hits = rows
             .iter()
@@ -364,6 +407,9 @@ impl PgVectorIndex {
         Ok(hits)
     }
 }
+
+/// Connections a process may open for an index's searches besides its first.
+const READERS: usize = 3;
 
 /// Rows per `INSERT` of [`PgVectorIndex::insert_many`] (three parameters each).
 const INSERT_ROWS: usize = 500;
