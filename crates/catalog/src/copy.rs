@@ -338,14 +338,15 @@ impl Catalog {
         let (from, to) = (self.db(), target.db());
         let chunk = chunk.max(1);
         let mut total = 0;
-        let mut already = 0;
+        let mut held = Vec::with_capacity(TABLES.len());
         for t in TABLES {
             total += count_of(&from, t.name)?;
-            already += count_of(&to, t.name)?;
+            held.push(count_of(&to, t.name)?);
         }
-        self.check_copy_target(target)?;
+        let already = held.iter().sum();
+        self.check_target_holding(target, already)?;
         let mut copied = Copied { rows: 0, already, complete: false };
-        for t in TABLES {
+        for (t, &held) in TABLES.iter().zip(&held) {
             let columns = columns_of(&from, t.name)?;
             if columns != columns_of(&to, t.name)? {
                 return Err(Error::Invalid(format!(
@@ -364,7 +365,7 @@ impl Catalog {
                 .ok_or_else(|| Error::Invalid(format!("table {} lacks a column of its key", t.name)))?;
             // Resumed after the rows the target holds: skipped by count (a rewritten key is not
             // the source's), then taken after the last key read.
-            let mut skip = count_of(&to, t.name)?;
+            let mut skip = held;
             let mut last: Option<Vec<Owned>> = None;
             let rewrite = if t.name == VERBATIM { None } else { rewrite };
             loop {
@@ -424,6 +425,11 @@ impl Catalog {
         for t in TABLES {
             rows += count_of(&target.db(), t.name)?;
         }
+        self.check_target_holding(target, rows)
+    }
+
+    /// [`check_copy_target`](Self::check_copy_target) of a target holding `rows` records.
+    fn check_target_holding(&self, target: &Catalog, rows: u64) -> Result<()> {
         let foreign = |why: String| {
             Error::Invalid(format!(
                 "{} is not empty and not a copy of {}: {why}",

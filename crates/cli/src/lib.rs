@@ -72,7 +72,7 @@ pub fn main(start: Start) -> ExitCode {
 /// `data` with the streaming replica named, if any (only a database has one).
 fn with_replica(data: Place, replica: Option<&str>, max_lag: f64) -> Result<Place> {
     let Some(url) = replica else { return Ok(data) };
-    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+    if !Place::is_database_url(url) {
         anyhow::bail!("--replica: a postgres:// URL is expected");
     }
     let Ok(max_lag) = std::time::Duration::try_from_secs_f64(max_lag) else {

@@ -6,9 +6,9 @@
 //! Logging in ([`login`]) is limited by [`LoginLimiter`]: each attempt is counted, in the
 //! store (so every server process on it counts the same), *before* the password is checked,
 //! per user name and client address, per address, and in all, so that concurrent guesses
-//! cannot slip past the count, guesses spread across names are stopped, and an account's owner is not locked out from their own address by someone else's
-//! guesses. Unknown names and names without a password cost the same Argon2 verification as
-//! the others.
+//! cannot slip past the count, guesses spread across names are stopped, and an account's
+//! owner is not locked out from their own address by someone else's guesses. Unknown names
+//! and names without a password cost the same Argon2 verification as the others.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;

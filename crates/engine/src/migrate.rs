@@ -212,26 +212,11 @@ fn prepare_target(target: &Place, kind: IndexKind, keyring: &[u8], kek: &Kek) ->
     gabarit_crypto::Keyring::open_bytes(Path::new(&name), keyring, kek).map_err(Error::Key)?;
     match target {
         Place::Dir(root) => {
-            if root.join("catalog.db").exists() {
-                if Store::kind_of(root)? != kind {
-                    return Err(Error::field(
-                        "index",
-                        format!("{name}: this data directory keeps a {} index", Store::kind_of(root)?.name()),
-                    ));
-                }
-                return Ok(());
-            }
-            if root.exists() && fs_err::read_dir(root).map_err(Error::Io)?.next().is_some() {
+            let fresh = !root.join("catalog.db").exists();
+            if fresh && root.exists() && fs_err::read_dir(root).map_err(Error::Io)?.next().is_some() {
                 return Err(Error::field("to", format!("{name} is a folder that is not empty and holds no catalog")));
             }
-            if kind == IndexKind::Pgvector {
-                return Err(Error::field("index", format!("{name}: a pgvector index is kept in PostgreSQL")));
-            }
-            private::create_dir(root)?;
-            private::write_file(&root.join("index-kind"), format!("{}\n", kind.name()).as_bytes())?;
-            private::write_file(&root.join("keyring.json"), keyring)?;
-            // Last: a folder with a catalog is a store (taken up again, not refused, if stopped).
-            private::write_file(&root.join("catalog.db"), b"")
+            Store::create_dir(root, kind, |path| private::write_file(path, keyring))
         }
         Place::Postgres { url, .. } => {
             if gabarit_catalog::pg::read_keyring(url)?.is_none() {

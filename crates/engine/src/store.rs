@@ -83,11 +83,16 @@ impl Place {
         text: &str,
         uploads: impl FnOnce() -> std::result::Result<PathBuf, E>,
     ) -> std::result::Result<Place, E> {
-        Ok(if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        Ok(if Place::is_database_url(text) {
             Place::Postgres { url: text.to_owned(), uploads: uploads()?, replica: None }
         } else {
             Place::Dir(PathBuf::from(text))
         })
+    }
+
+    /// Whether `text` names a PostgreSQL database (`postgres://` or `postgresql://`).
+    pub fn is_database_url(text: &str) -> bool {
+        text.starts_with("postgres://") || text.starts_with("postgresql://")
     }
 
     /// How messages name it: the folder, or the database without its password.
@@ -298,7 +303,9 @@ impl Store {
     pub fn create_with(place: impl Into<Place>, kek: &Kek, kind: IndexKind) -> Result<Store> {
         let place = place.into();
         match &place {
-            Place::Dir(root) => Self::create_dir(root, kek, kind)?,
+            Place::Dir(root) => {
+                Self::create_dir(root, kind, |keyring| Keyring::create(keyring, kek).map(drop).map_err(crypto_err))?
+            }
             Place::Postgres { url, .. } => {
                 if kind != IndexKind::Pgvector {
                     return Err(Error::field(
@@ -317,11 +324,21 @@ impl Store {
         Self::open(place, kek)
     }
 
-    fn create_dir(root: &Path, kek: &Kek, kind: IndexKind) -> Result<()> {
+    /// Makes `root` a data directory with this index kind, its keyring written by
+    /// `write_keyring` (a new one, or a migrated store's), unless it is one already (of that
+    /// kind: another is refused).
+    pub(crate) fn create_dir(
+        root: &Path,
+        kind: IndexKind,
+        write_keyring: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
         if kind == IndexKind::Pgvector {
             return Err(Error::field(
                 "index",
-                format!("{}: a pgvector index is kept in PostgreSQL: pass --data postgres://…", root.display()),
+                format!(
+                    "{}: a pgvector index is kept in PostgreSQL (a postgres:// URL), not in a data directory",
+                    root.display()
+                ),
             ));
         }
         private::create_dir(root)?;
@@ -348,7 +365,7 @@ impl Store {
                     root.display()
                 )));
             }
-            Keyring::create(&keyring, kek).map_err(crypto_err)?;
+            write_keyring(&keyring)?;
         }
         if fresh {
             // SQLite creates its WAL and shared-memory files with the database's mode.

@@ -211,7 +211,7 @@ fn load_kek(file: Option<&Path>) -> Result<Kek> {
 fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.faces_per_image >= 1 && args.chunk >= 1 && args.graph_chunk >= 1, "sizes must be at least 1");
-    let url = (args.data.starts_with("postgres://") || args.data.starts_with("postgresql://")).then_some(&args.data);
+    let url = gabarit_engine::store::Place::is_database_url(&args.data).then_some(&args.data);
     let root = Path::new(&args.data);
     if url.is_none() {
         ensure!(root.join("catalog.db").is_file(), "{} has no catalog: run `gabarit init` first", root.display());
