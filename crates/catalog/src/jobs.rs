@@ -59,10 +59,48 @@ pub struct BackgroundJob {
     pub started_at: Option<String>,
     /// When it ended.
     pub finished_at: Option<String>,
+    /// The part of its inputs this job ingests, when its ingestion was queued in parts.
+    pub part: Option<JobPart>,
+}
+
+/// One part of an ingestion queued in several: the files whose URI falls in it
+/// ([`takes`](Self::takes)). Every file of the inputs falls in exactly one part, whatever the
+/// order in which they are listed and on whichever machine, so parts run by different workers
+/// neither overlap nor leave a file out.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JobPart {
+    /// This part, from 1.
+    pub index: u32,
+    /// How many parts the ingestion has.
+    pub of: u32,
+}
+
+impl JobPart {
+    /// The most parts one ingestion is queued in.
+    pub const MAX: u32 = 256;
+
+    /// Part `index` (from 1) of `of`, checked.
+    pub fn new(index: u32, of: u32) -> Result<JobPart> {
+        if of == 0 || of > Self::MAX || index == 0 || index > of {
+            return Err(Error::Invalid(format!("part {index} of {of}: parts run from 1 to at most {}", Self::MAX)));
+        }
+        Ok(JobPart { index, of })
+    }
+
+    /// Whether the file named `uri` (its catalog URI) falls in this part: the first eight bytes
+    /// of the URI's SHA-256, modulo the number of parts.
+    pub fn takes(&self, uri: &str) -> bool {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(uri.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % u64::from(self.of) == u64::from(self.index - 1)
+    }
 }
 
 const COLUMNS: &str = "id, kind, collection, inputs, requested_by, state, runs, done, total, faces, error, report, \
-                       created_at, started_at, finished_at";
+                       created_at, started_at, finished_at, part, parts";
 
 fn job_row(r: &Row<'_>) -> Result<BackgroundJob> {
     let id: u64 = r.get(0)?;
@@ -87,6 +125,11 @@ fn job_row(r: &Row<'_>) -> Result<BackgroundJob> {
         created_at: r.get(12)?,
         started_at: r.get(13)?,
         finished_at: r.get(14)?,
+        part: match (r.get::<Option<u32>>(15)?, r.get::<Option<u32>>(16)?) {
+            (Some(index), Some(of)) => Some(JobPart::new(index, of)?),
+            (None, None) => None,
+            (index, of) => return Err(Error::Invalid(format!("job {id}: part {index:?} of {of:?}"))),
+        },
     })
 }
 
@@ -248,16 +291,64 @@ impl Tx<'_> {
         inputs: &[String],
         requested_by: &str,
     ) -> Result<BackgroundJob> {
+        self.queue_job_part(kind, collection, inputs, requested_by, None)
+    }
+
+    /// Queues a job that handles `part` of its inputs (all of them: `None`); returns it.
+    pub fn queue_job_part(
+        &self,
+        kind: &str,
+        collection: &str,
+        inputs: &[String],
+        requested_by: &str,
+        part: Option<JobPart>,
+    ) -> Result<BackgroundJob> {
         let inputs = serde_json::to_string(inputs).map_err(|e| Error::Invalid(e.to_string()))?;
+        let (index, of) = (part.map(|p| p.index), part.map(|p| p.of));
         let id = self
             .db()
             .row(
-                "INSERT INTO background_jobs (kind, collection, inputs, requested_by, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5) RETURNING id",
-                &[&kind, &collection, &inputs, &requested_by, &now()],
+                "INSERT INTO background_jobs (kind, collection, inputs, requested_by, state, created_at, part, parts)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7) RETURNING id",
+                &[&kind, &collection, &inputs, &requested_by, &now(), &index, &of],
                 |r| r.get::<u64>(0),
             )?
             .ok_or_else(|| Error::Invalid("a new job got no id".into()))?;
         self.background_job(id)?.ok_or_else(|| Error::NotFound { kind: "job", name: id.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobPart;
+
+    #[test]
+    fn every_file_falls_in_exactly_one_part_and_every_part_gets_some() {
+        let uris: Vec<String> = (0..3000).map(|i| format!("/archive/{}/photo-{i:05}.jpg", i % 17)).collect();
+        for of in [1, 2, 3, 7, 64] {
+            let parts: Vec<JobPart> = (1..=of).map(|i| JobPart::new(i, of).unwrap()).collect();
+            let mut sizes = vec![0usize; of as usize];
+            for uri in &uris {
+                let taken: Vec<usize> = (0..parts.len()).filter(|&p| parts[p].takes(uri)).collect();
+                assert_eq!(taken.len(), 1, "{uri} in parts {taken:?} of {of}");
+                sizes[taken[0]] += 1;
+            }
+            let fair = uris.len() / of as usize;
+            assert!(sizes.iter().all(|&n| n > fair / 2 && n < fair * 2), "{of} parts: {sizes:?}");
+        }
+        // The same name falls in the same part on every machine, run and version (workers of
+        // two builds may share a job): pinned values of the first 8 bytes of SHA-256, modulo.
+        for (uri, of_3, of_7) in [("/archive/a.jpg", 2, 3), ("/archive/b.jpg", 1, 4), ("/archive/c.jpg", 1, 3)] {
+            assert!(JobPart::new(of_3, 3).unwrap().takes(uri), "{uri}");
+            assert!(JobPart::new(of_7, 7).unwrap().takes(uri), "{uri}");
+        }
+    }
+
+    #[test]
+    fn parts_are_numbered_from_1_to_at_most_256() {
+        for (index, of) in [(0, 3), (4, 3), (1, 0), (1, 257)] {
+            assert!(JobPart::new(index, of).is_err(), "{index} of {of}");
+        }
+        assert_eq!(JobPart::new(256, 256).unwrap(), JobPart { index: 256, of: 256 });
     }
 }

@@ -42,7 +42,7 @@ pub use accounts::{KeyRecord, UserRecord};
 pub use copy::{Copied, CopyProgress, Rewrite, TableDigest};
 pub use error::{CorruptValue, Error, Result};
 pub use gabarit_governance::Scope;
-pub use jobs::BackgroundJob;
+pub use jobs::{BackgroundJob, JobPart};
 pub use logins::LoginCounts;
 pub use migrations::{LEGACY_PACK, SCHEMA_VERSION};
 pub use people::{Assignment, ErasedGrouping, GroupingFace, GroupingRun, PersonRecord};

@@ -375,6 +375,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX login_attempts_name ON login_attempts (name, address);
     CREATE INDEX login_attempts_address ON login_attempts (address);",
+    // 17: an ingestion queued in parts, each a job of its own that any worker may take: this
+    // job's part (from 1) and how many there are (NULL: the whole of its inputs).
+    "ALTER TABLE background_jobs ADD COLUMN part INTEGER;
+    ALTER TABLE background_jobs ADD COLUMN parts INTEGER;",
 ];
 
 /// The pack of the collections made before packs were recorded (schema 10): buffalo_s, and

@@ -232,3 +232,50 @@ fn concurrent_takers_claim_each_job_once() {
     assert_eq!(sorted, queued, "every job claimed, and once");
     assert_eq!(cat.job_counts().unwrap(), [("running".to_string(), 40)]);
 }
+
+/// A database an earlier build created (schema 16, before ingestions in parts) is brought to
+/// the current schema when opened, its rows kept; the new columns then work.
+#[test]
+fn a_catalog_of_an_earlier_schema_is_upgraded_when_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = server();
+    let key = key(tmp.path());
+    let mut cat = Catalog::open_postgres(&pg.url(), Some(key.clone())).unwrap();
+    cat.audited("curator", "collection_create", |tx| {
+        Ok((tx.create_collection("archive", "", gabarit_catalog::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
+    })
+    .unwrap();
+    let old = cat
+        .audited("curator", "job_queue", |tx| {
+            Ok((tx.queue_job("ingest", "archive", &["/a".into()], "cur")?, serde_json::json!({})))
+        })
+        .unwrap()
+        .0;
+    drop(cat);
+    // Schema 16 as an earlier build left it.
+    let mut client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "ALTER TABLE background_jobs DROP COLUMN part, DROP COLUMN parts; UPDATE gabarit_schema SET version = 16",
+        )
+        .unwrap();
+    let mut cat = Catalog::open_postgres(&pg.url(), Some(key)).unwrap();
+    let version: i64 = client.query_one("SELECT version FROM gabarit_schema", &[]).unwrap().get(0);
+    assert_eq!(version, gabarit_catalog::SCHEMA_VERSION as i64);
+    assert_eq!(cat.background_job(old.id).unwrap().unwrap().part, None, "the job queued before, kept whole");
+    let part = gabarit_catalog::JobPart::new(2, 3).unwrap();
+    let new = cat
+        .audited("curator", "job_queue", |tx| {
+            Ok((tx.queue_job_part("ingest", "archive", &["/b".into()], "cur", Some(part))?, serde_json::json!({})))
+        })
+        .unwrap()
+        .0;
+    assert_eq!(cat.background_job(new.id).unwrap().unwrap().part, Some(part));
+    assert_eq!(cat.verify_audit(None).unwrap().1, None, "the chain intact");
+    // A schema older than the first one written for PostgreSQL is refused, untouched.
+    client.batch_execute("UPDATE gabarit_schema SET version = 15").unwrap();
+    match Catalog::open_postgres(&pg.url(), None) {
+        Err(Error::Invalid(why)) => assert!(why.contains("schema 15"), "{why}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}

@@ -103,8 +103,21 @@ pub(crate) fn ingest(
     }
     if args.queue {
         // The caller names files they can read here: those are the job's only roots.
-        let job = gabarit.submit_ingest(&who, &args.collection, &args.inputs, &args.inputs)?;
-        println!("job {} queued: ingestion of {} input(s) into {}", job.id, job.inputs.len(), job.collection);
+        let jobs = gabarit.submit_ingest(&who, &args.collection, &args.inputs, &args.inputs, args.parts)?;
+        match jobs.as_slice() {
+            [job] => {
+                println!("job {} queued: ingestion of {} input(s) into {}", job.id, job.inputs.len(), job.collection)
+            }
+            [first, .., last] => println!(
+                "jobs {}-{} queued: ingestion of {} input(s) into {} in {} parts",
+                first.id,
+                last.id,
+                first.inputs.len(),
+                first.collection,
+                jobs.len()
+            ),
+            [] => anyhow::bail!("no job was queued"),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     // The collection's backend and precision unless others are named (then refused, before the
@@ -126,6 +139,7 @@ pub(crate) fn ingest(
         suppression_threshold: rights_threshold,
         video: video_options(&args.video)?,
         budget: args.budget.budget(),
+        part: None,
     };
     let bar = if args.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
     bar.set_style(

@@ -53,6 +53,7 @@ pub(crate) fn job_defaults(jobs: &JobArgs, pack: &Pack) -> Result<IngestOptions>
         suppression_threshold: pack.thresholds.rights,
         video: video_options(&jobs.video)?,
         budget: jobs.budget.budget(),
+        part: None,
     })
 }
 

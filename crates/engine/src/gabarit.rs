@@ -232,15 +232,18 @@ impl Gabarit {
         governed::governed_ingest(self.faces()?, &mut *self.store()?, who, opts, progress)
     }
 
-    /// The ingestion of files on the server's disk (under `allowed_roots`), queued.
+    /// The ingestion of files on the server's disk (under `allowed_roots`), queued as `parts`
+    /// jobs (1: one) that workers share, each ingesting its [`JobPart`](jobs::JobPart) of the
+    /// files.
     pub fn submit_ingest(
         &self,
         who: &Caller,
         collection: &str,
         inputs: &[PathBuf],
         allowed_roots: &[PathBuf],
-    ) -> Result<BackgroundJob> {
-        jobs::submit_ingest(&mut *self.store()?, who, collection, inputs, allowed_roots)
+        parts: u32,
+    ) -> Result<Vec<BackgroundJob>> {
+        jobs::submit_ingest(&mut *self.store()?, who, collection, inputs, allowed_roots, parts)
     }
 
     /// Uploaded files kept privately and their ingestion queued.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use gabarit_catalog::{NewFace, NewImage};
+use gabarit_catalog::{JobPart, NewFace, NewImage};
 use gabarit_governance::{Authorized, actions};
 use gabarit_media::{DecodeLimits, decode_bytes, exif_info, sha256_hex};
 pub use gabarit_video::{Sampling, TrackerOptions, VideoLimits};
@@ -57,6 +57,9 @@ pub struct IngestOptions {
     pub video: VideoOptions,
     /// Bounds of the run: files, folder entries and depth, duration.
     pub budget: Budget,
+    /// The part of the inputs' files this run ingests (an ingestion queued in parts, each run
+    /// by any worker); `None`: all of them.
+    pub part: Option<JobPart>,
 }
 
 impl IngestOptions {
@@ -375,7 +378,11 @@ pub(crate) fn ingest(
     crate::store::check_collection_engine(&collection, service.config().session.family())?;
     // The index first: a directory whose index another process holds fails before any work.
     let index = store.index(&collection.pack_key())?;
-    let listing = list_inputs(&opts.inputs, &opts.budget)?;
+    let mut listing = list_inputs(&opts.inputs, &opts.budget)?;
+    if let Some(part) = opts.part {
+        listing.items.retain(|item| part.takes(&item.uri));
+        listing.skipped.retain(|skipped| part.takes(&skipped.uri));
+    }
     let items = listing.items;
     let total = items.len() + listing.skipped.len();
     let inputs: Vec<String> = opts.inputs.iter().map(|p| p.display().to_string()).collect();

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use gabarit_catalog::BackgroundJob;
+pub use gabarit_catalog::{BackgroundJob, JobPart};
 use gabarit_governance::actions;
 use serde_json::json;
 
@@ -39,16 +39,22 @@ pub(crate) fn may_ingest(who: &Caller) -> Result<()> {
 }
 
 /// Queues the ingestion of `inputs` (server paths, each under one of `allowed_roots` or in the
-/// uploads folder) into `collection`, as `who` (curator). The collection's governance must be
-/// complete now, and again when the job runs.
+/// uploads folder) into `collection`, as `who` (curator), as `parts` jobs (1: one job), each
+/// ingesting the files of its [`JobPart`] so that several workers share the work; all queued in
+/// one transaction with one audit entry. The collection's governance must be complete now, and
+/// again when each job runs.
 pub(crate) fn submit_ingest(
     store: &mut Store,
     who: &Caller,
     collection: &str,
     inputs: &[PathBuf],
     allowed_roots: &[PathBuf],
-) -> Result<BackgroundJob> {
+    parts: u32,
+) -> Result<Vec<BackgroundJob>> {
     who.may::<actions::Ingest>()?;
+    if parts == 0 || parts > JobPart::MAX {
+        return Err(Error::field("parts", format!("{parts}: from 1 to {}", JobPart::MAX)));
+    }
     store.catalog.governance(collection)?.complete(collection)?;
     if inputs.is_empty() {
         return Err(Error::field("paths", "name at least one folder, file or archive"));
@@ -70,11 +76,26 @@ pub(crate) fn submit_ingest(
         }
         resolved.push(real.display().to_string());
     }
-    let (job, _) = store.catalog.audited(who.name(), "job_queue", |tx| {
-        let job = tx.queue_job("ingest", collection, &resolved, who.name())?;
-        Ok((job.clone(), json!({"job": job.id, "kind": "ingest", "collection": collection, "inputs": resolved})))
+    let (jobs, _) = store.catalog.audited(who.name(), "job_queue", |tx| {
+        let jobs = if parts == 1 {
+            vec![tx.queue_job("ingest", collection, &resolved, who.name())?]
+        } else {
+            (1..=parts)
+                .map(|index| {
+                    let part = JobPart::new(index, parts)?;
+                    tx.queue_job_part("ingest", collection, &resolved, who.name(), Some(part))
+                })
+                .collect::<gabarit_catalog::Result<Vec<_>>>()?
+        };
+        let ids: Vec<u64> = jobs.iter().map(|j| j.id).collect();
+        let mut detail = json!({"job": ids[0], "kind": "ingest", "collection": collection, "inputs": resolved});
+        if parts > 1 {
+            detail["jobs"] = json!(ids);
+            detail["parts"] = json!(parts);
+        }
+        Ok((jobs, detail))
     })?;
-    Ok(job)
+    Ok(jobs)
 }
 
 /// Whether `who` may follow `job`: their own, or any ingestion for a curator.
@@ -279,6 +300,7 @@ fn run_ingest(
     let opts = IngestOptions {
         collection: job.collection.clone(),
         inputs: job.inputs.iter().map(PathBuf::from).collect(),
+        part: job.part,
         ..defaults.clone()
     };
     for input in &opts.inputs {
@@ -405,9 +427,13 @@ pub(crate) fn submit_upload(
         let _ = fs_err::remove_dir_all(&staging);
         return Err(e);
     }
-    submit_ingest(store, who, collection, std::slice::from_ref(&dir), &[]).inspect_err(|_| {
-        let _ = fs_err::remove_dir_all(&dir);
-    })
+    submit_ingest(store, who, collection, std::slice::from_ref(&dir), &[], 1)
+        .and_then(|jobs| {
+            jobs.into_iter().next().ok_or_else(|| Error::Internal("an upload's job was not queued".into()))
+        })
+        .inspect_err(|_| {
+            let _ = fs_err::remove_dir_all(&dir);
+        })
 }
 
 /// A file name safe to write in the uploads folder: letters, digits, `.`, `-`, `_` only, no

@@ -543,7 +543,7 @@ function ingestion(ctx: Ctx, collection: string, reload: () => Promise<void>, go
                   h(
                     'tr',
                     { 'data-job': j.id },
-                    h('td', { class: 'num' }, String(j.id)),
+                    h('td', { class: 'num' }, j.part ? `${j.id} (${t.part(j.part.index, j.part.of)})` : String(j.id)),
                     h('td', { class: 'state' }, t.states[j.state as JobState]),
                     h('td', { class: 'num' }, j.total == null ? num(j.done) : `${num(j.done)} / ${num(j.total)}`),
                     h('td', { class: 'num' }, num(j.report?.faces ?? j.faces)),

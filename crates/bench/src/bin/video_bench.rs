@@ -162,6 +162,7 @@ fn main() -> Result<()> {
                 tracker: TrackerOptions { max_gap_s: 2.5 * sampling.interval_s, ..TrackerOptions::default() },
             },
             budget: gabarit_engine::walk::Budget::default(),
+            part: None,
         };
         let t = Instant::now();
         let r = engine.ingest(&curator, &opts, &mut |_| {})?;

@@ -194,6 +194,10 @@ pub(crate) struct IngestArgs {
     /// to run, instead of running it here; prints the job's id.
     #[arg(long)]
     pub(crate) queue: bool,
+    /// With --queue: split the ingestion into this many jobs, each taking its share of the
+    /// files (by a hash of each file's name), so that as many workers run it at once.
+    #[arg(long, default_value_t = 1, requires = "queue", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) parts: u32,
     #[command(flatten)]
     pub(crate) video: VideoArgs,
     #[command(flatten)]

@@ -189,7 +189,7 @@ fn rows() -> Vec<Row> {
         row("may_ingest", A::Ingest, ByRole, |w, who| done(w.engine.may_ingest(who))),
         row("submit_ingest", A::Ingest, ByRole, |w, who| {
             let root = w.dir.join("incoming");
-            done(w.engine.submit_ingest(who, "press", std::slice::from_ref(&root), std::slice::from_ref(&root)))
+            done(w.engine.submit_ingest(who, "press", std::slice::from_ref(&root), std::slice::from_ref(&root), 1))
         }),
         row("submit_upload", A::Ingest, ByRole, |w, who| {
             let bytes = fs_err::read(sample("obama2.jpg")).unwrap();
@@ -460,7 +460,7 @@ fn setup(dir: &Path) -> (World, Vec<(Role, bool, Caller)>) {
     world.engine.ingest(&curator, &opts, &mut |_| {}).unwrap();
     world
         .engine
-        .submit_ingest(&curator, "press", std::slice::from_ref(&incoming), std::slice::from_ref(&incoming))
+        .submit_ingest(&curator, "press", std::slice::from_ref(&incoming), std::slice::from_ref(&incoming), 1)
         .unwrap();
     let found =
         world.engine.search(&investigator, "CASE-0", "setup", &sample("obama.jpg"), &World::search_options()).unwrap();

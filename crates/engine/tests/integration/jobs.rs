@@ -1,7 +1,8 @@
 //! Background jobs through the engine, as the server runs them: an upload kept in the data
 //! directory, ingested by a job that reports every file it does not read and keeps only
 //! the files its collection stored; a folder of the server ingested by a job that reads its
-//! photos and leaves every one of its files alone; at most 100 paths a job; a job a stopped
+//! photos and leaves every one of its files alone; an ingestion queued in parts, each file
+//! ingested by exactly one of its jobs; at most 100 paths a job; a job a stopped
 //! server left running is put back in the queue (and the server's log says so) and run again
 //! to its end.
 
@@ -88,7 +89,9 @@ fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
     fs_err::copy(crate::sample("biden.jpg"), folder.join("biden.jpg")).unwrap();
     fs_err::write(folder.join("notes.txt"), "not a photo").unwrap();
     let roots = [dir.path().to_path_buf()];
-    let job = engine.submit_ingest(&cur, "press", std::slice::from_ref(&folder), &roots).unwrap();
+    let [job] = &engine.submit_ingest(&cur, "press", std::slice::from_ref(&folder), &roots, 1).unwrap()[..] else {
+        panic!()
+    };
     let done = engine.run_next(&crate::ingest_options("", Vec::new())).unwrap().unwrap();
     assert_eq!((done.id, done.state.as_str()), (job.id, "done"), "{:?}", done.error);
     let report = done.report.unwrap();
@@ -102,15 +105,90 @@ fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
 }
 
 #[test]
+fn an_ingestion_queued_in_parts_ingests_each_file_in_exactly_one_of_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
+    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
+    let folder = dir.path().join("incoming");
+    fs_err::create_dir_all(folder.join("more")).unwrap();
+    let photos = ["biden.jpg", "obama.jpg", "obama2.jpg", "obama3.jpg", "yaoming.jpg", "gdp.jpg"];
+    for (i, name) in photos.iter().enumerate() {
+        let to = if i % 2 == 0 { folder.join(name) } else { folder.join("more").join(name) };
+        fs_err::copy(crate::sample(name), to).unwrap();
+    }
+    fs_err::write(folder.join("broken.jpg"), b"\xff\xd8 not a photo").unwrap();
+    let roots = [dir.path().to_path_buf()];
+    for parts in [0, 257] {
+        match engine.submit_ingest(&cur, "press", std::slice::from_ref(&folder), &roots, parts) {
+            Err(Error::InvalidField { field, .. }) => assert_eq!(field, "parts"),
+            other => panic!("{parts} parts: {other:?}"),
+        }
+    }
+    let jobs = engine.submit_ingest(&cur, "press", std::slice::from_ref(&folder), &roots, 3).unwrap();
+    let parts: Vec<(u32, u32)> = jobs.iter().map(|j| j.part.map(|p| (p.index, p.of)).unwrap()).collect();
+    assert_eq!(parts, [(1, 3), (2, 3), (3, 3)]);
+    assert!(jobs.iter().all(|j| j.inputs == jobs[0].inputs && j.state == "queued"));
+    let defaults = crate::ingest_options("", Vec::new());
+    let mut reports = Vec::new();
+    while let Some(done) = engine.run_next(&defaults).unwrap() {
+        assert_eq!(done.state, "done", "{:?}", done.error);
+        reports.push(done.report.unwrap());
+    }
+    assert_eq!(reports.len(), 3, "one run per part");
+    let sum = |key: &str| reports.iter().map(|r| r[key].as_u64().unwrap()).sum::<u64>();
+    // Every file in exactly one part: the parts' files add up to the folder's, each photo is
+    // stored once (none a duplicate of another part's), and the broken one fails in one part.
+    assert_eq!((sum("files"), sum("ingested"), sum("duplicates")), (7, 6, 0), "{reports:?}");
+    let failed: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r["failed"].as_array().unwrap().iter().map(|f| f["uri"].as_str().unwrap()))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].ends_with("/broken.jpg"));
+    // Each part took the files its hash names (the runs came in the order queued).
+    let uris: Vec<String> = files_under(&folder);
+    for (job, report) in jobs.iter().zip(&reports) {
+        let part = job.part.unwrap();
+        let taken = uris.iter().filter(|u| part.takes(u)).count() as u64;
+        assert_eq!(report["files"].as_u64(), Some(taken), "part {part:?}: {report}");
+    }
+    assert_eq!(engine.collection(&cur, "press").unwrap().0.images, 6, "each photo stored once");
+    // One audit entry queued the three.
+    let log = engine.audit_export(&dpo, None, None).unwrap();
+    let queued = crate::audit::entries_of(&log, "job_queue");
+    assert_eq!(queued.len(), 1);
+    let ids: Vec<u64> = jobs.iter().map(|j| j.id).collect();
+    assert_eq!((queued[0]["jobs"].clone(), queued[0]["parts"].clone()), (serde_json::json!(ids), serde_json::json!(3)));
+}
+
+/// The canonical paths of the files under `folder`, as ingestion names them.
+fn files_under(folder: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in fs_err::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path.canonicalize().unwrap().display().to_string());
+        }
+    }
+    files
+}
+
+#[test]
 fn a_job_names_at_most_100_paths() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, cur) = press(dir.path());
     let folder = dir.path().join("incoming");
     fs_err::create_dir_all(&folder).unwrap();
     let roots = [dir.path().to_path_buf()];
-    let job = engine.submit_ingest(&cur, "press", &vec![folder.clone(); 100], &roots).unwrap();
+    let [job] = &engine.submit_ingest(&cur, "press", &vec![folder.clone(); 100], &roots, 1).unwrap()[..] else {
+        panic!()
+    };
     assert_eq!(job.inputs.len(), 100);
-    match engine.submit_ingest(&cur, "press", &vec![folder; 101], &roots) {
+    match engine.submit_ingest(&cur, "press", &vec![folder; 101], &roots, 1) {
         Err(Error::InvalidField { field, problem }) => {
             assert_eq!((field, problem.as_str()), ("paths", "101 given, at most 100 per job"))
         }

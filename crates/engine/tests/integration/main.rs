@@ -139,6 +139,7 @@ pub fn ingest_options(collection: &str, inputs: Vec<PathBuf>) -> gabarit_engine:
         suppression_threshold: 0.36,
         video: Default::default(),
         budget: Default::default(),
+        part: None,
     }
 }
 

@@ -39,7 +39,7 @@ fn retention_deletes_as_each_period_ends_with_the_last_uploaded_copy_and_never_a
     let job = engine.submit_upload(&cur, "until", &[("biden.jpg".into(), &biden[..])]).unwrap();
     let upload = PathBuf::from(&job.inputs[0]);
     assert_eq!(run_job(&engine), Some(1));
-    engine.submit_ingest(&cur, "kept", std::slice::from_ref(&upload), &[]).unwrap();
+    engine.submit_ingest(&cur, "kept", std::slice::from_ref(&upload), &[], 1).unwrap();
     assert_eq!(run_job(&engine), Some(1));
     let uploaded = upload.join("0000-biden.jpg");
     // A photo of the operator's, in a folder of the server, ingested into `days`.

@@ -1,6 +1,7 @@
 //! `gabarit worker` on PostgreSQL (issue 17): several worker processes on one database, one
 //! killed while it runs a job; its job is taken over once its lease runs out, and the result
-//! is the uninterrupted run's: each file stored once, none missing.
+//! is the uninterrupted run's: each file stored once, none missing. An ingestion queued in parts
+//! is run by several workers at once.
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -147,6 +148,74 @@ fn on_postgresql_a_server_killed_mid_job_has_its_job_taken_over_by_another() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!((state.as_str(), runs), ("done", 2), "taken over once, not queued again by the new server");
+    let (stored, expected) = stored_and_expected(&mut db, &photos);
+    assert_eq!(stored, expected, "each file once, none missing");
+}
+
+/// An ingestion queued in parts is shared: two workers run two of its parts at the same time,
+/// and between them every file is stored once, none missing.
+#[test]
+fn two_workers_share_an_ingestion_queued_in_three_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Backend::Postgres.place(&data).expect("a server");
+    new_collection(&data, "press");
+    let gallery = dir.path().join("gallery");
+    let photos = make_gallery(&gallery, 12);
+    let queued =
+        ok(as_user(&data, "cur").args(["ingest", "--queue", "--parts", "3", "--collection", "press"]).arg(&gallery));
+    assert!(queued.contains("in 3 parts"), "{queued}");
+    let mut db = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    let parts: Vec<(i64, i64, i64)> = db
+        .query("SELECT id, part, parts FROM background_jobs ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(parts.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>(), [(1, 3), (2, 3), (3, 3)]);
+    let start = |name: &str| -> Child {
+        let mut c = crate::gabarit();
+        crate::catalog::with_data(&mut c, &data);
+        c.args(["worker", "--name", name, "--exit-when-idle", "--workers", "1", "--threads", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut workers = [start("w1"), start("w2")];
+    // Both run a part at once (each part takes seconds; an idle worker looks every 2 s).
+    let t = Instant::now();
+    loop {
+        let running: Vec<String> = db
+            .query("SELECT runner FROM background_jobs WHERE state = 'running'", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        if running.len() == 2 && running[0] != running[1] {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "the two workers never ran parts at the same time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for w in &mut workers {
+        let t = Instant::now();
+        while w.try_wait().unwrap().is_none() {
+            assert!(t.elapsed() < Duration::from_secs(600), "a worker did not end");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(w.wait().unwrap().success());
+    }
+    let rows = db.query("SELECT state, runs, report FROM background_jobs ORDER BY id", &[]).unwrap();
+    let mut files = 0;
+    for row in &rows {
+        let (state, runs, report): (String, i64, Option<String>) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!((state.as_str(), runs), ("done", 1));
+        let report: serde_json::Value = serde_json::from_str(&report.unwrap()).unwrap();
+        assert_eq!(report["duplicates"], 0, "no part stored another's file: {report}");
+        files += report["files"].as_u64().unwrap();
+    }
+    assert_eq!(files, 60, "the parts' files add up to the gallery's");
     let (stored, expected) = stored_and_expected(&mut db, &photos);
     assert_eq!(stored, expected, "each file once, none missing");
 }

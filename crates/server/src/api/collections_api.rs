@@ -139,9 +139,9 @@ pub(super) async fn submit_job(
 ) -> Result<Response, ApiError> {
     let job = blocking(move || {
         let paths: Vec<std::path::PathBuf> = req.paths.iter().map(std::path::PathBuf::from).collect();
-        let job = state.gabarit.submit_ingest(&who, &req.collection, &paths, &state.ingest_roots)?;
+        let jobs = state.gabarit.submit_ingest(&who, &req.collection, &paths, &state.ingest_roots, 1)?;
         crate::jobs::wake(&state);
-        Ok(job)
+        jobs.into_iter().next().ok_or_else(|| ApiError::internal("the job was not queued"))
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
