@@ -51,6 +51,30 @@ fn stored_and_expected(db: &mut postgres::Client, photos: &[std::path::PathBuf])
     (stored, expected)
 }
 
+/// `gabarit worker NAME` on `data` (one pipeline, one thread, exits once no job is left), with
+/// `extra` flags. Workers need no API key: they run each job with its asker's rights, checked
+/// again.
+fn start_worker(data: &std::path::Path, name: &str, extra: &[&str]) -> Child {
+    let mut c = crate::gabarit();
+    crate::catalog::with_data(&mut c, data);
+    c.args(["worker", "--name", name, "--exit-when-idle", "--workers", "1", "--threads", "1"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for worker `name` to end (at most 10 minutes), successfully.
+fn wait_for(name: &str, mut worker: Child) {
+    let t = Instant::now();
+    while worker.try_wait().unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(600), "worker {name} did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(worker.wait().unwrap().success(), "worker {name}");
+}
+
 #[test]
 fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,17 +86,8 @@ fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     assert_eq!(photos.len(), 200);
     let job = queue(&data, &gallery);
     let mut db = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
-    let start = |name: &str| -> Child {
-        // Workers need no API key: they run each job with its asker's rights, checked again.
-        let mut c = crate::gabarit();
-        crate::catalog::with_data(&mut c, &data);
-        c.args(["worker", "--name", name, "--lease", "3s", "--exit-when-idle", "--workers", "1", "--threads", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut workers: Vec<(String, Child)> = ["w1", "w2", "w3"].iter().map(|n| (n.to_string(), start(n))).collect();
+    let mut workers: Vec<(String, Child)> =
+        ["w1", "w2", "w3"].iter().map(|n| (n.to_string(), start_worker(&data, n, &["--lease", "3s"]))).collect();
     // Kill the worker holding the job once it has stored part of it.
     let (holder, done_at_kill) = holder_past(&mut db, job, 30);
     let i = workers.iter().position(|(n, _)| *n == holder).unwrap();
@@ -80,13 +95,8 @@ fn three_workers_one_killed_mid_job_store_each_file_once_and_none_missing() {
     killed.kill().unwrap(); // SIGKILL
     killed.wait().unwrap();
     assert!(done_at_kill < 200, "killed mid-way ({done_at_kill} of 200 done)");
-    for (name, mut w) in workers {
-        let t = Instant::now();
-        while w.try_wait().unwrap().is_none() {
-            assert!(t.elapsed() < Duration::from_secs(600), "worker {name} did not end");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(w.wait().unwrap().success(), "worker {name}");
+    for (name, w) in workers {
+        wait_for(&name, w);
     }
     let row = db.query_one("SELECT state, runs, runner, report FROM background_jobs WHERE id = $1", &[&job]).unwrap();
     let (state, runs, runner, report): (String, i64, Option<String>, Option<String>) =
@@ -173,16 +183,7 @@ fn two_workers_share_an_ingestion_queued_in_three_parts() {
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
     assert_eq!(parts.iter().map(|p| (p.1, p.2)).collect::<Vec<_>>(), [(1, 3), (2, 3), (3, 3)]);
-    let start = |name: &str| -> Child {
-        let mut c = crate::gabarit();
-        crate::catalog::with_data(&mut c, &data);
-        c.args(["worker", "--name", name, "--exit-when-idle", "--workers", "1", "--threads", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut workers = [start("w1"), start("w2")];
+    let workers = [("w1", start_worker(&data, "w1", &[])), ("w2", start_worker(&data, "w2", &[]))];
     // Both run a part at once (each part takes seconds; an idle worker looks every 2 s).
     let t = Instant::now();
     loop {
@@ -198,13 +199,8 @@ fn two_workers_share_an_ingestion_queued_in_three_parts() {
         assert!(t.elapsed() < Duration::from_secs(120), "the two workers never ran parts at the same time");
         std::thread::sleep(Duration::from_millis(10));
     }
-    for w in &mut workers {
-        let t = Instant::now();
-        while w.try_wait().unwrap().is_none() {
-            assert!(t.elapsed() < Duration::from_secs(600), "a worker did not end");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(w.wait().unwrap().success());
+    for (name, w) in workers {
+        wait_for(name, w);
     }
     let rows = db.query("SELECT state, runs, report FROM background_jobs ORDER BY id", &[]).unwrap();
     let mut files = 0;
