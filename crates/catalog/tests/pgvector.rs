@@ -184,20 +184,24 @@ fn erased_template_bytes_leave_every_file_of_the_server() {
 /// Two processes on one table: each sees the other's changes in the shared version (what the
 /// engine's caches are keyed by), and the ids held.
 #[test]
-fn another_connections_changes_advance_the_shared_version() {
+fn another_connections_changes_advance_the_shared_version_and_the_counts() {
     let pg = server();
     let url = pg.url();
     let mut a = PgVectorIndex::open(&url, "shared", rotation(8)).unwrap();
     let mut b = PgVectorIndex::open(&url, "shared", rotation(8)).unwrap();
     let v0 = a.shared_version().unwrap().expect("a shared index has a version");
     assert_eq!(b.shared_version().unwrap(), Some(v0));
+    assert_eq!((a.count(None), b.count(None)), (0, 0));
     b.insert(7, 1, &[1.0; 8]).unwrap();
     let v1 = a.shared_version().unwrap().unwrap();
     assert!(v1 > v0, "{v0} → {v1}");
+    // Counts kept by a handle follow the other's changes.
+    assert_eq!((a.count(None), a.count(Some(&[1])), a.count(Some(&[2]))), (1, 1, 0));
     assert!(matches!(b.insert(7, 1, &[1.0; 8]), Err(Error::DuplicateId { id: 7 })));
     assert_eq!(a.shared_version().unwrap(), Some(v1), "a refused insert changes nothing");
     a.insert(3, 2, &[0.5; 8]).unwrap();
     assert_eq!(b.ids().unwrap(), [3, 7]);
+    assert_eq!((b.count(None), b.count(Some(&[2])), b.count(Some(&[1, 2, 2]))), (2, 1, 2));
     let v2 = b.shared_version().unwrap().unwrap();
     assert!(v2 > v1);
     assert!(!b.remove(99).unwrap());
@@ -205,6 +209,9 @@ fn another_connections_changes_advance_the_shared_version() {
     assert!(b.remove(7).unwrap());
     assert!(a.shared_version().unwrap().unwrap() > v2);
     assert_eq!(a.ids().unwrap(), [3]);
+    assert_eq!((a.count(Some(&[1])), a.count(None)), (0, 1));
+    assert_eq!(b.insert_many(&[(8, 1, vec![0.25; 8]), (9, 1, vec![0.5; 8])]).unwrap(), 2);
+    assert_eq!((a.count(Some(&[1])), a.count(None)), (2, 3), "a bulk load is counted too");
     // An index only this process changes has none.
     let tmp = tempfile::tempdir().unwrap();
     let flat = gabarit_index::FlatIndex::open(tmp.path(), 8).unwrap();

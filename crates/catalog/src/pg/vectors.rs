@@ -21,6 +21,7 @@
 //!   planned as an incremental sort over the approximate index: disabling index scans is what
 //!   excludes it.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use gabarit_index::{Error, Hit, Result, SecretRotation, VectorIndex, validate_vector};
@@ -52,6 +53,10 @@ pub struct PgVectorIndex {
     dim: usize,
     rotation: SecretRotation,
     breadth: usize,
+    /// Templates per collection as last counted, with the change count they were counted at:
+    /// a search's gallery size comes from them while no change was made since (counting a
+    /// million rows takes some 50 ms; reading the change count, a round trip).
+    counted: Mutex<Option<(u64, HashMap<u32, usize>)>>,
 }
 
 impl std::fmt::Debug for PgVectorIndex {
@@ -153,6 +158,7 @@ impl PgVectorIndex {
             dim,
             rotation,
             breadth: DEFAULT_BREADTH,
+            counted: Mutex::new(None),
         })
     }
 
@@ -235,10 +241,12 @@ impl PgVectorIndex {
                     part.iter().flat_map(|(k, c, v)| [k as _, c as _, v as _]).collect();
                 added += tx.execute(&sql, &params).map_err(self.db())? as usize;
             }
-            if added > 0 {
-                tx.query_one(&format!("SELECT nextval('{}_changes')", self.table), &[]).map_err(self.db())?;
-            }
             tx.commit().map_err(self.db())?;
+            // Counted once committed (a sequence is not transactional: counted inside, a
+            // reader could see the new count before the rows, and keep what it read).
+            if added > 0 {
+                self.changed(&mut client)?;
+            }
             Ok(added)
         })
     }
@@ -271,6 +279,31 @@ impl PgVectorIndex {
         let sql = format!("SELECT pg_total_relation_size('{}')", self.table);
         let row = super::blocking(|| self.client().query_one(&sql, &[])).map_err(self.db())?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    /// Templates per collection, counted again only if a change was counted since the last
+    /// time. The change count is read before the rows, and a change is counted once committed:
+    /// counts kept are never older than the change count kept with them (a change committed
+    /// in between is in them already, and makes the next call count again).
+    fn counts(&self) -> Result<HashMap<u32, usize>> {
+        let version = self.shared_version()?.unwrap_or(0);
+        let mut counted = self.counted.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, counts)) = counted.as_ref()
+            && *at == version
+        {
+            return Ok(counts.clone());
+        }
+        let sql = format!("SELECT collection, count(*) FROM {} GROUP BY collection", self.table);
+        let rows = super::blocking(|| self.client().query(&sql, &[])).map_err(self.db())?;
+        let mut counts = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let (collection, n): (i64, i64) = (row.get(0), row.get(1));
+            let collection =
+                u32::try_from(collection).map_err(|_| corrupt(&self.table, "a collection id out of range"))?;
+            counts.insert(collection, usize::try_from(n).unwrap_or(0));
+        }
+        *counted = Some((version, counts.clone()));
+        Ok(counts)
     }
 
     /// Counts a change once it is committed (see [`VectorIndex::shared_version`]): a reader
@@ -436,15 +469,17 @@ impl VectorIndex for PgVectorIndex {
         self.count(None)
     }
 
-    /// Counted by the server. The trait gives no way to report a failure here: it is logged
-    /// (the table, not the query) and counts as zero.
+    /// Counted by the server once per change (any process's): the count per collection is
+    /// kept with the change count it was made at, and used while that has not moved. The
+    /// trait gives no way to report a failure here: it is logged (the table, not the query)
+    /// and counts as zero.
     fn count(&self, collections: Option<&[u32]>) -> usize {
-        let filter: Option<Vec<i64>> = collections.map(|c| c.iter().map(|&c| i64::from(c)).collect());
-        let sql = format!("SELECT count(*) FROM {} WHERE $1::bigint[] IS NULL OR collection = ANY($1)", self.table);
-        match super::blocking(|| self.client().query_one(&sql, &[&filter])) {
-            Ok(row) => usize::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+        match self.counts() {
+            Ok(counts) => {
+                counts.iter().filter(|(c, _)| collections.is_none_or(|wanted| wanted.contains(c))).map(|(_, n)| n).sum()
+            }
             Err(e) => {
-                tracing::error!(table = %self.table, error = %database(&self.table, &e), "counting templates failed");
+                tracing::error!(table = %self.table, error = %e, "counting templates failed");
                 0
             }
         }
