@@ -109,10 +109,10 @@ impl Catalog {
     /// database, with the data key if given. Issue 17 moves the catalog's subjects there one at
     /// a time: those not yet moved fail with [`Error::NotYetOnPostgres`].
     pub fn open_postgres(url: &str, key: Option<std::sync::Arc<gabarit_crypto::DataKey>>) -> Result<Catalog> {
-        let config: postgres::Config =
-            url.parse().map_err(|source| Error::Postgres { name: "the PostgreSQL URL".into(), source })?;
-        let name = pg::display_name(&config);
-        let client = pg::blocking(|| config.connect(postgres::NoTls))
+        let target = pg::Target::of(url)?;
+        let name = target.name().to_owned();
+        let client = target
+            .connect()
             .map(pg::Connection::new)
             .map_err(|source| Error::Postgres { name: name.clone(), source })?;
         let mut cat = Catalog {

@@ -279,3 +279,120 @@ fn a_catalog_of_an_earlier_schema_is_upgraded_when_opened() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+/// A certificate authority and a server certificate it signed for 127.0.0.1 (PEM): the CA's
+/// certificate, the server's, and the server's key.
+fn certificates() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("test TLS set-up");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("test TLS set-up");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).expect("test TLS set-up");
+    let key = rcgen::KeyPair::generate().expect("test TLS set-up");
+    let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("test TLS set-up")
+        .signed_by(&key, &ca)
+        .expect("test TLS set-up");
+    (ca.pem(), server.pem(), key.serialize_pem())
+}
+
+/// A TLS front for the server at 127.0.0.1:`upstream` that behaves as a server whose rules
+/// say `hostssl` (the wheel's PostgreSQL is built without TLS): it answers PostgreSQL's
+/// SSLRequest with `S`, completes the TLS handshake with `certificate` and `key` (PEM), then
+/// relays bytes both ways; a connection that does not ask for TLS is closed. Its port.
+fn tls_front(upstream: u16, certificate: &str, key: &str) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = vec![CertificateDer::from_pem_slice(certificate.as_bytes()).expect("test TLS set-up")];
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("test TLS set-up");
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("test TLS set-up")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("test TLS set-up");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("test TLS set-up");
+    let port = listener.local_addr().expect("test TLS set-up").port();
+    listener.set_nonblocking(true).expect("test TLS set-up");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test TLS set-up");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("test TLS set-up");
+            while let Ok((mut client, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    // SSLRequest: length 8, code 80877103.
+                    let mut request = [0u8; 8];
+                    if client.read_exact(&mut request).await.is_err() || request != [0, 0, 0, 8, 4, 210, 22, 47] {
+                        return;
+                    }
+                    if client.write_all(b"S").await.is_err() {
+                        return;
+                    }
+                    let Ok(mut tls) = acceptor.accept(client).await else { return };
+                    let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                });
+            }
+        });
+    });
+    port
+}
+
+/// `sslmode=require`: the catalog and the vector index connect over TLS to a server that
+/// refuses plain text, verifying its certificate against `sslrootcert`; a certificate from
+/// another authority, a missing CA file, or a CA file without `sslmode=require` are refused.
+#[test]
+fn over_tls_the_servers_certificate_is_verified_and_a_plain_connection_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = server();
+    let (ca, certificate, private_key) = certificates();
+    let config: postgres::Config = pg.url().parse().unwrap();
+    let upstream = config.get_ports()[0];
+    let front = tls_front(upstream, &certificate, &private_key);
+    let ca_file = tmp.path().join("ca.pem");
+    fs_err::write(&ca_file, &ca).unwrap();
+    let plain = pg.url().replace(&format!(":{upstream}/"), &format!(":{front}/"));
+    match Catalog::open_postgres(&plain, None) {
+        Err(Error::Postgres { .. }) => {}
+        other => panic!("plain text to a server requiring TLS: {:?}", other.map(|_| ())),
+    }
+    let tls = format!("{plain}?sslmode=require&sslrootcert={}", ca_file.display());
+    let mut cat = Catalog::open_postgres(&tls, Some(key(tmp.path()))).unwrap();
+    cat.audited("curator", "collection_create", |tx| {
+        Ok((tx.create_collection("archive", "", gabarit_catalog::LEGACY_PACK, "ort/f32")?, serde_json::json!({})))
+    })
+    .unwrap();
+    assert_eq!(cat.collection("archive").unwrap().name, "archive");
+    let rotation = gabarit_index::SecretRotation::new(&[3u8; 32], 8);
+    let mut index = gabarit_catalog::pg::PgVectorIndex::open(&tls, "tls_templates", rotation).unwrap();
+    use gabarit_index::VectorIndex;
+    index.insert(1, 1, &[0.5; 8]).unwrap();
+    assert_eq!(index.search_exact(&[0.5; 8], 1, None).unwrap()[0].id, 1);
+    // Another authority's certificate is not trusted.
+    let (other_ca, _, _) = certificates();
+    let other_file = tmp.path().join("other.pem");
+    fs_err::write(&other_file, &other_ca).unwrap();
+    match Catalog::open_postgres(&format!("{plain}?sslmode=require&sslrootcert={}", other_file.display()), None) {
+        Err(Error::Postgres { source, .. }) => {
+            assert!(format!("{source:?}").contains("InvalidCertificate"), "{source:?}")
+        }
+        other => panic!("a certificate of another authority: {:?}", other.map(|_| ())),
+    }
+    let missing = tmp.path().join("missing.pem");
+    match Catalog::open_postgres(&format!("{plain}?sslmode=require&sslrootcert={}", missing.display()), None) {
+        Err(Error::Invalid(why)) => assert!(why.contains("missing.pem"), "{why}"),
+        other => panic!("a missing CA file: {:?}", other.map(|_| ())),
+    }
+    match Catalog::open_postgres(&format!("{plain}?sslrootcert={}", ca_file.display()), None) {
+        Err(Error::Invalid(why)) => assert!(why.contains("sslmode=require"), "{why}"),
+        other => panic!("a CA file without sslmode: {:?}", other.map(|_| ())),
+    }
+}

@@ -11,9 +11,9 @@ pub fn keyring_place(url: &str) -> Result<std::path::PathBuf> {
 }
 
 fn connect(url: &str) -> Result<(super::Connection, String)> {
-    let name = super::display_name_of(url)?;
-    let client = postgres::Client::connect(url, postgres::NoTls)
-        .map_err(|source| Error::Postgres { name: name.clone(), source })?;
+    let target = super::Target::of(url)?;
+    let name = target.name().to_owned();
+    let client = target.connect().map_err(|source| Error::Postgres { name: name.clone(), source })?;
     Ok((super::Connection::new(client), name))
 }
 

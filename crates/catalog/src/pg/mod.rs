@@ -12,9 +12,11 @@
 //! async and change each caller for no gain; `sqlx`'s compile-time checks would need a database
 //! at build time. `pgvector` gives the `vector` type's binary encoding.
 //!
-//! Connections are in plain text (`NoTls`): for a server on the same machine or a private
-//! network. TLS to a remote server is one connector away (`postgres-native-tls` or
-//! `postgres-openssl`) and is listed in the README as the operator's to require until then.
+//! Connections ([`Target`]): in plain text unless the URL says `sslmode=require`; then over TLS
+//! (rustls, its `ring` provider) with the server's certificate always verified, chain and host
+//! name, against `sslrootcert=FILE` (the CA that signed it, PEM) or else the system's roots
+//! (`SSL_CERT_FILE`, or `/etc/ssl/certs/ca-certificates.crt`). Unlike libpq's `require`, which
+//! encrypts without verifying, there is no TLS here that a man in the middle could answer.
 
 mod keyring;
 pub(crate) mod schema;
@@ -65,9 +67,101 @@ impl Drop for Connection {
     }
 }
 
+/// A database to connect to: its URL read, and the TLS connector when the URL asks for TLS.
+#[derive(Clone)]
+pub(crate) struct Target {
+    config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    name: String,
+}
+
+/// Where the system's root certificates are when `SSL_CERT_FILE` does not say (Debian's).
+const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+impl Target {
+    /// Reads `url` (`postgres://…[?sslmode=require[&sslrootcert=FILE]]`); the CA file is read
+    /// now, so that a missing or empty one is refused before any connection.
+    pub(crate) fn of(url: &str) -> crate::Result<Target> {
+        let (url, root_file) = split_root_file(url);
+        let config: postgres::Config =
+            url.parse().map_err(|source| crate::Error::Postgres { name: "the PostgreSQL URL".into(), source })?;
+        let name = display_name(&config);
+        let tls = if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            Some(tls_connector(&name, root_file.as_deref())?)
+        } else if root_file.is_some() {
+            return Err(crate::Error::Invalid(format!(
+                "{name}: sslrootcert is given without sslmode=require: say sslmode=require to connect over TLS"
+            )));
+        } else {
+            None
+        };
+        Ok(Target { config, tls, name })
+    }
+
+    /// Connects (blocking; see [`blocking`]).
+    pub(crate) fn connect(&self) -> Result<postgres::Client, postgres::Error> {
+        blocking(|| match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(postgres::NoTls),
+        })
+    }
+
+    /// How errors name the database (see [`display_name`]).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// `url` without its `sslrootcert` parameter (libpq's name; the client library does not know
+/// it), and that parameter's value.
+fn split_root_file(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else { return (url.to_owned(), None) };
+    let mut root = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("sslrootcert=") {
+            Some(file) => {
+                root = Some(file.to_owned());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    (url, root)
+}
+
+/// A rustls connector trusting the certificates of `root_file` (PEM), or the system's roots.
+fn tls_connector(name: &str, root_file: Option<&str>) -> crate::Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let system = std::env::var("SSL_CERT_FILE").unwrap_or_else(|_| SYSTEM_ROOTS.into());
+    let file = root_file.unwrap_or(&system);
+    let refused = |why: String| crate::Error::Invalid(format!("{name}: TLS: {why}"));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| refused(format!("the root certificates {file}: {e}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(refused(format!("{file} holds no certificate to trust (sslrootcert: the CA's, PEM)")));
+    }
+    // ring: no post-quantum key exchange (hence the deprecation), but no C toolchain beyond a
+    // compiler either; aws-lc-rs, which has it, builds with cmake. Classic ECDHE until then.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| refused(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 /// How errors and logs name the database of a URL (see [`display_name`]); an unreadable URL
 /// is refused, naming no part of it.
 pub fn display_name_of(url: &str) -> crate::Result<String> {
+    let (url, _) = split_root_file(url);
     let config: postgres::Config =
         url.parse().map_err(|source| crate::Error::Postgres { name: "the PostgreSQL URL".into(), source })?;
     Ok(display_name(&config))

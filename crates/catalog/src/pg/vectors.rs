@@ -26,8 +26,8 @@ use std::sync::{Mutex, PoisonError};
 
 use gabarit_index::{Error, Hit, Result, SecretRotation, VectorIndex, validate_vector};
 use pgvector::Vector;
+use postgres::Client;
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
 
 /// Largest `hnsw.ef_search` pgvector accepts.
 const MAX_EF_SEARCH: usize = 1000;
@@ -45,8 +45,8 @@ pub struct PgVectorIndex {
     /// More connections for searches made while the first is busy (a server's concurrent
     /// requests), each opened the first time it is needed.
     readers: [std::sync::OnceLock<Mutex<super::Connection>>; READERS],
-    /// The database's URL, to open them (never shown).
-    url: String,
+    /// The database, to open them.
+    target: super::Target,
     /// A streaming replica the interactive searches read from, if one is named.
     replica: Option<Replica>,
     table: String,
@@ -115,7 +115,9 @@ impl PgVectorIndex {
             return Err(Error::UnsupportedDimension { dim, max: gabarit_index::MAX_DIM });
         }
         let db = |e: postgres::Error| database(table, &e);
-        let mut client = super::Connection::new(Client::connect(url, NoTls).map_err(|e| database("the server", &e))?);
+        let target = super::Target::of(url)
+            .map_err(|e| Error::Database { table: table.to_owned(), reason: format!("the server: {e}") })?;
+        let mut client = super::Connection::new(target.connect().map_err(|e| database("the server", &e))?);
         let fingerprint = rotation.fingerprint().to_vec();
         let mut tx = client.transaction().map_err(db)?;
         // One opener at a time creates the extension and the tables.
@@ -152,7 +154,7 @@ impl PgVectorIndex {
         Ok(PgVectorIndex {
             client: Mutex::new(client),
             readers: Default::default(),
-            url: url.to_owned(),
+            target,
             replica: None,
             table: table.to_owned(),
             dim,
@@ -168,12 +170,12 @@ impl PgVectorIndex {
     /// a server in recovery (a replica). A search the replica cannot answer (it does not have
     /// the table yet, it is down) is answered by the primary.
     pub fn read_from(&mut self, url: &str) -> Result<()> {
-        let name = super::display_name_of(url)
+        let target = super::Target::of(url)
             .map_err(|e| Error::Database { table: self.table.clone(), reason: format!("the replica's URL: {e}") })?;
+        let name = target.name().to_owned();
         let replica = super::blocking(|| -> Result<super::Connection> {
-            let mut client = super::Connection::new(
-                Client::connect(url, NoTls).map_err(|e| database(&format!("replica {name}"), &e))?,
-            );
+            let mut client =
+                super::Connection::new(target.connect().map_err(|e| database(&format!("replica {name}"), &e))?);
             let standby: bool =
                 client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(|e| database(&name, &e))?.get(0);
             if !standby {
@@ -340,7 +342,7 @@ impl PgVectorIndex {
                     }
                 }
                 None => {
-                    let client = Client::connect(&self.url, NoTls).map_err(self.db())?;
+                    let client = self.target.connect().map_err(self.db())?;
                     // Another thread may have filled the slot meanwhile: then this one is dropped.
                     let _ = slot.set(Mutex::new(super::Connection::new(client)));
                     if let Some(guard) = slot.get().and_then(free) {

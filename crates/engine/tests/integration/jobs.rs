@@ -178,6 +178,34 @@ fn files_under(folder: &Path) -> Vec<String> {
 }
 
 #[test]
+fn an_ingestion_is_queued_in_at_most_256_parts_and_one_part_is_one_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, admin) = crate::data_dir(dir.path());
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
+    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
+    let folder = dir.path().join("incoming");
+    fs_err::create_dir_all(&folder).unwrap();
+    let roots = [dir.path().to_path_buf()];
+    let all = engine.submit_ingest(&cur, "press", std::slice::from_ref(&folder), &roots, 256).unwrap();
+    assert_eq!(all.len(), 256);
+    assert_eq!(all[255].part.map(|p| (p.index, p.of)), Some((256, 256)));
+    let one = engine.submit_ingest(&cur, "press", std::slice::from_ref(&folder), &roots, 1).unwrap();
+    assert_eq!((one.len(), one[0].part), (1, None));
+    let log = engine.audit_export(&dpo, None, None).unwrap();
+    let queued = crate::audit::entries_of(&log, "job_queue");
+    assert_eq!(queued.len(), 2);
+    assert_eq!(
+        (queued[0]["parts"].clone(), queued[0]["jobs"].as_array().map(Vec::len)),
+        (serde_json::json!(256), Some(256))
+    );
+    assert_eq!(
+        (queued[1]["job"].clone(), queued[1].get("jobs"), queued[1].get("parts")),
+        (serde_json::json!(one[0].id), None, None)
+    );
+}
+
+#[test]
 fn a_job_names_at_most_100_paths() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, cur) = press(dir.path());
@@ -188,6 +216,7 @@ fn a_job_names_at_most_100_paths() {
         panic!()
     };
     assert_eq!(job.inputs.len(), 100);
+    assert_eq!(job.part, None, "one job: the whole of its inputs");
     match engine.submit_ingest(&cur, "press", &vec![folder; 101], &roots, 1) {
         Err(Error::InvalidField { field, problem }) => {
             assert_eq!((field, problem.as_str()), ("paths", "101 given, at most 100 per job"))
