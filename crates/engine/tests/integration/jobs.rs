@@ -19,6 +19,15 @@ fn press(dir: &Path) -> (Gabarit, Caller) {
     (engine, cur)
 }
 
+/// As [`press`], with the DPO `dora`, who reads the audit record.
+fn press_and_dpo(dir: &Path) -> (Gabarit, Caller, Caller) {
+    let (engine, admin) = crate::data_dir(dir);
+    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
+    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
+    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
+    (engine, cur, dpo)
+}
+
 /// What `f` logs on this thread, as the server's log shows it.
 fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
     #[derive(Clone, Default)]
@@ -107,10 +116,7 @@ fn a_job_on_a_server_folder_reads_its_photos_and_leaves_every_file_of_it() {
 #[test]
 fn an_ingestion_queued_in_parts_ingests_each_file_in_exactly_one_of_its_jobs() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, admin) = crate::data_dir(dir.path());
-    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
-    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
-    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
+    let (engine, cur, dpo) = press_and_dpo(dir.path());
     let folder = dir.path().join("incoming");
     fs_err::create_dir_all(folder.join("more")).unwrap();
     let photos = ["biden.jpg", "obama.jpg", "obama2.jpg", "obama3.jpg", "yaoming.jpg", "gdp.jpg"];
@@ -180,10 +186,7 @@ fn files_under(folder: &Path) -> Vec<String> {
 #[test]
 fn an_ingestion_is_queued_in_at_most_256_parts_and_one_part_is_one_job() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, admin) = crate::data_dir(dir.path());
-    let cur = crate::user(&engine, &admin, "cur", Role::Curator, &[]);
-    let dpo = crate::user(&engine, &admin, "dora", Role::Dpo, &[]);
-    crate::new_collection(&engine, &cur, "press", &crate::buffalo_s());
+    let (engine, cur, dpo) = press_and_dpo(dir.path());
     let folder = dir.path().join("incoming");
     fs_err::create_dir_all(&folder).unwrap();
     let roots = [dir.path().to_path_buf()];
