@@ -78,6 +78,31 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
     assert_eq!(done["report"]["ingested"], 3, "{done}");
     let faces_by_path = done["faces"].as_u64().unwrap();
     assert!(faces_by_path >= 5, "players.jpg alone has several faces: {done}");
+    assert_eq!(job["jobs"], serde_json::json!([job["id"]]), "one job: {job}");
+    // In parts, for several workers: every part a job, each file in exactly one of them.
+    for parts in [0, 257] {
+        let resp = submit(serde_json::json!({"collection": "press", "paths": [allowed], "parts": parts}));
+        let (status, code) = error_code(resp);
+        assert_eq!((status, code.as_str()), (422, "invalid"), "{parts} parts");
+    }
+    let resp = submit(serde_json::json!({"collection": "press", "paths": [allowed], "parts": 3}));
+    assert_eq!(resp.status().as_u16(), 202);
+    let queued: Value = resp.json().unwrap();
+    let ids: Vec<u64> = queued["jobs"].as_array().unwrap().iter().map(|id| id.as_u64().unwrap()).collect();
+    assert_eq!((ids.len(), ids[0]), (3, queued["id"].as_u64().unwrap()), "{queued}");
+    assert_eq!(queued["part"], serde_json::json!({"index": 1, "of": 3}), "{queued}");
+    let (mut files, mut duplicates) = (0, 0);
+    for (i, id) in ids.iter().enumerate() {
+        let part = wait_for_job(&http, &server.base, &keys["cur"], *id, std::time::Duration::from_secs(120));
+        assert_eq!(
+            (part["state"].as_str(), part["part"]["index"].as_u64()),
+            (Some("done"), Some(i as u64 + 1)),
+            "{part}"
+        );
+        files += part["report"]["files"].as_u64().unwrap();
+        duplicates += part["report"]["duplicates"].as_u64().unwrap();
+    }
+    assert_eq!((files, duplicates), (3, 3), "each of the three photos, already stored, read by one part");
     // An upload: kept in the data directory, ingested by a job; its names are made safe.
     let form = multipart::Form::new()
         .part(
@@ -137,7 +162,8 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
         "{paths:?}"
     );
     // An investigator has jobs of their own (groupings) but sees none of the curator's
-    // ingestions; the curator's list shows both, newest first.
+    // ingestions; the curator's list shows all five (by path, its three parts, the upload),
+    // newest first.
     let theirs: Value = http
         .get(format!("{}/api/v1/jobs", server.base))
         .header("X-Api-Key", &keys["inv"])
@@ -154,12 +180,12 @@ fn ingestion_jobs_by_path_and_by_upload_report_progress_and_stay_inside_their_ro
         .json()
         .unwrap();
     let ids: Vec<u64> = list["items"].as_array().unwrap().iter().map(|j| j["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids.len(), 2);
-    assert!(ids[0] > ids[1]);
+    assert_eq!(ids.len(), 5);
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
     // Jobs by state and the requests waiting for the models or the index, in the metrics.
     let metrics = http.get(format!("{}/metrics", server.base)).send().unwrap().text().unwrap();
     for line in
-        ["gabarit_jobs{state=\"done\"} 2", "gabarit_jobs{state=\"queued\"} 0", "gabarit_waiting{stage=\"search\"} 0"]
+        ["gabarit_jobs{state=\"done\"} 5", "gabarit_jobs{state=\"queued\"} 0", "gabarit_waiting{stage=\"search\"} 0"]
     {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }

@@ -127,24 +127,32 @@ pub(super) struct NewJob {
     collection: String,
     /// Folders, files or archives on the server, under an ingestion root (`serve --ingest-root`).
     paths: Vec<String>,
+    /// Jobs to split the ingestion into, so that several workers (`gabarit worker`) share it:
+    /// each ingests the files whose path's SHA-256 falls in its part. From 1 (the default) to 256.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 256, example = 1)]
+    parts: Option<u32>,
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", security(("api_key" = [])), request_body = NewJob,
-    responses((status = 202, body = gabarit_engine::jobs::BackgroundJob, description = "The job, queued; follow it at /api/v1/jobs/{id}"),
-        (status = 422, description = "A path outside the ingestion roots, a collection without complete governance…")))]
+    responses((status = 202, body = QueuedIngestion, description = "The job (the first of its parts), queued; follow it at /api/v1/jobs/{id}"),
+        (status = 422, description = "A path outside the ingestion roots, a collection without complete governance, parts out of range…")))]
 pub(super) async fn submit_job(
     State(state): Shared,
     Caller(who): Caller,
     Body(req): Body<NewJob>,
 ) -> Result<Response, ApiError> {
-    let job = blocking(move || {
+    let queued = blocking(move || {
         let paths: Vec<std::path::PathBuf> = req.paths.iter().map(std::path::PathBuf::from).collect();
-        let jobs = state.gabarit.submit_ingest(&who, &req.collection, &paths, &state.ingest_roots, 1)?;
+        let parts = req.parts.unwrap_or(1);
+        let jobs = state.gabarit.submit_ingest(&who, &req.collection, &paths, &state.ingest_roots, parts)?;
         crate::jobs::wake(&state);
-        jobs.into_iter().next().ok_or_else(|| ApiError::internal("the job was not queued"))
+        let ids = jobs.iter().map(|j| j.id).collect();
+        let job = jobs.into_iter().next().ok_or_else(|| ApiError::internal("the job was not queued"))?;
+        Ok(QueuedIngestion { job, jobs: ids })
     })
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(queued)).into_response())
 }
 
 /// Uploaded photos and videos (multipart).

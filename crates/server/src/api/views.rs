@@ -5,6 +5,7 @@
 use gabarit_engine::accounts::Me;
 use gabarit_engine::governance::GovernanceDraft;
 use gabarit_engine::governed::CollectionSummary;
+use gabarit_engine::jobs::BackgroundJob;
 use serde::Serialize;
 
 /// The caller's account, and for curators where they may ingest from.
@@ -206,4 +207,14 @@ pub(super) struct Verified {
     pub intact: bool,
     /// The first broken entry, if any.
     pub first_break: Option<gabarit_engine::governed::Break>,
+}
+
+/// An ingestion queued: its first job, and the ids of all its jobs when it was queued in parts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct QueuedIngestion {
+    /// The first (or only) job; follow it at /api/v1/jobs/{id}.
+    #[serde(flatten)]
+    pub job: BackgroundJob,
+    /// Every job of the ingestion, the first one included (one per part), in part order.
+    pub jobs: Vec<u64>,
 }
