@@ -4,6 +4,9 @@ use crate::sql::Row;
 use crate::{Catalog, Error, FaceRecord, ImageRecord, Moment, Result, Scope, TrackSpan, VideoMeta};
 use gabarit_types::{BBox, Landmarks, Quality};
 
+/// Faces read by one statement of [`Catalog::faces`].
+const FACES_PER_READ: usize = 32;
+
 impl Catalog {
     /// Whether the collection already holds this content.
     pub fn has_image(&self, collection_id: u32, sha256: &str) -> Result<bool> {
@@ -63,6 +66,25 @@ impl Catalog {
             .row(&sql, &[&face_id], Self::face_row)?
             .filter(|f| scope.covers(f.collection_id))
             .ok_or_else(|| Error::NotFound { kind: "face", name: face_id.to_string() })
+    }
+
+    /// The faces with these ids and their provenance, by id: those within `scope` (a face
+    /// erased or outside it is absent). Read 32 at a time, one statement each.
+    pub fn faces(&self, scope: &Scope, face_ids: &[u64]) -> Result<std::collections::HashMap<u64, FaceRecord>> {
+        let marks: Vec<String> = (1..=FACES_PER_READ).map(|i| format!("?{i}")).collect();
+        let sql = format!("{} WHERE f.id IN ({})", Self::FACE_SELECT, marks.join(", "));
+        let mut found = std::collections::HashMap::with_capacity(face_ids.len());
+        for chunk in face_ids.chunks(FACES_PER_READ) {
+            // One statement for every read: a short chunk repeats its last id.
+            let padded: Vec<&dyn crate::sql::Param> =
+                (0..FACES_PER_READ).map(|i| &chunk[i.min(chunk.len() - 1)] as &dyn crate::sql::Param).collect();
+            for face in self.db().rows(&sql, &padded, Self::face_row)? {
+                if scope.covers(face.collection_id) {
+                    found.insert(face.face_id, face);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The tracks of a video within `scope`, in order.

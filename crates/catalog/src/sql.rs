@@ -344,9 +344,12 @@ impl Db<'_> {
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
         match *self {
             Db::Lite(conn, path) => conn.execute_batch(sql).map_err(|e| lite_error(path, e)),
-            Db::Pg(client, name) => {
-                crate::pg::blocking(|| client_of(client, name)?.batch_execute(sql).map_err(|e| pg_error(name, e)))
-            }
+            Db::Pg(client, name) => crate::pg::blocking(|| {
+                let mut client = client_of(client, name)?;
+                // A schema may have changed: statements are described again.
+                client.forget_prepared();
+                client.batch_execute(sql).map_err(|e| pg_error(name, e))
+            }),
         }
     }
 
@@ -380,7 +383,9 @@ impl Db<'_> {
                 let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
                 let pg: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as _).collect();
                 crate::pg::blocking(|| {
-                    client_of(client, name)?.execute(pg_placeholders(sql).as_ref(), &pg).map_err(|e| pg_error(name, e))
+                    client_of(client, name)?
+                        .run_prepared(pg_placeholders(sql).as_ref(), |client, statement| client.execute(statement, &pg))
+                        .map_err(|e| pg_error(name, e))
                 })
             }
         }
@@ -421,17 +426,23 @@ impl Db<'_> {
             }
             Db::Pg(client, name) => crate::pg::blocking(|| {
                 use postgres::fallible_iterator::FallibleIterator;
-                let mut client = client_of(client, name)?;
-                let mut rows = client
-                    .query_raw(
-                        pg_placeholders(sql).as_ref(),
-                        values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)),
-                    )
+                // An error of `each` (reading a row) is kept apart from the server's: it does not
+                // make the statement be prepared again.
+                let mut failed = None;
+                client_of(client, name)?
+                    .run_prepared(pg_placeholders(sql).as_ref(), |client, statement| {
+                        let params = values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync));
+                        let mut rows = client.query_raw(statement, params)?;
+                        while let Some(row) = rows.next()? {
+                            if let Err(e) = each(&Row::Pg(&row, name)) {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                        Ok(())
+                    })
                     .map_err(|e| pg_error(name, e))?;
-                while let Some(row) = rows.next().map_err(|e| pg_error(name, e))? {
-                    each(&Row::Pg(&row, name))?;
-                }
-                Ok(())
+                failed.map_or(Ok(()), Err)
             }),
         }
     }
@@ -526,6 +537,34 @@ mod tests {
     fn one_sql_on_postgres() {
         let pg = crate::pg::LocalServer::start().unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}"));
         let client = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
-        exercise(Db::Pg(&RefCell::new(crate::pg::Connection::new(client)), "test"));
+        let connection = RefCell::new(crate::pg::Connection::new(client));
+        exercise(Db::Pg(&connection, "test"));
+        // Each statement is prepared once per connection and kept: run again, it is only bound
+        // and executed (the server holds one prepared statement for its text).
+        let db = Db::Pg(&connection, "test");
+        let prepared = || connection.borrow().prepared_count();
+        let before = prepared();
+        let name = |id: i64| db.row("SELECT name FROM t WHERE id = ?1", &[&id], |r| r.get::<String>(0)).unwrap();
+        assert_eq!((name(1), name(3), name(1)), (Some("un".into()), Some("l'é?1".into()), Some("un".into())));
+        assert_eq!(prepared(), before + 1);
+        let on_server = |text: &str| {
+            db.row("SELECT count(*) FROM pg_prepared_statements WHERE statement = ?1", &[&text], |r| r.get::<i64>(0))
+                .unwrap()
+        };
+        assert_eq!(on_server("SELECT name FROM t WHERE id = $1"), Some(1));
+        // A statement the server fails is forgotten (prepared anew next time); a row the
+        // caller cannot read is not the statement's fault.
+        let divide = |by: i64| db.row("SELECT 6 / ?1", &[&by], |r| r.get::<i64>(0));
+        assert_eq!(divide(3).unwrap(), Some(2));
+        let with_divide = prepared();
+        assert!(divide(0).is_err());
+        assert_eq!(prepared(), with_divide - 1);
+        assert_eq!(divide(2).unwrap(), Some(3));
+        assert!(db.row("SELECT name FROM t WHERE id = ?1", &[&1i64], |r| r.get::<i64>(0)).is_err());
+        assert_eq!((prepared(), on_server("SELECT name FROM t WHERE id = $1")), (with_divide, Some(1)));
+        // After statements run as a batch (a schema), every statement is described again.
+        db.batch("CREATE TABLE u (x bigint)").unwrap();
+        assert_eq!(prepared(), 0);
+        assert_eq!(name(1), Some("un".into()));
     }
 }

@@ -74,6 +74,44 @@ pub(super) fn image(sha: &str, faces: Vec<NewFace>) -> BatchItem {
     })
 }
 
+both!(faces_read_by_id_many_at_a_time_are_those_of_the_scope, |w| {
+    let mut cat = w.keyed();
+    let (mine, other) = (create(&mut cat, "mine"), create(&mut cat, "other"));
+    let mut ids = Vec::new();
+    for (collection, n) in [(&mine, 40), (&other, 3)] {
+        let job = cat.begin_job(collection.id, &["/photos".into()]).unwrap();
+        let items: Vec<BatchItem> =
+            (0..n).map(|i| image(&format!("{}-{i}", collection.name), vec![face(i as f32, true)])).collect();
+        for out in store(&mut cat, job, collection.id, &items) {
+            let StoreOutcome::Inserted { template_faces, .. } = out else { panic!("{out:?}") };
+            ids.extend(template_faces);
+        }
+    }
+    // More than one read's worth, an unknown id, and an id twice.
+    let mut asked = ids.clone();
+    asked.extend([999_999, ids[5]]);
+    let everything = cat.faces(&all(), &asked).unwrap();
+    assert_eq!(everything.len(), 43);
+    for id in &ids {
+        let one = cat.face(&all(), *id).unwrap();
+        let many = &everything[id];
+        assert_eq!(
+            (many.face_id, &many.uri, many.bbox.x1, many.collection_id),
+            (one.face_id, &one.uri, one.bbox.x1, one.collection_id)
+        );
+    }
+    let viewer = gabarit_governance::Principal {
+        name: "vera".into(),
+        roles: vec![gabarit_governance::Role::Reviewer],
+        collections: vec![mine.id],
+    };
+    let proof = gabarit_governance::authorize::<actions::Review>(&viewer).unwrap();
+    let within = cat.faces(proof.scope(), &asked).unwrap();
+    assert_eq!(within.len(), 40);
+    assert!(within.values().all(|f| f.collection_id == mine.id));
+    assert!(cat.faces(&all(), &[]).unwrap().is_empty());
+});
+
 both!(stores_images_faces_and_templates_with_provenance, |w| {
     let mut cat = w.keyed();
     let c = create(&mut cat, "archive");

@@ -208,16 +208,15 @@ pub(crate) fn search_faces(
             continue;
         }
         let ranked = ranked_hits(&parts, photo, index, exact, opts.top_k)?;
+        let ids: Vec<u64> = ranked.iter().map(|r| r.hit.id).collect();
+        let mut records = store.catalog.faces(scope, &ids)?;
         let mut n = 0;
         for RankedHit { part, hit, fmr, .. } in ranked {
             if n == opts.top_k {
                 break;
             }
             // Erased by another handle after the index was read: no longer a candidate.
-            let rec = match store.catalog.face(scope, hit.id) {
-                Err(gabarit_catalog::Error::NotFound { .. }) => continue,
-                other => other?,
-            };
+            let Some(rec) = records.remove(&hit.id) else { continue };
             let video = video_place(store, scope, &rec)?;
             n += 1;
             candidates.push(Candidate {

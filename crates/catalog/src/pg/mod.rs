@@ -27,6 +27,8 @@ pub use keyring::{keep_keyring, keyring_place, read_keyring, replace_keyring};
 pub use server::{LocalServer, ServerError};
 pub use vectors::{DEFAULT_BREADTH, PgVectorIndex, is_table_name};
 
+use std::collections::HashMap;
+
 /// Runs `f`, which blocks on PostgreSQL, from wherever it is called: the synchronous client
 /// drives its connection on a runtime of its own, which cannot start on a thread that is
 /// running a tokio runtime's tasks (the HTTP server's), so there `f` runs as a blocking section
@@ -36,32 +38,82 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// A connection to PostgreSQL that may be used and dropped inside an async runtime (closing it
-/// blocks too: see [`blocking`]).
-pub struct Connection(Option<postgres::Client>);
+/// blocks too: see [`blocking`]), with the catalog's statements prepared once per connection
+/// ([`Connection::run_prepared`]).
+pub struct Connection {
+    client: Option<postgres::Client>,
+    /// Statements prepared on this connection, by their text; at most [`MAX_PREPARED`].
+    prepared: HashMap<String, postgres::Statement>,
+}
+
+/// Statements a connection keeps prepared (the catalog has about 300 distinct ones; past this
+/// many, all are forgotten and prepared again as they come).
+pub(crate) const MAX_PREPARED: usize = 1024;
 
 impl Connection {
     /// Wraps a connected client.
     pub fn new(client: postgres::Client) -> Connection {
-        Connection(Some(client))
+        Connection { client: Some(client), prepared: HashMap::new() }
+    }
+
+    /// Runs `f` with the statement `sql` prepared on this connection: the first time, the
+    /// server parses and describes it (a round trip of its own, as for any statement given as
+    /// text); afterwards it is only bound and executed, one round trip instead of two. A
+    /// statement whose run fails is forgotten (prepared anew next time: a table another process
+    /// altered since is described again).
+    pub(crate) fn run_prepared<T>(
+        &mut self,
+        sql: &str,
+        f: impl FnOnce(&mut postgres::Client, &postgres::Statement) -> Result<T, postgres::Error>,
+    ) -> Result<T, postgres::Error> {
+        let statement = match self.prepared.get(sql) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.prepare(sql)?;
+                if self.prepared.len() >= MAX_PREPARED {
+                    self.prepared.clear();
+                }
+                self.prepared.insert(sql.to_owned(), statement.clone());
+                statement
+            }
+        };
+        let result = f(self, &statement);
+        if result.is_err() {
+            self.prepared.remove(sql);
+        }
+        result
+    }
+
+    /// Forgets every prepared statement (after statements that may change the schema).
+    pub(crate) fn forget_prepared(&mut self) {
+        self.prepared.clear();
+    }
+
+    /// How many statements are prepared on this connection.
+    #[cfg(test)]
+    pub(crate) fn prepared_count(&self) -> usize {
+        self.prepared.len()
     }
 }
 
 impl std::ops::Deref for Connection {
     type Target = postgres::Client;
     fn deref(&self) -> &postgres::Client {
-        self.0.as_ref().expect("a connection is only taken by its drop")
+        self.client.as_ref().expect("a connection is only taken by its drop")
     }
 }
 
 impl std::ops::DerefMut for Connection {
     fn deref_mut(&mut self) -> &mut postgres::Client {
-        self.0.as_mut().expect("a connection is only taken by its drop")
+        self.client.as_mut().expect("a connection is only taken by its drop")
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
+        // Prepared statements are closed through the client: before it.
+        self.prepared.clear();
+        if let Some(client) = self.client.take() {
             blocking(move || drop(client));
         }
     }

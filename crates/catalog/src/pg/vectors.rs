@@ -379,12 +379,24 @@ impl PgVectorIndex {
         let filter: Option<Vec<i64>> = collections.map(|c| c.iter().map(|&c| i64::from(c)).collect());
         let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![query, &filter];
         params.extend_from_slice(extra);
-        let run = |client: &mut Client| -> std::result::Result<Vec<postgres::Row>, postgres::Error> {
-            let mut tx = client.build_transaction().read_only(true).start()?;
-            tx.batch_execute(settings)?;
-            let rows = tx.query(select, &params)?;
-            tx.commit()?;
-            Ok(rows)
+        // Three round trips: the transaction begun with its settings, the statement (prepared
+        // once per connection), the commit.
+        let run = |client: &mut super::Connection| -> std::result::Result<Vec<postgres::Row>, postgres::Error> {
+            let mut read = || {
+                client.batch_execute(&format!("BEGIN READ ONLY; {settings}"))?;
+                client.run_prepared(select, |client, statement| client.query(statement, &params))
+            };
+            match read() {
+                Ok(rows) => {
+                    client.batch_execute("COMMIT")?;
+                    Ok(rows)
+                }
+                Err(e) => {
+                    // The connection is left out of any transaction; the first error is the one told.
+                    let _ = client.batch_execute("ROLLBACK");
+                    Err(e)
+                }
+            }
         };
         let rows = super::blocking(|| -> Result<Vec<postgres::Row>> {
             if let (Reads::Replica, Some(replica)) = (reads, &self.replica) {
