@@ -122,6 +122,11 @@ impl Catalog {
 
     /// The enabled user called `name`, with roles and grants (checked against their codes).
     pub fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        Ok(self.granted_user(name)?.map(|(user, _)| user))
+    }
+
+    /// [`Catalog::user`], with the ids of the collections granted (in the order of their names).
+    fn granted_user(&self, name: &str) -> Result<Option<(UserRecord, Vec<u32>)>> {
         let Some(u) = self.stored_user(name)? else { return Ok(None) };
         let roles: Vec<Role> = serde_json::from_str(&u.roles)
             .map_err(|e| Error::Invalid(format!("user {}: stored roles are not readable: {e}", u.name)))?;
@@ -132,13 +137,15 @@ impl Catalog {
             |r| Ok((r.get::<String>(0)?, r.get::<u32>(1)?, r.get::<Option<String>>(2)?)),
         )?;
         let mut collections = Vec::with_capacity(grants.len());
+        let mut ids = Vec::with_capacity(grants.len());
         for (collection, collection_id, mac) in grants {
             self.check_row(&Row::Grant { user_id: u.id, collection_id }, mac.as_deref(), || {
                 format!("the grant of collection {collection:?} to {:?}", u.name)
             })?;
             collections.push(collection);
+            ids.push(collection_id);
         }
-        Ok(Some(UserRecord { id: u.id, name: u.name, roles, collections, created_at: u.created_at }))
+        Ok(Some((UserRecord { id: u.id, name: u.name, roles, collections, created_at: u.created_at }, ids)))
     }
 
     /// Every enabled user.
@@ -150,11 +157,7 @@ impl Catalog {
 
     /// The policy's view of an enabled user.
     pub fn principal(&self, name: &str) -> Result<Principal> {
-        let u = self.user(name)?.ok_or_else(|| not_found("user", name))?;
-        let mut ids = Vec::new();
-        for c in &u.collections {
-            ids.push(self.collection(c)?.id);
-        }
+        let (u, ids) = self.granted_user(name)?.ok_or_else(|| not_found("user", name))?;
         Ok(Principal { name: u.name, roles: u.roles, collections: ids })
     }
 

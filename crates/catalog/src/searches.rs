@@ -140,6 +140,9 @@ fn scope_filter(scope: &Scope, column: &str, first: usize) -> (String, Vec<u32>)
     }
 }
 
+/// Candidates inserted by one statement of [`Catalog::record_search`].
+const CANDIDATES_PER_INSERT: usize = 16;
+
 impl Catalog {
     /// Ids of the candidates within `scope` still awaiting a decision (fewer than two
     /// confirmations, no rejection) whose face is still in the catalog, newest first, at most
@@ -400,16 +403,42 @@ impl Tx<'_> {
             )?
             .ok_or_else(|| Error::Invalid("a new search got no id".into()))?;
         let mut ids = Vec::with_capacity(candidates.len());
-        for c in candidates {
-            let id: Option<u64> = self.db().row(
-                "INSERT INTO candidates (search_id, face_id, collection_id, query_face, rank, score)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                &[&search_id, &c.face_id, &c.collection_id, &c.query_face, &c.rank, &c.score],
-                |r| r.get(0),
-            )?;
-            ids.push(id.ok_or_else(|| Error::Invalid("a new candidate got no id".into()))?);
+        for chunk in candidates.chunks(CANDIDATES_PER_INSERT) {
+            ids.extend(self.insert_candidates(search_id, chunk)?);
         }
         Ok((search_id, ids))
+    }
+
+    /// Inserts `candidates` of search `search_id` by one statement; their ids, in their order.
+    fn insert_candidates(&self, search_id: u64, candidates: &[NewCandidate]) -> Result<Vec<u64>> {
+        let rows: Vec<String> = (0..candidates.len())
+            .map(|i| {
+                let first = 6 * i + 1;
+                format!("(?{first}, ?{}, ?{}, ?{}, ?{}, ?{})", first + 1, first + 2, first + 3, first + 4, first + 5)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO candidates (search_id, face_id, collection_id, query_face, rank, score) VALUES {}
+             RETURNING id, face_id, query_face, rank",
+            rows.join(", ")
+        );
+        let mut params: Vec<&dyn Param> = Vec::with_capacity(6 * candidates.len());
+        for c in candidates {
+            params.extend([&search_id as &dyn Param, &c.face_id, &c.collection_id, &c.query_face, &c.rank, &c.score]);
+        }
+        // Neither store promises the order of the rows returned: each is matched to its
+        // candidate by face, query face and rank.
+        let mut waiting: std::collections::HashMap<(u64, u64, u64), Vec<usize>> = std::collections::HashMap::new();
+        for (i, c) in candidates.iter().enumerate().rev() {
+            waiting.entry((c.face_id, c.query_face as u64, c.rank as u64)).or_default().push(i);
+        }
+        let mut ids = vec![None; candidates.len()];
+        for (id, key) in self.db().rows(&sql, &params, |r| Ok((r.get::<u64>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))? {
+            if let Some(i) = waiting.get_mut(&key).and_then(Vec::pop) {
+                ids[i] = Some(id);
+            }
+        }
+        ids.into_iter().map(|id| id.ok_or_else(|| Error::Invalid("a new candidate got no id".into()))).collect()
     }
 
     /// Records a reviewer's decision on a candidate within `scope` (a later decision by the

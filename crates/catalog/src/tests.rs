@@ -602,6 +602,56 @@ both!(a_workers_lease_is_renewed_taken_over_once_it_expires_and_ends_only_by_its
     assert!(matches!(cat.claim_job_leased(&"x".repeat(201), hour, 3), Err(Error::Policy(_))));
 });
 
+both!(a_searchs_candidates_keep_their_order_over_several_statements, |w| {
+    let mut cat = w.keyed();
+    let c = create(&mut cat, "press");
+    let job = cat.begin_job(c.id, &[]).unwrap();
+    let out = store(&mut cat, job, c.id, &[image("m", (0..20).map(|i| face(i as f32 * 20.0, true)).collect())]);
+    let StoreOutcome::Inserted { template_faces: f, .. } = &out[0] else { panic!("{out:?}") };
+    let s = NewSearch {
+        actor: "inv",
+        case_ref: "C-2",
+        purpose: "p",
+        query_sha256: "q",
+        collections: &["press".to_string()],
+        gallery_size: 20,
+        started_at: "2026-01-01T00:00:00Z",
+    };
+    // 37 candidates (three statements), two query faces, the same face answering both.
+    let candidates: Vec<NewCandidate> = (0..37)
+        .map(|i| NewCandidate {
+            face_id: f[i % 20],
+            collection_id: c.id,
+            query_face: i / 20,
+            rank: i % 20 + 1,
+            score: 1.0 - i as f32 / 64.0,
+        })
+        .collect();
+    let (_, ids) = change(&mut cat, |tx| tx.record_search(&s, &candidates));
+    assert_eq!(ids.len(), 37);
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 37);
+    for (id, want) in ids.iter().zip(&candidates) {
+        let got = cat.candidate(&all(), *id).unwrap();
+        assert_eq!((got.face_id, got.query_face, got.score), (want.face_id, want.query_face, want.score), "{id}");
+    }
+    let none = change(&mut cat, |tx| tx.record_search(&s, &[]));
+    assert!(none.1.is_empty());
+});
+
+both!(collections_named_in_one_read_come_in_the_order_asked, |w| {
+    let mut cat = w.keyed();
+    let (a, b) = (create(&mut cat, "alpha"), create(&mut cat, "beta"));
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let got = cat.collections_named(&names(&["beta", "alpha", "beta"])).unwrap();
+    assert_eq!(got.iter().map(|c| c.id).collect::<Vec<_>>(), [b.id, a.id, b.id]);
+    assert!(cat.collections_named(&[]).unwrap().is_empty());
+    let missing = cat.collections_named(&names(&["alpha", "gamma"])).unwrap_err();
+    assert!(matches!(&missing, Error::NotFound { kind: "collection", name } if name == "gamma"), "{missing}");
+});
+
 both!(searches_reviews_and_kept_query_faces_round_trip, |w| {
     let mut cat = w.keyed();
     let (mine, other) = (create(&mut cat, "mine"), create(&mut cat, "other"));

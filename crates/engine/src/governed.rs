@@ -192,10 +192,8 @@ pub(crate) fn search_packs(
     collections: &[String],
 ) -> Result<Vec<gabarit_catalog::PackKey>> {
     let (_, names) = search_proof(store, who, collections)?;
-    let mut packs = Vec::new();
-    for name in &names {
-        packs.push(store.catalog.collection(name)?.pack_key());
-    }
+    let mut packs: Vec<gabarit_catalog::PackKey> =
+        store.catalog.collections_named(&names)?.iter().map(|c| c.pack_key()).collect();
     packs.sort();
     packs.dedup();
     Ok(packs)
@@ -230,10 +228,8 @@ fn search_proof(
     } else {
         collections.to_vec()
     };
-    let mut named = Vec::new();
-    for c in &names {
-        named.push((store.catalog.collection(c)?.id, c.as_str()));
-    }
+    let found = store.catalog.collections_named(&names)?;
+    let named: Vec<(u32, &str)> = found.iter().zip(&names).map(|(c, name)| (c.id, name.as_str())).collect();
     Ok((proof.narrow(&named)?, names))
 }
 
