@@ -111,10 +111,7 @@ impl Catalog {
     pub fn open_postgres(url: &str, key: Option<std::sync::Arc<gabarit_crypto::DataKey>>) -> Result<Catalog> {
         let target = pg::Target::of(url)?;
         let name = target.name().to_owned();
-        let client = target
-            .connect()
-            .map(pg::Connection::new)
-            .map_err(|source| Error::Postgres { name: name.clone(), source })?;
+        let client = target.open()?;
         let mut cat = Catalog {
             store: Store::Pg(Box::new(std::cell::RefCell::new(client)), name.clone()),
             path: PathBuf::from(name),

@@ -191,9 +191,8 @@ pub(crate) fn search_packs(
     who: &Caller,
     collections: &[String],
 ) -> Result<Vec<gabarit_catalog::PackKey>> {
-    let (_, names) = search_proof(store, who, collections)?;
-    let mut packs: Vec<gabarit_catalog::PackKey> =
-        store.catalog.collections_named(&names)?.iter().map(|c| c.pack_key()).collect();
+    let (_, reached) = search_proof(store, who, collections)?;
+    let mut packs: Vec<gabarit_catalog::PackKey> = reached.iter().map(|c| c.pack_key()).collect();
     packs.sort();
     packs.dedup();
     Ok(packs)
@@ -206,31 +205,29 @@ pub(crate) fn may_search(who: &Caller) -> Result<()> {
 }
 
 /// The proof of a search, narrowed to the collections it names (or, when it names none, to
-/// those granted to the caller), with their names.
+/// those granted to the caller), with those collections.
 fn search_proof(
     store: &Store,
     who: &Caller,
     collections: &[String],
-) -> Result<(gabarit_governance::Authorized<actions::Search>, Vec<String>)> {
+) -> Result<(gabarit_governance::Authorized<actions::Search>, Vec<gabarit_catalog::Collection>)> {
     let proof = who.may::<actions::Search>()?;
-    let names = if collections.is_empty() {
-        let granted: Vec<String> = store
+    let reached = if collections.is_empty() {
+        let granted: Vec<gabarit_catalog::Collection> = store
             .catalog
             .collections_in(proof.scope())?
             .into_iter()
             .filter(|c| who.granted().contains(&c.id))
-            .map(|c| c.name)
             .collect();
         if granted.is_empty() {
             return Err(Error::NothingGranted { user: who.name().to_string() });
         }
         granted
     } else {
-        collections.to_vec()
+        store.catalog.collections_named(collections)?
     };
-    let found = store.catalog.collections_named(&names)?;
-    let named: Vec<(u32, &str)> = found.iter().zip(&names).map(|(c, name)| (c.id, name.as_str())).collect();
-    Ok((proof.narrow(&named)?, names))
+    let named: Vec<(u32, &str)> = reached.iter().map(|c| (c.id, c.name.as_str())).collect();
+    Ok((proof.narrow(&named)?, reached))
 }
 
 /// [`governed_search`] with the query photo already analysed by [`analyze_query`]. The crop

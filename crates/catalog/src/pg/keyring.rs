@@ -12,9 +12,7 @@ pub fn keyring_place(url: &str) -> Result<std::path::PathBuf> {
 
 fn connect(url: &str) -> Result<(super::Connection, String)> {
     let target = super::Target::of(url)?;
-    let name = target.name().to_owned();
-    let client = target.connect().map_err(|source| Error::Postgres { name: name.clone(), source })?;
-    Ok((super::Connection::new(client), name))
+    Ok((target.open()?, target.name().to_owned()))
 }
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS gabarit_keyring (

@@ -158,6 +158,11 @@ impl Target {
         })
     }
 
+    /// Connects, as a [`Connection`]; an error names the database.
+    pub(crate) fn open(&self) -> crate::Result<Connection> {
+        self.connect().map(Connection::new).map_err(|source| crate::Error::Postgres { name: self.name.clone(), source })
+    }
+
     /// How errors name the database (see [`display_name`]).
     pub(crate) fn name(&self) -> &str {
         &self.name
