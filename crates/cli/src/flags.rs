@@ -87,9 +87,11 @@ pub(crate) enum Command {
         #[arg(long, requires = "admin", value_name = "FILE")]
         key_out: Option<PathBuf>,
         /// Vector index: `graph` (HNSW, for interactive search at millions of templates;
-        /// `search --exact` and rights requests still scan everything) or `exact` (flat scan).
-        /// Default: graph for a new directory; an existing one keeps its kind.
-        #[arg(long, value_parser = ["graph", "exact"])]
+        /// `search --exact` and rights requests still scan everything), `exact` (flat scan) or
+        /// `compressed` (every search exact, about half the memory per template of `exact`,
+        /// int8 codes read from disk to re-score). Default: graph for a new directory; an
+        /// existing one keeps its kind (`gabarit migrate --index` changes it).
+        #[arg(long, value_parser = ["graph", "exact", "compressed"])]
         index: Option<String>,
     },
     /// Users, roles, grants and API keys (admin).
@@ -414,8 +416,8 @@ pub(crate) struct MigrateArgs {
     /// there). Default: `uploads` in the user's data folder.
     #[arg(long, env = "GABARIT_MIGRATE_TO_UPLOADS", value_name = "DIR")]
     pub(crate) to_uploads: Option<PathBuf>,
-    /// The vector index of a new data directory: graph (default) or exact.
-    #[arg(long)]
+    /// The vector index of a new data directory: graph (default), exact or compressed.
+    #[arg(long, value_parser = ["graph", "exact", "compressed", "pgvector"])]
     pub(crate) index: Option<String>,
     /// Rows copied per transaction.
     #[arg(long, default_value_t = gabarit_engine::migrate::DEFAULT_CHUNK)]

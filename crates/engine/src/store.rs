@@ -6,11 +6,14 @@
 //! differ) and rebuilds the index from the catalog's templates, so search always sees exactly
 //! what the catalog holds.
 //!
-//! The index is one of two kinds, chosen when the directory is created and recorded in its
+//! The index is one of three kinds, chosen when the directory is created and recorded in its
 //! `index-kind` file: `graph` (default: an HNSW graph over the int8 templates, for
 //! interactive top-k search at millions of templates, with exact scans on request and for
-//! threshold searches) or `exact` (a flat scan only). Directories made before the choice
-//! existed have no such file and are `exact`.
+//! threshold searches), `exact` (a flat scan only) or `compressed` (every search exact, as
+//! `exact`, over codes that halve the memory per template: for galleries where memory, not
+//! interactive speed, is the limit). Directories made before the choice existed have no such
+//! file and are `exact`. `gabarit migrate --index KIND` moves a directory to another kind
+//! without running the models again.
 //!
 //! One process may open several handles on a data directory ([`Store::handle`]): each has
 //! its own catalog connection (SQLite in WAL mode: readers never wait for the writer) and all

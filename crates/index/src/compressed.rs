@@ -37,6 +37,14 @@ pub struct ScanCounts {
     pub rescored: usize,
 }
 
+/// Where a [`CompressedIndex`] keeps the int8 codes it re-scores with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompressedOptions {
+    /// Keep the int8 codes in memory (512 more bytes per template at dimension 512) instead of
+    /// reading each from the record file when a template must be re-scored (the default).
+    pub int8_in_memory: bool,
+}
+
 /// An exact index that prunes its scans with provable bounds: see the module documentation.
 #[derive(Debug)]
 pub struct CompressedIndex {
@@ -50,10 +58,34 @@ pub struct CompressedIndex {
     levels: Vec<Levels>,
 }
 
-/// A [`Sink`] that also counts what the scan read.
+/// A [`Sink`] that also counts what the scan read, and keeps the first error.
 struct Counting<S> {
     sink: S,
     counts: ScanCounts,
+    failed: Option<Error>,
+}
+
+/// Codes the templates of `codes` (offset form, contiguous), the first at `first`, into
+/// `stages` and `levels` (grown to hold them), on all cores.
+fn encode_batch(stages: &mut Vec<u8>, levels: &mut Vec<Levels>, first: usize, codes: &[u8], dim: usize, bytes: usize) {
+    let n = codes.len() / dim;
+    let code = STAGES * bytes;
+    stages.resize((first + n) * code, 0);
+    levels.resize(first + n, Levels::default());
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.div_ceil(1000)).max(1);
+    let per = n.div_ceil(threads).max(1);
+    let (stages, levels) = (&mut stages[first * code..], &mut levels[first..]);
+    std::thread::scope(|s| {
+        let parts = stages.chunks_mut(per * code).zip(levels.chunks_mut(per)).zip(codes.chunks(per * dim));
+        for ((stages, levels), codes) in parts {
+            s.spawn(move || {
+                let mut encoder = Encoder::new(dim);
+                for ((out, l), c) in stages.chunks_exact_mut(code).zip(levels).zip(codes.chunks_exact(dim)) {
+                    *l = encoder.encode_offset(c, out);
+                }
+            });
+        }
+    });
 }
 
 impl CompressedIndex {
@@ -69,39 +101,48 @@ impl CompressedIndex {
         dim: usize,
         cipher: Option<Arc<dyn RecordCipher>>,
     ) -> Result<CompressedIndex> {
-        let flat = FlatIndex::open_with(dir, dim, cipher)?;
+        Self::open_with_options(dir, dim, cipher, CompressedOptions::default())
+    }
+
+    /// Opens the index with `options`. The records are read once, in batches coded on all
+    /// cores as they come; unless `options.int8_in_memory`, their int8 codes are then dropped.
+    pub fn open_with_options(
+        dir: impl AsRef<Path>,
+        dim: usize,
+        cipher: Option<Arc<dyn RecordCipher>>,
+        options: CompressedOptions,
+    ) -> Result<CompressedIndex> {
         let encoder = Encoder::new(dim);
         let bytes = encoder.rotation().stage_bytes();
-        let mut index = CompressedIndex { flat, encoder, bytes, stages: Vec::new(), levels: Vec::new() };
-        index.encode_all();
+        let (mut stages, mut levels) = (Vec::new(), Vec::new());
+        let mut batches = |first: usize, codes: &[u8]| encode_batch(&mut stages, &mut levels, first, codes, dim, bytes);
+        let flat = FlatIndex::open_inner(dir.as_ref(), dim, cipher, options.int8_in_memory, Some(&mut batches))?;
+        let mut index = CompressedIndex { flat, encoder, bytes, stages, levels };
+        index.stages.shrink_to_fit();
+        index.levels.shrink_to_fit();
+        // Removed and replaced templates were coded as read: forget them.
+        for slot in 0..index.flat.live.len() {
+            if !index.flat.live[slot] {
+                index.forget(slot);
+            }
+        }
         Ok(index)
     }
 
-    /// Computes the stages of every slot, on all cores.
-    fn encode_all(&mut self) {
-        let slots = self.flat.ids.len();
-        let (dim, bytes) = (self.flat.dim, self.bytes);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(slots.div_ceil(1000)).max(1);
-        let per = slots.div_ceil(threads).max(1);
-        self.stages = vec![0; slots * STAGES * bytes];
-        self.levels = vec![Levels::default(); slots];
-        let codes = &self.flat.codes;
-        std::thread::scope(|s| {
-            let parts = self.stages.chunks_mut(per * STAGES * bytes).zip(self.levels.chunks_mut(per)).enumerate();
-            for (t, (stages, levels)) in parts {
-                s.spawn(move || {
-                    let mut encoder = Encoder::new(dim);
-                    for (slot, (out, l)) in (t * per..).zip(stages.chunks_exact_mut(STAGES * bytes).zip(levels)) {
-                        *l = encoder.encode_offset(&codes[slot * dim..(slot + 1) * dim], out);
-                    }
-                });
-            }
-        });
+    /// Zeroes the code of `slot` in memory.
+    fn forget(&mut self, slot: usize) {
+        self.stages[slot * STAGES * self.bytes..(slot + 1) * STAGES * self.bytes].fill(0);
+        self.levels[slot] = Levels::default();
     }
 
-    /// The flat index underneath (its statistics, ids, directory).
-    pub fn flat(&self) -> &FlatIndex {
-        &self.flat
+    /// The live ids, in storage order.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.flat.ids()
+    }
+
+    /// The directory holding the index.
+    pub fn dir(&self) -> &Path {
+        self.flat.dir()
     }
 
     /// Sets how many threads a large search uses (as [`FlatIndex::set_search_threads`]).
@@ -134,7 +175,7 @@ impl CompressedIndex {
         if filter.accepts_nothing() {
             return Ok((Vec::new(), ScanCounts::default()));
         }
-        let (cands, counts) = self.pruned_scan(query, &filter, || AtLeast { threshold, found: Vec::new() });
+        let (cands, counts) = self.pruned_scan(query, &filter, || AtLeast { threshold, found: Vec::new() })?;
         Ok((self.flat.hits(&cands), counts))
     }
 
@@ -151,7 +192,7 @@ impl CompressedIndex {
             return Ok((Vec::new(), ScanCounts::default()));
         }
         let k = k.min(self.flat.slot_of.len());
-        let (mut cands, counts) = self.pruned_scan(query, &filter, || TopK::new(k));
+        let (mut cands, counts) = self.pruned_scan(query, &filter, || TopK::new(k))?;
         cands.truncate(k);
         Ok((self.flat.hits(&cands), counts))
     }
@@ -163,27 +204,30 @@ impl CompressedIndex {
         query: &[f32],
         filter: &CollectionFilter,
         make: impl Fn() -> S + Sync,
-    ) -> (Vec<crate::select::Ranked>, ScanCounts) {
+    ) -> Result<(Vec<crate::select::Ranked>, ScanCounts)> {
         let mut codes = vec![0i8; self.flat.dim];
         let query_scale = quantize_into(query, &mut codes);
         let kernel = crate::quant::QueryKernel::new(&codes, query_scale);
         let bound = QueryBound::new(self.encoder.rotation(), &codes);
         let sinks = self.flat.run_with(
-            || Counting { sink: make(), counts: ScanCounts::default() },
+            || Counting { sink: make(), counts: ScanCounts::default(), failed: None },
             |start, end, counting: &mut Counting<S>| {
                 bound.run(|| self.scan_range(&bound, &kernel, filter, start, end, counting));
             },
         );
         let mut counts = ScanCounts::default();
         let mut cands = Vec::new();
-        for Counting { sink, counts: c } in sinks {
+        for Counting { sink, counts: c, failed } in sinks {
+            if let Some(e) = failed {
+                return Err(e);
+            }
             counts.templates += c.templates;
             counts.stages += c.stages;
             counts.rescored += c.rescored;
             cands.extend(sink.into_cands());
         }
         cands.sort_unstable();
-        (cands, counts)
+        Ok((cands, counts))
     }
 
     #[inline(always)]
@@ -202,6 +246,7 @@ impl CompressedIndex {
             let upper = bound.bound(stage, prefix, levels).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
             score(upper, query_scale, scale) < floor
         };
+        let (mut buf, mut raw) = (vec![0u8; dim], Vec::new());
         'slots: for slot in start..end {
             if !self.flat.live[slot] || !filter.accepts(self.flat.collections[slot]) {
                 continue;
@@ -218,7 +263,14 @@ impl CompressedIndex {
                 }
             }
             out.counts.rescored += 1;
-            let dot = kernel.dot_offset(&self.flat.codes[slot * dim..(slot + 1) * dim]);
+            let codes = match self.flat.read_codes(slot, &mut buf, &mut raw) {
+                Ok(codes) => codes,
+                Err(e) => {
+                    out.failed = Some(e);
+                    return;
+                }
+            };
+            let dot = kernel.dot_offset(codes);
             out.sink.offer(score(dot, query_scale, scale), self.flat.ids[slot], slot);
         }
     }
@@ -240,11 +292,12 @@ impl VectorIndex for CompressedIndex {
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         self.flat.insert(id, collection, vector)?;
         let slot = self.flat.ids.len() - 1;
-        let dim = self.flat.dim;
+        // The codes the flat index stored: quantisation is deterministic.
+        let mut codes = vec![0i8; self.flat.dim];
+        quantize_into(vector, &mut codes);
         let start = slot * STAGES * self.bytes;
         self.stages.resize(start + STAGES * self.bytes, 0);
-        let levels =
-            self.encoder.encode_offset(&self.flat.codes[slot * dim..(slot + 1) * dim], &mut self.stages[start..]);
+        let levels = self.encoder.encode(&codes, &mut self.stages[start..]);
         self.levels.push(levels);
         Ok(())
     }
@@ -255,8 +308,7 @@ impl VectorIndex for CompressedIndex {
         };
         let removed = self.flat.remove(id)?;
         if removed {
-            self.stages[slot * STAGES * self.bytes..(slot + 1) * STAGES * self.bytes].fill(0);
-            self.levels[slot] = Levels::default();
+            self.forget(slot);
         }
         Ok(removed)
     }
@@ -326,13 +378,55 @@ mod tests {
         for id in 0..100 {
             index.remove(id).unwrap();
         }
-        let (s, flat) = (index.stats(), index.flat().stats());
+        let (s, flat) = (index.stats(), index.flat.stats());
         assert_eq!((s.live, s.dead, s.disk_bytes), (900, 100, flat.disk_bytes));
         // Three stages of 128 bytes and the levels per slot, removed ones included until compaction.
         let per_slot = 3 * 128 + size_of::<Levels>();
         let extra = s.memory_bytes - flat.memory_bytes;
         assert!(extra >= 1000 * per_slot && extra < 2 * 1000 * per_slot, "{extra}");
         assert_eq!(s.memory_bytes_per_vector, s.memory_bytes as f64 / 900.0);
+    }
+
+    #[test]
+    fn int8_codes_on_disk_or_in_memory_give_the_same_answers_for_their_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rng = TestRng::new(44);
+        let stored = gallery(&mut rng, 512, 4000);
+        let mut index = CompressedIndex::open(tmp.path(), 512).unwrap();
+        for (id, v) in stored.iter().enumerate() {
+            index.insert(id as u64, 0, v).unwrap();
+        }
+        drop(index);
+        let on_disk = CompressedIndex::open(tmp.path(), 512).unwrap();
+        let on_disk_stats = on_disk.stats();
+        drop(on_disk);
+        let resident =
+            CompressedIndex::open_with_options(tmp.path(), 512, None, CompressedOptions { int8_in_memory: true })
+                .unwrap();
+        let in_memory_stats = resident.stats();
+        drop(resident);
+        // The int8 codes (512 bytes per template) are what the default leaves on disk.
+        let saved = in_memory_stats.memory_bytes_per_vector - on_disk_stats.memory_bytes_per_vector;
+        assert!((500.0..540.0).contains(&saved), "{saved}");
+        // Beside the two 1 MiB write buffers, under 520 bytes per template.
+        assert!(on_disk_stats.memory_bytes < 4000 * 520 + (2 << 20) + 4096, "{on_disk_stats:?}");
+        let resident =
+            CompressedIndex::open_with_options(tmp.path(), 512, None, CompressedOptions { int8_in_memory: true })
+                .unwrap();
+        let on_disk = {
+            let other = tempfile::tempdir().unwrap();
+            for f in ["vectors.dat", "tombstones.log"] {
+                fs_err::copy(tmp.path().join(f), other.path().join(f)).unwrap();
+            }
+            (CompressedIndex::open(other.path(), 512).unwrap(), other)
+        };
+        for q in stored.iter().step_by(401) {
+            assert_eq!(on_disk.0.search(q, 10, None).unwrap(), resident.search(q, 10, None).unwrap());
+            assert_eq!(
+                on_disk.0.search_threshold_counted(q, 0.25, None).unwrap(),
+                resident.search_threshold_counted(q, 0.25, None).unwrap()
+            );
+        }
     }
 
     /// Face-like gallery: identities with a few mates each among unrelated templates.

@@ -60,8 +60,10 @@ pub struct FlatIndex {
     /// The record file and tombstone log.
     files: RecordFiles,
     pub(crate) dim: usize,
-    /// `slots × dim` codes in offset form (`code + 128`, see [`to_offset`]), contiguous.
+    /// `slots × dim` codes in offset form (`code + 128`, see [`to_offset`]), contiguous; empty
+    /// when the codes are not kept in memory (`resident` false: read from the file by slot).
     pub(crate) codes: Vec<u8>,
+    resident: bool,
     pub(crate) ids: Vec<u64>,
     pub(crate) collections: Vec<u32>,
     pub(crate) scales: Vec<f32>,
@@ -72,10 +74,17 @@ pub struct FlatIndex {
     threads: usize,
 }
 
+/// The codes of records read at open, handed over in batches of this many.
+const BATCH: usize = 8192;
+
+/// What receives the codes of the records read at open: the first slot of a batch and its
+/// codes (contiguous, offset form).
+pub(crate) type CodeBatches<'a> = &'a mut dyn FnMut(usize, &[u8]);
+
 /// The records and removals read at open.
-#[derive(Default)]
-struct Loaded {
+struct Loaded<'a> {
     dim: usize,
+    resident: bool,
     codes: Vec<u8>,
     ids: Vec<u64>,
     collections: Vec<u32>,
@@ -84,11 +93,30 @@ struct Loaded {
     /// Slots whose id has a later record.
     replaced: Vec<usize>,
     removed: Vec<(u64, usize)>,
+    batches: Option<CodeBatches<'a>>,
+    /// Slots already handed to `batches`.
+    handed: usize,
 }
 
-impl Loader for Loaded {
+impl Loaded<'_> {
+    /// Hands the codes read since the last batch to `batches`, and drops them unless resident.
+    fn hand(&mut self) {
+        let from = if self.resident { self.handed * self.dim } else { 0 };
+        if let Some(batches) = self.batches.as_mut()
+            && self.codes.len() > from
+        {
+            batches(self.handed, &self.codes[from..]);
+        }
+        self.handed = self.ids.len();
+        if !self.resident {
+            self.codes.clear();
+        }
+    }
+}
+
+impl Loader for Loaded<'_> {
     fn reserve(&mut self, slots: usize) {
-        self.codes.reserve(slots * self.dim);
+        self.codes.reserve(if self.resident { slots } else { slots.min(BATCH) } * self.dim);
         self.ids.reserve(slots);
         self.collections.reserve(slots);
         self.scales.reserve(slots);
@@ -105,6 +133,9 @@ impl Loader for Loaded {
         self.collections.push(r.collection);
         self.scales.push(r.scale);
         self.codes.extend_from_slice(r.codes);
+        if self.ids.len() - self.handed >= BATCH {
+            self.hand();
+        }
         Ok(())
     }
 
@@ -174,13 +205,41 @@ impl FlatIndex {
     /// at open. The data file's header says whether records are sealed; opening a sealed
     /// index without a cipher, or a plain one with a cipher, is [`Error::Encryption`].
     pub fn open_with(dir: impl AsRef<Path>, dim: usize, cipher: Option<Arc<dyn RecordCipher>>) -> Result<FlatIndex> {
-        let mut loaded = Loaded { dim, ..Loaded::default() };
-        let (files, opened) = RecordFiles::open(dir.as_ref(), dim, cipher, &[], usize::MAX, &mut loaded)?;
+        Self::open_inner(dir.as_ref(), dim, cipher, true, None)
+    }
+
+    /// Opens the index, keeping the codes in memory (`resident`) or reading them from the
+    /// record file by slot ([`FlatIndex::read_codes`]; the scans of this type then must not be
+    /// called), and handing the codes of the records read to `batches`.
+    pub(crate) fn open_inner(
+        dir: &Path,
+        dim: usize,
+        cipher: Option<Arc<dyn RecordCipher>>,
+        resident: bool,
+        batches: Option<CodeBatches<'_>>,
+    ) -> Result<FlatIndex> {
+        let mut loaded = Loaded {
+            dim,
+            resident,
+            codes: Vec::new(),
+            ids: Vec::new(),
+            collections: Vec::new(),
+            scales: Vec::new(),
+            slot_of: HashMap::new(),
+            replaced: Vec::new(),
+            removed: Vec::new(),
+            batches,
+            handed: 0,
+        };
+        let (files, opened) = RecordFiles::open(dir, dim, cipher, &[], usize::MAX, &mut loaded)?;
+        loaded.hand();
         let Loaded { codes, ids, collections, scales, slot_of, replaced, removed, .. } = loaded;
+        let codes = if resident { codes } else { Vec::new() };
         let mut index = FlatIndex {
             files,
             dim,
             codes,
+            resident,
             ids,
             collections,
             scales,
@@ -203,13 +262,25 @@ impl FlatIndex {
         Ok(index)
     }
 
+    /// The codes of the live template at `slot`, in offset form: from memory, or read from
+    /// the record file into `buf` (`raw`: scratch) when the codes are not resident.
+    pub(crate) fn read_codes<'a>(&'a self, slot: usize, buf: &'a mut [u8], raw: &mut Vec<u8>) -> Result<&'a [u8]> {
+        if self.resident {
+            return Ok(&self.codes[slot * self.dim..(slot + 1) * self.dim]);
+        }
+        self.files.read(slot, self.ids[slot], buf, raw)?;
+        Ok(buf)
+    }
+
     /// Marks a slot dead and zeroes its template in memory (the id map is the caller's).
     fn kill(&mut self, slot: usize) {
         if self.live[slot] {
             self.live[slot] = false;
             self.dead += 1;
             self.scales[slot] = 0.0;
-            self.codes[slot * self.dim..(slot + 1) * self.dim].fill(to_offset(0));
+            if self.resident {
+                self.codes[slot * self.dim..(slot + 1) * self.dim].fill(to_offset(0));
+            }
         }
     }
 
@@ -236,7 +307,9 @@ impl FlatIndex {
 
     /// Reserves memory for `additional` more vectors (avoids regrowth during a bulk load).
     pub fn reserve(&mut self, additional: usize) {
-        self.codes.reserve(additional * self.dim);
+        if self.resident {
+            self.codes.reserve(additional * self.dim);
+        }
         self.ids.reserve(additional);
         self.collections.reserve(additional);
         self.scales.reserve(additional);
@@ -280,6 +353,7 @@ impl FlatIndex {
 
     /// Scores the live, accepted slots of `start..end` into `sink`.
     fn scan<S: Sink>(&self, q: &QueryKernel, filter: &CollectionFilter, start: usize, end: usize, sink: &mut S) {
+        debug_assert!(self.resident, "a scan of codes that are not in memory");
         let dim = self.dim;
         let codes = self.codes[start * dim..end * dim].chunks_exact(dim);
         let meta = self.ids[start..end]
@@ -366,13 +440,18 @@ impl FlatIndex {
         let dim = self.dim;
         let live = &self.live;
         let dead = (0..live.len()).filter(|&s| !live[s]);
-        let records = (0..self.ids.len()).filter(|&s| live[s]).map(|s| Record {
-            id: self.ids[s],
-            collection: self.collections[s],
-            scale: self.scales[s],
-            codes: &self.codes[s * dim..(s + 1) * dim],
-        });
-        self.files.compact(dead, records, |_| Ok(Vec::new()))?;
+        if self.resident {
+            let records = (0..self.ids.len()).filter(|&s| live[s]).map(|s| Record {
+                id: self.ids[s],
+                collection: self.collections[s],
+                scale: self.scales[s],
+                codes: &self.codes[s * dim..(s + 1) * dim],
+            });
+            self.files.compact(dead, records, |_| Ok(Vec::new()))?;
+        } else {
+            let kept = (0..live.len()).filter(|&s| live[s]);
+            self.files.compact_from_file(dead, kept, |_| Ok(Vec::new()))?;
+        }
         self.compact_memory();
         Ok(())
     }
@@ -386,7 +465,9 @@ impl FlatIndex {
                 continue;
             }
             if next != slot {
-                self.codes.copy_within(slot * dim..(slot + 1) * dim, next * dim);
+                if self.resident {
+                    self.codes.copy_within(slot * dim..(slot + 1) * dim, next * dim);
+                }
                 self.ids[next] = self.ids[slot];
                 self.collections[next] = self.collections[slot];
                 self.scales[next] = self.scales[slot];
@@ -430,14 +511,15 @@ impl VectorIndex for FlatIndex {
         }
         self.files.check_writable()?;
         let slot = self.ids.len();
-        let start = slot * self.dim;
+        let start = if self.resident { slot * self.dim } else { 0 };
         let scale = quantize_into(vector, &mut self.scratch);
         self.codes.extend(self.scratch.iter().map(|&c| to_offset(c)));
         let record = Record { id, collection, scale, codes: &self.codes[start..] };
-        if let Err(e) = self.files.append(record) {
+        let appended = self.files.append(record);
+        if !self.resident || appended.is_err() {
             self.codes.truncate(start);
-            return Err(e);
         }
+        appended?;
         self.ids.push(id);
         self.collections.push(collection);
         self.scales.push(scale);

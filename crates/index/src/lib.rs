@@ -55,7 +55,7 @@ pub mod select;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use compressed::{CompressedIndex, ScanCounts};
+pub use compressed::{CompressedIndex, CompressedOptions, ScanCounts};
 pub use flat::{FlatIndex, FlatStats, MAX_DIM, PARALLEL_MIN_VECTORS};
 pub use secret_rotation::SecretRotation;
 

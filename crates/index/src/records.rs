@@ -155,6 +155,8 @@ pub struct RecordFiles {
     /// Bytes of one record on disk.
     record_len: usize,
     record: Vec<u8>,
+    /// Records in the data file, written out or still in the write buffer.
+    slots: usize,
     /// Set when a write failed half-way: the files may end with a torn record, which only a
     /// reopen repairs.
     broken: bool,
@@ -267,6 +269,7 @@ impl RecordFiles {
             cipher,
             record_len,
             record: Vec::with_capacity(record_len),
+            slots,
             broken: false,
             data_path,
             tomb_path,
@@ -295,37 +298,70 @@ impl RecordFiles {
             let chunk = &mut buf[..n * record_len];
             file.read_exact(chunk).map_err(io_err(&self.data_path))?;
             for sealed in chunk.chunks_exact(record_len) {
-                let id = u64_at(sealed, 0);
-                let opened;
-                let rec: &[u8] = match &self.cipher {
-                    None => sealed,
-                    Some(c) => {
-                        let payload = c.open(&sealed[RECORD_PREFIX..], &id.to_le_bytes()).map_err(|reason| {
-                            Error::Encryption {
-                                path: self.data_path.clone(),
-                                reason: format!("record {slot}: {reason}"),
-                            }
-                        })?;
-                        opened = [&sealed[..RECORD_PREFIX], &payload[..]].concat();
-                        &opened
-                    }
-                };
-                if rec.len() != RECORD_PREFIX + 4 + self.dim {
-                    return Err(corrupt(&self.data_path, format!("record {slot} has a wrong length")));
-                }
-                let collection = u32_at(rec, 8);
-                let scale = f32::from_bits(u32_at(rec, 12));
-                if !scale.is_finite() || scale < 0.0 {
-                    return Err(corrupt(&self.data_path, format!("record {slot} has an invalid scale {scale}")));
-                }
-                for (to, &from) in codes.iter_mut().zip(&rec[RECORD_PREFIX + 4..]) {
-                    *to = from ^ 0x80;
-                }
+                let (id, collection, scale) = self.decode(slot, sealed, &mut codes)?;
                 loader.record(slot, Record { id, collection, scale, codes: &codes })?;
                 slot += 1;
             }
         }
         Ok(())
+    }
+
+    /// Opens the record at `slot` (`sealed`: its bytes as stored) into its id, collection and
+    /// scale, and its codes in offset form into `codes`.
+    fn decode(&self, slot: usize, sealed: &[u8], codes: &mut [u8]) -> Result<(u64, u32, f32)> {
+        let id = u64_at(sealed, 0);
+        let opened;
+        let rec: &[u8] = match &self.cipher {
+            None => sealed,
+            Some(c) => {
+                let payload = c.open(&sealed[RECORD_PREFIX..], &id.to_le_bytes()).map_err(|reason| {
+                    Error::Encryption { path: self.data_path.clone(), reason: format!("record {slot}: {reason}") }
+                })?;
+                opened = [&sealed[..RECORD_PREFIX], &payload[..]].concat();
+                &opened
+            }
+        };
+        if rec.len() != RECORD_PREFIX + 4 + self.dim || codes.len() != self.dim {
+            return Err(corrupt(&self.data_path, format!("record {slot} has a wrong length")));
+        }
+        let collection = u32_at(rec, 8);
+        let scale = f32::from_bits(u32_at(rec, 12));
+        if !scale.is_finite() || scale < 0.0 {
+            return Err(corrupt(&self.data_path, format!("record {slot} has an invalid scale {scale}")));
+        }
+        for (to, &from) in codes.iter_mut().zip(&rec[RECORD_PREFIX + 4..]) {
+            *to = from ^ 0x80;
+        }
+        Ok((id, collection, scale))
+    }
+
+    /// Reads back the record at `slot`, which must carry `id`: its codes in offset form into
+    /// `codes` (`dim` bytes), its collection and scale returned. From the data file with one
+    /// positioned read (no shared cursor: readers may call this at once), or from the write
+    /// buffer for a record appended since it was last written out. `raw` is scratch space.
+    /// Fails with [`Error::Corrupt`] if the slot holds another id (or none), and as
+    /// [`RecordFiles::check_writable`] after a failed write.
+    pub fn read(&self, slot: usize, id: u64, codes: &mut [u8], raw: &mut Vec<u8>) -> Result<(u32, f32)> {
+        self.check_writable()?;
+        let buffered = self.data.buffer();
+        if slot >= self.slots || !buffered.len().is_multiple_of(self.record_len) {
+            return Err(corrupt(&self.data_path, format!("no record at slot {slot}")));
+        }
+        let on_disk = self.slots - buffered.len() / self.record_len;
+        raw.resize(self.record_len, 0);
+        if slot >= on_disk {
+            let at = (slot - on_disk) * self.record_len;
+            raw.copy_from_slice(&buffered[at..at + self.record_len]);
+        } else {
+            use std::os::unix::fs::FileExt;
+            let at = HEADER_LEN + (slot * self.record_len) as u64;
+            self.data.get_ref().file().read_exact_at(raw, at).map_err(io_err(&self.data_path))?;
+        }
+        let (found, collection, scale) = self.decode(slot, raw, codes)?;
+        if found != id {
+            return Err(corrupt(&self.data_path, format!("slot {slot} holds another record than id {id}")));
+        }
+        Ok((collection, scale))
     }
 
     /// Reads the tombstone log; returns whether it was (re)created.
@@ -445,8 +481,9 @@ impl RecordFiles {
         self.check_writable()?;
         debug_assert_eq!(r.codes.len(), self.dim);
         let written = self.fill(r).and_then(|()| self.data.write_all(&self.record).map_err(io_err(&self.data_path)));
-        if written.is_err() {
-            self.broken = true;
+        match written {
+            Ok(()) => self.slots += 1,
+            Err(_) => self.broken = true,
         }
         written
     }
@@ -501,17 +538,58 @@ impl RecordFiles {
         also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
     ) -> Result<()> {
         self.check_writable()?;
-        let result = self.rewrite(dead, live, also);
+        let write_live = |files: &mut RecordFiles, w: &mut BufWriter<fs_err::File>, path: &Path| {
+            let mut written = 0;
+            for r in live {
+                files.fill(r)?;
+                w.write_all(&files.record).map_err(io_err(path))?;
+                written += 1;
+            }
+            Ok(written)
+        };
+        let result = self.rewrite(dead, write_live, also);
         if result.is_err() {
             self.broken = true;
         }
         result
     }
 
-    fn rewrite<'a>(
+    /// [`RecordFiles::compact`] for an index kind that does not keep the records in memory:
+    /// the records of the `live` slots (in their new order) are copied from the current data
+    /// file as they are stored (still sealed).
+    pub fn compact_from_file(
         &mut self,
         dead: impl Iterator<Item = usize>,
-        live: impl Iterator<Item = Record<'a>>,
+        live: impl Iterator<Item = usize>,
+        also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
+    ) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.check_writable()?;
+        let write_live = |files: &mut RecordFiles, w: &mut BufWriter<fs_err::File>, path: &Path| {
+            let mut raw = vec![0u8; files.record_len];
+            let mut written = 0;
+            for slot in live {
+                if slot >= files.slots {
+                    return Err(corrupt(&files.data_path, format!("no record at slot {slot}")));
+                }
+                let at = HEADER_LEN + (slot * files.record_len) as u64;
+                files.data.get_ref().file().read_exact_at(&mut raw, at).map_err(io_err(&files.data_path))?;
+                w.write_all(&raw).map_err(io_err(path))?;
+                written += 1;
+            }
+            Ok(written)
+        };
+        let result = self.rewrite(dead, write_live, also);
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+
+    fn rewrite(
+        &mut self,
+        dead: impl Iterator<Item = usize>,
+        write_live: impl FnOnce(&mut RecordFiles, &mut BufWriter<fs_err::File>, &Path) -> Result<usize>,
         also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
     ) -> Result<()> {
         self.data.flush().map_err(io_err(&self.data_path))?;
@@ -537,10 +615,7 @@ impl RecordFiles {
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
         let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
         w.write_all(&header(DATA_MAGIC, word, generation)).map_err(io_err(&data_tmp))?;
-        for r in live {
-            self.fill(r)?;
-            w.write_all(&self.record).map_err(io_err(&data_tmp))?;
-        }
+        let slots = write_live(self, &mut w, &data_tmp)?;
         let file = w.into_inner().map_err(|e| Error::Io { path: data_tmp.clone(), source: e.into_error() })?;
         file.sync_all().map_err(io_err(&data_tmp))?;
         drop(file);
@@ -569,6 +644,78 @@ impl RecordFiles {
         self.tomb = BufWriter::with_capacity(WRITE_BUFFER, tomb);
         self.generation = generation;
         self.tomb_entries = 0;
+        self.slots = slots;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects nothing: the tests read records back by slot.
+    struct Nothing;
+    impl Loader for Nothing {
+        fn reserve(&mut self, _: usize) {}
+        fn record(&mut self, _: usize, _: Record<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn tombstone(&mut self, _: u64, _: usize) {}
+    }
+
+    fn codes(i: u8) -> Vec<u8> {
+        (0..8).map(|j| i.wrapping_mul(31).wrapping_add(j)).collect()
+    }
+
+    #[test]
+    fn records_are_read_back_by_slot_from_the_buffer_the_file_and_after_a_compaction() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut files, _) = RecordFiles::open(tmp.path(), 8, None, &[], usize::MAX, &mut Nothing).unwrap();
+        let append = |files: &mut RecordFiles, i: u8| {
+            let c = codes(i);
+            files.append(Record {
+                id: 100 + u64::from(i),
+                collection: u32::from(i % 3),
+                scale: f32::from(i),
+                codes: &c,
+            })
+        };
+        let check = |files: &RecordFiles, slot: usize, i: u8| {
+            let (mut out, mut raw) = (vec![0u8; 8], Vec::new());
+            let (collection, scale) = files.read(slot, 100 + u64::from(i), &mut out, &mut raw).unwrap();
+            assert_eq!((collection, scale, out), (u32::from(i % 3), f32::from(i), codes(i)), "slot {slot}");
+        };
+        for i in 0..5 {
+            append(&mut files, i).unwrap();
+        }
+        // Still in the write buffer.
+        assert_eq!(fs_err::metadata(tmp.path().join(DATA_FILE)).unwrap().len(), HEADER_LEN);
+        (0..5).for_each(|i| check(&files, usize::from(i), i));
+        files.flush().unwrap();
+        for i in 5..8 {
+            append(&mut files, i).unwrap();
+        }
+        // Five in the file, three in the buffer.
+        (0..8).for_each(|i| check(&files, usize::from(i), i));
+        let (mut out, mut raw) = (vec![0u8; 8], Vec::new());
+        for (slot, id) in [(2, 101), (8, 108), (usize::MAX / 2, 100)] {
+            let err = files.read(slot, id, &mut out, &mut raw).unwrap_err();
+            assert!(matches!(&err, Error::Corrupt { path, .. } if path.ends_with(DATA_FILE)), "{err:?}");
+        }
+        // Compacted from the file: slots 1, 3 and 6 gone, the others renumbered in order.
+        let kept = [0u8, 2, 4, 5, 7];
+        files
+            .compact_from_file([1, 3, 6].into_iter(), kept.iter().map(|&i| usize::from(i)), |_| Ok(Vec::new()))
+            .unwrap();
+        for (slot, &i) in kept.iter().enumerate() {
+            check(&files, slot, i);
+        }
+        assert!(files.read(5, 108, &mut out, &mut raw).is_err());
+        append(&mut files, 9).unwrap();
+        check(&files, 5, 9);
+        let data = fs_err::read(tmp.path().join(DATA_FILE)).unwrap();
+        for gone in [1u8, 3, 6] {
+            assert!(!data.windows(8).any(|w| w == (100 + u64::from(gone)).to_le_bytes()), "{gone}");
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The vector index of one pack, by kind (graph or exact), shared by the handles of a store:
+//! The vector index of one pack, by kind (graph, exact or compressed), shared by the handles of a store:
 //! readers search while one writer inserts, and the faces hidden by objections are cached by
 //! the index's generation.
 
@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use gabarit_ann::{AnnIndex, AnnOptions};
-use gabarit_index::{FlatIndex, Hit, RecordCipher, VectorIndex};
+use gabarit_index::{CompressedIndex, FlatIndex, Hit, RecordCipher, VectorIndex};
 
 use super::PackKey;
 use crate::{Error, Result};
@@ -19,6 +19,10 @@ pub enum IndexKind {
     Graph,
     /// Flat int8 scan: every search exact.
     Exact,
+    /// Every search exact too, over 6-bit codes kept in memory that prove most templates out
+    /// of reach; the int8 codes stay on disk, read only to re-score: about half the memory of
+    /// `exact` per template (`gabarit_index::CompressedIndex`).
+    Compressed,
     /// A table in PostgreSQL with pgvector (the kind of a store on PostgreSQL, and its only
     /// one): HNSW top-k, sequential scans for exact and threshold searches.
     Pgvector,
@@ -30,6 +34,7 @@ impl IndexKind {
         match self {
             IndexKind::Graph => "graph",
             IndexKind::Exact => "exact",
+            IndexKind::Compressed => "compressed",
             IndexKind::Pgvector => "pgvector",
         }
     }
@@ -48,8 +53,9 @@ impl IndexKind {
         match name.trim() {
             "graph" => Ok(IndexKind::Graph),
             "exact" => Ok(IndexKind::Exact),
+            "compressed" => Ok(IndexKind::Compressed),
             "pgvector" => Ok(IndexKind::Pgvector),
-            other => Err(Error::field("index", format!("{other:?}: expected graph, exact or pgvector"))),
+            other => Err(Error::field("index", format!("{other:?}: expected graph, exact, compressed or pgvector"))),
         }
     }
 
@@ -59,6 +65,7 @@ impl IndexKind {
         let base = match self {
             IndexKind::Graph => "graph",
             IndexKind::Exact | IndexKind::Pgvector => "index",
+            IndexKind::Compressed => "compressed",
         };
         if *pack == PackKey::legacy() {
             root.join(base)
@@ -79,6 +86,7 @@ impl IndexKind {
                 source: std::io::Error::other("a pgvector index is kept in PostgreSQL, not in files"),
             }),
             IndexKind::Exact => FlatIndex::open_with(dir, dim, Some(cipher)).map(|i| Box::new(i) as Index),
+            IndexKind::Compressed => CompressedIndex::open_with(dir, dim, Some(cipher)).map(|i| Box::new(i) as Index),
             IndexKind::Graph => AnnIndex::open_with(dir, dim, AnnOptions::default(), Some(cipher))
                 .map(|i| Box::new(i) as Index)
                 .map_err(|e| match e {
@@ -92,7 +100,7 @@ impl IndexKind {
     }
 }
 
-/// The vector index of a data directory: flat or graph, behind the one trait.
+/// The vector index of a data directory: flat, compressed or graph, behind the one trait.
 pub type Index = Box<dyn VectorIndex>;
 
 /// Adds a template the catalog has just committed. An index other processes share (in

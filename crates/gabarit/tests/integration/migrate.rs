@@ -148,14 +148,16 @@ fn a_data_directory_goes_to_postgresql_and_back_with_equal_content_snapshots() {
     );
     fs_err::rename(&data, &retired).unwrap();
 
-    // And back into a data directory (an exact index this time): the database's content, with
-    // the uploads' paths now in the new directory's.
+    // And back into a data directory (a compressed index this time: a kind changed without
+    // running the models): the database's content, with the uploads' paths now in the new
+    // directory's.
     let back = dir.path().join("back");
     same_keys(&pg, &back);
-    let report = migrate(&pg, back.to_str().unwrap(), &["--index", "exact"]);
+    let report = migrate(&pg, back.to_str().unwrap(), &["--index", "compressed"]);
     assert_eq!(report["templates_indexed"].as_u64(), Some(30));
     assert_eq!(report["uploads"].as_u64(), Some(5));
-    assert_eq!(fs_err::read_to_string(back.join("index-kind")).unwrap().trim(), "exact");
+    assert_eq!(fs_err::read_to_string(back.join("index-kind")).unwrap().trim(), "compressed");
+    assert!(back.join("compressed/vectors.dat").is_file() && !back.join("graph").exists());
     let home = Rewrite { from: canonical_prefix(&pg.join("uploads")), to: canonical_prefix(&back.join("uploads")) };
     let returned = digests(&Catalog::open(&back.join("catalog.db")).unwrap(), None);
     assert_eq!(without_audit(&returned), without_audit(&digests(&target, Some(&home))));

@@ -150,7 +150,7 @@ fn videos_inside_archives_are_refused_by_name_and_the_rest_is_ingested() {
 }
 
 #[test]
-fn an_exact_index_and_search_exact_from_the_command_line_find_what_the_graph_finds() {
+fn exact_and_compressed_indexes_and_search_exact_from_the_command_line_find_what_the_graph_finds() {
     let dir = tempfile::tempdir().unwrap();
     let photos = dir.path().join("photos");
     fs_err::create_dir_all(&photos).unwrap();
@@ -172,7 +172,8 @@ fn an_exact_index_and_search_exact_from_the_command_line_find_what_the_graph_fin
         (c, r["exhaustive"].clone())
     };
     let mut results = Vec::new();
-    for kind in ["exact", "graph"] {
+    let dirs = [("exact", "index"), ("graph", "graph"), ("compressed", "compressed")];
+    for (kind, dir_of_kind) in dirs {
         let data = dir.path().join(kind);
         ok(crate::catalog::with_data(&mut crate::gabarit(), &data)
             .args(["init", "--index", kind, "--admin", "admin", "--key-out"])
@@ -184,8 +185,10 @@ fn an_exact_index_and_search_exact_from_the_command_line_find_what_the_graph_fin
         ok(as_user(&data, "admin").args(["user", "grant", "inv", "c"]));
         ok(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "c"]).arg(&photos));
         assert_eq!(fs_err::read_to_string(data.join("index-kind")).unwrap().trim(), kind);
-        let (dir_of_kind, other) = if kind == "exact" { ("index", "graph") } else { ("graph", "index") };
-        assert!(data.join(dir_of_kind).join("vectors.dat").is_file() && !data.join(other).exists(), "{kind}");
+        assert!(data.join(dir_of_kind).join("vectors.dat").is_file(), "{kind}");
+        for (_, other) in dirs.iter().filter(|(k, _)| *k != kind) {
+            assert!(!data.join(other).exists(), "{kind}: {other}");
+        }
         let (plain, exhaustive) = found(&data, &[]);
         assert_eq!(plain.len(), 24, "every face at threshold -1: {plain:?}");
         assert_eq!(exhaustive, true, "{kind}: a gallery this small is always scanned whole");
@@ -193,12 +196,13 @@ fn an_exact_index_and_search_exact_from_the_command_line_find_what_the_graph_fin
         assert_eq!((&exact, exhaustive), (&plain, Value::Bool(true)), "{kind}");
         results.push(plain);
     }
-    // The same candidates from both kinds of index, scores within 0.001 (each kind has its
-    // own int8 scoring kernel).
+    // The same candidates from every kind of index, scores within 0.001 (the graph has its own
+    // int8 scoring kernel); the compressed index's are the flat scan's, exactly.
     assert_eq!(results[0].len(), results[1].len());
     for (a, b) in results[0].iter().zip(&results[1]) {
         assert!(a.0 == b.0 && (a.1 - b.1).abs() <= 10, "{a:?} {b:?}");
     }
+    assert_eq!(results[2], results[0], "compressed and exact");
     // An existing directory keeps its kind.
     let out =
         run(crate::catalog::with_data(&mut crate::gabarit(), &dir.path().join("exact"))

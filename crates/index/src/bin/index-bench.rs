@@ -2,14 +2,16 @@
 //! time, size per vector, and exact top-10 search latency (one thread and all threads per
 //! query) and throughput. Prints one JSON line.
 //!
-//! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--compressed]`
+//! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--compressed [--int8-in-memory]]`
 //! (N defaults to 1,000,000, D to 512, Q to 200; PATH must not exist and is deleted at the end
 //! unless `--keep`; by default a directory under the system temp dir).
 //!
-//! `--compressed` then reopens the directory as a `CompressedIndex` and compares exhaustive
-//! threshold searches at the packs' rights thresholds (0.25, 0.38) with the flat scan's, one
-//! thread and all threads: time, code stages read per template (128 bytes each), templates re-scored, and that the
-//! answers are identical (it fails otherwise). A second JSON line.
+//! `--compressed` then reopens the directory as a `CompressedIndex` (its int8 codes read from
+//! the record file to re-score, or kept in memory with `--int8-in-memory`) and compares exact
+//! top-10 searches and exhaustive threshold searches at the packs' rights thresholds (0.25,
+//! 0.38) with the flat scan's, one thread and all threads: time, code stages read per
+//! template (128 bytes each), templates re-scored, and that the answers are identical (it
+//! fails otherwise). A second JSON line, with the memory per template.
 //!
 //! Data: N/5 identities, each a random unit centre; a template is
 //! `normalise(centre + noise)` with uniform noise of norm sqrt(2/3), so two templates of one
@@ -20,7 +22,7 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use gabarit_index::{CompressedIndex, FlatIndex, ScanCounts, VectorIndex};
+use gabarit_index::{CompressedIndex, CompressedOptions, FlatIndex, ScanCounts, VectorIndex};
 
 const PER_IDENTITY: u64 = 5;
 /// Thresholds of the compressed index's comparison: the rights thresholds of the two packs.
@@ -144,10 +146,12 @@ struct Args {
     dir: Option<PathBuf>,
     keep: bool,
     compressed: bool,
+    int8_in_memory: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn Error>> {
-    let mut args = Args { n: 1_000_000, dim: 512, queries: 200, dir: None, keep: false, compressed: false };
+    let mut args =
+        Args { n: 1_000_000, dim: 512, queries: 200, dir: None, keep: false, compressed: false, int8_in_memory: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -157,8 +161,11 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
             "--keep" => args.keep = true,
             "--compressed" => args.compressed = true,
+            "--int8-in-memory" => args.int8_in_memory = true,
             "-h" | "--help" => {
-                println!("usage: index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--compressed]");
+                println!(
+                    "usage: index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--compressed [--int8-in-memory]]"
+                );
                 std::process::exit(0);
             }
             n => args.n = n.replace('_', "").parse().map_err(|e| format!("N: {n}: {e}"))?,
@@ -320,8 +327,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         let queries: Vec<&[f32]> = probes.iter().take(threshold_queries).map(|(_, q)| q.as_slice()).collect();
         let mut flat_answers = Vec::new();
         let mut flat_ms = Vec::new();
+        let mut flat_top = Vec::new();
+        let mut flat_top_ms = Vec::new();
         for threads in [1, 0] {
             index.set_search_threads(threads);
+            let t = Instant::now();
+            for q in &queries {
+                flat_top.push(index.search(q, 10, None)?);
+            }
+            flat_top_ms.push(t.elapsed().as_secs_f64() * 1e3 / queries.len().max(1) as f64);
             for threshold in THRESHOLDS {
                 let t = Instant::now();
                 for q in &queries {
@@ -332,12 +346,33 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         drop(index);
         let t = Instant::now();
-        let mut compressed = CompressedIndex::open(&dir, dim)?;
+        let options = CompressedOptions { int8_in_memory: args.int8_in_memory };
+        let mut compressed = CompressedIndex::open_with_options(&dir, dim, None, options)?;
         let open_s = t.elapsed().as_secs_f64();
         let mut answers = flat_answers.iter();
+        let mut tops = flat_top.iter();
         let mut fields = Vec::new();
-        for (threads, name) in [(1, "1t".to_string()), (0, format!("{cores}t"))] {
+        for (t_index, (threads, name)) in [(1, "1t".to_string()), (0, format!("{cores}t"))].into_iter().enumerate() {
             compressed.set_search_threads(threads);
+            let t = Instant::now();
+            let mut counts = ScanCounts::default();
+            for q in &queries {
+                let (hits, c) = compressed.search_exact_counted(q, 10, None)?;
+                if Some(&hits) != tops.next() {
+                    return Err("top-10: the compressed index differs from the flat scan".into());
+                }
+                counts.stages += c.stages;
+                counts.templates += c.templates;
+                counts.rescored += c.rescored;
+            }
+            let ms = t.elapsed().as_secs_f64() * 1e3 / queries.len().max(1) as f64;
+            let flat = flat_top_ms[t_index];
+            fields.push(format!(
+                "\"top10_{name}\":{{\"flat_ms\":{flat:.1},\"compressed_ms\":{ms:.1},\"speedup\":{:.2},\"stages_per_template\":{:.2},\"rescored_per_query\":{:.1}}}",
+                flat / ms,
+                counts.stages as f64 / counts.templates.max(1) as f64,
+                counts.rescored as f64 / queries.len().max(1) as f64,
+            ));
             for (i, threshold) in THRESHOLDS.into_iter().enumerate() {
                 let t = Instant::now();
                 let mut counts = ScanCounts::default();
@@ -364,7 +399,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         let stats = compressed.stats();
         println!(
-            "{{\"bench\":\"gabarit-index compressed\",\"n\":{n},\"open_s\":{open_s:.2},\"memory_bytes_per_vector\":{:.1},\"identical_to_flat\":true,{}}}",
+            "{{\"bench\":\"gabarit-index compressed\",\"n\":{n},\"int8_in_memory\":{},\"open_s\":{open_s:.2},\"memory_bytes_per_vector\":{:.1},\"identical_to_flat\":true,{}}}",
+            args.int8_in_memory,
             stats.memory_bytes_per_vector,
             fields.join(",")
         );
