@@ -492,7 +492,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) ingest_root: Vec<PathBuf>,
     /// Breadth of graph searches (default 8192: at 1,000,000 templates, 99.2% of the true
-    /// top-10 above the search threshold found in about 26 ms; 4096: 98.3% in about 15 ms).
+    /// top-10 above the search threshold found in about 26 ms; 4096: 98.3% in about 15 ms),
+    /// or of a compressed index's: the candidates ranked by their 1-bit estimates that may be
+    /// re-scored (default 1000).
     #[arg(long)]
     pub(crate) ef_search: Option<usize>,
     /// Apply the collections' retention at start and then at this interval ("24h", "30m",

@@ -174,6 +174,11 @@ impl Encoder {
         &self.rotation
     }
 
+    /// The rotated form of the template last encoded (what its 1-bit code is made from).
+    pub fn rotated(&self) -> &[f64] {
+        &self.y
+    }
+
     /// [`encode`](Self::encode) for codes in offset form (`code + 128`, as the flat index
     /// keeps them: see [`crate::quant::to_offset`]).
     ///
@@ -300,6 +305,16 @@ fn round_up(x: f64) -> f32 {
 fn v4() -> Option<V4> {
     static V4_LEVEL: std::sync::OnceLock<Option<V4>> = std::sync::OnceLock::new();
     *V4_LEVEL.get_or_init(V4::try_new)
+}
+
+/// Runs `f` with AVX-512 (and `popcnt`) enabled where the CPU has them, so that the loops
+/// inside vectorise for it; as is otherwise.
+#[inline(always)]
+pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    match v4() {
+        Some(simd) => simd.vectorize(f),
+        None => f(),
+    }
 }
 
 /// A query prepared for bounding: its rotated, int8-quantised form and the norms the bound

@@ -1,27 +1,34 @@
-//! The compressed index, first step: the flat index's records and int8 codes, plus 6-bit codes
-//! ([`crate::bound`]) that let an exhaustive search skip most templates with a proof.
+//! The compressed index: the flat index's records, with their int8 codes left on disk, and
+//! two codes per template in memory — 6-bit codes ([`crate::bound`]) that let an exhaustive
+//! search skip most templates with a proof, and 1-bit codes ([`crate::onebit`]) that rank a
+//! gallery for an interactive top-k.
 //!
-//! Every search here is exhaustive and returns exactly what [`FlatIndex`] returns (same set,
-//! same scores, same order): a template is scored with its int8 codes unless an upper bound
-//! from its code proves it cannot reach the search's floor (the threshold, or the k-th best
-//! score found so far). A code has three stages of 2 bits per component (128 bytes each at
-//! dimension 512): the first is read for every template, the next only while the bound still
-//! reaches the floor, and the int8 codes (512 bytes) only where no stage decided.
+//! - Exhaustive searches (threshold, [`VectorIndex::search_exact`]) return exactly what
+//!   [`FlatIndex`] returns (same set, same scores, same order): a template is scored with its
+//!   int8 codes unless an upper bound from its code proves it cannot reach the search's floor
+//!   (the threshold, or the k-th best score found so far). A code has three stages of 2 bits
+//!   per component (128 bytes each at dimension 512): the first is read for every template,
+//!   the next only while the bound still reaches the floor, and the int8 codes only where no
+//!   stage decided.
+//! - Top-k ([`VectorIndex::search`]) estimates every template's score from its 1-bit code,
+//!   keeps the `breadth` best by the upper end of their estimate, and offers them, best first,
+//!   to the same bounded scoring until the next one's estimate cannot reach the k-th exact
+//!   score: the scores returned are exact, the set is approximate (a template whose estimate
+//!   ranked beyond the breadth is missed).
+//! - The int8 codes are read from the record file (one positioned read, opened when sealed)
+//!   only to re-score, unless [`CompressedOptions::int8_in_memory`].
 //!
-//! What this step is not yet: smaller. The int8 codes stay in memory beside the stages (about
-//! 960 bytes per 512-dimensional template against the flat index's 560); moving them to disk,
-//! reading them only to re-score, and partitions for top-k are the next steps.
-//!
-//! Erasure: removing a template zeroes its stages and levels in memory at once, and compaction
-//! drops them with the flat index's records; the stages are never written to disk.
+//! Erasure: removing a template zeroes its codes in memory at once, and compaction drops them
+//! with the flat index's records; the codes in memory are never written to disk.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bound::{Encoder, Levels, QueryBound, STAGES};
+use crate::bound::{Encoder, Levels, QueryBound, Rotation, STAGES};
 use crate::flat::{AtLeast, Sink};
+use crate::onebit::{self, Factors, OneBitQuery};
 use crate::quant::{quantize_into, score};
 use crate::select::{CollectionFilter, TopK};
 use crate::{Error, FlatIndex, FlatStats, Hit, RecordCipher, Result, VectorIndex, validate_vector};
@@ -45,17 +52,184 @@ pub struct CompressedOptions {
     pub int8_in_memory: bool,
 }
 
-/// An exact index that prunes its scans with provable bounds: see the module documentation.
+/// Default of [`VectorIndex::set_search_breadth`]: candidates a top-k search may re-score.
+pub const DEFAULT_BREADTH: usize = 1000;
+
+/// An index that answers exhaustive searches exactly, pruned by provable bounds, and top-k
+/// from 1-bit estimates re-scored exactly: see the module documentation.
 #[derive(Debug)]
 pub struct CompressedIndex {
     flat: FlatIndex,
     encoder: Encoder,
+    codes: Codes,
+    /// How many candidates a top-k search may re-score at most.
+    breadth: usize,
+}
+
+/// Every slot's codes in memory.
+#[derive(Debug)]
+struct Codes {
     /// Bytes of one stage of one template.
     bytes: usize,
+    /// 64-bit words of a 1-bit code.
+    words: usize,
     /// Stage `j` of slot `s` at `(s × STAGES + j) × bytes`: a template's stages side by side,
     /// so that the next stage is the next bytes (faster than one array per stage, measured).
     stages: Vec<u8>,
     levels: Vec<Levels>,
+    /// The 1-bit code of slot `s` at `s × words` ([`crate::onebit`]), and its factors.
+    bits: Vec<u64>,
+    factors: Vec<Factors>,
+}
+
+/// The codes of a run of slots, coded together.
+struct CodeParts<'a> {
+    stages: &'a mut [u8],
+    levels: &'a mut [Levels],
+    bits: &'a mut [u64],
+    factors: &'a mut [Factors],
+}
+
+impl CodeParts<'_> {
+    /// Codes the templates of `codes` (offset form, contiguous) into these parts, in order.
+    fn encode(self, codes: &[u8], dim: usize, bytes: usize, words: usize) {
+        let mut encoder = Encoder::new(dim);
+        let outs = self.stages.chunks_exact_mut(STAGES * bytes).zip(self.levels).zip(self.bits.chunks_exact_mut(words));
+        for (((out, l), bits), (f, c)) in outs.zip(self.factors.iter_mut().zip(codes.chunks_exact(dim))) {
+            *l = encoder.encode_offset(c, out);
+            *f = onebit::encode(encoder.rotated(), bits);
+        }
+    }
+}
+
+impl Codes {
+    fn new(rotation: &Rotation) -> Codes {
+        Codes {
+            bytes: rotation.stage_bytes(),
+            words: rotation.padded() / 64,
+            stages: Vec::new(),
+            levels: Vec::new(),
+            bits: Vec::new(),
+            factors: Vec::new(),
+        }
+    }
+
+    /// The codes of slots `first..first + n`, the arrays grown to hold them.
+    fn parts_from(&mut self, first: usize, n: usize) -> CodeParts<'_> {
+        let (code, words) = (STAGES * self.bytes, self.words);
+        self.stages.resize((first + n) * code, 0);
+        self.levels.resize(first + n, Levels::default());
+        self.bits.resize((first + n) * words, 0);
+        self.factors.resize(first + n, Factors::default());
+        CodeParts {
+            stages: &mut self.stages[first * code..],
+            levels: &mut self.levels[first..],
+            bits: &mut self.bits[first * words..],
+            factors: &mut self.factors[first..],
+        }
+    }
+
+    /// Codes the templates of `codes` (offset form, contiguous), the first at slot `first`, on
+    /// all cores.
+    fn encode_batch(&mut self, first: usize, codes: &[u8], dim: usize) {
+        let n = codes.len() / dim;
+        let (bytes, words) = (self.bytes, self.words);
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.div_ceil(1000)).max(1);
+        let per = n.div_ceil(threads).max(1);
+        let all = self.parts_from(first, n);
+        std::thread::scope(|s| {
+            let parts = all
+                .stages
+                .chunks_mut(per * STAGES * bytes)
+                .zip(all.levels.chunks_mut(per))
+                .zip(all.bits.chunks_mut(per * words))
+                .zip(all.factors.chunks_mut(per))
+                .zip(codes.chunks(per * dim));
+            for ((((stages, levels), bits), factors), codes) in parts {
+                s.spawn(move || CodeParts { stages, levels, bits, factors }.encode(codes, dim, bytes, words));
+            }
+        });
+    }
+
+    /// Zeroes the codes of `slot`.
+    fn forget(&mut self, slot: usize) {
+        let (code, words) = (STAGES * self.bytes, self.words);
+        self.stages[slot * code..(slot + 1) * code].fill(0);
+        self.levels[slot] = Levels::default();
+        self.bits[slot * words..(slot + 1) * words].fill(0);
+        self.factors[slot] = Factors::default();
+    }
+
+    /// Keeps the codes of the `live` slots only, in order.
+    fn retain(&mut self, live: &[bool]) {
+        let (code, words) = (STAGES * self.bytes, self.words);
+        let mut next = 0;
+        for (slot, &alive) in live.iter().enumerate() {
+            if alive {
+                self.stages.copy_within(slot * code..(slot + 1) * code, next * code);
+                self.bits.copy_within(slot * words..(slot + 1) * words, next * words);
+                self.levels[next] = self.levels[slot];
+                self.factors[next] = self.factors[slot];
+                next += 1;
+            }
+        }
+        self.stages.truncate(next * code);
+        self.bits.truncate(next * words);
+        self.levels.truncate(next);
+        self.factors.truncate(next);
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.stages.shrink_to_fit();
+        self.levels.shrink_to_fit();
+        self.bits.shrink_to_fit();
+        self.factors.shrink_to_fit();
+    }
+
+    /// Heap bytes.
+    fn memory(&self) -> usize {
+        self.stages.capacity()
+            + self.levels.capacity() * size_of::<Levels>()
+            + self.bits.capacity() * size_of::<u64>()
+            + self.factors.capacity() * size_of::<Factors>()
+    }
+}
+
+/// The best candidates of a range of slots by the upper end of their estimated score.
+struct Pool {
+    size: usize,
+    /// `(upper, slot)`.
+    cands: Vec<(f32, usize)>,
+    /// The `size`-th best upper end so far: a candidate below it is not kept.
+    floor: f32,
+    estimated: usize,
+}
+
+impl Pool {
+    fn new(size: usize) -> Pool {
+        Pool { size, cands: Vec::with_capacity(2 * size), floor: f32::NEG_INFINITY, estimated: 0 }
+    }
+
+    #[inline(always)]
+    fn offer(&mut self, upper: f32, slot: usize) {
+        if upper > self.floor {
+            self.cands.push((upper, slot));
+            if self.cands.len() >= 2 * self.size {
+                self.keep_best();
+                self.floor = self.cands.last().map_or(f32::NEG_INFINITY, |c| c.0);
+            }
+        }
+    }
+
+    /// Keeps the `size` best, best first.
+    fn keep_best(&mut self) {
+        let best_first = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if self.cands.len() > self.size {
+            self.cands.select_nth_unstable_by(self.size - 1, best_first);
+            self.cands.truncate(self.size);
+        }
+        self.cands.sort_unstable_by(best_first);
+    }
 }
 
 /// A [`Sink`] that also counts what the scan read, and keeps the first error.
@@ -63,29 +237,6 @@ struct Counting<S> {
     sink: S,
     counts: ScanCounts,
     failed: Option<Error>,
-}
-
-/// Codes the templates of `codes` (offset form, contiguous), the first at `first`, into
-/// `stages` and `levels` (grown to hold them), on all cores.
-fn encode_batch(stages: &mut Vec<u8>, levels: &mut Vec<Levels>, first: usize, codes: &[u8], dim: usize, bytes: usize) {
-    let n = codes.len() / dim;
-    let code = STAGES * bytes;
-    stages.resize((first + n) * code, 0);
-    levels.resize(first + n, Levels::default());
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.div_ceil(1000)).max(1);
-    let per = n.div_ceil(threads).max(1);
-    let (stages, levels) = (&mut stages[first * code..], &mut levels[first..]);
-    std::thread::scope(|s| {
-        let parts = stages.chunks_mut(per * code).zip(levels.chunks_mut(per)).zip(codes.chunks(per * dim));
-        for ((stages, levels), codes) in parts {
-            s.spawn(move || {
-                let mut encoder = Encoder::new(dim);
-                for ((out, l), c) in stages.chunks_exact_mut(code).zip(levels).zip(codes.chunks_exact(dim)) {
-                    *l = encoder.encode_offset(c, out);
-                }
-            });
-        }
-    });
 }
 
 impl CompressedIndex {
@@ -113,26 +264,18 @@ impl CompressedIndex {
         options: CompressedOptions,
     ) -> Result<CompressedIndex> {
         let encoder = Encoder::new(dim);
-        let bytes = encoder.rotation().stage_bytes();
-        let (mut stages, mut levels) = (Vec::new(), Vec::new());
-        let mut batches = |first: usize, codes: &[u8]| encode_batch(&mut stages, &mut levels, first, codes, dim, bytes);
+        let mut codes = Codes::new(encoder.rotation());
+        let mut batches = |first: usize, c: &[u8]| codes.encode_batch(first, c, dim);
         let flat = FlatIndex::open_inner(dir.as_ref(), dim, cipher, options.int8_in_memory, Some(&mut batches))?;
-        let mut index = CompressedIndex { flat, encoder, bytes, stages, levels };
-        index.stages.shrink_to_fit();
-        index.levels.shrink_to_fit();
+        codes.shrink_to_fit();
+        let mut index = CompressedIndex { flat, encoder, codes, breadth: DEFAULT_BREADTH };
         // Removed and replaced templates were coded as read: forget them.
         for slot in 0..index.flat.live.len() {
             if !index.flat.live[slot] {
-                index.forget(slot);
+                index.codes.forget(slot);
             }
         }
         Ok(index)
-    }
-
-    /// Zeroes the code of `slot` in memory.
-    fn forget(&mut self, slot: usize) {
-        self.stages[slot * STAGES * self.bytes..(slot + 1) * STAGES * self.bytes].fill(0);
-        self.levels[slot] = Levels::default();
     }
 
     /// The live ids, in storage order.
@@ -150,11 +293,10 @@ impl CompressedIndex {
         self.flat.set_search_threads(threads);
     }
 
-    /// Sizes on disk and in memory (the flat index's, plus the stages and levels in memory).
+    /// Sizes on disk and in memory (the flat index's, plus the codes in memory).
     pub fn stats(&self) -> FlatStats {
         let mut stats = self.flat.stats();
-        let extra = self.stages.capacity() + self.levels.capacity() * size_of::<Levels>();
-        stats.memory_bytes += extra;
+        stats.memory_bytes += self.codes.memory();
         stats.memory_bytes_per_vector =
             if stats.live == 0 { 0.0 } else { stats.memory_bytes as f64 / stats.live as f64 };
         stats
@@ -195,6 +337,100 @@ impl CompressedIndex {
         let (mut cands, counts) = self.pruned_scan(query, &filter, || TopK::new(k))?;
         cands.truncate(k);
         Ok((self.flat.hits(&cands), counts))
+    }
+
+    /// The `k` best by 1-bit estimates re-scored exactly, also saying how much was read
+    /// (`templates`: estimated). Every accepted template's score is estimated from its 1-bit
+    /// code; the [`breadth`](VectorIndex::set_search_breadth) best by the upper end of their
+    /// estimate (estimate plus error bound) are offered, best first, to the bounded scoring of
+    /// the exhaustive searches (stages, then int8 codes), until the next one's upper end falls
+    /// below the k-th exact score found. The scores returned are exact; a template can be
+    /// missed when more than `breadth` templates had a better upper end, or when its estimate
+    /// erred beyond the bound.
+    pub fn search_estimated_counted(
+        &self,
+        query: &[f32],
+        k: usize,
+        collections: Option<&[u32]>,
+    ) -> Result<(Vec<Hit>, ScanCounts)> {
+        validate_vector(query, self.flat.dim)?;
+        let filter = CollectionFilter::new(collections);
+        if k == 0 || filter.accepts_nothing() || self.flat.slot_of.is_empty() {
+            return Ok((Vec::new(), ScanCounts::default()));
+        }
+        let k = k.min(self.flat.slot_of.len());
+        let mut codes = vec![0i8; self.flat.dim];
+        let query_scale = quantize_into(query, &mut codes);
+        let kernel = crate::quant::QueryKernel::new(&codes, query_scale);
+        let estimator = OneBitQuery::new(self.encoder.rotation(), &codes);
+        let size = self.breadth.max(k);
+        let pools = self.flat.run_with(
+            || Pool::new(size),
+            |start, end, pool: &mut Pool| match onebit::level() {
+                onebit::Level::Popcnt(simd) => {
+                    simd.vectorize(|| self.estimate_range(&estimator, &filter, start, end, pool))
+                }
+                onebit::Level::V4(simd) => {
+                    simd.vectorize(|| self.estimate_range(&estimator, &filter, start, end, pool))
+                }
+                onebit::Level::Plain => self.estimate_range(&estimator, &filter, start, end, pool),
+            },
+        );
+        let mut all = Pool::new(size);
+        for pool in pools {
+            all.estimated += pool.estimated;
+            all.cands.extend(pool.cands);
+        }
+        all.keep_best();
+        // Best first: each is offered with its stages' bounds (exact), until the next one's
+        // estimated upper end is below the k-th exact score.
+        let bound = QueryBound::new(self.encoder.rotation(), &codes);
+        let mut out = Counting { sink: TopK::new(k), counts: ScanCounts::default(), failed: None };
+        let mut buf = (vec![0u8; self.flat.dim], Vec::new());
+        bound.run(|| {
+            for &(upper, slot) in &all.cands {
+                if out.sink.worst().is_some_and(|worst| upper * query_scale < worst) {
+                    break;
+                }
+                if !self.offer_slot(&bound, &kernel, slot, &mut buf, &mut out) {
+                    break;
+                }
+            }
+        });
+        if let Some(e) = out.failed {
+            return Err(e);
+        }
+        let mut cands = out.sink.into_vec();
+        cands.sort_unstable();
+        let counts = ScanCounts { templates: all.estimated, ..out.counts };
+        Ok((self.flat.hits(&cands), counts))
+    }
+
+    /// Estimates the accepted live slots of `start..end` into `pool`, by the upper end of
+    /// their score divided by the query's scale.
+    #[inline(always)]
+    fn estimate_range(
+        &self,
+        estimator: &OneBitQuery,
+        filter: &CollectionFilter,
+        start: usize,
+        end: usize,
+        pool: &mut Pool,
+    ) {
+        let words = self.codes.words;
+        let bits = self.codes.bits[start * words..end * words].chunks_exact(words);
+        let meta = self.codes.factors[start..end]
+            .iter()
+            .zip(&self.flat.scales[start..end])
+            .zip(&self.flat.collections[start..end])
+            .zip(&self.flat.live[start..end]);
+        for (slot, (code, (((factors, &scale), &collection), &live))) in (start..).zip(bits.zip(meta)) {
+            if live && filter.accepts(collection) {
+                pool.estimated += 1;
+                let (estimate, error) = estimator.estimate(code, factors);
+                pool.offer((estimate + error) * scale, slot);
+            }
+        }
     }
 
     /// Scans every slot of the accepted collections: a template's next stage while its bound
@@ -240,39 +476,54 @@ impl CompressedIndex {
         end: usize,
         out: &mut Counting<S>,
     ) {
-        let (dim, bytes) = (self.flat.dim, self.bytes);
-        let query_scale = kernel.scale();
-        let excluded = |prefix: i64, stage: usize, levels: &Levels, scale: f32, floor: f32| {
-            let upper = bound.bound(stage, prefix, levels).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-            score(upper, query_scale, scale) < floor
-        };
-        let (mut buf, mut raw) = (vec![0u8; dim], Vec::new());
-        'slots: for slot in start..end {
+        let mut buf = (vec![0u8; self.flat.dim], Vec::new());
+        for slot in start..end {
             if !self.flat.live[slot] || !filter.accepts(self.flat.collections[slot]) {
                 continue;
             }
             out.counts.templates += 1;
-            let (scale, levels, floor) = (self.flat.scales[slot], &self.levels[slot], out.sink.floor());
-            let mut prefix = 0i64;
-            let code = &self.stages[slot * STAGES * bytes..(slot + 1) * STAGES * bytes];
-            for (j, stage) in code.chunks_exact(bytes).enumerate() {
-                out.counts.stages += 1;
-                prefix = 4 * prefix + bound.stage_dot(stage);
-                if excluded(prefix, j, levels, scale, floor) {
-                    continue 'slots;
-                }
+            if !self.offer_slot(bound, kernel, slot, &mut buf, out) {
+                return;
             }
-            out.counts.rescored += 1;
-            let codes = match self.flat.read_codes(slot, &mut buf, &mut raw) {
-                Ok(codes) => codes,
-                Err(e) => {
-                    out.failed = Some(e);
-                    return;
-                }
-            };
-            let dot = kernel.dot_offset(codes);
-            out.sink.offer(score(dot, query_scale, scale), self.flat.ids[slot], slot);
         }
+    }
+
+    /// Offers the live `slot` to `out`'s sink with its int8 score, unless a stage's bound
+    /// proves it below the sink's floor; counts what it read. `buf`: scratch space for the
+    /// int8 codes. False, with the error kept in `out`, if the codes could not be read.
+    #[inline(always)]
+    fn offer_slot<S: Sink>(
+        &self,
+        bound: &QueryBound,
+        kernel: &crate::quant::QueryKernel,
+        slot: usize,
+        buf: &mut (Vec<u8>, Vec<u8>),
+        out: &mut Counting<S>,
+    ) -> bool {
+        let bytes = self.codes.bytes;
+        let query_scale = kernel.scale();
+        let (scale, levels, floor) = (self.flat.scales[slot], &self.codes.levels[slot], out.sink.floor());
+        let mut prefix = 0i64;
+        let code = &self.codes.stages[slot * STAGES * bytes..(slot + 1) * STAGES * bytes];
+        for (j, stage) in code.chunks_exact(bytes).enumerate() {
+            out.counts.stages += 1;
+            prefix = 4 * prefix + bound.stage_dot(stage);
+            let upper = bound.bound(j, prefix, levels).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            if score(upper, query_scale, scale) < floor {
+                return true;
+            }
+        }
+        out.counts.rescored += 1;
+        let codes = match self.flat.read_codes(slot, &mut buf.0, &mut buf.1) {
+            Ok(codes) => codes,
+            Err(e) => {
+                out.failed = Some(e);
+                return false;
+            }
+        };
+        let dot = kernel.dot_offset(codes);
+        out.sink.offer(score(dot, query_scale, scale), self.flat.ids[slot], slot);
+        true
     }
 }
 
@@ -295,10 +546,10 @@ impl VectorIndex for CompressedIndex {
         // The codes the flat index stored: quantisation is deterministic.
         let mut codes = vec![0i8; self.flat.dim];
         quantize_into(vector, &mut codes);
-        let start = slot * STAGES * self.bytes;
-        self.stages.resize(start + STAGES * self.bytes, 0);
-        let levels = self.encoder.encode(&codes, &mut self.stages[start..]);
-        self.levels.push(levels);
+        let (bytes, words) = (self.codes.bytes, self.codes.words);
+        let part = self.codes.parts_from(slot, 1);
+        part.levels[0] = self.encoder.encode(&codes, &mut part.stages[..STAGES * bytes]);
+        part.factors[0] = onebit::encode(self.encoder.rotated(), &mut part.bits[..words]);
         Ok(())
     }
 
@@ -308,13 +559,17 @@ impl VectorIndex for CompressedIndex {
         };
         let removed = self.flat.remove(id)?;
         if removed {
-            self.forget(slot);
+            self.codes.forget(slot);
         }
         Ok(removed)
     }
 
     fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
-        Ok(self.search_exact_counted(query, k, collections)?.0)
+        Ok(self.search_estimated_counted(query, k, collections)?.0)
+    }
+
+    fn set_search_breadth(&mut self, breadth: usize) {
+        self.breadth = breadth.max(1);
     }
 
     fn search_exact(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
@@ -322,7 +577,7 @@ impl VectorIndex for CompressedIndex {
     }
 
     fn is_exhaustive(&self) -> bool {
-        true
+        false
     }
 
     fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
@@ -337,20 +592,7 @@ impl VectorIndex for CompressedIndex {
         let live = self.flat.live.clone();
         self.flat.compact()?;
         if self.flat.ids.len() != live.len() {
-            let code = STAGES * self.bytes;
-            let mut next = 0;
-            for (slot, &alive) in live.iter().enumerate() {
-                if alive {
-                    self.stages.copy_within(slot * code..(slot + 1) * code, next * code);
-                    next += 1;
-                }
-            }
-            self.stages.truncate(next * code);
-            let mut slot = 0;
-            self.levels.retain(|_| {
-                slot += 1;
-                live[slot - 1]
-            });
+            self.codes.retain(&live);
         }
         Ok(())
     }
@@ -408,8 +650,9 @@ mod tests {
         // The int8 codes (512 bytes per template) are what the default leaves on disk.
         let saved = in_memory_stats.memory_bytes_per_vector - on_disk_stats.memory_bytes_per_vector;
         assert!((500.0..540.0).contains(&saved), "{saved}");
-        // Beside the two 1 MiB write buffers, under 520 bytes per template.
-        assert!(on_disk_stats.memory_bytes < 4000 * 520 + (2 << 20) + 4096, "{on_disk_stats:?}");
+        // Beside the two 1 MiB write buffers, under 600 bytes per template: three stages (384),
+        // their levels (28), the 1-bit code (64) and its factors (12), id, collection, scale.
+        assert!(on_disk_stats.memory_bytes < 4000 * 600 + (2 << 20) + 4096, "{on_disk_stats:?}");
         let resident =
             CompressedIndex::open_with_options(tmp.path(), 512, None, CompressedOptions { int8_in_memory: true })
                 .unwrap();
@@ -427,6 +670,57 @@ mod tests {
                 resident.search_threshold_counted(q, 0.25, None).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn top_k_from_estimates_finds_the_mates_with_exact_scores_within_its_breadth() {
+        let (tmp_flat, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dim = 512;
+        let mut rng = TestRng::new(47);
+        let mut flat = FlatIndex::open(tmp_flat.path(), dim).unwrap();
+        let mut index = CompressedIndex::open(tmp.path(), dim).unwrap();
+        let stored = gallery(&mut rng, dim, 30_000);
+        for (id, v) in stored.iter().enumerate() {
+            flat.insert(id as u64, (id % 3) as u32, v).unwrap();
+            index.insert(id as u64, (id % 3) as u32, v).unwrap();
+        }
+        assert!(!index.is_exhaustive());
+        let queries: Vec<Vec<f32>> = (0..30).map(|i| stored[i * 997 + 2].clone()).collect();
+        for (breadth, min_recall) in [(200, 0.7), (30_000, 0.99)] {
+            index.set_search_breadth(breadth);
+            let (mut found, mut wanted) = (0, 0);
+            for q in &queries {
+                for filter in [None, Some(&[1u32, 2][..])] {
+                    let (hits, counts) = index.search_estimated_counted(q, 10, filter).unwrap();
+                    let exact = flat.search(q, 10, filter).unwrap();
+                    assert_eq!(hits.len(), 10);
+                    assert_eq!(counts.templates, flat.count(filter));
+                    assert!(counts.rescored <= breadth, "{counts:?}");
+                    // Every score is the exact one, and the order is the flat index's.
+                    let all = flat.search(q, 30_000, filter).unwrap();
+                    for h in &hits {
+                        assert_eq!(Some(h), all.iter().find(|e| e.id == h.id), "exact score and collection");
+                        assert!(filter.is_none_or(|f| f.contains(&h.collection)));
+                    }
+                    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+                    // The mates (a score of 0.3 or more) are always found.
+                    for e in exact.iter().filter(|e| e.score >= 0.3) {
+                        assert!(hits.iter().any(|h| h.id == e.id), "mate {} ({}) missed", e.id, e.score);
+                    }
+                    found += hits.iter().filter(|h| exact.iter().any(|e| e.id == h.id)).count();
+                    wanted += exact.len();
+                }
+            }
+            let recall = found as f64 / wanted as f64;
+            assert!(recall >= min_recall, "breadth {breadth}: recall@10 {recall}");
+        }
+        // Breadth is at least k.
+        index.set_search_breadth(1);
+        assert_eq!(index.search(&queries[0], 5, None).unwrap().len(), 5);
+        // No template, no collection, no k: nothing.
+        assert!(index.search(&queries[0], 0, None).unwrap().is_empty());
+        assert!(index.search(&queries[0], 5, Some(&[])).unwrap().is_empty());
+        assert!(index.search(&queries[0], 5, Some(&[9])).unwrap().is_empty());
     }
 
     /// Face-like gallery: identities with a few mates each among unrelated templates.
@@ -491,7 +785,7 @@ mod tests {
         flat.compact().unwrap();
         for q in &queries {
             assert_eq!(index.search_threshold(q, 0.25, None).unwrap(), flat.search_threshold(q, 0.25, None).unwrap());
-            assert_eq!(index.search(q, 20, None).unwrap(), flat.search(q, 20, None).unwrap());
+            assert_eq!(index.search_exact(q, 20, None).unwrap(), flat.search(q, 20, None).unwrap());
         }
     }
 }

@@ -47,6 +47,7 @@ mod compressed;
 mod flat;
 #[cfg(feature = "testing")]
 pub mod model;
+pub mod onebit;
 pub mod private;
 pub mod quant;
 pub mod records;

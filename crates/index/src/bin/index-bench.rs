@@ -2,16 +2,20 @@
 //! time, size per vector, and exact top-10 search latency (one thread and all threads per
 //! query) and throughput. Prints one JSON line.
 //!
-//! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--compressed [--int8-in-memory]]`
-//! (N defaults to 1,000,000, D to 512, Q to 200; PATH must not exist and is deleted at the end
-//! unless `--keep`; by default a directory under the system temp dir).
+//! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--npy DIR]
+//! [--compressed [--int8-in-memory]]` (N defaults to 1,000,000, D to 512, Q to 200; PATH must
+//! not exist and is deleted at the end unless `--keep`; by default a directory under the system
+//! temp dir). `--npy DIR` also writes the templates and the probes as `database.npy` and
+//! `queries.npy` (`f32`), for `../shared/bench/peers/ann_faiss.py --vectors … --queries …`.
 //!
 //! `--compressed` then reopens the directory as a `CompressedIndex` (its int8 codes read from
 //! the record file to re-score, or kept in memory with `--int8-in-memory`) and compares exact
-//! top-10 searches and exhaustive threshold searches at the packs' rights thresholds (0.25,
+//! top-10 searches (exhaustive, and from 1-bit estimates at several breadths: recall against
+//! the exact top-10) and exhaustive threshold searches at the packs' rights thresholds (0.25,
 //! 0.38) with the flat scan's, one thread and all threads: time, code stages read per
 //! template (128 bytes each), templates re-scored, and that the answers are identical (it
-//! fails otherwise). A second JSON line, with the memory per template.
+//! fails otherwise), on the first 100 probes. A second JSON line, with the memory per
+//! template.
 //!
 //! Data: N/5 identities, each a random unit centre; a template is
 //! `normalise(centre + noise)` with uniform noise of norm sqrt(2/3), so two templates of one
@@ -25,6 +29,57 @@ use std::time::{Duration, Instant};
 use gabarit_index::{CompressedIndex, CompressedOptions, FlatIndex, ScanCounts, VectorIndex};
 
 const PER_IDENTITY: u64 = 5;
+/// The exact top-`k` ids of each query by `f32` cosine over the `n` generated templates (as
+/// FAISS's flat index finds them): the reference the peers' recall is measured against.
+fn f32_truth(n: u64, dim: usize, queries: &[&[f32]], k: usize, cores: usize) -> Result<Vec<Vec<u64>>, Box<dyn Error>> {
+    let mut best: Vec<Vec<(f32, u64)>> = vec![Vec::new(); queries.len()];
+    let batch = 50_000u64;
+    let mut first = 0;
+    while first < n {
+        let count = batch.min(n - first);
+        let vectors = generate(first, usize::try_from(count)?, dim, cores);
+        let per = queries.len().div_ceil(cores).max(1);
+        std::thread::scope(|s| {
+            for (qs, bs) in queries.chunks(per).zip(best.chunks_mut(per)) {
+                let vectors = &vectors;
+                s.spawn(move || {
+                    for (q, b) in qs.iter().zip(bs) {
+                        for (j, v) in vectors.chunks_exact(dim).enumerate() {
+                            let dot: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
+                            if b.len() < k || dot > b[k - 1].0 {
+                                b.push((dot, first + j as u64));
+                                b.sort_by(|x, y| y.0.total_cmp(&x.0));
+                                b.truncate(k);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        first += count;
+    }
+    Ok(best.into_iter().map(|b| b.into_iter().map(|(_, id)| id).collect()).collect())
+}
+
+/// Writes the header of a little-endian `f32` `.npy` array of `rows × cols` (format 1.0).
+fn npy_header(out: &mut impl std::io::Write, rows: usize, cols: usize) -> std::io::Result<()> {
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    // Magic (6) + version (2) + length (2) + dict + padding + newline: a multiple of 64.
+    let len = (10 + dict.len() + 1).div_ceil(64) * 64 - 10;
+    let header = format!("{dict:<width$}\n", width = len - 1);
+    out.write_all(b"\x93NUMPY\x01\x00")?;
+    out.write_all(&u16::try_from(len).unwrap_or(u16::MAX).to_le_bytes())?;
+    out.write_all(header.as_bytes())
+}
+
+/// Writes `rows` of `f32` as `.npy` data (after [`npy_header`]).
+fn npy_rows(out: &mut impl std::io::Write, values: &[f32]) -> std::io::Result<()> {
+    for v in values {
+        out.write_all(&v.to_le_bytes())?;
+    }
+    Ok(())
+}
+
 /// Thresholds of the compressed index's comparison: the rights thresholds of the two packs.
 const THRESHOLDS: [f32; 2] = [0.25, 0.38];
 const SEED: u64 = 0x6A62_7269_7420_2021;
@@ -144,14 +199,23 @@ struct Args {
     dim: usize,
     queries: usize,
     dir: Option<PathBuf>,
+    npy: Option<PathBuf>,
     keep: bool,
     compressed: bool,
     int8_in_memory: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn Error>> {
-    let mut args =
-        Args { n: 1_000_000, dim: 512, queries: 200, dir: None, keep: false, compressed: false, int8_in_memory: false };
+    let mut args = Args {
+        n: 1_000_000,
+        dim: 512,
+        queries: 200,
+        dir: None,
+        npy: None,
+        keep: false,
+        compressed: false,
+        int8_in_memory: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -160,6 +224,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--queries" => args.queries = value("--queries")?.parse()?,
             "--dir" => args.dir = Some(PathBuf::from(value("--dir")?)),
             "--keep" => args.keep = true,
+            "--npy" => args.npy = Some(PathBuf::from(value("--npy")?)),
             "--compressed" => args.compressed = true,
             "--int8-in-memory" => args.int8_in_memory = true,
             "-h" | "--help" => {
@@ -192,11 +257,23 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (mut generate_time, mut insert_time) = (Duration::ZERO, Duration::ZERO);
     let batch = 50_000u64;
     let mut first = 0;
+    let mut npy = match &args.npy {
+        Some(dir) => {
+            fs_err::create_dir_all(dir)?;
+            let mut w = std::io::BufWriter::new(fs_err::File::create(dir.join("database.npy"))?);
+            npy_header(&mut w, usize::try_from(n)?, dim)?;
+            Some(w)
+        }
+        None => None,
+    };
     while first < n {
         let count = batch.min(n - first);
         let t = Instant::now();
         let vectors = generate(first, usize::try_from(count)?, dim, cores);
         generate_time += t.elapsed();
+        if let Some(w) = npy.as_mut() {
+            npy_rows(w, &vectors)?;
+        }
         let t = Instant::now();
         for (j, v) in vectors.chunks_exact(dim).enumerate() {
             let id = first + j as u64;
@@ -231,6 +308,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         let other = (identity + 1 + rng.next() % (identities - 1).max(1)) % identities;
         template(other, other * PER_IDENTITY, dim, &mut c, &mut own);
         impostor.push(cos(q, &own));
+    }
+    if let Some(dir) = &args.npy {
+        use std::io::Write;
+        if let Some(mut w) = npy.take() {
+            w.flush()?;
+        }
+        let mut w = std::io::BufWriter::new(fs_err::File::create(dir.join("queries.npy"))?);
+        npy_header(&mut w, probes.len(), dim)?;
+        for (_, q) in &probes {
+            npy_rows(&mut w, q)?;
+        }
+        w.flush()?;
     }
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
     let sd = |v: &[f32]| {
@@ -324,7 +413,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     if args.compressed {
-        let queries: Vec<&[f32]> = probes.iter().take(threshold_queries).map(|(_, q)| q.as_slice()).collect();
+        let queries: Vec<&[f32]> = probes.iter().take(100).map(|(_, q)| q.as_slice()).collect();
         let mut flat_answers = Vec::new();
         let mut flat_ms = Vec::new();
         let mut flat_top = Vec::new();
@@ -394,6 +483,49 @@ fn main() -> Result<(), Box<dyn Error>> {
                     flat / ms,
                     counts.stages as f64 / counts.templates.max(1) as f64,
                     counts.rescored as f64 / queries.len().max(1) as f64,
+                ));
+            }
+        }
+        // Top-10 from the 1-bit estimates, re-scored: recall against the exact top-10 (the int8
+        // scan's, and the f32 cosine's as the peers measure it).
+        let truth = f32_truth(n, dim, &queries, 10, cores)?;
+        let flat_found: usize =
+            flat_top.iter().zip(&truth).map(|(hits, t)| hits.iter().filter(|h| t.contains(&h.id)).count()).sum();
+        fields.push(format!(
+            "\"flat_int8_recall_at_10_f32\":{:.4}",
+            flat_found as f64 / (10 * truth.len()).max(1) as f64
+        ));
+        for breadth in [300, 1000, 3000, 10000] {
+            compressed.set_search_breadth(breadth);
+            for (t_index, (threads, name)) in [(1, "1t".to_string()), (0, format!("{cores}t"))].into_iter().enumerate()
+            {
+                compressed.set_search_threads(threads);
+                let (mut found, mut rescored, mut stages) = (0usize, 0usize, 0usize);
+                let (mut found_above, mut above, mut found_f32) = (0usize, 0usize, 0usize);
+                let mut times = Vec::new();
+                for ((q, exact), truth) in queries.iter().zip(&flat_top).zip(&truth) {
+                    let t = Instant::now();
+                    let (hits, c) = compressed.search_estimated_counted(q, 10, None)?;
+                    times.push(t.elapsed());
+                    rescored += c.rescored;
+                    stages += c.stages;
+                    found += hits.iter().filter(|h| exact.iter().any(|e| e.id == h.id)).count();
+                    found_f32 += hits.iter().filter(|h| truth.contains(&h.id)).count();
+                    let exact_above: Vec<u64> = exact.iter().filter(|e| e.score >= 0.25).map(|e| e.id).collect();
+                    above += exact_above.len();
+                    found_above += hits.iter().filter(|h| exact_above.contains(&h.id)).count();
+                }
+                times.sort();
+                let flat = flat_top_ms[t_index];
+                fields.push(format!(
+                    "\"estimated_top10_breadth{breadth}_{name}\":{{\"flat_ms\":{flat:.1},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"recall_at_10\":{:.4},\"recall_at_10_f32\":{:.4},\"recall_at_10_above_0.25\":{:.4},\"stages_per_query\":{:.1},\"rescored_per_query\":{:.1}}}",
+                    percentile(&times, 0.5),
+                    percentile(&times, 0.99),
+                    found as f64 / (10 * queries.len()).max(1) as f64,
+                    found_f32 as f64 / (10 * queries.len()).max(1) as f64,
+                    found_above as f64 / above.max(1) as f64,
+                    stages as f64 / queries.len().max(1) as f64,
+                    rescored as f64 / queries.len().max(1) as f64,
                 ));
             }
         }
