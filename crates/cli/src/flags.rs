@@ -88,9 +88,10 @@ pub(crate) enum Command {
         key_out: Option<PathBuf>,
         /// Vector index: `graph` (HNSW, for interactive search at millions of templates;
         /// `search --exact` and rights requests still scan everything), `exact` (flat scan) or
-        /// `compressed` (every search exact, about half the memory per template of `exact`,
-        /// int8 codes read from disk to re-score). Default: graph for a new directory; an
-        /// existing one keeps its kind (`gabarit migrate --index` changes it).
+        /// `compressed` (exhaustive searches exact, pruned with proofs; top-k ranked by 1-bit
+        /// codes and re-scored exactly; int8 codes read from disk to re-score). Default: graph
+        /// for a new directory; an existing one keeps its kind (`gabarit migrate --index`
+        /// changes it).
         #[arg(long, value_parser = ["graph", "exact", "compressed"])]
         index: Option<String>,
     },

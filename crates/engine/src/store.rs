@@ -9,9 +9,9 @@
 //! The index is one of three kinds, chosen when the directory is created and recorded in its
 //! `index-kind` file: `graph` (default: an HNSW graph over the int8 templates, for
 //! interactive top-k search at millions of templates, with exact scans on request and for
-//! threshold searches), `exact` (a flat scan only) or `compressed` (every search exact, as
-//! `exact`, over codes that halve the memory per template: for galleries where memory, not
-//! interactive speed, is the limit). Directories made before the choice existed have no such
+//! threshold searches), `exact` (a flat scan only) or `compressed` (exhaustive searches exact
+//! as `exact`'s, pruned by codes in memory; a top-k from 1-bit codes re-scored exactly; the
+//! int8 codes left on disk). Directories made before the choice existed have no such
 //! file and are `exact`. `gabarit migrate --index KIND` moves a directory to another kind
 //! without running the models again.
 //!

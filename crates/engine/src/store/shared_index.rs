@@ -19,9 +19,9 @@ pub enum IndexKind {
     Graph,
     /// Flat int8 scan: every search exact.
     Exact,
-    /// Every search exact too, over 6-bit codes kept in memory that prove most templates out
-    /// of reach; the int8 codes stay on disk, read only to re-score: about half the memory of
-    /// `exact` per template (`gabarit_index::CompressedIndex`).
+    /// Exhaustive searches exact, pruned by 6-bit codes in memory that prove most templates out
+    /// of reach; top-k ranked by 1-bit codes and re-scored exactly; the int8 codes stay on
+    /// disk, read only to re-score (`gabarit_index::CompressedIndex`).
     Compressed,
     /// A table in PostgreSQL with pgvector (the kind of a store on PostgreSQL, and its only
     /// one): HNSW top-k, sequential scans for exact and threshold searches.
