@@ -138,7 +138,15 @@ fn ok(cmd: &mut std::process::Command) -> String {
 /// A data directory with an admin, a curator `cur`, an investigator `inv` (granted the
 /// collection), reviewers `rita` and `raoul`, a dpo `dora`, and one governed collection.
 pub fn new_collection(data: &Path, name: &str) {
-    ok(with_data(&mut gabarit(), data).args(["init", "--admin", "admin", "--key-out"]).arg(key_file(data, "admin")));
+    new_collection_with(data, name, &[]);
+}
+
+/// [`new_collection`] with more arguments to `init` (`--index KIND`).
+pub fn new_collection_with(data: &Path, name: &str, init: &[&str]) {
+    ok(with_data(&mut gabarit(), data)
+        .args(["init", "--admin", "admin", "--key-out"])
+        .arg(key_file(data, "admin"))
+        .args(init));
     for (user, role) in
         [("cur", "curator"), ("inv", "investigator"), ("rita", "reviewer"), ("raoul", "reviewer"), ("dora", "dpo")]
     {

@@ -12,7 +12,7 @@ use reqwest::blocking::{Client, multipart};
 use serde_json::Value;
 
 use crate::encryption::{data_key, stored_templates};
-use crate::server::{gallery, open_request, photo_form, start, wait_for_job};
+use crate::server::{gallery, gallery_with, open_request, photo_form, start, wait_for_job};
 use crate::{all_files, sample};
 
 /// Bytes of a run that counts as a copy (a template is 512 codes, a sealed one 544 bytes).
@@ -32,9 +32,18 @@ struct Held {
     index_sealed: Vec<u8>,
 }
 
-/// The records of the graph index's data file, raw: each id with its sealed part.
+/// The folder of the data directory's index, by its kind.
+fn index_dir(data: &Path) -> PathBuf {
+    match fs_err::read_to_string(data.join("index-kind")).unwrap().trim() {
+        "graph" => data.join("graph"),
+        "compressed" => data.join("compressed"),
+        other => panic!("index kind {other}"),
+    }
+}
+
+/// The records of the index's data file, raw: each id with its sealed part.
 fn index_records(data: &Path) -> Vec<(u64, Vec<u8>)> {
-    let bytes = fs_err::read(data.join("graph/vectors.dat")).unwrap();
+    let bytes = fs_err::read(index_dir(data).join("vectors.dat")).unwrap();
     let word = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
     assert_eq!((word & SEALED_FLAG, (word & !SEALED_FLAG) as usize), (SEALED_FLAG, DIM), "sealed records of 512 codes");
     let len = PREFIX + gabarit_crypto::sealed_len(4 + DIM);
@@ -89,8 +98,19 @@ fn needles(t: &Held) -> Vec<Vec<u8>> {
 
 #[test]
 fn an_erasure_leaves_no_copy_of_the_templates_in_any_file_nor_a_record_in_the_index() {
+    erasure_leaves_no_copy("graph");
+}
+
+/// The same with the compressed index, which keeps codes of its own in memory and reads the
+/// int8 records from its data file.
+#[test]
+fn an_erasure_leaves_no_copy_of_the_templates_in_a_compressed_index() {
+    erasure_leaves_no_copy("compressed");
+}
+
+fn erasure_leaves_no_copy(kind: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (data, keys) = gallery(dir.path());
+    let (data, keys) = gallery_with(dir.path(), kind);
     let server = start(&data, &[]);
     let http = Client::new();
     let url = |p: &str| format!("{}{p}", server.base);
@@ -167,13 +187,25 @@ fn an_erasure_leaves_no_copy_of_the_templates_in_any_file_nor_a_record_in_the_in
     let raw: Vec<u64> = index_records(&data).into_iter().map(|(id, _)| id).collect();
     assert!(!raw.iter().any(|id| doomed.contains(id)), "the data file keeps a record of an erased face: {raw:?}");
     let sealer: Arc<dyn gabarit_index::RecordCipher> = Arc::new(gabarit_engine::store::Sealer(data_key(&data)));
-    let index =
-        gabarit_ann::AnnIndex::open_with(data.join("graph"), DIM, gabarit_ann::AnnOptions::default(), Some(sealer))
+    let ids: HashSet<u64> = match kind {
+        "graph" => {
+            let index = gabarit_ann::AnnIndex::open_with(
+                index_dir(&data),
+                DIM,
+                gabarit_ann::AnnOptions::default(),
+                Some(sealer),
+            )
             .unwrap();
-    assert!(doomed.iter().all(|id| !index.contains(*id)), "the index holds an erased face");
-    assert!(kept.iter().all(|t| index.contains(t.face)), "the index lost someone else");
-    assert_eq!(gabarit_index::VectorIndex::len(&index), kept.len());
-    let tombstones = fs_err::read(data.join("graph/tombstones.log")).unwrap();
+            let ids: HashSet<u64> = before.iter().map(|t| t.face).filter(|id| index.contains(*id)).collect();
+            assert_eq!(gabarit_index::VectorIndex::len(&index), ids.len());
+            ids
+        }
+        _ => gabarit_index::CompressedIndex::open_with(index_dir(&data), DIM, Some(sealer)).unwrap().ids().collect(),
+    };
+    assert!(doomed.iter().all(|id| !ids.contains(id)), "the index holds an erased face");
+    assert!(kept.iter().all(|t| ids.contains(&t.face)), "the index lost someone else");
+    assert_eq!(ids.len(), kept.len());
+    let tombstones = fs_err::read(index_dir(&data).join("tombstones.log")).unwrap();
     assert_eq!(tombstones.len(), HEADER, "no tombstone left after the compaction");
     let after = held(&data);
     assert_eq!(after.iter().map(|t| t.face).collect::<Vec<_>>(), kept.iter().map(|t| t.face).collect::<Vec<_>>());

@@ -47,12 +47,17 @@ pub(crate) fn key(data: &Path, user: &str) -> String {
 
 /// A data directory with the sample gallery ingested and a key per user.
 pub(crate) fn gallery(dir: &Path) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
+    gallery_with(dir, "graph")
+}
+
+/// [`gallery`] in a data directory with an index of this kind.
+pub(crate) fn gallery_with(dir: &Path, index: &str) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
     let (data, photos) = (dir.join("data"), dir.join("gallery"));
     fs_err::create_dir_all(&photos).unwrap();
     for n in ["players.jpg", "gdp.jpg", "yaoming.jpg", "biden.jpg", "obama2.jpg"] {
         fs_err::copy(sample(n), photos.join(n)).unwrap();
     }
-    new_collection(&data, "press");
+    crate::catalog::new_collection_with(&data, "press", &["--index", index]);
     let out = run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(&photos));
     assert!(out.status.success());
     // raoul reviews press's candidates; rita, granted nothing, only decides on what she is shown.
