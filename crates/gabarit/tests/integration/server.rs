@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use reqwest::blocking::{Client, multipart};
 use serde_json::Value;
 
-use crate::catalog::{Backend, as_user, new_collection};
+use crate::catalog::{Backend, as_user, new_collection_with};
 use crate::{run, sample};
 
 pub(crate) struct Server {
@@ -57,7 +57,7 @@ pub(crate) fn gallery_with(dir: &Path, index: &str) -> (std::path::PathBuf, BTre
     for n in ["players.jpg", "gdp.jpg", "yaoming.jpg", "biden.jpg", "obama2.jpg"] {
         fs_err::copy(sample(n), photos.join(n)).unwrap();
     }
-    crate::catalog::new_collection_with(&data, "press", &["--index", index]);
+    new_collection_with(&data, "press", &["--index", index]);
     let out = run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(&photos));
     assert!(out.status.success());
     // raoul reviews press's candidates; rita, granted nothing, only decides on what she is shown.
