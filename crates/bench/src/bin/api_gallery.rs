@@ -1,5 +1,5 @@
 //! `api-gallery --data DIR --vectors FILE.npy --collection NAME [--count N]`: fills an existing,
-//! initialised data directory (`gabarit init`, graph index, the collection created by the CLI
+//! initialised data directory (`gabarit init`, any index kind, the collection created by the CLI
 //! with complete governance) with N synthetic templates, the rows of a float32 `.npy` file of
 //! shape (N, 512), for HTTP load benchmarks of `gabarit serve` at gallery sizes that photos
 //! cannot reach on a test machine.
@@ -17,7 +17,8 @@
 //! With `--data postgres://…` (a database made by `gabarit --data postgres://… init`, the
 //! collection created by the CLI), step 1 is the same and step 2 is the store's own: opened,
 //! its pgvector index catches up with the catalog (loaded without its HNSW index, built once
-//! at the end), timed as `pgvector_catch_up_s`.
+//! at the end), timed as `index_build_s`. So is step 2 in a data directory with an `exact` or
+//! `compressed` index: the store builds it from the catalog as it opens.
 //!
 //! Resumable: batches are atomic and images numbered, so a run killed at any point and started
 //! again with the same arguments carries on (a collection holding other images is refused).
@@ -213,17 +214,13 @@ fn main() -> Result<()> {
     ensure!(args.faces_per_image >= 1 && args.chunk >= 1 && args.graph_chunk >= 1, "sizes must be at least 1");
     let url = gabarit_engine::store::Place::is_database_url(&args.data).then_some(&args.data);
     let root = Path::new(&args.data);
-    if url.is_none() {
-        ensure!(root.join("catalog.db").is_file(), "{} has no catalog: run `gabarit init` first", root.display());
-        let kind = Store::kind_of(root)?;
-        if kind != IndexKind::Graph {
-            bail!(
-                "{}: its index kind is {}, not graph: api-gallery builds only graph indexes (`gabarit init --index graph`)",
-                root.display(),
-                kind.name()
-            );
+    let graph = match url {
+        Some(_) => false,
+        None => {
+            ensure!(root.join("catalog.db").is_file(), "{} has no catalog: run `gabarit init` first", root.display());
+            Store::kind_of(root)? == IndexKind::Graph
         }
-    }
+    };
     let kek = load_kek(args.kek_file.as_deref())?;
     let mut npy = Npy::open(&args.vectors)?;
     ensure!(npy.cols == TEMPLATE_DIM, "{}: rows of {} values, not {TEMPLATE_DIM}", args.vectors.display(), npy.cols);
@@ -258,9 +255,9 @@ fn main() -> Result<()> {
     );
     catalog.governance(&args.collection)?.complete(&args.collection)?;
     let t = Instant::now();
-    let index = match url {
-        Some(_) => None,
-        None => Some(AnnIndex::open_with(
+    let index = match graph {
+        false => None,
+        true => Some(AnnIndex::open_with(
             root.join("graph"),
             TEMPLATE_DIM,
             AnnOptions::default(),
@@ -342,10 +339,9 @@ fn main() -> Result<()> {
     }
     let catalog_fill_s = t.elapsed().as_secs_f64();
     let filled = Filled { n, fpi, resumed, stored, catalog_fill_s, index_open_s, collection: collection.id };
-    match (url, index) {
-        (Some(url), _) => finish_on_postgres(&args, url, &kek, catalog, &filled),
-        (None, Some(index)) => finish_graph(&args, root, &kek, key, catalog, index, &mut npy, &filled),
-        (None, None) => bail!("no graph index opened"),
+    match index {
+        Some(index) => finish_graph(&args, root, &kek, key, catalog, index, &mut npy, &filled),
+        None => finish_by_the_store(&args, url, &kek, catalog, &filled),
     }
 }
 
@@ -361,27 +357,36 @@ struct Filled {
 }
 
 /// On PostgreSQL, the pgvector index is the store's own, caught up with the catalog when the
-/// store opens it (loaded without its HNSW index, which is built once at the end): timed.
-fn finish_on_postgres(args: &Args, url: &str, kek: &Kek, catalog: Catalog, filled: &Filled) -> Result<()> {
+/// store opens it (loaded without its HNSW index, which is built once at the end); in a data
+/// directory with an exact or compressed index, the store builds it from the catalog when it
+/// opens it (one insertion per template, no graph to link): timed.
+fn finish_by_the_store(args: &Args, url: Option<&String>, kek: &Kek, catalog: Catalog, filled: &Filled) -> Result<()> {
     let templates = catalog.template_count(None)?;
     drop(catalog);
-    let place = gabarit_engine::store::Place::Postgres {
-        url: url.to_owned(),
-        uploads: std::env::temp_dir().join("api-gallery-uploads"),
-        replica: None,
+    let place = match url {
+        Some(url) => gabarit_engine::store::Place::Postgres {
+            url: url.to_owned(),
+            uploads: std::env::temp_dir().join("api-gallery-uploads"),
+            replica: None,
+        },
+        None => gabarit_engine::store::Place::Dir(PathBuf::from(&args.data)),
     };
     let t = Instant::now();
     let store = Store::open(place, kek)?;
     let held = store.templates_held()?;
     let index_build_s = t.elapsed().as_secs_f64();
     ensure!(held as u64 == templates, "the index holds {held} templates, the catalog {templates}");
+    let data = match url {
+        Some(url) => gabarit_catalog::pg::display_name_of(url)?,
+        None => args.data.clone(),
+    };
     println!(
         "{}",
         serde_json::json!({
-            "data": gabarit_catalog::pg::display_name_of(url)?, "collection": args.collection, "vectors": args.vectors,
+            "data": data, "index": store.index_kind().name(), "collection": args.collection, "vectors": args.vectors,
             "count": filled.n, "faces_per_image": filled.fpi, "resumed": filled.resumed,
             "catalog_templates_all": templates, "index_templates": held, "stored_now": filled.stored,
-            "catalog_fill_s": filled.catalog_fill_s, "pgvector_catch_up_s": index_build_s,
+            "catalog_fill_s": filled.catalog_fill_s, "index_build_s": index_build_s,
         })
     );
     Ok(())
