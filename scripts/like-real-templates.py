@@ -42,7 +42,7 @@ def main():
     share = np.cumsum(values) / values.sum()
     os.makedirs(out, exist_ok=True)
     np.save(os.path.join(out, "mean.npy"), mean.astype(np.float32))
-    np.save(os.path.join(out, "factor.npy"), (vectors * np.sqrt(values)).astype(np.float32))
+    np.save(os.path.join(out, "factor.npy"), np.ascontiguousarray(vectors * np.sqrt(values), dtype=np.float32))
     by = collections.defaultdict(list)
     for person, e in largest:
         by[person].append(e / np.linalg.norm(e))
