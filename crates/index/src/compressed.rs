@@ -321,6 +321,22 @@ impl CompressedIndex {
         Ok((self.flat.hits(&cands), counts))
     }
 
+    /// A top-k search's filter and `k` (at most the live templates), or `None` when it can
+    /// find nothing; an error for a query of the wrong dimension or not finite.
+    fn top_k_of(
+        &self,
+        query: &[f32],
+        k: usize,
+        collections: Option<&[u32]>,
+    ) -> Result<Option<(CollectionFilter, usize)>> {
+        validate_vector(query, self.flat.dim)?;
+        let filter = CollectionFilter::new(collections);
+        if k == 0 || filter.accepts_nothing() || self.flat.slot_of.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((filter, k.min(self.flat.slot_of.len()))))
+    }
+
     /// The `k` best, exactly as the flat index finds them, also saying how much was read.
     pub fn search_exact_counted(
         &self,
@@ -328,12 +344,9 @@ impl CompressedIndex {
         k: usize,
         collections: Option<&[u32]>,
     ) -> Result<(Vec<Hit>, ScanCounts)> {
-        validate_vector(query, self.flat.dim)?;
-        let filter = CollectionFilter::new(collections);
-        if k == 0 || filter.accepts_nothing() || self.flat.slot_of.is_empty() {
+        let Some((filter, k)) = self.top_k_of(query, k, collections)? else {
             return Ok((Vec::new(), ScanCounts::default()));
-        }
-        let k = k.min(self.flat.slot_of.len());
+        };
         let (mut cands, counts) = self.pruned_scan(query, &filter, || TopK::new(k))?;
         cands.truncate(k);
         Ok((self.flat.hits(&cands), counts))
@@ -353,12 +366,9 @@ impl CompressedIndex {
         k: usize,
         collections: Option<&[u32]>,
     ) -> Result<(Vec<Hit>, ScanCounts)> {
-        validate_vector(query, self.flat.dim)?;
-        let filter = CollectionFilter::new(collections);
-        if k == 0 || filter.accepts_nothing() || self.flat.slot_of.is_empty() {
+        let Some((filter, k)) = self.top_k_of(query, k, collections)? else {
             return Ok((Vec::new(), ScanCounts::default()));
-        }
-        let k = k.min(self.flat.slot_of.len());
+        };
         let mut codes = vec![0i8; self.flat.dim];
         let query_scale = quantize_into(query, &mut codes);
         let kernel = crate::quant::QueryKernel::new(&codes, query_scale);
@@ -674,16 +684,7 @@ mod tests {
 
     #[test]
     fn top_k_from_estimates_finds_the_mates_with_exact_scores_within_its_breadth() {
-        let (tmp_flat, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let dim = 512;
-        let mut rng = TestRng::new(47);
-        let mut flat = FlatIndex::open(tmp_flat.path(), dim).unwrap();
-        let mut index = CompressedIndex::open(tmp.path(), dim).unwrap();
-        let stored = gallery(&mut rng, dim, 30_000);
-        for (id, v) in stored.iter().enumerate() {
-            flat.insert(id as u64, (id % 3) as u32, v).unwrap();
-            index.insert(id as u64, (id % 3) as u32, v).unwrap();
-        }
+        let (_dirs, flat, mut index, stored) = both(47);
         assert!(!index.is_exhaustive());
         let queries: Vec<Vec<f32>> = (0..30).map(|i| stored[i * 997 + 2].clone()).collect();
         for (breadth, min_recall) in [(200, 0.7), (30_000, 0.99)] {
@@ -738,18 +739,23 @@ mod tests {
         out
     }
 
-    #[test]
-    fn pruned_scans_equal_the_flat_scan_and_skip_most_templates() {
-        let (tmp_flat, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let dim = 512;
-        let mut rng = TestRng::new(41);
-        let mut flat = FlatIndex::open(tmp_flat.path(), dim).unwrap();
-        let mut index = CompressedIndex::open(tmp.path(), dim).unwrap();
-        let stored = gallery(&mut rng, dim, 30_000);
+    /// A flat and a compressed index (in their folders) of the same 30,000 face-like
+    /// templates of dimension 512, in three collections.
+    fn both(seed: u64) -> ((tempfile::TempDir, tempfile::TempDir), FlatIndex, CompressedIndex, Vec<Vec<f32>>) {
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut flat = FlatIndex::open(dirs.0.path(), 512).unwrap();
+        let mut index = CompressedIndex::open(dirs.1.path(), 512).unwrap();
+        let stored = gallery(&mut TestRng::new(seed), 512, 30_000);
         for (id, v) in stored.iter().enumerate() {
             flat.insert(id as u64, (id % 3) as u32, v).unwrap();
             index.insert(id as u64, (id % 3) as u32, v).unwrap();
         }
+        (dirs, flat, index, stored)
+    }
+
+    #[test]
+    fn pruned_scans_equal_the_flat_scan_and_skip_most_templates() {
+        let ((_tmp_flat, tmp), mut flat, mut index, stored) = both(41);
         for id in (0..stored.len() as u64).step_by(7) {
             flat.remove(id).unwrap();
             index.remove(id).unwrap();
@@ -780,7 +786,7 @@ mod tests {
         }
         // Reopened, compacted: the same answers.
         drop(index);
-        let mut index = CompressedIndex::open(tmp.path(), dim).unwrap();
+        let mut index = CompressedIndex::open(tmp.path(), 512).unwrap();
         index.compact().unwrap();
         flat.compact().unwrap();
         for q in &queries {

@@ -537,7 +537,6 @@ impl RecordFiles {
         live: impl Iterator<Item = Record<'a>>,
         also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
     ) -> Result<()> {
-        self.check_writable()?;
         let write_live = |files: &mut RecordFiles, w: &mut BufWriter<fs_err::File>, path: &Path| {
             let mut written = 0;
             for r in live {
@@ -547,11 +546,7 @@ impl RecordFiles {
             }
             Ok(written)
         };
-        let result = self.rewrite(dead, write_live, also);
-        if result.is_err() {
-            self.broken = true;
-        }
-        result
+        self.rewrite(dead, write_live, also)
     }
 
     /// [`RecordFiles::compact`] for an index kind that does not keep the records in memory:
@@ -564,7 +559,6 @@ impl RecordFiles {
         also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
     ) -> Result<()> {
         use std::os::unix::fs::FileExt;
-        self.check_writable()?;
         let write_live = |files: &mut RecordFiles, w: &mut BufWriter<fs_err::File>, path: &Path| {
             let mut raw = vec![0u8; files.record_len];
             let mut written = 0;
@@ -579,14 +573,26 @@ impl RecordFiles {
             }
             Ok(written)
         };
-        let result = self.rewrite(dead, write_live, also);
+        self.rewrite(dead, write_live, also)
+    }
+
+    /// Compaction's steps, `write_live` writing the live records to the new data file and
+    /// saying how many. Refused after a failed write; a failure marks the files broken.
+    fn rewrite(
+        &mut self,
+        dead: impl Iterator<Item = usize>,
+        write_live: impl FnOnce(&mut RecordFiles, &mut BufWriter<fs_err::File>, &Path) -> Result<usize>,
+        also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let result = self.rewrite_files(dead, write_live, also);
         if result.is_err() {
             self.broken = true;
         }
         result
     }
 
-    fn rewrite(
+    fn rewrite_files(
         &mut self,
         dead: impl Iterator<Item = usize>,
         write_live: impl FnOnce(&mut RecordFiles, &mut BufWriter<fs_err::File>, &Path) -> Result<usize>,
