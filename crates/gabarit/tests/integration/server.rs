@@ -45,19 +45,24 @@ pub(crate) fn key(data: &Path, user: &str) -> String {
     String::from_utf8_lossy(&out.stdout).split_whitespace().last().unwrap().to_string()
 }
 
-/// A data directory with the sample gallery ingested and a key per user.
+/// A data directory (or the database the test placed there) with the sample gallery ingested
+/// and a key per user.
 pub(crate) fn gallery(dir: &Path) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
-    gallery_with(dir, "graph")
+    gallery_init(dir, &[])
 }
 
 /// [`gallery`] in a data directory with an index of this kind.
 pub(crate) fn gallery_with(dir: &Path, index: &str) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
+    gallery_init(dir, &["--index", index])
+}
+
+fn gallery_init(dir: &Path, init: &[&str]) -> (std::path::PathBuf, BTreeMap<&'static str, String>) {
     let (data, photos) = (dir.join("data"), dir.join("gallery"));
     fs_err::create_dir_all(&photos).unwrap();
     for n in ["players.jpg", "gdp.jpg", "yaoming.jpg", "biden.jpg", "obama2.jpg"] {
         fs_err::copy(sample(n), photos.join(n)).unwrap();
     }
-    new_collection_with(&data, "press", &["--index", index]);
+    new_collection_with(&data, "press", init);
     let out = run(as_user(&data, "cur").args(["ingest", "--quiet", "--collection", "press"]).arg(&photos));
     assert!(out.status.success());
     // raoul reviews press's candidates; rita, granted nothing, only decides on what she is shown.
