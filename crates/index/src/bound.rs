@@ -307,16 +307,6 @@ fn v4() -> Option<V4> {
     *V4_LEVEL.get_or_init(V4::try_new)
 }
 
-/// Runs `f` with AVX-512 (and `popcnt`) enabled where the CPU has them, so that the loops
-/// inside vectorise for it; as is otherwise.
-#[inline(always)]
-pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    match v4() {
-        Some(simd) => simd.vectorize(f),
-        None => f(),
-    }
-}
-
 /// A query prepared for bounding: its rotated, int8-quantised form and the norms the bound
 /// needs.
 #[derive(Debug, Clone)]

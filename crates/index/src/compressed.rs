@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::bound::{Encoder, Levels, QueryBound, Rotation, STAGES};
 use crate::flat::{AtLeast, Sink};
 use crate::onebit::{self, Factors, OneBitQuery};
-use crate::quant::{quantize_into, score};
+use crate::quant::{QueryKernel, score};
 use crate::select::{CollectionFilter, TopK};
 use crate::{Error, FlatIndex, FlatStats, Hit, RecordCipher, Result, VectorIndex, validate_vector};
 
@@ -369,9 +369,8 @@ impl CompressedIndex {
         let Some((filter, k)) = self.top_k_of(query, k, collections)? else {
             return Ok((Vec::new(), ScanCounts::default()));
         };
-        let mut codes = vec![0i8; self.flat.dim];
-        let query_scale = quantize_into(query, &mut codes);
-        let kernel = crate::quant::QueryKernel::new(&codes, query_scale);
+        let (codes, kernel) = QueryKernel::quantize(query);
+        let query_scale = kernel.scale();
         let estimator = OneBitQuery::new(self.encoder.rotation(), &codes);
         let size = self.breadth.max(k);
         let pools = self.flat.run_with(
@@ -451,9 +450,7 @@ impl CompressedIndex {
         filter: &CollectionFilter,
         make: impl Fn() -> S + Sync,
     ) -> Result<(Vec<crate::select::Ranked>, ScanCounts)> {
-        let mut codes = vec![0i8; self.flat.dim];
-        let query_scale = quantize_into(query, &mut codes);
-        let kernel = crate::quant::QueryKernel::new(&codes, query_scale);
+        let (codes, kernel) = QueryKernel::quantize(query);
         let bound = QueryBound::new(self.encoder.rotation(), &codes);
         let sinks = self.flat.run_with(
             || Counting { sink: make(), counts: ScanCounts::default(), failed: None },
@@ -553,12 +550,10 @@ impl VectorIndex for CompressedIndex {
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         self.flat.insert(id, collection, vector)?;
         let slot = self.flat.ids.len() - 1;
-        // The codes the flat index stored: quantisation is deterministic.
-        let mut codes = vec![0i8; self.flat.dim];
-        quantize_into(vector, &mut codes);
+        let codes = self.flat.inserted_codes();
         let (bytes, words) = (self.codes.bytes, self.codes.words);
         let part = self.codes.parts_from(slot, 1);
-        part.levels[0] = self.encoder.encode(&codes, &mut part.stages[..STAGES * bytes]);
+        part.levels[0] = self.encoder.encode(codes, &mut part.stages[..STAGES * bytes]);
         part.factors[0] = onebit::encode(self.encoder.rotated(), &mut part.bits[..words]);
         Ok(())
     }

@@ -82,6 +82,7 @@ const BATCH: usize = 8192;
 pub(crate) type CodeBatches<'a> = &'a mut dyn FnMut(usize, &[u8]);
 
 /// The records and removals read at open.
+#[derive(Default)]
 struct Loaded<'a> {
     dim: usize,
     resident: bool,
@@ -218,19 +219,7 @@ impl FlatIndex {
         resident: bool,
         batches: Option<CodeBatches<'_>>,
     ) -> Result<FlatIndex> {
-        let mut loaded = Loaded {
-            dim,
-            resident,
-            codes: Vec::new(),
-            ids: Vec::new(),
-            collections: Vec::new(),
-            scales: Vec::new(),
-            slot_of: HashMap::new(),
-            replaced: Vec::new(),
-            removed: Vec::new(),
-            batches,
-            handed: 0,
-        };
+        let mut loaded = Loaded { dim, resident, batches, ..Loaded::default() };
         let (files, opened) = RecordFiles::open(dir, dim, cipher, &[], usize::MAX, &mut loaded)?;
         loaded.hand();
         let Loaded { codes, ids, collections, scales, slot_of, replaced, removed, .. } = loaded;
@@ -346,9 +335,12 @@ impl FlatIndex {
 
     pub(crate) fn prepare_query(&self, query: &[f32]) -> Result<QueryKernel> {
         validate_vector(query, self.dim)?;
-        let mut codes = vec![0i8; self.dim];
-        let scale = quantize_into(query, &mut codes);
-        Ok(QueryKernel::new(&codes, scale))
+        Ok(QueryKernel::quantize(query).1)
+    }
+
+    /// The int8 codes of the template the last successful [`VectorIndex::insert`] stored.
+    pub(crate) fn inserted_codes(&self) -> &[i8] {
+        &self.scratch
     }
 
     /// Scores the live, accepted slots of `start..end` into `sink`.

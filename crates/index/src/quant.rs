@@ -124,6 +124,15 @@ pub struct QueryKernel {
 }
 
 impl QueryKernel {
+    /// Quantises `query` (see [`quantize_into`]): its int8 codes, and the kernel that scores
+    /// them.
+    pub fn quantize(query: &[f32]) -> (Vec<i8>, QueryKernel) {
+        let mut codes = vec![0i8; query.len()];
+        let scale = quantize_into(query, &mut codes);
+        let kernel = QueryKernel::new(&codes, scale);
+        (codes, kernel)
+    }
+
     /// Prepares the query `codes` quantised with `scale`.
     pub fn new(codes: &[i8], scale: f32) -> QueryKernel {
         let bias = 128 * codes.iter().map(|&c| c as i32).sum::<i32>();

@@ -343,6 +343,18 @@ impl RecordFiles {
     /// [`RecordFiles::check_writable`] after a failed write.
     pub fn read(&self, slot: usize, id: u64, codes: &mut [u8], raw: &mut Vec<u8>) -> Result<(u32, f32)> {
         self.check_writable()?;
+        self.stored(slot, raw)?;
+        let (found, collection, scale) = self.decode(slot, raw, codes)?;
+        if found != id {
+            return Err(corrupt(&self.data_path, format!("slot {slot} holds another record than id {id}")));
+        }
+        Ok((collection, scale))
+    }
+
+    /// The record at `slot` as stored (sealed, when encrypted) into `raw`: from the data file
+    /// with one positioned read, or from the write buffer for a record not yet written out.
+    fn stored(&self, slot: usize, raw: &mut Vec<u8>) -> Result<()> {
+        use std::os::unix::fs::FileExt;
         let buffered = self.data.buffer();
         if slot >= self.slots || !buffered.len().is_multiple_of(self.record_len) {
             return Err(corrupt(&self.data_path, format!("no record at slot {slot}")));
@@ -353,15 +365,10 @@ impl RecordFiles {
             let at = (slot - on_disk) * self.record_len;
             raw.copy_from_slice(&buffered[at..at + self.record_len]);
         } else {
-            use std::os::unix::fs::FileExt;
             let at = HEADER_LEN + (slot * self.record_len) as u64;
             self.data.get_ref().file().read_exact_at(raw, at).map_err(io_err(&self.data_path))?;
         }
-        let (found, collection, scale) = self.decode(slot, raw, codes)?;
-        if found != id {
-            return Err(corrupt(&self.data_path, format!("slot {slot} holds another record than id {id}")));
-        }
-        Ok((collection, scale))
+        Ok(())
     }
 
     /// Reads the tombstone log; returns whether it was (re)created.
@@ -558,16 +565,11 @@ impl RecordFiles {
         live: impl Iterator<Item = usize>,
         also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
     ) -> Result<()> {
-        use std::os::unix::fs::FileExt;
         let write_live = |files: &mut RecordFiles, w: &mut BufWriter<fs_err::File>, path: &Path| {
-            let mut raw = vec![0u8; files.record_len];
+            let mut raw = Vec::new();
             let mut written = 0;
             for slot in live {
-                if slot >= files.slots {
-                    return Err(corrupt(&files.data_path, format!("no record at slot {slot}")));
-                }
-                let at = HEADER_LEN + (slot * files.record_len) as u64;
-                files.data.get_ref().file().read_exact_at(&mut raw, at).map_err(io_err(&files.data_path))?;
+                files.stored(slot, &mut raw)?;
                 w.write_all(&raw).map_err(io_err(path))?;
                 written += 1;
             }
