@@ -74,6 +74,11 @@ impl Rotation {
         Rotation { dim, padded, signs }
     }
 
+    /// Components of the templates it rotates.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Components of a rotated vector (a power of two, at least 256).
     pub fn padded(&self) -> usize {
         self.padded

@@ -1,0 +1,433 @@
+//! The compressed index's 6-bit stage codes ([`crate::bound`]) kept in a file beside the
+//! records instead of in memory: what an exhaustive search reads to prove most templates
+//! below its floor.
+//!
+//! `stages.cache` is derived data, written at open from the records and removed when the index
+//! closes. It holds blocks of [`BLOCK`] templates, each in three sections read separately: (0)
+//! every template's [`Levels`] and first stage, (1) the second stages, (2) the third; a scan
+//! reads the first section of every block and the others only where some template's bound
+//! still reached its floor. With a [`RecordCipher`] every section is sealed, bound to this
+//! file's random id, its block and its section: a section changed on disk, moved, or taken
+//! from another file fails to open ([`Error::Encryption`]) — it can never loosen a bound.
+//! The templates appended since the last full block are held in memory.
+//!
+//! Erasure: forgetting templates rewrites their blocks with their bytes zeroed, at once;
+//! compaction writes the live templates to a new file and renames it over the old one.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::bound::{Level, Levels, STAGES};
+use crate::records::{corrupt, io_err};
+use crate::{Error, RecordCipher, Result};
+
+/// Templates per block.
+pub const BLOCK: usize = 256;
+/// The file's name in the index directory.
+pub const STAGE_FILE: &str = "stages.cache";
+const STAGE_TMP: &str = "stages.cache.new";
+/// `[Level; STAGES]` and the norm, as `f32` LE.
+const LEVELS_BYTES: usize = 4 * (2 * STAGES + 1);
+
+/// The stage file of an open compressed index.
+#[derive(Debug)]
+pub(crate) struct StageFile {
+    path: PathBuf,
+    file: fs_err::File,
+    cipher: Option<Arc<dyn RecordCipher>>,
+    /// Bytes of one stage of one template.
+    bytes: usize,
+    /// What sets this file's sealed sections apart from any other file's.
+    file_id: [u8; 16],
+    /// Full blocks written.
+    blocks: usize,
+    /// The templates after the last full block.
+    tail: Block,
+    /// Whether dropping this removes the file (not once another took its place).
+    remove_on_drop: bool,
+}
+
+/// Templates of one block in the clear: all of them, or those of the sections read so far.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Block {
+    levels: Vec<Levels>,
+    /// Stage `j` of the `i`-th template at `stages[j][i × bytes..]`.
+    stages: [Vec<u8>; STAGES],
+}
+
+impl Block {
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn clear(&mut self) {
+        self.levels.clear();
+        self.stages.iter_mut().for_each(Vec::clear);
+    }
+
+    fn push(&mut self, levels: Levels, code: &[u8], bytes: usize) {
+        self.levels.push(levels);
+        for (stage, part) in self.stages.iter_mut().zip(code.chunks_exact(bytes)) {
+            stage.extend_from_slice(part);
+        }
+    }
+
+    /// Zeroes the `i`-th template.
+    fn zero(&mut self, i: usize, bytes: usize) {
+        self.levels[i] = Levels::default();
+        for stage in &mut self.stages {
+            stage[i * bytes..(i + 1) * bytes].fill(0);
+        }
+    }
+
+    /// Section `section` in the clear.
+    fn section(&self, section: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        if section == 0 {
+            for l in &self.levels {
+                for level in &l.stages {
+                    out.extend_from_slice(&level.scale.to_le_bytes());
+                    out.extend_from_slice(&level.radius.to_le_bytes());
+                }
+                out.extend_from_slice(&l.norm.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&self.stages[section]);
+        out
+    }
+
+    /// Takes section `section` from its clear bytes `plain` (`BLOCK` templates).
+    fn set_section(&mut self, section: usize, plain: &[u8], bytes: usize) {
+        let mut rest = plain;
+        if section == 0 {
+            let (levels, stage) = plain.split_at(BLOCK * LEVELS_BYTES);
+            let f = |b: &[u8], at: usize| f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+            self.levels.clear();
+            self.levels.extend(levels.chunks_exact(LEVELS_BYTES).map(|b| Levels {
+                stages: std::array::from_fn(|j| Level { scale: f(b, 8 * j), radius: f(b, 8 * j + 4) }),
+                norm: f(b, 8 * STAGES),
+            }));
+            rest = stage;
+        }
+        self.stages[section].clear();
+        self.stages[section].extend_from_slice(&rest[..BLOCK * bytes]);
+    }
+}
+
+impl StageFile {
+    /// Creates (or empties) the stage file in `dir`, readable by its owner only.
+    pub(crate) fn create(dir: &Path, bytes: usize, cipher: Option<Arc<dyn RecordCipher>>) -> Result<StageFile> {
+        Self::create_at(dir.join(STAGE_FILE), bytes, cipher)
+    }
+
+    fn create_at(path: PathBuf, bytes: usize, cipher: Option<Arc<dyn RecordCipher>>) -> Result<StageFile> {
+        let file = crate::private::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(StageFile {
+            path,
+            file,
+            cipher,
+            bytes,
+            file_id: file_id(),
+            blocks: 0,
+            tail: Block::default(),
+            remove_on_drop: true,
+        })
+    }
+
+    /// Templates held.
+    pub(crate) fn len(&self) -> usize {
+        self.blocks * BLOCK + self.tail.len()
+    }
+
+    /// Heap bytes (the templates after the last full block).
+    pub(crate) fn memory(&self) -> usize {
+        self.tail.levels.capacity() * size_of::<Levels>() + self.tail.stages.iter().map(Vec::capacity).sum::<usize>()
+    }
+
+    /// Bytes of the file.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.offset(self.blocks, 0)
+    }
+
+    /// Writes the last block out if it is full, so that the next [`push`](Self::push) cannot
+    /// fail.
+    pub(crate) fn make_room(&mut self) -> Result<()> {
+        if self.tail.len() == BLOCK {
+            self.write_block(self.blocks, &self.tail)?;
+            self.blocks += 1;
+            self.tail.clear();
+        }
+        Ok(())
+    }
+
+    /// Appends a template's levels and code (`STAGES` stages side by side).
+    pub(crate) fn push(&mut self, levels: Levels, code: &[u8]) -> Result<()> {
+        self.make_room()?;
+        self.tail.push(levels, code, self.bytes);
+        Ok(())
+    }
+
+    /// Zeroes the templates at `slots` (ascending), in the file and in memory: each block
+    /// they fall in is read and written again once.
+    pub(crate) fn forget(&mut self, slots: &[usize]) -> Result<()> {
+        let mut block = Block::default();
+        let mut i = 0;
+        while i < slots.len() {
+            let b = slots[i] / BLOCK;
+            if b >= self.blocks {
+                for &slot in &slots[i..] {
+                    if slot - self.blocks * BLOCK < self.tail.len() {
+                        self.tail.zero(slot - self.blocks * BLOCK, self.bytes);
+                    }
+                }
+                return Ok(());
+            }
+            self.read_block(b, &mut block)?;
+            while i < slots.len() && slots[i] / BLOCK == b {
+                block.zero(slots[i] % BLOCK, self.bytes);
+                i += 1;
+            }
+            self.write_block(b, &block)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the templates of the `live` slots only, in order: a new file renamed over this
+    /// one.
+    pub(crate) fn retain(&mut self, live: &[bool]) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let mut next = Self::create_at(dir.join(STAGE_TMP), self.bytes, self.cipher.clone())?;
+        let mut block = Block::default();
+        for b in 0..=self.blocks {
+            let from = if b < self.blocks {
+                self.read_block(b, &mut block)?;
+                &block
+            } else {
+                &self.tail
+            };
+            for i in 0..from.len() {
+                if live.get(b * BLOCK + i).copied().unwrap_or(false) {
+                    let code: Vec<u8> =
+                        from.stages.iter().flat_map(|s| &s[i * self.bytes..(i + 1) * self.bytes]).copied().collect();
+                    next.push(from.levels[i], &code)?;
+                }
+            }
+        }
+        fs_err::rename(&next.path, &self.path).map_err(io_err(&self.path))?;
+        next.path = self.path.clone();
+        self.remove_on_drop = false;
+        *self = next;
+        Ok(())
+    }
+
+    /// A reader of blocks, for one scan.
+    pub(crate) fn view(&self) -> BlockView<'_> {
+        BlockView { file: self, block: usize::MAX, read: [false; STAGES], data: Block::default() }
+    }
+
+    fn plain_len(&self, section: usize) -> usize {
+        BLOCK * (self.bytes + if section == 0 { LEVELS_BYTES } else { 0 })
+    }
+
+    fn stored_len(&self, section: usize) -> usize {
+        self.plain_len(section) + self.cipher.as_ref().map_or(0, |c| c.overhead())
+    }
+
+    fn offset(&self, block: usize, section: usize) -> u64 {
+        let block_len: usize = (0..STAGES).map(|s| self.stored_len(s)).sum();
+        (block * block_len + (0..section).map(|s| self.stored_len(s)).sum::<usize>()) as u64
+    }
+
+    fn aad(&self, block: usize, section: usize) -> Vec<u8> {
+        let mut aad = b"gabarit stages v1".to_vec();
+        aad.extend_from_slice(&self.file_id);
+        aad.extend_from_slice(&(block as u64).to_le_bytes());
+        aad.push(section as u8);
+        aad
+    }
+
+    fn write_block(&self, b: usize, block: &Block) -> Result<()> {
+        for section in 0..STAGES {
+            let plain = block.section(section);
+            let stored = match &self.cipher {
+                Some(c) => c.seal(&plain, &self.aad(b, section)).map_err(|reason| self.sealing(reason))?,
+                None => plain,
+            };
+            self.file.file().write_all_at(&stored, self.offset(b, section)).map_err(io_err(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Reads section `section` of the full block `b` into `into`.
+    fn read_section(&self, b: usize, section: usize, into: &mut Block) -> Result<()> {
+        let mut stored = vec![0u8; self.stored_len(section)];
+        self.file.file().read_exact_at(&mut stored, self.offset(b, section)).map_err(io_err(&self.path))?;
+        let plain = match &self.cipher {
+            Some(c) => c.open(&stored, &self.aad(b, section)).map_err(|reason| self.sealing(reason))?,
+            None => stored,
+        };
+        if plain.len() != self.plain_len(section) {
+            return Err(corrupt(&self.path, format!("block {b} section {section} has {} bytes", plain.len())));
+        }
+        into.set_section(section, &plain, self.bytes);
+        Ok(())
+    }
+
+    fn read_block(&self, b: usize, into: &mut Block) -> Result<()> {
+        (0..STAGES).try_for_each(|section| self.read_section(b, section, into))
+    }
+
+    fn sealing(&self, reason: String) -> Error {
+        Error::Encryption { path: self.path.clone(), reason }
+    }
+}
+
+impl Drop for StageFile {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            // Derived data: nothing is lost if it stays (the next open overwrites it).
+            let _ = fs_err::remove_file(&self.path);
+        }
+    }
+}
+
+/// Sixteen bytes no other stage file has: a hash of the time, the process and a counter.
+fn file_id() -> [u8; 16] {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = Sha256::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    h.update(now.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_le_bytes());
+    let digest = h.finalize();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
+}
+
+/// Reads the blocks a scan goes through, one at a time, each section when first asked for.
+pub(crate) struct BlockView<'a> {
+    file: &'a StageFile,
+    block: usize,
+    read: [bool; STAGES],
+    data: Block,
+}
+
+impl BlockView<'_> {
+    /// The levels of the template at `slot`.
+    #[inline]
+    pub(crate) fn levels(&mut self, slot: usize) -> Result<Levels> {
+        self.load(slot, 0)?;
+        Ok(self.data.levels[slot % BLOCK])
+    }
+
+    /// Stage `stage` of the template at `slot`.
+    #[inline]
+    pub(crate) fn stage(&mut self, slot: usize, stage: usize) -> Result<&[u8]> {
+        self.load(slot, stage)?;
+        let bytes = self.file.bytes;
+        let i = slot % BLOCK;
+        Ok(&self.data.stages[stage][i * bytes..(i + 1) * bytes])
+    }
+
+    #[inline]
+    fn load(&mut self, slot: usize, section: usize) -> Result<()> {
+        let b = slot / BLOCK;
+        if b != self.block {
+            self.block = b;
+            self.read = [false; STAGES];
+        }
+        if self.read[section] {
+            return Ok(());
+        }
+        if b < self.file.blocks {
+            self.file.read_section(b, section, &mut self.data)?;
+            self.read[section] = true;
+        } else if slot - b * BLOCK < self.file.tail.len() {
+            self.data.clone_from(&self.file.tail);
+            self.read = [true; STAGES];
+        } else {
+            return Err(corrupt(&self.file.path, format!("no stages for slot {slot}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn levels(x: f32) -> Levels {
+        Levels { stages: std::array::from_fn(|j| Level { scale: x + j as f32, radius: x / 2.0 }), norm: x * 3.0 }
+    }
+
+    fn code(slot: usize, bytes: usize) -> Vec<u8> {
+        (0..STAGES * bytes).map(|i| (slot * 7 + i) as u8 | 1).collect()
+    }
+
+    #[test]
+    fn templates_read_back_from_blocks_and_tail_and_forgotten_ones_are_zero_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = 16;
+        let mut file = StageFile::create(dir.path(), bytes, None).unwrap();
+        let n = 2 * BLOCK + 10;
+        for slot in 0..n {
+            file.push(levels(slot as f32), &code(slot, bytes)).unwrap();
+        }
+        assert_eq!(file.len(), n);
+        let check = |file: &StageFile, slot: usize, expect: &[u8], l: Levels| {
+            let mut view = file.view();
+            for j in (0..STAGES).rev() {
+                assert_eq!(view.stage(slot, j).unwrap(), &expect[j * bytes..(j + 1) * bytes], "slot {slot}");
+            }
+            assert_eq!(view.levels(slot).unwrap(), l);
+        };
+        for slot in [0, 5, BLOCK - 1, BLOCK, 2 * BLOCK + 9] {
+            check(&file, slot, &code(slot, bytes), levels(slot as f32));
+        }
+        file.forget(&[3, BLOCK + 1, 2 * BLOCK + 2]).unwrap();
+        let on_disk = fs_err::read(dir.path().join(STAGE_FILE)).unwrap();
+        assert_eq!(on_disk.len(), 2 * BLOCK * (LEVELS_BYTES + STAGES * bytes));
+        for slot in [3, BLOCK + 1, 2 * BLOCK + 2] {
+            check(&file, slot, &vec![0; STAGES * bytes], Levels::default());
+        }
+        // Slot 3's levels and stages, in the three sections of block 0: zeros.
+        let first = BLOCK * LEVELS_BYTES + 3 * bytes;
+        for at in [3 * LEVELS_BYTES, first, first + BLOCK * bytes, first + 2 * BLOCK * bytes] {
+            assert!(on_disk[at..at + bytes].iter().all(|&b| b == 0), "{at}");
+        }
+        assert!(on_disk[first + bytes..first + 2 * bytes].iter().all(|&b| b != 0));
+        check(&file, 4, &code(4, bytes), levels(4.0));
+        let live: Vec<bool> = (0..n).map(|s| s % 3 != 0).collect();
+        file.retain(&live).unwrap();
+        let kept: Vec<usize> = (0..n).filter(|s| s % 3 != 0).collect();
+        assert_eq!(file.len(), kept.len());
+        for (slot, &was) in kept.iter().enumerate() {
+            let expect =
+                if was == BLOCK + 1 || was == 2 * BLOCK + 2 { vec![0; STAGES * bytes] } else { code(was, bytes) };
+            let l = if was == BLOCK + 1 || was == 2 * BLOCK + 2 { Levels::default() } else { levels(was as f32) };
+            check(&file, slot, &expect, l);
+        }
+        assert!(!dir.path().join(STAGE_TMP).exists());
+        drop(file);
+        assert!(!dir.path().join(STAGE_FILE).exists());
+    }
+
+    #[test]
+    fn a_slot_beyond_the_templates_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = StageFile::create(dir.path(), 8, None).unwrap();
+        file.push(levels(1.0), &code(0, 8)).unwrap();
+        assert!(file.view().stage(1, 0).is_err());
+        assert!(file.view().levels(BLOCK + 1).is_err());
+    }
+}
