@@ -174,11 +174,28 @@ fn a_sealed_compressed_index_opens_the_records_it_rescores() {
     // A record damaged on disk while the index is open: the search that must open it fails
     // with the file named, and does not answer without it.
     drop(idx);
-    let idx = CompressedIndex::open_with(&path, dim, Some(key)).unwrap();
+    let idx = CompressedIndex::open_with(&path, dim, Some(key.clone())).unwrap();
     let mut bytes = fs_err::read(path.join("vectors.dat")).unwrap();
     let len = 12 + gabarit_crypto::sealed_len(4 + dim);
     bytes[24 + 5 * len + 40] ^= 1;
     fs_err::write(path.join("vectors.dat"), &bytes).unwrap();
     let err = idx.search_exact(&unit(1, dim), 240, None).unwrap_err();
     assert!(matches!(&err, Error::Encryption { path: p, .. } if p.ends_with("vectors.dat")), "{err:?}");
+    // The stage codes an exhaustive search prunes with are sealed too (one full block of 256
+    // here, the rest in memory): one bit changed in the file, and the search fails rather
+    // than prune with a wrong bound.
+    drop(idx);
+    bytes[24 + 5 * len + 40] ^= 1;
+    fs_err::write(path.join("vectors.dat"), &bytes).unwrap();
+    let mut idx = CompressedIndex::open_with(&path, dim, Some(key)).unwrap();
+    for i in 300..400u32 {
+        idx.insert(u64::from(i), i % 2, &unit(i, dim)).unwrap();
+    }
+    let mut stages = fs_err::read(path.join("stages.cache")).unwrap();
+    // Dimension 64 rotates into 256 components: stages of 64 bytes, levels of 28.
+    assert_eq!(stages.len(), 256 * 28 + 3 * (256 * 64 + gabarit_crypto::SEAL_OVERHEAD));
+    stages[100] ^= 1;
+    fs_err::write(path.join("stages.cache"), &stages).unwrap();
+    let err = idx.search_threshold(&unit(1, dim), 0.3, None).unwrap_err();
+    assert!(matches!(&err, Error::Encryption { path: p, .. } if p.ends_with("stages.cache")), "{err:?}");
 }
