@@ -27,16 +27,18 @@ pub const EPSILON0: f32 = 3.0;
 /// Bits of a query component.
 const QUERY_BITS: usize = 4;
 
-/// The 1-bit code of one template: its sign bits and two factors.
+/// The factors of one template's 1-bit code: 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Factors {
     /// `m = ‖g‖² / ‖g‖₁`: multiplies `Σ sign(gᵢ) yᵢ` into an estimate of `⟨cx, cq⟩`.
     pub m: f32,
-    /// `e = ‖g‖ · √(1 − f²)/f`: times `‖y‖ · ε₀/√(n − 1)`, the estimate's error bound.
-    pub e: f32,
+    /// `√(1 − f²)` in units of 1/65535, rounded up: the error factor `e = ‖g‖ · √(1 − f²)/f`
+    /// is `m · √n · √(1 − f²)`, and `e` times `‖y‖ · ε₀/√(n − 1)` is the estimate's error bound.
+    pub spread: u16,
     /// Set bits of the code.
     pub ones: u16,
 }
+
 
 /// Writes the signs of the rotated template `g` into `out` (`g.len() / 64` words, bit `i % 64`
 /// of word `i / 64` set when `gᵢ > 0`) and returns its factors.
@@ -57,11 +59,8 @@ pub fn encode(g: &[f64], out: &mut [u64]) -> Factors {
     let n = g.len() as f64;
     let f = (l1 / (n.sqrt() * l2.sqrt())).min(1.0);
     let ones = out.iter().map(|w| w.count_ones()).sum::<u32>();
-    Factors {
-        m: (l2 / l1) as f32,
-        e: (l2.sqrt() * (1.0 - f * f).max(0.0).sqrt() / f) as f32,
-        ones: u16::try_from(ones).unwrap_or(u16::MAX),
-    }
+    let spread = ((1.0 - f * f).max(0.0).sqrt() * f64::from(u16::MAX)).ceil().min(f64::from(u16::MAX));
+    Factors { m: (l2 / l1) as f32, spread: spread as u16, ones: u16::try_from(ones).unwrap_or(u16::MAX) }
 }
 
 /// A query prepared for 1-bit estimates.
@@ -73,7 +72,8 @@ pub struct OneBitQuery {
     step: f32,
     /// `Σ ŷᵢ`.
     sum: f32,
-    /// `‖y‖ · ε₀ / √(n − 1)` plus the quantisation's share, per unit of a template's `e`.
+    /// `‖y‖ · ε₀ / √(n − 1)` plus the quantisation's share, per unit of a template's `e`, times
+    /// `√n / 65535`: per unit of `m · spread`.
     margin: f32,
 }
 
@@ -105,6 +105,7 @@ impl OneBitQuery {
         // unit of e (measured in the tests, not proved).
         let n_f = n as f64;
         let margin = norm2.sqrt() * f64::from(EPSILON0) / (n_f - 1.0).sqrt() + 2.0 * err2.sqrt() / n_f.sqrt();
+        let margin = margin * n_f.sqrt() / f64::from(u16::MAX);
         OneBitQuery { planes, lo: lo as f32, step: step as f32, sum: sum as f32, margin: margin as f32 }
     }
 
@@ -149,7 +150,7 @@ impl OneBitQuery {
     pub fn estimate(&self, code: &[u64], factors: &Factors) -> (f32, f32) {
         let set = self.lo * f32::from(factors.ones) + self.step * self.weighted(code) as f32;
         let signed = 2.0 * set - self.sum;
-        (factors.m * signed, factors.e * self.margin)
+        (factors.m * signed, factors.m * f32::from(factors.spread) * self.margin)
     }
 }
 
@@ -206,6 +207,7 @@ mod tests {
         let mut code = vec![0u64; 4];
         let f = encode(&g, &mut code);
         assert_eq!(f.ones, 86);
+        assert_eq!(size_of::<Factors>(), 8);
         assert_eq!(code[0] & 0b1001001, 0b1001001);
         let zero = encode(&[0.0; 256], &mut code);
         assert_eq!((zero, &code), (Factors::default(), &vec![0; 4]));
