@@ -331,10 +331,10 @@ impl CompressedIndex {
     ) -> Result<Option<(CollectionFilter, usize)>> {
         validate_vector(query, self.flat.dim)?;
         let filter = CollectionFilter::new(collections);
-        if k == 0 || filter.accepts_nothing() || self.flat.slot_of.is_empty() {
+        if k == 0 || filter.accepts_nothing() || self.flat.is_empty() {
             return Ok(None);
         }
-        Ok(Some((filter, k.min(self.flat.slot_of.len()))))
+        Ok(Some((filter, k.min(self.flat.len()))))
     }
 
     /// The `k` best, exactly as the flat index finds them, also saying how much was read.
@@ -585,7 +585,7 @@ impl VectorIndex for CompressedIndex {
     }
 
     fn remove(&mut self, id: u64) -> Result<bool> {
-        let Some(&slot) = self.flat.slot_of.get(&id) else {
+        let Some(slot) = self.flat.slot_of(id) else {
             return Ok(false);
         };
         let removed = self.flat.remove(id)?;

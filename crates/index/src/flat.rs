@@ -11,7 +11,6 @@
 //! keep them in freed blocks), then writes the live records to a new file and renames it over
 //! the old one, and resets the tombstone log.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::quant::{QueryKernel, quantize_into, score, to_offset};
 use crate::records::{Loader, Record, RecordFiles};
 use crate::select::{CollectionFilter, Ranked, TopK};
+use crate::slot_of::SlotOf;
 use crate::{Error, Hit, RecordCipher, Result, VectorIndex, validate_vector};
 
 pub use crate::records::MAX_DIM;
@@ -68,7 +68,7 @@ pub struct FlatIndex {
     pub(crate) collections: Vec<u32>,
     pub(crate) scales: Vec<f32>,
     pub(crate) live: Vec<bool>,
-    pub(crate) slot_of: HashMap<u64, usize>,
+    slot_of: SlotOf,
     dead: usize,
     scratch: Vec<i8>,
     threads: usize,
@@ -90,9 +90,6 @@ struct Loaded<'a> {
     ids: Vec<u64>,
     collections: Vec<u32>,
     scales: Vec<f32>,
-    slot_of: HashMap<u64, usize>,
-    /// Slots whose id has a later record.
-    replaced: Vec<usize>,
     removed: Vec<(u64, usize)>,
     batches: Option<CodeBatches<'a>>,
     /// Slots already handed to `batches`.
@@ -121,15 +118,9 @@ impl Loader for Loaded<'_> {
         self.ids.reserve(slots);
         self.collections.reserve(slots);
         self.scales.reserve(slots);
-        self.slot_of.reserve(slots);
     }
 
-    fn record(&mut self, slot: usize, r: Record<'_>) -> Result<()> {
-        if let Some(old) = self.slot_of.insert(r.id, slot) {
-            // A later record for a live id means the tombstone of the earlier one was lost in
-            // a crash (insert refuses live ids): the later record wins.
-            self.replaced.push(old);
-        }
+    fn record(&mut self, _slot: usize, r: Record<'_>) -> Result<()> {
         self.ids.push(r.id);
         self.collections.push(r.collection);
         self.scales.push(r.scale);
@@ -222,7 +213,10 @@ impl FlatIndex {
         let mut loaded = Loaded { dim, resident, batches, ..Loaded::default() };
         let (files, opened) = RecordFiles::open(dir, dim, cipher, &[], usize::MAX, &mut loaded)?;
         loaded.hand();
-        let Loaded { codes, ids, collections, scales, slot_of, replaced, removed, .. } = loaded;
+        let Loaded { codes, ids, collections, scales, removed, .. } = loaded;
+        // A later record for a live id means the tombstone of the earlier one was lost in a
+        // crash (insert refuses live ids): the later record wins.
+        let (slot_of, replaced) = SlotOf::build(&ids);
         let codes = if resident { codes } else { Vec::new() };
         let mut index = FlatIndex {
             files,
@@ -243,8 +237,7 @@ impl FlatIndex {
         }
         for (id, slot) in removed {
             // Entries that match no record (lost appends before a crash) are ignored.
-            if index.slot_of.get(&id) == Some(&slot) {
-                index.slot_of.remove(&id);
+            if index.slot_of(id) == Some(slot) {
                 index.kill(slot);
             }
         }
@@ -280,7 +273,12 @@ impl FlatIndex {
 
     /// Whether `id` is live.
     pub fn contains(&self, id: u64) -> bool {
-        self.slot_of.contains_key(&id)
+        self.slot_of(id).is_some()
+    }
+
+    /// The slot of the live `id`.
+    pub(crate) fn slot_of(&self, id: u64) -> Option<usize> {
+        self.slot_of.find(&self.ids, &self.live, id)
     }
 
     /// The live ids, in storage order.
@@ -308,7 +306,7 @@ impl FlatIndex {
 
     /// Sizes on disk and in memory.
     pub fn stats(&self) -> FlatStats {
-        let live = self.slot_of.len();
+        let live = self.len();
         let record_bytes = self.files.record_len();
         let disk_bytes = self.files.disk_bytes(self.ids.len());
         let memory_bytes = self.codes.capacity()
@@ -316,8 +314,7 @@ impl FlatIndex {
             + self.collections.capacity() * size_of::<u32>()
             + self.scales.capacity() * size_of::<f32>()
             + self.live.capacity()
-            // hashbrown: one control byte per bucket; capacity() is 7/8 of the buckets.
-            + self.slot_of.capacity() * 8 / 7 * (size_of::<(u64, usize)>() + 1)
+            + self.slot_of.memory()
             + self.files.buffer_bytes()
             + self.scratch.capacity();
         let per = |b: f64| if live == 0 { 0.0 } else { b / live as f64 };
@@ -463,7 +460,6 @@ impl FlatIndex {
                 self.ids[next] = self.ids[slot];
                 self.collections[next] = self.collections[slot];
                 self.scales[next] = self.scales[slot];
-                self.slot_of.insert(self.ids[slot], next);
             }
             next += 1;
         }
@@ -474,6 +470,7 @@ impl FlatIndex {
         self.live.clear();
         self.live.resize(next, true);
         self.dead = 0;
+        self.slot_of = SlotOf::build(&self.ids).0;
     }
 }
 
@@ -483,7 +480,7 @@ impl VectorIndex for FlatIndex {
     }
 
     fn len(&self) -> usize {
-        self.slot_of.len()
+        self.ids.len() - self.dead
     }
 
     fn count(&self, collections: Option<&[u32]>) -> usize {
@@ -498,7 +495,7 @@ impl VectorIndex for FlatIndex {
 
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         validate_vector(vector, self.dim)?;
-        if self.slot_of.contains_key(&id) {
+        if self.contains(id) {
             return Err(Error::DuplicateId { id });
         }
         self.files.check_writable()?;
@@ -516,16 +513,15 @@ impl VectorIndex for FlatIndex {
         self.collections.push(collection);
         self.scales.push(scale);
         self.live.push(true);
-        self.slot_of.insert(id, slot);
+        self.slot_of.pushed(&self.ids);
         Ok(())
     }
 
     fn remove(&mut self, id: u64) -> Result<bool> {
-        let Some(&slot) = self.slot_of.get(&id) else {
+        let Some(slot) = self.slot_of(id) else {
             return Ok(false);
         };
         self.files.append_tombstone(id, slot)?;
-        self.slot_of.remove(&id);
         self.kill(slot);
         Ok(true)
     }
@@ -533,10 +529,10 @@ impl VectorIndex for FlatIndex {
     fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
         let q = self.prepare_query(query)?;
         let filter = CollectionFilter::new(collections);
-        if k == 0 || filter.accepts_nothing() || self.slot_of.is_empty() {
+        if k == 0 || filter.accepts_nothing() || self.is_empty() {
             return Ok(Vec::new());
         }
-        let k = k.min(self.slot_of.len());
+        let k = k.min(self.len());
         let mut cands = self.run(&q, &filter, || TopK::new(k));
         cands.truncate(k);
         Ok(self.hits(&cands))

@@ -53,6 +53,7 @@ pub mod quant;
 pub mod records;
 pub mod secret_rotation;
 pub mod select;
+mod slot_of;
 mod stages;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

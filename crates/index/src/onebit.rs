@@ -39,7 +39,6 @@ pub struct Factors {
     pub ones: u16,
 }
 
-
 /// Writes the signs of the rotated template `g` into `out` (`g.len() / 64` words, bit `i % 64`
 /// of word `i / 64` set when `gᵢ > 0`) and returns its factors.
 pub fn encode(g: &[f64], out: &mut [u64]) -> Factors {
