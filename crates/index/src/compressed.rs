@@ -1,7 +1,7 @@
-//! The compressed index: the flat index's records, with their int8 codes left on disk, and
-//! two codes per template in memory — 6-bit codes ([`crate::bound`]) that let an exhaustive
-//! search skip most templates with a proof, and 1-bit codes ([`crate::onebit`]) that rank a
-//! gallery for an interactive top-k.
+//! The compressed index: the flat index's records, with their int8 codes left on disk, a 1-bit
+//! code per template in memory ([`crate::onebit`]: 72 bytes at dimension 512) that ranks a
+//! gallery for an interactive top-k, and 6-bit codes ([`crate::bound`]) in a file beside the
+//! records ([`crate::stages`]) that let an exhaustive search skip most templates with a proof.
 //!
 //! - Exhaustive searches (threshold, [`VectorIndex::search_exact`]) return exactly what
 //!   [`FlatIndex`] returns (same set, same scores, same order): a template is scored with its
@@ -11,15 +11,19 @@
 //!   the next only while the bound still reaches the floor, and the int8 codes only where no
 //!   stage decided.
 //! - Top-k ([`VectorIndex::search`]) estimates every template's score from its 1-bit code,
-//!   keeps the `breadth` best by the upper end of their estimate, and offers them, best first,
-//!   to the same bounded scoring until the next one's estimate cannot reach the k-th exact
-//!   score: the scores returned are exact, the set is approximate (a template whose estimate
-//!   ranked beyond the breadth is missed).
+//!   keeps the `breadth` best by the upper end of their estimate, and re-scores them with their
+//!   int8 codes, best first, until the next one's estimate cannot reach the k-th exact score:
+//!   the scores returned are exact, the set is approximate (a template whose estimate ranked
+//!   beyond the breadth is missed).
 //! - The int8 codes are read from the record file (one positioned read, opened when sealed)
 //!   only to re-score, unless [`CompressedOptions::int8_in_memory`].
 //!
-//! Erasure: removing a template zeroes its codes in memory at once, and compaction drops them
-//! with the flat index's records; the codes in memory are never written to disk.
+//! Memory per template at dimension 512: the 1-bit code and its factors (72 bytes), the flat
+//! index's id, collection, scale and liveness (17 bytes), and 4 more only if ids were not
+//! inserted in increasing order ([`crate::slot_of`]).
+//!
+//! Erasure: removing a template zeroes its 1-bit code in memory and its stages in the stage
+//! file at once, and compaction drops them with the flat index's records.
 
 use std::path::Path;
 use std::sync::Arc;
