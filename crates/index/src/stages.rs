@@ -50,71 +50,78 @@ pub(crate) struct StageFile {
     remove_on_drop: bool,
 }
 
-/// Templates of one block in the clear: all of them, or those of the sections read so far.
-#[derive(Debug, Clone, Default)]
+/// Templates of one block in the clear, as the sections are laid out (room for [`BLOCK`]
+/// templates, the first `len` used): all of them, or those of the sections read so far.
+#[derive(Debug, Clone)]
 pub(crate) struct Block {
-    levels: Vec<Levels>,
-    /// Stage `j` of the `i`-th template at `stages[j][i × bytes..]`.
-    stages: [Vec<u8>; STAGES],
+    len: usize,
+    /// Bytes of one stage of one template.
+    bytes: usize,
+    /// Section 0: the levels of every template (`LEVELS_BYTES` each), then their first
+    /// stages; section `j > 0`: their stage `j`.
+    sections: [Vec<u8>; STAGES],
 }
 
 impl Block {
-    fn len(&self) -> usize {
-        self.levels.len()
+    fn new(bytes: usize) -> Block {
+        Block { len: 0, bytes, sections: std::array::from_fn(|j| vec![0; section_len(j, bytes)]) }
     }
 
-    fn clear(&mut self) {
-        self.levels.clear();
-        self.stages.iter_mut().for_each(Vec::clear);
+    /// The levels of the `i`-th template.
+    #[inline]
+    fn levels(&self, i: usize) -> Levels {
+        let b = &self.sections[0][i * LEVELS_BYTES..(i + 1) * LEVELS_BYTES];
+        let f = |at: usize| f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        Levels { stages: std::array::from_fn(|j| Level { scale: f(8 * j), radius: f(8 * j + 4) }), norm: f(8 * STAGES) }
     }
 
-    fn push(&mut self, levels: Levels, code: &[u8], bytes: usize) {
-        self.levels.push(levels);
-        for (stage, part) in self.stages.iter_mut().zip(code.chunks_exact(bytes)) {
-            stage.extend_from_slice(part);
+    /// Stage `stage` of the `i`-th template.
+    #[inline]
+    fn stage(&self, stage: usize, i: usize) -> &[u8] {
+        let at = if stage == 0 { BLOCK * LEVELS_BYTES } else { 0 } + i * self.bytes;
+        &self.sections[stage][at..at + self.bytes]
+    }
+
+    fn set(&mut self, i: usize, levels: &Levels, code: &[u8]) {
+        let mut out = Vec::with_capacity(LEVELS_BYTES);
+        for level in &levels.stages {
+            out.extend_from_slice(&level.scale.to_le_bytes());
+            out.extend_from_slice(&level.radius.to_le_bytes());
         }
+        out.extend_from_slice(&levels.norm.to_le_bytes());
+        self.sections[0][i * LEVELS_BYTES..(i + 1) * LEVELS_BYTES].copy_from_slice(&out);
+        let bytes = self.bytes;
+        for (j, part) in code.chunks_exact(bytes).enumerate() {
+            let at = if j == 0 { BLOCK * LEVELS_BYTES } else { 0 } + i * bytes;
+            self.sections[j][at..at + bytes].copy_from_slice(part);
+        }
+    }
+
+    /// Appends a template's levels and code (`STAGES` stages side by side).
+    fn push(&mut self, levels: &Levels, code: &[u8]) {
+        self.set(self.len, levels, code);
+        self.len += 1;
     }
 
     /// Zeroes the `i`-th template.
-    fn zero(&mut self, i: usize, bytes: usize) {
-        self.levels[i] = Levels::default();
-        for stage in &mut self.stages {
-            stage[i * bytes..(i + 1) * bytes].fill(0);
-        }
+    fn zero(&mut self, i: usize) {
+        self.set(i, &Levels::default(), &vec![0; STAGES * self.bytes]);
     }
 
-    /// Section `section` in the clear.
-    fn section(&self, section: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        if section == 0 {
-            for l in &self.levels {
-                for level in &l.stages {
-                    out.extend_from_slice(&level.scale.to_le_bytes());
-                    out.extend_from_slice(&level.radius.to_le_bytes());
-                }
-                out.extend_from_slice(&l.norm.to_le_bytes());
-            }
-        }
-        out.extend_from_slice(&self.stages[section]);
-        out
+    fn clear(&mut self) {
+        self.len = 0;
+        self.sections.iter_mut().for_each(|s| s.fill(0));
     }
 
-    /// Takes section `section` from its clear bytes `plain` (`BLOCK` templates).
-    fn set_section(&mut self, section: usize, plain: &[u8], bytes: usize) {
-        let mut rest = plain;
-        if section == 0 {
-            let (levels, stage) = plain.split_at(BLOCK * LEVELS_BYTES);
-            let f = |b: &[u8], at: usize| f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-            self.levels.clear();
-            self.levels.extend(levels.chunks_exact(LEVELS_BYTES).map(|b| Levels {
-                stages: std::array::from_fn(|j| Level { scale: f(b, 8 * j), radius: f(b, 8 * j + 4) }),
-                norm: f(b, 8 * STAGES),
-            }));
-            rest = stage;
-        }
-        self.stages[section].clear();
-        self.stages[section].extend_from_slice(&rest[..BLOCK * bytes]);
+    /// The `i`-th template's code, its stages side by side.
+    fn code(&self, i: usize) -> Vec<u8> {
+        (0..STAGES).flat_map(|j| self.stage(j, i)).copied().collect()
     }
+}
+
+/// Bytes of section `section` in the clear.
+fn section_len(section: usize, bytes: usize) -> usize {
+    BLOCK * (bytes + if section == 0 { LEVELS_BYTES } else { 0 })
 }
 
 impl StageFile {
@@ -138,19 +145,19 @@ impl StageFile {
             bytes,
             file_id: file_id(),
             blocks: 0,
-            tail: Block::default(),
+            tail: Block::new(bytes),
             remove_on_drop: true,
         })
     }
 
     /// Templates held.
     pub(crate) fn len(&self) -> usize {
-        self.blocks * BLOCK + self.tail.len()
+        self.blocks * BLOCK + self.tail.len
     }
 
     /// Heap bytes (the templates after the last full block).
     pub(crate) fn memory(&self) -> usize {
-        self.tail.levels.capacity() * size_of::<Levels>() + self.tail.stages.iter().map(Vec::capacity).sum::<usize>()
+        self.tail.sections.iter().map(Vec::capacity).sum()
     }
 
     /// Bytes of the file.
@@ -161,7 +168,7 @@ impl StageFile {
     /// Writes the last block out if it is full, so that the next [`push`](Self::push) cannot
     /// fail.
     pub(crate) fn make_room(&mut self) -> Result<()> {
-        if self.tail.len() == BLOCK {
+        if self.tail.len == BLOCK {
             self.write_block(self.blocks, &self.tail)?;
             self.blocks += 1;
             self.tail.clear();
@@ -172,28 +179,28 @@ impl StageFile {
     /// Appends a template's levels and code (`STAGES` stages side by side).
     pub(crate) fn push(&mut self, levels: Levels, code: &[u8]) -> Result<()> {
         self.make_room()?;
-        self.tail.push(levels, code, self.bytes);
+        self.tail.push(&levels, code);
         Ok(())
     }
 
     /// Zeroes the templates at `slots` (ascending), in the file and in memory: each block
     /// they fall in is read and written again once.
     pub(crate) fn forget(&mut self, slots: &[usize]) -> Result<()> {
-        let mut block = Block::default();
+        let mut block = Block::new(self.bytes);
         let mut i = 0;
         while i < slots.len() {
             let b = slots[i] / BLOCK;
             if b >= self.blocks {
                 for &slot in &slots[i..] {
-                    if slot - self.blocks * BLOCK < self.tail.len() {
-                        self.tail.zero(slot - self.blocks * BLOCK, self.bytes);
+                    if slot - self.blocks * BLOCK < self.tail.len {
+                        self.tail.zero(slot - self.blocks * BLOCK);
                     }
                 }
                 return Ok(());
             }
             self.read_block(b, &mut block)?;
             while i < slots.len() && slots[i] / BLOCK == b {
-                block.zero(slots[i] % BLOCK, self.bytes);
+                block.zero(slots[i] % BLOCK);
                 i += 1;
             }
             self.write_block(b, &block)?;
@@ -206,7 +213,7 @@ impl StageFile {
     pub(crate) fn retain(&mut self, live: &[bool]) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let mut next = Self::create_at(dir.join(STAGE_TMP), self.bytes, self.cipher.clone())?;
-        let mut block = Block::default();
+        let mut block = Block::new(self.bytes);
         for b in 0..=self.blocks {
             let from = if b < self.blocks {
                 self.read_block(b, &mut block)?;
@@ -214,11 +221,9 @@ impl StageFile {
             } else {
                 &self.tail
             };
-            for i in 0..from.len() {
+            for i in 0..from.len {
                 if live.get(b * BLOCK + i).copied().unwrap_or(false) {
-                    let code: Vec<u8> =
-                        from.stages.iter().flat_map(|s| &s[i * self.bytes..(i + 1) * self.bytes]).copied().collect();
-                    next.push(from.levels[i], &code)?;
+                    next.push(from.levels(i), &from.code(i))?;
                 }
             }
         }
@@ -231,15 +236,11 @@ impl StageFile {
 
     /// A reader of blocks, for one scan.
     pub(crate) fn view(&self) -> BlockView<'_> {
-        BlockView { file: self, block: usize::MAX, read: [false; STAGES], data: Block::default() }
-    }
-
-    fn plain_len(&self, section: usize) -> usize {
-        BLOCK * (self.bytes + if section == 0 { LEVELS_BYTES } else { 0 })
+        BlockView { file: self, block: usize::MAX, read: [false; STAGES], data: Block::new(self.bytes), raw: Vec::new() }
     }
 
     fn stored_len(&self, section: usize) -> usize {
-        self.plain_len(section) + self.cipher.as_ref().map_or(0, |c| c.overhead())
+        section_len(section, self.bytes) + self.cipher.as_ref().map_or(0, |c| c.overhead())
     }
 
     fn offset(&self, block: usize, section: usize) -> u64 {
@@ -256,34 +257,43 @@ impl StageFile {
     }
 
     fn write_block(&self, b: usize, block: &Block) -> Result<()> {
-        for section in 0..STAGES {
-            let plain = block.section(section);
-            let stored = match &self.cipher {
-                Some(c) => c.seal(&plain, &self.aad(b, section)).map_err(|reason| self.sealing(reason))?,
-                None => plain,
-            };
-            self.file.file().write_all_at(&stored, self.offset(b, section)).map_err(io_err(&self.path))?;
+        for (section, plain) in block.sections.iter().enumerate() {
+            let at = self.offset(b, section);
+            match &self.cipher {
+                Some(c) => {
+                    let sealed = c.seal(plain, &self.aad(b, section)).map_err(|reason| self.sealing(reason))?;
+                    self.file.file().write_all_at(&sealed, at)
+                }
+                None => self.file.file().write_all_at(plain, at),
+            }
+            .map_err(io_err(&self.path))?;
         }
         Ok(())
     }
 
-    /// Reads section `section` of the full block `b` into `into`.
-    fn read_section(&self, b: usize, section: usize, into: &mut Block) -> Result<()> {
-        let mut stored = vec![0u8; self.stored_len(section)];
-        self.file.file().read_exact_at(&mut stored, self.offset(b, section)).map_err(io_err(&self.path))?;
-        let plain = match &self.cipher {
-            Some(c) => c.open(&stored, &self.aad(b, section)).map_err(|reason| self.sealing(reason))?,
-            None => stored,
+    /// Reads section `section` of the full block `b` into `into` (`raw`: scratch space).
+    fn read_section(&self, b: usize, section: usize, into: &mut Block, raw: &mut Vec<u8>) -> Result<()> {
+        let at = self.offset(b, section);
+        let read = |buf: &mut Vec<u8>| {
+            buf.resize(self.stored_len(section), 0);
+            self.file.file().read_exact_at(buf, at).map_err(io_err(&self.path))
         };
-        if plain.len() != self.plain_len(section) {
+        into.len = BLOCK;
+        let Some(cipher) = &self.cipher else {
+            return read(&mut into.sections[section]);
+        };
+        read(raw)?;
+        let plain = cipher.open(raw, &self.aad(b, section)).map_err(|reason| self.sealing(reason))?;
+        if plain.len() != section_len(section, self.bytes) {
             return Err(corrupt(&self.path, format!("block {b} section {section} has {} bytes", plain.len())));
         }
-        into.set_section(section, &plain, self.bytes);
+        into.sections[section] = plain;
         Ok(())
     }
 
     fn read_block(&self, b: usize, into: &mut Block) -> Result<()> {
-        (0..STAGES).try_for_each(|section| self.read_section(b, section, into))
+        let mut raw = Vec::new();
+        (0..STAGES).try_for_each(|section| self.read_section(b, section, into, &mut raw))
     }
 
     fn sealing(&self, reason: String) -> Error {
@@ -320,6 +330,8 @@ pub(crate) struct BlockView<'a> {
     block: usize,
     read: [bool; STAGES],
     data: Block,
+    /// Scratch space for sealed sections.
+    raw: Vec<u8>,
 }
 
 impl BlockView<'_> {
@@ -327,16 +339,14 @@ impl BlockView<'_> {
     #[inline]
     pub(crate) fn levels(&mut self, slot: usize) -> Result<Levels> {
         self.load(slot, 0)?;
-        Ok(self.data.levels[slot % BLOCK])
+        Ok(self.data.levels(slot % BLOCK))
     }
 
     /// Stage `stage` of the template at `slot`.
     #[inline]
     pub(crate) fn stage(&mut self, slot: usize, stage: usize) -> Result<&[u8]> {
         self.load(slot, stage)?;
-        let bytes = self.file.bytes;
-        let i = slot % BLOCK;
-        Ok(&self.data.stages[stage][i * bytes..(i + 1) * bytes])
+        Ok(self.data.stage(stage, slot % BLOCK))
     }
 
     #[inline]
@@ -350,9 +360,9 @@ impl BlockView<'_> {
             return Ok(());
         }
         if b < self.file.blocks {
-            self.file.read_section(b, section, &mut self.data)?;
+            self.file.read_section(b, section, &mut self.data, &mut self.raw)?;
             self.read[section] = true;
-        } else if slot - b * BLOCK < self.file.tail.len() {
+        } else if slot - b * BLOCK < self.file.tail.len {
             self.data.clone_from(&self.file.tail);
             self.read = [true; STAGES];
         } else {
