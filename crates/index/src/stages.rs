@@ -236,7 +236,13 @@ impl StageFile {
 
     /// A reader of blocks, for one scan.
     pub(crate) fn view(&self) -> BlockView<'_> {
-        BlockView { file: self, block: usize::MAX, read: [false; STAGES], data: Block::new(self.bytes), raw: Vec::new() }
+        BlockView {
+            file: self,
+            block: usize::MAX,
+            read: [false; STAGES],
+            data: Block::new(self.bytes),
+            raw: Vec::new(),
+        }
     }
 
     fn stored_len(&self, section: usize) -> usize {
