@@ -54,6 +54,10 @@ struct Args {
     /// `photo` (upload with each search) or `face` (analyse once, then search by the face).
     #[arg(long, default_value = "face", value_parser = ["photo", "face"])]
     mode: String,
+    /// Exhaustive searches (`exact`: every template scanned, as rights requests and objections
+    /// do) instead of the index's interactive top-k.
+    #[arg(long)]
+    exact: bool,
 }
 
 /// One client's search: the upload each time, or the analysed face.
@@ -62,14 +66,15 @@ fn search_once(http: &Client, args: &Args, photo: &[u8], name: &str, query: Opti
     let request = match query {
         Some(id) => http.post(format!("{base}/api/v1/queries/{id}/search")).json(&serde_json::json!({
             "case_ref": "LOAD-TEST", "purpose": "api-bench load measurement", "face": 0, "top_k": args.top_k,
-            "threshold": args.threshold,
+            "threshold": args.threshold, "exact": args.exact,
         })),
         None => {
             let mut form = multipart::Form::new()
                 .part("image", multipart::Part::bytes(photo.to_vec()).file_name(name.to_string()))
                 .text("case_ref", "LOAD-TEST")
                 .text("purpose", "api-bench load measurement")
-                .text("top_k", args.top_k.to_string());
+                .text("top_k", args.top_k.to_string())
+                .text("exact", args.exact.to_string());
             if let Some(t) = args.threshold {
                 form = form.text("threshold", t.to_string());
             }
@@ -182,6 +187,7 @@ fn main() -> Result<()> {
         "photo": args.photo.display().to_string(),
         "top_k": args.top_k,
         "mode": args.mode,
+        "exact": args.exact,
         "threshold": args.threshold,
         "server_rss_kib_at_start": rss_start,
         "levels": levels,
