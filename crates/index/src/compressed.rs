@@ -627,10 +627,23 @@ impl VectorIndex for CompressedIndex {
 
     fn compact(&mut self) -> Result<()> {
         let live = self.flat.live.clone();
-        self.flat.compact()?;
-        if self.flat.ids.len() != live.len() {
+        if live.iter().all(|&alive| alive) {
+            return self.flat.compact();
+        }
+        // The stages of the live templates are written aside first: once the records are
+        // renumbered, the stage file must follow or answer nothing.
+        let next = self.stages.retained(&live)?;
+        let slots = self.flat.ids.len();
+        if let Err(e) = self.flat.compact() {
+            if self.flat.ids.len() != slots {
+                self.codes.retain(&live);
+                self.stages.set_out_of_step();
+            }
+            return Err(e);
+        }
+        if self.flat.ids.len() != slots {
             self.codes.retain(&live);
-            self.stages.retain(&live)?;
+            self.stages.replace(next)?;
         }
         Ok(())
     }

@@ -48,6 +48,9 @@ pub(crate) struct StageFile {
     tail: Block,
     /// Whether dropping this removes the file (not once another took its place).
     remove_on_drop: bool,
+    /// Set when a compaction renumbered the records but this file could not follow: every
+    /// later read fails (a bound from another template's stages could prune a match).
+    out_of_step: bool,
 }
 
 /// Templates of one block in the clear, as the sections are laid out (room for [`BLOCK`]
@@ -147,6 +150,7 @@ impl StageFile {
             blocks: 0,
             tail: Block::new(bytes),
             remove_on_drop: true,
+            out_of_step: false,
         })
     }
 
@@ -208,9 +212,10 @@ impl StageFile {
         Ok(())
     }
 
-    /// Keeps the templates of the `live` slots only, in order: a new file renamed over this
-    /// one.
-    pub(crate) fn retain(&mut self, live: &[bool]) -> Result<()> {
+    /// The templates of the `live` slots only, in order, written to a new file beside this one
+    /// (removed if dropped), to take its place with [`replace`](Self::replace) once the
+    /// records are renumbered the same way.
+    pub(crate) fn retained(&self, live: &[bool]) -> Result<StageFile> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let mut next = Self::create_at(dir.join(STAGE_TMP), self.bytes, self.cipher.clone())?;
         let mut block = Block::new(self.bytes);
@@ -227,11 +232,26 @@ impl StageFile {
                 }
             }
         }
-        fs_err::rename(&next.path, &self.path).map_err(io_err(&self.path))?;
+        Ok(next)
+    }
+
+    /// Takes `next` (from [`retained`](Self::retained)) in place of this file. If that fails,
+    /// this file is out of step with the records: every later read fails, until the index is
+    /// opened again.
+    pub(crate) fn replace(&mut self, mut next: StageFile) -> Result<()> {
+        if let Err(e) = fs_err::rename(&next.path, &self.path) {
+            self.out_of_step = true;
+            return Err(io_err(&self.path)(e));
+        }
         next.path = self.path.clone();
         self.remove_on_drop = false;
         *self = next;
         Ok(())
+    }
+
+    /// Marks this file out of step with the records (see [`replace`](Self::replace)).
+    pub(crate) fn set_out_of_step(&mut self) {
+        self.out_of_step = true;
     }
 
     /// A reader of blocks, for one scan.
@@ -279,6 +299,7 @@ impl StageFile {
 
     /// Reads section `section` of the full block `b` into `into` (`raw`: scratch space).
     fn read_section(&self, b: usize, section: usize, into: &mut Block, raw: &mut Vec<u8>) -> Result<()> {
+        self.check_in_step()?;
         let at = self.offset(b, section);
         let read = |buf: &mut Vec<u8>| {
             buf.resize(self.stored_len(section), 0);
@@ -300,6 +321,16 @@ impl StageFile {
     fn read_block(&self, b: usize, into: &mut Block) -> Result<()> {
         let mut raw = Vec::new();
         (0..STAGES).try_for_each(|section| self.read_section(b, section, into, &mut raw))
+    }
+
+    fn check_in_step(&self) -> Result<()> {
+        if self.out_of_step {
+            return Err(corrupt(
+                &self.path,
+                "out of step with the records after a failed compaction: open the index again",
+            ));
+        }
+        Ok(())
     }
 
     fn sealing(&self, reason: String) -> Error {
@@ -369,6 +400,7 @@ impl BlockView<'_> {
             self.file.read_section(b, section, &mut self.data, &mut self.raw)?;
             self.read[section] = true;
         } else if slot - b * BLOCK < self.file.tail.len {
+            self.file.check_in_step()?;
             self.data.clone_from(&self.file.tail);
             self.read = [true; STAGES];
         } else {
@@ -424,7 +456,9 @@ mod tests {
         assert!(on_disk[first + bytes..first + 2 * bytes].iter().all(|&b| b != 0));
         check(&file, 4, &code(4, bytes), levels(4.0));
         let live: Vec<bool> = (0..n).map(|s| s % 3 != 0).collect();
-        file.retain(&live).unwrap();
+        let next = file.retained(&live).unwrap();
+        assert!(dir.path().join(STAGE_TMP).exists());
+        file.replace(next).unwrap();
         let kept: Vec<usize> = (0..n).filter(|s| s % 3 != 0).collect();
         assert_eq!(file.len(), kept.len());
         for (slot, &was) in kept.iter().enumerate() {
@@ -436,6 +470,21 @@ mod tests {
         assert!(!dir.path().join(STAGE_TMP).exists());
         drop(file);
         assert!(!dir.path().join(STAGE_FILE).exists());
+    }
+
+    #[test]
+    fn a_file_that_could_not_follow_a_compaction_answers_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = StageFile::create(dir.path(), 8, None).unwrap();
+        for slot in 0..BLOCK + 3 {
+            file.push(levels(1.0), &code(slot, 8)).unwrap();
+        }
+        let next = file.retained(&vec![true; BLOCK + 3]).unwrap();
+        // The new file gone before it could be renamed in: the old one must not serve.
+        fs_err::remove_file(dir.path().join(STAGE_TMP)).unwrap();
+        assert!(file.replace(next).is_err());
+        assert!(matches!(file.view().levels(0), Err(Error::Corrupt { .. })));
+        assert!(matches!(file.view().stage(BLOCK + 1, 2), Err(Error::Corrupt { .. })));
     }
 
     #[test]
