@@ -84,7 +84,6 @@ struct Codes {
 
 /// The 6-bit codes of a run of templates, as coded at open before they go to the stage file:
 /// template `i`'s stages at `stages[i × STAGES × bytes..]`.
-#[derive(Default)]
 struct StageCodes {
     stages: Vec<u8>,
     levels: Vec<Levels>,
@@ -631,21 +630,13 @@ impl VectorIndex for CompressedIndex {
             return self.flat.compact();
         }
         // The stages of the live templates are written aside first: once the records are
-        // renumbered, the stage file must follow or answer nothing.
+        // renumbered, the stage file must follow or answer nothing. (The flat index renumbers
+        // its slots in memory only once its files are rewritten: after an error they are as
+        // they were, and so is the stage file.)
         let next = self.stages.retained(&live)?;
-        let slots = self.flat.ids.len();
-        if let Err(e) = self.flat.compact() {
-            if self.flat.ids.len() != slots {
-                self.codes.retain(&live);
-                self.stages.set_out_of_step();
-            }
-            return Err(e);
-        }
-        if self.flat.ids.len() != slots {
-            self.codes.retain(&live);
-            self.stages.replace(next)?;
-        }
-        Ok(())
+        self.flat.compact()?;
+        self.codes.retain(&live);
+        self.stages.replace(next)
     }
 }
 

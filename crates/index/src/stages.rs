@@ -78,25 +78,30 @@ impl Block {
         Levels { stages: std::array::from_fn(|j| Level { scale: f(8 * j), radius: f(8 * j + 4) }), norm: f(8 * STAGES) }
     }
 
+    /// Where stage `stage` of the `i`-th template starts in its section.
+    #[inline]
+    fn stage_at(&self, stage: usize, i: usize) -> usize {
+        (if stage == 0 { BLOCK * LEVELS_BYTES } else { 0 }) + i * self.bytes
+    }
+
     /// Stage `stage` of the `i`-th template.
     #[inline]
     fn stage(&self, stage: usize, i: usize) -> &[u8] {
-        let at = if stage == 0 { BLOCK * LEVELS_BYTES } else { 0 } + i * self.bytes;
+        let at = self.stage_at(stage, i);
         &self.sections[stage][at..at + self.bytes]
     }
 
+    /// Writes the `i`-th template's levels (in the order [`levels`](Self::levels) reads them)
+    /// and code (`STAGES` stages side by side).
     fn set(&mut self, i: usize, levels: &Levels, code: &[u8]) {
-        let mut out = Vec::with_capacity(LEVELS_BYTES);
-        for level in &levels.stages {
-            out.extend_from_slice(&level.scale.to_le_bytes());
-            out.extend_from_slice(&level.radius.to_le_bytes());
+        let values = levels.stages.iter().flat_map(|l| [l.scale, l.radius]).chain([levels.norm]);
+        let to = self.sections[0][i * LEVELS_BYTES..(i + 1) * LEVELS_BYTES].chunks_exact_mut(4);
+        for (to, v) in to.zip(values) {
+            to.copy_from_slice(&v.to_le_bytes());
         }
-        out.extend_from_slice(&levels.norm.to_le_bytes());
-        self.sections[0][i * LEVELS_BYTES..(i + 1) * LEVELS_BYTES].copy_from_slice(&out);
-        let bytes = self.bytes;
-        for (j, part) in code.chunks_exact(bytes).enumerate() {
-            let at = if j == 0 { BLOCK * LEVELS_BYTES } else { 0 } + i * bytes;
-            self.sections[j][at..at + bytes].copy_from_slice(part);
+        for (j, part) in code.chunks_exact(self.bytes).enumerate() {
+            let at = self.stage_at(j, i);
+            self.sections[j][at..at + self.bytes].copy_from_slice(part);
         }
     }
 
@@ -247,11 +252,6 @@ impl StageFile {
         self.remove_on_drop = false;
         *self = next;
         Ok(())
-    }
-
-    /// Marks this file out of step with the records (see [`replace`](Self::replace)).
-    pub(crate) fn set_out_of_step(&mut self) {
-        self.out_of_step = true;
     }
 
     /// A reader of blocks, for one scan.
