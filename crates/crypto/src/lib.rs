@@ -16,7 +16,9 @@
 //!   KEK rotation by atomic re-wrapping, without re-encrypting records.
 //!
 //! Key bytes are zeroized on drop, never `Debug`-formatted, and never
-//! included in error messages.
+//! included in error messages; the AES key schedules ring derives from them
+//! (for the data key, and briefly for the KEK while it wraps or unwraps) are
+//! not zeroized by ring when dropped.
 //!
 //! What it is not:
 //! - not protection of data *in use*: a running process that opened the

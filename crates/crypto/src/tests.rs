@@ -486,3 +486,37 @@ fn a_keyring_kept_as_bytes_opens_rotates_and_names_its_place_in_errors() {
     let err = Keyring::open_bytes(place, b"{", &kek).unwrap_err();
     assert!(matches!(&err, Error::KeyringParse { path, .. } if path == place), "{err:?}");
 }
+
+/// The sealed form is standard AES-256-GCM, whatever implementation computes it: test case 16
+/// of the GCM specification (McGrew and Viega; also NIST's vectors) opens, and a byte changed
+/// in its body, its tag or its associated data does not. This is what keeps records sealed by
+/// an earlier release (the RustCrypto implementation, before ring) readable.
+#[test]
+fn sealed_form_is_standard_aes_256_gcm() {
+    let key: [u8; KEY_LEN] =
+        hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").unwrap().try_into().unwrap();
+    let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
+    let plaintext = hex::decode(
+        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+    )
+    .unwrap();
+    let sealed = hex::decode(concat!(
+        "cafebabefacedbaddecaf888",
+        "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+        "76fc6ece0f4e1768cddf8853bb2d551b",
+    ))
+    .unwrap();
+    let dek = DataKey::from_bytes(&key);
+    assert_eq!(dek.open(&sealed, &aad).unwrap(), plaintext);
+    for at in [NONCE_LEN, NONCE_LEN + 30, sealed.len() - 1] {
+        let mut bad = sealed.clone();
+        bad[at] ^= 1;
+        assert!(matches!(dek.open(&bad, &aad), Err(Error::Authentication)), "byte {at} altered");
+    }
+    assert!(matches!(dek.open(&sealed, &aad[1..]), Err(Error::Authentication)));
+    // And what this implementation seals, under its random nonce, opens as the same standard
+    // form: the nonce it prefixes is the one the body was encrypted under.
+    let resealed = dek.seal(&plaintext, &aad).unwrap();
+    assert_eq!(resealed.len(), sealed.len());
+    assert_eq!(dek.open(&resealed, &aad).unwrap(), plaintext);
+}
