@@ -7,7 +7,7 @@ use std::path::Path;
 
 use gabarit_index::quant::{quantize_into, to_offset};
 use gabarit_index::select::CollectionFilter;
-use gabarit_index::{Error as IndexError, Hit, Result, VectorIndex, validate_vector};
+use gabarit_index::{Error as IndexError, Hit, Layout, Mark, Result, Since, VectorIndex, validate_vector};
 use hashbrown::HashTable;
 
 use gabarit_index::records::{Record, RecordFiles};
@@ -165,6 +165,8 @@ pub struct AnnIndex {
     /// slots in order (what an open would rebuild); if not, the next flush rewrites the file.
     replayable: bool,
     scratch: Vec<i8>,
+    /// The numbering of the slots, new at open and at every compaction that renumbers them.
+    layout: Layout,
 }
 
 /// The error of an insert beyond [`MAX_SLOTS`] templates (live or removed until compaction).
@@ -482,6 +484,32 @@ impl VectorIndex for AnnIndex {
         let mut hits: Vec<Hit> = parts.into_iter().flatten().collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         Ok(hits)
+    }
+
+    fn mark(&self) -> Option<Mark> {
+        Some(Mark::new(self.layout, self.ids.len()))
+    }
+
+    fn search_threshold_since(&self, query: &[f32], threshold: f32, mark: Mark) -> Result<Option<Since>> {
+        validate_vector(query, self.dim)?;
+        if threshold.is_nan() {
+            return Err(IndexError::NanThreshold);
+        }
+        let slots = self.ids.len();
+        let Some(first) = mark.first_new_slot(self.layout, slots) else {
+            return Ok(None);
+        };
+        let q = Query::new(query, self.opts.query_bits);
+        let vecs = self.vectors();
+        let mut hits: Vec<Hit> = (first..slots)
+            .filter(|&slot| !self.is_dead(slot as u32))
+            .filter_map(|slot| {
+                let score = q.score(&vecs.codes[slot * self.dim..(slot + 1) * self.dim], self.scales[slot]);
+                (score >= threshold).then(|| Hit { id: self.ids[slot], collection: self.collections[slot], score })
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        Ok(Some(Since { inserted: self.ids[first..].to_vec(), hits }))
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -36,7 +36,7 @@ use crate::onebit::{self, Factors, OneBitQuery};
 use crate::quant::{QueryKernel, score};
 use crate::select::{CollectionFilter, TopK};
 use crate::stages::{BlockView, StageFile};
-use crate::{Error, FlatIndex, FlatStats, Hit, RecordCipher, Result, VectorIndex, validate_vector};
+use crate::{Error, FlatIndex, FlatStats, Hit, Mark, RecordCipher, Result, Since, VectorIndex, validate_vector};
 
 /// How much of the gallery a search read, from [`CompressedIndex::search_threshold_counted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -618,6 +618,16 @@ impl VectorIndex for CompressedIndex {
 
     fn search_threshold(&self, query: &[f32], threshold: f32, collections: Option<&[u32]>) -> Result<Vec<Hit>> {
         Ok(self.search_threshold_counted(query, threshold, collections)?.0)
+    }
+
+    fn mark(&self) -> Option<Mark> {
+        Some(self.flat.mark_now())
+    }
+
+    fn search_threshold_since(&self, query: &[f32], threshold: f32, mark: Mark) -> Result<Option<Since>> {
+        // The templates inserted since are few: their int8 records, read one by one, score
+        // exactly as the full exhaustive search's re-scoring does.
+        self.flat.threshold_since(query, threshold, mark)
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -20,7 +20,7 @@ use crate::quant::{QueryKernel, quantize_into, score, to_offset};
 use crate::records::{Loader, Record, RecordFiles};
 use crate::select::{CollectionFilter, Ranked, TopK};
 use crate::slot_of::SlotOf;
-use crate::{Error, Hit, RecordCipher, Result, VectorIndex, validate_vector};
+use crate::{Error, Hit, Layout, Mark, RecordCipher, Result, Since, VectorIndex, validate_vector};
 
 pub use crate::records::MAX_DIM;
 
@@ -72,6 +72,8 @@ pub struct FlatIndex {
     dead: usize,
     scratch: Vec<i8>,
     threads: usize,
+    /// The numbering of the slots, new at open and at every compaction that renumbers them.
+    layout: Layout,
 }
 
 /// The codes of records read at open, handed over in batches of this many.
@@ -231,6 +233,7 @@ impl FlatIndex {
             dead: 0,
             scratch: vec![0; dim],
             threads: 0,
+            layout: Layout::fresh(),
         };
         for slot in replaced {
             index.kill(slot);
@@ -415,6 +418,34 @@ impl FlatIndex {
         })
     }
 
+    /// [`VectorIndex::mark`] of this index (and of the compressed index over it).
+    pub(crate) fn mark_now(&self) -> Mark {
+        Mark::new(self.layout, self.ids.len())
+    }
+
+    /// [`VectorIndex::search_threshold_since`] of this index (and of the compressed index over
+    /// it): the slots after the mark scored one by one from their int8 codes, in memory or read
+    /// from the record file, as every exhaustive search of both indexes scores them.
+    pub(crate) fn threshold_since(&self, query: &[f32], threshold: f32, mark: Mark) -> Result<Option<Since>> {
+        let q = self.prepare_query(query)?;
+        if threshold.is_nan() {
+            return Err(Error::NanThreshold);
+        }
+        let slots = self.ids.len();
+        let Some(first) = mark.first_new_slot(self.layout, slots) else {
+            return Ok(None);
+        };
+        let (mut buf, mut raw) = (vec![0u8; self.dim], Vec::new());
+        let mut found = AtLeast { threshold, found: Vec::new() };
+        for slot in (first..slots).filter(|&s| self.live[s]) {
+            let codes = self.read_codes(slot, &mut buf, &mut raw)?;
+            found.offer(score(q.dot_offset(codes), q.scale(), self.scales[slot]), self.ids[slot], slot);
+        }
+        let mut cands = found.into_cands();
+        cands.sort_unstable();
+        Ok(Some(Since { inserted: self.ids[first..].to_vec(), hits: self.hits(&cands) }))
+    }
+
     pub(crate) fn hits(&self, cands: &[Ranked]) -> Vec<Hit> {
         cands.iter().map(|c| Hit { id: c.id, collection: self.collections[c.slot], score: c.score }).collect()
     }
@@ -471,6 +502,7 @@ impl FlatIndex {
         self.live.resize(next, true);
         self.dead = 0;
         self.slot_of = SlotOf::build(&self.ids).0;
+        self.layout = Layout::fresh();
     }
 }
 
@@ -557,6 +589,14 @@ impl VectorIndex for FlatIndex {
         }
         let cands = self.run(&q, &filter, || AtLeast { threshold, found: Vec::new() });
         Ok(self.hits(&cands))
+    }
+
+    fn mark(&self) -> Option<Mark> {
+        Some(self.mark_now())
+    }
+
+    fn search_threshold_since(&self, query: &[f32], threshold: f32, mark: Mark) -> Result<Option<Since>> {
+        self.threshold_since(query, threshold, mark)
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 pub mod bound;
 mod compressed;
 mod flat;
+mod mark;
 #[cfg(feature = "testing")]
 pub mod model;
 pub mod onebit;
@@ -60,6 +61,7 @@ pub mod testing;
 
 pub use compressed::{CompressedIndex, CompressedOptions, ScanCounts};
 pub use flat::{FlatIndex, FlatStats, MAX_DIM, PARALLEL_MIN_VECTORS};
+pub use mark::{Layout, Mark, Since};
 pub use secret_rotation::SecretRotation;
 
 /// Why an index operation failed. Caller mistakes (wrong dimension, NaN, duplicate id) are
@@ -264,6 +266,24 @@ pub trait VectorIndex: Send + Sync {
     /// where writes go (a database's streaming replica); `None` when they see every write.
     /// [`search_threshold`](Self::search_threshold) always sees every write.
     fn staleness(&self) -> Result<Option<f64>> {
+        Ok(None)
+    }
+
+    /// Where the index stands now: the templates inserted after this are those
+    /// [`search_threshold_since`](Self::search_threshold_since) looks at. `None` for an index
+    /// that cannot say (one kept in a database other processes write).
+    fn mark(&self) -> Option<Mark> {
+        None
+    }
+
+    /// The templates inserted since `mark` — every id stored since, and those of them live and
+    /// scoring at least `threshold` against `query`, scored and ordered as
+    /// [`search_threshold`](Self::search_threshold) would (in every collection). `None` when
+    /// the index cannot tell: its slots were renumbered since (compaction), or the mark is not
+    /// its own. What held for a threshold search at `mark`, less the ids inserted since, plus
+    /// these hits, is what holds now, less the ids removed since.
+    fn search_threshold_since(&self, query: &[f32], threshold: f32, mark: Mark) -> Result<Option<Since>> {
+        let _ = (query, threshold, mark);
         Ok(None)
     }
 

@@ -34,7 +34,7 @@ pub type Check = fn(&Path, Opener<'_>);
 
 /// Runs every check, each in its own subdirectory of `scratch`.
 pub fn contract_tests(scratch: &Path, open: Opener<'_>) {
-    let checks: [(&str, Check); 11] = [
+    let checks: [(&str, Check); 12] = [
         ("empty", check_empty),
         ("search_matches_brute_force", check_search_matches_brute_force),
         ("exact_search_matches_brute_force", check_exact_search_matches_brute_force),
@@ -44,6 +44,7 @@ pub fn contract_tests(scratch: &Path, open: Opener<'_>) {
         ("reopen_identical", check_reopen_identical),
         ("compact_keeps_live", check_compact_keeps_live),
         ("threshold_matches_brute_force", check_threshold_matches_brute_force),
+        ("threshold_since_mark", check_threshold_since_mark),
         ("invalid_input", check_invalid_input),
         ("k_larger_than_len", check_k_larger_than_len),
     ];
@@ -461,6 +462,88 @@ pub fn check_threshold_matches_brute_force(dir: &Path, open: Opener<'_>) {
             }
         }
     }
+}
+
+/// What a threshold search found at a [`Mark`](crate::Mark), less the ids inserted since, plus
+/// the hits among them ([`VectorIndex::search_threshold_since`]), is exactly what it finds now
+/// once the ids removed since are left out — through inserts, removals, and ids removed and
+/// inserted again with another vector; the hits since are the full search's own (same scores,
+/// same order); a compaction that renumbers slots, or another opening of the index, makes the
+/// mark unusable (`None`), never wrong. An index without marks (`mark()` is `None`) passes.
+pub fn check_threshold_since_mark(dir: &Path, open: Opener<'_>) {
+    let mut index = fresh(dir, open);
+    let dim = index.dim();
+    let mut rng = TestRng::new(12);
+    let mut model = Model::new();
+    insert_random(index.as_mut(), &mut model, &mut rng, 0..400, 3);
+    let centre = rng.unit(dim);
+    for id in 400..500 {
+        let v = rng.near(&centre, 0.3 + (id % 10) as f32 * 0.1);
+        index.insert(id, (id % 3) as u32, &v).expect("insert");
+        model.insert(id, ((id % 3) as u32, v));
+    }
+    let Some(mark) = index.mark() else {
+        assert!(
+            index
+                .search_threshold_since(&centre, 0.2, crate::Mark::new(crate::Layout::fresh(), 0))
+                .expect("since")
+                .is_none()
+        );
+        return;
+    };
+    let thresholds = [0.6, 0.3, 0.1];
+    let before: Vec<Vec<Hit>> =
+        thresholds.iter().map(|&t| index.search_threshold(&centre, t, None).expect("threshold")).collect();
+    // Since the mark: new templates near the centre, removals old and new, and old ids removed
+    // and inserted again (one near the centre, one far from it: it must leave the set).
+    for id in 500..600 {
+        let v = rng.near(&centre, 0.3 + (id % 10) as f32 * 0.1);
+        index.insert(id, (id % 3) as u32, &v).expect("insert");
+        model.insert(id, ((id % 3) as u32, v));
+    }
+    let mut reinserted = Vec::new();
+    for id in (400..600).step_by(7) {
+        assert!(index.remove(id).expect("remove"));
+        model.remove(&id);
+    }
+    for (id, near) in [(400u64, false), (407, true), (3, true)] {
+        index.remove(id).expect("remove");
+        let v = if near { rng.near(&centre, 0.2) } else { rng.unit(dim) };
+        index.insert(id, 1, &v).expect("insert again");
+        model.insert(id, (1, v));
+        reinserted.push(id);
+    }
+    let live: BTreeSet<u64> = model.keys().copied().collect();
+    for (&t, was) in thresholds.iter().zip(&before) {
+        let since = index.search_threshold_since(&centre, t, mark).expect("since").expect("the mark still holds");
+        let inserted: BTreeSet<u64> = since.inserted.iter().copied().collect();
+        let expected: BTreeSet<u64> = (500..600).chain(reinserted.iter().copied()).collect();
+        assert!(expected.is_subset(&inserted), "threshold {t}: every id stored since is listed");
+        assert!(inserted.iter().all(|id| *id >= 500 || reinserted.contains(id)), "threshold {t}: only those");
+        let now = index.search_threshold(&centre, t, None).expect("threshold");
+        let now_inserted: Vec<Hit> = now.iter().copied().filter(|h| inserted.contains(&h.id)).collect();
+        assert_eq!(since.hits, now_inserted, "threshold {t}: the full search's own hits");
+        let updated: BTreeSet<u64> = was
+            .iter()
+            .map(|h| h.id)
+            .filter(|id| !inserted.contains(id))
+            .chain(since.hits.iter().map(|h| h.id))
+            .filter(|id| live.contains(id))
+            .collect();
+        assert_eq!(updated, now.iter().map(|h| h.id).collect(), "threshold {t}: brought up to date");
+    }
+    let far = index.search_threshold(&centre, 0.6, None).expect("threshold");
+    assert!(far.iter().all(|h| h.id != 400), "the id inserted again far from the centre left the set");
+    let now = index.mark().expect("a mark");
+    assert_eq!(index.search_threshold_since(&centre, 0.1, now).expect("since"), Some(crate::Since::default()));
+    assert!(matches!(index.search_threshold_since(&centre, f32::NAN, now), Err(Error::NanThreshold)));
+    index.compact().expect("compact");
+    assert_eq!(index.search_threshold_since(&centre, 0.1, mark).expect("since"), None, "renumbered by compaction");
+    let after = index.mark().expect("a mark");
+    index.flush().expect("flush");
+    drop(index);
+    let index = open(dir);
+    assert_eq!(index.search_threshold_since(&centre, 0.1, after).expect("since"), None, "another opening");
 }
 
 /// Wrong dimensions, non-finite values, duplicate ids and NaN thresholds are typed errors and

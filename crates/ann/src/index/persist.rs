@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gabarit_index::records::{Loader, Record, RecordFiles};
-use gabarit_index::{Error as IndexError, MAX_DIM, RecordCipher, Result, VectorIndex};
+use gabarit_index::{Error as IndexError, Layout, MAX_DIM, RecordCipher, Result, VectorIndex};
 use hashbrown::HashTable;
 
 use super::{AnnIndex, AnnOptions, Error, threads_of};
@@ -91,6 +91,7 @@ impl AnnIndex {
             graph_saved: 0,
             replayable: true,
             scratch: vec![0; dim],
+            layout: Layout::fresh(),
         };
         for slot in 0..slots {
             let (id, collection) = (index.ids[slot], index.collections[slot]);
@@ -228,6 +229,7 @@ impl AnnIndex {
         self.scales.truncate(kept);
         self.dead = vec![0; kept.div_ceil(64)];
         self.dead_count = 0;
+        self.layout = Layout::fresh();
         self.slot_of.clear();
         for slot in 0..kept {
             let id = self.ids[slot];
