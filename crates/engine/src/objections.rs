@@ -33,12 +33,5 @@ pub(crate) fn suppressed_faces(
     if suppressions == 0 {
         return Ok(Default::default());
     }
-    let index = store.index(pack)?;
-    index.suppressed_faces(suppressions, threshold, || {
-        let mut out = std::collections::HashSet::new();
-        for v in suppression_vectors(store, pack)? {
-            out.extend(index.search_threshold(&v, threshold, None)?.into_iter().map(|h| h.id));
-        }
-        Ok(out)
-    })
+    store.index(pack)?.suppressed_faces(suppressions, threshold, || suppression_vectors(store, pack))
 }

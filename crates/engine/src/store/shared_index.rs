@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use gabarit_ann::{AnnIndex, AnnOptions};
-use gabarit_index::{CompressedIndex, FlatIndex, Hit, RecordCipher, VectorIndex};
+use std::collections::HashSet;
+
+use gabarit_index::{CompressedIndex, FlatIndex, Hit, Mark, RecordCipher, Since, VectorIndex};
 
 use super::PackKey;
 use crate::{Error, Result};
@@ -140,9 +142,14 @@ pub(super) struct Suppressed {
     generation: u64,
     /// The index's own version when other processes change it too (pgvector).
     shared: Option<u64>,
-    suppressions: u64,
+    /// The suppression templates computed, the first ones in the catalog's order (they are
+    /// only ever added).
+    suppressions: usize,
     threshold: f32,
-    faces: Arc<std::collections::HashSet<u64>>,
+    /// Where the index stood when they were computed, if it can say: from there, only the
+    /// templates inserted since are scanned.
+    mark: Option<Mark>,
+    faces: Arc<HashSet<u64>>,
 }
 
 impl SharedIndex {
@@ -155,29 +162,61 @@ impl SharedIndex {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// The faces hidden by `suppressions` objections at `threshold`, computed by `compute` only
-    /// when the index or the objections changed since the last time (every search needs them;
-    /// computing them scans every template once per objection). An index other processes
-    /// change too (in PostgreSQL) is compared by its shared version as well, read before
-    /// computing: a change made meanwhile makes the next search compute again.
+    /// The faces hidden by objections at `threshold`: those matching one of the suppression
+    /// templates `vectors` gives (in the catalog's order; `suppressions` is how many there are,
+    /// read first). Every search needs them, and computing them from nothing scans every
+    /// template once per objection, so they are kept and brought up to date: nothing to do
+    /// while neither the index nor the objections changed; otherwise the templates inserted
+    /// since the last time are scored against each suppression template, the new suppression
+    /// templates against every template, and ids inserted since (an id removed and inserted
+    /// again is another face) lose what was known of them. Ids removed since stay in the set:
+    /// they are never hits. From nothing again when the index cannot say what was inserted
+    /// since (a compaction renumbered it, or it is kept in PostgreSQL and its shared version
+    /// changed) or the threshold changed. The index is read under one lock throughout, so
+    /// where it stood and what was scanned are the same state.
     pub fn suppressed_faces(
         &self,
         suppressions: u64,
         threshold: f32,
-        compute: impl FnOnce() -> crate::Result<std::collections::HashSet<u64>>,
-    ) -> crate::Result<Arc<std::collections::HashSet<u64>>> {
+        vectors: impl FnOnce() -> crate::Result<Vec<Vec<f32>>>,
+    ) -> crate::Result<Arc<HashSet<u64>>> {
+        let index = self.read();
+        // Stable while the read lock is held: a writer counts once it holds the index.
         let generation = self.generation();
-        let shared = self.read().shared_version()?;
-        let cached = self.suppressed.lock().unwrap_or_else(PoisonError::into_inner);
+        let shared = index.shared_version()?;
+        // Held while computing: concurrent searches wait for one computation, not run several.
+        let mut cached = self.suppressed.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = cached.as_ref()
-            && (c.generation, c.shared, c.suppressions, c.threshold) == (generation, shared, suppressions, threshold)
+            && (c.generation, c.shared, c.suppressions as u64, c.threshold)
+                == (generation, shared, suppressions, threshold)
         {
             return Ok(c.faces.clone());
         }
-        drop(cached);
-        let faces = Arc::new(compute()?);
-        *self.suppressed.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(Suppressed { generation, shared, suppressions, threshold, faces: faces.clone() });
+        let vectors = vectors()?;
+        let mark = index.mark();
+        let known = cached.take().filter(|c| {
+            c.threshold == threshold && c.shared == shared && c.suppressions <= vectors.len() && c.mark.is_some()
+        });
+        let mut faces = HashSet::new();
+        let mut from = 0;
+        if let Some(known) = known
+            && let Some(updates) = since(index.as_ref(), &vectors[..known.suppressions], threshold, known.mark)?
+        {
+            faces = Arc::unwrap_or_clone(known.faces);
+            // Every update lists every id inserted since: those lose what was known of them
+            // before any update's hits go in.
+            for id in updates.iter().flat_map(|u| &u.inserted) {
+                faces.remove(id);
+            }
+            faces.extend(updates.iter().flat_map(|u| u.hits.iter().map(|h| h.id)));
+            from = known.suppressions;
+        }
+        for v in &vectors[from..] {
+            faces.extend(index.search_threshold(v, threshold, None)?.into_iter().map(|h| h.id));
+        }
+        let faces = Arc::new(faces);
+        *cached =
+            Some(Suppressed { generation, shared, suppressions: vectors.len(), threshold, mark, faces: faces.clone() });
         Ok(faces)
     }
 
@@ -283,36 +322,182 @@ impl SharedIndex {
     }
 }
 
+/// Each of `vectors`' threshold hits among the templates inserted since `mark`; `None` when
+/// the index cannot tell (no mark, or renumbered since).
+fn since(
+    index: &dyn VectorIndex,
+    vectors: &[Vec<f32>],
+    threshold: f32,
+    mark: Option<Mark>,
+) -> gabarit_index::Result<Option<Vec<Since>>> {
+    let Some(mark) = mark else {
+        return Ok(None);
+    };
+    vectors.iter().map(|v| index.search_threshold_since(v, threshold, mark)).collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use gabarit_index::testing::TestRng;
+
     use super::*;
 
+    /// A flat index that counts its full threshold searches (every template scanned).
+    struct Counting {
+        inner: FlatIndex,
+        full: Arc<AtomicUsize>,
+    }
+
+    impl VectorIndex for Counting {
+        fn dim(&self) -> usize {
+            self.inner.dim()
+        }
+        fn len(&self) -> usize {
+            self.inner.len()
+        }
+        fn count(&self, collections: Option<&[u32]>) -> usize {
+            self.inner.count(collections)
+        }
+        fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> gabarit_index::Result<()> {
+            self.inner.insert(id, collection, vector)
+        }
+        fn remove(&mut self, id: u64) -> gabarit_index::Result<bool> {
+            self.inner.remove(id)
+        }
+        fn search(&self, query: &[f32], k: usize, collections: Option<&[u32]>) -> gabarit_index::Result<Vec<Hit>> {
+            self.inner.search(query, k, collections)
+        }
+        fn search_threshold(
+            &self,
+            query: &[f32],
+            t: f32,
+            collections: Option<&[u32]>,
+        ) -> gabarit_index::Result<Vec<Hit>> {
+            self.full.fetch_add(1, Ordering::Relaxed);
+            self.inner.search_threshold(query, t, collections)
+        }
+        fn search_exact(
+            &self,
+            query: &[f32],
+            k: usize,
+            collections: Option<&[u32]>,
+        ) -> gabarit_index::Result<Vec<Hit>> {
+            self.inner.search_exact(query, k, collections)
+        }
+        fn is_exhaustive(&self) -> bool {
+            true
+        }
+        fn mark(&self) -> Option<Mark> {
+            self.inner.mark()
+        }
+        fn search_threshold_since(&self, query: &[f32], t: f32, mark: Mark) -> gabarit_index::Result<Option<Since>> {
+            self.inner.search_threshold_since(query, t, mark)
+        }
+        fn flush(&mut self) -> gabarit_index::Result<()> {
+            self.inner.flush()
+        }
+        fn compact(&mut self) -> gabarit_index::Result<()> {
+            self.inner.compact()
+        }
+    }
+
+    const DIM: usize = 64;
+
     #[test]
-    fn faces_hidden_by_objections_are_computed_again_only_when_the_index_or_the_objections_change() {
+    fn faces_hidden_by_objections_are_brought_up_to_date_from_what_changed() {
         let dir = tempfile::tempdir().unwrap();
-        let flat = FlatIndex::open_with(dir.path(), 512, None).unwrap();
-        let shared = SharedIndex::new(Box::new(flat));
-        let computed = std::cell::Cell::new(0);
-        let hidden = |objections: u64, threshold: f32| {
-            shared
-                .suppressed_faces(objections, threshold, || {
-                    computed.set(computed.get() + 1);
-                    Ok([computed.get() as u64].into_iter().collect())
-                })
-                .unwrap()
+        let full = Arc::new(AtomicUsize::new(0));
+        let inner = FlatIndex::open_with(dir.path(), DIM, None).unwrap();
+        let shared = SharedIndex::new(Box::new(Counting { inner, full: full.clone() }));
+        let mut rng = TestRng::new(71);
+        let objections: Vec<Vec<f32>> = (0..3).map(|_| rng.unit(DIM)).collect();
+        let mut next_id = 0u64;
+        let mut add = |shared: &SharedIndex, rng: &mut TestRng, count: usize| {
+            for i in 0..count {
+                // A third near one of the objections' faces, at varied distances.
+                let v = if i % 3 == 0 {
+                    rng.near(&objections[i % objections.len()], 0.2 + (i % 9) as f32 * 0.1)
+                } else {
+                    rng.unit(DIM)
+                };
+                shared.insert(next_id, 1, &v).unwrap();
+                next_id += 1;
+            }
         };
-        assert!(hidden(1, 0.25).contains(&1));
-        assert!(hidden(1, 0.25).contains(&1), "the same index and objections: the cached set");
-        assert_eq!(computed.get(), 1);
-        let mut v = vec![0.0f32; 512];
-        v[0] = 1.0;
-        shared.insert(7, 1, &v).unwrap();
-        assert!(hidden(1, 0.25).contains(&2), "a template added: computed again");
-        assert!(hidden(2, 0.25).contains(&3), "an objection added: computed again");
-        assert!(hidden(2, 0.3).contains(&4), "another threshold: computed again");
-        assert_eq!(computed.get(), 4);
+        // What a computation from nothing finds, among live templates.
+        let truth = |shared: &SharedIndex, n: usize, t: f32| -> HashSet<u64> {
+            let index = shared.read();
+            objections[..n].iter().flat_map(|v| index.search_threshold(v, t, None).unwrap()).map(|h| h.id).collect()
+        };
+        // The live faces hidden, and how many full scans bringing them up to date took.
+        let hidden = |shared: &SharedIndex, n: usize, t: f32| -> (HashSet<u64>, usize) {
+            let before = full.load(Ordering::Relaxed);
+            let faces = shared.suppressed_faces(n as u64, t, || Ok(objections[..n].to_vec())).unwrap();
+            let scans = full.load(Ordering::Relaxed) - before;
+            // Removed ids may stay in the set (they are never hits): compare the live ones.
+            let live: HashSet<u64> =
+                shared.read().search_exact(&objections[0], usize::MAX, None).unwrap().iter().map(|h| h.id).collect();
+            (faces.iter().copied().filter(|id| live.contains(id)).collect(), scans)
+        };
+        add(&shared, &mut rng, 600);
+
+        let (mut got, mut scans) = hidden(&shared, 2, 0.3);
+        assert_eq!(scans, 2, "two objections from nothing");
+        assert!(got.len() > 20, "the objections hide faces: {}", got.len());
+        assert_eq!(got, truth(&shared, 2, 0.3));
+        (got, scans) = hidden(&shared, 2, 0.3);
+        assert_eq!(scans, 0, "nothing changed: the kept set");
+        assert_eq!(got, truth(&shared, 2, 0.3));
+
+        // Templates inserted: only they are scored.
+        add(&shared, &mut rng, 90);
+        (got, scans) = hidden(&shared, 2, 0.3);
+        assert_eq!(scans, 0, "inserts: no full scan");
+        assert_eq!(got, truth(&shared, 2, 0.3));
+
+        // Hidden faces removed, one of them inserted again far from every objection (another
+        // face under the same id: it must not stay hidden) and one again near.
+        let mut was: Vec<u64> = got.iter().copied().collect();
+        was.sort_unstable();
+        for id in &was[..6] {
+            assert!(shared.remove(*id).unwrap());
+        }
+        let far: Vec<f32> = {
+            let mut v =
+                objections.iter().fold(vec![0.0f32; DIM], |acc, o| acc.iter().zip(o).map(|(a, b)| a - b).collect());
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= n);
+            v
+        };
+        shared.insert(was[0], 1, &far).unwrap();
+        shared.insert(was[1], 1, &objections[1]).unwrap();
+        (got, scans) = hidden(&shared, 2, 0.3);
+        assert_eq!(scans, 0, "removals and an id inserted again: no full scan");
+        assert!(!got.contains(&was[0]), "the id inserted again with another face is no longer hidden");
+        assert!(got.contains(&was[1]));
+        assert_eq!(got, truth(&shared, 2, 0.3));
+
+        // An objection added: only its template scans every template.
+        add(&shared, &mut rng, 30);
+        (got, scans) = hidden(&shared, 3, 0.3);
+        assert_eq!(scans, 1, "one new objection: one full scan");
+        assert_eq!(got, truth(&shared, 3, 0.3));
+
+        // Compaction renumbers the slots: from nothing again, and right.
+        shared.compact().unwrap();
+        (got, scans) = hidden(&shared, 3, 0.3);
+        assert_eq!(scans, 3, "after compaction: from nothing");
+        assert_eq!(got, truth(&shared, 3, 0.3));
+
+        // Another threshold: from nothing.
+        (got, scans) = hidden(&shared, 3, 0.5);
+        assert_eq!(scans, 3, "another threshold: from nothing");
+        assert_eq!(got, truth(&shared, 3, 0.5));
+
         let before = shared.generation();
-        let _ = shared.search(&v, 1, None).unwrap();
+        let _ = shared.search(&objections[0], 1, None).unwrap();
         assert_eq!(shared.generation(), before, "reading does not change the generation");
     }
 }
