@@ -86,12 +86,11 @@ pub(crate) enum Command {
         /// Also write the admin's API key to this file (created 0600; refused if it exists).
         #[arg(long, requires = "admin", value_name = "FILE")]
         key_out: Option<PathBuf>,
-        /// Vector index: `graph` (HNSW, for interactive search at millions of templates;
-        /// `search --exact` and rights requests still scan everything), `exact` (flat scan) or
-        /// `compressed` (exhaustive searches exact, pruned with proofs; top-k ranked by 1-bit
-        /// codes and re-scored exactly; int8 codes read from disk to re-score). Default: graph
-        /// for a new directory; an existing one keeps its kind (`gabarit migrate --index`
-        /// changes it).
+        /// Vector index: `compressed` (91 bytes of memory per template: top-k ranked by 1-bit
+        /// codes and re-scored exactly from the int8 codes on disk; exhaustive searches exact,
+        /// pruned with proofs), `graph` (HNSW over int8 codes in memory; `search --exact` and
+        /// rights requests scan everything) or `exact` (flat scan). Default: compressed for a
+        /// new directory; an existing one keeps its kind (`gabarit migrate --index` changes it).
         #[arg(long, value_parser = ["graph", "exact", "compressed"])]
         index: Option<String>,
     },
@@ -417,7 +416,7 @@ pub(crate) struct MigrateArgs {
     /// there). Default: `uploads` in the user's data folder.
     #[arg(long, env = "GABARIT_MIGRATE_TO_UPLOADS", value_name = "DIR")]
     pub(crate) to_uploads: Option<PathBuf>,
-    /// The vector index of a new data directory: graph (default), exact or compressed.
+    /// The vector index of a new data directory: compressed (default), graph or exact.
     #[arg(long, value_parser = ["graph", "exact", "compressed", "pgvector"])]
     pub(crate) index: Option<String>,
     /// Rows copied per transaction.

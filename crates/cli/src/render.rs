@@ -118,7 +118,7 @@ pub(crate) fn search(out: &mut impl Write, governed: &GovernedSearch, json: bool
         result.query,
         result.gallery_size,
         result.collections.join(", "),
-        if result.exhaustive { "exhaustive" } else { "graph index: --exact scans every template" },
+        if result.exhaustive { "exhaustive" } else { "approximate top-k: --exact scans every template" },
         result.threshold,
         result
             .fpir_threshold

@@ -113,7 +113,8 @@ pub struct SearchResult {
     /// FPIR target.
     pub target_fpir: f64,
     /// Whether the search scanned every template (`--exact`, or an exact index); otherwise the
-    /// graph index answered, which may miss a few of the true top-k.
+    /// index ranked the gallery approximately (graph or compressed codes), which may miss a few
+    /// of the true top-k.
     pub exhaustive: bool,
     /// Faces found in the query photo.
     pub faces: Vec<QueryFace>,

@@ -17,13 +17,16 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IndexKind {
     /// HNSW graph over int8 templates: approximate top-k, exact on request.
-    #[default]
     Graph,
     /// Flat int8 scan: every search exact.
     Exact,
     /// Exhaustive searches exact, pruned by 6-bit codes in memory that prove most templates out
     /// of reach; top-k ranked by 1-bit codes and re-scored exactly; the int8 codes stay on
-    /// disk, read only to re-score (`gabarit_index::CompressedIndex`).
+    /// disk, read only to re-score (`gabarit_index::CompressedIndex`). The kind of a new data
+    /// directory: at 1,000,000 templates it answers the API's searches faster than the graph
+    /// (which keeps 7.6 times the memory and takes twenty times as long to build), and finds
+    /// every true top-10 candidate above the rights threshold at its default breadth.
+    #[default]
     Compressed,
     /// A table in PostgreSQL with pgvector (the kind of a store on PostgreSQL, and its only
     /// one): HNSW top-k, sequential scans for exact and threshold searches.
@@ -41,7 +44,7 @@ impl IndexKind {
         }
     }
 
-    /// The kind a new store at `place` gets: a graph in a data directory, pgvector in
+    /// The kind a new store at `place` gets: compressed in a data directory, pgvector in
     /// PostgreSQL.
     pub fn default_for(place: &super::Place) -> IndexKind {
         match place {

@@ -62,7 +62,7 @@ fn two_packs_side_by_side_search_rights_and_objections_each_with_its_own_pack() 
     assert_eq!(crate::packs_of_collections(&engine, &cur), [PackKey::legacy(), pack_key(&open)]);
     assert_eq!(engine.templates_held().unwrap(), 4);
     // The open pack's index is its own folder, of 128-d templates.
-    let open_dir = dir.path().join("data").join(format!("graph-open-{}", &pack_key(&open).sha256[..12]));
+    let open_dir = dir.path().join("data").join(format!("compressed-open-{}", &pack_key(&open).sha256[..12]));
     assert!(open_dir.is_dir(), "{}", open_dir.display());
 
     // One search over both: Obama from each collection, each found with its pack's template,

@@ -138,7 +138,7 @@ fn an_erasure_takes_every_photo_of_the_person_and_each_is_refused_afterwards() {
     let request = engine.open_request(&dpo, "erasure", "REQ-4", "ID card", "2026-11-30").unwrap();
     let photo = crate::sample("obama.jpg");
     let index_bytes = |engine: &Gabarit| -> u64 {
-        let files = fs_err::read_dir(engine.root().unwrap().expect("a data directory").join("graph")).unwrap();
+        let files = fs_err::read_dir(engine.root().unwrap().expect("a data directory").join("compressed")).unwrap();
         files.map(|f| f.unwrap().metadata().unwrap().len()).sum()
     };
     let before = index_bytes(&engine);
