@@ -506,13 +506,17 @@ pub(super) fn finish_deletion(
     let faces: Vec<u64> = faces.collect();
     for key in store.packs_in_use()? {
         let shared = store.index(&key)?;
-        let mut index = shared.write();
         let mut removed = false;
-        for &id in &faces {
-            removed |= index.remove(id)?;
+        {
+            let mut index = shared.write();
+            for &id in &faces {
+                removed |= index.remove(id)?;
+            }
         }
+        // The erased templates' bytes leave the files before the erasure returns; searches
+        // wait only while the rewritten files are put in place.
         if removed {
-            index.compact()?;
+            shared.compact()?;
         }
     }
     Ok(())

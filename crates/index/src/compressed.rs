@@ -36,7 +36,9 @@ use crate::onebit::{self, Factors, OneBitQuery};
 use crate::quant::{QueryKernel, score};
 use crate::select::{CollectionFilter, TopK};
 use crate::stages::{BlockView, StageFile};
-use crate::{Error, FlatIndex, FlatStats, Hit, Mark, RecordCipher, Result, Since, VectorIndex, validate_vector};
+use crate::{
+    Error, FlatIndex, FlatStats, Hit, Mark, Prepared, RecordCipher, Result, Since, VectorIndex, validate_vector,
+};
 
 /// How much of the gallery a search read, from [`CompressedIndex::search_threshold_counted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -55,6 +57,13 @@ pub struct CompressedOptions {
     /// Keep the int8 codes in memory (512 more bytes per template at dimension 512) instead of
     /// reading each from the record file when a template must be re-scored (the default).
     pub int8_in_memory: bool,
+}
+
+/// A compaction's first half: the live records and their stages, written aside.
+struct Aside {
+    records: crate::records::Aside,
+    /// `None` when nothing was removed (the stages keep their slots).
+    stages: Option<StageFile>,
 }
 
 /// Default of [`VectorIndex::set_search_breadth`]: candidates a top-k search may re-score.
@@ -581,6 +590,8 @@ impl VectorIndex for CompressedIndex {
         let mut code = vec![0u8; STAGES * self.encoder.rotation().stage_bytes()];
         let levels = self.encoder.encode(codes, &mut code);
         let words = self.codes.words;
+        crate::grow::reserve(&mut self.codes.bits, words);
+        crate::grow::reserve(&mut self.codes.factors, 1);
         self.codes.bits.resize(self.codes.bits.len() + words, 0);
         let at = self.codes.bits.len() - words;
         self.codes.factors.push(onebit::encode(self.encoder.rotated(), &mut self.codes.bits[at..]));
@@ -647,6 +658,33 @@ impl VectorIndex for CompressedIndex {
         self.flat.compact()?;
         self.codes.retain(&live);
         self.stages.replace(next)
+    }
+
+    fn prepare_compaction(&self) -> Result<Option<Prepared>> {
+        let Some(records) = self.flat.write_aside()? else {
+            return Ok(None);
+        };
+        let live = &self.flat.live;
+        // With nothing removed (only a log to clear) the stages keep their slots.
+        let stages = if live.iter().all(|&alive| alive) { None } else { Some(self.stages.retained(live)?) };
+        Ok(Some(Prepared::new(Aside { records, stages })))
+    }
+
+    fn finish_compaction(&mut self, prepared: Option<Prepared>) -> Result<()> {
+        if let Some(Aside { records, stages }) = prepared.and_then(Prepared::take::<Aside>) {
+            let live = self.flat.live.clone();
+            if self.flat.install(records)? {
+                return match stages {
+                    Some(next) => {
+                        self.codes.retain(&live);
+                        self.stages.replace(next)
+                    }
+                    None => Ok(()),
+                };
+            }
+            // Changed since: the prepared stage file is dropped (and removed) unused.
+        }
+        self.compact()
     }
 }
 

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::quant::{QueryKernel, quantize_into, score, to_offset};
-use crate::records::{Loader, Record, RecordFiles};
+use crate::records::{Aside, Loader, Record, RecordFiles};
 use crate::select::{CollectionFilter, Ranked, TopK};
 use crate::slot_of::SlotOf;
-use crate::{Error, Hit, Layout, Mark, RecordCipher, Result, Since, VectorIndex, validate_vector};
+use crate::{Error, Hit, Layout, Mark, Prepared, RecordCipher, Result, Since, VectorIndex, validate_vector};
 
 pub use crate::records::MAX_DIM;
 
@@ -476,6 +476,28 @@ impl FlatIndex {
         Ok(())
     }
 
+    /// The first half of a compaction that does not hold searches: the live records copied to
+    /// a new record file aside, from shared access; `None` when nothing was removed.
+    pub(crate) fn write_aside(&self) -> Result<Option<Aside>> {
+        if self.dead == 0 && self.files.tombstones() == 0 {
+            return Ok(None);
+        }
+        let live = &self.live;
+        Ok(Some(self.files.write_aside((0..live.len()).filter(|&s| live[s]))?))
+    }
+
+    /// The second half: the new record file put in place and the slots renumbered, if nothing
+    /// changed since it was written; false (nothing done) otherwise.
+    pub(crate) fn install(&mut self, aside: Aside) -> Result<bool> {
+        let live = &self.live;
+        let dead = (0..live.len()).filter(|&s| !live[s]);
+        if !self.files.install(aside, dead, |_| Ok(Vec::new()))? {
+            return Ok(false);
+        }
+        self.compact_memory();
+        Ok(true)
+    }
+
     /// Drops dead slots from memory, renumbering the live ones in order.
     fn compact_memory(&mut self) {
         let dim = self.dim;
@@ -534,6 +556,7 @@ impl VectorIndex for FlatIndex {
         let slot = self.ids.len();
         let start = if self.resident { slot * self.dim } else { 0 };
         let scale = quantize_into(vector, &mut self.scratch);
+        crate::grow::reserve(&mut self.codes, self.dim);
         self.codes.extend(self.scratch.iter().map(|&c| to_offset(c)));
         let record = Record { id, collection, scale, codes: &self.codes[start..] };
         let appended = self.files.append(record);
@@ -541,6 +564,10 @@ impl VectorIndex for FlatIndex {
             self.codes.truncate(start);
         }
         appended?;
+        crate::grow::reserve(&mut self.ids, 1);
+        crate::grow::reserve(&mut self.collections, 1);
+        crate::grow::reserve(&mut self.scales, 1);
+        crate::grow::reserve(&mut self.live, 1);
         self.ids.push(id);
         self.collections.push(collection);
         self.scales.push(scale);
@@ -604,6 +631,19 @@ impl VectorIndex for FlatIndex {
     }
 
     fn compact(&mut self) -> Result<()> {
+        self.compact_files()
+    }
+
+    fn prepare_compaction(&self) -> Result<Option<Prepared>> {
+        Ok(self.write_aside()?.map(Prepared::new))
+    }
+
+    fn finish_compaction(&mut self, prepared: Option<Prepared>) -> Result<()> {
+        if let Some(aside) = prepared.and_then(Prepared::take::<Aside>)
+            && self.install(aside)?
+        {
+            return Ok(());
+        }
         self.compact_files()
     }
 }

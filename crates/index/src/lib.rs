@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 pub mod bound;
 mod compressed;
 mod flat;
+mod grow;
 mod mark;
 #[cfg(feature = "testing")]
 pub mod model;
@@ -287,11 +288,52 @@ pub trait VectorIndex: Send + Sync {
         Ok(None)
     }
 
+    /// The first half of a compaction that does not hold searches: the new files written aside
+    /// from shared access (searches go on meanwhile), nothing the index reads changed. `None`
+    /// when the kind has no such half or nothing needs rewriting: then
+    /// [`finish_compaction`](Self::finish_compaction) does it all. One preparation at a time
+    /// per index (a second one at once fails).
+    fn prepare_compaction(&self) -> Result<Option<Prepared>> {
+        Ok(None)
+    }
+
+    /// The second half: puts the prepared files in place and renumbers the slots, if the index
+    /// did not change since they were prepared; otherwise, or with nothing prepared, compacts
+    /// whole, as [`compact`](Self::compact). When it returns, removed templates are physically
+    /// gone, as after `compact`.
+    fn finish_compaction(&mut self, prepared: Option<Prepared>) -> Result<()> {
+        drop(prepared);
+        self.compact()
+    }
+
     /// Makes every previous insert and remove durable.
     fn flush(&mut self) -> Result<()>;
 
     /// Rewrites storage so that removed vectors' bytes are physically gone; implies a flush.
     fn compact(&mut self) -> Result<()>;
+}
+
+/// What [`VectorIndex::prepare_compaction`] wrote aside, for the same index's
+/// [`VectorIndex::finish_compaction`] (another kind's is ignored: it compacts whole).
+pub struct Prepared(Box<dyn std::any::Any + Send + Sync>);
+
+impl Prepared {
+    /// Wraps a kind's own prepared state.
+    pub fn new<T: std::any::Any + Send + Sync>(state: T) -> Prepared {
+        Prepared(Box::new(state))
+    }
+
+    /// The kind's own state, if it is of that type.
+    #[must_use]
+    pub fn take<T: std::any::Any>(self) -> Option<T> {
+        self.0.downcast::<T>().ok().map(|b| *b)
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepared(..)")
+    }
 }
 
 /// Checks a vector's length and values against the dimension (shared by backends).

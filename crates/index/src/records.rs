@@ -160,6 +160,19 @@ pub struct RecordFiles {
     /// Set when a write failed half-way: the files may end with a torn record, which only a
     /// reopen repairs.
     broken: bool,
+    /// Set while [`RecordFiles::write_aside`] writes the new record file (one at a time).
+    aside_busy: std::sync::atomic::AtomicBool,
+}
+
+/// A compaction's new record file, written aside while the index could still be read
+/// ([`RecordFiles::write_aside`]), put in place by [`RecordFiles::install`] if the files did
+/// not change meanwhile.
+#[derive(Debug)]
+pub struct Aside {
+    /// The files' generation, records and removals when it was written.
+    then: (u64, usize, u64),
+    /// Records it holds.
+    slots: usize,
 }
 
 /// What [`RecordFiles::open`] found besides the records.
@@ -271,6 +284,7 @@ impl RecordFiles {
             record: Vec::with_capacity(record_len),
             slots,
             broken: false,
+            aside_busy: std::sync::atomic::AtomicBool::new(false),
             data_path,
             tomb_path,
         };
@@ -602,7 +616,107 @@ impl RecordFiles {
     ) -> Result<()> {
         self.data.flush().map_err(io_err(&self.data_path))?;
         self.tomb.flush().map_err(io_err(&self.tomb_path))?;
-        // 1. Scrub the dead records where they lie.
+        let (mut w, data_tmp) = self.begin_aside()?;
+        let slots = write_live(self, &mut w, &data_tmp)?;
+        let aside = self.end_aside(w, &data_tmp, slots)?;
+        self.install_files(aside, dead, also)
+    }
+
+    /// The new record file of the next generation, created at its temporary path with its
+    /// header.
+    fn begin_aside(&self) -> Result<(BufWriter<fs_err::File>, PathBuf)> {
+        let dim32 = u32::try_from(self.dim).map_err(|_| Error::UnsupportedDimension { dim: self.dim, max: MAX_DIM })?;
+        let data_tmp = self.dir.join(DATA_TMP);
+        let file = crate::private::create(&data_tmp).map_err(io_err(&data_tmp))?;
+        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
+        w.write_all(&header(DATA_MAGIC, word, self.generation + 1)).map_err(io_err(&data_tmp))?;
+        Ok((w, data_tmp))
+    }
+
+    /// Writes out and syncs the new record file of `slots` records.
+    fn end_aside(&self, w: BufWriter<fs_err::File>, data_tmp: &Path, slots: usize) -> Result<Aside> {
+        let file = w.into_inner().map_err(|e| Error::Io { path: data_tmp.to_path_buf(), source: e.into_error() })?;
+        file.sync_all().map_err(io_err(data_tmp))?;
+        Ok(Aside { then: (self.generation, self.slots, self.tomb_entries), slots })
+    }
+
+    /// The first half of a compaction that does not stop readers: copies the records of the
+    /// `live` slots (in their new order) as they are stored (still sealed) to a new record
+    /// file at a temporary path, from shared access — searches go on meanwhile. One at a time:
+    /// a second call while one runs fails. Nothing the index uses is changed; on failure the
+    /// temporary file is removed.
+    pub fn write_aside(&self, live: impl Iterator<Item = usize>) -> Result<Aside> {
+        use std::sync::atomic::Ordering;
+        self.check_writable()?;
+        let data_tmp = self.dir.join(DATA_TMP);
+        if self.aside_busy.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Err(Error::Io {
+                path: data_tmp,
+                source: std::io::Error::other("another compaction is being prepared in this index"),
+            });
+        }
+        let written = (|| {
+            let (mut w, data_tmp) = self.begin_aside()?;
+            let mut raw = Vec::new();
+            let mut slots = 0;
+            for slot in live {
+                self.stored(slot, &mut raw)?;
+                w.write_all(&raw).map_err(io_err(&data_tmp))?;
+                slots += 1;
+            }
+            self.end_aside(w, &data_tmp, slots)
+        })();
+        if written.is_err() {
+            let _ = fs_err::remove_file(&data_tmp);
+        }
+        self.aside_busy.store(false, Ordering::Release);
+        written
+    }
+
+    /// The second half: if the files are as they were when `aside` was written, scrubs the
+    /// records of the `dead` slots in place and puts the new record file in place with an
+    /// empty log, as [`RecordFiles::compact`] does (`also`: the kind's own files), and says
+    /// true. If records or removals were added since, or another compaction ran, it changes
+    /// nothing, removes the stale file (it may hold records removed since) and says false: the
+    /// caller compacts whole. A failure marks the files broken.
+    pub fn install(
+        &mut self,
+        aside: Aside,
+        dead: impl Iterator<Item = usize>,
+        also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
+    ) -> Result<bool> {
+        self.check_writable()?;
+        if aside.then != (self.generation, self.slots, self.tomb_entries) {
+            if !self.aside_busy.load(std::sync::atomic::Ordering::Acquire) {
+                let data_tmp = self.dir.join(DATA_TMP);
+                if data_tmp.exists() {
+                    fs_err::remove_file(&data_tmp).map_err(io_err(&data_tmp))?;
+                }
+            }
+            return Ok(false);
+        }
+        let installed = (|| {
+            self.data.flush().map_err(io_err(&self.data_path))?;
+            self.tomb.flush().map_err(io_err(&self.tomb_path))?;
+            self.install_files(aside, dead, also)
+        })();
+        if installed.is_err() {
+            self.broken = true;
+        }
+        installed.map(|()| true)
+    }
+
+    /// Scrubs the dead records where they lie, then renames the new record file (written
+    /// aside), the kind's own files and a new empty log over the old ones.
+    fn install_files(
+        &mut self,
+        aside: Aside,
+        dead: impl Iterator<Item = usize>,
+        also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
+    ) -> Result<()> {
+        // 1. Scrub the dead records where they lie (so file systems that overwrite in place do
+        // not keep them in freed blocks).
         {
             let path = self.data_path.clone();
             let zeros = vec![0u8; self.record_len - RECORD_PREFIX];
@@ -615,18 +729,9 @@ impl RecordFiles {
             file.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
             file.sync_data().map_err(io_err(&path))?;
         }
-        // 2. The live records in a new file of the next generation.
+        // 2. The live records are in the new file of the next generation; the kind's own files.
         let generation = self.generation + 1;
-        let dim32 = u32::try_from(self.dim).map_err(|_| Error::UnsupportedDimension { dim: self.dim, max: MAX_DIM })?;
         let data_tmp = self.dir.join(DATA_TMP);
-        let file = crate::private::create(&data_tmp).map_err(io_err(&data_tmp))?;
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let word = if self.cipher.is_some() { dim32 | SEALED_FLAG } else { dim32 };
-        w.write_all(&header(DATA_MAGIC, word, generation)).map_err(io_err(&data_tmp))?;
-        let slots = write_live(self, &mut w, &data_tmp)?;
-        let file = w.into_inner().map_err(|e| Error::Io { path: data_tmp.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(io_err(&data_tmp))?;
-        drop(file);
         let own = also(generation)?;
         // 3. A new, empty tombstone log of the same generation.
         let tomb_tmp = self.dir.join(TOMB_TMP);
@@ -652,7 +757,7 @@ impl RecordFiles {
         self.tomb = BufWriter::with_capacity(WRITE_BUFFER, tomb);
         self.generation = generation;
         self.tomb_entries = 0;
-        self.slots = slots;
+        self.slots = aside.slots;
         Ok(())
     }
 }
@@ -725,5 +830,44 @@ mod tests {
         for gone in [1u8, 3, 6] {
             assert!(!data.windows(8).any(|w| w == (100 + u64::from(gone)).to_le_bytes()), "{gone}");
         }
+    }
+
+    #[test]
+    fn a_record_file_written_aside_is_installed_only_if_nothing_changed_meanwhile() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut files, _) = RecordFiles::open(tmp.path(), 8, None, &[], usize::MAX, &mut Nothing).unwrap();
+        let append = |files: &mut RecordFiles, i: u8| {
+            let c = codes(i);
+            files.append(Record { id: 100 + u64::from(i), collection: 0, scale: 1.0, codes: &c }).unwrap();
+        };
+        (0..6).for_each(|i| append(&mut files, i));
+        files.append_tombstone(101, 1).unwrap();
+        let tmp_path = tmp.path().join(DATA_TMP);
+        // Changed between the halves: a record appended. Nothing installed, the file aside gone.
+        let aside = files.write_aside([0usize, 2, 3, 4, 5].into_iter()).unwrap();
+        assert!(tmp_path.is_file());
+        append(&mut files, 6);
+        assert!(!files.install(aside, [1usize].into_iter(), |_| Ok(Vec::new())).unwrap());
+        assert!(!tmp_path.exists(), "a stale file aside is removed");
+        assert_eq!((files.generation(), files.tombstones()), (0, 1));
+        // A removal between the halves: the same.
+        let aside = files.write_aside([0usize, 2, 3, 4, 5, 6].into_iter()).unwrap();
+        files.append_tombstone(103, 3).unwrap();
+        assert!(!files.install(aside, [1usize].into_iter(), |_| Ok(Vec::new())).unwrap());
+        // Unchanged: installed, renumbered, the dead records gone from the file.
+        let kept = [0u8, 2, 4, 5, 6];
+        let aside = files.write_aside(kept.iter().map(|&i| usize::from(i))).unwrap();
+        assert!(files.install(aside, [1usize, 3].into_iter(), |_| Ok(Vec::new())).unwrap());
+        assert_eq!((files.generation(), files.tombstones()), (1, 0));
+        let (mut out, mut raw) = (vec![0u8; 8], Vec::new());
+        for (slot, &i) in kept.iter().enumerate() {
+            files.read(slot, 100 + u64::from(i), &mut out, &mut raw).unwrap();
+            assert_eq!(out, codes(i));
+        }
+        let data = fs_err::read(tmp.path().join(DATA_FILE)).unwrap();
+        for gone in [1u8, 3] {
+            assert!(!data.windows(8).any(|w| w == (100 + u64::from(gone)).to_le_bytes()), "{gone}");
+        }
+        assert!(!tmp_path.exists());
     }
 }

@@ -34,7 +34,7 @@ pub type Check = fn(&Path, Opener<'_>);
 
 /// Runs every check, each in its own subdirectory of `scratch`.
 pub fn contract_tests(scratch: &Path, open: Opener<'_>) {
-    let checks: [(&str, Check); 12] = [
+    let checks: [(&str, Check); 13] = [
         ("empty", check_empty),
         ("search_matches_brute_force", check_search_matches_brute_force),
         ("exact_search_matches_brute_force", check_exact_search_matches_brute_force),
@@ -43,6 +43,7 @@ pub fn contract_tests(scratch: &Path, open: Opener<'_>) {
         ("remove", check_remove),
         ("reopen_identical", check_reopen_identical),
         ("compact_keeps_live", check_compact_keeps_live),
+        ("compaction_in_halves", check_compaction_in_halves),
         ("threshold_matches_brute_force", check_threshold_matches_brute_force),
         ("threshold_since_mark", check_threshold_since_mark),
         ("invalid_input", check_invalid_input),
@@ -428,6 +429,88 @@ pub fn check_compact_keeps_live(dir: &Path, open: Opener<'_>) {
     drop(index);
     let index = open(dir);
     assert_eq!(everything(index.as_ref(), dim), model.keys().copied().collect(), "after reopen");
+}
+
+/// Whether a file of `dir` (a temporary one included) holds `v`'s int8 codes as an unsealed
+/// index stores them; false for an index kept elsewhere (no directory).
+fn holds(dir: &Path, v: &[f32]) -> bool {
+    let (codes, _) = crate::quant::quantize(v);
+    let stored: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+    let files: Vec<_> = if dir.is_dir() { fs_err::read_dir(dir).expect("list").collect() } else { Vec::new() };
+    files
+        .into_iter()
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
+        .any(|path| fs_err::read(&path).expect("read").windows(stored.len()).any(|w| w == stored))
+}
+
+/// A compaction in two halves: while it is prepared (shared access) searches answer as before;
+/// once finished the index answers as a whole compaction leaves it, and removed templates'
+/// bytes are gone from every file of the directory. If the index changed between the halves,
+/// the second compacts whole: what was removed meanwhile is gone too, what was inserted is
+/// kept. A kind without halves passes through `compact`.
+pub fn check_compaction_in_halves(dir: &Path, open: Opener<'_>) {
+    let mut index = fresh(dir, open);
+    let dim = index.dim();
+    let mut rng = TestRng::new(13);
+    let mut model = Model::new();
+    insert_random(index.as_mut(), &mut model, &mut rng, 0..700, 3);
+    // A recognisable template to erase: its bytes must leave the files.
+    let marked = rng.unit(dim);
+    index.insert(700, 0, &marked).expect("insert");
+    for id in (0..700).step_by(4).chain([700]) {
+        index.remove(id).expect("remove");
+        model.remove(&id);
+    }
+    let qs = queries(&model, &mut rng, dim, 6);
+    let answers = |index: &dyn VectorIndex| -> Vec<(Vec<Hit>, Vec<Hit>)> {
+        qs.iter()
+            .map(|q| {
+                (index.search(q, 10, None).expect("search"), index.search_threshold(q, 0.1, None).expect("threshold"))
+            })
+            .collect()
+    };
+    let before = answers(index.as_ref());
+    index.flush().expect("flush");
+    let kept_in_files = dir.is_dir();
+    assert_eq!(holds(dir, &marked), kept_in_files, "before compaction, a removed template's codes are still on disk");
+    let prepared = index.prepare_compaction().expect("prepare");
+    assert_eq!(answers(index.as_ref()), before, "searches while the compaction is prepared");
+    index.finish_compaction(prepared).expect("finish");
+    assert_eq!(answers(index.as_ref()), before, "after the compaction");
+    assert_eq!(everything(index.as_ref(), dim), model.keys().copied().collect());
+    assert!(index.search_threshold(&marked, 0.9, None).expect("threshold").is_empty());
+
+    // Changed between the halves: an insert and a removal.
+    let prepared = index.prepare_compaction().expect("prepare with nothing removed");
+    drop(prepared);
+    let again = rng.unit(dim);
+    index.insert(800, 1, &again).expect("insert");
+    model.insert(800, (1, again));
+    index.remove(1).expect("remove");
+    model.remove(&1);
+    let second = rng.unit(dim);
+    index.insert(801, 2, &second).expect("insert");
+    model.insert(801, (2, second));
+    index.remove(2).expect("remove");
+    model.remove(&2);
+    let prepared = index.prepare_compaction().expect("prepare");
+    index.remove(3).expect("remove between the halves");
+    model.remove(&3);
+    let third = rng.unit(dim);
+    index.insert(802, 0, &third).expect("insert between the halves");
+    model.insert(802, (0, third));
+    index.finish_compaction(prepared).expect("finish after a change");
+    assert_eq!(everything(index.as_ref(), dim), model.keys().copied().collect(), "after a change");
+    for q in queries(&model, &mut rng, dim, 4) {
+        let hits = index.search(&q, 10, None).expect("search");
+        assert_matches(&hits, &brute_force(&model, &q, None), 10, &model, &q, "after a change");
+    }
+    index.flush().expect("flush");
+    drop(index);
+    let index = open(dir);
+    assert_eq!(everything(index.as_ref(), dim), model.keys().copied().collect(), "after reopen");
+    assert!(!holds(dir, &marked), "the erased template's codes are gone from every file");
 }
 
 /// A threshold search returns exactly the vectors whose f32 cosine is at least the threshold,

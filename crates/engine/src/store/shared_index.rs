@@ -138,6 +138,8 @@ pub struct SharedIndex {
     generation: Arc<std::sync::atomic::AtomicU64>,
     /// Faces hidden by objections, with what they were computed from.
     suppressed: Arc<std::sync::Mutex<Option<Suppressed>>>,
+    /// Held through a compaction's two halves: one compaction at a time.
+    compacting: Arc<std::sync::Mutex<()>>,
 }
 
 /// The faces matching the suppression templates (objections), at one index generation.
@@ -157,7 +159,12 @@ pub(super) struct Suppressed {
 
 impl SharedIndex {
     pub(super) fn new(index: Index) -> Self {
-        SharedIndex { index: Arc::new(RwLock::new(index)), generation: Arc::default(), suppressed: Arc::default() }
+        SharedIndex {
+            index: Arc::new(RwLock::new(index)),
+            generation: Arc::default(),
+            suppressed: Arc::default(),
+            compacting: Arc::default(),
+        }
     }
 
     /// How many times the index was taken for writing.
@@ -319,9 +326,14 @@ impl SharedIndex {
         self.write().flush()
     }
 
-    /// Rewrites the files without removed templates.
+    /// Rewrites the files without removed templates, holding searches only while the new files
+    /// are put in place: they are written aside under the read lock (searches go on, writers
+    /// wait), then renamed in under the write lock. An index that changed in between (a writer
+    /// got the lock first) is compacted whole under the write lock.
     pub fn compact(&self) -> gabarit_index::Result<()> {
-        self.write().compact()
+        let _one = self.compacting.lock().unwrap_or_else(PoisonError::into_inner);
+        let prepared = self.read().prepare_compaction()?;
+        self.write().finish_compaction(prepared)
     }
 }
 

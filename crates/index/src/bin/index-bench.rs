@@ -16,8 +16,9 @@
 //! template (128 bytes each), templates re-scored, and that the answers are identical (it
 //! fails otherwise), on the first 100 probes; and what objections cost a search once 100
 //! templates were inserted: 10 exhaustive searches from nothing against bringing the last ones
-//! up to date from the inserted templates (identical, or it fails). A second JSON line, with
-//! the memory per template.
+//! up to date from the inserted templates (identical, or it fails); and a compaction after 10
+//! removals, whole and in its two halves (the first runs while searches go on). A second JSON
+//! line, with the memory per template.
 //!
 //! Data: N/5 identities, each a random unit centre; a template is
 //! `normalise(centre + noise)` with uniform noise of norm sqrt(2/3), so two templates of one
@@ -660,7 +661,30 @@ fn main() -> Result<(), Box<dyn Error>> {
             objections.len(),
             full_ms / since_ms.max(1e-6),
         ));
+        // Compaction after an erasure (10 templates removed): what holds searches — the whole
+        // compaction under the write lock before, only its second half now (the new files are
+        // written aside while searches go on).
         let stats = compressed.stats();
+        let erase = |index: &mut CompressedIndex, from: u64| -> Result<(), Box<dyn Error>> {
+            for id in (from..from + 10).map(|i| i * 997) {
+                index.remove(id)?;
+            }
+            Ok(index.flush()?)
+        };
+        erase(&mut compressed, 1)?;
+        let t = Instant::now();
+        compressed.compact()?;
+        let whole_s = t.elapsed().as_secs_f64();
+        erase(&mut compressed, 20)?;
+        let t = Instant::now();
+        let prepared = compressed.prepare_compaction()?;
+        let prepare_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        compressed.finish_compaction(prepared)?;
+        let finish_ms = t.elapsed().as_secs_f64() * 1e3;
+        fields.push(format!(
+            "\"compaction_after_10_removals\":{{\"whole_s\":{whole_s:.2},\"prepare_s\":{prepare_s:.2},\"finish_ms\":{finish_ms:.1}}}"
+        ));
         println!(
             "{{\"bench\":\"gabarit-index compressed\",\"n\":{n},\"int8_in_memory\":{},\"open_s\":{open_s:.2},\"memory_bytes_per_vector\":{:.1},\"identical_to_flat\":true,{}}}",
             args.int8_in_memory,
