@@ -151,6 +151,23 @@ fn insert_random(
     }
 }
 
+/// Inserts near copies of `centre` under `ids` (collection `id % 3`), each at the distance
+/// `spread(id)` gives: a cluster that thresholds cut through.
+fn plant_near(
+    index: &mut dyn VectorIndex,
+    model: &mut Model,
+    rng: &mut TestRng,
+    centre: &[f32],
+    ids: std::ops::Range<u64>,
+    spread: impl Fn(u64) -> f32,
+) {
+    for id in ids {
+        let v = rng.near(centre, spread(id));
+        index.insert(id, (id % 3) as u32, &v).expect("insert");
+        model.insert(id, ((id % 3) as u32, v));
+    }
+}
+
 /// Queries: half near a stored vector (clear winners), half random (dense near-ties).
 fn queries(model: &Model, rng: &mut TestRng, dim: usize, count: usize) -> Vec<Vec<f32>> {
     let mut ids: Vec<u64> = model.keys().copied().collect();
@@ -523,11 +540,7 @@ pub fn check_threshold_matches_brute_force(dir: &Path, open: Opener<'_>) {
     insert_random(index.as_mut(), &mut model, &mut rng, 0..1000, 3);
     // Plant a cluster of near copies so that thresholds cut through populated scores.
     let centre = rng.unit(dim);
-    for id in 1000..1200 {
-        let v = rng.near(&centre, 0.4 + (id % 20) as f32 * 0.1);
-        index.insert(id, (id % 3) as u32, &v).expect("insert");
-        model.insert(id, ((id % 3) as u32, v));
-    }
+    plant_near(index.as_mut(), &mut model, &mut rng, &centre, 1000..1200, |id| 0.4 + (id % 20) as f32 * 0.1);
     for threshold in [0.9, 0.6, 0.3, 0.1, 0.05, 0.0] {
         for filter in [None, Some(&[0u32, 2][..])] {
             let hits = index.search_threshold(&centre, threshold, filter).expect("threshold");
@@ -560,11 +573,7 @@ pub fn check_threshold_since_mark(dir: &Path, open: Opener<'_>) {
     let mut model = Model::new();
     insert_random(index.as_mut(), &mut model, &mut rng, 0..400, 3);
     let centre = rng.unit(dim);
-    for id in 400..500 {
-        let v = rng.near(&centre, 0.3 + (id % 10) as f32 * 0.1);
-        index.insert(id, (id % 3) as u32, &v).expect("insert");
-        model.insert(id, ((id % 3) as u32, v));
-    }
+    plant_near(index.as_mut(), &mut model, &mut rng, &centre, 400..500, |id| 0.3 + (id % 10) as f32 * 0.1);
     let Some(mark) = index.mark() else {
         assert!(
             index
@@ -579,11 +588,7 @@ pub fn check_threshold_since_mark(dir: &Path, open: Opener<'_>) {
         thresholds.iter().map(|&t| index.search_threshold(&centre, t, None).expect("threshold")).collect();
     // Since the mark: new templates near the centre, removals old and new, and old ids removed
     // and inserted again (one near the centre, one far from it: it must leave the set).
-    for id in 500..600 {
-        let v = rng.near(&centre, 0.3 + (id % 10) as f32 * 0.1);
-        index.insert(id, (id % 3) as u32, &v).expect("insert");
-        model.insert(id, ((id % 3) as u32, v));
-    }
+    plant_near(index.as_mut(), &mut model, &mut rng, &centre, 500..600, |id| 0.3 + (id % 10) as f32 * 0.1);
     let mut reinserted = Vec::new();
     for id in (400..600).step_by(7) {
         assert!(index.remove(id).expect("remove"));
