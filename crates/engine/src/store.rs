@@ -246,6 +246,9 @@ impl RecordCipher for Sealer {
     fn open(&self, sealed: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, String> {
         self.0.open(sealed, aad).map_err(|e| e.to_string())
     }
+    fn open_into(&self, sealed: &[u8], aad: &[u8], out: &mut [u8]) -> std::result::Result<(), String> {
+        self.0.open_into(sealed, aad, out).map_err(|e| e.to_string())
+    }
 }
 
 fn crypto_err(e: gabarit_crypto::Error) -> Error {

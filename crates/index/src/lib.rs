@@ -169,6 +169,17 @@ pub trait RecordCipher: Send + Sync + std::fmt::Debug {
     fn seal(&self, plain: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, String>;
     /// Decrypts `sealed`, failing if it was altered or bound to another `aad`.
     fn open(&self, sealed: &[u8], aad: &[u8]) -> std::result::Result<Vec<u8>, String>;
+    /// Like [`open`](Self::open), into `out`, which must be `overhead()` bytes shorter than
+    /// `sealed`: what scans call for every section they read, so a cipher that can should
+    /// decrypt in place without allocating (the default opens and copies).
+    fn open_into(&self, sealed: &[u8], aad: &[u8], out: &mut [u8]) -> std::result::Result<(), String> {
+        let plain = self.open(sealed, aad)?;
+        if plain.len() != out.len() {
+            return Err(format!("{} bytes opened where {} were expected", plain.len(), out.len()));
+        }
+        out.copy_from_slice(&plain);
+        Ok(())
+    }
 }
 
 /// One search result.

@@ -324,26 +324,27 @@ impl RecordFiles {
     /// scale, and its codes in offset form into `codes`.
     fn decode(&self, slot: usize, sealed: &[u8], codes: &mut [u8]) -> Result<(u64, u32, f32)> {
         let id = u64_at(sealed, 0);
-        let opened;
-        let rec: &[u8] = match &self.cipher {
-            None => sealed,
+        // The scale and the codes, after the id and the collection (kept in clear).
+        let mut opened = Vec::new();
+        let payload: &[u8] = match &self.cipher {
+            None => &sealed[RECORD_PREFIX..],
             Some(c) => {
-                let payload = c.open(&sealed[RECORD_PREFIX..], &id.to_le_bytes()).map_err(|reason| {
+                opened.resize((sealed.len() - RECORD_PREFIX).saturating_sub(c.overhead()), 0);
+                c.open_into(&sealed[RECORD_PREFIX..], &id.to_le_bytes(), &mut opened).map_err(|reason| {
                     Error::Encryption { path: self.data_path.clone(), reason: format!("record {slot}: {reason}") }
                 })?;
-                opened = [&sealed[..RECORD_PREFIX], &payload[..]].concat();
                 &opened
             }
         };
-        if rec.len() != RECORD_PREFIX + 4 + self.dim || codes.len() != self.dim {
+        if payload.len() != 4 + self.dim || codes.len() != self.dim {
             return Err(corrupt(&self.data_path, format!("record {slot} has a wrong length")));
         }
-        let collection = u32_at(rec, 8);
-        let scale = f32::from_bits(u32_at(rec, 12));
+        let collection = u32_at(sealed, 8);
+        let scale = f32::from_bits(u32_at(payload, 0));
         if !scale.is_finite() || scale < 0.0 {
             return Err(corrupt(&self.data_path, format!("record {slot} has an invalid scale {scale}")));
         }
-        for (to, &from) in codes.iter_mut().zip(&rec[RECORD_PREFIX + 4..]) {
+        for (to, &from) in codes.iter_mut().zip(&payload[4..]) {
             *to = from ^ 0x80;
         }
         Ok((id, collection, scale))

@@ -310,12 +310,10 @@ impl StageFile {
             return read(&mut into.sections[section]);
         };
         read(raw)?;
-        let plain = cipher.open(raw, &self.aad(b, section)).map_err(|reason| self.sealing(reason))?;
-        if plain.len() != section_len(section, self.bytes) {
-            return Err(corrupt(&self.path, format!("block {b} section {section} has {} bytes", plain.len())));
-        }
-        into.sections[section] = plain;
-        Ok(())
+        let plain = &mut into.sections[section];
+        plain.resize(section_len(section, self.bytes), 0);
+        // Decrypted into the block's own buffer: no allocation per section read.
+        cipher.open_into(raw, &self.aad(b, section), plain).map_err(|reason| self.sealing(reason))
     }
 
     fn read_block(&self, b: usize, into: &mut Block) -> Result<()> {
