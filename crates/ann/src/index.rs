@@ -186,6 +186,19 @@ fn threads_of(n: usize) -> usize {
 }
 
 impl AnnIndex {
+    /// The live slots of `range` in an accepted collection scoring at least `threshold`, in slot
+    /// order.
+    fn above(&self, q: &Query, threshold: f32, filter: &CollectionFilter, range: std::ops::Range<usize>) -> Vec<Hit> {
+        let vecs = self.vectors();
+        range
+            .filter(|&slot| !self.is_dead(slot as u32) && filter.accepts(self.collections[slot]))
+            .filter_map(|slot| {
+                let score = q.score(&vecs.codes[slot * self.dim..(slot + 1) * self.dim], self.scales[slot]);
+                (score >= threshold).then(|| Hit { id: self.ids[slot], collection: self.collections[slot], score })
+            })
+            .collect()
+    }
+
     fn find_slot(&self, id: u64) -> Option<u32> {
         let ids = &self.ids;
         self.slot_of.find(hash_id(id), |&s| ids[s as usize] == id).copied()
@@ -467,20 +480,7 @@ impl VectorIndex for AnnIndex {
             return Ok(Vec::new());
         }
         let q = Query::new(query, self.opts.query_bits);
-        let vecs = self.vectors();
-        let parts = self.scan(|range| {
-            let mut out = Vec::new();
-            for slot in range {
-                if self.is_dead(slot as u32) || !filter.accepts(self.collections[slot]) {
-                    continue;
-                }
-                let score = q.score(&vecs.codes[slot * self.dim..(slot + 1) * self.dim], self.scales[slot]);
-                if score >= threshold {
-                    out.push(Hit { id: self.ids[slot], collection: self.collections[slot], score });
-                }
-            }
-            out
-        });
+        let parts = self.scan(|range| self.above(&q, threshold, &filter, range));
         let mut hits: Vec<Hit> = parts.into_iter().flatten().collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         Ok(hits)
@@ -500,14 +500,7 @@ impl VectorIndex for AnnIndex {
             return Ok(None);
         };
         let q = Query::new(query, self.opts.query_bits);
-        let vecs = self.vectors();
-        let mut hits: Vec<Hit> = (first..slots)
-            .filter(|&slot| !self.is_dead(slot as u32))
-            .filter_map(|slot| {
-                let score = q.score(&vecs.codes[slot * self.dim..(slot + 1) * self.dim], self.scales[slot]);
-                (score >= threshold).then(|| Hit { id: self.ids[slot], collection: self.collections[slot], score })
-            })
-            .collect();
+        let mut hits = self.above(&q, threshold, &CollectionFilter::new(None), first..slots);
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         Ok(Some(Since { inserted: self.ids[first..].to_vec(), hits }))
     }
