@@ -515,4 +515,61 @@ mod tests {
         let _ = shared.search(&objections[0], 1, None).unwrap();
         assert_eq!(shared.generation(), before, "reading does not change the generation");
     }
+
+    /// Compactions run while other threads search and insert: no search fails or pairs an id
+    /// with another template's codes, inserts made during a compaction are kept (the second half then
+    /// compacts whole), and in the end the index holds exactly what was inserted and not
+    /// removed, with nothing left to compact.
+    #[test]
+    fn compactions_beside_searches_and_inserts_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = CompressedIndex::open_with(dir.path(), DIM, None).unwrap();
+        let shared = SharedIndex::new(Box::new(index));
+        let mut rng = TestRng::new(5);
+        let vectors: Vec<Vec<f32>> = (0..3000).map(|_| rng.unit(DIM)).collect();
+        for (id, v) in vectors[..2000].iter().enumerate() {
+            shared.insert(id as u64, 1, v).unwrap();
+        }
+        let removed = |id: u64| id < 2000 && id.is_multiple_of(3);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let searcher = s.spawn(|| {
+                let mut searches = 0;
+                while !stop.load(Ordering::Relaxed) || searches < 50 {
+                    // Every hit is the queried template itself (random templates are far apart):
+                    // an id never comes back with another template's codes, however the slots
+                    // are renumbered meanwhile.
+                    let id = (searches * 7) % 3000;
+                    let hits = shared.search_threshold(&vectors[id], 0.9, None).unwrap();
+                    assert!(hits.iter().all(|h| h.id == id as u64), "{hits:?} for {id}");
+                    searches += 1;
+                }
+                searches
+            });
+            let inserter = s.spawn(|| {
+                for (id, v) in vectors.iter().enumerate().skip(2000) {
+                    shared.insert(id as u64, 1, v).unwrap();
+                }
+            });
+            for round in 0..4u64 {
+                for id in (0..2000u64).filter(|&id| removed(id) && id % 4 == round) {
+                    assert!(shared.remove(id).unwrap());
+                }
+                shared.compact().unwrap();
+            }
+            inserter.join().unwrap();
+            stop.store(true, Ordering::Relaxed);
+            assert!(searcher.join().unwrap() >= 50);
+        });
+        shared.compact().unwrap();
+        let live: std::collections::BTreeSet<u64> =
+            shared.search_exact(&vectors[0], usize::MAX, None).unwrap().iter().map(|h| h.id).collect();
+        let expected: std::collections::BTreeSet<u64> = (0..3000).filter(|&id| !removed(id)).collect();
+        assert_eq!(live, expected);
+        for id in [1u64, 2000, 2999] {
+            let hits = shared.search(&vectors[id as usize], 1, None).unwrap();
+            assert_eq!((hits[0].id, hits[0].score > 0.99), (id, true), "template {id} found as itself");
+        }
+        assert!(shared.search_threshold(&vectors[3], 0.9, None).unwrap().is_empty(), "a removed template");
+    }
 }
