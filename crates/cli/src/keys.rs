@@ -112,10 +112,7 @@ pub(crate) fn init(
     };
     let kind = match index {
         Some(name) => gabarit_engine::store::IndexKind::parse(&name)?,
-        None => match data {
-            Place::Dir(root) if root.join("catalog.db").exists() => Store::kind_of(root)?,
-            Place::Dir(_) | Place::Postgres { .. } => gabarit_engine::store::IndexKind::default_for(data),
-        },
+        None => Store::kind_for(data)?,
     };
     if let Some(path) = &key_out
         && path.exists()

@@ -296,11 +296,21 @@ pub(crate) mod private {
 
 impl Store {
     /// Creates the store at `place` (catalog and keyring) with the default index kind if
-    /// needed, then opens it.
+    /// needed, then opens it; an existing data directory keeps the kind it has (one made when
+    /// the default was another).
     pub fn create(place: impl Into<Place>, kek: &Kek) -> Result<Store> {
         let place = place.into();
-        let kind = IndexKind::default_for(&place);
+        let kind = Self::kind_for(&place)?;
         Self::create_with(place, kek, kind)
+    }
+
+    /// The index kind of the store at `place`: the one an existing data directory records,
+    /// else the default for a new store there.
+    pub fn kind_for(place: &Place) -> Result<IndexKind> {
+        match place {
+            Place::Dir(root) if root.join("catalog.db").exists() => Self::kind_of(root),
+            Place::Dir(_) | Place::Postgres { .. } => Ok(IndexKind::default_for(place)),
+        }
     }
 
     /// Creates the store at `place` with this index kind if needed, then opens it. An existing
@@ -728,6 +738,20 @@ pub(crate) fn remove_upload(file: &Path, uploads: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_directory_made_when_the_default_kind_was_another_keeps_its_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let kek = Kek::generate().unwrap();
+        assert_eq!(Store::kind_for(&Place::Dir(root.clone())).unwrap(), IndexKind::Compressed, "a new one");
+        drop(Store::create_with(root.clone(), &kek, IndexKind::Graph).unwrap());
+        assert_eq!(Store::kind_for(&Place::Dir(root.clone())).unwrap(), IndexKind::Graph);
+        let store = Store::create(root.clone(), &kek).unwrap();
+        assert_eq!(store.index_kind(), IndexKind::Graph, "opened as it is, not refused for another kind");
+        drop(store);
+        assert!(Store::create_with(root, &kek, IndexKind::Compressed).is_err(), "another kind asked for explicitly");
+    }
 
     #[test]
     fn collections_made_before_packs_were_recorded_hold_the_built_in_buffalo_s_templates() {
