@@ -554,18 +554,17 @@ impl CompressedIndex {
         buf: &mut (Vec<u8>, Vec<u8>),
         out: &mut Counting<S>,
     ) -> bool {
-        let (query_scale, scale) = (kernel.scale(), self.flat.scales[slot]);
         out.counts.rescored += 1;
-        let codes = match self.flat.read_codes(slot, &mut buf.0, &mut buf.1) {
-            Ok(codes) => codes,
+        match self.flat.score_slot(kernel, slot, buf) {
+            Ok(score) => {
+                out.sink.offer(score, self.flat.ids[slot], slot);
+                true
+            }
             Err(e) => {
                 out.failed = Some(e);
-                return false;
+                false
             }
-        };
-        let dot = kernel.dot_offset(codes);
-        out.sink.offer(score(dot, query_scale, scale), self.flat.ids[slot], slot);
-        true
+        }
     }
 }
 

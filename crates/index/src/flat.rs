@@ -257,6 +257,13 @@ impl FlatIndex {
         Ok(buf)
     }
 
+    /// The exact (int8) score of the live template at `slot`, its codes from memory or read from
+    /// the record file (`buf`: scratch space, see [`FlatIndex::read_codes`]).
+    pub(crate) fn score_slot(&self, q: &QueryKernel, slot: usize, buf: &mut (Vec<u8>, Vec<u8>)) -> Result<f32> {
+        let codes = self.read_codes(slot, &mut buf.0, &mut buf.1)?;
+        Ok(score(q.dot_offset(codes), q.scale(), self.scales[slot]))
+    }
+
     /// Marks a slot dead and zeroes its template in memory (the id map is the caller's).
     fn kill(&mut self, slot: usize) {
         if self.live[slot] {
@@ -435,11 +442,10 @@ impl FlatIndex {
         let Some(first) = mark.first_new_slot(self.layout, slots) else {
             return Ok(None);
         };
-        let (mut buf, mut raw) = (vec![0u8; self.dim], Vec::new());
+        let mut buf = (vec![0u8; self.dim], Vec::new());
         let mut found = AtLeast { threshold, found: Vec::new() };
         for slot in (first..slots).filter(|&s| self.live[s]) {
-            let codes = self.read_codes(slot, &mut buf, &mut raw)?;
-            found.offer(score(q.dot_offset(codes), q.scale(), self.scales[slot]), self.ids[slot], slot);
+            found.offer(self.score_slot(&q, slot, &mut buf)?, self.ids[slot], slot);
         }
         let mut cands = found.into_cands();
         cands.sort_unstable();

@@ -580,17 +580,27 @@ impl RecordFiles {
         live: impl Iterator<Item = usize>,
         also: impl FnOnce(u64) -> Result<Vec<(PathBuf, PathBuf)>>,
     ) -> Result<()> {
-        let write_live = |files: &mut RecordFiles, w: &mut BufWriter<fs_err::File>, path: &Path| {
-            let mut raw = Vec::new();
-            let mut written = 0;
-            for slot in live {
-                files.stored(slot, &mut raw)?;
-                w.write_all(&raw).map_err(io_err(path))?;
-                written += 1;
-            }
-            Ok(written)
-        };
+        let write_live =
+            |files: &mut RecordFiles, w: &mut BufWriter<fs_err::File>, path: &Path| files.copy_stored(live, w, path);
         self.rewrite(dead, write_live, also)
+    }
+
+    /// Copies the records of the `live` slots, as stored (still sealed), to `w` (the new data
+    /// file at `path`); how many.
+    fn copy_stored(
+        &self,
+        live: impl Iterator<Item = usize>,
+        w: &mut BufWriter<fs_err::File>,
+        path: &Path,
+    ) -> Result<usize> {
+        let mut raw = Vec::new();
+        let mut written = 0;
+        for slot in live {
+            self.stored(slot, &mut raw)?;
+            w.write_all(&raw).map_err(io_err(path))?;
+            written += 1;
+        }
+        Ok(written)
     }
 
     /// Compaction's steps, `write_live` writing the live records to the new data file and
@@ -659,13 +669,7 @@ impl RecordFiles {
         }
         let written = (|| {
             let (mut w, data_tmp) = self.begin_aside()?;
-            let mut raw = Vec::new();
-            let mut slots = 0;
-            for slot in live {
-                self.stored(slot, &mut raw)?;
-                w.write_all(&raw).map_err(io_err(&data_tmp))?;
-                slots += 1;
-            }
+            let slots = self.copy_stored(live, &mut w, &data_tmp)?;
             self.end_aside(w, &data_tmp, slots)
         })();
         if written.is_err() {

@@ -204,9 +204,8 @@ impl SharedIndex {
         }
         let vectors = vectors()?;
         let mark = index.mark();
-        let known = cached.take().filter(|c| {
-            c.threshold == threshold && c.shared == shared && c.suppressions <= vectors.len() && c.mark.is_some()
-        });
+        let known =
+            cached.take().filter(|c| c.threshold == threshold && c.shared == shared && c.suppressions <= vectors.len());
         let mut faces = HashSet::new();
         let mut from = 0;
         if let Some(known) = known
