@@ -30,12 +30,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use sha2::{Digest, Sha256};
+
 use crate::bound::{Encoder, Levels, QueryBound, Rotation, STAGES};
+use crate::code_cache::{self, Cached};
 use crate::flat::{AtLeast, Sink};
 use crate::onebit::{self, Factors, OneBitQuery};
 use crate::quant::{QueryKernel, score};
 use crate::select::{CollectionFilter, TopK};
-use crate::stages::{BlockView, StageFile};
+use crate::stages::{BLOCK, BlockView, StageFile};
 use crate::{
     Error, FlatIndex, FlatStats, Hit, Mark, Prepared, RecordCipher, Result, Since, VectorIndex, validate_vector,
 };
@@ -79,6 +82,14 @@ pub struct CompressedIndex {
     stages: StageFile,
     /// How many candidates a top-k search may re-score at most.
     breadth: usize,
+    cipher: Option<Arc<dyn RecordCipher>>,
+    /// SHA-256 of every record's int8 codes so far, slot by slot (what binds a
+    /// [`code_cache`] to the records); `None` once a compaction renumbered them.
+    digest: Option<Sha256>,
+    /// Whether `codes.cache` on disk describes the index as it is (taken at open, unchanged).
+    cache_current: bool,
+    /// Whether the codes were taken from `codes.cache` at open.
+    from_cache: bool,
 }
 
 /// Every slot's 1-bit code in memory.
@@ -143,6 +154,12 @@ impl Codes {
         self.factors[slot] = Factors::default();
     }
 
+    /// Whether the code of `slot` is zero (forgotten).
+    fn is_zero(&self, slot: usize) -> bool {
+        let words = self.words;
+        self.bits[slot * words..(slot + 1) * words].iter().all(|&w| w == 0) && self.factors[slot] == Factors::default()
+    }
+
     /// Keeps the codes of the `live` slots only, in order.
     fn retain(&mut self, live: &[bool]) {
         let words = self.words;
@@ -167,6 +184,62 @@ impl Codes {
     fn memory(&self) -> usize {
         self.bits.capacity() * size_of::<u64>() + self.factors.capacity() * size_of::<Factors>()
     }
+}
+
+/// Codes the records `c` (offset form, contiguous), the first at slot `first`: their 1-bit
+/// codes into `codes`, their stages appended to the stage file (created by `create` when
+/// there is none yet). The first error is kept in `failed`.
+fn encode_into(
+    codes: &mut Codes,
+    stages: &mut Option<StageFile>,
+    failed: &mut Option<Error>,
+    create: &dyn Fn() -> Result<StageFile>,
+    rotation: &Rotation,
+    first: usize,
+    c: &[u8],
+) {
+    let bytes = rotation.stage_bytes();
+    let coded = codes.encode_batch(first, c, rotation);
+    let file = match stages {
+        Some(file) => file,
+        None => match create() {
+            Ok(file) => stages.insert(file),
+            Err(e) => {
+                failed.get_or_insert(e);
+                return;
+            }
+        },
+    };
+    for (levels, code) in coded.levels.into_iter().zip(coded.stages.chunks_exact(STAGES * bytes)) {
+        if let Err(e) = file.push(levels, code) {
+            failed.get_or_insert(e);
+        }
+    }
+}
+
+/// Codes every record of `flat`, read again from its file (when a cache found at open turned
+/// out not to describe the records).
+fn encode_from_records(
+    flat: &FlatIndex,
+    codes: &mut Codes,
+    stages: &mut Option<StageFile>,
+    create: &dyn Fn() -> Result<StageFile>,
+    rotation: &Rotation,
+) -> Result<()> {
+    const RUN: usize = 8192;
+    let (dim, slots) = (flat.dim, flat.ids.len());
+    let (mut run, mut buf, mut raw, mut failed) = (Vec::with_capacity(RUN * dim), vec![0u8; dim], Vec::new(), None);
+    for first in (0..slots).step_by(RUN) {
+        run.clear();
+        for slot in first..slots.min(first + RUN) {
+            run.extend_from_slice(flat.read_codes(slot, &mut buf, &mut raw)?);
+        }
+        encode_into(codes, stages, &mut failed, create, rotation, first, &run);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The best candidates of a range of slots by the upper end of their estimated score.
@@ -229,63 +302,164 @@ impl CompressedIndex {
         Self::open_with_options(dir, dim, cipher, CompressedOptions::default())
     }
 
-    /// Opens the index with `options`. The records are read once, in batches coded on all
-    /// cores as they come; unless `options.int8_in_memory`, their int8 codes are then dropped.
+    /// Opens the index with `options`. The records are read once; their codes are taken from
+    /// the cache the last close left ([`crate::code_cache`]) when it matches the records read,
+    /// or else coded in batches on all cores as they come. Unless `options.int8_in_memory`,
+    /// the int8 codes are then dropped.
     pub fn open_with_options(
         dir: impl AsRef<Path>,
         dim: usize,
         cipher: Option<Arc<dyn RecordCipher>>,
         options: CompressedOptions,
     ) -> Result<CompressedIndex> {
+        let dir = dir.as_ref();
         let encoder = Encoder::new(dim);
         let mut codes = Codes::new(encoder.rotation());
         // The stage file is created once the flat index holds the directory's lock (first
         // batch, or after opening an empty index): never under another open index.
         let bytes = encoder.rotation().stage_bytes();
-        let create = || StageFile::create(dir.as_ref(), bytes, cipher.clone());
-        let (mut stages, mut failed) = (None, None);
+        let create = || StageFile::create(dir, bytes, cipher.clone());
+        let expect = (dim, codes.words, bytes);
+        let (mut stages, mut failed, mut cached, mut looked) = (None, None, None::<Cached>, false);
+        let mut digest = Sha256::new();
         let mut batches = |first: usize, c: &[u8]| {
-            let coded = codes.encode_batch(first, c, encoder.rotation());
-            let file = match &mut stages {
-                Some(file) => file,
-                None => match create() {
-                    Ok(file) => stages.insert(file),
-                    Err(e) => {
-                        failed.get_or_insert(e);
-                        return;
-                    }
-                },
-            };
-            for (levels, code) in coded.levels.into_iter().zip(coded.stages.chunks_exact(STAGES * bytes)) {
-                if let Err(e) = file.push(levels, code) {
-                    failed.get_or_insert(e);
-                }
+            digest.update(c);
+            if !looked {
+                looked = true;
+                cached = code_cache::load(dir, expect, &StageFile::section_lens(bytes), cipher.as_ref());
+            }
+            if cached.is_none() {
+                encode_into(&mut codes, &mut stages, &mut failed, &create, encoder.rotation(), first, c);
             }
         };
-        let flat =
-            FlatIndex::open_inner(dir.as_ref(), dim, cipher.clone(), options.int8_in_memory, Some(&mut batches))?;
+        let flat = FlatIndex::open_inner(dir, dim, cipher.clone(), options.int8_in_memory, Some(&mut batches))?;
         if let Some(e) = failed {
             return Err(e);
+        }
+        let slots = flat.ids.len();
+        let mut from_cache = false;
+        if let Some(c) = cached {
+            let h = c.header;
+            let stage_path = dir.join(crate::stages::STAGE_FILE);
+            let adopted = (h.slots == slots
+                && h.digest == <[u8; 32]>::from(digest.clone().finalize())
+                && code_cache::file_digest(&stage_path) == Some(h.stage_digest))
+            .then(|| {
+                StageFile::adopt(dir, bytes, cipher.clone(), (h.stage_file_id, h.stage_blocks), c.tail, slots % BLOCK)
+            })
+            .flatten()
+            .filter(|file| file.len() == slots);
+            match adopted {
+                Some(file) => {
+                    (codes.bits, codes.factors, from_cache) = (c.bits, c.factors, true);
+                    stages = Some(file);
+                }
+                // Not these records' codes: they are coded from the records again.
+                None => encode_from_records(&flat, &mut codes, &mut stages, &create, encoder.rotation())?,
+            }
         }
         let stages = match stages {
             Some(file) => file,
             None => create()?,
         };
-        if stages.len() != flat.ids.len() {
+        if stages.len() != slots {
             return Err(Error::Corrupt {
-                path: dir.as_ref().join(crate::stages::STAGE_FILE),
-                reason: format!("{} templates coded for {} records", stages.len(), flat.ids.len()),
+                path: dir.join(crate::stages::STAGE_FILE),
+                reason: format!("{} templates coded for {slots} records", stages.len()),
             });
         }
+        if !from_cache {
+            // A cache that did not match is gone before anything else changes.
+            code_cache::remove(dir)?;
+        }
         codes.shrink_to_fit();
-        let mut index = CompressedIndex { flat, encoder, codes, stages, breadth: DEFAULT_BREADTH };
-        // Removed and replaced templates were coded as read: forget them.
+        let mut index = CompressedIndex {
+            flat,
+            encoder,
+            codes,
+            stages,
+            breadth: DEFAULT_BREADTH,
+            cipher,
+            digest: Some(digest),
+            cache_current: from_cache,
+            from_cache,
+        };
+        // Removed and replaced templates were coded as read: forget them. A cache has them
+        // zeroed already (the index zeroes a template's codes as it removes it) unless a
+        // removal reached the records some other way: then it is stale, and goes.
         let dead: Vec<usize> = (0..index.flat.live.len()).filter(|&slot| !index.flat.live[slot]).collect();
+        if index.cache_current && dead.iter().all(|&slot| index.codes.is_zero(slot)) {
+            return Ok(index);
+        }
+        index.before_change()?;
         for &slot in &dead {
             index.codes.forget(slot);
         }
         index.stages.forget(&dead)?;
         Ok(index)
+    }
+
+    /// Whether this open took the codes from the cache the last close left, rather than
+    /// coding every record.
+    pub fn codes_from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// Removes the cache before the index changes (it would describe the index as it was, and
+    /// hold the codes of templates about to be removed).
+    fn before_change(&mut self) -> Result<()> {
+        if self.cache_current {
+            code_cache::remove(self.flat.dir())?;
+            self.cache_current = false;
+        }
+        Ok(())
+    }
+
+    /// Writes the cache for the next open, and keeps the stage file it describes.
+    fn save_cache(&mut self) -> Result<()> {
+        if self.cache_current {
+            return self.stages.keep();
+        }
+        let Some(digest) = self.digest.clone() else {
+            return Ok(());
+        };
+        if self.stages.is_out_of_step() {
+            return Ok(());
+        }
+        self.flat.flush()?;
+        let (stage_file_id, stage_blocks) = self.stages.identity();
+        self.stages.keep()?;
+        let stage_digest = match self.stages.verified_digest() {
+            Ok(digest) => digest,
+            Err(e) => {
+                self.stages.discard();
+                return Err(e);
+            }
+        };
+        let header = code_cache::Header {
+            dim: self.flat.dim,
+            slots: self.flat.ids.len(),
+            words: self.codes.words,
+            stage_bytes: self.encoder.rotation().stage_bytes(),
+            stage_blocks,
+            stage_file_id,
+            digest: digest.finalize().into(),
+            stage_digest,
+        };
+        let tail = self.stages.tail_sections();
+        let saved = code_cache::save(
+            self.flat.dir(),
+            &header,
+            &self.codes.bits,
+            &self.codes.factors,
+            &tail,
+            self.cipher.as_ref(),
+        );
+        if saved.is_err() {
+            // Without its cache the stage file is of no use to the next open.
+            self.stages.discard();
+        }
+        saved
     }
 
     /// The live ids, in storage order.
@@ -584,8 +758,13 @@ impl VectorIndex for CompressedIndex {
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         // The stage file's full block goes out first: after the record is stored, nothing fails.
         self.stages.make_room()?;
+        self.before_change()?;
         self.flat.insert(id, collection, vector)?;
         let codes = self.flat.inserted_codes();
+        if let Some(digest) = &mut self.digest {
+            // In offset form, as the open reads records.
+            digest.update(codes.iter().map(|&c| crate::quant::to_offset(c)).collect::<Vec<u8>>());
+        }
         let mut code = vec![0u8; STAGES * self.encoder.rotation().stage_bytes()];
         let levels = self.encoder.encode(codes, &mut code);
         let words = self.codes.words;
@@ -601,11 +780,17 @@ impl VectorIndex for CompressedIndex {
         let Some(slot) = self.flat.slot_of(id) else {
             return Ok(false);
         };
+        self.before_change()?;
         let removed = self.flat.remove(id)?;
         if removed {
             // After the removal is stored: zero stages of a live template would prune it.
             self.codes.forget(slot);
-            self.stages.forget(&[slot])?;
+            if let Err(e) = self.stages.forget(&[slot]) {
+                // The stage file may still hold the template's stages: no cache will say it
+                // can be taken as it is (it is removed at close, coded again at open).
+                self.digest = None;
+                return Err(e);
+            }
         }
         Ok(removed)
     }
@@ -645,6 +830,10 @@ impl VectorIndex for CompressedIndex {
     }
 
     fn compact(&mut self) -> Result<()> {
+        self.before_change()?;
+        // The records are renumbered (or their log cleared): the digest of their codes is
+        // unknown from here, and no cache is written at close.
+        self.digest = None;
         let live = self.flat.live.clone();
         if live.iter().all(|&alive| alive) {
             return self.flat.compact();
@@ -670,6 +859,8 @@ impl VectorIndex for CompressedIndex {
     }
 
     fn finish_compaction(&mut self, prepared: Option<Prepared>) -> Result<()> {
+        self.before_change()?;
+        self.digest = None;
         if let Some(Aside { records, stages }) = prepared.and_then(Prepared::take::<Aside>) {
             let live = self.flat.live.clone();
             if self.flat.install(records)? {
@@ -684,6 +875,14 @@ impl VectorIndex for CompressedIndex {
             // Changed since: the prepared stage file is dropped (and removed) unused.
         }
         self.compact()
+    }
+}
+
+impl Drop for CompressedIndex {
+    /// Leaves the codes for the next open ([`crate::code_cache`]); if they cannot be written,
+    /// the next open codes the records again, as without a cache.
+    fn drop(&mut self) {
+        let _ = self.save_cache();
     }
 }
 

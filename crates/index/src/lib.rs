@@ -43,6 +43,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub mod bound;
+mod code_cache;
 mod compressed;
 mod flat;
 mod grow;

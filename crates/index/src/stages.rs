@@ -2,8 +2,9 @@
 //! records instead of in memory: what an exhaustive search reads to prove most templates
 //! below its floor.
 //!
-//! `stages.cache` is derived data, written at open from the records and removed when the index
-//! closes. It holds blocks of [`BLOCK`] templates, each in three sections read separately: (0)
+//! `stages.cache` is derived data, written at open from the records; it is kept when the index
+//! closes with a [`crate::code_cache`] describing it (and taken as it is by the next open that
+//! finds the records unchanged), removed otherwise. It holds blocks of [`BLOCK`] templates, each in three sections read separately: (0)
 //! every template's [`Levels`] and first stage, (1) the second stages, (2) the third; a scan
 //! reads the first section of every block and the others only where some template's bound
 //! still reached its floor. With a [`RecordCipher`] every section is sealed, bound to this
@@ -157,6 +158,86 @@ impl StageFile {
             remove_on_drop: true,
             out_of_step: false,
         })
+    }
+
+    /// Takes the stage file left in `dir` by an index that closed with `blocks` full blocks and
+    /// this `file_id` (from its [`crate::code_cache`]), and the templates after them (`tail`:
+    /// the sections of its partial block in the clear, `tail_len` templates). `None` if the file
+    /// is not there or not of that length.
+    pub(crate) fn adopt(
+        dir: &Path,
+        bytes: usize,
+        cipher: Option<Arc<dyn RecordCipher>>,
+        (file_id, blocks): ([u8; 16], usize),
+        tail: Vec<Vec<u8>>,
+        tail_len: usize,
+    ) -> Option<StageFile> {
+        let path = dir.join(STAGE_FILE);
+        let file = crate::private::options().read(true).write(true).open(&path).ok()?;
+        let sections: [Vec<u8>; STAGES] = tail.try_into().ok()?;
+        let fits = sections.iter().enumerate().all(|(j, s)| s.len() == section_len(j, bytes));
+        if !fits || tail_len >= BLOCK {
+            return None;
+        }
+        let adopted = StageFile {
+            path,
+            file,
+            cipher,
+            bytes,
+            file_id,
+            blocks,
+            tail: Block { len: tail_len, bytes, sections },
+            remove_on_drop: true,
+            out_of_step: false,
+        };
+        (adopted.file.metadata().ok()?.len() == adopted.disk_bytes()).then_some(adopted)
+    }
+
+    /// What a [`crate::code_cache`] records of this file: its id and full blocks.
+    pub(crate) fn identity(&self) -> ([u8; 16], usize) {
+        (self.file_id, self.blocks)
+    }
+
+    /// The SHA-256 of the file as stored, each section checked on the way (opened, when
+    /// sealed): a file damaged while the index was open is never described as sound.
+    pub(crate) fn verified_digest(&self) -> Result<[u8; 32]> {
+        let mut digest = Sha256::new();
+        let (mut block, mut raw) = (Block::new(self.bytes), Vec::new());
+        for b in 0..self.blocks {
+            for section in 0..STAGES {
+                self.read_section(b, section, &mut block, &mut raw)?;
+                digest.update(if self.cipher.is_some() { &raw } else { &block.sections[section] });
+            }
+        }
+        Ok(digest.finalize().into())
+    }
+
+    /// Removes the file when it is dropped (undoes [`keep`](Self::keep)).
+    pub(crate) fn discard(&mut self) {
+        self.remove_on_drop = true;
+    }
+
+    /// The sections of the partial last block, in the clear.
+    pub(crate) fn tail_sections(&self) -> [&[u8]; STAGES] {
+        std::array::from_fn(|j| self.tail.sections[j].as_slice())
+    }
+
+    /// Lengths of a block's sections in the clear, for templates of `bytes` bytes per stage.
+    pub(crate) fn section_lens(bytes: usize) -> [usize; STAGES] {
+        std::array::from_fn(|j| section_len(j, bytes))
+    }
+
+    /// Whether a failed compaction left this file out of step with the records.
+    pub(crate) fn is_out_of_step(&self) -> bool {
+        self.out_of_step
+    }
+
+    /// Writes the file's blocks to the disk and keeps the file when it is dropped: for the
+    /// next open, with the [`crate::code_cache`] that describes it.
+    pub(crate) fn keep(&mut self) -> Result<()> {
+        self.file.sync_all().map_err(io_err(&self.path))?;
+        self.remove_on_drop = false;
+        Ok(())
     }
 
     /// Templates held.

@@ -3,7 +3,8 @@
 //! query) and throughput. Prints one JSON line.
 //!
 //! Usage: `index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--npy DIR]
-//! [--compressed [--int8-in-memory]]` (N defaults to 1,000,000, D to 512, Q to 200; PATH must
+//! [--compressed [--int8-in-memory] [--breadths B1,B2,...]]` (N defaults to 1,000,000, D to
+//! 512, Q to 200, the breadths of the 1-bit top-k to 300,1000,3000,10000; PATH must
 //! not exist and is deleted at the end unless `--keep`; by default a directory under the system
 //! temp dir). `--npy DIR` also writes the templates and the probes as `database.npy` and
 //! `queries.npy` (`f32`), for `../shared/bench/peers/ann_faiss.py --vectors … --queries …`.
@@ -290,6 +291,7 @@ struct Args {
     keep: bool,
     compressed: bool,
     int8_in_memory: bool,
+    breadths: Vec<usize>,
 }
 
 fn parse_args() -> Result<Args, Box<dyn Error>> {
@@ -303,6 +305,7 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
         keep: false,
         compressed: false,
         int8_in_memory: false,
+        breadths: vec![300, 1000, 3000, 10000],
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -316,9 +319,19 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
             "--like" => args.like = Some(PathBuf::from(value("--like")?)),
             "--compressed" => args.compressed = true,
             "--int8-in-memory" => args.int8_in_memory = true,
+            "--breadths" => {
+                let list = value("--breadths")?;
+                args.breadths = list
+                    .split(',')
+                    .map(|b| b.trim().replace('_', "").parse::<usize>().map_err(|e| format!("--breadths: {b}: {e}")))
+                    .collect::<Result<_, _>>()?;
+                if args.breadths.contains(&0) {
+                    return Err("--breadths: a breadth must be at least 1".into());
+                }
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--npy DIR] [--like DIR] [--compressed [--int8-in-memory]]"
+                    "usage: index-bench [N] [--dim D] [--queries Q] [--dir PATH] [--keep] [--npy DIR] [--like DIR] [--compressed [--int8-in-memory] [--breadths B1,B2,...]]"
                 );
                 std::process::exit(0);
             }
@@ -592,7 +605,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "\"flat_int8_recall_at_10_f32\":{:.4}",
             flat_found as f64 / (10 * truth.len()).max(1) as f64
         ));
-        for breadth in [300, 1000, 3000, 10000] {
+        for &breadth in &args.breadths {
             compressed.set_search_breadth(breadth);
             for (t_index, (threads, name)) in [(1, "1t".to_string()), (0, format!("{cores}t"))].into_iter().enumerate()
             {

@@ -199,3 +199,132 @@ fn a_sealed_compressed_index_opens_the_records_it_rescores() {
     let err = idx.search_threshold(&unit(1, dim), 0.3, None).unwrap_err();
     assert!(matches!(&err, Error::Encryption { path: p, .. } if p.ends_with("stages.cache")), "{err:?}");
 }
+
+/// A sealed compressed index leaves its codes at close (`codes.cache`, beside `stages.cache`)
+/// and the next open takes them instead of coding every record — only when they describe
+/// the records read: a cache or stage file altered, one older than the records, one from
+/// another directory, or one that still holds a template removed some other way is not
+/// taken, and every answer is the flat index's throughout.
+#[test]
+fn a_sealed_compressed_index_reopens_from_its_codes_only_when_they_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let key: Arc<dyn RecordCipher> = Arc::new(Sealer(Keyring::create(dir.path().join("keyring.json"), &kek).unwrap()));
+    let dim = 64;
+    // 600 templates: two full stage blocks of 256 and a partial one.
+    let fill = |path: &std::path::Path, offset: u32| {
+        let mut idx = CompressedIndex::open_with(path, dim, Some(key.clone())).unwrap();
+        let mut flat = FlatIndex::open_with(path.with_extension("flat"), dim, Some(key.clone())).unwrap();
+        for i in 0..600u32 {
+            idx.insert(u64::from(i), i % 3, &unit(i + offset, dim)).unwrap();
+            flat.insert(u64::from(i), i % 3, &unit(i + offset, dim)).unwrap();
+        }
+        for id in (0..600u64).filter(|i| i % 7 == 3) {
+            assert!(idx.remove(id).unwrap() && flat.remove(id).unwrap());
+        }
+        assert!(!idx.codes_from_cache());
+        flat
+    };
+    let same = |idx: &CompressedIndex, flat: &FlatIndex| {
+        for q in (0..620u32).step_by(31) {
+            let q = unit(q, dim);
+            assert_eq!(idx.search(&q, 10, None).unwrap(), flat.search(&q, 10, None).unwrap());
+            assert_eq!(idx.search_exact(&q, 25, None).unwrap(), flat.search_exact(&q, 25, None).unwrap());
+            assert_eq!(idx.search_threshold(&q, 0.2, None).unwrap(), flat.search_threshold(&q, 0.2, None).unwrap());
+        }
+    };
+    let path = dir.path().join("a");
+    let mut flat = fill(&path, 0);
+    let (cache, stages) = (path.join("codes.cache"), path.join("stages.cache"));
+    let exists = |p: &std::path::Path| p.exists();
+    assert!(exists(&cache) && exists(&stages), "left at close");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs_err::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let open = || CompressedIndex::open_with(&path, dim, Some(key.clone())).unwrap();
+    let idx = open();
+    assert!(idx.codes_from_cache());
+    assert_eq!(idx.len(), flat.len());
+    same(&idx, &flat);
+    drop(idx);
+    // Reopened without a change, it is taken again.
+    let idx = open();
+    assert!(idx.codes_from_cache() && exists(&cache));
+    drop(idx);
+
+    // One bit of the cache's body changed: not taken, coded again, the same answers; the
+    // cache is gone while the index is open and written anew at close.
+    let mut bytes = fs_err::read(&cache).unwrap();
+    bytes[300] ^= 1;
+    fs_err::write(&cache, &bytes).unwrap();
+    let idx = open();
+    assert!(!idx.codes_from_cache() && !exists(&cache));
+    same(&idx, &flat);
+    drop(idx);
+    assert!(open().codes_from_cache());
+
+    // One bit of the stage file changed after the close: not taken (its sealed sections would
+    // fail every exhaustive search), coded again.
+    let mut bytes = fs_err::read(&stages).unwrap();
+    bytes[1000] ^= 1;
+    fs_err::write(&stages, &bytes).unwrap();
+    let idx = open();
+    assert!(!idx.codes_from_cache());
+    same(&idx, &flat);
+    drop(idx);
+
+    // A stage file damaged while the index is open is not described as sound at close.
+    let idx = open();
+    assert!(idx.codes_from_cache());
+    let mut bytes = fs_err::read(&stages).unwrap();
+    bytes[1000] ^= 1;
+    fs_err::write(&stages, &bytes).unwrap();
+    let mut idx = idx;
+    idx.insert(600, 0, &unit(600, dim)).unwrap();
+    flat.insert(600, 0, &unit(600, dim)).unwrap();
+    assert!(!exists(&cache), "removed before the first change");
+    drop(idx);
+    assert!(!exists(&cache) && !exists(&stages), "nothing to take: a damaged stage file");
+    let idx = open();
+    assert!(!idx.codes_from_cache());
+    same(&idx, &flat);
+    drop(idx);
+
+    // A cache older than the records (one more template since): not taken.
+    let (old_cache, old_stages) = (fs_err::read(&cache).unwrap(), fs_err::read(&stages).unwrap());
+    let mut idx = open();
+    idx.insert(601, 1, &unit(601, dim)).unwrap();
+    flat.insert(601, 1, &unit(601, dim)).unwrap();
+    drop(idx);
+    fs_err::write(&cache, &old_cache).unwrap();
+    fs_err::write(&stages, &old_stages).unwrap();
+    let idx = open();
+    assert!(!idx.codes_from_cache());
+    same(&idx, &flat);
+    drop(idx);
+
+    // A template removed by another kind of index on the same records (the cache still holds
+    // its codes): the cache goes at open, the template's codes are zeroed, none is found.
+    {
+        let mut other = FlatIndex::open_with(&path, dim, Some(key.clone())).unwrap();
+        assert!(other.remove(11).unwrap() && flat.remove(11).unwrap());
+    }
+    assert!(exists(&cache));
+    let idx = open();
+    assert!(!exists(&cache), "a cache holding a removed template's codes is removed at open");
+    same(&idx, &flat);
+    drop(idx);
+    assert!(open().codes_from_cache());
+
+    // The cache of another directory with as many records, sealed with the same key: its
+    // digest is not of these records.
+    let other = dir.path().join("b");
+    let other_flat = fill(&other, 1000);
+    fs_err::copy(&cache, other.join("codes.cache")).unwrap();
+    fs_err::copy(&stages, other.join("stages.cache")).unwrap();
+    let idx = CompressedIndex::open_with(&other, dim, Some(key.clone())).unwrap();
+    assert!(!idx.codes_from_cache());
+    same(&idx, &other_flat);
+}
