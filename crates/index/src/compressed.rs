@@ -1009,6 +1009,57 @@ mod tests {
     }
 
     /// Face-like gallery: identities with a few mates each among unrelated templates.
+    /// After a compaction the records' digest is not known: no cache is left at that close
+    /// (the stage file goes too), the next open codes the records, and the one after takes
+    /// the cache that close left — answers equal to a flat index's each time, and to the
+    /// codes computed from nothing (1-bit codes compared word by word).
+    #[test]
+    fn no_cache_is_left_after_a_compaction_and_the_next_close_leaves_one() {
+        let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dim = 96;
+        let stored = gallery(&mut TestRng::new(7), dim, 700);
+        let mut flat = FlatIndex::open(dirs.0.path(), dim).unwrap();
+        let mut index = CompressedIndex::open(dirs.1.path(), dim).unwrap();
+        for (id, v) in stored.iter().enumerate() {
+            flat.insert(id as u64, (id % 2) as u32, v).unwrap();
+            index.insert(id as u64, (id % 2) as u32, v).unwrap();
+        }
+        for id in (0..700).step_by(9) {
+            assert!(flat.remove(id).unwrap() && index.remove(id).unwrap());
+        }
+        let check = |index: &CompressedIndex| {
+            for q in stored.iter().step_by(50) {
+                assert_eq!(index.search_threshold(q, 0.3, None).unwrap(), flat.search_threshold(q, 0.3, None).unwrap());
+                assert_eq!(index.search_exact(q, 10, None).unwrap(), flat.search_exact(q, 10, None).unwrap());
+            }
+        };
+        let (cache, stages) = (dirs.1.path().join("codes.cache"), dirs.1.path().join("stages.cache"));
+        drop(index);
+        let index = CompressedIndex::open(dirs.1.path(), dim).unwrap();
+        assert!(index.codes_from_cache());
+        let (bits, factors) = (index.codes.bits.clone(), index.codes.factors.clone());
+        check(&index);
+        let mut index = index;
+        index.compact().unwrap();
+        check(&index);
+        drop(index);
+        assert!(!cache.exists() && !stages.exists());
+        let index = CompressedIndex::open(dirs.1.path(), dim).unwrap();
+        assert!(!index.codes_from_cache());
+        check(&index);
+        // The codes computed from nothing after the compaction are the live ones of before.
+        let words = index.codes.words;
+        let live: Vec<usize> = (0..700).filter(|i| i % 9 != 0).collect();
+        for (slot, &old) in live.iter().enumerate() {
+            assert_eq!(index.codes.bits[slot * words..(slot + 1) * words], bits[old * words..(old + 1) * words]);
+            assert_eq!(index.codes.factors[slot], factors[old]);
+        }
+        drop(index);
+        let index = CompressedIndex::open(dirs.1.path(), dim).unwrap();
+        assert!(index.codes_from_cache());
+        check(&index);
+    }
+
     fn gallery(rng: &mut TestRng, dim: usize, n: usize) -> Vec<Vec<f32>> {
         let mut out: Vec<Vec<f32>> = Vec::with_capacity(n);
         while out.len() < n {

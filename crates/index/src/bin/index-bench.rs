@@ -18,8 +18,9 @@
 //! fails otherwise), on the first 100 probes; and what objections cost a search once 100
 //! templates were inserted: 10 exhaustive searches from nothing against bringing the last ones
 //! up to date from the inserted templates (identical, or it fails); and a compaction after 10
-//! removals, whole and in its two halves (the first runs while searches go on). A second JSON
-//! line, with the memory per template.
+//! removals, whole and in its two halves (the first runs while searches go on); and opening
+//! again, coding the records and taking the codes the last close left. A second JSON line,
+//! with the memory per template.
 //!
 //! Data: N/5 identities, each a random unit centre; a template is
 //! `normalise(centre + noise)` with uniform noise of norm sqrt(2/3), so two templates of one
@@ -697,6 +698,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         let finish_ms = t.elapsed().as_secs_f64() * 1e3;
         fields.push(format!(
             "\"compaction_after_10_removals\":{{\"whole_s\":{whole_s:.2},\"prepare_s\":{prepare_s:.2},\"finish_ms\":{finish_ms:.1}}}"
+        ));
+        // Opening again: after a compaction the codes are computed from the records; the close
+        // after that leaves them (codes.cache), and the next open takes them.
+        drop(compressed);
+        let t = Instant::now();
+        let compressed = CompressedIndex::open_with_options(&dir, dim, None, options)?;
+        let coded_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        drop(compressed);
+        let close_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let compressed = CompressedIndex::open_with_options(&dir, dim, None, options)?;
+        let cached_s = t.elapsed().as_secs_f64();
+        if !compressed.codes_from_cache() {
+            return Err("the codes left at close were not taken at the next open".into());
+        }
+        fields.push(format!(
+            "\"reopen\":{{\"coding_s\":{coded_s:.2},\"close_writing_codes_s\":{close_s:.2},\"from_codes_left_s\":{cached_s:.2}}}"
         ));
         println!(
             "{{\"bench\":\"gabarit-index compressed\",\"n\":{n},\"int8_in_memory\":{},\"open_s\":{open_s:.2},\"memory_bytes_per_vector\":{:.1},\"identical_to_flat\":true,{}}}",
