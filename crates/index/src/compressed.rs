@@ -84,12 +84,15 @@ pub struct CompressedIndex {
     breadth: usize,
     cipher: Option<Arc<dyn RecordCipher>>,
     /// SHA-256 of every record's int8 codes so far, slot by slot (what binds a
-    /// [`code_cache`] to the records); `None` once a compaction renumbered them.
+    /// [`code_cache`] to the records); `None` once a compaction renumbered them (computed
+    /// again from the record file at close).
     digest: Option<Sha256>,
     /// Whether `codes.cache` on disk describes the index as it is (taken at open, unchanged).
     cache_current: bool,
     /// Whether the codes were taken from `codes.cache` at open.
     from_cache: bool,
+    /// Set when the stage file may hold a removed template's stages: no cache is written.
+    cache_barred: bool,
 }
 
 /// Every slot's 1-bit code in memory.
@@ -383,6 +386,7 @@ impl CompressedIndex {
             digest: Some(digest),
             cache_current: from_cache,
             from_cache,
+            cache_barred: false,
         };
         // Removed and replaced templates were coded as read: forget them. A cache has them
         // zeroed already (the index zeroes a template's codes as it removes it) unless a
@@ -415,18 +419,30 @@ impl CompressedIndex {
         Ok(())
     }
 
+    /// The digest an open computes, from the record file: after a compaction, which
+    /// renumbered the records.
+    fn records_digest(&self) -> Result<Sha256> {
+        let mut digest = Sha256::new();
+        let (mut buf, mut raw) = (vec![0u8; self.flat.dim], Vec::new());
+        for slot in 0..self.flat.ids.len() {
+            digest.update(self.flat.stored_codes(slot, &mut buf, &mut raw)?);
+        }
+        Ok(digest)
+    }
+
     /// Writes the cache for the next open, and keeps the stage file it describes.
     fn save_cache(&mut self) -> Result<()> {
         if self.cache_current {
             return self.stages.keep();
         }
-        let Some(digest) = self.digest.clone() else {
-            return Ok(());
-        };
-        if self.stages.is_out_of_step() {
+        if self.stages.is_out_of_step() || self.cache_barred {
             return Ok(());
         }
         self.flat.flush()?;
+        let digest = match self.digest.clone() {
+            Some(digest) => digest,
+            None => self.records_digest()?,
+        };
         let (stage_file_id, stage_blocks) = self.stages.identity();
         self.stages.keep()?;
         let stage_digest = match self.stages.verified_digest() {
@@ -788,7 +804,7 @@ impl VectorIndex for CompressedIndex {
             if let Err(e) = self.stages.forget(&[slot]) {
                 // The stage file may still hold the template's stages: no cache will say it
                 // can be taken as it is (it is removed at close, coded again at open).
-                self.digest = None;
+                self.cache_barred = true;
                 return Err(e);
             }
         }
@@ -832,7 +848,7 @@ impl VectorIndex for CompressedIndex {
     fn compact(&mut self) -> Result<()> {
         self.before_change()?;
         // The records are renumbered (or their log cleared): the digest of their codes is
-        // unknown from here, and no cache is written at close.
+        // read from the new file at close.
         self.digest = None;
         let live = self.flat.live.clone();
         if live.iter().all(|&alive| alive) {
@@ -1009,12 +1025,11 @@ mod tests {
     }
 
     /// Face-like gallery: identities with a few mates each among unrelated templates.
-    /// After a compaction the records' digest is not known: no cache is left at that close
-    /// (the stage file goes too), the next open codes the records, and the one after takes
-    /// the cache that close left — answers equal to a flat index's each time, and to the
-    /// codes computed from nothing (1-bit codes compared word by word).
+    /// After a compaction the close reads the records' digest from the new file and leaves
+    /// the codes; the next open takes them — answers equal to a flat index's each time, and
+    /// the codes those of the live templates before the compaction (word by word).
     #[test]
-    fn no_cache_is_left_after_a_compaction_and_the_next_close_leaves_one() {
+    fn the_close_after_a_compaction_leaves_the_renumbered_codes() {
         let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let dim = 96;
         let stored = gallery(&mut TestRng::new(7), dim, 700);
@@ -1027,37 +1042,43 @@ mod tests {
         for id in (0..700).step_by(9) {
             assert!(flat.remove(id).unwrap() && index.remove(id).unwrap());
         }
-        let check = |index: &CompressedIndex| {
+        let check = |index: &CompressedIndex, flat: &FlatIndex| {
             for q in stored.iter().step_by(50) {
                 assert_eq!(index.search_threshold(q, 0.3, None).unwrap(), flat.search_threshold(q, 0.3, None).unwrap());
                 assert_eq!(index.search_exact(q, 10, None).unwrap(), flat.search_exact(q, 10, None).unwrap());
             }
         };
-        let (cache, stages) = (dirs.1.path().join("codes.cache"), dirs.1.path().join("stages.cache"));
         drop(index);
         let index = CompressedIndex::open(dirs.1.path(), dim).unwrap();
         assert!(index.codes_from_cache());
         let (bits, factors) = (index.codes.bits.clone(), index.codes.factors.clone());
-        check(&index);
+        check(&index, &flat);
         let mut index = index;
         index.compact().unwrap();
-        check(&index);
+        assert!(!dirs.1.path().join("codes.cache").exists(), "removed before the compaction");
+        check(&index, &flat);
         drop(index);
-        assert!(!cache.exists() && !stages.exists());
         let index = CompressedIndex::open(dirs.1.path(), dim).unwrap();
-        assert!(!index.codes_from_cache());
-        check(&index);
-        // The codes computed from nothing after the compaction are the live ones of before.
+        assert!(index.codes_from_cache());
+        check(&index, &flat);
         let words = index.codes.words;
         let live: Vec<usize> = (0..700).filter(|i| i % 9 != 0).collect();
+        assert_eq!(index.codes.factors.len(), live.len());
         for (slot, &old) in live.iter().enumerate() {
             assert_eq!(index.codes.bits[slot * words..(slot + 1) * words], bits[old * words..(old + 1) * words]);
             assert_eq!(index.codes.factors[slot], factors[old]);
         }
+        // In two halves too, with a removal since the last open.
+        let mut index = index;
+        assert!(flat.remove(5).unwrap() && index.remove(5).unwrap());
+        let prepared = index.prepare_compaction().unwrap();
+        index.finish_compaction(prepared).unwrap();
+        check(&index, &flat);
         drop(index);
         let index = CompressedIndex::open(dirs.1.path(), dim).unwrap();
         assert!(index.codes_from_cache());
-        check(&index);
+        assert_eq!(index.len(), live.len() - 1);
+        check(&index, &flat);
     }
 
     fn gallery(rng: &mut TestRng, dim: usize, n: usize) -> Vec<Vec<f32>> {

@@ -257,6 +257,13 @@ impl FlatIndex {
         Ok(buf)
     }
 
+    /// The codes of the record at `slot` as stored in the record file (or its write buffer),
+    /// in offset form, live or not.
+    pub(crate) fn stored_codes<'a>(&self, slot: usize, buf: &'a mut [u8], raw: &mut Vec<u8>) -> Result<&'a [u8]> {
+        self.files.read(slot, self.ids[slot], buf, raw)?;
+        Ok(buf)
+    }
+
     /// The exact (int8) score of the live template at `slot`, its codes from memory or read from
     /// the record file (`buf`: scratch space, see [`FlatIndex::read_codes`]).
     pub(crate) fn score_slot(&self, q: &QueryKernel, slot: usize, buf: &mut (Vec<u8>, Vec<u8>)) -> Result<f32> {
