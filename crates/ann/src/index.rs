@@ -505,6 +505,14 @@ impl VectorIndex for AnnIndex {
         Ok(Some(Since { inserted: self.ids[first..].to_vec(), hits }))
     }
 
+    fn checkpoint(&mut self) -> Result<()> {
+        VectorIndex::flush(self)?;
+        if self.replayable && self.graph_saved == self.graph.slots() {
+            return Ok(());
+        }
+        self.save_graph()
+    }
+
     fn flush(&mut self) -> Result<()> {
         self.files.check_writable()?;
         self.files.flush()?;

@@ -597,6 +597,12 @@ impl Gabarit {
         jobs::run_next(self.faces()?, &mut *self.store()?, defaults)
     }
 
+    /// Makes the index's changes durable and writes what lets the next open start quickly:
+    /// for a server that stops (the index stays open; a later change undoes nothing).
+    pub fn checkpoint_indexes(&self) -> Result<()> {
+        self.store()?.checkpoint_indexes()
+    }
+
     /// Whether other processes may share the store (a PostgreSQL database): jobs are then
     /// taken under leases.
     pub fn store_is_shared(&self) -> Result<bool> {

@@ -652,6 +652,18 @@ impl Store {
         Ok(())
     }
 
+    /// Makes every opened index's changes durable and writes what lets the next open start
+    /// quickly (a compressed index's codes, a graph index's graph): what a server does when it
+    /// stops. The indexes stay open.
+    pub fn checkpoint_indexes(&self) -> Result<()> {
+        let opened: Vec<_> =
+            self.indexes.opened.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        for index in opened {
+            index.checkpoint()?;
+        }
+        Ok(())
+    }
+
     /// Sets the breadth of graph searches (more: better recall, slower) of every index, opened
     /// now or later; no effect on an exact index.
     pub fn set_ef_search(&self, ef: usize) -> Result<()> {

@@ -27,6 +27,7 @@ fn serve(setup: ServeSetup) -> Result<()> {
     let gabarit = Gabarit::new(setup.store, setup.services, STORE_HANDLES)?;
     let state = std::sync::Arc::new(AppState::new(gabarit, &opts)?);
     let listen = setup.listen;
+    let serving = state.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener =
@@ -34,9 +35,12 @@ fn serve(setup: ServeSetup) -> Result<()> {
         println!("listening on http://{}", listener.local_addr()?);
         use std::io::Write;
         std::io::stdout().flush()?;
-        gabarit_server::serve(listener, state, shutdown_signal()).await?;
+        gabarit_server::serve(listener, serving, shutdown_signal()).await?;
         anyhow::Ok(())
-    })
+    })?;
+    // The job runner keeps the engine until the process ends: the index is left ready for the
+    // next start here (a job still running may change it again; its first change undoes this).
+    state.checkpoint_indexes().context("the index could not be left ready for the next start")
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.

@@ -430,13 +430,15 @@ impl CompressedIndex {
         Ok(digest)
     }
 
-    /// Writes the cache for the next open, and keeps the stage file it describes.
-    fn save_cache(&mut self) -> Result<()> {
+    /// Writes the cache for the next open, and keeps the stage file it describes; whether
+    /// there is one (none while the stage file is in doubt).
+    fn save_cache(&mut self) -> Result<bool> {
         if self.cache_current {
-            return self.stages.keep();
+            self.stages.keep()?;
+            return Ok(true);
         }
         if self.stages.is_out_of_step() || self.cache_barred {
-            return Ok(());
+            return Ok(false);
         }
         self.flat.flush()?;
         let digest = match self.digest.clone() {
@@ -475,7 +477,7 @@ impl CompressedIndex {
             // Without its cache the stage file is of no use to the next open.
             self.stages.discard();
         }
-        saved
+        saved.map(|()| true)
     }
 
     /// The live ids, in storage order.
@@ -843,6 +845,14 @@ impl VectorIndex for CompressedIndex {
 
     fn flush(&mut self) -> Result<()> {
         self.flat.flush()
+    }
+
+    /// Flushes and leaves the codes for the next open (as a close does); the first change
+    /// after removes them again.
+    fn checkpoint(&mut self) -> Result<()> {
+        self.flat.flush()?;
+        self.cache_current = self.save_cache()?;
+        Ok(())
     }
 
     fn compact(&mut self) -> Result<()> {

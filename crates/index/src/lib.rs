@@ -321,6 +321,13 @@ pub trait VectorIndex: Send + Sync {
     /// Makes every previous insert and remove durable.
     fn flush(&mut self) -> Result<()>;
 
+    /// Makes every change durable and writes what lets the next open start quickly (the
+    /// compressed index's codes, a graph index's graph), without closing: what a server does
+    /// when it stops. The default flushes.
+    fn checkpoint(&mut self) -> Result<()> {
+        self.flush()
+    }
+
     /// Rewrites storage so that removed vectors' bytes are physically gone; implies a flush.
     fn compact(&mut self) -> Result<()>;
 }

@@ -98,6 +98,12 @@ impl AppState {
         })
     }
 
+    /// Leaves the index ready for the next start (see `Gabarit::checkpoint_indexes`): for
+    /// the binary, once the server has stopped.
+    pub fn checkpoint_indexes(&self) -> gabarit_engine::Result<()> {
+        self.gabarit.checkpoint_indexes()
+    }
+
     /// The face services of the packs in use.
     fn faces(&self) -> Result<&FaceServices, ApiError> {
         Ok(self.gabarit.faces()?)

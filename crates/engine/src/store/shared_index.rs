@@ -325,6 +325,12 @@ impl SharedIndex {
         self.write().flush()
     }
 
+    /// Makes the changes durable and writes what lets the next open start quickly (see
+    /// `VectorIndex::checkpoint`).
+    pub fn checkpoint(&self) -> gabarit_index::Result<()> {
+        self.write().checkpoint()
+    }
+
     /// Rewrites the files without removed templates, holding searches only while the new files
     /// are put in place: they are written aside under the read lock (searches go on, writers
     /// wait), then renamed in under the write lock. An index that changed in between (a writer

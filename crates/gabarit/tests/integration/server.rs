@@ -694,3 +694,48 @@ pub(crate) fn collection_governance(http: &Client, base: &str, key: &str) -> Val
         http.get(format!("{base}/api/v1/collections/press")).header("X-Api-Key", key).send().unwrap().json().unwrap();
     v["governance"].clone()
 }
+
+/// A server stopped with SIGTERM leaves a compressed index's codes for the next start (the
+/// job runner keeps the engine alive until the process ends, so nothing else would write
+/// them), and the next start takes them: its searches answer as before.
+#[test]
+fn a_server_stopped_by_sigterm_leaves_the_index_ready_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery_with(dir.path(), "compressed");
+    let cache = || walk(&data).into_iter().find(|p| p.file_name().is_some_and(|n| n == "codes.cache"));
+    // The ingestion's close left them; removed here, only the server can write them again.
+    let left = cache().expect("the ingestion's close leaves the codes");
+    fs_err::remove_file(&left).unwrap();
+    let search = |base: &str| -> Vec<Value> {
+        let resp = Client::new()
+            .post(format!("{base}/api/v1/search"))
+            .header("X-Api-Key", &keys["inv"])
+            .multipart(search_form(&fs_err::read(sample("obama.jpg")).unwrap(), "q.jpg"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let body: Value = resp.json().unwrap();
+        let candidates = body["candidates"].as_array().unwrap().clone();
+        candidates.iter().map(|c| serde_json::json!([c["path"], c["score"]])).collect()
+    };
+    let mut server = start(&data, &[]);
+    let before = search(&server.base);
+    assert!(!before.is_empty());
+    let pid = server.child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(cache(), Some(left.clone()), "written at stop");
+    let server = start(&data, &[]);
+    assert_eq!(search(&server.base), before);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs_err::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
