@@ -1091,6 +1091,42 @@ mod tests {
         check(&index, &flat);
     }
 
+    /// A checkpoint leaves the codes while the index stays open; the next change removes
+    /// them before it is made, and an open after a checkpoint takes them.
+    #[test]
+    fn a_checkpoint_leaves_the_codes_and_the_next_change_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let dim = 64;
+        let stored = gallery(&mut TestRng::new(3), dim, 400);
+        let cache = dir.path().join("codes.cache");
+        let mut index = CompressedIndex::open(dir.path(), dim).unwrap();
+        for (id, v) in stored.iter().enumerate().take(300) {
+            index.insert(id as u64, 0, v).unwrap();
+        }
+        assert!(!cache.exists());
+        index.checkpoint().unwrap();
+        assert!(cache.exists());
+        index.insert(300, 0, &stored[300]).unwrap();
+        assert!(!cache.exists(), "an insert removes it");
+        index.checkpoint().unwrap();
+        assert!(cache.exists());
+        assert!(index.remove(7).unwrap());
+        assert!(!cache.exists(), "a removal removes it");
+        index.checkpoint().unwrap();
+        index.checkpoint().unwrap();
+        let before: Vec<Vec<Hit>> = stored.iter().map(|q| index.search_threshold(q, 0.3, None).unwrap()).collect();
+        // As if the process ended here without closing the index: its files as they are now.
+        let copy = tempfile::tempdir().unwrap();
+        for name in ["vectors.dat", "tombstones.log", "stages.cache", "codes.cache"] {
+            fs_err::copy(dir.path().join(name), copy.path().join(name)).unwrap();
+        }
+        drop(index);
+        let index = CompressedIndex::open(copy.path(), dim).unwrap();
+        assert!(index.codes_from_cache());
+        let after: Vec<Vec<Hit>> = stored.iter().map(|q| index.search_threshold(q, 0.3, None).unwrap()).collect();
+        assert_eq!(after, before);
+    }
+
     fn gallery(rng: &mut TestRng, dim: usize, n: usize) -> Vec<Vec<f32>> {
         let mut out: Vec<Vec<f32>> = Vec::with_capacity(n);
         while out.len() < n {
