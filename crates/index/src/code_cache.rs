@@ -355,17 +355,18 @@ pub(crate) fn remove(dir: &Path) -> Result<()> {
     }
 }
 
-/// The SHA-256 of the file at `path` as stored (`None` if it cannot be read).
-pub(crate) fn file_digest(path: &Path) -> Option<[u8; 32]> {
-    let mut r = BufReader::with_capacity(CHUNK, fs_err::File::open(path).ok()?);
+/// The SHA-256 of the first `len` bytes of `file` as stored (`None` if it has fewer or
+/// cannot be read).
+pub(crate) fn prefix_digest(file: &std::fs::File, len: u64) -> Option<[u8; 32]> {
+    use std::os::unix::fs::FileExt;
     let mut digest = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Some(digest.finalize().into()),
-            Ok(n) => digest.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from((len - at).min(CHUNK as u64)).ok()?;
+        file.read_exact_at(&mut buf[..n], at).ok()?;
+        digest.update(&buf[..n]);
+        at += n as u64;
     }
+    Some(digest.finalize().into())
 }

@@ -87,10 +87,13 @@ pub struct CompressedIndex {
     /// [`code_cache`] to the records); `None` once a compaction renumbered them (computed
     /// again from the record file at close).
     digest: Option<Sha256>,
-    /// Whether `codes.cache` on disk describes the index as it is (taken at open, unchanged).
+    /// Whether `codes.cache` is on disk: it describes the first records as they are (what a
+    /// later insert leaves true, not a removal or a compaction).
+    cache_on_disk: bool,
+    /// Whether it describes every record (nothing to write at close).
     cache_current: bool,
-    /// Whether the codes were taken from `codes.cache` at open.
-    from_cache: bool,
+    /// Templates whose codes were taken from the cache at open, if one was.
+    taken: Option<usize>,
     /// Set when the stage file may hold a removed template's stages: no cache is written.
     cache_barred: bool,
 }
@@ -186,6 +189,96 @@ impl Codes {
     /// Heap bytes.
     fn memory(&self) -> usize {
         self.bits.capacity() * size_of::<u64>() + self.factors.capacity() * size_of::<Factors>()
+    }
+}
+
+/// What an open gathers as the records are read ([`CompressedIndex::open_with_options`]):
+/// their digest, and their codes — taken from the cache for the records it describes once
+/// their digest proves them unchanged, coded from the records after them.
+struct Opening<'a> {
+    dir: &'a Path,
+    cipher: Option<Arc<dyn RecordCipher>>,
+    rotation: &'a Rotation,
+    codes: Codes,
+    stages: Option<StageFile>,
+    failed: Option<Error>,
+    digest: Sha256,
+    looked: bool,
+    /// The cache found, until the records it describes were read.
+    cached: Option<Cached>,
+    /// Templates whose codes were taken from it.
+    taken: Option<usize>,
+    /// A cache that does not describe these records was found: nothing was coded, every
+    /// record is coded again once read.
+    rejected: bool,
+}
+
+impl Opening<'_> {
+    fn batch(&mut self, first: usize, c: &[u8]) {
+        let dim = self.rotation.dim();
+        if !self.looked {
+            self.looked = true;
+            let bytes = self.rotation.stage_bytes();
+            let expect = (dim, self.rotation.padded() / 64, bytes);
+            self.cached = code_cache::load(self.dir, expect, &StageFile::section_lens(bytes), self.cipher.as_ref());
+        }
+        let mut at = 0;
+        if let Some(end) = self.cached.as_ref().map(|cache| cache.header.slots) {
+            // The records the cache describes are only hashed, up to its last one.
+            at = end.saturating_sub(first).min(c.len() / dim);
+            self.digest.update(&c[..at * dim]);
+            if first + at == end {
+                self.take();
+            }
+            if self.cached.is_some() {
+                return;
+            }
+        }
+        let rest = &c[at * dim..];
+        self.digest.update(rest);
+        if !self.rejected && !rest.is_empty() {
+            let (dir, bytes, cipher) = (self.dir, self.rotation.stage_bytes(), self.cipher.clone());
+            let create = move || StageFile::create(dir, bytes, cipher.clone());
+            encode_into(&mut self.codes, &mut self.stages, &mut self.failed, &create, self.rotation, first + at, rest);
+        }
+    }
+
+    /// At the cache's last record: takes its codes and its stage file if they describe the
+    /// records read.
+    fn take(&mut self) {
+        let Some(cache) = self.cached.take() else {
+            return;
+        };
+        let h = cache.header;
+        let bytes = self.rotation.stage_bytes();
+        let adopted = (h.digest == <[u8; 32]>::from(self.digest.clone().finalize()))
+            .then(|| {
+                let stage = (h.stage_file_id, h.stage_blocks, h.stage_digest);
+                StageFile::adopt(self.dir, bytes, self.cipher.clone(), stage, cache.tail, h.slots % BLOCK)
+            })
+            .flatten()
+            .filter(|file| file.len() == h.slots);
+        match adopted {
+            Some(file) => {
+                (self.codes.bits, self.codes.factors) = (cache.bits, cache.factors);
+                self.stages = Some(file);
+                self.taken = Some(h.slots);
+            }
+            None => self.rejected = true,
+        }
+    }
+
+    /// After the last record (`slots` of them): a cache describing more records than there
+    /// are does not describe these.
+    fn finish(&mut self, slots: usize) {
+        if let Some(end) = self.cached.as_ref().map(|cache| cache.header.slots) {
+            if end == slots {
+                self.take();
+            } else {
+                self.cached = None;
+                self.rejected = true;
+            }
+        }
     }
 }
 
@@ -306,9 +399,9 @@ impl CompressedIndex {
     }
 
     /// Opens the index with `options`. The records are read once; their codes are taken from
-    /// the cache the last close left ([`crate::code_cache`]) when it matches the records read,
-    /// or else coded in batches on all cores as they come. Unless `options.int8_in_memory`,
-    /// the int8 codes are then dropped.
+    /// the cache the last close or checkpoint left ([`crate::code_cache`]) for the records it
+    /// describes, if they are unchanged, and coded in batches on all cores as they come for
+    /// the others. Unless `options.int8_in_memory`, the int8 codes are then dropped.
     pub fn open_with_options(
         dir: impl AsRef<Path>,
         dim: usize,
@@ -317,53 +410,42 @@ impl CompressedIndex {
     ) -> Result<CompressedIndex> {
         let dir = dir.as_ref();
         let encoder = Encoder::new(dim);
-        let mut codes = Codes::new(encoder.rotation());
-        // The stage file is created once the flat index holds the directory's lock (first
-        // batch, or after opening an empty index): never under another open index.
-        let bytes = encoder.rotation().stage_bytes();
-        let create = || StageFile::create(dir, bytes, cipher.clone());
-        let expect = (dim, codes.words, bytes);
-        let (mut stages, mut failed, mut cached, mut looked) = (None, None, None::<Cached>, false);
-        let mut digest = Sha256::new();
-        let mut batches = |first: usize, c: &[u8]| {
-            digest.update(c);
-            if !looked {
-                looked = true;
-                cached = code_cache::load(dir, expect, &StageFile::section_lens(bytes), cipher.as_ref());
-            }
-            if cached.is_none() {
-                encode_into(&mut codes, &mut stages, &mut failed, &create, encoder.rotation(), first, c);
-            }
+        let mut opening = Opening {
+            dir,
+            cipher: cipher.clone(),
+            rotation: encoder.rotation(),
+            codes: Codes::new(encoder.rotation()),
+            stages: None,
+            failed: None,
+            digest: Sha256::new(),
+            looked: false,
+            cached: None,
+            taken: None,
+            rejected: false,
         };
-        let flat = FlatIndex::open_inner(dir, dim, cipher.clone(), options.int8_in_memory, Some(&mut batches))?;
-        if let Some(e) = failed {
+        let flat = FlatIndex::open_inner(
+            dir,
+            dim,
+            cipher.clone(),
+            options.int8_in_memory,
+            Some(&mut |first, c| {
+                opening.batch(first, c);
+            }),
+        )?;
+        let slots = flat.ids.len();
+        opening.finish(slots);
+        if let Some(e) = opening.failed.take() {
             return Err(e);
         }
-        let slots = flat.ids.len();
-        let mut from_cache = false;
-        if let Some(c) = cached {
-            let h = c.header;
-            let stage_path = dir.join(crate::stages::STAGE_FILE);
-            let adopted = (h.slots == slots
-                && h.digest == <[u8; 32]>::from(digest.clone().finalize())
-                && code_cache::file_digest(&stage_path) == Some(h.stage_digest))
-            .then(|| {
-                StageFile::adopt(dir, bytes, cipher.clone(), (h.stage_file_id, h.stage_blocks), c.tail, slots % BLOCK)
-            })
-            .flatten()
-            .filter(|file| file.len() == slots);
-            match adopted {
-                Some(file) => {
-                    (codes.bits, codes.factors, from_cache) = (c.bits, c.factors, true);
-                    stages = Some(file);
-                }
-                // Not these records' codes: they are coded from the records again.
-                None => encode_from_records(&flat, &mut codes, &mut stages, &create, encoder.rotation())?,
-            }
+        let Opening { mut codes, mut stages, digest, taken, rejected, .. } = opening;
+        if rejected {
+            // Not these records' codes: they are coded from the records again.
+            let create = || StageFile::create(dir, encoder.rotation().stage_bytes(), cipher.clone());
+            encode_from_records(&flat, &mut codes, &mut stages, &create, encoder.rotation())?;
         }
         let stages = match stages {
             Some(file) => file,
-            None => create()?,
+            None => StageFile::create(dir, encoder.rotation().stage_bytes(), cipher.clone())?,
         };
         if stages.len() != slots {
             return Err(Error::Corrupt {
@@ -371,11 +453,12 @@ impl CompressedIndex {
                 reason: format!("{} templates coded for {slots} records", stages.len()),
             });
         }
-        if !from_cache {
+        if taken.is_none() {
             // A cache that did not match is gone before anything else changes.
             code_cache::remove(dir)?;
         }
         codes.shrink_to_fit();
+        let taken_slots = taken.unwrap_or(0);
         let mut index = CompressedIndex {
             flat,
             encoder,
@@ -384,38 +467,47 @@ impl CompressedIndex {
             breadth: DEFAULT_BREADTH,
             cipher,
             digest: Some(digest),
-            cache_current: from_cache,
-            from_cache,
+            cache_on_disk: taken.is_some(),
+            cache_current: taken == Some(slots),
+            taken,
             cache_barred: false,
         };
         // Removed and replaced templates were coded as read: forget them. A cache has them
-        // zeroed already (the index zeroes a template's codes as it removes it) unless a
-        // removal reached the records some other way: then it is stale, and goes.
-        let dead: Vec<usize> = (0..index.flat.live.len()).filter(|&slot| !index.flat.live[slot]).collect();
-        if index.cache_current && dead.iter().all(|&slot| index.codes.is_zero(slot)) {
-            return Ok(index);
+        // zeroed already (the index zeroes a template's codes as it removes it, and removes the
+        // cache first) unless a removal reached the records some other way: then it is stale,
+        // and goes.
+        let dead: Vec<usize> = (0..slots).filter(|&slot| !index.flat.live[slot]).collect();
+        let stale = dead.iter().any(|&slot| slot < taken_slots && !index.codes.is_zero(slot));
+        if stale {
+            index.drop_cache()?;
         }
-        index.before_change()?;
-        for &slot in &dead {
+        let forget: Vec<usize> = dead.into_iter().filter(|&slot| stale || slot >= taken_slots).collect();
+        for &slot in &forget {
             index.codes.forget(slot);
         }
-        index.stages.forget(&dead)?;
+        index.stages.forget(&forget)?;
         Ok(index)
     }
 
-    /// Whether this open took the codes from the cache the last close left, rather than
-    /// coding every record.
-    pub fn codes_from_cache(&self) -> bool {
-        self.from_cache
+    /// How many templates' codes this open took from the cache the last close or checkpoint
+    /// left (the rest were coded from the records).
+    pub fn codes_taken_at_open(&self) -> usize {
+        self.taken.unwrap_or(0)
     }
 
-    /// Removes the cache before the index changes (it would describe the index as it was, and
-    /// hold the codes of templates about to be removed).
-    fn before_change(&mut self) -> Result<()> {
-        if self.cache_current {
+    /// Whether this open took codes from the cache the last close or checkpoint left.
+    pub fn codes_from_cache(&self) -> bool {
+        self.taken.is_some()
+    }
+
+    /// Removes the cache before a change it must not outlive: a removal (it holds the
+    /// template's codes) or a compaction (it numbers the records otherwise).
+    fn drop_cache(&mut self) -> Result<()> {
+        if self.cache_on_disk {
             code_cache::remove(self.flat.dir())?;
-            self.cache_current = false;
+            self.cache_on_disk = false;
         }
+        self.cache_current = false;
         Ok(())
     }
 
@@ -450,7 +542,9 @@ impl CompressedIndex {
         let stage_digest = match self.stages.verified_digest() {
             Ok(digest) => digest,
             Err(e) => {
+                // Neither the stage file nor a cache describing it is left for the next open.
                 self.stages.discard();
+                self.drop_cache()?;
                 return Err(e);
             }
         };
@@ -474,10 +568,15 @@ impl CompressedIndex {
             self.cipher.as_ref(),
         );
         if saved.is_err() {
-            // Without its cache the stage file is of no use to the next open.
+            // Without its cache the stage file is of no use to the next open (and the cache
+            // left before, if any, was replaced or not: it goes too).
             self.stages.discard();
+            self.drop_cache()?;
         }
-        saved.map(|()| true)
+        saved.map(|()| {
+            self.cache_on_disk = true;
+            true
+        })
     }
 
     /// The live ids, in storage order.
@@ -776,8 +875,9 @@ impl VectorIndex for CompressedIndex {
     fn insert(&mut self, id: u64, collection: u32, vector: &[f32]) -> Result<()> {
         // The stage file's full block goes out first: after the record is stored, nothing fails.
         self.stages.make_room()?;
-        self.before_change()?;
         self.flat.insert(id, collection, vector)?;
+        // A cache on disk still describes the records before this one: it stays.
+        self.cache_current = false;
         let codes = self.flat.inserted_codes();
         if let Some(digest) = &mut self.digest {
             // In offset form, as the open reads records.
@@ -798,7 +898,7 @@ impl VectorIndex for CompressedIndex {
         let Some(slot) = self.flat.slot_of(id) else {
             return Ok(false);
         };
-        self.before_change()?;
+        self.drop_cache()?;
         let removed = self.flat.remove(id)?;
         if removed {
             // After the removal is stored: zero stages of a live template would prune it.
@@ -856,7 +956,7 @@ impl VectorIndex for CompressedIndex {
     }
 
     fn compact(&mut self) -> Result<()> {
-        self.before_change()?;
+        self.drop_cache()?;
         // The records are renumbered (or their log cleared): the digest of their codes is
         // read from the new file at close.
         self.digest = None;
@@ -885,7 +985,7 @@ impl VectorIndex for CompressedIndex {
     }
 
     fn finish_compaction(&mut self, prepared: Option<Prepared>) -> Result<()> {
-        self.before_change()?;
+        self.drop_cache()?;
         self.digest = None;
         if let Some(Aside { records, stages }) = prepared.and_then(Prepared::take::<Aside>) {
             let live = self.flat.live.clone();
@@ -1091,13 +1191,15 @@ mod tests {
         check(&index, &flat);
     }
 
-    /// A checkpoint leaves the codes while the index stays open; the next change removes
-    /// them before it is made, and an open after a checkpoint takes them.
+    /// A checkpoint leaves the codes while the index stays open. Inserts after it leave them
+    /// (they still describe the records before): a process that ends without closing the
+    /// index leaves them, and the next open codes only the templates inserted since. A removal
+    /// removes them before it is made.
     #[test]
-    fn a_checkpoint_leaves_the_codes_and_the_next_change_removes_them() {
+    fn a_checkpoint_leaves_the_codes_for_the_records_before_it() {
         let dir = tempfile::tempdir().unwrap();
         let dim = 64;
-        let stored = gallery(&mut TestRng::new(3), dim, 400);
+        let stored = gallery(&mut TestRng::new(3), dim, 700);
         let cache = dir.path().join("codes.cache");
         let mut index = CompressedIndex::open(dir.path(), dim).unwrap();
         for (id, v) in stored.iter().enumerate().take(300) {
@@ -1106,25 +1208,42 @@ mod tests {
         assert!(!cache.exists());
         index.checkpoint().unwrap();
         assert!(cache.exists());
-        index.insert(300, 0, &stored[300]).unwrap();
-        assert!(!cache.exists(), "an insert removes it");
-        index.checkpoint().unwrap();
-        assert!(cache.exists());
+        // Past the next stage block (512): blocks written after the checkpoint are cut off and
+        // coded again.
+        for (id, v) in stored.iter().enumerate().take(600).skip(300) {
+            index.insert(id as u64, 0, v).unwrap();
+        }
+        index.flush().unwrap();
+        assert!(cache.exists(), "inserts leave it");
+        // As if the process ended here without closing the index: its files as they are now.
+        let crashed = |index: &CompressedIndex| {
+            let copy = tempfile::tempdir().unwrap();
+            for name in ["vectors.dat", "tombstones.log", "stages.cache", "codes.cache"] {
+                fs_err::copy(index.dir().join(name), copy.path().join(name)).unwrap();
+            }
+            copy
+        };
+        let answers = |index: &CompressedIndex| -> Vec<(Vec<Hit>, Vec<Hit>)> {
+            stored
+                .iter()
+                .step_by(7)
+                .map(|q| (index.search_threshold(q, 0.3, None).unwrap(), index.search_exact(q, 5, None).unwrap()))
+                .collect()
+        };
+        let copy = crashed(&index);
+        let reopened = CompressedIndex::open(copy.path(), dim).unwrap();
+        assert_eq!(reopened.codes_taken_at_open(), 300);
+        assert_eq!(reopened.len(), 600);
+        assert_eq!(answers(&reopened), answers(&index));
+        drop(reopened);
         assert!(index.remove(7).unwrap());
         assert!(!cache.exists(), "a removal removes it");
         index.checkpoint().unwrap();
         index.checkpoint().unwrap();
-        let before: Vec<Vec<Hit>> = stored.iter().map(|q| index.search_threshold(q, 0.3, None).unwrap()).collect();
-        // As if the process ended here without closing the index: its files as they are now.
-        let copy = tempfile::tempdir().unwrap();
-        for name in ["vectors.dat", "tombstones.log", "stages.cache", "codes.cache"] {
-            fs_err::copy(dir.path().join(name), copy.path().join(name)).unwrap();
-        }
-        drop(index);
-        let index = CompressedIndex::open(copy.path(), dim).unwrap();
-        assert!(index.codes_from_cache());
-        let after: Vec<Vec<Hit>> = stored.iter().map(|q| index.search_threshold(q, 0.3, None).unwrap()).collect();
-        assert_eq!(after, before);
+        let copy = crashed(&index);
+        let reopened = CompressedIndex::open(copy.path(), dim).unwrap();
+        assert_eq!(reopened.codes_taken_at_open(), 600);
+        assert_eq!(answers(&reopened), answers(&index));
     }
 
     fn gallery(rng: &mut TestRng, dim: usize, n: usize) -> Vec<Vec<f32>> {

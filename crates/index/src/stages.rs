@@ -160,15 +160,17 @@ impl StageFile {
         })
     }
 
-    /// Takes the stage file left in `dir` by an index that closed with `blocks` full blocks and
-    /// this `file_id` (from its [`crate::code_cache`]), and the templates after them (`tail`:
-    /// the sections of its partial block in the clear, `tail_len` templates). `None` if the file
-    /// is not there or not of that length.
+    /// Takes the stage file left in `dir` by an index whose [`crate::code_cache`] recorded
+    /// `blocks` full blocks, this `file_id` and the SHA-256 `digest` of those blocks as stored,
+    /// and the templates after them (`tail`: the sections of its partial block in the clear,
+    /// `tail_len` templates). Blocks written after the cache (the file may be longer) are cut
+    /// off: their templates are coded again. `None` if the file is not there, shorter, or its
+    /// first blocks are not those the cache describes.
     pub(crate) fn adopt(
         dir: &Path,
         bytes: usize,
         cipher: Option<Arc<dyn RecordCipher>>,
-        (file_id, blocks): ([u8; 16], usize),
+        (file_id, blocks, digest): ([u8; 16], usize, [u8; 32]),
         tail: Vec<Vec<u8>>,
         tail_len: usize,
     ) -> Option<StageFile> {
@@ -190,7 +192,12 @@ impl StageFile {
             remove_on_drop: true,
             out_of_step: false,
         };
-        (adopted.file.metadata().ok()?.len() == adopted.disk_bytes()).then_some(adopted)
+        let len = adopted.disk_bytes();
+        if crate::code_cache::prefix_digest(adopted.file.file(), len)? != digest {
+            return None;
+        }
+        adopted.file.set_len(len).ok()?;
+        Some(adopted)
     }
 
     /// What a [`crate::code_cache`] records of this file: its id and full blocks.

@@ -284,7 +284,7 @@ fn a_sealed_compressed_index_reopens_from_its_codes_only_when_they_match() {
     let mut idx = idx;
     idx.insert(600, 0, &unit(600, dim)).unwrap();
     flat.insert(600, 0, &unit(600, dim)).unwrap();
-    assert!(!exists(&cache), "removed before the first change");
+    assert!(exists(&cache), "an insert leaves it: it still describes the records before");
     drop(idx);
     assert!(!exists(&cache) && !exists(&stages), "nothing to take: a damaged stage file");
     let idx = open();
@@ -292,18 +292,37 @@ fn a_sealed_compressed_index_reopens_from_its_codes_only_when_they_match() {
     same(&idx, &flat);
     drop(idx);
 
-    // A cache older than the records (one more template since): not taken.
+    // A cache older than the records (one more template since, as a process that ended
+    // without closing would leave it): taken for the records it describes, the last one coded.
     let (old_cache, old_stages) = (fs_err::read(&cache).unwrap(), fs_err::read(&stages).unwrap());
     let mut idx = open();
+    assert_eq!(idx.codes_taken_at_open(), 601);
     idx.insert(601, 1, &unit(601, dim)).unwrap();
     flat.insert(601, 1, &unit(601, dim)).unwrap();
     drop(idx);
     fs_err::write(&cache, &old_cache).unwrap();
     fs_err::write(&stages, &old_stages).unwrap();
     let idx = open();
+    assert_eq!((idx.codes_taken_at_open(), idx.len()), (601, flat.len()));
+    same(&idx, &flat);
+    drop(idx);
+    // A cache that describes more records than there are (the records cut short): not taken.
+    let (old_cache, old_stages) = (fs_err::read(&cache).unwrap(), fs_err::read(&stages).unwrap());
+    let mut idx = open();
+    idx.insert(602, 1, &unit(602, dim)).unwrap();
+    drop(idx);
+    let longer = (fs_err::read(&cache).unwrap(), fs_err::read(&stages).unwrap());
+    let mut idx = open();
+    assert!(idx.remove(602).unwrap());
+    idx.compact().unwrap();
+    drop(idx);
+    fs_err::write(&cache, &longer.0).unwrap();
+    fs_err::write(&stages, &longer.1).unwrap();
+    let idx = open();
     assert!(!idx.codes_from_cache());
     same(&idx, &flat);
     drop(idx);
+    let _ = (old_cache, old_stages);
 
     // A template removed by another kind of index on the same records (the cache still holds
     // its codes): the cache goes at open, the template's codes are zeroed, none is found.
