@@ -51,7 +51,16 @@ pub fn start_runner(state: Arc<AppState>) -> std::io::Result<()> {
                 state.gabarit.run_next(&state.ingest)
             };
             match ran {
-                Ok(Some(_)) => continue,
+                Ok(Some(job)) => {
+                    // What an ingestion added is left for the next start, even one after a
+                    // crash (a removal, as an erasure's, undoes nothing a checkpoint made).
+                    if job.kind == "ingest"
+                        && let Err(e) = state.gabarit.checkpoint_indexes()
+                    {
+                        tracing::error!(error = %e, "the index could not be checkpointed after a job");
+                    }
+                    continue;
+                }
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "the job runner could not read its queue"),
             }

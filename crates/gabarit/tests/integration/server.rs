@@ -731,6 +731,51 @@ fn a_server_stopped_by_sigterm_leaves_the_index_ready_for_the_next_start() {
     assert_eq!(search(&server.base), before);
 }
 
+/// After an ingestion job the server checkpoints the index: killed outright afterwards, it
+/// leaves codes for every template the job stored, and its next start takes them all.
+#[test]
+fn a_server_killed_after_an_ingestion_job_leaves_the_codes_of_what_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = gallery_with(dir.path(), "compressed");
+    let cache = || walk(&data).into_iter().find(|p| p.file_name().is_some_and(|n| n == "codes.cache")).unwrap();
+    // The slots the cache describes (its header: magic, version, dimension, then slots).
+    let described = || u64::from_le_bytes(fs_err::read(cache()).unwrap()[16..24].try_into().unwrap());
+    let before = described();
+    let more = dir.path().join("more");
+    fs_err::create_dir_all(&more).unwrap();
+    for n in ["obama.jpg", "obama3.jpg"] {
+        fs_err::copy(sample(n), more.join(n)).unwrap();
+    }
+    let mut server = start(&data, &["--ingest-root", more.to_str().unwrap()]);
+    let http = Client::new();
+    let job: Value = http
+        .post(format!("{}/api/v1/jobs", server.base))
+        .header("X-Api-Key", &keys["cur"])
+        .json(&serde_json::json!({"collection": "press", "paths": [more]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let done = wait_for_job(
+        &http,
+        &server.base,
+        &keys["cur"],
+        job["id"].as_u64().unwrap(),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(done["state"], "done", "{done}");
+    let stored = done["report"]["templates"].as_u64().unwrap_or_else(|| panic!("{done}"));
+    assert!(stored >= 2, "{done}");
+    // The checkpoint follows the job's end: wait for it, then kill the server outright.
+    let t = std::time::Instant::now();
+    while described() != before + stored && t.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(described(), before + stored, "the codes of every template stored");
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in fs_err::read_dir(dir).unwrap() {
