@@ -39,7 +39,7 @@ fn serve(setup: ServeSetup) -> Result<()> {
         anyhow::Ok(())
     })?;
     // The job runner keeps the engine until the process ends: the index is left ready for the
-    // next start here (a job still running may change it again; its first change undoes this).
+    // next start here (a job still running may insert more, which the next start codes).
     state.checkpoint_indexes().context("the index could not be left ready for the next start")
 }
 

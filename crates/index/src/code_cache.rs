@@ -1,29 +1,33 @@
 //! The compressed index's codes kept from one open to the next: `codes.cache`, written when
-//! the index closes, lets the next open take every template's 1-bit code and the stage file
-//! ([`crate::stages`]) as they are instead of coding the whole gallery again (the costly part
-//! of opening: about 9 s of the two cores at 1,000,000 templates).
+//! the index closes or checkpoints, lets the next open take the 1-bit codes and the stage file
+//! ([`crate::stages`]) of the records it describes instead of coding them again (the costly
+//! part of opening: about 8 s of the two cores at 1,000,000 templates).
 //!
-//! What binds a cache to the records: the SHA-256 of every record's int8 codes, slot by slot
-//! (removed ones included), which the open computes as it reads them anyway, and their count.
-//! A cache whose digest or count differs from the records read, or that cannot be read (torn,
-//! altered, sealed with another key, of another version), is ignored and the codes are
-//! computed again: it is derived data, never a reason to refuse an open.
+//! What binds a cache to the records: the SHA-256 of the first `slots` records' int8 codes,
+//! slot by slot (removed ones included), which the open computes as it reads them anyway. A
+//! cache describes a prefix of the records: records inserted after it was written are coded at
+//! the next open (what a process that ended without closing leaves), and a removal or a
+//! compaction removes it first. A cache whose digest differs from the records read, that
+//! describes more records than there are, or that cannot be read (torn, altered, sealed with
+//! another key, of another version), is ignored and the codes are computed again: it is
+//! derived data, never a reason to refuse an open.
 //!
-//! The stage file is bound by its own SHA-256, checked at open: a stage file altered or
-//! damaged since the close is coded again rather than taken (its sealed sections would fail
+//! The stage file's first blocks (those the cache describes) are bound by their own SHA-256,
+//! checked at open (blocks written after the cache are cut off and coded again): a stage file
+//! altered or damaged since is coded again rather than taken (its sealed sections would fail
 //! every exhaustive search; unsealed, they could loosen a bound).
 //!
 //! Layout: a header in the clear ([`HEADER_LEN`] bytes: magic, version, dimension, slots,
 //! words per 1-bit code, bytes per stage, full blocks of the stage file, its id and digest,
-//! the records' digest, whether sealed), then the body — the 1-bit codes (`u64` LE), their factors (8 bytes each), and the
-//! stage file's last, partial block (its three sections in the clear) — in chunks of
-//! [`CHUNK`] bytes, each sealed with the records' cipher when there is one, bound to the whole
-//! header and the chunk's number (a chunk altered, moved, or taken from another cache fails to
-//! open), and the SHA-256 of the body in the clear.
+//! the records' digest, whether sealed), then the body — the 1-bit codes (`u64` LE), their
+//! factors (8 bytes each), and the stage file's last, partial block (its three sections in the
+//! clear) — in chunks of [`CHUNK`] bytes, each sealed with the records' cipher when there is
+//! one, bound to the whole header and the chunk's number (a chunk altered, moved, or taken
+//! from another cache fails to open), and the SHA-256 of the body in the clear.
 //!
 //! Erasure: the cache holds the codes of the templates it was written with, so the index
-//! removes it before its first change ([`remove`]: emptied, then unlinked) and writes a new
-//! one at close, where removed templates' codes are zero.
+//! removes it before a removal ([`remove`]: emptied, then unlinked) and writes a new one at
+//! close, where removed templates' codes are zero.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;

@@ -23,7 +23,11 @@
 //! inserted in increasing order ([`crate::slot_of`]).
 //!
 //! Erasure: removing a template zeroes its 1-bit code in memory and its stages in the stage
-//! file at once, and compaction drops them with the flat index's records.
+//! file at once, after removing the codes left for the next open ([`crate::code_cache`]),
+//! and compaction drops them with the flat index's records.
+//!
+//! Opening: the codes of the records a cache describes are taken from it (once their digest
+//! matches), the others coded; every close and [`VectorIndex::checkpoint`] leaves a cache.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -947,8 +951,8 @@ impl VectorIndex for CompressedIndex {
         self.flat.flush()
     }
 
-    /// Flushes and leaves the codes for the next open (as a close does); the first change
-    /// after removes them again.
+    /// Flushes and leaves the codes for the next open (as a close does): later inserts leave
+    /// them valid for the records before; a removal or a compaction removes them.
     fn checkpoint(&mut self) -> Result<()> {
         self.flat.flush()?;
         self.cache_current = self.save_cache()?;

@@ -323,7 +323,7 @@ pub trait VectorIndex: Send + Sync {
 
     /// Makes every change durable and writes what lets the next open start quickly (the
     /// compressed index's codes, a graph index's graph), without closing: what a server does
-    /// when it stops. The default flushes.
+    /// when it stops and after an ingestion job. The default flushes.
     fn checkpoint(&mut self) -> Result<()> {
         self.flush()
     }
