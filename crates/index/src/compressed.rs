@@ -539,7 +539,11 @@ impl CompressedIndex {
         self.flat.flush()?;
         let digest = match self.digest.clone() {
             Some(digest) => digest,
-            None => self.records_digest()?,
+            None => {
+                let digest = self.records_digest()?;
+                self.digest = Some(digest.clone());
+                digest
+            }
         };
         let (stage_file_id, stage_blocks) = self.stages.identity();
         self.stages.keep()?;
