@@ -505,7 +505,7 @@ impl VectorIndex for AnnIndex {
         Ok(Some(Since { inserted: self.ids[first..].to_vec(), hits }))
     }
 
-    fn checkpoint(&mut self) -> Result<()> {
+    fn checkpoint_exclusive(&mut self) -> Result<()> {
         VectorIndex::flush(self)?;
         if self.replayable && self.graph_saved == self.graph.slots() {
             return Ok(());

@@ -30,7 +30,8 @@
 //! matches), the others coded; every close and [`VectorIndex::checkpoint`] leaves a cache.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,14 +89,17 @@ pub struct CompressedIndex {
     breadth: usize,
     cipher: Option<Arc<dyn RecordCipher>>,
     /// SHA-256 of every record's int8 codes so far, slot by slot (what binds a
-    /// [`code_cache`] to the records); `None` once a compaction renumbered them (computed
-    /// again from the record file at close).
-    digest: Option<Sha256>,
+    /// [`code_cache`] to the records); `None` once a compaction renumbered them (read again
+    /// from the record file when a cache is next written).
+    digest: Mutex<Option<Sha256>>,
     /// Whether `codes.cache` is on disk: it describes the first records as they are (what a
-    /// later insert leaves true, not a removal or a compaction).
-    cache_on_disk: bool,
+    /// later insert leaves true, not a removal or a compaction). Set by a checkpoint from
+    /// shared access, before the lock that let it run is released.
+    cache_on_disk: AtomicBool,
     /// Whether it describes every record (nothing to write at close).
-    cache_current: bool,
+    cache_current: AtomicBool,
+    /// Held while a cache is written: one at a time.
+    saving: Mutex<()>,
     /// Templates whose codes were taken from the cache at open, if one was.
     taken: Option<usize>,
     /// Set when the stage file may hold a removed template's stages: no cache is written.
@@ -470,9 +474,10 @@ impl CompressedIndex {
             stages,
             breadth: DEFAULT_BREADTH,
             cipher,
-            digest: Some(digest),
-            cache_on_disk: taken.is_some(),
-            cache_current: taken == Some(slots),
+            digest: Mutex::new(Some(digest)),
+            cache_on_disk: AtomicBool::new(taken.is_some()),
+            cache_current: AtomicBool::new(taken == Some(slots)),
+            saving: Mutex::new(()),
             taken,
             cache_barred: false,
         };
@@ -507,11 +512,11 @@ impl CompressedIndex {
     /// Removes the cache before a change it must not outlive: a removal (it holds the
     /// template's codes) or a compaction (it numbers the records otherwise).
     fn drop_cache(&mut self) -> Result<()> {
-        if self.cache_on_disk {
+        if *self.cache_on_disk.get_mut() {
             code_cache::remove(self.flat.dir())?;
-            self.cache_on_disk = false;
+            *self.cache_on_disk.get_mut() = false;
         }
-        self.cache_current = false;
+        *self.cache_current.get_mut() = false;
         Ok(())
     }
 
@@ -526,35 +531,40 @@ impl CompressedIndex {
         Ok(digest)
     }
 
-    /// Writes the cache for the next open, and keeps the stage file it describes; whether
-    /// there is one (none while the stage file is in doubt).
-    fn save_cache(&mut self) -> Result<bool> {
-        if self.cache_current {
+    /// Writes the cache for the next open, and keeps the stage file it describes, from shared
+    /// access (searches go on; changes wait for the lock it runs under); whether there is one
+    /// (none while the stage file is in doubt). The records must have been flushed.
+    fn save_cache(&self) -> Result<bool> {
+        let _one = self.saving.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.cache_current.load(Ordering::Acquire) {
             self.stages.keep()?;
             return Ok(true);
         }
         if self.stages.is_out_of_step() || self.cache_barred {
             return Ok(false);
         }
-        self.flat.flush()?;
-        let digest = match self.digest.clone() {
+        let known = self.digest.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let digest = match known {
             Some(digest) => digest,
             None => {
                 let digest = self.records_digest()?;
-                self.digest = Some(digest.clone());
+                *self.digest.lock().unwrap_or_else(PoisonError::into_inner) = Some(digest.clone());
                 digest
             }
         };
         let (stage_file_id, stage_blocks) = self.stages.identity();
         self.stages.keep()?;
+        let failed = |e: Error| -> Result<bool> {
+            // Neither the stage file nor a cache describing it is left for the next open (a
+            // cache left before, if any, may have been replaced or not: it goes too).
+            self.stages.discard();
+            code_cache::remove(self.flat.dir())?;
+            self.cache_on_disk.store(false, Ordering::Release);
+            Err(e)
+        };
         let stage_digest = match self.stages.verified_digest() {
             Ok(digest) => digest,
-            Err(e) => {
-                // Neither the stage file nor a cache describing it is left for the next open.
-                self.stages.discard();
-                self.drop_cache()?;
-                return Err(e);
-            }
+            Err(e) => return failed(e),
         };
         let header = code_cache::Header {
             dim: self.flat.dim,
@@ -575,16 +585,13 @@ impl CompressedIndex {
             &tail,
             self.cipher.as_ref(),
         );
-        if saved.is_err() {
-            // Without its cache the stage file is of no use to the next open (and the cache
-            // left before, if any, was replaced or not: it goes too).
-            self.stages.discard();
-            self.drop_cache()?;
+        if let Err(e) = saved {
+            return failed(e);
         }
-        saved.map(|()| {
-            self.cache_on_disk = true;
-            true
-        })
+        // Before the lock this runs under is released: a removal after it removes the cache.
+        self.cache_on_disk.store(true, Ordering::Release);
+        self.cache_current.store(true, Ordering::Release);
+        Ok(true)
     }
 
     /// The live ids, in storage order.
@@ -885,9 +892,9 @@ impl VectorIndex for CompressedIndex {
         self.stages.make_room()?;
         self.flat.insert(id, collection, vector)?;
         // A cache on disk still describes the records before this one: it stays.
-        self.cache_current = false;
+        *self.cache_current.get_mut() = false;
         let codes = self.flat.inserted_codes();
-        if let Some(digest) = &mut self.digest {
+        if let Some(digest) = self.digest.get_mut().unwrap_or_else(PoisonError::into_inner) {
             // In offset form, as the open reads records.
             digest.update(codes.iter().map(|&c| crate::quant::to_offset(c)).collect::<Vec<u8>>());
         }
@@ -955,19 +962,18 @@ impl VectorIndex for CompressedIndex {
         self.flat.flush()
     }
 
-    /// Flushes and leaves the codes for the next open (as a close does): later inserts leave
-    /// them valid for the records before; a removal or a compaction removes them.
-    fn checkpoint(&mut self) -> Result<()> {
-        self.flat.flush()?;
-        self.cache_current = self.save_cache()?;
-        Ok(())
+    /// Leaves the codes for the next open (as a close does), from shared access after
+    /// [`VectorIndex::checkpoint_exclusive`] flushed: later inserts leave them valid for the
+    /// records before; a removal or a compaction removes them.
+    fn checkpoint_shared(&self) -> Result<()> {
+        self.save_cache().map(|_| ())
     }
 
     fn compact(&mut self) -> Result<()> {
         self.drop_cache()?;
         // The records are renumbered (or their log cleared): the digest of their codes is
         // read from the new file at close.
-        self.digest = None;
+        *self.digest.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
         let live = self.flat.live.clone();
         if live.iter().all(|&alive| alive) {
             return self.flat.compact();
@@ -994,7 +1000,7 @@ impl VectorIndex for CompressedIndex {
 
     fn finish_compaction(&mut self, prepared: Option<Prepared>) -> Result<()> {
         self.drop_cache()?;
-        self.digest = None;
+        *self.digest.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
         if let Some(Aside { records, stages }) = prepared.and_then(Prepared::take::<Aside>) {
             let live = self.flat.live.clone();
             if self.flat.install(records)? {
@@ -1016,7 +1022,9 @@ impl Drop for CompressedIndex {
     /// Leaves the codes for the next open ([`crate::code_cache`]); if they cannot be written,
     /// the next open codes the records again, as without a cache.
     fn drop(&mut self) {
-        let _ = self.save_cache();
+        if self.flat.flush().is_ok() {
+            let _ = self.save_cache();
+        }
     }
 }
 
@@ -1246,6 +1254,20 @@ mod tests {
         drop(reopened);
         assert!(index.remove(7).unwrap());
         assert!(!cache.exists(), "a removal removes it");
+        // The codes are written from shared access, beside searches; a removal after that
+        // removes them as it would any other cache.
+        index.checkpoint_exclusive().unwrap();
+        std::thread::scope(|s| {
+            let (shared, queries) = (&index, &stored);
+            let searching = s.spawn(move || {
+                queries.iter().take(100).map(|q| shared.search(q, 10, None).unwrap().len()).sum::<usize>()
+            });
+            shared.checkpoint_shared().unwrap();
+            assert_eq!(searching.join().unwrap(), 1000);
+        });
+        assert!(cache.exists());
+        assert!(index.remove(8).unwrap());
+        assert!(!cache.exists(), "a removal after a shared checkpoint removes it");
         index.checkpoint().unwrap();
         index.checkpoint().unwrap();
         let copy = crashed(&index);

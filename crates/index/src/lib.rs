@@ -323,9 +323,28 @@ pub trait VectorIndex: Send + Sync {
 
     /// Makes every change durable and writes what lets the next open start quickly (the
     /// compressed index's codes, a graph index's graph), without closing: what a server does
-    /// when it stops and after an ingestion job. The default flushes.
+    /// when it stops and after an ingestion job. It is [`checkpoint_exclusive`] then
+    /// [`checkpoint_shared`]; a caller that shares the index behind a lock runs the second
+    /// under the read lock, beside searches.
+    ///
+    /// [`checkpoint_exclusive`]: VectorIndex::checkpoint_exclusive
+    /// [`checkpoint_shared`]: VectorIndex::checkpoint_shared
     fn checkpoint(&mut self) -> Result<()> {
+        self.checkpoint_exclusive()?;
+        self.checkpoint_shared()
+    }
+
+    /// The part of a checkpoint that changes the index: the default flushes (a graph index
+    /// also writes its graph).
+    fn checkpoint_exclusive(&mut self) -> Result<()> {
         self.flush()
+    }
+
+    /// The part of a checkpoint that only reads the index, after
+    /// [`checkpoint_exclusive`](VectorIndex::checkpoint_exclusive) (a compressed index writes
+    /// its codes here); the default does nothing.
+    fn checkpoint_shared(&self) -> Result<()> {
+        Ok(())
     }
 
     /// Rewrites storage so that removed vectors' bytes are physically gone; implies a flush.

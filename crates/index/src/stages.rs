@@ -48,7 +48,7 @@ pub(crate) struct StageFile {
     /// The templates after the last full block.
     tail: Block,
     /// Whether dropping this removes the file (not once another took its place).
-    remove_on_drop: bool,
+    remove_on_drop: std::sync::atomic::AtomicBool,
     /// Set when a compaction renumbered the records but this file could not follow: every
     /// later read fails (a bound from another template's stages could prune a match).
     out_of_step: bool,
@@ -155,7 +155,7 @@ impl StageFile {
             file_id: file_id(),
             blocks: 0,
             tail: Block::new(bytes),
-            remove_on_drop: true,
+            remove_on_drop: std::sync::atomic::AtomicBool::new(true),
             out_of_step: false,
         })
     }
@@ -189,7 +189,7 @@ impl StageFile {
             file_id,
             blocks,
             tail: Block { len: tail_len, bytes, sections },
-            remove_on_drop: true,
+            remove_on_drop: std::sync::atomic::AtomicBool::new(true),
             out_of_step: false,
         };
         let len = adopted.disk_bytes();
@@ -220,8 +220,8 @@ impl StageFile {
     }
 
     /// Removes the file when it is dropped (undoes [`keep`](Self::keep)).
-    pub(crate) fn discard(&mut self) {
-        self.remove_on_drop = true;
+    pub(crate) fn discard(&self) {
+        self.remove_on_drop.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// The sections of the partial last block, in the clear.
@@ -241,9 +241,9 @@ impl StageFile {
 
     /// Writes the file's blocks to the disk and keeps the file when it is dropped: for the
     /// next open, with the [`crate::code_cache`] that describes it.
-    pub(crate) fn keep(&mut self) -> Result<()> {
+    pub(crate) fn keep(&self) -> Result<()> {
         self.file.sync_all().map_err(io_err(&self.path))?;
-        self.remove_on_drop = false;
+        self.remove_on_drop.store(false, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
@@ -337,7 +337,7 @@ impl StageFile {
             return Err(io_err(&self.path)(e));
         }
         next.path = self.path.clone();
-        self.remove_on_drop = false;
+        *self.remove_on_drop.get_mut() = false;
         *self = next;
         Ok(())
     }
@@ -426,7 +426,7 @@ impl StageFile {
 
 impl Drop for StageFile {
     fn drop(&mut self) {
-        if self.remove_on_drop {
+        if *self.remove_on_drop.get_mut() {
             // Derived data: nothing is lost if it stays (the next open overwrites it).
             let _ = fs_err::remove_file(&self.path);
         }

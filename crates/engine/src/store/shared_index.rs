@@ -326,9 +326,12 @@ impl SharedIndex {
     }
 
     /// Makes the changes durable and writes what lets the next open start quickly (see
-    /// `VectorIndex::checkpoint`).
+    /// `VectorIndex::checkpoint`): what changes the index under the write lock (a flush, a
+    /// graph), the rest — a compressed index's codes, the long part — under the read lock,
+    /// beside searches.
     pub fn checkpoint(&self) -> gabarit_index::Result<()> {
-        self.write().checkpoint()
+        self.write().checkpoint_exclusive()?;
+        self.read().checkpoint_shared()
     }
 
     /// Rewrites the files without removed templates, holding searches only while the new files
