@@ -756,13 +756,8 @@ fn a_server_killed_after_an_ingestion_job_leaves_the_codes_of_what_it_stored() {
         .unwrap()
         .json()
         .unwrap();
-    let done = wait_for_job(
-        &http,
-        &server.base,
-        &keys["cur"],
-        job["id"].as_u64().unwrap(),
-        std::time::Duration::from_secs(120),
-    );
+    let id = job["id"].as_u64().unwrap();
+    let done = wait_for_job(&http, &server.base, &keys["cur"], id, std::time::Duration::from_secs(120));
     assert_eq!(done["state"], "done", "{done}");
     let stored = done["report"]["templates"].as_u64().unwrap_or_else(|| panic!("{done}"));
     assert!(stored >= 2, "{done}");
