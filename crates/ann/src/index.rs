@@ -505,6 +505,10 @@ impl VectorIndex for AnnIndex {
         Ok(Some(Since { inserted: self.ids[first..].to_vec(), hits }))
     }
 
+    /// Flushes and writes the graph file now unless it is current (it is otherwise written by
+    /// [`VectorIndex::flush`] every [`AnnOptions::checkpoint_every`] linked templates, after a
+    /// batch insert and at compaction), so that the next open links nothing again: what
+    /// [`VectorIndex::checkpoint`] does for this index.
     fn checkpoint_exclusive(&mut self) -> Result<()> {
         VectorIndex::flush(self)?;
         if self.replayable && self.graph_saved == self.graph.slots() {

@@ -598,7 +598,7 @@ impl Gabarit {
     }
 
     /// Makes the index's changes durable and writes what lets the next open start quickly:
-    /// for a server that stops (the index stays open; a later change undoes nothing).
+    /// for a server that stops, and after an ingestion job (the index stays open).
     pub fn checkpoint_indexes(&self) -> Result<()> {
         self.store()?.checkpoint_indexes()
     }

@@ -654,7 +654,7 @@ impl Store {
 
     /// Makes every opened index's changes durable and writes what lets the next open start
     /// quickly (a compressed index's codes, a graph index's graph): what a server does when it
-    /// stops. The indexes stay open.
+    /// stops and after an ingestion job. The indexes stay open.
     pub fn checkpoint_indexes(&self) -> Result<()> {
         let opened: Vec<_> =
             self.indexes.opened.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();

@@ -66,7 +66,7 @@ pub(crate) struct Header {
     pub stage_file_id: [u8; 16],
     /// SHA-256 of the records' int8 codes (offset form), slot by slot.
     pub digest: [u8; 32],
-    /// SHA-256 of the stage file as stored.
+    /// SHA-256 of the stage file's `stage_blocks` full blocks as stored.
     pub stage_digest: [u8; 32],
 }
 

@@ -446,14 +446,14 @@ impl CompressedIndex {
             return Err(e);
         }
         let Opening { mut codes, mut stages, digest, taken, rejected, .. } = opening;
+        let create = || StageFile::create(dir, encoder.rotation().stage_bytes(), cipher.clone());
         if rejected {
             // Not these records' codes: they are coded from the records again.
-            let create = || StageFile::create(dir, encoder.rotation().stage_bytes(), cipher.clone());
             encode_from_records(&flat, &mut codes, &mut stages, &create, encoder.rotation())?;
         }
         let stages = match stages {
             Some(file) => file,
-            None => StageFile::create(dir, encoder.rotation().stage_bytes(), cipher.clone())?,
+            None => create()?,
         };
         if stages.len() != slots {
             return Err(Error::Corrupt {

@@ -3,9 +3,10 @@
 //! below its floor.
 //!
 //! `stages.cache` is derived data, written at open from the records; it is kept when the index
-//! closes with a [`crate::code_cache`] describing it (and taken as it is by the next open that
-//! finds the records unchanged), removed otherwise. It holds blocks of [`BLOCK`] templates, each in three sections read separately: (0)
-//! every template's [`Levels`] and first stage, (1) the second stages, (2) the third; a scan
+//! closes or checkpoints with a [`crate::code_cache`] describing it (and its first blocks are
+//! taken as they are by the next open that finds those records unchanged), removed otherwise.
+//! It holds blocks of [`BLOCK`] templates, each in three sections read separately: (0) every
+//! template's [`Levels`] and first stage, (1) the second stages, (2) the third; a scan
 //! reads the first section of every block and the others only where some template's bound
 //! still reached its floor. With a [`RecordCipher`] every section is sealed, bound to this
 //! file's random id, its block and its section: a section changed on disk, moved, or taken
@@ -205,8 +206,9 @@ impl StageFile {
         (self.file_id, self.blocks)
     }
 
-    /// The SHA-256 of the file as stored, each section checked on the way (opened, when
-    /// sealed): a file damaged while the index was open is never described as sound.
+    /// The SHA-256 of the file's full blocks as stored, each section checked on the way
+    /// (opened, when sealed): a file damaged while the index was open is never described as
+    /// sound.
     pub(crate) fn verified_digest(&self) -> Result<[u8; 32]> {
         let mut digest = Sha256::new();
         let (mut block, mut raw) = (Block::new(self.bytes), Vec::new());

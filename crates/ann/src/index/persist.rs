@@ -163,14 +163,6 @@ impl AnnIndex {
         Ok(())
     }
 
-    /// Writes the graph file now (it is otherwise written by [`VectorIndex::flush`] every
-    /// [`AnnOptions::checkpoint_every`] linked templates, after a batch insert and at
-    /// compaction), so that the next open links nothing again.
-    pub fn checkpoint(&mut self) -> Result<()> {
-        VectorIndex::flush(self)?;
-        self.save_graph()
-    }
-
     pub(super) fn save_graph(&mut self) -> Result<()> {
         let vecs = Vectors { codes: self.codes.as_slice(), scales: &self.scales, dim: self.dim };
         self.graph.connect_unreachable(&vecs, self.opts.ef_construction);
